@@ -1,0 +1,11 @@
+"""SQL files, one statement each, with DuckDB named parameters ($name) for every value."""
+
+from __future__ import annotations
+
+from functools import cache
+from importlib import resources
+
+
+@cache
+def load(name: str) -> str:
+    return resources.files(__package__).joinpath(f"{name}.sql").read_text(encoding="utf-8")

@@ -1,0 +1,29 @@
+"""The one Definitions object, assembled from defs/."""
+
+from dagster import AssetSelection, Definitions, define_asset_job, in_process_executor
+
+from shop_pipeline.defs import ingestion, staging
+from shop_pipeline.resources import default_resources
+from shop_pipeline.settings import ShopPaths
+
+ASSETS = [ingestion.raw_products, ingestion.raw_marketing, ingestion.raw_events, staging.staged_events]
+
+# Every asset the shop needs, over any partition range in one run.
+full_pipeline = define_asset_job(
+    "full_pipeline",
+    selection=AssetSelection.all(),
+    description="Ingest, stage and validate the selected partitions (a range runs as one run).",
+)
+
+
+def build_definitions(paths: ShopPaths | None = None) -> Definitions:
+    return Definitions(
+        assets=ASSETS,
+        jobs=[full_pipeline],
+        resources=default_resources(paths),
+        # DuckDB allows one writer: steps run in the run's own process, one at a time.
+        executor=in_process_executor,
+    )
+
+
+defs = build_definitions()

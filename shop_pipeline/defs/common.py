@@ -1,0 +1,40 @@
+"""Shared Dagster wiring: partitions, owners, the DuckDB pool, schema metadata helpers."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from dagster import (
+    AssetExecutionContext,
+    BackfillPolicy,
+    DailyPartitionsDefinition,
+    TableColumn,
+    TableSchema,
+)
+
+from shop_pipeline.settings import partitions_start
+
+# end_offset=1: today's partition exists, so files landing today can be ingested today.
+daily_partitions = DailyPartitionsDefinition(start_date=partitions_start(), timezone="UTC", end_offset=1)
+single_run_backfill = BackfillPolicy.single_run()
+
+DATA_PLATFORM = ["team:data-platform"]
+DUCKDB_POOL = "duckdb"  # DuckDB has one writer: every writing asset shares this pool (limit 1)
+
+
+def partition_days(context: AssetExecutionContext) -> list[dt.date]:
+    """The days of this run: one partition, or a whole range in a single-run backfill."""
+    window = context.partition_time_window
+    start, end = window.start.date(), window.end.date()
+    return [start + dt.timedelta(days=i) for i in range((end - start).days)]
+
+
+def table_schema(columns: list[tuple[str, str, str]]) -> TableSchema:
+    return TableSchema(columns=[TableColumn(name, type_, description) for name, type_, description in columns])
+
+
+def markdown_table(frame, limit: int = 50) -> str:
+    if frame is None or len(frame) == 0:
+        return "_none_"
+    text = frame.head(limit).to_markdown(index=False)
+    return text + (f"\n\n... {len(frame) - limit} more rows" if len(frame) > limit else "")

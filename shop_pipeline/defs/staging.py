@@ -1,0 +1,149 @@
+"""Stage `staging`: typed, deduplicated clean events and the quarantine, audited before publishing."""
+
+
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    AssetSpec,
+    Failure,
+    MaterializeResult,
+    MetadataValue,
+    multi_asset,
+)
+from dagster_duckdb import DuckDBResource
+
+from shop_pipeline.defs import schemas
+from shop_pipeline.defs.common import (
+    DATA_PLATFORM,
+    DUCKDB_POOL,
+    daily_partitions,
+    markdown_table,
+    partition_days,
+    single_run_backfill,
+)
+from shop_pipeline.quality.suites import staging_events_suite
+from shop_pipeline.quality.thresholds import staging_rules
+from shop_pipeline.quality.validator import SuiteOutcome, validate_frame
+from shop_pipeline.resources import Quality, warehouse_connection
+from shop_pipeline.warehouse.staging import conservation_breaks, file_counts, publish_staging, stage_days
+
+CONSERVATION_CHECK = "conservation"
+STAGING_SUITE_CHECK = "staging_events_suite"
+
+
+@multi_asset(
+    specs=[
+        AssetSpec(
+            "clean_events",
+            group_name="staging",
+            kinds={"duckdb", "great_expectations"},
+            owners=DATA_PLATFORM,
+            partitions_def=daily_partitions,
+            deps=["raw_events", "raw_products"],
+            description=(
+                "staging.events: the canonical clean event, typed and in UTC, one row per real event. Duplicates "
+                "(same event_id, or same content under a new id) are dropped against every earlier partition and kept "
+                "in staging.duplicate_events. Published only when conservation and the staging suite pass."
+            ),
+            metadata={"dagster/column_schema": schemas.CLEAN_EVENTS, "dagster/table_name": "staging.events"},
+        ),
+        AssetSpec(
+            "quarantined_events",
+            group_name="staging",
+            kinds={"duckdb"},
+            owners=DATA_PLATFORM,
+            partitions_def=daily_partitions,
+            deps=["raw_events"],
+            description="staging.quarantined_events: every row that broke a rule, with its file, line, raw record and a readable reason.",
+            metadata={"dagster/column_schema": schemas.QUARANTINED_EVENTS, "dagster/table_name": "staging.quarantined_events"},
+        ),
+    ],
+    check_specs=[
+        AssetCheckSpec(
+            CONSERVATION_CHECK,
+            asset="clean_events",
+            blocking=True,
+            description="Per landed file: rows read = clean + quarantined + duplicates.",
+        ),
+        AssetCheckSpec(
+            STAGING_SUITE_CHECK,
+            asset="clean_events",
+            blocking=True,
+            description="GX suite per day: event_id unique, prices and quantities in range, event time inside its partition, products in the catalog.",
+        ),
+    ],
+    pool=DUCKDB_POOL,
+    backfill_policy=single_run_backfill,
+    can_subset=False,
+)
+def staged_events(context: AssetExecutionContext, warehouse: DuckDBResource, quality: Quality):
+    days = partition_days(context)
+    thresholds = quality.thresholds()
+    with warehouse_connection(warehouse) as con:
+        stage_days(con, days, staging_rules(thresholds))
+        counts = file_counts(con, days)
+        breaks = conservation_breaks(counts)
+        product_ids = [row[0] for row in con.execute("SELECT product_id FROM raw.products").fetchall()] or None
+        outcome = SuiteOutcome(suite=f"staging_events (catalog rule {'on' if product_ids else 'off: no catalog'})")
+        for day in days:
+            frame = con.execute(
+                "SELECT * FROM staged_clean WHERE partition_date = $day ORDER BY source_file, line", {"day": day}
+            ).df()
+            if len(frame):
+                validate_frame(frame, staging_events_suite(thresholds, day, product_ids), day.isoformat(), outcome)
+        yield AssetCheckResult(
+            check_name=CONSERVATION_CHECK,
+            asset_key="clean_events",
+            passed=breaks.empty,
+            severity=AssetCheckSeverity.ERROR,
+            metadata={
+                "files_checked": int((counts["status"] != "failed").sum()),
+                "files_not_conserved": len(breaks),
+                "breaks": MetadataValue.md(markdown_table(breaks)),
+            },
+        )
+        yield AssetCheckResult(
+            check_name=STAGING_SUITE_CHECK,
+            asset_key="clean_events",
+            passed=outcome.success,
+            severity=AssetCheckSeverity.ERROR,
+            metadata={
+                "failed_expectations": len(outcome.failures),
+                "batches": outcome.batches,
+                "rows_validated": outcome.rows,
+                "result": MetadataValue.md(outcome.to_markdown()),
+            },
+        )
+        if not breaks.empty or not outcome.success:
+            raise Failure(
+                description="staging audit failed (conservation or staging suite); nothing was published",
+                metadata={"conservation_breaks": len(breaks), "failed_expectations": len(outcome.failures)},
+            )
+        publish_staging(con, days, counts)
+        clean, late, first, last = con.execute(
+            "SELECT count(*), count(*) FILTER (WHERE is_late), min(event_time), max(event_time) FROM staged_clean"
+        ).fetchall()[0]
+        quarantined = con.execute("SELECT count(*) FROM staged_quarantine").fetchall()[0][0]
+        duplicates = con.execute("SELECT count(*) FROM staged_duplicates").fetchall()[0][0]
+        reasons = con.execute(
+            """SELECT reason_code, count(*) AS rows, any_value(source_file || ':' || line) AS example_line,
+                      any_value(reason) AS example_reason
+               FROM staged_quarantine GROUP BY reason_code ORDER BY rows DESC"""
+        ).df()
+    yield MaterializeResult(
+        asset_key="clean_events",
+        metadata={
+            "dagster/row_count": clean,
+            "late_events": late,
+            "duplicates_dropped": duplicates,
+            "first_event_time": str(first),
+            "last_event_time": str(last),
+            "files": MetadataValue.md(markdown_table(counts)),
+        },
+    )
+    yield MaterializeResult(
+        asset_key="quarantined_events",
+        metadata={"dagster/row_count": quarantined, "reasons": MetadataValue.md(markdown_table(reasons))},
+    )

@@ -1,0 +1,104 @@
+"""Running a suite on a pandas frame and reading the result as a person would.
+
+GX is imported lazily (the import costs seconds) with analytics and progress bars off.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
+
+import pandas as pd
+
+
+@dataclass
+class FailedExpectation:
+    batch: str
+    expectation: str
+    column: str | None
+    unexpected_count: int | None
+    unexpected_percent: float | None
+    examples: list[Any]
+    observed: Any = None
+
+
+@dataclass
+class SuiteOutcome:
+    suite: str
+    batches: int = 0
+    rows: int = 0
+    expectations_evaluated: int = 0
+    failures: list[FailedExpectation] = field(default_factory=list)
+
+    @property
+    def success(self) -> bool:
+        return not self.failures
+
+    def to_markdown(self, limit: int = 30) -> str:
+        if self.success:
+            return f"All {self.expectations_evaluated} expectations of `{self.suite}` passed on {self.batches} batch(es), {self.rows} rows."
+        lines = [
+            f"**{len(self.failures)} failed expectation(s)** of `{self.suite}`",
+            "",
+            "| batch | expectation | column | unexpected | % | examples |",
+            "|---|---|---|---|---|---|",
+        ]
+        for f in self.failures[:limit]:
+            examples = ", ".join(repr(e) for e in f.examples[:5]) if f.examples else (repr(f.observed) if f.observed is not None else "")
+            pct = "" if f.unexpected_percent is None else f"{f.unexpected_percent:.3f}"
+            lines.append(
+                f"| {f.batch} | {f.expectation} | {f.column or ''} | {f.unexpected_count if f.unexpected_count is not None else ''} | {pct} | {examples.replace('|', '/')} |"
+            )
+        if len(self.failures) > limit:
+            lines.append(f"\n... and {len(self.failures) - limit} more")
+        return "\n".join(lines)
+
+
+@cache
+def _batch_definition():
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
+    asset = context.data_sources.add_pandas("shop_frames").add_dataframe_asset("batch")
+    return context, asset.add_batch_definition_whole_dataframe("whole_frame")
+
+
+def validate_frame(frame: pd.DataFrame, suite, batch_name: str, outcome: SuiteOutcome) -> SuiteOutcome:
+    """Validate one batch and add its failures to `outcome` (one outcome may span many batches)."""
+    context, batch_definition = _batch_definition()
+    suite = context.suites.add_or_update(suite)
+    result = batch_definition.get_batch(batch_parameters={"dataframe": frame}).validate(suite, result_format="SUMMARY")
+    outcome.batches += 1
+    outcome.rows += len(frame)
+    outcome.expectations_evaluated += len(result.results)
+    for item in result.results:
+        if item.success:
+            continue
+        config = item.expectation_config
+        details = item.result or {}
+        examples = [c.get("value") for c in details.get("partial_unexpected_counts", [])] or details.get(
+            "partial_unexpected_list", []
+        )
+        outcome.failures.append(
+            FailedExpectation(
+                batch=batch_name,
+                expectation=config.type,
+                column=config.kwargs.get("column"),
+                unexpected_count=details.get("unexpected_count"),
+                unexpected_percent=details.get("unexpected_percent"),
+                examples=[_plain(e) for e in examples],
+                observed=_plain(details.get("observed_value")),
+            )
+        )
+    return outcome
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    return str(value)

@@ -1,0 +1,116 @@
+-- Tables of the ingestion and staging stages. Fixed DDL: writers insert BY NAME.
+CREATE SCHEMA IF NOT EXISTS raw;
+CREATE SCHEMA IF NOT EXISTS staging;
+
+-- One row per landed file and partition: what was read, what became of it.
+CREATE TABLE IF NOT EXISTS raw.ingested_files (
+    path VARCHAR NOT NULL,              -- relative to $SHOP_PIPELINE_HOME/landing
+    partition_date DATE NOT NULL,
+    size_bytes BIGINT,
+    sha256 VARCHAR,
+    file_format VARCHAR,
+    status VARCHAR NOT NULL,            -- ingested | duplicate_file | failed
+    duplicate_of VARCHAR,               -- for duplicate_file: the path first ingested with these bytes
+    first_event_time TIMESTAMP,         -- UTC, over the file's clean rows
+    last_event_time TIMESTAMP,
+    rows_read BIGINT,                   -- data lines (or Parquet rows) in the file
+    rows_clean BIGINT,
+    rows_quarantined BIGINT,
+    rows_duplicate BIGINT,
+    error VARCHAR,
+    ingested_at TIMESTAMP NOT NULL,     -- first time these bytes were ingested at this path
+    PRIMARY KEY (path, partition_date)
+);
+
+-- Structurally sound rows, every value still text, with their file and 1-based data line.
+CREATE TABLE IF NOT EXISTS raw.events (
+    partition_date DATE NOT NULL,
+    source_file VARCHAR NOT NULL,
+    line BIGINT NOT NULL,
+    event_id VARCHAR,
+    event_time VARCHAR,
+    event_type VARCHAR,
+    user_id VARCHAR,
+    session_id VARCHAR,
+    product_id VARCHAR,
+    category VARCHAR,
+    brand VARCHAR,
+    price VARCHAR,
+    quantity VARCHAR,
+    order_id VARCHAR,
+    ingested_at TIMESTAMP NOT NULL
+);
+
+-- Lines the reader could not turn into a row (blank, malformed, not UTF-8).
+CREATE TABLE IF NOT EXISTS raw.rejected_lines (
+    partition_date DATE NOT NULL,
+    source_file VARCHAR NOT NULL,
+    line BIGINT NOT NULL,
+    raw_record VARCHAR,
+    reason_code VARCHAR NOT NULL,
+    reason VARCHAR NOT NULL,
+    ingested_at TIMESTAMP NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS raw.products (
+    product_id VARCHAR PRIMARY KEY,
+    name VARCHAR,
+    category VARCHAR,
+    brand VARCHAR,
+    base_price DOUBLE,
+    launched_on DATE
+);
+
+CREATE TABLE IF NOT EXISTS raw.ad_spend (
+    date DATE NOT NULL,
+    category VARCHAR NOT NULL,
+    ad_spend DOUBLE NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS raw.promotions (
+    product_id VARCHAR NOT NULL,
+    start_date DATE NOT NULL,
+    end_date DATE NOT NULL,
+    discount_pct DOUBLE NOT NULL
+);
+
+-- The canonical clean event: typed, UTC, one row per real event.
+CREATE TABLE IF NOT EXISTS staging.events (
+    partition_date DATE NOT NULL,
+    event_id VARCHAR NOT NULL,
+    event_time TIMESTAMP NOT NULL,      -- UTC
+    event_type VARCHAR NOT NULL,
+    user_id VARCHAR NOT NULL,
+    session_id VARCHAR,
+    product_id VARCHAR NOT NULL,
+    category VARCHAR,
+    brand VARCHAR,
+    price DOUBLE NOT NULL,
+    quantity INTEGER NOT NULL,
+    order_id VARCHAR,
+    is_late BOOLEAN NOT NULL,           -- event_time falls before its file's day
+    source_file VARCHAR NOT NULL,
+    line BIGINT NOT NULL,
+    ingested_at TIMESTAMP NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS staging.quarantined_events (
+    partition_date DATE NOT NULL,
+    source_file VARCHAR NOT NULL,
+    line BIGINT NOT NULL,
+    event_id VARCHAR,
+    raw_record VARCHAR,
+    reason_code VARCHAR NOT NULL,
+    reason VARCHAR NOT NULL
+);
+
+-- Rows dropped as repeats of an earlier event, with the occurrence that was kept.
+CREATE TABLE IF NOT EXISTS staging.duplicate_events (
+    partition_date DATE NOT NULL,
+    source_file VARCHAR NOT NULL,
+    line BIGINT NOT NULL,
+    event_id VARCHAR NOT NULL,
+    duplicate_kind VARCHAR NOT NULL,    -- same_event_id | same_content
+    kept_source_file VARCHAR NOT NULL,
+    kept_line BIGINT NOT NULL
+);

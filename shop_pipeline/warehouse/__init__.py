@@ -1,0 +1,1 @@
+"""Plain DuckDB logic of the ingestion and staging stages (no Dagster imports)."""

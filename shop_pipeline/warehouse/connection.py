@@ -1,0 +1,43 @@
+"""Opening the warehouse: UTC sessions and the fixed DDL."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import duckdb
+
+from shop_pipeline import sql
+
+# Timestamps without an offset are read as UTC, whatever the machine's time zone.
+SESSION_CONFIG = {"TimeZone": "UTC"}
+
+
+def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(sql.load("warehouse_schema"))
+
+
+@contextlib.contextmanager
+def connect(path: Path | str, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+    if not read_only:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(str(path), read_only=read_only, config=dict(SESSION_CONFIG))
+    try:
+        if not read_only:
+            ensure_schema(con)
+        yield con
+    finally:
+        con.close()
+
+
+@contextlib.contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """One transaction: committed on success, rolled back on any error (last good state stays)."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield con
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")
