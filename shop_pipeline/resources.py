@@ -8,11 +8,10 @@ from typing import Any, Optional
 
 import duckdb
 from dagster import ConfigurableResource
-from dagster_duckdb import DuckDBResource
 
 from shop_pipeline.quality.thresholds import load_thresholds
 from shop_pipeline.settings import ShopPaths
-from shop_pipeline.warehouse.connection import SESSION_CONFIG, ensure_schema
+from shop_pipeline.warehouse.connection import connect
 
 
 class ShopHome(ConfigurableResource):
@@ -34,19 +33,28 @@ class Quality(ConfigurableResource):
         return load_thresholds(self.thresholds_path)
 
 
-@contextlib.contextmanager
-def warehouse_connection(warehouse: DuckDBResource) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A read-write connection with the warehouse's tables created."""
-    with warehouse.get_connection() as con:
-        ensure_schema(con)
-        yield con
+class Warehouse(ConfigurableResource):
+    """The DuckDB warehouse file. DuckDB has one writer per file: writers share the `duckdb`
+    pool (limit 1) instead of retrying on the lock; every connection is opened the same way
+    (UTC session, tables created) so that one process never holds two configurations."""
+
+    path: str
+
+    @contextlib.contextmanager
+    def connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        with connect(self.path) as con:
+            yield con
+
+
+def warehouse_connection(warehouse: Warehouse):
+    return warehouse.connection()
 
 
 def default_resources(paths: ShopPaths | None = None) -> dict[str, Any]:
     paths = paths or ShopPaths.from_env()
     paths.warehouse.parent.mkdir(parents=True, exist_ok=True)
     return {
-        "warehouse": DuckDBResource(database=str(paths.warehouse), connection_config=dict(SESSION_CONFIG)),
+        "warehouse": Warehouse(path=str(paths.warehouse)),
         "shop": ShopHome(home=str(paths.home)),
         "quality": Quality(),
     }

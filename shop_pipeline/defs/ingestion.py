@@ -13,7 +13,6 @@ from dagster import (
     MetadataValue,
     asset,
 )
-from dagster_duckdb import DuckDBResource
 
 from shop_pipeline.defs import schemas
 from shop_pipeline.defs.common import (
@@ -26,7 +25,7 @@ from shop_pipeline.defs.common import (
 )
 from shop_pipeline.quality.suites import raw_events_suite
 from shop_pipeline.quality.validator import SuiteOutcome, validate_frame
-from shop_pipeline.resources import Quality, ShopHome, warehouse_connection
+from shop_pipeline.resources import Quality, ShopHome, Warehouse, warehouse_connection
 from shop_pipeline.sources.landing import files_for_days
 from shop_pipeline.warehouse.catalog import load_catalog, load_marketing
 from shop_pipeline.warehouse.ingest import load_batch, publish_batch
@@ -43,7 +42,7 @@ FILES_READABLE_CHECK = "landed_files_readable"
     description="Product catalog (landing/catalog/products.csv) replaced whole in raw.products.",
     metadata={"dagster/column_schema": schemas.PRODUCTS, "dagster/table_name": "raw.products"},
 )
-def raw_products(warehouse: DuckDBResource, shop: ShopHome) -> MaterializeResult:
+def raw_products(warehouse: Warehouse, shop: ShopHome) -> MaterializeResult:
     path = shop.paths.catalog_file
     with warehouse_connection(warehouse) as con:
         rows = load_catalog(con, path)
@@ -58,7 +57,7 @@ def raw_products(warehouse: DuckDBResource, shop: ShopHome) -> MaterializeResult
     description="Daily ad spend per category and product promotions (landing/marketing/) in raw.ad_spend and raw.promotions.",
     metadata={"dagster/table_name": "raw.ad_spend, raw.promotions"},
 )
-def raw_marketing(warehouse: DuckDBResource, shop: ShopHome) -> MaterializeResult:
+def raw_marketing(warehouse: Warehouse, shop: ShopHome) -> MaterializeResult:
     paths = shop.paths
     with warehouse_connection(warehouse) as con:
         ad_rows, promo_rows = load_marketing(con, paths.ad_spend_file, paths.promotions_file)
@@ -94,7 +93,7 @@ def raw_marketing(warehouse: DuckDBResource, shop: ShopHome) -> MaterializeResul
         ),
     ],
 )
-def raw_events(context: AssetExecutionContext, warehouse: DuckDBResource, shop: ShopHome, quality: Quality):
+def raw_events(context: AssetExecutionContext, warehouse: Warehouse, shop: ShopHome, quality: Quality):
     days = partition_days(context)
     files = files_for_days(shop.paths.landing, set(days))
     thresholds = quality.thresholds()

@@ -12,7 +12,6 @@ from dagster import (
     MetadataValue,
     multi_asset,
 )
-from dagster_duckdb import DuckDBResource
 
 from shop_pipeline.defs import schemas
 from shop_pipeline.defs.common import (
@@ -26,7 +25,7 @@ from shop_pipeline.defs.common import (
 from shop_pipeline.quality.suites import staging_events_suite
 from shop_pipeline.quality.thresholds import staging_rules
 from shop_pipeline.quality.validator import SuiteOutcome, validate_frame
-from shop_pipeline.resources import Quality, warehouse_connection
+from shop_pipeline.resources import Quality, Warehouse, warehouse_connection
 from shop_pipeline.warehouse.staging import conservation_breaks, file_counts, publish_staging, stage_days
 
 CONSERVATION_CHECK = "conservation"
@@ -78,7 +77,7 @@ STAGING_SUITE_CHECK = "staging_events_suite"
     backfill_policy=single_run_backfill,
     can_subset=False,
 )
-def staged_events(context: AssetExecutionContext, warehouse: DuckDBResource, quality: Quality):
+def staged_events(context: AssetExecutionContext, warehouse: Warehouse, quality: Quality):
     days = partition_days(context)
     thresholds = quality.thresholds()
     with warehouse_connection(warehouse) as con:

@@ -26,6 +26,10 @@ def raw_events_suite(thresholds: dict[str, Any]):
     import great_expectations as gx
     import great_expectations.expectations as gxe
 
+    from shop_pipeline.quality.validator import gx_context
+
+    gx_context()
+
     t = thresholds["raw_suite"]
     suite = gx.ExpectationSuite(name=f"raw_events.v{SUITE_VERSION}")
     suite.add_expectation(gxe.ExpectTableColumnsToMatchSet(column_set=list(RAW_COLUMNS), exact_match=True))
@@ -52,6 +56,10 @@ def staging_events_suite(
     """The contract of one published staging partition. product_ids=None skips the catalog rule."""
     import great_expectations as gx
     import great_expectations.expectations as gxe
+
+    from shop_pipeline.quality.validator import gx_context
+
+    gx_context()
 
     rules = thresholds["staging_rules"]
     t = thresholds["staging_suite"]

@@ -57,13 +57,20 @@ class SuiteOutcome:
 
 
 @cache
-def _batch_definition():
+def gx_context():
+    """The process's ephemeral GX context (suites can only be built once one exists)."""
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
+    return context
+
+
+@cache
+def _batch_definition():
+    context = gx_context()
     asset = context.data_sources.add_pandas("shop_frames").add_dataframe_asset("batch")
     return context, asset.add_batch_definition_whole_dataframe("whole_frame")
 

@@ -26,6 +26,7 @@ class LandedFile:
     relative: str  # posix path relative to the landing folder: the name the warehouse records
     day: dt.date
     day_from_name: bool
+    arrived_ns: int = 0  # modification time: of two files with the same bytes, the earlier is the original
 
     @property
     def file_format(self) -> str | None:
@@ -57,7 +58,7 @@ def is_inside(path: Path, root: Path) -> bool:
 
 
 def discover(landing_root: Path, subfolder: str = "events") -> list[LandedFile]:
-    """Every candidate event file under landing_root/subfolder, sorted by (day, name)."""
+    """Every candidate event file under landing_root/subfolder, in arrival order per day."""
     root = landing_root.resolve()
     folder = root / subfolder
     if not folder.is_dir():
@@ -75,8 +76,9 @@ def discover(landing_root: Path, subfolder: str = "events") -> list[LandedFile]:
             mtime = candidate.stat().st_mtime
             day = dt.datetime.fromtimestamp(mtime, tz=dt.timezone.utc).date()
         relative = candidate.relative_to(root).as_posix()
-        found.append(LandedFile(path=resolved, relative=relative, day=day, day_from_name=named))
-    found.sort(key=lambda f: (f.day, f.relative))
+        arrived = candidate.stat().st_mtime_ns
+        found.append(LandedFile(path=resolved, relative=relative, day=day, day_from_name=named, arrived_ns=arrived))
+    found.sort(key=lambda f: (f.day, f.arrived_ns, f.relative))
     return found
 
 

@@ -55,7 +55,7 @@ def register_functions(con: duckdb.DuckDBPyConnection) -> None:
             null_handling="special",
             side_effects=False,
         )
-    except duckdb.CatalogException:
+    except (duckdb.CatalogException, duckdb.NotImplementedException):
         pass  # already registered on this connection
 
 

@@ -10,11 +10,16 @@ import duckdb
 
 from shop_pipeline import sql
 
-# Timestamps without an offset are read as UTC, whatever the machine's time zone.
-SESSION_CONFIG = {"TimeZone": "UTC"}
+def prepare_session(con: duckdb.DuckDBPyConnection) -> None:
+    """Timestamps without an offset are read as UTC, whatever the machine's time zone.
+
+    Set after connecting: as a connect-time config option it needs ICU before it is loaded.
+    """
+    con.execute("SET TimeZone = 'UTC'")
 
 
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
+    prepare_session(con)
     con.execute(sql.load("warehouse_schema"))
 
 
@@ -22,8 +27,9 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
 def connect(path: Path | str, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
     if not read_only:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(str(path), read_only=read_only, config=dict(SESSION_CONFIG))
+    con = duckdb.connect(str(path), read_only=read_only)
     try:
+        prepare_session(con)
         if not read_only:
             ensure_schema(con)
         yield con

@@ -1,0 +1,65 @@
+"""Numbers to text: an EventBatch becomes the canonical string columns (vectorised).
+
+Missing values are empty strings here; the writers turn them into nulls where the format has them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from shop_pipeline.synth.batch import EventBatch
+from shop_pipeline.synth.config import EVENT_COLUMNS, EVENT_TYPES
+from shop_pipeline.synth.world import World
+
+Columns = dict[str, np.ndarray]  # column name -> numpy unicode array, one entry per row
+
+_EVENT_TYPE_NAMES = np.array(EVENT_TYPES)
+
+
+def format_ids(prefix: str, numbers: np.ndarray, width: int) -> np.ndarray:
+    return np.strings.add(prefix, np.strings.zfill(numbers.astype(np.int64).astype("U"), width))
+
+
+def format_times(time_ms: np.ndarray) -> np.ndarray:
+    """ISO-8601 UTC with milliseconds and Z: 2025-01-03T14:05:09.123Z."""
+    return np.strings.add(np.datetime_as_string(time_ms.astype("datetime64[ms]"), unit="ms"), "Z")
+
+
+def format_cents(cents: np.ndarray) -> np.ndarray:
+    """Two decimals, e.g. 1299 -> '12.99' (non-negative input)."""
+    whole = (cents // 100).astype("U")
+    frac = np.strings.zfill((cents % 100).astype("U"), 2)
+    return np.strings.add(np.strings.add(whole, "."), frac)
+
+
+def user_ids(users: np.ndarray, world: World) -> np.ndarray:
+    return format_ids("u", users + 1, max(6, len(str(world.n_users))))
+
+
+def render(batch: EventBatch, world: World) -> Columns:
+    has_order = batch.order >= 0
+    order_ids = np.where(has_order, format_ids("o", np.maximum(batch.order, 0), 8), "")
+    cols = {
+        "event_id": format_ids("e", batch.event_id, 12),
+        "event_time": format_times(batch.time_ms),
+        "event_type": _EVENT_TYPE_NAMES[batch.etype],
+        "user_id": user_ids(batch.user, world),
+        "session_id": format_ids("s", batch.session, 10),
+        "product_id": world.product_ids[batch.product],
+        "category": world.category_names[world.product_category[batch.product]],
+        "brand": world.brand_names[world.product_brand[batch.product]],
+        "price": format_cents(batch.price_cents),
+        "quantity": batch.qty.astype("U"),
+        "order_id": order_ids,
+    }
+    assert tuple(cols) == EVENT_COLUMNS
+    return cols
+
+
+def take(cols: Columns, index: np.ndarray) -> Columns:
+    return {name: values[index] for name, values in cols.items()}
+
+
+def widen(cols: Columns, width: int = 40) -> Columns:
+    """Copies wide enough that a planted value is never truncated by numpy's fixed width."""
+    return {name: values.astype(f"U{max(width, values.dtype.itemsize // 4)}") for name, values in cols.items()}
