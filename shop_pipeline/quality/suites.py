@@ -13,8 +13,8 @@ from typing import Any
 from shop_pipeline.contracts import EVENT_COLUMNS, EVENT_TYPES
 
 SUITE_VERSION = "1"
-NUMBER_PATTERN = r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$"
-ISO_TIMESTAMP_PATTERN = r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?\s*(Z|[+-]\d{2}(:?\d{2})?)?$"
+NUMBER_PATTERN = r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$"
+ISO_TIMESTAMP_PATTERN = r"^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?\s*(?:Z|[+-]\d{2}(?::?\d{2})?)?$"
 RAW_COLUMNS = ("partition_date", "source_file", "line", *EVENT_COLUMNS, "ingested_at")
 STAGING_COLUMNS = (
     "partition_date", "event_id", "event_time", "event_type", "user_id", "session_id", "product_id",

@@ -1,0 +1,38 @@
+from dagster import materialize
+
+from shop_pipeline.definitions import ASSETS
+from shop_pipeline.pipeline_run import RANGE_END_TAG, RANGE_START_TAG
+from shop_pipeline.resources import default_resources
+from shop_pipeline.warehouse.connection import connect
+from shop_pipeline_tests.landing_fixtures import event_line
+
+
+def run_days(paths, first: str, last: str | None = None):
+    """Materialize every asset (and its checks) over a day range, in-process, like the CLI."""
+    return materialize(
+        ASSETS,
+        resources=default_resources(paths),
+        tags={RANGE_START_TAG: first, RANGE_END_TAG: last or first},
+        raise_on_error=False,
+    )
+
+
+def query(paths, sql: str, params=None):
+    with connect(paths.warehouse) as con:
+        return con.execute(sql, params or {}).fetchall()
+
+
+def good_day(day: str, count: int = 50, prefix: str = "e") -> list[str]:
+    return [
+        event_line(f"{prefix}{day}-{i}", when=f"{day}T{10 + i % 10:02d}:00:00.000Z", user=f"u{i % 7}",
+                   session=f"s{day}-{i % 9}", product=f"p{1 + i % 5}")
+        for i in range(count)
+    ]
+
+
+def checks_by_name(result) -> dict[str, bool]:
+    return {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
+
+
+def materialized(result) -> set[str]:
+    return {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}

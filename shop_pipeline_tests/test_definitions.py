@@ -1,0 +1,48 @@
+"""A snapshot of the definition graph, so that it cannot drift unnoticed."""
+
+from dagster import AssetKey
+
+from shop_pipeline.definitions import defs
+
+EXPECTED_ASSETS = {
+    "raw_products": "ingestion",
+    "raw_marketing": "ingestion",
+    "raw_events": "ingestion",
+    "clean_events": "staging",
+    "quarantined_events": "staging",
+}
+EXPECTED_CHECKS = {
+    ("raw_events", "raw_events_suite", True),
+    ("raw_events", "landed_files_readable", False),
+    ("clean_events", "conservation", True),
+    ("clean_events", "staging_events_suite", True),
+}
+
+
+def test_assets_groups_and_checks():
+    graph = defs.resolve_asset_graph()
+    assert {key.to_user_string() for key in graph.get_all_asset_keys()} == set(EXPECTED_ASSETS)
+    for name, group in EXPECTED_ASSETS.items():
+        node = graph.get(AssetKey(name))
+        assert node.group_name == group
+        assert node.description, name
+        assert node.owners, name
+        assert node.kinds, name
+    checks = {
+        (spec.asset_key.to_user_string(), spec.name, spec.blocking)
+        for assets_def in graph.assets_defs
+        for spec in assets_def.check_specs
+    }
+    assert checks == EXPECTED_CHECKS
+
+
+def test_every_table_asset_declares_its_schema_and_shares_the_duckdb_pool():
+    graph = defs.resolve_asset_graph()
+    for name in ("raw_events", "clean_events", "quarantined_events", "raw_products"):
+        assert "dagster/column_schema" in graph.get(AssetKey(name)).metadata, name
+    for assets_def in graph.assets_defs:
+        assert assets_def.node_def.pool == "duckdb"
+
+
+def test_jobs():
+    assert defs.resolve_job_def("full_pipeline").partitions_def is not None
