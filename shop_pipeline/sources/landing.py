@@ -3,7 +3,8 @@
 A file's day (its partition) is the first YYYY-MM-DD in its name; a file without one is
 assigned to the UTC day of its modification time. Only regular files inside the landing
 folder are considered: symlinks that leave it, hidden files and in-progress uploads
-(`*.tmp`, `*.part`, names starting with '.') are ignored.
+(`*.tmp`, `*.part`, names starting with '.', and anything inside a folder whose name
+starts with '.') are ignored.
 """
 
 from __future__ import annotations
@@ -65,7 +66,8 @@ def discover(landing_root: Path, subfolder: str = "events") -> list[LandedFile]:
         return []
     found: list[LandedFile] = []
     for candidate in folder.rglob("*"):
-        if candidate.name.startswith(".") or candidate.suffix.lower() in IN_PROGRESS_SUFFIXES:
+        hidden = any(part.startswith(".") for part in candidate.relative_to(folder).parts)
+        if hidden or candidate.suffix.lower() in IN_PROGRESS_SUFFIXES:
             continue
         if not candidate.is_file() or not is_inside(candidate, root):
             continue
