@@ -231,6 +231,12 @@ class DaySimulator:
         return EventBatch.concat(parts)
 
     # ------------------------------------------------------------------ ids
+    def new_event_numbers(self, count: int) -> np.ndarray:
+        """Fresh event numbers (e.g. for a producer's re-sent copy of an event)."""
+        numbers = self.next_event + np.arange(count, dtype=np.int64)
+        self.next_event += count
+        return numbers
+
     def assign_ids(self, batch: EventBatch, d: int) -> tuple[EventBatch, dict[int, int]]:
         """Absolute times, and global session / order / event ids in order of time.
 
