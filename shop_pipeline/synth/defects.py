@@ -176,9 +176,8 @@ def plant_day(
         new_id = np.concatenate([new_id, np.full(m, "", dtype=object)])
     replaced = np.flatnonzero(new_id != "")
     if len(replaced):
-        final["event_id"] = final["event_id"].astype(object)
-        final["event_id"][replaced] = new_id[replaced]
-        final["event_id"] = final["event_id"].astype("U")
+        final["event_id"] = final["event_id"].astype("U13")
+        final["event_id"][replaced] = new_id[replaced].astype("U13")
     order = np.lexsort((np.arange(len(key)), key))
     final = {name: values[order] for name, values in final.items()}
     defect = defect[order]

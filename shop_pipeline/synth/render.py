@@ -60,6 +60,14 @@ def take(cols: Columns, index: np.ndarray) -> Columns:
     return {name: values[index] for name, values in cols.items()}
 
 
-def widen(cols: Columns, width: int = 40) -> Columns:
-    """Copies wide enough that a planted value is never truncated by numpy's fixed width."""
-    return {name: values.astype(f"U{max(width, values.dtype.itemsize // 4)}") for name, values in cols.items()}
+# widths that hold every planted value (numpy unicode arrays truncate silently)
+PLANTED_WIDTHS = {"event_time": 32, "event_type": 16, "price": 16}
+
+
+def widen(cols: Columns) -> Columns:
+    """A copy whose columns that defects rewrite are wide enough for any planted value."""
+    out = dict(cols)
+    for name, width in PLANTED_WIDTHS.items():
+        values = out[name]
+        out[name] = values.astype(f"U{max(width, values.dtype.itemsize // 4)}")
+    return out
