@@ -36,8 +36,13 @@ typed AS (
     SELECT
         s.*,
         try_cast(s.event_time AS TIMESTAMPTZ) AT TIME ZONE 'UTC' AS event_time_utc,
-        try_cast(s.price AS DOUBLE) AS price_value,
-        CASE WHEN s.quantity IS NULL THEN 1 ELSE try_cast(s.quantity AS INTEGER) END AS quantity_value,
+        -- plain decimal numbers only: a bare cast also takes '1_000', and rounds quantity '1.5' to 2
+        CASE WHEN regexp_full_match(s.price, '[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?')
+            THEN try_cast(s.price AS DOUBLE) END AS price_value,
+        CASE
+            WHEN s.quantity IS NULL THEN 1
+            WHEN regexp_full_match(s.quantity, '[+]?[0-9]{1,9}(\.0*)?') THEN try_cast(s.quantity AS INTEGER)
+        END AS quantity_value,
         CAST(s.partition_date AS TIMESTAMP) AS day_start
     FROM scope AS s
 ),
