@@ -95,7 +95,9 @@ def load_batch(
     known = dict(con.execute(_ALREADY_INGESTED, {"days": days}).fetchall())
     first_seen = {(p, s): t for p, s, t in con.execute(_EARLIER_INGESTED_AT, {"days": days}).fetchall()}
     report = BatchReport(days=sorted(days))
-    for landed in sorted(files, key=lambda f: (f.day, f.arrived_ns, f.relative)):
+    # Arrival order, not day order: of two files with the same bytes the earlier arrival is
+    # the original, whichever days are loaded together (a backfill must not move rows).
+    for landed in sorted(files, key=lambda f: (f.arrived_ns, f.relative)):
         report.files.append(_load_one(con, landed, known, first_seen, now))
     return report
 

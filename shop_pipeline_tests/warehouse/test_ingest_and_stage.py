@@ -502,3 +502,23 @@ def test_a_killed_publish_staging_leaves_the_last_good_staging_tables(con, landi
     staging.publish_staging(con, [DAY2], counts)
     assert ("e9",) in rows(con, "SELECT event_id FROM staging.events")
     _assert_manifest_conserves(con)
+
+
+def test_the_original_of_a_resent_file_does_not_depend_on_how_days_are_batched(tmp_path, landing):
+    import os
+
+    original = write_events(landing, "x_2025-01-02.csv", [event_line("e1"), event_line("e2", user="u2")])
+    resent = landing / "events" / "y_2025-01-01.csv"  # the same bytes, arriving later, named for an earlier day
+    shutil.copy(original, resent)
+    os.utime(original, ns=(1_700_000_000 * 10**9,) * 2)
+    os.utime(resent, ns=(1_700_000_100 * 10**9,) * 2)
+    with connect(tmp_path / "one_by_one.duckdb") as con:
+        run_days(con, landing, [DAY2])
+        run_days(con, landing, [DAY1])
+        one_by_one = snapshot(con)
+        run_days(con, landing, [DAY1, DAY2])  # a backfill of both days re-materializes the same tables
+        assert snapshot(con) == one_by_one
+    with connect(tmp_path / "together.duckdb") as con:
+        run_days(con, landing, [DAY1, DAY2])
+        assert snapshot(con) == one_by_one
+        assert _files(con)["events/y_2025-01-01.csv"][0] == "duplicate_file"
