@@ -14,7 +14,7 @@ from typing import Callable
 import numpy as np
 
 from shop_pipeline.synth.config import GeneratorConfig
-from shop_pipeline.synth.render import Columns, format_ids, format_times, widen
+from shop_pipeline.synth.render import Columns, format_ids, format_times, to_bytes, widen
 
 FIELD_DEFECTS = (
     "missing_user_id",
@@ -29,9 +29,9 @@ FIELD_DEFECTS = (
     "mixed_utc_offset",
 )
 TEXT_LINE_DEFECTS = ("malformed_line", "invalid_utf8")
-UNKNOWN_EVENT_TYPES = ("wishlist", "clickk", "add_to_wishlist", "page_view")
-UNPARSEABLE_PRICES = ("abc", "n/a", "free")
-UNPARSEABLE_TIMES = ("not-a-date", "yesterday", "2025-13-45T25:61:00Z")
+UNKNOWN_EVENT_TYPES = np.array(("wishlist", "clickk", "add_to_wishlist", "page_view"), dtype="S")
+UNPARSEABLE_PRICES = np.array(("abc", "n/a", "free"), dtype="S")
+UNPARSEABLE_TIMES = np.array(("not-a-date", "yesterday", "2025-13-45T25:61:00Z"), dtype="S")
 FUTURE_YEARS = ("2088", "2092", "2096", "2099")  # 2099 is not a leap year: used only off Feb 29
 ANCIENT_YEARS = ("1972", "1980", "1996", "2000", "2001")
 OFFSET_MINUTES = (60, 120, 180, 330, 540, -180, -300, -480)
@@ -71,10 +71,10 @@ def _with_year(times: np.ndarray, years: tuple[str, ...], rng: np.random.Generat
     out = []
     for text in times.tolist():
         year = str(rng.choice(years))
-        if text[5:10] == "02-29" and int(year) % 4:
+        if text[5:10] == b"02-29" and int(year) % 4:
             year = "2096" if int(year) > 2050 else "2000"
-        out.append(year + text[4:])
-    return np.array(out, dtype=object)
+        out.append(year.encode() + text[4:])
+    return np.array(out, dtype="S")
 
 
 def _with_offset(time_ms: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -84,7 +84,7 @@ def _with_offset(time_ms: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     hh = np.strings.zfill((np.abs(minutes) // 60).astype("U"), 2)
     mm = np.strings.zfill((np.abs(minutes) % 60).astype("U"), 2)
     suffix = np.strings.add(np.strings.add(np.strings.add(sign, hh), ":"), mm)
-    return np.strings.add(np.strings.slice(local, 0, 23), suffix)
+    return to_bytes(np.strings.add(np.strings.slice(local, 0, 23), suffix))
 
 
 def plant_day(
@@ -118,26 +118,24 @@ def plant_day(
         if r is None or not len(r):
             continue
         if name == "missing_user_id":
-            cols["user_id"][r] = ""
+            cols["user_id"][r] = b""
         elif name == "missing_product_id":
-            cols["product_id"][r] = ""
+            cols["product_id"][r] = b""
         elif name == "negative_price":
-            cols["price"][r] = np.strings.add("-", cols["price"][r])
+            cols["price"][r] = np.strings.add(b"-", cols["price"][r])
         elif name == "absurd_price":
             cents = rng.integers(100_000_001, 10_000_000_000, size=len(r))
-            cols["price"][r] = np.strings.add(
-                np.strings.add((cents // 100).astype("U"), "."), np.strings.zfill((cents % 100).astype("U"), 2)
-            )
+            cols["price"][r] = [f"{c // 100}.{c % 100:02d}".encode() for c in cents.tolist()]
         elif name == "unparseable_price":
-            cols["price"][r] = rng.choice(np.array(UNPARSEABLE_PRICES), size=len(r))
+            cols["price"][r] = rng.choice(UNPARSEABLE_PRICES, size=len(r))
         elif name == "unknown_event_type":
-            cols["event_type"][r] = rng.choice(np.array(UNKNOWN_EVENT_TYPES), size=len(r))
+            cols["event_type"][r] = rng.choice(UNKNOWN_EVENT_TYPES, size=len(r))
         elif name == "future_event_time":
             cols["event_time"][r] = _with_year(cols["event_time"][r], FUTURE_YEARS, rng)
         elif name == "ancient_event_time":
             cols["event_time"][r] = _with_year(cols["event_time"][r], ANCIENT_YEARS, rng)
         elif name == "unparseable_event_time":
-            cols["event_time"][r] = rng.choice(np.array(UNPARSEABLE_TIMES), size=len(r))
+            cols["event_time"][r] = rng.choice(UNPARSEABLE_TIMES, size=len(r))
         elif name == "mixed_utc_offset":
             cols["event_time"][r] = _with_offset(time_ms[r], rng)
 
@@ -162,25 +160,24 @@ def plant_day(
         pool_src.append(content)
         pool_key.append(content + rng.integers(1, 6, size=len(content)) + 0.5)
         pool_defect.append(np.full(len(content), "duplicate_content", dtype=object))
-        new_ids.append(format_ids("e", new_event_numbers(len(content)), 12).astype(object))
-    src = np.concatenate(pool_src)
-    key = np.concatenate(pool_key)
-    defect = np.concatenate(pool_defect)
-    new_id = np.concatenate(new_ids)
-    final = {name: values[src] for name, values in cols.items()}
+        new_ids.append(format_ids("e", new_event_numbers(len(content)), 12).astype(object))  # unicode
     if carry_in is not None and len(carry_in["event_id"]):
         m = len(carry_in["event_id"])
-        final = {name: np.concatenate([final[name], carry_in[name]]) for name in final}
-        key = np.concatenate([key, rng.integers(0, n + 1, size=m) - 0.5])
-        defect = np.concatenate([defect, np.full(m, "duplicate_event", dtype=object)])
-        new_id = np.concatenate([new_id, np.full(m, "", dtype=object)])
+        cols = {name: np.concatenate([values, carry_in[name]]) for name, values in cols.items()}
+        pool_src.append(np.arange(n, n + m))
+        pool_key.append(rng.integers(0, n + 1, size=m) - 0.5)
+        pool_defect.append(np.full(m, "duplicate_event", dtype=object))
+        new_ids.append(np.full(m, "", dtype=object))
+    src = np.concatenate(pool_src)
+    key = np.concatenate(pool_key)
+    order = np.lexsort((np.arange(len(key)), key))
+    final = {name: values[src[order]] for name, values in cols.items()}
+    del cols
+    defect = np.concatenate(pool_defect)[order]
+    new_id = np.concatenate(new_ids)[order]
     replaced = np.flatnonzero(new_id != "")
     if len(replaced):
-        final["event_id"] = final["event_id"].astype("U13")
-        final["event_id"][replaced] = new_id[replaced].astype("U13")
-    order = np.lexsort((np.arange(len(key)), key))
-    final = {name: values[order] for name, values in final.items()}
-    defect = defect[order]
+        final["event_id"][replaced] = to_bytes(new_id[replaced].astype("U"))
     position = np.empty(len(order), dtype=np.int64)  # pool item -> 0-based row in the file
     position[order] = np.arange(len(order))
 
@@ -188,11 +185,11 @@ def plant_day(
     for name in FIELD_DEFECTS + TEXT_LINE_DEFECTS:
         for r in rows.get(name, ()):
             line = int(position[r])
-            planted.truth.append((line + 1, str(final["event_id"][line]), name))
+            planted.truth.append((line + 1, final["event_id"][line].decode(), name))
             if name in TEXT_LINE_DEFECTS:
                 variant = int(rng.integers(0, MALFORMED_VARIANTS)) if name == "malformed_line" else 0
                 planted.line_edits[line] = (name, variant)
     for line in np.flatnonzero(defect != ""):
-        planted.truth.append((int(line) + 1, str(final["event_id"][line]), str(defect[line])))
+        planted.truth.append((int(line) + 1, final["event_id"][line].decode(), str(defect[line])))
     planted.truth.sort()
     return planted

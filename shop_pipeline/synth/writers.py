@@ -17,7 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from shop_pipeline.synth.render import Columns
+from shop_pipeline.synth.render import Columns, to_bytes
 
 INVALID_BYTES = "\udcff\udcfe"  # encodes (surrogateescape) to the raw bytes b"\xff\xfe"
 
@@ -30,14 +30,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 
 
 def _ascii(values: np.ndarray) -> np.ndarray:
-    """A unicode array as a bytes array of the same width (fast: the text is ASCII)."""
-    if values.dtype.kind != "U":
-        return values
-    width = values.dtype.itemsize // 4
-    codes = np.ascontiguousarray(values).view(np.uint32).reshape(len(values), width)
-    if codes.size and codes.max() > 127:
-        return values.astype("S")  # raises: event text must be ASCII
-    return codes.astype(np.uint8).view(f"S{width}").reshape(len(values))
+    return to_bytes(values) if values.dtype.kind == "U" else values
 
 
 def join_fixed(pieces: list[np.ndarray | bytes], n: int) -> bytes:
@@ -106,7 +99,7 @@ def write_events(path: Path, fmt: str, cols: Columns, line_edits: dict[int, tupl
             raise ValueError("line defects cannot be written to Parquet")
         arrays = []
         for values in cols.values():
-            arr = pa.array(values, type=pa.string())
+            arr = pa.array(_ascii(values).tolist(), type=pa.binary()).cast(pa.string())
             arrays.append(pa.compute.if_else(pa.compute.equal(arr, ""), pa.scalar(None, pa.string()), arr))
         table = pa.Table.from_arrays(arrays, names=list(cols))
         sink = pa.BufferOutputStream()
@@ -128,7 +121,7 @@ def write_events(path: Path, fmt: str, cols: Columns, line_edits: dict[int, tupl
         if line_edits:
             lines = body.decode("ascii").split("\n")
             for row, (defect, _variant) in line_edits.items():
-                lines[row] = _break_jsonl(lines[row], defect, str(cols["brand"][row]))
+                lines[row] = _break_jsonl(lines[row], defect, _ascii(cols["brand"][row : row + 1])[0].decode())
             body = "\n".join(lines).encode("utf-8", "surrogateescape")
     else:
         raise ValueError(f"unknown format {fmt!r}")
