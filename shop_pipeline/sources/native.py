@@ -114,8 +114,29 @@ def _read_jsonl(con: duckdb.DuckDBPyConnection, path: Path, fingerprint: Fingerp
     if fingerprint.size_bytes == 0:
         raise UnreadableFile("empty file")
     _read_lines(con, path, fingerprint)
+    _check_jsonl_keys(con)
     con.execute(sql.load("split_jsonl_rows"))
     con.execute(sql.load("split_jsonl_rejects"))
+
+
+def _check_jsonl_keys(con: duckdb.DuckDBPyConnection) -> None:
+    """The same contract as a CSV header, over the union of the file's keys: a key no line
+    has, next to keys the contract does not know, is schema drift and rejects the file."""
+    keys = {
+        row[0].lower()
+        for row in con.execute(
+            """SELECT DISTINCT unnest(json_keys(line_text)) FROM landed_numbered
+               WHERE line_text IS NOT NULL AND json_valid(line_text) AND json_type(line_text) = 'OBJECT'"""
+        ).fetchall()
+    }
+    if not keys:
+        return
+    missing = [c for c in EVENT_COLUMNS if c not in keys]
+    unexpected = sorted(k for k in keys if k not in EVENT_COLUMNS)
+    if unexpected:
+        raise UnreadableFile(
+            f"schema mismatch: missing columns {', '.join(missing) or '-'}; unexpected columns {', '.join(unexpected)}"
+        )
 
 
 def _read_parquet(con: duckdb.DuckDBPyConnection, path: Path) -> None:
