@@ -4,10 +4,12 @@
 --   clean      reason_code IS NULL and duplicate_kind IS NULL
 --   quarantined reason_code names the first rule it breaks, reason says it for a person
 --   duplicate  duplicate_kind says why, kept_* points at the occurrence that was kept
--- An event is a duplicate when an earlier valid row (by partition, file, line) has the same
--- event_id, or the same content (time, type, user, session, product, price, quantity, order).
--- Earlier partitions take part only through rows that could be their duplicates, so the
--- answer does not depend on the order in which partitions are staged.
+-- An event is a duplicate when an earlier valid row has the same event_id, or the same
+-- content (time, type, user, session, product, price, quantity, order). "Earlier" is the
+-- order of arrival: ingested_at, then partition, file and line. Rows of other partitions
+-- take part only when they could be duplicates, and arrival order is a property of the raw
+-- data, so the answer does not depend on the order in which partitions are staged, and a
+-- day that lands late does not bring back events a later day already published.
 CREATE OR REPLACE TEMP TABLE staged_rows AS
 WITH current_rows AS (
     SELECT * FROM raw.events WHERE list_contains($days, partition_date)
@@ -15,10 +17,9 @@ WITH current_rows AS (
 current_keys AS (
     SELECT DISTINCT event_id, user_id, session_id FROM current_rows
 ),
-earlier_rows AS (
+other_rows AS (
     SELECT e.* FROM raw.events AS e
-    WHERE e.partition_date < list_max($days)
-      AND NOT list_contains($days, e.partition_date)
+    WHERE NOT list_contains($days, e.partition_date)
       AND (
           e.event_id IN (SELECT event_id FROM current_keys WHERE event_id IS NOT NULL)
           OR EXISTS (
@@ -30,7 +31,7 @@ earlier_rows AS (
 scope AS (
     SELECT *, true AS is_current FROM current_rows
     UNION ALL
-    SELECT *, false AS is_current FROM earlier_rows
+    SELECT *, false AS is_current FROM other_rows
 ),
 typed AS (
     SELECT
@@ -112,8 +113,8 @@ ranked AS (
     FROM explained AS e
     WHERE reason_code IS NULL
     WINDOW
-        by_id AS (PARTITION BY event_id ORDER BY partition_date, source_file, line),
-        by_content AS (PARTITION BY content_hash ORDER BY partition_date, source_file, line)
+        by_id AS (PARTITION BY event_id ORDER BY ingested_at, partition_date, source_file, line),
+        by_content AS (PARTITION BY content_hash ORDER BY ingested_at, partition_date, source_file, line)
 )
 SELECT
     e.partition_date, e.source_file, e.line, e.event_id, e.event_time, e.event_type, e.user_id,

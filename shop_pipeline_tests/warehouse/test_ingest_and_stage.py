@@ -308,21 +308,23 @@ def test_staging_does_not_depend_on_the_order_of_days(tmp_path, landing, order):
         assert got == snapshot(con, ["staging.events", "staging.quarantined_events", "staging.duplicate_events"])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a later day staged before an earlier day was ingested keeps events that the earlier day "
-    "then also keeps; staging day 1 does not revisit day 2 (needs a downstream re-stage of later days)",
-)
 def test_late_backfill_of_an_earlier_day_keeps_one_row_per_event(tmp_path, landing):
+    """Arrival order decides which copy is kept: the day published first keeps its events."""
     _dup_days(landing)
     day1_file = landing / "events" / "shop_2025-01-01.csv"
     held_back = day1_file.read_bytes()
     day1_file.unlink()
     with connect(tmp_path / "shop.duckdb") as con:
-        run_days(con, landing, [DAY2])
+        run_days(con, landing, [DAY2], now=NOW)
+        published_day2 = rows(con, "SELECT * FROM staging.events ORDER BY ALL")
         _write_bytes(landing, "shop_2025-01-01.csv", held_back)
-        run_days(con, landing, [DAY1])
+        run_days(con, landing, [DAY1], now=NOW + dt.timedelta(days=1))
         assert rows(con, "SELECT event_id FROM staging.events GROUP BY 1 HAVING count(*) > 1") == []
+        # Re-staging day 2 now that day 1 has landed changes nothing: day 2 arrived first.
+        stage(con, [DAY2])
+        assert rows(con, "SELECT * FROM staging.events WHERE partition_date = $d ORDER BY ALL", {"d": DAY2}) == [
+            r for r in published_day2
+        ]
 
 
 # --- idempotence -----------------------------------------------------------------------
