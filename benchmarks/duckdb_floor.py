@@ -12,7 +12,7 @@ import duckdb
 FLOOR_SQL = """
 CREATE OR REPLACE TABLE events AS
 SELECT *
-FROM read_csv($files, header = true, filename = true, ignore_errors = true, all_varchar = true)
+FROM read_csv($files, header = true, filename = true, ignore_errors = true, all_varchar = true, union_by_name = true)
 QUALIFY row_number() OVER (PARTITION BY event_id ORDER BY filename) = 1
 """
 

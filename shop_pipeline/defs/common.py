@@ -5,7 +5,10 @@ from __future__ import annotations
 import datetime as dt
 
 from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
     AssetExecutionContext,
+    MetadataValue,
     BackfillPolicy,
     DailyPartitionsDefinition,
     TableColumn,
@@ -38,3 +41,19 @@ def markdown_table(frame, limit: int = 50) -> str:
         return "_none_"
     text = frame.head(limit).to_markdown(index=False)
     return text + (f"\n\n... {len(frame) - limit} more rows" if len(frame) > limit else "")
+
+
+def suite_check_result(check_name: str, outcome, asset_key: str | None = None) -> AssetCheckResult:
+    """A blocking (ERROR) check result from an expectation-suite outcome, readable in the UI."""
+    return AssetCheckResult(
+        check_name=check_name,
+        asset_key=asset_key,
+        passed=outcome.success,
+        severity=AssetCheckSeverity.ERROR,
+        metadata={
+            "failed_expectations": len(outcome.failures),
+            "batches": outcome.batches,
+            "rows_validated": outcome.rows,
+            "result": MetadataValue.md(outcome.to_markdown()),
+        },
+    )

@@ -22,6 +22,7 @@ from shop_pipeline.defs.common import (
     markdown_table,
     partition_days,
     single_run_backfill,
+    suite_check_result,
 )
 from shop_pipeline.quality.suites import raw_events_suite
 from shop_pipeline.quality.validator import SuiteOutcome, validate_frame
@@ -101,8 +102,8 @@ def raw_events(context: AssetExecutionContext, warehouse: Warehouse, shop: ShopH
         report = load_batch(con, files, days, now=dt.datetime.now(dt.timezone.utc).replace(tzinfo=None))
         for failed in report.failed:
             context.log.error(f"file {failed.path} could not be ingested: {failed.error}")
-        outcome = SuiteOutcome(suite=raw_events_suite(thresholds).name)
         suite = raw_events_suite(thresholds)
+        outcome = SuiteOutcome(suite=suite.name)
         for day in days:
             frame = con.execute(
                 "SELECT * FROM batch_events WHERE partition_date = $day ORDER BY source_file, line", {"day": day}
@@ -112,17 +113,7 @@ def raw_events(context: AssetExecutionContext, warehouse: Warehouse, shop: ShopH
         files_table = con.execute(
             "SELECT path, partition_date, status, rows_read, duplicate_of, error FROM batch_files ORDER BY partition_date, path"
         ).df()
-        yield AssetCheckResult(
-            check_name=RAW_SUITE_CHECK,
-            passed=outcome.success,
-            severity=AssetCheckSeverity.ERROR,
-            metadata={
-                "failed_expectations": len(outcome.failures),
-                "batches": outcome.batches,
-                "rows_validated": outcome.rows,
-                "result": MetadataValue.md(outcome.to_markdown()),
-            },
-        )
+        yield suite_check_result(RAW_SUITE_CHECK, outcome)
         yield AssetCheckResult(
             check_name=FILES_READABLE_CHECK,
             passed=not report.failed,

@@ -21,6 +21,7 @@ from shop_pipeline.defs.common import (
     markdown_table,
     partition_days,
     single_run_backfill,
+    suite_check_result,
 )
 from shop_pipeline.quality.suites import staging_events_suite
 from shop_pipeline.quality.thresholds import staging_rules
@@ -103,18 +104,7 @@ def staged_events(context: AssetExecutionContext, warehouse: Warehouse, quality:
                 "breaks": MetadataValue.md(markdown_table(breaks)),
             },
         )
-        yield AssetCheckResult(
-            check_name=STAGING_SUITE_CHECK,
-            asset_key="clean_events",
-            passed=outcome.success,
-            severity=AssetCheckSeverity.ERROR,
-            metadata={
-                "failed_expectations": len(outcome.failures),
-                "batches": outcome.batches,
-                "rows_validated": outcome.rows,
-                "result": MetadataValue.md(outcome.to_markdown()),
-            },
-        )
+        yield suite_check_result(STAGING_SUITE_CHECK, outcome, asset_key="clean_events")
         if not breaks.empty or not outcome.success:
             raise Failure(
                 description="staging audit failed (conservation or staging suite); nothing was published",

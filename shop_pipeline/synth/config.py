@@ -6,23 +6,9 @@ import datetime as dt
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+
 FORMATS = ("csv", "parquet", "jsonl")
 DEFECT_MODES = ("default", "none")
-
-EVENT_COLUMNS = (
-    "event_id",
-    "event_time",
-    "event_type",
-    "user_id",
-    "session_id",
-    "product_id",
-    "category",
-    "brand",
-    "price",
-    "quantity",
-    "order_id",
-)
-EVENT_TYPES = ("view", "cart", "remove_from_cart", "purchase")
 
 # Planted defect -> what a correct ingestion does with it.
 DEFECT_OUTCOMES: dict[str, str] = {
