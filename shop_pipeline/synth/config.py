@@ -6,6 +6,8 @@ import datetime as dt
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+# The generator writes the canonical contract; re-exported for the generator's users.
+from shop_pipeline.contracts import EVENT_COLUMNS, EVENT_TYPES  # noqa: F401
 
 FORMATS = ("csv", "parquet", "jsonl")
 DEFECT_MODES = ("default", "none")
