@@ -1,0 +1,1 @@
+"""Point-in-time feature tables built in DuckDB (no Dagster imports)."""
