@@ -1,0 +1,1 @@
+"""Pure model code (no Dagster): splits, forecast candidates, metrics, registry."""
