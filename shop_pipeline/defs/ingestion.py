@@ -25,7 +25,7 @@ from shop_pipeline.defs.common import (
     suite_check_result,
 )
 from shop_pipeline.quality.suites import raw_events_suite
-from shop_pipeline.quality.validator import SuiteOutcome, validate_frame
+from shop_pipeline.quality.audit import RAW_BATCH, audit_days
 from shop_pipeline.resources import Quality, ShopHome, Warehouse, warehouse_connection
 from shop_pipeline.sources.landing import files_for_days
 from shop_pipeline.warehouse.catalog import load_catalog, load_marketing
@@ -102,14 +102,9 @@ def raw_events(context: AssetExecutionContext, warehouse: Warehouse, shop: ShopH
         report = load_batch(con, files, days, now=dt.datetime.now(dt.timezone.utc).replace(tzinfo=None))
         for failed in report.failed:
             context.log.error(f"file {failed.path} could not be ingested: {failed.error}")
-        suite = raw_events_suite(thresholds)
-        outcome = SuiteOutcome(suite=suite.name)
-        for day in days:
-            frame = con.execute(
-                "SELECT * FROM batch_events WHERE partition_date = $day ORDER BY source_file, line", {"day": day}
-            ).df()
-            if len(frame):
-                validate_frame(frame, suite, day.isoformat(), outcome)
+        outcome = audit_days(
+            con, "batch_events", RAW_BATCH, days, raw_events_suite(thresholds), thresholds["validation_batch_rows"]
+        )
         files_table = con.execute(
             "SELECT path, partition_date, status, rows_read, duplicate_of, error FROM batch_files ORDER BY partition_date, path"
         ).df()

@@ -7,7 +7,6 @@ Bump SUITE_VERSION when an expectation changes, so results can be told apart ove
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from shop_pipeline.contracts import EVENT_COLUMNS, EVENT_TYPES
@@ -20,6 +19,7 @@ STAGING_COLUMNS = (
     "partition_date", "event_id", "event_time", "event_type", "user_id", "session_id", "product_id",
     "category", "brand", "price", "quantity", "order_id", "is_late", "source_file", "line", "ingested_at",
 )
+STAGING_AUDIT_COLUMNS = ("hours_after_partition_start", "product_in_catalog")
 
 
 def raw_events_suite(thresholds: dict[str, Any]):
@@ -50,35 +50,42 @@ def raw_events_suite(thresholds: dict[str, Any]):
     return suite
 
 
-def staging_events_suite(
-    thresholds: dict[str, Any], day: dt.date, product_ids: list[str] | None
-):
-    """The contract of one published staging partition. product_ids=None skips the catalog rule."""
+def staging_events_suite(thresholds: dict[str, Any], check_catalog: bool):
+    """The contract of published staging rows; check_catalog=False skips the catalog rule.
+
+    Validated on frames from quality/audit.py, which adds two columns computed in DuckDB:
+    hours_after_partition_start and product_in_catalog.
+    """
     import great_expectations as gx
     import great_expectations.expectations as gxe
 
     from shop_pipeline.quality.validator import gx_context
 
     gx_context()
-
     rules = thresholds["staging_rules"]
     t = thresholds["staging_suite"]
-    day_start = dt.datetime.combine(day, dt.time())
-    earliest = day_start - dt.timedelta(days=int(rules["max_lateness_days"]))
-    latest = day_start + dt.timedelta(days=1, minutes=int(rules["future_tolerance_minutes"]))
-    suite = gx.ExpectationSuite(name=f"staging_events.v{SUITE_VERSION}.{day.isoformat()}")
-    suite.add_expectation(gxe.ExpectTableColumnsToMatchSet(column_set=list(STAGING_COLUMNS), exact_match=True))
+    earliest_hours = -24.0 * int(rules["max_lateness_days"])
+    latest_hours = 24.0 + int(rules["future_tolerance_minutes"]) / 60.0
+    suite = gx.ExpectationSuite(name=f"staging_events.v{SUITE_VERSION}")
+    suite.add_expectation(
+        gxe.ExpectTableColumnsToMatchSet(column_set=[*STAGING_COLUMNS, *STAGING_AUDIT_COLUMNS], exact_match=True)
+    )
     suite.add_expectation(gxe.ExpectColumnValuesToBeUnique(column="event_id", mostly=t["event_id_unique_mostly"]))
     for column in ("event_id", "event_time", "event_type", "user_id", "product_id", "price", "quantity"):
         suite.add_expectation(gxe.ExpectColumnValuesToNotBeNull(column=column))
     suite.add_expectation(gxe.ExpectColumnValuesToBeInSet(column="event_type", value_set=list(EVENT_TYPES)))
     suite.add_expectation(gxe.ExpectColumnValuesToBeBetween(column="price", min_value=0, max_value=float(rules["max_price"])))
     suite.add_expectation(gxe.ExpectColumnValuesToBeBetween(column="quantity", min_value=1, max_value=int(rules["max_quantity"])))
+    # The event time lies inside its partition's window (allowing late events and clock skew).
     suite.add_expectation(
-        gxe.ExpectColumnValuesToBeBetween(column="event_time", min_value=earliest, max_value=latest, strict_max=True)
+        gxe.ExpectColumnValuesToBeBetween(
+            column="hours_after_partition_start", min_value=earliest_hours, max_value=latest_hours, strict_max=True
+        )
     )
-    if product_ids is not None:
+    if check_catalog:
         suite.add_expectation(
-            gxe.ExpectColumnValuesToBeInSet(column="product_id", value_set=product_ids, mostly=t["product_in_catalog_mostly"])
+            gxe.ExpectColumnValuesToBeInSet(
+                column="product_in_catalog", value_set=[True], mostly=t["product_in_catalog_mostly"]
+            )
         )
     return suite

@@ -87,8 +87,7 @@ def csv_header_positions(path: Path) -> dict[str, int]:
 
 
 def _read_lines(con: duckdb.DuckDBPyConnection, path: Path, fingerprint: Fingerprint) -> None:
-    for table in ("landing_reject_errors", "landing_reject_scans"):
-        con.execute(f"DROP TABLE IF EXISTS {table}")
+    _drop_rejects(con)
     con.execute(sql.load("read_lines"), {"path": str(path)})
     con.execute(sql.load("number_lines"), {"total_lines": fingerprint.line_count})
     accounted = con.execute(
@@ -100,8 +99,43 @@ def _read_lines(con: duckdb.DuckDBPyConnection, path: Path, fingerprint: Fingerp
         )
 
 
+# Reject kinds the fast path words exactly like the line-by-line path; any other kind
+# (a stray or unterminated quote) sends the file down the line-by-line path.
+_FAST_PATH_REJECTS = ("INVALID ENCODING", "MISSING COLUMNS", "TOO MANY COLUMNS")
+
+
+def _drop_rejects(con: duckdb.DuckDBPyConnection) -> None:
+    for table in ("landing_reject_errors", "landing_reject_scans"):
+        con.execute(f"DROP TABLE IF EXISTS {table}")
+
+
+def _read_csv_fast(con: duckdb.DuckDBPyConnection, path: Path, fingerprint: Fingerprint, header: list[str]) -> bool:
+    """DuckDB's CSV reader, when every data line came out as one record or one reject.
+
+    Blank lines (skipped silently by the reader), quoted newlines and quote errors break
+    that one-line-one-outcome correspondence; then this returns False and nothing is kept.
+    """
+    _drop_rejects(con)
+    con.execute(sql.load("read_csv_records"), {"path": str(path), "columns": {name: "VARCHAR" for name in header}})
+    records, rejected, unusual = con.execute(
+        """SELECT (SELECT count(*) FROM landed_csv),
+                  (SELECT count(DISTINCT line) FROM landing_reject_errors),
+                  (SELECT count(*) FROM landing_reject_errors WHERE CAST(error_type AS VARCHAR) <> ALL($kinds))""",
+        {"kinds": list(_FAST_PATH_REJECTS)},
+    ).fetchall()[0]
+    data_lines = max(fingerprint.line_count - 1, 0)
+    if unusual or records + rejected != data_lines:
+        return False
+    con.execute(sql.load("number_csv_records"), {"data_lines": data_lines})
+    con.execute(sql.load("csv_record_rejects"), {"field_count": len(header)})
+    return True
+
+
 def _read_csv(con: duckdb.DuckDBPyConnection, path: Path, fingerprint: Fingerprint) -> None:
     positions = csv_header_positions(path)
+    header = sorted(positions, key=positions.get)
+    if _read_csv_fast(con, path, fingerprint, header):
+        return
     register_functions(con)
     _read_lines(con, path, fingerprint)
     con.execute(sql.load("parse_csv_lines"))
