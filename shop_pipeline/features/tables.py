@@ -1,0 +1,294 @@
+"""Point-in-time feature tables: product_daily_sales, customer_features, customer_labels.
+
+Plain Python over DuckDB (no Dagster). The SQL lives in shop_pipeline/sql/ (one readable
+statement per table, every value a $parameter); this module picks the parameters, checks the
+cut-off, and writes each table whole in one transaction (fixed DDL, so a killed run leaves the
+last good table).
+
+Cut-off convention (see features/columns.py): `as_of` is the last day whose events may be
+used; the cut-off instant is as_of + 1 day at 00:00 UTC (`cutoff_for`). Features read only
+events with event_time < cut-off that had landed by as_of (partition_date <= as_of), so
+nothing that happens or lands later changes a feature. Labels read [cut-off, cut-off + horizon).
+
+Fallbacks (the same for every function here):
+- as_of before the first landed day, or no events landed at all: ValueError saying so.
+- as_of after the last landed day: allowed. The product grid runs on to as_of with zeros on
+  the days nothing landed for (they are unknown, not "no sales"); customer features are
+  measured up to that later cut-off (recency grows).
+- a product with a single day of history: one grid row; its lags, rolling means and
+  ref_price_28d are NULL (no earlier day), discount_vs_ref is 0.
+- a category without sales or without ad spend: its products get zeros; ad_spend 0.
+- empty raw.promotions / raw.ad_spend / raw.products: promo 0 / ad spend 0 / category, brand
+  and list price from the events (list price = the highest price seen so far).
+- purchases-only data (no views or carts): views, carts, conversion and the rates are 0.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import duckdb
+import pandas as pd
+
+from shop_pipeline import sql
+from shop_pipeline.features.columns import CUSTOMER_FEATURES, CUSTOMER_LABELS, PRODUCT_DAILY_SALES
+from shop_pipeline.warehouse.connection import transaction
+
+SCHEMA = "features"
+PRODUCT_DAILY_SALES_TABLE = "features.product_daily_sales"
+CUSTOMER_FEATURES_TABLE = "features.customer_features"
+CUSTOMER_LABELS_TABLE = "features.customer_labels"
+
+# days_since_last_view / days_since_last_cart of a customer who never viewed / carted
+NO_EVENT_DAYS = 9999.0
+
+_DDL = {
+    PRODUCT_DAILY_SALES_TABLE: """
+CREATE OR REPLACE TABLE features.product_daily_sales (
+    product_id VARCHAR NOT NULL,
+    day DATE NOT NULL,
+    category VARCHAR,
+    brand VARCHAR,
+    units BIGINT NOT NULL,
+    revenue DOUBLE NOT NULL,
+    views BIGINT NOT NULL,
+    carts BIGINT NOT NULL,
+    purchases BIGINT NOT NULL,
+    orders BIGINT NOT NULL,
+    conversion DOUBLE NOT NULL,
+    avg_paid_price DOUBLE,
+    shown_price DOUBLE NOT NULL,
+    list_price DOUBLE NOT NULL,
+    promo_discount_pct DOUBLE NOT NULL,
+    is_promo BOOLEAN NOT NULL,
+    ref_price_28d DOUBLE,
+    discount_vs_ref DOUBLE NOT NULL,
+    ad_spend DOUBLE NOT NULL,
+    day_of_week INTEGER NOT NULL,
+    day_of_year INTEGER NOT NULL,
+    month INTEGER NOT NULL,
+    is_weekend BOOLEAN NOT NULL,
+    units_lag_1 BIGINT,
+    units_lag_7 BIGINT,
+    units_lag_14 BIGINT,
+    units_rolling_mean_7 DOUBLE,
+    units_rolling_mean_28 DOUBLE,
+    PRIMARY KEY (product_id, day)
+)""",
+    CUSTOMER_FEATURES_TABLE: """
+CREATE OR REPLACE TABLE features.customer_features (
+    customer_id VARCHAR NOT NULL,
+    as_of DATE NOT NULL,
+    first_seen TIMESTAMP NOT NULL,
+    last_seen TIMESTAMP NOT NULL,
+    tenure_days DOUBLE NOT NULL,
+    recency_days DOUBLE NOT NULL,
+    frequency BIGINT NOT NULL,
+    monetary DOUBLE NOT NULL,
+    avg_order_value DOUBLE NOT NULL,
+    sessions BIGINT NOT NULL,
+    views BIGINT NOT NULL,
+    carts BIGINT NOT NULL,
+    purchases BIGINT NOT NULL,
+    view_to_cart_rate DOUBLE NOT NULL,
+    cart_to_purchase_rate DOUBLE NOT NULL,
+    category_diversity BIGINT NOT NULL,
+    days_since_last_view DOUBLE NOT NULL,
+    days_since_last_cart DOUBLE NOT NULL,
+    mean_interpurchase_days DOUBLE,
+    orders_last_30d BIGINT NOT NULL,
+    orders_last_90d BIGINT NOT NULL,
+    spend_last_30d DOUBLE NOT NULL,
+    spend_last_90d DOUBLE NOT NULL,
+    PRIMARY KEY (customer_id)
+)""",
+    CUSTOMER_LABELS_TABLE: """
+CREATE OR REPLACE TABLE features.customer_labels (
+    customer_id VARCHAR NOT NULL,
+    as_of DATE NOT NULL,
+    horizon_days INTEGER NOT NULL,
+    purchased BOOLEAN NOT NULL,
+    orders BIGINT NOT NULL,
+    spend DOUBLE NOT NULL,
+    PRIMARY KEY (customer_id)
+)""",
+}
+
+# Columns the tables may hold NULL in (everything else is NOT NULL in the DDL above).
+PRODUCT_DAILY_SALES_NULLABLE = (
+    "category", "brand", "avg_paid_price", "ref_price_28d",
+    "units_lag_1", "units_lag_7", "units_lag_14", "units_rolling_mean_7", "units_rolling_mean_28",
+)
+CUSTOMER_FEATURES_NULLABLE = ("mean_interpurchase_days",)
+
+
+def cutoff_for(as_of: dt.date) -> dt.datetime:
+    """The cut-off instant of `as_of`: the next day at 00:00, naive UTC."""
+    return dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time())
+
+
+def default_as_of(con: duckdb.DuckDBPyConnection) -> dt.date | None:
+    """The last complete landed day: max(partition_date) of staging.events; None when empty."""
+    return con.execute("SELECT max(partition_date) FROM staging.events").fetchone()[0]
+
+
+def landed_range(con: duckdb.DuckDBPyConnection) -> tuple[dt.date | None, dt.date | None]:
+    """First and last landed day (partition_date) of staging.events; (None, None) when empty."""
+    first, last = con.execute("SELECT min(partition_date), max(partition_date) FROM staging.events").fetchone()
+    return first, last
+
+
+def _check_as_of(con: duckdb.DuckDBPyConnection, as_of: dt.date) -> None:
+    if not isinstance(as_of, dt.date) or isinstance(as_of, dt.datetime):
+        raise TypeError(f"as_of must be a datetime.date, got {as_of!r}")
+    first, last = landed_range(con)
+    if first is None:
+        raise ValueError("no events have landed in staging.events: there is nothing to build features from")
+    if as_of < first:
+        raise ValueError(
+            f"as_of {as_of.isoformat()} is before the first landed day {first.isoformat()} "
+            f"(data covers {first.isoformat()} .. {last.isoformat()}): no event is known before that cut-off"
+        )
+
+
+def _check_horizon(horizon_days: int) -> int:
+    if isinstance(horizon_days, bool) or int(horizon_days) != horizon_days or horizon_days < 1:
+        raise ValueError(f"horizon_days must be a whole number of days >= 1, got {horizon_days!r}")
+    return int(horizon_days)
+
+
+def _frame(con: duckdb.DuckDBPyConnection, name: str, params: dict, columns: tuple[str, ...]) -> pd.DataFrame:
+    frame = con.execute(sql.load(name), params).df()[list(columns)]
+    # nullable integers (lags) become float with NaN: what pandas / scikit-learn expect
+    for column in frame.columns:
+        if isinstance(frame[column].dtype, pd.Int64Dtype | pd.Int32Dtype):
+            frame[column] = frame[column].astype("float64")
+    return frame
+
+
+def _replace(con: duckdb.DuckDBPyConnection, table: str, name: str, params: dict) -> int:
+    """Replace `table` with the rows of query `name`, DDL and rows in one transaction."""
+    with transaction(con):
+        con.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
+        con.execute(_DDL[table])
+        con.execute(f"INSERT INTO {table} BY NAME {sql.load(name)}", params)
+        return con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+
+
+# -- product_daily_sales -------------------------------------------------------------------
+
+def _product_daily_sales_params(as_of: dt.date, first_day: dt.date | None) -> dict:
+    return {"as_of": as_of, "cutoff": cutoff_for(as_of), "first_day": first_day}
+
+
+def product_daily_sales_frame(
+    con: duckdb.DuckDBPyConnection, as_of: dt.date, first_day: dt.date | None = None
+) -> pd.DataFrame:
+    """features.product_daily_sales as of `as_of`, as a frame (columns: PRODUCT_DAILY_SALES).
+
+    A complete grid: each product from its first day (first event or launch, not before the
+    first landed day) to as_of inclusive, zeros on days without events. `first_day` keeps
+    only rows from that day on (lags and rolling means still see the earlier days).
+    Raises ValueError when as_of is before any landed data (see the module docstring).
+    """
+    _check_as_of(con, as_of)
+    return _frame(con, "product_daily_sales", _product_daily_sales_params(as_of, first_day), PRODUCT_DAILY_SALES)
+
+
+def build_product_daily_sales(con: duckdb.DuckDBPyConnection, as_of: dt.date) -> int:
+    """Replace features.product_daily_sales with the grid as of `as_of`; returns its row count."""
+    _check_as_of(con, as_of)
+    return _replace(con, PRODUCT_DAILY_SALES_TABLE, "product_daily_sales", _product_daily_sales_params(as_of, None))
+
+
+# -- customer_features ---------------------------------------------------------------------
+
+def _customer_features_params(as_of: dt.date) -> dict:
+    return {"as_of": as_of, "cutoff": cutoff_for(as_of), "no_event_days": NO_EVENT_DAYS}
+
+
+def customer_features_frame(con: duckdb.DuckDBPyConnection, cutoff_day: dt.date) -> pd.DataFrame:
+    """Customer features as of `cutoff_day` (columns: CUSTOMER_FEATURES).
+
+    `cutoff_day` is an as_of: the last day whose events are used (the cut-off instant is the
+    next midnight, cutoff_for(cutoff_day)). Any earlier day works, e.g. for training at
+    earlier cut-offs. One row per customer with an event before the cut-off.
+    Raises ValueError when cutoff_day is before any landed data.
+    """
+    _check_as_of(con, cutoff_day)
+    return _frame(con, "customer_features", _customer_features_params(cutoff_day), CUSTOMER_FEATURES)
+
+
+def build_customer_features(con: duckdb.DuckDBPyConnection, as_of: dt.date) -> int:
+    """Replace features.customer_features with the features as of `as_of`; returns its row count."""
+    _check_as_of(con, as_of)
+    return _replace(con, CUSTOMER_FEATURES_TABLE, "customer_features", _customer_features_params(as_of))
+
+
+# -- customer_labels -----------------------------------------------------------------------
+
+def _customer_labels_params(
+    con: duckdb.DuckDBPyConnection, as_of: dt.date, horizon_days: int, allow_incomplete: bool
+) -> dict:
+    _check_as_of(con, as_of)
+    horizon_days = _check_horizon(horizon_days)
+    _, last = landed_range(con)
+    window_last_day = as_of + dt.timedelta(days=horizon_days)
+    if not allow_incomplete and window_last_day > last:
+        raise ValueError(
+            f"the label window of as_of {as_of.isoformat()} + {horizon_days} days runs to "
+            f"{window_last_day.isoformat()}, past the last landed day {last.isoformat()}: the labels would "
+            f"be incomplete. Use an as_of on or before {(last - dt.timedelta(days=horizon_days)).isoformat()}, "
+            "a shorter horizon, or allow_incomplete=True"
+        )
+    cutoff = cutoff_for(as_of)
+    return {
+        "as_of": as_of,
+        "cutoff": cutoff,
+        "horizon_days": horizon_days,
+        "window_end": cutoff + dt.timedelta(days=horizon_days),
+    }
+
+
+def customer_labels_frame(
+    con: duckdb.DuckDBPyConnection, as_of: dt.date, horizon_days: int, allow_incomplete: bool = False
+) -> pd.DataFrame:
+    """Labels over [cutoff_for(as_of), + horizon_days) for every customer of customer_features_frame(as_of).
+
+    Columns CUSTOMER_LABELS: purchased (bool), orders, spend in the window; a customer without
+    a purchase there has False, 0, 0. Raises ValueError when the window runs past the last
+    landed day (as_of + horizon_days > last partition_date), since those labels would be
+    incomplete; allow_incomplete=True computes them anyway from whatever has landed.
+    """
+    params = _customer_labels_params(con, as_of, horizon_days, allow_incomplete)
+    return _frame(con, "customer_labels", params, CUSTOMER_LABELS)
+
+
+def build_customer_labels(
+    con: duckdb.DuckDBPyConnection, as_of: dt.date, horizon_days: int, allow_incomplete: bool = False
+) -> int:
+    """Replace features.customer_labels with the labels of `as_of` and `horizon_days`; returns its row count."""
+    params = _customer_labels_params(con, as_of, horizon_days, allow_incomplete)
+    return _replace(con, CUSTOMER_LABELS_TABLE, "customer_labels", params)
+
+
+# -- future product days -------------------------------------------------------------------
+
+FUTURE_PRODUCT_DAYS = (
+    "product_id", "day", "category", "brand", "list_price", "promo_discount_pct", "is_promo",
+    "shown_price", "day_of_week", "day_of_year", "month", "is_weekend", "ad_spend",
+)
+
+
+def future_product_days_frame(con: duckdb.DuckDBPyConnection, as_of: dt.date, horizon_days: int) -> pd.DataFrame:
+    """Each product of the as_of grid x each of the `horizon_days` days after as_of, known in advance.
+
+    Columns FUTURE_PRODUCT_DAYS. Promotions come from raw.promotions (planned); shown_price is
+    list_price x (1 - promo_discount_pct); ad_spend is the planned spend of raw.ad_spend for the
+    day and category when present, else the category's mean daily spend over the 28 days up to
+    as_of (0 for a category without spend). Raises ValueError when as_of is before any landed data.
+    """
+    _check_as_of(con, as_of)
+    horizon_days = _check_horizon(horizon_days)
+    params = {"as_of": as_of, "cutoff": cutoff_for(as_of), "horizon_days": horizon_days}
+    return _frame(con, "future_product_days", params, FUTURE_PRODUCT_DAYS)
