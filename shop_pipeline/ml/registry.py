@@ -1,0 +1,309 @@
+"""Model registry in the warehouse: versions, evaluations, champion, safe artifacts (no Dagster).
+
+Tables (fixed DDL, `ensure_registry_schema`):
+    ml.model_registry     one row per trained version: training window, features, parameters,
+                          artifact path and its SHA-256, and whether it is the champion.
+    ml.model_evaluations  one row per (version, candidate, metric): baselines are candidates too,
+                          so a reader sees every comparison behind a promotion decision.
+
+Artifacts are saved with skops (no code runs on load). Loading reads the file once, checks its
+SHA-256 against the registry (a mismatch is refused: `ArtifactIntegrityError`), then lets skops
+build only types on an explicit allow-list (anything else: `UntrustedArtifactError`).
+
+Every write is one transaction; every value reaches SQL as a parameter, never as SQL text.
+Timestamps are naive UTC (the warehouse session runs in UTC).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import skops.io as sio
+
+from shop_pipeline.warehouse.connection import transaction
+
+REGISTRY_DDL = """
+CREATE SCHEMA IF NOT EXISTS ml;
+CREATE TABLE IF NOT EXISTS ml.model_registry (
+    model_name    VARCHAR   NOT NULL,
+    version       VARCHAR   NOT NULL,   -- YYYYMMDDTHHMMSS-<8 hex of params + data window>
+    trained_at    TIMESTAMP NOT NULL,   -- UTC
+    train_start   DATE,                 -- first day of data the model learned from
+    train_end     DATE,                 -- last day (features and labels) it learned from
+    as_of         DATE,                 -- scoring cut-off it was trained for
+    features      JSON      NOT NULL,   -- list of feature column names
+    parameters    JSON      NOT NULL,   -- hyper-parameters, seed, candidate, horizon ...
+    artifact_path VARCHAR   NOT NULL,
+    sha256        VARCHAR   NOT NULL,   -- of the artifact file; checked before every load
+    is_champion   BOOLEAN   NOT NULL DEFAULT false,
+    promoted_at   TIMESTAMP,            -- UTC, when it last became champion
+    notes         VARCHAR,
+    PRIMARY KEY (model_name, version)
+);
+CREATE TABLE IF NOT EXISTS ml.model_evaluations (
+    model_name    VARCHAR   NOT NULL,
+    version       VARCHAR   NOT NULL,   -- the registry version this evaluation belongs to
+    candidate     VARCHAR   NOT NULL,   -- the model itself, a baseline, or a reference
+    metric        VARCHAR   NOT NULL,
+    value         DOUBLE,               -- NULL when undefined (e.g. AUC of a single class)
+    window_start  DATE,                 -- held-out window the metric was measured on
+    window_end    DATE,
+    evaluated_at  TIMESTAMP NOT NULL    -- UTC
+);
+"""
+
+ARTIFACT_SUFFIX = ".skops"
+
+# Types skops may construct beyond its own defaults. scikit-learn estimators and their helpers
+# (skops builds them without running their code paths beyond __setstate__), and plain numpy
+# value types. Anything else in a file (a pickle-able callable, another library) is refused.
+ALLOWED_TYPE_PREFIXES = ("sklearn.",)
+ALLOWED_TYPES = frozenset({
+    "numpy.dtype", "numpy.ndarray", "numpy.float64", "numpy.float32", "numpy.int64",
+    "numpy.int32", "numpy.int8", "numpy.bool_", "numpy.ufunc", "numpy.log1p",
+    "numpy.random._generator.Generator", "numpy.random.mtrand.RandomState",
+    "numpy.random._pcg64.PCG64", "numpy.random._mt19937.MT19937",
+    "builtins.slice", "builtins.frozenset",
+})
+
+
+class ArtifactIntegrityError(RuntimeError):
+    """The artifact on disk is not the one the registry recorded."""
+
+
+class UntrustedArtifactError(RuntimeError):
+    """The artifact holds types outside the allow-list."""
+
+
+@dataclass(frozen=True)
+class RegistryRow:
+    model_name: str
+    version: str
+    trained_at: dt.datetime
+    train_start: dt.date | None
+    train_end: dt.date | None
+    as_of: dt.date | None
+    features: list[str]
+    parameters: dict[str, Any]
+    artifact_path: str
+    sha256: str
+    is_champion: bool
+    promoted_at: dt.datetime | None
+    notes: str | None
+
+
+_COLUMNS = ("model_name", "version", "trained_at", "train_start", "train_end", "as_of",
+            "features", "parameters", "artifact_path", "sha256", "is_champion", "promoted_at",
+            "notes")
+
+
+def ensure_registry_schema(con: duckdb.DuckDBPyConnection) -> None:
+    with transaction(con):
+        con.execute(REGISTRY_DDL)
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None, microsecond=0)
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def make_version(parameters: dict[str, Any], window: Any, trained_at: dt.datetime | None = None,
+                 ) -> str:
+    """Sortable, deterministic for the same parameters + data window + second:
+    YYYYMMDDTHHMMSS-<first 8 hex of sha256(parameters, window)>."""
+    trained_at = trained_at or utc_now()
+    digest = hashlib.sha256(_json({"parameters": parameters, "window": window}).encode())
+    return f"{trained_at:%Y%m%dT%H%M%S}-{digest.hexdigest()[:8]}"
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _check_name(kind: str, value: str) -> None:
+    if not value or "/" in value or "\\" in value or value.startswith("."):
+        raise ValueError(f"{kind} {value!r} cannot be part of an artifact path")
+
+
+def save_model(obj: Any, models_dir: str | os.PathLike, model_name: str, version: str,
+               ) -> tuple[Path, str]:
+    """Write `obj` with skops to models_dir/model_name/version.skops (atomically: temp file +
+    rename) and return (path, sha256). An existing file with other bytes is never replaced."""
+    _check_name("model_name", model_name)
+    _check_name("version", version)
+    data = sio.dumps(obj)
+    digest = sha256_bytes(data)
+    folder = Path(models_dir) / model_name
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{version}{ARTIFACT_SUFFIX}"
+    if path.exists():
+        if file_sha256(path) == digest:
+            return path, digest
+        raise FileExistsError(f"{path} already exists with different content; "
+                              f"versions are never overwritten")
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{version}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path, digest
+
+
+def _allowed(type_name: str) -> bool:
+    return type_name in ALLOWED_TYPES or type_name.startswith(ALLOWED_TYPE_PREFIXES)
+
+
+def load_artifact(path: str | os.PathLike, expected_sha256: str) -> Any:
+    """Load a skops file only if its bytes hash to `expected_sha256` and every type it needs
+    is on the allow-list. The bytes that are hashed are the bytes that are loaded."""
+    data = Path(path).read_bytes()
+    actual = sha256_bytes(data)
+    if actual != expected_sha256:
+        raise ArtifactIntegrityError(
+            f"refusing to load {path}: its SHA-256 is {actual} but the registry recorded "
+            f"{expected_sha256} (the file was changed or replaced after registration)")
+    untrusted = sio.get_untrusted_types(data=data)
+    refused = sorted(t for t in untrusted if not _allowed(t))
+    if refused:
+        raise UntrustedArtifactError(f"refusing to load {path}: types outside the allow-list: "
+                                     f"{refused}")
+    return sio.loads(data, trusted=untrusted)
+
+
+def _row(values: tuple) -> RegistryRow:
+    d = dict(zip(_COLUMNS, values))
+    d["features"] = json.loads(d["features"])
+    d["parameters"] = json.loads(d["parameters"])
+    return RegistryRow(**d)
+
+
+def get_version(con: duckdb.DuckDBPyConnection, model_name: str, version: str,
+                ) -> RegistryRow | None:
+    r = con.execute(f"SELECT {', '.join(_COLUMNS)} FROM ml.model_registry "
+                    "WHERE model_name = ? AND version = ?", [model_name, version]).fetchone()
+    return None if r is None else _row(r)
+
+
+def versions(con: duckdb.DuckDBPyConnection, model_name: str) -> list[RegistryRow]:
+    rows = con.execute(f"SELECT {', '.join(_COLUMNS)} FROM ml.model_registry "
+                       "WHERE model_name = ? ORDER BY version", [model_name]).fetchall()
+    return [_row(r) for r in rows]
+
+
+def champion(con: duckdb.DuckDBPyConnection, model_name: str) -> RegistryRow | None:
+    rows = con.execute(f"SELECT {', '.join(_COLUMNS)} FROM ml.model_registry "
+                       "WHERE model_name = ? AND is_champion", [model_name]).fetchall()
+    if len(rows) > 1:  # cannot happen through promote(); say so rather than pick one
+        raise RuntimeError(f"{model_name} has {len(rows)} champions in ml.model_registry")
+    return _row(rows[0]) if rows else None
+
+
+def load_model(con: duckdb.DuckDBPyConnection, model_name: str, version: str | None = None,
+               ) -> Any:
+    """The artifact of `version` (default: the champion), hash-checked against the registry."""
+    row = champion(con, model_name) if version is None else get_version(con, model_name, version)
+    if row is None:
+        what = "no champion" if version is None else f"no version {version}"
+        raise LookupError(f"{model_name}: {what} in ml.model_registry")
+    return load_artifact(row.artifact_path, row.sha256)
+
+
+def register(con: duckdb.DuckDBPyConnection, *, model_name: str, version: str,
+             artifact_path: str | os.PathLike, sha256: str, features: list[str],
+             parameters: dict[str, Any], train_start: Any = None, train_end: Any = None,
+             as_of: Any = None, trained_at: dt.datetime | None = None,
+             notes: str | None = None) -> RegistryRow:
+    """Insert a (not yet champion) version. Registering the same version twice is an error."""
+    values = [model_name, version, trained_at or utc_now(), train_start, train_end, as_of,
+              _json(list(features)), _json(parameters), str(artifact_path), sha256, False, None,
+              notes]
+    with transaction(con):
+        if con.execute("SELECT 1 FROM ml.model_registry WHERE model_name = ? AND version = ?",
+                       [model_name, version]).fetchone():
+            raise ValueError(f"{model_name} version {version} is already registered")
+        con.execute(f"INSERT INTO ml.model_registry ({', '.join(_COLUMNS)}) "
+                    f"VALUES ({', '.join('?' * len(_COLUMNS))})", values)
+    row = get_version(con, model_name, version)
+    assert row is not None
+    return row
+
+
+def _number(value: Any) -> float | None:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return None
+    return v if v == v and v not in (float("inf"), float("-inf")) else None
+
+
+def record_evaluations(con: duckdb.DuckDBPyConnection, model_name: str, version: str,
+                       metrics: dict[str, dict[str, float]], window_start: Any = None,
+                       window_end: Any = None, evaluated_at: dt.datetime | None = None) -> int:
+    """Replace the evaluations of (model_name, version) with `metrics`
+    (candidate -> metric -> value); NaN and infinities are stored as NULL. Returns the row count."""
+    at = evaluated_at or utc_now()
+    rows = [[model_name, version, cand, metric, _number(value), window_start, window_end, at]
+            for cand, ms in metrics.items() for metric, value in ms.items()]
+    with transaction(con):
+        con.execute("DELETE FROM ml.model_evaluations WHERE model_name = ? AND version = ?",
+                    [model_name, version])
+        if rows:
+            con.executemany("INSERT INTO ml.model_evaluations (model_name, version, candidate, "
+                            "metric, value, window_start, window_end, evaluated_at) "
+                            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    return len(rows)
+
+
+def evaluations(con: duckdb.DuckDBPyConnection, model_name: str, version: str,
+                ) -> dict[str, dict[str, float | None]]:
+    out: dict[str, dict[str, float | None]] = {}
+    for cand, metric, value in con.execute(
+            "SELECT candidate, metric, value FROM ml.model_evaluations "
+            "WHERE model_name = ? AND version = ? ORDER BY candidate, metric",
+            [model_name, version]).fetchall():
+        out.setdefault(cand, {})[metric] = value
+    return out
+
+
+def promote(con: duckdb.DuckDBPyConnection, model_name: str, version: str,
+            promoted_at: dt.datetime | None = None) -> RegistryRow:
+    """Make `version` the only champion of `model_name`, in one transaction: a reader sees the
+    old champion or the new one, never none or two."""
+    at = promoted_at or utc_now()
+    with transaction(con):
+        if not con.execute("SELECT 1 FROM ml.model_registry WHERE model_name = ? AND version = ?",
+                           [model_name, version]).fetchone():
+            raise LookupError(f"{model_name} version {version} is not registered")
+        con.execute("UPDATE ml.model_registry SET is_champion = false "
+                    "WHERE model_name = ? AND is_champion AND version <> ?",
+                    [model_name, version])
+        con.execute("UPDATE ml.model_registry SET is_champion = true, promoted_at = ? "
+                    "WHERE model_name = ? AND version = ? AND NOT is_champion",
+                    [at, model_name, version])
+    row = get_version(con, model_name, version)
+    assert row is not None
+    return row
