@@ -157,11 +157,14 @@ def _check_horizon(horizon_days: int) -> int:
     return int(horizon_days)
 
 
-def _frame(con: duckdb.DuckDBPyConnection, name: str, params: dict, columns: tuple[str, ...]) -> pd.DataFrame:
+def _frame(
+    con: duckdb.DuckDBPyConnection, name: str, params: dict, columns: tuple[str, ...], nullable: tuple[str, ...] = ()
+) -> pd.DataFrame:
     frame = con.execute(sql.load(name), params).df()[list(columns)]
-    # nullable integers (lags) become float with NaN: what pandas / scikit-learn expect
-    for column in frame.columns:
-        if isinstance(frame[column].dtype, pd.Int64Dtype | pd.Int32Dtype):
+    # integer columns that may hold NULL (the lags) are always float64 with NaN, whether or
+    # not this frame has a NULL: one dtype per column, and what scikit-learn expects
+    for column in nullable:
+        if pd.api.types.is_integer_dtype(frame[column].dtype):
             frame[column] = frame[column].astype("float64")
     return frame
 
@@ -192,7 +195,10 @@ def product_daily_sales_frame(
     Raises ValueError when as_of is before any landed data (see the module docstring).
     """
     _check_as_of(con, as_of)
-    return _frame(con, "product_daily_sales", _product_daily_sales_params(as_of, first_day), PRODUCT_DAILY_SALES)
+    return _frame(
+        con, "product_daily_sales", _product_daily_sales_params(as_of, first_day), PRODUCT_DAILY_SALES,
+        PRODUCT_DAILY_SALES_NULLABLE,
+    )
 
 
 def build_product_daily_sales(con: duckdb.DuckDBPyConnection, as_of: dt.date) -> int:

@@ -1,0 +1,204 @@
+"""Expectation suites of the feature tables (Great Expectations 1.x), with the frames they audit.
+
+Each suite validates the table as a pandas frame plus a few audit columns computed in DuckDB
+(as in quality/audit.py), so rules GX cannot say on one row are still a plain column check:
+
+- product_daily_sales: `days_after_as_of` (day - as_of, must be <= 0: no row after the
+  cut-off), `grid_gap_days` (days missing between a row and the product's previous row,
+  must be 0) and `grid_reaches_as_of` (the product's last row is as_of): the grid is complete.
+- customer_features: `hours_before_cutoff` (cut-off - last_seen, must be > 0: the leakage
+  rule, no feature row uses an event at or after the cut-off) and `as_of_matches`.
+
+`validate_product_daily_sales` / `validate_customer_features` run a suite on the table in
+DuckDB, `max_rows` rows per GX validation (memory stays bounded), and return a SuiteOutcome.
+Bump SUITE_VERSION when an expectation changes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import duckdb
+
+from shop_pipeline.features.columns import CUSTOMER_FEATURES, PRODUCT_DAILY_SALES
+from shop_pipeline.features.tables import (
+    CUSTOMER_FEATURES_NULLABLE,
+    CUSTOMER_FEATURES_TABLE,
+    PRODUCT_DAILY_SALES_NULLABLE,
+    PRODUCT_DAILY_SALES_TABLE,
+    cutoff_for,
+)
+from shop_pipeline.quality.validator import SuiteOutcome, validate_frame
+
+SUITE_VERSION = "1"
+PRODUCT_DAILY_SALES_AUDIT_COLUMNS = ("days_after_as_of", "grid_gap_days", "grid_reaches_as_of")
+CUSTOMER_FEATURES_AUDIT_COLUMNS = ("hours_before_cutoff", "as_of_matches")
+DEFAULT_MAX_ROWS = 500_000
+
+# The table's rows with the audit columns; $first_row / $last_row select one batch (1-based).
+PRODUCT_DAILY_SALES_AUDIT = """
+WITH audited AS (
+    SELECT
+        t.*,
+        date_diff('day', CAST($as_of AS DATE), t.day) AS days_after_as_of,
+        coalesce(date_diff('day', lag(t.day) OVER (PARTITION BY t.product_id ORDER BY t.day), t.day), 1) - 1
+            AS grid_gap_days,
+        max(t.day) OVER (PARTITION BY t.product_id) = CAST($as_of AS DATE) AS grid_reaches_as_of,
+        row_number() OVER (ORDER BY t.product_id, t.day) AS audit_row
+    FROM {table} AS t
+)
+SELECT * EXCLUDE (audit_row) FROM audited
+WHERE audit_row BETWEEN $first_row AND $last_row
+ORDER BY product_id, day
+"""
+
+CUSTOMER_FEATURES_AUDIT = """
+WITH audited AS (
+    SELECT
+        t.*,
+        date_diff('millisecond', t.last_seen, $cutoff) / 3600000.0 AS hours_before_cutoff,
+        coalesce(t.as_of = CAST($as_of AS DATE), false) AS as_of_matches,
+        row_number() OVER (ORDER BY t.customer_id, t.first_seen) AS audit_row
+    FROM {table} AS t
+)
+SELECT * EXCLUDE (audit_row) FROM audited
+WHERE audit_row BETWEEN $first_row AND $last_row
+ORDER BY customer_id
+"""
+
+
+def _gx():
+    import great_expectations as gx
+    import great_expectations.expectations as gxe
+
+    from shop_pipeline.quality.validator import gx_context
+
+    gx_context()
+    return gx, gxe
+
+
+def product_daily_sales_suite(as_of: dt.date):
+    """The contract of features.product_daily_sales as of `as_of` (validated on the audit frame)."""
+    gx, gxe = _gx()
+    suite = gx.ExpectationSuite(name=f"product_daily_sales.v{SUITE_VERSION}")
+    suite.add_expectation(
+        gxe.ExpectTableColumnsToMatchSet(
+            column_set=[*PRODUCT_DAILY_SALES, *PRODUCT_DAILY_SALES_AUDIT_COLUMNS], exact_match=True
+        )
+    )
+    for column in PRODUCT_DAILY_SALES:
+        if column not in PRODUCT_DAILY_SALES_NULLABLE:
+            suite.add_expectation(gxe.ExpectColumnValuesToNotBeNull(column=column))
+    suite.add_expectation(gxe.ExpectCompoundColumnsToBeUnique(column_list=["product_id", "day"]))
+    for column in ("units", "revenue", "views", "carts", "purchases", "orders", "shown_price", "list_price", "ad_spend",
+                   "avg_paid_price", "ref_price_28d", "units_lag_1", "units_lag_7", "units_lag_14",
+                   "units_rolling_mean_7", "units_rolling_mean_28"):
+        suite.add_expectation(gxe.ExpectColumnValuesToBeBetween(column=column, min_value=0))
+    for column in ("conversion", "promo_discount_pct"):
+        suite.add_expectation(gxe.ExpectColumnValuesToBeBetween(column=column, min_value=0, max_value=1))
+    suite.add_expectation(gxe.ExpectColumnValuesToBeBetween(column="day_of_week", min_value=1, max_value=7))
+    suite.add_expectation(gxe.ExpectColumnValuesToBeBetween(column="day_of_year", min_value=1, max_value=366))
+    suite.add_expectation(gxe.ExpectColumnValuesToBeBetween(column="month", min_value=1, max_value=12))
+    suite.add_expectation(
+        gxe.ExpectColumnPairValuesAToBeGreaterThanB(column_A="purchases", column_B="orders", or_equal=True)
+    )
+    # point in time: no row after as_of; complete grid: no missing day, every product up to as_of
+    suite.add_expectation(gxe.ExpectColumnValuesToBeBetween(column="days_after_as_of", max_value=0))
+    suite.add_expectation(gxe.ExpectColumnValuesToBeBetween(column="grid_gap_days", min_value=0, max_value=0))
+    suite.add_expectation(gxe.ExpectColumnValuesToBeInSet(column="grid_reaches_as_of", value_set=[True]))
+    suite.meta = {"as_of": as_of.isoformat()}
+    return suite
+
+
+def customer_features_suite(as_of: dt.date):
+    """The contract of features.customer_features as of `as_of` (validated on the audit frame)."""
+    gx, gxe = _gx()
+    suite = gx.ExpectationSuite(name=f"customer_features.v{SUITE_VERSION}")
+    suite.add_expectation(
+        gxe.ExpectTableColumnsToMatchSet(
+            column_set=[*CUSTOMER_FEATURES, *CUSTOMER_FEATURES_AUDIT_COLUMNS], exact_match=True
+        )
+    )
+    for column in CUSTOMER_FEATURES:
+        if column not in CUSTOMER_FEATURES_NULLABLE:
+            suite.add_expectation(gxe.ExpectColumnValuesToNotBeNull(column=column))
+    suite.add_expectation(gxe.ExpectColumnValuesToBeUnique(column="customer_id"))
+    for column in ("tenure_days", "recency_days", "frequency", "monetary", "avg_order_value", "sessions", "views",
+                   "carts", "purchases", "view_to_cart_rate", "cart_to_purchase_rate", "category_diversity",
+                   "days_since_last_view", "days_since_last_cart", "mean_interpurchase_days",
+                   "orders_last_30d", "orders_last_90d", "spend_last_30d", "spend_last_90d"):
+        suite.add_expectation(gxe.ExpectColumnValuesToBeBetween(column=column, min_value=0))
+    suite.add_expectation(
+        gxe.ExpectColumnPairValuesAToBeGreaterThanB(column_A="tenure_days", column_B="recency_days", or_equal=True)
+    )
+    suite.add_expectation(
+        gxe.ExpectColumnPairValuesAToBeGreaterThanB(column_A="last_seen", column_B="first_seen", or_equal=True)
+    )
+    suite.add_expectation(
+        gxe.ExpectColumnPairValuesAToBeGreaterThanB(column_A="purchases", column_B="frequency", or_equal=True)
+    )
+    suite.add_expectation(
+        gxe.ExpectColumnPairValuesAToBeGreaterThanB(column_A="orders_last_90d", column_B="orders_last_30d", or_equal=True)
+    )
+    suite.add_expectation(
+        gxe.ExpectColumnPairValuesAToBeGreaterThanB(column_A="frequency", column_B="orders_last_90d", or_equal=True)
+    )
+    # the leakage rule: every event behind a row happened strictly before the cut-off
+    suite.add_expectation(
+        gxe.ExpectColumnValuesToBeBetween(column="hours_before_cutoff", min_value=0, strict_min=True)
+    )
+    suite.add_expectation(gxe.ExpectColumnValuesToBeInSet(column="as_of_matches", value_set=[True]))
+    suite.meta = {"as_of": as_of.isoformat()}
+    return suite
+
+
+def _validate(
+    con: duckdb.DuckDBPyConnection, table: str, query: str, params: dict, suite, max_rows: int
+) -> SuiteOutcome:
+    rows = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+    outcome = SuiteOutcome(suite=suite.name)
+    for first in range(1, max(rows, 1) + 1, max_rows):
+        last = first + max_rows - 1
+        frame = con.execute(query.format(table=table), {**params, "first_row": first, "last_row": last}).df()
+        validate_frame(frame, suite, f"rows {first}..{min(last, rows)}", outcome)
+    return outcome
+
+
+def product_daily_sales_audit_frame(
+    con: duckdb.DuckDBPyConnection, as_of: dt.date, table: str = PRODUCT_DAILY_SALES_TABLE
+):
+    """The whole table with its audit columns (for inspection and tests)."""
+    params = {"as_of": as_of, "first_row": 1, "last_row": 2**62}
+    return con.execute(PRODUCT_DAILY_SALES_AUDIT.format(table=table), params).df()
+
+
+def customer_features_audit_frame(
+    con: duckdb.DuckDBPyConnection, as_of: dt.date, table: str = CUSTOMER_FEATURES_TABLE
+):
+    params = {"as_of": as_of, "cutoff": cutoff_for(as_of), "first_row": 1, "last_row": 2**62}
+    return con.execute(CUSTOMER_FEATURES_AUDIT.format(table=table), params).df()
+
+
+def validate_product_daily_sales(
+    con: duckdb.DuckDBPyConnection,
+    as_of: dt.date,
+    table: str = PRODUCT_DAILY_SALES_TABLE,
+    max_rows: int = DEFAULT_MAX_ROWS,
+) -> SuiteOutcome:
+    """Run product_daily_sales_suite(as_of) on `table` (features.product_daily_sales)."""
+    return _validate(
+        con, table, PRODUCT_DAILY_SALES_AUDIT, {"as_of": as_of}, product_daily_sales_suite(as_of), max_rows
+    )
+
+
+def validate_customer_features(
+    con: duckdb.DuckDBPyConnection,
+    as_of: dt.date,
+    table: str = CUSTOMER_FEATURES_TABLE,
+    max_rows: int = DEFAULT_MAX_ROWS,
+) -> SuiteOutcome:
+    """Run customer_features_suite(as_of) on `table` (features.customer_features)."""
+    return _validate(
+        con, table, CUSTOMER_FEATURES_AUDIT, {"as_of": as_of, "cutoff": cutoff_for(as_of)},
+        customer_features_suite(as_of), max_rows,
+    )
