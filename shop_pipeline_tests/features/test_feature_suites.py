@@ -1,0 +1,79 @@
+"""The feature suites pass on good tables and fail on planted violations."""
+
+from __future__ import annotations
+
+import pytest
+
+from shop_pipeline.features import tables as ft
+from shop_pipeline.quality import feature_suites as fs
+from shop_pipeline.warehouse.connection import connect
+from shop_pipeline_tests.features.shop import D, T, make_shop
+
+AS_OF = D(2025, 1, 5)
+
+
+@pytest.fixture
+def built(tmp_path):
+    path = make_shop(tmp_path / "w.duckdb")
+    with connect(path) as con:
+        ft.build_product_daily_sales(con, AS_OF)
+        ft.build_customer_features(con, AS_OF)
+    return path
+
+
+def failed(outcome) -> set[tuple[str, str | None]]:
+    return {(f.expectation, f.column) for f in outcome.failures}
+
+
+def test_suites_pass_on_good_tables(built):
+    with connect(built) as con:
+        sales = fs.validate_product_daily_sales(con, AS_OF, max_rows=5)  # two batches: the grid rule spans them
+        customers = fs.validate_customer_features(con, AS_OF)
+    assert sales.success, sales.to_markdown()
+    assert customers.success, customers.to_markdown()
+    assert (sales.batches, sales.rows) == (2, 8)
+    assert customers.rows == 3
+
+
+def test_audit_columns(built):
+    with connect(built) as con:
+        sales = fs.product_daily_sales_audit_frame(con, AS_OF)
+        customers = fs.customer_features_audit_frame(con, AS_OF).set_index("customer_id")
+    assert (sales["days_after_as_of"] <= 0).all() and (sales["grid_gap_days"] == 0).all() and sales["grid_reaches_as_of"].all()
+    assert customers.loc["u3", "hours_before_cutoff"] == pytest.approx(16.0)  # last seen 2025-01-05 08:00
+
+
+def test_customer_suite_fails_on_leakage(built):
+    with connect(built) as con:
+        # a row that used an event at the cut-off, one that breaks ranges, one with a NULL
+        con.execute("UPDATE features.customer_features SET last_seen = $t WHERE customer_id = 'u1'", {"t": T(2025, 1, 6)})
+        con.execute("UPDATE features.customer_features SET recency_days = -1 WHERE customer_id = 'u2'")
+        con.execute("UPDATE features.customer_features SET mean_interpurchase_days = NULL, frequency = 7 WHERE customer_id = 'u3'")
+        outcome = fs.validate_customer_features(con, AS_OF)
+    got = failed(outcome)
+    assert ("expect_column_values_to_be_between", "hours_before_cutoff") in got
+    assert ("expect_column_values_to_be_between", "recency_days") in got
+    assert ("expect_column_pair_values_a_to_be_greater_than_b", None) in got  # purchases >= frequency
+    assert not any(column == "mean_interpurchase_days" for _, column in got)  # NULL allowed there
+    leak = next(f for f in outcome.failures if f.column == "hours_before_cutoff")
+    assert leak.unexpected_count == 1
+
+
+def test_product_suite_fails_on_gaps_late_rows_duplicates_and_ranges(built):
+    with connect(built) as con:
+        # a copy without the primary key, so that a duplicate row can be planted too
+        con.execute("CREATE TABLE features.planted AS SELECT * FROM features.product_daily_sales")
+        con.execute("DELETE FROM features.planted WHERE product_id = 'pA' AND day = DATE '2025-01-03'")
+        con.execute("DELETE FROM features.planted WHERE product_id = 'pB' AND day = DATE '2025-01-05'")
+        con.execute("UPDATE features.planted SET conversion = 1.5, units = -1 WHERE product_id = 'pA' AND day = DATE '2025-01-02'")
+        con.execute("""INSERT INTO features.planted
+                       SELECT * REPLACE (DATE '2025-01-06' AS day) FROM features.planted
+                       WHERE product_id = 'pA' AND day = DATE '2025-01-05'""")
+        con.execute("INSERT INTO features.planted SELECT * FROM features.planted WHERE product_id = 'pB' AND day = DATE '2025-01-04'")
+        outcome = fs.validate_product_daily_sales(con, AS_OF, table="features.planted")
+    got = failed(outcome)
+    columns = {column for _, column in got}
+    assert {"grid_gap_days", "grid_reaches_as_of", "days_after_as_of", "conversion", "units"} <= columns
+    assert ("expect_compound_columns_to_be_unique", None) in got
+    late = next(f for f in outcome.failures if f.column == "days_after_as_of")
+    assert late.unexpected_count == 1
