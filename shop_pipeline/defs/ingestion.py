@@ -24,7 +24,7 @@ from shop_pipeline.defs.common import (
     single_run_backfill,
     suite_check_result,
 )
-from shop_pipeline.quality.suites import raw_events_suite
+from shop_pipeline.quality.suites import raw_events_suites
 from shop_pipeline.quality.audit import RAW_BATCH, audit_days
 from shop_pipeline.resources import Quality, ShopHome, Warehouse, warehouse_connection
 from shop_pipeline.sources.landing import files_for_days
@@ -103,7 +103,7 @@ def raw_events(context: AssetExecutionContext, warehouse: Warehouse, shop: ShopH
         for failed in report.failed:
             context.log.error(f"file {failed.path} could not be ingested: {failed.error}")
         outcome = audit_days(
-            con, "batch_events", RAW_BATCH, days, raw_events_suite(thresholds), thresholds["validation_batch_rows"]
+            con, "batch_events", RAW_BATCH, days, raw_events_suites(thresholds), thresholds["validation_batch_rows"]
         )
         files_table = con.execute(
             "SELECT path, partition_date, status, rows_read, duplicate_of, error FROM batch_files ORDER BY partition_date, path"

@@ -23,7 +23,7 @@ from shop_pipeline.defs.common import (
     single_run_backfill,
     suite_check_result,
 )
-from shop_pipeline.quality.suites import staging_events_suite
+from shop_pipeline.quality.suites import staging_events_suites
 from shop_pipeline.quality.thresholds import staging_rules
 from shop_pipeline.quality.audit import STAGED_BATCH, audit_days
 from shop_pipeline.resources import Quality, Warehouse, warehouse_connection
@@ -86,7 +86,7 @@ def staged_events(context: AssetExecutionContext, warehouse: Warehouse, quality:
         counts = file_counts(con, days)
         breaks = conservation_breaks(counts)
         has_catalog = con.execute("SELECT count(*) > 0 FROM raw.products").fetchall()[0][0]
-        suite = staging_events_suite(thresholds, check_catalog=has_catalog)
+        suite = staging_events_suites(thresholds, check_catalog=has_catalog)
         outcome = audit_days(con, "staged_clean", STAGED_BATCH, days, suite, thresholds["validation_batch_rows"])
         if not has_catalog:
             context.log.warning("no product catalog has landed: the staging suite skips the catalog rule")

@@ -12,9 +12,10 @@ import datetime as dt
 
 import duckdb
 
+from shop_pipeline.quality.suites import TableSuites
 from shop_pipeline.quality.validator import SuiteOutcome, validate_frame
 
-RAW_BATCH = "SELECT * FROM batch_events WHERE list_contains($days, partition_date) ORDER BY partition_date, source_file, line"
+RAW_BATCH = "SELECT * FROM batch_events WHERE list_contains($days, partition_date)"
 
 STAGED_BATCH = """
 SELECT s.*,
@@ -23,8 +24,8 @@ SELECT s.*,
 FROM staged_clean AS s
 LEFT JOIN (SELECT DISTINCT product_id FROM raw.products) AS catalog ON catalog.product_id = s.product_id
 WHERE list_contains($days, s.partition_date)
-ORDER BY s.partition_date, s.source_file, s.line
 """
+SAMPLE_ROWS = 1000
 
 
 def day_batches(rows_per_day: list[tuple[dt.date, int]], max_rows: int) -> list[list[dt.date]]:
@@ -46,16 +47,25 @@ def day_batches(rows_per_day: list[tuple[dt.date, int]], max_rows: int) -> list[
 
 
 def audit_days(
-    con: duckdb.DuckDBPyConnection, table: str, query: str, days: list[dt.date], suite, max_rows: int
+    con: duckdb.DuckDBPyConnection, table: str, query: str, days: list[dt.date], suites: TableSuites, max_rows: int
 ) -> SuiteOutcome:
-    """Validate the rows of `days` in `table` (selected by `query`) with `suite`."""
+    """Validate the rows of `days` (selected from `table` by `query`, which takes $days).
+
+    The schema suite runs once on a sample of whole rows; the rows suite on every row of
+    the columns it reads, in groups of days of at most max_rows rows.
+    """
     counts = con.execute(
         f"SELECT partition_date, count(*) FROM {table} WHERE list_contains($days, partition_date) GROUP BY 1",
         {"days": days},
     ).fetchall()
-    outcome = SuiteOutcome(suite=suite.name)
+    outcome = SuiteOutcome(suite=suites.name)
+    if not counts:
+        return outcome
+    sample = con.execute(f"SELECT * FROM ({query}) LIMIT {SAMPLE_ROWS}", {"days": days}).df()
+    validate_frame(sample, suites.schema, f"sample of {len(sample)} rows", outcome, count_rows=False)
+    columns = ", ".join(suites.row_columns)  # constants of the suites module, not input
     for batch in day_batches(counts, max_rows):
-        frame = con.execute(query, {"days": batch}).df()
+        frame = con.execute(f"SELECT {columns} FROM ({query})", {"days": batch}).df()
         name = batch[0].isoformat() if len(batch) == 1 else f"{batch[0]}..{batch[-1]}"
-        validate_frame(frame, suite, name, outcome)
+        validate_frame(frame, suites.rows, name, outcome)
     return outcome
