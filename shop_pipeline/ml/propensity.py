@@ -523,14 +523,14 @@ def run_propensity(con: Any, as_of: Any, horizon_days: int = 30, seed: int = 0,
     refit `final_candidate` on the most recent complete window. Scoring is left to the caller
     (score_customers(run.fitted, run.scoring_features, as_of, version)) so that the version
     comes from the registry."""
-    from shop_pipeline.features.tables import customer_features_frame, customer_labels_frame
+    from shop_pipeline.features.tables import (customer_features_frame, customer_labels_frame,
+                                               landed_range)
 
     as_of = _as_date(as_of)
-    scoring = customer_features_frame(con, as_of)
+    scoring = customer_features_frame(con, as_of)   # raises when as_of is before any data
     if len(scoring) == 0:
         raise ValueError(f"no customers with events on or before as_of {as_of}")
-    data_start = _as_date(pd.Timestamp(scoring["first_seen"].min()))
-    plan = plan_windows(as_of, horizon_days, data_start)
+    plan = plan_windows(as_of, horizon_days, landed_range(con)[0])
     t2 = plan.eval_cutoff
     eval_frame = join_labels(customer_features_frame(con, t2),
                              customer_labels_frame(con, t2, plan.horizon_days))
