@@ -189,6 +189,11 @@ def _mutate_after_cutoff(con, cutoff: dt.datetime) -> None:
         ("n2", cutoff + dt.timedelta(hours=30), "purchase", "u9", "s9", "pZ", 1.0, 1, "n-o2"),  # a new customer and product
         ("n3", cutoff + dt.timedelta(days=1), "view", "u2", "s2", "pB", 20.0, 1, None),
     ])
+    # clock skew: events at and just after the cut-off that landed in as_of's own partition
+    insert_events(con, [
+        ("skew1", cutoff, "purchase", "u1", "s4", "pB", 20.0, 2, "n-o4"),
+        ("skew2", cutoff + dt.timedelta(minutes=30), "view", "u4", "s10", "pA", 10.0, 1, None),
+    ], partition_date=cutoff.date() - dt.timedelta(days=1))
     # a late event: it happened before the cut-off but landed the day after as_of
     insert_events(con, [("late", cutoff - dt.timedelta(hours=2), "purchase", "u3", "s5", "pA", 10.0, 4, "n-o3")],
                   partition_date=cutoff.date())
@@ -228,7 +233,7 @@ def test_no_leakage_features_ignore_events_at_or_after_the_cutoff(shop):
     assert not labels_before.equals(labels_after)
     after_by_customer = labels_after.set_index("customer_id")
     assert labels_after["customer_id"].tolist() == ["u1", "u2"]  # u9 and u3 arrive after the cut-off
-    assert (after_by_customer.loc["u1", "orders"], after_by_customer.loc["u1", "spend"]) == (1, 99.0 * 9)  # n1, not e11
+    assert (after_by_customer.loc["u1", "orders"], after_by_customer.loc["u1", "spend"]) == (2, 99.0 * 9 + 40.0)  # n1 and skew1, not e11
     assert labels_before.set_index("customer_id").loc["u1", "spend"] == 30.0
 
 
