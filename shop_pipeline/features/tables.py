@@ -31,7 +31,11 @@ import duckdb
 import pandas as pd
 
 from shop_pipeline import sql
-from shop_pipeline.features.columns import CUSTOMER_FEATURES, CUSTOMER_LABELS, PRODUCT_DAILY_SALES
+from shop_pipeline.features.columns import (
+    CUSTOMER_FEATURES,
+    CUSTOMER_LABELS,
+    PRODUCT_DAILY_SALES,
+)
 from shop_pipeline.warehouse.connection import transaction
 
 SCHEMA = "features"

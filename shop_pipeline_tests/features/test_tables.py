@@ -9,9 +9,19 @@ import pandas as pd
 import pytest
 
 from shop_pipeline.features import tables as ft
-from shop_pipeline.features.columns import CUSTOMER_FEATURES, CUSTOMER_LABELS, PRODUCT_DAILY_SALES
+from shop_pipeline.features.columns import (
+    CUSTOMER_FEATURES,
+    CUSTOMER_LABELS,
+    PRODUCT_DAILY_SALES,
+)
 from shop_pipeline.warehouse.connection import connect
-from shop_pipeline_tests.features.shop import D, T, insert_events, make_shop, random_shop
+from shop_pipeline_tests.features.shop import (
+    D,
+    T,
+    insert_events,
+    make_shop,
+    random_shop,
+)
 
 AS_OF = D(2025, 1, 5)
 CUTOFF = T(2025, 1, 6)
