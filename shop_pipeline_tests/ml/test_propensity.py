@@ -1,0 +1,272 @@
+"""Customer propensity: windows, candidates, value model, scores, plots and the HTML report."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from shop_pipeline.features.columns import CUSTOMER_FEATURES
+from shop_pipeline.ml import html_report as H
+from shop_pipeline.ml import propensity as P
+from shop_pipeline.ml import propensity_plots as PP
+
+AS_OF = dt.date(2025, 3, 31)
+
+
+def synthetic(n: int = 3000, seed: int = 0, as_of: dt.date = AS_OF, horizon: int = 30,
+              rate_shift: float = 0.0) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Customer features + labels where recency really drives purchase (and frequency a bit)."""
+    rng = np.random.default_rng(seed)
+    recency = rng.exponential(40, n)
+    freq = rng.poisson(2, n).astype(float)
+    aov = rng.gamma(2.0, 30.0, n)
+    tenure = recency + rng.exponential(60, n)
+    cols = {c: np.zeros(n) for c in CUSTOMER_FEATURES}
+    cols.update(
+        customer_id=[f"c{seed}_{i}" for i in range(n)], as_of=as_of,
+        first_seen=pd.Timestamp(as_of) - pd.to_timedelta(tenure, "D"),
+        last_seen=pd.Timestamp(as_of) - pd.to_timedelta(recency, "D"),
+        tenure_days=tenure, recency_days=recency, frequency=freq, monetary=freq * aov,
+        avg_order_value=np.where(freq > 0, aov, np.nan),
+        sessions=freq * 2 + rng.poisson(3, n), views=rng.poisson(20, n), carts=rng.poisson(3, n),
+        purchases=freq, category_diversity=rng.integers(1, 6, n),
+        days_since_last_view=np.minimum(recency, rng.exponential(20, n)),
+        days_since_last_cart=np.full(n, 9999.0),
+        mean_interpurchase_days=np.where(freq > 1, tenure / np.maximum(freq, 1), np.nan),
+    )
+    feats = pd.DataFrame(cols)[list(CUSTOMER_FEATURES)]
+    p = 1 / (1 + np.exp(-(1.2 + rate_shift - recency / 15 + 0.3 * freq)))
+    y = rng.random(n) < p
+    orders = np.where(y, 1 + rng.poisson(0.3 + 0.2 * freq), 0)
+    labels = pd.DataFrame({"customer_id": feats["customer_id"], "as_of": as_of,
+                           "horizon_days": horizon, "purchased": y, "orders": orders,
+                           "spend": orders * aov})
+    return feats, labels
+
+
+@pytest.fixture(scope="module")
+def windows():
+    return synthetic(seed=1), synthetic(seed=2)
+
+
+@pytest.fixture(scope="module")
+def evaluated(windows):
+    (ftr, ltr), (fte, lte) = windows
+    return P.evaluate_candidates(ftr, ltr["purchased"], fte, lte["purchased"], seed=7)
+
+
+@pytest.fixture(scope="module")
+def fitted(windows):
+    _, (fte, lte) = windows
+    return P.fit_final(fte, lte, P.CHALLENGER, horizon_days=30, seed=7)
+
+
+# ------------------------------------------------------------------ windows
+
+
+def test_two_windows_keep_every_label_before_the_scoring_cutoff():
+    plan = P.plan_windows(AS_OF, 30, dt.date(2025, 1, 1))
+    assert plan.mode == "two_window"
+    assert plan.train_cutoff == dt.date(2025, 1, 30) and plan.eval_cutoff == dt.date(2025, 3, 1)
+    assert plan.train_label_window == (dt.date(2025, 1, 31), dt.date(2025, 3, 1))
+    assert plan.eval_label_window == (dt.date(2025, 3, 2), AS_OF)
+    assert plan.train_label_window[1] <= plan.eval_cutoff    # train labels end at T2
+    assert plan.eval_label_window[1] <= plan.as_of           # nothing after the cut-off
+
+
+def test_long_horizon_falls_back_to_one_window_with_a_reduced_evaluation():
+    # 18 months of transactions, 273-day horizon: T1 would be 2 days before the data starts
+    plan = P.plan_windows(dt.date(2026, 6, 30), 273, dt.date(2025, 1, 1))
+    assert plan.mode == "single_window" and plan.train_cutoff is None
+    assert plan.eval_cutoff == dt.date(2025, 9, 30)
+    assert "REDUCED" in plan.note and "2025-01-01" in plan.note
+
+
+def test_horizon_longer_than_the_data_is_a_clear_error_naming_the_dates():
+    with pytest.raises(ValueError) as e:
+        P.plan_windows(dt.date(2025, 6, 30), 273, dt.date(2025, 1, 1))
+    msg = str(e.value)
+    assert "273" in msg and "2024-09-30" in msg and "2025-01-01" in msg
+    with pytest.raises(ValueError, match="before the first day"):
+        P.plan_windows(dt.date(2024, 12, 1), 30, dt.date(2025, 1, 1))
+    with pytest.raises(ValueError, match="at least 1 day"):
+        P.plan_windows(AS_OF, 0, dt.date(2025, 1, 1))
+
+
+# ------------------------------------------------------------------ candidates
+
+
+def test_challenger_beats_random_on_a_shop_where_recency_drives_purchase(evaluated):
+    assert set(evaluated) == set(P.CANDIDATES)
+    chal, rnd = evaluated[P.CHALLENGER].metrics, evaluated[P.RANDOM].metrics
+    assert chal["roc_auc"] > 0.75 > 0.5
+    assert chal["roc_auc"] > rnd["roc_auc"] + 0.2
+    assert abs(rnd["roc_auc"] - 0.5) < 0.05
+    assert evaluated[P.BASELINE].metrics["roc_auc"] > 0.75
+    assert chal["brier"] < rnd["brier"]
+    assert chal["lift_at_top_decile"] > 1.3
+    for ev in evaluated.values():
+        for name in ("roc_auc", "pr_auc", "brier", "lift_at_top_decile", "f1", "threshold"):
+            assert np.isfinite(ev.metrics[name]), (ev.candidate, name)
+        assert ((ev.test_scores >= 0) & (ev.test_scores <= 1)).all()
+
+
+def test_same_seed_same_results(windows, evaluated, fitted):
+    (ftr, ltr), (fte, lte) = windows
+    again = P.evaluate_candidates(ftr, ltr["purchased"], fte, lte["purchased"], seed=7)
+    for cand in P.CANDIDATES:
+        assert again[cand].metrics == evaluated[cand].metrics
+    refit = P.fit_final(fte, lte, P.CHALLENGER, horizon_days=30, seed=7)
+    a = P.score_customers(fitted, fte, AS_OF, "v")
+    b = P.score_customers(refit, fte, AS_OF, "v")
+    pd.testing.assert_frame_equal(a, b)
+
+
+def test_single_class_label_window_says_so(windows):
+    (ftr, ltr), (fte, lte) = windows
+    nobody = ltr.assign(purchased=False)
+    with pytest.raises(P.SingleClassLabelsError, match=r"label window train: nobody bought \(0 of 3000"):
+        P.evaluate_candidates(ftr, nobody["purchased"], fte, lte["purchased"], seed=0)
+    with pytest.raises(P.SingleClassLabelsError, match="everybody bought"):
+        P.fit_final(fte, lte.assign(purchased=True), P.BASELINE, 30, window="2025-03-02..2025-03-31")
+    few = np.zeros(len(lte), dtype=bool)
+    few[:3] = True
+    with pytest.raises(P.SingleClassLabelsError, match="only 3 buyers"):
+        P.fit_final(fte, lte.assign(purchased=few), P.CHALLENGER, 30)
+
+
+def test_unknown_candidate_and_missing_columns_are_clear(windows):
+    _, (fte, lte) = windows
+    with pytest.raises(ValueError, match="cannot fit a final model"):
+        P.fit_final(fte, lte, "random", 30)
+    with pytest.raises(ValueError, match="missing columns"):
+        P.fit_final(fte.drop(columns=["recency_days"]), lte, P.BASELINE, 30)
+
+
+# ------------------------------------------------------------------ value model
+
+
+def test_expected_orders_beat_the_historical_rate(windows, evaluated):
+    (ftr, ltr), (fte, lte) = windows
+    ve = P.evaluate_value(P.join_labels(ftr, ltr), P.join_labels(fte, lte),
+                          evaluated[P.CHALLENGER].test_scores, 30, seed=7)
+    assert 0 < ve.orders_mae < ve.orders_mae_historical_rate
+    assert 0 < ve.spend_mae < ve.spend_mae_historical_rate
+
+
+# ------------------------------------------------------------------ scores
+
+
+def test_scores_shape_ranges_and_segments(windows, fitted):
+    _, (fte, _) = windows
+    s = P.score_customers(fitted, fte, AS_OF, "20250331T000000-abcdef12")
+    assert list(s.columns) == list(P.SCORE_COLUMNS)
+    assert len(s) == len(fte) and s["customer_id"].is_unique
+    assert not s.isna().any().any()
+    assert s["p_purchase"].between(0, 1).all()
+    np.testing.assert_allclose(s["churn_risk"], 1 - s["p_purchase"])
+    assert (s["expected_orders"] >= s["p_purchase"] - 1e-12).all()   # hurdle: >= 1 order if buying
+    assert (s["expected_spend"] >= 0).all()
+    assert set(s["segment"]) <= set(P.SEGMENTS) and len(set(s["segment"])) >= 4
+    assert (s["model_version"] == "20250331T000000-abcdef12").all() and (s["as_of"] == AS_OF).all()
+    seg = s.set_index("segment")
+    assert seg.loc["champions", "p_purchase"].min() >= seg.loc["hibernating", "p_purchase"].max()
+
+
+def test_customers_with_one_event_get_finite_scores(fitted):
+    # one view, never bought: most features 0, averages NULL, sentinels for views / carts
+    row = {c: 0.0 for c in CUSTOMER_FEATURES}
+    row.update(customer_id="only-one-view", as_of=AS_OF, first_seen=pd.Timestamp(AS_OF),
+               last_seen=pd.Timestamp(AS_OF), tenure_days=0.5, recency_days=0.5, views=1,
+               sessions=1, category_diversity=1, avg_order_value=None,
+               mean_interpurchase_days=None, days_since_last_cart=9999.0)
+    one = pd.DataFrame([row])[list(CUSTOMER_FEATURES)]
+    for model in (fitted, P.fit_final(*synthetic(800, seed=3), P.BASELINE, 30)):
+        s = P.score_customers(model, one, AS_OF, "v")
+        assert len(s) == 1 and not s.isna().any().any()
+        assert 0 <= s.loc[0, "p_purchase"] <= 1 and s.loc[0, "segment"] == "new"
+    assert len(P.score_customers(fitted, one.iloc[:0], AS_OF, "v")) == 0
+
+
+def test_fitted_model_round_trips_through_a_plain_artifact(windows, fitted):
+    _, (fte, _) = windows
+    back = P.FittedPropensity.from_artifact(fitted.to_artifact())
+    pd.testing.assert_frame_equal(P.score_customers(back, fte, AS_OF, "v"),
+                                  P.score_customers(fitted, fte, AS_OF, "v"))
+
+
+# ------------------------------------------------------------------ whole run on a warehouse
+
+
+def _fake_tables(monkeypatch, first_day: dt.date, horizon: int):
+    """customer_features_frame / customer_labels_frame / landed_range from synthetic frames."""
+    import shop_pipeline.features.tables as T
+
+    calls = []
+
+    def features(con, cutoff_day):
+        calls.append(("features", cutoff_day))
+        return synthetic(2000, seed=cutoff_day.toordinal() % 1000, as_of=cutoff_day)[0]
+
+    def labels(con, as_of, horizon_days):
+        calls.append(("labels", as_of))
+        return synthetic(2000, seed=as_of.toordinal() % 1000, as_of=as_of, horizon=horizon_days)[1]
+
+    monkeypatch.setattr(T, "customer_features_frame", features)
+    monkeypatch.setattr(T, "customer_labels_frame", labels)
+    monkeypatch.setattr(T, "landed_range", lambda con: (first_day, AS_OF))
+    return calls
+
+
+def test_run_uses_two_time_windows_and_never_labels_past_as_of(monkeypatch):
+    calls = _fake_tables(monkeypatch, dt.date(2025, 1, 1), 30)
+    run = P.run_propensity(None, AS_OF, 30, seed=1)
+    assert run.plan.mode == "two_window"
+    assert ("labels", dt.date(2025, 1, 30)) in calls and ("labels", dt.date(2025, 3, 1)) in calls
+    assert all(day + dt.timedelta(days=30) <= AS_OF for kind, day in calls if kind == "labels")
+    rows = P.metrics_rows(run)
+    assert rows[P.CHALLENGER]["roc_auc"] > rows[P.RANDOM]["roc_auc"]
+    assert "orders_mae" in rows[P.CHALLENGER] and "historical_rate" in rows
+    assert "| hgb_calibrated |" in P.metrics_table_markdown(rows)
+
+
+def test_run_with_a_273_day_horizon_on_short_data_uses_the_reduced_evaluation(monkeypatch):
+    _fake_tables(monkeypatch, dt.date(2024, 3, 1), 273)
+    run = P.run_propensity(None, AS_OF, 273, seed=1)
+    assert run.plan.mode == "single_window"
+    assert len(run.test_labels) == 600                       # 30% of the 2000 customers
+    assert run.evaluations[P.CHALLENGER].metrics["roc_auc"] > 0.7
+    s = P.score_customers(run.fitted, run.scoring_features, AS_OF, "v")
+    assert s["p_purchase"].between(0, 1).all() and not s.isna().any().any()
+
+
+# ------------------------------------------------------------------ plots and report
+
+
+def test_plots_are_pngs_and_the_report_is_self_contained(tmp_path, windows, evaluated):
+    _, (fte, lte) = windows
+    y = lte["purchased"].to_numpy()
+    scores = {c: e.test_scores for c, e in evaluated.items()}
+    mp, oy, n = PP.calibration_points(y, scores[P.CHALLENGER])
+    assert n.sum() == len(y) and np.all(np.abs(mp - oy) < 0.2)
+    share, lift = PP.lift_curve(y, scores[P.CHALLENGER])
+    assert lift[4] > 1.3 and abs(lift[-1] - 1.0) < 1e-9
+    imps = PP.permutation_importances(evaluated[P.CHALLENGER].model,
+                                      P.feature_matrix(fte, P.ALL_NUMERIC_COLUMNS), y,
+                                      list(P.ALL_NUMERIC_COLUMNS), sample=1000, n_repeats=2)
+    assert imps[0][0] == "recency_days"
+    pngs = [PP.calibration_png(y, scores), PP.lift_png(y, scores), PP.importance_png(imps)]
+    assert all(p.startswith(b"\x89PNG\r\n\x1a\n") for p in pngs)
+    path = H.write_html_report(tmp_path / "reports" / "propensity.html", "Propensity <test>", [
+        ("Metrics", "| candidate | roc_auc |\n|---|---:|\n| <script>x</script> | 0.81 |", None),
+        ("Calibration", "", pngs[0]), ("Raw", "<p>kept as <em>html</em></p>", pngs[1])])
+    doc = path.read_text()
+    assert doc.count('src="data:image/png;base64,') == 2
+    assert not re.search(r'(src|href)="(http|/|\.)', doc)           # nothing external
+    assert "&lt;script&gt;" in doc and "<script>" not in doc         # data text is escaped
+    assert '<td class="num">0.81</td>' in doc and "<em>html</em>" in doc
+    assert "Propensity &lt;test&gt;" in doc

@@ -1,0 +1,186 @@
+"""Model registry: skops round trip, hash-checked loads, allow-list, atomic champion switch."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+
+import duckdb
+import numpy as np
+import pytest
+import skops.io as sio
+from sklearn.linear_model import LogisticRegression
+
+from shop_pipeline.ml import registry as R
+
+NAME = "customer_propensity"
+
+
+@pytest.fixture()
+def con():
+    c = duckdb.connect()
+    c.execute("SET TimeZone = 'UTC'")
+    R.ensure_registry_schema(c)
+    R.ensure_registry_schema(c)          # idempotent
+    yield c
+    c.close()
+
+
+def _model(seed: int = 0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(200, 3))
+    y = (X[:, 0] + rng.normal(scale=0.5, size=200) > 0).astype(int)
+    return LogisticRegression().fit(X, y), X
+
+
+def _register(con, tmp_path, version, seed=0, **kw):
+    model, _ = _model(seed)
+    path, sha = R.save_model({"classifier": model, "columns": ["a", "b", "c"]}, tmp_path / "models",
+                             NAME, version)
+    return R.register(con, model_name=NAME, version=version, artifact_path=path, sha256=sha,
+                      features=["a", "b", "c"], parameters={"C": 1.0, "seed": seed},
+                      train_start=dt.date(2025, 1, 1), train_end=dt.date(2025, 3, 1),
+                      as_of=dt.date(2025, 3, 31), **kw)
+
+
+def test_round_trip(con, tmp_path):
+    model, X = _model()
+    v = R.make_version({"C": 1.0}, {"train": ["2025-01-01", "2025-03-01"]},
+                       dt.datetime(2025, 4, 1, 6, 30, 5))
+    assert v.startswith("20250401T063005-") and len(v) == len("20250401T063005-") + 8
+    path, sha = R.save_model({"classifier": model, "columns": ["a", "b", "c"]}, tmp_path, NAME, v)
+    assert path == tmp_path / NAME / f"{v}.skops" and sha == R.file_sha256(path)
+    row = R.register(con, model_name=NAME, version=v, artifact_path=path, sha256=sha,
+                     features=["a", "b", "c"], parameters={"C": 1.0, "window": [1, 2]},
+                     train_start=dt.date(2025, 1, 1), train_end=dt.date(2025, 3, 1),
+                     as_of=dt.date(2025, 3, 31), notes="first")
+    assert row.features == ["a", "b", "c"] and row.parameters == {"C": 1.0, "window": [1, 2]}
+    assert row.train_end == dt.date(2025, 3, 1) and not row.is_champion and row.notes == "first"
+    stored = con.execute("SELECT features, parameters FROM ml.model_registry").fetchone()
+    assert json.loads(stored[0]) == ["a", "b", "c"]
+    back = R.load_model(con, NAME, v)
+    np.testing.assert_array_equal(back["classifier"].predict_proba(X), model.predict_proba(X))
+    assert back["columns"] == ["a", "b", "c"]
+    with pytest.raises(ValueError, match="already registered"):
+        R.register(con, model_name=NAME, version=v, artifact_path=path, sha256=sha,
+                   features=[], parameters={})
+
+
+def test_versions_are_deterministic_and_sortable():
+    at = dt.datetime(2025, 4, 1, 6, 30, 5)
+    a = R.make_version({"C": 1.0, "seed": 0}, "2025-01-01..2025-03-31", at)
+    assert a == R.make_version({"seed": 0, "C": 1.0}, "2025-01-01..2025-03-31", at)
+    assert a != R.make_version({"C": 2.0, "seed": 0}, "2025-01-01..2025-03-31", at)
+    assert a != R.make_version({"C": 1.0, "seed": 0}, "2025-01-02..2025-03-31", at)
+    later = R.make_version({"C": 0.1}, "x", at + dt.timedelta(seconds=1))
+    assert sorted([later, a]) == [a, later]
+
+
+def test_tampered_artifact_is_refused(con, tmp_path):
+    row = _register(con, tmp_path, "20250401T000000-aaaaaaaa")
+    data = bytearray(open(row.artifact_path, "rb").read())
+    data[len(data) // 2] ^= 0xFF
+    open(row.artifact_path, "wb").write(bytes(data))
+    with pytest.raises(R.ArtifactIntegrityError, match="refusing to load .* SHA-256"):
+        R.load_model(con, NAME, row.version)
+
+
+def test_a_valid_but_different_artifact_is_refused(con, tmp_path):
+    row = _register(con, tmp_path, "20250401T000000-aaaaaaaa")
+    other, _ = _model(seed=5)
+    sio.dump({"classifier": other, "columns": ["a", "b", "c"]}, row.artifact_path)  # swapped file
+    with pytest.raises(R.ArtifactIntegrityError):
+        R.load_model(con, NAME, row.version)
+
+
+class NotAllowed:
+    def __init__(self):
+        self.x = 1
+
+
+def test_types_outside_the_allow_list_are_refused(tmp_path):
+    path, sha = R.save_model({"thing": NotAllowed()}, tmp_path, NAME, "20250401T000000-bbbbbbbb")
+    with pytest.raises(R.UntrustedArtifactError, match="NotAllowed"):
+        R.load_artifact(path, sha)
+
+
+def test_an_existing_version_is_never_overwritten(tmp_path):
+    R.save_model({"a": 1}, tmp_path, NAME, "v1")
+    with pytest.raises(FileExistsError):
+        R.save_model({"a": 2}, tmp_path, NAME, "v1")
+    with pytest.raises(ValueError):
+        R.save_model({"a": 2}, tmp_path, NAME, "../escape")
+
+
+def test_champion_switch(con, tmp_path):
+    a = _register(con, tmp_path, "20250401T000000-aaaaaaaa").version
+    b = _register(con, tmp_path, "20250402T000000-bbbbbbbb", seed=1).version
+    assert R.champion(con, NAME) is None
+    with pytest.raises(LookupError, match="no champion"):
+        R.load_model(con, NAME)
+    R.promote(con, NAME, a, promoted_at=dt.datetime(2025, 4, 1, 7))
+    R.promote(con, NAME, a)                                   # again: still the one champion
+    assert R.champion(con, NAME).version == a
+    assert R.champion(con, NAME).promoted_at == dt.datetime(2025, 4, 1, 7)
+    R.promote(con, NAME, b)
+    flags = dict(con.execute("SELECT version, is_champion FROM ml.model_registry").fetchall())
+    assert flags == {a: False, b: True}
+    assert R.load_model(con, NAME)["columns"] == ["a", "b", "c"]          # the champion's
+    with pytest.raises(LookupError, match="not registered"):
+        R.promote(con, NAME, "20990101T000000-nope0000")
+    assert R.champion(con, NAME).version == b
+    assert [r.version for r in R.versions(con, NAME)] == [a, b]
+
+
+class FailingOn:
+    """A connection that fails on the statement containing `needle` (to kill a promotion)."""
+
+    def __init__(self, con, needle):
+        self._con, self._needle = con, needle
+
+    def execute(self, query, *args):
+        if self._needle in query:
+            raise duckdb.IOException("disk full (simulated)")
+        return self._con.execute(query, *args)
+
+    def __getattr__(self, name):
+        return getattr(self._con, name)
+
+
+def test_champion_switch_is_atomic(con, tmp_path):
+    a = _register(con, tmp_path, "20250401T000000-aaaaaaaa").version
+    b = _register(con, tmp_path, "20250402T000000-bbbbbbbb", seed=1).version
+    R.promote(con, NAME, a)
+    # the old champion is unset, then setting the new one fails: all of it is rolled back
+    with pytest.raises(duckdb.IOException):
+        R.promote(FailingOn(con, "SET is_champion = true"), NAME, b)
+    assert R.champion(con, NAME).version == a
+    assert con.execute("SELECT count(*) FROM ml.model_registry WHERE is_champion").fetchone()[0] == 1
+
+
+def test_evaluations_replace_and_keep_undefined_values_as_null(con, tmp_path):
+    v = _register(con, tmp_path, "20250401T000000-aaaaaaaa").version
+    n = R.record_evaluations(con, NAME, v, {
+        "hgb_calibrated": {"roc_auc": 0.81, "brier": 0.12},
+        "logistic_rfm": {"roc_auc": 0.78, "brier": 0.13},
+        "random": {"roc_auc": float("nan"), "brier": math.inf}},
+        dt.date(2025, 3, 2), dt.date(2025, 3, 31))
+    assert n == 6
+    ev = R.evaluations(con, NAME, v)
+    assert ev["hgb_calibrated"]["roc_auc"] == 0.81 and ev["random"] == {"roc_auc": None, "brier": None}
+    R.record_evaluations(con, NAME, v, {"hgb_calibrated": {"roc_auc": 0.82}})
+    assert R.evaluations(con, NAME, v) == {"hgb_calibrated": {"roc_auc": 0.82}}
+    window = con.execute("SELECT DISTINCT window_start, window_end FROM ml.model_evaluations").fetchall()
+    assert window == [(None, None)]
+
+
+def test_values_with_quotes_are_parameters_not_sql(con, tmp_path):
+    name = "o'brien\"; DROP TABLE ml.model_registry; --"
+    model, _ = _model()
+    path, sha = R.save_model(model, tmp_path, "quoted", "v1")
+    R.register(con, model_name=name, version="v1", artifact_path=path, sha256=sha,
+               features=["it's"], parameters={"q": "'"}, notes="'; --")
+    R.promote(con, name, "v1")
+    assert R.champion(con, name).features == ["it's"]
+    assert R.champion(con, name).notes == "'; --"
