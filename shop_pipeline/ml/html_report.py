@@ -52,6 +52,10 @@ def _is_sep(line: str) -> bool:
     return bool(re.fullmatch(r"\s*\|?\s*:?-{2,}:?\s*(\|\s*:?-{2,}:?\s*)*\|?\s*", line))
 
 
+def _at(items: list[str], k: int) -> str:
+    return items[k] if k < len(items) else ""
+
+
 def markdown_to_html(md: str) -> str:
     lines = md.splitlines()
     out: list[str] = []
@@ -90,13 +94,11 @@ def markdown_to_html(md: str) -> str:
             while j < len(lines) and lines[j].strip().startswith("|"):
                 rows.append(_cells(lines[j]))
                 j += 1
-
-            def cls(k: int) -> str:
-                return ' class="num"' if k < len(aligns) and aligns[k] else ""
-            t = ["<table><thead><tr>" + "".join(f"<th{cls(k)}>{_inline(c)}</th>"
+            cls = [' class="num"' if a else "" for a in aligns]
+            t = ["<table><thead><tr>" + "".join(f"<th{_at(cls, k)}>{_inline(c)}</th>"
                                                  for k, c in enumerate(head)) + "</tr></thead><tbody>"]
             for r in rows:
-                t.append("<tr>" + "".join(f"<td{cls(k)}>{_inline(c)}</td>"
+                t.append("<tr>" + "".join(f"<td{_at(cls, k)}>{_inline(c)}</td>"
                                           for k, c in enumerate(r)) + "</tr>")
             out.append("".join(t) + "</tbody></table>")
             i = j

@@ -63,7 +63,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.base import clone
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.dummy import DummyRegressor
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
@@ -461,6 +460,20 @@ def fit_final(features: pd.DataFrame, labels: pd.DataFrame, candidate: str, hori
     q50, q80 = np.quantile(p, [0.5, 0.8])
     return FittedPropensity(candidate, clf, tuple(cols), fit_value_model(frame, seed),
                             (float(q50), float(q80)), int(horizon_days), _best_threshold(y, p))
+
+
+def evaluate_fitted(fitted: FittedPropensity, test_frame: pd.DataFrame) -> dict[str, float]:
+    """Metrics of an already fitted model (e.g. the current champion, loaded from the registry)
+    on a held-out frame (`join_labels`), with the model's own stored threshold, so that the gate
+    compares champion and challenger on the same window. A champion trained on a later window
+    than this one has seen these labels: its numbers are then optimistic, which only makes the
+    gate stricter for the challenger."""
+    y = test_frame["purchased"].to_numpy(np.int8)
+    p = _predict_proba(fitted.classifier, feature_matrix(test_frame, fitted.columns))
+    out = _score_metrics(y, p, fitted.threshold)
+    exp_orders = p * fitted.value.orders_if_buying(feature_matrix(test_frame, ALL_NUMERIC_COLUMNS))
+    out["orders_mae"] = float(np.mean(np.abs(exp_orders - test_frame["orders"].to_numpy(np.float64))))
+    return out
 
 
 def assign_segments(p: np.ndarray, tenure_days: np.ndarray, frequency: np.ndarray,

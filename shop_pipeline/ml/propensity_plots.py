@@ -97,7 +97,7 @@ def permutation_importances(model: Any, X: np.ndarray, y: np.ndarray, names: lis
     r = permutation_importance(model, X, y, scoring=auc, n_repeats=n_repeats,
                                random_state=seed)
     out = [(n, float(m), float(s)) for n, m, s in zip(names, r.importances_mean,
-                                                      r.importances_std)]
+                                                      r.importances_std, strict=True)]
     return sorted(out, key=lambda t: -t[1])
 
 

@@ -195,7 +195,7 @@ def load_artifact(path: str | os.PathLike, expected_sha256: str) -> Any:
 
 
 def _row(values: tuple) -> RegistryRow:
-    d = dict(zip(_COLUMNS, values))
+    d = dict(zip(_COLUMNS, values, strict=True))
     d["features"] = json.loads(d["features"])
     d["parameters"] = json.loads(d["parameters"])
     return RegistryRow(**d)

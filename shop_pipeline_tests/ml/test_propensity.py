@@ -270,3 +270,11 @@ def test_plots_are_pngs_and_the_report_is_self_contained(tmp_path, windows, eval
     assert "&lt;script&gt;" in doc and "<script>" not in doc         # data text is escaped
     assert '<td class="num">0.81</td>' in doc and "<em>html</em>" in doc
     assert "Propensity &lt;test&gt;" in doc
+
+
+def test_a_fitted_champion_is_measured_on_the_same_held_out_frame(windows, fitted):
+    (ftr, ltr), (fte, lte) = windows
+    old = P.fit_final(ftr, ltr, P.BASELINE, 30, seed=0)          # yesterday's champion
+    m = P.evaluate_fitted(old, P.join_labels(fte, lte))
+    assert 0.75 < m["roc_auc"] <= 1 and m["threshold"] == old.threshold and m["orders_mae"] > 0
+    assert m["n"] == len(fte)
