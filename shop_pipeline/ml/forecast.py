@@ -415,11 +415,20 @@ def _fit_on_panel(panel: _Panel, train_end: int, horizon: int, seed: int, cfg: F
     fitted.fit_seconds["linear"] = time.perf_counter() - start
     start = time.perf_counter()
     _calibrate(fitted, panel, train_end, horizon, seed, cfg, X, y, p, o, h)
-    fitted.pipelines["challenger"] = _hgb_pipeline(cfg, seed).fit(X, y)
+    fitted.pipelines["challenger"] = _fit_hgb(cfg, seed, X, y)
     if fitted.interval_method == "in-sample residuals":
         _set_bins(fitted, np.log1p(fitted.pipelines["challenger"].predict(X).clip(0)), np.log1p(y), cfg)
     fitted.fit_seconds["challenger"] = time.perf_counter() - start
     return fitted
+
+
+def _fit_hgb(cfg: ForecastConfig, seed: int, X: pd.DataFrame, y: np.ndarray) -> TransformedTargetRegressor:
+    """Fit the challenger; a feature missing on every training row (e.g. lag 14 in a short
+    history) is set to 0 for the fit, which the binner needs and the trees then ignore."""
+    empty = [c for c in CHALLENGER_NUMERIC if X[c].isna().all()]
+    if empty:
+        X = X.assign(**{c: 0.0 for c in empty})
+    return _hgb_pipeline(cfg, seed).fit(X, y)
 
 
 def _set_bins(fitted: FittedForecaster, f: np.ndarray, z: np.ndarray, cfg: ForecastConfig) -> None:
@@ -454,7 +463,7 @@ def _calibrate(fitted, panel, train_end, horizon, seed, cfg, X, y, p, o, h) -> N
         pick = np.sort(np.random.default_rng(seed + 1).choice(len(cp), cfg.max_calibration_rows, replace=False))
         cp, ch = cp[pick], ch[pick]
     co = np.full(len(cp), c)
-    model = _hgb_pipeline(cfg, seed).fit(X[before].reset_index(drop=True), y[before])
+    model = _fit_hgb(cfg, seed, X[before].reset_index(drop=True), y[before])
     cX = _design(panel, cp, co, ch, _panel_target(panel, cp, c + ch))
     f = np.log1p(model.predict(cX).clip(0))
     _set_bins(fitted, f, np.log1p(units[cp, c + ch]), cfg)
