@@ -2,11 +2,18 @@
 
 from dagster import AssetSelection, Definitions, define_asset_job, in_process_executor
 
-from shop_pipeline.defs import ingestion, staging
+from shop_pipeline.defs import features, ingestion, staging
 from shop_pipeline.resources import default_resources
 from shop_pipeline.settings import ShopPaths
 
-ASSETS = [ingestion.raw_products, ingestion.raw_marketing, ingestion.raw_events, staging.staged_events]
+ASSETS = [
+    ingestion.raw_products,
+    ingestion.raw_marketing,
+    ingestion.raw_events,
+    staging.staged_events,
+    features.product_daily_sales,
+    features.customer_features,
+]
 
 # Every asset the shop needs, over any partition range in one run.
 full_pipeline = define_asset_job(

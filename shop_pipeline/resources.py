@@ -57,4 +57,30 @@ def default_resources(paths: ShopPaths | None = None) -> dict[str, Any]:
         "warehouse": Warehouse(path=str(paths.warehouse)),
         "shop": ShopHome(home=str(paths.home)),
         "quality": Quality(),
+        "window": ModelingWindow(),
     }
+
+
+class ModelingWindow(ConfigurableResource):
+    """The cut-off and horizons of a run (run configuration; `shop-pipeline run --as-of ...`).
+
+    as_of: last day whose events features and models may use (YYYY-MM-DD); empty means the
+    last complete day landed. Nothing after it influences a feature, a model or a score.
+    """
+
+    as_of: Optional[str] = None
+    forecast_horizon_days: int = 14
+    propensity_horizon_days: int = 30
+    seed: int = 42
+
+    def resolve_as_of(self, con: duckdb.DuckDBPyConnection):
+        import datetime as dt
+
+        from shop_pipeline.features.tables import default_as_of
+
+        if self.as_of:
+            return dt.date.fromisoformat(self.as_of)
+        as_of = default_as_of(con)
+        if as_of is None:
+            raise ValueError("no clean events have landed yet: materialize clean_events first")
+        return as_of

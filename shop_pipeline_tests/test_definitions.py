@@ -10,12 +10,16 @@ EXPECTED_ASSETS = {
     "raw_events": "ingestion",
     "clean_events": "staging",
     "quarantined_events": "staging",
+    "product_daily_sales": "features",
+    "customer_features": "features",
 }
 EXPECTED_CHECKS = {
     ("raw_events", "raw_events_suite", True),
     ("raw_events", "landed_files_readable", False),
     ("clean_events", "conservation", True),
     ("clean_events", "staging_events_suite", True),
+    ("product_daily_sales", "product_daily_sales_suite", True),
+    ("customer_features", "customer_features_suite", True),
 }
 
 

@@ -25,6 +25,7 @@ Fallbacks (the same for every function here):
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 
 import duckdb
@@ -133,12 +134,12 @@ def cutoff_for(as_of: dt.date) -> dt.datetime:
 
 def default_as_of(con: duckdb.DuckDBPyConnection) -> dt.date | None:
     """The last complete landed day: max(partition_date) of staging.events; None when empty."""
-    return con.execute("SELECT max(partition_date) FROM staging.events").fetchone()[0]
+    return con.execute("SELECT max(partition_date) FROM staging.events").fetchall()[0][0]
 
 
 def landed_range(con: duckdb.DuckDBPyConnection) -> tuple[dt.date | None, dt.date | None]:
     """First and last landed day (partition_date) of staging.events; (None, None) when empty."""
-    first, last = con.execute("SELECT min(partition_date), max(partition_date) FROM staging.events").fetchone()
+    first, last = con.execute("SELECT min(partition_date), max(partition_date) FROM staging.events").fetchall()[0]
     return first, last
 
 
@@ -173,13 +174,17 @@ def _frame(
     return frame
 
 
-def _replace(con: duckdb.DuckDBPyConnection, table: str, name: str, params: dict) -> int:
-    """Replace `table` with the rows of query `name`, DDL and rows in one transaction."""
-    with transaction(con):
+def _replace(con: duckdb.DuckDBPyConnection, table: str, name: str, params: dict, own_transaction: bool = True) -> int:
+    """Replace `table` with the rows of query `name`, DDL and rows in one transaction.
+
+    own_transaction=False leaves the transaction to the caller, who can then audit the new
+    rows before committing (write-audit-publish) or roll back to the last good table.
+    """
+    with transaction(con) if own_transaction else contextlib.nullcontext():
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
         con.execute(_DDL[table])
         con.execute(f"INSERT INTO {table} BY NAME {sql.load(name)}", params)
-        return con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+        return con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
 
 
 # -- product_daily_sales -------------------------------------------------------------------
@@ -205,10 +210,12 @@ def product_daily_sales_frame(
     )
 
 
-def build_product_daily_sales(con: duckdb.DuckDBPyConnection, as_of: dt.date) -> int:
+def build_product_daily_sales(con: duckdb.DuckDBPyConnection, as_of: dt.date, own_transaction: bool = True) -> int:
     """Replace features.product_daily_sales with the grid as of `as_of`; returns its row count."""
     _check_as_of(con, as_of)
-    return _replace(con, PRODUCT_DAILY_SALES_TABLE, "product_daily_sales", _product_daily_sales_params(as_of, None))
+    return _replace(
+        con, PRODUCT_DAILY_SALES_TABLE, "product_daily_sales", _product_daily_sales_params(as_of, None), own_transaction
+    )
 
 
 # -- customer_features ---------------------------------------------------------------------
@@ -229,10 +236,12 @@ def customer_features_frame(con: duckdb.DuckDBPyConnection, cutoff_day: dt.date)
     return _frame(con, "customer_features", _customer_features_params(cutoff_day), CUSTOMER_FEATURES)
 
 
-def build_customer_features(con: duckdb.DuckDBPyConnection, as_of: dt.date) -> int:
+def build_customer_features(con: duckdb.DuckDBPyConnection, as_of: dt.date, own_transaction: bool = True) -> int:
     """Replace features.customer_features with the features as of `as_of`; returns its row count."""
     _check_as_of(con, as_of)
-    return _replace(con, CUSTOMER_FEATURES_TABLE, "customer_features", _customer_features_params(as_of))
+    return _replace(
+        con, CUSTOMER_FEATURES_TABLE, "customer_features", _customer_features_params(as_of), own_transaction
+    )
 
 
 # -- customer_labels -----------------------------------------------------------------------

@@ -155,7 +155,7 @@ def customer_features_suite(as_of: dt.date):
 def _validate(
     con: duckdb.DuckDBPyConnection, table: str, query: str, params: dict, suite, max_rows: int
 ) -> SuiteOutcome:
-    rows = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+    rows = con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
     outcome = SuiteOutcome(suite=suite.name)
     for first in range(1, max(rows, 1) + 1, max_rows):
         last = first + max_rows - 1

@@ -11,12 +11,17 @@ def test_a_good_range_publishes_every_asset_and_passes_every_check(shop):
     result = run_days(shop, "2025-01-02", "2025-01-03")
 
     assert result.success
-    assert materialized(result) == {"raw_products", "raw_marketing", "raw_events", "clean_events", "quarantined_events"}
+    assert materialized(result) == {
+        "raw_products", "raw_marketing", "raw_events", "clean_events", "quarantined_events",
+        "product_daily_sales", "customer_features",
+    }
     assert checks_by_name(result) == {
         "raw_events_suite": True,
         "landed_files_readable": True,
         "conservation": True,
         "staging_events_suite": True,
+        "product_daily_sales_suite": True,
+        "customer_features_suite": True,
     }
     assert query(shop, "SELECT count(*) FROM staging.events") == [(60,)]
     assert query(shop, "SELECT count(*) FROM staging.duplicate_events") == [(3,)]
