@@ -18,18 +18,30 @@ def _paths(args) -> ShopPaths:
     return ShopPaths.from_env().ensure()
 
 
-def run_pipeline(paths: ShopPaths) -> int:
+def _add_window_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--as-of", help="cut-off day YYYY-MM-DD: nothing after it influences features, models or scores "
+                        "(default: the last complete day landed)")
+    parser.add_argument("--forecast-horizon-days", type=int, help="days to forecast (default 14)")
+    parser.add_argument("--propensity-horizon-days", type=int, help="purchase window of the propensity label (default 30)")
+
+
+def run_pipeline(paths: ShopPaths, args: argparse.Namespace | None = None) -> int:
     """Materialize everything that has landed: all partitions, one in-process run."""
     from dagster import DagsterInstance
 
     from shop_pipeline.instance import ensure_dagster_home
-    from shop_pipeline.pipeline_run import run_full_pipeline
+    from shop_pipeline.pipeline_run import run_full_pipeline, window_run_config
     from shop_pipeline.summary import format_summary, warehouse_summary
 
     ensure_dagster_home(paths)
     started = time.perf_counter()
     with DagsterInstance.get() as instance:
-        outcome = run_full_pipeline(paths, instance)
+        run_config = window_run_config(
+            getattr(args, "as_of", None),
+            getattr(args, "forecast_horizon_days", None),
+            getattr(args, "propensity_horizon_days", None),
+        )
+        outcome = run_full_pipeline(paths, instance, run_config)
     if outcome.days is None:
         print(f"nothing has landed in {paths.events_landing}; run `shop-pipeline generate` first")
         return 1
@@ -51,9 +63,11 @@ def main(argv: list[str] | None = None) -> int:
 
     run = commands.add_parser("run", help="ingest, stage and validate everything that has landed (in-process)")
     run.add_argument("--home", help=f"shop state folder (default ${HOME_ENV} or ./data)")
+    _add_window_arguments(run)
 
     demo = commands.add_parser("demo", help="generate a sample shop if nothing has landed, then run")
     add_generate_arguments(demo)
+    _add_window_arguments(demo)
 
     ui = commands.add_parser("ui", help="start the Dagster UI and daemon (dagster dev) on this shop")
     ui.add_argument("--home", help=f"shop state folder (default ${HOME_ENV} or ./data)")
@@ -64,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         return run_generate(args)
     paths = _paths(args)
     if args.command == "run":
-        return run_pipeline(paths)
+        return run_pipeline(paths, args)
     if args.command == "demo":
         if not any(paths.events_landing.glob("*")):
             code = run_generate(args)
@@ -72,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
                 return code
         else:
             print(f"landing folder {paths.events_landing} is not empty: running on what is there")
-        return run_pipeline(paths)
+        return run_pipeline(paths, args)
     if args.command == "ui":
         from shop_pipeline.instance import ensure_dagster_home
 

@@ -38,7 +38,22 @@ def landed_day_range(paths: ShopPaths) -> tuple[dt.date, dt.date] | None:
     return first, last
 
 
-def run_full_pipeline(paths: ShopPaths, instance: DagsterInstance) -> PipelineOutcome:
+def window_run_config(as_of: str | None = None, forecast_horizon_days: int | None = None,
+                      propensity_horizon_days: int | None = None) -> dict:
+    """Run configuration of the ModelingWindow resource (only what was given)."""
+    config = {
+        key: value
+        for key, value in {
+            "as_of": as_of,
+            "forecast_horizon_days": forecast_horizon_days,
+            "propensity_horizon_days": propensity_horizon_days,
+        }.items()
+        if value is not None
+    }
+    return {"resources": {"window": {"config": config}}} if config else {}
+
+
+def run_full_pipeline(paths: ShopPaths, instance: DagsterInstance, run_config: dict | None = None) -> PipelineOutcome:
     from shop_pipeline.definitions import build_definitions
 
     day_range = landed_day_range(paths)
@@ -46,6 +61,7 @@ def run_full_pipeline(paths: ShopPaths, instance: DagsterInstance) -> PipelineOu
         return PipelineOutcome(days=None)
     job = build_definitions(paths).resolve_job_def("full_pipeline")
     result = job.execute_in_process(
+        run_config=run_config or {},
         instance=instance,
         raise_on_error=False,
         tags={RANGE_START_TAG: day_range[0].isoformat(), RANGE_END_TAG: day_range[1].isoformat()},
