@@ -2,7 +2,7 @@
 
 from dagster import AssetSelection, Definitions, define_asset_job, in_process_executor
 
-from shop_pipeline.defs import features, ingestion, staging
+from shop_pipeline.defs import customers, features, forecast, ingestion, staging
 from shop_pipeline.resources import default_resources
 from shop_pipeline.settings import ShopPaths
 
@@ -13,6 +13,12 @@ ASSETS = [
     staging.staged_events,
     features.product_daily_sales,
     features.customer_features,
+    customers.propensity_model,
+    customers.propensity_champion,
+    customers.customer_scores,
+    forecast.demand_forecast_model,
+    forecast.demand_forecast_champion,
+    forecast.demand_forecasts,
 ]
 
 # Every asset the shop needs, over any partition range in one run.

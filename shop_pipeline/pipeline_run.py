@@ -53,14 +53,23 @@ def window_run_config(as_of: str | None = None, forecast_horizon_days: int | Non
     return {"resources": {"window": {"config": config}}} if config else {}
 
 
-def run_full_pipeline(paths: ShopPaths, instance: DagsterInstance, run_config: dict | None = None) -> PipelineOutcome:
+def run_full_pipeline(
+    paths: ShopPaths, instance: DagsterInstance, run_config: dict | None = None, groups: list[str] | None = None
+) -> PipelineOutcome:
+    """Materialize every landed day in one run: all assets, or only those of `groups`."""
     from shop_pipeline.definitions import build_definitions
 
     day_range = landed_day_range(paths)
     if day_range is None:
         return PipelineOutcome(days=None)
-    job = build_definitions(paths).resolve_job_def("full_pipeline")
+    definitions = build_definitions(paths)
+    job = definitions.resolve_job_def("full_pipeline")
+    selection = None
+    if groups:
+        graph = definitions.resolve_asset_graph()
+        selection = [key for key in graph.get_all_asset_keys() if graph.get(key).group_name in groups]
     result = job.execute_in_process(
+        asset_selection=selection,
         run_config=run_config or {},
         instance=instance,
         raise_on_error=False,

@@ -72,6 +72,8 @@ class ModelingWindow(ConfigurableResource):
     forecast_horizon_days: int = 14
     propensity_horizon_days: int = 30
     seed: int = 42
+    # A challenger must beat every baseline and the champion by this relative margin.
+    min_improvement: float = 0.01
 
     def resolve_as_of(self, con: duckdb.DuckDBPyConnection):
         import datetime as dt

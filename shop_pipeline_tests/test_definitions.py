@@ -12,6 +12,12 @@ EXPECTED_ASSETS = {
     "quarantined_events": "staging",
     "product_daily_sales": "features",
     "customer_features": "features",
+    "propensity_model": "training",
+    "propensity_champion": "evaluation",
+    "customer_scores": "scoring",
+    "demand_forecast_model": "training",
+    "demand_forecast_champion": "evaluation",
+    "demand_forecasts": "scoring",
 }
 EXPECTED_CHECKS = {
     ("raw_events", "raw_events_suite", True),
@@ -20,6 +26,8 @@ EXPECTED_CHECKS = {
     ("clean_events", "staging_events_suite", True),
     ("product_daily_sales", "product_daily_sales_suite", True),
     ("customer_features", "customer_features_suite", True),
+    ("propensity_champion", "promotion_gate", True),
+    ("demand_forecast_champion", "promotion_gate", True),
 }
 
 

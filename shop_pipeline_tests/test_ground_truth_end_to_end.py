@@ -33,7 +33,7 @@ def generated_shop(request, tmp_path_factory):
     paths = ShopPaths.at(tmp_path_factory.mktemp(f"shop-{request.param}")).ensure()
     generate_shop(paths.home, GeneratorConfig(events=20_000, days=10, seed=7, format=request.param))
     with DagsterInstance.ephemeral() as instance:
-        outcome = run_full_pipeline(paths, instance)
+        outcome = run_full_pipeline(paths, instance, groups=["ingestion", "staging"])
     assert outcome.success, outcome.error
     with (paths.ground_truth / "defects.csv").open() as handle:
         defects = list(csv.DictReader(handle))
@@ -98,7 +98,8 @@ def test_late_events_stay_in_their_files_partition_and_are_flagged(generated_sho
 def test_the_cli_runs_the_demo_and_prints_a_summary(tmp_path):
     shop_pipeline = Path(sys.executable).with_name("shop-pipeline")
     completed = subprocess.run(
-        [str(shop_pipeline), "demo", "--events", "5000", "--days", "5", "--home", str(tmp_path / "shop")],
+        [str(shop_pipeline), "demo", "--events", "40000", "--days", "60", "--home", str(tmp_path / "shop"),
+         "--propensity-horizon-days", "14", "--forecast-horizon-days", "7"],
         capture_output=True, text=True, timeout=300,
     )
     assert completed.returncode == 0, completed.stderr[-2000:]

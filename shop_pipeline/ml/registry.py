@@ -72,6 +72,9 @@ ALLOWED_TYPES = frozenset({
     "numpy.random._generator.Generator", "numpy.random.mtrand.RandomState",
     "numpy.random._pcg64.PCG64", "numpy.random._mt19937.MT19937",
     "builtins.slice", "builtins.frozenset",
+    # the forecaster's TransformedTargetRegressor(func=np.log1p, inverse_func=np.expm1) and
+    # scikit-learn's own partial(check_array, ...) helpers
+    "numpy.expm1", "functools.partial",
 })
 
 

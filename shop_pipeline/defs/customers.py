@@ -1,0 +1,163 @@
+"""Customer propensity / value: train -> evaluate and gate -> score (groups training, evaluation, scoring)."""
+
+from dagster import AssetCheckSpec, AssetExecutionContext, MaterializeResult, MetadataValue, asset
+
+from shop_pipeline.defs.common import DUCKDB_POOL, markdown_table, table_schema
+from shop_pipeline.defs.models_common import (
+    ML_TEAM,
+    PROMOTION_GATE_CHECK,
+    gate_check_result,
+    png_markdown,
+    upstream_version,
+)
+from shop_pipeline.ml import propensity as P
+from shop_pipeline.ml import registry
+from shop_pipeline.ml.html_report import write_html_report
+from shop_pipeline.ml.lifecycle import champion_comparison, gate_and_promote, register_trained
+from shop_pipeline.ml.propensity_plots import propensity_report_sections
+from shop_pipeline.resources import ModelingWindow, ShopHome, Warehouse, warehouse_connection
+from shop_pipeline.warehouse.scores import replace_scores
+
+MODEL_NAME = "purchase_propensity"
+GATE_METRIC = "roc_auc"
+
+
+@asset(
+    group_name="training",
+    kinds={"sklearn", "duckdb"},
+    owners=ML_TEAM,
+    pool=DUCKDB_POOL,
+    deps=["customer_features"],
+    description=(
+        "Purchase propensity and customer value: logistic regression on RFM (baseline), calibrated gradient boosting "
+        "(challenger) and a random reference, trained and compared on held-out time windows before the cut-off; the "
+        "challenger is refit, saved with skops and registered in ml.model_registry with every comparison in "
+        "ml.model_evaluations (the current champion included, on the same window)."
+    ),
+)
+def propensity_model(context: AssetExecutionContext, warehouse: Warehouse, window: ModelingWindow, shop: ShopHome):
+    with warehouse_connection(warehouse) as con:
+        registry.ensure_registry_schema(con)
+        as_of = window.resolve_as_of(con)
+        run = P.run_propensity(con, as_of, horizon_days=window.propensity_horizon_days, seed=window.seed)
+        plan = run.plan
+        champion = champion_comparison(
+            con, MODEL_NAME, plan.eval_label_window[0], P.CHALLENGER,
+            lambda row: P.evaluate_fitted(
+                P.FittedPropensity.from_artifact(registry.load_model(con, MODEL_NAME, row.version)), run.test_frame
+            ),
+        )
+        parameters = {
+            **P.candidate_parameters(run.chosen, window.seed, len(run.test_frame)),
+            "horizon_days": window.propensity_horizon_days,
+        }
+        trained = register_trained(
+            con,
+            models_dir=shop.paths.models,
+            model_name=MODEL_NAME,
+            artifact=run.fitted.to_artifact(),
+            parameters=parameters,
+            features=list(run.fitted.columns),
+            window=plan.eval_label_window,
+            train_start=plan.data_start,
+            train_end=plan.eval_label_window[1],
+            as_of=as_of,
+            metrics=P.metrics_rows(run),
+            champion_metrics=champion.metrics,
+            champion_version=champion.version,
+            notes=f"{plan.note}; {champion.note}",
+        )
+    sections, pngs = propensity_report_sections(run, seed=window.seed)
+    report = shop.paths.reports / f"{MODEL_NAME}-{trained.version}.html"
+    write_html_report(report, f"Purchase propensity {trained.version} (as of {as_of})", sections)
+    challenger = trained.metrics[run.chosen]
+    metadata = {
+        "model_version": trained.version,
+        "as_of": as_of.isoformat(),
+        "window_mode": plan.mode,
+        "champion_comparison": champion.note,
+        "held_out_window": f"{plan.eval_label_window[0]} .. {plan.eval_label_window[1]}",
+        "report": MetadataValue.path(str(report)),
+        "metrics": MetadataValue.md(P.metrics_table_markdown(trained.metrics)),
+        "calibration": MetadataValue.md(png_markdown(pngs["calibration"], "calibration")),
+        "lift": MetadataValue.md(png_markdown(pngs["lift"], "lift")),
+        "feature_importance": MetadataValue.md(png_markdown(pngs["feature_importance"], "feature importance")),
+    }
+    for name in ("roc_auc", "pr_auc", "brier", "lift_at_top_decile", "f1", "orders_mae"):
+        value = challenger.get(name)
+        if value is not None and value == value:
+            metadata[name] = float(value)
+    return MaterializeResult(metadata=metadata)
+
+
+@asset(
+    group_name="evaluation",
+    kinds={"duckdb"},
+    owners=ML_TEAM,
+    pool=DUCKDB_POOL,
+    deps=["propensity_model"],
+    description=(
+        "The promotion gate of the propensity model: the version propensity_model registered becomes champion only "
+        f"when its {GATE_METRIC} beats every baseline and the current champion on the held-out window by the "
+        "configured margin. The blocking check fails only when no champion exists, so scoring never runs without one."
+    ),
+    check_specs=[AssetCheckSpec(PROMOTION_GATE_CHECK, asset="propensity_champion", blocking=True,
+                                description="A champion that beat the baselines exists after the decision.")],
+)
+def propensity_champion(context: AssetExecutionContext, warehouse: Warehouse, window: ModelingWindow):
+    version = upstream_version(context, "propensity_model")
+    with warehouse_connection(warehouse) as con:
+        registry.ensure_registry_schema(con)
+        decision, champion_after = gate_and_promote(
+            con, model_name=MODEL_NAME, version=version, challenger=P.CHALLENGER, baselines=[P.BASELINE, P.RANDOM],
+            metric=GATE_METRIC, higher_is_better=True, min_improvement=window.min_improvement,
+        )
+    yield gate_check_result(decision, champion_after, version)
+    yield MaterializeResult(
+        metadata={
+            "model_version": version,
+            "promoted": decision.promote,
+            "champion_version": champion_after.version if champion_after else "none",
+            "comparisons": MetadataValue.md(decision.table_markdown),
+        }
+    )
+
+
+@asset(
+    group_name="scoring",
+    kinds={"duckdb", "sklearn"},
+    owners=ML_TEAM,
+    pool=DUCKDB_POOL,
+    deps=["propensity_champion", "customer_features"],
+    description=(
+        "scoring.customer_scores: every customer as of the cut-off scored by the champion (loaded only when its "
+        "SHA-256 matches the registry): p_purchase, churn_risk = 1 - p, expected orders and spend over the horizon, "
+        "segment, model_version, as_of."
+    ),
+    metadata={
+        "dagster/table_name": "scoring.customer_scores",
+        "dagster/column_schema": table_schema([(name, "", "") for name in P.SCORE_COLUMNS]),
+    },
+)
+def customer_scores(context: AssetExecutionContext, warehouse: Warehouse, window: ModelingWindow):
+    with warehouse_connection(warehouse) as con:
+        registry.ensure_registry_schema(con)
+        as_of = window.resolve_as_of(con)
+        current = registry.champion(con, MODEL_NAME)
+        if current is None:
+            raise RuntimeError(f"{MODEL_NAME} has no champion: nothing can be scored")
+        fitted = P.FittedPropensity.from_artifact(registry.load_model(con, MODEL_NAME, current.version))
+        features = con.execute("SELECT * FROM features.customer_features").df()
+        scores = P.score_customers(fitted, features, as_of, current.version)
+        rows = replace_scores(con, "scoring.customer_scores", scores)
+    segments = scores.groupby("segment").agg(customers=("customer_id", "size"), mean_p=("p_purchase", "mean"))
+    return MaterializeResult(
+        metadata={
+            "dagster/row_count": rows,
+            "model_version": current.version,
+            "as_of": as_of.isoformat(),
+            "mean_p_purchase": float(scores["p_purchase"].mean()),
+            "expected_spend_total": float(scores["expected_spend"].sum()),
+            "segments": MetadataValue.md(markdown_table(segments.reset_index().round(3))),
+        }
+    )

@@ -1,0 +1,202 @@
+"""Demand forecast: backtest and train -> gate -> 14-day forecasts (groups training, evaluation, scoring)."""
+
+import datetime as dt
+
+from dagster import AssetCheckSpec, AssetExecutionContext, MaterializeResult, MetadataValue, asset
+
+from shop_pipeline.defs.common import DUCKDB_POOL, markdown_table, table_schema
+from shop_pipeline.defs.models_common import (
+    ML_TEAM,
+    PROMOTION_GATE_CHECK,
+    gate_check_result,
+    png_markdown,
+    upstream_version,
+)
+from shop_pipeline.features.tables import future_product_days_frame, product_daily_sales_frame
+from shop_pipeline.ml import forecast as F
+from shop_pipeline.ml import registry
+from shop_pipeline.ml.forecast_champion import backtest_saved_model, from_artifact, to_artifact
+from shop_pipeline.ml.forecast_plots import plot_categories, plot_top_products, plot_wape_by_horizon
+from shop_pipeline.ml.html_report import write_html_report
+from shop_pipeline.ml.lifecycle import champion_comparison, gate_and_promote, register_trained
+from shop_pipeline.ml.splits import rolling_origin_folds
+from shop_pipeline.resources import ModelingWindow, ShopHome, Warehouse, warehouse_connection
+from shop_pipeline.warehouse.scores import replace_scores
+
+MODEL_NAME = "demand_forecast"
+GATE_METRIC = "wape"
+BACKTEST_FOLDS = 3
+METRICS = ("wape", "mae", "rmse", "bias", "coverage_80")
+
+
+def _metrics_by_candidate(result) -> dict[str, dict[str, float]]:
+    overall = result.overall()
+    return {candidate: {m: float(overall.loc[candidate, m]) for m in METRICS} for candidate in overall.index}
+
+
+@asset(
+    group_name="training",
+    kinds={"sklearn", "duckdb"},
+    owners=ML_TEAM,
+    pool=DUCKDB_POOL,
+    deps=["product_daily_sales"],
+    description=(
+        "Demand forecast per product and day: a rolling-origin backtest (3 folds over the last weeks before the "
+        "cut-off) of seasonal-naive, the brief's linear regression and a gradient-boosting challenger with an 80% "
+        "interval; the challenger is refit up to the cut-off, saved with skops and registered with every comparison "
+        "(the current champion included, on the same folds)."
+    ),
+)
+def demand_forecast_model(context: AssetExecutionContext, warehouse: Warehouse, window: ModelingWindow, shop: ShopHome):
+    horizon = window.forecast_horizon_days
+    with warehouse_connection(warehouse) as con:
+        registry.ensure_registry_schema(con)
+        as_of = window.resolve_as_of(con)
+        history = product_daily_sales_frame(con, as_of)
+        first_day = min(history["day"])
+        folds = rolling_origin_folds(as_of, n_folds=BACKTEST_FOLDS, horizon_days=horizon, step_days=7, first_day=first_day)
+        result = F.backtest(history, folds, horizon_days=horizon, seed=window.seed)
+        fitted = F.fit_forecaster(history, as_of=as_of, horizon_days=horizon, seed=window.seed)
+        champion = champion_comparison(
+            con, MODEL_NAME, result.folds[0].test_start, "challenger",
+            lambda row: backtest_saved_model(
+                from_artifact(registry.load_model(con, MODEL_NAME, row.version)), history, result.folds, horizon
+            ),
+        )
+        metrics = _metrics_by_candidate(result)
+        trained = register_trained(
+            con,
+            models_dir=shop.paths.models,
+            model_name=MODEL_NAME,
+            artifact=to_artifact(fitted),
+            parameters={**{k: v for k, v in vars(fitted.config).items()}, "horizon_days": horizon, "seed": window.seed},
+            features=fitted.features["challenger"],
+            window=(result.folds[0].test_start, result.folds[-1].test_end),
+            train_start=first_day,
+            train_end=as_of,
+            as_of=as_of,
+            metrics=metrics,
+            champion_metrics=champion.metrics,
+            champion_version=champion.version,
+            notes="; ".join(filter(None, [fitted.fallback_reason, champion.note])),
+        )
+    improvement = result.wape_improvement("challenger", "seasonal_naive")
+    table = markdown_table(result.overall().reset_index()[["candidate", *METRICS]].round(4))
+    per_category = markdown_table(
+        result.per_category()[["candidate", "category", "wape", "mae", "bias"]].round(4), limit=60
+    )
+    pngs = {
+        "top_products": plot_top_products(result.predictions),
+        "categories": plot_categories(result.predictions),
+        "wape_by_horizon": plot_wape_by_horizon(result.predictions),
+    }
+    report = shop.paths.reports / f"{MODEL_NAME}-{trained.version}.html"
+    write_html_report(
+        report,
+        f"Demand forecast {trained.version} (as of {as_of})",
+        [
+            ("Backtest", f"{len(result.folds)} folds, horizon {horizon} days; challenger WAPE "
+             f"{improvement:.1%} below seasonal-naive.\n\n{table}", None),
+            ("Per category", per_category, None),
+            ("Forecast vs actual, top products", "", pngs["top_products"]),
+            ("Forecast vs actual, per category", "", pngs["categories"]),
+            ("WAPE by horizon", "", pngs["wape_by_horizon"]),
+        ],
+    )
+    challenger = metrics["challenger"]
+    return MaterializeResult(
+        metadata={
+            "model_version": trained.version,
+            "as_of": as_of.isoformat(),
+            "champion_comparison": champion.note,
+            "folds": ", ".join(f"{f.test_start}..{f.test_end}" for f in result.folds),
+            "wape": challenger["wape"],
+            "mae": challenger["mae"],
+            "bias": challenger["bias"],
+            "coverage_80": challenger["coverage_80"],
+            "wape_improvement_vs_seasonal_naive": float(improvement),
+            "metrics": MetadataValue.md(table),
+            "per_category": MetadataValue.md(per_category),
+            "forecast_vs_actual": MetadataValue.md(png_markdown(pngs["top_products"], "forecast vs actual")),
+            "per_category_plot": MetadataValue.md(png_markdown(pngs["categories"], "per category")),
+            "report": MetadataValue.path(str(report)),
+        }
+    )
+
+
+@asset(
+    group_name="evaluation",
+    kinds={"duckdb"},
+    owners=ML_TEAM,
+    pool=DUCKDB_POOL,
+    deps=["demand_forecast_model"],
+    description=(
+        "The promotion gate of the demand forecast: the version demand_forecast_model registered becomes champion "
+        f"only when its backtest {GATE_METRIC} is lower than seasonal-naive's, the linear baseline's and the current "
+        "champion's by the configured margin. The blocking check fails only when no champion exists."
+    ),
+    check_specs=[AssetCheckSpec(PROMOTION_GATE_CHECK, asset="demand_forecast_champion", blocking=True,
+                                description="A champion that beat the baselines exists after the decision.")],
+)
+def demand_forecast_champion(context: AssetExecutionContext, warehouse: Warehouse, window: ModelingWindow):
+    version = upstream_version(context, "demand_forecast_model")
+    with warehouse_connection(warehouse) as con:
+        registry.ensure_registry_schema(con)
+        decision, champion_after = gate_and_promote(
+            con, model_name=MODEL_NAME, version=version, challenger="challenger",
+            baselines=["seasonal_naive", "linear"], metric=GATE_METRIC, higher_is_better=False,
+            min_improvement=window.min_improvement,
+        )
+    yield gate_check_result(decision, champion_after, version)
+    yield MaterializeResult(
+        metadata={
+            "model_version": version,
+            "promoted": decision.promote,
+            "champion_version": champion_after.version if champion_after else "none",
+            "comparisons": MetadataValue.md(decision.table_markdown),
+        }
+    )
+
+
+@asset(
+    group_name="scoring",
+    kinds={"duckdb", "sklearn"},
+    owners=ML_TEAM,
+    pool=DUCKDB_POOL,
+    deps=["demand_forecast_champion", "product_daily_sales"],
+    description=(
+        "scoring.demand_forecasts: units per product for each of the next forecast_horizon_days after the cut-off, "
+        "p10 / p50 / p90 (80% interval), from the champion (loaded only when its SHA-256 matches the registry)."
+    ),
+    metadata={
+        "dagster/table_name": "scoring.demand_forecasts",
+        "dagster/column_schema": table_schema(
+            [("product_id", "VARCHAR", ""), ("day", "DATE", ""), ("p10", "DOUBLE", ""), ("p50", "DOUBLE", ""),
+             ("p90", "DOUBLE", ""), ("model_version", "VARCHAR", ""), ("as_of", "DATE", "")]
+        ),
+    },
+)
+def demand_forecasts(context: AssetExecutionContext, warehouse: Warehouse, window: ModelingWindow):
+    horizon = window.forecast_horizon_days
+    with warehouse_connection(warehouse) as con:
+        registry.ensure_registry_schema(con)
+        as_of = window.resolve_as_of(con)
+        current = registry.champion(con, MODEL_NAME)
+        if current is None:
+            raise RuntimeError(f"{MODEL_NAME} has no champion: nothing can be forecast")
+        fitted = from_artifact(registry.load_model(con, MODEL_NAME, current.version))
+        history = product_daily_sales_frame(con, as_of, first_day=as_of - dt.timedelta(days=120))
+        future = future_product_days_frame(con, as_of, horizon)
+        forecasts = F.forecast(fitted, history, future, as_of=as_of, horizon_days=horizon)
+        forecasts = forecasts.assign(model_version=current.version, as_of=as_of)
+        rows = replace_scores(con, "scoring.demand_forecasts", forecasts)
+    daily = forecasts.groupby("day")[["p10", "p50", "p90"]].sum().reset_index().round(1)
+    return MaterializeResult(
+        metadata={
+            "dagster/row_count": rows,
+            "model_version": current.version,
+            "as_of": as_of.isoformat(),
+            "units_next_days_p50": float(forecasts["p50"].sum()),
+            "daily_totals": MetadataValue.md(markdown_table(daily)),
+        }
+    )

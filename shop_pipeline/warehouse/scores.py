@@ -1,0 +1,48 @@
+"""Batch score tables (schema `scoring`): replaced whole in one transaction."""
+
+from __future__ import annotations
+
+import duckdb
+import pandas as pd
+
+from shop_pipeline.warehouse.connection import transaction
+
+SCORE_TABLES = {
+    "scoring.customer_scores": """
+        CREATE TABLE IF NOT EXISTS scoring.customer_scores (
+            customer_id VARCHAR NOT NULL PRIMARY KEY,
+            p_purchase DOUBLE NOT NULL,
+            churn_risk DOUBLE NOT NULL,
+            expected_orders DOUBLE NOT NULL,
+            expected_spend DOUBLE NOT NULL,
+            segment VARCHAR NOT NULL,
+            model_version VARCHAR NOT NULL,
+            as_of DATE NOT NULL
+        )""",
+    "scoring.demand_forecasts": """
+        CREATE TABLE IF NOT EXISTS scoring.demand_forecasts (
+            product_id VARCHAR NOT NULL,
+            day DATE NOT NULL,
+            p10 DOUBLE NOT NULL,
+            p50 DOUBLE NOT NULL,
+            p90 DOUBLE NOT NULL,
+            model_version VARCHAR NOT NULL,
+            as_of DATE NOT NULL,
+            PRIMARY KEY (product_id, day)
+        )""",
+}
+
+
+def replace_scores(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame) -> int:
+    """Replace `table` (a key of SCORE_TABLES) with `frame`, matched by column name."""
+    ddl = SCORE_TABLES[table]
+    con.register("new_scores", frame)
+    try:
+        with transaction(con):
+            con.execute("CREATE SCHEMA IF NOT EXISTS scoring")
+            con.execute(ddl)
+            con.execute(f"DELETE FROM {table}")
+            con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM new_scores")
+    finally:
+        con.unregister("new_scores")
+    return con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
