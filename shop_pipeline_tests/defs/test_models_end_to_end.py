@@ -1,0 +1,116 @@
+"""The model stages end to end through Dagster on a small generated shop (about a minute)."""
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+from dagster import AssetKey, DagsterInstance
+
+from shop_pipeline.ml import registry
+from shop_pipeline.pipeline_run import run_full_pipeline, window_run_config
+from shop_pipeline.settings import ShopPaths
+from shop_pipeline.synth import GeneratorConfig, generate_shop
+from shop_pipeline.warehouse.connection import connect
+
+HORIZON = 7
+
+
+@pytest.fixture(scope="module")
+def trained_shop(tmp_path_factory):
+    paths = ShopPaths.at(tmp_path_factory.mktemp("model-shop")).ensure()
+    generate_shop(paths.home, GeneratorConfig(events=40_000, days=60, seed=11))
+    instance = DagsterInstance.ephemeral()
+    config = window_run_config(forecast_horizon_days=HORIZON, propensity_horizon_days=14)
+    first = run_full_pipeline(paths, instance, config)
+    assert first.success, first.error
+    return paths, instance, config, first
+
+
+def rows(paths, sql, params=None):
+    with connect(paths.warehouse) as con:
+        return con.execute(sql, params or {}).fetchall()
+
+
+def metric(paths, model, candidate, name):
+    [(value,)] = rows(
+        paths,
+        """SELECT value FROM ml.model_evaluations e JOIN ml.model_registry r USING (model_name, version)
+           WHERE model_name = $m AND candidate = $c AND metric = $n ORDER BY r.trained_at LIMIT 1""",
+        {"m": model, "c": candidate, "n": name},
+    )
+    return value
+
+
+def test_the_challengers_beat_their_baselines_and_become_champions(trained_shop):
+    paths, _, _, outcome = trained_shop
+    assert metric(paths, "demand_forecast", "challenger", "wape") < metric(paths, "demand_forecast", "seasonal_naive", "wape")
+    assert metric(paths, "purchase_propensity", "hgb_calibrated", "roc_auc") > metric(paths, "purchase_propensity", "random", "roc_auc")
+    assert ("propensity_champion:promotion_gate", True) in outcome.checks
+    assert ("demand_forecast_champion:promotion_gate", True) in outcome.checks
+    champions = rows(paths, "SELECT model_name FROM ml.model_registry WHERE is_champion ORDER BY 1")
+    assert champions == [("demand_forecast",), ("purchase_propensity",)]
+
+
+def test_score_tables_have_the_right_shape_and_ranges(trained_shop):
+    paths, _, _, _ = trained_shop
+    [(products,)] = rows(paths, "SELECT count(DISTINCT product_id) FROM features.product_daily_sales")
+    [(n, days, bad_order, negative, first_day, as_of)] = rows(
+        paths,
+        """SELECT count(*), count(DISTINCT day), count(*) FILTER (WHERE NOT (p10 <= p50 AND p50 <= p90)),
+                  count(*) FILTER (WHERE p10 < 0), min(day), max(as_of) FROM scoring.demand_forecasts""",
+    )
+    assert (n, days, bad_order, negative) == (products * HORIZON, HORIZON, 0, 0)
+    assert first_day == as_of + dt.timedelta(days=1)
+    [(customers,)] = rows(paths, "SELECT count(*) FROM features.customer_features")
+    [(scored, out_of_range, churn_mismatch, versions)] = rows(
+        paths,
+        """SELECT count(*), count(*) FILTER (WHERE p_purchase < 0 OR p_purchase > 1 OR isnan(p_purchase)),
+                  count(*) FILTER (WHERE abs(churn_risk - (1 - p_purchase)) > 1e-9), count(DISTINCT model_version)
+           FROM scoring.customer_scores""",
+    )
+    assert (scored, out_of_range, churn_mismatch, versions) == (customers, 0, 0, 1)
+    [(champion,)] = rows(paths, "SELECT version FROM ml.model_registry WHERE is_champion AND model_name = 'purchase_propensity'")
+    assert rows(paths, "SELECT DISTINCT model_version FROM scoring.customer_scores") == [(champion,)]
+
+
+def test_retraining_on_the_same_data_keeps_the_champion_and_says_why(trained_shop):
+    paths, instance, config, _ = trained_shop
+    [(before,)] = rows(paths, "SELECT version FROM ml.model_registry WHERE is_champion AND model_name = 'demand_forecast'")
+    again = run_full_pipeline(paths, instance, config)
+    assert again.success, again.error
+    [(after,)] = rows(paths, "SELECT version FROM ml.model_registry WHERE is_champion AND model_name = 'demand_forecast'")
+    assert after == before
+    [(versions,)] = rows(paths, "SELECT count(*) FROM ml.model_registry WHERE model_name = 'demand_forecast'")
+    assert versions == 2
+    gate = instance.get_latest_materialization_event(AssetKey("demand_forecast_champion")).asset_materialization
+    assert gate.metadata["promoted"].value is False
+    assert gate.metadata["champion_version"].value == before
+    assert "champion" in gate.metadata["comparisons"].value
+
+
+def test_a_tampered_champion_artifact_is_never_loaded(trained_shop):
+    paths, _, _, _ = trained_shop
+    with connect(paths.warehouse) as con:
+        registry.ensure_registry_schema(con)
+        row = registry.champion(con, "purchase_propensity")
+        artifact = Path(row.artifact_path)
+        original = artifact.read_bytes()
+        try:
+            artifact.write_bytes(original[:-1] + bytes([original[-1] ^ 1]))
+            with pytest.raises(registry.ArtifactIntegrityError):
+                registry.load_model(con, "purchase_propensity")
+        finally:
+            artifact.write_bytes(original)
+
+
+def test_as_of_in_the_past_scores_from_that_cut_off(trained_shop):
+    paths, instance, _, _ = trained_shop
+    config = window_run_config(as_of="2025-02-20", forecast_horizon_days=HORIZON, propensity_horizon_days=14)
+    outcome = run_full_pipeline(paths, instance, config)
+    assert outcome.success, outcome.error
+    assert rows(paths, "SELECT max(day) FROM features.product_daily_sales") == [(dt.date(2025, 2, 20),)]
+    assert rows(paths, "SELECT min(day), max(as_of) FROM scoring.demand_forecasts") == [
+        (dt.date(2025, 2, 21), dt.date(2025, 2, 20))
+    ]
+    [(latest_seen,)] = rows(paths, "SELECT max(last_seen) FROM features.customer_features")
+    assert latest_seen < dt.datetime(2025, 2, 21)
