@@ -1,0 +1,433 @@
+"""Model benchmark: every model against its baselines on the 1M-event shop, training and
+scoring time on the 10M-event shop.
+
+1. Quality (--events shop). Generate it unless its landing folder already has event files,
+   then `shop-pipeline run` from a clean warehouse (the derived state -- warehouse, models,
+   reports, Dagster instance -- is removed first, so the run is staging + features + models
+   end to end and the first model version is compared with the baselines only). Then the
+   metrics of the latest version of each model are read from ml.model_evaluations (read-only
+   connection, after the run process exited): one Markdown table per model with every
+   candidate, the challenger's relative improvement against each baseline, and the issue's
+   targets. The forecast backtest is rerun in-process (same as_of, horizon, folds and seed
+   as the pipeline) for the per-category WAPE.
+2. Scale (--scale-events shop, unless --skip-scale). Generate + `shop-pipeline run` end to
+   end (wall time and peak RSS of each process), then, in one more process, the model steps
+   alone on the warehouse that run built: propensity training (run_propensity: every
+   candidate on the held-out window + the final refit), forecast backtest + final fit,
+   customers scored per second by score_customers and forecast rows per second.
+
+Each stage runs in its own process so that wall time and peak RSS are its own (os.wait4).
+Usage: python benchmarks/models.py [--events 1000000] [--scale-events 10000000] [--days 90]
+                                   [--workdir /tmp/shop-bench-models] [--skip-scale]
+Prints Markdown tables (paste them into the README's benchmark section).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+PYTHON = sys.executable
+SHOP_PIPELINE = str(Path(sys.executable).with_name("shop-pipeline"))
+SEED = 42  # ModelingWindow.seed, the pipeline's default
+FORECAST_HORIZON = 14  # ModelingWindow.forecast_horizon_days
+PROPENSITY_HORIZON = 30  # ModelingWindow.propensity_horizon_days
+SCORING_TARGET_PER_S = 100_000
+SCORING_MIN_ROWS = 1_000_000
+
+FORECAST_MODEL = "demand_forecast"
+PROPENSITY_MODEL = "purchase_propensity"
+FORECAST_METRICS = ("wape", "mae", "rmse", "bias", "coverage_80")
+PROPENSITY_METRICS = ("roc_auc", "pr_auc", "brier", "lift_at_top_decile", "f1", "orders_mae")
+DERIVED_STATE = ("warehouse", "models", "reports", "dagster_home")
+
+
+# ----------------------------------------------------------------------------- helpers
+def load() -> str:
+    one, five, fifteen = os.getloadavg()
+    return f"load average {one:.2f} / {five:.2f} / {fifteen:.2f} (1 / 5 / 15 min)"
+
+
+def timed(command: list[str], env: dict | None = None, check: bool = True) -> tuple[float, float, bool]:
+    """Wall seconds and peak RSS (MiB) of one child process (check=False: a failure is printed
+    and the benchmark goes on with whatever the process left)."""
+    print(f"$ {' '.join(command)}", flush=True)
+    started = time.perf_counter()
+    process = subprocess.Popen(command, env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL)
+    _, status, usage = os.wait4(process.pid, 0)
+    seconds = time.perf_counter() - started
+    if os.waitstatus_to_exitcode(status) != 0:
+        if not check:
+            print(f"# FAILED (exit {os.waitstatus_to_exitcode(status)}) after {seconds:.1f} s: {' '.join(command)}",
+                  flush=True)
+            return seconds, usage.ru_maxrss / 1024, False
+        raise SystemExit(f"failed ({os.waitstatus_to_exitcode(status)}): {' '.join(command)}")
+    return seconds, usage.ru_maxrss / 1024, True
+
+
+def has_landing(home: Path) -> bool:
+    events = home / "landing" / "events"
+    return events.is_dir() and any(p.is_file() for p in events.iterdir())
+
+
+def prepare_shop(events: int, days: int, home: Path) -> tuple[float, float, bool] | None:
+    """Generate the shop unless it has landed files; clear the derived state either way.
+    Returns (seconds, MiB) of the generation, None when the landed files were reused."""
+    generated = None
+    if not has_landing(home):
+        shutil.rmtree(home, ignore_errors=True)
+        generated = timed([PYTHON, "-m", "shop_pipeline.synth", "--events", str(events), "--days", str(days),
+                           "--home", str(home)])
+    else:
+        print(f"# reusing the landed files of {home}", flush=True)
+    for name in DERIVED_STATE:
+        shutil.rmtree(home / name, ignore_errors=True)
+    return generated
+
+
+def run_pipeline(home: Path) -> tuple[float, float, bool]:
+    return timed([SHOP_PIPELINE, "run", "--home", str(home)], env={"DAGSTER_HOME": str(home / "dagster_home")},
+                 check=False)
+
+
+def measure(home: Path, mode: str, workdir: Path) -> dict:
+    """Run this file's --measure mode in its own process; returns its JSON plus seconds / MiB."""
+    out = workdir / f"measure-{mode}-{home.name}.json"
+    out.unlink(missing_ok=True)
+    seconds, rss, _ = timed([PYTHON, str(Path(__file__).resolve()), "--measure", str(home), "--mode", mode,
+                          "--out", str(out)])
+    result = json.loads(out.read_text())
+    result["process_seconds"], result["process_rss_mib"] = seconds, rss
+    return result
+
+
+def fmt(value, digits: int = 4) -> str:
+    if value is None or value != value:
+        return "-"
+    return f"{value:.{digits}f}"
+
+
+def table(header: list[str], rows: list[list]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------- read the registry
+def latest_evaluations(warehouse: Path) -> dict[str, dict]:
+    """model -> {version, is_champion, as_of, window, metrics: candidate -> metric -> value}."""
+    import duckdb
+
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        out = {}
+        for model, version, is_champion, as_of in con.execute(
+            "SELECT model_name, version, is_champion, as_of FROM ml.model_registry "
+            "QUALIFY row_number() OVER (PARTITION BY model_name ORDER BY trained_at DESC, version DESC) = 1"
+        ).fetchall():
+            metrics: dict[str, dict[str, float | None]] = {}
+            window = None
+            for cand, metric, value, start, end in con.execute(
+                "SELECT candidate, metric, value, window_start, window_end FROM ml.model_evaluations "
+                "WHERE model_name = ? AND version = ?", [model, version]
+            ).fetchall():
+                metrics.setdefault(cand, {})[metric] = value
+                window = (start, end)
+            out[model] = {"version": version, "is_champion": bool(is_champion), "as_of": as_of,
+                          "window": window, "metrics": metrics}
+        return out
+    finally:
+        con.close()
+
+
+def candidate_table(metrics: dict, names: tuple[str, ...], order: list[str]) -> str:
+    cands = [c for c in order if c in metrics] + sorted(c for c in metrics if c not in order)
+    rows = [[c, *(fmt(metrics[c].get(m)) for m in names)] for c in cands]
+    return table(["candidate", *names], rows)
+
+
+def forecast_report(ev: dict) -> tuple[str, list[tuple[str, bool]]]:
+    m = ev["metrics"]
+    ch = m["challenger"]["wape"]
+    rows, targets = [], []
+    for base in ("seasonal_naive", "linear", "champion"):
+        if base not in m:
+            continue
+        b = m[base]["wape"]
+        improvement = 1.0 - ch / b
+        if base == "seasonal_naive":
+            ok, target = improvement >= 0.15, "WAPE >= 15% below"
+        elif base == "linear":
+            ok, target = ch < b, "WAPE below"
+        else:
+            ok, target = None, "(gate: by the configured margin)"
+        rows.append([base, fmt(b), fmt(ch), f"{improvement:+.1%}", target,
+                     "-" if ok is None else ("yes" if ok else "NO")])
+        if ok is not None:
+            targets.append((f"forecast challenger {target} {base} ({improvement:+.1%})", ok))
+    return table(["baseline", "baseline WAPE", "challenger WAPE", "challenger WAPE below baseline",
+                  "target", "holds"], rows), targets
+
+
+def propensity_report(ev: dict) -> tuple[str, list[tuple[str, bool]]]:
+    m = ev["metrics"]
+    ch = m["hgb_calibrated"]
+    rows, targets = [], []
+    for base in ("logistic_rfm", "random", "champion"):
+        if base not in m:
+            continue
+        b = m[base]
+        auc_gain = ch["roc_auc"] / b["roc_auc"] - 1.0
+        pr_gain = ch["pr_auc"] / b["pr_auc"] - 1.0
+        brier_gain = 1.0 - ch["brier"] / b["brier"]
+        ok = (ch["roc_auc"] > b["roc_auc"]) if base == "logistic_rfm" else None
+        rows.append([base, fmt(b["roc_auc"]), fmt(ch["roc_auc"]), f"{auc_gain:+.1%}", f"{pr_gain:+.1%}",
+                     f"{brier_gain:+.1%}", "ROC-AUC above" if ok is not None else "-",
+                     "-" if ok is None else ("yes" if ok else "NO")])
+        if ok is not None:
+            targets.append((f"propensity challenger ROC-AUC above {base} ({auc_gain:+.1%})", ok))
+    hist = m.get("historical_rate", {}).get("orders_mae")
+    if hist is not None and ch.get("orders_mae") is not None:
+        rows.append(["historical_rate (orders MAE)", fmt(hist), fmt(ch["orders_mae"]),
+                     f"orders MAE {1.0 - ch['orders_mae'] / hist:+.1%} lower", "", "", "-", "-"])
+    return table(["baseline", "baseline ROC-AUC", "challenger ROC-AUC", "ROC-AUC gain", "PR-AUC gain",
+                  "Brier gain (lower)", "target", "holds"], rows), targets
+
+
+# ------------------------------------------------------------------- in-process measurement
+def _measure(home: Path, mode: str, out: Path) -> None:
+    """Runs in its own process (python benchmarks/models.py --measure HOME --mode quality|scale)."""
+    import datetime as dt
+
+    import duckdb
+    import pandas as pd
+
+    from shop_pipeline.features.tables import (customer_features_frame, future_product_days_frame,
+                                               product_daily_sales_frame)
+    from shop_pipeline.ml import forecast as F
+    from shop_pipeline.ml import propensity as P
+    from shop_pipeline.ml.splits import rolling_origin_folds
+
+    warehouse = home / "warehouse" / "shop.duckdb"
+    con = duckdb.connect(str(warehouse), read_only=True)
+    con.execute("SET TimeZone = 'UTC'")
+    result: dict = {"mode": mode}
+    as_of = con.execute("SELECT max(partition_date) FROM staging.events").fetchall()[0][0]
+    result["as_of"] = as_of.isoformat()
+
+    t = time.perf_counter()
+    history = product_daily_sales_frame(con, as_of)
+    result["history_load_s"] = time.perf_counter() - t
+    result["history_rows"] = len(history)
+    result["products"] = int(history["product_id"].nunique())
+    folds = rolling_origin_folds(as_of, n_folds=3, horizon_days=FORECAST_HORIZON, step_days=7,
+                                 first_day=min(history["day"]))
+    t = time.perf_counter()
+    bt = F.backtest(history, folds, horizon_days=FORECAST_HORIZON, seed=SEED)
+    result["backtest_s"] = time.perf_counter() - t
+    result["backtest_predictions"] = len(bt.predictions) // len(F.CANDIDATES)
+    result["backtest_fit_s"] = bt.fit_seconds
+    overall = bt.overall()
+    result["backtest_overall_wape"] = {c: float(overall.loc[c, "wape"]) for c in overall.index}
+    per_cat = bt.per_category()
+    result["per_category"] = [
+        {"candidate": r.candidate, "category": r.category, "n": int(r.n), "units": float(r.units),
+         "wape": float(r.wape), "mae": float(r.mae), "bias": float(r.bias)}
+        for r in per_cat.itertuples()
+    ]
+    if mode == "quality":
+        out.write_text(json.dumps(result))
+        return
+
+    t = time.perf_counter()
+    fitted = F.fit_forecaster(history, as_of=as_of, horizon_days=FORECAST_HORIZON, seed=SEED)
+    result["forecast_fit_s"] = time.perf_counter() - t
+    result["forecast_training_rows"] = fitted.training_rows
+    recent = product_daily_sales_frame(con, as_of, first_day=as_of - dt.timedelta(days=120))
+    future = future_product_days_frame(con, as_of, FORECAST_HORIZON)
+    t = time.perf_counter()
+    fc = F.forecast(fitted, recent, future, as_of=as_of, horizon_days=FORECAST_HORIZON)
+    result["forecast_s"] = time.perf_counter() - t
+    result["forecast_rows"] = len(fc)
+    del history, recent, bt
+
+    t = time.perf_counter()
+    run = P.run_propensity(con, as_of, horizon_days=PROPENSITY_HORIZON, seed=SEED)
+    result["propensity_s"] = time.perf_counter() - t
+    result["propensity_mode"] = run.plan.mode
+    result["propensity_fit_s"] = {c: e.fit_seconds for c, e in run.evaluations.items()}
+    result["propensity_train_rows"] = int(run.evaluations[P.CHALLENGER].metrics["n"])
+    result["propensity_roc_auc"] = {c: e.metrics["roc_auc"] for c, e in run.evaluations.items()}
+    features = run.scoring_features
+    customers = len(features)
+    result["customers"] = customers
+    t = time.perf_counter()
+    scores = P.score_customers(run.fitted, features, as_of, "bench")
+    result["score_actual_s"] = time.perf_counter() - t
+    assert len(scores) == customers and scores["p_purchase"].notna().all()
+    if customers < SCORING_MIN_ROWS:
+        copies = -(-SCORING_MIN_ROWS // customers)
+        big = pd.concat([features] * copies, ignore_index=True)
+        t = time.perf_counter()
+        scores = P.score_customers(run.fitted, big, as_of, "bench")
+        result["score_replicated_s"] = time.perf_counter() - t
+        result["score_replicated_rows"] = len(big)
+        result["score_replicated_copies"] = copies
+    con.close()
+    out.write_text(json.dumps(result))
+
+
+# ---------------------------------------------------------------------------------- main
+def per_category_table(rows: list[dict]) -> str:
+    by_cat: dict[str, dict[str, dict]] = {}
+    for r in rows:
+        by_cat.setdefault(r["category"], {})[r["candidate"]] = r
+    out = []
+    for cat in sorted(by_cat):
+        c = by_cat[cat]
+        sn, lin, ch = (c.get(k, {}).get("wape") for k in ("seasonal_naive", "linear", "challenger"))
+        units = c["challenger"]["units"]
+        out.append([cat, f"{units:,.0f}", fmt(sn), fmt(lin), fmt(ch),
+                    f"{1 - ch / sn:+.1%}" if sn else "-", f"{1 - ch / lin:+.1%}" if lin else "-"])
+    return table(["category", "units (test)", "seasonal_naive WAPE", "linear WAPE", "challenger WAPE",
+                  "below seasonal-naive", "below linear"], out)
+
+
+def quality(args) -> None:
+    home = args.workdir / f"shop-{args.events}"
+    print(f"\n## Model quality on the {args.events:,}-event shop ({args.days} days)\n", flush=True)
+    generated = prepare_shop(args.events, args.days, home)
+    seconds, rss, ok = run_pipeline(home)
+    print(f"# {load()}", flush=True)
+    stages = []
+    if generated:
+        stages.append(["generate (csv, default defects)", f"{generated[0]:.1f}", f"{generated[1]:,.0f}"])
+    stages.append(["shop-pipeline run: ingest + staging + features + models + scoring" + ("" if ok else " (FAILED)"),
+                   f"{seconds:.1f}", f"{rss:,.0f}"])
+    print()
+    print(table(["stage", "seconds", "peak RSS MiB"], stages))
+
+    evals = latest_evaluations(home / "warehouse" / "shop.duckdb")
+    targets: list[tuple[str, bool]] = []
+    if FORECAST_MODEL in evals:
+        ev = evals[FORECAST_MODEL]
+        print(f"\n### {FORECAST_MODEL} {ev['version']} (as of {ev['as_of']}, backtest {ev['window'][0]} .. "
+              f"{ev['window'][1]}, 3 rolling-origin folds, horizon {FORECAST_HORIZON} days; "
+              f"champion after the gate: {'yes' if ev['is_champion'] else 'no'})\n")
+        print(candidate_table(ev["metrics"], FORECAST_METRICS, ["seasonal_naive", "linear", "challenger", "champion"]))
+        print()
+        text, t = forecast_report(ev)
+        print(text)
+        targets += t
+    else:
+        print(f"\n{FORECAST_MODEL}: no version in ml.model_registry")
+        targets.append((f"{FORECAST_MODEL} registered", False))
+    if PROPENSITY_MODEL in evals:
+        ev = evals[PROPENSITY_MODEL]
+        print(f"\n### {PROPENSITY_MODEL} {ev['version']} (as of {ev['as_of']}, held-out labels {ev['window'][0]} .. "
+              f"{ev['window'][1]}, horizon {PROPENSITY_HORIZON} days; "
+              f"champion after the gate: {'yes' if ev['is_champion'] else 'no'})\n")
+        print(candidate_table(ev["metrics"], PROPENSITY_METRICS,
+                              ["logistic_rfm", "hgb_calibrated", "random", "historical_rate", "champion"]))
+        print()
+        text, t = propensity_report(ev)
+        print(text)
+        targets += t
+    else:
+        print(f"\n{PROPENSITY_MODEL}: no version in ml.model_registry")
+        targets.append((f"{PROPENSITY_MODEL} registered", False))
+
+    m = measure(home, "quality", args.workdir)
+    print(f"\n### Forecast WAPE per category (backtest rerun in-process: same as_of {m['as_of']}, folds, "
+          f"horizon and seed; {m['backtest_predictions']:,} product-days per candidate, {m['backtest_s']:.1f} s)\n")
+    print(per_category_table(m["per_category"]))
+    registered = evals.get(FORECAST_MODEL, {}).get("metrics", {})
+    diffs = [abs(m["backtest_overall_wape"][c] - registered[c]["wape"]) for c in m["backtest_overall_wape"]
+             if c in registered]
+    if diffs and max(diffs) > 1e-9:
+        print(f"\nnote: the in-process backtest's overall WAPE differs from the registered one by up to {max(diffs):.2e}")
+    print("\n### Targets\n")
+    print(table(["target", "holds"], [[name, "yes" if ok else "NO"] for name, ok in targets]), flush=True)
+
+
+def scale(args) -> None:
+    home = args.workdir / f"shop-{args.scale_events}"
+    print(f"\n## Training and scoring time on the {args.scale_events:,}-event shop ({args.days} days)\n", flush=True)
+    generated = prepare_shop(args.scale_events, args.days, home)
+    seconds, rss, ok = run_pipeline(home)
+    load_after_run = load()
+    m = measure(home, "scale", args.workdir)
+    print(f"# after the run: {load_after_run}; after the in-process measurement: {load()}", flush=True)
+    rows = []
+    n = args.scale_events
+    if generated:
+        rows.append(["generate (csv, default defects)", f"{n:,} events", f"{generated[0]:.1f}",
+                     f"{n / generated[0]:,.0f} events/s", f"{generated[1]:,.0f}"])
+    rows.append(["shop-pipeline run: end to end (ingest, staging, features, both models, scoring)"
+                 + ("" if ok else " (FAILED)"), f"{n:,} events",
+                 f"{seconds:.1f}", f"{n / seconds:,.0f} events/s", f"{rss:,.0f}"])
+    fit = m["propensity_fit_s"]
+    rows.append([f"propensity training: run_propensity ({m['propensity_mode']}: features + labels at 3 cut-offs, "
+                 f"logistic {fit['logistic_rfm']:.1f} s, calibrated HGB {fit['hgb_calibrated']:.1f} s, final refit)",
+                 f"{m['propensity_train_rows']:,} customers held out", f"{m['propensity_s']:.1f}", "", ""])
+    bfit = m["backtest_fit_s"]
+    rows.append([f"forecast backtest: 3 folds (fit linear {bfit['linear']:.1f} s, challenger {bfit['challenger']:.1f} s)",
+                 f"{m['history_rows']:,} product-days", f"{m['backtest_s']:.1f}",
+                 f"{m['backtest_predictions']:,} test product-days", ""])
+    rows.append(["forecast final fit (linear + challenger + conformal calibration)",
+                 f"{m['forecast_training_rows']:,} training rows", f"{m['forecast_fit_s']:.1f}", "", ""])
+    rows.append([f"forecast: next {FORECAST_HORIZON} days, p10 / p50 / p90", f"{m['forecast_rows']:,} rows",
+                 f"{m['forecast_s']:.2f}", f"{m['forecast_rows'] / m['forecast_s']:,.0f} rows/s", ""])
+    rows.append(["score_customers (actual customers)", f"{m['customers']:,} customers", f"{m['score_actual_s']:.2f}",
+                 f"{m['customers'] / m['score_actual_s']:,.0f} customers/s", ""])
+    if "score_replicated_rows" in m:
+        rows.append([f"score_customers (feature frame repeated {m['score_replicated_copies']}x: the shop has fewer "
+                     f"than {SCORING_MIN_ROWS:,} customers)", f"{m['score_replicated_rows']:,} rows",
+                     f"{m['score_replicated_s']:.2f}",
+                     f"{m['score_replicated_rows'] / m['score_replicated_s']:,.0f} customers/s", ""])
+    rows.append(["in-process measurement process (all of the above from the history load on)", "",
+                 f"{m['process_seconds']:.1f}", "", f"{m['process_rss_mib']:,.0f}"])
+    print()
+    print(table(["stage", "size", "seconds", "throughput", "peak RSS MiB"], rows))
+    throughput = (m["score_replicated_rows"] / m["score_replicated_s"] if "score_replicated_rows" in m
+                  else m["customers"] / m["score_actual_s"])
+    print()
+    print(table(["target", "holds"], [[f"scoring at least {SCORING_TARGET_PER_S:,} customers/s "
+                                       f"({throughput:,.0f}/s)", "yes" if throughput >= SCORING_TARGET_PER_S else "NO"]]),
+          flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--scale-events", type=int, default=10_000_000)
+    parser.add_argument("--days", type=int, default=90)
+    parser.add_argument("--workdir", type=Path, default=Path("/tmp/shop-bench-models"))
+    parser.add_argument("--skip-scale", action="store_true")
+    parser.add_argument("--skip-quality", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--measure", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--mode", choices=("quality", "scale"), help=argparse.SUPPRESS)
+    parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.measure:
+        _measure(args.measure, args.mode, args.out)
+        return
+    args.workdir = args.workdir.resolve()
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    print(f"machine: {os.cpu_count()} cores, python {sys.version.split()[0]}; {load()} at the start")
+    print(f"command: python benchmarks/models.py {' '.join(sys.argv[1:])}".rstrip(), flush=True)
+    if not args.skip_quality:
+        quality(args)
+    if not args.skip_scale:
+        scale(args)
+
+
+if __name__ == "__main__":
+    main()
