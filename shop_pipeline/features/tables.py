@@ -247,7 +247,8 @@ def build_customer_features(con: duckdb.DuckDBPyConnection, as_of: dt.date, own_
 # -- customer_labels -----------------------------------------------------------------------
 
 def _customer_labels_params(
-    con: duckdb.DuckDBPyConnection, as_of: dt.date, horizon_days: int, allow_incomplete: bool
+    con: duckdb.DuckDBPyConnection, as_of: dt.date, horizon_days: int, allow_incomplete: bool,
+    known_by: dt.date | None = None,
 ) -> dict:
     _check_as_of(con, as_of)
     horizon_days = _check_horizon(horizon_days)
@@ -266,11 +267,13 @@ def _customer_labels_params(
         "cutoff": cutoff,
         "horizon_days": horizon_days,
         "window_end": cutoff + dt.timedelta(days=horizon_days),
+        "known_by": known_by or dt.date(9999, 12, 31),
     }
 
 
 def customer_labels_frame(
-    con: duckdb.DuckDBPyConnection, as_of: dt.date, horizon_days: int, allow_incomplete: bool = False
+    con: duckdb.DuckDBPyConnection, as_of: dt.date, horizon_days: int, allow_incomplete: bool = False,
+    known_by: dt.date | None = None,
 ) -> pd.DataFrame:
     """Labels over [cutoff_for(as_of), + horizon_days) for every customer of customer_features_frame(as_of).
 
@@ -279,7 +282,7 @@ def customer_labels_frame(
     landed day (as_of + horizon_days > last partition_date), since those labels would be
     incomplete; allow_incomplete=True computes them anyway from whatever has landed.
     """
-    params = _customer_labels_params(con, as_of, horizon_days, allow_incomplete)
+    params = _customer_labels_params(con, as_of, horizon_days, allow_incomplete, known_by)
     return _frame(con, "customer_labels", params, CUSTOMER_LABELS)
 
 

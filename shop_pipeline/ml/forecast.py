@@ -71,7 +71,6 @@ Fallbacks (bad input), never NaN in an output, never a crash inside scikit-learn
 from __future__ import annotations
 
 import datetime as dt
-import math
 import time
 from dataclasses import dataclass, field
 

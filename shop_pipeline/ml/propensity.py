@@ -546,12 +546,12 @@ def run_propensity(con: Any, as_of: Any, horizon_days: int = 30, seed: int = 0,
     plan = plan_windows(as_of, horizon_days, landed_range(con)[0])
     t2 = plan.eval_cutoff
     eval_frame = join_labels(customer_features_frame(con, t2),
-                             customer_labels_frame(con, t2, plan.horizon_days))
+                             customer_labels_frame(con, t2, plan.horizon_days, known_by=as_of))
     ev_win = f"{plan.eval_label_window[0]}..{plan.eval_label_window[1]}"
     if plan.mode == "two_window":
         t1 = plan.train_cutoff
         train_frame = join_labels(customer_features_frame(con, t1),
-                                  customer_labels_frame(con, t1, plan.horizon_days))
+                                  customer_labels_frame(con, t1, plan.horizon_days, known_by=as_of))
         tr_win = f"{plan.train_label_window[0]}..{plan.train_label_window[1]}"
         test_frame = eval_frame
     else:

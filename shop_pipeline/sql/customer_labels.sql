@@ -6,7 +6,8 @@
 -- The customers are exactly those of customer_features at the same $as_of (an event before
 -- the cut-off that had landed by $as_of). The label window is [$cutoff, $window_end): it
 -- starts strictly after every event a feature may use. Purchases in the window count
--- whatever partition they landed in (the label is the truth, not what was known).
+-- whatever partition they landed in, up to $known_by: a model trained for a scoring cut-off
+-- learns only from purchases that had landed by that cut-off (later arrivals are the future).
 -- A customer without a purchase in the window has purchased = false, orders = 0, spend = 0.
 WITH customers AS (
     SELECT DISTINCT user_id
@@ -23,6 +24,7 @@ window_orders AS (
     WHERE event_type = 'purchase'
       AND event_time >= $cutoff
       AND event_time < $window_end
+      AND partition_date <= $known_by
     GROUP BY user_id, order_key
 )
 SELECT
