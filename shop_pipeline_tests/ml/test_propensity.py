@@ -212,7 +212,7 @@ def _fake_tables(monkeypatch, first_day: dt.date, horizon: int):
         calls.append(("features", cutoff_day))
         return synthetic(2000, seed=cutoff_day.toordinal() % 1000, as_of=cutoff_day)[0]
 
-    def labels(con, as_of, horizon_days):
+    def labels(con, as_of, horizon_days, known_by=None):
         calls.append(("labels", as_of))
         return synthetic(2000, seed=as_of.toordinal() % 1000, as_of=as_of, horizon=horizon_days)[1]
 
@@ -268,7 +268,7 @@ def test_plots_are_pngs_and_the_report_is_self_contained(tmp_path, windows, eval
     assert doc.count('src="data:image/png;base64,') == 2
     assert not re.search(r'(src|href)="(http|/|\.)', doc)           # nothing external
     assert "&lt;script&gt;" in doc and "<script>" not in doc         # data text is escaped
-    assert '<td class="num">0.81</td>' in doc and "<em>html</em>" in doc
+    assert ">0.81</td>" in doc and "<em>html</em>" in doc
     assert "Propensity &lt;test&gt;" in doc
 
 
