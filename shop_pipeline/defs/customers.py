@@ -6,14 +6,13 @@ from shop_pipeline.defs.common import DUCKDB_POOL, markdown_table, table_schema
 from shop_pipeline.defs.models_common import (
     ML_TEAM,
     PROMOTION_GATE_CHECK,
-    gate_check_result,
     png_markdown,
-    upstream_version,
+    run_promotion_gate,
 )
 from shop_pipeline.ml import propensity as P
 from shop_pipeline.ml import registry
 from shop_pipeline.ml.html_report import write_html_report
-from shop_pipeline.ml.lifecycle import champion_comparison, gate_and_promote, register_trained
+from shop_pipeline.ml.lifecycle import champion_comparison, register_trained
 from shop_pipeline.ml.propensity_plots import propensity_report_sections
 from shop_pipeline.resources import ModelingWindow, ShopHome, Warehouse, warehouse_connection
 from shop_pipeline.warehouse.scores import replace_scores
@@ -105,21 +104,9 @@ def propensity_model(context: AssetExecutionContext, warehouse: Warehouse, windo
                                 description="A champion that beat the baselines exists after the decision.")],
 )
 def propensity_champion(context: AssetExecutionContext, warehouse: Warehouse, window: ModelingWindow):
-    version = upstream_version(context, "propensity_model")
-    with warehouse_connection(warehouse) as con:
-        registry.ensure_registry_schema(con)
-        decision, champion_after = gate_and_promote(
-            con, model_name=MODEL_NAME, version=version, challenger=P.CHALLENGER, baselines=[P.BASELINE, P.RANDOM],
-            metric=GATE_METRIC, higher_is_better=True, min_improvement=window.min_improvement,
-        )
-    yield gate_check_result(decision, champion_after, version)
-    yield MaterializeResult(
-        metadata={
-            "model_version": version,
-            "promoted": decision.promote,
-            "champion_version": champion_after.version if champion_after else "none",
-            "comparisons": MetadataValue.md(decision.table_markdown),
-        }
+    yield from run_promotion_gate(
+        context, warehouse, window, model_name=MODEL_NAME, training_asset="propensity_model",
+        challenger=P.CHALLENGER, baselines=[P.BASELINE, P.RANDOM], metric=GATE_METRIC, higher_is_better=True,
     )
 
 

@@ -24,8 +24,12 @@ def _schema(columns):
     return table_schema([(name, "", "") for name in columns])
 
 
-def _audited_build(con, build, validate, as_of, max_rows: int):
-    """Build inside a transaction, audit the new rows, commit only when the suite passes."""
+def _build_audited(con, build, validate, check_name: str, as_of, max_rows: int):
+    """Build inside a transaction, audit the new rows, commit only when the suite passes.
+
+    Yields the suite's check result; raises (after rolling back, so the last good table stays)
+    when it fails; returns the new row count.
+    """
     con.execute("BEGIN TRANSACTION")
     try:
         rows = build(con, as_of, own_transaction=False)
@@ -33,11 +37,11 @@ def _audited_build(con, build, validate, as_of, max_rows: int):
     except BaseException:
         con.execute("ROLLBACK")
         raise
+    con.execute("COMMIT" if outcome.success else "ROLLBACK")
+    yield suite_check_result(check_name, outcome)
     if not outcome.success:
-        con.execute("ROLLBACK")
-        return rows, outcome
-    con.execute("COMMIT")
-    return rows, outcome
+        raise Failure(description=f"{check_name} failed; the last good table stays")
+    return rows
 
 
 @asset(
@@ -64,13 +68,9 @@ def _audited_build(con, build, validate, as_of, max_rows: int):
 def product_daily_sales(context: AssetExecutionContext, warehouse: Warehouse, window: ModelingWindow, quality: Quality):
     with warehouse_connection(warehouse) as con:
         as_of = window.resolve_as_of(con)
-        rows, outcome = _audited_build(
-            con, build_product_daily_sales, validate_product_daily_sales, as_of,
-            quality.thresholds()["validation_batch_rows"],
+        rows = yield from _build_audited(
+            con, build_product_daily_sales, validate_product_daily_sales, PRODUCT_SUITE_CHECK, as_of, quality.thresholds()["validation_batch_rows"]
         )
-        yield suite_check_result(PRODUCT_SUITE_CHECK, outcome)
-        if not outcome.success:
-            raise Failure(description="product_daily_sales_suite failed; the last good table stays")
         products, first, last, units = con.execute(
             "SELECT count(DISTINCT product_id), min(day), max(day), sum(units) FROM features.product_daily_sales"
         ).fetchall()[0]
@@ -109,13 +109,9 @@ def product_daily_sales(context: AssetExecutionContext, warehouse: Warehouse, wi
 def customer_features(context: AssetExecutionContext, warehouse: Warehouse, window: ModelingWindow, quality: Quality):
     with warehouse_connection(warehouse) as con:
         as_of = window.resolve_as_of(con)
-        rows, outcome = _audited_build(
-            con, build_customer_features, validate_customer_features, as_of,
-            quality.thresholds()["validation_batch_rows"],
+        rows = yield from _build_audited(
+            con, build_customer_features, validate_customer_features, CUSTOMER_SUITE_CHECK, as_of, quality.thresholds()["validation_batch_rows"]
         )
-        yield suite_check_result(CUSTOMER_SUITE_CHECK, outcome)
-        if not outcome.success:
-            raise Failure(description="customer_features_suite failed; the last good table stays")
         summary = con.execute(
             """SELECT count(*) FILTER (WHERE frequency > 0) AS buyers, round(avg(recency_days), 1) AS mean_recency_days,
                       round(avg(frequency), 2) AS mean_orders, round(avg(monetary), 2) AS mean_spend

@@ -8,9 +8,8 @@ from shop_pipeline.defs.common import DUCKDB_POOL, markdown_table, table_schema
 from shop_pipeline.defs.models_common import (
     ML_TEAM,
     PROMOTION_GATE_CHECK,
-    gate_check_result,
     png_markdown,
-    upstream_version,
+    run_promotion_gate,
 )
 from shop_pipeline.features.tables import future_product_days_frame, product_daily_sales_frame
 from shop_pipeline.ml import forecast as F
@@ -18,7 +17,7 @@ from shop_pipeline.ml import registry
 from shop_pipeline.ml.forecast_champion import backtest_saved_model, from_artifact, to_artifact
 from shop_pipeline.ml.forecast_plots import plot_categories, plot_top_products, plot_wape_by_horizon
 from shop_pipeline.ml.html_report import write_html_report
-from shop_pipeline.ml.lifecycle import champion_comparison, gate_and_promote, register_trained
+from shop_pipeline.ml.lifecycle import champion_comparison, register_trained
 from shop_pipeline.ml.splits import rolling_origin_folds
 from shop_pipeline.resources import ModelingWindow, ShopHome, Warehouse, warehouse_connection
 from shop_pipeline.warehouse.scores import replace_scores
@@ -139,22 +138,9 @@ def demand_forecast_model(context: AssetExecutionContext, warehouse: Warehouse, 
                                 description="A champion that beat the baselines exists after the decision.")],
 )
 def demand_forecast_champion(context: AssetExecutionContext, warehouse: Warehouse, window: ModelingWindow):
-    version = upstream_version(context, "demand_forecast_model")
-    with warehouse_connection(warehouse) as con:
-        registry.ensure_registry_schema(con)
-        decision, champion_after = gate_and_promote(
-            con, model_name=MODEL_NAME, version=version, challenger="challenger",
-            baselines=["seasonal_naive", "linear"], metric=GATE_METRIC, higher_is_better=False,
-            min_improvement=window.min_improvement,
-        )
-    yield gate_check_result(decision, champion_after, version)
-    yield MaterializeResult(
-        metadata={
-            "model_version": version,
-            "promoted": decision.promote,
-            "champion_version": champion_after.version if champion_after else "none",
-            "comparisons": MetadataValue.md(decision.table_markdown),
-        }
+    yield from run_promotion_gate(
+        context, warehouse, window, model_name=MODEL_NAME, training_asset="demand_forecast_model",
+        challenger="challenger", baselines=["seasonal_naive", "linear"], metric=GATE_METRIC, higher_is_better=False,
     )
 
 

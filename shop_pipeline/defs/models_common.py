@@ -2,7 +2,11 @@
 
 import base64
 
-from dagster import AssetCheckResult, AssetCheckSeverity, AssetKey, MetadataValue
+from dagster import AssetCheckResult, AssetCheckSeverity, AssetKey, MaterializeResult, MetadataValue
+
+from shop_pipeline.ml import registry
+from shop_pipeline.ml.lifecycle import gate_and_promote
+from shop_pipeline.resources import warehouse_connection
 
 ML_TEAM = ["team:ml"]
 PROMOTION_GATE_CHECK = "promotion_gate"
@@ -45,4 +49,25 @@ def gate_check_result(decision, champion_after, version: str) -> AssetCheckResul
             "reasons": MetadataValue.md("\n".join(f"- {reason}" for reason in decision.reasons)),
             "comparisons": MetadataValue.md(decision.table_markdown),
         },
+    )
+
+
+def run_promotion_gate(context, warehouse, window, *, model_name: str, training_asset: str, challenger: str,
+                       baselines: list[str], metric: str, higher_is_better: bool):
+    """The body of a `*_champion` asset: gate the version the training asset produced."""
+    version = upstream_version(context, training_asset)
+    with warehouse_connection(warehouse) as con:
+        registry.ensure_registry_schema(con)
+        decision, champion_after = gate_and_promote(
+            con, model_name=model_name, version=version, challenger=challenger, baselines=baselines,
+            metric=metric, higher_is_better=higher_is_better, min_improvement=window.min_improvement,
+        )
+    yield gate_check_result(decision, champion_after, version)
+    yield MaterializeResult(
+        metadata={
+            "model_version": version,
+            "promoted": decision.promote,
+            "champion_version": champion_after.version if champion_after else "none",
+            "comparisons": MetadataValue.md(decision.table_markdown),
+        }
     )
