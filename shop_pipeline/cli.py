@@ -23,6 +23,7 @@ def _add_window_arguments(parser: argparse.ArgumentParser) -> None:
                         "(default: the last complete day landed)")
     parser.add_argument("--forecast-horizon-days", type=int, help="days to forecast (default 14)")
     parser.add_argument("--propensity-horizon-days", type=int, help="purchase window of the propensity label (default 30)")
+    parser.add_argument("--groups", help="only these asset groups, comma-separated (e.g. ingestion,staging)")
 
 
 def run_pipeline(paths: ShopPaths, args: argparse.Namespace | None = None) -> int:
@@ -41,7 +42,8 @@ def run_pipeline(paths: ShopPaths, args: argparse.Namespace | None = None) -> in
             getattr(args, "forecast_horizon_days", None),
             getattr(args, "propensity_horizon_days", None),
         )
-        outcome = run_full_pipeline(paths, instance, run_config)
+        groups = [g.strip() for g in args.groups.split(",")] if getattr(args, "groups", None) else None
+        outcome = run_full_pipeline(paths, instance, run_config, groups=groups)
     if outcome.days is None:
         print(f"nothing has landed in {paths.events_landing}; run `shop-pipeline generate` first")
         return 1
