@@ -209,7 +209,7 @@ def _measure(home: Path, mode: str, out: Path) -> None:
     import duckdb
     import pandas as pd
 
-    from shop_pipeline.features.tables import (customer_features_frame, future_product_days_frame,
+    from shop_pipeline.features.tables import (future_product_days_frame,
                                                product_daily_sales_frame)
     from shop_pipeline.ml import forecast as F
     from shop_pipeline.ml import propensity as P
