@@ -71,6 +71,12 @@ def main(argv: list[str] | None = None) -> int:
     add_generate_arguments(demo)
     _add_window_arguments(demo)
 
+    imp = commands.add_parser("import", help="convert shop data of a public format into landing files")
+    imp.add_argument("--format", required=True, help="rees46, cdnow, online_retail, retailrocket or generic")
+    imp.add_argument("paths", nargs="+", metavar="PATH", help="source files")
+    imp.add_argument("--home", help=f"shop state folder (default ${HOME_ENV} or ./data)")
+    imp.add_argument("--mapping", help="YAML column mapping (format generic)")
+
     ui = commands.add_parser("ui", help="start the Dagster UI and daemon (dagster dev) on this shop")
     ui.add_argument("--home", help=f"shop state folder (default ${HOME_ENV} or ./data)")
     ui.add_argument("--port", type=int, default=3000)
@@ -89,6 +95,10 @@ def main(argv: list[str] | None = None) -> int:
         else:
             print(f"landing folder {paths.events_landing} is not empty: running on what is there")
         return run_pipeline(paths, args)
+    if args.command == "import":
+        from shop_pipeline.sources.importer import run_import
+
+        return run_import(paths, args.format, args.paths, args.mapping)
     if args.command == "ui":
         from shop_pipeline.instance import ensure_dagster_home
 
