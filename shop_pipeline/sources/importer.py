@@ -1,0 +1,251 @@
+"""`shop-pipeline import`: convert a user's shop files into canonical landing files.
+
+Each format has a small module (rees46, cdnow, online_retail, retailrocket) with a
+`convert(con, path, stem)` that fills the DuckDB temp table `converted` with set-based SQL:
+
+    line BIGINT   the 1-based data record of the source file (after its header, if any)
+    day  DATE     the UTC day of the event, NULL when its time could not be parsed
+    event_id, event_time, ..., order_id   VARCHAR, the canonical columns (contracts.py)
+    reject_reason VARCHAR   NULL, or why the line cannot be mapped at all
+
+The shared writer here turns that table into one Parquet file per UTC day under
+`$SHOP_PIPELINE_HOME/landing/events/<format>_<stem>_YYYY-MM-DD.parquet`, every column
+VARCHAR with the canonical names, rows in source order. Lineage: `event_id` is
+`<format>:<stem>:<line>`, so the landing row points back at the source file and record, and
+importing the same file again writes identical bytes (ingestion then adds nothing: it
+recognises files by SHA-256).
+
+Rows whose values cannot be mapped are not dropped: an unparseable time or an empty
+required value is passed through as the raw text (or NULL) so that staging quarantines the
+row with its reason. Rows without a parseable time go to the file of the source's first
+day. Only lines that cannot be split into fields at all (`reject_reason`) are written to
+`landing/import_rejects/<format>_<stem>.csv` (file, line, column, reason, raw) and counted.
+
+A wrong format or missing columns raise ImportFailed naming the file and the missing
+columns. Everything is written to `*.part` names first (ignored by landing discovery) and
+renamed only after every file of the import converted, so a failed import leaves nothing.
+`stem` is the source file name without its extension, with every character other than
+letters, digits and '_' replaced by '_' (so a date in the source name cannot be mistaken
+for the landing day).
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+
+from shop_pipeline.contracts import EVENT_COLUMNS
+from shop_pipeline.warehouse.connection import prepare_session
+
+FORMATS = ("rees46", "cdnow", "online_retail", "retailrocket")
+
+
+class ImportFailed(Exception):
+    """The import cannot proceed; the message names the file and what is wrong."""
+
+
+@dataclass
+class FileReport:
+    source: Path
+    rows: int
+    written: list[Path]
+    rejects: int = 0
+    unchanged: list[Path] = field(default_factory=list)
+    notes: dict[str, int] = field(default_factory=dict)  # format-specific counts, e.g. cancellations
+
+
+def safe_stem(path: Path) -> str:
+    stem = path.name.split(".")[0] if path.name.lower().endswith(".gz") else path.stem
+    return re.sub(r"[^A-Za-z0-9_]+", "_", stem).strip("_") or "file"
+
+
+def csv_columns(con: duckdb.DuckDBPyConnection, path: Path, **options) -> list[str]:
+    """The header names of a delimited file, as DuckDB reads them."""
+    try:
+        described = con.execute(
+            "DESCRIBE SELECT * FROM read_csv($path, header = true, all_varchar = true" + _options_sql(options) + ")",
+            {"path": str(path)},
+        ).fetchall()
+    except duckdb.Error as exc:
+        raise ImportFailed(f"{path}: cannot read it as CSV: {str(exc).splitlines()[0]}") from exc
+    return [row[0] for row in described]
+
+
+def _options_sql(options: dict) -> str:
+    return "".join(f", {key} = {value}" for key, value in options.items())
+
+
+def require_columns(path: Path, found: list[str], fmt: str, required: dict[str, tuple[str, ...]]) -> dict[str, str]:
+    """Map each logical column to the file's actual header name (case-insensitive, any of
+    the accepted spellings), or raise ImportFailed listing every missing column."""
+    by_lower = {name.strip().lower(): name for name in found}
+    chosen: dict[str, str] = {}
+    missing: list[str] = []
+    for logical, spellings in required.items():
+        actual = next((by_lower[s.lower()] for s in spellings if s.lower() in by_lower), None)
+        if actual is None:
+            missing.append("/".join(spellings))
+        else:
+            chosen[logical] = actual
+    if missing:
+        raise ImportFailed(
+            f"{path}: not a {fmt} file: missing columns {', '.join(missing)} (found: {', '.join(found) or 'none'})"
+        )
+    return chosen
+
+
+def quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+ISO_UTC = "'%Y-%m-%dT%H:%M:%SZ'"
+
+
+def _adapter(fmt: str):
+    if fmt not in FORMATS:
+        raise ImportFailed(f"unknown format {fmt!r}: choose one of {', '.join(FORMATS)}")
+    return importlib.import_module(f"shop_pipeline.sources.{fmt}")
+
+
+def _check_converted(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    names = [row[0] for row in con.execute("DESCRIBE converted").fetchall()]
+    expected = ["line", "day", *EVENT_COLUMNS, "reject_reason"]
+    if names != expected:  # a programming error in an adapter, not a user error
+        raise RuntimeError(f"adapter output for {path} has columns {names}, expected {expected}")
+
+
+def _write_parts(
+    con: duckdb.DuckDBPyConnection, fmt: str, path: Path, stem: str, landing: Path
+) -> tuple[list[tuple[Path, Path]], int, int]:
+    """Write the day files and the rejects file of one source as .part files."""
+    total, days_known = con.execute("SELECT count(*), count(day) FROM converted WHERE reject_reason IS NULL").fetchall()[0]
+    if total and not days_known:
+        raise ImportFailed(f"{path}: no row has a parseable time: is it really a {fmt} file?")
+    first_day = con.execute("SELECT min(day) FROM converted").fetchall()[0][0]
+    days = [r[0] for r in con.execute(
+        "SELECT DISTINCT coalesce(day, $first) AS d FROM converted WHERE reject_reason IS NULL ORDER BY d",
+        {"first": first_day},
+    ).fetchall()]
+    columns = ", ".join(f"CAST({c} AS VARCHAR) AS {c}" for c in EVENT_COLUMNS)
+    events = landing / "events"
+    events.mkdir(parents=True, exist_ok=True)
+    parts: list[tuple[Path, Path]] = []
+    for day in days:
+        final = events / f"{fmt}_{stem}_{day.isoformat()}.parquet"
+        part = final.with_name(final.name + ".part")
+        con.execute(
+            f"COPY (SELECT {columns} FROM converted WHERE reject_reason IS NULL AND coalesce(day, $first) = $day "
+            f"ORDER BY line) TO '{_sql_path(part)}' (FORMAT parquet)",
+            {"first": first_day, "day": day},
+        )
+        parts.append((part, final))
+    rejects = con.execute("SELECT count(*) FROM converted WHERE reject_reason IS NOT NULL").fetchall()[0][0]
+    if rejects:
+        folder = landing / "import_rejects"
+        folder.mkdir(parents=True, exist_ok=True)
+        final = folder / f"{fmt}_{stem}.csv"
+        part = final.with_name(final.name + ".part")
+        con.execute(
+            f"""COPY (SELECT $file AS file, line, 'line' AS column, reject_reason AS reason, event_id AS raw
+                FROM converted WHERE reject_reason IS NOT NULL ORDER BY line)
+                TO '{_sql_path(part)}' (FORMAT csv, HEADER true)""",
+            {"file": str(path)},
+        )
+        parts.append((part, final))
+    return parts, total, rejects
+
+
+def _sql_path(path: Path) -> str:
+    return str(path).replace("'", "''")
+
+
+def import_files(fmt: str, paths: list[Path | str], landing: Path) -> list[FileReport]:
+    """Convert every source file, then publish all of them; on any error nothing is published."""
+    adapter = _adapter(fmt)
+    sources = [Path(p) for p in paths]
+    for source in sources:
+        if not source.is_file():
+            raise ImportFailed(f"{source}: no such file")
+    stems = [safe_stem(s) for s in sources]
+    if len(set(stems)) != len(stems):
+        raise ImportFailed("two source files map to the same landing name: " + ", ".join(map(str, sources)))
+    reports: list[FileReport] = []
+    pending: list[tuple[Path, Path]] = []
+    con = duckdb.connect()
+    try:
+        prepare_session(con)
+        for source, stem in zip(sources, stems):
+            notes = adapter.convert(con, source, stem) or {}
+            _check_converted(con, source)
+            parts, rows, rejects = _write_parts(con, fmt, source, stem, landing)
+            pending += parts
+            reports.append(FileReport(source=source, rows=rows, written=[f for _, f in parts], rejects=rejects, notes=notes))
+        _publish(pending, reports)
+    except BaseException:
+        for part, _ in pending:
+            part.unlink(missing_ok=True)
+        raise
+    finally:
+        con.close()
+    return reports
+
+
+def _publish(pending: list[tuple[Path, Path]], reports: list[FileReport]) -> None:
+    """Rename .part files to their names; an existing file with other bytes is an error
+    (raised before anything is renamed), one with the same bytes is left as it is."""
+    conflicts = [f for p, f in pending if f.exists() and f.read_bytes() != p.read_bytes()]
+    if conflicts:
+        raise ImportFailed(
+            "already in the landing folder with different content (a different file of the same name was "
+            "imported before; rename the source): " + ", ".join(map(str, conflicts))
+        )
+    for part, final in pending:
+        if final.exists():
+            part.unlink()
+            for report in reports:
+                if final in report.written:
+                    report.unchanged.append(final)
+        else:
+            part.replace(final)
+
+
+def format_report(reports: list[FileReport]) -> str:
+    lines = []
+    for r in reports:
+        extra = "".join(f", {k}: {v}" for k, v in sorted(r.notes.items()))
+        lines.append(
+            f"{r.source}: {r.rows} rows into {len(r.written) - (1 if r.rejects else 0)} landing file(s), "
+            f"{r.rejects} unmappable line(s){extra}"
+            + (f" ({len(r.unchanged)} already imported, unchanged)" if r.unchanged else "")
+        )
+    return "\n".join(lines)
+
+
+def run_import(paths, fmt: str, sources: list[str], mapping: str | None = None) -> int:
+    """The `shop-pipeline import` command: 0 on success, 1 with the reason on stderr."""
+    import sys
+
+    try:
+        if mapping is not None:
+            raise ImportFailed(f"--mapping is only for the generic format, not {fmt!r}")
+        reports = import_files(fmt, sources, paths.landing)
+    except ImportFailed as exc:
+        print(f"import failed, nothing written: {exc}", file=sys.stderr)
+        return 1
+    print(format_report(reports))
+    _hint_partitions(reports)
+    return 0
+
+
+def _hint_partitions(reports: list[FileReport]) -> None:
+    from shop_pipeline.settings import PARTITIONS_START_ENV, partitions_start
+    from shop_pipeline.sources.landing import day_from_name
+
+    days = [d for r in reports for f in r.written if (d := day_from_name(f.name)) is not None]
+    if days and min(days).isoformat() < partitions_start():
+        print(f"the data starts on {min(days)}, before the first partition {partitions_start()}: "
+              f"set {PARTITIONS_START_ENV}={min(days)} before `shop-pipeline run`")
