@@ -1,7 +1,8 @@
 """`shop-pipeline import`: convert a user's shop files into canonical landing files.
 
-Each format has a small module (rees46, cdnow, online_retail, retailrocket) with a
-`convert(con, path, stem)` that fills the DuckDB temp table `converted` with set-based SQL:
+Each format has a small module (rees46, cdnow, online_retail, retailrocket, generic) with a
+`convert(con, path, stem)` (generic: plus its YAML mapping) that fills the DuckDB temp
+table `converted` with set-based SQL:
 
     line BIGINT   the 1-based data record of the source file (after its header, if any)
     day  DATE     the UTC day of the event, NULL when its time could not be parsed
@@ -41,7 +42,7 @@ import duckdb
 from shop_pipeline.contracts import EVENT_COLUMNS
 from shop_pipeline.warehouse.connection import prepare_session
 
-FORMATS = ("rees46", "cdnow", "online_retail", "retailrocket")
+FORMATS = ("rees46", "cdnow", "online_retail", "retailrocket", "generic")
 
 
 class ImportFailed(Exception):
@@ -163,9 +164,18 @@ def _sql_path(path: Path) -> str:
     return str(path).replace("'", "''")
 
 
-def import_files(fmt: str, paths: list[Path | str], landing: Path) -> list[FileReport]:
-    """Convert every source file, then publish all of them; on any error nothing is published."""
+def import_files(
+    fmt: str, paths: list[Path | str], landing: Path, mapping: dict | Path | str | None = None
+) -> list[FileReport]:
+    """Convert every source file, then publish all of them; on any error nothing is published.
+
+    `mapping` (a YAML file or an already-loaded dict) is for the generic format only."""
     adapter = _adapter(fmt)
+    if (mapping is None) != (fmt != "generic"):
+        raise ImportFailed("the generic format needs a mapping (--mapping mapping.yaml)" if fmt == "generic"
+                           else f"a mapping is only for the generic format, not {fmt!r}")
+    if fmt == "generic":
+        mapping = adapter.validate_mapping(mapping) if isinstance(mapping, dict) else adapter.load_mapping(mapping)
     sources = [Path(p) for p in paths]
     for source in sources:
         if not source.is_file():
@@ -178,8 +188,11 @@ def import_files(fmt: str, paths: list[Path | str], landing: Path) -> list[FileR
     con = duckdb.connect()
     try:
         prepare_session(con)
-        for source, stem in zip(sources, stems):
-            notes = adapter.convert(con, source, stem) or {}
+        for source, stem in zip(sources, stems, strict=True):
+            if fmt == "generic":
+                notes = adapter.convert(con, source, stem, mapping) or {}
+            else:
+                notes = adapter.convert(con, source, stem) or {}
             _check_converted(con, source)
             parts, rows, rejects = _write_parts(con, fmt, source, stem, landing)
             pending += parts
@@ -230,9 +243,7 @@ def run_import(paths, fmt: str, sources: list[str], mapping: str | None = None) 
     import sys
 
     try:
-        if mapping is not None:
-            raise ImportFailed(f"--mapping is only for the generic format, not {fmt!r}")
-        reports = import_files(fmt, sources, paths.landing)
+        reports = import_files(fmt, sources, paths.landing, mapping)
     except ImportFailed as exc:
         print(f"import failed, nothing written: {exc}", file=sys.stderr)
         return 1

@@ -27,7 +27,7 @@ def _landing_rows(landing: Path) -> dict[str, dict]:
         assert rel.columns == list(EVENT_COLUMNS)
         assert {str(t) for t in rel.types} == {"VARCHAR"}
         for row in rel.fetchall():
-            record = dict(zip(EVENT_COLUMNS, row))
+            record = dict(zip(EVENT_COLUMNS, row, strict=True))
             record["file"] = path.name
             out[record["event_id"]] = record
     return out
@@ -259,8 +259,8 @@ def test_a_different_file_with_the_same_name_is_refused(tmp_path):
 
 
 def test_cli_import(tmp_path, capsys, monkeypatch):
-    monkeypatch.delenv("SHOP_PIPELINE_HOME", raising=False)
     home = tmp_path / "shop"
+    monkeypatch.setenv("SHOP_PIPELINE_HOME", str(home))  # --home sets it: restored after the test
     code = main(["import", "--format", "cdnow", str(FIXTURES / "cdnow_master.txt"), "--home", str(home)])
     assert code == 0
     out = capsys.readouterr().out

@@ -1,0 +1,112 @@
+"""The generic adapter: any CSV / Parquet / JSON Lines file with a YAML mapping."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from shop_pipeline.cli import main
+from shop_pipeline.sources.importer import ImportFailed, import_files
+from shop_pipeline_tests.sources.test_adapters import FIXTURES, _ids, _ingest_and_stage, _landed_bytes, _landing_rows
+
+
+def _import(tmp_path: Path, source: Path, mapping, home: str = "home"):
+    landing = tmp_path / home / "landing"
+    return landing, import_files("generic", [source], landing, mapping)
+
+
+def test_purchases_log_with_constant_event_type_and_mixed_time_formats(tmp_path):
+    landing, reports = _import(tmp_path, FIXTURES / "generic_orders.csv", FIXTURES / "generic_orders.yaml")
+    assert reports[0].rows == 6
+    rows = _landing_rows(landing)
+    p = "generic:generic_orders:"
+    assert set(rows) == _ids("generic", "generic_orders", range(1, 7))
+    first = rows[p + "1"]
+    assert (first["event_time"], first["event_type"], first["user_id"], first["product_id"]) == (
+        "2024-03-01T09:15:00Z", "purchase", "c1", "p-10")
+    assert (first["price"], first["quantity"], first["order_id"]) == ("9.99", "2", "A-1")
+    assert rows[p + "3"]["event_time"] == "2024-03-03T01:30:00Z"  # -02:00 offset -> next UTC day
+    assert rows[p + "5"]["event_time"] == "31/02/2024 10:00"  # no such day: raw text kept
+
+    _, clean, quarantined = _ingest_and_stage(tmp_path, landing)
+    assert clean == _ids("generic", "generic_orders", [1, 2, 3])
+    assert quarantined == {p + "4": "missing_user_id", p + "5": "unparseable_event_time", p + "6": "invalid_quantity"}
+
+
+def test_jsonl_with_epoch_milliseconds_and_event_names(tmp_path):
+    landing, _ = _import(tmp_path, FIXTURES / "generic_clicks.jsonl", FIXTURES / "generic_clicks.yaml")
+    rows = _landing_rows(landing)
+    p = "generic:generic_clicks:"
+    assert [rows[p + str(n)]["event_type"] for n in (1, 2, 3, 4)] == ["view", "cart", "purchase", "share"]
+    assert rows[p + "1"]["event_time"] == "2024-03-01T08:00:00Z"
+    assert rows[p + "3"]["order_id"] == "o9" and rows[p + "1"]["order_id"] is None
+
+    _, clean, quarantined = _ingest_and_stage(tmp_path, landing)
+    assert clean == _ids("generic", "generic_clicks", [1, 2, 3])
+    assert quarantined == {p + "4": "unknown_event_type"}
+
+
+def test_parquet_ratings_log_gets_one_order_per_line(tmp_path):
+    source = tmp_path / "ratings.parquet"
+    duckdb.sql(
+        "COPY (SELECT * FROM (VALUES (1, 10, TIMESTAMP '2024-05-01 10:00:00', 4.0), "
+        "(2, 11, TIMESTAMP '2024-05-02 11:00:00', 5.0)) AS t(user, movie, rated_at, rating)) "
+        f"TO '{source}' (FORMAT parquet)"
+    )
+    mapping = {
+        "columns": {"user_id": "user", "product_id": "movie", "event_time": "rated_at"},
+        "constants": {"event_type": "purchase", "price": "0"},
+    }
+    landing, _ = _import(tmp_path, source, mapping)
+    rows = _landing_rows(landing)
+    assert rows["generic:ratings:2"]["event_time"] == "2024-05-02T11:00:00Z"
+    assert rows["generic:ratings:2"]["order_id"] == "generic:ratings:2"
+    _, clean, quarantined = _ingest_and_stage(tmp_path, landing)
+    assert clean == {"generic:ratings:1", "generic:ratings:2"} and not quarantined
+
+
+def test_generic_import_is_deterministic(tmp_path):
+    a, _ = _import(tmp_path, FIXTURES / "generic_orders.csv", FIXTURES / "generic_orders.yaml", home="a")
+    b, _ = _import(tmp_path, FIXTURES / "generic_orders.csv", FIXTURES / "generic_orders.yaml", home="b")
+    assert _landed_bytes(a) == _landed_bytes(b)
+
+
+@pytest.mark.parametrize(
+    ("mapping", "message"),
+    [
+        ({"columns": {"user_id": "customer", "product_id": "sku", "event_time": "when", "price": "unit_price"},
+          "constants": {"event_type": "purchase"}}, "generic_orders.csv: the mapping names columns the file has not got: "
+                                                   "event_time -> 'when'"),
+        ({"columns": {"user_id": "customer", "product_id": "sku", "event_time": "ordered_at"}},
+         "no column or constant for event_type, price"),
+        ({"columns": {"user": "customer"}}, "user not canonical columns"),
+        ({"colums": {}}, "unknown keys colums"),
+        ({"columns": {"user_id": "customer", "product_id": "sku", "event_time": "ordered_at", "price": "unit_price"},
+          "constants": {"event_type": "purchase"}, "event_type_values": {"x": "buy"}}, "buy not one of"),
+    ],
+)
+def test_bad_mapping_is_a_clear_error_and_writes_nothing(tmp_path, mapping, message):
+    landing = tmp_path / "landing"
+    with pytest.raises(ImportFailed) as caught:
+        import_files("generic", [FIXTURES / "generic_orders.csv"], landing, mapping)
+    assert message in str(caught.value)
+    assert not landing.exists() or not [p for p in landing.rglob("*") if p.is_file()]
+
+
+def test_mapping_only_with_generic(tmp_path):
+    with pytest.raises(ImportFailed, match="needs a mapping"):
+        import_files("generic", [FIXTURES / "generic_orders.csv"], tmp_path / "landing")
+    with pytest.raises(ImportFailed, match="only for the generic format"):
+        import_files("cdnow", [FIXTURES / "cdnow_master.txt"], tmp_path / "landing", FIXTURES / "generic_orders.yaml")
+
+
+def test_cli_import_generic(tmp_path, capsys, monkeypatch):
+    home = tmp_path / "shop"
+    monkeypatch.setenv("SHOP_PIPELINE_HOME", str(home))  # --home sets it: restored after the test
+    code = main(["import", "--format", "generic", str(FIXTURES / "generic_orders.csv"),
+                 "--mapping", str(FIXTURES / "generic_orders.yaml"), "--home", str(home)])
+    assert code == 0
+    assert "6 rows into 3 landing file(s)" in capsys.readouterr().out
+    assert (home / "landing" / "events" / "generic_generic_orders_2024-03-01.parquet").is_file()
