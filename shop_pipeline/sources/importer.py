@@ -32,6 +32,7 @@ for the landing day).
 
 from __future__ import annotations
 
+import csv
 import importlib
 import re
 from dataclasses import dataclass, field
@@ -40,6 +41,7 @@ from pathlib import Path
 import duckdb
 
 from shop_pipeline.contracts import EVENT_COLUMNS
+from shop_pipeline.sources.landing import read_first_line
 from shop_pipeline.warehouse.connection import prepare_session
 
 FORMATS = ("rees46", "cdnow", "online_retail", "retailrocket", "generic")
@@ -64,20 +66,33 @@ def safe_stem(path: Path) -> str:
     return re.sub(r"[^A-Za-z0-9_]+", "_", stem).strip("_") or "file"
 
 
-def csv_columns(con: duckdb.DuckDBPyConnection, path: Path, **options) -> list[str]:
-    """The header names of a delimited file, as DuckDB reads them."""
+# A comma-separated file with a header, read with explicit columns (every one VARCHAR, in
+# the header's order: $columns): a line with too many or too few fields is an error that
+# DuckDB reports with its line number, never a silently shifted row.
+CSV_READ = (
+    "read_csv($path, columns = $columns, header = true, auto_detect = false, "
+    "delim = ',', quote = '\"', escape = '\"')"
+)
+
+
+def csv_header(path: Path) -> list[str]:
+    """The names in the first line of a comma-separated file."""
+    first = read_first_line(path)
+    if not first.strip():
+        raise ImportFailed(f"{path}: empty file: no header line")
     try:
-        described = con.execute(
-            "DESCRIBE SELECT * FROM read_csv($path, header = true, all_varchar = true" + _options_sql(options) + ")",
-            {"path": str(path)},
-        ).fetchall()
-    except duckdb.Error as exc:
-        raise ImportFailed(f"{path}: cannot read it as CSV: {str(exc).splitlines()[0]}") from exc
-    return [row[0] for row in described]
+        text = first.decode("utf-8-sig").rstrip("\r\n")
+    except UnicodeDecodeError as exc:
+        raise ImportFailed(f"{path}: line 1: the header is not valid UTF-8") from exc
+    names = [name.strip() for name in next(csv.reader([text]))]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise ImportFailed(f"{path}: line 1: repeated columns {', '.join(repeated)}")
+    return names
 
 
-def _options_sql(options: dict) -> str:
-    return "".join(f", {key} = {value}" for key, value in options.items())
+def csv_params(path: Path, names: list[str]) -> dict:
+    return {"path": str(path), "columns": {name: "VARCHAR" for name in names}}
 
 
 def require_columns(path: Path, found: list[str], fmt: str, required: dict[str, tuple[str, ...]]) -> dict[str, str]:
@@ -160,6 +175,10 @@ def _write_parts(
     return parts, total, rejects
 
 
+def _first_lines(exc: Exception, count: int = 3) -> str:
+    return " ".join(line.strip() for line in str(exc).splitlines()[:count] if line.strip())
+
+
 def _sql_path(path: Path) -> str:
     return str(path).replace("'", "''")
 
@@ -189,10 +208,13 @@ def import_files(
     try:
         prepare_session(con)
         for source, stem in zip(sources, stems, strict=True):
-            if fmt == "generic":
-                notes = adapter.convert(con, source, stem, mapping) or {}
-            else:
-                notes = adapter.convert(con, source, stem) or {}
+            try:
+                if fmt == "generic":
+                    notes = adapter.convert(con, source, stem, mapping) or {}
+                else:
+                    notes = adapter.convert(con, source, stem) or {}
+            except duckdb.Error as exc:  # e.g. a line with too many fields: DuckDB names the line
+                raise ImportFailed(f"{source}: not a well-formed {fmt} file: {_first_lines(exc)}") from exc
             _check_converted(con, source)
             parts, rows, rejects = _write_parts(con, fmt, source, stem, landing)
             pending += parts

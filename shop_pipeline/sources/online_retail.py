@@ -28,7 +28,7 @@ from pathlib import Path
 
 import duckdb
 
-from shop_pipeline.sources.importer import ISO_UTC, csv_columns, quote_ident, require_columns
+from shop_pipeline.sources.importer import CSV_READ, ISO_UTC, csv_header, csv_params, quote_ident, require_columns
 
 NAME = "online_retail"
 REQUIRED = {
@@ -43,7 +43,7 @@ DATE_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%m/%d/%Y %H:%M", "%m/%d/
 
 
 def convert(con: duckdb.DuckDBPyConnection, path: Path, stem: str) -> dict[str, int]:
-    found = csv_columns(con, path, delim="','", quote="'\"'")
+    found = csv_header(path)
     cols = require_columns(path, found, NAME, REQUIRED)
     c = {k: f"nullif(trim({quote_ident(v)}), '')" for k, v in cols.items()}
     parse = ", ".join(f"try_strptime({c['invoice_date']}, '{f}')" for f in DATE_FORMATS)
@@ -52,7 +52,7 @@ def convert(con: duckdb.DuckDBPyConnection, path: Path, stem: str) -> dict[str, 
         CREATE OR REPLACE TEMP TABLE converted AS
         WITH src AS (
             SELECT row_number() OVER () AS line, *
-            FROM read_csv($path, header = true, all_varchar = true, delim = ',', quote = '"')
+            FROM {CSV_READ}
         ),
         typed AS (
             SELECT line,
@@ -85,7 +85,7 @@ def convert(con: duckdb.DuckDBPyConnection, path: Path, stem: str) -> dict[str, 
             cancellation
         FROM typed
         """,
-        {"path": str(path), "prefix": f"{NAME}:{stem}:"},
+        {**csv_params(path, found), "prefix": f"{NAME}:{stem}:"},
     )
     counts = con.execute(
         "SELECT count(*) FILTER (WHERE cancellation), count(*) FILTER (WHERE user_id LIKE 'guest:%') FROM converted"

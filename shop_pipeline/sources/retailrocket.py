@@ -15,14 +15,14 @@ from pathlib import Path
 
 import duckdb
 
-from shop_pipeline.sources.importer import ISO_UTC, csv_columns, quote_ident, require_columns
+from shop_pipeline.sources.importer import CSV_READ, ISO_UTC, csv_header, csv_params, quote_ident, require_columns
 
 NAME = "retailrocket"
 COLUMNS = ("timestamp", "visitorid", "event", "itemid", "transactionid")
 
 
 def convert(con: duckdb.DuckDBPyConnection, path: Path, stem: str) -> dict[str, int]:
-    found = csv_columns(con, path, delim="','", quote="'\"'")
+    found = csv_header(path)
     cols = require_columns(path, found, NAME, {c: (c,) for c in COLUMNS})
     c = {k: f"nullif(trim({quote_ident(v)}), '')" for k, v in cols.items()}
     con.execute(
@@ -30,7 +30,7 @@ def convert(con: duckdb.DuckDBPyConnection, path: Path, stem: str) -> dict[str, 
         CREATE OR REPLACE TEMP TABLE converted AS
         WITH src AS (
             SELECT row_number() OVER () AS line, *
-            FROM read_csv($path, header = true, all_varchar = true, delim = ',', quote = '"')
+            FROM {CSV_READ}
         ),
         typed AS (
             SELECT *,
@@ -56,6 +56,6 @@ def convert(con: duckdb.DuckDBPyConnection, path: Path, stem: str) -> dict[str, 
             CAST(NULL AS VARCHAR) AS reject_reason
         FROM typed
         """,
-        {"path": str(path), "prefix": f"{NAME}:{stem}:"},
+        {**csv_params(path, found), "prefix": f"{NAME}:{stem}:"},
     )
     return {}

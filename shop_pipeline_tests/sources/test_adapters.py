@@ -142,7 +142,7 @@ def test_cdnow_with_header_and_tabs(tmp_path):
 def test_online_retail_both_spellings_cancellations_and_guests(tmp_path):
     landing, reports = _import(tmp_path, "online_retail", "online_retail_ii.csv", "online_retail_uci.csv")
     assert [r.notes for r in reports] == [
-        {"cancellations": 1, "guest_rows": 2},
+        {"cancellations": 2, "guest_rows": 2},
         {"cancellations": 1, "guest_rows": 1},
     ]
     rows = _landing_rows(landing)
@@ -155,6 +155,7 @@ def test_online_retail_both_spellings_cancellations_and_guests(tmp_path):
     uci = rows["online_retail:online_retail_uci:1"]
     assert (uci["event_time"], uci["price"], uci["user_id"]) == ("2010-12-01T08:26:00Z", "2.55", "17850")
     assert rows["online_retail:online_retail_uci:3"]["quantity"] == "-1"
+    assert rows["online_retail:online_retail_ii:6"]["quantity"] == "-3"  # a 'C' invoice is a cancellation
     assert rows["online_retail:online_retail_uci:5"]["event_time"] == "13/45/2010 11:57"
 
     _, clean, quarantined = _ingest_and_stage(tmp_path, landing)
@@ -163,6 +164,7 @@ def test_online_retail_both_spellings_cancellations_and_guests(tmp_path):
     assert quarantined == {
         "online_retail:online_retail_ii:3": "invalid_quantity",  # cancellation
         "online_retail:online_retail_ii:5": "negative_price",  # bad-debt adjustment
+        "online_retail:online_retail_ii:6": "invalid_quantity",  # 'C' invoice, positive quantity in the file
         "online_retail:online_retail_uci:3": "invalid_quantity",  # cancellation
         "online_retail:online_retail_uci:5": "unparseable_event_time",
     }
@@ -269,3 +271,26 @@ def test_cli_import(tmp_path, capsys, monkeypatch):
     code = main(["import", "--format", "rees46", str(FIXTURES / "cdnow_master.txt"), "--home", str(home)])
     assert code == 1
     assert "not a rees46 file" in capsys.readouterr().err
+
+
+def test_a_line_with_too_many_fields_is_an_error_naming_file_and_line(tmp_path):
+    source = tmp_path / "events.csv"
+    lines = (FIXTURES / "rees46_events.csv").read_text().splitlines()
+    source.write_text("\n".join([*lines[:3], lines[3] + ",extra", *lines[4:]]) + "\n")
+    landing = tmp_path / "landing"
+    with pytest.raises(ImportFailed) as caught:
+        import_files("rees46", [source], landing)
+    message = str(caught.value)
+    assert "events.csv" in message and "Line: 4" in message and "Expected Number of Columns: 9 Found: 10" in message
+    assert not landing.exists() or not [p for p in landing.rglob("*") if p.is_file()]
+
+
+def test_crlf_line_endings_give_the_same_rows(tmp_path):
+    source = tmp_path / "crlf" / "rees46_events.csv"
+    source.parent.mkdir()
+    source.write_bytes((FIXTURES / "rees46_events.csv").read_bytes().replace(b"\n", b"\r\n"))
+    a = tmp_path / "a" / "landing"
+    b = tmp_path / "b" / "landing"
+    import_files("rees46", [FIXTURES / "rees46_events.csv"], a)
+    import_files("rees46", [source], b)
+    assert _landed_bytes(a) == _landed_bytes(b)
