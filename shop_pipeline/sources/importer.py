@@ -199,14 +199,16 @@ def import_files(
     for source in sources:
         if not source.is_file():
             raise ImportFailed(f"{source}: no such file")
-    stems = [safe_stem(s) for s in sources]
-    if len(set(stems)) != len(stems):
-        raise ImportFailed("two source files map to the same landing name: " + ", ".join(map(str, sources)))
     reports: list[FileReport] = []
     pending: list[tuple[Path, Path]] = []
     con = duckdb.connect()
     try:
         prepare_session(con)
+        if hasattr(adapter, "prepare"):  # side files (e.g. RetailRocket item properties): loaded, not landed
+            sources = adapter.prepare(con, sources)
+        stems = [safe_stem(s) for s in sources]
+        if len(set(stems)) != len(stems):
+            raise ImportFailed("two source files map to the same landing name: " + ", ".join(map(str, sources)))
         for source, stem in zip(sources, stems, strict=True):
             try:
                 if fmt == "generic":

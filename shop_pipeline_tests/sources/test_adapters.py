@@ -294,3 +294,27 @@ def test_crlf_line_endings_give_the_same_rows(tmp_path):
     import_files("rees46", [FIXTURES / "rees46_events.csv"], a)
     import_files("rees46", [source], b)
     assert _landed_bytes(a) == _landed_bytes(b)
+
+
+def test_retailrocket_category_from_item_properties_as_of_the_event(tmp_path):
+    landing = tmp_path / "landing"
+    props = FIXTURES / "retailrocket_item_properties.csv"
+    reports = import_files("retailrocket", [props, FIXTURES / "retailrocket_events.csv"], landing)
+    assert [r.source.name for r in reports] == ["retailrocket_events.csv"]  # properties are not landed
+    rows = _landing_rows(landing)
+    p = "retailrocket:retailrocket_events:"
+    assert rows[p + "1"]["category"] == "1173"  # the later value (2015-06-07) is not yet known on 06-02
+    assert rows[p + "2"]["category"] == "491"
+    assert rows[p + "3"]["category"] is None  # only a non-category property
+    assert len(rows) == 7
+    again = tmp_path / "again"
+    import_files("retailrocket", [FIXTURES / "retailrocket_events.csv", props], again)
+    assert _landed_bytes(landing) == _landed_bytes(again)
+    _, clean, _ = _ingest_and_stage(tmp_path, landing)
+    assert clean == _ids("retailrocket", "retailrocket_events", [1, 2, 3, 4])
+
+
+def test_retailrocket_item_properties_alone_is_an_error(tmp_path):
+    with pytest.raises(ImportFailed, match="without a RetailRocket events file"):
+        import_files("retailrocket", [FIXTURES / "retailrocket_item_properties.csv"], tmp_path / "landing")
+    assert not (tmp_path / "landing").exists()
