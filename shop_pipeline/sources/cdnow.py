@@ -1,7 +1,7 @@
 """CDNOW-style transaction logs: whitespace-separated `customer_id date quantity amount`.
 
-`date` is YYYYMMDD; customer ids are numeric, so a first line whose first field is not
-digits (such as `customer_id date quantity amount`) is a header and skipped; data lines are numbered from
+`date` is YYYYMMDD, so a first line whose second field is not eight digits (such as
+`customer_id date quantity amount`) is a header and skipped (customer ids may be any text); data lines are numbered from
 the first line after it (from line 1 of the file when there is no header). Blank lines
 count as lines and are skipped.
 
@@ -16,6 +16,8 @@ landing/import_rejects/cdnow_<stem>.csv with reason 'expected 4 whitespace-separ
 """
 
 from __future__ import annotations
+
+import re
 
 from pathlib import Path
 
@@ -41,7 +43,7 @@ def convert(con: duckdb.DuckDBPyConnection, path: Path, stem: str) -> dict[str, 
         raise ImportFailed(f"{path}: cannot read it as text: {str(exc).splitlines()[0]}") from exc
     first = con.execute("SELECT line_text FROM cdnow_lines WHERE physical = 1").fetchall()
     first_fields = (first[0][0] or "").split() if first else []
-    header = bool(first_fields) and not first_fields[0].isdigit()
+    header = bool(first_fields) and not (len(first_fields) >= 2 and re.fullmatch(r"\d{8}", first_fields[1]))
     data = con.execute(
         "SELECT physical, regexp_split_to_array(trim(line_text), '\\s+') FROM cdnow_lines "
         "WHERE physical > $skip AND trim(coalesce(line_text, '')) <> '' ORDER BY physical LIMIT 1",

@@ -136,6 +136,14 @@ def test_cdnow_with_header_and_tabs(tmp_path):
     assert clean == set(rows) and not quarantined
 
 
+def test_cdnow_text_customer_ids_on_the_first_line_are_data_not_a_header(tmp_path):
+    source = tmp_path / "log.txt"
+    source.write_text("u000005 20250101 3 44.97\nu000133 20250102 2 11.98\n")
+    landing = tmp_path / "home" / "landing"
+    import_files("cdnow", [source], landing)
+    assert set(_landing_rows(landing)) == _ids("cdnow", "log", [1, 2])
+
+
 # --- online retail -----------------------------------------------------------------------
 
 
