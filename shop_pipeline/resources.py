@@ -46,13 +46,8 @@ class Warehouse(ConfigurableResource):
             yield con
 
 
-def warehouse_connection(warehouse: Warehouse):
-    return warehouse.connection()
-
-
 def default_resources(paths: ShopPaths | None = None) -> dict[str, Any]:
     paths = paths or ShopPaths.from_env()
-    paths.warehouse.parent.mkdir(parents=True, exist_ok=True)
     return {
         "warehouse": Warehouse(path=str(paths.warehouse)),
         "shop": ShopHome(home=str(paths.home)),

@@ -14,7 +14,7 @@ from shop_pipeline.ml import registry
 from shop_pipeline.ml.html_report import write_html_report
 from shop_pipeline.ml.lifecycle import champion_comparison, register_trained
 from shop_pipeline.ml.propensity_plots import propensity_report_sections
-from shop_pipeline.resources import ModelingWindow, ShopHome, Warehouse, warehouse_connection
+from shop_pipeline.resources import ModelingWindow, ShopHome, Warehouse
 from shop_pipeline.warehouse.scores import replace_scores
 
 MODEL_NAME = "purchase_propensity"
@@ -35,7 +35,7 @@ GATE_METRIC = "roc_auc"
     ),
 )
 def propensity_model(context: AssetExecutionContext, warehouse: Warehouse, window: ModelingWindow, shop: ShopHome):
-    with warehouse_connection(warehouse) as con:
+    with warehouse.connection() as con:
         registry.ensure_registry_schema(con)
         as_of = window.resolve_as_of(con)
         run = P.run_propensity(con, as_of, horizon_days=window.propensity_horizon_days, seed=window.seed)
@@ -127,7 +127,7 @@ def propensity_champion(context: AssetExecutionContext, warehouse: Warehouse, wi
     },
 )
 def customer_scores(context: AssetExecutionContext, warehouse: Warehouse, window: ModelingWindow):
-    with warehouse_connection(warehouse) as con:
+    with warehouse.connection() as con:
         registry.ensure_registry_schema(con)
         as_of = window.resolve_as_of(con)
         current = registry.champion(con, MODEL_NAME)

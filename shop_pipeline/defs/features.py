@@ -13,7 +13,7 @@ from shop_pipeline.defs.common import DUCKDB_POOL, markdown_table, suite_check_r
 from shop_pipeline.features.columns import CUSTOMER_FEATURES, PRODUCT_DAILY_SALES
 from shop_pipeline.features.tables import build_customer_features, build_product_daily_sales, cutoff_for
 from shop_pipeline.quality.feature_suites import validate_customer_features, validate_product_daily_sales
-from shop_pipeline.resources import ModelingWindow, Quality, Warehouse, warehouse_connection
+from shop_pipeline.resources import ModelingWindow, Quality, Warehouse
 
 ML_TEAM = ["team:ml"]
 PRODUCT_SUITE_CHECK = "product_daily_sales_suite"
@@ -66,7 +66,7 @@ def _build_audited(con, build, validate, check_name: str, as_of, max_rows: int):
     ],
 )
 def product_daily_sales(context: AssetExecutionContext, warehouse: Warehouse, window: ModelingWindow, quality: Quality):
-    with warehouse_connection(warehouse) as con:
+    with warehouse.connection() as con:
         as_of = window.resolve_as_of(con)
         rows = yield from _build_audited(
             con, build_product_daily_sales, validate_product_daily_sales, PRODUCT_SUITE_CHECK, as_of, quality.thresholds()["validation_batch_rows"]
@@ -107,7 +107,7 @@ def product_daily_sales(context: AssetExecutionContext, warehouse: Warehouse, wi
     ],
 )
 def customer_features(context: AssetExecutionContext, warehouse: Warehouse, window: ModelingWindow, quality: Quality):
-    with warehouse_connection(warehouse) as con:
+    with warehouse.connection() as con:
         as_of = window.resolve_as_of(con)
         rows = yield from _build_audited(
             con, build_customer_features, validate_customer_features, CUSTOMER_SUITE_CHECK, as_of, quality.thresholds()["validation_batch_rows"]

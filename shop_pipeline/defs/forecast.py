@@ -19,7 +19,7 @@ from shop_pipeline.ml.forecast_plots import plot_categories, plot_top_products, 
 from shop_pipeline.ml.html_report import write_html_report
 from shop_pipeline.ml.lifecycle import champion_comparison, register_trained
 from shop_pipeline.ml.splits import rolling_origin_folds
-from shop_pipeline.resources import ModelingWindow, ShopHome, Warehouse, warehouse_connection
+from shop_pipeline.resources import ModelingWindow, ShopHome, Warehouse
 from shop_pipeline.warehouse.scores import replace_scores
 
 MODEL_NAME = "demand_forecast"
@@ -48,7 +48,7 @@ def _metrics_by_candidate(result) -> dict[str, dict[str, float]]:
 )
 def demand_forecast_model(context: AssetExecutionContext, warehouse: Warehouse, window: ModelingWindow, shop: ShopHome):
     horizon = window.forecast_horizon_days
-    with warehouse_connection(warehouse) as con:
+    with warehouse.connection() as con:
         registry.ensure_registry_schema(con)
         as_of = window.resolve_as_of(con)
         history = product_daily_sales_frame(con, as_of)
@@ -164,7 +164,7 @@ def demand_forecast_champion(context: AssetExecutionContext, warehouse: Warehous
 )
 def demand_forecasts(context: AssetExecutionContext, warehouse: Warehouse, window: ModelingWindow):
     horizon = window.forecast_horizon_days
-    with warehouse_connection(warehouse) as con:
+    with warehouse.connection() as con:
         registry.ensure_registry_schema(con)
         as_of = window.resolve_as_of(con)
         current = registry.champion(con, MODEL_NAME)

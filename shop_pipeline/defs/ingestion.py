@@ -26,7 +26,7 @@ from shop_pipeline.defs.common import (
 )
 from shop_pipeline.quality.suites import raw_events_suites
 from shop_pipeline.quality.audit import RAW_BATCH, audit_days
-from shop_pipeline.resources import Quality, ShopHome, Warehouse, warehouse_connection
+from shop_pipeline.resources import Quality, ShopHome, Warehouse
 from shop_pipeline.sources.landing import files_for_days
 from shop_pipeline.warehouse.catalog import load_catalog, load_marketing
 from shop_pipeline.warehouse.ingest import load_batch, publish_batch
@@ -45,7 +45,7 @@ FILES_READABLE_CHECK = "landed_files_readable"
 )
 def raw_products(warehouse: Warehouse, shop: ShopHome) -> MaterializeResult:
     path = shop.paths.catalog_file
-    with warehouse_connection(warehouse) as con:
+    with warehouse.connection() as con:
         rows = load_catalog(con, path)
     return MaterializeResult(metadata={"dagster/row_count": rows, "source": str(path), "source_found": path.is_file()})
 
@@ -60,7 +60,7 @@ def raw_products(warehouse: Warehouse, shop: ShopHome) -> MaterializeResult:
 )
 def raw_marketing(warehouse: Warehouse, shop: ShopHome) -> MaterializeResult:
     paths = shop.paths
-    with warehouse_connection(warehouse) as con:
+    with warehouse.connection() as con:
         ad_rows, promo_rows = load_marketing(con, paths.ad_spend_file, paths.promotions_file)
     return MaterializeResult(
         metadata={"dagster/row_count": ad_rows + promo_rows, "ad_spend_rows": ad_rows, "promotion_rows": promo_rows}
@@ -98,7 +98,7 @@ def raw_events(context: AssetExecutionContext, warehouse: Warehouse, shop: ShopH
     days = partition_days(context)
     files = files_for_days(shop.paths.landing, set(days))
     thresholds = quality.thresholds()
-    with warehouse_connection(warehouse) as con:
+    with warehouse.connection() as con:
         report = load_batch(con, files, days, now=dt.datetime.now(dt.timezone.utc).replace(tzinfo=None))
         for failed in report.failed:
             context.log.error(f"file {failed.path} could not be ingested: {failed.error}")

@@ -6,7 +6,6 @@ from dagster import AssetCheckResult, AssetCheckSeverity, AssetKey, MaterializeR
 
 from shop_pipeline.ml import registry
 from shop_pipeline.ml.lifecycle import gate_and_promote
-from shop_pipeline.resources import warehouse_connection
 
 ML_TEAM = ["team:ml"]
 PROMOTION_GATE_CHECK = "promotion_gate"
@@ -56,7 +55,7 @@ def run_promotion_gate(context, warehouse, window, *, model_name: str, training_
                        baselines: list[str], metric: str, higher_is_better: bool):
     """The body of a `*_champion` asset: gate the version the training asset produced."""
     version = upstream_version(context, training_asset)
-    with warehouse_connection(warehouse) as con:
+    with warehouse.connection() as con:
         registry.ensure_registry_schema(con)
         decision, champion_after = gate_and_promote(
             con, model_name=model_name, version=version, challenger=challenger, baselines=baselines,

@@ -26,7 +26,7 @@ from shop_pipeline.defs.common import (
 from shop_pipeline.quality.suites import staging_events_suites
 from shop_pipeline.quality.thresholds import staging_rules
 from shop_pipeline.quality.audit import STAGED_BATCH, audit_days
-from shop_pipeline.resources import Quality, Warehouse, warehouse_connection
+from shop_pipeline.resources import Quality, Warehouse
 from shop_pipeline.warehouse.staging import conservation_breaks, file_counts, publish_staging, stage_days
 
 CONSERVATION_CHECK = "conservation"
@@ -81,7 +81,7 @@ STAGING_SUITE_CHECK = "staging_events_suite"
 def staged_events(context: AssetExecutionContext, warehouse: Warehouse, quality: Quality):
     days = partition_days(context)
     thresholds = quality.thresholds()
-    with warehouse_connection(warehouse) as con:
+    with warehouse.connection() as con:
         stage_days(con, days, staging_rules(thresholds))
         counts = file_counts(con, days)
         breaks = conservation_breaks(counts)
