@@ -12,7 +12,7 @@ from shop_pipeline.defs.models_common import (
 from shop_pipeline.ml import propensity as P
 from shop_pipeline.ml import registry
 from shop_pipeline.ml.html_report import write_html_report
-from shop_pipeline.ml.lifecycle import champion_comparison, register_trained
+from shop_pipeline.ml.lifecycle import SERVING_PARAMETER, champion_comparison, register_trained
 from shop_pipeline.ml.propensity_plots import propensity_report_sections
 from shop_pipeline.resources import ModelingWindow, ShopHome, Warehouse
 from shop_pipeline.warehouse.scores import replace_scores
@@ -49,6 +49,7 @@ def propensity_model(context: AssetExecutionContext, warehouse: Warehouse, windo
         parameters = {
             **P.candidate_parameters(run.chosen, window.seed, len(run.test_frame)),
             "horizon_days": window.propensity_horizon_days,
+            SERVING_PARAMETER: run.chosen,
         }
         trained = register_trained(
             con,
@@ -72,6 +73,7 @@ def propensity_model(context: AssetExecutionContext, warehouse: Warehouse, windo
     challenger = trained.metrics[run.chosen]
     metadata = {
         "model_version": trained.version,
+        "serving_candidate": run.chosen,
         "as_of": as_of.isoformat(),
         "window_mode": plan.mode,
         "champion_comparison": champion.note,
@@ -106,7 +108,7 @@ def propensity_model(context: AssetExecutionContext, warehouse: Warehouse, windo
 def propensity_champion(context: AssetExecutionContext, warehouse: Warehouse, window: ModelingWindow):
     yield from run_promotion_gate(
         context, warehouse, window, model_name=MODEL_NAME, training_asset="propensity_model",
-        challenger=P.CHALLENGER, baselines=[P.BASELINE, P.RANDOM], metric=GATE_METRIC, higher_is_better=True,
+        servable=list(P.SERVABLE), references=[P.RANDOM], metric=GATE_METRIC, higher_is_better=True,
     )
 
 

@@ -17,7 +17,13 @@ from shop_pipeline.ml import registry
 from shop_pipeline.ml.forecast_champion import backtest_saved_model, from_artifact, to_artifact
 from shop_pipeline.ml.forecast_plots import plot_categories, plot_top_products, plot_wape_by_horizon
 from shop_pipeline.ml.html_report import write_html_report
-from shop_pipeline.ml.lifecycle import champion_comparison, register_trained
+from shop_pipeline.ml.lifecycle import (
+    SERVING_PARAMETER,
+    champion_comparison,
+    register_trained,
+    select_serving,
+    serving_candidate,
+)
 from shop_pipeline.ml.splits import rolling_origin_folds
 from shop_pipeline.resources import ModelingWindow, ShopHome, Warehouse
 from shop_pipeline.warehouse.scores import replace_scores
@@ -59,17 +65,20 @@ def demand_forecast_model(context: AssetExecutionContext, warehouse: Warehouse, 
         champion = champion_comparison(
             con, MODEL_NAME, result.folds[0].test_start, "challenger",
             lambda row: backtest_saved_model(
-                from_artifact(registry.load_model(con, MODEL_NAME, row.version)), history, result.folds, horizon
+                from_artifact(registry.load_model(con, MODEL_NAME, row.version)), history, result.folds, horizon,
+                candidate=serving_candidate(row, "challenger"),
             ),
         )
         metrics = _metrics_by_candidate(result)
+        serving = select_serving(metrics, list(F.CANDIDATES), GATE_METRIC, higher_is_better=False)
         trained = register_trained(
             con,
             models_dir=shop.paths.models,
             model_name=MODEL_NAME,
             artifact=to_artifact(fitted),
-            parameters={**{k: v for k, v in vars(fitted.config).items()}, "horizon_days": horizon, "seed": window.seed},
-            features=fitted.features["challenger"],
+            parameters={**{k: v for k, v in vars(fitted.config).items()}, "horizon_days": horizon, "seed": window.seed,
+                        SERVING_PARAMETER: serving},
+            features=fitted.features.get(serving, ["seasonal_naive"]),
             window=(result.folds[0].test_start, result.folds[-1].test_end),
             train_start=first_day,
             train_end=as_of,
@@ -95,17 +104,19 @@ def demand_forecast_model(context: AssetExecutionContext, warehouse: Warehouse, 
         f"Demand forecast {trained.version} (as of {as_of})",
         [
             ("Backtest", f"{len(result.folds)} folds, horizon {horizon} days; challenger WAPE "
-             f"{improvement:.1%} below seasonal-naive.\n\n{table}", None),
+             f"{improvement:.1%} below seasonal-naive; this version serves **{serving}** (best WAPE).\n\n{table}",
+             None),
             ("Per category", per_category, None),
             ("Forecast vs actual, top products", "", pngs["top_products"]),
             ("Forecast vs actual, per category", "", pngs["categories"]),
             ("WAPE by horizon", "", pngs["wape_by_horizon"]),
         ],
     )
-    challenger = metrics["challenger"]
+    challenger = metrics[serving]
     return MaterializeResult(
         metadata={
             "model_version": trained.version,
+            "serving_candidate": serving,
             "as_of": as_of.isoformat(),
             "champion_comparison": champion.note,
             "folds": ", ".join(f"{f.test_start}..{f.test_end}" for f in result.folds),
@@ -140,7 +151,7 @@ def demand_forecast_model(context: AssetExecutionContext, warehouse: Warehouse, 
 def demand_forecast_champion(context: AssetExecutionContext, warehouse: Warehouse, window: ModelingWindow):
     yield from run_promotion_gate(
         context, warehouse, window, model_name=MODEL_NAME, training_asset="demand_forecast_model",
-        challenger="challenger", baselines=["seasonal_naive", "linear"], metric=GATE_METRIC, higher_is_better=False,
+        servable=list(F.CANDIDATES), references=[], metric=GATE_METRIC, higher_is_better=False,
     )
 
 
@@ -173,7 +184,8 @@ def demand_forecasts(context: AssetExecutionContext, warehouse: Warehouse, windo
         fitted = from_artifact(registry.load_model(con, MODEL_NAME, current.version))
         history = product_daily_sales_frame(con, as_of, first_day=as_of - dt.timedelta(days=120))
         future = future_product_days_frame(con, as_of, horizon)
-        forecasts = F.forecast(fitted, history, future, as_of=as_of, horizon_days=horizon)
+        serving = serving_candidate(current, "challenger")
+        forecasts = F.forecast(fitted, history, future, as_of=as_of, horizon_days=horizon, candidate=serving)
         forecasts = forecasts.assign(model_version=current.version, as_of=as_of)
         rows = replace_scores(con, "scoring.demand_forecasts", forecasts)
     daily = forecasts.groupby("day")[["p10", "p50", "p90"]].sum().reset_index().round(1)
@@ -181,6 +193,7 @@ def demand_forecasts(context: AssetExecutionContext, warehouse: Warehouse, windo
         metadata={
             "dagster/row_count": rows,
             "model_version": current.version,
+            "serving_candidate": serving,
             "as_of": as_of.isoformat(),
             "units_next_days_p50": float(forecasts["p50"].sum()),
             "daily_totals": MetadataValue.md(markdown_table(daily)),

@@ -29,7 +29,7 @@ def png_markdown(png: bytes, alt: str) -> str:
 def gate_check_result(decision, champion_after, version: str) -> AssetCheckResult:
     """Passes when a champion exists after the decision: the new version, or the kept one.
 
-    Fails (blocking scoring) only when no model has ever beaten the baselines.
+    Fails (blocking scoring) only when no model has ever passed the gate.
     """
     if decision.promote:
         verdict = f"promoted {version}"
@@ -51,14 +51,14 @@ def gate_check_result(decision, champion_after, version: str) -> AssetCheckResul
     )
 
 
-def run_promotion_gate(context, warehouse, window, *, model_name: str, training_asset: str, challenger: str,
-                       baselines: list[str], metric: str, higher_is_better: bool):
+def run_promotion_gate(context, warehouse, window, *, model_name: str, training_asset: str, servable: list[str],
+                       references: list[str], metric: str, higher_is_better: bool):
     """The body of a `*_champion` asset: gate the version the training asset produced."""
     version = upstream_version(context, training_asset)
     with warehouse.connection() as con:
         registry.ensure_registry_schema(con)
         decision, champion_after = gate_and_promote(
-            con, model_name=model_name, version=version, challenger=challenger, baselines=baselines,
+            con, model_name=model_name, version=version, servable=servable, references=references,
             metric=metric, higher_is_better=higher_is_better, min_improvement=window.min_improvement,
         )
     yield gate_check_result(decision, champion_after, version)

@@ -535,7 +535,8 @@ def forecast(
     """DataFrame(product_id, day, p10, p50, p90) for the rows of `future` whose day is in
     (as_of, as_of + horizon_days]; other rows are ignored. Origin features come from
     `history` on days <= as_of (default: the forecaster's as_of). `candidate` may name a
-    baseline; baselines have no interval of their own, so p10 = p50 = p90 for them."""
+    baseline (a version may serve one when it forecast best); baselines have no interval of their
+    own, so theirs is the Poisson 80% interval around their mean."""
     horizon_days = fitted.horizon_days if horizon_days is None else horizon_days
     as_of = fitted.as_of if as_of is None else as_of
     if candidate not in CANDIDATES:
@@ -561,8 +562,11 @@ def forecast(
     X = _design(panel, p, o, fut["horizon"].to_numpy(), fut)
     pred = _predict(fitted, X)[candidate]
     p50 = pred["p50"]
-    p10 = p50 if candidate != "challenger" else pred["p10"]
-    p90 = p50 if candidate != "challenger" else pred["p90"]
+    if candidate == "challenger":
+        p10, p90 = pred["p10"], pred["p90"]
+    else:
+        lo, hi = _poisson_interval(p50)
+        p10, p90 = np.minimum(lo, p50), np.maximum(hi, p50)
     out = pd.DataFrame({"product_id": fut["product_id"], "day": fut["day"], "p10": p10, "p50": p50, "p90": p90})
     return out.sort_values(["product_id", "day"], kind="stable").reset_index(drop=True)
 

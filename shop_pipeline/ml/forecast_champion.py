@@ -58,8 +58,9 @@ def from_artifact(artifact: dict[str, Any]) -> FittedForecaster:
     )
 
 
-def backtest_saved_model(fitted: FittedForecaster, history: pd.DataFrame, folds: list[Fold], horizon_days: int) -> dict[str, float]:
-    """Pooled metrics of an already fitted forecaster (e.g. the champion) on the backtest folds.
+def backtest_saved_model(fitted: FittedForecaster, history: pd.DataFrame, folds: list[Fold], horizon_days: int,
+                         candidate: str = "challenger") -> dict[str, float]:
+    """Pooled metrics of an already fitted forecaster's `candidate` (e.g. the champion's) on the backtest folds.
 
     Each fold forecasts from the history up to its train_end, with the test days' known-in-advance
     columns as `future`, exactly like the candidates of the backtest. A champion trained on later
@@ -72,7 +73,8 @@ def backtest_saved_model(fitted: FittedForecaster, history: pd.DataFrame, folds:
         test = history[(days > fold.train_end) & (days <= fold.test_end)]
         if past.empty or test.empty:
             continue
-        predicted = forecast(fitted, past, test[list(FUTURE_PRODUCT_DAYS)], as_of=fold.train_end, horizon_days=horizon_days)
+        predicted = forecast(fitted, past, test[list(FUTURE_PRODUCT_DAYS)], as_of=fold.train_end,
+                             horizon_days=horizon_days, candidate=candidate)
         actual = test[["product_id", "day", "units"]].assign(day=lambda f: pd.to_datetime(f["day"]).dt.date)
         predicted = predicted.assign(day=pd.to_datetime(predicted["day"]).dt.date)
         pieces.append(actual.merge(predicted, on=["product_id", "day"], how="inner"))

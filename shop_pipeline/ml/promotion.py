@@ -6,7 +6,12 @@ current champion on `metric` by at least `min_improvement` (relative):
     higher is better:  challenger - other >= min_improvement * |other|  and  challenger > other
     lower is better:   other - challenger >= min_improvement * |other|  and  challenger < other
 
-With no champion (the first model) it must beat the baselines only. A missing or NaN value
+With no champion (the first model) it must beat the baselines only.
+
+`alternatives` are the other servable candidates of the same run (the model chosen to serve
+is the best of them by measurement, `select_serving` below): the chosen one must be at
+least as good as each of them, without a margin, because choosing among a run's own
+candidates is selection, not a challenge to an incumbent. A missing or NaN value
 (the challenger's or any comparison's) fails that comparison: the gate never promotes on a
 number it could not compare. `reasons` has one line per comparison saying whether it passed
 and by how much; `table_markdown` is the same as a Markdown table for the UI and the report.
@@ -21,7 +26,7 @@ from typing import Mapping
 
 @dataclass(frozen=True)
 class Comparison:
-    role: str                 # "baseline" | "champion"
+    role: str                 # "baseline" | "alternative" | "champion"
     name: str
     other: float | None
     challenger: float | None
@@ -53,7 +58,7 @@ def _fmt(v: float | None) -> str:
 
 
 def _compare(role: str, name: str, other: float | None, chal: float | None, metric: str,
-             higher_is_better: bool, margin: float) -> Comparison:
+             higher_is_better: bool, margin: float, strict: bool = True) -> Comparison:
     label = f"{role} {name}"
     if chal is None:
         return Comparison(role, name, other, chal, None, False,
@@ -64,18 +69,20 @@ def _compare(role: str, name: str, other: float | None, chal: float | None, metr
     slack = margin * abs(other)
     if higher_is_better:
         required = other + slack
-        ok = chal > other and chal >= required
+        ok = (chal > other or not strict) and chal >= required
     else:
         required = other - slack
-        ok = chal < other and chal <= required
+        ok = (chal < other or not strict) and chal <= required
     if other != 0:
         rel = f"{(chal - other) / abs(other):+.2%}"
     else:
         rel = "+0.00%" if chal == other else "from 0"
     sign = ">=" if higher_is_better else "<="
-    reason = (f"{'PASS' if ok else 'FAIL'} vs {label}: {metric} {_fmt(chal)} vs {_fmt(other)} "
-              f"({rel}); needs {'higher' if higher_is_better else 'lower'} by at least "
-              f"{margin:.2%} ({sign} {_fmt(required)})")
+    if strict:
+        need = f"needs {'higher' if higher_is_better else 'lower'} by at least {margin:.2%} ({sign} {_fmt(required)})"
+    else:
+        need = f"needs at least as {'high' if higher_is_better else 'low'} ({sign} {_fmt(required)})"
+    reason = f"{'PASS' if ok else 'FAIL'} vs {label}: {metric} {_fmt(chal)} vs {_fmt(other)} ({rel}); {need}"
     return Comparison(role, name, other, chal, required, ok, reason)
 
 
@@ -83,13 +90,16 @@ def decide(challenger_metrics: Mapping[str, float],
            baseline_metrics: Mapping[str, Mapping[str, float]],
            champion_metrics: Mapping[str, float] | None, metric: str,
            higher_is_better: bool = True, min_improvement: float = 0.0,
-           champion_name: str = "champion") -> GateDecision:
+           champion_name: str = "champion",
+           alternatives: Mapping[str, Mapping[str, float]] | None = None) -> GateDecision:
     """Gate decision; see the module docstring. `min_improvement` is relative (0.01 = 1%)."""
     if min_improvement < 0 or math.isnan(min_improvement):
         raise ValueError(f"min_improvement must be >= 0, got {min_improvement}")
     chal = _value(challenger_metrics, metric)
     comps = [_compare("baseline", name, _value(m, metric), chal, metric, higher_is_better,
                       min_improvement) for name, m in baseline_metrics.items()]
+    comps += [_compare("alternative", name, _value(m, metric), chal, metric, higher_is_better, 0.0,
+                       strict=False) for name, m in (alternatives or {}).items()]
     if champion_metrics is not None:
         comps.append(_compare("champion", champion_name, _value(champion_metrics, metric), chal,
                               metric, higher_is_better, min_improvement))
@@ -119,3 +129,22 @@ def _table(comps: list[Comparison], metric: str, higher: bool, margin: float,
         lines.append(f"| {c.name} | {c.role} | {_fmt(c.other)} | {_fmt(chal)} | "
                      f"{_fmt(c.required)} | {'pass' if c.passed else 'FAIL'} |")
     return "\n".join(lines) + "\n"
+
+
+def select_serving(metrics: dict[str, dict[str, float]], servable: list[str], metric: str,
+                   higher_is_better: bool) -> str:
+    """The servable candidate with the best `metric`; ties and NaNs go to the earlier (simpler) one.
+
+    ValueError when no servable candidate has a value: there is nothing to serve.
+    """
+    best, best_value = None, None
+    for name in servable:
+        value = metrics.get(name, {}).get(metric)
+        if value is None or value != value:
+            continue
+        better = best_value is None or (value > best_value if higher_is_better else value < best_value)
+        if better:
+            best, best_value = name, value
+    if best is None:
+        raise ValueError(f"no servable candidate among {servable} has a {metric} value")
+    return best

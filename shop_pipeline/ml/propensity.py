@@ -75,6 +75,7 @@ from threadpoolctl import threadpool_limits
 
 from shop_pipeline.features.columns import CUSTOMER_FEATURES
 from shop_pipeline.ml import metrics as M
+from shop_pipeline.ml.promotion import select_serving
 
 MODEL_NAME = "customer_propensity"
 RFM_COLUMNS = ("recency_days", "frequency", "monetary")
@@ -85,6 +86,8 @@ BASELINE = "logistic_rfm"
 CHALLENGER = "hgb_calibrated"
 RANDOM = "random"
 CANDIDATES = (BASELINE, CHALLENGER, RANDOM)
+SERVABLE = (BASELINE, CHALLENGER)   # simpler first: a tie serves the baseline
+SELECTION_METRIC = "roc_auc"
 CANDIDATE_COLUMNS = {BASELINE: RFM_COLUMNS, CHALLENGER: ALL_NUMERIC_COLUMNS, RANDOM: ()}
 
 SEGMENTS = ("new", "champions", "loyal", "at_risk", "hibernating")
@@ -523,7 +526,7 @@ class PropensityRun:
     plan: WindowPlan
     evaluations: dict[str, CandidateEvaluation]
     value_evaluation: ValueEvaluation
-    chosen: str                     # candidate refit as the final model (the challenger)
+    chosen: str                     # candidate refit as the final model (best servable one)
     fitted: FittedPropensity
     test_labels: np.ndarray = field(repr=False)
     test_frame: pd.DataFrame = field(repr=False)
@@ -531,9 +534,11 @@ class PropensityRun:
 
 
 def run_propensity(con: Any, as_of: Any, horizon_days: int = 30, seed: int = 0,
-                   final_candidate: str = CHALLENGER) -> PropensityRun:
+                   final_candidate: str | None = None) -> PropensityRun:
     """Build the windows from the warehouse, evaluate every candidate on the held-out window and
-    refit `final_candidate` on the most recent complete window. Scoring is left to the caller
+    refit `final_candidate` on the most recent complete window; by default the servable
+    candidate with the best held-out ROC-AUC (the baseline on a tie; on transaction-only logs
+    the logistic RFM model often wins). Scoring is left to the caller
     (score_customers(run.fitted, run.scoring_features, as_of, version)) so that the version
     comes from the registry."""
     from shop_pipeline.features.tables import (customer_features_frame, customer_labels_frame,
@@ -566,6 +571,9 @@ def run_propensity(con: Any, as_of: Any, horizon_days: int = 30, seed: int = 0,
     evals = evaluate_candidates(train_frame, train_frame["purchased"], test_frame,
                                 test_frame["purchased"], seed,
                                 train_window=tr_win, test_window=ev_win)
+    if final_candidate is None:
+        final_candidate = select_serving({c: e.metrics for c, e in evals.items()}, list(SERVABLE),
+                                         SELECTION_METRIC, higher_is_better=True)
     value_eval = evaluate_value(train_frame, test_frame, evals[final_candidate].test_scores,
                                 plan.horizon_days, seed)
     labels_t2 = eval_frame.loc[:, ["customer_id", "purchased", "orders", "spend"]]

@@ -11,6 +11,8 @@
 -- order_id is an order of its own); its time is its first purchase event, its value
 -- sum(price x quantity). Durations are in days (fractional), measured up to $cutoff.
 -- Money is summed as DECIMAL so the result does not depend on DuckDB's thread order.
+-- Anonymous buyers ('guest:<order>' user ids, written by adapters for rows without a
+-- customer) are sales, not customers: they are left out.
 WITH events AS (
     SELECT
         user_id, session_id, event_type, category, event_time,
@@ -19,6 +21,7 @@ WITH events AS (
     FROM staging.events
     WHERE event_time < $cutoff
       AND partition_date <= $as_of
+      AND NOT starts_with(user_id, 'guest:')
 ),
 orders AS (
     SELECT user_id, order_key, min(event_time) AS order_time, sum(amount) AS amount

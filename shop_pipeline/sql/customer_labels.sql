@@ -14,6 +14,7 @@ WITH customers AS (
     FROM staging.events
     WHERE event_time < $cutoff
       AND partition_date <= $as_of
+      AND NOT starts_with(user_id, 'guest:')   -- anonymous buyers are not customers
 ),
 window_orders AS (
     SELECT

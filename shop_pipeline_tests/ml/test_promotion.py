@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from shop_pipeline.ml.promotion import decide
+from shop_pipeline.ml.promotion import decide, select_serving
 
 BASELINES = {"logistic_rfm": {"roc_auc": 0.78, "brier": 0.150}, "random": {"roc_auc": 0.50, "brier": 0.250}}
 
@@ -66,3 +66,26 @@ def test_undefined_values_never_promote():
     assert not d.promote and "no baseline" in " ".join(d.reasons)
     with pytest.raises(ValueError):
         decide({"roc_auc": 0.9}, BASELINES, None, "roc_auc", True, -0.1)
+
+
+def test_the_served_candidate_is_the_best_measured_one_and_ties_go_to_the_simpler():
+    metrics = {"logistic_rfm": {"roc_auc": 0.70}, "hgb": {"roc_auc": 0.66}, "random": {"roc_auc": 0.9}}
+    assert select_serving(metrics, ["logistic_rfm", "hgb"], "roc_auc", True) == "logistic_rfm"
+    metrics["hgb"]["roc_auc"] = 0.70
+    assert select_serving(metrics, ["logistic_rfm", "hgb"], "roc_auc", True) == "logistic_rfm"
+    wape = {"seasonal_naive": {"wape": 0.9}, "linear": {"wape": float("nan")}, "challenger": {"wape": 0.5}}
+    assert select_serving(wape, ["seasonal_naive", "linear", "challenger"], "wape", False) == "challenger"
+    with pytest.raises(ValueError, match="no servable candidate"):
+        select_serving({"hgb": {"roc_auc": float("nan")}}, ["logistic_rfm", "hgb"], "roc_auc", True)
+
+
+def test_alternatives_need_no_margin_but_references_and_the_champion_do():
+    served = {"roc_auc": 0.705}
+    alternatives = {"hgb": {"roc_auc": 0.705}}
+    d = decide(served, {"random": {"roc_auc": 0.50}}, None, "roc_auc", True, 0.01, alternatives=alternatives)
+    assert d.promote
+    assert any(r.startswith("PASS vs alternative hgb") and "at least as high" in r for r in d.reasons)
+    d = decide(served, {"random": {"roc_auc": 0.70}}, None, "roc_auc", True, 0.01, alternatives=alternatives)
+    assert not d.promote and d.reasons[-1] == "REFUSE: does not beat baseline random"
+    d = decide(served, {}, {"roc_auc": 0.70}, "roc_auc", True, 0.01, alternatives={"hgb": {"roc_auc": 0.71}})
+    assert not d.promote and d.reasons[-1] == "REFUSE: does not beat alternative hgb, champion champion"

@@ -230,7 +230,7 @@ def test_run_uses_two_time_windows_and_never_labels_past_as_of(monkeypatch):
     assert all(day + dt.timedelta(days=30) <= AS_OF for kind, day in calls if kind == "labels")
     rows = P.metrics_rows(run)
     assert rows[P.CHALLENGER]["roc_auc"] > rows[P.RANDOM]["roc_auc"]
-    assert "orders_mae" in rows[P.CHALLENGER] and "historical_rate" in rows
+    assert "orders_mae" in rows[run.chosen] and "historical_rate" in rows
     assert "| hgb_calibrated |" in P.metrics_table_markdown(rows)
 
 
