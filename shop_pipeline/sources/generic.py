@@ -20,7 +20,8 @@ line: order_id = its event_id. A time without an offset is UTC. Values that cann
 (unparseable time, empty required value, unknown event name) are passed through as their raw
 text or NULL, so staging quarantines them with the reason. The file type comes from its
 extension (.csv, .parquet, .jsonl / .ndjson); CSV is read with DuckDB's dialect detection,
-every value as text. A mapping that names a column the file has not got, an unknown key, or
+every value as text; a CSV line that repeats the header in the middle of the file goes to
+import_rejects ('repeated header line'). A mapping that names a column the file has not got, an unknown key, or
 a missing required column is an error naming the file and the column.
 """
 
@@ -32,7 +33,7 @@ import duckdb
 import yaml
 
 from shop_pipeline.contracts import EVENT_COLUMNS, EVENT_TYPES
-from shop_pipeline.sources.importer import ISO_UTC, ImportFailed, quote_ident
+from shop_pipeline.sources.importer import ISO_UTC, ImportFailed, quote_ident, raw_record_sql, repeated_header_sql
 
 NAME = "generic"
 MAPPABLE = tuple(c for c in EVENT_COLUMNS if c != "event_id")
@@ -141,6 +142,9 @@ def convert(con: duckdb.DuckDBPyConnection, path: Path, stem: str, mapping: dict
             f"WHEN '{k.replace(chr(39), chr(39) * 2)}' THEN '{v}'" for k, v in values.items()
         )
         event_type = f"CASE {event_type} {cases} ELSE {event_type} END"
+    is_csv = path.suffix.lower() == ".csv"  # only a text file can repeat its header line
+    repeated = repeated_header_sql(found) if is_csv else "false"
+    raw = raw_record_sql(found) if is_csv else "NULL"
     quantity = value("quantity") if "quantity" in columns or "quantity" in constants else "'1'"
     order = value("order_id") if "order_id" in columns or "order_id" in constants else "NULL"
     con.execute(
@@ -150,7 +154,7 @@ def convert(con: duckdb.DuckDBPyConnection, path: Path, stem: str, mapping: dict
             SELECT {line_sql} AS line, * FROM {relation}
         ),
         mapped AS (
-            SELECT line,
+            SELECT line, {repeated} AS repeated_header, {raw} AS raw_record,
                    {value('event_time')} AS raw_time,
                    {event_type} AS event_type,
                    {value('user_id')} AS user_id, {value('session_id')} AS session_id,
@@ -165,15 +169,15 @@ def convert(con: duckdb.DuckDBPyConnection, path: Path, stem: str, mapping: dict
         SELECT
             line,
             CAST(ts AT TIME ZONE 'UTC' AS DATE) AS day,
-            $prefix || line AS event_id,
+            CASE WHEN repeated_header THEN raw_record ELSE $prefix || line END AS event_id,
             CASE WHEN ts IS NULL THEN raw_time ELSE strftime(ts AT TIME ZONE 'UTC', {ISO_UTC}) END AS event_time,
             event_type, user_id, session_id, product_id, category, brand, price, quantity,
             CASE WHEN event_type = 'purchase' THEN coalesce(CAST(order_id AS VARCHAR), $prefix || line) END
                 AS order_id,
-            CAST(NULL AS VARCHAR) AS reject_reason
+            CASE WHEN repeated_header THEN 'repeated header line' END AS reject_reason
         FROM typed
         ORDER BY line
         """,
-        {"path": str(path), "prefix": f"{NAME}:{stem}:"},
+        {"path": str(path), "prefix": f"{NAME}:{stem}:", **({"header": found} if is_csv else {})},
     )
     return {}

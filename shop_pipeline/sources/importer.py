@@ -8,6 +8,8 @@ table `converted` with set-based SQL:
     day  DATE     the UTC day of the event, NULL when its time could not be parsed
     event_id, event_time, ..., order_id   VARCHAR, the canonical columns (contracts.py)
     reject_reason VARCHAR   NULL, or why the line cannot be mapped at all
+    source_line VARCHAR     optional: where a rejected row is, as a person finds it (e.g.
+                            `Year 2010-2011:5` for an Excel sheet and row); default `line`
 
 The shared writer here turns that table into one Parquet file per UTC day under
 `$SHOP_PIPELINE_HOME/landing/events/<format>_<stem>_YYYY-MM-DD.parquet`, every column
@@ -19,11 +21,13 @@ recognises files by SHA-256).
 Rows whose values cannot be mapped are not dropped: an unparseable time or an empty
 required value is passed through as the raw text (or NULL) so that staging quarantines the
 row with its reason. Rows without a parseable time go to the file of the source's first
-day. Only lines that cannot be split into fields at all (`reject_reason`) are written to
-`landing/import_rejects/<format>_<stem>.csv` (file, line, column, reason, raw) and counted.
+day. Only lines that cannot be mapped at all (`reject_reason`: cannot be split into fields,
+a repeated header line in the middle of the file, an Excel row of an overlapping sheet) are
+written to `landing/import_rejects/<format>_<stem>.csv` (file, line, column, reason, raw) and
+counted in the report: rows read = rows landed + rows rejected, per source file.
 
 A wrong format or missing columns raise ImportFailed naming the file and the missing
-columns. Everything is written to `*.part` names first (ignored by landing discovery) and
+columns; an Excel workbook is refused by every format but online_retail. Everything is written to `*.part` names first (ignored by landing discovery) and
 renamed only after every file of the import converted, so a failed import leaves nothing.
 `stem` is the source file name without its extension, with every character other than
 letters, digits and '_' replaced by '_' (so a date in the source name cannot be mistaken
@@ -114,6 +118,18 @@ def require_columns(path: Path, found: list[str], fmt: str, required: dict[str, 
     return chosen
 
 
+def repeated_header_sql(names: list[str]) -> str:
+    """SQL that is true when a record repeats the header line (every field equals its column
+    name, as happens when files are concatenated with their headers). Compares with the
+    parameter $header, which must be `names` (so no header text is put into the SQL)."""
+    return "list_value(" + ", ".join(f"coalesce(trim({quote_ident(n)}), '')" for n in names) + ") = $header"
+
+
+def raw_record_sql(names: list[str]) -> str:
+    """SQL giving a record's fields joined by commas: the raw text in import_rejects."""
+    return "array_to_string(list_value(" + ", ".join(f"coalesce({quote_ident(n)}, '')" for n in names) + "), ',')"
+
+
 def quote_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
@@ -130,7 +146,9 @@ def _adapter(fmt: str):
 def _check_converted(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     names = [row[0] for row in con.execute("DESCRIBE converted").fetchall()]
     expected = ["line", "day", *EVENT_COLUMNS, "reject_reason"]
-    if names != expected:  # a programming error in an adapter, not a user error
+    if names == expected:
+        con.execute("ALTER TABLE converted ADD COLUMN source_line VARCHAR")
+    elif names != [*expected, "source_line"]:  # a programming error in an adapter, not a user error
         raise RuntimeError(f"adapter output for {path} has columns {names}, expected {expected}")
 
 
@@ -166,13 +184,19 @@ def _write_parts(
         final = folder / f"{fmt}_{stem}.csv"
         part = final.with_name(final.name + ".part")
         con.execute(
-            f"""COPY (SELECT $file AS file, line, 'line' AS column, reject_reason AS reason, event_id AS raw
+            f"""COPY (SELECT $file AS file, coalesce(source_line, CAST(line AS VARCHAR)) AS line, 'line' AS column,
+                       reject_reason AS reason, event_id AS raw
                 FROM converted WHERE reject_reason IS NOT NULL ORDER BY line)
                 TO '{_sql_path(part)}' (FORMAT csv, HEADER true)""",
             {"file": str(path)},
         )
         parts.append((part, final))
     return parts, total, rejects
+
+
+def _is_zip(path: Path) -> bool:
+    with path.open("rb") as handle:
+        return handle.read(4) == b"PK\x03\x04"
 
 
 def _first_lines(exc: Exception, count: int = 3) -> str:
@@ -210,6 +234,9 @@ def import_files(
         if len(set(stems)) != len(stems):
             raise ImportFailed("two source files map to the same landing name: " + ", ".join(map(str, sources)))
         for source, stem in zip(sources, stems, strict=True):
+            if fmt != "online_retail" and _is_zip(source):
+                raise ImportFailed(f"{source}: an Excel workbook (or another zip file) is not a {fmt} file: "
+                                   "only --format online_retail reads Excel; export the sheet to CSV")
             try:
                 if fmt == "generic":
                     notes = adapter.convert(con, source, stem, mapping) or {}

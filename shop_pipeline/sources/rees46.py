@@ -9,7 +9,8 @@ through and quarantined by staging as unknown_event_type); category = category_c
 category_id when the code is empty; session_id = user_session; quantity 1; order_id of a
 purchase = user_session (one order per session; a purchase without a session is
 quarantined as missing_order_id). An unparseable event_time is passed through as its raw
-text (quarantined as unparseable_event_time).
+text (quarantined as unparseable_event_time). A line that repeats the header in the middle of
+the file (files concatenated with their headers) goes to import_rejects ('repeated header line').
 """
 
 from __future__ import annotations
@@ -18,7 +19,16 @@ from pathlib import Path
 
 import duckdb
 
-from shop_pipeline.sources.importer import CSV_READ, ISO_UTC, csv_header, csv_params, quote_ident, require_columns
+from shop_pipeline.sources.importer import (
+    CSV_READ,
+    ISO_UTC,
+    csv_header,
+    csv_params,
+    quote_ident,
+    raw_record_sql,
+    repeated_header_sql,
+    require_columns,
+)
 
 NAME = "rees46"
 COLUMNS = ("event_time", "event_type", "product_id", "category_id", "category_code", "brand", "price",
@@ -37,12 +47,14 @@ def convert(con: duckdb.DuckDBPyConnection, path: Path, stem: str) -> dict[str, 
             FROM {CSV_READ}
         ),
         typed AS (
-            SELECT *, try_cast({c['event_time']} AS TIMESTAMPTZ) AS ts FROM src
+            SELECT *, try_cast({c['event_time']} AS TIMESTAMPTZ) AS ts,
+                   {repeated_header_sql(found)} AS repeated_header
+            FROM src
         )
         SELECT
             line,
             CAST(ts AT TIME ZONE 'UTC' AS DATE) AS day,
-            $prefix || line AS event_id,
+            CASE WHEN repeated_header THEN {raw_record_sql(found)} ELSE $prefix || line END AS event_id,
             CASE WHEN ts IS NULL THEN {c['event_time']} ELSE strftime(ts AT TIME ZONE 'UTC', {ISO_UTC}) END
                 AS event_time,
             {c['event_type']} AS event_type,
@@ -54,9 +66,9 @@ def convert(con: duckdb.DuckDBPyConnection, path: Path, stem: str) -> dict[str, 
             {c['price']} AS price,
             '1' AS quantity,
             CASE WHEN {c['event_type']} = 'purchase' THEN {c['user_session']} END AS order_id,
-            CAST(NULL AS VARCHAR) AS reject_reason
+            CASE WHEN repeated_header THEN 'repeated header line' END AS reject_reason
         FROM typed
         """,
-        {**csv_params(path, found), "prefix": f"{NAME}:{stem}:"},
+        {**csv_params(path, found), "prefix": f"{NAME}:{stem}:", "header": found},
     )
     return {}

@@ -22,9 +22,10 @@ from shop_pipeline.synth.events import DAY_MS, DaySimulator, day_start_ms
 from shop_pipeline.synth.fraud import fraud_day
 from shop_pipeline.synth.render import render
 from shop_pipeline.synth.world import World, build_world
-from shop_pipeline.synth.writers import atomic_write_bytes, write_csv, write_events
+from shop_pipeline.synth.writers import atomic_write_bytes, write_chargebacks, write_csv, write_events
 
 DRIFT_COUPONS = ("SAVE10", "WELCOME5", "FREESHIP", "VIP20")
+CHARGEBACKS_FILE = "labels/chargebacks.csv"
 
 
 @dataclass
@@ -110,6 +111,7 @@ def generate_shop(home: Path, config: GeneratorConfig) -> GenerationSummary:
 
     root = np.random.SeedSequence(config.seed)
     world_seed, plan_seed, days_seed = root.spawn(3)
+    (chargeback_seed,) = root.spawn(1)  # a 4th child: the first three streams stay as they were
     world = build_world(config, np.random.Generator(np.random.PCG64(world_seed)))
     sim = DaySimulator(world, config)
     plan_rng = np.random.Generator(np.random.PCG64(plan_seed))
@@ -122,7 +124,7 @@ def generate_shop(home: Path, config: GeneratorConfig) -> GenerationSummary:
     truth: list[tuple[str, int | str, str, str]] = []
     defect_counts: collections.Counter[str] = collections.Counter()
     fraud_patterns: dict[int, str] = {}
-    order_parts: list[tuple[np.ndarray, np.ndarray]] = []
+    order_parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     carry_spill = EventBatch.empty()
     carry_late = EventBatch.empty()
     carry_dups = None
@@ -171,7 +173,7 @@ def generate_shop(home: Path, config: GeneratorConfig) -> GenerationSummary:
             batch = batch.take(np.flatnonzero(~held))
 
         has_order = batch.etype == PURCHASE
-        order_parts.append((batch.order[has_order], batch.user[has_order]))
+        order_parts.append((batch.order[has_order], batch.user[has_order], batch.time_ms[has_order]))
         real_events += len(batch)
 
         counts = {name: int(per_day[d]) for name, per_day in plan.items()}
@@ -211,8 +213,9 @@ def generate_shop(home: Path, config: GeneratorConfig) -> GenerationSummary:
             defect_counts["schema_drift"] += 1
 
     # fraud labels: every order that reached a file
-    orders = np.concatenate([o for o, _ in order_parts]) if order_parts else np.zeros(0, dtype=np.int64)
-    users = np.concatenate([u for _, u in order_parts]) if order_parts else np.zeros(0, dtype=np.int64)
+    orders = np.concatenate([o for o, _, _ in order_parts]) if order_parts else np.zeros(0, dtype=np.int64)
+    users = np.concatenate([u for _, u, _ in order_parts]) if order_parts else np.zeros(0, dtype=np.int64)
+    times = np.concatenate([t for _, _, t in order_parts]) if order_parts else np.zeros(0, dtype=np.int64)
     order_ids, first = np.unique(orders, return_index=True)
     order_users = users[first]
     user_width = max(6, len(str(world.n_users)))
@@ -225,6 +228,18 @@ def generate_shop(home: Path, config: GeneratorConfig) -> GenerationSummary:
         ),
     )
     n_fraud = sum(1 for o in order_ids.tolist() if o in fraud_patterns)
+    # the shop's view of the same fraud: chargebacks reported days later (landing/labels)
+    fraud_keys = np.array([o in fraud_patterns for o in order_ids.tolist()], dtype=bool)
+    by_order = np.argsort(orders, kind="stable")
+    starts = np.flatnonzero(np.diff(orders[by_order], prepend=-1) != 0)  # aligned with order_ids
+    order_times = np.minimum.reduceat(times[by_order], starts) if len(orders) else times
+    landing_files[CHARGEBACKS_FILE] = write_chargebacks(
+        landing / CHARGEBACKS_FILE,
+        [f"o{o:08d}" for o in order_ids[fraud_keys].tolist()],
+        order_times[fraud_keys],
+        world.day(config.days - 1),
+        np.random.Generator(np.random.PCG64(chargeback_seed)),
+    )
     truth.sort(key=lambda row: (row[0], row[1] if isinstance(row[1], int) else 0, row[3]))
     write_csv(
         truth_dir / "defects.csv",

@@ -7,6 +7,7 @@ landing folder never sees half a file (the landing sensor ignores '*.tmp').
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import json
 import os
@@ -127,6 +128,30 @@ def write_events(path: Path, fmt: str, cols: Columns, line_edits: dict[int, tupl
         raise ValueError(f"unknown format {fmt!r}")
     atomic_write_bytes(path, header + body)
     return n
+
+
+# Chargebacks reach the shop days after the order: 1 + an exponential number of days (mean
+# CHARGEBACK_MEAN_DELAY_DAYS), at most CHARGEBACK_MAX_DELAY_DAYS.
+CHARGEBACK_HEADER = ("order_id", "is_fraud", "reported_on")
+CHARGEBACK_MEAN_DELAY_DAYS = 6.0
+CHARGEBACK_MAX_DELAY_DAYS = 45
+
+
+def write_chargebacks(
+    path: Path, order_ids: Sequence[str], order_times_ms: np.ndarray, last_day: dt.date, rng: np.random.Generator
+) -> int:
+    """The chargeback labels file: one row per fraudulent order reported by `last_day`.
+
+    Each order gets a report delay in days; reports that would arrive after the last
+    generated day are not known yet and are left out (as they would be in a real shop).
+    Rows are sorted by (reported_on, order_id). Returns the number of rows written.
+    """
+    delays = 1 + np.minimum(np.floor(rng.exponential(CHARGEBACK_MEAN_DELAY_DAYS, size=len(order_ids))),
+                            CHARGEBACK_MAX_DELAY_DAYS - 1).astype(np.int64)
+    order_days = np.asarray(order_times_ms, dtype=np.int64) // 86_400_000
+    reported = [dt.date(1970, 1, 1) + dt.timedelta(days=int(d + k)) for d, k in zip(order_days, delays)]
+    rows = sorted((day.isoformat(), order) for order, day in zip(order_ids, reported) if day <= last_day)
+    return write_csv(path, CHARGEBACK_HEADER, ((order, 1, day) for day, order in rows))
 
 
 def write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[object]]) -> int:
