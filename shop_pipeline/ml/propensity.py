@@ -24,6 +24,8 @@ scoring cut-off influences a model.
 Candidates:
     logistic_rfm    the product brief's baseline: log1p + StandardScaler + LogisticRegression on
                     recency_days, frequency, monetary.
+    bgnbd           the classic transaction-log model (ml/bgnbd.py): BG/NBD fitted on each
+                    customer's frequency, recency and age; P(buy) = 1 - exp(-E[purchases]).
     hgb_calibrated  challenger: HistGradientBoostingClassifier on every numeric customer feature,
                     wrapped in CalibratedClassifierCV (isotonic from 2000 rows, sigmoid below;
                     ensemble=False so scoring runs one booster).
@@ -75,6 +77,8 @@ from threadpoolctl import threadpool_limits
 
 from shop_pipeline.features.columns import CUSTOMER_FEATURES
 from shop_pipeline.ml import metrics as M
+from shop_pipeline.ml.bgnbd import COLUMNS as BGNBD_COLUMNS
+from shop_pipeline.ml.bgnbd import BetaGeoClassifier
 from shop_pipeline.ml.promotion import select_serving
 
 MODEL_NAME = "customer_propensity"
@@ -85,10 +89,11 @@ ALL_NUMERIC_COLUMNS = tuple(c for c in CUSTOMER_FEATURES if c not in NON_FEATURE
 BASELINE = "logistic_rfm"
 CHALLENGER = "hgb_calibrated"
 RANDOM = "random"
-CANDIDATES = (BASELINE, CHALLENGER, RANDOM)
-SERVABLE = (BASELINE, CHALLENGER)   # simpler first: a tie serves the baseline
+BGNBD = "bgnbd"
+CANDIDATES = (BASELINE, BGNBD, CHALLENGER, RANDOM)
+SERVABLE = (BASELINE, BGNBD, CHALLENGER)   # simpler first: a tie serves the simpler one
 SELECTION_METRIC = "roc_auc"
-CANDIDATE_COLUMNS = {BASELINE: RFM_COLUMNS, CHALLENGER: ALL_NUMERIC_COLUMNS, RANDOM: ()}
+CANDIDATE_COLUMNS = {BASELINE: RFM_COLUMNS, BGNBD: BGNBD_COLUMNS, CHALLENGER: ALL_NUMERIC_COLUMNS, RANDOM: ()}
 
 SEGMENTS = ("new", "champions", "loyal", "at_risk", "hibernating")
 NEW_CUSTOMER_DAYS = 30
@@ -218,8 +223,10 @@ def check_labels(y: np.ndarray, window: str) -> None:
 # ---------------------------------------------------------------------------- candidates
 
 
-def make_classifier(candidate: str, seed: int, n_rows: int) -> Any:
+def make_classifier(candidate: str, seed: int, n_rows: int, horizon_days: int = 30) -> Any:
     """An unfitted scikit-learn estimator for `candidate` (not for `random`)."""
+    if candidate == BGNBD:
+        return BetaGeoClassifier(horizon_days=int(horizon_days))
     if candidate == BASELINE:
         return Pipeline([
             ("impute", SimpleImputer(strategy="median")),
@@ -234,7 +241,7 @@ def make_classifier(candidate: str, seed: int, n_rows: int) -> Any:
             n_iter_no_change=10, random_state=seed)
         return CalibratedClassifierCV(hgb, method="isotonic" if n_rows >= 2000 else "sigmoid",
                                       cv=3, ensemble=False)
-    raise ValueError(f"unknown propensity candidate {candidate!r}; expected one of {CANDIDATES[:2]}")
+    raise ValueError(f"unknown propensity candidate {candidate!r}; expected one of {SERVABLE}")
 
 
 def candidate_parameters(candidate: str, seed: int, n_rows: int) -> dict[str, Any]:
@@ -353,7 +360,7 @@ def evaluate_candidates(train_X: pd.DataFrame, train_y: np.ndarray | pd.Series,
                         test_X: pd.DataFrame, test_y: np.ndarray | pd.Series, seed: int = 0,
                         candidates: tuple[str, ...] = CANDIDATES,
                         train_window: str = "train", test_window: str = "held-out",
-                        ) -> dict[str, CandidateEvaluation]:
+                        horizon_days: int = 30) -> dict[str, CandidateEvaluation]:
     """Fit every candidate on (train_X, train_y) and measure it on (test_X, test_y).
 
     X are customer-feature frames (CUSTOMER_FEATURES columns), y are 0/1 purchase labels.
@@ -375,7 +382,7 @@ def evaluate_candidates(train_X: pd.DataFrame, train_y: np.ndarray | pd.Series,
             model = None
         else:
             cols = CANDIDATE_COLUMNS[cand]
-            model = make_classifier(cand, seed, len(ytr))
+            model = make_classifier(cand, seed, len(ytr), horizon_days)
             with _threads_for(len(ytr)):
                 model.fit(feature_matrix(train_X, cols), ytr)
             p_tr = _predict_proba(model, feature_matrix(train_X, cols))
@@ -449,13 +456,13 @@ def fit_final(features: pd.DataFrame, labels: pd.DataFrame, candidate: str, hori
               seed: int = 0, window: str = "final") -> FittedPropensity:
     """Refit `candidate` (logistic_rfm or hgb_calibrated) and the value model on one window:
     `features` at the cut-off and `labels` over the horizon after it (CUSTOMER_LABELS)."""
-    if candidate not in (BASELINE, CHALLENGER):
+    if candidate not in SERVABLE:
         raise ValueError(f"cannot fit a final model for candidate {candidate!r}")
     frame = join_labels(features, labels)
     y = frame["purchased"].to_numpy(np.int8)
     check_labels(y, window)
     cols = CANDIDATE_COLUMNS[candidate]
-    clf = make_classifier(candidate, seed, len(y))
+    clf = make_classifier(candidate, seed, len(y), horizon_days)
     X = feature_matrix(frame, cols)
     with _threads_for(len(y)):
         clf.fit(X, y)
@@ -570,7 +577,7 @@ def run_propensity(con: Any, as_of: Any, horizon_days: int = 30, seed: int = 0,
         ev_win = f"{ev_win} (30% of customers)"
     evals = evaluate_candidates(train_frame, train_frame["purchased"], test_frame,
                                 test_frame["purchased"], seed,
-                                train_window=tr_win, test_window=ev_win)
+                                train_window=tr_win, test_window=ev_win, horizon_days=plan.horizon_days)
     if final_candidate is None:
         final_candidate = select_serving({c: e.metrics for c, e in evals.items()}, list(SERVABLE),
                                          SELECTION_METRIC, higher_is_better=True)

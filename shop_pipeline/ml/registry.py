@@ -75,6 +75,8 @@ ALLOWED_TYPES = frozenset({
     # the forecaster's TransformedTargetRegressor(func=np.log1p, inverse_func=np.expm1) and
     # scikit-learn's own partial(check_array, ...) helpers
     "numpy.expm1", "functools.partial",
+    # the project's own BG/NBD estimator (four fitted numbers, no callables)
+    "shop_pipeline.ml.bgnbd.BetaGeoClassifier",
 })
 
 
