@@ -73,7 +73,9 @@ def main(argv: list[str] | None = None) -> int:
 
     imp = commands.add_parser("import", help="convert shop data of a public format into landing files")
     imp.add_argument("--format", required=True, help="rees46, cdnow, online_retail, retailrocket or generic")
-    imp.add_argument("paths", nargs="+", metavar="PATH", help="source files")
+    imp.add_argument("paths", nargs="+", metavar="PATH",
+                     help="source files (CSV; online_retail also .xlsx; retailrocket also item-properties and "
+                          "category-tree files, recognised by their header)")
     imp.add_argument("--home", help=f"shop state folder (default ${HOME_ENV} or ./data)")
     imp.add_argument("--mapping", help="YAML column mapping (format generic)")
 

@@ -18,7 +18,6 @@ landing/import_rejects/cdnow_<stem>.csv with reason 'expected 4 whitespace-separ
 from __future__ import annotations
 
 import re
-
 from pathlib import Path
 
 import duckdb

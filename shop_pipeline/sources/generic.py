@@ -21,8 +21,8 @@ line: order_id = its event_id. A time without an offset is UTC. Values that cann
 text or NULL, so staging quarantines them with the reason. The file type comes from its
 extension (.csv, .parquet, .jsonl / .ndjson); CSV is read with DuckDB's dialect detection,
 every value as text; a CSV line that repeats the header in the middle of the file goes to
-import_rejects ('repeated header line'). A mapping that names a column the file has not got, an unknown key, or
-a missing required column is an error naming the file and the column.
+import_rejects ('repeated header line'). A mapping that names a column the file has not got,
+an unknown key, or a missing required column is an error naming the file and the column.
 """
 
 from __future__ import annotations

@@ -27,8 +27,9 @@ written to `landing/import_rejects/<format>_<stem>.csv` (file, line, column, rea
 counted in the report: rows read = rows landed + rows rejected, per source file.
 
 A wrong format or missing columns raise ImportFailed naming the file and the missing
-columns; an Excel workbook is refused by every format but online_retail. Everything is written to `*.part` names first (ignored by landing discovery) and
-renamed only after every file of the import converted, so a failed import leaves nothing.
+columns; an Excel workbook is refused by every format but online_retail. Everything is
+written to `*.part` names first (ignored by landing discovery) and renamed only after every
+file of the import converted, so a failed import leaves nothing.
 `stem` is the source file name without its extension, with every character other than
 letters, digits and '_' replaced by '_' (so a date in the source name cannot be mistaken
 for the landing day).
@@ -223,6 +224,9 @@ def import_files(
     for source in sources:
         if not source.is_file():
             raise ImportFailed(f"{source}: no such file")
+        if fmt != "online_retail" and _is_zip(source):
+            raise ImportFailed(f"{source}: an Excel workbook (or another zip file) is not a {fmt} file: "
+                               "only --format online_retail reads Excel; export the sheet to CSV")
     reports: list[FileReport] = []
     pending: list[tuple[Path, Path]] = []
     con = duckdb.connect()
@@ -234,9 +238,6 @@ def import_files(
         if len(set(stems)) != len(stems):
             raise ImportFailed("two source files map to the same landing name: " + ", ".join(map(str, sources)))
         for source, stem in zip(sources, stems, strict=True):
-            if fmt != "online_retail" and _is_zip(source):
-                raise ImportFailed(f"{source}: an Excel workbook (or another zip file) is not a {fmt} file: "
-                                   "only --format online_retail reads Excel; export the sheet to CSV")
             try:
                 if fmt == "generic":
                     notes = adapter.convert(con, source, stem, mapping) or {}

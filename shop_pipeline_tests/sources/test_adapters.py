@@ -3,6 +3,7 @@ landing files, then ingested and staged with the plain warehouse functions."""
 
 from __future__ import annotations
 
+import csv
 import shutil
 from pathlib import Path
 
@@ -51,6 +52,11 @@ def _ingest_and_stage(tmp_path: Path, landing: Path):
     return counts, clean, quarantined
 
 
+def _rejects(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
 def _ids(fmt: str, stem: str, lines) -> set[str]:
     return {f"{fmt}:{stem}:{n}" for n in lines}
 
@@ -70,13 +76,16 @@ def _landed_bytes(landing: Path) -> dict[str, bytes]:
 
 def test_rees46_conversion_lineage_and_staging(tmp_path):
     landing, reports = _import(tmp_path, "rees46", "rees46_events.csv")
-    assert reports[0].rows == 9 and reports[0].rejects == 0
+    assert reports[0].rows == 8 and reports[0].rejects == 1  # line 6 repeats the header
     rows = _landing_rows(landing)
     assert sorted({r["file"] for r in rows.values()}) == [
         "rees46_rees46_events_2019-10-01.parquet",
         "rees46_rees46_events_2019-10-02.parquet",
     ]
-    assert set(rows) == _ids("rees46", "rees46_events", range(1, 10))
+    assert set(rows) == _ids("rees46", "rees46_events", [1, 2, 3, 4, 5, 7, 8, 9])
+    rejects = _rejects(landing / "import_rejects" / "rees46_rees46_events.csv")
+    assert [(r["line"], r["reason"], r["raw"]) for r in rejects] == [
+        ("6", "repeated header line", (FIXTURES / "rees46_events.csv").read_text().splitlines()[0])]
     first = rows["rees46:rees46_events:1"]
     assert first["event_time"] == "2019-10-01T00:00:00Z"
     assert first["category"] == "2103807459595387724"  # no category_code: the id
@@ -97,7 +106,6 @@ def test_rees46_conversion_lineage_and_staging(tmp_path):
     prefix = "rees46:rees46_events:"
     assert quarantined == {
         prefix + "5": "missing_order_id",  # purchase without a session
-        prefix + "6": "unknown_event_type",  # a repeated header line
         prefix + "7": "missing_user_id",
         prefix + "8": "unparseable_event_time",
         prefix + "9": "unknown_event_type",
@@ -301,7 +309,7 @@ def test_crlf_line_endings_give_the_same_rows(tmp_path):
     b = tmp_path / "b" / "landing"
     import_files("rees46", [FIXTURES / "rees46_events.csv"], a)
     import_files("rees46", [source], b)
-    assert _landed_bytes(a) == _landed_bytes(b)
+    assert _landed_bytes(a / "events") == _landed_bytes(b / "events")  # the rejects file names its source
 
 
 def test_retailrocket_category_from_item_properties_as_of_the_event(tmp_path):
