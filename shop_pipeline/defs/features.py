@@ -24,7 +24,7 @@ def _schema(columns):
     return table_schema([(name, "", "") for name in columns])
 
 
-def _build_audited(con, build, validate, check_name: str, as_of, max_rows: int):
+def build_audited(con, build, validate, check_name: str, as_of, max_rows: int):
     """Build inside a transaction, audit the new rows, commit only when the suite passes.
 
     Yields the suite's check result; raises (after rolling back, so the last good table stays)
@@ -68,7 +68,7 @@ def _build_audited(con, build, validate, check_name: str, as_of, max_rows: int):
 def product_daily_sales(context: AssetExecutionContext, warehouse: Warehouse, window: ModelingWindow, quality: Quality):
     with warehouse.connection() as con:
         as_of = window.resolve_as_of(con)
-        rows = yield from _build_audited(
+        rows = yield from build_audited(
             con, build_product_daily_sales, validate_product_daily_sales, PRODUCT_SUITE_CHECK, as_of, quality.thresholds()["validation_batch_rows"]
         )
         products, first, last, units = con.execute(
@@ -109,7 +109,7 @@ def product_daily_sales(context: AssetExecutionContext, warehouse: Warehouse, wi
 def customer_features(context: AssetExecutionContext, warehouse: Warehouse, window: ModelingWindow, quality: Quality):
     with warehouse.connection() as con:
         as_of = window.resolve_as_of(con)
-        rows = yield from _build_audited(
+        rows = yield from build_audited(
             con, build_customer_features, validate_customer_features, CUSTOMER_SUITE_CHECK, as_of, quality.thresholds()["validation_batch_rows"]
         )
         summary = con.execute(

@@ -11,25 +11,33 @@ ML_TEAM = ["team:ml"]
 PROMOTION_GATE_CHECK = "promotion_gate"
 
 
-def upstream_version(context, asset_name: str) -> str:
-    """The model version that the upstream training asset produced (read from its metadata)."""
+def upstream_metadata(context, asset_name: str, key: str):
+    """A value the upstream training asset's latest materialization recorded (None when absent)."""
     event = context.instance.get_latest_materialization_event(AssetKey(asset_name))
     if event is None or event.asset_materialization is None:
         raise RuntimeError(f"{asset_name} has not been materialized: train it first")
-    value = event.asset_materialization.metadata.get("model_version")
-    if value is None:
+    value = event.asset_materialization.metadata.get(key)
+    return None if value is None else value.value
+
+
+def upstream_version(context, asset_name: str) -> str:
+    """The model version that the upstream training asset produced (read from its metadata)."""
+    version = upstream_metadata(context, asset_name, "model_version")
+    if version is None:
         raise RuntimeError(f"{asset_name}'s latest materialization records no model_version")
-    return value.value
+    return version
 
 
 def png_markdown(png: bytes, alt: str) -> str:
     return f"![{alt}](data:image/png;base64,{base64.b64encode(png).decode('ascii')})"
 
 
-def gate_check_result(decision, champion_after, version: str) -> AssetCheckResult:
+def gate_check_result(decision, champion_after, version: str,
+                      severity: AssetCheckSeverity = AssetCheckSeverity.ERROR) -> AssetCheckResult:
     """Passes when a champion exists after the decision: the new version, or the kept one.
 
-    Fails (blocking scoring) only when no model has ever passed the gate.
+    Fails (blocking scoring) only when no model has ever passed the gate; with
+    severity WARN the failure is shown but does not block (a model that cannot be measured).
     """
     if decision.promote:
         verdict = f"promoted {version}"
@@ -40,7 +48,7 @@ def gate_check_result(decision, champion_after, version: str) -> AssetCheckResul
     return AssetCheckResult(
         check_name=PROMOTION_GATE_CHECK,
         passed=champion_after is not None,
-        severity=AssetCheckSeverity.ERROR,
+        severity=severity,
         metadata={
             "decision": verdict,
             "promoted": decision.promote,
@@ -52,7 +60,8 @@ def gate_check_result(decision, champion_after, version: str) -> AssetCheckResul
 
 
 def run_promotion_gate(context, warehouse, window, *, model_name: str, training_asset: str, servable: list[str],
-                       references: list[str], metric: str, higher_is_better: bool):
+                       references: list[str], metric: str, higher_is_better: bool,
+                       severity: AssetCheckSeverity = AssetCheckSeverity.ERROR):
     """The body of a `*_champion` asset: gate the version the training asset produced."""
     version = upstream_version(context, training_asset)
     with warehouse.connection() as con:
@@ -61,7 +70,7 @@ def run_promotion_gate(context, warehouse, window, *, model_name: str, training_
             con, model_name=model_name, version=version, servable=servable, references=references,
             metric=metric, higher_is_better=higher_is_better, min_improvement=window.min_improvement,
         )
-    yield gate_check_result(decision, champion_after, version)
+    yield gate_check_result(decision, champion_after, version, severity)
     yield MaterializeResult(
         metadata={
             "model_version": version,

@@ -67,7 +67,7 @@ ORDER BY customer_id
 """
 
 
-def _gx():
+def load_gx():
     import great_expectations as gx
     import great_expectations.expectations as gxe
 
@@ -79,7 +79,7 @@ def _gx():
 
 def product_daily_sales_suite(as_of: dt.date):
     """The contract of features.product_daily_sales as of `as_of` (validated on the audit frame)."""
-    gx, gxe = _gx()
+    gx, gxe = load_gx()
     suite = gx.ExpectationSuite(name=f"product_daily_sales.v{SUITE_VERSION}")
     suite.add_expectation(
         gxe.ExpectTableColumnsToMatchSet(
@@ -112,7 +112,7 @@ def product_daily_sales_suite(as_of: dt.date):
 
 def customer_features_suite(as_of: dt.date):
     """The contract of features.customer_features as of `as_of` (validated on the audit frame)."""
-    gx, gxe = _gx()
+    gx, gxe = load_gx()
     suite = gx.ExpectationSuite(name=f"customer_features.v{SUITE_VERSION}")
     suite.add_expectation(
         gxe.ExpectTableColumnsToMatchSet(
@@ -152,9 +152,10 @@ def customer_features_suite(as_of: dt.date):
     return suite
 
 
-def _validate(
+def validate_in_batches(
     con: duckdb.DuckDBPyConnection, table: str, query: str, params: dict, suite, max_rows: int
 ) -> SuiteOutcome:
+    """Run `suite` on `query` (an audit SELECT of `table` with $first_row / $last_row) in batches."""
     rows = con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
     outcome = SuiteOutcome(suite=suite.name)
     for first in range(1, max(rows, 1) + 1, max_rows):
@@ -186,7 +187,7 @@ def validate_product_daily_sales(
     max_rows: int = DEFAULT_MAX_ROWS,
 ) -> SuiteOutcome:
     """Run product_daily_sales_suite(as_of) on `table` (features.product_daily_sales)."""
-    return _validate(
+    return validate_in_batches(
         con, table, PRODUCT_DAILY_SALES_AUDIT, {"as_of": as_of}, product_daily_sales_suite(as_of), max_rows
     )
 
@@ -198,7 +199,7 @@ def validate_customer_features(
     max_rows: int = DEFAULT_MAX_ROWS,
 ) -> SuiteOutcome:
     """Run customer_features_suite(as_of) on `table` (features.customer_features)."""
-    return _validate(
+    return validate_in_batches(
         con, table, CUSTOMER_FEATURES_AUDIT, {"as_of": as_of, "cutoff": cutoff_for(as_of)},
         customer_features_suite(as_of), max_rows,
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import duckdb
 import pandas as pd
 
+from shop_pipeline.ml.order_risk_scoring import ORDER_RISK_SCORES_DDL
 from shop_pipeline.warehouse.connection import transaction
 
 SCORE_TABLES = {
@@ -30,6 +31,7 @@ SCORE_TABLES = {
             as_of DATE NOT NULL,
             PRIMARY KEY (product_id, day)
         )""",
+    "scoring.order_risk_scores": ORDER_RISK_SCORES_DDL,
 }
 
 

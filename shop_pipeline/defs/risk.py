@@ -1,0 +1,258 @@
+"""Order risk (fraud): chargeback labels -> order features -> train -> gate -> scores.
+
+Groups: ingestion (order_labels), features (order_features), training, evaluation, scoring.
+The logic lives in warehouse/order_labels.py, features/order_features.py and ml/order_risk*.py.
+"""
+
+from dagster import (
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+)
+
+from shop_pipeline.defs.common import DATA_PLATFORM, DUCKDB_POOL, markdown_table, table_schema
+from shop_pipeline.defs.features import build_audited
+from shop_pipeline.defs.models_common import (
+    ML_TEAM,
+    PROMOTION_GATE_CHECK,
+    png_markdown,
+    run_promotion_gate,
+    upstream_metadata,
+)
+from shop_pipeline.features.order_features import ORDER_FEATURES, build_order_features, read_order_features
+from shop_pipeline.ml import order_risk as R
+from shop_pipeline.ml import registry
+from shop_pipeline.ml.html_report import write_html_report
+from shop_pipeline.ml.lifecycle import SERVING_PARAMETER, champion_comparison, register_trained
+from shop_pipeline.ml.order_risk_plots import run_pngs
+from shop_pipeline.quality.order_feature_suite import validate_order_features
+from shop_pipeline.resources import ModelingWindow, Quality, ShopHome, Warehouse
+from shop_pipeline.warehouse.order_labels import LABELS_SUBFOLDER, known_labels_frame, load_order_labels
+from shop_pipeline.warehouse.scores import replace_scores
+
+ORDER_FEATURES_SUITE_CHECK = "order_features_suite"
+UNSUPERVISED = "unsupervised"
+
+
+@asset(
+    group_name="ingestion",
+    kinds={"duckdb"},
+    owners=DATA_PLATFORM,
+    pool=DUCKDB_POOL,
+    description=(
+        "raw.order_labels: chargeback / fraud reports from landing/labels/*.csv (order_id, is_fraud, reported_on), "
+        "replaced whole from the files present, in one transaction; every line that is not a label is in "
+        "raw.order_label_rejects with its reason. No files: no labels (the risk model then runs unsupervised)."
+    ),
+    metadata={"dagster/table_name": "raw.order_labels"},
+)
+def order_labels(context: AssetExecutionContext, warehouse: Warehouse, shop: ShopHome):
+    with warehouse.connection() as con:
+        load = load_order_labels(con, shop.paths.landing / LABELS_SUBFOLDER)
+        fraud, first, last = con.execute(
+            "SELECT count(*) FILTER (WHERE is_fraud), min(reported_on), max(reported_on) FROM raw.order_labels"
+        ).fetchall()[0]
+    reasons = "\n".join(f"- {code}: {count:,}" for code, count in sorted(load.reasons.items())) or "_none_"
+    return MaterializeResult(
+        metadata={
+            "dagster/row_count": load.rows,
+            "files": len(load.files),
+            "fraud_reports": int(fraud or 0),
+            "reported": f"{first} .. {last}" if first else "no labels",
+            "rejected_lines": load.rejected,
+            "reject_reasons": MetadataValue.md(reasons),
+        }
+    )
+
+
+@asset(
+    group_name="features",
+    kinds={"duckdb", "great_expectations"},
+    owners=ML_TEAM,
+    pool=DUCKDB_POOL,
+    deps=["clean_events"],
+    description=(
+        "features.order_features: one row per order before the cut-off, each measured only on what was known at "
+        "that order: amount vs the customer's earlier orders (ratio, z-score), orders in the last hour / day, "
+        "account age, cart-to-purchase time, session activity, unusual hour, first time in a category, basket shape."
+    ),
+    metadata={
+        "dagster/column_schema": table_schema([(name, "", "") for name in ORDER_FEATURES]),
+        "dagster/table_name": "features.order_features",
+    },
+    check_specs=[
+        AssetCheckSpec(
+            ORDER_FEATURES_SUITE_CHECK,
+            asset="order_features",
+            blocking=True,
+            description="GX: keys not null and unique, counts >= 0, shares in [0, 1], no order at or after the cut-off.",
+        )
+    ],
+)
+def order_features(context: AssetExecutionContext, warehouse: Warehouse, window: ModelingWindow, quality: Quality):
+    with warehouse.connection() as con:
+        as_of = window.resolve_as_of(con)
+        rows = yield from build_audited(
+            con, build_order_features, validate_order_features, ORDER_FEATURES_SUITE_CHECK, as_of,
+            quality.thresholds()["validation_batch_rows"],
+        )
+        customers, first, last, amount = con.execute(
+            "SELECT count(DISTINCT customer_id), min(order_day), max(order_day), sum(amount) FROM features.order_features"
+        ).fetchall()[0]
+    yield MaterializeResult(
+        metadata={
+            "dagster/row_count": rows,
+            "as_of": as_of.isoformat(),
+            "customers": customers,
+            "days": f"{first} .. {last}",
+            "amount": float(amount or 0),
+        }
+    )
+
+
+@asset(
+    group_name="training",
+    kinds={"sklearn", "duckdb"},
+    owners=ML_TEAM,
+    pool=DUCKDB_POOL,
+    deps=["order_features", "order_labels"],
+    description=(
+        "Order risk: the amount z-score rule (reference), an IsolationForest (unsupervised) and a gradient-boosting "
+        "classifier on the chargeback labels known by the cut-off, compared on the last labelled days (orders old "
+        "enough for their chargebacks to have arrived). The best servable one is refit, saved with skops and "
+        "registered with every comparison. Without labels the isolation forest is trained but cannot be measured."
+    ),
+)
+def order_risk_model(context: AssetExecutionContext, warehouse: Warehouse, window: ModelingWindow, shop: ShopHome):
+    with warehouse.connection() as con:
+        registry.ensure_registry_schema(con)
+        as_of = window.resolve_as_of(con)
+        run = R.run_order_risk_frames(read_order_features(con), known_labels_frame(con, as_of), as_of, seed=window.seed)
+        champion = champion_comparison(
+            con, R.MODEL_NAME, run.windows.eval_start, R.CHALLENGER,
+            lambda row: R.evaluate_fitted(
+                R.from_artifact(registry.load_model(con, R.MODEL_NAME, row.version)), run.eval_frame, run.eval_labels
+            ),
+        )
+        trained = register_trained(
+            con,
+            models_dir=shop.paths.models,
+            model_name=R.MODEL_NAME,
+            artifact=R.to_artifact(run.fitted),
+            parameters={**R.candidate_parameters(run.chosen, window.seed), "alert_budget": run.alert_budget,
+                        "mode": run.mode, SERVING_PARAMETER: run.chosen},
+            features=list(run.fitted.columns),
+            window=run.windows.eval_window,
+            train_start=None,
+            train_end=run.windows.label_cutoff,
+            as_of=as_of,
+            metrics=R.metrics_rows(run),
+            champion_metrics=champion.metrics,
+            champion_version=champion.version,
+            notes=f"{run.note}; {champion.note}",
+        )
+    table = R.metrics_table_markdown(trained.metrics)
+    pngs = run_pngs(run)
+    report = shop.paths.reports / f"{R.MODEL_NAME}-{trained.version}.html"
+    write_html_report(
+        report,
+        f"Order risk {trained.version} (as of {as_of})",
+        [
+            ("Comparison", f"{run.note}\n\nThis version serves **{run.chosen}** ({run.mode}).\n\n{table}", None),
+            ("Precision-recall on the held-out days", "", pngs["precision_recall"]),
+        ],
+    )
+    metadata = {
+        "model_version": trained.version,
+        "serving_candidate": run.chosen,
+        "mode": run.mode,
+        "as_of": as_of.isoformat(),
+        "held_out_window": f"{run.windows.eval_window[0]} .. {run.windows.eval_window[1]}",
+        "labelled_orders": run.labelled_orders,
+        "champion_comparison": champion.note,
+        "note": run.note,
+        "metrics": MetadataValue.md(table),
+        "precision_recall": MetadataValue.md(png_markdown(pngs["precision_recall"], "precision-recall")),
+        "report": MetadataValue.path(str(report)),
+    }
+    for name, value in trained.metrics.get(run.chosen, {}).items():
+        if name in ("pr_auc", "precision_at_1pct", "precision_at_5pct", "recall_at_budget") and value == value:
+            metadata[name] = float(value)
+    return MaterializeResult(metadata=metadata)
+
+
+@asset(
+    group_name="evaluation",
+    kinds={"duckdb"},
+    owners=ML_TEAM,
+    pool=DUCKDB_POOL,
+    deps=["order_risk_model"],
+    description=(
+        "The promotion gate of the order-risk model: the version order_risk_model registered becomes champion only "
+        f"when its served candidate's {R.GATE_METRIC} beats the amount z-score rule and the current champion by the "
+        "margin. Without chargeback labels nothing can be measured: the check then fails as a WARNING (it does not "
+        "block), and scoring uses the unvalidated isolation forest, saying so."
+    ),
+    check_specs=[AssetCheckSpec(PROMOTION_GATE_CHECK, asset="order_risk_champion", blocking=True,
+                                description="A champion that beat the z-score rule exists after the decision.")],
+)
+def order_risk_champion(context: AssetExecutionContext, warehouse: Warehouse, window: ModelingWindow):
+    unmeasured = upstream_metadata(context, "order_risk_model", "mode") == UNSUPERVISED
+    yield from run_promotion_gate(
+        context, warehouse, window, model_name=R.MODEL_NAME, training_asset="order_risk_model",
+        servable=list(R.SERVABLE), references=list(R.REFERENCES), metric=R.GATE_METRIC,
+        higher_is_better=R.HIGHER_IS_BETTER,
+        severity=AssetCheckSeverity.WARN if unmeasured else AssetCheckSeverity.ERROR,
+    )
+
+
+@asset(
+    group_name="scoring",
+    kinds={"duckdb", "sklearn"},
+    owners=ML_TEAM,
+    pool=DUCKDB_POOL,
+    deps=["order_risk_champion", "order_features"],
+    description=(
+        "scoring.order_risk_scores: every order before the cut-off scored by the champion: risk_score (higher is "
+        "riskier), flagged (within the alert budget), the top contributing features of flagged orders, "
+        "model_version, as_of. With no champion and no labels, the unvalidated isolation forest scores, and the "
+        "metadata says so."
+    ),
+    metadata={
+        "dagster/table_name": "scoring.order_risk_scores",
+        "dagster/column_schema": table_schema([(name, "", "") for name in R.SCORE_COLUMNS]),
+    },
+)
+def order_risk_scores(context: AssetExecutionContext, warehouse: Warehouse, window: ModelingWindow):
+    with warehouse.connection() as con:
+        registry.ensure_registry_schema(con)
+        as_of = window.resolve_as_of(con)
+        current = registry.champion(con, R.MODEL_NAME)
+        validated = current is not None
+        if current is None:
+            if upstream_metadata(context, "order_risk_model", "mode") != UNSUPERVISED:
+                raise RuntimeError(f"{R.MODEL_NAME} has no champion: nothing can be scored")
+            current = registry.get_version(con, R.MODEL_NAME, upstream_metadata(context, "order_risk_model", "model_version"))
+        fitted = R.from_artifact(registry.load_model(con, R.MODEL_NAME, current.version))
+        scores = R.score_orders(fitted, read_order_features(con), as_of, current.version)
+        rows = replace_scores(con, "scoring.order_risk_scores", scores)
+    top = scores.sort_values("risk_score", ascending=False).head(10)
+    return MaterializeResult(
+        metadata={
+            "dagster/row_count": rows,
+            "model_version": current.version,
+            "validated": validated,
+            "validation": "champion passed the gate" if validated else
+            "UNVALIDATED: no chargeback labels to measure the isolation forest; land them in landing/labels",
+            "as_of": as_of.isoformat(),
+            "flagged": int(scores["flagged"].sum()),
+            "flagged_share": float(scores["flagged"].mean()) if len(scores) else 0.0,
+            "riskiest_orders": MetadataValue.md(markdown_table(top[["order_id", "customer_id", "risk_score", "top_features"]])),
+        }
+    )
+
+
+RISK_ASSETS = [order_labels, order_features, order_risk_model, order_risk_champion, order_risk_scores]
