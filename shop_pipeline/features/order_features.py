@@ -63,7 +63,7 @@ import duckdb
 import pandas as pd
 
 from shop_pipeline import sql
-from shop_pipeline.features.tables import _check_as_of, cutoff_for
+from shop_pipeline.features.tables import check_as_of, cutoff_for
 from shop_pipeline.warehouse.connection import transaction
 
 SCHEMA = "features"
@@ -144,7 +144,7 @@ def order_features_frame(
     Ordered by (order_time, order_id). Nullable numeric columns are float64 with NaN; booleans
     are bool. Raises ValueError when as_of is before any landed data (see the module docstring).
     """
-    _check_as_of(con, as_of)
+    check_as_of(con, as_of)
     frame = con.execute(sql.load("order_features"), _params(as_of, expensive_ratio)).df()
     return frame.loc[:, list(ORDER_FEATURES)]
 
@@ -156,7 +156,7 @@ def build_order_features(
     """Replace features.order_features with the orders as of `as_of` (DDL and rows in one
     transaction; own_transaction=False leaves it to the caller for write-audit-publish).
     Returns the row count."""
-    _check_as_of(con, as_of)
+    check_as_of(con, as_of)
     with transaction(con) if own_transaction else contextlib.nullcontext():
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
         con.execute(ORDER_FEATURES_DDL)

@@ -143,7 +143,7 @@ def landed_range(con: duckdb.DuckDBPyConnection) -> tuple[dt.date | None, dt.dat
     return first, last
 
 
-def _check_as_of(con: duckdb.DuckDBPyConnection, as_of: dt.date) -> None:
+def check_as_of(con: duckdb.DuckDBPyConnection, as_of: dt.date) -> None:
     if not isinstance(as_of, dt.date) or isinstance(as_of, dt.datetime):
         raise TypeError(f"as_of must be a datetime.date, got {as_of!r}")
     first, last = landed_range(con)
@@ -203,7 +203,7 @@ def product_daily_sales_frame(
     only rows from that day on (lags and rolling means still see the earlier days).
     Raises ValueError when as_of is before any landed data (see the module docstring).
     """
-    _check_as_of(con, as_of)
+    check_as_of(con, as_of)
     return _frame(
         con, "product_daily_sales", _product_daily_sales_params(as_of, first_day), PRODUCT_DAILY_SALES,
         PRODUCT_DAILY_SALES_NULLABLE,
@@ -212,7 +212,7 @@ def product_daily_sales_frame(
 
 def build_product_daily_sales(con: duckdb.DuckDBPyConnection, as_of: dt.date, own_transaction: bool = True) -> int:
     """Replace features.product_daily_sales with the grid as of `as_of`; returns its row count."""
-    _check_as_of(con, as_of)
+    check_as_of(con, as_of)
     return _replace(
         con, PRODUCT_DAILY_SALES_TABLE, "product_daily_sales", _product_daily_sales_params(as_of, None), own_transaction
     )
@@ -232,13 +232,13 @@ def customer_features_frame(con: duckdb.DuckDBPyConnection, cutoff_day: dt.date)
     earlier cut-offs. One row per customer with an event before the cut-off.
     Raises ValueError when cutoff_day is before any landed data.
     """
-    _check_as_of(con, cutoff_day)
+    check_as_of(con, cutoff_day)
     return _frame(con, "customer_features", _customer_features_params(cutoff_day), CUSTOMER_FEATURES)
 
 
 def build_customer_features(con: duckdb.DuckDBPyConnection, as_of: dt.date, own_transaction: bool = True) -> int:
     """Replace features.customer_features with the features as of `as_of`; returns its row count."""
-    _check_as_of(con, as_of)
+    check_as_of(con, as_of)
     return _replace(
         con, CUSTOMER_FEATURES_TABLE, "customer_features", _customer_features_params(as_of), own_transaction
     )
@@ -250,7 +250,7 @@ def _customer_labels_params(
     con: duckdb.DuckDBPyConnection, as_of: dt.date, horizon_days: int, allow_incomplete: bool,
     known_by: dt.date | None = None,
 ) -> dict:
-    _check_as_of(con, as_of)
+    check_as_of(con, as_of)
     horizon_days = _check_horizon(horizon_days)
     _, last = landed_range(con)
     window_last_day = as_of + dt.timedelta(days=horizon_days)
@@ -310,7 +310,7 @@ def future_product_days_frame(con: duckdb.DuckDBPyConnection, as_of: dt.date, ho
     day and category when present, else the category's mean daily spend over the 28 days up to
     as_of (0 for a category without spend). Raises ValueError when as_of is before any landed data.
     """
-    _check_as_of(con, as_of)
+    check_as_of(con, as_of)
     horizon_days = _check_horizon(horizon_days)
     params = {"as_of": as_of, "cutoff": cutoff_for(as_of), "horizon_days": horizon_days}
     return _frame(con, "future_product_days", params, FUTURE_PRODUCT_DAYS)

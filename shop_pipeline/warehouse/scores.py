@@ -32,6 +32,17 @@ SCORE_TABLES = {
             PRIMARY KEY (product_id, day)
         )""",
     "scoring.order_risk_scores": ORDER_RISK_SCORES_DDL,
+    "scoring.recommendations": """
+        CREATE TABLE IF NOT EXISTS scoring.recommendations (
+            customer_id VARCHAR NOT NULL,
+            rank INTEGER NOT NULL,
+            product_id VARCHAR NOT NULL,
+            score DOUBLE NOT NULL,
+            reason VARCHAR NOT NULL,          -- similar_items | popular_in_category | popular
+            model_version VARCHAR NOT NULL,
+            as_of DATE NOT NULL,
+            PRIMARY KEY (customer_id, rank)
+        )""",
 }
 
 

@@ -1,0 +1,209 @@
+"""Product recommendations: interactions -> train -> gate -> top-20 per active customer.
+
+Groups: features (interactions), training, evaluation, scoring. The logic lives in
+features/interactions.py and ml/recommend*.py.
+"""
+
+from dagster import AssetCheckSpec, AssetExecutionContext, MaterializeResult, MetadataValue, asset
+
+from shop_pipeline.defs.common import DUCKDB_POOL, markdown_table, table_schema
+from shop_pipeline.defs.features import build_audited
+from shop_pipeline.defs.models_common import ML_TEAM, PROMOTION_GATE_CHECK, png_markdown, run_promotion_gate
+from shop_pipeline.features.interactions import INTERACTIONS, build_interactions
+from shop_pipeline.ml import recommend as R
+from shop_pipeline.ml import registry
+from shop_pipeline.ml.html_report import write_html_report
+from shop_pipeline.ml.lifecycle import SERVING_PARAMETER, champion_comparison, register_trained
+from shop_pipeline.ml.recommend_data import load_interactions, temporal_split
+from shop_pipeline.ml.recommend_plots import recall_curve_png
+from shop_pipeline.quality.interactions_suite import validate_interactions
+from shop_pipeline.resources import ModelingWindow, Quality, ShopHome, Warehouse
+from shop_pipeline.warehouse.scores import replace_scores
+
+INTERACTIONS_SUITE_CHECK = "interactions_suite"
+REPORTED_METRICS = ("ndcg_at_10", "recall_at_10", "precision_at_10", "hit_rate_at_10", "coverage_at_20")
+
+
+@asset(
+    group_name="features",
+    kinds={"duckdb", "great_expectations"},
+    owners=ML_TEAM,
+    pool=DUCKDB_POOL,
+    deps=["clean_events", "raw_products"],
+    description=(
+        "features.interactions: one row per customer and product as of the cut-off: views, carts, purchases, "
+        "orders, and a weighted implicit signal (view 1, cart 3, purchase 5, halved every 30 days before the "
+        "cut-off); products missing from a non-empty catalog are kept for similarity but never recommended."
+    ),
+    metadata={
+        "dagster/column_schema": table_schema([(name, "", "") for name in INTERACTIONS]),
+        "dagster/table_name": "features.interactions",
+    },
+    check_specs=[
+        AssetCheckSpec(
+            INTERACTIONS_SUITE_CHECK,
+            asset="interactions",
+            blocking=True,
+            description="GX: keys not null and unique, counts >= 0, weight > 0, no interaction at or after the cut-off.",
+        )
+    ],
+)
+def interactions(context: AssetExecutionContext, warehouse: Warehouse, window: ModelingWindow, quality: Quality):
+    with warehouse.connection() as con:
+        as_of = window.resolve_as_of(con)
+        rows = yield from build_audited(
+            con, build_interactions, validate_interactions, INTERACTIONS_SUITE_CHECK, as_of,
+            quality.thresholds()["validation_batch_rows"],
+        )
+        customers, products, purchases_only = con.execute(
+            """SELECT count(DISTINCT customer_id), count(DISTINCT product_id),
+                      coalesce(sum(views) + sum(carts), 0) = 0 FROM features.interactions"""
+        ).fetchall()[0]
+    yield MaterializeResult(
+        metadata={
+            "dagster/row_count": rows,
+            "as_of": as_of.isoformat(),
+            "customers": customers,
+            "products": products,
+            "purchases_only": bool(purchases_only),
+        }
+    )
+
+
+@asset(
+    group_name="training",
+    kinds={"scipy", "duckdb"},
+    owners=ML_TEAM,
+    pool=DUCKDB_POOL,
+    deps=["interactions"],
+    description=(
+        "Recommenders on a temporal split (train before the last 14 days, test on what each customer bought "
+        "then): most-popular and item-kNN (sparse cosine) baselines, popularity within the customer's categories "
+        "and EASE challengers; NDCG / recall / precision / hit rate / coverage at 10 and 20. The best is refit on "
+        "every interaction up to the cut-off, saved with skops and registered with every comparison."
+    ),
+)
+def recommendation_model(context: AssetExecutionContext, warehouse: Warehouse, window: ModelingWindow,
+                         shop: ShopHome):
+    with warehouse.connection() as con:
+        registry.ensure_registry_schema(con)
+        as_of = window.resolve_as_of(con)
+        split = temporal_split(con, as_of, R.TEST_DAYS)
+        evaluation = R.evaluate_candidates(split, seed=window.seed)
+        metrics = R.registry_metrics(evaluation)
+        serving = R.choose_serving(metrics)
+        champion = champion_comparison(
+            con, R.MODEL_NAME, split.split_day, R.CATEGORY_POPULARITY,
+            lambda row: R.evaluate_model(R.from_artifact(registry.load_model(con, R.MODEL_NAME, row.version)), split)[0],
+        )
+        model = R.fit_final(load_interactions(con), serving, seed=window.seed)
+        trained = register_trained(
+            con,
+            models_dir=shop.paths.models,
+            model_name=R.MODEL_NAME,
+            artifact=R.to_artifact(model),
+            parameters={"candidate": serving, "seed": window.seed, "test_days": R.TEST_DAYS, "top_k": R.TOP_K,
+                        **{str(k): v for k, v in model.parameters.items()}, SERVING_PARAMETER: serving},
+            features=["customer_id", "product_id", "weight", "category"],
+            window=(split.split_day, as_of),
+            train_start=None,
+            train_end=as_of,
+            as_of=as_of,
+            metrics=metrics,
+            champion_metrics=champion.metrics,
+            champion_version=champion.version,
+            notes=f"target {split.target_event}; {champion.note}",
+        )
+    table = R.metrics_table_markdown(trained.metrics)
+    png = recall_curve_png(R.recall_curves(evaluation))
+    summary = evaluation.summary()
+    report = shop.paths.reports / f"{R.MODEL_NAME}-{trained.version}.html"
+    write_html_report(
+        report,
+        f"Recommendations {trained.version} (as of {as_of})",
+        [
+            ("Held-out window", f"{summary['evaluated_users']} customers evaluated on their {summary['target_event']} "
+             f"events after {summary['split_day']}; this version serves **{serving}**.\n\n{table}", None),
+            ("Recall@K", "", png),
+        ],
+    )
+    metadata = {
+        "model_version": trained.version,
+        "serving_candidate": serving,
+        "as_of": as_of.isoformat(),
+        "champion_comparison": champion.note,
+        "held_out": MetadataValue.json(summary),
+        "metrics": MetadataValue.md(table),
+        "recall_at_k": MetadataValue.md(png_markdown(png, "recall@K")),
+        "report": MetadataValue.path(str(report)),
+    }
+    for name in REPORTED_METRICS:
+        value = metrics[serving].get(name)
+        if value is not None and value == value:
+            metadata[name] = float(value)
+    return MaterializeResult(metadata=metadata)
+
+
+@asset(
+    group_name="evaluation",
+    kinds={"duckdb"},
+    owners=ML_TEAM,
+    pool=DUCKDB_POOL,
+    deps=["recommendation_model"],
+    description=(
+        "The promotion gate of the recommender: the version recommendation_model registered becomes champion only "
+        f"when its served candidate's {R.GATE_METRIC} is at least every other candidate's on the held-out window "
+        "and beats the current champion's by the margin. The blocking check fails only when no champion exists."
+    ),
+    check_specs=[AssetCheckSpec(PROMOTION_GATE_CHECK, asset="recommendation_champion", blocking=True,
+                                description="A champion that passed the gate exists after the decision.")],
+)
+def recommendation_champion(context: AssetExecutionContext, warehouse: Warehouse, window: ModelingWindow):
+    yield from run_promotion_gate(
+        context, warehouse, window, model_name=R.MODEL_NAME, training_asset="recommendation_model",
+        servable=list(R.SERVABLE), references=[], metric=R.GATE_METRIC, higher_is_better=R.HIGHER_IS_BETTER,
+    )
+
+
+@asset(
+    group_name="scoring",
+    kinds={"duckdb", "scipy"},
+    owners=ML_TEAM,
+    pool=DUCKDB_POOL,
+    deps=["recommendation_champion", "interactions"],
+    description=(
+        "scoring.recommendations: the top 20 products for every customer active in the 30 days before the cut-off, "
+        "from the champion (loaded only when its SHA-256 matches the registry), computed in blocks of customers: "
+        "already-bought products left out unless the category is bought repeatedly; a customer the model knows "
+        "little about gets the popular products of their categories, then overall (reason says which)."
+    ),
+    metadata={
+        "dagster/table_name": "scoring.recommendations",
+        "dagster/column_schema": table_schema([(name, "", "") for name in R.OUTPUT_COLUMNS]),
+    },
+)
+def recommendations(context: AssetExecutionContext, warehouse: Warehouse, window: ModelingWindow):
+    with warehouse.connection() as con:
+        registry.ensure_registry_schema(con)
+        as_of = window.resolve_as_of(con)
+        current = registry.champion(con, R.MODEL_NAME)
+        if current is None:
+            raise RuntimeError(f"{R.MODEL_NAME} has no champion: nothing can be recommended")
+        model = R.from_artifact(registry.load_model(con, R.MODEL_NAME, current.version))
+        history = load_interactions(con)
+        frame = R.recommendations_frame(model, history, as_of, current.version)
+        rows = replace_scores(con, "scoring.recommendations", frame)
+    reasons = frame.groupby("reason").size().rename("rows").reset_index()
+    return MaterializeResult(
+        metadata={
+            "dagster/row_count": rows,
+            "model_version": current.version,
+            "as_of": as_of.isoformat(),
+            "customers": int(frame["customer_id"].nunique()),
+            "distinct_products": int(frame["product_id"].nunique()),
+            "reasons": MetadataValue.md(markdown_table(reasons)),
+        }
+    )
+
+
+RECOMMEND_ASSETS = [interactions, recommendation_model, recommendation_champion, recommendations]

@@ -1,0 +1,141 @@
+"""features.interactions: the weighted implicit signal of each (customer, product) pair (no Dagster).
+
+Cut-off convention of features/tables.py: as of `as_of`, only events with
+event_time < cutoff_for(as_of) that had landed by as_of (partition_date <= as_of) are read.
+The SQL is shop_pipeline/sql/interactions.sql; the held-out side of a temporal split is
+shop_pipeline/sql/interactions_window.sql.
+
+Signal: each view, cart and purchase is worth its type weight (`InteractionWeights`,
+default 1 / 3 / 5), halved every `half_life_days` (default 30) of age before the cut-off,
+summed per pair. remove_from_cart events are not read. Counts per type, distinct orders,
+first / last interaction and last purchase are kept next to the weight.
+
+Edge cases:
+- purchases-only data (no views or carts): views = carts = 0, the weight comes from purchases.
+- a product missing from raw.products while the catalog is not empty: its rows stay (real
+  history, useful for similarity) with in_catalog = false, so recommenders never suggest it.
+  An empty raw.products (a source without a catalog) makes every product in_catalog.
+- category: the catalog's when listed, else the product's latest event category (may be NULL).
+- as_of before the first landed day, or nothing landed: ValueError (as features/tables.py).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+from dataclasses import asdict, dataclass
+
+import duckdb
+import pandas as pd
+
+from shop_pipeline import sql
+from shop_pipeline.features.tables import SCHEMA, check_as_of, cutoff_for
+from shop_pipeline.warehouse.connection import transaction
+
+INTERACTIONS_TABLE = "features.interactions"
+INTERACTIONS = (
+    "customer_id", "product_id", "category",
+    "views", "carts", "purchases",     # events of each type
+    "orders",                          # distinct orders holding the product
+    "weight",                          # time-decayed, type-weighted signal (> 0)
+    "first_interaction", "last_interaction",
+    "last_purchase",                   # NULL when never bought
+    "in_catalog",                      # listed in raw.products (or no catalog at all)
+    "as_of",
+)
+INTERACTIONS_NULLABLE = ("category", "last_purchase")
+WINDOW_COLUMNS = ("customer_id", "product_id", "views", "carts", "purchases")
+
+INTERACTIONS_DDL = """
+CREATE OR REPLACE TABLE features.interactions (
+    customer_id VARCHAR NOT NULL,
+    product_id VARCHAR NOT NULL,
+    category VARCHAR,
+    views BIGINT NOT NULL,
+    carts BIGINT NOT NULL,
+    purchases BIGINT NOT NULL,
+    orders BIGINT NOT NULL,
+    weight DOUBLE NOT NULL,
+    first_interaction TIMESTAMP NOT NULL,
+    last_interaction TIMESTAMP NOT NULL,
+    last_purchase TIMESTAMP,
+    in_catalog BOOLEAN NOT NULL,
+    as_of DATE NOT NULL,
+    PRIMARY KEY (customer_id, product_id)
+)"""
+
+
+@dataclass(frozen=True)
+class InteractionWeights:
+    """What one event is worth before decay, and the decay's half-life in days."""
+
+    view: float = 1.0
+    cart: float = 3.0
+    purchase: float = 5.0
+    half_life_days: float = 30.0
+
+    def __post_init__(self) -> None:
+        if min(self.view, self.cart, self.purchase) < 0 or max(self.view, self.cart, self.purchase) <= 0:
+            raise ValueError(f"event weights must be >= 0 with one > 0, got {self}")
+        if not self.half_life_days > 0:
+            raise ValueError(f"half_life_days must be > 0, got {self.half_life_days!r}")
+
+    def as_dict(self) -> dict[str, float]:
+        return {k: float(v) for k, v in asdict(self).items()}
+
+
+DEFAULT_WEIGHTS = InteractionWeights()
+
+
+def interactions_params(as_of: dt.date, weights: InteractionWeights = DEFAULT_WEIGHTS) -> dict:
+    return {
+        "as_of": as_of,
+        "cutoff": cutoff_for(as_of),
+        "half_life_days": float(weights.half_life_days),
+        "view_weight": float(weights.view),
+        "cart_weight": float(weights.cart),
+        "purchase_weight": float(weights.purchase),
+    }
+
+
+def interactions_frame(
+    con: duckdb.DuckDBPyConnection, as_of: dt.date, weights: InteractionWeights = DEFAULT_WEIGHTS
+) -> pd.DataFrame:
+    """features.interactions as of `as_of` as a frame (columns INTERACTIONS), sorted by customer, product.
+
+    For small data and tests; the recommenders read the table through
+    ml/recommend_data.load_interactions, which never materialises string pairs in pandas.
+    """
+    check_as_of(con, as_of)
+    return con.execute(sql.load("interactions"), interactions_params(as_of, weights)).df()[list(INTERACTIONS)]
+
+
+def build_interactions(
+    con: duckdb.DuckDBPyConnection, as_of: dt.date, weights: InteractionWeights = DEFAULT_WEIGHTS,
+    own_transaction: bool = True,
+) -> int:
+    """Replace features.interactions with the pairs as of `as_of` (DDL and rows in one transaction).
+
+    own_transaction=False leaves the transaction to the caller (write-audit-publish).
+    Returns the row count.
+    """
+    check_as_of(con, as_of)
+    with transaction(con) if own_transaction else contextlib.nullcontext():
+        con.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
+        con.execute(INTERACTIONS_DDL)
+        con.execute(f"INSERT INTO {INTERACTIONS_TABLE} BY NAME {sql.load('interactions')}",
+                    interactions_params(as_of, weights))
+        return con.execute(f"SELECT count(*) FROM {INTERACTIONS_TABLE}").fetchall()[0][0]
+
+
+def window_params(split_day: dt.date, as_of: dt.date) -> dict:
+    """Parameters of interactions_window.sql: events in [cutoff_for(split_day), cutoff_for(as_of))."""
+    if split_day >= as_of:
+        raise ValueError(f"the split day {split_day} must be before as_of {as_of}")
+    return {"window_start": cutoff_for(split_day), "cutoff": cutoff_for(as_of), "as_of": as_of}
+
+
+def window_frame(con: duckdb.DuckDBPyConnection, split_day: dt.date, as_of: dt.date) -> pd.DataFrame:
+    """(customer, product) pairs with their view / cart / purchase counts after `split_day`
+    up to the cut-off of `as_of` (columns WINDOW_COLUMNS); empty when nothing happened."""
+    return con.execute(sql.load("interactions_window"), window_params(split_day, as_of)).df()[list(WINDOW_COLUMNS)]
