@@ -1,4 +1,6 @@
 """The short report printed after a run: what landed, what was built, which checks passed."""
+# Model lines read the registry and the evaluation table; a run of the data groups only has
+# neither, and the summary then lists no models.
 
 from __future__ import annotations
 
@@ -13,6 +15,29 @@ FROM raw.ingested_files GROUP BY status ORDER BY status
 """
 
 
+_TABLES = """
+SELECT schema_name, table_name, estimated_size FROM duckdb_tables()
+WHERE schema_name IN ('features', 'scoring', 'ml') ORDER BY schema_name, table_name
+"""
+
+# The champion of each model, what it serves, and its gate metric next to the best baseline's.
+_MODELS = """
+WITH champions AS (
+    SELECT model_name, version, json_extract_string(parameters, '$.serving_candidate') AS serving
+    FROM ml.model_registry WHERE is_champion
+),
+gate(model_name, metric) AS (VALUES ('demand_forecast', 'wape'), ('purchase_propensity', 'roc_auc'),
+                                   ('product_recommendations', 'ndcg_at_10'), ('order_risk', 'pr_auc'))
+SELECT c.model_name, c.version, c.serving, g.metric,
+       max(e.value) FILTER (WHERE e.candidate = c.serving),
+       string_agg(e.candidate || ' ' || round(e.value, 3), ', ' ORDER BY e.candidate)
+           FILTER (WHERE e.candidate NOT IN (c.serving, 'champion') AND NOT isnan(e.value))
+FROM champions c JOIN gate g USING (model_name)
+JOIN ml.model_evaluations e ON e.model_name = c.model_name AND e.version = c.version AND e.metric = g.metric
+GROUP BY ALL ORDER BY c.model_name
+"""
+
+
 def warehouse_summary(warehouse: Path) -> dict:
     with connect(warehouse) as con:
         by_status = con.execute(_FILES).df()
@@ -23,8 +48,10 @@ def warehouse_summary(warehouse: Path) -> dict:
             "SELECT reason_code, count(*) AS n FROM staging.quarantined_events GROUP BY 1 ORDER BY 2 DESC"
         ).fetchall()
         failed = con.execute("SELECT path, error FROM raw.ingested_files WHERE status = 'failed' ORDER BY path").fetchall()
+        tables = con.execute(_TABLES).fetchall()
+        models = con.execute(_MODELS).fetchall() if ("ml", "model_registry") in {(s, t) for s, t, _ in tables} else []
     return {"by_status": by_status, "clean_rows": clean_rows, "days": days, "first": first, "last": last,
-            "reasons": reasons, "failed": failed}
+            "reasons": reasons, "failed": failed, "tables": tables, "models": models}
 
 
 def format_summary(summary: dict, checks: list[tuple[str, bool]], seconds: float) -> str:
@@ -46,6 +73,12 @@ def format_summary(summary: dict, checks: list[tuple[str, bool]], seconds: float
     ]
     for path, error in summary["failed"]:
         lines.append(f"failed file:  {path}: {error}")
+    if summary["tables"]:
+        lines.append("tables:       " + ", ".join(
+            f"{schema}.{name} ({rows:,})" for schema, name, rows in summary["tables"] if schema != "ml"))
+    for model, version, serving, metric, value, others in summary["models"]:
+        lines.append(f"model:        {model} {version} serves {serving}: {metric} {value:.3f}"
+                     + (f" (others: {others})" if others else ""))
     passed = sum(1 for _, ok in checks if ok)
     lines.append(f"checks:       {passed}/{len(checks)} passed" + "".join(
         f"\n  {'PASS' if ok else 'FAIL'} {name}" for name, ok in checks))
