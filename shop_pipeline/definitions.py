@@ -2,7 +2,7 @@
 
 from dagster import AssetSelection, Definitions, define_asset_job, in_process_executor
 
-from shop_pipeline.defs import customers, features, forecast, ingestion, staging
+from shop_pipeline.defs import automation, customers, features, forecast, ingestion, monitoring, recommend, risk, staging
 from shop_pipeline.resources import default_resources
 from shop_pipeline.settings import ShopPaths
 
@@ -19,6 +19,10 @@ ASSETS = [
     forecast.demand_forecast_model,
     forecast.demand_forecast_champion,
     forecast.demand_forecasts,
+    *risk.RISK_ASSETS,
+    *recommend.RECOMMEND_ASSETS,
+    # automation: drift and the facts the retraining sensor reads
+    monitoring.feature_drift,
 ]
 
 # Every asset the shop needs, over any partition range in one run.
@@ -32,7 +36,9 @@ full_pipeline = define_asset_job(
 def build_definitions(paths: ShopPaths | None = None) -> Definitions:
     return Definitions(
         assets=ASSETS,
-        jobs=[full_pipeline],
+        jobs=[full_pipeline, *automation.JOBS],
+        schedules=automation.schedules(),
+        sensors=automation.SENSORS,
         resources=default_resources(paths),
         # DuckDB allows one writer: steps run in the run's own process, one at a time.
         executor=in_process_executor,

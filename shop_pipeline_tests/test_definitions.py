@@ -18,6 +18,12 @@ EXPECTED_ASSETS = {
     "demand_forecast_model": "training",
     "demand_forecast_champion": "evaluation",
     "demand_forecasts": "scoring",
+    "order_labels": "ingestion",
+    "order_features": "features",
+    "order_risk_model": "training",
+    "order_risk_champion": "evaluation",
+    "order_risk_scores": "scoring",
+    "feature_drift": "monitoring",
 }
 EXPECTED_CHECKS = {
     ("raw_events", "raw_events_suite", True),
@@ -28,6 +34,8 @@ EXPECTED_CHECKS = {
     ("customer_features", "customer_features_suite", True),
     ("propensity_champion", "promotion_gate", True),
     ("demand_forecast_champion", "promotion_gate", True),
+    ("order_features", "order_features_suite", True),
+    ("order_risk_champion", "promotion_gate", True),
 }
 
 
@@ -58,3 +66,21 @@ def test_every_table_asset_declares_its_schema_and_shares_the_duckdb_pool():
 
 def test_jobs():
     assert defs.resolve_job_def("full_pipeline").partitions_def is not None
+
+
+def test_automation():
+    repository = defs.get_repository_def()
+    assert {job.name for job in repository.get_all_jobs()} == {
+        "__ASSET_JOB", "full_pipeline", "daily_partition_pipeline", "retrain_models",
+    }
+    # the daily job takes its partitions from its assets; retraining is unpartitioned
+    assert defs.resolve_job_def("daily_partition_pipeline").partitions_def is not None
+    assert defs.resolve_job_def("retrain_models").partitions_def is None
+    assert {(s.name, s.job_name) for s in repository.schedule_defs} == {
+        ("daily_partition_schedule", "daily_partition_pipeline"),
+    }
+    assert {s.name: s.job_name if s.has_jobs else None for s in repository.sensor_defs} == {
+        "landing_sensor": "daily_partition_pipeline",
+        "retrain_sensor": "retrain_models",
+        "alert_on_run_failure": None,
+    }
