@@ -23,6 +23,10 @@ EXPECTED_ASSETS = {
     "order_risk_model": "training",
     "order_risk_champion": "evaluation",
     "order_risk_scores": "scoring",
+    "interactions": "features",
+    "recommendation_model": "training",
+    "recommendation_champion": "evaluation",
+    "recommendations": "scoring",
     "feature_drift": "monitoring",
 }
 EXPECTED_CHECKS = {
@@ -36,6 +40,8 @@ EXPECTED_CHECKS = {
     ("demand_forecast_champion", "promotion_gate", True),
     ("order_features", "order_features_suite", True),
     ("order_risk_champion", "promotion_gate", True),
+    ("interactions", "interactions_suite", True),
+    ("recommendation_champion", "promotion_gate", True),
 }
 
 

@@ -1,0 +1,325 @@
+"""Stage `automation`: the daily schedule, the landing sensor, the retraining trigger, alerts.
+
+Jobs
+- `daily_partition_pipeline`: one daily partition end to end with the current champions:
+  ingestion -> staging -> features -> monitoring (drift) -> scoring. The daily partitioned
+  assets (raw_events, clean_events, quarantined_events) give the job its partitions; the
+  unpartitioned ones (catalog, features, drift, scores) are rebuilt whole in the same run.
+- `retrain_models`: training -> evaluation (promotion gate) -> monitoring -> scoring.
+
+Schedule and sensors (all start STOPPED: turn them on in the UI, Automation tab)
+- `daily_partition_schedule`: every day at $SHOP_PIPELINE_DAILY_HOUR:$SHOP_PIPELINE_DAILY_MINUTE
+  (default 06:00) in $SHOP_PIPELINE_TIMEZONE (default UTC), yesterday's partition.
+- `landing_sensor`: new settled files in $SHOP_PIPELINE_HOME/landing/events -> one run per day.
+- `retrain_sensor`: retrains on new data, drift or an old champion (reads only the instance).
+- `alert_on_run_failure`: records every failed run in ml.alerts (or alerts/pending.jsonl) and
+  posts it to $SHOP_PIPELINE_ALERT_WEBHOOK when set.
+The decisions themselves are plain functions in automation_rules.py.
+"""
+
+
+import datetime as dt
+import os
+import time
+from pathlib import Path
+
+from dagster import (
+    AssetKey,
+    AssetRecordsFilter,
+    AssetSelection,
+    DagsterRunStatus,
+    RunFailureSensorContext,
+    RunRequest,
+    RunsFilter,
+    ScheduleEvaluationContext,
+    SensorEvaluationContext,
+    SensorResult,
+    SkipReason,
+    define_asset_job,
+    run_failure_sensor,
+    schedule,
+    sensor,
+)
+
+from shop_pipeline.defs.automation_rules import (
+    FileVersion,
+    LandingCursor,
+    MonitoringFacts,
+    RetrainPolicy,
+    ScheduleSettings,
+    landing_settle_seconds,
+    retrain_triggers,
+    scan_landing,
+    why_not,
+    yesterday_partition,
+)
+from shop_pipeline.defs.common import daily_partitions
+from shop_pipeline.defs.monitoring import FACTS_KEY
+from shop_pipeline.resources import ShopHome, Warehouse
+from shop_pipeline.sources.landing import discover
+from shop_pipeline.warehouse.alerts import (
+    Alert,
+    WebhookError,
+    post_webhook,
+    record_alert,
+    webhook_url,
+)
+
+TRIGGER_TAG = "shop_pipeline/trigger"  # schedule | landing | retrain
+LANDING_FILES_TAG = "shop_pipeline/landing_files"
+RETRAIN_TRIGGERS_TAG = "shop_pipeline/retrain_triggers"  # comma-separated trigger codes
+RETRAIN_REASONS_TAG = "shop_pipeline/retrain_reasons"  # the readable details
+MONITORING_RECORD_TAG = "shop_pipeline/monitoring_record"
+TAG_VALUE_LIMIT = 1000
+
+DAILY_GROUPS = ("ingestion", "staging", "features", "monitoring", "scoring")
+RETRAIN_GROUPS = ("training", "evaluation", "monitoring", "scoring")
+# Jobs that train: while one of their runs is queued or running, no retraining is launched.
+TRAINING_JOBS = ("retrain_models", "full_pipeline")
+ACTIVE_STATUSES = [DagsterRunStatus.QUEUED, DagsterRunStatus.STARTING, DagsterRunStatus.STARTED,
+                   DagsterRunStatus.CANCELING]
+DRIFT_ASSET = AssetKey("feature_drift")
+RAW_EVENTS = AssetKey("raw_events")
+
+daily_partition_pipeline = define_asset_job(
+    "daily_partition_pipeline",
+    selection=AssetSelection.groups(*DAILY_GROUPS),
+    description=(
+        "One daily partition end to end with the current champions: ingest the day's files, stage and validate "
+        "them, rebuild the feature tables, measure drift, score. Launched by the daily schedule and the landing "
+        "sensor; a date range runs as one single-run backfill."
+    ),
+)
+
+retrain_models = define_asset_job(
+    "retrain_models",
+    selection=AssetSelection.groups(*RETRAIN_GROUPS),
+    description=(
+        "Train every model, gate each challenger against its baselines and the champion, re-measure drift "
+        "against the (new or kept) champion, and score. Launched by retrain_sensor."
+    ),
+)
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= TAG_VALUE_LIMIT else text[: TAG_VALUE_LIMIT - 3] + "..."
+
+
+# ---------------------------------------------------------------------------- daily schedule
+
+
+def build_daily_schedule(settings: ScheduleSettings | None = None):
+    settings = settings or ScheduleSettings.from_env()
+
+    @schedule(
+        name="daily_partition_schedule",
+        cron_schedule=settings.cron,
+        execution_timezone=settings.timezone,
+        job=daily_partition_pipeline,
+        description=(
+            f"Every day at {settings.hour:02d}:{settings.minute:02d} {settings.timezone}: yesterday's partition "
+            "(the last UTC day that has ended) end to end with the current champions."
+        ),
+    )
+    def daily_partition_schedule(context: ScheduleEvaluationContext):
+        scheduled = context.scheduled_execution_time or dt.datetime.now(dt.UTC)
+        day = yesterday_partition(scheduled)
+        first, _ = _partition_days()
+        if day < first:
+            return SkipReason(f"yesterday ({day}) is before the first daily partition ({first})")
+        return RunRequest(partition_key=day.isoformat(), tags={TRIGGER_TAG: "schedule"})
+
+    return daily_partition_schedule
+
+
+# ---------------------------------------------------------------------------- landing sensor
+
+
+def landed_versions(landing: Path) -> list[FileVersion]:
+    """Every landed event file (as discover() lists them) with its size and times."""
+    versions = []
+    for landed in discover(landing):
+        try:
+            stat = os.stat(landed.path)
+        except FileNotFoundError:  # removed between listing and stat
+            continue
+        versions.append(FileVersion(landed.relative, landed.day, stat.st_size, stat.st_mtime_ns,
+                                    max(stat.st_mtime_ns, stat.st_ctime_ns)))
+    return versions
+
+
+def ingestion_run_starts(instance, days: set[dt.date]) -> dict[dt.date, int]:
+    """Per day, when the run that last materialized its raw_events partition started (ns).
+
+    A day missing from the answer (never materialized, or crowded out of the bounded query by
+    another day's many re-materializations) is launched: the safe side, since ingestion is
+    exactly once.
+    """
+    if not days:
+        return {}
+    keys = sorted(day.isoformat() for day in days)
+    records = instance.fetch_materializations(
+        AssetRecordsFilter(asset_key=RAW_EVENTS, asset_partitions=keys), limit=len(keys) * 20
+    ).records
+    started: dict[dt.date, int] = {}
+    for record in records:  # newest first
+        day = dt.date.fromisoformat(record.partition_key)
+        if day in started:
+            continue
+        run = instance.get_run_record_by_id(record.run_id)
+        seconds = run.start_time if run is not None and run.start_time else record.timestamp
+        started[day] = int(seconds * 1_000_000_000)
+    return started
+
+
+def _partition_days() -> tuple[dt.date, dt.date]:
+    first = daily_partitions.get_first_partition_key()
+    last = daily_partitions.get_last_partition_key()
+    return dt.date.fromisoformat(first), dt.date.fromisoformat(last)
+
+
+@sensor(
+    name="landing_sensor",
+    job=daily_partition_pipeline,
+    minimum_interval_seconds=30,
+    description=(
+        "Watches $SHOP_PIPELINE_HOME/landing/events. A file is taken once it has not been written for "
+        "$SHOP_PIPELINE_LANDING_SETTLE_SECONDS (default 30; or upload as *.part and rename when done); new files "
+        "launch one daily_partition_pipeline run per partition day, unless a run that started after they landed "
+        "already ingested their day (the CLI, a backfill, the schedule). The cursor makes every file version (path, "
+        "size, mtime) launch once, so a file whose ingestion fails is not retried in a loop; a rewritten file is a "
+        "new version."
+    ),
+)
+def landing_sensor(context: SensorEvaluationContext, shop: ShopHome) -> SensorResult:
+    now_ns = time.time_ns()  # before listing: see scan_landing
+    cursor = LandingCursor.from_json(context.cursor)
+    first_day, last_day = _partition_days()
+    versions = landed_versions(shop.paths.landing)
+    started = ingestion_run_starts(context.instance, {v.day for v in versions if cursor.is_new(v)})
+    scan = scan_landing(versions, cursor, now_ns, landing_settle_seconds(), first_day, last_day, started)
+    for line in scan.explain():
+        context.log.info(line)
+    requests = [
+        RunRequest(
+            run_key=scan.batch_run_key(day),
+            partition_key=day.isoformat(),
+            tags={TRIGGER_TAG: "landing", LANDING_FILES_TAG: _clip(", ".join(v.relative for v in files))},
+        )
+        for day, files in sorted(scan.batches.items())
+    ]
+    if requests:
+        return SensorResult(run_requests=requests, cursor=scan.cursor.to_json())
+    reason = "; ".join(scan.explain()) or "no new files"
+    return SensorResult(skip_reason=SkipReason(_clip(reason)), cursor=scan.cursor.to_json())
+
+
+# ---------------------------------------------------------------------------- retraining trigger
+
+
+def active_training_run(instance) -> str | None:
+    """A queued or running run of a training job, described; None when there is none."""
+    for job_name in TRAINING_JOBS:
+        runs = instance.get_runs(RunsFilter(job_name=job_name, statuses=ACTIVE_STATUSES), limit=1)
+        if runs:
+            return f"run {runs[0].run_id} of {job_name} is {runs[0].status.value}"
+    return None
+
+
+@sensor(
+    name="retrain_sensor",
+    job=retrain_models,
+    minimum_interval_seconds=300,
+    description=(
+        "Launches retrain_models when a model has no champion, when at least $SHOP_PIPELINE_RETRAIN_MIN_NEW_EVENTS "
+        "(20000) clean events landed after the newest training attempt, when a PSI in feature_drift exceeds "
+        "$SHOP_PIPELINE_RETRAIN_MAX_PSI (0.25), or when a champion is older than $SHOP_PIPELINE_CHAMPION_MAX_AGE_DAYS "
+        "(30) -- and only with data that attempt has not seen. Never while a training run is queued or running; "
+        "at most once per feature_drift measurement. Reads only the Dagster instance (no DuckDB)."
+    ),
+)
+def retrain_sensor(context: SensorEvaluationContext):
+    busy = active_training_run(context.instance)
+    if busy:
+        return SkipReason(f"{busy}: no second training run")
+    records = context.instance.fetch_materializations(DRIFT_ASSET, limit=1).records
+    if not records:
+        return SkipReason("feature_drift has never been materialized: run daily_partition_pipeline or "
+                          "`shop-pipeline run` first")
+    record = records[0]
+    if context.cursor and record.storage_id <= int(context.cursor):
+        return SkipReason(f"retraining was already launched for feature_drift record {record.storage_id}; "
+                          "waiting for a newer measurement")
+    entry = record.asset_materialization.metadata.get(FACTS_KEY)
+    if entry is None:
+        return SkipReason(f"feature_drift record {record.storage_id} has no '{FACTS_KEY}' metadata")
+    facts = MonitoringFacts.from_json(entry.value)
+    policy = RetrainPolicy.from_env()
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    triggers = retrain_triggers(facts, policy, now)
+    if not triggers:
+        return SkipReason(why_not(facts, policy))
+    for trigger in triggers:
+        context.log.info(f"retrain: {trigger.code}: {trigger.detail}")
+    codes = sorted({t.code for t in triggers})
+    request = RunRequest(
+        run_key=f"retrain:{record.storage_id}",
+        tags={
+            TRIGGER_TAG: "retrain",
+            RETRAIN_TRIGGERS_TAG: ",".join(codes),
+            RETRAIN_REASONS_TAG: _clip("; ".join(f"{t.code}: {t.detail}" for t in triggers)),
+            MONITORING_RECORD_TAG: str(record.storage_id),
+        },
+    )
+    return SensorResult(run_requests=[request], cursor=str(record.storage_id))
+
+
+# ---------------------------------------------------------------------------- failure alerts
+
+
+def _failure_text(error) -> str:
+    """The user's exception message (Dagster wraps it in "Error occurred while executing op ...")."""
+    if error is None:
+        return ""
+    return (error.cause or error).message.strip()
+
+
+@run_failure_sensor(
+    name="alert_on_run_failure",
+    description=(
+        "Every failed run of this code location becomes a row of ml.alerts (or, while another run holds the "
+        "DuckDB lock, a line of $SHOP_PIPELINE_HOME/alerts/pending.jsonl, moved into the table by the next alert) "
+        "and, when $SHOP_PIPELINE_ALERT_WEBHOOK is set, a JSON POST to it."
+    ),
+)
+def alert_on_run_failure(context: RunFailureSensorContext, warehouse: Warehouse, shop: ShopHome):
+    run = context.dagster_run
+    failed_steps = {event.step_key: _failure_text(event.step_failure_data.error)
+                    for event in context.get_step_failure_events()}
+    message = context.failure_event.message or f"run {run.run_id} of {run.job_name} failed"
+    alert = Alert(
+        kind="run_failure",
+        message=message,
+        run_id=run.run_id,
+        job_name=run.job_name,
+        details={"failed_steps": failed_steps, "partition": run.tags.get("dagster/partition"),
+                 "tags": {k: v for k, v in run.tags.items() if k.startswith(("shop_pipeline/", "dagster/partition"))}},
+    )
+    where = record_alert(Path(warehouse.path), shop.paths.home / "alerts", alert)
+    context.log.info(f"alert {alert.alert_id} recorded in {'ml.alerts' if where == 'table' else 'alerts/pending.jsonl'}")
+    url = webhook_url()
+    if url:
+        try:
+            status = post_webhook(url, alert.to_record())
+            context.log.info(f"alert {alert.alert_id} posted to the webhook ({status})")
+        except WebhookError as error:
+            context.log.warning(str(error))
+
+
+JOBS = [daily_partition_pipeline, retrain_models]
+SENSORS = [landing_sensor, retrain_sensor, alert_on_run_failure]
+
+
+def schedules():
+    """Built when the definitions load, so the time zone and hour come from the environment."""
+    return [build_daily_schedule()]

@@ -1,0 +1,92 @@
+"""Stage `monitoring`: drift of the key features and of the score distribution, and the facts
+the retraining sensor decides on (so that the sensor never opens the DuckDB file)."""
+
+
+import datetime as dt
+
+from dagster import (
+    AssetExecutionContext,
+    Config,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+)
+
+from shop_pipeline.defs.automation_rules import ModelFacts, MonitoringFacts
+from shop_pipeline.defs.common import DUCKDB_POOL
+from shop_pipeline.defs.models_common import ML_TEAM
+from shop_pipeline.ml import drift, registry
+from shop_pipeline.resources import Warehouse
+
+FACTS_KEY = "facts"  # the metadata entry the retraining sensor reads
+MAX_PSI_KEY = "max_psi"
+
+_REGISTRY_ROWS = """
+SELECT model_name, version, train_end, is_champion, promoted_at, coalesce(as_of, train_end) AS seen_until
+FROM ml.model_registry
+ORDER BY model_name, trained_at, version
+"""
+_EVENTS_AFTER = "SELECT count(*) FROM staging.events WHERE $after IS NULL OR partition_date > $after"
+
+
+class DriftConfig(Config):
+    window_days: int = 7  # the current sample: the latest days of product-day features
+    bins: int = drift.DEFAULT_BINS  # quantile bins of the reference
+
+
+def model_facts(con) -> tuple[dt.date | None, list[ModelFacts]]:
+    """The last landed day and, per registered model, its champion and newest training attempt."""
+    latest_day = con.execute("SELECT max(partition_date) FROM staging.events").fetchone()[0]
+    by_model: dict[str, list[tuple]] = {}
+    for row in con.execute(_REGISTRY_ROWS).fetchall():
+        by_model.setdefault(row[0], []).append(row)
+    facts = []
+    for name, rows in by_model.items():
+        champion = next((r for r in rows if r[3]), None)
+        newest = rows[-1]
+        [(new_events,)] = con.execute(_EVENTS_AFTER, {"after": newest[5]}).fetchall()
+        facts.append(ModelFacts(
+            model_name=name,
+            champion_version=champion[1] if champion else None,
+            champion_promoted_at=champion[4] if champion else None,
+            champion_train_end=champion[2] if champion else None,
+            latest_version=newest[1],
+            latest_as_of=newest[5],
+            new_clean_events=int(new_events),
+        ))
+    return latest_day, facts
+
+
+@asset(
+    group_name="monitoring",
+    kinds={"duckdb", "pandas"},
+    owners=ML_TEAM,
+    pool=DUCKDB_POOL,
+    deps=["product_daily_sales", "customer_features", "demand_forecast_champion", "propensity_champion"],
+    description=(
+        "Population stability index (PSI) of the key product-day and customer features and of the propensity "
+        "score, the champions' training window against the latest days (bins at the reference's quantiles; "
+        "above 0.25 is a major shift). Also records, per model, the champion, the newest training attempt and "
+        "the clean events landed since: the retraining sensor decides from this metadata alone."
+    ),
+)
+def feature_drift(context: AssetExecutionContext, config: DriftConfig, warehouse: Warehouse) -> MaterializeResult:
+    with warehouse.connection() as con:
+        registry.ensure_registry_schema(con)
+        measurement = drift.measure_drift(con, config.window_days, config.bins)
+        latest_day, models = model_facts(con)
+    facts = MonitoringFacts(registry.utc_now(), latest_day, models, measurement.measured)
+    for note in measurement.notes:
+        context.log.info(note)
+    metadata = {
+        "drift": MetadataValue.md(drift.drift_markdown(measurement.rows)),
+        "reference_window": measurement.reference_window or "n/a",
+        "current_window": measurement.current_window or "n/a",
+        "notes": MetadataValue.md("\n".join(f"- {n}" for n in measurement.notes) or "_none_"),
+        FACTS_KEY: MetadataValue.json(facts.to_json()),
+    }
+    for name, value in measurement.measured.items():
+        metadata["psi_" + name.replace(".", "_")] = float(value)
+    if measurement.measured:
+        metadata[MAX_PSI_KEY] = float(max(measurement.measured.values()))
+    return MaterializeResult(metadata=metadata)

@@ -1,0 +1,207 @@
+"""Population stability index (PSI): how far a distribution moved from its reference (no Dagster).
+
+    PSI = sum over bins of (current_share - reference_share) * ln(current_share / reference_share)
+
+Bins come from the reference: its quantiles at 1/bins, 2/bins, ... are the inner edges (bins
+are right-closed: (-inf, e1], (e1, e2], ..., (ek, +inf)), so each reference bin holds about the
+same share and a tail that appears only in the current data lands in an outer bin. Repeated
+edges (a column with few distinct values) collapse into one, so a constant reference gives two
+bins: "at or below the constant" and "above it".
+
+Edge cases, documented behaviour:
+- NaN / None values are dropped from both sides before binning.
+- an empty reference or current sample (after dropping NaN): `psi` raises ValueError; the
+  caller reports the feature as not measurable instead of inventing a number.
+- a bin that is empty on one side would make the logarithm infinite: shares are floored at
+  `SHARE_FLOOR` (1e-4) before the formula, a common convention; the value stays finite.
+- identical samples give 0.0.
+
+Reading: below 0.1 stable, 0.1 to 0.25 a moderate shift, above 0.25 a major shift (the usual
+rule of thumb; the retraining trigger's threshold is configurable).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+SHARE_FLOOR = 1e-4
+DEFAULT_BINS = 10
+MODERATE_SHIFT = 0.1
+MAJOR_SHIFT = 0.25
+
+
+def _clean(values: Iterable[float] | np.ndarray) -> np.ndarray:
+    array = np.asarray(list(values) if not isinstance(values, np.ndarray) else values, dtype=np.float64)
+    return array[~np.isnan(array)]
+
+
+def quantile_edges(reference: Iterable[float] | np.ndarray, bins: int = DEFAULT_BINS) -> np.ndarray:
+    """Inner bin edges: the reference's quantiles at 1/bins .. (bins-1)/bins, duplicates removed.
+
+    With bins=1, or a sample whose quantiles all coincide, the result has at most one edge.
+    """
+    if bins < 1:
+        raise ValueError(f"bins must be >= 1, got {bins}")
+    values = _clean(reference)
+    if values.size == 0:
+        raise ValueError("the reference sample is empty: no bins can be defined")
+    if bins == 1:
+        return np.array([], dtype=np.float64)
+    return np.unique(np.quantile(values, np.arange(1, bins) / bins))
+
+
+def bin_shares(values: Iterable[float] | np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Share of `values` in each right-closed bin defined by `edges` (len(edges) + 1 bins)."""
+    sample = _clean(values)
+    if sample.size == 0:
+        raise ValueError("the sample is empty: no shares can be computed")
+    index = np.searchsorted(edges, sample, side="left")  # x <= edges[0] -> bin 0
+    counts = np.bincount(index, minlength=len(edges) + 1)
+    return counts / sample.size
+
+
+def psi_from_shares(reference_shares: np.ndarray, current_shares: np.ndarray) -> float:
+    reference = np.maximum(np.asarray(reference_shares, dtype=np.float64), SHARE_FLOOR)
+    current = np.maximum(np.asarray(current_shares, dtype=np.float64), SHARE_FLOOR)
+    return float(np.sum((current - reference) * np.log(current / reference)))
+
+
+def psi(reference: Iterable[float] | np.ndarray, current: Iterable[float] | np.ndarray,
+        bins: int = DEFAULT_BINS) -> float:
+    """PSI of `current` against `reference`, with bins at the reference's quantiles."""
+    edges = quantile_edges(reference, bins)
+    return psi_from_shares(bin_shares(reference, edges), bin_shares(current, edges))
+
+
+def shift_label(value: float) -> str:
+    if math.isnan(value):
+        return "not measurable"
+    if value > MAJOR_SHIFT:
+        return "major shift"
+    if value >= MODERATE_SHIFT:
+        return "moderate shift"
+    return "stable"
+
+
+@dataclass(frozen=True)
+class FeatureDrift:
+    feature: str
+    psi: float  # NaN when one side had no values
+    reference_rows: int
+    current_rows: int
+
+    @property
+    def label(self) -> str:
+        return shift_label(self.psi)
+
+
+def psi_by_column(reference: pd.DataFrame, current: pd.DataFrame, columns: Sequence[str],
+                  bins: int = DEFAULT_BINS) -> list[FeatureDrift]:
+    """PSI of each column; a column with no values on one side gets NaN (not measurable)."""
+    out = []
+    for column in columns:
+        ref = _clean(reference[column].to_numpy(dtype=np.float64, na_value=np.nan))
+        cur = _clean(current[column].to_numpy(dtype=np.float64, na_value=np.nan))
+        value = psi(ref, cur, bins) if ref.size and cur.size else float("nan")
+        out.append(FeatureDrift(column, value, int(ref.size), int(cur.size)))
+    return out
+
+
+def drift_markdown(rows: Sequence[FeatureDrift]) -> str:
+    lines = ["| feature | PSI | reading | reference rows | current rows |", "|---|---|---|---|---|"]
+    for row in rows:
+        shown = "n/a" if math.isnan(row.psi) else f"{row.psi:.4f}"
+        lines.append(f"| {row.feature} | {shown} | {row.label} | {row.reference_rows} | {row.current_rows} |")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------- on the warehouse
+#
+# What the `feature_drift` asset measures. The reference is the champion's training window,
+# the current sample the latest `window_days` days:
+# - product-day features (features.product_daily_sales): rows of days train_start..train_end
+#   of the demand_forecast champion vs rows of the last window_days days of the table;
+# - customer features and the propensity score: the purchase_propensity champion applied to
+#   the customer features as of its own as_of (recomputed point-in-time) vs as of today's table.
+# A side without a champion (or without rows) is left out: "not measurable", never a zero.
+
+PRODUCT_DAY_FEATURES = ("units", "views", "conversion", "shown_price", "discount_vs_ref")
+CUSTOMER_DRIFT_FEATURES = ("recency_days", "frequency", "monetary", "sessions")
+DEMAND_MODEL = "demand_forecast"
+PROPENSITY_MODEL = "purchase_propensity"
+
+_PRODUCT_DAYS = (
+    "SELECT " + ", ".join(PRODUCT_DAY_FEATURES) + " FROM features.product_daily_sales WHERE day BETWEEN $first AND $last"
+)
+
+
+@dataclass(frozen=True)
+class DriftMeasurement:
+    rows: list[FeatureDrift]  # every feature / score looked at, measurable or not
+    reference_window: str
+    current_window: str
+    notes: list[str]
+
+    @property
+    def measured(self) -> dict[str, float]:
+        return {row.feature: row.psi for row in self.rows if not math.isnan(row.psi)}
+
+
+def _product_day_drift(con, window_days: int, bins: int, notes: list[str]) -> tuple[list[FeatureDrift], str, str]:
+    import datetime as dt
+
+    from shop_pipeline.ml import registry
+
+    champion = registry.champion(con, DEMAND_MODEL)
+    last_day = con.execute("SELECT max(day) FROM features.product_daily_sales").fetchone()[0]
+    if champion is None or champion.train_end is None or last_day is None:
+        notes.append(f"product-day features: no {DEMAND_MODEL} champion or no feature rows: not measured")
+        return [], "", ""
+    first_current = last_day - dt.timedelta(days=window_days - 1)
+    reference = con.execute(_PRODUCT_DAYS, {"first": champion.train_start or champion.train_end,
+                                            "last": champion.train_end}).df()
+    current = con.execute(_PRODUCT_DAYS, {"first": first_current, "last": last_day}).df()
+    rows = psi_by_column(reference, current, PRODUCT_DAY_FEATURES, bins)
+    rows = [FeatureDrift(f"product_day.{r.feature}", r.psi, r.reference_rows, r.current_rows) for r in rows]
+    return rows, f"{champion.train_start}..{champion.train_end}", f"{first_current}..{last_day}"
+
+
+def _customer_drift(con, bins: int, notes: list[str]) -> list[FeatureDrift]:
+    from shop_pipeline.features.tables import customer_features_frame
+    from shop_pipeline.ml import propensity, registry
+
+    champion = registry.champion(con, PROPENSITY_MODEL)
+    if champion is None or champion.as_of is None:
+        notes.append(f"customer features and score: no {PROPENSITY_MODEL} champion: not measured")
+        return []
+    current = con.execute("SELECT * FROM features.customer_features").df()
+    if current.empty:
+        notes.append("customer features and score: features.customer_features is empty: not measured")
+        return []
+    reference = customer_features_frame(con, champion.as_of)
+    fitted = propensity.FittedPropensity.from_artifact(registry.load_model(con, PROPENSITY_MODEL, champion.version))
+    rows = [FeatureDrift(f"customer.{r.feature}", r.psi, r.reference_rows, r.current_rows)
+            for r in psi_by_column(reference, current, CUSTOMER_DRIFT_FEATURES, bins)]
+    scored_reference = propensity.score_customers(fitted, reference, champion.as_of, champion.version)
+    scored_current = propensity.score_customers(fitted, current, champion.as_of, champion.version)
+    score = psi_by_column(scored_reference, scored_current, ["p_purchase"], bins)[0]
+    rows.append(FeatureDrift("score.p_purchase", score.psi, score.reference_rows, score.current_rows))
+    return rows
+
+
+def measure_drift(con, window_days: int = 7, bins: int = DEFAULT_BINS) -> DriftMeasurement:
+    """PSI of the key features and the propensity score against the champions' training data."""
+    if window_days < 1:
+        raise ValueError(f"window_days must be >= 1, got {window_days}")
+    notes: list[str] = []
+    rows, reference_window, current_window = _product_day_drift(con, window_days, bins, notes)
+    rows += _customer_drift(con, bins, notes)
+    return DriftMeasurement(rows, reference_window, current_window, notes)

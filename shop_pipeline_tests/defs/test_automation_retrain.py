@@ -1,0 +1,203 @@
+"""The retraining sensor's decisions (from feature_drift's metadata alone) and the failure alerts."""
+
+import datetime as dt
+import json
+import threading
+import uuid
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from typing import ClassVar
+
+import pytest
+from dagster import (
+    AssetMaterialization,
+    DagsterEventType,
+    DagsterInstance,
+    DagsterRun,
+    DagsterRunStatus,
+    MetadataValue,
+    build_run_status_sensor_context,
+    build_sensor_context,
+    materialize,
+)
+
+from shop_pipeline.definitions import ASSETS
+from shop_pipeline.defs.automation import (
+    MONITORING_RECORD_TAG,
+    RETRAIN_REASONS_TAG,
+    RETRAIN_TRIGGERS_TAG,
+    alert_on_run_failure,
+    retrain_sensor,
+)
+from shop_pipeline.defs.automation_rules import (
+    MAX_CHAMPION_AGE_ENV,
+    MAX_PSI_ENV,
+    MIN_NEW_EVENTS_ENV,
+    ModelFacts,
+    MonitoringFacts,
+)
+from shop_pipeline.defs.monitoring import FACTS_KEY
+from shop_pipeline.resources import ShopHome, Warehouse, default_resources
+from shop_pipeline.warehouse import alerts
+from shop_pipeline.warehouse.connection import connect
+
+NOW = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
+LATEST_DAY = dt.date(2025, 3, 31)
+
+
+@pytest.fixture(autouse=True)
+def policy(monkeypatch):
+    monkeypatch.setenv(MIN_NEW_EVENTS_ENV, "1000")
+    monkeypatch.setenv(MAX_PSI_ENV, "0.25")
+    monkeypatch.setenv(MAX_CHAMPION_AGE_ENV, "30")
+
+
+@pytest.fixture
+def instance():
+    with DagsterInstance.ephemeral() as instance:
+        yield instance
+
+
+def model(name="demand_forecast", new_events=10, trained_end=dt.date(2025, 3, 30), promoted_days_ago=2.0,
+          champion=True):
+    return ModelFacts(
+        model_name=name,
+        champion_version="v1" if champion else None,
+        champion_promoted_at=NOW - dt.timedelta(days=promoted_days_ago) if champion else None,
+        champion_train_end=trained_end if champion else None,
+        latest_version="v1",
+        latest_as_of=trained_end,
+        new_clean_events=new_events,
+    )
+
+
+def measured(instance, models, psi=None, latest_day=LATEST_DAY):
+    facts = MonitoringFacts(NOW, latest_day, models, psi or {"product_day.units": 0.02})
+    instance.report_runless_asset_event(
+        AssetMaterialization("feature_drift", metadata={FACTS_KEY: MetadataValue.json(facts.to_json())})
+    )
+
+
+def tick(instance, cursor=None):
+    return retrain_sensor(build_sensor_context(instance=instance, cursor=cursor))
+
+
+def launched(result):
+    [request] = result.run_requests
+    return request
+
+
+def test_nothing_measured_yet_skips_with_a_reason(instance):
+    assert "never been materialized" in tick(instance).skip_message
+
+
+def test_quiet_models_are_not_retrained_and_the_tick_says_why(instance):
+    measured(instance, [model(new_events=10)], psi={"product_day.units": 0.05, "score.p_purchase": 0.2})
+    reason = tick(instance).skip_message
+    assert "10 new clean events < 1000" in reason and "max PSI 0.200 (score.p_purchase)" in reason
+
+
+def test_drift_above_the_threshold_retrains_and_tags_the_run(instance):
+    measured(instance, [model()], psi={"product_day.units": 0.41, "customer.recency_days": 0.1})
+    request = launched(tick(instance))
+    assert request.tags[RETRAIN_TRIGGERS_TAG] == "drift"
+    assert "product_day.units 0.410" in request.tags[RETRAIN_REASONS_TAG]
+    assert "recency" not in request.tags[RETRAIN_REASONS_TAG]
+
+
+def test_drift_at_or_below_the_threshold_does_not(instance):
+    measured(instance, [model()], psi={"product_day.units": 0.25})
+    assert tick(instance).skip_message.startswith("no trigger")
+
+
+def test_enough_new_events_retrain(instance):
+    measured(instance, [model(new_events=1500), model("purchase_propensity", new_events=1500)])
+    request = launched(tick(instance))
+    assert request.tags[RETRAIN_TRIGGERS_TAG] == "new_data"
+    assert "demand_forecast: 1500 new clean events after 2025-03-30 (>= 1000)" in request.tags[RETRAIN_REASONS_TAG]
+
+
+def test_a_stale_champion_retrains(instance):
+    measured(instance, [model(promoted_days_ago=45)])
+    request = launched(tick(instance))
+    assert request.tags[RETRAIN_TRIGGERS_TAG] == "stale_champion"
+    assert "is 45.0 days old (> 30)" in request.tags[RETRAIN_REASONS_TAG]
+
+
+def test_no_champion_or_no_model_at_all_trains(instance):
+    measured(instance, [model(champion=False, trained_end=dt.date(2025, 3, 1))])
+    assert launched(tick(instance)).tags[RETRAIN_TRIGGERS_TAG] == "no_champion"
+    measured(instance, [])
+    assert launched(tick(instance)).tags[RETRAIN_TRIGGERS_TAG] == "no_model"
+
+
+def test_no_trigger_fires_without_data_the_newest_attempt_has_not_seen(instance):
+    # a refused challenger trained up to the latest day: drift and age persist, but retraining on
+    # the same data again would loop
+    measured(instance, [model(trained_end=LATEST_DAY, promoted_days_ago=90)], psi={"product_day.units": 0.9})
+    assert "already covers the latest data" in tick(instance).skip_message
+
+
+def test_each_measurement_launches_at_most_once(instance):
+    measured(instance, [model(new_events=5000)])
+    first = tick(instance)
+    request = launched(first)
+    again = tick(instance, first.cursor)
+    assert "already launched for feature_drift record" in again.skip_message
+    assert request.run_key == f"retrain:{request.tags[MONITORING_RECORD_TAG]}"
+    measured(instance, [model(new_events=6000)])  # a newer measurement (the next daily run)
+    assert launched(tick(instance, first.cursor)).run_key != request.run_key
+
+
+@pytest.mark.parametrize("status", [DagsterRunStatus.STARTING, DagsterRunStatus.STARTED])
+def test_no_second_run_while_a_training_run_is_starting_or_running(instance, status):
+    measured(instance, [model(new_events=5000)])
+    run_id = str(uuid.uuid4())
+    instance.add_run(DagsterRun(job_name="retrain_models", run_id=run_id, status=status))
+    assert tick(instance).skip_message == f"run {run_id} of retrain_models is {status.value}: no second training run"
+    instance.add_run(DagsterRun(job_name="retrain_models", run_id=str(uuid.uuid4()), status=DagsterRunStatus.SUCCESS))
+    instance.delete_run(run_id)
+    assert launched(tick(instance)).tags[RETRAIN_TRIGGERS_TAG] == "new_data"
+
+
+# ---------------------------------------------------------------------------- failure alerts
+
+
+class Receiver(BaseHTTPRequestHandler):
+    bodies: ClassVar[list] = []
+
+    def do_POST(self):
+        type(self).bodies.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+def test_a_failed_run_becomes_an_alert_and_a_webhook_call(shop, monkeypatch, instance):
+    Receiver.bodies = []
+    server = HTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv(alerts.WEBHOOK_ENV, f"http://127.0.0.1:{server.server_port}/alerts")
+    try:
+        # scoring an empty warehouse fails: a real failed run
+        result = materialize(ASSETS, selection=["customer_scores"], resources=default_resources(shop),
+                             instance=instance, raise_on_error=False)
+        assert not result.success
+        [record] = instance.get_records_for_run(result.run_id, of_type=DagsterEventType.RUN_FAILURE).records
+        failure = record.event_log_entry.dagster_event
+        context = build_run_status_sensor_context(
+            sensor_name="alert_on_run_failure", dagster_event=failure, dagster_instance=instance,
+            dagster_run=instance.get_run_by_id(result.run_id),
+        ).for_run_failure()
+        alert_on_run_failure(context, warehouse=Warehouse(path=str(shop.warehouse)), shop=ShopHome(home=str(shop.home)))
+    finally:
+        server.shutdown()
+        server.server_close()
+    with connect(shop.warehouse) as con:
+        [row] = alerts.alerts(con)
+    assert row["alert_id"] == f"run_failure:{result.run_id}"
+    assert "no clean events have landed yet" in json.loads(row["details"])["failed_steps"]["customer_scores"]
+    [body] = Receiver.bodies
+    assert body["alert_id"] == row["alert_id"] and body["kind"] == "run_failure"
+
