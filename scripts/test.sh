@@ -3,6 +3,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/bootstrap.sh
+# Debian's chromium for the browser test (shop_pipeline_tests/ui/): required in CI, optional elsewhere
+if ! bash scripts/ensure_chromium.sh && [ -n "${CI:-}" ]; then
+    exit 1
+fi
 set +e
 .venv/bin/python -m pytest "$@"
 code=$?

@@ -106,7 +106,8 @@ def main(argv: list[str] | None = None) -> int:
 
         ensure_dagster_home(paths)
         workspace = Path(__file__).resolve().parent.parent / "workspace.yaml"
-        command = ["dagster", "dev", "-h", "127.0.0.1", "-p", str(args.port)]
+        # this interpreter's dagster: `.venv/bin/shop-pipeline ui` works without an activated venv
+        command = [sys.executable, "-m", "dagster", "dev", "-h", "127.0.0.1", "-p", str(args.port)]
         if workspace.is_file():
             command += ["-w", str(workspace)]
         else:

@@ -12,8 +12,8 @@ def test_a_good_range_publishes_every_asset_and_passes_every_check(shop):
 
     assert result.success
     assert materialized(result) == {
-        "raw_products", "raw_marketing", "raw_events", "clean_events", "quarantined_events",
-        "product_daily_sales", "customer_features",
+        "raw_products", "raw_marketing", "raw_events", "order_labels", "clean_events", "quarantined_events",
+        "product_daily_sales", "customer_features", "interactions", "order_features",
     }
     assert checks_by_name(result) == {
         "raw_events_suite": True,
@@ -22,6 +22,8 @@ def test_a_good_range_publishes_every_asset_and_passes_every_check(shop):
         "staging_events_suite": True,
         "product_daily_sales_suite": True,
         "customer_features_suite": True,
+        "interactions_suite": True,
+        "order_features_suite": True,
     }
     assert query(shop, "SELECT count(*) FROM staging.events") == [(60,)]
     assert query(shop, "SELECT count(*) FROM staging.duplicate_events") == [(3,)]
