@@ -79,7 +79,7 @@ def interactions(context: AssetExecutionContext, warehouse: Warehouse, window: M
     description=(
         "Recommenders on a temporal split (train before the last 14 days, test on what each customer bought "
         "then): most-popular and item-kNN (sparse cosine) baselines, popularity within the customer's categories "
-        "and EASE challengers; NDCG / recall / precision / hit rate / coverage at 10 and 20. The best is refit on "
+        "and EASE challengers (EASE's penalty and kNN's signal chosen on the 14 days before the held-out window); NDCG / recall / precision / hit rate / coverage at 10 and 20. The best is refit on "
         "every interaction up to the cut-off, saved with skops and registered with every comparison."
     ),
 )
@@ -88,15 +88,16 @@ def recommendation_model(context: AssetExecutionContext, warehouse: Warehouse, w
     with warehouse.connection() as con:
         registry.ensure_registry_schema(con)
         as_of = window.resolve_as_of(con)
+        tuned = R.tune_parameters(con, as_of, window.seed)  # on the window before the held-out one
         split = temporal_split(con, as_of, R.TEST_DAYS)
-        evaluation = R.evaluate_candidates(split, seed=window.seed)
+        evaluation = R.evaluate_candidates(split, seed=window.seed, parameters=tuned)
         metrics = R.registry_metrics(evaluation)
         serving = R.choose_serving(metrics)
         champion = champion_comparison(
             con, R.MODEL_NAME, split.split_day, R.CATEGORY_POPULARITY,
             lambda row: R.evaluate_model(R.from_artifact(registry.load_model(con, R.MODEL_NAME, row.version)), split)[0],
         )
-        model = R.fit_final(load_interactions(con), serving, seed=window.seed)
+        model = R.fit_final(load_interactions(con), serving, seed=window.seed, parameters=tuned.get(serving))
         trained = register_trained(
             con,
             models_dir=shop.paths.models,

@@ -9,12 +9,13 @@ Pieces (each in its own module):
     ml/recommend_plots.py      recall@K curve PNG
 
 This module ties them together for the pipeline:
+    parameters = tune_parameters(con, as_of, seed)    # chosen on the window BEFORE the test window
     split = recommend_data.temporal_split(con, as_of, TEST_DAYS)
-    evaluation = evaluate_candidates(split, seed=seed)
+    evaluation = evaluate_candidates(split, seed=seed, parameters=parameters)
     metrics = registry_metrics(evaluation)            # {candidate: {metric: value}}
     chosen = choose_serving(metrics)                  # best of SERVABLE on the window
     history = recommend_data.load_interactions(con)   # features.interactions as of as_of
-    model = fit_final(history, chosen, seed=seed)     # refit on every interaction up to as_of
+    model = fit_final(history, chosen, seed=seed, parameters=parameters.get(chosen))
     artifact = to_artifact(model)                     # plain dicts / lists / numpy arrays
     frame = recommendations_frame(model, history, as_of, version)   # scoring.recommendations
 
@@ -138,6 +139,39 @@ def evaluate_candidates(split: TemporalSplit, candidates: tuple[str, ...] = CAND
         metrics["score_seconds"] = time.perf_counter() - fitted
         evaluation.results[name] = CandidateResult(metrics, curve, model)
     return evaluation
+
+
+# Hyper-parameter grids, searched on a validation window that ends where the test window starts,
+# so the held-out numbers stay honest: EASE's ridge penalty (strong structure between items wants
+# a small one, popularity-like data a large one) and item-kNN's input signal.
+TUNING_GRID: dict[str, list[dict[str, Any]]] = {
+    EASE: [{"l2": l2} for l2 in (10.0, 50.0, 250.0, 2000.0)],
+    ITEM_KNN: [{"signal": signal} for signal in ("binary", "log1p")],
+}
+
+
+def tune_parameters(con: Any, as_of: dt.date, seed: int = 0, test_days: int = TEST_DAYS,
+                    grid: dict[str, list[dict[str, Any]]] | None = None) -> dict[str, dict[str, Any]]:
+    """{candidate: parameters} with the best GATE_METRIC on the validation split that ends where
+    the test window starts (train before as_of - 2 x test_days, validate on the next test_days).
+    Too little history for that split, or no evaluated customer in it: the defaults ({})."""
+    from shop_pipeline.ml.recommend_data import temporal_split
+
+    try:
+        validation = temporal_split(con, as_of - dt.timedelta(days=test_days), test_days)
+    except ValueError:
+        return {}
+    if len(validation.test_users) == 0:
+        return {}
+    chosen: dict[str, dict[str, Any]] = {}
+    for candidate, options in (grid or TUNING_GRID).items():
+        scored = []
+        for option in options:
+            model = fit_candidate(candidate, validation.train, seed, option)
+            value = evaluate_model(model, validation)[0].get(GATE_METRIC, float("nan"))
+            scored.append((-np.inf if math.isnan(value) else value, -len(scored), option))
+        chosen[candidate] = max(scored, key=lambda item: item[:2])[2]
+    return chosen
 
 
 def choose_challenger(evaluation: Evaluation, pool: tuple[str, ...] = CHALLENGER_POOL) -> str:

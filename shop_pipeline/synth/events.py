@@ -2,7 +2,8 @@
 
 A session belongs to one user and has a focus category (user preference x ad-spend lift).
 It walks the funnel: several views (mostly of the focus category, by Zipf popularity, with
-promoted products featured), each view may become a cart (more likely when the price is
+promoted products featured; a share of them in the customer's favourite taste, a small group
+of related products they keep coming back to), each view may become a cart (more likely when the price is
 discounted: price elasticity), some carts are removed, and some sessions check out every
 remaining cart as one order. Fraudulent orders are added by fraud.py.
 """
@@ -30,6 +31,7 @@ PRICE_ELASTICITY = 2.2  # cart probability x (price / base price) ** -elasticity
 REMOVE_RATE = 0.22
 CHECKOUT_RATE = 0.45
 PROMO_VIEW_LIFT = 1.5  # promoted products are featured: view weight x (1 + lift x discount)
+TASTE_SHARE = 0.4  # views inside the customer's favourite taste (world.build_tastes)
 
 
 def day_start_ms(day: dt.date) -> int:
@@ -65,6 +67,9 @@ class DayContext:
     cat_total: np.ndarray  # (K,) total weight of each category's block
     user_cs: np.ndarray  # cumulative user activity weight
     cat_lift: np.ndarray  # (K,) ad-spend lift of the day
+    taste_cs: np.ndarray | None = None  # cumulative view weight over products ordered by taste
+    taste_base: np.ndarray | None = None
+    taste_total: np.ndarray | None = None
 
 
 def searchsorted_weighted(cs: np.ndarray, u: np.ndarray) -> np.ndarray:
@@ -82,6 +87,12 @@ class DaySimulator:
         k = world.n_categories
         self.cat_lo = np.searchsorted(sorted_cats, np.arange(k), side="left")
         self.cat_hi = np.searchsorted(sorted_cats, np.arange(k), side="right")
+        if world.product_taste is not None:
+            self.taste_order = np.argsort(world.product_taste, kind="stable")
+            sorted_tastes = world.product_taste[self.taste_order]
+            n_tastes = int(world.product_taste.max()) + 1
+            self.taste_lo = np.searchsorted(sorted_tastes, np.arange(n_tastes), side="left")
+            self.taste_hi = np.searchsorted(sorted_tastes, np.arange(n_tastes), side="right")
         self.hour_cs = np.cumsum(HOUR_WEIGHTS)
         spend_norm = world.ad_spend / world.ad_spend.mean(axis=0, keepdims=True)
         previous = np.vstack([spend_norm[:1], spend_norm[:-1]])
@@ -107,6 +118,12 @@ class DaySimulator:
         user_weight = w.user_intensity * active * fade * np.where(w.user_signup == d, 3.0, 1.0)
         if user_weight.sum() <= 0:
             user_weight = w.user_intensity + 1e-9
+        tastes = {}
+        if w.product_taste is not None:
+            taste_cs = np.cumsum(weight[self.taste_order])
+            taste_base = np.where(self.taste_lo > 0, taste_cs[np.maximum(self.taste_lo - 1, 0)], 0.0)
+            tastes = {"taste_cs": taste_cs, "taste_base": taste_base,
+                      "taste_total": taste_cs[np.maximum(self.taste_hi - 1, 0)] - taste_base}
         return DayContext(
             day=d,
             price=price,
@@ -117,6 +134,7 @@ class DaySimulator:
             cat_total=cat_total,
             user_cs=np.cumsum(user_weight),
             cat_lift=self.cat_lift_by_day[d],
+            **tastes,
         )
 
     def sample_products(self, ctx: DayContext, categories: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -127,8 +145,17 @@ class DaySimulator:
         pos = np.clip(pos, self.cat_lo[categories], self.cat_hi[categories] - 1)
         return self.cat_order[pos]
 
+    def sample_tastes(self, ctx: DayContext, tastes: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Products by popularity within the given tastes (a taste with no launched product:
+        its first product, as sample_products does for categories)."""
+        target = ctx.taste_base[tastes] + rng.random(len(tastes)) * ctx.taste_total[tastes]
+        pos = np.searchsorted(ctx.taste_cs, target, side="right")
+        pos = np.clip(pos, self.taste_lo[tastes], self.taste_hi[tastes] - 1)
+        return self.taste_order[pos]
+
     # ------------------------------------------------------------------ sessions
-    def _sessions(self, ctx: DayContext, n: int, rng: np.random.Generator) -> tuple[EventBatch, np.ndarray]:
+    def _sessions(self, ctx: DayContext, n: int, rng: np.random.Generator,
+                  taste_rng: np.random.Generator | None = None) -> tuple[EventBatch, np.ndarray]:
         """n legitimate sessions (session = local number 0..n-1); returns events and events per session."""
         w = self.world
         user = searchsorted_weighted(ctx.user_cs, rng.random(n))
@@ -146,6 +173,10 @@ class DaySimulator:
         in_focus = rng.random(n_v) < FOCUS_SHARE
         prod_v = searchsorted_weighted(ctx.product_cs, rng.random(n_v))
         prod_v[in_focus] = self.sample_products(ctx, focus[sess_v[in_focus]], rng)
+        if taste_rng is not None and ctx.taste_cs is not None:
+            # its own random stream: the other draws of the day stay as they were
+            in_taste = np.flatnonzero(taste_rng.random(n_v) < TASTE_SHARE)
+            prod_v[in_taste] = self.sample_tastes(ctx, w.user_taste[user[sess_v[in_taste]]], taste_rng)
         gap = (rng.exponential(40_000.0, size=n_v) + 2_000).astype(np.int64)
         csum = np.cumsum(gap)
         first = np.concatenate([[0], np.cumsum(n_views)[:-1]])
@@ -208,7 +239,8 @@ class DaySimulator:
         )
         return batch, np.bincount(sess, minlength=n)
 
-    def legit_day(self, ctx: DayContext, rng: np.random.Generator) -> EventBatch:
+    def legit_day(self, ctx: DayContext, rng: np.random.Generator,
+                  taste_rng: np.random.Generator | None = None) -> EventBatch:
         """Sessions until the day's target number of events is reached (times relative to the day)."""
         target = int(self.targets[ctx.day])
         parts: list[EventBatch] = []
@@ -217,7 +249,7 @@ class DaySimulator:
         while produced < target:
             need = target - produced
             n = int(need / self.mean_events_per_session * 1.1) + 8
-            batch, per_session = self._sessions(ctx, n, rng)
+            batch, per_session = self._sessions(ctx, n, rng, taste_rng)
             self.mean_events_per_session = 0.5 * self.mean_events_per_session + 0.5 * len(batch) / n
             kept_sessions = int(np.searchsorted(np.cumsum(per_session), need, side="right"))
             if kept_sessions == 0:

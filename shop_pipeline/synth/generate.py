@@ -21,7 +21,7 @@ from shop_pipeline.synth.defects import pick_file_defect_days, plan_line_defects
 from shop_pipeline.synth.events import DAY_MS, DaySimulator, day_start_ms
 from shop_pipeline.synth.fraud import fraud_day
 from shop_pipeline.synth.render import render
-from shop_pipeline.synth.world import World, build_world
+from shop_pipeline.synth.world import World, build_tastes, build_world
 from shop_pipeline.synth.writers import atomic_write_bytes, write_chargebacks, write_csv, write_events
 
 DRIFT_COUPONS = ("SAVE10", "WELCOME5", "FREESHIP", "VIP20")
@@ -112,12 +112,16 @@ def generate_shop(home: Path, config: GeneratorConfig) -> GenerationSummary:
     root = np.random.SeedSequence(config.seed)
     world_seed, plan_seed, days_seed = root.spawn(3)
     (chargeback_seed,) = root.spawn(1)  # a 4th child: the first three streams stay as they were
+    (taste_seed,) = root.spawn(1)  # a 5th: tastes and taste views, leaving the other streams alone
+    taste_world_seed, taste_days_seed = taste_seed.spawn(2)
     world = build_world(config, np.random.Generator(np.random.PCG64(world_seed)))
+    build_tastes(world, np.random.Generator(np.random.PCG64(taste_world_seed)))
     sim = DaySimulator(world, config)
     plan_rng = np.random.Generator(np.random.PCG64(plan_seed))
     plan = plan_line_defects(config, sim.targets, plan_rng)
     replay_day, drift_day = pick_file_defect_days(config, plan_rng)
     day_seeds = days_seed.spawn(config.days)
+    taste_day_seeds = taste_days_seed.spawn(config.days)
 
     landing_files = _write_side_files(world, landing)
     events_per_file: dict[str, int] = {}
@@ -136,7 +140,7 @@ def generate_shop(home: Path, config: GeneratorConfig) -> GenerationSummary:
         day = world.day(d)
         last_day = d == config.days - 1
         ctx = sim.context(d)
-        legit = sim.legit_day(ctx, rng)
+        legit = sim.legit_day(ctx, rng, np.random.Generator(np.random.PCG64(taste_day_seeds[d])))
         n_orders = len(np.unique(legit.order[legit.order >= 0]))
         first_key = int(legit.session.max()) + 1 if len(legit) else 0
         fraud, patterns = fraud_day(sim, ctx, rng, n_orders, first_key)

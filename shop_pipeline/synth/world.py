@@ -79,6 +79,10 @@ class World:
     ad_spend: np.ndarray  # (days, K) float, 2 decimals
     promotions: list[tuple[int, int, int, float]]  # (product, start day, end day inclusive, discount)
     discount: np.ndarray  # (days, P) float32, active discount per day and product
+    # tastes (build_tastes): small groups of products inside a category that the same customers
+    # keep coming back to (a style, a series, a brand line): what item-to-item recommenders learn
+    product_taste: np.ndarray | None = None  # (P,) int
+    user_taste: np.ndarray | None = None  # (U,) int, each customer's favourite taste
 
     @property
     def n_categories(self) -> int:
@@ -232,3 +236,28 @@ def build_world(config: GeneratorConfig, rng: np.random.Generator) -> World:
         promotions=promotions,
         discount=discount,
     )
+
+
+TASTE_SIZE = 12  # products per taste
+
+
+def build_tastes(world: World, rng: np.random.Generator) -> None:
+    """Split each category's products at random into tastes of about TASTE_SIZE products and give
+    every customer a favourite taste: a category drawn from their preferences, then one of its
+    tastes at random. From its own random stream, so the rest of the world stays as it was."""
+    product_taste = np.empty(world.n_products, dtype=np.int64)
+    first_taste = np.zeros(world.n_categories + 1, dtype=np.int64)
+    next_taste = 0
+    for c in range(world.n_categories):
+        members = rng.permutation(np.flatnonzero(world.product_category == c))
+        groups = max(1, len(members) // TASTE_SIZE)
+        product_taste[members] = next_taste + np.arange(len(members)) % groups
+        first_taste[c] = next_taste
+        next_taste += groups
+        first_taste[c + 1] = next_taste
+    cum = np.cumsum(world.user_prefs, axis=1)
+    category = (cum < (rng.random(world.n_users) * cum[:, -1])[:, None]).sum(axis=1)
+    category = np.minimum(category, world.n_categories - 1)
+    sizes = first_taste[category + 1] - first_taste[category]
+    world.product_taste = product_taste
+    world.user_taste = first_taste[category] + (rng.random(world.n_users) * sizes).astype(np.int64)

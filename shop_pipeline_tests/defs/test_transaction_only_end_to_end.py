@@ -72,11 +72,12 @@ def test_every_stage_runs_and_every_model_scores(transaction_shop):
     # no chargeback labels in an invoice file: the risk model cannot be measured (a warning, not a block)
     assert failed == ["order_risk_champion:promotion_gate"]
     for table in ("features.product_daily_sales", "features.customer_features", "features.order_features",
-                  "scoring.demand_forecasts", "scoring.customer_scores", "scoring.order_risk_scores"):
+                  "features.interactions", "scoring.demand_forecasts", "scoring.customer_scores",
+                  "scoring.order_risk_scores", "scoring.recommendations"):
         [(count,)] = rows(paths, f"SELECT count(*) FROM {table}")
         assert count > 0, table
     champions = rows(paths, "SELECT model_name FROM ml.model_registry WHERE is_champion ORDER BY 1")
-    assert champions == [("demand_forecast",), ("purchase_propensity",)]
+    assert champions == [("demand_forecast",), ("product_recommendations",), ("purchase_propensity",)]
     [(risk_versions,)] = rows(paths, "SELECT count(DISTINCT model_version) FROM scoring.order_risk_scores")
     [(unsupervised,)] = rows(
         paths, "SELECT count(*) FROM ml.model_registry WHERE model_name = 'order_risk' "
@@ -90,13 +91,14 @@ def test_the_served_candidate_is_the_best_measured_one(transaction_shop):
         paths,
         """SELECT r.model_name, json_extract_string(r.parameters, '$.serving_candidate'), e.candidate, e.metric, e.value
            FROM ml.model_registry r JOIN ml.model_evaluations e USING (model_name, version)
-           WHERE r.is_champion AND e.metric IN ('wape', 'roc_auc') AND e.candidate NOT IN ('champion', 'random')""",
+           WHERE r.is_champion AND e.metric IN ('wape', 'roc_auc', 'ndcg_at_10')
+             AND e.candidate NOT IN ('champion', 'random')""",
     )
     by_model: dict[str, dict[str, float]] = {}
     serving: dict[str, str] = {}
     for model, chosen, candidate, metric, value in served:
         serving[model] = chosen
-        by_model.setdefault(model, {})[candidate] = value if metric == "roc_auc" else -value
+        by_model.setdefault(model, {})[candidate] = -value if metric == "wape" else value
     for model, values in by_model.items():
         assert values[serving[model]] == max(values.values()), (model, serving[model], values)
 

@@ -61,7 +61,11 @@ def test_fraud_labels_cover_every_order(csv_shop):
         for _, row in read_rows(csv_shop, rel):
             if row and row["order_id"]:
                 in_files.setdefault(row["order_id"], row["user_id"])
-    assert set(in_files) == set(by_order)
+    # an order whose only purchase line was truncated by a malformed_line defect reached the file
+    # without its order_id: labelled, but not readable back
+    assert set(in_files) <= set(by_order)
+    malformed = sum(1 for d in csv_shop.truth() if d["defect"] == "malformed_line")
+    assert len(set(by_order) - set(in_files)) <= malformed
     for order, user in in_files.items():
         assert user in ("", by_order[order]["user_id"])  # '' where a defect removed it
     fraud = [r for r in labels if r["is_fraud"] == "1"]
