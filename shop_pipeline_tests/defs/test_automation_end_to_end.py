@@ -86,7 +86,6 @@ def test_a_landed_file_is_scored_and_the_retraining_run_follows_the_gate(loaded_
     retrain_job = definitions.resolve_job_def("retrain_models")
 
     # a gate no challenger can pass (a 1000% margin): refused, the champions stay and keep scoring.
-    # (Promotion through the gate is covered by test_models_end_to_end: a first model is promoted.)
     refused = retrain_job.execute_in_process(tags=retrain.tags, run_config=with_margin(10.0), instance=instance)
     assert refused.success
     for asset in ("demand_forecast_champion", "propensity_champion", "order_risk_champion"):
@@ -100,3 +99,15 @@ def test_a_landed_file_is_scored_and_the_retraining_run_follows_the_gate(loaded_
     assert "already covers the latest data" in retrain_sensor(
         build_sensor_context(instance=instance, cursor=fired.cursor)).skip_message
 
+
+    # the usual margin: whatever each gate decides is what the registry and the scores then show
+    # (on this shop, seed 5: the new forecast version is promoted, the propensity one refused)
+    decided = retrain_job.execute_in_process(tags=retrain.tags, run_config=CONFIG, instance=instance)
+    assert decided.success
+    after = champions(paths)
+    for model, asset, table in (("demand_forecast", "demand_forecast_champion", "scoring.demand_forecasts"),
+                                ("purchase_propensity", "propensity_champion", "scoring.customer_scores")):
+        gate = instance.get_latest_materialization_event(AssetKey(asset)).asset_materialization.metadata
+        version = gate["model_version"].value
+        assert after[model] == (version if gate["promoted"].value else before[model])
+        assert rows(paths, f"SELECT DISTINCT model_version FROM {table}") == [(after[model],)]
