@@ -130,13 +130,18 @@ def drift_markdown(rows: Sequence[FeatureDrift]) -> str:
 # - product-day features (features.product_daily_sales): rows of days train_start..train_end
 #   of the demand_forecast champion vs rows of the last window_days days of the table;
 # - customer features and the propensity score: the purchase_propensity champion applied to
-#   the customer features as of its own as_of (recomputed point-in-time) vs as of today's table.
+#   the customer features as of its own as_of (recomputed point-in-time) vs as of today's table;
+# - order features and the risk score (features.order_features, point in time per order, so
+#   old rows never change): the orders of the order_risk champion's labelled window (up to its
+#   train_end) vs the orders of the last window_days days, both scored by that champion.
 # A side without a champion (or without rows) is left out: "not measurable", never a zero.
 
 PRODUCT_DAY_FEATURES = ("units", "views", "conversion", "shown_price", "discount_vs_ref")
 CUSTOMER_DRIFT_FEATURES = ("recency_days", "frequency", "monetary", "sessions")
+ORDER_DRIFT_FEATURES = ("amount", "items", "orders_last_24h", "account_age_days", "session_seconds")
 DEMAND_MODEL = "demand_forecast"
 PROPENSITY_MODEL = "purchase_propensity"
+RISK_MODEL = "order_risk"
 
 _PRODUCT_DAYS = (
     "SELECT " + ", ".join(PRODUCT_DAY_FEATURES) + " FROM features.product_daily_sales WHERE day BETWEEN $first AND $last"
@@ -197,11 +202,44 @@ def _customer_drift(con, bins: int, notes: list[str]) -> list[FeatureDrift]:
     return rows
 
 
+def order_drift(con, window_days: int = 7, bins: int = DEFAULT_BINS, notes: list[str] | None = None,
+                ) -> list[FeatureDrift]:
+    """PSI of ORDER_DRIFT_FEATURES and of the order_risk champion's score (see above)."""
+    import datetime as dt
+
+    import pandas as pd
+
+    from shop_pipeline.features.order_features import read_order_features
+    from shop_pipeline.ml import order_risk, registry
+
+    notes = [] if notes is None else notes
+    champion = registry.champion(con, RISK_MODEL)
+    if champion is None or champion.train_end is None:
+        notes.append(f"order features and risk score: no {RISK_MODEL} champion: not measured")
+        return []
+    orders = read_order_features(con)
+    if orders.empty:
+        notes.append("order features and risk score: features.order_features is empty: not measured")
+        return []
+    day = pd.to_datetime(orders["order_day"]).dt.date
+    first_current = day.max() - dt.timedelta(days=window_days - 1)
+    reference, current = orders[day <= champion.train_end], orders[day >= first_current]
+    rows = [FeatureDrift(f"order.{r.feature}", r.psi, r.reference_rows, r.current_rows)
+            for r in psi_by_column(reference, current, ORDER_DRIFT_FEATURES, bins)]
+    fitted = order_risk.from_artifact(registry.load_model(con, RISK_MODEL, champion.version))
+    scored = [pd.DataFrame({"risk_score": fitted.scores(frame)}) if len(frame) else pd.DataFrame({"risk_score": []})
+              for frame in (reference, current)]
+    score = psi_by_column(scored[0], scored[1], ["risk_score"], bins)[0]
+    rows.append(FeatureDrift("score.risk_score", score.psi, score.reference_rows, score.current_rows))
+    return rows
+
+
 def measure_drift(con, window_days: int = 7, bins: int = DEFAULT_BINS) -> DriftMeasurement:
-    """PSI of the key features and the propensity score against the champions' training data."""
+    """PSI of the key features and the propensity and risk scores against the champions' training data."""
     if window_days < 1:
         raise ValueError(f"window_days must be >= 1, got {window_days}")
     notes: list[str] = []
     rows, reference_window, current_window = _product_day_drift(con, window_days, bins, notes)
     rows += _customer_drift(con, bins, notes)
+    rows += order_drift(con, window_days, bins, notes)
     return DriftMeasurement(rows, reference_window, current_window, notes)

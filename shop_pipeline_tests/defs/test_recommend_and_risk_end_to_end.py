@@ -114,3 +114,13 @@ def test_every_order_is_scored_and_flags_stay_near_the_alert_budget(shop):
     )
     assert scored == orders > 0
     assert 0 < flagged < 0.1 * scored and explained_flags == flagged
+
+
+def test_drift_covers_the_order_features_and_the_risk_score(shop):
+    from shop_pipeline.ml.drift import order_drift
+
+    paths, _, _ = shop
+    with connect(paths.warehouse) as con:
+        rows = {row.feature: row for row in order_drift(con)}
+    assert {"order.amount", "order.orders_last_24h", "score.risk_score"} <= set(rows)
+    assert all(row.psi >= 0 and row.reference_rows > 0 and row.current_rows > 0 for row in rows.values())
