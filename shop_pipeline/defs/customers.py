@@ -1,13 +1,14 @@
 """Customer propensity / value: train -> evaluate and gate -> score (groups training, evaluation, scoring)."""
 
-from dagster import AssetCheckSpec, AssetExecutionContext, MaterializeResult, MetadataValue, asset
+from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
 from shop_pipeline.defs.common import DUCKDB_POOL, markdown_table, table_schema
 from shop_pipeline.defs.models_common import (
     ML_TEAM,
-    PROMOTION_GATE_CHECK,
+    float_metrics,
     png_markdown,
-    run_promotion_gate,
+    promotion_gate_asset,
+    require_champion,
 )
 from shop_pipeline.ml import propensity as P
 from shop_pipeline.ml import registry
@@ -83,33 +84,16 @@ def propensity_model(context: AssetExecutionContext, warehouse: Warehouse, windo
         "calibration": MetadataValue.md(png_markdown(pngs["calibration"], "calibration")),
         "lift": MetadataValue.md(png_markdown(pngs["lift"], "lift")),
         "feature_importance": MetadataValue.md(png_markdown(pngs["feature_importance"], "feature importance")),
+        **float_metrics(challenger, ("roc_auc", "pr_auc", "brier", "lift_at_top_decile", "f1", "orders_mae")),
     }
-    for name in ("roc_auc", "pr_auc", "brier", "lift_at_top_decile", "f1", "orders_mae"):
-        value = challenger.get(name)
-        if value is not None and value == value:
-            metadata[name] = float(value)
     return MaterializeResult(metadata=metadata)
 
 
-@asset(
-    group_name="evaluation",
-    kinds={"duckdb"},
-    owners=ML_TEAM,
-    pool=DUCKDB_POOL,
-    deps=["propensity_model"],
-    description=(
-        "The promotion gate of the propensity model: the version propensity_model registered becomes champion only "
-        f"when its {GATE_METRIC} beats every baseline and the current champion on the held-out window by the "
-        "configured margin. The blocking check fails only when no champion exists, so scoring never runs without one."
-    ),
-    check_specs=[AssetCheckSpec(PROMOTION_GATE_CHECK, asset="propensity_champion", blocking=True,
-                                description="A champion that beat the baselines exists after the decision.")],
+propensity_champion = promotion_gate_asset(
+    name="propensity_champion", model_name=MODEL_NAME, training_asset="propensity_model",
+    servable=list(P.SERVABLE), references=[P.RANDOM], metric=GATE_METRIC, higher_is_better=True,
+    what="the propensity model",
 )
-def propensity_champion(context: AssetExecutionContext, warehouse: Warehouse, window: ModelingWindow):
-    yield from run_promotion_gate(
-        context, warehouse, window, model_name=MODEL_NAME, training_asset="propensity_model",
-        servable=list(P.SERVABLE), references=[P.RANDOM], metric=GATE_METRIC, higher_is_better=True,
-    )
 
 
 @asset(
@@ -132,9 +116,7 @@ def customer_scores(context: AssetExecutionContext, warehouse: Warehouse, window
     with warehouse.connection() as con:
         registry.ensure_registry_schema(con)
         as_of = window.resolve_as_of(con)
-        current = registry.champion(con, MODEL_NAME)
-        if current is None:
-            raise RuntimeError(f"{MODEL_NAME} has no champion: nothing can be scored")
+        current = require_champion(con, MODEL_NAME)
         fitted = P.FittedPropensity.from_artifact(registry.load_model(con, MODEL_NAME, current.version))
         features = con.execute("SELECT * FROM features.customer_features").df()
         scores = P.score_customers(fitted, features, as_of, current.version)

@@ -2,14 +2,14 @@
 
 import datetime as dt
 
-from dagster import AssetCheckSpec, AssetExecutionContext, MaterializeResult, MetadataValue, asset
+from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
 from shop_pipeline.defs.common import DUCKDB_POOL, markdown_table, table_schema
 from shop_pipeline.defs.models_common import (
     ML_TEAM,
-    PROMOTION_GATE_CHECK,
     png_markdown,
-    run_promotion_gate,
+    promotion_gate_asset,
+    require_champion,
 )
 from shop_pipeline.features.tables import future_product_days_frame, product_daily_sales_frame
 from shop_pipeline.ml import forecast as F
@@ -134,25 +134,11 @@ def demand_forecast_model(context: AssetExecutionContext, warehouse: Warehouse, 
     )
 
 
-@asset(
-    group_name="evaluation",
-    kinds={"duckdb"},
-    owners=ML_TEAM,
-    pool=DUCKDB_POOL,
-    deps=["demand_forecast_model"],
-    description=(
-        "The promotion gate of the demand forecast: the version demand_forecast_model registered becomes champion "
-        f"only when its backtest {GATE_METRIC} is lower than seasonal-naive's, the linear baseline's and the current "
-        "champion's by the configured margin. The blocking check fails only when no champion exists."
-    ),
-    check_specs=[AssetCheckSpec(PROMOTION_GATE_CHECK, asset="demand_forecast_champion", blocking=True,
-                                description="A champion that beat the baselines exists after the decision.")],
+demand_forecast_champion = promotion_gate_asset(
+    name="demand_forecast_champion", model_name=MODEL_NAME, training_asset="demand_forecast_model",
+    servable=list(F.CANDIDATES), references=[], metric=GATE_METRIC, higher_is_better=False,
+    what="the demand forecast (backtest WAPE)",
 )
-def demand_forecast_champion(context: AssetExecutionContext, warehouse: Warehouse, window: ModelingWindow):
-    yield from run_promotion_gate(
-        context, warehouse, window, model_name=MODEL_NAME, training_asset="demand_forecast_model",
-        servable=list(F.CANDIDATES), references=[], metric=GATE_METRIC, higher_is_better=False,
-    )
 
 
 @asset(
@@ -178,9 +164,7 @@ def demand_forecasts(context: AssetExecutionContext, warehouse: Warehouse, windo
     with warehouse.connection() as con:
         registry.ensure_registry_schema(con)
         as_of = window.resolve_as_of(con)
-        current = registry.champion(con, MODEL_NAME)
-        if current is None:
-            raise RuntimeError(f"{MODEL_NAME} has no champion: nothing can be forecast")
+        current = require_champion(con, MODEL_NAME)
         fitted = from_artifact(registry.load_model(con, MODEL_NAME, current.version))
         history = product_daily_sales_frame(con, as_of, first_day=as_of - dt.timedelta(days=120))
         future = future_product_days_frame(con, as_of, horizon)

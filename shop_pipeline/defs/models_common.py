@@ -2,10 +2,23 @@
 
 import base64
 
-from dagster import AssetCheckResult, AssetCheckSeverity, AssetKey, MaterializeResult, MetadataValue
+from collections.abc import Callable
+
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    AssetKey,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+)
 
 from shop_pipeline.ml import registry
+from shop_pipeline.defs.common import DUCKDB_POOL
 from shop_pipeline.ml.lifecycle import gate_and_promote
+from shop_pipeline.resources import ModelingWindow, Warehouse
 
 ML_TEAM = ["team:ml"]
 PROMOTION_GATE_CHECK = "promotion_gate"
@@ -79,3 +92,53 @@ def run_promotion_gate(context, warehouse, window, *, model_name: str, training_
             "comparisons": MetadataValue.md(decision.table_markdown),
         }
     )
+
+
+def promotion_gate_asset(*, name: str, model_name: str, training_asset: str, servable: list[str],
+                         references: list[str], metric: str, higher_is_better: bool, what: str,
+                         severity: Callable[[AssetExecutionContext], AssetCheckSeverity] | None = None):
+    """A `*_champion` asset of group `evaluation` with its blocking `promotion_gate` check.
+
+    `severity(context)` may turn a failing check into a warning (a model nothing could measure).
+    """
+    better = "higher" if higher_is_better else "lower"
+    beaten = f" and beats {', '.join(references)}," if references else ""
+
+    @asset(
+        name=name,
+        group_name="evaluation",
+        kinds={"duckdb"},
+        owners=ML_TEAM,
+        pool=DUCKDB_POOL,
+        deps=[training_asset],
+        description=(
+            f"The promotion gate of {what}: the version {training_asset} registered becomes champion only when its "
+            f"served candidate's {metric} ({better} is better) is at least every other servable candidate's "
+            f"({', '.join(servable)}) on the held-out window{beaten} and beats the current champion's by the "
+            "configured margin. The blocking check fails only when no champion exists, so scoring never runs "
+            "without one."
+        ),
+        check_specs=[AssetCheckSpec(PROMOTION_GATE_CHECK, asset=name, blocking=True,
+                                    description="A champion that passed the gate exists after the decision.")],
+    )
+    def gate(context: AssetExecutionContext, warehouse: Warehouse, window: ModelingWindow):
+        yield from run_promotion_gate(
+            context, warehouse, window, model_name=model_name, training_asset=training_asset, servable=servable,
+            references=references, metric=metric, higher_is_better=higher_is_better,
+            severity=severity(context) if severity else AssetCheckSeverity.ERROR,
+        )
+
+    return gate
+
+
+def float_metrics(values: dict[str, float], names) -> dict[str, float]:
+    """The named metrics that have a value (not None, not NaN), as floats the UI can chart."""
+    return {name: float(values[name]) for name in names if values.get(name) is not None and values[name] == values[name]}
+
+
+def require_champion(con, model_name: str):
+    """The model's champion registry row; RuntimeError when there is none (nothing may be scored)."""
+    current = registry.champion(con, model_name)
+    if current is None:
+        raise RuntimeError(f"{model_name} has no champion: nothing can be scored")
+    return current

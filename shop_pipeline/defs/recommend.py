@@ -4,11 +4,17 @@ Groups: features (interactions), training, evaluation, scoring. The logic lives 
 features/interactions.py and ml/recommend*.py.
 """
 
-from dagster import AssetCheckSpec, AssetExecutionContext, MaterializeResult, MetadataValue, asset
+from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
 from shop_pipeline.defs.common import DUCKDB_POOL, markdown_table, table_schema
-from shop_pipeline.defs.features import build_audited
-from shop_pipeline.defs.models_common import ML_TEAM, PROMOTION_GATE_CHECK, png_markdown, run_promotion_gate
+from shop_pipeline.defs.features import audited_feature_asset
+from shop_pipeline.defs.models_common import (
+    ML_TEAM,
+    float_metrics,
+    png_markdown,
+    promotion_gate_asset,
+    require_champion,
+)
 from shop_pipeline.features.interactions import INTERACTIONS, build_interactions
 from shop_pipeline.ml import recommend as R
 from shop_pipeline.ml import registry
@@ -17,57 +23,34 @@ from shop_pipeline.ml.lifecycle import SERVING_PARAMETER, champion_comparison, r
 from shop_pipeline.ml.recommend_data import load_interactions, temporal_split
 from shop_pipeline.ml.recommend_plots import recall_curve_png
 from shop_pipeline.quality.interactions_suite import validate_interactions
-from shop_pipeline.resources import ModelingWindow, Quality, ShopHome, Warehouse
+from shop_pipeline.resources import ModelingWindow, ShopHome, Warehouse
 from shop_pipeline.warehouse.scores import replace_scores
 
-INTERACTIONS_SUITE_CHECK = "interactions_suite"
 REPORTED_METRICS = ("ndcg_at_10", "recall_at_10", "precision_at_10", "hit_rate_at_10", "coverage_at_20")
 
 
-@asset(
-    group_name="features",
-    kinds={"duckdb", "great_expectations"},
-    owners=ML_TEAM,
-    pool=DUCKDB_POOL,
+def _interactions_summary(con, as_of) -> dict:
+    customers, products, purchases_only = con.execute(
+        """SELECT count(DISTINCT customer_id), count(DISTINCT product_id),
+                  coalesce(sum(views) + sum(carts), 0) = 0 FROM features.interactions"""
+    ).fetchall()[0]
+    return {"customers": customers, "products": products, "purchases_only": bool(purchases_only)}
+
+
+interactions = audited_feature_asset(
+    name="interactions",
     deps=["clean_events", "raw_products"],
     description=(
         "features.interactions: one row per customer and product as of the cut-off: views, carts, purchases, "
         "orders, and a weighted implicit signal (view 1, cart 3, purchase 5, halved every 30 days before the "
         "cut-off); products missing from a non-empty catalog are kept for similarity but never recommended."
     ),
-    metadata={
-        "dagster/column_schema": table_schema([(name, "", "") for name in INTERACTIONS]),
-        "dagster/table_name": "features.interactions",
-    },
-    check_specs=[
-        AssetCheckSpec(
-            INTERACTIONS_SUITE_CHECK,
-            asset="interactions",
-            blocking=True,
-            description="GX: keys not null and unique, counts >= 0, weight > 0, no interaction at or after the cut-off.",
-        )
-    ],
+    columns=INTERACTIONS,
+    build=build_interactions,
+    validate=validate_interactions,
+    check_description="GX: keys not null and unique, counts >= 0, weight > 0, no interaction at or after the cut-off.",
+    summarize=_interactions_summary,
 )
-def interactions(context: AssetExecutionContext, warehouse: Warehouse, window: ModelingWindow, quality: Quality):
-    with warehouse.connection() as con:
-        as_of = window.resolve_as_of(con)
-        rows = yield from build_audited(
-            con, build_interactions, validate_interactions, INTERACTIONS_SUITE_CHECK, as_of,
-            quality.thresholds()["validation_batch_rows"],
-        )
-        customers, products, purchases_only = con.execute(
-            """SELECT count(DISTINCT customer_id), count(DISTINCT product_id),
-                      coalesce(sum(views) + sum(carts), 0) = 0 FROM features.interactions"""
-        ).fetchall()[0]
-    yield MaterializeResult(
-        metadata={
-            "dagster/row_count": rows,
-            "as_of": as_of.isoformat(),
-            "customers": customers,
-            "products": products,
-            "purchases_only": bool(purchases_only),
-        }
-    )
 
 
 @asset(
@@ -137,33 +120,16 @@ def recommendation_model(context: AssetExecutionContext, warehouse: Warehouse, w
         "metrics": MetadataValue.md(table),
         "recall_at_k": MetadataValue.md(png_markdown(png, "recall@K")),
         "report": MetadataValue.path(str(report)),
+        **float_metrics(metrics[serving], REPORTED_METRICS),
     }
-    for name in REPORTED_METRICS:
-        value = metrics[serving].get(name)
-        if value is not None and value == value:
-            metadata[name] = float(value)
     return MaterializeResult(metadata=metadata)
 
 
-@asset(
-    group_name="evaluation",
-    kinds={"duckdb"},
-    owners=ML_TEAM,
-    pool=DUCKDB_POOL,
-    deps=["recommendation_model"],
-    description=(
-        "The promotion gate of the recommender: the version recommendation_model registered becomes champion only "
-        f"when its served candidate's {R.GATE_METRIC} is at least every other candidate's on the held-out window "
-        "and beats the current champion's by the margin. The blocking check fails only when no champion exists."
-    ),
-    check_specs=[AssetCheckSpec(PROMOTION_GATE_CHECK, asset="recommendation_champion", blocking=True,
-                                description="A champion that passed the gate exists after the decision.")],
+recommendation_champion = promotion_gate_asset(
+    name="recommendation_champion", model_name=R.MODEL_NAME, training_asset="recommendation_model",
+    servable=list(R.SERVABLE), references=[], metric=R.GATE_METRIC, higher_is_better=R.HIGHER_IS_BETTER,
+    what="the recommender",
 )
-def recommendation_champion(context: AssetExecutionContext, warehouse: Warehouse, window: ModelingWindow):
-    yield from run_promotion_gate(
-        context, warehouse, window, model_name=R.MODEL_NAME, training_asset="recommendation_model",
-        servable=list(R.SERVABLE), references=[], metric=R.GATE_METRIC, higher_is_better=R.HIGHER_IS_BETTER,
-    )
 
 
 @asset(
@@ -187,9 +153,7 @@ def recommendations(context: AssetExecutionContext, warehouse: Warehouse, window
     with warehouse.connection() as con:
         registry.ensure_registry_schema(con)
         as_of = window.resolve_as_of(con)
-        current = registry.champion(con, R.MODEL_NAME)
-        if current is None:
-            raise RuntimeError(f"{R.MODEL_NAME} has no champion: nothing can be recommended")
+        current = require_champion(con, R.MODEL_NAME)
         model = R.from_artifact(registry.load_model(con, R.MODEL_NAME, current.version))
         history = load_interactions(con)
         frame = R.recommendations_frame(model, history, as_of, current.version)

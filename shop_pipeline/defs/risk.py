@@ -6,7 +6,6 @@ The logic lives in warehouse/order_labels.py, features/order_features.py and ml/
 
 from dagster import (
     AssetCheckSeverity,
-    AssetCheckSpec,
     AssetExecutionContext,
     MaterializeResult,
     MetadataValue,
@@ -14,12 +13,12 @@ from dagster import (
 )
 
 from shop_pipeline.defs.common import DATA_PLATFORM, DUCKDB_POOL, markdown_table, table_schema
-from shop_pipeline.defs.features import build_audited
+from shop_pipeline.defs.features import audited_feature_asset
 from shop_pipeline.defs.models_common import (
     ML_TEAM,
-    PROMOTION_GATE_CHECK,
+    float_metrics,
     png_markdown,
-    run_promotion_gate,
+    promotion_gate_asset,
     upstream_metadata,
 )
 from shop_pipeline.features.order_features import ORDER_FEATURES, build_order_features, read_order_features
@@ -29,11 +28,10 @@ from shop_pipeline.ml.html_report import write_html_report
 from shop_pipeline.ml.lifecycle import SERVING_PARAMETER, champion_comparison, register_trained
 from shop_pipeline.ml.order_risk_plots import run_pngs
 from shop_pipeline.quality.order_feature_suite import validate_order_features
-from shop_pipeline.resources import ModelingWindow, Quality, ShopHome, Warehouse
+from shop_pipeline.resources import ModelingWindow, ShopHome, Warehouse
 from shop_pipeline.warehouse.order_labels import LABELS_SUBFOLDER, known_labels_frame, load_order_labels
 from shop_pipeline.warehouse.scores import replace_scores
 
-ORDER_FEATURES_SUITE_CHECK = "order_features_suite"
 UNSUPERVISED = "unsupervised"
 
 
@@ -68,49 +66,27 @@ def order_labels(context: AssetExecutionContext, warehouse: Warehouse, shop: Sho
     )
 
 
-@asset(
-    group_name="features",
-    kinds={"duckdb", "great_expectations"},
-    owners=ML_TEAM,
-    pool=DUCKDB_POOL,
+def _order_features_summary(con, as_of) -> dict:
+    customers, first, last, amount = con.execute(
+        "SELECT count(DISTINCT customer_id), min(order_day), max(order_day), sum(amount) FROM features.order_features"
+    ).fetchall()[0]
+    return {"customers": customers, "days": f"{first} .. {last}", "amount": float(amount or 0)}
+
+
+order_features = audited_feature_asset(
+    name="order_features",
     deps=["clean_events"],
     description=(
         "features.order_features: one row per order before the cut-off, each measured only on what was known at "
         "that order: amount vs the customer's earlier orders (ratio, z-score), orders in the last hour / day, "
         "account age, cart-to-purchase time, session activity, unusual hour, first time in a category, basket shape."
     ),
-    metadata={
-        "dagster/column_schema": table_schema([(name, "", "") for name in ORDER_FEATURES]),
-        "dagster/table_name": "features.order_features",
-    },
-    check_specs=[
-        AssetCheckSpec(
-            ORDER_FEATURES_SUITE_CHECK,
-            asset="order_features",
-            blocking=True,
-            description="GX: keys not null and unique, counts >= 0, shares in [0, 1], no order at or after the cut-off.",
-        )
-    ],
+    columns=ORDER_FEATURES,
+    build=build_order_features,
+    validate=validate_order_features,
+    check_description="GX: keys not null and unique, counts >= 0, shares in [0, 1], no order at or after the cut-off.",
+    summarize=_order_features_summary,
 )
-def order_features(context: AssetExecutionContext, warehouse: Warehouse, window: ModelingWindow, quality: Quality):
-    with warehouse.connection() as con:
-        as_of = window.resolve_as_of(con)
-        rows = yield from build_audited(
-            con, build_order_features, validate_order_features, ORDER_FEATURES_SUITE_CHECK, as_of,
-            quality.thresholds()["validation_batch_rows"],
-        )
-        customers, first, last, amount = con.execute(
-            "SELECT count(DISTINCT customer_id), min(order_day), max(order_day), sum(amount) FROM features.order_features"
-        ).fetchall()[0]
-    yield MaterializeResult(
-        metadata={
-            "dagster/row_count": rows,
-            "as_of": as_of.isoformat(),
-            "customers": customers,
-            "days": f"{first} .. {last}",
-            "amount": float(amount or 0),
-        }
-    )
 
 
 @asset(
@@ -177,36 +153,25 @@ def order_risk_model(context: AssetExecutionContext, warehouse: Warehouse, windo
         "metrics": MetadataValue.md(table),
         "precision_recall": MetadataValue.md(png_markdown(pngs["precision_recall"], "precision-recall")),
         "report": MetadataValue.path(str(report)),
+        **float_metrics(trained.metrics.get(run.chosen, {}),
+                        ("pr_auc", "precision_at_1pct", "precision_at_5pct", "recall_at_budget")),
     }
-    for name, value in trained.metrics.get(run.chosen, {}).items():
-        if name in ("pr_auc", "precision_at_1pct", "precision_at_5pct", "recall_at_budget") and value == value:
-            metadata[name] = float(value)
     return MaterializeResult(metadata=metadata)
 
 
-@asset(
-    group_name="evaluation",
-    kinds={"duckdb"},
-    owners=ML_TEAM,
-    pool=DUCKDB_POOL,
-    deps=["order_risk_model"],
-    description=(
-        "The promotion gate of the order-risk model: the version order_risk_model registered becomes champion only "
-        f"when its served candidate's {R.GATE_METRIC} beats the amount z-score rule and the current champion by the "
-        "margin. Without chargeback labels nothing can be measured: the check then fails as a WARNING (it does not "
-        "block), and scoring uses the unvalidated isolation forest, saying so."
-    ),
-    check_specs=[AssetCheckSpec(PROMOTION_GATE_CHECK, asset="order_risk_champion", blocking=True,
-                                description="A champion that beat the z-score rule exists after the decision.")],
-)
-def order_risk_champion(context: AssetExecutionContext, warehouse: Warehouse, window: ModelingWindow):
+def _unmeasured_warns(context) -> AssetCheckSeverity:
+    # without chargeback labels nothing could be measured: a warning, not a block
     unmeasured = upstream_metadata(context, "order_risk_model", "mode") == UNSUPERVISED
-    yield from run_promotion_gate(
-        context, warehouse, window, model_name=R.MODEL_NAME, training_asset="order_risk_model",
-        servable=list(R.SERVABLE), references=list(R.REFERENCES), metric=R.GATE_METRIC,
-        higher_is_better=R.HIGHER_IS_BETTER,
-        severity=AssetCheckSeverity.WARN if unmeasured else AssetCheckSeverity.ERROR,
-    )
+    return AssetCheckSeverity.WARN if unmeasured else AssetCheckSeverity.ERROR
+
+
+order_risk_champion = promotion_gate_asset(
+    name="order_risk_champion", model_name=R.MODEL_NAME, training_asset="order_risk_model",
+    servable=list(R.SERVABLE), references=list(R.REFERENCES), metric=R.GATE_METRIC,
+    higher_is_better=R.HIGHER_IS_BETTER, severity=_unmeasured_warns,
+    what="the order-risk model (without chargeback labels nothing can be measured: the check then fails as a "
+         "warning that does not block, and scoring uses the unvalidated isolation forest, saying so)",
+)
 
 
 @asset(

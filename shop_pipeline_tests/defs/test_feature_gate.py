@@ -1,6 +1,6 @@
 """A feature table that breaks its suite is rolled back and blocks the models."""
 
-from shop_pipeline.defs import features as feature_defs
+from shop_pipeline import sql
 from shop_pipeline_tests.defs.helpers import checks_by_name, good_day, materialized, query, run_days
 from shop_pipeline_tests.landing_fixtures import write_events
 
@@ -11,14 +11,17 @@ def test_a_failing_feature_suite_keeps_the_last_good_table(shop, monkeypatch):
     assert run_days(shop, "2025-01-02", "2025-01-03").success
     good = query(shop, "SELECT * FROM features.product_daily_sales ORDER BY ALL")
 
-    real_build = feature_defs.build_product_daily_sales
+    real_load = sql.load
 
-    def build_with_a_bad_row(con, as_of, own_transaction=True):
-        rows = real_build(con, as_of, own_transaction=own_transaction)
-        con.execute("UPDATE features.product_daily_sales SET units = -5 WHERE product_id = 'p1' AND day = $d", {"d": as_of})
-        return rows
+    def load_with_a_bad_row(name):
+        text = real_load(name)
+        if name != "product_daily_sales":
+            return text
+        # the same rows, but p1 sells -5 units on the cut-off day
+        return ("SELECT * REPLACE (CASE WHEN product_id = 'p1' AND day = $as_of THEN -5 ELSE units END AS units) "
+                f"FROM ({text})")
 
-    monkeypatch.setattr(feature_defs, "build_product_daily_sales", build_with_a_bad_row)
+    monkeypatch.setattr(sql, "load", load_with_a_bad_row)
     result = run_days(shop, "2025-01-02", "2025-01-03")
 
     assert not result.success
