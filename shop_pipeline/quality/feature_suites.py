@@ -32,7 +32,8 @@ from shop_pipeline.quality.validator import SuiteOutcome, validate_frame
 
 SUITE_VERSION = "1"
 PRODUCT_DAILY_SALES_AUDIT_COLUMNS = ("days_after_as_of", "grid_gap_days", "grid_reaches_as_of")
-CUSTOMER_FEATURES_AUDIT_COLUMNS = ("hours_before_cutoff", "as_of_matches")
+LEAKAGE_AUDIT_COLUMNS = ("hours_before_cutoff", "as_of_matches")  # added by leakage_audit()
+CUSTOMER_FEATURES_AUDIT_COLUMNS = LEAKAGE_AUDIT_COLUMNS
 DEFAULT_MAX_ROWS = 500_000
 
 # The table's rows with the audit columns; $first_row / $last_row select one batch (1-based).
@@ -52,19 +53,28 @@ WHERE audit_row BETWEEN $first_row AND $last_row
 ORDER BY product_id, day
 """
 
-CUSTOMER_FEATURES_AUDIT = """
+def leakage_audit(time_column: str, key_columns: tuple[str, ...]) -> str:
+    """The audit SELECT of a feature table whose rows carry `as_of` and the time of the latest
+    event behind them (`time_column`): hours from that time to $cutoff (the leakage rule wants
+    them > 0) and whether the row's as_of is $as_of; batches by $first_row / $last_row in key
+    order. The names are the project's own constants, never input."""
+    keys = ", ".join(f"t.{column}" for column in key_columns)
+    return f"""
 WITH audited AS (
     SELECT
         t.*,
-        date_diff('millisecond', t.last_seen, $cutoff) / 3600000.0 AS hours_before_cutoff,
+        date_diff('millisecond', t.{time_column}, $cutoff) / 3600000.0 AS hours_before_cutoff,
         coalesce(t.as_of = CAST($as_of AS DATE), false) AS as_of_matches,
-        row_number() OVER (ORDER BY t.customer_id, t.first_seen) AS audit_row
-    FROM {table} AS t
+        row_number() OVER (ORDER BY {keys}) AS audit_row
+    FROM {{table}} AS t
 )
 SELECT * EXCLUDE (audit_row) FROM audited
 WHERE audit_row BETWEEN $first_row AND $last_row
-ORDER BY customer_id
+ORDER BY {", ".join(key_columns)}
 """
+
+
+CUSTOMER_FEATURES_AUDIT = leakage_audit("last_seen", ("customer_id",))
 
 
 def load_gx():
@@ -75,6 +85,27 @@ def load_gx():
 
     gx_context()
     return gx, gxe
+
+
+def expect_table_contract(suite, gxe, columns, nullable, audit_columns) -> None:
+    """Exactly these columns (plus the audit ones); every column not in `nullable` has no NULL."""
+    suite.add_expectation(gxe.ExpectTableColumnsToMatchSet(column_set=[*columns, *audit_columns], exact_match=True))
+    for column in columns:
+        if column not in nullable:
+            suite.add_expectation(gxe.ExpectColumnValuesToNotBeNull(column=column))
+
+
+def expect_no_leakage(suite, gxe) -> None:
+    """The leakage rule on a leakage_audit frame: every row's events happened strictly before
+    the cut-off, and the row belongs to this as_of."""
+    suite.add_expectation(gxe.ExpectColumnValuesToBeBetween(column="hours_before_cutoff", min_value=0, strict_min=True))
+    suite.add_expectation(gxe.ExpectColumnValuesToBeInSet(column="as_of_matches", value_set=[True]))
+
+
+def validate_leakage_audited(con: duckdb.DuckDBPyConnection, table: str, audit: str, suite, as_of: dt.date,
+                             max_rows: int) -> SuiteOutcome:
+    """Run `suite` on `table` through its leakage_audit query, in batches of max_rows."""
+    return validate_in_batches(con, table, audit, {"as_of": as_of, "cutoff": cutoff_for(as_of)}, suite, max_rows)
 
 
 def product_daily_sales_suite(as_of: dt.date):
@@ -114,14 +145,7 @@ def customer_features_suite(as_of: dt.date):
     """The contract of features.customer_features as of `as_of` (validated on the audit frame)."""
     gx, gxe = load_gx()
     suite = gx.ExpectationSuite(name=f"customer_features.v{SUITE_VERSION}")
-    suite.add_expectation(
-        gxe.ExpectTableColumnsToMatchSet(
-            column_set=[*CUSTOMER_FEATURES, *CUSTOMER_FEATURES_AUDIT_COLUMNS], exact_match=True
-        )
-    )
-    for column in CUSTOMER_FEATURES:
-        if column not in CUSTOMER_FEATURES_NULLABLE:
-            suite.add_expectation(gxe.ExpectColumnValuesToNotBeNull(column=column))
+    expect_table_contract(suite, gxe, CUSTOMER_FEATURES, CUSTOMER_FEATURES_NULLABLE, CUSTOMER_FEATURES_AUDIT_COLUMNS)
     suite.add_expectation(gxe.ExpectColumnValuesToBeUnique(column="customer_id"))
     for column in ("tenure_days", "recency_days", "frequency", "monetary", "avg_order_value", "sessions", "views",
                    "carts", "purchases", "view_to_cart_rate", "cart_to_purchase_rate", "category_diversity",
@@ -143,11 +167,7 @@ def customer_features_suite(as_of: dt.date):
     suite.add_expectation(
         gxe.ExpectColumnPairValuesAToBeGreaterThanB(column_A="frequency", column_B="orders_last_90d", or_equal=True)
     )
-    # the leakage rule: every event behind a row happened strictly before the cut-off
-    suite.add_expectation(
-        gxe.ExpectColumnValuesToBeBetween(column="hours_before_cutoff", min_value=0, strict_min=True)
-    )
-    suite.add_expectation(gxe.ExpectColumnValuesToBeInSet(column="as_of_matches", value_set=[True]))
+    expect_no_leakage(suite, gxe)
     suite.meta = {"as_of": as_of.isoformat()}
     return suite
 
@@ -199,7 +219,4 @@ def validate_customer_features(
     max_rows: int = DEFAULT_MAX_ROWS,
 ) -> SuiteOutcome:
     """Run customer_features_suite(as_of) on `table` (features.customer_features)."""
-    return validate_in_batches(
-        con, table, CUSTOMER_FEATURES_AUDIT, {"as_of": as_of, "cutoff": cutoff_for(as_of)},
-        customer_features_suite(as_of), max_rows,
-    )
+    return validate_leakage_audited(con, table, CUSTOMER_FEATURES_AUDIT, customer_features_suite(as_of), as_of, max_rows)
