@@ -87,7 +87,7 @@ def csv_header_positions(path: Path) -> dict[str, int]:
 
 
 def _read_lines(con: duckdb.DuckDBPyConnection, path: Path, fingerprint: Fingerprint) -> None:
-    _drop_rejects(con)
+    drop_reader_rejects(con)
     con.execute(sql.load("read_lines"), {"path": str(path)})
     con.execute(sql.load("number_lines"), {"total_lines": fingerprint.line_count})
     accounted = con.execute(
@@ -104,7 +104,8 @@ def _read_lines(con: duckdb.DuckDBPyConnection, path: Path, fingerprint: Fingerp
 _FAST_PATH_REJECTS = ("INVALID ENCODING", "MISSING COLUMNS", "TOO MANY COLUMNS")
 
 
-def _drop_rejects(con: duckdb.DuckDBPyConnection) -> None:
+def drop_reader_rejects(con: duckdb.DuckDBPyConnection) -> None:
+    """Forget the previous file's reader rejects (read_lines.sql appends to them)."""
     for table in ("landing_reject_errors", "landing_reject_scans"):
         con.execute(f"DROP TABLE IF EXISTS {table}")
 
@@ -115,7 +116,7 @@ def _read_csv_fast(con: duckdb.DuckDBPyConnection, path: Path, fingerprint: Fing
     Blank lines (skipped silently by the reader), quoted newlines and quote errors break
     that one-line-one-outcome correspondence; then this returns False and nothing is kept.
     """
-    _drop_rejects(con)
+    drop_reader_rejects(con)
     con.execute(sql.load("read_csv_records"), {"path": str(path), "columns": {name: "VARCHAR" for name in header}})
     records, rejected, unusual = con.execute(
         """SELECT (SELECT count(*) FROM landed_csv),

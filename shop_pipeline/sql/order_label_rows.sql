@@ -1,27 +1,17 @@
--- Classify the data lines of one labels file (read by order_label_lines.sql) into
+-- Classify the data lines of one labels file (read_lines.sql + number_lines.sql: landed_numbered,
+-- landing_reject_errors) into
 -- order_label_staged: a label row (reason_code NULL) or a reject with a readable reason.
 --
--- Parameters: $source_file (VARCHAR, recorded with every row), $total_lines (physical lines of
--- the file, header included), $field_count (columns of the header), $pos_order_id,
+-- Parameters: $source_file (VARCHAR, recorded with every row), $field_count (columns of the
+-- header), $pos_order_id,
 -- $pos_is_fraud, $pos_reported_on (1-based positions of those columns in the header).
 --
 -- Fields are split on commas and trimmed of blanks and surrounding double quotes; a quoted
 -- field holding a comma therefore changes the field count and is rejected as malformed.
 -- is_fraud: 1 / 0 / true / false (any case). reported_on: an ISO date YYYY-MM-DD.
 INSERT INTO order_label_staged BY NAME
-WITH rejected AS (
-    SELECT DISTINCT line AS physical_line FROM order_label_reject_errors
-),
-kept AS (
-    SELECT r.physical_line, row_number() OVER (ORDER BY r.physical_line) AS k
-    FROM range(1, $total_lines + 1) AS r(physical_line)
-    ANTI JOIN rejected USING (physical_line)
-),
-numbered AS (
-    SELECT kept.physical_line AS line, rtrim(l.line_text, chr(13)) AS line_text
-    FROM order_label_lines AS l
-    JOIN kept USING (k)
-    WHERE kept.physical_line > 1
+WITH numbered AS (
+    SELECT physical_line AS line, line_text FROM landed_numbered WHERE physical_line > 1
 ),
 parsed AS (
     SELECT
@@ -83,5 +73,5 @@ SELECT
     NULL AS reported_on,
     'invalid_encoding' AS reason_code,
     'line is not valid UTF-8' AS reason
-FROM (SELECT DISTINCT ON (line) line, csv_line FROM order_label_reject_errors ORDER BY line)
+FROM (SELECT DISTINCT ON (line) line, csv_line FROM landing_reject_errors ORDER BY line)
 WHERE line > 1

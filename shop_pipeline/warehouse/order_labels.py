@@ -42,6 +42,7 @@ import pandas as pd
 
 from shop_pipeline import sql
 from shop_pipeline.sources.landing import fingerprint, read_first_line
+from shop_pipeline.sources.native import drop_reader_rejects
 from shop_pipeline.warehouse.connection import transaction
 
 LABELS_SUBFOLDER = "labels"  # under $SHOP_PIPELINE_HOME/landing
@@ -140,18 +141,16 @@ def _stage_file(con: duckdb.DuckDBPyConnection, path: Path, source: str) -> None
         _reject_file(con, source, 1, header or None, "bad_header",
                      f"file skipped, {data_lines} data lines not loaded: {problem}")
         return
-    for table in ("order_label_reject_errors", "order_label_reject_scans"):
-        con.execute(f"DROP TABLE IF EXISTS {table}")
+    drop_reader_rejects(con)
     try:
-        con.execute(sql.load("order_label_lines"), {"path": str(path)})
+        con.execute(sql.load("read_lines"), {"path": str(path)})
+        con.execute(sql.load("number_lines"), {"total_lines": total_lines})
     except duckdb.InvalidInputException as exc:  # e.g. LF and CRLF line endings mixed in one file
         _reject_file(con, source, 0, None, "unreadable_file",
                      f"file skipped, {data_lines} data lines not loaded: {str(exc).splitlines()[0]}")
         return
     params = {f"pos_{c}": p for c, p in positions.items()}
-    con.execute(sql.load("order_label_rows"), {
-        **params, "source_file": source, "total_lines": total_lines, "field_count": field_count,
-    })
+    con.execute(sql.load("order_label_rows"), {**params, "source_file": source, "field_count": field_count})
 
 
 def load_order_labels(con: duckdb.DuckDBPyConnection, labels_dir: Path) -> LabelLoad:
