@@ -1,6 +1,5 @@
 """Wiring shared by the model stages: version lineage, the promotion gate check, images."""
 
-import base64
 
 from collections.abc import Callable
 
@@ -15,9 +14,10 @@ from dagster import (
     asset,
 )
 
-from shop_pipeline.ml import registry
 from shop_pipeline.defs.common import DUCKDB_POOL
+from shop_pipeline.ml import registry
 from shop_pipeline.ml.lifecycle import gate_and_promote
+from shop_pipeline.ml.plots import png_markdown  # noqa: F401 (the stages import it from here)
 from shop_pipeline.resources import ModelingWindow, Warehouse
 
 ML_TEAM = ["team:ml"]
@@ -40,9 +40,6 @@ def upstream_version(context, asset_name: str) -> str:
         raise RuntimeError(f"{asset_name}'s latest materialization records no model_version")
     return version
 
-
-def png_markdown(png: bytes, alt: str) -> str:
-    return f"![{alt}](data:image/png;base64,{base64.b64encode(png).decode('ascii')})"
 
 
 def gate_check_result(decision, champion_after, version: str,

@@ -6,29 +6,17 @@ candidate, product_id, category, day, actual, p10, p50, p90.
 
 from __future__ import annotations
 
-import base64
-import io
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from shop_pipeline.ml.plots import figure_png, png_markdown  # noqa: E402, F401 (png_markdown: part of this module's API)
 import pandas as pd  # noqa: E402
 
 COLORS = {"seasonal_naive": "tab:orange", "linear": "tab:green", "challenger": "tab:blue"}
 
 
-def _png(fig) -> bytes:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
-    plt.close(fig)
-    return buf.getvalue()
-
-
-def png_markdown(png_bytes: bytes, alt: str = "plot") -> str:
-    """A Markdown image with a base64 data URI (for MetadataValue.md)."""
-    alt = alt.replace("[", "(").replace("]", ")")
-    return f"![{alt}](data:image/png;base64,{base64.b64encode(png_bytes).decode('ascii')})"
 
 
 def _fold(predictions: pd.DataFrame, fold: int | None) -> pd.DataFrame:
@@ -43,7 +31,7 @@ def _empty(title: str) -> bytes:
     ax.text(0.5, 0.5, "no data", ha="center", va="center")
     ax.set_axis_off()
     ax.set_title(title)
-    return _png(fig)
+    return figure_png(fig, dpi=90)
 
 
 def _panel(ax, g: pd.DataFrame, title: str) -> None:
@@ -81,7 +69,7 @@ def plot_top_products(predictions: pd.DataFrame, n: int = 6, fold: int | None = 
         ax.set_axis_off()
     axes[0, 0].legend(fontsize=7)
     fig.suptitle(f"forecast vs actual, top {len(top)} products (fold {g['fold'].iloc[0]})", fontsize=10)
-    return _png(fig)
+    return figure_png(fig, dpi=90)
 
 
 def plot_categories(predictions: pd.DataFrame, fold: int | None = None, max_categories: int = 12) -> bytes:
@@ -99,7 +87,7 @@ def plot_categories(predictions: pd.DataFrame, fold: int | None = None, max_cate
         ax.set_axis_off()
     axes[0, 0].legend(fontsize=7)
     fig.suptitle(f"forecast vs actual per category (fold {g['fold'].iloc[0]}; band = summed p10 / p90)", fontsize=10)
-    return _png(fig)
+    return figure_png(fig, dpi=90)
 
 
 def plot_wape_by_horizon(predictions: pd.DataFrame) -> bytes:
@@ -116,4 +104,4 @@ def plot_wape_by_horizon(predictions: pd.DataFrame) -> bytes:
     ax.set_ylabel("WAPE")
     ax.legend(fontsize=7)
     ax.set_title("WAPE by horizon (all folds)", fontsize=10)
-    return _png(fig)
+    return figure_png(fig, dpi=90)

@@ -7,25 +7,19 @@ metrics_markdown        the candidates' metrics as a Markdown table (order_risk.
 
 from __future__ import annotations
 
-import io
 from collections.abc import Mapping
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from shop_pipeline.ml.plots import figure_png  # noqa: E402
 import numpy as np  # noqa: E402
 from sklearn.metrics import precision_recall_curve  # noqa: E402
 
 from shop_pipeline.ml import metrics as M  # noqa: E402
 from shop_pipeline.ml.order_risk import metrics_table_markdown  # noqa: E402
 
-
-def _png(fig) -> bytes:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
-    plt.close(fig)
-    return buf.getvalue()
 
 
 def pr_curves_png(y: np.ndarray, scores: Mapping[str, np.ndarray],
@@ -46,7 +40,7 @@ def pr_curves_png(y: np.ndarray, scores: Mapping[str, np.ndarray],
     ax.set(xlabel="recall (share of fraud found)", ylabel="precision (share of alerts that are fraud)",
            title=title, xlim=(0, 1), ylim=(0, 1.02))
     ax.grid(alpha=0.3)
-    return _png(fig)
+    return figure_png(fig)
 
 
 def metrics_markdown(rows: dict[str, dict[str, float]]) -> str:

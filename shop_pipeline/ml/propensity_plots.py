@@ -7,24 +7,18 @@ importance_png      permutation importance (ROC-AUC drop) on a seeded sample of 
 
 from __future__ import annotations
 
-import io
 from typing import Any, Mapping
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from shop_pipeline.ml.plots import figure_png  # noqa: E402
 import numpy as np  # noqa: E402
 from sklearn.inspection import permutation_importance  # noqa: E402
 
 from sklearn.metrics import roc_auc_score  # noqa: E402
 
-
-def _png(fig) -> bytes:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
-    plt.close(fig)
-    return buf.getvalue()
 
 
 def calibration_points(y: np.ndarray, p: np.ndarray, n_bins: int = 10,
@@ -51,7 +45,7 @@ def calibration_png(y: np.ndarray, scores: Mapping[str, np.ndarray], n_bins: int
            xlim=(0, 1), ylim=(0, 1))
     ax.legend(loc="upper left", fontsize=8)
     ax.grid(alpha=0.3)
-    return _png(fig)
+    return figure_png(fig)
 
 
 def lift_curve(y: np.ndarray, p: np.ndarray, points: int = 50) -> tuple[np.ndarray, np.ndarray]:
@@ -76,7 +70,7 @@ def lift_png(y: np.ndarray, scores: Mapping[str, np.ndarray],
     ax.set(xlabel="% of customers targeted (highest p first)", ylabel="lift", title=title)
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
-    return _png(fig)
+    return figure_png(fig)
 
 
 def permutation_importances(model: Any, X: np.ndarray, y: np.ndarray, names: list[str],
@@ -109,7 +103,7 @@ def importance_png(importances: list[tuple[str, float, float]],
             color="#4c72b0")
     ax.set(xlabel="mean decrease in ROC-AUC when the feature is shuffled", title=title)
     ax.grid(axis="x", alpha=0.3)
-    return _png(fig)
+    return figure_png(fig)
 
 
 def propensity_report_sections(run: Any, seed: int = 0, gate_markdown: str | None = None,

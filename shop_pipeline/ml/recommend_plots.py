@@ -5,13 +5,13 @@ recall_curve_png    recall@K for K = 1 .. max K, one line per candidate (held-ou
 
 from __future__ import annotations
 
-import io
 from collections.abc import Mapping
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+from shop_pipeline.ml.plots import figure_png
 import numpy as np
 
 
@@ -31,7 +31,4 @@ def recall_curve_png(curves: Mapping[str, np.ndarray], title: str = "Recall@K on
     ax.set_ylim(bottom=0)
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
-    plt.close(fig)
-    return buf.getvalue()
+    return figure_png(fig)
