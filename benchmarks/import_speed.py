@@ -17,12 +17,14 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import duckdb
+
+from harness import timed
+
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / "data" / "bench" / "import"
@@ -118,20 +120,10 @@ def bench_excel(rows: int, workdir: Path) -> tuple:
     source = workbook_file(rows)
     home = workdir / f"excel-{rows}"
     shutil.rmtree(home, ignore_errors=True)
-    seconds, rss = timed([SHOP_PIPELINE, "import", "--format", "online_retail", str(source), "--home", str(home)])
+    seconds, rss = timed([SHOP_PIPELINE, "import", "--format", "online_retail", str(source), "--home", str(home)],
+                          echo=False)
     shutil.rmtree(home, ignore_errors=True)
     return ("`shop-pipeline import --format online_retail` (.xlsx, 2 sheets)", rows, seconds, rss)
-
-
-def timed(command: list[str], env: dict | None = None) -> tuple[float, float]:
-    """Wall seconds and peak RSS (MiB) of one child process."""
-    started = time.perf_counter()
-    process = subprocess.Popen(command, env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL)
-    _, status, usage = os.wait4(process.pid, 0)
-    seconds = time.perf_counter() - started
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"failed ({os.waitstatus_to_exitcode(status)}): {' '.join(command)}")
-    return seconds, usage.ru_maxrss / 1024
 
 
 FLOOR = """
@@ -169,12 +161,12 @@ def bench(fmt: str, rows: int, days: int, workdir: Path) -> list[tuple]:
     shutil.rmtree(home, ignore_errors=True)
     home.mkdir(parents=True)
     out = []
-    seconds, rss = timed([sys.executable, "-c", FLOOR, str(source), str(home / "floor.parquet")])
+    seconds, rss = timed([sys.executable, "-c", FLOOR, str(source), str(home / "floor.parquet")], echo=False)
     out.append((f"floor: DuckDB CSV -> one Parquet ({fmt} file)", rows, seconds, rss))
     command = [SHOP_PIPELINE, "import", "--format", fmt, str(source), "--home", str(home)]
     if fmt == "generic":
         command += ["--mapping", str(CACHE / "generic_mapping.yaml")]
-    seconds, rss = timed(command)
+    seconds, rss = timed(command, echo=False)
     landed = len(list((home / "landing" / "events").glob("*.parquet")))
     verify_lineage(fmt, rows, home / "landing")
     out.append((f"`shop-pipeline import --format {fmt}` ({landed} day files)", rows, seconds, rss))

@@ -10,24 +10,13 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import subprocess
 import sys
-import time
 from pathlib import Path
+
+from harness import timed
 
 PYTHON = sys.executable
 SHOP_PIPELINE = str(Path(sys.executable).with_name("shop-pipeline"))
-
-
-def timed(command: list[str], env: dict | None = None) -> tuple[float, float]:
-    """Wall seconds and peak RSS (MiB) of one child process."""
-    started = time.perf_counter()
-    process = subprocess.Popen(command, env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL)
-    _, status, usage = os.wait4(process.pid, 0)
-    seconds = time.perf_counter() - started
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"failed ({os.waitstatus_to_exitcode(status)}): {' '.join(command)}")
-    return seconds, usage.ru_maxrss / 1024
 
 
 def bench(events: int, days: int, workdir: Path) -> list[tuple]:
@@ -35,14 +24,14 @@ def bench(events: int, days: int, workdir: Path) -> list[tuple]:
     shutil.rmtree(home, ignore_errors=True)
     rows = []
     seconds, rss = timed([PYTHON, "-m", "shop_pipeline.synth", "--events", str(events), "--days", str(days),
-                          "--home", str(home)])
+                          "--home", str(home)], echo=False)
     rows.append(("generate (csv, default defects)", events, seconds, rss))
     seconds, rss = timed([PYTHON, str(Path(__file__).with_name("duckdb_floor.py")), str(home / "landing"),
-                          str(workdir / f"floor-{events}.duckdb")])
+                          str(workdir / f"floor-{events}.duckdb")], echo=False)
     rows.append(("floor: bare DuckDB read + dedup", events, seconds, rss))
     (workdir / f"floor-{events}.duckdb").unlink(missing_ok=True)
     seconds, rss = timed([SHOP_PIPELINE, "run", "--home", str(home), "--groups", "ingestion,staging"],
-                         env={"DAGSTER_HOME": str(home / "dagster_home")})
+                         env={"DAGSTER_HOME": str(home / "dagster_home")}, echo=False)
     rows.append(("shop-pipeline run: ingest + staging + GX validation", events, seconds, rss))
     return rows
 

@@ -28,10 +28,11 @@ import argparse
 import json
 import os
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
+
+from harness import load, run_timed, table
 
 PYTHON = sys.executable
 SHOP_PIPELINE = str(Path(sys.executable).with_name("shop-pipeline"))
@@ -49,26 +50,6 @@ DERIVED_STATE = ("warehouse", "models", "reports", "dagster_home")
 
 
 # ----------------------------------------------------------------------------- helpers
-def load() -> str:
-    one, five, fifteen = os.getloadavg()
-    return f"load average {one:.2f} / {five:.2f} / {fifteen:.2f} (1 / 5 / 15 min)"
-
-
-def timed(command: list[str], env: dict | None = None, check: bool = True) -> tuple[float, float, bool]:
-    """Wall seconds and peak RSS (MiB) of one child process (check=False: a failure is printed
-    and the benchmark goes on with whatever the process left)."""
-    print(f"$ {' '.join(command)}", flush=True)
-    started = time.perf_counter()
-    process = subprocess.Popen(command, env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL)
-    _, status, usage = os.wait4(process.pid, 0)
-    seconds = time.perf_counter() - started
-    if os.waitstatus_to_exitcode(status) != 0:
-        if not check:
-            print(f"# FAILED (exit {os.waitstatus_to_exitcode(status)}) after {seconds:.1f} s: {' '.join(command)}",
-                  flush=True)
-            return seconds, usage.ru_maxrss / 1024, False
-        raise SystemExit(f"failed ({os.waitstatus_to_exitcode(status)}): {' '.join(command)}")
-    return seconds, usage.ru_maxrss / 1024, True
 
 
 def has_landing(home: Path) -> bool:
@@ -82,8 +63,8 @@ def prepare_shop(events: int, days: int, home: Path) -> tuple[float, float, bool
     generated = None
     if not has_landing(home):
         shutil.rmtree(home, ignore_errors=True)
-        generated = timed([PYTHON, "-m", "shop_pipeline.synth", "--events", str(events), "--days", str(days),
-                           "--home", str(home)])
+        generated = run_timed([PYTHON, "-m", "shop_pipeline.synth", "--events", str(events), "--days", str(days),
+                               "--home", str(home)])
     else:
         print(f"# reusing the landed files of {home}", flush=True)
     for name in DERIVED_STATE:
@@ -92,16 +73,16 @@ def prepare_shop(events: int, days: int, home: Path) -> tuple[float, float, bool
 
 
 def run_pipeline(home: Path) -> tuple[float, float, bool]:
-    return timed([SHOP_PIPELINE, "run", "--home", str(home)], env={"DAGSTER_HOME": str(home / "dagster_home")},
-                 check=False)
+    return run_timed([SHOP_PIPELINE, "run", "--home", str(home)], env={"DAGSTER_HOME": str(home / "dagster_home")},
+                     check=False)
 
 
 def measure(home: Path, mode: str, workdir: Path) -> dict:
     """Run this file's --measure mode in its own process; returns its JSON plus seconds / MiB."""
     out = workdir / f"measure-{mode}-{home.name}.json"
     out.unlink(missing_ok=True)
-    seconds, rss, _ = timed([PYTHON, str(Path(__file__).resolve()), "--measure", str(home), "--mode", mode,
-                          "--out", str(out)])
+    seconds, rss, _ = run_timed([PYTHON, str(Path(__file__).resolve()), "--measure", str(home), "--mode", mode,
+                                 "--out", str(out)])
     result = json.loads(out.read_text())
     result["process_seconds"], result["process_rss_mib"] = seconds, rss
     return result
@@ -111,12 +92,6 @@ def fmt(value, digits: int = 4) -> str:
     if value is None or value != value:
         return "-"
     return f"{value:.{digits}f}"
-
-
-def table(header: list[str], rows: list[list]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
-    return "\n".join(lines)
 
 
 # ---------------------------------------------------------------------- read the registry

@@ -29,36 +29,14 @@ import datetime as dt
 import json
 import os
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
 
+from harness import load, table, timed
+
 PYTHON = sys.executable
 TARGET_RATIO = 2.0
-
-
-def load() -> str:
-    one, five, fifteen = os.getloadavg()
-    return f"load average {one:.2f} / {five:.2f} / {fifteen:.2f} (1 / 5 / 15 min)"
-
-
-def timed(command: list[str]) -> tuple[float, float]:
-    """Wall seconds and peak RSS (MiB) of one child process."""
-    print(f"$ {' '.join(command)}", flush=True)
-    started = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
-    _, status, usage = os.wait4(process.pid, 0)
-    seconds = time.perf_counter() - started
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"failed ({os.waitstatus_to_exitcode(status)}): {' '.join(command)}")
-    return seconds, usage.ru_maxrss / 1024
-
-
-def table(header: list[str], rows: list[list]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
-    return "\n".join(lines)
 
 
 def fmt(value, digits: int = 4) -> str:

@@ -28,36 +28,17 @@ import json
 import math
 import os
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
+
+from harness import load, table, timed
 
 PYTHON = sys.executable
 SHOP_PIPELINE = str(Path(sys.executable).with_name("shop-pipeline"))
 SEED = 42
 NDCG_TARGET = 1.5
 SCORING_TARGET_S = 60.0
-
-
-def load() -> str:
-    one, five, fifteen = os.getloadavg()
-    return f"load average {one:.2f} / {five:.2f} / {fifteen:.2f} (1 / 5 / 15 min)"
-
-
-def timed(command: list[str], env: dict | None = None) -> tuple[float, float]:
-    print(f"$ {' '.join(command)}", flush=True)
-    started = time.perf_counter()
-    process = subprocess.Popen(command, env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL)
-    _, status, usage = os.wait4(process.pid, 0)
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"failed ({os.waitstatus_to_exitcode(status)}): {' '.join(command)}")
-    return time.perf_counter() - started, usage.ru_maxrss / 1024
-
-
-def table(header: list[str], rows: list[list]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    return "\n".join(lines + ["| " + " | ".join(str(c) for c in row) + " |" for row in rows])
 
 
 def warehouse_for(events: int, days: int, args) -> Path:
