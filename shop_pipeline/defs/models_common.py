@@ -24,13 +24,17 @@ ML_TEAM = ["team:ml"]
 PROMOTION_GATE_CHECK = "promotion_gate"
 
 
-def upstream_metadata(context, asset_name: str, key: str):
-    """A value the upstream training asset's latest materialization recorded (None when absent)."""
+def latest_metadata(context, asset_name: str) -> dict:
+    """Key -> value of what the upstream training asset's latest materialization recorded."""
     event = context.instance.get_latest_materialization_event(AssetKey(asset_name))
     if event is None or event.asset_materialization is None:
         raise RuntimeError(f"{asset_name} has not been materialized: train it first")
-    value = event.asset_materialization.metadata.get(key)
-    return None if value is None else value.value
+    return {key: entry.value for key, entry in event.asset_materialization.metadata.items()}
+
+
+def upstream_metadata(context, asset_name: str, key: str):
+    """One value the upstream training asset's latest materialization recorded (None when absent)."""
+    return latest_metadata(context, asset_name).get(key)
 
 
 def upstream_version(context, asset_name: str) -> str:

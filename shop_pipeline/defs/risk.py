@@ -17,6 +17,7 @@ from shop_pipeline.defs.features import audited_feature_asset
 from shop_pipeline.defs.models_common import (
     ML_TEAM,
     float_metrics,
+    latest_metadata,
     png_markdown,
     promotion_gate_asset,
     upstream_metadata,
@@ -198,9 +199,10 @@ def order_risk_scores(context: AssetExecutionContext, warehouse: Warehouse, wind
         current = registry.champion(con, R.MODEL_NAME)
         validated = current is not None
         if current is None:
-            if upstream_metadata(context, "order_risk_model", "mode") != UNSUPERVISED:
+            trained = latest_metadata(context, "order_risk_model")
+            if trained.get("mode") != UNSUPERVISED:
                 raise RuntimeError(f"{R.MODEL_NAME} has no champion: nothing can be scored")
-            current = registry.get_version(con, R.MODEL_NAME, upstream_metadata(context, "order_risk_model", "model_version"))
+            current = registry.get_version(con, R.MODEL_NAME, trained["model_version"])
         fitted = R.from_artifact(registry.load_model(con, R.MODEL_NAME, current.version))
         scores = R.score_orders(fitted, read_order_features(con), as_of, current.version)
         rows = replace_scores(con, "scoring.order_risk_scores", scores)
