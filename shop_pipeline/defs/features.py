@@ -14,7 +14,8 @@ from dagster import (
 from shop_pipeline.defs.common import DUCKDB_POOL, markdown_table, suite_check_result, table_schema
 from shop_pipeline.defs.models_common import ML_TEAM
 from shop_pipeline.features.columns import CUSTOMER_FEATURES, PRODUCT_DAILY_SALES
-from shop_pipeline.features.tables import build_customer_features, build_product_daily_sales, cutoff_for
+from shop_pipeline.features.changes import TableWrite
+from shop_pipeline.features.tables import build_customer_features, cutoff_for, write_product_daily_sales
 from shop_pipeline.quality.feature_suites import validate_customer_features, validate_product_daily_sales
 from shop_pipeline.resources import ModelingWindow, Quality, Warehouse
 
@@ -27,8 +28,11 @@ def build_audited(con, build, validate, check_name: str, as_of, max_rows: int):
     """
     con.execute("BEGIN TRANSACTION")
     try:
-        rows = build(con, as_of, own_transaction=False)
-        outcome = validate(con, as_of, max_rows=max_rows)
+        written = build(con, as_of, own_transaction=False)
+        if isinstance(written, TableWrite):  # only the rows it wrote need the audit
+            outcome = validate(con, as_of, max_rows=max_rows, written_keys=written.written_keys)
+        else:
+            outcome = validate(con, as_of, max_rows=max_rows)
     except BaseException:
         con.execute("ROLLBACK")
         raise
@@ -36,14 +40,16 @@ def build_audited(con, build, validate, check_name: str, as_of, max_rows: int):
     yield suite_check_result(check_name, outcome)
     if not outcome.success:
         raise Failure(description=f"{check_name} failed; the last good table stays")
-    return rows
+    return written
 
 
 def audited_feature_asset(*, name: str, deps: list[str], description: str, columns, build, validate,
                           check_description: str, summarize: Callable[..., dict]):
     """An asset of group `features` writing features.<name> with build(con, as_of, own_transaction),
     audited by validate(con, as_of, max_rows) in its blocking `<name>_suite` check before it is
-    committed (build_audited); summarize(con, as_of) adds the metadata a reader wants to see."""
+    committed (build_audited); summarize(con, as_of) adds the metadata a reader wants to see.
+    A build that returns a TableWrite (it wrote only the rows that changed) has only those rows
+    audited: validate then also takes written_keys."""
     check_name = f"{name}_suite"
 
     @asset(
@@ -63,11 +69,15 @@ def audited_feature_asset(*, name: str, deps: list[str], description: str, colum
     def feature_table(context: AssetExecutionContext, warehouse: Warehouse, window: ModelingWindow, quality: Quality):
         with warehouse.connection() as con:
             as_of = window.resolve_as_of(con)
-            rows = yield from build_audited(
+            written = yield from build_audited(
                 con, build, validate, check_name, as_of, quality.thresholds()["validation_batch_rows"]
             )
             summary = summarize(con, as_of)
-        yield MaterializeResult(metadata={"dagster/row_count": rows, "as_of": as_of.isoformat(), **summary})
+        if isinstance(written, TableWrite):
+            summary = {"rows_written": written.written, "rows_deleted": written.deleted,
+                       "whole_table_written": written.whole_table, **summary}
+            written = written.rows
+        yield MaterializeResult(metadata={"dagster/row_count": written, "as_of": as_of.isoformat(), **summary})
 
     return feature_table
 
@@ -97,7 +107,7 @@ product_daily_sales = audited_feature_asset(
         "category ad spend, calendar, lags and rolling means over earlier days only."
     ),
     columns=PRODUCT_DAILY_SALES,
-    build=build_product_daily_sales,
+    build=write_product_daily_sales,
     validate=validate_product_daily_sales,
     check_description="GX: keys not null, counts >= 0, conversion in [0, 1], complete grid, no day after as_of.",
     summarize=_product_daily_sales_summary,

@@ -11,7 +11,7 @@ from shop_pipeline.defs.models_common import (
     promotion_gate_asset,
     require_champion,
 )
-from shop_pipeline.features.tables import future_product_days_frame, product_daily_sales_frame
+from shop_pipeline.features.tables import future_product_days_frame, product_daily_sales_frame, read_product_daily_sales
 from shop_pipeline.ml import forecast as F
 from shop_pipeline.ml import registry
 from shop_pipeline.ml.forecast_champion import backtest_saved_model, from_artifact, to_artifact
@@ -166,7 +166,7 @@ def demand_forecasts(context: AssetExecutionContext, warehouse: Warehouse, windo
         as_of = window.resolve_as_of(con)
         current = require_champion(con, MODEL_NAME)
         fitted = from_artifact(registry.load_model(con, MODEL_NAME, current.version))
-        history = product_daily_sales_frame(con, as_of, first_day=as_of - dt.timedelta(days=120))
+        history = read_product_daily_sales(con, as_of, first_day=as_of - dt.timedelta(days=120))
         future = future_product_days_frame(con, as_of, horizon)
         serving = serving_candidate(current, "challenger")
         forecasts = F.forecast(fitted, history, future, as_of=as_of, horizon_days=horizon, candidate=serving)

@@ -32,6 +32,7 @@ import duckdb
 import pandas as pd
 
 from shop_pipeline import sql
+from shop_pipeline.features.changes import TableWrite, write_changes
 from shop_pipeline.features.columns import (
     CUSTOMER_FEATURES,
     CUSTOMER_LABELS,
@@ -165,7 +166,11 @@ def _check_horizon(horizon_days: int) -> int:
 def _frame(
     con: duckdb.DuckDBPyConnection, name: str, params: dict, columns: tuple[str, ...], nullable: tuple[str, ...] = ()
 ) -> pd.DataFrame:
-    frame = con.execute(sql.load(name), params).df()[list(columns)]
+    return _typed(con.execute(sql.load(name), params).df(), columns, nullable)
+
+
+def _typed(frame: pd.DataFrame, columns: tuple[str, ...], nullable: tuple[str, ...]) -> pd.DataFrame:
+    frame = frame[list(columns)]
     # integer columns that may hold NULL (the lags) are always float64 with NaN, whether or
     # not this frame has a NULL: one dtype per column, and what scikit-learn expects
     for column in nullable:
@@ -216,6 +221,38 @@ def build_product_daily_sales(con: duckdb.DuckDBPyConnection, as_of: dt.date, ow
     return _replace(
         con, PRODUCT_DAILY_SALES_TABLE, "product_daily_sales", _product_daily_sales_params(as_of, None), own_transaction
     )
+
+
+def write_product_daily_sales(
+    con: duckdb.DuckDBPyConnection, as_of: dt.date, own_transaction: bool = True
+) -> TableWrite:
+    """Make features.product_daily_sales the grid as of `as_of`, writing only the rows that changed.
+
+    The table ends as build_product_daily_sales would leave it; on a daily run that is the new
+    day, the days late events touched, and any product whose catalog data changed.
+    """
+    check_as_of(con, as_of)
+    with transaction(con) if own_transaction else contextlib.nullcontext():
+        return write_changes(
+            con, PRODUCT_DAILY_SALES_TABLE, _DDL[PRODUCT_DAILY_SALES_TABLE], sql.load("product_daily_sales"),
+            _product_daily_sales_params(as_of, None), ("product_id", "day"), PRODUCT_DAILY_SALES,
+        )
+
+
+def read_product_daily_sales(con: duckdb.DuckDBPyConnection, as_of: dt.date, first_day: dt.date) -> pd.DataFrame:
+    """The published features.product_daily_sales rows from `first_day` on, as product_daily_sales_frame
+    returns them; ValueError when the table is not the grid as of `as_of` (stale or missing)."""
+    built_to = con.execute(f"SELECT max(day) FROM {PRODUCT_DAILY_SALES_TABLE}").fetchall()[0][0]
+    if built_to != as_of:
+        raise ValueError(
+            f"{PRODUCT_DAILY_SALES_TABLE} runs to {built_to}, not to as_of {as_of.isoformat()}: "
+            "materialize product_daily_sales first"
+        )
+    frame = con.execute(
+        f"SELECT * FROM {PRODUCT_DAILY_SALES_TABLE} WHERE day >= $first_day ORDER BY product_id, day",
+        {"first_day": first_day},
+    ).df()
+    return _typed(frame, PRODUCT_DAILY_SALES, PRODUCT_DAILY_SALES_NULLABLE)
 
 
 # -- customer_features ---------------------------------------------------------------------

@@ -63,7 +63,7 @@ from shop_pipeline.ml.order_risk_models import (  # noqa: F401 (the public names
     fit_model, from_artifact, make_model, model_scores, to_artifact,
 )
 from shop_pipeline.ml.order_risk_scoring import (  # noqa: F401 (re-exported)
-    ORDER_RISK_SCORES_DDL, SCORE_COLUMNS, explain, score_orders,
+    SCORE_COLUMNS, explain, score_orders,
 )
 from shop_pipeline.ml.promotion import select_serving
 

@@ -17,20 +17,6 @@ TOP_FEATURES = 3
 SCORE_COLUMNS = ("order_id", "customer_id", "order_time", "risk_score", "flagged", "top_features",
                  "model_version", "as_of")
 
-ORDER_RISK_SCORES_DDL = """
-CREATE TABLE IF NOT EXISTS scoring.order_risk_scores (
-    order_id VARCHAR NOT NULL,
-    customer_id VARCHAR NOT NULL,
-    order_time TIMESTAMP NOT NULL,
-    risk_score DOUBLE NOT NULL,
-    flagged BOOLEAN NOT NULL,
-    top_features VARCHAR,
-    model_version VARCHAR NOT NULL,
-    as_of DATE NOT NULL,
-    PRIMARY KEY (customer_id, order_id)
-)"""
-
-
 def _format_value(value: float) -> str:
     return "NULL" if not np.isfinite(value) else f"{value:.4g}"
 

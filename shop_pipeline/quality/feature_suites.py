@@ -36,7 +36,9 @@ LEAKAGE_AUDIT_COLUMNS = ("hours_before_cutoff", "as_of_matches")  # added by lea
 CUSTOMER_FEATURES_AUDIT_COLUMNS = LEAKAGE_AUDIT_COLUMNS
 DEFAULT_MAX_ROWS = 500_000
 
-# The table's rows with the audit columns; $first_row / $last_row select one batch (1-based).
+# The table's rows with the audit columns; $first_row / $last_row select one batch (1-based)
+# of the rows in {scope}: every row, or the rows a write touched plus any row breaking a grid
+# rule (those rules span rows, so a write can break them on a row it did not touch).
 PRODUCT_DAILY_SALES_AUDIT = """
 WITH audited AS (
     SELECT
@@ -44,14 +46,46 @@ WITH audited AS (
         date_diff('day', CAST($as_of AS DATE), t.day) AS days_after_as_of,
         coalesce(date_diff('day', lag(t.day) OVER (PARTITION BY t.product_id ORDER BY t.day), t.day), 1) - 1
             AS grid_gap_days,
-        max(t.day) OVER (PARTITION BY t.product_id) = CAST($as_of AS DATE) AS grid_reaches_as_of,
-        row_number() OVER (ORDER BY t.product_id, t.day) AS audit_row
+        max(t.day) OVER (PARTITION BY t.product_id) = CAST($as_of AS DATE) AS grid_reaches_as_of
     FROM {table} AS t
+),
+scoped AS (
+    SELECT a.*, row_number() OVER (ORDER BY a.product_id, a.day) AS audit_row
+    FROM audited AS a
+    WHERE {scope}
 )
-SELECT * EXCLUDE (audit_row) FROM audited
+SELECT * EXCLUDE (audit_row) FROM scoped
 WHERE audit_row BETWEEN $first_row AND $last_row
 ORDER BY product_id, day
 """
+ALL_ROWS = "true"
+WRITTEN_OR_OFF_GRID = """(
+        EXISTS (SELECT 1 FROM temp.{written_keys} AS k WHERE k.product_id = a.product_id AND k.day = a.day)
+        OR a.days_after_as_of > 0 OR a.grid_gap_days <> 0 OR NOT a.grid_reaches_as_of
+    )"""
+
+# Which suite last audited each feature table: rows a daily write did not touch were audited
+# by that suite, so only a changed suite has to look at every row again.
+TABLE_AUDITS_DDL = """
+CREATE TABLE IF NOT EXISTS features.table_audits (
+    table_name VARCHAR PRIMARY KEY,
+    suite VARCHAR NOT NULL,
+    as_of DATE NOT NULL
+)"""
+
+
+def last_audit_suite(con: duckdb.DuckDBPyConnection, table: str) -> str | None:
+    con.execute("CREATE SCHEMA IF NOT EXISTS features")
+    con.execute(TABLE_AUDITS_DDL)
+    rows = con.execute("SELECT suite FROM features.table_audits WHERE table_name = ?", [table]).fetchall()
+    return rows[0][0] if rows else None
+
+
+def record_audit(con: duckdb.DuckDBPyConnection, table: str, suite: str, as_of: dt.date) -> None:
+    """Part of the caller's transaction: rolled back with the table when the audit fails."""
+    con.execute(TABLE_AUDITS_DDL)
+    con.execute("INSERT OR REPLACE INTO features.table_audits VALUES (?, ?, ?)", [table, suite, as_of])
+
 
 def leakage_audit(time_column: str, key_columns: tuple[str, ...]) -> str:
     """The audit SELECT of a feature table whose rows carry `as_of` and the time of the latest
@@ -173,10 +207,13 @@ def customer_features_suite(as_of: dt.date):
 
 
 def validate_in_batches(
-    con: duckdb.DuckDBPyConnection, table: str, query: str, params: dict, suite, max_rows: int
+    con: duckdb.DuckDBPyConnection, table: str, query: str, params: dict, suite, max_rows: int,
+    rows: int | None = None,
 ) -> SuiteOutcome:
-    """Run `suite` on `query` (an audit SELECT of `table` with $first_row / $last_row) in batches."""
-    rows = con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
+    """Run `suite` on `query` (an audit SELECT of `table` with $first_row / $last_row) in batches;
+    `rows` is how many rows the query selects (default: the table's row count)."""
+    if rows is None:
+        rows = con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
     outcome = SuiteOutcome(suite=suite.name)
     for first in range(1, max(rows, 1) + 1, max_rows):
         last = first + max_rows - 1
@@ -190,7 +227,7 @@ def product_daily_sales_audit_frame(
 ):
     """The whole table with its audit columns (for inspection and tests)."""
     params = {"as_of": as_of, "first_row": 1, "last_row": 2**62}
-    return con.execute(PRODUCT_DAILY_SALES_AUDIT.format(table=table), params).df()
+    return con.execute(PRODUCT_DAILY_SALES_AUDIT.format(table=table, scope=ALL_ROWS), params).df()
 
 
 def customer_features_audit_frame(
@@ -205,11 +242,27 @@ def validate_product_daily_sales(
     as_of: dt.date,
     table: str = PRODUCT_DAILY_SALES_TABLE,
     max_rows: int = DEFAULT_MAX_ROWS,
+    written_keys: str | None = None,
 ) -> SuiteOutcome:
-    """Run product_daily_sales_suite(as_of) on `table` (features.product_daily_sales)."""
-    return validate_in_batches(
-        con, table, PRODUCT_DAILY_SALES_AUDIT, {"as_of": as_of}, product_daily_sales_suite(as_of), max_rows
+    """Run product_daily_sales_suite(as_of) on `table` (features.product_daily_sales).
+
+    With `written_keys` (the temporary key table of a TableWrite) only the rows written, plus
+    any row off the grid, are validated, unless the table was last audited by another suite
+    (or never): then every row is. The audit is recorded in features.table_audits.
+    """
+    suite = product_daily_sales_suite(as_of)
+    scoped = written_keys is not None and last_audit_suite(con, table) == suite.name
+    query = PRODUCT_DAILY_SALES_AUDIT.replace(
+        "{scope}", WRITTEN_OR_OFF_GRID.format(written_keys=written_keys) if scoped else ALL_ROWS
     )
+    params = {"as_of": as_of}
+    rows = con.execute(
+        f"SELECT count(*) FROM ({query.format(table=table)})", {**params, "first_row": 1, "last_row": 2**62}
+    ).fetchall()[0][0]
+    outcome = validate_in_batches(con, table, query, params, suite, max_rows, rows=rows)
+    if written_keys is not None:
+        record_audit(con, table, suite.name, as_of)
+    return outcome
 
 
 def validate_customer_features(

@@ -127,9 +127,10 @@ priced AS (
 windowed AS (
     SELECT
         *,
-        avg(shown_price) OVER (
-            PARTITION BY product_id ORDER BY day ROWS BETWEEN 28 PRECEDING AND 1 PRECEDING
-        ) AS ref_price_28d,
+        -- summed as DECIMAL: a DOUBLE window average depends on how DuckDB splits the
+        -- partition, so its last bits would change with the table's length
+        CAST(sum(CAST(shown_price AS DECIMAL(28, 10))) OVER previous_28 AS DOUBLE)
+            / count(shown_price) OVER previous_28 AS ref_price_28d,
         lag(units, 1) OVER (PARTITION BY product_id ORDER BY day) AS units_lag_1,
         lag(units, 7) OVER (PARTITION BY product_id ORDER BY day) AS units_lag_7,
         lag(units, 14) OVER (PARTITION BY product_id ORDER BY day) AS units_lag_14,
@@ -140,6 +141,7 @@ windowed AS (
             PARTITION BY product_id ORDER BY day ROWS BETWEEN 28 PRECEDING AND 1 PRECEDING
         ) AS units_rolling_mean_28
     FROM priced
+    WINDOW previous_28 AS (PARTITION BY product_id ORDER BY day ROWS BETWEEN 28 PRECEDING AND 1 PRECEDING)
 )
 SELECT
     product_id,
