@@ -13,8 +13,8 @@ from dagster import (
 
 from shop_pipeline.defs.common import DUCKDB_POOL, markdown_table, suite_check_result, table_schema
 from shop_pipeline.defs.models_common import ML_TEAM
-from shop_pipeline.features.columns import CUSTOMER_FEATURES, PRODUCT_DAILY_SALES
 from shop_pipeline.features.changes import TableWrite
+from shop_pipeline.features.columns import CUSTOMER_FEATURES, PRODUCT_DAILY_SALES
 from shop_pipeline.features.tables import build_customer_features, cutoff_for, write_product_daily_sales
 from shop_pipeline.quality.feature_suites import validate_customer_features, validate_product_daily_sales
 from shop_pipeline.resources import ModelingWindow, Quality, Warehouse

@@ -15,7 +15,7 @@ from shop_pipeline.defs.models_common import (
     promotion_gate_asset,
     require_champion,
 )
-from shop_pipeline.features.interactions import INTERACTIONS, build_interactions
+from shop_pipeline.features.interactions import INTERACTIONS, write_interactions
 from shop_pipeline.ml import recommend as R
 from shop_pipeline.ml import registry
 from shop_pipeline.ml.html_report import write_html_report
@@ -46,7 +46,7 @@ interactions = audited_feature_asset(
         "cut-off); products missing from a non-empty catalog are kept for similarity but never recommended."
     ),
     columns=INTERACTIONS,
-    build=build_interactions,
+    build=write_interactions,
     validate=validate_interactions,
     check_description="GX: keys not null and unique, counts >= 0, weight > 0, no interaction at or after the cut-off.",
     summarize=_interactions_summary,

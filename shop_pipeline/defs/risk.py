@@ -22,7 +22,7 @@ from shop_pipeline.defs.models_common import (
     promotion_gate_asset,
     upstream_metadata,
 )
-from shop_pipeline.features.order_features import ORDER_FEATURES, build_order_features, read_order_features
+from shop_pipeline.features.order_features import ORDER_FEATURES, read_order_features, write_order_features
 from shop_pipeline.ml import order_risk as R
 from shop_pipeline.ml import registry
 from shop_pipeline.ml.html_report import write_html_report
@@ -83,7 +83,7 @@ order_features = audited_feature_asset(
         "account age, cart-to-purchase time, session activity, unusual hour, first time in a category, basket shape."
     ),
     columns=ORDER_FEATURES,
-    build=build_order_features,
+    build=write_order_features,
     validate=validate_order_features,
     check_description="GX: keys not null and unique, counts >= 0, shares in [0, 1], no order at or after the cut-off.",
     summarize=_order_features_summary,

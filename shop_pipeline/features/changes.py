@@ -7,6 +7,11 @@ deletes the rows that vanished or changed and inserts the new versions, so the t
 exactly as a whole rebuild would leave it while the write, and the audit of the written rows
 (`written_keys`), stay proportional to what changed. The caller owns the transaction.
 
+Some columns move with the cut-off on every row (`aging_columns`: the as_of stamp, a weight
+that decays with age). Rows are then compared without them: the table is rewritten whole
+(every row has a new as_of) but only rows that changed in substance are "written"; the
+rules the aging can break are the audit's to check on every row.
+
 Table, key and column names are the project's constants, never input; values reach DuckDB
 only as parameters.
 """
@@ -58,14 +63,16 @@ def write_changes(
     params: dict,
     keys: tuple[str, ...],
     columns: tuple[str, ...],
+    aging_columns: tuple[str, ...] = (),
 ) -> TableWrite:
     """Make `table` hold exactly the rows of `select_sql` (with `params`), writing the difference.
 
     `ddl` is the table's CREATE OR REPLACE statement; a missing table, or one whose columns
-    are not `columns` (an older layout), is rebuilt whole. Rows are compared by every column,
-    NULLs equal (set semantics).
+    are not `columns` (an older layout), is rebuilt whole. Rows are compared by every column
+    but `aging_columns`, NULLs equal (set semantics).
     """
     column_list = ", ".join(columns)
+    compared = ", ".join(c for c in columns if c not in aging_columns)
     key_list = ", ".join(keys)
     key_match = " AND ".join(f"t.{k} = k.{k}" for k in keys)
     keys_table = written_keys_table(table)
@@ -76,7 +83,7 @@ def write_changes(
             return _rewrite(con, table, ddl, column_list, key_list, keys_table, total, total, 0)
         con.execute(
             f"CREATE OR REPLACE TEMP TABLE changed_rows AS "
-            f"SELECT {column_list} FROM new_rows EXCEPT SELECT {column_list} FROM {table}"
+            f"SELECT {compared} FROM new_rows EXCEPT SELECT {compared} FROM {table}"
         )
         con.execute(
             f"CREATE OR REPLACE TEMP TABLE removed_keys AS "
@@ -84,7 +91,7 @@ def write_changes(
         )
         written = con.execute("SELECT count(*) FROM changed_rows").fetchall()[0][0]
         deleted = con.execute("SELECT count(*) FROM removed_keys").fetchall()[0][0]
-        if written + deleted > REWRITE_SHARE * max(total, 1):
+        if aging_columns or written + deleted > REWRITE_SHARE * max(total, 1):
             con.execute(f"CREATE OR REPLACE TEMP TABLE {keys_table} AS SELECT {key_list} FROM changed_rows")
             return _rewrite(con, table, ddl, column_list, key_list, keys_table, total, written, deleted,
                             keys_ready=True)

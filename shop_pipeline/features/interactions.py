@@ -29,7 +29,8 @@ import duckdb
 import pandas as pd
 
 from shop_pipeline import sql
-from shop_pipeline.features.tables import SCHEMA, check_as_of, cutoff_for
+from shop_pipeline.features.changes import TableWrite, write_changes
+from shop_pipeline.features.tables import check_as_of, cutoff_for
 from shop_pipeline.warehouse.connection import transaction
 
 INTERACTIONS_TABLE = "features.interactions"
@@ -44,6 +45,7 @@ INTERACTIONS = (
     "as_of",
 )
 INTERACTIONS_NULLABLE = ("category", "last_purchase")
+INTERACTIONS_AGING = ("weight", "as_of")  # change on every row when the cut-off moves
 WINDOW_COLUMNS = ("customer_id", "product_id", "views", "carts", "purchases")
 
 INTERACTIONS_DDL = """
@@ -110,22 +112,29 @@ def interactions_frame(
     return con.execute(sql.load("interactions"), interactions_params(as_of, weights)).df()[list(INTERACTIONS)]
 
 
+def write_interactions(
+    con: duckdb.DuckDBPyConnection, as_of: dt.date, weights: InteractionWeights = DEFAULT_WEIGHTS,
+    own_transaction: bool = True,
+) -> TableWrite:
+    """Make features.interactions the pairs as of `as_of` (changes.write_changes: `weight` and
+    `as_of` move with the cut-off on every row, so only pairs with new events count as written).
+
+    own_transaction=False leaves the transaction to the caller (write-audit-publish).
+    """
+    check_as_of(con, as_of)
+    with transaction(con) if own_transaction else contextlib.nullcontext():
+        return write_changes(
+            con, INTERACTIONS_TABLE, INTERACTIONS_DDL, sql.load("interactions"), interactions_params(as_of, weights),
+            ("customer_id", "product_id"), INTERACTIONS, aging_columns=INTERACTIONS_AGING,
+        )
+
+
 def build_interactions(
     con: duckdb.DuckDBPyConnection, as_of: dt.date, weights: InteractionWeights = DEFAULT_WEIGHTS,
     own_transaction: bool = True,
 ) -> int:
-    """Replace features.interactions with the pairs as of `as_of` (DDL and rows in one transaction).
-
-    own_transaction=False leaves the transaction to the caller (write-audit-publish).
-    Returns the row count.
-    """
-    check_as_of(con, as_of)
-    with transaction(con) if own_transaction else contextlib.nullcontext():
-        con.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
-        con.execute(INTERACTIONS_DDL)
-        con.execute(f"INSERT INTO {INTERACTIONS_TABLE} BY NAME {sql.load('interactions')}",
-                    interactions_params(as_of, weights))
-        return con.execute(f"SELECT count(*) FROM {INTERACTIONS_TABLE}").fetchall()[0][0]
+    """write_interactions, returning the table's row count."""
+    return write_interactions(con, as_of, weights, own_transaction).rows
 
 
 def window_params(split_day: dt.date, as_of: dt.date) -> dict:

@@ -63,6 +63,7 @@ import duckdb
 import pandas as pd
 
 from shop_pipeline import sql
+from shop_pipeline.features.changes import TableWrite, write_changes
 from shop_pipeline.features.tables import check_as_of, cutoff_for
 from shop_pipeline.warehouse.connection import transaction
 
@@ -149,22 +150,27 @@ def order_features_frame(
     return frame.loc[:, list(ORDER_FEATURES)]
 
 
+def write_order_features(
+    con: duckdb.DuckDBPyConnection, as_of: dt.date, own_transaction: bool = True,
+    expensive_ratio: float = EXPENSIVE_RATIO,
+) -> TableWrite:
+    """Make features.order_features the orders as of `as_of` (changes.write_changes: a row is
+    fixed once its order is placed, but for its as_of stamp, so new orders are what is written).
+    own_transaction=False leaves the transaction to the caller for write-audit-publish."""
+    check_as_of(con, as_of)
+    with transaction(con) if own_transaction else contextlib.nullcontext():
+        return write_changes(
+            con, ORDER_FEATURES_TABLE, ORDER_FEATURES_DDL, sql.load("order_features"), _params(as_of, expensive_ratio),
+            ("customer_id", "order_id"), ORDER_FEATURES, aging_columns=("as_of",),
+        )
+
+
 def build_order_features(
     con: duckdb.DuckDBPyConnection, as_of: dt.date, own_transaction: bool = True,
     expensive_ratio: float = EXPENSIVE_RATIO,
 ) -> int:
-    """Replace features.order_features with the orders as of `as_of` (DDL and rows in one
-    transaction; own_transaction=False leaves it to the caller for write-audit-publish).
-    Returns the row count."""
-    check_as_of(con, as_of)
-    with transaction(con) if own_transaction else contextlib.nullcontext():
-        con.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
-        con.execute(ORDER_FEATURES_DDL)
-        con.execute(
-            f"INSERT INTO {ORDER_FEATURES_TABLE} BY NAME {sql.load('order_features')}",
-            _params(as_of, expensive_ratio),
-        )
-        return con.execute(f"SELECT count(*) FROM {ORDER_FEATURES_TABLE}").fetchall()[0][0]
+    """write_order_features, returning the table's row count."""
+    return write_order_features(con, as_of, own_transaction, expensive_ratio).rows
 
 
 def read_order_features(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:

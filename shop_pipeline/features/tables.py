@@ -216,11 +216,8 @@ def product_daily_sales_frame(
 
 
 def build_product_daily_sales(con: duckdb.DuckDBPyConnection, as_of: dt.date, own_transaction: bool = True) -> int:
-    """Replace features.product_daily_sales with the grid as of `as_of`; returns its row count."""
-    check_as_of(con, as_of)
-    return _replace(
-        con, PRODUCT_DAILY_SALES_TABLE, "product_daily_sales", _product_daily_sales_params(as_of, None), own_transaction
-    )
+    """write_product_daily_sales, returning the table's row count."""
+    return write_product_daily_sales(con, as_of, own_transaction).rows
 
 
 def write_product_daily_sales(

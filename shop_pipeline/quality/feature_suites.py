@@ -59,10 +59,17 @@ WHERE audit_row BETWEEN $first_row AND $last_row
 ORDER BY product_id, day
 """
 ALL_ROWS = "true"
-WRITTEN_OR_OFF_GRID = """(
-        EXISTS (SELECT 1 FROM temp.{written_keys} AS k WHERE k.product_id = a.product_id AND k.day = a.day)
-        OR a.days_after_as_of > 0 OR a.grid_gap_days <> 0 OR NOT a.grid_reaches_as_of
-    )"""
+# rules spanning rows: a write can break them on a row it did not touch
+PRODUCT_DAILY_SALES_GRID_RULES = "a.days_after_as_of > 0 OR a.grid_gap_days <> 0 OR NOT a.grid_reaches_as_of"
+# the leakage rules of a table whose as_of moves on every row
+LEAKAGE_RULES = "NOT a.as_of_matches OR a.hours_before_cutoff <= 0"
+
+
+def written_scope(written_keys: str, key_columns: tuple[str, ...], rules: str) -> str:
+    """The rows a write touched (keys in temp.<written_keys>) plus every row breaking `rules`."""
+    match = " AND ".join(f"k.{column} = a.{column}" for column in key_columns)
+    return f"(EXISTS (SELECT 1 FROM temp.{written_keys} AS k WHERE {match}) OR {rules})"
+
 
 # Which suite last audited each feature table: rows a daily write did not touch were audited
 # by that suite, so only a changed suite has to look at every row again.
@@ -87,22 +94,27 @@ def record_audit(con: duckdb.DuckDBPyConnection, table: str, suite: str, as_of: 
     con.execute("INSERT OR REPLACE INTO features.table_audits VALUES (?, ?, ?)", [table, suite, as_of])
 
 
-def leakage_audit(time_column: str, key_columns: tuple[str, ...]) -> str:
+def leakage_audit(time_column: str, key_columns: tuple[str, ...], scope: str = ALL_ROWS) -> str:
     """The audit SELECT of a feature table whose rows carry `as_of` and the time of the latest
     event behind them (`time_column`): hours from that time to $cutoff (the leakage rule wants
-    them > 0) and whether the row's as_of is $as_of; batches by $first_row / $last_row in key
-    order. The names are the project's own constants, never input."""
-    keys = ", ".join(f"t.{column}" for column in key_columns)
+    them > 0) and whether the row's as_of is $as_of; the rows in `scope` (a predicate on `a`),
+    batched by $first_row / $last_row in key order. The names are the project's own
+    constants, never input."""
+    keys = ", ".join(f"a.{column}" for column in key_columns)
     return f"""
 WITH audited AS (
     SELECT
         t.*,
         date_diff('millisecond', t.{time_column}, $cutoff) / 3600000.0 AS hours_before_cutoff,
-        coalesce(t.as_of = CAST($as_of AS DATE), false) AS as_of_matches,
-        row_number() OVER (ORDER BY {keys}) AS audit_row
+        coalesce(t.as_of = CAST($as_of AS DATE), false) AS as_of_matches
     FROM {{table}} AS t
+),
+scoped AS (
+    SELECT a.*, row_number() OVER (ORDER BY {keys}) AS audit_row
+    FROM audited AS a
+    WHERE {scope}
 )
-SELECT * EXCLUDE (audit_row) FROM audited
+SELECT * EXCLUDE (audit_row) FROM scoped
 WHERE audit_row BETWEEN $first_row AND $last_row
 ORDER BY {", ".join(key_columns)}
 """
@@ -140,6 +152,28 @@ def validate_leakage_audited(con: duckdb.DuckDBPyConnection, table: str, audit: 
                              max_rows: int) -> SuiteOutcome:
     """Run `suite` on `table` through its leakage_audit query, in batches of max_rows."""
     return validate_in_batches(con, table, audit, {"as_of": as_of, "cutoff": cutoff_for(as_of)}, suite, max_rows)
+
+
+def validate_written(con: duckdb.DuckDBPyConnection, table: str, audit_of_scope, params: dict, suite,
+                     max_rows: int, written_keys: str | None, key_columns: tuple[str, ...],
+                     rules: str) -> SuiteOutcome:
+    """Run `suite` on the audit query `audit_of_scope(scope)` of `table`.
+
+    Without `written_keys` the scope is every row. With it (the temporary key table of a
+    TableWrite, inside the write's transaction) the scope is the rows written plus every row
+    breaking `rules` (the rules a write can break on rows it did not touch), unless the table
+    was last audited by another suite or never: then it is every row. The audit is recorded
+    in features.table_audits, in the same transaction.
+    """
+    scoped = written_keys is not None and last_audit_suite(con, table) == suite.name
+    query = audit_of_scope(written_scope(written_keys, key_columns, rules) if scoped else ALL_ROWS)
+    rows = con.execute(
+        f"SELECT count(*) FROM ({query.format(table=table)})", {**params, "first_row": 1, "last_row": 2**62}
+    ).fetchall()[0][0]
+    outcome = validate_in_batches(con, table, query, params, suite, max_rows, rows=rows)
+    if written_keys is not None:
+        record_audit(con, table, suite.name, as_of=params["as_of"])
+    return outcome
 
 
 def product_daily_sales_suite(as_of: dt.date):
@@ -250,19 +284,11 @@ def validate_product_daily_sales(
     any row off the grid, are validated, unless the table was last audited by another suite
     (or never): then every row is. The audit is recorded in features.table_audits.
     """
-    suite = product_daily_sales_suite(as_of)
-    scoped = written_keys is not None and last_audit_suite(con, table) == suite.name
-    query = PRODUCT_DAILY_SALES_AUDIT.replace(
-        "{scope}", WRITTEN_OR_OFF_GRID.format(written_keys=written_keys) if scoped else ALL_ROWS
+    return validate_written(
+        con, table, lambda scope: PRODUCT_DAILY_SALES_AUDIT.replace("{scope}", scope), {"as_of": as_of},
+        product_daily_sales_suite(as_of), max_rows, written_keys, ("product_id", "day"),
+        PRODUCT_DAILY_SALES_GRID_RULES,
     )
-    params = {"as_of": as_of}
-    rows = con.execute(
-        f"SELECT count(*) FROM ({query.format(table=table)})", {**params, "first_row": 1, "last_row": 2**62}
-    ).fetchall()[0][0]
-    outcome = validate_in_batches(con, table, query, params, suite, max_rows, rows=rows)
-    if written_keys is not None:
-        record_audit(con, table, suite.name, as_of)
-    return outcome
 
 
 def validate_customer_features(

@@ -11,19 +11,24 @@ import datetime as dt
 import duckdb
 
 from shop_pipeline.features.interactions import INTERACTIONS, INTERACTIONS_NULLABLE, INTERACTIONS_TABLE
+from shop_pipeline.features.tables import cutoff_for
 from shop_pipeline.quality.feature_suites import (
     DEFAULT_MAX_ROWS,
     LEAKAGE_AUDIT_COLUMNS,
+    LEAKAGE_RULES,
     expect_no_leakage,
     expect_table_contract,
     leakage_audit,
     load_gx,
-    validate_leakage_audited,
+    validate_written,
 )
 from shop_pipeline.quality.validator import SuiteOutcome
 
 SUITE_VERSION = "1"
-INTERACTIONS_AUDIT = leakage_audit("last_interaction", ("customer_id", "product_id"))
+KEY_COLUMNS = ("customer_id", "product_id")
+INTERACTIONS_AUDIT = leakage_audit("last_interaction", KEY_COLUMNS)
+# what a new cut-off can break on a row nothing was written to
+AGING_RULES = LEAKAGE_RULES + " OR a.weight <= 0"
 
 
 def interactions_suite(as_of: dt.date):
@@ -43,6 +48,11 @@ def interactions_suite(as_of: dt.date):
 
 
 def validate_interactions(con: duckdb.DuckDBPyConnection, as_of: dt.date, table: str = INTERACTIONS_TABLE,
-                          max_rows: int = DEFAULT_MAX_ROWS) -> SuiteOutcome:
-    """Run interactions_suite(as_of) on `table` (features.interactions)."""
-    return validate_leakage_audited(con, table, INTERACTIONS_AUDIT, interactions_suite(as_of), as_of, max_rows)
+                          max_rows: int = DEFAULT_MAX_ROWS, written_keys: str | None = None) -> SuiteOutcome:
+    """Run interactions_suite(as_of) on `table` (features.interactions); with `written_keys` (a TableWrite's)
+    only the rows written and any row breaking a rule the new cut-off can break (feature_suites.validate_written)."""
+    return validate_written(
+        con, table, lambda scope: leakage_audit("last_interaction", KEY_COLUMNS, scope),
+        {"as_of": as_of, "cutoff": cutoff_for(as_of)}, interactions_suite(as_of), max_rows, written_keys, KEY_COLUMNS,
+        AGING_RULES,
+    )

@@ -11,14 +11,16 @@ import datetime as dt
 import duckdb
 
 from shop_pipeline.features.order_features import ORDER_FEATURES, ORDER_FEATURES_NULLABLE, ORDER_FEATURES_TABLE
+from shop_pipeline.features.tables import cutoff_for
 from shop_pipeline.quality.feature_suites import (
     DEFAULT_MAX_ROWS,
     LEAKAGE_AUDIT_COLUMNS,
+    LEAKAGE_RULES,
     expect_no_leakage,
     expect_table_contract,
     leakage_audit,
     load_gx,
-    validate_leakage_audited,
+    validate_written,
 )
 from shop_pipeline.quality.validator import SuiteOutcome
 
@@ -29,7 +31,10 @@ NON_NEGATIVE = (
     "customer_events_before", "categories_before", "session_views", "session_carts", "session_seconds",
 )
 SHARES = ("expensive_item_share", "new_category_share", "hour_order_share")
-ORDER_FEATURES_AUDIT = leakage_audit("order_time", ("customer_id", "order_id"))
+KEY_COLUMNS = ("customer_id", "order_id")
+ORDER_FEATURES_AUDIT = leakage_audit("order_time", KEY_COLUMNS)
+# what a new cut-off can break on a row nothing was written to
+AGING_RULES = LEAKAGE_RULES
 
 
 def order_features_suite(as_of: dt.date):
@@ -51,6 +56,11 @@ def order_features_suite(as_of: dt.date):
 
 
 def validate_order_features(con: duckdb.DuckDBPyConnection, as_of: dt.date, table: str = ORDER_FEATURES_TABLE,
-                            max_rows: int = DEFAULT_MAX_ROWS) -> SuiteOutcome:
-    """Run order_features_suite(as_of) on `table` (features.order_features)."""
-    return validate_leakage_audited(con, table, ORDER_FEATURES_AUDIT, order_features_suite(as_of), as_of, max_rows)
+                            max_rows: int = DEFAULT_MAX_ROWS, written_keys: str | None = None) -> SuiteOutcome:
+    """Run order_features_suite(as_of) on `table` (features.order_features); with `written_keys` (a TableWrite's)
+    only the rows written and any row breaking a rule the new cut-off can break (feature_suites.validate_written)."""
+    return validate_written(
+        con, table, lambda scope: leakage_audit("order_time", KEY_COLUMNS, scope),
+        {"as_of": as_of, "cutoff": cutoff_for(as_of)}, order_features_suite(as_of), max_rows, written_keys, KEY_COLUMNS,
+        AGING_RULES,
+    )
