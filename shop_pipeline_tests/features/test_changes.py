@@ -1,0 +1,156 @@
+"""A daily write touches only what changed, leaves the table a whole rebuild would, and the
+audit of a daily write reads the written rows plus every row a rule spanning rows can break."""
+
+from __future__ import annotations
+
+import shutil
+
+import pandas as pd
+import pytest
+
+from shop_pipeline.features import tables as ft
+from shop_pipeline.features.changes import TableWrite
+from shop_pipeline.features.interactions import INTERACTIONS_TABLE, write_interactions
+from shop_pipeline.features.order_features import ORDER_FEATURES_TABLE, write_order_features
+from shop_pipeline.quality import feature_suites as fs
+from shop_pipeline.quality.interactions_suite import validate_interactions
+from shop_pipeline.quality.order_feature_suite import validate_order_features
+from shop_pipeline.warehouse.connection import connect
+from shop_pipeline_tests.features.shop import D, T, insert_events, make_shop, random_shop
+
+DAY_BEFORE, AS_OF = D(2025, 1, 4), D(2025, 1, 5)
+RANDOM_DAYS = [D(2025, 3, 1) + pd.Timedelta(days=i).to_pytimedelta() for i in range(25, 40)]
+
+
+def table(con, name: str, keys: list[str]) -> pd.DataFrame:
+    return con.execute(f"SELECT * FROM {name}").df().sort_values(keys).reset_index(drop=True)
+
+
+def written(con, write: TableWrite) -> set[tuple]:
+    return set(con.execute(f"SELECT * FROM temp.{write.written_keys}").fetchall())
+
+
+def rebuilt(path, tmp_path, name: str, write, as_of, keys: list[str]) -> pd.DataFrame:
+    """The table as a whole rebuild from scratch leaves it (a copy of the warehouse without it)."""
+    fresh = tmp_path / f"fresh-{name.replace('.', '-')}.duckdb"
+    shutil.copy(path, fresh)
+    with connect(fresh) as con:
+        con.execute(f"DROP TABLE IF EXISTS {name}")
+        result = write(con, as_of)
+        assert result.whole_table
+        return table(con, name, keys)
+
+
+@pytest.mark.parametrize(
+    "name, write, keys",
+    [
+        (ft.PRODUCT_DAILY_SALES_TABLE, ft.write_product_daily_sales, ["product_id", "day"]),
+        (INTERACTIONS_TABLE, write_interactions, ["customer_id", "product_id"]),
+        (ORDER_FEATURES_TABLE, write_order_features, ["customer_id", "order_id"]),
+    ],
+)
+def test_day_after_day_equals_a_whole_rebuild_every_day(tmp_path, name, write, keys):
+    path = random_shop(tmp_path / "w.duckdb")
+    with connect(path) as con:
+        first = write(con, RANDOM_DAYS[0])
+        assert first.whole_table and first.written == first.rows
+    for day in RANDOM_DAYS[1:]:
+        with connect(path) as con:
+            daily = write(con, day)
+            assert 0 < daily.written < daily.rows, "a new day writes some rows, not the whole table"
+            got = table(con, name, keys)
+        pd.testing.assert_frame_equal(got, rebuilt(path, tmp_path, name, write, day, keys))
+
+
+def test_a_new_day_writes_its_rows_and_nothing_else(tmp_path):
+    path = make_shop(tmp_path / "w.duckdb")
+    with connect(path) as con:
+        ft.write_product_daily_sales(con, DAY_BEFORE)
+        daily = ft.write_product_daily_sales(con, AS_OF)
+        assert written(con, daily) == {("pA", AS_OF), ("pB", AS_OF)}
+        assert (daily.rows, daily.deleted, daily.whole_table) == (8, 0, False)
+        again = ft.write_product_daily_sales(con, AS_OF)
+        assert (again.written, again.deleted, again.rows) == (0, 0, 8)
+
+
+def test_a_late_event_rewrites_the_day_it_happened(tmp_path):
+    path = make_shop(tmp_path / "w.duckdb")
+    with connect(path) as con:
+        ft.write_product_daily_sales(con, AS_OF)
+        # a view of 2025-01-03 that landed with the 5th's partition
+        insert_events(con, [("late1", T(2025, 1, 3, 15, 0), "view", "u9", "s9", "pB", 20.0, 1, None)], AS_OF)
+        daily = ft.write_product_daily_sales(con, AS_OF)
+        assert written(con, daily) == {("pB", D(2025, 1, 3))}
+        views = con.execute(
+            "SELECT views FROM features.product_daily_sales WHERE product_id = 'pB' AND day = $day",
+            {"day": D(2025, 1, 3)},
+        ).fetchall()
+    assert views == [(1,)]
+
+
+def test_interactions_count_only_pairs_with_new_events_as_written(tmp_path):
+    path = make_shop(tmp_path / "w.duckdb")
+    with connect(path) as con:
+        write_interactions(con, DAY_BEFORE)
+        write_order_features(con, DAY_BEFORE)
+        daily = write_interactions(con, AS_OF)
+        assert written(con, daily) == {("u3", "pA")}  # the only event of the 5th
+        # ... but every row moved to the new cut-off: as_of and the decayed weight
+        assert con.execute("SELECT DISTINCT as_of FROM features.interactions").fetchall() == [(AS_OF,)]
+        orders = write_order_features(con, AS_OF)
+        assert orders.written == 0 and orders.rows == 3  # no order on the 5th
+
+
+def test_the_daily_audit_reads_written_rows_and_rows_off_the_grid(tmp_path):
+    path = make_shop(tmp_path / "w.duckdb")
+    with connect(path) as con:
+        con.execute("BEGIN TRANSACTION")
+        first = ft.write_product_daily_sales(con, DAY_BEFORE, own_transaction=False)
+        whole = fs.validate_product_daily_sales(con, DAY_BEFORE, written_keys=first.written_keys)
+        con.execute("COMMIT")
+        assert whole.success and whole.rows == first.rows  # never audited before: every row
+
+        con.execute("BEGIN TRANSACTION")
+        daily = ft.write_product_daily_sales(con, AS_OF, own_transaction=False)
+        scoped = fs.validate_product_daily_sales(con, AS_OF, written_keys=daily.written_keys)
+        assert scoped.success and scoped.rows == 2  # the two rows of the 5th
+
+        # a hole in the grid is on a row nobody wrote: the grid rules still see it
+        con.execute("DELETE FROM features.product_daily_sales WHERE product_id = 'pA' AND day = $d", {"d": D(2025, 1, 2)})
+        holed = fs.validate_product_daily_sales(con, AS_OF, written_keys=daily.written_keys)
+        con.execute("ROLLBACK")
+    assert not holed.success
+    assert ("expect_column_values_to_be_between", "grid_gap_days") in {(f.expectation, f.column) for f in holed.failures}
+
+
+def test_a_changed_suite_audits_every_row_again(tmp_path):
+    path = make_shop(tmp_path / "w.duckdb")
+    with connect(path) as con:
+        ft.write_product_daily_sales(con, DAY_BEFORE)
+        fs.record_audit(con, ft.PRODUCT_DAILY_SALES_TABLE, "product_daily_sales.v0", DAY_BEFORE)
+        daily = ft.write_product_daily_sales(con, AS_OF)
+        outcome = fs.validate_product_daily_sales(con, AS_OF, written_keys=daily.written_keys)
+        recorded = con.execute("SELECT suite, as_of FROM features.table_audits WHERE table_name = $t",
+                               {"t": ft.PRODUCT_DAILY_SALES_TABLE}).fetchall()
+    assert outcome.rows == daily.rows == 8
+    assert recorded == [(fs.product_daily_sales_suite(AS_OF).name, AS_OF)]
+
+
+def test_rows_a_new_cutoff_can_break_are_audited_though_not_written(tmp_path):
+    path = make_shop(tmp_path / "w.duckdb")
+    with connect(path) as con:
+        for day in (DAY_BEFORE, AS_OF):
+            con.execute("BEGIN TRANSACTION")
+            pairs = write_interactions(con, day, own_transaction=False)
+            orders = write_order_features(con, day, own_transaction=False)
+            validate_interactions(con, day, written_keys=pairs.written_keys)
+            validate_order_features(con, day, written_keys=orders.written_keys)
+            con.execute("COMMIT")
+        # nothing written on these rows, but their weight / as_of break the rules now
+        con.execute("UPDATE features.interactions SET weight = 0 WHERE customer_id = 'u1'")
+        con.execute("UPDATE features.order_features SET as_of = $d WHERE order_id = 'o1'", {"d": DAY_BEFORE})
+        pair_audit = validate_interactions(con, AS_OF, written_keys=pairs.written_keys)
+        order_audit = validate_order_features(con, AS_OF, written_keys=orders.written_keys)
+    assert pairs.written == 1 and orders.written == 0
+    assert {f.column for f in pair_audit.failures} == {"weight"} and pair_audit.rows == 3  # u3-pA + u1's two pairs
+    assert {f.column for f in order_audit.failures} == {"as_of_matches"} and order_audit.rows == 1
