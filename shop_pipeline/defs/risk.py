@@ -31,7 +31,7 @@ from shop_pipeline.ml.order_risk_plots import run_pngs
 from shop_pipeline.quality.order_feature_suite import validate_order_features
 from shop_pipeline.resources import ModelingWindow, ShopHome, Warehouse
 from shop_pipeline.warehouse.order_labels import LABELS_SUBFOLDER, known_labels_frame, load_order_labels
-from shop_pipeline.warehouse.scores import replace_scores
+from shop_pipeline.warehouse.scores import read_scores, replace_scores
 
 UNSUPERVISED = "unsupervised"
 
@@ -184,7 +184,9 @@ order_risk_champion = promotion_gate_asset(
     description=(
         "scoring.order_risk_scores: every order before the cut-off scored by the champion: risk_score (higher is "
         "riskier), flagged (within the alert budget), the top contributing features of flagged orders, "
-        "model_version, as_of. With no champion and no labels, the unvalidated isolation forest scores, and the "
+        "model_version, features_hash (a fingerprint of the scored inputs: orders already scored by this model "
+        "version with the same inputs keep their score and explanation, so a daily run scores only new orders), "
+        "as_of. With no champion and no labels, the unvalidated isolation forest scores, and the "
         "metadata says so."
     ),
     metadata={
@@ -204,13 +206,15 @@ def order_risk_scores(context: AssetExecutionContext, warehouse: Warehouse, wind
                 raise RuntimeError(f"{R.MODEL_NAME} has no champion: nothing can be scored")
             current = registry.get_version(con, R.MODEL_NAME, trained["model_version"])
         fitted = R.from_artifact(registry.load_model(con, R.MODEL_NAME, current.version))
-        scores = R.score_orders(fitted, read_order_features(con), as_of, current.version)
+        previous = read_scores(con, "scoring.order_risk_scores", R.SCORE_COLUMNS)
+        scores = R.score_orders(fitted, read_order_features(con), as_of, current.version, previous=previous)
         rows = replace_scores(con, "scoring.order_risk_scores", scores)
     top = scores.sort_values("risk_score", ascending=False).head(10)
     return MaterializeResult(
         metadata={
             "dagster/row_count": rows,
             "model_version": current.version,
+            "orders_scored_anew": scores.attrs["scored_anew"],
             "validated": validated,
             "validation": "champion passed the gate" if validated else
             "UNVALIDATED: no chargeback labels to measure the isolation forest; land them in landing/labels",

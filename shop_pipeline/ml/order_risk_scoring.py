@@ -15,7 +15,7 @@ from shop_pipeline.ml.order_risk_models import FittedOrderRisk, model_scores
 
 TOP_FEATURES = 3
 SCORE_COLUMNS = ("order_id", "customer_id", "order_time", "risk_score", "flagged", "top_features",
-                 "model_version", "as_of")
+                 "model_version", "features_hash", "as_of")
 
 def _format_value(value: float) -> str:
     return "NULL" if not np.isfinite(value) else f"{value:.4g}"
@@ -43,20 +43,51 @@ def explain(fitted: FittedOrderRisk, features: pd.DataFrame, scores: np.ndarray 
     return out
 
 
+def features_hash(fitted: FittedOrderRisk, features: pd.DataFrame) -> np.ndarray:
+    """A fingerprint (uint64) of each order's scored inputs: its time and the model's columns."""
+    if len(features) == 0:
+        return np.zeros(0, dtype=np.uint64)
+    inputs = D.feature_frame(features, fitted.columns).assign(order_time=pd.to_datetime(features["order_time"]).to_numpy())
+    return pd.util.hash_pandas_object(inputs, index=False).to_numpy(np.uint64)
+
+
 def score_orders(fitted: FittedOrderRisk, features: pd.DataFrame, as_of: Any, model_version: str,
-                 explain_rows: str = "flagged") -> pd.DataFrame:
+                 explain_rows: str = "flagged", previous: pd.DataFrame | None = None) -> pd.DataFrame:
     """One row per order of `features` (columns SCORE_COLUMNS): risk_score (never NaN), flagged,
-    top_features (explain_rows: "flagged" -> flagged rows only, "all", or "none"; NULL otherwise)."""
+    top_features (explain_rows: "flagged" -> flagged rows only, "all", or "none"; NULL otherwise).
+
+    `previous` (earlier output of this function, explained the same way) lends its risk_score
+    and top_features to each order it scored with the same model_version and features_hash:
+    scores and explanations are functions of the model and the order's own row, so the result
+    is what scoring every order again gives, and a daily run scores only the new orders.
+    attrs["scored_anew"] says how many orders were scored rather than lent.
+    """
     if explain_rows not in ("flagged", "all", "none"):
         raise ValueError(f"explain_rows must be 'flagged', 'all' or 'none', got {explain_rows!r}")
-    scores = fitted.scores(features) if len(features) else np.zeros(0)
-    flagged = scores >= fitted.threshold
+    hashes = features_hash(fitted, features)
+    reused = np.zeros(len(features), dtype=bool)
+    scores = np.zeros(len(features))
     top = np.full(len(features), None, dtype=object)
+    if previous is not None and len(previous) and len(features):
+        earlier = previous.loc[previous["model_version"] == model_version].set_index(["order_id", "customer_id"])
+        earlier = earlier[~earlier.index.duplicated()]
+        keys = pd.MultiIndex.from_arrays([features["order_id"].to_numpy(), features["customer_id"].to_numpy()])
+        position = earlier.index.get_indexer(keys)
+        known = position >= 0
+        same = np.zeros(len(features), dtype=bool)
+        same[known] = earlier["features_hash"].to_numpy(np.uint64)[position[known]] == hashes[known]
+        reused = same
+        scores[reused] = earlier["risk_score"].to_numpy(np.float64)[position[reused]]
+        top[reused] = earlier["top_features"].to_numpy(object)[position[reused]]
+    fresh = ~reused
+    if fresh.any():
+        scores[fresh] = fitted.scores(features.loc[fresh])
+    flagged = scores >= fitted.threshold
     chosen = {"flagged": flagged, "all": np.ones(len(features), dtype=bool),
-              "none": np.zeros(len(features), dtype=bool)}[explain_rows]
+              "none": np.zeros(len(features), dtype=bool)}[explain_rows] & fresh
     if chosen.any():
         top[chosen] = explain(fitted, features.loc[chosen], scores[chosen])
-    return pd.DataFrame({
+    frame = pd.DataFrame({
         "order_id": features["order_id"].to_numpy(),
         "customer_id": features["customer_id"].to_numpy(),
         "order_time": pd.to_datetime(features["order_time"]).to_numpy(),
@@ -64,5 +95,8 @@ def score_orders(fitted: FittedOrderRisk, features: pd.DataFrame, as_of: Any, mo
         "flagged": flagged,
         "top_features": top,
         "model_version": model_version,
+        "features_hash": hashes,
         "as_of": D.as_date(as_of),
     }, columns=list(SCORE_COLUMNS))
+    frame.attrs["scored_anew"] = int(fresh.sum())
+    return frame

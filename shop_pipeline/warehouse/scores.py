@@ -44,6 +44,7 @@ SCORE_TABLES = {
             flagged BOOLEAN NOT NULL,
             top_features VARCHAR,
             model_version VARCHAR NOT NULL,
+            features_hash UBIGINT NOT NULL,   -- fingerprint of the inputs the score came from
             as_of DATE NOT NULL,
             PRIMARY KEY (customer_id, order_id)
         )""",
@@ -73,3 +74,15 @@ def replace_scores(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFra
     finally:
         con.unregister("new_scores")
     return con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
+
+
+def read_scores(con: duckdb.DuckDBPyConnection, table: str, columns: tuple[str, ...]) -> pd.DataFrame | None:
+    """The current rows of score table `table` (a key of SCORE_TABLES) when it exists with
+    all of `columns`, else None (never written, or an older layout)."""
+    schema, name = table.split(".")
+    present = {row[0] for row in con.execute(
+        "SELECT column_name FROM duckdb_columns() WHERE schema_name = ? AND table_name = ? "
+        "AND database_name = current_database()", [schema, name]).fetchall()}
+    if not set(columns) <= present:
+        return None
+    return con.execute(f"SELECT {', '.join(columns)} FROM {table}").df()

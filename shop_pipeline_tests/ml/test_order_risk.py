@@ -102,6 +102,22 @@ def test_scores_are_deterministic_for_a_seed_and_survive_the_registry(run, shop,
                                   R.score_orders(run.fitted, features, as_of, "v1"))
 
 
+def test_earlier_scores_are_lent_only_for_the_same_model_and_inputs(run, shop):
+    features, _, as_of, _ = shop
+    whole = R.score_orders(run.fitted, features, as_of, "v1")
+    assert whole.attrs["scored_anew"] == len(features)
+    # yesterday's scores: every order but the last day's, one of them with other inputs then
+    last_day = pd.to_datetime(features["order_day"]).max()
+    previous = whole[pd.to_datetime(features["order_day"]).to_numpy() < last_day].copy()
+    changed = previous.index[previous["flagged"]][0]
+    previous.loc[changed, ["features_hash", "risk_score", "top_features"]] = [np.uint64(1), 0.0, "stale"]
+    daily = R.score_orders(run.fitted, features, as_of, "v1", previous=previous)
+    pd.testing.assert_frame_equal(daily, whole)  # exactly what scoring every order again gives
+    assert daily.attrs["scored_anew"] == len(features) - len(previous) + 1
+    # another model version lends nothing
+    assert R.score_orders(run.fitted, features, as_of, "v2", previous=previous).attrs["scored_anew"] == len(features)
+
+
 def test_a_saved_model_measured_again_gives_its_recorded_metrics(run):
     evaluated = run.evaluations[R.CHALLENGER]
     at_eval = R.FittedOrderRisk(R.CHALLENGER, evaluated.model, D.FEATURE_COLUMNS, run.fitted.medians, 0.5,
