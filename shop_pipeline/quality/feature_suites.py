@@ -167,10 +167,16 @@ def validate_written(con: duckdb.DuckDBPyConnection, table: str, audit_of_scope,
     """
     scoped = written_keys is not None and last_audit_suite(con, table) == suite.name
     query = audit_of_scope(written_scope(written_keys, key_columns, rules) if scoped else ALL_ROWS)
-    rows = con.execute(
-        f"SELECT count(*) FROM ({query.format(table=table)})", {**params, "first_row": 1, "last_row": 2**62}
-    ).fetchall()[0][0]
-    outcome = validate_in_batches(con, table, query, params, suite, max_rows, rows=rows)
+    # the audit columns (windows over the whole table) are computed once, then read in batches
+    con.execute(f"CREATE OR REPLACE TEMP TABLE audit_rows AS {query.format(table=table)}",
+                {**params, "first_row": 1, "last_row": 2**62})
+    try:
+        rows = con.execute("SELECT count(*) FROM temp.audit_rows").fetchall()[0][0]
+        batch = (f"SELECT * FROM {{table}} ORDER BY {', '.join(key_columns)} "
+                 "LIMIT $last_row - $first_row + 1 OFFSET $first_row - 1")
+        outcome = validate_in_batches(con, "temp.audit_rows", batch, {}, suite, max_rows, rows=rows)
+    finally:
+        con.execute("DROP TABLE IF EXISTS temp.audit_rows")
     if written_keys is not None:
         record_audit(con, table, suite.name, as_of=params["as_of"])
     return outcome

@@ -1,10 +1,12 @@
 """Automation end to end on a small generated shop: a file lands -> its day is scored with the
 champions -> the retraining trigger fires -> the retraining run promotes or refuses as the gate says."""
 
+import datetime as dt
 import os
 import shutil
 import time
 
+import pandas as pd
 import pytest
 from dagster import AssetKey, DagsterInstance, build_sensor_context
 
@@ -16,6 +18,9 @@ from shop_pipeline.defs.automation import (
 )
 from shop_pipeline.defs.automation_rules import MIN_NEW_EVENTS_ENV, SETTLE_SECONDS_ENV
 from shop_pipeline.defs.monitoring import FACTS_KEY
+from shop_pipeline.features.interactions import INTERACTIONS_TABLE, write_interactions
+from shop_pipeline.features.order_features import ORDER_FEATURES_TABLE, write_order_features
+from shop_pipeline.features.tables import PRODUCT_DAILY_SALES_TABLE, write_product_daily_sales
 from shop_pipeline.pipeline_run import run_full_pipeline, window_run_config
 from shop_pipeline.resources import ShopHome
 from shop_pipeline.settings import ShopPaths
@@ -38,6 +43,21 @@ def rows(paths, sql):
 
 def champions(paths) -> dict[str, str]:
     return dict(rows(paths, "SELECT model_name, version FROM ml.model_registry WHERE is_champion"))
+
+
+def assert_features_equal_a_whole_rebuild(paths, as_of: dt.date) -> None:
+    fresh = paths.home / "rebuilt.duckdb"
+    shutil.copy(paths.warehouse, fresh)
+    tables = {PRODUCT_DAILY_SALES_TABLE: (write_product_daily_sales, ["product_id", "day"]),
+              INTERACTIONS_TABLE: (write_interactions, ["customer_id", "product_id"]),
+              ORDER_FEATURES_TABLE: (write_order_features, ["customer_id", "order_id"])}
+    with connect(paths.warehouse) as daily, connect(fresh) as rebuilt:
+        for table, (write, keys) in tables.items():
+            rebuilt.execute(f"DROP TABLE {table}")
+            assert write(rebuilt, as_of).whole_table
+            got, want = (con.execute(f"SELECT * FROM {table}").df().sort_values(keys).reset_index(drop=True)
+                         for con in (daily, rebuilt))
+            pd.testing.assert_frame_equal(got, want, obj=table)
 
 
 @pytest.fixture(scope="module")
@@ -77,6 +97,14 @@ def test_a_landed_file_is_scored_and_the_retraining_run_follows_the_gate(loaded_
     assert daily.success
     assert rows(paths, "SELECT DISTINCT as_of::VARCHAR, model_version FROM scoring.customer_scores") == [
         (LAST_DAY, before["purchase_propensity"])]
+    # the daily run wrote the feature tables' changes, scored only the new orders, and left every
+    # table as a whole rebuild as of that day would
+    for asset in ("product_daily_sales", "interactions", "order_features"):
+        metadata = instance.get_latest_materialization_event(AssetKey(asset)).asset_materialization.metadata
+        assert 0 < metadata["rows_written"].value < metadata["dagster/row_count"].value / 2, asset
+    risk = instance.get_latest_materialization_event(AssetKey("order_risk_scores")).asset_materialization.metadata
+    assert 0 < risk["orders_scored_anew"].value < risk["dagster/row_count"].value / 2
+    assert_features_equal_a_whole_rebuild(paths, dt.date.fromisoformat(LAST_DAY))
 
     # new clean events after the champions' window: the trigger fires and says why
     fired = retrain_sensor(build_sensor_context(instance=instance))

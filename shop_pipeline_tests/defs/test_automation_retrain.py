@@ -2,6 +2,9 @@
 
 import datetime as dt
 import json
+import os
+import subprocess
+import sys
 import threading
 import uuid
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -157,6 +160,23 @@ def test_no_second_run_while_a_training_run_is_starting_or_running(instance, sta
     instance.add_run(DagsterRun(job_name="retrain_models", run_id=str(uuid.uuid4()), status=DagsterRunStatus.SUCCESS))
     instance.delete_run(run_id)
     assert launched(tick(instance)).tags[RETRAIN_TRIGGERS_TAG] == "new_data"
+
+
+def test_no_second_run_while_a_training_run_is_queued(tmp_path):
+    """A QUEUED run needs a real code location behind it: launch one with the dagster CLI on a
+    temporary instance (its default queued run coordinator; no daemon, so it stays queued)."""
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text("")
+    env = {**os.environ, "DAGSTER_HOME": str(home), "SHOP_PIPELINE_HOME": str(tmp_path / "shop")}
+    subprocess.run([sys.executable, "-m", "dagster", "job", "launch", "-m", "shop_pipeline.definitions",
+                    "-j", "retrain_models"], env=env, cwd=tmp_path, check=True, capture_output=True, timeout=300)
+    with DagsterInstance.from_config(str(home)) as instance:
+        [queued] = instance.get_runs()
+        assert queued.status == DagsterRunStatus.QUEUED
+        measured(instance, [model(new_events=5000)])
+        assert tick(instance).skip_message == (
+            f"run {queued.run_id} of retrain_models is QUEUED: no second training run")
 
 
 # ---------------------------------------------------------------------------- failure alerts
