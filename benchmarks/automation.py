@@ -42,6 +42,7 @@ def main() -> None:
     from dagster import DagsterInstance, build_sensor_context
 
     from shop_pipeline.definitions import build_definitions
+    from shop_pipeline.ml.registry import forget_loaded_models
     from shop_pipeline.defs.automation import landing_sensor
     from shop_pipeline.defs.automation_rules import SETTLE_SECONDS_ENV
     from shop_pipeline.pipeline_run import run_full_pipeline
@@ -93,6 +94,9 @@ def main() -> None:
         result = landing_sensor(build_sensor_context(instance=instance, resources={"shop": ShopHome(home=str(paths.home))}))
         tick_seconds = time.perf_counter() - tick_started
         run_seconds, steps = 0.0, {}
+        # a daemon-launched run is a new process: nothing loaded by the rebuild is at hand
+        # (its imports are: this measures the run's work, not Python's start-up)
+        forget_loaded_models()
         for request in result.run_requests:
             started = time.perf_counter()
             run = daily_job.execute_in_process(partition_key=request.partition_key, tags=request.tags,

@@ -21,6 +21,7 @@ import hashlib
 import json
 import os
 import tempfile
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -182,6 +183,13 @@ def _allowed(type_name: str) -> bool:
     return type_name in ALLOWED_TYPES or type_name.startswith(ALLOWED_TYPE_PREFIXES)
 
 
+# Loaded artifacts by the SHA-256 of their bytes, most recent last: the bytes are still read
+# and hashed on every load, so a changed file is never served from here. Callers only
+# predict with what they get (nothing mutates a loaded model).
+LOADED_MODELS_KEPT = 8
+_LOADED: OrderedDict[str, Any] = OrderedDict()
+
+
 def load_artifact(path: str | os.PathLike, expected_sha256: str) -> Any:
     """Load a skops file only if its bytes hash to `expected_sha256` and every type it needs
     is on the allow-list. The bytes that are hashed are the bytes that are loaded."""
@@ -191,12 +199,26 @@ def load_artifact(path: str | os.PathLike, expected_sha256: str) -> Any:
         raise ArtifactIntegrityError(
             f"refusing to load {path}: its SHA-256 is {actual} but the registry recorded "
             f"{expected_sha256} (the file was changed or replaced after registration)")
+    if actual in _LOADED:
+        # the same verified bytes were loaded already in this process (a run's scoring and
+        # drift steps use the same champion): parsing skops costs more than the model's use
+        _LOADED.move_to_end(actual)
+        return _LOADED[actual]
     untrusted = sio.get_untrusted_types(data=data)
     refused = sorted(t for t in untrusted if not _allowed(t))
     if refused:
         raise UntrustedArtifactError(f"refusing to load {path}: types outside the allow-list: "
                                      f"{refused}")
-    return sio.loads(data, trusted=untrusted)
+    loaded = sio.loads(data, trusted=untrusted)
+    _LOADED[actual] = loaded
+    while len(_LOADED) > LOADED_MODELS_KEPT:
+        _LOADED.popitem(last=False)
+    return loaded
+
+
+def forget_loaded_models() -> None:
+    """Empty the process's cache of loaded artifacts (as a new run process starts)."""
+    _LOADED.clear()
 
 
 def _row(values: tuple) -> RegistryRow:

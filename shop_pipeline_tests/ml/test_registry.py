@@ -86,6 +86,18 @@ def test_tampered_artifact_is_refused(con, tmp_path):
         R.load_model(con, NAME, row.version)
 
 
+def test_a_loaded_artifact_is_parsed_once_but_its_bytes_are_checked_every_time(con, tmp_path):
+    row = _register(con, tmp_path, "20250401T000000-aaaaaaaa")
+    R.forget_loaded_models()
+    first = R.load_model(con, NAME, row.version)
+    assert R.load_model(con, NAME, row.version) is first
+    data = bytearray(open(row.artifact_path, "rb").read())
+    data[len(data) // 2] ^= 0xFF
+    open(row.artifact_path, "wb").write(bytes(data))
+    with pytest.raises(R.ArtifactIntegrityError):
+        R.load_model(con, NAME, row.version)  # loaded before, changed since: refused all the same
+
+
 def test_a_valid_but_different_artifact_is_refused(con, tmp_path):
     row = _register(con, tmp_path, "20250401T000000-aaaaaaaa")
     other, _ = _model(seed=5)
