@@ -166,7 +166,7 @@ def demand_forecasts(context: AssetExecutionContext, warehouse: Warehouse, windo
         as_of = window.resolve_as_of(con)
         current = require_champion(con, MODEL_NAME)
         fitted = from_artifact(registry.load_model(con, MODEL_NAME, current.version))
-        history = read_product_daily_sales(con, as_of, first_day=as_of - dt.timedelta(days=120))
+        history = read_product_daily_sales(con, as_of, as_of - dt.timedelta(days=120), F.HISTORY_COLUMNS)
         future = future_product_days_frame(con, as_of, horizon)
         serving = serving_candidate(current, "challenger")
         forecasts = F.forecast(fitted, history, future, as_of=as_of, horizon_days=horizon, candidate=serving)

@@ -236,9 +236,15 @@ def write_product_daily_sales(
         )
 
 
-def read_product_daily_sales(con: duckdb.DuckDBPyConnection, as_of: dt.date, first_day: dt.date) -> pd.DataFrame:
+def read_product_daily_sales(
+    con: duckdb.DuckDBPyConnection, as_of: dt.date, first_day: dt.date, columns: tuple[str, ...] = PRODUCT_DAILY_SALES,
+) -> pd.DataFrame:
     """The published features.product_daily_sales rows from `first_day` on, as product_daily_sales_frame
-    returns them; ValueError when the table is not the grid as of `as_of` (stale or missing)."""
+    returns them (only `columns`, in that order); ValueError when the table is not the grid as of
+    `as_of` (stale or missing) or a column is not one of the table's."""
+    unknown = [c for c in columns if c not in PRODUCT_DAILY_SALES]
+    if unknown:
+        raise ValueError(f"{PRODUCT_DAILY_SALES_TABLE} has no column(s) {unknown}")
     built_to = con.execute(f"SELECT max(day) FROM {PRODUCT_DAILY_SALES_TABLE}").fetchall()[0][0]
     if built_to != as_of:
         raise ValueError(
@@ -246,10 +252,10 @@ def read_product_daily_sales(con: duckdb.DuckDBPyConnection, as_of: dt.date, fir
             "materialize product_daily_sales first"
         )
     frame = con.execute(
-        f"SELECT * FROM {PRODUCT_DAILY_SALES_TABLE} WHERE day >= $first_day ORDER BY product_id, day",
+        f"SELECT {', '.join(columns)} FROM {PRODUCT_DAILY_SALES_TABLE} WHERE day >= $first_day ORDER BY product_id, day",
         {"first_day": first_day},
     ).df()
-    return _typed(frame, PRODUCT_DAILY_SALES, PRODUCT_DAILY_SALES_NULLABLE)
+    return _typed(frame, columns, tuple(c for c in PRODUCT_DAILY_SALES_NULLABLE if c in columns))
 
 
 # -- customer_features ---------------------------------------------------------------------

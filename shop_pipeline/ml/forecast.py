@@ -95,6 +95,7 @@ REQUIRED_HISTORY = (
     "promo_discount_pct", "is_promo", "ad_spend",
 )
 OPTIONAL_HISTORY = ("brand", "views", "carts")
+HISTORY_COLUMNS = (*REQUIRED_HISTORY, *OPTIONAL_HISTORY)  # all a forecast reads of the history
 FUTURE_COLUMNS = (
     "product_id", "day", "category", "brand", "list_price", "promo_discount_pct", "is_promo",
     "shown_price", "day_of_week", "day_of_year", "month", "is_weekend", "ad_spend",
