@@ -42,9 +42,9 @@ def main() -> None:
     from dagster import DagsterInstance, build_sensor_context
 
     from shop_pipeline.definitions import build_definitions
-    from shop_pipeline.ml.registry import forget_loaded_models
     from shop_pipeline.defs.automation import landing_sensor
     from shop_pipeline.defs.automation_rules import SETTLE_SECONDS_ENV
+    from shop_pipeline.ml.registry import forget_loaded_models
     from shop_pipeline.pipeline_run import run_full_pipeline
     from shop_pipeline.resources import ShopHome
     from shop_pipeline.settings import ShopPaths

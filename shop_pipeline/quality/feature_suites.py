@@ -182,6 +182,16 @@ def validate_written(con: duckdb.DuckDBPyConnection, table: str, audit_of_scope,
     return outcome
 
 
+def validate_leakage_written(con: duckdb.DuckDBPyConnection, table: str, time_column: str,
+                             key_columns: tuple[str, ...], suite, as_of: dt.date, max_rows: int,
+                             written_keys: str | None, rules: str = LEAKAGE_RULES) -> SuiteOutcome:
+    """validate_written on a table audited by leakage_audit(time_column, key_columns)."""
+    return validate_written(
+        con, table, lambda scope: leakage_audit(time_column, key_columns, scope),
+        {"as_of": as_of, "cutoff": cutoff_for(as_of)}, suite, max_rows, written_keys, key_columns, rules,
+    )
+
+
 def product_daily_sales_suite(as_of: dt.date):
     """The contract of features.product_daily_sales as of `as_of` (validated on the audit frame)."""
     gx, gxe = load_gx()

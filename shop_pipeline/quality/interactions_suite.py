@@ -11,7 +11,6 @@ import datetime as dt
 import duckdb
 
 from shop_pipeline.features.interactions import INTERACTIONS, INTERACTIONS_NULLABLE, INTERACTIONS_TABLE
-from shop_pipeline.features.tables import cutoff_for
 from shop_pipeline.quality.feature_suites import (
     DEFAULT_MAX_ROWS,
     LEAKAGE_AUDIT_COLUMNS,
@@ -20,7 +19,7 @@ from shop_pipeline.quality.feature_suites import (
     expect_table_contract,
     leakage_audit,
     load_gx,
-    validate_written,
+    validate_leakage_written,
 )
 from shop_pipeline.quality.validator import SuiteOutcome
 
@@ -51,8 +50,5 @@ def validate_interactions(con: duckdb.DuckDBPyConnection, as_of: dt.date, table:
                           max_rows: int = DEFAULT_MAX_ROWS, written_keys: str | None = None) -> SuiteOutcome:
     """Run interactions_suite(as_of) on `table` (features.interactions); with `written_keys` (a TableWrite's)
     only the rows written and any row breaking a rule the new cut-off can break (feature_suites.validate_written)."""
-    return validate_written(
-        con, table, lambda scope: leakage_audit("last_interaction", KEY_COLUMNS, scope),
-        {"as_of": as_of, "cutoff": cutoff_for(as_of)}, interactions_suite(as_of), max_rows, written_keys, KEY_COLUMNS,
-        AGING_RULES,
-    )
+    return validate_leakage_written(con, table, "last_interaction", KEY_COLUMNS, interactions_suite(as_of), as_of, max_rows,
+                                    written_keys, AGING_RULES)

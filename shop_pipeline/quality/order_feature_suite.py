@@ -11,7 +11,6 @@ import datetime as dt
 import duckdb
 
 from shop_pipeline.features.order_features import ORDER_FEATURES, ORDER_FEATURES_NULLABLE, ORDER_FEATURES_TABLE
-from shop_pipeline.features.tables import cutoff_for
 from shop_pipeline.quality.feature_suites import (
     DEFAULT_MAX_ROWS,
     LEAKAGE_AUDIT_COLUMNS,
@@ -20,7 +19,7 @@ from shop_pipeline.quality.feature_suites import (
     expect_table_contract,
     leakage_audit,
     load_gx,
-    validate_written,
+    validate_leakage_written,
 )
 from shop_pipeline.quality.validator import SuiteOutcome
 
@@ -59,8 +58,5 @@ def validate_order_features(con: duckdb.DuckDBPyConnection, as_of: dt.date, tabl
                             max_rows: int = DEFAULT_MAX_ROWS, written_keys: str | None = None) -> SuiteOutcome:
     """Run order_features_suite(as_of) on `table` (features.order_features); with `written_keys` (a TableWrite's)
     only the rows written and any row breaking a rule the new cut-off can break (feature_suites.validate_written)."""
-    return validate_written(
-        con, table, lambda scope: leakage_audit("order_time", KEY_COLUMNS, scope),
-        {"as_of": as_of, "cutoff": cutoff_for(as_of)}, order_features_suite(as_of), max_rows, written_keys, KEY_COLUMNS,
-        AGING_RULES,
-    )
+    return validate_leakage_written(con, table, "order_time", KEY_COLUMNS, order_features_suite(as_of), as_of, max_rows,
+                                    written_keys, AGING_RULES)
