@@ -13,26 +13,22 @@ from dagster import (
 
 from shop_pipeline.defs.common import DUCKDB_POOL, markdown_table, suite_check_result, table_schema
 from shop_pipeline.defs.models_common import ML_TEAM
-from shop_pipeline.features.changes import TableWrite
 from shop_pipeline.features.columns import CUSTOMER_FEATURES, PRODUCT_DAILY_SALES
-from shop_pipeline.features.tables import build_customer_features, cutoff_for, write_product_daily_sales
+from shop_pipeline.features.tables import cutoff_for, write_customer_features, write_product_daily_sales
 from shop_pipeline.quality.feature_suites import validate_customer_features, validate_product_daily_sales
 from shop_pipeline.resources import ModelingWindow, Quality, Warehouse
 
 
 def build_audited(con, build, validate, check_name: str, as_of, max_rows: int):
-    """Build inside a transaction, audit the new rows, commit only when the suite passes.
+    """Write inside a transaction, audit the rows written, commit only when the suite passes.
 
     Yields the suite's check result; raises (after rolling back, so the last good table stays)
-    when it fails; returns the new row count.
+    when it fails; returns the TableWrite.
     """
     con.execute("BEGIN TRANSACTION")
     try:
         written = build(con, as_of, own_transaction=False)
-        if isinstance(written, TableWrite):  # only the rows it wrote need the audit
-            outcome = validate(con, as_of, max_rows=max_rows, written_keys=written.written_keys)
-        else:
-            outcome = validate(con, as_of, max_rows=max_rows)
+        outcome = validate(con, as_of, max_rows=max_rows, written_keys=written.written_keys)
     except BaseException:
         con.execute("ROLLBACK")
         raise
@@ -45,11 +41,10 @@ def build_audited(con, build, validate, check_name: str, as_of, max_rows: int):
 
 def audited_feature_asset(*, name: str, deps: list[str], description: str, columns, build, validate,
                           check_description: str, summarize: Callable[..., dict]):
-    """An asset of group `features` writing features.<name> with build(con, as_of, own_transaction),
-    audited by validate(con, as_of, max_rows) in its blocking `<name>_suite` check before it is
-    committed (build_audited); summarize(con, as_of) adds the metadata a reader wants to see.
-    A build that returns a TableWrite (it wrote only the rows that changed) has only those rows
-    audited: validate then also takes written_keys."""
+    """An asset of group `features` writing features.<name> by its changes with
+    build(con, as_of, own_transaction) -> TableWrite, audited by validate(con, as_of, max_rows,
+    written_keys) in its blocking `<name>_suite` check before it is committed (build_audited);
+    summarize(con, as_of) adds the metadata a reader wants to see."""
     check_name = f"{name}_suite"
 
     @asset(
@@ -73,11 +68,10 @@ def audited_feature_asset(*, name: str, deps: list[str], description: str, colum
                 con, build, validate, check_name, as_of, quality.thresholds()["validation_batch_rows"]
             )
             summary = summarize(con, as_of)
-        if isinstance(written, TableWrite):
-            summary = {"rows_written": written.written, "rows_deleted": written.deleted,
-                       "whole_table_written": written.whole_table, **summary}
-            written = written.rows
-        yield MaterializeResult(metadata={"dagster/row_count": written, "as_of": as_of.isoformat(), **summary})
+        yield MaterializeResult(metadata={
+            "dagster/row_count": written.rows, "as_of": as_of.isoformat(), "rows_written": written.written,
+            "rows_deleted": written.deleted, "whole_table_written": written.whole_table, **summary,
+        })
 
     return feature_table
 
@@ -122,7 +116,7 @@ customer_features = audited_feature_asset(
         "inter-purchase time, recent orders and spend."
     ),
     columns=CUSTOMER_FEATURES,
-    build=build_customer_features,
+    build=write_customer_features,
     validate=validate_customer_features,
     check_description="GX: no nulls where not allowed, ranges, and the leakage rule (no event at or after the cut-off).",
     summarize=_customer_features_summary,

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 
 import duckdb
 
+from shop_pipeline.warehouse.connection import table_columns
+
 # Above this share of changed rows a whole rewrite is cheaper than deleting and inserting
 # through the primary key index.
 REWRITE_SHARE = 0.5
@@ -43,18 +45,6 @@ def written_keys_table(table: str) -> str:
     return "written_" + table.replace(".", "_")
 
 
-def _table_columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
-    schema, name = table.split(".")
-    return [
-        row[0]
-        for row in con.execute(
-            "SELECT column_name FROM duckdb_columns() WHERE schema_name = ? AND table_name = ? "
-            "AND database_name = current_database() ORDER BY column_index",
-            [schema, name],
-        ).fetchall()
-    ]
-
-
 def write_changes(
     con: duckdb.DuckDBPyConnection,
     table: str,
@@ -74,46 +64,33 @@ def write_changes(
     column_list = ", ".join(columns)
     compared = ", ".join(c for c in columns if c not in aging_columns)
     key_list = ", ".join(keys)
-    key_match = " AND ".join(f"t.{k} = k.{k}" for k in keys)
     keys_table = written_keys_table(table)
     con.execute(f"CREATE OR REPLACE TEMP TABLE new_rows AS SELECT {column_list} FROM (\n{select_sql}\n)", params)
-    total = con.execute("SELECT count(*) FROM new_rows").fetchall()[0][0]
     try:
-        if _table_columns(con, table) != list(columns):
-            return _rewrite(con, table, ddl, column_list, key_list, keys_table, total, total, 0)
-        con.execute(
-            f"CREATE OR REPLACE TEMP TABLE changed_rows AS "
-            f"SELECT {compared} FROM new_rows EXCEPT SELECT {compared} FROM {table}"
-        )
-        con.execute(
-            f"CREATE OR REPLACE TEMP TABLE removed_keys AS "
-            f"SELECT {key_list} FROM {table} EXCEPT SELECT {key_list} FROM new_rows"
-        )
+        total = con.execute("SELECT count(*) FROM new_rows").fetchall()[0][0]
+        if table_columns(con, table) == list(columns):
+            changed = f"SELECT {compared} FROM new_rows EXCEPT SELECT {compared} FROM {table}"
+            removed = f"SELECT {key_list} FROM {table} EXCEPT SELECT {key_list} FROM new_rows"
+        else:  # nothing to compare with: every row is written
+            changed, removed = "SELECT * FROM new_rows", f"SELECT {key_list} FROM new_rows WHERE false"
+        con.execute(f"CREATE OR REPLACE TEMP TABLE changed_rows AS {changed}")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE removed_keys AS {removed}")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {keys_table} AS SELECT {key_list} FROM changed_rows")
         written = con.execute("SELECT count(*) FROM changed_rows").fetchall()[0][0]
         deleted = con.execute("SELECT count(*) FROM removed_keys").fetchall()[0][0]
-        if aging_columns or written + deleted > REWRITE_SHARE * max(total, 1):
-            con.execute(f"CREATE OR REPLACE TEMP TABLE {keys_table} AS SELECT {key_list} FROM changed_rows")
-            return _rewrite(con, table, ddl, column_list, key_list, keys_table, total, written, deleted,
-                            keys_ready=True)
-        con.execute(
-            f"DELETE FROM {table} AS t USING "
-            f"(SELECT {key_list} FROM changed_rows UNION ALL SELECT {key_list} FROM removed_keys) AS k "
-            f"WHERE {key_match}"
-        )
-        con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM changed_rows")
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {keys_table} AS SELECT {key_list} FROM changed_rows")
-        return TableWrite(total, written, deleted, False, keys_table)
+        whole = aging_columns or written + deleted > REWRITE_SHARE * max(total, 1)
+        if whole:
+            con.execute(f"CREATE SCHEMA IF NOT EXISTS {table.split('.')[0]}")
+            con.execute(ddl)
+            con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM new_rows")
+        else:
+            key_match = " AND ".join(f"t.{k} = k.{k}" for k in keys)
+            con.execute(
+                f"DELETE FROM {table} AS t USING "
+                f"(SELECT {key_list} FROM changed_rows UNION ALL SELECT * FROM removed_keys) AS k WHERE {key_match}"
+            )
+            con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM changed_rows")
+        return TableWrite(total, written, deleted, bool(whole), keys_table)
     finally:
         for temp in ("new_rows", "changed_rows", "removed_keys"):
             con.execute(f"DROP TABLE IF EXISTS temp.{temp}")
-
-
-def _rewrite(con, table, ddl, column_list, key_list, keys_table, total, written, deleted,
-             keys_ready: bool = False) -> TableWrite:
-    schema = table.split(".")[0]
-    con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
-    con.execute(ddl)
-    con.execute(f"INSERT INTO {table} BY NAME SELECT {column_list} FROM new_rows")
-    if not keys_ready:
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {keys_table} AS SELECT {key_list} FROM new_rows")
-    return TableWrite(total, written, deleted, True, keys_table)

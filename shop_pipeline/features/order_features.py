@@ -65,7 +65,7 @@ import pandas as pd
 from shop_pipeline import sql
 from shop_pipeline.features.changes import TableWrite, write_changes
 from shop_pipeline.features.tables import check_as_of, cutoff_for
-from shop_pipeline.warehouse.connection import transaction
+from shop_pipeline.warehouse.connection import table_columns, transaction
 
 SCHEMA = "features"
 ORDER_FEATURES_TABLE = "features.order_features"
@@ -176,10 +176,7 @@ def build_order_features(
 def read_order_features(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     """The published features.order_features table as a frame (the same columns and order as
     order_features_frame); ValueError when it was never built."""
-    exists = con.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'features' AND table_name = 'order_features'"
-    ).fetchall()[0][0]
-    if not exists:
+    if not table_columns(con, ORDER_FEATURES_TABLE):
         raise ValueError(f"{ORDER_FEATURES_TABLE} does not exist: build it first (build_order_features)")
     frame = con.execute(f"SELECT * FROM {ORDER_FEATURES_TABLE} ORDER BY order_time, order_id, customer_id").df()
     return frame.loc[:, list(ORDER_FEATURES)]

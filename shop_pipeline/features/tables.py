@@ -277,11 +277,21 @@ def customer_features_frame(con: duckdb.DuckDBPyConnection, cutoff_day: dt.date)
 
 
 def build_customer_features(con: duckdb.DuckDBPyConnection, as_of: dt.date, own_transaction: bool = True) -> int:
-    """Replace features.customer_features with the features as of `as_of`; returns its row count."""
+    """write_customer_features, returning the table's row count."""
+    return write_customer_features(con, as_of, own_transaction).rows
+
+
+def write_customer_features(
+    con: duckdb.DuckDBPyConnection, as_of: dt.date, own_transaction: bool = True
+) -> TableWrite:
+    """Make features.customer_features the features as of `as_of` (changes.write_changes; every
+    row carries the new as_of and recency, so a new cut-off rewrites them all)."""
     check_as_of(con, as_of)
-    return _replace(
-        con, CUSTOMER_FEATURES_TABLE, "customer_features", _customer_features_params(as_of), own_transaction
-    )
+    with transaction(con) if own_transaction else contextlib.nullcontext():
+        return write_changes(
+            con, CUSTOMER_FEATURES_TABLE, _DDL[CUSTOMER_FEATURES_TABLE], sql.load("customer_features"),
+            _customer_features_params(as_of), ("customer_id",), CUSTOMER_FEATURES,
+        )
 
 
 # -- customer_labels -----------------------------------------------------------------------

@@ -65,18 +65,16 @@ def score_orders(fitted: FittedOrderRisk, features: pd.DataFrame, as_of: Any, mo
     if explain_rows not in ("flagged", "all", "none"):
         raise ValueError(f"explain_rows must be 'flagged', 'all' or 'none', got {explain_rows!r}")
     hashes = features_hash(fitted, features)
-    reused = np.zeros(len(features), dtype=bool)
     scores = np.zeros(len(features))
     top = np.full(len(features), None, dtype=object)
+    reused = np.zeros(len(features), dtype=bool)
     if previous is not None and len(previous) and len(features):
-        earlier = previous.loc[previous["model_version"] == model_version].set_index(["order_id", "customer_id"])
-        earlier = earlier[~earlier.index.duplicated()]
-        keys = pd.MultiIndex.from_arrays([features["order_id"].to_numpy(), features["customer_id"].to_numpy()])
-        position = earlier.index.get_indexer(keys)
-        known = position >= 0
-        same = np.zeros(len(features), dtype=bool)
-        same[known] = earlier["features_hash"].to_numpy(np.uint64)[position[known]] == hashes[known]
-        reused = same
+        # an earlier row lends itself when order, customer, model version and inputs all match
+        earlier = previous[previous["model_version"] == model_version].drop_duplicates(["order_id", "customer_id"])
+        earlier = earlier.set_index(["order_id", "customer_id", "features_hash"])
+        position = earlier.index.get_indexer(pd.MultiIndex.from_arrays(
+            [features["order_id"].to_numpy(), features["customer_id"].to_numpy(), hashes]))
+        reused = position >= 0
         scores[reused] = earlier["risk_score"].to_numpy(np.float64)[position[reused]]
         top[reused] = earlier["top_features"].to_numpy(object)[position[reused]]
     fresh = ~reused

@@ -36,9 +36,9 @@ LEAKAGE_AUDIT_COLUMNS = ("hours_before_cutoff", "as_of_matches")  # added by lea
 CUSTOMER_FEATURES_AUDIT_COLUMNS = LEAKAGE_AUDIT_COLUMNS
 DEFAULT_MAX_ROWS = 500_000
 
-# The table's rows with the audit columns; $first_row / $last_row select one batch (1-based)
-# of the rows in {scope}: every row, or the rows a write touched plus any row breaking a grid
-# rule (those rules span rows, so a write can break them on a row it did not touch).
+# The rows in {scope} of the table, with the audit columns: every row, or the rows a write
+# touched plus any row breaking a grid rule (those rules span rows, so a write can break them
+# on a row it did not touch).
 PRODUCT_DAILY_SALES_AUDIT = """
 WITH audited AS (
     SELECT
@@ -48,16 +48,12 @@ WITH audited AS (
             AS grid_gap_days,
         max(t.day) OVER (PARTITION BY t.product_id) = CAST($as_of AS DATE) AS grid_reaches_as_of
     FROM {table} AS t
-),
-scoped AS (
-    SELECT a.*, row_number() OVER (ORDER BY a.product_id, a.day) AS audit_row
-    FROM audited AS a
-    WHERE {scope}
 )
-SELECT * EXCLUDE (audit_row) FROM scoped
-WHERE audit_row BETWEEN $first_row AND $last_row
+SELECT * FROM audited AS a
+WHERE {scope}
 ORDER BY product_id, day
 """
+PRODUCT_DAILY_SALES_KEYS = ("product_id", "day")
 ALL_ROWS = "true"
 # rules spanning rows: a write can break them on a row it did not touch
 PRODUCT_DAILY_SALES_GRID_RULES = "a.days_after_as_of > 0 OR a.grid_gap_days <> 0 OR NOT a.grid_reaches_as_of"
@@ -71,26 +67,15 @@ def written_scope(written_keys: str, key_columns: tuple[str, ...], rules: str) -
     return f"(EXISTS (SELECT 1 FROM temp.{written_keys} AS k WHERE {match}) OR {rules})"
 
 
-# Which suite last audited each feature table: rows a daily write did not touch were audited
-# by that suite, so only a changed suite has to look at every row again.
-TABLE_AUDITS_DDL = """
-CREATE TABLE IF NOT EXISTS features.table_audits (
-    table_name VARCHAR PRIMARY KEY,
-    suite VARCHAR NOT NULL,
-    as_of DATE NOT NULL
-)"""
-
-
 def last_audit_suite(con: duckdb.DuckDBPyConnection, table: str) -> str | None:
-    con.execute("CREATE SCHEMA IF NOT EXISTS features")
-    con.execute(TABLE_AUDITS_DDL)
+    """Which suite last audited `table` (features.table_audits, created with the warehouse):
+    rows a daily write did not touch were audited by it, so only another suite must see them all."""
     rows = con.execute("SELECT suite FROM features.table_audits WHERE table_name = ?", [table]).fetchall()
     return rows[0][0] if rows else None
 
 
 def record_audit(con: duckdb.DuckDBPyConnection, table: str, suite: str, as_of: dt.date) -> None:
     """Part of the caller's transaction: rolled back with the table when the audit fails."""
-    con.execute(TABLE_AUDITS_DDL)
     con.execute("INSERT OR REPLACE INTO features.table_audits VALUES (?, ?, ?)", [table, suite, as_of])
 
 
@@ -98,9 +83,7 @@ def leakage_audit(time_column: str, key_columns: tuple[str, ...], scope: str = A
     """The audit SELECT of a feature table whose rows carry `as_of` and the time of the latest
     event behind them (`time_column`): hours from that time to $cutoff (the leakage rule wants
     them > 0) and whether the row's as_of is $as_of; the rows in `scope` (a predicate on `a`),
-    batched by $first_row / $last_row in key order. The names are the project's own
-    constants, never input."""
-    keys = ", ".join(f"a.{column}" for column in key_columns)
+    in key order. The names are the project's own constants, never input."""
     return f"""
 WITH audited AS (
     SELECT
@@ -108,19 +91,14 @@ WITH audited AS (
         date_diff('millisecond', t.{time_column}, $cutoff) / 3600000.0 AS hours_before_cutoff,
         coalesce(t.as_of = CAST($as_of AS DATE), false) AS as_of_matches
     FROM {{table}} AS t
-),
-scoped AS (
-    SELECT a.*, row_number() OVER (ORDER BY {keys}) AS audit_row
-    FROM audited AS a
-    WHERE {scope}
 )
-SELECT * EXCLUDE (audit_row) FROM scoped
-WHERE audit_row BETWEEN $first_row AND $last_row
+SELECT * FROM audited AS a
+WHERE {scope}
 ORDER BY {", ".join(key_columns)}
 """
 
 
-CUSTOMER_FEATURES_AUDIT = leakage_audit("last_seen", ("customer_id",))
+CUSTOMER_FEATURES_AUDIT = ("last_seen", ("customer_id",))  # leakage_audit(time column, keys)
 
 
 def load_gx():
@@ -148,16 +126,10 @@ def expect_no_leakage(suite, gxe) -> None:
     suite.add_expectation(gxe.ExpectColumnValuesToBeInSet(column="as_of_matches", value_set=[True]))
 
 
-def validate_leakage_audited(con: duckdb.DuckDBPyConnection, table: str, audit: str, suite, as_of: dt.date,
-                             max_rows: int) -> SuiteOutcome:
-    """Run `suite` on `table` through its leakage_audit query, in batches of max_rows."""
-    return validate_in_batches(con, table, audit, {"as_of": as_of, "cutoff": cutoff_for(as_of)}, suite, max_rows)
-
-
 def validate_written(con: duckdb.DuckDBPyConnection, table: str, audit_of_scope, params: dict, suite,
                      max_rows: int, written_keys: str | None, key_columns: tuple[str, ...],
                      rules: str) -> SuiteOutcome:
-    """Run `suite` on the audit query `audit_of_scope(scope)` of `table`.
+    """Run `suite` on the audit query `audit_of_scope(scope)` of `table`, max_rows rows per batch.
 
     Without `written_keys` the scope is every row. With it (the temporary key table of a
     TableWrite, inside the write's transaction) the scope is the rows written plus every row
@@ -168,13 +140,16 @@ def validate_written(con: duckdb.DuckDBPyConnection, table: str, audit_of_scope,
     scoped = written_keys is not None and last_audit_suite(con, table) == suite.name
     query = audit_of_scope(written_scope(written_keys, key_columns, rules) if scoped else ALL_ROWS)
     # the audit columns (windows over the whole table) are computed once, then read in batches
-    con.execute(f"CREATE OR REPLACE TEMP TABLE audit_rows AS {query.format(table=table)}",
-                {**params, "first_row": 1, "last_row": 2**62})
+    con.execute(f"CREATE OR REPLACE TEMP TABLE audit_rows AS {query.format(table=table)}", params)
     try:
         rows = con.execute("SELECT count(*) FROM temp.audit_rows").fetchall()[0][0]
-        batch = (f"SELECT * FROM {{table}} ORDER BY {', '.join(key_columns)} "
-                 "LIMIT $last_row - $first_row + 1 OFFSET $first_row - 1")
-        outcome = validate_in_batches(con, "temp.audit_rows", batch, {}, suite, max_rows, rows=rows)
+        outcome = SuiteOutcome(suite=suite.name)
+        for first in range(0, max(rows, 1), max_rows):
+            frame = con.execute(
+                f"SELECT * FROM temp.audit_rows ORDER BY {', '.join(key_columns)} LIMIT $n OFFSET $first",
+                {"n": max_rows, "first": first},
+            ).df()
+            validate_frame(frame, suite, f"rows {first + 1}..{min(first + max_rows, rows)}", outcome)
     finally:
         con.execute("DROP TABLE IF EXISTS temp.audit_rows")
     if written_keys is not None:
@@ -190,6 +165,19 @@ def validate_leakage_written(con: duckdb.DuckDBPyConnection, table: str, time_co
         con, table, lambda scope: leakage_audit(time_column, key_columns, scope),
         {"as_of": as_of, "cutoff": cutoff_for(as_of)}, suite, max_rows, written_keys, key_columns, rules,
     )
+
+
+def leakage_audited_suite(name: str, as_of: dt.date, columns, nullable, key_columns: tuple[str, ...], add_rules):
+    """A suite validated on a leakage_audit frame: the table contract, unique keys, the table's
+    own rules (add_rules(suite, gxe)), then the leakage rule."""
+    gx, gxe = load_gx()
+    suite = gx.ExpectationSuite(name=name)
+    expect_table_contract(suite, gxe, columns, nullable, LEAKAGE_AUDIT_COLUMNS)
+    suite.add_expectation(gxe.ExpectCompoundColumnsToBeUnique(column_list=list(key_columns)))
+    add_rules(suite, gxe)
+    expect_no_leakage(suite, gxe)
+    suite.meta = {"as_of": as_of.isoformat()}
+    return suite
 
 
 def product_daily_sales_suite(as_of: dt.date):
@@ -256,35 +244,18 @@ def customer_features_suite(as_of: dt.date):
     return suite
 
 
-def validate_in_batches(
-    con: duckdb.DuckDBPyConnection, table: str, query: str, params: dict, suite, max_rows: int,
-    rows: int | None = None,
-) -> SuiteOutcome:
-    """Run `suite` on `query` (an audit SELECT of `table` with $first_row / $last_row) in batches;
-    `rows` is how many rows the query selects (default: the table's row count)."""
-    if rows is None:
-        rows = con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
-    outcome = SuiteOutcome(suite=suite.name)
-    for first in range(1, max(rows, 1) + 1, max_rows):
-        last = first + max_rows - 1
-        frame = con.execute(query.format(table=table), {**params, "first_row": first, "last_row": last}).df()
-        validate_frame(frame, suite, f"rows {first}..{min(last, rows)}", outcome)
-    return outcome
-
-
 def product_daily_sales_audit_frame(
     con: duckdb.DuckDBPyConnection, as_of: dt.date, table: str = PRODUCT_DAILY_SALES_TABLE
 ):
     """The whole table with its audit columns (for inspection and tests)."""
-    params = {"as_of": as_of, "first_row": 1, "last_row": 2**62}
-    return con.execute(PRODUCT_DAILY_SALES_AUDIT.format(table=table, scope=ALL_ROWS), params).df()
+    return con.execute(PRODUCT_DAILY_SALES_AUDIT.format(table=table, scope=ALL_ROWS), {"as_of": as_of}).df()
 
 
 def customer_features_audit_frame(
     con: duckdb.DuckDBPyConnection, as_of: dt.date, table: str = CUSTOMER_FEATURES_TABLE
 ):
-    params = {"as_of": as_of, "cutoff": cutoff_for(as_of), "first_row": 1, "last_row": 2**62}
-    return con.execute(CUSTOMER_FEATURES_AUDIT.format(table=table), params).df()
+    params = {"as_of": as_of, "cutoff": cutoff_for(as_of)}
+    return con.execute(leakage_audit(*CUSTOMER_FEATURES_AUDIT).format(table=table), params).df()
 
 
 def validate_product_daily_sales(
@@ -302,7 +273,7 @@ def validate_product_daily_sales(
     """
     return validate_written(
         con, table, lambda scope: PRODUCT_DAILY_SALES_AUDIT.replace("{scope}", scope), {"as_of": as_of},
-        product_daily_sales_suite(as_of), max_rows, written_keys, ("product_id", "day"),
+        product_daily_sales_suite(as_of), max_rows, written_keys, PRODUCT_DAILY_SALES_KEYS,
         PRODUCT_DAILY_SALES_GRID_RULES,
     )
 
@@ -312,6 +283,9 @@ def validate_customer_features(
     as_of: dt.date,
     table: str = CUSTOMER_FEATURES_TABLE,
     max_rows: int = DEFAULT_MAX_ROWS,
+    written_keys: str | None = None,
 ) -> SuiteOutcome:
-    """Run customer_features_suite(as_of) on `table` (features.customer_features)."""
-    return validate_leakage_audited(con, table, CUSTOMER_FEATURES_AUDIT, customer_features_suite(as_of), as_of, max_rows)
+    """Run customer_features_suite(as_of) on `table` (features.customer_features); every row
+    ages with the cut-off, so a daily write writes (and this audits) them all."""
+    return validate_leakage_written(con, table, *CUSTOMER_FEATURES_AUDIT, customer_features_suite(as_of), as_of,
+                                    max_rows, written_keys)

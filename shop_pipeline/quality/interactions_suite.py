@@ -13,37 +13,28 @@ import duckdb
 from shop_pipeline.features.interactions import INTERACTIONS, INTERACTIONS_NULLABLE, INTERACTIONS_TABLE
 from shop_pipeline.quality.feature_suites import (
     DEFAULT_MAX_ROWS,
-    LEAKAGE_AUDIT_COLUMNS,
     LEAKAGE_RULES,
-    expect_no_leakage,
-    expect_table_contract,
-    leakage_audit,
-    load_gx,
+    leakage_audited_suite,
     validate_leakage_written,
 )
 from shop_pipeline.quality.validator import SuiteOutcome
 
 SUITE_VERSION = "1"
 KEY_COLUMNS = ("customer_id", "product_id")
-INTERACTIONS_AUDIT = leakage_audit("last_interaction", KEY_COLUMNS)
 # what a new cut-off can break on a row nothing was written to
 AGING_RULES = LEAKAGE_RULES + " OR a.weight <= 0"
 
 
 def interactions_suite(as_of: dt.date):
-    gx, gxe = load_gx()
-    suite = gx.ExpectationSuite(name=f"interactions.v{SUITE_VERSION}")
-    expect_table_contract(suite, gxe, INTERACTIONS, INTERACTIONS_NULLABLE, LEAKAGE_AUDIT_COLUMNS)
-    suite.add_expectation(gxe.ExpectCompoundColumnsToBeUnique(column_list=["customer_id", "product_id"]))
-    for column in ("views", "carts", "purchases", "orders"):
-        suite.add_expectation(gxe.ExpectColumnValuesToBeBetween(column=column, min_value=0))
-    suite.add_expectation(gxe.ExpectColumnValuesToBeBetween(column="weight", min_value=0, strict_min=True))
-    suite.add_expectation(
-        gxe.ExpectColumnPairValuesAToBeGreaterThanB(column_A="last_interaction", column_B="first_interaction", or_equal=True)
-    )
-    expect_no_leakage(suite, gxe)
-    suite.meta = {"as_of": as_of.isoformat()}
-    return suite
+    def rules(suite, gxe):
+        for column in ("views", "carts", "purchases", "orders"):
+            suite.add_expectation(gxe.ExpectColumnValuesToBeBetween(column=column, min_value=0))
+        suite.add_expectation(gxe.ExpectColumnValuesToBeBetween(column="weight", min_value=0, strict_min=True))
+        suite.add_expectation(gxe.ExpectColumnPairValuesAToBeGreaterThanB(
+            column_A="last_interaction", column_B="first_interaction", or_equal=True))
+
+    return leakage_audited_suite(f"interactions.v{SUITE_VERSION}", as_of, INTERACTIONS, INTERACTIONS_NULLABLE,
+                                 KEY_COLUMNS, rules)
 
 
 def validate_interactions(con: duckdb.DuckDBPyConnection, as_of: dt.date, table: str = INTERACTIONS_TABLE,

@@ -13,12 +13,8 @@ import duckdb
 from shop_pipeline.features.order_features import ORDER_FEATURES, ORDER_FEATURES_NULLABLE, ORDER_FEATURES_TABLE
 from shop_pipeline.quality.feature_suites import (
     DEFAULT_MAX_ROWS,
-    LEAKAGE_AUDIT_COLUMNS,
     LEAKAGE_RULES,
-    expect_no_leakage,
-    expect_table_contract,
-    leakage_audit,
-    load_gx,
+    leakage_audited_suite,
     validate_leakage_written,
 )
 from shop_pipeline.quality.validator import SuiteOutcome
@@ -31,27 +27,22 @@ NON_NEGATIVE = (
 )
 SHARES = ("expensive_item_share", "new_category_share", "hour_order_share")
 KEY_COLUMNS = ("customer_id", "order_id")
-ORDER_FEATURES_AUDIT = leakage_audit("order_time", KEY_COLUMNS)
 # what a new cut-off can break on a row nothing was written to
 AGING_RULES = LEAKAGE_RULES
 
 
 def order_features_suite(as_of: dt.date):
-    gx, gxe = load_gx()
-    suite = gx.ExpectationSuite(name=f"order_features.v{SUITE_VERSION}")
-    expect_table_contract(suite, gxe, ORDER_FEATURES, ORDER_FEATURES_NULLABLE, LEAKAGE_AUDIT_COLUMNS)
-    suite.add_expectation(gxe.ExpectCompoundColumnsToBeUnique(column_list=["customer_id", "order_id"]))
-    for column in NON_NEGATIVE:
-        suite.add_expectation(gxe.ExpectColumnValuesToBeBetween(column=column, min_value=0))
-    for column in SHARES:
-        suite.add_expectation(gxe.ExpectColumnValuesToBeBetween(column=column, min_value=0, max_value=1))
-    suite.add_expectation(gxe.ExpectColumnValuesToBeBetween(column="order_hour", min_value=0, max_value=23))
-    suite.add_expectation(
-        gxe.ExpectColumnPairValuesAToBeGreaterThanB(column_A="orders_last_24h", column_B="orders_last_1h", or_equal=True)
-    )
-    expect_no_leakage(suite, gxe)
-    suite.meta = {"as_of": as_of.isoformat()}
-    return suite
+    def rules(suite, gxe):
+        for column in NON_NEGATIVE:
+            suite.add_expectation(gxe.ExpectColumnValuesToBeBetween(column=column, min_value=0))
+        for column in SHARES:
+            suite.add_expectation(gxe.ExpectColumnValuesToBeBetween(column=column, min_value=0, max_value=1))
+        suite.add_expectation(gxe.ExpectColumnValuesToBeBetween(column="order_hour", min_value=0, max_value=23))
+        suite.add_expectation(gxe.ExpectColumnPairValuesAToBeGreaterThanB(
+            column_A="orders_last_24h", column_B="orders_last_1h", or_equal=True))
+
+    return leakage_audited_suite(f"order_features.v{SUITE_VERSION}", as_of, ORDER_FEATURES, ORDER_FEATURES_NULLABLE,
+                                 KEY_COLUMNS, rules)
 
 
 def validate_order_features(con: duckdb.DuckDBPyConnection, as_of: dt.date, table: str = ORDER_FEATURES_TABLE,

@@ -1,4 +1,5 @@
--- Tables of the ingestion and staging stages. Fixed DDL: writers insert BY NAME.
+-- Tables of the ingestion and staging stages, and the feature audits' record. Fixed DDL:
+-- writers insert BY NAME.
 CREATE SCHEMA IF NOT EXISTS raw;
 CREATE SCHEMA IF NOT EXISTS staging;
 
@@ -113,4 +114,13 @@ CREATE TABLE IF NOT EXISTS staging.duplicate_events (
     duplicate_kind VARCHAR NOT NULL,    -- same_event_id | same_content
     kept_source_file VARCHAR NOT NULL,
     kept_line BIGINT NOT NULL
+);
+
+-- Which suite last audited each feature table (quality/feature_suites.py): rows a daily write
+-- did not touch were audited by it, so only another suite must audit every row again.
+CREATE SCHEMA IF NOT EXISTS features;
+CREATE TABLE IF NOT EXISTS features.table_audits (
+    table_name VARCHAR PRIMARY KEY,
+    suite VARCHAR NOT NULL,
+    as_of DATE NOT NULL
 );

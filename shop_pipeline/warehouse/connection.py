@@ -54,6 +54,14 @@ def connect(path: Path | str, read_only: bool = False) -> Iterator[duckdb.DuckDB
         con.close()
 
 
+def table_columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
+    """The columns of `table` ("schema.name") in order; empty when it does not exist."""
+    schema, name = table.split(".")
+    return [row[0] for row in con.execute(
+        "SELECT column_name FROM duckdb_columns() WHERE schema_name = ? AND table_name = ? "
+        "AND database_name = current_database() ORDER BY column_index", [schema, name]).fetchall()]
+
+
 @contextlib.contextmanager
 def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
     """One transaction: committed on success, rolled back on any error (last good state stays)."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 import duckdb
 import pandas as pd
 
-from shop_pipeline.warehouse.connection import transaction
+from shop_pipeline.warehouse.connection import table_columns, transaction
 
 SCORE_TABLES = {
     "scoring.customer_scores": """
@@ -79,10 +79,6 @@ def replace_scores(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFra
 def read_scores(con: duckdb.DuckDBPyConnection, table: str, columns: tuple[str, ...]) -> pd.DataFrame | None:
     """The current rows of score table `table` (a key of SCORE_TABLES) when it exists with
     all of `columns`, else None (never written, or an older layout)."""
-    schema, name = table.split(".")
-    present = {row[0] for row in con.execute(
-        "SELECT column_name FROM duckdb_columns() WHERE schema_name = ? AND table_name = ? "
-        "AND database_name = current_database()", [schema, name]).fetchall()}
-    if not set(columns) <= present:
+    if not set(columns) <= set(table_columns(con, table)):
         return None
     return con.execute(f"SELECT {', '.join(columns)} FROM {table}").df()
