@@ -7,7 +7,6 @@ FittedOrderRisk, the served model with its flag threshold, as a registry artifac
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 from dataclasses import dataclass
 from typing import Any
@@ -18,9 +17,9 @@ from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import HistGradientBoostingClassifier, IsolationForest
 from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
-from threadpoolctl import threadpool_limits
 
 from shop_pipeline.ml import order_risk_data as D
+from shop_pipeline.ml.threads import threads_for
 
 MODEL_NAME = "order_risk"
 AMOUNT_ZSCORE = "amount_zscore"
@@ -34,13 +33,6 @@ HIGHER_IS_BETTER = True
 
 MIN_CLASS_COUNT = 5
 SCORE_BATCH_ROWS = 200_000
-SINGLE_THREAD_BELOW_ROWS = 50_000   # see propensity.SINGLE_THREAD_BELOW_ROWS: small fits run faster on one thread
-
-
-def _threads_for(n_rows: int) -> contextlib.AbstractContextManager:
-    if n_rows < SINGLE_THREAD_BELOW_ROWS:
-        return threadpool_limits(limits=1, user_api="openmp")
-    return contextlib.nullcontext()
 
 
 # ---------------------------------------------------------------------------- candidates
@@ -99,7 +91,7 @@ def candidate_parameters(candidate: str, seed: int, n_rows: int = 0) -> dict[str
 def model_scores(candidate: str, model: Pipeline, X: pd.DataFrame) -> np.ndarray:
     """Risk scores of a fitted Pipeline (higher = riskier), in batches, never NaN."""
     out = np.empty(len(X))
-    with _threads_for(len(X)):
+    with threads_for(len(X)):
         for start in range(0, len(X), SCORE_BATCH_ROWS):
             part = X.iloc[start:start + SCORE_BATCH_ROWS]
             if candidate == ISOLATION_FOREST:
@@ -111,7 +103,7 @@ def model_scores(candidate: str, model: Pipeline, X: pd.DataFrame) -> np.ndarray
 
 def fit_model(candidate: str, X: pd.DataFrame, y: np.ndarray | None, seed: int) -> Pipeline:
     model = make_model(candidate, seed, len(X))
-    with _threads_for(len(X)):
+    with threads_for(len(X)):
         if candidate == ISOLATION_FOREST:
             model.fit(X)
         else:

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from shop_pipeline.ml import order_risk_data as D
-from shop_pipeline.ml.order_risk_models import FittedOrderRisk, model_scores
+from shop_pipeline.ml.order_risk_models import SCORE_BATCH_ROWS, FittedOrderRisk, model_scores
 
 TOP_FEATURES = 3
 SCORE_COLUMNS = ("order_id", "customer_id", "order_time", "risk_score", "flagged", "top_features",
@@ -28,12 +28,19 @@ def explain(fitted: FittedOrderRisk, features: pd.DataFrame, scores: np.ndarray 
         return []
     X = D.feature_frame(features, fitted.columns)
     base = fitted.scores(features) if scores is None else np.asarray(scores, dtype=np.float64)
-    drops = np.empty((len(X), len(fitted.columns)))
-    for j, column in enumerate(fitted.columns):
-        typical = X.copy()
-        typical[column] = fitted.medians[j]
-        drops[:, j] = base - model_scores(fitted.candidate, fitted.pipeline, typical)
     values = X.to_numpy(np.float64)
+    drops = np.empty((len(X), len(fitted.columns)))
+    # Each row once per column with that column at its typical value, scored in one call per
+    # block of rows: one call per column costs more than the predictions when few rows are new.
+    n_columns = len(fitted.columns)
+    rows_per_block = max(1, SCORE_BATCH_ROWS // n_columns)
+    for start in range(0, len(X), rows_per_block):
+        block = values[start:start + rows_per_block]
+        typical = np.repeat(block[np.newaxis], n_columns, axis=0)   # (column, row, feature)
+        typical[np.arange(n_columns), :, np.arange(n_columns)] = fitted.medians[:, np.newaxis]
+        stacked = pd.DataFrame(typical.reshape(-1, n_columns), columns=X.columns)
+        varied = model_scores(fitted.candidate, fitted.pipeline, stacked).reshape(n_columns, len(block))
+        drops[start:start + len(block)] = base[start:start + len(block), np.newaxis] - varied.T
     out = []
     for i in range(len(X)):
         order = np.argsort(-drops[i], kind="stable")[:top]

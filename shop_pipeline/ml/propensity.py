@@ -57,7 +57,6 @@ imputed with the training median by the logistic model); scores are never NaN.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import time
 from dataclasses import dataclass, field
@@ -73,13 +72,13 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
-from threadpoolctl import threadpool_limits
 
 from shop_pipeline.features.columns import CUSTOMER_FEATURES
 from shop_pipeline.ml import metrics as M
 from shop_pipeline.ml.bgnbd import COLUMNS as BGNBD_COLUMNS
 from shop_pipeline.ml.bgnbd import BetaGeoClassifier
 from shop_pipeline.ml.promotion import select_serving
+from shop_pipeline.ml.threads import threads_for
 
 MODEL_NAME = "customer_propensity"
 RFM_COLUMNS = ("recency_days", "frequency", "monetary")
@@ -102,10 +101,6 @@ MIN_HISTORY_DAYS = 7
 MIN_BUYERS_FOR_ORDERS_MODEL = 30
 AOV_PRIOR_ORDERS = 2.0
 SCORE_BATCH_ROWS = 250_000
-# Below this many rows the boosters run on one OpenMP thread: on small data thread start-up
-# and spin-waiting cost more than they save, badly so on a busy machine (measured: a 4000-row
-# calibrated fit took 0.7 s on one thread and 6-25 s on two threads of a loaded 2-core box).
-SINGLE_THREAD_BELOW_ROWS = 50_000
 SCORE_COLUMNS = ("customer_id", "p_purchase", "churn_risk", "expected_orders",
                  "expected_spend", "segment", "model_version", "as_of")
 
@@ -254,12 +249,6 @@ def candidate_parameters(candidate: str, seed: int, n_rows: int) -> dict[str, An
             **params}
 
 
-def _threads_for(n_rows: int) -> contextlib.AbstractContextManager:
-    if n_rows < SINGLE_THREAD_BELOW_ROWS:
-        return threadpool_limits(limits=1, user_api="openmp")
-    return contextlib.nullcontext()
-
-
 def _random_scores(n: int, prior: float, seed: int) -> np.ndarray:
     rng = np.random.default_rng(seed)
     return np.clip(prior + rng.random(n) * 1e-9, 0.0, 1.0)
@@ -267,7 +256,7 @@ def _random_scores(n: int, prior: float, seed: int) -> np.ndarray:
 
 def _predict_proba(model: Any, X: np.ndarray) -> np.ndarray:
     out = np.empty(len(X))
-    with _threads_for(len(X)):
+    with threads_for(len(X)):
         for start in range(0, len(X), SCORE_BATCH_ROWS):
             stop = start + SCORE_BATCH_ROWS
             out[start:stop] = model.predict_proba(X[start:stop])[:, 1]
@@ -286,7 +275,7 @@ class ValueModel:
     prior_orders: float = AOV_PRIOR_ORDERS
 
     def orders_if_buying(self, X_all: np.ndarray) -> np.ndarray:
-        with _threads_for(len(X_all)):
+        with threads_for(len(X_all)):
             extra = np.asarray(self.orders_model.predict(X_all), dtype=np.float64)
         return 1.0 + np.clip(np.nan_to_num(extra, nan=0.0), 0.0, None)
 
@@ -307,7 +296,7 @@ def fit_value_model(frame: pd.DataFrame, seed: int) -> ValueModel:
         model = HistGradientBoostingRegressor(loss="poisson", learning_rate=0.1, max_iter=60,
                                               max_leaf_nodes=15, min_samples_leaf=20,
                                               early_stopping=False, random_state=seed)
-        with _threads_for(len(buyers)):
+        with threads_for(len(buyers)):
             model.fit(feature_matrix(buyers, ALL_NUMERIC_COLUMNS), target)
     else:
         model = DummyRegressor(strategy="constant",
@@ -383,7 +372,7 @@ def evaluate_candidates(train_X: pd.DataFrame, train_y: np.ndarray | pd.Series,
         else:
             cols = CANDIDATE_COLUMNS[cand]
             model = make_classifier(cand, seed, len(ytr), horizon_days)
-            with _threads_for(len(ytr)):
+            with threads_for(len(ytr)):
                 model.fit(feature_matrix(train_X, cols), ytr)
             p_tr = _predict_proba(model, feature_matrix(train_X, cols))
             p_te = _predict_proba(model, feature_matrix(test_X, cols))
@@ -464,7 +453,7 @@ def fit_final(features: pd.DataFrame, labels: pd.DataFrame, candidate: str, hori
     cols = CANDIDATE_COLUMNS[candidate]
     clf = make_classifier(candidate, seed, len(y), horizon_days)
     X = feature_matrix(frame, cols)
-    with _threads_for(len(y)):
+    with threads_for(len(y)):
         clf.fit(X, y)
     p = _predict_proba(clf, X)
     q50, q80 = np.quantile(p, [0.5, 0.8])

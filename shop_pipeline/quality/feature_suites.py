@@ -28,7 +28,7 @@ from shop_pipeline.features.tables import (
     PRODUCT_DAILY_SALES_TABLE,
     cutoff_for,
 )
-from shop_pipeline.quality.validator import SuiteOutcome, validate_frame
+from shop_pipeline.quality.validator import SuiteDraft, SuiteOutcome, expectations_module, validate_frame
 
 SUITE_VERSION = "1"
 PRODUCT_DAILY_SALES_AUDIT_COLUMNS = ("days_after_as_of", "grid_gap_days", "grid_reaches_as_of")
@@ -101,16 +101,6 @@ ORDER BY {", ".join(key_columns)}
 CUSTOMER_FEATURES_AUDIT = ("last_seen", ("customer_id",))  # leakage_audit(time column, keys)
 
 
-def load_gx():
-    import great_expectations as gx
-    import great_expectations.expectations as gxe
-
-    from shop_pipeline.quality.validator import gx_context
-
-    gx_context()
-    return gx, gxe
-
-
 def expect_table_contract(suite, gxe, columns, nullable, audit_columns) -> None:
     """Exactly these columns (plus the audit ones); every column not in `nullable` has no NULL."""
     suite.add_expectation(gxe.ExpectTableColumnsToMatchSet(column_set=[*columns, *audit_columns], exact_match=True))
@@ -170,20 +160,19 @@ def validate_leakage_written(con: duckdb.DuckDBPyConnection, table: str, time_co
 def leakage_audited_suite(name: str, as_of: dt.date, columns, nullable, key_columns: tuple[str, ...], add_rules):
     """A suite validated on a leakage_audit frame: the table contract, unique keys, the table's
     own rules (add_rules(suite, gxe)), then the leakage rule."""
-    gx, gxe = load_gx()
-    suite = gx.ExpectationSuite(name=name)
+    gxe = expectations_module()
+    suite = SuiteDraft(name)
     expect_table_contract(suite, gxe, columns, nullable, LEAKAGE_AUDIT_COLUMNS)
     suite.add_expectation(gxe.ExpectCompoundColumnsToBeUnique(column_list=list(key_columns)))
     add_rules(suite, gxe)
     expect_no_leakage(suite, gxe)
-    suite.meta = {"as_of": as_of.isoformat()}
-    return suite
+    return suite.build(meta={"as_of": as_of.isoformat()})
 
 
 def product_daily_sales_suite(as_of: dt.date):
     """The contract of features.product_daily_sales as of `as_of` (validated on the audit frame)."""
-    gx, gxe = load_gx()
-    suite = gx.ExpectationSuite(name=f"product_daily_sales.v{SUITE_VERSION}")
+    gxe = expectations_module()
+    suite = SuiteDraft(f"product_daily_sales.v{SUITE_VERSION}")
     suite.add_expectation(
         gxe.ExpectTableColumnsToMatchSet(
             column_set=[*PRODUCT_DAILY_SALES, *PRODUCT_DAILY_SALES_AUDIT_COLUMNS], exact_match=True
@@ -209,14 +198,13 @@ def product_daily_sales_suite(as_of: dt.date):
     suite.add_expectation(gxe.ExpectColumnValuesToBeBetween(column="days_after_as_of", max_value=0))
     suite.add_expectation(gxe.ExpectColumnValuesToBeBetween(column="grid_gap_days", min_value=0, max_value=0))
     suite.add_expectation(gxe.ExpectColumnValuesToBeInSet(column="grid_reaches_as_of", value_set=[True]))
-    suite.meta = {"as_of": as_of.isoformat()}
-    return suite
+    return suite.build(meta={"as_of": as_of.isoformat()})
 
 
 def customer_features_suite(as_of: dt.date):
     """The contract of features.customer_features as of `as_of` (validated on the audit frame)."""
-    gx, gxe = load_gx()
-    suite = gx.ExpectationSuite(name=f"customer_features.v{SUITE_VERSION}")
+    gxe = expectations_module()
+    suite = SuiteDraft(f"customer_features.v{SUITE_VERSION}")
     expect_table_contract(suite, gxe, CUSTOMER_FEATURES, CUSTOMER_FEATURES_NULLABLE, CUSTOMER_FEATURES_AUDIT_COLUMNS)
     suite.add_expectation(gxe.ExpectColumnValuesToBeUnique(column="customer_id"))
     for column in ("tenure_days", "recency_days", "frequency", "monetary", "avg_order_value", "sessions", "views",
@@ -240,8 +228,7 @@ def customer_features_suite(as_of: dt.date):
         gxe.ExpectColumnPairValuesAToBeGreaterThanB(column_A="frequency", column_B="orders_last_90d", or_equal=True)
     )
     expect_no_leakage(suite, gxe)
-    suite.meta = {"as_of": as_of.isoformat()}
-    return suite
+    return suite.build(meta={"as_of": as_of.isoformat()})
 
 
 def product_daily_sales_audit_frame(

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from shop_pipeline.contracts import EVENT_COLUMNS, EVENT_TYPES
+from shop_pipeline.quality.validator import SuiteDraft, expectations_module
 
 SUITE_VERSION = "1"
 NUMBER_PATTERN = r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$"
@@ -43,26 +44,16 @@ class TableSuites:
         return self.rows.name
 
 
-def _gx():
-    import great_expectations as gx
-    import great_expectations.expectations as gxe
-
-    from shop_pipeline.quality.validator import gx_context
-
-    gx_context()
-    return gx, gxe
-
-
 def raw_events_suites(thresholds: dict[str, Any]) -> TableSuites:
-    gx, gxe = _gx()
+    gxe = expectations_module()
     t = thresholds["raw_suite"]
-    schema = gx.ExpectationSuite(name=f"raw_events_schema.v{SUITE_VERSION}")
+    schema = SuiteDraft(f"raw_events_schema.v{SUITE_VERSION}")
     schema.add_expectation(gxe.ExpectTableColumnsToMatchSet(column_set=list(RAW_COLUMNS), exact_match=True))
     schema.add_expectation(gxe.ExpectColumnValuesToBeInTypeList(column="line", type_list=["int64", "int32"]))
     for column in EVENT_COLUMNS:
         schema.add_expectation(gxe.ExpectColumnValuesToBeInTypeList(column=column, type_list=["object", "str", "string"]))
 
-    rows = gx.ExpectationSuite(name=f"raw_events.v{SUITE_VERSION}")
+    rows = SuiteDraft(f"raw_events.v{SUITE_VERSION}")
     for key in ("event_id", "user_id", "product_id"):
         rows.add_expectation(gxe.ExpectColumnValuesToNotBeNull(column=key, mostly=t["key_not_null_mostly"]))
     rows.add_expectation(
@@ -74,7 +65,7 @@ def raw_events_suites(thresholds: dict[str, Any]) -> TableSuites:
     rows.add_expectation(
         gxe.ExpectColumnValuesToMatchRegex(column="event_time", regex=ISO_TIMESTAMP_PATTERN, mostly=t["event_time_iso_mostly"])
     )
-    return TableSuites(schema, rows, ("event_id", "user_id", "product_id", "event_type", "price", "event_time"))
+    return TableSuites(schema.build(), rows.build(), ("event_id", "user_id", "product_id", "event_type", "price", "event_time"))
 
 
 def staging_events_suites(thresholds: dict[str, Any], check_catalog: bool) -> TableSuites:
@@ -83,17 +74,17 @@ def staging_events_suites(thresholds: dict[str, Any], check_catalog: bool) -> Ta
     Validated on frames from quality/audit.py, which adds two columns computed in DuckDB:
     hours_after_partition_start and product_in_catalog.
     """
-    gx, gxe = _gx()
+    gxe = expectations_module()
     rules = thresholds["staging_rules"]
     t = thresholds["staging_suite"]
-    schema = gx.ExpectationSuite(name=f"staging_events_schema.v{SUITE_VERSION}")
+    schema = SuiteDraft(f"staging_events_schema.v{SUITE_VERSION}")
     schema.add_expectation(
         gxe.ExpectTableColumnsToMatchSet(column_set=[*STAGING_COLUMNS, *STAGING_AUDIT_COLUMNS], exact_match=True)
     )
     for column, types in STAGING_TYPES.items():
         schema.add_expectation(gxe.ExpectColumnValuesToBeInTypeList(column=column, type_list=list(types)))
 
-    rows = gx.ExpectationSuite(name=f"staging_events.v{SUITE_VERSION}")
+    rows = SuiteDraft(f"staging_events.v{SUITE_VERSION}")
     rows.add_expectation(gxe.ExpectColumnValuesToBeUnique(column="event_id", mostly=t["event_id_unique_mostly"]))
     for column in ("event_id", "event_time", "event_type", "user_id", "product_id", "price", "quantity"):
         rows.add_expectation(gxe.ExpectColumnValuesToNotBeNull(column=column))
@@ -115,4 +106,4 @@ def staging_events_suites(thresholds: dict[str, Any], check_catalog: bool) -> Ta
         )
     row_columns = ("event_id", "event_time", "event_type", "user_id", "product_id", "price", "quantity",
                    "hours_after_partition_start", "product_in_catalog")
-    return TableSuites(schema, rows, row_columns)
+    return TableSuites(schema.build(), rows.build(), row_columns)

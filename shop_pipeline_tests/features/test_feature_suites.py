@@ -77,3 +77,20 @@ def test_product_suite_fails_on_gaps_late_rows_duplicates_and_ranges(built):
     assert ("expect_compound_columns_to_be_unique", None) in got
     late = next(f for f in outcome.failures if f.column == "days_after_as_of")
     assert late.unexpected_count == 1
+
+
+def test_a_suite_draft_keeps_its_expectations_in_order_and_refuses_a_duplicate():
+    from shop_pipeline.quality.validator import SuiteDraft, expectations_module
+
+    gxe = expectations_module()
+    draft = SuiteDraft("draft.v1")
+    draft.add_expectation(gxe.ExpectColumnValuesToNotBeNull(column="a"))
+    draft.add_expectation(gxe.ExpectColumnValuesToBeBetween(column="a", min_value=0))
+    draft.add_expectation(gxe.ExpectColumnValuesToNotBeNull(column="b"))
+    with pytest.raises(ValueError, match="already has"):
+        draft.add_expectation(gxe.ExpectColumnValuesToNotBeNull(column="a"))
+    suite = draft.build(meta={"as_of": "2025-01-05"})
+    assert suite.name == "draft.v1" and suite.meta["as_of"] == "2025-01-05"
+    assert [(e.expectation_type, e.column) for e in suite.expectations] == [
+        ("expect_column_values_to_not_be_null", "a"), ("expect_column_values_to_be_between", "a"),
+        ("expect_column_values_to_not_be_null", "b")]

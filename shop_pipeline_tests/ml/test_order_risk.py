@@ -15,6 +15,7 @@ from shop_pipeline.ml import order_risk_data as D
 from shop_pipeline.ml import registry
 from shop_pipeline.ml.order_risk_metrics import RISK_METRICS
 from shop_pipeline.ml.order_risk_plots import pr_curves_png, run_pngs
+from shop_pipeline.ml.order_risk_scoring import TOP_FEATURES
 from shop_pipeline.ml.promotion import decide
 from shop_pipeline.sources.landing import discover
 from shop_pipeline.synth import GeneratorConfig, generate_shop
@@ -85,6 +86,27 @@ def test_flags_follow_the_budget_and_explain_themselves(run, shop):
     flagged = scores[scores["flagged"]].merge(truth, on="order_id")
     assert flagged["is_fraud"].mean() > 0.3   # most alerts are real fraud (base rate ~4%)
     assert (scores["as_of"] == as_of).all() and (scores["model_version"] == "v1").all()
+
+
+def test_explanations_are_the_score_drop_of_each_column_set_to_its_median(run, shop, monkeypatch):
+    features, _, _, _ = shop
+    fitted, rows = run.fitted, features.iloc[:40]
+    X = D.feature_frame(rows, fitted.columns)
+    base = fitted.scores(rows)
+    expected = []
+    for i in range(len(X)):
+        drops = {}
+        for j, column in enumerate(fitted.columns):
+            typical = X.iloc[[i]].copy()
+            typical[column] = fitted.medians[j]
+            drops[column] = base[i] - fitted.scores(typical)[0]
+        top = sorted(drops, key=lambda c: -drops[c])[:TOP_FEATURES]
+        expected.append([c for c in top if drops[c] > 1e-9])
+    # blocks of 3 rows (the explanation scores every row once per column, a block at a time)
+    monkeypatch.setattr("shop_pipeline.ml.order_risk_scoring.SCORE_BATCH_ROWS", 3 * len(fitted.columns))
+    explained = R.explain(fitted, rows)
+    assert [[part.split("=")[0] for part in text.split("; ") if part] for text in explained] == expected
+    assert any(expected)
 
 
 def test_scores_are_deterministic_for_a_seed_and_survive_the_registry(run, shop, tmp_path):
