@@ -8,9 +8,11 @@ exactly as a whole rebuild would leave it while the write, and the audit of the 
 (`written_keys`), stay proportional to what changed. The caller owns the transaction.
 
 Some columns move with the cut-off on every row (`aging_columns`: the as_of stamp, a weight
-that decays with age). Rows are then compared without them: the table is rewritten whole
-(every row has a new as_of) but only rows that changed in substance are "written"; the
-rules the aging can break are the audit's to check on every row.
+that decays with age). Rows are then compared without them: only rows that changed in
+substance are deleted, inserted and "written"; the aging columns of the other rows are
+updated in place (DuckDB updates a column that is not part of an index in place: 0.06 s for
+500k rows, where rewriting them through the primary key index takes 0.5 s). The rules the
+aging can break are the audit's to check on every row.
 
 Table, key and column names are the project's constants, never input; values reach DuckDB
 only as parameters.
@@ -68,7 +70,8 @@ def write_changes(
     con.execute(f"CREATE OR REPLACE TEMP TABLE new_rows AS SELECT {column_list} FROM (\n{select_sql}\n)", params)
     try:
         total = con.execute("SELECT count(*) FROM new_rows").fetchall()[0][0]
-        if table_columns(con, table) == list(columns):
+        comparable = table_columns(con, table) == list(columns)
+        if comparable:
             changed = f"SELECT {compared} FROM new_rows EXCEPT SELECT {compared} FROM {table}"
             removed = f"SELECT {key_list} FROM {table} EXCEPT SELECT {key_list} FROM new_rows"
         else:  # nothing to compare with: every row is written
@@ -78,19 +81,30 @@ def write_changes(
         con.execute(f"CREATE OR REPLACE TEMP TABLE {keys_table} AS SELECT {key_list} FROM changed_rows")
         written = con.execute("SELECT count(*) FROM changed_rows").fetchall()[0][0]
         deleted = con.execute("SELECT count(*) FROM removed_keys").fetchall()[0][0]
-        whole = aging_columns or written + deleted > REWRITE_SHARE * max(total, 1)
+        whole = not comparable or written + deleted > REWRITE_SHARE * max(total, 1)
         if whole:
             con.execute(f"CREATE SCHEMA IF NOT EXISTS {table.split('.')[0]}")
             con.execute(ddl)
             con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM new_rows")
         else:
-            key_match = " AND ".join(f"t.{k} = k.{k}" for k in keys)
             con.execute(
                 f"DELETE FROM {table} AS t USING "
-                f"(SELECT {key_list} FROM changed_rows UNION ALL SELECT * FROM removed_keys) AS k WHERE {key_match}"
+                f"(SELECT {key_list} FROM changed_rows UNION ALL SELECT * FROM removed_keys) AS k "
+                f"WHERE {_match('t', 'k', keys)}"
             )
-            con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM changed_rows")
-        return TableWrite(total, written, deleted, bool(whole), keys_table)
+            con.execute(f"INSERT INTO {table} BY NAME SELECT n.* FROM new_rows AS n SEMI JOIN changed_rows AS c "
+                        f"ON {_match('n', 'c', keys)}")
+            if aging_columns:
+                moved = " OR ".join(f"t.{c} IS DISTINCT FROM n.{c}" for c in aging_columns)
+                con.execute(
+                    f"UPDATE {table} AS t SET {', '.join(f'{c} = n.{c}' for c in aging_columns)} "
+                    f"FROM new_rows AS n WHERE {_match('t', 'n', keys)} AND ({moved})"
+                )
+        return TableWrite(total, written, deleted, whole, keys_table)
     finally:
         for temp in ("new_rows", "changed_rows", "removed_keys"):
             con.execute(f"DROP TABLE IF EXISTS temp.{temp}")
+
+
+def _match(left: str, right: str, keys: tuple[str, ...]) -> str:
+    return " AND ".join(f"{left}.{k} = {right}.{k}" for k in keys)

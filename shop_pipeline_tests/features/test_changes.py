@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from shop_pipeline.features import tables as ft
-from shop_pipeline.features.changes import TableWrite
+from shop_pipeline.features.changes import REWRITE_SHARE, TableWrite
 from shop_pipeline.features.interactions import INTERACTIONS_TABLE, write_interactions
 from shop_pipeline.features.order_features import ORDER_FEATURES_TABLE, write_order_features
 from shop_pipeline.quality import feature_suites as fs
@@ -54,12 +54,17 @@ def test_day_after_day_equals_a_whole_rebuild_every_day(tmp_path, name, write, k
     with connect(path) as con:
         first = write(con, RANDOM_DAYS[0])
         assert first.whole_table and first.written == first.rows
+    rewritten_days = 0
     for day in RANDOM_DAYS[1:]:
         with connect(path) as con:
             daily = write(con, day)
             assert 0 < daily.written < daily.rows, "a new day writes some rows, not the whole table"
+            # aging columns (as_of, weight) of the other rows are updated in place, not rewritten
+            assert daily.whole_table == (daily.written + daily.deleted > REWRITE_SHARE * daily.rows)
+            rewritten_days += daily.whole_table
             got = table(con, name, keys)
         pd.testing.assert_frame_equal(got, rebuilt(path, tmp_path, name, write, day, keys))
+    assert rewritten_days < len(RANDOM_DAYS) // 2
 
 
 def test_a_new_day_writes_its_rows_and_nothing_else(tmp_path):
