@@ -47,6 +47,7 @@ from shop_pipeline.defs.automation_rules import (
     MonitoringFacts,
     RetrainPolicy,
     ScheduleSettings,
+    landing_interval_seconds,
     landing_settle_seconds,
     retrain_triggers,
     scan_landing,
@@ -181,7 +182,7 @@ def _partition_days() -> tuple[dt.date, dt.date]:
 @sensor(
     name="landing_sensor",
     job=daily_partition_pipeline,
-    minimum_interval_seconds=30,
+    minimum_interval_seconds=landing_interval_seconds(),
     description=(
         "Watches $SHOP_PIPELINE_HOME/landing/events. A file is taken once it has not been written for "
         "$SHOP_PIPELINE_LANDING_SETTLE_SECONDS (default 30; or upload as *.part and rename when done); new files "

@@ -27,6 +27,7 @@ TIMEZONE_ENV = "SHOP_PIPELINE_TIMEZONE"
 DAILY_HOUR_ENV = "SHOP_PIPELINE_DAILY_HOUR"
 DAILY_MINUTE_ENV = "SHOP_PIPELINE_DAILY_MINUTE"
 SETTLE_SECONDS_ENV = "SHOP_PIPELINE_LANDING_SETTLE_SECONDS"
+LANDING_INTERVAL_ENV = "SHOP_PIPELINE_LANDING_INTERVAL_SECONDS"
 MIN_NEW_EVENTS_ENV = "SHOP_PIPELINE_RETRAIN_MIN_NEW_EVENTS"
 MAX_PSI_ENV = "SHOP_PIPELINE_RETRAIN_MAX_PSI"
 MAX_CHAMPION_AGE_ENV = "SHOP_PIPELINE_CHAMPION_MAX_AGE_DAYS"
@@ -93,6 +94,11 @@ def yesterday_partition(scheduled_at: dt.datetime) -> dt.date:
 def landing_settle_seconds() -> float:
     """A file counts as complete once it has not been modified for this long (default 30 s)."""
     return _env_number(SETTLE_SECONDS_ENV, 30.0)
+
+
+def landing_interval_seconds() -> int:
+    """Seconds between two ticks of the landing sensor (default 30; read when the definitions load)."""
+    return _env_number(LANDING_INTERVAL_ENV, 30, int, minimum=1)
 
 
 @dataclass(frozen=True)
