@@ -130,11 +130,12 @@ def drift_markdown(rows: Sequence[FeatureDrift]) -> str:
 # - product-day features (features.product_daily_sales): rows of days train_start..train_end
 #   of the demand_forecast champion vs rows of the last window_days days of the table;
 # - customer features and the propensity score: the purchase_propensity champion applied to
-#   the customer features as of its own as_of (recomputed point-in-time) vs as of today's table;
+#   the customer features as of its own as_of (point-in-time) vs as of today's table;
 # - order features and the risk score (features.order_features, point in time per order, so
 #   old rows never change): the orders of the order_risk champion's labelled window (up to its
 #   train_end) vs the orders of the last window_days days, both scored by that champion.
 # A side without a champion (or without rows) is left out: "not measurable", never a zero.
+# Each champion's reference is binned at its first measurement and kept (ml/drift_reference.py).
 
 PRODUCT_DAY_FEATURES = ("units", "views", "conversion", "shown_price", "discount_vs_ref")
 CUSTOMER_DRIFT_FEATURES = ("recency_days", "frequency", "monetary", "sessions")
@@ -164,6 +165,7 @@ def _product_day_drift(con, window_days: int, bins: int, notes: list[str]) -> tu
     import datetime as dt
 
     from shop_pipeline.ml import registry
+    from shop_pipeline.ml.drift_reference import champion_reference, psi_against
 
     champion = registry.champion(con, DEMAND_MODEL)
     last_day = con.execute("SELECT max(day) FROM features.product_daily_sales").fetchone()[0]
@@ -171,17 +173,21 @@ def _product_day_drift(con, window_days: int, bins: int, notes: list[str]) -> tu
         notes.append(f"product-day features: no {DEMAND_MODEL} champion or no feature rows: not measured")
         return [], "", ""
     first_current = last_day - dt.timedelta(days=window_days - 1)
-    reference = con.execute(_PRODUCT_DAYS, {"first": champion.train_start or champion.train_end,
-                                            "last": champion.train_end}).df()
-    current = con.execute(_PRODUCT_DAYS, {"first": first_current, "last": last_day}).df()
-    rows = psi_by_column(reference, current, PRODUCT_DAY_FEATURES, bins)
-    rows = [FeatureDrift(f"product_day.{r.feature}", r.psi, r.reference_rows, r.current_rows) for r in rows]
+
+    def product_days(first, last):
+        return con.execute(_PRODUCT_DAYS, {"first": first, "last": last}).df().add_prefix("product_day.")
+
+    columns = [f"product_day.{c}" for c in PRODUCT_DAY_FEATURES]
+    reference = champion_reference(con, DEMAND_MODEL, champion.version, bins, columns,
+                                   lambda: product_days(champion.train_start or champion.train_end, champion.train_end))
+    rows = psi_against(reference, product_days(first_current, last_day))
     return rows, f"{champion.train_start}..{champion.train_end}", f"{first_current}..{last_day}"
 
 
 def _customer_drift(con, bins: int, notes: list[str]) -> list[FeatureDrift]:
     from shop_pipeline.features.tables import customer_features_frame
     from shop_pipeline.ml import propensity, registry
+    from shop_pipeline.ml.drift_reference import champion_reference, psi_against
 
     champion = registry.champion(con, PROPENSITY_MODEL)
     if champion is None or champion.as_of is None:
@@ -191,15 +197,17 @@ def _customer_drift(con, bins: int, notes: list[str]) -> list[FeatureDrift]:
     if current.empty:
         notes.append("customer features and score: features.customer_features is empty: not measured")
         return []
-    reference = customer_features_frame(con, champion.as_of)
     fitted = propensity.FittedPropensity.from_artifact(registry.load_model(con, PROPENSITY_MODEL, champion.version))
-    rows = [FeatureDrift(f"customer.{r.feature}", r.psi, r.reference_rows, r.current_rows)
-            for r in psi_by_column(reference, current, CUSTOMER_DRIFT_FEATURES, bins)]
-    scored_reference = propensity.score_customers(fitted, reference, champion.as_of, champion.version)
-    scored_current = propensity.score_customers(fitted, current, champion.as_of, champion.version)
-    score = psi_by_column(scored_reference, scored_current, ["p_purchase"], bins)[0]
-    rows.append(FeatureDrift("score.p_purchase", score.psi, score.reference_rows, score.current_rows))
-    return rows
+
+    def scored(features):
+        score = propensity.score_customers(fitted, features, champion.as_of, champion.version)["p_purchase"]
+        return features[list(CUSTOMER_DRIFT_FEATURES)].add_prefix("customer.").assign(
+            **{"score.p_purchase": score.to_numpy()})
+
+    columns = [f"customer.{c}" for c in CUSTOMER_DRIFT_FEATURES] + ["score.p_purchase"]
+    reference = champion_reference(con, PROPENSITY_MODEL, champion.version, bins, columns,
+                                   lambda: scored(customer_features_frame(con, champion.as_of)))
+    return psi_against(reference, scored(current))
 
 
 def order_drift(con, window_days: int = 7, bins: int = DEFAULT_BINS, notes: list[str] | None = None,
@@ -211,6 +219,7 @@ def order_drift(con, window_days: int = 7, bins: int = DEFAULT_BINS, notes: list
 
     from shop_pipeline.features.order_features import read_order_features
     from shop_pipeline.ml import order_risk, registry
+    from shop_pipeline.ml.drift_reference import champion_reference, psi_against
 
     notes = [] if notes is None else notes
     champion = registry.champion(con, RISK_MODEL)
@@ -223,15 +232,16 @@ def order_drift(con, window_days: int = 7, bins: int = DEFAULT_BINS, notes: list
         return []
     day = pd.to_datetime(orders["order_day"]).dt.date
     first_current = day.max() - dt.timedelta(days=window_days - 1)
-    reference, current = orders[day <= champion.train_end], orders[day >= first_current]
-    rows = [FeatureDrift(f"order.{r.feature}", r.psi, r.reference_rows, r.current_rows)
-            for r in psi_by_column(reference, current, ORDER_DRIFT_FEATURES, bins)]
     fitted = order_risk.from_artifact(registry.load_model(con, RISK_MODEL, champion.version))
-    scored = [pd.DataFrame({"risk_score": fitted.scores(frame)}) if len(frame) else pd.DataFrame({"risk_score": []})
-              for frame in (reference, current)]
-    score = psi_by_column(scored[0], scored[1], ["risk_score"], bins)[0]
-    rows.append(FeatureDrift("score.risk_score", score.psi, score.reference_rows, score.current_rows))
-    return rows
+
+    def scored(frame):
+        risk = fitted.scores(frame) if len(frame) else []
+        return frame[list(ORDER_DRIFT_FEATURES)].add_prefix("order.").assign(**{"score.risk_score": risk})
+
+    columns = [f"order.{c}" for c in ORDER_DRIFT_FEATURES] + ["score.risk_score"]
+    reference = champion_reference(con, RISK_MODEL, champion.version, bins, columns,
+                                   lambda: scored(orders[day <= champion.train_end]))
+    return psi_against(reference, scored(orders[day >= first_current]))
 
 
 def measure_drift(con, window_days: int = 7, bins: int = DEFAULT_BINS) -> DriftMeasurement:

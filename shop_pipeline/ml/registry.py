@@ -59,6 +59,18 @@ CREATE TABLE IF NOT EXISTS ml.model_evaluations (
     window_end    DATE,
     evaluated_at  TIMESTAMP NOT NULL    -- UTC
 );
+-- A champion's drift reference, binned at its first measurement (ml/drift_reference.py).
+CREATE TABLE IF NOT EXISTS ml.drift_references (
+    model_name     VARCHAR   NOT NULL,
+    version        VARCHAR   NOT NULL,
+    bins           INTEGER   NOT NULL,  -- the quantile bins asked for (repeated edges collapse)
+    feature        VARCHAR   NOT NULL,  -- as feature_drift names it: customer.recency_days, score.p_purchase ...
+    edges          DOUBLE[]  NOT NULL,  -- inner edges of right-closed bins
+    shares         DOUBLE[]  NOT NULL,  -- the reference's share in each bin (len(edges) + 1)
+    reference_rows BIGINT    NOT NULL,
+    binned_at      TIMESTAMP NOT NULL,  -- UTC
+    PRIMARY KEY (model_name, version, bins, feature)
+);
 """
 
 ARTIFACT_SUFFIX = ".skops"
