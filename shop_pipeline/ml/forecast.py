@@ -179,7 +179,9 @@ def _check_history(history: pd.DataFrame) -> pd.DataFrame:
 
 def _build_panel(history: pd.DataFrame) -> _Panel:
     h = history.sort_values(["product_id", "day"], kind="stable")
-    products, p_idx = np.unique(h["product_id"].to_numpy(), return_inverse=True)
+    # the sorted distinct ids and each row's position among them (np.unique's answer, hashed: 10x faster)
+    p_idx, uniques = pd.factorize(h["product_id"], sort=True)
+    products = np.asarray(uniques, dtype=object)
     day0 = h["day"].min()
     d_idx = ((h["day"] - day0).dt.days).to_numpy()
     n_days = int(d_idx.max()) + 1
@@ -481,8 +483,10 @@ def _clean(a) -> np.ndarray:
     return np.maximum(np.where(np.isfinite(a), a, 0.0), 0.0)
 
 
-def _predict(fitted: FittedForecaster, X: pd.DataFrame) -> dict[str, dict[str, np.ndarray]]:
-    """candidate -> {p10, p50, p90}; baselines carry no interval (p10 = p90 = NaN)."""
+def _predict(fitted: FittedForecaster, X: pd.DataFrame, candidates: tuple[str, ...] = CANDIDATES,
+             ) -> dict[str, dict[str, np.ndarray]]:
+    """candidate -> {p10, p50, p90} for each of `candidates` (seasonal_naive always); baselines
+    carry no interval (p10 = p90 = NaN)."""
     sn = _clean(X["seasonal_naive"].to_numpy())
     none = np.full(len(X), np.nan)
     out = {"seasonal_naive": {"p50": sn, "p10": none, "p90": none}}
@@ -492,7 +496,10 @@ def _predict(fitted: FittedForecaster, X: pd.DataFrame) -> dict[str, dict[str, n
         out["challenger"] = {"p50": sn, "p10": np.minimum(lo, sn), "p90": np.maximum(hi, sn)}
         return out
     pipes = fitted.pipelines
-    out["linear"] = {"p50": _clean(pipes["linear"].predict(X)), "p10": none, "p90": none}
+    if "linear" in candidates:
+        out["linear"] = {"p50": _clean(pipes["linear"].predict(X)), "p10": none, "p90": none}
+    if "challenger" not in candidates:
+        return out
     p50 = _clean(pipes["challenger"].predict(X))
     f = np.log1p(p50)
     b = np.searchsorted(fitted.interval_edges, f, side="right")
@@ -511,7 +518,8 @@ def _prepare(history: pd.DataFrame, as_of, horizon_days: int) -> tuple[pd.DataFr
         cut = h["day"].max()
     else:
         cut = pd.Timestamp(as_date(as_of))
-        h = h[h["day"] <= cut]
+        if h["day"].max() > cut:  # (filtering copies every column)
+            h = h[h["day"] <= cut]
         if len(h) == 0:
             raise ValueError(f"demand forecast: no history on or before as_of={cut.date()}")
     return h, cut
@@ -561,7 +569,7 @@ def forecast(
     p = fut["product_id"].map(panel.index).fillna(-1).astype(np.int64).to_numpy()
     o = np.full(len(fut), panel.day_index(cut))
     X = _design(panel, p, o, fut["horizon"].to_numpy(), fut)
-    pred = _predict(fitted, X)[candidate]
+    pred = _predict(fitted, X, (candidate,))[candidate]
     p50 = pred["p50"]
     if candidate == "challenger":
         p10, p90 = pred["p10"], pred["p90"]
