@@ -20,6 +20,7 @@ only as parameters.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import duckdb
@@ -29,6 +30,17 @@ from shop_pipeline.warehouse.connection import table_columns
 # Above this share of changed rows a whole rewrite is cheaper than deleting and inserting
 # through the primary key index.
 REWRITE_SHARE = 0.5
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The part of a table a query recomputes: the rows where `predicate` (SQL over the table's
+    columns and `params`) holds are replaced by the query's rows; the others are kept as they
+    are but for their aging columns, set to `kept_aging` (column -> SQL over `params`)."""
+
+    predicate: str
+    params: dict
+    kept_aging: dict[str, str]
 
 
 @dataclass(frozen=True)
@@ -56,12 +68,14 @@ def write_changes(
     keys: tuple[str, ...],
     columns: tuple[str, ...],
     aging_columns: tuple[str, ...] = (),
+    scope: Scope | None = None,
 ) -> TableWrite:
     """Make `table` hold exactly the rows of `select_sql` (with `params`), writing the difference.
 
     `ddl` is the table's CREATE OR REPLACE statement; a missing table, or one whose columns
     are not `columns` (an older layout), is rebuilt whole. Rows are compared by every column
-    but `aging_columns`, NULLs equal (set semantics).
+    but `aging_columns`, NULLs equal (set semantics). With a `scope` the query computes only
+    the rows of the scope (see Scope); the table must then exist with these columns.
     """
     column_list = ", ".join(columns)
     compared = ", ".join(c for c in columns if c not in aging_columns)
@@ -71,17 +85,20 @@ def write_changes(
     try:
         total = con.execute("SELECT count(*) FROM new_rows").fetchall()[0][0]
         comparable = table_columns(con, table) == list(columns)
+        if scope is not None and not comparable:
+            raise ValueError(f"{table} must exist with columns {list(columns)} to be written by scope")
+        in_scope, scope_params = (f"WHERE {scope.predicate}", scope.params) if scope else ("", {})
         if comparable:
-            changed = f"SELECT {compared} FROM new_rows EXCEPT SELECT {compared} FROM {table}"
-            removed = f"SELECT {key_list} FROM {table} EXCEPT SELECT {key_list} FROM new_rows"
+            changed = f"SELECT {compared} FROM new_rows EXCEPT SELECT {compared} FROM {table} {in_scope}"
+            removed = f"SELECT {key_list} FROM {table} {in_scope} EXCEPT SELECT {key_list} FROM new_rows"
         else:  # nothing to compare with: every row is written
             changed, removed = "SELECT * FROM new_rows", f"SELECT {key_list} FROM new_rows WHERE false"
-        con.execute(f"CREATE OR REPLACE TEMP TABLE changed_rows AS {changed}")
-        con.execute(f"CREATE OR REPLACE TEMP TABLE removed_keys AS {removed}")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE changed_rows AS {changed}", _used(changed, scope_params))
+        con.execute(f"CREATE OR REPLACE TEMP TABLE removed_keys AS {removed}", _used(removed, scope_params))
         con.execute(f"CREATE OR REPLACE TEMP TABLE {keys_table} AS SELECT {key_list} FROM changed_rows")
         written = con.execute("SELECT count(*) FROM changed_rows").fetchall()[0][0]
         deleted = con.execute("SELECT count(*) FROM removed_keys").fetchall()[0][0]
-        whole = not comparable or written + deleted > REWRITE_SHARE * max(total, 1)
+        whole = not comparable or (scope is None and written + deleted > REWRITE_SHARE * max(total, 1))
         if whole:
             con.execute(f"CREATE SCHEMA IF NOT EXISTS {table.split('.')[0]}")
             con.execute(ddl)
@@ -100,6 +117,13 @@ def write_changes(
                     f"UPDATE {table} AS t SET {', '.join(f'{c} = n.{c}' for c in aging_columns)} "
                     f"FROM new_rows AS n WHERE {_match('t', 'n', keys)} AND ({moved})"
                 )
+            if scope is not None and scope.kept_aging:
+                moved = " OR ".join(f"{c} IS DISTINCT FROM {v}" for c, v in scope.kept_aging.items())
+                update = (f"UPDATE {table} SET {', '.join(f'{c} = {v}' for c, v in scope.kept_aging.items())} "
+                          f"WHERE NOT ({scope.predicate}) AND ({moved})")
+                con.execute(update, _used(update, scope.params))
+            if scope is not None:  # the rows the query did not compute are part of the table too
+                total = con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
         return TableWrite(total, written, deleted, whole, keys_table)
     finally:
         for temp in ("new_rows", "changed_rows", "removed_keys"):
@@ -108,3 +132,8 @@ def write_changes(
 
 def _match(left: str, right: str, keys: tuple[str, ...]) -> str:
     return " AND ".join(f"{left}.{k} = {right}.{k}" for k in keys)
+
+
+def _used(statement: str, params: dict) -> dict:
+    """The parameters `statement` names (DuckDB refuses parameters a statement does not use)."""
+    return {k: v for k, v in params.items() if re.search(rf"\${k}\b", statement)}

@@ -63,7 +63,8 @@ import duckdb
 import pandas as pd
 
 from shop_pipeline import sql
-from shop_pipeline.features.changes import TableWrite, write_changes
+from shop_pipeline.features.changes import Scope, TableWrite, write_changes
+from shop_pipeline.features.staged_changes import changed_since, record_build
 from shop_pipeline.features.tables import check_as_of, cutoff_for
 from shop_pipeline.warehouse.connection import table_columns, transaction
 
@@ -133,8 +134,8 @@ CREATE OR REPLACE TABLE features.order_features (
 )"""
 
 
-def _params(as_of: dt.date, expensive_ratio: float) -> dict:
-    return {"as_of": as_of, "cutoff": cutoff_for(as_of), "expensive_ratio": float(expensive_ratio)}
+def _params(as_of: dt.date, expensive_ratio: float, since: dt.datetime | None = None) -> dict:
+    return {"as_of": as_of, "cutoff": cutoff_for(as_of), "expensive_ratio": float(expensive_ratio), "since": since}
 
 
 def order_features_frame(
@@ -156,13 +157,27 @@ def write_order_features(
 ) -> TableWrite:
     """Make features.order_features the orders as of `as_of` (changes.write_changes: a row is
     fixed once its order is placed, but for its as_of stamp, so new orders are what is written).
+
+    An order's row reads only events up to the order (and shop-wide figures of the days
+    before), so only orders from the earliest staged event that changed since the last build
+    (staged_changes.changed_since) are computed, from their customers' histories; the others
+    keep their rows with the new as_of. The table ends as a whole build leaves it.
     own_transaction=False leaves the transaction to the caller for write-audit-publish."""
     check_as_of(con, as_of)
+    build = {"expensive_ratio": float(expensive_ratio)}
     with transaction(con) if own_transaction else contextlib.nullcontext():
-        return write_changes(
-            con, ORDER_FEATURES_TABLE, ORDER_FEATURES_DDL, sql.load("order_features"), _params(as_of, expensive_ratio),
-            ("customer_id", "order_id"), ORDER_FEATURES, aging_columns=("as_of",),
+        since = changed_since(con, ORDER_FEATURES_TABLE, as_of, build)
+        if table_columns(con, ORDER_FEATURES_TABLE) != list(ORDER_FEATURES):
+            since = None  # no rows (or rows of an older layout) to keep
+        params = _params(as_of, expensive_ratio, since)
+        scope = None if since is None else Scope(
+            "order_time >= $since", {"since": since, "as_of": as_of}, {"as_of": "CAST($as_of AS DATE)"})
+        written = write_changes(
+            con, ORDER_FEATURES_TABLE, ORDER_FEATURES_DDL, sql.load("order_features"), params,
+            ("customer_id", "order_id"), ORDER_FEATURES, aging_columns=("as_of",), scope=scope,
         )
+        record_build(con, ORDER_FEATURES_TABLE, as_of, build)
+        return written
 
 
 def build_order_features(

@@ -3,7 +3,8 @@
 --
 -- Parameters: $as_of (DATE, last day whose events may be used), $cutoff (TIMESTAMP, $as_of +
 -- 1 day 00:00 UTC), $expensive_ratio (DOUBLE: a line is "expensive" when its unit price is at
--- least this multiple of its category's reference price).
+-- least this multiple of its category's reference price), $since (TIMESTAMP or NULL: only the
+-- orders placed at or after it, computed from the history of their customers alone; NULL: all).
 --
 -- Leakage rule: only events with event_time < $cutoff that had landed by $as_of
 -- (partition_date <= $as_of) are read, and every feature of an order looks only at events up
@@ -27,6 +28,12 @@ WITH events AS (
     WHERE event_time < $cutoff
       AND partition_date <= $as_of
 ),
+-- the customers with an order at or after $since: the only histories an order from then on reads
+customer_events AS (
+    SELECT * FROM events
+    WHERE $since IS NULL
+       OR user_id IN (SELECT user_id FROM events WHERE event_type = 'purchase' AND event_time >= $since)
+),
 -- the category's mean unit price over all its events of the days before (a point-in-time
 -- reference for "expensive"); grouped by day first so the window runs over few rows
 category_days AS (
@@ -47,7 +54,7 @@ purchase_lines AS (
         e.user_id, e.order_key, e.session_id, e.product_id, e.category, e.event_time, e.price, e.quantity,
         CAST(e.price AS DECIMAL(18, 4)) * e.quantity AS line_amount,
         r.reference_price
-    FROM events AS e
+    FROM customer_events AS e
     LEFT JOIN category_reference AS r ON r.category = e.category AND r.day = CAST(e.event_time AS DATE)
     WHERE e.event_type = 'purchase'
 ),
@@ -84,11 +91,11 @@ order_history AS (
         last_day AS (PARTITION BY user_id ORDER BY order_time RANGE BETWEEN INTERVAL 1 DAY PRECEDING AND CURRENT ROW)
 ),
 customer_first_seen AS (
-    SELECT user_id, min(event_time) AS first_seen FROM events GROUP BY user_id
+    SELECT user_id, min(event_time) AS first_seen FROM customer_events GROUP BY user_id
 ),
 session_starts AS (
     SELECT user_id, session_id, min(event_time) AS session_start
-    FROM events
+    FROM customer_events
     WHERE session_id IS NOT NULL
     GROUP BY user_id, session_id
 ),
@@ -113,7 +120,7 @@ session_activity AS (
         count(*) FILTER (WHERE e.event_type = 'cart') AS session_carts,
         min(e.event_time) FILTER (WHERE e.event_type = 'cart') AS first_cart_time
     FROM session_orders AS so
-    JOIN events AS e
+    JOIN customer_events AS e
         ON e.user_id = so.user_id AND e.session_id = so.session_id
         AND e.event_type <> 'purchase'
         AND e.event_time <= so.order_time
@@ -123,7 +130,7 @@ session_activity AS (
 -- categories: the customer's first touch of each category, against the order's start
 category_first_touch AS (
     SELECT user_id, category, min(event_time) AS first_touch
-    FROM events
+    FROM customer_events
     WHERE category IS NOT NULL
     GROUP BY user_id, category
 ),
@@ -149,17 +156,24 @@ new_categories AS (
 -- the customer's events before the order's start (running count, ties counted together)
 customer_event_counts AS (
     SELECT user_id, event_time, count(*) OVER (PARTITION BY user_id ORDER BY event_time RANGE UNBOUNDED PRECEDING) AS events_so_far
-    FROM events
+    FROM customer_events
 ),
 events_before AS (
     SELECT s.user_id, s.order_key, c.events_so_far AS customer_events_before
     FROM order_starts AS s
     ASOF JOIN customer_event_counts AS c ON c.user_id = s.user_id AND s.started_at > c.event_time
 ),
--- the shop's order profile by UTC hour of day, over the days before the order's day
+-- the shop's order profile by UTC hour of day, over the days before the order's day (every
+-- customer's orders: `orders` holds only those of the customers in scope)
+shop_order_times AS (
+    SELECT min(event_time) AS order_time
+    FROM events
+    WHERE event_type = 'purchase'
+    GROUP BY user_id, order_key
+),
 hour_days AS (
     SELECT CAST(order_time AS DATE) AS day, hour(order_time) AS hour, count(*) AS n
-    FROM orders
+    FROM shop_order_times
     GROUP BY day, hour
 ),
 day_totals AS (
@@ -226,4 +240,5 @@ LEFT JOIN categories_before AS cb ON cb.user_id = o.user_id AND cb.order_key = o
 LEFT JOIN new_categories AS nc ON nc.user_id = o.user_id AND nc.order_key = o.order_key
 LEFT JOIN session_activity AS sa ON sa.user_id = o.user_id AND sa.order_key = o.order_key
 LEFT JOIN hour_profile AS hp ON hp.day = CAST(o.order_time AS DATE) AND hp.hour = hour(o.order_time)
+WHERE $since IS NULL OR o.order_time >= $since
 ORDER BY o.order_time, o.order_key, o.user_id

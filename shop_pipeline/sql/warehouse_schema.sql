@@ -124,3 +124,19 @@ CREATE TABLE IF NOT EXISTS features.table_audits (
     suite VARCHAR NOT NULL,
     as_of DATE NOT NULL
 );
+
+-- What each feature table built from a point on (features/staged_changes.py) reflects: its
+-- cut-off and parameters, and a fingerprint of every staged partition it was built from.
+CREATE TABLE IF NOT EXISTS features.table_builds (
+    table_name VARCHAR PRIMARY KEY,
+    as_of DATE NOT NULL,
+    parameters VARCHAR NOT NULL         -- JSON of the build's parameters
+);
+CREATE TABLE IF NOT EXISTS features.built_partitions (
+    table_name VARCHAR NOT NULL,
+    partition_date DATE NOT NULL,
+    events BIGINT NOT NULL,
+    first_event_time TIMESTAMP NOT NULL,
+    fingerprint UBIGINT NOT NULL,       -- XOR of the hashes of the partition's staged rows
+    PRIMARY KEY (table_name, partition_date)
+);

@@ -3,6 +3,7 @@ audit of a daily write reads the written rows plus every row a rule spanning row
 
 from __future__ import annotations
 
+import datetime as dt
 import shutil
 
 import pandas as pd
@@ -91,6 +92,38 @@ def test_a_late_event_rewrites_the_day_it_happened(tmp_path):
             {"day": D(2025, 1, 3)},
         ).fetchall()
     assert views == [(1,)]
+
+
+def test_orders_are_recomputed_only_from_the_first_staged_event_that_changed(tmp_path):
+    path = random_shop(tmp_path / "w.duckdb")
+    built, today = RANDOM_DAYS[5], RANDOM_DAYS[6]
+    keys = ["customer_id", "order_id"]
+    with connect(path) as con:
+        write_order_features(con, built)
+        fixed_at = con.execute(
+            "SELECT min(event_time) FROM staging.events WHERE event_type = 'purchase' AND partition_date = $day",
+            {"day": built - dt.timedelta(days=8)}).fetchone()[0]
+        # a purchase of eleven days ago that lands with today's partition; an old purchase's price
+        # fixed in place (a re-staged partition); an event of four days ago gone
+        late_time = dt.datetime.combine(built - dt.timedelta(days=11), dt.time(12))
+        insert_events(con, [("late1", late_time, "purchase", "u001", "s0001", "r001", 9.0, 1, "late-order")], today)
+        con.execute("UPDATE staging.events SET price = price + 1 WHERE event_time = $t AND event_type = 'purchase'",
+                    {"t": fixed_at})
+        con.execute("DELETE FROM staging.events WHERE event_id = (SELECT min(event_id) FROM staging.events "
+                    "WHERE partition_date = $day)", {"day": built - dt.timedelta(days=4)})
+        daily = write_order_features(con, today)
+        times = dict(con.execute(f"SELECT order_id, order_time FROM {ORDER_FEATURES_TABLE}").fetchall())
+        changed = {order for _, order in written(con, daily)}
+        got = table(con, ORDER_FEATURES_TABLE, keys)
+    assert "late-order" in changed and 0 < len(changed) < len(times)
+    assert min(times[o] for o in changed) >= late_time  # nothing before the first change was written
+    pd.testing.assert_frame_equal(got, rebuilt(path, tmp_path, ORDER_FEATURES_TABLE, write_order_features, today, keys))
+    with connect(path) as con:  # the cut-off moved back: every row is computed again
+        back = write_order_features(con, RANDOM_DAYS[2])
+        got = table(con, ORDER_FEATURES_TABLE, keys)
+    assert back.whole_table or back.deleted > 0
+    pd.testing.assert_frame_equal(
+        got, rebuilt(path, tmp_path, ORDER_FEATURES_TABLE, write_order_features, RANDOM_DAYS[2], keys))
 
 
 def test_interactions_count_only_pairs_with_new_events_as_written(tmp_path):
