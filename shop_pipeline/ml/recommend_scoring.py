@@ -109,31 +109,43 @@ def _fallback(model: RecommenderModel) -> _Fallback:
                      float(model.parameters.get("category_prior", CATEGORY_PRIOR)))
 
 
-def _sparse_top(scores: sparse.csr_matrix, tie_break: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """(b, k) items and scores of the k largest stored values per row (-1 / NaN pad), ties by tie_break."""
-    b = scores.shape[0]
-    coo = scores.tocoo()
-    order = np.lexsort((-tie_break[coo.col], -coo.data, coo.row))
-    rows, cols, vals = coo.row[order], coo.col[order], coo.data[order]
+def _ranked(rows: np.ndarray, items: np.ndarray, values: np.ndarray, tie_break: np.ndarray, b: int,
+            k: int) -> tuple[np.ndarray, np.ndarray]:
+    """(b, k) items and values: per row the k largest of its (item, value) entries, equal values
+    ordered by tie_break (-1 / NaN pad)."""
+    order = np.lexsort((-tie_break[items], -values, rows))
+    rows, items, values = rows[order], items[order], values[order]
     rank = np.arange(len(rows)) - np.searchsorted(rows, np.arange(b))[rows]
     keep = rank < k
-    items = np.full((b, k), -1, dtype=np.int64)
-    values = np.full((b, k), np.nan)
-    items[rows[keep], rank[keep]] = cols[keep]
-    values[rows[keep], rank[keep]] = vals[keep]
-    return items, values
+    top_items = np.full((b, k), -1, dtype=np.int64)
+    top_values = np.full((b, k), np.nan)
+    top_items[rows[keep], rank[keep]] = items[keep]
+    top_values[rows[keep], rank[keep]] = values[keep]
+    return top_items, top_values
+
+
+def _sparse_top(scores: sparse.csr_matrix, tie_break: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """(b, k) items and scores of the k largest stored values per row (-1 / NaN pad), ties by tie_break."""
+    coo = scores.tocoo()
+    return _ranked(coo.row, coo.col, coo.data, tie_break, scores.shape[0], k)
 
 
 def _dense_top(key: np.ndarray, columns: np.ndarray, tie_break: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """(b, k) items (columns[j]) and keys of the k largest finite keys per row of a dense block."""
+    """(b, k) items (columns[j]) and keys of the k largest finite keys per row of a dense block,
+    equal keys ordered by tie_break, also at the k-th place: a row whose next key equals its k-th
+    takes every key equal to it as a candidate (argpartition alone picks among them arbitrarily)."""
     b, n = key.shape
     width = min(k, n)
     if width == 0:
         return np.full((b, k), -1, dtype=np.int64), np.full((b, k), np.nan)
-    part = np.argpartition(-key, width - 1, axis=1)[:, :width] if width < n else np.tile(np.arange(n), (b, 1))
+    if width < n:
+        part = np.argpartition(-key, width, axis=1)[:, :width + 1]   # the top width, then the next one
+        after = np.take_along_axis(key, part[:, width:], axis=1)[:, 0]
+        part = part[:, :width]
+    else:
+        part, after = np.tile(np.arange(n), (b, 1)), np.full(b, -np.inf)
     values = np.take_along_axis(key, part, axis=1)
-    ties = tie_break[columns[part]]
-    order = np.lexsort((-ties, -values), axis=1)
+    order = np.lexsort((-tie_break[columns[part]], -values), axis=1)
     part = np.take_along_axis(part, order, axis=1)
     values = np.take_along_axis(values, order, axis=1)
     items = np.where(np.isfinite(values), columns[part], -1)
@@ -141,6 +153,11 @@ def _dense_top(key: np.ndarray, columns: np.ndarray, tie_break: np.ndarray, k: i
     if width < k:
         items = np.hstack([items, np.full((b, k - width), -1, dtype=np.int64)])
         values = np.hstack([values, np.full((b, k - width), np.nan)])
+    kth = values[:, width - 1]
+    tied = np.flatnonzero(np.isfinite(kth) & (after == kth))
+    if len(tied):
+        rows, cols = np.nonzero(key[tied] >= kth[tied, None])
+        items[tied], values[tied] = _ranked(rows, columns[cols], key[tied][rows, cols], tie_break, len(tied), k)
     return items, values
 
 

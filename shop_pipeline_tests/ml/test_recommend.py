@@ -222,3 +222,20 @@ def test_active_customers_are_those_seen_in_the_last_days():
     assert sorted(out["customer_id"].unique()) == ["u001", "u002", "u003"]
     empty = R.recommendations_frame(model, history, dt.date(2026, 1, 1), "v1", k=3, active_days=30)
     assert empty.empty and list(empty.columns) == list(R.OUTPUT_COLUMNS)
+
+
+def test_equal_scores_are_ordered_by_the_tie_break_also_at_the_last_place():
+    from shop_pipeline.ml.recommend_scoring import _dense_top
+
+    rng = np.random.default_rng(5)
+    for _ in range(300):
+        b, n, k = rng.integers(1, 5), rng.integers(1, 25), rng.integers(1, 7)
+        key = rng.integers(0, 3, size=(b, n)).astype(float)   # few distinct scores: many ties
+        key[rng.random((b, n)) < 0.3] = -np.inf                 # not allowed
+        columns, tie_break = rng.permutation(60)[:n], rng.random(60)
+        items, scores = _dense_top(key, columns, tie_break, k)
+        for r in range(b):
+            allowed = sorted((j for j in range(n) if np.isfinite(key[r, j])),
+                             key=lambda j: (-key[r, j], -tie_break[columns[j]]))[:k]
+            assert items[r].tolist() == [columns[j] for j in allowed] + [-1] * (k - len(allowed))
+            np.testing.assert_array_equal(scores[r], [key[r, j] for j in allowed] + [np.nan] * (k - len(allowed)))
