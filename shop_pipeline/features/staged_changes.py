@@ -19,26 +19,7 @@ import json
 
 import duckdb
 
-_FINGERPRINTS = """
-CREATE OR REPLACE TEMP TABLE staged_fingerprints AS
-SELECT
-    partition_date,
-    count(*) AS events,
-    min(event_time) AS first_event_time,
-    bit_xor(hash(event_id, event_time, event_type, user_id, session_id, product_id, category, brand, price,
-                 quantity, order_id, is_late)) AS fingerprint
-FROM staging.events
-WHERE partition_date <= $as_of
-GROUP BY partition_date
-"""
-
-_CHANGED_FROM = """
-SELECT min(least(c.first_event_time, s.first_event_time))
-FROM temp.staged_fingerprints AS c
-FULL OUTER JOIN (SELECT * FROM features.built_partitions WHERE table_name = $table) AS s
-    ON s.partition_date = c.partition_date
-WHERE c.fingerprint IS DISTINCT FROM s.fingerprint OR c.events IS DISTINCT FROM s.events
-"""
+from shop_pipeline import sql
 
 
 def changed_since(con: duckdb.DuckDBPyConnection, table: str, as_of: dt.date, parameters: dict,
@@ -48,11 +29,11 @@ def changed_since(con: duckdb.DuckDBPyConnection, table: str, as_of: dt.date, pa
     a cut-off moved back, rows after it must go)."""
     from shop_pipeline.features.tables import cutoff_for
 
-    con.execute(_FINGERPRINTS, {"as_of": as_of})
+    con.execute(sql.load("staged_fingerprints"), {"as_of": as_of})
     last = con.execute("SELECT as_of, parameters FROM features.table_builds WHERE table_name = ?", [table]).fetchone()
     if last is None or last[0] > as_of or json.loads(last[1]) != _plain(parameters):
         return None
-    [(changed_from,)] = con.execute(_CHANGED_FROM, {"table": table}).fetchall()
+    [(changed_from,)] = con.execute(sql.load("changed_since_build"), {"table": table}).fetchall()
     previous_cutoff = cutoff_for(last[0])
     return previous_cutoff if changed_from is None else min(previous_cutoff, changed_from)
 
