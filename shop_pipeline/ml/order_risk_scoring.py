@@ -50,11 +50,17 @@ def explain(fitted: FittedOrderRisk, features: pd.DataFrame, scores: np.ndarray 
     return out
 
 
+def _order_times(features: pd.DataFrame) -> np.ndarray:
+    # cache=False: pandas' cache looks for repeated values by iterating over every timestamp in
+    # Python (a third of a second per 5,000 orders), for times that are already datetimes
+    return pd.to_datetime(features["order_time"], cache=False).to_numpy()
+
+
 def features_hash(fitted: FittedOrderRisk, features: pd.DataFrame) -> np.ndarray:
     """A fingerprint (uint64) of each order's scored inputs: its time and the model's columns."""
     if len(features) == 0:
         return np.zeros(0, dtype=np.uint64)
-    inputs = D.feature_frame(features, fitted.columns).assign(order_time=pd.to_datetime(features["order_time"]).to_numpy())
+    inputs = D.feature_frame(features, fitted.columns).assign(order_time=_order_times(features))
     return pd.util.hash_pandas_object(inputs, index=False).to_numpy(np.uint64)
 
 
@@ -95,7 +101,7 @@ def score_orders(fitted: FittedOrderRisk, features: pd.DataFrame, as_of: Any, mo
     frame = pd.DataFrame({
         "order_id": features["order_id"].to_numpy(),
         "customer_id": features["customer_id"].to_numpy(),
-        "order_time": pd.to_datetime(features["order_time"]).to_numpy(),
+        "order_time": _order_times(features),
         "risk_score": scores,
         "flagged": flagged,
         "top_features": top,
