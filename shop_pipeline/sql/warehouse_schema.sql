@@ -130,7 +130,8 @@ CREATE TABLE IF NOT EXISTS features.table_audits (
 CREATE TABLE IF NOT EXISTS features.table_builds (
     table_name VARCHAR PRIMARY KEY,
     as_of DATE NOT NULL,
-    parameters VARCHAR NOT NULL         -- JSON of the build's parameters
+    parameters VARCHAR NOT NULL,        -- JSON of the build's parameters
+    table_rows BIGINT NOT NULL          -- rows the build left (another count: the table was edited)
 );
 CREATE TABLE IF NOT EXISTS features.built_partitions (
     table_name VARCHAR NOT NULL,

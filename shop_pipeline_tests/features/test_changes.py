@@ -118,6 +118,12 @@ def test_orders_are_recomputed_only_from_the_first_staged_event_that_changed(tmp
     assert "late-order" in changed and 0 < len(changed) < len(times)
     assert min(times[o] for o in changed) >= late_time  # nothing before the first change was written
     pd.testing.assert_frame_equal(got, rebuilt(path, tmp_path, ORDER_FEATURES_TABLE, write_order_features, today, keys))
+    with connect(path) as con:  # rows deleted by hand, not by a build: every row is computed again
+        con.execute(f"DELETE FROM {ORDER_FEATURES_TABLE} WHERE order_time < $t", {"t": late_time})
+        again = write_order_features(con, today)
+        got = table(con, ORDER_FEATURES_TABLE, keys)
+    assert again.written > 0
+    pd.testing.assert_frame_equal(got, rebuilt(path, tmp_path, ORDER_FEATURES_TABLE, write_order_features, today, keys))
     with connect(path) as con:  # the cut-off moved back: every row is computed again
         back = write_order_features(con, RANDOM_DAYS[2])
         got = table(con, ORDER_FEATURES_TABLE, keys)
