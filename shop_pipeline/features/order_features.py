@@ -64,7 +64,7 @@ import pandas as pd
 
 from shop_pipeline import sql
 from shop_pipeline.features.changes import Scope, TableWrite, write_changes
-from shop_pipeline.features.staged_changes import changed_since, record_build
+from shop_pipeline.features.staged_changes import changed_since, query_fingerprint, record_build
 from shop_pipeline.features.tables import check_as_of, cutoff_for
 from shop_pipeline.warehouse.connection import table_columns, transaction
 
@@ -164,7 +164,8 @@ def write_order_features(
     keep their rows with the new as_of. The table ends as a whole build leaves it.
     own_transaction=False leaves the transaction to the caller for write-audit-publish."""
     check_as_of(con, as_of)
-    build = {"expensive_ratio": float(expensive_ratio)}
+    query = sql.load("order_features")
+    build = {"expensive_ratio": float(expensive_ratio), "query": query_fingerprint(query)}
     with transaction(con) if own_transaction else contextlib.nullcontext():
         since = changed_since(con, ORDER_FEATURES_TABLE, as_of, build)
         if table_columns(con, ORDER_FEATURES_TABLE) != list(ORDER_FEATURES):
@@ -173,7 +174,7 @@ def write_order_features(
         scope = None if since is None else Scope(
             "order_time >= $since", {"since": since, "as_of": as_of}, {"as_of": "CAST($as_of AS DATE)"})
         written = write_changes(
-            con, ORDER_FEATURES_TABLE, ORDER_FEATURES_DDL, sql.load("order_features"), params,
+            con, ORDER_FEATURES_TABLE, ORDER_FEATURES_DDL, query, params,
             ("customer_id", "order_id"), ORDER_FEATURES, aging_columns=("as_of",), scope=scope,
         )
         record_build(con, ORDER_FEATURES_TABLE, as_of, build)

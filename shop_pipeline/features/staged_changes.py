@@ -1,20 +1,25 @@
 """Since when the staged events a feature table was built from have changed.
 
 A feature whose row never depends on later events (an order's features look only at what
-happened up to the order) need not be recomputed for rows before the earliest event that
-changed. What changed is found from the data itself, whoever wrote staging.events (a daily
-run, a backfill, a re-staged partition, a hand-made fix): each build records one fingerprint
-per partition (events, first event time, XOR of the rows' hashes); the next build compares
-them with the partitions as they are now. A new, removed or changed partition moves `since`
-back to the first event time it had or has; moving the cut-off forward moves it back to the
-previous cut-off (orders between the two cut-offs are new).
+happened up to the order; a product-day at the days up to it) need not be recomputed for
+rows before the earliest event that changed. What changed is found from the data itself,
+whoever wrote staging.events (a daily run, a backfill, a re-staged partition, a hand-made
+fix): each build records one fingerprint per partition (events, first event time, XOR of the
+rows' hashes); the next build compares them with the partitions as they are now. A new,
+removed or changed partition moves `since` back to the first event time it had or has;
+moving the cut-off forward moves it back to the previous cut-off (what happened between the
+two cut-offs is new).
 
-Table names are the project's constants; values reach DuckDB only as parameters.
+Everything else a table depends on goes into the build's parameters, compared as a whole: the
+query's text (another version of it recomputes every row), small input tables by fingerprint
+(table_fingerprint), settings. Rows added or removed by hand (the table's row count is not the
+one the last build left) recompute every row too.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 
 import duckdb
@@ -53,3 +58,16 @@ def record_build(con: duckdb.DuckDBPyConnection, table: str, as_of: dt.date, par
 
 def _plain(parameters: dict) -> dict:
     return json.loads(json.dumps(parameters, sort_keys=True, default=str))
+
+
+def table_fingerprint(con: duckdb.DuckDBPyConnection, table: str, columns: tuple[str, ...]) -> str:
+    """Rows and the XOR of their hashes of a small input table (`table`, `columns`: the project's
+    constants), for a build's parameters: another value means the table changed."""
+    rows, digest = con.execute(f"SELECT count(*), coalesce(bit_xor(hash({', '.join(columns)})), 0) FROM {table}"
+                               ).fetchone()
+    return f"{rows}:{digest}"
+
+
+def query_fingerprint(query: str) -> str:
+    """For a build's parameters: rows computed by another version of the query are recomputed."""
+    return hashlib.sha256(query.encode()).hexdigest()

@@ -32,13 +32,14 @@ import duckdb
 import pandas as pd
 
 from shop_pipeline import sql
-from shop_pipeline.features.changes import TableWrite, write_changes
+from shop_pipeline.features.changes import Scope, TableWrite, write_changes
 from shop_pipeline.features.columns import (
     CUSTOMER_FEATURES,
     CUSTOMER_LABELS,
     PRODUCT_DAILY_SALES,
 )
-from shop_pipeline.warehouse.connection import transaction
+from shop_pipeline.features.staged_changes import changed_since, query_fingerprint, record_build, table_fingerprint
+from shop_pipeline.warehouse.connection import table_columns, transaction
 
 SCHEMA = "features"
 PRODUCT_DAILY_SALES_TABLE = "features.product_daily_sales"
@@ -227,13 +228,63 @@ def write_product_daily_sales(
 
     The table ends as build_product_daily_sales would leave it; on a daily run that is the new
     day, the days late events touched, and any product whose catalog data changed.
+
+    A product-day reads the events up to its day (its windows reach 28 days back, its running
+    prices further, all computed), so only the days from the first staged event that changed
+    since the last build (staged_changes.changed_since) are computed and compared. The query's
+    text, the catalog, promotions and ad spend are part of the build's parameters: a change
+    there computes every day. So does a product whose latest category or brand (which labels
+    all its days) moved.
     """
     check_as_of(con, as_of)
+    table, ddl, query = PRODUCT_DAILY_SALES_TABLE, _DDL[PRODUCT_DAILY_SALES_TABLE], sql.load("product_daily_sales")
+    keys = ("product_id", "day")
     with transaction(con) if own_transaction else contextlib.nullcontext():
-        return write_changes(
-            con, PRODUCT_DAILY_SALES_TABLE, _DDL[PRODUCT_DAILY_SALES_TABLE], sql.load("product_daily_sales"),
-            _product_daily_sales_params(as_of, None), ("product_id", "day"), PRODUCT_DAILY_SALES,
-        )
+        build = {"query": query_fingerprint(query),
+                 **{name: table_fingerprint(con, name, columns) for name, columns in _PRODUCT_DAILY_SALES_INPUTS.items()}}
+        since = changed_since(con, table, as_of, build)
+        if since is None or table_columns(con, table) != list(PRODUCT_DAILY_SALES):
+            written = write_changes(con, table, ddl, query, _product_daily_sales_params(as_of, None), keys,
+                                    PRODUCT_DAILY_SALES)
+        else:
+            first_day = since.date()
+            written = write_changes(con, table, ddl, query, _product_daily_sales_params(as_of, first_day), keys,
+                                    PRODUCT_DAILY_SALES, scope=Scope("day >= $first_day", {"first_day": first_day}, {}))
+            if _relabelled_products(con):
+                written = _then_every_day(con, written, ddl, query, _product_daily_sales_params(as_of, None))
+        record_build(con, table, as_of, build)
+        return written
+
+
+# the inputs besides staging.events, by the columns the grid reads
+_PRODUCT_DAILY_SALES_INPUTS = {
+    "raw.products": ("product_id", "category", "brand", "base_price", "launched_on"),
+    "raw.promotions": ("product_id", "start_date", "end_date", "discount_pct"),
+    "raw.ad_spend": ("date", "category", "ad_spend"),
+}
+
+
+def _relabelled_products(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether a product's days carry two categories or brands: its latest one moved, and the
+    days before the recomputed ones still carry the old one (and the old category's ad spend)."""
+    return con.execute(
+        f"SELECT count(*) FROM (SELECT product_id FROM {PRODUCT_DAILY_SALES_TABLE} GROUP BY product_id "
+        "HAVING count(DISTINCT {'category': category, 'brand': brand}) > 1)").fetchone()[0] > 0
+
+
+def _then_every_day(con: duckdb.DuckDBPyConnection, first: TableWrite, ddl: str, query: str, params: dict,
+                    ) -> TableWrite:
+    """Write every day after a write of some days; the written keys are those of both writes."""
+    con.execute(f"CREATE OR REPLACE TEMP TABLE first_written AS SELECT * FROM temp.{first.written_keys}")
+    try:
+        whole = write_changes(con, PRODUCT_DAILY_SALES_TABLE, ddl, query, params, ("product_id", "day"),
+                              PRODUCT_DAILY_SALES)
+        con.execute(f"INSERT INTO temp.{whole.written_keys} "
+                    f"SELECT * FROM temp.first_written EXCEPT SELECT * FROM temp.{whole.written_keys}")
+    finally:
+        con.execute("DROP TABLE IF EXISTS temp.first_written")
+    written = con.execute(f"SELECT count(*) FROM temp.{whole.written_keys}").fetchone()[0]
+    return TableWrite(whole.rows, written, first.deleted + whole.deleted, whole.whole_table, whole.written_keys)
 
 
 def read_product_daily_sales(

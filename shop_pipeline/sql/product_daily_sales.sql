@@ -1,8 +1,9 @@
 -- features.product_daily_sales: one row per product and day, point-in-time as of $as_of.
 --
 -- Parameters: $as_of (DATE, last day whose events may be used), $cutoff (TIMESTAMP,
--- $as_of + 1 day 00:00 UTC), $first_day (DATE or NULL: keep only rows from this day on;
--- lags and rolling means still look at the earlier days).
+-- $as_of + 1 day 00:00 UTC), $first_day (DATE or NULL: only rows from this day on, computed
+-- from the 28 days before it and the running prices of the days before those: the same rows
+-- as without it).
 --
 -- Leakage rule: only events with event_time < $cutoff that had landed by $as_of
 -- (partition_date <= $as_of) are read, so nothing after the cut-off changes a row.
@@ -71,10 +72,25 @@ products AS (
     WHERE s.product_id IS NOT NULL
        OR (c.base_price IS NOT NULL AND c.launched_on <= $as_of)
 ),
+-- with $first_day the grid starts 28 days before it (the longest window of a kept row); the
+-- running list price and last price of the days before that come from `before`
+spans AS (
+    SELECT *, greatest(first_day, coalesce(CAST($first_day AS DATE) - 28, first_day)) AS grid_start
+    FROM products
+),
 grid AS (
     SELECT p.product_id, p.category, p.brand, p.base_price, CAST(g.day AS DATE) AS day
-    FROM products AS p,
-        LATERAL generate_series(p.first_day, $as_of, INTERVAL 1 DAY) AS g(day)
+    FROM spans AS p,
+        LATERAL generate_series(p.grid_start, $as_of, INTERVAL 1 DAY) AS g(day)
+),
+before AS (
+    SELECT
+        d.product_id,
+        max(d.day_max_price) AS max_price_before,
+        arg_max(d.day_price, d.day) FILTER (WHERE d.day_price IS NOT NULL) AS last_price_before
+    FROM daily AS d
+    JOIN spans AS p ON p.product_id = d.product_id AND d.day < p.grid_start
+    GROUP BY d.product_id
 ),
 promos AS (
     -- the largest discount of the promotions active on the day (end date inclusive)
@@ -105,15 +121,20 @@ filled AS (
         -- the catalog price; for a product missing from the catalog, the highest price seen so far
         coalesce(
             CAST(g.base_price AS DECIMAL(18, 4)),
-            max(d.day_max_price) OVER (PARTITION BY g.product_id ORDER BY g.day ROWS UNBOUNDED PRECEDING)
+            greatest(
+                b.max_price_before,
+                max(d.day_max_price) OVER (PARTITION BY g.product_id ORDER BY g.day ROWS UNBOUNDED PRECEDING)
+            )
         ) AS list_price,
-        last_value(d.day_price IGNORE NULLS) OVER (
-            PARTITION BY g.product_id ORDER BY g.day ROWS UNBOUNDED PRECEDING
+        coalesce(
+            last_value(d.day_price IGNORE NULLS) OVER (PARTITION BY g.product_id ORDER BY g.day ROWS UNBOUNDED PRECEDING),
+            b.last_price_before
         ) AS last_known_price,
         coalesce(pr.discount_pct, 0) AS promo_discount_pct,
         coalesce(a.ad_spend, 0) AS ad_spend
     FROM grid AS g
     LEFT JOIN daily AS d ON d.product_id = g.product_id AND d.day = g.day
+    LEFT JOIN before AS b ON b.product_id = g.product_id
     LEFT JOIN promos AS pr ON pr.product_id = g.product_id AND pr.day = g.day
     LEFT JOIN ads AS a ON a.category = g.category AND a.day = g.day
 ),

@@ -132,6 +132,55 @@ def test_orders_are_recomputed_only_from_the_first_staged_event_that_changed(tmp
         got, rebuilt(path, tmp_path, ORDER_FEATURES_TABLE, write_order_features, RANDOM_DAYS[2], keys))
 
 
+def test_product_days_are_recomputed_from_the_first_change_and_whole_when_labels_or_marketing_move(tmp_path):
+    path = random_shop(tmp_path / "w.duckdb")
+    keys = ["product_id", "day"]
+    days = iter(RANDOM_DAYS[3:])
+
+    def next_day_equals_rebuild(change=None):
+        day = next(days)
+        with connect(path) as con:
+            if change:
+                change(con, day)
+            daily = ft.write_product_daily_sales(con, day)
+            got = table(con, ft.PRODUCT_DAILY_SALES_TABLE, keys)
+            first_written = con.execute(f"SELECT min(day) FROM temp.{daily.written_keys}").fetchone()[0]
+        pd.testing.assert_frame_equal(
+            got, rebuilt(path, tmp_path, ft.PRODUCT_DAILY_SALES_TABLE, ft.write_product_daily_sales, day, keys))
+        return daily, first_written
+
+    with connect(path) as con:
+        ft.write_product_daily_sales(con, RANDOM_DAYS[2])
+    daily, first_written = next_day_equals_rebuild()
+    assert not daily.whole_table and first_written == RANDOM_DAYS[3]  # a new day: that day alone
+    # a view of ten days ago landing late: the days from it on
+    late = dt.datetime.combine(RANDOM_DAYS[4] - dt.timedelta(days=10), dt.time(9))
+    _, first_written = next_day_equals_rebuild(lambda con, day: insert_events(
+        con, [("late-view", late, "view", "u001", "s0001", "r001", 9.0, 1, None)], day))
+    assert first_written == late.date()
+    # a catalog price, a promotion and the ad spend of an old product-day: every day
+    with connect(path) as con:
+        product, category, old_day = con.execute(
+            f"SELECT product_id, category, day FROM {ft.PRODUCT_DAILY_SALES_TABLE} ORDER BY day, product_id LIMIT 1"
+        ).fetchone()
+    for change in (f"INSERT INTO raw.products VALUES ('{product}', 'P', '{category}', 'b', 42.0, DATE '{old_day}')",
+                   f"INSERT INTO raw.promotions VALUES ('{product}', DATE '{old_day}', DATE '{old_day}', 0.2)",
+                   f"INSERT INTO raw.ad_spend VALUES (DATE '{old_day}', '{category}', 120.0)"):
+        _, first_written = next_day_equals_rebuild(lambda con, day, change=change: con.execute(change))
+        assert first_written == old_day
+    # the latest event of a product (not in the catalog) names another category: every day of it
+    # carries the new one
+    with connect(path) as con:
+        [(relabelled, days_of_it)] = con.execute(
+            f"SELECT product_id, count(*) FROM {ft.PRODUCT_DAILY_SALES_TABLE} WHERE product_id <> $catalogued "
+            "GROUP BY product_id ORDER BY count(*) DESC, product_id LIMIT 1", {"catalogued": product}).fetchall()
+    daily, _ = next_day_equals_rebuild(lambda con, day: con.execute(
+        "INSERT INTO staging.events SELECT * REPLACE ('relabel' AS event_id, $t AS event_time, 'c9' AS category, "
+        "$day AS partition_date) FROM staging.events WHERE product_id = $relabelled LIMIT 1",
+        {"t": dt.datetime.combine(day, dt.time(23, 59)), "day": day, "relabelled": relabelled}))
+    assert daily.written > days_of_it  # every day of the relabelled product
+
+
 def test_interactions_count_only_pairs_with_new_events_as_written(tmp_path):
     path = make_shop(tmp_path / "w.duckdb")
     with connect(path) as con:
