@@ -103,16 +103,42 @@ class FeatureDrift:
         return shift_label(self.psi)
 
 
+@dataclass(frozen=True)
+class ReferenceBins:
+    feature: str
+    edges: np.ndarray    # inner edges (right-closed bins); empty when rows == 0
+    shares: np.ndarray   # share of the reference in each of len(edges) + 1 bins
+    rows: int            # reference values (NaN dropped)
+
+
+def reference_bins(reference: pd.DataFrame, columns: Sequence[str], bins: int) -> list[ReferenceBins]:
+    """The bins and shares of each column of `reference` (see quantile_edges)."""
+    out = []
+    for column in columns:
+        values = _clean(reference[column].to_numpy(dtype=np.float64, na_value=np.nan))
+        if values.size == 0:
+            out.append(ReferenceBins(column, np.array([]), np.array([]), 0))
+            continue
+        edges = quantile_edges(values, bins)
+        out.append(ReferenceBins(column, edges, bin_shares(values, edges), int(values.size)))
+    return out
+
+
+def psi_against(reference: Sequence[ReferenceBins], current: pd.DataFrame) -> list[FeatureDrift]:
+    """PSI of each reference feature in `current` (NaN when a side has no values): what
+    psi_by_column gives for the reference sample itself."""
+    out = []
+    for ref in reference:
+        values = _clean(current[ref.feature].to_numpy(dtype=np.float64, na_value=np.nan))
+        value = psi_from_shares(ref.shares, bin_shares(values, ref.edges)) if ref.rows and values.size else float("nan")
+        out.append(FeatureDrift(ref.feature, value, ref.rows, int(values.size)))
+    return out
+
+
 def psi_by_column(reference: pd.DataFrame, current: pd.DataFrame, columns: Sequence[str],
                   bins: int = DEFAULT_BINS) -> list[FeatureDrift]:
     """PSI of each column; a column with no values on one side gets NaN (not measurable)."""
-    out = []
-    for column in columns:
-        ref = _clean(reference[column].to_numpy(dtype=np.float64, na_value=np.nan))
-        cur = _clean(current[column].to_numpy(dtype=np.float64, na_value=np.nan))
-        value = psi(ref, cur, bins) if ref.size and cur.size else float("nan")
-        out.append(FeatureDrift(column, value, int(ref.size), int(cur.size)))
-    return out
+    return psi_against(reference_bins(reference, columns, bins), current)
 
 
 def drift_markdown(rows: Sequence[FeatureDrift]) -> str:
@@ -165,7 +191,7 @@ def _product_day_drift(con, window_days: int, bins: int, notes: list[str]) -> tu
     import datetime as dt
 
     from shop_pipeline.ml import registry
-    from shop_pipeline.ml.drift_reference import champion_reference, psi_against
+    from shop_pipeline.ml.drift_reference import champion_reference
 
     champion = registry.champion(con, DEMAND_MODEL)
     last_day = con.execute("SELECT max(day) FROM features.product_daily_sales").fetchone()[0]
@@ -187,7 +213,7 @@ def _product_day_drift(con, window_days: int, bins: int, notes: list[str]) -> tu
 def _customer_drift(con, bins: int, notes: list[str]) -> list[FeatureDrift]:
     from shop_pipeline.features.tables import customer_features_frame
     from shop_pipeline.ml import propensity, registry
-    from shop_pipeline.ml.drift_reference import champion_reference, psi_against
+    from shop_pipeline.ml.drift_reference import champion_reference
 
     champion = registry.champion(con, PROPENSITY_MODEL)
     if champion is None or champion.as_of is None:
@@ -219,7 +245,7 @@ def order_drift(con, window_days: int = 7, bins: int = DEFAULT_BINS, notes: list
 
     from shop_pipeline.features.order_features import read_order_features
     from shop_pipeline.ml import order_risk, registry
-    from shop_pipeline.ml.drift_reference import champion_reference, psi_against
+    from shop_pipeline.ml.drift_reference import champion_reference
 
     notes = [] if notes is None else notes
     champion = registry.champion(con, RISK_MODEL)

@@ -16,46 +16,13 @@ measurable" for the champion's whole life); it is recomputed at each measurement
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 import duckdb
 import numpy as np
 import pandas as pd
 
-from shop_pipeline.ml.drift import FeatureDrift, _clean, bin_shares, psi_from_shares, quantile_edges
+from shop_pipeline.ml.drift import ReferenceBins, reference_bins
 from shop_pipeline.warehouse.connection import transaction
-
-
-@dataclass(frozen=True)
-class ReferenceBins:
-    feature: str
-    edges: np.ndarray    # inner edges (right-closed bins); empty when rows == 0
-    shares: np.ndarray   # share of the reference in each of len(edges) + 1 bins
-    rows: int            # reference values (NaN dropped)
-
-
-def reference_bins(reference: pd.DataFrame, columns: Sequence[str], bins: int) -> list[ReferenceBins]:
-    """The bins and shares of each column of `reference` (see drift.quantile_edges)."""
-    out = []
-    for column in columns:
-        values = _clean(reference[column].to_numpy(dtype=np.float64, na_value=np.nan))
-        if values.size == 0:
-            out.append(ReferenceBins(column, np.array([]), np.array([]), 0))
-            continue
-        edges = quantile_edges(values, bins)
-        out.append(ReferenceBins(column, edges, bin_shares(values, edges), int(values.size)))
-    return out
-
-
-def psi_against(reference: Sequence[ReferenceBins], current: pd.DataFrame) -> list[FeatureDrift]:
-    """PSI of each reference feature in `current` (NaN when a side has no values), as
-    drift.psi_by_column gives it for the reference sample itself."""
-    out = []
-    for ref in reference:
-        values = _clean(current[ref.feature].to_numpy(dtype=np.float64, na_value=np.nan))
-        value = psi_from_shares(ref.shares, bin_shares(values, ref.edges)) if ref.rows and values.size else float("nan")
-        out.append(FeatureDrift(ref.feature, value, ref.rows, int(values.size)))
-    return out
 
 
 def champion_reference(con: duckdb.DuckDBPyConnection, model_name: str, version: str, bins: int,

@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 
 from shop_pipeline.ml import drift, registry
-from shop_pipeline.ml.drift_reference import champion_reference, psi_against, reference_bins
+from shop_pipeline.ml.drift import psi_against, reference_bins
+from shop_pipeline.ml.drift_reference import champion_reference
 from shop_pipeline.warehouse.connection import connect
 
 
