@@ -167,9 +167,7 @@ def write_order_features(
     query = sql.load("order_features")
     build = {"expensive_ratio": float(expensive_ratio), "query": query_fingerprint(query)}
     with transaction(con) if own_transaction else contextlib.nullcontext():
-        since = changed_since(con, ORDER_FEATURES_TABLE, as_of, build)
-        if table_columns(con, ORDER_FEATURES_TABLE) != list(ORDER_FEATURES):
-            since = None  # no rows (or rows of an older layout) to keep
+        since = changed_since(con, ORDER_FEATURES_TABLE, ORDER_FEATURES, as_of, build)
         params = _params(as_of, expensive_ratio, since)
         scope = None if since is None else Scope(
             "order_time >= $since", {"since": since, "as_of": as_of}, {"as_of": "CAST($as_of AS DATE)"})
@@ -177,7 +175,7 @@ def write_order_features(
             con, ORDER_FEATURES_TABLE, ORDER_FEATURES_DDL, query, params,
             ("customer_id", "order_id"), ORDER_FEATURES, aging_columns=("as_of",), scope=scope,
         )
-        record_build(con, ORDER_FEATURES_TABLE, as_of, build)
+        record_build(con, ORDER_FEATURES_TABLE, as_of, build, written.rows)
         return written
 
 

@@ -28,17 +28,19 @@ from shop_pipeline import sql
 from shop_pipeline.warehouse.connection import table_columns
 
 
-def changed_since(con: duckdb.DuckDBPyConnection, table: str, as_of: dt.date, parameters: dict,
-                  ) -> dt.datetime | None:
+def changed_since(con: duckdb.DuckDBPyConnection, table: str, columns: tuple[str, ...], as_of: dt.date,
+                  parameters: dict) -> dt.datetime | None:
     """The earliest instant from which rows of `table` may differ from its last build; None:
-    every row may (never built this way, built with other parameters, for a later as_of (a
-    cut-off moved back: rows after it must go), or rows were added or removed since)."""
+    every row may (never built this way, missing or not with `columns`, built with other
+    parameters, for a later as_of (a cut-off moved back: rows after it must go), or rows were
+    added or removed since)."""
     from shop_pipeline.features.tables import cutoff_for
 
     con.execute(sql.load("staged_fingerprints"), {"as_of": as_of})
     last = con.execute("SELECT as_of, parameters, table_rows FROM features.table_builds WHERE table_name = ?",
                        [table]).fetchone()
-    if last is None or last[0] > as_of or json.loads(last[1]) != _plain(parameters) or not table_columns(con, table):
+    if (last is None or last[0] > as_of or json.loads(last[1]) != _plain(parameters)
+            or table_columns(con, table) != list(columns)):
         return None
     if con.execute(f"SELECT count(*) FROM {table}").fetchone()[0] != last[2]:
         return None  # rows added or removed since the build, not by a build: compute them all again
@@ -47,9 +49,8 @@ def changed_since(con: duckdb.DuckDBPyConnection, table: str, as_of: dt.date, pa
     return previous_cutoff if changed_from is None else min(previous_cutoff, changed_from)
 
 
-def record_build(con: duckdb.DuckDBPyConnection, table: str, as_of: dt.date, parameters: dict) -> None:
-    """Remember what `table` now reflects (in the write's transaction, after changed_since)."""
-    rows = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+def record_build(con: duckdb.DuckDBPyConnection, table: str, as_of: dt.date, parameters: dict, rows: int) -> None:
+    """Remember what `table` now reflects, `rows` rows (in the write's transaction, after changed_since)."""
     con.execute("INSERT OR REPLACE INTO features.table_builds (table_name, as_of, parameters, table_rows) "
                 "VALUES (?, ?, ?, ?)", [table, as_of, json.dumps(_plain(parameters), sort_keys=True), rows])
     con.execute("DELETE FROM features.built_partitions WHERE table_name = ?", [table])

@@ -39,7 +39,7 @@ from shop_pipeline.features.columns import (
     PRODUCT_DAILY_SALES,
 )
 from shop_pipeline.features.staged_changes import changed_since, query_fingerprint, record_build, table_fingerprint
-from shop_pipeline.warehouse.connection import table_columns, transaction
+from shop_pipeline.warehouse.connection import transaction
 
 SCHEMA = "features"
 PRODUCT_DAILY_SALES_TABLE = "features.product_daily_sales"
@@ -242,17 +242,14 @@ def write_product_daily_sales(
     with transaction(con) if own_transaction else contextlib.nullcontext():
         build = {"query": query_fingerprint(query),
                  **{name: table_fingerprint(con, name, columns) for name, columns in _PRODUCT_DAILY_SALES_INPUTS.items()}}
-        since = changed_since(con, table, as_of, build)
-        if since is None or table_columns(con, table) != list(PRODUCT_DAILY_SALES):
-            written = write_changes(con, table, ddl, query, _product_daily_sales_params(as_of, None), keys,
-                                    PRODUCT_DAILY_SALES)
-        else:
-            first_day = since.date()
-            written = write_changes(con, table, ddl, query, _product_daily_sales_params(as_of, first_day), keys,
-                                    PRODUCT_DAILY_SALES, scope=Scope("day >= $first_day", {"first_day": first_day}, {}))
-            if _relabelled_products(con):
-                written = _then_every_day(con, written, ddl, query, _product_daily_sales_params(as_of, None))
-        record_build(con, table, as_of, build)
+        since = changed_since(con, table, PRODUCT_DAILY_SALES, as_of, build)
+        first_day = None if since is None else since.date()
+        scope = None if first_day is None else Scope("day >= $first_day", {"first_day": first_day}, {})
+        written = write_changes(con, table, ddl, query, _product_daily_sales_params(as_of, first_day), keys,
+                                PRODUCT_DAILY_SALES, scope=scope)
+        if scope is not None and _relabelled_products(con):
+            written = _then_every_day(con, written, ddl, query, _product_daily_sales_params(as_of, None), keys)
+        record_build(con, table, as_of, build, written.rows)
         return written
 
 
@@ -273,12 +270,11 @@ def _relabelled_products(con: duckdb.DuckDBPyConnection) -> bool:
 
 
 def _then_every_day(con: duckdb.DuckDBPyConnection, first: TableWrite, ddl: str, query: str, params: dict,
-                    ) -> TableWrite:
+                    keys: tuple[str, ...]) -> TableWrite:
     """Write every day after a write of some days; the written keys are those of both writes."""
     con.execute(f"CREATE OR REPLACE TEMP TABLE first_written AS SELECT * FROM temp.{first.written_keys}")
     try:
-        whole = write_changes(con, PRODUCT_DAILY_SALES_TABLE, ddl, query, params, ("product_id", "day"),
-                              PRODUCT_DAILY_SALES)
+        whole = write_changes(con, PRODUCT_DAILY_SALES_TABLE, ddl, query, params, keys, PRODUCT_DAILY_SALES)
         con.execute(f"INSERT INTO temp.{whole.written_keys} "
                     f"SELECT * FROM temp.first_written EXCEPT SELECT * FROM temp.{whole.written_keys}")
     finally:
