@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
+import logging
 import os
 import subprocess
 import sys
@@ -18,38 +20,115 @@ def _paths(args) -> ShopPaths:
     return ShopPaths.from_env().ensure()
 
 
+# The asset groups of the definitions (tests/test_definitions.py keeps the two in step).
+ASSET_GROUPS = ("ingestion", "staging", "features", "training", "evaluation", "scoring", "monitoring")
+
+
+def _day(text: str) -> str:
+    try:
+        return dt.date.fromisoformat(text).isoformat()
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a day YYYY-MM-DD") from None
+
+
+def _positive_days(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of days") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} days: must be at least 1")
+    return value
+
+
+def _groups(text: str) -> list[str]:
+    groups = [g.strip() for g in text.split(",") if g.strip()]
+    unknown = [g for g in groups if g not in ASSET_GROUPS]
+    if unknown or not groups:
+        raise argparse.ArgumentTypeError(
+            f"unknown group(s) {', '.join(unknown) or '(none given)'}; the groups are {', '.join(ASSET_GROUPS)}")
+    return groups
+
+
 def _add_window_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--as-of", help="cut-off day YYYY-MM-DD: nothing after it influences features, models or scores "
+    parser.add_argument("--as-of", type=_day,
+                        help="cut-off day YYYY-MM-DD: nothing after it influences features, models or scores "
                         "(default: the last complete day landed)")
-    parser.add_argument("--forecast-horizon-days", type=int, help="days to forecast (default 14)")
-    parser.add_argument("--propensity-horizon-days", type=int, help="purchase window of the propensity label (default 30)")
-    parser.add_argument("--groups", help="only these asset groups, comma-separated (e.g. ingestion,staging)")
+    parser.add_argument("--forecast-horizon-days", type=_positive_days, help="days to forecast (default 14)")
+    parser.add_argument("--propensity-horizon-days", type=_positive_days,
+                        help="purchase window of the propensity label (default 30)")
+    parser.add_argument("--groups", type=_groups, help="only these asset groups, comma-separated (e.g. ingestion,staging)")
+    parser.add_argument("--verbose", action="store_true",
+                        help="stream Dagster's own log instead of one line per step (it always goes to logs/dagster.log)")
+
+
+def _log_warnings_to(log_file: Path) -> None:
+    """Library warnings (Dagster's beta notices, GX) go to the run's log file, not the terminal."""
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(log_file, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s WARNING %(message)s"))
+    warnings_log = logging.getLogger("py.warnings")
+    warnings_log.addHandler(handler)
+    warnings_log.propagate = False
+    logging.captureWarnings(True)
+
+
+def _check_as_of(as_of: str | None, span: tuple[dt.date, dt.date]) -> str | None:
+    """Why the cut-off cannot be used with the landed days, or None."""
+    if as_of is None:
+        return None
+    day = dt.date.fromisoformat(as_of)
+    if not span[0] <= day <= span[1]:
+        return f"--as-of {as_of} is outside the landed days {span[0]} .. {span[1]}"
+    return None
 
 
 def run_pipeline(paths: ShopPaths, args: argparse.Namespace | None = None) -> int:
     """Materialize everything that has landed: all partitions, one in-process run."""
-    from dagster import DagsterInstance
-
     from shop_pipeline.instance import ensure_dagster_home
-    from shop_pipeline.pipeline_run import run_full_pipeline, window_run_config
-    from shop_pipeline.summary import format_summary, warehouse_summary
+    from shop_pipeline.pipeline_run import describe_out_of_range, landed_days, window_run_config
 
-    ensure_dagster_home(paths)
     started = time.perf_counter()
-    with DagsterInstance.get() as instance:
-        run_config = window_run_config(
-            getattr(args, "as_of", None),
-            getattr(args, "forecast_horizon_days", None),
-            getattr(args, "propensity_horizon_days", None),
-        )
-        groups = [g.strip() for g in args.groups.split(",")] if getattr(args, "groups", None) else None
-        outcome = run_full_pipeline(paths, instance, run_config, groups=groups)
-    if outcome.days is None:
+    verbose = bool(getattr(args, "verbose", False))
+    log_file = paths.logs / "dagster.log"
+    landed = landed_days(paths)
+    if landed.out_of_range:
+        print(describe_out_of_range(landed))
+    if landed.span is None:
         print(f"nothing has landed in {paths.events_landing}; run `shop-pipeline generate` first")
         return 1
+    problem = _check_as_of(getattr(args, "as_of", None), landed.span)
+    if problem:
+        print(f"shop-pipeline run: error: {problem}", file=sys.stderr)
+        return 2
+    if not verbose:
+        _log_warnings_to(log_file)
+    ensure_dagster_home(paths)
+    run_config = window_run_config(
+        getattr(args, "as_of", None),
+        getattr(args, "forecast_horizon_days", None),
+        getattr(args, "propensity_horizon_days", None),
+    )
+    groups = getattr(args, "groups", None)
+    first, last = landed.span
+    print(f"running {'groups ' + ','.join(groups) if groups else 'every asset'} over {first} .. {last} "
+          f"({(last - first).days + 1} days); Dagster's log: {log_file}", flush=True)
+    return _execute(paths, run_config, groups, log_file, verbose, started)
+
+
+def _execute(paths: ShopPaths, run_config: dict, groups, log_file: Path, verbose: bool, started: float) -> int:
+    from dagster import DagsterInstance
+
+    from shop_pipeline.defs.run_logs import run_log_config
+    from shop_pipeline.pipeline_run import run_full_pipeline
+    from shop_pipeline.summary import format_summary, warehouse_summary
+
+    with DagsterInstance.get() as instance:
+        outcome = run_full_pipeline(paths, instance, run_config, groups=groups,
+                                    log_config=run_log_config(log_file, verbose))
     print(format_summary(warehouse_summary(paths.warehouse), outcome.checks, time.perf_counter() - started))
     if not outcome.success:
-        print(f"\nrun {outcome.run_id} FAILED: {outcome.error}", file=sys.stderr)
+        print(f"\nrun {outcome.run_id} FAILED: {outcome.error}\n(details: {log_file})", file=sys.stderr)
         return 1
     return 0
 

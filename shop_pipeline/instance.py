@@ -25,4 +25,7 @@ def ensure_dagster_home(paths: ShopPaths) -> Path:
     if not config.exists():
         config.write_text(DAGSTER_YAML)
     os.environ["DAGSTER_HOME"] = str(home)
+    # The webserver and daemon create the UI's runs: one planned event per asset for a range
+    # (see definitions.py), inherited by `dagster dev` from this process.
+    os.environ.setdefault("DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS", "1")
     return home

@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 
 from dagster import DagsterInstance
 
-from shop_pipeline.settings import PARTITIONS_START_ENV, ShopPaths, partitions_start
-from shop_pipeline.sources.landing import discover
+from shop_pipeline.settings import PARTITIONS_START_ENV, ShopPaths, partitions_start, record_partitions_start
+from shop_pipeline.sources.landing import LandedFile, discover
 
 # Dagster's documented run tags for a partition range (one run covers the whole range).
 RANGE_START_TAG = "dagster/asset_partition_range_start"
@@ -22,20 +22,60 @@ class PipelineOutcome:
     run_id: str | None = None
     error: str | None = None
     checks: list[tuple[str, bool]] = field(default_factory=list)
+    out_of_range: list[LandedFile] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class LandedDays:
+    """The partition range a run covers, from the landed files' days."""
+
+    first: dt.date | None
+    last: dt.date | None
+    out_of_range: list[LandedFile]  # dated before the first partition or after tomorrow: not in any run
+    bounds: tuple[dt.date, dt.date]
+
+    @property
+    def span(self) -> tuple[dt.date, dt.date] | None:
+        return (self.first, self.last) if self.first else None
+
+
+def partition_bounds(today: dt.date | None = None) -> tuple[dt.date, dt.date]:
+    """[first partition, tomorrow]: the days a landed file may be dated (UTC)."""
+    today = today or dt.datetime.now(dt.timezone.utc).date()
+    return dt.date.fromisoformat(partitions_start()), today + dt.timedelta(days=1)
+
+
+def landed_days(paths: ShopPaths, today: dt.date | None = None) -> LandedDays:
+    """The span of the landed files' days that are partitions; the files dated outside it.
+
+    The first run (or import) records the first landed day as the shop's first partition, so
+    the partitions follow the data; a file dated in the far future (`events_2099-01-01.csv`)
+    or before the first partition is left out of the range (raw_events records it as failed,
+    with the reason) instead of stretching the run over decades.
+    """
+    today = today or dt.datetime.now(dt.timezone.utc).date()
+    files = discover(paths.landing)
+    plausible = [f.day for f in files if f.day <= today + dt.timedelta(days=1)]
+    if plausible:
+        record_partitions_start(paths, min(plausible))
+    low, high = partition_bounds(today)
+    inside = [f.day for f in files if low <= f.day <= high]
+    outside = [f for f in files if not low <= f.day <= high]
+    return LandedDays(min(inside, default=None), max(inside, default=None), outside, (low, high))
 
 
 def landed_day_range(paths: ShopPaths) -> tuple[dt.date, dt.date] | None:
-    days = [f.day for f in discover(paths.landing)]
-    if not days:
-        return None
-    first, last = min(days), max(days)
-    start = dt.date.fromisoformat(partitions_start())
-    if first < start:
-        raise SystemExit(
-            f"landed files go back to {first}, before the first partition {start}; "
-            f"set {PARTITIONS_START_ENV}={first} and run again"
-        )
-    return first, last
+    return landed_days(paths).span
+
+
+def describe_out_of_range(days: LandedDays) -> str:
+    low, high = days.bounds
+    names = ", ".join(f"{f.relative} ({f.day})" for f in days.out_of_range[:5])
+    more = f" and {len(days.out_of_range) - 5} more" if len(days.out_of_range) > 5 else ""
+    return (
+        f"{len(days.out_of_range)} landed file(s) dated outside the partitions {low} .. {high} are not ingested: "
+        f"{names}{more}. Rename a misdated file, or set {PARTITIONS_START_ENV} to move the first partition back."
+    )
 
 
 def window_run_config(as_of: str | None = None, forecast_horizon_days: int | None = None,
@@ -54,14 +94,20 @@ def window_run_config(as_of: str | None = None, forecast_horizon_days: int | Non
 
 
 def run_full_pipeline(
-    paths: ShopPaths, instance: DagsterInstance, run_config: dict | None = None, groups: list[str] | None = None
+    paths: ShopPaths, instance: DagsterInstance, run_config: dict | None = None, groups: list[str] | None = None,
+    log_config: dict | None = None,
 ) -> PipelineOutcome:
-    """Materialize every landed day in one run: all assets, or only those of `groups`."""
+    """Materialize every landed day in one run: all assets, or only those of `groups`.
+
+    `log_config` is run config for the run's loggers (`defs.run_logs.run_log_config`).
+    """
+    landed = landed_days(paths)
+    # imported after the first partition is recorded: the partitions are defined on import
     from shop_pipeline.definitions import build_definitions
 
-    day_range = landed_day_range(paths)
+    day_range = landed.span
     if day_range is None:
-        return PipelineOutcome(days=None)
+        return PipelineOutcome(days=None, out_of_range=landed.out_of_range)
     definitions = build_definitions(paths)
     job = definitions.resolve_job_def("full_pipeline")
     selection = None
@@ -70,7 +116,7 @@ def run_full_pipeline(
         selection = [key for key in graph.get_all_asset_keys() if graph.get(key).group_name in groups]
     result = job.execute_in_process(
         asset_selection=selection,
-        run_config=run_config or {},
+        run_config={**(run_config or {}), **(log_config or {})},
         instance=instance,
         raise_on_error=False,
         tags={RANGE_START_TAG: day_range[0].isoformat(), RANGE_END_TAG: day_range[1].isoformat()},
@@ -85,4 +131,5 @@ def run_full_pipeline(
             f"{e.step_key}: {e.step_failure_data.error.message.strip() if e.step_failure_data.error else ''}"
             for e in failures
         ) or "run failed"
-    return PipelineOutcome(days=day_range, success=result.success, run_id=result.run_id, error=error, checks=checks)
+    return PipelineOutcome(days=day_range, success=result.success, run_id=result.run_id, error=error, checks=checks,
+                           out_of_range=landed.out_of_range)

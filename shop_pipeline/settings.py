@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -9,11 +10,42 @@ from pathlib import Path
 HOME_ENV = "SHOP_PIPELINE_HOME"
 PARTITIONS_START_ENV = "SHOP_PIPELINE_PARTITIONS_START"
 DEFAULT_PARTITIONS_START = "2025-01-01"
+PARTITIONS_START_FILE = "partitions_start"
 
 
 def partitions_start() -> str:
-    """First day of the daily partitions; data dated earlier needs this moved back."""
-    return os.environ.get(PARTITIONS_START_ENV, DEFAULT_PARTITIONS_START)
+    """First day of the daily partitions.
+
+    $SHOP_PIPELINE_PARTITIONS_START when set; else the day recorded in the shop home from the
+    landed data (by the first `import` or `run`, see `record_partitions_start`); else 2025-01-01.
+    Read when the definitions load, so the UI's partitions span the shop's data.
+    """
+    if os.environ.get(PARTITIONS_START_ENV):
+        return os.environ[PARTITIONS_START_ENV]
+    recorded = recorded_partitions_start(ShopPaths.from_env())
+    return recorded.isoformat() if recorded else DEFAULT_PARTITIONS_START
+
+
+def recorded_partitions_start(paths: "ShopPaths") -> dt.date | None:
+    try:
+        return dt.date.fromisoformat(paths.partitions_start_file.read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def record_partitions_start(paths: "ShopPaths", first_day: dt.date) -> bool:
+    """Record the first landed day as the shop's first partition, once: True when recorded now.
+
+    Kept once written, so a later file dated before it is refused (with the reason) instead of
+    silently adding partitions; moving it is a deliberate act ($SHOP_PIPELINE_PARTITIONS_START).
+    """
+    if recorded_partitions_start(paths) is not None:
+        return False
+    paths.home.mkdir(parents=True, exist_ok=True)
+    tmp = paths.partitions_start_file.with_suffix(".tmp")
+    tmp.write_text(first_day.isoformat() + "\n")
+    os.replace(tmp, paths.partitions_start_file)
+    return True
 
 
 @dataclass(frozen=True)
@@ -63,6 +95,14 @@ class ShopPaths:
     @property
     def ground_truth(self) -> Path:
         return self.home / "ground_truth"
+
+    @property
+    def partitions_start_file(self) -> Path:
+        return self.home / PARTITIONS_START_FILE
+
+    @property
+    def logs(self) -> Path:
+        return self.home / "logs"
 
     @property
     def dagster_home(self) -> Path:

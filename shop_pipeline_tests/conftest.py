@@ -1,6 +1,9 @@
 import os
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+# The partitions are defined when the definitions are imported (once per test process): pin their
+# first day instead of reading whatever shop home the working directory holds.
+os.environ.setdefault("SHOP_PIPELINE_PARTITIONS_START", "2025-01-01")
 # One OpenMP thread per model fit: results are identical, and on a busy 2-core machine
 # oversubscribed gradient-boosting threads run many times slower.
 os.environ.setdefault("OMP_NUM_THREADS", "1")

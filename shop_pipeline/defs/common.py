@@ -17,8 +17,10 @@ from dagster import (
 
 from shop_pipeline.settings import partitions_start
 
-# end_offset=1: today's partition exists, so files landing today can be ingested today.
-daily_partitions = DailyPartitionsDefinition(start_date=partitions_start(), timezone="UTC", end_offset=1)
+# From the shop's first landed day (settings.partitions_start) to tomorrow (end_offset=2): files
+# landing today are ingested today, and a shop east of UTC may name a file by its local date,
+# already tomorrow in UTC. A file dated outside is refused (pipeline_run.partition_bounds).
+daily_partitions = DailyPartitionsDefinition(start_date=partitions_start(), timezone="UTC", end_offset=2)
 single_run_backfill = BackfillPolicy.single_run()
 
 DATA_PLATFORM = ["team:data-platform"]
