@@ -8,8 +8,10 @@ if [ ! -x .venv/bin/python ]; then
 fi
 stamp=".venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)"
 if [ ! -f "$stamp" ]; then
+    # pip's own progress: a first install takes a few minutes and should not look like a hang
+    echo "installing shop_pipeline and its dependencies into .venv (first run: a few minutes)"
     .venv/bin/python -m pip install --quiet --upgrade pip
-    .venv/bin/python -m pip install --quiet -e '.[dev]'
+    .venv/bin/python -m pip install -e '.[dev]'
     rm -f .venv/.installed-*
     touch "$stamp"
 fi

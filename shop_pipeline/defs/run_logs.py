@@ -25,6 +25,7 @@ RECORD_METADATA = "dagster_meta"
 
 @dataclass
 class _StepFacts:
+    started: float | None = None
     rows: dict[str, int] = field(default_factory=dict)  # asset -> row count (a range repeats it per day)
     reused: set[str] = field(default_factory=set)
     checks: dict[str, tuple[bool, str]] = field(default_factory=dict)  # check -> (passed, severity)
@@ -68,7 +69,9 @@ class _ProgressHandler(logging.Handler):
         if event is None or not event.step_key:
             return
         facts = self.steps.setdefault(event.step_key, _StepFacts())
-        if event.is_step_materialization:
+        if event.is_step_start:
+            facts.started = record.created
+        elif event.is_step_materialization:
             materialization = event.step_materialization_data.materialization
             asset = materialization.asset_key.to_user_string()
             rows = _metadata_value(materialization.metadata, ROW_COUNT)
@@ -82,14 +85,21 @@ class _ProgressHandler(logging.Handler):
         elif event.is_step_success:
             self._print(format_step_line(event.step_key, event.step_success_data.duration_ms / 1000, "ok", facts))
         elif event.is_step_failure:
-            error = event.step_failure_data.error
-            message = error.message.strip().splitlines()[0] if error and error.message.strip() else ""
-            self._print(format_step_line(event.step_key, None, "FAILED", facts, message[:300]))
+            seconds = record.created - facts.started if facts.started else None
+            self._print(format_step_line(event.step_key, seconds, "FAILED", facts, _root_cause(event)[:300]))
         elif event.is_step_skipped:
             self._print(format_step_line(event.step_key, None, "skipped", facts, "(an upstream step or blocking check failed)"))
 
     def _print(self, line: str) -> None:
         print(line, file=self.stream, flush=True)
+
+
+def _root_cause(event) -> str:
+    """First line of the innermost error: the user's exception, not Dagster's wrapper around it."""
+    error = event.step_failure_data.error
+    while error is not None and error.cause is not None:
+        error = error.cause
+    return error.message.strip().splitlines()[0] if error and error.message.strip() else ""
 
 
 @logger(

@@ -300,15 +300,20 @@ def run_import(paths, fmt: str, sources: list[str], mapping: str | None = None) 
         print(f"import failed, nothing written: {exc}", file=sys.stderr)
         return 1
     print(format_report(reports))
-    _hint_partitions(reports)
+    _record_first_partition(paths, reports)
     return 0
 
 
-def _hint_partitions(reports: list[FileReport]) -> None:
-    from shop_pipeline.settings import PARTITIONS_START_ENV, partitions_start
+def _record_first_partition(paths, reports: list[FileReport]) -> None:
+    """Record the imported data's first day as the shop's first partition (when none is yet)."""
+    from shop_pipeline.settings import partitions_start, record_partitions_start
     from shop_pipeline.sources.landing import day_from_name
 
     days = [d for r in reports for f in r.written if (d := day_from_name(f.name)) is not None]
-    if days and min(days).isoformat() < partitions_start():
-        print(f"the data starts on {min(days)}, before the first partition {partitions_start()}: "
-              f"set {PARTITIONS_START_ENV}={min(days)} before `shop-pipeline run`")
+    if not days:
+        return
+    if record_partitions_start(paths, min(days)):
+        print(f"first partition: {min(days)} (recorded in the shop home from the imported data)")
+    elif min(days).isoformat() < partitions_start():
+        print(f"the data starts on {min(days)}, before the shop's first partition {partitions_start()}: its files "
+              f"dated earlier will be refused; set SHOP_PIPELINE_PARTITIONS_START={min(days)} to move it back")

@@ -1,0 +1,87 @@
+"""The `shop-pipeline run` front door: arguments checked before any work, the run's range from the data."""
+
+import datetime as dt
+
+import pytest
+
+from shop_pipeline import cli
+from shop_pipeline.pipeline_run import describe_out_of_range, landed_days
+from shop_pipeline.settings import PARTITIONS_START_ENV, ShopPaths, partitions_start, recorded_partitions_start
+
+TODAY = dt.date(2025, 3, 10)
+
+
+def _land(paths: ShopPaths, *names: str) -> None:
+    for name in names:
+        (paths.events_landing / name).write_text("event_id,event_time\n")
+
+
+@pytest.fixture
+def shop(tmp_path, monkeypatch):
+    paths = ShopPaths.at(tmp_path / "shop").ensure()
+    monkeypatch.setenv("SHOP_PIPELINE_HOME", str(paths.home))
+    return paths
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["run", "--as-of", "2025-13-45"], "'2025-13-45' is not a day YYYY-MM-DD"),
+        (["run", "--groups", "nosuchgroup"], "unknown group(s) nosuchgroup"),
+        (["run", "--forecast-horizon-days", "0"], "must be at least 1"),
+        (["run", "--propensity-horizon-days", "soon"], "'soon' is not a whole number of days"),
+    ],
+)
+def test_bad_arguments_are_refused_in_one_line_before_any_work(shop, capsys, argv, message):
+    with pytest.raises(SystemExit) as exit_:
+        cli.main([*argv, "--home", str(shop.home)])
+    assert exit_.value.code == 2
+    assert message in capsys.readouterr().err
+    assert not (shop.home / "dagster_home").exists()
+
+
+def test_a_cut_off_outside_the_landed_days_is_refused(shop, capsys, monkeypatch):
+    monkeypatch.setenv(PARTITIONS_START_ENV, "2025-01-01")
+    _land(shop, "events_2025-01-02.csv", "events_2025-01-05.csv")
+    for as_of in ("2024-12-31", "2025-01-06"):
+        assert cli.main(["run", "--as-of", as_of, "--home", str(shop.home)]) == 2
+        assert "outside the landed days 2025-01-02 .. 2025-01-05" in capsys.readouterr().err
+    assert not (shop.home / "dagster_home").exists()
+
+
+def test_the_first_run_records_the_first_landed_day_as_the_first_partition(shop, monkeypatch):
+    monkeypatch.delenv(PARTITIONS_START_ENV, raising=False)
+    _land(shop, "events_2019-06-02.csv", "events_2019-06-03.csv")
+    days = landed_days(shop, today=TODAY)
+    assert days.span == (dt.date(2019, 6, 2), dt.date(2019, 6, 3))
+    assert recorded_partitions_start(shop) == dt.date(2019, 6, 2)
+    assert partitions_start() == "2019-06-02"
+    # recorded once: a later file dated before it is refused, not a silent move of the partitions
+    _land(shop, "events_2019-05-01.csv")
+    again = landed_days(shop, today=TODAY)
+    assert again.span == (dt.date(2019, 6, 2), dt.date(2019, 6, 3))
+    assert [f.relative for f in again.out_of_range] == ["events/events_2019-05-01.csv"]
+
+
+def test_a_file_dated_far_in_the_future_is_left_out_of_the_range_and_named(shop, monkeypatch):
+    monkeypatch.delenv(PARTITIONS_START_ENV, raising=False)
+    _land(shop, "events_2025-03-01.csv", "events_2025-03-11.csv", "events_2099-01-01.csv")
+    days = landed_days(shop, today=TODAY)
+    # tomorrow is a partition (a shop east of UTC names files by its local day); 2099 is not
+    assert days.span == (dt.date(2025, 3, 1), dt.date(2025, 3, 11))
+    assert recorded_partitions_start(shop) == dt.date(2025, 3, 1)
+    assert [f.relative for f in days.out_of_range] == ["events/events_2099-01-01.csv"]
+    text = describe_out_of_range(days)
+    assert "events/events_2099-01-01.csv (2099-01-01)" in text
+    assert "2025-03-01 .. 2025-03-11" in text
+
+
+def test_the_environment_overrides_the_recorded_first_partition(shop, monkeypatch):
+    monkeypatch.delenv(PARTITIONS_START_ENV, raising=False)
+    _land(shop, "events_2025-02-01.csv")
+    landed_days(shop, today=TODAY)
+    assert partitions_start() == "2025-02-01"
+    monkeypatch.setenv(PARTITIONS_START_ENV, "2024-12-01")
+    assert partitions_start() == "2024-12-01"
+    _land(shop, "events_2025-01-15.csv")
+    assert landed_days(shop, today=TODAY).out_of_range == []
