@@ -25,9 +25,17 @@ from shop_pipeline.defs.common import (
 )
 from shop_pipeline.quality.suites import staging_events_suites
 from shop_pipeline.quality.thresholds import staging_rules
-from shop_pipeline.quality.audit import STAGED_BATCH, audit_days
+from shop_pipeline.quality.audit import STAGED_BATCH, audit_screened, screen_staged
+from shop_pipeline.quality.validator import SuiteOutcome, warm_up
 from shop_pipeline.resources import Quality, Warehouse
-from shop_pipeline.warehouse.staging import conservation_breaks, file_counts, publish_staging, stage_days
+from shop_pipeline.warehouse.staging import (
+    conservation_breaks,
+    days_to_stage,
+    file_counts,
+    publish_staging,
+    published_file_counts,
+    stage_days,
+)
 
 CONSERVATION_CHECK = "conservation"
 STAGING_SUITE_CHECK = "staging_events_suite"
@@ -45,7 +53,8 @@ STAGING_SUITE_CHECK = "staging_events_suite"
             description=(
                 "staging.events: the canonical clean event, typed and in UTC, one row per real event. Duplicates "
                 "(same event_id, or same content under a new id) are dropped against every earlier partition and kept "
-                "in staging.duplicate_events. Published only when conservation and the staging suite pass."
+                "in staging.duplicate_events. Published only when conservation and the staging suite pass; a day whose "
+                "landed files did not change since it was staged keeps its rows."
             ),
             metadata={"dagster/column_schema": schemas.CLEAN_EVENTS, "dagster/table_name": "staging.events"},
         ),
@@ -71,7 +80,7 @@ STAGING_SUITE_CHECK = "staging_events_suite"
             STAGING_SUITE_CHECK,
             asset="clean_events",
             blocking=True,
-            description="GX suite per day: event_id unique, prices and quantities in range, event time inside its partition, products in the catalog.",
+            description="Staging suite per day: event_id unique, prices and quantities in range, event time inside its partition, products in the catalog (DuckDB aggregates over every row; GX on a sample for columns and types, and on every row of a day that fails).",
         ),
     ],
     pool=DUCKDB_POOL,
@@ -79,17 +88,27 @@ STAGING_SUITE_CHECK = "staging_events_suite"
     can_subset=False,
 )
 def staged_events(context: AssetExecutionContext, warehouse: Warehouse, quality: Quality):
+    warm_up()
     days = partition_days(context)
     thresholds = quality.thresholds()
+    rules = staging_rules(thresholds)
     with warehouse.connection() as con:
-        stage_days(con, days, staging_rules(thresholds))
-        counts = file_counts(con, days)
-        breaks = conservation_breaks(counts)
+        # only days whose landed files (or the rules) changed since they were staged
+        stale = days_to_stage(con, days, rules)
         has_catalog = con.execute("SELECT count(*) > 0 FROM raw.products").fetchall()[0][0]
         suite = staging_events_suites(thresholds, check_catalog=has_catalog)
-        outcome = audit_days(con, "staged_clean", STAGED_BATCH, days, suite, thresholds["validation_batch_rows"])
         if not has_catalog:
             context.log.warning("no product catalog has landed: the staging suite skips the catalog rule")
+        if stale:
+            stage_days(con, stale, rules)
+            counts = file_counts(con, stale)
+            rows_per_day, failing = screen_staged(con, stale, thresholds, has_catalog)
+            outcome = audit_screened(con, STAGED_BATCH, stale, suite, thresholds["validation_batch_rows"],
+                                     rows_per_day, failing)
+        else:
+            counts = published_file_counts(con, days)
+            outcome = SuiteOutcome(suite=suite.name)
+        breaks = conservation_breaks(counts)
         yield AssetCheckResult(
             check_name=CONSERVATION_CHECK,
             asset_key="clean_events",
@@ -98,6 +117,7 @@ def staged_events(context: AssetExecutionContext, warehouse: Warehouse, quality:
             metadata={
                 "files_checked": int((counts["status"] != "failed").sum()),
                 "files_not_conserved": len(breaks),
+                "days_staged": len(stale),
                 "breaks": MetadataValue.md(markdown_table(breaks)),
             },
         )
@@ -107,21 +127,30 @@ def staged_events(context: AssetExecutionContext, warehouse: Warehouse, quality:
                 description="staging audit failed (conservation or staging suite); nothing was published",
                 metadata={"conservation_breaks": len(breaks), "failed_expectations": len(outcome.failures)},
             )
-        publish_staging(con, days, counts)
+        if stale:
+            publish_staging(con, stale, counts)
         clean, late, first, last = con.execute(
-            "SELECT count(*), count(*) FILTER (WHERE is_late), min(event_time), max(event_time) FROM staged_clean"
+            """SELECT count(*), count(*) FILTER (WHERE is_late), min(event_time), max(event_time)
+               FROM staging.events WHERE list_contains($days, partition_date)""", {"days": days}
         ).fetchall()[0]
-        quarantined = con.execute("SELECT count(*) FROM staged_quarantine").fetchall()[0][0]
-        duplicates = con.execute("SELECT count(*) FROM staged_duplicates").fetchall()[0][0]
+        quarantined = con.execute(
+            "SELECT count(*) FROM staging.quarantined_events WHERE list_contains($days, partition_date)", {"days": days}
+        ).fetchall()[0][0]
+        duplicates = con.execute(
+            "SELECT count(*) FROM staging.duplicate_events WHERE list_contains($days, partition_date)", {"days": days}
+        ).fetchall()[0][0]
         reasons = con.execute(
             """SELECT reason_code, count(*) AS rows, any_value(source_file || ':' || line) AS example_line,
                       any_value(reason) AS example_reason
-               FROM staged_quarantine GROUP BY reason_code ORDER BY rows DESC"""
+               FROM staging.quarantined_events WHERE list_contains($days, partition_date)
+               GROUP BY reason_code ORDER BY rows DESC""", {"days": days}
         ).df()
     yield MaterializeResult(
         asset_key="clean_events",
         metadata={
             "dagster/row_count": clean,
+            "days_staged": len(stale),
+            "days_unchanged": len(days) - len(stale),
             "late_events": late,
             "duplicates_dropped": duplicates,
             "first_event_time": str(first),

@@ -1,18 +1,28 @@
-"""Auditing a staged batch with a GX suite, a group of days at a time.
+"""Auditing a staged batch: the suites' row rules as DuckDB aggregates, GX where it adds to them.
 
-GX's cost is mostly fixed per validation, so days are grouped into frames of up to
-`max_rows` rows (memory stays bounded, and a 90-day backfill is a handful of validations
-instead of ninety). Per-day rules are handed to GX as columns computed in DuckDB
-(hours after the partition start, catalog membership), so grouping changes no verdict.
+The row-level expectations of the raw and staging suites are evaluated for every row in one
+DuckDB aggregate per day (`screen_raw`, `screen_staged`: the same predicates and `mostly`
+thresholds as the GX suites in quality/suites.py). GX then validates:
+  - the schema suite on a sample of whole rows (column set and types, as pandas sees them);
+  - the rows suite on every row of each day the aggregates did not pass, so a failure is
+    reported by GX with its counts and unexpected examples (the verdict is GX's).
+Validating 10M rows through pandas would cost more than reading them; a day that passes the
+aggregates passes GX's rows suite too, since both check the same predicates.
+
+GX's cost is mostly fixed per validation, so failing days are grouped into frames of up to
+`max_rows` rows (memory stays bounded). Per-day rules are handed to GX as columns computed in
+DuckDB (hours after the partition start, catalog membership), so grouping changes no verdict.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import duckdb
 
-from shop_pipeline.quality.suites import TableSuites
+from shop_pipeline.contracts import EVENT_TYPES
+from shop_pipeline.quality.suites import ISO_TIMESTAMP_PATTERN, NUMBER_PATTERN, TableSuites
 from shop_pipeline.quality.validator import SuiteOutcome, validate_frame
 
 RAW_BATCH = "SELECT * FROM batch_events WHERE list_contains($days, partition_date)"
@@ -26,6 +36,50 @@ LEFT JOIN (SELECT DISTINCT product_id FROM raw.products) AS catalog ON catalog.p
 WHERE list_contains($days, s.partition_date)
 """
 SAMPLE_ROWS = 1000
+
+# Per day of the raw batch: the raw rows suite's predicates (quality/suites.py) as counts.
+_RAW_SCREEN = """
+SELECT i.partition_date,
+       count(*) AS n,
+       least(count(r.event_id), count(r.user_id), count(r.product_id)) AS keys_present,
+       count(r.event_type) AS event_type_present,
+       count(*) FILTER (WHERE list_contains($event_types, r.event_type)) AS event_type_known,
+       count(r.price) AS price_present,
+       count(*) FILTER (WHERE regexp_matches(r.price, $number_pattern)) AS price_numeric,
+       count(r.event_time) AS event_time_present,
+       count(*) FILTER (WHERE regexp_matches(r.event_time, $iso_pattern)) AS event_time_iso
+FROM ({values}) AS r
+JOIN batch_file_ids AS i USING (file_id)
+WHERE list_contains($days, i.partition_date)
+GROUP BY 1
+"""
+
+# Per day of the staged rows: the staging rows suite's predicates as counts.
+_STAGED_SCREEN = """
+SELECT s.partition_date,
+       count(*) AS n,
+       least(count(s.event_id), count(s.event_time), count(s.event_type), count(s.user_id), count(s.product_id),
+             count(s.price), count(s.quantity)) AS required_present,
+       count(*) FILTER (WHERE list_contains($event_types, s.event_type)) AS event_type_known,
+       count(*) FILTER (WHERE s.price BETWEEN 0 AND $max_price) AS price_in_range,
+       count(*) FILTER (WHERE s.quantity BETWEEN 1 AND $max_quantity) AS quantity_in_range,
+       count(*) FILTER (WHERE date_diff('millisecond', CAST(s.partition_date AS TIMESTAMP), s.event_time) / 3600000.0
+                        >= $min_hours
+                        AND date_diff('millisecond', CAST(s.partition_date AS TIMESTAMP), s.event_time) / 3600000.0
+                        < $max_hours) AS time_in_window,
+       count(*) FILTER (WHERE s.product_id IN (SELECT product_id FROM raw.products)) AS in_catalog
+FROM staged_clean AS s
+WHERE list_contains($days, s.partition_date)
+GROUP BY 1
+"""
+
+_DUPLICATED_ID_DAYS = """
+SELECT DISTINCT partition_date FROM staged_clean
+WHERE list_contains($days, partition_date) AND event_id IN (
+    SELECT event_id FROM staged_clean WHERE list_contains($days, partition_date)
+    GROUP BY event_id HAVING count(*) > 1
+)
+"""
 
 
 def day_batches(rows_per_day: list[tuple[dt.date, int]], max_rows: int) -> list[list[dt.date]]:
@@ -46,26 +100,82 @@ def day_batches(rows_per_day: list[tuple[dt.date, int]], max_rows: int) -> list[
     return batches
 
 
+def _share(part: int, whole: int) -> float:
+    return 1.0 if whole == 0 else part / whole
+
+
+def screen_raw(con: duckdb.DuckDBPyConnection, days: list[dt.date], thresholds: dict[str, Any],
+               values_query: str) -> tuple[list[tuple[dt.date, int]], list[dt.date]]:
+    """Rows per day of the raw batch, and the days whose rows do not pass the raw rows suite's rules."""
+    t = thresholds["raw_suite"]
+    rows = con.execute(
+        _RAW_SCREEN.format(values=values_query),
+        {"days": days, "event_types": list(EVENT_TYPES), "number_pattern": NUMBER_PATTERN,
+         "iso_pattern": ISO_TIMESTAMP_PATTERN},
+    ).fetchall()
+    failing = [
+        day for day, n, keys, et_n, et_ok, price_n, price_ok, time_n, time_ok in rows
+        if _share(keys, n) < t["key_not_null_mostly"]
+        or _share(et_ok, et_n) < t["event_type_known_mostly"]
+        or _share(price_ok, price_n) < t["price_numeric_mostly"]
+        or _share(time_ok, time_n) < t["event_time_iso_mostly"]
+    ]
+    return [(r[0], r[1]) for r in rows], failing
+
+
+def screen_staged(con: duckdb.DuckDBPyConnection, days: list[dt.date], thresholds: dict[str, Any],
+                  check_catalog: bool) -> tuple[list[tuple[dt.date, int]], list[dt.date]]:
+    """Rows per day of staged_clean, and the days whose rows do not pass the staging rows suite's rules."""
+    rules = thresholds["staging_rules"]
+    t = thresholds["staging_suite"]
+    rows = con.execute(
+        _STAGED_SCREEN,
+        {"days": days, "event_types": list(EVENT_TYPES), "max_price": float(rules["max_price"]),
+         "max_quantity": int(rules["max_quantity"]), "min_hours": -24.0 * int(rules["max_lateness_days"]),
+         "max_hours": 24.0 + int(rules["future_tolerance_minutes"]) / 60.0},
+    ).fetchall()
+    failing = {
+        day for day, n, present, et_ok, price_ok, quantity_ok, window_ok, catalog_ok in rows
+        if present < n or et_ok < n or price_ok < n or quantity_ok < n or window_ok < n
+        or (check_catalog and _share(catalog_ok, n) < t["product_in_catalog_mostly"])
+    }
+    failing |= {r[0] for r in con.execute(_DUPLICATED_ID_DAYS, {"days": days}).fetchall()}
+    return [(r[0], r[1]) for r in rows], sorted(failing)
+
+
+def audit_screened(
+    con: duckdb.DuckDBPyConnection, query: str, days: list[dt.date], suites: TableSuites, max_rows: int,
+    rows_per_day: list[tuple[dt.date, int]], failing_days: list[dt.date], sample_query: str | None = None,
+) -> SuiteOutcome:
+    """GX on what the aggregates leave to it: the schema suite on a sample of whole rows, the rows
+    suite on every row of the failing days. The outcome counts every screened row."""
+    outcome = SuiteOutcome(suite=suites.name)
+    if not rows_per_day:
+        return outcome
+    sample = con.execute(
+        f"SELECT * FROM ({sample_query or query}) LIMIT {SAMPLE_ROWS}", {"days": days}).df()
+    validate_frame(sample, suites.schema, f"sample of {len(sample)} rows", outcome, count_rows=False)
+    outcome.rows = sum(n for _, n in rows_per_day)
+    outcome.batches = len(rows_per_day)
+    outcome.expectations_evaluated += len(suites.rows.expectations) * len(rows_per_day)
+    failing = set(failing_days)
+    columns = ", ".join(suites.row_columns)  # constants of the suites module, not input
+    for batch in day_batches([(d, n) for d, n in rows_per_day if d in failing], max_rows):
+        frame = con.execute(f"SELECT {columns} FROM ({query})", {"days": batch}).df()
+        name = batch[0].isoformat() if len(batch) == 1 else f"{batch[0]}..{batch[-1]}"
+        before = outcome.rows, outcome.batches
+        validate_frame(frame, suites.rows, name, outcome)
+        outcome.rows, outcome.batches = before
+    return outcome
+
+
 def audit_days(
     con: duckdb.DuckDBPyConnection, table: str, query: str, days: list[dt.date], suites: TableSuites, max_rows: int
 ) -> SuiteOutcome:
-    """Validate the rows of `days` (selected from `table` by `query`, which takes $days).
-
-    The schema suite runs once on a sample of whole rows; the rows suite on every row of
-    the columns it reads, in groups of days of at most max_rows rows.
-    """
+    """GX on every row of `days` (selected from `table` by `query`, which takes $days): the schema
+    suite on a sample of whole rows, the rows suite in groups of days of at most max_rows rows."""
     counts = con.execute(
         f"SELECT partition_date, count(*) FROM {table} WHERE list_contains($days, partition_date) GROUP BY 1",
         {"days": days},
     ).fetchall()
-    outcome = SuiteOutcome(suite=suites.name)
-    if not counts:
-        return outcome
-    sample = con.execute(f"SELECT * FROM ({query}) LIMIT {SAMPLE_ROWS}", {"days": days}).df()
-    validate_frame(sample, suites.schema, f"sample of {len(sample)} rows", outcome, count_rows=False)
-    columns = ", ".join(suites.row_columns)  # constants of the suites module, not input
-    for batch in day_batches(counts, max_rows):
-        frame = con.execute(f"SELECT {columns} FROM ({query})", {"days": batch}).df()
-        name = batch[0].isoformat() if len(batch) == 1 else f"{batch[0]}..{batch[-1]}"
-        validate_frame(frame, suites.rows, name, outcome)
-    return outcome
+    return audit_screened(con, query, days, suites, max_rows, counts, [d for d, _ in counts])

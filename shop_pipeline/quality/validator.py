@@ -6,6 +6,7 @@ GX is imported lazily (the import costs seconds) with analytics and progress bar
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
@@ -56,16 +57,30 @@ class SuiteOutcome:
         return "\n".join(lines)
 
 
-@cache
+_context_lock = threading.Lock()
+_context = None
+
+
 def gx_context():
     """The process's ephemeral GX context (suites can only be built once one exists)."""
-    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
-    import great_expectations as gx
-    from great_expectations.data_context.types.base import ProgressBarsConfig
+    global _context
+    with _context_lock:
+        if _context is None:
+            os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+            import great_expectations as gx
+            from great_expectations.data_context.types.base import ProgressBarsConfig
 
-    context = gx.get_context(mode="ephemeral")
-    context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
-    return context
+            context = gx.get_context(mode="ephemeral")
+            context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
+            _context = context
+        return _context
+
+
+def warm_up() -> None:
+    """Import GX and make its context in a background thread (seconds of imports that can
+    overlap a step's DuckDB work, which releases the GIL); gx_context() then waits for it."""
+    if _context is None and not _context_lock.locked():
+        threading.Thread(target=gx_context, name="gx-warm-up", daemon=True).start()
 
 
 def expectations_module():

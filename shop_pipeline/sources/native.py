@@ -1,16 +1,20 @@
-"""Reading one landed file of the native (canonical) format into DuckDB temp tables.
+"""Reading landed files of the native (canonical) format into DuckDB temp tables.
 
-After `read_landed_file`, the connection holds:
-  landed_rows    (line, event_id, ..., order_id)   every value as text
-  landed_rejects (line, raw_record, reason_code, reason)
-and every data line of the file is in exactly one of them (checked against an
-independent count of the file's lines). `line` is the 1-based data line: the line after a
-CSV header is line 1; JSON Lines and Parquet rows count from 1.
+A batch of files is read into the batch_* temp tables (sql/batch_tables.sql): CSV files that
+share a header in one multi-file read_csv (the fast path, sql/read_csv_batch.sql), the rest
+one at a time. Every data line of a file ends up in exactly one of its rows or its rejects
+(checked against an independent count of the file's lines), with its 1-based data line: the
+line after a CSV header is line 1; JSON Lines and Parquet rows count from 1.
+
+`read_landed_file` reads one file into landed_rows (line, event_id, ..., order_id; every
+value as text) and landed_rejects (line, raw_record, reason_code, reason).
+Paths reach DuckDB glob-escaped: its readers expand [ ] * ? even in a parameter.
 """
 
 from __future__ import annotations
 
 import csv
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -88,7 +92,7 @@ def csv_header_positions(path: Path) -> dict[str, int]:
 
 def _read_lines(con: duckdb.DuckDBPyConnection, path: Path, fingerprint: Fingerprint) -> None:
     drop_reader_rejects(con)
-    con.execute(sql.load("read_lines"), {"path": str(path)})
+    con.execute(sql.load("read_lines"), {"path": glob_escaped(path)})
     con.execute(sql.load("number_lines"), {"total_lines": fingerprint.line_count})
     accounted = con.execute(
         "SELECT (SELECT count(*) FROM landed_numbered) + (SELECT count(DISTINCT line) FROM landing_reject_errors)"
@@ -111,32 +115,17 @@ def drop_reader_rejects(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def _read_csv_fast(con: duckdb.DuckDBPyConnection, path: Path, fingerprint: Fingerprint, header: list[str]) -> bool:
-    """DuckDB's CSV reader, when every data line came out as one record or one reject.
-
-    Blank lines (skipped silently by the reader), quoted newlines and quote errors break
-    that one-line-one-outcome correspondence; then this returns False and nothing is kept.
-    """
-    drop_reader_rejects(con)
-    con.execute(sql.load("read_csv_records"), {"path": str(path), "columns": {name: "VARCHAR" for name in header}})
-    records, rejected, unusual = con.execute(
-        """SELECT (SELECT count(*) FROM landed_csv),
-                  (SELECT count(DISTINCT line) FROM landing_reject_errors),
-                  (SELECT count(*) FROM landing_reject_errors WHERE CAST(error_type AS VARCHAR) <> ALL($kinds))""",
-        {"kinds": list(_FAST_PATH_REJECTS)},
-    ).fetchall()[0]
-    data_lines = max(fingerprint.line_count - 1, 0)
-    if unusual or records + rejected != data_lines:
+    """The fast path alone on one file (landed_rows / landed_rejects); False when it steps aside."""
+    start_batch(con)
+    if _read_csv_fast_many(con, header, [BatchFile(0, path, "csv", fingerprint)]):
         return False
-    con.execute(sql.load("number_csv_records"), {"data_lines": data_lines})
-    con.execute(sql.load("csv_record_rejects"), {"field_count": len(header)})
+    _landed_from_batch(con)
     return True
 
 
-def _read_csv(con: duckdb.DuckDBPyConnection, path: Path, fingerprint: Fingerprint) -> None:
+def _read_csv_lines(con: duckdb.DuckDBPyConnection, path: Path, fingerprint: Fingerprint) -> None:
+    """The line-by-line path: every physical line read alone, then split (quoted lines by the csv module)."""
     positions = csv_header_positions(path)
-    header = sorted(positions, key=positions.get)
-    if _read_csv_fast(con, path, fingerprint, header):
-        return
     register_functions(con)
     _read_lines(con, path, fingerprint)
     con.execute(sql.load("parse_csv_lines"))
@@ -176,7 +165,7 @@ def _check_jsonl_keys(con: duckdb.DuckDBPyConnection) -> None:
 
 def _read_parquet(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     try:
-        described = con.execute("DESCRIBE SELECT * FROM read_parquet($path)", {"path": str(path)}).fetchall()
+        described = con.execute("DESCRIBE SELECT * FROM read_parquet($path)", {"path": glob_escaped(path)}).fetchall()
     except duckdb.Error as exc:
         raise UnreadableFile(f"not a readable Parquet file: {str(exc).splitlines()[0]}") from exc
     names = [row[0].lower() for row in described]
@@ -186,34 +175,253 @@ def _read_parquet(con: duckdb.DuckDBPyConnection, path: Path) -> None:
         raise UnreadableFile(
             f"schema mismatch: missing columns {', '.join(missing) or '-'}; unexpected columns {', '.join(unexpected) or '-'}"
         )
-    con.execute(sql.load("read_parquet_rows"), {"path": str(path)})
+    con.execute(sql.load("read_parquet_rows"), {"path": glob_escaped(path)})
     con.execute(
         "CREATE OR REPLACE TEMP TABLE landed_rejects "
         "(line BIGINT, raw_record VARCHAR, reason_code VARCHAR, reason VARCHAR)"
     )
 
 
+# --- batches: many files read into the batch_* temp tables --------------------------------
+
+_GLOB = re.compile(r"([\[\]*?])")
+
+
+def glob_escaped(path: Path | str) -> str:
+    """A path DuckDB's readers take literally: they expand [ ] * ? even in a parameter."""
+    return _GLOB.sub(r"[\1]", str(path))
+
+
+@dataclass(frozen=True)
+class BatchFile:
+    file_id: int
+    path: Path
+    file_format: str
+    fingerprint: Fingerprint
+
+
+def start_batch(con: duckdb.DuckDBPyConnection) -> None:
+    """Empty batch_* temp tables (sql/batch_tables.sql)."""
+    con.execute(sql.load("batch_tables"))
+
+
+def read_batch(con: duckdb.DuckDBPyConnection, files: list[BatchFile]) -> dict[int, ReadCounts | UnreadableFile]:
+    """Read `files` into the batch_* temp tables: per file id, its counts or why it is unreadable.
+
+    CSV files with the same header are read by one multi-file read_csv (sql/read_csv_batch.sql);
+    a file whose lines and records do not match one to one (blank lines, a reader error) is read
+    again alone, line by line. JSON Lines and Parquet files are read one at a time.
+    """
+    outcomes: dict[int, ReadCounts | UnreadableFile] = {}
+    groups: dict[tuple[str, ...], list[BatchFile]] = {}
+    for item in files:
+        if item.file_format == "csv":
+            try:
+                positions = csv_header_positions(item.path)
+            except UnreadableFile as exc:
+                outcomes[item.file_id] = exc
+                continue
+            groups.setdefault(tuple(sorted(positions, key=positions.get)), []).append(item)
+        else:
+            outcomes[item.file_id] = _read_one_lined(con, item)
+    for header, group in groups.items():
+        slow = _read_csv_group(con, list(header), group)
+        for item in group:
+            if item.file_id in slow:
+                outcomes[item.file_id] = _read_one_lined(con, item)
+    counted = dict(con.execute(
+        """SELECT file_id, sum(n) FROM (
+               SELECT file_id, count(*) AS n FROM batch_csv GROUP BY 1
+               UNION ALL SELECT file_id, count(*) FROM batch_lined GROUP BY 1) GROUP BY 1"""
+    ).fetchall())
+    rejected = dict(con.execute("SELECT file_id, count(*) FROM batch_reject_rows GROUP BY 1").fetchall())
+    for item in files:
+        if item.file_id not in outcomes:
+            outcomes[item.file_id] = ReadCounts(rows=int(counted.get(item.file_id, 0)),
+                                                rejects=int(rejected.get(item.file_id, 0)))
+        elif isinstance(outcomes[item.file_id], ReadCounts):
+            outcomes[item.file_id] = ReadCounts(rows=int(counted.get(item.file_id, 0)),
+                                                rejects=int(rejected.get(item.file_id, 0)))
+    return outcomes
+
+
+def _read_one_lined(con: duckdb.DuckDBPyConnection, item: BatchFile) -> ReadCounts | UnreadableFile:
+    """One file through the per-file readers (landed_rows / landed_rejects), then into the batch."""
+    try:
+        if item.file_format == "csv":
+            _read_csv_lines(con, item.path, item.fingerprint)
+        elif item.file_format == "jsonl":
+            _read_jsonl(con, item.path, item.fingerprint)
+        elif item.file_format == "parquet":
+            _read_parquet(con, item.path)
+        else:
+            raise UnreadableFile(f"unsupported file format {item.file_format!r}")
+    except UnreadableFile as exc:
+        return exc
+    except duckdb.Error as exc:
+        return UnreadableFile(f"DuckDB could not read the file: {str(exc).splitlines()[0]}")
+    con.execute("INSERT INTO batch_lined SELECT $id, * FROM landed_rows", {"id": item.file_id})
+    con.execute("INSERT INTO batch_reject_rows SELECT $id, * FROM landed_rejects", {"id": item.file_id})
+    return ReadCounts(rows=0, rejects=0)  # counted from the batch tables afterwards
+
+
+def _read_csv_group(con: duckdb.DuckDBPyConnection, header: list[str], group: list[BatchFile]) -> set[int]:
+    """The fast path for files sharing `header`; returns the ids that must be read line by line."""
+    try:
+        return _read_csv_fast_many(con, header, group)
+    except duckdb.Error:
+        if len(group) == 1:
+            return {group[0].file_id}
+    slow: set[int] = set()
+    for item in group:  # one file breaks the multi-file read: find it, read the others fast
+        try:
+            slow |= _read_csv_fast_many(con, header, [item])
+        except duckdb.Error:
+            slow.add(item.file_id)
+    return slow
+
+
+def _read_csv_fast_many(con: duckdb.DuckDBPyConnection, header: list[str], group: list[BatchFile]) -> set[int]:
+    drop_reader_rejects(con)
+    ids = [item.file_id for item in group]
+    k_offset = con.execute("SELECT coalesce(max(k), 0) FROM batch_csv").fetchall()[0][0]
+    # file_index follows the list; consecutive ids let the read map it back (first_id + index)
+    order = sorted(group, key=lambda item: item.file_id)
+    if [item.file_id for item in order] != list(range(order[0].file_id, order[0].file_id + len(order))):
+        return set().union(*(_read_csv_fast_many(con, header, [item]) for item in order))
+    try:
+        con.execute(
+            sql.load("read_csv_batch"),
+            {"paths": [glob_escaped(item.path) for item in order], "columns": {name: "VARCHAR" for name in header},
+             "k_offset": k_offset, "first_id": order[0].file_id},
+        )
+    except duckdb.Error:
+        con.execute("DELETE FROM batch_csv WHERE k > $k", {"k": k_offset})
+        raise
+    con.execute(
+        """CREATE OR REPLACE TEMP TABLE batch_csv_rejected AS
+           SELECT DISTINCT ON (file_id, line) $first_id + file_id AS file_id, line - 1 AS line,
+                  CAST(error_type AS VARCHAR) AS error_type, error_message, csv_line
+           FROM landing_reject_errors WHERE line > 1 ORDER BY file_id, line""",
+        {"first_id": order[0].file_id},
+    )
+    records = dict(con.execute(
+        "SELECT file_id, count(*) FROM batch_csv WHERE k > $k GROUP BY 1", {"k": k_offset}).fetchall())
+    rejected = dict(con.execute("SELECT file_id, count(*) FROM batch_csv_rejected GROUP BY 1").fetchall())
+    unusual = {row[0] for row in con.execute(
+        "SELECT DISTINCT file_id FROM batch_csv_rejected WHERE error_type <> ALL($kinds)",
+        {"kinds": list(_FAST_PATH_REJECTS)}).fetchall()}
+    slow = {
+        item.file_id for item in order
+        if item.file_id in unusual
+        or records.get(item.file_id, 0) + rejected.get(item.file_id, 0) != max(item.fingerprint.line_count - 1, 0)
+    }
+    if slow:
+        con.execute("DELETE FROM batch_csv WHERE k > $k AND list_contains($ids, file_id)", {"k": k_offset, "ids": list(slow)})
+        con.execute("DELETE FROM batch_csv_rejected WHERE list_contains($ids, file_id)", {"ids": list(slow)})
+    kept = [i for i in ids if i not in slow]
+    if not kept:
+        return slow
+    con.execute(
+        "INSERT INTO batch_csv_files SELECT file_id, min(k) - 1 FROM batch_csv WHERE k > $k GROUP BY 1",
+        {"k": k_offset},
+    )
+    con.execute(sql.load("number_batch_csv"))
+    _reparse_quoted(con, header, k_offset)
+    con.execute(sql.load("batch_csv_rejects"), {"field_count": len(header)})
+    return slow
+
+
+def _reparse_quoted(con: duckdb.DuckDBPyConnection, header: list[str], k_offset: int) -> None:
+    """Lines with a quote character, read without quoting, parsed again as CSV one by one.
+
+    A record or a field-count reject whose line holds a quote becomes a row when the csv module
+    finds exactly the header's fields, otherwise a malformed_line reject (as the line reader says it).
+    """
+    # header names are checked against the contract (csv_header_positions): safe to name columns
+    line_text = "concat_ws(',', " + ", ".join(f"coalesce(c.{name}, '')" for name in header) + ")"
+    has_quote = " OR ".join(f"contains(c.{name}, '\"')" for name in header)
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE batch_quoted AS
+            SELECT c.k, c.file_id, c.k - f.base + coalesce(s.shift, 0) AS line, {line_text} AS line_text
+            FROM batch_csv AS c JOIN batch_csv_files AS f USING (file_id)
+            ASOF LEFT JOIN batch_steps AS s ON s.file_id = c.file_id AND c.k > s.k_threshold
+            WHERE c.k > $k AND ({has_quote})""",
+        {"k": k_offset},
+    )
+    quoted = con.execute("SELECT file_id, line, line_text FROM batch_quoted").fetchall()
+    quoted_rejects = con.execute(
+        """SELECT file_id, line, csv_line FROM batch_csv_rejected
+           WHERE error_type IN ('MISSING COLUMNS', 'TOO MANY COLUMNS') AND strpos(csv_line, '"') > 0"""
+    ).fetchall()
+    if not quoted and not quoted_rejects:
+        return
+    rows, rejects = [], []
+    candidates = [(f, line, text, True) for f, line, text in quoted] + [(f, line, text, False) for f, line, text in quoted_rejects]
+    for file_id, line, text, rebuilt in candidates:
+        fields = _parse_quoted_csv_line(text)
+        if rebuilt and fields is not None and len(fields) == len(header) - 1:
+            # a record's line rebuilt from its values: the reader drops an empty last field
+            # after a trailing comma, put it back
+            fields = _parse_quoted_csv_line(text + ",")
+        if fields is not None and len(fields) == len(header):
+            values = dict(zip(header, fields))
+            rows.append([file_id, line, *(_clean(values[c]) for c in EVENT_COLUMNS)])
+        else:
+            reason = "unterminated quoted field" if fields is None else f"expected {len(header)} fields, found {len(fields)}"
+            rejects.append([file_id, line, text, "malformed_line", reason])
+    if quoted:
+        con.execute("DELETE FROM batch_csv WHERE k IN (SELECT k FROM batch_quoted)")
+    if quoted_rejects:
+        con.executemany("DELETE FROM batch_csv_rejected WHERE file_id = ? AND line = ?",
+                        [[f, line] for f, line, _ in quoted_rejects])
+    if rows:
+        con.executemany(f"INSERT INTO batch_lined VALUES ({', '.join(['?'] * (2 + len(EVENT_COLUMNS)))})", rows)
+    if rejects:
+        con.executemany("INSERT INTO batch_reject_rows VALUES (?, ?, ?, ?, ?)", rejects)
+
+
+def _clean(value: str | None) -> str | None:
+    value = (value or "").strip(" ")
+    return value or None
+
+
 def read_landed_file(
     con: duckdb.DuckDBPyConnection, path: Path, file_format: str, fingerprint: Fingerprint
 ) -> ReadCounts:
     """Fill landed_rows / landed_rejects from one file, or raise UnreadableFile."""
-    try:
-        if file_format == "csv":
-            _read_csv(con, path, fingerprint)
-        elif file_format == "jsonl":
-            _read_jsonl(con, path, fingerprint)
-        elif file_format == "parquet":
-            _read_parquet(con, path)
-        else:
-            raise UnreadableFile(f"unsupported file format {file_format!r}")
-    except UnreadableFile:
-        raise
-    except duckdb.Error as exc:
-        raise UnreadableFile(f"DuckDB could not read the file: {str(exc).splitlines()[0]}") from exc
-    rows, rejects = con.execute(
-        "SELECT (SELECT count(*) FROM landed_rows), (SELECT count(*) FROM landed_rejects)"
-    ).fetchall()[0]
-    return ReadCounts(rows=rows, rejects=rejects)
+    start_batch(con)
+    outcome = read_batch(con, [BatchFile(0, path, file_format, fingerprint)])[0]
+    if isinstance(outcome, UnreadableFile):
+        raise outcome
+    _landed_from_batch(con)
+    return outcome
+
+
+def _landed_from_batch(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute("CREATE OR REPLACE TEMP TABLE landed_rows AS SELECT * EXCLUDE (file_id) FROM ("
+                + BATCH_ROWS.format(where="TRUE", csv="batch_csv") + ") ORDER BY line")
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE landed_rejects AS "
+        "SELECT line, raw_record, reason_code, reason FROM batch_reject_rows ORDER BY line"
+    )
+
+
+# Every row of the batch with its data line (file_id, line, values trimmed; empty -> NULL).
+BATCH_ROWS = """
+SELECT c.file_id, c.k - f.base + coalesce(s.shift, 0) AS line,
+       nullif(trim(c.event_id), '') AS event_id, nullif(trim(c.event_time), '') AS event_time,
+       nullif(trim(c.event_type), '') AS event_type, nullif(trim(c.user_id), '') AS user_id,
+       nullif(trim(c.session_id), '') AS session_id, nullif(trim(c.product_id), '') AS product_id,
+       nullif(trim(c.category), '') AS category, nullif(trim(c.brand), '') AS brand,
+       nullif(trim(c.price), '') AS price, nullif(trim(c.quantity), '') AS quantity,
+       nullif(trim(c.order_id), '') AS order_id
+FROM {csv} AS c JOIN batch_csv_files AS f USING (file_id)
+ASOF LEFT JOIN batch_steps AS s ON s.file_id = c.file_id AND c.k > s.k_threshold
+WHERE {where}
+UNION ALL
+SELECT * FROM batch_lined WHERE {where}
+"""
 
 
 def data_line_count(file_format: str, fingerprint: Fingerprint, counts: ReadCounts) -> int:
@@ -223,3 +431,18 @@ def data_line_count(file_format: str, fingerprint: Fingerprint, counts: ReadCoun
     if file_format == "jsonl":
         return fingerprint.line_count
     return counts.total
+
+
+# Every row's values (trimmed; empty -> NULL) with its file_id, without its line: for aggregates.
+BATCH_VALUES = """
+SELECT file_id,
+       nullif(trim(event_id), '') AS event_id, nullif(trim(event_time), '') AS event_time,
+       nullif(trim(event_type), '') AS event_type, nullif(trim(user_id), '') AS user_id,
+       nullif(trim(session_id), '') AS session_id, nullif(trim(product_id), '') AS product_id,
+       nullif(trim(category), '') AS category, nullif(trim(brand), '') AS brand,
+       nullif(trim(price), '') AS price, nullif(trim(quantity), '') AS quantity,
+       nullif(trim(order_id), '') AS order_id
+FROM batch_csv
+UNION ALL
+SELECT * EXCLUDE (line) FROM batch_lined
+"""

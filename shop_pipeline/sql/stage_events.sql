@@ -1,4 +1,4 @@
--- Type, validate and deduplicate the raw rows of the partitions in $days.
+-- Type, validate and deduplicate the raw rows of the partitions in $days, in one pass.
 --
 -- Every raw row of those partitions comes out exactly once, as one of:
 --   clean      reason_code IS NULL and duplicate_kind IS NULL
@@ -10,32 +10,33 @@
 -- take part only when they could be duplicates, and arrival order is a property of the raw
 -- data, so the answer does not depend on the order in which partitions are staged, and a
 -- day that lands late does not bring back events a later day already published.
+--
+-- Arrival order is one BIGINT per row (the file's rank among the files in scope, then the
+-- line), so the two "first occurrence" windows compare integers, not file names. Only
+-- quarantined rows keep their text values (raw_record); clean rows keep typed values.
+-- The other_rows placeholder is the query of other partitions' rows that may be duplicates (or an empty one
+-- when no other partition has rows): sql/stage_events_others.sql.
 CREATE OR REPLACE TEMP TABLE staged_rows AS
 WITH current_rows AS (
     SELECT * FROM raw.events WHERE list_contains($days, partition_date)
 ),
-current_keys AS (
-    SELECT DISTINCT event_id, user_id, session_id FROM current_rows
-),
 other_rows AS (
-    SELECT e.* FROM raw.events AS e
-    WHERE NOT list_contains($days, e.partition_date)
-      AND (
-          e.event_id IN (SELECT event_id FROM current_keys WHERE event_id IS NOT NULL)
-          OR EXISTS (
-              SELECT 1 FROM current_keys AS k
-              WHERE k.user_id = e.user_id AND k.session_id IS NOT DISTINCT FROM e.session_id
-          )
-      )
+    {others}
 ),
 scope AS (
     SELECT *, true AS is_current FROM current_rows
     UNION ALL
     SELECT *, false AS is_current FROM other_rows
 ),
+files AS (
+    SELECT ingested_at, partition_date, source_file,
+           row_number() OVER (ORDER BY ingested_at, partition_date, source_file) AS file_rank
+    FROM (SELECT DISTINCT ingested_at, partition_date, source_file FROM scope)
+),
 typed AS (
     SELECT
         s.*,
+        f.file_rank * 4294967296 + s.line AS arrival,
         try_cast(s.event_time AS TIMESTAMPTZ) AT TIME ZONE 'UTC' AS event_time_utc,
         -- plain decimal numbers only: a bare cast also takes '1_000', and rounds quantity '1.5' to 2
         CASE WHEN regexp_full_match(s.price, '[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?')
@@ -46,6 +47,7 @@ typed AS (
         END AS quantity_value,
         CAST(s.partition_date AS TIMESTAMP) AS day_start
     FROM scope AS s
+    JOIN files AS f USING (ingested_at, partition_date, source_file)
 ),
 classified AS (
     SELECT
@@ -71,62 +73,72 @@ classified AS (
         END AS reason_code
     FROM typed AS t
 ),
-explained AS (
-    SELECT
-        c.*,
-        CASE reason_code
-            WHEN 'missing_event_id' THEN 'event_id is empty'
-            WHEN 'missing_event_type' THEN 'event_type is empty'
-            WHEN 'unknown_event_type' THEN 'event_type ''' || event_type || ''' is not one of '
-                || array_to_string($event_types, ', ')
-            WHEN 'missing_user_id' THEN 'user_id is empty'
-            WHEN 'missing_product_id' THEN 'product_id is empty'
-            WHEN 'missing_event_time' THEN 'event_time is empty'
-            WHEN 'unparseable_event_time' THEN 'event_time ''' || event_time || ''' is not an ISO-8601 timestamp'
-            WHEN 'event_time_in_future' THEN 'event_time ' || strftime(event_time_utc, '%Y-%m-%dT%H:%M:%SZ')
-                || ' is after the end of the file''s day ' || CAST(partition_date AS VARCHAR)
-            WHEN 'event_time_too_old' THEN 'event_time ' || strftime(event_time_utc, '%Y-%m-%dT%H:%M:%SZ')
-                || ' is more than ' || $max_lateness_days || ' days before the file''s day '
-                || CAST(partition_date AS VARCHAR)
-            WHEN 'missing_price' THEN 'price is empty'
-            WHEN 'unparseable_price' THEN 'price ''' || price || ''' is not a number'
-            WHEN 'negative_price' THEN 'price ' || price || ' is negative'
-            WHEN 'price_out_of_range' THEN 'price ' || price || ' is above the maximum ' || $max_price
-            WHEN 'invalid_quantity' THEN 'quantity ''' || coalesce(quantity, '') || ''' is not an integer from 1 to '
-                || $max_quantity
-            WHEN 'missing_order_id' THEN 'purchase without an order_id'
-        END AS reason,
-        CASE WHEN reason_code IS NULL THEN hash(
-            event_time_utc, event_type, user_id, session_id, product_id, price_value, quantity_value, order_id
-        ) END AS content_hash
-    FROM classified AS c
-),
 ranked AS (
     SELECT
-        e.*,
-        row_number() OVER by_id AS rank_by_id,
-        first_value(source_file) OVER by_id AS first_file_by_id,
-        first_value(line) OVER by_id AS first_line_by_id,
-        row_number() OVER by_content AS rank_by_content,
-        first_value(source_file) OVER by_content AS first_file_by_content,
-        first_value(line) OVER by_content AS first_line_by_content
-    FROM explained AS e
+        c.*,
+        min(arrival) OVER (PARTITION BY event_id) AS first_by_id,
+        min(arrival) OVER (
+            PARTITION BY hash(event_time_utc, event_type, user_id, session_id, product_id, price_value,
+                              quantity_value, order_id)
+        ) AS first_by_content
+    FROM classified AS c
     WHERE reason_code IS NULL
-    WINDOW
-        by_id AS (PARTITION BY event_id ORDER BY ingested_at, partition_date, source_file, line),
-        by_content AS (PARTITION BY content_hash ORDER BY ingested_at, partition_date, source_file, line)
+),
+valid AS (
+    SELECT
+        r.*,
+        CASE
+            WHEN r.arrival > r.first_by_id THEN 'same_event_id'
+            WHEN r.arrival > r.first_by_content THEN 'same_content'
+        END AS duplicate_kind,
+        CASE WHEN r.arrival > r.first_by_id THEN r.first_by_id ELSE r.first_by_content END AS kept_arrival
+    FROM ranked AS r
+    WHERE r.is_current
 )
 SELECT
-    e.partition_date, e.source_file, e.line, e.event_id, e.event_time, e.event_type, e.user_id,
-    e.session_id, e.product_id, e.category, e.brand, e.price, e.quantity, e.order_id, e.ingested_at,
-    e.event_time_utc, e.price_value, e.quantity_value, e.day_start,
-    e.reason_code, e.reason,
-    CASE
-        WHEN r.rank_by_id > 1 THEN 'same_event_id'
-        WHEN r.rank_by_content > 1 THEN 'same_content'
-    END AS duplicate_kind,
-    CASE WHEN r.rank_by_id > 1 THEN r.first_file_by_id ELSE r.first_file_by_content END AS kept_source_file,
-    CASE WHEN r.rank_by_id > 1 THEN r.first_line_by_id ELSE r.first_line_by_content END AS kept_line
-FROM explained AS e
-LEFT JOIN ranked AS r USING (partition_date, source_file, line)
-WHERE e.is_current
+    v.partition_date, v.source_file, v.line, v.event_id, v.event_time_utc AS event_time, v.event_type, v.user_id,
+    v.session_id, v.product_id, v.category, v.brand, v.price_value AS price, v.quantity_value AS quantity,
+    v.order_id, v.event_time_utc < v.day_start AS is_late, v.ingested_at,
+    NULL::VARCHAR AS reason_code, NULL::VARCHAR AS reason, NULL::VARCHAR AS raw_record,
+    v.duplicate_kind,
+    CASE WHEN v.duplicate_kind IS NOT NULL THEN kept.source_file END AS kept_source_file,
+    CASE WHEN v.duplicate_kind IS NOT NULL THEN v.kept_arrival % 4294967296 END AS kept_line
+FROM valid AS v
+LEFT JOIN files AS kept ON v.duplicate_kind IS NOT NULL AND kept.file_rank = v.kept_arrival // 4294967296
+UNION ALL
+SELECT
+    c.partition_date, c.source_file, c.line, c.event_id, c.event_time_utc, c.event_type, c.user_id,
+    c.session_id, c.product_id, c.category, c.brand, c.price_value, c.quantity_value,
+    c.order_id, false, c.ingested_at,
+    c.reason_code,
+    CASE c.reason_code
+        WHEN 'missing_event_id' THEN 'event_id is empty'
+        WHEN 'missing_event_type' THEN 'event_type is empty'
+        WHEN 'unknown_event_type' THEN 'event_type ''' || c.event_type || ''' is not one of '
+            || array_to_string($event_types, ', ')
+        WHEN 'missing_user_id' THEN 'user_id is empty'
+        WHEN 'missing_product_id' THEN 'product_id is empty'
+        WHEN 'missing_event_time' THEN 'event_time is empty'
+        WHEN 'unparseable_event_time' THEN 'event_time ''' || c.event_time || ''' is not an ISO-8601 timestamp'
+        WHEN 'event_time_in_future' THEN 'event_time ' || strftime(c.event_time_utc, '%Y-%m-%dT%H:%M:%SZ')
+            || ' is after the end of the file''s day ' || CAST(c.partition_date AS VARCHAR)
+        WHEN 'event_time_too_old' THEN 'event_time ' || strftime(c.event_time_utc, '%Y-%m-%dT%H:%M:%SZ')
+            || ' is more than ' || $max_lateness_days || ' days before the file''s day '
+            || CAST(c.partition_date AS VARCHAR)
+        WHEN 'missing_price' THEN 'price is empty'
+        WHEN 'unparseable_price' THEN 'price ''' || c.price || ''' is not a number'
+        WHEN 'negative_price' THEN 'price ' || c.price || ' is negative'
+        WHEN 'price_out_of_range' THEN 'price ' || c.price || ' is above the maximum ' || $max_price
+        WHEN 'invalid_quantity' THEN 'quantity ''' || coalesce(c.quantity, '') || ''' is not an integer from 1 to '
+            || $max_quantity
+        WHEN 'missing_order_id' THEN 'purchase without an order_id'
+    END,
+    to_json({
+        'event_id': c.event_id, 'event_time': c.event_time, 'event_type': c.event_type,
+        'user_id': c.user_id, 'session_id': c.session_id, 'product_id': c.product_id,
+        'category': c.category, 'brand': c.brand, 'price': c.price, 'quantity': c.quantity,
+        'order_id': c.order_id
+    })::VARCHAR,
+    NULL, NULL, NULL
+FROM classified AS c
+WHERE c.reason_code IS NOT NULL AND c.is_current

@@ -20,8 +20,10 @@ CREATE TABLE IF NOT EXISTS raw.ingested_files (
     rows_duplicate BIGINT,
     error VARCHAR,
     ingested_at TIMESTAMP NOT NULL,     -- first time these bytes were ingested at this path
+    modified_ns BIGINT,                 -- the file's modification time when recorded: same size and time, not read again
     PRIMARY KEY (path, partition_date)
 );
+ALTER TABLE raw.ingested_files ADD COLUMN IF NOT EXISTS modified_ns BIGINT;
 
 -- Structurally sound rows, every value still text, with their file and 1-based data line.
 CREATE TABLE IF NOT EXISTS raw.events (
@@ -114,6 +116,13 @@ CREATE TABLE IF NOT EXISTS staging.duplicate_events (
     duplicate_kind VARCHAR NOT NULL,    -- same_event_id | same_content
     kept_source_file VARCHAR NOT NULL,
     kept_line BIGINT NOT NULL
+);
+
+-- What each staged day was computed from (warehouse/staging.py): a day whose landed files, rules
+-- and staging code are unchanged is not staged again.
+CREATE TABLE IF NOT EXISTS staging.staged_days (
+    partition_date DATE PRIMARY KEY,
+    fingerprint VARCHAR NOT NULL
 );
 
 -- Which suite last audited each feature table (quality/feature_suites.py): rows a daily write

@@ -1,61 +1,69 @@
 """Exactly-once ingestion of landed event files into raw.events (write-audit-publish).
 
-`load_batch` reads the files of some days into temp tables (batch_events, batch_rejects,
-batch_files) without touching the published tables; the caller audits the batch, then
-`publish_batch` replaces those days in raw.* in one transaction.
+`load_batch` reads the new or changed files of some days into temp tables (batch_events,
+batch_rejects, batch_files) without touching the published tables; the caller audits the
+batch, then `publish_batch` replaces those files' rows in raw.* in one transaction.
+
+Cost follows the change: a landed file already recorded with the same path, size and
+modification time (or, when only the time moved, the same SHA-256) is not read again, and
+its published rows stay. A file no longer in the landing folder keeps its published rows
+too: removing a landed file never deletes events (delete them on purpose, with SQL).
 
 Exactly once: a file whose SHA-256 was already ingested (under any name, in another
 partition, or earlier in this batch) is recorded as `duplicate_file` and adds no rows.
-Re-loading the same days gives the same rows: ingested_at is kept from the first time the
+Re-loading the same files gives the same rows: ingested_at is kept from the first time the
 same bytes were ingested at the same path.
+
+A file dated outside the partitions (`valid_days`: the first partition day .. tomorrow, UTC)
+is recorded as failed with the reason, under its own day, and the others go through.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import duckdb
 
-from shop_pipeline.sources.landing import LandedFile, fingerprint
-from shop_pipeline.sources.native import UnreadableFile, data_line_count, read_landed_file
+from shop_pipeline.sources.landing import Fingerprint, LandedFile, fingerprint
+from shop_pipeline.sources.native import (
+    BATCH_ROWS,
+    BatchFile,
+    ReadCounts,
+    UnreadableFile,
+    data_line_count,
+    glob_escaped,
+    read_batch,
+    start_batch,
+)
 from shop_pipeline.warehouse.connection import transaction
 
 _BATCH_DDL = """
-CREATE OR REPLACE TEMP TABLE batch_events AS SELECT * FROM raw.events LIMIT 0;
-CREATE OR REPLACE TEMP TABLE batch_rejects AS SELECT * FROM raw.rejected_lines LIMIT 0;
 CREATE OR REPLACE TEMP TABLE batch_files AS SELECT * FROM raw.ingested_files LIMIT 0;
+CREATE OR REPLACE TEMP TABLE batch_file_ids (
+    file_id INTEGER, source_file VARCHAR, partition_date DATE, ingested_at TIMESTAMP
+);
+CREATE OR REPLACE TEMP VIEW batch_events AS
+SELECT i.partition_date, i.source_file, r.line, r.event_id, r.event_time, r.event_type, r.user_id, r.session_id,
+       r.product_id, r.category, r.brand, r.price, r.quantity, r.order_id, i.ingested_at
+FROM ({rows}) AS r JOIN batch_file_ids AS i USING (file_id);
+CREATE OR REPLACE TEMP VIEW batch_rejects AS
+SELECT i.partition_date, i.source_file, r.line, r.raw_record, r.reason_code, r.reason, i.ingested_at
+FROM batch_reject_rows AS r JOIN batch_file_ids AS i USING (file_id);
+CREATE OR REPLACE TEMP VIEW batch_events_sample AS
+SELECT i.partition_date, i.source_file, r.line, r.event_id, r.event_time, r.event_type, r.user_id, r.session_id,
+       r.product_id, r.category, r.brand, r.price, r.quantity, r.order_id, i.ingested_at
+FROM ({sample}) AS r JOIN batch_file_ids AS i USING (file_id);
+""".format(rows=BATCH_ROWS.format(where="TRUE", csv="batch_csv"),
+           sample=BATCH_ROWS.format(where="TRUE", csv="(SELECT * FROM batch_csv LIMIT 1000)"))
+
+_RECORDED = """
+SELECT path, partition_date, size_bytes, modified_ns, sha256, status, duplicate_of, rows_read, error, ingested_at
+FROM raw.ingested_files
 """
 
-_COPY_ROWS = """
-INSERT INTO batch_events BY NAME
-SELECT CAST($day AS DATE) AS partition_date, $source_file AS source_file, CAST($ingested_at AS TIMESTAMP) AS ingested_at, *
-FROM landed_rows
-"""
-
-_COPY_REJECTS = """
-INSERT INTO batch_rejects BY NAME
-SELECT CAST($day AS DATE) AS partition_date, $source_file AS source_file, CAST($ingested_at AS TIMESTAMP) AS ingested_at, *
-FROM landed_rejects
-"""
-
-_RECORD_FILE = """
-INSERT INTO batch_files BY NAME
-SELECT $path AS path, CAST($day AS DATE) AS partition_date, $size_bytes AS size_bytes, $sha256 AS sha256,
-       $file_format AS file_format, $status AS status, $duplicate_of AS duplicate_of,
-       $rows_read AS rows_read, $rows_duplicate AS rows_duplicate, $error AS error,
-       CAST($ingested_at AS TIMESTAMP) AS ingested_at
-"""
-
-_ALREADY_INGESTED = """
-SELECT sha256, min(path) FROM raw.ingested_files
-WHERE status = 'ingested' AND NOT list_contains($days, partition_date)
-GROUP BY sha256
-"""
-
-_EARLIER_INGESTED_AT = """
-SELECT path, sha256, ingested_at FROM raw.ingested_files WHERE list_contains($days, partition_date)
-"""
+_INGESTED_SHA = "SELECT path, partition_date, sha256 FROM raw.ingested_files WHERE status = 'ingested'"
 
 
 @dataclass
@@ -66,6 +74,7 @@ class FileOutcome:
     rows_read: int | None = None
     error: str | None = None
     duplicate_of: str | None = None
+    unchanged: bool = False  # already recorded with the same bytes: not read again
 
 
 @dataclass
@@ -85,69 +94,183 @@ class BatchReport:
     def ingested(self) -> list[FileOutcome]:
         return [f for f in self.files if f.status == "ingested"]
 
+    @property
+    def changed(self) -> list[FileOutcome]:
+        """Files recorded by this batch (new or changed bytes, or a new verdict)."""
+        return [f for f in self.files if not f.unchanged]
+
+    @property
+    def changed_days(self) -> list[dt.date]:
+        return sorted({f.day for f in self.changed})
+
+
+def out_of_range_reason(day: dt.date, valid_days: tuple[dt.date, dt.date]) -> str | None:
+    first, last = valid_days
+    if day > last:
+        return (f"dated {day.isoformat()}, after tomorrow ({last.isoformat()}, UTC): not ingested; "
+                "name the file with the day its events belong to")
+    if day < first:
+        return (f"dated {day.isoformat()}, before the first partition day {first.isoformat()}: not ingested; "
+                "set SHOP_PIPELINE_PARTITIONS_START earlier or name the file with its real day")
+    return None
+
+
+def _fingerprints(files: list[LandedFile]) -> dict[str, Fingerprint | OSError]:
+    """SHA-256 and line counts, two files at a time (hashlib releases the GIL)."""
+
+    def one(landed: LandedFile):
+        try:
+            return landed.relative, fingerprint(landed.path)
+        except OSError as exc:
+            return landed.relative, exc
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        return dict(pool.map(one, files))
+
 
 def load_batch(
-    con: duckdb.DuckDBPyConnection, files: list[LandedFile], days: list[dt.date], now: dt.datetime
+    con: duckdb.DuckDBPyConnection,
+    files: list[LandedFile],
+    days: list[dt.date],
+    now: dt.datetime,
+    valid_days: tuple[dt.date, dt.date] | None = None,
 ) -> BatchReport:
-    """Read `files` (all the landed files of `days`) into the batch_* temp tables."""
+    """Read the new or changed files among `files` (the landed files of `days`) into the batch tables."""
+    start_batch(con)
     con.execute(_BATCH_DDL)
-    known = dict(con.execute(_ALREADY_INGESTED, {"days": days}).fetchall())
-    first_seen = {(p, s): t for p, s, t in con.execute(_EARLIER_INGESTED_AT, {"days": days}).fetchall()}
     report = BatchReport(days=sorted(days))
+    recorded = {(r[0], r[1]): r[2:] for r in con.execute(_RECORDED).fetchall()}
+    records: list[dict] = []
+
+    def record(landed: LandedFile, status: str, fp: Fingerprint | None = None, modified_ns: int | None = None,
+               **values) -> FileOutcome:
+        row = {
+            "path": landed.relative, "partition_date": landed.day, "file_format": landed.file_format,
+            "size_bytes": fp.size_bytes if fp else None, "sha256": fp.sha256 if fp else None,
+            "modified_ns": modified_ns, "status": status, "duplicate_of": None, "rows_read": None,
+            "rows_duplicate": None, "error": None, "ingested_at": now,
+        }
+        row.update(values)
+        records.append(row)
+        outcome = FileOutcome(path=landed.relative, day=landed.day, status=status, rows_read=row["rows_read"],
+                              error=row["error"], duplicate_of=row["duplicate_of"])
+        report.files.append(outcome)
+        return outcome
+
+    # 1. What changed: out-of-range days, then size + modification time, then the bytes.
+    candidates: list[tuple[LandedFile, int | None]] = []
+    for landed in files:
+        reason = out_of_range_reason(landed.day, valid_days) if valid_days else None
+        if reason:
+            record(landed, "failed", error=reason)
+            continue
+        try:
+            stat = landed.path.stat()
+        except OSError as exc:
+            record(landed, "failed", error=f"cannot read file: {exc.strerror or exc}")
+            continue
+        known = recorded.get((landed.relative, landed.day))
+        if known and known[0] == stat.st_size and known[1] == stat.st_mtime_ns:
+            report.files.append(_unchanged(landed, known))
+            continue
+        candidates.append((landed, stat.st_mtime_ns))
+    prints = _fingerprints([landed for landed, _ in candidates])
+    replaced: set[tuple[str, dt.date]] = set()
+    fresh: list[tuple[LandedFile, int | None, Fingerprint]] = []
+    for landed, modified_ns in candidates:
+        fp = prints[landed.relative]
+        if isinstance(fp, OSError):
+            record(landed, "failed", modified_ns=modified_ns, error=f"cannot read file: {fp.strerror or fp}")
+            replaced.add((landed.relative, landed.day))
+            continue
+        known = recorded.get((landed.relative, landed.day))
+        if known and known[2] == fp.sha256 and known[1] is not None:
+            # same bytes, touched: keep the verdict, remember the new time
+            report.files.append(_unchanged(landed, known))
+            con.execute("UPDATE raw.ingested_files SET modified_ns = $m WHERE path = $p AND partition_date = $d",
+                        {"m": modified_ns, "p": landed.relative, "d": landed.day})
+            continue
+        replaced.add((landed.relative, landed.day))
+        fresh.append((landed, modified_ns, fp))
+
+    # 2. Exactly once: bytes ingested before (outside the files being replaced) or earlier in this batch.
+    known_sha: dict[str, str] = {}
+    for path, day, sha in sorted(con.execute(_INGESTED_SHA).fetchall(), key=lambda r: (r[0], r[1])):
+        if (path, day) not in replaced:
+            known_sha.setdefault(sha, path)
+    first_seen = {(p, s): t for (p, _), (_, _, s, _, _, _, _, t) in recorded.items()}
     # Arrival order, not day order: of two files with the same bytes the earlier arrival is
-    # the original, whichever days are loaded together (a backfill must not move rows).
-    for landed in sorted(files, key=lambda f: (f.arrived_ns, f.relative)):
-        report.files.append(_load_one(con, landed, known, first_seen, now))
+    # the original, whichever days are loaded together (a backfill must not move rows). A copy
+    # waits for its original's read: the bytes of a file that cannot be read are no original.
+    pending = sorted(fresh, key=lambda item: (item[0].arrived_ns, item[0].relative))
+    batch: list[BatchFile] = []
+    to_read: list[tuple[LandedFile, int | None, Fingerprint, dt.datetime]] = []
+    outcomes: dict[int, ReadCounts | UnreadableFile] = {}
+    ids = []
+    while pending:
+        waiting, round_files, round_shas = [], [], set()
+        for landed, modified_ns, fp in pending:
+            ingested_at = first_seen.get((landed.relative, fp.sha256), now)
+            if landed.file_format is None:
+                record(landed, "failed", fp, modified_ns, ingested_at=ingested_at, error=(
+                    f"unsupported file type {landed.path.suffix or '(no extension)'!r}: expected .csv, .jsonl or .parquet"))
+            elif fp.sha256 in known_sha:
+                rows = _count_without_reading(con, landed, fp)
+                record(landed, "duplicate_file", fp, modified_ns, ingested_at=ingested_at,
+                       duplicate_of=known_sha[fp.sha256], rows_read=rows, rows_duplicate=rows)
+            elif fp.sha256 in round_shas:
+                waiting.append((landed, modified_ns, fp))
+            else:
+                round_shas.add(fp.sha256)
+                round_files.append((landed, modified_ns, fp, ingested_at))
+        # 3. One read for the round (one multi-file read per CSV header).
+        first_id = len(batch)
+        round_batch = [BatchFile(first_id + i, landed.path, landed.file_format, fp)
+                       for i, (landed, _, fp, _) in enumerate(round_files)]
+        outcomes.update(read_batch(con, round_batch) if round_batch else {})
+        for item, (landed, modified_ns, fp, ingested_at) in zip(round_batch, round_files):
+            outcome = outcomes[item.file_id]
+            if isinstance(outcome, UnreadableFile):
+                record(landed, "failed", fp, modified_ns, ingested_at=ingested_at, error=str(outcome))
+                continue
+            rows_read = data_line_count(landed.file_format, fp, outcome)
+            record(landed, "ingested", fp, modified_ns, ingested_at=ingested_at, rows_read=rows_read)
+            ids.append((item.file_id, landed.relative, landed.day, ingested_at))
+            known_sha[fp.sha256] = landed.relative
+        batch += round_batch
+        to_read += round_files
+        pending = waiting
+    if ids:
+        con.executemany("INSERT INTO batch_file_ids VALUES (?, ?, ?, ?)", ids)
+    failed_ids = [item.file_id for item, (landed, *_) in zip(batch, to_read)
+                  if isinstance(outcomes[item.file_id], UnreadableFile)]
+    if failed_ids:  # a file that failed after part of it was read leaves nothing behind
+        for table in ("batch_csv", "batch_lined", "batch_reject_rows"):
+            con.execute(f"DELETE FROM {table} WHERE list_contains($ids, file_id)", {"ids": failed_ids})
+    if records:
+        import pandas as pd
+
+        frame = pd.DataFrame.from_records(records)
+        con.register("batch_file_records", frame)
+        try:
+            con.execute(
+                """INSERT INTO batch_files BY NAME
+                   SELECT path, CAST(partition_date AS DATE) AS partition_date, CAST(size_bytes AS BIGINT) AS size_bytes,
+                          sha256, file_format, status, duplicate_of, CAST(rows_read AS BIGINT) AS rows_read,
+                          CAST(rows_duplicate AS BIGINT) AS rows_duplicate, error,
+                          CAST(ingested_at AS TIMESTAMP) AS ingested_at, CAST(modified_ns AS BIGINT) AS modified_ns
+                   FROM batch_file_records"""
+            )
+        finally:
+            con.unregister("batch_file_records")
+    report.files.sort(key=lambda f: (f.day, f.path))
     return report
 
 
-def _load_one(con, landed: LandedFile, known: dict, first_seen: dict, now: dt.datetime) -> FileOutcome:
-    record = {
-        "path": landed.relative,
-        "day": landed.day,
-        "size_bytes": None,
-        "sha256": None,
-        "file_format": landed.file_format,
-        "status": "failed",
-        "duplicate_of": None,
-        "rows_read": None,
-        "rows_duplicate": None,
-        "error": None,
-        "ingested_at": now,
-    }
-    outcome = FileOutcome(path=landed.relative, day=landed.day, status="failed")
-    try:
-        fp = fingerprint(landed.path)
-    except OSError as exc:
-        record["error"] = outcome.error = f"cannot read file: {exc.strerror or exc}"
-        con.execute(_RECORD_FILE, record)
-        return outcome
-    record.update(size_bytes=fp.size_bytes, sha256=fp.sha256)
-    record["ingested_at"] = first_seen.get((landed.relative, fp.sha256), now)
-    source = {"day": landed.day, "source_file": landed.relative, "ingested_at": record["ingested_at"]}
-
-    if landed.file_format is None:
-        record["error"] = outcome.error = (
-            f"unsupported file type {landed.path.suffix or '(no extension)'!r}: expected .csv, .jsonl or .parquet"
-        )
-    elif fp.sha256 in known:
-        rows = _count_without_reading(con, landed, fp)
-        record.update(status="duplicate_file", duplicate_of=known[fp.sha256], rows_read=rows, rows_duplicate=rows)
-        outcome.status, outcome.duplicate_of, outcome.rows_read = "duplicate_file", known[fp.sha256], rows
-    else:
-        try:
-            counts = read_landed_file(con, landed.path, landed.file_format, fp)
-        except UnreadableFile as exc:
-            record["error"] = outcome.error = str(exc)
-        else:
-            con.execute(_COPY_ROWS, source)
-            con.execute(_COPY_REJECTS, source)
-            rows_read = data_line_count(landed.file_format, fp, counts)
-            record.update(status="ingested", rows_read=rows_read)
-            outcome.status, outcome.rows_read = "ingested", rows_read
-            known[fp.sha256] = landed.relative
-    con.execute(_RECORD_FILE, record)
-    return outcome
+def _unchanged(landed: LandedFile, known: tuple) -> FileOutcome:
+    _, _, _, status, duplicate_of, rows_read, error, _ = known
+    return FileOutcome(path=landed.relative, day=landed.day, status=status, rows_read=rows_read, error=error,
+                       duplicate_of=duplicate_of, unchanged=True)
 
 
 def _count_without_reading(con, landed: LandedFile, fp) -> int | None:
@@ -158,16 +281,23 @@ def _count_without_reading(con, landed: LandedFile, fp) -> int | None:
         return fp.line_count
     # Same bytes as a file that was read, so the footer is readable; without a count the
     # file's rows would go unaccounted (conservation: rows_read = rows_duplicate).
-    return con.execute("SELECT count(*) FROM read_parquet($path)", {"path": str(landed.path)}).fetchall()[0][0]
+    return con.execute("SELECT count(*) FROM read_parquet($path)", {"path": glob_escaped(landed.path)}).fetchall()[0][0]
 
 
-def publish_batch(con: duckdb.DuckDBPyConnection, days: list[dt.date]) -> None:
-    """Replace `days` in raw.* with the batch, in one transaction."""
+def publish_batch(con: duckdb.DuckDBPyConnection, days: list[dt.date] | None = None) -> None:
+    """Replace the batch's files in raw.* (their rows, rejects and records), in one transaction.
+
+    Files that are not in the batch keep their rows: unchanged files, and files that are no
+    longer landed. `days` is accepted for callers that name the batch's days; it narrows nothing.
+    """
     with transaction(con):
-        for table, batch in (
-            ("raw.events", "batch_events"),
-            ("raw.rejected_lines", "batch_rejects"),
-            ("raw.ingested_files", "batch_files"),
+        for table, key, batch in (
+            ("raw.events", "source_file", "batch_events"),
+            ("raw.rejected_lines", "source_file", "batch_rejects"),
+            ("raw.ingested_files", "path", "batch_files"),
         ):
-            con.execute(f"DELETE FROM {table} WHERE list_contains($days, partition_date)", {"days": days})
+            con.execute(
+                f"DELETE FROM {table} AS t USING batch_files AS b "
+                f"WHERE t.partition_date = b.partition_date AND t.{key} = b.path"
+            )
             con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM {batch}")

@@ -1,15 +1,21 @@
 """Staging: typed, validated, deduplicated events (write-audit-publish).
 
-`stage_days` computes staged_rows for some days (see sql/stage_events.sql) without
-touching published tables; the caller audits them (conservation, expectation suite),
-then `publish_staging` replaces those days in staging.* and updates the file manifest in
-one transaction.
+`stage_days` computes staged_rows for some days in one pass over their raw rows (see
+sql/stage_events.sql) without touching published tables; the caller audits them
+(conservation, expectation suite), then `publish_staging` replaces those days in staging.*
+and updates the file manifest in one transaction.
+
+`days_to_stage` says which days of a run need staging at all: a day whose landed files
+(paths, bytes, verdicts), rules and staging code are what its published rows were staged
+from keeps them; a day holding duplicates of a file that changed is staged again too.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+import hashlib
+import json
+from dataclasses import asdict, dataclass
 
 import duckdb
 import pandas as pd
@@ -29,8 +35,13 @@ class StagingRules:
 
 
 def stage_days(con: duckdb.DuckDBPyConnection, days: list[dt.date], rules: StagingRules) -> None:
+    """Compute staged_rows for `days` (one pass over their raw rows) and the staged_* views and tables."""
+    has_others = con.execute(
+        "SELECT EXISTS (SELECT 1 FROM raw.events WHERE NOT list_contains($days, partition_date))", {"days": days}
+    ).fetchall()[0][0]
+    others = sql.load("stage_events_others") if has_others else "SELECT * FROM raw.events LIMIT 0"
     con.execute(
-        sql.load("stage_events"),
+        sql.load("stage_events").replace("{others}", others),
         {
             "days": days,
             "event_types": list(rules.event_types),
@@ -43,13 +54,19 @@ def stage_days(con: duckdb.DuckDBPyConnection, days: list[dt.date], rules: Stagi
     con.execute(_STAGED_CLEAN)
     con.execute(_STAGED_QUARANTINE, {"days": days})
     con.execute(_STAGED_DUPLICATES)
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE staged_day_fingerprints AS "
+        "SELECT * FROM (" + _DAY_FINGERPRINTS + ") WHERE list_contains($days, partition_date)",
+        {"days": days, "salt": _salt(rules)},
+    )
 
 
+# The clean rows are a view (the big table is written once, when published); quarantine and
+# duplicates are small.
 _STAGED_CLEAN = """
-CREATE OR REPLACE TEMP TABLE staged_clean AS
-SELECT partition_date, event_id, event_time_utc AS event_time, event_type, user_id, session_id,
-       product_id, category, brand, price_value AS price, quantity_value AS quantity, order_id,
-       event_time_utc < day_start AS is_late, source_file, line, ingested_at
+CREATE OR REPLACE TEMP VIEW staged_clean AS
+SELECT partition_date, event_id, event_time, event_type, user_id, session_id, product_id, category, brand,
+       price, quantity, order_id, is_late, source_file, line, ingested_at
 FROM staged_rows
 WHERE reason_code IS NULL AND duplicate_kind IS NULL
 """
@@ -57,14 +74,7 @@ WHERE reason_code IS NULL AND duplicate_kind IS NULL
 # Rows the reader rejected are quarantined next to rows that broke a typed rule.
 _STAGED_QUARANTINE = """
 CREATE OR REPLACE TEMP TABLE staged_quarantine AS
-SELECT partition_date, source_file, line, event_id,
-       to_json({
-           'event_id': event_id, 'event_time': event_time, 'event_type': event_type,
-           'user_id': user_id, 'session_id': session_id, 'product_id': product_id,
-           'category': category, 'brand': brand, 'price': price, 'quantity': quantity,
-           'order_id': order_id
-       })::VARCHAR AS raw_record,
-       reason_code, reason
+SELECT partition_date, source_file, line, event_id, raw_record, reason_code, reason
 FROM staged_rows
 WHERE reason_code IS NOT NULL
 UNION ALL
@@ -86,14 +96,16 @@ WITH counts AS (
            count(*) FILTER (WHERE kind = 'clean') AS rows_clean,
            count(*) FILTER (WHERE kind = 'quarantined') AS rows_quarantined,
            count(*) FILTER (WHERE kind = 'duplicate') AS rows_duplicate,
-           min(event_time) AS first_event_time,
-           max(event_time) AS last_event_time
+           min(event_time) FILTER (WHERE kind = 'clean') AS first_event_time,
+           max(event_time) FILTER (WHERE kind = 'clean') AS last_event_time
     FROM (
-        SELECT source_file, partition_date, 'clean' AS kind, event_time FROM staged_clean
+        SELECT source_file, partition_date, event_time,
+               CASE WHEN reason_code IS NOT NULL THEN 'quarantined'
+                    WHEN duplicate_kind IS NOT NULL THEN 'duplicate' ELSE 'clean' END AS kind
+        FROM staged_rows
         UNION ALL
-        SELECT source_file, partition_date, 'quarantined', NULL FROM staged_quarantine
-        UNION ALL
-        SELECT source_file, partition_date, 'duplicate', NULL FROM staged_duplicates
+        SELECT source_file, partition_date, NULL, 'quarantined' FROM raw.rejected_lines
+        WHERE list_contains($days, partition_date)
     )
     GROUP BY ALL
 )
@@ -108,10 +120,62 @@ WHERE list_contains($days, f.partition_date)
 ORDER BY f.partition_date, f.path
 """
 
+# Per day: what its staged rows follow from (the landed files' paths, bytes and verdicts, when
+# they were first ingested, and $salt: the rules and the staging code).
+_DAY_FINGERPRINTS = """
+SELECT partition_date,
+       md5($salt || string_agg(
+           concat_ws('|', path, coalesce(sha256, ''), status, CAST(ingested_at AS VARCHAR)), ';' ORDER BY path
+       )) AS fingerprint
+FROM raw.ingested_files
+GROUP BY partition_date
+"""
+
+_STALE_DAYS = """
+WITH current AS (
+    SELECT * FROM (""" + _DAY_FINGERPRINTS + """) WHERE list_contains($days, partition_date)
+),
+changed AS (
+    SELECT c.partition_date FROM current AS c
+    LEFT JOIN staging.staged_days AS s USING (partition_date)
+    WHERE s.fingerprint IS DISTINCT FROM c.fingerprint
+)
+SELECT partition_date FROM changed
+UNION
+-- days whose duplicates point at a file of a changed day: what they repeated may be gone
+SELECT d.partition_date FROM staging.duplicate_events AS d
+WHERE list_contains($days, d.partition_date)
+  AND d.kept_source_file IN (
+      SELECT path FROM raw.ingested_files WHERE partition_date IN (SELECT partition_date FROM changed)
+  )
+ORDER BY 1
+"""
+
+
+def _salt(rules: StagingRules) -> str:
+    code = sql.load("stage_events") + sql.load("stage_events_others")
+    return hashlib.sha256((json.dumps(asdict(rules), sort_keys=True) + code).encode()).hexdigest()[:16]
+
+
+def days_to_stage(con: duckdb.DuckDBPyConnection, days: list[dt.date], rules: StagingRules) -> list[dt.date]:
+    """The days of `days` whose landed files, rules or staging code changed since they were staged."""
+    return [r[0] for r in con.execute(_STALE_DAYS, {"days": days, "salt": _salt(rules)}).fetchall()]
+
 
 def file_counts(con: duckdb.DuckDBPyConnection, days: list[dt.date]) -> pd.DataFrame:
     """Per landed file of `days`: rows read and what became of them in the staged batch."""
     return con.execute(_FILE_COUNTS, {"days": days}).df()
+
+
+def published_file_counts(con: duckdb.DuckDBPyConnection, days: list[dt.date]) -> pd.DataFrame:
+    """Per landed file of `days`: the counts its last staging recorded in the manifest."""
+    return con.execute(
+        """SELECT path, partition_date, status, rows_read,
+                  coalesce(rows_clean, 0) AS rows_clean, coalesce(rows_quarantined, 0) AS rows_quarantined,
+                  rows_duplicate, first_event_time, last_event_time
+           FROM raw.ingested_files WHERE list_contains($days, partition_date) ORDER BY partition_date, path""",
+        {"days": days},
+    ).df()
 
 
 def conservation_breaks(counts: pd.DataFrame) -> pd.DataFrame:
@@ -142,3 +206,5 @@ def publish_staging(con: duckdb.DuckDBPyConnection, days: list[dt.date], counts:
             """
         )
         con.unregister("staged_file_counts")
+        con.execute("DELETE FROM staging.staged_days WHERE list_contains($days, partition_date)", {"days": days})
+        con.execute("INSERT INTO staging.staged_days BY NAME SELECT * FROM staged_day_fingerprints")

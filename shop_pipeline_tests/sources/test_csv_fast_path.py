@@ -47,12 +47,65 @@ def test_fast_path_matches_the_line_reader_on_wrong_field_counts_and_bad_utf8(tm
     ]
 
 
-@pytest.mark.parametrize(
-    "bad_line",
-    ["", 'e9,2025-01-02T00:00:00Z,view,u1,s1,p1,books,"unterminated,10.00,1,', 'e9,"multi\nline",view,u1,s1,p1,b,a,1,1,'],
-)
-def test_fast_path_steps_aside_when_lines_and_records_do_not_match(tmp_path, bad_line):
+def test_fast_path_steps_aside_on_blank_lines(tmp_path):
+    """The reader skips a blank line silently: lines and records no longer match one to one."""
     path = tmp_path / "events_2025-01-02.csv"
-    path.write_text("\n".join([HEADER, event_line("e1"), bad_line, event_line("e2")]) + "\n")
+    path.write_text("\n".join([HEADER, event_line("e1"), "", event_line("e2")]) + "\n")
     used_fast, _, _ = read_both(path)
     assert not used_fast
+
+
+@pytest.mark.parametrize(
+    "bad_line",
+    [
+        'e9,2025-01-02T00:00:00Z,view,u1,s1,p1,books,"unterminated,10.00,1,',
+        'e9,"multi\nline",view,u1,s1,p1,b,a,1,1,',
+        'e9,2025-01-02T00:00:00Z,view,u1,s1,p1,"books, used","the ""best"" shop",10,1,',
+        'e9,2025-01-02T00:00:00Z,view,u1,s1,p1,"books",acme,10,1,',
+        'e9,2025-01-02T00:00:00Z,view,u1,s1,p1,"a,b,c",acme,10,1,',
+    ],
+)
+def test_quoted_lines_are_parsed_again_and_match_the_line_reader(tmp_path, bad_line):
+    """Read without quoting, a stray quote cannot swallow the next lines; quoted lines are re-parsed."""
+    path = tmp_path / "events_2025-01-02.csv"
+    path.write_text("\n".join([HEADER, event_line("e1"), bad_line, event_line("e2"), "x,y"]) + "\n")
+    used_fast, fast, slow = read_both(path)
+    assert used_fast
+    assert fast.execute(ROWS).fetchall() == slow.execute(ROWS).fetchall()
+    fast_rejects = [(line, code, reason) for line, _, code, reason in fast.execute(REJECTS).fetchall()]
+    slow_rejects = [(line, code, reason) for line, _, code, reason in slow.execute(REJECTS).fetchall()]
+    assert fast_rejects == slow_rejects
+
+
+def test_many_files_in_one_read_keep_their_own_line_numbers(tmp_path):
+    """One multi-file read: each file's rows and rejects are numbered within the file."""
+    from shop_pipeline.sources.native import BatchFile, BATCH_ROWS, read_batch, start_batch
+
+    files = []
+    for index, bad in enumerate([["a,b", "\xff"], [], ['"open,quote'], ["x"] * 3]):
+        path = tmp_path / f"f{index}_2025-01-02.csv"
+        lines = [event_line(f"e{index}-{i}") for i in range(6)]
+        for offset, text in enumerate(bad):
+            lines.insert(1 + 2 * offset, text)
+        path.write_bytes(("\n".join([HEADER, *lines]) + "\n").encode("utf-8", "surrogateescape")
+                         .replace(b"\\xff", b"\xff"))
+        files.append(BatchFile(index, path, "csv", fingerprint(path)))
+    con = duckdb.connect()
+    start_batch(con)
+    outcomes = read_batch(con, files)
+    for item in files:
+        lines = sorted(
+            [r[0] for r in con.execute(f"SELECT line FROM ({BATCH_ROWS.format(where='file_id = ' + str(item.file_id), csv='batch_csv')})").fetchall()]
+            + [r[0] for r in con.execute("SELECT line FROM batch_reject_rows WHERE file_id = ?", [item.file_id]).fetchall()]
+        )
+        assert lines == list(range(1, item.fingerprint.line_count)), item.path.name
+        assert outcomes[item.file_id].total == item.fingerprint.line_count - 1
+        got = dict(con.execute(
+            f"SELECT event_id, line FROM ({BATCH_ROWS.format(where='file_id = ' + str(item.file_id), csv='batch_csv')})").fetchall())
+        single = duckdb.connect()
+        native.register_functions(single)
+        native._read_lines(single, item.path, item.fingerprint)
+        single.execute(native.sql.load("parse_csv_lines"))
+        positions = native.csv_header_positions(item.path)
+        single.execute(native.sql.load("split_csv_rows"), {**{f"pos_{c}": p for c, p in positions.items()}, "field_count": 11})
+        assert got == dict(single.execute("SELECT event_id, line FROM landed_rows").fetchall())

@@ -384,7 +384,7 @@ def test_conservation_breaks_reports_a_file_that_lost_rows(con, landing):
     write_events(landing, "a_2025-01-02.csv", [event_line("e1"), event_line("e2", user="u2")])
     ingest_days(con, landing, [DAY2])
     staging.stage_days(con, [DAY2], StagingRules())
-    con.execute("DELETE FROM staged_clean WHERE event_id = 'e2'")
+    con.execute("DELETE FROM staged_rows WHERE event_id = 'e2'")
     counts = staging.file_counts(con, [DAY2])
     broken = staging.conservation_breaks(counts)
     assert broken["path"].tolist() == ["events/a_2025-01-02.csv"]
