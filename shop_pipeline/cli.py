@@ -119,11 +119,19 @@ def run_pipeline(paths: ShopPaths, args: argparse.Namespace | None = None) -> in
 def _execute(paths: ShopPaths, run_config: dict, groups, log_file: Path, verbose: bool, started: float) -> int:
     from dagster import DagsterInstance
 
+    from shop_pipeline.defs.common import DUCKDB_POOL
     from shop_pipeline.defs.run_logs import run_log_config
+    from shop_pipeline.instance import pool_holders, recover_dead_runs
     from shop_pipeline.pipeline_run import run_full_pipeline
     from shop_pipeline.summary import format_summary, warehouse_summary
 
     with DagsterInstance.get() as instance:
+        for line in recover_dead_runs(instance):
+            print(line, flush=True)
+        holders = pool_holders(instance, DUCKDB_POOL)
+        if holders:
+            print(f"waiting for the {DUCKDB_POOL} pool (one DuckDB writer at a time), held by: {'; '.join(holders)}",
+                  flush=True)
         outcome = run_full_pipeline(paths, instance, run_config, groups=groups,
                                     log_config=run_log_config(log_file, verbose))
     print(format_summary(warehouse_summary(paths.warehouse), outcome.checks, time.perf_counter() - started))

@@ -29,3 +29,85 @@ def ensure_dagster_home(paths: ShopPaths) -> Path:
     # (see definitions.py), inherited by `dagster dev` from this process.
     os.environ.setdefault("DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS", "1")
     return home
+
+
+# ------------------------------------------------------------------ runs whose process is gone
+
+HOST_TAG = "shop_pipeline/host"
+ACTIVE = ("STARTING", "STARTED", "CANCELING")
+
+
+def _process_started_at(pid: int) -> float | None:
+    """When a live process started (epoch seconds; Linux /proc), None when it is gone or a zombie."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        pass  # alive, another user's
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        boot = next(float(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines()
+                    if line.startswith("btime "))
+    except (OSError, StopIteration, ValueError):
+        return 0.0  # no /proc: alive is all we know
+    fields = stat.rsplit(")", 1)[1].split()
+    if fields[0] == "Z":
+        return None
+    return boot + int(fields[19]) / os.sysconf("SC_CLK_TCK")
+
+
+def run_process_alive(pid: int, run_started: float) -> bool:
+    """The run's process still runs: the pid exists and did not start after the run (pid reuse)."""
+    started = _process_started_at(pid)
+    return started is not None and started <= run_started + 1.0
+
+
+def recover_dead_runs(instance) -> list[str]:
+    """Mark failed the runs of this machine whose process is gone, and free their pool slots.
+
+    A run killed with SIGKILL (OOM killer, power cut) stays STARTED and keeps its claim on the
+    `duckdb` pool, so every later run would wait for it forever. The run's process is the pid
+    of its RUN_START event; runs tagged with another host are left to their own machine.
+    Slots still held by finished runs are freed too. Returns one line per recovered run.
+    """
+    import socket
+
+    from dagster import DagsterEventType, DagsterRunStatus, RunsFilter
+
+    host = socket.gethostname()
+    recovered = []
+    runs = instance.get_runs(RunsFilter(statuses=[DagsterRunStatus(s) for s in ACTIVE]))
+    for run in runs:
+        if run.tags.get(HOST_TAG, host) != host:
+            continue
+        starts = instance.get_records_for_run(run.run_id, of_type=DagsterEventType.RUN_START, limit=1).records
+        if not starts or starts[0].event_log_entry.dagster_event.pid is None:
+            continue
+        pid = starts[0].event_log_entry.dagster_event.pid
+        if run_process_alive(pid, starts[0].event_log_entry.timestamp):
+            continue
+        instance.report_run_failed(run, message=f"the run's process (pid {pid}) is gone (killed?): marked failed "
+                                                "and its concurrency slots freed by shop-pipeline")
+        instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
+        recovered.append(f"run {run.run_id} of {run.job_name} (pid {pid}) had died: marked failed, slots freed")
+    holding = instance.event_log_storage.get_concurrency_run_ids() if (
+        instance.event_log_storage.supports_global_concurrency_limits) else set()
+    if holding:
+        for run in instance.get_runs(RunsFilter(run_ids=sorted(holding))):
+            if run.is_finished:
+                instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
+    return recovered
+
+
+def pool_holders(instance, pool: str) -> list[str]:
+    """Who holds `pool`'s slots: one line per run, for a run that has to wait for it."""
+    if not instance.event_log_storage.supports_global_concurrency_limits:
+        return []
+    info = instance.event_log_storage.get_concurrency_info(pool)
+    lines = []
+    for run_id in sorted({slot.run_id for slot in info.claimed_slots}):
+        run = instance.get_run_by_id(run_id)
+        what = f"{run.job_name}, {run.status.value}" if run else "unknown run"
+        lines.append(f"run {run_id} ({what})")
+    return lines

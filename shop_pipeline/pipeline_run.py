@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import socket
 from dataclasses import dataclass, field
 
 from dagster import DagsterInstance
 
+from shop_pipeline.defs.run_logs import innermost_error
+from shop_pipeline.instance import HOST_TAG
 from shop_pipeline.settings import PARTITIONS_START_ENV, ShopPaths, partitions_start, record_partitions_start
 from shop_pipeline.sources.landing import LandedFile, discover
 
@@ -119,7 +122,8 @@ def run_full_pipeline(
         run_config={**(run_config or {}), **(log_config or {})},
         instance=instance,
         raise_on_error=False,
-        tags={RANGE_START_TAG: day_range[0].isoformat(), RANGE_END_TAG: day_range[1].isoformat()},
+        tags={RANGE_START_TAG: day_range[0].isoformat(), RANGE_END_TAG: day_range[1].isoformat(),
+              HOST_TAG: socket.gethostname()},
     )
     checks = [
         (f"{e.asset_key.to_user_string()}:{e.check_name}", e.passed) for e in result.get_asset_check_evaluations()
@@ -127,9 +131,6 @@ def run_full_pipeline(
     error = None
     if not result.success:
         failures = [e for e in result.all_events if e.is_step_failure]
-        error = "; ".join(
-            f"{e.step_key}: {e.step_failure_data.error.message.strip() if e.step_failure_data.error else ''}"
-            for e in failures
-        ) or "run failed"
+        error = "; ".join(f"{e.step_key}: {innermost_error(e)}" for e in failures) or "run failed"
     return PipelineOutcome(days=day_range, success=result.success, run_id=result.run_id, error=error, checks=checks,
                            out_of_range=landed.out_of_range)

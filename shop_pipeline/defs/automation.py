@@ -56,6 +56,7 @@ from shop_pipeline.defs.automation_rules import (
 )
 from shop_pipeline.defs.common import daily_partitions
 from shop_pipeline.defs.monitoring import FACTS_KEY
+from shop_pipeline.instance import recover_dead_runs
 from shop_pipeline.resources import ShopHome, Warehouse
 from shop_pipeline.sources.landing import discover
 from shop_pipeline.warehouse.alerts import (
@@ -194,6 +195,9 @@ def _partition_days() -> tuple[dt.date, dt.date]:
 )
 def landing_sensor(context: SensorEvaluationContext, shop: ShopHome) -> SensorResult:
     now_ns = time.time_ns()  # before listing: see scan_landing
+    # a killed run would hold the duckdb pool forever and block every run this sensor launches
+    for line in recover_dead_runs(context.instance):
+        context.log.warning(line)
     cursor = LandingCursor.from_json(context.cursor)
     first_day, last_day = _partition_days()
     versions = landed_versions(shop.paths.landing)

@@ -86,7 +86,7 @@ class _ProgressHandler(logging.Handler):
             self._print(format_step_line(event.step_key, event.step_success_data.duration_ms / 1000, "ok", facts))
         elif event.is_step_failure:
             seconds = record.created - facts.started if facts.started else None
-            self._print(format_step_line(event.step_key, seconds, "FAILED", facts, _root_cause(event)[:300]))
+            self._print(format_step_line(event.step_key, seconds, "FAILED", facts, (innermost_error(event).splitlines() or [""])[0][:300]))
         elif event.is_step_skipped:
             self._print(format_step_line(event.step_key, None, "skipped", facts, "(an upstream step or blocking check failed)"))
 
@@ -94,12 +94,12 @@ class _ProgressHandler(logging.Handler):
         print(line, file=self.stream, flush=True)
 
 
-def _root_cause(event) -> str:
-    """First line of the innermost error: the user's exception, not Dagster's wrapper around it."""
+def innermost_error(event) -> str:
+    """A failed step's innermost error: the user's exception, not Dagster's wrapper around it."""
     error = event.step_failure_data.error
     while error is not None and error.cause is not None:
         error = error.cause
-    return error.message.strip().splitlines()[0] if error and error.message.strip() else ""
+    return error.message.strip() if error else ""
 
 
 @logger(
