@@ -86,6 +86,7 @@ from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 
 from shop_pipeline.ml import metrics as M
 from shop_pipeline.ml.splits import Fold, as_date
+from shop_pipeline.ml.threads import configure as configure_threads
 
 CANDIDATES = ("seasonal_naive", "linear", "challenger")
 BASELINES = ("seasonal_naive", "linear")
@@ -395,6 +396,7 @@ def _training_triples(panel: _Panel, train_end: int, horizon: int, cfg: Forecast
 
 
 def _fit_on_panel(panel: _Panel, train_end: int, horizon: int, seed: int, cfg: ForecastConfig) -> FittedForecaster:
+    configure_threads()  # the boosted trees run on OpenMP threads
     triples = _training_triples(panel, train_end, horizon, cfg, seed)
     p, o, h = triples[:, 0], triples[:, 1], triples[:, 2]
     y = panel.m["units"][p, o + h] if len(triples) else np.zeros(0)
@@ -569,6 +571,7 @@ def forecast(
     p = fut["product_id"].map(panel.index).fillna(-1).astype(np.int64).to_numpy()
     o = np.full(len(fut), panel.day_index(cut))
     X = _design(panel, p, o, fut["horizon"].to_numpy(), fut)
+    configure_threads()
     pred = _predict(fitted, X, (candidate,))[candidate]
     p50 = pred["p50"]
     if candidate == "challenger":

@@ -38,6 +38,7 @@ import numpy as np
 from scipy import sparse
 
 from shop_pipeline.ml.recommend_data import InteractionMatrix
+from shop_pipeline.ml.threads import configure as configure_threads
 
 MOST_POPULAR = "most_popular"
 CATEGORY_POPULARITY = "category_popularity"
@@ -167,6 +168,7 @@ def item_cosine_neighbours(x: sparse.csr_matrix, neighbours: int) -> sparse.csr_
 
 def ease_weights(x: sparse.csr_matrix, items: np.ndarray, l2: float) -> np.ndarray:
     """EASE's (N, N) float32 weights on the columns `items` of the input x (zero diagonal)."""
+    configure_threads()  # the inverse runs on BLAS threads
     sub = x[:, items]
     gram = (sub.T @ sub).toarray().astype(np.float64)
     gram[np.diag_indices_from(gram)] += l2

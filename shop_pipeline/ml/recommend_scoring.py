@@ -36,6 +36,7 @@ from scipy import sparse
 
 from shop_pipeline.ml.recommend_data import InteractionMatrix
 from shop_pipeline.ml.recommend_models import RecommenderModel, transform_signal
+from shop_pipeline.ml.threads import configure as configure_threads
 
 BLOCK_CELLS = 4_000_000      # cells of a block's dense arrays (float64: 32 MB each)
 MAX_BLOCK_USERS = 2_000
@@ -263,6 +264,7 @@ def iter_top_k(model: RecommenderModel, history: InteractionMatrix, users: np.nd
         yield TopK(users, np.full((len(users), k), -1, np.int64), np.full((len(users), k), np.nan),
                    np.full((len(users), k), -1, np.int8))
         return
+    configure_threads()  # dense blocks multiply on BLAS threads
     item_map, cat_map = _column_map(history, model)
     fb = _fallback(model)
     weights = history.weights
