@@ -144,6 +144,10 @@ def _execute(paths: ShopPaths, run_config: dict, groups, log_file: Path, verbose
 def main(argv: list[str] | None = None) -> int:
     from shop_pipeline.synth.cli import add_generate_arguments, run_generate
 
+    # The shop's data is customer data: what this command (and the `dagster dev` it starts)
+    # creates is readable by its owner only (files 0600, folders 0700).
+    os.umask(0o077)
+
     parser = argparse.ArgumentParser(prog="shop-pipeline", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 

@@ -110,5 +110,6 @@ class ShopPaths:
 
     def ensure(self) -> "ShopPaths":
         for folder in (self.events_landing, self.warehouse.parent, self.models, self.reports, self.ground_truth):
-            folder.mkdir(parents=True, exist_ok=True)
+            folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.home.chmod(0o700)  # customer data: the owner's only, whatever the umask made it
         return self

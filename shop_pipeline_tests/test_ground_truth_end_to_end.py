@@ -112,3 +112,9 @@ def test_the_cli_runs_the_demo_and_prints_a_summary(tmp_path):
     assert "DEBUG" not in completed.stdout + completed.stderr
     assert "Warning" not in completed.stderr
     assert "STEP_SUCCESS" in (tmp_path / "shop" / "logs" / "dagster.log").read_text()
+    # customer data is its owner's only
+    home = tmp_path / "shop"
+    assert home.stat().st_mode & 0o777 == 0o700
+    for created in (home / "warehouse" / "shop.duckdb", home / "dagster_home" / "dagster.yaml",
+                    home / "logs" / "dagster.log", *home.glob("models/**/*"), *home.glob("reports/*")):
+        assert created.stat().st_mode & 0o077 == 0, f"{created} is readable by others"

@@ -58,7 +58,10 @@ def render_html(title: str, sections: Sequence[Section],
 
 def write_html_report(path: str | os.PathLike, title: str, sections: Sequence[Section],
                       generated_at: dt.datetime | None = None) -> Path:
-    """Write the report atomically (temp file + rename): a reader never sees half a page."""
+    """Write the report atomically (temp file + rename): a reader never sees half a page.
+
+    The file keeps mkstemp's owner-only mode: reports show customer data.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     doc = render_html(title, sections, generated_at)
@@ -66,7 +69,6 @@ def write_html_report(path: str | os.PathLike, title: str, sections: Sequence[Se
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(doc)
-        os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

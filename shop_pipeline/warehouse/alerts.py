@@ -20,6 +20,7 @@ import datetime as dt
 import json
 import os
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -133,10 +134,31 @@ def webhook_url() -> str | None:
     return os.environ.get(WEBHOOK_ENV, "").strip() or None
 
 
+def redacted(url: str) -> str:
+    """scheme://host[:port]/… : webhook URLs carry their token in the path or query, never log those."""
+    parts = urllib.parse.urlsplit(url)
+    host = parts.hostname or "?"
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{host}{port}/…" if parts.scheme else "(not a URL)"
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """A webhook that redirects is answered with an error: the alert (and any token) stays put."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        raise WebhookError(f"webhook {redacted(req.full_url)} redirected ({code}) to {redacted(newurl)}: not followed")
+
+
+_OPENER = urllib.request.build_opener(_NoRedirects)
+
+
 def post_webhook(url: str, payload: dict[str, Any], timeout: float = WEBHOOK_TIMEOUT_SECONDS) -> int:
-    """POST `payload` as JSON; returns the HTTP status. Only http(s) URLs are accepted."""
+    """POST `payload` as JSON; returns the HTTP status. Only http(s) URLs; redirects are not followed.
+
+    Errors name the webhook by scheme and host only (`redacted`).
+    """
     if not url.lower().startswith(("http://", "https://")):
-        raise WebhookError(f"{WEBHOOK_ENV} must be an http(s) URL, got {url!r}")
+        raise WebhookError(f"{WEBHOOK_ENV} must be an http(s) URL, got {redacted(url)}")
     request = urllib.request.Request(
         url,
         data=json.dumps(payload, sort_keys=True, default=str).encode("utf-8"),
@@ -144,9 +166,10 @@ def post_webhook(url: str, payload: dict[str, Any], timeout: float = WEBHOOK_TIM
         method="POST",
     )
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
+        with _OPENER.open(request, timeout=timeout) as response:
             return response.status
     except urllib.error.HTTPError as error:
-        raise WebhookError(f"webhook {url} answered {error.code} {error.reason}") from error
+        raise WebhookError(f"webhook {redacted(url)} answered {error.code} {error.reason}") from None
     except (urllib.error.URLError, TimeoutError, OSError) as error:
-        raise WebhookError(f"webhook {url} unreachable: {error}") from error
+        reason = str(getattr(error, "reason", error)).replace(url, redacted(url))
+        raise WebhookError(f"webhook {redacted(url)} unreachable: {reason}") from None

@@ -118,3 +118,37 @@ def test_the_webhook_is_off_unless_configured(monkeypatch):
     assert alerts.webhook_url() is None
     monkeypatch.setenv(alerts.WEBHOOK_ENV, " http://127.0.0.1:1/x ")
     assert alerts.webhook_url() == "http://127.0.0.1:1/x"
+
+
+class Redirector(BaseHTTPRequestHandler):
+    target = ""
+
+    def do_POST(self):
+        self.send_response(307)
+        self.send_header("Location", type(self).target)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+def test_the_webhook_url_is_redacted_and_a_redirect_to_another_host_is_not_followed(webhook):
+    url, receiver = webhook
+    # the receiver listens on 127.0.0.1; the redirect points at it under another host name
+    Redirector.target = url.replace("127.0.0.1", "localhost") + "?token=leaked"
+    server = HTTPServer(("127.0.0.1", 0), Redirector)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        secret = f"http://127.0.0.1:{server.server_port}/services/T000/B000/s3cr3t-token"
+        with pytest.raises(alerts.WebhookError, match="redirected") as raised:
+            alerts.post_webhook(secret, {"a": 1}, timeout=5)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert receiver.received == []
+    assert "s3cr3t" not in str(raised.value) and "leaked" not in str(raised.value)
+    assert f"http://127.0.0.1:{server.server_port}/…" in str(raised.value)
+    receiver.status = 500
+    with pytest.raises(alerts.WebhookError) as failed:
+        alerts.post_webhook(url + "?token=abc123", {"a": 1}, timeout=5)
+    assert "abc123" not in str(failed.value) and "/hook" not in str(failed.value)
