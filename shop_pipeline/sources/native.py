@@ -282,28 +282,35 @@ def _read_csv_group(con: duckdb.DuckDBPyConnection, header: list[str], group: li
 
 
 def _read_csv_fast_many(con: duckdb.DuckDBPyConnection, header: list[str], group: list[BatchFile]) -> set[int]:
+    """Read `group` into the batch; the ids of files that must be read line by line. On a reader
+    error nothing of the group stays in the batch and the error propagates."""
+    k_offset = con.execute("SELECT coalesce(max(k), 0) FROM batch_csv").fetchall()[0][0]
+    try:
+        return _read_csv_fast_group(con, header, group, k_offset)
+    except duckdb.Error:
+        ids = [item.file_id for item in group]
+        con.execute("DELETE FROM batch_csv WHERE k > $k", {"k": k_offset})
+        for table in ("batch_csv_files", "batch_segments", "batch_lined", "batch_reject_rows"):
+            con.execute(f"DELETE FROM {table} WHERE list_contains($ids, file_id)", {"ids": ids})
+        raise
+
+
+def _read_csv_fast_group(con: duckdb.DuckDBPyConnection, header: list[str], group: list[BatchFile],
+                         k_offset: int) -> set[int]:
     drop_reader_rejects(con)
     ids = [item.file_id for item in group]
-    k_offset = con.execute("SELECT coalesce(max(k), 0) FROM batch_csv").fetchall()[0][0]
-    # file_index follows the list; consecutive ids let the read map it back (first_id + index)
-    order = sorted(group, key=lambda item: item.file_id)
-    if [item.file_id for item in order] != list(range(order[0].file_id, order[0].file_id + len(order))):
-        return set().union(*(_read_csv_fast_many(con, header, [item]) for item in order))
-    try:
-        con.execute(
-            sql.load("read_csv_batch"),
-            {"paths": [glob_escaped(item.path) for item in order], "columns": {name: "VARCHAR" for name in header},
-             "k_offset": k_offset, "first_id": order[0].file_id},
-        )
-    except duckdb.Error:
-        con.execute("DELETE FROM batch_csv WHERE k > $k", {"k": k_offset})
-        raise
+    order = sorted(group, key=lambda item: item.file_id)  # file_index follows the list of paths
+    con.execute(
+        sql.load("read_csv_batch"),
+        {"paths": [glob_escaped(item.path) for item in order], "columns": {name: "VARCHAR" for name in header},
+         "k_offset": k_offset, "ids": [item.file_id for item in order]},
+    )
     con.execute(
         """CREATE OR REPLACE TEMP TABLE batch_csv_rejected AS
-           SELECT DISTINCT ON (file_id, line) $first_id + file_id AS file_id, line - 1 AS line,
+           SELECT DISTINCT ON (file_id, line) CAST($ids[CAST(file_id AS BIGINT) + 1] AS INTEGER) AS file_id, line - 1 AS line,
                   CAST(error_type AS VARCHAR) AS error_type, error_message, csv_line
            FROM landing_reject_errors WHERE line > 1 ORDER BY file_id, line""",
-        {"first_id": order[0].file_id},
+        {"ids": [item.file_id for item in order]},
     )
     records = dict(con.execute(
         "SELECT file_id, count(*) FROM batch_csv WHERE k > $k GROUP BY 1", {"k": k_offset}).fetchall())
@@ -323,10 +330,10 @@ def _read_csv_fast_many(con: duckdb.DuckDBPyConnection, header: list[str], group
     if not kept:
         return slow
     con.execute(
-        "INSERT INTO batch_csv_files SELECT file_id, min(k) - 1 FROM batch_csv WHERE k > $k GROUP BY 1",
+        "INSERT INTO batch_csv_files SELECT file_id, min(k) - 1, count(*) FROM batch_csv WHERE k > $k GROUP BY 1",
         {"k": k_offset},
     )
-    con.execute(sql.load("number_batch_csv"))
+    con.execute(sql.load("number_batch_csv"), {"ids": kept})
     _reparse_quoted(con, header, k_offset)
     con.execute(sql.load("batch_csv_rejects"), {"field_count": len(header)})
     return slow
@@ -343,9 +350,9 @@ def _reparse_quoted(con: duckdb.DuckDBPyConnection, header: list[str], k_offset:
     has_quote = " OR ".join(f"contains(c.{name}, '\"')" for name in header)
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE batch_quoted AS
-            SELECT c.k, c.file_id, c.k - f.base + coalesce(s.shift, 0) AS line, {line_text} AS line_text
-            FROM batch_csv AS c JOIN batch_csv_files AS f USING (file_id)
-            ASOF LEFT JOIN batch_steps AS s ON s.file_id = c.file_id AND c.k > s.k_threshold
+            SELECT c.k, c.file_id, c.k + g.line_offset AS line, {line_text} AS line_text
+            FROM batch_csv AS c
+            JOIN batch_segments AS g ON g.bucket = c.k // 4096 AND c.k > g.lo AND c.k <= g.hi
             WHERE c.k > $k AND ({has_quote})""",
         {"k": k_offset},
     )
@@ -409,15 +416,15 @@ def _landed_from_batch(con: duckdb.DuckDBPyConnection) -> None:
 
 # Every row of the batch with its data line (file_id, line, values trimmed; empty -> NULL).
 BATCH_ROWS = """
-SELECT c.file_id, c.k - f.base + coalesce(s.shift, 0) AS line,
+SELECT g.file_id, c.k + g.line_offset AS line,
        nullif(trim(c.event_id), '') AS event_id, nullif(trim(c.event_time), '') AS event_time,
        nullif(trim(c.event_type), '') AS event_type, nullif(trim(c.user_id), '') AS user_id,
        nullif(trim(c.session_id), '') AS session_id, nullif(trim(c.product_id), '') AS product_id,
        nullif(trim(c.category), '') AS category, nullif(trim(c.brand), '') AS brand,
        nullif(trim(c.price), '') AS price, nullif(trim(c.quantity), '') AS quantity,
        nullif(trim(c.order_id), '') AS order_id
-FROM {csv} AS c JOIN batch_csv_files AS f USING (file_id)
-ASOF LEFT JOIN batch_steps AS s ON s.file_id = c.file_id AND c.k > s.k_threshold
+FROM {csv} AS c
+JOIN batch_segments AS g ON g.bucket = c.k // 4096 AND c.k > g.lo AND c.k <= g.hi
 WHERE {where}
 UNION ALL
 SELECT * FROM batch_lined WHERE {where}

@@ -4,9 +4,10 @@
 -- reader skips them, and such a file takes the line-by-line path). Lines holding a quote are
 -- re-parsed one by one afterwards (sources/native.py). Values stay as written (trimmed when
 -- published). Records come out in file order; k numbers them across the whole batch.
--- $columns maps the header's names, in file order, to VARCHAR; $paths are glob-escaped.
+-- $columns maps the header's names, in file order, to VARCHAR; $paths are glob-escaped; $ids are
+-- the batch's ids of the files in $paths (file_index is the position in $paths).
 INSERT INTO batch_csv
-SELECT $k_offset + row_number() OVER () AS k, $first_id + file_index AS file_id,
+SELECT $k_offset + row_number() OVER () AS k, CAST($ids[CAST(file_index AS BIGINT) + 1] AS INTEGER) AS file_id,
        event_id, event_time, event_type, user_id, session_id, product_id, category, brand, price, quantity, order_id
 FROM read_csv(
     $paths,

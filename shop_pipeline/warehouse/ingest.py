@@ -21,6 +21,7 @@ is recorded as failed with the reason, under its own day, and the others go thro
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -134,8 +135,12 @@ def load_batch(
     days: list[dt.date],
     now: dt.datetime,
     valid_days: tuple[dt.date, dt.date] | None = None,
+    before_read: Callable[[], None] | None = None,
 ) -> BatchReport:
-    """Read the new or changed files among `files` (the landed files of `days`) into the batch tables."""
+    """Read the new or changed files among `files` (the landed files of `days`) into the batch tables.
+
+    `before_read` is called once before the first file is read (when any is).
+    """
     start_batch(con)
     con.execute(_BATCH_DDL)
     report = BatchReport(days=sorted(days))
@@ -227,6 +232,8 @@ def load_batch(
         first_id = len(batch)
         round_batch = [BatchFile(first_id + i, landed.path, landed.file_format, fp)
                        for i, (landed, _, fp, _) in enumerate(round_files)]
+        if round_batch and before_read and not batch:
+            before_read()
         outcomes.update(read_batch(con, round_batch) if round_batch else {})
         for item, (landed, modified_ns, fp, ingested_at) in zip(round_batch, round_files):
             outcome = outcomes[item.file_id]

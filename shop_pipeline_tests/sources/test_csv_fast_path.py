@@ -95,13 +95,13 @@ def test_many_files_in_one_read_keep_their_own_line_numbers(tmp_path):
     outcomes = read_batch(con, files)
     for item in files:
         lines = sorted(
-            [r[0] for r in con.execute(f"SELECT line FROM ({BATCH_ROWS.format(where='file_id = ' + str(item.file_id), csv='batch_csv')})").fetchall()]
+            [r[0] for r in con.execute(f"SELECT line FROM ({BATCH_ROWS.format(where='TRUE', csv='batch_csv')}) WHERE file_id = {item.file_id}").fetchall()]
             + [r[0] for r in con.execute("SELECT line FROM batch_reject_rows WHERE file_id = ?", [item.file_id]).fetchall()]
         )
         assert lines == list(range(1, item.fingerprint.line_count)), item.path.name
         assert outcomes[item.file_id].total == item.fingerprint.line_count - 1
         got = dict(con.execute(
-            f"SELECT event_id, line FROM ({BATCH_ROWS.format(where='file_id = ' + str(item.file_id), csv='batch_csv')})").fetchall())
+            f"SELECT event_id, line FROM ({BATCH_ROWS.format(where='TRUE', csv='batch_csv')}) WHERE file_id = {item.file_id}").fetchall())
         single = duckdb.connect()
         native.register_functions(single)
         native._read_lines(single, item.path, item.fingerprint)
