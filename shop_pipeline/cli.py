@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import logging
 import os
+import signal
+import socket
 import subprocess
 import sys
 import time
@@ -125,7 +128,7 @@ def _execute(paths: ShopPaths, run_config: dict, groups, log_file: Path, verbose
     from shop_pipeline.pipeline_run import run_full_pipeline
     from shop_pipeline.summary import format_summary, warehouse_summary
 
-    with DagsterInstance.get() as instance:
+    with DagsterInstance.get() as instance, _signals_seen() as seen:
         for line in recover_dead_runs(instance):
             print(line, flush=True)
         holders = pool_holders(instance, DUCKDB_POOL)
@@ -135,10 +138,39 @@ def _execute(paths: ShopPaths, run_config: dict, groups, log_file: Path, verbose
         outcome = run_full_pipeline(paths, instance, run_config, groups=groups,
                                     log_config=run_log_config(log_file, verbose))
     print(format_summary(warehouse_summary(paths.warehouse), outcome.checks, time.perf_counter() - started))
+    if seen:
+        names = ", ".join(signal.Signals(s).name for s in sorted(seen))
+        print(f"\ninterrupted by {names}: run {outcome.run_id} did not finish as asked "
+              f"(details: {log_file})", file=sys.stderr)
+        return 128 + max(seen)
     if not outcome.success:
         print(f"\nrun {outcome.run_id} FAILED: {outcome.error}\n(details: {log_file})", file=sys.stderr)
         return 1
     return 0
+
+
+@contextlib.contextmanager
+def _signals_seen():
+    """The SIGINT / SIGTERM numbers that arrived meanwhile, whatever handler Dagster installed.
+
+    Dagster replaces the signal handlers during a run and can swallow an interrupt (raised
+    inside a GC callback, the run still ends SUCCESS); the wakeup fd sees every signal that
+    reaches a Python handler, so the command still exits non-zero.
+    """
+    reader, writer = socket.socketpair()
+    reader.setblocking(False)
+    writer.setblocking(False)
+    previous = signal.set_wakeup_fd(writer.fileno(), warn_on_full_buffer=False)
+    seen: set[int] = set()
+    try:
+        yield seen
+    finally:
+        signal.set_wakeup_fd(previous)
+        with contextlib.suppress(BlockingIOError):
+            while data := reader.recv(4096):
+                seen.update(n for n in data if n in (signal.SIGINT, signal.SIGTERM))
+        reader.close()
+        writer.close()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -85,3 +85,28 @@ def test_the_environment_overrides_the_recorded_first_partition(shop, monkeypatc
     assert partitions_start() == "2024-12-01"
     _land(shop, "events_2025-01-15.csv")
     assert landed_days(shop, today=TODAY).out_of_range == []
+
+
+def test_a_sigterm_that_dagster_swallows_still_makes_the_command_fail(shop, monkeypatch, capsys):
+    """Dagster replaces the signal handlers during a run and can end it SUCCESS after a SIGTERM."""
+    import os
+    import signal
+
+    from shop_pipeline import pipeline_run
+
+    monkeypatch.setenv(PARTITIONS_START_ENV, "2025-01-01")
+    _land(shop, "events_2025-01-02.csv")
+
+    def swallowed_run(paths, instance, run_config, groups=None, log_config=None):
+        previous = signal.signal(signal.SIGTERM, lambda *_: None)  # what Dagster's capture does
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+        return pipeline_run.PipelineOutcome(days=(dt.date(2025, 1, 2),) * 2, success=True, run_id="r1")
+
+    monkeypatch.setattr(pipeline_run, "run_full_pipeline", swallowed_run)
+    monkeypatch.setattr("shop_pipeline.summary.warehouse_summary", lambda _: None)
+    monkeypatch.setattr("shop_pipeline.summary.format_summary", lambda *_: "summary")
+    assert cli.main(["run", "--home", str(shop.home)]) == 128 + signal.SIGTERM
+    assert "interrupted by SIGTERM" in capsys.readouterr().err

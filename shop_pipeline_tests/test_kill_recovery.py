@@ -98,3 +98,17 @@ def test_a_kill_during_ingestion_and_then_during_training_is_recovered_by_the_ne
         statuses = sorted(r.status.value for r in instance.get_runs())
         assert statuses == ["FAILURE", "FAILURE", "SUCCESS"]
         assert recover_dead_runs(instance) == []
+
+
+def test_a_sigterm_during_the_run_makes_the_command_exit_non_zero(tmp_path):
+    home = tmp_path / "shop"
+    generate_shop(home, GeneratorConfig(events=5_000, days=10, seed=3))
+    process = subprocess.Popen([CLI, "run", "--home", str(home), "--verbose", "--groups", "ingestion,staging"],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=_env(home))
+    output = []
+    for line in process.stdout:
+        output.append(line)
+        if "STEP_START" in line and '"raw_events"' in line:
+            process.send_signal(signal.SIGTERM)
+    code = process.wait(timeout=120)
+    assert code != 0, "".join(output[-30:])
