@@ -33,7 +33,6 @@ from shop_pipeline.quality.validator import SuiteOutcome, warm_up
 from shop_pipeline.resources import Quality, ShopHome, Warehouse
 from shop_pipeline.settings import partitions_start
 from shop_pipeline.sources.landing import discover
-from shop_pipeline.sources.native import BATCH_VALUES
 from shop_pipeline.warehouse.catalog import load_catalog, load_marketing
 from shop_pipeline.warehouse.ingest import load_batch, out_of_range_reason, publish_batch
 
@@ -122,7 +121,7 @@ def raw_events(context: AssetExecutionContext, warehouse: Warehouse, shop: ShopH
                 context.log.error(f"file {failed.path} could not be ingested: {failed.error}")
         changed_days = [d for d in report.changed_days if d in set(days)]
         validation_started = time.perf_counter()
-        rows_per_day, failing = screen_raw(con, changed_days, thresholds, BATCH_VALUES)
+        rows_per_day, failing = screen_raw(con, changed_days, thresholds)
         if rows_per_day:
             outcome = audit_screened(con, RAW_BATCH, changed_days, raw_events_suites(thresholds),
                                      thresholds["validation_batch_rows"], rows_per_day, failing, sample_query=RAW_SAMPLE)

@@ -24,6 +24,7 @@ import duckdb
 from shop_pipeline.contracts import EVENT_TYPES
 from shop_pipeline.quality.suites import ISO_TIMESTAMP_PATTERN, NUMBER_PATTERN, TableSuites
 from shop_pipeline.quality.validator import SuiteOutcome, validate_frame
+from shop_pipeline.sources.native import batch_values
 
 RAW_BATCH = "SELECT * FROM batch_events WHERE list_contains($days, partition_date)"
 
@@ -104,12 +105,14 @@ def _share(part: int, whole: int) -> float:
     return 1.0 if whole == 0 else part / whole
 
 
-def screen_raw(con: duckdb.DuckDBPyConnection, days: list[dt.date], thresholds: dict[str, Any],
-               values_query: str) -> tuple[list[tuple[dt.date, int]], list[dt.date]]:
-    """Rows per day of the raw batch, and the days whose rows do not pass the raw rows suite's rules."""
+def screen_raw(con: duckdb.DuckDBPyConnection, days: list[dt.date], thresholds: dict[str, Any]
+               ) -> tuple[list[tuple[dt.date, int]], list[dt.date]]:
+    """Rows per day of the raw batch (sources/native.py's batch tables), and the days whose rows
+    do not pass the raw rows suite's rules."""
     t = thresholds["raw_suite"]
+    values = batch_values(("event_id", "user_id", "product_id", "event_type", "price", "event_time"))
     rows = con.execute(
-        _RAW_SCREEN.format(values=values_query),
+        _RAW_SCREEN.format(values=values),
         {"days": days, "event_types": list(EVENT_TYPES), "number_pattern": NUMBER_PATTERN,
          "iso_pattern": ISO_TIMESTAMP_PATTERN},
     ).fetchall()

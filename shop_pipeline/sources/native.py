@@ -440,16 +440,10 @@ def data_line_count(file_format: str, fingerprint: Fingerprint, counts: ReadCoun
     return counts.total
 
 
-# Every row's values (trimmed; empty -> NULL) with its file_id, without its line: for aggregates.
-BATCH_VALUES = """
-SELECT file_id,
-       nullif(trim(event_id), '') AS event_id, nullif(trim(event_time), '') AS event_time,
-       nullif(trim(event_type), '') AS event_type, nullif(trim(user_id), '') AS user_id,
-       nullif(trim(session_id), '') AS session_id, nullif(trim(product_id), '') AS product_id,
-       nullif(trim(category), '') AS category, nullif(trim(brand), '') AS brand,
-       nullif(trim(price), '') AS price, nullif(trim(quantity), '') AS quantity,
-       nullif(trim(order_id), '') AS order_id
-FROM batch_csv
-UNION ALL
-SELECT * EXCLUDE (line) FROM batch_lined
-"""
+def batch_values(columns: tuple[str, ...] = EVENT_COLUMNS) -> str:
+    """Every row's values of `columns` (trimmed; empty -> NULL) with its file_id, without its line:
+    for aggregates over the batch (columns are names of the contract, not input)."""
+    assert set(columns) <= set(EVENT_COLUMNS)
+    trimmed = ", ".join(f"nullif(trim({c}), '') AS {c}" for c in columns)
+    return (f"SELECT file_id, {trimmed} FROM batch_csv UNION ALL "
+            f"SELECT file_id, {', '.join(columns)} FROM batch_lined")

@@ -12,8 +12,9 @@
 -- day that lands late does not bring back events a later day already published.
 --
 -- Arrival order is one BIGINT per row (the file's rank among the files in scope, then the
--- line), so the two "first occurrence" windows compare integers, not file names. Only
--- quarantined rows keep their text values (raw_record); clean rows keep typed values.
+-- line), so "first occurrence" compares integers, not file names; the first occurrence of an
+-- event_id or a content hash is found by hash aggregates over the keys that repeat (no sort of
+-- the rows). Only quarantined rows keep their text values (raw_record); clean rows keep typed values.
 -- The other_rows placeholder is the query of other partitions' rows that may be duplicates (or an empty one
 -- when no other partition has rows): sql/stage_events_others.sql.
 CREATE OR REPLACE TEMP TABLE staged_rows AS
@@ -73,27 +74,39 @@ classified AS (
         END AS reason_code
     FROM typed AS t
 ),
-ranked AS (
+keyed AS (
     SELECT
         c.*,
-        min(arrival) OVER (PARTITION BY event_id) AS first_by_id,
-        min(arrival) OVER (
-            PARTITION BY hash(event_time_utc, event_type, user_id, session_id, product_id, price_value,
-                              quantity_value, order_id)
-        ) AS first_by_content
+        CASE WHEN c.reason_code IS NULL THEN hash(
+            c.event_time_utc, c.event_type, c.user_id, c.session_id, c.product_id, c.price_value, c.quantity_value,
+            c.order_id
+        ) END AS content_hash
     FROM classified AS c
-    WHERE reason_code IS NULL
+),
+-- Only keys seen more than once can hide a duplicate: two hash aggregates over narrow keys
+-- leave small tables, joined to the rows without sorting them.
+repeated_ids AS (
+    SELECT event_id, min(arrival) AS first_arrival
+    FROM keyed WHERE reason_code IS NULL
+    GROUP BY event_id HAVING count(*) > 1
+),
+repeated_content AS (
+    SELECT content_hash, min(arrival) AS first_arrival
+    FROM keyed WHERE reason_code IS NULL
+    GROUP BY content_hash HAVING count(*) > 1
 ),
 valid AS (
     SELECT
-        r.*,
+        k.*,
         CASE
-            WHEN r.arrival > r.first_by_id THEN 'same_event_id'
-            WHEN r.arrival > r.first_by_content THEN 'same_content'
+            WHEN k.arrival > ri.first_arrival THEN 'same_event_id'
+            WHEN k.arrival > rc.first_arrival THEN 'same_content'
         END AS duplicate_kind,
-        CASE WHEN r.arrival > r.first_by_id THEN r.first_by_id ELSE r.first_by_content END AS kept_arrival
-    FROM ranked AS r
-    WHERE r.is_current
+        CASE WHEN k.arrival > ri.first_arrival THEN ri.first_arrival ELSE rc.first_arrival END AS kept_arrival
+    FROM keyed AS k
+    LEFT JOIN repeated_ids AS ri ON ri.event_id = k.event_id
+    LEFT JOIN repeated_content AS rc ON rc.content_hash = k.content_hash
+    WHERE k.reason_code IS NULL AND k.is_current
 )
 SELECT
     v.partition_date, v.source_file, v.line, v.event_id, v.event_time_utc AS event_time, v.event_type, v.user_id,
@@ -140,5 +153,5 @@ SELECT
         'order_id': c.order_id
     })::VARCHAR,
     NULL, NULL, NULL
-FROM classified AS c
+FROM keyed AS c
 WHERE c.reason_code IS NOT NULL AND c.is_current

@@ -13,19 +13,51 @@ import duckdb
 from shop_pipeline import sql
 
 MEMORY_LIMIT_ENV = "SHOP_PIPELINE_DUCKDB_MEMORY_LIMIT"
-DEFAULT_MEMORY_LIMIT = "3GB"
+THREADS_ENV = "SHOP_PIPELINE_DUCKDB_THREADS"
+MAX_MEMORY_LIMIT_MIB = 2048  # the process stays under 3 GiB with Python, Dagster and GX beside it
+TEMP_FOLDER = "duckdb_tmp"
 
 
-def prepare_session(con: duckdb.DuckDBPyConnection) -> None:
-    """UTC timestamps and bounded memory for every session.
+def machine_memory_limit() -> str:
+    """A quarter of the machine's memory, at most 2 GiB, at least 256 MiB."""
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        total = 8 * 1024**3
+    return f"{max(256, min(MAX_MEMORY_LIMIT_MIB, total // 4 // 1024**2))}MB"
+
+
+def machine_threads() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:
+        return max(1, os.cpu_count() or 1)
+
+
+def prepare_session(con: duckdb.DuckDBPyConnection, temp_directory: Path | None = None) -> None:
+    """UTC timestamps, bounded memory and the machine's cores for every session.
 
     Timestamps without an offset are read as UTC, whatever the machine's time zone (set after
     connecting: as a connect-time option it needs ICU before it is loaded). DuckDB would
-    otherwise take up to 80% of RAM; with a limit it spills to disk next to the warehouse.
+    otherwise take up to 80% of RAM; with a limit (a quarter of the machine's memory, at most
+    2 GiB, or $SHOP_PIPELINE_DUCKDB_MEMORY_LIMIT) it spills to `temp_directory` (next to the
+    warehouse, under the shop home). Threads: the cores this process may use
+    ($SHOP_PIPELINE_DUCKDB_THREADS overrides).
     """
     con.execute("SET TimeZone = 'UTC'")
-    limit = os.environ.get(MEMORY_LIMIT_ENV, DEFAULT_MEMORY_LIMIT)
+    limit = os.environ.get(MEMORY_LIMIT_ENV) or machine_memory_limit()
     con.execute("SET memory_limit = " + _quote_setting(limit))
+    threads = os.environ.get(THREADS_ENV)
+    if threads and not threads.strip().isdigit():
+        raise ValueError(f"{THREADS_ENV}={threads!r} is not a number of threads")
+    con.execute(f"SET threads = {int(threads) if threads else machine_threads()}")
+    if temp_directory is not None:
+        con.execute("SET temp_directory = " + _quote_path(temp_directory))
+
+
+def _quote_path(path: Path) -> str:
+    """A folder as a SQL literal (SET takes no parameters): quotes doubled."""
+    return "'" + str(path).replace("'", "''") + "'"
 
 
 def _quote_setting(value: str) -> str:
@@ -36,7 +68,6 @@ def _quote_setting(value: str) -> str:
 
 
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
-    prepare_session(con)
     con.execute(sql.load("warehouse_schema"))
 
 
@@ -46,7 +77,7 @@ def connect(path: Path | str, read_only: bool = False) -> Iterator[duckdb.DuckDB
         Path(path).parent.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(str(path), read_only=read_only)
     try:
-        prepare_session(con)
+        prepare_session(con, None if read_only else Path(path).parent / TEMP_FOLDER)
         if not read_only:
             ensure_schema(con)
         yield con
@@ -72,3 +103,14 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConne
         con.execute("ROLLBACK")
         raise
     con.execute("COMMIT")
+
+
+@contextlib.contextmanager
+def unordered_inserts(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Inserts that may write rows in any order (parallel, about a third faster for millions of
+    rows); every other statement keeps DuckDB's insertion order."""
+    con.execute("SET preserve_insertion_order = false")
+    try:
+        yield con
+    finally:
+        con.execute("SET preserve_insertion_order = true")

@@ -38,7 +38,7 @@ from shop_pipeline.sources.native import (
     read_batch,
     start_batch,
 )
-from shop_pipeline.warehouse.connection import transaction
+from shop_pipeline.warehouse.connection import transaction, unordered_inserts
 
 _BATCH_DDL = """
 CREATE OR REPLACE TEMP TABLE batch_files AS SELECT * FROM raw.ingested_files LIMIT 0;
@@ -297,7 +297,7 @@ def publish_batch(con: duckdb.DuckDBPyConnection, days: list[dt.date] | None = N
     Files that are not in the batch keep their rows: unchanged files, and files that are no
     longer landed. `days` is accepted for callers that name the batch's days; it narrows nothing.
     """
-    with transaction(con):
+    with transaction(con), unordered_inserts(con):
         for table, key, batch in (
             ("raw.events", "source_file", "batch_events"),
             ("raw.rejected_lines", "source_file", "batch_rejects"),

@@ -22,7 +22,7 @@ import pandas as pd
 
 from shop_pipeline import sql
 from shop_pipeline.contracts import EVENT_TYPES
-from shop_pipeline.warehouse.connection import transaction
+from shop_pipeline.warehouse.connection import transaction, unordered_inserts
 
 
 @dataclass(frozen=True)
@@ -186,14 +186,17 @@ def conservation_breaks(counts: pd.DataFrame) -> pd.DataFrame:
 
 
 def publish_staging(con: duckdb.DuckDBPyConnection, days: list[dt.date], counts: pd.DataFrame) -> None:
-    with transaction(con):
+    with transaction(con), unordered_inserts(con):
         for table, staged in (
             ("staging.events", "staged_clean"),
             ("staging.quarantined_events", "staged_quarantine"),
             ("staging.duplicate_events", "staged_duplicates"),
         ):
             con.execute(f"DELETE FROM {table} WHERE list_contains($days, partition_date)", {"days": days})
-            con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM {staged} ORDER BY partition_date, source_file, line")
+            # the small tables sorted; staging.events as it comes (sorting millions of rows would
+            # cost more than the write; the rows' order carries no meaning)
+            order = "" if table == "staging.events" else " ORDER BY partition_date, source_file, line"
+            con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM {staged}{order}")
         con.register("staged_file_counts", counts)
         con.execute(
             """
