@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from shop_pipeline.warehouse.connection import connect
+from shop_pipeline.warehouse.connection import connect, table_columns
 
 _FILES = """
 SELECT status, count(*) AS files, sum(rows_read) AS rows_read, sum(rows_clean) AS clean,
@@ -20,19 +20,32 @@ SELECT schema_name, table_name, estimated_size FROM duckdb_tables()
 WHERE schema_name IN ('features', 'scoring', 'ml') ORDER BY schema_name, table_name
 """
 
-# The champion of each model, what it serves, and its gate metric next to the best baseline's.
+# The champion of each model, what it serves, its gate metric next to the baselines', and the
+# model's latest training attempt: a version trained, or one reused because its training inputs
+# were unchanged (reused_at; a registry from before reuse has no such column: $reuse_column false).
 _MODELS = """
 WITH champions AS (
     SELECT model_name, version, json_extract_string(parameters, '$.serving_candidate') AS serving
     FROM ml.model_registry WHERE is_champion
+),
+attempts AS (
+    SELECT model_name, version, trained_at AS happened, 'trained' AS how FROM ml.model_registry
+    UNION ALL
+    SELECT model_name, version, {reused_at}, 'reused' FROM ml.model_registry WHERE {reused_at} IS NOT NULL
+),
+latest AS (
+    SELECT model_name, arg_max(version, row(happened, how = 'reused')) AS latest_version,
+           arg_max(how, row(happened, how = 'reused')) AS latest_how
+    FROM attempts GROUP BY model_name
 ),
 gate(model_name, metric) AS (VALUES ('demand_forecast', 'wape'), ('purchase_propensity', 'roc_auc'),
                                    ('product_recommendations', 'ndcg_at_10'), ('order_risk', 'pr_auc'))
 SELECT c.model_name, c.version, c.serving, g.metric,
        max(e.value) FILTER (WHERE e.candidate = c.serving),
        string_agg(e.candidate || ' ' || round(e.value, 3), ', ' ORDER BY e.candidate)
-           FILTER (WHERE e.candidate NOT IN (c.serving, 'champion') AND NOT isnan(e.value))
-FROM champions c JOIN gate g USING (model_name)
+           FILTER (WHERE e.candidate NOT IN (c.serving, 'champion') AND NOT isnan(e.value)),
+       l.latest_version, l.latest_how
+FROM champions c JOIN gate g USING (model_name) JOIN latest l USING (model_name)
 JOIN ml.model_evaluations e ON e.model_name = c.model_name AND e.version = c.version AND e.metric = g.metric
 GROUP BY ALL ORDER BY c.model_name
 """
@@ -49,9 +62,19 @@ def warehouse_summary(warehouse: Path) -> dict:
         ).fetchall()
         failed = con.execute("SELECT path, error FROM raw.ingested_files WHERE status = 'failed' ORDER BY path").fetchall()
         tables = con.execute(_TABLES).fetchall()
-        models = con.execute(_MODELS).fetchall() if ("ml", "model_registry") in {(s, t) for s, t, _ in tables} else []
+        models = []
+        if ("ml", "model_registry") in {(s, t) for s, t, _ in tables}:
+            reused_at = "reused_at" if "reused_at" in table_columns(con, "ml.model_registry") else "NULL::TIMESTAMP"
+            models = con.execute(_MODELS.format(reused_at=reused_at)).fetchall()
     return {"by_status": by_status, "clean_rows": clean_rows, "days": days, "first": first, "last": last,
             "reasons": reasons, "failed": failed, "tables": tables, "models": models}
+
+
+def _latest_attempt(champion: str, latest: str, how: str) -> str:
+    """What the model's latest training did: trained the champion, reused it, or another version."""
+    if latest == champion:
+        return "reused (training inputs unchanged)" if how == "reused" else "trained"
+    return f"{how} {latest}{' (training inputs unchanged)' if how == 'reused' else ''}, not promoted"
 
 
 def format_summary(summary: dict, checks: list[tuple[str, bool]], seconds: float) -> str:
@@ -76,9 +99,9 @@ def format_summary(summary: dict, checks: list[tuple[str, bool]], seconds: float
     if summary["tables"]:
         lines.append("tables:       " + ", ".join(
             f"{schema}.{name} ({rows:,})" for schema, name, rows in summary["tables"] if schema != "ml"))
-    for model, version, serving, metric, value, others in summary["models"]:
+    for model, version, serving, metric, value, others, latest, how in summary["models"]:
         lines.append(f"model:        {model} {version} serves {serving}: {metric} {value:.3f}"
-                     + (f" (others: {others})" if others else ""))
+                     + (f" (others: {others})" if others else "") + "; " + _latest_attempt(version, latest, how))
     passed = sum(1 for _, ok in checks if ok)
     lines.append(f"checks:       {passed}/{len(checks)} passed" + "".join(
         f"\n  {'PASS' if ok else 'FAIL'} {name}" for name, ok in checks))

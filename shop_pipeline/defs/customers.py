@@ -5,10 +5,15 @@ from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, ass
 from shop_pipeline.defs.common import DUCKDB_POOL, markdown_table, table_schema
 from shop_pipeline.defs.models_common import (
     ML_TEAM,
+    SCORES_REWRITTEN,
     float_metrics,
     png_markdown,
+    prepare_training,
     promotion_gate_asset,
     require_champion,
+    reused_result,
+    scoring_key,
+    training_metadata,
 )
 from shop_pipeline.ml import propensity as P
 from shop_pipeline.ml import registry
@@ -16,10 +21,16 @@ from shop_pipeline.ml.html_report import write_html_report
 from shop_pipeline.ml.lifecycle import SERVING_PARAMETER, champion_comparison, register_trained
 from shop_pipeline.ml.propensity_plots import propensity_report_sections
 from shop_pipeline.resources import ModelingWindow, ShopHome, Warehouse
-from shop_pipeline.warehouse.scores import replace_scores
+from shop_pipeline.warehouse.scores import replace_scores, unchanged_scores
 
 MODEL_NAME = "purchase_propensity"
 GATE_METRIC = "roc_auc"
+REPORTED_METRICS = ("roc_auc", "pr_auc", "brier", "lift_at_top_decile", "f1", "orders_mae")
+# what the training reads (ml/lifecycle.training_inputs): features at earlier cut-offs and labels
+# come from the staged events; unchanged, the registered version is reused
+TRAINING_INPUTS = {"staging.events": "", "features.customer_features": ""}
+SCORES_TABLE = "scoring.customer_scores"
+SCORING_INPUTS = {"features.customer_features": ""}
 
 
 @asset(
@@ -39,6 +50,11 @@ def propensity_model(context: AssetExecutionContext, warehouse: Warehouse, windo
     with warehouse.connection() as con:
         registry.ensure_registry_schema(con)
         as_of = window.resolve_as_of(con)
+        training = prepare_training(context, con, MODEL_NAME, tables=TRAINING_INPUTS, as_of=as_of,
+                                    settings={"horizon_days": window.propensity_horizon_days, "seed": window.seed})
+        if training.reusable is not None:
+            return reused_result(con, training, reports=shop.paths.reports, as_of=as_of,
+                                 metric_names=REPORTED_METRICS)
         run = P.run_propensity(con, as_of, horizon_days=window.propensity_horizon_days, seed=window.seed)
         plan = run.plan
         champion = champion_comparison(
@@ -67,6 +83,7 @@ def propensity_model(context: AssetExecutionContext, warehouse: Warehouse, windo
             champion_metrics=champion.metrics,
             champion_version=champion.version,
             notes=f"{plan.note}; {champion.note}",
+            training=training,
         )
     sections, pngs = propensity_report_sections(run, seed=window.seed)
     report = shop.paths.reports / f"{MODEL_NAME}-{trained.version}.html"
@@ -77,6 +94,7 @@ def propensity_model(context: AssetExecutionContext, warehouse: Warehouse, windo
         "serving_candidate": run.chosen,
         "as_of": as_of.isoformat(),
         "window_mode": plan.mode,
+        **training_metadata(training),
         "champion_comparison": champion.note,
         "held_out_window": f"{plan.eval_label_window[0]} .. {plan.eval_label_window[1]}",
         "report": MetadataValue.path(str(report)),
@@ -84,7 +102,7 @@ def propensity_model(context: AssetExecutionContext, warehouse: Warehouse, windo
         "calibration": MetadataValue.md(png_markdown(pngs["calibration"], "calibration")),
         "lift": MetadataValue.md(png_markdown(pngs["lift"], "lift")),
         "feature_importance": MetadataValue.md(png_markdown(pngs["feature_importance"], "feature importance")),
-        **float_metrics(challenger, ("roc_auc", "pr_auc", "brier", "lift_at_top_decile", "f1", "orders_mae")),
+        **float_metrics(challenger, REPORTED_METRICS),
     }
     return MaterializeResult(metadata=metadata)
 
@@ -117,16 +135,22 @@ def customer_scores(context: AssetExecutionContext, warehouse: Warehouse, window
         registry.ensure_registry_schema(con)
         as_of = window.resolve_as_of(con)
         current = require_champion(con, MODEL_NAME)
-        fitted = P.FittedPropensity.from_artifact(registry.load_model(con, MODEL_NAME, current.version))
-        features = con.execute("SELECT * FROM features.customer_features").df()
-        scores = P.score_customers(fitted, features, as_of, current.version)
-        rows = replace_scores(con, "scoring.customer_scores", scores)
+        key = scoring_key(con, current, tables=SCORING_INPUTS, as_of=as_of)
+        kept = unchanged_scores(con, SCORES_TABLE, key)
+        if kept is not None:  # the champion and its inputs are unchanged: so are the scores
+            rows, scores = kept, con.execute(f"SELECT * FROM {SCORES_TABLE}").df()
+        else:
+            fitted = P.FittedPropensity.from_artifact(registry.load_model(con, MODEL_NAME, current.version))
+            features = con.execute("SELECT * FROM features.customer_features").df()
+            scores = P.score_customers(fitted, features, as_of, current.version)
+            rows = replace_scores(con, SCORES_TABLE, scores, inputs_key=key)
     segments = scores.groupby("segment").agg(customers=("customer_id", "size"), mean_p=("p_purchase", "mean"))
     return MaterializeResult(
         metadata={
             "dagster/row_count": rows,
             "model_version": current.version,
             "as_of": as_of.isoformat(),
+            SCORES_REWRITTEN: kept is None,
             "mean_p_purchase": float(scores["p_purchase"].mean()),
             "expected_spend_total": float(scores["expected_spend"].sum()),
             "segments": MetadataValue.md(markdown_table(segments.reset_index().round(3))),

@@ -7,9 +7,14 @@ from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, ass
 from shop_pipeline.defs.common import DUCKDB_POOL, markdown_table, table_schema
 from shop_pipeline.defs.models_common import (
     ML_TEAM,
+    SCORES_REWRITTEN,
     png_markdown,
+    prepare_training,
     promotion_gate_asset,
     require_champion,
+    reused_result,
+    scoring_key,
+    training_metadata,
 )
 from shop_pipeline.features.tables import future_product_days_frame, product_daily_sales_frame, read_product_daily_sales
 from shop_pipeline.ml import forecast as F
@@ -26,12 +31,18 @@ from shop_pipeline.ml.lifecycle import (
 )
 from shop_pipeline.ml.splits import rolling_origin_folds
 from shop_pipeline.resources import ModelingWindow, ShopHome, Warehouse
-from shop_pipeline.warehouse.scores import replace_scores
+from shop_pipeline.warehouse.scores import replace_scores, unchanged_scores
 
 MODEL_NAME = "demand_forecast"
 GATE_METRIC = "wape"
 BACKTEST_FOLDS = 3
 METRICS = ("wape", "mae", "rmse", "bias", "coverage_80")
+# what the training reads (ml/lifecycle.training_inputs): unchanged, the registered version is reused
+TRAINING_INPUTS = {"staging.events": "partition_date <= $as_of", "raw.products": "", "raw.promotions": "",
+                   "raw.ad_spend": "", "features.product_daily_sales": ""}
+SCORES_TABLE = "scoring.demand_forecasts"
+SCORING_INPUTS = {"features.product_daily_sales": "", "staging.events": "partition_date <= $as_of",
+                  "raw.products": "", "raw.promotions": "", "raw.ad_spend": ""}
 
 
 def _metrics_by_candidate(result) -> dict[str, dict[str, float]]:
@@ -57,6 +68,10 @@ def demand_forecast_model(context: AssetExecutionContext, warehouse: Warehouse, 
     with warehouse.connection() as con:
         registry.ensure_registry_schema(con)
         as_of = window.resolve_as_of(con)
+        training = prepare_training(context, con, MODEL_NAME, tables=TRAINING_INPUTS, as_of=as_of,
+                                    settings={"horizon_days": horizon, "seed": window.seed})
+        if training.reusable is not None:
+            return reused_result(con, training, reports=shop.paths.reports, as_of=as_of, metric_names=METRICS)
         history = product_daily_sales_frame(con, as_of)
         first_day = min(history["day"])
         folds = rolling_origin_folds(as_of, n_folds=BACKTEST_FOLDS, horizon_days=horizon, step_days=7, first_day=first_day)
@@ -87,6 +102,7 @@ def demand_forecast_model(context: AssetExecutionContext, warehouse: Warehouse, 
             champion_metrics=champion.metrics,
             champion_version=champion.version,
             notes="; ".join(filter(None, [fitted.fallback_reason, champion.note])),
+            training=training,
         )
     improvement = result.wape_improvement("challenger", "seasonal_naive")
     table = markdown_table(result.overall().reset_index()[["candidate", *METRICS]].round(4))
@@ -118,6 +134,7 @@ def demand_forecast_model(context: AssetExecutionContext, warehouse: Warehouse, 
             "model_version": trained.version,
             "serving_candidate": serving,
             "as_of": as_of.isoformat(),
+            **training_metadata(training),
             "champion_comparison": champion.note,
             "folds": ", ".join(f"{f.test_start}..{f.test_end}" for f in result.folds),
             "wape": challenger["wape"],
@@ -165,13 +182,18 @@ def demand_forecasts(context: AssetExecutionContext, warehouse: Warehouse, windo
         registry.ensure_registry_schema(con)
         as_of = window.resolve_as_of(con)
         current = require_champion(con, MODEL_NAME)
-        fitted = from_artifact(registry.load_model(con, MODEL_NAME, current.version))
-        history = read_product_daily_sales(con, as_of, as_of - dt.timedelta(days=120), F.HISTORY_COLUMNS)
-        future = future_product_days_frame(con, as_of, horizon)
         serving = serving_candidate(current, "challenger")
-        forecasts = F.forecast(fitted, history, future, as_of=as_of, horizon_days=horizon, candidate=serving)
-        forecasts = forecasts.assign(model_version=current.version, as_of=as_of)
-        rows = replace_scores(con, "scoring.demand_forecasts", forecasts)
+        key = scoring_key(con, current, tables=SCORING_INPUTS, as_of=as_of, settings={"horizon_days": horizon})
+        kept = unchanged_scores(con, SCORES_TABLE, key)
+        if kept is not None:  # the champion and its inputs are unchanged: so are the forecasts
+            rows, forecasts = kept, con.execute(f"SELECT day, p10, p50, p90 FROM {SCORES_TABLE}").df()
+        else:
+            fitted = from_artifact(registry.load_model(con, MODEL_NAME, current.version))
+            history = read_product_daily_sales(con, as_of, as_of - dt.timedelta(days=120), F.HISTORY_COLUMNS)
+            future = future_product_days_frame(con, as_of, horizon)
+            forecasts = F.forecast(fitted, history, future, as_of=as_of, horizon_days=horizon, candidate=serving)
+            forecasts = forecasts.assign(model_version=current.version, as_of=as_of)
+            rows = replace_scores(con, SCORES_TABLE, forecasts, inputs_key=key)
     daily = forecasts.groupby("day")[["p10", "p50", "p90"]].sum().reset_index().round(1)
     return MaterializeResult(
         metadata={
@@ -179,6 +201,7 @@ def demand_forecasts(context: AssetExecutionContext, warehouse: Warehouse, windo
             "model_version": current.version,
             "serving_candidate": serving,
             "as_of": as_of.isoformat(),
+            SCORES_REWRITTEN: kept is None,
             "units_next_days_p50": float(forecasts["p50"].sum()),
             "daily_totals": MetadataValue.md(markdown_table(daily)),
         }

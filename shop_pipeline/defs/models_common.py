@@ -16,7 +16,14 @@ from dagster import (
 
 from shop_pipeline.defs.common import DUCKDB_POOL
 from shop_pipeline.ml import registry
-from shop_pipeline.ml.lifecycle import gate_and_promote
+from shop_pipeline.ml.lifecycle import (
+    SERVING_PARAMETER,
+    TrainingInputs,
+    gate_and_promote,
+    inputs_key,
+    reuse_version,
+    training_inputs,
+)
 from shop_pipeline.ml.plots import png_markdown  # noqa: F401 (the stages import it from here)
 from shop_pipeline.resources import ModelingWindow, Warehouse
 
@@ -30,6 +37,44 @@ def latest_metadata(context, asset_name: str) -> dict:
     if event is None or event.asset_materialization is None:
         raise RuntimeError(f"{asset_name} has not been materialized: train it first")
     return {key: entry.value for key, entry in event.asset_materialization.metadata.items()}
+
+
+REUSED_KEY = "reused_version"
+SCORES_REWRITTEN = "scores_rewritten"  # False: champion and inputs unchanged, the table was kept
+
+
+def prepare_training(context, con, model_name: str, *, tables: dict[str, str], settings: dict, as_of) -> TrainingInputs:
+    """The training key of this run and the registered version it may reuse (ml/lifecycle.py); logged."""
+    training = training_inputs(con, model_name, tables=tables, settings=settings, as_of=as_of)
+    context.log.info(f"{model_name}: {training.reason}")
+    return training
+
+
+def training_metadata(training: TrainingInputs) -> dict:
+    """What every training materialization says about reuse."""
+    return {REUSED_KEY: training.reusable is not None, "reason": training.reason,
+            "training_key": training.key[:16]}
+
+
+def reused_result(con, training: TrainingInputs, *, reports, as_of, metric_names, extra=None) -> MaterializeResult:
+    """The materialization of a training asset that reuses training.reusable: its version,
+    serving candidate and held-out metrics as registered, the report written when it was trained."""
+    row = reuse_version(con, training)
+    serving = row.parameters.get(SERVING_PARAMETER)
+    recorded = registry.evaluations(con, row.model_name, row.version)
+    report = reports / f"{row.model_name}-{row.version}.html"
+    metadata = {
+        "model_version": row.version,
+        "serving_candidate": serving or "unknown",
+        "as_of": as_of.isoformat(),
+        **training_metadata(training),
+        "trained_at": row.trained_at.isoformat(),
+        **float_metrics(recorded.get(serving, {}), metric_names),
+        **(extra(row) if extra else {}),
+    }
+    if report.is_file():
+        metadata["report"] = MetadataValue.path(str(report))
+    return MaterializeResult(metadata=metadata)
 
 
 def upstream_metadata(context, asset_name: str, key: str):
@@ -46,6 +91,16 @@ def upstream_version(context, asset_name: str) -> str:
 
 
 
+def gate_verdict(decision, champion_after, version: str) -> str:
+    if decision.promote:
+        return f"promoted {version}"
+    if champion_after is not None and champion_after.version == version:
+        return f"kept {version}: champion already, training inputs unchanged"
+    if champion_after is not None:
+        return f"refused {version}; champion {champion_after.version} stays"
+    return f"refused {version}; there is no champion, so nothing can be scored"
+
+
 def gate_check_result(decision, champion_after, version: str,
                       severity: AssetCheckSeverity = AssetCheckSeverity.ERROR) -> AssetCheckResult:
     """Passes when a champion exists after the decision: the new version, or the kept one.
@@ -53,12 +108,7 @@ def gate_check_result(decision, champion_after, version: str,
     Fails (blocking scoring) only when no model has ever passed the gate; with
     severity WARN the failure is shown but does not block (a model that cannot be measured).
     """
-    if decision.promote:
-        verdict = f"promoted {version}"
-    elif champion_after is not None:
-        verdict = f"refused {version}; champion {champion_after.version} stays"
-    else:
-        verdict = f"refused {version}; there is no champion, so nothing can be scored"
+    verdict = gate_verdict(decision, champion_after, version)
     return AssetCheckResult(
         check_name=PROMOTION_GATE_CHECK,
         passed=champion_after is not None,
@@ -77,17 +127,22 @@ def run_promotion_gate(context, warehouse, window, *, model_name: str, training_
                        references: list[str], metric: str, higher_is_better: bool,
                        severity: AssetCheckSeverity = AssetCheckSeverity.ERROR):
     """The body of a `*_champion` asset: gate the version the training asset produced."""
-    version = upstream_version(context, training_asset)
+    trained = latest_metadata(context, training_asset)
+    version = trained.get("model_version")
+    if version is None:
+        raise RuntimeError(f"{training_asset}'s latest materialization records no model_version")
     with warehouse.connection() as con:
         registry.ensure_registry_schema(con)
         decision, champion_after = gate_and_promote(
             con, model_name=model_name, version=version, servable=servable, references=references,
             metric=metric, higher_is_better=higher_is_better, min_improvement=window.min_improvement,
+            reused=bool(trained.get(REUSED_KEY)),
         )
     yield gate_check_result(decision, champion_after, version, severity)
     yield MaterializeResult(
         metadata={
             "model_version": version,
+            "decision": gate_verdict(decision, champion_after, version),
             "promoted": decision.promote,
             "champion_version": champion_after.version if champion_after else "none",
             "comparisons": MetadataValue.md(decision.table_markdown),
@@ -130,6 +185,15 @@ def promotion_gate_asset(*, name: str, model_name: str, training_asset: str, ser
         )
 
     return gate
+
+
+def scoring_key(con, current, *, tables: dict[str, str], as_of, settings: dict | None = None) -> str:
+    """The inputs key of a score table computed by champion `current` (warehouse/scores.py):
+    the same key, the same scores, so they are not computed and written again."""
+    key, _ = inputs_key(con, tables=tables, as_of=as_of,
+                        settings={"model_name": current.model_name, "model_version": current.version,
+                                  "sha256": current.sha256, **(settings or {})})
+    return key
 
 
 def float_metrics(values: dict[str, float], names) -> dict[str, float]:

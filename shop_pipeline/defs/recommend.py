@@ -10,10 +10,15 @@ from shop_pipeline.defs.common import DUCKDB_POOL, markdown_table, table_schema
 from shop_pipeline.defs.features import audited_feature_asset
 from shop_pipeline.defs.models_common import (
     ML_TEAM,
+    SCORES_REWRITTEN,
     float_metrics,
     png_markdown,
+    prepare_training,
     promotion_gate_asset,
     require_champion,
+    reused_result,
+    scoring_key,
+    training_metadata,
 )
 from shop_pipeline.features.interactions import INTERACTIONS, write_interactions
 from shop_pipeline.ml import recommend as R
@@ -24,9 +29,14 @@ from shop_pipeline.ml.recommend_data import load_interactions, temporal_split
 from shop_pipeline.ml.recommend_plots import recall_curve_png
 from shop_pipeline.quality.interactions_suite import validate_interactions
 from shop_pipeline.resources import ModelingWindow, ShopHome, Warehouse
-from shop_pipeline.warehouse.scores import replace_scores
+from shop_pipeline.warehouse.scores import replace_scores, unchanged_scores
 
 REPORTED_METRICS = ("ndcg_at_10", "recall_at_10", "precision_at_10", "hit_rate_at_10", "coverage_at_20")
+# what the training reads (ml/lifecycle.training_inputs): the tuning and held-out windows are
+# computed from the staged events; unchanged, the registered version is reused
+TRAINING_INPUTS = {"staging.events": "", "features.interactions": "", "raw.products": ""}
+SCORES_TABLE = "scoring.recommendations"
+SCORING_INPUTS = {"features.interactions": ""}
 
 
 def _interactions_summary(con, as_of) -> dict:
@@ -71,6 +81,11 @@ def recommendation_model(context: AssetExecutionContext, warehouse: Warehouse, w
     with warehouse.connection() as con:
         registry.ensure_registry_schema(con)
         as_of = window.resolve_as_of(con)
+        training = prepare_training(context, con, R.MODEL_NAME, tables=TRAINING_INPUTS, as_of=as_of,
+                                    settings={"seed": window.seed})
+        if training.reusable is not None:
+            return reused_result(con, training, reports=shop.paths.reports, as_of=as_of,
+                                 metric_names=REPORTED_METRICS)
         tuned = R.tune_parameters(con, as_of, window.seed)  # on the window before the held-out one
         split = temporal_split(con, as_of, R.TEST_DAYS)
         evaluation = R.evaluate_candidates(split, seed=window.seed, parameters=tuned)
@@ -97,6 +112,7 @@ def recommendation_model(context: AssetExecutionContext, warehouse: Warehouse, w
             champion_metrics=champion.metrics,
             champion_version=champion.version,
             notes=f"target {split.target_event}; {champion.note}",
+            training=training,
         )
     table = R.metrics_table_markdown(trained.metrics)
     png = recall_curve_png(R.recall_curves(evaluation))
@@ -115,6 +131,7 @@ def recommendation_model(context: AssetExecutionContext, warehouse: Warehouse, w
         "model_version": trained.version,
         "serving_candidate": serving,
         "as_of": as_of.isoformat(),
+        **training_metadata(training),
         "champion_comparison": champion.note,
         "held_out": MetadataValue.json(summary),
         "metrics": MetadataValue.md(table),
@@ -154,16 +171,22 @@ def recommendations(context: AssetExecutionContext, warehouse: Warehouse, window
         registry.ensure_registry_schema(con)
         as_of = window.resolve_as_of(con)
         current = require_champion(con, R.MODEL_NAME)
-        model = R.from_artifact(registry.load_model(con, R.MODEL_NAME, current.version))
-        history = load_interactions(con)
-        frame = R.recommendations_frame(model, history, as_of, current.version)
-        rows = replace_scores(con, "scoring.recommendations", frame)
+        key = scoring_key(con, current, tables=SCORING_INPUTS, as_of=as_of)
+        kept = unchanged_scores(con, SCORES_TABLE, key)
+        if kept is not None:  # the champion and its inputs are unchanged: so are the lists
+            rows, frame = kept, con.execute(f"SELECT customer_id, product_id, reason FROM {SCORES_TABLE}").df()
+        else:
+            model = R.from_artifact(registry.load_model(con, R.MODEL_NAME, current.version))
+            history = load_interactions(con)
+            frame = R.recommendations_frame(model, history, as_of, current.version)
+            rows = replace_scores(con, SCORES_TABLE, frame, inputs_key=key)
     reasons = frame.groupby("reason").size().rename("rows").reset_index()
     return MaterializeResult(
         metadata={
             "dagster/row_count": rows,
             "model_version": current.version,
             "as_of": as_of.isoformat(),
+            SCORES_REWRITTEN: kept is None,
             "customers": int(frame["customer_id"].nunique()),
             "distinct_products": int(frame["product_id"].nunique()),
             "reasons": MetadataValue.md(markdown_table(reasons)),

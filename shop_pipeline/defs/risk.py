@@ -16,10 +16,15 @@ from shop_pipeline.defs.common import DATA_PLATFORM, DUCKDB_POOL, markdown_table
 from shop_pipeline.defs.features import audited_feature_asset
 from shop_pipeline.defs.models_common import (
     ML_TEAM,
+    SCORES_REWRITTEN,
     float_metrics,
     latest_metadata,
     png_markdown,
+    prepare_training,
     promotion_gate_asset,
+    reused_result,
+    scoring_key,
+    training_metadata,
     upstream_metadata,
 )
 from shop_pipeline.features.order_features import ORDER_FEATURES, read_order_features, write_order_features
@@ -31,9 +36,14 @@ from shop_pipeline.ml.order_risk_plots import run_pngs
 from shop_pipeline.quality.order_feature_suite import validate_order_features
 from shop_pipeline.resources import ModelingWindow, ShopHome, Warehouse
 from shop_pipeline.warehouse.order_labels import LABELS_SUBFOLDER, known_labels_frame, load_order_labels
-from shop_pipeline.warehouse.scores import read_scores, replace_scores
+from shop_pipeline.warehouse.scores import read_scores, replace_scores, unchanged_scores
 
 UNSUPERVISED = "unsupervised"
+REPORTED_METRICS = ("pr_auc", "precision_at_1pct", "precision_at_5pct", "recall_at_budget")
+# what the training reads (ml/lifecycle.training_inputs); unchanged, the registered version is reused
+TRAINING_INPUTS = {"features.order_features": "", "raw.order_labels": ""}
+SCORES_TABLE = "scoring.order_risk_scores"
+SCORING_INPUTS = {"features.order_features": ""}
 
 
 @asset(
@@ -107,6 +117,13 @@ def order_risk_model(context: AssetExecutionContext, warehouse: Warehouse, windo
     with warehouse.connection() as con:
         registry.ensure_registry_schema(con)
         as_of = window.resolve_as_of(con)
+        training = prepare_training(context, con, R.MODEL_NAME, tables=TRAINING_INPUTS, as_of=as_of,
+                                    settings={"seed": window.seed})
+        if training.reusable is not None:
+            return reused_result(
+                con, training, reports=shop.paths.reports, as_of=as_of, metric_names=REPORTED_METRICS,
+                extra=lambda row: {"mode": row.parameters.get("mode", "unknown")},
+            )
         run = R.run_order_risk_frames(read_order_features(con), known_labels_frame(con, as_of), as_of, seed=window.seed)
         champion = champion_comparison(
             con, R.MODEL_NAME, run.windows.eval_start, R.CHALLENGER,
@@ -130,6 +147,7 @@ def order_risk_model(context: AssetExecutionContext, warehouse: Warehouse, windo
             champion_metrics=champion.metrics,
             champion_version=champion.version,
             notes=f"{run.note}; {champion.note}",
+            training=training,
         )
     table = R.metrics_table_markdown(trained.metrics)
     pngs = run_pngs(run)
@@ -147,6 +165,7 @@ def order_risk_model(context: AssetExecutionContext, warehouse: Warehouse, windo
         "serving_candidate": run.chosen,
         "mode": run.mode,
         "as_of": as_of.isoformat(),
+        **training_metadata(training),
         "held_out_window": f"{run.windows.eval_window[0]} .. {run.windows.eval_window[1]}",
         "labelled_orders": run.labelled_orders,
         "champion_comparison": champion.note,
@@ -154,8 +173,7 @@ def order_risk_model(context: AssetExecutionContext, warehouse: Warehouse, windo
         "metrics": MetadataValue.md(table),
         "precision_recall": MetadataValue.md(png_markdown(pngs["precision_recall"], "precision-recall")),
         "report": MetadataValue.path(str(report)),
-        **float_metrics(trained.metrics.get(run.chosen, {}),
-                        ("pr_auc", "precision_at_1pct", "precision_at_5pct", "recall_at_budget")),
+        **float_metrics(trained.metrics.get(run.chosen, {}), REPORTED_METRICS),
     }
     return MaterializeResult(metadata=metadata)
 
@@ -205,16 +223,23 @@ def order_risk_scores(context: AssetExecutionContext, warehouse: Warehouse, wind
             if trained.get("mode") != UNSUPERVISED:
                 raise RuntimeError(f"{R.MODEL_NAME} has no champion: nothing can be scored")
             current = registry.get_version(con, R.MODEL_NAME, trained["model_version"])
-        fitted = R.from_artifact(registry.load_model(con, R.MODEL_NAME, current.version))
-        previous = read_scores(con, "scoring.order_risk_scores", R.SCORE_COLUMNS)
-        scores = R.score_orders(fitted, read_order_features(con), as_of, current.version, previous=previous)
-        rows = replace_scores(con, "scoring.order_risk_scores", scores)
+        key = scoring_key(con, current, tables=SCORING_INPUTS, as_of=as_of)
+        kept = unchanged_scores(con, SCORES_TABLE, key)
+        if kept is not None:  # the model and its inputs are unchanged: so are the scores
+            rows, scores = kept, read_scores(con, SCORES_TABLE, R.SCORE_COLUMNS)
+            scores.attrs["scored_anew"] = 0
+        else:
+            fitted = R.from_artifact(registry.load_model(con, R.MODEL_NAME, current.version))
+            previous = read_scores(con, SCORES_TABLE, R.SCORE_COLUMNS)
+            scores = R.score_orders(fitted, read_order_features(con), as_of, current.version, previous=previous)
+            rows = replace_scores(con, SCORES_TABLE, scores, inputs_key=key)
     top = scores.sort_values("risk_score", ascending=False).head(10)
     return MaterializeResult(
         metadata={
             "dagster/row_count": rows,
             "model_version": current.version,
             "orders_scored_anew": scores.attrs["scored_anew"],
+            SCORES_REWRITTEN: kept is None,
             "validated": validated,
             "validation": "champion passed the gate" if validated else
             "UNVALIDATED: no chargeback labels to measure the isolation forest; land them in landing/labels",

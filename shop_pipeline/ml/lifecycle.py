@@ -15,7 +15,11 @@ the shop still gets scores from the best model it has. Reference candidates that
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 from dataclasses import dataclass
+from functools import cache
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +35,113 @@ SERVING_PARAMETER = "serving_candidate"   # in a version's registry parameters
 def serving_candidate(row: registry.RegistryRow, default: str) -> str:
     """The candidate a registered version serves (versions from before the choice: `default`)."""
     return row.parameters.get(SERVING_PARAMETER, default)
+
+
+# -- reuse: a version whose training inputs are unchanged is not trained again --------------------
+#
+# A training reads warehouse tables (a feature table, staged events up to the cut-off, labels),
+# run settings (cut-off, horizons, seed) and the project's code. Its training key is the SHA-256
+# of all three: row count and XOR of row hashes of each input (the same fingerprint idea as
+# features/staged_changes.py), the settings as JSON, and the SHA-256 of the source of the model
+# and feature code (ml/, features/, sql/) with the versions of the libraries that fit and save
+# the models. A registered version with the same key (and its artifact intact) is what training
+# would produce again: it is reused instead. Any change -- a late event, a new label, another
+# seed, an edited query or model module, another scikit-learn -- gives another key: it trains.
+
+_PACKAGE = Path(__file__).resolve().parent.parent
+CODE_FOLDERS = ("ml", "features", "sql")
+LIBRARIES = ("scikit-learn", "numpy", "scipy", "pandas", "skops", "duckdb")
+
+
+@cache
+def code_version() -> str:
+    """SHA-256 of the model and feature code (ml/, features/, sql/) and of the libraries' versions."""
+    digest = hashlib.sha256()
+    for folder in CODE_FOLDERS:
+        for path in sorted((_PACKAGE / folder).rglob("*")):
+            if path.suffix in (".py", ".sql") and path.is_file():
+                digest.update(str(path.relative_to(_PACKAGE)).encode())
+                digest.update(path.read_bytes())
+    for library in LIBRARIES:
+        try:
+            digest.update(f"{library}={metadata.version(library)}".encode())
+        except metadata.PackageNotFoundError:
+            digest.update(f"{library}=missing".encode())
+    return digest.hexdigest()
+
+
+def table_fingerprint(con: duckdb.DuckDBPyConnection, table: str, where: str = "", params: dict | None = None,
+                      ) -> str:
+    """`rows:xor-of-row-hashes` of `table` (a project constant) filtered by `where` (SQL over its
+    columns and `params`); "missing" for a table that does not exist."""
+    schema, name = table.split(".")
+    if not con.execute("SELECT 1 FROM duckdb_tables() WHERE schema_name = ? AND table_name = ?",
+                       [schema, name]).fetchone():
+        return "missing"
+    rows, digest = con.execute(
+        f"SELECT count(*), coalesce(bit_xor(hash(t)), 0) FROM {table} AS t {'WHERE ' + where if where else ''}",
+        params or {}).fetchone()
+    return f"{rows}:{digest}"
+
+
+def inputs_key(con: duckdb.DuckDBPyConnection, *, tables: dict[str, str], settings: dict[str, Any],
+               as_of: dt.date) -> tuple[str, dict[str, Any]]:
+    """SHA-256 of the fingerprints of `tables` (table -> filter with parameter $as_of, or ""),
+    `settings`, `as_of` and the code version; and the parts it was made of."""
+    inputs = {
+        "tables": {table: table_fingerprint(con, table, where, {"as_of": as_of} if "$as_of" in where else None)
+                   for table, where in sorted(tables.items())},
+        "settings": json.loads(json.dumps({**settings, "as_of": as_of}, sort_keys=True, default=str)),
+        "code": code_version(),
+    }
+    return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest(), inputs
+
+
+@dataclass(frozen=True)
+class TrainingInputs:
+    """What a training reads, its key, and the registered version it may reuse."""
+
+    key: str
+    inputs: dict[str, Any]          # input fingerprints, settings, code version
+    reusable: registry.RegistryRow | None
+    reason: str                     # why it reuses, or why it trains
+
+
+def training_inputs(con: duckdb.DuckDBPyConnection, model_name: str, *, tables: dict[str, str],
+                    settings: dict[str, Any], as_of: dt.date) -> TrainingInputs:
+    """The training key of `model_name` over `tables` (table -> filter over its rows with
+    parameter $as_of, "" for every row) and `settings`, and the version that may be reused."""
+    key, inputs = inputs_key(con, tables=tables, settings=settings, as_of=as_of)
+    reusable = registry.find_reusable(con, model_name, key)
+    if reusable is not None:
+        return TrainingInputs(key, inputs, reusable, f"training inputs unchanged since {reusable.version} "
+                              "(input tables, settings and code): reused, not trained again")
+    return TrainingInputs(key, inputs, None, _what_changed(registry.latest_trained(con, model_name), inputs))
+
+
+def _what_changed(previous: registry.RegistryRow | None, inputs: dict[str, Any]) -> str:
+    if previous is None:
+        return "trained: no earlier version"
+    before = previous.training_inputs
+    if not before:
+        return f"trained: {previous.version} records no training inputs"
+    changed = [table for table in sorted(set(inputs["tables"]) | set(before.get("tables", {})))
+               if inputs["tables"].get(table) != before.get("tables", {}).get(table)]
+    changed += [f"setting {name}" for name in sorted(set(inputs["settings"]) | set(before.get("settings", {})))
+                if inputs["settings"].get(name) != before.get("settings", {}).get(name)]
+    if inputs["code"] != before.get("code"):
+        changed.append("code or library versions")
+    what = ", ".join(changed) if changed else f"the artifact of {previous.version} is missing or changed"
+    return f"trained: changed since {previous.version}: {what}"
+
+
+def reuse_version(con: duckdb.DuckDBPyConnection, training: TrainingInputs) -> registry.RegistryRow:
+    """Record that this run reuses training.reusable; returns it."""
+    row = training.reusable
+    if row is None:
+        raise ValueError("nothing to reuse: the training inputs changed")
+    registry.mark_reused(con, row.model_name, row.version)
+    return row
 
 
 @dataclass(frozen=True)
@@ -59,13 +170,16 @@ def register_trained(
     champion_metrics: dict[str, float] | None,
     champion_version: str | None,
     notes: str | None = None,
+    training: TrainingInputs | None = None,
 ) -> TrainedVersion:
-    """Save the artifact (skops + SHA-256), register the version, record its evaluations."""
+    """Save the artifact (skops + SHA-256), register the version (with its training key, so that a
+    later run on the same inputs reuses it), record its evaluations."""
     version = registry.make_version(parameters, (window, as_of))
     path, sha = registry.save_model(artifact, models_dir, model_name, version)
     registry.register(
         con, model_name=model_name, version=version, artifact_path=path, sha256=sha, features=features,
         parameters=parameters, train_start=train_start, train_end=train_end, as_of=as_of, notes=notes,
+        training_key=training.key if training else None, training_inputs=training.inputs if training else None,
     )
     recorded = dict(metrics)
     if champion_metrics is not None:
@@ -84,8 +198,12 @@ def gate_and_promote(
     metric: str,
     higher_is_better: bool,
     min_improvement: float,
+    reused: bool = False,
 ) -> tuple[GateDecision, registry.RegistryRow | None]:
     """Decide from the recorded evaluations; promote when the gate passes.
+
+    A `reused` version (its training inputs unchanged) that is the champion already stays
+    champion: the decision that made it champion is kept, nothing is promoted again.
 
     The version's serving candidate (its registry parameters) must be at least as good as the
     other servable candidates and beat the references and the champion by the margin.
@@ -114,6 +232,11 @@ def gate_and_promote(
     if missing:
         decision.reasons.append(f"REFUSE: candidates not evaluated: {', '.join(missing)}")
         decision = GateDecision(False, decision.reasons, decision.table_markdown, decision.comparisons)
+    current = registry.champion(con, model_name)
+    if reused and current is not None and current.version == version:
+        decision.reasons.insert(0, f"KEEP: {version} is the champion and its training inputs are unchanged "
+                                   "(reused, not trained again)")
+        return GateDecision(False, decision.reasons, decision.table_markdown, decision.comparisons), current
     if decision.promote:
         registry.promote(con, model_name, version)
     return decision, registry.champion(con, model_name)

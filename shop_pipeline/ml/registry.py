@@ -47,8 +47,15 @@ CREATE TABLE IF NOT EXISTS ml.model_registry (
     is_champion   BOOLEAN   NOT NULL DEFAULT false,
     promoted_at   TIMESTAMP,            -- UTC, when it last became champion
     notes         VARCHAR,
+    training_key  VARCHAR,              -- SHA-256 of what the training read (lifecycle.training_inputs)
+    training_inputs JSON,               -- the parts of that key: input fingerprints, settings, code
+    reused_at     TIMESTAMP,            -- UTC, when a later run last reused it (inputs unchanged)
     PRIMARY KEY (model_name, version)
 );
+-- registries written before the training keys existed
+ALTER TABLE ml.model_registry ADD COLUMN IF NOT EXISTS training_key VARCHAR;
+ALTER TABLE ml.model_registry ADD COLUMN IF NOT EXISTS training_inputs JSON;
+ALTER TABLE ml.model_registry ADD COLUMN IF NOT EXISTS reused_at TIMESTAMP;
 CREATE TABLE IF NOT EXISTS ml.model_evaluations (
     model_name    VARCHAR   NOT NULL,
     version       VARCHAR   NOT NULL,   -- the registry version this evaluation belongs to
@@ -116,11 +123,14 @@ class RegistryRow:
     is_champion: bool
     promoted_at: dt.datetime | None
     notes: str | None
+    training_key: str | None = None
+    training_inputs: dict[str, Any] | None = None
+    reused_at: dt.datetime | None = None
 
 
 _COLUMNS = ("model_name", "version", "trained_at", "train_start", "train_end", "as_of",
             "features", "parameters", "artifact_path", "sha256", "is_champion", "promoted_at",
-            "notes")
+            "notes", "training_key", "training_inputs", "reused_at")
 
 
 def ensure_registry_schema(con: duckdb.DuckDBPyConnection) -> None:
@@ -237,6 +247,7 @@ def _row(values: tuple) -> RegistryRow:
     d = dict(zip(_COLUMNS, values, strict=True))
     d["features"] = json.loads(d["features"])
     d["parameters"] = json.loads(d["parameters"])
+    d["training_inputs"] = None if d["training_inputs"] is None else json.loads(d["training_inputs"])
     return RegistryRow(**d)
 
 
@@ -275,11 +286,14 @@ def register(con: duckdb.DuckDBPyConnection, *, model_name: str, version: str,
              artifact_path: str | os.PathLike, sha256: str, features: list[str],
              parameters: dict[str, Any], train_start: Any = None, train_end: Any = None,
              as_of: Any = None, trained_at: dt.datetime | None = None,
-             notes: str | None = None) -> RegistryRow:
-    """Insert a (not yet champion) version. Registering the same version twice is an error."""
+             notes: str | None = None, training_key: str | None = None,
+             training_inputs: dict[str, Any] | None = None) -> RegistryRow:
+    """Insert a (not yet champion) version. Registering the same version twice is an error.
+
+    `training_key` identifies what the training read (see `find_reusable`)."""
     values = [model_name, version, trained_at or utc_now(), train_start, train_end, as_of,
               _json(list(features)), _json(parameters), str(artifact_path), sha256, False, None,
-              notes]
+              notes, training_key, None if training_inputs is None else _json(training_inputs), None]
     with transaction(con):
         if con.execute("SELECT 1 FROM ml.model_registry WHERE model_name = ? AND version = ?",
                        [model_name, version]).fetchone():
@@ -289,6 +303,35 @@ def register(con: duckdb.DuckDBPyConnection, *, model_name: str, version: str,
     row = get_version(con, model_name, version)
     assert row is not None
     return row
+
+
+def latest_trained(con: duckdb.DuckDBPyConnection, model_name: str) -> RegistryRow | None:
+    """The most recently trained version of `model_name` (None when there is none)."""
+    r = con.execute(f"SELECT {', '.join(_COLUMNS)} FROM ml.model_registry WHERE model_name = ? "
+                    "ORDER BY trained_at DESC, version DESC LIMIT 1", [model_name]).fetchone()
+    return None if r is None else _row(r)
+
+
+def find_reusable(con: duckdb.DuckDBPyConnection, model_name: str, training_key: str,
+                  ) -> RegistryRow | None:
+    """The newest version trained with `training_key` whose artifact is still on disk with the
+    SHA-256 the registry recorded (a missing or changed file is not reused: None)."""
+    rows = con.execute(f"SELECT {', '.join(_COLUMNS)} FROM ml.model_registry "
+                       "WHERE model_name = ? AND training_key = ? ORDER BY trained_at DESC, version DESC",
+                       [model_name, training_key]).fetchall()
+    for r in rows:
+        row = _row(r)
+        if Path(row.artifact_path).is_file() and file_sha256(row.artifact_path) == row.sha256:
+            return row
+    return None
+
+
+def mark_reused(con: duckdb.DuckDBPyConnection, model_name: str, version: str,
+                at: dt.datetime | None = None) -> None:
+    """Record that a run reused `version` instead of training anew."""
+    with transaction(con):
+        con.execute("UPDATE ml.model_registry SET reused_at = ? WHERE model_name = ? AND version = ?",
+                    [at or utc_now(), model_name, version])
 
 
 def _number(value: Any) -> float | None:

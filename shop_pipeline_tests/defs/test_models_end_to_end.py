@@ -77,7 +77,9 @@ def test_score_tables_have_the_right_shape_and_ranges(trained_shop):
     assert rows(paths, "SELECT DISTINCT model_version FROM scoring.customer_scores") == [(champion,)]
 
 
-def test_retraining_on_the_same_data_keeps_the_champion_and_says_why(trained_shop):
+def test_running_again_on_the_same_data_keeps_the_champion_and_says_why(trained_shop):
+    # Issue 12: unchanged training inputs are not trained again (was: a second version, refused
+    # by the gate against the champion); test_model_reuse.py covers reuse and retraining.
     paths, instance, config, _ = trained_shop
     [(before,)] = rows(paths, "SELECT version FROM ml.model_registry WHERE is_champion AND model_name = 'demand_forecast'")
     again = run_full_pipeline(paths, instance, config)
@@ -85,11 +87,14 @@ def test_retraining_on_the_same_data_keeps_the_champion_and_says_why(trained_sho
     [(after,)] = rows(paths, "SELECT version FROM ml.model_registry WHERE is_champion AND model_name = 'demand_forecast'")
     assert after == before
     [(versions,)] = rows(paths, "SELECT count(*) FROM ml.model_registry WHERE model_name = 'demand_forecast'")
-    assert versions == 2
+    assert versions == 1
+    trained = instance.get_latest_materialization_event(AssetKey("demand_forecast_model")).asset_materialization
+    assert trained.metadata["reused_version"].value is True
+    assert "unchanged" in trained.metadata["reason"].value
     gate = instance.get_latest_materialization_event(AssetKey("demand_forecast_champion")).asset_materialization
     assert gate.metadata["promoted"].value is False
     assert gate.metadata["champion_version"].value == before
-    assert "champion" in gate.metadata["comparisons"].value
+    assert "kept" in gate.metadata["decision"].value
 
 
 def test_a_tampered_champion_artifact_is_never_loaded(trained_shop):

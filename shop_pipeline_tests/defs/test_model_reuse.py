@@ -1,0 +1,114 @@
+"""Nothing changed, nothing recomputed: a model whose training inputs are unchanged is reused.
+
+A second run on the same data registers no new version, keeps the champions and leaves every
+score table as it was (not even rewritten); a changed feature table or hyper-parameter trains.
+"""
+
+import pytest
+from dagster import AssetKey, DagsterInstance, materialize
+
+from shop_pipeline.definitions import ASSETS
+from shop_pipeline.pipeline_run import run_full_pipeline, window_run_config
+from shop_pipeline.resources import default_resources
+from shop_pipeline.settings import ShopPaths
+from shop_pipeline.summary import format_summary, warehouse_summary
+from shop_pipeline.synth import GeneratorConfig, generate_shop
+from shop_pipeline.warehouse.connection import connect
+
+TRAINING = {"demand_forecast_model": "demand_forecast", "propensity_model": "purchase_propensity",
+            "recommendation_model": "product_recommendations", "order_risk_model": "order_risk"}
+SCORES = {"demand_forecasts": "scoring.demand_forecasts", "customer_scores": "scoring.customer_scores",
+          "recommendations": "scoring.recommendations", "order_risk_scores": "scoring.order_risk_scores"}
+CONFIG = window_run_config(forecast_horizon_days=7, propensity_horizon_days=14)
+
+
+@pytest.fixture(scope="module")
+def shop(tmp_path_factory):
+    paths = ShopPaths.at(tmp_path_factory.mktemp("reuse-shop")).ensure()
+    generate_shop(paths.home, GeneratorConfig(events=40_000, days=60, seed=5))
+    instance = DagsterInstance.ephemeral()
+    first = run_full_pipeline(paths, instance, CONFIG)
+    assert first.success, first.error
+    return paths, instance
+
+
+def rows(paths, sql, params=None):
+    with connect(paths.warehouse) as con:
+        return con.execute(sql, params or {}).fetchall()
+
+
+def versions(paths) -> dict[str, int]:
+    return dict(rows(paths, "SELECT model_name, count(*) FROM ml.model_registry GROUP BY 1"))
+
+
+def score_tables(paths) -> dict[str, list[tuple]]:
+    return {table: rows(paths, f"SELECT * FROM {table} ORDER BY ALL") for table in SCORES.values()}
+
+
+def metadata(instance, asset: str) -> dict:
+    event = instance.get_latest_materialization_event(AssetKey(asset))
+    return {key: value.value for key, value in event.asset_materialization.metadata.items()}
+
+
+def test_a_second_run_on_unchanged_data_reuses_every_model_and_keeps_the_scores(shop):
+    paths, instance = shop
+    before_versions, before_scores = versions(paths), score_tables(paths)
+    champions = rows(paths, "SELECT model_name, version FROM ml.model_registry WHERE is_champion ORDER BY 1")
+    assert set(before_versions) == set(TRAINING.values()) and set(before_versions.values()) == {1}
+    for asset in TRAINING:
+        assert metadata(instance, asset)["reused_version"] is False
+
+    again = run_full_pipeline(paths, instance, CONFIG)
+    assert again.success, again.error
+
+    assert versions(paths) == before_versions
+    assert rows(paths, "SELECT model_name, version FROM ml.model_registry WHERE is_champion ORDER BY 1") == champions
+    assert score_tables(paths) == before_scores
+    for asset, model in TRAINING.items():
+        trained = metadata(instance, asset)
+        assert trained["reused_version"] is True, asset
+        assert "unchanged" in trained["reason"]
+        assert trained["model_version"] == dict(champions)[model]
+    for asset in SCORES:
+        assert metadata(instance, asset)["scores_rewritten"] is False, asset
+    gate = metadata(instance, "demand_forecast_champion")
+    assert gate["promoted"] is False and gate["champion_version"] == dict(champions)["demand_forecast"]
+    assert "kept" in gate["decision"]
+    text = format_summary(warehouse_summary(paths.warehouse), again.checks, 1.0)
+    model_lines = [line for line in text.splitlines() if line.startswith("model:")]
+    assert len(model_lines) == 4 and all("reused (training inputs unchanged)" in line for line in model_lines)
+
+
+def test_a_changed_feature_table_retrains_its_model_only(shop):
+    paths, instance = shop
+    before = versions(paths)
+    with connect(paths.warehouse) as con:  # a feature value changed by hand, as a fixed query would
+        con.execute("UPDATE features.order_features SET amount = amount + 1 "
+                    "WHERE order_id = (SELECT min(order_id) FROM features.order_features)")
+    result = materialize(
+        ASSETS, selection=["order_risk_model", "order_risk_champion", "order_risk_scores", "propensity_model"],
+        resources=default_resources(paths), instance=instance, run_config=CONFIG,
+    )
+    assert result.success
+    assert versions(paths) == {**before, "order_risk": before["order_risk"] + 1}
+    trained = metadata(instance, "order_risk_model")
+    assert trained["reused_version"] is False
+    assert "features.order_features" in trained["reason"]
+    assert metadata(instance, "propensity_model")["reused_version"] is True
+    assert metadata(instance, "order_risk_scores")["scores_rewritten"] is True
+
+
+def test_a_changed_hyper_parameter_retrains(shop):
+    paths, instance = shop
+    before = versions(paths)
+    other_seed = {"resources": {"window": {"config": {**CONFIG["resources"]["window"]["config"], "seed": 7}}}}
+    result = materialize(ASSETS, selection=["propensity_model", "propensity_champion", "customer_scores"],
+                         resources=default_resources(paths), instance=instance, run_config=other_seed)
+    assert result.success
+    assert versions(paths)["purchase_propensity"] == before["purchase_propensity"] + 1
+    trained = metadata(instance, "propensity_model")
+    assert trained["reused_version"] is False and "setting seed" in trained["reason"]
+    # the champion, whichever it is now, scored the customers
+    [(champion,)] = rows(paths, "SELECT version FROM ml.model_registry WHERE is_champion "
+                                "AND model_name = 'purchase_propensity'")
+    assert rows(paths, "SELECT DISTINCT model_version FROM scoring.customer_scores") == [(champion,)]
