@@ -40,6 +40,7 @@ def stage_days(con: duckdb.DuckDBPyConnection, days: list[dt.date], rules: Stagi
         "SELECT EXISTS (SELECT 1 FROM raw.events WHERE NOT list_contains($days, partition_date))", {"days": days}
     ).fetchall()[0][0]
     others = sql.load("stage_events_others") if has_others else "SELECT * FROM raw.events LIMIT 0"
+    con.execute(sql.load("stage_files"))
     con.execute(
         sql.load("stage_events").replace("{others}", others),
         {
@@ -51,6 +52,7 @@ def stage_days(con: duckdb.DuckDBPyConnection, days: list[dt.date], rules: Stagi
             "max_quantity": rules.max_quantity,
         },
     )
+    con.execute(sql.load("stage_duplicates"))
     con.execute(_STAGED_CLEAN)
     con.execute(_STAGED_QUARANTINE, {"days": days})
     con.execute(_STAGED_DUPLICATES)
@@ -65,10 +67,11 @@ def stage_days(con: duckdb.DuckDBPyConnection, days: list[dt.date], rules: Stagi
 # duplicates are small.
 _STAGED_CLEAN = """
 CREATE OR REPLACE TEMP VIEW staged_clean AS
-SELECT partition_date, event_id, event_time, event_type, user_id, session_id, product_id, category, brand,
-       price, quantity, order_id, is_late, source_file, line, ingested_at
-FROM staged_rows
-WHERE reason_code IS NULL AND duplicate_kind IS NULL
+SELECT s.partition_date, s.event_id, s.event_time, s.event_type, s.user_id, s.session_id, s.product_id, s.category,
+       s.brand, s.price, s.quantity, s.order_id, s.is_late, s.source_file, s.line, s.ingested_at
+FROM staged_rows AS s
+ANTI JOIN staged_duplicates_found AS d ON d.arrival = s.arrival
+WHERE s.is_current AND s.reason_code IS NULL
 """
 
 # Rows the reader rejected are quarantined next to rows that broke a typed rule.
@@ -76,7 +79,7 @@ _STAGED_QUARANTINE = """
 CREATE OR REPLACE TEMP TABLE staged_quarantine AS
 SELECT partition_date, source_file, line, event_id, raw_record, reason_code, reason
 FROM staged_rows
-WHERE reason_code IS NOT NULL
+WHERE is_current AND reason_code IS NOT NULL
 UNION ALL
 SELECT partition_date, source_file, line, NULL AS event_id, raw_record, reason_code, reason
 FROM raw.rejected_lines
@@ -86,8 +89,7 @@ WHERE list_contains($days, partition_date)
 _STAGED_DUPLICATES = """
 CREATE OR REPLACE TEMP TABLE staged_duplicates AS
 SELECT partition_date, source_file, line, event_id, duplicate_kind, kept_source_file, kept_line
-FROM staged_rows
-WHERE reason_code IS NULL AND duplicate_kind IS NOT NULL
+FROM staged_duplicates_found
 """
 
 _FILE_COUNTS = """
@@ -99,13 +101,11 @@ WITH counts AS (
            min(event_time) FILTER (WHERE kind = 'clean') AS first_event_time,
            max(event_time) FILTER (WHERE kind = 'clean') AS last_event_time
     FROM (
-        SELECT source_file, partition_date, event_time,
-               CASE WHEN reason_code IS NOT NULL THEN 'quarantined'
-                    WHEN duplicate_kind IS NOT NULL THEN 'duplicate' ELSE 'clean' END AS kind
-        FROM staged_rows
+        SELECT source_file, partition_date, event_time, 'clean' AS kind FROM staged_clean
         UNION ALL
-        SELECT source_file, partition_date, NULL, 'quarantined' FROM raw.rejected_lines
-        WHERE list_contains($days, partition_date)
+        SELECT source_file, partition_date, NULL, 'quarantined' FROM staged_quarantine
+        UNION ALL
+        SELECT source_file, partition_date, NULL, 'duplicate' FROM staged_duplicates
     )
     GROUP BY ALL
 )
@@ -153,7 +153,7 @@ ORDER BY 1
 
 
 def _salt(rules: StagingRules) -> str:
-    code = sql.load("stage_events") + sql.load("stage_events_others")
+    code = "".join(sql.load(name) for name in ("stage_files", "stage_events", "stage_events_others", "stage_duplicates"))
     return hashlib.sha256((json.dumps(asdict(rules), sort_keys=True) + code).encode()).hexdigest()[:16]
 
 
