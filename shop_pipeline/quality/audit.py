@@ -74,12 +74,16 @@ WHERE list_contains($days, s.partition_date)
 GROUP BY 1
 """
 
+# event_id unique among the clean rows: an id that occurs once among the staged days' valid rows
+# (sql/stage_duplicates.sql) cannot occur twice among the clean rows, so only the repeated ids
+# are counted.
 _DUPLICATED_ID_DAYS = """
-SELECT DISTINCT partition_date FROM staged_clean
-WHERE list_contains($days, partition_date) AND event_id IN (
-    SELECT event_id FROM staged_clean WHERE list_contains($days, partition_date)
-    GROUP BY event_id HAVING count(*) > 1
+WITH candidates AS (
+    SELECT partition_date, event_id FROM staged_clean
+    WHERE list_contains($days, partition_date) AND event_id IN (SELECT event_id FROM staged_repeated_ids)
 )
+SELECT DISTINCT partition_date FROM candidates
+WHERE event_id IN (SELECT event_id FROM candidates GROUP BY event_id HAVING count(*) > 1)
 """
 
 

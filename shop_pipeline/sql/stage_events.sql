@@ -13,7 +13,7 @@
 --
 -- Arrival order is one BIGINT per row (the file's rank in staged_files, then the line), so
 -- "first occurrence" compares integers, not file names. Only quarantined rows keep their text
--- values (raw_record); valid rows keep typed values and the hash of their content.
+-- values (raw_record); valid rows keep typed values and the hashes of their id and content.
 -- The other_rows placeholder is the query of other partitions' rows that may be duplicates (or
 -- an empty one when no other partition has rows): sql/stage_events_others.sql.
 CREATE OR REPLACE TEMP TABLE staged_rows AS
@@ -107,5 +107,6 @@ SELECT
     CASE WHEN c.reason_code IS NULL THEN hash(
         c.event_time_utc, c.event_type, c.user_id, c.session_id, c.product_id, c.price_value, c.quantity_value,
         c.order_id
-    ) END AS content_hash
+    ) END AS content_hash,
+    CASE WHEN c.reason_code IS NULL THEN hash(c.event_id) END AS id_hash
 FROM classified AS c
