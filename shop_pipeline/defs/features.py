@@ -3,6 +3,8 @@
 from collections.abc import Callable
 
 from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
     AssetCheckSpec,
     AssetExecutionContext,
     Failure,
@@ -14,21 +16,33 @@ from dagster import (
 from shop_pipeline.defs.common import DUCKDB_POOL, markdown_table, suite_check_result, table_schema
 from shop_pipeline.defs.models_common import ML_TEAM
 from shop_pipeline.features.columns import CUSTOMER_FEATURES, PRODUCT_DAILY_SALES
+from shop_pipeline import sql
+from shop_pipeline.features.staged_changes import query_fingerprint, record_inputs, unchanged_inputs
+from shop_pipeline.ml.lifecycle import inputs_key
 from shop_pipeline.features.tables import cutoff_for, write_customer_features, write_product_daily_sales
 from shop_pipeline.quality.feature_suites import validate_customer_features, validate_product_daily_sales
 from shop_pipeline.resources import ModelingWindow, Quality, Warehouse
 
 
-def build_audited(con, build, validate, check_name: str, as_of, max_rows: int):
+# what a feature table's rows depend on besides the cut-off (the code of features/, sql/ and
+# quality/ and the thresholds are part of the key too): unchanged, the audited table is kept
+FEATURE_CODE = ("features", "sql", "quality")
+
+
+def build_audited(con, build, validate, check_name: str, as_of, max_rows: int, table: str | None = None,
+                  key: str | None = None):
     """Write inside a transaction, audit the rows written, commit only when the suite passes.
 
     Yields the suite's check result; raises (after rolling back, so the last good table stays)
-    when it fails; returns the TableWrite.
+    when it fails; returns the TableWrite. `key` (the inputs key of `table`) is recorded with
+    the committed table.
     """
     con.execute("BEGIN TRANSACTION")
     try:
         written = build(con, as_of, own_transaction=False)
         outcome = validate(con, as_of, max_rows=max_rows, written_keys=written.written_keys)
+        if table is not None and outcome.success:
+            record_inputs(con, table, key, written.rows)
     except BaseException:
         con.execute("ROLLBACK")
         raise
@@ -40,12 +54,17 @@ def build_audited(con, build, validate, check_name: str, as_of, max_rows: int):
 
 
 def audited_feature_asset(*, name: str, deps: list[str], description: str, columns, build, validate,
-                          check_description: str, summarize: Callable[..., dict]):
+                          check_description: str, summarize: Callable[..., dict], inputs: dict[str, str],
+                          queries: tuple[str, ...] = ()):
     """An asset of group `features` writing features.<name> by its changes with
     build(con, as_of, own_transaction) -> TableWrite, audited by validate(con, as_of, max_rows,
     written_keys) in its blocking `<name>_suite` check before it is committed (build_audited);
-    summarize(con, as_of) adds the metadata a reader wants to see."""
+    summarize(con, as_of) adds the metadata a reader wants to see. `inputs` are the tables the
+    rows are computed from (table -> filter with $as_of, or ""), `queries` the sql/ files the
+    build runs: when they (their text as loaded), the cut-off, the thresholds and the code are
+    those of the last audited build, the table is kept as it is."""
     check_name = f"{name}_suite"
+    table = f"features.{name}"
 
     @asset(
         name=name,
@@ -64,13 +83,26 @@ def audited_feature_asset(*, name: str, deps: list[str], description: str, colum
     def feature_table(context: AssetExecutionContext, warehouse: Warehouse, window: ModelingWindow, quality: Quality):
         with warehouse.connection() as con:
             as_of = window.resolve_as_of(con)
-            written = yield from build_audited(
-                con, build, validate, check_name, as_of, quality.thresholds()["validation_batch_rows"]
-            )
+            thresholds = quality.thresholds()
+            settings = {"table": table, "thresholds": thresholds,
+                        "queries": {name: query_fingerprint(sql.load(name)) for name in queries}}
+            key, _ = inputs_key(con, tables=inputs, settings=settings, as_of=as_of, code=FEATURE_CODE)
+            kept = unchanged_inputs(con, table, key)
+            if kept is not None:
+                yield AssetCheckResult(
+                    check_name=check_name, passed=True, severity=AssetCheckSeverity.ERROR,
+                    metadata={"rows_validated": 0, "result": "inputs unchanged since the last audited build: "
+                              "the table is kept as that audit passed it"},
+                )
+                rows, written, deleted, whole = kept, 0, 0, False
+            else:
+                write = yield from build_audited(con, build, validate, check_name, as_of,
+                                                 thresholds["validation_batch_rows"], table=table, key=key)
+                rows, written, deleted, whole = write.rows, write.written, write.deleted, write.whole_table
             summary = summarize(con, as_of)
         yield MaterializeResult(metadata={
-            "dagster/row_count": written.rows, "as_of": as_of.isoformat(), "rows_written": written.written,
-            "rows_deleted": written.deleted, "whole_table_written": written.whole_table, **summary,
+            "dagster/row_count": rows, "as_of": as_of.isoformat(), "rows_written": written,
+            "rows_deleted": deleted, "whole_table_written": whole, "inputs_unchanged": kept is not None, **summary,
         })
 
     return feature_table
@@ -105,6 +137,9 @@ product_daily_sales = audited_feature_asset(
     validate=validate_product_daily_sales,
     check_description="GX: keys not null, counts >= 0, conversion in [0, 1], complete grid, no day after as_of.",
     summarize=_product_daily_sales_summary,
+    inputs={"staging.events": "", "raw.products": "", "raw.promotions": "",
+            "raw.ad_spend": ""},
+    queries=("product_daily_sales",),
 )
 
 customer_features = audited_feature_asset(
@@ -120,4 +155,6 @@ customer_features = audited_feature_asset(
     validate=validate_customer_features,
     check_description="GX: no nulls where not allowed, ranges, and the leakage rule (no event at or after the cut-off).",
     summarize=_customer_features_summary,
+    inputs={"staging.events": ""},
+    queries=("customer_features",),
 )

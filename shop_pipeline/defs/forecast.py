@@ -38,10 +38,10 @@ GATE_METRIC = "wape"
 BACKTEST_FOLDS = 3
 METRICS = ("wape", "mae", "rmse", "bias", "coverage_80")
 # what the training reads (ml/lifecycle.training_inputs): unchanged, the registered version is reused
-TRAINING_INPUTS = {"staging.events": "partition_date <= $as_of", "raw.products": "", "raw.promotions": "",
+TRAINING_INPUTS = {"staging.events": "", "raw.products": "", "raw.promotions": "",
                    "raw.ad_spend": "", "features.product_daily_sales": ""}
 SCORES_TABLE = "scoring.demand_forecasts"
-SCORING_INPUTS = {"features.product_daily_sales": "", "staging.events": "partition_date <= $as_of",
+SCORING_INPUTS = {"features.product_daily_sales": "", "staging.events": "",
                   "raw.products": "", "raw.promotions": "", "raw.ad_spend": ""}
 
 

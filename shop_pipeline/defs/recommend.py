@@ -60,6 +60,8 @@ interactions = audited_feature_asset(
     validate=validate_interactions,
     check_description="GX: keys not null and unique, counts >= 0, weight > 0, no interaction at or after the cut-off.",
     summarize=_interactions_summary,
+    inputs={"staging.events": "", "raw.products": ""},
+    queries=("interactions",),
 )
 
 

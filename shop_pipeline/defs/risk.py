@@ -97,6 +97,8 @@ order_features = audited_feature_asset(
     validate=validate_order_features,
     check_description="GX: keys not null and unique, counts >= 0, shares in [0, 1], no order at or after the cut-off.",
     summarize=_order_features_summary,
+    inputs={"staging.events": ""},
+    queries=("order_features",),
 )
 
 

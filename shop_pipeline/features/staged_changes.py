@@ -57,6 +57,36 @@ def record_build(con: duckdb.DuckDBPyConnection, table: str, as_of: dt.date, par
     con.execute("INSERT INTO features.built_partitions SELECT ?, * FROM temp.staged_fingerprints", [table])
 
 
+# A feature table whose inputs (staged events, catalog, settings, code: the caller's key) are
+# those of its last audited build is left as it is: computing it again would write nothing.
+INPUTS_DDL = """
+CREATE TABLE IF NOT EXISTS features.table_inputs (
+    table_name VARCHAR PRIMARY KEY,
+    inputs_key VARCHAR NOT NULL,        -- what the last audited build was computed from
+    table_rows BIGINT NOT NULL          -- rows it left (another count: the table was edited)
+)"""
+
+
+def unchanged_inputs(con: duckdb.DuckDBPyConnection, table: str, inputs_key: str) -> int | None:
+    """The row count of `table` when its last audited build recorded `inputs_key` and the table
+    still has the rows it left; None otherwise (compute it)."""
+    if not table_columns(con, "features.table_inputs") or not table_columns(con, table):
+        return None
+    recorded = con.execute("SELECT table_rows FROM features.table_inputs WHERE table_name = ? AND inputs_key = ?",
+                           [table, inputs_key]).fetchone()
+    if recorded is None:
+        return None
+    return recorded[0] if con.execute(f"SELECT count(*) FROM {table}").fetchone()[0] == recorded[0] else None
+
+
+def record_inputs(con: duckdb.DuckDBPyConnection, table: str, inputs_key: str | None, rows: int) -> None:
+    """Remember the inputs of the build that left `rows` rows (in the write's transaction); None forgets them."""
+    con.execute(INPUTS_DDL)
+    con.execute("DELETE FROM features.table_inputs WHERE table_name = ?", [table])
+    if inputs_key is not None:
+        con.execute("INSERT INTO features.table_inputs VALUES (?, ?, ?)", [table, inputs_key, rows])
+
+
 def _plain(parameters: dict) -> dict:
     return json.loads(json.dumps(parameters, sort_keys=True, default=str))
 

@@ -54,10 +54,11 @@ LIBRARIES = ("scikit-learn", "numpy", "scipy", "pandas", "skops", "duckdb")
 
 
 @cache
-def code_version() -> str:
-    """SHA-256 of the model and feature code (ml/, features/, sql/) and of the libraries' versions."""
+def code_version(folders: tuple[str, ...] = CODE_FOLDERS) -> str:
+    """SHA-256 of the package's code in `folders` (default: the model and feature code, ml/,
+    features/, sql/) and of the libraries' versions."""
     digest = hashlib.sha256()
-    for folder in CODE_FOLDERS:
+    for folder in folders:
         for path in sorted((_PACKAGE / folder).rglob("*")):
             if path.suffix in (".py", ".sql") and path.is_file():
                 digest.update(str(path.relative_to(_PACKAGE)).encode())
@@ -85,14 +86,15 @@ def table_fingerprint(con: duckdb.DuckDBPyConnection, table: str, where: str = "
 
 
 def inputs_key(con: duckdb.DuckDBPyConnection, *, tables: dict[str, str], settings: dict[str, Any],
-               as_of: dt.date) -> tuple[str, dict[str, Any]]:
+               as_of: dt.date, code: tuple[str, ...] = CODE_FOLDERS) -> tuple[str, dict[str, Any]]:
     """SHA-256 of the fingerprints of `tables` (table -> filter with parameter $as_of, or ""),
-    `settings`, `as_of` and the code version; and the parts it was made of."""
+    `settings`, `as_of` and the version of the code in the package folders `code`; and the
+    parts it was made of."""
     inputs = {
         "tables": {table: table_fingerprint(con, table, where, {"as_of": as_of} if "$as_of" in where else None)
                    for table, where in sorted(tables.items())},
         "settings": json.loads(json.dumps({**settings, "as_of": as_of}, sort_keys=True, default=str)),
-        "code": code_version(),
+        "code": code_version(code),
     }
     return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest(), inputs
 

@@ -1,7 +1,8 @@
 """Nothing changed, nothing recomputed: a model whose training inputs are unchanged is reused.
 
 A second run on the same data registers no new version, keeps the champions and leaves every
-score table as it was (not even rewritten); a changed feature table or hyper-parameter trains.
+score table as it was (not even rewritten), and keeps the feature tables without computing them;
+a changed feature table or hyper-parameter trains.
 """
 
 import pytest
@@ -71,6 +72,8 @@ def test_a_second_run_on_unchanged_data_reuses_every_model_and_keeps_the_scores(
         assert trained["model_version"] == dict(champions)[model]
     for asset in SCORES:
         assert metadata(instance, asset)["scores_rewritten"] is False, asset
+    for asset in ("product_daily_sales", "customer_features", "interactions", "order_features"):
+        assert metadata(instance, asset)["inputs_unchanged"] is True, asset
     gate = metadata(instance, "demand_forecast_champion")
     assert gate["promoted"] is False and gate["champion_version"] == dict(champions)["demand_forecast"]
     assert "kept" in gate["decision"]
