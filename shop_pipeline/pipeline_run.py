@@ -106,6 +106,7 @@ def run_full_pipeline(
     """
     landed = landed_days(paths)
     # imported after the first partition is recorded: the partitions are defined on import
+    from shop_pipeline.defs.common import event_partitions, partition_key
     from shop_pipeline.definitions import build_definitions
 
     day_range = landed.span
@@ -122,7 +123,9 @@ def run_full_pipeline(
         run_config={**(run_config or {}), **(log_config or {})},
         instance=instance,
         raise_on_error=False,
-        tags={RANGE_START_TAG: day_range[0].isoformat(), RANGE_END_TAG: day_range[1].isoformat(),
+        # a file dated tomorrow, on the last day of a month, waits for its month's partition
+        tags={RANGE_START_TAG: partition_key(day_range[0]),
+              RANGE_END_TAG: min(partition_key(day_range[1]), event_partitions.get_last_partition_key()),
               HOST_TAG: socket.gethostname()},
     )
     checks = [

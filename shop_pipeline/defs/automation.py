@@ -54,7 +54,7 @@ from shop_pipeline.defs.automation_rules import (
     why_not,
     yesterday_partition,
 )
-from shop_pipeline.defs.common import daily_partitions
+from shop_pipeline.defs.common import event_partitions, partition_key
 from shop_pipeline.defs.monitoring import FACTS_KEY
 from shop_pipeline.instance import recover_dead_runs
 from shop_pipeline.resources import ShopHome, Warehouse
@@ -128,8 +128,9 @@ def build_daily_schedule(settings: ScheduleSettings | None = None):
         day = yesterday_partition(scheduled)
         first, _ = _partition_days()
         if day < first:
-            return SkipReason(f"yesterday ({day}) is before the first daily partition ({first})")
-        return RunRequest(partition_key=day.isoformat(), tags={TRIGGER_TAG: "schedule"})
+            return SkipReason(f"yesterday ({day}) is before the first partition ({first})")
+        # yesterday's month: its files not ingested yet, and the days they change, are processed
+        return RunRequest(partition_key=partition_key(day), tags={TRIGGER_TAG: "schedule"})
 
     return daily_partition_schedule
 
@@ -151,15 +152,15 @@ def landed_versions(landing: Path) -> list[FileVersion]:
 
 
 def ingestion_run_starts(instance, days: set[dt.date]) -> dict[dt.date, int]:
-    """Per day, when the run that last materialized its raw_events partition started (ns).
+    """Per partition (its first day), when the run that last materialized its raw_events started (ns).
 
-    A day missing from the answer (never materialized, or crowded out of the bounded query by
-    another day's many re-materializations) is launched: the safe side, since ingestion is
-    exactly once.
+    A partition missing from the answer (never materialized, or crowded out of the bounded query
+    by another partition's many re-materializations) is launched: the safe side, since ingestion
+    is exactly once.
     """
     if not days:
         return {}
-    keys = sorted(day.isoformat() for day in days)
+    keys = sorted({partition_key(day) for day in days})
     records = instance.fetch_materializations(
         AssetRecordsFilter(asset_key=RAW_EVENTS, asset_partitions=keys), limit=len(keys) * 20
     ).records
@@ -175,9 +176,10 @@ def ingestion_run_starts(instance, days: set[dt.date]) -> dict[dt.date, int]:
 
 
 def _partition_days() -> tuple[dt.date, dt.date]:
-    first = daily_partitions.get_first_partition_key()
-    last = daily_partitions.get_last_partition_key()
-    return dt.date.fromisoformat(first), dt.date.fromisoformat(last)
+    """The first and last day the partitions hold (the last: the end of the current month)."""
+    first = event_partitions.get_first_partition_key()
+    last = event_partitions.get_last_partition_window().end.date() - dt.timedelta(days=1)
+    return dt.date.fromisoformat(first), last
 
 
 @sensor(
@@ -202,13 +204,14 @@ def landing_sensor(context: SensorEvaluationContext, shop: ShopHome) -> SensorRe
     first_day, last_day = _partition_days()
     versions = landed_versions(shop.paths.landing)
     started = ingestion_run_starts(context.instance, {v.day for v in versions if cursor.is_new(v)})
-    scan = scan_landing(versions, cursor, now_ns, landing_settle_seconds(), first_day, last_day, started)
+    scan = scan_landing(versions, cursor, now_ns, landing_settle_seconds(), first_day, last_day, started,
+                        partition_of=lambda day: day.replace(day=1))
     for line in scan.explain():
         context.log.info(line)
     requests = [
         RunRequest(
             run_key=scan.batch_run_key(day),
-            partition_key=day.isoformat(),
+            partition_key=partition_key(day),
             tags={TRIGGER_TAG: "landing", LANDING_FILES_TAG: _clip(", ".join(v.relative for v in files))},
         )
         for day, files in sorted(scan.batches.items())

@@ -150,7 +150,7 @@ class LandingCursor:
 
 @dataclass(frozen=True)
 class LandingScan:
-    batches: dict[dt.date, list[FileVersion]]  # new, settled, in range: one run per day
+    batches: dict[dt.date, list[FileVersion]]  # new, settled, in range: one run per partition (its first day)
     settling: list[tuple[FileVersion, float]]  # still being written, with seconds since last write
     out_of_range: list[FileVersion]  # settled, but no partition holds their day
     already_ingested: list[FileVersion]  # a run that started after they landed ingested their day
@@ -162,27 +162,29 @@ class LandingScan:
 
     def explain(self) -> list[str]:
         lines = [
-            f"{day}: launching for {len(files)} new file(s): {', '.join(v.relative for v in files)}"
+            f"partition {day}: launching for {len(files)} new file(s): {', '.join(v.relative for v in files)}"
             for day, files in sorted(self.batches.items())
         ]
         lines += [f"{v.relative}: still being written (last write {age:.0f} s ago)" for v, age in self.settling]
-        lines += [f"{v.relative}: day {v.day} is outside the daily partitions; not ingested" for v in self.out_of_range]
-        lines += [f"{v.relative}: already ingested by a run of {v.day} that started after it landed"
+        lines += [f"{v.relative}: day {v.day} is outside the partitions; not ingested" for v in self.out_of_range]
+        lines += [f"{v.relative}: already ingested by a run of its partition that started after it landed"
                   for v in self.already_ingested]
         return lines
 
 
 def scan_landing(files: list[FileVersion], cursor: LandingCursor, now_ns: int, settle_seconds: float,
                  first_day: dt.date, last_day: dt.date,
-                 ingestion_started_ns: Mapping[dt.date, int] | None = None) -> LandingScan:
+                 ingestion_started_ns: Mapping[dt.date, int] | None = None,
+                 partition_of=lambda day: day) -> LandingScan:
     """Decide which file versions to launch. Take `now_ns` before listing the files.
 
     A version is new when it changed after the cursor's mark and is not among its recent keys;
     it is settled when its last write is at least `settle_seconds` old (a file still being
     written keeps changing its mtime; uploads named *.part / *.tmp are not even listed).
-    Settled new versions are decided now (launched per day, or rejected when their day is
-    outside [first_day, last_day], or skipped when `ingestion_started_ns[day]` -- the start of the
-    latest run that materialized that day's raw_events -- is after the version changed: that run
+    Settled new versions are decided now (launched per partition, `partition_of(day)` naming it by
+    its first day; or rejected when their day is outside [first_day, last_day]; or skipped when
+    `ingestion_started_ns[partition]` -- the start of the latest run that materialized that
+    partition of raw_events -- is after the version changed: that run
     (the CLI, a backfill, the schedule) already read it, e.g. on the first tick of a sensor
     turned on for a shop that was already loaded); unsettled ones are left for a later tick. Every version
     that changed at or before now - settle has mtime <= that too, so it is settled: moving
@@ -202,10 +204,11 @@ def scan_landing(files: list[FileVersion], cursor: LandingCursor, now_ns: int, s
             settling.append((version, max(0.0, (now_ns - version.mtime_ns) / 1e9)))
             continue
         decided[version.key] = version.changed_ns
-        if version.day in started and started[version.day] > version.changed_ns:
+        partition = partition_of(version.day)
+        if partition in started and started[partition] > version.changed_ns:
             already_ingested.append(version)
         elif first_day <= version.day <= last_day:
-            batches.setdefault(version.day, []).append(version)
+            batches.setdefault(partition, []).append(version)
         else:
             out_of_range.append(version)
     mark = max(cursor.mark_ns, now_ns - settle_ns)

@@ -91,7 +91,7 @@ def test_a_landed_file_is_scored_and_the_retraining_run_follows_the_gate(loaded_
         os.utime(target, (time.time() - 40, time.time() - 40))
     tick = landing_sensor(build_sensor_context(instance=instance, resources={"shop": ShopHome(home=str(paths.home))}))
     [request] = tick.run_requests
-    assert request.partition_key == LAST_DAY
+    assert request.partition_key == "2025-02-01"  # the month of LAST_DAY: only its new file is read
     daily = definitions.resolve_job_def("daily_partition_pipeline").execute_in_process(
         partition_key=request.partition_key, tags=request.tags, run_config=CONFIG, instance=instance)
     assert daily.success

@@ -1,4 +1,4 @@
-"""The landing sensor: new settled files launch one run per day, each file version exactly once."""
+"""The landing sensor: new settled files launch one run per partition (month), each file version exactly once."""
 
 import os
 import time
@@ -38,15 +38,17 @@ def landed(shop, name, lines, age=SETTLE + 5):
     return path
 
 
-def test_new_files_launch_one_run_per_day_and_the_same_files_none(shop):
+def test_new_files_launch_one_run_per_partition_and_the_same_files_none(shop):
     landed(shop, "events_2025-01-02.csv", good_day("2025-01-02"))
     landed(shop, "events_2025-01-02_late.csv", good_day("2025-01-02", 5, prefix="l"))
-    landed(shop, "events_2025-01-03.csv", good_day("2025-01-03"))
+    landed(shop, "events_2025-01-31.csv", good_day("2025-01-31"))
+    landed(shop, "events_2025-02-01.csv", good_day("2025-02-01"))
     with DagsterInstance.ephemeral() as instance:
         first = tick(shop, instance)
         requests = sorted(first.run_requests, key=lambda r: r.partition_key)
-        assert [r.partition_key for r in requests] == ["2025-01-02", "2025-01-03"]
-        assert requests[0].tags[LANDING_FILES_TAG] == "events/events_2025-01-02.csv, events/events_2025-01-02_late.csv"
+        assert [r.partition_key for r in requests] == ["2025-01-01", "2025-02-01"]
+        assert requests[0].tags[LANDING_FILES_TAG] == (
+            "events/events_2025-01-02.csv, events/events_2025-01-02_late.csv, events/events_2025-01-31.csv")
         assert requests[0].tags[TRIGGER_TAG] == "landing"
         assert len({r.run_key for r in requests}) == 2
 
@@ -69,7 +71,7 @@ def test_a_half_written_file_is_skipped_until_it_settles(shop):
         quiet_for(path, SETTLE + 1)
         done = tick(shop, instance, writing.cursor)
         [request] = done.run_requests
-        assert request.partition_key == "2025-01-02"
+        assert request.partition_key == "2025-01-01"
 
 
 def test_a_rewritten_file_is_a_new_version(shop):
@@ -80,7 +82,7 @@ def test_a_rewritten_file_is_a_new_version(shop):
         quiet_for(path, SETTLE + 1)
         second = tick(shop, instance, first.cursor)
         [request] = second.run_requests
-        assert request.partition_key == "2025-01-02"
+        assert request.partition_key == "2025-01-01"
         assert request.run_key != first.run_requests[0].run_key
 
 
@@ -89,7 +91,7 @@ def test_a_file_outside_the_partitions_is_reported_once_and_not_launched(shop):
     with DagsterInstance.ephemeral() as instance:
         first = tick(shop, instance)
         assert first.run_requests == []
-        assert "outside the daily partitions" in first.skip_reason.skip_message
+        assert "outside the partitions" in first.skip_reason.skip_message
         assert tick(shop, instance, first.cursor).skip_reason.skip_message == "no new files"
 
 
@@ -103,7 +105,9 @@ def test_the_cursor_survives_a_daemon_restart(shop, tmp_path):
     landed(shop, "events_2025-01-03.csv", good_day("2025-01-03"))
     with DagsterInstance.local_temp(str(storage)) as instance:
         after_restart = tick(shop, instance, stored_cursor)
-    assert [r.partition_key for r in after_restart.run_requests] == ["2025-01-03"]
+    [request] = after_restart.run_requests
+    assert request.partition_key == "2025-01-01"
+    assert request.tags[LANDING_FILES_TAG] == "events/events_2025-01-03.csv"
 
 
 def test_a_file_that_fails_ingestion_is_launched_once_and_not_again(shop):
@@ -128,14 +132,14 @@ def test_files_a_run_already_ingested_are_not_launched_again(shop):
     # a shop loaded by `shop-pipeline run` (or a backfill) before the sensor was turned on
     path = landed(shop, "events_2025-01-02.csv", good_day("2025-01-02"))
     with DagsterInstance.ephemeral() as instance:
-        loaded = materialize(ASSETS, selection=["raw_events"], partition_key="2025-01-02",
+        loaded = materialize(ASSETS, selection=["raw_events"], partition_key="2025-01-01",
                              resources=default_resources(shop), instance=instance)
         assert loaded.success
         first = tick(shop, instance)
         assert first.run_requests == []
-        assert "already ingested by a run of 2025-01-02" in first.skip_reason.skip_message
+        assert "already ingested by a run of its partition" in first.skip_reason.skip_message
         # a new delivery for that day, after the run, is launched
         write_events(shop.landing, "events_2025-01-02.csv", good_day("2025-01-02", 60))
         quiet_for(path, SETTLE + 1)
         [request] = tick(shop, instance, first.cursor).run_requests
-        assert request.partition_key == "2025-01-02"
+        assert request.partition_key == "2025-01-01"

@@ -23,7 +23,8 @@ def test_the_schedule_runs_yesterdays_partition_at_the_configured_hour_and_zone(
     schedule = build_daily_schedule()
     assert (schedule.cron_schedule, schedule.execution_timezone) == ("0 5 * * *", "Europe/Berlin")
     request = evaluate(schedule, dt.datetime(2025, 3, 10, 4, 0, tzinfo=dt.UTC))
-    assert request.partition_key == "2025-03-09"
+    assert request.partition_key == "2025-03-01"  # yesterday (2025-03-09 in UTC) is in March
+    assert evaluate(schedule, dt.datetime(2025, 3, 1, 4, 0, tzinfo=dt.UTC)).partition_key == "2025-02-01"
     assert request.tags[TRIGGER_TAG] == "schedule"
 
 
@@ -31,24 +32,26 @@ def test_before_the_first_partition_the_schedule_skips(monkeypatch):
     monkeypatch.delenv(TIMEZONE_ENV, raising=False)
     skip = evaluate(build_daily_schedule(), dt.datetime(2025, 1, 1, 6, 0, tzinfo=dt.UTC))
     assert isinstance(skip, SkipReason)
-    assert "before the first daily partition" in skip.skip_message
+    assert "before the first partition" in skip.skip_message
 
 
 def test_the_daily_job_runs_one_partition_with_the_unpartitioned_assets(shop):
     write_events(shop.landing, "events_2025-01-02.csv", good_day("2025-01-02"))
     write_events(shop.landing, "events_2025-01-03.csv", good_day("2025-01-03", 30))
+    write_events(shop.landing, "events_2025-02-03.csv", good_day("2025-02-03", 30))
     job = build_definitions(shop).resolve_job_def("daily_partition_pipeline")
     with DagsterInstance.ephemeral() as instance:
-        result = job.execute_in_process(partition_key="2025-01-03", instance=instance, raise_on_error=False)
+        result = job.execute_in_process(partition_key="2025-01-01", instance=instance, raise_on_error=False)
         by_asset = {e.asset_key.to_user_string(): e.partition for e in result.get_asset_materialization_events()}
         drift = instance.get_latest_materialization_event(AssetKey("feature_drift")).asset_materialization
 
-    # the day's partition of the partitioned assets, the whole of the unpartitioned ones, in one run
+    # the month's partition of the partitioned assets, the whole of the unpartitioned ones, in one run
     assert {k: by_asset[k] for k in ("raw_events", "clean_events", "quarantined_events")} == dict.fromkeys(
-        ("raw_events", "clean_events", "quarantined_events"), "2025-01-03")
+        ("raw_events", "clean_events", "quarantined_events"), "2025-01-01")
     assert by_asset["product_daily_sales"] is None and by_asset["feature_drift"] is None
     assert materialized(result) >= {"raw_products", "raw_marketing", "customer_features"}
-    assert query(shop, "SELECT DISTINCT partition_date FROM staging.events") == [(dt.date(2025, 1, 3),)]
+    assert query(shop, "SELECT DISTINCT partition_date FROM staging.events ORDER BY 1") == [
+        (dt.date(2025, 1, 2),), (dt.date(2025, 1, 3),)]
     # scoring uses the current champions; a new shop has none, so scoring fails and says why,
     # and only scoring fails
     assert not result.success
