@@ -18,7 +18,7 @@ from pathlib import Path
 from dagster import DagsterInstance, DagsterRunStatus
 from dagster._core.scheduler.instigation import InstigatorType, TickStatus
 
-from shop_pipeline.defs.automation import TRIGGER_TAG, landed_versions
+from shop_pipeline.defs.automation import LANDING_FILES_TAG, TRIGGER_TAG, landed_versions
 from shop_pipeline.defs.automation_rules import LANDING_INTERVAL_ENV, SETTLE_SECONDS_ENV, LandingCursor
 from shop_pipeline.settings import HOME_ENV
 from shop_pipeline_tests.defs.helpers import good_day
@@ -26,6 +26,7 @@ from shop_pipeline_tests.landing_fixtures import write_events
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 WAIT_S = 120
+FIRST, SECOND = "events/events_2025-01-02.csv", "events/events_2025-01-03.csv"
 
 
 def daemon_env(home: Path, shop) -> dict[str, str]:
@@ -65,10 +66,11 @@ def wait_for(condition, what: str, daemon: subprocess.Popen, log: Path):
     raise AssertionError(f"no {what} within {WAIT_S} s:\n{log.read_text()[-3000:]}")
 
 
-def runs_by_day(instance: DagsterInstance) -> dict[str, list]:
+def runs_by_file(instance: DagsterInstance) -> dict[str, list]:
+    """Runs by the landed files they were launched for (both files are in the partition 2025-01-01)."""
     out: dict[str, list] = {}
     for run in instance.get_runs():
-        out.setdefault(run.tags.get("dagster/partition"), []).append(run)
+        out.setdefault(run.tags.get(LANDING_FILES_TAG), []).append(run)
     return out
 
 
@@ -85,7 +87,7 @@ def test_a_killed_daemon_restarts_from_its_cursor_and_launches_no_file_twice(sho
     daemon = start_daemon(env, log)
     try:
         with DagsterInstance.from_config(str(home)) as instance:
-            wait_for(lambda: runs_by_day(instance).get("2025-01-02"), "run for 2025-01-02", daemon, log)
+            wait_for(lambda: runs_by_file(instance).get(FIRST), "run for the first file", daemon, log)
             first_file = {v.relative: v for v in landed_versions(shop.landing)}["events/events_2025-01-02.csv"]
             wait_for(lambda: not LandingCursor.from_json(landing_state(instance).instigator_data.cursor)
                      .is_new(first_file), "stored cursor holding the first file", daemon, log)
@@ -95,8 +97,8 @@ def test_a_killed_daemon_restarts_from_its_cursor_and_launches_no_file_twice(sho
         daemon = start_daemon(env, log)
         restarted_at = time.time()
         with DagsterInstance.from_config(str(home)) as instance:
-            wait_for(lambda: runs_by_day(instance).get("2025-01-03"), "run for 2025-01-03 after the restart", daemon,
-                     log)
+            wait_for(lambda: runs_by_file(instance).get(SECOND), "run for the second file after the restart",
+                     daemon, log)
             state = landing_state(instance)
 
             def ticks_after_restart():
@@ -105,13 +107,13 @@ def test_a_killed_daemon_restarts_from_its_cursor_and_launches_no_file_twice(sho
                 return ticks if len(ticks) >= 2 else None
 
             ticks = wait_for(ticks_after_restart, "second tick after the restart", daemon, log)
-            runs = runs_by_day(instance)
+            runs = runs_by_file(instance)
             # one run per file, whatever the restart: the first file was not requested again
-            assert {day: len(r) for day, r in runs.items()} == {"2025-01-02": 1, "2025-01-03": 1}
+            assert {files: len(r) for files, r in runs.items()} == {FIRST: 1, SECOND: 1}
             assert all(r.status == DagsterRunStatus.QUEUED and r.tags[TRIGGER_TAG] == "landing"
-                       for day_runs in runs.values() for r in day_runs)
+                       and r.tags["dagster/partition"] == "2025-01-01" for file_runs in runs.values() for r in file_runs)
             requested = [key for t in ticks for key in t.run_keys]
-            assert len(requested) == 1 and "2025-01-03" in requested[0]
+            assert requested == [runs[SECOND][0].tags["dagster/run_key"]]
             assert any(t.status == TickStatus.SKIPPED and t.skip_reason == "no new files" for t in ticks)
     finally:
         kill_group(daemon, signal.SIGTERM)
