@@ -8,9 +8,12 @@ with libgomp's defaults against 8 s on the quiet box; with idle threads sleeping
 13 s against 7 s. So:
 
 * `process_threads()` decides once per process: the cores this process may run on
-  (os.sched_getaffinity) minus the cores other processes keep busy at that moment (the
-  machine's busy time over a short sample of /proc/stat, falling back to the 1-minute load
-  average), at least 1. SHOP_PIPELINE_THREADS overrides it.
+  (os.sched_getaffinity), unless SHOP_PIPELINE_THREADS or OMP_NUM_THREADS says. Not fewer when the machine is busy: with
+  idle threads asleep, a process's CPU share under contention grows with its runnable threads,
+  and taking one thread when others were busy at start made the loaded run slower, not
+  faster (benchmarks/threads.py, model steps of a 1M-event run beside two CPU burners, medians:
+  2.64x the quiet wall time with the thread count sampled from the machine's busy cores at
+  start, 1.91x with every core).
 * `configure()` applies that limit to every OpenMP and BLAS library loaded (threadpoolctl),
   once; model code calls it (through `threads_for`) before its first heavy call.
 * Below SINGLE_THREAD_BELOW_ROWS rows a fit runs on one OpenMP thread: on small data thread
@@ -26,14 +29,12 @@ from __future__ import annotations
 
 import contextlib
 import os
-import time
 from functools import cache
 
 from threadpoolctl import ThreadpoolController
 
 SINGLE_THREAD_BELOW_ROWS = 50_000
 THREADS_ENV = "SHOP_PIPELINE_THREADS"
-SAMPLE_SECONDS = 0.25  # how long the machine's busy cores are sampled, once per process
 
 
 @cache
@@ -49,42 +50,14 @@ def available_cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def _cpu_times() -> tuple[int, int] | None:
-    """(busy, total) jiffies of the whole machine from /proc/stat; None where there is none."""
-    try:
-        with open("/proc/stat") as f:
-            fields = f.readline().split()
-    except OSError:
-        return None
-    if not fields or fields[0] != "cpu":
-        return None
-    values = [int(v) for v in fields[1:]]
-    idle = values[3] + (values[4] if len(values) > 4 else 0)  # idle + iowait
-    return sum(values) - idle, sum(values)
-
-
-def busy_cores(sample_seconds: float = SAMPLE_SECONDS) -> float:
-    """Cores other processes keep busy now: the machine's busy share over a short sample while
-    this thread sleeps, times the cores (the 1-minute load average where /proc/stat is missing)."""
-    before = _cpu_times()
-    if before is None:
-        return os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
-    time.sleep(sample_seconds)
-    after = _cpu_times()
-    busy, total = after[0] - before[0], after[1] - before[1]
-    return (os.cpu_count() or 1) * busy / total if total > 0 else 0.0
-
-
 @cache
 def process_threads() -> int:
     """Threads for this process's native libraries, decided on the first call (see the module doc)."""
-    override = os.environ.get(THREADS_ENV, "").strip()
-    if override:
-        return max(1, int(override))
-    cores = available_cores()
-    if cores == 1:
-        return 1
-    return max(1, min(cores, int(cores - busy_cores() + 0.5)))
+    for variable in (THREADS_ENV, "OMP_NUM_THREADS"):  # an explicit choice (the test suite pins 1)
+        value = os.environ.get(variable, "").strip()
+        if value.isdigit() and int(value) > 0:
+            return int(value)
+    return available_cores()
 
 
 @cache
