@@ -25,8 +25,9 @@ CLI = str(Path(sys.executable).with_name("shop-pipeline"))
 WINDOW = ["--propensity-horizon-days", "14", "--forecast-horizon-days", "7"]
 # Values that record when something ran, or which version did: they differ between two shops.
 WHEN_COLUMNS = {"ingested_at", "model_version", "built_at", "scored_at", "audited_at", "created_at", "version"}
+# Build records: fingerprints and keys that include ingestion times and model versions.
 BOOKKEEPING = {("features", "table_builds"), ("features", "table_audits"), ("features", "built_partitions"),
-               ("staging", "staged_days")}  # fingerprints that include ingested_at
+               ("features", "table_inputs"), ("staging", "staged_days"), ("scoring", "score_builds")}
 
 
 def _env(home: Path) -> dict:
