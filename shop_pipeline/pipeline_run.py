@@ -10,7 +10,7 @@ from dagster import DagsterInstance
 
 from shop_pipeline.defs.run_logs import innermost_error
 from shop_pipeline.instance import HOST_TAG
-from shop_pipeline.settings import PARTITIONS_START_ENV, ShopPaths, partitions_start, record_partitions_start
+from shop_pipeline.settings import PARTITIONS_START_ENV, ShopPaths, partition_bounds, record_partitions_start
 from shop_pipeline.sources.landing import LandedFile, discover
 
 # Dagster's documented run tags for a partition range (one run covers the whole range).
@@ -40,12 +40,6 @@ class LandedDays:
     @property
     def span(self) -> tuple[dt.date, dt.date] | None:
         return (self.first, self.last) if self.first else None
-
-
-def partition_bounds(today: dt.date | None = None) -> tuple[dt.date, dt.date]:
-    """[first partition, tomorrow]: the days a landed file may be dated (UTC)."""
-    today = today or dt.datetime.now(dt.timezone.utc).date()
-    return dt.date.fromisoformat(partitions_start()), today + dt.timedelta(days=1)
 
 
 def landed_days(paths: ShopPaths, today: dt.date | None = None) -> LandedDays:

@@ -26,6 +26,12 @@ def partitions_start() -> str:
     return recorded.isoformat() if recorded else DEFAULT_PARTITIONS_START
 
 
+def partition_bounds(today: dt.date | None = None) -> tuple[dt.date, dt.date]:
+    """[first partition day, tomorrow] (UTC): the days a landed file may be dated."""
+    today = today or dt.datetime.now(dt.timezone.utc).date()
+    return dt.date.fromisoformat(partitions_start()), today + dt.timedelta(days=1)
+
+
 def recorded_partitions_start(paths: "ShopPaths") -> dt.date | None:
     try:
         return dt.date.fromisoformat(paths.partitions_start_file.read_text().strip())

@@ -27,7 +27,6 @@ from shop_pipeline.settings import partitions_start
 event_partitions = MonthlyPartitionsDefinition(
     start_date=dt.date.fromisoformat(partitions_start()).replace(day=1).isoformat(), timezone="UTC", end_offset=1
 )
-daily_partitions = event_partitions  # the name the stage modules import
 single_run_backfill = BackfillPolicy.single_run()
 
 DATA_PLATFORM = ["team:data-platform"]

@@ -21,7 +21,7 @@ from shop_pipeline.defs import schemas
 from shop_pipeline.defs.common import (
     DATA_PLATFORM,
     DUCKDB_POOL,
-    daily_partitions,
+    event_partitions,
     markdown_table,
     partition_days,
     single_run_backfill,
@@ -31,7 +31,7 @@ from shop_pipeline.quality.suites import SUITE_VERSION, raw_events_suites
 from shop_pipeline.quality.audit import RAW_BATCH, audit_screened, screen_raw
 from shop_pipeline.quality.validator import SuiteOutcome, warm_up
 from shop_pipeline.resources import Quality, ShopHome, Warehouse
-from shop_pipeline.settings import partitions_start
+from shop_pipeline.settings import partition_bounds
 from shop_pipeline.sources.landing import discover
 from shop_pipeline.warehouse.catalog import load_catalog, load_marketing
 from shop_pipeline.warehouse.ingest import load_batch, out_of_range_reason, publish_batch
@@ -80,7 +80,7 @@ def raw_marketing(warehouse: Warehouse, shop: ShopHome) -> MaterializeResult:
     kinds={"duckdb", "great_expectations"},
     owners=DATA_PLATFORM,
     pool=DUCKDB_POOL,
-    partitions_def=daily_partitions,
+    partitions_def=event_partitions,
     backfill_policy=single_run_backfill,
     description=(
         "Landed event files of the day(s) read exactly once into raw.events (values as text, with file and line). "
@@ -106,8 +106,7 @@ def raw_marketing(warehouse: Warehouse, shop: ShopHome) -> MaterializeResult:
 )
 def raw_events(context: AssetExecutionContext, warehouse: Warehouse, shop: ShopHome, quality: Quality):
     days = partition_days(context)
-    today = dt.datetime.now(dt.timezone.utc).date()
-    valid_days = (dt.date.fromisoformat(partitions_start()), today + dt.timedelta(days=1))
+    valid_days = partition_bounds()
     landed = discover(shop.paths.landing)
     # the run's days, and every file dated outside the partitions (recorded as failed, with the reason)
     files = [f for f in landed if f.day in set(days) or out_of_range_reason(f.day, valid_days)]

@@ -19,7 +19,7 @@ from shop_pipeline.defs import schemas
 from shop_pipeline.defs.common import (
     DATA_PLATFORM,
     DUCKDB_POOL,
-    daily_partitions,
+    event_partitions,
     markdown_table,
     partition_days,
     single_run_backfill,
@@ -51,7 +51,7 @@ STAGING_SUITE_NAME = f"staging_events.v{SUITE_VERSION}"
             group_name="staging",
             kinds={"duckdb", "great_expectations"},
             owners=DATA_PLATFORM,
-            partitions_def=daily_partitions,
+            partitions_def=event_partitions,
             deps=["raw_events", "raw_products"],
             description=(
                 "staging.events: the canonical clean event, typed and in UTC, one row per real event. Duplicates "
@@ -66,7 +66,7 @@ STAGING_SUITE_NAME = f"staging_events.v{SUITE_VERSION}"
             group_name="staging",
             kinds={"duckdb"},
             owners=DATA_PLATFORM,
-            partitions_def=daily_partitions,
+            partitions_def=event_partitions,
             deps=["raw_events"],
             description="staging.quarantined_events: every row that broke a rule, with its file, line, raw record and a readable reason.",
             metadata={"dagster/column_schema": schemas.QUARANTINED_EVENTS, "dagster/table_name": "staging.quarantined_events"},

@@ -42,7 +42,7 @@ import pandas as pd
 
 from shop_pipeline import sql
 from shop_pipeline.sources.landing import fingerprint, read_first_line
-from shop_pipeline.sources.native import drop_reader_rejects
+from shop_pipeline.sources.native import drop_reader_rejects, glob_escaped
 from shop_pipeline.warehouse.connection import transaction
 
 LABELS_SUBFOLDER = "labels"  # under $SHOP_PIPELINE_HOME/landing
@@ -143,7 +143,7 @@ def _stage_file(con: duckdb.DuckDBPyConnection, path: Path, source: str) -> None
         return
     drop_reader_rejects(con)
     try:
-        con.execute(sql.load("read_lines"), {"path": str(path)})
+        con.execute(sql.load("read_lines"), {"path": glob_escaped(path)})
         con.execute(sql.load("number_lines"), {"total_lines": total_lines})
     except duckdb.InvalidInputException as exc:  # e.g. LF and CRLF line endings mixed in one file
         _reject_file(con, source, 0, None, "unreadable_file",
