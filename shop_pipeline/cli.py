@@ -65,15 +65,26 @@ def _add_window_arguments(parser: argparse.ArgumentParser) -> None:
                         help="stream Dagster's own log instead of one line per step (it always goes to logs/dagster.log)")
 
 
-def _log_warnings_to(log_file: Path) -> None:
+@contextlib.contextmanager
+def _warnings_to(log_file: Path | None):
     """Library warnings (Dagster's beta notices, GX) go to the run's log file, not the terminal."""
+    if log_file is None:
+        yield
+        return
     log_file.parent.mkdir(parents=True, exist_ok=True)
     handler = logging.FileHandler(log_file, encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s WARNING %(message)s"))
     warnings_log = logging.getLogger("py.warnings")
     warnings_log.addHandler(handler)
-    warnings_log.propagate = False
+    propagate, warnings_log.propagate = warnings_log.propagate, False
     logging.captureWarnings(True)
+    try:
+        yield
+    finally:
+        logging.captureWarnings(False)
+        warnings_log.propagate = propagate
+        warnings_log.removeHandler(handler)
+        handler.close()
 
 
 def _check_as_of(as_of: str | None, span: tuple[dt.date, dt.date]) -> str | None:
@@ -104,8 +115,6 @@ def run_pipeline(paths: ShopPaths, args: argparse.Namespace | None = None) -> in
     if problem:
         print(f"shop-pipeline run: error: {problem}", file=sys.stderr)
         return 2
-    if not verbose:
-        _log_warnings_to(log_file)
     ensure_dagster_home(paths)
     run_config = window_run_config(
         getattr(args, "as_of", None),
@@ -116,7 +125,8 @@ def run_pipeline(paths: ShopPaths, args: argparse.Namespace | None = None) -> in
     first, last = landed.span
     print(f"running {'groups ' + ','.join(groups) if groups else 'every asset'} over {first} .. {last} "
           f"({(last - first).days + 1} days); Dagster's log: {log_file}", flush=True)
-    return _execute(paths, run_config, groups, log_file, verbose, started)
+    with _warnings_to(None if verbose else log_file):
+        return _execute(paths, run_config, groups, log_file, verbose, started)
 
 
 def _execute(paths: ShopPaths, run_config: dict, groups, log_file: Path, verbose: bool, started: float) -> int:

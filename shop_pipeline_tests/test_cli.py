@@ -95,6 +95,7 @@ def test_a_sigterm_that_dagster_swallows_still_makes_the_command_fail(shop, monk
     from shop_pipeline import pipeline_run
 
     monkeypatch.setenv(PARTITIONS_START_ENV, "2025-01-01")
+    monkeypatch.setenv("DAGSTER_HOME", str(shop.dagster_home))  # the command sets it; undone after the test
     _land(shop, "events_2025-01-02.csv")
 
     def swallowed_run(paths, instance, run_config, groups=None, log_config=None):
