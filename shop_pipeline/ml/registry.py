@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-import skops.io as sio
 
 from shop_pipeline.warehouse.connection import transaction
 
@@ -178,6 +177,8 @@ def save_model(obj: Any, models_dir: str | os.PathLike, model_name: str, version
     rename) and return (path, sha256). An existing file with other bytes is never replaced."""
     _check_name("model_name", model_name)
     _check_name("version", version)
+    import skops.io as sio  # 1.5 s with scikit-learn: only when a model is saved or loaded
+
     data = sio.dumps(obj)
     digest = sha256_bytes(data)
     folder = Path(models_dir) / model_name
@@ -226,6 +227,8 @@ def load_artifact(path: str | os.PathLike, expected_sha256: str) -> Any:
         # drift steps use the same champion): parsing skops costs more than the model's use
         _LOADED.move_to_end(actual)
         return _LOADED[actual]
+    import skops.io as sio
+
     untrusted = sio.get_untrusted_types(data=data)
     refused = sorted(t for t in untrusted if not _allowed(t))
     if refused:
