@@ -11,21 +11,9 @@ import pytest
 
 from shop_pipeline.sources.landing import discover, files_for_days
 from shop_pipeline.warehouse import ingest, staging
-from shop_pipeline.warehouse.connection import connect
 from shop_pipeline.warehouse.staging import StagingRules
 from shop_pipeline_tests.landing_fixtures import event_line, write_events
 from shop_pipeline_tests.warehouse.helpers import DAY1, DAY2, NOW, rows, run_days, snapshot, stage
-
-
-@pytest.fixture
-def landing(tmp_path):
-    return tmp_path / "landing"
-
-
-@pytest.fixture
-def con(tmp_path):
-    with connect(tmp_path / "shop.duckdb") as connection:
-        yield connection
 
 
 def test_unchanged_files_are_not_read_again_and_unchanged_days_not_staged(con, landing):

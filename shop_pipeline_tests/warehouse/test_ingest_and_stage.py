@@ -32,17 +32,6 @@ from shop_pipeline_tests.warehouse.helpers import (
 )
 
 
-@pytest.fixture
-def landing(tmp_path):
-    return tmp_path / "landing"
-
-
-@pytest.fixture
-def con(tmp_path):
-    with connect(tmp_path / "shop.duckdb") as connection:
-        yield connection
-
-
 def _write_bytes(landing, name, data: bytes):
     path = landing / "events" / name
     path.parent.mkdir(parents=True, exist_ok=True)

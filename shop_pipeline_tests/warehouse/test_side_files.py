@@ -5,13 +5,6 @@ import datetime as dt
 import pytest
 
 from shop_pipeline.warehouse.catalog import SideFileError, load_catalog, load_marketing
-from shop_pipeline.warehouse.connection import connect
-
-
-@pytest.fixture
-def con(tmp_path):
-    with connect(tmp_path / "shop.duckdb") as connection:
-        yield connection
 
 
 def _write(path, text):
