@@ -159,6 +159,25 @@ def _execute(paths: ShopPaths, run_config: dict, groups, log_file: Path, verbose
     return 0
 
 
+def run_retract(paths: ShopPaths, path: str) -> int:
+    """`shop-pipeline retract PATH`: 0 and what was removed, or 1 and why nothing was."""
+    from shop_pipeline.warehouse.connection import connect
+    from shop_pipeline.warehouse.retract import NotIngested, landing_relative, retract
+
+    if not paths.warehouse.is_file():
+        print(f"shop-pipeline retract: no warehouse at {paths.warehouse}", file=sys.stderr)
+        return 1
+    name = landing_relative(path, paths.landing)
+    try:
+        with connect(paths.warehouse) as con:
+            done = retract(con, name, log_file=paths.logs / "retractions.jsonl")
+    except NotIngested as exc:
+        print(f"shop-pipeline retract: nothing removed: {exc}", file=sys.stderr)
+        return 1
+    print(done.describe())
+    return 0
+
+
 @contextlib.contextmanager
 def _signals_seen():
     """The SIGINT / SIGTERM numbers that arrived meanwhile, whatever handler Dagster installed.
@@ -212,6 +231,10 @@ def main(argv: list[str] | None = None) -> int:
     imp.add_argument("--home", help=f"shop state folder (default ${HOME_ENV} or ./data)")
     imp.add_argument("--mapping", help="YAML column mapping (format generic)")
 
+    retract = commands.add_parser("retract", help="remove a landed file's events from the warehouse (logged)")
+    retract.add_argument("path", metavar="PATH", help="the file: its path in the landing folder (events/...) or on disk")
+    retract.add_argument("--home", help=f"shop state folder (default ${HOME_ENV} or ./data)")
+
     ui = commands.add_parser("ui", help="start the Dagster UI and daemon (dagster dev) on this shop")
     ui.add_argument("--home", help=f"shop state folder (default ${HOME_ENV} or ./data)")
     ui.add_argument("--port", type=int, default=3000)
@@ -234,6 +257,8 @@ def main(argv: list[str] | None = None) -> int:
         from shop_pipeline.sources.importer import run_import
 
         return run_import(paths, args.format, args.paths, args.mapping)
+    if args.command == "retract":
+        return run_retract(paths, args.path)
     if args.command == "ui":
         from shop_pipeline.instance import ensure_dagster_home
 

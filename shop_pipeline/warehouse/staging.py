@@ -179,8 +179,9 @@ def published_file_counts(con: duckdb.DuckDBPyConnection, days: list[dt.date]) -
 
 
 def conservation_breaks(counts: pd.DataFrame) -> pd.DataFrame:
-    """Files where rows read != clean + quarantined + duplicates (failed files read nothing)."""
-    readable = counts[counts["status"] != "failed"]
+    """Files where rows read != clean + quarantined + duplicates (failed files read nothing; a
+    retracted file's rows were removed on purpose, see warehouse/retract.py)."""
+    readable = counts[~counts["status"].isin(["failed", "retracted"])]
     total = readable["rows_clean"] + readable["rows_quarantined"] + readable["rows_duplicate"].fillna(0)
     return readable[readable["rows_read"].fillna(-1) != total]
 
