@@ -11,6 +11,21 @@ SELECT
 FROM landed_numbered
 WHERE line_text IS NULL OR NOT json_valid(line_text) OR json_type(line_text) <> 'OBJECT'
 UNION ALL
+-- a key given twice (in any case: keys match case-insensitively) has no one value
+SELECT
+    physical_line,
+    line_text,
+    'duplicate_key',
+    'repeated key ' || array_to_string(
+        list_sort(list_filter(list_distinct(lower_keys), lambda x: len(list_filter(lower_keys, lambda y: y = x)) > 1)),
+        ', ')
+FROM (
+    SELECT physical_line, line_text, list_transform(json_keys(line_text), lambda k: lower(k)) AS lower_keys
+    FROM landed_numbered
+    WHERE line_text IS NOT NULL AND json_valid(line_text) AND json_type(line_text) = 'OBJECT'
+)
+WHERE len(list_distinct(lower_keys)) <> len(lower_keys)
+UNION ALL
 SELECT
     line,
     csv_line,

@@ -249,6 +249,46 @@ def test_jsonl_crlf(con, tmp_path):
     assert _by_line(rejects, "reason_code") == {2: "blank_line"}
 
 
+def test_jsonl_repeated_key_is_a_duplicate_key_reject(con, tmp_path):
+    """Issue 13 item 9: a key given twice has no one value; the first one was loaded."""
+    data = b"\n".join(
+        [
+            b'{"event_id": "e1", "price": "96.99", "quantity": "1", "price": "-5"}',
+            b'{"event_id": "e2", "price": "10"}',
+            b'{"event_id": "e3", "Brand": "a", "brand": "b"}',
+        ]
+    )
+    path = _write(tmp_path, "a.jsonl", data)
+    rows, rejects = _read(con, path, "jsonl")
+    assert _by_line(rows, "event_id") == {2: "e2"}
+    assert _by_line(rejects, "reason_code") == {1: "duplicate_key", 3: "duplicate_key"}
+    reasons = _by_line(rejects, "reason")
+    assert reasons[1] == "repeated key price"
+    assert reasons[3] == "repeated key brand"
+
+
+def test_jsonl_keys_match_case_insensitively_like_a_csv_header(con, tmp_path):
+    """Issue 13 item 7: EVENT_ID passed the key check, then every row lost its event_id."""
+    data = b"\n".join(
+        [
+            b'{"EVENT_ID": "e1", "Event_Type": "view", "USER_ID": "u1", "Price": "9.5"}',
+            b'{"event_id": "e2", "event_type": "cart", "user_id": "u2", "price": "1"}',
+        ]
+    )
+    path = _write(tmp_path, "a.jsonl", data)
+    rows, rejects = _read(con, path, "jsonl")
+    assert rejects.empty
+    assert _by_line(rows, "event_id") == {1: "e1", 2: "e2"}
+    first = rows[rows["line"] == 1].iloc[0]
+    assert (first["event_type"], first["user_id"], first["price"]) == ("view", "u1", "9.5")
+
+
+def test_jsonl_unknown_key_in_any_case_refuses_the_file(con, tmp_path):
+    path = _write(tmp_path, "a.jsonl", b'{"EVENT_ID": "e1", "Colour": "red"}\n')
+    with pytest.raises(UnreadableFile, match="unexpected columns colour"):
+        read_landed_file(con, path, "jsonl", fingerprint(path))
+
+
 def test_jsonl_empty_file_is_unreadable(con, tmp_path):
     path = _write(tmp_path, "a.jsonl", b"")
     with pytest.raises(UnreadableFile, match="empty"):
