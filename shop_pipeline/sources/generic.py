@@ -27,6 +27,7 @@ an unknown key, or a missing required column is an error naming the file and the
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import duckdb
@@ -119,7 +120,7 @@ def convert(con: duckdb.DuckDBPyConnection, path: Path, stem: str, mapping: dict
     try:
         found = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {relation}", {"path": str(path)}).fetchall()]
     except duckdb.Error as exc:
-        raise ImportFailed(f"{path}: cannot read it: {str(exc).splitlines()[0]}") from exc
+        raise ImportFailed(f"{path}: cannot read it: {_reader_error(path, exc)}") from exc
     columns, constants = mapping["columns"], mapping["constants"]
     missing = [f"{k} -> {v!r}" for k, v in columns.items() if v not in found]
     if missing:
@@ -142,9 +143,52 @@ def convert(con: duckdb.DuckDBPyConnection, path: Path, stem: str, mapping: dict
             f"WHEN '{k.replace(chr(39), chr(39) * 2)}' THEN '{v}'" for k, v in values.items()
         )
         event_type = f"CASE {event_type} {cases} ELSE {event_type} END"
+    try:
+        _convert(con, path, stem, relation, line_sql, found, mapping, event_type, value)
+    except duckdb.Error as exc:
+        if path.suffix.lower() not in (".jsonl", ".ndjson"):
+            raise  # the importer words it (DuckDB names the CSV line)
+        raise ImportFailed(f"{path}: not a well-formed {NAME} file: {_reader_error(path, exc)}") from exc
+    return {}
+
+
+def _reader_error(path: Path, exc: duckdb.Error) -> str:
+    """DuckDB's first error line; for JSON Lines the bad line found and numbered here instead:
+    DuckDB's own line count in its message is one too high."""
+    first = str(exc).splitlines()[0]
+    if path.suffix.lower() in (".jsonl", ".ndjson") and "JSON" in first:
+        bad = _first_bad_json_line(path)
+        if bad is not None:
+            return f"line {bad[0]}: {bad[1]}"
+    return first
+
+
+def _first_bad_json_line(path: Path) -> tuple[int, str] | None:
+    """(1-based physical line, why) of the first line that is not a JSON object, or None."""
+    try:
+        with path.open("rb") as handle:
+            for number, raw in enumerate(handle, start=1):
+                if not raw.strip():
+                    continue  # DuckDB skips blank lines
+                try:
+                    value = json.loads(raw.decode("utf-8"))
+                except UnicodeDecodeError:
+                    return number, "not valid UTF-8"
+                except json.JSONDecodeError as exc:
+                    return number, f"malformed JSON ({exc.msg} at character {exc.pos + 1})"
+                if not isinstance(value, dict):
+                    return number, "the JSON value is not an object"
+    except OSError:
+        return None
+    return None
+
+
+def _convert(con, path: Path, stem: str, relation: str, line_sql: str, found: list[str], mapping: dict,
+             event_type: str, value) -> None:
     is_csv = path.suffix.lower() == ".csv"  # only a text file can repeat its header line
     repeated = repeated_header_sql(found) if is_csv else "false"
     raw = raw_record_sql(found) if is_csv else "NULL"
+    columns, constants = mapping["columns"], mapping["constants"]
     quantity = value("quantity") if "quantity" in columns or "quantity" in constants else "'1'"
     order = value("order_id") if "order_id" in columns or "order_id" in constants else "NULL"
     con.execute(
@@ -180,4 +224,3 @@ def convert(con: duckdb.DuckDBPyConnection, path: Path, stem: str, mapping: dict
         """,
         {"path": str(path), "prefix": f"{NAME}:{stem}:", **({"header": found} if is_csv else {})},
     )
-    return {}

@@ -106,3 +106,20 @@ def test_unparseable_and_mixed_times_in_rees46_are_quarantined_with_the_raw_text
         "2019-10-01T00:00:00Z", "2019-09-30T23:00:00Z", "2019-10-01T05:00:00Z", "01/10/2019 06:00"]
     _, clean, quarantined = _ingest_and_stage(tmp_path, landing)
     assert quarantined == {"rees46:events:4": "unparseable_event_time"} and len(clean) == 3
+
+
+@pytest.mark.parametrize(("bad_line", "lines"), [(1, 3), (3, 5), (5, 5), (3000, 3002)])
+def test_generic_jsonl_error_names_the_bad_line_itself(tmp_path, bad_line, lines):
+    """Issue 13 item 10: DuckDB's line count (one too high) was passed through. A bad line past
+    DuckDB's schema sample fails in the conversion, not the DESCRIBE: both name the line."""
+    good = '{"customer": "u1", "sku": "p1", "ts": "2025-01-04T10:00:00Z", "amount": "1.50"}'
+    text = [good] * lines
+    text[bad_line - 1] = '{"customer": oops'
+    source = tmp_path / "events.jsonl"
+    source.write_text("\n".join(text) + "\n")
+    mapping = {"columns": {"user_id": "customer", "product_id": "sku", "event_time": "ts", "price": "amount"},
+               "constants": {"event_type": "view"}}
+    with pytest.raises(ImportFailed, match=rf"events\.jsonl: .*\bline {bad_line}: malformed JSON") as caught:
+        import_files("generic", [source], tmp_path / "landing", mapping)
+    assert f"line {bad_line + 1}" not in str(caught.value)
+    assert not (tmp_path / "landing").exists() or not any((tmp_path / "landing").rglob("*.csv"))
