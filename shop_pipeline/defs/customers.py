@@ -51,7 +51,8 @@ def propensity_model(context: AssetExecutionContext, warehouse: Warehouse, windo
         registry.ensure_registry_schema(con)
         as_of = window.resolve_as_of(con)
         training = prepare_training(context, con, MODEL_NAME, tables=TRAINING_INPUTS, as_of=as_of,
-                                    settings={"horizon_days": window.propensity_horizon_days, "seed": window.seed})
+                                    settings={"horizon_days": window.propensity_horizon_days, "seed": window.seed},
+                                    models_dir=shop.paths.models)
         if training.reusable is not None:
             return reused_result(con, training, reports=shop.paths.reports, as_of=as_of,
                                  metric_names=REPORTED_METRICS)
@@ -60,7 +61,7 @@ def propensity_model(context: AssetExecutionContext, warehouse: Warehouse, windo
         champion = champion_comparison(
             con, MODEL_NAME, plan.eval_label_window[0], P.CHALLENGER,
             lambda row: P.evaluate_fitted(
-                P.FittedPropensity.from_artifact(registry.load_model(con, MODEL_NAME, row.version)), run.test_frame
+                P.FittedPropensity.from_artifact(registry.load_model(con, MODEL_NAME, row.version, models_dir=shop.paths.models)), run.test_frame
             ),
         )
         parameters = {
@@ -130,7 +131,8 @@ propensity_champion = promotion_gate_asset(
         "dagster/column_schema": table_schema([(name, "", "") for name in P.SCORE_COLUMNS]),
     },
 )
-def customer_scores(context: AssetExecutionContext, warehouse: Warehouse, window: ModelingWindow):
+def customer_scores(context: AssetExecutionContext, warehouse: Warehouse, window: ModelingWindow,
+                    shop: ShopHome):
     with warehouse.connection() as con:
         registry.ensure_registry_schema(con)
         as_of = window.resolve_as_of(con)
@@ -140,7 +142,7 @@ def customer_scores(context: AssetExecutionContext, warehouse: Warehouse, window
         if kept is not None:  # the champion and its inputs are unchanged: so are the scores
             rows, scores = kept, con.execute(f"SELECT * FROM {SCORES_TABLE}").df()
         else:
-            fitted = P.FittedPropensity.from_artifact(registry.load_model(con, MODEL_NAME, current.version))
+            fitted = P.FittedPropensity.from_artifact(registry.load_model(con, MODEL_NAME, current.version, models_dir=shop.paths.models))
             features = con.execute("SELECT * FROM features.customer_features").df()
             scores = P.score_customers(fitted, features, as_of, current.version)
             rows = replace_scores(con, SCORES_TABLE, scores, inputs_key=key)

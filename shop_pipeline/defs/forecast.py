@@ -79,7 +79,8 @@ def demand_forecast_model(context: AssetExecutionContext, warehouse: Warehouse, 
         registry.ensure_registry_schema(con)
         as_of = window.resolve_as_of(con)
         training = prepare_training(context, con, MODEL_NAME, tables=TRAINING_INPUTS, as_of=as_of,
-                                    settings={"horizon_days": horizon, "seed": window.seed})
+                                    settings={"horizon_days": horizon, "seed": window.seed},
+                                    models_dir=shop.paths.models)
         if training.reusable is not None:
             return reused_result(con, training, reports=shop.paths.reports, as_of=as_of, metric_names=METRICS)
         history = _training_history(con, as_of)
@@ -90,7 +91,7 @@ def demand_forecast_model(context: AssetExecutionContext, warehouse: Warehouse, 
         champion = champion_comparison(
             con, MODEL_NAME, result.folds[0].test_start, "challenger",
             lambda row: backtest_saved_model(
-                from_artifact(registry.load_model(con, MODEL_NAME, row.version)), history, result.folds, horizon,
+                from_artifact(registry.load_model(con, MODEL_NAME, row.version, models_dir=shop.paths.models)), history, result.folds, horizon,
                 candidate=serving_candidate(row, "challenger"),
             ),
         )
@@ -186,7 +187,8 @@ demand_forecast_champion = promotion_gate_asset(
         ),
     },
 )
-def demand_forecasts(context: AssetExecutionContext, warehouse: Warehouse, window: ModelingWindow):
+def demand_forecasts(context: AssetExecutionContext, warehouse: Warehouse, window: ModelingWindow,
+                     shop: ShopHome):
     horizon = window.forecast_horizon_days
     with warehouse.connection() as con:
         registry.ensure_registry_schema(con)
@@ -198,7 +200,7 @@ def demand_forecasts(context: AssetExecutionContext, warehouse: Warehouse, windo
         if kept is not None:  # the champion and its inputs are unchanged: so are the forecasts
             rows, forecasts = kept, con.execute(f"SELECT day, p10, p50, p90 FROM {SCORES_TABLE}").df()
         else:
-            fitted = from_artifact(registry.load_model(con, MODEL_NAME, current.version))
+            fitted = from_artifact(registry.load_model(con, MODEL_NAME, current.version, models_dir=shop.paths.models))
             history = read_product_daily_sales(con, as_of, as_of - dt.timedelta(days=120), F.HISTORY_COLUMNS)
             future = future_product_days_frame(con, as_of, horizon)
             forecasts = F.forecast(fitted, history, future, as_of=as_of, horizon_days=horizon, candidate=serving)

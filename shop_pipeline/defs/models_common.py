@@ -43,9 +43,12 @@ REUSED_KEY = "reused_version"
 SCORES_REWRITTEN = "scores_rewritten"  # False: champion and inputs unchanged, the table was kept
 
 
-def prepare_training(context, con, model_name: str, *, tables: dict[str, str], settings: dict, as_of) -> TrainingInputs:
-    """The training key of this run and the registered version it may reuse (ml/lifecycle.py); logged."""
-    training = training_inputs(con, model_name, tables=tables, settings=settings, as_of=as_of)
+def prepare_training(context, con, model_name: str, *, tables: dict[str, str], settings: dict, as_of,
+                     models_dir) -> TrainingInputs:
+    """The training key of this run and the registered version it may reuse (ml/lifecycle.py; its
+    artifact in `models_dir`, the shop home's models folder); logged."""
+    training = training_inputs(con, model_name, tables=tables, settings=settings, as_of=as_of,
+                               models_dir=models_dir)
     context.log.info(f"{model_name}: {training.reason}")
     return training
 

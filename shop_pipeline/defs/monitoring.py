@@ -16,7 +16,7 @@ from shop_pipeline.defs.automation_rules import ModelFacts, MonitoringFacts
 from shop_pipeline.defs.common import DUCKDB_POOL
 from shop_pipeline.defs.models_common import ML_TEAM
 from shop_pipeline.ml import drift, registry
-from shop_pipeline.resources import Warehouse
+from shop_pipeline.resources import ShopHome, Warehouse
 
 FACTS_KEY = "facts"  # the metadata entry the retraining sensor reads
 MAX_PSI_KEY = "max_psi"
@@ -70,10 +70,11 @@ def model_facts(con) -> tuple[dt.date | None, list[ModelFacts]]:
         "the clean events landed since: the retraining sensor decides from this metadata alone."
     ),
 )
-def feature_drift(context: AssetExecutionContext, config: DriftConfig, warehouse: Warehouse) -> MaterializeResult:
+def feature_drift(context: AssetExecutionContext, config: DriftConfig, warehouse: Warehouse,
+                  shop: ShopHome) -> MaterializeResult:
     with warehouse.connection() as con:
         registry.ensure_registry_schema(con)
-        measurement = drift.measure_drift(con, config.window_days, config.bins)
+        measurement = drift.measure_drift(con, config.window_days, config.bins, models_dir=shop.paths.models)
         latest_day, models = model_facts(con)
     facts = MonitoringFacts(registry.utc_now(), latest_day, models, measurement.measured)
     for note in measurement.notes:

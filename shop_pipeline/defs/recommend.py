@@ -84,7 +84,8 @@ def recommendation_model(context: AssetExecutionContext, warehouse: Warehouse, w
         registry.ensure_registry_schema(con)
         as_of = window.resolve_as_of(con)
         training = prepare_training(context, con, R.MODEL_NAME, tables=TRAINING_INPUTS, as_of=as_of,
-                                    settings={"seed": window.seed})
+                                    settings={"seed": window.seed},
+                                    models_dir=shop.paths.models)
         if training.reusable is not None:
             return reused_result(con, training, reports=shop.paths.reports, as_of=as_of,
                                  metric_names=REPORTED_METRICS)
@@ -95,7 +96,7 @@ def recommendation_model(context: AssetExecutionContext, warehouse: Warehouse, w
         serving = R.choose_serving(metrics)
         champion = champion_comparison(
             con, R.MODEL_NAME, split.split_day, R.CATEGORY_POPULARITY,
-            lambda row: R.evaluate_model(R.from_artifact(registry.load_model(con, R.MODEL_NAME, row.version)), split)[0],
+            lambda row: R.evaluate_model(R.from_artifact(registry.load_model(con, R.MODEL_NAME, row.version, models_dir=shop.paths.models)), split)[0],
         )
         model = R.fit_final(load_interactions(con), serving, seed=window.seed, parameters=tuned.get(serving))
         trained = register_trained(
@@ -168,7 +169,8 @@ recommendation_champion = promotion_gate_asset(
         "dagster/column_schema": table_schema([(name, "", "") for name in R.OUTPUT_COLUMNS]),
     },
 )
-def recommendations(context: AssetExecutionContext, warehouse: Warehouse, window: ModelingWindow):
+def recommendations(context: AssetExecutionContext, warehouse: Warehouse, window: ModelingWindow,
+                    shop: ShopHome):
     with warehouse.connection() as con:
         registry.ensure_registry_schema(con)
         as_of = window.resolve_as_of(con)
@@ -178,7 +180,7 @@ def recommendations(context: AssetExecutionContext, warehouse: Warehouse, window
         if kept is not None:  # the champion and its inputs are unchanged: so are the lists
             rows, frame = kept, con.execute(f"SELECT customer_id, product_id, reason FROM {SCORES_TABLE}").df()
         else:
-            model = R.from_artifact(registry.load_model(con, R.MODEL_NAME, current.version))
+            model = R.from_artifact(registry.load_model(con, R.MODEL_NAME, current.version, models_dir=shop.paths.models))
             history = load_interactions(con)
             frame = R.recommendations_frame(model, history, as_of, current.version)
             rows = replace_scores(con, SCORES_TABLE, frame, inputs_key=key)

@@ -120,7 +120,8 @@ def order_risk_model(context: AssetExecutionContext, warehouse: Warehouse, windo
         registry.ensure_registry_schema(con)
         as_of = window.resolve_as_of(con)
         training = prepare_training(context, con, R.MODEL_NAME, tables=TRAINING_INPUTS, as_of=as_of,
-                                    settings={"seed": window.seed})
+                                    settings={"seed": window.seed},
+                                    models_dir=shop.paths.models)
         if training.reusable is not None:
             return reused_result(
                 con, training, reports=shop.paths.reports, as_of=as_of, metric_names=REPORTED_METRICS,
@@ -130,7 +131,7 @@ def order_risk_model(context: AssetExecutionContext, warehouse: Warehouse, windo
         champion = champion_comparison(
             con, R.MODEL_NAME, run.windows.eval_start, R.CHALLENGER,
             lambda row: R.evaluate_fitted(
-                R.from_artifact(registry.load_model(con, R.MODEL_NAME, row.version)), run.eval_frame, run.eval_labels
+                R.from_artifact(registry.load_model(con, R.MODEL_NAME, row.version, models_dir=shop.paths.models)), run.eval_frame, run.eval_labels
             ),
         )
         trained = register_trained(
@@ -214,7 +215,8 @@ order_risk_champion = promotion_gate_asset(
         "dagster/column_schema": table_schema([(name, "", "") for name in R.SCORE_COLUMNS]),
     },
 )
-def order_risk_scores(context: AssetExecutionContext, warehouse: Warehouse, window: ModelingWindow):
+def order_risk_scores(context: AssetExecutionContext, warehouse: Warehouse, window: ModelingWindow,
+                      shop: ShopHome):
     with warehouse.connection() as con:
         registry.ensure_registry_schema(con)
         as_of = window.resolve_as_of(con)
@@ -231,7 +233,7 @@ def order_risk_scores(context: AssetExecutionContext, warehouse: Warehouse, wind
             rows, scores = kept, read_scores(con, SCORES_TABLE, R.SCORE_COLUMNS)
             scores.attrs["scored_anew"] = 0
         else:
-            fitted = R.from_artifact(registry.load_model(con, R.MODEL_NAME, current.version))
+            fitted = R.from_artifact(registry.load_model(con, R.MODEL_NAME, current.version, models_dir=shop.paths.models))
             previous = read_scores(con, SCORES_TABLE, R.SCORE_COLUMNS)
             scores = R.score_orders(fitted, read_order_features(con), as_of, current.version, previous=previous)
             rows = replace_scores(con, SCORES_TABLE, scores, inputs_key=key)

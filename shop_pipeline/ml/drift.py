@@ -210,7 +210,7 @@ def _product_day_drift(con, window_days: int, bins: int, notes: list[str]) -> tu
     return rows, f"{champion.train_start}..{champion.train_end}", f"{first_current}..{last_day}"
 
 
-def _customer_drift(con, bins: int, notes: list[str]) -> list[FeatureDrift]:
+def _customer_drift(con, bins: int, notes: list[str], models_dir) -> list[FeatureDrift]:
     from shop_pipeline.features.tables import customer_features_frame
     from shop_pipeline.ml import propensity, registry
     from shop_pipeline.ml.drift_reference import champion_reference
@@ -223,7 +223,8 @@ def _customer_drift(con, bins: int, notes: list[str]) -> list[FeatureDrift]:
     if current.empty:
         notes.append("customer features and score: features.customer_features is empty: not measured")
         return []
-    fitted = propensity.FittedPropensity.from_artifact(registry.load_model(con, PROPENSITY_MODEL, champion.version))
+    fitted = propensity.FittedPropensity.from_artifact(registry.load_model(con, PROPENSITY_MODEL, champion.version,
+                                                                                models_dir=models_dir))
 
     def scored(features):
         score = propensity.score_customers(fitted, features, champion.as_of, champion.version)["p_purchase"]
@@ -236,8 +237,8 @@ def _customer_drift(con, bins: int, notes: list[str]) -> list[FeatureDrift]:
     return psi_against(reference, scored(current))
 
 
-def order_drift(con, window_days: int = 7, bins: int = DEFAULT_BINS, notes: list[str] | None = None,
-                ) -> list[FeatureDrift]:
+def order_drift(con, window_days: int = 7, bins: int = DEFAULT_BINS, notes: list[str] | None = None, *,
+                models_dir) -> list[FeatureDrift]:
     """PSI of ORDER_DRIFT_FEATURES and of the order_risk champion's score (see above)."""
     import datetime as dt
 
@@ -258,7 +259,7 @@ def order_drift(con, window_days: int = 7, bins: int = DEFAULT_BINS, notes: list
         return []
     day = pd.to_datetime(orders["order_day"]).dt.date
     first_current = day.max() - dt.timedelta(days=window_days - 1)
-    fitted = order_risk.from_artifact(registry.load_model(con, RISK_MODEL, champion.version))
+    fitted = order_risk.from_artifact(registry.load_model(con, RISK_MODEL, champion.version, models_dir=models_dir))
 
     def scored(frame):
         risk = fitted.scores(frame) if len(frame) else []
@@ -270,12 +271,13 @@ def order_drift(con, window_days: int = 7, bins: int = DEFAULT_BINS, notes: list
     return psi_against(reference, scored(orders[day >= first_current]))
 
 
-def measure_drift(con, window_days: int = 7, bins: int = DEFAULT_BINS) -> DriftMeasurement:
-    """PSI of the key features and the propensity and risk scores against the champions' training data."""
+def measure_drift(con, window_days: int = 7, bins: int = DEFAULT_BINS, *, models_dir) -> DriftMeasurement:
+    """PSI of the key features and the propensity and risk scores against the champions' training data
+    (champions loaded from `models_dir`, the models folder of the shop home in use)."""
     if window_days < 1:
         raise ValueError(f"window_days must be >= 1, got {window_days}")
     notes: list[str] = []
     rows, reference_window, current_window = _product_day_drift(con, window_days, bins, notes)
-    rows += _customer_drift(con, bins, notes)
-    rows += order_drift(con, window_days, bins, notes)
+    rows += _customer_drift(con, bins, notes, models_dir)
+    rows += order_drift(con, window_days, bins, notes, models_dir=models_dir)
     return DriftMeasurement(rows, reference_window, current_window, notes)

@@ -110,11 +110,12 @@ class TrainingInputs:
 
 
 def training_inputs(con: duckdb.DuckDBPyConnection, model_name: str, *, tables: dict[str, str],
-                    settings: dict[str, Any], as_of: dt.date) -> TrainingInputs:
+                    settings: dict[str, Any], as_of: dt.date, models_dir: Path) -> TrainingInputs:
     """The training key of `model_name` over `tables` (table -> filter over its rows with
-    parameter $as_of, "" for every row) and `settings`, and the version that may be reused."""
+    parameter $as_of, "" for every row) and `settings`, and the version that may be reused
+    (its artifact still in `models_dir`, the models folder of the home in use)."""
     key, inputs = inputs_key(con, tables=tables, settings=settings, as_of=as_of)
-    reusable = registry.find_reusable(con, model_name, key)
+    reusable = registry.find_reusable(con, model_name, key, models_dir=models_dir)
     if reusable is not None:
         return TrainingInputs(key, inputs, reusable, f"training inputs unchanged since {reusable.version} "
                               "(input tables, settings and code): reused, not trained again")
@@ -179,7 +180,8 @@ def register_trained(
     version = registry.make_version(parameters, (window, as_of))
     path, sha = registry.save_model(artifact, models_dir, model_name, version)
     registry.register(
-        con, model_name=model_name, version=version, artifact_path=path, sha256=sha, features=features,
+        con, model_name=model_name, version=version, artifact_path=path, models_dir=models_dir, sha256=sha,
+        features=features,
         parameters=parameters, train_start=train_start, train_end=train_end, as_of=as_of, notes=notes,
         training_key=training.key if training else None, training_inputs=training.inputs if training else None,
     )

@@ -6,6 +6,10 @@ Tables (fixed DDL, `ensure_registry_schema`):
     ml.model_evaluations  one row per (version, candidate, metric): baselines are candidates too,
                           so a reader sees every comparison behind a promotion decision.
 
+Artifact paths are stored relative to the models folder ($SHOP_PIPELINE_HOME/models):
+`<model_name>/<version>.skops`, resolved against the models folder of the home in use
+(`artifact_file`), so a copied or restored home loads its own files, never the original's.
+
 Artifacts are saved with skops (no code runs on load). Loading reads the file once, checks its
 SHA-256 against the registry (a mismatch is refused: `ArtifactIntegrityError`), then lets skops
 build only types on an explicit allow-list (anything else: `UntrustedArtifactError`).
@@ -23,7 +27,7 @@ import os
 import tempfile
 from collections import OrderedDict
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePath, PurePosixPath
 from typing import Any
 
 import duckdb
@@ -41,7 +45,7 @@ CREATE TABLE IF NOT EXISTS ml.model_registry (
     as_of         DATE,                 -- scoring cut-off it was trained for
     features      JSON      NOT NULL,   -- list of feature column names
     parameters    JSON      NOT NULL,   -- hyper-parameters, seed, candidate, horizon ...
-    artifact_path VARCHAR   NOT NULL,
+    artifact_path VARCHAR   NOT NULL,   -- relative to the shop home's models folder: <model_name>/<version>.skops
     sha256        VARCHAR   NOT NULL,   -- of the artifact file; checked before every load
     is_champion   BOOLEAN   NOT NULL DEFAULT false,
     promoted_at   TIMESTAMP,            -- UTC, when it last became champion
@@ -171,6 +175,39 @@ def _check_name(kind: str, value: str) -> None:
         raise ValueError(f"{kind} {value!r} cannot be part of an artifact path")
 
 
+def relative_artifact_path(artifact_path: str | os.PathLike, models_dir: str | os.PathLike) -> str:
+    """What the registry stores for `artifact_path`: its path relative to `models_dir`
+    (`<model_name>/<version>.skops`, "/"-separated). A path outside `models_dir` is refused."""
+    path = Path(artifact_path)
+    if path.is_absolute():
+        try:
+            path = path.relative_to(Path(models_dir))
+        except ValueError:
+            raise ValueError(f"artifact {artifact_path} is not inside the models folder {models_dir}") from None
+    if path.is_absolute() or ".." in path.parts or not path.parts:
+        raise ValueError(f"artifact path {artifact_path!r} cannot be stored relative to {models_dir}")
+    return path.as_posix()
+
+
+def artifact_file(models_dir: str | os.PathLike, stored_path: str) -> Path:
+    """The file a registry artifact_path names, in the models folder of the home in use.
+
+    Relative paths (written since the registry stored them so) resolve against `models_dir`.
+    Warehouses written earlier hold absolute paths into the home they were trained in; one that
+    lies under some `.../models/<model_name>/<version>.skops` is resolved by its last two parts
+    against `models_dir`, so an old copied or restored home also loads its own files and never
+    the original home's. Any other absolute path is used as recorded."""
+    path = PurePosixPath(stored_path) if "/" in stored_path else PurePath(stored_path)
+    if not path.is_absolute():
+        if ".." in path.parts or not path.parts:
+            raise ValueError(f"artifact path {stored_path!r} leaves the models folder")
+        return Path(models_dir).joinpath(*path.parts)
+    parts = path.parts
+    if len(parts) >= 4 and parts[-3] == "models" and parts[-1].endswith(ARTIFACT_SUFFIX):
+        return Path(models_dir) / parts[-2] / parts[-1]
+    return Path(stored_path)
+
+
 def save_model(obj: Any, models_dir: str | os.PathLike, model_name: str, version: str,
                ) -> tuple[Path, str]:
     """Write `obj` with skops to models_dir/model_name/version.skops (atomically: temp file +
@@ -275,27 +312,31 @@ def champion(con: duckdb.DuckDBPyConnection, model_name: str) -> RegistryRow | N
     return _row(rows[0]) if rows else None
 
 
-def load_model(con: duckdb.DuckDBPyConnection, model_name: str, version: str | None = None,
-               ) -> Any:
-    """The artifact of `version` (default: the champion), hash-checked against the registry."""
+def load_model(con: duckdb.DuckDBPyConnection, model_name: str, version: str | None = None, *,
+               models_dir: str | os.PathLike) -> Any:
+    """The artifact of `version` (default: the champion) from `models_dir` (the models folder of
+    the shop home in use), hash-checked against the registry."""
     row = champion(con, model_name) if version is None else get_version(con, model_name, version)
     if row is None:
         what = "no champion" if version is None else f"no version {version}"
         raise LookupError(f"{model_name}: {what} in ml.model_registry")
-    return load_artifact(row.artifact_path, row.sha256)
+    return load_artifact(artifact_file(models_dir, row.artifact_path), row.sha256)
 
 
 def register(con: duckdb.DuckDBPyConnection, *, model_name: str, version: str,
-             artifact_path: str | os.PathLike, sha256: str, features: list[str],
+             artifact_path: str | os.PathLike, models_dir: str | os.PathLike, sha256: str,
+             features: list[str],
              parameters: dict[str, Any], train_start: Any = None, train_end: Any = None,
              as_of: Any = None, trained_at: dt.datetime | None = None,
              notes: str | None = None, training_key: str | None = None,
              training_inputs: dict[str, Any] | None = None) -> RegistryRow:
     """Insert a (not yet champion) version. Registering the same version twice is an error.
 
+    `artifact_path` is stored relative to `models_dir` (see `relative_artifact_path`).
     `training_key` identifies what the training read (see `find_reusable`)."""
     values = [model_name, version, trained_at or utc_now(), train_start, train_end, as_of,
-              _json(list(features)), _json(parameters), str(artifact_path), sha256, False, None,
+              _json(list(features)), _json(parameters),
+              relative_artifact_path(artifact_path, models_dir), sha256, False, None,
               notes, training_key, None if training_inputs is None else _json(training_inputs), None]
     with transaction(con):
         if con.execute("SELECT 1 FROM ml.model_registry WHERE model_name = ? AND version = ?",
@@ -315,16 +356,18 @@ def latest_trained(con: duckdb.DuckDBPyConnection, model_name: str) -> RegistryR
     return None if r is None else _row(r)
 
 
-def find_reusable(con: duckdb.DuckDBPyConnection, model_name: str, training_key: str,
-                  ) -> RegistryRow | None:
-    """The newest version trained with `training_key` whose artifact is still on disk with the
-    SHA-256 the registry recorded (a missing or changed file is not reused: None)."""
+def find_reusable(con: duckdb.DuckDBPyConnection, model_name: str, training_key: str, *,
+                  models_dir: str | os.PathLike) -> RegistryRow | None:
+    """The newest version trained with `training_key` whose artifact is still in `models_dir`
+    (the models folder of the home in use) with the SHA-256 the registry recorded (a missing or
+    changed file is not reused: None)."""
     rows = con.execute(f"SELECT {', '.join(_COLUMNS)} FROM ml.model_registry "
                        "WHERE model_name = ? AND training_key = ? ORDER BY trained_at DESC, version DESC",
                        [model_name, training_key]).fetchall()
     for r in rows:
         row = _row(r)
-        if Path(row.artifact_path).is_file() and file_sha256(row.artifact_path) == row.sha256:
+        path = artifact_file(models_dir, row.artifact_path)
+        if path.is_file() and file_sha256(path) == row.sha256:
             return row
     return None
 

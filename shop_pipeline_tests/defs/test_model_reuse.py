@@ -115,3 +115,43 @@ def test_a_changed_hyper_parameter_retrains(shop):
     [(champion,)] = rows(paths, "SELECT version FROM ml.model_registry WHERE is_champion "
                                 "AND model_name = 'purchase_propensity'")
     assert rows(paths, "SELECT DISTINCT model_version FROM scoring.customer_scores") == [(champion,)]
+
+
+def test_a_copied_shop_home_loads_and_reuses_its_own_models_not_the_originals(shop, tmp_path):
+    """Issue 13 item 6: the registry stored absolute artifact paths, so a copied or restored
+    home loaded (and reused) the original home's model files."""
+    import shutil
+
+    from shop_pipeline.ml import registry
+
+    paths, _ = shop
+    copy = ShopPaths.at(tmp_path / "copied-home")
+    shutil.copytree(paths.home, copy.home)
+    stored = rows(copy, "SELECT model_name, version, artifact_path FROM ml.model_registry")
+    assert stored and all(path == f"{model}/{version}.skops" for model, version, path in stored)
+    champions = rows(copy, "SELECT model_name, version FROM ml.model_registry WHERE is_champion ORDER BY 1")
+    assert {model for model, _ in champions} == set(TRAINING.values())
+    moved = paths.home / "models-moved-away"
+    paths.models.rename(moved)  # the original home's model files are gone while the copy runs
+    try:
+        registry.forget_loaded_models()
+        with connect(copy.warehouse) as con:
+            for model, version in champions:
+                assert registry.load_model(con, model, models_dir=copy.models) is not None, model
+            # a warehouse written before paths were relative: absolute paths into the original home
+            con.execute("UPDATE ml.model_registry SET artifact_path = ? || '/' || artifact_path",
+                        [str(paths.models)])
+            for model, version in champions:
+                registry.forget_loaded_models()
+                assert registry.load_model(con, model, models_dir=copy.models) is not None, model
+        instance = DagsterInstance.ephemeral()
+        again = run_full_pipeline(copy, instance, CONFIG)
+        assert again.success, again.error
+        for asset in TRAINING:  # the copy's own artifacts are found, checked and reused
+            assert metadata(instance, asset)["reused_version"] is True, asset
+        assert not paths.models.exists()  # nothing was written into the original home
+        assert rows(copy, "SELECT model_name, version FROM ml.model_registry WHERE is_champion ORDER BY 1") \
+            == champions
+    finally:
+        if not paths.models.exists():
+            moved.rename(paths.models)

@@ -1,7 +1,6 @@
 """The model stages end to end through Dagster on a small generated shop (about a minute)."""
 
 import datetime as dt
-from pathlib import Path
 
 import pytest
 from dagster import AssetKey, DagsterInstance
@@ -102,12 +101,12 @@ def test_a_tampered_champion_artifact_is_never_loaded(trained_shop):
     with connect(paths.warehouse) as con:
         registry.ensure_registry_schema(con)
         row = registry.champion(con, "purchase_propensity")
-        artifact = Path(row.artifact_path)
+        artifact = registry.artifact_file(paths.models, row.artifact_path)
         original = artifact.read_bytes()
         try:
             artifact.write_bytes(original[:-1] + bytes([original[-1] ^ 1]))
             with pytest.raises(registry.ArtifactIntegrityError):
-                registry.load_model(con, "purchase_propensity")
+                registry.load_model(con, "purchase_propensity", models_dir=paths.models)
         finally:
             artifact.write_bytes(original)
 

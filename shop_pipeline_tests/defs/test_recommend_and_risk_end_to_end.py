@@ -121,6 +121,6 @@ def test_drift_covers_the_order_features_and_the_risk_score(shop):
 
     paths, _, _ = shop
     with connect(paths.warehouse) as con:
-        rows = {row.feature: row for row in order_drift(con)}
+        rows = {row.feature: row for row in order_drift(con, models_dir=paths.models)}
     assert {"order.amount", "order.orders_last_24h", "score.risk_score"} <= set(rows)
     assert all(row.psi >= 0 and row.reference_rows > 0 and row.current_rows > 0 for row in rows.values())

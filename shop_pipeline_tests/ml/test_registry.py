@@ -38,7 +38,8 @@ def _register(con, tmp_path, version, seed=0, **kw):
     model, _ = _model(seed)
     path, sha = R.save_model({"classifier": model, "columns": ["a", "b", "c"]}, tmp_path / "models",
                              NAME, version)
-    return R.register(con, model_name=NAME, version=version, artifact_path=path, sha256=sha,
+    return R.register(con, model_name=NAME, version=version, artifact_path=path,
+                      models_dir=tmp_path / "models", sha256=sha,
                       features=["a", "b", "c"], parameters={"C": 1.0, "seed": seed},
                       train_start=dt.date(2025, 1, 1), train_end=dt.date(2025, 3, 1),
                       as_of=dt.date(2025, 3, 31), **kw)
@@ -51,7 +52,7 @@ def test_round_trip(con, tmp_path):
     assert v.startswith("20250401T063005-") and len(v) == len("20250401T063005-") + 8
     path, sha = R.save_model({"classifier": model, "columns": ["a", "b", "c"]}, tmp_path, NAME, v)
     assert path == tmp_path / NAME / f"{v}.skops" and sha == R.file_sha256(path)
-    row = R.register(con, model_name=NAME, version=v, artifact_path=path, sha256=sha,
+    row = R.register(con, model_name=NAME, version=v, artifact_path=path, models_dir=tmp_path, sha256=sha,
                      features=["a", "b", "c"], parameters={"C": 1.0, "window": [1, 2]},
                      train_start=dt.date(2025, 1, 1), train_end=dt.date(2025, 3, 1),
                      as_of=dt.date(2025, 3, 31), notes="first")
@@ -59,11 +60,12 @@ def test_round_trip(con, tmp_path):
     assert row.train_end == dt.date(2025, 3, 1) and not row.is_champion and row.notes == "first"
     stored = con.execute("SELECT features, parameters FROM ml.model_registry").fetchone()
     assert json.loads(stored[0]) == ["a", "b", "c"]
-    back = R.load_model(con, NAME, v)
+    assert row.artifact_path == f"{NAME}/{v}.skops"  # relative to the models folder
+    back = R.load_model(con, NAME, v, models_dir=tmp_path)
     np.testing.assert_array_equal(back["classifier"].predict_proba(X), model.predict_proba(X))
     assert back["columns"] == ["a", "b", "c"]
     with pytest.raises(ValueError, match="already registered"):
-        R.register(con, model_name=NAME, version=v, artifact_path=path, sha256=sha,
+        R.register(con, model_name=NAME, version=v, artifact_path=path, models_dir=tmp_path, sha256=sha,
                    features=[], parameters={})
 
 
@@ -79,31 +81,32 @@ def test_versions_are_deterministic_and_sortable():
 
 def test_tampered_artifact_is_refused(con, tmp_path):
     row = _register(con, tmp_path, "20250401T000000-aaaaaaaa")
-    data = bytearray(open(row.artifact_path, "rb").read())
+    data = bytearray(open(R.artifact_file(tmp_path / "models", row.artifact_path), "rb").read())
     data[len(data) // 2] ^= 0xFF
-    open(row.artifact_path, "wb").write(bytes(data))
+    open(R.artifact_file(tmp_path / "models", row.artifact_path), "wb").write(bytes(data))
     with pytest.raises(R.ArtifactIntegrityError, match="refusing to load .* SHA-256"):
-        R.load_model(con, NAME, row.version)
+        R.load_model(con, NAME, row.version, models_dir=tmp_path / "models")
 
 
 def test_a_loaded_artifact_is_parsed_once_but_its_bytes_are_checked_every_time(con, tmp_path):
     row = _register(con, tmp_path, "20250401T000000-aaaaaaaa")
     R.forget_loaded_models()
-    first = R.load_model(con, NAME, row.version)
-    assert R.load_model(con, NAME, row.version) is first
-    data = bytearray(open(row.artifact_path, "rb").read())
+    first = R.load_model(con, NAME, row.version, models_dir=tmp_path / "models")
+    assert R.load_model(con, NAME, row.version, models_dir=tmp_path / "models") is first
+    data = bytearray(open(R.artifact_file(tmp_path / "models", row.artifact_path), "rb").read())
     data[len(data) // 2] ^= 0xFF
-    open(row.artifact_path, "wb").write(bytes(data))
+    open(R.artifact_file(tmp_path / "models", row.artifact_path), "wb").write(bytes(data))
     with pytest.raises(R.ArtifactIntegrityError):
-        R.load_model(con, NAME, row.version)  # loaded before, changed since: refused all the same
+        R.load_model(con, NAME, row.version, models_dir=tmp_path / "models")  # loaded before, changed since: refused all the same
 
 
 def test_a_valid_but_different_artifact_is_refused(con, tmp_path):
     row = _register(con, tmp_path, "20250401T000000-aaaaaaaa")
     other, _ = _model(seed=5)
-    sio.dump({"classifier": other, "columns": ["a", "b", "c"]}, row.artifact_path)  # swapped file
+    sio.dump({"classifier": other, "columns": ["a", "b", "c"]},
+             R.artifact_file(tmp_path / "models", row.artifact_path))  # swapped file
     with pytest.raises(R.ArtifactIntegrityError):
-        R.load_model(con, NAME, row.version)
+        R.load_model(con, NAME, row.version, models_dir=tmp_path / "models")
 
 
 class NotAllowed:
@@ -130,7 +133,7 @@ def test_champion_switch(con, tmp_path):
     b = _register(con, tmp_path, "20250402T000000-bbbbbbbb", seed=1).version
     assert R.champion(con, NAME) is None
     with pytest.raises(LookupError, match="no champion"):
-        R.load_model(con, NAME)
+        R.load_model(con, NAME, models_dir=tmp_path / "models")
     R.promote(con, NAME, a, promoted_at=dt.datetime(2025, 4, 1, 7))
     R.promote(con, NAME, a)                                   # again: still the one champion
     assert R.champion(con, NAME).version == a
@@ -138,7 +141,7 @@ def test_champion_switch(con, tmp_path):
     R.promote(con, NAME, b)
     flags = dict(con.execute("SELECT version, is_champion FROM ml.model_registry").fetchall())
     assert flags == {a: False, b: True}
-    assert R.load_model(con, NAME)["columns"] == ["a", "b", "c"]          # the champion's
+    assert R.load_model(con, NAME, models_dir=tmp_path / "models")["columns"] == ["a", "b", "c"]          # the champion's
     with pytest.raises(LookupError, match="not registered"):
         R.promote(con, NAME, "20990101T000000-nope0000")
     assert R.champion(con, NAME).version == b
@@ -191,8 +194,34 @@ def test_values_with_quotes_are_parameters_not_sql(con, tmp_path):
     name = "o'brien\"; DROP TABLE ml.model_registry; --"
     model, _ = _model()
     path, sha = R.save_model(model, tmp_path, "quoted", "v1")
-    R.register(con, model_name=name, version="v1", artifact_path=path, sha256=sha,
+    R.register(con, model_name=name, version="v1", artifact_path=path, models_dir=tmp_path, sha256=sha,
                features=["it's"], parameters={"q": "'"}, notes="'; --")
     R.promote(con, name, "v1")
     assert R.champion(con, name).features == ["it's"]
     assert R.champion(con, name).notes == "'; --"
+
+
+def test_a_copied_models_folder_loads_its_own_artifacts_and_old_absolute_paths_resolve_there(con, tmp_path):
+    import shutil
+
+    original, copy = tmp_path / "home" / "models", tmp_path / "copy" / "models"
+    model, X = _model()
+    path, sha = R.save_model({"classifier": model, "columns": ["a", "b", "c"]}, original, NAME, "v1")
+    row = R.register(con, model_name=NAME, version="v1", artifact_path=path, models_dir=original, sha256=sha,
+                     features=["a", "b", "c"], parameters={}, training_key="k")
+    assert row.artifact_path == f"{NAME}/v1.skops"
+    shutil.copytree(original, copy)
+    shutil.rmtree(original)  # the original home's files are gone: the copy must not need them
+    assert R.load_model(con, NAME, "v1", models_dir=copy)["columns"] == ["a", "b", "c"]
+    assert R.find_reusable(con, NAME, "k", models_dir=copy).version == "v1"
+    assert R.find_reusable(con, NAME, "k", models_dir=original) is None
+    # a registry written before paths were relative holds the original home's absolute path
+    con.execute("UPDATE ml.model_registry SET artifact_path = ?", [str(path)])
+    assert R.artifact_file(copy, str(path)) == copy / NAME / "v1.skops"
+    assert R.load_model(con, NAME, "v1", models_dir=copy)["columns"] == ["a", "b", "c"]
+    assert R.find_reusable(con, NAME, "k", models_dir=copy).version == "v1"
+    with pytest.raises(ValueError, match="not inside the models folder"):
+        R.register(con, model_name=NAME, version="v2", artifact_path=tmp_path / "elsewhere.skops",
+                   models_dir=copy, sha256=sha, features=[], parameters={})
+    with pytest.raises(ValueError, match="leaves the models folder"):
+        R.artifact_file(copy, "../../etc/passwd")
