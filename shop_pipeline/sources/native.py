@@ -4,7 +4,9 @@ A batch of files is read into the batch_* temp tables (sql/batch_tables.sql): CS
 share a header in one multi-file read_csv (the fast path, sql/read_csv_batch.sql), the rest
 one at a time. Every data line of a file ends up in exactly one of its rows or its rejects
 (checked against an independent count of the file's lines), with its 1-based data line: the
-line after a CSV header is line 1; JSON Lines and Parquet rows count from 1.
+line after a CSV header is line 1; JSON Lines and Parquet rows count from 1. A CSV record
+whose quoted value holds line breaks (RFC 4180) is one row numbered by its first line; its
+other lines are counted in ReadCounts.continued, so rows read = records.
 
 `read_landed_file` reads one file into landed_rows (line, event_id, ..., order_id; every
 value as text) and landed_rejects (line, raw_record, reason_code, reason).
@@ -33,6 +35,8 @@ class UnreadableFile(Exception):
 class ReadCounts:
     rows: int
     rejects: int
+    continued: int = 0  # CSV lines that continue a quoted value of the record before them
+
 
     @property
     def total(self) -> int:
@@ -123,15 +127,64 @@ def _read_csv_fast(con: duckdb.DuckDBPyConnection, path: Path, fingerprint: Fing
     return True
 
 
-def _read_csv_lines(con: duckdb.DuckDBPyConnection, path: Path, fingerprint: Fingerprint) -> None:
+def _read_csv_lines(con: duckdb.DuckDBPyConnection, path: Path, fingerprint: Fingerprint) -> int:
     """The line-by-line path: every physical line read alone, then split (quoted lines by the csv module)."""
     positions = csv_header_positions(path)
     register_functions(con)
     _read_lines(con, path, fingerprint)
+    continued = _join_quoted_newlines(con, len(positions))
     con.execute(sql.load("parse_csv_lines"))
     params = {f"pos_{column}": position for column, position in positions.items()}
     con.execute(sql.load("split_csv_rows"), {**params, "field_count": len(positions)})
     con.execute(sql.load("split_csv_rejects"), {"field_count": len(positions)})
+    return continued
+
+
+# A quoted value may hold this many line breaks at most: an unterminated quote never
+# swallows the rest of the file.
+MAX_RECORD_LINES = 100
+
+
+def _join_quoted_newlines(con: duckdb.DuckDBPyConnection, field_count: int) -> int:
+    """Join a record whose quoted value holds line breaks (RFC 4180) into its first physical
+    line in landed_numbered; returns how many continuation lines were folded into records.
+
+    A line with an odd number of quote characters opens a quoted value that the next such
+    line closes. Lines first..last become one record when every one of them was read, they
+    span at most MAX_RECORD_LINES lines and the csv module finds exactly `field_count`
+    fields in them; otherwise the opening line stays alone (a malformed_line reject).
+    """
+    odd = [row[0] for row in con.execute(
+        """SELECT physical_line FROM landed_numbered
+           WHERE physical_line > 1 AND line_text IS NOT NULL
+             AND (length(line_text) - length(replace(line_text, '"', ''))) % 2 = 1
+           ORDER BY physical_line"""
+    ).fetchall()]
+    merges: list[tuple[int, int, str]] = []
+    i = 0
+    while i + 1 < len(odd):
+        first, last = odd[i], odd[i + 1]
+        if last - first < MAX_RECORD_LINES:
+            texts = con.execute(
+                "SELECT physical_line, coalesce(line_text, '') FROM landed_numbered "
+                "WHERE physical_line BETWEEN $first AND $last ORDER BY physical_line",
+                {"first": first, "last": last},
+            ).fetchall()
+            if len(texts) == last - first + 1:
+                joined = "\n".join(text for _, text in texts)
+                fields = _parse_quoted_csv_line(joined)
+                if fields is not None and len(fields) == field_count:
+                    merges.append((first, last, joined))
+                    i += 2
+                    continue
+        i += 1
+    if not merges:
+        return 0
+    con.executemany("UPDATE landed_numbered SET line_text = ? WHERE physical_line = ?",
+                    [[text, first] for first, _, text in merges])
+    con.executemany("DELETE FROM landed_numbered WHERE physical_line > ? AND physical_line <= ?",
+                    [[first, last] for first, last, _ in merges])
+    return sum(last - first for first, last, _ in merges)
 
 
 def _read_jsonl(con: duckdb.DuckDBPyConnection, path: Path, fingerprint: Fingerprint) -> None:
@@ -241,15 +294,17 @@ def read_batch(con: duckdb.DuckDBPyConnection, files: list[BatchFile]) -> dict[i
                                                 rejects=int(rejected.get(item.file_id, 0)))
         elif isinstance(outcomes[item.file_id], ReadCounts):
             outcomes[item.file_id] = ReadCounts(rows=int(counted.get(item.file_id, 0)),
-                                                rejects=int(rejected.get(item.file_id, 0)))
+                                                rejects=int(rejected.get(item.file_id, 0)),
+                                                continued=outcomes[item.file_id].continued)
     return outcomes
 
 
 def _read_one_lined(con: duckdb.DuckDBPyConnection, item: BatchFile) -> ReadCounts | UnreadableFile:
     """One file through the per-file readers (landed_rows / landed_rejects), then into the batch."""
+    continued = 0
     try:
         if item.file_format == "csv":
-            _read_csv_lines(con, item.path, item.fingerprint)
+            continued = _read_csv_lines(con, item.path, item.fingerprint)
         elif item.file_format == "jsonl":
             _read_jsonl(con, item.path, item.fingerprint)
         elif item.file_format == "parquet":
@@ -262,7 +317,7 @@ def _read_one_lined(con: duckdb.DuckDBPyConnection, item: BatchFile) -> ReadCoun
         return UnreadableFile(f"DuckDB could not read the file: {str(exc).splitlines()[0]}")
     con.execute("INSERT INTO batch_lined SELECT $id, * FROM landed_rows", {"id": item.file_id})
     con.execute("INSERT INTO batch_reject_rows SELECT $id, * FROM landed_rejects", {"id": item.file_id})
-    return ReadCounts(rows=0, rejects=0)  # counted from the batch tables afterwards
+    return ReadCounts(rows=0, rejects=0, continued=continued)  # rows, rejects counted from the batch tables afterwards
 
 
 def _read_csv_group(con: duckdb.DuckDBPyConnection, header: list[str], group: list[BatchFile]) -> set[int]:
@@ -315,8 +370,11 @@ def _read_csv_fast_group(con: duckdb.DuckDBPyConnection, header: list[str], grou
     records = dict(con.execute(
         "SELECT file_id, count(*) FROM batch_csv WHERE k > $k GROUP BY 1", {"k": k_offset}).fetchall())
     rejected = dict(con.execute("SELECT file_id, count(*) FROM batch_csv_rejected GROUP BY 1").fetchall())
+    # a rejected line with an odd number of quotes may open a quoted value that holds line
+    # breaks: the line-by-line path joins such records (_join_quoted_newlines)
     unusual = {row[0] for row in con.execute(
-        "SELECT DISTINCT file_id FROM batch_csv_rejected WHERE error_type <> ALL($kinds)",
+        """SELECT DISTINCT file_id FROM batch_csv_rejected WHERE error_type <> ALL($kinds)
+           OR (length(csv_line) - length(replace(csv_line, '"', ''))) % 2 = 1""",
         {"kinds": list(_FAST_PATH_REJECTS)}).fetchall()}
     slow = {
         item.file_id for item in order
@@ -432,9 +490,10 @@ SELECT * FROM batch_lined WHERE {where}
 
 
 def data_line_count(file_format: str, fingerprint: Fingerprint, counts: ReadCounts) -> int:
-    """Rows read: data lines for text formats (header excluded), rows for Parquet."""
+    """Rows read: data lines for text formats (header excluded; a CSV record whose quoted value
+    holds line breaks is one, numbered by its first line), rows for Parquet."""
     if file_format == "csv":
-        return max(fingerprint.line_count - 1, 0)
+        return max(fingerprint.line_count - 1, 0) - counts.continued
     if file_format == "jsonl":
         return fingerprint.line_count
     return counts.total

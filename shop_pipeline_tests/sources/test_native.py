@@ -207,6 +207,43 @@ def test_reading_a_second_file_replaces_the_first(con, tmp_path):
     assert rows["event_id"].tolist() == ["e2"] and rejects.empty
 
 
+def test_csv_record_with_line_breaks_inside_quotes_is_one_record(con, tmp_path):
+    """Issue 13 item 8: a quoted value holding line breaks (RFC 4180) became two malformed_line
+    rows. It is one record numbered by its first line; its other lines are counted as continued,
+    so rows + rejects + continued = physical data lines and rows read = records."""
+    multi = 'e2,2025-01-02T10:00:00.000Z,view,u1,s1,p1,books,"acme\nco",10.00,1,'
+    three = 'e3,2025-01-02T10:00:00.000Z,view,u1,s1,p1,"kids\n\nbooks",acme,10.00,1,'
+    stray = 'e4,2025-01-02T10:00:00.000Z,view,u1,s1,p1,books,"acme,10.00,1,'  # unterminated: alone
+    data = _csv(event_line("e1"), multi, three, "", stray, event_line("e5"))
+    path = _write(tmp_path, "a.csv", data)
+    fp = fingerprint(path)
+    counts = read_landed_file(con, path, "csv", fp)
+    rows = con.execute("SELECT * FROM landed_rows ORDER BY line").df()
+    rejects = con.execute("SELECT * FROM landed_rejects ORDER BY line").df()
+    # physical data lines: 1 e1, 2-3 e2, 4-6 e3, 7 blank, 8 stray, 9 e5
+    assert _by_line(rows, "event_id") == {1: "e1", 2: "e2", 4: "e3", 9: "e5"}
+    assert _by_line(rows, "brand")[2] == "acme\nco"
+    assert _by_line(rows, "category")[4] == "kids\n\nbooks"
+    assert _by_line(rejects, "reason_code") == {7: "blank_line", 8: "malformed_line"}
+    assert (counts.rows, counts.rejects, counts.continued) == (4, 2, 3)
+    assert data_line_count("csv", fp, counts) == counts.rows + counts.rejects == fp.line_count - 1 - 3
+
+
+def test_csv_quoted_line_break_in_a_batch_with_plain_files(con, tmp_path):
+    """The fast path steps aside for the file with a multi-line record; the other stays fast."""
+    from shop_pipeline.sources.native import BatchFile, read_batch, start_batch
+
+    plain = _write(tmp_path, "p.csv", _csv(event_line("p1"), event_line("p2")))
+    multi = _write(tmp_path, "m.csv", _csv('m1,2025-01-02T10:00:00.000Z,view,u1,s1,p1,books,"a\nb",1,1,',
+                                           event_line("m2")))
+    start_batch(con)
+    outcomes = read_batch(con, [BatchFile(1, plain, "csv", fingerprint(plain)),
+                                BatchFile(2, multi, "csv", fingerprint(multi))])
+    assert (outcomes[1].rows, outcomes[1].rejects, outcomes[1].continued) == (2, 0, 0)
+    assert (outcomes[2].rows, outcomes[2].rejects, outcomes[2].continued) == (2, 0, 1)
+    assert data_line_count("csv", fingerprint(multi), outcomes[2]) == 2
+
+
 # --- JSON Lines ------------------------------------------------------------------------
 
 

@@ -513,3 +513,18 @@ def test_the_original_of_a_resent_file_does_not_depend_on_how_days_are_batched(t
         run_days(con, landing, [DAY1, DAY2])
         assert snapshot(con) == one_by_one
         assert _files(con)["events/y_2025-01-01.csv"][0] == "duplicate_file"
+
+
+def test_a_csv_record_with_a_quoted_line_break_is_one_clean_row_and_conservation_holds(con, landing):
+    """Issue 13 item 8: rows_read counts records, the continuation line is neither lost nor
+    counted twice (rows_read = clean + quarantined + duplicates)."""
+    multi = 'e2,2025-01-02T10:00:00.000Z,view,u2,s2,p2,books,"acme\nco",10.00,1,'
+    lines = [event_line("e1"), multi, event_line("e3", user="u3", session="s3", product="p3"), "bad"]
+    _write_bytes(landing, "multi_2025-01-02.csv", (HEADER + "\n" + "\n".join(lines) + "\n").encode())
+    run_days(con, landing, [DAY2])
+    (counts,) = rows(con, "SELECT rows_read, rows_clean, rows_quarantined, rows_duplicate FROM raw.ingested_files")
+    assert counts == (4, 3, 1, 0)
+    clean = dict(rows(con, "SELECT event_id, brand FROM staging.events"))
+    assert clean == {"e1": "acme", "e2": "acme\nco", "e3": "acme"}
+    # data lines: e1 1, e2 2-3, e3 4, bad 5 (a record is numbered by its first line)
+    assert rows(con, "SELECT line, reason_code FROM staging.quarantined_events") == [(5, "malformed_line")]
