@@ -91,11 +91,19 @@ def _plain(parameters: dict) -> dict:
     return json.loads(json.dumps(parameters, sort_keys=True, default=str))
 
 
-def table_fingerprint(con: duckdb.DuckDBPyConnection, table: str, columns: tuple[str, ...]) -> str:
-    """Rows and the XOR of their hashes of a small input table (`table`, `columns`: the project's
-    constants), for a build's parameters: another value means the table changed."""
-    rows, digest = con.execute(f"SELECT count(*), coalesce(bit_xor(hash({', '.join(columns)})), 0) FROM {table}"
-                               ).fetchone()
+def table_fingerprint(con: duckdb.DuckDBPyConnection, table: str, columns: tuple[str, ...] = (), where: str = "",
+                      params: dict | None = None) -> str:
+    """`rows:xor-of-row-hashes` of `table` (a project constant): of `columns`, or of whole rows,
+    filtered by `where` (SQL over its columns and `params`); "missing" for a table that does not
+    exist. For a build's or a training's inputs: another value means the table changed."""
+    schema, name = table.split(".")
+    if not con.execute("SELECT 1 FROM duckdb_tables() WHERE schema_name = ? AND table_name = ?",
+                       [schema, name]).fetchone():
+        return "missing"
+    hashed = f"hash({', '.join(columns)})" if columns else "hash(t)"
+    rows, digest = con.execute(
+        f"SELECT count(*), coalesce(bit_xor({hashed}), 0) FROM {table} AS t {'WHERE ' + where if where else ''}",
+        params or {}).fetchone()
     return f"{rows}:{digest}"
 
 

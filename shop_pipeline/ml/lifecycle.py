@@ -25,6 +25,7 @@ from typing import Any
 
 import duckdb
 
+from shop_pipeline.features.staged_changes import table_fingerprint
 from shop_pipeline.ml import registry
 from shop_pipeline.ml.promotion import GateDecision, decide, select_serving  # noqa: F401 (re-exported)
 
@@ -71,27 +72,13 @@ def code_version(folders: tuple[str, ...] = CODE_FOLDERS) -> str:
     return digest.hexdigest()
 
 
-def table_fingerprint(con: duckdb.DuckDBPyConnection, table: str, where: str = "", params: dict | None = None,
-                      ) -> str:
-    """`rows:xor-of-row-hashes` of `table` (a project constant) filtered by `where` (SQL over its
-    columns and `params`); "missing" for a table that does not exist."""
-    schema, name = table.split(".")
-    if not con.execute("SELECT 1 FROM duckdb_tables() WHERE schema_name = ? AND table_name = ?",
-                       [schema, name]).fetchone():
-        return "missing"
-    rows, digest = con.execute(
-        f"SELECT count(*), coalesce(bit_xor(hash(t)), 0) FROM {table} AS t {'WHERE ' + where if where else ''}",
-        params or {}).fetchone()
-    return f"{rows}:{digest}"
-
-
 def inputs_key(con: duckdb.DuckDBPyConnection, *, tables: dict[str, str], settings: dict[str, Any],
                as_of: dt.date, code: tuple[str, ...] = CODE_FOLDERS) -> tuple[str, dict[str, Any]]:
     """SHA-256 of the fingerprints of `tables` (table -> filter with parameter $as_of, or ""),
     `settings`, `as_of` and the version of the code in the package folders `code`; and the
     parts it was made of."""
     inputs = {
-        "tables": {table: table_fingerprint(con, table, where, {"as_of": as_of} if "$as_of" in where else None)
+        "tables": {table: table_fingerprint(con, table, where=where, params={"as_of": as_of} if "$as_of" in where else None)
                    for table, where in sorted(tables.items())},
         "settings": json.loads(json.dumps({**settings, "as_of": as_of}, sort_keys=True, default=str)),
         "code": code_version(code),
