@@ -126,10 +126,11 @@ def run_pipeline(paths: ShopPaths, args: argparse.Namespace | None = None) -> in
     print(f"running {'groups ' + ','.join(groups) if groups else 'every asset'} over {first} .. {last} "
           f"({(last - first).days + 1} days); Dagster's log: {log_file}", flush=True)
     with _warnings_to(None if verbose else log_file):
-        return _execute(paths, run_config, groups, log_file, verbose, started)
+        return _execute(paths, run_config, groups, log_file, verbose, started, landed)
 
 
-def _execute(paths: ShopPaths, run_config: dict, groups, log_file: Path, verbose: bool, started: float) -> int:
+def _execute(paths: ShopPaths, run_config: dict, groups, log_file: Path, verbose: bool, started: float,
+             landed) -> int:
     from dagster import DagsterInstance
 
     from shop_pipeline.defs.common import DUCKDB_POOL
@@ -146,7 +147,7 @@ def _execute(paths: ShopPaths, run_config: dict, groups, log_file: Path, verbose
             print(f"waiting for the {DUCKDB_POOL} pool (one DuckDB writer at a time), held by: {'; '.join(holders)}",
                   flush=True)
         outcome = run_full_pipeline(paths, instance, run_config, groups=groups,
-                                    log_config=run_log_config(log_file, verbose))
+                                    log_config=run_log_config(log_file, verbose), landed=landed)
     print(format_summary(warehouse_summary(paths.warehouse), outcome.checks, time.perf_counter() - started))
     if seen:
         names = ", ".join(signal.Signals(s).name for s in sorted(seen))

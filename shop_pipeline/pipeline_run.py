@@ -50,19 +50,14 @@ def landed_days(paths: ShopPaths, today: dt.date | None = None) -> LandedDays:
     or before the first partition is left out of the range (raw_events records it as failed,
     with the reason) instead of stretching the run over decades.
     """
-    today = today or dt.datetime.now(dt.timezone.utc).date()
     files = discover(paths.landing)
-    plausible = [f.day for f in files if f.day <= today + dt.timedelta(days=1)]
+    plausible = [f.day for f in files if f.day <= partition_bounds(today)[1]]
     if plausible:
         record_partitions_start(paths, min(plausible))
-    low, high = partition_bounds(today)
+    low, high = partition_bounds(today)  # the first partition as recorded now
     inside = [f.day for f in files if low <= f.day <= high]
     outside = [f for f in files if not low <= f.day <= high]
     return LandedDays(min(inside, default=None), max(inside, default=None), outside, (low, high))
-
-
-def landed_day_range(paths: ShopPaths) -> tuple[dt.date, dt.date] | None:
-    return landed_days(paths).span
 
 
 def describe_out_of_range(days: LandedDays) -> str:
@@ -92,13 +87,13 @@ def window_run_config(as_of: str | None = None, forecast_horizon_days: int | Non
 
 def run_full_pipeline(
     paths: ShopPaths, instance: DagsterInstance, run_config: dict | None = None, groups: list[str] | None = None,
-    log_config: dict | None = None,
+    log_config: dict | None = None, landed: LandedDays | None = None,
 ) -> PipelineOutcome:
     """Materialize every landed day in one run: all assets, or only those of `groups`.
 
     `log_config` is run config for the run's loggers (`defs.run_logs.run_log_config`).
     """
-    landed = landed_days(paths)
+    landed = landed or landed_days(paths)
     # imported after the first partition is recorded: the partitions are defined on import
     from shop_pipeline.defs.common import event_partitions, partition_key
     from shop_pipeline.definitions import build_definitions

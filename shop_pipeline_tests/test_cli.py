@@ -98,7 +98,7 @@ def test_a_sigterm_that_dagster_swallows_still_makes_the_command_fail(shop, monk
     monkeypatch.setenv("DAGSTER_HOME", str(shop.dagster_home))  # the command sets it; undone after the test
     _land(shop, "events_2025-01-02.csv")
 
-    def swallowed_run(paths, instance, run_config, groups=None, log_config=None):
+    def swallowed_run(paths, instance, run_config, **_):
         previous = signal.signal(signal.SIGTERM, lambda *_: None)  # what Dagster's capture does
         try:
             os.kill(os.getpid(), signal.SIGTERM)

@@ -54,7 +54,7 @@ from shop_pipeline.defs.automation_rules import (
     why_not,
     yesterday_partition,
 )
-from shop_pipeline.defs.common import event_partitions, partition_key
+from shop_pipeline.defs.common import event_partitions, partition_key, partition_start
 from shop_pipeline.defs.monitoring import FACTS_KEY
 from shop_pipeline.instance import recover_dead_runs
 from shop_pipeline.resources import ShopHome, Warehouse
@@ -205,7 +205,7 @@ def landing_sensor(context: SensorEvaluationContext, shop: ShopHome) -> SensorRe
     versions = landed_versions(shop.paths.landing)
     started = ingestion_run_starts(context.instance, {v.day for v in versions if cursor.is_new(v)})
     scan = scan_landing(versions, cursor, now_ns, landing_settle_seconds(), first_day, last_day, started,
-                        partition_of=lambda day: day.replace(day=1))
+                        partition_of=partition_start)
     for line in scan.explain():
         context.log.info(line)
     requests = [

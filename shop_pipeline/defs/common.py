@@ -17,6 +17,16 @@ from dagster import (
 
 from shop_pipeline.settings import partitions_start
 
+def partition_start(day: dt.date) -> dt.date:
+    """The first day of the partition holding `day` (its month)."""
+    return day.replace(day=1)
+
+
+def partition_key(day: dt.date) -> str:
+    """The key of the partition holding `day`."""
+    return partition_start(day).isoformat()
+
+
 # Event files are partitioned by the month of their day, from the month of the shop's first
 # landed day (settings.partitions_start) to the current month (end_offset=1: files landing today
 # are ingested today). Why months, not days: Dagster records one materialization per partition,
@@ -25,17 +35,12 @@ from shop_pipeline.settings import partitions_start
 # The work itself follows the changed files and days (unchanged files are not read again,
 # unchanged days not staged again), so a month's run after one new file costs that file.
 event_partitions = MonthlyPartitionsDefinition(
-    start_date=dt.date.fromisoformat(partitions_start()).replace(day=1).isoformat(), timezone="UTC", end_offset=1
+    start_date=partition_key(dt.date.fromisoformat(partitions_start())), timezone="UTC", end_offset=1
 )
 single_run_backfill = BackfillPolicy.single_run()
 
 DATA_PLATFORM = ["team:data-platform"]
 DUCKDB_POOL = "duckdb"  # DuckDB has one writer: every writing asset shares this pool (limit 1)
-
-
-def partition_key(day: dt.date) -> str:
-    """The key of the partition holding `day` (its month)."""
-    return day.replace(day=1).isoformat()
 
 
 def partition_days(context: AssetExecutionContext) -> list[dt.date]:

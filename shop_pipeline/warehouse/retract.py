@@ -62,6 +62,15 @@ def landing_relative(path: str, landing: Path) -> str:
     return candidate.as_posix()
 
 
+_FILE_TABLES = ("raw.events", "raw.rejected_lines", "staging.events", "staging.quarantined_events",
+                "staging.duplicate_events")
+
+
+def _delete_rows_of(con: duckdb.DuckDBPyConnection, table: str, path: str) -> int:
+    """Delete the rows `path` brought into `table` (one of _FILE_TABLES); how many there were."""
+    return con.execute(f"DELETE FROM {table} WHERE source_file = ?", [path]).fetchone()[0]
+
+
 def retract(con: duckdb.DuckDBPyConnection, path: str, log_file: Path | None = None,
             now: dt.datetime | None = None) -> Retraction:
     now = now or dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
@@ -72,15 +81,10 @@ def retract(con: duckdb.DuckDBPyConnection, path: str, log_file: Path | None = N
         known = con.execute("SELECT DISTINCT status FROM raw.ingested_files WHERE path = ?", [path]).fetchall()
         state = f"its status is {', '.join(s for (s,) in known)}" if known else "no landed file has that name"
         raise NotIngested(f"{path} has no ingested rows to retract ({state})")
-    count = lambda table, column="source_file": con.execute(  # noqa: E731 (table names are constants)
-        f"SELECT count(*) FROM {table} WHERE {column} = ?", [path]).fetchall()[0][0]
     with transaction(con):
         restage = sorted({*days, *(d for (d,) in con.execute(
             "SELECT DISTINCT partition_date FROM staging.duplicate_events WHERE kept_source_file = ?", [path]).fetchall())})
-        removed = {table: count(table) for table in (
-            "raw.events", "raw.rejected_lines", "staging.events", "staging.quarantined_events", "staging.duplicate_events")}
-        for table in removed:
-            con.execute(f"DELETE FROM {table} WHERE source_file = ?", [path])
+        removed = {table: _delete_rows_of(con, table, path) for table in _FILE_TABLES}
         con.execute(
             """UPDATE raw.ingested_files SET status = ?, error = ?, rows_clean = 0, rows_quarantined = 0,
                       rows_duplicate = 0 WHERE path = ?""",
