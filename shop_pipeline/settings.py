@@ -13,6 +13,14 @@ DEFAULT_PARTITIONS_START = "2025-01-01"
 PARTITIONS_START_FILE = "partitions_start"
 
 
+def available_cores() -> int:
+    """The cores this process may run on (its CPU affinity; os.cpu_count where unknown)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
 def partitions_start() -> str:
     """First day of the daily partitions.
 

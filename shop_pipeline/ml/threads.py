@@ -4,7 +4,8 @@ A busy machine is the normal case (tests, benchmarks and other jobs share two co
 default of every native library is to start one thread per core and have idle threads
 spin-wait. On a 2-core box with two other CPU-bound processes a demand-forecast fit took 81 s
 with libgomp's defaults against 8 s on the quiet box; with idle threads sleeping
-(OMP_WAIT_POLICY=PASSIVE, set by shop_pipeline/__init__.py before any library loads) it took
+(OMP_WAIT_POLICY=PASSIVE, then a short spin count, set by shop_pipeline/__init__.py before any
+library loads) it took
 13 s against 7 s. So:
 
 * `process_threads()` decides once per process: the cores this process may run on
@@ -33,6 +34,8 @@ from functools import cache
 
 from threadpoolctl import ThreadpoolController
 
+from shop_pipeline.settings import available_cores
+
 SINGLE_THREAD_BELOW_ROWS = 50_000
 THREADS_ENV = "SHOP_PIPELINE_THREADS"
 
@@ -40,14 +43,6 @@ THREADS_ENV = "SHOP_PIPELINE_THREADS"
 @cache
 def _controller() -> ThreadpoolController:
     return ThreadpoolController()
-
-
-def available_cores() -> int:
-    """The cores this process may run on (its CPU affinity; os.cpu_count where unknown)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):
-        return max(1, os.cpu_count() or 1)
 
 
 @cache

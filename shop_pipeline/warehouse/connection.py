@@ -11,6 +11,7 @@ from pathlib import Path
 import duckdb
 
 from shop_pipeline import sql
+from shop_pipeline.settings import available_cores
 
 MEMORY_LIMIT_ENV = "SHOP_PIPELINE_DUCKDB_MEMORY_LIMIT"
 THREADS_ENV = "SHOP_PIPELINE_DUCKDB_THREADS"
@@ -25,13 +26,6 @@ def machine_memory_limit() -> str:
     except (ValueError, OSError, AttributeError):
         total = 8 * 1024**3
     return f"{max(256, min(MAX_MEMORY_LIMIT_MIB, total // 4 // 1024**2))}MB"
-
-
-def machine_threads() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:
-        return max(1, os.cpu_count() or 1)
 
 
 def prepare_session(con: duckdb.DuckDBPyConnection, temp_directory: Path | None = None) -> None:
@@ -50,7 +44,7 @@ def prepare_session(con: duckdb.DuckDBPyConnection, temp_directory: Path | None 
     threads = os.environ.get(THREADS_ENV)
     if threads and not threads.strip().isdigit():
         raise ValueError(f"{THREADS_ENV}={threads!r} is not a number of threads")
-    con.execute(f"SET threads = {int(threads) if threads else machine_threads()}")
+    con.execute(f"SET threads = {int(threads) if threads else available_cores()}")
     if temp_directory is not None:
         con.execute("SET temp_directory = " + _quote_path(temp_directory))
 
