@@ -106,10 +106,11 @@ def raw_marketing(warehouse: Warehouse, shop: ShopHome) -> MaterializeResult:
 )
 def raw_events(context: AssetExecutionContext, warehouse: Warehouse, shop: ShopHome, quality: Quality):
     days = partition_days(context)
+    run_days = set(days)
     valid_days = partition_bounds()
     landed = discover(shop.paths.landing)
     # the run's days, and every file dated outside the partitions (recorded as failed, with the reason)
-    files = [f for f in landed if f.day in set(days) or out_of_range_reason(f.day, valid_days)]
+    files = [f for f in landed if f.day in run_days or out_of_range_reason(f.day, valid_days)]
     thresholds = quality.thresholds()
     started = time.perf_counter()
     with warehouse.connection() as con:
@@ -118,7 +119,7 @@ def raw_events(context: AssetExecutionContext, warehouse: Warehouse, shop: ShopH
         for failed in report.failed:
             if not failed.unchanged:
                 context.log.error(f"file {failed.path} could not be ingested: {failed.error}")
-        changed_days = [d for d in report.changed_days if d in set(days)]
+        changed_days = [d for d in report.changed_days if d in run_days]
         validation_started = time.perf_counter()
         rows_per_day, failing = screen_raw(con, changed_days, thresholds)
         if rows_per_day:
