@@ -67,6 +67,10 @@ class ModelingWindow(ConfigurableResource):
     forecast_horizon_days: int = 14
     propensity_horizon_days: int = 30
     seed: int = 42
+    # Who gets recommendations: customers with an interaction in this many days before the
+    # cut-off; None (the default) scores every customer with any interaction before it, so
+    # lapsed customers get lists too (win-back mail).
+    recommendation_recency_days: Optional[int] = None
     # A challenger must beat every baseline and the champion by this relative margin.
     min_improvement: float = 0.01
 
