@@ -1,10 +1,10 @@
-"""Product recommendations: interactions -> train -> gate -> top-20 per active customer.
+"""Product recommendations: interactions -> train -> gate -> top-20 per customer seen before the cut-off.
 
 Groups: features (interactions), training, evaluation, scoring. The logic lives in
 features/interactions.py and ml/recommend*.py.
 """
 
-from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
+from dagster import AssetCheckSeverity, AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
 from shop_pipeline.defs.common import DUCKDB_POOL, markdown_table, table_schema
 from shop_pipeline.defs.features import audited_feature_asset
@@ -12,20 +12,21 @@ from shop_pipeline.defs.models_common import (
     ML_TEAM,
     SCORES_REWRITTEN,
     float_metrics,
+    latest_metadata,
     png_markdown,
     prepare_training,
     promotion_gate_asset,
-    require_champion,
     reused_result,
     scoring_key,
     training_metadata,
+    upstream_metadata,
 )
 from shop_pipeline.features.interactions import INTERACTIONS, write_interactions
 from shop_pipeline.ml import recommend as R
 from shop_pipeline.ml import registry
 from shop_pipeline.ml.html_report import write_html_report
 from shop_pipeline.ml.lifecycle import SERVING_PARAMETER, champion_comparison, register_trained
-from shop_pipeline.ml.recommend_data import load_interactions, temporal_split
+from shop_pipeline.ml.recommend_data import load_interactions
 from shop_pipeline.ml.recommend_plots import recall_curve_png
 from shop_pipeline.quality.interactions_suite import validate_interactions
 from shop_pipeline.resources import ModelingWindow, ShopHome, Warehouse
@@ -37,6 +38,10 @@ REPORTED_METRICS = ("ndcg_at_10", "recall_at_10", "precision_at_10", "hit_rate_a
 TRAINING_INPUTS = {"staging.events": "", "features.interactions": "", "raw.products": ""}
 SCORES_TABLE = "scoring.recommendations"
 SCORING_INPUTS = {"features.interactions": ""}
+# registry parameters saying how a version was chosen: measured on the held-out window, or the
+# unmeasured fallback of a shop too short to measure (R.train), and why
+MODE_PARAMETER = "mode"
+UNMEASURED_PARAMETER = "unmeasured_reason"
 
 
 def _interactions_summary(con, as_of) -> dict:
@@ -74,8 +79,12 @@ interactions = audited_feature_asset(
     description=(
         "Recommenders on a temporal split (train before the last 14 days, test on what each customer bought "
         "then): most-popular and item-kNN (sparse cosine) baselines, popularity within the customer's categories "
-        "and EASE challengers (EASE's penalty and kNN's signal chosen on the 14 days before the held-out window); NDCG / recall / precision / hit rate / coverage at 10 and 20. The best is refit on "
-        "every interaction up to the cut-off, saved with skops and registered with every comparison."
+        "and EASE challengers (EASE's penalty and kNN's signal chosen on the 14 days before the held-out window); "
+        "NDCG / recall / precision / hit rate / coverage at 10 and 20. The best is refit on every interaction up to "
+        "the cut-off, saved with skops and registered with every comparison. When the data cannot measure a model "
+        f"(no history before the held-out window, or fewer than {R.MIN_EVALUATED_CUSTOMERS} customers to evaluate) "
+        "most-popular is registered unmeasured (mode 'unmeasured', the reason in one line): the gate cannot promote "
+        "it, and scoring serves it marked unvalidated until a measured model becomes champion."
     ),
 )
 def recommendation_model(context: AssetExecutionContext, warehouse: Warehouse, window: ModelingWindow,
@@ -88,68 +97,103 @@ def recommendation_model(context: AssetExecutionContext, warehouse: Warehouse, w
                                     models_dir=shop.paths.models)
         if training.reusable is not None:
             return reused_result(con, training, reports=shop.paths.reports, as_of=as_of,
-                                 metric_names=REPORTED_METRICS)
-        tuned = R.tune_parameters(con, as_of, window.seed)  # on the window before the held-out one
-        split = temporal_split(con, as_of, R.TEST_DAYS)
-        evaluation = R.evaluate_candidates(split, seed=window.seed, parameters=tuned)
-        metrics = R.registry_metrics(evaluation)
-        serving = R.choose_serving(metrics)
-        champion = champion_comparison(
-            con, R.MODEL_NAME, split.split_day, R.CATEGORY_POPULARITY,
-            lambda row: R.evaluate_model(R.from_artifact(registry.load_model(con, R.MODEL_NAME, row.version, models_dir=shop.paths.models)), split)[0],
-        )
-        model = R.fit_final(load_interactions(con), serving, seed=window.seed, parameters=tuned.get(serving))
+                                 metric_names=REPORTED_METRICS, extra=_registered_mode)
+        run = R.train(con, as_of, load_interactions(con), seed=window.seed)
+        if run.evaluation is not None:
+            split = run.evaluation.split
+            champion = champion_comparison(
+                con, R.MODEL_NAME, split.split_day, R.CATEGORY_POPULARITY,
+                lambda row: R.evaluate_model(R.from_artifact(registry.load_model(con, R.MODEL_NAME, row.version, models_dir=shop.paths.models)), split)[0],
+            )
+            measured_window, notes = (split.split_day, as_of), f"target {split.target_event}; {champion.note}"
+            champion_metrics, champion_version = champion.metrics, champion.version
+        else:
+            context.log.warning(f"{run.unmeasured_reason}: serving {run.serving}, unmeasured")
+            measured_window, notes = (as_of, as_of), f"unmeasured: {run.unmeasured_reason}"
+            champion_metrics = champion_version = None
         trained = register_trained(
             con,
             models_dir=shop.paths.models,
             model_name=R.MODEL_NAME,
-            artifact=R.to_artifact(model),
-            parameters={"candidate": serving, "seed": window.seed, "test_days": R.TEST_DAYS, "top_k": R.TOP_K,
-                        **{str(k): v for k, v in model.parameters.items()}, SERVING_PARAMETER: serving},
+            artifact=R.to_artifact(run.model),
+            parameters={"candidate": run.serving, "seed": window.seed, "test_days": R.TEST_DAYS, "top_k": R.TOP_K,
+                        **{str(k): v for k, v in run.model.parameters.items()}, SERVING_PARAMETER: run.serving,
+                        MODE_PARAMETER: run.mode, UNMEASURED_PARAMETER: run.unmeasured_reason or ""},
             features=["customer_id", "product_id", "weight", "category"],
-            window=(split.split_day, as_of),
+            window=measured_window,
             train_start=None,
             train_end=as_of,
             as_of=as_of,
-            metrics=metrics,
-            champion_metrics=champion.metrics,
-            champion_version=champion.version,
-            notes=f"target {split.target_event}; {champion.note}",
+            metrics=run.metrics,
+            champion_metrics=champion_metrics,
+            champion_version=champion_version,
+            notes=notes,
             training=training,
         )
-    table = R.metrics_table_markdown(trained.metrics)
-    png = recall_curve_png(R.recall_curves(evaluation))
-    summary = evaluation.summary()
     report = shop.paths.reports / f"{R.MODEL_NAME}-{trained.version}.html"
+    title = f"Recommendations {trained.version} (as of {as_of})"
+    metadata = {
+        "model_version": trained.version,
+        "serving_candidate": run.serving,
+        "mode": run.mode,
+        "as_of": as_of.isoformat(),
+        **training_metadata(training),
+    }
+    if run.evaluation is None:
+        write_html_report(report, title, [(
+            "Not measured", f"{run.unmeasured_reason}.\n\nThis version serves **{run.serving}** unmeasured: the gate "
+            "cannot promote it, and scoring serves it marked unvalidated while no measured model is champion.", None)])
+        return MaterializeResult(metadata={**metadata, "unmeasured_reason": run.unmeasured_reason,
+                                           "report": MetadataValue.path(str(report))})
+    table = R.metrics_table_markdown(trained.metrics)
+    png = recall_curve_png(R.recall_curves(run.evaluation))
+    summary = run.evaluation.summary()
     write_html_report(
         report,
-        f"Recommendations {trained.version} (as of {as_of})",
+        title,
         [
             ("Held-out window", f"{summary['evaluated_users']} customers evaluated on their {summary['target_event']} "
-             f"events after {summary['split_day']}; this version serves **{serving}**.\n\n{table}", None),
+             f"events after {summary['split_day']}; this version serves **{run.serving}**.\n\n{table}", None),
             ("Recall@K", "", png),
         ],
     )
-    metadata = {
-        "model_version": trained.version,
-        "serving_candidate": serving,
-        "as_of": as_of.isoformat(),
-        **training_metadata(training),
+    return MaterializeResult(metadata={
+        **metadata,
         "champion_comparison": champion.note,
         "held_out": MetadataValue.json(summary),
         "metrics": MetadataValue.md(table),
         "recall_at_k": MetadataValue.md(png_markdown(png, "recall@K")),
         "report": MetadataValue.path(str(report)),
-        **float_metrics(metrics[serving], REPORTED_METRICS),
-    }
-    return MaterializeResult(metadata=metadata)
+        **float_metrics(run.metrics[run.serving], REPORTED_METRICS),
+    })
+
+
+def _registered_mode(row) -> dict:
+    """What a reused version recorded about how it was chosen (versions before modes: measured)."""
+    mode = row.parameters.get(MODE_PARAMETER, R.MEASURED)
+    reason = row.parameters.get(UNMEASURED_PARAMETER) or ""
+    return {"mode": mode, **({"unmeasured_reason": reason} if mode == R.UNMEASURED else {})}
+
+
+def _unmeasured_warns(context) -> AssetCheckSeverity:
+    # a version nothing could measure (a new shop) may not be promoted, but its lists still serve
+    unmeasured = upstream_metadata(context, "recommendation_model", "mode") == R.UNMEASURED
+    return AssetCheckSeverity.WARN if unmeasured else AssetCheckSeverity.ERROR
 
 
 recommendation_champion = promotion_gate_asset(
     name="recommendation_champion", model_name=R.MODEL_NAME, training_asset="recommendation_model",
     servable=list(R.SERVABLE), references=[], metric=R.GATE_METRIC, higher_is_better=R.HIGHER_IS_BETTER,
-    what="the recommender",
+    what="the recommender (a version trained where nothing could be measured is refused with a warning that does "
+         "not block: scoring then serves it marked unvalidated)",
+    severity=_unmeasured_warns,
 )
+
+
+def _recency_label(recency_days: int | None) -> str:
+    if recency_days is None:
+        return "every customer with an interaction before the cut-off"
+    return f"customers with an interaction in the {recency_days} days before the cut-off"
 
 
 @asset(
@@ -159,10 +203,13 @@ recommendation_champion = promotion_gate_asset(
     pool=DUCKDB_POOL,
     deps=["recommendation_champion", "interactions"],
     description=(
-        "scoring.recommendations: the top 20 products for every customer active in the 30 days before the cut-off, "
-        "from the champion (loaded only when its SHA-256 matches the registry), computed in blocks of customers: "
-        "already-bought products left out unless the category is bought repeatedly; a customer the model knows "
-        "little about gets the popular products of their categories, then overall (reason says which)."
+        "scoring.recommendations: the top 20 products for every customer with any view, cart or purchase before "
+        "the cut-off, lapsed customers included (run configuration window.recommendation_recency_days=N keeps only "
+        "those seen in the N days before it), from the champion (loaded only when its SHA-256 matches the "
+        "registry), computed in blocks of customers: already-bought products left out unless the category is "
+        "bought repeatedly; a customer the model knows little about gets the popular products of their "
+        "categories, then overall (reason says which). With no champion and a version that could not be "
+        "measured (a new shop), that version's most-popular lists are written and the metadata says unvalidated."
     ),
     metadata={
         "dagster/table_name": "scoring.recommendations",
@@ -171,26 +218,39 @@ recommendation_champion = promotion_gate_asset(
 )
 def recommendations(context: AssetExecutionContext, warehouse: Warehouse, window: ModelingWindow,
                     shop: ShopHome):
+    recency_days = window.recommendation_recency_days
     with warehouse.connection() as con:
         registry.ensure_registry_schema(con)
         as_of = window.resolve_as_of(con)
-        current = require_champion(con, R.MODEL_NAME)
-        key = scoring_key(con, current, tables=SCORING_INPUTS, as_of=as_of)
+        current = registry.champion(con, R.MODEL_NAME)
+        validated = current is not None
+        if current is None:
+            trained = latest_metadata(context, "recommendation_model")
+            if trained.get("mode") != R.UNMEASURED:
+                raise RuntimeError(f"{R.MODEL_NAME} has no champion: nothing can be scored")
+            current = registry.get_version(con, R.MODEL_NAME, trained["model_version"])
+        key = scoring_key(con, current, tables=SCORING_INPUTS, as_of=as_of, settings={"recency_days": recency_days})
         kept = unchanged_scores(con, SCORES_TABLE, key)
-        if kept is not None:  # the champion and its inputs are unchanged: so are the lists
+        if kept is not None:  # the model, its inputs and the window are unchanged: so are the lists
             rows, frame = kept, con.execute(f"SELECT customer_id, product_id, reason FROM {SCORES_TABLE}").df()
         else:
             model = R.from_artifact(registry.load_model(con, R.MODEL_NAME, current.version, models_dir=shop.paths.models))
             history = load_interactions(con)
-            frame = R.recommendations_frame(model, history, as_of, current.version)
+            frame = R.recommendations_frame(model, history, as_of, current.version, recency_days=recency_days)
             rows = replace_scores(con, SCORES_TABLE, frame, inputs_key=key)
     reasons = frame.groupby("reason").size().rename("rows").reset_index()
+    unmeasured = current.parameters.get(UNMEASURED_PARAMETER) or "nothing could be measured"
     return MaterializeResult(
         metadata={
             "dagster/row_count": rows,
             "model_version": current.version,
             "as_of": as_of.isoformat(),
             SCORES_REWRITTEN: kept is None,
+            "validated": validated,
+            "validation": "champion passed the gate" if validated else
+            f"UNVALIDATED: {unmeasured}; serving {current.parameters.get(SERVING_PARAMETER, R.FALLBACK_CANDIDATE)} "
+            "until a measured model becomes champion",
+            "who": _recency_label(recency_days),
             "customers": int(frame["customer_id"].nunique()),
             "distinct_products": int(frame["product_id"].nunique()),
             "reasons": MetadataValue.md(markdown_table(reasons)),

@@ -2,22 +2,23 @@
 
 Pieces (each in its own module):
     features/interactions.py   features.interactions (weighted implicit signal per pair)
-    ml/recommend_data.py       interaction matrices, temporal split, active customers
+    ml/recommend_data.py       interaction matrices, temporal split, customers seen before a cut-off
     ml/recommend_models.py     candidates: most_popular, item_knn, category_popularity, ease
     ml/recommend_scoring.py    blocked top-k scoring, fallback, exclusions, output rows
     ml/ranking_metrics.py      NDCG / recall / precision / hit rate / coverage @ K
     ml/recommend_plots.py      recall@K curve PNG
 
 This module ties them together for the pipeline:
-    parameters = tune_parameters(con, as_of, seed)    # chosen on the window BEFORE the test window
-    split = recommend_data.temporal_split(con, as_of, TEST_DAYS)
-    evaluation = evaluate_candidates(split, seed=seed, parameters=parameters)
-    metrics = registry_metrics(evaluation)            # {candidate: {metric: value}}
-    chosen = choose_serving(metrics)                  # best of SERVABLE on the window
     history = recommend_data.load_interactions(con)   # features.interactions as of as_of
-    model = fit_final(history, chosen, seed=seed, parameters=parameters.get(chosen))
-    artifact = to_artifact(model)                     # plain dicts / lists / numpy arrays
-    frame = recommendations_frame(model, history, as_of, version)   # scoring.recommendations
+    run = train(con, as_of, history, seed=seed)       # TrainingRun: measured, or the unmeasured fallback
+    # measured: parameters = tune_parameters(con, as_of, seed)   chosen on the window BEFORE the test window
+    #           split = held_out_split(con, as_of, TEST_DAYS)
+    #           evaluation = evaluate_candidates(split, seed=seed, parameters=parameters)
+    #           metrics = registry_metrics(evaluation)            {candidate: {metric: value}}
+    #           chosen = choose_serving(metrics)                  best of SERVABLE on the window
+    #           model = fit_final(history, chosen, seed=seed, parameters=parameters.get(chosen))
+    artifact = to_artifact(run.model)                 # plain dicts / lists / numpy arrays
+    frame = recommendations_frame(run.model, history, as_of, version, recency_days=None)
 
 Served model: like every model of the pipeline (ml/lifecycle.py), the candidate with the best
 GATE_METRIC (ndcg_at_10) on the held-out window among SERVABLE (simpler first; a tie serves the
@@ -27,8 +28,23 @@ they measure best, and the report says so. Why this pool: on the generated shop 
 preference over Zipf item popularity, so category_popularity wins there; EASE wins where
 items are bought together (real shop logs). Measuring both each run picks the right one.
 
-Active customer (who gets recommendations): any view, cart or purchase in the ACTIVE_DAYS
-days before the cut-off of as_of. An empty history or no active customer gives an empty frame.
+Data too short or too thin to measure a model (`held_out_split` raises NotEnoughData): the
+TEST_DAYS-day held-out window leaves no history before it (a shop younger than TEST_DAYS + 1
+days), or fewer than MIN_EVALUATED_CUSTOMERS customers with earlier history had a target event
+in it (NDCG over a handful of customers is noise; an empty window has none). Then `train`
+serves the FALLBACK_CANDIDATE (most-popular, which needs no measuring: it is what a shop shows
+anyway) fitted on all the history, mode UNMEASURED with the one-line reason: the pipeline
+registers it, the gate cannot promote it (its check warns instead of blocking) and scoring
+writes its lists saying "unvalidated" and why, so a new shop still gets lists. A shop with no
+interaction at all before the cut-off raises NotEnoughData: there is nothing to recommend from.
+
+Who gets recommendations (`customers_to_score`): every customer with any view, cart or
+purchase before the cut-off of as_of, however long ago (recency_days=None, the default: lapsed
+customers are who win-back mail is for); with recency_days=N only those whose last interaction
+is in the N days before the cut-off (ModelingWindow.recommendation_recency_days). A customer the
+model knows nothing about (e.g. only products newer than the champion) gets the fallback lists
+(recommend_scoring: popular in their categories, then overall; `reason` says which). An empty
+history or no such customer gives an empty frame.
 """
 
 from __future__ import annotations
@@ -45,11 +61,13 @@ from scipy import sparse
 
 from shop_pipeline.features.tables import cutoff_for
 from shop_pipeline.ml import ranking_metrics as RM
+from shop_pipeline.ml.errors import NotEnoughData
 from shop_pipeline.ml.promotion import select_serving
 from shop_pipeline.ml.recommend_data import (
     InteractionMatrix,
     TemporalSplit,
-    active_users,
+    customers_seen,
+    temporal_split,
 )
 from shop_pipeline.ml.recommend_models import (
     CANDIDATES,
@@ -77,7 +95,10 @@ HIGHER_IS_BETTER = True
 TOP_K = 20
 KS = (10, 20)
 TEST_DAYS = 14
-ACTIVE_DAYS = 30
+RECENCY_DAYS: int | None = None   # who gets lists: None = every customer with an interaction before the cut-off
+MIN_EVALUATED_CUSTOMERS = 10      # fewer customers to measure on: the unmeasured fallback serves
+FALLBACK_CANDIDATE = MOST_POPULAR
+MEASURED, UNMEASURED = "measured", "unmeasured"
 ARTIFACT_FORMAT = "recommender-v1"
 
 
@@ -155,8 +176,6 @@ def tune_parameters(con: Any, as_of: dt.date, seed: int = 0, test_days: int = TE
     """{candidate: parameters} with the best GATE_METRIC on the validation split that ends where
     the test window starts (train before as_of - 2 x test_days, validate on the next test_days).
     Too little history for that split, or no evaluated customer in it: the defaults ({})."""
-    from shop_pipeline.ml.recommend_data import temporal_split
-
     try:
         validation = temporal_split(con, as_of - dt.timedelta(days=test_days), test_days)
     except ValueError:
@@ -235,25 +254,92 @@ def fit_final(matrix: InteractionMatrix, candidate: str, seed: int = 0,
     return fit_candidate(candidate, matrix, seed, parameters)
 
 
-def active_customers(history: InteractionMatrix, as_of: dt.date, active_days: int = ACTIVE_DAYS) -> np.ndarray:
-    """Row indices of the customers active in the `active_days` days up to as_of (inclusive)."""
+def customers_to_score(history: InteractionMatrix, as_of: dt.date, recency_days: int | None = RECENCY_DAYS,
+                       ) -> np.ndarray:
+    """Row indices of the customers who get lists: any interaction before the cut-off of as_of,
+    the last one within `recency_days` days of it when set (None: however long ago).
+
+    Raises ValueError when `history` was built as of a later day than as_of (its rows would
+    hold interactions after the cut-off)."""
     if history.shape[0] == 0:
         return np.array([], dtype=np.int64)
-    return active_users(history, cutoff_for(as_of), active_days)
+    if history.as_of is not None and history.as_of > as_of:
+        raise ValueError(f"the interactions are as of {history.as_of}, after the scoring cut-off {as_of}: "
+                         "rebuild features.interactions for this as_of")
+    return customers_seen(history, cutoff_for(as_of), recency_days)
 
 
 def recommendations_frame(model: RecommenderModel, history: InteractionMatrix, as_of: dt.date, model_version: str,
-                          k: int = TOP_K, active_days: int = ACTIVE_DAYS, users: np.ndarray | None = None,
+                          k: int = TOP_K, recency_days: int | None = RECENCY_DAYS, users: np.ndarray | None = None,
                           ) -> pd.DataFrame:
-    """scoring.recommendations rows (OUTPUT_COLUMNS): top-k for every active customer (or `users`),
-    rank 1 = best, computed in blocks (recommend_scoring). Deterministic for the model's seed."""
-    rows = active_customers(history, as_of, active_days) if users is None else np.asarray(users, dtype=np.int64)
+    """scoring.recommendations rows (OUTPUT_COLUMNS): top-k for every customer of
+    customers_to_score (or `users`), rank 1 = best, computed in blocks (recommend_scoring).
+    Deterministic for the model's seed."""
+    rows = customers_to_score(history, as_of, recency_days) if users is None else np.asarray(users, dtype=np.int64)
     parts = [to_frame(model, history, part, model_version, as_of) for part in iter_top_k(model, history, rows, k)]
     parts = [p for p in parts if len(p)]
     if not parts:
         return pd.DataFrame({c: pd.Series(dtype=t) for c, t in zip(
             OUTPUT_COLUMNS, ("object", "int32", "object", "float64", "object", "object", "object"))})
     return pd.concat(parts, ignore_index=True)
+
+
+# ------------------------------------------------------------------ training: measured or fallback
+
+def held_out_split(con: Any, as_of: dt.date, test_days: int = TEST_DAYS,
+                   min_evaluated: int = MIN_EVALUATED_CUSTOMERS) -> TemporalSplit:
+    """temporal_split, refused with NotEnoughData (one line) when it cannot measure a model:
+    no history before the held-out window, or fewer than `min_evaluated` customers to evaluate."""
+    split = temporal_split(con, as_of, test_days)
+    evaluated = len(split.test_users)
+    if evaluated >= min_evaluated:
+        return split
+    window = f"{split.split_day + dt.timedelta(days=1)}..{as_of}"
+    if split.target_event is None:
+        raise NotEnoughData(f"recommendations: no view, cart or purchase in the {test_days}-day held-out window "
+                            f"{window}: nothing to measure a model on")
+    raise NotEnoughData(
+        f"recommendations: {evaluated} customer(s) with history before the {test_days}-day held-out window {window} "
+        f"had a {split.target_event} in it ({split.unknown_users} more were new); a model is measured on at least "
+        f"{min_evaluated}")
+
+
+@dataclass
+class TrainingRun:
+    """What `train` decided: the served candidate fitted on all the history, and how it was chosen."""
+
+    serving: str
+    model: RecommenderModel
+    metrics: dict[str, dict[str, float]]   # registry_metrics; unmeasured: the fallback with a NaN gate metric
+    tuned: dict[str, dict[str, Any]] = field(default_factory=dict)
+    evaluation: Evaluation | None = None    # None when unmeasured
+    unmeasured_reason: str | None = None    # the NotEnoughData line when nothing could be measured
+
+    @property
+    def mode(self) -> str:
+        return UNMEASURED if self.evaluation is None else MEASURED
+
+
+def train(con: Any, as_of: dt.date, history: InteractionMatrix, seed: int = 0, test_days: int = TEST_DAYS,
+          min_evaluated: int = MIN_EVALUATED_CUSTOMERS) -> TrainingRun:
+    """Tune, measure every candidate on the held-out window, refit the best on `history` (the
+    interactions as of as_of); when held_out_split refuses, the unmeasured FALLBACK_CANDIDATE
+    (module docstring). Raises NotEnoughData when `history` holds no interaction."""
+    if history.weights.nnz == 0:
+        raise NotEnoughData(f"recommendations: no view, cart or purchase before the cut-off of {as_of}: "
+                            "nothing to recommend from")
+    try:
+        split = held_out_split(con, as_of, test_days, min_evaluated)
+    except NotEnoughData as short:
+        model = fit_final(history, FALLBACK_CANDIDATE, seed=seed)
+        unmeasured = {GATE_METRIC: float("nan"), "users": 0.0}
+        return TrainingRun(FALLBACK_CANDIDATE, model, {FALLBACK_CANDIDATE: unmeasured}, unmeasured_reason=str(short))
+    tuned = tune_parameters(con, as_of, seed, test_days)  # on the window before the held-out one
+    evaluation = evaluate_candidates(split, seed=seed, parameters=tuned)
+    metrics = registry_metrics(evaluation)
+    serving = choose_serving(metrics)
+    model = fit_final(history, serving, seed=seed, parameters=tuned.get(serving))
+    return TrainingRun(serving, model, metrics, tuned, evaluation)
 
 
 # ----------------------------------------------------------------------------- artifacts

@@ -39,6 +39,7 @@ from shop_pipeline.features.interactions import (
     window_frame,
 )
 from shop_pipeline.features.tables import check_as_of, landed_range
+from shop_pipeline.ml.errors import NotEnoughData
 
 NO_CATEGORY = ""  # category code of products without one
 TARGET_EVENTS = ("purchase", "cart", "view")  # first one present in the test window is the target
@@ -125,7 +126,7 @@ def matrix_from_frame(frame: pd.DataFrame, as_of: dt.date | None = None) -> Inte
     """An InteractionMatrix from a frame with the features.interactions columns (small data, tests).
 
     Needs customer_id, product_id, weight; orders, category, in_catalog and last_interaction
-    default to 0, NO_CATEGORY, True and as_of's cut-off when missing.
+    default to 0, NO_CATEGORY, True and noon of as_of (the last day before the cut-off).
     """
     if frame.empty:
         return _empty_matrix(as_of)
@@ -137,7 +138,7 @@ def matrix_from_frame(frame: pd.DataFrame, as_of: dt.date | None = None) -> Inte
     if "in_catalog" not in f:
         f["in_catalog"] = True
     if "last_interaction" not in f:
-        f["last_interaction"] = pd.Timestamp(as_of or dt.date(1970, 1, 1)) + pd.Timedelta(days=1)
+        f["last_interaction"] = pd.Timestamp(as_of or dt.date(1970, 1, 1)) + pd.Timedelta(hours=12)
     if not (f["weight"] > 0).all():
         raise ValueError("interaction weights must be > 0")
     user_ids, rows = np.unique(f["customer_id"].astype(str).to_numpy(), return_inverse=True)
@@ -157,12 +158,17 @@ def matrix_from_frame(frame: pd.DataFrame, as_of: dt.date | None = None) -> Inte
     )
 
 
-def active_users(matrix: InteractionMatrix, cutoff: dt.datetime, active_days: int) -> np.ndarray:
-    """Row indices of customers with an interaction in the `active_days` days before `cutoff`."""
-    if active_days < 1:
-        raise ValueError(f"active_days must be >= 1, got {active_days!r}")
-    since = np.datetime64(cutoff - dt.timedelta(days=active_days), "us")
-    return np.flatnonzero(matrix.user_last_interaction >= since)
+def customers_seen(matrix: InteractionMatrix, cutoff: dt.datetime, recency_days: int | None = None) -> np.ndarray:
+    """Row indices of the customers with an interaction before `cutoff`, and when `recency_days`
+    is set, with their last one in the `recency_days` days before it (None: every customer,
+    however long ago they were last seen)."""
+    if recency_days is not None and (isinstance(recency_days, bool) or int(recency_days) != recency_days
+                                     or recency_days < 1):
+        raise ValueError(f"recency_days must be a whole number of days >= 1 or None (all), got {recency_days!r}")
+    before = matrix.user_last_interaction < np.datetime64(cutoff, "us")
+    if recency_days is not None:
+        before &= matrix.user_last_interaction >= np.datetime64(cutoff - dt.timedelta(days=int(recency_days)), "us")
+    return np.flatnonzero(before)
 
 
 @dataclass
@@ -218,16 +224,17 @@ def temporal_split(
 ) -> TemporalSplit:
     """Train on interactions as of as_of - test_days, test on the window after it (module docstring).
 
-    Raises ValueError when the split day is before the first landed day (no training history).
+    Raises NotEnoughData (a ValueError) when the split day is before the first landed day (no
+    training history).
     """
     if isinstance(test_days, bool) or int(test_days) != test_days or test_days < 1:
         raise ValueError(f"test_days must be a whole number of days >= 1, got {test_days!r}")
     split_day = as_of - dt.timedelta(days=int(test_days))
     first, _ = landed_range(con)
     if first is None or split_day < first:
-        raise ValueError(
-            f"a {test_days}-day test window before as_of {as_of} starts the training history at {split_day}, "
-            f"before the first landed day {first}: nothing to train on. Use a later as_of or a shorter test window"
+        raise NotEnoughData(
+            f"recommendations: the {test_days}-day held-out window {split_day + dt.timedelta(days=1)}..{as_of} "
+            f"leaves no history before it to train on (first landed day: {first})"
         )
     train = load_interactions(con, split_day, weights)
     window = window_frame(con, split_day, as_of)

@@ -213,14 +213,17 @@ def test_purchases_only_history_works(matrix):
         assert not (set(zip(out.customer_id, out.product_id)) & bought_pairs(history))
 
 
-def test_active_customers_are_those_seen_in_the_last_days():
+def test_the_recency_window_keeps_only_customers_seen_in_its_days():
     f = toy_frame(users=4)
     f.loc[f["customer_id"] == "u000", "last_interaction"] = pd.Timestamp("2025-01-01")
     history = matrix_from_frame(f, AS_OF)
     model = RMOD.fit_candidate(RMOD.MOST_POPULAR, history)
-    out = R.recommendations_frame(model, history, AS_OF, "v1", k=3, active_days=30)
+    out = R.recommendations_frame(model, history, AS_OF, "v1", k=3, recency_days=30)
     assert sorted(out["customer_id"].unique()) == ["u001", "u002", "u003"]
-    empty = R.recommendations_frame(model, history, dt.date(2026, 1, 1), "v1", k=3, active_days=30)
+    everyone = R.recommendations_frame(model, history, AS_OF, "v1", k=3)  # default: all
+    assert sorted(everyone["customer_id"].unique()) == ["u000", "u001", "u002", "u003"]
+    later = matrix_from_frame(f, dt.date(2026, 1, 1))
+    empty = R.recommendations_frame(model, later, dt.date(2026, 1, 1), "v1", k=3, recency_days=30)
     assert empty.empty and list(empty.columns) == list(R.OUTPUT_COLUMNS)
 
 
