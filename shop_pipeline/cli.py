@@ -1,4 +1,11 @@
-"""The `shop-pipeline` command: generate a sample shop, run the pipeline, open the UI."""
+"""The `shop-pipeline` command: generate a sample shop, run the pipeline, open the UI.
+
+Exit codes of `run` and `demo`: 0 every selected asset was written; 3 partial: the shop's data is
+too short or thin for some models, which were skipped (one line each: `skipped <model step>:
+<reason>`) with what depends on them, and every other table was written; 1 a real failure (its
+traceback is in logs/dagster.log); 2 the command line or the cut-off was refused before any
+work; 128 + N interrupted by signal N.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +22,16 @@ import time
 from pathlib import Path
 
 from shop_pipeline.settings import HOME_ENV, ShopPaths
+
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_PARTIAL = 3
+EXIT_CODES_HELP = (
+    "exit codes: 0 done; 3 partial (models the data is too short for were skipped, one line each, every other "
+    "table written); 1 failed (traceback in logs/dagster.log); 2 bad arguments; 128+N interrupted by signal N"
+)
 
 
 def _paths(args) -> ShopPaths:
@@ -110,11 +127,11 @@ def run_pipeline(paths: ShopPaths, args: argparse.Namespace | None = None) -> in
         print(describe_out_of_range(landed))
     if landed.span is None:
         print(f"nothing has landed in {paths.events_landing}; run `shop-pipeline generate` first")
-        return 1
+        return EXIT_FAILED
     problem = _check_as_of(getattr(args, "as_of", None), landed.span)
     if problem:
         print(f"shop-pipeline run: error: {problem}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     ensure_dagster_home(paths)
     run_config = window_run_config(
         getattr(args, "as_of", None),
@@ -148,16 +165,29 @@ def _execute(paths: ShopPaths, run_config: dict, groups, log_file: Path, verbose
                   flush=True)
         outcome = run_full_pipeline(paths, instance, run_config, groups=groups,
                                     log_config=run_log_config(log_file, verbose), landed=landed)
-    print(format_summary(warehouse_summary(paths.warehouse), outcome.checks, time.perf_counter() - started))
+    print(format_summary(warehouse_summary(paths.warehouse), outcome.checks, time.perf_counter() - started,
+                         skipped=[model.describe() for model in outcome.skipped]))
+    return _exit_code(outcome, seen, log_file)
+
+
+def _exit_code(outcome, seen: set[int], log_file: Path) -> int:
+    """The command's verdict on a run (codes in the module docstring), said in one line on stderr."""
+    from shop_pipeline.pipeline_run import PARTIAL, SUCCESS
+
     if seen:
         names = ", ".join(signal.Signals(s).name for s in sorted(seen))
         print(f"\ninterrupted by {names}: run {outcome.run_id} did not finish as asked "
               f"(details: {log_file})", file=sys.stderr)
         return 128 + max(seen)
-    if not outcome.success:
-        print(f"\nrun {outcome.run_id} FAILED: {outcome.error}\n(details: {log_file})", file=sys.stderr)
-        return 1
-    return 0
+    if outcome.status == SUCCESS:
+        return EXIT_OK
+    if outcome.status == PARTIAL:
+        names = ", ".join(model.step for model in outcome.skipped)
+        print(f"\nrun {outcome.run_id} PARTIAL: the data is too short for {names} (the 'skipped' lines above say "
+              f"why); every other table is written (exit {EXIT_PARTIAL}; details: {log_file})", file=sys.stderr)
+        return EXIT_PARTIAL
+    print(f"\nrun {outcome.run_id} FAILED: {outcome.error}\n(traceback and details: {log_file})", file=sys.stderr)
+    return EXIT_FAILED
 
 
 def run_retract(paths: ShopPaths, path: str) -> int:
@@ -210,17 +240,20 @@ def main(argv: list[str] | None = None) -> int:
     # creates is readable by its owner only (files 0600, folders 0700).
     os.umask(0o077)
 
-    parser = argparse.ArgumentParser(prog="shop-pipeline", description=__doc__)
+    parser = argparse.ArgumentParser(prog="shop-pipeline", description=__doc__.split("\n\n")[0],
+                                     epilog=EXIT_CODES_HELP)
     commands = parser.add_subparsers(dest="command", required=True)
 
     generate = commands.add_parser("generate", help="write a sample shop into $SHOP_PIPELINE_HOME/landing")
     add_generate_arguments(generate)
 
-    run = commands.add_parser("run", help="ingest, stage and validate everything that has landed (in-process)")
+    run = commands.add_parser("run", help="ingest, stage and validate everything that has landed (in-process)",
+                              epilog=EXIT_CODES_HELP)
     run.add_argument("--home", help=f"shop state folder (default ${HOME_ENV} or ./data)")
     _add_window_arguments(run)
 
-    demo = commands.add_parser("demo", help="generate a sample shop if nothing has landed, then run")
+    demo = commands.add_parser("demo", help="generate a sample shop if nothing has landed, then run",
+                               epilog=EXIT_CODES_HELP)
     add_generate_arguments(demo)
     _add_window_arguments(demo)
 

@@ -6,9 +6,10 @@ import datetime as dt
 import socket
 from dataclasses import dataclass, field
 
-from dagster import DagsterInstance
+from dagster import AssetKey, DagsterInstance
 
 from shop_pipeline.defs.run_logs import innermost_error
+from shop_pipeline.defs.skips import not_enough_data_reason
 from shop_pipeline.instance import HOST_TAG
 from shop_pipeline.settings import PARTITIONS_START_ENV, ShopPaths, partition_bounds, record_partitions_start
 from shop_pipeline.sources.landing import LandedFile, discover
@@ -18,14 +19,39 @@ RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
 
 
+SUCCESS, PARTIAL, FAILED = "success", "partial", "failed"
+
+
+@dataclass(frozen=True)
+class SkippedModel:
+    """A model step the run skipped because the shop's data is too short or thin for it."""
+
+    step: str
+    reason: str                 # the NotEnoughData line
+    not_written: tuple[str, ...] = ()   # selected assets downstream of it that the run did not write
+
+    def describe(self) -> str:
+        after = f" (not written: {', '.join(self.not_written)})" if self.not_written else ""
+        return f"skipped {self.step}: {self.reason}{after}"
+
+
 @dataclass
 class PipelineOutcome:
     days: tuple[dt.date, dt.date] | None
     success: bool = False
     run_id: str | None = None
-    error: str | None = None
+    error: str | None = None    # the real failures (not the skipped models); None when there is none
     checks: list[tuple[str, bool]] = field(default_factory=list)
     out_of_range: list[LandedFile] = field(default_factory=list)
+    skipped: list[SkippedModel] = field(default_factory=list)
+
+    @property
+    def status(self) -> str:
+        """success; partial: only models without enough data failed (every other table is written);
+        failed: anything else went wrong."""
+        if self.success:
+            return SUCCESS
+        return PARTIAL if self.skipped and self.error is None else FAILED
 
 
 @dataclass(frozen=True)
@@ -120,9 +146,31 @@ def run_full_pipeline(
     checks = [
         (f"{e.asset_key.to_user_string()}:{e.check_name}", e.passed) for e in result.get_asset_check_evaluations()
     ]
-    error = None
+    error, skipped = None, []
     if not result.success:
         failures = [e for e in result.all_events if e.is_step_failure]
-        error = "; ".join(f"{e.step_key}: {innermost_error(e)}" for e in failures) or "run failed"
+        reasons = {e.step_key: not_enough_data_reason(e) for e in failures}
+        real = [e for e in failures if reasons[e.step_key] is None]
+        written = {e.asset_key for e in result.get_asset_materialization_events()}
+        graph = definitions.resolve_asset_graph()
+        selected = set(selection) if selection else graph.get_all_asset_keys()
+        skipped = [SkippedModel(step, reason, _not_written(graph, AssetKey(step), selected, written))
+                   for step, reason in reasons.items() if reason is not None]
+        if real or not skipped:
+            error = "; ".join(f"{e.step_key}: {innermost_error(e)}" for e in real) or "run failed"
     return PipelineOutcome(days=day_range, success=result.success, run_id=result.run_id, error=error, checks=checks,
-                           out_of_range=landed.out_of_range)
+                           out_of_range=landed.out_of_range, skipped=skipped)
+
+
+def _not_written(graph, key: AssetKey, selected, written) -> tuple[str, ...]:
+    """The selected assets downstream of `key` that the run did not write (Dagster ran none of them)."""
+    if not graph.has(key):  # a step of several assets: not a model step
+        return ()
+    seen: set[AssetKey] = set()
+    pending = list(graph.get(key).child_keys)
+    while pending:
+        child = pending.pop()
+        if child not in seen:
+            seen.add(child)
+            pending.extend(graph.get(child).child_keys)
+    return tuple(sorted(k.to_user_string() for k in seen if k in selected and k not in written))

@@ -77,7 +77,9 @@ def _latest_attempt(champion: str, latest: str, how: str) -> str:
     return f"{how} {latest}{' (training inputs unchanged)' if how == 'reused' else ''}, not promoted"
 
 
-def format_summary(summary: dict, checks: list[tuple[str, bool]], seconds: float) -> str:
+def format_summary(summary: dict, checks: list[tuple[str, bool]], seconds: float, skipped=()) -> str:
+    """The report; `skipped` are the one-line `skipped <model step>: <reason>` of models the data was too
+    short for (pipeline_run.SkippedModel.describe), printed as they are, one per line."""
     frame = summary["by_status"]
     total = frame[["files", "rows_read", "clean", "quarantined", "duplicates"]].fillna(0).sum()
     lines = [
@@ -102,6 +104,7 @@ def format_summary(summary: dict, checks: list[tuple[str, bool]], seconds: float
     for model, version, serving, metric, value, others, latest, how in summary["models"]:
         lines.append(f"model:        {model} {version} serves {serving}: {metric} {value:.3f}"
                      + (f" (others: {others})" if others else "") + "; " + _latest_attempt(version, latest, how))
+    lines.extend(skipped)
     passed = sum(1 for _, ok in checks if ok)
     lines.append(f"checks:       {passed}/{len(checks)} passed" + "".join(
         f"\n  {'PASS' if ok else 'FAIL'} {name}" for name, ok in checks))

@@ -1,4 +1,6 @@
-"""Wiring shared by the model stages: version lineage, the promotion gate check, images."""
+"""Wiring shared by the model stages: version lineage, the promotion gate check, images, and
+`skips_when_data_is_short` (defs/skips.py), which every model asset wears under its `@asset` so a
+shop too short for the model skips it with a one-line reason instead of failing the run."""
 
 
 from collections.abc import Callable
@@ -15,6 +17,7 @@ from dagster import (
 )
 
 from shop_pipeline.defs.common import DUCKDB_POOL
+from shop_pipeline.defs.skips import skips_when_data_is_short  # the stages import it from here too
 from shop_pipeline.ml import registry
 from shop_pipeline.ml.lifecycle import (
     SERVING_PARAMETER,
@@ -180,6 +183,7 @@ def promotion_gate_asset(*, name: str, model_name: str, training_asset: str, ser
         check_specs=[AssetCheckSpec(PROMOTION_GATE_CHECK, asset=name, blocking=True,
                                     description="A champion that passed the gate exists after the decision.")],
     )
+    @skips_when_data_is_short
     def gate(context: AssetExecutionContext, warehouse: Warehouse, window: ModelingWindow):
         yield from run_promotion_gate(
             context, warehouse, window, model_name=model_name, training_asset=training_asset, servable=servable,

@@ -24,6 +24,7 @@ from shop_pipeline.defs.models_common import (
     promotion_gate_asset,
     reused_result,
     scoring_key,
+    skips_when_data_is_short,
     training_metadata,
     upstream_metadata,
 )
@@ -115,6 +116,7 @@ order_features = audited_feature_asset(
         "registered with every comparison. Without labels the isolation forest is trained but cannot be measured."
     ),
 )
+@skips_when_data_is_short
 def order_risk_model(context: AssetExecutionContext, warehouse: Warehouse, window: ModelingWindow, shop: ShopHome):
     with warehouse.connection() as con:
         registry.ensure_registry_schema(con)
@@ -215,6 +217,7 @@ order_risk_champion = promotion_gate_asset(
         "dagster/column_schema": table_schema([(name, "", "") for name in R.SCORE_COLUMNS]),
     },
 )
+@skips_when_data_is_short
 def order_risk_scores(context: AssetExecutionContext, warehouse: Warehouse, window: ModelingWindow,
                       shop: ShopHome):
     with warehouse.connection() as con:

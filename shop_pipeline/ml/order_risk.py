@@ -43,7 +43,10 @@ Bad input (no crash, documented results):
 - a first order: NaN history features (the booster handles NaN natively, the forest imputes
   the median and sees the missing indicator); NaN or infinite values anywhere never give a NaN
   score.
-- no orders at all: ValueError from run_order_risk (there is nothing to train or score).
+- no orders at all (a shop of views only, or a cut-off before its first order): NotEnoughData
+  from run_order_risk, one line saying so; the run skips order risk and writes everything else.
+- the supervised challenger chosen but its labelled orders too few of a class at the final fit:
+  NotEnoughData (the data is too thin, not wrong).
 """
 
 from __future__ import annotations
@@ -56,6 +59,7 @@ import numpy as np
 import pandas as pd
 
 from shop_pipeline.ml import order_risk_data as D
+from shop_pipeline.ml.errors import NotEnoughData
 from shop_pipeline.ml.order_risk_metrics import DEFAULT_ALERT_BUDGET, RISK_METRICS, risk_metrics
 from shop_pipeline.ml.order_risk_models import (  # noqa: F401 (the public names, re-exported)
     AMOUNT_ZSCORE, CANDIDATES, CHALLENGER, GATE_METRIC, HIGHER_IS_BETTER, ISOLATION_FOREST, MIN_CLASS_COUNT,
@@ -137,18 +141,18 @@ def evaluate_candidates(features: pd.DataFrame, y: np.ndarray, train: np.ndarray
 def fit_final(features: pd.DataFrame, y: np.ndarray, candidate: str, windows: D.RiskWindows,
               alert_budget: float = DEFAULT_ALERT_BUDGET, seed: int = 0) -> FittedOrderRisk:
     """Refit `candidate` for scoring: the forest on every order, the classifier on every labelled
-    order (ValueError when their classes are too few); the threshold as in the module docstring."""
+    order (NotEnoughData when their classes are too few); the threshold as in the module docstring."""
     if candidate not in SERVABLE:
         raise ValueError(f"cannot fit a final order-risk model for {candidate!r}; expected one of {SERVABLE}")
     if len(features) == 0:
-        raise ValueError("no orders to fit an order-risk model on")
+        raise NotEnoughData("order risk: no orders to fit a model on")
     X = D.feature_frame(features)
     labelled = ~np.isnan(y)
     rows = labelled if candidate == CHALLENGER else np.ones(len(X), dtype=bool)
     if candidate == CHALLENGER:
         problem = class_problem(y[labelled])
         if problem:
-            raise ValueError(f"cannot train {CHALLENGER}: {problem}")
+            raise NotEnoughData(f"order risk: cannot train {CHALLENGER}: {problem}")
     model = fit_model(candidate, X.loc[rows], y[rows] if candidate == CHALLENGER else None, seed)
     unseen = D.order_days(features) > np.datetime64(windows.label_cutoff, "D")   # never labelled
     population = X.loc[unseen] if unseen.sum() >= MIN_THRESHOLD_ORDERS else X
@@ -192,9 +196,9 @@ def run_order_risk_frames(features: pd.DataFrame, known_labels: pd.DataFrame, as
     """The whole model step on frames: order features as of `as_of` (ORDER_FEATURES columns) and
     the labels known by then (order_id, is_fraud). Scoring is left to the caller
     (score_orders(run.fitted, run.scoring_features, as_of, version)) so the version comes from
-    the registry. ValueError when there is no order."""
+    the registry. NotEnoughData when there is no order."""
     if len(features) == 0:
-        raise ValueError(f"no orders before the cut-off of {as_of}: nothing to train or score")
+        raise NotEnoughData(f"order risk: no orders before the cut-off {as_of}: nothing to train or score")
     if not 0 < alert_budget < 1:
         raise ValueError(f"alert_budget must be in (0, 1), got {alert_budget}")
     features = features.reset_index(drop=True)

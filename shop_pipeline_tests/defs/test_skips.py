@@ -1,0 +1,104 @@
+"""A model without enough data is skipped with its one line; what depends on it is not run, the rest is.
+
+A tiny graph in-process (no warehouse): an upstream asset, a model that raises NotEnoughData, an
+asset downstream of the model, and a sibling branch that must still materialize.
+"""
+
+import pytest
+from dagster import AssetKey, Failure, asset, materialize
+
+from shop_pipeline.defs.models_common import skips_when_data_is_short
+from shop_pipeline.defs.skips import NOT_ENOUGH_DATA, not_enough_data_reason
+from shop_pipeline.ml.errors import NotEnoughData
+
+REASON = "demand forecast: needs 28 days of history before the cut-off, has 14"
+
+
+@asset
+def history():
+    return 1
+
+
+@asset(deps=[history])
+@skips_when_data_is_short
+def short_model(context):
+    raise NotEnoughData(REASON)
+
+
+@asset(deps=[history])
+@skips_when_data_is_short
+def short_gate(context):
+    yield from ()  # a generator asset, like the promotion gates that yield their check result
+    raise NotEnoughData("gate: nothing to compare")
+
+
+@asset(deps=[history])
+def bare_model():
+    raise NotEnoughData("recommendations: no purchase before the test window")
+
+
+@asset(deps=[history])
+@skips_when_data_is_short
+def broken_model():
+    try:
+        raise NotEnoughData("an inner reason")
+    except NotEnoughData as error:
+        raise RuntimeError("the model store is unreachable") from error
+
+
+@asset(deps=[short_model])
+def short_model_scores():
+    return 2
+
+
+@asset(deps=[history])
+def sibling_scores():
+    return 3
+
+
+def _failures(result) -> dict[str, str | None]:
+    return {e.step_key: not_enough_data_reason(e) for e in result.all_events if e.is_step_failure}
+
+
+def test_a_model_without_enough_data_is_skipped_with_its_line_and_the_other_branches_are_written():
+    result = materialize([history, short_model, short_gate, bare_model, broken_model, short_model_scores,
+                          sibling_scores], raise_on_error=False)
+    reasons = _failures(result)
+    assert reasons == {
+        "short_model": REASON,
+        "short_gate": "gate: nothing to compare",
+        "bare_model": "recommendations: no purchase before the test window",  # no wrapper: still recognised
+        "broken_model": None,  # a real error raised from a NotEnoughData is a real failure
+    }
+    written = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
+    assert written == {"history", "sibling_scores"}  # short_model_scores depends on the skipped model
+
+    # what the Dagster UI shows on the step: the reason as the failure's description, and metadata
+    failure = next(e for e in result.all_events if e.is_step_failure and e.step_key == "short_model")
+    user = failure.step_failure_data.user_failure_data
+    assert user.description == REASON
+    assert user.metadata[NOT_ENOUGH_DATA].value is True
+
+
+def test_the_wrapper_keeps_the_function_and_lets_other_errors_through():
+    @skips_when_data_is_short
+    def plain(context, warehouse=None):
+        """doc"""
+        raise KeyError("unrelated")
+
+    assert plain.__name__ == "plain" and plain.__doc__ == "doc"
+    with pytest.raises(KeyError):
+        plain(None)
+
+    @skips_when_data_is_short
+    def generator(context):
+        yield 1
+        raise NotEnoughData("too short")
+
+    steps = generator(None)
+    assert next(steps) == 1
+    with pytest.raises(Failure) as failure:
+        next(steps)
+    assert failure.value.description == "too short"
+    assert isinstance(failure.value.__cause__, NotEnoughData)
+    assert AssetKey("short_model") in short_model.keys  # the decorated asset keeps its name
