@@ -16,7 +16,12 @@ from shop_pipeline.defs.models_common import (
     scoring_key,
     training_metadata,
 )
-from shop_pipeline.features.tables import future_product_days_frame, product_daily_sales_frame, read_product_daily_sales
+from shop_pipeline.features.tables import (
+    future_frames_as_known_at,
+    future_product_days_frame,
+    product_daily_sales_frame,
+    read_product_daily_sales,
+)
 from shop_pipeline.ml import forecast as F
 from shop_pipeline.ml import registry
 from shop_pipeline.ml.forecast_champion import backtest_saved_model, from_artifact, to_artifact
@@ -69,8 +74,10 @@ def _metrics_by_candidate(result) -> dict[str, dict[str, float]]:
     description=(
         "Demand forecast per product and day: a rolling-origin backtest (3 folds over the last weeks before the "
         "cut-off) of seasonal-naive, the brief's linear regression and a gradient-boosting challenger with an 80% "
-        "interval; the challenger is refit up to the cut-off, saved with skops and registered with every comparison "
-        "(the current champion included, on the same folds)."
+        "interval, each fold forecasting the future frame serving would have built on its origin (last price seen, "
+        "planned promotions, planned or recent ad spend); the model is refit up to the cut-off, saved with skops and "
+        "registered with every comparison (the current champion included, on the same folds); it serves the "
+        "candidate with the best backtest WAPE."
     ),
 )
 def demand_forecast_model(context: AssetExecutionContext, warehouse: Warehouse, window: ModelingWindow, shop: ShopHome):
@@ -86,13 +93,15 @@ def demand_forecast_model(context: AssetExecutionContext, warehouse: Warehouse, 
         history = _training_history(con, as_of)
         first_day = min(history["day"])
         folds = rolling_origin_folds(as_of, n_folds=BACKTEST_FOLDS, horizon_days=horizon, step_days=7, first_day=first_day)
-        result = F.backtest(history, folds, horizon_days=horizon, seed=window.seed)
+        # every fold forecasts the future frame serving would have built on its origin
+        future_at = future_frames_as_known_at(con, as_of, horizon)
+        result = F.backtest(history, folds, horizon_days=horizon, seed=window.seed, future_at=future_at)
         fitted = F.fit_forecaster(history, as_of=as_of, horizon_days=horizon, seed=window.seed)
         champion = champion_comparison(
             con, MODEL_NAME, result.folds[0].test_start, "challenger",
             lambda row: backtest_saved_model(
-                from_artifact(registry.load_model(con, MODEL_NAME, row.version, models_dir=shop.paths.models)), history, result.folds, horizon,
-                candidate=serving_candidate(row, "challenger"),
+                from_artifact(registry.load_model(con, MODEL_NAME, row.version, models_dir=shop.paths.models)), history,
+                result.folds, horizon, future_at, candidate=serving_candidate(row, "challenger"),
             ),
         )
         metrics = _metrics_by_candidate(result)

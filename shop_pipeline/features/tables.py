@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+from collections.abc import Callable
 
 import duckdb
 import pandas as pd
@@ -399,15 +400,47 @@ FUTURE_PRODUCT_DAYS = (
 )
 
 
-def future_product_days_frame(con: duckdb.DuckDBPyConnection, as_of: dt.date, horizon_days: int) -> pd.DataFrame:
+def future_product_days_frame(
+    con: duckdb.DuckDBPyConnection, as_of: dt.date, horizon_days: int, ad_spend_known_through: dt.date | None = None,
+) -> pd.DataFrame:
     """Each product of the as_of grid x each of the `horizon_days` days after as_of, known in advance.
 
-    Columns FUTURE_PRODUCT_DAYS. Promotions come from raw.promotions (planned); shown_price is
-    list_price x (1 - promo_discount_pct); ad_spend is the planned spend of raw.ad_spend for the
-    day and category when present, else the category's mean daily spend over the 28 days up to
-    as_of (0 for a category without spend). Raises ValueError when as_of is before any landed data.
+    Columns FUTURE_PRODUCT_DAYS. The assumptions (sql/future_product_days.sql says them in full):
+    shown_price is the product's last price seen before the cut-off (its promotion discount of
+    that day taken off; the catalog price for a product never seen with a price) x (1 - the
+    planned discount of raw.promotions); list_price is the history's list price as of as_of;
+    ad_spend is the planned spend of raw.ad_spend for the day and category when present and on or
+    before `ad_spend_known_through` (None: every row is a plan), else the category's mean daily
+    spend over the 28 days up to as_of (0 for a category without spend). Raises ValueError when
+    as_of is before any landed data.
     """
     check_as_of(con, as_of)
     horizon_days = _check_horizon(horizon_days)
-    params = {"as_of": as_of, "cutoff": cutoff_for(as_of), "horizon_days": horizon_days}
+    params = {"as_of": as_of, "cutoff": cutoff_for(as_of), "horizon_days": horizon_days,
+              "ad_spend_known_through": ad_spend_known_through}
     return _frame(con, "future_product_days", params, FUTURE_PRODUCT_DAYS)
+
+
+def ad_spend_planned_days(con: duckdb.DuckDBPyConnection, as_of: dt.date) -> int:
+    """How many days past as_of raw.ad_spend already holds spend (the shop's planning lead; 0 without plans)."""
+    [(last,)] = con.execute("SELECT max(date) FROM raw.ad_spend").fetchall()
+    return max(0, (last - as_of).days) if last is not None else 0
+
+
+def future_frames_as_known_at(
+    con: duckdb.DuckDBPyConnection, as_of: dt.date, horizon_days: int,
+) -> Callable[[dt.date], pd.DataFrame]:
+    """origin -> future_product_days_frame(origin) as a forecast made on that earlier origin would
+    have been given it, for the backtest: events, prices and promotions as of the origin, and
+    planned ad spend only as far ahead of the origin as raw.ad_spend runs ahead of `as_of` now
+    (a shop without plans past its data gets the 28-day mean in the backtest, as in serving; one
+    that plans two weeks ahead gets its plan for two weeks)."""
+    lead = dt.timedelta(days=ad_spend_planned_days(con, as_of))
+    built: dict[dt.date, pd.DataFrame] = {}  # the candidates' backtest and the champion's read the same origins
+
+    def at_origin(origin: dt.date) -> pd.DataFrame:
+        if origin not in built:
+            built[origin] = future_product_days_frame(con, origin, horizon_days, ad_spend_known_through=origin + lead)
+        return built[origin].copy()
+
+    return at_origin

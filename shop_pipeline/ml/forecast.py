@@ -72,6 +72,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -85,6 +86,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 
 from shop_pipeline.ml import metrics as M
+from shop_pipeline.ml.errors import NotEnoughData
 from shop_pipeline.ml.splits import Fold, as_date
 from shop_pipeline.ml.threads import configure as configure_threads
 
@@ -117,6 +119,9 @@ CHALLENGER_NUMERIC = (
     "ad_spend", "ad_spend_ratio",
 )
 MIN_TRAIN_ROWS = 30
+# history_days counts at most the longest window a feature reads: serving reads a trimmed
+# history (120 days), training the whole one, and both must see the same value
+HISTORY_DAYS_CAP = 91
 INTERVAL = (0.1, 0.9)
 
 
@@ -167,7 +172,7 @@ def _normalise_days(values) -> pd.Series:
 
 def _check_history(history: pd.DataFrame) -> pd.DataFrame:
     if history is None or len(history) == 0:
-        raise ValueError("demand forecast: the history is empty (no product-day rows before the cut-off)")
+        raise NotEnoughData("demand forecast: the history is empty (no product-day rows before the cut-off)")
     missing = [c for c in REQUIRED_HISTORY if c not in history.columns]
     if missing:
         raise ValueError(f"demand forecast: history lacks columns {missing}")
@@ -261,7 +266,7 @@ def _design(panel: _Panel, p: np.ndarray, o: np.ndarray, h: np.ndarray, target: 
     hist = np.zeros(len(p))
     ok = (p >= 0) & (o >= 0)
     hist[ok] = c[p[ok], np.minimum(o[ok], panel.n_days - 1) + 1]
-    X["history_days"] = hist
+    X["history_days"] = np.minimum(hist, HISTORY_DAYS_CAP)
     sn_day = o + h - 7 * np.ceil(h / 7).astype(np.int64)
     same = np.column_stack([_at(panel, "units", p, sn_day - 7 * k) for k in range(4)])
     X["same_weekday_mean_4w"] = _nanmean_rows(same)
@@ -523,7 +528,7 @@ def _prepare(history: pd.DataFrame, as_of, horizon_days: int) -> tuple[pd.DataFr
         if h["day"].max() > cut:  # (filtering copies every column)
             h = h[h["day"] <= cut]
         if len(h) == 0:
-            raise ValueError(f"demand forecast: no history on or before as_of={cut.date()}")
+            raise NotEnoughData(f"demand forecast: no history on or before as_of={cut.date()}")
     return h, cut
 
 
@@ -547,12 +552,28 @@ def forecast(
     (as_of, as_of + horizon_days]; other rows are ignored. Origin features come from
     `history` on days <= as_of (default: the forecaster's as_of). `candidate` may name a
     baseline (a version may serve one when it forecast best); baselines have no interval of their
-    own, so theirs is the Poisson 80% interval around their mean."""
+    own, so theirs is the Poisson 80% interval around their mean.
+
+    `future` holds what is assumed about the forecast days (features.tables.future_product_days_frame:
+    last price seen x planned promotion, planned or recent ad spend); a what-if is the same frame
+    with other prices, promotions or ad spend."""
     horizon_days = fitted.horizon_days if horizon_days is None else horizon_days
     as_of = fitted.as_of if as_of is None else as_of
     if candidate not in CANDIDATES:
         raise ValueError(f"unknown candidate {candidate!r}; one of {CANDIDATES}")
     h, cut = _prepare(history, as_of, horizon_days)
+    fut = _future_rows(future, cut, horizon_days)
+    if len(fut) == 0:
+        columns = ["product_id", "day", "p10", "p50", "p90"]
+        return pd.DataFrame({c: pd.Series(dtype="float64") for c in columns}).astype(
+            {"product_id": object, "day": "datetime64[ns]"}
+        )
+    out = _forecast_rows(fitted, _build_panel(h), cut, fut, (candidate,))[candidate]
+    return out.sort_values(["product_id", "day"], kind="stable").reset_index(drop=True)
+
+
+def _future_rows(future: pd.DataFrame, cut: pd.Timestamp, horizon_days: int) -> pd.DataFrame:
+    """The rows of `future` in (cut, cut + horizon_days], normalised, with their horizon."""
     missing = [c for c in ("product_id", "day", "category", *_TARGET_KNOWN) if c not in future.columns]
     if missing:
         raise ValueError(f"demand forecast: future lacks columns {missing}")
@@ -561,26 +582,49 @@ def forecast(
     fut["product_id"] = fut["product_id"].astype(str)
     fut["category"] = fut["category"].fillna("unknown").astype(str)
     fut["horizon"] = (fut["day"] - cut).dt.days
-    fut = fut[(fut["horizon"] >= 1) & (fut["horizon"] <= horizon_days)].reset_index(drop=True)
-    columns = ["product_id", "day", "p10", "p50", "p90"]
-    if len(fut) == 0:
-        return pd.DataFrame({c: pd.Series(dtype="float64") for c in columns}).astype(
-            {"product_id": object, "day": "datetime64[ns]"}
-        )
-    panel = _build_panel(h)
+    return fut[(fut["horizon"] >= 1) & (fut["horizon"] <= horizon_days)].reset_index(drop=True)
+
+
+def _forecast_rows(fitted: FittedForecaster, panel: _Panel, cut: pd.Timestamp, fut: pd.DataFrame,
+                   candidates: tuple[str, ...]) -> dict[str, pd.DataFrame]:
+    """candidate -> DataFrame(product_id, day, p10, p50, p90) for the rows of `fut` (_future_rows),
+    from the origin `cut` of `panel`: the one path of the served forecast and of the backtest."""
     p = fut["product_id"].map(panel.index).fillna(-1).astype(np.int64).to_numpy()
     o = np.full(len(fut), panel.day_index(cut))
     X = _design(panel, p, o, fut["horizon"].to_numpy(), fut)
     configure_threads()
-    pred = _predict(fitted, X, (candidate,))[candidate]
-    p50 = pred["p50"]
-    if candidate == "challenger":
-        p10, p90 = pred["p10"], pred["p90"]
-    else:
-        lo, hi = _poisson_interval(p50)
-        p10, p90 = np.minimum(lo, p50), np.maximum(hi, p50)
-    out = pd.DataFrame({"product_id": fut["product_id"], "day": fut["day"], "p10": p10, "p50": p50, "p90": p90})
-    return out.sort_values(["product_id", "day"], kind="stable").reset_index(drop=True)
+    predicted = _predict(fitted, X, candidates)
+    out = {}
+    for candidate in candidates:
+        pred = predicted[candidate]
+        p50 = pred["p50"]
+        if candidate == "challenger":
+            p10, p90 = pred["p10"], pred["p90"]
+        else:
+            lo, hi = _poisson_interval(p50)
+            p10, p90 = np.minimum(lo, p50), np.maximum(hi, p50)
+        out[candidate] = pd.DataFrame({"product_id": fut["product_id"], "day": fut["day"],
+                                       "p10": p10, "p50": p50, "p90": p90})
+    return out
+
+
+FutureAt = Callable[[dt.date], pd.DataFrame]
+
+
+def recorded_future(history: pd.DataFrame) -> FutureAt:
+    """origin -> the history's own rows after the origin as the future frame: the realised prices,
+    promotions and ad spend, which a served forecast never has. Only for histories without a
+    warehouse (synthetic tests of the model itself); the pipeline and the benchmarks backtest with
+    features.tables.future_frames_as_known_at, the frames serving builds."""
+    h = _check_history(history)
+
+    def at_origin(origin: dt.date) -> pd.DataFrame:
+        # the products of the origin's grid, as in the future frame
+        cut = pd.Timestamp(origin)
+        known = h.loc[h["day"] == cut, "product_id"]
+        return h[(h["day"] > cut) & h["product_id"].isin(known)]
+
+    return at_origin
 
 
 @dataclass
@@ -633,49 +677,48 @@ def _metric_rows(pred: pd.DataFrame, fold_label: str) -> list[dict]:
 
 def backtest(
     history: pd.DataFrame, folds: list[Fold], horizon_days: int = 14, seed: int = 0,
-    config: ForecastConfig = DEFAULT_CONFIG,
+    config: ForecastConfig = DEFAULT_CONFIG, *, future_at: FutureAt,
 ) -> BacktestResult:
-    """Fit every candidate on each fold's training days and forecast its test window from the
-    fold's origin (train_end), for every product with a row on the origin. Folds with no
-    training day or no test day in the history are skipped (listed in `skipped_folds`);
-    ValueError when every fold is skipped."""
+    """Each fold goes through the serving path from its origin (train_end): fit every candidate
+    on the history up to the origin (fit_forecaster), build the future frame as serving would
+    have built it on that day (`future_at(origin)`: features.tables.future_frames_as_known_at in
+    the pipeline), forecast it as `forecast` does (baselines with their Poisson interval) and
+    compare with the units the history records for those days. A train/serve skew (a future
+    price the history never shows, a planned spend that does not exist) is in the metric that
+    picks the served candidate.
+
+    Folds with no training day or no test day in the history are skipped (listed in
+    `skipped_folds`); NotEnoughData when every fold is skipped."""
     h = _check_history(history)
     if horizon_days < 1:
         raise ValueError(f"horizon_days must be >= 1 (got {horizon_days})")
-    panel = _build_panel(h)
+    last_day = h["day"].max()
+    actuals = h[["product_id", "day", "units"]]
     preds, skipped = [], []
     fit_seconds = {c: 0.0 for c in CANDIDATES}
     for k, fold in enumerate(folds, start=1):
-        T = panel.day_index(pd.Timestamp(fold.train_end))
-        if T < 0 or T >= panel.n_days - 1:
-            skipped.append((fold, "no training day" if T < 0 else "no test day in the history"))
+        cut = pd.Timestamp(fold.train_end)
+        past = h[h["day"] <= cut]
+        if len(past) == 0 or cut >= last_day:
+            skipped.append((fold, "no training day" if len(past) == 0 else "no test day in the history"))
             continue
-        fitted = _fit_on_panel(panel, T, horizon_days, seed, config)
+        panel = _build_panel(past)
+        fitted = _fit_on_panel(panel, panel.day_index(cut), horizon_days, seed, config)
         for name, secs in fitted.fit_seconds.items():
             fit_seconds[name] += secs
-        present = np.flatnonzero(~np.isnan(panel.m["units"][:, T]))
-        last_h = min(horizon_days, (pd.Timestamp(fold.test_end) - pd.Timestamp(fold.train_end)).days)
-        hs = np.arange(1, last_h + 1)
-        p, hh = np.repeat(present, len(hs)), np.tile(hs, len(present))
-        keep = (T + hh < panel.n_days)
-        p, hh = p[keep], hh[keep]
-        keep = ~np.isnan(panel.m["units"][p, T + hh])
-        p, hh = p[keep], hh[keep]
-        o = np.full(len(p), T)
-        target = _panel_target(panel, p, T + hh)
-        X = _design(panel, p, o, hh, target)
+        last_h = min(horizon_days, (pd.Timestamp(fold.test_end) - cut).days)
+        fut = _future_rows(future_at(fold.train_end), cut, last_h)
         start = time.perf_counter()
-        pred = _predict(fitted, X)
+        forecasts = _forecast_rows(fitted, panel, cut, fut, CANDIDATES)
         fit_seconds["seasonal_naive"] += time.perf_counter() - start
-        base = pd.DataFrame({
-            "fold": k, "train_end": fold.train_end, "product_id": panel.products[p],
-            "category": target["category"].to_numpy(), "day": target["day"].to_numpy(),
-            "horizon": hh, "actual": panel.m["units"][p, T + hh],
-        })
+        known = fut[["product_id", "day", "category", "horizon"]].assign(fold=k, train_end=fold.train_end)
+        scored = known.merge(actuals, on=["product_id", "day"], how="inner", validate="one_to_one")
+        scored = scored.rename(columns={"units": "actual"})
         for cand in CANDIDATES:
-            preds.append(base.assign(candidate=cand, **pred[cand]))
+            preds.append(scored.merge(forecasts[cand], on=["product_id", "day"], how="left", validate="one_to_one")
+                         .assign(candidate=cand))
     if not preds:
-        raise ValueError(f"demand backtest: no fold fits the history ({[r for _, r in skipped]})")
+        raise NotEnoughData(f"demand forecast: no backtest fold fits the history ({', '.join(r for _, r in skipped)})")
     predictions = pd.concat(preds, ignore_index=True)
     predictions = predictions[["fold", "train_end", "candidate", "product_id", "category", "day",
                                "horizon", "actual", "p10", "p50", "p90"]]

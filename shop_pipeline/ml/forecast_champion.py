@@ -13,8 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from shop_pipeline.features.tables import FUTURE_PRODUCT_DAYS
-from shop_pipeline.ml.forecast import FittedForecaster, ForecastConfig, forecast
+from shop_pipeline.ml.forecast import FittedForecaster, ForecastConfig, FutureAt, forecast
 from shop_pipeline.ml.metrics import forecast_metrics
 from shop_pipeline.ml.splits import Fold
 
@@ -59,12 +58,13 @@ def from_artifact(artifact: dict[str, Any]) -> FittedForecaster:
 
 
 def backtest_saved_model(fitted: FittedForecaster, history: pd.DataFrame, folds: list[Fold], horizon_days: int,
-                         candidate: str = "challenger") -> dict[str, float]:
+                         future_at: FutureAt, candidate: str = "challenger") -> dict[str, float]:
     """Pooled metrics of an already fitted forecaster's `candidate` (e.g. the champion's) on the backtest folds.
 
-    Each fold forecasts from the history up to its train_end, with the test days' known-in-advance
-    columns as `future`, exactly like the candidates of the backtest. A champion trained on later
-    data has seen these days: its numbers are optimistic, which only makes the gate stricter.
+    Each fold forecasts from the history up to its train_end and the future frame serving would
+    have built on that day (`future_at`), exactly like the candidates of the backtest. A champion
+    trained on later data has seen these days: its numbers are optimistic, which only makes the
+    gate stricter.
     """
     days = pd.to_datetime(history["day"]).dt.date
     pieces = []
@@ -73,8 +73,9 @@ def backtest_saved_model(fitted: FittedForecaster, history: pd.DataFrame, folds:
         test = history[(days > fold.train_end) & (days <= fold.test_end)]
         if past.empty or test.empty:
             continue
-        predicted = forecast(fitted, past, test[list(FUTURE_PRODUCT_DAYS)], as_of=fold.train_end,
-                             horizon_days=horizon_days, candidate=candidate)
+        last_h = min(horizon_days, (fold.test_end - fold.train_end).days)
+        predicted = forecast(fitted, past, future_at(fold.train_end), as_of=fold.train_end,
+                             horizon_days=last_h, candidate=candidate)
         actual = test[["product_id", "day", "units"]].assign(day=lambda f: pd.to_datetime(f["day"]).dt.date)
         predicted = predicted.assign(day=pd.to_datetime(predicted["day"]).dt.date)
         pieces.append(actual.merge(predicted, on=["product_id", "day"], how="inner"))

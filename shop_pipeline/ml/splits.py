@@ -7,6 +7,8 @@ from typing import NamedTuple
 
 import pandas as pd
 
+from shop_pipeline.ml.errors import NotEnoughData
+
 
 class Fold(NamedTuple):
     """One backtest fold: train on days <= train_end, test on days in [test_start, test_end]
@@ -34,7 +36,7 @@ def rolling_origin_folds(
     overlap each other (step < horizon), never their own training days.
 
     With `first_day`, folds whose origin falls before it (no training day) are dropped;
-    ValueError when none is left.
+    NotEnoughData (a ValueError) when none is left.
     """
     if n_folds < 1 or horizon_days < 1 or step_days < 1:
         raise ValueError(f"n_folds, horizon_days, step_days must be >= 1 (got {n_folds}, {horizon_days}, {step_days})")
@@ -47,8 +49,8 @@ def rolling_origin_folds(
         first = as_date(first_day)
         folds = [f for f in folds if f.train_end >= first]
         if not folds:
-            raise ValueError(
-                f"no rolling-origin fold fits: data from {first} to {last} is shorter than a "
-                f"{horizon_days}-day horizon plus one training day"
+            raise NotEnoughData(
+                f"no rolling-origin fold fits: {(last - first).days + 1} days of data ({first} .. {last}) "
+                f"are fewer than a {horizon_days}-day horizon plus one training day"
             )
     return folds

@@ -2,15 +2,28 @@
 -- the $horizon_days days after $as_of, holding only what is known in advance.
 --
 -- Parameters: $as_of (DATE), $cutoff (TIMESTAMP, $as_of + 1 day 00:00 UTC), $horizon_days
--- (INTEGER).
+-- (INTEGER), $ad_spend_known_through (DATE or NULL: planned ad spend after this day is not
+-- known; NULL = every row of raw.ad_spend is a plan).
 --
 -- Products are those of product_daily_sales at the same $as_of (seen in events before the
 -- cut-off that had landed by $as_of, or in the catalog with a list price and launched by
--- $as_of). list_price is the catalog price, else the highest price seen before the cut-off;
--- promotions are planned, so raw.promotions is read for the future days; shown_price is
--- list_price x (1 - discount). ad_spend is the planned spend in raw.ad_spend for the day and
--- category when a row exists, else the category's mean daily spend over the 28 days up to
--- $as_of (not before the first landed day; a day without a row counts as 0).
+-- $as_of).
+--
+-- The future price is an assumption, stated here and in the README, never a maximum:
+--   regular_price = the product's last price seen before the cut-off (the mean event price of
+--                   the last day it had a priced event: the same number the history's
+--                   shown_price carries on $as_of), with the promotion discount of that day
+--                   taken off again; a product never seen with a price: its catalog price;
+--   shown_price   = regular_price x (1 - the planned discount of the day) (raw.promotions,
+--                   the largest discount active on the day, end date inclusive).
+-- A what-if (another price, another promotion) is a future frame with other values: the
+-- forecast reads only these columns.
+-- list_price is the history's list_price as of $as_of (the catalog price, else the highest
+-- price seen before the cut-off): a feature (price_vs_list), not the price assumed.
+-- ad_spend is the planned spend in raw.ad_spend for the day and category when a row exists
+-- (and its day is on or before $ad_spend_known_through), else the category's mean daily
+-- spend over the 28 days up to $as_of (not before the first landed day; a day without a row
+-- counts as 0).
 WITH events AS (
     SELECT product_id, category, brand, event_id, event_time, CAST(price AS DECIMAL(18, 4)) AS price
     FROM staging.events
@@ -21,6 +34,27 @@ landed AS (
     SELECT min(partition_date) AS first_landed_day
     FROM staging.events
     WHERE partition_date <= $as_of
+),
+day_prices AS (
+    SELECT product_id, CAST(event_time AS DATE) AS day, avg(price) AS day_price
+    FROM events
+    WHERE price IS NOT NULL
+    GROUP BY product_id, CAST(event_time AS DATE)
+),
+last_prices AS (
+    SELECT product_id, max(day) AS day, arg_max(day_price, day) AS price
+    FROM day_prices
+    GROUP BY product_id
+),
+regular_prices AS (
+    -- the last price with its own day's promotion taken off (a 100% discount cannot be undone)
+    SELECT
+        l.product_id,
+        l.price / (1.0 - coalesce(max(pr.discount_pct) FILTER (WHERE pr.discount_pct < 1), 0)) AS regular_price
+    FROM last_prices AS l
+    LEFT JOIN raw.promotions AS pr
+      ON pr.product_id = l.product_id AND l.day BETWEEN pr.start_date AND pr.end_date
+    GROUP BY l.product_id, l.price
 ),
 seen AS (
     SELECT
@@ -36,9 +70,11 @@ products AS (
         coalesce(s.product_id, c.product_id) AS product_id,
         coalesce(c.category, s.category) AS category,
         coalesce(c.brand, s.brand) AS brand,
-        CAST(coalesce(CAST(c.base_price AS DECIMAL(18, 4)), s.max_price) AS DOUBLE) AS list_price
+        CAST(coalesce(CAST(c.base_price AS DECIMAL(18, 4)), s.max_price) AS DOUBLE) AS list_price,
+        CAST(coalesce(r.regular_price, c.base_price) AS DOUBLE) AS regular_price
     FROM seen AS s
     FULL OUTER JOIN raw.products AS c ON c.product_id = s.product_id
+    LEFT JOIN regular_prices AS r ON r.product_id = coalesce(s.product_id, c.product_id)
     WHERE s.product_id IS NOT NULL
        OR (c.base_price IS NOT NULL AND c.launched_on <= $as_of)
 ),
@@ -67,6 +103,7 @@ planned_ads AS (
     SELECT date AS day, category, sum(CAST(ad_spend AS DECIMAL(18, 4))) AS ad_spend
     FROM raw.ad_spend
     WHERE date > $as_of
+      AND ($ad_spend_known_through IS NULL OR date <= $ad_spend_known_through)
     GROUP BY date, category
 ),
 recent_ads AS (
@@ -88,7 +125,7 @@ SELECT
     g.list_price,
     CAST(coalesce(pr.discount_pct, 0) AS DOUBLE) AS promo_discount_pct,
     coalesce(pr.discount_pct, 0) > 0 AS is_promo,
-    g.list_price * (1.0 - coalesce(pr.discount_pct, 0)) AS shown_price,
+    g.regular_price * (1.0 - coalesce(pr.discount_pct, 0)) AS shown_price,
     CAST(isodow(g.day) AS INTEGER) AS day_of_week,            -- 1 = Monday .. 7 = Sunday
     CAST(dayofyear(g.day) AS INTEGER) AS day_of_year,
     CAST(month(g.day) AS INTEGER) AS month,

@@ -3,6 +3,7 @@ import pandas as pd
 import pytest
 
 from shop_pipeline.ml import forecast as F
+from shop_pipeline.ml.errors import NotEnoughData
 from shop_pipeline.ml.forecast_plots import plot_categories, plot_top_products, plot_wape_by_horizon, png_markdown
 from shop_pipeline.ml.splits import rolling_origin_folds
 from shop_pipeline_tests.ml.synthetic import effect_history, weekly_history
@@ -14,13 +15,13 @@ FAST = F.ForecastConfig(max_iter=80, max_train_rows=40_000)
 def effect():
     history, future = effect_history()
     folds = rolling_origin_folds(history["day"].max(), n_folds=3, horizon_days=14, step_days=7)
-    return history, future, F.backtest(history, folds, 14, seed=0, config=FAST)
+    return history, future, F.backtest(history, folds, 14, seed=0, config=FAST, future_at=F.recorded_future(history))
 
 
 def test_seasonal_naive_is_exact_on_a_weekly_series():
     history = weekly_history()
     folds = rolling_origin_folds(history["day"].max(), n_folds=2, horizon_days=14, step_days=7)
-    result = F.backtest(history, folds, 14, seed=0, config=FAST)
+    result = F.backtest(history, folds, 14, seed=0, config=FAST, future_at=F.recorded_future(history))
     sn = result.predictions[result.predictions["candidate"] == "seasonal_naive"]
     assert len(sn) == 2 * 3 * 14
     np.testing.assert_array_equal(sn["p50"].to_numpy(), sn["actual"].to_numpy())
@@ -122,8 +123,9 @@ def test_category_without_sales_and_horizon_longer_than_history():
     assert len(out) == 12 * 14 and np.isfinite(out[["p10", "p50", "p90"]].to_numpy()).all()
     assert (out["p10"] <= out["p50"]).all() and (out["p50"] <= out["p90"]).all()
     # a backtest whose folds do not fit the history says so
-    with pytest.raises(ValueError, match="no fold fits"):
-        F.backtest(history, rolling_origin_folds(history["day"].max(), 3, 14, 7), 14, config=FAST)
+    with pytest.raises(NotEnoughData, match="no backtest fold fits"):
+        F.backtest(history, rolling_origin_folds(history["day"].max(), 3, 14, 7), 14, config=FAST,
+                   future_at=F.recorded_future(history))
 
 
 def test_all_zero_history_falls_back_to_zero():
