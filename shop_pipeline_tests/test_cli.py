@@ -108,6 +108,41 @@ def test_a_sigterm_that_dagster_swallows_still_makes_the_command_fail(shop, monk
 
     monkeypatch.setattr(pipeline_run, "run_full_pipeline", swallowed_run)
     monkeypatch.setattr("shop_pipeline.summary.warehouse_summary", lambda _: None)
-    monkeypatch.setattr("shop_pipeline.summary.format_summary", lambda *_: "summary")
+    monkeypatch.setattr("shop_pipeline.summary.format_summary", lambda *_, **__: "summary")
     assert cli.main(["run", "--home", str(shop.home)]) == 128 + signal.SIGTERM
     assert "interrupted by SIGTERM" in capsys.readouterr().err
+
+
+def test_the_exit_code_says_done_partial_or_failed(tmp_path, capsys):
+    from shop_pipeline.pipeline_run import PipelineOutcome, SkippedModel
+
+    log = tmp_path / "logs" / "dagster.log"
+    days = (dt.date(2025, 1, 1), dt.date(2025, 1, 14))
+    short = SkippedModel("demand_forecast_model", "demand forecast: needs 28 days, has 14",
+                         ("demand_forecast_champion", "demand_forecasts"))
+    assert short.describe() == ("skipped demand_forecast_model: demand forecast: needs 28 days, has 14 "
+                                "(not written: demand_forecast_champion, demand_forecasts)")
+
+    assert cli._exit_code(PipelineOutcome(days, success=True, run_id="r0"), set(), log) == cli.EXIT_OK == 0
+    assert capsys.readouterr().err == ""
+
+    partial = PipelineOutcome(days, success=False, run_id="r1", skipped=[short])
+    assert partial.status == "partial"
+    assert cli._exit_code(partial, set(), log) == cli.EXIT_PARTIAL == 3
+    err = capsys.readouterr().err
+    assert "run r1 PARTIAL: the data is too short for demand_forecast_model" in err and str(log) in err
+
+    # a skipped model next to a real error: the run failed
+    failed = PipelineOutcome(days, success=False, run_id="r2", skipped=[short],
+                             error="order_risk_model: RuntimeError: disk full")
+    assert failed.status == "failed"
+    assert cli._exit_code(failed, set(), log) == cli.EXIT_FAILED == 1
+    err = capsys.readouterr().err
+    assert "run r2 FAILED: order_risk_model: RuntimeError: disk full" in err and f"details: {log}" in err
+    assert "PARTIAL" not in err
+
+
+def test_the_exit_codes_are_in_the_help(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["run", "--help"])
+    assert "3 partial" in capsys.readouterr().out
