@@ -126,9 +126,21 @@ def _ranked(rows: np.ndarray, items: np.ndarray, values: np.ndarray, tie_break: 
 
 
 def _sparse_top(scores: sparse.csr_matrix, tie_break: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """(b, k) items and scores of the k largest stored values per row (-1 / NaN pad), ties by tie_break."""
-    coo = scores.tocoo()
-    return _ranked(coo.row, coo.col, coo.data, tie_break, scores.shape[0], k)
+    """(b, k) items and scores of the k largest stored values per row (-1 / NaN pad), ties by tie_break.
+
+    Only the entries at or above their row's k-th largest value are sorted (every entry equal
+    to it stays a candidate, so the tie-break decides as if all were sorted): item-kNN rows hold
+    thousands of scores, and sorting them all was most of its scoring time."""
+    scores = sparse.csr_matrix(scores)
+    b = scores.shape[0]
+    lengths = np.diff(scores.indptr)
+    threshold = np.full(b, -np.inf)
+    for row in np.flatnonzero(lengths > k):
+        lo, hi = scores.indptr[row], scores.indptr[row + 1]
+        threshold[row] = np.partition(scores.data[lo:hi], hi - lo - k)[hi - lo - k]
+    rows = np.repeat(np.arange(b), lengths)
+    keep = scores.data >= threshold[rows]
+    return _ranked(rows[keep], scores.indices[keep], scores.data[keep], tie_break, b, k)
 
 
 def _dense_top(key: np.ndarray, columns: np.ndarray, tie_break: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -236,7 +248,14 @@ def _score_block(model: RecommenderModel, fb: _Fallback, hist_w: sparse.csr_matr
         m_items, m_scores = _model_top(model, transform_signal(hist_w, model.signal), blocked, k)
     else:
         m_items, m_scores = np.full((hist_w.shape[0], k), -1, dtype=np.int64), np.full((hist_w.shape[0], k), np.nan)
-    f_items, f_scores, f_reasons = _fallback_top(model, fb, hist_cat, blocked, m_items, k)
+    b = hist_w.shape[0]
+    f_items, f_scores = np.full((b, k), -1, dtype=np.int64), np.full((b, k), np.nan)
+    f_reasons = np.full((b, k), -1, dtype=np.int8)
+    # only lists the model left short need the fallback (a row's fallback depends on that row alone)
+    short = np.flatnonzero((m_items >= 0).sum(axis=1) < k)
+    if len(short):
+        f_items[short], f_scores[short], f_reasons[short] = _fallback_top(
+            model, fb, hist_cat[short], blocked[short], m_items[short], k)
     items = np.concatenate([m_items, f_items], axis=1)
     values = np.concatenate([m_scores, f_scores], axis=1)
     reasons = np.concatenate([np.where(m_items >= 0, REASON_MODEL, -1).astype(np.int8), f_reasons], axis=1)

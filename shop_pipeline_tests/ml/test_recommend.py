@@ -242,3 +242,20 @@ def test_equal_scores_are_ordered_by_the_tie_break_also_at_the_last_place():
                              key=lambda j: (-key[r, j], -tie_break[columns[j]]))[:k]
             assert items[r].tolist() == [columns[j] for j in allowed] + [-1] * (k - len(allowed))
             np.testing.assert_array_equal(scores[r], [key[r, j] for j in allowed] + [np.nan] * (k - len(allowed)))
+
+
+def test_the_sparse_top_k_keeps_the_tie_break_order_of_a_full_sort():
+    """Only entries at or above a row's k-th value are sorted: the same lists as sorting them all."""
+    from shop_pipeline.ml.recommend_scoring import _sparse_top
+
+    rng = np.random.default_rng(7)
+    for _ in range(300):
+        b, n, k = rng.integers(1, 6), rng.integers(1, 30), rng.integers(1, 8)
+        dense = rng.integers(1, 4, size=(b, n)).astype(float)    # few distinct scores: many ties
+        dense[rng.random((b, n)) < 0.4] = 0.0                       # not stored
+        tie_break = rng.random(n)
+        items, scores = _sparse_top(sparse.csr_matrix(dense), tie_break, k)
+        for r in range(b):
+            ranked = sorted(np.flatnonzero(dense[r]), key=lambda j: (-dense[r, j], -tie_break[j]))[:k]
+            assert items[r].tolist() == ranked + [-1] * (k - len(ranked))
+            np.testing.assert_array_equal(scores[r], [dense[r, j] for j in ranked] + [np.nan] * (k - len(ranked)))
