@@ -18,6 +18,7 @@ from shop_pipeline.defs.models_common import (
     promotion_gate_asset,
     reused_result,
     scoring_key,
+    skips_when_data_is_short,
     training_metadata,
     upstream_metadata,
 )
@@ -87,6 +88,7 @@ interactions = audited_feature_asset(
         "it, and scoring serves it marked unvalidated until a measured model becomes champion."
     ),
 )
+@skips_when_data_is_short
 def recommendation_model(context: AssetExecutionContext, warehouse: Warehouse, window: ModelingWindow,
                          shop: ShopHome):
     with warehouse.connection() as con:
@@ -216,6 +218,7 @@ def _recency_label(recency_days: int | None) -> str:
         "dagster/column_schema": table_schema([(name, "", "") for name in R.OUTPUT_COLUMNS]),
     },
 )
+@skips_when_data_is_short
 def recommendations(context: AssetExecutionContext, warehouse: Warehouse, window: ModelingWindow,
                     shop: ShopHome):
     recency_days = window.recommendation_recency_days
