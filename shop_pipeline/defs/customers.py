@@ -1,17 +1,19 @@
 """Customer propensity / value: train -> evaluate and gate -> score (groups training, evaluation, scoring)."""
 
-from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
+from dagster import AssetCheckSpec, AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
 from shop_pipeline.defs.common import DUCKDB_POOL, markdown_table, table_schema
 from shop_pipeline.defs.models_common import (
     ML_TEAM,
+    PROMOTION_GATE_CHECK,
     SCORES_REWRITTEN,
     float_metrics,
+    latest_metadata,
     png_markdown,
     prepare_training,
-    promotion_gate_asset,
     require_champion,
     reused_result,
+    run_promotion_gate,
     scoring_key,
     training_metadata,
 )
@@ -25,7 +27,12 @@ from shop_pipeline.warehouse.scores import replace_scores, unchanged_scores
 
 MODEL_NAME = "purchase_propensity"
 GATE_METRIC = "roc_auc"
-REPORTED_METRICS = ("roc_auc", "pr_auc", "brier", "lift_at_top_decile", "f1", "orders_mae")
+REPORTED_METRICS = ("roc_auc", "pr_auc", "brier", "lift_at_top_decile", "f1", "orders_mae", "orders_rmse",
+                    "orders_total_error_pct", "orders_buys_again_auc")
+# registry parameter: the servable candidates that competed in a version (the supervised ones do
+# not when the history holds no labelled training window; the gate compares with those that did)
+COMPETED_PARAMETER = "competed_candidates"
+VALUE_PARAMETER = "value_candidate"
 # what the training reads (ml/lifecycle.training_inputs): features at earlier cut-offs and labels
 # come from the staged events; unchanged, the registered version is reused
 TRAINING_INPUTS = {"staging.events": "", "features.customer_features": ""}
@@ -40,10 +47,14 @@ SCORING_INPUTS = {"features.customer_features": ""}
     pool=DUCKDB_POOL,
     deps=["customer_features"],
     description=(
-        "Purchase propensity and customer value: logistic regression on RFM (baseline), calibrated gradient boosting "
-        "(challenger) and a random reference, trained and compared on held-out time windows before the cut-off; the "
-        "challenger is refit, saved with skops and registered in ml.model_registry with every comparison in "
-        "ml.model_evaluations (the current champion included, on the same window)."
+        "Purchase propensity and customer value. p_purchase: logistic regression on RFM (baseline), BG/NBD and "
+        "MBG/NBD (fitted on the purchase history alone), calibrated gradient boosting (challenger) and a random "
+        "reference, compared on the held-out window before the cut-off (ROC-AUC); the supervised candidates compete "
+        "only when a labelled training window of the horizon fits in the history and holds enough customers, else "
+        "the probabilistic models serve from the classic calibration / holdout set-up. expected_orders / "
+        "expected_spend: hurdle, BG/NBD or MBG/NBD with Gamma-Gamma spend per order, chosen on orders RMSE (MAE, "
+        "total error %, buys-again AUC reported). Refit, saved with skops and registered in ml.model_registry "
+        "with every comparison in ml.model_evaluations (the current champion included, on the same window)."
     ),
 )
 def propensity_model(context: AssetExecutionContext, warehouse: Warehouse, window: ModelingWindow, shop: ShopHome):
@@ -61,13 +72,17 @@ def propensity_model(context: AssetExecutionContext, warehouse: Warehouse, windo
         champion = champion_comparison(
             con, MODEL_NAME, plan.eval_label_window[0], P.CHALLENGER,
             lambda row: P.evaluate_fitted(
-                P.FittedPropensity.from_artifact(registry.load_model(con, MODEL_NAME, row.version, models_dir=shop.paths.models)), run.test_frame
+                P.FittedPropensity.from_artifact(registry.load_model(con, MODEL_NAME, row.version, models_dir=shop.paths.models)),
+                run.test_frame, plan.eval_horizon_days,
             ),
         )
         parameters = {
             **P.candidate_parameters(run.chosen, window.seed, len(run.test_frame)),
             "horizon_days": window.propensity_horizon_days,
             SERVING_PARAMETER: run.chosen,
+            COMPETED_PARAMETER: run.evaluated_candidates,
+            VALUE_PARAMETER: run.value_chosen,
+            "window_mode": plan.mode,
         }
         trained = register_trained(
             con,
@@ -93,8 +108,11 @@ def propensity_model(context: AssetExecutionContext, warehouse: Warehouse, windo
     metadata = {
         "model_version": trained.version,
         "serving_candidate": run.chosen,
+        "value_model": run.value_chosen,
+        "competed_candidates": ", ".join(run.evaluated_candidates),
         "as_of": as_of.isoformat(),
         "window_mode": plan.mode,
+        "windows": plan.note,
         **training_metadata(training),
         "champion_comparison": champion.note,
         "held_out_window": f"{plan.eval_label_window[0]} .. {plan.eval_label_window[1]}",
@@ -108,11 +126,40 @@ def propensity_model(context: AssetExecutionContext, warehouse: Warehouse, windo
     return MaterializeResult(metadata=metadata)
 
 
-propensity_champion = promotion_gate_asset(
-    name="propensity_champion", model_name=MODEL_NAME, training_asset="propensity_model",
-    servable=list(P.SERVABLE), references=[P.RANDOM], metric=GATE_METRIC, higher_is_better=True,
-    what="the propensity model",
+def competed_candidates(con, version: str | None) -> list[str]:
+    """The servable candidates that competed in `version` (every servable one for versions
+    registered before the calibration / holdout set-up, which recorded none)."""
+    row = registry.get_version(con, MODEL_NAME, version) if version else None
+    competed = row.parameters.get(COMPETED_PARAMETER) if row is not None else None
+    return [c for c in P.SERVABLE if c in competed] if competed else list(P.SERVABLE)
+
+
+@asset(
+    name="propensity_champion",
+    group_name="evaluation",
+    kinds={"duckdb"},
+    owners=ML_TEAM,
+    pool=DUCKDB_POOL,
+    deps=["propensity_model"],
+    description=(
+        f"The promotion gate of the propensity model: the version propensity_model registered becomes champion "
+        f"only when its served candidate's {GATE_METRIC} (higher is better) is at least every other servable "
+        f"candidate's that competed in that version ({', '.join(P.SERVABLE)} with a labelled training window; "
+        f"{', '.join(P.PROBABILISTIC)} without one) on the held-out window and beats {P.RANDOM}, and beats the "
+        "current champion's by the configured margin. The blocking check fails only when no champion exists, so "
+        "scoring never runs without one."
+    ),
+    check_specs=[AssetCheckSpec(PROMOTION_GATE_CHECK, asset="propensity_champion", blocking=True,
+                                description="A champion that passed the gate exists after the decision.")],
 )
+def propensity_champion(context: AssetExecutionContext, warehouse: Warehouse, window: ModelingWindow):
+    with warehouse.connection() as con:
+        registry.ensure_registry_schema(con)
+        servable = competed_candidates(con, latest_metadata(context, "propensity_model").get("model_version"))
+    yield from run_promotion_gate(
+        context, warehouse, window, model_name=MODEL_NAME, training_asset="propensity_model", servable=servable,
+        references=[P.RANDOM], metric=GATE_METRIC, higher_is_better=True,
+    )
 
 
 @asset(

@@ -104,9 +104,19 @@ class BetaGeoClassifier(ClassifierMixin, BaseEstimator):
         self.classes_ = np.array([0, 1])
         return self
 
-    def expected_purchases(self, X) -> np.ndarray:
+    @classmethod
+    def from_params(cls, params, horizon_days: int) -> "BetaGeoClassifier":
+        """A fitted model from its four numbers (what the artifact stores)."""
+        model = cls(horizon_days=int(horizon_days))
+        model.params_ = np.asarray(params, dtype=np.float64)
+        model.converged_ = True
+        model.classes_ = np.array([0, 1])
+        return model
+
+    def expected_purchases(self, X, horizon_days: float | None = None) -> np.ndarray:
+        days = self.horizon_days if horizon_days is None else horizon_days
         x, t_x, T = rfm_to_bgnbd(X)
-        return conditional_expected_purchases(self.params_, self.horizon_days / DAYS_PER_UNIT, x, t_x, T)
+        return conditional_expected_purchases(self.params_, days / DAYS_PER_UNIT, x, t_x, T)
 
     def predict_proba(self, X) -> np.ndarray:
         p = 1.0 - np.exp(-self.expected_purchases(X))

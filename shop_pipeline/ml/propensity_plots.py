@@ -120,14 +120,22 @@ def propensity_report_sections(run: Any, seed: int = 0, gate_markdown: str | Non
                                    y, list(P.CANDIDATE_COLUMNS[run.chosen]), seed=seed)
     pngs = {"calibration": calibration_png(y, scores), "lift": lift_png(y, scores),
             "feature_importance": importance_png(imps)}
-    windows = (f"- mode: **{plan.mode}**\n- as_of: {plan.as_of}, horizon: {plan.horizon_days} days\n"
+    windows = (f"- mode: **{plan.mode}**\n- as_of: {plan.as_of}, horizon: {plan.horizon_days} days "
+               f"(held-out window: {plan.eval_horizon_days} days)\n"
                f"- {plan.note}\n- customers in the held-out evaluation: {len(y)} "
-               f"(base rate {float(y.mean()):.3f})\n")
+               f"(base rate {float(y.mean()):.3f})\n"
+               f"- p_purchase served by **{run.chosen}** (best held-out {P.SELECTION_METRIC} of "
+               f"{', '.join(run.evaluated_candidates)})\n"
+               f"- expected orders / spend served by **{run.value_chosen}** (lowest held-out "
+               f"{P.VALUE_SELECTION_METRIC}; a more complex model must cut it by "
+               f"{P.VALUE_MIN_IMPROVEMENT:.0%}), spend per order "
+               f"{'Gamma-Gamma' if run.fitted.value.gamma_gamma is not None else 'shrunk average order value'}\n")
     imp_md = "| feature | ROC-AUC drop | std |\n|---|---:|---:|\n" + "".join(
         f"| {n} | {m:.4f} | {s:.4f} |\n" for n, m, s in imps)
     sections: list[tuple[str, str, bytes | None]] = [
         ("Windows", windows, None),
-        ("Candidates on the held-out window", P.metrics_table_markdown(P.metrics_rows(run)), None),
+        ("Candidates on the held-out window (p_purchase, then the value models' count metrics)",
+         P.metrics_table_markdown(P.metrics_rows(run)), None),
     ]
     if gate_markdown:
         sections.append(("Promotion gate", gate_markdown, None))

@@ -13,6 +13,7 @@ from shop_pipeline.features.columns import CUSTOMER_FEATURES
 from shop_pipeline.ml import html_report as H
 from shop_pipeline.ml import propensity as P
 from shop_pipeline.ml import propensity_plots as PP
+from shop_pipeline.ml.errors import NotEnoughData
 
 AS_OF = dt.date(2025, 3, 31)
 
@@ -78,19 +79,35 @@ def test_two_windows_keep_every_label_before_the_scoring_cutoff():
     assert plan.eval_label_window[1] <= plan.as_of           # nothing after the cut-off
 
 
-def test_long_horizon_falls_back_to_one_window_with_a_reduced_evaluation():
+def test_long_horizon_uses_the_calibration_holdout_set_up_without_supervised_candidates():
     # 18 months of transactions, 273-day horizon: T1 would be 2 days before the data starts
     plan = P.plan_windows(dt.date(2026, 6, 30), 273, dt.date(2025, 1, 1))
-    assert plan.mode == "single_window" and plan.train_cutoff is None
-    assert plan.eval_cutoff == dt.date(2025, 9, 30)
-    assert "REDUCED" in plan.note and "2025-01-01" in plan.note
+    assert plan.mode == "calibration_holdout" and plan.train_cutoff is None and not plan.supervised
+    assert plan.eval_cutoff == dt.date(2025, 9, 30) and plan.eval_horizon_days == 273
+    assert plan.eval_label_window == (dt.date(2025, 10, 1), dt.date(2026, 6, 30))
+    assert "supervised candidates do not compete" in plan.note and "2025-01-01" in plan.note
 
 
-def test_horizon_longer_than_the_data_is_a_clear_error_naming_the_dates():
-    with pytest.raises(ValueError) as e:
-        P.plan_windows(dt.date(2025, 6, 30), 273, dt.date(2025, 1, 1))
+def test_a_year_of_history_and_a_39_week_horizon_is_not_refused():
+    plan = P.plan_windows(dt.date(2025, 12, 31), 273, dt.date(2025, 1, 1))
+    assert plan.mode == "calibration_holdout"
+    assert plan.eval_cutoff == dt.date(2025, 4, 2)        # 92 days of calibration, 273 held out
+    assert plan.eval_label_window[1] == plan.as_of
+
+
+def test_horizon_longer_than_the_data_holds_out_the_later_part_of_the_history():
+    # 181 days of data, 273-day horizon: calibrate on the first half, hold out the rest
+    plan = P.plan_windows(dt.date(2025, 6, 30), 273, dt.date(2025, 1, 1))
+    assert plan.mode == "calibration_holdout" and plan.horizon_days == 273
+    assert plan.eval_horizon_days == 91 and plan.eval_cutoff == dt.date(2025, 3, 31)
+    assert "held-out window is the last 91 days" in plan.note
+
+
+def test_too_short_a_history_is_not_enough_data_in_one_line():
+    with pytest.raises(NotEnoughData) as e:
+        P.plan_windows(dt.date(2025, 1, 14), 30, dt.date(2025, 1, 1))
     msg = str(e.value)
-    assert "273" in msg and "2024-09-30" in msg and "2025-01-01" in msg
+    assert "\n" not in msg and "have 14" in msg and "35 days" in msg and "2025-01-01..2025-01-14" in msg
     with pytest.raises(ValueError, match="before the first day"):
         P.plan_windows(dt.date(2024, 12, 1), 30, dt.date(2025, 1, 1))
     with pytest.raises(ValueError, match="at least 1 day"):
@@ -234,14 +251,35 @@ def test_run_uses_two_time_windows_and_never_labels_past_as_of(monkeypatch):
     assert "| hgb_calibrated |" in P.metrics_table_markdown(rows)
 
 
-def test_run_with_a_273_day_horizon_on_short_data_uses_the_reduced_evaluation(monkeypatch):
-    _fake_tables(monkeypatch, dt.date(2024, 3, 1), 273)
+def test_run_with_a_273_day_horizon_serves_a_probabilistic_model_from_calibration_data(monkeypatch):
+    calls = _fake_tables(monkeypatch, dt.date(2024, 3, 1), 273)
     run = P.run_propensity(None, AS_OF, 273, seed=1)
-    assert run.plan.mode == "single_window"
-    assert len(run.test_labels) == 600                       # 30% of the 2000 customers
-    assert run.evaluations[P.CHALLENGER].metrics["roc_auc"] > 0.7
+    assert run.plan.mode == "calibration_holdout"
+    assert set(run.evaluations) == {P.BGNBD, P.MBGNBD, P.RANDOM}          # no labelled window: no supervised
+    assert run.chosen in P.PROBABILISTIC and run.value_chosen in P.PROBABILISTIC
+    assert ("labels", AS_OF - dt.timedelta(days=273)) in calls and len(run.test_labels) == 2000
+    assert all(day + dt.timedelta(days=273) <= AS_OF for kind, day in calls if kind == "labels")
+    assert run.evaluations[run.chosen].metrics["roc_auc"] > run.evaluations[P.RANDOM].metrics["roc_auc"]
     s = P.score_customers(run.fitted, run.scoring_features, AS_OF, "v")
     assert s["p_purchase"].between(0, 1).all() and not s.isna().any().any()
+    rows = P.metrics_rows(run)
+    assert {"value_bgnbd", "value_mbgnbd", "historical_rate"} <= set(rows) and "value_hurdle" not in rows
+
+
+def test_a_training_window_with_too_few_customers_leaves_the_probabilistic_models(monkeypatch):
+    import shop_pipeline.features.tables as T
+
+    _fake_tables(monkeypatch, dt.date(2025, 1, 1), 30)
+    few = P.MIN_SUPERVISED_CUSTOMERS - 100
+    monkeypatch.setattr(T, "customer_features_frame",
+                        lambda con, day: synthetic(few, seed=day.toordinal() % 1000, as_of=day)[0])
+    monkeypatch.setattr(T, "customer_labels_frame", lambda con, day, h, known_by=None: synthetic(
+        few, seed=day.toordinal() % 1000, as_of=day, horizon=h)[1])
+    run = P.run_propensity(None, AS_OF, 30, seed=1)
+    assert run.plan.mode == "calibration_holdout" and run.plan.eval_cutoff == dt.date(2025, 3, 1)
+    assert f"holds {few} customers" in run.plan.note
+    assert P.BASELINE not in run.evaluations and P.CHALLENGER not in run.evaluations
+    assert run.evaluated_candidates == [P.BGNBD, P.MBGNBD]
 
 
 # ------------------------------------------------------------------ plots and report
