@@ -23,6 +23,7 @@ from dagster import Failure
 from shop_pipeline.ml.errors import NotEnoughData
 
 NOT_ENOUGH_DATA = "not_enough_data"  # Failure metadata: True when the step was skipped for lack of data
+WRAPPED_MARK = "skips_when_data_is_short"  # set on a wrapped function (tests check every model asset has it)
 REASON = "reason"
 _ERROR_CLASS = NotEnoughData.__name__
 _STEP_ERROR_WRAPPER = "DagsterExecutionStepExecutionError"
@@ -56,6 +57,7 @@ def skips_when_data_is_short(compute: Callable) -> Callable:
             except NotEnoughData as error:
                 raise _failure(compute.__name__, error) from error
 
+        setattr(skipping_generator, WRAPPED_MARK, True)
         return skipping_generator
 
     @functools.wraps(compute)
@@ -65,6 +67,7 @@ def skips_when_data_is_short(compute: Callable) -> Callable:
         except NotEnoughData as error:
             raise _failure(compute.__name__, error) from error
 
+    setattr(skipping, WRAPPED_MARK, True)
     return skipping
 
 

@@ -102,3 +102,26 @@ def test_the_wrapper_keeps_the_function_and_lets_other_errors_through():
     assert failure.value.description == "too short"
     assert isinstance(failure.value.__cause__, NotEnoughData)
     assert AssetKey("short_model") in short_model.keys  # the decorated asset keeps its name
+
+
+def test_every_model_asset_wears_the_wrapper():
+    """Training, gates, and the scores computed from a champion: a shop too short for the model
+    skips each of them with its line (the UI shows it as the step's failure description)."""
+    from shop_pipeline.definitions import build_definitions
+    from shop_pipeline.defs.skips import WRAPPED_MARK
+
+    definitions = build_definitions()
+    graph = definitions.resolve_asset_graph()
+    evaluation = {key for key in graph.get_all_asset_keys() if graph.get(key).group_name == "evaluation"}
+    model_assets = {
+        key for key in graph.get_all_asset_keys()
+        if graph.get(key).group_name in ("training", "evaluation")
+        or (graph.get(key).group_name == "scoring" and graph.get(key).parent_keys & evaluation)
+    }
+    assert {"demand_forecast_model", "propensity_champion", "order_risk_scores"} <= {
+        key.to_user_string() for key in model_assets}
+    unwrapped = sorted(
+        key.to_user_string() for key in model_assets
+        if not getattr(definitions.get_assets_def(key).op.compute_fn.decorated_fn, WRAPPED_MARK, False)
+    )
+    assert unwrapped == [], f"add @skips_when_data_is_short under @asset of: {', '.join(unwrapped)}"
