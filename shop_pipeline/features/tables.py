@@ -406,9 +406,9 @@ def future_product_days_frame(
     """Each product of the as_of grid x each of the `horizon_days` days after as_of, known in advance.
 
     Columns FUTURE_PRODUCT_DAYS. The assumptions (sql/future_product_days.sql says them in full):
-    shown_price is the product's last price seen before the cut-off (its promotion discount of
-    that day taken off; the catalog price for a product never seen with a price) x (1 - the
-    planned discount of raw.promotions); list_price is the history's list price as of as_of;
+    shown_price is the product's last price paid before the cut-off (the median of its last 5 event
+    prices, each with its day's promotion discount taken off; the catalog price for a product never
+    seen with a price) x (1 - the planned discount of raw.promotions); list_price is the history's list price as of as_of;
     ad_spend is the planned spend of raw.ad_spend for the day and category when present and on or
     before `ad_spend_known_through` (None: every row is a plan), else the category's mean daily
     spend over the 28 days up to as_of (0 for a category without spend). Raises ValueError when

@@ -366,6 +366,9 @@ class FittedForecaster:
     interval_hi: np.ndarray = field(default_factory=lambda: np.zeros(1))
     interval_method: str = "none"
     calibration_rows: int = 0
+    # the baselines' intervals, conformal the same way (same origin, same bins): candidate -> (edges,
+    # lo, hi); without one (fallback mode, an artifact saved before they existed) the Poisson interval
+    baseline_intervals: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=dict)
 
     @property
     def features(self) -> dict[str, list[str]]:
@@ -426,7 +429,13 @@ def _fit_on_panel(panel: _Panel, train_end: int, horizon: int, seed: int, cfg: F
     _calibrate(fitted, panel, train_end, horizon, seed, cfg, X, y, p, o, h)
     fitted.pipelines["challenger"] = _fit_hgb(cfg, seed, X, y)
     if fitted.interval_method == "in-sample residuals":
-        _set_bins(fitted, np.log1p(fitted.pipelines["challenger"].predict(X).clip(0)), np.log1p(y), cfg)
+        z = np.log1p(y)
+        fitted.interval_edges, fitted.interval_lo, fitted.interval_hi = _residual_bins(
+            np.log1p(fitted.pipelines["challenger"].predict(X).clip(0)), z, cfg)
+        fitted.baseline_intervals = {
+            "linear": _residual_bins(np.log1p(_clean(fitted.pipelines["linear"].predict(X))), z, cfg),
+            "seasonal_naive": _residual_bins(np.log1p(_clean(X["seasonal_naive"].to_numpy())), z, cfg),
+        }
     fitted.fit_seconds["challenger"] = time.perf_counter() - start
     return fitted
 
@@ -440,8 +449,8 @@ def _fit_hgb(cfg: ForecastConfig, seed: int, X: pd.DataFrame, y: np.ndarray) -> 
     return _hgb_pipeline(cfg, seed).fit(X, y)
 
 
-def _set_bins(fitted: FittedForecaster, f: np.ndarray, z: np.ndarray, cfg: ForecastConfig) -> None:
-    """Per-bin 10% / 90% quantiles of the residuals z - f, bins = quantiles of f."""
+def _residual_bins(f: np.ndarray, z: np.ndarray, cfg: ForecastConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(edges, lo, hi): per-bin 10% / 90% quantiles of the residuals z - f, bins = quantiles of f."""
     r = z - f
     edges = np.unique(np.quantile(f, np.linspace(0, 1, cfg.interval_bins + 1)[1:-1]))
     b = np.searchsorted(edges, f, side="right")
@@ -449,7 +458,7 @@ def _set_bins(fitted: FittedForecaster, f: np.ndarray, z: np.ndarray, cfg: Forec
     for k in range(len(edges) + 1):
         rk = r[b == k] if (b == k).any() else r
         lo[k], hi[k] = np.quantile(rk, INTERVAL[0]), np.quantile(rk, INTERVAL[1])
-    fitted.interval_edges, fitted.interval_lo, fitted.interval_hi = edges, np.minimum(lo, 0), np.maximum(hi, 0)
+    return edges, np.minimum(lo, 0), np.maximum(hi, 0)
 
 
 def _calibrate(fitted, panel, train_end, horizon, seed, cfg, X, y, p, o, h) -> None:
@@ -475,7 +484,13 @@ def _calibrate(fitted, panel, train_end, horizon, seed, cfg, X, y, p, o, h) -> N
     model = _fit_hgb(cfg, seed, X[before].reset_index(drop=True), y[before])
     cX = _design(panel, cp, co, ch, _panel_target(panel, cp, c + ch))
     f = np.log1p(model.predict(cX).clip(0))
-    _set_bins(fitted, f, np.log1p(units[cp, c + ch]), cfg)
+    z = np.log1p(units[cp, c + ch])
+    fitted.interval_edges, fitted.interval_lo, fitted.interval_hi = _residual_bins(f, z, cfg)
+    linear = _linear_pipeline(cfg).fit(X[before].reset_index(drop=True), y[before])
+    fitted.baseline_intervals = {
+        "linear": _residual_bins(np.log1p(_clean(linear.predict(cX))), z, cfg),
+        "seasonal_naive": _residual_bins(np.log1p(_clean(cX["seasonal_naive"].to_numpy())), z, cfg),
+    }
     fitted.interval_method = "split-conformal residuals by predicted level"
     fitted.calibration_rows = len(cp)
 
@@ -508,12 +523,17 @@ def _predict(fitted: FittedForecaster, X: pd.DataFrame, candidates: tuple[str, .
     if "challenger" not in candidates:
         return out
     p50 = _clean(pipes["challenger"].predict(X))
-    f = np.log1p(p50)
-    b = np.searchsorted(fitted.interval_edges, f, side="right")
-    p10 = np.minimum(_clean(np.expm1(f + fitted.interval_lo[b])), p50)
-    p90 = np.maximum(_clean(np.expm1(f + fitted.interval_hi[b])), p50)
+    p10, p90 = _binned_interval((fitted.interval_edges, fitted.interval_lo, fitted.interval_hi), p50)
     out["challenger"] = {"p50": p50, "p10": p10, "p90": p90}
     return out
+
+
+def _binned_interval(bins: tuple[np.ndarray, np.ndarray, np.ndarray], p50: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """p10, p90 = expm1(log1p(p50) + the 10% / 90% residual quantile of p50's bin), around p50."""
+    edges, lo, hi = bins
+    f = np.log1p(p50)
+    b = np.searchsorted(edges, f, side="right")
+    return np.minimum(_clean(np.expm1(f + lo[b])), p50), np.maximum(_clean(np.expm1(f + hi[b])), p50)
 
 
 # ------------------------------------------------------------------------- public API
@@ -551,8 +571,9 @@ def forecast(
     """DataFrame(product_id, day, p10, p50, p90) for the rows of `future` whose day is in
     (as_of, as_of + horizon_days]; other rows are ignored. Origin features come from
     `history` on days <= as_of (default: the forecaster's as_of). `candidate` may name a
-    baseline (a version may serve one when it forecast best); baselines have no interval of their
-    own, so theirs is the Poisson 80% interval around their mean.
+    baseline (a version may serve one when it forecast best); its interval is conformal like the
+    challenger's (residuals from the same calibration origin), else (fallback mode) the Poisson 80%
+    interval around its mean.
 
     `future` holds what is assumed about the forecast days (features.tables.future_product_days_frame:
     last price seen x planned promotion, planned or recent ad spend); a what-if is the same frame
@@ -600,6 +621,8 @@ def _forecast_rows(fitted: FittedForecaster, panel: _Panel, cut: pd.Timestamp, f
         p50 = pred["p50"]
         if candidate == "challenger":
             p10, p90 = pred["p10"], pred["p90"]
+        elif candidate in fitted.baseline_intervals and not fitted.fallback:
+            p10, p90 = _binned_interval(fitted.baseline_intervals[candidate], p50)
         else:
             lo, hi = _poisson_interval(p50)
             p10, p90 = np.minimum(lo, p50), np.maximum(hi, p50)
@@ -630,7 +653,7 @@ def recorded_future(history: pd.DataFrame) -> FutureAt:
 @dataclass
 class BacktestResult:
     """predictions: fold, train_end, candidate, product_id, category, day, horizon, actual,
-    p10, p50, p90 (p10 / p90 NaN for the baselines, which have no interval).
+    p10, p50, p90 (every candidate as served: the baselines with their own interval).
     metrics: candidate, fold ('all' = pooled over folds, else the fold number), category
     ('ALL' = every product), n, units, wape, mae, rmse, bias, coverage_80."""
 

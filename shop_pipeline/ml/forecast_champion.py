@@ -34,6 +34,9 @@ def to_artifact(fitted: FittedForecaster) -> dict[str, Any]:
         "interval_hi": np.asarray(fitted.interval_hi, dtype=np.float64),
         "interval_method": fitted.interval_method,
         "calibration_rows": int(fitted.calibration_rows),
+        "baseline_intervals": {name: {"edges": np.asarray(edges, dtype=np.float64), "lo": np.asarray(lo, dtype=np.float64),
+                                      "hi": np.asarray(hi, dtype=np.float64)}
+                               for name, (edges, lo, hi) in fitted.baseline_intervals.items()},
     }
 
 
@@ -54,6 +57,9 @@ def from_artifact(artifact: dict[str, Any]) -> FittedForecaster:
         interval_hi=np.asarray(artifact["interval_hi"]),
         interval_method=artifact["interval_method"],
         calibration_rows=int(artifact["calibration_rows"]),
+        # absent from artifacts saved before the baselines had intervals: they fall back to Poisson
+        baseline_intervals={name: (np.asarray(b["edges"]), np.asarray(b["lo"]), np.asarray(b["hi"]))
+                            for name, b in artifact.get("baseline_intervals", {}).items()},
     )
 
 

@@ -10,10 +10,10 @@
 -- $as_of).
 --
 -- The future price is an assumption, stated here and in the README, never a maximum:
---   regular_price = the product's last price seen before the cut-off (the mean event price of
---                   the last day it had a priced event: the same number the history's
---                   shown_price carries on $as_of), with the promotion discount of that day
---                   taken off again; a product never seen with a price: its catalog price;
+--   regular_price = the product's last price paid (seen) before the cut-off: the median of the
+--                   prices of its last 5 priced events, each with the promotion discount of its
+--                   day taken off again (so a single line keyed at 20x the price is not the
+--                   future's price); a product never seen with a price: its catalog price;
 --   shown_price   = regular_price x (1 - the planned discount of the day) (raw.promotions,
 --                   the largest discount active on the day, end date inclusive).
 -- A what-if (another price, another promotion) is a future frame with other values: the
@@ -35,26 +35,27 @@ landed AS (
     FROM staging.events
     WHERE partition_date <= $as_of
 ),
-day_prices AS (
-    SELECT product_id, CAST(event_time AS DATE) AS day, avg(price) AS day_price
+last_events AS (
+    -- the product's last priced events before the cut-off
+    SELECT product_id, event_id, CAST(event_time AS DATE) AS day, price
     FROM events
     WHERE price IS NOT NULL
-    GROUP BY product_id, CAST(event_time AS DATE)
-),
-last_prices AS (
-    SELECT product_id, max(day) AS day, arg_max(day_price, day) AS price
-    FROM day_prices
-    GROUP BY product_id
+    QUALIFY row_number() OVER (PARTITION BY product_id ORDER BY event_time DESC, event_id DESC) <= 5
 ),
 regular_prices AS (
-    -- the last price with its own day's promotion taken off (a 100% discount cannot be undone)
-    SELECT
-        l.product_id,
-        l.price / (1.0 - coalesce(max(pr.discount_pct) FILTER (WHERE pr.discount_pct < 1), 0)) AS regular_price
-    FROM last_prices AS l
-    LEFT JOIN raw.promotions AS pr
-      ON pr.product_id = l.product_id AND l.day BETWEEN pr.start_date AND pr.end_date
-    GROUP BY l.product_id, l.price
+    -- each price with the promotion of its day taken off (a 100% discount cannot be undone), and
+    -- the median of those: one line keyed at 20x the price does not become the future's price
+    SELECT product_id, median(regular_price) AS regular_price
+    FROM (
+        SELECT
+            e.product_id,
+            e.price / (1.0 - coalesce(max(pr.discount_pct) FILTER (WHERE pr.discount_pct < 1), 0)) AS regular_price
+        FROM last_events AS e
+        LEFT JOIN raw.promotions AS pr
+          ON pr.product_id = e.product_id AND e.day BETWEEN pr.start_date AND pr.end_date
+        GROUP BY e.product_id, e.event_id, e.price
+    )
+    GROUP BY product_id
 ),
 seen AS (
     SELECT
