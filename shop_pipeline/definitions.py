@@ -11,7 +11,18 @@ os.environ.setdefault("DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS", "1")
 
 from dagster import AssetSelection, Definitions, define_asset_job, in_process_executor
 
-from shop_pipeline.defs import automation, customers, features, forecast, ingestion, monitoring, recommend, risk, staging
+from shop_pipeline.defs import (
+    automation,
+    customers,
+    features,
+    forecast,
+    ingestion,
+    monitoring,
+    recommend,
+    risk,
+    serving,
+    staging,
+)
 from shop_pipeline.defs.run_logs import RUN_LOGGERS
 from shop_pipeline.resources import default_resources
 from shop_pipeline.settings import ShopPaths
@@ -31,6 +42,7 @@ ASSETS = [
     forecast.demand_forecasts,
     *risk.RISK_ASSETS,
     *recommend.RECOMMEND_ASSETS,
+    serving.serving_snapshot,
     # automation: drift and the facts the retraining sensor reads
     monitoring.feature_drift,
 ]

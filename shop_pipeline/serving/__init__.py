@@ -1,0 +1,1 @@
+"""The online prediction API (shop-pipeline serve) and the serving snapshot it answers from."""

@@ -1,0 +1,3 @@
+from shop_pipeline.serving.server import main
+
+main()

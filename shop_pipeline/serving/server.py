@@ -1,0 +1,72 @@
+"""Starting the API: `shop-pipeline serve` and `python -m shop_pipeline.serving`.
+
+Security defaults: it binds 127.0.0.1; a bearer token is read from --token-file or
+$SHOP_PIPELINE_SERVE_TOKEN, and is required when the API binds any other address.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import os
+from pathlib import Path
+
+TOKEN_ENV = "SHOP_PIPELINE_SERVE_TOKEN"
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8000
+
+
+class ServeConfigError(ValueError):
+    """The serve settings are unsafe or incomplete (the message says what to set)."""
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def read_token(token_file: str | os.PathLike | None) -> str | None:
+    if token_file:
+        token = Path(token_file).read_text().strip()
+        if not token:
+            raise ServeConfigError(f"token file {token_file} is empty")
+        return token
+    return os.environ.get(TOKEN_ENV, "").strip() or None
+
+
+def check_settings(host: str, token: str | None) -> None:
+    if not is_loopback(host) and token is None:
+        raise ServeConfigError(
+            f"binding {host} exposes the API beyond this machine: give a bearer token with --token-file "
+            f"or ${TOKEN_ENV} (or bind {DEFAULT_HOST})")
+
+
+def serve(home: str | os.PathLike, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
+          token_file: str | os.PathLike | None = None, log_level: str = "warning") -> None:
+    import uvicorn
+
+    from shop_pipeline.serving.app import create_app
+    from shop_pipeline.serving.snapshot import serving_root
+
+    token = read_token(token_file)
+    check_settings(host, token)
+    app = create_app(serving_root(Path(home).resolve()), token=token)
+    uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m shop_pipeline.serving", description=__doc__)
+    parser.add_argument("--home", default=os.environ.get("SHOP_PIPELINE_HOME", "data"))
+    parser.add_argument("--host", default=DEFAULT_HOST)
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT)
+    parser.add_argument("--token-file")
+    parser.add_argument("--log-level", default="warning")
+    args = parser.parse_args(argv)
+    try:
+        serve(args.home, args.host, args.port, args.token_file, args.log_level)
+    except ServeConfigError as exc:
+        parser.exit(2, f"shop-pipeline serve: {exc}\n")

@@ -1,0 +1,180 @@
+"""The online API over real HTTP: a generated shop run through Dagster, then `python -m shop_pipeline.serving`.
+
+Consistency with the batch tables is checked for every customer of the shop, not a sample.
+"""
+
+import datetime as dt
+import subprocess
+import sys
+import threading
+
+import pytest
+from dagster import AssetSelection, DagsterInstance, materialize
+
+from shop_pipeline.definitions import ASSETS
+from shop_pipeline.pipeline_run import RANGE_END_TAG, RANGE_START_TAG
+from shop_pipeline.resources import default_resources
+from shop_pipeline.serving.snapshot import current_snapshot_dir, publish_snapshot, serving_root
+from shop_pipeline.settings import ShopPaths
+from shop_pipeline.synth import GeneratorConfig, generate_shop
+from shop_pipeline.warehouse.connection import connect
+from shop_pipeline_tests.serving.server_process import running_server
+
+CONFIG = GeneratorConfig(events=40_000, days=60, seed=11)
+TARGETS = AssetSelection.assets("serving_snapshot").upstream().required_multi_asset_neighbors()
+
+
+@pytest.fixture(scope="module")
+def shop(tmp_path_factory):
+    paths = ShopPaths.at(tmp_path_factory.mktemp("serving-shop")).ensure()
+    generate_shop(paths.home, CONFIG)
+    last = CONFIG.start + dt.timedelta(days=CONFIG.days - 1)
+    result = materialize(
+        ASSETS, selection=TARGETS, resources=default_resources(paths), instance=DagsterInstance.ephemeral(),
+        raise_on_error=False, tags={RANGE_START_TAG: CONFIG.start.isoformat(), RANGE_END_TAG: last.isoformat()},
+    )
+    assert result.success
+    return paths
+
+
+@pytest.fixture(scope="module")
+def api(shop):
+    with running_server(shop.home) as client:
+        yield client
+
+
+def table(paths, sql):
+    with connect(paths.warehouse) as con:
+        return con.execute(sql).fetchall()
+
+
+def test_the_run_published_a_snapshot_the_server_loads(shop, api):
+    snapshot = current_snapshot_dir(serving_root(shop.home))
+    assert snapshot is not None
+    ready = api.get("/readyz").json()
+    assert ready["status"] == "ready" and ready["snapshot_id"] == snapshot.name
+    assert api.get("/healthz").json()["status"] == "ok"
+
+
+def test_every_customers_scores_equal_the_batch_table(shop, api):
+    batch = table(shop, "SELECT customer_id, p_purchase, churn_risk, expected_orders, expected_spend, segment, "
+                        "model_version, CAST(as_of AS VARCHAR) FROM scoring.customer_scores")
+    assert len(batch) > 100
+    for customer_id, *values in batch:
+        body = api.get(f"/v1/customers/{customer_id}/scores").json()
+        served = [body[k] for k in ("p_purchase", "churn_risk", "expected_orders", "expected_spend", "segment",
+                                    "model_version", "as_of")]
+        assert served == values, customer_id
+
+
+def test_every_customers_recommendations_equal_the_batch_lists(shop, api):
+    batch: dict[str, list] = {}
+    for customer_id, rank, product_id, score, reason, version in table(
+            shop, "SELECT customer_id, rank, product_id, score, reason, model_version FROM scoring.recommendations "
+                  "ORDER BY customer_id, rank"):
+        batch.setdefault(customer_id, []).append((rank, product_id, score, reason, version))
+    assert len(batch) > 100
+    for customer_id, rows in batch.items():
+        body = api.get(f"/v1/customers/{customer_id}/recommendations", params={"k": 20}).json()
+        assert body["source"] == "personalised" and body["reason"] is None
+        served = [(i["rank"], i["product_id"], i["score"], i["reason"], body["model_version"]) for i in body["items"]]
+        assert served == rows[:20], customer_id
+    first = next(iter(batch))
+    assert len(api.get(f"/v1/customers/{first}/recommendations", params={"k": 3}).json()["items"]) == 3
+
+
+def test_an_unknown_customer_gets_the_popular_list_with_its_reason(shop, api):
+    body = api.get("/v1/customers/nobody-ever/recommendations", params={"k": 5}).json()
+    assert body["source"] == "fallback"
+    assert "no interaction before the cut-off" in body["reason"]
+    assert [i["rank"] for i in body["items"]] == [1, 2, 3, 4, 5]
+    assert {i["reason"] for i in body["items"]} == {"popular"}
+    bought = {p for (p,) in table(shop, "SELECT DISTINCT product_id FROM staging.events WHERE event_type = 'purchase'")}
+    assert {i["product_id"] for i in body["items"]} <= bought
+
+
+def test_bad_input_is_a_4xx_with_a_message_never_a_500(api):
+    unknown = api.get("/v1/customers/nobody-ever/scores")
+    assert unknown.status_code == 404 and "nobody-ever" in unknown.json()["detail"]
+    for k in ("0", "1000", "ten"):
+        response = api.get("/v1/customers/c1/recommendations", params={"k": k})
+        assert response.status_code == 422, k
+        assert "k" in response.json()["detail"] and "Traceback" not in response.text
+    oversized = api.post("/v1/models", content=b"x" * (65 * 1024), headers={"content-type": "application/json"})
+    assert oversized.status_code == 413 and "bytes" in oversized.json()["detail"]
+    assert api.get("/v1/nothing-here").status_code == 404
+
+
+def test_models_lists_the_champions_of_the_snapshot(shop, api):
+    body = api.get("/v1/models").json()
+    champions = {name: version for name, version in table(
+        shop, "SELECT model_name, version FROM ml.model_registry WHERE is_champion")}
+    assert {m["model_name"]: m["version"] for m in body["models"]} == champions
+    assert all(m["validated"] for m in body["models"])
+
+
+def test_a_new_snapshot_is_served_without_a_restart_or_a_failed_request(shop, api):
+    customer_id = table(shop, "SELECT min(customer_id) FROM scoring.customer_scores")[0][0]
+    before = api.get("/readyz").json()["snapshot_id"]
+    statuses: list[int] = []
+    seen: set[str] = set()
+    stop = threading.Event()
+
+    def hammer():
+        import httpx
+
+        with httpx.Client(base_url=str(api.base_url), timeout=10) as client:
+            while not stop.is_set():
+                response = client.get(f"/v1/customers/{customer_id}/scores")
+                statuses.append(response.status_code)
+                if response.status_code == 200:
+                    seen.add(response.json()["snapshot_id"])
+
+    threads = [threading.Thread(target=hammer) for _ in range(4)]
+    for t in threads:
+        t.start()
+    try:
+        published = []
+        for _ in range(3):
+            with connect(shop.warehouse) as con:
+                published.append(publish_snapshot(con, serving_root(shop.home)).snapshot_id)
+            deadline = dt.datetime.now() + dt.timedelta(seconds=20)
+            while api.get("/readyz").json()["snapshot_id"] != published[-1]:
+                assert dt.datetime.now() < deadline, "the server did not swap to the new snapshot"
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+    assert statuses and set(statuses) == {200}
+    assert published[-1] in seen and before not in published
+
+
+def test_a_token_guards_every_v1_endpoint(shop, tmp_path):
+    token_file = tmp_path / "token"
+    token_file.write_text("s3cret-token\n")
+    with running_server(shop.home, "--token-file", str(token_file)) as client:
+        assert client.get("/v1/models").status_code == 401
+        assert client.get("/v1/models", headers={"Authorization": "Bearer wrong"}).status_code == 401
+        assert client.get("/v1/models", headers={"Authorization": "Bearer s3cret-token"}).status_code == 200
+        assert client.get("/healthz").status_code == 200
+
+
+def test_binding_beyond_loopback_without_a_token_is_refused(shop):
+    done = subprocess.run([sys.executable, "-m", "shop_pipeline.serving", "--home", str(shop.home), "--host", "0.0.0.0"],
+                          capture_output=True, text=True, timeout=60, env={"PATH": "/usr/bin:/bin"})
+    assert done.returncode == 2
+    assert "--token-file" in done.stderr
+
+
+def test_readyz_says_not_ready_until_a_snapshot_is_published(shop, tmp_path):
+    empty = ShopPaths.at(tmp_path / "empty").ensure()
+    with running_server(empty.home, wait_ready=False) as client:
+        response = client.get("/readyz")
+        assert response.status_code == 503 and response.json()["status"] == "not_ready"
+        assert client.get("/v1/models").status_code == 503
+        with connect(shop.warehouse) as con:
+            publish_snapshot(con, serving_root(empty.home))
+        deadline = dt.datetime.now() + dt.timedelta(seconds=20)
+        while client.get("/readyz").status_code != 200:
+            assert dt.datetime.now() < deadline
+        assert client.get("/v1/models").status_code == 200
