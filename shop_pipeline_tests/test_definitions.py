@@ -27,6 +27,7 @@ EXPECTED_ASSETS = {
     "recommendation_model": "training",
     "recommendation_champion": "evaluation",
     "recommendations": "scoring",
+    "serving_snapshot": "scoring",
     "feature_drift": "monitoring",
 }
 EXPECTED_CHECKS = {

@@ -15,6 +15,8 @@ from pathlib import Path
 
 from dagster import Field, InitLoggerContext, colored_console_logger, logger
 
+from shop_pipeline.defs.skips import not_enough_data_reason
+
 PROGRESS_LOGGER = "progress"
 FILE_LOGGER = "log_file"
 ROW_COUNT = "dagster/row_count"
@@ -86,7 +88,12 @@ class _ProgressHandler(logging.Handler):
             self._print(format_step_line(event.step_key, event.step_success_data.duration_ms / 1000, "ok", facts))
         elif event.is_step_failure:
             seconds = record.created - facts.started if facts.started else None
-            self._print(format_step_line(event.step_key, seconds, "FAILED", facts, (innermost_error(event).splitlines() or [""])[0][:300]))
+            reason = not_enough_data_reason(event)
+            if reason is not None:  # a model the data is too short for: skipped with its reason, not broken
+                self._print(format_step_line(event.step_key, seconds, "skipped", facts, reason[:300]))
+            else:
+                self._print(format_step_line(event.step_key, seconds, "FAILED", facts,
+                                             (innermost_error(event).splitlines() or [""])[0][:300]))
         elif event.is_step_skipped:
             self._print(format_step_line(event.step_key, None, "skipped", facts, "(an upstream step or blocking check failed)"))
 
