@@ -15,6 +15,7 @@ from shop_pipeline.defs.models_common import (
     reused_result,
     run_promotion_gate,
     scoring_key,
+    skips_when_data_is_short,
     training_metadata,
 )
 from shop_pipeline.ml import propensity as P
@@ -57,6 +58,7 @@ SCORING_INPUTS = {"features.customer_features": ""}
         "with every comparison in ml.model_evaluations (the current champion included, on the same window)."
     ),
 )
+@skips_when_data_is_short
 def propensity_model(context: AssetExecutionContext, warehouse: Warehouse, window: ModelingWindow, shop: ShopHome):
     with warehouse.connection() as con:
         registry.ensure_registry_schema(con)
@@ -152,6 +154,7 @@ def competed_candidates(con, version: str | None) -> list[str]:
     check_specs=[AssetCheckSpec(PROMOTION_GATE_CHECK, asset="propensity_champion", blocking=True,
                                 description="A champion that passed the gate exists after the decision.")],
 )
+@skips_when_data_is_short
 def propensity_champion(context: AssetExecutionContext, warehouse: Warehouse, window: ModelingWindow):
     with warehouse.connection() as con:
         registry.ensure_registry_schema(con)
@@ -178,6 +181,7 @@ def propensity_champion(context: AssetExecutionContext, warehouse: Warehouse, wi
         "dagster/column_schema": table_schema([(name, "", "") for name in P.SCORE_COLUMNS]),
     },
 )
+@skips_when_data_is_short
 def customer_scores(context: AssetExecutionContext, warehouse: Warehouse, window: ModelingWindow,
                     shop: ShopHome):
     with warehouse.connection() as con:
