@@ -133,7 +133,7 @@ def _train(source: str, workdir: Path) -> dict:
         R.fit_final(history, candidate, seed=SEED, parameters=tuned.get(candidate))
         result[f"full_fit_{candidate}_s"] = time.perf_counter() - t
     path, sha = registry.save_model(R.to_artifact(model), workdir / "models", "recommend-bench",
-                                    f"{Path(source).stem}-{chosen}")
+                                    f"{Path(source).stem}-{chosen}-{os.getpid()}")  # a rerun never meets an old file
     result["artifact"], result["sha256"] = str(path), sha
     result["artifact_mib"] = path.stat().st_size / 2**20
     return result
@@ -144,6 +144,8 @@ def _score(source: str, artifact: str, sha: str, candidate: str | None) -> dict:
 
     from shop_pipeline.ml import recommend as R
     from shop_pipeline.ml import registry
+    import numpy as np
+
     from shop_pipeline.ml.recommend_data import load_interactions
 
     con = duckdb.connect(source, read_only=True)
@@ -156,6 +158,7 @@ def _score(source: str, artifact: str, sha: str, candidate: str | None) -> dict:
     if candidate:  # a baseline instead of the saved model
         model = R.fit_final(history, candidate, seed=SEED)
     result["candidate"] = model.candidate
+    R.top_k(model, history, np.arange(min(100, history.shape[0])), R.TOP_K)  # warm-up, not timed (imports, threads)
     recent = R.customers_to_score(history, as_of, RECENT_DAYS)
     t = time.perf_counter()
     frame = R.recommendations_frame(model, history, as_of, "bench", recency_days=RECENT_DAYS)
