@@ -43,6 +43,7 @@ ASSETS = [
     *risk.RISK_ASSETS,
     *recommend.RECOMMEND_ASSETS,
     serving.serving_snapshot,
+    serving.online_predictions,
     # automation: drift and the facts the retraining sensor reads
     monitoring.feature_drift,
 ]

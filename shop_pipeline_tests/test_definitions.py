@@ -28,6 +28,7 @@ EXPECTED_ASSETS = {
     "recommendation_champion": "evaluation",
     "recommendations": "scoring",
     "serving_snapshot": "scoring",
+    "online_predictions": "monitoring",
     "feature_drift": "monitoring",
 }
 EXPECTED_CHECKS = {

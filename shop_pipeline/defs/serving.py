@@ -5,6 +5,7 @@ from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, ass
 from shop_pipeline.defs.common import DUCKDB_POOL
 from shop_pipeline.defs.models_common import ML_TEAM
 from shop_pipeline.resources import ShopHome, Warehouse
+from shop_pipeline.serving.prediction_log import ingest_prediction_logs
 from shop_pipeline.serving.snapshot import publish_snapshot, serving_root
 
 
@@ -13,20 +14,46 @@ from shop_pipeline.serving.snapshot import publish_snapshot, serving_root
     kinds={"duckdb", "parquet"},
     owners=ML_TEAM,
     pool=DUCKDB_POOL,
-    deps=["customer_scores", "recommendations"],
+    deps=["customer_scores", "recommendations", "order_risk_scores"],
     description=(
-        "The serving snapshot: customer scores, recommendation lists, the fallback list for unknown customers and "
-        "the champions, copied out of the warehouse into <shop home>/serving/snapshots/<id>/ and made current with "
-        "one atomic rename, so `shop-pipeline serve` never opens the warehouse and swaps to it without a restart."
+        "The serving snapshot: customer scores, recommendation lists, the fallback list for unknown customers, "
+        "the champions, the order-risk champion and the history its online features need, copied out of the "
+        "warehouse into <shop home>/serving/snapshots/<id>/ and made current with one atomic rename, so "
+        "`shop-pipeline serve` never opens the warehouse and swaps to it without a restart."
     ),
 )
 def serving_snapshot(context: AssetExecutionContext, warehouse: Warehouse, shop: ShopHome) -> MaterializeResult:
     with warehouse.connection() as con:
-        published = publish_snapshot(con, serving_root(shop.paths.home))
+        published = publish_snapshot(con, serving_root(shop.paths.home), models_dir=shop.paths.models)
     context.log.info(f"serving snapshot {published.snapshot_id} published: {published.rows}")
     return MaterializeResult(metadata={
         "snapshot_id": published.snapshot_id,
         "path": MetadataValue.path(str(published.path)),
         "as_of": str(published.as_of),
         **{f"{name}_rows": rows for name, rows in published.rows.items()},
+    })
+
+
+@asset(
+    group_name="monitoring",
+    kinds={"duckdb", "json"},
+    owners=ML_TEAM,
+    pool=DUCKDB_POOL,
+    description=(
+        "monitoring.online_predictions: every order-risk and demand answer `shop-pipeline serve` gave (request, "
+        "response, model version, snapshot), read from the server's JSON Lines logs under <shop home>/serving/logs "
+        "exactly once (by request id), so drift and later chargeback labels can be joined with what was served."
+    ),
+    metadata={"dagster/table_name": "monitoring.online_predictions"},
+)
+def online_predictions(warehouse: Warehouse, shop: ShopHome) -> MaterializeResult:
+    with warehouse.connection() as con:
+        added = ingest_prediction_logs(con, serving_root(shop.paths.home) / "logs")
+        total, first, last = con.execute(
+            "SELECT count(*), min(logged_at), max(logged_at) FROM monitoring.online_predictions").fetchone()
+        by_endpoint = con.execute(
+            "SELECT endpoint, count(*) FROM monitoring.online_predictions GROUP BY 1 ORDER BY 1").fetchall()
+    return MaterializeResult(metadata={
+        "dagster/row_count": total, "rows_added": added, "first_logged_at": str(first), "last_logged_at": str(last),
+        **{f"answers_{endpoint.replace('/', '_')}": n for endpoint, n in by_endpoint},
     })

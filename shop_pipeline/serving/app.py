@@ -12,6 +12,7 @@ import hmac
 import logging
 import uuid
 from collections.abc import AsyncIterator
+from datetime import datetime, timezone
 from pathlib import Path
 
 from fastapi import Depends, FastAPI, HTTPException, Path as PathParam, Query, Request
@@ -25,10 +26,14 @@ from shop_pipeline.serving.schemas import (
     CustomerScores,
     Health,
     ModelsResponse,
+    OrderRiskRequest,
+    OrderRiskResponse,
     Problem,
     RecommendationsResponse,
     RecommendedProduct,
 )
+from shop_pipeline.serving.order_history import OnlineOrder, OrderLine
+from shop_pipeline.serving.prediction_log import PredictionLog
 from shop_pipeline.serving.store import Snapshot, SnapshotStore
 
 log = logging.getLogger(__name__)
@@ -37,6 +42,11 @@ MAX_BODY_BYTES = 64 * 1024
 MAX_K = 100
 CUSTOMER_ID = PathParam(min_length=1, max_length=200, description="the shop's customer id (user_id in the events)")
 ERRORS = {401: {"model": Problem}, 404: {"model": Problem}, 413: {"model": Problem}, 503: {"model": Problem}}
+
+
+def _utc(value: datetime) -> datetime:
+    """An aware time in UTC without its offset; a naive one is taken as UTC (as the events' times)."""
+    return value.astimezone(timezone.utc).replace(tzinfo=None) if value.tzinfo else value
 
 
 class BodyLimit:
@@ -85,12 +95,13 @@ async def _no_receive() -> dict:
 
 
 def create_app(serving_root: str | Path, token: str | None = None, watch_seconds: float = 1.0,
-               max_body_bytes: int = MAX_BODY_BYTES) -> FastAPI:
+               max_body_bytes: int = MAX_BODY_BYTES, prediction_log: PredictionLog | None = None) -> FastAPI:
     """The API over the snapshots published under `serving_root` (<shop home>/serving).
 
     With `token`, every /v1 request needs `Authorization: Bearer <token>`.
     """
     store = SnapshotStore(serving_root)
+    predictions = prediction_log or PredictionLog(Path(serving_root) / "logs")
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -99,6 +110,7 @@ def create_app(serving_root: str | Path, token: str | None = None, watch_seconds
             yield
         finally:
             store.stop()
+            predictions.close()
 
     app = FastAPI(
         title="shop_pipeline online API",
@@ -193,6 +205,34 @@ def create_app(serving_root: str | Path, token: str | None = None, watch_seconds
                               expected_spend=spend, segment=segment, model_version=version,
                               as_of=as_of,
                               snapshot_id=current.snapshot_id)
+
+    @app.post("/v1/orders/risk", response_model=OrderRiskResponse, responses={**ERRORS, 422: {"model": Problem}},
+              tags=["orders"], dependencies=[Depends(authorised)])
+    def order_risk(order: OrderRiskRequest) -> OrderRiskResponse:
+        """Risk of a new order: its features from the customer's history up to the last run plus the order
+        itself (the definitions of features.order_features), scored by the order-risk champion."""
+        current = snapshot()
+        scorer = current.order_risk
+        if scorer is None:
+            raise HTTPException(status_code=503, detail="this snapshot has no order-risk champion (order risk was "
+                                "not scored in the last run)")
+        online = OnlineOrder(
+            customer_id=order.customer_id, order_id=order.order_id, order_time=_utc(order.order_time),
+            session_id=order.session_id,
+            session_started_at=_utc(order.session_started_at) if order.session_started_at else None,
+            session_views=order.session_views, session_carts=order.session_carts,
+            first_cart_at=_utc(order.first_cart_at) if order.first_cart_at else None,
+            lines=tuple(OrderLine(i.product_id, i.category, float(i.price), int(i.quantity)) for i in order.items))
+        if online.session_id is None and (order.session_views or order.session_carts or order.first_cart_at):
+            raise HTTPException(status_code=422, detail="session_views, session_carts and first_cart_at need a session_id")
+        answer = scorer.score(online)
+        response = OrderRiskResponse(order_id=order.order_id, customer_id=order.customer_id,
+                                     risk_score=answer.risk_score, flagged=answer.flagged, threshold=answer.threshold,
+                                     top_features=answer.top_features, known_customer=answer.known_customer,
+                                     model_version=scorer.version, snapshot_id=current.snapshot_id)
+        predictions.append("orders/risk", scorer.version, current.snapshot_id, order.model_dump(mode="json"),
+                           response.model_dump(mode="json"))
+        return response
 
     if max_body_bytes:
         app.add_middleware(BodyLimit, limit=max_body_bytes)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, Field
@@ -62,3 +63,34 @@ class Health(BaseModel):
 
 class Problem(BaseModel):
     detail: str
+
+
+class OrderItem(BaseModel):
+    product_id: str = Field(min_length=1, max_length=200)
+    category: str | None = Field(None, max_length=200, description="the product's category (as in the events)")
+    price: float = Field(ge=0, le=1_000_000, allow_inf_nan=False, description="unit price paid")
+    quantity: int = Field(ge=1, le=10_000)
+
+
+class OrderRiskRequest(BaseModel):
+    customer_id: str = Field(min_length=1, max_length=200)
+    order_id: str = Field(min_length=1, max_length=200)
+    order_time: datetime = Field(description="ISO-8601; without an offset it is UTC")
+    session_id: str | None = Field(None, max_length=200)
+    session_started_at: datetime | None = Field(None, description="the session's first event")
+    session_views: int = Field(0, ge=0, le=1_000_000, description="views of the session before the order")
+    session_carts: int = Field(0, ge=0, le=1_000_000, description="cart events of the session before the order")
+    first_cart_at: datetime | None = Field(None, description="the first of those cart events")
+    items: list[OrderItem] = Field(min_length=1, max_length=500)
+
+
+class OrderRiskResponse(BaseModel):
+    order_id: str
+    customer_id: str
+    risk_score: float = Field(description="higher is riskier (the champion's score)")
+    flagged: bool = Field(description="risk_score >= the champion's alert threshold")
+    threshold: float
+    top_features: list[str] = Field(description="what raised the score most: feature=value (score change)")
+    known_customer: bool = Field(description="the customer has history up to the last run")
+    model_version: str
+    snapshot_id: str

@@ -15,6 +15,9 @@ Contents (manifest.json lists the files and their row counts):
                             history when that window is empty), reason "popular"
   models.json               the champions: version, trained / promoted, cut-off, validated
                             (held-out evaluations recorded in ml.model_evaluations)
+  order_risk.skops          the order-risk champion's artifact (checked against its SHA-256 on
+  risk_*.parquet            load), and the history online order features need
+                            (serving/order_history.py), when order risk was scored
 """
 
 from __future__ import annotations
@@ -108,7 +111,7 @@ def current_snapshot_dir(root: str | os.PathLike) -> Path | None:
 
 
 def publish_snapshot(con: duckdb.DuckDBPyConnection, root: str | os.PathLike,
-                     now: dt.datetime | None = None) -> PublishedSnapshot:
+                     now: dt.datetime | None = None, models_dir: str | os.PathLike | None = None) -> PublishedSnapshot:
     """Copy the serving tables out of the warehouse into a new snapshot folder and make it current."""
     root = Path(root)
     now = now or dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
@@ -152,6 +155,11 @@ def publish_snapshot(con: duckdb.DuckDBPyConnection, root: str | os.PathLike,
         (building / "models.json").write_text(json.dumps(models, indent=2))
         manifest = {"snapshot_id": snapshot_id, "published_at": _iso(now), "as_of": _iso(as_of_value),
                     "rows": rows, "models": len(models)}
+        if models_dir is not None:
+            risk = _export_order_risk(con, building, Path(models_dir))
+            if risk is not None:
+                manifest["order_risk"] = risk
+                rows.update(risk.pop("rows"))
         _write_synced(building / MANIFEST, json.dumps(manifest, indent=2))
         final = folders / snapshot_id
         os.replace(building, final)
@@ -161,6 +169,30 @@ def publish_snapshot(con: duckdb.DuckDBPyConnection, root: str | os.PathLike,
         raise
     _prune(folders, keep=snapshot_id)
     return PublishedSnapshot(snapshot_id=snapshot_id, path=final, rows=rows, as_of=as_of_value)
+
+
+def _export_order_risk(con: duckdb.DuckDBPyConnection, folder: Path, models_dir: Path) -> dict | None:
+    """The order-risk champion's artifact and the history its online features need; None when
+    order risk has not been scored with the current champion."""
+    from shop_pipeline.features.order_features import EXPENSIVE_RATIO
+    from shop_pipeline.ml import registry
+    from shop_pipeline.ml.order_risk import MODEL_NAME
+    from shop_pipeline.serving.order_history import export_history
+
+    if not table_columns(con, "ml.model_registry") or not table_columns(con, "scoring.order_risk_scores"):
+        return None
+    champion = registry.champion(con, MODEL_NAME)
+    scored = con.execute("SELECT any_value(as_of) FROM scoring.order_risk_scores WHERE model_version = ?",
+                         [champion.version] if champion else [""]).fetchone()[0]
+    if champion is None or scored is None:
+        return None
+    source = registry.artifact_file(models_dir, champion.artifact_path)
+    shutil.copyfile(source, folder / "order_risk.skops")
+    if registry.file_sha256(folder / "order_risk.skops") != champion.sha256:
+        raise registry.ArtifactIntegrityError(f"{source} does not match the SHA-256 the registry recorded")
+    rows = export_history(con, folder, scored)
+    return {"model_name": MODEL_NAME, "version": champion.version, "sha256": champion.sha256,
+            "as_of": scored.isoformat(), "expensive_ratio": EXPENSIVE_RATIO, "rows": rows}
 
 
 def _empty(name: str) -> str:

@@ -8,44 +8,11 @@ import subprocess
 import sys
 import threading
 
-import pytest
-from dagster import AssetSelection, DagsterInstance, materialize
-
-from shop_pipeline.definitions import ASSETS
-from shop_pipeline.pipeline_run import RANGE_END_TAG, RANGE_START_TAG
-from shop_pipeline.resources import default_resources
 from shop_pipeline.serving.snapshot import current_snapshot_dir, publish_snapshot, serving_root
 from shop_pipeline.settings import ShopPaths
-from shop_pipeline.synth import GeneratorConfig, generate_shop
 from shop_pipeline.warehouse.connection import connect
+from shop_pipeline_tests.serving.helpers import table
 from shop_pipeline_tests.serving.server_process import running_server
-
-CONFIG = GeneratorConfig(events=40_000, days=60, seed=11)
-TARGETS = AssetSelection.assets("serving_snapshot").upstream().required_multi_asset_neighbors()
-
-
-@pytest.fixture(scope="module")
-def shop(tmp_path_factory):
-    paths = ShopPaths.at(tmp_path_factory.mktemp("serving-shop")).ensure()
-    generate_shop(paths.home, CONFIG)
-    last = CONFIG.start + dt.timedelta(days=CONFIG.days - 1)
-    result = materialize(
-        ASSETS, selection=TARGETS, resources=default_resources(paths), instance=DagsterInstance.ephemeral(),
-        raise_on_error=False, tags={RANGE_START_TAG: CONFIG.start.isoformat(), RANGE_END_TAG: last.isoformat()},
-    )
-    assert result.success
-    return paths
-
-
-@pytest.fixture(scope="module")
-def api(shop):
-    with running_server(shop.home) as client:
-        yield client
-
-
-def table(paths, sql):
-    with connect(paths.warehouse) as con:
-        return con.execute(sql).fetchall()
 
 
 def test_the_run_published_a_snapshot_the_server_loads(shop, api):
@@ -137,7 +104,7 @@ def test_a_new_snapshot_is_served_without_a_restart_or_a_failed_request(shop, ap
         published = []
         for _ in range(3):
             with connect(shop.warehouse) as con:
-                published.append(publish_snapshot(con, serving_root(shop.home)).snapshot_id)
+                published.append(publish_snapshot(con, serving_root(shop.home), models_dir=shop.models).snapshot_id)
             deadline = dt.datetime.now() + dt.timedelta(seconds=20)
             while api.get("/readyz").json()["snapshot_id"] != published[-1]:
                 assert dt.datetime.now() < deadline, "the server did not swap to the new snapshot"
@@ -173,7 +140,7 @@ def test_readyz_says_not_ready_until_a_snapshot_is_published(shop, tmp_path):
         assert response.status_code == 503 and response.json()["status"] == "not_ready"
         assert client.get("/v1/models").status_code == 503
         with connect(shop.warehouse) as con:
-            publish_snapshot(con, serving_root(empty.home))
+            publish_snapshot(con, serving_root(empty.home), models_dir=shop.models)
         deadline = dt.datetime.now() + dt.timedelta(seconds=20)
         while client.get("/readyz").status_code != 200:
             assert dt.datetime.now() < deadline

@@ -1,0 +1,45 @@
+"""Scoring one order online with the order-risk champion of the snapshot."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from shop_pipeline.serving.order_history import OnlineOrder, OrderHistory
+
+
+@dataclass(frozen=True)
+class OrderRiskAnswer:
+    risk_score: float
+    flagged: bool
+    threshold: float
+    top_features: list[str]
+    known_customer: bool
+
+
+class OrderRiskScorer:
+    """The champion (loaded only if its bytes match the SHA-256 the registry recorded) and the history."""
+
+    def __init__(self, folder: Path, manifest: dict):
+        from shop_pipeline.ml import registry
+        from shop_pipeline.ml.order_risk import from_artifact
+
+        self.version = manifest["version"]
+        self.as_of = dt.date.fromisoformat(manifest["as_of"])
+        self.fitted = from_artifact(registry.load_artifact(folder / "order_risk.skops", manifest["sha256"]))
+        self.history = OrderHistory(folder, float(manifest["expensive_ratio"]))
+
+    def score(self, order: OnlineOrder) -> OrderRiskAnswer:
+        from shop_pipeline.ml.order_risk_scoring import explain
+
+        row = self.history.features(order)
+        frame = pd.DataFrame([row])
+        score = float(self.fitted.scores(frame)[0])
+        top = explain(self.fitted, frame, scores=[score])[0]
+        return OrderRiskAnswer(risk_score=score, flagged=score >= self.fitted.threshold,
+                               threshold=float(self.fitted.threshold),
+                               top_features=[part for part in top.split("; ") if part],
+                               known_customer=self.history.knows(order.customer_id))

@@ -1,0 +1,111 @@
+"""What the API answered: one JSON line per order-risk and demand request, and its ingestion.
+
+The server appends to <shop home>/serving/logs/predictions-<UTC start>-<pid>.jsonl and starts a
+new file when one reaches MAX_FILE_BYTES (so a file is never renamed while a reader may hold
+it, and several server processes never share one). Each line is written and flushed whole;
+a line cut short by a crash is skipped by the ingestion, which reads every file and adds the
+lines whose request_id the table does not hold yet (exactly once, in one transaction).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import threading
+import uuid
+from pathlib import Path
+
+import duckdb
+
+from shop_pipeline.warehouse.connection import transaction
+
+MAX_FILE_BYTES = 64 * 1024 * 1024
+LOG_GLOB = "predictions-*.jsonl"
+
+ONLINE_PREDICTIONS_DDL = """
+CREATE SCHEMA IF NOT EXISTS monitoring;
+CREATE TABLE IF NOT EXISTS monitoring.online_predictions (
+    request_id    VARCHAR   NOT NULL PRIMARY KEY,
+    logged_at     TIMESTAMP NOT NULL,   -- UTC, when the answer was sent
+    endpoint      VARCHAR   NOT NULL,   -- orders/risk | demand/predict
+    model_version VARCHAR   NOT NULL,
+    snapshot_id   VARCHAR   NOT NULL,
+    request       JSON      NOT NULL,
+    response      JSON      NOT NULL,
+    source_file   VARCHAR   NOT NULL,
+    ingested_at   TIMESTAMP NOT NULL
+);
+"""
+
+_INGEST = """
+INSERT INTO monitoring.online_predictions
+SELECT l.request_id, CAST(l.logged_at AS TIMESTAMP), l.endpoint, l.model_version, l.snapshot_id,
+       CAST(l.request AS JSON), CAST(l.response AS JSON), parse_filename(l.filename), CAST($now AS TIMESTAMP)
+FROM read_json($files, format = 'newline_delimited', ignore_errors = true, filename = true,
+               columns = {request_id: 'VARCHAR', logged_at: 'VARCHAR', endpoint: 'VARCHAR', model_version: 'VARCHAR',
+                          snapshot_id: 'VARCHAR', request: 'JSON', response: 'JSON'}) AS l
+WHERE l.request_id IS NOT NULL AND l.logged_at IS NOT NULL AND l.endpoint IS NOT NULL
+  AND l.model_version IS NOT NULL AND l.snapshot_id IS NOT NULL AND l.request IS NOT NULL AND l.response IS NOT NULL
+  AND l.request_id NOT IN (SELECT request_id FROM monitoring.online_predictions)
+QUALIFY row_number() OVER (PARTITION BY l.request_id ORDER BY l.logged_at) = 1
+"""
+
+
+class PredictionLog:
+    """Thread-safe appender of JSON lines, one file per server process and size step."""
+
+    def __init__(self, folder: str | os.PathLike, max_file_bytes: int = MAX_FILE_BYTES):
+        self.folder = Path(folder)
+        self.max_file_bytes = max_file_bytes
+        self._lock = threading.Lock()
+        self._handle = None
+        self._written = 0
+
+    def _open(self) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S%f")
+        path = self.folder / f"predictions-{stamp}-{os.getpid()}.jsonl"
+        self._handle = open(path, "a", encoding="utf-8")
+        self._written = 0
+
+    def append(self, endpoint: str, model_version: str, snapshot_id: str, request: dict, response: dict) -> str:
+        request_id = uuid.uuid4().hex
+        line = json.dumps({
+            "request_id": request_id, "endpoint": endpoint, "model_version": model_version,
+            "snapshot_id": snapshot_id,
+            "logged_at": dt.datetime.now(dt.timezone.utc).replace(tzinfo=None).isoformat(),
+            "request": request, "response": response,
+        }, separators=(",", ":")) + "\n"
+        with self._lock:
+            if self._handle is None or self._written >= self.max_file_bytes:
+                if self._handle is not None:
+                    self._handle.close()
+                self._open()
+            self._handle.write(line)
+            self._handle.flush()
+            self._written += len(line)
+        return request_id
+
+    def close(self) -> None:
+        with self._lock:
+            if self._handle is not None:
+                self._handle.close()
+                self._handle = None
+
+
+def ingest_prediction_logs(con: duckdb.DuckDBPyConnection, folder: str | os.PathLike,
+                           now: dt.datetime | None = None) -> int:
+    """Add the logged answers not in monitoring.online_predictions yet; how many were added."""
+    con.execute(ONLINE_PREDICTIONS_DDL)
+    from shop_pipeline.sources.native import glob_escaped
+
+    files = sorted(glob_escaped(p) for p in Path(folder).glob(LOG_GLOB) if p.stat().st_size > 0)
+    if not files:
+        return 0
+    now = now or dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    with transaction(con):
+        before = con.execute("SELECT count(*) FROM monitoring.online_predictions").fetchone()[0]
+        con.execute(_INGEST, {"files": files, "now": now})
+        after = con.execute("SELECT count(*) FROM monitoring.online_predictions").fetchone()[0]
+    return after - before

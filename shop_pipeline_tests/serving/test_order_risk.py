@@ -1,0 +1,155 @@
+"""Order risk online: the features of every order of the shop equal features.order_features, and over
+real HTTP every order's score equals scoring.order_risk_scores' for the same model version."""
+
+import datetime as dt
+import math
+
+import pandas as pd
+import pytest
+
+from shop_pipeline.features.order_features import EXPENSIVE_RATIO
+from shop_pipeline.serving.order_history import OnlineOrder, OrderHistory, OrderLine
+from shop_pipeline.serving.snapshot import current_snapshot_dir, serving_root
+from shop_pipeline.warehouse.connection import connect
+
+COMPARED = ("amount", "items", "units", "distinct_products", "distinct_categories", "max_item_price", "mean_unit_price",
+            "expensive_item_share", "max_price_vs_category", "prev_orders", "is_first_order", "prev_mean_amount",
+            "prev_std_amount", "amount_vs_customer_mean", "amount_zscore", "days_since_prev_order", "orders_last_1h",
+            "orders_last_24h", "amount_last_24h", "account_age_days", "customer_events_before", "categories_before",
+            "new_category_share", "is_new_category", "session_views", "session_carts", "cart_to_purchase_seconds",
+            "session_seconds", "order_hour", "hour_order_share")
+
+# Each order as the checkout would send it: its purchase lines, and its session facts (the
+# session's start and first cart come back from the batch's own seconds-before-the-order).
+ORDERS = """
+SELECT f.order_id, f.customer_id, f.order_time, f.session_id, f.session_views, f.session_carts,
+       f.order_time - to_milliseconds(CAST(round(f.session_seconds * 1000) AS BIGINT)) AS session_started_at,
+       CASE WHEN f.cart_to_purchase_seconds IS NOT NULL
+            THEN f.order_time - to_milliseconds(CAST(round(f.cart_to_purchase_seconds * 1000) AS BIGINT)) END AS first_cart_at,
+       list({'product_id': e.product_id, 'category': e.category, 'price': e.price, 'quantity': e.quantity}
+            ORDER BY e.event_time, e.event_id) AS items
+FROM features.order_features AS f
+JOIN staging.events AS e
+  ON e.user_id = f.customer_id AND coalesce(e.order_id, e.event_id) = f.order_id AND e.event_type = 'purchase'
+GROUP BY ALL
+ORDER BY f.order_time, f.order_id
+"""
+
+
+@pytest.fixture(scope="module")
+def orders(shop):
+    with connect(shop.warehouse) as con:
+        return con.execute(ORDERS).df()
+
+
+def online(row) -> OnlineOrder:
+    def at(value):
+        return None if value is None or pd.isna(value) else pd.Timestamp(value).to_pydatetime()
+
+    return OnlineOrder(
+        customer_id=row.customer_id, order_id=row.order_id, order_time=at(row.order_time), session_id=row.session_id,
+        session_started_at=at(row.session_started_at) if row.session_id is not None else None,
+        session_views=int(row.session_views), session_carts=int(row.session_carts),
+        first_cart_at=at(row.first_cart_at),
+        lines=tuple(OrderLine(i["product_id"], i["category"], float(i["price"]), int(i["quantity"])) for i in row.items))
+
+
+def same(a, b) -> bool:
+    if a is None or (isinstance(a, float) and math.isnan(a)):
+        return b is None or (isinstance(b, float) and math.isnan(b))
+    if isinstance(a, float) or isinstance(b, float):
+        return b is not None and not (isinstance(b, float) and math.isnan(b)) and math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9)
+    return a == b
+
+
+def test_every_orders_online_features_equal_the_batch_row(shop, orders):
+    history = OrderHistory(current_snapshot_dir(serving_root(shop.home)), EXPENSIVE_RATIO)
+    with connect(shop.warehouse) as con:
+        batch = con.execute("SELECT * FROM features.order_features").df().set_index(["customer_id", "order_id"])
+    assert len(orders) == len(batch) > 300
+    mismatches = []
+    for row in orders.itertuples(index=False):
+        features = history.features(online(row))
+        expected = batch.loc[(row.customer_id, row.order_id)]
+        for column in COMPARED:
+            want = expected[column]
+            want = None if pd.isna(want) else (want.item() if hasattr(want, "item") else want)
+            if not same(features[column], want):
+                mismatches.append((row.order_id, column, features[column], want))
+    assert mismatches == []
+
+
+def test_every_orders_score_over_http_equals_the_batch_score(shop, api, orders):
+    with connect(shop.warehouse) as con:
+        batch = {(c, o): (s, f, v) for c, o, s, f, v in con.execute(
+            "SELECT customer_id, order_id, risk_score, flagged, model_version FROM scoring.order_risk_scores").fetchall()}
+    differences = []
+    for row in orders.itertuples(index=False):
+        order = online(row)
+        body = {
+            "customer_id": order.customer_id, "order_id": order.order_id, "order_time": order.order_time.isoformat(),
+            "session_id": order.session_id, "session_views": order.session_views, "session_carts": order.session_carts,
+            "session_started_at": order.session_started_at.isoformat() if order.session_started_at else None,
+            "first_cart_at": order.first_cart_at.isoformat() if order.first_cart_at else None,
+            "items": [vars(line) for line in order.lines],
+        }
+        response = api.post("/v1/orders/risk", json=body)
+        assert response.status_code == 200, response.text
+        answer = response.json()
+        score, flagged, version = batch[(order.customer_id, order.order_id)]
+        if not (math.isclose(answer["risk_score"], score, rel_tol=1e-9, abs_tol=1e-12)
+                and answer["flagged"] == flagged and answer["model_version"] == version):
+            differences.append((order.order_id, answer["risk_score"], score, answer["flagged"], flagged))
+    assert differences == []
+    assert len(batch) == len(orders)
+
+
+def test_a_new_customers_order_is_scored_and_explained(api):
+    response = api.post("/v1/orders/risk", json={
+        "customer_id": "brand-new", "order_id": "o-new-1", "order_time": "2031-01-01T03:00:00+02:00",
+        "items": [{"product_id": "p1", "price": 999.0, "quantity": 3}]})
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    assert answer["known_customer"] is False and 0 <= answer["risk_score"]
+    assert all("=" in part for part in answer["top_features"])
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"items": []}, "items"),
+    ({"items": [{"product_id": "p1", "price": -1, "quantity": 1}]}, "price"),
+    ({"items": [{"product_id": "p1", "price": 10, "quantity": 0}]}, "quantity"),
+    ({"order_time": "yesterday"}, "order_time"),
+    ({"session_views": 3}, "session_id"),
+    ({"items": [{"product_id": "p1", "price": 1, "quantity": 1}] * 501}, "items"),
+])
+def test_bad_orders_get_a_422_that_names_the_field(api, change, message):
+    body = {"customer_id": "c1", "order_id": "o1", "order_time": "2025-01-01T00:00:00",
+            "items": [{"product_id": "p1", "price": 10.0, "quantity": 1}], **change}
+    response = api.post("/v1/orders/risk", json=body)
+    assert response.status_code == 422, response.text
+    assert message in response.json()["detail"] and "Traceback" not in response.text
+
+
+def test_malformed_json_is_a_422(api):
+    response = api.post("/v1/orders/risk", content=b"{not json", headers={"content-type": "application/json"})
+    assert response.status_code == 422 and "JSON" in response.json()["detail"]
+
+
+def test_answers_reach_monitoring_online_predictions_exactly_once(shop, api):
+    from dagster import DagsterInstance, materialize
+
+    from shop_pipeline.defs.serving import online_predictions
+    from shop_pipeline.resources import default_resources
+
+    for _ in range(2):  # a second ingestion of the same logs adds nothing
+        result = materialize([online_predictions], resources=default_resources(shop), instance=DagsterInstance.ephemeral())
+        assert result.success
+    with connect(shop.warehouse) as con:
+        total, distinct, endpoints = con.execute(
+            "SELECT count(*), count(DISTINCT request_id), list(DISTINCT endpoint) FROM monitoring.online_predictions"
+        ).fetchone()
+        sample = con.execute("SELECT request->>'order_id', CAST(response->>'risk_score' AS DOUBLE) "
+                             "FROM monitoring.online_predictions WHERE request->>'order_id' = 'o-new-1'").fetchall()
+    assert total == distinct and total > 300
+    assert endpoints == ["orders/risk"]
+    assert len(sample) == 1
