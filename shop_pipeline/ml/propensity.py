@@ -132,8 +132,12 @@ MIN_CLASS_COUNT = 5
 MIN_HISTORY_DAYS = 7              # features of a supervised training window: at least a week of data
 MIN_CALIBRATION_DAYS = 28         # a probabilistic model sees repeat purchases in four weeks or more
 MIN_HOLDOUT_DAYS = 7
-MIN_SUPERVISED_CUSTOMERS = 500    # customers in the labelled training window
-MIN_SUPERVISED_BUYERS = 50        # buyers in the training window and in the held-out window
+# A supervised candidate competes when each labelled window (training and held-out) holds at
+# least these: 40 buyers are 10 per parameter of the baseline logistic regression (3 RFM
+# features and the intercept), the usual floor for a stable fit; below them the probabilistic
+# models, which need no labels, serve.
+MIN_SUPERVISED_CUSTOMERS = 100
+MIN_SUPERVISED_BUYERS = 40
 MIN_BUYERS_FOR_ORDERS_MODEL = 30
 AOV_PRIOR_ORDERS = 2.0
 DEFAULT_THRESHOLD = 0.5           # decision threshold of a model fitted without labels

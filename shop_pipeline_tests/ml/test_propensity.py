@@ -270,7 +270,7 @@ def test_a_training_window_with_too_few_customers_leaves_the_probabilistic_model
     import shop_pipeline.features.tables as T
 
     _fake_tables(monkeypatch, dt.date(2025, 1, 1), 30)
-    few = P.MIN_SUPERVISED_CUSTOMERS - 100
+    few = P.MIN_SUPERVISED_CUSTOMERS - 20
     monkeypatch.setattr(T, "customer_features_frame",
                         lambda con, day: synthetic(few, seed=day.toordinal() % 1000, as_of=day)[0])
     monkeypatch.setattr(T, "customer_labels_frame", lambda con, day, h, known_by=None: synthetic(
