@@ -184,7 +184,7 @@ def _measure(home: Path, mode: str, out: Path) -> None:
     import duckdb
     import pandas as pd
 
-    from shop_pipeline.features.tables import (future_product_days_frame,
+    from shop_pipeline.features.tables import (future_frames_as_known_at, future_product_days_frame,
                                                product_daily_sales_frame)
     from shop_pipeline.ml import forecast as F
     from shop_pipeline.ml import propensity as P
@@ -205,7 +205,9 @@ def _measure(home: Path, mode: str, out: Path) -> None:
     folds = rolling_origin_folds(as_of, n_folds=3, horizon_days=FORECAST_HORIZON, step_days=7,
                                  first_day=min(history["day"]))
     t = time.perf_counter()
-    bt = F.backtest(history, folds, horizon_days=FORECAST_HORIZON, seed=SEED)
+    # as the pipeline: every fold forecasts the future frame serving would have built on its origin
+    bt = F.backtest(history, folds, horizon_days=FORECAST_HORIZON, seed=SEED,
+                    future_at=future_frames_as_known_at(con, as_of, FORECAST_HORIZON))
     result["backtest_s"] = time.perf_counter() - t
     result["backtest_predictions"] = len(bt.predictions) // len(F.CANDIDATES)
     result["backtest_fit_s"] = bt.fit_seconds

@@ -3,7 +3,8 @@
 The shape of public invoice logs (Online Retail II): purchases only (no views, no carts), no
 product catalog, no promotions file, no ad spend; each product's price is cut every
 `price_step_days` until it is `price_fall` lower at the end, and demand follows the price
-(elasticity) and the weekday. A few lines are keyed at `outlier_factor` x the price
+(elasticity) and the weekday, and cheap products sell more than dear ones (so a model learns
+that a high price means few units). A few lines are keyed at `outlier_factor` x the price
 (corrections, wholesale lines), so the highest price ever seen is far above the price a
 customer pays: a forecast that assumes the highest price for the coming days fails here.
 
@@ -39,6 +40,7 @@ class FallingPriceConfig:
     price_fall: float = 0.5  # the last price is this share below the first
     price_step_days: int = 14  # prices are cut in steps, each product on its own days
     elasticity: float = 1.2  # orders x (price / first price) ** -elasticity
+    price_level_effect: float = 1.0  # cheap products sell more: orders x (first price / median) ** -effect
     outlier_share: float = 0.01  # lines keyed at outlier_factor x the price
     outlier_factor: float = 20.0
     seed: int = 0
@@ -60,6 +62,7 @@ def generate_falling_price_shop(cfg: FallingPriceConfig = FallingPriceConfig()) 
     rng = np.random.default_rng(cfg.seed)
     first, prices = _price_paths(cfg, rng)
     rate = np.exp(rng.normal(np.log(cfg.median_orders_per_day), cfg.demand_spread, cfg.products))
+    rate = rate * (first / np.median(first)) ** -cfg.price_level_effect
     days = [cfg.start + dt.timedelta(days=d) for d in range(cfg.days)]
     weekday = np.array([WEEKDAY_DEMAND[day.weekday()] for day in days])
     expected = rate[:, None] * weekday[None, :] * (prices / first[:, None]) ** -cfg.elasticity
