@@ -175,12 +175,13 @@ def tune_parameters(con: Any, as_of: dt.date, seed: int = 0, test_days: int = TE
                     grid: dict[str, list[dict[str, Any]]] | None = None) -> dict[str, dict[str, Any]]:
     """{candidate: parameters} with the best GATE_METRIC on the validation split that ends where
     the test window starts (train before as_of - 2 x test_days, validate on the next test_days).
-    Too little history for that split, or no evaluated customer in it: the defaults ({})."""
+    Too little history for that split, or fewer than MIN_EVALUATED_CUSTOMERS evaluated customers
+    in it (a choice made on a handful is noise): the defaults ({})."""
     try:
         validation = temporal_split(con, as_of - dt.timedelta(days=test_days), test_days)
     except ValueError:
         return {}
-    if len(validation.test_users) == 0:
+    if len(validation.test_users) < max(MIN_EVALUATED_CUSTOMERS, 1):
         return {}
     chosen: dict[str, dict[str, Any]] = {}
     for candidate, options in (grid or TUNING_GRID).items():
