@@ -273,6 +273,12 @@ def main(argv: list[str] | None = None) -> int:
     ui.add_argument("--home", help=f"shop state folder (default ${HOME_ENV} or ./data)")
     ui.add_argument("--port", type=int, default=3000)
 
+    serve = commands.add_parser("serve", help="start the online prediction API over the last run's serving snapshot")
+    serve.add_argument("--home", help=f"shop state folder (default ${HOME_ENV} or ./data)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (another than loopback needs a token)")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--token-file", help="file holding the bearer token (else $SHOP_PIPELINE_SERVE_TOKEN)")
+
     args = parser.parse_args(argv)
     if args.command == "generate":
         return run_generate(args)
@@ -293,6 +299,15 @@ def main(argv: list[str] | None = None) -> int:
         return run_import(paths, args.format, args.paths, args.mapping)
     if args.command == "retract":
         return run_retract(paths, args.path)
+    if args.command == "serve":
+        from shop_pipeline.serving.server import ServeConfigError, serve as start_server
+
+        try:
+            start_server(paths.home, host=args.host, port=args.port, token_file=args.token_file)
+        except (ServeConfigError, OSError) as exc:
+            print(f"shop-pipeline serve: {exc}", file=sys.stderr)
+            return 2
+        return 0
     if args.command == "ui":
         from shop_pipeline.instance import ensure_dagster_home
 

@@ -64,6 +64,24 @@ HISTORY_QUERIES = {
 }
 
 
+# Every order of features.order_features as the checkout would send it (consistency tests and
+# benchmarks/serve.py): its purchase lines, and its session facts (the session's start and first
+# cart come back from the batch's own seconds-before-the-order).
+ORDERS_AS_SENT = """
+SELECT f.order_id, f.customer_id, f.order_time, f.session_id, f.session_views, f.session_carts,
+       f.order_time - to_milliseconds(CAST(round(f.session_seconds * 1000) AS BIGINT)) AS session_started_at,
+       CASE WHEN f.cart_to_purchase_seconds IS NOT NULL
+            THEN f.order_time - to_milliseconds(CAST(round(f.cart_to_purchase_seconds * 1000) AS BIGINT)) END AS first_cart_at,
+       list({'product_id': e.product_id, 'category': e.category, 'price': e.price, 'quantity': e.quantity}
+            ORDER BY e.event_time, e.event_id) AS items
+FROM features.order_features AS f
+JOIN staging.events AS e
+  ON e.user_id = f.customer_id AND coalesce(e.order_id, e.event_id) = f.order_id AND e.event_type = 'purchase'
+GROUP BY ALL
+ORDER BY f.order_time, f.order_id
+"""
+
+
 def export_history(con: duckdb.DuckDBPyConnection, folder: Path, as_of: dt.date) -> dict[str, int]:
     """Write the four history files into `folder`; their row counts."""
     cutoff = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time())
@@ -94,6 +112,31 @@ class OnlineOrder:
     session_views: int = 0                          # views / carts of the session before the order
     session_carts: int = 0                          # (since the session's previous order)
     first_cart_at: dt.datetime | None = None        # the first of those carts
+
+    @classmethod
+    def from_row(cls, row) -> "OnlineOrder":
+        """An order from a row of ORDERS_AS_SENT (a pandas itertuples row)."""
+        def at(value):
+            return None if value is None or pd.isna(value) else pd.Timestamp(value).to_pydatetime()
+
+        return cls(
+            customer_id=row.customer_id, order_id=row.order_id, order_time=at(row.order_time),
+            session_id=row.session_id,
+            session_started_at=at(row.session_started_at) if row.session_id is not None else None,
+            session_views=int(row.session_views), session_carts=int(row.session_carts),
+            first_cart_at=at(row.first_cart_at),
+            lines=tuple(OrderLine(i["product_id"], i["category"], float(i["price"]), int(i["quantity"]))
+                        for i in row.items))
+
+    def to_request(self) -> dict:
+        """The body of POST /v1/orders/risk for this order."""
+        return {
+            "customer_id": self.customer_id, "order_id": self.order_id, "order_time": self.order_time.isoformat(),
+            "session_id": self.session_id, "session_views": self.session_views, "session_carts": self.session_carts,
+            "session_started_at": self.session_started_at.isoformat() if self.session_started_at else None,
+            "first_cart_at": self.first_cart_at.isoformat() if self.first_cart_at else None,
+            "items": [vars(line) for line in self.lines],
+        }
 
 
 def _us(value: dt.datetime) -> int:

@@ -1,4 +1,4 @@
-"""A real `python -m shop_pipeline.serving` process on a free 127.0.0.1 port, stopped by the test."""
+"""A real `shop-pipeline serve` process on a free 127.0.0.1 port, stopped by the test."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ def running_server(home: Path, *extra: str, env: dict | None = None, wait_ready:
                    ) -> Iterator[httpx.Client]:
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "shop_pipeline.serving", "--home", str(home), "--port", str(port), *extra],
+        [sys.executable, "-m", "shop_pipeline.cli", "serve", "--home", str(home), "--port", str(port), *extra],
         env={**os.environ, **(env or {})}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
     base = f"http://127.0.0.1:{port}"

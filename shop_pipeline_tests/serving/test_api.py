@@ -1,4 +1,4 @@
-"""The online API over real HTTP: a generated shop run through Dagster, then `python -m shop_pipeline.serving`.
+"""The online API over real HTTP: a generated shop run through Dagster, then `shop-pipeline serve`.
 
 Consistency with the batch tables is checked for every customer of the shop, not a sample.
 """
@@ -127,7 +127,7 @@ def test_a_token_guards_every_v1_endpoint(shop, tmp_path):
 
 
 def test_binding_beyond_loopback_without_a_token_is_refused(shop):
-    done = subprocess.run([sys.executable, "-m", "shop_pipeline.serving", "--home", str(shop.home), "--host", "0.0.0.0"],
+    done = subprocess.run([sys.executable, "-m", "shop_pipeline.cli", "serve", "--home", str(shop.home), "--host", "0.0.0.0"],
                           capture_output=True, text=True, timeout=60, env={"PATH": "/usr/bin:/bin"})
     assert done.returncode == 2
     assert "--token-file" in done.stderr

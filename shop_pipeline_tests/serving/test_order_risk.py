@@ -1,14 +1,13 @@
 """Order risk online: the features of every order of the shop equal features.order_features, and over
 real HTTP every order's score equals scoring.order_risk_scores' for the same model version."""
 
-import datetime as dt
 import math
 
 import pandas as pd
 import pytest
 
 from shop_pipeline.features.order_features import EXPENSIVE_RATIO
-from shop_pipeline.serving.order_history import OnlineOrder, OrderHistory, OrderLine
+from shop_pipeline.serving.order_history import ORDERS_AS_SENT, OnlineOrder, OrderHistory
 from shop_pipeline.serving.snapshot import current_snapshot_dir, serving_root
 from shop_pipeline.warehouse.connection import connect
 
@@ -19,39 +18,12 @@ COMPARED = ("amount", "items", "units", "distinct_products", "distinct_categorie
             "new_category_share", "is_new_category", "session_views", "session_carts", "cart_to_purchase_seconds",
             "session_seconds", "order_hour", "hour_order_share")
 
-# Each order as the checkout would send it: its purchase lines, and its session facts (the
-# session's start and first cart come back from the batch's own seconds-before-the-order).
-ORDERS = """
-SELECT f.order_id, f.customer_id, f.order_time, f.session_id, f.session_views, f.session_carts,
-       f.order_time - to_milliseconds(CAST(round(f.session_seconds * 1000) AS BIGINT)) AS session_started_at,
-       CASE WHEN f.cart_to_purchase_seconds IS NOT NULL
-            THEN f.order_time - to_milliseconds(CAST(round(f.cart_to_purchase_seconds * 1000) AS BIGINT)) END AS first_cart_at,
-       list({'product_id': e.product_id, 'category': e.category, 'price': e.price, 'quantity': e.quantity}
-            ORDER BY e.event_time, e.event_id) AS items
-FROM features.order_features AS f
-JOIN staging.events AS e
-  ON e.user_id = f.customer_id AND coalesce(e.order_id, e.event_id) = f.order_id AND e.event_type = 'purchase'
-GROUP BY ALL
-ORDER BY f.order_time, f.order_id
-"""
 
 
 @pytest.fixture(scope="module")
 def orders(shop):
     with connect(shop.warehouse) as con:
-        return con.execute(ORDERS).df()
-
-
-def online(row) -> OnlineOrder:
-    def at(value):
-        return None if value is None or pd.isna(value) else pd.Timestamp(value).to_pydatetime()
-
-    return OnlineOrder(
-        customer_id=row.customer_id, order_id=row.order_id, order_time=at(row.order_time), session_id=row.session_id,
-        session_started_at=at(row.session_started_at) if row.session_id is not None else None,
-        session_views=int(row.session_views), session_carts=int(row.session_carts),
-        first_cart_at=at(row.first_cart_at),
-        lines=tuple(OrderLine(i["product_id"], i["category"], float(i["price"]), int(i["quantity"])) for i in row.items))
+        return con.execute(ORDERS_AS_SENT).df()
 
 
 def same(a, b) -> bool:
@@ -69,7 +41,7 @@ def test_every_orders_online_features_equal_the_batch_row(shop, orders):
     assert len(orders) == len(batch) > 300
     mismatches = []
     for row in orders.itertuples(index=False):
-        features = history.features(online(row))
+        features = history.features(OnlineOrder.from_row(row))
         expected = batch.loc[(row.customer_id, row.order_id)]
         for column in COMPARED:
             want = expected[column]
@@ -85,15 +57,8 @@ def test_every_orders_score_over_http_equals_the_batch_score(shop, api, orders):
             "SELECT customer_id, order_id, risk_score, flagged, model_version FROM scoring.order_risk_scores").fetchall()}
     differences = []
     for row in orders.itertuples(index=False):
-        order = online(row)
-        body = {
-            "customer_id": order.customer_id, "order_id": order.order_id, "order_time": order.order_time.isoformat(),
-            "session_id": order.session_id, "session_views": order.session_views, "session_carts": order.session_carts,
-            "session_started_at": order.session_started_at.isoformat() if order.session_started_at else None,
-            "first_cart_at": order.first_cart_at.isoformat() if order.first_cart_at else None,
-            "items": [vars(line) for line in order.lines],
-        }
-        response = api.post("/v1/orders/risk", json=body)
+        order = OnlineOrder.from_row(row)
+        response = api.post("/v1/orders/risk", json=order.to_request())
         assert response.status_code == 200, response.text
         answer = response.json()
         score, flagged, version = batch[(order.customer_id, order.order_id)]
