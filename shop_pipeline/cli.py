@@ -77,6 +77,9 @@ def _add_window_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--forecast-horizon-days", type=_positive_days, help="days to forecast (default 14)")
     parser.add_argument("--propensity-horizon-days", type=_positive_days,
                         help="purchase window of the propensity label (default 30)")
+    parser.add_argument("--recommendation-recency-days", type=_positive_days,
+                        help="recommend only to customers with an interaction in the N days before the cut-off "
+                        "(default: every customer with any interaction)")
     parser.add_argument("--groups", type=_groups, help="only these asset groups, comma-separated (e.g. ingestion,staging)")
     parser.add_argument("--verbose", action="store_true",
                         help="stream Dagster's own log instead of one line per step (it always goes to logs/dagster.log)")
@@ -137,6 +140,7 @@ def run_pipeline(paths: ShopPaths, args: argparse.Namespace | None = None) -> in
         getattr(args, "as_of", None),
         getattr(args, "forecast_horizon_days", None),
         getattr(args, "propensity_horizon_days", None),
+        getattr(args, "recommendation_recency_days", None),
     )
     groups = getattr(args, "groups", None)
     first, last = landed.span

@@ -97,7 +97,8 @@ def describe_out_of_range(days: LandedDays) -> str:
 
 
 def window_run_config(as_of: str | None = None, forecast_horizon_days: int | None = None,
-                      propensity_horizon_days: int | None = None) -> dict:
+                      propensity_horizon_days: int | None = None,
+                      recommendation_recency_days: int | None = None) -> dict:
     """Run configuration of the ModelingWindow resource (only what was given)."""
     config = {
         key: value
@@ -105,6 +106,7 @@ def window_run_config(as_of: str | None = None, forecast_horizon_days: int | Non
             "as_of": as_of,
             "forecast_horizon_days": forecast_horizon_days,
             "propensity_horizon_days": propensity_horizon_days,
+            "recommendation_recency_days": recommendation_recency_days,
         }.items()
         if value is not None
     }

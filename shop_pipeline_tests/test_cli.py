@@ -30,6 +30,7 @@ def shop(tmp_path, monkeypatch):
         (["run", "--groups", "nosuchgroup"], "unknown group(s) nosuchgroup"),
         (["run", "--forecast-horizon-days", "0"], "must be at least 1"),
         (["run", "--propensity-horizon-days", "soon"], "'soon' is not a whole number of days"),
+        (["run", "--recommendation-recency-days", "0"], "must be at least 1"),
     ],
 )
 def test_bad_arguments_are_refused_in_one_line_before_any_work(shop, capsys, argv, message):
@@ -146,3 +147,11 @@ def test_the_exit_codes_are_in_the_help(capsys):
     with pytest.raises(SystemExit):
         cli.main(["run", "--help"])
     assert "3 partial" in capsys.readouterr().out
+
+
+def test_the_window_arguments_become_the_window_resource_config():
+    from shop_pipeline.pipeline_run import window_run_config
+
+    assert window_run_config() == {}
+    config = window_run_config("2025-03-01", None, 45, 30)["resources"]["window"]["config"]
+    assert config == {"as_of": "2025-03-01", "propensity_horizon_days": 45, "recommendation_recency_days": 30}
