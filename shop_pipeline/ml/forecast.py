@@ -8,7 +8,7 @@ the target is p's units on day o + h; the features are
   same definitions the feature table uses for the day after the origin (so at o + 1):
   units_lag_1 = units(o), units_lag_7 = units(o - 6), units_lag_14 = units(o - 13),
   units_rolling_mean_7 / _28 / _91 = mean units over the 7 / 28 / 91 days ending on o,
-  views / carts rolling means over 7 days, days of history, the seasonal-naive value for the
+  views / carts rolling means over 7 days, days of history (counted up to 91), the seasonal-naive value for the
   target day and the mean of the last four same weekdays before the origin;
 * what is known in advance about the target day o + h: horizon h, calendar (weekday and
   weekend flag, derived from the date itself so the SQL's weekday convention does not matter;
@@ -49,11 +49,22 @@ Candidates:
   p10 / p90 = expm1(log1p(p50) + q10 / q90 of the row's bin). With too little history for a
   calibration origin, in-sample residuals are used (narrower intervals; documented in
   ``FittedForecaster.interval_method``). The backtest measures the coverage.
-  p10 <= p50 <= p90 and all >= 0 by construction.
+  p10 <= p50 <= p90 and all >= 0 by construction. The baselines get their interval the same
+  way (their own residuals from the same calibration origin), so a version that serves a
+  baseline still has a measured 80% interval.
+
+Backtest = serving. Each rolling-origin fold fits on the history up to its origin and forecasts
+the future frame serving would have built on that origin (``future_at``: in the pipeline
+features.tables.future_frames_as_known_at, the frame of sql/future_product_days.sql: the last
+price paid x the planned promotion, planned or recent ad spend), through the same function as
+the served forecast. Whatever the future frame assumes, the backtest metric that picks the
+served candidate has seen it: a price assumption that hurts shows up there, not only in
+production.
 
 Fallbacks (bad input), never NaN in an output, never a crash inside scikit-learn:
 
-* empty history, missing columns, a non-positive horizon: ValueError with a clear message;
+* empty history, or no backtest fold that fits it: NotEnoughData (a ValueError) with one line a
+  person reads; missing columns, a non-positive horizon: ValueError with a clear message;
 * too little history to build ``MIN_TRAIN_ROWS`` training examples, or no unit sold in the
   training window: the fitted forecaster is in ``fallback`` mode: p50 = the seasonal-naive
   value (itself falling back to the product's mean, else 0) for challenger and linear alike,

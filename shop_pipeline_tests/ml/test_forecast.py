@@ -143,3 +143,44 @@ def test_plots_are_png(effect):
         assert png[:8] == b"\x89PNG\r\n\x1a\n"
     md = png_markdown(png, "forecast [top]")
     assert md.startswith("![forecast (top)](data:image/png;base64,")
+
+
+def test_a_fortnight_is_not_enough_data_for_a_14_day_forecast():
+    history = weekly_history(n_products=3, days=14)
+    first, last = history["day"].min(), history["day"].max()
+    with pytest.raises(NotEnoughData, match=r"14 days of data \(2025-.*\) are fewer than a 14-day horizon") as caught:
+        rolling_origin_folds(last, 3, 14, 7, first_day=first)
+    assert "\n" not in str(caught.value)
+    # one day more: one fold, whose model falls back to seasonal-naive (too few training examples)
+    history = weekly_history(n_products=3, days=15)
+    folds = rolling_origin_folds(history["day"].max(), 3, 14, 7, first_day=history["day"].min())
+    result = F.backtest(history, folds, 14, config=FAST, future_at=F.recorded_future(history))
+    assert len(folds) == 1 and set(result.predictions["candidate"]) == set(F.CANDIDATES)
+    with pytest.raises(NotEnoughData, match="history is empty"):
+        F.fit_forecaster(history.iloc[:0], None, 14)
+
+
+def test_the_backtest_forecasts_the_future_it_is_given_for_each_origin(effect):
+    history, _, _ = effect
+    folds = rolling_origin_folds(history["day"].max(), n_folds=2, horizon_days=14, step_days=7)
+    asked = []
+
+    def doubled_price(origin):
+        # a future whose price is twice the price paid: what serving would have assumed on that origin
+        asked.append(origin)
+        future = F.recorded_future(history)(origin)
+        return future.assign(shown_price=2 * future["shown_price"])
+
+    recorded = F.backtest(history, folds, 14, config=FAST, future_at=F.recorded_future(history))
+    skewed = F.backtest(history, folds, 14, config=FAST, future_at=doubled_price)
+    assert asked == [f.train_end for f in folds]
+    keys = ["fold", "candidate", "product_id", "day"]
+    both = recorded.predictions.merge(skewed.predictions, on=keys, suffixes=("", "_skewed"))
+    assert len(both) == len(recorded.predictions) == len(skewed.predictions)
+    assert (both["actual"] == both["actual_skewed"]).all()
+    linear = both[both["candidate"] == "linear"]
+    # the price moved the linear forecast (and its metric); seasonal-naive ignores prices
+    assert not np.allclose(linear["p50"], linear["p50_skewed"])
+    naive = both[both["candidate"] == "seasonal_naive"]
+    np.testing.assert_array_equal(naive["p50"], naive["p50_skewed"])
+    assert skewed.overall().loc["linear", "wape"] != recorded.overall().loc["linear", "wape"]
