@@ -24,30 +24,40 @@ def _format_value(value: float) -> str:
 def explain(fitted: FittedOrderRisk, features: pd.DataFrame, scores: np.ndarray | None = None,
             top: int = TOP_FEATURES) -> list[str]:
     """top_features of each row of `features` (what a contribution means: ml/order_risk.py)."""
+    return scored_and_explained(fitted, features, scores, top)[1]
+
+
+def scored_and_explained(fitted: FittedOrderRisk, features: pd.DataFrame, scores: np.ndarray | None = None,
+                         top: int = TOP_FEATURES) -> tuple[np.ndarray, list[str]]:
+    """(risk scores, top_features) of each row of `features`; without `scores`, the rows are scored
+    in the same model call as their variations (one call per block: what an online request costs)."""
     if len(features) == 0:
-        return []
+        return np.zeros(0), []
     X = D.feature_frame(features, fitted.columns)
-    base = fitted.scores(features) if scores is None else np.asarray(scores, dtype=np.float64)
     values = X.to_numpy(np.float64)
+    base = np.empty(len(X)) if scores is None else np.asarray(scores, dtype=np.float64)
     drops = np.empty((len(X), len(fitted.columns)))
     # Each row once per column with that column at its typical value, scored in one call per
     # block of rows: one call per column costs more than the predictions when few rows are new.
     n_columns = len(fitted.columns)
-    rows_per_block = max(1, SCORE_BATCH_ROWS // n_columns)
+    variants = n_columns + (1 if scores is None else 0)   # the row itself last, when not scored yet
+    rows_per_block = max(1, SCORE_BATCH_ROWS // variants)
     for start in range(0, len(X), rows_per_block):
         block = values[start:start + rows_per_block]
-        typical = np.repeat(block[np.newaxis], n_columns, axis=0)   # (column, row, feature)
+        typical = np.repeat(block[np.newaxis], variants, axis=0)   # (variant, row, feature)
         typical[np.arange(n_columns), :, np.arange(n_columns)] = fitted.medians[:, np.newaxis]
         stacked = pd.DataFrame(typical.reshape(-1, n_columns), columns=X.columns)
-        varied = model_scores(fitted.candidate, fitted.pipeline, stacked).reshape(n_columns, len(block))
-        drops[start:start + len(block)] = base[start:start + len(block), np.newaxis] - varied.T
+        varied = model_scores(fitted.candidate, fitted.pipeline, stacked).reshape(variants, len(block))
+        if scores is None:
+            base[start:start + len(block)] = varied[n_columns]
+        drops[start:start + len(block)] = base[start:start + len(block), np.newaxis] - varied[:n_columns].T
     out = []
     for i in range(len(X)):
         order = np.argsort(-drops[i], kind="stable")[:top]
         parts = [f"{fitted.columns[j]}={_format_value(values[i, j])} ({drops[i, j]:+.3g})"
                  for j in order if drops[i, j] > 1e-9]
         out.append("; ".join(parts))
-    return out
+    return base, out
 
 
 def _order_times(features: pd.DataFrame) -> np.ndarray:

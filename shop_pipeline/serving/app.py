@@ -151,12 +151,12 @@ def create_app(serving_root: str | Path, token: str | None = None, watch_seconds
                             status_code=500)
 
     @app.get("/healthz", response_model=Health, tags=["operations"])
-    def healthz() -> Health:
+    async def healthz() -> Health:
         """The process is up (it may not have a snapshot yet: see /readyz)."""
         return Health(status="ok")
 
     @app.get("/readyz", response_model=Health, responses={503: {"model": Health}}, tags=["operations"])
-    def readyz():
+    async def readyz():
         """Ready once a snapshot is loaded."""
         current = store.current
         if current is None:
@@ -166,7 +166,7 @@ def create_app(serving_root: str | Path, token: str | None = None, watch_seconds
 
     @app.get("/v1/models", response_model=ModelsResponse, responses=ERRORS, tags=["models"],
              dependencies=[Depends(authorised)])
-    def models() -> ModelsResponse:
+    async def models() -> ModelsResponse:
         """The champions the snapshot's scores came from."""
         current = snapshot()
         return ModelsResponse(snapshot_id=current.snapshot_id, published_at=current.manifest.get("published_at"),
@@ -174,7 +174,7 @@ def create_app(serving_root: str | Path, token: str | None = None, watch_seconds
 
     @app.get("/v1/customers/{customer_id}/recommendations", response_model=RecommendationsResponse,
              responses=ERRORS, tags=["customers"], dependencies=[Depends(authorised)])
-    def recommendations(customer_id: str = CUSTOMER_ID,
+    async def recommendations(customer_id: str = CUSTOMER_ID,
                         k: int = Query(10, ge=1, le=MAX_K, description="how many products")) -> RecommendationsResponse:
         """The customer's published top-k list; an unknown or cold customer gets the popular list and the reason."""
         current = snapshot()
@@ -193,7 +193,7 @@ def create_app(serving_root: str | Path, token: str | None = None, watch_seconds
 
     @app.get("/v1/customers/{customer_id}/scores", response_model=CustomerScores, responses=ERRORS,
              tags=["customers"], dependencies=[Depends(authorised)])
-    def scores(customer_id: str = CUSTOMER_ID) -> CustomerScores:
+    async def scores(customer_id: str = CUSTOMER_ID) -> CustomerScores:
         """Purchase propensity, churn risk, expected orders and spend, and segment of a known customer."""
         current = snapshot()
         row = current.scores.get(customer_id)

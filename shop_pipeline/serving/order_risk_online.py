@@ -33,12 +33,10 @@ class OrderRiskScorer:
         self.history = OrderHistory(folder, float(manifest["expensive_ratio"]))
 
     def score(self, order: OnlineOrder) -> OrderRiskAnswer:
-        from shop_pipeline.ml.order_risk_scoring import explain
+        from shop_pipeline.ml.order_risk_scoring import scored_and_explained
 
-        row = self.history.features(order)
-        frame = pd.DataFrame([row])
-        score = float(self.fitted.scores(frame)[0])
-        top = explain(self.fitted, frame, scores=[score])[0]
+        scores, tops = scored_and_explained(self.fitted, pd.DataFrame([self.history.features(order)]))
+        score, top = float(scores[0]), tops[0]
         return OrderRiskAnswer(risk_score=score, flagged=score >= self.fitted.threshold,
                                threshold=float(self.fitted.threshold),
                                top_features=[part for part in top.split("; ") if part],
