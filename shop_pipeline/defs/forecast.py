@@ -46,6 +46,12 @@ METRICS = ("wape", "mae", "rmse", "bias", "coverage_80")
 TRAINING_INPUTS = {"staging.events": "", "raw.products": "", "raw.promotions": "",
                    "raw.ad_spend": "", "features.product_daily_sales": ""}
 SCORES_TABLE = "scoring.demand_forecasts"
+# what the forecast assumes about the coming days (sql/future_product_days.sql), shown in the UI
+FUTURE_ASSUMPTIONS = (
+    "price: median of each product's last 5 prices paid before the cut-off (its promotion taken off), x (1 - the "
+    "planned discount in raw.promotions); ad spend: the plan in raw.ad_spend, else the category's mean daily spend "
+    "over the last 28 days"
+)
 SCORING_INPUTS = {"features.product_daily_sales": "", "staging.events": "",
                   "raw.products": "", "raw.promotions": "", "raw.ad_spend": ""}
 
@@ -156,6 +162,7 @@ def demand_forecast_model(context: AssetExecutionContext, warehouse: Warehouse, 
             "as_of": as_of.isoformat(),
             **training_metadata(training),
             "champion_comparison": champion.note,
+            "future_assumptions": FUTURE_ASSUMPTIONS + " (each backtest fold forecasts them as of its origin)",
             "folds": ", ".join(f"{f.test_start}..{f.test_end}" for f in result.folds),
             "wape": challenger["wape"],
             "mae": challenger["mae"],
@@ -223,6 +230,7 @@ def demand_forecasts(context: AssetExecutionContext, warehouse: Warehouse, windo
             "serving_candidate": serving,
             "as_of": as_of.isoformat(),
             SCORES_REWRITTEN: kept is None,
+            "future_assumptions": FUTURE_ASSUMPTIONS,
             "units_next_days_p50": float(forecasts["p50"].sum()),
             "daily_totals": MetadataValue.md(markdown_table(daily)),
         }
