@@ -282,6 +282,8 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (another than loopback needs a token)")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--token-file", help="file holding the bearer token (else $SHOP_PIPELINE_SERVE_TOKEN)")
+    serve.add_argument("--workers", type=_positive_days, default=1, metavar="N",
+                       help="server processes (default 1; order risk uses a core per process)")
 
     args = parser.parse_args(argv)
     if args.command == "generate":
@@ -307,7 +309,7 @@ def main(argv: list[str] | None = None) -> int:
         from shop_pipeline.serving.server import ServeConfigError, serve as start_server
 
         try:
-            start_server(paths.home, host=args.host, port=args.port, token_file=args.token_file)
+            start_server(paths.home, host=args.host, port=args.port, token_file=args.token_file, workers=args.workers)
         except (ServeConfigError, OSError) as exc:
             print(f"shop-pipeline serve: {exc}", file=sys.stderr)
             return 2

@@ -33,26 +33,31 @@ def scored_and_explained(fitted: FittedOrderRisk, features: pd.DataFrame, scores
     in the same model call as their variations (one call per block: what an online request costs)."""
     if len(features) == 0:
         return np.zeros(0), []
-    X = D.feature_frame(features, fitted.columns)
-    values = X.to_numpy(np.float64)
-    base = np.empty(len(X)) if scores is None else np.asarray(scores, dtype=np.float64)
-    drops = np.empty((len(X), len(fitted.columns)))
+    return explained_values(fitted, D.feature_frame(features, fitted.columns).to_numpy(np.float64), scores, top)
+
+
+def explained_values(fitted: FittedOrderRisk, values: np.ndarray, scores: np.ndarray | None = None,
+                     top: int = TOP_FEATURES) -> tuple[np.ndarray, list[str]]:
+    """scored_and_explained for rows already in the model's input form (float64, fitted.columns in
+    order, NaN for missing): what the online API hands in for one order."""
+    base = np.empty(len(values)) if scores is None else np.asarray(scores, dtype=np.float64)
+    drops = np.empty((len(values), len(fitted.columns)))
     # Each row once per column with that column at its typical value, scored in one call per
     # block of rows: one call per column costs more than the predictions when few rows are new.
     n_columns = len(fitted.columns)
     variants = n_columns + (1 if scores is None else 0)   # the row itself last, when not scored yet
     rows_per_block = max(1, SCORE_BATCH_ROWS // variants)
-    for start in range(0, len(X), rows_per_block):
+    for start in range(0, len(values), rows_per_block):
         block = values[start:start + rows_per_block]
         typical = np.repeat(block[np.newaxis], variants, axis=0)   # (variant, row, feature)
         typical[np.arange(n_columns), :, np.arange(n_columns)] = fitted.medians[:, np.newaxis]
-        stacked = pd.DataFrame(typical.reshape(-1, n_columns), columns=X.columns)
+        stacked = pd.DataFrame(typical.reshape(-1, n_columns), columns=list(fitted.columns))
         varied = model_scores(fitted.candidate, fitted.pipeline, stacked).reshape(variants, len(block))
         if scores is None:
             base[start:start + len(block)] = varied[n_columns]
         drops[start:start + len(block)] = base[start:start + len(block), np.newaxis] - varied[:n_columns].T
     out = []
-    for i in range(len(X)):
+    for i in range(len(values)):
         order = np.argsort(-drops[i], kind="stable")[:top]
         parts = [f"{fitted.columns[j]}={_format_value(values[i, j])} ({drops[i, j]:+.3g})"
                  for j in order if drops[i, j] > 1e-9]

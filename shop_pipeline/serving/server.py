@@ -45,8 +45,20 @@ def check_settings(host: str, token: str | None) -> None:
             f"or ${TOKEN_ENV} (or bind {DEFAULT_HOST})")
 
 
+ROOT_ENV = "SHOP_PIPELINE_SERVE_ROOT"
+
+
+def app_from_environment():
+    """The app of a worker process (uvicorn starts workers from an import string)."""
+    from shop_pipeline.serving.app import create_app
+
+    return create_app(os.environ[ROOT_ENV], token=os.environ.get(TOKEN_ENV) or None)
+
+
 def serve(home: str | os.PathLike, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
-          token_file: str | os.PathLike | None = None, log_level: str = "warning") -> None:
+          token_file: str | os.PathLike | None = None, log_level: str = "warning", workers: int = 1) -> None:
+    """Serve until stopped. With several workers (processes: order risk is CPU-bound Python, one
+    process uses one core) each loads the snapshot and swaps on its own."""
     import uvicorn
 
     from shop_pipeline.serving.app import create_app
@@ -54,8 +66,15 @@ def serve(home: str | os.PathLike, host: str = DEFAULT_HOST, port: int = DEFAULT
 
     token = read_token(token_file)
     check_settings(host, token)
-    app = create_app(serving_root(Path(home).resolve()), token=token)
-    uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)
+    root = serving_root(Path(home).resolve())
+    if workers > 1:
+        os.environ[ROOT_ENV] = str(root)
+        if token is not None:
+            os.environ[TOKEN_ENV] = token
+        uvicorn.run("shop_pipeline.serving.server:app_from_environment", factory=True, host=host, port=port,
+                    workers=workers, log_level=log_level, access_log=False)
+        return
+    uvicorn.run(create_app(root, token=token), host=host, port=port, log_level=log_level, access_log=False)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -65,8 +84,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=DEFAULT_PORT)
     parser.add_argument("--token-file")
     parser.add_argument("--log-level", default="warning")
+    parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args(argv)
     try:
-        serve(args.home, args.host, args.port, args.token_file, args.log_level)
+        serve(args.home, args.host, args.port, args.token_file, args.log_level, args.workers)
     except ServeConfigError as exc:
         parser.exit(2, f"shop-pipeline serve: {exc}\n")
