@@ -14,6 +14,7 @@ from shop_pipeline.defs.models_common import (
     require_champion,
     reused_result,
     scoring_key,
+    skips_when_data_is_short,
     training_metadata,
 )
 from shop_pipeline.features.tables import (
@@ -86,6 +87,7 @@ def _metrics_by_candidate(result) -> dict[str, dict[str, float]]:
         "candidate with the best backtest WAPE."
     ),
 )
+@skips_when_data_is_short
 def demand_forecast_model(context: AssetExecutionContext, warehouse: Warehouse, window: ModelingWindow, shop: ShopHome):
     horizon = window.forecast_horizon_days
     with warehouse.connection() as con:
@@ -203,6 +205,7 @@ demand_forecast_champion = promotion_gate_asset(
         ),
     },
 )
+@skips_when_data_is_short
 def demand_forecasts(context: AssetExecutionContext, warehouse: Warehouse, window: ModelingWindow,
                      shop: ShopHome):
     horizon = window.forecast_horizon_days

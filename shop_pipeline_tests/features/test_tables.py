@@ -325,7 +325,8 @@ def test_purchases_only_data_without_catalog_or_marketing(tmp_path):
     assert customers.loc["u2", "frequency"] == 1 and customers.loc["u2", "monetary"] == 6.0
     assert (customers[["views", "carts", "view_to_cart_rate", "cart_to_purchase_rate", "sessions"]] == 0).all().all()
     assert len(future) == 4 and (future["ad_spend"] == 0).all() and not future["is_promo"].any()
-    assert future.set_index("product_id").loc["pX", "shown_price"].tolist() == [14.0, 14.0]
+    # no catalog: the future price is the last price paid (median of the last ones: 12 and 14), never the highest
+    assert future.set_index("product_id").loc["pX", "shown_price"].tolist() == [13.0, 13.0]
 
 
 def test_empty_promotions_and_ad_spend(tmp_path):
