@@ -220,7 +220,8 @@ def demand_forecasts(context: AssetExecutionContext, warehouse: Warehouse, windo
             rows, forecasts = kept, con.execute(f"SELECT day, p10, p50, p90 FROM {SCORES_TABLE}").df()
         else:
             fitted = from_artifact(registry.load_model(con, MODEL_NAME, current.version, models_dir=shop.paths.models))
-            history = read_product_daily_sales(con, as_of, as_of - dt.timedelta(days=120), F.HISTORY_COLUMNS)
+            history = read_product_daily_sales(con, as_of, as_of - dt.timedelta(days=F.SERVING_HISTORY_DAYS),
+                                              F.HISTORY_COLUMNS)
             future = future_product_days_frame(con, as_of, horizon)
             forecasts = F.forecast(fitted, history, future, as_of=as_of, horizon_days=horizon, candidate=serving)
             forecasts = forecasts.assign(model_version=current.version, as_of=as_of)

@@ -14,10 +14,10 @@ from shop_pipeline.serving.snapshot import publish_snapshot, serving_root
     kinds={"duckdb", "parquet"},
     owners=ML_TEAM,
     pool=DUCKDB_POOL,
-    deps=["customer_scores", "recommendations", "order_risk_scores"],
+    deps=["customer_scores", "recommendations", "order_risk_scores", "demand_forecasts"],
     description=(
         "The serving snapshot: customer scores, recommendation lists, the fallback list for unknown customers, "
-        "the champions, the order-risk champion and the history its online features need, copied out of the "
+        "the champions, the order-risk and demand champions with what their online answers read, copied out of the "
         "warehouse into <shop home>/serving/snapshots/<id>/ and made current with one atomic rename, so "
         "`shop-pipeline serve` never opens the warehouse and swaps to it without a restart."
     ),

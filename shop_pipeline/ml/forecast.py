@@ -133,6 +133,7 @@ MIN_TRAIN_ROWS = 30
 # history_days counts at most the longest window a feature reads: serving reads a trimmed
 # history (120 days), training the whole one, and both must see the same value
 HISTORY_DAYS_CAP = 91
+SERVING_HISTORY_DAYS = 120  # the history a served forecast reads: every window of the features, and more
 INTERVAL = (0.1, 0.9)
 
 
@@ -260,7 +261,9 @@ def _design(panel: _Panel, p: np.ndarray, o: np.ndarray, h: np.ndarray, target: 
     p = np.asarray(p, dtype=np.int64)
     o = np.asarray(o, dtype=np.int64)
     h = np.asarray(h, dtype=np.int64)
-    X = pd.DataFrame({"category": target["category"].astype(str).to_numpy(dtype=object)})
+    # the columns are gathered first and framed once (a column added to a frame costs more than
+    # computing it when one product's 14 days are asked for online)
+    X: dict[str, np.ndarray] = {"category": target["category"].astype(str).to_numpy(dtype=object)}
     X["horizon"] = h.astype(float)
     day = pd.DatetimeIndex(target["day"])
     X["day_of_week"] = day.dayofweek.to_numpy(dtype=float)  # 0 = Monday
@@ -282,7 +285,7 @@ def _design(panel: _Panel, p: np.ndarray, o: np.ndarray, h: np.ndarray, target: 
     same = np.column_stack([_at(panel, "units", p, sn_day - 7 * k) for k in range(4)])
     X["same_weekday_mean_4w"] = _nanmean_rows(same)
     sn = same[:, 0]
-    sn = np.where(np.isnan(sn), X["units_rolling_mean_91"].to_numpy(), sn)
+    sn = np.where(np.isnan(sn), X["units_rolling_mean_91"], sn)
     X["seasonal_naive"] = np.where(np.isnan(sn), 0.0, sn)
     shown = pd.to_numeric(target["shown_price"], errors="coerce").to_numpy(dtype=float)
     listp = pd.to_numeric(target["list_price"], errors="coerce").to_numpy(dtype=float)
@@ -297,7 +300,7 @@ def _design(panel: _Panel, p: np.ndarray, o: np.ndarray, h: np.ndarray, target: 
         ad_ref = _window_mean(panel, "ad_spend", p, o, 28)
         X["ad_spend"] = ad
         X["ad_spend_ratio"] = np.where(ad_ref > 0, ad / ad_ref, np.nan)
-    return X
+    return pd.DataFrame(X)
 
 
 def _nanmean_rows(a: np.ndarray) -> np.ndarray:
@@ -575,6 +578,22 @@ def fit_forecaster(
     return fitted
 
 
+@dataclass(frozen=True)
+class PreparedOrigin:
+    """The history's panel at a cut-off: built once, it answers many forecasts (the online API
+    builds it when a snapshot loads, and answers each request from it)."""
+
+    panel: _Panel
+    cut: pd.Timestamp
+    horizon_days: int
+
+
+def prepare_origin(history: pd.DataFrame, as_of, horizon_days: int) -> PreparedOrigin:
+    """The origin `as_of` of `history` (rows on days <= as_of count) for forecasts up to horizon_days ahead."""
+    h, cut = _prepare(history, as_of, horizon_days)
+    return PreparedOrigin(panel=_build_panel(h), cut=cut, horizon_days=horizon_days)
+
+
 def forecast(
     fitted: FittedForecaster, history: pd.DataFrame, future: pd.DataFrame, as_of=None,
     horizon_days: int | None = None, candidate: str = "challenger",
@@ -591,16 +610,22 @@ def forecast(
     with other prices, promotions or ad spend."""
     horizon_days = fitted.horizon_days if horizon_days is None else horizon_days
     as_of = fitted.as_of if as_of is None else as_of
+    return forecast_prepared(fitted, prepare_origin(history, as_of, horizon_days), future, candidate)
+
+
+def forecast_prepared(fitted: FittedForecaster, origin: PreparedOrigin, future: pd.DataFrame,
+                      candidate: str = "challenger") -> pd.DataFrame:
+    """`forecast` from an origin prepared once (prepare_origin): the same numbers, without
+    building the history's panel again."""
     if candidate not in CANDIDATES:
         raise ValueError(f"unknown candidate {candidate!r}; one of {CANDIDATES}")
-    h, cut = _prepare(history, as_of, horizon_days)
-    fut = _future_rows(future, cut, horizon_days)
+    fut = _future_rows(future, origin.cut, origin.horizon_days)
     if len(fut) == 0:
         columns = ["product_id", "day", "p10", "p50", "p90"]
         return pd.DataFrame({c: pd.Series(dtype="float64") for c in columns}).astype(
             {"product_id": object, "day": "datetime64[ns]"}
         )
-    out = _forecast_rows(fitted, _build_panel(h), cut, fut, (candidate,))[candidate]
+    out = _forecast_rows(fitted, origin.panel, origin.cut, fut, (candidate,))[candidate]
     return out.sort_values(["product_id", "day"], kind="stable").reset_index(drop=True)
 
 
@@ -621,7 +646,8 @@ def _forecast_rows(fitted: FittedForecaster, panel: _Panel, cut: pd.Timestamp, f
                    candidates: tuple[str, ...]) -> dict[str, pd.DataFrame]:
     """candidate -> DataFrame(product_id, day, p10, p50, p90) for the rows of `fut` (_future_rows),
     from the origin `cut` of `panel`: the one path of the served forecast and of the backtest."""
-    p = fut["product_id"].map(panel.index).fillna(-1).astype(np.int64).to_numpy()
+    index = panel.index  # a dict of every product: looked up per row, not turned into a Series per call
+    p = np.fromiter((index.get(product, -1) for product in fut["product_id"]), dtype=np.int64, count=len(fut))
     o = np.full(len(fut), panel.day_index(cut))
     X = _design(panel, p, o, fut["horizon"].to_numpy(), fut)
     configure_threads()

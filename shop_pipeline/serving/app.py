@@ -8,6 +8,7 @@ is a 500 with a request id and no traceback (the traceback goes to the server's 
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import hmac
 import logging
 import uuid
@@ -24,6 +25,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from shop_pipeline.serving.schemas import (
     ChampionModel,
     CustomerScores,
+    DayDemand,
+    DemandRequest,
+    DemandResponse,
     Health,
     ModelsResponse,
     OrderRiskRequest,
@@ -32,6 +36,7 @@ from shop_pipeline.serving.schemas import (
     RecommendationsResponse,
     RecommendedProduct,
 )
+from shop_pipeline.serving.demand_online import DayOutsideHorizon, UnknownProduct
 from shop_pipeline.serving.order_history import OnlineOrder, OrderLine
 from shop_pipeline.serving.prediction_log import PredictionLog
 from shop_pipeline.serving.store import Snapshot, SnapshotStore
@@ -231,6 +236,36 @@ def create_app(serving_root: str | Path, token: str | None = None, watch_seconds
                                      top_features=answer.top_features, known_customer=answer.known_customer,
                                      model_version=scorer.version, snapshot_id=current.snapshot_id)
         predictions.append("orders/risk", scorer.version, current.snapshot_id, order.model_dump(mode="json"),
+                           response.model_dump(mode="json"))
+        return response
+
+    @app.post("/v1/demand/predict", response_model=DemandResponse, responses={**ERRORS, 422: {"model": Problem}},
+              tags=["demand"], dependencies=[Depends(authorised)])
+    def demand(request: DemandRequest) -> DemandResponse:
+        """p10 / p50 / p90 units of a product on days after the cut-off, from the forecast champion; with a
+        price or promotion, what the model expects then (default: the batch forecast's assumptions)."""
+        current = snapshot()
+        predictor = current.demand
+        if predictor is None:
+            raise HTTPException(status_code=503, detail="this snapshot has no demand forecast champion (demand was "
+                                "not forecast in the last run)")
+        try:
+            days = predictor.predict(request.product_id, request.days, request.price, request.promotion_pct)
+        except UnknownProduct:
+            raise HTTPException(status_code=404, detail=f"product {request.product_id!r} is not in the forecast: "
+                                "it has no sales history or catalog price up to the cut-off") from None
+        except DayOutsideHorizon as exc:
+            raise HTTPException(status_code=422, detail=(
+                f"days: {exc.args[0]} is outside the forecast horizon: ask for days from "
+                f"{predictor.as_of + dt.timedelta(days=1)} to {predictor.last_day}")) from None
+        except ValueError as exc:
+            raise HTTPException(status_code=422, detail=str(exc)) from None
+        response = DemandResponse(
+            product_id=request.product_id, days=[DayDemand(**vars(d)) for d in days],
+            what_if=request.price is not None or request.promotion_pct is not None,
+            model_version=predictor.version, candidate=predictor.candidate, as_of=predictor.as_of.isoformat(),
+            snapshot_id=current.snapshot_id)
+        predictions.append("demand/predict", predictor.version, current.snapshot_id, request.model_dump(mode="json"),
                            response.model_dump(mode="json"))
         return response
 

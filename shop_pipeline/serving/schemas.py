@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Literal
 
 from pydantic import BaseModel, Field
@@ -93,4 +93,32 @@ class OrderRiskResponse(BaseModel):
     top_features: list[str] = Field(description="what raised the score most: feature=value (score change)")
     known_customer: bool = Field(description="the customer has history up to the last run")
     model_version: str
+    snapshot_id: str
+
+
+class DemandRequest(BaseModel):
+    product_id: str = Field(min_length=1, max_length=200)
+    days: list[date] = Field(min_length=1, max_length=92, description="days after the cut-off, within the horizon")
+    price: float | None = Field(None, gt=0, le=1_000_000, allow_inf_nan=False,
+                                description="the price shown on those days (default: the batch forecast's assumption)")
+    promotion_pct: float | None = Field(None, ge=0, lt=100, allow_inf_nan=False,
+                                        description="discount in percent on those days (default: the planned one)")
+
+
+class DayDemand(BaseModel):
+    day: date
+    p10: float
+    p50: float
+    p90: float
+    shown_price: float = Field(description="the price the forecast assumed")
+    promotion_pct: float
+
+
+class DemandResponse(BaseModel):
+    product_id: str
+    days: list[DayDemand]
+    what_if: bool = Field(description="a price or promotion other than the batch forecast's assumptions")
+    model_version: str
+    candidate: str
+    as_of: str
     snapshot_id: str

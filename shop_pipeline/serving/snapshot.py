@@ -18,6 +18,8 @@ Contents (manifest.json lists the files and their row counts):
   order_risk.skops          the order-risk champion's artifact (checked against its SHA-256 on
   risk_*.parquet            load), and the history online order features need
                             (serving/order_history.py), when order risk was scored
+  demand_forecast.skops     the forecast champion's artifact, the history and the future frame the
+  demand_*.parquet          batch forecast read (serving/demand_online.py), when demand was forecast
 """
 
 from __future__ import annotations
@@ -156,10 +158,13 @@ def publish_snapshot(con: duckdb.DuckDBPyConnection, root: str | os.PathLike,
         manifest = {"snapshot_id": snapshot_id, "published_at": _iso(now), "as_of": _iso(as_of_value),
                     "rows": rows, "models": len(models)}
         if models_dir is not None:
-            risk = _export_order_risk(con, building, Path(models_dir))
-            if risk is not None:
-                manifest["order_risk"] = risk
-                rows.update(risk.pop("rows"))
+            from shop_pipeline.serving.demand_online import export_demand
+
+            for name, part in (("order_risk", _export_order_risk(con, building, Path(models_dir))),
+                               ("demand", export_demand(con, building, Path(models_dir)))):
+                if part is not None:
+                    rows.update(part.pop("rows"))
+                    manifest[name] = part
         _write_synced(building / MANIFEST, json.dumps(manifest, indent=2))
         final = folders / snapshot_id
         os.replace(building, final)

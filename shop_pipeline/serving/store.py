@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from shop_pipeline.serving.demand_online import DemandPredictor
 from shop_pipeline.serving.order_risk_online import OrderRiskScorer
 from shop_pipeline.serving.snapshot import MANIFEST, current_snapshot_dir
 
@@ -47,6 +48,7 @@ class Snapshot:
     _rec_version: np.ndarray = field(repr=False)
     as_of: str | None = None
     order_risk: "OrderRiskScorer | None" = None
+    demand: "DemandPredictor | None" = None
 
     @classmethod
     def load(cls, path: Path) -> "Snapshot":
@@ -78,6 +80,7 @@ class Snapshot:
             _rec_score=recs["score"].to_numpy(), _rec_reason=recs["reason"].to_numpy(),
             _rec_version=recs["model_version"].to_numpy(), as_of=manifest.get("as_of"),
             order_risk=OrderRiskScorer(path, manifest["order_risk"]) if "order_risk" in manifest else None,
+            demand=DemandPredictor(path, manifest["demand"]) if "demand" in manifest else None,
         )
 
     def recommendations(self, customer_id: str, k: int) -> tuple[list[Recommendation], str | None]:

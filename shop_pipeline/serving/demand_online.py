@@ -1,0 +1,126 @@
+"""Demand prediction online: the forecast champion at the snapshot's cut-off, for one product and some days.
+
+The snapshot holds what the batch forecast read (the served history of product_daily_sales and
+the future frame with its price, promotion and ad-spend assumptions) and the champion's
+artifact. The history's panel is built once when the snapshot loads (ml/forecast.prepare_origin);
+a request forecasts its product's rows of the future frame, with the price and promotion it
+asks about in place of the assumed ones, through ml/forecast.forecast_prepared: the function the
+batch forecast and the backtest use. Without a what-if the answer is scoring.demand_forecasts'.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+MODEL_NAME = "demand_forecast"
+
+
+def export_demand(con: duckdb.DuckDBPyConnection, folder: Path, models_dir: Path) -> dict | None:
+    """The forecast champion's artifact, the history and the future frame the batch forecast read;
+    None when demand was not forecast with the current champion."""
+    import shutil
+
+    from shop_pipeline.features.tables import future_product_days_frame, read_product_daily_sales
+    from shop_pipeline.ml import forecast as F
+    from shop_pipeline.ml import registry
+    from shop_pipeline.ml.lifecycle import serving_candidate
+    from shop_pipeline.warehouse.connection import table_columns
+
+    if not table_columns(con, "ml.model_registry") or not table_columns(con, "scoring.demand_forecasts"):
+        return None
+    champion = registry.champion(con, MODEL_NAME)
+    if champion is None:
+        return None
+    as_of, horizon = con.execute("SELECT any_value(as_of), count(DISTINCT day) FROM scoring.demand_forecasts "
+                                 "WHERE model_version = ?", [champion.version]).fetchone()
+    if as_of is None:
+        return None
+    shutil.copyfile(registry.artifact_file(models_dir, champion.artifact_path), folder / "demand_forecast.skops")
+    if registry.file_sha256(folder / "demand_forecast.skops") != champion.sha256:
+        raise registry.ArtifactIntegrityError("the demand forecast artifact does not match its registered SHA-256")
+    history = read_product_daily_sales(con, as_of, as_of - dt.timedelta(days=F.SERVING_HISTORY_DAYS), F.HISTORY_COLUMNS)
+    future = future_product_days_frame(con, as_of, int(horizon))
+    history.to_parquet(folder / "demand_history.parquet", index=False)
+    future.to_parquet(folder / "demand_future.parquet", index=False)
+    return {"model_name": MODEL_NAME, "version": champion.version, "sha256": champion.sha256,
+            "candidate": serving_candidate(champion, "challenger"), "as_of": as_of.isoformat(),
+            "horizon_days": int(horizon), "rows": {"demand_history": len(history), "demand_future": len(future)}}
+
+
+class UnknownProduct(LookupError):
+    pass
+
+
+class DayOutsideHorizon(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class DayForecast:
+    day: dt.date
+    p10: float
+    p50: float
+    p90: float
+    shown_price: float
+    promotion_pct: float
+
+
+class DemandPredictor:
+    def __init__(self, folder: Path, manifest: dict):
+        from shop_pipeline.ml import forecast as F
+        from shop_pipeline.ml import registry
+        from shop_pipeline.ml.forecast_champion import from_artifact
+
+        self.version = manifest["version"]
+        self.candidate = manifest["candidate"]
+        self.as_of = dt.date.fromisoformat(manifest["as_of"])
+        self.horizon_days = int(manifest["horizon_days"])
+        self.fitted = from_artifact(registry.load_artifact(folder / "demand_forecast.skops", manifest["sha256"]))
+        history = pd.read_parquet(folder / "demand_history.parquet")
+        self.origin = F.prepare_origin(history, self.as_of, self.horizon_days)
+        future = pd.read_parquet(folder / "demand_future.parquet")
+        future["day"] = pd.to_datetime(future["day"])
+        self._future = {product: rows.reset_index(drop=True) for product, rows in future.groupby("product_id", sort=False)}
+
+    @property
+    def last_day(self) -> dt.date:
+        return self.as_of + dt.timedelta(days=self.horizon_days)
+
+    def predict(self, product_id: str, days: list[dt.date], price: float | None = None,
+                promotion_pct: float | None = None) -> list[DayForecast]:
+        """p10 / p50 / p90 per day; `price` (the price shown, after any promotion) and `promotion_pct`
+        (0-100) replace the assumed ones on those days. With a promotion and no price, the price is
+        the assumed regular price with that discount."""
+        from shop_pipeline.ml import forecast as F
+
+        rows = self._future.get(product_id)
+        if rows is None:
+            raise UnknownProduct(product_id)
+        outside = [d for d in days if not (self.as_of < d <= self.last_day)]
+        if outside:
+            raise DayOutsideHorizon(outside[0])
+        wanted = rows[rows["day"].isin(pd.to_datetime(sorted(set(days))))].sort_values("day").reset_index(drop=True)
+        if promotion_pct is not None:
+            discount = float(promotion_pct) / 100.0  # the frame's promotions are fractions
+            planned = wanted["promo_discount_pct"].fillna(0.0).to_numpy(np.float64)
+            if price is None and (planned >= 1.0).any():
+                raise ValueError("a 100% promotion is planned on one of these days, so the regular price is "
+                                 "unknown: give the price as well")
+            regular = wanted["shown_price"].to_numpy(np.float64) / (1.0 - np.minimum(planned, 0.99))
+            wanted["promo_discount_pct"] = discount
+            wanted["is_promo"] = discount > 0
+            wanted["shown_price"] = regular * (1.0 - discount)
+        if price is not None:
+            wanted["shown_price"] = float(price)
+        out = F.forecast_prepared(self.fitted, self.origin, wanted, candidate=self.candidate)
+        # one product: both frames are in day order, row for row
+        return [DayForecast(day=d.date(), p10=float(a), p50=float(b), p90=float(c), shown_price=float(s),
+                            promotion_pct=100.0 * float(0.0 if pd.isna(q) else q))
+                for (d, a, b, c), s, q in zip(out[["day", "p10", "p50", "p90"]].itertuples(index=False, name=None),
+                                              wanted["shown_price"], wanted["promo_discount_pct"])]
