@@ -4,7 +4,8 @@
    serving snapshot exists) is served by `shop-pipeline serve` on a free 127.0.0.1 port, in its own
    process.
 2. Per endpoint, an open-loop load generator (asyncio + httpx, 64 connections, its own process) sends
-   requests at the target rate for --seconds: recommendations and scores at 500/s, order risk at 200/s, each
+   requests at the target rate for --seconds: recommendations and scores at 500/s, order risk and demand (a
+   product's next 7 days, a quarter of them what-ifs) at 200/s, each
    request scheduled at a fixed time and its latency measured from that time (a slow answer delays
    no later request, so queueing shows in the percentiles). Customers and orders are drawn from
    the shop (orders as the checkout sends them, serving/order_history.ORDERS_AS_SENT).
@@ -40,6 +41,7 @@ TARGETS = {  # endpoint: (requests per second, p99 limit in ms)
     "recommendations": (500, 20.0),
     "scores": (500, 20.0),
     "orders/risk": (200, 50.0),
+    "demand/predict": (200, 50.0),
 }
 
 
@@ -65,6 +67,9 @@ def workload(home: Path, n: int, seed: int = 0) -> dict[str, list]:
     with connect(home / "warehouse" / "shop.duckdb", read_only=True) as con:
         customers = [c for (c,) in con.execute("SELECT customer_id FROM scoring.customer_scores").fetchall()]
         orders = con.execute(ORDERS_AS_SENT + " LIMIT 20000").df()
+        products = [p for (p,) in con.execute("SELECT DISTINCT product_id FROM scoring.demand_forecasts").fetchall()]
+        horizon = [d.isoformat() for (d,) in con.execute(
+            "SELECT DISTINCT day FROM scoring.demand_forecasts ORDER BY day").fetchall()]
     unknown = [f"unknown-{i}" for i in range(max(1, n // 20))]  # 5% cold customers: the fallback path
     pick = [rng.choice(customers) if rng.random() > 0.05 else rng.choice(unknown) for _ in range(n)]
     bodies = [OnlineOrder.from_row(row).to_request() for row in orders.sample(min(n, len(orders)), random_state=seed,
@@ -74,6 +79,11 @@ def workload(home: Path, n: int, seed: int = 0) -> dict[str, list]:
         "recommendations": [("GET", f"/v1/customers/{c}/recommendations?k=10", None) for c in pick],
         "scores": [("GET", f"/v1/customers/{c}/scores", None) for c in pick if not c.startswith("unknown-")],
         "orders/risk": [("POST", "/v1/orders/risk", b) for b in bodies],
+        # the next week of a product; every fourth request a what-if price or promotion
+        "demand/predict": [("POST", "/v1/demand/predict", {
+            "product_id": rng.choice(products), "days": horizon[:7],
+            **({} if i % 4 else rng.choice([{"price": round(rng.uniform(1, 100), 2)}, {"promotion_pct": 10}]))})
+            for i in range(n)],
     }
 
 
@@ -161,8 +171,9 @@ def main() -> None:
         files[endpoint] = folder / f"{endpoint.replace('/', '_')}.json"
         files[endpoint].write_text(json.dumps(requests))
     port = free_port()
+    server_log = open(home / "bench_requests" / "server.log", "w")
     server = subprocess.Popen([SHOP_PIPELINE, "serve", "--home", str(home), "--port", str(port),
-                               "--workers", str(args.workers)], env=ENV)
+                               "--workers", str(args.workers)], env=ENV, stdout=server_log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     rows = []
     try:

@@ -3,9 +3,11 @@
 The snapshot holds what the batch forecast read (the served history of product_daily_sales and
 the future frame with its price, promotion and ad-spend assumptions) and the champion's
 artifact. The history's panel is built once when the snapshot loads (ml/forecast.prepare_origin);
-a request forecasts its product's rows of the future frame, with the price and promotion it
-asks about in place of the assumed ones, through ml/forecast.forecast_prepared: the function the
-batch forecast and the backtest use. Without a what-if the answer is scoring.demand_forecasts'.
+a what-if request forecasts its product's rows of the future frame, with the price and promotion
+it asks about in place of the assumed ones, through ml/forecast.forecast_prepared: the function
+the batch forecast and the backtest use. A request without a what-if asks for exactly what the
+batch forecast computed: it is answered from scoring.demand_forecasts' rows (also in the snapshot),
+which the model path reproduces to the last digit (shop_pipeline_tests/serving/test_demand.py).
 """
 
 from __future__ import annotations
@@ -48,9 +50,13 @@ def export_demand(con: duckdb.DuckDBPyConnection, folder: Path, models_dir: Path
     future = future_product_days_frame(con, as_of, int(horizon))
     history.to_parquet(folder / "demand_history.parquet", index=False)
     future.to_parquet(folder / "demand_future.parquet", index=False)
+    batch = con.execute("SELECT product_id, day, p10, p50, p90 FROM scoring.demand_forecasts WHERE model_version = ? "
+                        "ORDER BY product_id, day", [champion.version]).df()
+    batch.to_parquet(folder / "demand_forecasts.parquet", index=False)
     return {"model_name": MODEL_NAME, "version": champion.version, "sha256": champion.sha256,
             "candidate": serving_candidate(champion, "challenger"), "as_of": as_of.isoformat(),
-            "horizon_days": int(horizon), "rows": {"demand_history": len(history), "demand_future": len(future)}}
+            "horizon_days": int(horizon),
+            "rows": {"demand_history": len(history), "demand_future": len(future), "demand_forecasts": len(batch)}}
 
 
 class UnknownProduct(LookupError):
@@ -86,17 +92,23 @@ class DemandPredictor:
         self.origin = F.prepare_origin(history, self.as_of, self.horizon_days)
         future = pd.read_parquet(folder / "demand_future.parquet")
         future["day"] = pd.to_datetime(future["day"])
-        self._future = {product: rows.reset_index(drop=True) for product, rows in future.groupby("product_id", sort=False)}
+        self._future = {product: rows.sort_values("day").reset_index(drop=True)
+                        for product, rows in future.groupby("product_id", sort=False)}
+        batch = pd.read_parquet(folder / "demand_forecasts.parquet")
+        batch["day"] = pd.to_datetime(batch["day"])
+        self._batch = {product: rows.set_index("day")[["p10", "p50", "p90"]]
+                       for product, rows in batch.groupby("product_id", sort=False)}
 
     @property
     def last_day(self) -> dt.date:
         return self.as_of + dt.timedelta(days=self.horizon_days)
 
     def predict(self, product_id: str, days: list[dt.date], price: float | None = None,
-                promotion_pct: float | None = None) -> list[DayForecast]:
+                promotion_pct: float | None = None, from_model: bool = False) -> list[DayForecast]:
         """p10 / p50 / p90 per day; `price` (the price shown, after any promotion) and `promotion_pct`
         (0-100) replace the assumed ones on those days. With a promotion and no price, the price is
-        the assumed regular price with that discount."""
+        the assumed regular price with that discount. Without either, the batch forecast's rows
+        (unless `from_model`: the model path, for checking that it gives the same)."""
         from shop_pipeline.ml import forecast as F
 
         rows = self._future.get(product_id)
@@ -105,7 +117,15 @@ class DemandPredictor:
         outside = [d for d in days if not (self.as_of < d <= self.last_day)]
         if outside:
             raise DayOutsideHorizon(outside[0])
-        wanted = rows[rows["day"].isin(pd.to_datetime(sorted(set(days))))].sort_values("day").reset_index(drop=True)
+        wanted = rows[rows["day"].isin(pd.to_datetime(sorted(set(days))))].reset_index(drop=True)
+        stored = self._batch.get(product_id)
+        if price is None and promotion_pct is None and not from_model and stored is not None:
+            known = stored.reindex(wanted["day"])
+            if not known.isna().any().any():
+                return [DayForecast(day=d.date(), p10=float(a), p50=float(b), p90=float(c), shown_price=float(s),
+                                    promotion_pct=100.0 * float(0.0 if pd.isna(q) else q))
+                        for d, (a, b, c), s, q in zip(wanted["day"], known.itertuples(index=False, name=None),
+                                                       wanted["shown_price"], wanted["promo_discount_pct"])]
         if promotion_pct is not None:
             discount = float(promotion_pct) / 100.0  # the frame's promotions are fractions
             planned = wanted["promo_discount_pct"].fillna(0.0).to_numpy(np.float64)

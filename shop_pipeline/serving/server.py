@@ -67,6 +67,11 @@ def serve(home: str | os.PathLike, host: str = DEFAULT_HOST, port: int = DEFAULT
     token = read_token(token_file)
     check_settings(host, token)
     root = serving_root(Path(home).resolve())
+    # One request is a few rows: OpenMP threads would cost more to wake than they save, and
+    # several workers' threads would fight for the cores. Parallelism comes from the workers.
+    # (Set before scikit-learn and its OpenMP library load; the environment can override.)
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    os.environ.setdefault("SHOP_PIPELINE_THREADS", "1")
     if workers > 1:
         os.environ[ROOT_ENV] = str(root)
         if token is not None:

@@ -61,3 +61,18 @@ def test_bad_demand_requests_get_a_4xx_that_says_why(api, batch, change, status,
     response = api.post("/v1/demand/predict", json=body)
     assert response.status_code == status, response.text
     assert message in response.json()["detail"] and "Traceback" not in response.text
+
+
+def test_the_model_path_gives_the_batch_forecast_for_every_product(shop, batch):
+    """Requests without a what-if are answered from the batch rows in the snapshot; the model path that
+    answers what-ifs must give exactly those numbers for the batch's own assumptions."""
+    from shop_pipeline.serving.snapshot import current_snapshot_dir, serving_root
+    from shop_pipeline.serving.store import Snapshot
+
+    predictor = Snapshot.load(current_snapshot_dir(serving_root(shop.home))).demand
+    different = []
+    for product, rows in batch.items():
+        forecast = predictor.predict(product, [d for d, *_ in rows], from_model=True)
+        if [(f.day, f.p10, f.p50, f.p90) for f in forecast] != [(d, a, b, c) for d, a, b, c, _ in rows]:
+            different.append(product)
+    assert different == []
