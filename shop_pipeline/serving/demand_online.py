@@ -94,10 +94,12 @@ class DemandPredictor:
         future["day"] = pd.to_datetime(future["day"])
         self._future = {product: rows.sort_values("day").reset_index(drop=True)
                         for product, rows in future.groupby("product_id", sort=False)}
-        batch = pd.read_parquet(folder / "demand_forecasts.parquet")
-        batch["day"] = pd.to_datetime(batch["day"])
-        self._batch = {product: rows.set_index("day")[["p10", "p50", "p90"]]
-                       for product, rows in batch.groupby("product_id", sort=False)}
+        self._batch = {}
+        if (folder / "demand_forecasts.parquet").is_file():  # snapshots of earlier versions: the model path only
+            batch = pd.read_parquet(folder / "demand_forecasts.parquet")
+            batch["day"] = pd.to_datetime(batch["day"])
+            self._batch = {product: rows.set_index("day")[["p10", "p50", "p90"]]
+                           for product, rows in batch.groupby("product_id", sort=False)}
 
     @property
     def last_day(self) -> dt.date:
