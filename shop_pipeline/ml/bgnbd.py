@@ -79,11 +79,41 @@ def conditional_expected_purchases(params: np.ndarray, t: float, x, t_x, T) -> n
     return np.where(ok, exact, fallback)
 
 
-class BetaGeoClassifier(ClassifierMixin, BaseEstimator):
-    """P(purchase within horizon_days) from BG/NBD fitted on the customers' RFM history."""
+class RepeatPurchaseClassifier(ClassifierMixin, BaseEstimator):
+    """What the repeat-purchase models (BG/NBD here, MBG/NBD in ml/mbgnbd.py) share once fitted:
+    four parameters, expected purchases over a horizon, and P(a purchase) = 1 - exp(-expected).
+    A subclass fits params_ and names its conditional expectation."""
+
+    conditional_expectation = staticmethod(conditional_expected_purchases)
 
     def __init__(self, horizon_days: int = 30):
         self.horizon_days = horizon_days
+
+    @classmethod
+    def from_params(cls, params, horizon_days: int):
+        """A fitted model from its four numbers (what the artifact stores)."""
+        model = cls(horizon_days=int(horizon_days))
+        model.params_ = np.asarray(params, dtype=np.float64)
+        model.converged_ = True
+        model.classes_ = np.array([0, 1])
+        return model
+
+    def expected_purchases(self, X, horizon_days: float | None = None) -> np.ndarray:
+        days = self.horizon_days if horizon_days is None else horizon_days
+        x, t_x, T = rfm_to_bgnbd(X)
+        return self.conditional_expectation(self.params_, days / DAYS_PER_UNIT, x, t_x, T)
+
+    def predict_proba(self, X) -> np.ndarray:
+        p = 1.0 - np.exp(-self.expected_purchases(X))
+        p = np.clip(np.nan_to_num(p, nan=0.0), 0.0, 1.0)
+        return np.column_stack([1.0 - p, p])
+
+    def predict(self, X) -> np.ndarray:
+        return (self.predict_proba(X)[:, 1] >= 0.5).astype(np.int8)
+
+
+class BetaGeoClassifier(RepeatPurchaseClassifier):
+    """P(purchase within horizon_days) from BG/NBD fitted on the customers' RFM history."""
 
     def fit(self, X, y=None):
         x, t_x, T = rfm_to_bgnbd(X)
@@ -103,25 +133,3 @@ class BetaGeoClassifier(ClassifierMixin, BaseEstimator):
         self.converged_ = bool(result.success)
         self.classes_ = np.array([0, 1])
         return self
-
-    @classmethod
-    def from_params(cls, params, horizon_days: int) -> "BetaGeoClassifier":
-        """A fitted model from its four numbers (what the artifact stores)."""
-        model = cls(horizon_days=int(horizon_days))
-        model.params_ = np.asarray(params, dtype=np.float64)
-        model.converged_ = True
-        model.classes_ = np.array([0, 1])
-        return model
-
-    def expected_purchases(self, X, horizon_days: float | None = None) -> np.ndarray:
-        days = self.horizon_days if horizon_days is None else horizon_days
-        x, t_x, T = rfm_to_bgnbd(X)
-        return conditional_expected_purchases(self.params_, days / DAYS_PER_UNIT, x, t_x, T)
-
-    def predict_proba(self, X) -> np.ndarray:
-        p = 1.0 - np.exp(-self.expected_purchases(X))
-        p = np.clip(np.nan_to_num(p, nan=0.0), 0.0, 1.0)
-        return np.column_stack([1.0 - p, p])
-
-    def predict(self, X) -> np.ndarray:
-        return (self.predict_proba(X)[:, 1] >= 0.5).astype(np.int8)

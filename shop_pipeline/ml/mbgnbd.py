@@ -30,9 +30,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.optimize import minimize
 from scipy.special import betaln, gammaln, hyp2f1
-from sklearn.base import BaseEstimator, ClassifierMixin
 
-from shop_pipeline.ml.bgnbd import COLUMNS, DAYS_PER_UNIT, rfm_to_bgnbd
+from shop_pipeline.ml.bgnbd import COLUMNS, RepeatPurchaseClassifier, rfm_to_bgnbd
 
 __all__ = ["COLUMNS", "ModifiedBetaGeoClassifier", "conditional_expected_purchases",
            "log_likelihood", "probability_alive", "fit_parameters"]
@@ -80,11 +79,10 @@ def fit_parameters(x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> tuple[np.nd
     return np.exp(result.x), bool(result.success)
 
 
-class ModifiedBetaGeoClassifier(ClassifierMixin, BaseEstimator):
+class ModifiedBetaGeoClassifier(RepeatPurchaseClassifier):
     """P(purchase within horizon_days) and expected purchases from MBG/NBD fitted on the history."""
 
-    def __init__(self, horizon_days: int = 30):
-        self.horizon_days = horizon_days
+    conditional_expectation = staticmethod(conditional_expected_purchases)
 
     def fit(self, X, y=None):
         x, t_x, T = rfm_to_bgnbd(X)
@@ -94,25 +92,3 @@ class ModifiedBetaGeoClassifier(ClassifierMixin, BaseEstimator):
         self.params_, self.converged_ = fit_parameters(x[keep], t_x[keep], T[keep])
         self.classes_ = np.array([0, 1])
         return self
-
-    @classmethod
-    def from_params(cls, params, horizon_days: int) -> "ModifiedBetaGeoClassifier":
-        """A fitted model from its four numbers (what the artifact stores)."""
-        model = cls(horizon_days=int(horizon_days))
-        model.params_ = np.asarray(params, dtype=np.float64)
-        model.converged_ = True
-        model.classes_ = np.array([0, 1])
-        return model
-
-    def expected_purchases(self, X, horizon_days: float | None = None) -> np.ndarray:
-        days = self.horizon_days if horizon_days is None else horizon_days
-        x, t_x, T = rfm_to_bgnbd(X)
-        return conditional_expected_purchases(self.params_, days / DAYS_PER_UNIT, x, t_x, T)
-
-    def predict_proba(self, X) -> np.ndarray:
-        p = 1.0 - np.exp(-self.expected_purchases(X))
-        p = np.clip(np.nan_to_num(p, nan=0.0), 0.0, 1.0)
-        return np.column_stack([1.0 - p, p])
-
-    def predict(self, X) -> np.ndarray:
-        return (self.predict_proba(X)[:, 1] >= 0.5).astype(np.int8)
