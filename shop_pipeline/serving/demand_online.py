@@ -32,6 +32,7 @@ def export_demand(con: duckdb.DuckDBPyConnection, folder: Path, models_dir: Path
     from shop_pipeline.ml import forecast as F
     from shop_pipeline.ml import registry
     from shop_pipeline.ml.lifecycle import serving_candidate
+    from shop_pipeline.serving.snapshot import write_parquet
     from shop_pipeline.warehouse.connection import table_columns
 
     if not table_columns(con, "ml.model_registry") or not table_columns(con, "scoring.demand_forecasts"):
@@ -50,13 +51,13 @@ def export_demand(con: duckdb.DuckDBPyConnection, folder: Path, models_dir: Path
     future = future_product_days_frame(con, as_of, int(horizon))
     history.to_parquet(folder / "demand_history.parquet", index=False)
     future.to_parquet(folder / "demand_future.parquet", index=False)
-    batch = con.execute("SELECT product_id, day, p10, p50, p90 FROM scoring.demand_forecasts WHERE model_version = ? "
-                        "ORDER BY product_id, day", [champion.version]).df()
-    batch.to_parquet(folder / "demand_forecasts.parquet", index=False)
+    batch_rows = write_parquet(con, "SELECT product_id, day, p10, p50, p90 FROM scoring.demand_forecasts "
+                                    "WHERE model_version = $version ORDER BY product_id, day",
+                               folder / "demand_forecasts.parquet", {"version": champion.version})
     return {"model_name": MODEL_NAME, "version": champion.version, "sha256": champion.sha256,
             "candidate": serving_candidate(champion, "challenger"), "as_of": as_of.isoformat(),
             "horizon_days": int(horizon),
-            "rows": {"demand_history": len(history), "demand_future": len(future), "demand_forecasts": len(batch)}}
+            "rows": {"demand_history": len(history), "demand_future": len(future), "demand_forecasts": batch_rows}}
 
 
 class UnknownProduct(LookupError):

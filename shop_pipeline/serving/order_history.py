@@ -4,8 +4,8 @@ The definitions are those of sql/order_features.sql (documented column by column
 features/order_features.py); this module computes them for one order in microseconds from
 arrays the snapshot holds:
 
-  risk_events.parquet      every event of every customer up to the cut-off: time, type,
-                           session, category (for events before a session, categories touched)
+  risk_events.parquet      every event of every customer up to the cut-off: time, session,
+                           category (for events before a session, categories touched)
   risk_orders.parquet      every order up to the cut-off: customer, key, time, amount
   risk_categories.parquet  per category and day: the sum of its events' unit prices and their count
                            (the point-in-time reference price of "expensive")
@@ -39,7 +39,7 @@ _CENT = Decimal("0.0001")
 # sql/order_features.sql (events before the cut-off that had landed by as_of).
 HISTORY_QUERIES = {
     "risk_events": """
-        SELECT user_id, epoch_us(event_time) AS t_us, event_type, session_id, category
+        SELECT user_id, epoch_us(event_time) AS t_us, session_id, category
         FROM staging.events WHERE event_time < $cutoff AND partition_date <= $as_of
         ORDER BY user_id, t_us""",
     "risk_orders": """
@@ -85,12 +85,10 @@ ORDER BY f.order_time, f.order_id
 def export_history(con: duckdb.DuckDBPyConnection, folder: Path, as_of: dt.date) -> dict[str, int]:
     """Write the four history files into `folder`; their row counts."""
     cutoff = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time())
-    rows = {}
-    for name, query in HISTORY_QUERIES.items():
-        frame = con.execute(query, {"as_of": as_of, "cutoff": cutoff}).df()
-        frame.to_parquet(folder / f"{name}.parquet", index=False)
-        rows[name] = len(frame)
-    return rows
+    from shop_pipeline.serving.snapshot import write_parquet
+
+    return {name: write_parquet(con, query, folder / f"{name}.parquet", {"as_of": as_of, "cutoff": cutoff})
+            for name, query in HISTORY_QUERIES.items()}
 
 
 @dataclass(frozen=True)
@@ -168,7 +166,6 @@ class OrderHistory:
         events = pd.read_parquet(folder / "risk_events.parquet")
         self._event_spans = _spans(events["user_id"].to_numpy())
         self._event_t = events["t_us"].to_numpy(np.int64)
-        self._event_type = events["event_type"].to_numpy()
         self._event_session = events["session_id"].to_numpy()
         self._event_category = events["category"].to_numpy()
         orders = pd.read_parquet(folder / "risk_orders.parquet")

@@ -29,6 +29,7 @@ import json
 import os
 import shutil
 import uuid
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -75,6 +76,8 @@ ORDER BY rank
 LIMIT $size
 """
 
+_NO_FALLBACK = "SELECT NULL::INTEGER AS rank, NULL::VARCHAR AS product_id, NULL::DOUBLE AS score, NULL::VARCHAR AS reason LIMIT 0"
+
 _CHAMPIONS = """
 SELECT r.model_name, r.version, r.trained_at, r.promoted_at, r.as_of, r.train_start, r.train_end,
        EXISTS (SELECT 1 FROM ml.model_evaluations AS e
@@ -91,6 +94,19 @@ class PublishedSnapshot:
     path: Path
     rows: dict[str, int]
     as_of: dt.date | None
+
+
+def write_parquet(con: duckdb.DuckDBPyConnection, query: str, path: Path, params: dict | None = None) -> int:
+    """The rows of `query` into a Parquet file through Arrow (no pandas frame in between); the row count."""
+    import pyarrow.parquet as pq
+
+    with warnings.catch_warnings():
+        # DuckDB suggests con.sql(...) to save a copy, but a relation refuses to run while an earlier
+        # execute() result on the connection is unfinished: the copy is the robust way here
+        warnings.filterwarnings("ignore", message="Arrow output on a DB-API result")
+        table = con.execute(query, params or {}).to_arrow_table()
+    pq.write_table(table, path)
+    return table.num_rows
 
 
 def serving_root(home: str | os.PathLike) -> Path:
@@ -126,28 +142,20 @@ def publish_snapshot(con: duckdb.DuckDBPyConnection, root: str | os.PathLike,
         rows: dict[str, int] = {}
         as_of = None
         for name, (table, query) in _TABLES.items():
-            if table_columns(con, table):
-                frame = con.execute(query).df()
-            else:  # a model that never scored (skipped): its endpoints answer 404 / the fallback
-                frame = con.execute(_empty(name)).df()
-            frame.to_parquet(building / f"{name}.parquet", index=False)
-            rows[name] = len(frame)
-            if len(frame) and as_of is None:
-                as_of = frame["as_of"].iloc[0]
-        as_of_value = as_of.date() if hasattr(as_of, "date") else as_of
-        has_events = bool(table_columns(con, "staging.events"))
-        fallback = None
-        if has_events:
-            params = {"as_of": as_of_value, "days": FALLBACK_DAYS, "size": FALLBACK_SIZE, "all_history": False}
-            fallback = con.execute(_FALLBACK, params).df()
-            if fallback.empty:
-                fallback = con.execute(_FALLBACK, {**params, "all_history": True}).df()
-        if fallback is None:
-            import pandas as pd
-
-            fallback = pd.DataFrame({"rank": [], "product_id": [], "score": [], "reason": []})
-        fallback.to_parquet(building / "fallback.parquet", index=False)
-        rows["fallback"] = len(fallback)
+            # a model that never scored (skipped): its endpoints answer 404 / the fallback
+            rows[name] = write_parquet(con, query if table_columns(con, table) else _empty(name),
+                                       building / f"{name}.parquet")
+            if rows[name] and as_of is None:
+                as_of = con.execute(f"SELECT any_value(as_of) FROM {table}").fetchone()[0]
+        as_of_value = as_of
+        params = {"as_of": as_of_value, "days": FALLBACK_DAYS, "size": FALLBACK_SIZE, "all_history": False}
+        if not table_columns(con, "staging.events"):
+            rows["fallback"] = write_parquet(con, _NO_FALLBACK, building / "fallback.parquet")
+        else:  # the window's buyers, else (nobody bought in it) all history's
+            rows["fallback"] = write_parquet(con, _FALLBACK, building / "fallback.parquet", params)
+            if not rows["fallback"]:
+                rows["fallback"] = write_parquet(con, _FALLBACK, building / "fallback.parquet",
+                                                 {**params, "all_history": True})
         champions = con.execute(_CHAMPIONS).fetchall() if table_columns(con, "ml.model_registry") else []
         models = [
             {"model_name": m, "version": v, "trained_at": _iso(t), "promoted_at": _iso(p), "as_of": _iso(a),
