@@ -4,6 +4,8 @@
 
 from __future__ import annotations
 
+import json
+
 from pathlib import Path
 
 from shop_pipeline.warehouse.connection import connect, table_columns
@@ -67,7 +69,19 @@ def warehouse_summary(warehouse: Path) -> dict:
             reused_at = "reused_at" if "reused_at" in table_columns(con, "ml.model_registry") else "NULL::TIMESTAMP"
             models = con.execute(_MODELS.format(reused_at=reused_at)).fetchall()
     return {"by_status": by_status, "clean_rows": clean_rows, "days": days, "first": first, "last": last,
-            "reasons": reasons, "failed": failed, "tables": tables, "models": models}
+            "reasons": reasons, "failed": failed, "tables": tables, "models": models,
+            "snapshot": _serving_snapshot(warehouse.parent.parent)}
+
+
+def _serving_snapshot(home: Path) -> dict | None:
+    """The manifest of the serving snapshot the online API would load (None before the first)."""
+    from shop_pipeline.serving.snapshot import MANIFEST, current_snapshot_dir, serving_root
+
+    try:
+        folder = current_snapshot_dir(serving_root(home))
+        return None if folder is None else json.loads((folder / MANIFEST).read_text())
+    except (OSError, ValueError):
+        return None
 
 
 def _latest_attempt(champion: str, latest: str, how: str) -> str:
@@ -104,6 +118,12 @@ def format_summary(summary: dict, checks: list[tuple[str, bool]], seconds: float
     for model, version, serving, metric, value, others, latest, how in summary["models"]:
         lines.append(f"model:        {model} {version} serves {serving}: {metric} {value:.3f}"
                      + (f" (others: {others})" if others else "") + "; " + _latest_attempt(version, latest, how))
+    snapshot = summary.get("snapshot")
+    if snapshot:
+        rows = snapshot.get("rows", {})
+        parts = [f"{rows.get('customer_scores', 0):,} customers' scores", f"{rows.get('recommendations', 0):,} list rows"]
+        parts += [name.replace("_", " ") for name in ("order_risk", "demand") if name in snapshot]
+        lines.append(f"serving:      snapshot {snapshot['snapshot_id']} ({', '.join(parts)}): `shop-pipeline serve`")
     lines.extend(skipped)
     passed = sum(1 for _, ok in checks if ok)
     lines.append(f"checks:       {passed}/{len(checks)} passed" + "".join(

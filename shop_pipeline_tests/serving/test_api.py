@@ -145,3 +145,12 @@ def test_readyz_says_not_ready_until_a_snapshot_is_published(shop, tmp_path):
         while client.get("/readyz").status_code != 200:
             assert dt.datetime.now() < deadline
         assert client.get("/v1/models").status_code == 200
+
+
+def test_the_run_summary_names_the_snapshot_the_api_serves(shop, api):
+    from shop_pipeline.summary import format_summary, warehouse_summary
+
+    current = api.get("/readyz").json()["snapshot_id"]
+    line = next(l for l in format_summary(warehouse_summary(shop.warehouse), [], 0.0).splitlines()
+                if l.startswith("serving:"))
+    assert current in line and "order risk" in line and "demand" in line and "shop-pipeline serve" in line
