@@ -1,8 +1,9 @@
-"""Demand prediction online: the forecast champion at the snapshot's cut-off, for one product and some days.
+"""Demand prediction online: the forecast the batch used at the snapshot's cut-off, for one product and some days.
 
 The snapshot holds what the batch forecast read (the served history of product_daily_sales and
-the future frame with its price, promotion and ad-spend assumptions) and the champion's
-artifact. The history's panel is built once when the snapshot loads (ml/forecast.prepare_origin);
+the future frame with its price, promotion and ad-spend assumptions) and the artifact of the
+version it forecast with (the champion; on a shop too new for a validated one, the version the
+batch used). The history's panel is built once when the snapshot loads (ml/forecast.prepare_origin);
 a what-if request forecasts its product's rows of the future frame, with the price and promotion
 it asks about in place of the assumed ones, through ml/forecast.forecast_prepared: the function
 the batch forecast and the backtest use. A request without a what-if asks for exactly what the
@@ -24,38 +25,29 @@ MODEL_NAME = "demand_forecast"
 
 
 def export_demand(con: duckdb.DuckDBPyConnection, folder: Path, models_dir: Path) -> dict | None:
-    """The forecast champion's artifact, the history and the future frame the batch forecast read;
-    None when demand was not forecast with the current champion."""
-    import shutil
-
+    """The artifact of the version that wrote scoring.demand_forecasts, the history and the future frame
+    the batch forecast read; None when demand was not forecast."""
     from shop_pipeline.features.tables import future_product_days_frame, read_product_daily_sales
     from shop_pipeline.ml import forecast as F
-    from shop_pipeline.ml import registry
     from shop_pipeline.ml.lifecycle import serving_candidate
-    from shop_pipeline.serving.snapshot import write_parquet
-    from shop_pipeline.warehouse.connection import table_columns
+    from shop_pipeline.serving.snapshot import copy_artifact, scored_version, write_parquet
 
-    if not table_columns(con, "ml.model_registry") or not table_columns(con, "scoring.demand_forecasts"):
+    scored = scored_version(con, "scoring.demand_forecasts", MODEL_NAME)
+    if scored is None:
         return None
-    champion = registry.champion(con, MODEL_NAME)
-    if champion is None:
-        return None
-    as_of, horizon = con.execute("SELECT any_value(as_of), count(DISTINCT day) FROM scoring.demand_forecasts "
-                                 "WHERE model_version = ?", [champion.version]).fetchone()
-    if as_of is None:
-        return None
-    shutil.copyfile(registry.artifact_file(models_dir, champion.artifact_path), folder / "demand_forecast.skops")
-    if registry.file_sha256(folder / "demand_forecast.skops") != champion.sha256:
-        raise registry.ArtifactIntegrityError("the demand forecast artifact does not match its registered SHA-256")
+    scored_with, as_of = scored
+    horizon = con.execute("SELECT count(DISTINCT day) FROM scoring.demand_forecasts").fetchone()[0]
+    copy_artifact(scored_with, models_dir, folder / "demand_forecast.skops")
     history = read_product_daily_sales(con, as_of, as_of - dt.timedelta(days=F.SERVING_HISTORY_DAYS), F.HISTORY_COLUMNS)
     future = future_product_days_frame(con, as_of, int(horizon))
     history.to_parquet(folder / "demand_history.parquet", index=False)
     future.to_parquet(folder / "demand_future.parquet", index=False)
     batch_rows = write_parquet(con, "SELECT product_id, day, p10, p50, p90 FROM scoring.demand_forecasts "
                                     "WHERE model_version = $version ORDER BY product_id, day",
-                               folder / "demand_forecasts.parquet", {"version": champion.version})
-    return {"model_name": MODEL_NAME, "version": champion.version, "sha256": champion.sha256,
-            "candidate": serving_candidate(champion, "challenger"), "as_of": as_of.isoformat(),
+                               folder / "demand_forecasts.parquet", {"version": scored_with.version})
+    return {"model_name": MODEL_NAME, "version": scored_with.version, "sha256": scored_with.sha256,
+            "candidate": serving_candidate(scored_with, "challenger"), "champion": scored_with.is_champion,
+            "as_of": as_of.isoformat(),
             "horizon_days": int(horizon),
             "rows": {"demand_history": len(history), "demand_future": len(future), "demand_forecasts": batch_rows}}
 

@@ -1,4 +1,4 @@
-"""Scoring one order online with the order-risk champion of the snapshot."""
+"""Scoring one order online with the order-risk version the snapshot's batch scores came from."""
 
 from __future__ import annotations
 
@@ -21,7 +21,8 @@ class OrderRiskAnswer:
 
 
 class OrderRiskScorer:
-    """The champion (loaded only if its bytes match the SHA-256 the registry recorded) and the history."""
+    """The model version that wrote scoring.order_risk_scores (loaded only if its bytes match the SHA-256
+    the registry recorded) and the history."""
 
     def __init__(self, folder: Path, manifest: dict):
         from shop_pipeline.ml import registry

@@ -185,27 +185,46 @@ def publish_snapshot(con: duckdb.DuckDBPyConnection, root: str | os.PathLike,
 
 
 def _export_order_risk(con: duckdb.DuckDBPyConnection, folder: Path, models_dir: Path) -> dict | None:
-    """The order-risk champion's artifact and the history its online features need; None when
-    order risk has not been scored with the current champion."""
+    """The artifact of the version that wrote scoring.order_risk_scores (the champion, or on a shop too
+    new for a validated model the unvalidated version the batch scored with) and the history its
+    online features need; None when order risk was not scored."""
     from shop_pipeline.features.order_features import EXPENSIVE_RATIO
-    from shop_pipeline.ml import registry
     from shop_pipeline.ml.order_risk import MODEL_NAME
     from shop_pipeline.serving.order_history import export_history
 
-    if not table_columns(con, "ml.model_registry") or not table_columns(con, "scoring.order_risk_scores"):
+    scored = scored_version(con, "scoring.order_risk_scores", MODEL_NAME)
+    if scored is None:
         return None
-    champion = registry.champion(con, MODEL_NAME)
-    scored = con.execute("SELECT any_value(as_of) FROM scoring.order_risk_scores WHERE model_version = ?",
-                         [champion.version] if champion else [""]).fetchone()[0]
-    if champion is None or scored is None:
+    row, as_of = scored
+    copy_artifact(row, models_dir, folder / "order_risk.skops")
+    rows = export_history(con, folder, as_of)
+    return {"model_name": MODEL_NAME, "version": row.version, "sha256": row.sha256, "champion": row.is_champion,
+            "as_of": as_of.isoformat(), "expensive_ratio": EXPENSIVE_RATIO, "rows": rows}
+
+
+def scored_version(con: duckdb.DuckDBPyConnection, table: str, model_name: str):
+    """(registry row, as_of) of the one model version `table` was scored with; None when it was not
+    scored, or by several versions, or by one the registry does not know."""
+    from shop_pipeline.ml import registry
+
+    if not table_columns(con, "ml.model_registry") or not table_columns(con, table):
         return None
-    source = registry.artifact_file(models_dir, champion.artifact_path)
-    shutil.copyfile(source, folder / "order_risk.skops")
-    if registry.file_sha256(folder / "order_risk.skops") != champion.sha256:
-        raise registry.ArtifactIntegrityError(f"{source} does not match the SHA-256 the registry recorded")
-    rows = export_history(con, folder, scored)
-    return {"model_name": MODEL_NAME, "version": champion.version, "sha256": champion.sha256,
-            "as_of": scored.isoformat(), "expensive_ratio": EXPENSIVE_RATIO, "rows": rows}
+    found = con.execute(f"SELECT DISTINCT model_version, as_of FROM {table}").fetchall()  # table: our constant
+    if len(found) != 1:
+        return None
+    version, as_of = found[0]
+    row = registry.get_version(con, model_name, version)
+    return None if row is None else (row, as_of)
+
+
+def copy_artifact(row, models_dir: Path, target: Path) -> None:
+    """The registered artifact of `row` into the snapshot, refused when its bytes are not the registered ones."""
+    from shop_pipeline.ml import registry
+
+    shutil.copyfile(registry.artifact_file(models_dir, row.artifact_path), target)
+    if registry.file_sha256(target) != row.sha256:
+        raise registry.ArtifactIntegrityError(f"{row.model_name} {row.version}: the artifact does not match the "
+                                              "SHA-256 the registry recorded")
 
 
 def _empty(name: str) -> str:

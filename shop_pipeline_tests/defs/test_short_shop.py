@@ -108,3 +108,19 @@ def test_a_real_error_in_a_model_is_still_a_failure_with_a_pointer_to_the_log(tm
     # the data stages and the models that could train were still written
     tables = _tables(ShopPaths.at(home).warehouse)
     assert DATA_TABLES <= set(tables) and "scoring.order_risk_scores" not in tables
+
+
+def test_the_models_that_trained_still_reach_the_online_api_after_a_partial_run(short_run):
+    import json
+
+    from shop_pipeline.serving.snapshot import MANIFEST, current_snapshot_dir, serving_root
+
+    paths, completed = short_run
+    snapshot = current_snapshot_dir(serving_root(paths.home))
+    assert snapshot is not None, completed.stdout[-3000:]
+    manifest = json.loads((snapshot / MANIFEST).read_text())
+    tables = _tables(paths.warehouse)
+    assert manifest["rows"]["recommendations"] == tables["scoring.recommendations"] > 0
+    assert manifest["rows"]["customer_scores"] == 0  # propensity was skipped: no scores to serve
+    assert "demand" not in manifest and "order_risk" in manifest
+    assert "serving_snapshot" not in completed.stdout.split("shop_pipeline run summary")[1].split("checks:")[0]
