@@ -51,14 +51,19 @@ def _day(text: str) -> str:
         raise argparse.ArgumentTypeError(f"{text!r} is not a day YYYY-MM-DD") from None
 
 
-def _positive_days(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of days") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} days: must be at least 1")
-    return value
+def _positive(unit: str):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of {unit}") from None
+        if value < 1:
+            raise argparse.ArgumentTypeError(f"{value} {unit}: must be at least 1")
+        return value
+    return parse
+
+
+_positive_days = _positive("days")
 
 
 def _groups(text: str) -> list[str]:
@@ -282,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (another than loopback needs a token)")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--token-file", help="file holding the bearer token (else $SHOP_PIPELINE_SERVE_TOKEN)")
-    serve.add_argument("--workers", type=_positive_days, default=1, metavar="N",
+    serve.add_argument("--workers", type=_positive("processes"), default=1, metavar="N",
                        help="server processes (default 1; order risk uses a core per process)")
 
     args = parser.parse_args(argv)

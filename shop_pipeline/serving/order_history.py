@@ -21,7 +21,6 @@ only knows sessions up to the last run.
 from __future__ import annotations
 
 import datetime as dt
-import math
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
@@ -306,5 +305,19 @@ class OrderHistory:
         return int(earlier[hour]) / total if total > 0 else None
 
 
-def is_missing(value: object) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value))
+def export_order_risk(con: duckdb.DuckDBPyConnection, folder: Path, models_dir: Path) -> dict | None:
+    """The artifact of the version that wrote scoring.order_risk_scores (the champion, or on a shop too
+    new for a validated model the unvalidated version the batch scored with) and the history its
+    online features need; None when order risk was not scored."""
+    from shop_pipeline.features.order_features import EXPENSIVE_RATIO
+    from shop_pipeline.ml.order_risk import MODEL_NAME
+    from shop_pipeline.serving.snapshot import copy_artifact, scored_version
+
+    scored = scored_version(con, "scoring.order_risk_scores", MODEL_NAME)
+    if scored is None:
+        return None
+    row, as_of = scored
+    copy_artifact(row, models_dir, folder / "order_risk.skops")
+    rows = export_history(con, folder, as_of)
+    return {"model_name": MODEL_NAME, "version": row.version, "sha256": row.sha256, "champion": row.is_champion,
+            "as_of": as_of.isoformat(), "expensive_ratio": EXPENSIVE_RATIO, "rows": rows}

@@ -105,7 +105,4 @@ def ingest_prediction_logs(con: duckdb.DuckDBPyConnection, folder: str | os.Path
         return 0
     now = now or dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
     with transaction(con):
-        before = con.execute("SELECT count(*) FROM monitoring.online_predictions").fetchone()[0]
-        con.execute(_INGEST, {"files": files, "now": now})
-        after = con.execute("SELECT count(*) FROM monitoring.online_predictions").fetchone()[0]
-    return after - before
+        return con.execute(_INGEST, {"files": files, "now": now}).fetchone()[0]  # INSERT's own count

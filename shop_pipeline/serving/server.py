@@ -1,4 +1,4 @@
-"""Starting the API: `shop-pipeline serve` and `python -m shop_pipeline.serving`.
+"""Starting the API: `shop-pipeline serve`.
 
 Security defaults: it binds 127.0.0.1; a bearer token is read from --token-file or
 $SHOP_PIPELINE_SERVE_TOKEN, and is required when the API binds any other address.
@@ -6,7 +6,6 @@ $SHOP_PIPELINE_SERVE_TOKEN, and is required when the API binds any other address
 
 from __future__ import annotations
 
-import argparse
 import ipaddress
 import os
 from pathlib import Path
@@ -81,17 +80,3 @@ def serve(home: str | os.PathLike, host: str = DEFAULT_HOST, port: int = DEFAULT
         return
     uvicorn.run(create_app(root, token=token), host=host, port=port, log_level=log_level, access_log=False)
 
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m shop_pipeline.serving", description=__doc__)
-    parser.add_argument("--home", default=os.environ.get("SHOP_PIPELINE_HOME", "data"))
-    parser.add_argument("--host", default=DEFAULT_HOST)
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT)
-    parser.add_argument("--token-file")
-    parser.add_argument("--log-level", default="warning")
-    parser.add_argument("--workers", type=int, default=1)
-    args = parser.parse_args(argv)
-    try:
-        serve(args.home, args.host, args.port, args.token_file, args.log_level, args.workers)
-    except ServeConfigError as exc:
-        parser.exit(2, f"shop-pipeline serve: {exc}\n")

@@ -128,8 +128,8 @@ def current_snapshot_dir(root: str | os.PathLike) -> Path | None:
     return path
 
 
-def publish_snapshot(con: duckdb.DuckDBPyConnection, root: str | os.PathLike,
-                     now: dt.datetime | None = None, models_dir: str | os.PathLike | None = None) -> PublishedSnapshot:
+def publish_snapshot(con: duckdb.DuckDBPyConnection, root: str | os.PathLike, models_dir: str | os.PathLike,
+                     now: dt.datetime | None = None) -> PublishedSnapshot:
     """Copy the serving tables out of the warehouse into a new snapshot folder and make it current."""
     root = Path(root)
     now = now or dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
@@ -147,8 +147,7 @@ def publish_snapshot(con: duckdb.DuckDBPyConnection, root: str | os.PathLike,
                                        building / f"{name}.parquet")
             if rows[name] and as_of is None:
                 as_of = con.execute(f"SELECT any_value(as_of) FROM {table}").fetchone()[0]
-        as_of_value = as_of
-        params = {"as_of": as_of_value, "days": FALLBACK_DAYS, "size": FALLBACK_SIZE, "all_history": False}
+        params = {"as_of": as_of, "days": FALLBACK_DAYS, "size": FALLBACK_SIZE, "all_history": False}
         if not table_columns(con, "staging.events"):
             rows["fallback"] = write_parquet(con, _NO_FALLBACK, building / "fallback.parquet")
         else:  # the window's buyers, else (nobody bought in it) all history's
@@ -163,16 +162,16 @@ def publish_snapshot(con: duckdb.DuckDBPyConnection, root: str | os.PathLike,
             for m, v, t, p, a, s, e, ok in champions
         ]
         (building / "models.json").write_text(json.dumps(models, indent=2))
-        manifest = {"snapshot_id": snapshot_id, "published_at": _iso(now), "as_of": _iso(as_of_value),
+        manifest = {"snapshot_id": snapshot_id, "published_at": _iso(now), "as_of": _iso(as_of),
                     "rows": rows, "models": len(models)}
-        if models_dir is not None:
-            from shop_pipeline.serving.demand_online import export_demand
+        from shop_pipeline.serving.demand_online import export_demand
+        from shop_pipeline.serving.order_history import export_order_risk
 
-            for name, part in (("order_risk", _export_order_risk(con, building, Path(models_dir))),
-                               ("demand", export_demand(con, building, Path(models_dir)))):
-                if part is not None:
-                    rows.update(part.pop("rows"))
-                    manifest[name] = part
+        for name, export in (("order_risk", export_order_risk), ("demand", export_demand)):
+            part = export(con, building, Path(models_dir))
+            if part is not None:
+                rows.update(part.pop("rows"))
+                manifest[name] = part
         _write_synced(building / MANIFEST, json.dumps(manifest, indent=2))
         final = folders / snapshot_id
         os.replace(building, final)
@@ -181,25 +180,7 @@ def publish_snapshot(con: duckdb.DuckDBPyConnection, root: str | os.PathLike,
         shutil.rmtree(building, ignore_errors=True)
         raise
     _prune(folders, keep=snapshot_id)
-    return PublishedSnapshot(snapshot_id=snapshot_id, path=final, rows=rows, as_of=as_of_value)
-
-
-def _export_order_risk(con: duckdb.DuckDBPyConnection, folder: Path, models_dir: Path) -> dict | None:
-    """The artifact of the version that wrote scoring.order_risk_scores (the champion, or on a shop too
-    new for a validated model the unvalidated version the batch scored with) and the history its
-    online features need; None when order risk was not scored."""
-    from shop_pipeline.features.order_features import EXPENSIVE_RATIO
-    from shop_pipeline.ml.order_risk import MODEL_NAME
-    from shop_pipeline.serving.order_history import export_history
-
-    scored = scored_version(con, "scoring.order_risk_scores", MODEL_NAME)
-    if scored is None:
-        return None
-    row, as_of = scored
-    copy_artifact(row, models_dir, folder / "order_risk.skops")
-    rows = export_history(con, folder, as_of)
-    return {"model_name": MODEL_NAME, "version": row.version, "sha256": row.sha256, "champion": row.is_champion,
-            "as_of": as_of.isoformat(), "expensive_ratio": EXPENSIVE_RATIO, "rows": rows}
+    return PublishedSnapshot(snapshot_id=snapshot_id, path=final, rows=rows, as_of=as_of)
 
 
 def scored_version(con: duckdb.DuckDBPyConnection, table: str, model_name: str):

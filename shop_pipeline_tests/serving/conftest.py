@@ -1,5 +1,5 @@
 """One generated shop run through Dagster up to the serving snapshot, and a server over it, shared by the
-serving tests (a real `python -m shop_pipeline.serving` process on a free 127.0.0.1 port)."""
+serving tests (a real `shop-pipeline serve` process on a free 127.0.0.1 port)."""
 
 import datetime as dt
 

@@ -1,3 +1,0 @@
-from shop_pipeline.serving.server import main
-
-main()
