@@ -443,13 +443,7 @@ def _fit_on_panel(panel: _Panel, train_end: int, horizon: int, seed: int, cfg: F
     _calibrate(fitted, panel, train_end, horizon, seed, cfg, X, y, p, o, h)
     fitted.pipelines["challenger"] = _fit_hgb(cfg, seed, X, y)
     if fitted.interval_method == "in-sample residuals":
-        z = np.log1p(y)
-        fitted.interval_edges, fitted.interval_lo, fitted.interval_hi = _residual_bins(
-            np.log1p(fitted.pipelines["challenger"].predict(X).clip(0)), z, cfg)
-        fitted.baseline_intervals = {
-            "linear": _residual_bins(np.log1p(_clean(fitted.pipelines["linear"].predict(X))), z, cfg),
-            "seasonal_naive": _residual_bins(np.log1p(_clean(X["seasonal_naive"].to_numpy())), z, cfg),
-        }
+        _set_intervals(fitted, fitted.pipelines["challenger"], fitted.pipelines["linear"], X, np.log1p(y), cfg)
     fitted.fit_seconds["challenger"] = time.perf_counter() - start
     return fitted
 
@@ -475,6 +469,17 @@ def _residual_bins(f: np.ndarray, z: np.ndarray, cfg: ForecastConfig) -> tuple[n
     return edges, np.minimum(lo, 0), np.maximum(hi, 0)
 
 
+def _set_intervals(fitted: FittedForecaster, challenger, linear, X: pd.DataFrame, z: np.ndarray,
+                   cfg: ForecastConfig) -> None:
+    """The challenger's and the baselines' residual bins of their forecasts of X against z = log1p(units)."""
+    fitted.interval_edges, fitted.interval_lo, fitted.interval_hi = _residual_bins(
+        np.log1p(challenger.predict(X).clip(0)), z, cfg)
+    fitted.baseline_intervals = {
+        "linear": _residual_bins(np.log1p(_clean(linear.predict(X))), z, cfg),
+        "seasonal_naive": _residual_bins(np.log1p(_clean(X["seasonal_naive"].to_numpy())), z, cfg),
+    }
+
+
 def _calibrate(fitted, panel, train_end, horizon, seed, cfg, X, y, p, o, h) -> None:
     """Split-conformal residuals from the calibration origin train_end - horizon."""
     c = train_end - horizon
@@ -495,16 +500,10 @@ def _calibrate(fitted, panel, train_end, horizon, seed, cfg, X, y, p, o, h) -> N
         pick = np.sort(np.random.default_rng(seed + 1).choice(len(cp), cfg.max_calibration_rows, replace=False))
         cp, ch = cp[pick], ch[pick]
     co = np.full(len(cp), c)
-    model = _fit_hgb(cfg, seed, X[before].reset_index(drop=True), y[before])
+    X_before, y_before = X[before].reset_index(drop=True), y[before]
     cX = _design(panel, cp, co, ch, _panel_target(panel, cp, c + ch))
-    f = np.log1p(model.predict(cX).clip(0))
-    z = np.log1p(units[cp, c + ch])
-    fitted.interval_edges, fitted.interval_lo, fitted.interval_hi = _residual_bins(f, z, cfg)
-    linear = _linear_pipeline(cfg).fit(X[before].reset_index(drop=True), y[before])
-    fitted.baseline_intervals = {
-        "linear": _residual_bins(np.log1p(_clean(linear.predict(cX))), z, cfg),
-        "seasonal_naive": _residual_bins(np.log1p(_clean(cX["seasonal_naive"].to_numpy())), z, cfg),
-    }
+    _set_intervals(fitted, _fit_hgb(cfg, seed, X_before, y_before), _linear_pipeline(cfg).fit(X_before, y_before),
+                   cX, np.log1p(units[cp, c + ch]), cfg)
     fitted.interval_method = "split-conformal residuals by predicted level"
     fitted.calibration_rows = len(cp)
 
@@ -742,7 +741,7 @@ def backtest(
     """Each fold goes through the serving path from its origin (train_end): fit every candidate
     on the history up to the origin (fit_forecaster), build the future frame as serving would
     have built it on that day (`future_at(origin)`: features.tables.future_frames_as_known_at in
-    the pipeline), forecast it as `forecast` does (baselines with their Poisson interval) and
+    the pipeline), forecast it as `forecast` does (baselines with their own interval) and
     compare with the units the history records for those days. A train/serve skew (a future
     price the history never shows, a planned spend that does not exist) is in the metric that
     picks the served candidate.
