@@ -312,7 +312,6 @@ class TrainingRun:
     serving: str
     model: RecommenderModel
     metrics: dict[str, dict[str, float]]   # registry_metrics; unmeasured: the fallback with a NaN gate metric
-    tuned: dict[str, dict[str, Any]] = field(default_factory=dict)
     evaluation: Evaluation | None = None    # None when unmeasured
     unmeasured_reason: str | None = None    # the NotEnoughData line when nothing could be measured
 
@@ -340,7 +339,7 @@ def train(con: Any, as_of: dt.date, history: InteractionMatrix, seed: int = 0, t
     metrics = registry_metrics(evaluation)
     serving = choose_serving(metrics)
     model = fit_final(history, serving, seed=seed, parameters=tuned.get(serving))
-    return TrainingRun(serving, model, metrics, tuned, evaluation)
+    return TrainingRun(serving, model, metrics, evaluation)
 
 
 # ----------------------------------------------------------------------------- artifacts
