@@ -20,8 +20,6 @@ import numpy as np
 
 from shop_pipeline.ml import metrics as M
 
-COUNT_METRICS = ("mae", "rmse", "total_error_pct", "buys_again_auc")
-
 
 def count_metrics(actual, predicted, prefix: str = "orders") -> dict[str, float]:
     """`{prefix}_mae`, `{prefix}_rmse`, `{prefix}_total_error_pct`, `{prefix}_buys_again_auc`."""
@@ -31,13 +29,10 @@ def count_metrics(actual, predicted, prefix: str = "orders") -> dict[str, float]
         raise ValueError(f"actual and predicted have different shapes: {y.shape} vs {f.shape}")
     if len(y) == 0:
         raise ValueError("no customers to measure the value model on")
-    err = f - y
     total = float(y.sum())
-    bought = (y > 0).astype(np.int8)
-    both_classes = 0 < bought.sum() < len(bought)
     return {
-        f"{prefix}_mae": float(np.mean(np.abs(err))),
-        f"{prefix}_rmse": float(np.sqrt(np.mean(err * err))),
+        f"{prefix}_mae": M.mae(y, f),
+        f"{prefix}_rmse": M.rmse(y, f),
         f"{prefix}_total_error_pct": float((f.sum() - total) / total * 100.0) if total > 0 else float("nan"),
-        f"{prefix}_buys_again_auc": float(M.roc_auc(bought, f)) if both_classes else float("nan"),
+        f"{prefix}_buys_again_auc": M.roc_auc((y > 0).astype(np.int8), f),   # nan for a single class
     }
