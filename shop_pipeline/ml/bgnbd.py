@@ -80,11 +80,15 @@ def conditional_expected_purchases(params: np.ndarray, t: float, x, t_x, T) -> n
 
 
 class RepeatPurchaseClassifier(ClassifierMixin, BaseEstimator):
-    """What the repeat-purchase models (BG/NBD here, MBG/NBD in ml/mbgnbd.py) share once fitted:
-    four parameters, expected purchases over a horizon, and P(a purchase) = 1 - exp(-expected).
-    A subclass fits params_ and names its conditional expectation."""
+    """What the repeat-purchase models (BG/NBD here, MBG/NBD in ml/mbgnbd.py) share: four
+    parameters (r, alpha, a, b) fitted by maximum likelihood on the history, expected purchases
+    over a horizon, and P(a purchase) = 1 - exp(-expected). A subclass names its likelihood, its
+    conditional expectation and the starting value of `a`."""
 
+    model_name = "BG/NBD"
+    likelihood = staticmethod(log_likelihood)
     conditional_expectation = staticmethod(conditional_expected_purchases)
+    start_a = 2.0
 
     def __init__(self, horizon_days: int = 30):
         self.horizon_days = horizon_days
@@ -112,24 +116,26 @@ class RepeatPurchaseClassifier(ClassifierMixin, BaseEstimator):
         return (self.predict_proba(X)[:, 1] >= 0.5).astype(np.int8)
 
 
-class BetaGeoClassifier(RepeatPurchaseClassifier):
-    """P(purchase within horizon_days) from BG/NBD fitted on the customers' RFM history."""
-
     def fit(self, X, y=None):
+        """Maximum-likelihood parameters (L-BFGS-B on log-parameters); the labels are not used."""
         x, t_x, T = rfm_to_bgnbd(X)
         keep = T > 0
         x, t_x, T = x[keep], t_x[keep], T[keep]
         if len(x) == 0:
-            raise ValueError("BG/NBD needs customers with a positive age (tenure_days)")
+            raise ValueError(f"{self.model_name} needs customers with a positive age (tenure_days)")
 
         def negative(log_params):
             params = np.exp(log_params)
-            return -float(np.sum(log_likelihood(params, x, t_x, T))) / len(x)
+            return -float(np.sum(self.likelihood(params, x, t_x, T))) / len(x)
 
-        start = np.log([1.0, max(float(np.mean(T)), 1.0), 2.0, 2.0])
+        start = np.log([1.0, max(float(np.mean(T)), 1.0), self.start_a, 2.0])
         bounds = [(-10, 10), (-10, 12), (-10, 10), (-10, 10)]
         result = minimize(negative, start, method="L-BFGS-B", bounds=bounds)
         self.params_ = np.exp(result.x)
         self.converged_ = bool(result.success)
         self.classes_ = np.array([0, 1])
         return self
+
+
+class BetaGeoClassifier(RepeatPurchaseClassifier):
+    """P(purchase within horizon_days) from BG/NBD fitted on the customers' RFM history."""

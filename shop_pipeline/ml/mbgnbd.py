@@ -28,13 +28,12 @@ rate times the horizon.
 from __future__ import annotations
 
 import numpy as np
-from scipy.optimize import minimize
 from scipy.special import betaln, gammaln, hyp2f1
 
-from shop_pipeline.ml.bgnbd import COLUMNS, RepeatPurchaseClassifier, rfm_to_bgnbd
+from shop_pipeline.ml.bgnbd import COLUMNS, RepeatPurchaseClassifier
 
 __all__ = ["COLUMNS", "ModifiedBetaGeoClassifier", "conditional_expected_purchases",
-           "log_likelihood", "probability_alive", "fit_parameters"]
+           "log_likelihood", "probability_alive"]
 
 
 def _dead_odds_log(params: np.ndarray, x, t_x, T) -> np.ndarray:
@@ -68,27 +67,11 @@ def conditional_expected_purchases(params: np.ndarray, t: float, x, t_x, T) -> n
     return np.where(ok, exact, fallback)
 
 
-def fit_parameters(x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> tuple[np.ndarray, bool]:
-    """Maximum-likelihood (r, alpha, a, b) and whether the optimiser converged."""
-    def negative(log_params):
-        return -float(np.sum(log_likelihood(np.exp(log_params), x, t_x, T))) / len(x)
-
-    start = np.log([1.0, max(float(np.mean(T)), 1.0), 1.0, 2.0])
-    bounds = [(-10, 10), (-10, 12), (-10, 10), (-10, 10)]
-    result = minimize(negative, start, method="L-BFGS-B", bounds=bounds)
-    return np.exp(result.x), bool(result.success)
-
-
 class ModifiedBetaGeoClassifier(RepeatPurchaseClassifier):
-    """P(purchase within horizon_days) and expected purchases from MBG/NBD fitted on the history."""
+    """P(purchase within horizon_days) and expected purchases from MBG/NBD fitted on the history
+    (the fit is RepeatPurchaseClassifier's, on this likelihood)."""
 
+    model_name = "MBG/NBD"
+    likelihood = staticmethod(log_likelihood)
     conditional_expectation = staticmethod(conditional_expected_purchases)
-
-    def fit(self, X, y=None):
-        x, t_x, T = rfm_to_bgnbd(X)
-        keep = T > 0
-        if not keep.any():
-            raise ValueError("MBG/NBD needs customers with a positive age (tenure_days)")
-        self.params_, self.converged_ = fit_parameters(x[keep], t_x[keep], T[keep])
-        self.classes_ = np.array([0, 1])
-        return self
+    start_a = 1.0
