@@ -111,6 +111,14 @@ def window_masks(features: pd.DataFrame, y: np.ndarray, windows: RiskWindows) ->
     return train, evaluate
 
 
+def feature_row(row: dict[str, Any], columns: tuple[str, ...]) -> np.ndarray:
+    """One order's model inputs as feature_frame makes them (booleans 0/1, NULL and infinities NaN),
+    shaped (1, len(columns)), without a one-row DataFrame (the online API scores one order at a time)."""
+    values = np.array([np.nan if row[c] is None else float(row[c]) for c in columns], dtype=np.float64)
+    values[~np.isfinite(values)] = np.nan
+    return values[np.newaxis, :]
+
+
 def feature_frame(features: pd.DataFrame, columns: tuple[str, ...] = FEATURE_COLUMNS) -> pd.DataFrame:
     """The model inputs as float64 columns (booleans 0/1, NULL and infinities NaN)."""
     missing = [c for c in columns if c not in features.columns]

@@ -24,22 +24,17 @@ def _format_value(value: float) -> str:
 def explain(fitted: FittedOrderRisk, features: pd.DataFrame, scores: np.ndarray | None = None,
             top: int = TOP_FEATURES) -> list[str]:
     """top_features of each row of `features` (what a contribution means: ml/order_risk.py)."""
-    return scored_and_explained(fitted, features, scores, top)[1]
-
-
-def scored_and_explained(fitted: FittedOrderRisk, features: pd.DataFrame, scores: np.ndarray | None = None,
-                         top: int = TOP_FEATURES) -> tuple[np.ndarray, list[str]]:
-    """(risk scores, top_features) of each row of `features`; without `scores`, the rows are scored
-    in the same model call as their variations (one call per block: what an online request costs)."""
     if len(features) == 0:
-        return np.zeros(0), []
-    return explained_values(fitted, D.feature_frame(features, fitted.columns).to_numpy(np.float64), scores, top)
+        return []
+    values = D.feature_frame(features, fitted.columns).to_numpy(np.float64)
+    return explained_values(fitted, values, scores, top)[1]
 
 
 def explained_values(fitted: FittedOrderRisk, values: np.ndarray, scores: np.ndarray | None = None,
                      top: int = TOP_FEATURES) -> tuple[np.ndarray, list[str]]:
-    """scored_and_explained for rows already in the model's input form (float64, fitted.columns in
-    order, NaN for missing): what the online API hands in for one order."""
+    """(risk scores, top_features) of rows already in the model's input form (float64, fitted.columns
+    in order, NaN for missing: ml/order_risk_data). Without `scores`, the rows are scored in the same
+    model call as their variations (one call per block: what an online request costs)."""
     base = np.empty(len(values)) if scores is None else np.asarray(scores, dtype=np.float64)
     drops = np.empty((len(values), len(fitted.columns)))
     # Each row once per column with that column at its typical value, scored in one call per

@@ -6,7 +6,6 @@ import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 
 from shop_pipeline.serving.order_history import OnlineOrder, OrderHistory
 
@@ -34,22 +33,13 @@ class OrderRiskScorer:
         self.history = OrderHistory(folder, float(manifest["expensive_ratio"]))
 
     def score(self, order: OnlineOrder) -> OrderRiskAnswer:
+        from shop_pipeline.ml.order_risk_data import feature_row
         from shop_pipeline.ml.order_risk_scoring import explained_values
 
-        row = self.history.features(order)
-        # the model's input form of ml/order_risk_data.feature_frame, without a one-row DataFrame
-        values = np.array([[_model_input(row[c]) for c in self.fitted.columns]], dtype=np.float64)
-        scores, tops = explained_values(self.fitted, values)
+        scores, tops = explained_values(self.fitted, feature_row(self.history.features(order), self.fitted.columns))
         score, top = float(scores[0]), tops[0]
         return OrderRiskAnswer(risk_score=score, flagged=score >= self.fitted.threshold,
                                threshold=float(self.fitted.threshold),
                                top_features=[part for part in top.split("; ") if part],
                                known_customer=self.history.knows(order.customer_id))
 
-
-def _model_input(value) -> float:
-    """float64 as the model takes it: booleans 0/1, NULL and infinities NaN."""
-    if value is None:
-        return np.nan
-    number = float(value)
-    return number if np.isfinite(number) else np.nan
