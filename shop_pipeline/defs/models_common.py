@@ -2,9 +2,6 @@
 `skips_when_data_is_short` (defs/skips.py), which every model asset wears under its `@asset` so a
 shop too short for the model skips it with a one-line reason instead of failing the run."""
 
-
-from collections.abc import Callable
-
 from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
@@ -158,10 +155,12 @@ def run_promotion_gate(context, warehouse, window, *, model_name: str, training_
 
 def promotion_gate_asset(*, name: str, model_name: str, training_asset: str, servable: list[str],
                          references: list[str], metric: str, higher_is_better: bool, what: str,
-                         severity: Callable[[AssetExecutionContext], AssetCheckSeverity] | None = None):
+                         unmeasured_mode: str | None = None):
     """A `*_champion` asset of group `evaluation` with its blocking `promotion_gate` check.
 
-    `severity(context)` may turn a failing check into a warning (a model nothing could measure).
+    A version whose training recorded mode `unmeasured_mode` (nothing could measure it: a new shop,
+    no labels) is refused with a warning instead of a block: scoring then serves it unvalidated
+    (serving_version).
     """
     better = "higher" if higher_is_better else "lower"
     beaten = f" and beats {', '.join(references)}," if references else ""
@@ -188,7 +187,9 @@ def promotion_gate_asset(*, name: str, model_name: str, training_asset: str, ser
         yield from run_promotion_gate(
             context, warehouse, window, model_name=model_name, training_asset=training_asset, servable=servable,
             references=references, metric=metric, higher_is_better=higher_is_better,
-            severity=severity(context) if severity else AssetCheckSeverity.ERROR,
+            severity=AssetCheckSeverity.WARN
+            if unmeasured_mode is not None and upstream_metadata(context, training_asset, "mode") == unmeasured_mode
+            else AssetCheckSeverity.ERROR,
         )
 
     return gate
@@ -206,6 +207,19 @@ def scoring_key(con, current, *, tables: dict[str, str], as_of, settings: dict |
 def float_metrics(values: dict[str, float], names) -> dict[str, float]:
     """The named metrics that have a value (not None, not NaN), as floats the UI can chart."""
     return {name: float(values[name]) for name in names if values.get(name) is not None and values[name] == values[name]}
+
+
+def serving_version(context: AssetExecutionContext, con, model_name: str, training_asset: str,
+                    unmeasured_mode: str):
+    """(registry row, validated) of the version scoring uses: the champion, or when none was promoted
+    because nothing could measure the latest training (mode `unmeasured_mode`), that version."""
+    current = registry.champion(con, model_name)
+    if current is not None:
+        return current, True
+    trained = latest_metadata(context, training_asset)
+    if trained.get("mode") != unmeasured_mode:
+        raise RuntimeError(f"{model_name} has no champion: nothing can be scored")
+    return registry.get_version(con, model_name, trained["model_version"]), False
 
 
 def require_champion(con, model_name: str):

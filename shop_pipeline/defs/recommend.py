@@ -4,7 +4,7 @@ Groups: features (interactions), training, evaluation, scoring. The logic lives 
 features/interactions.py and ml/recommend*.py.
 """
 
-from dagster import AssetCheckSeverity, AssetExecutionContext, MaterializeResult, MetadataValue, asset
+from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
 from shop_pipeline.defs.common import DUCKDB_POOL, markdown_table, table_schema
 from shop_pipeline.defs.features import audited_feature_asset
@@ -12,15 +12,14 @@ from shop_pipeline.defs.models_common import (
     ML_TEAM,
     SCORES_REWRITTEN,
     float_metrics,
-    latest_metadata,
     png_markdown,
     prepare_training,
     promotion_gate_asset,
     reused_result,
     scoring_key,
+    serving_version,
     skips_when_data_is_short,
     training_metadata,
-    upstream_metadata,
 )
 from shop_pipeline.features.interactions import INTERACTIONS, write_interactions
 from shop_pipeline.ml import recommend as R
@@ -177,18 +176,12 @@ def _registered_mode(row) -> dict:
     return {"mode": mode, **({"unmeasured_reason": reason} if mode == R.UNMEASURED else {})}
 
 
-def _unmeasured_warns(context) -> AssetCheckSeverity:
-    # a version nothing could measure (a new shop) may not be promoted, but its lists still serve
-    unmeasured = upstream_metadata(context, "recommendation_model", "mode") == R.UNMEASURED
-    return AssetCheckSeverity.WARN if unmeasured else AssetCheckSeverity.ERROR
-
-
 recommendation_champion = promotion_gate_asset(
     name="recommendation_champion", model_name=R.MODEL_NAME, training_asset="recommendation_model",
     servable=list(R.SERVABLE), references=[], metric=R.GATE_METRIC, higher_is_better=R.HIGHER_IS_BETTER,
     what="the recommender (a version trained where nothing could be measured is refused with a warning that does "
          "not block: scoring then serves it marked unvalidated)",
-    severity=_unmeasured_warns,
+    unmeasured_mode=R.UNMEASURED,
 )
 
 
@@ -225,13 +218,7 @@ def recommendations(context: AssetExecutionContext, warehouse: Warehouse, window
     with warehouse.connection() as con:
         registry.ensure_registry_schema(con)
         as_of = window.resolve_as_of(con)
-        current = registry.champion(con, R.MODEL_NAME)
-        validated = current is not None
-        if current is None:
-            trained = latest_metadata(context, "recommendation_model")
-            if trained.get("mode") != R.UNMEASURED:
-                raise RuntimeError(f"{R.MODEL_NAME} has no champion: nothing can be scored")
-            current = registry.get_version(con, R.MODEL_NAME, trained["model_version"])
+        current, validated = serving_version(context, con, R.MODEL_NAME, "recommendation_model", R.UNMEASURED)
         key = scoring_key(con, current, tables=SCORING_INPUTS, as_of=as_of, settings={"recency_days": recency_days})
         kept = unchanged_scores(con, SCORES_TABLE, key)
         if kept is not None:  # the model, its inputs and the window are unchanged: so are the lists

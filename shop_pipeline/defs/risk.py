@@ -5,7 +5,6 @@ The logic lives in warehouse/order_labels.py, features/order_features.py and ml/
 """
 
 from dagster import (
-    AssetCheckSeverity,
     AssetExecutionContext,
     MaterializeResult,
     MetadataValue,
@@ -18,15 +17,14 @@ from shop_pipeline.defs.models_common import (
     ML_TEAM,
     SCORES_REWRITTEN,
     float_metrics,
-    latest_metadata,
     png_markdown,
     prepare_training,
     promotion_gate_asset,
     reused_result,
     scoring_key,
+    serving_version,
     skips_when_data_is_short,
     training_metadata,
-    upstream_metadata,
 )
 from shop_pipeline.features.order_features import ORDER_FEATURES, read_order_features, write_order_features
 from shop_pipeline.ml import order_risk as R
@@ -183,16 +181,10 @@ def order_risk_model(context: AssetExecutionContext, warehouse: Warehouse, windo
     return MaterializeResult(metadata=metadata)
 
 
-def _unmeasured_warns(context) -> AssetCheckSeverity:
-    # without chargeback labels nothing could be measured: a warning, not a block
-    unmeasured = upstream_metadata(context, "order_risk_model", "mode") == UNSUPERVISED
-    return AssetCheckSeverity.WARN if unmeasured else AssetCheckSeverity.ERROR
-
-
 order_risk_champion = promotion_gate_asset(
     name="order_risk_champion", model_name=R.MODEL_NAME, training_asset="order_risk_model",
     servable=list(R.SERVABLE), references=list(R.REFERENCES), metric=R.GATE_METRIC,
-    higher_is_better=R.HIGHER_IS_BETTER, severity=_unmeasured_warns,
+    higher_is_better=R.HIGHER_IS_BETTER, unmeasured_mode=UNSUPERVISED,
     what="the order-risk model (without chargeback labels nothing can be measured: the check then fails as a "
          "warning that does not block, and scoring uses the unvalidated isolation forest, saying so)",
 )
@@ -223,13 +215,7 @@ def order_risk_scores(context: AssetExecutionContext, warehouse: Warehouse, wind
     with warehouse.connection() as con:
         registry.ensure_registry_schema(con)
         as_of = window.resolve_as_of(con)
-        current = registry.champion(con, R.MODEL_NAME)
-        validated = current is not None
-        if current is None:
-            trained = latest_metadata(context, "order_risk_model")
-            if trained.get("mode") != UNSUPERVISED:
-                raise RuntimeError(f"{R.MODEL_NAME} has no champion: nothing can be scored")
-            current = registry.get_version(con, R.MODEL_NAME, trained["model_version"])
+        current, validated = serving_version(context, con, R.MODEL_NAME, "order_risk_model", UNSUPERVISED)
         key = scoring_key(con, current, tables=SCORING_INPUTS, as_of=as_of)
         kept = unchanged_scores(con, SCORES_TABLE, key)
         if kept is not None:  # the model and its inputs are unchanged: so are the scores
