@@ -426,11 +426,21 @@ class ValueModel:
         return (f * a + self.prior_orders * self.mean_order_value) / (f + self.prior_orders)
 
 
+def fit_spend_per_order(history: pd.DataFrame) -> tuple[float, GammaGamma | None]:
+    """The spend-per-order part of a value model fitted on `history` (features at the cut-off):
+    the history's mean order value (the shrinkage target) and Gamma-Gamma (None if untrusted)."""
+    gg = fit_gamma_gamma(history["frequency"].to_numpy(np.float64, na_value=np.nan),
+                         history["avg_order_value"].to_numpy(np.float64, na_value=np.nan))
+    return history_mean_order_value(history), gg
+
+
 def fit_value_model(kind: str, history: pd.DataFrame, horizon_days: int, seed: int = 0,
-                    labelled: pd.DataFrame | None = None, probabilistic: Any = None) -> ValueModel:
-    """Fit the value model `kind`: the spend per order on `history` (features at the cut-off);
-    hurdle's orders model on `labelled` (`join_labels`), a probabilistic one on `history` unless
-    an already fitted `probabilistic` model (same history) is given."""
+                    labelled: pd.DataFrame | None = None, probabilistic: Any = None,
+                    spend: tuple[float, GammaGamma | None] | None = None) -> ValueModel:
+    """Fit the value model `kind`: the spend per order on `history` (features at the cut-off)
+    unless already fitted there (`spend`, from `fit_spend_per_order`); hurdle's orders model on
+    `labelled` (`join_labels`), a probabilistic one on `history` unless an already fitted
+    `probabilistic` model (same history) is given."""
     if kind == HURDLE:
         if labelled is None:
             raise ValueError("the hurdle value model needs a labelled window")
@@ -440,9 +450,8 @@ def fit_value_model(kind: str, history: pd.DataFrame, horizon_days: int, seed: i
                         else fit_probabilistic(kind, history, horizon_days))
     else:
         raise ValueError(f"unknown value model {kind!r}; expected one of {VALUE_CANDIDATES}")
-    gg = fit_gamma_gamma(history["frequency"].to_numpy(np.float64, na_value=np.nan),
-                         history["avg_order_value"].to_numpy(np.float64, na_value=np.nan))
-    return ValueModel(kind, orders_model, history_mean_order_value(history), gg)
+    mean_order_value, gg = fit_spend_per_order(history) if spend is None else spend
+    return ValueModel(kind, orders_model, mean_order_value, gg)
 
 
 def historical_rate_orders(frame: pd.DataFrame, horizon_days: int) -> np.ndarray:
@@ -589,23 +598,23 @@ def evaluate_value(train: pd.DataFrame | None, test: pd.DataFrame, p_test: np.nd
     held-out rows). `probabilistic`: already fitted models on the same history (refit otherwise).
     """
     probabilistic = probabilistic or {}
+    spend = fit_spend_per_order(test)           # one history: the same spend per order for every model
     models: dict[str, ValueModel] = {}
     if train is not None:
-        models[HURDLE] = fit_value_model(HURDLE, test, horizon_days, seed, labelled=train)
+        models[HURDLE] = fit_value_model(HURDLE, test, horizon_days, seed, labelled=train, spend=spend)
     for cand in PROBABILISTIC:
-        models[cand] = fit_value_model(cand, test, horizon_days, seed, probabilistic=probabilistic.get(cand))
+        models[cand] = fit_value_model(cand, test, horizon_days, seed, probabilistic=probabilistic.get(cand),
+                                       spend=spend)
     y_orders = test["orders"].to_numpy(np.float64)
     y_spend = test["spend"].to_numpy(np.float64)
     freq = test["frequency"].to_numpy(np.float64, na_value=np.nan)
     aov = test["avg_order_value"].to_numpy(np.float64, na_value=np.nan)
-    any_model = next(iter(models.values()))
+    per_order = next(iter(models.values())).value_per_order(freq, aov)   # the reference's too
     predictions = {name: vm.expected_orders(test, p_test, horizon_days) for name, vm in models.items()}
     predictions[HISTORICAL_RATE] = historical_rate_orders(test, horizon_days)
-    metrics = {}
-    for name, orders in predictions.items():
-        vm = models.get(name, any_model)        # the reference prices its orders like the models
-        spend = orders * vm.value_per_order(freq, aov)
-        metrics[name] = {**count_metrics(y_orders, orders, "orders"), **count_metrics(y_spend, spend, "spend")}
+    metrics = {name: {**count_metrics(y_orders, orders, "orders"),
+                      **count_metrics(y_spend, orders * per_order, "spend")}
+               for name, orders in predictions.items()}
     return ValueEvaluation(metrics, select_value(metrics), predictions)
 
 
