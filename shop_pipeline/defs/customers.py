@@ -1,19 +1,17 @@
 """Customer propensity / value: train -> evaluate and gate -> score (groups training, evaluation, scoring)."""
 
-from dagster import AssetCheckSpec, AssetExecutionContext, MaterializeResult, MetadataValue, asset
+from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
 from shop_pipeline.defs.common import DUCKDB_POOL, markdown_table, table_schema
 from shop_pipeline.defs.models_common import (
     ML_TEAM,
-    PROMOTION_GATE_CHECK,
     SCORES_REWRITTEN,
     float_metrics,
-    latest_metadata,
     png_markdown,
     prepare_training,
+    promotion_gate_asset,
     require_champion,
     reused_result,
-    run_promotion_gate,
     scoring_key,
     skips_when_data_is_short,
     training_metadata,
@@ -128,41 +126,20 @@ def propensity_model(context: AssetExecutionContext, warehouse: Warehouse, windo
     return MaterializeResult(metadata=metadata)
 
 
-def competed_candidates(con, version: str | None) -> list[str]:
-    """The servable candidates that competed in `version` (every servable one for versions
+def competed_candidates(row) -> list[str]:
+    """The servable candidates that competed in version `row` (every servable one for versions
     registered before the calibration / holdout set-up, which recorded none)."""
-    row = registry.get_version(con, MODEL_NAME, version) if version else None
     competed = row.parameters.get(COMPETED_PARAMETER) if row is not None else None
     return [c for c in P.SERVABLE if c in competed] if competed else list(P.SERVABLE)
 
 
-@asset(
-    name="propensity_champion",
-    group_name="evaluation",
-    kinds={"duckdb"},
-    owners=ML_TEAM,
-    pool=DUCKDB_POOL,
-    deps=["propensity_model"],
-    description=(
-        f"The promotion gate of the propensity model: the version propensity_model registered becomes champion "
-        f"only when its served candidate's {GATE_METRIC} (higher is better) is at least every other servable "
-        f"candidate's that competed in that version ({', '.join(P.SERVABLE)} with a labelled training window; "
-        f"{', '.join(P.PROBABILISTIC)} without one) on the held-out window and beats {P.RANDOM}, and beats the "
-        "current champion's by the configured margin. The blocking check fails only when no champion exists, so "
-        "scoring never runs without one."
-    ),
-    check_specs=[AssetCheckSpec(PROMOTION_GATE_CHECK, asset="propensity_champion", blocking=True,
-                                description="A champion that passed the gate exists after the decision.")],
+propensity_champion = promotion_gate_asset(
+    name="propensity_champion", model_name=MODEL_NAME, training_asset="propensity_model",
+    servable=list(P.SERVABLE), references=[P.RANDOM], metric=GATE_METRIC, higher_is_better=True,
+    what=(f"the propensity model ({', '.join(P.SERVABLE)} compete with a labelled training window, "
+          f"{', '.join(P.PROBABILISTIC)} without one)"),
+    competing=competed_candidates,
 )
-@skips_when_data_is_short
-def propensity_champion(context: AssetExecutionContext, warehouse: Warehouse, window: ModelingWindow):
-    with warehouse.connection() as con:
-        registry.ensure_registry_schema(con)
-        servable = competed_candidates(con, latest_metadata(context, "propensity_model").get("model_version"))
-    yield from run_promotion_gate(
-        context, warehouse, window, model_name=MODEL_NAME, training_asset="propensity_model", servable=servable,
-        references=[P.RANDOM], metric=GATE_METRIC, higher_is_better=True,
-    )
 
 
 @asset(

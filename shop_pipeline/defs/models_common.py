@@ -2,6 +2,8 @@
 `skips_when_data_is_short` (defs/skips.py), which every model asset wears under its `@asset` so a
 shop too short for the model skips it with a one-line reason instead of failing the run."""
 
+from collections.abc import Callable
+
 from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
@@ -128,14 +130,18 @@ def gate_check_result(decision, champion_after, version: str,
 
 def run_promotion_gate(context, warehouse, window, *, model_name: str, training_asset: str, servable: list[str],
                        references: list[str], metric: str, higher_is_better: bool,
-                       severity: AssetCheckSeverity = AssetCheckSeverity.ERROR):
-    """The body of a `*_champion` asset: gate the version the training asset produced."""
+                       severity: AssetCheckSeverity = AssetCheckSeverity.ERROR,
+                       competing: Callable[[registry.RegistryRow | None], list[str]] | None = None):
+    """The body of a `*_champion` asset: gate the version the training asset produced. `competing(row)`
+    narrows `servable` to the candidates that competed in that version (a version may measure fewer)."""
     trained = latest_metadata(context, training_asset)
     version = trained.get("model_version")
     if version is None:
         raise RuntimeError(f"{training_asset}'s latest materialization records no model_version")
     with warehouse.connection() as con:
         registry.ensure_registry_schema(con)
+        if competing is not None:
+            servable = competing(registry.get_version(con, model_name, version))
         decision, champion_after = gate_and_promote(
             con, model_name=model_name, version=version, servable=servable, references=references,
             metric=metric, higher_is_better=higher_is_better, min_improvement=window.min_improvement,
@@ -155,12 +161,13 @@ def run_promotion_gate(context, warehouse, window, *, model_name: str, training_
 
 def promotion_gate_asset(*, name: str, model_name: str, training_asset: str, servable: list[str],
                          references: list[str], metric: str, higher_is_better: bool, what: str,
-                         unmeasured_mode: str | None = None):
+                         unmeasured_mode: str | None = None,
+                         competing: Callable[[registry.RegistryRow | None], list[str]] | None = None):
     """A `*_champion` asset of group `evaluation` with its blocking `promotion_gate` check.
 
     A version whose training recorded mode `unmeasured_mode` (nothing could measure it: a new shop,
     no labels) is refused with a warning instead of a block: scoring then serves it unvalidated
-    (serving_version).
+    (serving_version). `competing`: see run_promotion_gate.
     """
     better = "higher" if higher_is_better else "lower"
     beaten = f" and beats {', '.join(references)}," if references else ""
@@ -175,7 +182,8 @@ def promotion_gate_asset(*, name: str, model_name: str, training_asset: str, ser
         description=(
             f"The promotion gate of {what}: the version {training_asset} registered becomes champion only when its "
             f"served candidate's {metric} ({better} is better) is at least every other servable candidate's "
-            f"({', '.join(servable)}) on the held-out window{beaten} and beats the current champion's by the "
+            f"{'that competed in that version ' if competing else ''}({', '.join(servable)}) on the held-out "
+            f"window{beaten} and beats the current champion's by the "
             "configured margin. The blocking check fails only when no champion exists, so scoring never runs "
             "without one."
         ),
@@ -186,7 +194,7 @@ def promotion_gate_asset(*, name: str, model_name: str, training_asset: str, ser
     def gate(context: AssetExecutionContext, warehouse: Warehouse, window: ModelingWindow):
         yield from run_promotion_gate(
             context, warehouse, window, model_name=model_name, training_asset=training_asset, servable=servable,
-            references=references, metric=metric, higher_is_better=higher_is_better,
+            references=references, metric=metric, higher_is_better=higher_is_better, competing=competing,
             severity=AssetCheckSeverity.WARN
             if unmeasured_mode is not None and upstream_metadata(context, training_asset, "mode") == unmeasured_mode
             else AssetCheckSeverity.ERROR,
