@@ -39,7 +39,7 @@ def daily_run(instance, paths, before: Path, held: Path, daily_job, repeat: int)
     from dagster import build_sensor_context
 
     from shop_pipeline.defs.automation import landing_sensor
-    from shop_pipeline.ml.registry import forget_loaded_models
+    from shop_pipeline.ml.common.registry import forget_loaded_models
     from shop_pipeline.resources import ShopHome
     from shop_pipeline.warehouse.connection import connect
 

@@ -65,8 +65,8 @@ def measure(con, truth, cutoff: dt.date) -> list[list[str]]:
     from shop_pipeline.features.tables import (future_frames_as_known_at, future_product_days_frame,
                                                product_daily_sales_frame)
     from shop_pipeline.ml import forecast as F
-    from shop_pipeline.ml import metrics as M
-    from shop_pipeline.ml.splits import rolling_origin_folds
+    from shop_pipeline.ml.common import metrics as M
+    from shop_pipeline.ml.common.splits import rolling_origin_folds
 
     history = product_daily_sales_frame(con, cutoff)
     folds = rolling_origin_folds(cutoff, n_folds=FOLDS, horizon_days=HORIZON, step_days=7, first_day=min(history["day"]))

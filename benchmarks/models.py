@@ -188,7 +188,7 @@ def _measure(home: Path, mode: str, out: Path) -> None:
                                                product_daily_sales_frame)
     from shop_pipeline.ml import forecast as F
     from shop_pipeline.ml import propensity as P
-    from shop_pipeline.ml.splits import rolling_origin_folds
+    from shop_pipeline.ml.common.splits import rolling_origin_folds
 
     warehouse = home / "warehouse" / "shop.duckdb"
     con = duckdb.connect(str(warehouse), read_only=True)

@@ -87,7 +87,7 @@ def step_training(home: Path, as_of: dt.date, args) -> dict:
 
     from shop_pipeline.features.order_features import read_order_features
     from shop_pipeline.ml import order_risk as R
-    from shop_pipeline.ml import registry
+    from shop_pipeline.ml.common import registry
     from shop_pipeline.warehouse.connection import connect
     from shop_pipeline.warehouse.order_labels import known_labels_frame
 
@@ -116,7 +116,7 @@ def step_scoring(home: Path, as_of: dt.date, artifact: str, sha256: str) -> dict
 
     from shop_pipeline.features.order_features import read_order_features
     from shop_pipeline.ml import order_risk as R
-    from shop_pipeline.ml import registry
+    from shop_pipeline.ml.common import registry
     from shop_pipeline.warehouse.connection import connect
 
     with connect(_warehouse(home), read_only=True) as con:

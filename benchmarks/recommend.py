@@ -100,7 +100,7 @@ def _train(source: str, workdir: Path) -> dict:
     import duckdb
 
     from shop_pipeline.ml import recommend as R
-    from shop_pipeline.ml import registry
+    from shop_pipeline.ml.common import registry
     from shop_pipeline.ml.recommend_data import load_interactions, temporal_split
 
     con = duckdb.connect(source, read_only=True)
@@ -143,7 +143,7 @@ def _score(source: str, artifact: str, sha: str, candidate: str | None) -> dict:
     import duckdb
 
     from shop_pipeline.ml import recommend as R
-    from shop_pipeline.ml import registry
+    from shop_pipeline.ml.common import registry
     import numpy as np
 
     from shop_pipeline.ml.recommend_data import load_interactions

@@ -17,9 +17,9 @@ from shop_pipeline.defs.models_common import (
     training_metadata,
 )
 from shop_pipeline.ml import propensity as P
-from shop_pipeline.ml import registry
-from shop_pipeline.ml.html_report import write_html_report
-from shop_pipeline.ml.lifecycle import SERVING_PARAMETER, champion_comparison, register_trained
+from shop_pipeline.ml.common import registry
+from shop_pipeline.ml.common.html_report import write_html_report
+from shop_pipeline.ml.common.lifecycle import SERVING_PARAMETER, champion_comparison, register_trained
 from shop_pipeline.ml.propensity_plots import propensity_report_sections
 from shop_pipeline.resources import ModelingWindow, ShopHome, Warehouse
 from shop_pipeline.warehouse.scores import replace_scores, unchanged_scores
@@ -32,7 +32,7 @@ REPORTED_METRICS = ("roc_auc", "pr_auc", "brier", "lift_at_top_decile", "f1", "o
 # not when the history holds no labelled training window; the gate compares with those that did)
 COMPETED_PARAMETER = "competed_candidates"
 VALUE_PARAMETER = "value_candidate"
-# what the training reads (ml/lifecycle.training_inputs): features at earlier cut-offs and labels
+# what the training reads (ml/common/lifecycle.training_inputs): features at earlier cut-offs and labels
 # come from the staged events; unchanged, the registered version is reused
 TRAINING_INPUTS = {"staging.events": "", "features.customer_features": ""}
 SCORES_TABLE = "scoring.customer_scores"

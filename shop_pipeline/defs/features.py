@@ -18,7 +18,7 @@ from shop_pipeline.defs.models_common import ML_TEAM
 from shop_pipeline.features.columns import CUSTOMER_FEATURES, PRODUCT_DAILY_SALES
 from shop_pipeline import sql
 from shop_pipeline.features.staged_changes import query_fingerprint, record_inputs, unchanged_inputs
-from shop_pipeline.ml.lifecycle import inputs_key
+from shop_pipeline.ml.common.lifecycle import inputs_key
 from shop_pipeline.features.tables import cutoff_for, write_customer_features, write_product_daily_sales
 from shop_pipeline.quality.feature_suites import validate_customer_features, validate_product_daily_sales
 from shop_pipeline.resources import ModelingWindow, Quality, Warehouse

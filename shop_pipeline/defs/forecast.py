@@ -24,18 +24,18 @@ from shop_pipeline.features.tables import (
     read_product_daily_sales,
 )
 from shop_pipeline.ml import forecast as F
-from shop_pipeline.ml import registry
+from shop_pipeline.ml.common import registry
 from shop_pipeline.ml.forecast_champion import backtest_saved_model, from_artifact, to_artifact
 from shop_pipeline.ml.forecast_plots import plot_categories, plot_top_products, plot_wape_by_horizon
-from shop_pipeline.ml.html_report import write_html_report
-from shop_pipeline.ml.lifecycle import (
+from shop_pipeline.ml.common.html_report import write_html_report
+from shop_pipeline.ml.common.lifecycle import (
     SERVING_PARAMETER,
     champion_comparison,
     register_trained,
     select_serving,
     serving_candidate,
 )
-from shop_pipeline.ml.splits import rolling_origin_folds
+from shop_pipeline.ml.common.splits import rolling_origin_folds
 from shop_pipeline.resources import ModelingWindow, ShopHome, Warehouse
 from shop_pipeline.warehouse.scores import replace_scores, unchanged_scores
 
@@ -43,7 +43,7 @@ MODEL_NAME = "demand_forecast"
 GATE_METRIC = "wape"
 BACKTEST_FOLDS = 3
 METRICS = ("wape", "mae", "rmse", "bias", "coverage_80")
-# what the training reads (ml/lifecycle.training_inputs): unchanged, the registered version is reused
+# what the training reads (ml/common/lifecycle.training_inputs): unchanged, the registered version is reused
 TRAINING_INPUTS = {"staging.events": "", "raw.products": "", "raw.promotions": "",
                    "raw.ad_spend": "", "features.product_daily_sales": ""}
 SCORES_TABLE = "scoring.demand_forecasts"

@@ -17,8 +17,8 @@ from dagster import (
 
 from shop_pipeline.defs.common import DUCKDB_POOL
 from shop_pipeline.defs.skips import skips_when_data_is_short  # the stages import it from here too
-from shop_pipeline.ml import registry
-from shop_pipeline.ml.lifecycle import (
+from shop_pipeline.ml.common import registry
+from shop_pipeline.ml.common.lifecycle import (
     SERVING_PARAMETER,
     TrainingInputs,
     gate_and_promote,
@@ -26,7 +26,7 @@ from shop_pipeline.ml.lifecycle import (
     reuse_version,
     training_inputs,
 )
-from shop_pipeline.ml.plots import png_markdown  # noqa: F401 (the stages import it from here)
+from shop_pipeline.ml.common.plots import png_markdown  # noqa: F401 (the stages import it from here)
 from shop_pipeline.resources import ModelingWindow, Warehouse
 
 ML_TEAM = ["team:ml"]
@@ -47,7 +47,7 @@ SCORES_REWRITTEN = "scores_rewritten"  # False: champion and inputs unchanged, t
 
 def prepare_training(context, con, model_name: str, *, tables: dict[str, str], settings: dict, as_of,
                      models_dir) -> TrainingInputs:
-    """The training key of this run and the registered version it may reuse (ml/lifecycle.py; its
+    """The training key of this run and the registered version it may reuse (ml/common/lifecycle.py; its
     artifact in `models_dir`, the shop home's models folder); logged."""
     training = training_inputs(con, model_name, tables=tables, settings=settings, as_of=as_of,
                                models_dir=models_dir)

@@ -15,7 +15,7 @@ from dagster import (
 from shop_pipeline.defs.automation_rules import ModelFacts, MonitoringFacts
 from shop_pipeline.defs.common import DUCKDB_POOL
 from shop_pipeline.defs.models_common import ML_TEAM
-from shop_pipeline.ml import drift, registry
+from shop_pipeline.ml.common import drift, registry
 from shop_pipeline.resources import ShopHome, Warehouse
 
 FACTS_KEY = "facts"  # the metadata entry the retraining sensor reads

@@ -23,9 +23,9 @@ from shop_pipeline.defs.models_common import (
 )
 from shop_pipeline.features.interactions import INTERACTIONS, write_interactions
 from shop_pipeline.ml import recommend as R
-from shop_pipeline.ml import registry
-from shop_pipeline.ml.html_report import write_html_report
-from shop_pipeline.ml.lifecycle import SERVING_PARAMETER, champion_comparison, register_trained
+from shop_pipeline.ml.common import registry
+from shop_pipeline.ml.common.html_report import write_html_report
+from shop_pipeline.ml.common.lifecycle import SERVING_PARAMETER, champion_comparison, register_trained
 from shop_pipeline.ml.recommend_data import load_interactions
 from shop_pipeline.ml.recommend_plots import recall_curve_png
 from shop_pipeline.quality.interactions_suite import validate_interactions
@@ -33,7 +33,7 @@ from shop_pipeline.resources import ModelingWindow, ShopHome, Warehouse
 from shop_pipeline.warehouse.scores import replace_scores, unchanged_scores
 
 REPORTED_METRICS = ("ndcg_at_10", "recall_at_10", "precision_at_10", "hit_rate_at_10", "coverage_at_20")
-# what the training reads (ml/lifecycle.training_inputs): the tuning and held-out windows are
+# what the training reads (ml/common/lifecycle.training_inputs): the tuning and held-out windows are
 # computed from the staged events; unchanged, the registered version is reused
 TRAINING_INPUTS = {"staging.events": "", "features.interactions": "", "raw.products": ""}
 SCORES_TABLE = "scoring.recommendations"

@@ -28,9 +28,9 @@ from shop_pipeline.defs.models_common import (
 )
 from shop_pipeline.features.order_features import ORDER_FEATURES, read_order_features, write_order_features
 from shop_pipeline.ml import order_risk as R
-from shop_pipeline.ml import registry
-from shop_pipeline.ml.html_report import write_html_report
-from shop_pipeline.ml.lifecycle import SERVING_PARAMETER, champion_comparison, register_trained
+from shop_pipeline.ml.common import registry
+from shop_pipeline.ml.common.html_report import write_html_report
+from shop_pipeline.ml.common.lifecycle import SERVING_PARAMETER, champion_comparison, register_trained
 from shop_pipeline.ml.order_risk_plots import run_pngs
 from shop_pipeline.quality.order_feature_suite import validate_order_features
 from shop_pipeline.resources import ModelingWindow, ShopHome, Warehouse
@@ -39,7 +39,7 @@ from shop_pipeline.warehouse.scores import read_scores, replace_scores, unchange
 
 UNSUPERVISED = "unsupervised"
 REPORTED_METRICS = ("pr_auc", "precision_at_1pct", "precision_at_5pct", "recall_at_budget")
-# what the training reads (ml/lifecycle.training_inputs); unchanged, the registered version is reused
+# what the training reads (ml/common/lifecycle.training_inputs); unchanged, the registered version is reused
 TRAINING_INPUTS = {"features.order_features": "", "raw.order_labels": ""}
 SCORES_TABLE = "scoring.order_risk_scores"
 SCORING_INPUTS = {"features.order_features": ""}

@@ -1,6 +1,6 @@
 """A model that cannot train on a too-short shop is skipped with its one-line reason, not a crash.
 
-Model code raises `ml.errors.NotEnoughData("<one line>")`. `skips_when_data_is_short` (applied
+Model code raises `ml.common.errors.NotEnoughData("<one line>")`. `skips_when_data_is_short` (applied
 under `@asset` to every model asset) turns it into a `dagster.Failure` whose description is that
 line, so the Dagster UI shows the reason on the step instead of a traceback, with metadata a
 person (and the CLI) can read, and no retry (more attempts do not make the data longer). Dagster
@@ -20,7 +20,7 @@ from collections.abc import Callable
 
 from dagster import Failure
 
-from shop_pipeline.ml.errors import NotEnoughData
+from shop_pipeline.ml.common.errors import NotEnoughData
 
 NOT_ENOUGH_DATA = "not_enough_data"  # Failure metadata: True when the step was skipped for lack of data
 WRAPPED_MARK = "skips_when_data_is_short"  # set on a wrapped function (tests check every model asset has it)
@@ -92,7 +92,7 @@ def _truthy(entry) -> bool:
 
 
 def _without_class_prefix(message: str) -> str:
-    """`shop_pipeline.ml.errors.NotEnoughData: demand forecast: ...` -> `demand forecast: ...`."""
+    """`shop_pipeline.ml.common.errors.NotEnoughData: demand forecast: ...` -> `demand forecast: ...`."""
     first = message.strip().splitlines()[0] if message.strip() else ""
     head, sep, rest = first.partition(f"{_ERROR_CLASS}: ")
     return rest.strip() if sep and " " not in head else first

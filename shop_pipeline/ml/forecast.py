@@ -96,10 +96,10 @@ from sklearn.linear_model import Ridge
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 
-from shop_pipeline.ml import metrics as M
-from shop_pipeline.ml.errors import NotEnoughData
-from shop_pipeline.ml.splits import Fold, as_date
-from shop_pipeline.ml.threads import configure as configure_threads
+from shop_pipeline.ml.common import metrics as M
+from shop_pipeline.ml.common.errors import NotEnoughData
+from shop_pipeline.ml.common.splits import Fold, as_date
+from shop_pipeline.ml.common.threads import configure as configure_threads
 
 CANDIDATES = ("seasonal_naive", "linear", "challenger")
 BASELINES = ("seasonal_naive", "linear")

@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 
 from shop_pipeline.ml.forecast import FittedForecaster, ForecastConfig, FutureAt, forecast
-from shop_pipeline.ml.metrics import forecast_metrics
-from shop_pipeline.ml.splits import Fold
+from shop_pipeline.ml.common.metrics import forecast_metrics
+from shop_pipeline.ml.common.splits import Fold
 
 
 def to_artifact(fitted: FittedForecaster) -> dict[str, Any]:

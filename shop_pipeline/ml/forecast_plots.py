@@ -11,7 +11,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-from shop_pipeline.ml.plots import figure_png, png_markdown  # noqa: E402, F401 (png_markdown: part of this module's API)
+from shop_pipeline.ml.common.plots import figure_png, png_markdown  # noqa: E402, F401 (png_markdown: part of this module's API)
 import pandas as pd  # noqa: E402
 
 COLORS = {"seasonal_naive": "tab:orange", "linear": "tab:green", "challenger": "tab:blue"}

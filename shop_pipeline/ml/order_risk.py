@@ -59,7 +59,7 @@ import numpy as np
 import pandas as pd
 
 from shop_pipeline.ml import order_risk_data as D
-from shop_pipeline.ml.errors import NotEnoughData
+from shop_pipeline.ml.common.errors import NotEnoughData
 from shop_pipeline.ml.order_risk_metrics import DEFAULT_ALERT_BUDGET, RISK_METRICS, risk_metrics
 from shop_pipeline.ml.order_risk_models import (  # noqa: F401 (the public names, re-exported)
     AMOUNT_ZSCORE, CANDIDATES, CHALLENGER, GATE_METRIC, HIGHER_IS_BETTER, ISOLATION_FOREST, MIN_CLASS_COUNT,
@@ -69,7 +69,7 @@ from shop_pipeline.ml.order_risk_models import (  # noqa: F401 (the public names
 from shop_pipeline.ml.order_risk_scoring import (  # noqa: F401 (re-exported)
     SCORE_COLUMNS, explain, score_orders,
 )
-from shop_pipeline.ml.promotion import select_serving
+from shop_pipeline.ml.common.promotion import select_serving
 
 MIN_THRESHOLD_ORDERS = 100
 

@@ -9,7 +9,7 @@ order of the tied rows), so the result never depends on the input order of the r
     recall_at_top(y, s, share)     positives among the top ceil(share x n) / all positives
     risk_metrics(y, s, budget)     every metric of one candidate, for ml.model_evaluations
 
-Degenerate inputs never raise (the rules of ml/metrics.py): every metric is nan on empty input;
+Degenerate inputs never raise (the rules of ml/common/metrics.py): every metric is nan on empty input;
 pr_auc (average precision) is nan when the labels hold a single class; recall is nan without a
 positive; precision stays defined for a single class (0 with no positive, 1 with no negative).
 """
@@ -20,7 +20,7 @@ import math
 
 import numpy as np
 
-from shop_pipeline.ml import metrics as M
+from shop_pipeline.ml.common import metrics as M
 
 NAN = float("nan")
 DEFAULT_ALERT_BUDGET = 0.02

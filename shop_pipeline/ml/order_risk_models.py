@@ -19,7 +19,7 @@ from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
 
 from shop_pipeline.ml import order_risk_data as D
-from shop_pipeline.ml.threads import threads_for
+from shop_pipeline.ml.common.threads import threads_for
 
 MODEL_NAME = "order_risk"
 AMOUNT_ZSCORE = "amount_zscore"

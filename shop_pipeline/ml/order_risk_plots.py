@@ -13,11 +13,11 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-from shop_pipeline.ml.plots import figure_png  # noqa: E402
+from shop_pipeline.ml.common.plots import figure_png  # noqa: E402
 import numpy as np  # noqa: E402
 from sklearn.metrics import precision_recall_curve  # noqa: E402
 
-from shop_pipeline.ml import metrics as M  # noqa: E402
+from shop_pipeline.ml.common import metrics as M  # noqa: E402
 from shop_pipeline.ml.order_risk import metrics_table_markdown  # noqa: E402
 
 

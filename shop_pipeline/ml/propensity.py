@@ -91,14 +91,14 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
 from shop_pipeline.features.columns import CUSTOMER_FEATURES
-from shop_pipeline.ml import metrics as M
+from shop_pipeline.ml.common import metrics as M
 from shop_pipeline.ml.bgnbd import COLUMNS as BGNBD_COLUMNS
 from shop_pipeline.ml.bgnbd import BetaGeoClassifier
-from shop_pipeline.ml.errors import NotEnoughData
+from shop_pipeline.ml.common.errors import NotEnoughData
 from shop_pipeline.ml.gamma_gamma import GammaGamma, fit_gamma_gamma
 from shop_pipeline.ml.mbgnbd import ModifiedBetaGeoClassifier
-from shop_pipeline.ml.promotion import select_serving
-from shop_pipeline.ml.threads import threads_for
+from shop_pipeline.ml.common.promotion import select_serving
+from shop_pipeline.ml.common.threads import threads_for
 from shop_pipeline.ml.value_metrics import count_metrics
 
 MODEL_NAME = "customer_propensity"

@@ -13,7 +13,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-from shop_pipeline.ml.plots import figure_png  # noqa: E402
+from shop_pipeline.ml.common.plots import figure_png  # noqa: E402
 import numpy as np  # noqa: E402
 from sklearn.inspection import permutation_importance  # noqa: E402
 

@@ -20,7 +20,7 @@ This module ties them together for the pipeline:
     artifact = to_artifact(run.model)                 # plain dicts / lists / numpy arrays
     frame = recommendations_frame(run.model, history, as_of, version, recency_days=None)
 
-Served model: like every model of the pipeline (ml/lifecycle.py), the candidate with the best
+Served model: like every model of the pipeline (ml/common/lifecycle.py), the candidate with the best
 GATE_METRIC (ndcg_at_10) on the held-out window among SERVABLE (simpler first; a tie serves the
 simpler one); every candidate is recorded under its own name. The challengers
 (CHALLENGER_POOL) are expected to win; BASELINES (most_popular, item_knn) serve only when
@@ -61,8 +61,8 @@ from scipy import sparse
 
 from shop_pipeline.features.tables import cutoff_for
 from shop_pipeline.ml import ranking_metrics as RM
-from shop_pipeline.ml.errors import NotEnoughData
-from shop_pipeline.ml.promotion import select_serving
+from shop_pipeline.ml.common.errors import NotEnoughData
+from shop_pipeline.ml.common.promotion import select_serving
 from shop_pipeline.ml.recommend_data import (
     InteractionMatrix,
     TemporalSplit,

@@ -39,7 +39,7 @@ from shop_pipeline.features.interactions import (
     window_frame,
 )
 from shop_pipeline.features.tables import check_as_of, landed_range
-from shop_pipeline.ml.errors import NotEnoughData
+from shop_pipeline.ml.common.errors import NotEnoughData
 
 NO_CATEGORY = ""  # category code of products without one
 TARGET_EVENTS = ("purchase", "cart", "view")  # first one present in the test window is the target

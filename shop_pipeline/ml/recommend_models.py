@@ -38,7 +38,7 @@ import numpy as np
 from scipy import sparse
 
 from shop_pipeline.ml.recommend_data import InteractionMatrix
-from shop_pipeline.ml.threads import configure as configure_threads
+from shop_pipeline.ml.common.threads import configure as configure_threads
 
 MOST_POPULAR = "most_popular"
 CATEGORY_POPULARITY = "category_popularity"

@@ -11,7 +11,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
-from shop_pipeline.ml.plots import figure_png
+from shop_pipeline.ml.common.plots import figure_png
 import numpy as np
 
 

@@ -36,7 +36,7 @@ from scipy import sparse
 
 from shop_pipeline.ml.recommend_data import InteractionMatrix
 from shop_pipeline.ml.recommend_models import RecommenderModel, transform_signal
-from shop_pipeline.ml.threads import configure as configure_threads
+from shop_pipeline.ml.common.threads import configure as configure_threads
 
 BLOCK_CELLS = 4_000_000      # cells of a block's dense arrays (float64: 32 MB each)
 MAX_BLOCK_USERS = 2_000

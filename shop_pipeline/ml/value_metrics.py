@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from shop_pipeline.ml import metrics as M
+from shop_pipeline.ml.common import metrics as M
 
 
 def count_metrics(actual, predicted, prefix: str = "orders") -> dict[str, float]:

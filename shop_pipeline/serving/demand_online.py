@@ -29,7 +29,7 @@ def export_demand(con: duckdb.DuckDBPyConnection, folder: Path, models_dir: Path
     the batch forecast read; None when demand was not forecast."""
     from shop_pipeline.features.tables import future_product_days_frame, read_product_daily_sales
     from shop_pipeline.ml import forecast as F
-    from shop_pipeline.ml.lifecycle import serving_candidate
+    from shop_pipeline.ml.common.lifecycle import serving_candidate
     from shop_pipeline.serving.snapshot import copy_artifact, scored_version, write_parquet
 
     scored = scored_version(con, "scoring.demand_forecasts", MODEL_NAME)
@@ -73,7 +73,7 @@ class DayForecast:
 class DemandPredictor:
     def __init__(self, folder: Path, manifest: dict):
         from shop_pipeline.ml import forecast as F
-        from shop_pipeline.ml import registry
+        from shop_pipeline.ml.common import registry
         from shop_pipeline.ml.forecast_champion import from_artifact
 
         self.version = manifest["version"]

@@ -24,7 +24,7 @@ class OrderRiskScorer:
     the registry recorded) and the history."""
 
     def __init__(self, folder: Path, manifest: dict):
-        from shop_pipeline.ml import registry
+        from shop_pipeline.ml.common import registry
         from shop_pipeline.ml.order_risk import from_artifact
 
         self.version = manifest["version"]

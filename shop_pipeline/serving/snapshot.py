@@ -186,7 +186,7 @@ def publish_snapshot(con: duckdb.DuckDBPyConnection, root: str | os.PathLike, mo
 def scored_version(con: duckdb.DuckDBPyConnection, table: str, model_name: str):
     """(registry row, as_of) of the one model version `table` was scored with; None when it was not
     scored, or by several versions, or by one the registry does not know."""
-    from shop_pipeline.ml import registry
+    from shop_pipeline.ml.common import registry
 
     if not table_columns(con, "ml.model_registry") or not table_columns(con, table):
         return None
@@ -200,7 +200,7 @@ def scored_version(con: duckdb.DuckDBPyConnection, table: str, model_name: str):
 
 def copy_artifact(row, models_dir: Path, target: Path) -> None:
     """The registered artifact of `row` into the snapshot, refused when its bytes are not the registered ones."""
-    from shop_pipeline.ml import registry
+    from shop_pipeline.ml.common import registry
 
     shutil.copyfile(registry.artifact_file(models_dir, row.artifact_path), target)
     if registry.file_sha256(target) != row.sha256:

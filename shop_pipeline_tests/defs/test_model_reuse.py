@@ -122,7 +122,7 @@ def test_a_copied_shop_home_loads_and_reuses_its_own_models_not_the_originals(sh
     home loaded (and reused) the original home's model files."""
     import shutil
 
-    from shop_pipeline.ml import registry
+    from shop_pipeline.ml.common import registry
 
     paths, _ = shop
     copy = ShopPaths.at(tmp_path / "copied-home")

@@ -5,7 +5,7 @@ import datetime as dt
 import pytest
 from dagster import AssetKey, DagsterInstance
 
-from shop_pipeline.ml import registry
+from shop_pipeline.ml.common import registry
 from shop_pipeline.pipeline_run import run_full_pipeline, window_run_config
 from shop_pipeline.settings import ShopPaths
 from shop_pipeline.synth import GeneratorConfig, generate_shop

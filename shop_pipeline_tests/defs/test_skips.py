@@ -9,7 +9,7 @@ from dagster import AssetKey, Failure, asset, materialize
 
 from shop_pipeline.defs.models_common import skips_when_data_is_short
 from shop_pipeline.defs.skips import NOT_ENOUGH_DATA, not_enough_data_reason
-from shop_pipeline.ml.errors import NotEnoughData
+from shop_pipeline.ml.common.errors import NotEnoughData
 
 REASON = "demand forecast: needs 28 days of history before the cut-off, has 14"
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from shop_pipeline.ml import registry
+from shop_pipeline.ml.common import registry
 from shop_pipeline.ml.bgnbd import (
     DAYS_PER_UNIT,
     BetaGeoClassifier,

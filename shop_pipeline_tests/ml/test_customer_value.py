@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 
 from shop_pipeline.ml import propensity as P
-from shop_pipeline.ml import registry
+from shop_pipeline.ml.common import registry
 from shop_pipeline.ml.bgnbd import DAYS_PER_UNIT
-from shop_pipeline.ml.errors import NotEnoughData
+from shop_pipeline.ml.common.errors import NotEnoughData
 from shop_pipeline.ml.gamma_gamma import GammaGamma, fit_gamma_gamma
 from shop_pipeline.ml.gamma_gamma import log_likelihood as gg_log_likelihood
 from shop_pipeline.ml.mbgnbd import (

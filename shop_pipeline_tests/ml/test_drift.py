@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from shop_pipeline.ml import drift, registry
-from shop_pipeline.ml.drift import psi_against, reference_bins
-from shop_pipeline.ml.drift_reference import champion_reference
+from shop_pipeline.ml.common import drift, registry
+from shop_pipeline.ml.common.drift import psi_against, reference_bins
+from shop_pipeline.ml.common.drift_reference import champion_reference
 from shop_pipeline.warehouse.connection import connect
 
 

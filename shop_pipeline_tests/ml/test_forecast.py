@@ -3,9 +3,9 @@ import pandas as pd
 import pytest
 
 from shop_pipeline.ml import forecast as F
-from shop_pipeline.ml.errors import NotEnoughData
+from shop_pipeline.ml.common.errors import NotEnoughData
 from shop_pipeline.ml.forecast_plots import plot_categories, plot_top_products, plot_wape_by_horizon, png_markdown
-from shop_pipeline.ml.splits import rolling_origin_folds
+from shop_pipeline.ml.common.splits import rolling_origin_folds
 from shop_pipeline_tests.ml.synthetic import effect_history, weekly_history
 
 FAST = F.ForecastConfig(max_iter=80, max_train_rows=40_000)

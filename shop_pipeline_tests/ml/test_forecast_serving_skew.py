@@ -19,8 +19,8 @@ from dagster import DagsterInstance, materialize
 from shop_pipeline.defs.forecast import demand_forecast_champion, demand_forecast_model, demand_forecasts
 from shop_pipeline.features.tables import future_product_days_frame, read_product_daily_sales
 from shop_pipeline.ml import forecast as F
-from shop_pipeline.ml import metrics as M
-from shop_pipeline.ml import registry
+from shop_pipeline.ml.common import metrics as M
+from shop_pipeline.ml.common import registry
 from shop_pipeline.ml.forecast_champion import from_artifact
 from shop_pipeline.pipeline_run import run_full_pipeline, window_run_config
 from shop_pipeline.resources import default_resources

@@ -3,7 +3,7 @@ import math
 import numpy as np
 import pytest
 
-from shop_pipeline.ml import metrics as M
+from shop_pipeline.ml.common import metrics as M
 
 
 def test_wape():

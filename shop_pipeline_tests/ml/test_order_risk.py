@@ -12,11 +12,11 @@ import pytest
 from shop_pipeline.features.order_features import order_features_frame
 from shop_pipeline.ml import order_risk as R
 from shop_pipeline.ml import order_risk_data as D
-from shop_pipeline.ml import registry
+from shop_pipeline.ml.common import registry
 from shop_pipeline.ml.order_risk_metrics import RISK_METRICS
 from shop_pipeline.ml.order_risk_plots import pr_curves_png, run_pngs
 from shop_pipeline.ml.order_risk_scoring import TOP_FEATURES
-from shop_pipeline.ml.promotion import decide
+from shop_pipeline.ml.common.promotion import decide
 from shop_pipeline.sources.landing import discover
 from shop_pipeline.synth import GeneratorConfig, generate_shop
 from shop_pipeline.warehouse.connection import connect

@@ -9,7 +9,7 @@ import pytest
 from shop_pipeline.features.order_features import ORDER_FEATURES
 from shop_pipeline.ml import order_risk as R
 from shop_pipeline.ml import order_risk_data as D
-from shop_pipeline.ml.errors import NotEnoughData
+from shop_pipeline.ml.common.errors import NotEnoughData
 
 AS_OF = dt.date(2025, 1, 14)
 NO_LABELS = pd.DataFrame({"order_id": pd.Series(dtype=object), "is_fraud": pd.Series(dtype="int8")})

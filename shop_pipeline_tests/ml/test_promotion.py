@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from shop_pipeline.ml.promotion import decide, select_serving
+from shop_pipeline.ml.common.promotion import decide, select_serving
 
 BASELINES = {"logistic_rfm": {"roc_auc": 0.78, "brier": 0.150}, "random": {"roc_auc": 0.50, "brier": 0.250}}
 

@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 
 from shop_pipeline.features.columns import CUSTOMER_FEATURES
-from shop_pipeline.ml import html_report as H
+from shop_pipeline.ml.common import html_report as H
 from shop_pipeline.ml import propensity as P
 from shop_pipeline.ml import propensity_plots as PP
-from shop_pipeline.ml.errors import NotEnoughData
+from shop_pipeline.ml.common.errors import NotEnoughData
 
 AS_OF = dt.date(2025, 3, 31)
 

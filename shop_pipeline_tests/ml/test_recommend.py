@@ -12,7 +12,7 @@ from scipy import sparse
 from shop_pipeline.ml import recommend as R
 from shop_pipeline.ml import recommend_models as RMOD
 from shop_pipeline.ml import recommend_scoring as S
-from shop_pipeline.ml import registry
+from shop_pipeline.ml.common import registry
 from shop_pipeline.ml.recommend_data import (
     TemporalSplit,
     matrix_from_frame,

@@ -15,7 +15,7 @@ from dagster import AssetCheckSeverity, AssetKey, AssetSelection, DagsterInstanc
 from shop_pipeline.definitions import ASSETS
 from shop_pipeline.features.interactions import build_interactions
 from shop_pipeline.ml import recommend as R
-from shop_pipeline.ml.errors import NotEnoughData
+from shop_pipeline.ml.common.errors import NotEnoughData
 from shop_pipeline.ml.recommend_data import load_interactions, matrix_from_frame
 from shop_pipeline.pipeline_run import RANGE_END_TAG, RANGE_START_TAG
 from shop_pipeline.resources import ModelingWindow, default_resources

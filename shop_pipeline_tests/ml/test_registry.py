@@ -12,7 +12,7 @@ import pytest
 import skops.io as sio
 from sklearn.linear_model import LogisticRegression
 
-from shop_pipeline.ml import registry as R
+from shop_pipeline.ml.common import registry as R
 
 NAME = "customer_propensity"
 

@@ -2,7 +2,7 @@ import datetime as dt
 
 import pytest
 
-from shop_pipeline.ml.splits import Fold, rolling_origin_folds
+from shop_pipeline.ml.common.splits import Fold, rolling_origin_folds
 
 
 def test_folds_are_rolling_and_do_not_leak():

@@ -7,7 +7,7 @@ from typing import NamedTuple
 
 import pandas as pd
 
-from shop_pipeline.ml.errors import NotEnoughData
+from shop_pipeline.ml.common.errors import NotEnoughData
 
 
 class Fold(NamedTuple):

@@ -26,8 +26,8 @@ from typing import Any
 import duckdb
 
 from shop_pipeline.features.staged_changes import table_fingerprint
-from shop_pipeline.ml import registry
-from shop_pipeline.ml.promotion import GateDecision, decide, select_serving  # noqa: F401 (re-exported)
+from shop_pipeline.ml.common import registry
+from shop_pipeline.ml.common.promotion import GateDecision, decide, select_serving  # noqa: F401 (re-exported)
 
 CHAMPION_CANDIDATE = "champion"
 SERVING_PARAMETER = "serving_candidate"   # in a version's registry parameters
@@ -49,7 +49,7 @@ def serving_candidate(row: registry.RegistryRow, default: str) -> str:
 # would produce again: it is reused instead. Any change -- a late event, a new label, another
 # seed, an edited query or model module, another scikit-learn -- gives another key: it trains.
 
-_PACKAGE = Path(__file__).resolve().parent.parent
+_PACKAGE = Path(__file__).resolve().parents[2]   # shop_pipeline/
 CODE_FOLDERS = ("ml", "features", "sql")
 LIBRARIES = ("scikit-learn", "numpy", "scipy", "pandas", "skops", "duckdb")
 

@@ -190,8 +190,8 @@ class DriftMeasurement:
 def _product_day_drift(con, window_days: int, bins: int, notes: list[str]) -> tuple[list[FeatureDrift], str, str]:
     import datetime as dt
 
-    from shop_pipeline.ml import registry
-    from shop_pipeline.ml.drift_reference import champion_reference
+    from shop_pipeline.ml.common import registry
+    from shop_pipeline.ml.common.drift_reference import champion_reference
 
     champion = registry.champion(con, DEMAND_MODEL)
     last_day = con.execute("SELECT max(day) FROM features.product_daily_sales").fetchone()[0]
@@ -212,8 +212,9 @@ def _product_day_drift(con, window_days: int, bins: int, notes: list[str]) -> tu
 
 def _customer_drift(con, bins: int, notes: list[str], models_dir) -> list[FeatureDrift]:
     from shop_pipeline.features.tables import customer_features_frame
-    from shop_pipeline.ml import propensity, registry
-    from shop_pipeline.ml.drift_reference import champion_reference
+    from shop_pipeline.ml import propensity
+    from shop_pipeline.ml.common import registry
+    from shop_pipeline.ml.common.drift_reference import champion_reference
 
     champion = registry.champion(con, PROPENSITY_MODEL)
     if champion is None or champion.as_of is None:
@@ -245,8 +246,9 @@ def order_drift(con, window_days: int = 7, bins: int = DEFAULT_BINS, notes: list
     import pandas as pd
 
     from shop_pipeline.features.order_features import read_order_features
-    from shop_pipeline.ml import order_risk, registry
-    from shop_pipeline.ml.drift_reference import champion_reference
+    from shop_pipeline.ml import order_risk
+    from shop_pipeline.ml.common import registry
+    from shop_pipeline.ml.common.drift_reference import champion_reference
 
     notes = [] if notes is None else notes
     champion = registry.champion(con, RISK_MODEL)
