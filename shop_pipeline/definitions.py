@@ -61,7 +61,7 @@ def build_definitions(paths: ShopPaths | None = None) -> Definitions:
         assets=ASSETS,
         jobs=[full_pipeline, *automation.JOBS],
         schedules=automation.schedules(),
-        sensors=automation.SENSORS,
+        sensors=automation.sensors(),
         resources=default_resources(paths),
         loggers=RUN_LOGGERS,
         # DuckDB allows one writer: steps run in the run's own process, one at a time.

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator
 from typing import Any, Optional
 
 import duckdb
-from dagster import ConfigurableResource
+from dagster import ConfigurableResource, EnvVar
 
+from shop_pipeline.alerts import WEBHOOK_ENV
 from shop_pipeline.quality.thresholds import load_thresholds
 from shop_pipeline.settings import ShopPaths
 from shop_pipeline.warehouse.connection import connect
@@ -46,6 +48,21 @@ class Warehouse(ConfigurableResource):
             yield con
 
 
+class Alerting(ConfigurableResource):
+    """Where failed runs are announced: a webhook receiving each failure as a JSON POST
+    ($SHOP_PIPELINE_ALERT_WEBHOOK; off when unset). Slack and Teams: see defs/automation.py."""
+
+    webhook_url: Optional[str] = None
+
+
+def alerting_from_environment() -> Alerting:
+    """The webhook read from its variable when it is run (the UI shows the variable, never its
+    value, which carries a token); an unset variable leaves the webhook off."""
+    if os.environ.get(WEBHOOK_ENV, "").strip():
+        return Alerting(webhook_url=EnvVar(WEBHOOK_ENV))
+    return Alerting()
+
+
 def default_resources(paths: ShopPaths | None = None) -> dict[str, Any]:
     paths = paths or ShopPaths.from_env()
     return {
@@ -53,6 +70,7 @@ def default_resources(paths: ShopPaths | None = None) -> dict[str, Any]:
         "shop": ShopHome(home=str(paths.home)),
         "quality": Quality(),
         "window": ModelingWindow(),
+        "alerting": alerting_from_environment(),
     }
 
 

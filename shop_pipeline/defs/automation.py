@@ -12,8 +12,9 @@ Schedule and sensors (all start STOPPED: turn them on in the UI, Automation tab)
   (default 06:00) in $SHOP_PIPELINE_TIMEZONE (default UTC), yesterday's partition.
 - `landing_sensor`: new settled files in $SHOP_PIPELINE_HOME/landing/events -> one run per day.
 - `retrain_sensor`: retrains on new data, drift or an old champion (reads only the instance).
-- `alert_on_run_failure`: records every failed run in ml.alerts (or alerts/pending.jsonl) and
-  posts it to $SHOP_PIPELINE_ALERT_WEBHOOK when set.
+- `alert_on_run_failure`: posts every failed run to the `alerting` resource's webhook
+  ($SHOP_PIPELINE_ALERT_WEBHOOK); with the `slack` / `msteams` extras installed and configured,
+  Dagster's own Slack and Teams failure sensors join it (`failure_sensors`).
 The decisions themselves are plain functions in automation_rules.py.
 """
 
@@ -57,15 +58,9 @@ from shop_pipeline.defs.automation_rules import (
 from shop_pipeline.defs.common import event_partitions, partition_key, partition_start
 from shop_pipeline.defs.monitoring import FACTS_KEY
 from shop_pipeline.instance import recover_dead_runs
-from shop_pipeline.resources import ShopHome, Warehouse
+from shop_pipeline.alerts import WEBHOOK_ENV, Alert, WebhookError, post_webhook, redacted
+from shop_pipeline.resources import Alerting, ShopHome, Warehouse
 from shop_pipeline.sources.landing import discover
-from shop_pipeline.warehouse.alerts import (
-    Alert,
-    WebhookError,
-    post_webhook,
-    record_alert,
-    webhook_url,
-)
 
 TRIGGER_TAG = "shop_pipeline/trigger"  # schedule | landing | retrain
 LANDING_FILES_TAG = "shop_pipeline/landing_files"
@@ -295,12 +290,11 @@ def _failure_text(error) -> str:
 @run_failure_sensor(
     name="alert_on_run_failure",
     description=(
-        "Every failed run of this code location becomes a row of ml.alerts (or, while another run holds the "
-        "DuckDB lock, a line of $SHOP_PIPELINE_HOME/alerts/pending.jsonl, moved into the table by the next alert) "
-        "and, when $SHOP_PIPELINE_ALERT_WEBHOOK is set, a JSON POST to it."
+        "Every failed run of this code location, as a JSON POST to the alerting resource's webhook "
+        "($SHOP_PIPELINE_ALERT_WEBHOOK). Dagster keeps the failed run itself; nothing is written to the warehouse."
     ),
 )
-def alert_on_run_failure(context: RunFailureSensorContext, warehouse: Warehouse, shop: ShopHome):
+def alert_on_run_failure(context: RunFailureSensorContext, alerting: Alerting):
     run = context.dagster_run
     failed_steps = {event.step_key: _failure_text(event.step_failure_data.error)
                     for event in context.get_step_failure_events()}
@@ -313,19 +307,50 @@ def alert_on_run_failure(context: RunFailureSensorContext, warehouse: Warehouse,
         details={"failed_steps": failed_steps, "partition": run.tags.get("dagster/partition"),
                  "tags": {k: v for k, v in run.tags.items() if k.startswith(("shop_pipeline/", "dagster/partition"))}},
     )
-    where = record_alert(Path(warehouse.path), shop.paths.home / "alerts", alert)
-    context.log.info(f"alert {alert.alert_id} recorded in {'ml.alerts' if where == 'table' else 'alerts/pending.jsonl'}")
-    url = webhook_url()
-    if url:
+    if not alerting.webhook_url:
+        context.log.info(f"run {run.run_id} failed; no webhook is configured ({WEBHOOK_ENV})")
+        return
+    try:
+        status = post_webhook(alerting.webhook_url, alert.to_record())
+        context.log.info(f"alert {alert.alert_id} posted to {redacted(alerting.webhook_url)} ({status})")
+    except WebhookError as error:
+        context.log.warning(str(error))
+
+
+SLACK_CHANNEL_ENV = "SHOP_PIPELINE_SLACK_CHANNEL"
+SLACK_TOKEN_ENV = "SHOP_PIPELINE_SLACK_TOKEN"
+TEAMS_WEBHOOK_ENV = "SHOP_PIPELINE_TEAMS_WEBHOOK"
+
+
+def failure_sensors(environ=os.environ) -> list:
+    """The webhook sensor, plus Dagster's Slack sensor when $SHOP_PIPELINE_SLACK_CHANNEL and
+    $SHOP_PIPELINE_SLACK_TOKEN are set (extra `slack`), and its Teams sensor when
+    $SHOP_PIPELINE_TEAMS_WEBHOOK is set (extra `msteams`). A configured integration whose
+    package is missing fails the definitions with the pip command, rather than alerting nobody."""
+    sensors = [alert_on_run_failure]
+    if environ.get(SLACK_CHANNEL_ENV) and environ.get(SLACK_TOKEN_ENV):
         try:
-            status = post_webhook(url, alert.to_record())
-            context.log.info(f"alert {alert.alert_id} posted to the webhook ({status})")
-        except WebhookError as error:
-            context.log.warning(str(error))
+            from dagster_slack import make_slack_on_run_failure_sensor
+        except ImportError as error:
+            raise ImportError(f"{SLACK_CHANNEL_ENV} is set: pip install 'shop_pipeline[slack]'") from error
+        sensors.append(make_slack_on_run_failure_sensor(
+            channel=environ[SLACK_CHANNEL_ENV], slack_token=environ[SLACK_TOKEN_ENV], name="slack_on_run_failure"))
+    if environ.get(TEAMS_WEBHOOK_ENV):
+        try:
+            from dagster_msteams import make_teams_on_run_failure_sensor
+        except ImportError as error:
+            raise ImportError(f"{TEAMS_WEBHOOK_ENV} is set: pip install 'shop_pipeline[msteams]'") from error
+        sensors.append(make_teams_on_run_failure_sensor(
+            hook_url=environ[TEAMS_WEBHOOK_ENV], name="teams_on_run_failure"))
+    return sensors
 
 
 JOBS = [daily_partition_pipeline, retrain_models]
-SENSORS = [landing_sensor, retrain_sensor, alert_on_run_failure]
+
+
+def sensors():
+    """Built when the definitions load: which failure integrations are configured."""
+    return [landing_sensor, retrain_sensor, *failure_sensors()]
 
 
 def schedules():

@@ -17,18 +17,24 @@ from dagster import (
     DagsterInstance,
     DagsterRun,
     DagsterRunStatus,
+    EnvVar,
     MetadataValue,
     build_run_status_sensor_context,
     build_sensor_context,
     materialize,
 )
 
+from shop_pipeline import alerts
 from shop_pipeline.definitions import ASSETS
 from shop_pipeline.defs.automation import (
     MONITORING_RECORD_TAG,
     RETRAIN_REASONS_TAG,
     RETRAIN_TRIGGERS_TAG,
+    SLACK_CHANNEL_ENV,
+    SLACK_TOKEN_ENV,
+    TEAMS_WEBHOOK_ENV,
     alert_on_run_failure,
+    failure_sensors,
     retrain_sensor,
 )
 from shop_pipeline.defs.automation_rules import (
@@ -39,8 +45,7 @@ from shop_pipeline.defs.automation_rules import (
     MonitoringFacts,
 )
 from shop_pipeline.defs.monitoring import FACTS_KEY
-from shop_pipeline.resources import ShopHome, Warehouse, default_resources
-from shop_pipeline.warehouse import alerts
+from shop_pipeline.resources import Alerting, ShopHome, Warehouse, alerting_from_environment, default_resources
 from shop_pipeline.warehouse.connection import connect
 
 NOW = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
@@ -194,11 +199,10 @@ class Receiver(BaseHTTPRequestHandler):
         pass
 
 
-def test_a_failed_run_becomes_an_alert_and_a_webhook_call(shop, monkeypatch, instance):
+def test_a_failed_run_becomes_a_webhook_call_without_touching_the_warehouse(shop, instance):
     Receiver.bodies = []
     server = HTTPServer(("127.0.0.1", 0), Receiver)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    monkeypatch.setenv(alerts.WEBHOOK_ENV, f"http://127.0.0.1:{server.server_port}/alerts")
     try:
         # scoring an empty warehouse fails: a real failed run
         result = materialize(ASSETS, selection=["customer_scores"], resources=default_resources(shop),
@@ -210,14 +214,40 @@ def test_a_failed_run_becomes_an_alert_and_a_webhook_call(shop, monkeypatch, ins
             sensor_name="alert_on_run_failure", dagster_event=failure, dagster_instance=instance,
             dagster_run=instance.get_run_by_id(result.run_id),
         ).for_run_failure()
-        alert_on_run_failure(context, warehouse=Warehouse(path=str(shop.warehouse)), shop=ShopHome(home=str(shop.home)))
+        # the warehouse is locked by another writer, as during a run: the alert does not care
+        holder = subprocess.Popen(
+            [sys.executable, "-c", (f"import duckdb, sys; c = duckdb.connect({str(shop.warehouse)!r}); "
+                                    "print('ready', flush=True); sys.stdin.readline()")],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        try:
+            assert holder.stdout.readline().strip() == "ready"
+            alert_on_run_failure(context, alerting=Alerting(webhook_url=f"http://127.0.0.1:{server.server_port}/a"))
+        finally:
+            holder.stdin.close()
+            holder.wait(timeout=10)
     finally:
         server.shutdown()
         server.server_close()
-    with connect(shop.warehouse) as con:
-        [row] = alerts.alerts(con)
-    assert row["alert_id"] == f"run_failure:{result.run_id}"
-    assert "no clean events have landed yet" in json.loads(row["details"])["failed_steps"]["customer_scores"]
     [body] = Receiver.bodies
-    assert body["alert_id"] == row["alert_id"] and body["kind"] == "run_failure"
+    assert body["alert_id"] == f"run_failure:{result.run_id}" and body["kind"] == "run_failure"
+    assert "no clean events have landed yet" in json.loads(body["details"])["failed_steps"]["customer_scores"]
+    with connect(shop.warehouse) as con:  # nothing about alerts in the warehouse
+        assert con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = 'alerts'").fetchone()[0] == 0
 
+
+def test_the_webhook_comes_from_its_environment_variable_and_is_off_without_it(monkeypatch):
+    monkeypatch.delenv(alerts.WEBHOOK_ENV, raising=False)
+    assert alerting_from_environment().webhook_url is None
+    monkeypatch.setenv(alerts.WEBHOOK_ENV, "http://127.0.0.1:1/hook")
+    configured = alerting_from_environment()
+    assert configured.webhook_url == EnvVar(alerts.WEBHOOK_ENV)  # the UI shows the variable, not the URL
+    assert configured.process_config_and_initialize().webhook_url == "http://127.0.0.1:1/hook"
+
+
+def test_slack_and_teams_sensors_join_when_configured():
+    names = lambda sensors: [sensor.name for sensor in sensors]  # noqa: E731
+    assert names(failure_sensors({})) == ["alert_on_run_failure"]
+    configured = failure_sensors({SLACK_CHANNEL_ENV: "#shop-alerts", SLACK_TOKEN_ENV: "xoxb-test",
+                                  TEAMS_WEBHOOK_ENV: "https://example.invalid/teams"})
+    assert names(configured) == ["alert_on_run_failure", "slack_on_run_failure", "teams_on_run_failure"]
+    assert names(failure_sensors({SLACK_CHANNEL_ENV: "#shop-alerts"})) == ["alert_on_run_failure"]  # no token
