@@ -9,7 +9,7 @@ once under --workdir; then, --repeats times and interleaved (so machine noise hi
   rerun          the same command again on the unchanged shop home (nothing to read or stage)
 Every repetition is printed with the load average, then the medians, the ratio of the pipeline
 to min(floors), the peak RSS, and the validation share (GX + conservation seconds over the
-raw_events + staged_events step seconds, from the steps' timing lines in logs/dagster.log).
+raw_events + clean_events step seconds, from the steps' timing lines in logs/dagster.log).
 
 Usage: python benchmarks/ingest.py [--events 1000000 10000000] [--repeats 3] [--days 90]
        [--workdir data/bench/ingest]     (add 50000000 to --events for the opt-in 50M size)
@@ -57,7 +57,7 @@ def fresh_home(source: Path, home: Path) -> None:
 
 
 def step_timings(home: Path) -> tuple[float, float]:
-    """(step seconds, validation seconds) of raw_events + staged_events in the home's last run."""
+    """(step seconds, validation seconds) of raw_events + clean_events in the home's last run."""
     log = home / "logs" / "dagster.log"
     found: dict[str, tuple[float, float]] = {}
     if log.is_file():

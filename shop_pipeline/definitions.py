@@ -31,7 +31,7 @@ ASSETS = [
     ingestion.raw_products,
     ingestion.raw_marketing,
     ingestion.raw_events,
-    staging.staged_events,
+    staging.clean_events,
     features.product_daily_sales,
     features.customer_features,
     customers.propensity_model,

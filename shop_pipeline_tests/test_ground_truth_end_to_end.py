@@ -108,7 +108,7 @@ def test_the_cli_runs_the_demo_and_prints_a_summary(tmp_path):
     assert (tmp_path / "shop" / "dagster_home" / "dagster.yaml").is_file()
     # a person reads one line per step; Dagster's event stream goes to the shop's log file
     step_lines = [line.split() for line in completed.stdout.splitlines() if line.startswith("  ") and " s  " in line]
-    assert {"raw_events", "staged_events", "demand_forecast_model", "recommendations"} <= {w[0] for w in step_lines}
+    assert {"raw_events", "clean_events", "demand_forecast_model", "recommendations"} <= {w[0] for w in step_lines}
     assert "DEBUG" not in completed.stdout + completed.stderr
     assert "Warning" not in completed.stderr
     assert "STEP_SUCCESS" in (tmp_path / "shop" / "logs" / "dagster.log").read_text()

@@ -39,7 +39,7 @@ def _metadata_value(metadata, key):
 
 
 def format_step_line(step: str, seconds: float | None, status: str, facts: _StepFacts, error: str = "") -> str:
-    """`  staged_events          8.3 s  clean_events 199,637 rows  checks 2/2 passed` (and what failed)."""
+    """`  clean_events           8.3 s  clean_events 199,637 rows  checks 2/2 passed` (and what failed)."""
     took = f"{seconds:6.1f} s" if seconds is not None else "      -  "
     parts = [f"  {step:<26} {took}  {status:<7}"]
     for asset, rows in facts.rows.items():

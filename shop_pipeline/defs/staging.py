@@ -90,7 +90,7 @@ STAGING_SUITE_NAME = f"staging_events.v{SUITE_VERSION}"
     backfill_policy=single_run_backfill,
     can_subset=False,
 )
-def staged_events(context: AssetExecutionContext, warehouse: Warehouse, quality: Quality):
+def clean_events(context: AssetExecutionContext, warehouse: Warehouse, quality: Quality):
     days = partition_days(context)
     thresholds = quality.thresholds()
     rules = staging_rules(thresholds)
@@ -153,7 +153,7 @@ def staged_events(context: AssetExecutionContext, warehouse: Warehouse, quality:
                GROUP BY reason_code ORDER BY rows DESC""", {"days": days}
         ).df()
     seconds = time.perf_counter() - started
-    context.log.info(f"step timing staged_events: seconds={seconds:.2f} validation_seconds={validation_seconds:.2f}")
+    context.log.info(f"step timing clean_events: seconds={seconds:.2f} validation_seconds={validation_seconds:.2f}")
     yield MaterializeResult(
         asset_key="clean_events",
         metadata={
