@@ -1,5 +1,7 @@
 """A snapshot of the definition graph, so that it cannot drift unnoticed."""
 
+from pathlib import Path
+
 from dagster import AssetKey
 
 from shop_pipeline.definitions import defs
@@ -92,3 +94,16 @@ def test_automation():
         "retrain_sensor": "retrain_models",
         "alert_on_run_failure": None,
     }
+
+
+def test_every_asset_links_to_the_function_that_computes_it():
+    """The UI's "view source" opens the asset's own function, not a decorator's wrapper."""
+    graph = defs.get_repository_def().asset_graph
+    for key in graph.get_all_asset_keys():
+        [reference] = graph.get(key).metadata["dagster/code_references"].code_references
+        source = Path(reference.file_path)
+        assert source.parent.name == "defs" and source.name != "skips.py", (key, source)
+        function_line = source.read_text().splitlines()[reference.line_number - 1]
+        assert function_line.lstrip().startswith(("@", "def ")), (key, function_line)
+    propensity = graph.get(AssetKey("propensity_model")).metadata["dagster/code_references"].code_references[0]
+    assert "def propensity_model(" in Path(propensity.file_path).read_text()

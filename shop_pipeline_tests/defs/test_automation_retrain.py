@@ -34,7 +34,7 @@ from shop_pipeline.defs.automation import (
     SLACK_TOKEN_ENV,
     TEAMS_WEBHOOK_ENV,
     alert_on_run_failure,
-    failure_sensors,
+    integration_failure_sensors,
     retrain_sensor,
 )
 from shop_pipeline.defs.automation_rules import (
@@ -246,8 +246,8 @@ def test_the_webhook_comes_from_its_environment_variable_and_is_off_without_it(m
 
 def test_slack_and_teams_sensors_join_when_configured():
     names = lambda sensors: [sensor.name for sensor in sensors]  # noqa: E731
-    assert names(failure_sensors({})) == ["alert_on_run_failure"]
-    configured = failure_sensors({SLACK_CHANNEL_ENV: "#shop-alerts", SLACK_TOKEN_ENV: "xoxb-test",
+    assert names(integration_failure_sensors({})) == []
+    configured = integration_failure_sensors({SLACK_CHANNEL_ENV: "#shop-alerts", SLACK_TOKEN_ENV: "xoxb-test",
                                   TEAMS_WEBHOOK_ENV: "https://example.invalid/teams"})
-    assert names(configured) == ["alert_on_run_failure", "slack_on_run_failure", "teams_on_run_failure"]
-    assert names(failure_sensors({SLACK_CHANNEL_ENV: "#shop-alerts"})) == ["alert_on_run_failure"]  # no token
+    assert names(configured) == ["slack_on_run_failure", "teams_on_run_failure"]
+    assert names(integration_failure_sensors({SLACK_CHANNEL_ENV: "#shop-alerts"})) == []  # no token
