@@ -80,7 +80,7 @@ def test_product_suite_fails_on_gaps_late_rows_duplicates_and_ranges(built):
 
 
 def test_a_suite_draft_keeps_its_expectations_in_order_and_refuses_a_duplicate():
-    from shop_pipeline.quality.validator import SuiteDraft, expectations_module
+    from shop_pipeline.quality.validator import SuiteDraft, SuiteOutcome, expectations_module, validate_frame
 
     gxe = expectations_module()
     draft = SuiteDraft("draft.v1")
@@ -94,3 +94,59 @@ def test_a_suite_draft_keeps_its_expectations_in_order_and_refuses_a_duplicate()
     assert [(e.expectation_type, e.column) for e in suite.expectations] == [
         ("expect_column_values_to_not_be_null", "a"), ("expect_column_values_to_be_between", "a"),
         ("expect_column_values_to_not_be_null", "b")]
+
+
+def _plant_customer_breaks(con):
+    con.execute("UPDATE features.customer_features SET last_seen = $t WHERE customer_id = 'u1'", {"t": T(2025, 1, 6)})
+    con.execute("UPDATE features.customer_features SET recency_days = -1 WHERE customer_id = 'u2'")
+    con.execute("UPDATE features.customer_features SET mean_interpurchase_days = NULL, frequency = 7 WHERE customer_id = 'u3'")
+
+
+@pytest.mark.parametrize("plant", [False, True])
+def test_the_duckdb_screen_fails_exactly_what_gx_on_every_row_fails(built, monkeypatch, plant):
+    """Big tables are screened in DuckDB and GX validates a sample and the breaking rows: the
+    verdict and the failed expectations are those of GX on every row."""
+    def outcomes():
+        with connect(built) as con:
+            con.execute("BEGIN")
+            if plant:
+                _plant_customer_breaks(con)
+                con.execute("UPDATE features.product_daily_sales SET conversion = 1.5 WHERE product_id = 'pA'")
+            result = fs.validate_customer_features(con, AS_OF), fs.validate_product_daily_sales(con, AS_OF)
+            con.execute("ROLLBACK")
+            return result
+
+    every_row = outcomes()
+    monkeypatch.setattr(fs, "SCREEN_ABOVE_ROWS", 0)
+    screened = outcomes()
+    for gx_alone, with_screen in zip(every_row, screened):
+        assert gx_alone.success is with_screen.success is (not plant)
+        assert failed(gx_alone) == failed(with_screen)
+        assert with_screen.batches == 1 and with_screen.rows == gx_alone.rows
+        if plant:
+            assert "breaking a rule" in with_screen.to_markdown()
+
+
+def test_the_screen_treats_missing_values_as_gx_does(tmp_path):
+    """NULL and NaN are missing to GX: skipped by between / in-set / unique, a failure for not-null,
+    and for A >= B a failure unless both are missing."""
+    from shop_pipeline.quality.screen import breaking_count, breaking_counts, breaking_rows
+    from shop_pipeline.quality.validator import SuiteDraft, SuiteOutcome, expectations_module, validate_frame
+
+    gxe = expectations_module()
+    suite = SuiteDraft("missing_values")
+    suite.add_expectation(gxe.ExpectColumnValuesToBeBetween(column="a", min_value=0, max_value=1))
+    suite.add_expectation(gxe.ExpectColumnPairValuesAToBeGreaterThanB(column_A="a", column_B="b", or_equal=True))
+    suite.add_expectation(gxe.ExpectColumnValuesToBeUnique(column="k"))
+    with connect(tmp_path / "m.duckdb") as con:
+        con.execute("CREATE TABLE t (a DOUBLE, b DOUBLE, k VARCHAR)")
+        con.execute("""INSERT INTO t VALUES (0.5, 0.2, 'x'), (NULL, NULL, NULL), ('NaN'::DOUBLE, NULL, NULL),
+                       (0.5, NULL, 'y'), (2.0, 1.0, 'z'), (0.1, 0.4, 'z')""")
+        built_suite = suite.build()
+        screened = breaking_rows(con, built_suite, "t")
+        per_rule = breaking_counts(con, screened)
+        assert per_rule == [1, 2, 2]  # 2.0 out of range; (0.5, NULL) and (0.1, 0.4); the two 'z'
+        assert breaking_count(con, screened) == 3
+        frame = con.execute("SELECT * FROM t").df()
+    by_gx = validate_frame(frame, built_suite, "all rows", SuiteOutcome(suite="missing_values"))
+    assert [f.unexpected_count for f in by_gx.failures] == per_rule
