@@ -246,9 +246,9 @@ def order_drift(con, window_days: int = 7, bins: int = DEFAULT_BINS, notes: list
     import pandas as pd
 
     from shop_pipeline.features.order_features import read_order_features
-    from shop_pipeline.ml import order_risk
     from shop_pipeline.ml.common import registry
     from shop_pipeline.ml.common.drift_reference import champion_reference
+    from shop_pipeline.ml.order_risk.candidates import from_artifact
 
     notes = [] if notes is None else notes
     champion = registry.champion(con, RISK_MODEL)
@@ -261,7 +261,7 @@ def order_drift(con, window_days: int = 7, bins: int = DEFAULT_BINS, notes: list
         return []
     day = pd.to_datetime(orders["order_day"]).dt.date
     first_current = day.max() - dt.timedelta(days=window_days - 1)
-    fitted = order_risk.from_artifact(registry.load_model(con, RISK_MODEL, champion.version, models_dir=models_dir))
+    fitted = from_artifact(registry.load_model(con, RISK_MODEL, champion.version, models_dir=models_dir))
 
     def scored(frame):
         risk = fitted.scores(frame) if len(frame) else []

@@ -1,8 +1,14 @@
-"""Order-risk candidates and the fitted model (no Dagster); the overview is in ml/order_risk.py.
+"""Order-risk candidates and the fitted model; every score is "higher = riskier", never NaN.
 
-amount_zscore (a rule: AmountZScore), isolation_forest and hgb_classifier (scikit-learn
-Pipelines: make_model), their scores (model_scores: higher = riskier, never NaN) and
-FittedOrderRisk, the served model with its flag threshold, as a registry artifact.
+    amount_zscore     the rule of thumb (AmountZScore), a reference every servable model must
+                      beat: the amount's z-score against the customer's earlier orders, else
+                      against all orders of the training window.
+    isolation_forest  unsupervised, needs no labels: median imputation + missing indicators,
+                      IsolationForest; score = -score_samples.
+    hgb_classifier    the challenger, supervised on chargeback labels: HistGradientBoosting
+                      (NULLs handled natively); score = P(fraud).
+
+FittedOrderRisk is the served model with its flag threshold, saved as a registry artifact.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier, IsolationForest
 from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
 
-from shop_pipeline.ml import order_risk_data as D
+from shop_pipeline.ml.order_risk.data import FEATURE_COLUMNS, feature_frame
 from shop_pipeline.ml.common.threads import threads_for
 
 MODEL_NAME = "order_risk"
@@ -62,7 +68,7 @@ class AmountZScore:
         return np.nan_to_num(np.where(np.isfinite(own), own, shop), nan=0.0, posinf=1e6, neginf=-1e6)
 
 
-def make_model(candidate: str, seed: int, n_rows: int, columns: tuple[str, ...] = D.FEATURE_COLUMNS) -> Pipeline:
+def make_model(candidate: str, seed: int, n_rows: int, columns: tuple[str, ...] = FEATURE_COLUMNS) -> Pipeline:
     """An unfitted Pipeline for `candidate` (isolation_forest or hgb_classifier)."""
     if candidate == ISOLATION_FOREST:
         prepare = ColumnTransformer(
@@ -85,7 +91,7 @@ def candidate_parameters(candidate: str, seed: int, n_rows: int = 0) -> dict[str
         return {"candidate": candidate, "seed": seed}
     params = {k: v for k, v in make_model(candidate, seed, n_rows).get_params(deep=True).items()
               if isinstance(v, (int, float, str, bool, type(None)))}
-    return {"candidate": candidate, "seed": seed, "columns": list(D.FEATURE_COLUMNS), **params}
+    return {"candidate": candidate, "seed": seed, "columns": list(FEATURE_COLUMNS), **params}
 
 
 def model_scores(candidate: str, model: Pipeline, X: pd.DataFrame) -> np.ndarray:
@@ -136,7 +142,7 @@ class FittedOrderRisk:
     training_window: tuple[dt.date, dt.date]
 
     def scores(self, features: pd.DataFrame) -> np.ndarray:
-        return model_scores(self.candidate, self.pipeline, D.feature_frame(features, self.columns))
+        return model_scores(self.candidate, self.pipeline, feature_frame(features, self.columns))
 
     def to_artifact(self) -> dict[str, Any]:
         """Plain dict of scikit-learn objects, numbers, strings and arrays (what skops saves)."""

@@ -1,6 +1,9 @@
-"""Scoring orders with a fitted order-risk model: risk_score, flagged, top_features (no Dagster).
+"""Scoring orders with a fitted order-risk model: risk_score, flagged, top_features.
 
-See ml/order_risk.py for what the threshold and the explanations mean.
+top_features explains a score one feature at a time: how much the risk score drops when that
+feature is set to its typical value (the training median); the three largest drops, as
+"feature=value (+drop)" joined by "; ". Cheap and model-agnostic (not additive like SHAP).
+By default only flagged orders are explained (others NULL).
 """
 
 from __future__ import annotations
@@ -10,8 +13,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from shop_pipeline.ml import order_risk_data as D
-from shop_pipeline.ml.order_risk_models import SCORE_BATCH_ROWS, FittedOrderRisk, model_scores
+from shop_pipeline.ml.order_risk.data import as_date, feature_frame
+from shop_pipeline.ml.order_risk.candidates import SCORE_BATCH_ROWS, FittedOrderRisk, model_scores
 
 TOP_FEATURES = 3
 SCORE_COLUMNS = ("order_id", "customer_id", "order_time", "risk_score", "flagged", "top_features",
@@ -26,7 +29,7 @@ def explain(fitted: FittedOrderRisk, features: pd.DataFrame, scores: np.ndarray 
     """top_features of each row of `features` (what a contribution means: ml/order_risk.py)."""
     if len(features) == 0:
         return []
-    values = D.feature_frame(features, fitted.columns).to_numpy(np.float64)
+    values = feature_frame(features, fitted.columns).to_numpy(np.float64)
     return explained_values(fitted, values, scores, top)[1]
 
 
@@ -70,7 +73,7 @@ def features_hash(fitted: FittedOrderRisk, features: pd.DataFrame) -> np.ndarray
     """A fingerprint (uint64) of each order's scored inputs: its time and the model's columns."""
     if len(features) == 0:
         return np.zeros(0, dtype=np.uint64)
-    inputs = D.feature_frame(features, fitted.columns).assign(order_time=_order_times(features))
+    inputs = feature_frame(features, fitted.columns).assign(order_time=_order_times(features))
     return pd.util.hash_pandas_object(inputs, index=False).to_numpy(np.uint64)
 
 
@@ -117,7 +120,7 @@ def score_orders(fitted: FittedOrderRisk, features: pd.DataFrame, as_of: Any, mo
         "top_features": top,
         "model_version": model_version,
         "features_hash": hashes,
-        "as_of": D.as_date(as_of),
+        "as_of": as_date(as_of),
     }, columns=list(SCORE_COLUMNS))
     frame.attrs["scored_anew"] = int(fresh.sum())
     return frame

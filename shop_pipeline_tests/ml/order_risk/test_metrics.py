@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from shop_pipeline.ml.order_risk_metrics import (
+from shop_pipeline.ml.order_risk.metrics import (
     RISK_METRICS,
     positives_in_top,
     precision_at_top,

@@ -20,7 +20,7 @@ import math
 
 import numpy as np
 
-from shop_pipeline.ml.common import metrics as M
+from shop_pipeline.ml.common.metrics import pr_auc
 
 NAN = float("nan")
 DEFAULT_ALERT_BUDGET = 0.02
@@ -82,7 +82,7 @@ def risk_metrics(y_true, y_score, alert_budget: float = DEFAULT_ALERT_BUDGET) ->
     y, s = _check(y_true, y_score)
     n = len(y)
     out = {
-        "pr_auc": M.pr_auc(y, s) if n else NAN,
+        "pr_auc": pr_auc(y, s) if n else NAN,
         **{name: precision_at_top(y, s, share) for name, share in TOP_SHARES.items()},
         "recall_at_budget": recall_at_top(y, s, alert_budget) if n else NAN,
         "alert_budget": float(alert_budget),
