@@ -86,9 +86,9 @@ def step_training(home: Path, as_of: dt.date, args) -> dict:
     import numpy as np
 
     from shop_pipeline.features.order_features import read_order_features
+    from shop_pipeline.ml.common import registry
     from shop_pipeline.ml.order_risk.candidates import MODEL_NAME, to_artifact
     from shop_pipeline.ml.order_risk.train import metrics_rows, run_order_risk_frames
-    from shop_pipeline.ml.common import registry
     from shop_pipeline.warehouse.connection import connect
     from shop_pipeline.warehouse.order_labels import known_labels_frame
 
@@ -116,9 +116,9 @@ def step_scoring(home: Path, as_of: dt.date, artifact: str, sha256: str) -> dict
     import pandas as pd
 
     from shop_pipeline.features.order_features import read_order_features
+    from shop_pipeline.ml.common import registry
     from shop_pipeline.ml.order_risk.candidates import from_artifact
     from shop_pipeline.ml.order_risk.score import score_orders
-    from shop_pipeline.ml.common import registry
     from shop_pipeline.warehouse.connection import connect
 
     with connect(_warehouse(home), read_only=True) as con:

@@ -1,51 +1,29 @@
 """Order risk (fraud): chargeback labels -> order features -> train -> gate -> scores.
 
 Groups: ingestion (order_labels), features (order_features), training, evaluation, scoring.
-The logic lives in warehouse/order_labels.py, features/order_features.py and ml/order_risk*.py.
+The logic lives in warehouse/order_labels.py, features/order_features.py and ml/order_risk/.
 """
 
-from dagster import (
-    AssetExecutionContext,
-    MaterializeResult,
-    MetadataValue,
-    asset,
-)
+from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
 from shop_pipeline.defs.common import DATA_PLATFORM, DUCKDB_POOL, markdown_table, table_schema
 from shop_pipeline.defs.features import audited_feature_asset
 from shop_pipeline.defs.models_common import (
-    ML_TEAM,
-    SCORES_REWRITTEN,
-    float_metrics,
-    png_markdown,
-    prepare_training,
-    promotion_gate_asset,
-    reused_result,
-    scoring_key,
-    serving_version,
-    skips_when_data_is_short,
-    training_metadata,
+    ML_TEAM, SCORES_REWRITTEN, float_metrics, png_markdown, prepare_training, promotion_gate_asset,
+    reused_result, scoring_key, serving_version, skips_when_data_is_short, training_metadata,
 )
 from shop_pipeline.features.order_features import ORDER_FEATURES, read_order_features, write_order_features
-from shop_pipeline.ml.order_risk.candidates import (
-    CHALLENGER,
-    GATE_METRIC,
-    HIGHER_IS_BETTER,
-    MODEL_NAME,
-    REFERENCES,
-    SERVABLE,
-    candidate_parameters,
-    from_artifact,
-    to_artifact,
-)
-from shop_pipeline.ml.order_risk.evaluate import evaluate_fitted
-from shop_pipeline.ml.order_risk.report import metrics_table_markdown
-from shop_pipeline.ml.order_risk.score import SCORE_COLUMNS, score_orders
-from shop_pipeline.ml.order_risk.train import metrics_rows, run_order_risk_frames
 from shop_pipeline.ml.common import registry
 from shop_pipeline.ml.common.html_report import write_html_report
 from shop_pipeline.ml.common.lifecycle import SERVING_PARAMETER, champion_comparison, register_trained
-from shop_pipeline.ml.order_risk.report import run_pngs
+from shop_pipeline.ml.order_risk.candidates import (
+    CHALLENGER, GATE_METRIC, HIGHER_IS_BETTER, MODEL_NAME, REFERENCES, SERVABLE, candidate_parameters,
+    from_artifact, to_artifact,
+)
+from shop_pipeline.ml.order_risk.evaluate import evaluate_fitted
+from shop_pipeline.ml.order_risk.report import metrics_table_markdown, run_pngs
+from shop_pipeline.ml.order_risk.score import SCORE_COLUMNS, score_orders
+from shop_pipeline.ml.order_risk.train import metrics_rows, run_order_risk_frames
 from shop_pipeline.quality.order_feature_suite import validate_order_features
 from shop_pipeline.resources import ModelingWindow, ShopHome, Warehouse
 from shop_pipeline.warehouse.order_labels import LABELS_SUBFOLDER, known_labels_frame, load_order_labels

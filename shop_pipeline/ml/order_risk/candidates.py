@@ -24,8 +24,8 @@ from sklearn.ensemble import HistGradientBoostingClassifier, IsolationForest
 from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
 
-from shop_pipeline.ml.order_risk.data import FEATURE_COLUMNS, feature_frame
 from shop_pipeline.ml.common.threads import threads_for
+from shop_pipeline.ml.order_risk.data import FEATURE_COLUMNS, feature_frame
 
 MODEL_NAME = "order_risk"
 AMOUNT_ZSCORE = "amount_zscore"

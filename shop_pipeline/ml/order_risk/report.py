@@ -14,11 +14,11 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-from shop_pipeline.ml.common.plots import figure_png  # noqa: E402
 import numpy as np  # noqa: E402
 from sklearn.metrics import precision_recall_curve  # noqa: E402
 
 from shop_pipeline.ml.common.metrics import pr_auc  # noqa: E402
+from shop_pipeline.ml.common.plots import figure_png  # noqa: E402
 from shop_pipeline.ml.order_risk.metrics import RISK_METRICS  # noqa: E402
 
 

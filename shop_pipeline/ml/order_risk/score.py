@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from shop_pipeline.ml.order_risk.data import as_date, feature_frame
 from shop_pipeline.ml.order_risk.candidates import SCORE_BATCH_ROWS, FittedOrderRisk, model_scores
+from shop_pipeline.ml.order_risk.data import as_date, feature_frame
 
 TOP_FEATURES = 3
 SCORE_COLUMNS = ("order_id", "customer_id", "order_time", "risk_score", "flagged", "top_features",

@@ -10,28 +10,18 @@ import pandas as pd
 import pytest
 
 from shop_pipeline.features.order_features import order_features_frame
-from shop_pipeline.ml.order_risk.candidates import (
-    AMOUNT_ZSCORE,
-    AmountZScore,
-    CANDIDATES,
-    CHALLENGER,
-    FittedOrderRisk,
-    GATE_METRIC,
-    ISOLATION_FOREST,
-    MODEL_NAME,
-    from_artifact,
-    to_artifact,
-)
-from shop_pipeline.ml.order_risk.evaluate import evaluate_fitted
-from shop_pipeline.ml.order_risk.report import metrics_table_markdown
-from shop_pipeline.ml.order_risk.score import SCORE_COLUMNS, explain, score_orders
-from shop_pipeline.ml.order_risk.train import fit_final, metrics_rows, run_order_risk_frames
-from shop_pipeline.ml.order_risk.data import FEATURE_COLUMNS, feature_frame, label_orders, plan_windows
 from shop_pipeline.ml.common import registry
-from shop_pipeline.ml.order_risk.metrics import RISK_METRICS
-from shop_pipeline.ml.order_risk.report import pr_curves_png, run_pngs
-from shop_pipeline.ml.order_risk.score import TOP_FEATURES
 from shop_pipeline.ml.common.promotion import decide
+from shop_pipeline.ml.order_risk.candidates import (
+    AMOUNT_ZSCORE, CANDIDATES, CHALLENGER, GATE_METRIC, ISOLATION_FOREST, MODEL_NAME, AmountZScore,
+    FittedOrderRisk, from_artifact, to_artifact,
+)
+from shop_pipeline.ml.order_risk.data import FEATURE_COLUMNS, feature_frame, label_orders, plan_windows
+from shop_pipeline.ml.order_risk.evaluate import evaluate_fitted
+from shop_pipeline.ml.order_risk.metrics import RISK_METRICS
+from shop_pipeline.ml.order_risk.report import metrics_table_markdown, pr_curves_png, run_pngs
+from shop_pipeline.ml.order_risk.score import SCORE_COLUMNS, TOP_FEATURES, explain, score_orders
+from shop_pipeline.ml.order_risk.train import fit_final, metrics_rows, run_order_risk_frames
 from shop_pipeline.sources.landing import discover
 from shop_pipeline.synth import GeneratorConfig, generate_shop
 from shop_pipeline.warehouse.connection import connect

@@ -7,10 +7,10 @@ import pandas as pd
 import pytest
 
 from shop_pipeline.features.order_features import ORDER_FEATURES
-from shop_pipeline.ml.order_risk.candidates import CHALLENGER, ISOLATION_FOREST
-from shop_pipeline.ml.order_risk.train import fit_final, run_order_risk_frames
-from shop_pipeline.ml.order_risk.data import FEATURE_COLUMNS, plan_windows
 from shop_pipeline.ml.common.errors import NotEnoughData
+from shop_pipeline.ml.order_risk.candidates import CHALLENGER, ISOLATION_FOREST
+from shop_pipeline.ml.order_risk.data import FEATURE_COLUMNS, plan_windows
+from shop_pipeline.ml.order_risk.train import fit_final, run_order_risk_frames
 
 AS_OF = dt.date(2025, 1, 14)
 NO_LABELS = pd.DataFrame({"order_id": pd.Series(dtype=object), "is_fraud": pd.Series(dtype="int8")})

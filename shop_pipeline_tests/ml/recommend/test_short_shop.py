@@ -14,9 +14,11 @@ from dagster import AssetCheckSeverity, AssetKey, AssetSelection, DagsterInstanc
 
 from shop_pipeline.definitions import ASSETS
 from shop_pipeline.features.interactions import build_interactions
-from shop_pipeline.ml import recommend as R
 from shop_pipeline.ml.common.errors import NotEnoughData
-from shop_pipeline.ml.recommend_data import load_interactions, matrix_from_frame
+from shop_pipeline.ml.recommend.candidates import FALLBACK_CANDIDATE, SERVABLE
+from shop_pipeline.ml.recommend.data import load_interactions, matrix_from_frame
+from shop_pipeline.ml.recommend.score import TOP_K, recommendations_frame
+from shop_pipeline.ml.recommend.train import MEASURED, UNMEASURED, held_out_split, train
 from shop_pipeline.pipeline_run import RANGE_END_TAG, RANGE_START_TAG
 from shop_pipeline.resources import ModelingWindow, default_resources
 from shop_pipeline.settings import ShopPaths
@@ -43,33 +45,33 @@ def short_warehouse(tmp_path_factory):
 def test_a_14_day_shop_serves_most_popular_unmeasured_with_a_one_line_reason(short_warehouse):
     with connect(short_warehouse) as con:
         history = load_interactions(con)
-        run = R.train(con, LAST, history, seed=0)
-    assert run.mode == R.UNMEASURED and run.serving == R.FALLBACK_CANDIDATE == "most_popular"
+        run = train(con, LAST, history, seed=0)
+    assert run.mode == UNMEASURED and run.serving == FALLBACK_CANDIDATE == "most_popular"
     assert run.evaluation is None and "\n" not in run.unmeasured_reason
     assert "held-out window" in run.unmeasured_reason and str(SHORT.start) in run.unmeasured_reason
-    frame = R.recommendations_frame(run.model, history, LAST, "v-short")
+    frame = recommendations_frame(run.model, history, LAST, "v-short")
     assert frame["customer_id"].nunique() == history.shape[0] > 0
-    assert (frame.groupby("customer_id").size() == R.TOP_K).all() and set(frame["reason"]) == {"popular"}
+    assert (frame.groupby("customer_id").size() == TOP_K).all() and set(frame["reason"]) == {"popular"}
 
 
 def test_a_window_with_too_few_customers_to_evaluate_is_not_measured(short_warehouse):
     with connect(short_warehouse) as con:
         history = load_interactions(con)
         # a 5-day window leaves 9 days of history: measurable only with at least this many customers
-        split = R.held_out_split(con, LAST, 5, min_evaluated=1)
+        split = held_out_split(con, LAST, 5, min_evaluated=1)
         evaluated = len(split.test_users)
         assert evaluated > 0
-        run = R.train(con, LAST, history, seed=0, test_days=5, min_evaluated=evaluated + 1)
-        measured = R.train(con, LAST, history, seed=0, test_days=5, min_evaluated=evaluated)
-    assert run.mode == R.UNMEASURED and f"{evaluated} customer(s)" in run.unmeasured_reason
-    assert measured.mode == R.MEASURED and measured.serving in R.SERVABLE
-    assert set(measured.metrics) == set(R.SERVABLE)
+        run = train(con, LAST, history, seed=0, test_days=5, min_evaluated=evaluated + 1)
+        measured = train(con, LAST, history, seed=0, test_days=5, min_evaluated=evaluated)
+    assert run.mode == UNMEASURED and f"{evaluated} customer(s)" in run.unmeasured_reason
+    assert measured.mode == MEASURED and measured.serving in SERVABLE
+    assert set(measured.metrics) == set(SERVABLE)
 
 
 def test_no_interaction_at_all_is_not_enough_data():
     empty = matrix_from_frame(pd.DataFrame(), LAST)
     with pytest.raises(NotEnoughData, match="nothing to recommend from"):
-        R.train(None, LAST, empty)
+        train(None, LAST, empty)
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +92,7 @@ def test_through_dagster_the_gate_warns_and_the_unvalidated_lists_are_written(sh
     paths, instance, result = short_run
     assert result.success
     trained = instance.get_latest_materialization_event(AssetKey("recommendation_model")).asset_materialization
-    assert trained.metadata["mode"].value == R.UNMEASURED
+    assert trained.metadata["mode"].value == UNMEASURED
     assert "held-out window" in trained.metadata["unmeasured_reason"].value
     [gate] = [e for e in result.get_asset_check_evaluations() if e.check_name == "promotion_gate"
               and e.asset_key == AssetKey("recommendation_champion")]
@@ -107,4 +109,4 @@ def test_through_dagster_the_gate_warns_and_the_unvalidated_lists_are_written(sh
                             "GROUP BY customer_id").fetchall()
     # the configured window: only customers seen in its last days, each with the full popular list
     assert 0 < len(lists) == recent < everyone
-    assert all(n == R.TOP_K and low == high == "popular" for _, n, low, high in lists)
+    assert all(n == TOP_K and low == high == "popular" for _, n, low, high in lists)

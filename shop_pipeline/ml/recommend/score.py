@@ -11,7 +11,7 @@ ever dense over all items):
    (top-k per row by a sort of its non-zeros), dense block x max_items for EASE (argpartition).
    An item has a model score when that product is non-zero;
 3. allowed items: in the catalog, and not already ordered by the user unless its category is
-   a repeat category (recommend_models.repeat_categories);
+   a repeat category (candidates.repeat_categories);
 4. the ranked list: allowed items with a model score first (by score), then the fallback fills
    the list: P(category | user) x P(item | category) over each category's FALLBACK_PER_CATEGORY
    most popular items ("popular_in_category"), then overall popularity ("popular") over the
@@ -22,21 +22,29 @@ ever dense over all items):
 
 A list is shorter than k only when fewer than k items are allowed (tiny catalog).
 Reasons: REASON_MODEL (the candidate's own score), REASON_CATEGORY, REASON_POPULAR.
+
+Who gets lists (customers_to_score): every customer with a view, cart or purchase before the
+cut-off (recency_days=None: lapsed customers are who win-back mail is for), or only those active
+in the last recency_days days. Unknown customers get the fallback lists.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from shop_pipeline.ml.recommend_data import InteractionMatrix
-from shop_pipeline.ml.recommend_models import RecommenderModel, transform_signal
+from shop_pipeline.features.tables import cutoff_for
 from shop_pipeline.ml.common.threads import configure as configure_threads
+from shop_pipeline.ml.recommend.candidates import RecommenderModel, transform_signal
+from shop_pipeline.ml.recommend.data import InteractionMatrix, customers_seen
+
+TOP_K = 20
+RECENCY_DAYS: int | None = None   # who gets lists: None = every customer with an interaction before the cut-off
 
 BLOCK_CELLS = 4_000_000      # cells of a block's dense arrays (float64: 32 MB each)
 MAX_BLOCK_USERS = 2_000
@@ -324,14 +332,31 @@ def to_frame(model: RecommenderModel, history: InteractionMatrix, top: TopK, mod
     }, columns=list(OUTPUT_COLUMNS))
 
 
-def write_in_batches(model: RecommenderModel, history: InteractionMatrix, users: np.ndarray, model_version: str,
-                     as_of: dt.date, write: Callable[[pd.DataFrame], None], k: int = 20,
-                     block_users: int | None = None) -> int:
-    """Hand each block's rows (to_frame) to `write`; returns the number of rows written."""
-    total = 0
-    for part in iter_top_k(model, history, users, k, block_users):
-        frame = to_frame(model, history, part, model_version, as_of)
-        if len(frame):
-            write(frame)
-        total += len(frame)
-    return total
+def customers_to_score(history: InteractionMatrix, as_of: dt.date, recency_days: int | None = RECENCY_DAYS,
+                       ) -> np.ndarray:
+    """Row indices of the customers who get lists: any interaction before the cut-off of as_of,
+    the last one within `recency_days` days of it when set (None: however long ago).
+
+    Raises ValueError when `history` was built as of a later day than as_of (its rows would
+    hold interactions after the cut-off)."""
+    if history.shape[0] == 0:
+        return np.array([], dtype=np.int64)
+    if history.as_of is not None and history.as_of > as_of:
+        raise ValueError(f"the interactions are as of {history.as_of}, after the scoring cut-off {as_of}: "
+                         "rebuild features.interactions for this as_of")
+    return customers_seen(history, cutoff_for(as_of), recency_days)
+
+
+def recommendations_frame(model: RecommenderModel, history: InteractionMatrix, as_of: dt.date, model_version: str,
+                          k: int = TOP_K, recency_days: int | None = RECENCY_DAYS, users: np.ndarray | None = None,
+                          ) -> pd.DataFrame:
+    """scoring.recommendations rows (OUTPUT_COLUMNS): top-k for every customer of
+    customers_to_score (or `users`), rank 1 = best, computed in blocks (recommend_scoring).
+    Deterministic for the model's seed."""
+    rows = customers_to_score(history, as_of, recency_days) if users is None else np.asarray(users, dtype=np.int64)
+    parts = [to_frame(model, history, part, model_version, as_of) for part in iter_top_k(model, history, rows, k)]
+    parts = [p for p in parts if len(p)]
+    if not parts:
+        return pd.DataFrame({c: pd.Series(dtype=t) for c, t in zip(
+            OUTPUT_COLUMNS, ("object", "int32", "object", "float64", "object", "object", "object"))})
+    return pd.concat(parts, ignore_index=True)

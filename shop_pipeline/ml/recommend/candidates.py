@@ -10,7 +10,7 @@ personalised ones -- item-to-item weights, so that a user's scores are (user row
                          category, shrunk towards the shop's category mix by `category_prior`
                          pseudo-weight, times the item's share of its category's popularity.
                          The same computation is every candidate's fallback
-                         (recommend_scoring), so on its own it is "popular in your categories".
+                         (score.py), so on its own it is "popular in your categories".
     item_knn             baseline: cosine similarity of item columns, computed in blocks of
                          items and pruned to the `neighbours` most similar items per item
                          (sparse CSR item x item, never dense).
@@ -27,6 +27,11 @@ Repeat purchases ("normal" decided from the training data): a category is a repe
 when at least REPEAT_MIN_PAIRS (customer, product) pairs were ordered in it and at least
 REPEAT_RATE_THRESHOLD of them were ordered in two or more distinct orders. Products a customer
 already ordered are never recommended to them, except in repeat categories.
+
+Which one serves is measured (train.choose_serving): the best GATE_METRIC on the held-out window
+among SERVABLE, simpler first on a tie. The challengers (CHALLENGER_POOL) are expected to win;
+on the generated shop the only user-item signal is a category preference, so
+category_popularity wins there, while EASE wins where items are bought together.
 """
 
 from __future__ import annotations
@@ -37,14 +42,23 @@ from typing import Any
 import numpy as np
 from scipy import sparse
 
-from shop_pipeline.ml.recommend_data import InteractionMatrix
 from shop_pipeline.ml.common.threads import configure as configure_threads
+from shop_pipeline.ml.recommend.data import InteractionMatrix
 
 MOST_POPULAR = "most_popular"
 CATEGORY_POPULARITY = "category_popularity"
 ITEM_KNN = "item_knn"
 EASE = "ease"
 CANDIDATES = (MOST_POPULAR, CATEGORY_POPULARITY, ITEM_KNN, EASE)
+
+MODEL_NAME = "product_recommendations"
+CHALLENGER_POOL = (CATEGORY_POPULARITY, EASE)
+BASELINES = (MOST_POPULAR, ITEM_KNN)
+SERVABLE = (MOST_POPULAR, CATEGORY_POPULARITY, ITEM_KNN, EASE)   # simpler first
+GATE_METRIC = "ndcg_at_10"
+HIGHER_IS_BETTER = True
+FALLBACK_CANDIDATE = MOST_POPULAR
+ARTIFACT_FORMAT = "recommender-v1"
 
 REPEAT_RATE_THRESHOLD = 0.2
 REPEAT_MIN_PAIRS = 30
@@ -201,3 +215,63 @@ def fit_candidate(candidate: str, matrix: InteractionMatrix, seed: int = 0,
         model.dense_items = np.sort(order[:n]).astype(np.int64)
         model.dense_weights = ease_weights(x, model.dense_items, float(params["l2"]))
     return model
+
+
+def _csr(matrix: sparse.csr_matrix | None) -> dict[str, Any] | None:
+    if matrix is None:
+        return None
+    m = sparse.csr_matrix(matrix)
+    return {"data": np.asarray(m.data, dtype=np.float32), "indices": np.asarray(m.indices, dtype=np.int32),
+            "indptr": np.asarray(m.indptr, dtype=np.int64), "shape": [int(m.shape[0]), int(m.shape[1])]}
+
+
+def _from_csr(value: dict[str, Any] | None) -> sparse.csr_matrix | None:
+    if value is None:
+        return None
+    return sparse.csr_matrix((np.asarray(value["data"]), np.asarray(value["indices"]), np.asarray(value["indptr"])),
+                             shape=tuple(int(v) for v in value["shape"]))
+
+
+def to_artifact(model: RecommenderModel) -> dict[str, Any]:
+    """A registry artifact of plain lists, numbers and numpy arrays (no allow-list change needed):
+    ids as lists of str, the item-kNN CSR as data / indices / indptr arrays, EASE as a dense array."""
+    return {
+        "format": ARTIFACT_FORMAT,
+        "candidate": model.candidate,
+        "item_ids": [str(i) for i in model.item_ids],
+        "item_category": np.asarray(model.item_category, dtype=np.int32),
+        "categories": [str(c) for c in model.categories],
+        "recommendable": np.asarray(model.recommendable, dtype=bool),
+        "popularity": np.asarray(model.popularity, dtype=np.float64),
+        "repeat_categories": np.asarray(model.repeat_categories, dtype=bool),
+        "tie_break": np.asarray(model.tie_break, dtype=np.float64),
+        "similarity": _csr(model.similarity),
+        "dense_items": None if model.dense_items is None else np.asarray(model.dense_items, dtype=np.int64),
+        "dense_weights": None if model.dense_weights is None else np.asarray(model.dense_weights, dtype=np.float32),
+        "signal": model.signal,
+        "category_fallback": bool(model.category_fallback),
+        "parameters": {str(k): v for k, v in model.parameters.items()},
+        "seed": int(model.seed),
+    }
+
+
+def from_artifact(artifact: dict[str, Any]) -> RecommenderModel:
+    if artifact.get("format") != ARTIFACT_FORMAT:
+        raise ValueError(f"not a recommender artifact of format {ARTIFACT_FORMAT}: {artifact.get('format')!r}")
+    return RecommenderModel(
+        candidate=artifact["candidate"],
+        item_ids=np.array(artifact["item_ids"], dtype=object),
+        item_category=np.asarray(artifact["item_category"], dtype=np.int32),
+        categories=np.array(artifact["categories"], dtype=object),
+        recommendable=np.asarray(artifact["recommendable"], dtype=bool),
+        popularity=np.asarray(artifact["popularity"], dtype=np.float64),
+        repeat_categories=np.asarray(artifact["repeat_categories"], dtype=bool),
+        tie_break=np.asarray(artifact["tie_break"], dtype=np.float64),
+        similarity=_from_csr(artifact["similarity"]),
+        dense_items=None if artifact["dense_items"] is None else np.asarray(artifact["dense_items"], dtype=np.int64),
+        dense_weights=None if artifact["dense_weights"] is None else np.asarray(artifact["dense_weights"]),
+        signal=artifact["signal"],
+        category_fallback=bool(artifact["category_fallback"]),
+        parameters=dict(artifact["parameters"]),
+        seed=int(artifact["seed"]),
+    )
