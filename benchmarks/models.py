@@ -184,11 +184,15 @@ def _measure(home: Path, mode: str, out: Path) -> None:
     import duckdb
     import pandas as pd
 
-    from shop_pipeline.features.tables import (future_frames_as_known_at, future_product_days_frame,
-                                               product_daily_sales_frame)
-    from shop_pipeline.ml import forecast as F
+    from shop_pipeline.features.tables import (
+        future_frames_as_known_at, future_product_days_frame, product_daily_sales_frame,
+    )
     from shop_pipeline.ml import propensity as P
     from shop_pipeline.ml.common.splits import rolling_origin_folds
+    from shop_pipeline.ml.forecast.candidates import CANDIDATES
+    from shop_pipeline.ml.forecast.evaluate import backtest
+    from shop_pipeline.ml.forecast.score import forecast
+    from shop_pipeline.ml.forecast.train import fit_forecaster
 
     warehouse = home / "warehouse" / "shop.duckdb"
     con = duckdb.connect(str(warehouse), read_only=True)
@@ -206,10 +210,10 @@ def _measure(home: Path, mode: str, out: Path) -> None:
                                  first_day=min(history["day"]))
     t = time.perf_counter()
     # as the pipeline: every fold forecasts the future frame serving would have built on its origin
-    bt = F.backtest(history, folds, horizon_days=FORECAST_HORIZON, seed=SEED,
+    bt = backtest(history, folds, horizon_days=FORECAST_HORIZON, seed=SEED,
                     future_at=future_frames_as_known_at(con, as_of, FORECAST_HORIZON))
     result["backtest_s"] = time.perf_counter() - t
-    result["backtest_predictions"] = len(bt.predictions) // len(F.CANDIDATES)
+    result["backtest_predictions"] = len(bt.predictions) // len(CANDIDATES)
     result["backtest_fit_s"] = bt.fit_seconds
     overall = bt.overall()
     result["backtest_overall_wape"] = {c: float(overall.loc[c, "wape"]) for c in overall.index}
@@ -224,13 +228,13 @@ def _measure(home: Path, mode: str, out: Path) -> None:
         return
 
     t = time.perf_counter()
-    fitted = F.fit_forecaster(history, as_of=as_of, horizon_days=FORECAST_HORIZON, seed=SEED)
+    fitted = fit_forecaster(history, as_of=as_of, horizon_days=FORECAST_HORIZON, seed=SEED)
     result["forecast_fit_s"] = time.perf_counter() - t
     result["forecast_training_rows"] = fitted.training_rows
     recent = product_daily_sales_frame(con, as_of, first_day=as_of - dt.timedelta(days=120))
     future = future_product_days_frame(con, as_of, FORECAST_HORIZON)
     t = time.perf_counter()
-    fc = F.forecast(fitted, recent, future, as_of=as_of, horizon_days=FORECAST_HORIZON)
+    fc = forecast(fitted, recent, future, as_of=as_of, horizon_days=FORECAST_HORIZON)
     result["forecast_s"] = time.perf_counter() - t
     result["forecast_rows"] = len(fc)
     del history, recent, bt

@@ -4,22 +4,14 @@ from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, ass
 
 from shop_pipeline.defs.common import DUCKDB_POOL, markdown_table, table_schema
 from shop_pipeline.defs.models_common import (
-    ML_TEAM,
-    SCORES_REWRITTEN,
-    float_metrics,
-    png_markdown,
-    prepare_training,
-    promotion_gate_asset,
-    require_champion,
-    reused_result,
-    scoring_key,
-    skips_when_data_is_short,
-    training_metadata,
+    ML_TEAM, SCORES_REWRITTEN, float_metrics, prepare_training, promotion_gate_asset, require_champion,
+    reused_result, scoring_key, skips_when_data_is_short, training_metadata,
 )
 from shop_pipeline.ml import propensity as P
 from shop_pipeline.ml.common import registry
 from shop_pipeline.ml.common.html_report import write_html_report
 from shop_pipeline.ml.common.lifecycle import SERVING_PARAMETER, champion_comparison, register_trained
+from shop_pipeline.ml.common.plots import png_markdown
 from shop_pipeline.ml.propensity_plots import propensity_report_sections
 from shop_pipeline.resources import ModelingWindow, ShopHome, Warehouse
 from shop_pipeline.warehouse.scores import replace_scores, unchanged_scores

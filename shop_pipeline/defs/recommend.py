@@ -9,13 +9,14 @@ from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, ass
 from shop_pipeline.defs.common import DUCKDB_POOL, markdown_table, table_schema
 from shop_pipeline.defs.features import audited_feature_asset
 from shop_pipeline.defs.models_common import (
-    ML_TEAM, SCORES_REWRITTEN, float_metrics, png_markdown, prepare_training, promotion_gate_asset,
-    reused_result, scoring_key, serving_version, skips_when_data_is_short, training_metadata,
+    ML_TEAM, SCORES_REWRITTEN, float_metrics, prepare_training, promotion_gate_asset, reused_result,
+    scoring_key, serving_version, skips_when_data_is_short, training_metadata,
 )
 from shop_pipeline.features.interactions import INTERACTIONS, write_interactions
 from shop_pipeline.ml.common import registry
 from shop_pipeline.ml.common.html_report import write_html_report
 from shop_pipeline.ml.common.lifecycle import SERVING_PARAMETER, champion_comparison, register_trained
+from shop_pipeline.ml.common.plots import png_markdown
 from shop_pipeline.ml.recommend.candidates import (
     CATEGORY_POPULARITY, FALLBACK_CANDIDATE, GATE_METRIC, HIGHER_IS_BETTER, MODEL_NAME, SERVABLE,
     from_artifact, to_artifact,

@@ -2,26 +2,31 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from shop_pipeline.ml import forecast as F
 from shop_pipeline.ml.common.errors import NotEnoughData
-from shop_pipeline.ml.forecast_plots import plot_categories, plot_top_products, plot_wape_by_horizon, png_markdown
+from shop_pipeline.ml.common.plots import png_markdown
 from shop_pipeline.ml.common.splits import rolling_origin_folds
-from shop_pipeline_tests.ml.synthetic import effect_history, weekly_history
+from shop_pipeline.ml.forecast.candidates import CANDIDATES, ForecastConfig
+from shop_pipeline.ml.forecast.data import recorded_future
+from shop_pipeline.ml.forecast.evaluate import backtest
+from shop_pipeline.ml.forecast.report import plot_categories, plot_top_products, plot_wape_by_horizon
+from shop_pipeline.ml.forecast.score import forecast
+from shop_pipeline.ml.forecast.train import fit_forecaster
+from shop_pipeline_tests.ml.forecast.synthetic import effect_history, weekly_history
 
-FAST = F.ForecastConfig(max_iter=80, max_train_rows=40_000)
+FAST = ForecastConfig(max_iter=80, max_train_rows=40_000)
 
 
 @pytest.fixture(scope="module")
 def effect():
     history, future = effect_history()
     folds = rolling_origin_folds(history["day"].max(), n_folds=3, horizon_days=14, step_days=7)
-    return history, future, F.backtest(history, folds, 14, seed=0, config=FAST, future_at=F.recorded_future(history))
+    return history, future, backtest(history, folds, 14, seed=0, config=FAST, future_at=recorded_future(history))
 
 
 def test_seasonal_naive_is_exact_on_a_weekly_series():
     history = weekly_history()
     folds = rolling_origin_folds(history["day"].max(), n_folds=2, horizon_days=14, step_days=7)
-    result = F.backtest(history, folds, 14, seed=0, config=FAST, future_at=F.recorded_future(history))
+    result = backtest(history, folds, 14, seed=0, config=FAST, future_at=recorded_future(history))
     sn = result.predictions[result.predictions["candidate"] == "seasonal_naive"]
     assert len(sn) == 2 * 3 * 14
     np.testing.assert_array_equal(sn["p50"].to_numpy(), sn["actual"].to_numpy())
@@ -57,38 +62,38 @@ def test_interval_covers_roughly_80_percent(effect):
 def test_forecast_output_shape_ranges_and_determinism(effect):
     history, future, _ = effect
     as_of = history["day"].max()
-    fitted = F.fit_forecaster(history, as_of, 14, seed=3, config=FAST)
+    fitted = fit_forecaster(history, as_of, 14, seed=3, config=FAST)
     assert not fitted.fallback and fitted.interval_method.startswith("split-conformal")
-    out = F.forecast(fitted, history, future, as_of, 14)
+    out = forecast(fitted, history, future, as_of, 14)
     assert list(out.columns) == ["product_id", "day", "p10", "p50", "p90"]
     assert len(out) == history["product_id"].nunique() * 14
     assert not out[["p10", "p50", "p90"]].isna().any().any()
     assert (out["p10"] >= 0).all() and (out["p10"] <= out["p50"]).all() and (out["p50"] <= out["p90"]).all()
-    again = F.forecast(F.fit_forecaster(history, as_of, 14, seed=3, config=FAST), history, future, as_of, 14)
+    again = forecast(fit_forecaster(history, as_of, 14, seed=3, config=FAST), history, future, as_of, 14)
     pd.testing.assert_frame_equal(out, again)
     # a later horizon and rows outside (as_of, as_of + horizon] are ignored
-    assert F.forecast(fitted, history, future, as_of, 7)["day"].max() == as_of + pd.Timedelta(days=7)
+    assert forecast(fitted, history, future, as_of, 7)["day"].max() == as_of + pd.Timedelta(days=7)
 
 
 def test_forecast_uses_nothing_after_as_of(effect):
     history, future, _ = effect
     as_of = history["day"].max() - pd.Timedelta(days=14)
-    fitted = F.fit_forecaster(history, as_of, 14, seed=0, config=FAST)
+    fitted = fit_forecaster(history, as_of, 14, seed=0, config=FAST)
     fut = history[history["day"] > as_of]
-    base = F.forecast(fitted, history, fut, as_of, 14)
+    base = forecast(fitted, history, fut, as_of, 14)
     changed = history.copy()
     changed.loc[changed["day"] > as_of, "units"] = 1000.0
-    refit = F.fit_forecaster(changed, as_of, 14, seed=0, config=FAST)
-    pd.testing.assert_frame_equal(base, F.forecast(refit, changed, fut, as_of, 14))
+    refit = fit_forecaster(changed, as_of, 14, seed=0, config=FAST)
+    pd.testing.assert_frame_equal(base, forecast(refit, changed, fut, as_of, 14))
 
 
 def test_empty_history_is_a_clear_error():
     with pytest.raises(ValueError, match="history is empty"):
-        F.fit_forecaster(weekly_history().iloc[:0], None, 14)
+        fit_forecaster(weekly_history().iloc[:0], None, 14)
     with pytest.raises(ValueError, match="lacks columns"):
-        F.fit_forecaster(weekly_history().drop(columns=["units"]), None, 14)
+        fit_forecaster(weekly_history().drop(columns=["units"]), None, 14)
     with pytest.raises(ValueError, match="no history on or before"):
-        F.fit_forecaster(weekly_history(), "2020-01-01", 14)
+        fit_forecaster(weekly_history(), "2020-01-01", 14)
 
 
 def _future_for(history, products, days, category="c0"):
@@ -104,9 +109,9 @@ def _future_for(history, products, days, category="c0"):
 
 def test_one_day_of_history_falls_back_without_nan():
     history = weekly_history(n_products=2, days=1)
-    fitted = F.fit_forecaster(history, None, 14)
+    fitted = fit_forecaster(history, None, 14)
     assert fitted.fallback and "history too short" in fitted.fallback_reason
-    out = F.forecast(fitted, history, _future_for(history, ["p0", "p1", "new"], 14))
+    out = forecast(fitted, history, _future_for(history, ["p0", "p1", "new"], 14))
     assert len(out) == 3 * 14 and not out[["p10", "p50", "p90"]].isna().any().any()
     # seasonal-naive falls back to the product's mean (its one day), 0 for an unknown product
     first = history.set_index("product_id")["units"]
@@ -117,22 +122,22 @@ def test_one_day_of_history_falls_back_without_nan():
 def test_category_without_sales_and_horizon_longer_than_history():
     history, future = effect_history(n_products=12, days=10, seed=1)
     history.loc[history["category"] == "c1", "units"] = 0.0  # a category with no sales
-    fitted = F.fit_forecaster(history, None, 14, config=FAST)  # 10 days < 14-day horizon
+    fitted = fit_forecaster(history, None, 14, config=FAST)  # 10 days < 14-day horizon
     assert not fitted.fallback
-    out = F.forecast(fitted, history, future, None, 14)
+    out = forecast(fitted, history, future, None, 14)
     assert len(out) == 12 * 14 and np.isfinite(out[["p10", "p50", "p90"]].to_numpy()).all()
     assert (out["p10"] <= out["p50"]).all() and (out["p50"] <= out["p90"]).all()
     # a backtest whose folds do not fit the history says so
     with pytest.raises(NotEnoughData, match="no backtest fold fits"):
-        F.backtest(history, rolling_origin_folds(history["day"].max(), 3, 14, 7), 14, config=FAST,
-                   future_at=F.recorded_future(history))
+        backtest(history, rolling_origin_folds(history["day"].max(), 3, 14, 7), 14, config=FAST,
+                   future_at=recorded_future(history))
 
 
 def test_all_zero_history_falls_back_to_zero():
     history = weekly_history(n_products=2, days=30).assign(units=0.0)
-    fitted = F.fit_forecaster(history, None, 14)
+    fitted = fit_forecaster(history, None, 14)
     assert fitted.fallback and "no unit sold" in fitted.fallback_reason
-    out = F.forecast(fitted, history, _future_for(history, ["p0"], 14))
+    out = forecast(fitted, history, _future_for(history, ["p0"], 14))
     assert (out[["p10", "p50", "p90"]] == 0).all().all()
 
 
@@ -154,10 +159,10 @@ def test_a_fortnight_is_not_enough_data_for_a_14_day_forecast():
     # one day more: one fold, whose model falls back to seasonal-naive (too few training examples)
     history = weekly_history(n_products=3, days=15)
     folds = rolling_origin_folds(history["day"].max(), 3, 14, 7, first_day=history["day"].min())
-    result = F.backtest(history, folds, 14, config=FAST, future_at=F.recorded_future(history))
-    assert len(folds) == 1 and set(result.predictions["candidate"]) == set(F.CANDIDATES)
+    result = backtest(history, folds, 14, config=FAST, future_at=recorded_future(history))
+    assert len(folds) == 1 and set(result.predictions["candidate"]) == set(CANDIDATES)
     with pytest.raises(NotEnoughData, match="history is empty"):
-        F.fit_forecaster(history.iloc[:0], None, 14)
+        fit_forecaster(history.iloc[:0], None, 14)
 
 
 def test_the_backtest_forecasts_the_future_it_is_given_for_each_origin(effect):
@@ -168,11 +173,11 @@ def test_the_backtest_forecasts_the_future_it_is_given_for_each_origin(effect):
     def doubled_price(origin):
         # a future whose price is twice the price paid: what serving would have assumed on that origin
         asked.append(origin)
-        future = F.recorded_future(history)(origin)
+        future = recorded_future(history)(origin)
         return future.assign(shown_price=2 * future["shown_price"])
 
-    recorded = F.backtest(history, folds, 14, config=FAST, future_at=F.recorded_future(history))
-    skewed = F.backtest(history, folds, 14, config=FAST, future_at=doubled_price)
+    recorded = backtest(history, folds, 14, config=FAST, future_at=recorded_future(history))
+    skewed = backtest(history, folds, 14, config=FAST, future_at=doubled_price)
     assert asked == [f.train_end for f in folds]
     keys = ["fold", "candidate", "product_id", "day"]
     both = recorded.predictions.merge(skewed.predictions, on=keys, suffixes=("", "_skewed"))

@@ -1,18 +1,18 @@
 """Forecast report plots as PNG bytes (matplotlib, Agg backend; pure, no Dagster).
 
-Inputs are a backtest's ``predictions`` frame (see ``forecast.BacktestResult``): fold,
+Inputs are a backtest's ``predictions`` frame (see ``evaluate.BacktestResult``): fold,
 candidate, product_id, category, day, actual, p10, p50, p90.
 """
 
 from __future__ import annotations
 
-
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-from shop_pipeline.ml.common.plots import figure_png, png_markdown  # noqa: E402, F401 (png_markdown: part of this module's API)
 import pandas as pd  # noqa: E402
+
+from shop_pipeline.ml.common.plots import figure_png  # noqa: E402
 
 COLORS = {"seasonal_naive": "tab:orange", "linear": "tab:green", "challenger": "tab:blue"}
 

@@ -18,10 +18,11 @@ from dagster import DagsterInstance, materialize
 
 from shop_pipeline.defs.forecast import demand_forecast_champion, demand_forecast_model, demand_forecasts
 from shop_pipeline.features.tables import future_product_days_frame, read_product_daily_sales
-from shop_pipeline.ml import forecast as F
 from shop_pipeline.ml.common import metrics as M
 from shop_pipeline.ml.common import registry
-from shop_pipeline.ml.forecast_champion import from_artifact
+from shop_pipeline.ml.forecast.candidates import from_artifact
+from shop_pipeline.ml.forecast.data import HISTORY_COLUMNS
+from shop_pipeline.ml.forecast.score import forecast
 from shop_pipeline.pipeline_run import run_full_pipeline, window_run_config
 from shop_pipeline.resources import default_resources
 from shop_pipeline.settings import ShopPaths
@@ -59,9 +60,9 @@ def served(tmp_path_factory):
         future = future_product_days_frame(con, CUTOFF, HORIZON)
         # what serving did before issue 14: the same model, the future priced at the highest price seen
         fitted = from_artifact(registry.load_model(con, "demand_forecast", version, models_dir=paths.models))
-        history = read_product_daily_sales(con, CUTOFF, CUTOFF - dt.timedelta(days=120), F.HISTORY_COLUMNS)
+        history = read_product_daily_sales(con, CUTOFF, CUTOFF - dt.timedelta(days=120), HISTORY_COLUMNS)
     highest = future.assign(shown_price=future["list_price"] * (1.0 - future["promo_discount_pct"]))
-    at_highest_price = F.forecast(fitted, history, highest, CUTOFF, HORIZON, candidate=serving)
+    at_highest_price = forecast(fitted, history, highest, CUTOFF, HORIZON, candidate=serving)
     return serving, backtest, forecasts, future, truth, at_highest_price
 
 
