@@ -67,7 +67,7 @@ def measure(con, truth, cutoff: dt.date) -> list[list[str]]:
     from shop_pipeline.features.tables import (
         future_frames_as_known_at, future_product_days_frame, product_daily_sales_frame,
     )
-    from shop_pipeline.ml.common import metrics as M
+    from shop_pipeline.ml.common.metrics import forecast_metrics
     from shop_pipeline.ml.common.splits import rolling_origin_folds
     from shop_pipeline.ml.forecast.data import recorded_future
     from shop_pipeline.ml.forecast.evaluate import backtest
@@ -91,7 +91,7 @@ def measure(con, truth, cutoff: dt.date) -> list[list[str]]:
         serving = str(overall["wape"].idxmin())
         served = forecast(fitted, history, served_future, as_of=cutoff, horizon_days=HORIZON, candidate=serving)
         scored = served.merge(actual, on=["product_id", "day"], how="inner")
-        wape = M.forecast_metrics(scored["units"], scored["p50"])["wape"]
+        wape = forecast_metrics(scored["units"], scored["p50"])["wape"]
         backtest_wape = float(overall.loc[serving, "wape"])
         rows.append([str(cutoff), way, serving, f"{backtest_wape:.3f}", f"{overall.loc[serving, 'coverage_80']:.1%}",
                      f"{wape:.3f}", f"{wape / backtest_wape:.2f}x",

@@ -187,12 +187,14 @@ def _measure(home: Path, mode: str, out: Path) -> None:
     from shop_pipeline.features.tables import (
         future_frames_as_known_at, future_product_days_frame, product_daily_sales_frame,
     )
-    from shop_pipeline.ml import propensity as P
     from shop_pipeline.ml.common.splits import rolling_origin_folds
     from shop_pipeline.ml.forecast.candidates import CANDIDATES
     from shop_pipeline.ml.forecast.evaluate import backtest
     from shop_pipeline.ml.forecast.score import forecast
     from shop_pipeline.ml.forecast.train import fit_forecaster
+    from shop_pipeline.ml.propensity.candidates import CHALLENGER
+    from shop_pipeline.ml.propensity.score import score_customers
+    from shop_pipeline.ml.propensity.train import run_propensity
 
     warehouse = home / "warehouse" / "shop.duckdb"
     con = duckdb.connect(str(warehouse), read_only=True)
@@ -240,24 +242,24 @@ def _measure(home: Path, mode: str, out: Path) -> None:
     del history, recent, bt
 
     t = time.perf_counter()
-    run = P.run_propensity(con, as_of, horizon_days=PROPENSITY_HORIZON, seed=SEED)
+    run = run_propensity(con, as_of, horizon_days=PROPENSITY_HORIZON, seed=SEED)
     result["propensity_s"] = time.perf_counter() - t
     result["propensity_mode"] = run.plan.mode
     result["propensity_fit_s"] = {c: e.fit_seconds for c, e in run.evaluations.items()}
-    result["propensity_train_rows"] = int(run.evaluations[P.CHALLENGER].metrics["n"])
+    result["propensity_train_rows"] = int(run.evaluations[CHALLENGER].metrics["n"])
     result["propensity_roc_auc"] = {c: e.metrics["roc_auc"] for c, e in run.evaluations.items()}
     features = run.scoring_features
     customers = len(features)
     result["customers"] = customers
     t = time.perf_counter()
-    scores = P.score_customers(run.fitted, features, as_of, "bench")
+    scores = score_customers(run.fitted, features, as_of, "bench")
     result["score_actual_s"] = time.perf_counter() - t
     assert len(scores) == customers and scores["p_purchase"].notna().all()
     if customers < SCORING_MIN_ROWS:
         copies = -(-SCORING_MIN_ROWS // customers)
         big = pd.concat([features] * copies, ignore_index=True)
         t = time.perf_counter()
-        scores = P.score_customers(run.fitted, big, as_of, "bench")
+        scores = score_customers(run.fitted, big, as_of, "bench")
         result["score_replicated_s"] = time.perf_counter() - t
         result["score_replicated_rows"] = len(big)
         result["score_replicated_copies"] = copies

@@ -7,12 +7,17 @@ from shop_pipeline.defs.models_common import (
     ML_TEAM, SCORES_REWRITTEN, float_metrics, prepare_training, promotion_gate_asset, require_champion,
     reused_result, scoring_key, skips_when_data_is_short, training_metadata,
 )
-from shop_pipeline.ml import propensity as P
 from shop_pipeline.ml.common import registry
 from shop_pipeline.ml.common.html_report import write_html_report
 from shop_pipeline.ml.common.lifecycle import SERVING_PARAMETER, champion_comparison, register_trained
 from shop_pipeline.ml.common.plots import png_markdown
-from shop_pipeline.ml.propensity_plots import propensity_report_sections
+from shop_pipeline.ml.propensity.candidates import (
+    CHALLENGER, PROBABILISTIC, RANDOM, SERVABLE, FittedPropensity, candidate_parameters,
+)
+from shop_pipeline.ml.propensity.evaluate import evaluate_fitted
+from shop_pipeline.ml.propensity.report import metrics_table_markdown, propensity_report_sections
+from shop_pipeline.ml.propensity.score import SCORE_COLUMNS, score_customers
+from shop_pipeline.ml.propensity.train import metrics_rows, run_propensity
 from shop_pipeline.resources import ModelingWindow, ShopHome, Warehouse
 from shop_pipeline.warehouse.scores import replace_scores, unchanged_scores
 
@@ -59,17 +64,17 @@ def propensity_model(context: AssetExecutionContext, warehouse: Warehouse, windo
         if training.reusable is not None:
             return reused_result(con, training, reports=shop.paths.reports, as_of=as_of,
                                  metric_names=REPORTED_METRICS)
-        run = P.run_propensity(con, as_of, horizon_days=window.propensity_horizon_days, seed=window.seed)
+        run = run_propensity(con, as_of, horizon_days=window.propensity_horizon_days, seed=window.seed)
         plan = run.plan
         champion = champion_comparison(
-            con, MODEL_NAME, plan.eval_label_window[0], P.CHALLENGER,
-            lambda row: P.evaluate_fitted(
-                P.FittedPropensity.from_artifact(registry.load_model(con, MODEL_NAME, row.version, models_dir=shop.paths.models)),
+            con, MODEL_NAME, plan.eval_label_window[0], CHALLENGER,
+            lambda row: evaluate_fitted(
+                FittedPropensity.from_artifact(registry.load_model(con, MODEL_NAME, row.version, models_dir=shop.paths.models)),
                 run.test_frame, plan.eval_horizon_days,
             ),
         )
         parameters = {
-            **P.candidate_parameters(run.chosen, window.seed, len(run.test_frame)),
+            **candidate_parameters(run.chosen, window.seed, len(run.test_frame)),
             "horizon_days": window.propensity_horizon_days,
             SERVING_PARAMETER: run.chosen,
             COMPETED_PARAMETER: run.evaluated_candidates,
@@ -87,7 +92,7 @@ def propensity_model(context: AssetExecutionContext, warehouse: Warehouse, windo
             train_start=plan.data_start,
             train_end=plan.eval_label_window[1],
             as_of=as_of,
-            metrics=P.metrics_rows(run),
+            metrics=metrics_rows(run),
             champion_metrics=champion.metrics,
             champion_version=champion.version,
             notes=f"{plan.note}; {champion.note}",
@@ -109,7 +114,7 @@ def propensity_model(context: AssetExecutionContext, warehouse: Warehouse, windo
         "champion_comparison": champion.note,
         "held_out_window": f"{plan.eval_label_window[0]} .. {plan.eval_label_window[1]}",
         "report": MetadataValue.path(str(report)),
-        "metrics": MetadataValue.md(P.metrics_table_markdown(trained.metrics)),
+        "metrics": MetadataValue.md(metrics_table_markdown(trained.metrics)),
         "calibration": MetadataValue.md(png_markdown(pngs["calibration"], "calibration")),
         "lift": MetadataValue.md(png_markdown(pngs["lift"], "lift")),
         "feature_importance": MetadataValue.md(png_markdown(pngs["feature_importance"], "feature importance")),
@@ -122,14 +127,14 @@ def competed_candidates(row) -> list[str]:
     """The servable candidates that competed in version `row` (every servable one for versions
     registered before the calibration / holdout set-up, which recorded none)."""
     competed = row.parameters.get(COMPETED_PARAMETER) if row is not None else None
-    return [c for c in P.SERVABLE if c in competed] if competed else list(P.SERVABLE)
+    return [c for c in SERVABLE if c in competed] if competed else list(SERVABLE)
 
 
 propensity_champion = promotion_gate_asset(
     name="propensity_champion", model_name=MODEL_NAME, training_asset="propensity_model",
-    servable=list(P.SERVABLE), references=[P.RANDOM], metric=GATE_METRIC, higher_is_better=True,
-    what=(f"the propensity model ({', '.join(P.SERVABLE)} compete with a labelled training window, "
-          f"{', '.join(P.PROBABILISTIC)} without one)"),
+    servable=list(SERVABLE), references=[RANDOM], metric=GATE_METRIC, higher_is_better=True,
+    what=(f"the propensity model ({', '.join(SERVABLE)} compete with a labelled training window, "
+          f"{', '.join(PROBABILISTIC)} without one)"),
     competing=competed_candidates,
 )
 
@@ -147,7 +152,7 @@ propensity_champion = promotion_gate_asset(
     ),
     metadata={
         "dagster/table_name": "scoring.customer_scores",
-        "dagster/column_schema": table_schema([(name, "", "") for name in P.SCORE_COLUMNS]),
+        "dagster/column_schema": table_schema([(name, "", "") for name in SCORE_COLUMNS]),
     },
 )
 @skips_when_data_is_short
@@ -162,9 +167,9 @@ def customer_scores(context: AssetExecutionContext, warehouse: Warehouse, window
         if kept is not None:  # the champion and its inputs are unchanged: so are the scores
             rows, scores = kept, con.execute(f"SELECT * FROM {SCORES_TABLE}").df()
         else:
-            fitted = P.FittedPropensity.from_artifact(registry.load_model(con, MODEL_NAME, current.version, models_dir=shop.paths.models))
+            fitted = FittedPropensity.from_artifact(registry.load_model(con, MODEL_NAME, current.version, models_dir=shop.paths.models))
             features = con.execute("SELECT * FROM features.customer_features").df()
-            scores = P.score_customers(fitted, features, as_of, current.version)
+            scores = score_customers(fitted, features, as_of, current.version)
             rows = replace_scores(con, SCORES_TABLE, scores, inputs_key=key)
     segments = scores.groupby("segment").agg(customers=("customer_id", "size"), mean_p=("p_purchase", "mean"))
     return MaterializeResult(

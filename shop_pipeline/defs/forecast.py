@@ -15,9 +15,10 @@ from shop_pipeline.features.tables import (
 from shop_pipeline.ml.common import registry
 from shop_pipeline.ml.common.html_report import write_html_report
 from shop_pipeline.ml.common.lifecycle import (
-    SERVING_PARAMETER, champion_comparison, register_trained, select_serving, serving_candidate,
+    SERVING_PARAMETER, champion_comparison, register_trained, serving_candidate,
 )
 from shop_pipeline.ml.common.plots import png_markdown
+from shop_pipeline.ml.common.promotion import select_serving
 from shop_pipeline.ml.common.splits import rolling_origin_folds
 from shop_pipeline.ml.forecast.candidates import CANDIDATES, from_artifact, to_artifact
 from shop_pipeline.ml.forecast.data import HISTORY_COLUMNS, SERVING_HISTORY_DAYS

@@ -212,9 +212,10 @@ def _product_day_drift(con, window_days: int, bins: int, notes: list[str]) -> tu
 
 def _customer_drift(con, bins: int, notes: list[str], models_dir) -> list[FeatureDrift]:
     from shop_pipeline.features.tables import customer_features_frame
-    from shop_pipeline.ml import propensity
     from shop_pipeline.ml.common import registry
     from shop_pipeline.ml.common.drift_reference import champion_reference
+    from shop_pipeline.ml.propensity.candidates import FittedPropensity
+    from shop_pipeline.ml.propensity.score import score_customers
 
     champion = registry.champion(con, PROPENSITY_MODEL)
     if champion is None or champion.as_of is None:
@@ -224,11 +225,11 @@ def _customer_drift(con, bins: int, notes: list[str], models_dir) -> list[Featur
     if current.empty:
         notes.append("customer features and score: features.customer_features is empty: not measured")
         return []
-    fitted = propensity.FittedPropensity.from_artifact(registry.load_model(con, PROPENSITY_MODEL, champion.version,
+    fitted = FittedPropensity.from_artifact(registry.load_model(con, PROPENSITY_MODEL, champion.version,
                                                                                 models_dir=models_dir))
 
     def scored(features):
-        score = propensity.score_customers(fitted, features, champion.as_of, champion.version)["p_purchase"]
+        score = score_customers(fitted, features, champion.as_of, champion.version)["p_purchase"]
         return features[list(CUSTOMER_DRIFT_FEATURES)].add_prefix("customer.").assign(
             **{"score.p_purchase": score.to_numpy()})
 

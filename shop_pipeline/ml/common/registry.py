@@ -22,8 +22,10 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import importlib
 import json
 import os
+import sys
 import tempfile
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -98,9 +100,13 @@ ALLOWED_TYPES = frozenset({
     # the forecaster's TransformedTargetRegressor(func=np.log1p, inverse_func=np.expm1) and
     # scikit-learn's own partial(check_array, ...) helpers
     "numpy.expm1", "functools.partial",
-    # the project's own BG/NBD estimator (four fitted numbers, no callables)
-    "shop_pipeline.ml.bgnbd.BetaGeoClassifier",
+    # the project's own BG/NBD estimator (four fitted numbers, no callables), and its path
+    # before the model packages (artifacts saved then name it so: MOVED_MODULES)
+    "shop_pipeline.ml.propensity.bgnbd.BetaGeoClassifier", "shop_pipeline.ml.bgnbd.BetaGeoClassifier",
 })
+# skops finds a type by the module written in the file: an artifact saved before a project
+# module moved names the old module, which is loaded as the new one.
+MOVED_MODULES = {"shop_pipeline.ml.bgnbd": "shop_pipeline.ml.propensity.bgnbd"}
 
 
 class ArtifactIntegrityError(RuntimeError):
@@ -271,6 +277,9 @@ def load_artifact(path: str | os.PathLike, expected_sha256: str) -> Any:
     if refused:
         raise UntrustedArtifactError(f"refusing to load {path}: types outside the allow-list: "
                                      f"{refused}")
+    for old, new in MOVED_MODULES.items():
+        if any(t.startswith(old + ".") for t in untrusted):
+            sys.modules.setdefault(old, importlib.import_module(new))
     loaded = sio.loads(data, trusted=untrusted)
     _LOADED[actual] = loaded
     while len(_LOADED) > LOADED_MODELS_KEPT:

@@ -18,8 +18,8 @@ from dagster import DagsterInstance, materialize
 
 from shop_pipeline.defs.forecast import demand_forecast_champion, demand_forecast_model, demand_forecasts
 from shop_pipeline.features.tables import future_product_days_frame, read_product_daily_sales
-from shop_pipeline.ml.common import metrics as M
 from shop_pipeline.ml.common import registry
+from shop_pipeline.ml.common.metrics import forecast_metrics
 from shop_pipeline.ml.forecast.candidates import from_artifact
 from shop_pipeline.ml.forecast.data import HISTORY_COLUMNS
 from shop_pipeline.ml.forecast.score import forecast
@@ -71,7 +71,7 @@ def served_wape(forecasts: pd.DataFrame, truth: pd.DataFrame) -> float:
     scored = forecasts.assign(day=pd.to_datetime(forecasts["day"])).merge(
         truth, on=["product_id", "day"], how="inner", validate="one_to_one")
     assert len(scored) == len(forecasts) == CONFIG.products * HORIZON
-    return M.forecast_metrics(scored["units"], scored["p50"])["wape"]
+    return forecast_metrics(scored["units"], scored["p50"])["wape"]
 
 
 def test_the_served_forecast_does_as_well_as_its_backtest_said(served):

@@ -13,18 +13,15 @@ from __future__ import annotations
 import pandas as pd
 from dagster import DagsterInstance, materialize
 
-from shop_pipeline.defs.skips import not_enough_data_reason
 from shop_pipeline.definitions import ASSETS
+from shop_pipeline.defs.skips import not_enough_data_reason
 from shop_pipeline.features.tables import build_customer_features
-from shop_pipeline.ml import propensity as P
+from shop_pipeline.ml.propensity.candidates import PROBABILISTIC
 from shop_pipeline.pipeline_run import window_run_config
 from shop_pipeline.resources import default_resources
 from shop_pipeline.settings import ShopPaths
 from shop_pipeline.synth.transactions import (
-    TransactionShopConfig,
-    future_orders,
-    generate_orders,
-    staging_events,
+    TransactionShopConfig, future_orders, generate_orders, staging_events,
 )
 from shop_pipeline.warehouse.connection import connect
 
@@ -53,7 +50,7 @@ def test_a_39_week_horizon_on_a_year_of_transactions_is_served_by_a_probabilisti
     trained = result.asset_materializations_for_node("propensity_model")[0].metadata
     assert trained["window_mode"].value == "calibration_holdout"
     assert trained["competed_candidates"].value == "bgnbd, mbgnbd"
-    assert trained["value_model"].value in P.PROBABILISTIC
+    assert trained["value_model"].value in PROBABILISTIC
     gate = result.asset_materializations_for_node("propensity_champion")[0].metadata
     assert gate["promoted"].value is True
     with connect(paths.warehouse) as con:
@@ -62,7 +59,7 @@ def test_a_39_week_horizon_on_a_year_of_transactions_is_served_by_a_probabilisti
             "json_extract(parameters, '$.competed_candidates')::VARCHAR "
             "FROM ml.model_registry WHERE is_champion AND model_name = 'purchase_propensity'").fetchall()
         scores = con.execute("SELECT customer_id, expected_orders FROM scoring.customer_scores").df()
-    assert serving in P.PROBABILISTIC and "logistic_rfm" not in competed
+    assert serving in PROBABILISTIC and "logistic_rfm" not in competed
     truth = future_orders(orders, config.as_of, 273)
     both = scores.merge(truth, on="customer_id", validate="one_to_one")
     assert len(both) == len(truth) == 1500

@@ -7,24 +7,25 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from shop_pipeline.ml import propensity as P
 from shop_pipeline.ml.common import registry
-from shop_pipeline.ml.bgnbd import DAYS_PER_UNIT
 from shop_pipeline.ml.common.errors import NotEnoughData
-from shop_pipeline.ml.gamma_gamma import GammaGamma, fit_gamma_gamma
-from shop_pipeline.ml.gamma_gamma import log_likelihood as gg_log_likelihood
-from shop_pipeline.ml.mbgnbd import (
-    ModifiedBetaGeoClassifier,
-    conditional_expected_purchases,
-    log_likelihood,
-    probability_alive,
+from shop_pipeline.ml.propensity.bgnbd import COLUMNS as BGNBD_COLUMNS
+from shop_pipeline.ml.propensity.bgnbd import DAYS_PER_UNIT
+from shop_pipeline.ml.propensity.candidates import (
+    BGNBD, CANDIDATES, HURDLE, MBGNBD, PROBABILISTIC, RANDOM, FittedPropensity, fit_probabilistic,
 )
-from shop_pipeline.ml.value_metrics import count_metrics
+from shop_pipeline.ml.propensity.data import feature_matrix
+from shop_pipeline.ml.propensity.evaluate import select_value
+from shop_pipeline.ml.propensity.gamma_gamma import GammaGamma, fit_gamma_gamma
+from shop_pipeline.ml.propensity.gamma_gamma import log_likelihood as gg_log_likelihood
+from shop_pipeline.ml.propensity.mbgnbd import (
+    ModifiedBetaGeoClassifier, conditional_expected_purchases, log_likelihood, probability_alive,
+)
+from shop_pipeline.ml.propensity.metrics import count_metrics
+from shop_pipeline.ml.propensity.score import score_customers
+from shop_pipeline.ml.propensity.train import metrics_rows, run_propensity
 from shop_pipeline.synth.transactions import (
-    TransactionShopConfig,
-    future_orders,
-    generate_orders,
-    staging_events,
+    TransactionShopConfig, future_orders, generate_orders, staging_events,
 )
 from shop_pipeline.warehouse.connection import connect
 
@@ -142,12 +143,12 @@ def test_count_metrics_by_hand():
 
 
 def test_value_selection_keeps_the_simpler_model_unless_it_is_clearly_worse():
-    rows = {P.BGNBD: {"orders_rmse": 1.000}, P.MBGNBD: {"orders_rmse": 0.995}, P.HURDLE: {"orders_rmse": 1.2}}
-    assert P.select_value(rows) == P.BGNBD
-    rows[P.MBGNBD]["orders_rmse"] = 0.97
-    assert P.select_value(rows) == P.MBGNBD
-    rows[P.HURDLE]["orders_rmse"] = float("nan")
-    assert P.select_value(rows) == P.MBGNBD
+    rows = {BGNBD: {"orders_rmse": 1.000}, MBGNBD: {"orders_rmse": 0.995}, HURDLE: {"orders_rmse": 1.2}}
+    assert select_value(rows) == BGNBD
+    rows[MBGNBD]["orders_rmse"] = 0.97
+    assert select_value(rows) == MBGNBD
+    rows[HURDLE]["orders_rmse"] = float("nan")
+    assert select_value(rows) == MBGNBD
 
 
 # ------------------------------------------------------------------ a transaction-only shop with its future
@@ -166,11 +167,11 @@ def staged_shop(tmp_path, customers: int, history_days: int, horizon: int, seed:
 
 
 def served_against_truth(run, config, orders, horizon):
-    scores = P.score_customers(run.fitted, run.scoring_features, config.as_of, "v")
+    scores = score_customers(run.fitted, run.scoring_features, config.as_of, "v")
     truth = future_orders(orders, config.as_of, horizon)
     both = scores.merge(truth, on="customer_id", validate="one_to_one")
-    bgnbd = P.fit_probabilistic(P.BGNBD, run.scoring_features, horizon)
-    reference = bgnbd.expected_purchases(P.feature_matrix(run.scoring_features, P.BGNBD_COLUMNS))
+    bgnbd = fit_probabilistic(BGNBD, run.scoring_features, horizon)
+    reference = bgnbd.expected_purchases(feature_matrix(run.scoring_features, BGNBD_COLUMNS))
     ref = pd.DataFrame({"customer_id": run.scoring_features["customer_id"], "e": reference}).merge(truth)
     return (count_metrics(both["orders"], both["expected_orders"]), count_metrics(ref["orders"], ref["e"]),
             both)
@@ -179,9 +180,9 @@ def served_against_truth(run, config, orders, horizon):
 def test_a_year_of_transactions_and_a_39_week_horizon_predicts_the_next_39_weeks(tmp_path):
     path, config, orders = staged_shop(tmp_path, customers=2000, history_days=364, horizon=273)
     with connect(path) as con:
-        run = P.run_propensity(con, config.as_of, 273, seed=3)
+        run = run_propensity(con, config.as_of, 273, seed=3)
     assert run.plan.mode == "calibration_holdout" and run.plan.eval_horizon_days == 273
-    assert set(run.evaluations) == {P.BGNBD, P.MBGNBD, P.RANDOM}
+    assert set(run.evaluations) == {BGNBD, MBGNBD, RANDOM}
     served, bgnbd, both = served_against_truth(run, config, orders, 273)
     assert abs(served["orders_total_error_pct"]) <= 15.0
     assert served["orders_rmse"] <= bgnbd["orders_rmse"] * 1.02
@@ -189,17 +190,17 @@ def test_a_year_of_transactions_and_a_39_week_horizon_predicts_the_next_39_weeks
     assert run.fitted.value.gamma_gamma is not None
     spend_error = (both["expected_spend"].sum() - both["spend"].sum()) / both["spend"].sum()
     assert abs(spend_error) <= 0.2
-    rows = P.metrics_rows(run)
+    rows = metrics_rows(run)
     assert rows["value_bgnbd"]["orders_rmse"] > 0 and rows["historical_rate"]["orders_total_error_pct"] > 100
 
 
 def test_a_30_day_horizon_on_the_same_shop_lets_the_supervised_candidates_compete(tmp_path):
     path, config, orders = staged_shop(tmp_path, customers=2000, history_days=364, horizon=30)
     with connect(path) as con:
-        run = P.run_propensity(con, config.as_of, 30, seed=3)
+        run = run_propensity(con, config.as_of, 30, seed=3)
     assert run.plan.mode == "two_window"
-    assert set(run.evaluations) == set(P.CANDIDATES)
-    assert {"value_hurdle", "value_bgnbd", "value_mbgnbd"} <= set(P.metrics_rows(run))
+    assert set(run.evaluations) == set(CANDIDATES)
+    assert {"value_hurdle", "value_bgnbd", "value_mbgnbd"} <= set(metrics_rows(run))
     served, bgnbd, _ = served_against_truth(run, config, orders, 30)
     assert abs(served["orders_total_error_pct"]) <= 15.0
     assert served["orders_rmse"] <= bgnbd["orders_rmse"] * 1.02
@@ -208,15 +209,15 @@ def test_a_30_day_horizon_on_the_same_shop_lets_the_supervised_candidates_compet
 def test_a_two_week_shop_is_not_enough_data(tmp_path):
     path, config, _ = staged_shop(tmp_path, customers=300, history_days=14, horizon=30)
     with connect(path) as con, pytest.raises(NotEnoughData, match="have 14"):
-        P.run_propensity(con, config.as_of, 30)
+        run_propensity(con, config.as_of, 30)
 
 
 def test_probabilistic_models_round_trip_through_the_registry(tmp_path):
     path, config, _ = staged_shop(tmp_path, customers=800, history_days=200, horizon=150)
     with connect(path) as con:
-        run = P.run_propensity(con, config.as_of, 150, seed=3)
-    assert run.chosen in P.PROBABILISTIC
+        run = run_propensity(con, config.as_of, 150, seed=3)
+    assert run.chosen in PROBABILISTIC
     saved, sha = registry.save_model(run.fitted.to_artifact(), tmp_path / "models", "purchase_propensity", "v1")
-    back = P.FittedPropensity.from_artifact(registry.load_artifact(saved, sha))
-    pd.testing.assert_frame_equal(P.score_customers(back, run.scoring_features, config.as_of, "v"),
-                                  P.score_customers(run.fitted, run.scoring_features, config.as_of, "v"))
+    back = FittedPropensity.from_artifact(registry.load_artifact(saved, sha))
+    pd.testing.assert_frame_equal(score_customers(back, run.scoring_features, config.as_of, "v"),
+                                  score_customers(run.fitted, run.scoring_features, config.as_of, "v"))

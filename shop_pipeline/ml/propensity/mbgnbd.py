@@ -1,6 +1,6 @@
 """MBG/NBD (Batislam, Denizel & Filiztekin 2007): BG/NBD with a drop-out chance at time 0 too.
 
-BG/NBD (ml/bgnbd.py) lets a customer drop out only right after a repeat purchase, so every
+BG/NBD (bgnbd.py) lets a customer drop out only right after a repeat purchase, so every
 customer who never bought again is certainly alive: on a log with many one-time buyers it
 over-predicts their future purchases. MBG/NBD lets the drop-out happen after the first
 purchase as well (p at every purchase, 0 repeats included), which fixes that and keeps closed
@@ -30,7 +30,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import betaln, gammaln, hyp2f1
 
-from shop_pipeline.ml.bgnbd import COLUMNS, RepeatPurchaseClassifier
+from shop_pipeline.ml.propensity.bgnbd import COLUMNS, RepeatPurchaseClassifier
 
 __all__ = ["COLUMNS", "ModifiedBetaGeoClassifier", "conditional_expected_purchases",
            "log_likelihood", "probability_alive"]

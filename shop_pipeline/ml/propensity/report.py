@@ -1,8 +1,11 @@
-"""Propensity plots as PNG bytes (matplotlib Agg; no Dagster, no display).
+"""Propensity report: plots as PNG bytes (matplotlib Agg; no display), tables and the sections
+of the HTML report.
 
-calibration_png     reliability diagram: mean predicted p vs observed purchase rate per bin
-lift_png            cumulative lift (buyers captured vs random) by share of customers targeted
-importance_png      permutation importance (ROC-AUC drop) on a seeded sample of held-out rows
+calibration_png             reliability diagram: mean predicted p vs observed rate per bin
+lift_png                    cumulative lift (buyers captured vs random) by share targeted
+importance_png              permutation importance (ROC-AUC drop) on a seeded held-out sample
+metrics_table_markdown      p_purchase candidates, then the value models' count metrics
+propensity_report_sections  all of it for one training run (train.PropensityRun)
 """
 
 from __future__ import annotations
@@ -13,12 +16,18 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-from shop_pipeline.ml.common.plots import figure_png  # noqa: E402
 import numpy as np  # noqa: E402
 from sklearn.inspection import permutation_importance  # noqa: E402
-
 from sklearn.metrics import roc_auc_score  # noqa: E402
 
+from shop_pipeline.ml.common.plots import figure_png  # noqa: E402
+from shop_pipeline.ml.propensity.candidates import (  # noqa: E402
+    CANDIDATE_COLUMNS, HISTORICAL_RATE, RANDOM, SELECTION_METRIC, VALUE_CANDIDATES, VALUE_MIN_IMPROVEMENT,
+    VALUE_SELECTION_METRIC,
+)
+from shop_pipeline.ml.propensity.data import feature_matrix  # noqa: E402
+from shop_pipeline.ml.propensity.evaluate import value_row_name  # noqa: E402
+from shop_pipeline.ml.propensity.train import metrics_rows  # noqa: E402
 
 
 def calibration_points(y: np.ndarray, p: np.ndarray, n_bins: int = 10,
@@ -106,36 +115,56 @@ def importance_png(importances: list[tuple[str, float, float]],
     return figure_png(fig)
 
 
+CLASSIFICATION_COLUMNS = ("roc_auc", "pr_auc", "brier", "lift_at_top_decile", "f1", "threshold")
+VALUE_COLUMNS = ("orders_mae", "orders_rmse", "orders_total_error_pct", "orders_buys_again_auc",
+                 "spend_mae", "spend_rmse", "spend_total_error_pct")
+
+
+def metrics_table_markdown(rows: dict[str, dict[str, float]]) -> str:
+    """Two tables: p_purchase candidates (classification), value models (count metrics)."""
+    def table(names, items) -> str:
+        head = "| candidate | " + " | ".join(names) + " |\n|---|" + "---:|" * len(names) + "\n"
+        return head + "".join(
+            f"| {cand} | " + " | ".join(f"{m[k]:.4f}" if k in m and np.isfinite(m[k]) else "-" for k in names)
+            + " |\n" for cand, m in items)
+
+    value_names = {value_row_name(c) for c in (*VALUE_CANDIDATES, HISTORICAL_RATE)}
+    classifiers = [(c, m) for c, m in rows.items() if c not in value_names]
+    values = [(c, m) for c, m in rows.items() if c in value_names]
+    out = table(CLASSIFICATION_COLUMNS + ("orders_mae",), classifiers)
+    if values:
+        out += "\n" + table(VALUE_COLUMNS, values)
+    return out
+
+
 def propensity_report_sections(run: Any, seed: int = 0, gate_markdown: str | None = None,
                                ) -> tuple[list[tuple[str, str, bytes | None]], dict[str, bytes]]:
     """Report sections (for html_report.write_html_report) and the PNGs by name (for Dagster
-    metadata) of a `propensity.PropensityRun`."""
-    from shop_pipeline.ml import propensity as P
-
+    metadata) of a `train.PropensityRun`."""
     plan = run.plan
     y = run.test_labels
-    scores = {c: e.test_scores for c, e in run.evaluations.items() if c != P.RANDOM}
+    scores = {c: e.test_scores for c, e in run.evaluations.items() if c != RANDOM}
     chosen = run.evaluations[run.chosen]
-    imps = permutation_importances(chosen.model, P.feature_matrix(run.test_frame, P.CANDIDATE_COLUMNS[run.chosen]),
-                                   y, list(P.CANDIDATE_COLUMNS[run.chosen]), seed=seed)
+    imps = permutation_importances(chosen.model, feature_matrix(run.test_frame, CANDIDATE_COLUMNS[run.chosen]),
+                                   y, list(CANDIDATE_COLUMNS[run.chosen]), seed=seed)
     pngs = {"calibration": calibration_png(y, scores), "lift": lift_png(y, scores),
             "feature_importance": importance_png(imps)}
     windows = (f"- mode: **{plan.mode}**\n- as_of: {plan.as_of}, horizon: {plan.horizon_days} days "
                f"(held-out window: {plan.eval_horizon_days} days)\n"
                f"- {plan.note}\n- customers in the held-out evaluation: {len(y)} "
                f"(base rate {float(y.mean()):.3f})\n"
-               f"- p_purchase served by **{run.chosen}** (best held-out {P.SELECTION_METRIC} of "
+               f"- p_purchase served by **{run.chosen}** (best held-out {SELECTION_METRIC} of "
                f"{', '.join(run.evaluated_candidates)})\n"
                f"- expected orders / spend served by **{run.value_chosen}** (lowest held-out "
-               f"{P.VALUE_SELECTION_METRIC}; a more complex model must cut it by "
-               f"{P.VALUE_MIN_IMPROVEMENT:.0%}), spend per order "
+               f"{VALUE_SELECTION_METRIC}; a more complex model must cut it by "
+               f"{VALUE_MIN_IMPROVEMENT:.0%}), spend per order "
                f"{'Gamma-Gamma' if run.fitted.value.gamma_gamma is not None else 'shrunk average order value'}\n")
     imp_md = "| feature | ROC-AUC drop | std |\n|---|---:|---:|\n" + "".join(
         f"| {n} | {m:.4f} | {s:.4f} |\n" for n, m, s in imps)
     sections: list[tuple[str, str, bytes | None]] = [
         ("Windows", windows, None),
         ("Candidates on the held-out window (p_purchase, then the value models' count metrics)",
-         P.metrics_table_markdown(P.metrics_rows(run)), None),
+         metrics_table_markdown(metrics_rows(run)), None),
     ]
     if gate_markdown:
         sections.append(("Promotion gate", gate_markdown, None))

@@ -4,12 +4,8 @@ import numpy as np
 import pytest
 
 from shop_pipeline.ml.common import registry
-from shop_pipeline.ml.bgnbd import (
-    DAYS_PER_UNIT,
-    BetaGeoClassifier,
-    conditional_expected_purchases,
-    log_likelihood,
-    rfm_to_bgnbd,
+from shop_pipeline.ml.propensity.bgnbd import (
+    DAYS_PER_UNIT, BetaGeoClassifier, conditional_expected_purchases, log_likelihood, rfm_to_bgnbd,
 )
 
 CDNOW_PARAMS = np.array([0.243, 4.414, 0.793, 2.426])  # Fader, Hardie & Lee (2005), table 1
@@ -67,6 +63,25 @@ def test_saves_and_loads_through_the_registry(tmp_path):
     model = BetaGeoClassifier(horizon_days=14).fit(X)
     path, sha = registry.save_model({"classifier": model}, tmp_path, "purchase_propensity", "v1")
     loaded = registry.load_artifact(path, sha)["classifier"]
+    np.testing.assert_allclose(loaded.predict_proba(X), model.predict_proba(X))
+
+
+def test_an_artifact_saved_before_the_model_packages_still_loads(tmp_path, monkeypatch):
+    """Artifacts written when the estimator lived in shop_pipeline.ml.bgnbd name that module."""
+    import sys
+
+    from shop_pipeline.ml.propensity import bgnbd
+
+    X = simulate(np.array([0.8, 6.0, 1.5, 4.0]), 300, 30, seed=4)
+    model = BetaGeoClassifier(horizon_days=14).fit(X)
+    with monkeypatch.context() as patch:  # save it as the old code did
+        patch.setattr(BetaGeoClassifier, "__module__", "shop_pipeline.ml.bgnbd")
+        patch.setitem(sys.modules, "shop_pipeline.ml.bgnbd", bgnbd)
+        path, sha = registry.save_model({"classifier": model}, tmp_path, "propensity", "v1")
+    monkeypatch.delitem(sys.modules, "shop_pipeline.ml.bgnbd", raising=False)
+    registry.forget_loaded_models()
+    loaded = registry.load_artifact(path, sha)["classifier"]
+    assert type(loaded) is BetaGeoClassifier
     np.testing.assert_allclose(loaded.predict_proba(X), model.predict_proba(X))
 
 

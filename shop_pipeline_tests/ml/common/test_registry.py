@@ -12,7 +12,11 @@ import pytest
 import skops.io as sio
 from sklearn.linear_model import LogisticRegression
 
-from shop_pipeline.ml.common import registry as R
+from shop_pipeline.ml.common.registry import (
+    ArtifactIntegrityError, UntrustedArtifactError, artifact_file, champion, ensure_registry_schema,
+    evaluations, file_sha256, find_reusable, forget_loaded_models, load_artifact, load_model, make_version,
+    promote, record_evaluations, register, save_model, versions,
+)
 
 NAME = "customer_propensity"
 
@@ -21,8 +25,8 @@ NAME = "customer_propensity"
 def con():
     c = duckdb.connect()
     c.execute("SET TimeZone = 'UTC'")
-    R.ensure_registry_schema(c)
-    R.ensure_registry_schema(c)          # idempotent
+    ensure_registry_schema(c)
+    ensure_registry_schema(c)          # idempotent
     yield c
     c.close()
 
@@ -36,9 +40,9 @@ def _model(seed: int = 0):
 
 def _register(con, tmp_path, version, seed=0, **kw):
     model, _ = _model(seed)
-    path, sha = R.save_model({"classifier": model, "columns": ["a", "b", "c"]}, tmp_path / "models",
+    path, sha = save_model({"classifier": model, "columns": ["a", "b", "c"]}, tmp_path / "models",
                              NAME, version)
-    return R.register(con, model_name=NAME, version=version, artifact_path=path,
+    return register(con, model_name=NAME, version=version, artifact_path=path,
                       models_dir=tmp_path / "models", sha256=sha,
                       features=["a", "b", "c"], parameters={"C": 1.0, "seed": seed},
                       train_start=dt.date(2025, 1, 1), train_end=dt.date(2025, 3, 1),
@@ -47,12 +51,12 @@ def _register(con, tmp_path, version, seed=0, **kw):
 
 def test_round_trip(con, tmp_path):
     model, X = _model()
-    v = R.make_version({"C": 1.0}, {"train": ["2025-01-01", "2025-03-01"]},
+    v = make_version({"C": 1.0}, {"train": ["2025-01-01", "2025-03-01"]},
                        dt.datetime(2025, 4, 1, 6, 30, 5))
     assert v.startswith("20250401T063005-") and len(v) == len("20250401T063005-") + 8
-    path, sha = R.save_model({"classifier": model, "columns": ["a", "b", "c"]}, tmp_path, NAME, v)
-    assert path == tmp_path / NAME / f"{v}.skops" and sha == R.file_sha256(path)
-    row = R.register(con, model_name=NAME, version=v, artifact_path=path, models_dir=tmp_path, sha256=sha,
+    path, sha = save_model({"classifier": model, "columns": ["a", "b", "c"]}, tmp_path, NAME, v)
+    assert path == tmp_path / NAME / f"{v}.skops" and sha == file_sha256(path)
+    row = register(con, model_name=NAME, version=v, artifact_path=path, models_dir=tmp_path, sha256=sha,
                      features=["a", "b", "c"], parameters={"C": 1.0, "window": [1, 2]},
                      train_start=dt.date(2025, 1, 1), train_end=dt.date(2025, 3, 1),
                      as_of=dt.date(2025, 3, 31), notes="first")
@@ -61,52 +65,52 @@ def test_round_trip(con, tmp_path):
     stored = con.execute("SELECT features, parameters FROM ml.model_registry").fetchone()
     assert json.loads(stored[0]) == ["a", "b", "c"]
     assert row.artifact_path == f"{NAME}/{v}.skops"  # relative to the models folder
-    back = R.load_model(con, NAME, v, models_dir=tmp_path)
+    back = load_model(con, NAME, v, models_dir=tmp_path)
     np.testing.assert_array_equal(back["classifier"].predict_proba(X), model.predict_proba(X))
     assert back["columns"] == ["a", "b", "c"]
     with pytest.raises(ValueError, match="already registered"):
-        R.register(con, model_name=NAME, version=v, artifact_path=path, models_dir=tmp_path, sha256=sha,
+        register(con, model_name=NAME, version=v, artifact_path=path, models_dir=tmp_path, sha256=sha,
                    features=[], parameters={})
 
 
 def test_versions_are_deterministic_and_sortable():
     at = dt.datetime(2025, 4, 1, 6, 30, 5)
-    a = R.make_version({"C": 1.0, "seed": 0}, "2025-01-01..2025-03-31", at)
-    assert a == R.make_version({"seed": 0, "C": 1.0}, "2025-01-01..2025-03-31", at)
-    assert a != R.make_version({"C": 2.0, "seed": 0}, "2025-01-01..2025-03-31", at)
-    assert a != R.make_version({"C": 1.0, "seed": 0}, "2025-01-02..2025-03-31", at)
-    later = R.make_version({"C": 0.1}, "x", at + dt.timedelta(seconds=1))
+    a = make_version({"C": 1.0, "seed": 0}, "2025-01-01..2025-03-31", at)
+    assert a == make_version({"seed": 0, "C": 1.0}, "2025-01-01..2025-03-31", at)
+    assert a != make_version({"C": 2.0, "seed": 0}, "2025-01-01..2025-03-31", at)
+    assert a != make_version({"C": 1.0, "seed": 0}, "2025-01-02..2025-03-31", at)
+    later = make_version({"C": 0.1}, "x", at + dt.timedelta(seconds=1))
     assert sorted([later, a]) == [a, later]
 
 
 def test_tampered_artifact_is_refused(con, tmp_path):
     row = _register(con, tmp_path, "20250401T000000-aaaaaaaa")
-    data = bytearray(open(R.artifact_file(tmp_path / "models", row.artifact_path), "rb").read())
+    data = bytearray(open(artifact_file(tmp_path / "models", row.artifact_path), "rb").read())
     data[len(data) // 2] ^= 0xFF
-    open(R.artifact_file(tmp_path / "models", row.artifact_path), "wb").write(bytes(data))
-    with pytest.raises(R.ArtifactIntegrityError, match="refusing to load .* SHA-256"):
-        R.load_model(con, NAME, row.version, models_dir=tmp_path / "models")
+    open(artifact_file(tmp_path / "models", row.artifact_path), "wb").write(bytes(data))
+    with pytest.raises(ArtifactIntegrityError, match="refusing to load .* SHA-256"):
+        load_model(con, NAME, row.version, models_dir=tmp_path / "models")
 
 
 def test_a_loaded_artifact_is_parsed_once_but_its_bytes_are_checked_every_time(con, tmp_path):
     row = _register(con, tmp_path, "20250401T000000-aaaaaaaa")
-    R.forget_loaded_models()
-    first = R.load_model(con, NAME, row.version, models_dir=tmp_path / "models")
-    assert R.load_model(con, NAME, row.version, models_dir=tmp_path / "models") is first
-    data = bytearray(open(R.artifact_file(tmp_path / "models", row.artifact_path), "rb").read())
+    forget_loaded_models()
+    first = load_model(con, NAME, row.version, models_dir=tmp_path / "models")
+    assert load_model(con, NAME, row.version, models_dir=tmp_path / "models") is first
+    data = bytearray(open(artifact_file(tmp_path / "models", row.artifact_path), "rb").read())
     data[len(data) // 2] ^= 0xFF
-    open(R.artifact_file(tmp_path / "models", row.artifact_path), "wb").write(bytes(data))
-    with pytest.raises(R.ArtifactIntegrityError):
-        R.load_model(con, NAME, row.version, models_dir=tmp_path / "models")  # loaded before, changed since: refused all the same
+    open(artifact_file(tmp_path / "models", row.artifact_path), "wb").write(bytes(data))
+    with pytest.raises(ArtifactIntegrityError):
+        load_model(con, NAME, row.version, models_dir=tmp_path / "models")  # loaded before, changed since: refused all the same
 
 
 def test_a_valid_but_different_artifact_is_refused(con, tmp_path):
     row = _register(con, tmp_path, "20250401T000000-aaaaaaaa")
     other, _ = _model(seed=5)
     sio.dump({"classifier": other, "columns": ["a", "b", "c"]},
-             R.artifact_file(tmp_path / "models", row.artifact_path))  # swapped file
-    with pytest.raises(R.ArtifactIntegrityError):
-        R.load_model(con, NAME, row.version, models_dir=tmp_path / "models")
+             artifact_file(tmp_path / "models", row.artifact_path))  # swapped file
+    with pytest.raises(ArtifactIntegrityError):
+        load_model(con, NAME, row.version, models_dir=tmp_path / "models")
 
 
 class NotAllowed:
@@ -115,37 +119,37 @@ class NotAllowed:
 
 
 def test_types_outside_the_allow_list_are_refused(tmp_path):
-    path, sha = R.save_model({"thing": NotAllowed()}, tmp_path, NAME, "20250401T000000-bbbbbbbb")
-    with pytest.raises(R.UntrustedArtifactError, match="NotAllowed"):
-        R.load_artifact(path, sha)
+    path, sha = save_model({"thing": NotAllowed()}, tmp_path, NAME, "20250401T000000-bbbbbbbb")
+    with pytest.raises(UntrustedArtifactError, match="NotAllowed"):
+        load_artifact(path, sha)
 
 
 def test_an_existing_version_is_never_overwritten(tmp_path):
-    R.save_model({"a": 1}, tmp_path, NAME, "v1")
+    save_model({"a": 1}, tmp_path, NAME, "v1")
     with pytest.raises(FileExistsError):
-        R.save_model({"a": 2}, tmp_path, NAME, "v1")
+        save_model({"a": 2}, tmp_path, NAME, "v1")
     with pytest.raises(ValueError):
-        R.save_model({"a": 2}, tmp_path, NAME, "../escape")
+        save_model({"a": 2}, tmp_path, NAME, "../escape")
 
 
 def test_champion_switch(con, tmp_path):
     a = _register(con, tmp_path, "20250401T000000-aaaaaaaa").version
     b = _register(con, tmp_path, "20250402T000000-bbbbbbbb", seed=1).version
-    assert R.champion(con, NAME) is None
+    assert champion(con, NAME) is None
     with pytest.raises(LookupError, match="no champion"):
-        R.load_model(con, NAME, models_dir=tmp_path / "models")
-    R.promote(con, NAME, a, promoted_at=dt.datetime(2025, 4, 1, 7))
-    R.promote(con, NAME, a)                                   # again: still the one champion
-    assert R.champion(con, NAME).version == a
-    assert R.champion(con, NAME).promoted_at == dt.datetime(2025, 4, 1, 7)
-    R.promote(con, NAME, b)
+        load_model(con, NAME, models_dir=tmp_path / "models")
+    promote(con, NAME, a, promoted_at=dt.datetime(2025, 4, 1, 7))
+    promote(con, NAME, a)                                   # again: still the one champion
+    assert champion(con, NAME).version == a
+    assert champion(con, NAME).promoted_at == dt.datetime(2025, 4, 1, 7)
+    promote(con, NAME, b)
     flags = dict(con.execute("SELECT version, is_champion FROM ml.model_registry").fetchall())
     assert flags == {a: False, b: True}
-    assert R.load_model(con, NAME, models_dir=tmp_path / "models")["columns"] == ["a", "b", "c"]          # the champion's
+    assert load_model(con, NAME, models_dir=tmp_path / "models")["columns"] == ["a", "b", "c"]          # the champion's
     with pytest.raises(LookupError, match="not registered"):
-        R.promote(con, NAME, "20990101T000000-nope0000")
-    assert R.champion(con, NAME).version == b
-    assert [r.version for r in R.versions(con, NAME)] == [a, b]
+        promote(con, NAME, "20990101T000000-nope0000")
+    assert champion(con, NAME).version == b
+    assert [r.version for r in versions(con, NAME)] == [a, b]
 
 
 class FailingOn:
@@ -166,26 +170,26 @@ class FailingOn:
 def test_champion_switch_is_atomic(con, tmp_path):
     a = _register(con, tmp_path, "20250401T000000-aaaaaaaa").version
     b = _register(con, tmp_path, "20250402T000000-bbbbbbbb", seed=1).version
-    R.promote(con, NAME, a)
+    promote(con, NAME, a)
     # the old champion is unset, then setting the new one fails: all of it is rolled back
     with pytest.raises(duckdb.IOException):
-        R.promote(FailingOn(con, "SET is_champion = true"), NAME, b)
-    assert R.champion(con, NAME).version == a
+        promote(FailingOn(con, "SET is_champion = true"), NAME, b)
+    assert champion(con, NAME).version == a
     assert con.execute("SELECT count(*) FROM ml.model_registry WHERE is_champion").fetchone()[0] == 1
 
 
 def test_evaluations_replace_and_keep_undefined_values_as_null(con, tmp_path):
     v = _register(con, tmp_path, "20250401T000000-aaaaaaaa").version
-    n = R.record_evaluations(con, NAME, v, {
+    n = record_evaluations(con, NAME, v, {
         "hgb_calibrated": {"roc_auc": 0.81, "brier": 0.12},
         "logistic_rfm": {"roc_auc": 0.78, "brier": 0.13},
         "random": {"roc_auc": float("nan"), "brier": math.inf}},
         dt.date(2025, 3, 2), dt.date(2025, 3, 31))
     assert n == 6
-    ev = R.evaluations(con, NAME, v)
+    ev = evaluations(con, NAME, v)
     assert ev["hgb_calibrated"]["roc_auc"] == 0.81 and ev["random"] == {"roc_auc": None, "brier": None}
-    R.record_evaluations(con, NAME, v, {"hgb_calibrated": {"roc_auc": 0.82}})
-    assert R.evaluations(con, NAME, v) == {"hgb_calibrated": {"roc_auc": 0.82}}
+    record_evaluations(con, NAME, v, {"hgb_calibrated": {"roc_auc": 0.82}})
+    assert evaluations(con, NAME, v) == {"hgb_calibrated": {"roc_auc": 0.82}}
     window = con.execute("SELECT DISTINCT window_start, window_end FROM ml.model_evaluations").fetchall()
     assert window == [(None, None)]
 
@@ -193,12 +197,12 @@ def test_evaluations_replace_and_keep_undefined_values_as_null(con, tmp_path):
 def test_values_with_quotes_are_parameters_not_sql(con, tmp_path):
     name = "o'brien\"; DROP TABLE ml.model_registry; --"
     model, _ = _model()
-    path, sha = R.save_model(model, tmp_path, "quoted", "v1")
-    R.register(con, model_name=name, version="v1", artifact_path=path, models_dir=tmp_path, sha256=sha,
+    path, sha = save_model(model, tmp_path, "quoted", "v1")
+    register(con, model_name=name, version="v1", artifact_path=path, models_dir=tmp_path, sha256=sha,
                features=["it's"], parameters={"q": "'"}, notes="'; --")
-    R.promote(con, name, "v1")
-    assert R.champion(con, name).features == ["it's"]
-    assert R.champion(con, name).notes == "'; --"
+    promote(con, name, "v1")
+    assert champion(con, name).features == ["it's"]
+    assert champion(con, name).notes == "'; --"
 
 
 def test_a_copied_models_folder_loads_its_own_artifacts_and_old_absolute_paths_resolve_there(con, tmp_path):
@@ -206,22 +210,22 @@ def test_a_copied_models_folder_loads_its_own_artifacts_and_old_absolute_paths_r
 
     original, copy = tmp_path / "home" / "models", tmp_path / "copy" / "models"
     model, X = _model()
-    path, sha = R.save_model({"classifier": model, "columns": ["a", "b", "c"]}, original, NAME, "v1")
-    row = R.register(con, model_name=NAME, version="v1", artifact_path=path, models_dir=original, sha256=sha,
+    path, sha = save_model({"classifier": model, "columns": ["a", "b", "c"]}, original, NAME, "v1")
+    row = register(con, model_name=NAME, version="v1", artifact_path=path, models_dir=original, sha256=sha,
                      features=["a", "b", "c"], parameters={}, training_key="k")
     assert row.artifact_path == f"{NAME}/v1.skops"
     shutil.copytree(original, copy)
     shutil.rmtree(original)  # the original home's files are gone: the copy must not need them
-    assert R.load_model(con, NAME, "v1", models_dir=copy)["columns"] == ["a", "b", "c"]
-    assert R.find_reusable(con, NAME, "k", models_dir=copy).version == "v1"
-    assert R.find_reusable(con, NAME, "k", models_dir=original) is None
+    assert load_model(con, NAME, "v1", models_dir=copy)["columns"] == ["a", "b", "c"]
+    assert find_reusable(con, NAME, "k", models_dir=copy).version == "v1"
+    assert find_reusable(con, NAME, "k", models_dir=original) is None
     # a registry written before paths were relative holds the original home's absolute path
     con.execute("UPDATE ml.model_registry SET artifact_path = ?", [str(path)])
-    assert R.artifact_file(copy, str(path)) == copy / NAME / "v1.skops"
-    assert R.load_model(con, NAME, "v1", models_dir=copy)["columns"] == ["a", "b", "c"]
-    assert R.find_reusable(con, NAME, "k", models_dir=copy).version == "v1"
+    assert artifact_file(copy, str(path)) == copy / NAME / "v1.skops"
+    assert load_model(con, NAME, "v1", models_dir=copy)["columns"] == ["a", "b", "c"]
+    assert find_reusable(con, NAME, "k", models_dir=copy).version == "v1"
     with pytest.raises(ValueError, match="not inside the models folder"):
-        R.register(con, model_name=NAME, version="v2", artifact_path=tmp_path / "elsewhere.skops",
+        register(con, model_name=NAME, version="v2", artifact_path=tmp_path / "elsewhere.skops",
                    models_dir=copy, sha256=sha, features=[], parameters={})
     with pytest.raises(ValueError, match="leaves the models folder"):
-        R.artifact_file(copy, "../../etc/passwd")
+        artifact_file(copy, "../../etc/passwd")

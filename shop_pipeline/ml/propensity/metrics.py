@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from shop_pipeline.ml.common import metrics as M
+from shop_pipeline.ml.common.metrics import mae, rmse, roc_auc
 
 
 def count_metrics(actual, predicted, prefix: str = "orders") -> dict[str, float]:
@@ -31,8 +31,8 @@ def count_metrics(actual, predicted, prefix: str = "orders") -> dict[str, float]
         raise ValueError("no customers to measure the value model on")
     total = float(y.sum())
     return {
-        f"{prefix}_mae": M.mae(y, f),
-        f"{prefix}_rmse": M.rmse(y, f),
+        f"{prefix}_mae": mae(y, f),
+        f"{prefix}_rmse": rmse(y, f),
         f"{prefix}_total_error_pct": float((f.sum() - total) / total * 100.0) if total > 0 else float("nan"),
-        f"{prefix}_buys_again_auc": M.roc_auc((y > 0).astype(np.int8), f),   # nan for a single class
+        f"{prefix}_buys_again_auc": roc_auc((y > 0).astype(np.int8), f),   # nan for a single class
     }

@@ -80,7 +80,7 @@ def conditional_expected_purchases(params: np.ndarray, t: float, x, t_x, T) -> n
 
 
 class RepeatPurchaseClassifier(ClassifierMixin, BaseEstimator):
-    """What the repeat-purchase models (BG/NBD here, MBG/NBD in ml/mbgnbd.py) share: four
+    """What the repeat-purchase models (BG/NBD here, MBG/NBD in mbgnbd.py) share: four
     parameters (r, alpha, a, b) fitted by maximum likelihood on the history, expected purchases
     over a horizon, and P(a purchase) = 1 - exp(-expected). A subclass names its likelihood, its
     conditional expectation and the starting value of `a`."""

@@ -10,10 +10,22 @@ import pandas as pd
 import pytest
 
 from shop_pipeline.features.columns import CUSTOMER_FEATURES
-from shop_pipeline.ml.common import html_report as H
-from shop_pipeline.ml import propensity as P
-from shop_pipeline.ml import propensity_plots as PP
 from shop_pipeline.ml.common.errors import NotEnoughData
+from shop_pipeline.ml.common.html_report import write_html_report
+from shop_pipeline.ml.propensity.candidates import (
+    BASELINE, BGNBD, CANDIDATES, CHALLENGER, MBGNBD, PROBABILISTIC, RANDOM, FittedPropensity,
+)
+from shop_pipeline.ml.propensity.data import (
+    ALL_NUMERIC_COLUMNS, MIN_SUPERVISED_CUSTOMERS, SingleClassLabelsError, feature_matrix, join_labels,
+    plan_windows,
+)
+from shop_pipeline.ml.propensity.evaluate import evaluate_candidates, evaluate_fitted, evaluate_value
+from shop_pipeline.ml.propensity.report import (
+    calibration_png, calibration_points, importance_png, lift_curve, lift_png, metrics_table_markdown,
+    permutation_importances,
+)
+from shop_pipeline.ml.propensity.score import SCORE_COLUMNS, SEGMENTS, score_customers
+from shop_pipeline.ml.propensity.train import fit_final, metrics_rows, run_propensity
 
 AS_OF = dt.date(2025, 3, 31)
 
@@ -57,20 +69,20 @@ def windows():
 @pytest.fixture(scope="module")
 def evaluated(windows):
     (ftr, ltr), (fte, lte) = windows
-    return P.evaluate_candidates(ftr, ltr["purchased"], fte, lte["purchased"], seed=7)
+    return evaluate_candidates(ftr, ltr["purchased"], fte, lte["purchased"], seed=7)
 
 
 @pytest.fixture(scope="module")
 def fitted(windows):
     _, (fte, lte) = windows
-    return P.fit_final(fte, lte, P.CHALLENGER, horizon_days=30, seed=7)
+    return fit_final(fte, lte, CHALLENGER, horizon_days=30, seed=7)
 
 
 # ------------------------------------------------------------------ windows
 
 
 def test_two_windows_keep_every_label_before_the_scoring_cutoff():
-    plan = P.plan_windows(AS_OF, 30, dt.date(2025, 1, 1))
+    plan = plan_windows(AS_OF, 30, dt.date(2025, 1, 1))
     assert plan.mode == "two_window"
     assert plan.train_cutoff == dt.date(2025, 1, 30) and plan.eval_cutoff == dt.date(2025, 3, 1)
     assert plan.train_label_window == (dt.date(2025, 1, 31), dt.date(2025, 3, 1))
@@ -81,7 +93,7 @@ def test_two_windows_keep_every_label_before_the_scoring_cutoff():
 
 def test_long_horizon_uses_the_calibration_holdout_set_up_without_supervised_candidates():
     # 18 months of transactions, 273-day horizon: T1 would be 2 days before the data starts
-    plan = P.plan_windows(dt.date(2026, 6, 30), 273, dt.date(2025, 1, 1))
+    plan = plan_windows(dt.date(2026, 6, 30), 273, dt.date(2025, 1, 1))
     assert plan.mode == "calibration_holdout" and plan.train_cutoff is None and not plan.supervised
     assert plan.eval_cutoff == dt.date(2025, 9, 30) and plan.eval_horizon_days == 273
     assert plan.eval_label_window == (dt.date(2025, 10, 1), dt.date(2026, 6, 30))
@@ -89,7 +101,7 @@ def test_long_horizon_uses_the_calibration_holdout_set_up_without_supervised_can
 
 
 def test_a_year_of_history_and_a_39_week_horizon_is_not_refused():
-    plan = P.plan_windows(dt.date(2025, 12, 31), 273, dt.date(2025, 1, 1))
+    plan = plan_windows(dt.date(2025, 12, 31), 273, dt.date(2025, 1, 1))
     assert plan.mode == "calibration_holdout"
     assert plan.eval_cutoff == dt.date(2025, 4, 2)        # 92 days of calibration, 273 held out
     assert plan.eval_label_window[1] == plan.as_of
@@ -97,7 +109,7 @@ def test_a_year_of_history_and_a_39_week_horizon_is_not_refused():
 
 def test_horizon_longer_than_the_data_holds_out_the_later_part_of_the_history():
     # 181 days of data, 273-day horizon: calibrate on the first half, hold out the rest
-    plan = P.plan_windows(dt.date(2025, 6, 30), 273, dt.date(2025, 1, 1))
+    plan = plan_windows(dt.date(2025, 6, 30), 273, dt.date(2025, 1, 1))
     assert plan.mode == "calibration_holdout" and plan.horizon_days == 273
     assert plan.eval_horizon_days == 91 and plan.eval_cutoff == dt.date(2025, 3, 31)
     assert "held-out window is the last 91 days" in plan.note
@@ -105,25 +117,25 @@ def test_horizon_longer_than_the_data_holds_out_the_later_part_of_the_history():
 
 def test_too_short_a_history_is_not_enough_data_in_one_line():
     with pytest.raises(NotEnoughData) as e:
-        P.plan_windows(dt.date(2025, 1, 14), 30, dt.date(2025, 1, 1))
+        plan_windows(dt.date(2025, 1, 14), 30, dt.date(2025, 1, 1))
     msg = str(e.value)
     assert "\n" not in msg and "have 14" in msg and "35 days" in msg and "2025-01-01..2025-01-14" in msg
     with pytest.raises(ValueError, match="before the first day"):
-        P.plan_windows(dt.date(2024, 12, 1), 30, dt.date(2025, 1, 1))
+        plan_windows(dt.date(2024, 12, 1), 30, dt.date(2025, 1, 1))
     with pytest.raises(ValueError, match="at least 1 day"):
-        P.plan_windows(AS_OF, 0, dt.date(2025, 1, 1))
+        plan_windows(AS_OF, 0, dt.date(2025, 1, 1))
 
 
 # ------------------------------------------------------------------ candidates
 
 
 def test_challenger_beats_random_on_a_shop_where_recency_drives_purchase(evaluated):
-    assert set(evaluated) == set(P.CANDIDATES)
-    chal, rnd = evaluated[P.CHALLENGER].metrics, evaluated[P.RANDOM].metrics
+    assert set(evaluated) == set(CANDIDATES)
+    chal, rnd = evaluated[CHALLENGER].metrics, evaluated[RANDOM].metrics
     assert chal["roc_auc"] > 0.75 > 0.5
     assert chal["roc_auc"] > rnd["roc_auc"] + 0.2
     assert abs(rnd["roc_auc"] - 0.5) < 0.05
-    assert evaluated[P.BASELINE].metrics["roc_auc"] > 0.75
+    assert evaluated[BASELINE].metrics["roc_auc"] > 0.75
     assert chal["brier"] < rnd["brier"]
     assert chal["lift_at_top_decile"] > 1.3
     for ev in evaluated.values():
@@ -134,34 +146,34 @@ def test_challenger_beats_random_on_a_shop_where_recency_drives_purchase(evaluat
 
 def test_same_seed_same_results(windows, evaluated, fitted):
     (ftr, ltr), (fte, lte) = windows
-    again = P.evaluate_candidates(ftr, ltr["purchased"], fte, lte["purchased"], seed=7)
-    for cand in P.CANDIDATES:
+    again = evaluate_candidates(ftr, ltr["purchased"], fte, lte["purchased"], seed=7)
+    for cand in CANDIDATES:
         assert again[cand].metrics == evaluated[cand].metrics
-    refit = P.fit_final(fte, lte, P.CHALLENGER, horizon_days=30, seed=7)
-    a = P.score_customers(fitted, fte, AS_OF, "v")
-    b = P.score_customers(refit, fte, AS_OF, "v")
+    refit = fit_final(fte, lte, CHALLENGER, horizon_days=30, seed=7)
+    a = score_customers(fitted, fte, AS_OF, "v")
+    b = score_customers(refit, fte, AS_OF, "v")
     pd.testing.assert_frame_equal(a, b)
 
 
 def test_single_class_label_window_says_so(windows):
     (ftr, ltr), (fte, lte) = windows
     nobody = ltr.assign(purchased=False)
-    with pytest.raises(P.SingleClassLabelsError, match=r"label window train: nobody bought \(0 of 3000"):
-        P.evaluate_candidates(ftr, nobody["purchased"], fte, lte["purchased"], seed=0)
-    with pytest.raises(P.SingleClassLabelsError, match="everybody bought"):
-        P.fit_final(fte, lte.assign(purchased=True), P.BASELINE, 30, window="2025-03-02..2025-03-31")
+    with pytest.raises(SingleClassLabelsError, match=r"label window train: nobody bought \(0 of 3000"):
+        evaluate_candidates(ftr, nobody["purchased"], fte, lte["purchased"], seed=0)
+    with pytest.raises(SingleClassLabelsError, match="everybody bought"):
+        fit_final(fte, lte.assign(purchased=True), BASELINE, 30, window="2025-03-02..2025-03-31")
     few = np.zeros(len(lte), dtype=bool)
     few[:3] = True
-    with pytest.raises(P.SingleClassLabelsError, match="only 3 buyers"):
-        P.fit_final(fte, lte.assign(purchased=few), P.CHALLENGER, 30)
+    with pytest.raises(SingleClassLabelsError, match="only 3 buyers"):
+        fit_final(fte, lte.assign(purchased=few), CHALLENGER, 30)
 
 
 def test_unknown_candidate_and_missing_columns_are_clear(windows):
     _, (fte, lte) = windows
     with pytest.raises(ValueError, match="cannot fit a final model"):
-        P.fit_final(fte, lte, "random", 30)
+        fit_final(fte, lte, "random", 30)
     with pytest.raises(ValueError, match="missing columns"):
-        P.fit_final(fte.drop(columns=["recency_days"]), lte, P.BASELINE, 30)
+        fit_final(fte.drop(columns=["recency_days"]), lte, BASELINE, 30)
 
 
 # ------------------------------------------------------------------ value model
@@ -169,8 +181,8 @@ def test_unknown_candidate_and_missing_columns_are_clear(windows):
 
 def test_expected_orders_beat_the_historical_rate(windows, evaluated):
     (ftr, ltr), (fte, lte) = windows
-    ve = P.evaluate_value(P.join_labels(ftr, ltr), P.join_labels(fte, lte),
-                          evaluated[P.CHALLENGER].test_scores, 30, seed=7)
+    ve = evaluate_value(join_labels(ftr, ltr), join_labels(fte, lte),
+                          evaluated[CHALLENGER].test_scores, 30, seed=7)
     assert 0 < ve.orders_mae < ve.orders_mae_historical_rate
     assert 0 < ve.spend_mae < ve.spend_mae_historical_rate
 
@@ -180,15 +192,15 @@ def test_expected_orders_beat_the_historical_rate(windows, evaluated):
 
 def test_scores_shape_ranges_and_segments(windows, fitted):
     _, (fte, _) = windows
-    s = P.score_customers(fitted, fte, AS_OF, "20250331T000000-abcdef12")
-    assert list(s.columns) == list(P.SCORE_COLUMNS)
+    s = score_customers(fitted, fte, AS_OF, "20250331T000000-abcdef12")
+    assert list(s.columns) == list(SCORE_COLUMNS)
     assert len(s) == len(fte) and s["customer_id"].is_unique
     assert not s.isna().any().any()
     assert s["p_purchase"].between(0, 1).all()
     np.testing.assert_allclose(s["churn_risk"], 1 - s["p_purchase"])
     assert (s["expected_orders"] >= s["p_purchase"] - 1e-12).all()   # hurdle: >= 1 order if buying
     assert (s["expected_spend"] >= 0).all()
-    assert set(s["segment"]) <= set(P.SEGMENTS) and len(set(s["segment"])) >= 4
+    assert set(s["segment"]) <= set(SEGMENTS) and len(set(s["segment"])) >= 4
     assert (s["model_version"] == "20250331T000000-abcdef12").all() and (s["as_of"] == AS_OF).all()
     seg = s.set_index("segment")
     assert seg.loc["champions", "p_purchase"].min() >= seg.loc["hibernating", "p_purchase"].max()
@@ -202,18 +214,18 @@ def test_customers_with_one_event_get_finite_scores(fitted):
                sessions=1, category_diversity=1, avg_order_value=None,
                mean_interpurchase_days=None, days_since_last_cart=9999.0)
     one = pd.DataFrame([row])[list(CUSTOMER_FEATURES)]
-    for model in (fitted, P.fit_final(*synthetic(800, seed=3), P.BASELINE, 30)):
-        s = P.score_customers(model, one, AS_OF, "v")
+    for model in (fitted, fit_final(*synthetic(800, seed=3), BASELINE, 30)):
+        s = score_customers(model, one, AS_OF, "v")
         assert len(s) == 1 and not s.isna().any().any()
         assert 0 <= s.loc[0, "p_purchase"] <= 1 and s.loc[0, "segment"] == "new"
-    assert len(P.score_customers(fitted, one.iloc[:0], AS_OF, "v")) == 0
+    assert len(score_customers(fitted, one.iloc[:0], AS_OF, "v")) == 0
 
 
 def test_fitted_model_round_trips_through_a_plain_artifact(windows, fitted):
     _, (fte, _) = windows
-    back = P.FittedPropensity.from_artifact(fitted.to_artifact())
-    pd.testing.assert_frame_equal(P.score_customers(back, fte, AS_OF, "v"),
-                                  P.score_customers(fitted, fte, AS_OF, "v"))
+    back = FittedPropensity.from_artifact(fitted.to_artifact())
+    pd.testing.assert_frame_equal(score_customers(back, fte, AS_OF, "v"),
+                                  score_customers(fitted, fte, AS_OF, "v"))
 
 
 # ------------------------------------------------------------------ whole run on a warehouse
@@ -241,28 +253,28 @@ def _fake_tables(monkeypatch, first_day: dt.date, horizon: int):
 
 def test_run_uses_two_time_windows_and_never_labels_past_as_of(monkeypatch):
     calls = _fake_tables(monkeypatch, dt.date(2025, 1, 1), 30)
-    run = P.run_propensity(None, AS_OF, 30, seed=1)
+    run = run_propensity(None, AS_OF, 30, seed=1)
     assert run.plan.mode == "two_window"
     assert ("labels", dt.date(2025, 1, 30)) in calls and ("labels", dt.date(2025, 3, 1)) in calls
     assert all(day + dt.timedelta(days=30) <= AS_OF for kind, day in calls if kind == "labels")
-    rows = P.metrics_rows(run)
-    assert rows[P.CHALLENGER]["roc_auc"] > rows[P.RANDOM]["roc_auc"]
+    rows = metrics_rows(run)
+    assert rows[CHALLENGER]["roc_auc"] > rows[RANDOM]["roc_auc"]
     assert "orders_mae" in rows[run.chosen] and "historical_rate" in rows
-    assert "| hgb_calibrated |" in P.metrics_table_markdown(rows)
+    assert "| hgb_calibrated |" in metrics_table_markdown(rows)
 
 
 def test_run_with_a_273_day_horizon_serves_a_probabilistic_model_from_calibration_data(monkeypatch):
     calls = _fake_tables(monkeypatch, dt.date(2024, 3, 1), 273)
-    run = P.run_propensity(None, AS_OF, 273, seed=1)
+    run = run_propensity(None, AS_OF, 273, seed=1)
     assert run.plan.mode == "calibration_holdout"
-    assert set(run.evaluations) == {P.BGNBD, P.MBGNBD, P.RANDOM}          # no labelled window: no supervised
-    assert run.chosen in P.PROBABILISTIC and run.value_chosen in P.PROBABILISTIC
+    assert set(run.evaluations) == {BGNBD, MBGNBD, RANDOM}          # no labelled window: no supervised
+    assert run.chosen in PROBABILISTIC and run.value_chosen in PROBABILISTIC
     assert ("labels", AS_OF - dt.timedelta(days=273)) in calls and len(run.test_labels) == 2000
     assert all(day + dt.timedelta(days=273) <= AS_OF for kind, day in calls if kind == "labels")
-    assert run.evaluations[run.chosen].metrics["roc_auc"] > run.evaluations[P.RANDOM].metrics["roc_auc"]
-    s = P.score_customers(run.fitted, run.scoring_features, AS_OF, "v")
+    assert run.evaluations[run.chosen].metrics["roc_auc"] > run.evaluations[RANDOM].metrics["roc_auc"]
+    s = score_customers(run.fitted, run.scoring_features, AS_OF, "v")
     assert s["p_purchase"].between(0, 1).all() and not s.isna().any().any()
-    rows = P.metrics_rows(run)
+    rows = metrics_rows(run)
     assert {"value_bgnbd", "value_mbgnbd", "historical_rate"} <= set(rows) and "value_hurdle" not in rows
 
 
@@ -270,16 +282,16 @@ def test_a_training_window_with_too_few_customers_leaves_the_probabilistic_model
     import shop_pipeline.features.tables as T
 
     _fake_tables(monkeypatch, dt.date(2025, 1, 1), 30)
-    few = P.MIN_SUPERVISED_CUSTOMERS - 20
+    few = MIN_SUPERVISED_CUSTOMERS - 20
     monkeypatch.setattr(T, "customer_features_frame",
                         lambda con, day: synthetic(few, seed=day.toordinal() % 1000, as_of=day)[0])
     monkeypatch.setattr(T, "customer_labels_frame", lambda con, day, h, known_by=None: synthetic(
         few, seed=day.toordinal() % 1000, as_of=day, horizon=h)[1])
-    run = P.run_propensity(None, AS_OF, 30, seed=1)
+    run = run_propensity(None, AS_OF, 30, seed=1)
     assert run.plan.mode == "calibration_holdout" and run.plan.eval_cutoff == dt.date(2025, 3, 1)
     assert f"holds {few} customers" in run.plan.note
-    assert P.BASELINE not in run.evaluations and P.CHALLENGER not in run.evaluations
-    assert run.evaluated_candidates == [P.BGNBD, P.MBGNBD]
+    assert BASELINE not in run.evaluations and CHALLENGER not in run.evaluations
+    assert run.evaluated_candidates == [BGNBD, MBGNBD]
 
 
 # ------------------------------------------------------------------ plots and report
@@ -289,17 +301,17 @@ def test_plots_are_pngs_and_the_report_is_self_contained(tmp_path, windows, eval
     _, (fte, lte) = windows
     y = lte["purchased"].to_numpy()
     scores = {c: e.test_scores for c, e in evaluated.items()}
-    mp, oy, n = PP.calibration_points(y, scores[P.CHALLENGER])
+    mp, oy, n = calibration_points(y, scores[CHALLENGER])
     assert n.sum() == len(y) and np.all(np.abs(mp - oy) < 0.2)
-    share, lift = PP.lift_curve(y, scores[P.CHALLENGER])
+    share, lift = lift_curve(y, scores[CHALLENGER])
     assert lift[4] > 1.3 and abs(lift[-1] - 1.0) < 1e-9
-    imps = PP.permutation_importances(evaluated[P.CHALLENGER].model,
-                                      P.feature_matrix(fte, P.ALL_NUMERIC_COLUMNS), y,
-                                      list(P.ALL_NUMERIC_COLUMNS), sample=1000, n_repeats=2)
+    imps = permutation_importances(evaluated[CHALLENGER].model,
+                                      feature_matrix(fte, ALL_NUMERIC_COLUMNS), y,
+                                      list(ALL_NUMERIC_COLUMNS), sample=1000, n_repeats=2)
     assert imps[0][0] == "recency_days"
-    pngs = [PP.calibration_png(y, scores), PP.lift_png(y, scores), PP.importance_png(imps)]
+    pngs = [calibration_png(y, scores), lift_png(y, scores), importance_png(imps)]
     assert all(p.startswith(b"\x89PNG\r\n\x1a\n") for p in pngs)
-    path = H.write_html_report(tmp_path / "reports" / "propensity.html", "Propensity <test>", [
+    path = write_html_report(tmp_path / "reports" / "propensity.html", "Propensity <test>", [
         ("Metrics", "| candidate | roc_auc |\n|---|---:|\n| <script>x</script> | 0.81 |", None),
         ("Calibration", "", pngs[0]), ("Raw", "<p>kept as <em>html</em></p>", pngs[1])])
     doc = path.read_text()
@@ -312,7 +324,7 @@ def test_plots_are_pngs_and_the_report_is_self_contained(tmp_path, windows, eval
 
 def test_a_fitted_champion_is_measured_on_the_same_held_out_frame(windows, fitted):
     (ftr, ltr), (fte, lte) = windows
-    old = P.fit_final(ftr, ltr, P.BASELINE, 30, seed=0)          # yesterday's champion
-    m = P.evaluate_fitted(old, P.join_labels(fte, lte))
+    old = fit_final(ftr, ltr, BASELINE, 30, seed=0)          # yesterday's champion
+    m = evaluate_fitted(old, join_labels(fte, lte))
     assert 0.75 < m["roc_auc"] <= 1 and m["threshold"] == old.threshold and m["orders_mae"] > 0
     assert m["n"] == len(fte)
