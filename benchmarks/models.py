@@ -43,7 +43,7 @@ SCORING_TARGET_PER_S = 100_000
 SCORING_MIN_ROWS = 1_000_000
 
 FORECAST_MODEL = "demand_forecast"
-PROPENSITY_MODEL = "purchase_propensity"
+PROPENSITY_MODEL = "propensity"
 FORECAST_METRICS = ("wape", "mae", "rmse", "bias", "coverage_80")
 PROPENSITY_METRICS = ("roc_auc", "pr_auc", "brier", "lift_at_top_decile", "f1", "orders_mae")
 DERIVED_STATE = ("warehouse", "models", "reports", "dagster_home")

@@ -20,7 +20,7 @@ from shop_pipeline.ml.common.lifecycle import (
 from shop_pipeline.ml.common.plots import png_markdown
 from shop_pipeline.ml.common.promotion import select_serving
 from shop_pipeline.ml.common.splits import rolling_origin_folds
-from shop_pipeline.ml.forecast.candidates import CANDIDATES, from_artifact, to_artifact
+from shop_pipeline.ml.forecast.candidates import CANDIDATES, MODEL_NAME, from_artifact, to_artifact
 from shop_pipeline.ml.forecast.data import HISTORY_COLUMNS, SERVING_HISTORY_DAYS
 from shop_pipeline.ml.forecast.evaluate import backtest, backtest_saved_model
 from shop_pipeline.ml.forecast.report import plot_categories, plot_top_products, plot_wape_by_horizon
@@ -29,7 +29,6 @@ from shop_pipeline.ml.forecast.train import fit_forecaster
 from shop_pipeline.resources import ModelingWindow, ShopHome, Warehouse
 from shop_pipeline.warehouse.scores import replace_scores, unchanged_scores
 
-MODEL_NAME = "demand_forecast"
 GATE_METRIC = "wape"
 BACKTEST_FOLDS = 3
 METRICS = ("wape", "mae", "rmse", "bias", "coverage_80")

@@ -1,4 +1,5 @@
-"""Customer propensity / value: train -> evaluate and gate -> score (groups training, evaluation, scoring)."""
+"""Purchase propensity and customer value: train -> evaluate and gate -> score (groups training, evaluation,
+scoring). The model code is ml/propensity/."""
 
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
@@ -12,7 +13,7 @@ from shop_pipeline.ml.common.html_report import write_html_report
 from shop_pipeline.ml.common.lifecycle import SERVING_PARAMETER, champion_comparison, register_trained
 from shop_pipeline.ml.common.plots import png_markdown
 from shop_pipeline.ml.propensity.candidates import (
-    CHALLENGER, PROBABILISTIC, RANDOM, SERVABLE, FittedPropensity, candidate_parameters,
+    CHALLENGER, MODEL_NAME, PROBABILISTIC, RANDOM, SERVABLE, FittedPropensity, candidate_parameters,
 )
 from shop_pipeline.ml.propensity.evaluate import evaluate_fitted
 from shop_pipeline.ml.propensity.report import metrics_table_markdown, propensity_report_sections
@@ -21,7 +22,6 @@ from shop_pipeline.ml.propensity.train import metrics_rows, run_propensity
 from shop_pipeline.resources import ModelingWindow, ShopHome, Warehouse
 from shop_pipeline.warehouse.scores import replace_scores, unchanged_scores
 
-MODEL_NAME = "purchase_propensity"
 GATE_METRIC = "roc_auc"
 REPORTED_METRICS = ("roc_auc", "pr_auc", "brier", "lift_at_top_decile", "f1", "orders_mae", "orders_rmse",
                     "orders_total_error_pct", "orders_buys_again_auc")

@@ -21,14 +21,13 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-MODEL_NAME = "demand_forecast"
-
 
 def export_demand(con: duckdb.DuckDBPyConnection, folder: Path, models_dir: Path) -> dict | None:
     """The artifact of the version that wrote scoring.demand_forecasts, the history and the future frame
     the batch forecast read; None when demand was not forecast."""
     from shop_pipeline.features.tables import future_product_days_frame, read_product_daily_sales
     from shop_pipeline.ml.common.lifecycle import serving_candidate
+    from shop_pipeline.ml.forecast.candidates import MODEL_NAME
     from shop_pipeline.ml.forecast.data import HISTORY_COLUMNS, SERVING_HISTORY_DAYS
     from shop_pipeline.serving.snapshot import copy_artifact, scored_version, write_parquet
 

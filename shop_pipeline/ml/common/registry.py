@@ -14,6 +14,10 @@ Artifacts are saved with skops (no code runs on load). Loading reads the file on
 SHA-256 against the registry (a mismatch is refused: `ArtifactIntegrityError`), then lets skops
 build only types on an explicit allow-list (anything else: `UntrustedArtifactError`).
 
+A model's registry name is MODEL_NAME in ml/<model>/candidates.py, the name of its assets too
+(demand_forecast, propensity, recommendation, order_risk); rows written under an earlier name are
+renamed by `ensure_registry_schema` (RENAMED_MODELS).
+
 Every write is one transaction; every value reaches SQL as a parameter, never as SQL text.
 Timestamps are naive UTC (the warehouse session runs in UTC).
 """
@@ -87,6 +91,12 @@ CREATE TABLE IF NOT EXISTS ml.drift_references (
 
 ARTIFACT_SUFFIX = ".skops"
 
+# Models renamed since warehouses were written (old -> new registry name: the name of the model's
+# assets and package). ensure_registry_schema moves their rows, every time and idempotently; their
+# artifacts stay where artifact_path says.
+RENAMED_MODELS = {"purchase_propensity": "propensity", "product_recommendations": "recommendation"}
+MODEL_NAME_TABLES = ("ml.model_registry", "ml.model_evaluations", "ml.drift_references")
+
 # Types skops may construct beyond its own defaults. scikit-learn estimators and their helpers
 # (skops builds them without running their code paths beyond __setstate__), and plain numpy
 # value types. Anything else in a file (a pickle-able callable, another library) is refused.
@@ -145,6 +155,9 @@ _COLUMNS = ("model_name", "version", "trained_at", "train_start", "train_end", "
 def ensure_registry_schema(con: duckdb.DuckDBPyConnection) -> None:
     with transaction(con):
         con.execute(REGISTRY_DDL)
+        for old, new in RENAMED_MODELS.items():
+            for table in MODEL_NAME_TABLES:
+                con.execute(f"UPDATE {table} SET model_name = $new WHERE model_name = $old", {"new": new, "old": old})
 
 
 def utc_now() -> dt.datetime:

@@ -33,6 +33,7 @@ from sklearn.linear_model import Ridge
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 
+MODEL_NAME = "demand_forecast"   # in the registry; the assets are demand_forecast_model, _champion
 CANDIDATES = ("seasonal_naive", "linear", "challenger")
 BASELINES = ("seasonal_naive", "linear")
 

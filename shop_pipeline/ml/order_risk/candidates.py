@@ -27,7 +27,7 @@ from sklearn.pipeline import Pipeline
 from shop_pipeline.ml.common.threads import threads_for
 from shop_pipeline.ml.order_risk.data import FEATURE_COLUMNS, feature_frame
 
-MODEL_NAME = "order_risk"
+MODEL_NAME = "order_risk"   # in the registry; the assets are order_risk_model, order_risk_champion
 AMOUNT_ZSCORE = "amount_zscore"
 ISOLATION_FOREST = "isolation_forest"
 CHALLENGER = "hgb_classifier"
@@ -46,7 +46,7 @@ SCORE_BATCH_ROWS = 200_000
 
 @dataclass(frozen=True)
 class AmountZScore:
-    """The rule of thumb (see ml/order_risk.py); mean / std of the training window's amounts."""
+    """The rule of thumb (module docstring); mean / std of the training window's amounts."""
 
     mean: float
     std: float

@@ -26,7 +26,7 @@ def _format_value(value: float) -> str:
 
 def explain(fitted: FittedOrderRisk, features: pd.DataFrame, scores: np.ndarray | None = None,
             top: int = TOP_FEATURES) -> list[str]:
-    """top_features of each row of `features` (what a contribution means: ml/order_risk.py)."""
+    """top_features of each row of `features` (what a contribution means: the module docstring)."""
     if len(features) == 0:
         return []
     values = feature_frame(features, fitted.columns).to_numpy(np.float64)
@@ -36,7 +36,7 @@ def explain(fitted: FittedOrderRisk, features: pd.DataFrame, scores: np.ndarray 
 def explained_values(fitted: FittedOrderRisk, values: np.ndarray, scores: np.ndarray | None = None,
                      top: int = TOP_FEATURES) -> tuple[np.ndarray, list[str]]:
     """(risk scores, top_features) of rows already in the model's input form (float64, fitted.columns
-    in order, NaN for missing: ml/order_risk_data). Without `scores`, the rows are scored in the same
+    in order, NaN for missing: data.feature_row). Without `scores`, the rows are scored in the same
     model call as their variations (one call per block: what an online request costs)."""
     base = np.empty(len(values)) if scores is None else np.asarray(scores, dtype=np.float64)
     drops = np.empty((len(values), len(fitted.columns)))

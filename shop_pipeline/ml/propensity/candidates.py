@@ -39,6 +39,7 @@ from shop_pipeline.ml.propensity.data import ALL_NUMERIC_COLUMNS, RFM_COLUMNS, f
 from shop_pipeline.ml.propensity.gamma_gamma import GammaGamma, fit_gamma_gamma
 from shop_pipeline.ml.propensity.mbgnbd import ModifiedBetaGeoClassifier
 
+MODEL_NAME = "propensity"   # in the registry; the assets are propensity_model, propensity_champion
 BASELINE = "logistic_rfm"
 CHALLENGER = "hgb_calibrated"
 RANDOM = "random"

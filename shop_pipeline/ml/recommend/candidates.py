@@ -51,7 +51,7 @@ ITEM_KNN = "item_knn"
 EASE = "ease"
 CANDIDATES = (MOST_POPULAR, CATEGORY_POPULARITY, ITEM_KNN, EASE)
 
-MODEL_NAME = "product_recommendations"
+MODEL_NAME = "recommendation"   # in the registry; the assets are recommendation_model, _champion
 CHALLENGER_POOL = (CATEGORY_POPULARITY, EASE)
 BASELINES = (MOST_POPULAR, ITEM_KNN)
 SERVABLE = (MOST_POPULAR, CATEGORY_POPULARITY, ITEM_KNN, EASE)   # simpler first

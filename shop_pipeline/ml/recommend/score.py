@@ -351,7 +351,7 @@ def recommendations_frame(model: RecommenderModel, history: InteractionMatrix, a
                           k: int = TOP_K, recency_days: int | None = RECENCY_DAYS, users: np.ndarray | None = None,
                           ) -> pd.DataFrame:
     """scoring.recommendations rows (OUTPUT_COLUMNS): top-k for every customer of
-    customers_to_score (or `users`), rank 1 = best, computed in blocks (recommend_scoring).
+    customers_to_score (or `users`), rank 1 = best, computed in blocks (iter_top_k).
     Deterministic for the model's seed."""
     rows = customers_to_score(history, as_of, recency_days) if users is None else np.asarray(users, dtype=np.int64)
     parts = [to_frame(model, history, part, model_version, as_of) for part in iter_top_k(model, history, rows, k)]

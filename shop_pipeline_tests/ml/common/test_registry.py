@@ -18,7 +18,7 @@ from shop_pipeline.ml.common.registry import (
     promote, record_evaluations, register, save_model, versions,
 )
 
-NAME = "customer_propensity"
+NAME = "propensity"
 
 
 @pytest.fixture()
@@ -192,6 +192,26 @@ def test_evaluations_replace_and_keep_undefined_values_as_null(con, tmp_path):
     assert evaluations(con, NAME, v) == {"hgb_calibrated": {"roc_auc": 0.82}}
     window = con.execute("SELECT DISTINCT window_start, window_end FROM ml.model_evaluations").fetchall()
     assert window == [(None, None)]
+
+
+def test_a_warehouse_written_under_the_old_model_names_keeps_its_versions_and_champion(con, tmp_path):
+    """purchase_propensity became propensity (the name of its assets and package): the schema step
+    renames the rows, idempotently, and the artifacts load from where they were saved."""
+    model, X = _model()
+    path, sha = save_model({"classifier": model}, tmp_path, "purchase_propensity", "v1")
+    register(con, model_name="purchase_propensity", version="v1", artifact_path=path, models_dir=tmp_path,
+             sha256=sha, features=["a", "b", "c"], parameters={})
+    promote(con, "purchase_propensity", "v1")
+    record_evaluations(con, "purchase_propensity", "v1", {"hgb_calibrated": {"roc_auc": 0.8}})
+    con.execute("INSERT INTO ml.drift_references VALUES ('product_recommendations', 'v1', 10, 'f', [1.0], "
+                "[0.5, 0.5], 3, now())")
+    ensure_registry_schema(con)
+    ensure_registry_schema(con)
+    assert champion(con, "propensity").version == "v1" and champion(con, "purchase_propensity") is None
+    assert evaluations(con, "propensity", "v1") == {"hgb_calibrated": {"roc_auc": 0.8}}
+    assert con.execute("SELECT DISTINCT model_name FROM ml.drift_references").fetchall() == [("recommendation",)]
+    loaded = load_model(con, "propensity", "v1", models_dir=tmp_path)["classifier"]
+    np.testing.assert_allclose(loaded.predict_proba(X), model.predict_proba(X))
 
 
 def test_values_with_quotes_are_parameters_not_sql(con, tmp_path):

@@ -61,7 +61,7 @@ def test_fit_recovers_the_simulated_parameters_roughly_and_ranks_active_customer
 def test_saves_and_loads_through_the_registry(tmp_path):
     X = simulate(np.array([0.8, 6.0, 1.5, 4.0]), 300, 30, seed=4)
     model = BetaGeoClassifier(horizon_days=14).fit(X)
-    path, sha = registry.save_model({"classifier": model}, tmp_path, "purchase_propensity", "v1")
+    path, sha = registry.save_model({"classifier": model}, tmp_path, "propensity", "v1")
     loaded = registry.load_artifact(path, sha)["classifier"]
     np.testing.assert_allclose(loaded.predict_proba(X), model.predict_proba(X))
 

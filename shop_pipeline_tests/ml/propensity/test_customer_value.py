@@ -217,7 +217,7 @@ def test_probabilistic_models_round_trip_through_the_registry(tmp_path):
     with connect(path) as con:
         run = run_propensity(con, config.as_of, 150, seed=3)
     assert run.chosen in PROBABILISTIC
-    saved, sha = registry.save_model(run.fitted.to_artifact(), tmp_path / "models", "purchase_propensity", "v1")
+    saved, sha = registry.save_model(run.fitted.to_artifact(), tmp_path / "models", "propensity", "v1")
     back = FittedPropensity.from_artifact(registry.load_artifact(saved, sha))
     pd.testing.assert_frame_equal(score_customers(back, run.scoring_features, config.as_of, "v"),
                                   score_customers(run.fitted, run.scoring_features, config.as_of, "v"))

@@ -57,7 +57,7 @@ def test_a_39_week_horizon_on_a_year_of_transactions_is_served_by_a_probabilisti
         [(serving, competed)] = con.execute(
             "SELECT json_extract_string(parameters, '$.serving_candidate'), "
             "json_extract(parameters, '$.competed_candidates')::VARCHAR "
-            "FROM ml.model_registry WHERE is_champion AND model_name = 'purchase_propensity'").fetchall()
+            "FROM ml.model_registry WHERE is_champion AND model_name = 'propensity'").fetchall()
         scores = con.execute("SELECT customer_id, expected_orders FROM scoring.customer_scores").df()
     assert serving in PROBABILISTIC and "logistic_rfm" not in competed
     truth = future_orders(orders, config.as_of, 273)
