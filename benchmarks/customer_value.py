@@ -29,15 +29,16 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import pandas as pd  # noqa: E402
-
 from harness import table  # noqa: E402
-from shop_pipeline.ml import propensity as P  # noqa: E402
-from shop_pipeline.ml.value_metrics import count_metrics  # noqa: E402
+
+from shop_pipeline.ml.propensity.bgnbd import COLUMNS as BGNBD_COLUMNS  # noqa: E402
+from shop_pipeline.ml.propensity.candidates import BGNBD, fit_probabilistic  # noqa: E402
+from shop_pipeline.ml.propensity.data import feature_matrix  # noqa: E402
+from shop_pipeline.ml.propensity.metrics import count_metrics  # noqa: E402
+from shop_pipeline.ml.propensity.score import score_customers  # noqa: E402
+from shop_pipeline.ml.propensity.train import run_propensity  # noqa: E402
 from shop_pipeline.synth.transactions import (  # noqa: E402
-    TransactionShopConfig,
-    future_orders,
-    generate_orders,
-    staging_events,
+    TransactionShopConfig, future_orders, generate_orders, staging_events,
 )
 from shop_pipeline.warehouse.connection import connect  # noqa: E402
 
@@ -56,15 +57,15 @@ def one_run(customers: int, seed: int, horizon: int, workdir: Path) -> dict:
         con.execute("INSERT INTO staging.events BY NAME SELECT * FROM generated_events")
         con.unregister("generated_events")
         started = time.perf_counter()
-        run = P.run_propensity(con, config.as_of, horizon, seed=seed)
+        run = run_propensity(con, config.as_of, horizon, seed=seed)
         seconds = time.perf_counter() - started
-    scores = P.score_customers(run.fitted, run.scoring_features, config.as_of, "benchmark")
+    scores = score_customers(run.fitted, run.scoring_features, config.as_of, "benchmark")
     truth = future_orders(orders, config.as_of, horizon)
     served = scores.merge(truth, on="customer_id", validate="one_to_one")
-    bgnbd = P.fit_probabilistic(P.BGNBD, run.scoring_features, horizon)
+    bgnbd = fit_probabilistic(BGNBD, run.scoring_features, horizon)
     reference = pd.DataFrame({
         "customer_id": run.scoring_features["customer_id"],
-        "expected": bgnbd.expected_purchases(P.feature_matrix(run.scoring_features, P.BGNBD_COLUMNS)),
+        "expected": bgnbd.expected_purchases(feature_matrix(run.scoring_features, BGNBD_COLUMNS)),
     }).merge(truth, on="customer_id", validate="one_to_one")
     orders_served = count_metrics(served["orders"], served["expected_orders"], "orders")
     spend_served = count_metrics(served["spend"], served["expected_spend"], "spend")

@@ -42,7 +42,9 @@ FOLDS = 3  # defs/forecast.BACKTEST_FOLDS
 def build_shop(args) -> tuple[Path, object, object]:
     from shop_pipeline.settings import ShopPaths
     from shop_pipeline.sources.importer import import_files
-    from shop_pipeline.synth.falling_prices import FallingPriceConfig, generate_falling_price_shop, write_invoices
+    from shop_pipeline.synth.falling_prices import (
+        FallingPriceConfig, generate_falling_price_shop, write_invoices,
+    )
 
     config = FallingPriceConfig(products=args.products, days=args.days, seed=args.seed)
     lines, truth = generate_falling_price_shop(config)
@@ -62,30 +64,34 @@ def build_shop(args) -> tuple[Path, object, object]:
 def measure(con, truth, cutoff: dt.date) -> list[list[str]]:
     import pandas as pd
 
-    from shop_pipeline.features.tables import (future_frames_as_known_at, future_product_days_frame,
-                                               product_daily_sales_frame)
-    from shop_pipeline.ml import forecast as F
-    from shop_pipeline.ml.common import metrics as M
+    from shop_pipeline.features.tables import (
+        future_frames_as_known_at, future_product_days_frame, product_daily_sales_frame,
+    )
+    from shop_pipeline.ml.common.metrics import forecast_metrics
     from shop_pipeline.ml.common.splits import rolling_origin_folds
+    from shop_pipeline.ml.forecast.data import recorded_future
+    from shop_pipeline.ml.forecast.evaluate import backtest
+    from shop_pipeline.ml.forecast.score import forecast
+    from shop_pipeline.ml.forecast.train import fit_forecaster
 
     history = product_daily_sales_frame(con, cutoff)
     folds = rolling_origin_folds(cutoff, n_folds=FOLDS, horizon_days=HORIZON, step_days=7, first_day=min(history["day"]))
-    fitted = F.fit_forecaster(history, as_of=cutoff, horizon_days=HORIZON, seed=SEED)
+    fitted = fit_forecaster(history, as_of=cutoff, horizon_days=HORIZON, seed=SEED)
     future = future_product_days_frame(con, cutoff, HORIZON)
     highest_price = future.assign(shown_price=future["list_price"] * (1.0 - future["promo_discount_pct"]))
     actual = truth.assign(day=pd.to_datetime(truth["day"]))
     ways = {
-        "before: history rows in the folds, highest price served": (F.recorded_future(history), highest_price),
+        "before: history rows in the folds, highest price served": (recorded_future(history), highest_price),
         "now: serving frames in the folds and served": (future_frames_as_known_at(con, cutoff, HORIZON), future),
     }
     rows = []
     for way, (future_at, served_future) in ways.items():
-        result = F.backtest(history, folds, HORIZON, seed=SEED, future_at=future_at)
+        result = backtest(history, folds, HORIZON, seed=SEED, future_at=future_at)
         overall = result.overall()
         serving = str(overall["wape"].idxmin())
-        served = F.forecast(fitted, history, served_future, as_of=cutoff, horizon_days=HORIZON, candidate=serving)
+        served = forecast(fitted, history, served_future, as_of=cutoff, horizon_days=HORIZON, candidate=serving)
         scored = served.merge(actual, on=["product_id", "day"], how="inner")
-        wape = M.forecast_metrics(scored["units"], scored["p50"])["wape"]
+        wape = forecast_metrics(scored["units"], scored["p50"])["wape"]
         backtest_wape = float(overall.loc[serving, "wape"])
         rows.append([str(cutoff), way, serving, f"{backtest_wape:.3f}", f"{overall.loc[serving, 'coverage_80']:.1%}",
                      f"{wape:.3f}", f"{wape / backtest_wape:.2f}x",

@@ -43,7 +43,7 @@ SCORING_TARGET_PER_S = 100_000
 SCORING_MIN_ROWS = 1_000_000
 
 FORECAST_MODEL = "demand_forecast"
-PROPENSITY_MODEL = "purchase_propensity"
+PROPENSITY_MODEL = "propensity"
 FORECAST_METRICS = ("wape", "mae", "rmse", "bias", "coverage_80")
 PROPENSITY_METRICS = ("roc_auc", "pr_auc", "brier", "lift_at_top_decile", "f1", "orders_mae")
 DERIVED_STATE = ("warehouse", "models", "reports", "dagster_home")
@@ -184,11 +184,17 @@ def _measure(home: Path, mode: str, out: Path) -> None:
     import duckdb
     import pandas as pd
 
-    from shop_pipeline.features.tables import (future_frames_as_known_at, future_product_days_frame,
-                                               product_daily_sales_frame)
-    from shop_pipeline.ml import forecast as F
-    from shop_pipeline.ml import propensity as P
+    from shop_pipeline.features.tables import (
+        future_frames_as_known_at, future_product_days_frame, product_daily_sales_frame,
+    )
     from shop_pipeline.ml.common.splits import rolling_origin_folds
+    from shop_pipeline.ml.forecast.candidates import CANDIDATES
+    from shop_pipeline.ml.forecast.evaluate import backtest
+    from shop_pipeline.ml.forecast.score import forecast
+    from shop_pipeline.ml.forecast.train import fit_forecaster
+    from shop_pipeline.ml.propensity.candidates import CHALLENGER
+    from shop_pipeline.ml.propensity.score import score_customers
+    from shop_pipeline.ml.propensity.train import run_propensity
 
     warehouse = home / "warehouse" / "shop.duckdb"
     con = duckdb.connect(str(warehouse), read_only=True)
@@ -206,10 +212,10 @@ def _measure(home: Path, mode: str, out: Path) -> None:
                                  first_day=min(history["day"]))
     t = time.perf_counter()
     # as the pipeline: every fold forecasts the future frame serving would have built on its origin
-    bt = F.backtest(history, folds, horizon_days=FORECAST_HORIZON, seed=SEED,
+    bt = backtest(history, folds, horizon_days=FORECAST_HORIZON, seed=SEED,
                     future_at=future_frames_as_known_at(con, as_of, FORECAST_HORIZON))
     result["backtest_s"] = time.perf_counter() - t
-    result["backtest_predictions"] = len(bt.predictions) // len(F.CANDIDATES)
+    result["backtest_predictions"] = len(bt.predictions) // len(CANDIDATES)
     result["backtest_fit_s"] = bt.fit_seconds
     overall = bt.overall()
     result["backtest_overall_wape"] = {c: float(overall.loc[c, "wape"]) for c in overall.index}
@@ -224,36 +230,36 @@ def _measure(home: Path, mode: str, out: Path) -> None:
         return
 
     t = time.perf_counter()
-    fitted = F.fit_forecaster(history, as_of=as_of, horizon_days=FORECAST_HORIZON, seed=SEED)
+    fitted = fit_forecaster(history, as_of=as_of, horizon_days=FORECAST_HORIZON, seed=SEED)
     result["forecast_fit_s"] = time.perf_counter() - t
     result["forecast_training_rows"] = fitted.training_rows
     recent = product_daily_sales_frame(con, as_of, first_day=as_of - dt.timedelta(days=120))
     future = future_product_days_frame(con, as_of, FORECAST_HORIZON)
     t = time.perf_counter()
-    fc = F.forecast(fitted, recent, future, as_of=as_of, horizon_days=FORECAST_HORIZON)
+    fc = forecast(fitted, recent, future, as_of=as_of, horizon_days=FORECAST_HORIZON)
     result["forecast_s"] = time.perf_counter() - t
     result["forecast_rows"] = len(fc)
     del history, recent, bt
 
     t = time.perf_counter()
-    run = P.run_propensity(con, as_of, horizon_days=PROPENSITY_HORIZON, seed=SEED)
+    run = run_propensity(con, as_of, horizon_days=PROPENSITY_HORIZON, seed=SEED)
     result["propensity_s"] = time.perf_counter() - t
     result["propensity_mode"] = run.plan.mode
     result["propensity_fit_s"] = {c: e.fit_seconds for c, e in run.evaluations.items()}
-    result["propensity_train_rows"] = int(run.evaluations[P.CHALLENGER].metrics["n"])
+    result["propensity_train_rows"] = int(run.evaluations[CHALLENGER].metrics["n"])
     result["propensity_roc_auc"] = {c: e.metrics["roc_auc"] for c, e in run.evaluations.items()}
     features = run.scoring_features
     customers = len(features)
     result["customers"] = customers
     t = time.perf_counter()
-    scores = P.score_customers(run.fitted, features, as_of, "bench")
+    scores = score_customers(run.fitted, features, as_of, "bench")
     result["score_actual_s"] = time.perf_counter() - t
     assert len(scores) == customers and scores["p_purchase"].notna().all()
     if customers < SCORING_MIN_ROWS:
         copies = -(-SCORING_MIN_ROWS // customers)
         big = pd.concat([features] * copies, ignore_index=True)
         t = time.perf_counter()
-        scores = P.score_customers(run.fitted, big, as_of, "bench")
+        scores = score_customers(run.fitted, big, as_of, "bench")
         result["score_replicated_s"] = time.perf_counter() - t
         result["score_replicated_rows"] = len(big)
         result["score_replicated_copies"] = copies

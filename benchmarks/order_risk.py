@@ -86,8 +86,9 @@ def step_training(home: Path, as_of: dt.date, args) -> dict:
     import numpy as np
 
     from shop_pipeline.features.order_features import read_order_features
-    from shop_pipeline.ml import order_risk as R
     from shop_pipeline.ml.common import registry
+    from shop_pipeline.ml.order_risk.candidates import MODEL_NAME, to_artifact
+    from shop_pipeline.ml.order_risk.train import metrics_rows, run_order_risk_frames
     from shop_pipeline.warehouse.connection import connect
     from shop_pipeline.warehouse.order_labels import known_labels_frame
 
@@ -95,16 +96,16 @@ def step_training(home: Path, as_of: dt.date, args) -> dict:
         features = read_order_features(con)
         labels = known_labels_frame(con, as_of)
     started = time.perf_counter()
-    run = R.run_order_risk_frames(features, labels, as_of, maturity_days=args.maturity_days,
+    run = run_order_risk_frames(features, labels, as_of, maturity_days=args.maturity_days,
                                   eval_days=args.eval_days, alert_budget=args.alert_budget, seed=args.seed)
     training_s = time.perf_counter() - started
     version = f"bench-{as_of.isoformat()}-{args.seed}"
     models = home / "models"
-    shutil.rmtree(models / R.MODEL_NAME, ignore_errors=True)
-    path, sha = registry.save_model(R.to_artifact(run.fitted), models, R.MODEL_NAME, version)
+    shutil.rmtree(models / MODEL_NAME, ignore_errors=True)
+    path, sha = registry.save_model(to_artifact(run.fitted), models, MODEL_NAME, version)
     return {
         "training_s": training_s, "mode": run.mode, "chosen": run.chosen, "note": run.note,
-        "metrics": R.metrics_rows(run), "fit_s": {c: e.fit_seconds for c, e in run.evaluations.items()},
+        "metrics": metrics_rows(run), "fit_s": {c: e.fit_seconds for c, e in run.evaluations.items()},
         "artifact": str(path), "sha256": sha, "artifact_mib": path.stat().st_size / 2**20,
         "threshold": run.fitted.threshold, "labelled_orders": run.labelled_orders,
         "eval_positive_rate": float(np.mean(run.eval_labels)) if len(run.eval_labels) else None,
@@ -115,20 +116,21 @@ def step_scoring(home: Path, as_of: dt.date, artifact: str, sha256: str) -> dict
     import pandas as pd
 
     from shop_pipeline.features.order_features import read_order_features
-    from shop_pipeline.ml import order_risk as R
     from shop_pipeline.ml.common import registry
+    from shop_pipeline.ml.order_risk.candidates import from_artifact
+    from shop_pipeline.ml.order_risk.score import score_orders
     from shop_pipeline.warehouse.connection import connect
 
     with connect(_warehouse(home), read_only=True) as con:
         features = read_order_features(con)
     started = time.perf_counter()
-    fitted = R.from_artifact(registry.load_artifact(artifact, sha256))
+    fitted = from_artifact(registry.load_artifact(artifact, sha256))
     load_s = time.perf_counter() - started
     started = time.perf_counter()
-    scores = R.score_orders(fitted, features, as_of, "bench", explain_rows="none")
+    scores = score_orders(fitted, features, as_of, "bench", explain_rows="none")
     score_s = time.perf_counter() - started
     started = time.perf_counter()
-    scores = R.score_orders(fitted, features, as_of, "bench")
+    scores = score_orders(fitted, features, as_of, "bench")
     explained_s = time.perf_counter() - started
     truth = pd.read_csv(home / "ground_truth" / "fraud_labels.csv", usecols=["order_id", "is_fraud"])
     joined = scores.merge(truth, on="order_id", how="left")

@@ -79,46 +79,49 @@ def _as_of(con):
 def _quality(source: str) -> dict:
     import duckdb
 
-    from shop_pipeline.ml import recommend as R
-    from shop_pipeline.ml.recommend_data import temporal_split
+    from shop_pipeline.ml.recommend.data import temporal_split
+    from shop_pipeline.ml.recommend.evaluate import evaluate_candidates, registry_metrics
+    from shop_pipeline.ml.recommend.train import TEST_DAYS, choose_serving, tune_parameters
 
     con = duckdb.connect(source, read_only=True)
     con.execute("SET TimeZone = 'UTC'")
     as_of = _as_of(con)
     t = time.perf_counter()
-    split = temporal_split(con, as_of, R.TEST_DAYS)
+    split = temporal_split(con, as_of, TEST_DAYS)
     split_s = time.perf_counter() - t
-    tuned = R.tune_parameters(con, as_of, SEED)  # as the pipeline: on the window before the test window
-    evaluation = R.evaluate_candidates(split, seed=SEED, parameters=tuned)
-    chosen = R.choose_serving(R.registry_metrics(evaluation))
+    tuned = tune_parameters(con, as_of, SEED)  # as the pipeline: on the window before the test window
+    evaluation = evaluate_candidates(split, seed=SEED, parameters=tuned)
+    chosen = choose_serving(registry_metrics(evaluation))
     return {"summary": evaluation.summary(), "split_s": split_s, "chosen": chosen, "tuned": tuned,
             "metrics": {n: r.metrics for n, r in evaluation.results.items()},
-            "registry_metrics": R.registry_metrics(evaluation)}
+            "registry_metrics": registry_metrics(evaluation)}
 
 
 def _train(source: str, workdir: Path) -> dict:
     import duckdb
 
-    from shop_pipeline.ml import recommend as R
     from shop_pipeline.ml.common import registry
-    from shop_pipeline.ml.recommend_data import load_interactions, temporal_split
+    from shop_pipeline.ml.recommend.candidates import to_artifact
+    from shop_pipeline.ml.recommend.data import load_interactions, temporal_split
+    from shop_pipeline.ml.recommend.evaluate import evaluate_candidates, registry_metrics
+    from shop_pipeline.ml.recommend.train import TEST_DAYS, choose_serving, fit_final, tune_parameters
 
     con = duckdb.connect(source, read_only=True)
     con.execute("SET TimeZone = 'UTC'")
     as_of = _as_of(con)
     result: dict = {"as_of": as_of.isoformat()}
     t = time.perf_counter()
-    split = temporal_split(con, as_of, R.TEST_DAYS)
+    split = temporal_split(con, as_of, TEST_DAYS)
     result["split_s"] = time.perf_counter() - t
     t = time.perf_counter()
-    tuned = R.tune_parameters(con, as_of, SEED)
+    tuned = tune_parameters(con, as_of, SEED)
     result["tune_s"], result["tuned"] = time.perf_counter() - t, tuned
-    evaluation = R.evaluate_candidates(split, seed=SEED, parameters=tuned)
+    evaluation = evaluate_candidates(split, seed=SEED, parameters=tuned)
     result["summary"] = evaluation.summary()
     result["candidate_fit_s"] = {n: r.metrics["fit_seconds"] for n, r in evaluation.results.items()}
     result["candidate_eval_score_s"] = {n: r.metrics["score_seconds"] for n, r in evaluation.results.items()}
     result["ndcg_at_10"] = {n: r.metrics["ndcg_at_10"] for n, r in evaluation.results.items()}
-    chosen = R.choose_serving(R.registry_metrics(evaluation))
+    chosen = choose_serving(registry_metrics(evaluation))
     result["chosen"] = chosen
     del evaluation, split
     t = time.perf_counter()
@@ -126,13 +129,13 @@ def _train(source: str, workdir: Path) -> dict:
     result["load_s"] = time.perf_counter() - t
     result["users"], result["items"], result["pairs"] = history.shape[0], history.shape[1], int(history.weights.nnz)
     t = time.perf_counter()
-    model = R.fit_final(history, chosen, seed=SEED, parameters=tuned.get(chosen))
+    model = fit_final(history, chosen, seed=SEED, parameters=tuned.get(chosen))
     result["final_fit_s"] = time.perf_counter() - t
     for candidate in ("item_knn", "ease"):
         t = time.perf_counter()
-        R.fit_final(history, candidate, seed=SEED, parameters=tuned.get(candidate))
+        fit_final(history, candidate, seed=SEED, parameters=tuned.get(candidate))
         result[f"full_fit_{candidate}_s"] = time.perf_counter() - t
-    path, sha = registry.save_model(R.to_artifact(model), workdir / "models", "recommend-bench",
+    path, sha = registry.save_model(to_artifact(model), workdir / "models", "recommend-bench",
                                     f"{Path(source).stem}-{chosen}-{os.getpid()}")  # a rerun never meets an old file
     result["artifact"], result["sha256"] = str(path), sha
     result["artifact_mib"] = path.stat().st_size / 2**20
@@ -141,12 +144,13 @@ def _train(source: str, workdir: Path) -> dict:
 
 def _score(source: str, artifact: str, sha: str, candidate: str | None) -> dict:
     import duckdb
-
-    from shop_pipeline.ml import recommend as R
-    from shop_pipeline.ml.common import registry
     import numpy as np
 
-    from shop_pipeline.ml.recommend_data import load_interactions
+    from shop_pipeline.ml.common import registry
+    from shop_pipeline.ml.recommend.candidates import from_artifact
+    from shop_pipeline.ml.recommend.data import load_interactions
+    from shop_pipeline.ml.recommend.score import TOP_K, customers_to_score, recommendations_frame, top_k
+    from shop_pipeline.ml.recommend.train import fit_final
 
     con = duckdb.connect(source, read_only=True)
     con.execute("SET TimeZone = 'UTC'")
@@ -154,19 +158,19 @@ def _score(source: str, artifact: str, sha: str, candidate: str | None) -> dict:
     t = time.perf_counter()
     history = load_interactions(con, as_of)
     result: dict = {"load_s": time.perf_counter() - t}
-    model = R.from_artifact(registry.load_artifact(artifact, sha))
+    model = from_artifact(registry.load_artifact(artifact, sha))
     if candidate:  # a baseline instead of the saved model
-        model = R.fit_final(history, candidate, seed=SEED)
+        model = fit_final(history, candidate, seed=SEED)
     result["candidate"] = model.candidate
-    R.top_k(model, history, np.arange(min(100, history.shape[0])), R.TOP_K)  # warm-up, not timed (imports, threads)
-    recent = R.customers_to_score(history, as_of, RECENT_DAYS)
+    top_k(model, history, np.arange(min(100, history.shape[0])), TOP_K)  # warm-up, not timed (imports, threads)
+    recent = customers_to_score(history, as_of, RECENT_DAYS)
     t = time.perf_counter()
-    frame = R.recommendations_frame(model, history, as_of, "bench", recency_days=RECENT_DAYS)
+    frame = recommendations_frame(model, history, as_of, "bench", recency_days=RECENT_DAYS)
     result["recent_customers"], result["recent_s"], result["recent_rows"] = len(recent), time.perf_counter() - t, len(frame)
     del frame
-    everyone = R.customers_to_score(history, as_of)  # the default: every customer seen before the cut-off
+    everyone = customers_to_score(history, as_of)  # the default: every customer seen before the cut-off
     t = time.perf_counter()
-    frame = R.recommendations_frame(model, history, as_of, "bench")
+    frame = recommendations_frame(model, history, as_of, "bench")
     result["all_customers"], result["all_s"], result["all_rows"] = len(everyone), time.perf_counter() - t, len(frame)
     result["all_reasons"] = frame.groupby("reason").size().to_dict()
     return result
@@ -178,8 +182,9 @@ def _synthetic(users: int, items: int, candidate: str) -> dict:
     import numpy as np
     from scipy import sparse
 
-    from shop_pipeline.ml import recommend as R
-    from shop_pipeline.ml.recommend_data import InteractionMatrix
+    from shop_pipeline.ml.recommend.data import InteractionMatrix
+    from shop_pipeline.ml.recommend.score import recommendations_frame
+    from shop_pipeline.ml.recommend.train import fit_final
 
     rng = np.random.default_rng(SEED)
     per_user = np.minimum(rng.geometric(1 / 30, size=users), 300)
@@ -198,10 +203,10 @@ def _synthetic(users: int, items: int, candidate: str) -> dict:
         item_in_catalog=np.ones(items, bool), weights=weights, orders=orders,
         user_last_interaction=np.full(users, np.datetime64("2025-03-30T12:00", "us")), as_of=dt.date(2025, 3, 31))
     t = time.perf_counter()
-    model = R.fit_final(matrix, candidate, seed=SEED)
+    model = fit_final(matrix, candidate, seed=SEED)
     fit_s = time.perf_counter() - t
     t = time.perf_counter()
-    rows_out = len(R.recommendations_frame(model, matrix, matrix.as_of, "bench"))  # every customer, as the pipeline
+    rows_out = len(recommendations_frame(model, matrix, matrix.as_of, "bench"))  # every customer, as the pipeline
     return {"users": users, "items": items, "pairs": int(weights.nnz), "candidate": candidate, "fit_s": fit_s,
             "score_s": time.perf_counter() - t, "rows": rows_out}
 

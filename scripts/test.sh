@@ -3,6 +3,18 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/bootstrap.sh
+# The docs site must build without a warning (a broken link or anchor, a page missing from the
+# nav). Not with --quiet: mkdocs 1.6 then drops the warnings before --strict counts them, and
+# passes. Its output is shown only when it fails; the site goes to a temporary folder.
+docs_site="$(mktemp -d)"
+if ! NO_MKDOCS_2_WARNING=1 .venv/bin/mkdocs build --strict --site-dir "$docs_site" >"$docs_site.log" 2>&1; then
+    cat "$docs_site.log" >&2
+    rm -rf "$docs_site" "$docs_site.log"
+    echo "the docs site does not build: .venv/bin/mkdocs build --strict" >&2
+    exit 1
+fi
+rm -rf "$docs_site" "$docs_site.log"
+echo "docs site: mkdocs build --strict passed"
 # Debian's chromium for the browser test (shop_pipeline_tests/ui/): required in CI, optional elsewhere
 if ! bash scripts/ensure_chromium.sh && [ -n "${CI:-}" ]; then
     exit 1

@@ -40,8 +40,8 @@ latest AS (
            arg_max(how, row(happened, how = 'reused')) AS latest_how
     FROM attempts GROUP BY model_name
 ),
-gate(model_name, metric) AS (VALUES ('demand_forecast', 'wape'), ('purchase_propensity', 'roc_auc'),
-                                   ('product_recommendations', 'ndcg_at_10'), ('order_risk', 'pr_auc'))
+gate(model_name, metric) AS (VALUES ('demand_forecast', 'wape'), ('propensity', 'roc_auc'),
+                                   ('recommendation', 'ndcg_at_10'), ('order_risk', 'pr_auc'))
 SELECT c.model_name, c.version, c.serving, g.metric,
        max(e.value) FILTER (WHERE e.candidate = c.serving),
        string_agg(e.candidate || ' ' || round(e.value, 3), ', ' ORDER BY e.candidate)

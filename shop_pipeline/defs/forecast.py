@@ -6,40 +6,29 @@ from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, ass
 
 from shop_pipeline.defs.common import DUCKDB_POOL, markdown_table, table_schema
 from shop_pipeline.defs.models_common import (
-    ML_TEAM,
-    SCORES_REWRITTEN,
-    png_markdown,
-    prepare_training,
-    promotion_gate_asset,
-    require_champion,
-    reused_result,
-    scoring_key,
-    skips_when_data_is_short,
-    training_metadata,
+    ML_TEAM, SCORES_REWRITTEN, prepare_training, promotion_gate_asset, require_champion, reused_result,
+    scoring_key, skips_when_data_is_short, training_metadata,
 )
 from shop_pipeline.features.tables import (
-    future_frames_as_known_at,
-    future_product_days_frame,
-    product_daily_sales_frame,
-    read_product_daily_sales,
+    future_frames_as_known_at, future_product_days_frame, product_daily_sales_frame, read_product_daily_sales,
 )
-from shop_pipeline.ml import forecast as F
 from shop_pipeline.ml.common import registry
-from shop_pipeline.ml.forecast_champion import backtest_saved_model, from_artifact, to_artifact
-from shop_pipeline.ml.forecast_plots import plot_categories, plot_top_products, plot_wape_by_horizon
 from shop_pipeline.ml.common.html_report import write_html_report
 from shop_pipeline.ml.common.lifecycle import (
-    SERVING_PARAMETER,
-    champion_comparison,
-    register_trained,
-    select_serving,
-    serving_candidate,
+    SERVING_PARAMETER, champion_comparison, register_trained, serving_candidate,
 )
+from shop_pipeline.ml.common.plots import png_markdown
+from shop_pipeline.ml.common.promotion import select_serving
 from shop_pipeline.ml.common.splits import rolling_origin_folds
+from shop_pipeline.ml.forecast.candidates import CANDIDATES, MODEL_NAME, from_artifact, to_artifact
+from shop_pipeline.ml.forecast.data import HISTORY_COLUMNS, SERVING_HISTORY_DAYS
+from shop_pipeline.ml.forecast.evaluate import backtest, backtest_saved_model
+from shop_pipeline.ml.forecast.report import plot_categories, plot_top_products, plot_wape_by_horizon
+from shop_pipeline.ml.forecast.score import forecast
+from shop_pipeline.ml.forecast.train import fit_forecaster
 from shop_pipeline.resources import ModelingWindow, ShopHome, Warehouse
 from shop_pipeline.warehouse.scores import replace_scores, unchanged_scores
 
-MODEL_NAME = "demand_forecast"
 GATE_METRIC = "wape"
 BACKTEST_FOLDS = 3
 METRICS = ("wape", "mae", "rmse", "bias", "coverage_80")
@@ -103,8 +92,8 @@ def demand_forecast_model(context: AssetExecutionContext, warehouse: Warehouse, 
         folds = rolling_origin_folds(as_of, n_folds=BACKTEST_FOLDS, horizon_days=horizon, step_days=7, first_day=first_day)
         # every fold forecasts the future frame serving would have built on its origin
         future_at = future_frames_as_known_at(con, as_of, horizon)
-        result = F.backtest(history, folds, horizon_days=horizon, seed=window.seed, future_at=future_at)
-        fitted = F.fit_forecaster(history, as_of=as_of, horizon_days=horizon, seed=window.seed)
+        result = backtest(history, folds, horizon_days=horizon, seed=window.seed, future_at=future_at)
+        fitted = fit_forecaster(history, as_of=as_of, horizon_days=horizon, seed=window.seed)
         champion = champion_comparison(
             con, MODEL_NAME, result.folds[0].test_start, "challenger",
             lambda row: backtest_saved_model(
@@ -113,7 +102,7 @@ def demand_forecast_model(context: AssetExecutionContext, warehouse: Warehouse, 
             ),
         )
         metrics = _metrics_by_candidate(result)
-        serving = select_serving(metrics, list(F.CANDIDATES), GATE_METRIC, higher_is_better=False)
+        serving = select_serving(metrics, list(CANDIDATES), GATE_METRIC, higher_is_better=False)
         trained = register_trained(
             con,
             models_dir=shop.paths.models,
@@ -182,7 +171,7 @@ def demand_forecast_model(context: AssetExecutionContext, warehouse: Warehouse, 
 
 demand_forecast_champion = promotion_gate_asset(
     name="demand_forecast_champion", model_name=MODEL_NAME, training_asset="demand_forecast_model",
-    servable=list(F.CANDIDATES), references=[], metric=GATE_METRIC, higher_is_better=False,
+    servable=list(CANDIDATES), references=[], metric=GATE_METRIC, higher_is_better=False,
     what="the demand forecast (backtest WAPE)",
 )
 
@@ -220,10 +209,10 @@ def demand_forecasts(context: AssetExecutionContext, warehouse: Warehouse, windo
             rows, forecasts = kept, con.execute(f"SELECT day, p10, p50, p90 FROM {SCORES_TABLE}").df()
         else:
             fitted = from_artifact(registry.load_model(con, MODEL_NAME, current.version, models_dir=shop.paths.models))
-            history = read_product_daily_sales(con, as_of, as_of - dt.timedelta(days=F.SERVING_HISTORY_DAYS),
-                                              F.HISTORY_COLUMNS)
+            history = read_product_daily_sales(con, as_of, as_of - dt.timedelta(days=SERVING_HISTORY_DAYS),
+                                              HISTORY_COLUMNS)
             future = future_product_days_frame(con, as_of, horizon)
-            forecasts = F.forecast(fitted, history, future, as_of=as_of, horizon_days=horizon, candidate=serving)
+            forecasts = forecast(fitted, history, future, as_of=as_of, horizon_days=horizon, candidate=serving)
             forecasts = forecasts.assign(model_version=current.version, as_of=as_of)
             rows = replace_scores(con, SCORES_TABLE, forecasts, inputs_key=key)
     daily = forecasts.groupby("day")[["p10", "p50", "p90"]].sum().reset_index().round(1)

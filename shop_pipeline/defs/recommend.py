@@ -9,25 +9,23 @@ from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, ass
 from shop_pipeline.defs.common import DUCKDB_POOL, markdown_table, table_schema
 from shop_pipeline.defs.features import audited_feature_asset
 from shop_pipeline.defs.models_common import (
-    ML_TEAM,
-    SCORES_REWRITTEN,
-    float_metrics,
-    png_markdown,
-    prepare_training,
-    promotion_gate_asset,
-    reused_result,
-    scoring_key,
-    serving_version,
-    skips_when_data_is_short,
-    training_metadata,
+    ML_TEAM, SCORES_REWRITTEN, float_metrics, prepare_training, promotion_gate_asset, reused_result,
+    scoring_key, serving_version, skips_when_data_is_short, training_metadata,
 )
 from shop_pipeline.features.interactions import INTERACTIONS, write_interactions
-from shop_pipeline.ml import recommend as R
 from shop_pipeline.ml.common import registry
 from shop_pipeline.ml.common.html_report import write_html_report
 from shop_pipeline.ml.common.lifecycle import SERVING_PARAMETER, champion_comparison, register_trained
-from shop_pipeline.ml.recommend_data import load_interactions
-from shop_pipeline.ml.recommend_plots import recall_curve_png
+from shop_pipeline.ml.common.plots import png_markdown
+from shop_pipeline.ml.recommend.candidates import (
+    CATEGORY_POPULARITY, FALLBACK_CANDIDATE, GATE_METRIC, HIGHER_IS_BETTER, MODEL_NAME, SERVABLE,
+    from_artifact, to_artifact,
+)
+from shop_pipeline.ml.recommend.data import load_interactions
+from shop_pipeline.ml.recommend.evaluate import evaluate_model, recall_curves
+from shop_pipeline.ml.recommend.report import metrics_table_markdown, recall_curve_png
+from shop_pipeline.ml.recommend.score import OUTPUT_COLUMNS, TOP_K, recommendations_frame
+from shop_pipeline.ml.recommend.train import MEASURED, MIN_EVALUATED_CUSTOMERS, TEST_DAYS, UNMEASURED, train
 from shop_pipeline.quality.interactions_suite import validate_interactions
 from shop_pipeline.resources import ModelingWindow, ShopHome, Warehouse
 from shop_pipeline.warehouse.scores import replace_scores, unchanged_scores
@@ -39,7 +37,7 @@ TRAINING_INPUTS = {"staging.events": "", "features.interactions": "", "raw.produ
 SCORES_TABLE = "scoring.recommendations"
 SCORING_INPUTS = {"features.interactions": ""}
 # registry parameters saying how a version was chosen: measured on the held-out window, or the
-# unmeasured fallback of a shop too short to measure (R.train), and why
+# unmeasured fallback of a shop too short to measure (train), and why
 MODE_PARAMETER = "mode"
 UNMEASURED_PARAMETER = "unmeasured_reason"
 
@@ -82,7 +80,7 @@ interactions = audited_feature_asset(
         "and EASE challengers (EASE's penalty and kNN's signal chosen on the 14 days before the held-out window); "
         "NDCG / recall / precision / hit rate / coverage at 10 and 20. The best is refit on every interaction up to "
         "the cut-off, saved with skops and registered with every comparison. When the data cannot measure a model "
-        f"(no history before the held-out window, or fewer than {R.MIN_EVALUATED_CUSTOMERS} customers to evaluate) "
+        f"(no history before the held-out window, or fewer than {MIN_EVALUATED_CUSTOMERS} customers to evaluate) "
         "most-popular is registered unmeasured (mode 'unmeasured', the reason in one line): the gate cannot promote "
         "it, and scoring serves it marked unvalidated until a measured model becomes champion."
     ),
@@ -93,18 +91,18 @@ def recommendation_model(context: AssetExecutionContext, warehouse: Warehouse, w
     with warehouse.connection() as con:
         registry.ensure_registry_schema(con)
         as_of = window.resolve_as_of(con)
-        training = prepare_training(context, con, R.MODEL_NAME, tables=TRAINING_INPUTS, as_of=as_of,
+        training = prepare_training(context, con, MODEL_NAME, tables=TRAINING_INPUTS, as_of=as_of,
                                     settings={"seed": window.seed},
                                     models_dir=shop.paths.models)
         if training.reusable is not None:
             return reused_result(con, training, reports=shop.paths.reports, as_of=as_of,
                                  metric_names=REPORTED_METRICS, extra=_registered_mode)
-        run = R.train(con, as_of, load_interactions(con), seed=window.seed)
+        run = train(con, as_of, load_interactions(con), seed=window.seed)
         if run.evaluation is not None:
             split = run.evaluation.split
             champion = champion_comparison(
-                con, R.MODEL_NAME, split.split_day, R.CATEGORY_POPULARITY,
-                lambda row: R.evaluate_model(R.from_artifact(registry.load_model(con, R.MODEL_NAME, row.version, models_dir=shop.paths.models)), split)[0],
+                con, MODEL_NAME, split.split_day, CATEGORY_POPULARITY,
+                lambda row: evaluate_model(from_artifact(registry.load_model(con, MODEL_NAME, row.version, models_dir=shop.paths.models)), split)[0],
             )
             measured_window, notes = (split.split_day, as_of), f"target {split.target_event}; {champion.note}"
             champion_metrics, champion_version = champion.metrics, champion.version
@@ -115,9 +113,9 @@ def recommendation_model(context: AssetExecutionContext, warehouse: Warehouse, w
         trained = register_trained(
             con,
             models_dir=shop.paths.models,
-            model_name=R.MODEL_NAME,
-            artifact=R.to_artifact(run.model),
-            parameters={"candidate": run.serving, "seed": window.seed, "test_days": R.TEST_DAYS, "top_k": R.TOP_K,
+            model_name=MODEL_NAME,
+            artifact=to_artifact(run.model),
+            parameters={"candidate": run.serving, "seed": window.seed, "test_days": TEST_DAYS, "top_k": TOP_K,
                         **{str(k): v for k, v in run.model.parameters.items()}, SERVING_PARAMETER: run.serving,
                         MODE_PARAMETER: run.mode, UNMEASURED_PARAMETER: run.unmeasured_reason or ""},
             features=["customer_id", "product_id", "weight", "category"],
@@ -131,7 +129,7 @@ def recommendation_model(context: AssetExecutionContext, warehouse: Warehouse, w
             notes=notes,
             training=training,
         )
-    report = shop.paths.reports / f"{R.MODEL_NAME}-{trained.version}.html"
+    report = shop.paths.reports / f"{MODEL_NAME}-{trained.version}.html"
     title = f"Recommendations {trained.version} (as of {as_of})"
     metadata = {
         "model_version": trained.version,
@@ -146,8 +144,8 @@ def recommendation_model(context: AssetExecutionContext, warehouse: Warehouse, w
             "cannot promote it, and scoring serves it marked unvalidated while no measured model is champion.", None)])
         return MaterializeResult(metadata={**metadata, "unmeasured_reason": run.unmeasured_reason,
                                            "report": MetadataValue.path(str(report))})
-    table = R.metrics_table_markdown(trained.metrics)
-    png = recall_curve_png(R.recall_curves(run.evaluation))
+    table = metrics_table_markdown(trained.metrics)
+    png = recall_curve_png(recall_curves(run.evaluation))
     summary = run.evaluation.summary()
     write_html_report(
         report,
@@ -171,17 +169,17 @@ def recommendation_model(context: AssetExecutionContext, warehouse: Warehouse, w
 
 def _registered_mode(row) -> dict:
     """What a reused version recorded about how it was chosen (versions before modes: measured)."""
-    mode = row.parameters.get(MODE_PARAMETER, R.MEASURED)
+    mode = row.parameters.get(MODE_PARAMETER, MEASURED)
     reason = row.parameters.get(UNMEASURED_PARAMETER) or ""
-    return {"mode": mode, **({"unmeasured_reason": reason} if mode == R.UNMEASURED else {})}
+    return {"mode": mode, **({"unmeasured_reason": reason} if mode == UNMEASURED else {})}
 
 
 recommendation_champion = promotion_gate_asset(
-    name="recommendation_champion", model_name=R.MODEL_NAME, training_asset="recommendation_model",
-    servable=list(R.SERVABLE), references=[], metric=R.GATE_METRIC, higher_is_better=R.HIGHER_IS_BETTER,
+    name="recommendation_champion", model_name=MODEL_NAME, training_asset="recommendation_model",
+    servable=list(SERVABLE), references=[], metric=GATE_METRIC, higher_is_better=HIGHER_IS_BETTER,
     what="the recommender (a version trained where nothing could be measured is refused with a warning that does "
          "not block: scoring then serves it marked unvalidated)",
-    unmeasured_mode=R.UNMEASURED,
+    unmeasured_mode=UNMEASURED,
 )
 
 
@@ -208,7 +206,7 @@ def _recency_label(recency_days: int | None) -> str:
     ),
     metadata={
         "dagster/table_name": "scoring.recommendations",
-        "dagster/column_schema": table_schema([(name, "", "") for name in R.OUTPUT_COLUMNS]),
+        "dagster/column_schema": table_schema([(name, "", "") for name in OUTPUT_COLUMNS]),
     },
 )
 @skips_when_data_is_short
@@ -218,15 +216,15 @@ def recommendations(context: AssetExecutionContext, warehouse: Warehouse, window
     with warehouse.connection() as con:
         registry.ensure_registry_schema(con)
         as_of = window.resolve_as_of(con)
-        current, validated = serving_version(context, con, R.MODEL_NAME, "recommendation_model", R.UNMEASURED)
+        current, validated = serving_version(context, con, MODEL_NAME, "recommendation_model", UNMEASURED)
         key = scoring_key(con, current, tables=SCORING_INPUTS, as_of=as_of, settings={"recency_days": recency_days})
         kept = unchanged_scores(con, SCORES_TABLE, key)
         if kept is not None:  # the model, its inputs and the window are unchanged: so are the lists
             rows, frame = kept, con.execute(f"SELECT customer_id, product_id, reason FROM {SCORES_TABLE}").df()
         else:
-            model = R.from_artifact(registry.load_model(con, R.MODEL_NAME, current.version, models_dir=shop.paths.models))
+            model = from_artifact(registry.load_model(con, MODEL_NAME, current.version, models_dir=shop.paths.models))
             history = load_interactions(con)
-            frame = R.recommendations_frame(model, history, as_of, current.version, recency_days=recency_days)
+            frame = recommendations_frame(model, history, as_of, current.version, recency_days=recency_days)
             rows = replace_scores(con, SCORES_TABLE, frame, inputs_key=key)
     reasons = frame.groupby("reason").size().rename("rows").reset_index()
     unmeasured = current.parameters.get(UNMEASURED_PARAMETER) or "nothing could be measured"
@@ -238,7 +236,7 @@ def recommendations(context: AssetExecutionContext, warehouse: Warehouse, window
             SCORES_REWRITTEN: kept is None,
             "validated": validated,
             "validation": "champion passed the gate" if validated else
-            f"UNVALIDATED: {unmeasured}; serving {current.parameters.get(SERVING_PARAMETER, R.FALLBACK_CANDIDATE)} "
+            f"UNVALIDATED: {unmeasured}; serving {current.parameters.get(SERVING_PARAMETER, FALLBACK_CANDIDATE)} "
             "until a measured model becomes champion",
             "who": _recency_label(recency_days),
             "customers": int(frame["customer_id"].nunique()),

@@ -1,37 +1,30 @@
 """Order risk (fraud): chargeback labels -> order features -> train -> gate -> scores.
 
 Groups: ingestion (order_labels), features (order_features), training, evaluation, scoring.
-The logic lives in warehouse/order_labels.py, features/order_features.py and ml/order_risk*.py.
+The logic lives in warehouse/order_labels.py, features/order_features.py and ml/order_risk/.
 """
 
-from dagster import (
-    AssetExecutionContext,
-    MaterializeResult,
-    MetadataValue,
-    asset,
-)
+from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
 from shop_pipeline.defs.common import DATA_PLATFORM, DUCKDB_POOL, markdown_table, table_schema
 from shop_pipeline.defs.features import audited_feature_asset
 from shop_pipeline.defs.models_common import (
-    ML_TEAM,
-    SCORES_REWRITTEN,
-    float_metrics,
-    png_markdown,
-    prepare_training,
-    promotion_gate_asset,
-    reused_result,
-    scoring_key,
-    serving_version,
-    skips_when_data_is_short,
-    training_metadata,
+    ML_TEAM, SCORES_REWRITTEN, float_metrics, prepare_training, promotion_gate_asset, reused_result,
+    scoring_key, serving_version, skips_when_data_is_short, training_metadata,
 )
 from shop_pipeline.features.order_features import ORDER_FEATURES, read_order_features, write_order_features
-from shop_pipeline.ml import order_risk as R
 from shop_pipeline.ml.common import registry
 from shop_pipeline.ml.common.html_report import write_html_report
 from shop_pipeline.ml.common.lifecycle import SERVING_PARAMETER, champion_comparison, register_trained
-from shop_pipeline.ml.order_risk_plots import run_pngs
+from shop_pipeline.ml.common.plots import png_markdown
+from shop_pipeline.ml.order_risk.candidates import (
+    CHALLENGER, GATE_METRIC, HIGHER_IS_BETTER, MODEL_NAME, REFERENCES, SERVABLE, candidate_parameters,
+    from_artifact, to_artifact,
+)
+from shop_pipeline.ml.order_risk.evaluate import evaluate_fitted
+from shop_pipeline.ml.order_risk.report import metrics_table_markdown, run_pngs
+from shop_pipeline.ml.order_risk.score import SCORE_COLUMNS, score_orders
+from shop_pipeline.ml.order_risk.train import metrics_rows, run_order_risk_frames
 from shop_pipeline.quality.order_feature_suite import validate_order_features
 from shop_pipeline.resources import ModelingWindow, ShopHome, Warehouse
 from shop_pipeline.warehouse.order_labels import LABELS_SUBFOLDER, known_labels_frame, load_order_labels
@@ -119,7 +112,7 @@ def order_risk_model(context: AssetExecutionContext, warehouse: Warehouse, windo
     with warehouse.connection() as con:
         registry.ensure_registry_schema(con)
         as_of = window.resolve_as_of(con)
-        training = prepare_training(context, con, R.MODEL_NAME, tables=TRAINING_INPUTS, as_of=as_of,
+        training = prepare_training(context, con, MODEL_NAME, tables=TRAINING_INPUTS, as_of=as_of,
                                     settings={"seed": window.seed},
                                     models_dir=shop.paths.models)
         if training.reusable is not None:
@@ -127,34 +120,34 @@ def order_risk_model(context: AssetExecutionContext, warehouse: Warehouse, windo
                 con, training, reports=shop.paths.reports, as_of=as_of, metric_names=REPORTED_METRICS,
                 extra=lambda row: {"mode": row.parameters.get("mode", "unknown")},
             )
-        run = R.run_order_risk_frames(read_order_features(con), known_labels_frame(con, as_of), as_of, seed=window.seed)
+        run = run_order_risk_frames(read_order_features(con), known_labels_frame(con, as_of), as_of, seed=window.seed)
         champion = champion_comparison(
-            con, R.MODEL_NAME, run.windows.eval_start, R.CHALLENGER,
-            lambda row: R.evaluate_fitted(
-                R.from_artifact(registry.load_model(con, R.MODEL_NAME, row.version, models_dir=shop.paths.models)), run.eval_frame, run.eval_labels
+            con, MODEL_NAME, run.windows.eval_start, CHALLENGER,
+            lambda row: evaluate_fitted(
+                from_artifact(registry.load_model(con, MODEL_NAME, row.version, models_dir=shop.paths.models)), run.eval_frame, run.eval_labels
             ),
         )
         trained = register_trained(
             con,
             models_dir=shop.paths.models,
-            model_name=R.MODEL_NAME,
-            artifact=R.to_artifact(run.fitted),
-            parameters={**R.candidate_parameters(run.chosen, window.seed), "alert_budget": run.alert_budget,
+            model_name=MODEL_NAME,
+            artifact=to_artifact(run.fitted),
+            parameters={**candidate_parameters(run.chosen, window.seed), "alert_budget": run.alert_budget,
                         "mode": run.mode, SERVING_PARAMETER: run.chosen},
             features=list(run.fitted.columns),
             window=run.windows.eval_window,
             train_start=None,
             train_end=run.windows.label_cutoff,
             as_of=as_of,
-            metrics=R.metrics_rows(run),
+            metrics=metrics_rows(run),
             champion_metrics=champion.metrics,
             champion_version=champion.version,
             notes=f"{run.note}; {champion.note}",
             training=training,
         )
-    table = R.metrics_table_markdown(trained.metrics)
+    table = metrics_table_markdown(trained.metrics)
     pngs = run_pngs(run)
-    report = shop.paths.reports / f"{R.MODEL_NAME}-{trained.version}.html"
+    report = shop.paths.reports / f"{MODEL_NAME}-{trained.version}.html"
     write_html_report(
         report,
         f"Order risk {trained.version} (as of {as_of})",
@@ -182,9 +175,9 @@ def order_risk_model(context: AssetExecutionContext, warehouse: Warehouse, windo
 
 
 order_risk_champion = promotion_gate_asset(
-    name="order_risk_champion", model_name=R.MODEL_NAME, training_asset="order_risk_model",
-    servable=list(R.SERVABLE), references=list(R.REFERENCES), metric=R.GATE_METRIC,
-    higher_is_better=R.HIGHER_IS_BETTER, unmeasured_mode=UNSUPERVISED,
+    name="order_risk_champion", model_name=MODEL_NAME, training_asset="order_risk_model",
+    servable=list(SERVABLE), references=list(REFERENCES), metric=GATE_METRIC,
+    higher_is_better=HIGHER_IS_BETTER, unmeasured_mode=UNSUPERVISED,
     what="the order-risk model (without chargeback labels nothing can be measured: the check then fails as a "
          "warning that does not block, and scoring uses the unvalidated isolation forest, saying so)",
 )
@@ -206,7 +199,7 @@ order_risk_champion = promotion_gate_asset(
     ),
     metadata={
         "dagster/table_name": "scoring.order_risk_scores",
-        "dagster/column_schema": table_schema([(name, "", "") for name in R.SCORE_COLUMNS]),
+        "dagster/column_schema": table_schema([(name, "", "") for name in SCORE_COLUMNS]),
     },
 )
 @skips_when_data_is_short
@@ -215,16 +208,16 @@ def order_risk_scores(context: AssetExecutionContext, warehouse: Warehouse, wind
     with warehouse.connection() as con:
         registry.ensure_registry_schema(con)
         as_of = window.resolve_as_of(con)
-        current, validated = serving_version(context, con, R.MODEL_NAME, "order_risk_model", UNSUPERVISED)
+        current, validated = serving_version(context, con, MODEL_NAME, "order_risk_model", UNSUPERVISED)
         key = scoring_key(con, current, tables=SCORING_INPUTS, as_of=as_of)
         kept = unchanged_scores(con, SCORES_TABLE, key)
         if kept is not None:  # the model and its inputs are unchanged: so are the scores
-            rows, scores = kept, read_scores(con, SCORES_TABLE, R.SCORE_COLUMNS)
+            rows, scores = kept, read_scores(con, SCORES_TABLE, SCORE_COLUMNS)
             scores.attrs["scored_anew"] = 0
         else:
-            fitted = R.from_artifact(registry.load_model(con, R.MODEL_NAME, current.version, models_dir=shop.paths.models))
-            previous = read_scores(con, SCORES_TABLE, R.SCORE_COLUMNS)
-            scores = R.score_orders(fitted, read_order_features(con), as_of, current.version, previous=previous)
+            fitted = from_artifact(registry.load_model(con, MODEL_NAME, current.version, models_dir=shop.paths.models))
+            previous = read_scores(con, SCORES_TABLE, SCORE_COLUMNS)
+            scores = score_orders(fitted, read_order_features(con), as_of, current.version, previous=previous)
             rows = replace_scores(con, SCORES_TABLE, scores, inputs_key=key)
     top = scores.sort_values("risk_score", ascending=False).head(10)
     return MaterializeResult(

@@ -21,15 +21,14 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-MODEL_NAME = "demand_forecast"
-
 
 def export_demand(con: duckdb.DuckDBPyConnection, folder: Path, models_dir: Path) -> dict | None:
     """The artifact of the version that wrote scoring.demand_forecasts, the history and the future frame
     the batch forecast read; None when demand was not forecast."""
     from shop_pipeline.features.tables import future_product_days_frame, read_product_daily_sales
-    from shop_pipeline.ml import forecast as F
     from shop_pipeline.ml.common.lifecycle import serving_candidate
+    from shop_pipeline.ml.forecast.candidates import MODEL_NAME
+    from shop_pipeline.ml.forecast.data import HISTORY_COLUMNS, SERVING_HISTORY_DAYS
     from shop_pipeline.serving.snapshot import copy_artifact, scored_version, write_parquet
 
     scored = scored_version(con, "scoring.demand_forecasts", MODEL_NAME)
@@ -38,7 +37,7 @@ def export_demand(con: duckdb.DuckDBPyConnection, folder: Path, models_dir: Path
     scored_with, as_of = scored
     horizon = con.execute("SELECT count(DISTINCT day) FROM scoring.demand_forecasts").fetchone()[0]
     copy_artifact(scored_with, models_dir, folder / "demand_forecast.skops")
-    history = read_product_daily_sales(con, as_of, as_of - dt.timedelta(days=F.SERVING_HISTORY_DAYS), F.HISTORY_COLUMNS)
+    history = read_product_daily_sales(con, as_of, as_of - dt.timedelta(days=SERVING_HISTORY_DAYS), HISTORY_COLUMNS)
     future = future_product_days_frame(con, as_of, int(horizon))
     history.to_parquet(folder / "demand_history.parquet", index=False)
     future.to_parquet(folder / "demand_future.parquet", index=False)
@@ -72,9 +71,9 @@ class DayForecast:
 
 class DemandPredictor:
     def __init__(self, folder: Path, manifest: dict):
-        from shop_pipeline.ml import forecast as F
         from shop_pipeline.ml.common import registry
-        from shop_pipeline.ml.forecast_champion import from_artifact
+        from shop_pipeline.ml.forecast.candidates import from_artifact
+        from shop_pipeline.ml.forecast.data import prepare_origin
 
         self.version = manifest["version"]
         self.candidate = manifest["candidate"]
@@ -82,7 +81,7 @@ class DemandPredictor:
         self.horizon_days = int(manifest["horizon_days"])
         self.fitted = from_artifact(registry.load_artifact(folder / "demand_forecast.skops", manifest["sha256"]))
         history = pd.read_parquet(folder / "demand_history.parquet")
-        self.origin = F.prepare_origin(history, self.as_of, self.horizon_days)
+        self.origin = prepare_origin(history, self.as_of, self.horizon_days)
         future = pd.read_parquet(folder / "demand_future.parquet")
         future["day"] = pd.to_datetime(future["day"])
         self._future = {product: rows.sort_values("day").reset_index(drop=True)
@@ -104,7 +103,7 @@ class DemandPredictor:
         (0-100) replace the assumed ones on those days. With a promotion and no price, the price is
         the assumed regular price with that discount. Without either, the batch forecast's rows
         (unless `from_model`: the model path, for checking that it gives the same)."""
-        from shop_pipeline.ml import forecast as F
+        from shop_pipeline.ml.forecast.score import forecast_prepared
 
         rows = self._future.get(product_id)
         if rows is None:
@@ -133,7 +132,7 @@ class DemandPredictor:
             wanted["shown_price"] = regular * (1.0 - discount)
         if price is not None:
             wanted["shown_price"] = float(price)
-        out = F.forecast_prepared(self.fitted, self.origin, wanted, candidate=self.candidate)
+        out = forecast_prepared(self.fitted, self.origin, wanted, candidate=self.candidate)
         # one product: both frames are in day order, row for row
         return [DayForecast(day=d.date(), p10=float(a), p50=float(b), p90=float(c), shown_price=float(s),
                             promotion_pct=100.0 * float(0.0 if pd.isna(q) else q))

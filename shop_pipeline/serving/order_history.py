@@ -310,7 +310,7 @@ def export_order_risk(con: duckdb.DuckDBPyConnection, folder: Path, models_dir: 
     new for a validated model the unvalidated version the batch scored with) and the history its
     online features need; None when order risk was not scored."""
     from shop_pipeline.features.order_features import EXPENSIVE_RATIO
-    from shop_pipeline.ml.order_risk import MODEL_NAME
+    from shop_pipeline.ml.order_risk.candidates import MODEL_NAME
     from shop_pipeline.serving.snapshot import copy_artifact, scored_version
 
     scored = scored_version(con, "scoring.order_risk_scores", MODEL_NAME)

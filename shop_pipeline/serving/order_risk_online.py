@@ -25,7 +25,7 @@ class OrderRiskScorer:
 
     def __init__(self, folder: Path, manifest: dict):
         from shop_pipeline.ml.common import registry
-        from shop_pipeline.ml.order_risk import from_artifact
+        from shop_pipeline.ml.order_risk.candidates import from_artifact
 
         self.version = manifest["version"]
         self.as_of = dt.date.fromisoformat(manifest["as_of"])
@@ -33,8 +33,8 @@ class OrderRiskScorer:
         self.history = OrderHistory(folder, float(manifest["expensive_ratio"]))
 
     def score(self, order: OnlineOrder) -> OrderRiskAnswer:
-        from shop_pipeline.ml.order_risk_data import feature_row
-        from shop_pipeline.ml.order_risk_scoring import explained_values
+        from shop_pipeline.ml.order_risk.data import feature_row
+        from shop_pipeline.ml.order_risk.score import explained_values
 
         scores, tops = explained_values(self.fitted, feature_row(self.history.features(order), self.fitted.columns))
         score, top = float(scores[0]), tops[0]

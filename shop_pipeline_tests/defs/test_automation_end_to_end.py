@@ -81,7 +81,7 @@ def test_a_landed_file_is_scored_and_the_retraining_run_follows_the_gate(loaded_
     monkeypatch.setenv(MIN_NEW_EVENTS_ENV, "1")
     definitions = build_definitions(paths)
     before = champions(paths)
-    assert {"demand_forecast", "purchase_propensity"} <= set(before)
+    assert {"demand_forecast", "propensity"} <= set(before)
     # trained up to the last loaded day: nothing to retrain on
     assert "already covers the latest data" in retrain_sensor(build_sensor_context(instance=instance)).skip_message
 
@@ -96,7 +96,7 @@ def test_a_landed_file_is_scored_and_the_retraining_run_follows_the_gate(loaded_
         partition_key=request.partition_key, tags=request.tags, run_config=CONFIG, instance=instance)
     assert daily.success
     assert rows(paths, "SELECT DISTINCT as_of::VARCHAR, model_version FROM scoring.customer_scores") == [
-        (LAST_DAY, before["purchase_propensity"])]
+        (LAST_DAY, before["propensity"])]
     # the daily run wrote the feature tables' changes, scored only the new orders, and left every
     # table as a whole rebuild as of that day would
     for asset in ("product_daily_sales", "interactions", "order_features"):
@@ -120,7 +120,7 @@ def test_a_landed_file_is_scored_and_the_retraining_run_follows_the_gate(loaded_
         gate = instance.get_latest_materialization_event(AssetKey(asset)).asset_materialization.metadata
         assert gate["promoted"].value is False
     assert champions(paths) == before
-    assert rows(paths, "SELECT DISTINCT model_version FROM scoring.customer_scores") == [(before["purchase_propensity"],)]
+    assert rows(paths, "SELECT DISTINCT model_version FROM scoring.customer_scores") == [(before["propensity"],)]
     # the refused attempt saw the new day: no loop of retraining on the same data
     facts = instance.get_latest_materialization_event(AssetKey("feature_drift")).asset_materialization.metadata
     assert {m["latest_as_of"] for m in facts[FACTS_KEY].value["models"]} == {LAST_DAY}
@@ -134,7 +134,7 @@ def test_a_landed_file_is_scored_and_the_retraining_run_follows_the_gate(loaded_
     assert decided.success
     after = champions(paths)
     for model, asset, table in (("demand_forecast", "demand_forecast_champion", "scoring.demand_forecasts"),
-                                ("purchase_propensity", "propensity_champion", "scoring.customer_scores")):
+                                ("propensity", "propensity_champion", "scoring.customer_scores")):
         gate = instance.get_latest_materialization_event(AssetKey(asset)).asset_materialization.metadata
         version = gate["model_version"].value
         assert after[model] == (version if gate["promoted"].value else before[model])

@@ -118,7 +118,7 @@ def test_drift_at_or_below_the_threshold_does_not(instance):
 
 
 def test_enough_new_events_retrain(instance):
-    measured(instance, [model(new_events=1500), model("purchase_propensity", new_events=1500)])
+    measured(instance, [model(new_events=1500), model("propensity", new_events=1500)])
     request = launched(tick(instance))
     assert request.tags[RETRAIN_TRIGGERS_TAG] == "new_data"
     assert "demand_forecast: 1500 new clean events after 2025-03-30 (>= 1000)" in request.tags[RETRAIN_REASONS_TAG]

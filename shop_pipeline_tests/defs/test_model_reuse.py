@@ -16,8 +16,8 @@ from shop_pipeline.summary import format_summary, warehouse_summary
 from shop_pipeline.synth import GeneratorConfig, generate_shop
 from shop_pipeline.warehouse.connection import connect
 
-TRAINING = {"demand_forecast_model": "demand_forecast", "propensity_model": "purchase_propensity",
-            "recommendation_model": "product_recommendations", "order_risk_model": "order_risk"}
+TRAINING = {"demand_forecast_model": "demand_forecast", "propensity_model": "propensity",
+            "recommendation_model": "recommendation", "order_risk_model": "order_risk"}
 SCORES = {"demand_forecasts": "scoring.demand_forecasts", "customer_scores": "scoring.customer_scores",
           "recommendations": "scoring.recommendations", "order_risk_scores": "scoring.order_risk_scores"}
 CONFIG = window_run_config(forecast_horizon_days=7, propensity_horizon_days=14)
@@ -108,12 +108,12 @@ def test_a_changed_hyper_parameter_retrains(shop):
     result = materialize(ASSETS, selection=["propensity_model", "propensity_champion", "customer_scores"],
                          resources=default_resources(paths), instance=instance, run_config=other_seed)
     assert result.success
-    assert versions(paths)["purchase_propensity"] == before["purchase_propensity"] + 1
+    assert versions(paths)["propensity"] == before["propensity"] + 1
     trained = metadata(instance, "propensity_model")
     assert trained["reused_version"] is False and "setting seed" in trained["reason"]
     # the champion, whichever it is now, scored the customers
     [(champion,)] = rows(paths, "SELECT version FROM ml.model_registry WHERE is_champion "
-                                "AND model_name = 'purchase_propensity'")
+                                "AND model_name = 'propensity'")
     assert rows(paths, "SELECT DISTINCT model_version FROM scoring.customer_scores") == [(champion,)]
 
 

@@ -43,15 +43,15 @@ def metric(paths, model, candidate, name):
 def test_the_challengers_beat_their_baselines_and_become_champions(trained_shop):
     paths, _, _, outcome = trained_shop
     assert metric(paths, "demand_forecast", "challenger", "wape") < metric(paths, "demand_forecast", "seasonal_naive", "wape")
-    assert metric(paths, "purchase_propensity", "hgb_calibrated", "roc_auc") > metric(paths, "purchase_propensity", "random", "roc_auc")
+    assert metric(paths, "propensity", "hgb_calibrated", "roc_auc") > metric(paths, "propensity", "random", "roc_auc")
     assert ("propensity_champion:promotion_gate", True) in outcome.checks
     assert ("demand_forecast_champion:promotion_gate", True) in outcome.checks
     champions = rows(
         paths,
         "SELECT model_name FROM ml.model_registry WHERE is_champion "
-        "AND model_name IN ('demand_forecast', 'purchase_propensity') ORDER BY 1",
+        "AND model_name IN ('demand_forecast', 'propensity') ORDER BY 1",
     )
-    assert champions == [("demand_forecast",), ("purchase_propensity",)]
+    assert champions == [("demand_forecast",), ("propensity",)]
 
 
 def test_score_tables_have_the_right_shape_and_ranges(trained_shop):
@@ -72,7 +72,7 @@ def test_score_tables_have_the_right_shape_and_ranges(trained_shop):
            FROM scoring.customer_scores""",
     )
     assert (scored, out_of_range, churn_mismatch, versions) == (customers, 0, 0, 1)
-    [(champion,)] = rows(paths, "SELECT version FROM ml.model_registry WHERE is_champion AND model_name = 'purchase_propensity'")
+    [(champion,)] = rows(paths, "SELECT version FROM ml.model_registry WHERE is_champion AND model_name = 'propensity'")
     assert rows(paths, "SELECT DISTINCT model_version FROM scoring.customer_scores") == [(champion,)]
 
 
@@ -100,13 +100,13 @@ def test_a_tampered_champion_artifact_is_never_loaded(trained_shop):
     paths, _, _, _ = trained_shop
     with connect(paths.warehouse) as con:
         registry.ensure_registry_schema(con)
-        row = registry.champion(con, "purchase_propensity")
+        row = registry.champion(con, "propensity")
         artifact = registry.artifact_file(paths.models, row.artifact_path)
         original = artifact.read_bytes()
         try:
             artifact.write_bytes(original[:-1] + bytes([original[-1] ^ 1]))
             with pytest.raises(registry.ArtifactIntegrityError):
-                registry.load_model(con, "purchase_propensity", models_dir=paths.models)
+                registry.load_model(con, "propensity", models_dir=paths.models)
         finally:
             artifact.write_bytes(original)
 

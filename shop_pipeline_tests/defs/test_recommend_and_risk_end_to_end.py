@@ -67,10 +67,10 @@ def test_both_gates_pass_and_every_check_passes(shop):
 
 def test_the_recommender_challenger_beats_most_popular_on_ndcg_at_10(shop):
     paths, instance, _ = shop
-    served = serving(paths, "product_recommendations")
+    served = serving(paths, "recommendation")
     assert served in ("category_popularity", "ease")
-    ndcg = evaluation(paths, "product_recommendations", served, "ndcg_at_10")
-    assert ndcg > evaluation(paths, "product_recommendations", "most_popular", "ndcg_at_10")
+    ndcg = evaluation(paths, "recommendation", served, "ndcg_at_10")
+    assert ndcg > evaluation(paths, "recommendation", "most_popular", "ndcg_at_10")
     model = instance.get_latest_materialization_event(AssetKey("recommendation_model")).asset_materialization
     assert model.metadata["serving_candidate"].value == served
     assert "recall@K" in model.metadata["recall_at_k"].value

@@ -77,7 +77,7 @@ def test_every_stage_runs_and_every_model_scores(transaction_shop):
         [(count,)] = rows(paths, f"SELECT count(*) FROM {table}")
         assert count > 0, table
     champions = rows(paths, "SELECT model_name FROM ml.model_registry WHERE is_champion ORDER BY 1")
-    assert champions == [("demand_forecast",), ("product_recommendations",), ("purchase_propensity",)]
+    assert champions == [("demand_forecast",), ("propensity",), ("recommendation",)]
     [(risk_versions,)] = rows(paths, "SELECT count(DISTINCT model_version) FROM scoring.order_risk_scores")
     [(unsupervised,)] = rows(
         paths, "SELECT count(*) FROM ml.model_registry WHERE model_name = 'order_risk' "

@@ -155,7 +155,7 @@ def drift_markdown(rows: Sequence[FeatureDrift]) -> str:
 # the current sample the latest `window_days` days:
 # - product-day features (features.product_daily_sales): rows of days train_start..train_end
 #   of the demand_forecast champion vs rows of the last window_days days of the table;
-# - customer features and the propensity score: the purchase_propensity champion applied to
+# - customer features and the propensity score: the propensity champion applied to
 #   the customer features as of its own as_of (point-in-time) vs as of today's table;
 # - order features and the risk score (features.order_features, point in time per order, so
 #   old rows never change): the orders of the order_risk champion's labelled window (up to its
@@ -166,9 +166,6 @@ def drift_markdown(rows: Sequence[FeatureDrift]) -> str:
 PRODUCT_DAY_FEATURES = ("units", "views", "conversion", "shown_price", "discount_vs_ref")
 CUSTOMER_DRIFT_FEATURES = ("recency_days", "frequency", "monetary", "sessions")
 ORDER_DRIFT_FEATURES = ("amount", "items", "orders_last_24h", "account_age_days", "session_seconds")
-DEMAND_MODEL = "demand_forecast"
-PROPENSITY_MODEL = "purchase_propensity"
-RISK_MODEL = "order_risk"
 
 _PRODUCT_DAYS = (
     "SELECT " + ", ".join(PRODUCT_DAY_FEATURES) + " FROM features.product_daily_sales WHERE day BETWEEN $first AND $last"
@@ -192,11 +189,12 @@ def _product_day_drift(con, window_days: int, bins: int, notes: list[str]) -> tu
 
     from shop_pipeline.ml.common import registry
     from shop_pipeline.ml.common.drift_reference import champion_reference
+    from shop_pipeline.ml.forecast.candidates import MODEL_NAME
 
-    champion = registry.champion(con, DEMAND_MODEL)
+    champion = registry.champion(con, MODEL_NAME)
     last_day = con.execute("SELECT max(day) FROM features.product_daily_sales").fetchone()[0]
     if champion is None or champion.train_end is None or last_day is None:
-        notes.append(f"product-day features: no {DEMAND_MODEL} champion or no feature rows: not measured")
+        notes.append(f"product-day features: no {MODEL_NAME} champion or no feature rows: not measured")
         return [], "", ""
     first_current = last_day - dt.timedelta(days=window_days - 1)
 
@@ -204,7 +202,7 @@ def _product_day_drift(con, window_days: int, bins: int, notes: list[str]) -> tu
         return con.execute(_PRODUCT_DAYS, {"first": first, "last": last}).df().add_prefix("product_day.")
 
     columns = [f"product_day.{c}" for c in PRODUCT_DAY_FEATURES]
-    reference = champion_reference(con, DEMAND_MODEL, champion.version, bins, columns,
+    reference = champion_reference(con, MODEL_NAME, champion.version, bins, columns,
                                    lambda: product_days(champion.train_start or champion.train_end, champion.train_end))
     rows = psi_against(reference, product_days(first_current, last_day))
     return rows, f"{champion.train_start}..{champion.train_end}", f"{first_current}..{last_day}"
@@ -212,28 +210,29 @@ def _product_day_drift(con, window_days: int, bins: int, notes: list[str]) -> tu
 
 def _customer_drift(con, bins: int, notes: list[str], models_dir) -> list[FeatureDrift]:
     from shop_pipeline.features.tables import customer_features_frame
-    from shop_pipeline.ml import propensity
     from shop_pipeline.ml.common import registry
     from shop_pipeline.ml.common.drift_reference import champion_reference
+    from shop_pipeline.ml.propensity.candidates import MODEL_NAME, FittedPropensity
+    from shop_pipeline.ml.propensity.score import score_customers
 
-    champion = registry.champion(con, PROPENSITY_MODEL)
+    champion = registry.champion(con, MODEL_NAME)
     if champion is None or champion.as_of is None:
-        notes.append(f"customer features and score: no {PROPENSITY_MODEL} champion: not measured")
+        notes.append(f"customer features and score: no {MODEL_NAME} champion: not measured")
         return []
     current = con.execute("SELECT * FROM features.customer_features").df()
     if current.empty:
         notes.append("customer features and score: features.customer_features is empty: not measured")
         return []
-    fitted = propensity.FittedPropensity.from_artifact(registry.load_model(con, PROPENSITY_MODEL, champion.version,
+    fitted = FittedPropensity.from_artifact(registry.load_model(con, MODEL_NAME, champion.version,
                                                                                 models_dir=models_dir))
 
     def scored(features):
-        score = propensity.score_customers(fitted, features, champion.as_of, champion.version)["p_purchase"]
+        score = score_customers(fitted, features, champion.as_of, champion.version)["p_purchase"]
         return features[list(CUSTOMER_DRIFT_FEATURES)].add_prefix("customer.").assign(
             **{"score.p_purchase": score.to_numpy()})
 
     columns = [f"customer.{c}" for c in CUSTOMER_DRIFT_FEATURES] + ["score.p_purchase"]
-    reference = champion_reference(con, PROPENSITY_MODEL, champion.version, bins, columns,
+    reference = champion_reference(con, MODEL_NAME, champion.version, bins, columns,
                                    lambda: scored(customer_features_frame(con, champion.as_of)))
     return psi_against(reference, scored(current))
 
@@ -246,14 +245,14 @@ def order_drift(con, window_days: int = 7, bins: int = DEFAULT_BINS, notes: list
     import pandas as pd
 
     from shop_pipeline.features.order_features import read_order_features
-    from shop_pipeline.ml import order_risk
     from shop_pipeline.ml.common import registry
     from shop_pipeline.ml.common.drift_reference import champion_reference
+    from shop_pipeline.ml.order_risk.candidates import MODEL_NAME, from_artifact
 
     notes = [] if notes is None else notes
-    champion = registry.champion(con, RISK_MODEL)
+    champion = registry.champion(con, MODEL_NAME)
     if champion is None or champion.train_end is None:
-        notes.append(f"order features and risk score: no {RISK_MODEL} champion: not measured")
+        notes.append(f"order features and risk score: no {MODEL_NAME} champion: not measured")
         return []
     orders = read_order_features(con)
     if orders.empty:
@@ -261,14 +260,14 @@ def order_drift(con, window_days: int = 7, bins: int = DEFAULT_BINS, notes: list
         return []
     day = pd.to_datetime(orders["order_day"]).dt.date
     first_current = day.max() - dt.timedelta(days=window_days - 1)
-    fitted = order_risk.from_artifact(registry.load_model(con, RISK_MODEL, champion.version, models_dir=models_dir))
+    fitted = from_artifact(registry.load_model(con, MODEL_NAME, champion.version, models_dir=models_dir))
 
     def scored(frame):
         risk = fitted.scores(frame) if len(frame) else []
         return frame[list(ORDER_DRIFT_FEATURES)].add_prefix("order.").assign(**{"score.risk_score": risk})
 
     columns = [f"order.{c}" for c in ORDER_DRIFT_FEATURES] + ["score.risk_score"]
-    reference = champion_reference(con, RISK_MODEL, champion.version, bins, columns,
+    reference = champion_reference(con, MODEL_NAME, champion.version, bins, columns,
                                    lambda: scored(orders[day <= champion.train_end]))
     return psi_against(reference, scored(orders[day >= first_current]))
 

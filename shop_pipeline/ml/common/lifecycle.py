@@ -27,7 +27,7 @@ import duckdb
 
 from shop_pipeline.features.staged_changes import table_fingerprint
 from shop_pipeline.ml.common import registry
-from shop_pipeline.ml.common.promotion import GateDecision, decide, select_serving  # noqa: F401 (re-exported)
+from shop_pipeline.ml.common.promotion import GateDecision, decide
 
 CHAMPION_CANDIDATE = "champion"
 SERVING_PARAMETER = "serving_candidate"   # in a version's registry parameters

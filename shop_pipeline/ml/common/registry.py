@@ -14,6 +14,10 @@ Artifacts are saved with skops (no code runs on load). Loading reads the file on
 SHA-256 against the registry (a mismatch is refused: `ArtifactIntegrityError`), then lets skops
 build only types on an explicit allow-list (anything else: `UntrustedArtifactError`).
 
+A model's registry name is MODEL_NAME in ml/<model>/candidates.py, the name of its assets too
+(demand_forecast, propensity, recommendation, order_risk); rows written under an earlier name are
+renamed by `ensure_registry_schema` (RENAMED_MODELS).
+
 Every write is one transaction; every value reaches SQL as a parameter, never as SQL text.
 Timestamps are naive UTC (the warehouse session runs in UTC).
 """
@@ -22,8 +26,10 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import importlib
 import json
 import os
+import sys
 import tempfile
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -85,6 +91,12 @@ CREATE TABLE IF NOT EXISTS ml.drift_references (
 
 ARTIFACT_SUFFIX = ".skops"
 
+# Models renamed since warehouses were written (old -> new registry name: the name of the model's
+# assets and package). ensure_registry_schema moves their rows, every time and idempotently; their
+# artifacts stay where artifact_path says.
+RENAMED_MODELS = {"purchase_propensity": "propensity", "product_recommendations": "recommendation"}
+MODEL_NAME_TABLES = ("ml.model_registry", "ml.model_evaluations", "ml.drift_references")
+
 # Types skops may construct beyond its own defaults. scikit-learn estimators and their helpers
 # (skops builds them without running their code paths beyond __setstate__), and plain numpy
 # value types. Anything else in a file (a pickle-able callable, another library) is refused.
@@ -98,9 +110,13 @@ ALLOWED_TYPES = frozenset({
     # the forecaster's TransformedTargetRegressor(func=np.log1p, inverse_func=np.expm1) and
     # scikit-learn's own partial(check_array, ...) helpers
     "numpy.expm1", "functools.partial",
-    # the project's own BG/NBD estimator (four fitted numbers, no callables)
-    "shop_pipeline.ml.bgnbd.BetaGeoClassifier",
+    # the project's own BG/NBD estimator (four fitted numbers, no callables), and its path
+    # before the model packages (artifacts saved then name it so: MOVED_MODULES)
+    "shop_pipeline.ml.propensity.bgnbd.BetaGeoClassifier", "shop_pipeline.ml.bgnbd.BetaGeoClassifier",
 })
+# skops finds a type by the module written in the file: an artifact saved before a project
+# module moved names the old module, which is loaded as the new one.
+MOVED_MODULES = {"shop_pipeline.ml.bgnbd": "shop_pipeline.ml.propensity.bgnbd"}
 
 
 class ArtifactIntegrityError(RuntimeError):
@@ -139,6 +155,9 @@ _COLUMNS = ("model_name", "version", "trained_at", "train_start", "train_end", "
 def ensure_registry_schema(con: duckdb.DuckDBPyConnection) -> None:
     with transaction(con):
         con.execute(REGISTRY_DDL)
+        for old, new in RENAMED_MODELS.items():
+            for table in MODEL_NAME_TABLES:
+                con.execute(f"UPDATE {table} SET model_name = $new WHERE model_name = $old", {"new": new, "old": old})
 
 
 def utc_now() -> dt.datetime:
@@ -271,6 +290,9 @@ def load_artifact(path: str | os.PathLike, expected_sha256: str) -> Any:
     if refused:
         raise UntrustedArtifactError(f"refusing to load {path}: types outside the allow-list: "
                                      f"{refused}")
+    for old, new in MOVED_MODULES.items():
+        if any(t.startswith(old + ".") for t in untrusted):
+            sys.modules.setdefault(old, importlib.import_module(new))
     loaded = sio.loads(data, trusted=untrusted)
     _LOADED[actual] = loaded
     while len(_LOADED) > LOADED_MODELS_KEPT:

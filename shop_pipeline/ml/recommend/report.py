@@ -1,0 +1,60 @@
+"""Recommendation report: plots as PNG bytes (matplotlib Agg; no display) and tables.
+
+recall_curve_png        recall@K for K = 1 .. max K, one line per candidate (held-out window)
+metrics_table_markdown  the candidates' metrics at each K, NDCG@10 against most-popular
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from shop_pipeline.ml.common.plots import figure_png  # noqa: E402
+from shop_pipeline.ml.recommend.candidates import GATE_METRIC, MOST_POPULAR  # noqa: E402
+from shop_pipeline.ml.recommend.evaluate import KS  # noqa: E402
+from shop_pipeline.ml.recommend.metrics import METRIC_NAMES  # noqa: E402
+
+
+def recall_curve_png(curves: Mapping[str, np.ndarray], title: str = "Recall@K on the held-out window",
+                     marks: tuple[int, ...] = (10, 20)) -> bytes:
+    """PNG of each candidate's recall@1..len(curve) (e.g. evaluate.recall_curves(evaluation)).
+
+    A candidate whose curve is all NaN (no evaluated user) is drawn as nothing but still named
+    in the legend, so an empty test window shows up as an empty plot, not an error."""
+    fig, ax = plt.subplots(figsize=(6, 4.5))
+    for name, curve in curves.items():
+        values = np.asarray(curve, dtype=float)
+        ax.plot(np.arange(1, len(values) + 1), values, marker="o", ms=3, label=name)
+    for k in marks:
+        ax.axvline(k, color="grey", ls=":", lw=1)
+    ax.set(xlabel="K (length of the recommendation list)", ylabel="recall@K", title=title)
+    ax.set_ylim(bottom=0)
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    return figure_png(fig)
+
+
+def metrics_table_markdown(metrics: dict[str, dict[str, float]], ks: tuple[int, ...] = KS,
+                           reference: str = MOST_POPULAR) -> str:
+    """Markdown: one row per candidate, NDCG / recall / precision / hit rate / coverage at each k,
+    and NDCG@10 relative to `reference`."""
+    names = [f"{m}_at_{k}" for k in ks for m in METRIC_NAMES]
+    header = ["candidate", *names, f"{GATE_METRIC} vs {reference}"]
+    lines = ["| " + " | ".join(header) + " |", "|---|" + "---:|" * (len(header) - 1)]
+    base = metrics.get(reference, {}).get(GATE_METRIC)
+
+    def fmt(v: Any) -> str:
+        return "-" if v is None or math.isnan(v) else f"{v:.4f}"
+
+    for name, values in metrics.items():
+        gain = values.get(GATE_METRIC)
+        rel = "-" if not base or gain is None or math.isnan(gain) else f"{gain / base:.2f}x"
+        lines.append("| " + " | ".join([name, *(fmt(values.get(n)) for n in names), rel]) + " |")
+    return "\n".join(lines)
