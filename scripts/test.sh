@@ -15,6 +15,15 @@ if ! NO_MKDOCS_2_WARNING=1 .venv/bin/mkdocs build --strict --site-dir "$docs_sit
 fi
 rm -rf "$docs_site" "$docs_site.log"
 echo "docs site: mkdocs build --strict passed"
+# The Dagster definitions load and validate as the UI and the daemon will load them
+if ! .venv/bin/dg check defs >"$docs_site.dg.log" 2>&1; then
+    cat "$docs_site.dg.log" >&2
+    rm -f "$docs_site.dg.log"
+    echo "the Dagster definitions do not load: .venv/bin/dg check defs" >&2
+    exit 1
+fi
+rm -f "$docs_site.dg.log"
+echo "definitions: dg check defs passed"
 # Debian's chromium for the browser test (shop_pipeline_tests/ui/): required in CI, optional elsewhere
 if ! bash scripts/ensure_chromium.sh && [ -n "${CI:-}" ]; then
     exit 1
