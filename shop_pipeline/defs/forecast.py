@@ -1,4 +1,5 @@
-"""Demand forecast: backtest and train -> gate -> 14-day forecasts (groups training, evaluation, scoring)."""
+"""Demand forecast: backtest and train -> gate -> 14-day forecasts (groups training, evaluation, scoring).
+The model code is ml/forecast/."""
 
 import datetime as dt
 

@@ -1,7 +1,7 @@
 """Product recommendations: interactions -> train -> gate -> top-20 per customer seen before the cut-off.
 
 Groups: features (interactions), training, evaluation, scoring. The logic lives in
-features/interactions.py and ml/recommend*.py.
+features/interactions.py and ml/recommend/.
 """
 
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset

@@ -233,7 +233,7 @@ def test_fitted_model_round_trips_through_a_plain_artifact(windows, fitted):
 
 def _fake_tables(monkeypatch, first_day: dt.date, horizon: int):
     """customer_features_frame / customer_labels_frame / landed_range from synthetic frames."""
-    import shop_pipeline.features.tables as T
+    from shop_pipeline.features import tables
 
     calls = []
 
@@ -245,9 +245,9 @@ def _fake_tables(monkeypatch, first_day: dt.date, horizon: int):
         calls.append(("labels", as_of))
         return synthetic(2000, seed=as_of.toordinal() % 1000, as_of=as_of, horizon=horizon_days)[1]
 
-    monkeypatch.setattr(T, "customer_features_frame", features)
-    monkeypatch.setattr(T, "customer_labels_frame", labels)
-    monkeypatch.setattr(T, "landed_range", lambda con: (first_day, AS_OF))
+    monkeypatch.setattr(tables, "customer_features_frame", features)
+    monkeypatch.setattr(tables, "customer_labels_frame", labels)
+    monkeypatch.setattr(tables, "landed_range", lambda con: (first_day, AS_OF))
     return calls
 
 
@@ -279,13 +279,13 @@ def test_run_with_a_273_day_horizon_serves_a_probabilistic_model_from_calibratio
 
 
 def test_a_training_window_with_too_few_customers_leaves_the_probabilistic_models(monkeypatch):
-    import shop_pipeline.features.tables as T
+    from shop_pipeline.features import tables
 
     _fake_tables(monkeypatch, dt.date(2025, 1, 1), 30)
     few = MIN_SUPERVISED_CUSTOMERS - 20
-    monkeypatch.setattr(T, "customer_features_frame",
+    monkeypatch.setattr(tables, "customer_features_frame",
                         lambda con, day: synthetic(few, seed=day.toordinal() % 1000, as_of=day)[0])
-    monkeypatch.setattr(T, "customer_labels_frame", lambda con, day, h, known_by=None: synthetic(
+    monkeypatch.setattr(tables, "customer_labels_frame", lambda con, day, h, known_by=None: synthetic(
         few, seed=day.toordinal() % 1000, as_of=day, horizon=h)[1])
     run = run_propensity(None, AS_OF, 30, seed=1)
     assert run.plan.mode == "calibration_holdout" and run.plan.eval_cutoff == dt.date(2025, 3, 1)
