@@ -1,4 +1,13 @@
-"""Dagster resources: the DuckDB warehouse, the shop's folders, the quality thresholds."""
+"""Dagster resources: the configuration a run or a sensor tick uses, shown on the UI's resources
+page and set in the launchpad (run config `resources: {<key>: {config: ...}}`).
+
+A field whose environment variable is set gets it as an `EnvVar` (the UI shows the variable's
+name; Dagster reads its value when the run or tick uses the resource); an unset variable leaves
+the field at its default, since Dagster refuses an unset EnvVar. Dagster's config has no float
+from an environment variable, so float fields take the variable's value when the definitions
+load. The settings Dagster needs before anything runs stay environment variables (settings.py).
+docs/operations.md, "Configuration", lists every setting.
+"""
 
 from __future__ import annotations
 
@@ -11,9 +20,46 @@ import duckdb
 from dagster import ConfigurableResource, EnvVar
 
 from shop_pipeline.alerts import WEBHOOK_ENV
-from shop_pipeline.quality.thresholds import load_thresholds
+from shop_pipeline.defs.automation_rules import RetrainPolicy
+from shop_pipeline.ml.common.threads import THREADS_ENV as MODEL_THREADS_ENV
+from shop_pipeline.ml.common.threads import use_threads
+from shop_pipeline.ml.order_risk.data import DEFAULT_MATURITY_DAYS
+from shop_pipeline.ml.order_risk.metrics import DEFAULT_ALERT_BUDGET
+from shop_pipeline.quality.thresholds import THRESHOLDS_ENV, load_thresholds
 from shop_pipeline.settings import ShopPaths
-from shop_pipeline.warehouse.connection import connect
+from shop_pipeline.warehouse.connection import MEMORY_LIMIT_ENV, THREADS_ENV, connect
+
+MIN_NEW_EVENTS_ENV = "SHOP_PIPELINE_RETRAIN_MIN_NEW_EVENTS"
+MAX_PSI_ENV = "SHOP_PIPELINE_RETRAIN_MAX_PSI"
+MAX_CHAMPION_AGE_ENV = "SHOP_PIPELINE_CHAMPION_MAX_AGE_DAYS"
+
+
+def _set(name: str) -> bool:
+    return bool(os.environ.get(name, "").strip())
+
+
+def env_text(name: str) -> EnvVar | None:
+    """EnvVar(name) when the variable is set, else None (the field's default)."""
+    return EnvVar(name) if _set(name) else None
+
+
+def env_int(name: str):
+    """EnvVar.int(name) when the variable is set, else None (the field's default)."""
+    return EnvVar.int(name) if _set(name) else None
+
+
+def env_float(name: str) -> float | None:
+    """The variable's number, read now (Dagster has no float EnvVar), or None when it is unset."""
+    if not _set(name):
+        return None
+    try:
+        return float(os.environ[name])
+    except ValueError:
+        raise ValueError(f"{name}={os.environ[name]!r} is not a number") from None
+
+
+def _given(**fields: Any) -> dict[str, Any]:
+    return {name: value for name, value in fields.items() if value is not None}
 
 
 class ShopHome(ConfigurableResource):
@@ -27,7 +73,8 @@ class ShopHome(ConfigurableResource):
 
 
 class Quality(ConfigurableResource):
-    """Thresholds of the ingestion rules and expectation suites (quality/thresholds.yaml)."""
+    """Thresholds of the ingestion rules and expectation suites: quality/thresholds.yaml, with the
+    keys of the YAML file at `thresholds_path` ($SHOP_PIPELINE_THRESHOLDS) overriding it."""
 
     thresholds_path: Optional[str] = None
 
@@ -38,14 +85,53 @@ class Quality(ConfigurableResource):
 class Warehouse(ConfigurableResource):
     """The DuckDB warehouse file. DuckDB has one writer per file: writers share the `duckdb`
     pool (limit 1) instead of retrying on the lock; every connection is opened the same way
-    (UTC session, tables created) so that one process never holds two configurations."""
+    (UTC session, tables created) so that one process never holds two configurations.
+
+    memory_limit: DuckDB's memory limit, e.g. "3GB" ($SHOP_PIPELINE_DUCKDB_MEMORY_LIMIT; unset:
+    a quarter of the machine's memory, at most 2 GiB); beyond it DuckDB spills to disk.
+    threads: DuckDB's threads ($SHOP_PIPELINE_DUCKDB_THREADS; unset: the cores the run may use).
+    """
 
     path: str
+    memory_limit: Optional[str] = None
+    threads: Optional[int] = None
 
     @contextlib.contextmanager
     def connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        with connect(self.path) as con:
+        with connect(self.path, memory_limit=self.memory_limit, threads=self.threads) as con:
             yield con
+
+
+class ModelThreads(ConfigurableResource):
+    """Threads of the model code's native libraries (OpenMP, BLAS) in a run: `threads`
+    ($SHOP_PIPELINE_THREADS; unset: OMP_NUM_THREADS, else the cores the run may use). Fits on
+    fewer than 50,000 rows still use one (ml/common/threads.py). Results do not depend on it."""
+
+    threads: Optional[int] = None
+
+    def apply(self) -> int:
+        """Use these threads in this process from now on (every model asset calls it first)."""
+        return use_threads(self.threads)
+
+
+class Retraining(ConfigurableResource):
+    """When the retrain sensor launches retrain_models (defs/automation_rules.py, retrain_triggers):
+    at least `min_new_events` clean events after the newest training attempt's cut-off
+    ($SHOP_PIPELINE_RETRAIN_MIN_NEW_EVENTS), a PSI above `max_psi` ($SHOP_PIPELINE_RETRAIN_MAX_PSI),
+    or a champion older than `max_champion_age_days` ($SHOP_PIPELINE_CHAMPION_MAX_AGE_DAYS)."""
+
+    min_new_events: int = RetrainPolicy.min_new_events
+    max_psi: float = RetrainPolicy.max_psi
+    max_champion_age_days: float = RetrainPolicy.max_champion_age_days
+
+    def policy(self) -> RetrainPolicy:
+        return RetrainPolicy(self.min_new_events, self.max_psi, self.max_champion_age_days)
+
+
+def retraining_from_environment() -> Retraining:
+    """The thresholds whose variables are set; the defaults for the others."""
+    return Retraining(**_given(min_new_events=env_int(MIN_NEW_EVENTS_ENV), max_psi=env_float(MAX_PSI_ENV),
+                               max_champion_age_days=env_float(MAX_CHAMPION_AGE_ENV)))
 
 
 class Alerting(ConfigurableResource):
@@ -64,18 +150,23 @@ def alerting_from_environment() -> Alerting:
 
 
 def default_resources(paths: ShopPaths | None = None) -> dict[str, Any]:
+    """Every resource of the definitions, its fields from the environment where a variable is set."""
     paths = paths or ShopPaths.from_env()
     return {
-        "warehouse": Warehouse(path=str(paths.warehouse)),
+        "warehouse": Warehouse(path=str(paths.warehouse), **_given(memory_limit=env_text(MEMORY_LIMIT_ENV),
+                                                                   threads=env_int(THREADS_ENV))),
         "shop": ShopHome(home=str(paths.home)),
-        "quality": Quality(),
+        "quality": Quality(**_given(thresholds_path=env_text(THRESHOLDS_ENV))),
         "window": ModelingWindow(),
+        "model_threads": ModelThreads(**_given(threads=env_int(MODEL_THREADS_ENV))),
+        "retraining": retraining_from_environment(),
         "alerting": alerting_from_environment(),
     }
 
 
 class ModelingWindow(ConfigurableResource):
-    """The cut-off and horizons of a run (run configuration; `shop-pipeline run --as-of ...`).
+    """The cut-off, horizons and tuning of a run's models (run configuration; `shop-pipeline run
+    --as-of ...`, or the launchpad). Defaults are the shop's; changing one retrains what uses it.
 
     as_of: last day whose events features and models may use (YYYY-MM-DD); empty means the
     last complete day landed. Nothing after it influences a feature, a model or a score.
@@ -91,6 +182,12 @@ class ModelingWindow(ConfigurableResource):
     recommendation_recency_days: Optional[int] = None
     # A challenger must beat every baseline and the champion by this relative margin.
     min_improvement: float = 0.01
+    # Order risk flags this share of orders (the fraud team's review budget): the threshold is
+    # the (1 - budget) quantile of the model's scores.
+    order_risk_alert_budget: float = DEFAULT_ALERT_BUDGET
+    # Order risk learns from orders at least this many days before the cut-off: how long a
+    # chargeback takes to arrive, so younger orders are not taken as legitimate.
+    order_risk_label_maturity_days: int = DEFAULT_MATURITY_DAYS
 
     def resolve_as_of(self, con: duckdb.DuckDBPyConnection):
         import datetime as dt

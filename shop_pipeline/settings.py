@@ -1,16 +1,82 @@
-"""Where the shop's state lives. Everything is under $SHOP_PIPELINE_HOME (default ./data)."""
+"""Where the shop's state lives, and the settings Dagster needs before anything runs.
+
+Everything is under $SHOP_PIPELINE_HOME (default ./data). The environment variables read here
+are the definition-time settings: Dagster needs them when the definitions load (the first
+partition, the schedule's time, the landing sensor's tick interval), so they cannot be resource
+config; a changed value takes effect when the code location reloads. The landing sensor's settle
+period is read here too, at every tick. Everything a run or a sensor tick uses otherwise is a
+resource field (resources.py) the UI shows; docs/operations.md, "Configuration", lists them all.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import os
+import zoneinfo
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 HOME_ENV = "SHOP_PIPELINE_HOME"
 PARTITIONS_START_ENV = "SHOP_PIPELINE_PARTITIONS_START"
 DEFAULT_PARTITIONS_START = "2025-01-01"
 PARTITIONS_START_FILE = "partitions_start"
+TIMEZONE_ENV = "SHOP_PIPELINE_TIMEZONE"
+DAILY_HOUR_ENV = "SHOP_PIPELINE_DAILY_HOUR"
+DAILY_MINUTE_ENV = "SHOP_PIPELINE_DAILY_MINUTE"
+LANDING_INTERVAL_ENV = "SHOP_PIPELINE_LANDING_INTERVAL_SECONDS"
+SETTLE_SECONDS_ENV = "SHOP_PIPELINE_LANDING_SETTLE_SECONDS"
+
+
+def env_number(name: str, default: float, kind=float, minimum: float = 0) -> Any:
+    """The number in environment variable `name` (`default` when unset or empty), at least `minimum`."""
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return kind(default)
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise ValueError(f"{name}={raw!r} is not a number") from None
+    if value < minimum:
+        raise ValueError(f"{name}={raw!r} must be >= {minimum}")
+    return value
+
+
+@dataclass(frozen=True)
+class ScheduleSettings:
+    """When the daily run starts: `hour:minute` in `timezone` (an IANA name)."""
+
+    timezone: str = "UTC"
+    hour: int = 6
+    minute: int = 0
+
+    @classmethod
+    def from_env(cls) -> ScheduleSettings:
+        timezone = os.environ.get(TIMEZONE_ENV, "").strip() or "UTC"
+        try:
+            zoneinfo.ZoneInfo(timezone)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{TIMEZONE_ENV}={timezone!r} is not an IANA time zone (e.g. Europe/Berlin)") from None
+        hour = env_number(DAILY_HOUR_ENV, 6, int)
+        minute = env_number(DAILY_MINUTE_ENV, 0, int)
+        if hour > 23 or minute > 59:
+            raise ValueError(f"{DAILY_HOUR_ENV}/{DAILY_MINUTE_ENV} must be a time of day, got {hour}:{minute}")
+        return cls(timezone, hour, minute)
+
+    @property
+    def cron(self) -> str:
+        return f"{self.minute} {self.hour} * * *"
+
+
+def landing_interval_seconds() -> int:
+    """Seconds between two ticks of the landing sensor (default 30; read when the definitions load)."""
+    return env_number(LANDING_INTERVAL_ENV, 30, int, minimum=1)
+
+
+def landing_settle_seconds() -> float:
+    """A landed file counts as complete once it has not been modified for this long (default 30 s;
+    read at every tick of the landing sensor)."""
+    return env_number(SETTLE_SECONDS_ENV, 30.0)
 
 
 def available_cores() -> int:

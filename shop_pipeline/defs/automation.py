@@ -11,7 +11,8 @@ Schedule and sensors (all start STOPPED: turn them on in the UI, Automation tab)
 - `daily_partition_schedule`: every day at $SHOP_PIPELINE_DAILY_HOUR:$SHOP_PIPELINE_DAILY_MINUTE
   (default 06:00) in $SHOP_PIPELINE_TIMEZONE (default UTC), yesterday's partition.
 - `landing_sensor`: new settled files in $SHOP_PIPELINE_HOME/landing/events -> one run per day.
-- `retrain_sensor`: retrains on new data, drift or an old champion (reads only the instance).
+- `retrain_sensor`: retrains on new data, drift or an old champion (reads only the instance), with the
+  thresholds of the `retraining` resource.
 - `alert_on_run_failure`: posts every failed run to the `alerting` resource's webhook
   ($SHOP_PIPELINE_ALERT_WEBHOOK); with the `slack` / `msteams` extras installed and configured,
   Dagster's own Slack and Teams failure sensors join it (`failure_sensors`).
@@ -47,10 +48,6 @@ from shop_pipeline.defs.automation_rules import (
     FileVersion,
     LandingCursor,
     MonitoringFacts,
-    RetrainPolicy,
-    ScheduleSettings,
-    landing_interval_seconds,
-    landing_settle_seconds,
     retrain_triggers,
     scan_landing,
     why_not,
@@ -60,7 +57,8 @@ from shop_pipeline.defs.common import event_partitions, partition_key, partition
 from shop_pipeline.defs.monitoring import FACTS_KEY
 from shop_pipeline.instance import recover_dead_runs
 from shop_pipeline.alerts import WEBHOOK_ENV, Alert, WebhookError, post_webhook, redacted
-from shop_pipeline.resources import Alerting, ShopHome, Warehouse
+from shop_pipeline.resources import Alerting, Retraining, ShopHome, Warehouse
+from shop_pipeline.settings import ScheduleSettings, landing_interval_seconds, landing_settle_seconds
 from shop_pipeline.sources.landing import discover
 
 TRIGGER_TAG = "shop_pipeline/trigger"  # schedule | landing | retrain
@@ -235,14 +233,14 @@ def active_training_run(instance) -> str | None:
     job=retrain_models,
     minimum_interval_seconds=300,
     description=(
-        "Launches retrain_models when a model has no champion, when at least $SHOP_PIPELINE_RETRAIN_MIN_NEW_EVENTS "
+        "Launches retrain_models when a model has no champion, when at least retraining.min_new_events "
         "(20000) clean events landed after the newest training attempt, when a PSI in feature_drift exceeds "
-        "$SHOP_PIPELINE_RETRAIN_MAX_PSI (0.25), or when a champion is older than $SHOP_PIPELINE_CHAMPION_MAX_AGE_DAYS "
+        "retraining.max_psi (0.25), or when a champion is older than retraining.max_champion_age_days "
         "(30) -- and only with data that attempt has not seen. Never while a training run is queued or running; "
         "at most once per feature_drift measurement. Reads only the Dagster instance (no DuckDB)."
     ),
 )
-def retrain_sensor(context: SensorEvaluationContext):
+def retrain_sensor(context: SensorEvaluationContext, retraining: Retraining):
     busy = active_training_run(context.instance)
     if busy:
         return SkipReason(f"{busy}: no second training run")
@@ -258,7 +256,7 @@ def retrain_sensor(context: SensorEvaluationContext):
     if entry is None:
         return SkipReason(f"feature_drift record {record.storage_id} has no '{FACTS_KEY}' metadata")
     facts = MonitoringFacts.from_json(entry.value)
-    policy = RetrainPolicy.from_env()
+    policy = retraining.policy()
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     triggers = retrain_triggers(facts, policy, now)
     if not triggers:

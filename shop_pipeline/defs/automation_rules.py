@@ -8,8 +8,8 @@ Three decisions live here so they can be tested without a daemon:
 - `retrain_triggers`: whether the models should be retrained, and why, from the facts the
   `feature_drift` asset records (registry facts, new clean events, PSI).
 
-Settings come from the environment (read when called, so a restarted daemon picks them up):
-see `ScheduleSettings`, `landing_settle_seconds` and `RetrainPolicy`.
+Their settings come from outside: the schedule's time and the landing sensor's intervals from
+the environment (settings.py), the retraining thresholds from the `retraining` resource.
 """
 
 from __future__ import annotations
@@ -17,62 +17,12 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import os
-import zoneinfo
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-TIMEZONE_ENV = "SHOP_PIPELINE_TIMEZONE"
-DAILY_HOUR_ENV = "SHOP_PIPELINE_DAILY_HOUR"
-DAILY_MINUTE_ENV = "SHOP_PIPELINE_DAILY_MINUTE"
-SETTLE_SECONDS_ENV = "SHOP_PIPELINE_LANDING_SETTLE_SECONDS"
-LANDING_INTERVAL_ENV = "SHOP_PIPELINE_LANDING_INTERVAL_SECONDS"
-MIN_NEW_EVENTS_ENV = "SHOP_PIPELINE_RETRAIN_MIN_NEW_EVENTS"
-MAX_PSI_ENV = "SHOP_PIPELINE_RETRAIN_MAX_PSI"
-MAX_CHAMPION_AGE_ENV = "SHOP_PIPELINE_CHAMPION_MAX_AGE_DAYS"
-
-
-def _env_number(name: str, default: float, kind=float, minimum: float = 0) -> Any:
-    raw = os.environ.get(name)
-    if raw is None or raw.strip() == "":
-        return kind(default)
-    try:
-        value = kind(raw)
-    except ValueError:
-        raise ValueError(f"{name}={raw!r} is not a number") from None
-    if value < minimum:
-        raise ValueError(f"{name}={raw!r} must be >= {minimum}")
-    return value
-
 
 # ---------------------------------------------------------------------------- daily schedule
-
-
-@dataclass(frozen=True)
-class ScheduleSettings:
-    """When the daily run starts: `hour:minute` in `timezone` (an IANA name)."""
-
-    timezone: str = "UTC"
-    hour: int = 6
-    minute: int = 0
-
-    @classmethod
-    def from_env(cls) -> ScheduleSettings:
-        timezone = os.environ.get(TIMEZONE_ENV, "").strip() or "UTC"
-        try:
-            zoneinfo.ZoneInfo(timezone)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"{TIMEZONE_ENV}={timezone!r} is not an IANA time zone (e.g. Europe/Berlin)") from None
-        hour = _env_number(DAILY_HOUR_ENV, 6, int)
-        minute = _env_number(DAILY_MINUTE_ENV, 0, int)
-        if hour > 23 or minute > 59:
-            raise ValueError(f"{DAILY_HOUR_ENV}/{DAILY_MINUTE_ENV} must be a time of day, got {hour}:{minute}")
-        return cls(timezone, hour, minute)
-
-    @property
-    def cron(self) -> str:
-        return f"{self.minute} {self.hour} * * *"
 
 
 def yesterday_partition(scheduled_at: dt.datetime) -> dt.date:
@@ -89,16 +39,6 @@ def yesterday_partition(scheduled_at: dt.datetime) -> dt.date:
 
 
 # ---------------------------------------------------------------------------- landing sensor
-
-
-def landing_settle_seconds() -> float:
-    """A file counts as complete once it has not been modified for this long (default 30 s)."""
-    return _env_number(SETTLE_SECONDS_ENV, 30.0)
-
-
-def landing_interval_seconds() -> int:
-    """Seconds between two ticks of the landing sensor (default 30; read when the definitions load)."""
-    return _env_number(LANDING_INTERVAL_ENV, 30, int, minimum=1)
 
 
 @dataclass(frozen=True)
@@ -225,13 +165,10 @@ class RetrainPolicy:
     max_psi: float = 0.25  # (b) PSI above this on a key feature or the score distribution
     max_champion_age_days: float = 30.0  # (c) days since the champion was promoted
 
-    @classmethod
-    def from_env(cls) -> RetrainPolicy:
-        return cls(
-            _env_number(MIN_NEW_EVENTS_ENV, cls.min_new_events, int, 1),
-            _env_number(MAX_PSI_ENV, cls.max_psi),
-            _env_number(MAX_CHAMPION_AGE_ENV, cls.max_champion_age_days),
-        )
+    def __post_init__(self):
+        if self.min_new_events < 1 or self.max_psi < 0 or self.max_champion_age_days < 0:
+            raise ValueError(f"retraining policy {self}: min_new_events must be >= 1, max_psi and "
+                             "max_champion_age_days >= 0")
 
 
 @dataclass(frozen=True)

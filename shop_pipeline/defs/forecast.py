@@ -27,7 +27,7 @@ from shop_pipeline.ml.forecast.evaluate import backtest, backtest_saved_model
 from shop_pipeline.ml.forecast.report import plot_categories, plot_top_products, plot_wape_by_horizon
 from shop_pipeline.ml.forecast.score import forecast
 from shop_pipeline.ml.forecast.train import fit_forecaster
-from shop_pipeline.resources import ModelingWindow, ShopHome, Warehouse
+from shop_pipeline.resources import ModelingWindow, ModelThreads, ShopHome, Warehouse
 from shop_pipeline.warehouse.scores import replace_scores, unchanged_scores
 
 GATE_METRIC = "wape"
@@ -78,7 +78,9 @@ def _metrics_by_candidate(result) -> dict[str, dict[str, float]]:
     ),
 )
 @skips_when_data_is_short
-def demand_forecast_model(context: AssetExecutionContext, warehouse: Warehouse, window: ModelingWindow, shop: ShopHome):
+def demand_forecast_model(context: AssetExecutionContext, warehouse: Warehouse, window: ModelingWindow, shop: ShopHome,
+                          model_threads: ModelThreads):
+    model_threads.apply()
     horizon = window.forecast_horizon_days
     with warehouse.connection() as con:
         registry.ensure_registry_schema(con)
@@ -197,7 +199,8 @@ demand_forecast_champion = promotion_gate_asset(
 )
 @skips_when_data_is_short
 def demand_forecasts(context: AssetExecutionContext, warehouse: Warehouse, window: ModelingWindow,
-                     shop: ShopHome):
+                     shop: ShopHome, model_threads: ModelThreads):
+    model_threads.apply()
     horizon = window.forecast_horizon_days
     with warehouse.connection() as con:
         registry.ensure_registry_schema(con)

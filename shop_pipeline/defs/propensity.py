@@ -19,7 +19,7 @@ from shop_pipeline.ml.propensity.evaluate import evaluate_fitted
 from shop_pipeline.ml.propensity.report import metrics_table_markdown, propensity_report_sections
 from shop_pipeline.ml.propensity.score import SCORE_COLUMNS, score_customers
 from shop_pipeline.ml.propensity.train import metrics_rows, run_propensity
-from shop_pipeline.resources import ModelingWindow, ShopHome, Warehouse
+from shop_pipeline.resources import ModelingWindow, ModelThreads, ShopHome, Warehouse
 from shop_pipeline.warehouse.scores import replace_scores, unchanged_scores
 
 GATE_METRIC = "roc_auc"
@@ -54,7 +54,9 @@ SCORING_INPUTS = {"features.customer_features": ""}
     ),
 )
 @skips_when_data_is_short
-def propensity_model(context: AssetExecutionContext, warehouse: Warehouse, window: ModelingWindow, shop: ShopHome):
+def propensity_model(context: AssetExecutionContext, warehouse: Warehouse, window: ModelingWindow, shop: ShopHome,
+                     model_threads: ModelThreads):
+    model_threads.apply()
     with warehouse.connection() as con:
         registry.ensure_registry_schema(con)
         as_of = window.resolve_as_of(con)
@@ -157,7 +159,8 @@ propensity_champion = promotion_gate_asset(
 )
 @skips_when_data_is_short
 def customer_scores(context: AssetExecutionContext, warehouse: Warehouse, window: ModelingWindow,
-                    shop: ShopHome):
+                    shop: ShopHome, model_threads: ModelThreads):
+    model_threads.apply()
     with warehouse.connection() as con:
         registry.ensure_registry_schema(con)
         as_of = window.resolve_as_of(con)

@@ -27,7 +27,7 @@ from shop_pipeline.ml.recommend.report import metrics_table_markdown, recall_cur
 from shop_pipeline.ml.recommend.score import OUTPUT_COLUMNS, TOP_K, recommendations_frame
 from shop_pipeline.ml.recommend.train import MEASURED, MIN_EVALUATED_CUSTOMERS, TEST_DAYS, UNMEASURED, train
 from shop_pipeline.quality.interactions_suite import validate_interactions
-from shop_pipeline.resources import ModelingWindow, ShopHome, Warehouse
+from shop_pipeline.resources import ModelingWindow, ModelThreads, ShopHome, Warehouse
 from shop_pipeline.warehouse.scores import replace_scores, unchanged_scores
 
 REPORTED_METRICS = ("ndcg_at_10", "recall_at_10", "precision_at_10", "hit_rate_at_10", "coverage_at_20")
@@ -87,7 +87,8 @@ interactions = audited_feature_asset(
 )
 @skips_when_data_is_short
 def recommendation_model(context: AssetExecutionContext, warehouse: Warehouse, window: ModelingWindow,
-                         shop: ShopHome):
+                         shop: ShopHome, model_threads: ModelThreads):
+    model_threads.apply()
     with warehouse.connection() as con:
         registry.ensure_registry_schema(con)
         as_of = window.resolve_as_of(con)
@@ -211,7 +212,8 @@ def _recency_label(recency_days: int | None) -> str:
 )
 @skips_when_data_is_short
 def recommendations(context: AssetExecutionContext, warehouse: Warehouse, window: ModelingWindow,
-                    shop: ShopHome):
+                    shop: ShopHome, model_threads: ModelThreads):
+    model_threads.apply()
     recency_days = window.recommendation_recency_days
     with warehouse.connection() as con:
         registry.ensure_registry_schema(con)

@@ -26,7 +26,7 @@ from shop_pipeline.ml.order_risk.report import metrics_table_markdown, run_pngs
 from shop_pipeline.ml.order_risk.score import SCORE_COLUMNS, score_orders
 from shop_pipeline.ml.order_risk.train import metrics_rows, run_order_risk_frames
 from shop_pipeline.quality.order_feature_suite import validate_order_features
-from shop_pipeline.resources import ModelingWindow, ShopHome, Warehouse
+from shop_pipeline.resources import ModelingWindow, ModelThreads, ShopHome, Warehouse
 from shop_pipeline.warehouse.order_labels import LABELS_SUBFOLDER, known_labels_frame, load_order_labels
 from shop_pipeline.warehouse.scores import read_scores, replace_scores, unchanged_scores
 
@@ -108,19 +108,24 @@ order_features = audited_feature_asset(
     ),
 )
 @skips_when_data_is_short
-def order_risk_model(context: AssetExecutionContext, warehouse: Warehouse, window: ModelingWindow, shop: ShopHome):
+def order_risk_model(context: AssetExecutionContext, warehouse: Warehouse, window: ModelingWindow, shop: ShopHome,
+                     model_threads: ModelThreads):
+    model_threads.apply()
     with warehouse.connection() as con:
         registry.ensure_registry_schema(con)
         as_of = window.resolve_as_of(con)
         training = prepare_training(context, con, MODEL_NAME, tables=TRAINING_INPUTS, as_of=as_of,
-                                    settings={"seed": window.seed},
+                                    settings={"seed": window.seed, "alert_budget": window.order_risk_alert_budget,
+                                              "maturity_days": window.order_risk_label_maturity_days},
                                     models_dir=shop.paths.models)
         if training.reusable is not None:
             return reused_result(
                 con, training, reports=shop.paths.reports, as_of=as_of, metric_names=REPORTED_METRICS,
                 extra=lambda row: {"mode": row.parameters.get("mode", "unknown")},
             )
-        run = run_order_risk_frames(read_order_features(con), known_labels_frame(con, as_of), as_of, seed=window.seed)
+        run = run_order_risk_frames(read_order_features(con), known_labels_frame(con, as_of), as_of, seed=window.seed,
+                                    alert_budget=window.order_risk_alert_budget,
+                                    maturity_days=window.order_risk_label_maturity_days)
         champion = champion_comparison(
             con, MODEL_NAME, run.windows.eval_start, CHALLENGER,
             lambda row: evaluate_fitted(
@@ -204,7 +209,8 @@ order_risk_champion = promotion_gate_asset(
 )
 @skips_when_data_is_short
 def order_risk_scores(context: AssetExecutionContext, warehouse: Warehouse, window: ModelingWindow,
-                      shop: ShopHome):
+                      shop: ShopHome, model_threads: ModelThreads):
+    model_threads.apply()
     with warehouse.connection() as con:
         registry.ensure_registry_schema(con)
         as_of = window.resolve_as_of(con)

@@ -11,7 +11,7 @@ import yaml
 
 from shop_pipeline.warehouse.staging import StagingRules
 
-THRESHOLDS_ENV = "SHOP_PIPELINE_THRESHOLDS"
+THRESHOLDS_ENV = "SHOP_PIPELINE_THRESHOLDS"  # the `quality` resource's thresholds_path when set (resources.py)
 
 
 def _merge(base: dict, override: dict) -> dict:
@@ -24,8 +24,8 @@ def _merge(base: dict, override: dict) -> dict:
 
 
 def load_thresholds(path: str | os.PathLike | None = None) -> dict[str, Any]:
+    """thresholds.yaml, with the keys of the YAML file at `path` (when given) overriding it."""
     defaults = yaml.safe_load(resources.files(__package__).joinpath("thresholds.yaml").read_text())
-    path = path or os.environ.get(THRESHOLDS_ENV)
     if not path:
         return defaults
     return _merge(defaults, yaml.safe_load(Path(path).read_text()) or {})

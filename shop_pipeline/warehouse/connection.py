@@ -13,6 +13,8 @@ import duckdb
 from shop_pipeline import sql
 from shop_pipeline.settings import available_cores
 
+# The Warehouse resource's memory_limit and threads when set (resources.py); here the default of
+# connections opened without one (the CLI's import, retract and summary).
 MEMORY_LIMIT_ENV = "SHOP_PIPELINE_DUCKDB_MEMORY_LIMIT"
 THREADS_ENV = "SHOP_PIPELINE_DUCKDB_THREADS"
 MAX_MEMORY_LIMIT_MIB = 2048  # the process stays under 3 GiB with Python, Dagster and GX beside it
@@ -28,23 +30,28 @@ def machine_memory_limit() -> str:
     return f"{max(256, min(MAX_MEMORY_LIMIT_MIB, total // 4 // 1024**2))}MB"
 
 
-def prepare_session(con: duckdb.DuckDBPyConnection, temp_directory: Path | None = None) -> None:
+def prepare_session(con: duckdb.DuckDBPyConnection, temp_directory: Path | None = None,
+                    memory_limit: str | None = None, threads: int | None = None) -> None:
     """UTC timestamps, bounded memory and the machine's cores for every session.
 
     Timestamps without an offset are read as UTC, whatever the machine's time zone (set after
     connecting: as a connect-time option it needs ICU before it is loaded). DuckDB would
-    otherwise take up to 80% of RAM; with a limit (a quarter of the machine's memory, at most
-    2 GiB, or $SHOP_PIPELINE_DUCKDB_MEMORY_LIMIT) it spills to `temp_directory` (next to the
-    warehouse, under the shop home). Threads: the cores this process may use
-    ($SHOP_PIPELINE_DUCKDB_THREADS overrides).
+    otherwise take up to 80% of RAM; with a limit (`memory_limit`, else
+    $SHOP_PIPELINE_DUCKDB_MEMORY_LIMIT, else a quarter of the machine's memory, at most 2 GiB)
+    it spills to `temp_directory` (next to the warehouse, under the shop home). Threads:
+    `threads`, else $SHOP_PIPELINE_DUCKDB_THREADS, else the cores this process may use.
     """
     con.execute("SET TimeZone = 'UTC'")
-    limit = os.environ.get(MEMORY_LIMIT_ENV) or machine_memory_limit()
+    limit = memory_limit or os.environ.get(MEMORY_LIMIT_ENV) or machine_memory_limit()
     con.execute("SET memory_limit = " + _quote_setting(limit))
-    threads = os.environ.get(THREADS_ENV)
-    if threads and not threads.strip().isdigit():
-        raise ValueError(f"{THREADS_ENV}={threads!r} is not a number of threads")
-    con.execute(f"SET threads = {int(threads) if threads else available_cores()}")
+    if threads is None:
+        raw = os.environ.get(THREADS_ENV)
+        if raw and not raw.strip().isdigit():
+            raise ValueError(f"{THREADS_ENV}={raw!r} is not a number of threads")
+        threads = int(raw) if raw else available_cores()
+    if int(threads) < 1:
+        raise ValueError(f"DuckDB threads must be at least 1, got {threads}")
+    con.execute(f"SET threads = {int(threads)}")
     if temp_directory is not None:
         con.execute("SET temp_directory = " + _quote_path(temp_directory))
 
@@ -57,7 +64,7 @@ def _quote_path(path: Path) -> str:
 def _quote_setting(value: str) -> str:
     """A size setting like '3GB' as a SQL literal (validated, since SET takes no parameters)."""
     if not re.fullmatch(r"\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)", value.strip(), flags=re.IGNORECASE):
-        raise ValueError(f"{MEMORY_LIMIT_ENV}={value!r} is not a size like 3GB")
+        raise ValueError(f"DuckDB memory_limit {value!r} is not a size like 3GB")
     return "'" + value.strip() + "'"
 
 
@@ -66,12 +73,14 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
 
 
 @contextlib.contextmanager
-def connect(path: Path | str, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+def connect(path: Path | str, read_only: bool = False, *, memory_limit: str | None = None,
+            threads: int | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A session on the warehouse file, prepared (prepare_session: memory_limit and threads as there)."""
     if not read_only:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(str(path), read_only=read_only)
     try:
-        prepare_session(con, None if read_only else Path(path).parent / TEMP_FOLDER)
+        prepare_session(con, None if read_only else Path(path).parent / TEMP_FOLDER, memory_limit, threads)
         if not read_only:
             ensure_schema(con)
         yield con

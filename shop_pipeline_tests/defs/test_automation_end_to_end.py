@@ -16,14 +16,13 @@ from shop_pipeline.defs.automation import (
     landing_sensor,
     retrain_sensor,
 )
-from shop_pipeline.defs.automation_rules import MIN_NEW_EVENTS_ENV, SETTLE_SECONDS_ENV
 from shop_pipeline.defs.monitoring import FACTS_KEY
 from shop_pipeline.features.interactions import INTERACTIONS_TABLE, write_interactions
 from shop_pipeline.features.order_features import ORDER_FEATURES_TABLE, write_order_features
 from shop_pipeline.features.tables import PRODUCT_DAILY_SALES_TABLE, write_product_daily_sales
 from shop_pipeline.pipeline_run import run_full_pipeline, window_run_config
-from shop_pipeline.resources import ShopHome
-from shop_pipeline.settings import ShopPaths
+from shop_pipeline.resources import MIN_NEW_EVENTS_ENV, ShopHome
+from shop_pipeline.settings import SETTLE_SECONDS_ENV, ShopPaths
 from shop_pipeline.synth import GeneratorConfig, generate_shop
 from shop_pipeline.warehouse.connection import connect
 
@@ -80,10 +79,11 @@ def test_a_landed_file_is_scored_and_the_retraining_run_follows_the_gate(loaded_
     monkeypatch.setenv(SETTLE_SECONDS_ENV, "30")
     monkeypatch.setenv(MIN_NEW_EVENTS_ENV, "1")
     definitions = build_definitions(paths)
+    retraining = {"retraining": definitions.resources["retraining"]}  # min_new_events from its variable
     before = champions(paths)
     assert {"demand_forecast", "propensity"} <= set(before)
     # trained up to the last loaded day: nothing to retrain on
-    assert "already covers the latest data" in retrain_sensor(build_sensor_context(instance=instance)).skip_message
+    assert "already covers the latest data" in retrain_sensor(build_sensor_context(instance=instance, resources=retraining)).skip_message
 
     # the last day's file lands (fully written 40 s ago); the sensor launches only that day
     for f in held.iterdir():
@@ -107,7 +107,7 @@ def test_a_landed_file_is_scored_and_the_retraining_run_follows_the_gate(loaded_
     assert_features_equal_a_whole_rebuild(paths, dt.date.fromisoformat(LAST_DAY))
 
     # new clean events after the champions' window: the trigger fires and says why
-    fired = retrain_sensor(build_sensor_context(instance=instance))
+    fired = retrain_sensor(build_sensor_context(instance=instance, resources=retraining))
     [retrain] = fired.run_requests
     # (on this small shop the order-risk gate finds nothing measurable, so it also has no champion)
     assert "new_data" in retrain.tags[RETRAIN_TRIGGERS_TAG].split(",")
@@ -125,7 +125,7 @@ def test_a_landed_file_is_scored_and_the_retraining_run_follows_the_gate(loaded_
     facts = instance.get_latest_materialization_event(AssetKey("feature_drift")).asset_materialization.metadata
     assert {m["latest_as_of"] for m in facts[FACTS_KEY].value["models"]} == {LAST_DAY}
     assert "already covers the latest data" in retrain_sensor(
-        build_sensor_context(instance=instance, cursor=fired.cursor)).skip_message
+        build_sensor_context(instance=instance, cursor=fired.cursor, resources=retraining)).skip_message
 
 
     # the usual margin: whatever each gate decides is what the registry and the scores then show

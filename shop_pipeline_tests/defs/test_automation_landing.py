@@ -8,8 +8,8 @@ from dagster import DagsterInstance, build_sensor_context, materialize
 
 from shop_pipeline.definitions import ASSETS, build_definitions
 from shop_pipeline.defs.automation import LANDING_FILES_TAG, TRIGGER_TAG, landing_sensor
-from shop_pipeline.defs.automation_rules import SETTLE_SECONDS_ENV
 from shop_pipeline.resources import ShopHome, default_resources
+from shop_pipeline.settings import SETTLE_SECONDS_ENV
 from shop_pipeline_tests.defs.helpers import good_day, query
 from shop_pipeline_tests.landing_fixtures import event_line, write_events
 

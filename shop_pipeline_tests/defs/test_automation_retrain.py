@@ -37,26 +37,27 @@ from shop_pipeline.defs.automation import (
     integration_failure_sensors,
     retrain_sensor,
 )
-from shop_pipeline.defs.automation_rules import (
+from shop_pipeline.defs.automation_rules import ModelFacts, MonitoringFacts, RetrainPolicy
+from shop_pipeline.defs.monitoring import FACTS_KEY
+from shop_pipeline.resources import (
     MAX_CHAMPION_AGE_ENV,
     MAX_PSI_ENV,
     MIN_NEW_EVENTS_ENV,
-    ModelFacts,
-    MonitoringFacts,
+    Alerting,
+    Retraining,
+    ShopHome,
+    Warehouse,
+    alerting_from_environment,
+    default_resources,
+    retraining_from_environment,
 )
-from shop_pipeline.defs.monitoring import FACTS_KEY
-from shop_pipeline.resources import Alerting, ShopHome, Warehouse, alerting_from_environment, default_resources
 from shop_pipeline.warehouse.connection import connect
 
 NOW = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
 LATEST_DAY = dt.date(2025, 3, 31)
 
 
-@pytest.fixture(autouse=True)
-def policy(monkeypatch):
-    monkeypatch.setenv(MIN_NEW_EVENTS_ENV, "1000")
-    monkeypatch.setenv(MAX_PSI_ENV, "0.25")
-    monkeypatch.setenv(MAX_CHAMPION_AGE_ENV, "30")
+POLICY = Retraining(min_new_events=1000, max_psi=0.25, max_champion_age_days=30)
 
 
 @pytest.fixture
@@ -85,8 +86,8 @@ def measured(instance, models, psi=None, latest_day=LATEST_DAY):
     )
 
 
-def tick(instance, cursor=None):
-    return retrain_sensor(build_sensor_context(instance=instance, cursor=cursor))
+def tick(instance, cursor=None, retraining=POLICY):
+    return retrain_sensor(build_sensor_context(instance=instance, cursor=cursor, resources={"retraining": retraining}))
 
 
 def launched(result):
@@ -136,6 +137,36 @@ def test_no_champion_or_no_model_at_all_trains(instance):
     assert launched(tick(instance)).tags[RETRAIN_TRIGGERS_TAG] == "no_champion"
     measured(instance, [])
     assert launched(tick(instance)).tags[RETRAIN_TRIGGERS_TAG] == "no_model"
+
+
+def test_the_thresholds_are_the_retraining_resources(instance):
+    measured(instance, [model(new_events=500, promoted_days_ago=10)], psi={"product_day.units": 0.3})
+    assert tick(instance, retraining=Retraining(min_new_events=1000, max_psi=0.5, max_champion_age_days=30)
+                ).skip_message.startswith("no trigger: 500 new clean events < 1000")
+    assert launched(tick(instance, retraining=Retraining(min_new_events=400, max_psi=0.5))
+                    ).tags[RETRAIN_TRIGGERS_TAG] == "new_data"
+    assert launched(tick(instance, retraining=Retraining(min_new_events=1000, max_psi=0.2))
+                    ).tags[RETRAIN_TRIGGERS_TAG] == "drift"
+    assert launched(tick(instance, retraining=Retraining(min_new_events=1000, max_psi=0.5, max_champion_age_days=7))
+                    ).tags[RETRAIN_TRIGGERS_TAG] == "stale_champion"
+    with pytest.raises(Exception, match="min_new_events must be >= 1"):
+        tick(instance, retraining=Retraining(min_new_events=0))
+
+
+def test_the_retraining_resource_comes_from_its_environment_variables(monkeypatch):
+    for name in (MIN_NEW_EVENTS_ENV, MAX_PSI_ENV, MAX_CHAMPION_AGE_ENV):
+        monkeypatch.delenv(name, raising=False)
+    assert retraining_from_environment().policy() == RetrainPolicy()  # 20000, 0.25, 30 days
+    assert default_resources()["retraining"].policy() == RetrainPolicy()
+    monkeypatch.setenv(MIN_NEW_EVENTS_ENV, "123")
+    monkeypatch.setenv(MAX_PSI_ENV, "0.4")
+    monkeypatch.setenv(MAX_CHAMPION_AGE_ENV, "7.5")
+    configured = retraining_from_environment()
+    assert configured.min_new_events.name == MIN_NEW_EVENTS_ENV  # the UI shows the variable
+    assert configured.process_config_and_initialize().policy() == RetrainPolicy(123, 0.4, 7.5)
+    monkeypatch.setenv(MAX_PSI_ENV, "a lot")
+    with pytest.raises(ValueError, match="is not a number"):
+        retraining_from_environment()
 
 
 def test_no_trigger_fires_without_data_the_newest_attempt_has_not_seen(instance):

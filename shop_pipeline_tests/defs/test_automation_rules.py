@@ -5,14 +5,12 @@ import datetime as dt
 import pytest
 
 from shop_pipeline.defs.automation_rules import (
-    DAILY_HOUR_ENV,
-    TIMEZONE_ENV,
     FileVersion,
     LandingCursor,
-    ScheduleSettings,
     scan_landing,
     yesterday_partition,
 )
+from shop_pipeline.settings import DAILY_HOUR_ENV, TIMEZONE_ENV, ScheduleSettings
 
 S = 1_000_000_000  # ns per second
 SETTLE = 30

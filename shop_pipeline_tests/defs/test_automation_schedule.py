@@ -6,8 +6,8 @@ from dagster import AssetKey, DagsterInstance, SkipReason, build_schedule_contex
 
 from shop_pipeline.definitions import build_definitions
 from shop_pipeline.defs.automation import TRIGGER_TAG, build_daily_schedule
-from shop_pipeline.defs.automation_rules import DAILY_HOUR_ENV, TIMEZONE_ENV
 from shop_pipeline.defs.monitoring import FACTS_KEY
+from shop_pipeline.settings import DAILY_HOUR_ENV, TIMEZONE_ENV
 from shop_pipeline_tests.defs.helpers import good_day, materialized, query
 from shop_pipeline_tests.landing_fixtures import write_events
 

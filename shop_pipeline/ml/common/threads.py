@@ -8,9 +8,11 @@ library loads), and:
 * `process_threads()` decides once per process: the cores this process may run on
   (os.sched_getaffinity), unless SHOP_PIPELINE_THREADS or OMP_NUM_THREADS says. Not fewer when
   the machine is busy: with idle threads asleep, a process's CPU share under contention grows
-  with its runnable threads (docs/benchmarks.md, benchmarks/threads.py).
+  with its runnable threads (docs/benchmarks.md, benchmarks/threads.py). A Dagster run takes
+  the `model_threads` resource's `threads` instead when it is set (`use_threads`).
 * `configure()` applies that limit to every OpenMP and BLAS library loaded (threadpoolctl),
-  once; model code calls it (through `threads_for`) before its first heavy call.
+  once (again only when `use_threads` changes the number); model code calls it (through
+  `threads_for`) before its first heavy call.
 * Below SINGLE_THREAD_BELOW_ROWS rows a fit runs on one OpenMP thread: on small data thread
   start-up costs more than it saves.
 
@@ -47,11 +49,28 @@ def process_threads() -> int:
     return available_cores()
 
 
-@cache
+_chosen: int | None = None  # use_threads(): the run's choice, else process_threads()
+_applied: int | None = None  # the limit configure() last applied
+
+
+def use_threads(threads: int | None) -> int:
+    """This process's threads from now on: `threads`, or process_threads() when None; applied
+    (configure) and returned. The `model_threads` resource calls it as a model asset starts."""
+    global _chosen
+    if threads is not None and threads < 1:
+        raise ValueError(f"model threads must be at least 1, got {threads}")
+    _chosen = threads
+    return configure()
+
+
 def configure() -> int:
-    """Limit every loaded OpenMP and BLAS library to process_threads(), once per process; returns it."""
-    threads = process_threads()
-    _controller().limit(limits=threads)
+    """Limit every loaded OpenMP and BLAS library to the chosen threads (use_threads, else
+    process_threads()), once per number chosen; returns it."""
+    global _applied
+    threads = _chosen or process_threads()
+    if threads != _applied:
+        _controller().limit(limits=threads)
+        _applied = threads
     return threads
 
 
