@@ -88,7 +88,7 @@ def main() -> None:
     from dagster import DagsterInstance
 
     from shop_pipeline.definitions import build_definitions
-        from shop_pipeline.pipeline_run import run_full_pipeline
+    from shop_pipeline.pipeline_run import run_full_pipeline
     from shop_pipeline.settings import SETTLE_SECONDS_ENV, ShopPaths
     from shop_pipeline.synth import GeneratorConfig, generate_shop
 

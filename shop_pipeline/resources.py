@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterator
-from typing import Any, Optional
+from typing import Any
 
 import duckdb
 from dagster import ConfigurableResource, EnvVar
@@ -76,7 +76,7 @@ class Quality(ConfigurableResource):
     """Thresholds of the ingestion rules and expectation suites: quality/thresholds.yaml, with the
     keys of the YAML file at `thresholds_path` ($SHOP_PIPELINE_THRESHOLDS) overriding it."""
 
-    thresholds_path: Optional[str] = None
+    thresholds_path: str | None = None
 
     def thresholds(self) -> dict[str, Any]:
         return load_thresholds(self.thresholds_path)
@@ -93,8 +93,8 @@ class Warehouse(ConfigurableResource):
     """
 
     path: str
-    memory_limit: Optional[str] = None
-    threads: Optional[int] = None
+    memory_limit: str | None = None
+    threads: int | None = None
 
     @contextlib.contextmanager
     def connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -107,7 +107,7 @@ class ModelThreads(ConfigurableResource):
     ($SHOP_PIPELINE_THREADS; unset: OMP_NUM_THREADS, else the cores the run may use). Fits on
     fewer than 50,000 rows still use one (ml/common/threads.py). Results do not depend on it."""
 
-    threads: Optional[int] = None
+    threads: int | None = None
 
     def apply(self) -> int:
         """Use these threads in this process from now on (every model asset calls it first)."""
@@ -138,7 +138,7 @@ class Alerting(ConfigurableResource):
     """Where failed runs are announced: a webhook receiving each failure as a JSON POST
     ($SHOP_PIPELINE_ALERT_WEBHOOK; off when unset). Slack and Teams: see defs/automation.py."""
 
-    webhook_url: Optional[str] = None
+    webhook_url: str | None = None
 
 
 def alerting_from_environment() -> Alerting:
@@ -172,14 +172,14 @@ class ModelingWindow(ConfigurableResource):
     last complete day landed. Nothing after it influences a feature, a model or a score.
     """
 
-    as_of: Optional[str] = None
+    as_of: str | None = None
     forecast_horizon_days: int = 14
     propensity_horizon_days: int = 30
     seed: int = 42
     # Who gets recommendations: customers with an interaction in this many days before the
     # cut-off; None (the default) scores every customer with any interaction before it, so
     # lapsed customers get lists too (win-back mail).
-    recommendation_recency_days: Optional[int] = None
+    recommendation_recency_days: int | None = None
     # A challenger must beat every baseline and the champion by this relative margin.
     min_improvement: float = 0.01
     # Order risk flags this share of orders (the fraud team's review budget): the threshold is

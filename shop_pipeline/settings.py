@@ -102,18 +102,18 @@ def partitions_start() -> str:
 
 def partition_bounds(today: dt.date | None = None) -> tuple[dt.date, dt.date]:
     """[first partition day, tomorrow] (UTC): the days a landed file may be dated."""
-    today = today or dt.datetime.now(dt.timezone.utc).date()
+    today = today or dt.datetime.now(dt.UTC).date()
     return dt.date.fromisoformat(partitions_start()), today + dt.timedelta(days=1)
 
 
-def recorded_partitions_start(paths: "ShopPaths") -> dt.date | None:
+def recorded_partitions_start(paths: ShopPaths) -> dt.date | None:
     try:
         return dt.date.fromisoformat(paths.partitions_start_file.read_text().strip())
     except (OSError, ValueError):
         return None
 
 
-def record_partitions_start(paths: "ShopPaths", first_day: dt.date) -> bool:
+def record_partitions_start(paths: ShopPaths, first_day: dt.date) -> bool:
     """Record the first landed day as the shop's first partition, once: True when recorded now.
 
     Kept once written, so a later file dated before it is refused (with the reason) instead of
@@ -133,11 +133,11 @@ class ShopPaths:
     home: Path
 
     @classmethod
-    def from_env(cls) -> "ShopPaths":
+    def from_env(cls) -> ShopPaths:
         return cls(Path(os.environ.get(HOME_ENV, "data")).resolve())
 
     @classmethod
-    def at(cls, home: str | os.PathLike) -> "ShopPaths":
+    def at(cls, home: str | os.PathLike) -> ShopPaths:
         return cls(Path(home).resolve())
 
     @property
@@ -188,7 +188,7 @@ class ShopPaths:
     def dagster_home(self) -> Path:
         return self.home / "dagster_home"
 
-    def ensure(self) -> "ShopPaths":
+    def ensure(self) -> ShopPaths:
         for folder in (self.events_landing, self.warehouse.parent, self.models, self.reports, self.ground_truth):
             folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.home.chmod(0o700)  # customer data: the owner's only, whatever the umask made it

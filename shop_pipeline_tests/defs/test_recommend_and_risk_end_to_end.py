@@ -124,3 +124,18 @@ def test_drift_covers_the_order_features_and_the_risk_score(shop):
         rows = {row.feature: row for row in order_drift(con, models_dir=paths.models)}
     assert {"order.amount", "order.orders_last_24h", "score.risk_score"} <= set(rows)
     assert all(row.psi >= 0 and row.reference_rows > 0 and row.current_rows > 0 for row in rows.values())
+
+
+def test_the_alert_budget_is_run_configuration_that_retrains_the_risk_model(shop):
+    """Last in this module: it registers another order-risk version (not promoted: no gate runs)."""
+    paths, instance, _ = shop
+    [(default_budget,)] = rows(paths, """SELECT json_extract(parameters, '$.alert_budget')::DOUBLE
+                                         FROM ml.model_registry WHERE is_champion AND model_name = 'order_risk'""")
+    assert default_budget == 0.02
+    result = materialize(ASSETS, selection=["order_risk_model"], resources=default_resources(paths), instance=instance,
+                         run_config={"resources": {"window": {"config": {"order_risk_alert_budget": 0.05}}}})
+    metadata = instance.get_latest_materialization_event(AssetKey("order_risk_model")).asset_materialization.metadata
+    assert result.success and metadata["reused_version"].value is False  # a new budget is a new training key
+    [(budget,)] = rows(paths, f"""SELECT json_extract(parameters, '$.alert_budget')::DOUBLE FROM ml.model_registry
+                                  WHERE model_name = 'order_risk' AND version = '{metadata["model_version"].value}'""")
+    assert budget == 0.05
