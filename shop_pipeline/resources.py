@@ -144,9 +144,7 @@ class Alerting(ConfigurableResource):
 def alerting_from_environment() -> Alerting:
     """The webhook read from its variable when it is run (the UI shows the variable, never its
     value, which carries a token); an unset variable leaves the webhook off."""
-    if os.environ.get(WEBHOOK_ENV, "").strip():
-        return Alerting(webhook_url=EnvVar(WEBHOOK_ENV))
-    return Alerting()
+    return Alerting(**_given(webhook_url=env_text(WEBHOOK_ENV)))
 
 
 def default_resources(paths: ShopPaths | None = None) -> dict[str, Any]:
