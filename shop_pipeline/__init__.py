@@ -10,6 +10,6 @@ import os
 # that but made the many short parallel regions of a small fit slow on a quiet machine (a 70k-
 # event shop's forecast: 38.6 s against 10.4 s). 1,000 spins, measured on that shop: 11.9 s
 # quiet, 26.1 s beside two burners (0 spins: 38.6 / 22.2; 10,000: 10.4 / 32.9; default:
-# 10.4 / 51.9). See shop_pipeline/ml/threads.py for how many threads each library gets.
+# 10.4 / 51.9). See shop_pipeline/ml/common/threads.py for how many threads each library gets.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 os.environ.setdefault("GOMP_SPINCOUNT", "1000")

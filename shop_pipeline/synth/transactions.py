@@ -1,6 +1,6 @@
 """A transaction-only shop with known ground truth: who buys, how often, for how long, for how much.
 
-For the customer-value models (ml/bgnbd.py, ml/mbgnbd.py, ml/gamma_gamma.py, ml/propensity.py)
+For the customer-value models (ml/propensity/: bgnbd.py, mbgnbd.py, gamma_gamma.py)
 the question is whether expected orders over a horizon match what customers then do, so the
 generator writes the future too: orders up to `history_days + future_days`; a benchmark lands
 only the history and compares the models' predictions with the future it kept back.

@@ -1,7 +1,7 @@
 """Batch score tables (schema `scoring`): replaced whole in one transaction.
 
 A write may carry an inputs key (the model version, cut-off and fingerprints of what the
-scores were computed from: ml/lifecycle.inputs_key); it is recorded in scoring.score_builds
+scores were computed from: ml/common/lifecycle.inputs_key); it is recorded in scoring.score_builds
 in the same transaction. `unchanged_scores` then tells a later run that the table already
 holds the scores of the same key (and the row count it left), so they are not computed and
 written again.
@@ -71,7 +71,7 @@ SCORE_TABLES = {
 SCORE_BUILDS_DDL = """
     CREATE TABLE IF NOT EXISTS scoring.score_builds (
         table_name VARCHAR NOT NULL PRIMARY KEY,
-        inputs_key VARCHAR NOT NULL,      -- what the rows were computed from (ml/lifecycle.inputs_key)
+        inputs_key VARCHAR NOT NULL,      -- what the rows were computed from (ml/common/lifecycle.inputs_key)
         table_rows BIGINT NOT NULL,       -- rows the write left (another count: the table was edited)
         written_at TIMESTAMP NOT NULL     -- UTC
     )"""
