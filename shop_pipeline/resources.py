@@ -164,7 +164,8 @@ def default_resources(paths: ShopPaths | None = None) -> dict[str, Any]:
 
 class ModelingWindow(ConfigurableResource):
     """The cut-off, horizons and tuning of a run's models (run configuration; `shop-pipeline run
-    --as-of ...`, or the launchpad). Defaults are the shop's; changing one retrains what uses it.
+    --as-of ...`, or the launchpad). A training that depends on a changed value (horizon, seed,
+    alert budget, label maturity) trains a new version instead of reusing the registered one.
 
     as_of: last day whose events features and models may use (YYYY-MM-DD); empty means the
     last complete day landed. Nothing after it influences a feature, a model or a score.
