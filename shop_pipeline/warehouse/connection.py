@@ -10,7 +10,7 @@ from pathlib import Path
 
 import duckdb
 
-from shop_pipeline import sql
+from shop_pipeline.sql import ddl
 from shop_pipeline.settings import available_cores
 
 MEMORY_LIMIT_ENV = "SHOP_PIPELINE_DUCKDB_MEMORY_LIMIT"
@@ -62,7 +62,8 @@ def _quote_setting(value: str) -> str:
 
 
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
-    con.execute(sql.load("warehouse_schema"))
+    """The tables every read-write connection makes sure of (sql/ddl.ON_CONNECT)."""
+    ddl.create(con, *ddl.ON_CONNECT)
 
 
 @contextlib.contextmanager
