@@ -163,7 +163,8 @@ def write_product_daily_sales(
     all its days) moved.
     """
     check_as_of(con, as_of)
-    table, ddl, query = PRODUCT_DAILY_SALES_TABLE, ddl.replace_script(PRODUCT_DAILY_SALES_TABLE), sql.load("product_daily_sales")
+    table, query = PRODUCT_DAILY_SALES_TABLE, sql.load("product_daily_sales")
+    table_ddl = ddl.replace_script(table)
     keys = ("product_id", "day")
     with transaction(con) if own_transaction else contextlib.nullcontext():
         build = {"query": query_fingerprint(query),
@@ -171,10 +172,10 @@ def write_product_daily_sales(
         since = changed_since(con, table, PRODUCT_DAILY_SALES, as_of, build)
         first_day = None if since is None else since.date()
         scope = None if first_day is None else Scope("day >= $first_day", {"first_day": first_day}, {})
-        written = write_changes(con, table, ddl, query, _product_daily_sales_params(as_of, first_day), keys,
+        written = write_changes(con, table, table_ddl, query, _product_daily_sales_params(as_of, first_day), keys,
                                 PRODUCT_DAILY_SALES, scope=scope)
         if scope is not None and _relabelled_products(con):
-            written = _then_every_day(con, written, ddl, query, _product_daily_sales_params(as_of, None), keys)
+            written = _then_every_day(con, written, table_ddl, query, _product_daily_sales_params(as_of, None), keys)
         record_build(con, table, as_of, build, written.rows)
         return written
 
@@ -195,12 +196,12 @@ def _relabelled_products(con: duckdb.DuckDBPyConnection) -> bool:
         "HAVING count(DISTINCT {'category': category, 'brand': brand}) > 1)").fetchone()[0] > 0
 
 
-def _then_every_day(con: duckdb.DuckDBPyConnection, first: TableWrite, ddl: str, query: str, params: dict,
+def _then_every_day(con: duckdb.DuckDBPyConnection, first: TableWrite, table_ddl: str, query: str, params: dict,
                     keys: tuple[str, ...]) -> TableWrite:
     """Write every day after a write of some days; the written keys are those of both writes."""
     con.execute(f"CREATE OR REPLACE TEMP TABLE first_written AS SELECT * FROM temp.{first.written_keys}")
     try:
-        whole = write_changes(con, PRODUCT_DAILY_SALES_TABLE, ddl, query, params, keys, PRODUCT_DAILY_SALES)
+        whole = write_changes(con, PRODUCT_DAILY_SALES_TABLE, table_ddl, query, params, keys, PRODUCT_DAILY_SALES)
         con.execute(f"INSERT INTO temp.{whole.written_keys} "
                     f"SELECT * FROM temp.first_written EXCEPT SELECT * FROM temp.{whole.written_keys}")
     finally:
