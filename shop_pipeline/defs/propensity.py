@@ -151,9 +151,7 @@ propensity_champion = promotion_gate_asset(
         "SHA-256 matches the registry): p_purchase, churn_risk = 1 - p, expected orders and spend over the horizon, "
         "segment, model_version, as_of."
     ),
-    metadata={
-        **schemas.table_metadata("scoring.customer_scores"),
-    },
+    metadata=schemas.table_metadata("scoring.customer_scores"),
 )
 @skips_when_data_is_short
 def customer_scores(context: AssetExecutionContext, warehouse: Warehouse, window: ModelingWindow,

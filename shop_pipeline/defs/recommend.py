@@ -204,9 +204,7 @@ def _recency_label(recency_days: int | None) -> str:
         "categories, then overall (reason says which). With no champion and a version that could not be "
         "measured (a new shop), that version's most-popular lists are written and the metadata says unvalidated."
     ),
-    metadata={
-        **schemas.table_metadata(SCORES_TABLE),
-    },
+    metadata=schemas.table_metadata(SCORES_TABLE),
 )
 @skips_when_data_is_short
 def recommendations(context: AssetExecutionContext, warehouse: Warehouse, window: ModelingWindow,

@@ -197,9 +197,7 @@ order_risk_champion = promotion_gate_asset(
         "as_of. With no champion and no labels, the unvalidated isolation forest scores, and the "
         "metadata says so."
     ),
-    metadata={
-        **schemas.table_metadata(SCORES_TABLE),
-    },
+    metadata=schemas.table_metadata(SCORES_TABLE),
 )
 @skips_when_data_is_short
 def order_risk_scores(context: AssetExecutionContext, warehouse: Warehouse, window: ModelingWindow,
