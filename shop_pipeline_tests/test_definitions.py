@@ -5,6 +5,7 @@ from pathlib import Path
 from dagster import AssetKey
 
 from shop_pipeline.definitions import defs
+from shop_pipeline.sql import ddl
 
 EXPECTED_ASSETS = {
     "raw_products": "ingestion",
@@ -66,10 +67,40 @@ def test_assets_groups_and_checks():
     assert checks == EXPECTED_CHECKS
 
 
-def test_every_table_asset_declares_its_schema_and_shares_the_duckdb_pool():
+# the warehouse tables each asset writes (dagster/table_name); their column schemas come from
+# the tables' DDL files (defs/schemas.py), and test_models_end_to_end compares them with the
+# tables a run creates
+TABLE_ASSETS = {
+    "raw_products": ("raw.products",),
+    "raw_marketing": ("raw.ad_spend", "raw.promotions"),
+    "raw_events": ("raw.events",),
+    "clean_events": ("staging.events",),
+    "quarantined_events": ("staging.quarantined_events",),
+    "product_daily_sales": ("features.product_daily_sales",),
+    "customer_features": ("features.customer_features",),
+    "order_features": ("features.order_features",),
+    "interactions": ("features.interactions",),
+    "order_labels": ("raw.order_labels",),
+    "customer_scores": ("scoring.customer_scores",),
+    "demand_forecasts": ("scoring.demand_forecasts",),
+    "order_risk_scores": ("scoring.order_risk_scores",),
+    "recommendations": ("scoring.recommendations",),
+    "online_predictions": ("monitoring.online_predictions",),
+}
+
+
+def test_every_table_asset_declares_its_table_and_typed_schema_and_shares_the_duckdb_pool():
     graph = defs.resolve_asset_graph()
-    for name in ("raw_events", "clean_events", "quarantined_events", "raw_products"):
-        assert "dagster/column_schema" in graph.get(AssetKey(name)).metadata, name
+    declared = {key.to_user_string(): graph.get(key).metadata for key in graph.get_all_asset_keys()
+                if "dagster/table_name" in graph.get(key).metadata}
+    assert {name: tuple(m["dagster/table_name"].split(", ")) for name, m in declared.items()} == TABLE_ASSETS
+    for name, tables in TABLE_ASSETS.items():
+        shown = [(c.name, c.type, c.constraints.nullable, c.description)
+                 for c in declared[name]["dagster/column_schema"].columns]
+        expected = [(f"{t}.{c.name}" if len(tables) > 1 else c.name, c.type, c.nullable, c.description)
+                    for t in tables for c in ddl.columns(t)]
+        assert shown == expected, name
+        assert all(type_ and description for _, type_, _, description in shown), name
     for assets_def in graph.assets_defs:
         assert assets_def.node_def.pool == "duckdb"
 

@@ -13,9 +13,9 @@ from dagster import (
     asset,
 )
 
-from shop_pipeline.defs.common import DUCKDB_POOL, markdown_table, suite_check_result, table_schema
+from shop_pipeline.defs import schemas
+from shop_pipeline.defs.common import DUCKDB_POOL, markdown_table, suite_check_result
 from shop_pipeline.defs.models_common import ML_TEAM
-from shop_pipeline.features.columns import CUSTOMER_FEATURES, PRODUCT_DAILY_SALES
 from shop_pipeline import sql
 from shop_pipeline.features.staged_changes import query_fingerprint, record_inputs, unchanged_inputs
 from shop_pipeline.ml.common.lifecycle import inputs_key
@@ -53,7 +53,7 @@ def build_audited(con, build, validate, check_name: str, as_of, max_rows: int, t
     return written
 
 
-def audited_feature_asset(*, name: str, deps: list[str], description: str, columns, build, validate,
+def audited_feature_asset(*, name: str, deps: list[str], description: str, build, validate,
                           check_description: str, summarize: Callable[..., dict], inputs: dict[str, str],
                           queries: tuple[str, ...] = ()):
     """An asset of group `features` writing features.<name> by its changes with
@@ -74,10 +74,7 @@ def audited_feature_asset(*, name: str, deps: list[str], description: str, colum
         pool=DUCKDB_POOL,
         deps=deps,
         description=description,
-        metadata={
-            "dagster/column_schema": table_schema([(column, "", "") for column in columns]),
-            "dagster/table_name": f"features.{name}",
-        },
+        metadata=schemas.table_metadata(table),
         check_specs=[AssetCheckSpec(check_name, asset=name, blocking=True, description=check_description)],
     )
     def feature_table(context: AssetExecutionContext, warehouse: Warehouse, window: ModelingWindow, quality: Quality):
@@ -132,7 +129,6 @@ product_daily_sales = audited_feature_asset(
         "units, revenue, views, carts, purchases, conversion, prices and discount vs a 28-day reference, promotion, "
         "category ad spend, calendar, lags and rolling means over earlier days only."
     ),
-    columns=PRODUCT_DAILY_SALES,
     build=write_product_daily_sales,
     validate=validate_product_daily_sales,
     check_description="GX: keys not null, counts >= 0, conversion in [0, 1], complete grid, no day after as_of.",
@@ -150,7 +146,6 @@ customer_features = audited_feature_asset(
         "sessions, view/cart/purchase counts and ratios, category diversity, days since last view and cart, "
         "inter-purchase time, recent orders and spend."
     ),
-    columns=CUSTOMER_FEATURES,
     build=write_customer_features,
     validate=validate_customer_features,
     check_description="GX: no nulls where not allowed, ranges, and the leakage rule (no event at or after the cut-off).",

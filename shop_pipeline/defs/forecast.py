@@ -5,7 +5,8 @@ import datetime as dt
 
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
-from shop_pipeline.defs.common import DUCKDB_POOL, markdown_table, table_schema
+from shop_pipeline.defs import schemas
+from shop_pipeline.defs.common import DUCKDB_POOL, markdown_table
 from shop_pipeline.defs.models_common import (
     ML_TEAM, SCORES_REWRITTEN, prepare_training, promotion_gate_asset, require_champion, reused_result,
     scoring_key, skips_when_data_is_short, training_metadata,
@@ -189,13 +190,7 @@ demand_forecast_champion = promotion_gate_asset(
         "scoring.demand_forecasts: units per product for each of the next forecast_horizon_days after the cut-off, "
         "p10 / p50 / p90 (80% interval), from the champion (loaded only when its SHA-256 matches the registry)."
     ),
-    metadata={
-        "dagster/table_name": "scoring.demand_forecasts",
-        "dagster/column_schema": table_schema(
-            [("product_id", "VARCHAR", ""), ("day", "DATE", ""), ("p10", "DOUBLE", ""), ("p50", "DOUBLE", ""),
-             ("p90", "DOUBLE", ""), ("model_version", "VARCHAR", ""), ("as_of", "DATE", "")]
-        ),
-    },
+    metadata=schemas.table_metadata(SCORES_TABLE),
 )
 @skips_when_data_is_short
 def demand_forecasts(context: AssetExecutionContext, warehouse: Warehouse, window: ModelingWindow,

@@ -49,7 +49,7 @@ FILES_READABLE_CHECK = "landed_files_readable"
     owners=DATA_PLATFORM,
     pool=DUCKDB_POOL,
     description="Product catalog (landing/catalog/products.csv) replaced whole in raw.products.",
-    metadata={"dagster/column_schema": schemas.PRODUCTS, "dagster/table_name": "raw.products"},
+    metadata=schemas.table_metadata("raw.products"),
 )
 def raw_products(warehouse: Warehouse, shop: ShopHome) -> MaterializeResult:
     path = shop.paths.catalog_file
@@ -64,7 +64,7 @@ def raw_products(warehouse: Warehouse, shop: ShopHome) -> MaterializeResult:
     owners=DATA_PLATFORM,
     pool=DUCKDB_POOL,
     description="Daily ad spend per category and product promotions (landing/marketing/) in raw.ad_spend and raw.promotions.",
-    metadata={"dagster/table_name": "raw.ad_spend, raw.promotions"},
+    metadata=schemas.table_metadata("raw.ad_spend", "raw.promotions"),
 )
 def raw_marketing(warehouse: Warehouse, shop: ShopHome) -> MaterializeResult:
     paths = shop.paths
@@ -89,7 +89,7 @@ def raw_marketing(warehouse: Warehouse, shop: ShopHome) -> MaterializeResult:
         "duplicate_file; an unreadable file, or one dated outside the partitions, is recorded as failed with its "
         "reason and the others go through. The raw suite audits the batch before it is published."
     ),
-    metadata={"dagster/column_schema": schemas.RAW_EVENTS, "dagster/table_name": "raw.events"},
+    metadata=schemas.table_metadata("raw.events"),
     check_specs=[
         AssetCheckSpec(
             RAW_SUITE_CHECK,

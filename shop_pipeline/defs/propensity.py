@@ -3,7 +3,8 @@ scoring). The model code is ml/propensity/."""
 
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
-from shop_pipeline.defs.common import DUCKDB_POOL, markdown_table, table_schema
+from shop_pipeline.defs import schemas
+from shop_pipeline.defs.common import DUCKDB_POOL, markdown_table
 from shop_pipeline.defs.models_common import (
     ML_TEAM, SCORES_REWRITTEN, float_metrics, prepare_training, promotion_gate_asset, require_champion,
     reused_result, scoring_key, skips_when_data_is_short, training_metadata,
@@ -17,7 +18,7 @@ from shop_pipeline.ml.propensity.candidates import (
 )
 from shop_pipeline.ml.propensity.evaluate import evaluate_fitted
 from shop_pipeline.ml.propensity.report import metrics_table_markdown, propensity_report_sections
-from shop_pipeline.ml.propensity.score import SCORE_COLUMNS, score_customers
+from shop_pipeline.ml.propensity.score import score_customers
 from shop_pipeline.ml.propensity.train import metrics_rows, run_propensity
 from shop_pipeline.resources import ModelingWindow, ModelThreads, ShopHome, Warehouse
 from shop_pipeline.warehouse.scores import replace_scores, unchanged_scores
@@ -152,10 +153,7 @@ propensity_champion = promotion_gate_asset(
         "SHA-256 matches the registry): p_purchase, churn_risk = 1 - p, expected orders and spend over the horizon, "
         "segment, model_version, as_of."
     ),
-    metadata={
-        "dagster/table_name": "scoring.customer_scores",
-        "dagster/column_schema": table_schema([(name, "", "") for name in SCORE_COLUMNS]),
-    },
+    metadata=schemas.table_metadata("scoring.customer_scores"),
 )
 @skips_when_data_is_short
 def customer_scores(context: AssetExecutionContext, warehouse: Warehouse, window: ModelingWindow,

@@ -6,13 +6,14 @@ features/interactions.py and ml/recommend/.
 
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
-from shop_pipeline.defs.common import DUCKDB_POOL, markdown_table, table_schema
+from shop_pipeline.defs import schemas
+from shop_pipeline.defs.common import DUCKDB_POOL, markdown_table
 from shop_pipeline.defs.features import audited_feature_asset
 from shop_pipeline.defs.models_common import (
     ML_TEAM, SCORES_REWRITTEN, float_metrics, prepare_training, promotion_gate_asset, reused_result,
     scoring_key, serving_version, skips_when_data_is_short, training_metadata,
 )
-from shop_pipeline.features.interactions import INTERACTIONS, write_interactions
+from shop_pipeline.features.interactions import write_interactions
 from shop_pipeline.ml.common import registry
 from shop_pipeline.ml.common.html_report import write_html_report
 from shop_pipeline.ml.common.lifecycle import SERVING_PARAMETER, champion_comparison, register_trained
@@ -24,7 +25,7 @@ from shop_pipeline.ml.recommend.candidates import (
 from shop_pipeline.ml.recommend.data import load_interactions
 from shop_pipeline.ml.recommend.evaluate import evaluate_model, recall_curves
 from shop_pipeline.ml.recommend.report import metrics_table_markdown, recall_curve_png
-from shop_pipeline.ml.recommend.score import OUTPUT_COLUMNS, TOP_K, recommendations_frame
+from shop_pipeline.ml.recommend.score import TOP_K, recommendations_frame
 from shop_pipeline.ml.recommend.train import MEASURED, MIN_EVALUATED_CUSTOMERS, TEST_DAYS, UNMEASURED, train
 from shop_pipeline.quality.interactions_suite import validate_interactions
 from shop_pipeline.resources import ModelingWindow, ModelThreads, ShopHome, Warehouse
@@ -58,7 +59,6 @@ interactions = audited_feature_asset(
         "orders, and a weighted implicit signal (view 1, cart 3, purchase 5, halved every 30 days before the "
         "cut-off); products missing from a non-empty catalog are kept for similarity but never recommended."
     ),
-    columns=INTERACTIONS,
     build=write_interactions,
     validate=validate_interactions,
     check_description="GX: keys not null and unique, counts >= 0, weight > 0, no interaction at or after the cut-off.",
@@ -205,10 +205,7 @@ def _recency_label(recency_days: int | None) -> str:
         "categories, then overall (reason says which). With no champion and a version that could not be "
         "measured (a new shop), that version's most-popular lists are written and the metadata says unvalidated."
     ),
-    metadata={
-        "dagster/table_name": "scoring.recommendations",
-        "dagster/column_schema": table_schema([(name, "", "") for name in OUTPUT_COLUMNS]),
-    },
+    metadata=schemas.table_metadata(SCORES_TABLE),
 )
 @skips_when_data_is_short
 def recommendations(context: AssetExecutionContext, warehouse: Warehouse, window: ModelingWindow,

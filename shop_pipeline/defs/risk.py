@@ -6,13 +6,14 @@ The logic lives in warehouse/order_labels.py, features/order_features.py and ml/
 
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
-from shop_pipeline.defs.common import DATA_PLATFORM, DUCKDB_POOL, markdown_table, table_schema
+from shop_pipeline.defs import schemas
+from shop_pipeline.defs.common import DATA_PLATFORM, DUCKDB_POOL, markdown_table
 from shop_pipeline.defs.features import audited_feature_asset
 from shop_pipeline.defs.models_common import (
     ML_TEAM, SCORES_REWRITTEN, float_metrics, prepare_training, promotion_gate_asset, reused_result,
     scoring_key, serving_version, skips_when_data_is_short, training_metadata,
 )
-from shop_pipeline.features.order_features import ORDER_FEATURES, read_order_features, write_order_features
+from shop_pipeline.features.order_features import read_order_features, write_order_features
 from shop_pipeline.ml.common import registry
 from shop_pipeline.ml.common.html_report import write_html_report
 from shop_pipeline.ml.common.lifecycle import SERVING_PARAMETER, champion_comparison, register_trained
@@ -48,7 +49,7 @@ SCORING_INPUTS = {"features.order_features": ""}
         "replaced whole from the files present, in one transaction; every line that is not a label is in "
         "raw.order_label_rejects with its reason. No files: no labels (the risk model then runs unsupervised)."
     ),
-    metadata={"dagster/table_name": "raw.order_labels"},
+    metadata=schemas.table_metadata("raw.order_labels"),
 )
 def order_labels(context: AssetExecutionContext, warehouse: Warehouse, shop: ShopHome):
     with warehouse.connection() as con:
@@ -84,7 +85,6 @@ order_features = audited_feature_asset(
         "that order: amount vs the customer's earlier orders (ratio, z-score), orders in the last hour / day, "
         "account age, cart-to-purchase time, session activity, unusual hour, first time in a category, basket shape."
     ),
-    columns=ORDER_FEATURES,
     build=write_order_features,
     validate=validate_order_features,
     check_description="GX: keys not null and unique, counts >= 0, shares in [0, 1], no order at or after the cut-off.",
@@ -202,10 +202,7 @@ order_risk_champion = promotion_gate_asset(
         "as_of. With no champion and no labels, the unvalidated isolation forest scores, and the "
         "metadata says so."
     ),
-    metadata={
-        "dagster/table_name": "scoring.order_risk_scores",
-        "dagster/column_schema": table_schema([(name, "", "") for name in SCORE_COLUMNS]),
-    },
+    metadata=schemas.table_metadata(SCORES_TABLE),
 )
 @skips_when_data_is_short
 def order_risk_scores(context: AssetExecutionContext, warehouse: Warehouse, window: ModelingWindow,

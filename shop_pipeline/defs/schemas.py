@@ -1,67 +1,29 @@
-"""Definition-time table schemas shown in the UI (dagster/column_schema)."""
+"""Definition-time table schemas shown in the UI (dagster/column_schema), read from the DDL file
+each table is created from (shop_pipeline/sql/tables/, sql/ddl.py): names, DuckDB types,
+nullability, the primary key, and each column's comment as its description."""
 
-from shop_pipeline.defs.common import table_schema
+from dagster import TableColumn, TableColumnConstraints, TableConstraints, TableSchema
 
-RAW_EVENTS = table_schema(
-    [
-        ("partition_date", "DATE", "day of the landed file (its partition)"),
-        ("source_file", "VARCHAR", "path relative to the landing folder"),
-        ("line", "BIGINT", "1-based data line in the file"),
-        ("event_id", "VARCHAR", "as landed (text)"),
-        ("event_time", "VARCHAR", "as landed (text)"),
-        ("event_type", "VARCHAR", "as landed (text)"),
-        ("user_id", "VARCHAR", "as landed (text)"),
-        ("session_id", "VARCHAR", "as landed (text)"),
-        ("product_id", "VARCHAR", "as landed (text)"),
-        ("category", "VARCHAR", "as landed (text)"),
-        ("brand", "VARCHAR", "as landed (text)"),
-        ("price", "VARCHAR", "as landed (text)"),
-        ("quantity", "VARCHAR", "as landed (text)"),
-        ("order_id", "VARCHAR", "as landed (text)"),
-        ("ingested_at", "TIMESTAMP", "first time these bytes were ingested (UTC)"),
-    ]
-)
+from shop_pipeline.sql import ddl
 
-CLEAN_EVENTS = table_schema(
-    [
-        ("partition_date", "DATE", "day of the landed file"),
-        ("event_id", "VARCHAR", "unique per event"),
-        ("event_time", "TIMESTAMP", "UTC"),
-        ("event_type", "VARCHAR", "view | cart | remove_from_cart | purchase"),
-        ("user_id", "VARCHAR", ""),
-        ("session_id", "VARCHAR", ""),
-        ("product_id", "VARCHAR", ""),
-        ("category", "VARCHAR", ""),
-        ("brand", "VARCHAR", ""),
-        ("price", "DOUBLE", "unit price paid or shown"),
-        ("quantity", "INTEGER", ">= 1"),
-        ("order_id", "VARCHAR", "set on purchases"),
-        ("is_late", "BOOLEAN", "event_time falls before the file's day"),
-        ("source_file", "VARCHAR", "lineage: landed file"),
-        ("line", "BIGINT", "lineage: 1-based data line"),
-        ("ingested_at", "TIMESTAMP", "UTC"),
-    ]
-)
 
-QUARANTINED_EVENTS = table_schema(
-    [
-        ("partition_date", "DATE", "day of the landed file"),
-        ("source_file", "VARCHAR", "landed file"),
-        ("line", "BIGINT", "1-based data line"),
-        ("event_id", "VARCHAR", "when readable"),
-        ("raw_record", "VARCHAR", "the line, or its fields as JSON"),
-        ("reason_code", "VARCHAR", "first rule the row breaks"),
-        ("reason", "VARCHAR", "the same, for a person"),
-    ]
-)
+def column_schema(*tables: str) -> TableSchema:
+    """The columns of `tables`; of several (an asset writing more than one table), each column
+    named with its table: raw.ad_spend.date."""
+    columns, constraints = [], []
+    for table in tables:
+        key = ddl.primary_key(table)
+        prefix = f"{table}." if len(tables) > 1 else ""
+        columns += [
+            TableColumn(prefix + column.name, column.type, column.description,
+                        constraints=TableColumnConstraints(nullable=column.nullable, unique=key == (column.name,)))
+            for column in ddl.columns(table)
+        ]
+        if key:
+            constraints.append(f"PRIMARY KEY ({', '.join(key)})" + (f" of {table}" if prefix else ""))
+    return TableSchema(columns=columns, constraints=TableConstraints(other=constraints) if constraints else None)
 
-PRODUCTS = table_schema(
-    [
-        ("product_id", "VARCHAR", "catalog key"),
-        ("name", "VARCHAR", ""),
-        ("category", "VARCHAR", ""),
-        ("brand", "VARCHAR", ""),
-        ("base_price", "DOUBLE", "list price before promotions"),
-        ("launched_on", "DATE", ""),
-    ]
-)
+
+def table_metadata(*tables: str) -> dict:
+    """An asset's definition-time metadata for the warehouse table(s) it writes: name and column schema."""
+    return {"dagster/table_name": ", ".join(tables), "dagster/column_schema": column_schema(*tables)}

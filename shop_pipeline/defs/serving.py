@@ -2,6 +2,7 @@
 
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
+from shop_pipeline.defs import schemas
 from shop_pipeline.defs.common import DUCKDB_POOL
 from shop_pipeline.defs.models_common import ML_TEAM
 from shop_pipeline.resources import ShopHome, Warehouse
@@ -44,7 +45,7 @@ def serving_snapshot(context: AssetExecutionContext, warehouse: Warehouse, shop:
         "response, model version, snapshot), read from the server's JSON Lines logs under <shop home>/serving/logs "
         "exactly once (by request id), so drift and later chargeback labels can be joined with what was served."
     ),
-    metadata={"dagster/table_name": "monitoring.online_predictions"},
+    metadata=schemas.table_metadata("monitoring.online_predictions"),
 )
 def online_predictions(warehouse: Warehouse, shop: ShopHome) -> MaterializeResult:
     with warehouse.connection() as con:

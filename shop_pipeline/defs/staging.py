@@ -59,7 +59,7 @@ STAGING_SUITE_NAME = f"staging_events.v{SUITE_VERSION}"
                 "in staging.duplicate_events. Published only when conservation and the staging suite pass; a day whose "
                 "landed files did not change since it was staged keeps its rows."
             ),
-            metadata={"dagster/column_schema": schemas.CLEAN_EVENTS, "dagster/table_name": "staging.events"},
+            metadata=schemas.table_metadata("staging.events"),
         ),
         AssetSpec(
             "quarantined_events",
@@ -69,7 +69,7 @@ STAGING_SUITE_NAME = f"staging_events.v{SUITE_VERSION}"
             partitions_def=event_partitions,
             deps=["raw_events"],
             description="staging.quarantined_events: every row that broke a rule, with its file, line, raw record and a readable reason.",
-            metadata={"dagster/column_schema": schemas.QUARANTINED_EVENTS, "dagster/table_name": "staging.quarantined_events"},
+            metadata=schemas.table_metadata("staging.quarantined_events"),
         ),
     ],
     check_specs=[

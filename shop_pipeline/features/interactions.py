@@ -31,40 +31,14 @@ import pandas as pd
 from shop_pipeline import sql
 from shop_pipeline.features.changes import TableWrite, write_changes
 from shop_pipeline.features.tables import check_as_of, cutoff_for
+from shop_pipeline.sql import ddl
 from shop_pipeline.warehouse.connection import transaction
 
 INTERACTIONS_TABLE = "features.interactions"
-INTERACTIONS = (
-    "customer_id", "product_id", "category",
-    "views", "carts", "purchases",     # events of each type
-    "orders",                          # distinct orders holding the product
-    "weight",                          # time-decayed, type-weighted signal (> 0)
-    "first_interaction", "last_interaction",
-    "last_purchase",                   # NULL when never bought
-    "in_catalog",                      # listed in raw.products (or no catalog at all)
-    "as_of",
-)
-INTERACTIONS_NULLABLE = ("category", "last_purchase")
+INTERACTIONS = ddl.column_names(INTERACTIONS_TABLE)  # sql/tables/features.interactions.sql
+INTERACTIONS_NULLABLE = ddl.nullable_columns(INTERACTIONS_TABLE)
 INTERACTIONS_AGING = ("weight", "as_of")  # change on every row when the cut-off moves
 WINDOW_COLUMNS = ("customer_id", "product_id", "views", "carts", "purchases")
-
-INTERACTIONS_DDL = """
-CREATE OR REPLACE TABLE features.interactions (
-    customer_id VARCHAR NOT NULL,
-    product_id VARCHAR NOT NULL,
-    category VARCHAR,
-    views BIGINT NOT NULL,
-    carts BIGINT NOT NULL,
-    purchases BIGINT NOT NULL,
-    orders BIGINT NOT NULL,
-    weight DOUBLE NOT NULL,
-    first_interaction TIMESTAMP NOT NULL,
-    last_interaction TIMESTAMP NOT NULL,
-    last_purchase TIMESTAMP,
-    in_catalog BOOLEAN NOT NULL,
-    as_of DATE NOT NULL,
-    PRIMARY KEY (customer_id, product_id)
-)"""
 
 
 @dataclass(frozen=True)
@@ -124,7 +98,8 @@ def write_interactions(
     check_as_of(con, as_of)
     with transaction(con) if own_transaction else contextlib.nullcontext():
         return write_changes(
-            con, INTERACTIONS_TABLE, INTERACTIONS_DDL, sql.load("interactions"), interactions_params(as_of, weights),
+            con, INTERACTIONS_TABLE, ddl.replace_script(INTERACTIONS_TABLE), sql.load("interactions"),
+            interactions_params(as_of, weights),
             ("customer_id", "product_id"), INTERACTIONS, aging_columns=INTERACTIONS_AGING,
         )
 

@@ -6,7 +6,8 @@ be used, the cut-off instant is cutoff_for(as_of) (the next midnight, UTC), and 
 with partition_date <= as_of are read. On top of that every feature of an order uses only
 events up to the order's own time, so an order's row never changes when later events land.
 
-Columns (ORDER_FEATURES; NULL where the DDL allows it, with the meaning given here):
+Columns (ORDER_FEATURES, from sql/tables/features.order_features.sql; NULL where the DDL allows it,
+with the meaning given here):
     order_id, customer_id, order_time, order_day, as_of, session_id
     amount                  sum(price x quantity) of the order's purchase lines
     items / units           purchase lines / sum of quantities
@@ -66,72 +67,17 @@ from shop_pipeline import sql
 from shop_pipeline.features.changes import Scope, TableWrite, write_changes
 from shop_pipeline.features.staged_changes import changed_since, query_fingerprint, record_build
 from shop_pipeline.features.tables import check_as_of, cutoff_for
+from shop_pipeline.sql import ddl
 from shop_pipeline.warehouse.connection import table_columns, transaction
 
 SCHEMA = "features"
 ORDER_FEATURES_TABLE = "features.order_features"
 EXPENSIVE_RATIO = 1.5
 
-ORDER_FEATURES = (
-    "order_id", "customer_id", "order_time", "order_day", "as_of", "session_id",
-    "amount", "items", "units", "distinct_products", "distinct_categories",
-    "max_item_price", "mean_unit_price", "expensive_item_share", "max_price_vs_category",
-    "prev_orders", "is_first_order", "prev_mean_amount", "prev_std_amount",
-    "amount_vs_customer_mean", "amount_zscore", "days_since_prev_order",
-    "orders_last_1h", "orders_last_24h", "amount_last_24h",
-    "account_age_days", "customer_events_before", "categories_before",
-    "new_category_share", "is_new_category",
-    "session_views", "session_carts", "cart_to_purchase_seconds", "session_seconds",
-    "order_hour", "hour_order_share",
-)
+ORDER_FEATURES = ddl.column_names(ORDER_FEATURES_TABLE)  # sql/tables/features.order_features.sql
 # identifiers and times: not model inputs
 ORDER_KEY_COLUMNS = ("order_id", "customer_id", "order_time", "order_day", "as_of", "session_id")
-ORDER_FEATURES_NULLABLE = (
-    "session_id", "mean_unit_price", "max_price_vs_category", "prev_mean_amount", "prev_std_amount",
-    "amount_vs_customer_mean", "amount_zscore", "days_since_prev_order", "new_category_share",
-    "cart_to_purchase_seconds", "hour_order_share",
-)
-
-ORDER_FEATURES_DDL = """
-CREATE OR REPLACE TABLE features.order_features (
-    order_id VARCHAR NOT NULL,
-    customer_id VARCHAR NOT NULL,
-    order_time TIMESTAMP NOT NULL,
-    order_day DATE NOT NULL,
-    as_of DATE NOT NULL,
-    session_id VARCHAR,
-    amount DOUBLE NOT NULL,
-    items BIGINT NOT NULL,
-    units BIGINT NOT NULL,
-    distinct_products BIGINT NOT NULL,
-    distinct_categories BIGINT NOT NULL,
-    max_item_price DOUBLE NOT NULL,
-    mean_unit_price DOUBLE,
-    expensive_item_share DOUBLE NOT NULL,
-    max_price_vs_category DOUBLE,
-    prev_orders BIGINT NOT NULL,
-    is_first_order BOOLEAN NOT NULL,
-    prev_mean_amount DOUBLE,
-    prev_std_amount DOUBLE,
-    amount_vs_customer_mean DOUBLE,
-    amount_zscore DOUBLE,
-    days_since_prev_order DOUBLE,
-    orders_last_1h BIGINT NOT NULL,
-    orders_last_24h BIGINT NOT NULL,
-    amount_last_24h DOUBLE NOT NULL,
-    account_age_days DOUBLE NOT NULL,
-    customer_events_before BIGINT NOT NULL,
-    categories_before BIGINT NOT NULL,
-    new_category_share DOUBLE,
-    is_new_category BOOLEAN NOT NULL,
-    session_views BIGINT NOT NULL,
-    session_carts BIGINT NOT NULL,
-    cart_to_purchase_seconds DOUBLE,
-    session_seconds DOUBLE NOT NULL,
-    order_hour INTEGER NOT NULL,
-    hour_order_share DOUBLE,
-    PRIMARY KEY (customer_id, order_id)
-)"""
+ORDER_FEATURES_NULLABLE = ddl.nullable_columns(ORDER_FEATURES_TABLE)
 
 
 def _params(as_of: dt.date, expensive_ratio: float, since: dt.datetime | None = None) -> dict:
@@ -172,7 +118,7 @@ def write_order_features(
         scope = None if since is None else Scope(
             "order_time >= $since", {"since": since, "as_of": as_of}, {"as_of": "CAST($as_of AS DATE)"})
         written = write_changes(
-            con, ORDER_FEATURES_TABLE, ORDER_FEATURES_DDL, query, params,
+            con, ORDER_FEATURES_TABLE, ddl.replace_script(ORDER_FEATURES_TABLE), query, params,
             ("customer_id", "order_id"), ORDER_FEATURES, aging_columns=("as_of",), scope=scope,
         )
         record_build(con, ORDER_FEATURES_TABLE, as_of, build, written.rows)

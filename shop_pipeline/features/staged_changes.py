@@ -25,6 +25,7 @@ import json
 import duckdb
 
 from shop_pipeline import sql
+from shop_pipeline.sql import ddl
 from shop_pipeline.warehouse.connection import table_columns
 
 
@@ -59,12 +60,7 @@ def record_build(con: duckdb.DuckDBPyConnection, table: str, as_of: dt.date, par
 
 # A feature table whose inputs (staged events, catalog, settings, code: the caller's key) are
 # those of its last audited build is left as it is: computing it again would write nothing.
-INPUTS_DDL = """
-CREATE TABLE IF NOT EXISTS features.table_inputs (
-    table_name VARCHAR PRIMARY KEY,
-    inputs_key VARCHAR NOT NULL,        -- what the last audited build was computed from
-    table_rows BIGINT NOT NULL          -- rows it left (another count: the table was edited)
-)"""
+INPUTS_TABLE = "features.table_inputs"  # DDL: sql/tables/features.table_inputs.sql
 
 
 def unchanged_inputs(con: duckdb.DuckDBPyConnection, table: str, inputs_key: str) -> int | None:
@@ -81,7 +77,7 @@ def unchanged_inputs(con: duckdb.DuckDBPyConnection, table: str, inputs_key: str
 
 def record_inputs(con: duckdb.DuckDBPyConnection, table: str, inputs_key: str | None, rows: int) -> None:
     """Remember the inputs of the build that left `rows` rows (in the write's transaction); None forgets them."""
-    con.execute(INPUTS_DDL)
+    ddl.create(con, INPUTS_TABLE)
     con.execute("DELETE FROM features.table_inputs WHERE table_name = ?", [table])
     if inputs_key is not None:
         con.execute("INSERT INTO features.table_inputs VALUES (?, ?, ?)", [table, inputs_key, rows])

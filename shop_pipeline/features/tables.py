@@ -2,8 +2,8 @@
 
 Plain Python over DuckDB (no Dagster). The SQL lives in shop_pipeline/sql/ (one readable
 statement per table, every value a $parameter); this module picks the parameters, checks the
-cut-off, and writes each table whole in one transaction (fixed DDL, so a killed run leaves the
-last good table).
+cut-off, and writes each table in one transaction (the fixed DDL of sql/tables/, so a killed run
+leaves the last good table).
 
 Cut-off convention (see features/columns.py): `as_of` is the last day whose events may be
 used; the cut-off instant is as_of + 1 day at 00:00 UTC (`cutoff_for`). Features read only
@@ -40,6 +40,7 @@ from shop_pipeline.features.columns import (
     PRODUCT_DAILY_SALES,
 )
 from shop_pipeline.features.staged_changes import changed_since, query_fingerprint, record_build, table_fingerprint
+from shop_pipeline.sql import ddl
 from shop_pipeline.warehouse.connection import transaction
 
 SCHEMA = "features"
@@ -50,84 +51,9 @@ CUSTOMER_LABELS_TABLE = "features.customer_labels"
 # days_since_last_view / days_since_last_cart of a customer who never viewed / carted
 NO_EVENT_DAYS = 9999.0
 
-_DDL = {
-    PRODUCT_DAILY_SALES_TABLE: """
-CREATE OR REPLACE TABLE features.product_daily_sales (
-    product_id VARCHAR NOT NULL,
-    day DATE NOT NULL,
-    category VARCHAR,
-    brand VARCHAR,
-    units BIGINT NOT NULL,
-    revenue DOUBLE NOT NULL,
-    views BIGINT NOT NULL,
-    carts BIGINT NOT NULL,
-    purchases BIGINT NOT NULL,
-    orders BIGINT NOT NULL,
-    conversion DOUBLE NOT NULL,
-    avg_paid_price DOUBLE,
-    shown_price DOUBLE NOT NULL,
-    list_price DOUBLE NOT NULL,
-    promo_discount_pct DOUBLE NOT NULL,
-    is_promo BOOLEAN NOT NULL,
-    ref_price_28d DOUBLE,
-    discount_vs_ref DOUBLE NOT NULL,
-    ad_spend DOUBLE NOT NULL,
-    day_of_week INTEGER NOT NULL,
-    day_of_year INTEGER NOT NULL,
-    month INTEGER NOT NULL,
-    is_weekend BOOLEAN NOT NULL,
-    units_lag_1 BIGINT,
-    units_lag_7 BIGINT,
-    units_lag_14 BIGINT,
-    units_rolling_mean_7 DOUBLE,
-    units_rolling_mean_28 DOUBLE,
-    PRIMARY KEY (product_id, day)
-)""",
-    CUSTOMER_FEATURES_TABLE: """
-CREATE OR REPLACE TABLE features.customer_features (
-    customer_id VARCHAR NOT NULL,
-    as_of DATE NOT NULL,
-    first_seen TIMESTAMP NOT NULL,
-    last_seen TIMESTAMP NOT NULL,
-    tenure_days DOUBLE NOT NULL,
-    recency_days DOUBLE NOT NULL,
-    frequency BIGINT NOT NULL,
-    monetary DOUBLE NOT NULL,
-    avg_order_value DOUBLE NOT NULL,
-    sessions BIGINT NOT NULL,
-    views BIGINT NOT NULL,
-    carts BIGINT NOT NULL,
-    purchases BIGINT NOT NULL,
-    view_to_cart_rate DOUBLE NOT NULL,
-    cart_to_purchase_rate DOUBLE NOT NULL,
-    category_diversity BIGINT NOT NULL,
-    days_since_last_view DOUBLE NOT NULL,
-    days_since_last_cart DOUBLE NOT NULL,
-    mean_interpurchase_days DOUBLE,
-    orders_last_30d BIGINT NOT NULL,
-    orders_last_90d BIGINT NOT NULL,
-    spend_last_30d DOUBLE NOT NULL,
-    spend_last_90d DOUBLE NOT NULL,
-    PRIMARY KEY (customer_id)
-)""",
-    CUSTOMER_LABELS_TABLE: """
-CREATE OR REPLACE TABLE features.customer_labels (
-    customer_id VARCHAR NOT NULL,
-    as_of DATE NOT NULL,
-    horizon_days INTEGER NOT NULL,
-    purchased BOOLEAN NOT NULL,
-    orders BIGINT NOT NULL,
-    spend DOUBLE NOT NULL,
-    PRIMARY KEY (customer_id)
-)""",
-}
-
-# Columns the tables may hold NULL in (everything else is NOT NULL in the DDL above).
-PRODUCT_DAILY_SALES_NULLABLE = (
-    "category", "brand", "avg_paid_price", "ref_price_28d",
-    "units_lag_1", "units_lag_7", "units_lag_14", "units_rolling_mean_7", "units_rolling_mean_28",
-)
-CUSTOMER_FEATURES_NULLABLE = ("mean_interpurchase_days",)
+# Columns the tables may hold NULL in (every other column is NOT NULL in its DDL).
+PRODUCT_DAILY_SALES_NULLABLE = ddl.nullable_columns(PRODUCT_DAILY_SALES_TABLE)
+CUSTOMER_FEATURES_NULLABLE = ddl.nullable_columns(CUSTOMER_FEATURES_TABLE)
 
 
 def cutoff_for(as_of: dt.date) -> dt.datetime:
@@ -188,8 +114,7 @@ def _replace(con: duckdb.DuckDBPyConnection, table: str, name: str, params: dict
     rows before committing (write-audit-publish) or roll back to the last good table.
     """
     with transaction(con) if own_transaction else contextlib.nullcontext():
-        con.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
-        con.execute(_DDL[table])
+        ddl.replace(con, table)
         con.execute(f"INSERT INTO {table} BY NAME {sql.load(name)}", params)
         return con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
 
@@ -238,7 +163,8 @@ def write_product_daily_sales(
     all its days) moved.
     """
     check_as_of(con, as_of)
-    table, ddl, query = PRODUCT_DAILY_SALES_TABLE, _DDL[PRODUCT_DAILY_SALES_TABLE], sql.load("product_daily_sales")
+    table, query = PRODUCT_DAILY_SALES_TABLE, sql.load("product_daily_sales")
+    table_ddl = ddl.replace_script(table)
     keys = ("product_id", "day")
     with transaction(con) if own_transaction else contextlib.nullcontext():
         build = {"query": query_fingerprint(query),
@@ -246,10 +172,10 @@ def write_product_daily_sales(
         since = changed_since(con, table, PRODUCT_DAILY_SALES, as_of, build)
         first_day = None if since is None else since.date()
         scope = None if first_day is None else Scope("day >= $first_day", {"first_day": first_day}, {})
-        written = write_changes(con, table, ddl, query, _product_daily_sales_params(as_of, first_day), keys,
+        written = write_changes(con, table, table_ddl, query, _product_daily_sales_params(as_of, first_day), keys,
                                 PRODUCT_DAILY_SALES, scope=scope)
         if scope is not None and _relabelled_products(con):
-            written = _then_every_day(con, written, ddl, query, _product_daily_sales_params(as_of, None), keys)
+            written = _then_every_day(con, written, table_ddl, query, _product_daily_sales_params(as_of, None), keys)
         record_build(con, table, as_of, build, written.rows)
         return written
 
@@ -270,12 +196,12 @@ def _relabelled_products(con: duckdb.DuckDBPyConnection) -> bool:
         "HAVING count(DISTINCT {'category': category, 'brand': brand}) > 1)").fetchone()[0] > 0
 
 
-def _then_every_day(con: duckdb.DuckDBPyConnection, first: TableWrite, ddl: str, query: str, params: dict,
+def _then_every_day(con: duckdb.DuckDBPyConnection, first: TableWrite, table_ddl: str, query: str, params: dict,
                     keys: tuple[str, ...]) -> TableWrite:
     """Write every day after a write of some days; the written keys are those of both writes."""
     con.execute(f"CREATE OR REPLACE TEMP TABLE first_written AS SELECT * FROM temp.{first.written_keys}")
     try:
-        whole = write_changes(con, PRODUCT_DAILY_SALES_TABLE, ddl, query, params, keys, PRODUCT_DAILY_SALES)
+        whole = write_changes(con, PRODUCT_DAILY_SALES_TABLE, table_ddl, query, params, keys, PRODUCT_DAILY_SALES)
         con.execute(f"INSERT INTO temp.{whole.written_keys} "
                     f"SELECT * FROM temp.first_written EXCEPT SELECT * FROM temp.{whole.written_keys}")
     finally:
@@ -337,7 +263,7 @@ def write_customer_features(
     check_as_of(con, as_of)
     with transaction(con) if own_transaction else contextlib.nullcontext():
         return write_changes(
-            con, CUSTOMER_FEATURES_TABLE, _DDL[CUSTOMER_FEATURES_TABLE], sql.load("customer_features"),
+            con, CUSTOMER_FEATURES_TABLE, ddl.replace_script(CUSTOMER_FEATURES_TABLE), sql.load("customer_features"),
             _customer_features_params(as_of), ("customer_id",), CUSTOMER_FEATURES,
         )
 

@@ -14,15 +14,13 @@ from typing import Any
 
 from shop_pipeline.contracts import EVENT_COLUMNS, EVENT_TYPES
 from shop_pipeline.quality.validator import SuiteDraft, expectations_module
+from shop_pipeline.sql import ddl
 
 SUITE_VERSION = "1"
 NUMBER_PATTERN = r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$"
 ISO_TIMESTAMP_PATTERN = r"^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?\s*(?:Z|[+-]\d{2}(?::?\d{2})?)?$"
-RAW_COLUMNS = ("partition_date", "source_file", "line", *EVENT_COLUMNS, "ingested_at")
-STAGING_COLUMNS = (
-    "partition_date", "event_id", "event_time", "event_type", "user_id", "session_id", "product_id",
-    "category", "brand", "price", "quantity", "order_id", "is_late", "source_file", "line", "ingested_at",
-)
+RAW_COLUMNS = ddl.column_names("raw.events")  # partition_date, source_file, line, EVENT_COLUMNS, ingested_at
+STAGING_COLUMNS = ddl.column_names("staging.events")
 STAGING_AUDIT_COLUMNS = ("hours_after_partition_start", "product_in_catalog")
 STAGING_TYPES = {
     "event_time": ("datetime64[ns]", "datetime64[us]"),

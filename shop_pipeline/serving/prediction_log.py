@@ -18,25 +18,13 @@ from pathlib import Path
 
 import duckdb
 
+from shop_pipeline.sql import ddl
 from shop_pipeline.warehouse.connection import transaction
 
 MAX_FILE_BYTES = 64 * 1024 * 1024
 LOG_GLOB = "predictions-*.jsonl"
 
-ONLINE_PREDICTIONS_DDL = """
-CREATE SCHEMA IF NOT EXISTS monitoring;
-CREATE TABLE IF NOT EXISTS monitoring.online_predictions (
-    request_id    VARCHAR   NOT NULL PRIMARY KEY,
-    logged_at     TIMESTAMP NOT NULL,   -- UTC, when the answer was sent
-    endpoint      VARCHAR   NOT NULL,   -- orders/risk | demand/predict
-    model_version VARCHAR   NOT NULL,
-    snapshot_id   VARCHAR   NOT NULL,
-    request       JSON      NOT NULL,
-    response      JSON      NOT NULL,
-    source_file   VARCHAR   NOT NULL,
-    ingested_at   TIMESTAMP NOT NULL
-);
-"""
+ONLINE_PREDICTIONS_TABLE = "monitoring.online_predictions"  # DDL: sql/tables/monitoring.online_predictions.sql
 
 _INGEST = """
 INSERT INTO monitoring.online_predictions
@@ -97,7 +85,7 @@ class PredictionLog:
 def ingest_prediction_logs(con: duckdb.DuckDBPyConnection, folder: str | os.PathLike,
                            now: dt.datetime | None = None) -> int:
     """Add the logged answers not in monitoring.online_predictions yet; how many were added."""
-    con.execute(ONLINE_PREDICTIONS_DDL)
+    ddl.create(con, ONLINE_PREDICTIONS_TABLE)
     from shop_pipeline.sources.native import glob_escaped
 
     files = sorted(glob_escaped(p) for p in Path(folder).glob(LOG_GLOB) if p.stat().st_size > 0)

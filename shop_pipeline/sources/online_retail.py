@@ -44,6 +44,7 @@ from pathlib import Path
 
 import duckdb
 
+from shop_pipeline import sql
 from shop_pipeline.sources import excel
 from shop_pipeline.sources.importer import (
     CSV_READ,
@@ -70,18 +71,9 @@ ISO_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d")
 MONTH_FIRST = ("%m/%d/%Y %H:%M", "%m/%d/%Y %H:%M:%S", "%m/%d/%Y")
 DAY_FIRST = ("%d/%m/%Y %H:%M", "%d/%m/%Y %H:%M:%S", "%d/%m/%Y")
 
-# or_rows: one row per source record, whatever the file type, before any mapping.
-ROWS_DDL = """
-CREATE OR REPLACE TEMP TABLE or_rows (
-    line BIGINT, sheet VARCHAR, lineage VARCHAR, location VARCHAR,
-    invoice VARCHAR, stock_code VARCHAR, quantity VARCHAR, invoice_date VARCHAR, price VARCHAR,
-    customer VARCHAR, repeated_header BOOLEAN, raw VARCHAR
-)
-"""
-
 
 def convert(con: duckdb.DuckDBPyConnection, path: Path, stem: str) -> dict[str, int]:
-    con.execute(ROWS_DDL)
+    con.execute(sql.load("or_rows"))
     notes: dict[str, int] = {}
     if excel.is_workbook(path):
         notes = _load_workbook(con, path)

@@ -1,4 +1,7 @@
-"""SQL files, one statement each, with DuckDB named parameters ($name) for every value."""
+"""SQL files, one statement each, with DuckDB named parameters ($name) for every value.
+
+The warehouse tables' DDL is in tables/, one file per table, read by ddl.py.
+"""
 
 from __future__ import annotations
 

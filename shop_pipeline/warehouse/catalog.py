@@ -20,16 +20,10 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
+from shop_pipeline.sql import ddl
 from shop_pipeline.warehouse.connection import transaction
 
-REJECTS_DDL = """
-CREATE TABLE IF NOT EXISTS raw.side_file_rejects (
-    file VARCHAR NOT NULL,
-    line BIGINT NOT NULL,
-    reason VARCHAR NOT NULL,
-    raw_record VARCHAR
-)
-"""
+REJECTS_TABLE = "raw.side_file_rejects"  # DDL: sql/tables/raw.side_file_rejects.sql
 EXAMPLES = 5
 
 
@@ -150,7 +144,7 @@ def load_side_file(con: duckdb.DuckDBPyConnection, path: Path, spec: SideFile, n
 
     A missing file leaves the table as it is. SideFileError leaves both tables as they were.
     """
-    con.execute(REJECTS_DDL)
+    ddl.create(con, REJECTS_TABLE)
     if not path.is_file():
         return SideFileLoad(con.execute(f"SELECT count(*) FROM {spec.table}").fetchall()[0][0], [])
     frame, rejects = read_side_file(path, spec, name)

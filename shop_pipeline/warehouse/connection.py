@@ -10,7 +10,7 @@ from pathlib import Path
 
 import duckdb
 
-from shop_pipeline import sql
+from shop_pipeline.sql import ddl
 from shop_pipeline.settings import available_cores
 
 # The Warehouse resource's memory_limit and threads when set (resources.py); here the default of
@@ -69,7 +69,8 @@ def _quote_setting(value: str) -> str:
 
 
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
-    con.execute(sql.load("warehouse_schema"))
+    """The tables every read-write connection makes sure of (sql/ddl.ON_CONNECT)."""
+    ddl.create(con, *ddl.ON_CONNECT)
 
 
 @contextlib.contextmanager

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 
 import duckdb
 
+from shop_pipeline import sql
 from shop_pipeline.sources.landing import Fingerprint, LandedFile, fingerprint
 from shop_pipeline.sources.native import (
     BATCH_ROWS,
@@ -40,24 +41,9 @@ from shop_pipeline.sources.native import (
 )
 from shop_pipeline.warehouse.connection import transaction, unordered_inserts
 
-_BATCH_DDL = """
-CREATE OR REPLACE TEMP TABLE batch_files AS SELECT * FROM raw.ingested_files LIMIT 0;
-CREATE OR REPLACE TEMP TABLE batch_file_ids (
-    file_id INTEGER, source_file VARCHAR, partition_date DATE, ingested_at TIMESTAMP
-);
-CREATE OR REPLACE TEMP VIEW batch_events AS
-SELECT i.partition_date, i.source_file, r.line, r.event_id, r.event_time, r.event_type, r.user_id, r.session_id,
-       r.product_id, r.category, r.brand, r.price, r.quantity, r.order_id, i.ingested_at
-FROM ({rows}) AS r JOIN batch_file_ids AS i USING (file_id);
-CREATE OR REPLACE TEMP VIEW batch_rejects AS
-SELECT i.partition_date, i.source_file, r.line, r.raw_record, r.reason_code, r.reason, i.ingested_at
-FROM batch_reject_rows AS r JOIN batch_file_ids AS i USING (file_id);
-CREATE OR REPLACE TEMP VIEW batch_events_sample AS
-SELECT i.partition_date, i.source_file, r.line, r.event_id, r.event_time, r.event_type, r.user_id, r.session_id,
-       r.product_id, r.category, r.brand, r.price, r.quantity, r.order_id, i.ingested_at
-FROM ({sample}) AS r JOIN batch_file_ids AS i USING (file_id);
-""".format(rows=BATCH_ROWS.format(where="TRUE", csv="batch_csv"),
-           sample=BATCH_ROWS.format(where="TRUE", csv="(SELECT * FROM batch_csv LIMIT 1000)"))
+_BATCH_DDL = sql.load("batch_views").format(
+    rows=BATCH_ROWS.format(where="TRUE", csv="batch_csv"),
+    sample=BATCH_ROWS.format(where="TRUE", csv="(SELECT * FROM batch_csv LIMIT 1000)"))
 
 _RECORDED = """
 SELECT path, partition_date, size_bytes, modified_ns, sha256, status, duplicate_of, rows_read, error, ingested_at

@@ -43,42 +43,13 @@ import pandas as pd
 from shop_pipeline import sql
 from shop_pipeline.sources.landing import fingerprint, read_first_line
 from shop_pipeline.sources.native import drop_reader_rejects, glob_escaped
+from shop_pipeline.sql import ddl
 from shop_pipeline.warehouse.connection import transaction
 
 LABELS_SUBFOLDER = "labels"  # under $SHOP_PIPELINE_HOME/landing
 LABEL_COLUMNS = ("order_id", "is_fraud", "reported_on")
 ORDER_LABELS_TABLE = "raw.order_labels"
-ORDER_LABEL_REJECTS_TABLE = "raw.order_label_rejects"
-
-ORDER_LABELS_DDL = """
-CREATE OR REPLACE TABLE raw.order_labels (
-    order_id VARCHAR NOT NULL,
-    is_fraud BOOLEAN NOT NULL,
-    reported_on DATE NOT NULL,
-    source_file VARCHAR NOT NULL,       -- relative to $SHOP_PIPELINE_HOME/landing
-    line BIGINT NOT NULL                -- physical line in the file (the header is line 1)
-)"""
-
-ORDER_LABEL_REJECTS_DDL = """
-CREATE OR REPLACE TABLE raw.order_label_rejects (
-    source_file VARCHAR NOT NULL,
-    line BIGINT NOT NULL,               -- 0: the whole file could not be read
-    raw_record VARCHAR,
-    reason_code VARCHAR NOT NULL,
-    reason VARCHAR NOT NULL
-)"""
-
-_STAGED_DDL = """
-CREATE OR REPLACE TEMP TABLE order_label_staged (
-    source_file VARCHAR NOT NULL,
-    line BIGINT NOT NULL,
-    raw_record VARCHAR,
-    order_id VARCHAR,
-    is_fraud BOOLEAN,
-    reported_on DATE,
-    reason_code VARCHAR,
-    reason VARCHAR
-)"""
+ORDER_LABEL_REJECTS_TABLE = "raw.order_label_rejects"  # DDL of both: sql/tables/
 
 
 @dataclass(frozen=True)
@@ -162,16 +133,15 @@ def load_order_labels(con: duckdb.DuckDBPyConnection, labels_dir: Path) -> Label
     """
     labels_dir = Path(labels_dir)
     files = label_files(labels_dir)
-    con.execute(_STAGED_DDL)
+    con.execute(sql.load("order_label_staged"))
     sources = []
     for path in files:
         source = path.relative_to(labels_dir.parent).as_posix()
         sources.append(source)
         _stage_file(con, path, source)
     with transaction(con):
-        con.execute("CREATE SCHEMA IF NOT EXISTS raw")
-        con.execute(ORDER_LABELS_DDL)
-        con.execute(ORDER_LABEL_REJECTS_DDL)
+        ddl.replace(con, ORDER_LABELS_TABLE)
+        ddl.replace(con, ORDER_LABEL_REJECTS_TABLE)
         con.execute(
             f"""INSERT INTO {ORDER_LABELS_TABLE} BY NAME
                 SELECT order_id, is_fraud, reported_on, source_file, line FROM order_label_staged

@@ -16,80 +16,28 @@ from __future__ import annotations
 import duckdb
 import pandas as pd
 
+from shop_pipeline.sql import ddl
 from shop_pipeline.warehouse.connection import table_columns, transaction
 
-SCORE_TABLES = {
-    "scoring.customer_scores": """
-        CREATE OR REPLACE TABLE scoring.customer_scores (
-            customer_id VARCHAR NOT NULL PRIMARY KEY,
-            p_purchase DOUBLE NOT NULL,
-            churn_risk DOUBLE NOT NULL,
-            expected_orders DOUBLE NOT NULL,
-            expected_spend DOUBLE NOT NULL,
-            segment VARCHAR NOT NULL,
-            model_version VARCHAR NOT NULL,
-            as_of DATE NOT NULL
-        )""",
-    "scoring.demand_forecasts": """
-        CREATE OR REPLACE TABLE scoring.demand_forecasts (
-            product_id VARCHAR NOT NULL,
-            day DATE NOT NULL,
-            p10 DOUBLE NOT NULL,
-            p50 DOUBLE NOT NULL,
-            p90 DOUBLE NOT NULL,
-            model_version VARCHAR NOT NULL,
-            as_of DATE NOT NULL,
-            PRIMARY KEY (product_id, day)
-        )""",
-    "scoring.order_risk_scores": """
-        CREATE OR REPLACE TABLE scoring.order_risk_scores (
-            order_id VARCHAR NOT NULL,
-            customer_id VARCHAR NOT NULL,
-            order_time TIMESTAMP NOT NULL,
-            risk_score DOUBLE NOT NULL,
-            flagged BOOLEAN NOT NULL,
-            top_features VARCHAR,
-            model_version VARCHAR NOT NULL,
-            features_hash UBIGINT NOT NULL,   -- fingerprint of the inputs the score came from
-            as_of DATE NOT NULL,
-            PRIMARY KEY (customer_id, order_id)
-        )""",
-    "scoring.recommendations": """
-        CREATE OR REPLACE TABLE scoring.recommendations (
-            customer_id VARCHAR NOT NULL,
-            rank INTEGER NOT NULL,
-            product_id VARCHAR NOT NULL,
-            score DOUBLE NOT NULL,
-            reason VARCHAR NOT NULL,          -- similar_items | popular_in_category | popular
-            model_version VARCHAR NOT NULL,
-            as_of DATE NOT NULL,
-            PRIMARY KEY (customer_id, rank)
-        )""",
-}
-
-
-SCORE_BUILDS_DDL = """
-    CREATE TABLE IF NOT EXISTS scoring.score_builds (
-        table_name VARCHAR NOT NULL PRIMARY KEY,
-        inputs_key VARCHAR NOT NULL,      -- what the rows were computed from (ml/common/lifecycle.inputs_key)
-        table_rows BIGINT NOT NULL,       -- rows the write left (another count: the table was edited)
-        written_at TIMESTAMP NOT NULL     -- UTC
-    )"""
+# the score tables, each with its DDL in sql/tables/<table>.sql
+SCORE_TABLES = ("scoring.customer_scores", "scoring.demand_forecasts", "scoring.order_risk_scores",
+                "scoring.recommendations")
+SCORE_BUILDS_TABLE = "scoring.score_builds"
 
 
 def replace_scores(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame, inputs_key: str | None = None,
                    ) -> int:
-    """Replace `table` (a key of SCORE_TABLES) with `frame`, matched by column name; record
+    """Replace `table` (one of SCORE_TABLES) with `frame`, matched by column name; record
     `inputs_key` (or forget the last one) in the same transaction."""
-    ddl = SCORE_TABLES[table]
+    if table not in SCORE_TABLES:
+        raise KeyError(f"{table} is not a score table ({', '.join(SCORE_TABLES)})")
     con.register("new_scores", frame)
     try:
         with transaction(con):
-            con.execute("CREATE SCHEMA IF NOT EXISTS scoring")
-            con.execute(ddl)
+            ddl.replace(con, table)
             con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM new_scores")
             rows = con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
-            con.execute(SCORE_BUILDS_DDL)
+            ddl.create(con, SCORE_BUILDS_TABLE)
             con.execute("DELETE FROM scoring.score_builds WHERE table_name = ?", [table])
             if inputs_key is not None:
                 con.execute("INSERT INTO scoring.score_builds VALUES (?, ?, ?, now()::TIMESTAMP)",
@@ -113,7 +61,7 @@ def unchanged_scores(con: duckdb.DuckDBPyConnection, table: str, inputs_key: str
 
 
 def read_scores(con: duckdb.DuckDBPyConnection, table: str, columns: tuple[str, ...]) -> pd.DataFrame | None:
-    """The current rows of score table `table` (a key of SCORE_TABLES) when it exists with
+    """The current rows of score table `table` (one of SCORE_TABLES) when it exists with
     all of `columns`, else None (never written, or an older layout)."""
     if not set(columns) <= set(table_columns(con, table)):
         return None

@@ -5,9 +5,11 @@ import datetime as dt
 import pytest
 from dagster import AssetKey, DagsterInstance
 
+from shop_pipeline.definitions import build_definitions
 from shop_pipeline.ml.common import registry
 from shop_pipeline.pipeline_run import run_full_pipeline, window_run_config
 from shop_pipeline.settings import ShopPaths
+from shop_pipeline.sql import ddl
 from shop_pipeline.synth import GeneratorConfig, generate_shop
 from shop_pipeline.warehouse.connection import connect
 
@@ -74,6 +76,38 @@ def test_score_tables_have_the_right_shape_and_ranges(trained_shop):
     assert (scored, out_of_range, churn_mismatch, versions) == (customers, 0, 0, 1)
     [(champion,)] = rows(paths, "SELECT version FROM ml.model_registry WHERE is_champion AND model_name = 'propensity'")
     assert rows(paths, "SELECT DISTINCT model_version FROM scoring.customer_scores") == [(champion,)]
+
+
+def test_the_column_schemas_the_ui_shows_are_the_tables_the_run_created(trained_shop):
+    # one source per table (sql/tables/): the definition-time schema of every table asset and
+    # every table the run left in the warehouse are what DuckDB reports for that table
+    paths, _, _, _ = trained_shop
+    graph = build_definitions(paths).resolve_asset_graph()
+    with connect(paths.warehouse) as con:
+        def created(table):
+            schema, name = table.split(".")
+            return con.execute(
+                "SELECT column_name, data_type, is_nullable = 'YES' FROM information_schema.columns "
+                "WHERE table_schema = ? AND table_name = ? ORDER BY ordinal_position", [schema, name]).fetchall()
+
+        shown_tables = set()
+        for key in graph.get_all_asset_keys():
+            metadata = graph.get(key).metadata
+            if "dagster/table_name" not in metadata:
+                continue
+            tables = metadata["dagster/table_name"].split(", ")
+            shown_tables |= set(tables)
+            shown = [(c.name, c.type, c.constraints.nullable) for c in metadata["dagster/column_schema"].columns]
+            expected = [(f"{t}.{name}" if len(tables) > 1 else name, type_, nullable)
+                        for t in tables for name, type_, nullable in created(t)]
+            assert expected and shown == expected, key
+        in_warehouse = {f"{s}.{n}" for s, n in con.execute(
+            "SELECT table_schema, table_name FROM information_schema.tables "
+            "WHERE table_type = 'BASE TABLE' AND table_catalog = current_database()").fetchall()}
+        assert len(shown_tables) == 16 and shown_tables <= in_warehouse
+        assert in_warehouse <= set(ddl.tables())
+        for table in in_warehouse:
+            assert created(table) == [(c.name, c.type, c.nullable) for c in ddl.columns(table)], table
 
 
 def test_running_again_on_the_same_data_keeps_the_champion_and_says_why(trained_shop):

@@ -1,6 +1,6 @@
 """Model registry in the warehouse: versions, evaluations, champion, safe artifacts (no Dagster).
 
-Tables (fixed DDL, `ensure_registry_schema`):
+Tables (fixed DDL: sql/tables/ml.*.sql, created by `ensure_registry_schema`):
     ml.model_registry     one row per trained version: training window, features, parameters,
                           artifact path and its SHA-256, and whether it is the champion.
     ml.model_evaluations  one row per (version, candidate, metric): baselines are candidates too,
@@ -38,56 +38,11 @@ from typing import Any
 
 import duckdb
 
+from shop_pipeline.sql import ddl
 from shop_pipeline.warehouse.connection import transaction
 
-REGISTRY_DDL = """
-CREATE SCHEMA IF NOT EXISTS ml;
-CREATE TABLE IF NOT EXISTS ml.model_registry (
-    model_name    VARCHAR   NOT NULL,
-    version       VARCHAR   NOT NULL,   -- YYYYMMDDTHHMMSS-<8 hex of params + data window>
-    trained_at    TIMESTAMP NOT NULL,   -- UTC
-    train_start   DATE,                 -- first day of data the model learned from
-    train_end     DATE,                 -- last day (features and labels) it learned from
-    as_of         DATE,                 -- scoring cut-off it was trained for
-    features      JSON      NOT NULL,   -- list of feature column names
-    parameters    JSON      NOT NULL,   -- hyper-parameters, seed, candidate, horizon ...
-    artifact_path VARCHAR   NOT NULL,   -- relative to the shop home's models folder: <model_name>/<version>.skops
-    sha256        VARCHAR   NOT NULL,   -- of the artifact file; checked before every load
-    is_champion   BOOLEAN   NOT NULL DEFAULT false,
-    promoted_at   TIMESTAMP,            -- UTC, when it last became champion
-    notes         VARCHAR,
-    training_key  VARCHAR,              -- SHA-256 of what the training read (lifecycle.training_inputs)
-    training_inputs JSON,               -- the parts of that key: input fingerprints, settings, code
-    reused_at     TIMESTAMP,            -- UTC, when a later run last reused it (inputs unchanged)
-    PRIMARY KEY (model_name, version)
-);
--- registries written before the training keys existed
-ALTER TABLE ml.model_registry ADD COLUMN IF NOT EXISTS training_key VARCHAR;
-ALTER TABLE ml.model_registry ADD COLUMN IF NOT EXISTS training_inputs JSON;
-ALTER TABLE ml.model_registry ADD COLUMN IF NOT EXISTS reused_at TIMESTAMP;
-CREATE TABLE IF NOT EXISTS ml.model_evaluations (
-    model_name    VARCHAR   NOT NULL,
-    version       VARCHAR   NOT NULL,   -- the registry version this evaluation belongs to
-    candidate     VARCHAR   NOT NULL,   -- the model itself, a baseline, or a reference
-    metric        VARCHAR   NOT NULL,
-    value         DOUBLE,               -- NULL when undefined (e.g. AUC of a single class)
-    window_start  DATE,                 -- held-out window the metric was measured on
-    window_end    DATE,
-    evaluated_at  TIMESTAMP NOT NULL    -- UTC
-);
--- A champion's drift reference, binned at its first measurement (ml/drift_reference.py).
-CREATE TABLE IF NOT EXISTS ml.drift_references (
-    model_name     VARCHAR   NOT NULL,
-    version        VARCHAR   NOT NULL,
-    bins           INTEGER   NOT NULL,  -- the quantile bins asked for (repeated edges collapse)
-    feature        VARCHAR   NOT NULL,  -- as feature_drift names it: customer.recency_days, score.p_purchase ...
-    edges          DOUBLE[]  NOT NULL,  -- inner edges of right-closed bins
-    shares         DOUBLE[]  NOT NULL,  -- the reference's share in each bin (len(edges) + 1)
-    reference_rows BIGINT    NOT NULL,
-    binned_at      TIMESTAMP NOT NULL,  -- UTC
-    PRIMARY KEY (model_name, version, bins, feature)
-);
-"""
+# sql/tables/ml.<table>.sql, created (and migrated) by ensure_registry_schema
+REGISTRY_TABLES = ("ml.model_registry", "ml.model_evaluations", "ml.drift_references")
 
 ARTIFACT_SUFFIX = ".skops"
 
@@ -147,14 +102,12 @@ class RegistryRow:
     reused_at: dt.datetime | None = None
 
 
-_COLUMNS = ("model_name", "version", "trained_at", "train_start", "train_end", "as_of",
-            "features", "parameters", "artifact_path", "sha256", "is_champion", "promoted_at",
-            "notes", "training_key", "training_inputs", "reused_at")
+_COLUMNS = ddl.column_names("ml.model_registry")  # the fields of RegistryRow, in order
 
 
 def ensure_registry_schema(con: duckdb.DuckDBPyConnection) -> None:
     with transaction(con):
-        con.execute(REGISTRY_DDL)
+        ddl.create(con, *REGISTRY_TABLES)
         for old, new in RENAMED_MODELS.items():
             for table in MODEL_NAME_TABLES:
                 con.execute(f"UPDATE {table} SET model_name = $new WHERE model_name = $old", {"new": new, "old": old})

@@ -15,10 +15,10 @@ import pandas as pd
 
 from shop_pipeline.ml.order_risk.candidates import SCORE_BATCH_ROWS, FittedOrderRisk, model_scores
 from shop_pipeline.ml.order_risk.data import as_date, feature_frame
+from shop_pipeline.sql import ddl
 
 TOP_FEATURES = 3
-SCORE_COLUMNS = ("order_id", "customer_id", "order_time", "risk_score", "flagged", "top_features",
-                 "model_version", "features_hash", "as_of")
+SCORE_COLUMNS = ddl.column_names("scoring.order_risk_scores")
 
 def _format_value(value: float) -> str:
     return "NULL" if not np.isfinite(value) else f"{value:.4g}"

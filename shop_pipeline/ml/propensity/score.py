@@ -15,11 +15,11 @@ import pandas as pd
 
 from shop_pipeline.ml.propensity.candidates import FittedPropensity, purchase_probability
 from shop_pipeline.ml.propensity.data import as_date, feature_matrix
+from shop_pipeline.sql import ddl
 
 SEGMENTS = ("new", "champions", "loyal", "at_risk", "hibernating")
 NEW_CUSTOMER_DAYS = 30
-SCORE_COLUMNS = ("customer_id", "p_purchase", "churn_risk", "expected_orders",
-                 "expected_spend", "segment", "model_version", "as_of")
+SCORE_COLUMNS = ddl.column_names("scoring.customer_scores")
 
 
 def assign_segments(p: np.ndarray, tenure_days: np.ndarray, frequency: np.ndarray,

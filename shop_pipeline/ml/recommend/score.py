@@ -42,6 +42,7 @@ from shop_pipeline.features.tables import cutoff_for
 from shop_pipeline.ml.common.threads import configure as configure_threads
 from shop_pipeline.ml.recommend.candidates import RecommenderModel, transform_signal
 from shop_pipeline.ml.recommend.data import InteractionMatrix, customers_seen
+from shop_pipeline.sql import ddl
 
 TOP_K = 20
 RECENCY_DAYS: int | None = None   # who gets lists: None = every customer with an interaction before the cut-off
@@ -53,7 +54,7 @@ CATEGORY_PRIOR = 20.0        # pseudo-weight of the shop's category mix in a use
 POPULAR_WEIGHT = 1e-3        # overall popularity ranks below any category-preference score
 REASON_MODEL, REASON_CATEGORY, REASON_POPULAR = 0, 1, 2
 REASONS = ("similar_items", "popular_in_category", "popular")
-OUTPUT_COLUMNS = ("customer_id", "rank", "product_id", "score", "reason", "model_version", "as_of")
+OUTPUT_COLUMNS = ddl.column_names("scoring.recommendations")
 
 
 @dataclass
