@@ -14,7 +14,7 @@ The landing file (one or more, any name ending in .csv, directly in the labels f
 
 Orders without any report are not in the file: whether they count as legitimate is decided
 when training (an order is "mature" once enough days have passed for its chargeback to have
-arrived; see ml/order_risk_data.py), not here.
+arrived; see ml/order_risk/data.py), not here.
 
 Loading replaces both tables whole from the files currently in the folder, in one transaction
 (the tables mirror the folder: a removed file removes its labels; no files, no labels).
