@@ -13,7 +13,7 @@ from dagster import (
     asset,
 )
 
-from shop_pipeline.defs.common import DUCKDB_POOL, markdown_table, suite_check_result, table_schema
+from shop_pipeline.defs.common import DUCKDB_POOL, follows_new_data, markdown_table, suite_check_result, table_schema
 from shop_pipeline.defs.models_common import ML_TEAM
 from shop_pipeline.features.columns import CUSTOMER_FEATURES, PRODUCT_DAILY_SALES
 from shop_pipeline import sql
@@ -79,6 +79,7 @@ def audited_feature_asset(*, name: str, deps: list[str], description: str, colum
             "dagster/table_name": f"features.{name}",
         },
         check_specs=[AssetCheckSpec(check_name, asset=name, blocking=True, description=check_description)],
+        automation_condition=follows_new_data(),
     )
     def feature_table(context: AssetExecutionContext, warehouse: Warehouse, window: ModelingWindow, quality: Quality):
         with warehouse.connection() as con:
