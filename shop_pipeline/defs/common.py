@@ -76,19 +76,29 @@ DUCKDB_POOL = "duckdb"  # DuckDB has one writer: every writing asset shares this
 # its blocking checks. Training assets carry no condition: retrain_sensor decides when to train.
 # eager() also waits for every partition of clean_events, so a month that failed its audit holds
 # the feature tables back until it is fixed, instead of building them with a hole in the data.
-def follows_new_data(optional: tuple[str, ...] = ()) -> AutomationCondition:
-    """eager() and all_deps_blocking_checks_passed(); the `optional` upstream assets may be missing
-    or fail their blocking checks (feature_drift measures without champions: the retraining
-    trigger needs its facts to train the first ones)."""
-    if not optional:
+def follows_new_data(optional: tuple[str, ...] = (), unchecked: tuple[str, ...] = ()) -> AutomationCondition:
+    """eager() and all_deps_blocking_checks_passed(), except that the `optional` upstream assets may
+    be missing (feature_drift measures without champions: the retraining trigger needs its facts to
+    train the first ones) and the blocking checks of the `optional` and `unchecked` ones are not
+    awaited (a score table's champion gate: see SCORES_FOLLOW_NEW_DATA)."""
+    if not optional and not unchecked:
         return (AutomationCondition.eager() & AutomationCondition.all_deps_blocking_checks_passed()).with_label(
             "follows new data")
-    ignored = AssetSelection.assets(*optional)
-    return (
-        AutomationCondition.eager().replace(
-            "any_deps_missing", AutomationCondition.any_deps_missing().ignore(ignored))
-        & AutomationCondition.all_deps_blocking_checks_passed().ignore(ignored)
-    ).with_label(f"follows new data (not waiting for {', '.join(optional)})")
+    eager = AutomationCondition.eager()
+    if optional:
+        eager = eager.replace("any_deps_missing",
+                              AutomationCondition.any_deps_missing().ignore(AssetSelection.assets(*optional)))
+    checked = AutomationCondition.all_deps_blocking_checks_passed().ignore(AssetSelection.assets(*optional, *unchecked))
+    waits = [*optional, *(f"{name}'s checks" for name in unchecked)]
+    return (eager & checked).with_label(f"follows new data (not waiting for {', '.join(waits)})")
+
+
+def scores_follow_new_data(champion: str) -> AutomationCondition:
+    """A score table's condition: its feature table's blocking checks are awaited, its champion's
+    promotion gate is not. The gate fails (ERROR) only when no champion exists, and then scoring
+    stops with that reason, as the daily run always did; with WARN (a version nothing could measure)
+    scoring serves it unvalidated. Dagster's check conditions cannot tell the two severities apart."""
+    return follows_new_data(unchecked=(champion,))
 
 
 # A score table (or the serving snapshot) not rewritten for a day and two hours is late (WARN: a

@@ -4,7 +4,7 @@ import datetime as dt
 
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
-from shop_pipeline.defs.common import DUCKDB_POOL, SCORE_FRESHNESS, follows_new_data, markdown_table, table_schema
+from shop_pipeline.defs.common import DUCKDB_POOL, SCORE_FRESHNESS, markdown_table, scores_follow_new_data, table_schema
 from shop_pipeline.defs.models_common import (
     ML_TEAM, SCORES_REWRITTEN, prepare_training, promotion_gate_asset, require_champion, reused_result,
     scoring_key, skips_when_data_is_short, training_metadata,
@@ -182,7 +182,7 @@ demand_forecast_champion = promotion_gate_asset(
     owners=ML_TEAM,
     pool=DUCKDB_POOL,
     deps=["demand_forecast_champion", "product_daily_sales"],
-    automation_condition=follows_new_data(),
+    automation_condition=scores_follow_new_data("demand_forecast_champion"),
     freshness_policy=SCORE_FRESHNESS,
     description=(
         "scoring.demand_forecasts: units per product for each of the next forecast_horizon_days after the cut-off, "

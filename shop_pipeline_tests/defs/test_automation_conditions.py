@@ -97,6 +97,22 @@ def test_a_failed_blocking_check_on_clean_events_stops_everything_downstream(def
         assert requested(definitions, fixed) == FOLLOWERS
 
 
+def test_a_failed_feature_suite_stops_its_scores_but_a_refused_gate_does_not(definitions):
+    with DagsterInstance.ephemeral() as instance:
+        cursor = loaded_shop(definitions, instance)
+        # a challenger refused with no champion left (or a version nothing could measure): its gate check
+        # fails, and scoring itself says "no champion" (or serves the unmeasured version unvalidated)
+        materialize(instance, "propensity_champion")
+        check(instance, "propensity_champion", "promotion_gate", passed=False)
+        first = evaluate_automation_conditions(defs=definitions, instance=instance, cursor=cursor)
+        assert "customer_scores" in requested(definitions, first)
+        # the feature table's own blocking suite failing holds back what reads it
+        materialize(instance, "customer_features")
+        check(instance, "customer_features", "customer_features_suite", passed=False)
+        second = evaluate_automation_conditions(defs=definitions, instance=instance, cursor=first.cursor)
+        assert not {"customer_scores", "feature_drift"} & requested(definitions, second)
+
+
 def test_a_month_not_yet_staged_holds_the_features_back(definitions):
     with DagsterInstance.ephemeral() as instance:
         cursor = loaded_shop(definitions, instance)
