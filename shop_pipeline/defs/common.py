@@ -80,7 +80,7 @@ def follows_new_data(optional: tuple[str, ...] = (), unchecked: tuple[str, ...] 
     """eager() and all_deps_blocking_checks_passed(), except that the `optional` upstream assets may
     be missing (feature_drift measures without champions: the retraining trigger needs its facts to
     train the first ones) and the blocking checks of the `optional` and `unchecked` ones are not
-    awaited (a score table's champion gate: see SCORES_FOLLOW_NEW_DATA)."""
+    awaited (a score table's champion gate: see scores_follow_new_data)."""
     if not optional and not unchecked:
         return (AutomationCondition.eager() & AutomationCondition.all_deps_blocking_checks_passed()).with_label(
             "follows new data")
