@@ -74,7 +74,7 @@ from shop_pipeline.defs.common import (
 from shop_pipeline.defs.monitoring import FACTS_KEY
 from shop_pipeline.instance import recover_dead_runs
 from shop_pipeline.alerts import WEBHOOK_ENV, Alert, WebhookError, post_webhook, redacted
-from shop_pipeline.resources import Alerting, ShopHome, Warehouse
+from shop_pipeline.resources import Alerting, ShopHome
 from shop_pipeline.settings import partition_bounds
 from shop_pipeline.sources.landing import discover
 
