@@ -16,10 +16,11 @@ from shop_pipeline_tests.landing_fixtures import write_events
 
 
 def evaluate(schedule, when: dt.datetime, shop, instance):
-    """One tick; the instance must be persistent (a schedule's context opens it from its reference)."""
-    context = build_schedule_context(instance=instance, scheduled_execution_time=when,
-                                     resources={"shop": ShopHome(home=str(shop.home))})
-    return schedule(context)
+    """One tick; the instance must be persistent (a schedule's context opens it from its reference, and
+    closing the context closes that instance again, as the daemon does)."""
+    with build_schedule_context(instance=instance, scheduled_execution_time=when,
+                                resources={"shop": ShopHome(home=str(shop.home))}) as context:
+        return schedule(context)
 
 
 def test_the_schedule_runs_yesterdays_month_at_the_configured_hour_and_zone(shop, monkeypatch, tmp_path):
