@@ -3,9 +3,11 @@
 On a generated sample shop (in-process, an ephemeral Dagster instance):
 1. full rebuild: every asset over every landed day but the last, from an empty warehouse
    (`full_pipeline`, as `shop-pipeline run` does), and the same without training/evaluation;
-2. the last day's file lands; the landing sensor is evaluated, and each of its run requests is
-   executed in-process with `daily_partition_pipeline` (what the daemon would launch); the time
-   from the file landing to the scores of that day being written is measured;
+2. the last day's file lands; the landing sensor is evaluated, each of its run requests is
+   executed in-process with `ingest_events` (what the daemon would launch), then the automation
+   conditions are evaluated and what they request (features, drift, scores, snapshot) runs as the
+   `follow_new_data` sensor's run would; the time from the file landing to the scores of that day
+   being written is measured;
 3. the daily incremental run is compared with both full rebuilds, with the time per step of the
    daily run so that what dominates is visible. Step 2 is repeated (--repeats, default 3), each
    time from a copy of the state before the file landed, and the median run is reported.
@@ -32,11 +34,11 @@ def step_seconds(instance, run_id: str) -> dict[str, float]:
     return {s.step_key: (s.end_time or 0) - (s.start_time or 0) for s in instance.get_run_step_stats(run_id)}
 
 
-def daily_run(instance, paths, before: Path, held: Path, daily_job, repeat: int) -> dict:
+def daily_run(instance, paths, before: Path, held: Path, definitions, repeat: int) -> dict:
     """The last day's file lands (again: a new file version) on a copy of the state before it;
-    the landing sensor's run requests run in-process with daily_partition_pipeline. The instance
-    is the full rebuild's: the runs read the models' metadata from it."""
-    from dagster import build_sensor_context
+    the landing sensor's run requests run in-process with ingest_events, then what the automation
+    conditions request. The instance is the full rebuild's: the runs read the models' metadata from it."""
+    from dagster import build_sensor_context, evaluate_automation_conditions
 
     from shop_pipeline.defs.automation import landing_sensor
     from shop_pipeline.ml.common.registry import forget_loaded_models
@@ -54,21 +56,34 @@ def daily_run(instance, paths, before: Path, held: Path, daily_job, repeat: int)
     # a daemon-launched run is a new process: nothing loaded by earlier runs is at hand
     # (its imports are: this measures the run's work, not Python's start-up)
     forget_loaded_models()
+    watching = evaluate_automation_conditions(defs=definitions, instance=instance)
     landed_at = time.perf_counter()
     for f in held.iterdir():
         shutil.copy(f, paths.events_landing / f.name)
     tick_started = time.perf_counter()
     result = landing_sensor(build_sensor_context(instance=instance, resources={"shop": ShopHome(home=str(paths.home))}))
+    for partitions in result.dynamic_partitions_requests or []:
+        instance.add_dynamic_partitions(partitions.partitions_def_name, list(partitions.partition_keys))
     tick_seconds = time.perf_counter() - tick_started
     run_seconds, steps = 0.0, {}
     for request in result.run_requests:
         started = time.perf_counter()
-        run = daily_job.execute_in_process(partition_key=request.partition_key, tags=request.tags,
-                                           instance=instance, raise_on_error=False)
+        run = definitions.resolve_job_def("ingest_events").execute_in_process(
+            partition_key=request.partition_key, tags=request.tags, instance=instance, raise_on_error=False)
         run_seconds += time.perf_counter() - started
         if not run.success:
             raise SystemExit(f"daily run {repeat} for {request.partition_key} failed")
-        steps = step_seconds(instance, run.run_id)
+        steps.update(step_seconds(instance, run.run_id))
+    started = time.perf_counter()
+    following = evaluate_automation_conditions(defs=definitions, instance=instance, cursor=watching.cursor)
+    graph = definitions.resolve_asset_graph()
+    keys = [key for key in graph.get_all_asset_keys() if following.get_num_requested(key)]
+    run = definitions.resolve_implicit_global_asset_job_def().execute_in_process(
+        asset_selection=keys, instance=instance, raise_on_error=False)
+    run_seconds += time.perf_counter() - started
+    if not run.success:
+        raise SystemExit(f"daily run {repeat}: the automation's run failed")
+    steps.update(step_seconds(instance, run.run_id))
     latency = time.perf_counter() - landed_at
     with connect(paths.warehouse, read_only=True) as con:
         [(as_of,)] = con.execute("SELECT max(as_of) FROM scoring.customer_scores").fetchall()
@@ -108,7 +123,6 @@ def main() -> None:
 
     rows: list[tuple[str, float, str]] = []
     definitions = build_definitions(paths)
-    daily_job = definitions.resolve_job_def("daily_partition_pipeline")
     with DagsterInstance.ephemeral() as instance:
         started = time.perf_counter()
         full = run_full_pipeline(paths, instance)
@@ -133,7 +147,7 @@ def main() -> None:
         for name in ("warehouse", "models", "reports"):
             if (paths.home / name).exists():
                 shutil.copytree(paths.home / name, before / name)
-        daily = [daily_run(instance, paths, before, held, daily_job, repeat) for repeat in range(args.repeats)]
+        daily = [daily_run(instance, paths, before, held, definitions, repeat) for repeat in range(args.repeats)]
     runs = sorted(daily, key=lambda d: d["run_seconds"])
     median = runs[len(runs) // 2]
     run_seconds, steps = median["run_seconds"], median["steps"]

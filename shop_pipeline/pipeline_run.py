@@ -62,6 +62,7 @@ class LandedDays:
     last: dt.date | None
     out_of_range: list[LandedFile]  # dated before the first partition or after tomorrow: not in any run
     bounds: tuple[dt.date, dt.date]
+    days: frozenset[dt.date] = frozenset()  # the landed files' days inside the bounds (their months are the partitions)
 
     @property
     def span(self) -> tuple[dt.date, dt.date] | None:
@@ -83,7 +84,7 @@ def landed_days(paths: ShopPaths, today: dt.date | None = None) -> LandedDays:
     low, high = partition_bounds(today)  # the first partition as recorded now
     inside = [f.day for f in files if low <= f.day <= high]
     outside = [f for f in files if not low <= f.day <= high]
-    return LandedDays(min(inside, default=None), max(inside, default=None), outside, (low, high))
+    return LandedDays(min(inside, default=None), max(inside, default=None), outside, (low, high), frozenset(inside))
 
 
 def describe_out_of_range(days: LandedDays) -> str:
@@ -122,13 +123,17 @@ def run_full_pipeline(
     `log_config` is run config for the run's loggers (`defs.run_logs.run_log_config`).
     """
     landed = landed or landed_days(paths)
-    # imported after the first partition is recorded: the partitions are defined on import
-    from shop_pipeline.defs.common import event_partitions, partition_key
+    # imported here: the definitions load every stage
+    from shop_pipeline.defs.common import EVENT_PARTITIONS_NAME, add_partitions
     from shop_pipeline.definitions import build_definitions
 
     day_range = landed.span
     if day_range is None:
         return PipelineOutcome(days=None, out_of_range=landed.out_of_range)
+    # every landed month is a partition; the run covers them all (a month is read only where its
+    # files changed), in the order they were added: a range of dynamic partitions is by that order
+    add_partitions(instance, landed.days)
+    months = instance.get_dynamic_partitions(EVENT_PARTITIONS_NAME)
     definitions = build_definitions(paths)
     job = definitions.resolve_job_def("full_pipeline")
     selection = None
@@ -140,10 +145,7 @@ def run_full_pipeline(
         run_config={**(run_config or {}), **(log_config or {})},
         instance=instance,
         raise_on_error=False,
-        # a file dated tomorrow, on the last day of a month, waits for its month's partition
-        tags={RANGE_START_TAG: partition_key(day_range[0]),
-              RANGE_END_TAG: min(partition_key(day_range[1]), event_partitions.get_last_partition_key()),
-              HOST_TAG: socket.gethostname()},
+        tags={RANGE_START_TAG: months[0], RANGE_END_TAG: months[-1], HOST_TAG: socket.gethostname()},
     )
     checks = [
         (f"{e.asset_key.to_user_string()}:{e.check_name}", e.passed) for e in result.get_asset_check_evaluations()

@@ -112,19 +112,24 @@ def test_jobs():
 def test_automation():
     repository = defs.get_repository_def()
     assert {job.name for job in repository.get_all_jobs()} == {
-        "__ASSET_JOB", "full_pipeline", "daily_partition_pipeline", "retrain_models",
+        "__ASSET_JOB", "full_pipeline", "ingest_events", "retrain_models",
     }
-    # the daily job takes its partitions from its assets; retraining is unpartitioned
-    assert defs.resolve_job_def("daily_partition_pipeline").partitions_def is not None
+    # the ingest job takes its partitions from its assets; retraining is unpartitioned
+    assert defs.resolve_job_def("ingest_events").partitions_def is not None
     assert defs.resolve_job_def("retrain_models").partitions_def is None
     assert {(s.name, s.job_name) for s in repository.schedule_defs} == {
-        ("daily_partition_schedule", "daily_partition_pipeline"),
+        ("daily_partition_schedule", "ingest_events"),
     }
     assert {s.name: s.job_name if s.has_jobs else None for s in repository.sensor_defs} == {
-        "landing_sensor": "daily_partition_pipeline",
+        "landing_sensor": "ingest_events",
         "retrain_sensor": "retrain_models",
         "alert_on_run_failure": None,
+        "follow_new_data": None,
     }
+    # features, drift and scores follow new data through their automation conditions; nothing that trains does
+    graph = defs.resolve_asset_graph()
+    conditioned = {key.to_user_string() for key in graph.get_all_asset_keys() if graph.get(key).automation_condition}
+    assert {graph.get(AssetKey(name)).group_name for name in conditioned} == {"features", "monitoring", "scoring"}
 
 
 def test_every_asset_links_to_the_function_that_computes_it():

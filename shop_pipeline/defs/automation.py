@@ -1,21 +1,27 @@
-"""Stage `automation`: the daily schedule, the landing sensor, the retraining trigger, alerts.
+"""Stage `automation`: what starts runs: the landing sensor and daily schedule (ingestion), the
+declarative automation that carries new data on (features, drift, scores), the retraining
+trigger, and failure alerts.
 
 Jobs
-- `daily_partition_pipeline`: one daily partition end to end with the current champions:
-  ingestion -> staging -> features -> monitoring (drift) -> scoring. The daily partitioned
-  assets (raw_events, clean_events, quarantined_events) give the job its partitions; the
-  unpartitioned ones (catalog, features, drift, scores) are rebuilt whole in the same run.
+- `ingest_events`: the ingestion and staging assets of one or more monthly partitions
+  (raw_events, clean_events, quarantined_events; the catalog, marketing and order labels are
+  reloaded whole). Launched by the landing sensor and the daily schedule.
 - `retrain_models`: training -> evaluation (promotion gate) -> monitoring -> scoring.
 
-Schedule and sensors (all start STOPPED: turn them on in the UI, Automation tab)
+Schedule and sensors
+- `landing_sensor`: new settled files in $SHOP_PIPELINE_HOME/landing/events -> the months they
+  fall in become partitions, and each month with new files gets one ingest_events run.
 - `daily_partition_schedule`: every day at $SHOP_PIPELINE_DAILY_HOUR:$SHOP_PIPELINE_DAILY_MINUTE
-  (default 06:00) in $SHOP_PIPELINE_TIMEZONE (default UTC), yesterday's partition.
-- `landing_sensor`: new settled files in $SHOP_PIPELINE_HOME/landing/events -> one run per day.
+  (default 06:00) in $SHOP_PIPELINE_TIMEZONE (default UTC), yesterday's month (when it has files).
+- `follow_new_data`: the automation-condition sensor. Once clean_events is published with its
+  blocking checks passed, the feature tables follow, then feature_drift, the score tables and
+  the serving snapshot (defs/common.py `follows_new_data`); nothing trains. Starts RUNNING.
 - `retrain_sensor`: retrains on new data, drift or an old champion (reads only the instance), with the
   thresholds of the `retraining` resource.
 - `alert_on_run_failure`: posts every failed run to the `alerting` resource's webhook
   ($SHOP_PIPELINE_ALERT_WEBHOOK); with the `slack` / `msteams` extras installed and configured,
   Dagster's own Slack and Teams failure sensors join it (`failure_sensors`).
+The other sensors and the schedule start STOPPED (turn them on in the UI, Automation tab).
 The decisions themselves are plain functions in automation_rules.py.
 """
 
@@ -30,7 +36,9 @@ from dagster import (
     AssetKey,
     AssetRecordsFilter,
     AssetSelection,
+    AutomationConditionSensorDefinition,
     DagsterRunStatus,
+    DefaultSensorStatus,
     RunFailureSensorContext,
     RunRequest,
     RunsFilter,
@@ -53,22 +61,28 @@ from shop_pipeline.defs.automation_rules import (
     why_not,
     yesterday_partition,
 )
-from shop_pipeline.defs.common import event_partitions, partition_key, partition_start
+from shop_pipeline.defs.common import (
+    add_partitions,
+    event_partitions,
+    new_partition_keys,
+    partition_key,
+    partition_start,
+)
 from shop_pipeline.defs.monitoring import FACTS_KEY
 from shop_pipeline.instance import recover_dead_runs
 from shop_pipeline.alerts import WEBHOOK_ENV, Alert, WebhookError, post_webhook, redacted
 from shop_pipeline.resources import Alerting, Retraining, ShopHome, Warehouse
-from shop_pipeline.settings import ScheduleSettings, landing_interval_seconds, landing_settle_seconds
+from shop_pipeline.settings import ScheduleSettings, landing_interval_seconds, landing_settle_seconds, partition_bounds
 from shop_pipeline.sources.landing import discover
 
-TRIGGER_TAG = "shop_pipeline/trigger"  # schedule | landing | retrain
+TRIGGER_TAG = "shop_pipeline/trigger"  # schedule | landing | automation | retrain
 LANDING_FILES_TAG = "shop_pipeline/landing_files"
 RETRAIN_TRIGGERS_TAG = "shop_pipeline/retrain_triggers"  # comma-separated trigger codes
 RETRAIN_REASONS_TAG = "shop_pipeline/retrain_reasons"  # the readable details
 MONITORING_RECORD_TAG = "shop_pipeline/monitoring_record"
 TAG_VALUE_LIMIT = 1000
 
-DAILY_GROUPS = ("ingestion", "staging", "features", "monitoring", "scoring")
+INGEST_GROUPS = ("ingestion", "staging")
 RETRAIN_GROUPS = ("training", "evaluation", "monitoring", "scoring")
 # Jobs that train: while one of their runs is queued or running, no retraining is launched.
 TRAINING_JOBS = ("retrain_models", "full_pipeline")
@@ -77,13 +91,13 @@ ACTIVE_STATUSES = [DagsterRunStatus.QUEUED, DagsterRunStatus.STARTING, DagsterRu
 DRIFT_ASSET = AssetKey("feature_drift")
 RAW_EVENTS = AssetKey("raw_events")
 
-daily_partition_pipeline = define_asset_job(
-    "daily_partition_pipeline",
-    selection=AssetSelection.groups(*DAILY_GROUPS),
+ingest_events = define_asset_job(
+    "ingest_events",
+    selection=AssetSelection.groups(*INGEST_GROUPS),
     description=(
-        "One daily partition end to end with the current champions: ingest the day's files, stage and validate "
-        "them, rebuild the feature tables, measure drift, score. Launched by the daily schedule and the landing "
-        "sensor; a date range runs as one single-run backfill."
+        "Ingest the new files of the selected months, stage and validate them (a range of months runs as one "
+        "run), and reload the catalog, marketing and order labels. Launched by the landing sensor and the daily "
+        "schedule; follow_new_data then rebuilds the feature tables, drift and scores from what it published."
     ),
 )
 
@@ -111,20 +125,28 @@ def build_daily_schedule(settings: ScheduleSettings | None = None):
         name="daily_partition_schedule",
         cron_schedule=settings.cron,
         execution_timezone=settings.timezone,
-        job=daily_partition_pipeline,
+        job=ingest_events,
         description=(
-            f"Every day at {settings.hour:02d}:{settings.minute:02d} {settings.timezone}: yesterday's partition "
-            "(the last UTC day that has ended) end to end with the current champions."
+            f"Every day at {settings.hour:02d}:{settings.minute:02d} {settings.timezone}: the month of yesterday (the "
+            "last UTC day that has ended), when it has landed files: its files not ingested yet are ingested and "
+            "staged, and follow_new_data carries them on to the features and scores. Catches files the landing "
+            "sensor did not see."
         ),
     )
-    def daily_partition_schedule(context: ScheduleEvaluationContext):
+    def daily_partition_schedule(context: ScheduleEvaluationContext, shop: ShopHome):
         scheduled = context.scheduled_execution_time or dt.datetime.now(dt.UTC)
         day = yesterday_partition(scheduled)
-        first, _ = _partition_days()
+        first, _ = partition_bounds()
         if day < first:
             return SkipReason(f"yesterday ({day}) is before the first partition ({first})")
+        month = partition_key(day)
+        if not any(partition_key(landed.day) == month for landed in discover(shop.paths.landing)):
+            return SkipReason(f"no landed file is dated in the month of yesterday ({month}): nothing to ingest")
+        # a schedule cannot return partition requests as a sensor does: the month's files make it a
+        # partition here (the landing sensor usually did so already)
+        add_partitions(context.instance, [day])
         # yesterday's month: its files not ingested yet, and the days they change, are processed
-        return RunRequest(partition_key=partition_key(day), tags={TRIGGER_TAG: "schedule"})
+        return RunRequest(partition_key=month, tags={TRIGGER_TAG: "schedule"})
 
     return daily_partition_schedule
 
@@ -169,24 +191,17 @@ def ingestion_run_starts(instance, days: set[dt.date]) -> dict[dt.date, int]:
     return started
 
 
-def _partition_days() -> tuple[dt.date, dt.date]:
-    """The first and last day the partitions hold (the last: the end of the current month)."""
-    first = event_partitions.get_first_partition_key()
-    last = event_partitions.get_last_partition_window().end.date() - dt.timedelta(days=1)
-    return dt.date.fromisoformat(first), last
-
-
 @sensor(
     name="landing_sensor",
-    job=daily_partition_pipeline,
+    job=ingest_events,
     minimum_interval_seconds=landing_interval_seconds(),
     description=(
         "Watches $SHOP_PIPELINE_HOME/landing/events. A file is taken once it has not been written for "
-        "$SHOP_PIPELINE_LANDING_SETTLE_SECONDS (default 30; or upload as *.part and rename when done); new files "
-        "launch one daily_partition_pipeline run per partition day, unless a run that started after they landed "
-        "already ingested their day (the CLI, a backfill, the schedule). The cursor makes every file version (path, "
-        "size, mtime) launch once, so a file whose ingestion fails is not retried in a loop; a rewritten file is a "
-        "new version."
+        "$SHOP_PIPELINE_LANDING_SETTLE_SECONDS (default 30; or upload as *.part and rename when done); the month of "
+        "a new file becomes a partition if it is not one yet, and each month with new files gets one ingest_events "
+        "run, unless a run that started after they landed already ingested their month (the CLI, a backfill, the "
+        "schedule). The cursor makes every file version (path, size, mtime) launch once, so a file whose ingestion "
+        "fails is not retried in a loop; a rewritten file is a new version."
     ),
 )
 def landing_sensor(context: SensorEvaluationContext, shop: ShopHome) -> SensorResult:
@@ -195,7 +210,7 @@ def landing_sensor(context: SensorEvaluationContext, shop: ShopHome) -> SensorRe
     for line in recover_dead_runs(context.instance):
         context.log.warning(line)
     cursor = LandingCursor.from_json(context.cursor)
-    first_day, last_day = _partition_days()
+    first_day, last_day = partition_bounds()
     versions = landed_versions(shop.paths.landing)
     started = ingestion_run_starts(context.instance, {v.day for v in versions if cursor.is_new(v)})
     scan = scan_landing(versions, cursor, now_ns, landing_settle_seconds(), first_day, last_day, started,
@@ -211,9 +226,30 @@ def landing_sensor(context: SensorEvaluationContext, shop: ShopHome) -> SensorRe
         for day, files in sorted(scan.batches.items())
     ]
     if requests:
-        return SensorResult(run_requests=requests, cursor=scan.cursor.to_json())
+        # Dagster adds the new months before it creates the runs that need them
+        added = new_partition_keys(context.instance, scan.batches)
+        return SensorResult(run_requests=requests, cursor=scan.cursor.to_json(),
+                            dynamic_partitions_requests=[event_partitions.build_add_request(added)] if added else [])
     reason = "; ".join(scan.explain()) or "no new files"
     return SensorResult(skip_reason=SkipReason(_clip(reason)), cursor=scan.cursor.to_json())
+
+
+# ---------------------------------------------------------------------------- declarative automation
+
+follow_new_data = AutomationConditionSensorDefinition(
+    "follow_new_data",
+    target=AssetSelection.all(),
+    default_status=DefaultSensorStatus.RUNNING,
+    minimum_interval_seconds=30,
+    run_tags={TRIGGER_TAG: "automation"},
+    description=(
+        "Evaluates the assets' automation conditions every 30 s. After clean_events is published with its blocking "
+        "checks passed (by an ingest_events run of the landing sensor, the schedule or a backfill), the feature "
+        "tables are requested, then feature_drift, the score tables with the current champions and the serving "
+        "snapshot, in one run (queued on the duckdb pool like every writing run). Nothing trains here: "
+        "retrain_sensor decides that. Starts RUNNING: it only reacts to new materializations."
+    ),
+)
 
 
 # ---------------------------------------------------------------------------- retraining trigger
@@ -246,8 +282,8 @@ def retrain_sensor(context: SensorEvaluationContext, retraining: Retraining):
         return SkipReason(f"{busy}: no second training run")
     records = context.instance.fetch_materializations(DRIFT_ASSET, limit=1).records
     if not records:
-        return SkipReason("feature_drift has never been materialized: run daily_partition_pipeline or "
-                          "`shop-pipeline run` first")
+        return SkipReason("feature_drift has never been materialized: run `shop-pipeline run` first, or let "
+                          "landing_sensor and follow_new_data carry landed files to it")
     record = records[0]
     if context.cursor and record.storage_id <= int(context.cursor):
         return SkipReason(f"retraining was already launched for feature_drift record {record.storage_id}; "

@@ -14,7 +14,7 @@ from dagster import (
 )
 
 from shop_pipeline.defs import schemas
-from shop_pipeline.defs.common import DUCKDB_POOL, markdown_table, suite_check_result
+from shop_pipeline.defs.common import DUCKDB_POOL, follows_new_data, markdown_table, suite_check_result
 from shop_pipeline.defs.models_common import ML_TEAM
 from shop_pipeline import sql
 from shop_pipeline.features.staged_changes import query_fingerprint, record_inputs, unchanged_inputs
@@ -76,6 +76,7 @@ def audited_feature_asset(*, name: str, deps: list[str], description: str, build
         description=description,
         metadata=schemas.table_metadata(table),
         check_specs=[AssetCheckSpec(check_name, asset=name, blocking=True, description=check_description)],
+        automation_condition=follows_new_data(),
     )
     def feature_table(context: AssetExecutionContext, warehouse: Warehouse, window: ModelingWindow, quality: Quality):
         with warehouse.connection() as con:

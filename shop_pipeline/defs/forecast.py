@@ -6,7 +6,7 @@ import datetime as dt
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
 from shop_pipeline.defs import schemas
-from shop_pipeline.defs.common import DUCKDB_POOL, markdown_table
+from shop_pipeline.defs.common import DUCKDB_POOL, SCORE_FRESHNESS, markdown_table, scores_follow_new_data
 from shop_pipeline.defs.models_common import (
     ML_TEAM, SCORES_REWRITTEN, prepare_training, promotion_gate_asset, require_champion, reused_result,
     scoring_key, skips_when_data_is_short, training_metadata,
@@ -186,6 +186,8 @@ demand_forecast_champion = promotion_gate_asset(
     owners=ML_TEAM,
     pool=DUCKDB_POOL,
     deps=["demand_forecast_champion", "product_daily_sales"],
+    automation_condition=scores_follow_new_data("demand_forecast_champion"),
+    freshness_policy=SCORE_FRESHNESS,
     description=(
         "scoring.demand_forecasts: units per product for each of the next forecast_horizon_days after the cut-off, "
         "p10 / p50 / p90 (80% interval), from the champion (loaded only when its SHA-256 matches the registry)."

@@ -23,7 +23,9 @@ from shop_pipeline.defs.common import (
     DUCKDB_POOL,
     event_partitions,
     markdown_table,
+    month_days,
     partition_days,
+    partition_key,
     single_run_backfill,
     suite_check_result,
 )
@@ -150,22 +152,47 @@ def raw_events(context: AssetExecutionContext, warehouse: Warehouse, shop: ShopH
             )
         if report.changed:
             publish_batch(con, days)
-        rejected = con.execute("SELECT count(*) FROM batch_rejects").fetchall()[0][0]
+        published = _rows_per_partition(con, days)
     seconds = time.perf_counter() - started
     context.log.info(f"step timing raw_events: seconds={seconds:.2f} validation_seconds={validation_seconds:.2f}")
+    changed = set(changed_days)
+    for key in context.partition_keys:
+        month = set(month_days(key))
+        in_month = [f for f in report.files if f.day in month]
+        rows, rejected = published.get(key, (0, 0))
+        context.add_asset_metadata({
+            "dagster/row_count": rows,
+            "rejected_lines": rejected,
+            "days_changed": len(changed & month),
+            "files_read": len([f for f in in_month if not f.unchanged and f.status == "ingested"]),
+            "files_unchanged": len([f for f in in_month if f.unchanged]),
+            "files_ingested": len([f for f in in_month if f.status == "ingested"]),
+            "files_duplicate": len([f for f in in_month if f.status == "duplicate_file"]),
+            "files_failed": len([f for f in in_month if f.status == "failed"]),
+            "files": MetadataValue.md(markdown_table(files_table[files_table["partition_date"].isin(sorted(month))])),
+        }, partition_key=key)
+    outside = files_table[~files_table["partition_date"].isin(days)]
+    # what holds for the whole run (every partition's event shows it)
     yield MaterializeResult(
         metadata={
-            "dagster/row_count": sum(n for _, n in rows_per_day),
-            "days": f"{days[0]} .. {days[-1]}",
-            "days_changed": len(changed_days),
-            "files_read": len([f for f in report.changed if f.status == "ingested"]),
-            "files_unchanged": len([f for f in report.files if f.unchanged]),
-            "files_ingested": len(report.ingested),
-            "files_duplicate": len(report.duplicates),
-            "files_failed": len(report.failed),
-            "rejected_lines": rejected,
-            "seconds": round(seconds, 2),
-            "validation_seconds": round(validation_seconds, 2),
-            "files": MetadataValue.md(markdown_table(files_table)),
+            "run_partitions": len(context.partition_keys),
+            "run_seconds": round(seconds, 2),
+            "run_validation_seconds": round(validation_seconds, 2),
+            "run_files_outside_partitions": MetadataValue.md(markdown_table(outside)),
         }
     )
+
+
+ROWS_PER_MONTH = """
+SELECT CAST(date_trunc('month', partition_date) AS DATE) AS month, count(*) FROM raw.events
+WHERE list_contains($days, partition_date) GROUP BY 1"""
+REJECTED_PER_MONTH = """
+SELECT CAST(date_trunc('month', partition_date) AS DATE) AS month, count(*) FROM raw.rejected_lines
+WHERE list_contains($days, partition_date) GROUP BY 1"""
+
+
+def _rows_per_partition(con, days) -> dict[str, tuple[int, int]]:
+    """Per partition key of `days`: its rows in raw.events and in raw.rejected_lines."""
+    rows = {partition_key(month): n for month, n in con.execute(ROWS_PER_MONTH, {"days": days}).fetchall()}
+    rejected = {partition_key(month): n for month, n in con.execute(REJECTED_PER_MONTH, {"days": days}).fetchall()}
+    return {key: (rows.get(key, 0), rejected.get(key, 0)) for key in rows.keys() | rejected.keys()}

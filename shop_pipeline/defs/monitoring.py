@@ -13,7 +13,7 @@ from dagster import (
 )
 
 from shop_pipeline.defs.automation_rules import ModelFacts, MonitoringFacts
-from shop_pipeline.defs.common import DUCKDB_POOL
+from shop_pipeline.defs.common import DUCKDB_POOL, follows_new_data
 from shop_pipeline.defs.models_common import ML_TEAM
 from shop_pipeline.ml.common import drift, registry
 from shop_pipeline.resources import ShopHome, Warehouse
@@ -63,6 +63,8 @@ def model_facts(con) -> tuple[dt.date | None, list[ModelFacts]]:
     owners=ML_TEAM,
     pool=DUCKDB_POOL,
     deps=["product_daily_sales", "customer_features", "demand_forecast_champion", "propensity_champion"],
+    # measured without champions too: the retraining trigger reads it to train the first ones
+    automation_condition=follows_new_data(optional=("demand_forecast_champion", "propensity_champion")),
     description=(
         "Population stability index (PSI) of the key product-day and customer features and of the propensity "
         "score, the champions' training window against the latest days (bins at the reference's quantiles; "

@@ -4,7 +4,7 @@ scoring). The model code is ml/propensity/."""
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
 from shop_pipeline.defs import schemas
-from shop_pipeline.defs.common import DUCKDB_POOL, markdown_table
+from shop_pipeline.defs.common import DUCKDB_POOL, SCORE_FRESHNESS, markdown_table, scores_follow_new_data
 from shop_pipeline.defs.models_common import (
     ML_TEAM, SCORES_REWRITTEN, float_metrics, prepare_training, promotion_gate_asset, require_champion,
     reused_result, scoring_key, skips_when_data_is_short, training_metadata,
@@ -148,6 +148,8 @@ propensity_champion = promotion_gate_asset(
     owners=ML_TEAM,
     pool=DUCKDB_POOL,
     deps=["propensity_champion", "customer_features"],
+    automation_condition=scores_follow_new_data("propensity_champion"),
+    freshness_policy=SCORE_FRESHNESS,
     description=(
         "scoring.customer_scores: every customer as of the cut-off scored by the champion (loaded only when its "
         "SHA-256 matches the registry): p_purchase, churn_risk = 1 - p, expected orders and spend over the horizon, "

@@ -7,7 +7,7 @@ features/interactions.py and ml/recommend/.
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
 from shop_pipeline.defs import schemas
-from shop_pipeline.defs.common import DUCKDB_POOL, markdown_table
+from shop_pipeline.defs.common import DUCKDB_POOL, SCORE_FRESHNESS, markdown_table, scores_follow_new_data
 from shop_pipeline.defs.features import audited_feature_asset
 from shop_pipeline.defs.models_common import (
     ML_TEAM, SCORES_REWRITTEN, float_metrics, prepare_training, promotion_gate_asset, reused_result,
@@ -196,6 +196,8 @@ def _recency_label(recency_days: int | None) -> str:
     owners=ML_TEAM,
     pool=DUCKDB_POOL,
     deps=["recommendation_champion", "interactions"],
+    automation_condition=scores_follow_new_data("recommendation_champion"),
+    freshness_policy=SCORE_FRESHNESS,
     description=(
         "scoring.recommendations: the top 20 products for every customer with any view, cart or purchase before "
         "the cut-off, lapsed customers included (run configuration window.recommendation_recency_days=N keeps only "

@@ -7,7 +7,7 @@ The logic lives in warehouse/order_labels.py, features/order_features.py and ml/
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
 from shop_pipeline.defs import schemas
-from shop_pipeline.defs.common import DATA_PLATFORM, DUCKDB_POOL, markdown_table
+from shop_pipeline.defs.common import DATA_PLATFORM, DUCKDB_POOL, SCORE_FRESHNESS, markdown_table, scores_follow_new_data
 from shop_pipeline.defs.features import audited_feature_asset
 from shop_pipeline.defs.models_common import (
     ML_TEAM, SCORES_REWRITTEN, float_metrics, prepare_training, promotion_gate_asset, reused_result,
@@ -194,6 +194,8 @@ order_risk_champion = promotion_gate_asset(
     owners=ML_TEAM,
     pool=DUCKDB_POOL,
     deps=["order_risk_champion", "order_features"],
+    automation_condition=scores_follow_new_data("order_risk_champion"),
+    freshness_policy=SCORE_FRESHNESS,
     description=(
         "scoring.order_risk_scores: every order before the cut-off scored by the champion: risk_score (higher is "
         "riskier), flagged (within the alert budget), the top contributing features of flagged orders, "

@@ -3,7 +3,7 @@
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
 from shop_pipeline.defs import schemas
-from shop_pipeline.defs.common import DUCKDB_POOL
+from shop_pipeline.defs.common import DUCKDB_POOL, SCORE_FRESHNESS, follows_new_data
 from shop_pipeline.defs.models_common import ML_TEAM
 from shop_pipeline.resources import ShopHome, Warehouse
 from shop_pipeline.serving.prediction_log import ingest_prediction_logs
@@ -16,6 +16,8 @@ from shop_pipeline.serving.snapshot import publish_snapshot, serving_root
     owners=ML_TEAM,
     pool=DUCKDB_POOL,
     deps=["customer_scores", "recommendations", "order_risk_scores", "demand_forecasts"],
+    automation_condition=follows_new_data(),
+    freshness_policy=SCORE_FRESHNESS,
     description=(
         "The serving snapshot: customer scores, recommendation lists, the fallback list for unknown customers, "
         "the champions, the order-risk and demand champions with what their online answers read, copied out of the "

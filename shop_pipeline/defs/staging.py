@@ -2,6 +2,8 @@
 
 import time
 
+import pandas as pd
+
 
 from dagster import (
     AssetCheckResult,
@@ -21,7 +23,9 @@ from shop_pipeline.defs.common import (
     DUCKDB_POOL,
     event_partitions,
     markdown_table,
+    month_days,
     partition_days,
+    partition_key,
     single_run_backfill,
     suite_check_result,
 )
@@ -136,40 +140,62 @@ def clean_events(context: AssetExecutionContext, warehouse: Warehouse, quality: 
             )
         if stale:
             publish_staging(con, stale, counts)
-        clean, late, first, last = con.execute(
-            """SELECT count(*), count(*) FILTER (WHERE is_late), min(event_time), max(event_time)
-               FROM staging.events WHERE list_contains($days, partition_date)""", {"days": days}
-        ).fetchall()[0]
-        quarantined = con.execute(
-            "SELECT count(*) FROM staging.quarantined_events WHERE list_contains($days, partition_date)", {"days": days}
-        ).fetchall()[0][0]
-        duplicates = con.execute(
-            "SELECT count(*) FROM staging.duplicate_events WHERE list_contains($days, partition_date)", {"days": days}
-        ).fetchall()[0][0]
-        reasons = con.execute(
-            """SELECT reason_code, count(*) AS rows, any_value(source_file || ':' || line) AS example_line,
-                      any_value(reason) AS example_reason
-               FROM staging.quarantined_events WHERE list_contains($days, partition_date)
-               GROUP BY reason_code ORDER BY rows DESC""", {"days": days}
-        ).df()
+        clean = _per_month(con, CLEAN_PER_MONTH, days)
+        quarantined = _per_month(con, QUARANTINED_PER_MONTH, days)
+        duplicates = _per_month(con, DUPLICATES_PER_MONTH, days)
+        reasons = con.execute(REASONS, {"days": days}).df()
+        files = published_file_counts(con, days)
     seconds = time.perf_counter() - started
     context.log.info(f"step timing clean_events: seconds={seconds:.2f} validation_seconds={validation_seconds:.2f}")
-    yield MaterializeResult(
-        asset_key="clean_events",
-        metadata={
-            "dagster/row_count": clean,
-            "days_staged": len(stale),
-            "days_unchanged": len(days) - len(stale),
-            "seconds": round(seconds, 2),
-            "validation_seconds": round(validation_seconds, 2),
+    staged = set(stale)
+    for key in context.partition_keys:
+        month = month_days(key)
+        rows, late, first, last = clean.get(key, (0, 0, None, None))
+        context.add_asset_metadata({
+            "dagster/row_count": rows,
+            "days_staged": len(staged.intersection(month)),
+            "days_unchanged": len(month) - len(staged.intersection(month)),
             "late_events": late,
-            "duplicates_dropped": duplicates,
+            "duplicates_dropped": duplicates.get(key, (0,))[0],
             "first_event_time": str(first),
             "last_event_time": str(last),
-            "files": MetadataValue.md(markdown_table(counts)),
-        },
-    )
-    yield MaterializeResult(
-        asset_key="quarantined_events",
-        metadata={"dagster/row_count": quarantined, "reasons": MetadataValue.md(markdown_table(reasons))},
-    )
+            "files": MetadataValue.md(markdown_table(_of_partition(files, "partition_date", key))),
+        }, asset_key="clean_events", partition_key=key)
+        context.add_asset_metadata({
+            "dagster/row_count": quarantined.get(key, (0,))[0],
+            "reasons": MetadataValue.md(markdown_table(_of_partition(reasons, "month", key).drop(columns="month"))),
+        }, asset_key="quarantined_events", partition_key=key)
+    # what holds for the whole run (every partition's event shows it)
+    run = {"run_partitions": len(context.partition_keys), "run_seconds": round(seconds, 2),
+           "run_validation_seconds": round(validation_seconds, 2)}
+    yield MaterializeResult(asset_key="clean_events", metadata=run)
+    yield MaterializeResult(asset_key="quarantined_events", metadata=run)
+
+
+# Per month (its first day) of $days: what the partition holds after the run.
+CLEAN_PER_MONTH = """
+SELECT CAST(date_trunc('month', partition_date) AS DATE), count(*), count(*) FILTER (WHERE is_late),
+       min(event_time), max(event_time)
+FROM staging.events WHERE list_contains($days, partition_date) GROUP BY 1"""
+QUARANTINED_PER_MONTH = """
+SELECT CAST(date_trunc('month', partition_date) AS DATE), count(*)
+FROM staging.quarantined_events WHERE list_contains($days, partition_date) GROUP BY 1"""
+DUPLICATES_PER_MONTH = """
+SELECT CAST(date_trunc('month', partition_date) AS DATE), count(*)
+FROM staging.duplicate_events WHERE list_contains($days, partition_date) GROUP BY 1"""
+REASONS = """
+SELECT CAST(date_trunc('month', partition_date) AS DATE) AS month, reason_code, count(*) AS rows,
+       any_value(source_file || ':' || line) AS example_line, any_value(reason) AS example_reason
+FROM staging.quarantined_events WHERE list_contains($days, partition_date)
+GROUP BY ALL ORDER BY month, rows DESC"""
+
+
+def _of_partition(frame, column: str, key: str):
+    """The rows of `frame` whose date `column` falls in partition `key`."""
+    keys = frame[column].map(lambda value: partition_key(pd.Timestamp(value).date()))
+    return frame[keys == key]
+
+
+def _per_month(con, query: str, days) -> dict[str, tuple]:
+    """The query's rows by partition key (its first column, a month's first day)."""
+    return {partition_key(month): tuple(values) for month, *values in con.execute(query, {"days": days}).fetchall()}

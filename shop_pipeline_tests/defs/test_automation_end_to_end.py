@@ -1,5 +1,6 @@
-"""Automation end to end on a small generated shop: a file lands -> its day is scored with the
-champions -> the retraining trigger fires -> the retraining run promotes or refuses as the gate says."""
+"""Automation end to end on a small generated shop: a file lands -> the landing sensor's run ingests it ->
+the automation conditions bring the features, drift and scores (with the champions) -> the retraining
+trigger fires -> the retraining run promotes or refuses as the gate says."""
 
 import datetime as dt
 import os
@@ -8,7 +9,7 @@ import time
 
 import pandas as pd
 import pytest
-from dagster import AssetKey, DagsterInstance, build_sensor_context
+from dagster import AssetKey, DagsterInstance, build_sensor_context, evaluate_automation_conditions
 
 from shop_pipeline.definitions import build_definitions
 from shop_pipeline.defs.automation import (
@@ -25,6 +26,7 @@ from shop_pipeline.resources import MIN_NEW_EVENTS_ENV, ShopHome
 from shop_pipeline.settings import SETTLE_SECONDS_ENV, ShopPaths
 from shop_pipeline.synth import GeneratorConfig, generate_shop
 from shop_pipeline.warehouse.connection import connect
+from shop_pipeline_tests.defs.helpers import apply_partition_requests, requested, run_requested
 
 DAYS = 42
 LAST_DAY = "2025-02-11"  # day 42 of a shop starting 2025-01-01
@@ -85,15 +87,28 @@ def test_a_landed_file_is_scored_and_the_retraining_run_follows_the_gate(loaded_
     # trained up to the last loaded day: nothing to retrain on
     assert "already covers the latest data" in retrain_sensor(build_sensor_context(instance=instance, resources=retraining)).skip_message
 
+    # what the automation sensor has seen so far (a first evaluation requests nothing)
+    watching = evaluate_automation_conditions(defs=definitions, instance=instance)
+    assert watching.total_requested == 0
+
     # the last day's file lands (fully written 40 s ago); the sensor launches only that day
     for f in held.iterdir():
         target = shutil.copy(f, paths.events_landing / f.name)
         os.utime(target, (time.time() - 40, time.time() - 40))
-    tick = landing_sensor(build_sensor_context(instance=instance, resources={"shop": ShopHome(home=str(paths.home))}))
+    tick = apply_partition_requests(instance, landing_sensor(
+        build_sensor_context(instance=instance, resources={"shop": ShopHome(home=str(paths.home))})))
     [request] = tick.run_requests
     assert request.partition_key == "2025-02-01"  # the month of LAST_DAY: only its new file is read
-    daily = definitions.resolve_job_def("daily_partition_pipeline").execute_in_process(
+    assert tick.dynamic_partitions_requests == []  # February has files already: it is a partition
+    ingested = definitions.resolve_job_def("ingest_events").execute_in_process(
         partition_key=request.partition_key, tags=request.tags, run_config=CONFIG, instance=instance)
+    assert ingested.success
+    # the automation sensor's next tick: the features, drift, scores and snapshot follow (no training)
+    following = evaluate_automation_conditions(defs=definitions, instance=instance, cursor=watching.cursor)
+    assert requested(definitions, following) == {
+        "product_daily_sales", "customer_features", "interactions", "order_features", "feature_drift",
+        "demand_forecasts", "customer_scores", "recommendations", "order_risk_scores", "serving_snapshot"}
+    daily = run_requested(definitions, instance, following, run_config=CONFIG)
     assert daily.success
     assert rows(paths, "SELECT DISTINCT as_of::VARCHAR, model_version FROM scoring.customer_scores") == [
         (LAST_DAY, before["propensity"])]

@@ -1,5 +1,7 @@
-"""The landing sensor: new settled files launch one run per partition (month), each file version exactly once."""
+"""The landing sensor: new settled files make their months partitions and launch one run per month, each
+file version exactly once."""
 
+import datetime as dt
 import os
 import time
 
@@ -8,9 +10,10 @@ from dagster import DagsterInstance, build_sensor_context, materialize
 
 from shop_pipeline.definitions import ASSETS, build_definitions
 from shop_pipeline.defs.automation import LANDING_FILES_TAG, TRIGGER_TAG, landing_sensor
+from shop_pipeline.defs.common import add_partitions
 from shop_pipeline.resources import ShopHome, default_resources
 from shop_pipeline.settings import SETTLE_SECONDS_ENV
-from shop_pipeline_tests.defs.helpers import good_day, query
+from shop_pipeline_tests.defs.helpers import apply_partition_requests, checks_by_name, good_day, partitions, query
 from shop_pipeline_tests.landing_fixtures import event_line, write_events
 
 SETTLE = 30
@@ -23,7 +26,7 @@ def settle_seconds(monkeypatch):
 
 def tick(shop, instance, cursor=None):
     context = build_sensor_context(instance=instance, cursor=cursor, resources={"shop": ShopHome(home=str(shop.home))})
-    return landing_sensor(context)
+    return apply_partition_requests(instance, landing_sensor(context))
 
 
 def quiet_for(path, seconds: float):
@@ -51,10 +54,21 @@ def test_new_files_launch_one_run_per_partition_and_the_same_files_none(shop):
             "events/events_2025-01-02.csv, events/events_2025-01-02_late.csv, events/events_2025-01-31.csv")
         assert requests[0].tags[TRIGGER_TAG] == "landing"
         assert len({r.run_key for r in requests}) == 2
+        # the months with files are the partitions, added with the runs that need them
+        assert [list(r.partition_keys) for r in first.dynamic_partitions_requests] == [["2025-01-01", "2025-02-01"]]
+        assert partitions(instance) == ["2025-01-01", "2025-02-01"]
 
         again = tick(shop, instance, first.cursor)
-        assert again.run_requests == []
+        assert again.run_requests == [] and again.dynamic_partitions_requests == []
         assert again.skip_reason.skip_message == "no new files"
+
+        # a file of a month that is a partition already adds none; a new month is added
+        landed(shop, "events_2025-01-05.csv", good_day("2025-01-05"))
+        landed(shop, "events_2025-04-02.csv", good_day("2025-04-02"))
+        third = tick(shop, instance, again.cursor)
+        assert sorted(r.partition_key for r in third.run_requests) == ["2025-01-01", "2025-04-01"]
+        assert [list(r.partition_keys) for r in third.dynamic_partitions_requests] == [["2025-04-01"]]
+        assert partitions(instance) == ["2025-01-01", "2025-02-01", "2025-04-01"]  # no partition for March
 
 
 def test_a_half_written_file_is_skipped_until_it_settles(shop):
@@ -92,6 +106,7 @@ def test_a_file_outside_the_partitions_is_reported_once_and_not_launched(shop):
         first = tick(shop, instance)
         assert first.run_requests == []
         assert "outside the partitions" in first.skip_reason.skip_message
+        assert partitions(instance) == []
         assert tick(shop, instance, first.cursor).skip_reason.skip_message == "no new files"
 
 
@@ -114,13 +129,14 @@ def test_a_file_that_fails_ingestion_is_launched_once_and_not_again(shop):
     drifted = "event_id,event_time,event_type,user_id,session_id,product_id,category,brand,unit_price,quantity,order_id,coupon"
     path = write_events(shop.landing, "events_2025-01-02_partner.csv", [event_line("z1") + ",SAVE10"], header=drifted)
     quiet_for(path, SETTLE + 5)
-    job = build_definitions(shop).resolve_job_def("daily_partition_pipeline")
+    job = build_definitions(shop).resolve_job_def("ingest_events")
     with DagsterInstance.ephemeral() as instance:
         first = tick(shop, instance)
         [request] = first.run_requests
         result = job.execute_in_process(partition_key=request.partition_key, tags=request.tags, instance=instance,
                                         raise_on_error=False)
-        assert not result.success
+        # the run goes on (other files would be ingested); the file is recorded as failed, and says so
+        assert checks_by_name(result)["landed_files_readable"] is False
         [(status,)] = query(shop, "SELECT status FROM raw.ingested_files WHERE path LIKE '%partner%'")
         assert status == "failed"
         # the next ticks do not launch it again (a daemon would also refuse the same run_key)
@@ -132,6 +148,7 @@ def test_files_a_run_already_ingested_are_not_launched_again(shop):
     # a shop loaded by `shop-pipeline run` (or a backfill) before the sensor was turned on
     path = landed(shop, "events_2025-01-02.csv", good_day("2025-01-02"))
     with DagsterInstance.ephemeral() as instance:
+        add_partitions(instance, [dt.date(2025, 1, 2)])
         loaded = materialize(ASSETS, selection=["raw_events"], partition_key="2025-01-01",
                              resources=default_resources(shop), instance=instance)
         assert loaded.success

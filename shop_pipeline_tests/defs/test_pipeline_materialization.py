@@ -92,3 +92,36 @@ def test_an_unreadable_file_fails_alone_with_a_clear_message(shop):
     [(status, error)] = query(shop, "SELECT status, error FROM raw.ingested_files WHERE path LIKE '%partner%'")
     assert status == "failed" and "unexpected columns unit_price, coupon_code" in error
     assert query(shop, "SELECT count(*) FROM staging.events") == [(50,)]
+
+
+def test_a_range_run_records_each_months_own_facts(shop):
+    # two months in one single-run backfill: each partition's materialization describes that month
+    write_events(shop.landing, "events_2025-01-02.csv", good_day("2025-01-02", 40) + ["not,a,row"])
+    write_events(shop.landing, "events_2025-01-03.csv", good_day("2025-01-03", 10) + good_day("2025-01-02")[:2])
+    write_events(shop.landing, "events_2025-02-05.csv", good_day("2025-02-05", 25))
+
+    result = run_days(shop, "2025-01-02", "2025-02-05")
+
+    assert result.success
+    events = {(e.asset_key.to_user_string(), e.partition): e.materialization.metadata
+              for e in result.get_asset_materialization_events()}
+    assert {partition for asset, partition in events if asset == "raw_events"} == {"2025-01-01", "2025-02-01"}
+
+    def value(asset, month, key):
+        return events[(asset, month)][key].value
+
+    assert value("raw_events", "2025-01-01", "dagster/row_count") == 52
+    assert value("raw_events", "2025-02-01", "dagster/row_count") == 25
+    assert (value("raw_events", "2025-01-01", "rejected_lines"), value("raw_events", "2025-02-01", "rejected_lines")) == (1, 0)
+    assert value("raw_events", "2025-01-01", "files_ingested") == 2 and value("raw_events", "2025-02-01", "files_ingested") == 1
+    assert "events_2025-02-05.csv" in value("raw_events", "2025-02-01", "files")
+    assert "events_2025-02-05.csv" not in value("raw_events", "2025-01-01", "files")
+    assert value("clean_events", "2025-01-01", "dagster/row_count") == 50
+    assert value("clean_events", "2025-02-01", "dagster/row_count") == 25
+    assert (value("clean_events", "2025-01-01", "duplicates_dropped"), value("clean_events", "2025-02-01", "duplicates_dropped")) == (2, 0)
+    assert value("clean_events", "2025-02-01", "first_event_time").startswith("2025-02-05")
+    assert (value("quarantined_events", "2025-01-01", "dagster/row_count"),
+            value("quarantined_events", "2025-02-01", "dagster/row_count")) == (1, 0)
+    assert "malformed_line" in value("quarantined_events", "2025-01-01", "reasons")
+    # what belongs to the run is named so, and is the same on every partition
+    assert value("raw_events", "2025-01-01", "run_partitions") == value("raw_events", "2025-02-01", "run_partitions") == 2

@@ -12,6 +12,7 @@ import pytest
 from dagster import AssetKey, AssetSelection, DagsterInstance, materialize
 
 from shop_pipeline.definitions import ASSETS
+from shop_pipeline.defs.common import add_partitions, partition_key
 from shop_pipeline.pipeline_run import RANGE_END_TAG, RANGE_START_TAG
 from shop_pipeline.resources import default_resources
 from shop_pipeline.settings import ShopPaths
@@ -28,9 +29,10 @@ def shop(tmp_path_factory):
     generate_shop(paths.home, CONFIG)
     instance = DagsterInstance.ephemeral()
     last = CONFIG.start + dt.timedelta(days=CONFIG.days - 1)
+    add_partitions(instance, [CONFIG.start + dt.timedelta(days=i) for i in range(CONFIG.days)])  # the landed months
     result = materialize(
         ASSETS, selection=TARGETS, resources=default_resources(paths), instance=instance, raise_on_error=False,
-        tags={RANGE_START_TAG: CONFIG.start.isoformat(), RANGE_END_TAG: last.isoformat()},
+        tags={RANGE_START_TAG: partition_key(CONFIG.start), RANGE_END_TAG: partition_key(last)},
     )
     return paths, instance, result
 

@@ -7,6 +7,7 @@ import pytest
 from dagster import AssetSelection, DagsterInstance, materialize
 
 from shop_pipeline.definitions import ASSETS
+from shop_pipeline.defs.common import add_partitions, partition_key
 from shop_pipeline.pipeline_run import RANGE_END_TAG, RANGE_START_TAG
 from shop_pipeline.resources import default_resources
 from shop_pipeline.settings import ShopPaths
@@ -21,10 +22,12 @@ TARGETS = AssetSelection.assets("serving_snapshot").upstream().required_multi_as
 def shop(tmp_path_factory):
     paths = ShopPaths.at(tmp_path_factory.mktemp("serving-shop")).ensure()
     generate_shop(paths.home, CONFIG)
-    last = CONFIG.start + dt.timedelta(days=CONFIG.days - 1)
+    days = [CONFIG.start + dt.timedelta(days=i) for i in range(CONFIG.days)]
+    instance = DagsterInstance.ephemeral()
+    add_partitions(instance, days)  # the landed months are the partitions
     result = materialize(
-        ASSETS, selection=TARGETS, resources=default_resources(paths), instance=DagsterInstance.ephemeral(),
-        raise_on_error=False, tags={RANGE_START_TAG: CONFIG.start.isoformat(), RANGE_END_TAG: last.isoformat()},
+        ASSETS, selection=TARGETS, resources=default_resources(paths), instance=instance, raise_on_error=False,
+        tags={RANGE_START_TAG: partition_key(days[0]), RANGE_END_TAG: partition_key(days[-1])},
     )
     assert result.success
     return paths

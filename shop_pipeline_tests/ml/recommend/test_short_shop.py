@@ -13,6 +13,7 @@ import pytest
 from dagster import AssetCheckSeverity, AssetKey, AssetSelection, DagsterInstance, materialize
 
 from shop_pipeline.definitions import ASSETS
+from shop_pipeline.defs.common import add_partitions, partition_key
 from shop_pipeline.features.interactions import build_interactions
 from shop_pipeline.ml.common.errors import NotEnoughData
 from shop_pipeline.ml.recommend.candidates import FALLBACK_CANDIDATE, SERVABLE
@@ -79,11 +80,12 @@ def short_run(tmp_path_factory):
     paths = ShopPaths.at(tmp_path_factory.mktemp("short-recommend-dagster")).ensure()
     generate_shop(paths.home, SHORT)
     instance = DagsterInstance.ephemeral()
+    add_partitions(instance, [SHORT.start, LAST])  # the landed months are the partitions
     resources = {**default_resources(paths), "window": ModelingWindow(recommendation_recency_days=RECENCY_DAYS)}
     result = materialize(
         ASSETS, selection=AssetSelection.assets("recommendations").upstream().required_multi_asset_neighbors(),
         resources=resources, instance=instance, raise_on_error=False,
-        tags={RANGE_START_TAG: SHORT.start.isoformat(), RANGE_END_TAG: LAST.isoformat()},
+        tags={RANGE_START_TAG: partition_key(SHORT.start), RANGE_END_TAG: partition_key(LAST)},
     )
     return paths, instance, result
 
