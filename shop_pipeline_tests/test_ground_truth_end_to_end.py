@@ -109,6 +109,12 @@ def test_the_cli_runs_the_demo_and_prints_a_summary(tmp_path):
     # a person reads one line per step; Dagster's event stream goes to the shop's log file
     step_lines = [line.split() for line in completed.stdout.splitlines() if line.startswith("  ") and " s  " in line]
     assert {"raw_events", "clean_events", "demand_forecast_model", "recommendations"} <= {w[0] for w in step_lines}
+    # a run over several months prints each step's rows over all of them (60 days: 2-3 months)
+    with connect(tmp_path / "shop" / "warehouse" / "shop.duckdb", read_only=True) as con:
+        clean = con.execute("SELECT count(*) FROM staging.events").fetchone()[0]
+        months = con.execute("SELECT count(DISTINCT date_trunc('month', partition_date)) FROM staging.events").fetchone()[0]
+    [clean_line] = [w for w in step_lines if w[0] == "clean_events"]
+    assert months > 1 and int(clean_line[clean_line.index("rows") + 1].replace(",", "")) == clean
     assert "DEBUG" not in completed.stdout + completed.stderr
     assert "Warning" not in completed.stderr
     assert "STEP_SUCCESS" in (tmp_path / "shop" / "logs" / "dagster.log").read_text()

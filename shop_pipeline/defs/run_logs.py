@@ -28,7 +28,7 @@ RECORD_METADATA = "dagster_meta"
 @dataclass
 class _StepFacts:
     started: float | None = None
-    rows: dict[str, int] = field(default_factory=dict)  # asset -> row count (a range repeats it per day)
+    rows: dict[str, dict] = field(default_factory=dict)  # asset -> partition (None: unpartitioned) -> rows
     reused: set[str] = field(default_factory=set)
     checks: dict[str, tuple[bool, str]] = field(default_factory=dict)  # check -> (passed, severity)
 
@@ -42,7 +42,8 @@ def format_step_line(step: str, seconds: float | None, status: str, facts: _Step
     """`  clean_events           8.3 s  clean_events 199,637 rows  checks 2/2 passed` (and what failed)."""
     took = f"{seconds:6.1f} s" if seconds is not None else "      -  "
     parts = [f"  {step:<26} {took}  {status:<7}"]
-    for asset, rows in facts.rows.items():
+    for asset, per_partition in facts.rows.items():
+        rows = sum(per_partition.values())  # a range run reports each partition's own rows
         label = asset if asset != step else "rows"
         parts.append(f"{label} {rows:,}" + (" rows" if label != "rows" else ""))
     parts.extend(f"{asset} reused" for asset in sorted(facts.reused))
@@ -78,7 +79,7 @@ class _ProgressHandler(logging.Handler):
             asset = materialization.asset_key.to_user_string()
             rows = _metadata_value(materialization.metadata, ROW_COUNT)
             if rows is not None:
-                facts.rows[asset] = int(rows)
+                facts.rows.setdefault(asset, {})[materialization.partition] = int(rows)
             if any(_metadata_value(materialization.metadata, key) is True for key in REUSED_KEYS):
                 facts.reused.add(asset)
         elif event.event_type_value == "ASSET_CHECK_EVALUATION":
