@@ -38,7 +38,10 @@ from shop_pipeline.ml.propensity.metrics import count_metrics  # noqa: E402
 from shop_pipeline.ml.propensity.score import score_customers  # noqa: E402
 from shop_pipeline.ml.propensity.train import run_propensity  # noqa: E402
 from shop_pipeline.synth.transactions import (  # noqa: E402
-    TransactionShopConfig, future_orders, generate_orders, staging_events,
+    TransactionShopConfig,
+    future_orders,
+    generate_orders,
+    staging_events,
 )
 from shop_pipeline.warehouse.connection import connect  # noqa: E402
 

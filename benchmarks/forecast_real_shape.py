@@ -43,7 +43,9 @@ def build_shop(args) -> tuple[Path, object, object]:
     from shop_pipeline.settings import ShopPaths
     from shop_pipeline.sources.importer import import_files
     from shop_pipeline.synth.falling_prices import (
-        FallingPriceConfig, generate_falling_price_shop, write_invoices,
+        FallingPriceConfig,
+        generate_falling_price_shop,
+        write_invoices,
     )
 
     config = FallingPriceConfig(products=args.products, days=args.days, seed=args.seed)
@@ -65,7 +67,9 @@ def measure(con, truth, cutoff: dt.date) -> list[list[str]]:
     import pandas as pd
 
     from shop_pipeline.features.tables import (
-        future_frames_as_known_at, future_product_days_frame, product_daily_sales_frame,
+        future_frames_as_known_at,
+        future_product_days_frame,
+        product_daily_sales_frame,
     )
     from shop_pipeline.ml.common.metrics import forecast_metrics
     from shop_pipeline.ml.common.splits import rolling_origin_folds

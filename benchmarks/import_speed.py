@@ -22,9 +22,7 @@ import time
 from pathlib import Path
 
 import duckdb
-
 from harness import timed
-
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / "data" / "bench" / "import"

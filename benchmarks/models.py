@@ -185,7 +185,9 @@ def _measure(home: Path, mode: str, out: Path) -> None:
     import pandas as pd
 
     from shop_pipeline.features.tables import (
-        future_frames_as_known_at, future_product_days_frame, product_daily_sales_frame,
+        future_frames_as_known_at,
+        future_product_days_frame,
+        product_daily_sales_frame,
     )
     from shop_pipeline.ml.common.splits import rolling_origin_folds
     from shop_pipeline.ml.forecast.candidates import CANDIDATES

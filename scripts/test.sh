@@ -24,6 +24,12 @@ if ! .venv/bin/dg check defs >"$docs_site.dg.log" 2>&1; then
 fi
 rm -f "$docs_site.dg.log"
 echo "definitions: dg check defs passed"
+# Lint (pyproject.toml's [tool.ruff]): pyflakes, pycodestyle, import order, pyupgrade, bugbear
+if ! .venv/bin/ruff check --quiet .; then
+    echo "ruff found problems: .venv/bin/ruff check . (ruff check --fix . mends most)" >&2
+    exit 1
+fi
+echo "lint: ruff check passed"
 # Debian's chromium for the browser test (shop_pipeline_tests/ui/): required in CI, optional elsewhere
 if ! bash scripts/ensure_chromium.sh && [ -n "${CI:-}" ]; then
     exit 1

@@ -23,7 +23,6 @@ from pathlib import Path
 
 from shop_pipeline.settings import HOME_ENV, ShopPaths
 
-
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -311,7 +310,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "retract":
         return run_retract(paths, args.path)
     if args.command == "serve":
-        from shop_pipeline.serving.server import ServeConfigError, serve as start_server
+        from shop_pipeline.serving.server import ServeConfigError
+        from shop_pipeline.serving.server import serve as start_server
 
         try:
             start_server(paths.home, host=args.host, port=args.port, token_file=args.token_file, workers=args.workers)

@@ -32,7 +32,6 @@ from shop_pipeline.resources import default_resources
 from shop_pipeline.settings import ShopPaths
 
 
-
 def linked_to_source(assets: AssetsDefinition) -> AssetsDefinition:
     """The asset with a code reference to the function that computes it (past decorators such as
     defs/skips.py's, which Dagster's with_source_code_references would point at instead)."""

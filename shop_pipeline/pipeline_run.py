@@ -124,8 +124,8 @@ def run_full_pipeline(
     """
     landed = landed or landed_days(paths)
     # imported here: the definitions load every stage
-    from shop_pipeline.defs.common import EVENT_PARTITIONS_NAME, add_partitions
     from shop_pipeline.definitions import build_definitions
+    from shop_pipeline.defs.common import EVENT_PARTITIONS_NAME, add_partitions
 
     day_range = landed.span
     if day_range is None:

@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import json
-
 from pathlib import Path
 
 from shop_pipeline.warehouse.connection import connect, table_columns

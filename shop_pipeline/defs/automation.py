@@ -32,13 +32,13 @@ import time
 from pathlib import Path
 
 from dagster import (
-    Definitions,
     AssetKey,
     AssetRecordsFilter,
     AssetSelection,
     AutomationConditionSensorDefinition,
     DagsterRunStatus,
     DefaultSensorStatus,
+    Definitions,
     RunFailureSensorContext,
     RunRequest,
     RunsFilter,
@@ -52,6 +52,7 @@ from dagster import (
     sensor,
 )
 
+from shop_pipeline.alerts import WEBHOOK_ENV, Alert, WebhookError, post_webhook, redacted
 from shop_pipeline.defs.automation_rules import (
     FileVersion,
     LandingCursor,
@@ -70,8 +71,7 @@ from shop_pipeline.defs.common import (
 )
 from shop_pipeline.defs.monitoring import FACTS_KEY
 from shop_pipeline.instance import recover_dead_runs
-from shop_pipeline.alerts import WEBHOOK_ENV, Alert, WebhookError, post_webhook, redacted
-from shop_pipeline.resources import Alerting, Retraining, ShopHome, Warehouse
+from shop_pipeline.resources import Alerting, Retraining, ShopHome
 from shop_pipeline.settings import ScheduleSettings, landing_interval_seconds, landing_settle_seconds, partition_bounds
 from shop_pipeline.sources.landing import discover
 

@@ -8,16 +8,29 @@ from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, ass
 from shop_pipeline.defs import schemas
 from shop_pipeline.defs.common import DUCKDB_POOL, SCORE_FRESHNESS, markdown_table, scores_follow_new_data
 from shop_pipeline.defs.models_common import (
-    ML_TEAM, SCORES_REWRITTEN, prepare_training, promotion_gate_asset, require_champion, reused_result,
-    scoring_key, skips_when_data_is_short, training_metadata,
+    ML_TEAM,
+    SCORES_REWRITTEN,
+    prepare_training,
+    promotion_gate_asset,
+    require_champion,
+    reused_result,
+    scoring_key,
+    skips_when_data_is_short,
+    training_metadata,
 )
 from shop_pipeline.features.tables import (
-    future_frames_as_known_at, future_product_days_frame, product_daily_sales_frame, read_product_daily_sales,
+    future_frames_as_known_at,
+    future_product_days_frame,
+    product_daily_sales_frame,
+    read_product_daily_sales,
 )
 from shop_pipeline.ml.common import registry
 from shop_pipeline.ml.common.html_report import write_html_report
 from shop_pipeline.ml.common.lifecycle import (
-    SERVING_PARAMETER, champion_comparison, register_trained, serving_candidate,
+    SERVING_PARAMETER,
+    champion_comparison,
+    register_trained,
+    serving_candidate,
 )
 from shop_pipeline.ml.common.plots import png_markdown
 from shop_pipeline.ml.common.promotion import select_serving

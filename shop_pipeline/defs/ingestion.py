@@ -5,7 +5,6 @@ import datetime as dt
 import time
 
 import pandas as pd
-
 from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
@@ -29,8 +28,8 @@ from shop_pipeline.defs.common import (
     single_run_backfill,
     suite_check_result,
 )
-from shop_pipeline.quality.suites import SUITE_VERSION, raw_events_suites
 from shop_pipeline.quality.audit import RAW_BATCH, audit_screened, screen_raw
+from shop_pipeline.quality.suites import SUITE_VERSION, raw_events_suites
 from shop_pipeline.quality.validator import SuiteOutcome, warm_up
 from shop_pipeline.resources import Quality, ShopHome, Warehouse
 from shop_pipeline.settings import partition_bounds
@@ -116,7 +115,7 @@ def raw_events(context: AssetExecutionContext, warehouse: Warehouse, shop: ShopH
     thresholds = quality.thresholds()
     started = time.perf_counter()
     with warehouse.connection() as con:
-        report = load_batch(con, files, days, now=dt.datetime.now(dt.timezone.utc).replace(tzinfo=None),
+        report = load_batch(con, files, days, now=dt.datetime.now(dt.UTC).replace(tzinfo=None),
                             valid_days=valid_days, before_read=warm_up)  # GX's import overlaps the read
         for failed in report.failed:
             if not failed.unchanged:

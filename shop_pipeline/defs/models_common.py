@@ -5,15 +5,26 @@ shop too short for the model skips it with a one-line reason instead of failing 
 from collections.abc import Callable
 
 from dagster import (
-    AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, AssetExecutionContext, AssetKey, MaterializeResult,
-    MetadataValue, asset,
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    AssetKey,
+    MaterializeResult,
+    MetadataValue,
+    asset,
 )
 
 from shop_pipeline.defs.common import DUCKDB_POOL
 from shop_pipeline.defs.skips import skips_when_data_is_short  # the stages import it from here too
 from shop_pipeline.ml.common import registry
 from shop_pipeline.ml.common.lifecycle import (
-    SERVING_PARAMETER, TrainingInputs, gate_and_promote, inputs_key, reuse_version, training_inputs,
+    SERVING_PARAMETER,
+    TrainingInputs,
+    gate_and_promote,
+    inputs_key,
+    reuse_version,
+    training_inputs,
 )
 from shop_pipeline.resources import ModelingWindow, Warehouse
 

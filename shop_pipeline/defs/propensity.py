@@ -6,15 +6,29 @@ from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, ass
 from shop_pipeline.defs import schemas
 from shop_pipeline.defs.common import DUCKDB_POOL, SCORE_FRESHNESS, markdown_table, scores_follow_new_data
 from shop_pipeline.defs.models_common import (
-    ML_TEAM, SCORES_REWRITTEN, float_metrics, prepare_training, promotion_gate_asset, require_champion,
-    reused_result, scoring_key, skips_when_data_is_short, training_metadata,
+    ML_TEAM,
+    SCORES_REWRITTEN,
+    float_metrics,
+    prepare_training,
+    promotion_gate_asset,
+    require_champion,
+    reused_result,
+    scoring_key,
+    skips_when_data_is_short,
+    training_metadata,
 )
 from shop_pipeline.ml.common import registry
 from shop_pipeline.ml.common.html_report import write_html_report
 from shop_pipeline.ml.common.lifecycle import SERVING_PARAMETER, champion_comparison, register_trained
 from shop_pipeline.ml.common.plots import png_markdown
 from shop_pipeline.ml.propensity.candidates import (
-    CHALLENGER, MODEL_NAME, PROBABILISTIC, RANDOM, SERVABLE, FittedPropensity, candidate_parameters,
+    CHALLENGER,
+    MODEL_NAME,
+    PROBABILISTIC,
+    RANDOM,
+    SERVABLE,
+    FittedPropensity,
+    candidate_parameters,
 )
 from shop_pipeline.ml.propensity.evaluate import evaluate_fitted
 from shop_pipeline.ml.propensity.report import metrics_table_markdown, propensity_report_sections

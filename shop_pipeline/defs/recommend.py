@@ -10,8 +10,16 @@ from shop_pipeline.defs import schemas
 from shop_pipeline.defs.common import DUCKDB_POOL, SCORE_FRESHNESS, markdown_table, scores_follow_new_data
 from shop_pipeline.defs.features import audited_feature_asset
 from shop_pipeline.defs.models_common import (
-    ML_TEAM, SCORES_REWRITTEN, float_metrics, prepare_training, promotion_gate_asset, reused_result,
-    scoring_key, serving_version, skips_when_data_is_short, training_metadata,
+    ML_TEAM,
+    SCORES_REWRITTEN,
+    float_metrics,
+    prepare_training,
+    promotion_gate_asset,
+    reused_result,
+    scoring_key,
+    serving_version,
+    skips_when_data_is_short,
+    training_metadata,
 )
 from shop_pipeline.features.interactions import write_interactions
 from shop_pipeline.ml.common import registry
@@ -19,8 +27,14 @@ from shop_pipeline.ml.common.html_report import write_html_report
 from shop_pipeline.ml.common.lifecycle import SERVING_PARAMETER, champion_comparison, register_trained
 from shop_pipeline.ml.common.plots import png_markdown
 from shop_pipeline.ml.recommend.candidates import (
-    CATEGORY_POPULARITY, FALLBACK_CANDIDATE, GATE_METRIC, HIGHER_IS_BETTER, MODEL_NAME, SERVABLE,
-    from_artifact, to_artifact,
+    CATEGORY_POPULARITY,
+    FALLBACK_CANDIDATE,
+    GATE_METRIC,
+    HIGHER_IS_BETTER,
+    MODEL_NAME,
+    SERVABLE,
+    from_artifact,
+    to_artifact,
 )
 from shop_pipeline.ml.recommend.data import load_interactions
 from shop_pipeline.ml.recommend.evaluate import evaluate_model, recall_curves

@@ -7,11 +7,25 @@ The logic lives in warehouse/order_labels.py, features/order_features.py and ml/
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
 from shop_pipeline.defs import schemas
-from shop_pipeline.defs.common import DATA_PLATFORM, DUCKDB_POOL, SCORE_FRESHNESS, markdown_table, scores_follow_new_data
+from shop_pipeline.defs.common import (
+    DATA_PLATFORM,
+    DUCKDB_POOL,
+    SCORE_FRESHNESS,
+    markdown_table,
+    scores_follow_new_data,
+)
 from shop_pipeline.defs.features import audited_feature_asset
 from shop_pipeline.defs.models_common import (
-    ML_TEAM, SCORES_REWRITTEN, float_metrics, prepare_training, promotion_gate_asset, reused_result,
-    scoring_key, serving_version, skips_when_data_is_short, training_metadata,
+    ML_TEAM,
+    SCORES_REWRITTEN,
+    float_metrics,
+    prepare_training,
+    promotion_gate_asset,
+    reused_result,
+    scoring_key,
+    serving_version,
+    skips_when_data_is_short,
+    training_metadata,
 )
 from shop_pipeline.features.order_features import read_order_features, write_order_features
 from shop_pipeline.ml.common import registry
@@ -19,8 +33,15 @@ from shop_pipeline.ml.common.html_report import write_html_report
 from shop_pipeline.ml.common.lifecycle import SERVING_PARAMETER, champion_comparison, register_trained
 from shop_pipeline.ml.common.plots import png_markdown
 from shop_pipeline.ml.order_risk.candidates import (
-    CHALLENGER, GATE_METRIC, HIGHER_IS_BETTER, MODEL_NAME, REFERENCES, SERVABLE, candidate_parameters,
-    from_artifact, to_artifact,
+    CHALLENGER,
+    GATE_METRIC,
+    HIGHER_IS_BETTER,
+    MODEL_NAME,
+    REFERENCES,
+    SERVABLE,
+    candidate_parameters,
+    from_artifact,
+    to_artifact,
 )
 from shop_pipeline.ml.order_risk.evaluate import evaluate_fitted
 from shop_pipeline.ml.order_risk.report import metrics_table_markdown, run_pngs

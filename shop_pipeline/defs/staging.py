@@ -3,8 +3,6 @@
 import time
 
 import pandas as pd
-
-
 from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
@@ -29,9 +27,9 @@ from shop_pipeline.defs.common import (
     single_run_backfill,
     suite_check_result,
 )
+from shop_pipeline.quality.audit import STAGED_BATCH, audit_screened, screen_staged
 from shop_pipeline.quality.suites import SUITE_VERSION, staging_events_suites
 from shop_pipeline.quality.thresholds import staging_rules
-from shop_pipeline.quality.audit import STAGED_BATCH, audit_screened, screen_staged
 from shop_pipeline.quality.validator import SuiteOutcome, warm_up
 from shop_pipeline.resources import Quality, Warehouse
 from shop_pipeline.warehouse.staging import (

@@ -13,15 +13,19 @@ import hmac
 import logging
 import uuid
 from collections.abc import AsyncIterator
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 
-from fastapi import Depends, FastAPI, HTTPException, Path as PathParam, Query, Request
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from shop_pipeline.serving.demand_online import DayOutsideHorizon, UnknownProduct
+from shop_pipeline.serving.order_history import OnlineOrder, OrderLine
+from shop_pipeline.serving.prediction_log import PredictionLog
 from shop_pipeline.serving.schemas import (
     ChampionModel,
     CustomerScores,
@@ -36,9 +40,6 @@ from shop_pipeline.serving.schemas import (
     RecommendationsResponse,
     RecommendedProduct,
 )
-from shop_pipeline.serving.demand_online import DayOutsideHorizon, UnknownProduct
-from shop_pipeline.serving.order_history import OnlineOrder, OrderLine
-from shop_pipeline.serving.prediction_log import PredictionLog
 from shop_pipeline.serving.store import Snapshot, SnapshotStore
 
 log = logging.getLogger(__name__)
@@ -51,7 +52,7 @@ ERRORS = {401: {"model": Problem}, 404: {"model": Problem}, 413: {"model": Probl
 
 def _utc(value: datetime) -> datetime:
     """An aware time in UTC without its offset; a naive one is taken as UTC (as the events' times)."""
-    return value.astimezone(timezone.utc).replace(tzinfo=None) if value.tzinfo else value
+    return value.astimezone(dt.UTC).replace(tzinfo=None) if value.tzinfo else value
 
 
 class BodyLimit:

@@ -111,7 +111,7 @@ class OnlineOrder:
     first_cart_at: dt.datetime | None = None        # the first of those carts
 
     @classmethod
-    def from_row(cls, row) -> "OnlineOrder":
+    def from_row(cls, row) -> OnlineOrder:
         """An order from a row of ORDERS_AS_SENT (a pandas itertuples row)."""
         def at(value):
             return None if value is None or pd.isna(value) else pd.Timestamp(value).to_pydatetime()

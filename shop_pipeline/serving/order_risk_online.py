@@ -6,7 +6,6 @@ import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 
-
 from shop_pipeline.serving.order_history import OnlineOrder, OrderHistory
 
 

@@ -52,7 +52,7 @@ class PredictionLog:
 
     def _open(self) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
-        stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S%f")
+        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%f")
         path = self.folder / f"predictions-{stamp}-{os.getpid()}.jsonl"
         self._handle = open(path, "a", encoding="utf-8")
         self._written = 0
@@ -62,7 +62,7 @@ class PredictionLog:
         line = json.dumps({
             "request_id": request_id, "endpoint": endpoint, "model_version": model_version,
             "snapshot_id": snapshot_id,
-            "logged_at": dt.datetime.now(dt.timezone.utc).replace(tzinfo=None).isoformat(),
+            "logged_at": dt.datetime.now(dt.UTC).replace(tzinfo=None).isoformat(),
             "request": request, "response": response,
         }, separators=(",", ":")) + "\n"
         with self._lock:
@@ -91,6 +91,6 @@ def ingest_prediction_logs(con: duckdb.DuckDBPyConnection, folder: str | os.Path
     files = sorted(glob_escaped(p) for p in Path(folder).glob(LOG_GLOB) if p.stat().st_size > 0)
     if not files:
         return 0
-    now = now or dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    now = now or dt.datetime.now(dt.UTC).replace(tzinfo=None)
     with transaction(con):
         return con.execute(_INGEST, {"files": files, "now": now}).fetchone()[0]  # INSERT's own count

@@ -132,7 +132,7 @@ def publish_snapshot(con: duckdb.DuckDBPyConnection, root: str | os.PathLike, mo
                      now: dt.datetime | None = None) -> PublishedSnapshot:
     """Copy the serving tables out of the warehouse into a new snapshot folder and make it current."""
     root = Path(root)
-    now = now or dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    now = now or dt.datetime.now(dt.UTC).replace(tzinfo=None)
     snapshot_id = now.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
     folders = root / SNAPSHOTS_FOLDER
     folders.mkdir(parents=True, exist_ok=True)

@@ -47,11 +47,11 @@ class Snapshot:
     _rec_reason: np.ndarray = field(repr=False)
     _rec_version: np.ndarray = field(repr=False)
     as_of: str | None = None
-    order_risk: "OrderRiskScorer | None" = None
-    demand: "DemandPredictor | None" = None
+    order_risk: OrderRiskScorer | None = None
+    demand: DemandPredictor | None = None
 
     @classmethod
-    def load(cls, path: Path) -> "Snapshot":
+    def load(cls, path: Path) -> Snapshot:
         manifest = json.loads((path / MANIFEST).read_text())
         scores_frame = pd.read_parquet(path / "customer_scores.parquet")
         scores_frame["as_of"] = pd.to_datetime(scores_frame["as_of"]).dt.strftime("%Y-%m-%d")

@@ -76,7 +76,7 @@ def discover(landing_root: Path, subfolder: str = "events") -> list[LandedFile]:
         named = day is not None
         if day is None:
             mtime = candidate.stat().st_mtime
-            day = dt.datetime.fromtimestamp(mtime, tz=dt.timezone.utc).date()
+            day = dt.datetime.fromtimestamp(mtime, tz=dt.UTC).date()
         relative = candidate.relative_to(root).as_posix()
         arrived = candidate.stat().st_mtime_ns
         found.append(LandedFile(path=resolved, relative=relative, day=day, day_from_name=named, arrived_ns=arrived))

@@ -25,15 +25,15 @@ class EventBatch:
     def __len__(self) -> int:
         return len(self.time_ms)
 
-    def take(self, index: np.ndarray) -> "EventBatch":
+    def take(self, index: np.ndarray) -> EventBatch:
         return EventBatch(**{f.name: getattr(self, f.name)[index] for f in fields(self)})
 
     @staticmethod
-    def empty() -> "EventBatch":
+    def empty() -> EventBatch:
         return EventBatch(**{f.name: np.zeros(0, dtype=np.int64) for f in fields(EventBatch)})
 
     @staticmethod
-    def concat(batches: list["EventBatch"]) -> "EventBatch":
+    def concat(batches: list[EventBatch]) -> EventBatch:
         batches = [b for b in batches if len(b)]
         if not batches:
             return EventBatch.empty()
@@ -43,5 +43,5 @@ class EventBatch:
             **{f.name: np.concatenate([getattr(b, f.name) for b in batches]) for f in fields(EventBatch)}
         )
 
-    def sorted_by_time(self) -> "EventBatch":
+    def sorted_by_time(self) -> EventBatch:
         return self.take(np.lexsort((self.event_id, self.time_ms)))

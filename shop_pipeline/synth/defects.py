@@ -8,8 +8,8 @@ their source (or, for some duplicate_event copies, in the next day's file).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 

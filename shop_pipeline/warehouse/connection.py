@@ -10,8 +10,8 @@ from pathlib import Path
 
 import duckdb
 
-from shop_pipeline.sql import ddl
 from shop_pipeline.settings import available_cores
+from shop_pipeline.sql import ddl
 
 # The Warehouse resource's memory_limit and threads when set (resources.py); here the default of
 # connections opened without one (the CLI's import, retract and summary).

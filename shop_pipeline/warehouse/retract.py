@@ -73,7 +73,7 @@ def _delete_rows_of(con: duckdb.DuckDBPyConnection, table: str, path: str) -> in
 
 def retract(con: duckdb.DuckDBPyConnection, path: str, log_file: Path | None = None,
             now: dt.datetime | None = None) -> Retraction:
-    now = now or dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    now = now or dt.datetime.now(dt.UTC).replace(tzinfo=None)
     days = [d for (d,) in con.execute(
         "SELECT DISTINCT partition_date FROM raw.ingested_files WHERE path = ? AND status = 'ingested' ORDER BY 1",
         [path]).fetchall()]

@@ -9,7 +9,6 @@ from shop_pipeline.resources import default_resources
 from shop_pipeline.warehouse.connection import connect
 from shop_pipeline_tests.landing_fixtures import event_line
 
-
 DATA_GROUPS = AssetSelection.groups("ingestion", "staging", "features")
 
 

@@ -45,8 +45,6 @@ from shop_pipeline.resources import (
     MIN_NEW_EVENTS_ENV,
     Alerting,
     Retraining,
-    ShopHome,
-    Warehouse,
     alerting_from_environment,
     default_resources,
     retraining_from_environment,

@@ -136,12 +136,12 @@ def test_a_copied_shop_home_loads_and_reuses_its_own_models_not_the_originals(sh
     try:
         registry.forget_loaded_models()
         with connect(copy.warehouse) as con:
-            for model, version in champions:
+            for model, _version in champions:
                 assert registry.load_model(con, model, models_dir=copy.models) is not None, model
             # a warehouse written before paths were relative: absolute paths into the original home
             con.execute("UPDATE ml.model_registry SET artifact_path = ? || '/' || artifact_path",
                         [str(paths.models)])
-            for model, version in champions:
+            for model, _version in champions:
                 registry.forget_loaded_models()
                 assert registry.load_model(con, model, models_dir=copy.models) is not None, model
         instance = DagsterInstance.ephemeral()

@@ -9,7 +9,6 @@ order-risk model cannot be measured: its gate warns and its scores are marked un
 """
 
 import csv
-import datetime as dt
 
 import duckdb
 import pytest

@@ -80,7 +80,7 @@ def test_product_suite_fails_on_gaps_late_rows_duplicates_and_ranges(built):
 
 
 def test_a_suite_draft_keeps_its_expectations_in_order_and_refuses_a_duplicate():
-    from shop_pipeline.quality.validator import SuiteDraft, SuiteOutcome, expectations_module, validate_frame
+    from shop_pipeline.quality.validator import SuiteDraft, expectations_module
 
     gxe = expectations_module()
     draft = SuiteDraft("draft.v1")

@@ -84,9 +84,9 @@ def test_a_product_missing_from_the_catalog_is_kept_but_not_in_catalog(tmp_path)
     path = make_shop(tmp_path / "delisted.duckdb", products=[p for p in PRODUCTS if p[0] == "pA"])
     with connect(path) as con:
         pairs = by_pair(interactions_frame(con, AS_OF, W))
-    assert pairs[("u1", "pB")].in_catalog == False
+    assert not pairs[("u1", "pB")].in_catalog
     assert pairs[("u1", "pB")].category == "books"  # from its events
-    assert pairs[("u1", "pA")].in_catalog == True
+    assert pairs[("u1", "pA")].in_catalog
 
 
 def test_without_a_catalog_every_product_is_sellable(tmp_path):

@@ -151,6 +151,6 @@ def test_the_run_summary_names_the_snapshot_the_api_serves(shop, api):
     from shop_pipeline.summary import format_summary, warehouse_summary
 
     current = api.get("/readyz").json()["snapshot_id"]
-    line = next(l for l in format_summary(warehouse_summary(shop.warehouse), [], 0.0).splitlines()
-                if l.startswith("serving:"))
+    line = next(text for text in format_summary(warehouse_summary(shop.warehouse), [], 0.0).splitlines()
+                if text.startswith("serving:"))
     assert current in line and "order risk" in line and "demand" in line and "shop-pipeline serve" in line

@@ -85,7 +85,7 @@ def test_fast_path_steps_aside_on_a_line_break_inside_quotes(tmp_path):
 
 def test_many_files_in_one_read_keep_their_own_line_numbers(tmp_path):
     """One multi-file read: each file's rows and rejects are numbered within the file."""
-    from shop_pipeline.sources.native import BatchFile, BATCH_ROWS, read_batch, start_batch
+    from shop_pipeline.sources.native import BATCH_ROWS, BatchFile, read_batch, start_batch
 
     files = []
     for index, bad in enumerate([["a,b", "\xff"], [], ['"open,quote'], ["x"] * 3]):

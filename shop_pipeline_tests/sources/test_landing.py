@@ -102,7 +102,7 @@ def test_discover_sorts_by_day_then_arrival(tmp_path):
 
 def test_discover_day_from_mtime_when_name_has_no_date(tmp_path):
     landing = tmp_path / "landing"
-    when = dt.datetime(2025, 3, 4, 23, 30, tzinfo=dt.timezone.utc)
+    when = dt.datetime(2025, 3, 4, 23, 30, tzinfo=dt.UTC)
     ns = int(when.timestamp()) * 10**9
     _touch(landing / "events" / "nodate.csv", mtime_ns=ns)
     (found,) = discover(landing)

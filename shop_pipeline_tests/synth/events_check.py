@@ -125,7 +125,7 @@ def has_defect(defect: str, raw: bytes | None, row: dict | None, day: dt.date, p
         if defect == "ancient_event_time":
             return when.year <= day.year - 5
         if defect == "mixed_utc_offset":
-            utc_day = when.astimezone(dt.timezone.utc).date()
+            utc_day = when.astimezone(dt.UTC).date()
             return (
                 bool(_OFFSET_TIME.fullmatch(text))
                 and not text.endswith(("+00:00", "Z"))

@@ -29,7 +29,7 @@ def _check_shop(shop):
             continue
         day = file_day(rel)
         rows = read_rows(shop, rel)
-        for line, t in marks.items():
+        for line in marks:
             assert 1 <= int(line) <= len(rows), (rel, line)
         contents = set()
         for i, (raw, row) in enumerate(rows, start=1):

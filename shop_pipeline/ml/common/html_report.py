@@ -12,8 +12,8 @@ import datetime as dt
 import html
 import os
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import markdown
 
@@ -39,7 +39,7 @@ def markdown_to_html(md: str) -> str:
 
 def render_html(title: str, sections: Sequence[Section],
                 generated_at: dt.datetime | None = None) -> str:
-    when = (generated_at or dt.datetime.now(dt.timezone.utc)).strftime("%Y-%m-%d %H:%M:%S UTC")
+    when = (generated_at or dt.datetime.now(dt.UTC)).strftime("%Y-%m-%d %H:%M:%S UTC")
     parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
              f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>",
              f"<h1>{html.escape(title)}</h1>", f'<p class="meta">generated {when}</p>']

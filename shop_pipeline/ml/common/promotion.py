@@ -20,8 +20,8 @@ and by how much; `table_markdown` is the same as a Markdown table for the UI and
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
 
 
 @dataclass(frozen=True)

@@ -114,7 +114,7 @@ def ensure_registry_schema(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def utc_now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None, microsecond=0)
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
 
 
 def _json(value: Any) -> str:

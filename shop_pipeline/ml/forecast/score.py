@@ -13,7 +13,11 @@ import pandas as pd
 
 from shop_pipeline.ml.common.threads import configure as configure_threads
 from shop_pipeline.ml.forecast.candidates import (
-    CANDIDATES, FittedForecaster, binned_interval, poisson_interval, predict_candidates,
+    CANDIDATES,
+    FittedForecaster,
+    binned_interval,
+    poisson_interval,
+    predict_candidates,
 )
 from shop_pipeline.ml.forecast.data import Panel, PreparedOrigin, design_matrix, future_rows, prepare_origin
 

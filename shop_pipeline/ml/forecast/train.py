@@ -22,7 +22,12 @@ import pandas as pd
 
 from shop_pipeline.ml.common.threads import configure as configure_threads
 from shop_pipeline.ml.forecast.candidates import (
-    DEFAULT_CONFIG, MIN_TRAIN_ROWS, FittedForecaster, ForecastConfig, fit_challenger, linear_pipeline,
+    DEFAULT_CONFIG,
+    MIN_TRAIN_ROWS,
+    FittedForecaster,
+    ForecastConfig,
+    fit_challenger,
+    linear_pipeline,
     set_intervals,
 )
 from shop_pipeline.ml.forecast.data import Panel, build_panel, design_matrix, history_until, known_target_days

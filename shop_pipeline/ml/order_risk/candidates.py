@@ -52,7 +52,7 @@ class AmountZScore:
     std: float
 
     @classmethod
-    def fit(cls, features: pd.DataFrame) -> "AmountZScore":
+    def fit(cls, features: pd.DataFrame) -> AmountZScore:
         """Mean and std of the amounts; with no rows (0, 1): the fallback then ranks by amount."""
         amounts = features["amount"].to_numpy(np.float64)
         amounts = amounts[np.isfinite(amounts)]
@@ -154,7 +154,7 @@ class FittedOrderRisk:
         }
 
     @classmethod
-    def from_artifact(cls, art: dict[str, Any]) -> "FittedOrderRisk":
+    def from_artifact(cls, art: dict[str, Any]) -> FittedOrderRisk:
         start, end = (dt.date.fromisoformat(d) for d in art["training_window"])
         return cls(art["candidate"], art["pipeline"], tuple(art["columns"]), np.asarray(art["medians"]),
                    float(art["threshold"]), float(art["alert_budget"]), int(art["training_rows"]), (start, end))

@@ -15,7 +15,13 @@ import numpy as np
 import pandas as pd
 
 from shop_pipeline.ml.order_risk.candidates import (
-    AMOUNT_ZSCORE, CHALLENGER, ISOLATION_FOREST, AmountZScore, FittedOrderRisk, class_problem, fit_model,
+    AMOUNT_ZSCORE,
+    CHALLENGER,
+    ISOLATION_FOREST,
+    AmountZScore,
+    FittedOrderRisk,
+    class_problem,
+    fit_model,
     model_scores,
 )
 from shop_pipeline.ml.order_risk.data import feature_frame

@@ -24,12 +24,27 @@ import pandas as pd
 from shop_pipeline.ml.common.errors import NotEnoughData
 from shop_pipeline.ml.common.promotion import select_serving
 from shop_pipeline.ml.order_risk.candidates import (
-    CHALLENGER, GATE_METRIC, HIGHER_IS_BETTER, ISOLATION_FOREST, SERVABLE, FittedOrderRisk, class_problem,
-    fit_model, model_scores,
+    CHALLENGER,
+    GATE_METRIC,
+    HIGHER_IS_BETTER,
+    ISOLATION_FOREST,
+    SERVABLE,
+    FittedOrderRisk,
+    class_problem,
+    fit_model,
+    model_scores,
 )
 from shop_pipeline.ml.order_risk.data import (
-    DEFAULT_EVAL_DAYS, DEFAULT_MATURITY_DAYS, FEATURE_COLUMNS, RiskWindows, as_date, feature_frame,
-    label_orders, order_days, plan_windows, window_masks,
+    DEFAULT_EVAL_DAYS,
+    DEFAULT_MATURITY_DAYS,
+    FEATURE_COLUMNS,
+    RiskWindows,
+    as_date,
+    feature_frame,
+    label_orders,
+    order_days,
+    plan_windows,
+    window_masks,
 )
 from shop_pipeline.ml.order_risk.evaluate import CandidateEvaluation, evaluate_candidates
 from shop_pipeline.ml.order_risk.metrics import DEFAULT_ALERT_BUDGET

@@ -251,7 +251,7 @@ class FittedPropensity:
         }
 
     @classmethod
-    def from_artifact(cls, art: dict[str, Any]) -> "FittedPropensity":
+    def from_artifact(cls, art: dict[str, Any]) -> FittedPropensity:
         """Also reads artifacts from before the value models (hurdle value, classifier object)."""
         horizon = int(art["horizon_days"])
         candidate = art["candidate"]

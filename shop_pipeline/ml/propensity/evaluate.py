@@ -16,14 +16,37 @@ import numpy as np
 import pandas as pd
 
 from shop_pipeline.ml.common.metrics import (
-    best_f1_threshold, brier, f1_at_threshold, lift_at_top_decile, pr_auc, roc_auc,
+    best_f1_threshold,
+    brier,
+    f1_at_threshold,
+    lift_at_top_decile,
+    pr_auc,
+    roc_auc,
 )
 from shop_pipeline.ml.common.threads import threads_for
 from shop_pipeline.ml.propensity.candidates import (
-    CANDIDATE_COLUMNS, CANDIDATES, DEFAULT_THRESHOLD, HISTORICAL_RATE, HURDLE, PROBABILISTIC,
-    PROBABILISTIC_MODELS, RANDOM, SUPERVISED, VALUE_CANDIDATES, VALUE_MIN_IMPROVEMENT, VALUE_SELECTION_METRIC,
-    FittedPropensity, ValueModel, at_horizon, fit_probabilistic, fit_spend_per_order, fit_value_model,
-    historical_rate_orders, make_classifier, purchase_probability, random_scores,
+    CANDIDATE_COLUMNS,
+    CANDIDATES,
+    DEFAULT_THRESHOLD,
+    HISTORICAL_RATE,
+    HURDLE,
+    PROBABILISTIC,
+    PROBABILISTIC_MODELS,
+    RANDOM,
+    SUPERVISED,
+    VALUE_CANDIDATES,
+    VALUE_MIN_IMPROVEMENT,
+    VALUE_SELECTION_METRIC,
+    FittedPropensity,
+    ValueModel,
+    at_horizon,
+    fit_probabilistic,
+    fit_spend_per_order,
+    fit_value_model,
+    historical_rate_orders,
+    make_classifier,
+    purchase_probability,
+    random_scores,
 )
 from shop_pipeline.ml.propensity.data import check_labels, feature_matrix
 from shop_pipeline.ml.propensity.metrics import count_metrics

@@ -60,7 +60,7 @@ class GammaGamma:
         return np.array([self.p, self.q, self.gamma])
 
     @classmethod
-    def from_array(cls, values) -> "GammaGamma":
+    def from_array(cls, values) -> GammaGamma:
         p, q, g = (float(v) for v in values)
         return cls(p, q, g)
 

@@ -10,7 +10,8 @@ propensity_report_sections  all of it for one training run (train.PropensityRun)
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import matplotlib
 
@@ -22,7 +23,12 @@ from sklearn.metrics import roc_auc_score  # noqa: E402
 
 from shop_pipeline.ml.common.plots import figure_png  # noqa: E402
 from shop_pipeline.ml.propensity.candidates import (  # noqa: E402
-    CANDIDATE_COLUMNS, HISTORICAL_RATE, RANDOM, SELECTION_METRIC, VALUE_CANDIDATES, VALUE_MIN_IMPROVEMENT,
+    CANDIDATE_COLUMNS,
+    HISTORICAL_RATE,
+    RANDOM,
+    SELECTION_METRIC,
+    VALUE_CANDIDATES,
+    VALUE_MIN_IMPROVEMENT,
     VALUE_SELECTION_METRIC,
 )
 from shop_pipeline.ml.propensity.data import feature_matrix  # noqa: E402

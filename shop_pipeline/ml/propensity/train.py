@@ -16,15 +16,37 @@ from shop_pipeline.ml.common.errors import NotEnoughData
 from shop_pipeline.ml.common.promotion import select_serving
 from shop_pipeline.ml.common.threads import threads_for
 from shop_pipeline.ml.propensity.candidates import (
-    CANDIDATE_COLUMNS, DEFAULT_THRESHOLD, HURDLE, PROBABILISTIC, SELECTION_METRIC, SERVABLE, SUPERVISED,
-    FittedPropensity, fit_probabilistic, fit_value_model, make_classifier, purchase_probability,
+    CANDIDATE_COLUMNS,
+    DEFAULT_THRESHOLD,
+    HURDLE,
+    PROBABILISTIC,
+    SELECTION_METRIC,
+    SERVABLE,
+    SUPERVISED,
+    FittedPropensity,
+    fit_probabilistic,
+    fit_value_model,
+    make_classifier,
+    purchase_probability,
 )
 from shop_pipeline.ml.propensity.data import (
-    WindowPlan, as_date, calibration_holdout_plan, check_labels, feature_matrix, join_labels, plan_windows,
-    shift_days, supervised_shortfall,
+    WindowPlan,
+    as_date,
+    calibration_holdout_plan,
+    check_labels,
+    feature_matrix,
+    join_labels,
+    plan_windows,
+    shift_days,
+    supervised_shortfall,
 )
 from shop_pipeline.ml.propensity.evaluate import (
-    CandidateEvaluation, ValueEvaluation, best_threshold, evaluate_candidates, evaluate_value, value_row_name,
+    CandidateEvaluation,
+    ValueEvaluation,
+    best_threshold,
+    evaluate_candidates,
+    evaluate_value,
+    value_row_name,
 )
 
 

@@ -32,7 +32,11 @@ from scipy import sparse
 
 from shop_pipeline import sql
 from shop_pipeline.features.interactions import (
-    DEFAULT_WEIGHTS, INTERACTIONS_TABLE, InteractionWeights, interactions_params, window_frame,
+    DEFAULT_WEIGHTS,
+    INTERACTIONS_TABLE,
+    InteractionWeights,
+    interactions_params,
+    window_frame,
 )
 from shop_pipeline.features.tables import check_as_of, landed_range
 from shop_pipeline.ml.common.errors import NotEnoughData

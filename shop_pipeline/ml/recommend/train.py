@@ -23,12 +23,22 @@ import numpy as np
 from shop_pipeline.ml.common.errors import NotEnoughData
 from shop_pipeline.ml.common.promotion import select_serving
 from shop_pipeline.ml.recommend.candidates import (
-    CHALLENGER_POOL, EASE, FALLBACK_CANDIDATE, GATE_METRIC, HIGHER_IS_BETTER, ITEM_KNN, SERVABLE,
-    RecommenderModel, fit_candidate,
+    CHALLENGER_POOL,
+    EASE,
+    FALLBACK_CANDIDATE,
+    GATE_METRIC,
+    HIGHER_IS_BETTER,
+    ITEM_KNN,
+    SERVABLE,
+    RecommenderModel,
+    fit_candidate,
 )
 from shop_pipeline.ml.recommend.data import InteractionMatrix, TemporalSplit, temporal_split
 from shop_pipeline.ml.recommend.evaluate import (
-    Evaluation, evaluate_candidates, evaluate_model, registry_metrics,
+    Evaluation,
+    evaluate_candidates,
+    evaluate_model,
+    registry_metrics,
 )
 
 TEST_DAYS = 14

@@ -4,8 +4,20 @@ import numpy as np
 import pytest
 
 from shop_pipeline.ml.common.metrics import (
-    best_f1_threshold, bias, brier, classification_metrics, f1_at_threshold, forecast_metrics,
-    interval_coverage, lift_at_top_decile, mae, mean_error, pr_auc, rmse, roc_auc, wape,
+    best_f1_threshold,
+    bias,
+    brier,
+    classification_metrics,
+    f1_at_threshold,
+    forecast_metrics,
+    interval_coverage,
+    lift_at_top_decile,
+    mae,
+    mean_error,
+    pr_auc,
+    rmse,
+    roc_auc,
+    wape,
 )
 
 

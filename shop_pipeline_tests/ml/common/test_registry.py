@@ -13,9 +13,23 @@ import skops.io as sio
 from sklearn.linear_model import LogisticRegression
 
 from shop_pipeline.ml.common.registry import (
-    ArtifactIntegrityError, UntrustedArtifactError, artifact_file, champion, ensure_registry_schema,
-    evaluations, file_sha256, find_reusable, forget_loaded_models, load_artifact, load_model, make_version,
-    promote, record_evaluations, register, save_model, versions,
+    ArtifactIntegrityError,
+    UntrustedArtifactError,
+    artifact_file,
+    champion,
+    ensure_registry_schema,
+    evaluations,
+    file_sha256,
+    find_reusable,
+    forget_loaded_models,
+    load_artifact,
+    load_model,
+    make_version,
+    promote,
+    record_evaluations,
+    register,
+    save_model,
+    versions,
 )
 
 NAME = "propensity"

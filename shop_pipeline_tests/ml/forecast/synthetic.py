@@ -24,7 +24,7 @@ def fill_derived(frame: pd.DataFrame) -> pd.DataFrame:
     shifted = g.shift(1)
     for w in (7, 28):
         f[f"units_rolling_mean_{w}"] = shifted.groupby(f["product_id"]).transform(
-            lambda s: s.rolling(w, min_periods=1).mean()).fillna(0.0)
+            lambda s, w=w: s.rolling(w, min_periods=1).mean()).fillna(0.0)
     ref = f.groupby("product_id")["shown_price"].shift(1)
     f["ref_price_28d"] = ref.groupby(f["product_id"]).transform(lambda s: s.rolling(28, min_periods=1).mean())
     f["discount_vs_ref"] = np.where(f["ref_price_28d"] > 0, 1 - f["shown_price"] / f["ref_price_28d"], 0.0)

@@ -8,7 +8,11 @@ import numpy as np
 import pytest
 
 from shop_pipeline.ml.order_risk.metrics import (
-    RISK_METRICS, positives_in_top, precision_at_top, recall_at_top, risk_metrics,
+    RISK_METRICS,
+    positives_in_top,
+    precision_at_top,
+    recall_at_top,
+    risk_metrics,
 )
 
 # ten orders, best score first; frauds at ranks 1 and 3

@@ -13,8 +13,16 @@ from shop_pipeline.features.order_features import order_features_frame
 from shop_pipeline.ml.common import registry
 from shop_pipeline.ml.common.promotion import decide
 from shop_pipeline.ml.order_risk.candidates import (
-    AMOUNT_ZSCORE, CANDIDATES, CHALLENGER, GATE_METRIC, ISOLATION_FOREST, MODEL_NAME, AmountZScore,
-    FittedOrderRisk, from_artifact, to_artifact,
+    AMOUNT_ZSCORE,
+    CANDIDATES,
+    CHALLENGER,
+    GATE_METRIC,
+    ISOLATION_FOREST,
+    MODEL_NAME,
+    AmountZScore,
+    FittedOrderRisk,
+    from_artifact,
+    to_artifact,
 )
 from shop_pipeline.ml.order_risk.data import FEATURE_COLUMNS, feature_frame, label_orders, plan_windows
 from shop_pipeline.ml.order_risk.evaluate import evaluate_fitted

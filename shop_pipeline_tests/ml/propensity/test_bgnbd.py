@@ -5,7 +5,11 @@ import pytest
 
 from shop_pipeline.ml.common import registry
 from shop_pipeline.ml.propensity.bgnbd import (
-    DAYS_PER_UNIT, BetaGeoClassifier, conditional_expected_purchases, log_likelihood, rfm_to_bgnbd,
+    DAYS_PER_UNIT,
+    BetaGeoClassifier,
+    conditional_expected_purchases,
+    log_likelihood,
+    rfm_to_bgnbd,
 )
 
 CDNOW_PARAMS = np.array([0.243, 4.414, 0.793, 2.426])  # Fader, Hardie & Lee (2005), table 1

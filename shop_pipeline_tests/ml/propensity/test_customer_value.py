@@ -12,20 +12,33 @@ from shop_pipeline.ml.common.errors import NotEnoughData
 from shop_pipeline.ml.propensity.bgnbd import COLUMNS as BGNBD_COLUMNS
 from shop_pipeline.ml.propensity.bgnbd import DAYS_PER_UNIT
 from shop_pipeline.ml.propensity.candidates import (
-    BGNBD, CANDIDATES, HURDLE, MBGNBD, PROBABILISTIC, RANDOM, FittedPropensity, fit_probabilistic,
+    BGNBD,
+    CANDIDATES,
+    HURDLE,
+    MBGNBD,
+    PROBABILISTIC,
+    RANDOM,
+    FittedPropensity,
+    fit_probabilistic,
 )
 from shop_pipeline.ml.propensity.data import feature_matrix
 from shop_pipeline.ml.propensity.evaluate import select_value
 from shop_pipeline.ml.propensity.gamma_gamma import GammaGamma, fit_gamma_gamma
 from shop_pipeline.ml.propensity.gamma_gamma import log_likelihood as gg_log_likelihood
 from shop_pipeline.ml.propensity.mbgnbd import (
-    ModifiedBetaGeoClassifier, conditional_expected_purchases, log_likelihood, probability_alive,
+    ModifiedBetaGeoClassifier,
+    conditional_expected_purchases,
+    log_likelihood,
+    probability_alive,
 )
 from shop_pipeline.ml.propensity.metrics import count_metrics
 from shop_pipeline.ml.propensity.score import score_customers
 from shop_pipeline.ml.propensity.train import metrics_rows, run_propensity
 from shop_pipeline.synth.transactions import (
-    TransactionShopConfig, future_orders, generate_orders, staging_events,
+    TransactionShopConfig,
+    future_orders,
+    generate_orders,
+    staging_events,
 )
 from shop_pipeline.warehouse.connection import connect
 

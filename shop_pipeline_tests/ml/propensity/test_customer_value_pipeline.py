@@ -21,7 +21,10 @@ from shop_pipeline.pipeline_run import window_run_config
 from shop_pipeline.resources import default_resources
 from shop_pipeline.settings import ShopPaths
 from shop_pipeline.synth.transactions import (
-    TransactionShopConfig, future_orders, generate_orders, staging_events,
+    TransactionShopConfig,
+    future_orders,
+    generate_orders,
+    staging_events,
 )
 from shop_pipeline.warehouse.connection import connect
 

@@ -13,15 +13,31 @@ from shop_pipeline.features.columns import CUSTOMER_FEATURES
 from shop_pipeline.ml.common.errors import NotEnoughData
 from shop_pipeline.ml.common.html_report import write_html_report
 from shop_pipeline.ml.propensity.candidates import (
-    BASELINE, BGNBD, CANDIDATES, CHALLENGER, MBGNBD, PROBABILISTIC, RANDOM, FittedPropensity,
+    BASELINE,
+    BGNBD,
+    CANDIDATES,
+    CHALLENGER,
+    MBGNBD,
+    PROBABILISTIC,
+    RANDOM,
+    FittedPropensity,
 )
 from shop_pipeline.ml.propensity.data import (
-    ALL_NUMERIC_COLUMNS, MIN_SUPERVISED_CUSTOMERS, SingleClassLabelsError, feature_matrix, join_labels,
+    ALL_NUMERIC_COLUMNS,
+    MIN_SUPERVISED_CUSTOMERS,
+    SingleClassLabelsError,
+    feature_matrix,
+    join_labels,
     plan_windows,
 )
 from shop_pipeline.ml.propensity.evaluate import evaluate_candidates, evaluate_fitted, evaluate_value
 from shop_pipeline.ml.propensity.report import (
-    calibration_png, calibration_points, importance_png, lift_curve, lift_png, metrics_table_markdown,
+    calibration_png,
+    calibration_points,
+    importance_png,
+    lift_curve,
+    lift_png,
+    metrics_table_markdown,
     permutation_importances,
 )
 from shop_pipeline.ml.propensity.score import SCORE_COLUMNS, SEGMENTS, score_customers

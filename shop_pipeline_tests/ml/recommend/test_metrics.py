@@ -7,8 +7,16 @@ import pytest
 from scipy import sparse
 
 from shop_pipeline.ml.recommend.metrics import (
-    METRIC_NAMES, as_recommended, catalog_coverage, hit_rate_at_k, hits_matrix, ndcg_at_k, precision_at_k,
-    ranking_metrics, recall_at_k, recall_curve,
+    METRIC_NAMES,
+    as_recommended,
+    catalog_coverage,
+    hit_rate_at_k,
+    hits_matrix,
+    ndcg_at_k,
+    precision_at_k,
+    ranking_metrics,
+    recall_at_k,
+    recall_curve,
 )
 
 # user 0: list 1, 2, 3, 4; relevant {2, 4, 9} (9 never recommended)

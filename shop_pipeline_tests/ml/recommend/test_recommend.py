@@ -11,8 +11,18 @@ from scipy import sparse
 
 from shop_pipeline.ml.common import registry
 from shop_pipeline.ml.recommend.candidates import (
-    CANDIDATES, CATEGORY_POPULARITY, EASE, GATE_METRIC, ITEM_KNN, MOST_POPULAR, SERVABLE, fit_candidate,
-    from_artifact, item_cosine_neighbours, to_artifact, transform_signal,
+    CANDIDATES,
+    CATEGORY_POPULARITY,
+    EASE,
+    GATE_METRIC,
+    ITEM_KNN,
+    MOST_POPULAR,
+    SERVABLE,
+    fit_candidate,
+    from_artifact,
+    item_cosine_neighbours,
+    to_artifact,
+    transform_signal,
 )
 from shop_pipeline.ml.recommend.data import TemporalSplit, matrix_from_frame, split_targets
 from shop_pipeline.ml.recommend.evaluate import evaluate_candidates, recall_curves, registry_metrics
