@@ -88,11 +88,11 @@ def available_cores() -> int:
 
 
 def partitions_start() -> str:
-    """First day of the daily partitions.
+    """The first day a landed file may be dated (the month partitions themselves are the months
+    that have files: defs/common.py).
 
     $SHOP_PIPELINE_PARTITIONS_START when set; else the day recorded in the shop home from the
     landed data (by the first `import` or `run`, see `record_partitions_start`); else 2025-01-01.
-    Read when the definitions load, so the UI's partitions span the shop's data.
     """
     if os.environ.get(PARTITIONS_START_ENV):
         return os.environ[PARTITIONS_START_ENV]
