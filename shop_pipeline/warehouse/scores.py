@@ -7,8 +7,8 @@ holds the scores of the same key (and the row count it left), so they are not co
 written again.
 
 CREATE OR REPLACE, not DELETE + INSERT: with a primary key, deleting every row and inserting
-them again costs DuckDB's index about 8x the time of building a new table (1.9 s against
-0.2 s for 300k recommendations); inside the transaction the old table stays until COMMIT.
+them again costs DuckDB's index several times the time of building a new table; inside the
+transaction the old table stays until COMMIT.
 """
 
 from __future__ import annotations
