@@ -5,8 +5,7 @@ import datetime as dt
 
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
-from shop_pipeline.defs import schemas
-from shop_pipeline.defs.common import DUCKDB_POOL, SCORE_FRESHNESS, markdown_table, scores_follow_new_data
+from shop_pipeline.defs.common import DUCKDB_POOL, markdown_table
 from shop_pipeline.defs.models_common import (
     ML_TEAM,
     SCORES_REWRITTEN,
@@ -14,6 +13,7 @@ from shop_pipeline.defs.models_common import (
     promotion_gate_asset,
     require_champion,
     reused_result,
+    score_table_asset,
     scoring_key,
     skips_when_data_is_short,
     training_metadata,
@@ -192,19 +192,15 @@ demand_forecast_champion = promotion_gate_asset(
 )
 
 
-@asset(
-    group_name="scoring",
+@score_table_asset(
+    table=SCORES_TABLE,
+    champion="demand_forecast_champion",
+    reads="product_daily_sales",
     kinds={"duckdb", "sklearn"},
-    owners=ML_TEAM,
-    pool=DUCKDB_POOL,
-    deps=["demand_forecast_champion", "product_daily_sales"],
-    automation_condition=scores_follow_new_data("demand_forecast_champion"),
-    freshness_policy=SCORE_FRESHNESS,
     description=(
         "scoring.demand_forecasts: units per product for each of the next forecast_horizon_days after the cut-off, "
         "p10 / p50 / p90 (80% interval), from the champion (loaded only when its SHA-256 matches the registry)."
     ),
-    metadata=schemas.table_metadata(SCORES_TABLE),
 )
 @skips_when_data_is_short
 def demand_forecasts(context: AssetExecutionContext, warehouse: Warehouse, window: ModelingWindow,

@@ -15,7 +15,8 @@ from dagster import (
     asset,
 )
 
-from shop_pipeline.defs.common import DUCKDB_POOL
+from shop_pipeline.defs import schemas
+from shop_pipeline.defs.common import DUCKDB_POOL, SCORE_FRESHNESS, scores_follow_new_data
 from shop_pipeline.defs.skips import skips_when_data_is_short  # the stages import it from here too
 from shop_pipeline.ml.common import registry
 from shop_pipeline.ml.common.lifecycle import (
@@ -235,3 +236,20 @@ def require_champion(con, model_name: str):
     if current is None:
         raise RuntimeError(f"{model_name} has no champion: nothing can be scored")
     return current
+
+
+def score_table_asset(*, table: str, champion: str, reads: str, kinds: set[str], description: str):
+    """The decorator of a model's score table: group `scoring`, the DuckDB pool, the champion and the
+    feature table it reads, scores that follow new data and a new champion, the freshness the UI
+    shows, and the table's column schema from its DDL."""
+    return asset(
+        group_name="scoring",
+        kinds=kinds,
+        owners=ML_TEAM,
+        pool=DUCKDB_POOL,
+        deps=[champion, reads],
+        automation_condition=scores_follow_new_data(champion),
+        freshness_policy=SCORE_FRESHNESS,
+        description=description,
+        metadata=schemas.table_metadata(table),
+    )

@@ -3,8 +3,7 @@ scoring). The model code is ml/propensity/."""
 
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
-from shop_pipeline.defs import schemas
-from shop_pipeline.defs.common import DUCKDB_POOL, SCORE_FRESHNESS, markdown_table, scores_follow_new_data
+from shop_pipeline.defs.common import DUCKDB_POOL, markdown_table
 from shop_pipeline.defs.models_common import (
     ML_TEAM,
     SCORES_REWRITTEN,
@@ -13,6 +12,7 @@ from shop_pipeline.defs.models_common import (
     promotion_gate_asset,
     require_champion,
     reused_result,
+    score_table_asset,
     scoring_key,
     skips_when_data_is_short,
     training_metadata,
@@ -156,20 +156,16 @@ propensity_champion = promotion_gate_asset(
 )
 
 
-@asset(
-    group_name="scoring",
+@score_table_asset(
+    table="scoring.customer_scores",
+    champion="propensity_champion",
+    reads="customer_features",
     kinds={"duckdb", "sklearn"},
-    owners=ML_TEAM,
-    pool=DUCKDB_POOL,
-    deps=["propensity_champion", "customer_features"],
-    automation_condition=scores_follow_new_data("propensity_champion"),
-    freshness_policy=SCORE_FRESHNESS,
     description=(
         "scoring.customer_scores: every customer as of the cut-off scored by the champion (loaded only when its "
         "SHA-256 matches the registry): p_purchase, churn_risk = 1 - p, expected orders and spend over the horizon, "
         "segment, model_version, as_of."
     ),
-    metadata=schemas.table_metadata("scoring.customer_scores"),
 )
 @skips_when_data_is_short
 def customer_scores(context: AssetExecutionContext, warehouse: Warehouse, window: ModelingWindow,

@@ -6,8 +6,7 @@ features/interactions.py and ml/recommend/.
 
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
-from shop_pipeline.defs import schemas
-from shop_pipeline.defs.common import DUCKDB_POOL, SCORE_FRESHNESS, markdown_table, scores_follow_new_data
+from shop_pipeline.defs.common import DUCKDB_POOL, markdown_table
 from shop_pipeline.defs.features import audited_feature_asset
 from shop_pipeline.defs.models_common import (
     ML_TEAM,
@@ -16,6 +15,7 @@ from shop_pipeline.defs.models_common import (
     prepare_training,
     promotion_gate_asset,
     reused_result,
+    score_table_asset,
     scoring_key,
     serving_version,
     skips_when_data_is_short,
@@ -204,14 +204,11 @@ def _recency_label(recency_days: int | None) -> str:
     return f"customers with an interaction in the {recency_days} days before the cut-off"
 
 
-@asset(
-    group_name="scoring",
+@score_table_asset(
+    table=SCORES_TABLE,
+    champion="recommendation_champion",
+    reads="interactions",
     kinds={"duckdb", "scipy"},
-    owners=ML_TEAM,
-    pool=DUCKDB_POOL,
-    deps=["recommendation_champion", "interactions"],
-    automation_condition=scores_follow_new_data("recommendation_champion"),
-    freshness_policy=SCORE_FRESHNESS,
     description=(
         "scoring.recommendations: the top 20 products for every customer with any view, cart or purchase before "
         "the cut-off, lapsed customers included (run configuration window.recommendation_recency_days=N keeps only "
@@ -221,7 +218,6 @@ def _recency_label(recency_days: int | None) -> str:
         "categories, then overall (reason says which). With no champion and a version that could not be "
         "measured (a new shop), that version's most-popular lists are written and the metadata says unvalidated."
     ),
-    metadata=schemas.table_metadata(SCORES_TABLE),
 )
 @skips_when_data_is_short
 def recommendations(context: AssetExecutionContext, warehouse: Warehouse, window: ModelingWindow,

@@ -10,9 +10,7 @@ from shop_pipeline.defs import schemas
 from shop_pipeline.defs.common import (
     DATA_PLATFORM,
     DUCKDB_POOL,
-    SCORE_FRESHNESS,
     markdown_table,
-    scores_follow_new_data,
 )
 from shop_pipeline.defs.features import audited_feature_asset
 from shop_pipeline.defs.models_common import (
@@ -22,6 +20,7 @@ from shop_pipeline.defs.models_common import (
     prepare_training,
     promotion_gate_asset,
     reused_result,
+    score_table_asset,
     scoring_key,
     serving_version,
     skips_when_data_is_short,
@@ -209,14 +208,11 @@ order_risk_champion = promotion_gate_asset(
 )
 
 
-@asset(
-    group_name="scoring",
+@score_table_asset(
+    table=SCORES_TABLE,
+    champion="order_risk_champion",
+    reads="order_features",
     kinds={"duckdb", "sklearn"},
-    owners=ML_TEAM,
-    pool=DUCKDB_POOL,
-    deps=["order_risk_champion", "order_features"],
-    automation_condition=scores_follow_new_data("order_risk_champion"),
-    freshness_policy=SCORE_FRESHNESS,
     description=(
         "scoring.order_risk_scores: every order before the cut-off scored by the champion: risk_score (higher is "
         "riskier), flagged (within the alert budget), the top contributing features of flagged orders, "
@@ -225,7 +221,6 @@ order_risk_champion = promotion_gate_asset(
         "as_of. With no champion and no labels, the unvalidated isolation forest scores, and the "
         "metadata says so."
     ),
-    metadata=schemas.table_metadata(SCORES_TABLE),
 )
 @skips_when_data_is_short
 def order_risk_scores(context: AssetExecutionContext, warehouse: Warehouse, window: ModelingWindow,
