@@ -4,6 +4,7 @@ from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
     AssetCheckSpec,
+    AssetExecutionContext,
     DailyPartitionsDefinition,
     Definitions,
     MaterializeResult,
@@ -18,10 +19,12 @@ days = DailyPartitionsDefinition(start_date="2025-01-01", end_date="2025-03-01")
 
 @asset(partitions_def=days, check_specs=[AssetCheckSpec("rows_known", asset="daily_rows"),
                                          AssetCheckSpec("never_empty", asset="daily_rows")])
-def daily_rows():
+def daily_rows(context: AssetExecutionContext):
     yield AssetCheckResult(check_name="rows_known", passed=True)
     yield AssetCheckResult(check_name="never_empty", passed=False, severity=AssetCheckSeverity.WARN)
-    yield MaterializeResult(metadata={"dagster/row_count": 1234})
+    for key in context.partition_keys:  # each partition's own rows, as the pipeline's partitioned assets say
+        context.add_asset_metadata({"dagster/row_count": 10 + int(key[-2:])}, partition_key=key)
+    yield MaterializeResult(metadata={"run_partitions": len(context.partition_keys)})
 
 
 @asset(deps=[daily_rows])
@@ -52,7 +55,9 @@ def test_one_line_per_step_with_rows_checks_and_failures_and_the_log_in_a_file(t
     assert len(lines) == 3, captured.out  # one per step, not one per partition or event
     daily, model_line, broken_line = lines
     assert daily.split()[0] == "daily_rows" and " ok " in daily
-    assert "rows 1,234" in daily and "checks 1/2 passed, failed: never_empty (warn)" in daily
+    # the range's rows: every partition's own count, summed (59 days: 10 + day of month each)
+    expected = sum(10 + day for day in range(1, 32)) + sum(10 + day for day in range(1, 29))
+    assert f"rows {expected:,}" in daily and "checks 1/2 passed, failed: never_empty (warn)" in daily
     assert "rows 7" in model_line and "model reused" in model_line
     assert "FAILED" in broken_line and "the table is locked" in broken_line
     assert "second line" not in broken_line
