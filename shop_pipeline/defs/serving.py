@@ -7,7 +7,7 @@ from shop_pipeline.defs.common import DUCKDB_POOL, SCORE_FRESHNESS, follows_new_
 from shop_pipeline.defs.models_common import ML_TEAM
 from shop_pipeline.resources import ShopHome, Warehouse
 from shop_pipeline.serving.prediction_log import ingest_prediction_logs
-from shop_pipeline.serving.snapshot import publish_snapshot, serving_root
+from shop_pipeline.serving.snapshot import publish_if_changed, serving_root
 
 
 @asset(
@@ -27,10 +27,12 @@ from shop_pipeline.serving.snapshot import publish_snapshot, serving_root
 )
 def serving_snapshot(context: AssetExecutionContext, warehouse: Warehouse, shop: ShopHome) -> MaterializeResult:
     with warehouse.connection() as con:
-        published = publish_snapshot(con, serving_root(shop.paths.home), models_dir=shop.paths.models)
-    context.log.info(f"serving snapshot {published.snapshot_id} published: {published.rows}")
+        published = publish_if_changed(con, serving_root(shop.paths.home), models_dir=shop.paths.models)
+    done = "kept (its inputs are unchanged)" if published.reused else "published"
+    context.log.info(f"serving snapshot {published.snapshot_id} {done}: {published.rows}")
     return MaterializeResult(metadata={
         "snapshot_id": published.snapshot_id,
+        "reused": published.reused,
         "path": MetadataValue.path(str(published.path)),
         "as_of": str(published.as_of),
         **{f"{name}_rows": rows for name, rows in published.rows.items()},

@@ -42,6 +42,15 @@ SNAPSHOTS_FOLDER = "snapshots"
 MANIFEST = "manifest.json"
 KEEP_SNAPSHOTS = 3
 FALLBACK_DAYS = 30
+
+# What a snapshot is copied from: when these tables and the code that copies them are unchanged,
+# a publish would make the snapshot that is already current (publish_if_changed).
+SNAPSHOT_INPUTS = {table: "" for table in (
+    "scoring.customer_scores", "scoring.recommendations", "scoring.order_risk_scores", "scoring.demand_forecasts",
+    "staging.events", "features.order_features", "features.product_daily_sales",
+    "raw.products", "raw.promotions", "raw.ad_spend", "ml.model_registry", "ml.model_evaluations",
+)}
+SNAPSHOT_CODE = ("serving", "features", "sql", "ml")
 FALLBACK_SIZE = 50
 
 _TABLES = {
@@ -94,6 +103,7 @@ class PublishedSnapshot:
     path: Path
     rows: dict[str, int]
     as_of: dt.date | None
+    reused: bool = False  # the current snapshot already held these inputs: nothing was written
 
 
 def write_parquet(con: duckdb.DuckDBPyConnection, query: str, path: Path, params: dict | None = None) -> int:
@@ -128,9 +138,28 @@ def current_snapshot_dir(root: str | os.PathLike) -> Path | None:
     return path
 
 
+def publish_if_changed(con: duckdb.DuckDBPyConnection, root: str | os.PathLike,
+                       models_dir: str | os.PathLike) -> PublishedSnapshot:
+    """publish_snapshot, unless the current snapshot was made from the same inputs (SNAPSHOT_INPUTS'
+    fingerprints and the code): then that snapshot, marked reused."""
+    from shop_pipeline.ml.common.lifecycle import inputs_key
+
+    key, _ = inputs_key(con, tables=SNAPSHOT_INPUTS, settings={"fallback_days": FALLBACK_DAYS,
+                        "fallback_size": FALLBACK_SIZE}, as_of=None, code=SNAPSHOT_CODE)
+    current = current_snapshot_dir(root)
+    if current is not None:
+        manifest = json.loads((current / MANIFEST).read_text())
+        if manifest.get("inputs_key") == key:
+            as_of = dt.date.fromisoformat(manifest["as_of"][:10]) if manifest.get("as_of") else None
+            return PublishedSnapshot(snapshot_id=manifest["snapshot_id"], path=current, rows=manifest["rows"],
+                                     as_of=as_of, reused=True)
+    return publish_snapshot(con, root, models_dir, inputs_key=key)
+
+
 def publish_snapshot(con: duckdb.DuckDBPyConnection, root: str | os.PathLike, models_dir: str | os.PathLike,
-                     now: dt.datetime | None = None) -> PublishedSnapshot:
-    """Copy the serving tables out of the warehouse into a new snapshot folder and make it current."""
+                     now: dt.datetime | None = None, inputs_key: str | None = None) -> PublishedSnapshot:
+    """Copy the serving tables out of the warehouse into a new snapshot folder and make it current
+    (`inputs_key`, recorded in the manifest, lets publish_if_changed reuse it)."""
     root = Path(root)
     now = now or dt.datetime.now(dt.UTC).replace(tzinfo=None)
     snapshot_id = now.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
@@ -163,7 +192,7 @@ def publish_snapshot(con: duckdb.DuckDBPyConnection, root: str | os.PathLike, mo
         ]
         (building / "models.json").write_text(json.dumps(models, indent=2))
         manifest = {"snapshot_id": snapshot_id, "published_at": _iso(now), "as_of": _iso(as_of),
-                    "rows": rows, "models": len(models)}
+                    "rows": rows, "models": len(models), "inputs_key": inputs_key}
         from shop_pipeline.serving.demand_online import export_demand
         from shop_pipeline.serving.order_history import export_order_risk
 
