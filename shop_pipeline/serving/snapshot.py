@@ -48,8 +48,8 @@ FALLBACK_DAYS = 30
 SNAPSHOT_INPUTS = {table: "" for table in (
     "scoring.customer_scores", "scoring.recommendations", "scoring.order_risk_scores", "scoring.demand_forecasts",
     "staging.events", "features.order_features", "features.product_daily_sales",
-    "raw.products", "raw.promotions", "raw.ad_spend", "ml.model_registry", "ml.model_evaluations",
-)}
+    "raw.products", "raw.promotions", "raw.ad_spend",
+)}  # and the champions as the snapshot lists them (_CHAMPIONS): the registry's other rows change every run
 SNAPSHOT_CODE = ("serving", "features", "sql", "ml")
 FALLBACK_SIZE = 50
 
@@ -144,8 +144,9 @@ def publish_if_changed(con: duckdb.DuckDBPyConnection, root: str | os.PathLike,
     fingerprints and the code): then that snapshot, marked reused."""
     from shop_pipeline.ml.common.lifecycle import inputs_key
 
+    champions = con.execute(_CHAMPIONS).fetchall() if table_columns(con, "ml.model_registry") else []
     key, _ = inputs_key(con, tables=SNAPSHOT_INPUTS, settings={"fallback_days": FALLBACK_DAYS,
-                        "fallback_size": FALLBACK_SIZE}, as_of=None, code=SNAPSHOT_CODE)
+                        "fallback_size": FALLBACK_SIZE, "champions": champions}, as_of=None, code=SNAPSHOT_CODE)
     current = current_snapshot_dir(root)
     if current is not None:
         manifest = json.loads((current / MANIFEST).read_text())
