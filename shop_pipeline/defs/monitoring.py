@@ -6,6 +6,7 @@ import datetime as dt
 
 from dagster import (
     AssetExecutionContext,
+    AssetKey,
     Config,
     MaterializeResult,
     MetadataValue,
@@ -16,10 +17,38 @@ from shop_pipeline.defs.automation_rules import ModelFacts, MonitoringFacts
 from shop_pipeline.defs.common import DUCKDB_POOL, follows_new_data
 from shop_pipeline.defs.models_common import ML_TEAM
 from shop_pipeline.ml.common import drift, registry
+from shop_pipeline.ml.common.lifecycle import inputs_key
 from shop_pipeline.resources import ShopHome, Warehouse
 
 FACTS_KEY = "facts"  # the metadata entry the retraining sensor reads
 MAX_PSI_KEY = "max_psi"
+MEASUREMENT_KEY = "measurement"  # the drift measured, kept for a run whose inputs are unchanged
+INPUTS_KEY = "inputs_key"
+
+# What the drift is measured from, besides the champions and the configuration
+DRIFT_INPUTS = {table: "" for table in (
+    "features.product_daily_sales", "features.customer_features", "features.order_features", "ml.drift_references",
+)}
+_CHAMPIONS = """
+SELECT model_name, version, train_start, train_end, as_of FROM ml.model_registry WHERE is_champion ORDER BY model_name
+"""
+
+
+def drift_inputs_key(con, config: "DriftConfig") -> str:
+    """The key of what a measurement reads: the feature tables, the references, the champions, the
+    configuration and the model code. Equal keys measure equal drift."""
+    key, _ = inputs_key(con, tables=DRIFT_INPUTS, settings={"window_days": config.window_days, "bins": config.bins,
+                        "champions": con.execute(_CHAMPIONS).fetchall()}, as_of=None, code=("ml", "features", "sql"))
+    return key
+
+
+def _last_measurement(context: AssetExecutionContext, key: str) -> drift.DriftMeasurement | None:
+    """The measurement of feature_drift's last materialization, when it was made from `key`."""
+    event = context.instance.get_latest_materialization_event(AssetKey("feature_drift"))
+    metadata = event.asset_materialization.metadata if event and event.asset_materialization else {}
+    if INPUTS_KEY not in metadata or MEASUREMENT_KEY not in metadata or metadata[INPUTS_KEY].value != key:
+        return None
+    return drift.DriftMeasurement.from_json(metadata[MEASUREMENT_KEY].value)
 
 _REGISTRY_ROWS = """
 SELECT model_name, version, train_end, is_champion, promoted_at, coalesce(as_of, train_end) AS seen_until
@@ -76,7 +105,13 @@ def feature_drift(context: AssetExecutionContext, config: DriftConfig, warehouse
                   shop: ShopHome) -> MaterializeResult:
     with warehouse.connection() as con:
         registry.ensure_registry_schema(con)
-        measurement = drift.measure_drift(con, config.window_days, config.bins, models_dir=shop.paths.models)
+        # unchanged features, references and champions measure the same drift: the last measurement
+        # stands (and no champion is loaded)
+        key = drift_inputs_key(con, config)
+        kept = _last_measurement(context, key)
+        measurement = kept or drift.measure_drift(con, config.window_days, config.bins, models_dir=shop.paths.models)
+        if kept is None:  # measuring may have written the champions' references: the key of what it read
+            key = drift_inputs_key(con, config)
         latest_day, models = model_facts(con)
     facts = MonitoringFacts(registry.utc_now(), latest_day, models, measurement.measured)
     for note in measurement.notes:
@@ -87,6 +122,9 @@ def feature_drift(context: AssetExecutionContext, config: DriftConfig, warehouse
         "current_window": measurement.current_window or "n/a",
         "notes": MetadataValue.md("\n".join(f"- {n}" for n in measurement.notes) or "_none_"),
         FACTS_KEY: MetadataValue.json(facts.to_json()),
+        MEASUREMENT_KEY: MetadataValue.json(measurement.to_json()),
+        INPUTS_KEY: key,
+        "reused": kept is not None,
     }
     for name, value in measurement.measured.items():
         metadata["psi_" + name.replace(".", "_")] = float(value)

@@ -115,6 +115,8 @@ def test_running_again_on_the_same_data_keeps_the_champion_and_says_why(trained_
     # by the gate against the champion); test_model_reuse.py covers reuse and retraining.
     paths, instance, config, _ = trained_shop
     [(before,)] = rows(paths, "SELECT version FROM ml.model_registry WHERE is_champion AND model_name = 'demand_forecast'")
+    drift_before = instance.get_latest_materialization_event(AssetKey("feature_drift")).asset_materialization.metadata
+    snapshot_before = instance.get_latest_materialization_event(AssetKey("serving_snapshot")).asset_materialization
     again = run_full_pipeline(paths, instance, config)
     assert again.success, again.error
     [(after,)] = rows(paths, "SELECT version FROM ml.model_registry WHERE is_champion AND model_name = 'demand_forecast'")
@@ -128,6 +130,15 @@ def test_running_again_on_the_same_data_keeps_the_champion_and_says_why(trained_
     assert gate.metadata["promoted"].value is False
     assert gate.metadata["champion_version"].value == before
     assert "kept" in gate.metadata["decision"].value
+    # drift and the serving snapshot are not measured or copied again either: the same measurement,
+    # the same snapshot, each saying so (and the retraining sensor's facts are fresh)
+    drift_after = instance.get_latest_materialization_event(AssetKey("feature_drift")).asset_materialization.metadata
+    assert drift_after["reused"].value is True
+    assert drift_after["measurement"].value == drift_before["measurement"].value
+    assert drift_after["facts"].value["measured_at"] >= drift_before["facts"].value["measured_at"]
+    snapshot_after = instance.get_latest_materialization_event(AssetKey("serving_snapshot")).asset_materialization
+    assert snapshot_after.metadata["reused"].value is True
+    assert snapshot_after.metadata["snapshot_id"].value == snapshot_before.metadata["snapshot_id"].value
 
 
 def test_a_tampered_champion_artifact_is_never_loaded(trained_shop):
