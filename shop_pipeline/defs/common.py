@@ -14,8 +14,6 @@ from dagster import (
     DynamicPartitionsDefinition,
     FreshnessPolicy,
     MetadataValue,
-    TableColumn,
-    TableSchema,
 )
 
 
@@ -114,9 +112,6 @@ def partition_days(context: AssetExecutionContext) -> list[dt.date]:
     months of a range need not be consecutive, e.g. a month without files has no partition)."""
     return sorted(day for key in context.partition_keys for day in month_days(key))
 
-
-def table_schema(columns: list[tuple[str, str, str]]) -> TableSchema:
-    return TableSchema(columns=[TableColumn(name, type_, description) for name, type_, description in columns])
 
 
 def markdown_table(frame, limit: int = 50) -> str:

@@ -9,6 +9,7 @@ from shop_pipeline.defs.common import DUCKDB_POOL, markdown_table
 from shop_pipeline.defs.models_common import (
     ML_TEAM,
     SCORES_REWRITTEN,
+    model_step,
     prepare_training,
     promotion_gate_asset,
     require_champion,
@@ -93,11 +94,8 @@ def _metrics_by_candidate(result) -> dict[str, dict[str, float]]:
 @skips_when_data_is_short
 def demand_forecast_model(context: AssetExecutionContext, warehouse: Warehouse, window: ModelingWindow, shop: ShopHome,
                           model_threads: ModelThreads):
-    model_threads.apply()
     horizon = window.forecast_horizon_days
-    with warehouse.connection() as con:
-        registry.ensure_registry_schema(con)
-        as_of = window.resolve_as_of(con)
+    with model_step(warehouse, window, model_threads) as (con, as_of):
         training = prepare_training(context, con, MODEL_NAME, tables=TRAINING_INPUTS, as_of=as_of,
                                     settings={"horizon_days": horizon, "seed": window.seed},
                                     models_dir=shop.paths.models)
@@ -205,11 +203,8 @@ demand_forecast_champion = promotion_gate_asset(
 @skips_when_data_is_short
 def demand_forecasts(context: AssetExecutionContext, warehouse: Warehouse, window: ModelingWindow,
                      shop: ShopHome, model_threads: ModelThreads):
-    model_threads.apply()
     horizon = window.forecast_horizon_days
-    with warehouse.connection() as con:
-        registry.ensure_registry_schema(con)
-        as_of = window.resolve_as_of(con)
+    with model_step(warehouse, window, model_threads) as (con, as_of):
         current = require_champion(con, MODEL_NAME)
         serving = serving_candidate(current, "challenger")
         key = scoring_key(con, current, tables=SCORING_INPUTS, as_of=as_of, settings={"horizon_days": horizon})

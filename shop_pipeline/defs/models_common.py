@@ -2,6 +2,7 @@
 `skips_when_data_is_short` (defs/skips.py), which every model asset wears under its `@asset` so a
 shop too short for the model skips it with a one-line reason instead of failing the run."""
 
+import contextlib
 from collections.abc import Callable
 
 from dagster import (
@@ -27,7 +28,7 @@ from shop_pipeline.ml.common.lifecycle import (
     reuse_version,
     training_inputs,
 )
-from shop_pipeline.resources import ModelingWindow, Warehouse
+from shop_pipeline.resources import ModelingWindow, ModelThreads, Warehouse
 
 ML_TEAM = ["team:ml"]
 PROMOTION_GATE_CHECK = "promotion_gate"
@@ -253,3 +254,14 @@ def score_table_asset(*, table: str, champion: str, reads: str, kinds: set[str],
         description=description,
         metadata=schemas.table_metadata(table),
     )
+
+
+@contextlib.contextmanager
+def model_step(warehouse: Warehouse, window: ModelingWindow, model_threads: ModelThreads):
+    """What every model and score asset starts with: the run's model threads, a warehouse
+    connection with the registry's tables (old model names migrated), and the cut-off;
+    yields (connection, as_of)."""
+    model_threads.apply()
+    with warehouse.connection() as con:
+        registry.ensure_registry_schema(con)
+        yield con, window.resolve_as_of(con)

@@ -8,6 +8,7 @@ from shop_pipeline.defs.models_common import (
     ML_TEAM,
     SCORES_REWRITTEN,
     float_metrics,
+    model_step,
     prepare_training,
     promotion_gate_asset,
     require_champion,
@@ -71,10 +72,7 @@ SCORING_INPUTS = {"features.customer_features": ""}
 @skips_when_data_is_short
 def propensity_model(context: AssetExecutionContext, warehouse: Warehouse, window: ModelingWindow, shop: ShopHome,
                      model_threads: ModelThreads):
-    model_threads.apply()
-    with warehouse.connection() as con:
-        registry.ensure_registry_schema(con)
-        as_of = window.resolve_as_of(con)
+    with model_step(warehouse, window, model_threads) as (con, as_of):
         training = prepare_training(context, con, MODEL_NAME, tables=TRAINING_INPUTS, as_of=as_of,
                                     settings={"horizon_days": window.propensity_horizon_days, "seed": window.seed},
                                     models_dir=shop.paths.models)
@@ -170,10 +168,7 @@ propensity_champion = promotion_gate_asset(
 @skips_when_data_is_short
 def customer_scores(context: AssetExecutionContext, warehouse: Warehouse, window: ModelingWindow,
                     shop: ShopHome, model_threads: ModelThreads):
-    model_threads.apply()
-    with warehouse.connection() as con:
-        registry.ensure_registry_schema(con)
-        as_of = window.resolve_as_of(con)
+    with model_step(warehouse, window, model_threads) as (con, as_of):
         current = require_champion(con, MODEL_NAME)
         key = scoring_key(con, current, tables=SCORING_INPUTS, as_of=as_of)
         kept = unchanged_scores(con, SCORES_TABLE, key)

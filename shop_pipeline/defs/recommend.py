@@ -12,6 +12,7 @@ from shop_pipeline.defs.models_common import (
     ML_TEAM,
     SCORES_REWRITTEN,
     float_metrics,
+    model_step,
     prepare_training,
     promotion_gate_asset,
     reused_result,
@@ -102,10 +103,7 @@ interactions = audited_feature_asset(
 @skips_when_data_is_short
 def recommendation_model(context: AssetExecutionContext, warehouse: Warehouse, window: ModelingWindow,
                          shop: ShopHome, model_threads: ModelThreads):
-    model_threads.apply()
-    with warehouse.connection() as con:
-        registry.ensure_registry_schema(con)
-        as_of = window.resolve_as_of(con)
+    with model_step(warehouse, window, model_threads) as (con, as_of):
         training = prepare_training(context, con, MODEL_NAME, tables=TRAINING_INPUTS, as_of=as_of,
                                     settings={"seed": window.seed},
                                     models_dir=shop.paths.models)
@@ -222,11 +220,8 @@ def _recency_label(recency_days: int | None) -> str:
 @skips_when_data_is_short
 def recommendations(context: AssetExecutionContext, warehouse: Warehouse, window: ModelingWindow,
                     shop: ShopHome, model_threads: ModelThreads):
-    model_threads.apply()
     recency_days = window.recommendation_recency_days
-    with warehouse.connection() as con:
-        registry.ensure_registry_schema(con)
-        as_of = window.resolve_as_of(con)
+    with model_step(warehouse, window, model_threads) as (con, as_of):
         current, validated = serving_version(context, con, MODEL_NAME, "recommendation_model", UNMEASURED)
         key = scoring_key(con, current, tables=SCORING_INPUTS, as_of=as_of, settings={"recency_days": recency_days})
         kept = unchanged_scores(con, SCORES_TABLE, key)

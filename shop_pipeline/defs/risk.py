@@ -17,6 +17,7 @@ from shop_pipeline.defs.models_common import (
     ML_TEAM,
     SCORES_REWRITTEN,
     float_metrics,
+    model_step,
     prepare_training,
     promotion_gate_asset,
     reused_result,
@@ -130,10 +131,7 @@ order_features = audited_feature_asset(
 @skips_when_data_is_short
 def order_risk_model(context: AssetExecutionContext, warehouse: Warehouse, window: ModelingWindow, shop: ShopHome,
                      model_threads: ModelThreads):
-    model_threads.apply()
-    with warehouse.connection() as con:
-        registry.ensure_registry_schema(con)
-        as_of = window.resolve_as_of(con)
+    with model_step(warehouse, window, model_threads) as (con, as_of):
         training = prepare_training(context, con, MODEL_NAME, tables=TRAINING_INPUTS, as_of=as_of,
                                     settings={"seed": window.seed, "alert_budget": window.order_risk_alert_budget,
                                               "maturity_days": window.order_risk_label_maturity_days},
@@ -225,10 +223,7 @@ order_risk_champion = promotion_gate_asset(
 @skips_when_data_is_short
 def order_risk_scores(context: AssetExecutionContext, warehouse: Warehouse, window: ModelingWindow,
                       shop: ShopHome, model_threads: ModelThreads):
-    model_threads.apply()
-    with warehouse.connection() as con:
-        registry.ensure_registry_schema(con)
-        as_of = window.resolve_as_of(con)
+    with model_step(warehouse, window, model_threads) as (con, as_of):
         current, validated = serving_version(context, con, MODEL_NAME, "order_risk_model", UNSUPERVISED)
         key = scoring_key(con, current, tables=SCORING_INPUTS, as_of=as_of)
         kept = unchanged_scores(con, SCORES_TABLE, key)
