@@ -1,0 +1,155 @@
+"""Mutation testing, one group of modules at a time (opt-in; `bash scripts/mutation.sh`).
+
+mutmut plants one small change (a mutant) at a time in a module and runs the tests that reach
+the changed function; a mutant no test notices "survives". pyproject.toml's [tool.mutmut]
+lists the modules (`only_mutate`). Run over the whole suite at once, every mutant of a
+function that an end-to-end test reaches would wait for that test: hours on 2 cores. So each
+group below pairs its modules with the tests that exercise them, and runs in its own copy of
+the repository, `mutation/<group>/` (git-ignored), where mutmut keeps its results: a second run
+continues where the first stopped and re-checks only the functions that changed.
+
+Tests that start a subprocess (the CLI, the API server) see the mutants too: PYTHONPATH points
+at the mutated copy, and mutmut's MUTANT_UNDER_TEST reaches the child through the environment.
+
+Usage: python benchmarks/mutation.py [GROUP ...] [--children 2] [--mutants GLOB]
+       (no GROUP: every group, in the order below); then benchmarks/mutation_score.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+WORK = ROOT / "mutation"
+
+# group -> (modules, as only_mutate globs; the tests that exercise them)
+GROUPS: dict[str, tuple[list[str], list[str]]] = {
+    "runs": (
+        ["shop_pipeline/instance.py", "shop_pipeline/defs/skips.py", "shop_pipeline/pipeline_run.py"],
+        ["shop_pipeline_tests/test_kill_recovery.py", "shop_pipeline_tests/defs/test_skips.py",
+         "shop_pipeline_tests/defs/test_short_shop.py", "shop_pipeline_tests/test_cli.py"],
+    ),
+    "models": (
+        ["shop_pipeline/ml/common/registry.py", "shop_pipeline/ml/common/lifecycle.py"],
+        ["shop_pipeline_tests/ml/common", "shop_pipeline_tests/defs/test_model_reuse.py"],
+    ),
+    "ingestion": (
+        ["shop_pipeline/warehouse/ingest.py", "shop_pipeline/warehouse/staging.py",
+         "shop_pipeline/warehouse/retract.py"],
+        ["shop_pipeline_tests/warehouse"],
+    ),
+    "features": (
+        ["shop_pipeline/features/changes.py", "shop_pipeline/features/staged_changes.py"],
+        ["shop_pipeline_tests/features"],
+    ),
+    "serving": (
+        ["shop_pipeline/serving/*"],
+        ["shop_pipeline_tests/serving"],
+    ),
+    "sources": (
+        ["shop_pipeline/sources/*"],
+        ["shop_pipeline_tests/sources", "shop_pipeline_tests/warehouse"],
+    ),
+    "quality": (
+        ["shop_pipeline/quality/*"],
+        ["shop_pipeline_tests/features", "shop_pipeline_tests/warehouse", "shop_pipeline_tests/test_resources.py",
+         "shop_pipeline_tests/defs/test_feature_gate.py", "shop_pipeline_tests/defs/test_pipeline_materialization.py"],
+    ),
+}
+
+
+def configured_modules() -> list[str]:
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["mutmut"]["only_mutate"]
+
+
+def check_groups_cover_configuration() -> None:
+    """Every module of [tool.mutmut] belongs to exactly one group, and no group adds one."""
+    configured = configured_modules()
+    grouped = [pattern for modules, _ in GROUPS.values() for pattern in modules]
+    if sorted(configured) != sorted(grouped):
+        raise SystemExit(f"benchmarks/mutation.py GROUPS and [tool.mutmut] only_mutate differ: "
+                         f"only configured {sorted(set(configured) - set(grouped))}, "
+                         f"only grouped {sorted(set(grouped) - set(configured))}")
+
+
+def repository_files() -> list[str]:
+    listed = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+                            cwd=ROOT, check=True, capture_output=True, text=True).stdout.splitlines()
+    return [name for name in listed if (ROOT / name).is_file()]
+
+
+def sync_copy(workdir: Path) -> None:
+    """Copy the repository into workdir, writing only files whose bytes changed (mutmut reuses the rest)."""
+    for name in repository_files():
+        source, target = ROOT / name, workdir / name
+        if target.exists() and target.read_bytes() == source.read_bytes():
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source, target)
+    venv = workdir / ".venv"
+    if not venv.exists():
+        venv.symlink_to(ROOT / ".venv")
+
+
+def toml_list(values: list[str]) -> str:
+    return "[" + ", ".join(f'"{value}"' for value in values) + "]"
+
+
+def write_group_configuration(workdir: Path, modules: list[str], tests: list[str]) -> None:
+    pyproject = workdir / "pyproject.toml"
+    text = pyproject.read_text()
+    section = re.search(r"^\[tool\.mutmut\]\n(?:(?!^\[).*\n?)*", text, flags=re.M)
+    if section is None:
+        raise SystemExit("pyproject.toml has no [tool.mutmut] section")
+    body = section.group(0)
+    body = re.sub(r"^only_mutate = \[.*?\]\n", f"only_mutate = {toml_list(modules)}\n", body, flags=re.M | re.S)
+    body = re.sub(r"^pytest_add_cli_args_test_selection = \[.*?\]\n",
+                  f"pytest_add_cli_args_test_selection = {toml_list(tests)}\n", body, flags=re.M | re.S)
+    pyproject.write_text(text[:section.start()] + body + text[section.end():])
+
+
+def run_group(group: str, children: int, mutant_glob: str | None) -> int:
+    modules, tests = GROUPS[group]
+    workdir = WORK / group
+    workdir.mkdir(parents=True, exist_ok=True)
+    sync_copy(workdir)
+    write_group_configuration(workdir, modules, tests)
+    # mutmut writes the mutated package to mutants/; it must exist before Python starts, or the
+    # interpreter caches the PYTHONPATH entry as missing and imports the unmutated package
+    (workdir / "mutants").mkdir(exist_ok=True)
+    environment = dict(os.environ, PYTHONPATH=str(workdir / "mutants"), OMP_NUM_THREADS="1")
+    command = [str(ROOT / ".venv" / "bin" / "mutmut"), "run", "--max-children", str(children)]
+    if mutant_glob:
+        command.append(mutant_glob)
+    print(f"== mutation group {group}: {', '.join(modules)} <- {', '.join(tests)}", flush=True)
+    return subprocess.run(command, cwd=workdir, env=environment).returncode
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("groups", nargs="*", help=f"groups to run (default: all): {', '.join(GROUPS)}")
+    parser.add_argument("--children", type=int, default=2, help="mutants tested at once")
+    parser.add_argument("--mutants", help="only mutants whose name matches this glob (mutmut's syntax)")
+    args = parser.parse_args()
+    check_groups_cover_configuration()
+    unknown = sorted(set(args.groups) - set(GROUPS))
+    if unknown:
+        parser.error(f"unknown group(s) {', '.join(unknown)}; the groups are {', '.join(GROUPS)}")
+    failed = []
+    for group in args.groups or list(GROUPS):
+        if run_group(group, args.children, args.mutants) != 0:
+            failed.append(group)
+    if failed:
+        print(f"mutmut failed in group(s): {', '.join(failed)}", file=sys.stderr)
+        raise SystemExit(1)
+
+
+if __name__ == "__main__":
+    main()
