@@ -96,7 +96,7 @@ class Health(BaseModel):
 class Problem(BaseModel):
     """The body of every 4xx (and of a 500): what was wrong and what to change."""
 
-    model_config = ConfigDict(json_schema_extra={"examples": [{"detail": "k: Input should be less than or equal to 100"}]})
+    model_config = ConfigDict(json_schema_extra={"examples": [{"detail": "query.k: Input should be greater than or equal to 1"}]})
 
     detail: str = Field(description="one message; a validation error names the field(s): `<field>: <problem>; ...`")
 
