@@ -1,13 +1,17 @@
 """The online API over the current serving snapshot (FastAPI; run by `shop-pipeline serve`).
 
 Every answer comes from one snapshot object taken at the start of the request (see
-serving/store.py). Bad input is a 4xx whose `detail` says what to change; an unexpected error
-is a 500 with a request id and no traceback (the traceback goes to the server's log).
+serving/store.py). Every 4xx has one body, `Problem` ({"detail": "<what to change>"}), FastAPI's own
+validation and parsing errors included, and the OpenAPI document lists each operation's statuses.
+The document describes the running server: bearer security only when a token is configured, and
+the demand days the served snapshot accepts. An unexpected error is a 500 with a request id and no
+traceback (the traceback goes to the server's log).
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
 import datetime as dt
 import hmac
 import logging
@@ -21,6 +25,7 @@ from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from shop_pipeline.serving.demand_online import DayOutsideHorizon, UnknownProduct
@@ -47,7 +52,20 @@ log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 64 * 1024
 MAX_K = 100
 CUSTOMER_ID = PathParam(min_length=1, max_length=200, description="the shop's customer id (user_id in the events)")
-ERRORS = {401: {"model": Problem}, 404: {"model": Problem}, 413: {"model": Problem}, 503: {"model": Problem}}
+
+# The statuses of the OpenAPI document, each with the one error body (Problem). 401 is added to every
+# /v1 operation when a token is configured; 413 can answer any request (BodyLimit runs first).
+TOO_LARGE = "the body is over the limit (64 KiB by default), or its Content-Length is not a number"
+NOT_JSON = "the body is not UTF-8 text, so not JSON"
+NO_SNAPSHOT = "no serving snapshot is loaded yet (see /readyz)"
+UNAUTHORISED = {
+    "model": Problem, "description": "no `Authorization: Bearer <token>` header, or a wrong token",
+    "headers": {"WWW-Authenticate": {"description": "`Bearer`", "schema": {"type": "string"}}},
+}
+
+
+def _problems(statuses: dict[int, str]) -> dict[int | str, dict]:
+    return {status: {"model": Problem, "description": text} for status, text in sorted(statuses.items())}
 
 
 def _utc(value: datetime) -> datetime:
@@ -125,14 +143,25 @@ def create_app(serving_root: str | Path, token: str | None = None, watch_seconds
         lifespan=lifespan,
     )
     app.state.store = store
-    bearer = HTTPBearer(auto_error=False)
+    # The document declares bearer security (and 401) only when a token is configured: a server
+    # without one answers without an Authorization header, and its document says so.
+    bearer = HTTPBearer(auto_error=False, scheme_name="bearer",
+                        description="the token given to `shop-pipeline serve` (--token-file or "
+                                    "$SHOP_PIPELINE_SERVE_TOKEN)")
 
     def authorised(credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> None:
-        if token is None:
-            return
         if credentials is None or not hmac.compare_digest(credentials.credentials.encode(), token.encode()):
             raise HTTPException(status_code=401, detail="missing or wrong bearer token (Authorization: Bearer <token>)",
                                 headers={"WWW-Authenticate": "Bearer"})
+
+    guard = [Depends(authorised)] if token is not None else []
+
+    def errors(statuses: dict[int, str]) -> dict[int | str, dict]:
+        """The 4xx / 503 responses of a /v1 operation: its own, 413, 503 and (with a token) 401."""
+        documented = _problems({413: TOO_LARGE, 503: NO_SNAPSHOT, **statuses})
+        if token is not None:
+            documented[401] = UNAUTHORISED
+        return dict(sorted(documented.items()))
 
     def snapshot() -> Snapshot:
         current = store.current
@@ -145,9 +174,21 @@ def create_app(serving_root: str | Path, token: str | None = None, watch_seconds
     async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
         problems = []
         for error in exc.errors():
+            if error.get("type") == "json_invalid":  # loc is ("body", <character>)
+                reason = (error.get("ctx") or {}).get("error", "invalid")
+                problems.append(f"body: JSON decode error at character {error['loc'][-1]}: {reason}")
+                continue
             where = ".".join(str(part) for part in error.get("loc", ()) if part != "body") or "request"
             problems.append(f"{where}: {error.get('msg', 'invalid')}")
         return JSONResponse({"detail": "; ".join(problems)}, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        """Ours and the framework's (404 no such path, 405, 400 an unparsable body): always a string detail."""
+        detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+        if exc.status_code == 400 and detail == "There was an error parsing the body":
+            detail = f"{NOT_JSON}: send the JSON body in UTF-8"
+        return JSONResponse({"detail": detail}, status_code=exc.status_code, headers=exc.headers)
 
     @app.exception_handler(Exception)
     async def unexpected(_: Request, exc: Exception) -> JSONResponse:
@@ -156,12 +197,13 @@ def create_app(serving_root: str | Path, token: str | None = None, watch_seconds
         return JSONResponse({"detail": f"internal error (request id {request_id}; see the server log)"},
                             status_code=500)
 
-    @app.get("/healthz", response_model=Health, tags=["operations"])
+    @app.get("/healthz", response_model=Health, responses=_problems({413: TOO_LARGE}), tags=["operations"])
     async def healthz() -> Health:
         """The process is up (it may not have a snapshot yet: see /readyz)."""
         return Health(status="ok")
 
-    @app.get("/readyz", response_model=Health, responses={503: {"model": Health}}, tags=["operations"])
+    @app.get("/readyz", response_model=Health, tags=["operations"], responses={
+        **_problems({413: TOO_LARGE}), 503: {"model": Health, "description": "no snapshot is loaded yet"}})
     async def readyz():
         """Ready once a snapshot is loaded."""
         current = store.current
@@ -170,8 +212,8 @@ def create_app(serving_root: str | Path, token: str | None = None, watch_seconds
                                 .model_dump(), status_code=503)
         return Health(status="ready", snapshot_id=current.snapshot_id, detail=store.last_error)
 
-    @app.get("/v1/models", response_model=ModelsResponse, responses=ERRORS, tags=["models"],
-             dependencies=[Depends(authorised)])
+    @app.get("/v1/models", response_model=ModelsResponse, responses=errors({}), tags=["models"],
+             dependencies=guard)
     async def models() -> ModelsResponse:
         """The champions the snapshot's scores came from."""
         current = snapshot()
@@ -179,7 +221,9 @@ def create_app(serving_root: str | Path, token: str | None = None, watch_seconds
                               as_of=current.as_of, models=[ChampionModel(**m) for m in current.models])
 
     @app.get("/v1/customers/{customer_id}/recommendations", response_model=RecommendationsResponse,
-             responses=ERRORS, tags=["customers"], dependencies=[Depends(authorised)])
+             tags=["customers"], dependencies=guard, responses=errors({
+                 404: "no such path: the customer id contains a `/` (or is `.` / `..`)",
+                 422: "customer_id or k out of range"}))
     async def recommendations(customer_id: str = CUSTOMER_ID,
                         k: int = Query(10, ge=1, le=MAX_K, description="how many products")) -> RecommendationsResponse:
         """The customer's published top-k list; an unknown or cold customer gets the popular list and the reason."""
@@ -197,8 +241,11 @@ def create_app(serving_root: str | Path, token: str | None = None, watch_seconds
             items=[RecommendedProduct(**vars(i)) for i in current.fallback[:k]],
             model_version=current.recommendation_version(), as_of=current.as_of, snapshot_id=current.snapshot_id)
 
-    @app.get("/v1/customers/{customer_id}/scores", response_model=CustomerScores, responses=ERRORS,
-             tags=["customers"], dependencies=[Depends(authorised)])
+    @app.get("/v1/customers/{customer_id}/scores", response_model=CustomerScores, tags=["customers"],
+             dependencies=guard, responses=errors({
+                 404: "the customer has no scores (no event of theirs before the last run's cut-off), or no such "
+                      "path (the customer id contains a `/`)",
+                 422: "customer_id out of range"}))
     async def scores(customer_id: str = CUSTOMER_ID) -> CustomerScores:
         """Purchase propensity, churn risk, expected orders and spend, and segment of a known customer."""
         current = snapshot()
@@ -212,8 +259,13 @@ def create_app(serving_root: str | Path, token: str | None = None, watch_seconds
                               as_of=as_of,
                               snapshot_id=current.snapshot_id)
 
-    @app.post("/v1/orders/risk", response_model=OrderRiskResponse, responses={**ERRORS, 422: {"model": Problem}},
-              tags=["orders"], dependencies=[Depends(authorised)])
+    @app.post("/v1/orders/risk", response_model=OrderRiskResponse, tags=["orders"], dependencies=guard,
+              responses=errors({
+                  400: NOT_JSON,
+                  422: "the body is not the JSON of an OrderRiskRequest: a field out of range, malformed JSON, "
+                       "session facts (session_views, session_carts, first_cart_at) without a session_id (the "
+                       "schema's anyOf), or a time on 0001-01-01 or 9999-12-31 (its pattern)",
+                  503: f"{NO_SNAPSHOT}, or the snapshot has no order-risk champion"}))
     def order_risk(order: OrderRiskRequest) -> OrderRiskResponse:
         """Risk of a new order: its features from the customer's history up to the last run plus the order
         itself (the definitions of features.order_features), scored by the order-risk champion."""
@@ -240,8 +292,12 @@ def create_app(serving_root: str | Path, token: str | None = None, watch_seconds
                            response.model_dump(mode="json"))
         return response
 
-    @app.post("/v1/demand/predict", response_model=DemandResponse, responses={**ERRORS, 422: {"model": Problem}},
-              tags=["demand"], dependencies=[Depends(authorised)])
+    @app.post("/v1/demand/predict", response_model=DemandResponse, tags=["demand"], dependencies=guard,
+              responses=errors({
+                  400: NOT_JSON,
+                  404: "the product is not in the forecast (no sales history or catalog price up to the cut-off)",
+                  422: DEMAND_422,
+                  503: f"{NO_SNAPSHOT}, or the snapshot has no demand forecast champion"}))
     def demand(request: DemandRequest) -> DemandResponse:
         """p10 / p50 / p90 units of a product on days after the cut-off, from the forecast champion; with a
         price or promotion, what the model expects then (default: the batch forecast's assumptions)."""
@@ -270,6 +326,51 @@ def create_app(serving_root: str | Path, token: str | None = None, watch_seconds
                            response.model_dump(mode="json"))
         return response
 
+    openapi_cache: dict[str | None, dict] = {}
+
+    def openapi() -> dict:
+        """The document of the running server: the static part once, and per served snapshot what it
+        accepts (so a schema-valid demand request is one the server can answer)."""
+        current = store.current
+        key = current.snapshot_id if current is not None else None
+        if key not in openapi_cache:
+            document = copy.deepcopy(FastAPI.openapi(app))
+            if current is not None:
+                _describe_snapshot(document, current)
+            openapi_cache.clear()
+            openapi_cache[key] = document
+        return openapi_cache[key]
+
+    app.openapi = openapi  # type: ignore[method-assign]
     if max_body_bytes:
         app.add_middleware(BodyLimit, limit=max_body_bytes)
     return app
+
+
+DEMAND_422 = ("the body is not the JSON of a DemandRequest (a field out of range, malformed JSON), a day outside "
+              "the forecast horizon (after the snapshot's as_of, up to as_of + horizon: the `days` enum of this "
+              "document lists them), or a promotion without a price on a day whose planned promotion is 100%")
+
+
+def _describe_snapshot(document: dict, current: Snapshot) -> None:
+    """What the served snapshot accepts, in the document: a customer id with scores as the example of
+    the customer paths, and the forecast's days as the enum of DemandRequest.days (with the 422's
+    description and an example request)."""
+    customer = min(current.scores, default=None)
+    for operations in document["paths"].values():
+        for operation in operations.values():
+            for parameter in operation.get("parameters", ()):
+                if parameter["name"] == "customer_id" and customer is not None:
+                    parameter["example"] = customer
+    predictor = current.demand
+    if predictor is None or not predictor.days:
+        return
+    days = [day.isoformat() for day in predictor.days]
+    item = document["components"]["schemas"]["DemandRequest"]["properties"]["days"]["items"]
+    item["enum"] = days
+    item["description"] = f"a day of the served snapshot's forecast horizon: {days[0]} to {days[-1]}"
+    operation = document["paths"]["/v1/demand/predict"]["post"]
+    operation["responses"]["422"]["description"] = f"{DEMAND_422}; now: {days[0]} to {days[-1]}"
+    if predictor.example_product is not None:
+        operation["requestBody"]["content"]["application/json"]["example"] = {
+            "product_id": predictor.example_product, "days": days[:2]}

@@ -97,6 +97,16 @@ class DemandPredictor:
     def last_day(self) -> dt.date:
         return self.as_of + dt.timedelta(days=self.horizon_days)
 
+    @property
+    def days(self) -> list[dt.date]:
+        """The days a request may ask for: (as_of, last_day]."""
+        return [self.as_of + dt.timedelta(days=i) for i in range(1, self.horizon_days + 1)]
+
+    @property
+    def example_product(self) -> str | None:
+        """A product of the forecast (the smallest id), for the API document's example."""
+        return min(self._future, default=None)
+
     def predict(self, product_id: str, days: list[dt.date], price: float | None = None,
                 promotion_pct: float | None = None, from_model: bool = False) -> list[DayForecast]:
         """p10 / p50 / p90 per day; `price` (the price shown, after any promotion) and `promotion_pct`
