@@ -155,3 +155,73 @@ def test_the_window_arguments_become_the_window_resource_config():
     assert window_run_config() == {}
     config = window_run_config("2025-03-01", None, 45, 30)["resources"]["window"]["config"]
     assert config == {"as_of": "2025-03-01", "propensity_horizon_days": 45, "recommendation_recency_days": 30}
+
+
+# --- the verdict on a run whose failures are not all short-data skips --------------------
+
+def _tiny_full_pipeline(real_failure: str):
+    """A stand-in for shop_pipeline.definitions: a `full_pipeline` job of three tiny assets: one
+    model skipped for lack of data and one step that really fails (an audit or a blocking check)."""
+    import types
+
+    from dagster import (
+        AssetCheckResult,
+        AssetCheckSpec,
+        Definitions,
+        Failure,
+        MaterializeResult,
+        asset,
+        define_asset_job,
+        in_process_executor,
+    )
+
+    from shop_pipeline.defs.models_common import skips_when_data_is_short
+    from shop_pipeline.defs.run_logs import RUN_LOGGERS
+    from shop_pipeline.ml.common.errors import NotEnoughData
+
+    @asset
+    def history():
+        return 1
+
+    @asset(deps=[history])
+    @skips_when_data_is_short
+    def short_model():
+        raise NotEnoughData("demand forecast: needs 28 days of history before the cut-off, has 14")
+
+    @asset(deps=[history])
+    def audited_table():  # what an audited write raises when its suite fails (defs/features.build_audited)
+        raise Failure(description="customer_features_suite failed; the last good table stays")
+
+    @asset(deps=[history], check_specs=[AssetCheckSpec("raw_suite", asset="checked_table", blocking=True)])
+    def checked_table():
+        yield AssetCheckResult(check_name="raw_suite", passed=False)
+        yield MaterializeResult()
+
+    failing = {"audit": audited_table, "blocking_check": checked_table}[real_failure]
+    module = types.ModuleType("shop_pipeline.definitions")
+    module.build_definitions = lambda paths=None: Definitions(
+        assets=[history, short_model, failing], jobs=[define_asset_job("full_pipeline", selection="*")],
+        loggers=RUN_LOGGERS, executor=in_process_executor)
+    return module, failing.key.to_user_string()
+
+
+@pytest.mark.parametrize("real_failure", ["audit", "blocking_check"])
+def test_a_failure_that_is_not_a_short_data_skip_fails_the_run_next_to_a_skip(shop, monkeypatch, capsys, real_failure):
+    """A failed audit or blocking check is a failure of the run (exit 1, FAILED, named), even
+    when a model was also skipped for lack of data: never 'partial: the data is too short'."""
+    import sys
+
+    monkeypatch.setenv(PARTITIONS_START_ENV, "2025-01-01")
+    monkeypatch.setenv("DAGSTER_HOME", str(shop.dagster_home))  # the command sets it; undone after the test
+    monkeypatch.setenv("DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS", "1")
+    _land(shop, "events_2025-01-02.csv")
+    definitions, failing_step = _tiny_full_pipeline(real_failure)
+    monkeypatch.setitem(sys.modules, "shop_pipeline.definitions", definitions)
+    monkeypatch.setattr("shop_pipeline.summary.warehouse_summary", lambda _: None)
+    monkeypatch.setattr("shop_pipeline.summary.format_summary", lambda *_, skipped, **__: "\n".join(skipped))
+
+    assert cli.main(["run", "--home", str(shop.home)]) == cli.EXIT_FAILED == 1
+    out, err = capsys.readouterr()
+    assert "FAILED: " in err and f"{failing_step}: " in err and "PARTIAL" not in err
+    assert "skipped short_model: demand forecast: needs 28 days" in out  # the skip is still said, as a skip
+    assert f"skipped {failing_step}" not in out

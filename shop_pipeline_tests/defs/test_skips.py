@@ -5,7 +5,7 @@ asset downstream of the model, and a sibling branch that must still materialize.
 """
 
 import pytest
-from dagster import AssetKey, Failure, asset, materialize
+from dagster import AssetCheckResult, AssetCheckSpec, AssetKey, Failure, MaterializeResult, asset, materialize
 
 from shop_pipeline.defs.models_common import skips_when_data_is_short
 from shop_pipeline.defs.skips import NOT_ENOUGH_DATA, not_enough_data_reason
@@ -78,6 +78,26 @@ def test_a_model_without_enough_data_is_skipped_with_its_line_and_the_other_bran
     user = failure.step_failure_data.user_failure_data
     assert user.description == REASON
     assert user.metadata[NOT_ENOUGH_DATA].value is True
+
+
+@asset(deps=[history])
+@skips_when_data_is_short
+def failed_audit():  # what an audited write raises when its suite fails (defs/features.build_audited)
+    raise Failure(description="customer_features_suite failed; the last good table stays")
+
+
+@asset(deps=[history], check_specs=[AssetCheckSpec("raw_suite", asset="failed_check", blocking=True)])
+@skips_when_data_is_short
+def failed_check():
+    yield AssetCheckResult(check_name="raw_suite", passed=False)
+    yield MaterializeResult()
+
+
+def test_a_failed_audit_or_blocking_check_is_a_real_failure_not_a_skip():
+    """Only NotEnoughData is a skip: any other Failure (a failed suite, a failed blocking check),
+    even from a model asset wearing the wrapper, reads back as a real failure."""
+    result = materialize([history, short_model, failed_audit, failed_check], raise_on_error=False)
+    assert _failures(result) == {"short_model": REASON, "failed_audit": None, "failed_check": None}
 
 
 def test_the_wrapper_keeps_the_function_and_lets_other_errors_through():

@@ -132,6 +132,46 @@ def test_orders_are_recomputed_only_from_the_first_staged_event_that_changed(tmp
         got, rebuilt(path, tmp_path, ORDER_FEATURES_TABLE, write_order_features, RANDOM_DAYS[2], keys))
 
 
+def _feature_run(con, name: str, write, as_of):
+    """What a feature asset does on a run (defs/features.py, without Dagster and its audit): keep
+    the table when its inputs are those of its last build and it still has the rows that build
+    left (None), else write it by its changes and remember the inputs."""
+    from shop_pipeline.features.staged_changes import record_inputs, unchanged_inputs
+    from shop_pipeline.ml.common.lifecycle import inputs_key
+
+    key, _ = inputs_key(con, tables={"staging.events": ""}, settings={"table": name}, as_of=as_of, code=())
+    if unchanged_inputs(con, name, key) is not None:
+        return None
+    write_ = write(con, as_of)
+    record_inputs(con, name, key, write_.rows)
+    return write_
+
+
+@pytest.mark.parametrize(
+    "name, write, keys",
+    [
+        (ft.PRODUCT_DAILY_SALES_TABLE, ft.write_product_daily_sales, ["product_id", "day"]),
+        (ORDER_FEATURES_TABLE, write_order_features, ["customer_id", "order_id"]),
+        (INTERACTIONS_TABLE, write_interactions, ["customer_id", "product_id"]),
+    ],
+)
+def test_rows_added_by_hand_are_noticed_and_the_next_run_computes_the_table_again(tmp_path, name, write, keys):
+    """A row inserted into a feature table outside the pipeline (on an old day, or an old order,
+    which a daily write would not look at) is noticed on the next run, although nothing the
+    table is computed from changed: the table is computed again and the row is gone."""
+    path = make_shop(tmp_path / "w.duckdb")
+    with connect(path) as con:
+        assert _feature_run(con, name, write, AS_OF) is not None
+        built = table(con, name, keys)
+        assert _feature_run(con, name, write, AS_OF) is None, "nothing changed: the table is kept"
+        con.execute(f"INSERT INTO {name} SELECT * REPLACE ('added-by-hand' AS {keys[0]}) "
+                    f"FROM {name} ORDER BY ALL LIMIT 1")
+        again = _feature_run(con, name, write, AS_OF)
+        assert again is not None, "the added row is noticed: the table is computed again"
+        assert again.deleted == 1
+        pd.testing.assert_frame_equal(table(con, name, keys), built)
+
+
 def test_product_days_are_recomputed_from_the_first_change_and_whole_when_labels_or_marketing_move(tmp_path):
     path = random_shop(tmp_path / "w.duckdb")
     keys = ["product_id", "day"]

@@ -384,3 +384,40 @@ def test_unsupported_format_is_unreadable(con, tmp_path):
     path = _write(tmp_path, "a.xlsx", b"PK\x03\x04")
     with pytest.raises(UnreadableFile, match="unsupported"):
         read_landed_file(con, path, "xlsx", fingerprint(path))
+
+
+# --- file names DuckDB would take as a glob ---------------------------------------------
+
+
+def _glob_case_file(path: Path, file_format: str, event_ids: list[str]) -> Path:
+    """A valid landed file of `file_format` holding one row per event id."""
+    if file_format == "parquet":
+        values = {column: ["x"] * len(event_ids) for column in EVENT_COLUMNS}
+        values["event_id"] = event_ids
+        pq.write_table(pa.table(values), path)
+        return path
+    if file_format == "jsonl":
+        return _write(path.parent, path.name, b"\n".join(f'{{"event_id": "{e}"}}'.encode() for e in event_ids))
+    if file_format == "csv-quoted":  # a quoted line break sends the file down the line-by-line path
+        lines = [f'{e},2025-01-02T10:00:00Z,view,u1,s1,p1,books,"ac\nme",1,1,' for e in event_ids]
+        return _write(path.parent, path.name, _csv(*lines))
+    return _write(path.parent, path.name, _csv(*(event_line(e) for e in event_ids)))
+
+
+# name -> a neighbour that the name, read as a glob, would match instead or too; with as many
+# rows, and sorted first, so that neither a row count nor the file's line count would notice
+GLOB_NAMES = {"copy [1] a": "copy 1 a", "[ab] a": "a a", "star*a": "star a", "what? a": "what! a"}
+
+
+@pytest.mark.parametrize("file_format", ["csv", "csv-quoted", "jsonl", "parquet"])
+@pytest.mark.parametrize("stem", list(GLOB_NAMES))
+def test_a_name_with_glob_characters_reads_that_file_and_no_neighbour(con, tmp_path, file_format, stem):
+    """A user may name a file 'copy [1]' or 'what?': it is read alone, never together with
+    (or instead of) a neighbour the name would match as a glob."""
+    suffix = ".csv" if file_format.startswith("csv") else f".{file_format}"
+    fmt = file_format.split("-")[0]
+    _glob_case_file(tmp_path / (GLOB_NAMES[stem] + suffix), file_format, ["neighbour"])
+    mine = _glob_case_file(tmp_path / (stem + suffix), file_format, ["mine"])
+    rows, rejects = _read(con, mine, fmt)
+    assert rows["event_id"].tolist() == ["mine"]
+    assert rejects.empty

@@ -112,3 +112,26 @@ def test_a_name_with_glob_characters_reads_only_that_file(con, landing, name):
     assert rows(con, "SELECT count(*) FROM raw.events") == [(5,)]
     files = dict(rows(con, "SELECT path, rows_read FROM raw.ingested_files"))
     assert files[f"events/{name}"] == 1 and len(files) == 5
+
+
+def test_a_file_dated_tomorrow_utc_is_ingested_and_the_day_after_is_refused(con, landing, monkeypatch):
+    """Shops east of UTC name files by their local day, which is already tomorrow in UTC: such a
+    file, inside the run's range, is ingested; a file dated the day after tomorrow is refused
+    with a reason a person can read. The bounds are the ones the raw_events asset uses."""
+    from shop_pipeline.settings import PARTITIONS_START_ENV, partition_bounds
+
+    monkeypatch.setenv(PARTITIONS_START_ENV, DAY1.isoformat())
+    today, tomorrow, after = DAY1, DAY2, DAY2 + dt.timedelta(days=1)
+    write_events(landing, "tokyo_2025-01-02.csv", [event_line("east", when="2025-01-02T01:00:00Z")])
+    write_events(landing, "early_2025-01-03.csv", [event_line("early", when="2025-01-03T01:00:00Z", user="u2")])
+    valid = partition_bounds(today=today)
+    files = [f for f in discover(landing) if f.day == tomorrow or ingest.out_of_range_reason(f.day, valid)]
+    report = ingest.load_batch(con, files, [tomorrow], NOW, valid_days=valid)
+    ingest.publish_batch(con, [tomorrow])
+    stage(con, [tomorrow])
+    assert [f.path for f in report.ingested] == ["events/tokyo_2025-01-02.csv"]
+    assert rows(con, "SELECT event_id FROM staging.events") == [("east",)]
+    assert [f.path for f in report.failed] == ["events/early_2025-01-03.csv"]
+    refused = report.failed[0]
+    assert refused.error.startswith(f"dated {after.isoformat()}, after tomorrow ({tomorrow.isoformat()}, UTC)")
+    assert "name the file with the day its events belong to" in refused.error

@@ -232,6 +232,41 @@ def test_renamed_parquet_copy_is_a_duplicate_file_and_conserves(con, landing):
     _assert_manifest_conserves(con)
 
 
+def _parquet_events(path, event_ids):
+    values = {c: ["x"] * len(event_ids) for c in EVENT_COLUMNS}
+    values.update(event_id=event_ids, user_id=event_ids, event_time=["2025-01-02T09:00:00Z"] * len(event_ids),
+                  event_type=["view"] * len(event_ids), price=["1.5"] * len(event_ids), quantity=["2"] * len(event_ids))
+    values["order_id"] = [None] * len(event_ids)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.table(values), path)
+    return path
+
+
+@pytest.mark.parametrize("copy_name, neighbour_name", [
+    ("copy [1] 2025-01-02.parquet", "copy 1 2025-01-02.parquet"),
+    ("[ab] 2025-01-02.parquet", "a 2025-01-02.parquet"),
+    ("star*2025-01-02.parquet", "star 2025-01-02.parquet"),
+    ("what? 2025-01-02.parquet", "what! 2025-01-02.parquet"),
+])
+def test_a_resent_parquet_copy_with_glob_characters_counts_its_own_rows(con, landing, copy_name, neighbour_name):
+    """A re-landed Parquet copy is a duplicate_file counted from its own footer: its rows read
+    (all duplicates) are the original's, not those of a neighbour its name matches as a glob."""
+    import os
+
+    events = landing / "events"
+    original = _parquet_events(events / "orig_2025-01-02.parquet", ["e1"])
+    _parquet_events(events / neighbour_name, ["n1", "n2", "n3"])
+    copy = events / copy_name
+    shutil.copy(original, copy)
+    os.utime(original, ns=(1_700_000_000 * 10**9,) * 2)
+    os.utime(copy, ns=(1_700_000_100 * 10**9,) * 2)
+    run_days(con, landing, [DAY2])
+    files = _files(con)
+    assert files[f"events/{copy_name}"][:6] == ("duplicate_file", 1, 0, 0, 1, "events/orig_2025-01-02.parquet")
+    assert files[f"events/{neighbour_name}"][:5] == ("ingested", 3, 3, 0, 0)
+    _assert_manifest_conserves(con)
+
+
 def _dup_days(landing):
     # day 1: e1; a repeat of e1's id with other content; a repeat of e1's content with a new id
     write_events(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import sys
 
 import duckdb
 import numpy as np
@@ -136,6 +137,35 @@ def test_types_outside_the_allow_list_are_refused(tmp_path):
     path, sha = save_model({"thing": NotAllowed()}, tmp_path, NAME, "20250401T000000-bbbbbbbb")
     with pytest.raises(UntrustedArtifactError, match="NotAllowed"):
         load_artifact(path, sha)
+
+
+@pytest.mark.parametrize("module", ["sklearnevil", "sklearn_extra", "sklearnx.linear_model"])
+def test_a_type_from_a_module_merely_named_like_sklearn_is_refused_and_sklearn_still_loads(
+        tmp_path, monkeypatch, module):
+    """The allow-list admits scikit-learn's own types, not any module whose name begins with
+    'sklearn' (a package anyone can publish): an artifact naming one is refused before any of
+    its code could run, while a real scikit-learn model in the same kind of file loads."""
+    import types
+
+    impostor = types.ModuleType(module)
+    thing = type("Thing", (), {"__module__": module, "x": 1})
+    impostor.Thing = thing
+    monkeypatch.setitem(sys.modules, module, impostor)
+    model, X = _model()
+    path, sha = save_model({"classifier": model, "helper": thing()}, tmp_path, NAME, "v-impostor")
+    with pytest.raises(UntrustedArtifactError, match=rf"\['{module}\.Thing'\]"):
+        load_artifact(path, sha)
+
+    # a gradient-boosted model holds a scikit-learn type skops does not trust by itself (its
+    # TreePredictor): only the allow-list admits it
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    boosted = HistGradientBoostingClassifier(max_iter=5).fit(X, X[:, 0] > 0)
+    real, real_sha = save_model({"classifier": boosted, "columns": ["a", "b", "c"]}, tmp_path, NAME, "v-sklearn")
+    assert any(t.startswith("sklearn.") for t in sio.get_untrusted_types(data=real.read_bytes()))
+    forget_loaded_models()
+    loaded = load_artifact(real, real_sha)
+    np.testing.assert_allclose(loaded["classifier"].predict_proba(X), boosted.predict_proba(X))
 
 
 def test_an_existing_version_is_never_overwritten(tmp_path):
