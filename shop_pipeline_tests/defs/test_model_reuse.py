@@ -3,7 +3,12 @@
 A second run on the same data registers no new version, keeps the champions and leaves every
 score table as it was (not even rewritten), and keeps the feature tables without computing them;
 a changed feature table or hyper-parameter trains.
+
+The shop is built and run once per module; each test works on its own copy of that home with a
+new instance, so the tests change nothing the others see and pass in any order.
 """
+
+import shutil
 
 import pytest
 from dagster import AssetKey, DagsterInstance, materialize
@@ -24,13 +29,26 @@ CONFIG = window_run_config(forecast_horizon_days=7, propensity_horizon_days=14)
 
 
 @pytest.fixture(scope="module")
-def shop(tmp_path_factory):
+def first_run(tmp_path_factory):
+    """The shop after its first run, and what the first run reported for each training asset."""
     paths = ShopPaths.at(tmp_path_factory.mktemp("reuse-shop")).ensure()
     generate_shop(paths.home, GeneratorConfig(events=40_000, days=60, seed=5))
     instance = DagsterInstance.ephemeral()
     first = run_full_pipeline(paths, instance, CONFIG)
     assert first.success, first.error
-    return paths, instance
+    return paths, {asset: metadata(instance, asset) for asset in TRAINING}
+
+
+@pytest.fixture
+def shop(first_run, tmp_path):
+    """A copy of the first run's home (warehouse, models, landing files) with a new instance."""
+    from shop_pipeline.ml.common import registry
+
+    original, _ = first_run
+    paths = ShopPaths.at(tmp_path / "shop")
+    shutil.copytree(original.home, paths.home)
+    registry.forget_loaded_models()
+    return paths, DagsterInstance.ephemeral()
 
 
 def rows(paths, sql, params=None):
@@ -51,13 +69,14 @@ def metadata(instance, asset: str) -> dict:
     return {key: value.value for key, value in event.asset_materialization.metadata.items()}
 
 
-def test_a_second_run_on_unchanged_data_reuses_every_model_and_keeps_the_scores(shop):
+def test_a_second_run_on_unchanged_data_reuses_every_model_and_keeps_the_scores(first_run, shop):
     paths, instance = shop
     before_versions, before_scores = versions(paths), score_tables(paths)
     champions = rows(paths, "SELECT model_name, version FROM ml.model_registry WHERE is_champion ORDER BY 1")
     assert set(before_versions) == set(TRAINING.values()) and set(before_versions.values()) == {1}
+    _, first_metadata = first_run
     for asset in TRAINING:
-        assert metadata(instance, asset)["reused_version"] is False
+        assert first_metadata[asset]["reused_version"] is False
 
     again = run_full_pipeline(paths, instance, CONFIG)
     assert again.success, again.error
@@ -120,8 +139,6 @@ def test_a_changed_hyper_parameter_retrains(shop):
 def test_a_copied_shop_home_loads_and_reuses_its_own_models_not_the_originals(shop, tmp_path):
     """Issue 13 item 6: the registry stored absolute artifact paths, so a copied or restored
     home loaded (and reused) the original home's model files."""
-    import shutil
-
     from shop_pipeline.ml.common import registry
 
     paths, _ = shop
