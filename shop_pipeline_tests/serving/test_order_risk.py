@@ -84,7 +84,12 @@ def test_a_new_customers_order_is_scored_and_explained(api):
     ({"items": [{"product_id": "p1", "price": -1, "quantity": 1}]}, "price"),
     ({"items": [{"product_id": "p1", "price": 10, "quantity": 0}]}, "quantity"),
     ({"order_time": "yesterday"}, "order_time"),
+    # session facts without a session: refused, not scored with the facts dropped
     ({"session_views": 3}, "session_id"),
+    ({"session_carts": 1}, "session_id"),
+    ({"first_cart_at": "2024-12-31T23:55:00"}, "session_id"),
+    ({"session_id": None, "session_views": 2, "session_carts": 1, "first_cart_at": "2024-12-31T23:55:00"},
+     "session_id"),
     ({"items": [{"product_id": "p1", "price": 1, "quantity": 1}] * 501}, "items"),
 ])
 def test_bad_orders_get_a_422_that_names_the_field(api, change, message):
@@ -93,6 +98,7 @@ def test_bad_orders_get_a_422_that_names_the_field(api, change, message):
     response = api.post("/v1/orders/risk", json=body)
     assert response.status_code == 422, response.text
     assert message in response.json()["detail"] and "Traceback" not in response.text
+    assert "risk_score" not in response.json()
 
 
 def test_malformed_json_is_a_422(api):
