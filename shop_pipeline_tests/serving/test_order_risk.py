@@ -88,6 +88,7 @@ def test_a_new_customers_order_is_scored_and_explained(api):
     ({"session_views": 3}, "session_id"),
     ({"session_carts": 1}, "session_id"),
     ({"first_cart_at": "2024-12-31T23:55:00"}, "session_id"),
+    ({"session_started_at": "2024-12-31T23:50:00"}, "session_id"),
     ({"session_id": None, "session_views": 2, "session_carts": 1, "first_cart_at": "2024-12-31T23:55:00"},
      "session_id"),
     ({"items": [{"product_id": "p1", "price": 1, "quantity": 1}] * 501}, "items"),
