@@ -281,8 +281,10 @@ def create_app(serving_root: str | Path, token: str | None = None, watch_seconds
             session_views=order.session_views, session_carts=order.session_carts,
             first_cart_at=_utc(order.first_cart_at) if order.first_cart_at else None,
             lines=tuple(OrderLine(i.product_id, i.category, float(i.price), int(i.quantity)) for i in order.items))
-        if online.session_id is None and (order.session_views or order.session_carts or order.first_cart_at):
-            raise HTTPException(status_code=422, detail="session_views, session_carts and first_cart_at need a session_id")
+        if online.session_id is None and (order.session_started_at or order.session_views or order.session_carts
+                                          or order.first_cart_at):
+            raise HTTPException(status_code=422, detail="session_started_at, session_views, session_carts and "
+                                "first_cart_at need a session_id")
         answer = scorer.score(online)
         response = OrderRiskResponse(order_id=order.order_id, customer_id=order.customer_id,
                                      risk_score=answer.risk_score, flagged=answer.flagged, threshold=answer.threshold,

@@ -8,10 +8,13 @@ import subprocess
 import sys
 import threading
 
+import pytest
+
+from shop_pipeline.serving.prediction_log import PredictionLog
 from shop_pipeline.serving.snapshot import current_snapshot_dir, publish_snapshot, serving_root
 from shop_pipeline.settings import ShopPaths
 from shop_pipeline.warehouse.connection import connect
-from shop_pipeline_tests.serving.helpers import table
+from shop_pipeline_tests.serving.helpers import app_client, table
 from shop_pipeline_tests.serving.server_process import running_server
 
 
@@ -124,6 +127,45 @@ def test_a_token_guards_every_v1_endpoint(shop, tmp_path):
         assert client.get("/v1/models", headers={"Authorization": "Bearer wrong"}).status_code == 401
         assert client.get("/v1/models", headers={"Authorization": "Bearer s3cret-token"}).status_code == 200
         assert client.get("/healthz").status_code == 200
+
+
+TOKEN = "s3cret-token"
+
+
+@pytest.fixture(scope="module")
+def guarded(shop, tmp_path_factory):
+    """The API with a bearer token, in process, and one request to every /v1 endpoint that it answers with 200."""
+    customer_id = table(shop, "SELECT min(customer_id) FROM scoring.customer_scores")[0][0]
+    product_id, day = table(shop, "SELECT product_id, CAST(min(day) AS VARCHAR) FROM scoring.demand_forecasts "
+                                  "GROUP BY 1 ORDER BY 1 LIMIT 1")[0]
+    order = {"customer_id": customer_id, "order_id": "o-token", "order_time": "2031-01-01T10:00:00",
+             "items": [{"product_id": product_id, "price": 10.0, "quantity": 1}]}
+    requests = [("GET", "/v1/models", None), ("GET", f"/v1/customers/{customer_id}/recommendations", None),
+                ("GET", f"/v1/customers/{customer_id}/scores", None), ("POST", "/v1/orders/risk", order),
+                ("POST", "/v1/demand/predict", {"product_id": product_id, "days": [day]})]
+    logs = PredictionLog(tmp_path_factory.mktemp("token-logs"))
+    with app_client(serving_root(shop.home), token=TOKEN, prediction_log=logs) as client:
+        yield client, requests
+
+
+@pytest.mark.parametrize("authorization, status", [
+    (None, 401),
+    (f"Bearer {TOKEN[:-1]}", 401),            # a prefix
+    (f"Bearer {TOKEN}x", 401),                # one character more
+    (f"Bearer {TOKEN[:-1]}m", 401),           # the same length, one character wrong
+    ("Bearer ", 401),
+    (f"Basic {TOKEN}", 401),                  # the token under another scheme
+    (f"Bearer {TOKEN}", 200),
+])
+def test_every_v1_endpoint_accepts_the_exact_token_only(guarded, authorization, status):
+    client, requests = guarded
+    headers = {} if authorization is None else {"Authorization": authorization}
+    for method, path, body in requests:
+        response = client.request(method, path, json=body, headers=headers)
+        assert response.status_code == status, (path, response.text)
+        if status == 401:
+            assert response.headers["www-authenticate"] == "Bearer" and "token" in response.json()["detail"]
+    assert client.get("/healthz").status_code == 200 and client.get("/readyz").status_code == 200  # no token needed
 
 
 def test_binding_beyond_loopback_without_a_token_is_refused(shop):

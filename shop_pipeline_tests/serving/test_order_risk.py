@@ -2,6 +2,8 @@
 real HTTP every order's score equals scoring.order_risk_scores' for the same model version."""
 
 import math
+import random
+import uuid
 
 import pandas as pd
 import pytest
@@ -10,6 +12,7 @@ from shop_pipeline.features.order_features import EXPENSIVE_RATIO
 from shop_pipeline.serving.order_history import ORDERS_AS_SENT, OnlineOrder, OrderHistory
 from shop_pipeline.serving.snapshot import current_snapshot_dir, serving_root
 from shop_pipeline.warehouse.connection import connect
+from shop_pipeline_tests.serving.helpers import table
 
 COMPARED = ("amount", "items", "units", "distinct_products", "distinct_categories", "max_item_price", "mean_unit_price",
             "expensive_item_share", "max_price_vs_category", "prev_orders", "is_first_order", "prev_mean_amount",
@@ -84,7 +87,13 @@ def test_a_new_customers_order_is_scored_and_explained(api):
     ({"items": [{"product_id": "p1", "price": -1, "quantity": 1}]}, "price"),
     ({"items": [{"product_id": "p1", "price": 10, "quantity": 0}]}, "quantity"),
     ({"order_time": "yesterday"}, "order_time"),
+    # session facts without a session: refused, not scored with the facts dropped
     ({"session_views": 3}, "session_id"),
+    ({"session_carts": 1}, "session_id"),
+    ({"first_cart_at": "2024-12-31T23:55:00"}, "session_id"),
+    ({"session_started_at": "2024-12-31T23:50:00"}, "session_id"),
+    ({"session_id": None, "session_views": 2, "session_carts": 1, "first_cart_at": "2024-12-31T23:55:00"},
+     "session_id"),
     ({"items": [{"product_id": "p1", "price": 1, "quantity": 1}] * 501}, "items"),
 ])
 def test_bad_orders_get_a_422_that_names_the_field(api, change, message):
@@ -93,6 +102,7 @@ def test_bad_orders_get_a_422_that_names_the_field(api, change, message):
     response = api.post("/v1/orders/risk", json=body)
     assert response.status_code == 422, response.text
     assert message in response.json()["detail"] and "Traceback" not in response.text
+    assert "risk_score" not in response.json()
 
 
 def test_malformed_json_is_a_422(api):
@@ -101,20 +111,36 @@ def test_malformed_json_is_a_422(api):
 
 
 def test_answers_reach_monitoring_online_predictions_exactly_once(shop, api):
+    """The test makes its own answers (an order and a demand what-if no other test sends), then ingests twice."""
     from dagster import DagsterInstance, materialize
 
     from shop_pipeline.defs.serving import online_predictions
     from shop_pipeline.resources import default_resources
 
+    order_id = f"o-once-{uuid.uuid4().hex[:12]}"
+    price = round(random.uniform(1000, 2000), 4)  # marks this test's demand request in the log
+    product_id, day = table(shop, "SELECT product_id, CAST(min(day) AS VARCHAR) FROM scoring.demand_forecasts "
+                                  "GROUP BY 1 ORDER BY 1 LIMIT 1")[0]
+    risk = api.post("/v1/orders/risk", json={"customer_id": "c-once", "order_id": order_id,
+                                              "order_time": "2031-01-01T10:00:00",
+                                              "items": [{"product_id": product_id, "price": 5.0, "quantity": 1}]})
+    demand = api.post("/v1/demand/predict", json={"product_id": product_id, "days": [day], "price": price})
+    assert risk.status_code == 200 and demand.status_code == 200, (risk.text, demand.text)
+
+    added = []
     for _ in range(2):  # a second ingestion of the same logs adds nothing
         result = materialize([online_predictions], resources=default_resources(shop), instance=DagsterInstance.ephemeral())
         assert result.success
+        added.append(result.asset_materializations_for_node("online_predictions")[0].metadata["rows_added"].value)
+    assert added[0] >= 2 and added[1] == 0
     with connect(shop.warehouse) as con:
-        total, distinct, endpoints = con.execute(
-            "SELECT count(*), count(DISTINCT request_id), list(DISTINCT endpoint) FROM monitoring.online_predictions"
-        ).fetchone()
-        sample = con.execute("SELECT request->>'order_id', CAST(response->>'risk_score' AS DOUBLE) "
-                             "FROM monitoring.online_predictions WHERE request->>'order_id' = 'o-new-1'").fetchall()
-    assert total == distinct and total > 300
-    assert set(endpoints) == {"orders/risk", "demand/predict"}  # test_demand.py's answers are logged too
-    assert len(sample) == 1
+        total, distinct = con.execute(
+            "SELECT count(*), count(DISTINCT request_id) FROM monitoring.online_predictions").fetchone()
+        mine = con.execute(
+            "SELECT endpoint, model_version, CAST(response->>'risk_score' AS DOUBLE) FROM monitoring.online_predictions "
+            "WHERE (endpoint = 'orders/risk' AND request->>'order_id' = $order_id) "
+            "OR (endpoint = 'demand/predict' AND CAST(request->>'price' AS DOUBLE) = $price) ORDER BY endpoint",
+            {"order_id": order_id, "price": price}).fetchall()
+    assert total == distinct
+    assert mine == [("demand/predict", demand.json()["model_version"], None),
+                    ("orders/risk", risk.json()["model_version"], risk.json()["risk_score"])]
