@@ -8,8 +8,10 @@ group below pairs its modules with the tests that exercise them, and runs in its
 the repository, `mutation/<group>/` (git-ignored), where mutmut keeps its results: a second run
 continues where the first stopped and re-checks only the functions that changed.
 
-Tests that start a subprocess (the CLI, the API server) see the mutants too: PYTHONPATH points
-at the mutated copy, and mutmut's MUTANT_UNDER_TEST reaches the child through the environment.
+Tests that start a subprocess (the CLI) see the mutants too: PYTHONPATH points at the mutated
+copy, and mutmut's MUTANT_UNDER_TEST reaches the child through the environment. But mutmut
+learns which tests reach a function only in its own process, so the API tests' server runs in
+a thread of the test process here (SHOP_PIPELINE_TEST_SERVER=in-process).
 
 Usage: python benchmarks/mutation.py [GROUP ...] [--children 2] [--mutants GLOB]
        (no GROUP: every group, in the order below); then benchmarks/mutation_score.py
@@ -124,7 +126,9 @@ def run_group(group: str, children: int, mutant_glob: str | None) -> int:
     # mutmut writes the mutated package to mutants/; it must exist before Python starts, or the
     # interpreter caches the PYTHONPATH entry as missing and imports the unmutated package
     (workdir / "mutants").mkdir(exist_ok=True)
-    environment = dict(os.environ, PYTHONPATH=str(workdir / "mutants"), OMP_NUM_THREADS="1")
+    # the API tests' server runs in the test process, where mutmut sees what each test reaches
+    environment = dict(os.environ, PYTHONPATH=str(workdir / "mutants"), OMP_NUM_THREADS="1",
+                       SHOP_PIPELINE_TEST_SERVER="in-process")
     command = [str(ROOT / ".venv" / "bin" / "mutmut"), "run", "--max-children", str(children)]
     if mutant_glob:
         command.append(mutant_glob)

@@ -109,11 +109,12 @@ class OrderItem(BaseModel):
 
 
 class OrderRiskRequest(BaseModel):
-    # The session facts need a session: either a session_id, or no views, carts or first cart (else 422).
+    # The session facts need a session: either a session_id, or no session start, views, carts or
+    # first cart (else 422).
     model_config = ConfigDict(json_schema_extra={"anyOf": [
         {"required": ["session_id"], "properties": {"session_id": {"type": "string"}}},
-        {"properties": {"session_views": {"const": 0}, "session_carts": {"const": 0},
-                        "first_cart_at": {"type": "null"}}},
+        {"properties": {"session_started_at": {"type": "null"}, "session_views": {"const": 0},
+                        "session_carts": {"const": 0}, "first_cart_at": {"type": "null"}}},
     ]})
 
     customer_id: str = Field(min_length=1, max_length=200)
