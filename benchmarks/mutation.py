@@ -13,7 +13,7 @@ copy, and mutmut's MUTANT_UNDER_TEST reaches the child through the environment. 
 learns which tests reach a function only in its own process, so the API tests' server runs in
 a thread of the test process here (SHOP_PIPELINE_TEST_SERVER=in-process).
 
-Usage: python benchmarks/mutation.py [GROUP ...] [--children 2] [--mutants GLOB]
+Usage: python benchmarks/mutation.py [GROUP ...] [--children 2] [--mutants GLOB] [--survivors]
        (no GROUP: every group, in the order below); then benchmarks/mutation_score.py
 """
 
@@ -117,7 +117,21 @@ def write_group_configuration(workdir: Path, modules: list[str], tests: list[str
     pyproject.write_text(text[:section.start()] + body + text[section.end():])
 
 
-def run_group(group: str, children: int, mutant_glob: str | None) -> int:
+def undetected_mutants(workdir: Path) -> list[str]:
+    """The mutants of a group's last run that no test killed (survived, no tests, suspicious)."""
+    import json
+
+    from mutmut.stats import status_by_exit_code
+
+    names = []
+    for meta in sorted((workdir / "mutants").rglob("*.py.meta")):
+        for name, exit_code in json.loads(meta.read_text())["exit_code_by_key"].items():
+            if status_by_exit_code[exit_code] in ("survived", "no tests", "suspicious"):
+                names.append(name)
+    return names
+
+
+def run_group(group: str, children: int, mutant_glob: str | None, survivors: bool = False) -> int:
     modules, tests = GROUPS[group]
     workdir = WORK / group
     workdir.mkdir(parents=True, exist_ok=True)
@@ -132,6 +146,12 @@ def run_group(group: str, children: int, mutant_glob: str | None) -> int:
     command = [str(ROOT / ".venv" / "bin" / "mutmut"), "run", "--max-children", str(children)]
     if mutant_glob:
         command.append(mutant_glob)
+    if survivors:
+        names = undetected_mutants(workdir)
+        if not names:
+            print(f"== mutation group {group}: no surviving mutants to test again")
+            return 0
+        command.extend(names)
     print(f"== mutation group {group}: {', '.join(modules)} <- {', '.join(tests)}", flush=True)
     return subprocess.run(command, cwd=workdir, env=environment).returncode
 
@@ -141,6 +161,8 @@ def main() -> None:
     parser.add_argument("groups", nargs="*", help=f"groups to run (default: all): {', '.join(GROUPS)}")
     parser.add_argument("--children", type=int, default=2, help="mutants tested at once")
     parser.add_argument("--mutants", help="only mutants whose name matches this glob (mutmut's syntax)")
+    parser.add_argument("--survivors", action="store_true",
+                        help="test again only the mutants the last run did not kill (after adding tests)")
     args = parser.parse_args()
     check_groups_cover_configuration()
     unknown = sorted(set(args.groups) - set(GROUPS))
@@ -148,7 +170,7 @@ def main() -> None:
         parser.error(f"unknown group(s) {', '.join(unknown)}; the groups are {', '.join(GROUPS)}")
     failed = []
     for group in args.groups or list(GROUPS):
-        if run_group(group, args.children, args.mutants) != 0:
+        if run_group(group, args.children, args.mutants, args.survivors) != 0:
             failed.append(group)
     if failed:
         print(f"mutmut failed in group(s): {', '.join(failed)}", file=sys.stderr)
