@@ -319,3 +319,22 @@ def test_the_reason_for_a_file_outside_the_partitions_says_what_to_do_and_the_fi
     assert ingest.out_of_range_reason(dt.date(2024, 12, 31), valid) == (
         "dated 2024-12-31, before the first partition day 2025-01-01: not ingested; "
         "set SHOP_PIPELINE_PARTITIONS_START earlier or name the file with its real day")
+
+
+def test_a_touched_file_keeps_its_verdict_and_the_new_files_after_it_are_read(con, landing, monkeypatch):
+    """Same bytes, newer modification time (a sync tool re-copying): not read again, its new time
+    remembered; files that landed after it in the same run are read as usual."""
+    touched = write_events(landing, "a_2025-01-02.csv", [event_line("e1")])
+    run_days(con, landing, [DAY2])
+    later = touched.stat().st_mtime_ns + 10**9
+    os.utime(touched, ns=(later, later))
+    new = write_events(landing, "b_2025-01-02.csv", [event_line("e2", user="u2")])
+    os.utime(new, ns=(later + 10**9, later + 10**9))  # listed after the touched file
+
+    report = run_days(con, landing, [DAY2], now=NOW + dt.timedelta(hours=1))
+
+    assert [(f.path, f.status, f.unchanged) for f in report.files] == [
+        ("events/a_2025-01-02.csv", "ingested", True), ("events/b_2025-01-02.csv", "ingested", False)]
+    assert rows(con, "SELECT path, modified_ns FROM raw.ingested_files ORDER BY 1") == [
+        ("events/a_2025-01-02.csv", later), ("events/b_2025-01-02.csv", later + 10**9)]
+    assert rows(con, "SELECT event_id FROM staging.events ORDER BY 1") == [("e1",), ("e2",)]
