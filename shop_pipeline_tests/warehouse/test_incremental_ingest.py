@@ -135,3 +135,206 @@ def test_a_file_dated_tomorrow_utc_is_ingested_and_the_day_after_is_refused(con,
     refused = report.failed[0]
     assert refused.error.startswith(f"dated {after.isoformat()}, after tomorrow ({tomorrow.isoformat()}, UTC)")
     assert "name the file with the day its events belong to" in refused.error
+
+
+def _hashed_paths(monkeypatch, unreadable=()):
+    """Record which files ingestion hashes (reads); the names in `unreadable` fail to open."""
+    hashed = []
+    real = ingest.fingerprint
+
+    def spy(path):
+        hashed.append(path.name)
+        if path.name in unreadable:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real(path)
+
+    monkeypatch.setattr(ingest, "fingerprint", spy)
+    return hashed
+
+
+def _outcomes(report):
+    return [(f.path, f.status, f.rows_read, f.duplicate_of, f.error) for f in report.files]
+
+
+def test_an_unchanged_file_is_not_read_again_and_the_report_keeps_its_verdict(con, landing, monkeypatch):
+    """Cost follows the change: a file recorded with the same size and modification time is not
+    even hashed, whatever its verdict, and the run's report still lists it with that verdict."""
+    events = landing / "events"
+    original = write_events(landing, "a_2025-01-01.csv", [event_line("e1", when="2025-01-01T10:00:00Z"),
+                                                           event_line("e2", when="2025-01-01T11:00:00Z", user="u2")])
+    copy = events / "copy_2025-01-01.csv"
+    copy.write_bytes(original.read_bytes())
+    os.utime(copy, ns=(original.stat().st_mtime_ns + 10**9,) * 2)  # arrived after the original
+    (events / "sheet_2025-01-02.xlsx").write_bytes(b"PK\x03\x04")
+    (events / "notes_2025-01-02").write_text("not events")
+    (events / "empty_2025-01-02.csv").write_bytes(b"")
+
+    first = ingest.load_batch(con, files_for_days(landing, {DAY1, DAY2}), [DAY2, DAY1], NOW)
+    ingest.publish_batch(con)
+
+    assert first.days == [DAY1, DAY2]
+    outcomes = _outcomes(first)
+    empty_error = first.failed[0].error
+    assert outcomes == [
+        ("events/a_2025-01-01.csv", "ingested", 2, None, None),
+        ("events/copy_2025-01-01.csv", "duplicate_file", 2, "events/a_2025-01-01.csv", None),
+        ("events/empty_2025-01-02.csv", "failed", None, None, empty_error),
+        ("events/notes_2025-01-02", "failed", None, None,
+         "unsupported file type '(no extension)': expected .csv, .jsonl or .parquet"),
+        ("events/sheet_2025-01-02.xlsx", "failed", None, None,
+         "unsupported file type '.xlsx': expected .csv, .jsonl or .parquet"),
+    ]
+    assert "empty" in empty_error
+    manifest = rows(con, "SELECT * FROM raw.ingested_files ORDER BY path")
+
+    write_events(landing, "b_2025-01-02.csv", [event_line("e3", user="u3")])
+    hashed = _hashed_paths(monkeypatch)
+    second = ingest.load_batch(con, files_for_days(landing, {DAY1, DAY2}), [DAY1, DAY2], NOW + dt.timedelta(days=1))
+    ingest.publish_batch(con)
+
+    assert hashed == ["b_2025-01-02.csv"]
+    assert [f.path for f in second.changed] == ["events/b_2025-01-02.csv"]
+    assert [o for o, f in zip(_outcomes(second), second.files) if f.unchanged] == outcomes
+    assert rows(con, "SELECT * FROM raw.ingested_files WHERE path <> 'events/b_2025-01-02.csv' ORDER BY path") == manifest
+
+
+def test_a_file_gone_before_it_is_read_fails_with_the_reason_and_the_others_go_through(con, landing):
+    """A file listed, then moved away before ingestion reached it (an upload tool tidying up)."""
+    gone = write_events(landing, "gone_2025-01-02.csv", [event_line("g1")])
+    write_events(landing, "kept_2025-01-02.csv", [event_line("k1", user="u2")])
+    os.utime(gone, ns=(1_700_000_000 * 10**9,) * 2)  # listed first
+    files = files_for_days(landing, {DAY2})
+    assert [f.relative for f in files] == ["events/gone_2025-01-02.csv", "events/kept_2025-01-02.csv"]
+    gone.unlink()
+
+    report = ingest.load_batch(con, files, [DAY2], NOW)
+    ingest.publish_batch(con)
+
+    assert _outcomes(report) == [
+        ("events/gone_2025-01-02.csv", "failed", None, None, "cannot read file: No such file or directory"),
+        ("events/kept_2025-01-02.csv", "ingested", 1, None, None),
+    ]
+    assert rows(con, "SELECT path, status, error FROM raw.ingested_files ORDER BY path") == [
+        ("events/gone_2025-01-02.csv", "failed", "cannot read file: No such file or directory"),
+        ("events/kept_2025-01-02.csv", "ingested", None),
+    ]
+    assert rows(con, "SELECT event_id FROM raw.events") == [("k1",)]
+
+
+def test_a_file_that_cannot_be_opened_fails_with_the_reason_and_is_read_once_it_can(con, landing, monkeypatch):
+    locked = write_events(landing, "locked_2025-01-02.csv", [event_line("l1")])
+    write_events(landing, "open_2025-01-02.csv", [event_line("o1", user="u2")])
+    os.utime(locked, ns=(1_700_000_000 * 10**9,) * 2)  # hashed first
+    _hashed_paths(monkeypatch, unreadable={"locked_2025-01-02.csv"})
+
+    report = run_days(con, landing, [DAY2])
+
+    assert _outcomes(report) == [
+        ("events/locked_2025-01-02.csv", "failed", None, None, "cannot read file: Permission denied"),
+        ("events/open_2025-01-02.csv", "ingested", 1, None, None),
+    ]
+    assert rows(con, "SELECT status, error, modified_ns FROM raw.ingested_files WHERE path = $p",
+                {"p": "events/locked_2025-01-02.csv"}) == [
+        ("failed", "cannot read file: Permission denied", locked.stat().st_mtime_ns)]
+    assert rows(con, "SELECT event_id FROM staging.events") == [("o1",)]
+
+    monkeypatch.undo()  # the permissions are fixed; the file itself did not change
+    report = run_days(con, landing, [DAY2], now=NOW + dt.timedelta(hours=1))
+    assert [(f.path, f.status) for f in report.changed] == [("events/locked_2025-01-02.csv", "ingested")]
+    assert sorted(rows(con, "SELECT event_id FROM staging.events")) == [("l1",), ("o1",)]
+
+
+@pytest.mark.parametrize("what_became_of_the_file", ["rewritten", "unreadable"])
+def test_old_bytes_landed_again_under_a_new_name_keep_their_events_when_their_file_is_replaced(
+        con, landing, monkeypatch, what_became_of_the_file):
+    """Exactly once without loss: a file's old bytes, landed again under a new name in the batch
+    that replaces the file, are not a duplicate of rows that batch removes: they are ingested."""
+    first = write_events(landing, "x_2025-01-02.csv", [event_line("e1"), event_line("e2", user="u2")])
+    run_days(con, landing, [DAY2])
+    old = landing / "events" / "x_old_2025-01-02.csv"
+    old.write_bytes(first.read_bytes())
+    if what_became_of_the_file == "rewritten":
+        write_events(landing, "x_2025-01-02.csv", [event_line("e3", user="u3")])
+    else:
+        os.utime(first, ns=(first.stat().st_mtime_ns + 10**9,) * 2)
+        _hashed_paths(monkeypatch, unreadable={"x_2025-01-02.csv"})
+
+    run_days(con, landing, [DAY2], now=NOW + dt.timedelta(hours=1))
+
+    assert rows(con, "SELECT status, duplicate_of FROM raw.ingested_files WHERE path = 'events/x_old_2025-01-02.csv'") \
+        == [("ingested", None)]
+    expected = [("e1", "events/x_old_2025-01-02.csv"), ("e2", "events/x_old_2025-01-02.csv")]
+    if what_became_of_the_file == "rewritten":
+        expected.append(("e3", "events/x_2025-01-02.csv"))
+    assert rows(con, "SELECT event_id, source_file FROM staging.events ORDER BY 1") == expected
+
+
+def test_a_warehouse_recorded_without_modification_times_is_checked_once_and_stays_the_same(con, landing):
+    """raw.ingested_files.modified_ns came with a later version (ALTER TABLE ... ADD COLUMN): a
+    record without it is checked once by reading the file again, and re-ingesting the same bytes
+    at the same path gives the same tables: every verdict and ingested_at are kept."""
+    original = write_events(landing, "a_2025-01-02.csv", [event_line("e1"), event_line("e2", user="u2"), ""])
+    copy = landing / "events" / "copy_2025-01-02.csv"
+    copy.write_bytes(original.read_bytes())
+    os.utime(copy, ns=(original.stat().st_mtime_ns + 10**9,) * 2)
+    (landing / "events" / "garbage_2025-01-02.csv").write_bytes(b"\x89PNG\r\n\x1a\n\x00\xff\xfe\x00")
+    (landing / "events" / "sheet_2025-01-02.xlsx").write_bytes(b"PK\x03\x04")
+    run_days(con, landing, [DAY2])
+    before = snapshot(con)
+    con.execute("UPDATE raw.ingested_files SET modified_ns = NULL")  # as the migration leaves old records
+
+    report = run_days(con, landing, [DAY2], now=NOW + dt.timedelta(days=2))
+
+    assert sorted(f.path for f in report.changed) == [
+        "events/a_2025-01-02.csv", "events/copy_2025-01-02.csv", "events/garbage_2025-01-02.csv",
+        "events/sheet_2025-01-02.xlsx"]
+    assert snapshot(con) == before
+    assert ingest.load_batch(con, files_for_days(landing, {DAY2}), [DAY2], NOW + dt.timedelta(days=3)).changed == []
+
+
+def test_before_read_is_called_once_before_the_first_file_is_read_and_not_when_nothing_is(con, landing):
+    write_events(landing, "a_2025-01-02.csv", [event_line("e1")])
+    original = write_events(landing, "b_2025-01-02.csv", [event_line("e2", user="u2")])
+    (landing / "events" / "c_2025-01-02.csv").write_bytes(original.read_bytes())  # waits for b's read
+    calls = []
+
+    def before_read():
+        calls.append(rows(con, "SELECT count(*) FROM batch_events")[0][0])
+
+    ingest.load_batch(con, files_for_days(landing, {DAY2}), [DAY2], NOW, before_read=before_read)
+    assert calls == [0]
+    ingest.publish_batch(con)
+    ingest.load_batch(con, files_for_days(landing, {DAY2}), [DAY2], NOW, before_read=before_read)
+    assert calls == [0]
+
+
+def test_the_reason_for_a_file_outside_the_partitions_says_what_to_do_and_the_first_day_is_inside():
+    first, last = DAY1, dt.date(2025, 1, 3)
+    valid = (first, last)
+    assert ingest.out_of_range_reason(first, valid) is None
+    assert ingest.out_of_range_reason(last, valid) is None
+    assert ingest.out_of_range_reason(dt.date(2025, 1, 4), valid) == (
+        "dated 2025-01-04, after tomorrow (2025-01-03, UTC): not ingested; "
+        "name the file with the day its events belong to")
+    assert ingest.out_of_range_reason(dt.date(2024, 12, 31), valid) == (
+        "dated 2024-12-31, before the first partition day 2025-01-01: not ingested; "
+        "set SHOP_PIPELINE_PARTITIONS_START earlier or name the file with its real day")
+
+
+def test_a_touched_file_keeps_its_verdict_and_the_new_files_after_it_are_read(con, landing, monkeypatch):
+    """Same bytes, newer modification time (a sync tool re-copying): not read again, its new time
+    remembered; files that landed after it in the same run are read as usual."""
+    touched = write_events(landing, "a_2025-01-02.csv", [event_line("e1")])
+    run_days(con, landing, [DAY2])
+    later = touched.stat().st_mtime_ns + 10**9
+    os.utime(touched, ns=(later, later))
+    new = write_events(landing, "b_2025-01-02.csv", [event_line("e2", user="u2")])
+    os.utime(new, ns=(later + 10**9, later + 10**9))  # listed after the touched file
+
+    report = run_days(con, landing, [DAY2], now=NOW + dt.timedelta(hours=1))
+
+    assert [(f.path, f.status, f.unchanged) for f in report.files] == [
+        ("events/a_2025-01-02.csv", "ingested", True), ("events/b_2025-01-02.csv", "ingested", False)]
+    assert rows(con, "SELECT path, modified_ns FROM raw.ingested_files ORDER BY 1") == [
+        ("events/a_2025-01-02.csv", later), ("events/b_2025-01-02.csv", later + 10**9)]
+    assert rows(con, "SELECT event_id FROM staging.events ORDER BY 1") == [("e1",), ("e2",)]

@@ -8,6 +8,7 @@ import json
 import shutil
 
 import duckdb
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -267,6 +268,24 @@ def test_a_resent_parquet_copy_with_glob_characters_counts_its_own_rows(con, lan
     _assert_manifest_conserves(con)
 
 
+def test_a_resent_text_file_counts_its_own_lines_as_duplicates(con, landing):
+    """A re-landed copy is not read, yet its rows read are counted (all duplicates): a JSON Lines
+    copy by its lines (a blank one included), a CSV copy with only its header as no rows."""
+    events = landing / "events"
+    header_only = write_events(landing, "h_2025-01-02.csv", [])
+    shutil.copy(header_only, events / "h_copy_2025-01-02.csv")
+    lines = _write_bytes(landing, "j_2025-01-02.jsonl", b'{"event_id":"j1","event_time":"2025-01-02T01:00:00Z",'
+                         b'"event_type":"view","user_id":"u","product_id":"p","price":1}\n\n')
+    shutil.copy(lines, events / "j_copy_2025-01-02.jsonl")
+    run_days(con, landing, [DAY2])
+    files = _files(con)
+    assert files["events/h_2025-01-02.csv"][:5] == ("ingested", 0, 0, 0, 0)
+    assert files["events/h_copy_2025-01-02.csv"][:6] == ("duplicate_file", 0, 0, 0, 0, "events/h_2025-01-02.csv")
+    assert files["events/j_2025-01-02.jsonl"][:5] == ("ingested", 2, 1, 1, 0)
+    assert files["events/j_copy_2025-01-02.jsonl"][:6] == ("duplicate_file", 2, 0, 0, 2, "events/j_2025-01-02.jsonl")
+    _assert_manifest_conserves(con)
+
+
 def _dup_days(landing):
     # day 1: e1; a repeat of e1's id with other content; a repeat of e1's content with a new id
     write_events(
@@ -412,6 +431,44 @@ def test_conservation_breaks_reports_a_file_that_lost_rows(con, landing):
     counts = staging.file_counts(con, [DAY2])
     broken = staging.conservation_breaks(counts)
     assert broken["path"].tolist() == ["events/a_2025-01-02.csv"]
+
+
+def test_the_manifest_keeps_the_counts_staging_recorded(con, landing):
+    """When nothing changed, the file manifest's counts answer for conservation: they are the
+    counts the last staging computed, per file of the days asked for (and only those days)."""
+    _dup_days(landing)
+    shutil.copy(landing / "events" / "shop_2025-01-01.csv", landing / "events" / "again_2025-01-02.csv")
+    write_events(landing, "q_2025-01-02.csv", [event_line("q", price="-1"), "", "a,b"])
+    _write_bytes(landing, "bad_2025-01-02.csv", b"who,what\n1,2\n")
+    write_events(landing, "other_2025-01-03.csv", [event_line("o1", when="2025-01-03T10:00:00Z", user="o")])
+    ingest_days(con, landing, [DAY1, DAY2, DAY3])
+    staging.stage_days(con, [DAY1, DAY2], StagingRules())
+    staged = staging.file_counts(con, [DAY1, DAY2])
+    staging.publish_staging(con, [DAY1, DAY2], staged)
+
+    published = staging.published_file_counts(con, [DAY1, DAY2])
+
+    pd.testing.assert_frame_equal(published, staged, check_dtype=False)
+    assert published["path"].tolist() == [
+        "events/shop_2025-01-01.csv", "events/again_2025-01-02.csv", "events/bad_2025-01-02.csv",
+        "events/q_2025-01-02.csv", "events/shop_2025-01-02.csv"]
+    assert staging.conservation_breaks(published).empty
+
+
+def test_conservation_counts_missing_duplicates_as_none_and_an_unknown_read_count_as_a_break():
+    """A file with no duplicates recorded conserves when its rows read are all clean or
+    quarantined; a file whose rows read were never counted cannot be shown to conserve."""
+    counts = pd.DataFrame.from_records([
+        {"path": "events/no_dups.csv", "status": "ingested", "rows_read": 1, "rows_clean": 1,
+         "rows_quarantined": 0, "rows_duplicate": None},
+        {"path": "events/unknown.csv", "status": "ingested", "rows_read": None, "rows_clean": 1,
+         "rows_quarantined": 0, "rows_duplicate": 0},
+        {"path": "events/nothing_read.csv", "status": "ingested", "rows_read": None, "rows_clean": 0,
+         "rows_quarantined": 0, "rows_duplicate": None},
+        {"path": "events/failed.csv", "status": "failed", "rows_read": None, "rows_clean": 0,
+         "rows_quarantined": 0, "rows_duplicate": None},
+    ])
+    assert staging.conservation_breaks(counts)["path"].tolist() == ["events/unknown.csv", "events/nothing_read.csv"]
 
 
 def test_unreadable_files_fail_while_the_rest_of_the_batch_is_ingested(con, landing):
