@@ -162,7 +162,7 @@ def test_each_reason_to_train_names_what_changed(con, tmp_path):
 
     _register(con, models, "v1", training=first, trained_at=dt.datetime(2025, 3, 2))
     same = _inputs(con, models)
-    assert same.key == first.key and same.reusable.version == "v1"
+    assert same.key == first.key and same.reusable.version == "v1" and same.inputs == first.inputs
     assert same.reason == ("training inputs unchanged since v1 (input tables, settings and code): "
                            "reused, not trained again")
 
@@ -178,6 +178,11 @@ def test_each_reason_to_train_names_what_changed(con, tmp_path):
     con.execute("UPDATE ml.model_registry SET training_key = 'older', training_inputs = "
                 "json_merge_patch(training_inputs, '{\"code\": \"older\"}') WHERE version = 'v1'")
     assert _inputs(con, models).reason == "trained: changed since v1: code or library versions"
+    # a record holding only some of the parts (another shape): everything it lacks counts as changed
+    con.execute("""UPDATE ml.model_registry SET training_inputs = '{"code": "older"}' WHERE version = 'v1'""")
+    assert _inputs(con, models).reason == ("trained: changed since v1: features.customers, features.labels, "
+                                           "setting as_of, setting horizon_days, setting seed, "
+                                           "code or library versions")
 
 
 def test_the_previous_version_compared_is_the_latest_trained(con, tmp_path):
@@ -210,6 +215,8 @@ def test_reuse_takes_the_newest_intact_version_and_records_when(con, tmp_path):
     assert before <= reused["v2"] <= registry.utc_now()
     registry.mark_reused(con, NAME, "v1", at=dt.datetime(2025, 4, 1, 6))
     assert registry.get_version(con, NAME, "v1").reused_at == dt.datetime(2025, 4, 1, 6)
+    with pytest.raises(ValueError, match="^nothing to reuse: the training inputs changed$"):
+        lifecycle.reuse_version(con, lifecycle.TrainingInputs("k", {}, None, "trained: no earlier version"))
 
     (models / NAME / "v2.skops").unlink()                     # the newest is gone: the next one serves
     assert _inputs(con, models).reusable.version == "v1"

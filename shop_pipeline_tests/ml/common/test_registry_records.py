@@ -40,7 +40,10 @@ def test_a_registered_version_records_when_it_was_trained_and_what_it_read(con, 
     assert row.training_key == "k" and row.training_inputs == {"tables": {"t": "1:2"}}
     assert row.promoted_at is None and row.reused_at is None and row.notes is None
     at = dt.datetime(2025, 2, 3, 4, 5, 6)
-    assert _register(con, tmp_path, "v2", trained_at=at).trained_at == at
+    v2 = _register(con, tmp_path, "v2", trained_at=at)
+    assert v2.trained_at == at and v2.training_inputs is None and v2.training_key is None
+    # a version without training inputs holds SQL NULL (not a JSON null) for readers of the table
+    assert con.execute("SELECT version FROM ml.model_registry WHERE training_inputs IS NULL").fetchall() == [("v2",)]
     assert registry.get_version(con, NAME, "v3") is None
     assert registry.versions(con, "other") == []
 
@@ -140,6 +143,19 @@ def test_an_artifact_path_resolves_in_the_models_folder_in_use(tmp_path):
             registry.artifact_file(models, bad)
 
 
+def test_a_registry_written_on_windows_resolves_in_the_models_folder_in_use(tmp_path, monkeypatch):
+    """Where PurePath is Windows' (as on a Windows host), backslash paths are Windows paths and
+    "/"-separated ones (what the registry stores) are still POSIX paths."""
+    from pathlib import PureWindowsPath
+
+    monkeypatch.setattr(registry, "PurePath", PureWindowsPath)
+    models = tmp_path / "models"
+    assert registry.artifact_file(models, f"{NAME}/v1.skops") == models / NAME / "v1.skops"
+    assert registry.artifact_file(models, f"/old/home/models/{NAME}/v1.skops") == models / NAME / "v1.skops"
+    assert registry.artifact_file(models, rf"C:\shop\models\{NAME}\v1.skops") == models / NAME / "v1.skops"
+    assert registry.artifact_file(models, rf"{NAME}\v1.skops") == models / NAME / "v1.skops"
+
+
 def test_two_champions_are_reported_not_guessed(con, tmp_path):
     _register(con, tmp_path, "v1")
     _register(con, tmp_path, "v2")
@@ -165,7 +181,9 @@ def test_promoting_the_champion_again_keeps_when_it_was_promoted(con, tmp_path):
     assert registry.champion(con, "order_risk").version == "v1", "another model's champion is untouched"
     with pytest.raises(LookupError, match="propensity version v3 is not registered"):
         registry.promote(con, NAME, "v3")
-    with pytest.raises(LookupError, match="propensity: no version v3 in ml.model_registry"):
+    with pytest.raises(LookupError, match="^demand_forecast: no champion in ml.model_registry$"):
+        registry.load_model(con, "demand_forecast", models_dir=tmp_path)
+    with pytest.raises(LookupError, match="^propensity: no version v3 in ml.model_registry$"):
         registry.load_model(con, NAME, "v3", models_dir=tmp_path)
 
 
