@@ -345,16 +345,16 @@ def test_the_served_candidate_must_be_at_least_as_good_as_the_other_servable_one
 
 
 def test_a_version_from_before_the_serving_choice_serves_the_last_servable_candidate(con, tmp_path):
-    _version(con, tmp_path, "v1", {"hgb": {"auc": 0.80}, "logistic_rfm": {"auc": 0.75}, "random": {"auc": 0.5}},
-             serving=None)
-    decision, _ = _gate(con, "v1")
-    assert decision.promote and decision.reasons[0].startswith("version v1 serves hgb ")
+    _version(con, tmp_path, "v1", {"hgb": {"auc": 0.80}, "logistic_rfm": {"auc": 0.75}, "ease": {"auc": 0.7},
+                                   "random": {"auc": 0.5}}, serving=None)
+    decision, _ = _gate(con, "v1", servable=["ease", "logistic_rfm", "hgb"])
+    assert decision.promote and decision.reasons[0] == "version v1 serves hgb (best auc of ease, logistic_rfm, hgb)"
 
 
 def test_the_gate_refuses_when_a_candidate_was_not_evaluated(con, tmp_path):
     _version(con, tmp_path, "v1", {"hgb": {"auc": 0.80}, "random": {"auc": 0.5}})
     decision, champ = _gate(con, "v1", references=["random", "popular"])
-    assert not decision.promote and champ is None
+    assert decision.promote is False and champ is None    # False, as the gate's metadata records it
     assert decision.reasons[-1] == "REFUSE: candidates not evaluated: popular, logistic_rfm"
     assert decision.table_markdown and [c.name for c in decision.comparisons] == ["random"]
     assert registry.champion(con, NAME) is None
@@ -374,7 +374,7 @@ def test_a_reused_champion_is_kept_and_not_promoted_again(con, tmp_path):
     _version(con, tmp_path, "v1", metrics)
     registry.promote(con, NAME, "v1", promoted_at=dt.datetime(2025, 3, 1))
     decision, champ = _gate(con, "v1", reused=True)
-    assert not decision.promote and champ.version == "v1"
+    assert decision.promote is False and champ.version == "v1"
     assert champ.promoted_at == dt.datetime(2025, 3, 1)
     assert decision.reasons[0] == ("KEEP: v1 is the champion and its training inputs are unchanged "
                                    "(reused, not trained again)")
@@ -385,9 +385,11 @@ def test_a_reused_champion_is_kept_and_not_promoted_again(con, tmp_path):
     decision, champ = _gate(con, "v2", reused=True)
     assert decision.promote and champ.version == "v2"
     assert decision.reasons[0].startswith("version v2 serves hgb")
-    # not reused: the champion is measured again like any version (and stays)
-    decision, champ = _gate(con, "v2")
-    assert decision.promote and champ.version == "v2" and not decision.reasons[0].startswith("KEEP")
+    # not reused (the default): the champion is measured again like any version (and stays)
+    decision, champ = lifecycle.gate_and_promote(con, model_name=NAME, version="v2", servable=SERVABLE,
+                                                 references=REFERENCES, metric="auc", higher_is_better=True,
+                                                 min_improvement=0.01)
+    assert decision.promote and champ.version == "v2" and decision.reasons[0].startswith("version v2 serves")
 
 
 # -- the champion the gate compares with ----------------------------------------------------------
