@@ -48,6 +48,20 @@ def test_a_registered_version_records_when_it_was_trained_and_what_it_read(con, 
     assert registry.versions(con, "other") == []
 
 
+def test_utc_now_is_utc_whatever_the_machine_time_zone(monkeypatch):
+    import time
+
+    monkeypatch.setenv("TZ", "Asia/Kolkata")      # UTC+05:30, no daylight saving
+    time.tzset()
+    try:
+        now = registry.utc_now()
+        aware = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    assert abs((aware - now).total_seconds()) < 5
+
+
 def test_utc_now_is_naive_utc_to_the_second():
     now = registry.utc_now()
     aware = dt.datetime.now(dt.UTC).replace(tzinfo=None)
@@ -105,13 +119,19 @@ def test_saving_the_same_version_again_keeps_the_file_and_leaves_no_temporary_fi
 
 
 def test_a_failed_write_leaves_no_file(tmp_path, monkeypatch):
+    renamed = []
+
     def broken(src, dst):
+        renamed.append((Path(src), Path(dst)))
         raise OSError("disk full (simulated)")
 
     monkeypatch.setattr(registry.os, "replace", broken)
     with pytest.raises(OSError, match="disk full"):
         registry.save_model({"a": 1}, tmp_path, NAME, "v1")
     assert list((tmp_path / NAME).iterdir()) == []
+    # written next to its final name (one folder, one file system: the rename is atomic)
+    [(src, dst)] = renamed
+    assert dst == tmp_path / NAME / "v1.skops" and src.parent == dst.parent and src.suffix != ".skops"
 
 
 def test_stored_artifact_paths_are_relative_to_the_models_folder(tmp_path):
