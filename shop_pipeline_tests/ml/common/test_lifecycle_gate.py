@@ -166,6 +166,9 @@ def test_each_reason_to_train_names_what_changed(con, tmp_path):
     assert same.reason == ("training inputs unchanged since v1 (input tables, settings and code): "
                            "reused, not trained again")
 
+    earlier = _inputs(con, models, as_of=dt.date(2025, 3, 15))     # another cut-off reads fewer rows
+    assert earlier.reusable is None
+    assert earlier.reason == "trained: changed since v1: features.customers, setting as_of"
     con.execute("INSERT INTO features.labels VALUES (2, false)")
     assert _inputs(con, models).reason == "trained: changed since v1: features.labels"
     changed = _inputs(con, models, settings={**SETTINGS, "seed": 1, "extra": True})
