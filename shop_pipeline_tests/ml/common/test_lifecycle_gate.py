@@ -259,6 +259,8 @@ def test_a_trained_version_is_numbered_saved_registered_and_its_comparisons_reco
     assert row.artifact_path == f"{NAME}/{trained.version}.skops" and row.sha256 == trained.sha256
     assert (row.train_start, row.train_end, row.as_of) == (dt.date(2025, 1, 1), dt.date(2025, 2, 28), AS_OF)
     assert row.features == ["a", "b"] and row.notes == "why" and not row.is_champion
+    assert row.parameters == {"C": 1.0, lifecycle.SERVING_PARAMETER: "hgb"}
+    assert lifecycle.serving_candidate(row, "random") == "hgb"
     assert row.training_key == training.key and row.training_inputs == training.inputs
     assert registry.load_model(con, NAME, trained.version, models_dir=models) == {"weights": [1, 2, 3]}
     assert registry.evaluations(con, NAME, trained.version) == trained.metrics
