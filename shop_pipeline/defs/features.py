@@ -17,8 +17,9 @@ from shop_pipeline import sql
 from shop_pipeline.defs import schemas
 from shop_pipeline.defs.common import DUCKDB_POOL, follows_new_data, markdown_table, suite_check_result
 from shop_pipeline.defs.models_common import ML_TEAM
+from shop_pipeline.features.columns import cutoff_for
 from shop_pipeline.features.staged_changes import query_fingerprint, record_inputs, unchanged_inputs
-from shop_pipeline.features.tables import cutoff_for, write_customer_features, write_product_daily_sales
+from shop_pipeline.features.tables import write_customer_features, write_product_daily_sales
 from shop_pipeline.ml.common.lifecycle import inputs_key
 from shop_pipeline.quality.feature_suites import validate_customer_features, validate_product_daily_sales
 from shop_pipeline.resources import ModelingWindow, Quality, Warehouse

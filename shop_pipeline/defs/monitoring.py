@@ -16,7 +16,8 @@ from dagster import (
 from shop_pipeline.defs.automation_rules import ModelFacts, MonitoringFacts
 from shop_pipeline.defs.common import DUCKDB_POOL, follows_new_data
 from shop_pipeline.defs.models_common import ML_TEAM
-from shop_pipeline.ml.common import drift, registry
+from shop_pipeline.ml import drift
+from shop_pipeline.ml.common import psi, registry
 from shop_pipeline.ml.common.lifecycle import inputs_key
 from shop_pipeline.resources import ShopHome, Warehouse
 
@@ -60,7 +61,7 @@ _EVENTS_AFTER = "SELECT count(*) FROM staging.events WHERE $after IS NULL OR par
 
 class DriftConfig(Config):
     window_days: int = 7  # the current sample: the latest days of product-day features
-    bins: int = drift.DEFAULT_BINS  # quantile bins of the reference
+    bins: int = psi.DEFAULT_BINS  # quantile bins of the reference
 
 
 def model_facts(con) -> tuple[dt.date | None, list[ModelFacts]]:
@@ -117,7 +118,7 @@ def feature_drift(context: AssetExecutionContext, config: DriftConfig, warehouse
     for note in measurement.notes:
         context.log.info(note)
     metadata = {
-        "drift": MetadataValue.md(drift.drift_markdown(measurement.rows)),
+        "drift": MetadataValue.md(psi.drift_markdown(measurement.rows)),
         "reference_window": measurement.reference_window or "n/a",
         "current_window": measurement.current_window or "n/a",
         "notes": MetadataValue.md("\n".join(f"- {n}" for n in measurement.notes) or "_none_"),

@@ -36,29 +36,18 @@ from shop_pipeline import sql
 from shop_pipeline.features.changes import Scope, TableWrite, write_changes
 from shop_pipeline.features.columns import (
     CUSTOMER_FEATURES,
+    CUSTOMER_FEATURES_TABLE,
     CUSTOMER_LABELS,
+    CUSTOMER_LABELS_TABLE,
+    NO_EVENT_DAYS,
     PRODUCT_DAILY_SALES,
+    PRODUCT_DAILY_SALES_NULLABLE,
+    PRODUCT_DAILY_SALES_TABLE,
+    cutoff_for,
 )
 from shop_pipeline.features.staged_changes import changed_since, query_fingerprint, record_build, table_fingerprint
 from shop_pipeline.sql import ddl
 from shop_pipeline.warehouse.connection import transaction
-
-SCHEMA = "features"
-PRODUCT_DAILY_SALES_TABLE = "features.product_daily_sales"
-CUSTOMER_FEATURES_TABLE = "features.customer_features"
-CUSTOMER_LABELS_TABLE = "features.customer_labels"
-
-# days_since_last_view / days_since_last_cart of a customer who never viewed / carted
-NO_EVENT_DAYS = 9999.0
-
-# Columns the tables may hold NULL in (every other column is NOT NULL in its DDL).
-PRODUCT_DAILY_SALES_NULLABLE = ddl.nullable_columns(PRODUCT_DAILY_SALES_TABLE)
-CUSTOMER_FEATURES_NULLABLE = ddl.nullable_columns(CUSTOMER_FEATURES_TABLE)
-
-
-def cutoff_for(as_of: dt.date) -> dt.datetime:
-    """The cut-off instant of `as_of`: the next day at 00:00, naive UTC."""
-    return dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time())
 
 
 def default_as_of(con: duckdb.DuckDBPyConnection) -> dt.date | None:

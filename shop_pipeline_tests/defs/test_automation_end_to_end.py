@@ -18,9 +18,10 @@ from shop_pipeline.defs.automation import (
     retrain_sensor,
 )
 from shop_pipeline.defs.monitoring import FACTS_KEY
+from shop_pipeline.features.columns import PRODUCT_DAILY_SALES_TABLE
 from shop_pipeline.features.interactions import INTERACTIONS_TABLE, write_interactions
 from shop_pipeline.features.order_features import ORDER_FEATURES_TABLE, write_order_features
-from shop_pipeline.features.tables import PRODUCT_DAILY_SALES_TABLE, write_product_daily_sales
+from shop_pipeline.features.tables import write_product_daily_sales
 from shop_pipeline.pipeline_run import run_full_pipeline, window_run_config
 from shop_pipeline.resources import MIN_NEW_EVENTS_ENV, ShopHome
 from shop_pipeline.settings import SETTLE_SECONDS_ENV, ShopPaths

@@ -119,7 +119,7 @@ def test_every_order_is_scored_and_flags_stay_near_the_alert_budget(shop):
 
 
 def test_drift_covers_the_order_features_and_the_risk_score(shop):
-    from shop_pipeline.ml.common.drift import order_drift
+    from shop_pipeline.ml.drift import order_drift
 
     paths, _, _ = shop
     with connect(paths.warehouse) as con:

@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from shop_pipeline.features.tables import cutoff_for
+from shop_pipeline.features.columns import cutoff_for
 from shop_pipeline.ml.common.threads import configure as configure_threads
 from shop_pipeline.ml.recommend.candidates import RecommenderModel, transform_signal
 from shop_pipeline.ml.recommend.data import InteractionMatrix, customers_seen
