@@ -11,7 +11,7 @@ shop home (<home>/warehouse/shop.duckdb). Each table goes to <out>/<table>.parqu
 SHA-256 in <out>/checksums.json. What a run cannot reproduce is left out or normalised:
 - a version is `<trained at, to the second>-<8 hex of sha256(parameters, window)>`: every
   version string (in any column, JSON included) is replaced by its hash part;
-- times of a run (trained_at, promoted_at, reused_at, evaluated_at, binned_at, built_at) are
+- times of a run (trained_at, promoted_at, reused_at, evaluated_at, binned_at, written_at) are
   left out, and so is artifact_path (it holds the version);
 - training keys and the score tables' inputs keys hash the project's code (ml/, features/,
   sql/), so they change with any edit: training_key is left out, training_inputs keeps the
@@ -34,7 +34,7 @@ import duckdb
 import pandas as pd
 
 VERSION = re.compile(r"\d{8}T\d{6}-([0-9a-f]{8})")
-RUN_TIMES = ("trained_at", "promoted_at", "reused_at", "evaluated_at", "binned_at", "built_at", "scored_at")
+RUN_TIMES = ("trained_at", "promoted_at", "reused_at", "evaluated_at", "binned_at", "written_at")
 LEFT_OUT = {"ml.model_registry": ("artifact_path", "training_key"), "scoring.score_builds": ("inputs_key",)}
 
 

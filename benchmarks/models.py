@@ -190,10 +190,10 @@ def _measure(home: Path, mode: str, out: Path) -> None:
         product_daily_sales_frame,
     )
     from shop_pipeline.ml.common.splits import rolling_origin_folds
-    from shop_pipeline.ml.forecast.candidates import CANDIDATES
-    from shop_pipeline.ml.forecast.evaluate import backtest
-    from shop_pipeline.ml.forecast.score import forecast
-    from shop_pipeline.ml.forecast.train import fit_forecaster
+    from shop_pipeline.ml.demand_forecast.candidates import CANDIDATES
+    from shop_pipeline.ml.demand_forecast.evaluate import backtest
+    from shop_pipeline.ml.demand_forecast.score import forecast
+    from shop_pipeline.ml.demand_forecast.train import fit_forecaster
     from shop_pipeline.ml.propensity.candidates import CHALLENGER
     from shop_pipeline.ml.propensity.score import score_customers
     from shop_pipeline.ml.propensity.train import run_propensity

@@ -60,7 +60,7 @@ def _product_day_drift(con, window_days: int, bins: int, notes: list[str]) -> tu
 
     from shop_pipeline.ml.common import registry
     from shop_pipeline.ml.common.drift_reference import champion_reference
-    from shop_pipeline.ml.forecast.candidates import MODEL_NAME
+    from shop_pipeline.ml.demand_forecast.candidates import MODEL_NAME
 
     champion = registry.champion(con, MODEL_NAME)
     last_day = con.execute("SELECT max(day) FROM features.product_daily_sales").fetchone()[0]

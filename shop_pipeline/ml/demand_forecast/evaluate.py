@@ -16,10 +16,10 @@ import pandas as pd
 from shop_pipeline.ml.common.errors import NotEnoughData
 from shop_pipeline.ml.common.metrics import forecast_metrics
 from shop_pipeline.ml.common.splits import Fold
-from shop_pipeline.ml.forecast.candidates import CANDIDATES, DEFAULT_CONFIG, FittedForecaster, ForecastConfig
-from shop_pipeline.ml.forecast.data import FutureAt, build_panel, check_history, future_rows
-from shop_pipeline.ml.forecast.score import forecast, forecast_rows
-from shop_pipeline.ml.forecast.train import fit_on_panel
+from shop_pipeline.ml.demand_forecast.candidates import CANDIDATES, DEFAULT_CONFIG, FittedForecaster, ForecastConfig
+from shop_pipeline.ml.demand_forecast.data import FutureAt, build_panel, check_history, future_rows
+from shop_pipeline.ml.demand_forecast.score import forecast, forecast_rows
+from shop_pipeline.ml.demand_forecast.train import fit_on_panel
 
 
 @dataclass

@@ -16,13 +16,13 @@ import pandas as pd
 import pytest
 from dagster import DagsterInstance, materialize
 
-from shop_pipeline.defs.forecast import demand_forecast_champion, demand_forecast_model, demand_forecasts
+from shop_pipeline.defs.demand_forecast import demand_forecast_champion, demand_forecast_model, demand_forecasts
 from shop_pipeline.features.tables import future_product_days_frame, read_product_daily_sales
 from shop_pipeline.ml.common import registry
 from shop_pipeline.ml.common.metrics import forecast_metrics
-from shop_pipeline.ml.forecast.candidates import from_artifact
-from shop_pipeline.ml.forecast.data import HISTORY_COLUMNS
-from shop_pipeline.ml.forecast.score import forecast
+from shop_pipeline.ml.demand_forecast.candidates import from_artifact
+from shop_pipeline.ml.demand_forecast.data import HISTORY_COLUMNS
+from shop_pipeline.ml.demand_forecast.score import forecast
 from shop_pipeline.pipeline_run import run_full_pipeline, window_run_config
 from shop_pipeline.resources import default_resources
 from shop_pipeline.settings import ShopPaths

@@ -16,10 +16,10 @@ from shop_pipeline.definitions import ASSETS
 from shop_pipeline.defs.common import add_partitions, partition_key
 from shop_pipeline.features.interactions import build_interactions
 from shop_pipeline.ml.common.errors import NotEnoughData
-from shop_pipeline.ml.recommend.candidates import FALLBACK_CANDIDATE, SERVABLE
-from shop_pipeline.ml.recommend.data import load_interactions, matrix_from_frame
-from shop_pipeline.ml.recommend.score import TOP_K, recommendations_frame
-from shop_pipeline.ml.recommend.train import MEASURED, UNMEASURED, held_out_split, train
+from shop_pipeline.ml.recommendation.candidates import FALLBACK_CANDIDATE, SERVABLE
+from shop_pipeline.ml.recommendation.data import load_interactions, matrix_from_frame
+from shop_pipeline.ml.recommendation.score import TOP_K, recommendations_frame
+from shop_pipeline.ml.recommendation.train import MEASURED, UNMEASURED, held_out_split, train
 from shop_pipeline.pipeline_run import RANGE_END_TAG, RANGE_START_TAG
 from shop_pipeline.resources import ModelingWindow, default_resources
 from shop_pipeline.settings import ShopPaths

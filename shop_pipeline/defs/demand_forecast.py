@@ -1,5 +1,5 @@
 """Demand forecast: backtest and train -> gate -> 14-day forecasts (groups training, evaluation, scoring).
-The model code is ml/forecast/."""
+The model code is ml/demand_forecast/."""
 
 import datetime as dt
 
@@ -36,12 +36,12 @@ from shop_pipeline.ml.common.lifecycle import (
 from shop_pipeline.ml.common.plots import png_markdown
 from shop_pipeline.ml.common.promotion import select_serving
 from shop_pipeline.ml.common.splits import rolling_origin_folds
-from shop_pipeline.ml.forecast.candidates import CANDIDATES, MODEL_NAME, from_artifact, to_artifact
-from shop_pipeline.ml.forecast.data import HISTORY_COLUMNS, SERVING_HISTORY_DAYS
-from shop_pipeline.ml.forecast.evaluate import backtest, backtest_saved_model
-from shop_pipeline.ml.forecast.report import plot_categories, plot_top_products, plot_wape_by_horizon
-from shop_pipeline.ml.forecast.score import forecast
-from shop_pipeline.ml.forecast.train import fit_forecaster
+from shop_pipeline.ml.demand_forecast.candidates import CANDIDATES, MODEL_NAME, from_artifact, to_artifact
+from shop_pipeline.ml.demand_forecast.data import HISTORY_COLUMNS, SERVING_HISTORY_DAYS
+from shop_pipeline.ml.demand_forecast.evaluate import backtest, backtest_saved_model
+from shop_pipeline.ml.demand_forecast.report import plot_categories, plot_top_products, plot_wape_by_horizon
+from shop_pipeline.ml.demand_forecast.score import forecast
+from shop_pipeline.ml.demand_forecast.train import fit_forecaster
 from shop_pipeline.resources import ModelingWindow, ModelThreads, ShopHome, Warehouse
 from shop_pipeline.warehouse.scores import replace_scores, unchanged_scores
 

@@ -12,14 +12,14 @@ import numpy as np
 import pandas as pd
 
 from shop_pipeline.ml.common.threads import configure as configure_threads
-from shop_pipeline.ml.forecast.candidates import (
+from shop_pipeline.ml.demand_forecast.candidates import (
     CANDIDATES,
     FittedForecaster,
     binned_interval,
     poisson_interval,
     predict_candidates,
 )
-from shop_pipeline.ml.forecast.data import Panel, PreparedOrigin, design_matrix, future_rows, prepare_origin
+from shop_pipeline.ml.demand_forecast.data import Panel, PreparedOrigin, design_matrix, future_rows, prepare_origin
 
 
 def forecast(

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import sparse
 
-from shop_pipeline.ml.recommend.metrics import (
+from shop_pipeline.ml.recommendation.metrics import (
     METRIC_NAMES,
     as_recommended,
     catalog_coverage,

@@ -1,7 +1,7 @@
 """Product recommendations: interactions -> train -> gate -> top-20 per customer seen before the cut-off.
 
 Groups: features (interactions), training, evaluation, scoring. The logic lives in
-features/interactions.py and ml/recommend/.
+features/interactions.py and ml/recommendation/.
 """
 
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
@@ -27,7 +27,7 @@ from shop_pipeline.ml.common import registry
 from shop_pipeline.ml.common.html_report import write_html_report
 from shop_pipeline.ml.common.lifecycle import SERVING_PARAMETER, champion_comparison, register_trained
 from shop_pipeline.ml.common.plots import png_markdown
-from shop_pipeline.ml.recommend.candidates import (
+from shop_pipeline.ml.recommendation.candidates import (
     CATEGORY_POPULARITY,
     FALLBACK_CANDIDATE,
     GATE_METRIC,
@@ -37,11 +37,11 @@ from shop_pipeline.ml.recommend.candidates import (
     from_artifact,
     to_artifact,
 )
-from shop_pipeline.ml.recommend.data import load_interactions
-from shop_pipeline.ml.recommend.evaluate import evaluate_model, recall_curves
-from shop_pipeline.ml.recommend.report import metrics_table_markdown, recall_curve_png
-from shop_pipeline.ml.recommend.score import TOP_K, recommendations_frame
-from shop_pipeline.ml.recommend.train import MEASURED, MIN_EVALUATED_CUSTOMERS, TEST_DAYS, UNMEASURED, train
+from shop_pipeline.ml.recommendation.data import load_interactions
+from shop_pipeline.ml.recommendation.evaluate import evaluate_model, recall_curves
+from shop_pipeline.ml.recommendation.report import metrics_table_markdown, recall_curve_png
+from shop_pipeline.ml.recommendation.score import TOP_K, recommendations_frame
+from shop_pipeline.ml.recommendation.train import MEASURED, MIN_EVALUATED_CUSTOMERS, TEST_DAYS, UNMEASURED, train
 from shop_pipeline.quality.interactions_suite import validate_interactions
 from shop_pipeline.resources import ModelingWindow, ModelThreads, ShopHome, Warehouse
 from shop_pipeline.warehouse.scores import replace_scores, unchanged_scores

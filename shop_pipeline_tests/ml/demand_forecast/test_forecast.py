@@ -5,13 +5,13 @@ import pytest
 from shop_pipeline.ml.common.errors import NotEnoughData
 from shop_pipeline.ml.common.plots import png_markdown
 from shop_pipeline.ml.common.splits import rolling_origin_folds
-from shop_pipeline.ml.forecast.candidates import CANDIDATES, ForecastConfig
-from shop_pipeline.ml.forecast.data import recorded_future
-from shop_pipeline.ml.forecast.evaluate import backtest
-from shop_pipeline.ml.forecast.report import plot_categories, plot_top_products, plot_wape_by_horizon
-from shop_pipeline.ml.forecast.score import forecast
-from shop_pipeline.ml.forecast.train import fit_forecaster
-from shop_pipeline_tests.ml.forecast.synthetic import effect_history, weekly_history
+from shop_pipeline.ml.demand_forecast.candidates import CANDIDATES, ForecastConfig
+from shop_pipeline.ml.demand_forecast.data import recorded_future
+from shop_pipeline.ml.demand_forecast.evaluate import backtest
+from shop_pipeline.ml.demand_forecast.report import plot_categories, plot_top_products, plot_wape_by_horizon
+from shop_pipeline.ml.demand_forecast.score import forecast
+from shop_pipeline.ml.demand_forecast.train import fit_forecaster
+from shop_pipeline_tests.ml.demand_forecast.synthetic import effect_history, weekly_history
 
 FAST = ForecastConfig(max_iter=80, max_train_rows=40_000)
 

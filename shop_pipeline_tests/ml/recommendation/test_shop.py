@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 
 from shop_pipeline.features.interactions import build_interactions
-from shop_pipeline.ml.recommend.candidates import GATE_METRIC
-from shop_pipeline.ml.recommend.data import load_interactions, temporal_split
-from shop_pipeline.ml.recommend.evaluate import evaluate_candidates, registry_metrics
-from shop_pipeline.ml.recommend.score import TOP_K, recommendations_frame
-from shop_pipeline.ml.recommend.train import TEST_DAYS, choose_challenger, choose_serving, fit_final
+from shop_pipeline.ml.recommendation.candidates import GATE_METRIC
+from shop_pipeline.ml.recommendation.data import load_interactions, temporal_split
+from shop_pipeline.ml.recommendation.evaluate import evaluate_candidates, registry_metrics
+from shop_pipeline.ml.recommendation.score import TOP_K, recommendations_frame
+from shop_pipeline.ml.recommendation.train import TEST_DAYS, choose_challenger, choose_serving, fit_final
 from shop_pipeline.synth import GeneratorConfig, generate_shop
 from shop_pipeline.warehouse.connection import connect
 from shop_pipeline_tests.warehouse.helpers import run_days

@@ -7,10 +7,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from shop_pipeline.ml.recommend.candidates import CANDIDATES, EASE, ITEM_KNN, MOST_POPULAR, fit_candidate
-from shop_pipeline.ml.recommend.data import matrix_from_frame
-from shop_pipeline.ml.recommend.score import recommendations_frame
-from shop_pipeline_tests.ml.recommend.test_recommend import AS_OF, bought_pairs, toy_frame
+from shop_pipeline.ml.recommendation.candidates import CANDIDATES, EASE, ITEM_KNN, MOST_POPULAR, fit_candidate
+from shop_pipeline.ml.recommendation.data import matrix_from_frame
+from shop_pipeline.ml.recommendation.score import recommendations_frame
+from shop_pipeline_tests.ml.recommendation.test_recommend import AS_OF, bought_pairs, toy_frame
 
 K = 5
 LAPSED = "u000"

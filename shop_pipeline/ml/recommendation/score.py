@@ -40,8 +40,8 @@ from scipy import sparse
 
 from shop_pipeline.features.columns import cutoff_for
 from shop_pipeline.ml.common.threads import configure as configure_threads
-from shop_pipeline.ml.recommend.candidates import RecommenderModel, transform_signal
-from shop_pipeline.ml.recommend.data import InteractionMatrix, customers_seen
+from shop_pipeline.ml.recommendation.candidates import RecommenderModel, transform_signal
+from shop_pipeline.ml.recommendation.data import InteractionMatrix, customers_seen
 from shop_pipeline.sql import ddl
 
 TOP_K = 20

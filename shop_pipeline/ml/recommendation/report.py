@@ -17,9 +17,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from shop_pipeline.ml.common.plots import figure_png  # noqa: E402
-from shop_pipeline.ml.recommend.candidates import GATE_METRIC, MOST_POPULAR  # noqa: E402
-from shop_pipeline.ml.recommend.evaluate import KS  # noqa: E402
-from shop_pipeline.ml.recommend.metrics import METRIC_NAMES  # noqa: E402
+from shop_pipeline.ml.recommendation.candidates import GATE_METRIC, MOST_POPULAR  # noqa: E402
+from shop_pipeline.ml.recommendation.evaluate import KS  # noqa: E402
+from shop_pipeline.ml.recommendation.metrics import METRIC_NAMES  # noqa: E402
 
 
 def recall_curve_png(curves: Mapping[str, np.ndarray], title: str = "Recall@K on the held-out window",

@@ -22,7 +22,7 @@ import numpy as np
 
 from shop_pipeline.ml.common.errors import NotEnoughData
 from shop_pipeline.ml.common.promotion import select_serving
-from shop_pipeline.ml.recommend.candidates import (
+from shop_pipeline.ml.recommendation.candidates import (
     CHALLENGER_POOL,
     EASE,
     FALLBACK_CANDIDATE,
@@ -33,8 +33,8 @@ from shop_pipeline.ml.recommend.candidates import (
     RecommenderModel,
     fit_candidate,
 )
-from shop_pipeline.ml.recommend.data import InteractionMatrix, TemporalSplit, temporal_split
-from shop_pipeline.ml.recommend.evaluate import (
+from shop_pipeline.ml.recommendation.data import InteractionMatrix, TemporalSplit, temporal_split
+from shop_pipeline.ml.recommendation.evaluate import (
     Evaluation,
     evaluate_candidates,
     evaluate_model,

@@ -43,7 +43,7 @@ import numpy as np
 from scipy import sparse
 
 from shop_pipeline.ml.common.threads import configure as configure_threads
-from shop_pipeline.ml.recommend.data import InteractionMatrix
+from shop_pipeline.ml.recommendation.data import InteractionMatrix
 
 MOST_POPULAR = "most_popular"
 CATEGORY_POPULARITY = "category_popularity"

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from shop_pipeline.ml.common.threads import configure as configure_threads
-from shop_pipeline.ml.forecast.candidates import (
+from shop_pipeline.ml.demand_forecast.candidates import (
     DEFAULT_CONFIG,
     MIN_TRAIN_ROWS,
     FittedForecaster,
@@ -30,7 +30,7 @@ from shop_pipeline.ml.forecast.candidates import (
     linear_pipeline,
     set_intervals,
 )
-from shop_pipeline.ml.forecast.data import Panel, build_panel, design_matrix, history_until, known_target_days
+from shop_pipeline.ml.demand_forecast.data import Panel, build_panel, design_matrix, history_until, known_target_days
 
 
 def training_triples(panel: Panel, train_end: int, horizon: int, cfg: ForecastConfig, seed: int) -> np.ndarray:

@@ -10,7 +10,7 @@ import pytest
 from scipy import sparse
 
 from shop_pipeline.ml.common import registry
-from shop_pipeline.ml.recommend.candidates import (
+from shop_pipeline.ml.recommendation.candidates import (
     CANDIDATES,
     CATEGORY_POPULARITY,
     EASE,
@@ -24,11 +24,11 @@ from shop_pipeline.ml.recommend.candidates import (
     to_artifact,
     transform_signal,
 )
-from shop_pipeline.ml.recommend.data import TemporalSplit, matrix_from_frame, split_targets
-from shop_pipeline.ml.recommend.evaluate import evaluate_candidates, recall_curves, registry_metrics
-from shop_pipeline.ml.recommend.report import metrics_table_markdown, recall_curve_png
-from shop_pipeline.ml.recommend.score import OUTPUT_COLUMNS, recommendations_frame, top_k
-from shop_pipeline.ml.recommend.train import choose_serving
+from shop_pipeline.ml.recommendation.data import TemporalSplit, matrix_from_frame, split_targets
+from shop_pipeline.ml.recommendation.evaluate import evaluate_candidates, recall_curves, registry_metrics
+from shop_pipeline.ml.recommendation.report import metrics_table_markdown, recall_curve_png
+from shop_pipeline.ml.recommendation.score import OUTPUT_COLUMNS, recommendations_frame, top_k
+from shop_pipeline.ml.recommendation.train import choose_serving
 
 AS_OF = dt.date(2025, 3, 31)
 LAST = pd.Timestamp("2025-03-30 12:00")
@@ -144,7 +144,7 @@ def test_scores_are_deterministic_for_a_seed_and_independent_of_the_block_size(m
 
 def test_item_knn_in_blocks_is_the_same_as_in_one_go(matrix, monkeypatch):
     whole = item_cosine_neighbours(transform_signal(matrix.weights, "binary"), 4)
-    monkeypatch.setattr("shop_pipeline.ml.recommend.candidates.KNN_BLOCK_CELLS", 7)  # one item per block
+    monkeypatch.setattr("shop_pipeline.ml.recommendation.candidates.KNN_BLOCK_CELLS", 7)  # one item per block
     blocked = item_cosine_neighbours(transform_signal(matrix.weights, "binary"), 4)
     assert sparse.issparse(blocked) and (abs(whole - blocked) > 1e-6).nnz == 0
     assert blocked.diagonal().max() == 0 and np.diff(blocked.indptr).max() <= 4
@@ -238,7 +238,7 @@ def test_the_recency_window_keeps_only_customers_seen_in_its_days():
 
 
 def test_equal_scores_are_ordered_by_the_tie_break_also_at_the_last_place():
-    from shop_pipeline.ml.recommend.score import _dense_top
+    from shop_pipeline.ml.recommendation.score import _dense_top
 
     rng = np.random.default_rng(5)
     for _ in range(300):
@@ -256,7 +256,7 @@ def test_equal_scores_are_ordered_by_the_tie_break_also_at_the_last_place():
 
 def test_the_sparse_top_k_keeps_the_tie_break_order_of_a_full_sort():
     """Only entries at or above a row's k-th value are sorted: the same lists as sorting them all."""
-    from shop_pipeline.ml.recommend.score import _sparse_top
+    from shop_pipeline.ml.recommendation.score import _sparse_top
 
     rng = np.random.default_rng(7)
     for _ in range(300):

@@ -13,10 +13,10 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from shop_pipeline.ml.recommend.candidates import CANDIDATES, RecommenderModel, fit_candidate
-from shop_pipeline.ml.recommend.data import TemporalSplit
-from shop_pipeline.ml.recommend.metrics import hits_matrix, ranking_metrics, recall_curve
-from shop_pipeline.ml.recommend.score import TOP_K, TopK, top_k
+from shop_pipeline.ml.recommendation.candidates import CANDIDATES, RecommenderModel, fit_candidate
+from shop_pipeline.ml.recommendation.data import TemporalSplit
+from shop_pipeline.ml.recommendation.metrics import hits_matrix, ranking_metrics, recall_curve
+from shop_pipeline.ml.recommendation.score import TOP_K, TopK, top_k
 
 KS = (10, 20)
 
