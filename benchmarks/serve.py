@@ -60,7 +60,7 @@ def prepared(home: Path, events: int, days: int) -> None:
 
 def workload(home: Path, n: int, seed: int = 0) -> dict[str, list]:
     """Request paths and bodies drawn from the shop (the warehouse is closed again before serving)."""
-    from shop_pipeline.serving.order_history import ORDERS_AS_SENT, OnlineOrder
+    from shop_pipeline.ml.order_risk.order_history import ORDERS_AS_SENT, OnlineOrder
     from shop_pipeline.warehouse.connection import connect
 
     rng = random.Random(seed)

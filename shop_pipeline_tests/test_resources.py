@@ -12,7 +12,7 @@ from shop_pipeline.ml.common import threads
 from shop_pipeline.quality.thresholds import THRESHOLDS_ENV, load_thresholds
 from shop_pipeline.resources import ModelThreads, Quality, Warehouse, default_resources
 from shop_pipeline.settings import ShopPaths, available_cores
-from shop_pipeline.warehouse.connection import (
+from shop_pipeline.sql.session import (
     MEMORY_LIMIT_ENV,
     THREADS_ENV,
     machine_memory_limit,

@@ -13,7 +13,7 @@ from dagster import (
     asset,
 )
 
-from shop_pipeline.defs.automation_rules import ModelFacts, MonitoringFacts
+from shop_pipeline.automation_rules import ModelFacts, MonitoringFacts
 from shop_pipeline.defs.common import DUCKDB_POOL, follows_new_data
 from shop_pipeline.defs.models_common import ML_TEAM
 from shop_pipeline.ml import drift

@@ -29,12 +29,12 @@ import json
 import os
 import shutil
 import uuid
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 
+from shop_pipeline.ml.common.snapshot_files import write_parquet
 from shop_pipeline.warehouse.connection import table_columns
 
 CURRENT_FILE = "CURRENT"
@@ -104,19 +104,6 @@ class PublishedSnapshot:
     rows: dict[str, int]
     as_of: dt.date | None
     reused: bool = False  # the current snapshot already held these inputs: nothing was written
-
-
-def write_parquet(con: duckdb.DuckDBPyConnection, query: str, path: Path, params: dict | None = None) -> int:
-    """The rows of `query` into a Parquet file through Arrow (no pandas frame in between); the row count."""
-    import pyarrow.parquet as pq
-
-    with warnings.catch_warnings():
-        # DuckDB suggests con.sql(...) to save a copy, but a relation refuses to run while an earlier
-        # execute() result on the connection is unfinished: the copy is the robust way here
-        warnings.filterwarnings("ignore", message="Arrow output on a DB-API result")
-        table = con.execute(query, params or {}).to_arrow_table()
-    pq.write_table(table, path)
-    return table.num_rows
 
 
 def serving_root(home: str | os.PathLike) -> Path:
@@ -194,8 +181,8 @@ def publish_snapshot(con: duckdb.DuckDBPyConnection, root: str | os.PathLike, mo
         (building / "models.json").write_text(json.dumps(models, indent=2))
         manifest = {"snapshot_id": snapshot_id, "published_at": _iso(now), "as_of": _iso(as_of),
                     "rows": rows, "models": len(models), "inputs_key": inputs_key}
-        from shop_pipeline.serving.demand_online import export_demand
-        from shop_pipeline.serving.order_history import export_order_risk
+        from shop_pipeline.ml.demand_forecast.online import export_demand
+        from shop_pipeline.ml.order_risk.online import export_order_risk
 
         for name, export in (("order_risk", export_order_risk), ("demand", export_demand)):
             part = export(con, building, Path(models_dir))
@@ -211,31 +198,6 @@ def publish_snapshot(con: duckdb.DuckDBPyConnection, root: str | os.PathLike, mo
         raise
     _prune(folders, keep=snapshot_id)
     return PublishedSnapshot(snapshot_id=snapshot_id, path=final, rows=rows, as_of=as_of)
-
-
-def scored_version(con: duckdb.DuckDBPyConnection, table: str, model_name: str):
-    """(registry row, as_of) of the one model version `table` was scored with; None when it was not
-    scored, or by several versions, or by one the registry does not know."""
-    from shop_pipeline.ml.common import registry
-
-    if not table_columns(con, "ml.model_registry") or not table_columns(con, table):
-        return None
-    found = con.execute(f"SELECT DISTINCT model_version, as_of FROM {table}").fetchall()  # table: our constant
-    if len(found) != 1:
-        return None
-    version, as_of = found[0]
-    row = registry.get_version(con, model_name, version)
-    return None if row is None else (row, as_of)
-
-
-def copy_artifact(row, models_dir: Path, target: Path) -> None:
-    """The registered artifact of `row` into the snapshot, refused when its bytes are not the registered ones."""
-    from shop_pipeline.ml.common import registry
-
-    shutil.copyfile(registry.artifact_file(models_dir, row.artifact_path), target)
-    if registry.file_sha256(target) != row.sha256:
-        raise registry.ArtifactIntegrityError(f"{row.model_name} {row.version}: the artifact does not match the "
-                                              "SHA-256 the registry recorded")
 
 
 def _empty(name: str) -> str:

@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from shop_pipeline.serving.demand_online import DemandPredictor
-from shop_pipeline.serving.order_risk_online import OrderRiskScorer
+from shop_pipeline.ml.demand_forecast.online import DemandPredictor
+from shop_pipeline.ml.order_risk.online import OrderRiskScorer
 from shop_pipeline.serving.snapshot import MANIFEST, current_snapshot_dir
 
 log = logging.getLogger(__name__)

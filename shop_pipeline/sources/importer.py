@@ -47,7 +47,7 @@ import duckdb
 
 from shop_pipeline.contracts import EVENT_COLUMNS
 from shop_pipeline.sources.landing import read_first_line
-from shop_pipeline.warehouse.connection import prepare_session
+from shop_pipeline.sql.session import prepare_session
 
 FORMATS = ("rees46", "cdnow", "online_retail", "retailrocket", "generic")
 

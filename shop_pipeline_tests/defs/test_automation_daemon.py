@@ -18,8 +18,8 @@ from pathlib import Path
 from dagster import DagsterInstance, DagsterRunStatus
 from dagster._core.scheduler.instigation import InstigatorType, TickStatus
 
+from shop_pipeline.automation_rules import LandingCursor
 from shop_pipeline.defs.automation import LANDING_FILES_TAG, TRIGGER_TAG, landed_versions
-from shop_pipeline.defs.automation_rules import LandingCursor
 from shop_pipeline.settings import HOME_ENV, LANDING_INTERVAL_ENV, SETTLE_SECONDS_ENV
 from shop_pipeline_tests.defs.helpers import good_day
 from shop_pipeline_tests.landing_fixtures import write_events

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from shop_pipeline.features.order_features import EXPENSIVE_RATIO
-from shop_pipeline.serving.order_history import ORDERS_AS_SENT, OnlineOrder, OrderHistory
+from shop_pipeline.ml.order_risk.order_history import ORDERS_AS_SENT, OnlineOrder, OrderHistory
 from shop_pipeline.serving.snapshot import current_snapshot_dir, serving_root
 from shop_pipeline.warehouse.connection import connect
 

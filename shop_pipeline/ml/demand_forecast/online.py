@@ -3,9 +3,9 @@
 The snapshot holds what the batch forecast read (the served history of product_daily_sales and
 the future frame with its price, promotion and ad-spend assumptions) and the artifact of the
 version it forecast with (the champion; on a shop too new for a validated one, the version the
-batch used). The history's panel is built once when the snapshot loads (ml/demand_forecast.prepare_origin);
+batch used). The history's panel is built once when the snapshot loads (data.prepare_origin);
 a what-if request forecasts its product's rows of the future frame, with the price and promotion
-it asks about in place of the assumed ones, through ml/demand_forecast.forecast_prepared: the function
+it asks about in place of the assumed ones, through score.forecast_prepared: the function
 the batch forecast and the backtest use. A request without a what-if asks for exactly what the
 batch forecast computed: it is answered from scoring.demand_forecasts' rows (also in the snapshot),
 which the model path reproduces to the last digit (shop_pipeline_tests/serving/test_demand.py).
@@ -21,16 +21,18 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from shop_pipeline.features.tables import future_product_days_frame, read_product_daily_sales
+from shop_pipeline.ml.common import registry
+from shop_pipeline.ml.common.lifecycle import serving_candidate
+from shop_pipeline.ml.common.snapshot_files import copy_artifact, scored_version, write_parquet
+from shop_pipeline.ml.demand_forecast.candidates import MODEL_NAME, from_artifact
+from shop_pipeline.ml.demand_forecast.data import HISTORY_COLUMNS, SERVING_HISTORY_DAYS, prepare_origin
+from shop_pipeline.ml.demand_forecast.score import forecast_prepared
+
 
 def export_demand(con: duckdb.DuckDBPyConnection, folder: Path, models_dir: Path) -> dict | None:
     """The artifact of the version that wrote scoring.demand_forecasts, the history and the future frame
     the batch forecast read; None when demand was not forecast."""
-    from shop_pipeline.features.tables import future_product_days_frame, read_product_daily_sales
-    from shop_pipeline.ml.common.lifecycle import serving_candidate
-    from shop_pipeline.ml.demand_forecast.candidates import MODEL_NAME
-    from shop_pipeline.ml.demand_forecast.data import HISTORY_COLUMNS, SERVING_HISTORY_DAYS
-    from shop_pipeline.serving.snapshot import copy_artifact, scored_version, write_parquet
-
     scored = scored_version(con, "scoring.demand_forecasts", MODEL_NAME)
     if scored is None:
         return None
@@ -71,10 +73,6 @@ class DayForecast:
 
 class DemandPredictor:
     def __init__(self, folder: Path, manifest: dict):
-        from shop_pipeline.ml.common import registry
-        from shop_pipeline.ml.demand_forecast.candidates import from_artifact
-        from shop_pipeline.ml.demand_forecast.data import prepare_origin
-
         self.version = manifest["version"]
         self.candidate = manifest["candidate"]
         self.as_of = dt.date.fromisoformat(manifest["as_of"])
@@ -103,8 +101,6 @@ class DemandPredictor:
         (0-100) replace the assumed ones on those days. With a promotion and no price, the price is
         the assumed regular price with that discount. Without either, the batch forecast's rows
         (unless `from_model`: the model path, for checking that it gives the same)."""
-        from shop_pipeline.ml.demand_forecast.score import forecast_prepared
-
         rows = self._future.get(product_id)
         if rows is None:
             raise UnknownProduct(product_id)

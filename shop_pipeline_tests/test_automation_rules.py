@@ -4,7 +4,7 @@ import datetime as dt
 
 import pytest
 
-from shop_pipeline.defs.automation_rules import (
+from shop_pipeline.automation_rules import (
     FileVersion,
     LandingCursor,
     scan_landing,

@@ -84,7 +84,7 @@ ORDER BY f.order_time, f.order_id
 def export_history(con: duckdb.DuckDBPyConnection, folder: Path, as_of: dt.date) -> dict[str, int]:
     """Write the four history files into `folder`; their row counts."""
     cutoff = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time())
-    from shop_pipeline.serving.snapshot import write_parquet
+    from shop_pipeline.ml.common.snapshot_files import write_parquet
 
     return {name: write_parquet(con, query, folder / f"{name}.parquet", {"as_of": as_of, "cutoff": cutoff})
             for name, query in HISTORY_QUERIES.items()}
@@ -303,21 +303,3 @@ class OrderHistory:
         earlier = self._hour_cumulative[before]
         total = int(earlier.sum())
         return int(earlier[hour]) / total if total > 0 else None
-
-
-def export_order_risk(con: duckdb.DuckDBPyConnection, folder: Path, models_dir: Path) -> dict | None:
-    """The artifact of the version that wrote scoring.order_risk_scores (the champion, or on a shop too
-    new for a validated model the unvalidated version the batch scored with) and the history its
-    online features need; None when order risk was not scored."""
-    from shop_pipeline.features.order_features import EXPENSIVE_RATIO
-    from shop_pipeline.ml.order_risk.candidates import MODEL_NAME
-    from shop_pipeline.serving.snapshot import copy_artifact, scored_version
-
-    scored = scored_version(con, "scoring.order_risk_scores", MODEL_NAME)
-    if scored is None:
-        return None
-    row, as_of = scored
-    copy_artifact(row, models_dir, folder / "order_risk.skops")
-    rows = export_history(con, folder, as_of)
-    return {"model_name": MODEL_NAME, "version": row.version, "sha256": row.sha256, "champion": row.is_champion,
-            "as_of": as_of.isoformat(), "expensive_ratio": EXPENSIVE_RATIO, "rows": rows}
