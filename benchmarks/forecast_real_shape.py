@@ -75,8 +75,8 @@ def measure(con, truth, cutoff: dt.date) -> list[list[str]]:
     from shop_pipeline.ml.common.splits import rolling_origin_folds
     from shop_pipeline.ml.demand_forecast.data import recorded_future
     from shop_pipeline.ml.demand_forecast.evaluate import backtest
+    from shop_pipeline.ml.demand_forecast.fitting import fit_forecaster
     from shop_pipeline.ml.demand_forecast.score import forecast
-    from shop_pipeline.ml.demand_forecast.train import fit_forecaster
 
     history = product_daily_sales_frame(con, cutoff)
     folds = rolling_origin_folds(cutoff, n_folds=FOLDS, horizon_days=HORIZON, step_days=7, first_day=min(history["day"]))

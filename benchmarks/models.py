@@ -192,8 +192,8 @@ def _measure(home: Path, mode: str, out: Path) -> None:
     from shop_pipeline.ml.common.splits import rolling_origin_folds
     from shop_pipeline.ml.demand_forecast.candidates import CANDIDATES
     from shop_pipeline.ml.demand_forecast.evaluate import backtest
+    from shop_pipeline.ml.demand_forecast.fitting import fit_forecaster
     from shop_pipeline.ml.demand_forecast.score import forecast
-    from shop_pipeline.ml.demand_forecast.train import fit_forecaster
     from shop_pipeline.ml.propensity.candidates import CHALLENGER
     from shop_pipeline.ml.propensity.score import score_customers
     from shop_pipeline.ml.propensity.train import run_propensity

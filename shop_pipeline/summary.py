@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from shop_pipeline.ml.models import MODELS
 from shop_pipeline.warehouse.connection import connect, table_columns
 
 _FILES = """
@@ -21,7 +22,7 @@ SELECT schema_name, table_name, estimated_size FROM duckdb_tables()
 WHERE schema_name IN ('features', 'scoring', 'ml') ORDER BY schema_name, table_name
 """
 
-# The champion of each model, what it serves, its gate metric next to the baselines', and the
+# The champion of each model, what it serves, its gate metric (the specs', ml/models.py) next to the baselines', and the
 # model's latest training attempt: a version trained, or one reused because its training inputs
 # were unchanged (reused_at; a registry from before reuse has no such column: $reuse_column false).
 _MODELS = """
@@ -39,8 +40,7 @@ latest AS (
            arg_max(how, row(happened, how = 'reused')) AS latest_how
     FROM attempts GROUP BY model_name
 ),
-gate(model_name, metric) AS (VALUES ('demand_forecast', 'wape'), ('propensity', 'roc_auc'),
-                                   ('recommendation', 'ndcg_at_10'), ('order_risk', 'pr_auc'))
+gate(model_name, metric) AS (SELECT * FROM (VALUES {gate}))
 SELECT c.model_name, c.version, c.serving, g.metric,
        max(e.value) FILTER (WHERE e.candidate = c.serving),
        string_agg(e.candidate || ' ' || round(e.value, 3), ', ' ORDER BY e.candidate)
@@ -66,7 +66,9 @@ def warehouse_summary(warehouse: Path) -> dict:
         models = []
         if ("ml", "model_registry") in {(s, t) for s, t, _ in tables}:
             reused_at = "reused_at" if "reused_at" in table_columns(con, "ml.model_registry") else "NULL::TIMESTAMP"
-            models = con.execute(_MODELS.format(reused_at=reused_at)).fetchall()
+            gate = ", ".join(["(?, ?)"] * len(MODELS))
+            models = con.execute(_MODELS.format(reused_at=reused_at, gate=gate),
+                                 [value for spec in MODELS for value in (spec.name, spec.gate_metric)]).fetchall()
     return {"by_status": by_status, "clean_rows": clean_rows, "days": days, "first": first, "last": last,
             "reasons": reasons, "failed": failed, "tables": tables, "models": models,
             "snapshot": _serving_snapshot(warehouse.parent.parent)}
@@ -121,7 +123,7 @@ def format_summary(summary: dict, checks: list[tuple[str, bool]], seconds: float
     if snapshot:
         rows = snapshot.get("rows", {})
         parts = [f"{rows.get('customer_scores', 0):,} customers' scores", f"{rows.get('recommendations', 0):,} list rows"]
-        parts += [name.replace("_", " ") for name in ("order_risk", "demand") if name in snapshot]
+        parts += [spec.name.replace("_", " ") for spec in MODELS if spec.name in snapshot]
         lines.append(f"serving:      snapshot {snapshot['snapshot_id']} ({', '.join(parts)}): `shop-pipeline serve`")
     lines.extend(skipped)
     passed = sum(1 for _, ok in checks if ok)

@@ -15,11 +15,12 @@ Contents (manifest.json lists the files and their row counts):
                             history when that window is empty), reason "popular"
   models.json               the champions: version, trained / promoted, cut-off, validated
                             (held-out evaluations recorded in ml.model_evaluations)
-  order_risk.skops          the order-risk champion's artifact (checked against its SHA-256 on
-  risk_*.parquet            load), and the history online order features need
-                            (serving/order_history.py), when order risk was scored
-  demand_forecast.skops     the forecast champion's artifact, the history and the future frame the
-  demand_*.parquet          batch forecast read (serving/demand_online.py), when demand was forecast
+  <model>...                each model's part for its online predictor (spec.snapshot_export, under its
+                            name in the manifest), when the model was scored: order_risk.skops and
+                            risk_*.parquet, the version that scored and the history online order
+                            features need (ml/order_risk/online.py); demand_forecast.skops and
+                            demand_*.parquet, the version, the history and the future frame the batch
+                            forecast read (ml/demand_forecast/online.py)
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from pathlib import Path
 import duckdb
 
 from shop_pipeline.ml.common.snapshot_files import write_parquet
+from shop_pipeline.ml.models import MODELS
 from shop_pipeline.warehouse.connection import table_columns
 
 CURRENT_FILE = "CURRENT"
@@ -45,11 +47,14 @@ FALLBACK_DAYS = 30
 
 # What a snapshot is copied from: when these tables and the code that copies them are unchanged,
 # a publish would make the snapshot that is already current (publish_if_changed).
-SNAPSHOT_INPUTS = {table: "" for table in (
-    "scoring.customer_scores", "scoring.recommendations", "scoring.order_risk_scores", "scoring.demand_forecasts",
-    "staging.events", "features.order_features", "features.product_daily_sales",
-    "raw.products", "raw.promotions", "raw.ad_spend",
-)}  # and the champions as the snapshot lists them (_CHAMPIONS): the registry's other rows change every run
+# Every score table, what the per-model exports read (the tables their scores were computed from) and
+# the staged events (the fallback list, online order history); and the champions as the snapshot lists
+# them (_CHAMPIONS): the registry's other rows change every run.
+SNAPSHOT_INPUTS = {table: "" for table in sorted({
+    *(spec.score_table for spec in MODELS),
+    *(table for spec in MODELS if spec.snapshot_export for table in spec.scoring_inputs),
+    "staging.events",
+})}
 SNAPSHOT_CODE = ("serving", "features", "sql", "ml")
 FALLBACK_SIZE = 50
 
@@ -173,22 +178,20 @@ def publish_snapshot(con: duckdb.DuckDBPyConnection, root: str | os.PathLike, mo
                 rows["fallback"] = write_parquet(con, _FALLBACK, building / "fallback.parquet",
                                                  {**params, "all_history": True})
         champions = con.execute(_CHAMPIONS).fetchall() if table_columns(con, "ml.model_registry") else []
-        models = [
+        known = {spec.name for spec in MODELS}
+        models = [  # the champion of each model (by name, as the API lists them)
             {"model_name": m, "version": v, "trained_at": _iso(t), "promoted_at": _iso(p), "as_of": _iso(a),
              "train_start": _iso(s), "train_end": _iso(e), "validated": bool(ok)}
-            for m, v, t, p, a, s, e, ok in champions
+            for m, v, t, p, a, s, e, ok in champions if m in known
         ]
         (building / "models.json").write_text(json.dumps(models, indent=2))
         manifest = {"snapshot_id": snapshot_id, "published_at": _iso(now), "as_of": _iso(as_of),
                     "rows": rows, "models": len(models), "inputs_key": inputs_key}
-        from shop_pipeline.ml.demand_forecast.online import export_demand
-        from shop_pipeline.ml.order_risk.online import export_order_risk
-
-        for name, export in (("order_risk", export_order_risk), ("demand", export_demand)):
-            part = export(con, building, Path(models_dir))
+        for spec in MODELS:  # what each model's online predictor needs (when the model was scored)
+            part = spec.snapshot_export(con, building, Path(models_dir)) if spec.snapshot_export else None
             if part is not None:
                 rows.update(part.pop("rows"))
-                manifest[name] = part
+                manifest[spec.name] = part
         _write_synced(building / MANIFEST, json.dumps(manifest, indent=2))
         final = folders / snapshot_id
         os.replace(building, final)

@@ -119,11 +119,12 @@ def test_every_order_is_scored_and_flags_stay_near_the_alert_budget(shop):
 
 
 def test_drift_covers_the_order_features_and_the_risk_score(shop):
-    from shop_pipeline.ml.drift import order_drift
+    from shop_pipeline.ml.order_risk import SPEC
+    from shop_pipeline.ml.order_risk.evaluate import order_drift
 
     paths, _, _ = shop
     with connect(paths.warehouse) as con:
-        rows = {row.feature: row for row in order_drift(con, models_dir=paths.models)}
+        rows = {row.feature: row for row in order_drift(con, lambda row: SPEC.load(con, row, paths.models))}
     assert {"order.amount", "order.orders_last_24h", "score.risk_score"} <= set(rows)
     assert all(row.psi >= 0 and row.reference_rows > 0 and row.current_rows > 0 for row in rows.values())
 

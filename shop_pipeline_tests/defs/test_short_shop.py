@@ -94,7 +94,7 @@ def test_a_real_error_in_a_model_is_still_a_failure_with_a_pointer_to_the_log(tm
     def broken(*_, **__):
         raise RuntimeError("the order features are corrupt")
 
-    monkeypatch.setattr("shop_pipeline.defs.order_risk.run_order_risk_frames", broken)
+    monkeypatch.setattr("shop_pipeline.ml.order_risk.train.run_order_risk_frames", broken)
     assert cli.main(["run", "--home", str(home)]) == cli.EXIT_FAILED == 1
     captured = capsys.readouterr()
     assert "FAILED: " in captured.err and "order_risk_model: RuntimeError: the order features are corrupt" in captured.err

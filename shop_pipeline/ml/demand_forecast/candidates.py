@@ -13,7 +13,7 @@
 80% interval: split-conformal log1p residuals binned by predicted level (train.calibrate), for
 the baselines too, so a version that serves a baseline still has a measured interval; the
 Poisson 10% / 90% quantiles around the point forecast in fallback mode. p10 <= p50 <= p90, all
->= 0. FittedForecaster travels to the registry as a plain dict (to_artifact / from_artifact).
+>= 0. FittedForecaster travels to the registry as a plain dict (its to_artifact / from_artifact).
 """
 
 from __future__ import annotations
@@ -34,8 +34,11 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 
 MODEL_NAME = "demand_forecast"   # in the registry; the assets are demand_forecast_model, _champion
-CANDIDATES = ("seasonal_naive", "linear", "challenger")
+CANDIDATES = ("seasonal_naive", "linear", "challenger")   # simpler first: a tie serves the simpler one
 BASELINES = ("seasonal_naive", "linear")
+GATE_METRIC = "wape"       # pooled over the backtest folds; lower is better
+HIGHER_IS_BETTER = False
+METRICS = ("wape", "mae", "rmse", "bias", "coverage_80")
 
 LINEAR_NUMERIC = ("shown_price", "is_promo", "promo_discount_pct", "ad_spend", "units_rolling_mean_7")
 LINEAR_CATEGORICAL = ("day_of_week",)
@@ -152,6 +155,51 @@ class FittedForecaster:
             "challenger": [*CHALLENGER_CATEGORICAL, *CHALLENGER_NUMERIC],
         }
 
+    def to_artifact(self) -> dict[str, Any]:
+        """Plain dict of scikit-learn objects, numbers, strings and arrays (what skops saves)."""
+        return {
+            "as_of": self.as_of.isoformat(),
+            "horizon_days": int(self.horizon_days),
+            "seed": int(self.seed),
+            "pipelines": dict(self.pipelines),
+            "fallback": bool(self.fallback),
+            "fallback_reason": self.fallback_reason or "",
+            "training_rows": int(self.training_rows),
+            "training_window": [d.isoformat() for d in self.training_window],
+            "config": dataclasses.asdict(self.config),
+            "interval_edges": np.asarray(self.interval_edges, dtype=np.float64),
+            "interval_lo": np.asarray(self.interval_lo, dtype=np.float64),
+            "interval_hi": np.asarray(self.interval_hi, dtype=np.float64),
+            "interval_method": self.interval_method,
+            "calibration_rows": int(self.calibration_rows),
+            "baseline_intervals": {name: {"edges": np.asarray(edges, dtype=np.float64), "lo": np.asarray(lo, dtype=np.float64),
+                                          "hi": np.asarray(hi, dtype=np.float64)}
+                                   for name, (edges, lo, hi) in self.baseline_intervals.items()},
+        }
+
+    @classmethod
+    def from_artifact(cls, artifact: dict[str, Any]) -> FittedForecaster:
+        start, end = (dt.date.fromisoformat(d) for d in artifact["training_window"])
+        return cls(
+            as_of=dt.date.fromisoformat(artifact["as_of"]),
+            horizon_days=int(artifact["horizon_days"]),
+            seed=int(artifact["seed"]),
+            pipelines=dict(artifact["pipelines"]),
+            fallback=bool(artifact["fallback"]),
+            fallback_reason=artifact["fallback_reason"] or None,
+            training_rows=int(artifact["training_rows"]),
+            training_window=(start, end),
+            config=ForecastConfig(**artifact["config"]),
+            interval_edges=np.asarray(artifact["interval_edges"]),
+            interval_lo=np.asarray(artifact["interval_lo"]),
+            interval_hi=np.asarray(artifact["interval_hi"]),
+            interval_method=artifact["interval_method"],
+            calibration_rows=int(artifact["calibration_rows"]),
+            # absent from artifacts saved before the baselines had intervals: they fall back to Poisson
+            baseline_intervals={name: (np.asarray(b["edges"]), np.asarray(b["lo"]), np.asarray(b["hi"]))
+                                for name, b in artifact.get("baseline_intervals", {}).items()},
+        )
+
 
 def residual_bins(predicted_log: np.ndarray, actual_log: np.ndarray, cfg: ForecastConfig,
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -219,48 +267,3 @@ def binned_interval(bins: tuple[np.ndarray, np.ndarray, np.ndarray], p50: np.nda
     f = np.log1p(p50)
     b = np.searchsorted(edges, f, side="right")
     return np.minimum(non_negative(np.expm1(f + lo[b])), p50), np.maximum(non_negative(np.expm1(f + hi[b])), p50)
-
-
-def to_artifact(fitted: FittedForecaster) -> dict[str, Any]:
-    return {
-        "as_of": fitted.as_of.isoformat(),
-        "horizon_days": int(fitted.horizon_days),
-        "seed": int(fitted.seed),
-        "pipelines": dict(fitted.pipelines),
-        "fallback": bool(fitted.fallback),
-        "fallback_reason": fitted.fallback_reason or "",
-        "training_rows": int(fitted.training_rows),
-        "training_window": [d.isoformat() for d in fitted.training_window],
-        "config": dataclasses.asdict(fitted.config),
-        "interval_edges": np.asarray(fitted.interval_edges, dtype=np.float64),
-        "interval_lo": np.asarray(fitted.interval_lo, dtype=np.float64),
-        "interval_hi": np.asarray(fitted.interval_hi, dtype=np.float64),
-        "interval_method": fitted.interval_method,
-        "calibration_rows": int(fitted.calibration_rows),
-        "baseline_intervals": {name: {"edges": np.asarray(edges, dtype=np.float64), "lo": np.asarray(lo, dtype=np.float64),
-                                      "hi": np.asarray(hi, dtype=np.float64)}
-                               for name, (edges, lo, hi) in fitted.baseline_intervals.items()},
-    }
-
-
-def from_artifact(artifact: dict[str, Any]) -> FittedForecaster:
-    start, end = (dt.date.fromisoformat(d) for d in artifact["training_window"])
-    return FittedForecaster(
-        as_of=dt.date.fromisoformat(artifact["as_of"]),
-        horizon_days=int(artifact["horizon_days"]),
-        seed=int(artifact["seed"]),
-        pipelines=dict(artifact["pipelines"]),
-        fallback=bool(artifact["fallback"]),
-        fallback_reason=artifact["fallback_reason"] or None,
-        training_rows=int(artifact["training_rows"]),
-        training_window=(start, end),
-        config=ForecastConfig(**artifact["config"]),
-        interval_edges=np.asarray(artifact["interval_edges"]),
-        interval_lo=np.asarray(artifact["interval_lo"]),
-        interval_hi=np.asarray(artifact["interval_hi"]),
-        interval_method=artifact["interval_method"],
-        calibration_rows=int(artifact["calibration_rows"]),
-        # absent from artifacts saved before the baselines had intervals: they fall back to Poisson
-        baseline_intervals={name: (np.asarray(b["edges"]), np.asarray(b["lo"]), np.asarray(b["hi"]))
-                            for name, b in artifact.get("baseline_intervals", {}).items()},
-    )

@@ -1,5 +1,6 @@
-"""Demand-forecast evaluation: the rolling-origin backtest of every candidate, and a saved
-model (the champion) measured on the same folds.
+"""Demand-forecast evaluation: the rolling-origin backtest of every candidate, a saved model (the
+champion) measured on the same folds, and the drift of the product-day features against the
+champion's training window.
 
 Backtest = serving: each fold fits on the history up to its origin and forecasts the future frame
 serving would have built on that day (`future_at`) through the served path (score.forecast_rows),
@@ -8,18 +9,32 @@ so a price assumption that hurts shows in the metric that picks the served candi
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from dataclasses import dataclass
+from typing import Any
 
+import duckdb
 import pandas as pd
 
+from shop_pipeline.ml.common import registry
+from shop_pipeline.ml.common.drift_reference import champion_reference
 from shop_pipeline.ml.common.errors import NotEnoughData
+from shop_pipeline.ml.common.lifecycle import serving_candidate
 from shop_pipeline.ml.common.metrics import forecast_metrics
+from shop_pipeline.ml.common.psi import psi_against
+from shop_pipeline.ml.common.spec import DriftPart, Loader, TrainingRun
 from shop_pipeline.ml.common.splits import Fold
-from shop_pipeline.ml.demand_forecast.candidates import CANDIDATES, DEFAULT_CONFIG, FittedForecaster, ForecastConfig
+from shop_pipeline.ml.demand_forecast.candidates import (
+    CANDIDATES,
+    DEFAULT_CONFIG,
+    MODEL_NAME,
+    FittedForecaster,
+    ForecastConfig,
+)
 from shop_pipeline.ml.demand_forecast.data import FutureAt, build_panel, check_history, future_rows
+from shop_pipeline.ml.demand_forecast.fitting import fit_on_panel
 from shop_pipeline.ml.demand_forecast.score import forecast, forecast_rows
-from shop_pipeline.ml.demand_forecast.train import fit_on_panel
 
 
 @dataclass
@@ -152,3 +167,43 @@ def backtest_saved_model(fitted: FittedForecaster, history: pd.DataFrame, folds:
         return {}
     joined = pd.concat(pieces, ignore_index=True)
     return forecast_metrics(joined["units"], joined["p50"], joined["p10"], joined["p90"])
+
+
+def evaluate_saved(run: TrainingRun, fitted: FittedForecaster, row: registry.RegistryRow) -> dict[str, float]:
+    """A saved version (the champion) on the folds of this training run, with the candidate it serves."""
+    measured = run.details
+    return backtest_saved_model(fitted, measured.history, measured.result.folds, measured.horizon_days,
+                                measured.future_at, candidate=serving_candidate(row, "challenger"))
+
+
+# ---------------------------------------------------------------------------- drift
+#
+# Product-day features (features.product_daily_sales): the rows of days train_start..train_end of
+# the champion vs the rows of the last window_days days of the table. No champion (or no rows): not
+# measured. The champion's reference is binned at its first measurement and kept
+# (ml/common/drift_reference.py).
+
+DRIFT_FEATURES = ("units", "views", "conversion", "shown_price", "discount_vs_ref")
+_PRODUCT_DAYS = (
+    "SELECT " + ", ".join(DRIFT_FEATURES) + " FROM features.product_daily_sales WHERE day BETWEEN $first AND $last"
+)
+
+
+def drift(con: duckdb.DuckDBPyConnection, load: Loader, window_days: int, bins: int, notes: list[str]) -> DriftPart:
+    """PSI of DRIFT_FEATURES (as product_day.<feature>), the champion's training window against the latest days."""
+    del load  # the product-day features need no model
+    champion = registry.champion(con, MODEL_NAME)
+    last_day = con.execute("SELECT max(day) FROM features.product_daily_sales").fetchone()[0]
+    if champion is None or champion.train_end is None or last_day is None:
+        notes.append(f"product-day features: no {MODEL_NAME} champion or no feature rows: not measured")
+        return DriftPart([])
+    first_current = last_day - dt.timedelta(days=window_days - 1)
+
+    def product_days(first: Any, last: Any) -> pd.DataFrame:
+        return con.execute(_PRODUCT_DAYS, {"first": first, "last": last}).df().add_prefix("product_day.")
+
+    columns = [f"product_day.{c}" for c in DRIFT_FEATURES]
+    reference = champion_reference(con, MODEL_NAME, champion.version, bins, columns,
+                                   lambda: product_days(champion.train_start or champion.train_end, champion.train_end))
+    rows = psi_against(reference, product_days(first_current, last_day))
+    return DriftPart(rows, f"{champion.train_start}..{champion.train_end}", f"{first_current}..{last_day}")

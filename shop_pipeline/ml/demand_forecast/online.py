@@ -25,7 +25,7 @@ from shop_pipeline.features.tables import future_product_days_frame, read_produc
 from shop_pipeline.ml.common import registry
 from shop_pipeline.ml.common.lifecycle import serving_candidate
 from shop_pipeline.ml.common.snapshot_files import copy_artifact, scored_version, write_parquet
-from shop_pipeline.ml.demand_forecast.candidates import MODEL_NAME, from_artifact
+from shop_pipeline.ml.demand_forecast.candidates import MODEL_NAME, FittedForecaster
 from shop_pipeline.ml.demand_forecast.data import HISTORY_COLUMNS, SERVING_HISTORY_DAYS, prepare_origin
 from shop_pipeline.ml.demand_forecast.score import forecast_prepared
 
@@ -77,7 +77,7 @@ class DemandPredictor:
         self.candidate = manifest["candidate"]
         self.as_of = dt.date.fromisoformat(manifest["as_of"])
         self.horizon_days = int(manifest["horizon_days"])
-        self.fitted = from_artifact(registry.load_artifact(folder / "demand_forecast.skops", manifest["sha256"]))
+        self.fitted = FittedForecaster.from_artifact(registry.load_artifact(folder / "demand_forecast.skops", manifest["sha256"]))
         history = pd.read_parquet(folder / "demand_history.parquet")
         self.origin = prepare_origin(history, self.as_of, self.horizon_days)
         future = pd.read_parquet(folder / "demand_future.parquet")

@@ -1,6 +1,7 @@
-"""Forecast report plots as PNG bytes (matplotlib, Agg backend; pure, no Dagster).
+"""Forecast report: plots as PNG bytes (matplotlib, Agg backend; pure, no Dagster) and the training
+run's report (`training_report`).
 
-Inputs are a backtest's ``predictions`` frame (see ``evaluate.BacktestResult``): fold,
+The plots read a backtest's ``predictions`` frame (see ``evaluate.BacktestResult``): fold,
 candidate, product_id, category, day, actual, p10, p50, p90.
 """
 
@@ -9,10 +10,16 @@ from __future__ import annotations
 import matplotlib
 
 matplotlib.use("Agg")
+import datetime as dt  # noqa: E402
+
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from shop_pipeline.ml.common.plots import figure_png  # noqa: E402
+from shop_pipeline.ml.common.html_report import markdown_table  # noqa: E402
+from shop_pipeline.ml.common.plots import figure_png, png_markdown  # noqa: E402
+from shop_pipeline.ml.common.spec import ModelSettings, Report, Shown, TrainedVersion, TrainingRun  # noqa: E402
+from shop_pipeline.ml.demand_forecast.candidates import METRICS  # noqa: E402
+from shop_pipeline.ml.demand_forecast.score import FUTURE_ASSUMPTIONS  # noqa: E402
 
 COLORS = {"seasonal_naive": "tab:orange", "linear": "tab:green", "challenger": "tab:blue"}
 
@@ -105,3 +112,41 @@ def plot_wape_by_horizon(predictions: pd.DataFrame) -> bytes:
     ax.legend(fontsize=7)
     ax.set_title("WAPE by horizon (all folds)", fontsize=10)
     return figure_png(fig, dpi=90)
+
+
+def training_report(run: TrainingRun, trained: TrainedVersion, as_of: dt.date, settings: ModelSettings) -> Report:
+    """The backtest's tables and plots, for the HTML report and the training asset."""
+    result = run.details.result
+    serving = run.serving_candidate
+    improvement = result.wape_improvement("challenger", "seasonal_naive")
+    table = markdown_table(result.overall().reset_index()[["candidate", *METRICS]].round(4))
+    per_category = markdown_table(
+        result.per_category()[["candidate", "category", "wape", "mae", "bias"]].round(4), limit=60
+    )
+    pngs = {
+        "top_products": plot_top_products(result.predictions),
+        "categories": plot_categories(result.predictions),
+        "wape_by_horizon": plot_wape_by_horizon(result.predictions),
+    }
+    sections = [
+        ("Backtest", f"{len(result.folds)} folds, horizon {run.details.horizon_days} days; challenger WAPE "
+         f"{improvement:.1%} below seasonal-naive; this version serves **{serving}** (best WAPE).\n\n{table}", None),
+        ("Per category", per_category, None),
+        ("Forecast vs actual, top products", "", pngs["top_products"]),
+        ("Forecast vs actual, per category", "", pngs["categories"]),
+        ("WAPE by horizon", "", pngs["wape_by_horizon"]),
+    ]
+    shown = Shown(
+        values={
+            "future_assumptions": FUTURE_ASSUMPTIONS + " (each backtest fold forecasts them as of its origin)",
+            "folds": ", ".join(f"{f.test_start}..{f.test_end}" for f in result.folds),
+            "wape_improvement_vs_seasonal_naive": float(improvement),
+        },
+        markdown={
+            "metrics": table,
+            "per_category": per_category,
+            "forecast_vs_actual": png_markdown(pngs["top_products"], "forecast vs actual"),
+            "per_category_plot": png_markdown(pngs["categories"], "per category"),
+        },
+    )
+    return Report(f"Demand forecast {trained.version} (as of {as_of})", sections, shown)

@@ -3,14 +3,22 @@
 `forecast` / `forecast_prepared` answer the rows of a future frame (what is assumed about the
 forecast days: last price x planned promotion, planned or recent ad spend) within the horizon.
 Products without history are forecast from price, promotion, calendar and category; an output
-never holds NaN.
+never holds NaN. `score_table` is the batch: the rows of scoring.demand_forecasts.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+
+import duckdb
 import numpy as np
 import pandas as pd
 
+from shop_pipeline.features.tables import future_product_days_frame, read_product_daily_sales
+from shop_pipeline.ml.common import registry
+from shop_pipeline.ml.common.html_report import markdown_table
+from shop_pipeline.ml.common.lifecycle import serving_candidate
+from shop_pipeline.ml.common.spec import ModelSettings, Shown
 from shop_pipeline.ml.common.threads import configure as configure_threads
 from shop_pipeline.ml.demand_forecast.candidates import (
     CANDIDATES,
@@ -19,7 +27,22 @@ from shop_pipeline.ml.demand_forecast.candidates import (
     poisson_interval,
     predict_candidates,
 )
-from shop_pipeline.ml.demand_forecast.data import Panel, PreparedOrigin, design_matrix, future_rows, prepare_origin
+from shop_pipeline.ml.demand_forecast.data import (
+    HISTORY_COLUMNS,
+    SERVING_HISTORY_DAYS,
+    Panel,
+    PreparedOrigin,
+    design_matrix,
+    future_rows,
+    prepare_origin,
+)
+
+# what the forecast assumes about the coming days (sql/future_product_days.sql), shown in the UI
+FUTURE_ASSUMPTIONS = (
+    "price: median of each product's last 5 prices paid before the cut-off (its promotion taken off), x (1 - the "
+    "planned discount in raw.promotions); ad spend: the plan in raw.ad_spend, else the category's mean daily spend "
+    "over the last 28 days"
+)
 
 
 def forecast(
@@ -81,3 +104,25 @@ def forecast_rows(fitted: FittedForecaster, panel: Panel, cut: pd.Timestamp, fut
         out[candidate] = pd.DataFrame({"product_id": fut["product_id"], "day": fut["day"],
                                        "p10": p10, "p50": p50, "p90": p90})
     return out
+
+
+def score_table(con: duckdb.DuckDBPyConnection, fitted: FittedForecaster, row: registry.RegistryRow, as_of: dt.date,
+                settings: ModelSettings) -> pd.DataFrame:
+    """The rows of scoring.demand_forecasts: every product's p10 / p50 / p90 for the next
+    forecast_horizon_days after as_of, by the candidate version `row` serves."""
+    horizon = settings.forecast_horizon_days
+    history = read_product_daily_sales(con, as_of, as_of - dt.timedelta(days=SERVING_HISTORY_DAYS), HISTORY_COLUMNS)
+    future = future_product_days_frame(con, as_of, horizon)
+    forecasts = forecast(fitted, history, future, as_of=as_of, horizon_days=horizon,
+                         candidate=serving_candidate(row, "challenger"))
+    return forecasts.assign(model_version=row.version, as_of=as_of)
+
+
+def describe_scores(forecasts: pd.DataFrame, row: registry.RegistryRow, validated: bool,
+                    settings: ModelSettings) -> Shown:
+    daily = forecasts.groupby("day")[["p10", "p50", "p90"]].sum().reset_index().round(1)
+    return Shown(
+        values={"serving_candidate": serving_candidate(row, "challenger"), "future_assumptions": FUTURE_ASSUMPTIONS,
+                "units_next_days_p50": float(forecasts["p50"].sum())},
+        markdown={"daily_totals": markdown_table(daily)},
+    )

@@ -13,7 +13,7 @@ import duckdb
 from shop_pipeline.features.order_features import EXPENSIVE_RATIO
 from shop_pipeline.ml.common import registry
 from shop_pipeline.ml.common.snapshot_files import copy_artifact, scored_version
-from shop_pipeline.ml.order_risk.candidates import MODEL_NAME, from_artifact
+from shop_pipeline.ml.order_risk.candidates import MODEL_NAME, FittedOrderRisk
 from shop_pipeline.ml.order_risk.data import feature_row
 from shop_pipeline.ml.order_risk.order_history import OnlineOrder, OrderHistory, export_history
 from shop_pipeline.ml.order_risk.score import explained_values
@@ -35,7 +35,7 @@ class OrderRiskScorer:
     def __init__(self, folder: Path, manifest: dict):
         self.version = manifest["version"]
         self.as_of = dt.date.fromisoformat(manifest["as_of"])
-        self.fitted = from_artifact(registry.load_artifact(folder / "order_risk.skops", manifest["sha256"]))
+        self.fitted = FittedOrderRisk.from_artifact(registry.load_artifact(folder / "order_risk.skops", manifest["sha256"]))
         self.history = OrderHistory(folder, float(manifest["expensive_ratio"]))
 
     def score(self, order: OnlineOrder) -> OrderRiskAnswer:

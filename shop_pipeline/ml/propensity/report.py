@@ -6,10 +6,12 @@ lift_png                    cumulative lift (buyers captured vs random) by share
 importance_png              permutation importance (ROC-AUC drop) on a seeded held-out sample
 metrics_table_markdown      p_purchase candidates, then the value models' count metrics
 propensity_report_sections  all of it for one training run (train.PropensityRun)
+training_report             the report and what the training asset shows
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
@@ -21,12 +23,13 @@ import numpy as np  # noqa: E402
 from sklearn.inspection import permutation_importance  # noqa: E402
 from sklearn.metrics import roc_auc_score  # noqa: E402
 
-from shop_pipeline.ml.common.plots import figure_png  # noqa: E402
+from shop_pipeline.ml.common.plots import figure_png, png_markdown  # noqa: E402
+from shop_pipeline.ml.common.spec import ModelSettings, Report, Shown, TrainedVersion, TrainingRun  # noqa: E402
 from shop_pipeline.ml.propensity.candidates import (  # noqa: E402
     CANDIDATE_COLUMNS,
+    GATE_METRIC,
     HISTORICAL_RATE,
     RANDOM,
-    SELECTION_METRIC,
     VALUE_CANDIDATES,
     VALUE_MIN_IMPROVEMENT,
     VALUE_SELECTION_METRIC,
@@ -159,7 +162,7 @@ def propensity_report_sections(run: Any, seed: int = 0, gate_markdown: str | Non
                f"(held-out window: {plan.eval_horizon_days} days)\n"
                f"- {plan.note}\n- customers in the held-out evaluation: {len(y)} "
                f"(base rate {float(y.mean()):.3f})\n"
-               f"- p_purchase served by **{run.chosen}** (best held-out {SELECTION_METRIC} of "
+               f"- p_purchase served by **{run.chosen}** (best held-out {GATE_METRIC} of "
                f"{', '.join(run.evaluated_candidates)})\n"
                f"- expected orders / spend served by **{run.value_chosen}** (lowest held-out "
                f"{VALUE_SELECTION_METRIC}; a more complex model must cut it by "
@@ -180,3 +183,26 @@ def propensity_report_sections(run: Any, seed: int = 0, gate_markdown: str | Non
                   "relative to random targeting.", pngs["lift"]),
                  (f"Feature importance ({run.chosen})", imp_md, pngs["feature_importance"])]
     return sections, pngs
+
+
+def training_report(run: TrainingRun, trained: TrainedVersion, as_of: dt.date, settings: ModelSettings) -> Report:
+    """The report of a training run (train.training_run) and what the training asset shows."""
+    propensity = run.details
+    plan = propensity.plan
+    sections, pngs = propensity_report_sections(propensity, seed=settings.seed)
+    shown = Shown(
+        values={
+            "value_model": propensity.value_chosen,
+            "competed_candidates": ", ".join(propensity.evaluated_candidates),
+            "window_mode": plan.mode,
+            "windows": plan.note,
+            "held_out_window": f"{plan.eval_label_window[0]} .. {plan.eval_label_window[1]}",
+        },
+        markdown={
+            "metrics": metrics_table_markdown(trained.metrics),
+            "calibration": png_markdown(pngs["calibration"], "calibration"),
+            "lift": png_markdown(pngs["lift"], "lift"),
+            "feature_importance": png_markdown(pngs["feature_importance"], "feature importance"),
+        },
+    )
+    return Report(f"Purchase propensity {trained.version} (as of {as_of})", sections, shown)

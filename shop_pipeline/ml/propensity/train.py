@@ -1,6 +1,6 @@
 """Propensity training run: plan the windows from the warehouse, evaluate every candidate that
 may compete, choose p_purchase and the value model, refit both for scoring (run_propensity ->
-PropensityRun).
+PropensityRun; `training_run` -> the TrainingRun every model returns).
 """
 
 from __future__ import annotations
@@ -14,16 +14,20 @@ import pandas as pd
 
 from shop_pipeline.ml.common.errors import NotEnoughData
 from shop_pipeline.ml.common.promotion import select_serving
+from shop_pipeline.ml.common.spec import ModelSettings, TrainingRun
 from shop_pipeline.ml.common.threads import threads_for
 from shop_pipeline.ml.propensity.candidates import (
     CANDIDATE_COLUMNS,
+    COMPETED_PARAMETER,
     DEFAULT_THRESHOLD,
+    GATE_METRIC,
     HURDLE,
     PROBABILISTIC,
-    SELECTION_METRIC,
     SERVABLE,
     SUPERVISED,
+    VALUE_PARAMETER,
     FittedPropensity,
+    candidate_parameters,
     fit_probabilistic,
     fit_value_model,
     make_classifier,
@@ -144,7 +148,7 @@ def run_propensity(con: Any, as_of: Any, horizon_days: int = 30, seed: int = 0,
                                 test_window=ev_win, horizon_days=plan.eval_horizon_days)
     if final_candidate is None:
         final_candidate = select_serving({c: e.metrics for c, e in evals.items()},
-                                         [c for c in SERVABLE if c in evals], SELECTION_METRIC,
+                                         [c for c in SERVABLE if c in evals], GATE_METRIC,
                                          higher_is_better=True)
     value_eval = evaluate_value(train_frame, eval_frame, evals[final_candidate].test_scores,
                                 plan.eval_horizon_days, seed,
@@ -169,3 +173,28 @@ def metrics_rows(run: PropensityRun) -> dict[str, dict[str, float]]:
     rows[run.chosen].update({k: v for k, v in served.items() if k.startswith("orders_")})
     rows[run.chosen]["spend_mae"] = served["spend_mae"]
     return rows
+
+
+def training_run(con: Any, as_of: dt.date, settings: ModelSettings) -> TrainingRun:
+    """run_propensity with the run's horizon and seed, as the version to register."""
+    run = run_propensity(con, as_of, horizon_days=settings.propensity_horizon_days, seed=settings.seed)
+    plan = run.plan
+    return TrainingRun(
+        serving_candidate=run.chosen,
+        fitted=run.fitted,
+        metrics=metrics_rows(run),
+        parameters={
+            **candidate_parameters(run.chosen, settings.seed, len(run.test_frame)),
+            "horizon_days": settings.propensity_horizon_days,
+            COMPETED_PARAMETER: run.evaluated_candidates,
+            VALUE_PARAMETER: run.value_chosen,
+            "window_mode": plan.mode,
+        },
+        features=list(run.fitted.columns),
+        held_out=plan.eval_label_window,
+        train_start=plan.data_start,
+        train_end=plan.eval_label_window[1],
+        notes=plan.note,
+        champion_window_start=plan.eval_label_window[0],
+        details=run,
+    )

@@ -59,6 +59,11 @@ GATE_METRIC = "ndcg_at_10"
 HIGHER_IS_BETTER = True
 FALLBACK_CANDIDATE = MOST_POPULAR
 ARTIFACT_FORMAT = "recommender-v1"
+MEASURED, UNMEASURED = "measured", "unmeasured"
+# registry parameters saying how a version was chosen: measured on the held-out window, or the
+# unmeasured fallback of a shop too short to measure (train.py), and why
+MODE_PARAMETER = "mode"
+UNMEASURED_PARAMETER = "unmeasured_reason"
 
 REPEAT_RATE_THRESHOLD = 0.2
 REPEAT_MIN_PAIRS = 30
@@ -95,6 +100,50 @@ class RecommenderModel:
     @property
     def personalised(self) -> bool:
         return self.similarity is not None or self.dense_weights is not None
+
+    def to_artifact(self) -> dict[str, Any]:
+        """A registry artifact of plain lists, numbers and numpy arrays (no allow-list change needed):
+        ids as lists of str, the item-kNN CSR as data / indices / indptr arrays, EASE as a dense array."""
+        return {
+            "format": ARTIFACT_FORMAT,
+            "candidate": self.candidate,
+            "item_ids": [str(i) for i in self.item_ids],
+            "item_category": np.asarray(self.item_category, dtype=np.int32),
+            "categories": [str(c) for c in self.categories],
+            "recommendable": np.asarray(self.recommendable, dtype=bool),
+            "popularity": np.asarray(self.popularity, dtype=np.float64),
+            "repeat_categories": np.asarray(self.repeat_categories, dtype=bool),
+            "tie_break": np.asarray(self.tie_break, dtype=np.float64),
+            "similarity": _csr(self.similarity),
+            "dense_items": None if self.dense_items is None else np.asarray(self.dense_items, dtype=np.int64),
+            "dense_weights": None if self.dense_weights is None else np.asarray(self.dense_weights, dtype=np.float32),
+            "signal": self.signal,
+            "category_fallback": bool(self.category_fallback),
+            "parameters": {str(k): v for k, v in self.parameters.items()},
+            "seed": int(self.seed),
+        }
+
+    @classmethod
+    def from_artifact(cls, artifact: dict[str, Any]) -> RecommenderModel:
+        if artifact.get("format") != ARTIFACT_FORMAT:
+            raise ValueError(f"not a recommender artifact of format {ARTIFACT_FORMAT}: {artifact.get('format')!r}")
+        return cls(
+            candidate=artifact["candidate"],
+            item_ids=np.array(artifact["item_ids"], dtype=object),
+            item_category=np.asarray(artifact["item_category"], dtype=np.int32),
+            categories=np.array(artifact["categories"], dtype=object),
+            recommendable=np.asarray(artifact["recommendable"], dtype=bool),
+            popularity=np.asarray(artifact["popularity"], dtype=np.float64),
+            repeat_categories=np.asarray(artifact["repeat_categories"], dtype=bool),
+            tie_break=np.asarray(artifact["tie_break"], dtype=np.float64),
+            similarity=_from_csr(artifact["similarity"]),
+            dense_items=None if artifact["dense_items"] is None else np.asarray(artifact["dense_items"], dtype=np.int64),
+            dense_weights=None if artifact["dense_weights"] is None else np.asarray(artifact["dense_weights"]),
+            signal=artifact["signal"],
+            category_fallback=bool(artifact["category_fallback"]),
+            parameters=dict(artifact["parameters"]),
+            seed=int(artifact["seed"]),
+        )
 
 
 def transform_signal(weights: sparse.csr_matrix, signal: str) -> sparse.csr_matrix:
@@ -230,48 +279,3 @@ def _from_csr(value: dict[str, Any] | None) -> sparse.csr_matrix | None:
         return None
     return sparse.csr_matrix((np.asarray(value["data"]), np.asarray(value["indices"]), np.asarray(value["indptr"])),
                              shape=tuple(int(v) for v in value["shape"]))
-
-
-def to_artifact(model: RecommenderModel) -> dict[str, Any]:
-    """A registry artifact of plain lists, numbers and numpy arrays (no allow-list change needed):
-    ids as lists of str, the item-kNN CSR as data / indices / indptr arrays, EASE as a dense array."""
-    return {
-        "format": ARTIFACT_FORMAT,
-        "candidate": model.candidate,
-        "item_ids": [str(i) for i in model.item_ids],
-        "item_category": np.asarray(model.item_category, dtype=np.int32),
-        "categories": [str(c) for c in model.categories],
-        "recommendable": np.asarray(model.recommendable, dtype=bool),
-        "popularity": np.asarray(model.popularity, dtype=np.float64),
-        "repeat_categories": np.asarray(model.repeat_categories, dtype=bool),
-        "tie_break": np.asarray(model.tie_break, dtype=np.float64),
-        "similarity": _csr(model.similarity),
-        "dense_items": None if model.dense_items is None else np.asarray(model.dense_items, dtype=np.int64),
-        "dense_weights": None if model.dense_weights is None else np.asarray(model.dense_weights, dtype=np.float32),
-        "signal": model.signal,
-        "category_fallback": bool(model.category_fallback),
-        "parameters": {str(k): v for k, v in model.parameters.items()},
-        "seed": int(model.seed),
-    }
-
-
-def from_artifact(artifact: dict[str, Any]) -> RecommenderModel:
-    if artifact.get("format") != ARTIFACT_FORMAT:
-        raise ValueError(f"not a recommender artifact of format {ARTIFACT_FORMAT}: {artifact.get('format')!r}")
-    return RecommenderModel(
-        candidate=artifact["candidate"],
-        item_ids=np.array(artifact["item_ids"], dtype=object),
-        item_category=np.asarray(artifact["item_category"], dtype=np.int32),
-        categories=np.array(artifact["categories"], dtype=object),
-        recommendable=np.asarray(artifact["recommendable"], dtype=bool),
-        popularity=np.asarray(artifact["popularity"], dtype=np.float64),
-        repeat_categories=np.asarray(artifact["repeat_categories"], dtype=bool),
-        tie_break=np.asarray(artifact["tie_break"], dtype=np.float64),
-        similarity=_from_csr(artifact["similarity"]),
-        dense_items=None if artifact["dense_items"] is None else np.asarray(artifact["dense_items"], dtype=np.int64),
-        dense_weights=None if artifact["dense_weights"] is None else np.asarray(artifact["dense_weights"]),
-        signal=artifact["signal"],
-        category_fallback=bool(artifact["category_fallback"]),
-        parameters=dict(artifact["parameters"]),
-        seed=int(artifact["seed"]),
-    )

@@ -89,3 +89,8 @@ def registry_metrics(evaluation: Evaluation) -> dict[str, dict[str, float]]:
 def recall_curves(evaluation: Evaluation) -> dict[str, np.ndarray]:
     """recall@1..TOP_K per candidate."""
     return {name: r.recall_curve for name, r in evaluation.results.items()}
+
+
+def evaluate_saved(run: Any, fitted: RecommenderModel, row: Any) -> dict[str, float]:
+    """A saved version (the champion) on this training run's held-out split."""
+    return evaluate_model(fitted, run.details.evaluation.split)[0]

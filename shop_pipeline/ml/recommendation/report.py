@@ -6,6 +6,7 @@ metrics_table_markdown  the candidates' metrics at each K, NDCG@10 against most-
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from collections.abc import Mapping
 from typing import Any
@@ -16,9 +17,10 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from shop_pipeline.ml.common.plots import figure_png  # noqa: E402
+from shop_pipeline.ml.common.plots import figure_png, png_markdown  # noqa: E402
+from shop_pipeline.ml.common.spec import ModelSettings, Report, Shown, TrainedVersion, TrainingRun  # noqa: E402
 from shop_pipeline.ml.recommendation.candidates import GATE_METRIC, MOST_POPULAR  # noqa: E402
-from shop_pipeline.ml.recommendation.evaluate import KS  # noqa: E402
+from shop_pipeline.ml.recommendation.evaluate import KS, recall_curves  # noqa: E402
 from shop_pipeline.ml.recommendation.metrics import METRIC_NAMES  # noqa: E402
 
 
@@ -58,3 +60,24 @@ def metrics_table_markdown(metrics: dict[str, dict[str, float]], ks: tuple[int, 
         rel = "-" if not base or gain is None or math.isnan(gain) else f"{gain / base:.2f}x"
         lines.append("| " + " | ".join([name, *(fmt(values.get(n)) for n in names), rel]) + " |")
     return "\n".join(lines)
+
+
+def training_report(run: TrainingRun, trained: TrainedVersion, as_of: dt.date, settings: ModelSettings) -> Report:
+    """The report of a training run (train.training_run) and what the training asset shows."""
+    recommendation = run.details
+    title = f"Recommendations {trained.version} (as of {as_of})"
+    if recommendation.evaluation is None:
+        return Report(title, [(
+            "Not measured", f"{recommendation.unmeasured_reason}.\n\nThis version serves **{run.serving_candidate}** "
+            "unmeasured: the gate cannot promote it, and scoring serves it marked unvalidated while no measured model "
+            "is champion.", None)], Shown(values={"unmeasured_reason": recommendation.unmeasured_reason}))
+    table = metrics_table_markdown(trained.metrics)
+    png = recall_curve_png(recall_curves(recommendation.evaluation))
+    summary = recommendation.evaluation.summary()
+    sections = [
+        ("Held-out window", f"{summary['evaluated_users']} customers evaluated on their {summary['target_event']} "
+         f"events after {summary['split_day']}; this version serves **{run.serving_candidate}**.\n\n{table}", None),
+        ("Recall@K", "", png),
+    ]
+    return Report(title, sections, Shown(markdown={"metrics": table, "recall_at_k": png_markdown(png, "recall@K")},
+                                         json={"held_out": summary}))

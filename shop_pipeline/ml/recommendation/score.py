@@ -34,14 +34,24 @@ import datetime as dt
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+import duckdb
 import numpy as np
 import pandas as pd
 from scipy import sparse
 
 from shop_pipeline.features.columns import cutoff_for
+from shop_pipeline.ml.common import registry
+from shop_pipeline.ml.common.html_report import markdown_table
+from shop_pipeline.ml.common.lifecycle import SERVING_PARAMETER
+from shop_pipeline.ml.common.spec import ModelSettings, Shown
 from shop_pipeline.ml.common.threads import configure as configure_threads
-from shop_pipeline.ml.recommendation.candidates import RecommenderModel, transform_signal
-from shop_pipeline.ml.recommendation.data import InteractionMatrix, customers_seen
+from shop_pipeline.ml.recommendation.candidates import (
+    FALLBACK_CANDIDATE,
+    UNMEASURED_PARAMETER,
+    RecommenderModel,
+    transform_signal,
+)
+from shop_pipeline.ml.recommendation.data import InteractionMatrix, customers_seen, load_interactions
 from shop_pipeline.sql import ddl
 
 TOP_K = 20
@@ -361,3 +371,34 @@ def recommendations_frame(model: RecommenderModel, history: InteractionMatrix, a
         return pd.DataFrame({c: pd.Series(dtype=t) for c, t in zip(
             OUTPUT_COLUMNS, ("object", "int32", "object", "float64", "object", "object", "object"))})
     return pd.concat(parts, ignore_index=True)
+
+
+def score_table(con: duckdb.DuckDBPyConnection, model: RecommenderModel, row: registry.RegistryRow, as_of: dt.date,
+                settings: ModelSettings) -> pd.DataFrame:
+    """The rows of scoring.recommendations: the top TOP_K of every customer seen before the cut-off (within
+    the run's recommendation_recency_days when set)."""
+    return recommendations_frame(model, load_interactions(con), as_of, row.version,
+                                 recency_days=settings.recommendation_recency_days)
+
+
+def _recency_label(recency_days: int | None) -> str:
+    if recency_days is None:
+        return "every customer with an interaction before the cut-off"
+    return f"customers with an interaction in the {recency_days} days before the cut-off"
+
+
+def describe_scores(frame: pd.DataFrame, row: registry.RegistryRow, validated: bool, settings: ModelSettings) -> Shown:
+    reasons = frame.groupby("reason").size().rename("rows").reset_index()
+    unmeasured = row.parameters.get(UNMEASURED_PARAMETER) or "nothing could be measured"
+    return Shown(
+        values={
+            "validated": validated,
+            "validation": "champion passed the gate" if validated else
+            f"UNVALIDATED: {unmeasured}; serving {row.parameters.get(SERVING_PARAMETER, FALLBACK_CANDIDATE)} "
+            "until a measured model becomes champion",
+            "who": _recency_label(settings.recommendation_recency_days),
+            "customers": int(frame["customer_id"].nunique()),
+            "distinct_products": int(frame["product_id"].nunique()),
+        },
+        markdown={"reasons": markdown_table(reasons)},
+    )

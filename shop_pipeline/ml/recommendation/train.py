@@ -1,5 +1,6 @@
 """Recommendation training run: tune, measure every candidate on the held-out window, refit the
-best on all the history (`train` -> TrainingRun).
+best on all the history (`train` -> RecommendationRun; `training_run` -> the TrainingRun every
+model returns).
 
 Tuning (TUNING_GRID) uses the validation window that ends where the test window starts, so the
 held-out numbers stay honest.
@@ -22,6 +23,7 @@ import numpy as np
 
 from shop_pipeline.ml.common.errors import NotEnoughData
 from shop_pipeline.ml.common.promotion import select_serving
+from shop_pipeline.ml.common.spec import ModelSettings, TrainingRun
 from shop_pipeline.ml.recommendation.candidates import (
     CHALLENGER_POOL,
     EASE,
@@ -29,21 +31,26 @@ from shop_pipeline.ml.recommendation.candidates import (
     GATE_METRIC,
     HIGHER_IS_BETTER,
     ITEM_KNN,
+    MEASURED,
+    MODE_PARAMETER,
     SERVABLE,
+    UNMEASURED,
+    UNMEASURED_PARAMETER,
     RecommenderModel,
     fit_candidate,
 )
-from shop_pipeline.ml.recommendation.data import InteractionMatrix, TemporalSplit, temporal_split
+from shop_pipeline.ml.recommendation.data import InteractionMatrix, TemporalSplit, load_interactions, temporal_split
 from shop_pipeline.ml.recommendation.evaluate import (
     Evaluation,
     evaluate_candidates,
     evaluate_model,
     registry_metrics,
 )
+from shop_pipeline.ml.recommendation.score import TOP_K
 
 TEST_DAYS = 14
 MIN_EVALUATED_CUSTOMERS = 10      # fewer customers to measure on: the unmeasured fallback serves
-MEASURED, UNMEASURED = "measured", "unmeasured"
+FEATURES = ["customer_id", "product_id", "weight", "category"]
 
 
 # Hyper-parameter grids, searched on a validation window that ends where the test window starts,
@@ -125,7 +132,7 @@ def held_out_split(con: Any, as_of: dt.date, test_days: int = TEST_DAYS,
 
 
 @dataclass
-class TrainingRun:
+class RecommendationRun:
     """What `train` decided: the served candidate fitted on all the history, and how it was chosen."""
 
     serving: str
@@ -140,7 +147,7 @@ class TrainingRun:
 
 
 def train(con: Any, as_of: dt.date, history: InteractionMatrix, seed: int = 0, test_days: int = TEST_DAYS,
-          min_evaluated: int = MIN_EVALUATED_CUSTOMERS) -> TrainingRun:
+          min_evaluated: int = MIN_EVALUATED_CUSTOMERS) -> RecommendationRun:
     """Tune, measure every candidate on the held-out window, refit the best on `history` (the
     interactions as of as_of); when held_out_split refuses, the unmeasured FALLBACK_CANDIDATE
     (module docstring). Raises NotEnoughData when `history` holds no interaction."""
@@ -152,10 +159,34 @@ def train(con: Any, as_of: dt.date, history: InteractionMatrix, seed: int = 0, t
     except NotEnoughData as short:
         model = fit_final(history, FALLBACK_CANDIDATE, seed=seed)
         unmeasured = {GATE_METRIC: float("nan"), "users": 0.0}
-        return TrainingRun(FALLBACK_CANDIDATE, model, {FALLBACK_CANDIDATE: unmeasured}, unmeasured_reason=str(short))
+        return RecommendationRun(FALLBACK_CANDIDATE, model, {FALLBACK_CANDIDATE: unmeasured}, unmeasured_reason=str(short))
     tuned = tune_parameters(con, as_of, seed, test_days)  # on the window before the held-out one
     evaluation = evaluate_candidates(split, seed=seed, parameters=tuned)
     metrics = registry_metrics(evaluation)
     serving = choose_serving(metrics)
     model = fit_final(history, serving, seed=seed, parameters=tuned.get(serving))
-    return TrainingRun(serving, model, metrics, evaluation)
+    return RecommendationRun(serving, model, metrics, evaluation)
+
+
+def training_run(con: Any, as_of: dt.date, settings: ModelSettings) -> TrainingRun:
+    """`train` on features.interactions, as the version to register (measured, or the unmeasured fallback)."""
+    run = train(con, as_of, load_interactions(con), seed=settings.seed)
+    parameters = {"candidate": run.serving, "seed": settings.seed, "test_days": TEST_DAYS, "top_k": TOP_K,
+                  **{str(k): v for k, v in run.model.parameters.items()},
+                  MODE_PARAMETER: run.mode, UNMEASURED_PARAMETER: run.unmeasured_reason or ""}
+    if run.evaluation is None:
+        return TrainingRun(run.serving, run.model, run.metrics, parameters, FEATURES, held_out=(as_of, as_of),
+                           train_start=None, train_end=as_of, notes=f"unmeasured: {run.unmeasured_reason}",
+                           mode=run.mode, warning=f"{run.unmeasured_reason}: serving {run.serving}, unmeasured",
+                           details=run)
+    split = run.evaluation.split
+    return TrainingRun(run.serving, run.model, run.metrics, parameters, FEATURES, held_out=(split.split_day, as_of),
+                       train_start=None, train_end=as_of, notes=f"target {split.target_event}",
+                       champion_window_start=split.split_day, mode=run.mode, details=run)
+
+
+def registered_mode(row: Any) -> dict[str, Any]:
+    """What a reused version recorded about how it was chosen (versions before modes: measured)."""
+    mode = row.parameters.get(MODE_PARAMETER, MEASURED)
+    reason = row.parameters.get(UNMEASURED_PARAMETER) or ""
+    return {"mode": mode, **({"unmeasured_reason": reason} if mode == UNMEASURED else {})}

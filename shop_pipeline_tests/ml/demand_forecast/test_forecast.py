@@ -8,9 +8,9 @@ from shop_pipeline.ml.common.splits import rolling_origin_folds
 from shop_pipeline.ml.demand_forecast.candidates import CANDIDATES, ForecastConfig
 from shop_pipeline.ml.demand_forecast.data import recorded_future
 from shop_pipeline.ml.demand_forecast.evaluate import backtest
+from shop_pipeline.ml.demand_forecast.fitting import fit_forecaster
 from shop_pipeline.ml.demand_forecast.report import plot_categories, plot_top_products, plot_wape_by_horizon
 from shop_pipeline.ml.demand_forecast.score import forecast
-from shop_pipeline.ml.demand_forecast.train import fit_forecaster
 from shop_pipeline_tests.ml.demand_forecast.synthetic import effect_history, weekly_history
 
 FAST = ForecastConfig(max_iter=80, max_train_rows=40_000)

@@ -16,11 +16,12 @@ import pandas as pd
 import pytest
 from dagster import DagsterInstance, materialize
 
-from shop_pipeline.defs.demand_forecast import demand_forecast_champion, demand_forecast_model, demand_forecasts
+from shop_pipeline.defs.models_common import model_assets
 from shop_pipeline.features.tables import future_product_days_frame, read_product_daily_sales
 from shop_pipeline.ml.common import registry
 from shop_pipeline.ml.common.metrics import forecast_metrics
-from shop_pipeline.ml.demand_forecast.candidates import from_artifact
+from shop_pipeline.ml.demand_forecast import SPEC
+from shop_pipeline.ml.demand_forecast.candidates import FittedForecaster
 from shop_pipeline.ml.demand_forecast.data import HISTORY_COLUMNS
 from shop_pipeline.ml.demand_forecast.score import forecast
 from shop_pipeline.pipeline_run import run_full_pipeline, window_run_config
@@ -46,7 +47,7 @@ def served(tmp_path_factory):
     config = window_run_config(forecast_horizon_days=HORIZON)
     data = run_full_pipeline(paths, instance, config, groups=["ingestion", "staging", "features"])
     assert data.success, data.error
-    run = materialize([demand_forecast_model, demand_forecast_champion, demand_forecasts],
+    run = materialize(model_assets(SPEC),
                       resources=default_resources(paths), run_config=config, instance=instance)
     assert run.success
     with connect(paths.warehouse) as con:
@@ -59,7 +60,7 @@ def served(tmp_path_factory):
         forecasts = con.execute("SELECT product_id, day, p10, p50, p90 FROM scoring.demand_forecasts").df()
         future = future_product_days_frame(con, CUTOFF, HORIZON)
         # what serving did before issue 14: the same model, the future priced at the highest price seen
-        fitted = from_artifact(registry.load_model(con, "demand_forecast", version, models_dir=paths.models))
+        fitted = FittedForecaster.from_artifact(registry.load_model(con, "demand_forecast", version, models_dir=paths.models))
         history = read_product_daily_sales(con, CUTOFF, CUTOFF - dt.timedelta(days=120), HISTORY_COLUMNS)
     highest = future.assign(shown_price=future["list_price"] * (1.0 - future["promo_discount_pct"]))
     at_highest_price = forecast(fitted, history, highest, CUTOFF, HORIZON, candidate=serving)

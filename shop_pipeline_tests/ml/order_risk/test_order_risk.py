@@ -21,8 +21,6 @@ from shop_pipeline.ml.order_risk.candidates import (
     MODEL_NAME,
     AmountZScore,
     FittedOrderRisk,
-    from_artifact,
-    to_artifact,
 )
 from shop_pipeline.ml.order_risk.data import FEATURE_COLUMNS, feature_frame, label_orders, plan_windows
 from shop_pipeline.ml.order_risk.evaluate import evaluate_fitted
@@ -128,8 +126,8 @@ def test_scores_are_deterministic_for_a_seed_and_survive_the_registry(run, shop,
     first = run.fitted.scores(features)
     np.testing.assert_array_equal(again.fitted.scores(features), first)
     assert again.fitted.threshold == run.fitted.threshold
-    path, sha = registry.save_model(to_artifact(run.fitted), tmp_path, MODEL_NAME, "v1")
-    loaded = from_artifact(registry.load_artifact(path, sha))
+    path, sha = registry.save_model(run.fitted.to_artifact(), tmp_path, MODEL_NAME, "v1")
+    loaded = FittedOrderRisk.from_artifact(registry.load_artifact(path, sha))
     np.testing.assert_array_equal(loaded.scores(features), first)
     assert (loaded.candidate, loaded.threshold, loaded.columns) == (run.fitted.candidate, run.fitted.threshold,
                                                                     run.fitted.columns)

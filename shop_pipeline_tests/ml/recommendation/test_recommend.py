@@ -18,10 +18,9 @@ from shop_pipeline.ml.recommendation.candidates import (
     ITEM_KNN,
     MOST_POPULAR,
     SERVABLE,
+    RecommenderModel,
     fit_candidate,
-    from_artifact,
     item_cosine_neighbours,
-    to_artifact,
     transform_signal,
 )
 from shop_pipeline.ml.recommendation.data import TemporalSplit, matrix_from_frame, split_targets
@@ -154,8 +153,8 @@ def test_artifact_round_trips_through_the_registry_without_an_allow_list_change(
     users = np.arange(matrix.shape[0])
     for candidate in ALL:
         model = fit_candidate(candidate, matrix, seed=2)
-        path, sha = registry.save_model(to_artifact(model), tmp_path, "recs", f"v-{candidate}")
-        loaded = from_artifact(registry.load_artifact(path, sha))  # refuses types outside the allow-list
+        path, sha = registry.save_model(model.to_artifact(), tmp_path, "recs", f"v-{candidate}")
+        loaded = RecommenderModel.from_artifact(registry.load_artifact(path, sha))  # refuses types outside the allow-list
         pd.testing.assert_frame_equal(frame_for(model, matrix, users), frame_for(loaded, matrix, users))
 
 
