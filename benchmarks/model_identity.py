@@ -16,7 +16,12 @@ SHA-256 in <out>/checksums.json. What a run cannot reproduce is left out or norm
 - training keys and the score tables' inputs keys hash the project's code (ml/, features/,
   sql/), so they change with any edit: training_key is left out, training_inputs keeps the
   input tables' fingerprints and the settings but not the code hash, and scoring.score_builds
-  keeps the table and its row count.
+  keeps the table and its row count. The fingerprint of staging.events is left out too: its rows
+  hold lineage (the landed file's path, the ingestion time), so two runs of the same code on the
+  same files in two folders differ there;
+- an artifact's SHA-256 (ml.model_registry.sha256) differs between two runs of the same code:
+  skops names the members of its zip by Python object ids and stamps them with the time. It is
+  replaced by `artifact_content` (below): the same model, the same digest.
 Rows are sorted by every column; the checksum is the SHA-256 of the CSV text with floats in
 repr (exact) form.
 """
@@ -28,14 +33,19 @@ import hashlib
 import json
 import re
 import sys
+import zipfile
 from pathlib import Path
 
 import duckdb
 import pandas as pd
 
 VERSION = re.compile(r"\d{8}T\d{6}-([0-9a-f]{8})")
+OBJECT_ID = re.compile(r'("__id__": |")(\d{9,})(?!\d)')  # skops: object ids, also the members' names
+KEYS = ("model_name", "version", "candidate", "metric", "feature", "bins", "table_name", "customer_id", "order_id",
+        "product_id", "day", "rank")
 RUN_TIMES = ("trained_at", "promoted_at", "reused_at", "evaluated_at", "binned_at", "written_at")
-LEFT_OUT = {"ml.model_registry": ("artifact_path", "training_key"), "scoring.score_builds": ("inputs_key",)}
+LEFT_OUT = {"ml.model_registry": ("artifact_path", "training_key", "sha256"), "scoring.score_builds": ("inputs_key",)}
+LINEAGE_TABLES = ("staging.events",)  # fingerprints that hold file paths and ingestion times
 
 
 def find_warehouse(workdir: Path) -> Path:
@@ -59,7 +69,25 @@ def _training_inputs(text):
         return None
     inputs = json.loads(text)
     inputs.pop("code", None)
+    for table in LINEAGE_TABLES:
+        inputs.get("tables", {}).pop(table, None)
     return VERSION.sub(r"\1", json.dumps(inputs, sort_keys=True))
+
+
+def artifact_content(path: Path) -> str:
+    """SHA-256 of a skops file's content, whatever the object ids and times it was written with: the
+    schema with every object id (its "__id__" values and the members' file names) replaced by the order
+    in which it first appears, then the members' bytes in that order."""
+    with zipfile.ZipFile(path) as archive:
+        schema = archive.read("schema.json").decode()
+        ids: dict[str, int] = {}
+        schema = OBJECT_ID.sub(lambda m: f"{m.group(1)}{ids.setdefault(m.group(2), len(ids))}", schema)
+        members = sorted((name for name in archive.namelist() if name != "schema.json"),
+                         key=lambda name: ids.get(Path(name).stem, len(ids)))
+        digest = hashlib.sha256(schema.encode())
+        for name in members:
+            digest.update(archive.read(name))
+    return digest.hexdigest()
 
 
 def normalise(table: str, frame: pd.DataFrame) -> pd.DataFrame:
@@ -70,8 +98,9 @@ def normalise(table: str, frame: pd.DataFrame) -> pd.DataFrame:
         if frame[column].dtype == object:
             frame[column] = frame[column].map(_normalise_value)
     frame = frame.reindex(columns=sorted(frame.columns))
-    if len(frame):
-        frame = frame.sort_values(list(frame.columns), kind="mergesort", na_position="first")
+    if len(frame):  # rows by their keys first, so that a differing value does not reorder the rows
+        order = [c for c in KEYS if c in frame.columns] + [c for c in frame.columns if c not in KEYS]
+        frame = frame.sort_values(order, kind="mergesort", na_position="first")
     return frame.reset_index(drop=True)
 
 
@@ -100,6 +129,9 @@ def dump(workdir: Path, out: Path) -> dict[str, dict]:
             for column in frame.columns:  # lists (drift bins) as JSON text, so they sort and hash
                 if frame[column].map(lambda v: hasattr(v, "__len__") and not isinstance(v, str)).any():
                     frame[column] = frame[column].map(lambda v: json.dumps([float(x) for x in v]))
+            if table == "ml.model_registry":
+                models = warehouse.parent.parent / "models"
+                frame["artifact_content"] = [artifact_content(models / path) for path in frame["artifact_path"]]
             frame = normalise(table, frame)
             frame.to_parquet(out / f"{table}.parquet", index=False)
             summary[table] = {"rows": len(frame), "sha256": checksum(frame)}
