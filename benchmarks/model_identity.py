@@ -127,7 +127,8 @@ def dump(workdir: Path, out: Path) -> dict[str, dict]:
         for table in tables(con):
             frame = con.execute(f"SELECT * FROM {table}").df()
             for column in frame.columns:  # lists (drift bins) as JSON text, so they sort and hash
-                if frame[column].map(lambda v: hasattr(v, "__len__") and not isinstance(v, str)).any():
+                if frame[column].dtype == object and frame[column].map(
+                        lambda v: hasattr(v, "__len__") and not isinstance(v, str)).any():
                     frame[column] = frame[column].map(lambda v: json.dumps([float(x) for x in v]))
             if table == "ml.model_registry":
                 models = warehouse.parent.parent / "models"

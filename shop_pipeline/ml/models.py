@@ -17,9 +17,6 @@ MODELS: list[ModelSpec] = [
     order_risk.SPEC,
 ]
 
-# the score tables, each with its DDL in sql/tables/<table>.sql
-SCORE_TABLES = tuple(spec.score_table for spec in MODELS)
-
 
 def model(name: str) -> ModelSpec:
     """The spec of the model registered as `name`."""

@@ -33,6 +33,7 @@ import datetime as dt
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol, Self
 
 import duckdb
@@ -40,6 +41,7 @@ import pandas as pd
 
 from shop_pipeline.ml.common import registry
 from shop_pipeline.ml.common.psi import FeatureDrift
+from shop_pipeline.sql import ddl
 
 
 class Artifact(Protocol):
@@ -174,6 +176,12 @@ class ModelSpec:
     training_description: str = ""
     gate_description: str = ""
     scoring_description: str = ""
+    # the score table's DDL file when it is not in sql/tables/ (a model outside this package: a test's toy)
+    score_ddl: Path | None = None
+
+    def __post_init__(self) -> None:
+        if self.score_ddl is not None and ddl.include(self.score_ddl) != self.score_table:
+            raise ValueError(f"{self.name}: score_ddl {self.score_ddl} is not the DDL of {self.score_table}")
 
     @property
     def training_asset(self) -> str:
