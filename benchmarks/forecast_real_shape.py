@@ -35,7 +35,7 @@ from harness import load, table, timed
 PYTHON = sys.executable
 SHOP_PIPELINE = str(Path(sys.executable).with_name("shop-pipeline"))
 HORIZON = 14
-SEED = 42  # ModelingWindow.seed
+SEED = 42  # Modeling.seed
 FOLDS = 3  # defs/forecast.BACKTEST_FOLDS
 
 

@@ -36,9 +36,9 @@ from harness import load, run_timed, table
 
 PYTHON = sys.executable
 SHOP_PIPELINE = str(Path(sys.executable).with_name("shop-pipeline"))
-SEED = 42  # ModelingWindow.seed, the pipeline's default
-FORECAST_HORIZON = 14  # ModelingWindow.forecast_horizon_days
-PROPENSITY_HORIZON = 30  # ModelingWindow.propensity_horizon_days
+SEED = 42  # Modeling.seed, the pipeline's default
+FORECAST_HORIZON = 14  # Modeling.forecast_horizon_days
+PROPENSITY_HORIZON = 30  # Modeling.propensity_horizon_days
 SCORING_TARGET_PER_S = 100_000
 SCORING_MIN_ROWS = 1_000_000
 

@@ -104,7 +104,7 @@ def step_training(home: Path, as_of: dt.date, args) -> dict:
     shutil.rmtree(models / MODEL_NAME, ignore_errors=True)
     path, sha = registry.save_model(run.fitted.to_artifact(), models, MODEL_NAME, version)
     return {
-        "training_s": training_s, "mode": run.mode, "chosen": run.chosen, "note": run.note,
+        "training_s": training_s, "mode": run.mode, "serving_candidate": run.serving_candidate, "note": run.note,
         "metrics": metrics_rows(run), "fit_s": {c: e.fit_seconds for c, e in run.evaluations.items()},
         "artifact": str(path), "sha256": sha, "artifact_mib": path.stat().st_size / 2**20,
         "threshold": run.fitted.threshold, "labelled_orders": run.labelled_orders,
@@ -222,7 +222,7 @@ def main() -> None:
 
     print(f"\n## Order risk on the {args.events:,}-event shop ({args.days} days, seed {args.seed}, as_of {as_of})\n")
     print(f"{train['note']}\n")
-    print(f"alert budget {args.alert_budget:.1%}; served: **{train['chosen']}** ({train['mode']}); "
+    print(f"alert budget {args.alert_budget:.1%}; served: **{train['serving_candidate']}** ({train['mode']}); "
           f"flag threshold {train['threshold']:.4f}\n")
     metrics = train["metrics"]
     names = ("pr_auc", "precision_at_1pct", "precision_at_5pct", "recall_at_budget", "n_orders", "n_fraud")

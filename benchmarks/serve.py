@@ -171,7 +171,7 @@ def main() -> None:
         files[endpoint] = folder / f"{endpoint.replace('/', '_')}.json"
         files[endpoint].write_text(json.dumps(requests))
     port = free_port()
-    server_log = open(home / "bench_requests" / "server.log", "w")
+    server_log = open(home / "bench_requests" / "server.log", "w")  # noqa: SIM115 - the server writes it until it stops
     server = subprocess.Popen([SHOP_PIPELINE, "serve", "--home", str(home), "--port", str(port),
                                "--workers", str(args.workers)], env=ENV, stdout=server_log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"

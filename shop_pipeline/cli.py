@@ -124,7 +124,7 @@ def _check_as_of(as_of: str | None, span: tuple[dt.date, dt.date]) -> str | None
 def run_pipeline(paths: ShopPaths, args: argparse.Namespace | None = None) -> int:
     """Materialize everything that has landed: all partitions, one in-process run."""
     from shop_pipeline.instance import ensure_dagster_home
-    from shop_pipeline.pipeline_run import describe_out_of_range, landed_days, window_run_config
+    from shop_pipeline.pipeline_run import describe_out_of_range, landed_days, modeling_run_config
 
     started = time.perf_counter()
     verbose = bool(getattr(args, "verbose", False))
@@ -140,7 +140,7 @@ def run_pipeline(paths: ShopPaths, args: argparse.Namespace | None = None) -> in
         print(f"shop-pipeline run: error: {problem}", file=sys.stderr)
         return EXIT_USAGE
     ensure_dagster_home(paths)
-    run_config = window_run_config(
+    run_config = modeling_run_config(
         getattr(args, "as_of", None),
         getattr(args, "forecast_horizon_days", None),
         getattr(args, "propensity_horizon_days", None),

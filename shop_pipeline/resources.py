@@ -156,14 +156,14 @@ def default_resources(paths: ShopPaths | None = None) -> dict[str, Any]:
                                                                    threads=env_int(THREADS_ENV))),
         "shop": ShopHome(home=str(paths.home)),
         "quality": Quality(**_given(thresholds_path=env_text(THRESHOLDS_ENV))),
-        "window": ModelingWindow(),
+        "modeling": Modeling(),
         "model_threads": ModelThreads(**_given(threads=env_int(MODEL_THREADS_ENV))),
         "retraining": retraining_from_environment(),
         "alerting": alerting_from_environment(),
     }
 
 
-class ModelingWindow(ConfigurableResource):
+class Modeling(ConfigurableResource):
     """The cut-off, horizons and tuning of a run's models (run configuration; `shop-pipeline run
     --as-of ...`, or the launchpad). A training that depends on a changed value (horizon, seed,
     alert budget, label maturity) trains a new version instead of reusing the registered one.

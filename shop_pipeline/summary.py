@@ -27,7 +27,7 @@ WHERE schema_name IN ('features', 'scoring', 'ml') ORDER BY schema_name, table_n
 # were unchanged (reused_at; a registry from before reuse has no such column: $reuse_column false).
 _MODELS = """
 WITH champions AS (
-    SELECT model_name, version, json_extract_string(parameters, '$.serving_candidate') AS serving
+    SELECT model_name, version, json_extract_string(parameters, '$.serving_candidate') AS serving_candidate
     FROM ml.model_registry WHERE is_champion
 ),
 attempts AS (
@@ -41,10 +41,10 @@ latest AS (
     FROM attempts GROUP BY model_name
 ),
 gate(model_name, metric) AS (SELECT * FROM (VALUES {gate}))
-SELECT c.model_name, c.version, c.serving, g.metric,
-       max(e.value) FILTER (WHERE e.candidate = c.serving),
+SELECT c.model_name, c.version, c.serving_candidate, g.metric,
+       max(e.value) FILTER (WHERE e.candidate = c.serving_candidate),
        string_agg(e.candidate || ' ' || round(e.value, 3), ', ' ORDER BY e.candidate)
-           FILTER (WHERE e.candidate NOT IN (c.serving, 'champion') AND NOT isnan(e.value)),
+           FILTER (WHERE e.candidate NOT IN (c.serving_candidate, 'champion') AND NOT isnan(e.value)),
        l.latest_version, l.latest_how
 FROM champions c JOIN gate g USING (model_name) JOIN latest l USING (model_name)
 JOIN ml.model_evaluations e ON e.model_name = c.model_name AND e.version = c.version AND e.metric = g.metric

@@ -150,8 +150,8 @@ def test_the_exit_codes_are_in_the_help(capsys):
 
 
 def test_the_window_arguments_become_the_window_resource_config():
-    from shop_pipeline.pipeline_run import window_run_config
+    from shop_pipeline.pipeline_run import modeling_run_config
 
-    assert window_run_config() == {}
-    config = window_run_config("2025-03-01", None, 45, 30)["resources"]["window"]["config"]
+    assert modeling_run_config() == {}
+    config = modeling_run_config("2025-03-01", None, 45, 30)["resources"]["modeling"]["config"]
     assert config == {"as_of": "2025-03-01", "propensity_horizon_days": 45, "recommendation_recency_days": 30}

@@ -97,4 +97,4 @@ def test_every_model_and_score_asset_sets_its_threads():
 
 
 def test_the_resources_page_lists_every_configurable_setting():
-    assert {"warehouse", "shop", "quality", "window", "model_threads", "retraining", "alerting"} <= set(defs.resources)
+    assert {"warehouse", "shop", "quality", "modeling", "model_threads", "retraining", "alerting"} <= set(defs.resources)

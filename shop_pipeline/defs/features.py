@@ -27,7 +27,7 @@ from shop_pipeline.ml.common.lifecycle import inputs_key
 from shop_pipeline.quality.feature_suites import validate_customer_features, validate_product_daily_sales
 from shop_pipeline.quality.interactions_suite import validate_interactions
 from shop_pipeline.quality.order_feature_suite import validate_order_features
-from shop_pipeline.resources import ModelingWindow, Quality, Warehouse
+from shop_pipeline.resources import Modeling, Quality, Warehouse
 
 # what a feature table's rows depend on besides the cut-off (the code of features/, sql/ and
 # quality/ and the thresholds are part of the key too): unchanged, the audited table is kept
@@ -83,9 +83,9 @@ def audited_feature_asset(*, name: str, deps: list[str], description: str, build
         check_specs=[AssetCheckSpec(check_name, asset=name, blocking=True, description=check_description)],
         automation_condition=follows_new_data(),
     )
-    def feature_table(context: AssetExecutionContext, warehouse: Warehouse, window: ModelingWindow, quality: Quality):
+    def feature_table(context: AssetExecutionContext, warehouse: Warehouse, modeling: Modeling, quality: Quality):
         with warehouse.connection() as con:
-            as_of = window.resolve_as_of(con)
+            as_of = modeling.resolve_as_of(con)
             thresholds = quality.thresholds()
             settings = {"table": table, "thresholds": thresholds,
                         "queries": {name: query_fingerprint(sql.load(name)) for name in queries}}

@@ -34,7 +34,7 @@ from shop_pipeline.ml.common.lifecycle import (
     training_inputs,
 )
 from shop_pipeline.ml.common.spec import ModelSpec, Shown
-from shop_pipeline.resources import ModelingWindow, ModelThreads, ShopHome, Warehouse
+from shop_pipeline.resources import Modeling, ModelThreads, ShopHome, Warehouse
 from shop_pipeline.warehouse.scores import replace_scores, unchanged_scores
 
 PROMOTION_GATE_CHECK = "promotion_gate"
@@ -67,14 +67,14 @@ def float_metrics(values: dict[str, float], names) -> dict[str, float]:
 
 
 @contextlib.contextmanager
-def model_step(warehouse: Warehouse, window: ModelingWindow, model_threads: ModelThreads):
+def model_step(warehouse: Warehouse, modeling: Modeling, model_threads: ModelThreads):
     """What every model and score asset starts with: the run's model threads, a warehouse
     connection with the registry's tables (old model names migrated), and the cut-off;
     yields (connection, as_of)."""
     model_threads.apply()
     with warehouse.connection() as con:
         registry.ensure_registry_schema(con)
-        yield con, window.resolve_as_of(con)
+        yield con, modeling.resolve_as_of(con)
 
 
 def _named(compute: Callable, name: str) -> Callable:
@@ -86,10 +86,10 @@ def _named(compute: Callable, name: str) -> Callable:
 # ---------------------------------------------------------------------------- training
 
 
-def prepare_training(context, con, spec: ModelSpec, window: ModelingWindow, as_of, models_dir) -> TrainingInputs:
+def prepare_training(context, con, spec: ModelSpec, modeling: Modeling, as_of, models_dir) -> TrainingInputs:
     """The training key of this run and the registered version it may reuse (ml/common/lifecycle.py; its
     artifact in `models_dir`, the shop home's models folder); logged."""
-    training = training_inputs(con, spec.name, tables=dict(spec.training_inputs), settings=spec.training_settings(window),
+    training = training_inputs(con, spec.name, tables=dict(spec.training_inputs), settings=spec.training_settings(modeling),
                                as_of=as_of, models_dir=models_dir)
     context.log.info(f"{spec.name}: {training.reason}")
     return training
@@ -127,17 +127,17 @@ def training_asset(spec: ModelSpec) -> AssetsDefinition:
     unchanged, else train, compare with the champion and register (lifecycle.train_and_register), and
     write the report."""
 
-    def compute(context: AssetExecutionContext, warehouse: Warehouse, window: ModelingWindow, shop: ShopHome,
+    def compute(context: AssetExecutionContext, warehouse: Warehouse, modeling: Modeling, shop: ShopHome,
                 model_threads: ModelThreads):
-        with model_step(warehouse, window, model_threads) as (con, as_of):
-            training = prepare_training(context, con, spec, window, as_of, shop.paths.models)
+        with model_step(warehouse, modeling, model_threads) as (con, as_of):
+            training = prepare_training(context, con, spec, modeling, as_of, shop.paths.models)
             if training.reusable is not None:
                 return reused_result(con, spec, training, reports=shop.paths.reports, as_of=as_of)
-            registered = train_and_register(con, spec, as_of, window, training=training, models_dir=shop.paths.models)
+            registered = train_and_register(con, spec, as_of, modeling, training=training, models_dir=shop.paths.models)
         run, champion, trained = registered.run, registered.champion, registered.trained
         if run.warning:
             context.log.warning(run.warning)
-        report = spec.report(run, trained, as_of, window)
+        report = spec.report(run, trained, as_of, modeling)
         path = shop.paths.reports / f"{spec.name}-{trained.version}.html"
         write_html_report(path, report.title, report.sections)
         return MaterializeResult(metadata={
@@ -198,7 +198,7 @@ def gate_check_result(decision, champion_after, version: str,
     )
 
 
-def run_promotion_gate(context, warehouse, window, spec: ModelSpec):
+def run_promotion_gate(context, warehouse, modeling, spec: ModelSpec):
     """The body of a `*_champion` asset: gate the version the training asset produced. spec.competing
     narrows spec.servable to the candidates that competed in that version (a version may measure fewer)."""
     trained = latest_metadata(context, spec.training_asset)
@@ -213,7 +213,7 @@ def run_promotion_gate(context, warehouse, window, spec: ModelSpec):
             servable = spec.competing(registry.get_version(con, spec.name, version))
         decision, champion_after = gate_and_promote(
             con, model_name=spec.name, version=version, servable=servable, references=list(spec.references),
-            metric=spec.gate_metric, higher_is_better=spec.higher_is_better, min_improvement=window.min_improvement,
+            metric=spec.gate_metric, higher_is_better=spec.higher_is_better, min_improvement=modeling.min_improvement,
             reused=bool(trained.get(REUSED_KEY)),
         )
     yield gate_check_result(decision, champion_after, version,
@@ -238,8 +238,8 @@ def promotion_gate_asset(spec: ModelSpec) -> AssetsDefinition:
     better = "higher" if spec.higher_is_better else "lower"
     beaten = f" and beats {', '.join(spec.references)}," if spec.references else ""
 
-    def compute(context: AssetExecutionContext, warehouse: Warehouse, window: ModelingWindow):
-        yield from run_promotion_gate(context, warehouse, window, spec)
+    def compute(context: AssetExecutionContext, warehouse: Warehouse, modeling: Modeling):
+        yield from run_promotion_gate(context, warehouse, modeling, spec)
 
     return asset(
         name=spec.champion_asset,
@@ -292,26 +292,26 @@ def score_table_asset(spec: ModelSpec) -> AssetsDefinition:
     that follow new data and a new champion, the freshness the UI shows, and the table's column schema
     from its DDL. Unchanged champion and inputs keep the table (their inputs key is recorded)."""
 
-    def compute(context: AssetExecutionContext, warehouse: Warehouse, window: ModelingWindow, shop: ShopHome,
+    def compute(context: AssetExecutionContext, warehouse: Warehouse, modeling: Modeling, shop: ShopHome,
                 model_threads: ModelThreads):
-        with model_step(warehouse, window, model_threads) as (con, as_of):
+        with model_step(warehouse, modeling, model_threads) as (con, as_of):
             current, validated = serving_version(context, con, spec)
             key = scoring_key(con, current, tables=dict(spec.scoring_inputs), as_of=as_of,
-                              settings=spec.scoring_settings(window))
+                              settings=spec.scoring_settings(modeling))
             kept = unchanged_scores(con, spec.score_table, key)
             if kept is not None:  # the model and its inputs are unchanged: so are the scores
                 columns = ", ".join(spec.kept_columns) if spec.kept_columns else "*"
                 rows, scores = kept, con.execute(f"SELECT {columns} FROM {spec.score_table}").df()
             else:
                 fitted = spec.load(con, current, shop.paths.models)
-                scores = spec.score(con, fitted, current, as_of, window)
+                scores = spec.score(con, fitted, current, as_of, modeling)
                 rows = replace_scores(con, spec.score_table, scores, inputs_key=key)
         return MaterializeResult(metadata={
             "dagster/row_count": rows,
             "model_version": current.version,
             "as_of": as_of.isoformat(),
             SCORES_REWRITTEN: kept is None,
-            **shown_metadata(spec.describe_scores(scores, current, validated, window)),
+            **shown_metadata(spec.describe_scores(scores, current, validated, modeling)),
         })
 
     return asset(

@@ -227,16 +227,16 @@ def _customer_features_params(as_of: dt.date) -> dict:
     return {"as_of": as_of, "cutoff": cutoff_for(as_of), "no_event_days": NO_EVENT_DAYS}
 
 
-def customer_features_frame(con: duckdb.DuckDBPyConnection, cutoff_day: dt.date) -> pd.DataFrame:
-    """Customer features as of `cutoff_day` (columns: CUSTOMER_FEATURES).
+def customer_features_frame(con: duckdb.DuckDBPyConnection, as_of: dt.date) -> pd.DataFrame:
+    """Customer features as of `as_of` (columns: CUSTOMER_FEATURES).
 
-    `cutoff_day` is an as_of: the last day whose events are used (the cut-off instant is the
-    next midnight, cutoff_for(cutoff_day)). Any earlier day works, e.g. for training at
+    `as_of` is an as_of: the last day whose events are used (the cut-off instant is the
+    next midnight, cutoff_for(as_of)). Any earlier day works, e.g. for training at
     earlier cut-offs. One row per customer with an event before the cut-off.
-    Raises ValueError when cutoff_day is before any landed data.
+    Raises ValueError when as_of is before any landed data.
     """
-    check_as_of(con, cutoff_day)
-    return _frame(con, "customer_features", _customer_features_params(cutoff_day), CUSTOMER_FEATURES)
+    check_as_of(con, as_of)
+    return _frame(con, "customer_features", _customer_features_params(as_of), CUSTOMER_FEATURES)
 
 
 def build_customer_features(con: duckdb.DuckDBPyConnection, as_of: dt.date, own_transaction: bool = True) -> int:

@@ -15,6 +15,7 @@ Paths reach DuckDB glob-escaped: its readers expand [ ] * ? even in a parameter.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import re
 from dataclasses import dataclass
@@ -54,7 +55,7 @@ def _parse_quoted_csv_line(line: str | None) -> list[str] | None:
 
 
 def register_functions(con: duckdb.DuckDBPyConnection) -> None:
-    try:
+    with contextlib.suppress(duckdb.CatalogException, duckdb.NotImplementedException):  # registered already
         con.create_function(
             "parse_quoted_csv_line",
             _parse_quoted_csv_line,
@@ -63,8 +64,6 @@ def register_functions(con: duckdb.DuckDBPyConnection) -> None:
             null_handling="special",
             side_effects=False,
         )
-    except (duckdb.CatalogException, duckdb.NotImplementedException):
-        pass  # already registered on this connection
 
 
 def csv_header_positions(path: Path) -> dict[str, int]:

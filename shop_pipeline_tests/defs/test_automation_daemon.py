@@ -8,6 +8,7 @@ daemon stores, not at the pipeline (tested elsewhere). The sensor ticks every 2 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -41,10 +42,8 @@ def start_daemon(env: dict[str, str], log: Path) -> subprocess.Popen:
 
 
 def kill_group(process: subprocess.Popen, sig: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, sig)
-    except ProcessLookupError:
-        pass
     process.wait(timeout=30)
 
 

@@ -9,7 +9,7 @@ import pytest
 from dagster import AssetKey, DagsterInstance, materialize
 
 from shop_pipeline.definitions import ASSETS
-from shop_pipeline.pipeline_run import run_full_pipeline, window_run_config
+from shop_pipeline.pipeline_run import modeling_run_config, run_full_pipeline
 from shop_pipeline.resources import default_resources
 from shop_pipeline.settings import ShopPaths
 from shop_pipeline.summary import format_summary, warehouse_summary
@@ -20,7 +20,7 @@ TRAINING = {"demand_forecast_model": "demand_forecast", "propensity_model": "pro
             "recommendation_model": "recommendation", "order_risk_model": "order_risk"}
 SCORES = {"demand_forecasts": "scoring.demand_forecasts", "customer_scores": "scoring.customer_scores",
           "recommendations": "scoring.recommendations", "order_risk_scores": "scoring.order_risk_scores"}
-CONFIG = window_run_config(forecast_horizon_days=7, propensity_horizon_days=14)
+CONFIG = modeling_run_config(forecast_horizon_days=7, propensity_horizon_days=14)
 
 
 @pytest.fixture(scope="module")
@@ -104,7 +104,7 @@ def test_a_changed_feature_table_retrains_its_model_only(shop):
 def test_a_changed_hyper_parameter_retrains(shop):
     paths, instance = shop
     before = versions(paths)
-    other_seed = {"resources": {"window": {"config": {**CONFIG["resources"]["window"]["config"], "seed": 7}}}}
+    other_seed = {"resources": {"modeling": {"config": {**CONFIG["resources"]["modeling"]["config"], "seed": 7}}}}
     result = materialize(ASSETS, selection=["propensity_model", "propensity_champion", "customer_scores"],
                          resources=default_resources(paths), instance=instance, run_config=other_seed)
     assert result.success

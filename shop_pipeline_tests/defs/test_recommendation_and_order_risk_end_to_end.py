@@ -136,7 +136,7 @@ def test_the_alert_budget_is_run_configuration_that_retrains_the_risk_model(shop
                                          FROM ml.model_registry WHERE is_champion AND model_name = 'order_risk'""")
     assert default_budget == 0.02
     result = materialize(ASSETS, selection=["order_risk_model"], resources=default_resources(paths), instance=instance,
-                         run_config={"resources": {"window": {"config": {"order_risk_alert_budget": 0.05}}}})
+                         run_config={"resources": {"modeling": {"config": {"order_risk_alert_budget": 0.05}}}})
     metadata = instance.get_latest_materialization_event(AssetKey("order_risk_model")).asset_materialization.metadata
     assert result.success and metadata["reused_version"].value is False  # a new budget is a new training key
     [(budget,)] = rows(paths, f"""SELECT json_extract(parameters, '$.alert_budget')::DOUBLE FROM ml.model_registry

@@ -25,7 +25,7 @@ models.MODELS.append(toy_model.SPEC)  # the one line a fifth model adds to ml/mo
 from dagster import AssetKey, DagsterInstance
 
 from shop_pipeline.definitions import defs
-from shop_pipeline.pipeline_run import run_full_pipeline, window_run_config
+from shop_pipeline.pipeline_run import run_full_pipeline, modeling_run_config
 from shop_pipeline.serving.snapshot import current_snapshot_dir, serving_root
 from shop_pipeline.serving.store import Snapshot
 from shop_pipeline.settings import ShopPaths
@@ -36,7 +36,7 @@ paths = ShopPaths.at(sys.argv[1])
 graph = defs.resolve_asset_graph()
 assets = {key.to_user_string(): graph.get(key) for key in graph.get_all_asset_keys()}
 outcome = run_full_pipeline(paths, DagsterInstance.ephemeral(),
-                            window_run_config(forecast_horizon_days=7, propensity_horizon_days=14))
+                            modeling_run_config(forecast_horizon_days=7, propensity_horizon_days=14))
 with connect(paths.warehouse, read_only=True) as con:
     scored = con.execute("SELECT count(*), count(DISTINCT model_version) FROM scoring.toy_basket_values").fetchone()
     champion = con.execute("SELECT version FROM ml.model_registry WHERE model_name = 'toy_basket_value' "

@@ -23,7 +23,7 @@ from shop_pipeline.ml.common.lifecycle import SERVING_PARAMETER, train_and_regis
 from shop_pipeline.ml.common.spec import ModelSpec, TrainingRun
 from shop_pipeline.ml.models import MODELS
 from shop_pipeline.pipeline_run import RANGE_END_TAG, RANGE_START_TAG
-from shop_pipeline.resources import ModelingWindow, default_resources
+from shop_pipeline.resources import Modeling, default_resources
 from shop_pipeline.settings import ShopPaths
 from shop_pipeline.sql import ddl
 from shop_pipeline.synth import GeneratorConfig, generate_shop
@@ -32,7 +32,7 @@ from shop_pipeline.warehouse.scores import replace_scores
 from shop_pipeline_tests.ml import toy_model
 
 SPECS = [*MODELS, toy_model.SPEC]
-SETTINGS = ModelingWindow(forecast_horizon_days=7, propensity_horizon_days=14)
+SETTINGS = Modeling(forecast_horizon_days=7, propensity_horizon_days=14)
 DATA = AssetSelection.groups("ingestion", "staging", "features")
 
 

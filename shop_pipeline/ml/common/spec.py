@@ -54,7 +54,7 @@ class Artifact(Protocol):
 
 
 class ModelSettings(Protocol):
-    """The run's model settings (the `window` resource, resources.ModelingWindow) a model reads."""
+    """The run's model settings (the `modeling` resource, resources.Modeling) a model reads."""
 
     seed: int
     forecast_horizon_days: int

@@ -2,7 +2,7 @@
 
     seasonal_naive  units on the last same weekday on or before the origin; a new product: its
                     91-day mean, else 0.
-    linear          the product brief's baseline: imputed + scaled price, promotion, ad spend
+    linear          baseline: imputed + scaled price, promotion, ad spend
                     and 7-day mean, one-hot weekday -> Ridge; clipped at 0.
     challenger      HistGradientBoostingRegressor on log1p(units) (TransformedTargetRegressor),
                     category as a native categorical feature. The log1p centre sits between the

@@ -84,14 +84,14 @@ def history_until(history: pd.DataFrame, as_of, horizon_days: int) -> tuple[pd.D
         raise ValueError(f"horizon_days must be >= 1 (got {horizon_days})")
     h = check_history(history)
     if as_of is None:
-        cut = h["day"].max()
+        origin = h["day"].max()
     else:
-        cut = pd.Timestamp(as_date(as_of))
-        if h["day"].max() > cut:  # (filtering copies every column)
-            h = h[h["day"] <= cut]
+        origin = pd.Timestamp(as_date(as_of))
+        if h["day"].max() > origin:  # (filtering copies every column)
+            h = h[h["day"] <= origin]
         if len(h) == 0:
-            raise NotEnoughData(f"demand forecast: no history on or before as_of={cut.date()}")
-    return h, cut
+            raise NotEnoughData(f"demand forecast: no history on or before as_of={origin.date()}")
+    return h, origin
 
 
 def build_panel(history: pd.DataFrame) -> Panel:
@@ -177,7 +177,7 @@ def design_matrix(panel: Panel, product_rows: np.ndarray, origins: np.ndarray, h
     X["units_rolling_mean_91"] = window_mean(panel, "units", p, o, 91)
     X["views_rolling_mean_7"] = window_mean(panel, "views", p, o, 7)
     X["carts_rolling_mean_7"] = window_mean(panel, "carts", p, o, 7)
-    s, c = panel.cum["units"]
+    _s, c = panel.cum["units"]
     hist = np.zeros(len(p))
     ok = (p >= 0) & (o >= 0)
     hist[ok] = c[p[ok], np.minimum(o[ok], panel.n_days - 1) + 1]
@@ -225,18 +225,18 @@ class PreparedOrigin:
     builds it when a snapshot loads, and answers each request from it)."""
 
     panel: Panel
-    cut: pd.Timestamp
+    day: pd.Timestamp  # the origin (the cut-off day)
     horizon_days: int
 
 
 def prepare_origin(history: pd.DataFrame, as_of, horizon_days: int) -> PreparedOrigin:
     """The origin `as_of` of `history` (rows on days <= as_of count) for forecasts up to horizon_days ahead."""
-    h, cut = history_until(history, as_of, horizon_days)
-    return PreparedOrigin(panel=build_panel(h), cut=cut, horizon_days=horizon_days)
+    h, origin = history_until(history, as_of, horizon_days)
+    return PreparedOrigin(panel=build_panel(h), day=origin, horizon_days=horizon_days)
 
 
-def future_rows(future: pd.DataFrame, cut: pd.Timestamp, horizon_days: int) -> pd.DataFrame:
-    """The rows of `future` in (cut, cut + horizon_days], normalised, with their horizon."""
+def future_rows(future: pd.DataFrame, origin: pd.Timestamp, horizon_days: int) -> pd.DataFrame:
+    """The rows of `future` in (origin, origin + horizon_days], normalised, with their horizon."""
     missing = [c for c in ("product_id", "day", "category", *_TARGET_KNOWN) if c not in future.columns]
     if missing:
         raise ValueError(f"demand forecast: future lacks columns {missing}")
@@ -244,7 +244,7 @@ def future_rows(future: pd.DataFrame, cut: pd.Timestamp, horizon_days: int) -> p
     fut["day"] = normalise_days(fut["day"]).to_numpy()
     fut["product_id"] = fut["product_id"].astype(str)
     fut["category"] = fut["category"].fillna("unknown").astype(str)
-    fut["horizon"] = (fut["day"] - cut).dt.days
+    fut["horizon"] = (fut["day"] - origin).dt.days
     return fut[(fut["horizon"] >= 1) & (fut["horizon"] <= horizon_days)].reset_index(drop=True)
 
 
@@ -260,8 +260,8 @@ def recorded_future(history: pd.DataFrame) -> FutureAt:
 
     def at_origin(origin: dt.date) -> pd.DataFrame:
         # the products of the origin's grid, as in the future frame
-        cut = pd.Timestamp(origin)
-        known = h.loc[h["day"] == cut, "product_id"]
-        return h[(h["day"] > cut) & h["product_id"].isin(known)]
+        day = pd.Timestamp(origin)
+        known = h.loc[h["day"] == day, "product_id"]
+        return h[(h["day"] > day) & h["product_id"].isin(known)]
 
     return at_origin

@@ -107,19 +107,19 @@ def backtest(
     preds, skipped = [], []
     fit_seconds = {c: 0.0 for c in CANDIDATES}
     for k, fold in enumerate(folds, start=1):
-        cut = pd.Timestamp(fold.train_end)
-        past = h[h["day"] <= cut]
-        if len(past) == 0 or cut >= last_day:
+        origin = pd.Timestamp(fold.train_end)
+        past = h[h["day"] <= origin]
+        if len(past) == 0 or origin >= last_day:
             skipped.append((fold, "no training day" if len(past) == 0 else "no test day in the history"))
             continue
         panel = build_panel(past)
-        fitted = fit_on_panel(panel, panel.day_index(cut), horizon_days, seed, config)
+        fitted = fit_on_panel(panel, panel.day_index(origin), horizon_days, seed, config)
         for name, secs in fitted.fit_seconds.items():
             fit_seconds[name] += secs
-        last_h = min(horizon_days, (pd.Timestamp(fold.test_end) - cut).days)
-        fut = future_rows(future_at(fold.train_end), cut, last_h)
+        last_h = min(horizon_days, (pd.Timestamp(fold.test_end) - origin).days)
+        fut = future_rows(future_at(fold.train_end), origin, last_h)
         start = time.perf_counter()
-        forecasts = forecast_rows(fitted, panel, cut, fut, CANDIDATES)
+        forecasts = forecast_rows(fitted, panel, origin, fut, CANDIDATES)
         fit_seconds["seasonal_naive"] += time.perf_counter() - start
         known = fut[["product_id", "day", "category", "horizon"]].assign(fold=k, train_end=fold.train_end)
         scored = known.merge(actuals, on=["product_id", "day"], how="inner", validate="one_to_one")

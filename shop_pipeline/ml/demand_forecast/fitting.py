@@ -128,8 +128,8 @@ def fit_forecaster(
 ) -> FittedForecaster:
     """Fit the linear baseline and the challenger (p10 / p50 / p90) on days <= as_of
     (default: the last day of the history)."""
-    h, cut = history_until(history, as_of, horizon_days)
+    h, origin = history_until(history, as_of, horizon_days)
     panel = build_panel(h)
-    fitted = fit_on_panel(panel, panel.day_index(cut), horizon_days, seed, config)
-    fitted.as_of = cut.date()
+    fitted = fit_on_panel(panel, panel.day_index(origin), horizon_days, seed, config)
+    fitted.as_of = origin.date()
     return fitted

@@ -10,16 +10,16 @@ from __future__ import annotations
 import matplotlib
 
 matplotlib.use("Agg")
-import datetime as dt  # noqa: E402
+import datetime as dt
 
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
+import matplotlib.pyplot as plt
+import pandas as pd
 
-from shop_pipeline.ml.common.html_report import markdown_table  # noqa: E402
-from shop_pipeline.ml.common.plots import figure_png, png_markdown  # noqa: E402
-from shop_pipeline.ml.common.spec import ModelSettings, Report, Shown, TrainedVersion, TrainingRun  # noqa: E402
-from shop_pipeline.ml.demand_forecast.candidates import METRICS  # noqa: E402
-from shop_pipeline.ml.demand_forecast.score import FUTURE_ASSUMPTIONS  # noqa: E402
+from shop_pipeline.ml.common.html_report import markdown_table
+from shop_pipeline.ml.common.plots import figure_png, png_markdown
+from shop_pipeline.ml.common.spec import ModelSettings, Report, Shown, TrainedVersion, TrainingRun
+from shop_pipeline.ml.demand_forecast.candidates import METRICS
+from shop_pipeline.ml.demand_forecast.score import FUTURE_ASSUMPTIONS
 
 COLORS = {"seasonal_naive": "tab:orange", "linear": "tab:green", "challenger": "tab:blue"}
 

@@ -70,23 +70,23 @@ def forecast_prepared(fitted: FittedForecaster, origin: PreparedOrigin, future: 
     building the history's panel again."""
     if candidate not in CANDIDATES:
         raise ValueError(f"unknown candidate {candidate!r}; one of {CANDIDATES}")
-    fut = future_rows(future, origin.cut, origin.horizon_days)
+    fut = future_rows(future, origin.day, origin.horizon_days)
     if len(fut) == 0:
         columns = ["product_id", "day", "p10", "p50", "p90"]
         return pd.DataFrame({c: pd.Series(dtype="float64") for c in columns}).astype(
             {"product_id": object, "day": "datetime64[ns]"}
         )
-    out = forecast_rows(fitted, origin.panel, origin.cut, fut, (candidate,))[candidate]
+    out = forecast_rows(fitted, origin.panel, origin.day, fut, (candidate,))[candidate]
     return out.sort_values(["product_id", "day"], kind="stable").reset_index(drop=True)
 
 
-def forecast_rows(fitted: FittedForecaster, panel: Panel, cut: pd.Timestamp, fut: pd.DataFrame,
+def forecast_rows(fitted: FittedForecaster, panel: Panel, origin: pd.Timestamp, fut: pd.DataFrame,
                    candidates: tuple[str, ...]) -> dict[str, pd.DataFrame]:
     """candidate -> DataFrame(product_id, day, p10, p50, p90) for the rows of `fut` (future_rows),
-    from the origin `cut` of `panel`: the one path of the served forecast and of the backtest."""
+    from the origin `origin` of `panel`: the one path of the served forecast and of the backtest."""
     index = panel.index  # a dict of every product: looked up per row, not turned into a Series per call
     p = np.fromiter((index.get(product, -1) for product in fut["product_id"]), dtype=np.int64, count=len(fut))
-    o = np.full(len(fut), panel.day_index(cut))
+    o = np.full(len(fut), panel.day_index(origin))
     X = design_matrix(panel, p, o, fut["horizon"].to_numpy(), fut)
     configure_threads()
     predicted = predict_candidates(fitted, X, candidates)

@@ -15,14 +15,14 @@ from collections.abc import Mapping
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from sklearn.metrics import precision_recall_curve  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+from sklearn.metrics import precision_recall_curve
 
-from shop_pipeline.ml.common.metrics import pr_auc  # noqa: E402
-from shop_pipeline.ml.common.plots import figure_png, png_markdown  # noqa: E402
-from shop_pipeline.ml.common.spec import ModelSettings, Report, Shown, TrainedVersion, TrainingRun  # noqa: E402
-from shop_pipeline.ml.order_risk.metrics import RISK_METRICS  # noqa: E402
+from shop_pipeline.ml.common.metrics import pr_auc
+from shop_pipeline.ml.common.plots import figure_png, png_markdown
+from shop_pipeline.ml.common.spec import ModelSettings, Report, Shown, TrainedVersion, TrainingRun
+from shop_pipeline.ml.order_risk.metrics import RISK_METRICS
 
 
 def pr_curves_png(y: np.ndarray, scores: Mapping[str, np.ndarray],
@@ -76,7 +76,7 @@ def training_report(run: TrainingRun, trained: TrainedVersion, as_of: dt.date, s
     table = metrics_table_markdown(trained.metrics)
     pngs = run_pngs(risk)
     sections = [
-        ("Comparison", f"{risk.note}\n\nThis version serves **{risk.chosen}** ({risk.mode}).\n\n{table}", None),
+        ("Comparison", f"{risk.note}\n\nThis version serves **{risk.serving_candidate}** ({risk.mode}).\n\n{table}", None),
         ("Precision-recall on the held-out days", "", pngs["precision_recall"]),
     ]
     shown = Shown(

@@ -89,7 +89,7 @@ class RiskRun:
     mode: str                       # SUPERVISED | UNSUPERVISED
     note: str
     evaluations: dict[str, CandidateEvaluation]
-    chosen: str                     # the served candidate, refit as `fitted`
+    serving_candidate: str          # the served candidate, refit as `fitted`
     fitted: FittedOrderRisk
     alert_budget: float
     labelled_orders: int
@@ -120,15 +120,15 @@ def run_order_risk_frames(features: pd.DataFrame, known_labels: pd.DataFrame, as
     notes = [windows.describe(), counts]
     notes += [f"{c}: {e.note}" for c, e in evals.items() if e.note]
     try:
-        chosen = select_serving(measured, list(SERVABLE), GATE_METRIC, HIGHER_IS_BETTER)
+        serving_candidate = select_serving(measured, list(SERVABLE), GATE_METRIC, HIGHER_IS_BETTER)
     except ValueError:
-        chosen = ISOLATION_FOREST
+        serving_candidate = ISOLATION_FOREST
         notes.append("NOTHING MEASURED: no candidate has a pr_auc (no labels known by the cut-off, an empty "
                      "evaluation window, or a single class in it); serving the unsupervised isolation forest, "
                      "unvalidated: the gate refuses it")
-    fitted = fit_final(features, y, chosen, windows, alert_budget, seed)
-    mode = SUPERVISED if chosen == CHALLENGER else UNSUPERVISED
-    return RiskRun(windows, mode, "; ".join(notes), evals, chosen, fitted, float(alert_budget),
+    fitted = fit_final(features, y, serving_candidate, windows, alert_budget, seed)
+    mode = SUPERVISED if serving_candidate == CHALLENGER else UNSUPERVISED
+    return RiskRun(windows, mode, "; ".join(notes), evals, serving_candidate, fitted, float(alert_budget),
                    int((~np.isnan(y)).sum()), y[evaluate], features.loc[evaluate].reset_index(drop=True), features)
 
 
@@ -144,10 +144,10 @@ def training_run(con: Any, as_of: Any, settings: ModelSettings) -> TrainingRun:
                                 alert_budget=settings.order_risk_alert_budget,
                                 maturity_days=settings.order_risk_label_maturity_days)
     return TrainingRun(
-        serving_candidate=run.chosen,
+        serving_candidate=run.serving_candidate,
         fitted=run.fitted,
         metrics=metrics_rows(run),
-        parameters={**candidate_parameters(run.chosen, settings.seed), "alert_budget": run.alert_budget,
+        parameters={**candidate_parameters(run.serving_candidate, settings.seed), "alert_budget": run.alert_budget,
                     "mode": run.mode},
         features=list(run.fitted.columns),
         held_out=run.windows.eval_window,

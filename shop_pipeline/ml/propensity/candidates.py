@@ -2,7 +2,7 @@
 and the fitted model that scores (FittedPropensity).
 
 p_purchase (chosen on the held-out ROC-AUC, GATE_METRIC; a tie serves the simpler one):
-    logistic_rfm    the product brief's baseline: log1p + scaling + logistic regression on
+    logistic_rfm    baseline: log1p + scaling + logistic regression on
                     recency, frequency, monetary (supervised).
     bgnbd / mbgnbd  BG/NBD and MBG/NBD (bgnbd.py, mbgnbd.py) on each customer's purchase history,
                     P(buy) = 1 - exp(-E[purchases]); no labels, any horizon.

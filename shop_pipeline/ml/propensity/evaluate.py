@@ -146,16 +146,16 @@ class ValueEvaluation:
     candidate and of the historical-rate reference on the held-out window, and the chosen one."""
 
     metrics: dict[str, dict[str, float]]
-    chosen: str
+    value_candidate: str
     expected_orders: dict[str, np.ndarray] = field(repr=False)
 
     @property
     def orders_mae(self) -> float:
-        return self.metrics[self.chosen]["orders_mae"]
+        return self.metrics[self.value_candidate]["orders_mae"]
 
     @property
     def spend_mae(self) -> float:
-        return self.metrics[self.chosen]["spend_mae"]
+        return self.metrics[self.value_candidate]["spend_mae"]
 
     @property
     def orders_mae_historical_rate(self) -> float:

@@ -93,15 +93,16 @@ class PropensityRun:
     plan: WindowPlan
     evaluations: dict[str, CandidateEvaluation]
     value_evaluation: ValueEvaluation
-    chosen: str                     # p_purchase candidate refit as the final model
+    serving_candidate: str          # the p_purchase candidate refit as the final model
     fitted: FittedPropensity
     test_labels: np.ndarray = field(repr=False)
     test_frame: pd.DataFrame = field(repr=False)
     scoring_features: pd.DataFrame = field(repr=False)
 
     @property
-    def value_chosen(self) -> str:
-        return self.value_evaluation.chosen
+    def value_candidate(self) -> str:
+        """The value model refit as the final model's expected orders and spend."""
+        return self.value_evaluation.value_candidate
 
     @property
     def evaluated_candidates(self) -> list[str]:
@@ -155,7 +156,7 @@ def run_propensity(con: Any, as_of: Any, horizon_days: int = 30, seed: int = 0,
                                 probabilistic={c: evals[c].model for c in PROBABILISTIC if c in evals})
     labels_t2 = eval_frame.loc[:, ["customer_id", "purchased", "orders", "spend"]]
     fitted = fit_final(eval_frame.drop(columns=["purchased", "orders", "spend"]), labels_t2,
-                       final_candidate, h, seed, window=ev_win, value_candidate=value_eval.chosen,
+                       final_candidate, h, seed, window=ev_win, value_candidate=value_eval.value_candidate,
                        history=scoring)
     return PropensityRun(plan, evals, value_eval, final_candidate, fitted,
                          eval_frame["purchased"].to_numpy(np.int8), eval_frame, scoring)
@@ -169,9 +170,9 @@ def metrics_rows(run: PropensityRun) -> dict[str, dict[str, float]]:
     rows = {c: dict(e.metrics) for c, e in run.evaluations.items()}
     for name, m in run.value_evaluation.metrics.items():
         rows[value_row_name(name)] = dict(m)
-    served = run.value_evaluation.metrics[run.value_chosen]
-    rows[run.chosen].update({k: v for k, v in served.items() if k.startswith("orders_")})
-    rows[run.chosen]["spend_mae"] = served["spend_mae"]
+    served = run.value_evaluation.metrics[run.value_candidate]
+    rows[run.serving_candidate].update({k: v for k, v in served.items() if k.startswith("orders_")})
+    rows[run.serving_candidate]["spend_mae"] = served["spend_mae"]
     return rows
 
 
@@ -180,14 +181,14 @@ def training_run(con: Any, as_of: dt.date, settings: ModelSettings) -> TrainingR
     run = run_propensity(con, as_of, horizon_days=settings.propensity_horizon_days, seed=settings.seed)
     plan = run.plan
     return TrainingRun(
-        serving_candidate=run.chosen,
+        serving_candidate=run.serving_candidate,
         fitted=run.fitted,
         metrics=metrics_rows(run),
         parameters={
-            **candidate_parameters(run.chosen, settings.seed, len(run.test_frame)),
+            **candidate_parameters(run.serving_candidate, settings.seed, len(run.test_frame)),
             "horizon_days": settings.propensity_horizon_days,
             COMPETED_PARAMETER: run.evaluated_candidates,
-            VALUE_PARAMETER: run.value_chosen,
+            VALUE_PARAMETER: run.value_candidate,
             "window_mode": plan.mode,
         },
         features=list(run.fitted.columns),

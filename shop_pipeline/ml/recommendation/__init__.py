@@ -61,7 +61,7 @@ SPEC = ModelSpec(
                       "that does not block: scoring then serves it marked unvalidated)"),
     scoring_description=(
         "scoring.recommendations: the top 20 products for every customer with any view, cart or purchase before "
-        "the cut-off, lapsed customers included (run configuration window.recommendation_recency_days=N keeps only "
+        "the cut-off, lapsed customers included (run configuration modeling.recommendation_recency_days=N keeps only "
         "those seen in the N days before it), from the champion (loaded only when its SHA-256 matches the "
         "registry), computed in blocks of customers: already-bought products left out unless the category is "
         "bought repeatedly; a customer the model knows little about gets the popular products of their "

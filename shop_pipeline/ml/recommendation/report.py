@@ -14,14 +14,14 @@ from typing import Any
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
-from shop_pipeline.ml.common.plots import figure_png, png_markdown  # noqa: E402
-from shop_pipeline.ml.common.spec import ModelSettings, Report, Shown, TrainedVersion, TrainingRun  # noqa: E402
-from shop_pipeline.ml.recommendation.candidates import GATE_METRIC, MOST_POPULAR  # noqa: E402
-from shop_pipeline.ml.recommendation.evaluate import KS, recall_curves  # noqa: E402
-from shop_pipeline.ml.recommendation.metrics import METRIC_NAMES  # noqa: E402
+from shop_pipeline.ml.common.plots import figure_png, png_markdown
+from shop_pipeline.ml.common.spec import ModelSettings, Report, Shown, TrainedVersion, TrainingRun
+from shop_pipeline.ml.recommendation.candidates import GATE_METRIC, MOST_POPULAR
+from shop_pipeline.ml.recommendation.evaluate import KS, recall_curves
+from shop_pipeline.ml.recommendation.metrics import METRIC_NAMES
 
 
 def recall_curve_png(curves: Mapping[str, np.ndarray], title: str = "Recall@K on the held-out window",

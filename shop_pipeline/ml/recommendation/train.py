@@ -135,7 +135,7 @@ def held_out_split(con: Any, as_of: dt.date, test_days: int = TEST_DAYS,
 class RecommendationRun:
     """What `train` decided: the served candidate fitted on all the history, and how it was chosen."""
 
-    serving: str
+    serving_candidate: str
     model: RecommenderModel
     metrics: dict[str, dict[str, float]]   # registry_metrics; unmeasured: the fallback with a NaN gate metric
     evaluation: Evaluation | None = None    # None when unmeasured
@@ -171,16 +171,16 @@ def train(con: Any, as_of: dt.date, history: InteractionMatrix, seed: int = 0, t
 def training_run(con: Any, as_of: dt.date, settings: ModelSettings) -> TrainingRun:
     """`train` on features.interactions, as the version to register (measured, or the unmeasured fallback)."""
     run = train(con, as_of, load_interactions(con), seed=settings.seed)
-    parameters = {"candidate": run.serving, "seed": settings.seed, "test_days": TEST_DAYS, "top_k": TOP_K,
+    parameters = {"candidate": run.serving_candidate, "seed": settings.seed, "test_days": TEST_DAYS, "top_k": TOP_K,
                   **{str(k): v for k, v in run.model.parameters.items()},
                   MODE_PARAMETER: run.mode, UNMEASURED_PARAMETER: run.unmeasured_reason or ""}
     if run.evaluation is None:
-        return TrainingRun(run.serving, run.model, run.metrics, parameters, FEATURES, held_out=(as_of, as_of),
+        return TrainingRun(run.serving_candidate, run.model, run.metrics, parameters, FEATURES, held_out=(as_of, as_of),
                            train_start=None, train_end=as_of, notes=f"unmeasured: {run.unmeasured_reason}",
-                           mode=run.mode, warning=f"{run.unmeasured_reason}: serving {run.serving}, unmeasured",
+                           mode=run.mode, warning=f"{run.unmeasured_reason}: serving {run.serving_candidate}, unmeasured",
                            details=run)
     split = run.evaluation.split
-    return TrainingRun(run.serving, run.model, run.metrics, parameters, FEATURES, held_out=(split.split_day, as_of),
+    return TrainingRun(run.serving_candidate, run.model, run.metrics, parameters, FEATURES, held_out=(split.split_day, as_of),
                        train_start=None, train_end=as_of, notes=f"target {split.target_event}",
                        champion_window_start=split.split_day, mode=run.mode, details=run)
 

@@ -76,7 +76,7 @@ def test_forecast_output_shape_ranges_and_determinism(effect):
 
 
 def test_forecast_uses_nothing_after_as_of(effect):
-    history, future, _ = effect
+    history, _future, _ = effect
     as_of = history["day"].max() - pd.Timedelta(days=14)
     fitted = fit_forecaster(history, as_of, 14, seed=0, config=FAST)
     fut = history[history["day"] > as_of]

@@ -24,7 +24,7 @@ from shop_pipeline.ml.demand_forecast import SPEC
 from shop_pipeline.ml.demand_forecast.candidates import FittedForecaster
 from shop_pipeline.ml.demand_forecast.data import HISTORY_COLUMNS
 from shop_pipeline.ml.demand_forecast.score import forecast
-from shop_pipeline.pipeline_run import run_full_pipeline, window_run_config
+from shop_pipeline.pipeline_run import modeling_run_config, run_full_pipeline
 from shop_pipeline.resources import default_resources
 from shop_pipeline.settings import ShopPaths
 from shop_pipeline.sources.importer import import_files
@@ -44,7 +44,7 @@ def served(tmp_path_factory):
     paths = ShopPaths.at(tmp_path_factory.mktemp("falling-prices")).ensure()
     import_files("online_retail", [invoices], paths.landing)
     instance = DagsterInstance.ephemeral()
-    config = window_run_config(forecast_horizon_days=HORIZON)
+    config = modeling_run_config(forecast_horizon_days=HORIZON)
     data = run_full_pipeline(paths, instance, config, groups=["ingestion", "staging", "features"])
     assert data.success, data.error
     run = materialize(model_assets(SPEC),

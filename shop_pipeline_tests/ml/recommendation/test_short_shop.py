@@ -21,7 +21,7 @@ from shop_pipeline.ml.recommendation.data import load_interactions, matrix_from_
 from shop_pipeline.ml.recommendation.score import TOP_K, recommendations_frame
 from shop_pipeline.ml.recommendation.train import MEASURED, UNMEASURED, held_out_split, train
 from shop_pipeline.pipeline_run import RANGE_END_TAG, RANGE_START_TAG
-from shop_pipeline.resources import ModelingWindow, default_resources
+from shop_pipeline.resources import Modeling, default_resources
 from shop_pipeline.settings import ShopPaths
 from shop_pipeline.synth import GeneratorConfig, generate_shop
 from shop_pipeline.warehouse.connection import connect
@@ -47,7 +47,7 @@ def test_a_14_day_shop_serves_most_popular_unmeasured_with_a_one_line_reason(sho
     with connect(short_warehouse) as con:
         history = load_interactions(con)
         run = train(con, LAST, history, seed=0)
-    assert run.mode == UNMEASURED and run.serving == FALLBACK_CANDIDATE == "most_popular"
+    assert run.mode == UNMEASURED and run.serving_candidate == FALLBACK_CANDIDATE == "most_popular"
     assert run.evaluation is None and "\n" not in run.unmeasured_reason
     assert "held-out window" in run.unmeasured_reason and str(SHORT.start) in run.unmeasured_reason
     frame = recommendations_frame(run.model, history, LAST, "v-short")
@@ -65,7 +65,7 @@ def test_a_window_with_too_few_customers_to_evaluate_is_not_measured(short_wareh
         run = train(con, LAST, history, seed=0, test_days=5, min_evaluated=evaluated + 1)
         measured = train(con, LAST, history, seed=0, test_days=5, min_evaluated=evaluated)
     assert run.mode == UNMEASURED and f"{evaluated} customer(s)" in run.unmeasured_reason
-    assert measured.mode == MEASURED and measured.serving in SERVABLE
+    assert measured.mode == MEASURED and measured.serving_candidate in SERVABLE
     assert set(measured.metrics) == set(SERVABLE)
 
 
@@ -81,7 +81,7 @@ def short_run(tmp_path_factory):
     generate_shop(paths.home, SHORT)
     instance = DagsterInstance.ephemeral()
     add_partitions(instance, [SHORT.start, LAST])  # the landed months are the partitions
-    resources = {**default_resources(paths), "window": ModelingWindow(recommendation_recency_days=RECENCY_DAYS)}
+    resources = {**default_resources(paths), "modeling": Modeling(recommendation_recency_days=RECENCY_DAYS)}
     result = materialize(
         ASSETS, selection=AssetSelection.assets("recommendations").upstream().required_multi_asset_neighbors(),
         resources=resources, instance=instance, raise_on_error=False,
