@@ -29,7 +29,7 @@ from pathlib import Path
 
 import duckdb
 
-from shop_pipeline.sources.importer import CSV_READ, ImportFailed, csv_params, quote_ident, require_columns
+from shop_pipeline.sources.adapter import CSV_READ, ImportFailed, csv_params, quote_ident, require_columns
 
 PROPERTY_COLUMNS = ("timestamp", "itemid", "property", "value")
 TREE_COLUMNS = ("categoryid", "parentid")
