@@ -1,24 +1,12 @@
-"""Reading landed files of the native (canonical) format into DuckDB temp tables.
-
-A batch of files is read into the batch_* temp tables (sql/batch_tables.sql): CSV files that
-share a header in one multi-file read_csv (the fast path, sql/read_csv_batch.sql), the rest
-one at a time. Every data line of a file ends up in exactly one of its rows or its rejects
-(checked against an independent count of the file's lines), with its 1-based data line: the
-line after a CSV header is line 1; JSON Lines and Parquet rows count from 1. A CSV record
-whose quoted value holds line breaks (RFC 4180) is one row numbered by its first line; its
-other lines are counted in ReadCounts.continued, so rows read = records.
-
-`read_landed_file` reads one file into landed_rows (line, event_id, ..., order_id; every
-value as text) and landed_rejects (line, raw_record, reason_code, reason).
-Paths reach DuckDB glob-escaped: its readers expand [ ] * ? even in a parameter.
-"""
+"""Native CSV files: the header checked against the contract, the fast path (files sharing a header in
+one multi-file read_csv, sql/read_csv_batch.sql) and the line-by-line path for a file the fast path
+cannot take (blank lines, a reader error, an odd quote). A record whose quoted value holds line breaks
+(RFC 4180) is one row numbered by its first line; its other lines are counted as `continued`."""
 
 from __future__ import annotations
 
 import contextlib
 import csv
-import re
-from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
@@ -26,22 +14,18 @@ import duckdb
 from shop_pipeline import sql
 from shop_pipeline.contracts import EVENT_COLUMNS
 from shop_pipeline.sources.landing import Fingerprint, read_first_line
+from shop_pipeline.sources.native.batch import (
+    BatchFile,
+    ReadCounts,
+    UnreadableFile,
+    drop_reader_rejects,
+    glob_escaped,
+    landed_from_batch,
+    read_lines,
+    start_batch,
+)
 
-
-class UnreadableFile(Exception):
-    """The file as a whole cannot be ingested; the message says why, for a person."""
-
-
-@dataclass(frozen=True)
-class ReadCounts:
-    rows: int
-    rejects: int
-    continued: int = 0  # CSV lines that continue a quoted value of the record before them
-
-
-    @property
-    def total(self) -> int:
-        return self.rows + self.rejects
+FORMAT = "csv"
 
 
 def _parse_quoted_csv_line(line: str | None) -> list[str] | None:
@@ -93,44 +77,25 @@ def csv_header_positions(path: Path) -> dict[str, int]:
     return {column: names.index(column) + 1 for column in EVENT_COLUMNS}
 
 
-def _read_lines(con: duckdb.DuckDBPyConnection, path: Path, fingerprint: Fingerprint) -> None:
-    drop_reader_rejects(con)
-    con.execute(sql.load("read_lines"), {"path": glob_escaped(path)})
-    con.execute(sql.load("number_lines"), {"total_lines": fingerprint.line_count})
-    accounted = con.execute(
-        "SELECT (SELECT count(*) FROM landed_numbered) + (SELECT count(DISTINCT line) FROM landing_reject_errors)"
-    ).fetchall()[0][0]
-    if accounted != fingerprint.line_count:
-        raise UnreadableFile(
-            f"could not account for every line: the reader returned {accounted} of {fingerprint.line_count} lines"
-        )
-
-
 # Reject kinds the fast path words exactly like the line-by-line path; any other kind
 # (a stray or unterminated quote) sends the file down the line-by-line path.
 _FAST_PATH_REJECTS = ("INVALID ENCODING", "MISSING COLUMNS", "TOO MANY COLUMNS")
 
 
-def drop_reader_rejects(con: duckdb.DuckDBPyConnection) -> None:
-    """Forget the previous file's reader rejects (read_lines.sql appends to them)."""
-    for table in ("landing_reject_errors", "landing_reject_scans"):
-        con.execute(f"DROP TABLE IF EXISTS {table}")
-
-
-def _read_csv_fast(con: duckdb.DuckDBPyConnection, path: Path, fingerprint: Fingerprint, header: list[str]) -> bool:
+def read_csv_fast(con: duckdb.DuckDBPyConnection, path: Path, fingerprint: Fingerprint, header: list[str]) -> bool:
     """The fast path alone on one file (landed_rows / landed_rejects); False when it steps aside."""
     start_batch(con)
     if _read_csv_fast_many(con, header, [BatchFile(0, path, "csv", fingerprint)]):
         return False
-    _landed_from_batch(con)
+    landed_from_batch(con)
     return True
 
 
-def _read_csv_lines(con: duckdb.DuckDBPyConnection, path: Path, fingerprint: Fingerprint) -> int:
+def read_csv_lines(con: duckdb.DuckDBPyConnection, path: Path, fingerprint: Fingerprint) -> int:
     """The line-by-line path: every physical line read alone, then split (quoted lines by the csv module)."""
     positions = csv_header_positions(path)
     register_functions(con)
-    _read_lines(con, path, fingerprint)
+    read_lines(con, path, fingerprint)
     continued = _join_quoted_newlines(con, len(positions))
     con.execute(sql.load("parse_csv_lines"))
     params = {f"pos_{column}": position for column, position in positions.items()}
@@ -186,140 +151,7 @@ def _join_quoted_newlines(con: duckdb.DuckDBPyConnection, field_count: int) -> i
     return sum(last - first for first, last, _ in merges)
 
 
-def _read_jsonl(con: duckdb.DuckDBPyConnection, path: Path, fingerprint: Fingerprint) -> None:
-    if fingerprint.size_bytes == 0:
-        raise UnreadableFile("empty file")
-    _read_lines(con, path, fingerprint)
-    _check_jsonl_keys(con)
-    con.execute(sql.load("split_jsonl_rows"))
-    con.execute(sql.load("split_jsonl_rejects"))
-
-
-def _check_jsonl_keys(con: duckdb.DuckDBPyConnection) -> None:
-    """The same contract as a CSV header, over the union of the file's keys: a key no line
-    has, next to keys the contract does not know, is schema drift and rejects the file."""
-    keys = {
-        row[0].lower()
-        for row in con.execute(
-            """SELECT DISTINCT unnest(json_keys(line_text)) FROM landed_numbered
-               WHERE line_text IS NOT NULL AND json_valid(line_text) AND json_type(line_text) = 'OBJECT'"""
-        ).fetchall()
-    }
-    if not keys:
-        return
-    missing = [c for c in EVENT_COLUMNS if c not in keys]
-    unexpected = sorted(k for k in keys if k not in EVENT_COLUMNS)
-    if unexpected:
-        raise UnreadableFile(
-            f"schema mismatch: missing columns {', '.join(missing) or '-'}; unexpected columns {', '.join(unexpected)}"
-        )
-
-
-def _read_parquet(con: duckdb.DuckDBPyConnection, path: Path) -> None:
-    try:
-        described = con.execute("DESCRIBE SELECT * FROM read_parquet($path)", {"path": glob_escaped(path)}).fetchall()
-    except duckdb.Error as exc:
-        raise UnreadableFile(f"not a readable Parquet file: {str(exc).splitlines()[0]}") from exc
-    names = [row[0].lower() for row in described]
-    missing = [c for c in EVENT_COLUMNS if c not in names]
-    unexpected = [n for n in names if n not in EVENT_COLUMNS]
-    if missing or unexpected:
-        raise UnreadableFile(
-            f"schema mismatch: missing columns {', '.join(missing) or '-'}; unexpected columns {', '.join(unexpected) or '-'}"
-        )
-    con.execute(sql.load("read_parquet_rows"), {"path": glob_escaped(path)})
-    con.execute(
-        "CREATE OR REPLACE TEMP TABLE landed_rejects "
-        "(line BIGINT, raw_record VARCHAR, reason_code VARCHAR, reason VARCHAR)"
-    )
-
-
-# --- batches: many files read into the batch_* temp tables --------------------------------
-
-_GLOB = re.compile(r"([\[\]*?])")
-
-
-def glob_escaped(path: Path | str) -> str:
-    """A path DuckDB's readers take literally: they expand [ ] * ? even in a parameter."""
-    return _GLOB.sub(r"[\1]", str(path))
-
-
-@dataclass(frozen=True)
-class BatchFile:
-    file_id: int
-    path: Path
-    file_format: str
-    fingerprint: Fingerprint
-
-
-def start_batch(con: duckdb.DuckDBPyConnection) -> None:
-    """Empty batch_* temp tables (sql/batch_tables.sql)."""
-    con.execute(sql.load("batch_tables"))
-
-
-def read_batch(con: duckdb.DuckDBPyConnection, files: list[BatchFile]) -> dict[int, ReadCounts | UnreadableFile]:
-    """Read `files` into the batch_* temp tables: per file id, its counts or why it is unreadable.
-
-    CSV files with the same header are read by one multi-file read_csv (sql/read_csv_batch.sql);
-    a file whose lines and records do not match one to one (blank lines, a reader error) is read
-    again alone, line by line. JSON Lines and Parquet files are read one at a time.
-    """
-    outcomes: dict[int, ReadCounts | UnreadableFile] = {}
-    groups: dict[tuple[str, ...], list[BatchFile]] = {}
-    for item in files:
-        if item.file_format == "csv":
-            try:
-                positions = csv_header_positions(item.path)
-            except UnreadableFile as exc:
-                outcomes[item.file_id] = exc
-                continue
-            groups.setdefault(tuple(sorted(positions, key=positions.get)), []).append(item)
-        else:
-            outcomes[item.file_id] = _read_one_lined(con, item)
-    for header, group in groups.items():
-        slow = _read_csv_group(con, list(header), group)
-        for item in group:
-            if item.file_id in slow:
-                outcomes[item.file_id] = _read_one_lined(con, item)
-    counted = dict(con.execute(
-        """SELECT file_id, sum(n) FROM (
-               SELECT file_id, count(*) AS n FROM batch_csv GROUP BY 1
-               UNION ALL SELECT file_id, count(*) FROM batch_lined GROUP BY 1) GROUP BY 1"""
-    ).fetchall())
-    rejected = dict(con.execute("SELECT file_id, count(*) FROM batch_reject_rows GROUP BY 1").fetchall())
-    for item in files:
-        if item.file_id not in outcomes:
-            outcomes[item.file_id] = ReadCounts(rows=int(counted.get(item.file_id, 0)),
-                                                rejects=int(rejected.get(item.file_id, 0)))
-        elif isinstance(outcomes[item.file_id], ReadCounts):
-            outcomes[item.file_id] = ReadCounts(rows=int(counted.get(item.file_id, 0)),
-                                                rejects=int(rejected.get(item.file_id, 0)),
-                                                continued=outcomes[item.file_id].continued)
-    return outcomes
-
-
-def _read_one_lined(con: duckdb.DuckDBPyConnection, item: BatchFile) -> ReadCounts | UnreadableFile:
-    """One file through the per-file readers (landed_rows / landed_rejects), then into the batch."""
-    continued = 0
-    try:
-        if item.file_format == "csv":
-            continued = _read_csv_lines(con, item.path, item.fingerprint)
-        elif item.file_format == "jsonl":
-            _read_jsonl(con, item.path, item.fingerprint)
-        elif item.file_format == "parquet":
-            _read_parquet(con, item.path)
-        else:
-            raise UnreadableFile(f"unsupported file format {item.file_format!r}")
-    except UnreadableFile as exc:
-        return exc
-    except duckdb.Error as exc:
-        return UnreadableFile(f"DuckDB could not read the file: {str(exc).splitlines()[0]}")
-    con.execute("INSERT INTO batch_lined SELECT $id, * FROM landed_rows", {"id": item.file_id})
-    con.execute("INSERT INTO batch_reject_rows SELECT $id, * FROM landed_rejects", {"id": item.file_id})
-    return ReadCounts(rows=0, rejects=0, continued=continued)  # rows, rejects counted from the batch tables afterwards
-
-
-def _read_csv_group(con: duckdb.DuckDBPyConnection, header: list[str], group: list[BatchFile]) -> set[int]:
+def read_csv_group(con: duckdb.DuckDBPyConnection, header: list[str], group: list[BatchFile]) -> set[int]:
     """The fast path for files sharing `header`; returns the ids that must be read line by line."""
     try:
         return _read_csv_fast_many(con, header, group)
@@ -450,58 +282,6 @@ def _clean(value: str | None) -> str | None:
     return value or None
 
 
-def read_landed_file(
-    con: duckdb.DuckDBPyConnection, path: Path, file_format: str, fingerprint: Fingerprint
-) -> ReadCounts:
-    """Fill landed_rows / landed_rejects from one file, or raise UnreadableFile."""
-    start_batch(con)
-    outcome = read_batch(con, [BatchFile(0, path, file_format, fingerprint)])[0]
-    if isinstance(outcome, UnreadableFile):
-        raise outcome
-    _landed_from_batch(con)
-    return outcome
-
-
-def _landed_from_batch(con: duckdb.DuckDBPyConnection) -> None:
-    con.execute("CREATE OR REPLACE TEMP TABLE landed_rows AS SELECT * EXCLUDE (file_id) FROM ("
-                + BATCH_ROWS.format(where="TRUE", csv="batch_csv") + ") ORDER BY line")
-    con.execute(
-        "CREATE OR REPLACE TEMP TABLE landed_rejects AS "
-        "SELECT line, raw_record, reason_code, reason FROM batch_reject_rows ORDER BY line"
-    )
-
-
-# Every row of the batch with its data line (file_id, line, values trimmed; empty -> NULL).
-BATCH_ROWS = """
-SELECT g.file_id, c.k + g.line_offset AS line,
-       nullif(trim(c.event_id), '') AS event_id, nullif(trim(c.event_time), '') AS event_time,
-       nullif(trim(c.event_type), '') AS event_type, nullif(trim(c.user_id), '') AS user_id,
-       nullif(trim(c.session_id), '') AS session_id, nullif(trim(c.product_id), '') AS product_id,
-       nullif(trim(c.category), '') AS category, nullif(trim(c.brand), '') AS brand,
-       nullif(trim(c.price), '') AS price, nullif(trim(c.quantity), '') AS quantity,
-       nullif(trim(c.order_id), '') AS order_id
-FROM {csv} AS c
-JOIN batch_segments AS g ON g.bucket = c.k // 4096 AND c.k > g.lo AND c.k <= g.hi
-WHERE {where}
-UNION ALL
-SELECT * FROM batch_lined WHERE {where}
-"""
-
-
-def data_line_count(file_format: str, fingerprint: Fingerprint, counts: ReadCounts) -> int:
-    """Rows read: data lines for text formats (header excluded; a CSV record whose quoted value
-    holds line breaks is one, numbered by its first line), rows for Parquet."""
-    if file_format == "csv":
-        return max(fingerprint.line_count - 1, 0) - counts.continued
-    if file_format == "jsonl":
-        return fingerprint.line_count
-    return counts.total
-
-
-def batch_values(columns: tuple[str, ...] = EVENT_COLUMNS) -> str:
-    """Every row's values of `columns` (trimmed; empty -> NULL) with its file_id, without its line:
-    for aggregates over the batch (columns are names of the contract, not input)."""
-    assert set(columns) <= set(EVENT_COLUMNS)
-    trimmed = ", ".join(f"nullif(trim({c}), '') AS {c}" for c in columns)
-    return (f"SELECT file_id, {trimmed} FROM batch_csv UNION ALL "
-            f"SELECT file_id, {', '.join(columns)} FROM batch_lined")
+def data_lines(fingerprint: Fingerprint, counts: ReadCounts) -> int:
+    """Data lines: the file's lines but the header, a record over several lines counted once."""
+    return max(fingerprint.line_count - 1, 0) - counts.continued

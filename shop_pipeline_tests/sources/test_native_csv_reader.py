@@ -1,10 +1,11 @@
-"""DuckDB's CSV reader (fast path) and the line-by-line reader must agree line for line."""
+"""sources/native/csv_reader.py: DuckDB's CSV reader (fast path) and the line-by-line reader must agree line for line."""
 
 import duckdb
 import pytest
 
-from shop_pipeline.sources import native
+from shop_pipeline import sql
 from shop_pipeline.sources.landing import fingerprint
+from shop_pipeline.sources.native import batch, csv_reader
 from shop_pipeline_tests.landing_fixtures import HEADER, event_line
 
 ROWS = "SELECT * FROM landed_rows ORDER BY line"
@@ -15,9 +16,9 @@ def read_both(path):
     fp = fingerprint(path)
     header = HEADER.split(",")
     fast = duckdb.connect()
-    used_fast = native._read_csv_fast(fast, path, fp, header)
+    used_fast = csv_reader.read_csv_fast(fast, path, fp, header)
     slow = duckdb.connect()
-    native._read_csv_lines(slow, path, fp)
+    csv_reader.read_csv_lines(slow, path, fp)
     return used_fast, fast, slow
 
 
@@ -109,9 +110,9 @@ def test_many_files_in_one_read_keep_their_own_line_numbers(tmp_path):
         got = dict(con.execute(
             f"SELECT event_id, line FROM ({BATCH_ROWS.format(where='TRUE', csv='batch_csv')}) WHERE file_id = {item.file_id}").fetchall())
         single = duckdb.connect()
-        native.register_functions(single)
-        native._read_lines(single, item.path, item.fingerprint)
-        single.execute(native.sql.load("parse_csv_lines"))
-        positions = native.csv_header_positions(item.path)
-        single.execute(native.sql.load("split_csv_rows"), {**{f"pos_{c}": p for c, p in positions.items()}, "field_count": 11})
+        csv_reader.register_functions(single)
+        batch.read_lines(single, item.path, item.fingerprint)
+        single.execute(sql.load("parse_csv_lines"))
+        positions = csv_reader.csv_header_positions(item.path)
+        single.execute(sql.load("split_csv_rows"), {**{f"pos_{c}": p for c, p in positions.items()}, "field_count": 11})
         assert got == dict(single.execute("SELECT event_id, line FROM landed_rows").fetchall())
