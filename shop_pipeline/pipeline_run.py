@@ -24,7 +24,7 @@ SUCCESS, PARTIAL, FAILED = "success", "partial", "failed"
 
 @dataclass(frozen=True)
 class SkippedModel:
-    """A model step the run skipped because the shop's data is too short or thin for it."""
+    """A model step the run skipped because the shop's data cannot train it (too short, too thin, a degenerate label window)."""
 
     step: str
     reason: str                 # the NotEnoughData line

@@ -85,6 +85,14 @@ def _serving_snapshot(home: Path) -> dict | None:
         return None
 
 
+def read_tables() -> set[str]:
+    """The tables a user reads: the feature tables the models read and every model's score table (not the
+    bookkeeping beside them: builds, audits, inputs, partitions, score builds)."""
+    features = {table for spec in MODELS for table in (*spec.training_inputs, *spec.scoring_inputs)
+                if table.startswith("features.")}
+    return features | {spec.score_table for spec in MODELS}
+
+
 def _latest_attempt(champion: str, latest: str, how: str) -> str:
     """What the model's latest training did: trained the champion, reused it, or another version."""
     if latest == champion:
@@ -113,9 +121,9 @@ def format_summary(summary: dict, checks: list[tuple[str, bool]], seconds: float
     ]
     for path, error in summary["failed"]:
         lines.append(f"failed file:  {path}: {error}")
-    if summary["tables"]:
-        lines.append("tables:       " + ", ".join(
-            f"{schema}.{name} ({rows:,})" for schema, name, rows in summary["tables"] if schema != "ml"))
+    shown = [(schema, name, rows) for schema, name, rows in summary["tables"] if f"{schema}.{name}" in read_tables()]
+    if shown:
+        lines.append("tables:       " + ", ".join(f"{schema}.{name} ({rows:,})" for schema, name, rows in shown))
     for model, version, serving, metric, value, others, latest, how in summary["models"]:
         lines.append(f"model:        {model} {version} serves {serving}: {metric} {value:.3f}"
                      + (f" (others: {others})" if others else "") + "; " + _latest_attempt(version, latest, how))

@@ -131,7 +131,8 @@ def test_the_exit_code_says_done_partial_or_failed(tmp_path, capsys):
     assert partial.status == "partial"
     assert cli._exit_code(partial, set(), log) == cli.EXIT_PARTIAL == 3
     err = capsys.readouterr().err
-    assert "run r1 PARTIAL: the data is too short for demand_forecast_model" in err and str(log) in err
+    assert ("run r1 PARTIAL: the data cannot train every model, skipped: demand_forecast_model (demand forecast: "
+            "needs 28 days, has 14)") in err and str(log) in err
 
     # a skipped model next to a real error: the run failed
     failed = PipelineOutcome(days, success=False, run_id="r2", skipped=[short],
