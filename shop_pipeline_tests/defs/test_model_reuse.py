@@ -33,6 +33,17 @@ def shop(tmp_path_factory):
     return paths, instance
 
 
+def own_copy(shop, tmp_path):
+    """A copy of the shop home with its own instance, for a test that changes what it trains on (the
+    tests run in any order: the shared shop stays as its first run left it)."""
+    import shutil
+
+    paths, _ = shop
+    copy = ShopPaths.at(tmp_path / "own-home")
+    shutil.copytree(paths.home, copy.home)
+    return copy, DagsterInstance.ephemeral()
+
+
 def rows(paths, sql, params=None):
     with connect(paths.warehouse) as con:
         return con.execute(sql, params or {}).fetchall()
@@ -82,8 +93,8 @@ def test_a_second_run_on_unchanged_data_reuses_every_model_and_keeps_the_scores(
     assert len(model_lines) == 4 and all("reused (training inputs unchanged)" in line for line in model_lines)
 
 
-def test_a_changed_feature_table_retrains_its_model_only(shop):
-    paths, instance = shop
+def test_a_changed_feature_table_retrains_its_model_only(shop, tmp_path):
+    paths, instance = own_copy(shop, tmp_path)
     before = versions(paths)
     with connect(paths.warehouse) as con:  # a feature value changed by hand, as a fixed query would
         con.execute("UPDATE features.order_features SET amount = amount + 1 "
@@ -101,8 +112,8 @@ def test_a_changed_feature_table_retrains_its_model_only(shop):
     assert metadata(instance, "order_risk_scores")["scores_rewritten"] is True
 
 
-def test_a_changed_hyper_parameter_retrains(shop):
-    paths, instance = shop
+def test_a_changed_hyper_parameter_retrains(shop, tmp_path):
+    paths, instance = own_copy(shop, tmp_path)
     before = versions(paths)
     other_seed = {"resources": {"modeling": {"config": {**CONFIG["resources"]["modeling"]["config"], "seed": 7}}}}
     result = materialize(ASSETS, selection=["propensity_model", "propensity_champion", "customer_scores"],
