@@ -156,8 +156,12 @@ def test_a_tampered_champion_artifact_is_never_loaded(trained_shop):
             artifact.write_bytes(original)
 
 
-def test_as_of_in_the_past_scores_from_that_cut_off(trained_shop):
-    paths, instance, _, _ = trained_shop
+def test_as_of_in_the_past_scores_from_that_cut_off(trained_shop, tmp_path):
+    import shutil
+
+    # on its own copy of the home: it trains other versions, and the tests run in any order
+    paths, instance = ShopPaths.at(tmp_path / "own-home"), DagsterInstance.ephemeral()
+    shutil.copytree(trained_shop[0].home, paths.home)
     config = modeling_run_config(as_of="2025-02-20", forecast_horizon_days=HORIZON, propensity_horizon_days=14)
     outcome = run_full_pipeline(paths, instance, config)
     assert outcome.success, outcome.error
