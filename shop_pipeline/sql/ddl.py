@@ -74,15 +74,17 @@ def include(path: str | Path) -> str:
     return table
 
 
+def source(table: str) -> Path:
+    """The table's DDL file: sql/tables/<table>.sql, or the file `include` added."""
+    if table not in tables():
+        raise KeyError(f"no DDL file sql/{FOLDER}/{table}.sql")
+    return _INCLUDED.get(table) or Path(str(resources.files(__package__).joinpath(FOLDER, f"{table}.sql")))
+
+
 @cache
 def statement(table: str) -> str:
     """The text of the table's file (CREATE TABLE IF NOT EXISTS, then its migrations)."""
-    if table not in tables():
-        raise KeyError(f"no DDL file sql/{FOLDER}/{table}.sql")
-    if table in _INCLUDED:
-        text = _INCLUDED[table].read_text(encoding="utf-8")
-    else:
-        text = resources.files(__package__).joinpath(FOLDER, f"{table}.sql").read_text(encoding="utf-8")
+    text = source(table).read_text(encoding="utf-8")
     if len(_CREATE.findall(text)) != 1 or f"CREATE TABLE IF NOT EXISTS {table} (" not in text:
         raise ValueError(f"the DDL file of {table} must hold one 'CREATE TABLE IF NOT EXISTS {table} (' statement")
     return text
