@@ -28,22 +28,22 @@ from pathlib import Path
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import pandas as pd  # noqa: E402
-from harness import table  # noqa: E402
+import pandas as pd
+from harness import table
 
-from shop_pipeline.ml.propensity.bgnbd import COLUMNS as BGNBD_COLUMNS  # noqa: E402
-from shop_pipeline.ml.propensity.candidates import BGNBD, fit_probabilistic  # noqa: E402
-from shop_pipeline.ml.propensity.data import feature_matrix  # noqa: E402
-from shop_pipeline.ml.propensity.metrics import count_metrics  # noqa: E402
-from shop_pipeline.ml.propensity.score import score_customers  # noqa: E402
-from shop_pipeline.ml.propensity.train import run_propensity  # noqa: E402
-from shop_pipeline.synth.transactions import (  # noqa: E402
+from shop_pipeline.ml.propensity.bgnbd import COLUMNS as BGNBD_COLUMNS
+from shop_pipeline.ml.propensity.candidates import BGNBD, fit_probabilistic
+from shop_pipeline.ml.propensity.data import feature_matrix
+from shop_pipeline.ml.propensity.metrics import count_metrics
+from shop_pipeline.ml.propensity.score import score_customers
+from shop_pipeline.ml.propensity.train import run_propensity
+from shop_pipeline.synth.transactions import (
     TransactionShopConfig,
     future_orders,
     generate_orders,
     staging_events,
 )
-from shop_pipeline.warehouse.connection import connect  # noqa: E402
+from shop_pipeline.warehouse.connection import connect
 
 TOTAL_ERROR_TARGET_PCT = 10.0
 
@@ -74,8 +74,8 @@ def one_run(customers: int, seed: int, horizon: int, workdir: Path) -> dict:
     spend_served = count_metrics(served["spend"], served["expected_spend"], "spend")
     orders_bgnbd = count_metrics(reference["orders"], reference["expected"], "orders")
     return {
-        "seed": seed, "horizon": horizon, "mode": run.plan.mode, "p_model": run.chosen,
-        "value_model": run.value_chosen, "customers": len(served), "held_out": len(run.test_frame),
+        "seed": seed, "horizon": horizon, "mode": run.plan.mode, "p_model": run.serving_candidate,
+        "value_model": run.value_candidate, "customers": len(served), "held_out": len(run.test_frame),
         "actual_orders": int(served["orders"].sum()), "seconds": seconds,
         **orders_served, **spend_served, "bgnbd_rmse": orders_bgnbd["orders_rmse"],
         "bgnbd_total_error_pct": orders_bgnbd["orders_total_error_pct"],

@@ -12,7 +12,7 @@ the forecast are measured against the generator's true units of the 14 days afte
 * now: each fold forecasts the future frame serving builds on the fold's origin
   (features.tables.future_frames_as_known_at: median of the last five prices paid x the
   planned discount, ad spend as planned at the origin), and serving forecasts
-  future_product_days_frame: the same code path (what defs/forecast.py runs).
+  future_product_days_frame: the same code path (what defs/demand_forecast.py runs).
 
 Printed per cut-off and way: the served candidate, its backtest WAPE and 80% coverage, the WAPE
 of the forecast it served on the next 14 days, their ratio (the issue's target: within 1.25x),
@@ -35,8 +35,8 @@ from harness import load, table, timed
 PYTHON = sys.executable
 SHOP_PIPELINE = str(Path(sys.executable).with_name("shop-pipeline"))
 HORIZON = 14
-SEED = 42  # ModelingWindow.seed
-FOLDS = 3  # defs/forecast.BACKTEST_FOLDS
+SEED = 42  # Modeling.seed
+FOLDS = 3  # the demand forecast spec's backtest folds
 
 
 def build_shop(args) -> tuple[Path, object, object]:
@@ -73,10 +73,10 @@ def measure(con, truth, cutoff: dt.date) -> list[list[str]]:
     )
     from shop_pipeline.ml.common.metrics import forecast_metrics
     from shop_pipeline.ml.common.splits import rolling_origin_folds
-    from shop_pipeline.ml.forecast.data import recorded_future
-    from shop_pipeline.ml.forecast.evaluate import backtest
-    from shop_pipeline.ml.forecast.score import forecast
-    from shop_pipeline.ml.forecast.train import fit_forecaster
+    from shop_pipeline.ml.demand_forecast.data import recorded_future
+    from shop_pipeline.ml.demand_forecast.evaluate import backtest
+    from shop_pipeline.ml.demand_forecast.fitting import fit_forecaster
+    from shop_pipeline.ml.demand_forecast.score import forecast
 
     history = product_daily_sales_frame(con, cutoff)
     folds = rolling_origin_folds(cutoff, n_folds=FOLDS, horizon_days=HORIZON, step_days=7, first_day=min(history["day"]))

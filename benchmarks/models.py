@@ -36,9 +36,9 @@ from harness import load, run_timed, table
 
 PYTHON = sys.executable
 SHOP_PIPELINE = str(Path(sys.executable).with_name("shop-pipeline"))
-SEED = 42  # ModelingWindow.seed, the pipeline's default
-FORECAST_HORIZON = 14  # ModelingWindow.forecast_horizon_days
-PROPENSITY_HORIZON = 30  # ModelingWindow.propensity_horizon_days
+SEED = 42  # Modeling.seed, the pipeline's default
+FORECAST_HORIZON = 14  # Modeling.forecast_horizon_days
+PROPENSITY_HORIZON = 30  # Modeling.propensity_horizon_days
 SCORING_TARGET_PER_S = 100_000
 SCORING_MIN_ROWS = 1_000_000
 
@@ -190,10 +190,10 @@ def _measure(home: Path, mode: str, out: Path) -> None:
         product_daily_sales_frame,
     )
     from shop_pipeline.ml.common.splits import rolling_origin_folds
-    from shop_pipeline.ml.forecast.candidates import CANDIDATES
-    from shop_pipeline.ml.forecast.evaluate import backtest
-    from shop_pipeline.ml.forecast.score import forecast
-    from shop_pipeline.ml.forecast.train import fit_forecaster
+    from shop_pipeline.ml.demand_forecast.candidates import CANDIDATES
+    from shop_pipeline.ml.demand_forecast.evaluate import backtest
+    from shop_pipeline.ml.demand_forecast.fitting import fit_forecaster
+    from shop_pipeline.ml.demand_forecast.score import forecast
     from shop_pipeline.ml.propensity.candidates import CHALLENGER
     from shop_pipeline.ml.propensity.score import score_customers
     from shop_pipeline.ml.propensity.train import run_propensity

@@ -55,7 +55,8 @@ GROUPS: dict[str, tuple[list[str], list[str]]] = {
         ["shop_pipeline_tests/features"],
     ),
     "serving": (
-        ["shop_pipeline/serving/*"],
+        ["shop_pipeline/serving/*", "shop_pipeline/ml/demand_forecast/online.py",
+         "shop_pipeline/ml/order_risk/online.py", "shop_pipeline/ml/order_risk/order_history.py"],
         ["shop_pipeline_tests/serving"],
     ),
     "sources": (

@@ -87,7 +87,7 @@ def step_training(home: Path, as_of: dt.date, args) -> dict:
 
     from shop_pipeline.features.order_features import read_order_features
     from shop_pipeline.ml.common import registry
-    from shop_pipeline.ml.order_risk.candidates import MODEL_NAME, to_artifact
+    from shop_pipeline.ml.order_risk.candidates import MODEL_NAME
     from shop_pipeline.ml.order_risk.train import metrics_rows, run_order_risk_frames
     from shop_pipeline.warehouse.connection import connect
     from shop_pipeline.warehouse.order_labels import known_labels_frame
@@ -102,9 +102,9 @@ def step_training(home: Path, as_of: dt.date, args) -> dict:
     version = f"bench-{as_of.isoformat()}-{args.seed}"
     models = home / "models"
     shutil.rmtree(models / MODEL_NAME, ignore_errors=True)
-    path, sha = registry.save_model(to_artifact(run.fitted), models, MODEL_NAME, version)
+    path, sha = registry.save_model(run.fitted.to_artifact(), models, MODEL_NAME, version)
     return {
-        "training_s": training_s, "mode": run.mode, "chosen": run.chosen, "note": run.note,
+        "training_s": training_s, "mode": run.mode, "serving_candidate": run.serving_candidate, "note": run.note,
         "metrics": metrics_rows(run), "fit_s": {c: e.fit_seconds for c, e in run.evaluations.items()},
         "artifact": str(path), "sha256": sha, "artifact_mib": path.stat().st_size / 2**20,
         "threshold": run.fitted.threshold, "labelled_orders": run.labelled_orders,
@@ -117,14 +117,14 @@ def step_scoring(home: Path, as_of: dt.date, artifact: str, sha256: str) -> dict
 
     from shop_pipeline.features.order_features import read_order_features
     from shop_pipeline.ml.common import registry
-    from shop_pipeline.ml.order_risk.candidates import from_artifact
+    from shop_pipeline.ml.order_risk.candidates import FittedOrderRisk
     from shop_pipeline.ml.order_risk.score import score_orders
     from shop_pipeline.warehouse.connection import connect
 
     with connect(_warehouse(home), read_only=True) as con:
         features = read_order_features(con)
     started = time.perf_counter()
-    fitted = from_artifact(registry.load_artifact(artifact, sha256))
+    fitted = FittedOrderRisk.from_artifact(registry.load_artifact(artifact, sha256))
     load_s = time.perf_counter() - started
     started = time.perf_counter()
     scores = score_orders(fitted, features, as_of, "bench", explain_rows="none")
@@ -222,7 +222,7 @@ def main() -> None:
 
     print(f"\n## Order risk on the {args.events:,}-event shop ({args.days} days, seed {args.seed}, as_of {as_of})\n")
     print(f"{train['note']}\n")
-    print(f"alert budget {args.alert_budget:.1%}; served: **{train['chosen']}** ({train['mode']}); "
+    print(f"alert budget {args.alert_budget:.1%}; served: **{train['serving_candidate']}** ({train['mode']}); "
           f"flag threshold {train['threshold']:.4f}\n")
     metrics = train["metrics"]
     names = ("pr_auc", "precision_at_1pct", "precision_at_5pct", "recall_at_budget", "n_orders", "n_fraud")

@@ -63,7 +63,7 @@ def run(home: Path, verbose: bool = False) -> tuple[float, float | None]:
     for line in process.stdout:
         if first_step is None and "STEP_START" in line:
             first_step = time.perf_counter() - started
-        tail = (tail + [line])[-20:]
+        tail = ([*tail, line])[-20:]
     code = process.wait()
     seconds = time.perf_counter() - started
     if code != 0:

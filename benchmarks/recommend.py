@@ -79,9 +79,9 @@ def _as_of(con):
 def _quality(source: str) -> dict:
     import duckdb
 
-    from shop_pipeline.ml.recommend.data import temporal_split
-    from shop_pipeline.ml.recommend.evaluate import evaluate_candidates, registry_metrics
-    from shop_pipeline.ml.recommend.train import TEST_DAYS, choose_serving, tune_parameters
+    from shop_pipeline.ml.recommendation.data import temporal_split
+    from shop_pipeline.ml.recommendation.evaluate import evaluate_candidates, registry_metrics
+    from shop_pipeline.ml.recommendation.train import TEST_DAYS, choose_serving, tune_parameters
 
     con = duckdb.connect(source, read_only=True)
     con.execute("SET TimeZone = 'UTC'")
@@ -101,10 +101,9 @@ def _train(source: str, workdir: Path) -> dict:
     import duckdb
 
     from shop_pipeline.ml.common import registry
-    from shop_pipeline.ml.recommend.candidates import to_artifact
-    from shop_pipeline.ml.recommend.data import load_interactions, temporal_split
-    from shop_pipeline.ml.recommend.evaluate import evaluate_candidates, registry_metrics
-    from shop_pipeline.ml.recommend.train import TEST_DAYS, choose_serving, fit_final, tune_parameters
+    from shop_pipeline.ml.recommendation.data import load_interactions, temporal_split
+    from shop_pipeline.ml.recommendation.evaluate import evaluate_candidates, registry_metrics
+    from shop_pipeline.ml.recommendation.train import TEST_DAYS, choose_serving, fit_final, tune_parameters
 
     con = duckdb.connect(source, read_only=True)
     con.execute("SET TimeZone = 'UTC'")
@@ -135,7 +134,7 @@ def _train(source: str, workdir: Path) -> dict:
         t = time.perf_counter()
         fit_final(history, candidate, seed=SEED, parameters=tuned.get(candidate))
         result[f"full_fit_{candidate}_s"] = time.perf_counter() - t
-    path, sha = registry.save_model(to_artifact(model), workdir / "models", "recommend-bench",
+    path, sha = registry.save_model(model.to_artifact(), workdir / "models", "recommend-bench",
                                     f"{Path(source).stem}-{chosen}-{os.getpid()}")  # a rerun never meets an old file
     result["artifact"], result["sha256"] = str(path), sha
     result["artifact_mib"] = path.stat().st_size / 2**20
@@ -147,10 +146,10 @@ def _score(source: str, artifact: str, sha: str, candidate: str | None) -> dict:
     import numpy as np
 
     from shop_pipeline.ml.common import registry
-    from shop_pipeline.ml.recommend.candidates import from_artifact
-    from shop_pipeline.ml.recommend.data import load_interactions
-    from shop_pipeline.ml.recommend.score import TOP_K, customers_to_score, recommendations_frame, top_k
-    from shop_pipeline.ml.recommend.train import fit_final
+    from shop_pipeline.ml.recommendation.candidates import RecommenderModel
+    from shop_pipeline.ml.recommendation.data import load_interactions
+    from shop_pipeline.ml.recommendation.score import TOP_K, customers_to_score, recommendations_frame, top_k
+    from shop_pipeline.ml.recommendation.train import fit_final
 
     con = duckdb.connect(source, read_only=True)
     con.execute("SET TimeZone = 'UTC'")
@@ -158,7 +157,7 @@ def _score(source: str, artifact: str, sha: str, candidate: str | None) -> dict:
     t = time.perf_counter()
     history = load_interactions(con, as_of)
     result: dict = {"load_s": time.perf_counter() - t}
-    model = from_artifact(registry.load_artifact(artifact, sha))
+    model = RecommenderModel.from_artifact(registry.load_artifact(artifact, sha))
     if candidate:  # a baseline instead of the saved model
         model = fit_final(history, candidate, seed=SEED)
     result["candidate"] = model.candidate
@@ -182,9 +181,9 @@ def _synthetic(users: int, items: int, candidate: str) -> dict:
     import numpy as np
     from scipy import sparse
 
-    from shop_pipeline.ml.recommend.data import InteractionMatrix
-    from shop_pipeline.ml.recommend.score import recommendations_frame
-    from shop_pipeline.ml.recommend.train import fit_final
+    from shop_pipeline.ml.recommendation.data import InteractionMatrix
+    from shop_pipeline.ml.recommendation.score import recommendations_frame
+    from shop_pipeline.ml.recommendation.train import fit_final
 
     rng = np.random.default_rng(SEED)
     per_user = np.minimum(rng.geometric(1 / 30, size=users), 300)

@@ -8,7 +8,7 @@
    product's next 7 days, a quarter of them what-ifs) at 200/s, each
    request scheduled at a fixed time and its latency measured from that time (a slow answer delays
    no later request, so queueing shows in the percentiles). Customers and orders are drawn from
-   the shop (orders as the checkout sends them, serving/order_history.ORDERS_AS_SENT).
+   the shop (orders as the checkout sends them, ml/order_risk/order_history.ORDERS_AS_SENT).
 3. During a second recommendations pass a new snapshot is published three times; every failed or
    non-200 answer is counted.
 A 3-second warm-up per endpoint (every worker loads its snapshot, first requests) is not measured.
@@ -60,7 +60,7 @@ def prepared(home: Path, events: int, days: int) -> None:
 
 def workload(home: Path, n: int, seed: int = 0) -> dict[str, list]:
     """Request paths and bodies drawn from the shop (the warehouse is closed again before serving)."""
-    from shop_pipeline.serving.order_history import ORDERS_AS_SENT, OnlineOrder
+    from shop_pipeline.ml.order_risk.order_history import ORDERS_AS_SENT, OnlineOrder
     from shop_pipeline.warehouse.connection import connect
 
     rng = random.Random(seed)
@@ -171,7 +171,7 @@ def main() -> None:
         files[endpoint] = folder / f"{endpoint.replace('/', '_')}.json"
         files[endpoint].write_text(json.dumps(requests))
     port = free_port()
-    server_log = open(home / "bench_requests" / "server.log", "w")
+    server_log = open(home / "bench_requests" / "server.log", "w")  # noqa: SIM115 - the server writes it until it stops
     server = subprocess.Popen([SHOP_PIPELINE, "serve", "--home", str(home), "--port", str(port),
                                "--workers", str(args.workers)], env=ENV, stdout=server_log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"

@@ -140,7 +140,7 @@ def main() -> int:
                   + ", ".join(f"{k} {v:.1f}" for k, v in steps.items()), flush=True)
     names = list(dict.fromkeys(k for rep in results["quiet"] + results["loaded"] for k in rep))
     rows, worst = [], 0.0
-    for name in names + ["(process wall time)"]:
+    for name in [*names, "(process wall time)"]:
         if name == "(process wall time)":
             quiet, loaded = walls["quiet"], walls["loaded"]
         else:

@@ -30,6 +30,15 @@ if ! .venv/bin/ruff check --quiet .; then
     exit 1
 fi
 echo "lint: ruff check passed"
+# The layers of DESIGN.md section 4 and no import cycles (pyproject.toml's [tool.importlinter])
+if ! .venv/bin/lint-imports --no-cache >"$docs_site.imports.log" 2>&1; then
+    cat "$docs_site.imports.log" >&2
+    rm -f "$docs_site.imports.log"
+    echo "an import breaks the layers or makes a cycle: .venv/bin/lint-imports" >&2
+    exit 1
+fi
+rm -f "$docs_site.imports.log"
+echo "imports: lint-imports passed (layers, no cycles)"
 # Debian's chromium for the browser test (shop_pipeline_tests/ui/): required in CI, optional elsewhere
 if ! bash scripts/ensure_chromium.sh && [ -n "${CI:-}" ]; then
     exit 1

@@ -1,7 +1,8 @@
 """The `shop-pipeline` command: generate a sample shop, run the pipeline, open the UI.
 
-Exit codes of `run` and `demo`: 0 every selected asset was written; 3 partial: the shop's data is
-too short or thin for some models, which were skipped (one line each: `skipped <model step>:
+Exit codes of `run` and `demo`: 0 every selected asset was written; 3 partial: the shop's data
+cannot train some models (too short, too thin, a label window where everybody or nobody bought),
+which were skipped (one line each: `skipped <model step>:
 <reason>`) with what depends on them, and every other table was written; 1 a real failure (its
 traceback is in logs/dagster.log); 2 the command line or the cut-off was refused before any
 work; 128 + N interrupted by signal N.
@@ -28,7 +29,7 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_PARTIAL = 3
 EXIT_CODES_HELP = (
-    "exit codes: 0 done; 3 partial (models the data is too short for were skipped, one line each, every other "
+    "exit codes: 0 done; 3 partial (models the data cannot train were skipped, one line each with the reason, every other "
     "table written); 1 failed (traceback in logs/dagster.log); 2 bad arguments; 128+N interrupted by signal N"
 )
 
@@ -124,7 +125,7 @@ def _check_as_of(as_of: str | None, span: tuple[dt.date, dt.date]) -> str | None
 def run_pipeline(paths: ShopPaths, args: argparse.Namespace | None = None) -> int:
     """Materialize everything that has landed: all partitions, one in-process run."""
     from shop_pipeline.instance import ensure_dagster_home
-    from shop_pipeline.pipeline_run import describe_out_of_range, landed_days, window_run_config
+    from shop_pipeline.pipeline_run import describe_out_of_range, landed_days, modeling_run_config
 
     started = time.perf_counter()
     verbose = bool(getattr(args, "verbose", False))
@@ -140,7 +141,7 @@ def run_pipeline(paths: ShopPaths, args: argparse.Namespace | None = None) -> in
         print(f"shop-pipeline run: error: {problem}", file=sys.stderr)
         return EXIT_USAGE
     ensure_dagster_home(paths)
-    run_config = window_run_config(
+    run_config = modeling_run_config(
         getattr(args, "as_of", None),
         getattr(args, "forecast_horizon_days", None),
         getattr(args, "propensity_horizon_days", None),
@@ -190,9 +191,9 @@ def _exit_code(outcome, seen: set[int], log_file: Path) -> int:
     if outcome.status == SUCCESS:
         return EXIT_OK
     if outcome.status == PARTIAL:
-        names = ", ".join(model.step for model in outcome.skipped)
-        print(f"\nrun {outcome.run_id} PARTIAL: the data is too short for {names} (the 'skipped' lines above say "
-              f"why); every other table is written (exit {EXIT_PARTIAL}; details: {log_file})", file=sys.stderr)
+        skipped = "; ".join(f"{model.step} ({model.reason})" for model in outcome.skipped)
+        print(f"\nrun {outcome.run_id} PARTIAL: the data cannot train every model, skipped: {skipped}; every other "
+              f"table is written (exit {EXIT_PARTIAL}; details: {log_file})", file=sys.stderr)
         return EXIT_PARTIAL
     print(f"\nrun {outcome.run_id} FAILED: {outcome.error}\n(traceback and details: {log_file})", file=sys.stderr)
     return EXIT_FAILED

@@ -1,4 +1,4 @@
-"""The data contracts of DESIGN.md section 3, as constants shared by every stage."""
+"""The canonical clean event (docs/data-formats.md), as constants shared by every stage."""
 
 from __future__ import annotations
 

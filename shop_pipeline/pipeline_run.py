@@ -24,7 +24,7 @@ SUCCESS, PARTIAL, FAILED = "success", "partial", "failed"
 
 @dataclass(frozen=True)
 class SkippedModel:
-    """A model step the run skipped because the shop's data is too short or thin for it."""
+    """A model step the run skipped because the shop's data cannot train it (too short, too thin, a degenerate label window)."""
 
     step: str
     reason: str                 # the NotEnoughData line
@@ -97,10 +97,10 @@ def describe_out_of_range(days: LandedDays) -> str:
     )
 
 
-def window_run_config(as_of: str | None = None, forecast_horizon_days: int | None = None,
+def modeling_run_config(as_of: str | None = None, forecast_horizon_days: int | None = None,
                       propensity_horizon_days: int | None = None,
                       recommendation_recency_days: int | None = None) -> dict:
-    """Run configuration of the ModelingWindow resource (only what was given)."""
+    """Run configuration of the Modeling resource (only what was given)."""
     config = {
         key: value
         for key, value in {
@@ -111,7 +111,7 @@ def window_run_config(as_of: str | None = None, forecast_horizon_days: int | Non
         }.items()
         if value is not None
     }
-    return {"resources": {"window": {"config": config}}} if config else {}
+    return {"resources": {"modeling": {"config": config}}} if config else {}
 
 
 def run_full_pipeline(

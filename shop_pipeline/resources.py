@@ -20,14 +20,15 @@ import duckdb
 from dagster import ConfigurableResource, EnvVar
 
 from shop_pipeline.alerts import WEBHOOK_ENV
-from shop_pipeline.defs.automation_rules import RetrainPolicy
+from shop_pipeline.automation_rules import RetrainPolicy
 from shop_pipeline.ml.common.threads import THREADS_ENV as MODEL_THREADS_ENV
 from shop_pipeline.ml.common.threads import use_threads
 from shop_pipeline.ml.order_risk.data import DEFAULT_MATURITY_DAYS
 from shop_pipeline.ml.order_risk.metrics import DEFAULT_ALERT_BUDGET
 from shop_pipeline.quality.thresholds import THRESHOLDS_ENV, load_thresholds
 from shop_pipeline.settings import ShopPaths
-from shop_pipeline.warehouse.connection import MEMORY_LIMIT_ENV, THREADS_ENV, connect
+from shop_pipeline.sql.session import MEMORY_LIMIT_ENV, THREADS_ENV
+from shop_pipeline.warehouse.connection import connect
 
 MIN_NEW_EVENTS_ENV = "SHOP_PIPELINE_RETRAIN_MIN_NEW_EVENTS"
 MAX_PSI_ENV = "SHOP_PIPELINE_RETRAIN_MAX_PSI"
@@ -115,7 +116,7 @@ class ModelThreads(ConfigurableResource):
 
 
 class Retraining(ConfigurableResource):
-    """When the retrain sensor launches retrain_models (defs/automation_rules.py, retrain_triggers):
+    """When the retrain sensor launches retrain_models (automation_rules.py, retrain_triggers):
     at least `min_new_events` clean events after the newest training attempt's cut-off
     ($SHOP_PIPELINE_RETRAIN_MIN_NEW_EVENTS), a PSI above `max_psi` ($SHOP_PIPELINE_RETRAIN_MAX_PSI),
     or a champion older than `max_champion_age_days` ($SHOP_PIPELINE_CHAMPION_MAX_AGE_DAYS)."""
@@ -155,14 +156,14 @@ def default_resources(paths: ShopPaths | None = None) -> dict[str, Any]:
                                                                    threads=env_int(THREADS_ENV))),
         "shop": ShopHome(home=str(paths.home)),
         "quality": Quality(**_given(thresholds_path=env_text(THRESHOLDS_ENV))),
-        "window": ModelingWindow(),
+        "modeling": Modeling(),
         "model_threads": ModelThreads(**_given(threads=env_int(MODEL_THREADS_ENV))),
         "retraining": retraining_from_environment(),
         "alerting": alerting_from_environment(),
     }
 
 
-class ModelingWindow(ConfigurableResource):
+class Modeling(ConfigurableResource):
     """The cut-off, horizons and tuning of a run's models (run configuration; `shop-pipeline run
     --as-of ...`, or the launchpad). A training that depends on a changed value (horizon, seed,
     alert budget, label maturity) trains a new version instead of reusing the registered one.

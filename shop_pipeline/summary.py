@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from shop_pipeline.ml.models import MODELS
 from shop_pipeline.warehouse.connection import connect, table_columns
 
 _FILES = """
@@ -21,12 +22,12 @@ SELECT schema_name, table_name, estimated_size FROM duckdb_tables()
 WHERE schema_name IN ('features', 'scoring', 'ml') ORDER BY schema_name, table_name
 """
 
-# The champion of each model, what it serves, its gate metric next to the baselines', and the
+# The champion of each model, what it serves, its gate metric (the specs', ml/models.py) next to the baselines', and the
 # model's latest training attempt: a version trained, or one reused because its training inputs
 # were unchanged (reused_at; a registry from before reuse has no such column: $reuse_column false).
 _MODELS = """
 WITH champions AS (
-    SELECT model_name, version, json_extract_string(parameters, '$.serving_candidate') AS serving
+    SELECT model_name, version, json_extract_string(parameters, '$.serving_candidate') AS serving_candidate
     FROM ml.model_registry WHERE is_champion
 ),
 attempts AS (
@@ -39,12 +40,11 @@ latest AS (
            arg_max(how, row(happened, how = 'reused')) AS latest_how
     FROM attempts GROUP BY model_name
 ),
-gate(model_name, metric) AS (VALUES ('demand_forecast', 'wape'), ('propensity', 'roc_auc'),
-                                   ('recommendation', 'ndcg_at_10'), ('order_risk', 'pr_auc'))
-SELECT c.model_name, c.version, c.serving, g.metric,
-       max(e.value) FILTER (WHERE e.candidate = c.serving),
+gate(model_name, metric) AS (SELECT * FROM (VALUES {gate}))
+SELECT c.model_name, c.version, c.serving_candidate, g.metric,
+       max(e.value) FILTER (WHERE e.candidate = c.serving_candidate),
        string_agg(e.candidate || ' ' || round(e.value, 3), ', ' ORDER BY e.candidate)
-           FILTER (WHERE e.candidate NOT IN (c.serving, 'champion') AND NOT isnan(e.value)),
+           FILTER (WHERE e.candidate NOT IN (c.serving_candidate, 'champion') AND NOT isnan(e.value)),
        l.latest_version, l.latest_how
 FROM champions c JOIN gate g USING (model_name) JOIN latest l USING (model_name)
 JOIN ml.model_evaluations e ON e.model_name = c.model_name AND e.version = c.version AND e.metric = g.metric
@@ -66,7 +66,9 @@ def warehouse_summary(warehouse: Path) -> dict:
         models = []
         if ("ml", "model_registry") in {(s, t) for s, t, _ in tables}:
             reused_at = "reused_at" if "reused_at" in table_columns(con, "ml.model_registry") else "NULL::TIMESTAMP"
-            models = con.execute(_MODELS.format(reused_at=reused_at)).fetchall()
+            gate = ", ".join(["(?, ?)"] * len(MODELS))
+            models = con.execute(_MODELS.format(reused_at=reused_at, gate=gate),
+                                 [value for spec in MODELS for value in (spec.name, spec.gate_metric)]).fetchall()
     return {"by_status": by_status, "clean_rows": clean_rows, "days": days, "first": first, "last": last,
             "reasons": reasons, "failed": failed, "tables": tables, "models": models,
             "snapshot": _serving_snapshot(warehouse.parent.parent)}
@@ -81,6 +83,14 @@ def _serving_snapshot(home: Path) -> dict | None:
         return None if folder is None else json.loads((folder / MANIFEST).read_text())
     except (OSError, ValueError):
         return None
+
+
+def read_tables() -> set[str]:
+    """The tables a user reads: the feature tables the models read and every model's score table (not the
+    bookkeeping beside them: builds, audits, inputs, partitions, score builds)."""
+    features = {table for spec in MODELS for table in (*spec.training_inputs, *spec.scoring_inputs)
+                if table.startswith("features.")}
+    return features | {spec.score_table for spec in MODELS}
 
 
 def _latest_attempt(champion: str, latest: str, how: str) -> str:
@@ -111,9 +121,9 @@ def format_summary(summary: dict, checks: list[tuple[str, bool]], seconds: float
     ]
     for path, error in summary["failed"]:
         lines.append(f"failed file:  {path}: {error}")
-    if summary["tables"]:
-        lines.append("tables:       " + ", ".join(
-            f"{schema}.{name} ({rows:,})" for schema, name, rows in summary["tables"] if schema != "ml"))
+    shown = [(schema, name, rows) for schema, name, rows in summary["tables"] if f"{schema}.{name}" in read_tables()]
+    if shown:
+        lines.append("tables:       " + ", ".join(f"{schema}.{name} ({rows:,})" for schema, name, rows in shown))
     for model, version, serving, metric, value, others, latest, how in summary["models"]:
         lines.append(f"model:        {model} {version} serves {serving}: {metric} {value:.3f}"
                      + (f" (others: {others})" if others else "") + "; " + _latest_attempt(version, latest, how))
@@ -121,7 +131,7 @@ def format_summary(summary: dict, checks: list[tuple[str, bool]], seconds: float
     if snapshot:
         rows = snapshot.get("rows", {})
         parts = [f"{rows.get('customer_scores', 0):,} customers' scores", f"{rows.get('recommendations', 0):,} list rows"]
-        parts += [name.replace("_", " ") for name in ("order_risk", "demand") if name in snapshot]
+        parts += [spec.name.replace("_", " ") for spec in MODELS if spec.name in snapshot]
         lines.append(f"serving:      snapshot {snapshot['snapshot_id']} ({', '.join(parts)}): `shop-pipeline serve`")
     lines.extend(skipped)
     passed = sum(1 for _, ok in checks if ok)

@@ -131,7 +131,8 @@ def test_the_exit_code_says_done_partial_or_failed(tmp_path, capsys):
     assert partial.status == "partial"
     assert cli._exit_code(partial, set(), log) == cli.EXIT_PARTIAL == 3
     err = capsys.readouterr().err
-    assert "run r1 PARTIAL: the data is too short for demand_forecast_model" in err and str(log) in err
+    assert ("run r1 PARTIAL: the data cannot train every model, skipped: demand_forecast_model (demand forecast: "
+            "needs 28 days, has 14)") in err and str(log) in err
 
     # a skipped model next to a real error: the run failed
     failed = PipelineOutcome(days, success=False, run_id="r2", skipped=[short],
@@ -150,10 +151,10 @@ def test_the_exit_codes_are_in_the_help(capsys):
 
 
 def test_the_window_arguments_become_the_window_resource_config():
-    from shop_pipeline.pipeline_run import window_run_config
+    from shop_pipeline.pipeline_run import modeling_run_config
 
-    assert window_run_config() == {}
-    config = window_run_config("2025-03-01", None, 45, 30)["resources"]["window"]["config"]
+    assert modeling_run_config() == {}
+    config = modeling_run_config("2025-03-01", None, 45, 30)["resources"]["modeling"]["config"]
     assert config == {"as_of": "2025-03-01", "propensity_horizon_days": 45, "recommendation_recency_days": 30}
 
 

@@ -12,7 +12,7 @@ from shop_pipeline.ml.common import threads
 from shop_pipeline.quality.thresholds import THRESHOLDS_ENV, load_thresholds
 from shop_pipeline.resources import ModelThreads, Quality, Warehouse, default_resources
 from shop_pipeline.settings import ShopPaths, available_cores
-from shop_pipeline.warehouse.connection import (
+from shop_pipeline.sql.session import (
     MEMORY_LIMIT_ENV,
     THREADS_ENV,
     machine_memory_limit,
@@ -97,4 +97,4 @@ def test_every_model_and_score_asset_sets_its_threads():
 
 
 def test_the_resources_page_lists_every_configurable_setting():
-    assert {"warehouse", "shop", "quality", "window", "model_threads", "retraining", "alerting"} <= set(defs.resources)
+    assert {"warehouse", "shop", "quality", "modeling", "model_threads", "retraining", "alerting"} <= set(defs.resources)

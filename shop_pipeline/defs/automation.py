@@ -53,7 +53,7 @@ from dagster import (
 )
 
 from shop_pipeline.alerts import WEBHOOK_ENV, Alert, WebhookError, post_webhook, redacted
-from shop_pipeline.defs.automation_rules import (
+from shop_pipeline.automation_rules import (
     FileVersion,
     LandingCursor,
     MonitoringFacts,

@@ -64,6 +64,7 @@ def add_partitions(instance, days) -> list[str]:
 
 
 DATA_PLATFORM = ["team:data-platform"]
+ML_TEAM = ["team:ml"]
 DUCKDB_POOL = "duckdb"  # DuckDB has one writer: every writing asset shares this pool (limit 1)
 
 
@@ -112,13 +113,6 @@ def partition_days(context: AssetExecutionContext) -> list[dt.date]:
     months of a range need not be consecutive, e.g. a month without files has no partition)."""
     return sorted(day for key in context.partition_keys for day in month_days(key))
 
-
-
-def markdown_table(frame, limit: int = 50) -> str:
-    if frame is None or len(frame) == 0:
-        return "_none_"
-    text = frame.head(limit).to_markdown(index=False)
-    return text + (f"\n\n... {len(frame) - limit} more rows" if len(frame) > limit else "")
 
 
 def suite_check_result(check_name: str, outcome, asset_key: str | None = None) -> AssetCheckResult:

@@ -1,4 +1,5 @@
-"""Stage `features`: point-in-time feature tables in DuckDB, audited before they are committed."""
+"""Stage `features`: point-in-time feature tables in DuckDB, audited before they are committed: product-day
+sales, customer features, the recommender's interactions and the order-risk model's order features."""
 
 from collections.abc import Callable
 
@@ -15,13 +16,18 @@ from dagster import (
 
 from shop_pipeline import sql
 from shop_pipeline.defs import schemas
-from shop_pipeline.defs.common import DUCKDB_POOL, follows_new_data, markdown_table, suite_check_result
-from shop_pipeline.defs.models_common import ML_TEAM
+from shop_pipeline.defs.common import DUCKDB_POOL, ML_TEAM, follows_new_data, suite_check_result
+from shop_pipeline.features.columns import cutoff_for
+from shop_pipeline.features.interactions import write_interactions
+from shop_pipeline.features.order_features import write_order_features
 from shop_pipeline.features.staged_changes import query_fingerprint, record_inputs, unchanged_inputs
-from shop_pipeline.features.tables import cutoff_for, write_customer_features, write_product_daily_sales
+from shop_pipeline.features.tables import write_customer_features, write_product_daily_sales
+from shop_pipeline.ml.common.html_report import markdown_table
 from shop_pipeline.ml.common.lifecycle import inputs_key
 from shop_pipeline.quality.feature_suites import validate_customer_features, validate_product_daily_sales
-from shop_pipeline.resources import ModelingWindow, Quality, Warehouse
+from shop_pipeline.quality.interactions_suite import validate_interactions
+from shop_pipeline.quality.order_feature_suite import validate_order_features
+from shop_pipeline.resources import Modeling, Quality, Warehouse
 
 # what a feature table's rows depend on besides the cut-off (the code of features/, sql/ and
 # quality/ and the thresholds are part of the key too): unchanged, the audited table is kept
@@ -77,9 +83,9 @@ def audited_feature_asset(*, name: str, deps: list[str], description: str, build
         check_specs=[AssetCheckSpec(check_name, asset=name, blocking=True, description=check_description)],
         automation_condition=follows_new_data(),
     )
-    def feature_table(context: AssetExecutionContext, warehouse: Warehouse, window: ModelingWindow, quality: Quality):
+    def feature_table(context: AssetExecutionContext, warehouse: Warehouse, modeling: Modeling, quality: Quality):
         with warehouse.connection() as con:
-            as_of = window.resolve_as_of(con)
+            as_of = modeling.resolve_as_of(con)
             thresholds = quality.thresholds()
             settings = {"table": table, "thresholds": thresholds,
                         "queries": {name: query_fingerprint(sql.load(name)) for name in queries}}
@@ -152,4 +158,53 @@ customer_features = audited_feature_asset(
     summarize=_customer_features_summary,
     inputs={"staging.events": ""},
     queries=("customer_features",),
+)
+
+
+def _interactions_summary(con, as_of) -> dict:
+    customers, products, purchases_only = con.execute(
+        """SELECT count(DISTINCT customer_id), count(DISTINCT product_id),
+                  coalesce(sum(views) + sum(carts), 0) = 0 FROM features.interactions"""
+    ).fetchall()[0]
+    return {"customers": customers, "products": products, "purchases_only": bool(purchases_only)}
+
+
+interactions = audited_feature_asset(
+    name="interactions",
+    deps=["clean_events", "raw_products"],
+    description=(
+        "features.interactions: one row per customer and product as of the cut-off: views, carts, purchases, "
+        "orders, and a weighted implicit signal (view 1, cart 3, purchase 5, halved every 30 days before the "
+        "cut-off); products missing from a non-empty catalog are kept for similarity but never recommended."
+    ),
+    build=write_interactions,
+    validate=validate_interactions,
+    check_description="GX: keys not null and unique, counts >= 0, weight > 0, no interaction at or after the cut-off.",
+    summarize=_interactions_summary,
+    inputs={"staging.events": "", "raw.products": ""},
+    queries=("interactions",),
+)
+
+
+def _order_features_summary(con, as_of) -> dict:
+    customers, first, last, amount = con.execute(
+        "SELECT count(DISTINCT customer_id), min(order_day), max(order_day), sum(amount) FROM features.order_features"
+    ).fetchall()[0]
+    return {"customers": customers, "days": f"{first} .. {last}", "amount": float(amount or 0)}
+
+
+order_features = audited_feature_asset(
+    name="order_features",
+    deps=["clean_events"],
+    description=(
+        "features.order_features: one row per order before the cut-off, each measured only on what was known at "
+        "that order: amount vs the customer's earlier orders (ratio, z-score), orders in the last hour / day, "
+        "account age, cart-to-purchase time, session activity, unusual hour, first time in a category, basket shape."
+    ),
+    build=write_order_features,
+    validate=validate_order_features,
+    check_description="GX: keys not null and unique, counts >= 0, shares in [0, 1], no order at or after the cut-off.",
+    summarize=_order_features_summary,
+    inputs={"staging.events": ""},
+    queries=("order_features",),
 )

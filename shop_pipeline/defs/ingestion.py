@@ -1,4 +1,4 @@
-"""Stage `ingestion`: landed files -> raw.events (exactly once), the catalog and marketing."""
+"""Stage `ingestion`: landed files -> raw.events (exactly once), the catalog, marketing and chargeback labels."""
 
 
 import datetime as dt
@@ -21,13 +21,13 @@ from shop_pipeline.defs.common import (
     DATA_PLATFORM,
     DUCKDB_POOL,
     event_partitions,
-    markdown_table,
     month_days,
     partition_days,
     partition_key,
     single_run_backfill,
     suite_check_result,
 )
+from shop_pipeline.ml.common.html_report import markdown_table
 from shop_pipeline.quality.audit import RAW_BATCH, audit_screened, screen_raw
 from shop_pipeline.quality.suites import SUITE_VERSION, raw_events_suites
 from shop_pipeline.quality.validator import SuiteOutcome, warm_up
@@ -36,6 +36,7 @@ from shop_pipeline.settings import partition_bounds
 from shop_pipeline.sources.landing import discover
 from shop_pipeline.warehouse.catalog import load_catalog, load_marketing
 from shop_pipeline.warehouse.ingest import load_batch, out_of_range_reason, publish_batch
+from shop_pipeline.warehouse.order_labels import LABELS_SUBFOLDER, load_order_labels
 
 RAW_SUITE_NAME = f"raw_events.v{SUITE_VERSION}"
 RAW_SAMPLE = "SELECT * FROM batch_events_sample WHERE list_contains($days, partition_date)"
@@ -73,6 +74,37 @@ def raw_marketing(warehouse: Warehouse, shop: ShopHome) -> MaterializeResult:
         ad_rows, promo_rows = load_marketing(con, paths.ad_spend_file, paths.promotions_file)
     return MaterializeResult(
         metadata={"dagster/row_count": ad_rows + promo_rows, "ad_spend_rows": ad_rows, "promotion_rows": promo_rows}
+    )
+
+
+@asset(
+    group_name="ingestion",
+    kinds={"duckdb"},
+    owners=DATA_PLATFORM,
+    pool=DUCKDB_POOL,
+    description=(
+        "raw.order_labels: chargeback / fraud reports from landing/labels/*.csv (order_id, is_fraud, reported_on), "
+        "replaced whole from the files present, in one transaction; every line that is not a label is in "
+        "raw.order_label_rejects with its reason. No files: no labels (the risk model then runs unsupervised)."
+    ),
+    metadata=schemas.table_metadata("raw.order_labels"),
+)
+def order_labels(context: AssetExecutionContext, warehouse: Warehouse, shop: ShopHome):
+    with warehouse.connection() as con:
+        load = load_order_labels(con, shop.paths.landing / LABELS_SUBFOLDER)
+        fraud, first, last = con.execute(
+            "SELECT count(*) FILTER (WHERE is_fraud), min(reported_on), max(reported_on) FROM raw.order_labels"
+        ).fetchall()[0]
+    reasons = "\n".join(f"- {code}: {count:,}" for code, count in sorted(load.reasons.items())) or "_none_"
+    return MaterializeResult(
+        metadata={
+            "dagster/row_count": load.rows,
+            "files": len(load.files),
+            "fraud_reports": int(fraud or 0),
+            "reported": f"{first} .. {last}" if first else "no labels",
+            "rejected_lines": load.rejected,
+            "reject_reasons": MetadataValue.md(reasons),
+        }
     )
 
 

@@ -1,6 +1,8 @@
-"""Wiring shared by the model stages: version lineage, the promotion gate check, images, and
-`skips_when_data_is_short` (defs/skips.py), which every model asset wears under its `@asset` so a
-shop too short for the model skips it with a one-line reason instead of failing the run."""
+"""The three assets of every model, made from its ModelSpec (ml/common/spec.py): `training_asset`,
+`promotion_gate_asset` and `score_table_asset` (defs/models.py makes them for every model of
+ml/models.py's MODELS). They are thin: each calls one function of the model code and shows what it
+returned. Each wears `skips_when_data_is_short` (defs/skips.py) under its `@asset`, so a shop too
+short for the model skips it with a one-line reason instead of failing the run."""
 
 import contextlib
 from collections.abc import Callable
@@ -11,27 +13,33 @@ from dagster import (
     AssetCheckSpec,
     AssetExecutionContext,
     AssetKey,
+    AssetsDefinition,
     MaterializeResult,
     MetadataValue,
     asset,
 )
 
 from shop_pipeline.defs import schemas
-from shop_pipeline.defs.common import DUCKDB_POOL, SCORE_FRESHNESS, scores_follow_new_data
+from shop_pipeline.defs.common import DUCKDB_POOL, ML_TEAM, SCORE_FRESHNESS, scores_follow_new_data
 from shop_pipeline.defs.skips import skips_when_data_is_short  # the stages import it from here too
 from shop_pipeline.ml.common import registry
+from shop_pipeline.ml.common.html_report import write_html_report
 from shop_pipeline.ml.common.lifecycle import (
     SERVING_PARAMETER,
     TrainingInputs,
     gate_and_promote,
     inputs_key,
     reuse_version,
+    train_and_register,
     training_inputs,
 )
-from shop_pipeline.resources import ModelingWindow, ModelThreads, Warehouse
+from shop_pipeline.ml.common.spec import ModelSpec, Shown
+from shop_pipeline.resources import Modeling, ModelThreads, ShopHome, Warehouse
+from shop_pipeline.warehouse.scores import replace_scores, unchanged_scores
 
-ML_TEAM = ["team:ml"]
 PROMOTION_GATE_CHECK = "promotion_gate"
+REUSED_KEY = "reused_version"
+SCORES_REWRITTEN = "scores_rewritten"  # False: champion and inputs unchanged, the table was kept
 
 
 def latest_metadata(context, asset_name: str) -> dict:
@@ -42,17 +50,48 @@ def latest_metadata(context, asset_name: str) -> dict:
     return {key: entry.value for key, entry in event.asset_materialization.metadata.items()}
 
 
-REUSED_KEY = "reused_version"
-SCORES_REWRITTEN = "scores_rewritten"  # False: champion and inputs unchanged, the table was kept
+def upstream_metadata(context, asset_name: str, key: str):
+    """One value the upstream training asset's latest materialization recorded (None when absent)."""
+    return latest_metadata(context, asset_name).get(key)
 
 
-def prepare_training(context, con, model_name: str, *, tables: dict[str, str], settings: dict, as_of,
-                     models_dir) -> TrainingInputs:
+def shown_metadata(shown: Shown) -> dict:
+    """What the model code says an asset shows, as Dagster metadata."""
+    return {**shown.values, **{key: MetadataValue.md(text) for key, text in shown.markdown.items()},
+            **{key: MetadataValue.json(value) for key, value in shown.json.items()}}
+
+
+def float_metrics(values: dict[str, float], names) -> dict[str, float]:
+    """The named metrics that have a value (not None, not NaN), as floats the UI can chart."""
+    return {name: float(values[name]) for name in names if values.get(name) is not None and values[name] == values[name]}
+
+
+@contextlib.contextmanager
+def model_step(warehouse: Warehouse, modeling: Modeling, model_threads: ModelThreads):
+    """What every model and score asset starts with: the run's model threads, a warehouse
+    connection with the registry's tables (old model names migrated), and the cut-off;
+    yields (connection, as_of)."""
+    model_threads.apply()
+    with warehouse.connection() as con:
+        registry.ensure_registry_schema(con)
+        yield con, modeling.resolve_as_of(con)
+
+
+def _named(compute: Callable, name: str) -> Callable:
+    """`compute` under the asset's name (the step's name in a NotEnoughData line and in tracebacks)."""
+    compute.__name__ = compute.__qualname__ = name
+    return compute
+
+
+# ---------------------------------------------------------------------------- training
+
+
+def prepare_training(context, con, spec: ModelSpec, modeling: Modeling, as_of, models_dir) -> TrainingInputs:
     """The training key of this run and the registered version it may reuse (ml/common/lifecycle.py; its
     artifact in `models_dir`, the shop home's models folder); logged."""
-    training = training_inputs(con, model_name, tables=tables, settings=settings, as_of=as_of,
-                               models_dir=models_dir)
-    context.log.info(f"{model_name}: {training.reason}")
+    training = training_inputs(con, spec.name, tables=dict(spec.training_inputs), settings=spec.training_settings(modeling),
+                               as_of=as_of, models_dir=models_dir)
+    context.log.info(f"{spec.name}: {training.reason}")
     return training
 
 
@@ -62,7 +101,7 @@ def training_metadata(training: TrainingInputs) -> dict:
             "training_key": training.key[:16]}
 
 
-def reused_result(con, training: TrainingInputs, *, reports, as_of, metric_names, extra=None) -> MaterializeResult:
+def reused_result(con, spec: ModelSpec, training: TrainingInputs, *, reports, as_of) -> MaterializeResult:
     """The materialization of a training asset that reuses training.reusable: its version,
     serving candidate and held-out metrics as registered, the report written when it was trained."""
     row = reuse_version(con, training)
@@ -75,26 +114,56 @@ def reused_result(con, training: TrainingInputs, *, reports, as_of, metric_names
         "as_of": as_of.isoformat(),
         **training_metadata(training),
         "trained_at": row.trained_at.isoformat(),
-        **float_metrics(recorded.get(serving, {}), metric_names),
-        **(extra(row) if extra else {}),
+        **float_metrics(recorded.get(serving, {}), spec.reported_metrics),
+        **(spec.reused_shown(row) if spec.reused_shown else {}),
     }
     if report.is_file():
         metadata["report"] = MetadataValue.path(str(report))
     return MaterializeResult(metadata=metadata)
 
 
-def upstream_metadata(context, asset_name: str, key: str):
-    """One value the upstream training asset's latest materialization recorded (None when absent)."""
-    return latest_metadata(context, asset_name).get(key)
+def training_asset(spec: ModelSpec) -> AssetsDefinition:
+    """`<model>_model` (group training): reuse the registered version when the training inputs are
+    unchanged, else train, compare with the champion and register (lifecycle.train_and_register), and
+    write the report."""
+
+    def compute(context: AssetExecutionContext, warehouse: Warehouse, modeling: Modeling, shop: ShopHome,
+                model_threads: ModelThreads):
+        with model_step(warehouse, modeling, model_threads) as (con, as_of):
+            training = prepare_training(context, con, spec, modeling, as_of, shop.paths.models)
+            if training.reusable is not None:
+                return reused_result(con, spec, training, reports=shop.paths.reports, as_of=as_of)
+            registered = train_and_register(con, spec, as_of, modeling, training=training, models_dir=shop.paths.models)
+        run, champion, trained = registered.run, registered.champion, registered.trained
+        if run.warning:
+            context.log.warning(run.warning)
+        report = spec.report(run, trained, as_of, modeling)
+        path = shop.paths.reports / f"{spec.name}-{trained.version}.html"
+        write_html_report(path, report.title, report.sections)
+        return MaterializeResult(metadata={
+            "model_version": trained.version,
+            "serving_candidate": run.serving_candidate,
+            **({"mode": run.mode} if run.mode is not None else {}),
+            "as_of": as_of.isoformat(),
+            **training_metadata(training),
+            **({"champion_comparison": champion.note} if champion is not None else {}),
+            **shown_metadata(report.shown),
+            "report": MetadataValue.path(str(path)),
+            **float_metrics(trained.metrics.get(run.serving_candidate, {}), spec.reported_metrics),
+        })
+
+    return asset(
+        name=spec.training_asset,
+        group_name="training",
+        kinds={spec.kind, "duckdb"},
+        owners=ML_TEAM,
+        pool=DUCKDB_POOL,
+        deps=list(spec.training_upstream),
+        description=spec.training_description,
+    )(skips_when_data_is_short(_named(compute, spec.training_asset)))
 
 
-def upstream_version(context, asset_name: str) -> str:
-    """The model version that the upstream training asset produced (read from its metadata)."""
-    version = upstream_metadata(context, asset_name, "model_version")
-    if version is None:
-        raise RuntimeError(f"{asset_name}'s latest materialization records no model_version")
-    return version
-
+# ---------------------------------------------------------------------------- the gate
 
 
 def gate_verdict(decision, champion_after, version: str) -> str:
@@ -129,26 +198,26 @@ def gate_check_result(decision, champion_after, version: str,
     )
 
 
-def run_promotion_gate(context, warehouse, window, *, model_name: str, training_asset: str, servable: list[str],
-                       references: list[str], metric: str, higher_is_better: bool,
-                       severity: AssetCheckSeverity = AssetCheckSeverity.ERROR,
-                       competing: Callable[[registry.RegistryRow | None], list[str]] | None = None):
-    """The body of a `*_champion` asset: gate the version the training asset produced. `competing(row)`
-    narrows `servable` to the candidates that competed in that version (a version may measure fewer)."""
-    trained = latest_metadata(context, training_asset)
+def run_promotion_gate(context, warehouse, modeling, spec: ModelSpec):
+    """The body of a `*_champion` asset: gate the version the training asset produced. spec.competing
+    narrows spec.servable to the candidates that competed in that version (a version may measure fewer)."""
+    trained = latest_metadata(context, spec.training_asset)
     version = trained.get("model_version")
     if version is None:
-        raise RuntimeError(f"{training_asset}'s latest materialization records no model_version")
+        raise RuntimeError(f"{spec.training_asset}'s latest materialization records no model_version")
+    unmeasured = spec.unmeasured_mode is not None and trained.get("mode") == spec.unmeasured_mode
     with warehouse.connection() as con:
         registry.ensure_registry_schema(con)
-        if competing is not None:
-            servable = competing(registry.get_version(con, model_name, version))
+        servable = list(spec.servable)
+        if spec.competing is not None:
+            servable = spec.competing(registry.get_version(con, spec.name, version))
         decision, champion_after = gate_and_promote(
-            con, model_name=model_name, version=version, servable=servable, references=references,
-            metric=metric, higher_is_better=higher_is_better, min_improvement=window.min_improvement,
+            con, model_name=spec.name, version=version, servable=servable, references=list(spec.references),
+            metric=spec.gate_metric, higher_is_better=spec.higher_is_better, min_improvement=modeling.min_improvement,
             reused=bool(trained.get(REUSED_KEY)),
         )
-    yield gate_check_result(decision, champion_after, version, severity)
+    yield gate_check_result(decision, champion_after, version,
+                            AssetCheckSeverity.WARN if unmeasured else AssetCheckSeverity.ERROR)
     yield MaterializeResult(
         metadata={
             "model_version": version,
@@ -160,48 +229,39 @@ def run_promotion_gate(context, warehouse, window, *, model_name: str, training_
     )
 
 
-def promotion_gate_asset(*, name: str, model_name: str, training_asset: str, servable: list[str],
-                         references: list[str], metric: str, higher_is_better: bool, what: str,
-                         unmeasured_mode: str | None = None,
-                         competing: Callable[[registry.RegistryRow | None], list[str]] | None = None):
-    """A `*_champion` asset of group `evaluation` with its blocking `promotion_gate` check.
+def promotion_gate_asset(spec: ModelSpec) -> AssetsDefinition:
+    """`<model>_champion` (group evaluation) with its blocking `promotion_gate` check.
 
-    A version whose training recorded mode `unmeasured_mode` (nothing could measure it: a new shop,
+    A version whose training recorded mode spec.unmeasured_mode (nothing could measure it: a new shop,
     no labels) is refused with a warning instead of a block: scoring then serves it unvalidated
-    (serving_version). `competing`: see run_promotion_gate.
-    """
-    better = "higher" if higher_is_better else "lower"
-    beaten = f" and beats {', '.join(references)}," if references else ""
+    (serving_version)."""
+    better = "higher" if spec.higher_is_better else "lower"
+    beaten = f" and beats {', '.join(spec.references)}," if spec.references else ""
 
-    @asset(
-        name=name,
+    def compute(context: AssetExecutionContext, warehouse: Warehouse, modeling: Modeling):
+        yield from run_promotion_gate(context, warehouse, modeling, spec)
+
+    return asset(
+        name=spec.champion_asset,
         group_name="evaluation",
         kinds={"duckdb"},
         owners=ML_TEAM,
         pool=DUCKDB_POOL,
-        deps=[training_asset],
+        deps=[spec.training_asset],
         description=(
-            f"The promotion gate of {what}: the version {training_asset} registered becomes champion only when its "
-            f"served candidate's {metric} ({better} is better) is at least every other servable candidate's "
-            f"{'that competed in that version ' if competing else ''}({', '.join(servable)}) on the held-out "
-            f"window{beaten} and beats the current champion's by the "
+            f"The promotion gate of {spec.gate_description}: the version {spec.training_asset} registered becomes "
+            f"champion only when its served candidate's {spec.gate_metric} ({better} is better) is at least every "
+            f"other servable candidate's {'that competed in that version ' if spec.competing else ''}"
+            f"({', '.join(spec.servable)}) on the held-out window{beaten} and beats the current champion's by the "
             "configured margin. The blocking check fails only when no champion exists, so scoring never runs "
             "without one."
         ),
-        check_specs=[AssetCheckSpec(PROMOTION_GATE_CHECK, asset=name, blocking=True,
+        check_specs=[AssetCheckSpec(PROMOTION_GATE_CHECK, asset=spec.champion_asset, blocking=True,
                                     description="A champion that passed the gate exists after the decision.")],
-    )
-    @skips_when_data_is_short
-    def gate(context: AssetExecutionContext, warehouse: Warehouse, window: ModelingWindow):
-        yield from run_promotion_gate(
-            context, warehouse, window, model_name=model_name, training_asset=training_asset, servable=servable,
-            references=references, metric=metric, higher_is_better=higher_is_better, competing=competing,
-            severity=AssetCheckSeverity.WARN
-            if unmeasured_mode is not None and upstream_metadata(context, training_asset, "mode") == unmeasured_mode
-            else AssetCheckSeverity.ERROR,
-        )
+    )(skips_when_data_is_short(_named(compute, spec.champion_asset)))
 
-    return gate
+
+# ---------------------------------------------------------------------------- scoring
 
 
 def scoring_key(con, current, *, tables: dict[str, str], as_of, settings: dict | None = None) -> str:
@@ -213,55 +273,61 @@ def scoring_key(con, current, *, tables: dict[str, str], as_of, settings: dict |
     return key
 
 
-def float_metrics(values: dict[str, float], names) -> dict[str, float]:
-    """The named metrics that have a value (not None, not NaN), as floats the UI can chart."""
-    return {name: float(values[name]) for name in names if values.get(name) is not None and values[name] == values[name]}
-
-
-def serving_version(context: AssetExecutionContext, con, model_name: str, training_asset: str,
-                    unmeasured_mode: str):
+def serving_version(context: AssetExecutionContext, con, spec: ModelSpec):
     """(registry row, validated) of the version scoring uses: the champion, or when none was promoted
-    because nothing could measure the latest training (mode `unmeasured_mode`), that version."""
-    current = registry.champion(con, model_name)
+    because nothing could measure the latest training (mode spec.unmeasured_mode), that version.
+    RuntimeError when there is neither: nothing may be scored."""
+    current = registry.champion(con, spec.name)
     if current is not None:
         return current, True
-    trained = latest_metadata(context, training_asset)
-    if trained.get("mode") != unmeasured_mode:
-        raise RuntimeError(f"{model_name} has no champion: nothing can be scored")
-    return registry.get_version(con, model_name, trained["model_version"]), False
+    if spec.unmeasured_mode is not None:
+        trained = latest_metadata(context, spec.training_asset)
+        if trained.get("mode") == spec.unmeasured_mode:
+            return registry.get_version(con, spec.name, trained["model_version"]), False
+    raise RuntimeError(f"{spec.name} has no champion: nothing can be scored")
 
 
-def require_champion(con, model_name: str):
-    """The model's champion registry row; RuntimeError when there is none (nothing may be scored)."""
-    current = registry.champion(con, model_name)
-    if current is None:
-        raise RuntimeError(f"{model_name} has no champion: nothing can be scored")
-    return current
+def score_table_asset(spec: ModelSpec) -> AssetsDefinition:
+    """The model's score table (group scoring): the champion it reads and the feature table, scores
+    that follow new data and a new champion, the freshness the UI shows, and the table's column schema
+    from its DDL. Unchanged champion and inputs keep the table (their inputs key is recorded)."""
 
+    def compute(context: AssetExecutionContext, warehouse: Warehouse, modeling: Modeling, shop: ShopHome,
+                model_threads: ModelThreads):
+        with model_step(warehouse, modeling, model_threads) as (con, as_of):
+            current, validated = serving_version(context, con, spec)
+            key = scoring_key(con, current, tables=dict(spec.scoring_inputs), as_of=as_of,
+                              settings=spec.scoring_settings(modeling))
+            kept = unchanged_scores(con, spec.score_table, key)
+            if kept is not None:  # the model and its inputs are unchanged: so are the scores
+                columns = ", ".join(spec.kept_columns) if spec.kept_columns else "*"
+                rows, scores = kept, con.execute(f"SELECT {columns} FROM {spec.score_table}").df()
+            else:
+                fitted = spec.load(con, current, shop.paths.models)
+                scores = spec.score(con, fitted, current, as_of, modeling)
+                rows = replace_scores(con, spec.score_table, scores, inputs_key=key)
+        return MaterializeResult(metadata={
+            "dagster/row_count": rows,
+            "model_version": current.version,
+            "as_of": as_of.isoformat(),
+            SCORES_REWRITTEN: kept is None,
+            **shown_metadata(spec.describe_scores(scores, current, validated, modeling)),
+        })
 
-def score_table_asset(*, table: str, champion: str, reads: str, kinds: set[str], description: str):
-    """The decorator of a model's score table: group `scoring`, the DuckDB pool, the champion and the
-    feature table it reads, scores that follow new data and a new champion, the freshness the UI
-    shows, and the table's column schema from its DDL."""
     return asset(
+        name=spec.score_asset,
         group_name="scoring",
-        kinds=kinds,
+        kinds={"duckdb", spec.kind},
         owners=ML_TEAM,
         pool=DUCKDB_POOL,
-        deps=[champion, reads],
-        automation_condition=scores_follow_new_data(champion),
+        deps=[spec.champion_asset, spec.scoring_upstream],
+        automation_condition=scores_follow_new_data(spec.champion_asset),
         freshness_policy=SCORE_FRESHNESS,
-        description=description,
-        metadata=schemas.table_metadata(table),
-    )
+        description=spec.scoring_description,
+        metadata=schemas.table_metadata(spec.score_table),
+    )(skips_when_data_is_short(_named(compute, spec.score_asset)))
 
 
-@contextlib.contextmanager
-def model_step(warehouse: Warehouse, window: ModelingWindow, model_threads: ModelThreads):
-    """What every model and score asset starts with: the run's model threads, a warehouse
-    connection with the registry's tables (old model names migrated), and the cut-off;
-    yields (connection, as_of)."""
-    model_threads.apply()
-    with warehouse.connection() as con:
-        registry.ensure_registry_schema(con)
-        yield con, window.resolve_as_of(con)
+def model_assets(spec: ModelSpec) -> list[AssetsDefinition]:
+    """The training, gate and score assets of one model."""
+    return [training_asset(spec), promotion_gate_asset(spec), score_table_asset(spec)]

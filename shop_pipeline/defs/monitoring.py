@@ -13,13 +13,17 @@ from dagster import (
     asset,
 )
 
-from shop_pipeline.defs.automation_rules import ModelFacts, MonitoringFacts
-from shop_pipeline.defs.common import DUCKDB_POOL, follows_new_data
-from shop_pipeline.defs.models_common import ML_TEAM
-from shop_pipeline.ml.common import drift, registry
+from shop_pipeline.automation_rules import ModelFacts, MonitoringFacts
+from shop_pipeline.defs.common import DUCKDB_POOL, ML_TEAM, follows_new_data
+from shop_pipeline.ml import drift
+from shop_pipeline.ml.common import psi, registry
 from shop_pipeline.ml.common.lifecycle import inputs_key
+from shop_pipeline.ml.models import MODELS
 from shop_pipeline.resources import ShopHome, Warehouse
 
+# the assets whose update re-measures drift: the models' drift upstream (their feature tables) and champions
+DRIFT_UPSTREAM = tuple(name for spec in MODELS for name in spec.drift_upstream)
+DRIFT_CHAMPIONS = tuple(spec.champion_asset for spec in MODELS if spec.drift_upstream)
 FACTS_KEY = "facts"  # the metadata entry the retraining sensor reads
 MAX_PSI_KEY = "max_psi"
 MEASUREMENT_KEY = "measurement"  # the drift measured, kept for a run whose inputs are unchanged
@@ -27,7 +31,8 @@ INPUTS_KEY = "inputs_key"
 
 # What the drift is measured from, besides the champions and the configuration
 DRIFT_INPUTS = {table: "" for table in (
-    "features.product_daily_sales", "features.customer_features", "features.order_features", "ml.drift_references",
+    *sorted({table for spec in MODELS if spec.drift for table in spec.scoring_inputs if table.startswith("features.")}),
+    "ml.drift_references",
 )}
 _CHAMPIONS = """
 SELECT model_name, version, train_start, train_end, as_of FROM ml.model_registry WHERE is_champion ORDER BY model_name
@@ -60,7 +65,7 @@ _EVENTS_AFTER = "SELECT count(*) FROM staging.events WHERE $after IS NULL OR par
 
 class DriftConfig(Config):
     window_days: int = 7  # the current sample: the latest days of product-day features
-    bins: int = drift.DEFAULT_BINS  # quantile bins of the reference
+    bins: int = psi.DEFAULT_BINS  # quantile bins of the reference
 
 
 def model_facts(con) -> tuple[dt.date | None, list[ModelFacts]]:
@@ -91,9 +96,9 @@ def model_facts(con) -> tuple[dt.date | None, list[ModelFacts]]:
     kinds={"duckdb", "pandas"},
     owners=ML_TEAM,
     pool=DUCKDB_POOL,
-    deps=["product_daily_sales", "customer_features", "demand_forecast_champion", "propensity_champion"],
+    deps=[*DRIFT_UPSTREAM, *DRIFT_CHAMPIONS],
     # measured without champions too: the retraining trigger reads it to train the first ones
-    automation_condition=follows_new_data(optional=("demand_forecast_champion", "propensity_champion")),
+    automation_condition=follows_new_data(optional=DRIFT_CHAMPIONS),
     description=(
         "Population stability index (PSI) of the key product-day and customer features and of the propensity "
         "score, the champions' training window against the latest days (bins at the reference's quantiles; "
@@ -117,7 +122,7 @@ def feature_drift(context: AssetExecutionContext, config: DriftConfig, warehouse
     for note in measurement.notes:
         context.log.info(note)
     metadata = {
-        "drift": MetadataValue.md(drift.drift_markdown(measurement.rows)),
+        "drift": MetadataValue.md(psi.drift_markdown(measurement.rows)),
         "reference_window": measurement.reference_window or "n/a",
         "current_window": measurement.current_window or "n/a",
         "notes": MetadataValue.md("\n".join(f"- {n}" for n in measurement.notes) or "_none_"),

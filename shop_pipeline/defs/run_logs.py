@@ -90,7 +90,7 @@ class _ProgressHandler(logging.Handler):
         elif event.is_step_failure:
             seconds = record.created - facts.started if facts.started else None
             reason = not_enough_data_reason(event)
-            if reason is not None:  # a model the data is too short for: skipped with its reason, not broken
+            if reason is not None:  # a model the data cannot train: skipped with its reason, not broken
                 self._print(format_step_line(event.step_key, seconds, "skipped", facts, reason[:300]))
             else:
                 self._print(format_step_line(event.step_key, seconds, "FAILED", facts,

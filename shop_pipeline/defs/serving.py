@@ -3,8 +3,8 @@
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
 from shop_pipeline.defs import schemas
-from shop_pipeline.defs.common import DUCKDB_POOL, SCORE_FRESHNESS, follows_new_data
-from shop_pipeline.defs.models_common import ML_TEAM
+from shop_pipeline.defs.common import DUCKDB_POOL, ML_TEAM, SCORE_FRESHNESS, follows_new_data
+from shop_pipeline.ml.models import MODELS
 from shop_pipeline.resources import ShopHome, Warehouse
 from shop_pipeline.serving.prediction_log import ingest_prediction_logs
 from shop_pipeline.serving.snapshot import publish_if_changed, serving_root
@@ -15,7 +15,7 @@ from shop_pipeline.serving.snapshot import publish_if_changed, serving_root
     kinds={"duckdb", "parquet"},
     owners=ML_TEAM,
     pool=DUCKDB_POOL,
-    deps=["customer_scores", "recommendations", "order_risk_scores", "demand_forecasts"],
+    deps=[spec.score_asset for spec in MODELS],
     automation_condition=follows_new_data(),
     freshness_policy=SCORE_FRESHNESS,
     description=(

@@ -20,13 +20,13 @@ from shop_pipeline.defs.common import (
     DATA_PLATFORM,
     DUCKDB_POOL,
     event_partitions,
-    markdown_table,
     month_days,
     partition_days,
     partition_key,
     single_run_backfill,
     suite_check_result,
 )
+from shop_pipeline.ml.common.html_report import markdown_table
 from shop_pipeline.quality.audit import STAGED_BATCH, audit_screened, screen_staged
 from shop_pipeline.quality.suites import SUITE_VERSION, staging_events_suites
 from shop_pipeline.quality.thresholds import staging_rules

@@ -30,7 +30,8 @@ import pandas as pd
 
 from shop_pipeline import sql
 from shop_pipeline.features.changes import TableWrite, write_changes
-from shop_pipeline.features.tables import check_as_of, cutoff_for
+from shop_pipeline.features.columns import cutoff_for
+from shop_pipeline.features.tables import check_as_of
 from shop_pipeline.sql import ddl
 from shop_pipeline.warehouse.connection import transaction
 

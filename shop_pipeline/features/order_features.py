@@ -65,12 +65,12 @@ import pandas as pd
 
 from shop_pipeline import sql
 from shop_pipeline.features.changes import Scope, TableWrite, write_changes
+from shop_pipeline.features.columns import cutoff_for
 from shop_pipeline.features.staged_changes import changed_since, query_fingerprint, record_build
-from shop_pipeline.features.tables import check_as_of, cutoff_for
+from shop_pipeline.features.tables import check_as_of
 from shop_pipeline.sql import ddl
 from shop_pipeline.warehouse.connection import table_columns, transaction
 
-SCHEMA = "features"
 ORDER_FEATURES_TABLE = "features.order_features"
 EXPENSIVE_RATIO = 1.5
 

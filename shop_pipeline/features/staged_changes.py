@@ -25,6 +25,7 @@ import json
 import duckdb
 
 from shop_pipeline import sql
+from shop_pipeline.features.columns import cutoff_for
 from shop_pipeline.sql import ddl
 from shop_pipeline.warehouse.connection import table_columns
 
@@ -35,8 +36,6 @@ def changed_since(con: duckdb.DuckDBPyConnection, table: str, columns: tuple[str
     every row may (never built this way, missing or not with `columns`, built with other
     parameters, for a later as_of (a cut-off moved back: rows after it must go), or rows were
     added or removed since)."""
-    from shop_pipeline.features.tables import cutoff_for
-
     con.execute(sql.load("staged_fingerprints"), {"as_of": as_of})
     last = con.execute("SELECT as_of, parameters, table_rows FROM features.table_builds WHERE table_name = ?",
                        [table]).fetchone()

@@ -36,29 +36,18 @@ from shop_pipeline import sql
 from shop_pipeline.features.changes import Scope, TableWrite, write_changes
 from shop_pipeline.features.columns import (
     CUSTOMER_FEATURES,
+    CUSTOMER_FEATURES_TABLE,
     CUSTOMER_LABELS,
+    CUSTOMER_LABELS_TABLE,
+    NO_EVENT_DAYS,
     PRODUCT_DAILY_SALES,
+    PRODUCT_DAILY_SALES_NULLABLE,
+    PRODUCT_DAILY_SALES_TABLE,
+    cutoff_for,
 )
 from shop_pipeline.features.staged_changes import changed_since, query_fingerprint, record_build, table_fingerprint
 from shop_pipeline.sql import ddl
 from shop_pipeline.warehouse.connection import transaction
-
-SCHEMA = "features"
-PRODUCT_DAILY_SALES_TABLE = "features.product_daily_sales"
-CUSTOMER_FEATURES_TABLE = "features.customer_features"
-CUSTOMER_LABELS_TABLE = "features.customer_labels"
-
-# days_since_last_view / days_since_last_cart of a customer who never viewed / carted
-NO_EVENT_DAYS = 9999.0
-
-# Columns the tables may hold NULL in (every other column is NOT NULL in its DDL).
-PRODUCT_DAILY_SALES_NULLABLE = ddl.nullable_columns(PRODUCT_DAILY_SALES_TABLE)
-CUSTOMER_FEATURES_NULLABLE = ddl.nullable_columns(CUSTOMER_FEATURES_TABLE)
-
-
-def cutoff_for(as_of: dt.date) -> dt.datetime:
-    """The cut-off instant of `as_of`: the next day at 00:00, naive UTC."""
-    return dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time())
 
 
 def default_as_of(con: duckdb.DuckDBPyConnection) -> dt.date | None:
@@ -238,16 +227,16 @@ def _customer_features_params(as_of: dt.date) -> dict:
     return {"as_of": as_of, "cutoff": cutoff_for(as_of), "no_event_days": NO_EVENT_DAYS}
 
 
-def customer_features_frame(con: duckdb.DuckDBPyConnection, cutoff_day: dt.date) -> pd.DataFrame:
-    """Customer features as of `cutoff_day` (columns: CUSTOMER_FEATURES).
+def customer_features_frame(con: duckdb.DuckDBPyConnection, as_of: dt.date) -> pd.DataFrame:
+    """Customer features as of `as_of` (columns: CUSTOMER_FEATURES).
 
-    `cutoff_day` is an as_of: the last day whose events are used (the cut-off instant is the
-    next midnight, cutoff_for(cutoff_day)). Any earlier day works, e.g. for training at
+    `as_of` is an as_of: the last day whose events are used (the cut-off instant is the
+    next midnight, cutoff_for(as_of)). Any earlier day works, e.g. for training at
     earlier cut-offs. One row per customer with an event before the cut-off.
-    Raises ValueError when cutoff_day is before any landed data.
+    Raises ValueError when as_of is before any landed data.
     """
-    check_as_of(con, cutoff_day)
-    return _frame(con, "customer_features", _customer_features_params(cutoff_day), CUSTOMER_FEATURES)
+    check_as_of(con, as_of)
+    return _frame(con, "customer_features", _customer_features_params(as_of), CUSTOMER_FEATURES)
 
 
 def build_customer_features(con: duckdb.DuckDBPyConnection, as_of: dt.date, own_transaction: bool = True) -> int:

@@ -174,15 +174,3 @@ def audit_screened(
         validate_frame(frame, suites.rows, name, outcome)
         outcome.rows, outcome.batches = before
     return outcome
-
-
-def audit_days(
-    con: duckdb.DuckDBPyConnection, table: str, query: str, days: list[dt.date], suites: TableSuites, max_rows: int
-) -> SuiteOutcome:
-    """GX on every row of `days` (selected from `table` by `query`, which takes $days): the schema
-    suite on a sample of whole rows, the rows suite in groups of days of at most max_rows rows."""
-    counts = con.execute(
-        f"SELECT partition_date, count(*) FROM {table} WHERE list_contains($days, partition_date) GROUP BY 1",
-        {"days": days},
-    ).fetchall()
-    return audit_screened(con, query, days, suites, max_rows, counts, [d for d, _ in counts])

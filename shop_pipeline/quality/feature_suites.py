@@ -20,10 +20,11 @@ import datetime as dt
 
 import duckdb
 
-from shop_pipeline.features.columns import CUSTOMER_FEATURES, PRODUCT_DAILY_SALES
-from shop_pipeline.features.tables import (
+from shop_pipeline.features.columns import (
+    CUSTOMER_FEATURES,
     CUSTOMER_FEATURES_NULLABLE,
     CUSTOMER_FEATURES_TABLE,
+    PRODUCT_DAILY_SALES,
     PRODUCT_DAILY_SALES_NULLABLE,
     PRODUCT_DAILY_SALES_TABLE,
     cutoff_for,

@@ -28,8 +28,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from shop_pipeline.serving.demand_online import DayOutsideHorizon, UnknownProduct
-from shop_pipeline.serving.order_history import OnlineOrder, OrderLine
+from shop_pipeline.ml.demand_forecast.online import DayOutsideHorizon, UnknownProduct
+from shop_pipeline.ml.order_risk.order_history import OnlineOrder, OrderLine
 from shop_pipeline.serving.prediction_log import PredictionLog
 from shop_pipeline.serving.schemas import (
     ChampionModel,

@@ -54,7 +54,7 @@ class PredictionLog:
         self.folder.mkdir(parents=True, exist_ok=True)
         stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%f")
         path = self.folder / f"predictions-{stamp}-{os.getpid()}.jsonl"
-        self._handle = open(path, "a", encoding="utf-8")
+        self._handle = open(path, "a", encoding="utf-8")  # noqa: SIM115 - open across requests, closed by close()
         self._written = 0
 
     def append(self, endpoint: str, model_version: str, snapshot_id: str, request: dict, response: dict) -> str:

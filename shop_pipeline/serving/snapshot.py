@@ -15,11 +15,12 @@ Contents (manifest.json lists the files and their row counts):
                             history when that window is empty), reason "popular"
   models.json               the champions: version, trained / promoted, cut-off, validated
                             (held-out evaluations recorded in ml.model_evaluations)
-  order_risk.skops          the order-risk champion's artifact (checked against its SHA-256 on
-  risk_*.parquet            load), and the history online order features need
-                            (serving/order_history.py), when order risk was scored
-  demand_forecast.skops     the forecast champion's artifact, the history and the future frame the
-  demand_*.parquet          batch forecast read (serving/demand_online.py), when demand was forecast
+  <model>...                each model's part for its online predictor (spec.snapshot_export, under its
+                            name in the manifest), when the model was scored: order_risk.skops and
+                            risk_*.parquet, the version that scored and the history online order
+                            features need (ml/order_risk/online.py); demand_forecast.skops and
+                            demand_*.parquet, the version, the history and the future frame the batch
+                            forecast read (ml/demand_forecast/online.py)
 """
 
 from __future__ import annotations
@@ -29,12 +30,13 @@ import json
 import os
 import shutil
 import uuid
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 
+from shop_pipeline.ml.common.snapshot_files import write_parquet
+from shop_pipeline.ml.models import MODELS
 from shop_pipeline.warehouse.connection import table_columns
 
 CURRENT_FILE = "CURRENT"
@@ -45,11 +47,14 @@ FALLBACK_DAYS = 30
 
 # What a snapshot is copied from: when these tables and the code that copies them are unchanged,
 # a publish would make the snapshot that is already current (publish_if_changed).
-SNAPSHOT_INPUTS = {table: "" for table in (
-    "scoring.customer_scores", "scoring.recommendations", "scoring.order_risk_scores", "scoring.demand_forecasts",
-    "staging.events", "features.order_features", "features.product_daily_sales",
-    "raw.products", "raw.promotions", "raw.ad_spend",
-)}  # and the champions as the snapshot lists them (_CHAMPIONS): the registry's other rows change every run
+# Every score table, what the per-model exports read (the tables their scores were computed from) and
+# the staged events (the fallback list, online order history); and the champions as the snapshot lists
+# them (_CHAMPIONS): the registry's other rows change every run.
+SNAPSHOT_INPUTS = {table: "" for table in sorted({
+    *(spec.score_table for spec in MODELS),
+    *(table for spec in MODELS if spec.snapshot_export for table in spec.scoring_inputs),
+    "staging.events",
+})}
 SNAPSHOT_CODE = ("serving", "features", "sql", "ml")
 FALLBACK_SIZE = 50
 
@@ -104,19 +109,6 @@ class PublishedSnapshot:
     rows: dict[str, int]
     as_of: dt.date | None
     reused: bool = False  # the current snapshot already held these inputs: nothing was written
-
-
-def write_parquet(con: duckdb.DuckDBPyConnection, query: str, path: Path, params: dict | None = None) -> int:
-    """The rows of `query` into a Parquet file through Arrow (no pandas frame in between); the row count."""
-    import pyarrow.parquet as pq
-
-    with warnings.catch_warnings():
-        # DuckDB suggests con.sql(...) to save a copy, but a relation refuses to run while an earlier
-        # execute() result on the connection is unfinished: the copy is the robust way here
-        warnings.filterwarnings("ignore", message="Arrow output on a DB-API result")
-        table = con.execute(query, params or {}).to_arrow_table()
-    pq.write_table(table, path)
-    return table.num_rows
 
 
 def serving_root(home: str | os.PathLike) -> Path:
@@ -186,22 +178,20 @@ def publish_snapshot(con: duckdb.DuckDBPyConnection, root: str | os.PathLike, mo
                 rows["fallback"] = write_parquet(con, _FALLBACK, building / "fallback.parquet",
                                                  {**params, "all_history": True})
         champions = con.execute(_CHAMPIONS).fetchall() if table_columns(con, "ml.model_registry") else []
-        models = [
+        known = {spec.name for spec in MODELS}
+        models = [  # the champion of each model (by name, as the API lists them)
             {"model_name": m, "version": v, "trained_at": _iso(t), "promoted_at": _iso(p), "as_of": _iso(a),
              "train_start": _iso(s), "train_end": _iso(e), "validated": bool(ok)}
-            for m, v, t, p, a, s, e, ok in champions
+            for m, v, t, p, a, s, e, ok in champions if m in known
         ]
         (building / "models.json").write_text(json.dumps(models, indent=2))
         manifest = {"snapshot_id": snapshot_id, "published_at": _iso(now), "as_of": _iso(as_of),
                     "rows": rows, "models": len(models), "inputs_key": inputs_key}
-        from shop_pipeline.serving.demand_online import export_demand
-        from shop_pipeline.serving.order_history import export_order_risk
-
-        for name, export in (("order_risk", export_order_risk), ("demand", export_demand)):
-            part = export(con, building, Path(models_dir))
+        for spec in MODELS:  # what each model's online predictor needs (when the model was scored)
+            part = spec.snapshot_export(con, building, Path(models_dir)) if spec.snapshot_export else None
             if part is not None:
                 rows.update(part.pop("rows"))
-                manifest[name] = part
+                manifest[spec.name] = part
         _write_synced(building / MANIFEST, json.dumps(manifest, indent=2))
         final = folders / snapshot_id
         os.replace(building, final)
@@ -211,31 +201,6 @@ def publish_snapshot(con: duckdb.DuckDBPyConnection, root: str | os.PathLike, mo
         raise
     _prune(folders, keep=snapshot_id)
     return PublishedSnapshot(snapshot_id=snapshot_id, path=final, rows=rows, as_of=as_of)
-
-
-def scored_version(con: duckdb.DuckDBPyConnection, table: str, model_name: str):
-    """(registry row, as_of) of the one model version `table` was scored with; None when it was not
-    scored, or by several versions, or by one the registry does not know."""
-    from shop_pipeline.ml.common import registry
-
-    if not table_columns(con, "ml.model_registry") or not table_columns(con, table):
-        return None
-    found = con.execute(f"SELECT DISTINCT model_version, as_of FROM {table}").fetchall()  # table: our constant
-    if len(found) != 1:
-        return None
-    version, as_of = found[0]
-    row = registry.get_version(con, model_name, version)
-    return None if row is None else (row, as_of)
-
-
-def copy_artifact(row, models_dir: Path, target: Path) -> None:
-    """The registered artifact of `row` into the snapshot, refused when its bytes are not the registered ones."""
-    from shop_pipeline.ml.common import registry
-
-    shutil.copyfile(registry.artifact_file(models_dir, row.artifact_path), target)
-    if registry.file_sha256(target) != row.sha256:
-        raise registry.ArtifactIntegrityError(f"{row.model_name} {row.version}: the artifact does not match the "
-                                              "SHA-256 the registry recorded")
 
 
 def _empty(name: str) -> str:

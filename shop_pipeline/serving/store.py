@@ -13,12 +13,12 @@ import logging
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from shop_pipeline.serving.demand_online import DemandPredictor
-from shop_pipeline.serving.order_risk_online import OrderRiskScorer
+from shop_pipeline.ml.models import MODELS
 from shop_pipeline.serving.snapshot import MANIFEST, current_snapshot_dir
 
 log = logging.getLogger(__name__)
@@ -47,8 +47,17 @@ class Snapshot:
     _rec_reason: np.ndarray = field(repr=False)
     _rec_version: np.ndarray = field(repr=False)
     as_of: str | None = None
-    order_risk: OrderRiskScorer | None = None
-    demand: DemandPredictor | None = None
+    online: dict[str, Any] = field(default_factory=dict)  # model name -> its online predictor (spec.online)
+
+    @property
+    def order_risk(self) -> Any:
+        """The order-risk predictor (ml/order_risk/online.py), None when the snapshot has none."""
+        return self.online.get("order_risk")
+
+    @property
+    def demand(self) -> Any:
+        """The demand-forecast predictor (ml/demand_forecast/online.py), None when the snapshot has none."""
+        return self.online.get("demand_forecast")
 
     @classmethod
     def load(cls, path: Path) -> Snapshot:
@@ -79,8 +88,8 @@ class Snapshot:
             _rec_customers=index, _rec_rank=recs["rank"].to_numpy(), _rec_product=recs["product_id"].to_numpy(),
             _rec_score=recs["score"].to_numpy(), _rec_reason=recs["reason"].to_numpy(),
             _rec_version=recs["model_version"].to_numpy(), as_of=manifest.get("as_of"),
-            order_risk=OrderRiskScorer(path, manifest["order_risk"]) if "order_risk" in manifest else None,
-            demand=DemandPredictor(path, manifest["demand"]) if "demand" in manifest else None,
+            online={spec.name: spec.online(path, manifest[spec.name])
+                    for spec in MODELS if spec.online is not None and spec.name in manifest},
         )
 
     def recommendations(self, customer_id: str, k: int) -> tuple[list[Recommendation], str | None]:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import duckdb
 
-from shop_pipeline.sources.importer import ISO_UTC, ImportFailed
+from shop_pipeline.sources.adapter import ISO_UTC, FormatAdapter, ImportFailed
 
 NAME = "cdnow"
 
@@ -92,3 +92,6 @@ def convert(con: duckdb.DuckDBPyConnection, path: Path, stem: str) -> dict[str, 
         {"prefix": f"{NAME}:{stem}:", "skip": 1 if header else 0},
     )
     return {}
+
+
+ADAPTER = FormatAdapter(NAME, convert)

@@ -22,7 +22,7 @@ import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from shop_pipeline.sources.importer import ImportFailed
+from shop_pipeline.sources.adapter import ImportFailed
 
 SUFFIXES = (".xlsx", ".xlsm")
 ZIP_MAGIC = b"PK\x03\x04"

@@ -34,7 +34,14 @@ import duckdb
 import yaml
 
 from shop_pipeline.contracts import EVENT_COLUMNS, EVENT_TYPES
-from shop_pipeline.sources.importer import ISO_UTC, ImportFailed, quote_ident, raw_record_sql, repeated_header_sql
+from shop_pipeline.sources.adapter import (
+    ISO_UTC,
+    FormatAdapter,
+    ImportFailed,
+    quote_ident,
+    raw_record_sql,
+    repeated_header_sql,
+)
 
 NAME = "generic"
 MAPPABLE = tuple(c for c in EVENT_COLUMNS if c != "event_id")
@@ -224,3 +231,11 @@ def _convert(con, path: Path, stem: str, relation: str, line_sql: str, found: li
         """,
         {"path": str(path), "prefix": f"{NAME}:{stem}:", **({"header": found} if is_csv else {})},
     )
+
+
+def checked_mapping(mapping: dict | Path | str) -> dict:
+    """A mapping given as a dict (checked) or as a YAML file (loaded and checked)."""
+    return validate_mapping(mapping) if isinstance(mapping, dict) else load_mapping(mapping)
+
+
+ADAPTER = FormatAdapter(NAME, convert, load_mapping=checked_mapping)

@@ -1,8 +1,8 @@
 """`shop-pipeline import`: convert a user's shop files into canonical landing files.
 
-Each format has a small module (rees46, cdnow, online_retail, retailrocket, generic) with a
-`convert(con, path, stem)` (generic: plus its YAML mapping) that fills the DuckDB temp
-table `converted` with set-based SQL:
+Each format has a small module (rees46, cdnow, online_retail, retailrocket, generic) whose
+`ADAPTER` (sources/adapter.py; the registry: sources/formats.py) converts a file into the DuckDB
+temp table `converted` with set-based SQL:
 
     line BIGINT   the 1-based data record of the source file (after its header, if any)
     day  DATE     the UTC day of the event, NULL when its time could not be parsed
@@ -37,23 +37,15 @@ for the landing day).
 
 from __future__ import annotations
 
-import csv
-import importlib
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
 
 from shop_pipeline.contracts import EVENT_COLUMNS
-from shop_pipeline.sources.landing import read_first_line
-from shop_pipeline.warehouse.connection import prepare_session
-
-FORMATS = ("rees46", "cdnow", "online_retail", "retailrocket", "generic")
-
-
-class ImportFailed(Exception):
-    """The import cannot proceed; the message names the file and what is wrong."""
+from shop_pipeline.sources.adapter import ImportFailed, safe_stem
+from shop_pipeline.sources.formats import ADAPTERS, adapter_for
+from shop_pipeline.sql.session import prepare_session
 
 
 @dataclass
@@ -64,84 +56,6 @@ class FileReport:
     rejects: int = 0
     unchanged: list[Path] = field(default_factory=list)
     notes: dict[str, int] = field(default_factory=dict)  # format-specific counts, e.g. cancellations
-
-
-def safe_stem(path: Path) -> str:
-    stem = path.name.split(".")[0] if path.name.lower().endswith(".gz") else path.stem
-    return re.sub(r"[^A-Za-z0-9_]+", "_", stem).strip("_") or "file"
-
-
-# A comma-separated file with a header, read with explicit columns (every one VARCHAR, in
-# the header's order: $columns): a line with too many or too few fields is an error that
-# DuckDB reports with its line number, never a silently shifted row.
-CSV_READ = (
-    "read_csv($path, columns = $columns, header = true, auto_detect = false, "
-    "delim = ',', quote = '\"', escape = '\"')"
-)
-
-
-def csv_header(path: Path) -> list[str]:
-    """The names in the first line of a comma-separated file."""
-    first = read_first_line(path)
-    if not first.strip():
-        raise ImportFailed(f"{path}: empty file: no header line")
-    try:
-        text = first.decode("utf-8-sig").rstrip("\r\n")
-    except UnicodeDecodeError as exc:
-        raise ImportFailed(f"{path}: line 1: the header is not valid UTF-8") from exc
-    names = [name.strip() for name in next(csv.reader([text]))]
-    repeated = sorted({n for n in names if names.count(n) > 1})
-    if repeated:
-        raise ImportFailed(f"{path}: line 1: repeated columns {', '.join(repeated)}")
-    return names
-
-
-def csv_params(path: Path, names: list[str]) -> dict:
-    return {"path": str(path), "columns": {name: "VARCHAR" for name in names}}
-
-
-def require_columns(path: Path, found: list[str], fmt: str, required: dict[str, tuple[str, ...]]) -> dict[str, str]:
-    """Map each logical column to the file's actual header name (case-insensitive, any of
-    the accepted spellings), or raise ImportFailed listing every missing column."""
-    by_lower = {name.strip().lower(): name for name in found}
-    chosen: dict[str, str] = {}
-    missing: list[str] = []
-    for logical, spellings in required.items():
-        actual = next((by_lower[s.lower()] for s in spellings if s.lower() in by_lower), None)
-        if actual is None:
-            missing.append("/".join(spellings))
-        else:
-            chosen[logical] = actual
-    if missing:
-        raise ImportFailed(
-            f"{path}: not a {fmt} file: missing columns {', '.join(missing)} (found: {', '.join(found) or 'none'})"
-        )
-    return chosen
-
-
-def repeated_header_sql(names: list[str]) -> str:
-    """SQL that is true when a record repeats the header line (every field equals its column
-    name, as happens when files are concatenated with their headers). Compares with the
-    parameter $header, which must be `names` (so no header text is put into the SQL)."""
-    return "list_value(" + ", ".join(f"coalesce(trim({quote_ident(n)}), '')" for n in names) + ") = $header"
-
-
-def raw_record_sql(names: list[str]) -> str:
-    """SQL giving a record's fields joined by commas: the raw text in import_rejects."""
-    return "array_to_string(list_value(" + ", ".join(f"coalesce({quote_ident(n)}, '')" for n in names) + "), ',')"
-
-
-def quote_ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-ISO_UTC = "'%Y-%m-%dT%H:%M:%SZ'"
-
-
-def _adapter(fmt: str):
-    if fmt not in FORMATS:
-        raise ImportFailed(f"unknown format {fmt!r}: choose one of {', '.join(FORMATS)}")
-    return importlib.import_module(f"shop_pipeline.sources.{fmt}")
 
 
 def _check_converted(con: duckdb.DuckDBPyConnection, path: Path) -> None:
@@ -214,17 +128,19 @@ def import_files(
     """Convert every source file, then publish all of them; on any error nothing is published.
 
     `mapping` (a YAML file or an already-loaded dict) is for the generic format only."""
-    adapter = _adapter(fmt)
-    if (mapping is None) != (fmt != "generic"):
-        raise ImportFailed("the generic format needs a mapping (--mapping mapping.yaml)" if fmt == "generic"
-                           else f"a mapping is only for the generic format, not {fmt!r}")
-    if fmt == "generic":
-        mapping = adapter.validate_mapping(mapping) if isinstance(mapping, dict) else adapter.load_mapping(mapping)
+    adapter = adapter_for(fmt)
+    if adapter.needs_mapping and mapping is None:
+        raise ImportFailed(f"the {fmt} format needs a mapping (--mapping mapping.yaml)")
+    if mapping is not None and not adapter.needs_mapping:
+        mapped = ", ".join(name for name, other in ADAPTERS.items() if other.needs_mapping)
+        raise ImportFailed(f"a mapping is only for the {mapped} format, not {fmt!r}")
+    if mapping is not None:
+        mapping = adapter.checked_mapping(mapping)
     sources = [Path(p) for p in paths]
     for source in sources:
         if not source.is_file():
             raise ImportFailed(f"{source}: no such file")
-        if fmt != "online_retail" and _is_zip(source):
+        if not adapter.reads_excel and _is_zip(source):
             raise ImportFailed(f"{source}: an Excel workbook (or another zip file) is not a {fmt} file: "
                                "only --format online_retail reads Excel; export the sheet to CSV")
     reports: list[FileReport] = []
@@ -232,17 +148,13 @@ def import_files(
     con = duckdb.connect()
     try:
         prepare_session(con)
-        if hasattr(adapter, "prepare"):  # side files (e.g. RetailRocket item properties): loaded, not landed
-            sources = adapter.prepare(con, sources)
+        sources = adapter.prepare_files(con, sources)  # side files (RetailRocket's item properties): loaded, not landed
         stems = [safe_stem(s) for s in sources]
         if len(set(stems)) != len(stems):
             raise ImportFailed("two source files map to the same landing name: " + ", ".join(map(str, sources)))
         for source, stem in zip(sources, stems, strict=True):
             try:
-                if fmt == "generic":
-                    notes = adapter.convert(con, source, stem, mapping) or {}
-                else:
-                    notes = adapter.convert(con, source, stem) or {}
+                notes = adapter.convert_file(con, source, stem, mapping)
             except duckdb.Error as exc:  # e.g. a line with too many fields: DuckDB names the line
                 raise ImportFailed(f"{source}: not a well-formed {fmt} file: {_first_lines(exc)}") from exc
             _check_converted(con, source)

@@ -46,9 +46,10 @@ import duckdb
 
 from shop_pipeline import sql
 from shop_pipeline.sources import excel
-from shop_pipeline.sources.importer import (
+from shop_pipeline.sources.adapter import (
     CSV_READ,
     ISO_UTC,
+    FormatAdapter,
     ImportFailed,
     csv_header,
     csv_params,
@@ -234,3 +235,6 @@ def _slash_date_formats(con: duckdb.DuckDBPyConnection, path: Path) -> tuple[str
             f"({month_first}): export the dates in one format"
         )
     return DAY_FIRST if day_first else MONTH_FIRST
+
+
+ADAPTER = FormatAdapter(NAME, convert, reads_excel=True)

@@ -19,9 +19,10 @@ from pathlib import Path
 
 import duckdb
 
-from shop_pipeline.sources.importer import (
+from shop_pipeline.sources.adapter import (
     CSV_READ,
     ISO_UTC,
+    FormatAdapter,
     csv_header,
     csv_params,
     quote_ident,
@@ -72,3 +73,6 @@ def convert(con: duckdb.DuckDBPyConnection, path: Path, stem: str) -> dict[str, 
         {**csv_params(path, found), "prefix": f"{NAME}:{stem}:", "header": found},
     )
     return {}
+
+
+ADAPTER = FormatAdapter(NAME, convert)

@@ -29,9 +29,10 @@ from pathlib import Path
 import duckdb
 
 from shop_pipeline.sources import retailrocket_items as items
-from shop_pipeline.sources.importer import (
+from shop_pipeline.sources.adapter import (
     CSV_READ,
     ISO_UTC,
+    FormatAdapter,
     ImportFailed,
     csv_header,
     csv_params,
@@ -139,3 +140,6 @@ def convert(con: duckdb.DuckDBPyConnection, path: Path, stem: str) -> dict[str, 
     if tree:
         notes.update(category_not_in_tree=counts[1], tree_unknown_parents=unknown_parents)
     return notes
+
+
+ADAPTER = FormatAdapter(NAME, convert, prepare=prepare)

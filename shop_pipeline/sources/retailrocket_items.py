@@ -29,7 +29,7 @@ from pathlib import Path
 
 import duckdb
 
-from shop_pipeline.sources.importer import CSV_READ, ImportFailed, csv_params, quote_ident, require_columns
+from shop_pipeline.sources.adapter import CSV_READ, ImportFailed, csv_params, quote_ident, require_columns
 
 PROPERTY_COLUMNS = ("timestamp", "itemid", "property", "value")
 TREE_COLUMNS = ("categoryid", "parentid")
@@ -138,7 +138,7 @@ def category_paths(
         node: str | None = start
         while node is not None and node not in paths:
             if node in chain:
-                cycle = chain[chain.index(node):] + [node]
+                cycle = [*chain[chain.index(node):], node]
                 first = min(cycle[:-1], key=lambda n: (line_of or {}).get(n, 0))
                 where = f"line {line_of[first]}: " if line_of else ""
                 raise ImportFailed(f"{path}: {where}column parentid: categories {' -> '.join(cycle)} form a cycle")

@@ -10,6 +10,9 @@ schemas its names, DuckDB types, nullability and comments (`columns`, defs/schem
 Names and types come from DuckDB itself: every file is executed once in an in-memory database
 and read back from duckdb_columns() and duckdb_constraints(), so what a caller is told is what
 DuckDB creates. Only the descriptions are read from the text, matched to those columns.
+
+A model kept outside this package (a test's toy model) brings its score table's file along:
+`include(path)` (ModelSpec.score_ddl) adds it to the tables here.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import re
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
+from pathlib import Path
 
 import duckdb
 
@@ -33,6 +37,7 @@ ON_CONNECT = (
 )
 
 _CREATE = re.compile(r"^CREATE TABLE IF NOT EXISTS ", flags=re.MULTILINE)
+_INCLUDED: dict[str, Path] = {}  # table -> a DDL file outside sql/tables/ (include)
 
 
 @dataclass(frozen=True)
@@ -44,20 +49,44 @@ class Column:
 
 
 @cache
+def _folder_tables() -> tuple[str, ...]:
+    folder = resources.files(__package__).joinpath(FOLDER)
+    return tuple(f.name.removesuffix(".sql") for f in folder.iterdir() if f.name.endswith(".sql"))
+
+
+@cache
 def tables() -> tuple[str, ...]:
     """Every table with a DDL file, "schema.table", sorted."""
-    folder = resources.files(__package__).joinpath(FOLDER)
-    return tuple(sorted(f.name.removesuffix(".sql") for f in folder.iterdir() if f.name.endswith(".sql")))
+    return tuple(sorted({*_folder_tables(), *_INCLUDED}))
+
+
+def include(path: str | Path) -> str:
+    """Add the DDL file `path` (<schema>.<table>.sql, kept outside sql/tables/) to the tables; its table."""
+    path = Path(path)
+    table = path.name.removesuffix(".sql")
+    if _INCLUDED.get(table) == path:
+        return table
+    if table in tables():
+        raise ValueError(f"{table} has a DDL file already; {path} cannot add it again")
+    _INCLUDED[table] = path
+    for cached in (tables, statement, create_script, replace_script, _catalog):
+        cached.cache_clear()
+    return table
+
+
+def source(table: str) -> Path:
+    """The table's DDL file: sql/tables/<table>.sql, or the file `include` added."""
+    if table not in tables():
+        raise KeyError(f"no DDL file sql/{FOLDER}/{table}.sql")
+    return _INCLUDED.get(table) or Path(str(resources.files(__package__).joinpath(FOLDER, f"{table}.sql")))
 
 
 @cache
 def statement(table: str) -> str:
     """The text of the table's file (CREATE TABLE IF NOT EXISTS, then its migrations)."""
-    if table not in tables():
-        raise KeyError(f"no DDL file sql/{FOLDER}/{table}.sql")
-    text = resources.files(__package__).joinpath(FOLDER, f"{table}.sql").read_text(encoding="utf-8")
+    text = source(table).read_text(encoding="utf-8")
     if len(_CREATE.findall(text)) != 1 or f"CREATE TABLE IF NOT EXISTS {table} (" not in text:
-        raise ValueError(f"sql/{FOLDER}/{table}.sql must hold one 'CREATE TABLE IF NOT EXISTS {table} (' statement")
+        raise ValueError(f"the DDL file of {table} must hold one 'CREATE TABLE IF NOT EXISTS {table} (' statement")
     return text
 
 

@@ -5,7 +5,7 @@
 -- $cutoff (TIMESTAMP, cut-off of $as_of), $as_of (DATE: only events landed by then,
 -- partition_date <= $as_of, are read, as for the features).
 --
--- The caller picks the target event type from the counts (see ml/recommend/data.py).
+-- The caller picks the target event type from the counts (see ml/recommendation/data.py).
 SELECT
     user_id AS customer_id,
     product_id,

@@ -43,7 +43,7 @@ def plan_line_defects(config: GeneratorConfig, targets: np.ndarray, rng: np.rand
     p = targets / targets.sum()
     plan = {}
     for name, rate in config.line_defect_rates().items():
-        total = max(int(round(rate * config.events)), 1)
+        total = max(round(rate * config.events), 1)
         plan[name] = rng.multinomial(total, p)
     return plan
 
@@ -87,6 +87,32 @@ def _with_offset(time_ms: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return to_bytes(np.strings.add(np.strings.slice(local, 0, 23), suffix))
 
 
+def _plant_field_defect(name: str, cols: Columns, r: np.ndarray, time_ms: np.ndarray, rng: np.random.Generator,
+                        ) -> None:
+    """Spoil field `name` of rows `r` in place (the rng draws as many values as rows, in FIELD_DEFECTS order)."""
+    if name == "missing_user_id":
+        cols["user_id"][r] = b""
+    elif name == "missing_product_id":
+        cols["product_id"][r] = b""
+    elif name == "negative_price":
+        cols["price"][r] = np.strings.add(b"-", cols["price"][r])
+    elif name == "absurd_price":
+        cents = rng.integers(100_000_001, 10_000_000_000, size=len(r))
+        cols["price"][r] = [f"{c // 100}.{c % 100:02d}".encode() for c in cents.tolist()]
+    elif name == "unparseable_price":
+        cols["price"][r] = rng.choice(UNPARSEABLE_PRICES, size=len(r))
+    elif name == "unknown_event_type":
+        cols["event_type"][r] = rng.choice(UNKNOWN_EVENT_TYPES, size=len(r))
+    elif name == "future_event_time":
+        cols["event_time"][r] = _with_year(cols["event_time"][r], FUTURE_YEARS, rng)
+    elif name == "ancient_event_time":
+        cols["event_time"][r] = _with_year(cols["event_time"][r], ANCIENT_YEARS, rng)
+    elif name == "unparseable_event_time":
+        cols["event_time"][r] = rng.choice(UNPARSEABLE_TIMES, size=len(r))
+    elif name == "mixed_utc_offset":
+        cols["event_time"][r] = _with_offset(time_ms[r], rng)
+
+
 def plant_day(
     cols: Columns,
     time_ms: np.ndarray,
@@ -115,29 +141,8 @@ def plant_day(
     cols = widen(cols) if wanted else dict(cols)
     for name in FIELD_DEFECTS:
         r = rows.get(name)
-        if r is None or not len(r):
-            continue
-        if name == "missing_user_id":
-            cols["user_id"][r] = b""
-        elif name == "missing_product_id":
-            cols["product_id"][r] = b""
-        elif name == "negative_price":
-            cols["price"][r] = np.strings.add(b"-", cols["price"][r])
-        elif name == "absurd_price":
-            cents = rng.integers(100_000_001, 10_000_000_000, size=len(r))
-            cols["price"][r] = [f"{c // 100}.{c % 100:02d}".encode() for c in cents.tolist()]
-        elif name == "unparseable_price":
-            cols["price"][r] = rng.choice(UNPARSEABLE_PRICES, size=len(r))
-        elif name == "unknown_event_type":
-            cols["event_type"][r] = rng.choice(UNKNOWN_EVENT_TYPES, size=len(r))
-        elif name == "future_event_time":
-            cols["event_time"][r] = _with_year(cols["event_time"][r], FUTURE_YEARS, rng)
-        elif name == "ancient_event_time":
-            cols["event_time"][r] = _with_year(cols["event_time"][r], ANCIENT_YEARS, rng)
-        elif name == "unparseable_event_time":
-            cols["event_time"][r] = rng.choice(UNPARSEABLE_TIMES, size=len(r))
-        elif name == "mixed_utc_offset":
-            cols["event_time"][r] = _with_offset(time_ms[r], rng)
+        if r is not None and len(r):
+            _plant_field_defect(name, cols, r, time_ms, rng)
 
     # duplicates: extra rows, ordered by a sort key (base row i has key i)
     pool_src: list[np.ndarray] = [np.arange(n)]

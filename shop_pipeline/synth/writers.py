@@ -79,7 +79,7 @@ def _break_csv(line: str, defect: str, variant: int, brand_field: int) -> str:
     if variant == 0:  # too few fields
         return ",".join(fields[:-2])
     if variant == 1:  # too many fields
-        return ",".join(fields + ["extra"])
+        return ",".join([*fields, "extra"])
     fields[brand_field] = '"' + fields[brand_field]  # an unterminated quoted field
     return ",".join(fields)
 

@@ -115,7 +115,7 @@ def _fingerprints(files: list[LandedFile]) -> dict[str, Fingerprint | OSError]:
         return dict(pool.map(one, files))
 
 
-def load_batch(
+def load_batch(  # noqa: C901 - the exactly-once rounds below share their state (recorded, known_sha, pending)
     con: duckdb.DuckDBPyConnection,
     files: list[LandedFile],
     days: list[dt.date],

@@ -19,18 +19,22 @@ import pandas as pd
 from shop_pipeline.sql import ddl
 from shop_pipeline.warehouse.connection import table_columns, transaction
 
-# the score tables, each with its DDL in sql/tables/<table>.sql
-SCORE_TABLES = ("scoring.customer_scores", "scoring.demand_forecasts", "scoring.order_risk_scores",
-                "scoring.recommendations")
+SCORE_SCHEMA = "scoring"
 SCORE_BUILDS_TABLE = "scoring.score_builds"
+
+
+def score_tables() -> tuple[str, ...]:
+    """The tables of schema `scoring` with a DDL file (sql/tables/scoring.<table>.sql), bookkeeping aside:
+    each model's score_table (its spec) is one of them."""
+    return tuple(t for t in ddl.tables() if t.startswith(SCORE_SCHEMA + ".") and t != SCORE_BUILDS_TABLE)
 
 
 def replace_scores(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame, inputs_key: str | None = None,
                    ) -> int:
-    """Replace `table` (one of SCORE_TABLES) with `frame`, matched by column name; record
+    """Replace `table` (one of score_tables()) with `frame`, matched by column name; record
     `inputs_key` (or forget the last one) in the same transaction."""
-    if table not in SCORE_TABLES:
-        raise KeyError(f"{table} is not a score table ({', '.join(SCORE_TABLES)})")
+    if table not in score_tables():
+        raise KeyError(f"{table} is not a score table ({', '.join(score_tables())})")
     con.register("new_scores", frame)
     try:
         with transaction(con):
@@ -61,7 +65,7 @@ def unchanged_scores(con: duckdb.DuckDBPyConnection, table: str, inputs_key: str
 
 
 def read_scores(con: duckdb.DuckDBPyConnection, table: str, columns: tuple[str, ...]) -> pd.DataFrame | None:
-    """The current rows of score table `table` (one of SCORE_TABLES) when it exists with
+    """The current rows of score table `table` (one of score_tables()) when it exists with
     all of `columns`, else None (never written, or an older layout)."""
     if not set(columns) <= set(table_columns(con, table)):
         return None

@@ -8,6 +8,7 @@ daemon stores, not at the pipeline (tested elsewhere). The sensor ticks every 2 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -18,8 +19,8 @@ from pathlib import Path
 from dagster import DagsterInstance, DagsterRunStatus
 from dagster._core.scheduler.instigation import InstigatorType, TickStatus
 
+from shop_pipeline.automation_rules import LandingCursor
 from shop_pipeline.defs.automation import LANDING_FILES_TAG, TRIGGER_TAG, landed_versions
-from shop_pipeline.defs.automation_rules import LandingCursor
 from shop_pipeline.settings import HOME_ENV, LANDING_INTERVAL_ENV, SETTLE_SECONDS_ENV
 from shop_pipeline_tests.defs.helpers import good_day
 from shop_pipeline_tests.landing_fixtures import write_events
@@ -41,10 +42,8 @@ def start_daemon(env: dict[str, str], log: Path) -> subprocess.Popen:
 
 
 def kill_group(process: subprocess.Popen, sig: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, sig)
-    except ProcessLookupError:
-        pass
     process.wait(timeout=30)
 
 

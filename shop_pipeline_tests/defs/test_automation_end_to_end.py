@@ -18,10 +18,11 @@ from shop_pipeline.defs.automation import (
     retrain_sensor,
 )
 from shop_pipeline.defs.monitoring import FACTS_KEY
+from shop_pipeline.features.columns import PRODUCT_DAILY_SALES_TABLE
 from shop_pipeline.features.interactions import INTERACTIONS_TABLE, write_interactions
 from shop_pipeline.features.order_features import ORDER_FEATURES_TABLE, write_order_features
-from shop_pipeline.features.tables import PRODUCT_DAILY_SALES_TABLE, write_product_daily_sales
-from shop_pipeline.pipeline_run import run_full_pipeline, window_run_config
+from shop_pipeline.features.tables import write_product_daily_sales
+from shop_pipeline.pipeline_run import modeling_run_config, run_full_pipeline
 from shop_pipeline.resources import MIN_NEW_EVENTS_ENV, ShopHome
 from shop_pipeline.settings import SETTLE_SECONDS_ENV, ShopPaths
 from shop_pipeline.synth import GeneratorConfig, generate_shop
@@ -30,11 +31,11 @@ from shop_pipeline_tests.defs.helpers import apply_partition_requests, requested
 
 DAYS = 42
 LAST_DAY = "2025-02-11"  # day 42 of a shop starting 2025-01-01
-CONFIG = window_run_config(forecast_horizon_days=7, propensity_horizon_days=14)
+CONFIG = modeling_run_config(forecast_horizon_days=7, propensity_horizon_days=14)
 
 
 def with_margin(margin: float) -> dict:
-    return {"resources": {"window": {"config": {**CONFIG["resources"]["window"]["config"], "min_improvement": margin}}}}
+    return {"resources": {"modeling": {"config": {**CONFIG["resources"]["modeling"]["config"], "min_improvement": margin}}}}
 
 
 def rows(paths, sql):

@@ -25,6 +25,7 @@ from dagster import (
 )
 
 from shop_pipeline import alerts
+from shop_pipeline.automation_rules import ModelFacts, MonitoringFacts, RetrainPolicy
 from shop_pipeline.definitions import ASSETS
 from shop_pipeline.defs.automation import (
     MONITORING_RECORD_TAG,
@@ -37,7 +38,6 @@ from shop_pipeline.defs.automation import (
     integration_failure_sensors,
     retrain_sensor,
 )
-from shop_pipeline.defs.automation_rules import ModelFacts, MonitoringFacts, RetrainPolicy
 from shop_pipeline.defs.monitoring import FACTS_KEY
 from shop_pipeline.resources import (
     MAX_CHAMPION_AGE_ENV,

@@ -14,7 +14,7 @@ import pytest
 from dagster import AssetKey, DagsterInstance, materialize
 
 from shop_pipeline.definitions import ASSETS
-from shop_pipeline.pipeline_run import run_full_pipeline, window_run_config
+from shop_pipeline.pipeline_run import modeling_run_config, run_full_pipeline
 from shop_pipeline.resources import default_resources
 from shop_pipeline.settings import ShopPaths
 from shop_pipeline.summary import format_summary, warehouse_summary
@@ -25,7 +25,7 @@ TRAINING = {"demand_forecast_model": "demand_forecast", "propensity_model": "pro
             "recommendation_model": "recommendation", "order_risk_model": "order_risk"}
 SCORES = {"demand_forecasts": "scoring.demand_forecasts", "customer_scores": "scoring.customer_scores",
           "recommendations": "scoring.recommendations", "order_risk_scores": "scoring.order_risk_scores"}
-CONFIG = window_run_config(forecast_horizon_days=7, propensity_horizon_days=14)
+CONFIG = modeling_run_config(forecast_horizon_days=7, propensity_horizon_days=14)
 
 
 @pytest.fixture(scope="module")
@@ -49,6 +49,17 @@ def shop(first_run, tmp_path):
     shutil.copytree(original.home, paths.home)
     registry.forget_loaded_models()
     return paths, DagsterInstance.ephemeral()
+
+
+def own_copy(shop, tmp_path):
+    """A copy of the shop home with its own instance, for a test that changes what it trains on (the
+    tests run in any order: the shared shop stays as its first run left it)."""
+    import shutil
+
+    paths, _ = shop
+    copy = ShopPaths.at(tmp_path / "own-home")
+    shutil.copytree(paths.home, copy.home)
+    return copy, DagsterInstance.ephemeral()
 
 
 def rows(paths, sql, params=None):
@@ -101,8 +112,8 @@ def test_a_second_run_on_unchanged_data_reuses_every_model_and_keeps_the_scores(
     assert len(model_lines) == 4 and all("reused (training inputs unchanged)" in line for line in model_lines)
 
 
-def test_a_changed_feature_table_retrains_its_model_only(shop):
-    paths, instance = shop
+def test_a_changed_feature_table_retrains_its_model_only(shop, tmp_path):
+    paths, instance = own_copy(shop, tmp_path)
     before = versions(paths)
     with connect(paths.warehouse) as con:  # a feature value changed by hand, as a fixed query would
         con.execute("UPDATE features.order_features SET amount = amount + 1 "
@@ -120,10 +131,10 @@ def test_a_changed_feature_table_retrains_its_model_only(shop):
     assert metadata(instance, "order_risk_scores")["scores_rewritten"] is True
 
 
-def test_a_changed_hyper_parameter_retrains(shop):
-    paths, instance = shop
+def test_a_changed_hyper_parameter_retrains(shop, tmp_path):
+    paths, instance = own_copy(shop, tmp_path)
     before = versions(paths)
-    other_seed = {"resources": {"window": {"config": {**CONFIG["resources"]["window"]["config"], "seed": 7}}}}
+    other_seed = {"resources": {"modeling": {"config": {**CONFIG["resources"]["modeling"]["config"], "seed": 7}}}}
     result = materialize(ASSETS, selection=["propensity_model", "propensity_champion", "customer_scores"],
                          resources=default_resources(paths), instance=instance, run_config=other_seed)
     assert result.success

@@ -7,7 +7,7 @@ from dagster import AssetKey, DagsterInstance
 
 from shop_pipeline.definitions import build_definitions
 from shop_pipeline.ml.common import registry
-from shop_pipeline.pipeline_run import run_full_pipeline, window_run_config
+from shop_pipeline.pipeline_run import modeling_run_config, run_full_pipeline
 from shop_pipeline.settings import ShopPaths
 from shop_pipeline.sql import ddl
 from shop_pipeline.synth import GeneratorConfig, generate_shop
@@ -21,7 +21,7 @@ def trained_shop(tmp_path_factory):
     paths = ShopPaths.at(tmp_path_factory.mktemp("model-shop")).ensure()
     generate_shop(paths.home, GeneratorConfig(events=40_000, days=60, seed=11))
     instance = DagsterInstance.ephemeral()
-    config = window_run_config(forecast_horizon_days=HORIZON, propensity_horizon_days=14)
+    config = modeling_run_config(forecast_horizon_days=HORIZON, propensity_horizon_days=14)
     first = run_full_pipeline(paths, instance, config)
     assert first.success, first.error
     return paths, instance, config, first
@@ -156,9 +156,13 @@ def test_a_tampered_champion_artifact_is_never_loaded(trained_shop):
             artifact.write_bytes(original)
 
 
-def test_as_of_in_the_past_scores_from_that_cut_off(trained_shop):
-    paths, instance, _, _ = trained_shop
-    config = window_run_config(as_of="2025-02-20", forecast_horizon_days=HORIZON, propensity_horizon_days=14)
+def test_as_of_in_the_past_scores_from_that_cut_off(trained_shop, tmp_path):
+    import shutil
+
+    # on its own copy of the home: it trains other versions, and the tests run in any order
+    paths, instance = ShopPaths.at(tmp_path / "own-home"), DagsterInstance.ephemeral()
+    shutil.copytree(trained_shop[0].home, paths.home)
+    config = modeling_run_config(as_of="2025-02-20", forecast_horizon_days=HORIZON, propensity_horizon_days=14)
     outcome = run_full_pipeline(paths, instance, config)
     assert outcome.success, outcome.error
     assert rows(paths, "SELECT max(day) FROM features.product_daily_sales") == [(dt.date(2025, 2, 20),)]

@@ -5,7 +5,7 @@ from shop_pipeline_tests.landing_fixtures import event_line, write_events
 
 
 def test_a_good_range_publishes_every_asset_and_passes_every_check(shop):
-    write_events(shop.landing, "events_2025-01-02.csv", good_day("2025-01-02") + ["not,a,row"])
+    write_events(shop.landing, "events_2025-01-02.csv", [*good_day("2025-01-02"), "not,a,row"])
     write_events(shop.landing, "events_2025-01-03.csv", good_day("2025-01-03")[:10] + good_day("2025-01-02")[:3])
 
     result = run_days(shop, "2025-01-02", "2025-01-03")
@@ -31,7 +31,7 @@ def test_a_good_range_publishes_every_asset_and_passes_every_check(shop):
 
 
 def test_rematerializing_a_range_is_idempotent(shop):
-    write_events(shop.landing, "events_2025-01-02.csv", good_day("2025-01-02") + [event_line("bad", price="-3")])
+    write_events(shop.landing, "events_2025-01-02.csv", [*good_day("2025-01-02"), event_line("bad", price="-3")])
     tables = ["raw.events", "raw.ingested_files", "staging.events", "staging.quarantined_events"]
 
     assert run_days(shop, "2025-01-02").success
@@ -96,7 +96,7 @@ def test_an_unreadable_file_fails_alone_with_a_clear_message(shop):
 
 def test_a_range_run_records_each_months_own_facts(shop):
     # two months in one single-run backfill: each partition's materialization describes that month
-    write_events(shop.landing, "events_2025-01-02.csv", good_day("2025-01-02", 40) + ["not,a,row"])
+    write_events(shop.landing, "events_2025-01-02.csv", [*good_day("2025-01-02", 40), "not,a,row"])
     write_events(shop.landing, "events_2025-01-03.csv", good_day("2025-01-03", 10) + good_day("2025-01-02")[:2])
     write_events(shop.landing, "events_2025-02-05.csv", good_day("2025-02-05", 25))
 

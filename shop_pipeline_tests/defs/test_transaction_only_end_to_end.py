@@ -14,7 +14,7 @@ import duckdb
 import pytest
 from dagster import DagsterInstance
 
-from shop_pipeline.pipeline_run import run_full_pipeline, window_run_config
+from shop_pipeline.pipeline_run import modeling_run_config, run_full_pipeline
 from shop_pipeline.settings import ShopPaths
 from shop_pipeline.sources.importer import import_files
 from shop_pipeline.synth import GeneratorConfig, generate_shop
@@ -54,7 +54,7 @@ def transaction_shop(tmp_path_factory):
     paths = ShopPaths.at(tmp_path_factory.mktemp("transaction-shop")).ensure()
     import_files("online_retail", [invoices], paths.landing)
     outcome = run_full_pipeline(
-        paths, DagsterInstance.ephemeral(), window_run_config(forecast_horizon_days=7, propensity_horizon_days=14)
+        paths, DagsterInstance.ephemeral(), modeling_run_config(forecast_horizon_days=7, propensity_horizon_days=14)
     )
     return paths, outcome, lines
 

@@ -9,6 +9,7 @@ import shutil
 import pandas as pd
 import pytest
 
+from shop_pipeline.features import columns as fc
 from shop_pipeline.features import tables as ft
 from shop_pipeline.features.changes import REWRITE_SHARE, TableWrite
 from shop_pipeline.features.interactions import INTERACTIONS_TABLE, write_interactions
@@ -45,7 +46,7 @@ def rebuilt(path, tmp_path, name: str, write, as_of, keys: list[str]) -> pd.Data
 @pytest.mark.parametrize(
     "name, write, keys",
     [
-        (ft.PRODUCT_DAILY_SALES_TABLE, ft.write_product_daily_sales, ["product_id", "day"]),
+        (fc.PRODUCT_DAILY_SALES_TABLE, ft.write_product_daily_sales, ["product_id", "day"]),
         (INTERACTIONS_TABLE, write_interactions, ["customer_id", "product_id"]),
         (ORDER_FEATURES_TABLE, write_order_features, ["customer_id", "order_id"]),
     ],
@@ -183,10 +184,10 @@ def test_product_days_are_recomputed_from_the_first_change_and_whole_when_labels
             if change:
                 change(con, day)
             daily = ft.write_product_daily_sales(con, day)
-            got = table(con, ft.PRODUCT_DAILY_SALES_TABLE, keys)
+            got = table(con, fc.PRODUCT_DAILY_SALES_TABLE, keys)
             first_written = con.execute(f"SELECT min(day) FROM temp.{daily.written_keys}").fetchone()[0]
         pd.testing.assert_frame_equal(
-            got, rebuilt(path, tmp_path, ft.PRODUCT_DAILY_SALES_TABLE, ft.write_product_daily_sales, day, keys))
+            got, rebuilt(path, tmp_path, fc.PRODUCT_DAILY_SALES_TABLE, ft.write_product_daily_sales, day, keys))
         return daily, first_written
 
     with connect(path) as con:
@@ -201,7 +202,7 @@ def test_product_days_are_recomputed_from_the_first_change_and_whole_when_labels
     # a catalog price, a promotion and the ad spend of an old product-day: every day
     with connect(path) as con:
         product, category, old_day = con.execute(
-            f"SELECT product_id, category, day FROM {ft.PRODUCT_DAILY_SALES_TABLE} ORDER BY day, product_id LIMIT 1"
+            f"SELECT product_id, category, day FROM {fc.PRODUCT_DAILY_SALES_TABLE} ORDER BY day, product_id LIMIT 1"
         ).fetchone()
     for change in (f"INSERT INTO raw.products VALUES ('{product}', 'P', '{category}', 'b', 42.0, DATE '{old_day}')",
                    f"INSERT INTO raw.promotions VALUES ('{product}', DATE '{old_day}', DATE '{old_day}', 0.2)",
@@ -212,7 +213,7 @@ def test_product_days_are_recomputed_from_the_first_change_and_whole_when_labels
     # carries the new one
     with connect(path) as con:
         [(relabelled, days_of_it)] = con.execute(
-            f"SELECT product_id, count(*) FROM {ft.PRODUCT_DAILY_SALES_TABLE} WHERE product_id <> $catalogued "
+            f"SELECT product_id, count(*) FROM {fc.PRODUCT_DAILY_SALES_TABLE} WHERE product_id <> $catalogued "
             "GROUP BY product_id ORDER BY count(*) DESC, product_id LIMIT 1", {"catalogued": product}).fetchall()
     daily, _ = next_day_equals_rebuild(lambda con, day: con.execute(
         "INSERT INTO staging.events SELECT * REPLACE ('relabel' AS event_id, $t AS event_time, 'c9' AS category, "
@@ -260,11 +261,11 @@ def test_a_changed_suite_audits_every_row_again(tmp_path):
     path = make_shop(tmp_path / "w.duckdb")
     with connect(path) as con:
         ft.write_product_daily_sales(con, DAY_BEFORE)
-        fs.record_audit(con, ft.PRODUCT_DAILY_SALES_TABLE, "product_daily_sales.v0", DAY_BEFORE)
+        fs.record_audit(con, fc.PRODUCT_DAILY_SALES_TABLE, "product_daily_sales.v0", DAY_BEFORE)
         daily = ft.write_product_daily_sales(con, AS_OF)
         outcome = fs.validate_product_daily_sales(con, AS_OF, written_keys=daily.written_keys)
         recorded = con.execute("SELECT suite, as_of FROM features.table_audits WHERE table_name = $t",
-                               {"t": ft.PRODUCT_DAILY_SALES_TABLE}).fetchall()
+                               {"t": fc.PRODUCT_DAILY_SALES_TABLE}).fetchall()
     assert outcome.rows == daily.rows == 8
     assert recorded == [(fs.product_daily_sales_suite(AS_OF).name, AS_OF)]
 

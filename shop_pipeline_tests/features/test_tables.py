@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from shop_pipeline.features import columns as fc
 from shop_pipeline.features import tables as ft
 from shop_pipeline.features.columns import (
     CUSTOMER_FEATURES,
@@ -43,7 +44,7 @@ def product_rows(frame: pd.DataFrame, product: str) -> pd.DataFrame:
 
 
 def test_cutoff_and_default_as_of(tmp_path, shop):
-    assert ft.cutoff_for(AS_OF) == CUTOFF
+    assert fc.cutoff_for(AS_OF) == CUTOFF
     with connect(shop) as con:
         assert ft.default_as_of(con) == D(2025, 1, 7)
     with connect(tmp_path / "empty.duckdb") as con:
@@ -133,14 +134,14 @@ def test_customer_features_hand_computed(shop):
     assert (u2["frequency"], u2["monetary"]) == (1, 10.0)
     assert u2["recency_days"] == pytest.approx(days(CUTOFF - T(2025, 1, 2, 9, 30)))
     assert np.isnan(u2["mean_interpurchase_days"])  # fewer than two orders
-    assert u2["days_since_last_cart"] == ft.NO_EVENT_DAYS
+    assert u2["days_since_last_cart"] == fc.NO_EVENT_DAYS
     assert u2["view_to_cart_rate"] == 0.0 and u2["cart_to_purchase_rate"] == 0.0
 
     u3 = f.loc["u3"]  # one view, never bought: recency from first_seen
     assert (u3["frequency"], u3["monetary"], u3["avg_order_value"]) == (0, 0.0, 0.0)
     assert u3["recency_days"] == pytest.approx(days(CUTOFF - T(2025, 1, 5, 8, 0)))
     assert u3["recency_days"] == u3["tenure_days"]
-    assert u3["days_since_last_cart"] == ft.NO_EVENT_DAYS
+    assert u3["days_since_last_cart"] == fc.NO_EVENT_DAYS
 
 
 def test_orders_last_30d_window(tmp_path):
@@ -219,14 +220,14 @@ def _frames(con, as_of):
 
 def test_no_leakage_features_ignore_events_at_or_after_the_cutoff(shop):
     as_of = D(2025, 1, 4)
-    cutoff = ft.cutoff_for(as_of)
+    cutoff = fc.cutoff_for(as_of)
     with connect(shop) as con:
         before = _frames(con, as_of)
         labels_before = ft.customer_labels_frame(con, as_of, 2)
         ft.build_product_daily_sales(con, as_of)
         ft.build_customer_features(con, as_of)
         tables_before = {t: con.execute(f"SELECT * FROM {t} ORDER BY ALL").fetchall()
-                         for t in (ft.PRODUCT_DAILY_SALES_TABLE, ft.CUSTOMER_FEATURES_TABLE)}
+                         for t in (fc.PRODUCT_DAILY_SALES_TABLE, fc.CUSTOMER_FEATURES_TABLE)}
 
         _mutate_after_cutoff(con, cutoff)
         after = _frames(con, as_of)
@@ -234,7 +235,7 @@ def test_no_leakage_features_ignore_events_at_or_after_the_cutoff(shop):
         ft.build_product_daily_sales(con, as_of)
         ft.build_customer_features(con, as_of)
         tables_after = {t: con.execute(f"SELECT * FROM {t} ORDER BY ALL").fetchall()
-                        for t in (ft.PRODUCT_DAILY_SALES_TABLE, ft.CUSTOMER_FEATURES_TABLE)}
+                        for t in (fc.PRODUCT_DAILY_SALES_TABLE, fc.CUSTOMER_FEATURES_TABLE)}
     for name in before:
         pd.testing.assert_frame_equal(before[name], after[name], check_exact=True)
         assert pd.util.hash_pandas_object(before[name]).tolist() == pd.util.hash_pandas_object(after[name]).tolist()
@@ -255,9 +256,9 @@ def test_built_tables_match_the_frames(shop):
         # built twice: the same content (replace, not append)
         assert ft.build_product_daily_sales(con, AS_OF) == n_sales
         for table, frame in [
-            (ft.PRODUCT_DAILY_SALES_TABLE, ft.product_daily_sales_frame(con, AS_OF)),
-            (ft.CUSTOMER_FEATURES_TABLE, ft.customer_features_frame(con, AS_OF)),
-            (ft.CUSTOMER_LABELS_TABLE, ft.customer_labels_frame(con, AS_OF, 2)),
+            (fc.PRODUCT_DAILY_SALES_TABLE, ft.product_daily_sales_frame(con, AS_OF)),
+            (fc.CUSTOMER_FEATURES_TABLE, ft.customer_features_frame(con, AS_OF)),
+            (fc.CUSTOMER_LABELS_TABLE, ft.customer_labels_frame(con, AS_OF, 2)),
         ]:
             stored = con.execute(f"SELECT * FROM {table} ORDER BY 1, 2").df()
             assert list(stored.columns) == list(frame.columns)
@@ -271,7 +272,7 @@ def test_grid_is_complete_and_lags_match_pandas(tmp_path):
     as_of = D(2025, 4, 5)  # the data ends on 2025-04-09: later events are ignored
     with connect(path) as con:
         frame = ft.product_daily_sales_frame(con, as_of)
-        events = con.execute("SELECT * FROM staging.events WHERE event_time < $c", {"c": ft.cutoff_for(as_of)}).df()
+        events = con.execute("SELECT * FROM staging.events WHERE event_time < $c", {"c": fc.cutoff_for(as_of)}).df()
     events["day"] = events["event_time"].dt.normalize()
     first_landed = pd.Timestamp(events["partition_date"].min())
     frame["day"] = pd.to_datetime(frame["day"])

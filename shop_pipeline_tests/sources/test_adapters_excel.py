@@ -50,7 +50,7 @@ def _online_retail_ii(path: Path) -> Path:
             [538172, 22424, "a date typed as text", 1, "13/45/2010 11:57", 1.0, 12583.0, "France"],
         ],
         "Year 2010-2011": [
-            UCI_HEADER[:3] + ["InvoiceDate", "Quantity"] + UCI_HEADER[5:],  # other spelling, other column order
+            [*UCI_HEADER[:3], "InvoiceDate", "Quantity", *UCI_HEADER[5:]],  # other spelling, other column order
             [538171, 22423, "REGENCY CAKESTAND", t(2010, 12, 9, 20, 1), 2, 12.75, 17530.0, "United Kingdom"],
             [581587, 22138, "BAKING SET", t(2011, 12, 9, 12, 50), 3, 4.95, 12680, "France"],
         ],
@@ -137,7 +137,7 @@ def test_workbook_import_is_deterministic(tmp_path):
     [
         ({"Sales": [["Report", 2011], II_HEADER]},
          "sheet 'Sales' row 1: not a online_retail file: missing columns Invoice/InvoiceNo"),
-        ({"Sales": [["Title"], II_HEADER[:6] + ["Country"]]},
+        ({"Sales": [["Title"], [*II_HEADER[:6], "Country"]]},
          "sheet 'Sales' row 2: not a online_retail file: missing columns Customer ID/CustomerID"),
         ({"Good": [II_HEADER, [1, 2, "x", 1, dt.datetime(2010, 1, 1), 1.0, 5, "UK"]], "Notes": [["just a note"]]},
          "sheet 'Notes': no header row"),
@@ -158,7 +158,7 @@ def test_a_bad_workbook_is_an_error_naming_file_sheet_and_row(tmp_path, sheets, 
 def test_not_a_workbook(tmp_path):
     fake = tmp_path / "export.xlsx"
     fake.write_text((FIXTURES / "online_retail_ii.csv").read_text())
-    with pytest.raises(ImportFailed, match="export.xlsx: not a readable Excel workbook"):
+    with pytest.raises(ImportFailed, match=r"export\.xlsx: not a readable Excel workbook"):
         import_files("online_retail", [fake], tmp_path / "landing")
     old = tmp_path / "export.xls"
     old.write_bytes(b"\xd0\xcf\x11\xe0")

@@ -369,7 +369,7 @@ def test_parquet_rows_are_numbered_and_values_become_text(con, tmp_path):
 def test_parquet_with_wrong_columns_is_unreadable(con, tmp_path):
     path = tmp_path / "a.parquet"
     pq.write_table(pa.table({"event_id": ["e1"], "when": ["x"]}), path)
-    with pytest.raises(UnreadableFile, match="missing columns .*event_time.*unexpected columns when"):
+    with pytest.raises(UnreadableFile, match=r"missing columns .*event_time.*unexpected columns when"):
         read_landed_file(con, path, "parquet", fingerprint(path))
 
 

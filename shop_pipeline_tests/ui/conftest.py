@@ -7,6 +7,7 @@ Playwright the browser test fails in CI (the CI variable is set) and is skipped 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -194,10 +195,8 @@ def stop_process_group(process: subprocess.Popen) -> None:
     deadline = time.monotonic() + SERVER_STOP_TIMEOUT_S
     if process.poll() is None:
         process.send_signal(signal.SIGTERM)  # dagster dev shuts its children down in order
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             process.wait(timeout=SERVER_STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            pass
     if group_alive(process.pid):
         os.killpg(process.pid, signal.SIGTERM)  # code servers and run workers left behind
     while group_alive(process.pid) and time.monotonic() < deadline:

@@ -129,7 +129,7 @@ def test_every_quarantine_reason_is_recorded_with_readable_text(con, landing):
     assert by_line[1][2] == "event_id is empty"
     assert by_line[n + 1][2] == "expected 11 fields, found 3"
     for _, code, reason, _ in by_line.values():
-        assert reason and code not in reason or code == "blank_line", "a sentence, not the code"
+        assert (reason and code not in reason) or code == "blank_line", "a sentence, not the code"
     # typed-rule quarantines keep the whole raw record for a person to look at
     assert json.loads(by_line[2][3])["event_type"] == "click"
 
@@ -507,7 +507,7 @@ def test_unreadable_files_fail_while_the_rest_of_the_batch_is_ingested(con, land
         'say "hi" 2025-01-02.csv',
         "a..b 2025-01-02.csv",
         "x'); DROP TABLE raw.events; -- 2025-01-02.csv",
-        "naïve – 2025-01-02.csv",
+        "naïve – 2025-01-02.csv",  # noqa: RUF001 - the dash is the point: a name beyond ASCII
     ],
 )
 def test_awkward_file_names_ingest_fine(con, landing, name):

@@ -56,5 +56,5 @@ def test_bad_values_are_set_aside_with_file_line_and_reason(con, tmp_path):
 
 def test_a_missing_column_fails_naming_the_file(con, tmp_path):
     promotions = _write(tmp_path / "promotions.csv", "product_id,start_date,discount_pct\np1,2025-01-01,0.1\n")
-    with pytest.raises(SideFileError, match="marketing/promotions.csv line 1: missing columns end_date"):
+    with pytest.raises(SideFileError, match=r"marketing/promotions\.csv line 1: missing columns end_date"):
         load_marketing(con, tmp_path / "none.csv", promotions)

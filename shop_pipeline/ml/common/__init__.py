@@ -1,2 +1,3 @@
-"""What the four models share: the registry, lifecycle and promotion gate, metrics, drift,
-time splits, thread limits, plots and the HTML report (no Dagster)."""
+"""What every model shares (no Dagster): the ModelSpec and TrainingRun (spec), the registry, lifecycle
+and promotion gate, metrics, PSI and the champions' drift references, time splits, the serving
+snapshot's files, thread limits, plots and the HTML report."""

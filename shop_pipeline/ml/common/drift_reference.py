@@ -1,7 +1,7 @@
 """A champion's drift reference, binned once and kept (no Dagster).
 
 PSI compares today's sample with the champion's reference sample through the reference's
-quantile bins (ml/common/drift.py). The reference of a champion (its training window, scored by it)
+quantile bins (ml/common/psi.py). The reference of a champion (its training window, scored by it)
 does not move while it is champion, but computing it means recomputing point-in-time
 features and scoring tens of thousands of rows: most of a daily drift measurement. So the
 first measurement of a champion bins its reference and stores the inner edges and the share
@@ -21,7 +21,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from shop_pipeline.ml.common.drift import ReferenceBins, reference_bins
+from shop_pipeline.ml.common.psi import ReferenceBins, reference_bins
 from shop_pipeline.warehouse.connection import transaction
 
 

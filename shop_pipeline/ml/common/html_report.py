@@ -1,5 +1,6 @@
 """A static, self-contained HTML report (images inlined as base64), for every model's report
-under $SHOP_PIPELINE_HOME/reports/. No Dagster, no network.
+under $SHOP_PIPELINE_HOME/reports/, and the Markdown tables it and the Dagster UI show
+(`markdown_table`). No Dagster, no network.
 
 A section's text is HTML when it starts with "<" (after whitespace); otherwise Markdown, the
 same as the metadata tables shown in the Dagster UI.
@@ -18,6 +19,14 @@ from pathlib import Path
 import markdown
 
 Section = tuple[str, str, "bytes | None"]
+
+
+def markdown_table(frame, limit: int = 50) -> str:
+    """A frame's first `limit` rows as a Markdown table (and how many more there are); "_none_" when empty."""
+    if frame is None or len(frame) == 0:
+        return "_none_"
+    text = frame.head(limit).to_markdown(index=False)
+    return text + (f"\n\n... {len(frame) - limit} more rows" if len(frame) > limit else "")
 
 _CSS = """
 body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;max-width:1100px;margin:2em auto;

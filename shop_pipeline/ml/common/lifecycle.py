@@ -28,6 +28,7 @@ import duckdb
 from shop_pipeline.features.staged_changes import table_fingerprint
 from shop_pipeline.ml.common import registry
 from shop_pipeline.ml.common.promotion import GateDecision, decide
+from shop_pipeline.ml.common.spec import ModelSettings, ModelSpec, TrainedVersion, TrainingRun
 
 CHAMPION_CANDIDATE = "champion"
 SERVING_PARAMETER = "serving_candidate"   # in a version's registry parameters
@@ -132,16 +133,6 @@ def reuse_version(con: duckdb.DuckDBPyConnection, training: TrainingInputs) -> r
         raise ValueError("nothing to reuse: the training inputs changed")
     registry.mark_reused(con, row.model_name, row.version)
     return row
-
-
-@dataclass(frozen=True)
-class TrainedVersion:
-    model_name: str
-    version: str
-    artifact_path: str
-    sha256: str
-    metrics: dict[str, dict[str, float]]  # candidate -> metric -> value
-    champion_version: str | None  # the champion it was compared with, if any
 
 
 def register_trained(
@@ -266,3 +257,43 @@ def champion_comparison(
         f"champion {current.version} was trained on data up to {current.train_end}, inside this window: "
         "compared with its own held-out metrics from its registration",
     )
+
+
+@dataclass(frozen=True)
+class RegisteredRun:
+    """A training run of `spec`, compared with the champion and registered."""
+
+    run: TrainingRun
+    champion: ChampionComparison | None   # None: nothing was measured, no comparison
+    trained: TrainedVersion
+
+
+def train_and_register(con: duckdb.DuckDBPyConnection, spec: ModelSpec, as_of: dt.date, settings: ModelSettings, *,
+                       training: TrainingInputs, models_dir: Path) -> RegisteredRun:
+    """Every model's training, the same steps: train (spec.train: every candidate measured, the served one
+    refit), measure the champion on the same held-out window (spec.evaluate_saved, when the run measured
+    anything), save and register the version with every comparison (its training key from `training`)."""
+    run = spec.train(con, as_of, settings)
+    champion = None
+    if run.champion_window_start is not None:
+        champion = champion_comparison(
+            con, spec.name, run.champion_window_start, spec.default_candidate,
+            lambda row: spec.evaluate_saved(run, spec.load(con, row, models_dir), row))
+    trained = register_trained(
+        con,
+        models_dir=models_dir,
+        model_name=spec.name,
+        artifact=run.fitted.to_artifact(),
+        parameters={**run.parameters, SERVING_PARAMETER: run.serving_candidate},
+        features=run.features,
+        window=run.held_out,
+        train_start=run.train_start,
+        train_end=run.train_end,
+        as_of=as_of,
+        metrics=run.metrics,
+        champion_metrics=None if champion is None else champion.metrics,
+        champion_version=None if champion is None else champion.version,
+        notes="; ".join(filter(None, [run.notes, None if champion is None else champion.note])),
+        training=training,
+    )
+    return RegisteredRun(run, champion, trained)

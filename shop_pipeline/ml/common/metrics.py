@@ -23,8 +23,6 @@ from sklearn import metrics as skm
 
 NAN = float("nan")
 
-FORECAST_METRICS = ("wape", "mae", "rmse", "bias", "coverage_80")
-CLASSIFICATION_METRICS = ("roc_auc", "pr_auc", "brier", "lift_at_top_decile", "f1")
 
 
 def _arrays(*arrays) -> list[np.ndarray]:

@@ -11,7 +11,7 @@ import io
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
 
 def figure_png(fig, dpi: int = 100) -> bytes:

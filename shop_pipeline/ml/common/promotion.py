@@ -73,10 +73,7 @@ def _compare(role: str, name: str, other: float | None, chal: float | None, metr
     else:
         required = other - slack
         ok = (chal < other or not strict) and chal <= required
-    if other != 0:
-        rel = f"{(chal - other) / abs(other):+.2%}"
-    else:
-        rel = "+0.00%" if chal == other else "from 0"
+    rel = f"{(chal - other) / abs(other):+.2%}" if other != 0 else "+0.00%" if chal == other else "from 0"
     sign = ">=" if higher_is_better else "<="
     if strict:
         need = f"needs {'higher' if higher_is_better else 'lower'} by at least {margin:.2%} ({sign} {_fmt(required)})"

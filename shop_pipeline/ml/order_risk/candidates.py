@@ -36,6 +36,10 @@ SERVABLE = (ISOLATION_FOREST, CHALLENGER)   # simpler first: a tie serves the si
 REFERENCES = (AMOUNT_ZSCORE,)
 GATE_METRIC = "pr_auc"
 HIGHER_IS_BETTER = True
+REPORTED_METRICS = ("pr_auc", "precision_at_1pct", "precision_at_5pct", "recall_at_budget")
+# how a version was chosen (registry parameter "mode"): the classifier on labels, or the isolation
+# forest when nothing could be measured (unvalidated: the gate refuses it with a warning)
+SUPERVISED, UNSUPERVISED = "supervised", "unsupervised"
 
 MIN_CLASS_COUNT = 5
 SCORE_BATCH_ROWS = 200_000
@@ -158,11 +162,3 @@ class FittedOrderRisk:
         start, end = (dt.date.fromisoformat(d) for d in art["training_window"])
         return cls(art["candidate"], art["pipeline"], tuple(art["columns"]), np.asarray(art["medians"]),
                    float(art["threshold"]), float(art["alert_budget"]), int(art["training_rows"]), (start, end))
-
-
-def to_artifact(fitted: FittedOrderRisk) -> dict[str, Any]:
-    return fitted.to_artifact()
-
-
-def from_artifact(artifact: dict[str, Any]) -> FittedOrderRisk:
-    return FittedOrderRisk.from_artifact(artifact)

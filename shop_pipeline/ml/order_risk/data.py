@@ -37,7 +37,6 @@ DEFAULT_MATURITY_DAYS = 28
 DEFAULT_EVAL_DAYS = 14
 
 FEATURE_COLUMNS = tuple(c for c in ORDER_FEATURES if c not in ORDER_KEY_COLUMNS)
-LABEL_COLUMN = "is_fraud"   # 1 / 0 / NaN (unlabelled) after label_orders
 
 
 def as_date(value: Any) -> dt.date:

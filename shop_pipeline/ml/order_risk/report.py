@@ -4,22 +4,25 @@ pr_curves_png           precision-recall curve of each candidate on the held-out
                         its average precision in the legend and the fraud base rate as the floor
 metrics_table_markdown  the candidates' metrics as a Markdown table
 run_pngs                the plots of a training run (train.RiskRun) by name
+training_report         the report and what the training asset shows
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
 
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from sklearn.metrics import precision_recall_curve  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+from sklearn.metrics import precision_recall_curve
 
-from shop_pipeline.ml.common.metrics import pr_auc  # noqa: E402
-from shop_pipeline.ml.common.plots import figure_png  # noqa: E402
-from shop_pipeline.ml.order_risk.metrics import RISK_METRICS  # noqa: E402
+from shop_pipeline.ml.common.metrics import pr_auc
+from shop_pipeline.ml.common.plots import figure_png, png_markdown
+from shop_pipeline.ml.common.spec import ModelSettings, Report, Shown, TrainedVersion, TrainingRun
+from shop_pipeline.ml.order_risk.metrics import RISK_METRICS
 
 
 def pr_curves_png(y: np.ndarray, scores: Mapping[str, np.ndarray],
@@ -65,3 +68,20 @@ def run_pngs(run) -> dict[str, bytes]:
     """The PNGs of a train.RiskRun by name (for MetadataValue.md / the HTML report)."""
     scores = {c: e.test_scores for c, e in run.evaluations.items() if e.model is not None}
     return {"precision_recall": pr_curves_png(run.eval_labels, scores)}
+
+
+def training_report(run: TrainingRun, trained: TrainedVersion, as_of: dt.date, settings: ModelSettings) -> Report:
+    """The report of a training run (train.training_run) and what the training asset shows."""
+    risk = run.details
+    table = metrics_table_markdown(trained.metrics)
+    pngs = run_pngs(risk)
+    sections = [
+        ("Comparison", f"{risk.note}\n\nThis version serves **{risk.serving_candidate}** ({risk.mode}).\n\n{table}", None),
+        ("Precision-recall on the held-out days", "", pngs["precision_recall"]),
+    ]
+    shown = Shown(
+        values={"held_out_window": f"{risk.windows.eval_window[0]} .. {risk.windows.eval_window[1]}",
+                "labelled_orders": risk.labelled_orders, "note": risk.note},
+        markdown={"metrics": table, "precision_recall": png_markdown(pngs["precision_recall"], "precision-recall")},
+    )
+    return Report(f"Order risk {trained.version} (as of {as_of})", sections, shown)

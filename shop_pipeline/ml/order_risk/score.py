@@ -10,12 +10,18 @@ from __future__ import annotations
 
 from typing import Any
 
+import duckdb
 import numpy as np
 import pandas as pd
 
+from shop_pipeline.features.order_features import read_order_features
+from shop_pipeline.ml.common import registry
+from shop_pipeline.ml.common.html_report import markdown_table
+from shop_pipeline.ml.common.spec import ModelSettings, Shown
 from shop_pipeline.ml.order_risk.candidates import SCORE_BATCH_ROWS, FittedOrderRisk, model_scores
 from shop_pipeline.ml.order_risk.data import as_date, feature_frame
 from shop_pipeline.sql import ddl
+from shop_pipeline.warehouse.scores import read_scores
 
 TOP_FEATURES = 3
 SCORE_COLUMNS = ddl.column_names("scoring.order_risk_scores")
@@ -124,3 +130,26 @@ def score_orders(fitted: FittedOrderRisk, features: pd.DataFrame, as_of: Any, mo
     }, columns=list(SCORE_COLUMNS))
     frame.attrs["scored_anew"] = int(fresh.sum())
     return frame
+
+
+def score_table(con: duckdb.DuckDBPyConnection, fitted: FittedOrderRisk, row: registry.RegistryRow, as_of: Any,
+                settings: ModelSettings) -> pd.DataFrame:
+    """The rows of scoring.order_risk_scores: every order of features.order_features, the orders the table
+    already scored with this version and the same inputs keeping their score (score_orders' `previous`)."""
+    return score_orders(fitted, read_order_features(con), as_of, row.version,
+                        previous=read_scores(con, "scoring.order_risk_scores", SCORE_COLUMNS))
+
+
+def describe_scores(scores: pd.DataFrame, row: registry.RegistryRow, validated: bool, settings: ModelSettings) -> Shown:
+    top = scores.sort_values("risk_score", ascending=False).head(10)
+    return Shown(
+        values={
+            "orders_scored_anew": scores.attrs.get("scored_anew", 0),
+            "validated": validated,
+            "validation": "champion passed the gate" if validated else
+            "UNVALIDATED: no chargeback labels to measure the isolation forest; land them in landing/labels",
+            "flagged": int(scores["flagged"].sum()),
+            "flagged_share": float(scores["flagged"].mean()) if len(scores) else 0.0,
+        },
+        markdown={"riskiest_orders": markdown_table(top[["order_id", "customer_id", "risk_score", "top_features"]])},
+    )

@@ -21,15 +21,20 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from shop_pipeline.features.order_features import read_order_features
 from shop_pipeline.ml.common.errors import NotEnoughData
 from shop_pipeline.ml.common.promotion import select_serving
+from shop_pipeline.ml.common.spec import ModelSettings, TrainingRun
 from shop_pipeline.ml.order_risk.candidates import (
     CHALLENGER,
     GATE_METRIC,
     HIGHER_IS_BETTER,
     ISOLATION_FOREST,
     SERVABLE,
+    SUPERVISED,
+    UNSUPERVISED,
     FittedOrderRisk,
+    candidate_parameters,
     class_problem,
     fit_model,
     model_scores,
@@ -39,7 +44,6 @@ from shop_pipeline.ml.order_risk.data import (
     DEFAULT_MATURITY_DAYS,
     FEATURE_COLUMNS,
     RiskWindows,
-    as_date,
     feature_frame,
     label_orders,
     order_days,
@@ -48,6 +52,7 @@ from shop_pipeline.ml.order_risk.data import (
 )
 from shop_pipeline.ml.order_risk.evaluate import CandidateEvaluation, evaluate_candidates
 from shop_pipeline.ml.order_risk.metrics import DEFAULT_ALERT_BUDGET
+from shop_pipeline.warehouse.order_labels import known_labels_frame
 
 MIN_THRESHOLD_ORDERS = 100
 
@@ -81,10 +86,10 @@ def fit_final(features: pd.DataFrame, y: np.ndarray, candidate: str, windows: Ri
 @dataclass
 class RiskRun:
     windows: RiskWindows
-    mode: str                       # "supervised" | "unsupervised"
+    mode: str                       # SUPERVISED | UNSUPERVISED
     note: str
     evaluations: dict[str, CandidateEvaluation]
-    chosen: str                     # the served candidate, refit as `fitted`
+    serving_candidate: str          # the served candidate, refit as `fitted`
     fitted: FittedOrderRisk
     alert_budget: float
     labelled_orders: int
@@ -115,28 +120,41 @@ def run_order_risk_frames(features: pd.DataFrame, known_labels: pd.DataFrame, as
     notes = [windows.describe(), counts]
     notes += [f"{c}: {e.note}" for c, e in evals.items() if e.note]
     try:
-        chosen = select_serving(measured, list(SERVABLE), GATE_METRIC, HIGHER_IS_BETTER)
+        serving_candidate = select_serving(measured, list(SERVABLE), GATE_METRIC, HIGHER_IS_BETTER)
     except ValueError:
-        chosen = ISOLATION_FOREST
+        serving_candidate = ISOLATION_FOREST
         notes.append("NOTHING MEASURED: no candidate has a pr_auc (no labels known by the cut-off, an empty "
                      "evaluation window, or a single class in it); serving the unsupervised isolation forest, "
                      "unvalidated: the gate refuses it")
-    fitted = fit_final(features, y, chosen, windows, alert_budget, seed)
-    mode = "supervised" if chosen == CHALLENGER else "unsupervised"
-    return RiskRun(windows, mode, "; ".join(notes), evals, chosen, fitted, float(alert_budget),
+    fitted = fit_final(features, y, serving_candidate, windows, alert_budget, seed)
+    mode = SUPERVISED if serving_candidate == CHALLENGER else UNSUPERVISED
+    return RiskRun(windows, mode, "; ".join(notes), evals, serving_candidate, fitted, float(alert_budget),
                    int((~np.isnan(y)).sum()), y[evaluate], features.loc[evaluate].reset_index(drop=True), features)
-
-
-def run_order_risk(con: Any, as_of: Any, **options: Any) -> RiskRun:
-    """run_order_risk_frames on features.order_features rebuilt in memory from staging.events
-    (order_features_frame) and the labels of raw.order_labels known by as_of; options as there."""
-    from shop_pipeline.features.order_features import order_features_frame
-    from shop_pipeline.warehouse.order_labels import known_labels_frame
-
-    as_of = as_date(as_of)
-    return run_order_risk_frames(order_features_frame(con, as_of), known_labels_frame(con, as_of), as_of, **options)
 
 
 def metrics_rows(run: RiskRun) -> dict[str, dict[str, float]]:
     """candidate -> metric -> value (every candidate, NaN where unmeasured), for register_trained."""
     return {c: dict(e.metrics) for c, e in run.evaluations.items()}
+
+
+def training_run(con: Any, as_of: Any, settings: ModelSettings) -> TrainingRun:
+    """run_order_risk_frames on features.order_features and the labels of raw.order_labels known by
+    as_of, with the run's alert budget, label maturity and seed, as the version to register."""
+    run = run_order_risk_frames(read_order_features(con), known_labels_frame(con, as_of), as_of, seed=settings.seed,
+                                alert_budget=settings.order_risk_alert_budget,
+                                maturity_days=settings.order_risk_label_maturity_days)
+    return TrainingRun(
+        serving_candidate=run.serving_candidate,
+        fitted=run.fitted,
+        metrics=metrics_rows(run),
+        parameters={**candidate_parameters(run.serving_candidate, settings.seed), "alert_budget": run.alert_budget,
+                    "mode": run.mode},
+        features=list(run.fitted.columns),
+        held_out=run.windows.eval_window,
+        train_start=None,
+        train_end=run.windows.label_cutoff,
+        notes=run.note,
+        champion_window_start=run.windows.eval_start,
+        mode=run.mode,
+        details=run,
+    )

@@ -1,8 +1,8 @@
 """Propensity candidates: P(buy in the next h days), the value models (expected orders and spend)
 and the fitted model that scores (FittedPropensity).
 
-p_purchase (chosen on the held-out ROC-AUC, SELECTION_METRIC; a tie serves the simpler one):
-    logistic_rfm    the product brief's baseline: log1p + scaling + logistic regression on
+p_purchase (chosen on the held-out ROC-AUC, GATE_METRIC; a tie serves the simpler one):
+    logistic_rfm    baseline: log1p + scaling + logistic regression on
                     recency, frequency, monetary (supervised).
     bgnbd / mbgnbd  BG/NBD and MBG/NBD (bgnbd.py, mbgnbd.py) on each customer's purchase history,
                     P(buy) = 1 - exp(-E[purchases]); no labels, any horizon.
@@ -49,7 +49,15 @@ CANDIDATES = (BASELINE, BGNBD, MBGNBD, CHALLENGER, RANDOM)
 SERVABLE = (BASELINE, BGNBD, MBGNBD, CHALLENGER)   # simpler first: a tie serves the simpler one
 PROBABILISTIC = (BGNBD, MBGNBD)                    # fitted on the history, no labels
 SUPERVISED = (BASELINE, CHALLENGER)                # need a labelled training window
-SELECTION_METRIC = "roc_auc"
+GATE_METRIC = "roc_auc"
+HIGHER_IS_BETTER = True
+REPORTED_METRICS = ("roc_auc", "pr_auc", "brier", "lift_at_top_decile", "f1", "orders_mae", "orders_rmse",
+                    "orders_total_error_pct", "orders_buys_again_auc")
+# registry parameters: the servable candidates that competed in a version (the supervised ones do
+# not when the history holds no labelled training window; the gate compares with those that did),
+# and the value model it serves
+COMPETED_PARAMETER = "competed_candidates"
+VALUE_PARAMETER = "value_candidate"
 CANDIDATE_COLUMNS = {BASELINE: RFM_COLUMNS, BGNBD: BGNBD_COLUMNS, MBGNBD: BGNBD_COLUMNS,
                      CHALLENGER: ALL_NUMERIC_COLUMNS, RANDOM: ()}
 PROBABILISTIC_MODELS = {BGNBD: BetaGeoClassifier, MBGNBD: ModifiedBetaGeoClassifier}
@@ -265,3 +273,10 @@ class FittedPropensity:
         return cls(candidate, classifier, tuple(art["columns"]), value,
                    tuple(float(x) for x in art["segment_thresholds"]),  # type: ignore[arg-type]
                    horizon, float(art["threshold"]))
+
+
+def competed_candidates(row: Any) -> list[str]:
+    """The servable candidates that competed in registered version `row` (every servable one for
+    versions registered before the calibration / holdout set-up, which recorded none)."""
+    competed = row.parameters.get(COMPETED_PARAMETER) if row is not None else None
+    return [c for c in SERVABLE if c in competed] if competed else list(SERVABLE)

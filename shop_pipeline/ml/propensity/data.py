@@ -98,10 +98,7 @@ def calibration_holdout_plan(as_of: Any, horizon_days: int, data_start: Any, why
     as_of, data_start = as_date(as_of), as_date(data_start)
     h = int(horizon_days)
     span = (as_of - data_start).days + 1          # days with data up to the cut-off
-    if span - h >= MIN_CALIBRATION_DAYS:
-        holdout = h
-    else:
-        holdout = span - max(MIN_CALIBRATION_DAYS, span // 2)
+    holdout = h if span - h >= MIN_CALIBRATION_DAYS else span - max(MIN_CALIBRATION_DAYS, span // 2)
     if holdout < MIN_HOLDOUT_DAYS:
         raise NotEnoughData(
             f"customer propensity and value: need {MIN_CALIBRATION_DAYS + MIN_HOLDOUT_DAYS} days of history "

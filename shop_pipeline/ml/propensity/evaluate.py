@@ -1,6 +1,7 @@
 """Propensity evaluation on the held-out window: the p_purchase candidates' classification
 metrics (the F1 threshold chosen on the training rows, never on the test rows) and the value
-models' count metrics (metrics.count_metrics), with the value model chosen on them.
+models' count metrics (metrics.count_metrics), with the value model chosen on them; a saved
+model (the champion) on the same window; the drift of the customer features and the score.
 
 A held-out window with a single class (or fewer than MIN_CLASS_COUNT of one) raises
 SingleClassLabelsError, a NotEnoughData: the run skips the model with that line.
@@ -12,9 +13,13 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import duckdb
 import numpy as np
 import pandas as pd
 
+from shop_pipeline.features.tables import customer_features_frame
+from shop_pipeline.ml.common import registry
+from shop_pipeline.ml.common.drift_reference import champion_reference
 from shop_pipeline.ml.common.metrics import (
     best_f1_threshold,
     brier,
@@ -23,6 +28,8 @@ from shop_pipeline.ml.common.metrics import (
     pr_auc,
     roc_auc,
 )
+from shop_pipeline.ml.common.psi import psi_against
+from shop_pipeline.ml.common.spec import DriftPart, Loader, TrainingRun
 from shop_pipeline.ml.common.threads import threads_for
 from shop_pipeline.ml.propensity.candidates import (
     CANDIDATE_COLUMNS,
@@ -30,6 +37,7 @@ from shop_pipeline.ml.propensity.candidates import (
     DEFAULT_THRESHOLD,
     HISTORICAL_RATE,
     HURDLE,
+    MODEL_NAME,
     PROBABILISTIC,
     PROBABILISTIC_MODELS,
     RANDOM,
@@ -50,6 +58,7 @@ from shop_pipeline.ml.propensity.candidates import (
 )
 from shop_pipeline.ml.propensity.data import check_labels, feature_matrix
 from shop_pipeline.ml.propensity.metrics import count_metrics
+from shop_pipeline.ml.propensity.score import score_customers
 
 
 @dataclass
@@ -137,16 +146,16 @@ class ValueEvaluation:
     candidate and of the historical-rate reference on the held-out window, and the chosen one."""
 
     metrics: dict[str, dict[str, float]]
-    chosen: str
+    value_candidate: str
     expected_orders: dict[str, np.ndarray] = field(repr=False)
 
     @property
     def orders_mae(self) -> float:
-        return self.metrics[self.chosen]["orders_mae"]
+        return self.metrics[self.value_candidate]["orders_mae"]
 
     @property
     def spend_mae(self) -> float:
-        return self.metrics[self.chosen]["spend_mae"]
+        return self.metrics[self.value_candidate]["spend_mae"]
 
     @property
     def orders_mae_historical_rate(self) -> float:
@@ -226,3 +235,40 @@ def evaluate_fitted(fitted: FittedPropensity, test_frame: pd.DataFrame,
 def value_row_name(candidate: str) -> str:
     """The ml.model_evaluations row of a value candidate ("historical_rate" is the reference's)."""
     return candidate if candidate == HISTORICAL_RATE else f"value_{candidate}"
+
+
+def evaluate_saved(run: TrainingRun, fitted: FittedPropensity, row: registry.RegistryRow) -> dict[str, float]:
+    """A saved version (the champion) on this training run's held-out window."""
+    return evaluate_fitted(fitted, run.details.test_frame, run.details.plan.eval_horizon_days)
+
+
+# ---------------------------------------------------------------------------- drift
+#
+# Customer features and the propensity score: the champion applied to the customer features as of
+# its own as_of (point in time) vs as of today's table. No champion: not measured. The champion's
+# reference is binned at its first measurement and kept (ml/common/drift_reference.py).
+
+DRIFT_FEATURES = ("recency_days", "frequency", "monetary", "sessions")
+
+
+def drift(con: duckdb.DuckDBPyConnection, load: Loader, window_days: int, bins: int, notes: list[str]) -> DriftPart:
+    """PSI of DRIFT_FEATURES (as customer.<feature>) and of the champion's p_purchase (score.p_purchase)."""
+    champion = registry.champion(con, MODEL_NAME)
+    if champion is None or champion.as_of is None:
+        notes.append(f"customer features and score: no {MODEL_NAME} champion: not measured")
+        return DriftPart([])
+    current = con.execute("SELECT * FROM features.customer_features").df()
+    if current.empty:
+        notes.append("customer features and score: features.customer_features is empty: not measured")
+        return DriftPart([])
+    fitted = load(champion)
+
+    def scored(features: pd.DataFrame) -> pd.DataFrame:
+        score = score_customers(fitted, features, champion.as_of, champion.version)["p_purchase"]
+        return features[list(DRIFT_FEATURES)].add_prefix("customer.").assign(
+            **{"score.p_purchase": score.to_numpy()})
+
+    columns = [f"customer.{c}" for c in DRIFT_FEATURES] + ["score.p_purchase"]
+    reference = champion_reference(con, MODEL_NAME, champion.version, bins, columns,
+                                   lambda: scored(customer_features_frame(con, champion.as_of)))
+    return DriftPart(psi_against(reference, scored(current)))

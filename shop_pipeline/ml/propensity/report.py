@@ -6,34 +6,37 @@ lift_png                    cumulative lift (buyers captured vs random) by share
 importance_png              permutation importance (ROC-AUC drop) on a seeded held-out sample
 metrics_table_markdown      p_purchase candidates, then the value models' count metrics
 propensity_report_sections  all of it for one training run (train.PropensityRun)
+training_report             the report and what the training asset shows
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from sklearn.inspection import permutation_importance  # noqa: E402
-from sklearn.metrics import roc_auc_score  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+from sklearn.inspection import permutation_importance
+from sklearn.metrics import roc_auc_score
 
-from shop_pipeline.ml.common.plots import figure_png  # noqa: E402
-from shop_pipeline.ml.propensity.candidates import (  # noqa: E402
+from shop_pipeline.ml.common.plots import figure_png, png_markdown
+from shop_pipeline.ml.common.spec import ModelSettings, Report, Shown, TrainedVersion, TrainingRun
+from shop_pipeline.ml.propensity.candidates import (
     CANDIDATE_COLUMNS,
+    GATE_METRIC,
     HISTORICAL_RATE,
     RANDOM,
-    SELECTION_METRIC,
     VALUE_CANDIDATES,
     VALUE_MIN_IMPROVEMENT,
     VALUE_SELECTION_METRIC,
 )
-from shop_pipeline.ml.propensity.data import feature_matrix  # noqa: E402
-from shop_pipeline.ml.propensity.evaluate import value_row_name  # noqa: E402
-from shop_pipeline.ml.propensity.train import metrics_rows  # noqa: E402
+from shop_pipeline.ml.propensity.data import feature_matrix
+from shop_pipeline.ml.propensity.evaluate import value_row_name
+from shop_pipeline.ml.propensity.train import metrics_rows
 
 
 def calibration_points(y: np.ndarray, p: np.ndarray, n_bins: int = 10,
@@ -137,7 +140,7 @@ def metrics_table_markdown(rows: dict[str, dict[str, float]]) -> str:
     value_names = {value_row_name(c) for c in (*VALUE_CANDIDATES, HISTORICAL_RATE)}
     classifiers = [(c, m) for c, m in rows.items() if c not in value_names]
     values = [(c, m) for c, m in rows.items() if c in value_names]
-    out = table(CLASSIFICATION_COLUMNS + ("orders_mae",), classifiers)
+    out = table((*CLASSIFICATION_COLUMNS, "orders_mae"), classifiers)
     if values:
         out += "\n" + table(VALUE_COLUMNS, values)
     return out
@@ -150,18 +153,18 @@ def propensity_report_sections(run: Any, seed: int = 0, gate_markdown: str | Non
     plan = run.plan
     y = run.test_labels
     scores = {c: e.test_scores for c, e in run.evaluations.items() if c != RANDOM}
-    chosen = run.evaluations[run.chosen]
-    imps = permutation_importances(chosen.model, feature_matrix(run.test_frame, CANDIDATE_COLUMNS[run.chosen]),
-                                   y, list(CANDIDATE_COLUMNS[run.chosen]), seed=seed)
+    chosen = run.evaluations[run.serving_candidate]
+    imps = permutation_importances(chosen.model, feature_matrix(run.test_frame, CANDIDATE_COLUMNS[run.serving_candidate]),
+                                   y, list(CANDIDATE_COLUMNS[run.serving_candidate]), seed=seed)
     pngs = {"calibration": calibration_png(y, scores), "lift": lift_png(y, scores),
             "feature_importance": importance_png(imps)}
     windows = (f"- mode: **{plan.mode}**\n- as_of: {plan.as_of}, horizon: {plan.horizon_days} days "
                f"(held-out window: {plan.eval_horizon_days} days)\n"
                f"- {plan.note}\n- customers in the held-out evaluation: {len(y)} "
                f"(base rate {float(y.mean()):.3f})\n"
-               f"- p_purchase served by **{run.chosen}** (best held-out {SELECTION_METRIC} of "
+               f"- p_purchase served by **{run.serving_candidate}** (best held-out {GATE_METRIC} of "
                f"{', '.join(run.evaluated_candidates)})\n"
-               f"- expected orders / spend served by **{run.value_chosen}** (lowest held-out "
+               f"- expected orders / spend served by **{run.value_candidate}** (lowest held-out "
                f"{VALUE_SELECTION_METRIC}; a more complex model must cut it by "
                f"{VALUE_MIN_IMPROVEMENT:.0%}), spend per order "
                f"{'Gamma-Gamma' if run.fitted.value.gamma_gamma is not None else 'shrunk average order value'}\n")
@@ -178,5 +181,28 @@ def propensity_report_sections(run: Any, seed: int = 0, gate_markdown: str | Non
                   "rate, per decile of the prediction.", pngs["calibration"]),
                  ("Lift", "Buyers found when targeting the highest-scored customers first, "
                   "relative to random targeting.", pngs["lift"]),
-                 (f"Feature importance ({run.chosen})", imp_md, pngs["feature_importance"])]
+                 (f"Feature importance ({run.serving_candidate})", imp_md, pngs["feature_importance"])]
     return sections, pngs
+
+
+def training_report(run: TrainingRun, trained: TrainedVersion, as_of: dt.date, settings: ModelSettings) -> Report:
+    """The report of a training run (train.training_run) and what the training asset shows."""
+    propensity = run.details
+    plan = propensity.plan
+    sections, pngs = propensity_report_sections(propensity, seed=settings.seed)
+    shown = Shown(
+        values={
+            "value_model": propensity.value_candidate,
+            "competed_candidates": ", ".join(propensity.evaluated_candidates),
+            "window_mode": plan.mode,
+            "windows": plan.note,
+            "held_out_window": f"{plan.eval_label_window[0]} .. {plan.eval_label_window[1]}",
+        },
+        markdown={
+            "metrics": metrics_table_markdown(trained.metrics),
+            "calibration": png_markdown(pngs["calibration"], "calibration"),
+            "lift": png_markdown(pngs["lift"], "lift"),
+            "feature_importance": png_markdown(pngs["feature_importance"], "feature importance"),
+        },
+    )
+    return Report(f"Purchase propensity {trained.version} (as of {as_of})", sections, shown)

@@ -1,5 +1,5 @@
 """Propensity scoring: p_purchase, churn_risk, expected orders and spend, and a segment per
-customer (scoring.customer_scores; never NaN).
+customer (scoring.customer_scores; never NaN; `score_table` for the batch).
 
 Segments use the p_purchase quantiles of the final fit, stored with the model, so that they mean
 the same from one scoring run to the next: new (tenure below NEW_CUSTOMER_DAYS), champions (80th
@@ -10,9 +10,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import duckdb
 import numpy as np
 import pandas as pd
 
+from shop_pipeline.ml.common import registry
+from shop_pipeline.ml.common.html_report import markdown_table
+from shop_pipeline.ml.common.spec import ModelSettings, Shown
 from shop_pipeline.ml.propensity.candidates import FittedPropensity, purchase_probability
 from shop_pipeline.ml.propensity.data import as_date, feature_matrix
 from shop_pipeline.sql import ddl
@@ -53,3 +57,19 @@ def score_customers(fitted: FittedPropensity, features: pd.DataFrame, as_of: Any
         "model_version": model_version,
         "as_of": pd.Timestamp(as_of).date(),
     }, columns=list(SCORE_COLUMNS))
+
+
+def score_table(con: duckdb.DuckDBPyConnection, fitted: FittedPropensity, row: registry.RegistryRow, as_of: Any,
+                settings: ModelSettings) -> pd.DataFrame:
+    """The rows of scoring.customer_scores: every customer of features.customer_features."""
+    features = con.execute("SELECT * FROM features.customer_features").df()
+    return score_customers(fitted, features, as_of, row.version)
+
+
+def describe_scores(scores: pd.DataFrame, row: registry.RegistryRow, validated: bool, settings: ModelSettings) -> Shown:
+    segments = scores.groupby("segment").agg(customers=("customer_id", "size"), mean_p=("p_purchase", "mean"))
+    return Shown(
+        values={"mean_p_purchase": float(scores["p_purchase"].mean()),
+                "expected_spend_total": float(scores["expected_spend"].sum())},
+        markdown={"segments": markdown_table(segments.reset_index().round(3))},
+    )

@@ -1,6 +1,6 @@
 """Propensity training run: plan the windows from the warehouse, evaluate every candidate that
 may compete, choose p_purchase and the value model, refit both for scoring (run_propensity ->
-PropensityRun).
+PropensityRun; `training_run` -> the TrainingRun every model returns).
 """
 
 from __future__ import annotations
@@ -14,16 +14,20 @@ import pandas as pd
 
 from shop_pipeline.ml.common.errors import NotEnoughData
 from shop_pipeline.ml.common.promotion import select_serving
+from shop_pipeline.ml.common.spec import ModelSettings, TrainingRun
 from shop_pipeline.ml.common.threads import threads_for
 from shop_pipeline.ml.propensity.candidates import (
     CANDIDATE_COLUMNS,
+    COMPETED_PARAMETER,
     DEFAULT_THRESHOLD,
+    GATE_METRIC,
     HURDLE,
     PROBABILISTIC,
-    SELECTION_METRIC,
     SERVABLE,
     SUPERVISED,
+    VALUE_PARAMETER,
     FittedPropensity,
+    candidate_parameters,
     fit_probabilistic,
     fit_value_model,
     make_classifier,
@@ -89,15 +93,16 @@ class PropensityRun:
     plan: WindowPlan
     evaluations: dict[str, CandidateEvaluation]
     value_evaluation: ValueEvaluation
-    chosen: str                     # p_purchase candidate refit as the final model
+    serving_candidate: str          # the p_purchase candidate refit as the final model
     fitted: FittedPropensity
     test_labels: np.ndarray = field(repr=False)
     test_frame: pd.DataFrame = field(repr=False)
     scoring_features: pd.DataFrame = field(repr=False)
 
     @property
-    def value_chosen(self) -> str:
-        return self.value_evaluation.chosen
+    def value_candidate(self) -> str:
+        """The value model refit as the final model's expected orders and spend."""
+        return self.value_evaluation.value_candidate
 
     @property
     def evaluated_candidates(self) -> list[str]:
@@ -144,14 +149,14 @@ def run_propensity(con: Any, as_of: Any, horizon_days: int = 30, seed: int = 0,
                                 test_window=ev_win, horizon_days=plan.eval_horizon_days)
     if final_candidate is None:
         final_candidate = select_serving({c: e.metrics for c, e in evals.items()},
-                                         [c for c in SERVABLE if c in evals], SELECTION_METRIC,
+                                         [c for c in SERVABLE if c in evals], GATE_METRIC,
                                          higher_is_better=True)
     value_eval = evaluate_value(train_frame, eval_frame, evals[final_candidate].test_scores,
                                 plan.eval_horizon_days, seed,
                                 probabilistic={c: evals[c].model for c in PROBABILISTIC if c in evals})
     labels_t2 = eval_frame.loc[:, ["customer_id", "purchased", "orders", "spend"]]
     fitted = fit_final(eval_frame.drop(columns=["purchased", "orders", "spend"]), labels_t2,
-                       final_candidate, h, seed, window=ev_win, value_candidate=value_eval.chosen,
+                       final_candidate, h, seed, window=ev_win, value_candidate=value_eval.value_candidate,
                        history=scoring)
     return PropensityRun(plan, evals, value_eval, final_candidate, fitted,
                          eval_frame["purchased"].to_numpy(np.int8), eval_frame, scoring)
@@ -165,7 +170,32 @@ def metrics_rows(run: PropensityRun) -> dict[str, dict[str, float]]:
     rows = {c: dict(e.metrics) for c, e in run.evaluations.items()}
     for name, m in run.value_evaluation.metrics.items():
         rows[value_row_name(name)] = dict(m)
-    served = run.value_evaluation.metrics[run.value_chosen]
-    rows[run.chosen].update({k: v for k, v in served.items() if k.startswith("orders_")})
-    rows[run.chosen]["spend_mae"] = served["spend_mae"]
+    served = run.value_evaluation.metrics[run.value_candidate]
+    rows[run.serving_candidate].update({k: v for k, v in served.items() if k.startswith("orders_")})
+    rows[run.serving_candidate]["spend_mae"] = served["spend_mae"]
     return rows
+
+
+def training_run(con: Any, as_of: dt.date, settings: ModelSettings) -> TrainingRun:
+    """run_propensity with the run's horizon and seed, as the version to register."""
+    run = run_propensity(con, as_of, horizon_days=settings.propensity_horizon_days, seed=settings.seed)
+    plan = run.plan
+    return TrainingRun(
+        serving_candidate=run.serving_candidate,
+        fitted=run.fitted,
+        metrics=metrics_rows(run),
+        parameters={
+            **candidate_parameters(run.serving_candidate, settings.seed, len(run.test_frame)),
+            "horizon_days": settings.propensity_horizon_days,
+            COMPETED_PARAMETER: run.evaluated_candidates,
+            VALUE_PARAMETER: run.value_candidate,
+            "window_mode": plan.mode,
+        },
+        features=list(run.fitted.columns),
+        held_out=plan.eval_label_window,
+        train_start=plan.data_start,
+        train_end=plan.eval_label_window[1],
+        notes=plan.note,
+        champion_window_start=plan.eval_label_window[0],
+        details=run,
+    )

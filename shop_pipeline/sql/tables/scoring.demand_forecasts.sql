@@ -1,5 +1,5 @@
 -- scoring.demand_forecasts: units per product and day for the horizon after the cut-off, with an
--- interval (ml/forecast/score.py), replaced whole by warehouse/scores.py.
+-- interval (ml/demand_forecast/score.py), replaced whole by warehouse/scores.py.
 CREATE TABLE IF NOT EXISTS scoring.demand_forecasts (
     product_id VARCHAR NOT NULL,        -- a product of features.product_daily_sales
     day DATE NOT NULL,                  -- a day after as_of

@@ -1,4 +1,4 @@
--- scoring.recommendations: the top-K products per active customer (ml/recommend/score.py),
+-- scoring.recommendations: the top-K products per active customer (ml/recommendation/score.py),
 -- replaced whole by warehouse/scores.py.
 CREATE TABLE IF NOT EXISTS scoring.recommendations (
     customer_id VARCHAR NOT NULL,       -- the customer

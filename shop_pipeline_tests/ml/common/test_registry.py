@@ -100,10 +100,10 @@ def test_versions_are_deterministic_and_sortable():
 
 def test_tampered_artifact_is_refused(con, tmp_path):
     row = _register(con, tmp_path, "20250401T000000-aaaaaaaa")
-    data = bytearray(open(artifact_file(tmp_path / "models", row.artifact_path), "rb").read())
+    data = bytearray(artifact_file(tmp_path / "models", row.artifact_path).read_bytes())
     data[len(data) // 2] ^= 0xFF
-    open(artifact_file(tmp_path / "models", row.artifact_path), "wb").write(bytes(data))
-    with pytest.raises(ArtifactIntegrityError, match="refusing to load .* SHA-256"):
+    artifact_file(tmp_path / "models", row.artifact_path).write_bytes(bytes(data))
+    with pytest.raises(ArtifactIntegrityError, match=r"refusing to load .* SHA-256"):
         load_model(con, NAME, row.version, models_dir=tmp_path / "models")
 
 
@@ -112,9 +112,9 @@ def test_a_loaded_artifact_is_parsed_once_but_its_bytes_are_checked_every_time(c
     forget_loaded_models()
     first = load_model(con, NAME, row.version, models_dir=tmp_path / "models")
     assert load_model(con, NAME, row.version, models_dir=tmp_path / "models") is first
-    data = bytearray(open(artifact_file(tmp_path / "models", row.artifact_path), "rb").read())
+    data = bytearray(artifact_file(tmp_path / "models", row.artifact_path).read_bytes())
     data[len(data) // 2] ^= 0xFF
-    open(artifact_file(tmp_path / "models", row.artifact_path), "wb").write(bytes(data))
+    artifact_file(tmp_path / "models", row.artifact_path).write_bytes(bytes(data))
     with pytest.raises(ArtifactIntegrityError):
         load_model(con, NAME, row.version, models_dir=tmp_path / "models")  # loaded before, changed since: refused all the same
 
@@ -273,7 +273,7 @@ def test_a_copied_models_folder_loads_its_own_artifacts_and_old_absolute_paths_r
     import shutil
 
     original, copy = tmp_path / "home" / "models", tmp_path / "copy" / "models"
-    model, X = _model()
+    model, _X = _model()
     path, sha = save_model({"classifier": model, "columns": ["a", "b", "c"]}, original, NAME, "v1")
     row = register(con, model_name=NAME, version="v1", artifact_path=path, models_dir=original, sha256=sha,
                      features=["a", "b", "c"], parameters={}, training_key="k")

@@ -21,8 +21,6 @@ from shop_pipeline.ml.order_risk.candidates import (
     MODEL_NAME,
     AmountZScore,
     FittedOrderRisk,
-    from_artifact,
-    to_artifact,
 )
 from shop_pipeline.ml.order_risk.data import FEATURE_COLUMNS, feature_frame, label_orders, plan_windows
 from shop_pipeline.ml.order_risk.evaluate import evaluate_fitted
@@ -66,7 +64,7 @@ def run(shop):
 
 def test_the_challenger_beats_the_amount_zscore_rule_and_the_forest(run):
     m = metrics_rows(run)
-    assert run.mode == "supervised" and run.chosen == CHALLENGER
+    assert run.mode == "supervised" and run.serving_candidate == CHALLENGER
     assert m[CHALLENGER]["n_fraud"] >= 10, "too few frauds held out to compare"
     assert m[CHALLENGER]["pr_auc"] > 2 * m[AMOUNT_ZSCORE]["pr_auc"]
     assert m[CHALLENGER]["pr_auc"] > m[ISOLATION_FOREST]["pr_auc"]
@@ -128,8 +126,8 @@ def test_scores_are_deterministic_for_a_seed_and_survive_the_registry(run, shop,
     first = run.fitted.scores(features)
     np.testing.assert_array_equal(again.fitted.scores(features), first)
     assert again.fitted.threshold == run.fitted.threshold
-    path, sha = registry.save_model(to_artifact(run.fitted), tmp_path, MODEL_NAME, "v1")
-    loaded = from_artifact(registry.load_artifact(path, sha))
+    path, sha = registry.save_model(run.fitted.to_artifact(), tmp_path, MODEL_NAME, "v1")
+    loaded = FittedOrderRisk.from_artifact(registry.load_artifact(path, sha))
     np.testing.assert_array_equal(loaded.scores(features), first)
     assert (loaded.candidate, loaded.threshold, loaded.columns) == (run.fitted.candidate, run.fitted.threshold,
                                                                     run.fitted.columns)
@@ -177,10 +175,10 @@ def test_no_labels_at_all_serves_the_forest_unmeasured_and_the_gate_refuses(shop
     features, _, as_of, _ = shop
     run = run_order_risk_frames(features, NO_LABELS, as_of, **OPTIONS)
     m = metrics_rows(run)
-    assert run.mode == "unsupervised" and run.chosen == ISOLATION_FOREST
+    assert run.mode == "unsupervised" and run.serving_candidate == ISOLATION_FOREST
     assert all(math.isnan(m[c]["pr_auc"]) for c in CANDIDATES)
     assert "not trained" in run.evaluations[CHALLENGER].note and "NOTHING MEASURED" in run.note
-    assert not decide(m[run.chosen], {AMOUNT_ZSCORE: m[AMOUNT_ZSCORE]}, None, GATE_METRIC).promote
+    assert not decide(m[run.serving_candidate], {AMOUNT_ZSCORE: m[AMOUNT_ZSCORE]}, None, GATE_METRIC).promote
     scores = score_orders(run.fitted, features, as_of, "unvalidated")
     assert scores["risk_score"].notna().all() and scores["flagged"].any()
 
@@ -190,7 +188,7 @@ def test_only_one_class_in_the_labels(shop):
     cleared = pd.DataFrame({"order_id": features["order_id"].iloc[:50], "is_fraud": np.zeros(50, dtype="int8")})
     run = run_order_risk_frames(features, cleared, as_of, **OPTIONS)   # every mature order legitimate
     m = metrics_rows(run)
-    assert run.chosen == ISOLATION_FOREST and "0 fraudulent" in run.evaluations[CHALLENGER].note
+    assert run.serving_candidate == ISOLATION_FOREST and "0 fraudulent" in run.evaluations[CHALLENGER].note
     assert math.isnan(m[ISOLATION_FOREST]["pr_auc"]) and math.isnan(m[ISOLATION_FOREST]["recall_at_budget"])
     assert m[ISOLATION_FOREST]["precision_at_1pct"] == 0.0 and m[ISOLATION_FOREST]["n_fraud"] == 0
 
@@ -204,7 +202,7 @@ def test_an_empty_evaluation_window(shop):
     m = metrics_rows(run)
     assert len(run.eval_frame) == 0 and all(m[c]["n_orders"] == 0 for c in CANDIDATES)
     assert all(math.isnan(m[c][name]) for c in CANDIDATES for name in RISK_METRICS)
-    assert run.chosen == ISOLATION_FOREST and "NOTHING MEASURED" in run.note
+    assert run.serving_candidate == ISOLATION_FOREST and "NOTHING MEASURED" in run.note
     # labels older than the data: no mature order at all
     run = run_order_risk_frames(features, labels, as_of, **{**OPTIONS, "maturity_days": 400})
     assert run.labelled_orders == 0 and run.mode == "unsupervised"

@@ -52,5 +52,5 @@ def test_a_fortnight_of_orders_still_trains_the_unsupervised_forest():
     """14 days: no order is old enough for its chargeback (28 days), so nothing is measured, yet
     the isolation forest trains and scores (unvalidated): order risk is not skipped on a short shop."""
     run = run_order_risk_frames(_orders(14), NO_LABELS, AS_OF)
-    assert run.mode == "unsupervised" and run.chosen == ISOLATION_FOREST
+    assert run.mode == "unsupervised" and run.serving_candidate == ISOLATION_FOREST
     assert run.fitted.training_rows == 14

@@ -229,7 +229,7 @@ def test_probabilistic_models_round_trip_through_the_registry(tmp_path):
     path, config, _ = staged_shop(tmp_path, customers=800, history_days=200, horizon=150)
     with connect(path) as con:
         run = run_propensity(con, config.as_of, 150, seed=3)
-    assert run.chosen in PROBABILISTIC
+    assert run.serving_candidate in PROBABILISTIC
     saved, sha = registry.save_model(run.fitted.to_artifact(), tmp_path / "models", "propensity", "v1")
     back = FittedPropensity.from_artifact(registry.load_artifact(saved, sha))
     pd.testing.assert_frame_equal(score_customers(back, run.scoring_features, config.as_of, "v"),

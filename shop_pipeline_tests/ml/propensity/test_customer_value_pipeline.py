@@ -17,7 +17,7 @@ from shop_pipeline.definitions import ASSETS
 from shop_pipeline.defs.skips import not_enough_data_reason
 from shop_pipeline.features.tables import build_customer_features
 from shop_pipeline.ml.propensity.candidates import PROBABILISTIC
-from shop_pipeline.pipeline_run import window_run_config
+from shop_pipeline.pipeline_run import modeling_run_config
 from shop_pipeline.resources import default_resources
 from shop_pipeline.settings import ShopPaths
 from shop_pipeline.synth.transactions import (
@@ -48,7 +48,7 @@ def test_a_39_week_horizon_on_a_year_of_transactions_is_served_by_a_probabilisti
     paths, orders = staged_home(tmp_path, config)
     result = materialize(ASSETS, selection=CUSTOMER_ASSETS, resources=default_resources(paths),
                          instance=DagsterInstance.ephemeral(),
-                         run_config=window_run_config(as_of=config.as_of.isoformat(), propensity_horizon_days=273))
+                         run_config=modeling_run_config(as_of=config.as_of.isoformat(), propensity_horizon_days=273))
     assert result.success
     trained = result.asset_materializations_for_node("propensity_model")[0].metadata
     assert trained["window_mode"].value == "calibration_holdout"
@@ -74,7 +74,7 @@ def test_a_two_week_shop_skips_the_customer_models_with_one_line(tmp_path):
     paths, _ = staged_home(tmp_path, config)
     result = materialize(ASSETS, selection=CUSTOMER_ASSETS, resources=default_resources(paths),
                          instance=DagsterInstance.ephemeral(), raise_on_error=False,
-                         run_config=window_run_config(as_of=config.as_of.isoformat(), propensity_horizon_days=30))
+                         run_config=modeling_run_config(as_of=config.as_of.isoformat(), propensity_horizon_days=30))
     assert not result.success
     [failure] = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
     reason = not_enough_data_reason(failure)

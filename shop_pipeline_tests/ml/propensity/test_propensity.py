@@ -275,7 +275,7 @@ def test_run_uses_two_time_windows_and_never_labels_past_as_of(monkeypatch):
     assert all(day + dt.timedelta(days=30) <= AS_OF for kind, day in calls if kind == "labels")
     rows = metrics_rows(run)
     assert rows[CHALLENGER]["roc_auc"] > rows[RANDOM]["roc_auc"]
-    assert "orders_mae" in rows[run.chosen] and "historical_rate" in rows
+    assert "orders_mae" in rows[run.serving_candidate] and "historical_rate" in rows
     assert "| hgb_calibrated |" in metrics_table_markdown(rows)
 
 
@@ -284,10 +284,10 @@ def test_run_with_a_273_day_horizon_serves_a_probabilistic_model_from_calibratio
     run = run_propensity(None, AS_OF, 273, seed=1)
     assert run.plan.mode == "calibration_holdout"
     assert set(run.evaluations) == {BGNBD, MBGNBD, RANDOM}          # no labelled window: no supervised
-    assert run.chosen in PROBABILISTIC and run.value_chosen in PROBABILISTIC
+    assert run.serving_candidate in PROBABILISTIC and run.value_candidate in PROBABILISTIC
     assert ("labels", AS_OF - dt.timedelta(days=273)) in calls and len(run.test_labels) == 2000
     assert all(day + dt.timedelta(days=273) <= AS_OF for kind, day in calls if kind == "labels")
-    assert run.evaluations[run.chosen].metrics["roc_auc"] > run.evaluations[RANDOM].metrics["roc_auc"]
+    assert run.evaluations[run.serving_candidate].metrics["roc_auc"] > run.evaluations[RANDOM].metrics["roc_auc"]
     s = score_customers(run.fitted, run.scoring_features, AS_OF, "v")
     assert s["p_purchase"].between(0, 1).all() and not s.isna().any().any()
     rows = metrics_rows(run)
@@ -319,7 +319,7 @@ def test_plots_are_pngs_and_the_report_is_self_contained(tmp_path, windows, eval
     scores = {c: e.test_scores for c, e in evaluated.items()}
     mp, oy, n = calibration_points(y, scores[CHALLENGER])
     assert n.sum() == len(y) and np.all(np.abs(mp - oy) < 0.2)
-    share, lift = lift_curve(y, scores[CHALLENGER])
+    _share, lift = lift_curve(y, scores[CHALLENGER])
     assert lift[4] > 1.3 and abs(lift[-1] - 1.0) < 1e-9
     imps = permutation_importances(evaluated[CHALLENGER].model,
                                       feature_matrix(fte, ALL_NUMERIC_COLUMNS), y,
