@@ -5,8 +5,9 @@ from dagster import DagsterInstance, materialize
 
 from shop_pipeline.defs.serving import serving_snapshot
 from shop_pipeline.ml.common import registry
+from shop_pipeline.ml.common.snapshot_files import scored_version
 from shop_pipeline.resources import default_resources
-from shop_pipeline.serving.snapshot import current_snapshot_dir, publish_if_changed, scored_version, serving_root
+from shop_pipeline.serving.snapshot import current_snapshot_dir, publish_if_changed, serving_root
 from shop_pipeline.serving.store import Snapshot
 from shop_pipeline.warehouse.connection import connect
 from shop_pipeline_tests.serving.helpers import copied_shop

@@ -218,7 +218,7 @@ def test_reuse_takes_the_newest_intact_version_and_records_when(con, tmp_path):
     assert before <= reused["v2"] <= registry.utc_now()
     registry.mark_reused(con, NAME, "v1", at=dt.datetime(2025, 4, 1, 6))
     assert registry.get_version(con, NAME, "v1").reused_at == dt.datetime(2025, 4, 1, 6)
-    with pytest.raises(ValueError, match="^nothing to reuse: the training inputs changed$"):
+    with pytest.raises(ValueError, match=r"^nothing to reuse: the training inputs changed$"):
         lifecycle.reuse_version(con, lifecycle.TrainingInputs("k", {}, None, "trained: no earlier version"))
 
     (models / NAME / "v2.skops").unlink()                     # the newest is gone: the next one serves
@@ -245,7 +245,7 @@ def test_a_trained_version_is_numbered_saved_registered_and_its_comparisons_reco
     training = _inputs(con, models)
     before = registry.utc_now()
     trained = _trained(con, models, champion_metrics={"roc_auc": 0.7}, champion_version="v0", training=training)
-    stamp, digest = trained.version.split("-")
+    stamp, _digest = trained.version.split("-")
     at = dt.datetime.strptime(stamp, "%Y%m%dT%H%M%S")
     assert before <= at <= registry.utc_now()
     assert trained.version == registry.make_version({"C": 1.0, lifecycle.SERVING_PARAMETER: "hgb"},

@@ -201,9 +201,9 @@ def test_promoting_the_champion_again_keeps_when_it_was_promoted(con, tmp_path):
     assert registry.champion(con, "order_risk").version == "v1", "another model's champion is untouched"
     with pytest.raises(LookupError, match="propensity version v3 is not registered"):
         registry.promote(con, NAME, "v3")
-    with pytest.raises(LookupError, match="^demand_forecast: no champion in ml.model_registry$"):
+    with pytest.raises(LookupError, match=r"^demand_forecast: no champion in ml.model_registry$"):
         registry.load_model(con, "demand_forecast", models_dir=tmp_path)
-    with pytest.raises(LookupError, match="^propensity: no version v3 in ml.model_registry$"):
+    with pytest.raises(LookupError, match=r"^propensity: no version v3 in ml.model_registry$"):
         registry.load_model(con, NAME, "v3", models_dir=tmp_path)
 
 
