@@ -69,7 +69,8 @@ def daily_run(instance, paths, before: Path, held: Path, definitions, repeat: in
     for request in result.run_requests:
         started = time.perf_counter()
         run = definitions.resolve_job_def("ingest_events").execute_in_process(
-            partition_key=request.partition_key, tags=request.tags, instance=instance, raise_on_error=False)
+            partition_key=request.partition_key, tags=request.tags, instance=instance, raise_on_error=False
+        )
         run_seconds += time.perf_counter() - started
         if not run.success:
             raise SystemExit(f"daily run {repeat} for {request.partition_key} failed")
@@ -79,7 +80,8 @@ def daily_run(instance, paths, before: Path, held: Path, definitions, repeat: in
     graph = definitions.resolve_asset_graph()
     keys = [key for key in graph.get_all_asset_keys() if following.get_num_requested(key)]
     run = definitions.resolve_implicit_global_asset_job_def().execute_in_process(
-        asset_selection=keys, instance=instance, raise_on_error=False)
+        asset_selection=keys, instance=instance, raise_on_error=False
+    )
     run_seconds += time.perf_counter() - started
     if not run.success:
         raise SystemExit(f"daily run {repeat}: the automation's run failed")
@@ -87,8 +89,14 @@ def daily_run(instance, paths, before: Path, held: Path, definitions, repeat: in
     latency = time.perf_counter() - landed_at
     with connect(paths.warehouse, read_only=True) as con:
         [(as_of,)] = con.execute("SELECT max(as_of) FROM scoring.customer_scores").fetchall()
-    return {"run_seconds": run_seconds, "steps": steps, "tick_seconds": tick_seconds, "latency": latency,
-            "as_of": as_of, "partitions": [r.partition_key for r in result.run_requests]}
+    return {
+        "run_seconds": run_seconds,
+        "steps": steps,
+        "tick_seconds": tick_seconds,
+        "latency": latency,
+        "as_of": as_of,
+        "partitions": [r.partition_key for r in result.run_requests],
+    }
 
 
 def main() -> None:
@@ -153,13 +161,21 @@ def main() -> None:
     run_seconds, steps = median["run_seconds"], median["steps"]
     partitions = ", ".join(median["partitions"])
     times = ", ".join(f"{d['run_seconds']:.1f}" for d in daily)
-    rows.append(("landing sensor tick", median["tick_seconds"], f"{len(median['partitions'])} run request(s): {partitions}"))
-    rows.append(("daily incremental run (sensor-launched)", run_seconds,
-                 f"median of {args.repeats} ({times}); scores as_of {median['as_of']}"))
+    rows.append(
+        ("landing sensor tick", median["tick_seconds"], f"{len(median['partitions'])} run request(s): {partitions}")
+    )
+    rows.append(
+        (
+            "daily incremental run (sensor-launched)",
+            run_seconds,
+            f"median of {args.repeats} ({times}); scores as_of {median['as_of']}",
+        )
+    )
     rows.append(("file landed -> scores written", median["latency"], "settle period 0, no daemon interval"))
 
-    print(f"machine: {os.cpu_count()} cores, python {sys.version.split()[0]}; "
-          f"{args.events} events over {args.days} days")
+    print(
+        f"machine: {os.cpu_count()} cores, python {sys.version.split()[0]}; {args.events} events over {args.days} days"
+    )
     print()
     print("| measure | seconds | note |")
     print("|---|---:|---|")

@@ -66,18 +66,28 @@ def one_run(customers: int, seed: int, horizon: int, workdir: Path) -> dict:
     truth = future_orders(orders, config.as_of, horizon)
     served = scores.merge(truth, on="customer_id", validate="one_to_one")
     bgnbd = fit_probabilistic(BGNBD, run.scoring_features, horizon)
-    reference = pd.DataFrame({
-        "customer_id": run.scoring_features["customer_id"],
-        "expected": bgnbd.expected_purchases(feature_matrix(run.scoring_features, BGNBD_COLUMNS)),
-    }).merge(truth, on="customer_id", validate="one_to_one")
+    reference = pd.DataFrame(
+        {
+            "customer_id": run.scoring_features["customer_id"],
+            "expected": bgnbd.expected_purchases(feature_matrix(run.scoring_features, BGNBD_COLUMNS)),
+        }
+    ).merge(truth, on="customer_id", validate="one_to_one")
     orders_served = count_metrics(served["orders"], served["expected_orders"], "orders")
     spend_served = count_metrics(served["spend"], served["expected_spend"], "spend")
     orders_bgnbd = count_metrics(reference["orders"], reference["expected"], "orders")
     return {
-        "seed": seed, "horizon": horizon, "mode": run.plan.mode, "p_model": run.serving_candidate,
-        "value_model": run.value_candidate, "customers": len(served), "held_out": len(run.test_frame),
-        "actual_orders": int(served["orders"].sum()), "seconds": seconds,
-        **orders_served, **spend_served, "bgnbd_rmse": orders_bgnbd["orders_rmse"],
+        "seed": seed,
+        "horizon": horizon,
+        "mode": run.plan.mode,
+        "p_model": run.serving_candidate,
+        "value_model": run.value_candidate,
+        "customers": len(served),
+        "held_out": len(run.test_frame),
+        "actual_orders": int(served["orders"].sum()),
+        "seconds": seconds,
+        **orders_served,
+        **spend_served,
+        "bgnbd_rmse": orders_bgnbd["orders_rmse"],
         "bgnbd_total_error_pct": orders_bgnbd["orders_total_error_pct"],
         "gamma_gamma": run.fitted.value.gamma_gamma is not None,
     }
@@ -97,27 +107,61 @@ def main() -> None:
                 total_ok = abs(r["orders_total_error_pct"]) <= TOTAL_ERROR_TARGET_PCT
                 rmse_ok = r["orders_rmse"] <= r["bgnbd_rmse"]
                 held.append(total_ok and rmse_ok)
-                rows.append([
-                    f"{horizon} d", r["seed"], r["mode"], f"{r['p_model']} / {r['value_model']}",
-                    f"{r['customers']:,} ({r['held_out']:,})", f"{r['actual_orders']:,}",
-                    f"{r['orders_total_error_pct']:+.1f}%", f"{r['bgnbd_total_error_pct']:+.1f}%",
-                    f"{r['orders_rmse']:.3f}", f"{r['bgnbd_rmse']:.3f}", f"{r['orders_mae']:.3f}",
-                    f"{r['orders_buys_again_auc']:.3f}", f"{r['spend_total_error_pct']:+.1f}%",
-                    "yes" if r["gamma_gamma"] else "no", f"{r['seconds']:.2f}",
-                    "yes" if total_ok and rmse_ok else "NO",
-                ])
+                rows.append(
+                    [
+                        f"{horizon} d",
+                        r["seed"],
+                        r["mode"],
+                        f"{r['p_model']} / {r['value_model']}",
+                        f"{r['customers']:,} ({r['held_out']:,})",
+                        f"{r['actual_orders']:,}",
+                        f"{r['orders_total_error_pct']:+.1f}%",
+                        f"{r['bgnbd_total_error_pct']:+.1f}%",
+                        f"{r['orders_rmse']:.3f}",
+                        f"{r['bgnbd_rmse']:.3f}",
+                        f"{r['orders_mae']:.3f}",
+                        f"{r['orders_buys_again_auc']:.3f}",
+                        f"{r['spend_total_error_pct']:+.1f}%",
+                        "yes" if r["gamma_gamma"] else "no",
+                        f"{r['seconds']:.2f}",
+                        "yes" if total_ok and rmse_ok else "NO",
+                    ]
+                )
                 print(f"# horizon {horizon} seed {seed}: done", flush=True)
     print()
-    print(f"Generated transaction-only shop: {args.customers:,} customers, a year of history "
-          f"(as_of {TransactionShopConfig().as_of}), the next `horizon` days kept back as the truth.")
+    print(
+        f"Generated transaction-only shop: {args.customers:,} customers, a year of history "
+        f"(as_of {TransactionShopConfig().as_of}), the next `horizon` days kept back as the truth."
+    )
     print()
-    print(table(["horizon", "seed", "windows", "served p / value model", "customers (held out)",
-                 "actual orders", "total error (served)", "total error (BG/NBD)", "RMSE (served)",
-                 "RMSE (BG/NBD)", "MAE", "buys-again AUC", "spend total error", "Gamma-Gamma",
-                 "run_propensity s", "targets hold"], rows))
+    print(
+        table(
+            [
+                "horizon",
+                "seed",
+                "windows",
+                "served p / value model",
+                "customers (held out)",
+                "actual orders",
+                "total error (served)",
+                "total error (BG/NBD)",
+                "RMSE (served)",
+                "RMSE (BG/NBD)",
+                "MAE",
+                "buys-again AUC",
+                "spend total error",
+                "Gamma-Gamma",
+                "run_propensity s",
+                "targets hold",
+            ],
+            rows,
+        )
+    )
     print()
-    print(f"targets (|total error| <= {TOTAL_ERROR_TARGET_PCT:.0f}%, RMSE <= BG/NBD's) hold in "
-          f"{sum(held)} of {len(held)} runs")
+    print(
+        f"targets (|total error| <= {TOTAL_ERROR_TARGET_PCT:.0f}%, RMSE <= BG/NBD's) hold in "
+        f"{sum(held)} of {len(held)} runs"
+    )
 
 
 if __name__ == "__main__":

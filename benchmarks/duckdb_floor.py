@@ -12,8 +12,19 @@ from pathlib import Path
 
 import duckdb
 
-COLUMNS = ["event_id", "event_time", "event_type", "user_id", "session_id", "product_id",
-           "category", "brand", "price", "quantity", "order_id"]
+COLUMNS = [
+    "event_id",
+    "event_time",
+    "event_type",
+    "user_id",
+    "session_id",
+    "product_id",
+    "category",
+    "brand",
+    "price",
+    "quantity",
+    "order_id",
+]
 
 FLOOR_SQL = """
 CREATE OR REPLACE TABLE events AS

@@ -56,10 +56,15 @@ def build_shop(args) -> tuple[Path, object, object]:
     source = args.workdir / "online_retail_ii.csv"
     write_invoices(lines, source)
     import_files("online_retail", [source], paths.landing)
-    seconds, rss = timed([SHOP_PIPELINE, "run", "--home", str(home), "--groups", "ingestion,staging"],
-                         env={"DAGSTER_HOME": str(home / "dagster_home")})
-    print(f"# {len(lines):,} invoice lines, {args.products} products, {args.days} days; staged in {seconds:.1f} s "
-          f"({rss:,.0f} MiB); {load()}", flush=True)
+    seconds, rss = timed(
+        [SHOP_PIPELINE, "run", "--home", str(home), "--groups", "ingestion,staging"],
+        env={"DAGSTER_HOME": str(home / "dagster_home")},
+    )
+    print(
+        f"# {len(lines):,} invoice lines, {args.products} products, {args.days} days; staged in {seconds:.1f} s "
+        f"({rss:,.0f} MiB); {load()}",
+        flush=True,
+    )
     return paths.warehouse, truth, config
 
 
@@ -79,7 +84,9 @@ def measure(con, truth, cutoff: dt.date) -> list[list[str]]:
     from shop_pipeline.ml.demand_forecast.score import forecast
 
     history = product_daily_sales_frame(con, cutoff)
-    folds = rolling_origin_folds(cutoff, n_folds=FOLDS, horizon_days=HORIZON, step_days=7, first_day=min(history["day"]))
+    folds = rolling_origin_folds(
+        cutoff, n_folds=FOLDS, horizon_days=HORIZON, step_days=7, first_day=min(history["day"])
+    )
     fitted = fit_forecaster(history, as_of=cutoff, horizon_days=HORIZON, seed=SEED)
     future = future_product_days_frame(con, cutoff, HORIZON)
     highest_price = future.assign(shown_price=future["list_price"] * (1.0 - future["promo_discount_pct"]))
@@ -97,9 +104,18 @@ def measure(con, truth, cutoff: dt.date) -> list[list[str]]:
         scored = served.merge(actual, on=["product_id", "day"], how="inner")
         wape = forecast_metrics(scored["units"], scored["p50"])["wape"]
         backtest_wape = float(overall.loc[serving, "wape"])
-        rows.append([str(cutoff), way, serving, f"{backtest_wape:.3f}", f"{overall.loc[serving, 'coverage_80']:.1%}",
-                     f"{wape:.3f}", f"{wape / backtest_wape:.2f}x",
-                     f"{scored['p50'].sum():,.0f} / {scored['units'].sum():,.0f}"])
+        rows.append(
+            [
+                str(cutoff),
+                way,
+                serving,
+                f"{backtest_wape:.3f}",
+                f"{overall.loc[serving, 'coverage_80']:.1%}",
+                f"{wape:.3f}",
+                f"{wape / backtest_wape:.2f}x",
+                f"{scored['p50'].sum():,.0f} / {scored['units'].sum():,.0f}",
+            ]
+        )
     return rows
 
 
@@ -124,8 +140,21 @@ def main() -> None:
         rows += measure(con, truth, cutoff)
     con.close()
     print()
-    print(table(["cut-off", "backtest / serving", "served candidate", "backtest WAPE", "backtest coverage 80%",
-                 f"served WAPE, next {HORIZON} days", "served / backtest", "forecast / true units"], rows))
+    print(
+        table(
+            [
+                "cut-off",
+                "backtest / serving",
+                "served candidate",
+                "backtest WAPE",
+                "backtest coverage 80%",
+                f"served WAPE, next {HORIZON} days",
+                "served / backtest",
+                "forecast / true units",
+            ],
+            rows,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -9,8 +9,9 @@ import subprocess
 import time
 
 
-def run_timed(command: list[str], env: dict | None = None, check: bool = True,
-              echo: bool = True) -> tuple[float, float, bool]:
+def run_timed(
+    command: list[str], env: dict | None = None, check: bool = True, echo: bool = True
+) -> tuple[float, float, bool]:
     """Wall seconds, peak RSS (MiB) and success of one child process (echo: print its command first).
 
     check=True: a failure ends the benchmark (SystemExit); check=False: it is printed and the

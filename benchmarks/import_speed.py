@@ -105,9 +105,18 @@ def workbook_file(rows: int) -> Path:
         sheet = book.create_sheet(name)
         sheet.append(header)
         for i in range(first, first + rows // 2):
-            sheet.append([489434 + i // 20, str(85000 + i % 3000), "WHITE HANGING HEART T-LIGHT HOLDER", 1 + i % 12,
-                          dt.datetime(2009, 12, 1) + dt.timedelta(seconds=30 * i), round(0.85 + i % 7, 2),
-                          13000.0 + i % 4000, "United Kingdom"])
+            sheet.append(
+                [
+                    489434 + i // 20,
+                    str(85000 + i % 3000),
+                    "WHITE HANGING HEART T-LIGHT HOLDER",
+                    1 + i % 12,
+                    dt.datetime(2009, 12, 1) + dt.timedelta(seconds=30 * i),
+                    round(0.85 + i % 7, 2),
+                    13000.0 + i % 4000,
+                    "United Kingdom",
+                ]
+            )
     part = path.with_name(path.name + ".tmp")
     book.save(part)
     part.replace(path)
@@ -118,8 +127,9 @@ def bench_excel(rows: int, workdir: Path) -> tuple:
     source = workbook_file(rows)
     home = workdir / f"excel-{rows}"
     shutil.rmtree(home, ignore_errors=True)
-    seconds, rss = timed([SHOP_PIPELINE, "import", "--format", "online_retail", str(source), "--home", str(home)],
-                          echo=False)
+    seconds, rss = timed(
+        [SHOP_PIPELINE, "import", "--format", "online_retail", str(source), "--home", str(home)], echo=False
+    )
     shutil.rmtree(home, ignore_errors=True)
     return ("`shop-pipeline import --format online_retail` (.xlsx, 2 sheets)", rows, seconds, rss)
 
@@ -168,8 +178,11 @@ def bench(fmt: str, rows: int, days: int, workdir: Path) -> list[tuple]:
     landed = len(list((home / "landing" / "events").glob("*.parquet")))
     verify_lineage(fmt, rows, home / "landing")
     out.append((f"`shop-pipeline import --format {fmt}` ({landed} day files)", rows, seconds, rss))
-    print(f"  ({fmt} {rows:,}: input {source.stat().st_size / 2**20:,.0f} MiB, "
-          f"{'generated' if generated > 1 else 'cached'} in {generated:.1f} s)", file=sys.stderr)
+    print(
+        f"  ({fmt} {rows:,}: input {source.stat().st_size / 2**20:,.0f} MiB, "
+        f"{'generated' if generated > 1 else 'cached'} in {generated:.1f} s)",
+        file=sys.stderr,
+    )
     return out
 
 
@@ -178,13 +191,19 @@ def main() -> None:
     parser.add_argument("--rows", type=int, nargs="+", default=[1_000_000, 10_000_000])
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--formats", nargs="+", default=["generic", "rees46"])
-    parser.add_argument("--excel-rows", type=int, default=0,
-                        help="also import an Online Retail II-like workbook of this many rows (0: no)")
+    parser.add_argument(
+        "--excel-rows",
+        type=int,
+        default=0,
+        help="also import an Online Retail II-like workbook of this many rows (0: no)",
+    )
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/shop-import-bench"))
     parser.add_argument("--keep", action="store_true", help="keep the landing folders")
     args = parser.parse_args()
-    print(f"machine: {os.cpu_count()} cores, python {sys.version.split()[0]}, duckdb {duckdb.__version__}; "
-          f"target: the ingestion speed, {INGESTION_EVENTS_PER_S:,.0f} rows/s")
+    print(
+        f"machine: {os.cpu_count()} cores, python {sys.version.split()[0]}, duckdb {duckdb.__version__}; "
+        f"target: the ingestion speed, {INGESTION_EVENTS_PER_S:,.0f} rows/s"
+    )
     print("| step | rows | seconds | rows/s | peak RSS MiB | vs ingestion speed |")
     print("|---|---|---|---|---|---|")
     for rows in args.rows:

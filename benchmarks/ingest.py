@@ -32,8 +32,11 @@ from harness import load, run_timed, table
 PYTHON = sys.executable
 HERE = Path(__file__).resolve().parent
 SHOP_PIPELINE = str(Path(sys.executable).with_name("shop-pipeline"))
-ENV = {"GX_ANALYTICS_ENABLED": "false", "DAGSTER_DISABLE_TELEMETRY": "1",
-       "DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS": "1"}
+ENV = {
+    "GX_ANALYTICS_ENABLED": "false",
+    "DAGSTER_DISABLE_TELEMETRY": "1",
+    "DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS": "1",
+}
 TIMING = re.compile(r"step timing (\w+): seconds=([\d.]+) validation_seconds=([\d.]+)")
 
 
@@ -45,8 +48,10 @@ def generated(events: int, days: int, workdir: Path) -> Path:
         if config["events"] == events and config["days"] == days:
             return source
     shutil.rmtree(source, ignore_errors=True)
-    run_timed([PYTHON, "-m", "shop_pipeline.synth", "--events", str(events), "--days", str(days),
-               "--home", str(source)], env=ENV)
+    run_timed(
+        [PYTHON, "-m", "shop_pipeline.synth", "--events", str(events), "--days", str(days), "--home", str(source)],
+        env=ENV,
+    )
     return source
 
 
@@ -74,8 +79,9 @@ def bench(events: int, days: int, repeats: int, workdir: Path) -> dict:
         print(f"# {events:,} events, repetition {rep}/{repeats}; {load()}", flush=True)
         for name, script in (("duckdb", "duckdb_floor.py"), ("polars", "polars_floor.py")):
             database = workdir / f"floor-{name}.duckdb"
-            seconds, rss, _ = run_timed([PYTHON, str(HERE / script), str(source / "landing"), str(database)],
-                                        env=ENV, echo=False)
+            seconds, rss, _ = run_timed(
+                [PYTHON, str(HERE / script), str(source / "landing"), str(database)], env=ENV, echo=False
+            )
             database.unlink(missing_ok=True)
             runs[name].append((seconds, rss))
             print(f"  {name} floor      {seconds:7.1f} s  {rss:7,.0f} MiB", flush=True)
@@ -88,8 +94,11 @@ def bench(events: int, days: int, repeats: int, workdir: Path) -> dict:
         share = validation / steps if steps else float("nan")
         shares.append(share)
         runs["pipeline"].append((seconds, rss))
-        print(f"  pipeline        {seconds:7.1f} s  {rss:7,.0f} MiB  (steps {steps:.1f} s, validation {validation:.1f} s"
-              f" = {share:.1%})", flush=True)
+        print(
+            f"  pipeline        {seconds:7.1f} s  {rss:7,.0f} MiB  (steps {steps:.1f} s, validation {validation:.1f} s"
+            f" = {share:.1%})",
+            flush=True,
+        )
         seconds, rss, _ = run_timed(command, env=env, echo=False)
         runs["rerun"].append((seconds, rss))
         print(f"  rerun unchanged {seconds:7.1f} s  {rss:7,.0f} MiB", flush=True)
@@ -114,20 +123,35 @@ def main() -> None:
         rss = {k: max(r for _, r in v) for k, v in result["runs"].items()}
         floor = min(med["duckdb"], med["polars"])
         every = {k: ", ".join(f"{s:.1f}" for s, _ in v) for k, v in result["runs"].items()}
-        rows.append([
-            f"{result['events']:,}",
-            f"{med['duckdb']:.1f} ({every['duckdb']})", f"{med['polars']:.1f} ({every['polars']})",
-            f"{med['pipeline']:.1f} ({every['pipeline']})",
-            f"{med['pipeline'] / med['duckdb']:.2f}x / {med['pipeline'] / med['polars']:.2f}x / "
-            f"**{med['pipeline'] / floor:.2f}x**",
-            f"{rss['pipeline'] / 1024:.2f} GiB (floors {rss['duckdb'] / 1024:.2f} / {rss['polars'] / 1024:.2f})",
-            f"{result['validation_share']:.1%}",
-            f"{med['rerun']:.1f} ({med['rerun'] / med['pipeline']:.0%})",
-        ])
+        rows.append(
+            [
+                f"{result['events']:,}",
+                f"{med['duckdb']:.1f} ({every['duckdb']})",
+                f"{med['polars']:.1f} ({every['polars']})",
+                f"{med['pipeline']:.1f} ({every['pipeline']})",
+                f"{med['pipeline'] / med['duckdb']:.2f}x / {med['pipeline'] / med['polars']:.2f}x / "
+                f"**{med['pipeline'] / floor:.2f}x**",
+                f"{rss['pipeline'] / 1024:.2f} GiB (floors {rss['duckdb'] / 1024:.2f} / {rss['polars'] / 1024:.2f})",
+                f"{result['validation_share']:.1%}",
+                f"{med['rerun']:.1f} ({med['rerun'] / med['pipeline']:.0%})",
+            ]
+        )
     print()
-    print(table(["events", "DuckDB floor s (each)", "polars floor s (each)", "pipeline s (each)",
-                 "pipeline / DuckDB / polars / min floor", "peak RSS", "validation share", "rerun unchanged s"],
-                rows))
+    print(
+        table(
+            [
+                "events",
+                "DuckDB floor s (each)",
+                "polars floor s (each)",
+                "pipeline s (each)",
+                "pipeline / DuckDB / polars / min floor",
+                "peak RSS",
+                "validation share",
+                "rerun unchanged s",
+            ],
+            rows,
+        )
+    )
     print(f"\n{load()}")
 
 

@@ -41,8 +41,20 @@ import pandas as pd
 
 VERSION = re.compile(r"\d{8}T\d{6}-([0-9a-f]{8})")
 OBJECT_ID = re.compile(r'("__id__": |")(\d{9,})(?!\d)')  # skops: object ids, also the members' names
-KEYS = ("model_name", "version", "candidate", "metric", "feature", "bins", "table_name", "customer_id", "order_id",
-        "product_id", "day", "rank")
+KEYS = (
+    "model_name",
+    "version",
+    "candidate",
+    "metric",
+    "feature",
+    "bins",
+    "table_name",
+    "customer_id",
+    "order_id",
+    "product_id",
+    "day",
+    "rank",
+)
 RUN_TIMES = ("trained_at", "promoted_at", "reused_at", "evaluated_at", "binned_at", "written_at")
 LEFT_OUT = {"ml.model_registry": ("artifact_path", "training_key", "sha256"), "scoring.score_builds": ("inputs_key",)}
 LINEAGE_TABLES = ("staging.events",)  # fingerprints that hold file paths and ingestion times
@@ -82,8 +94,10 @@ def artifact_content(path: Path) -> str:
         schema = archive.read("schema.json").decode()
         ids: dict[str, int] = {}
         schema = OBJECT_ID.sub(lambda m: f"{m.group(1)}{ids.setdefault(m.group(2), len(ids))}", schema)
-        members = sorted((name for name in archive.namelist() if name != "schema.json"),
-                         key=lambda name: ids.get(Path(name).stem, len(ids)))
+        members = sorted(
+            (name for name in archive.namelist() if name != "schema.json"),
+            key=lambda name: ids.get(Path(name).stem, len(ids)),
+        )
         digest = hashlib.sha256(schema.encode())
         for name in members:
             digest.update(archive.read(name))
@@ -113,9 +127,11 @@ def checksum(frame: pd.DataFrame) -> str:
 
 
 def tables(con: duckdb.DuckDBPyConnection) -> list[str]:
-    found = con.execute("SELECT schema_name || '.' || table_name FROM duckdb_tables() "
-                        "WHERE schema_name = 'scoring' OR (schema_name = 'ml' AND table_name IN "
-                        "('model_registry', 'model_evaluations', 'drift_references')) ORDER BY 1").fetchall()
+    found = con.execute(
+        "SELECT schema_name || '.' || table_name FROM duckdb_tables() "
+        "WHERE schema_name = 'scoring' OR (schema_name = 'ml' AND table_name IN "
+        "('model_registry', 'model_evaluations', 'drift_references')) ORDER BY 1"
+    ).fetchall()
     return [t for (t,) in found]
 
 
@@ -127,8 +143,10 @@ def dump(workdir: Path, out: Path) -> dict[str, dict]:
         for table in tables(con):
             frame = con.execute(f"SELECT * FROM {table}").df()
             for column in frame.columns:  # lists (drift bins) as JSON text, so they sort and hash
-                if frame[column].dtype == object and frame[column].map(
-                        lambda v: hasattr(v, "__len__") and not isinstance(v, str)).any():
+                if (
+                    frame[column].dtype == object
+                    and frame[column].map(lambda v: hasattr(v, "__len__") and not isinstance(v, str)).any()
+                ):
                     frame[column] = frame[column].map(lambda v: json.dumps([float(x) for x in v]))
             if table == "ml.model_registry":
                 models = warehouse.parent.parent / "models"
@@ -175,8 +193,9 @@ def compare(before_dir: Path, after_dir: Path) -> bool:
             print(f"| {table} | {b['rows']:,} | {a['rows']:,} | yes |")
             continue
         same = False
-        why = _difference(table, pd.read_parquet(before_dir / f"{table}.parquet"),
-                          pd.read_parquet(after_dir / f"{table}.parquet"))
+        why = _difference(
+            table, pd.read_parquet(before_dir / f"{table}.parquet"), pd.read_parquet(after_dir / f"{table}.parquet")
+        )
         print(f"| {table} | {b['rows']:,} | {a['rows']:,} | NO: {why} |")
     return same
 

@@ -63,8 +63,9 @@ def prepare_shop(events: int, days: int, home: Path) -> tuple[float, float, bool
     generated = None
     if not has_landing(home):
         shutil.rmtree(home, ignore_errors=True)
-        generated = run_timed([PYTHON, "-m", "shop_pipeline.synth", "--events", str(events), "--days", str(days),
-                               "--home", str(home)])
+        generated = run_timed(
+            [PYTHON, "-m", "shop_pipeline.synth", "--events", str(events), "--days", str(days), "--home", str(home)]
+        )
     else:
         print(f"# reusing the landed files of {home}", flush=True)
     for name in DERIVED_STATE:
@@ -73,16 +74,18 @@ def prepare_shop(events: int, days: int, home: Path) -> tuple[float, float, bool
 
 
 def run_pipeline(home: Path) -> tuple[float, float, bool]:
-    return run_timed([SHOP_PIPELINE, "run", "--home", str(home)], env={"DAGSTER_HOME": str(home / "dagster_home")},
-                     check=False)
+    return run_timed(
+        [SHOP_PIPELINE, "run", "--home", str(home)], env={"DAGSTER_HOME": str(home / "dagster_home")}, check=False
+    )
 
 
 def measure(home: Path, mode: str, workdir: Path) -> dict:
     """Run this file's --measure mode in its own process; returns its JSON plus seconds / MiB."""
     out = workdir / f"measure-{mode}-{home.name}.json"
     out.unlink(missing_ok=True)
-    seconds, rss, _ = run_timed([PYTHON, str(Path(__file__).resolve()), "--measure", str(home), "--mode", mode,
-                                 "--out", str(out)])
+    seconds, rss, _ = run_timed(
+        [PYTHON, str(Path(__file__).resolve()), "--measure", str(home), "--mode", mode, "--out", str(out)]
+    )
     result = json.loads(out.read_text())
     result["process_seconds"], result["process_rss_mib"] = seconds, rss
     return result
@@ -111,12 +114,18 @@ def latest_evaluations(warehouse: Path) -> dict[str, dict]:
             window = None
             for cand, metric, value, start, end in con.execute(
                 "SELECT candidate, metric, value, window_start, window_end FROM ml.model_evaluations "
-                "WHERE model_name = ? AND version = ?", [model, version]
+                "WHERE model_name = ? AND version = ?",
+                [model, version],
             ).fetchall():
                 metrics.setdefault(cand, {})[metric] = value
                 window = (start, end)
-            out[model] = {"version": version, "is_champion": bool(is_champion), "as_of": as_of,
-                          "window": window, "metrics": metrics}
+            out[model] = {
+                "version": version,
+                "is_champion": bool(is_champion),
+                "as_of": as_of,
+                "window": window,
+                "metrics": metrics,
+            }
         return out
     finally:
         con.close()
@@ -143,12 +152,14 @@ def forecast_report(ev: dict) -> tuple[str, list[tuple[str, bool]]]:
             ok, target = ch < b, "WAPE below"
         else:
             ok, target = None, "(gate: by the configured margin)"
-        rows.append([base, fmt(b), fmt(ch), f"{improvement:+.1%}", target,
-                     "-" if ok is None else ("yes" if ok else "NO")])
+        rows.append(
+            [base, fmt(b), fmt(ch), f"{improvement:+.1%}", target, "-" if ok is None else ("yes" if ok else "NO")]
+        )
         if ok is not None:
             targets.append((f"forecast challenger {target} {base} ({improvement:+.1%})", ok))
-    return table(["baseline", "baseline WAPE", "challenger WAPE", "challenger WAPE below baseline",
-                  "target", "holds"], rows), targets
+    return table(
+        ["baseline", "baseline WAPE", "challenger WAPE", "challenger WAPE below baseline", "target", "holds"], rows
+    ), targets
 
 
 def propensity_report(ev: dict) -> tuple[str, list[tuple[str, bool]]]:
@@ -163,17 +174,47 @@ def propensity_report(ev: dict) -> tuple[str, list[tuple[str, bool]]]:
         pr_gain = ch["pr_auc"] / b["pr_auc"] - 1.0
         brier_gain = 1.0 - ch["brier"] / b["brier"]
         ok = (ch["roc_auc"] > b["roc_auc"]) if base == "logistic_rfm" else None
-        rows.append([base, fmt(b["roc_auc"]), fmt(ch["roc_auc"]), f"{auc_gain:+.1%}", f"{pr_gain:+.1%}",
-                     f"{brier_gain:+.1%}", "ROC-AUC above" if ok is not None else "-",
-                     "-" if ok is None else ("yes" if ok else "NO")])
+        rows.append(
+            [
+                base,
+                fmt(b["roc_auc"]),
+                fmt(ch["roc_auc"]),
+                f"{auc_gain:+.1%}",
+                f"{pr_gain:+.1%}",
+                f"{brier_gain:+.1%}",
+                "ROC-AUC above" if ok is not None else "-",
+                "-" if ok is None else ("yes" if ok else "NO"),
+            ]
+        )
         if ok is not None:
             targets.append((f"propensity challenger ROC-AUC above {base} ({auc_gain:+.1%})", ok))
     hist = m.get("historical_rate", {}).get("orders_mae")
     if hist is not None and ch.get("orders_mae") is not None:
-        rows.append(["historical_rate (orders MAE)", fmt(hist), fmt(ch["orders_mae"]),
-                     f"orders MAE {1.0 - ch['orders_mae'] / hist:+.1%} lower", "", "", "-", "-"])
-    return table(["baseline", "baseline ROC-AUC", "challenger ROC-AUC", "ROC-AUC gain", "PR-AUC gain",
-                  "Brier gain (lower)", "target", "holds"], rows), targets
+        rows.append(
+            [
+                "historical_rate (orders MAE)",
+                fmt(hist),
+                fmt(ch["orders_mae"]),
+                f"orders MAE {1.0 - ch['orders_mae'] / hist:+.1%} lower",
+                "",
+                "",
+                "-",
+                "-",
+            ]
+        )
+    return table(
+        [
+            "baseline",
+            "baseline ROC-AUC",
+            "challenger ROC-AUC",
+            "ROC-AUC gain",
+            "PR-AUC gain",
+            "Brier gain (lower)",
+            "target",
+            "holds",
+        ],
+        rows,
+    ), targets
 
 
 # ------------------------------------------------------------------- in-process measurement
@@ -210,12 +251,18 @@ def _measure(home: Path, mode: str, out: Path) -> None:
     result["history_load_s"] = time.perf_counter() - t
     result["history_rows"] = len(history)
     result["products"] = int(history["product_id"].nunique())
-    folds = rolling_origin_folds(as_of, n_folds=3, horizon_days=FORECAST_HORIZON, step_days=7,
-                                 first_day=min(history["day"]))
+    folds = rolling_origin_folds(
+        as_of, n_folds=3, horizon_days=FORECAST_HORIZON, step_days=7, first_day=min(history["day"])
+    )
     t = time.perf_counter()
     # as the pipeline: every fold forecasts the future frame serving would have built on its origin
-    bt = backtest(history, folds, horizon_days=FORECAST_HORIZON, seed=SEED,
-                    future_at=future_frames_as_known_at(con, as_of, FORECAST_HORIZON))
+    bt = backtest(
+        history,
+        folds,
+        horizon_days=FORECAST_HORIZON,
+        seed=SEED,
+        future_at=future_frames_as_known_at(con, as_of, FORECAST_HORIZON),
+    )
     result["backtest_s"] = time.perf_counter() - t
     result["backtest_predictions"] = len(bt.predictions) // len(CANDIDATES)
     result["backtest_fit_s"] = bt.fit_seconds
@@ -223,8 +270,15 @@ def _measure(home: Path, mode: str, out: Path) -> None:
     result["backtest_overall_wape"] = {c: float(overall.loc[c, "wape"]) for c in overall.index}
     per_cat = bt.per_category()
     result["per_category"] = [
-        {"candidate": r.candidate, "category": r.category, "n": int(r.n), "units": float(r.units),
-         "wape": float(r.wape), "mae": float(r.mae), "bias": float(r.bias)}
+        {
+            "candidate": r.candidate,
+            "category": r.category,
+            "n": int(r.n),
+            "units": float(r.units),
+            "wape": float(r.wape),
+            "mae": float(r.mae),
+            "bias": float(r.bias),
+        }
         for r in per_cat.itertuples()
     ]
     if mode == "quality":
@@ -279,10 +333,29 @@ def per_category_table(rows: list[dict]) -> str:
         c = by_cat[cat]
         sn, lin, ch = (c.get(k, {}).get("wape") for k in ("seasonal_naive", "linear", "challenger"))
         units = c["challenger"]["units"]
-        out.append([cat, f"{units:,.0f}", fmt(sn), fmt(lin), fmt(ch),
-                    f"{1 - ch / sn:+.1%}" if sn else "-", f"{1 - ch / lin:+.1%}" if lin else "-"])
-    return table(["category", "units (test)", "seasonal_naive WAPE", "linear WAPE", "challenger WAPE",
-                  "below seasonal-naive", "below linear"], out)
+        out.append(
+            [
+                cat,
+                f"{units:,.0f}",
+                fmt(sn),
+                fmt(lin),
+                fmt(ch),
+                f"{1 - ch / sn:+.1%}" if sn else "-",
+                f"{1 - ch / lin:+.1%}" if lin else "-",
+            ]
+        )
+    return table(
+        [
+            "category",
+            "units (test)",
+            "seasonal_naive WAPE",
+            "linear WAPE",
+            "challenger WAPE",
+            "below seasonal-naive",
+            "below linear",
+        ],
+        out,
+    )
 
 
 def quality(args) -> None:
@@ -294,8 +367,13 @@ def quality(args) -> None:
     stages = []
     if generated:
         stages.append(["generate (csv, default defects)", f"{generated[0]:.1f}", f"{generated[1]:,.0f}"])
-    stages.append(["shop-pipeline run: ingest + staging + features + models + scoring" + ("" if ok else " (FAILED)"),
-                   f"{seconds:.1f}", f"{rss:,.0f}"])
+    stages.append(
+        [
+            "shop-pipeline run: ingest + staging + features + models + scoring" + ("" if ok else " (FAILED)"),
+            f"{seconds:.1f}",
+            f"{rss:,.0f}",
+        ]
+    )
     print()
     print(table(["stage", "seconds", "peak RSS MiB"], stages))
 
@@ -303,9 +381,11 @@ def quality(args) -> None:
     targets: list[tuple[str, bool]] = []
     if FORECAST_MODEL in evals:
         ev = evals[FORECAST_MODEL]
-        print(f"\n### {FORECAST_MODEL} {ev['version']} (as of {ev['as_of']}, backtest {ev['window'][0]} .. "
-              f"{ev['window'][1]}, 3 rolling-origin folds, horizon {FORECAST_HORIZON} days; "
-              f"champion after the gate: {'yes' if ev['is_champion'] else 'no'})\n")
+        print(
+            f"\n### {FORECAST_MODEL} {ev['version']} (as of {ev['as_of']}, backtest {ev['window'][0]} .. "
+            f"{ev['window'][1]}, 3 rolling-origin folds, horizon {FORECAST_HORIZON} days; "
+            f"champion after the gate: {'yes' if ev['is_champion'] else 'no'})\n"
+        )
         print(candidate_table(ev["metrics"], FORECAST_METRICS, ["seasonal_naive", "linear", "challenger", "champion"]))
         print()
         text, t = forecast_report(ev)
@@ -316,11 +396,18 @@ def quality(args) -> None:
         targets.append((f"{FORECAST_MODEL} registered", False))
     if PROPENSITY_MODEL in evals:
         ev = evals[PROPENSITY_MODEL]
-        print(f"\n### {PROPENSITY_MODEL} {ev['version']} (as of {ev['as_of']}, held-out labels {ev['window'][0]} .. "
-              f"{ev['window'][1]}, horizon {PROPENSITY_HORIZON} days; "
-              f"champion after the gate: {'yes' if ev['is_champion'] else 'no'})\n")
-        print(candidate_table(ev["metrics"], PROPENSITY_METRICS,
-                              ["logistic_rfm", "hgb_calibrated", "random", "historical_rate", "champion"]))
+        print(
+            f"\n### {PROPENSITY_MODEL} {ev['version']} (as of {ev['as_of']}, held-out labels {ev['window'][0]} .. "
+            f"{ev['window'][1]}, horizon {PROPENSITY_HORIZON} days; "
+            f"champion after the gate: {'yes' if ev['is_champion'] else 'no'})\n"
+        )
+        print(
+            candidate_table(
+                ev["metrics"],
+                PROPENSITY_METRICS,
+                ["logistic_rfm", "hgb_calibrated", "random", "historical_rate", "champion"],
+            )
+        )
         print()
         text, t = propensity_report(ev)
         print(text)
@@ -330,14 +417,21 @@ def quality(args) -> None:
         targets.append((f"{PROPENSITY_MODEL} registered", False))
 
     m = measure(home, "quality", args.workdir)
-    print(f"\n### Forecast WAPE per category (backtest rerun in-process: same as_of {m['as_of']}, folds, "
-          f"horizon and seed; {m['backtest_predictions']:,} product-days per candidate, {m['backtest_s']:.1f} s)\n")
+    print(
+        f"\n### Forecast WAPE per category (backtest rerun in-process: same as_of {m['as_of']}, folds, "
+        f"horizon and seed; {m['backtest_predictions']:,} product-days per candidate, {m['backtest_s']:.1f} s)\n"
+    )
     print(per_category_table(m["per_category"]))
     registered = evals.get(FORECAST_MODEL, {}).get("metrics", {})
-    diffs = [abs(m["backtest_overall_wape"][c] - registered[c]["wape"]) for c in m["backtest_overall_wape"]
-             if c in registered]
+    diffs = [
+        abs(m["backtest_overall_wape"][c] - registered[c]["wape"])
+        for c in m["backtest_overall_wape"]
+        if c in registered
+    ]
     if diffs and max(diffs) > 1e-9:
-        print(f"\nnote: the in-process backtest's overall WAPE differs from the registered one by up to {max(diffs):.2e}")
+        print(
+            f"\nnote: the in-process backtest's overall WAPE differs from the registered one by up to {max(diffs):.2e}"
+        )
     print("\n### Targets\n")
     print(table(["target", "holds"], [[name, "yes" if ok else "NO"] for name, ok in targets]), flush=True)
 
@@ -353,40 +447,113 @@ def scale(args) -> None:
     rows = []
     n = args.scale_events
     if generated:
-        rows.append(["generate (csv, default defects)", f"{n:,} events", f"{generated[0]:.1f}",
-                     f"{n / generated[0]:,.0f} events/s", f"{generated[1]:,.0f}"])
-    rows.append(["shop-pipeline run: end to end (ingest, staging, features, both models, scoring)"
-                 + ("" if ok else " (FAILED)"), f"{n:,} events",
-                 f"{seconds:.1f}", f"{n / seconds:,.0f} events/s", f"{rss:,.0f}"])
+        rows.append(
+            [
+                "generate (csv, default defects)",
+                f"{n:,} events",
+                f"{generated[0]:.1f}",
+                f"{n / generated[0]:,.0f} events/s",
+                f"{generated[1]:,.0f}",
+            ]
+        )
+    rows.append(
+        [
+            "shop-pipeline run: end to end (ingest, staging, features, both models, scoring)"
+            + ("" if ok else " (FAILED)"),
+            f"{n:,} events",
+            f"{seconds:.1f}",
+            f"{n / seconds:,.0f} events/s",
+            f"{rss:,.0f}",
+        ]
+    )
     fit = m["propensity_fit_s"]
-    rows.append([f"propensity training: run_propensity ({m['propensity_mode']}: features + labels at 3 cut-offs, "
-                 f"logistic {fit['logistic_rfm']:.1f} s, calibrated HGB {fit['hgb_calibrated']:.1f} s, final refit)",
-                 f"{m['propensity_train_rows']:,} customers held out", f"{m['propensity_s']:.1f}", "", ""])
+    rows.append(
+        [
+            f"propensity training: run_propensity ({m['propensity_mode']}: features + labels at 3 cut-offs, "
+            f"logistic {fit['logistic_rfm']:.1f} s, calibrated HGB {fit['hgb_calibrated']:.1f} s, final refit)",
+            f"{m['propensity_train_rows']:,} customers held out",
+            f"{m['propensity_s']:.1f}",
+            "",
+            "",
+        ]
+    )
     bfit = m["backtest_fit_s"]
-    rows.append([f"forecast backtest: 3 folds (fit linear {bfit['linear']:.1f} s, challenger {bfit['challenger']:.1f} s)",
-                 f"{m['history_rows']:,} product-days", f"{m['backtest_s']:.1f}",
-                 f"{m['backtest_predictions']:,} test product-days", ""])
-    rows.append(["forecast final fit (linear + challenger + conformal calibration)",
-                 f"{m['forecast_training_rows']:,} training rows", f"{m['forecast_fit_s']:.1f}", "", ""])
-    rows.append([f"forecast: next {FORECAST_HORIZON} days, p10 / p50 / p90", f"{m['forecast_rows']:,} rows",
-                 f"{m['forecast_s']:.2f}", f"{m['forecast_rows'] / m['forecast_s']:,.0f} rows/s", ""])
-    rows.append(["score_customers (actual customers)", f"{m['customers']:,} customers", f"{m['score_actual_s']:.2f}",
-                 f"{m['customers'] / m['score_actual_s']:,.0f} customers/s", ""])
+    rows.append(
+        [
+            f"forecast backtest: 3 folds (fit linear {bfit['linear']:.1f} s, challenger {bfit['challenger']:.1f} s)",
+            f"{m['history_rows']:,} product-days",
+            f"{m['backtest_s']:.1f}",
+            f"{m['backtest_predictions']:,} test product-days",
+            "",
+        ]
+    )
+    rows.append(
+        [
+            "forecast final fit (linear + challenger + conformal calibration)",
+            f"{m['forecast_training_rows']:,} training rows",
+            f"{m['forecast_fit_s']:.1f}",
+            "",
+            "",
+        ]
+    )
+    rows.append(
+        [
+            f"forecast: next {FORECAST_HORIZON} days, p10 / p50 / p90",
+            f"{m['forecast_rows']:,} rows",
+            f"{m['forecast_s']:.2f}",
+            f"{m['forecast_rows'] / m['forecast_s']:,.0f} rows/s",
+            "",
+        ]
+    )
+    rows.append(
+        [
+            "score_customers (actual customers)",
+            f"{m['customers']:,} customers",
+            f"{m['score_actual_s']:.2f}",
+            f"{m['customers'] / m['score_actual_s']:,.0f} customers/s",
+            "",
+        ]
+    )
     if "score_replicated_rows" in m:
-        rows.append([f"score_customers (feature frame repeated {m['score_replicated_copies']}x: the shop has fewer "
-                     f"than {SCORING_MIN_ROWS:,} customers)", f"{m['score_replicated_rows']:,} rows",
-                     f"{m['score_replicated_s']:.2f}",
-                     f"{m['score_replicated_rows'] / m['score_replicated_s']:,.0f} customers/s", ""])
-    rows.append(["in-process measurement process (all of the above from the history load on)", "",
-                 f"{m['process_seconds']:.1f}", "", f"{m['process_rss_mib']:,.0f}"])
+        rows.append(
+            [
+                f"score_customers (feature frame repeated {m['score_replicated_copies']}x: the shop has fewer "
+                f"than {SCORING_MIN_ROWS:,} customers)",
+                f"{m['score_replicated_rows']:,} rows",
+                f"{m['score_replicated_s']:.2f}",
+                f"{m['score_replicated_rows'] / m['score_replicated_s']:,.0f} customers/s",
+                "",
+            ]
+        )
+    rows.append(
+        [
+            "in-process measurement process (all of the above from the history load on)",
+            "",
+            f"{m['process_seconds']:.1f}",
+            "",
+            f"{m['process_rss_mib']:,.0f}",
+        ]
+    )
     print()
     print(table(["stage", "size", "seconds", "throughput", "peak RSS MiB"], rows))
-    throughput = (m["score_replicated_rows"] / m["score_replicated_s"] if "score_replicated_rows" in m
-                  else m["customers"] / m["score_actual_s"])
+    throughput = (
+        m["score_replicated_rows"] / m["score_replicated_s"]
+        if "score_replicated_rows" in m
+        else m["customers"] / m["score_actual_s"]
+    )
     print()
-    print(table(["target", "holds"], [[f"scoring at least {SCORING_TARGET_PER_S:,} customers/s "
-                                       f"({throughput:,.0f}/s)", "yes" if throughput >= SCORING_TARGET_PER_S else "NO"]]),
-          flush=True)
+    print(
+        table(
+            ["target", "holds"],
+            [
+                [
+                    f"scoring at least {SCORING_TARGET_PER_S:,} customers/s ({throughput:,.0f}/s)",
+                    "yes" if throughput >= SCORING_TARGET_PER_S else "NO",
+                ]
+            ],
+        ),
+        flush=True,
+    )
 
 
 def main() -> None:

@@ -38,16 +38,22 @@ WORK = ROOT / "mutation"
 GROUPS: dict[str, tuple[list[str], list[str]]] = {
     "runs": (
         ["shop_pipeline/instance.py", "shop_pipeline/defs/skips.py", "shop_pipeline/pipeline_run.py"],
-        ["shop_pipeline_tests/test_instance.py", "shop_pipeline_tests/defs/test_skips.py",
-         "shop_pipeline_tests/test_cli.py"],
+        [
+            "shop_pipeline_tests/test_instance.py",
+            "shop_pipeline_tests/defs/test_skips.py",
+            "shop_pipeline_tests/test_cli.py",
+        ],
     ),
     "models": (
         ["shop_pipeline/ml/common/registry.py", "shop_pipeline/ml/common/lifecycle.py"],
         ["shop_pipeline_tests/ml/common"],
     ),
     "ingestion": (
-        ["shop_pipeline/warehouse/ingest.py", "shop_pipeline/warehouse/staging.py",
-         "shop_pipeline/warehouse/retract.py"],
+        [
+            "shop_pipeline/warehouse/ingest.py",
+            "shop_pipeline/warehouse/staging.py",
+            "shop_pipeline/warehouse/retract.py",
+        ],
         ["shop_pipeline_tests/warehouse"],
     ),
     "features": (
@@ -55,8 +61,12 @@ GROUPS: dict[str, tuple[list[str], list[str]]] = {
         ["shop_pipeline_tests/features"],
     ),
     "serving": (
-        ["shop_pipeline/serving/*", "shop_pipeline/ml/demand_forecast/online.py",
-         "shop_pipeline/ml/order_risk/online.py", "shop_pipeline/ml/order_risk/order_history.py"],
+        [
+            "shop_pipeline/serving/*",
+            "shop_pipeline/ml/demand_forecast/online.py",
+            "shop_pipeline/ml/order_risk/online.py",
+            "shop_pipeline/ml/order_risk/order_history.py",
+        ],
         ["shop_pipeline_tests/serving"],
     ),
     "sources": (
@@ -65,8 +75,13 @@ GROUPS: dict[str, tuple[list[str], list[str]]] = {
     ),
     "quality": (
         ["shop_pipeline/quality/*"],
-        ["shop_pipeline_tests/features", "shop_pipeline_tests/warehouse", "shop_pipeline_tests/test_resources.py",
-         "shop_pipeline_tests/defs/test_feature_gate.py", "shop_pipeline_tests/defs/test_pipeline_materialization.py"],
+        [
+            "shop_pipeline_tests/features",
+            "shop_pipeline_tests/warehouse",
+            "shop_pipeline_tests/test_resources.py",
+            "shop_pipeline_tests/defs/test_feature_gate.py",
+            "shop_pipeline_tests/defs/test_pipeline_materialization.py",
+        ],
     ),
 }
 
@@ -80,14 +95,21 @@ def check_groups_cover_configuration() -> None:
     configured = configured_modules()
     grouped = [pattern for modules, _ in GROUPS.values() for pattern in modules]
     if sorted(configured) != sorted(grouped):
-        raise SystemExit(f"benchmarks/mutation.py GROUPS and [tool.mutmut] only_mutate differ: "
-                         f"only configured {sorted(set(configured) - set(grouped))}, "
-                         f"only grouped {sorted(set(grouped) - set(configured))}")
+        raise SystemExit(
+            f"benchmarks/mutation.py GROUPS and [tool.mutmut] only_mutate differ: "
+            f"only configured {sorted(set(configured) - set(grouped))}, "
+            f"only grouped {sorted(set(grouped) - set(configured))}"
+        )
 
 
 def repository_files() -> list[str]:
-    listed = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"],
-                            cwd=ROOT, check=True, capture_output=True, text=True).stdout.splitlines()
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.splitlines()
     return [name for name in listed if (ROOT / name).is_file()]
 
 
@@ -116,9 +138,13 @@ def write_group_configuration(workdir: Path, modules: list[str], tests: list[str
         raise SystemExit("pyproject.toml has no [tool.mutmut] section")
     body = section.group(0)
     body = re.sub(r"^only_mutate = \[.*?\]\n", f"only_mutate = {toml_list(modules)}\n", body, flags=re.M | re.S)
-    body = re.sub(r"^pytest_add_cli_args_test_selection = \[.*?\]\n",
-                  f"pytest_add_cli_args_test_selection = {toml_list(tests)}\n", body, flags=re.M | re.S)
-    pyproject.write_text(text[:section.start()] + body + text[section.end():])
+    body = re.sub(
+        r"^pytest_add_cli_args_test_selection = \[.*?\]\n",
+        f"pytest_add_cli_args_test_selection = {toml_list(tests)}\n",
+        body,
+        flags=re.M | re.S,
+    )
+    pyproject.write_text(text[: section.start()] + body + text[section.end() :])
 
 
 def undetected_mutants(workdir: Path) -> list[str]:
@@ -145,8 +171,9 @@ def run_group(group: str, children: int, mutant_glob: str | None, survivors: boo
     # interpreter caches the PYTHONPATH entry as missing and imports the unmutated package
     (workdir / "mutants").mkdir(exist_ok=True)
     # the API tests' server runs in the test process, where mutmut sees what each test reaches
-    environment = dict(os.environ, PYTHONPATH=str(workdir / "mutants"), OMP_NUM_THREADS="1",
-                       SHOP_PIPELINE_TEST_SERVER="in-process")
+    environment = dict(
+        os.environ, PYTHONPATH=str(workdir / "mutants"), OMP_NUM_THREADS="1", SHOP_PIPELINE_TEST_SERVER="in-process"
+    )
     command = [str(ROOT / ".venv" / "bin" / "mutmut"), "run", "--max-children", str(children)]
     if mutant_glob:
         command.append(mutant_glob)
@@ -165,8 +192,11 @@ def main() -> None:
     parser.add_argument("groups", nargs="*", help=f"groups to run (default: all): {', '.join(GROUPS)}")
     parser.add_argument("--children", type=int, default=2, help="mutants tested at once")
     parser.add_argument("--mutants", help="only mutants whose name matches this glob (mutmut's syntax)")
-    parser.add_argument("--survivors", action="store_true",
-                        help="test again only the mutants the last run did not kill (after adding tests)")
+    parser.add_argument(
+        "--survivors",
+        action="store_true",
+        help="test again only the mutants the last run did not kill (after adding tests)",
+    )
     args = parser.parse_args()
     check_groups_cover_configuration()
     unknown = sorted(set(args.groups) - set(GROUPS))

@@ -107,7 +107,8 @@ def sql_case_only(name: str, source: str) -> bool:
         return False
     changed = [(b, a) for b, a in zip(before, after) if b[0] != a[0]]
     return bool(changed) and all(
-        b[1] is not None and a[1] is not None and _same_sql_but_case(b[1], a[1]) for b, a in changed)
+        b[1] is not None and a[1] is not None and _same_sql_but_case(b[1], a[1]) for b, a in changed
+    )
 
 
 def module_of(source: str) -> str:
@@ -153,8 +154,10 @@ def main() -> None:
     def row(label: str, c: Counter) -> str:
         scored = c["all"] - c["not checked"] - c["equivalent"]
         score = f"{100 * c['killed'] / scored:.1f}%" if scored else "-"
-        return (f"| {label} | {c['all']} | {c['not checked']} | {c['equivalent']} | {c['killed']} | "
-                f"{c['survived']} | {c['no tests']} | {c['suspicious']} | {score} |")
+        return (
+            f"| {label} | {c['all']} | {c['not checked']} | {c['equivalent']} | {c['killed']} | "
+            f"{c['survived']} | {c['no tests']} | {c['suspicious']} | {score} |"
+        )
 
     print("| module | mutants | not checked | equivalent | killed | survived | no tests | suspicious | score |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
@@ -164,8 +167,10 @@ def main() -> None:
         total.update(by_module[module])
     print(row("**all**", total))
 
-    print(f"\n{len(undetected)} mutants not killed"
-          + (" (diffs below)" if args.survivors else " (--survivors prints their diffs)"))
+    print(
+        f"\n{len(undetected)} mutants not killed"
+        + (" (diffs below)" if args.survivors else " (--survivors prints their diffs)")
+    )
     for name, group, source, status in undetected:
         print(f"- {status}: {name}")
         if args.survivors:
@@ -174,8 +179,10 @@ def main() -> None:
     listed = [(name, reason) for name, reason in equivalents.items() if name in results]
     listed += [(name, SQL_CASE_REASON) for name in by_rule]
     if listed:
-        print(f"\n{len(listed)} equivalent mutants excluded ({len(by_rule)} by the SQL case rule, "
-              f"the rest listed in benchmarks/mutation_equivalent.txt):")
+        print(
+            f"\n{len(listed)} equivalent mutants excluded ({len(by_rule)} by the SQL case rule, "
+            f"the rest listed in benchmarks/mutation_equivalent.txt):"
+        )
         for name, reason in listed:
             print(f"- {name}: {reason}")
 

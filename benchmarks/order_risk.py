@@ -78,8 +78,13 @@ def step_features(home: Path, as_of: dt.date) -> dict:
         started = time.perf_counter()
         labels = load_order_labels(con, home / "landing" / "labels")
         labels_s = time.perf_counter() - started
-    return {"orders": orders, "features_s": features_s, "label_rows": labels.rows,
-            "label_rejects": labels.rejected, "labels_s": labels_s}
+    return {
+        "orders": orders,
+        "features_s": features_s,
+        "label_rows": labels.rows,
+        "label_rejects": labels.rejected,
+        "labels_s": labels_s,
+    }
 
 
 def step_training(home: Path, as_of: dt.date, args) -> dict:
@@ -96,18 +101,32 @@ def step_training(home: Path, as_of: dt.date, args) -> dict:
         features = read_order_features(con)
         labels = known_labels_frame(con, as_of)
     started = time.perf_counter()
-    run = run_order_risk_frames(features, labels, as_of, maturity_days=args.maturity_days,
-                                  eval_days=args.eval_days, alert_budget=args.alert_budget, seed=args.seed)
+    run = run_order_risk_frames(
+        features,
+        labels,
+        as_of,
+        maturity_days=args.maturity_days,
+        eval_days=args.eval_days,
+        alert_budget=args.alert_budget,
+        seed=args.seed,
+    )
     training_s = time.perf_counter() - started
     version = f"bench-{as_of.isoformat()}-{args.seed}"
     models = home / "models"
     shutil.rmtree(models / MODEL_NAME, ignore_errors=True)
     path, sha = registry.save_model(run.fitted.to_artifact(), models, MODEL_NAME, version)
     return {
-        "training_s": training_s, "mode": run.mode, "serving_candidate": run.serving_candidate, "note": run.note,
-        "metrics": metrics_rows(run), "fit_s": {c: e.fit_seconds for c, e in run.evaluations.items()},
-        "artifact": str(path), "sha256": sha, "artifact_mib": path.stat().st_size / 2**20,
-        "threshold": run.fitted.threshold, "labelled_orders": run.labelled_orders,
+        "training_s": training_s,
+        "mode": run.mode,
+        "serving_candidate": run.serving_candidate,
+        "note": run.note,
+        "metrics": metrics_rows(run),
+        "fit_s": {c: e.fit_seconds for c, e in run.evaluations.items()},
+        "artifact": str(path),
+        "sha256": sha,
+        "artifact_mib": path.stat().st_size / 2**20,
+        "threshold": run.fitted.threshold,
+        "labelled_orders": run.labelled_orders,
         "eval_positive_rate": float(np.mean(run.eval_labels)) if len(run.eval_labels) else None,
     }
 
@@ -136,13 +155,23 @@ def step_scoring(home: Path, as_of: dt.date, artifact: str, sha256: str) -> dict
     joined = scores.merge(truth, on="order_id", how="left")
     joined["is_fraud"] = joined["is_fraud"].fillna(0)
     recent = pd.to_datetime(joined["order_time"]).dt.date > as_of - dt.timedelta(days=14)
-    out = {"orders": len(scores), "load_s": load_s, "score_s": score_s, "score_explain_s": explained_s,
-           "flagged": int(scores["flagged"].sum()), "explained": int(scores["top_features"].notna().sum())}
+    out = {
+        "orders": len(scores),
+        "load_s": load_s,
+        "score_s": score_s,
+        "score_explain_s": explained_s,
+        "flagged": int(scores["flagged"].sum()),
+        "explained": int(scores["top_features"].notna().sum()),
+    }
     for name, part in (("all", joined), ("last_14_days", joined[recent])):
         flagged = part[part["flagged"]]
-        out[name] = {"orders": len(part), "fraud": int(part["is_fraud"].sum()), "flagged": len(flagged),
-                     "precision": float(flagged["is_fraud"].mean()) if len(flagged) else None,
-                     "recall": float(flagged["is_fraud"].sum() / part["is_fraud"].sum()) if part["is_fraud"].sum() else None}
+        out[name] = {
+            "orders": len(part),
+            "fraud": int(part["is_fraud"].sum()),
+            "flagged": len(flagged),
+            "precision": float(flagged["is_fraud"].mean()) if len(flagged) else None,
+            "recall": float(flagged["is_fraud"].sum() / part["is_fraud"].sum()) if part["is_fraud"].sum() else None,
+        }
     return out
 
 
@@ -163,9 +192,24 @@ def child(args) -> None:
 def run_step(args, home: Path, step: str, **extra) -> dict:
     out = args.workdir / f"{step}.json"
     out.unlink(missing_ok=True)
-    command = [PYTHON, str(Path(__file__).resolve()), "--child-home", str(home), "--step", step, "--out", str(out),
-               "--seed", str(args.seed), "--maturity-days", str(args.maturity_days), "--eval-days",
-               str(args.eval_days), "--alert-budget", str(args.alert_budget)]
+    command = [
+        PYTHON,
+        str(Path(__file__).resolve()),
+        "--child-home",
+        str(home),
+        "--step",
+        step,
+        "--out",
+        str(out),
+        "--seed",
+        str(args.seed),
+        "--maturity-days",
+        str(args.maturity_days),
+        "--eval-days",
+        str(args.eval_days),
+        "--alert-budget",
+        str(args.alert_budget),
+    ]
     for key, value in extra.items():
         command += [f"--{key.replace('_', '-')}", str(value)]
     seconds, rss = timed(command)
@@ -205,15 +249,34 @@ def main() -> None:
     events_dir = home / "landing" / "events"
     if not (labels_file.is_file() and events_dir.is_dir() and any(events_dir.iterdir())):
         shutil.rmtree(home, ignore_errors=True)
-        seconds, rss = timed([PYTHON, "-m", "shop_pipeline.synth", "--events", str(args.events), "--days",
-                              str(args.days), "--seed", str(args.seed), "--home", str(home)])
+        seconds, rss = timed(
+            [
+                PYTHON,
+                "-m",
+                "shop_pipeline.synth",
+                "--events",
+                str(args.events),
+                "--days",
+                str(args.days),
+                "--seed",
+                str(args.seed),
+                "--home",
+                str(home),
+            ]
+        )
         steps.append(["generate the shop (csv, default defects)", "", f"{seconds:.1f}", f"{rss:,.0f}"])
     else:
         print(f"# reusing the landed files of {home}", flush=True)
     shutil.rmtree(home / "warehouse", ignore_errors=True)
     staged = run_step(args, home, "stage")
-    steps.append(["ingest + stage (not order risk; for scale)", f"{staged['events']:,} events",
-                  f"{staged['process_s']:.1f}", f"{staged['process_rss_mib']:,.0f}"])
+    steps.append(
+        [
+            "ingest + stage (not order risk; for scale)",
+            f"{staged['events']:,} events",
+            f"{staged['process_s']:.1f}",
+            f"{staged['process_rss_mib']:,.0f}",
+        ]
+    )
     as_of = staged["as_of"]
     feats = run_step(args, home, "features", as_of=as_of)
     train = run_step(args, home, "training", as_of=as_of)
@@ -222,12 +285,16 @@ def main() -> None:
 
     print(f"\n## Order risk on the {args.events:,}-event shop ({args.days} days, seed {args.seed}, as_of {as_of})\n")
     print(f"{train['note']}\n")
-    print(f"alert budget {args.alert_budget:.1%}; served: **{train['serving_candidate']}** ({train['mode']}); "
-          f"flag threshold {train['threshold']:.4f}\n")
+    print(
+        f"alert budget {args.alert_budget:.1%}; served: **{train['serving_candidate']}** ({train['mode']}); "
+        f"flag threshold {train['threshold']:.4f}\n"
+    )
     metrics = train["metrics"]
     names = ("pr_auc", "precision_at_1pct", "precision_at_5pct", "recall_at_budget", "n_orders", "n_fraud")
-    rows = [[c, *(fmt(metrics[c].get(n)) if not n.startswith("n_") else f"{metrics[c].get(n, 0):,.0f}"
-                  for n in names)] for c in metrics]
+    rows = [
+        [c, *(fmt(metrics[c].get(n)) if not n.startswith("n_") else f"{metrics[c].get(n, 0):,.0f}" for n in names)]
+        for c in metrics
+    ]
     print(table(["candidate (held-out window)", *names], rows))
     z = metrics["amount_zscore"]["pr_auc"]
     print()
@@ -235,34 +302,69 @@ def main() -> None:
     for cand in ("hgb_classifier", "isolation_forest"):
         value = metrics[cand]["pr_auc"]
         ratio = value / z if z and value == value else float("nan")
-        targets.append([f"{cand} PR-AUC / amount_zscore PR-AUC >= {TARGET_RATIO:.0f}x" if cand == "hgb_classifier"
-                        else f"{cand} PR-AUC / amount_zscore PR-AUC (no target)", f"{ratio:.2f}x",
-                        ("yes" if ratio >= TARGET_RATIO else "NO") if cand == "hgb_classifier" else "-"])
+        targets.append(
+            [
+                f"{cand} PR-AUC / amount_zscore PR-AUC >= {TARGET_RATIO:.0f}x"
+                if cand == "hgb_classifier"
+                else f"{cand} PR-AUC / amount_zscore PR-AUC (no target)",
+                f"{ratio:.2f}x",
+                ("yes" if ratio >= TARGET_RATIO else "NO") if cand == "hgb_classifier" else "-",
+            ]
+        )
     print(table(["target", "value", "holds"], targets))
 
     print("\n### Served model's flags against the generator's ground truth (all scored orders)\n")
     truth_rows = []
     for name in ("all", "last_14_days"):
         part = score[name]
-        truth_rows.append([name, f"{part['orders']:,}", f"{part['fraud']:,}", f"{part['flagged']:,}",
-                           fmt(part["precision"]), fmt(part["recall"])])
+        truth_rows.append(
+            [
+                name,
+                f"{part['orders']:,}",
+                f"{part['fraud']:,}",
+                f"{part['flagged']:,}",
+                fmt(part["precision"]),
+                fmt(part["recall"]),
+            ]
+        )
     print(table(["orders", "count", "fraud (truth)", "flagged", "precision", "recall"], truth_rows))
 
     print("\n### Time and peak RSS (each step in its own process)\n")
     fit = train["fit_s"]
     steps += [
-        ["features: build_order_features (one SQL, one transaction)", f"{feats['orders']:,} orders",
-         f"{feats['features_s']:.1f} (process {feats['process_s']:.1f})", f"{feats['process_rss_mib']:,.0f}"],
-        ["labels: load_order_labels", f"{feats['label_rows']:,} rows, {feats['label_rejects']} rejects",
-         f"{feats['labels_s']:.2f}", "(same process)"],
-        [(f"training: run_order_risk_frames (fit z-score {fit['amount_zscore']:.2f} s, isolation forest "
-          f"{fit['isolation_forest']:.1f} s, hgb {fit['hgb_classifier']:.1f} s, final refit)"),
-         f"{train['labelled_orders']:,} labelled orders", f"{train['training_s']:.1f} (process {train['process_s']:.1f})",
-         f"{train['process_rss_mib']:,.0f}"],
-        [f"scoring: score_orders, no explanations (artifact {train['artifact_mib']:.1f} MiB, load {score['load_s']:.2f} s)",
-         f"{score['orders']:,} orders", f"{score['score_s']:.2f}", f"{score['process_rss_mib']:,.0f}"],
-        [f"scoring with top_features for the {score['explained']:,} flagged orders", f"{score['orders']:,} orders",
-         f"{score['score_explain_s']:.2f}", "(same process)"],
+        [
+            "features: build_order_features (one SQL, one transaction)",
+            f"{feats['orders']:,} orders",
+            f"{feats['features_s']:.1f} (process {feats['process_s']:.1f})",
+            f"{feats['process_rss_mib']:,.0f}",
+        ],
+        [
+            "labels: load_order_labels",
+            f"{feats['label_rows']:,} rows, {feats['label_rejects']} rejects",
+            f"{feats['labels_s']:.2f}",
+            "(same process)",
+        ],
+        [
+            (
+                f"training: run_order_risk_frames (fit z-score {fit['amount_zscore']:.2f} s, isolation forest "
+                f"{fit['isolation_forest']:.1f} s, hgb {fit['hgb_classifier']:.1f} s, final refit)"
+            ),
+            f"{train['labelled_orders']:,} labelled orders",
+            f"{train['training_s']:.1f} (process {train['process_s']:.1f})",
+            f"{train['process_rss_mib']:,.0f}",
+        ],
+        [
+            f"scoring: score_orders, no explanations (artifact {train['artifact_mib']:.1f} MiB, load {score['load_s']:.2f} s)",
+            f"{score['orders']:,} orders",
+            f"{score['score_s']:.2f}",
+            f"{score['process_rss_mib']:,.0f}",
+        ],
+        [
+            f"scoring with top_features for the {score['explained']:,} flagged orders",
+            f"{score['orders']:,} orders",
+            f"{score['score_explain_s']:.2f}",
+            "(same process)",
+        ],
     ]
     print(table(["step", "size", "seconds", "peak RSS MiB"], steps), flush=True)
 

@@ -40,8 +40,12 @@ def template(workdir: Path, events: int, days: int, start: str = "2024-01-01") -
     """A generated landing folder, made once per size and copied into each run's home."""
     home = workdir / f"template-{events}-{days}"
     if not (home / "landing" / "events").is_dir():
-        subprocess.run([CLI, "generate", "--events", str(events), "--days", str(days), "--start", start,
-                        "--home", str(home)], check=True, env=ENV, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [CLI, "generate", "--events", str(events), "--days", str(days), "--start", start, "--home", str(home)],
+            check=True,
+            env=ENV,
+            stdout=subprocess.DEVNULL,
+        )
     return home
 
 
@@ -84,14 +88,19 @@ def history(args, workdir: Path) -> list[list]:
         for days, source in ((args.short_days, short), (args.long_days, long)):
             seconds, _ = run(fresh_home(workdir, source, f"history-{days}"))
             times[days].append(seconds)
-            print(f"history: {args.events:,} events over {days} days, repeat {repeat + 1}: {seconds:.1f} s; {load()}",
-                  flush=True)
+            print(
+                f"history: {args.events:,} events over {days} days, repeat {repeat + 1}: {seconds:.1f} s; {load()}",
+                flush=True,
+            )
     ratios = [b / a for a, b in zip(times[args.short_days], times[args.long_days])]
     return [
         median_row(f"full run, {args.events:,} events over {args.short_days} days", times[args.short_days]),
         median_row(f"full run, {args.events:,} events over {args.long_days} days", times[args.long_days]),
-        [f"**{args.long_days} / {args.short_days} days** (target <= 1.5x)", f"**{statistics.median(ratios):.2f}x**",
-         ", ".join(f"{r:.2f}x" for r in ratios)],
+        [
+            f"**{args.long_days} / {args.short_days} days** (target <= 1.5x)",
+            f"**{statistics.median(ratios):.2f}x**",
+            ", ".join(f"{r:.2f}x" for r in ratios),
+        ],
     ]
 
 
@@ -102,8 +111,11 @@ def first_step(args, workdir: Path) -> list[list]:
         seconds, wait = run(fresh_home(workdir, source, f"start-{args.start_days}"), verbose=True)
         waits.append(wait if wait is not None else float("nan"))
         totals.append(seconds)
-        print(f"start: {args.start_days} days, repeat {repeat + 1}: first step after {wait:.1f} s, run {seconds:.1f} s; "
-              f"{load()}", flush=True)
+        print(
+            f"start: {args.start_days} days, repeat {repeat + 1}: first step after {wait:.1f} s, run {seconds:.1f} s; "
+            f"{load()}",
+            flush=True,
+        )
     return [
         median_row(f"command -> first step, {args.start_days} days of history (target <= 10 s)", waits),
         median_row(f"full run, {args.events:,} events over {args.start_days} days", totals),
@@ -119,14 +131,20 @@ def rerun(args, workdir: Path) -> list[list]:
         second, _ = run(home)
         firsts.append(first)
         seconds_.append(second)
-        print(f"rerun, repeat {repeat + 1}: first {first:.1f} s, second (unchanged data) {second:.1f} s "
-              f"= {second / first:.1%}; {load()}", flush=True)
+        print(
+            f"rerun, repeat {repeat + 1}: first {first:.1f} s, second (unchanged data) {second:.1f} s "
+            f"= {second / first:.1%}; {load()}",
+            flush=True,
+        )
     ratios = [b / a * 100 for a, b in zip(firsts, seconds_)]
     return [
         median_row(f"first run, {args.events * 3:,} events over {args.short_days} days", firsts),
         median_row("second run on unchanged data", seconds_),
-        ["**second / first** (target <= 15%)", f"**{statistics.median(ratios):.1f}%**",
-         ", ".join(f"{r:.1f}%" for r in ratios)],
+        [
+            "**second / first** (target <= 15%)",
+            f"**{statistics.median(ratios):.1f}%**",
+            ", ".join(f"{r:.1f}%" for r in ratios),
+        ],
     ]
 
 

@@ -11,8 +11,19 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-COLUMNS = ["event_id", "event_time", "event_type", "user_id", "session_id", "product_id",
-           "category", "brand", "price", "quantity", "order_id"]
+COLUMNS = [
+    "event_id",
+    "event_time",
+    "event_type",
+    "user_id",
+    "session_id",
+    "product_id",
+    "category",
+    "brand",
+    "price",
+    "quantity",
+    "order_id",
+]
 EVENT_TYPES = ["view", "cart", "remove_from_cart", "purchase"]
 
 
@@ -32,21 +43,27 @@ def frame(files: list[str]) -> pl.DataFrame:
     typed = raw.with_columns(
         partition_date=day,
         event_time=pl.col("event_time").str.to_datetime(
-            "%Y-%m-%dT%H:%M:%S%.f%#z", time_zone="UTC", strict=False, time_unit="us"),
+            "%Y-%m-%dT%H:%M:%S%.f%#z", time_zone="UTC", strict=False, time_unit="us"
+        ),
         price=pl.col("price").cast(pl.Float64, strict=False),
         quantity=pl.col("quantity").fill_null("1").cast(pl.Int32, strict=False),
     )
     rules = (
-        pl.col("event_id").is_not_null() & pl.col("user_id").is_not_null() & pl.col("product_id").is_not_null()
+        pl.col("event_id").is_not_null()
+        & pl.col("user_id").is_not_null()
+        & pl.col("product_id").is_not_null()
         & pl.col("event_type").is_in(EVENT_TYPES)
         & (pl.col("event_time") >= start - pl.duration(days=3))
         & (pl.col("event_time") < start + pl.duration(days=1, minutes=60))
-        & pl.col("price").is_between(0, 100_000) & pl.col("price").is_not_nan()
+        & pl.col("price").is_between(0, 100_000)
+        & pl.col("price").is_not_nan()
         & pl.col("quantity").is_between(1, 1000)
         & ((pl.col("event_type") != "purchase") | pl.col("order_id").is_not_null())
     )
     return (
-        typed.with_columns(start=start).filter(rules).drop("start")
+        typed.with_columns(start=start)
+        .filter(rules)
+        .drop("start")
         .unique(subset=["event_id"], keep="first", maintain_order=True)
         .with_columns(pl.col("event_time").dt.replace_time_zone(None))
         .collect()

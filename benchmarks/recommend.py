@@ -64,8 +64,21 @@ def warehouse_for(events: int, days: int, args) -> Path:
 def measure(mode: str, source: str, args, extra: list[str] | None = None) -> dict:
     out = args.workdir / f"measure-{mode}-{Path(source).stem}.json"
     out.unlink(missing_ok=True)
-    seconds, rss = timed([PYTHON, str(Path(__file__).resolve()), "--measure", mode, "--source", source,
-                          "--out", str(out), "--workdir", str(args.workdir), *(extra or [])])
+    seconds, rss = timed(
+        [
+            PYTHON,
+            str(Path(__file__).resolve()),
+            "--measure",
+            mode,
+            "--source",
+            source,
+            "--out",
+            str(out),
+            "--workdir",
+            str(args.workdir),
+            *(extra or []),
+        ]
+    )
     result = json.loads(out.read_text())
     result["process_seconds"], result["process_rss_mib"] = seconds, rss
     return result
@@ -92,9 +105,14 @@ def _quality(source: str) -> dict:
     tuned = tune_parameters(con, as_of, SEED)  # as the pipeline: on the window before the test window
     evaluation = evaluate_candidates(split, seed=SEED, parameters=tuned)
     chosen = choose_serving(registry_metrics(evaluation))
-    return {"summary": evaluation.summary(), "split_s": split_s, "chosen": chosen, "tuned": tuned,
-            "metrics": {n: r.metrics for n, r in evaluation.results.items()},
-            "registry_metrics": registry_metrics(evaluation)}
+    return {
+        "summary": evaluation.summary(),
+        "split_s": split_s,
+        "chosen": chosen,
+        "tuned": tuned,
+        "metrics": {n: r.metrics for n, r in evaluation.results.items()},
+        "registry_metrics": registry_metrics(evaluation),
+    }
 
 
 def _train(source: str, workdir: Path) -> dict:
@@ -134,8 +152,9 @@ def _train(source: str, workdir: Path) -> dict:
         t = time.perf_counter()
         fit_final(history, candidate, seed=SEED, parameters=tuned.get(candidate))
         result[f"full_fit_{candidate}_s"] = time.perf_counter() - t
-    path, sha = registry.save_model(model.to_artifact(), workdir / "models", "recommend-bench",
-                                    f"{Path(source).stem}-{chosen}-{os.getpid()}")  # a rerun never meets an old file
+    path, sha = registry.save_model(
+        model.to_artifact(), workdir / "models", "recommend-bench", f"{Path(source).stem}-{chosen}-{os.getpid()}"
+    )  # a rerun never meets an old file
     result["artifact"], result["sha256"] = str(path), sha
     result["artifact_mib"] = path.stat().st_size / 2**20
     return result
@@ -165,7 +184,11 @@ def _score(source: str, artifact: str, sha: str, candidate: str | None) -> dict:
     recent = customers_to_score(history, as_of, RECENT_DAYS)
     t = time.perf_counter()
     frame = recommendations_frame(model, history, as_of, "bench", recency_days=RECENT_DAYS)
-    result["recent_customers"], result["recent_s"], result["recent_rows"] = len(recent), time.perf_counter() - t, len(frame)
+    result["recent_customers"], result["recent_s"], result["recent_rows"] = (
+        len(recent),
+        time.perf_counter() - t,
+        len(frame),
+    )
     del frame
     everyone = customers_to_score(history, as_of)  # the default: every customer seen before the cut-off
     t = time.perf_counter()
@@ -188,26 +211,39 @@ def _synthetic(users: int, items: int, candidate: str) -> dict:
     rng = np.random.default_rng(SEED)
     per_user = np.minimum(rng.geometric(1 / 30, size=users), 300)
     rows = np.repeat(np.arange(users), per_user)
-    popularity = (np.arange(1, items + 1) ** -1.05)
+    popularity = np.arange(1, items + 1) ** -1.05
     cols = rng.choice(items, size=len(rows), p=popularity / popularity.sum())
     weights = sparse.csr_matrix((rng.random(len(rows)).astype(np.float32) + 0.5, (rows, cols)), shape=(users, items))
     weights.sum_duplicates()
-    orders = sparse.csr_matrix(((rng.random(weights.nnz) < 0.1).astype(np.int32), weights.indices.copy(), weights.indptr.copy()),
-                               shape=weights.shape)
+    orders = sparse.csr_matrix(
+        ((rng.random(weights.nnz) < 0.1).astype(np.int32), weights.indices.copy(), weights.indptr.copy()),
+        shape=weights.shape,
+    )
     orders.eliminate_zeros()
     matrix = InteractionMatrix(
         user_ids=np.array([f"u{i}" for i in range(users)], dtype=object),
         item_ids=np.array([f"p{i}" for i in range(items)], dtype=object),
         item_category=np.array([f"c{i % 50}" for i in range(items)], dtype=object),
-        item_in_catalog=np.ones(items, bool), weights=weights, orders=orders,
-        user_last_interaction=np.full(users, np.datetime64("2025-03-30T12:00", "us")), as_of=dt.date(2025, 3, 31))
+        item_in_catalog=np.ones(items, bool),
+        weights=weights,
+        orders=orders,
+        user_last_interaction=np.full(users, np.datetime64("2025-03-30T12:00", "us")),
+        as_of=dt.date(2025, 3, 31),
+    )
     t = time.perf_counter()
     model = fit_final(matrix, candidate, seed=SEED)
     fit_s = time.perf_counter() - t
     t = time.perf_counter()
     rows_out = len(recommendations_frame(model, matrix, matrix.as_of, "bench"))  # every customer, as the pipeline
-    return {"users": users, "items": items, "pairs": int(weights.nnz), "candidate": candidate, "fit_s": fit_s,
-            "score_s": time.perf_counter() - t, "rows": rows_out}
+    return {
+        "users": users,
+        "items": items,
+        "pairs": int(weights.nnz),
+        "candidate": candidate,
+        "fit_s": fit_s,
+        "score_s": time.perf_counter() - t,
+        "rows": rows_out,
+    }
 
 
 # --------------------------------------------------------------------------------- report
@@ -221,25 +257,45 @@ def quality(args) -> None:
     m = measure("quality", str(source), args)
     s = m["summary"]
     print(f"# {load()}")
-    print(f"as_of {s['as_of']}, trained on interactions up to {s['split_day']}, tested on the {s['test_days']} days "
-          f"after it (target: {s['target_event']}s); {s['evaluated_users']:,} customers evaluated "
-          f"({s['unknown_users']:,} first seen after the split, not evaluated); {s['train_users']:,} x "
-          f"{s['train_items']:,} training matrix, {s['train_pairs']:,} pairs. Served (best measured): {m['chosen']}; tuned on the 14 days before the test window: {m['tuned']}.\n")
+    print(
+        f"as_of {s['as_of']}, trained on interactions up to {s['split_day']}, tested on the {s['test_days']} days "
+        f"after it (target: {s['target_event']}s); {s['evaluated_users']:,} customers evaluated "
+        f"({s['unknown_users']:,} first seen after the split, not evaluated); {s['train_users']:,} x "
+        f"{s['train_items']:,} training matrix, {s['train_pairs']:,} pairs. Served (best measured): {m['chosen']}; tuned on the 14 days before the test window: {m['tuned']}.\n"
+    )
     names = [f"{metric}_at_{k}" for k in (10, 20) for metric in ("ndcg", "recall", "precision", "hit_rate", "coverage")]
     base = m["metrics"]["most_popular"]["ndcg_at_10"]
     rows = []
     for cand, values in m["metrics"].items():
         label = f"{cand} (served)" if cand == m["chosen"] else cand
-        rows.append([label, *(fmt(values[n]) for n in names), f"{values['ndcg_at_10'] / base:.2f}x",
-                     f"{values['fit_seconds']:.1f}", f"{values['score_seconds']:.1f}"])
+        rows.append(
+            [
+                label,
+                *(fmt(values[n]) for n in names),
+                f"{values['ndcg_at_10'] / base:.2f}x",
+                f"{values['fit_seconds']:.1f}",
+                f"{values['score_seconds']:.1f}",
+            ]
+        )
     print(table(["candidate", *names, "NDCG@10 / most_popular", "fit s", "score s"], rows))
     ratio = m["metrics"][m["chosen"]]["ndcg_at_10"] / base
     print()
-    print(table(["target", "holds"], [[f"challenger NDCG@10 >= {NDCG_TARGET}x most-popular ({ratio:.2f}x)",
-                                       "yes" if ratio >= NDCG_TARGET else "NO"],
-                                      [f"challenger NDCG@10 above item_knn ({m['metrics'][m['chosen']]['ndcg_at_10'] / m['metrics']['item_knn']['ndcg_at_10']:.2f}x)",
-                                       "yes" if m["metrics"][m["chosen"]]["ndcg_at_10"] > m["metrics"]["item_knn"]["ndcg_at_10"] else "NO"]]),
-          flush=True)
+    print(
+        table(
+            ["target", "holds"],
+            [
+                [
+                    f"challenger NDCG@10 >= {NDCG_TARGET}x most-popular ({ratio:.2f}x)",
+                    "yes" if ratio >= NDCG_TARGET else "NO",
+                ],
+                [
+                    f"challenger NDCG@10 above item_knn ({m['metrics'][m['chosen']]['ndcg_at_10'] / m['metrics']['item_knn']['ndcg_at_10']:.2f}x)",
+                    "yes" if m["metrics"][m["chosen"]]["ndcg_at_10"] > m["metrics"]["item_knn"]["ndcg_at_10"] else "NO",
+                ],
+            ],
+        ),
+        flush=True,
+    )
 
 
 def scale(args) -> None:
@@ -250,37 +306,88 @@ def scale(args) -> None:
     print(f"# {load()}")
     fit = ", ".join(f"{k} {v:.1f} s" for k, v in train["candidate_fit_s"].items())
     rows = [
-        [(f"train: split + 4 candidates evaluated ({fit}) + final {train['chosen']} refit + artifact "
-          f"({train['artifact_mib']:.1f} MiB)"), f"{train['users']:,} x {train['items']:,}, {train['pairs']:,} pairs",
-         f"{train['process_seconds']:.1f}", f"{train['process_rss_mib']:,.0f}"],
+        [
+            (
+                f"train: split + 4 candidates evaluated ({fit}) + final {train['chosen']} refit + artifact "
+                f"({train['artifact_mib']:.1f} MiB)"
+            ),
+            f"{train['users']:,} x {train['items']:,}, {train['pairs']:,} pairs",
+            f"{train['process_seconds']:.1f}",
+            f"{train['process_rss_mib']:,.0f}",
+        ],
         ["  of which: load the interaction matrix as of as_of", "", f"{train['load_s']:.1f}", ""],
         [f"  of which: final fit {train['chosen']}", "", f"{train['final_fit_s']:.2f}", ""],
-        ["  (also: item_knn / ease fitted on all data)", "",
-         f"{train['full_fit_item_knn_s']:.1f} / {train['full_fit_ease_s']:.1f}", ""],
-        [f"score: top-20 {score['candidate']} for the customers seen in the {RECENT_DAYS} days before the cut-off "
-         "(recency_days=30, the old default)", f"{score['recent_customers']:,} customers", f"{score['recent_s']:.1f}", ""],
-        ["score: top-20 for every customer seen before the cut-off (the default)",
-         f"{score['all_customers']:,} customers, {score['all_rows']:,} rows", f"{score['all_s']:.1f}", ""],
-        ["score process (load matrix + artifact + both scorings)", "", f"{score['process_seconds']:.1f}",
-         f"{score['process_rss_mib']:,.0f}"],
+        [
+            "  (also: item_knn / ease fitted on all data)",
+            "",
+            f"{train['full_fit_item_knn_s']:.1f} / {train['full_fit_ease_s']:.1f}",
+            "",
+        ],
+        [
+            f"score: top-20 {score['candidate']} for the customers seen in the {RECENT_DAYS} days before the cut-off "
+            "(recency_days=30, the old default)",
+            f"{score['recent_customers']:,} customers",
+            f"{score['recent_s']:.1f}",
+            "",
+        ],
+        [
+            "score: top-20 for every customer seen before the cut-off (the default)",
+            f"{score['all_customers']:,} customers, {score['all_rows']:,} rows",
+            f"{score['all_s']:.1f}",
+            "",
+        ],
+        [
+            "score process (load matrix + artifact + both scorings)",
+            "",
+            f"{score['process_seconds']:.1f}",
+            f"{score['process_rss_mib']:,.0f}",
+        ],
     ]
     print(table(["stage", "size", "seconds", "peak RSS MiB"], rows))
     print("\nNDCG@10 on this shop: " + ", ".join(f"{k} {v:.4f}" for k, v in train["ndcg_at_10"].items()), flush=True)
-    print("Rows by reason (every customer): " + ", ".join(f"{k} {v:,}" for k, v in score["all_reasons"].items()),
-          flush=True)
+    print(
+        "Rows by reason (every customer): " + ", ".join(f"{k} {v:,}" for k, v in score["all_reasons"].items()),
+        flush=True,
+    )
 
 
 def synthetic(args) -> None:
     print(f"\n## Synthetic {args.synthetic_users:,} customers x {args.synthetic_items:,} products\n", flush=True)
     rows = []
     for candidate in ("category_popularity", "item_knn", "ease"):
-        m = measure(f"synthetic-{candidate}", candidate, args,
-                    ["--users", str(args.synthetic_users), "--items", str(args.synthetic_items)])
-        rows.append([candidate, f"{m['pairs']:,}", f"{m['fit_s']:.1f}", f"{m['score_s']:.1f}", f"{m['rows']:,}",
-                     f"{m['process_rss_mib']:,.0f}", "yes" if m["score_s"] < SCORING_TARGET_S else "NO"])
+        m = measure(
+            f"synthetic-{candidate}",
+            candidate,
+            args,
+            ["--users", str(args.synthetic_users), "--items", str(args.synthetic_items)],
+        )
+        rows.append(
+            [
+                candidate,
+                f"{m['pairs']:,}",
+                f"{m['fit_s']:.1f}",
+                f"{m['score_s']:.1f}",
+                f"{m['rows']:,}",
+                f"{m['process_rss_mib']:,.0f}",
+                "yes" if m["score_s"] < SCORING_TARGET_S else "NO",
+            ]
+        )
     print(f"# {load()}")
-    print(table(["candidate", "pairs", "fit s", "top-20 for all s", "rows", "peak RSS MiB (process)",
-                 f"scoring < {SCORING_TARGET_S:.0f} s"], rows), flush=True)
+    print(
+        table(
+            [
+                "candidate",
+                "pairs",
+                "fit s",
+                "top-20 for all s",
+                "rows",
+                "peak RSS MiB (process)",
+                f"scoring < {SCORING_TARGET_S:.0f} s",
+            ],
+            rows,
+        ),
+        flush=True,
+    )
 
 
 def main() -> None:

@@ -51,8 +51,11 @@ def prepared(home: Path, events: int, days: int) -> None:
     if current_snapshot_dir(serving_root(home)) is not None:
         return
     if not any((home / "landing" / "events").glob("*")):
-        subprocess.run([PYTHON, "-m", "shop_pipeline.synth", "--events", str(events), "--days", str(days),
-                        "--home", str(home)], check=True, env=ENV)
+        subprocess.run(
+            [PYTHON, "-m", "shop_pipeline.synth", "--events", str(events), "--days", str(days), "--home", str(home)],
+            check=True,
+            env=ENV,
+        )
     subprocess.run([SHOP_PIPELINE, "run", "--home", str(home)], check=False, env=ENV)
     if current_snapshot_dir(serving_root(home)) is None:
         raise SystemExit(f"the run on {home} published no serving snapshot (see {home}/logs/dagster.log)")
@@ -68,22 +71,35 @@ def workload(home: Path, n: int, seed: int = 0) -> dict[str, list]:
         customers = [c for (c,) in con.execute("SELECT customer_id FROM scoring.customer_scores").fetchall()]
         orders = con.execute(ORDERS_AS_SENT + " LIMIT 20000").df()
         products = [p for (p,) in con.execute("SELECT DISTINCT product_id FROM scoring.demand_forecasts").fetchall()]
-        horizon = [d.isoformat() for (d,) in con.execute(
-            "SELECT DISTINCT day FROM scoring.demand_forecasts ORDER BY day").fetchall()]
+        horizon = [
+            d.isoformat()
+            for (d,) in con.execute("SELECT DISTINCT day FROM scoring.demand_forecasts ORDER BY day").fetchall()
+        ]
     unknown = [f"unknown-{i}" for i in range(max(1, n // 20))]  # 5% cold customers: the fallback path
     pick = [rng.choice(customers) if rng.random() > 0.05 else rng.choice(unknown) for _ in range(n)]
-    bodies = [OnlineOrder.from_row(row).to_request() for row in orders.sample(min(n, len(orders)), random_state=seed,
-                                                                                  replace=len(orders) < n)
-              .itertuples(index=False)]
+    bodies = [
+        OnlineOrder.from_row(row).to_request()
+        for row in orders.sample(min(n, len(orders)), random_state=seed, replace=len(orders) < n).itertuples(
+            index=False
+        )
+    ]
     return {
         "recommendations": [("GET", f"/v1/customers/{c}/recommendations?k=10", None) for c in pick],
         "scores": [("GET", f"/v1/customers/{c}/scores", None) for c in pick if not c.startswith("unknown-")],
         "orders/risk": [("POST", "/v1/orders/risk", b) for b in bodies],
         # the next week of a product; every fourth request a what-if price or promotion
-        "demand/predict": [("POST", "/v1/demand/predict", {
-            "product_id": rng.choice(products), "days": horizon[:7],
-            **({} if i % 4 else rng.choice([{"price": round(rng.uniform(1, 100), 2)}, {"promotion_pct": 10}]))})
-            for i in range(n)],
+        "demand/predict": [
+            (
+                "POST",
+                "/v1/demand/predict",
+                {
+                    "product_id": rng.choice(products),
+                    "days": horizon[:7],
+                    **({} if i % 4 else rng.choice([{"price": round(rng.uniform(1, 100), 2)}, {"promotion_pct": 10}])),
+                },
+            )
+            for i in range(n)
+        ],
     }
 
 
@@ -119,15 +135,25 @@ async def open_loop(base: str, requests: list, rate: float, seconds: float, work
         await asyncio.gather(*(worker() for _ in range(workers)))
         elapsed = time.perf_counter() - start
     latencies.sort()
-    return {"sent": total, "seconds": elapsed, "throughput": total / elapsed,
-            "p50": latencies[len(latencies) // 2], "p99": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))],
-            "failures": failures}
+    return {
+        "sent": total,
+        "seconds": elapsed,
+        "throughput": total / elapsed,
+        "p50": latencies[len(latencies) // 2],
+        "p99": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))],
+        "failures": failures,
+    }
 
 
 def client_process(base: str, endpoint: str, requests_file: Path, rate: float, seconds: float) -> dict:
     """Run the load generator in its own process (its CPU is not the server's)."""
-    done = subprocess.run([PYTHON, __file__, "--client", base, endpoint, str(requests_file), str(rate), str(seconds)],
-                          capture_output=True, text=True, env=ENV, check=True)
+    done = subprocess.run(
+        [PYTHON, __file__, "--client", base, endpoint, str(requests_file), str(rate), str(seconds)],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        check=True,
+    )
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -172,8 +198,12 @@ def main() -> None:
         files[endpoint].write_text(json.dumps(requests))
     port = free_port()
     server_log = open(home / "bench_requests" / "server.log", "w")  # noqa: SIM115 - the server writes it until it stops
-    server = subprocess.Popen([SHOP_PIPELINE, "serve", "--home", str(home), "--port", str(port),
-                               "--workers", str(args.workers)], env=ENV, stdout=server_log, stderr=subprocess.STDOUT)
+    server = subprocess.Popen(
+        [SHOP_PIPELINE, "serve", "--home", str(home), "--port", str(port), "--workers", str(args.workers)],
+        env=ENV,
+        stdout=server_log,
+        stderr=subprocess.STDOUT,
+    )
     base = f"http://127.0.0.1:{port}"
     rows = []
     try:
@@ -199,8 +229,11 @@ def main() -> None:
                 print(f"# {endpoint} at {rate}/s for {args.seconds:.0f} s, repetition {rep}; {load()}", flush=True)
                 result = client_process(base, endpoint, files[endpoint], rate, args.seconds)
                 results[endpoint].append(result)
-                print(f"  p50 {result['p50']:.1f} ms  p99 {result['p99']:.1f} ms  {result['throughput']:.0f}/s  "
-                      f"failures {result['failures'] or 'none'}", flush=True)
+                print(
+                    f"  p50 {result['p50']:.1f} ms  p99 {result['p99']:.1f} ms  {result['throughput']:.0f}/s  "
+                    f"failures {result['failures'] or 'none'}",
+                    flush=True,
+                )
         print(f"# snapshot swap: recommendations at 500/s while 3 snapshots are published; {load()}", flush=True)
         import threading
 
@@ -210,21 +243,40 @@ def main() -> None:
         swap = client_process(base, "recommendations", files["recommendations"], 500, args.seconds)
         publisher.join()
         deadline = time.monotonic() + 60  # the last publish may still be loading
-        while (current := httpx.get(base + "/readyz").json()["snapshot_id"]) != swapped[-1] and time.monotonic() < deadline:
+        while (current := httpx.get(base + "/readyz").json()["snapshot_id"]) != swapped[
+            -1
+        ] and time.monotonic() < deadline:
             time.sleep(0.5)
-        print(f"  published {swapped}; serving {current}; p99 {swap['p99']:.1f} ms; failures {swap['failures'] or 'none'}")
+        print(
+            f"  published {swapped}; serving {current}; p99 {swap['p99']:.1f} ms; failures {swap['failures'] or 'none'}"
+        )
         for endpoint, (rate, limit) in TARGETS.items():
             runs = results[endpoint]
             p50 = statistics.median(r["p50"] for r in runs)
             p99 = statistics.median(r["p99"] for r in runs)
             failures = sum(sum(r["failures"].values()) for r in runs)
-            rows.append([endpoint, f"{rate}/s", f"{statistics.median(r['throughput'] for r in runs):.0f}/s",
-                         f"{p50:.1f}", f"{p99:.1f} ({', '.join(format(r['p99'], '.1f') for r in runs)})",
-                         f"under {limit:.0f} ms: {'met' if p99 < limit and not failures else 'NOT met'}", str(failures)])
-        rows.append(["snapshot swap (3 publishes under 500/s)", "500/s", f"{swap['throughput']:.0f}/s",
-                     f"{swap['p50']:.1f}", f"{swap['p99']:.1f}",
-                     "zero failed: " + ("met" if not swap["failures"] and current == swapped[-1] else "NOT met"),
-                     str(sum(swap["failures"].values()))])
+            rows.append(
+                [
+                    endpoint,
+                    f"{rate}/s",
+                    f"{statistics.median(r['throughput'] for r in runs):.0f}/s",
+                    f"{p50:.1f}",
+                    f"{p99:.1f} ({', '.join(format(r['p99'], '.1f') for r in runs)})",
+                    f"under {limit:.0f} ms: {'met' if p99 < limit and not failures else 'NOT met'}",
+                    str(failures),
+                ]
+            )
+        rows.append(
+            [
+                "snapshot swap (3 publishes under 500/s)",
+                "500/s",
+                f"{swap['throughput']:.0f}/s",
+                f"{swap['p50']:.1f}",
+                f"{swap['p99']:.1f}",
+                "zero failed: " + ("met" if not swap["failures"] and current == swapped[-1] else "NOT met"),
+                str(sum(swap["failures"].values())),
+            ]
+        )
     finally:
         server.terminate()
         server.wait(timeout=20)

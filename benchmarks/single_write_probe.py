@@ -26,8 +26,19 @@ from pathlib import Path
 from harness import load, run_timed
 
 HERE = Path(__file__).resolve().parent
-COLUMNS = ["event_id", "event_time", "event_type", "user_id", "session_id", "product_id",
-           "category", "brand", "price", "quantity", "order_id"]
+COLUMNS = [
+    "event_id",
+    "event_time",
+    "event_type",
+    "user_id",
+    "session_id",
+    "product_id",
+    "category",
+    "brand",
+    "price",
+    "quantity",
+    "order_id",
+]
 
 _TRIMMED = ", ".join(f"nullif(trim({c}), '') AS {c}" for c in COLUMNS)
 TYPED = f"""
@@ -66,25 +77,38 @@ WITH read AS (
 """
 
 STATEMENTS = [
-    ("pass 1: keys", "CREATE OR REPLACE TEMP TABLE probe_keys AS " + TYPED + """
+    (
+        "pass 1: keys",
+        "CREATE OR REPLACE TEMP TABLE probe_keys AS "
+        + TYPED
+        + """
         SELECT k, reason_code,
                CASE WHEN reason_code IS NULL THEN hash(event_id) END AS id_hash,
                CASE WHEN reason_code IS NULL THEN hash(time_utc, event_type, user_id, session_id, product_id,
                                                        price_value, quantity_value, order_id) END AS content_hash
-        FROM classified"""),
-    ("dedup", """
+        FROM classified""",
+    ),
+    (
+        "dedup",
+        """
         CREATE OR REPLACE TEMP TABLE probe_dropped AS
         WITH ids AS (SELECT id_hash, min(k) AS first_k FROM probe_keys WHERE reason_code IS NULL
                      GROUP BY id_hash HAVING count(*) > 1),
              contents AS (SELECT content_hash, min(k) AS first_k FROM probe_keys WHERE reason_code IS NULL
                           GROUP BY content_hash HAVING count(*) > 1)
         SELECT s.k FROM probe_keys AS s LEFT JOIN ids USING (id_hash) LEFT JOIN contents USING (content_hash)
-        WHERE s.reason_code IS NULL AND (s.k > ids.first_k OR s.k > contents.first_k)"""),
-    ("pass 2: write", "INSERT INTO events " + TYPED + """
+        WHERE s.reason_code IS NULL AND (s.k > ids.first_k OR s.k > contents.first_k)""",
+    ),
+    (
+        "pass 2: write",
+        "INSERT INTO events "
+        + TYPED
+        + """
         SELECT partition_date, event_id, time_utc AS event_time, event_type, user_id, session_id, product_id,
                category, brand, price_value AS price, quantity_value AS quantity, order_id,
                time_utc < day_start AS is_late, file_id, k
-        FROM classified WHERE reason_code IS NULL AND k NOT IN (SELECT k FROM probe_dropped)"""),
+        FROM classified WHERE reason_code IS NULL AND k NOT IN (SELECT k FROM probe_dropped)""",
+    ),
 ]
 
 EVENTS_DDL = """
@@ -139,7 +163,10 @@ def main() -> None:
         print(f"# {args.events:,} events, repetition {rep}/{args.repeats}; {load()}", flush=True)
         for name, command in (
             ("floor", [sys.executable, str(HERE / "duckdb_floor.py"), str(landing), str(workdir / "floor.duckdb")]),
-            ("probe", [sys.executable, str(Path(__file__).resolve()), "--probe", str(landing), str(workdir / "probe.duckdb")]),
+            (
+                "probe",
+                [sys.executable, str(Path(__file__).resolve()), "--probe", str(landing), str(workdir / "probe.duckdb")],
+            ),
         ):
             seconds, rss, _ = run_timed(command, echo=False) if name == "floor" else _run_probe(command)
             times[name].append(seconds)
@@ -147,10 +174,12 @@ def main() -> None:
         (workdir / "floor.duckdb").unlink(missing_ok=True)
     ratios = [p / f for p, f in zip(times["probe"], times["floor"], strict=True)]
     print(f"# after: {load()}")
-    print(f"| events | DuckDB floor s (each) | single-write probe s (each) | probe / floor (each) |\n|---|---|---|---|\n"
-          f"| {args.events:,} | {statistics.median(times['floor']):.1f} ({', '.join(f'{s:.1f}' for s in times['floor'])}) "
-          f"| {statistics.median(times['probe']):.1f} ({', '.join(f'{s:.1f}' for s in times['probe'])}) "
-          f"| {statistics.median(ratios):.2f}x ({', '.join(f'{r:.2f}x' for r in ratios)}) |")
+    print(
+        f"| events | DuckDB floor s (each) | single-write probe s (each) | probe / floor (each) |\n|---|---|---|---|\n"
+        f"| {args.events:,} | {statistics.median(times['floor']):.1f} ({', '.join(f'{s:.1f}' for s in times['floor'])}) "
+        f"| {statistics.median(times['probe']):.1f} ({', '.join(f'{s:.1f}' for s in times['probe'])}) "
+        f"| {statistics.median(ratios):.2f}x ({', '.join(f'{r:.2f}x' for r in ratios)}) |"
+    )
 
 
 def _run_probe(command: list[str]) -> tuple[float, float, bool]:

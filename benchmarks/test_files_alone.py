@@ -26,10 +26,19 @@ def test_files() -> list[str]:
 
 def run_alone(path: str) -> tuple[str, int, float, str]:
     started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "pytest", path, "-q", "-p", "no:randomly", "-p", "no:cacheprovider"],
-                          cwd=ROOT, capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", path, "-q", "-p", "no:randomly", "-p", "no:cacheprovider"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     tail = (done.stdout.strip().splitlines() or [""])[-1]
-    return path, done.returncode, time.perf_counter() - started, tail if done.returncode in (0, 5) else done.stdout[-3000:]
+    return (
+        path,
+        done.returncode,
+        time.perf_counter() - started,
+        tail if done.returncode in (0, 5) else done.stdout[-3000:],
+    )
 
 
 def main() -> None:

@@ -61,8 +61,9 @@ def fresh_home(source: Path, target: Path, warehouse: Path | None) -> Path:
 
 def run(home: Path, groups: str | None, env: dict[str, str]) -> tuple[float, bool]:
     command = [SHOP_PIPELINE, "run", "--home", str(home)] + (["--groups", groups] if groups else [])
-    seconds, _, ok = run_timed(command, env={"DAGSTER_HOME": str(home / "dagster_home"), **env}, check=False,
-                               echo=False)
+    seconds, _, ok = run_timed(
+        command, env={"DAGSTER_HOME": str(home / "dagster_home"), **env}, check=False, echo=False
+    )
     return seconds, ok
 
 
@@ -77,8 +78,9 @@ def step_seconds(home: Path) -> dict[str, float]:
     )
     import json
 
-    out = subprocess.run([PYTHON, "-W", "ignore", "-c", code, str(home / "dagster_home")], check=True,
-                         capture_output=True, text=True).stdout
+    out = subprocess.run(
+        [PYTHON, "-W", "ignore", "-c", code, str(home / "dagster_home")], check=True, capture_output=True, text=True
+    ).stdout
     return json.loads(out.strip().splitlines()[-1])
 
 
@@ -108,8 +110,9 @@ def main() -> int:
     home, workdir = Path(args.home).resolve(), Path(args.workdir).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     if not has_landing(home):
-        run_timed([SHOP_PIPELINE, "generate", "--events", str(args.events), "--days", str(args.days),
-                   "--home", str(home)])
+        run_timed(
+            [SHOP_PIPELINE, "generate", "--events", str(args.events), "--days", str(args.days), "--home", str(home)]
+        )
     base_warehouse = None
     if not args.full:
         base = fresh_home(home, workdir / "base", None)
@@ -118,8 +121,11 @@ def main() -> int:
             raise SystemExit("staging the base warehouse failed")
         print(f"# base warehouse staged ({DATA_GROUPS}) in {seconds:.1f} s", flush=True)
         base_warehouse = base / "warehouse" / "shop.duckdb"
-    print(f"# {'full run' if args.full else 'model steps'} of {home}; pipeline env {env or 'default'}; "
-          f"OMP_WAIT_POLICY in this shell: {os.environ.get('OMP_WAIT_POLICY', 'unset')}", flush=True)
+    print(
+        f"# {'full run' if args.full else 'model steps'} of {home}; pipeline env {env or 'default'}; "
+        f"OMP_WAIT_POLICY in this shell: {os.environ.get('OMP_WAIT_POLICY', 'unset')}",
+        flush=True,
+    )
     results: dict[str, list[dict[str, float]]] = {"quiet": [], "loaded": []}
     walls: dict[str, list[float]] = {"quiet": [], "loaded": []}
     for rep in range(1, args.repeats + 1):
@@ -136,8 +142,11 @@ def main() -> int:
             steps = step_seconds(target)
             results[mode].append(steps)
             walls[mode].append(seconds)
-            print(f"rep {rep} {mode:6s} wall {seconds:6.1f} s{'' if ok else ' (FAILED)'}; at start {started_load}; "
-                  + ", ".join(f"{k} {v:.1f}" for k, v in steps.items()), flush=True)
+            print(
+                f"rep {rep} {mode:6s} wall {seconds:6.1f} s{'' if ok else ' (FAILED)'}; at start {started_load}; "
+                + ", ".join(f"{k} {v:.1f}" for k, v in steps.items()),
+                flush=True,
+            )
     names = list(dict.fromkeys(k for rep in results["quiet"] + results["loaded"] for k in rep))
     rows, worst = [], 0.0
     for name in [*names, "(process wall time)"]:
@@ -152,11 +161,32 @@ def main() -> int:
         ratio = lo / q if q > 0 else float("nan")
         if name != "(process wall time)" and q >= 0.5:
             worst = max(worst, ratio)
-        rows.append([name, " ".join(f"{v:.1f}" for v in quiet), f"{q:.2f}", " ".join(f"{v:.1f}" for v in loaded),
-                     f"{lo:.2f}", f"{ratio:.2f}", "yes" if ratio <= TARGET_RATIO else "NO"])
+        rows.append(
+            [
+                name,
+                " ".join(f"{v:.1f}" for v in quiet),
+                f"{q:.2f}",
+                " ".join(f"{v:.1f}" for v in loaded),
+                f"{lo:.2f}",
+                f"{ratio:.2f}",
+                "yes" if ratio <= TARGET_RATIO else "NO",
+            ]
+        )
     print()
-    print(table(["step", "quiet s (each)", "quiet median", "2 burners s (each)", "2 burners median",
-                 "ratio", f"<= {TARGET_RATIO:g}x"], rows))
+    print(
+        table(
+            [
+                "step",
+                "quiet s (each)",
+                "quiet median",
+                "2 burners s (each)",
+                "2 burners median",
+                "ratio",
+                f"<= {TARGET_RATIO:g}x",
+            ],
+            rows,
+        )
+    )
     print(f"\nworst ratio of a step of at least 0.5 s quiet: {worst:.2f}; {load()} at the end")
     return 0
 

@@ -30,6 +30,11 @@ if ! .venv/bin/ruff check --quiet .; then
     exit 1
 fi
 echo "lint: ruff check passed"
+if ! .venv/bin/ruff format --check --quiet .; then
+    echo "some files are not formatted: .venv/bin/ruff format --check . (ruff format . formats them)" >&2
+    exit 1
+fi
+echo "format: ruff format --check passed"
 # The layers of DESIGN.md section 4 and no import cycles (pyproject.toml's [tool.importlinter])
 if ! .venv/bin/lint-imports --no-cache >"$docs_site.imports.log" 2>&1; then
     cat "$docs_site.imports.log" >&2

@@ -38,8 +38,12 @@ class Alert:
         return f"{self.kind}:{self.run_id or self.raised_at.isoformat()}"
 
     def to_record(self) -> dict[str, Any]:
-        return {"alert_id": self.alert_id, **asdict(self), "raised_at": self.raised_at.isoformat(),
-                "details": json.dumps(self.details, sort_keys=True, default=str)}
+        return {
+            "alert_id": self.alert_id,
+            **asdict(self),
+            "raised_at": self.raised_at.isoformat(),
+            "details": json.dumps(self.details, sort_keys=True, default=str),
+        }
 
 
 def redacted(url: str) -> str:

@@ -84,7 +84,9 @@ class LandingCursor:
             data = json.loads(text)
             return cls(int(data["mark_ns"]), {str(k): int(v) for k, v in data.get("recent", {}).items()})
         except (ValueError, KeyError, TypeError, AttributeError) as error:
-            raise ValueError(f"landing sensor cursor {text[:80]!r} is unreadable ({error}); reset it in the UI") from None
+            raise ValueError(
+                f"landing sensor cursor {text[:80]!r} is unreadable ({error}); reset it in the UI"
+            ) from None
 
 
 @dataclass(frozen=True)
@@ -106,15 +108,23 @@ class LandingScan:
         ]
         lines += [f"{v.relative}: still being written (last write {age:.0f} s ago)" for v, age in self.settling]
         lines += [f"{v.relative}: day {v.day} is outside the partitions; not ingested" for v in self.out_of_range]
-        lines += [f"{v.relative}: already ingested by a run of its partition that started after it landed"
-                  for v in self.already_ingested]
+        lines += [
+            f"{v.relative}: already ingested by a run of its partition that started after it landed"
+            for v in self.already_ingested
+        ]
         return lines
 
 
-def scan_landing(files: list[FileVersion], cursor: LandingCursor, now_ns: int, settle_seconds: float,
-                 first_day: dt.date, last_day: dt.date,
-                 ingestion_started_ns: Mapping[dt.date, int] | None = None,
-                 partition_of=lambda day: day) -> LandingScan:
+def scan_landing(
+    files: list[FileVersion],
+    cursor: LandingCursor,
+    now_ns: int,
+    settle_seconds: float,
+    first_day: dt.date,
+    last_day: dt.date,
+    ingestion_started_ns: Mapping[dt.date, int] | None = None,
+    partition_of=lambda day: day,
+) -> LandingScan:
     """Decide which file versions to launch. Take `now_ns` before listing the files.
 
     A version is new when it changed after the cursor's mark and is not among its recent keys;
@@ -166,8 +176,9 @@ class RetrainPolicy:
 
     def __post_init__(self):
         if self.min_new_events < 1 or self.max_psi < 0 or self.max_champion_age_days < 0:
-            raise ValueError(f"retraining policy {self}: min_new_events must be >= 1, max_psi and "
-                             "max_champion_age_days >= 0")
+            raise ValueError(
+                f"retraining policy {self}: min_new_events must be >= 1, max_psi and max_champion_age_days >= 0"
+            )
 
 
 @dataclass(frozen=True)
@@ -209,8 +220,12 @@ class MonitoringFacts:
             latest_day=day(data.get("latest_day")),
             models=[
                 ModelFacts(
-                    m["model_name"], m.get("champion_version"), instant(m.get("champion_promoted_at")),
-                    day(m.get("champion_train_end")), m["latest_version"], day(m.get("latest_as_of")),
+                    m["model_name"],
+                    m.get("champion_version"),
+                    instant(m.get("champion_promoted_at")),
+                    day(m.get("champion_train_end")),
+                    m["latest_version"],
+                    day(m.get("latest_as_of")),
                     int(m.get("new_clean_events", 0)),
                 )
                 for m in data.get("models", [])
@@ -247,19 +262,23 @@ def retrain_triggers(facts: MonitoringFacts, policy: RetrainPolicy, now: dt.date
         if model.champion_version is None:
             triggers.append(Trigger("no_champion", f"{model.model_name} has no champion"))
         if model.new_clean_events >= policy.min_new_events:
-            triggers.append(Trigger(
-                "new_data",
-                f"{model.model_name}: {model.new_clean_events} new clean events after {model.latest_as_of} "
-                f"(>= {policy.min_new_events})",
-            ))
+            triggers.append(
+                Trigger(
+                    "new_data",
+                    f"{model.model_name}: {model.new_clean_events} new clean events after {model.latest_as_of} "
+                    f"(>= {policy.min_new_events})",
+                )
+            )
         if model.champion_promoted_at is not None:
             age_days = (now - model.champion_promoted_at).total_seconds() / 86400
             if age_days > policy.max_champion_age_days:
-                triggers.append(Trigger(
-                    "stale_champion",
-                    f"{model.model_name}: champion {model.champion_version} is {age_days:.1f} days old "
-                    f"(> {policy.max_champion_age_days:g})",
-                ))
+                triggers.append(
+                    Trigger(
+                        "stale_champion",
+                        f"{model.model_name}: champion {model.champion_version} is {age_days:.1f} days old "
+                        f"(> {policy.max_champion_age_days:g})",
+                    )
+                )
     if any(unseen(model) for model in facts.models):
         drifted = {name: value for name, value in facts.psi.items() if value > policy.max_psi}
         if drifted:
@@ -278,5 +297,7 @@ def why_not(facts: MonitoringFacts, policy: RetrainPolicy) -> str:
     events = max((m.new_clean_events for m in facts.models), default=0)
     worst = max(facts.psi.items(), key=lambda kv: kv[1], default=None)
     drift = f"max PSI {worst[1]:.3f} ({worst[0]})" if worst else "PSI not measured"
-    return (f"no trigger: {events} new clean events < {policy.min_new_events}, {drift} <= {policy.max_psi:g}, "
-            f"champions younger than {policy.max_champion_age_days:g} days")
+    return (
+        f"no trigger: {events} new clean events < {policy.min_new_events}, {drift} <= {policy.max_psi:g}, "
+        f"champions younger than {policy.max_champion_age_days:g} days"
+    )

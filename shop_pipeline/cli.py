@@ -60,6 +60,7 @@ def _positive(unit: str):
         if value < 1:
             raise argparse.ArgumentTypeError(f"{value} {unit}: must be at least 1")
         return value
+
     return parse
 
 
@@ -71,23 +72,36 @@ def _groups(text: str) -> list[str]:
     unknown = [g for g in groups if g not in ASSET_GROUPS]
     if unknown or not groups:
         raise argparse.ArgumentTypeError(
-            f"unknown group(s) {', '.join(unknown) or '(none given)'}; the groups are {', '.join(ASSET_GROUPS)}")
+            f"unknown group(s) {', '.join(unknown) or '(none given)'}; the groups are {', '.join(ASSET_GROUPS)}"
+        )
     return groups
 
 
 def _add_window_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--as-of", type=_day,
-                        help="cut-off day YYYY-MM-DD: nothing after it influences features, models or scores "
-                        "(default: the last complete day landed)")
+    parser.add_argument(
+        "--as-of",
+        type=_day,
+        help="cut-off day YYYY-MM-DD: nothing after it influences features, models or scores "
+        "(default: the last complete day landed)",
+    )
     parser.add_argument("--forecast-horizon-days", type=_positive_days, help="days to forecast (default 14)")
-    parser.add_argument("--propensity-horizon-days", type=_positive_days,
-                        help="purchase window of the propensity label (default 30)")
-    parser.add_argument("--recommendation-recency-days", type=_positive_days,
-                        help="recommend only to customers with an interaction in the N days before the cut-off "
-                        "(default: every customer with any interaction)")
-    parser.add_argument("--groups", type=_groups, help="only these asset groups, comma-separated (e.g. ingestion,staging)")
-    parser.add_argument("--verbose", action="store_true",
-                        help="stream Dagster's own log instead of one line per step (it always goes to logs/dagster.log)")
+    parser.add_argument(
+        "--propensity-horizon-days", type=_positive_days, help="purchase window of the propensity label (default 30)"
+    )
+    parser.add_argument(
+        "--recommendation-recency-days",
+        type=_positive_days,
+        help="recommend only to customers with an interaction in the N days before the cut-off "
+        "(default: every customer with any interaction)",
+    )
+    parser.add_argument(
+        "--groups", type=_groups, help="only these asset groups, comma-separated (e.g. ingestion,staging)"
+    )
+    parser.add_argument(
+        "--verbose",
+        action="store_true",
+        help="stream Dagster's own log instead of one line per step (it always goes to logs/dagster.log)",
+    )
 
 
 @contextlib.contextmanager
@@ -149,14 +163,16 @@ def run_pipeline(paths: ShopPaths, args: argparse.Namespace | None = None) -> in
     )
     groups = getattr(args, "groups", None)
     first, last = landed.span
-    print(f"running {'groups ' + ','.join(groups) if groups else 'every asset'} over {first} .. {last} "
-          f"({(last - first).days + 1} days); Dagster's log: {log_file}", flush=True)
+    print(
+        f"running {'groups ' + ','.join(groups) if groups else 'every asset'} over {first} .. {last} "
+        f"({(last - first).days + 1} days); Dagster's log: {log_file}",
+        flush=True,
+    )
     with _warnings_to(None if verbose else log_file):
         return _execute(paths, run_config, groups, log_file, verbose, started, landed)
 
 
-def _execute(paths: ShopPaths, run_config: dict, groups, log_file: Path, verbose: bool, started: float,
-             landed) -> int:
+def _execute(paths: ShopPaths, run_config: dict, groups, log_file: Path, verbose: bool, started: float, landed) -> int:
     from dagster import DagsterInstance
 
     from shop_pipeline.defs.common import DUCKDB_POOL
@@ -170,12 +186,21 @@ def _execute(paths: ShopPaths, run_config: dict, groups, log_file: Path, verbose
             print(line, flush=True)
         holders = pool_holders(instance, DUCKDB_POOL)
         if holders:
-            print(f"waiting for the {DUCKDB_POOL} pool (one DuckDB writer at a time), held by: {'; '.join(holders)}",
-                  flush=True)
-        outcome = run_full_pipeline(paths, instance, run_config, groups=groups,
-                                    log_config=run_log_config(log_file, verbose), landed=landed)
-    print(format_summary(warehouse_summary(paths.warehouse), outcome.checks, time.perf_counter() - started,
-                         skipped=[model.describe() for model in outcome.skipped]))
+            print(
+                f"waiting for the {DUCKDB_POOL} pool (one DuckDB writer at a time), held by: {'; '.join(holders)}",
+                flush=True,
+            )
+        outcome = run_full_pipeline(
+            paths, instance, run_config, groups=groups, log_config=run_log_config(log_file, verbose), landed=landed
+        )
+    print(
+        format_summary(
+            warehouse_summary(paths.warehouse),
+            outcome.checks,
+            time.perf_counter() - started,
+            skipped=[model.describe() for model in outcome.skipped],
+        )
+    )
     return _exit_code(outcome, seen, log_file)
 
 
@@ -185,15 +210,20 @@ def _exit_code(outcome, seen: set[int], log_file: Path) -> int:
 
     if seen:
         names = ", ".join(signal.Signals(s).name for s in sorted(seen))
-        print(f"\ninterrupted by {names}: run {outcome.run_id} did not finish as asked "
-              f"(details: {log_file})", file=sys.stderr)
+        print(
+            f"\ninterrupted by {names}: run {outcome.run_id} did not finish as asked (details: {log_file})",
+            file=sys.stderr,
+        )
         return 128 + max(seen)
     if outcome.status == SUCCESS:
         return EXIT_OK
     if outcome.status == PARTIAL:
         skipped = "; ".join(f"{model.step} ({model.reason})" for model in outcome.skipped)
-        print(f"\nrun {outcome.run_id} PARTIAL: the data cannot train every model, skipped: {skipped}; every other "
-              f"table is written (exit {EXIT_PARTIAL}; details: {log_file})", file=sys.stderr)
+        print(
+            f"\nrun {outcome.run_id} PARTIAL: the data cannot train every model, skipped: {skipped}; every other "
+            f"table is written (exit {EXIT_PARTIAL}; details: {log_file})",
+            file=sys.stderr,
+        )
         return EXIT_PARTIAL
     print(f"\nrun {outcome.run_id} FAILED: {outcome.error}\n(traceback and details: {log_file})", file=sys.stderr)
     return EXIT_FAILED
@@ -249,33 +279,40 @@ def main(argv: list[str] | None = None) -> int:
     # creates is readable by its owner only (files 0600, folders 0700).
     os.umask(0o077)
 
-    parser = argparse.ArgumentParser(prog="shop-pipeline", description=__doc__.split("\n\n")[0],
-                                     epilog=EXIT_CODES_HELP)
+    parser = argparse.ArgumentParser(prog="shop-pipeline", description=__doc__.split("\n\n")[0], epilog=EXIT_CODES_HELP)
     commands = parser.add_subparsers(dest="command", required=True)
 
     generate = commands.add_parser("generate", help="write a sample shop into $SHOP_PIPELINE_HOME/landing")
     add_generate_arguments(generate)
 
-    run = commands.add_parser("run", help="ingest, stage and validate everything that has landed (in-process)",
-                              epilog=EXIT_CODES_HELP)
+    run = commands.add_parser(
+        "run", help="ingest, stage and validate everything that has landed (in-process)", epilog=EXIT_CODES_HELP
+    )
     run.add_argument("--home", help=f"shop state folder (default ${HOME_ENV} or ./data)")
     _add_window_arguments(run)
 
-    demo = commands.add_parser("demo", help="generate a sample shop if nothing has landed, then run",
-                               epilog=EXIT_CODES_HELP)
+    demo = commands.add_parser(
+        "demo", help="generate a sample shop if nothing has landed, then run", epilog=EXIT_CODES_HELP
+    )
     add_generate_arguments(demo)
     _add_window_arguments(demo)
 
     imp = commands.add_parser("import", help="convert shop data of a public format into landing files")
     imp.add_argument("--format", required=True, help="rees46, cdnow, online_retail, retailrocket or generic")
-    imp.add_argument("paths", nargs="+", metavar="PATH",
-                     help="source files (CSV; online_retail also .xlsx; retailrocket also item-properties and "
-                          "category-tree files, recognised by their header)")
+    imp.add_argument(
+        "paths",
+        nargs="+",
+        metavar="PATH",
+        help="source files (CSV; online_retail also .xlsx; retailrocket also item-properties and "
+        "category-tree files, recognised by their header)",
+    )
     imp.add_argument("--home", help=f"shop state folder (default ${HOME_ENV} or ./data)")
     imp.add_argument("--mapping", help="YAML column mapping (format generic)")
 
     retract = commands.add_parser("retract", help="remove a landed file's events from the warehouse (logged)")
-    retract.add_argument("path", metavar="PATH", help="the file: its path in the landing folder (events/...) or on disk")
+    retract.add_argument(
+        "path", metavar="PATH", help="the file: its path in the landing folder (events/...) or on disk"
+    )
     retract.add_argument("--home", help=f"shop state folder (default ${HOME_ENV} or ./data)")
 
     ui = commands.add_parser("ui", help="start the Dagster UI and daemon (dagster dev) on this shop")
@@ -287,8 +324,13 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (another than loopback needs a token)")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--token-file", help="file holding the bearer token (else $SHOP_PIPELINE_SERVE_TOKEN)")
-    serve.add_argument("--workers", type=_positive("processes"), default=1, metavar="N",
-                       help="server processes (default 1; order risk uses a core per process)")
+    serve.add_argument(
+        "--workers",
+        type=_positive("processes"),
+        default=1,
+        metavar="N",
+        help="server processes (default 1; order risk uses a core per process)",
+    )
 
     args = parser.parse_args(argv)
     if args.command == "generate":

@@ -40,9 +40,16 @@ def linked_to_source(assets: AssetsDefinition) -> AssetsDefinition:
     with warnings.catch_warnings():  # code references are a beta API; the warning says nothing to a user
         warnings.simplefilter("ignore", BetaWarning)
         warnings.simplefilter("ignore", PreviewWarning)
-        reference = CodeReferencesMetadataValue(code_references=[LocalFileCodeReference(
-            file_path=inspect.getsourcefile(function), line_number=inspect.getsourcelines(function)[1])])
-        return assets.map_asset_specs(lambda spec: spec.merge_attributes(metadata={"dagster/code_references": reference}))
+        reference = CodeReferencesMetadataValue(
+            code_references=[
+                LocalFileCodeReference(
+                    file_path=inspect.getsourcefile(function), line_number=inspect.getsourcelines(function)[1]
+                )
+            ]
+        )
+        return assets.map_asset_specs(
+            lambda spec: spec.merge_attributes(metadata={"dagster/code_references": reference})
+        )
 
 
 @functools.cache

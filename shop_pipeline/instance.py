@@ -47,8 +47,9 @@ def _process_started_at(pid: int) -> float | None:
         pass  # alive, another user's
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
-        boot = next(float(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines()
-                    if line.startswith("btime "))
+        boot = next(
+            float(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines() if line.startswith("btime ")
+        )
     except (OSError, StopIteration, ValueError):
         return 0.0  # no /proc: alive is all we know
     fields = stat.rsplit(")", 1)[1].split()
@@ -87,12 +88,18 @@ def recover_dead_runs(instance) -> list[str]:
         pid = starts[0].event_log_entry.dagster_event.pid
         if run_process_alive(pid, starts[0].event_log_entry.timestamp):
             continue
-        instance.report_run_failed(run, message=f"the run's process (pid {pid}) is gone (killed?): marked failed "
-                                                "and its concurrency slots freed by shop-pipeline")
+        instance.report_run_failed(
+            run,
+            message=f"the run's process (pid {pid}) is gone (killed?): marked failed "
+            "and its concurrency slots freed by shop-pipeline",
+        )
         instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
         recovered.append(f"run {run.run_id} of {run.job_name} (pid {pid}) had died: marked failed, slots freed")
-    holding = instance.event_log_storage.get_concurrency_run_ids() if (
-        instance.event_log_storage.supports_global_concurrency_limits) else set()
+    holding = (
+        instance.event_log_storage.get_concurrency_run_ids()
+        if (instance.event_log_storage.supports_global_concurrency_limits)
+        else set()
+    )
     if holding:
         for run in instance.get_runs(RunsFilter(run_ids=sorted(holding))):
             if run.is_finished:

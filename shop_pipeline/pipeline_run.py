@@ -27,8 +27,8 @@ class SkippedModel:
     """A model step the run skipped because the shop's data cannot train it (too short, too thin, a degenerate label window)."""
 
     step: str
-    reason: str                 # the NotEnoughData line
-    not_written: tuple[str, ...] = ()   # selected assets downstream of it that the run did not write
+    reason: str  # the NotEnoughData line
+    not_written: tuple[str, ...] = ()  # selected assets downstream of it that the run did not write
 
     def describe(self) -> str:
         after = f" (not written: {', '.join(self.not_written)})" if self.not_written else ""
@@ -40,7 +40,7 @@ class PipelineOutcome:
     days: tuple[dt.date, dt.date] | None
     success: bool = False
     run_id: str | None = None
-    error: str | None = None    # the real failures (not the skipped models); None when there is none
+    error: str | None = None  # the real failures (not the skipped models); None when there is none
     checks: list[tuple[str, bool]] = field(default_factory=list)
     out_of_range: list[LandedFile] = field(default_factory=list)
     skipped: list[SkippedModel] = field(default_factory=list)
@@ -97,9 +97,12 @@ def describe_out_of_range(days: LandedDays) -> str:
     )
 
 
-def modeling_run_config(as_of: str | None = None, forecast_horizon_days: int | None = None,
-                      propensity_horizon_days: int | None = None,
-                      recommendation_recency_days: int | None = None) -> dict:
+def modeling_run_config(
+    as_of: str | None = None,
+    forecast_horizon_days: int | None = None,
+    propensity_horizon_days: int | None = None,
+    recommendation_recency_days: int | None = None,
+) -> dict:
     """Run configuration of the Modeling resource (only what was given)."""
     config = {
         key: value
@@ -115,8 +118,12 @@ def modeling_run_config(as_of: str | None = None, forecast_horizon_days: int | N
 
 
 def run_full_pipeline(
-    paths: ShopPaths, instance: DagsterInstance, run_config: dict | None = None, groups: list[str] | None = None,
-    log_config: dict | None = None, landed: LandedDays | None = None,
+    paths: ShopPaths,
+    instance: DagsterInstance,
+    run_config: dict | None = None,
+    groups: list[str] | None = None,
+    log_config: dict | None = None,
+    landed: LandedDays | None = None,
 ) -> PipelineOutcome:
     """Materialize every landed day in one run: all assets, or only those of `groups`.
 
@@ -158,18 +165,33 @@ def run_full_pipeline(
         written = {e.asset_key for e in result.get_asset_materialization_events()}
         graph = definitions.resolve_asset_graph()
         selected = set(selection) if selection else graph.get_all_asset_keys()
-        skipped = [SkippedModel(step, reason, _not_written(graph, AssetKey(step), selected, written))
-                   for step, reason in reasons.items() if reason is not None]
+        skipped = [
+            SkippedModel(step, reason, _not_written(graph, AssetKey(step), selected, written))
+            for step, reason in reasons.items()
+            if reason is not None
+        ]
         if real or not skipped:
             error = "; ".join(f"{e.step_key}: {innermost_error(e)}" for e in real) or "run failed"
-        elif SNAPSHOT in selected and SNAPSHOT not in written and _publish_snapshot_alone(
-                job, instance, run_config, log_config):
+        elif (
+            SNAPSHOT in selected
+            and SNAPSHOT not in written
+            and _publish_snapshot_alone(job, instance, run_config, log_config)
+        ):
             # the models that could train still reach the online API (the snapshot depends on every score
             # table, so Dagster skipped it in the run itself)
-            skipped = [replace(m, not_written=tuple(a for a in m.not_written if a != SNAPSHOT.to_user_string()))
-                       for m in skipped]
-    return PipelineOutcome(days=day_range, success=result.success, run_id=result.run_id, error=error, checks=checks,
-                           out_of_range=landed.out_of_range, skipped=skipped)
+            skipped = [
+                replace(m, not_written=tuple(a for a in m.not_written if a != SNAPSHOT.to_user_string()))
+                for m in skipped
+            ]
+    return PipelineOutcome(
+        days=day_range,
+        success=result.success,
+        run_id=result.run_id,
+        error=error,
+        checks=checks,
+        out_of_range=landed.out_of_range,
+        skipped=skipped,
+    )
 
 
 SNAPSHOT = AssetKey("serving_snapshot")
@@ -177,8 +199,13 @@ SNAPSHOT = AssetKey("serving_snapshot")
 
 def _publish_snapshot_alone(job, instance: DagsterInstance, run_config: dict | None, log_config: dict | None) -> bool:
     """After a partial run: the serving snapshot of what was scored, in a run of its own."""
-    result = job.execute_in_process(asset_selection=[SNAPSHOT], run_config={**(run_config or {}), **(log_config or {})},
-                                    instance=instance, raise_on_error=False, tags={HOST_TAG: socket.gethostname()})
+    result = job.execute_in_process(
+        asset_selection=[SNAPSHOT],
+        run_config={**(run_config or {}), **(log_config or {})},
+        instance=instance,
+        raise_on_error=False,
+        tags={HOST_TAG: socket.gethostname()},
+    )
     return result.success
 
 

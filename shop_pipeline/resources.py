@@ -131,8 +131,13 @@ class Retraining(ConfigurableResource):
 
 def retraining_from_environment() -> Retraining:
     """The thresholds whose variables are set; the defaults for the others."""
-    return Retraining(**_given(min_new_events=env_int(MIN_NEW_EVENTS_ENV), max_psi=env_float(MAX_PSI_ENV),
-                               max_champion_age_days=env_float(MAX_CHAMPION_AGE_ENV)))
+    return Retraining(
+        **_given(
+            min_new_events=env_int(MIN_NEW_EVENTS_ENV),
+            max_psi=env_float(MAX_PSI_ENV),
+            max_champion_age_days=env_float(MAX_CHAMPION_AGE_ENV),
+        )
+    )
 
 
 class Alerting(ConfigurableResource):
@@ -152,8 +157,9 @@ def default_resources(paths: ShopPaths | None = None) -> dict[str, Any]:
     """Every resource of the definitions, its fields from the environment where a variable is set."""
     paths = paths or ShopPaths.from_env()
     return {
-        "warehouse": Warehouse(path=str(paths.warehouse), **_given(memory_limit=env_text(MEMORY_LIMIT_ENV),
-                                                                   threads=env_int(THREADS_ENV))),
+        "warehouse": Warehouse(
+            path=str(paths.warehouse), **_given(memory_limit=env_text(MEMORY_LIMIT_ENV), threads=env_int(THREADS_ENV))
+        ),
         "shop": ShopHome(home=str(paths.home)),
         "quality": Quality(**_given(thresholds_path=env_text(THRESHOLDS_ENV))),
         "modeling": Modeling(),

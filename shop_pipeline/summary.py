@@ -61,17 +61,30 @@ def warehouse_summary(warehouse: Path) -> dict:
         reasons = con.execute(
             "SELECT reason_code, count(*) AS n FROM staging.quarantined_events GROUP BY 1 ORDER BY 2 DESC"
         ).fetchall()
-        failed = con.execute("SELECT path, error FROM raw.ingested_files WHERE status = 'failed' ORDER BY path").fetchall()
+        failed = con.execute(
+            "SELECT path, error FROM raw.ingested_files WHERE status = 'failed' ORDER BY path"
+        ).fetchall()
         tables = con.execute(_TABLES).fetchall()
         models = []
         if ("ml", "model_registry") in {(s, t) for s, t, _ in tables}:
             reused_at = "reused_at" if "reused_at" in table_columns(con, "ml.model_registry") else "NULL::TIMESTAMP"
             gate = ", ".join(["(?, ?)"] * len(MODELS))
-            models = con.execute(_MODELS.format(reused_at=reused_at, gate=gate),
-                                 [value for spec in MODELS for value in (spec.name, spec.gate_metric)]).fetchall()
-    return {"by_status": by_status, "clean_rows": clean_rows, "days": days, "first": first, "last": last,
-            "reasons": reasons, "failed": failed, "tables": tables, "models": models,
-            "snapshot": _serving_snapshot(warehouse.parent.parent)}
+            models = con.execute(
+                _MODELS.format(reused_at=reused_at, gate=gate),
+                [value for spec in MODELS for value in (spec.name, spec.gate_metric)],
+            ).fetchall()
+    return {
+        "by_status": by_status,
+        "clean_rows": clean_rows,
+        "days": days,
+        "first": first,
+        "last": last,
+        "reasons": reasons,
+        "failed": failed,
+        "tables": tables,
+        "models": models,
+        "snapshot": _serving_snapshot(warehouse.parent.parent),
+    }
 
 
 def _serving_snapshot(home: Path) -> dict | None:
@@ -88,8 +101,12 @@ def _serving_snapshot(home: Path) -> dict | None:
 def read_tables() -> set[str]:
     """The tables a user reads: the feature tables the models read and every model's score table (not the
     bookkeeping beside them: builds, audits, inputs, partitions, score builds)."""
-    features = {table for spec in MODELS for table in (*spec.training_inputs, *spec.scoring_inputs)
-                if table.startswith("features.")}
+    features = {
+        table
+        for spec in MODELS
+        for table in (*spec.training_inputs, *spec.scoring_inputs)
+        if table.startswith("features.")
+    }
     return features | {spec.score_table for spec in MODELS}
 
 
@@ -125,17 +142,26 @@ def format_summary(summary: dict, checks: list[tuple[str, bool]], seconds: float
     if shown:
         lines.append("tables:       " + ", ".join(f"{schema}.{name} ({rows:,})" for schema, name, rows in shown))
     for model, version, serving, metric, value, others, latest, how in summary["models"]:
-        lines.append(f"model:        {model} {version} serves {serving}: {metric} {value:.3f}"
-                     + (f" (others: {others})" if others else "") + "; " + _latest_attempt(version, latest, how))
+        lines.append(
+            f"model:        {model} {version} serves {serving}: {metric} {value:.3f}"
+            + (f" (others: {others})" if others else "")
+            + "; "
+            + _latest_attempt(version, latest, how)
+        )
     snapshot = summary.get("snapshot")
     if snapshot:
         rows = snapshot.get("rows", {})
-        parts = [f"{rows.get('customer_scores', 0):,} customers' scores", f"{rows.get('recommendations', 0):,} list rows"]
+        parts = [
+            f"{rows.get('customer_scores', 0):,} customers' scores",
+            f"{rows.get('recommendations', 0):,} list rows",
+        ]
         parts += [spec.name.replace("_", " ") for spec in MODELS if spec.name in snapshot]
         lines.append(f"serving:      snapshot {snapshot['snapshot_id']} ({', '.join(parts)}): `shop-pipeline serve`")
     lines.extend(skipped)
     passed = sum(1 for _, ok in checks if ok)
-    lines.append(f"checks:       {passed}/{len(checks)} passed" + "".join(
-        f"\n  {'PASS' if ok else 'FAIL'} {name}" for name, ok in checks))
+    lines.append(
+        f"checks:       {passed}/{len(checks)} passed"
+        + "".join(f"\n  {'PASS' if ok else 'FAIL'} {name}" for name, ok in checks)
+    )
     lines.append(f"wall time:    {seconds:.1f} s")
     return "\n".join(lines)

@@ -7,9 +7,17 @@ from pathlib import Path
 HEADER = "event_id,event_time,event_type,user_id,session_id,product_id,category,brand,price,quantity,order_id"
 
 
-def event_line(event_id: str, when: str = "2025-01-02T10:00:00.000Z", event_type: str = "view", user: str = "u1",
-               session: str = "s1", product: str = "p1", price: str = "10.00", quantity: str = "1",
-               order: str = "") -> str:
+def event_line(
+    event_id: str,
+    when: str = "2025-01-02T10:00:00.000Z",
+    event_type: str = "view",
+    user: str = "u1",
+    session: str = "s1",
+    product: str = "p1",
+    price: str = "10.00",
+    quantity: str = "1",
+    order: str = "",
+) -> str:
     return f"{event_id},{when},{event_type},{user},{session},{product},books,acme,{price},{quantity},{order}"
 
 

@@ -12,8 +12,14 @@ from shop_pipeline import alerts
 
 
 def make_alert(run_id: str, message: str = "step failed") -> alerts.Alert:
-    return alerts.Alert(kind="run_failure", message=message, run_id=run_id, job_name="daily_partition_pipeline",
-                        raised_at=dt.datetime(2025, 3, 1, 6, 0), details={"failed_steps": {"raw_events": "boom"}})
+    return alerts.Alert(
+        kind="run_failure",
+        message=message,
+        run_id=run_id,
+        job_name="daily_partition_pipeline",
+        raised_at=dt.datetime(2025, 3, 1, 6, 0),
+        details={"failed_steps": {"raw_events": "boom"}},
+    )
 
 
 class Receiver(BaseHTTPRequestHandler):

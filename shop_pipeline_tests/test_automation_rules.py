@@ -62,11 +62,16 @@ def test_the_cursor_holds_only_the_last_settle_period():
 
 
 def test_files_are_grouped_per_day_and_a_batch_has_a_stable_run_key():
-    files = [version("x.csv", 10, day=dt.date(2025, 1, 2)), version("y.csv", 10, day=dt.date(2025, 1, 3)),
-             version("z.csv", 10, day=dt.date(2025, 1, 2))]
+    files = [
+        version("x.csv", 10, day=dt.date(2025, 1, 2)),
+        version("y.csv", 10, day=dt.date(2025, 1, 3)),
+        version("z.csv", 10, day=dt.date(2025, 1, 2)),
+    ]
     result = scan(files, LandingCursor(), 1000)
     assert {day: [v.relative for v in vs] for day, vs in result.batches.items()} == {
-        dt.date(2025, 1, 2): ["events/x.csv", "events/z.csv"], dt.date(2025, 1, 3): ["events/y.csv"]}
+        dt.date(2025, 1, 2): ["events/x.csv", "events/z.csv"],
+        dt.date(2025, 1, 3): ["events/y.csv"],
+    }
     again = scan(list(reversed(files)), LandingCursor(), 1000)
     assert again.batch_run_key(dt.date(2025, 1, 2)) == result.batch_run_key(dt.date(2025, 1, 2))
 

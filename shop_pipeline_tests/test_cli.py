@@ -119,10 +119,15 @@ def test_the_exit_code_says_done_partial_or_failed(tmp_path, capsys):
 
     log = tmp_path / "logs" / "dagster.log"
     days = (dt.date(2025, 1, 1), dt.date(2025, 1, 14))
-    short = SkippedModel("demand_forecast_model", "demand forecast: needs 28 days, has 14",
-                         ("demand_forecast_champion", "demand_forecasts"))
-    assert short.describe() == ("skipped demand_forecast_model: demand forecast: needs 28 days, has 14 "
-                                "(not written: demand_forecast_champion, demand_forecasts)")
+    short = SkippedModel(
+        "demand_forecast_model",
+        "demand forecast: needs 28 days, has 14",
+        ("demand_forecast_champion", "demand_forecasts"),
+    )
+    assert short.describe() == (
+        "skipped demand_forecast_model: demand forecast: needs 28 days, has 14 "
+        "(not written: demand_forecast_champion, demand_forecasts)"
+    )
 
     assert cli._exit_code(PipelineOutcome(days, success=True, run_id="r0"), set(), log) == cli.EXIT_OK == 0
     assert capsys.readouterr().err == ""
@@ -131,12 +136,15 @@ def test_the_exit_code_says_done_partial_or_failed(tmp_path, capsys):
     assert partial.status == "partial"
     assert cli._exit_code(partial, set(), log) == cli.EXIT_PARTIAL == 3
     err = capsys.readouterr().err
-    assert ("run r1 PARTIAL: the data cannot train every model, skipped: demand_forecast_model (demand forecast: "
-            "needs 28 days, has 14)") in err and str(log) in err
+    assert (
+        "run r1 PARTIAL: the data cannot train every model, skipped: demand_forecast_model (demand forecast: "
+        "needs 28 days, has 14)"
+    ) in err and str(log) in err
 
     # a skipped model next to a real error: the run failed
-    failed = PipelineOutcome(days, success=False, run_id="r2", skipped=[short],
-                             error="order_risk_model: RuntimeError: disk full")
+    failed = PipelineOutcome(
+        days, success=False, run_id="r2", skipped=[short], error="order_risk_model: RuntimeError: disk full"
+    )
     assert failed.status == "failed"
     assert cli._exit_code(failed, set(), log) == cli.EXIT_FAILED == 1
     err = capsys.readouterr().err
@@ -159,6 +167,7 @@ def test_the_window_arguments_become_the_window_resource_config():
 
 
 # --- the verdict on a run whose failures are not all short-data skips --------------------
+
 
 def _tiny_full_pipeline(real_failure: str):
     """A stand-in for shop_pipeline.definitions: a `full_pipeline` job of three tiny assets: one
@@ -201,8 +210,11 @@ def _tiny_full_pipeline(real_failure: str):
     failing = {"audit": audited_table, "blocking_check": checked_table}[real_failure]
     module = types.ModuleType("shop_pipeline.definitions")
     module.build_definitions = lambda paths=None: Definitions(
-        assets=[history, short_model, failing], jobs=[define_asset_job("full_pipeline", selection="*")],
-        loggers=RUN_LOGGERS, executor=in_process_executor)
+        assets=[history, short_model, failing],
+        jobs=[define_asset_job("full_pipeline", selection="*")],
+        loggers=RUN_LOGGERS,
+        executor=in_process_executor,
+    )
     return module, failing.key.to_user_string()
 
 

@@ -91,14 +91,22 @@ TABLE_ASSETS = {
 
 def test_every_table_asset_declares_its_table_and_typed_schema_and_shares_the_duckdb_pool():
     graph = defs.resolve_asset_graph()
-    declared = {key.to_user_string(): graph.get(key).metadata for key in graph.get_all_asset_keys()
-                if "dagster/table_name" in graph.get(key).metadata}
+    declared = {
+        key.to_user_string(): graph.get(key).metadata
+        for key in graph.get_all_asset_keys()
+        if "dagster/table_name" in graph.get(key).metadata
+    }
     assert {name: tuple(m["dagster/table_name"].split(", ")) for name, m in declared.items()} == TABLE_ASSETS
     for name, tables in TABLE_ASSETS.items():
-        shown = [(c.name, c.type, c.constraints.nullable, c.description)
-                 for c in declared[name]["dagster/column_schema"].columns]
-        expected = [(f"{t}.{c.name}" if len(tables) > 1 else c.name, c.type, c.nullable, c.description)
-                    for t in tables for c in ddl.columns(t)]
+        shown = [
+            (c.name, c.type, c.constraints.nullable, c.description)
+            for c in declared[name]["dagster/column_schema"].columns
+        ]
+        expected = [
+            (f"{t}.{c.name}" if len(tables) > 1 else c.name, c.type, c.nullable, c.description)
+            for t in tables
+            for c in ddl.columns(t)
+        ]
         assert shown == expected, name
         assert all(type_ and description for _, type_, _, description in shown), name
     for assets_def in graph.assets_defs:
@@ -112,7 +120,10 @@ def test_jobs():
 def test_automation():
     repository = defs.get_repository_def()
     assert {job.name for job in repository.get_all_jobs()} == {
-        "__ASSET_JOB", "full_pipeline", "ingest_events", "retrain_models",
+        "__ASSET_JOB",
+        "full_pipeline",
+        "ingest_events",
+        "retrain_models",
     }
     # the ingest job takes its partitions from its assets; retraining is unpartitioned
     assert defs.resolve_job_def("ingest_events").partitions_def is not None
@@ -146,4 +157,4 @@ def test_every_asset_links_to_the_function_that_computes_it():
     lines = Path(propensity.file_path).read_text().splitlines()
     assert Path(propensity.file_path).name == "models_common.py"
     assert lines[propensity.line_number - 1].lstrip().startswith("def compute(")
-    assert any(line.startswith("def training_asset(") for line in lines[:propensity.line_number])
+    assert any(line.startswith("def training_asset(") for line in lines[: propensity.line_number])

@@ -54,7 +54,8 @@ def definitions_snapshot() -> dict:
             assets[key.to_user_string()]["pool"] = pool
         for spec in assets_def.check_specs:
             assets[spec.asset_key.to_user_string()].setdefault("checks", []).append(
-                {"name": spec.name, "blocking": spec.blocking})
+                {"name": spec.name, "blocking": spec.blocking}
+            )
     for value in assets.values():
         value.setdefault("checks", [])
         value["checks"].sort(key=lambda check: check["name"])
@@ -63,16 +64,21 @@ def definitions_snapshot() -> dict:
     for job in sorted(repository.get_all_jobs(), key=lambda job: job.name):
         if job.name.startswith("__"):
             continue
-        jobs[job.name] = {"assets": sorted(k.to_user_string() for k in job.asset_layer.executable_asset_keys),
-                          "partitioned": job.partitions_def is not None}
+        jobs[job.name] = {
+            "assets": sorted(k.to_user_string() for k in job.asset_layer.executable_asset_keys),
+            "partitioned": job.partitions_def is not None,
+        }
     return {
         "assets": assets,
         "jobs": jobs,
-        "schedules": {s.name: {"job": s.job_name, "cron": s.cron_schedule, "timezone": s.execution_timezone}
-                      for s in sorted(repository.schedule_defs, key=lambda s: s.name)},
-        "sensors": {s.name: {"job": s.job_name if s.has_jobs else None,
-                             "default_status": s.default_status.value}
-                    for s in sorted(repository.sensor_defs, key=lambda s: s.name)},
+        "schedules": {
+            s.name: {"job": s.job_name, "cron": s.cron_schedule, "timezone": s.execution_timezone}
+            for s in sorted(repository.schedule_defs, key=lambda s: s.name)
+        },
+        "sensors": {
+            s.name: {"job": s.job_name if s.has_jobs else None, "default_status": s.default_status.value}
+            for s in sorted(repository.sensor_defs, key=lambda s: s.name)
+        },
     }
 
 
@@ -82,7 +88,8 @@ def test_the_definitions_are_the_snapshot():
         SNAPSHOT.write_text(current)
     assert SNAPSHOT.is_file(), f"no snapshot yet: run with {UPDATE_ENV}=1 and commit {SNAPSHOT}"
     assert json.loads(current) == json.loads(SNAPSHOT.read_text()), (
-        f"the definitions changed: if on purpose, run with {UPDATE_ENV}=1 and commit {SNAPSHOT.name}")
+        f"the definitions changed: if on purpose, run with {UPDATE_ENV}=1 and commit {SNAPSHOT.name}"
+    )
 
 
 def test_every_model_asset_is_in_the_snapshot_with_its_champion_check():

@@ -98,9 +98,23 @@ def test_late_events_stay_in_their_files_partition_and_are_flagged(generated_sho
 def test_the_cli_runs_the_demo_and_prints_a_summary(tmp_path):
     shop_pipeline = Path(sys.executable).with_name("shop-pipeline")
     completed = subprocess.run(
-        [str(shop_pipeline), "demo", "--events", "40000", "--days", "60", "--home", str(tmp_path / "shop"),
-         "--propensity-horizon-days", "14", "--forecast-horizon-days", "7"],
-        capture_output=True, text=True, timeout=300,
+        [
+            str(shop_pipeline),
+            "demo",
+            "--events",
+            "40000",
+            "--days",
+            "60",
+            "--home",
+            str(tmp_path / "shop"),
+            "--propensity-horizon-days",
+            "14",
+            "--forecast-horizon-days",
+            "7",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert completed.returncode == 0, completed.stderr[-2000:]
     assert "shop_pipeline run summary" in completed.stdout
@@ -112,7 +126,9 @@ def test_the_cli_runs_the_demo_and_prints_a_summary(tmp_path):
     # a run over several months prints each step's rows over all of them (60 days: 2-3 months)
     with connect(tmp_path / "shop" / "warehouse" / "shop.duckdb", read_only=True) as con:
         clean = con.execute("SELECT count(*) FROM staging.events").fetchone()[0]
-        months = con.execute("SELECT count(DISTINCT date_trunc('month', partition_date)) FROM staging.events").fetchone()[0]
+        months = con.execute(
+            "SELECT count(DISTINCT date_trunc('month', partition_date)) FROM staging.events"
+        ).fetchone()[0]
     [clean_line] = [w for w in step_lines if w[0] == "clean_events"]
     assert months > 1 and int(clean_line[clean_line.index("rows") + 1].replace(",", "")) == clean
     assert "DEBUG" not in completed.stdout + completed.stderr
@@ -121,6 +137,11 @@ def test_the_cli_runs_the_demo_and_prints_a_summary(tmp_path):
     # customer data is its owner's only
     home = tmp_path / "shop"
     assert home.stat().st_mode & 0o777 == 0o700
-    for created in (home / "warehouse" / "shop.duckdb", home / "dagster_home" / "dagster.yaml",
-                    home / "logs" / "dagster.log", *home.glob("models/**/*"), *home.glob("reports/*")):
+    for created in (
+        home / "warehouse" / "shop.duckdb",
+        home / "dagster_home" / "dagster.yaml",
+        home / "logs" / "dagster.log",
+        *home.glob("models/**/*"),
+        *home.glob("reports/*"),
+    ):
         assert created.stat().st_mode & 0o077 == 0, f"{created} is readable by others"

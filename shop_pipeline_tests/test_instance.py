@@ -35,11 +35,19 @@ def instance(tmp_path):
 
 def _run(instance, pid: int, started_at: float, status=DagsterRunStatus.STARTED) -> str:
     """A run of this machine whose process `pid` started it at `started_at`, holding a pool slot."""
-    run = instance.add_run(DagsterRun(job_name="full_pipeline", status=status,
-                                      tags={HOST_TAG: socket.gethostname()}))
+    run = instance.add_run(DagsterRun(job_name="full_pipeline", status=status, tags={HOST_TAG: socket.gethostname()}))
     start = DagsterEvent(event_type_value=DagsterEventType.RUN_START.value, job_name="full_pipeline", pid=pid)
-    instance.store_event(EventLogEntry(error_info=None, level=20, user_message="", run_id=run.run_id,
-                                       timestamp=started_at, dagster_event=start, job_name="full_pipeline"))
+    instance.store_event(
+        EventLogEntry(
+            error_info=None,
+            level=20,
+            user_message="",
+            run_id=run.run_id,
+            timestamp=started_at,
+            dagster_event=start,
+            job_name="full_pipeline",
+        )
+    )
     instance.event_log_storage.claim_concurrency_slot(POOL, run.run_id, f"step_of_{run.run_id[:8]}")
     return run.run_id
 
@@ -68,8 +76,10 @@ def test_dead_runs_are_failed_and_freed_and_a_live_run_is_left_running(instance)
         assert status[alive] == DagsterRunStatus.STARTED, "a live run is not marked failed"
         assert status[reused] == status[dead] == DagsterRunStatus.FAILURE
         assert _slot_holders(instance) == {alive}, "the live run keeps its slot; every other slot is freed"
-        assert sorted(lines) == sorted(f"run {run_id} of full_pipeline (pid {pid}) had died: marked failed, slots freed"
-                                       for run_id, pid in ((reused, newer.pid), (dead, gone.pid)))
+        assert sorted(lines) == sorted(
+            f"run {run_id} of full_pipeline (pid {pid}) had died: marked failed, slots freed"
+            for run_id, pid in ((reused, newer.pid), (dead, gone.pid))
+        )
         assert recover_dead_runs(instance) == [] and status[alive] == DagsterRunStatus.STARTED
     finally:
         newer.kill()

@@ -26,8 +26,14 @@ WINDOW = ["--propensity-horizon-days", "14", "--forecast-horizon-days", "7"]
 # Values that record when something ran, or which version did: they differ between two shops.
 WHEN_COLUMNS = {"ingested_at", "model_version", "built_at", "scored_at", "audited_at", "created_at", "version"}
 # Build records: fingerprints and keys that include ingestion times and model versions.
-BOOKKEEPING = {("features", "table_builds"), ("features", "table_audits"), ("features", "built_partitions"),
-               ("features", "table_inputs"), ("staging", "staged_days"), ("scoring", "score_builds")}
+BOOKKEEPING = {
+    ("features", "table_builds"),
+    ("features", "table_audits"),
+    ("features", "built_partitions"),
+    ("features", "table_inputs"),
+    ("staging", "staged_days"),
+    ("scoring", "score_builds"),
+}
 
 
 def _env(home: Path) -> dict:
@@ -37,14 +43,20 @@ def _env(home: Path) -> dict:
 
 
 def _run(home: Path, timeout: int = 240) -> subprocess.CompletedProcess:
-    return subprocess.run([CLI, "run", "--home", str(home), *WINDOW], capture_output=True, text=True,
-                          timeout=timeout, env=_env(home))
+    return subprocess.run(
+        [CLI, "run", "--home", str(home), *WINDOW], capture_output=True, text=True, timeout=timeout, env=_env(home)
+    )
 
 
 def _kill_at_step(home: Path, step: str) -> None:
     """Start a run and SIGKILL it as soon as `step` starts (a run stuck behind a dead one is ended too)."""
-    process = subprocess.Popen([CLI, "run", "--home", str(home), "--verbose", *WINDOW], stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True, env=_env(home))
+    process = subprocess.Popen(
+        [CLI, "run", "--home", str(home), "--verbose", *WINDOW],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=_env(home),
+    )
     stuck = threading.Timer(240, process.kill)
     stuck.start()
     try:
@@ -69,12 +81,18 @@ def _tables(home: Path) -> dict:
         for schema, name in tables:
             if (schema, name) in BOOKKEEPING:
                 continue
-            columns = [c for (c,) in con.execute(
-                "SELECT column_name FROM duckdb_columns() WHERE schema_name = ? AND table_name = ? ORDER BY column_index",
-                [schema, name]).fetchall() if c not in WHEN_COLUMNS]
+            columns = [
+                c
+                for (c,) in con.execute(
+                    "SELECT column_name FROM duckdb_columns() WHERE schema_name = ? AND table_name = ? ORDER BY column_index",
+                    [schema, name],
+                ).fetchall()
+                if c not in WHEN_COLUMNS
+            ]
             select = ", ".join(f'"{c}"' for c in columns)
             content[f"{schema}.{name}"] = sorted(
-                con.execute(f'SELECT {select} FROM "{schema}"."{name}"').fetchall(), key=repr)
+                con.execute(f'SELECT {select} FROM "{schema}"."{name}"').fetchall(), key=repr
+            )
     return content
 
 
@@ -104,8 +122,13 @@ def test_a_kill_during_ingestion_and_then_during_training_is_recovered_by_the_ne
 def test_a_sigterm_during_the_run_makes_the_command_exit_non_zero(tmp_path):
     home = tmp_path / "shop"
     generate_shop(home, GeneratorConfig(events=5_000, days=10, seed=3))
-    process = subprocess.Popen([CLI, "run", "--home", str(home), "--verbose", "--groups", "ingestion,staging"],
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=_env(home))
+    process = subprocess.Popen(
+        [CLI, "run", "--home", str(home), "--verbose", "--groups", "ingestion,staging"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=_env(home),
+    )
     output = []
     for line in process.stdout:
         output.append(line)

@@ -18,8 +18,16 @@ from shop_pipeline.sql.session import (
     machine_memory_limit,
 )
 
-MODEL_ASSETS = ("demand_forecast_model", "demand_forecasts", "propensity_model", "customer_scores",
-                "recommendation_model", "recommendations", "order_risk_model", "order_risk_scores")
+MODEL_ASSETS = (
+    "demand_forecast_model",
+    "demand_forecasts",
+    "propensity_model",
+    "customer_scores",
+    "recommendation_model",
+    "recommendations",
+    "order_risk_model",
+    "order_risk_scores",
+)
 
 
 @pytest.fixture
@@ -42,16 +50,23 @@ def session(warehouse: Warehouse) -> tuple[str, int]:
 
 
 def test_the_warehouse_opens_duckdb_with_its_fields_from_the_environment(paths, monkeypatch):
-    assert session(default_resources(paths)["warehouse"]) == (as_duckdb_reports(machine_memory_limit()),
-                                                             available_cores())
+    assert session(default_resources(paths)["warehouse"]) == (
+        as_duckdb_reports(machine_memory_limit()),
+        available_cores(),
+    )
     monkeypatch.setenv(MEMORY_LIMIT_ENV, "300MB")
     monkeypatch.setenv(THREADS_ENV, "3")
     warehouse = default_resources(paths)["warehouse"]
-    assert (warehouse.memory_limit, warehouse.threads.name) == (EnvVar(MEMORY_LIMIT_ENV), THREADS_ENV)  # shown in the UI
+    assert (warehouse.memory_limit, warehouse.threads.name) == (
+        EnvVar(MEMORY_LIMIT_ENV),
+        THREADS_ENV,
+    )  # shown in the UI
     assert session(warehouse) == (as_duckdb_reports("300MB"), 3)
     # a value set in the launchpad (run config) wins over the variable
     assert session(Warehouse(path=str(paths.warehouse), memory_limit="500MB", threads=2)) == (
-        as_duckdb_reports("500MB"), 2)
+        as_duckdb_reports("500MB"),
+        2,
+    )
     with pytest.raises(Exception, match="is not a size like 3GB"):
         session(Warehouse(path=str(paths.warehouse), memory_limit="lots"))
 
@@ -97,4 +112,6 @@ def test_every_model_and_score_asset_sets_its_threads():
 
 
 def test_the_resources_page_lists_every_configurable_setting():
-    assert {"warehouse", "shop", "quality", "modeling", "model_threads", "retraining", "alerting"} <= set(defs.resources)
+    assert {"warehouse", "shop", "quality", "modeling", "model_threads", "retraining", "alerting"} <= set(
+        defs.resources
+    )

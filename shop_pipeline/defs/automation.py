@@ -25,7 +25,6 @@ The other sensors and the schedule start STOPPED (turn them on in the UI, Automa
 The decisions themselves are plain functions in automation_rules.py.
 """
 
-
 import datetime as dt
 import os
 import time
@@ -86,8 +85,12 @@ INGEST_GROUPS = ("ingestion", "staging")
 RETRAIN_GROUPS = ("training", "evaluation", "monitoring", "scoring")
 # Jobs that train: while one of their runs is queued or running, no retraining is launched.
 TRAINING_JOBS = ("retrain_models", "full_pipeline")
-ACTIVE_STATUSES = [DagsterRunStatus.QUEUED, DagsterRunStatus.STARTING, DagsterRunStatus.STARTED,
-                   DagsterRunStatus.CANCELING]
+ACTIVE_STATUSES = [
+    DagsterRunStatus.QUEUED,
+    DagsterRunStatus.STARTING,
+    DagsterRunStatus.STARTED,
+    DagsterRunStatus.CANCELING,
+]
 DRIFT_ASSET = AssetKey("feature_drift")
 RAW_EVENTS = AssetKey("raw_events")
 
@@ -162,8 +165,11 @@ def landed_versions(landing: Path) -> list[FileVersion]:
             stat = os.stat(landed.path)
         except FileNotFoundError:  # removed between listing and stat
             continue
-        versions.append(FileVersion(landed.relative, landed.day, stat.st_size, stat.st_mtime_ns,
-                                    max(stat.st_mtime_ns, stat.st_ctime_ns)))
+        versions.append(
+            FileVersion(
+                landed.relative, landed.day, stat.st_size, stat.st_mtime_ns, max(stat.st_mtime_ns, stat.st_ctime_ns)
+            )
+        )
     return versions
 
 
@@ -213,8 +219,9 @@ def landing_sensor(context: SensorEvaluationContext, shop: ShopHome) -> SensorRe
     first_day, last_day = partition_bounds()
     versions = landed_versions(shop.paths.landing)
     started = ingestion_run_starts(context.instance, {v.day for v in versions if cursor.is_new(v)})
-    scan = scan_landing(versions, cursor, now_ns, landing_settle_seconds(), first_day, last_day, started,
-                        partition_of=partition_start)
+    scan = scan_landing(
+        versions, cursor, now_ns, landing_settle_seconds(), first_day, last_day, started, partition_of=partition_start
+    )
     for line in scan.explain():
         context.log.info(line)
     requests = [
@@ -228,8 +235,11 @@ def landing_sensor(context: SensorEvaluationContext, shop: ShopHome) -> SensorRe
     if requests:
         # Dagster adds the new months before it creates the runs that need them
         added = new_partition_keys(context.instance, scan.batches)
-        return SensorResult(run_requests=requests, cursor=scan.cursor.to_json(),
-                            dynamic_partitions_requests=[event_partitions.build_add_request(added)] if added else [])
+        return SensorResult(
+            run_requests=requests,
+            cursor=scan.cursor.to_json(),
+            dynamic_partitions_requests=[event_partitions.build_add_request(added)] if added else [],
+        )
     reason = "; ".join(scan.explain()) or "no new files"
     return SensorResult(skip_reason=SkipReason(_clip(reason)), cursor=scan.cursor.to_json())
 
@@ -282,12 +292,16 @@ def retrain_sensor(context: SensorEvaluationContext, retraining: Retraining):
         return SkipReason(f"{busy}: no second training run")
     records = context.instance.fetch_materializations(DRIFT_ASSET, limit=1).records
     if not records:
-        return SkipReason("feature_drift has never been materialized: run `shop-pipeline run` first, or let "
-                          "landing_sensor and follow_new_data carry landed files to it")
+        return SkipReason(
+            "feature_drift has never been materialized: run `shop-pipeline run` first, or let "
+            "landing_sensor and follow_new_data carry landed files to it"
+        )
     record = records[0]
     if context.cursor and record.storage_id <= int(context.cursor):
-        return SkipReason(f"retraining was already launched for feature_drift record {record.storage_id}; "
-                          "waiting for a newer measurement")
+        return SkipReason(
+            f"retraining was already launched for feature_drift record {record.storage_id}; "
+            "waiting for a newer measurement"
+        )
     entry = record.asset_materialization.metadata.get(FACTS_KEY)
     if entry is None:
         return SkipReason(f"feature_drift record {record.storage_id} has no '{FACTS_KEY}' metadata")
@@ -331,16 +345,20 @@ def _failure_text(error) -> str:
 )
 def alert_on_run_failure(context: RunFailureSensorContext, alerting: Alerting):
     run = context.dagster_run
-    failed_steps = {event.step_key: _failure_text(event.step_failure_data.error)
-                    for event in context.get_step_failure_events()}
+    failed_steps = {
+        event.step_key: _failure_text(event.step_failure_data.error) for event in context.get_step_failure_events()
+    }
     message = context.failure_event.message or f"run {run.run_id} of {run.job_name} failed"
     alert = Alert(
         kind="run_failure",
         message=message,
         run_id=run.run_id,
         job_name=run.job_name,
-        details={"failed_steps": failed_steps, "partition": run.tags.get("dagster/partition"),
-                 "tags": {k: v for k, v in run.tags.items() if k.startswith(("shop_pipeline/", "dagster/partition"))}},
+        details={
+            "failed_steps": failed_steps,
+            "partition": run.tags.get("dagster/partition"),
+            "tags": {k: v for k, v in run.tags.items() if k.startswith(("shop_pipeline/", "dagster/partition"))},
+        },
     )
     if not alerting.webhook_url:
         context.log.info(f"run {run.run_id} failed; no webhook is configured ({WEBHOOK_ENV})")
@@ -368,15 +386,19 @@ def integration_failure_sensors(environ=os.environ) -> list:
             from dagster_slack import make_slack_on_run_failure_sensor
         except ImportError as error:
             raise ImportError(f"{SLACK_CHANNEL_ENV} is set: pip install 'shop_pipeline[slack]'") from error
-        sensors.append(make_slack_on_run_failure_sensor(
-            channel=environ[SLACK_CHANNEL_ENV], slack_token=environ[SLACK_TOKEN_ENV], name="slack_on_run_failure"))
+        sensors.append(
+            make_slack_on_run_failure_sensor(
+                channel=environ[SLACK_CHANNEL_ENV], slack_token=environ[SLACK_TOKEN_ENV], name="slack_on_run_failure"
+            )
+        )
     if environ.get(TEAMS_WEBHOOK_ENV):
         try:
             from dagster_msteams import make_teams_on_run_failure_sensor
         except ImportError as error:
             raise ImportError(f"{TEAMS_WEBHOOK_ENV} is set: pip install 'shop_pipeline[msteams]'") from error
-        sensors.append(make_teams_on_run_failure_sensor(
-            hook_url=environ[TEAMS_WEBHOOK_ENV], name="teams_on_run_failure"))
+        sensors.append(
+            make_teams_on_run_failure_sensor(hook_url=environ[TEAMS_WEBHOOK_ENV], name="teams_on_run_failure")
+        )
     return sensors
 
 

@@ -82,11 +82,13 @@ def follows_new_data(optional: tuple[str, ...] = (), unchecked: tuple[str, ...] 
     awaited (a score table's champion gate: see scores_follow_new_data)."""
     if not optional and not unchecked:
         return (AutomationCondition.eager() & AutomationCondition.all_deps_blocking_checks_passed()).with_label(
-            "follows new data")
+            "follows new data"
+        )
     eager = AutomationCondition.eager()
     if optional:
-        eager = eager.replace("any_deps_missing",
-                              AutomationCondition.any_deps_missing().ignore(AssetSelection.assets(*optional)))
+        eager = eager.replace(
+            "any_deps_missing", AutomationCondition.any_deps_missing().ignore(AssetSelection.assets(*optional))
+        )
     checked = AutomationCondition.all_deps_blocking_checks_passed().ignore(AssetSelection.assets(*optional, *unchecked))
     waits = [*optional, *(f"{name}'s checks" for name in unchecked)]
     return (eager & checked).with_label(f"follows new data (not waiting for {', '.join(waits)})")
@@ -104,15 +106,13 @@ def scores_follow_new_data(champion: str) -> AutomationCondition:
 # daily run missed its slot), after two days stale (FAIL): the UI's freshness state and the asset
 # health say so. Scores are rewritten whenever their features follow new data, so a shop whose
 # files stop arriving, or an automation that is off, shows up here.
-SCORE_FRESHNESS = FreshnessPolicy.time_window(fail_window=dt.timedelta(hours=48),
-                                              warn_window=dt.timedelta(hours=26))
+SCORE_FRESHNESS = FreshnessPolicy.time_window(fail_window=dt.timedelta(hours=48), warn_window=dt.timedelta(hours=26))
 
 
 def partition_days(context: AssetExecutionContext) -> list[dt.date]:
     """The days of this run: one month, or several in a single-run backfill (by key: the
     months of a range need not be consecutive, e.g. a month without files has no partition)."""
     return sorted(day for key in context.partition_keys for day in month_days(key))
-
 
 
 def suite_check_result(check_name: str, outcome, asset_key: str | None = None) -> AssetCheckResult:

@@ -34,8 +34,9 @@ from shop_pipeline.resources import Modeling, Quality, Warehouse
 FEATURE_CODE = ("features", "sql", "quality")
 
 
-def build_audited(con, build, validate, check_name: str, as_of, max_rows: int, table: str | None = None,
-                  key: str | None = None):
+def build_audited(
+    con, build, validate, check_name: str, as_of, max_rows: int, table: str | None = None, key: str | None = None
+):
     """Write inside a transaction, audit the rows written, commit only when the suite passes.
 
     Yields the suite's check result; raises (after rolling back, so the last good table stays)
@@ -58,9 +59,18 @@ def build_audited(con, build, validate, check_name: str, as_of, max_rows: int, t
     return written
 
 
-def audited_feature_asset(*, name: str, deps: list[str], description: str, build, validate,
-                          check_description: str, summarize: Callable[..., dict], inputs: dict[str, str],
-                          queries: tuple[str, ...] = ()):
+def audited_feature_asset(
+    *,
+    name: str,
+    deps: list[str],
+    description: str,
+    build,
+    validate,
+    check_description: str,
+    summarize: Callable[..., dict],
+    inputs: dict[str, str],
+    queries: tuple[str, ...] = (),
+):
     """An asset of group `features` writing features.<name> by its changes with
     build(con, as_of, own_transaction) -> TableWrite, audited by validate(con, as_of, max_rows,
     written_keys) in its blocking `<name>_suite` check before it is committed (build_audited);
@@ -87,26 +97,42 @@ def audited_feature_asset(*, name: str, deps: list[str], description: str, build
         with warehouse.connection() as con:
             as_of = modeling.resolve_as_of(con)
             thresholds = quality.thresholds()
-            settings = {"table": table, "thresholds": thresholds,
-                        "queries": {name: query_fingerprint(sql.load(name)) for name in queries}}
+            settings = {
+                "table": table,
+                "thresholds": thresholds,
+                "queries": {name: query_fingerprint(sql.load(name)) for name in queries},
+            }
             key, _ = inputs_key(con, tables=inputs, settings=settings, as_of=as_of, code=FEATURE_CODE)
             kept = unchanged_inputs(con, table, key)
             if kept is not None:
                 yield AssetCheckResult(
-                    check_name=check_name, passed=True, severity=AssetCheckSeverity.ERROR,
-                    metadata={"rows_validated": 0, "result": "inputs unchanged since the last audited build: "
-                              "the table is kept as that audit passed it"},
+                    check_name=check_name,
+                    passed=True,
+                    severity=AssetCheckSeverity.ERROR,
+                    metadata={
+                        "rows_validated": 0,
+                        "result": "inputs unchanged since the last audited build: "
+                        "the table is kept as that audit passed it",
+                    },
                 )
                 rows, written, deleted, whole = kept, 0, 0, False
             else:
-                write = yield from build_audited(con, build, validate, check_name, as_of,
-                                                 thresholds["validation_batch_rows"], table=table, key=key)
+                write = yield from build_audited(
+                    con, build, validate, check_name, as_of, thresholds["validation_batch_rows"], table=table, key=key
+                )
                 rows, written, deleted, whole = write.rows, write.written, write.deleted, write.whole_table
             summary = summarize(con, as_of)
-        yield MaterializeResult(metadata={
-            "dagster/row_count": rows, "as_of": as_of.isoformat(), "rows_written": written,
-            "rows_deleted": deleted, "whole_table_written": whole, "inputs_unchanged": kept is not None, **summary,
-        })
+        yield MaterializeResult(
+            metadata={
+                "dagster/row_count": rows,
+                "as_of": as_of.isoformat(),
+                "rows_written": written,
+                "rows_deleted": deleted,
+                "whole_table_written": whole,
+                "inputs_unchanged": kept is not None,
+                **summary,
+            }
+        )
 
     return feature_table
 
@@ -139,8 +165,7 @@ product_daily_sales = audited_feature_asset(
     validate=validate_product_daily_sales,
     check_description="GX: keys not null, counts >= 0, conversion in [0, 1], complete grid, no day after as_of.",
     summarize=_product_daily_sales_summary,
-    inputs={"staging.events": "", "raw.products": "", "raw.promotions": "",
-            "raw.ad_spend": ""},
+    inputs={"staging.events": "", "raw.products": "", "raw.promotions": "", "raw.ad_spend": ""},
     queries=("product_daily_sales",),
 )
 

@@ -1,6 +1,5 @@
 """Stage `ingestion`: landed files -> raw.events (exactly once), the catalog, marketing and chargeback labels."""
 
-
 import datetime as dt
 import time
 
@@ -147,8 +146,14 @@ def raw_events(context: AssetExecutionContext, warehouse: Warehouse, shop: ShopH
     thresholds = quality.thresholds()
     started = time.perf_counter()
     with warehouse.connection() as con:
-        report = load_batch(con, files, days, now=dt.datetime.now(dt.UTC).replace(tzinfo=None),
-                            valid_days=valid_days, before_read=warm_up)  # GX's import overlaps the read
+        report = load_batch(
+            con,
+            files,
+            days,
+            now=dt.datetime.now(dt.UTC).replace(tzinfo=None),
+            valid_days=valid_days,
+            before_read=warm_up,
+        )  # GX's import overlaps the read
         for failed in report.failed:
             if not failed.unchanged:
                 context.log.error(f"file {failed.path} could not be ingested: {failed.error}")
@@ -156,14 +161,24 @@ def raw_events(context: AssetExecutionContext, warehouse: Warehouse, shop: ShopH
         validation_started = time.perf_counter()
         rows_per_day, failing = screen_raw(con, changed_days, thresholds)
         if rows_per_day:
-            outcome = audit_screened(con, RAW_BATCH, changed_days, raw_events_suites(thresholds),
-                                     thresholds["validation_batch_rows"], rows_per_day, failing, sample_query=RAW_SAMPLE)
+            outcome = audit_screened(
+                con,
+                RAW_BATCH,
+                changed_days,
+                raw_events_suites(thresholds),
+                thresholds["validation_batch_rows"],
+                rows_per_day,
+                failing,
+                sample_query=RAW_SAMPLE,
+            )
         else:  # nothing new to audit: GX is not even imported
             outcome = SuiteOutcome(suite=RAW_SUITE_NAME)
         validation_seconds = time.perf_counter() - validation_started
         files_table = pd.DataFrame(
-            [(f.path, f.day, f.status, f.rows_read, f.duplicate_of, f.error, "unchanged" if f.unchanged else "read")
-             for f in report.files],
+            [
+                (f.path, f.day, f.status, f.rows_read, f.duplicate_of, f.error, "unchanged" if f.unchanged else "read")
+                for f in report.files
+            ],
             columns=["path", "partition_date", "status", "rows_read", "duplicate_of", "error", "this_run"],
         )
         yield suite_check_result(RAW_SUITE_CHECK, outcome)
@@ -191,17 +206,22 @@ def raw_events(context: AssetExecutionContext, warehouse: Warehouse, shop: ShopH
         month = set(month_days(key))
         in_month = [f for f in report.files if f.day in month]
         rows, rejected = published.get(key, (0, 0))
-        context.add_asset_metadata({
-            "dagster/row_count": rows,
-            "rejected_lines": rejected,
-            "days_changed": len(changed & month),
-            "files_read": len([f for f in in_month if not f.unchanged and f.status == "ingested"]),
-            "files_unchanged": len([f for f in in_month if f.unchanged]),
-            "files_ingested": len([f for f in in_month if f.status == "ingested"]),
-            "files_duplicate": len([f for f in in_month if f.status == "duplicate_file"]),
-            "files_failed": len([f for f in in_month if f.status == "failed"]),
-            "files": MetadataValue.md(markdown_table(files_table[files_table["partition_date"].isin(sorted(month))])),
-        }, partition_key=key)
+        context.add_asset_metadata(
+            {
+                "dagster/row_count": rows,
+                "rejected_lines": rejected,
+                "days_changed": len(changed & month),
+                "files_read": len([f for f in in_month if not f.unchanged and f.status == "ingested"]),
+                "files_unchanged": len([f for f in in_month if f.unchanged]),
+                "files_ingested": len([f for f in in_month if f.status == "ingested"]),
+                "files_duplicate": len([f for f in in_month if f.status == "duplicate_file"]),
+                "files_failed": len([f for f in in_month if f.status == "failed"]),
+                "files": MetadataValue.md(
+                    markdown_table(files_table[files_table["partition_date"].isin(sorted(month))])
+                ),
+            },
+            partition_key=key,
+        )
     outside = files_table[~files_table["partition_date"].isin(days)]
     # what holds for the whole run (every partition's event shows it)
     yield MaterializeResult(

@@ -57,13 +57,18 @@ def upstream_metadata(context, asset_name: str, key: str):
 
 def shown_metadata(shown: Shown) -> dict:
     """What the model code says an asset shows, as Dagster metadata."""
-    return {**shown.values, **{key: MetadataValue.md(text) for key, text in shown.markdown.items()},
-            **{key: MetadataValue.json(value) for key, value in shown.json.items()}}
+    return {
+        **shown.values,
+        **{key: MetadataValue.md(text) for key, text in shown.markdown.items()},
+        **{key: MetadataValue.json(value) for key, value in shown.json.items()},
+    }
 
 
 def float_metrics(values: dict[str, float], names) -> dict[str, float]:
     """The named metrics that have a value (not None, not NaN), as floats the UI can chart."""
-    return {name: float(values[name]) for name in names if values.get(name) is not None and values[name] == values[name]}
+    return {
+        name: float(values[name]) for name in names if values.get(name) is not None and values[name] == values[name]
+    }
 
 
 @contextlib.contextmanager
@@ -89,16 +94,21 @@ def _named(compute: Callable, name: str) -> Callable:
 def prepare_training(context, con, spec: ModelSpec, modeling: Modeling, as_of, models_dir) -> TrainingInputs:
     """The training key of this run and the registered version it may reuse (ml/common/lifecycle.py; its
     artifact in `models_dir`, the shop home's models folder); logged."""
-    training = training_inputs(con, spec.name, tables=dict(spec.training_inputs), settings=spec.training_settings(modeling),
-                               as_of=as_of, models_dir=models_dir)
+    training = training_inputs(
+        con,
+        spec.name,
+        tables=dict(spec.training_inputs),
+        settings=spec.training_settings(modeling),
+        as_of=as_of,
+        models_dir=models_dir,
+    )
     context.log.info(f"{spec.name}: {training.reason}")
     return training
 
 
 def training_metadata(training: TrainingInputs) -> dict:
     """What every training materialization says about reuse."""
-    return {REUSED_KEY: training.reusable is not None, "reason": training.reason,
-            "training_key": training.key[:16]}
+    return {REUSED_KEY: training.reusable is not None, "reason": training.reason, "training_key": training.key[:16]}
 
 
 def reused_result(con, spec: ModelSpec, training: TrainingInputs, *, reports, as_of) -> MaterializeResult:
@@ -127,8 +137,13 @@ def training_asset(spec: ModelSpec) -> AssetsDefinition:
     unchanged, else train, compare with the champion and register (lifecycle.train_and_register), and
     write the report."""
 
-    def compute(context: AssetExecutionContext, warehouse: Warehouse, modeling: Modeling, shop: ShopHome,
-                model_threads: ModelThreads):
+    def compute(
+        context: AssetExecutionContext,
+        warehouse: Warehouse,
+        modeling: Modeling,
+        shop: ShopHome,
+        model_threads: ModelThreads,
+    ):
         with model_step(warehouse, modeling, model_threads) as (con, as_of):
             training = prepare_training(context, con, spec, modeling, as_of, shop.paths.models)
             if training.reusable is not None:
@@ -140,17 +155,19 @@ def training_asset(spec: ModelSpec) -> AssetsDefinition:
         report = spec.report(run, trained, as_of, modeling)
         path = shop.paths.reports / f"{spec.name}-{trained.version}.html"
         write_html_report(path, report.title, report.sections)
-        return MaterializeResult(metadata={
-            "model_version": trained.version,
-            "serving_candidate": run.serving_candidate,
-            **({"mode": run.mode} if run.mode is not None else {}),
-            "as_of": as_of.isoformat(),
-            **training_metadata(training),
-            **({"champion_comparison": champion.note} if champion is not None else {}),
-            **shown_metadata(report.shown),
-            "report": MetadataValue.path(str(path)),
-            **float_metrics(trained.metrics.get(run.serving_candidate, {}), spec.reported_metrics),
-        })
+        return MaterializeResult(
+            metadata={
+                "model_version": trained.version,
+                "serving_candidate": run.serving_candidate,
+                **({"mode": run.mode} if run.mode is not None else {}),
+                "as_of": as_of.isoformat(),
+                **training_metadata(training),
+                **({"champion_comparison": champion.note} if champion is not None else {}),
+                **shown_metadata(report.shown),
+                "report": MetadataValue.path(str(path)),
+                **float_metrics(trained.metrics.get(run.serving_candidate, {}), spec.reported_metrics),
+            }
+        )
 
     return asset(
         name=spec.training_asset,
@@ -176,8 +193,9 @@ def gate_verdict(decision, champion_after, version: str) -> str:
     return f"refused {version}; there is no champion, so nothing can be scored"
 
 
-def gate_check_result(decision, champion_after, version: str,
-                      severity: AssetCheckSeverity = AssetCheckSeverity.ERROR) -> AssetCheckResult:
+def gate_check_result(
+    decision, champion_after, version: str, severity: AssetCheckSeverity = AssetCheckSeverity.ERROR
+) -> AssetCheckResult:
     """Passes when a champion exists after the decision: the new version, or the kept one.
 
     Fails (blocking scoring) only when no model has ever passed the gate; with
@@ -212,12 +230,19 @@ def run_promotion_gate(context, warehouse, modeling, spec: ModelSpec):
         if spec.competing is not None:
             servable = spec.competing(registry.get_version(con, spec.name, version))
         decision, champion_after = gate_and_promote(
-            con, model_name=spec.name, version=version, servable=servable, references=list(spec.references),
-            metric=spec.gate_metric, higher_is_better=spec.higher_is_better, min_improvement=modeling.min_improvement,
+            con,
+            model_name=spec.name,
+            version=version,
+            servable=servable,
+            references=list(spec.references),
+            metric=spec.gate_metric,
+            higher_is_better=spec.higher_is_better,
+            min_improvement=modeling.min_improvement,
             reused=bool(trained.get(REUSED_KEY)),
         )
-    yield gate_check_result(decision, champion_after, version,
-                            AssetCheckSeverity.WARN if unmeasured else AssetCheckSeverity.ERROR)
+    yield gate_check_result(
+        decision, champion_after, version, AssetCheckSeverity.WARN if unmeasured else AssetCheckSeverity.ERROR
+    )
     yield MaterializeResult(
         metadata={
             "model_version": version,
@@ -256,8 +281,14 @@ def promotion_gate_asset(spec: ModelSpec) -> AssetsDefinition:
             "configured margin. The blocking check fails only when no champion exists, so scoring never runs "
             "without one."
         ),
-        check_specs=[AssetCheckSpec(PROMOTION_GATE_CHECK, asset=spec.champion_asset, blocking=True,
-                                    description="A champion that passed the gate exists after the decision.")],
+        check_specs=[
+            AssetCheckSpec(
+                PROMOTION_GATE_CHECK,
+                asset=spec.champion_asset,
+                blocking=True,
+                description="A champion that passed the gate exists after the decision.",
+            )
+        ],
     )(skips_when_data_is_short(_named(compute, spec.champion_asset)))
 
 
@@ -267,9 +298,17 @@ def promotion_gate_asset(spec: ModelSpec) -> AssetsDefinition:
 def scoring_key(con, current, *, tables: dict[str, str], as_of, settings: dict | None = None) -> str:
     """The inputs key of a score table computed by champion `current` (warehouse/scores.py):
     the same key, the same scores, so they are not computed and written again."""
-    key, _ = inputs_key(con, tables=tables, as_of=as_of,
-                        settings={"model_name": current.model_name, "model_version": current.version,
-                                  "sha256": current.sha256, **(settings or {})})
+    key, _ = inputs_key(
+        con,
+        tables=tables,
+        as_of=as_of,
+        settings={
+            "model_name": current.model_name,
+            "model_version": current.version,
+            "sha256": current.sha256,
+            **(settings or {}),
+        },
+    )
     return key
 
 
@@ -292,12 +331,18 @@ def score_table_asset(spec: ModelSpec) -> AssetsDefinition:
     that follow new data and a new champion, the freshness the UI shows, and the table's column schema
     from its DDL. Unchanged champion and inputs keep the table (their inputs key is recorded)."""
 
-    def compute(context: AssetExecutionContext, warehouse: Warehouse, modeling: Modeling, shop: ShopHome,
-                model_threads: ModelThreads):
+    def compute(
+        context: AssetExecutionContext,
+        warehouse: Warehouse,
+        modeling: Modeling,
+        shop: ShopHome,
+        model_threads: ModelThreads,
+    ):
         with model_step(warehouse, modeling, model_threads) as (con, as_of):
             current, validated = serving_version(context, con, spec)
-            key = scoring_key(con, current, tables=dict(spec.scoring_inputs), as_of=as_of,
-                              settings=spec.scoring_settings(modeling))
+            key = scoring_key(
+                con, current, tables=dict(spec.scoring_inputs), as_of=as_of, settings=spec.scoring_settings(modeling)
+            )
             kept = unchanged_scores(con, spec.score_table, key)
             if kept is not None:  # the model and its inputs are unchanged: so are the scores
                 columns = ", ".join(spec.kept_columns) if spec.kept_columns else "*"
@@ -306,13 +351,15 @@ def score_table_asset(spec: ModelSpec) -> AssetsDefinition:
                 fitted = spec.load(con, current, shop.paths.models)
                 scores = spec.score(con, fitted, current, as_of, modeling)
                 rows = replace_scores(con, spec.score_table, scores, inputs_key=key)
-        return MaterializeResult(metadata={
-            "dagster/row_count": rows,
-            "model_version": current.version,
-            "as_of": as_of.isoformat(),
-            SCORES_REWRITTEN: kept is None,
-            **shown_metadata(spec.describe_scores(scores, current, validated, modeling)),
-        })
+        return MaterializeResult(
+            metadata={
+                "dagster/row_count": rows,
+                "model_version": current.version,
+                "as_of": as_of.isoformat(),
+                SCORES_REWRITTEN: kept is None,
+                **shown_metadata(spec.describe_scores(scores, current, validated, modeling)),
+            }
+        )
 
     return asset(
         name=spec.score_asset,

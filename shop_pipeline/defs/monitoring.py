@@ -1,7 +1,6 @@
 """Stage `monitoring`: drift of the key features and of the score distribution, and the facts
 the retraining sensor decides on (so that the sensor never opens the DuckDB file)."""
 
-
 import datetime as dt
 
 from dagster import (
@@ -30,10 +29,15 @@ MEASUREMENT_KEY = "measurement"  # the drift measured, kept for a run whose inpu
 INPUTS_KEY = "inputs_key"
 
 # What the drift is measured from, besides the champions and the configuration
-DRIFT_INPUTS = {table: "" for table in (
-    *sorted({table for spec in MODELS if spec.drift for table in spec.scoring_inputs if table.startswith("features.")}),
-    "ml.drift_references",
-)}
+DRIFT_INPUTS = {
+    table: ""
+    for table in (
+        *sorted(
+            {table for spec in MODELS if spec.drift for table in spec.scoring_inputs if table.startswith("features.")}
+        ),
+        "ml.drift_references",
+    )
+}
 _CHAMPIONS = """
 SELECT model_name, version, train_start, train_end, as_of FROM ml.model_registry WHERE is_champion ORDER BY model_name
 """
@@ -42,8 +46,17 @@ SELECT model_name, version, train_start, train_end, as_of FROM ml.model_registry
 def drift_inputs_key(con, config: "DriftConfig") -> str:
     """The key of what a measurement reads: the feature tables, the references, the champions, the
     configuration and the model code. Equal keys measure equal drift."""
-    key, _ = inputs_key(con, tables=DRIFT_INPUTS, settings={"window_days": config.window_days, "bins": config.bins,
-                        "champions": con.execute(_CHAMPIONS).fetchall()}, as_of=None, code=("ml", "features", "sql"))
+    key, _ = inputs_key(
+        con,
+        tables=DRIFT_INPUTS,
+        settings={
+            "window_days": config.window_days,
+            "bins": config.bins,
+            "champions": con.execute(_CHAMPIONS).fetchall(),
+        },
+        as_of=None,
+        code=("ml", "features", "sql"),
+    )
     return key
 
 
@@ -54,6 +67,7 @@ def _last_measurement(context: AssetExecutionContext, key: str) -> drift.DriftMe
     if INPUTS_KEY not in metadata or MEASUREMENT_KEY not in metadata or metadata[INPUTS_KEY].value != key:
         return None
     return drift.DriftMeasurement.from_json(metadata[MEASUREMENT_KEY].value)
+
 
 _REGISTRY_ROWS = """
 SELECT model_name, version, train_end, is_champion, promoted_at, coalesce(as_of, train_end) AS seen_until
@@ -79,15 +93,17 @@ def model_facts(con) -> tuple[dt.date | None, list[ModelFacts]]:
         champion = next((r for r in rows if r[3]), None)
         newest = rows[-1]
         [(new_events,)] = con.execute(_EVENTS_AFTER, {"after": newest[5]}).fetchall()
-        facts.append(ModelFacts(
-            model_name=name,
-            champion_version=champion[1] if champion else None,
-            champion_promoted_at=champion[4] if champion else None,
-            champion_train_end=champion[2] if champion else None,
-            latest_version=newest[1],
-            latest_as_of=newest[5],
-            new_clean_events=int(new_events),
-        ))
+        facts.append(
+            ModelFacts(
+                model_name=name,
+                champion_version=champion[1] if champion else None,
+                champion_promoted_at=champion[4] if champion else None,
+                champion_train_end=champion[2] if champion else None,
+                latest_version=newest[1],
+                latest_as_of=newest[5],
+                new_clean_events=int(new_events),
+            )
+        )
     return latest_day, facts
 
 
@@ -106,8 +122,9 @@ def model_facts(con) -> tuple[dt.date | None, list[ModelFacts]]:
         "the clean events landed since: the retraining sensor decides from this metadata alone."
     ),
 )
-def feature_drift(context: AssetExecutionContext, config: DriftConfig, warehouse: Warehouse,
-                  shop: ShopHome) -> MaterializeResult:
+def feature_drift(
+    context: AssetExecutionContext, config: DriftConfig, warehouse: Warehouse, shop: ShopHome
+) -> MaterializeResult:
     with warehouse.connection() as con:
         registry.ensure_registry_schema(con)
         # unchanged features, references and champions measure the same drift: the last measurement

@@ -93,10 +93,15 @@ class _ProgressHandler(logging.Handler):
             if reason is not None:  # a model the data cannot train: skipped with its reason, not broken
                 self._print(format_step_line(event.step_key, seconds, "skipped", facts, reason[:300]))
             else:
-                self._print(format_step_line(event.step_key, seconds, "FAILED", facts,
-                                             (innermost_error(event).splitlines() or [""])[0][:300]))
+                self._print(
+                    format_step_line(
+                        event.step_key, seconds, "FAILED", facts, (innermost_error(event).splitlines() or [""])[0][:300]
+                    )
+                )
         elif event.is_step_skipped:
-            self._print(format_step_line(event.step_key, None, "skipped", facts, "(an upstream step or blocking check failed)"))
+            self._print(
+                format_step_line(event.step_key, None, "skipped", facts, "(an upstream step or blocking check failed)")
+            )
 
     def _print(self, line: str) -> None:
         print(line, file=self.stream, flush=True)

@@ -15,8 +15,12 @@ def column_schema(*tables: str) -> TableSchema:
         key = ddl.primary_key(table)
         prefix = f"{table}." if len(tables) > 1 else ""
         columns += [
-            TableColumn(prefix + column.name, column.type, column.description,
-                        constraints=TableColumnConstraints(nullable=column.nullable, unique=key == (column.name,)))
+            TableColumn(
+                prefix + column.name,
+                column.type,
+                column.description,
+                constraints=TableColumnConstraints(nullable=column.nullable, unique=key == (column.name,)),
+            )
             for column in ddl.columns(table)
         ]
         if key:

@@ -30,13 +30,15 @@ def serving_snapshot(context: AssetExecutionContext, warehouse: Warehouse, shop:
         published = publish_if_changed(con, serving_root(shop.paths.home), models_dir=shop.paths.models)
     done = "kept (its inputs are unchanged)" if published.reused else "published"
     context.log.info(f"serving snapshot {published.snapshot_id} {done}: {published.rows}")
-    return MaterializeResult(metadata={
-        "snapshot_id": published.snapshot_id,
-        "reused": published.reused,
-        "path": MetadataValue.path(str(published.path)),
-        "as_of": str(published.as_of),
-        **{f"{name}_rows": rows for name, rows in published.rows.items()},
-    })
+    return MaterializeResult(
+        metadata={
+            "snapshot_id": published.snapshot_id,
+            "reused": published.reused,
+            "path": MetadataValue.path(str(published.path)),
+            "as_of": str(published.as_of),
+            **{f"{name}_rows": rows for name, rows in published.rows.items()},
+        }
+    )
 
 
 @asset(
@@ -55,10 +57,17 @@ def online_predictions(warehouse: Warehouse, shop: ShopHome) -> MaterializeResul
     with warehouse.connection() as con:
         added = ingest_prediction_logs(con, serving_root(shop.paths.home) / "logs")
         total, first, last = con.execute(
-            "SELECT count(*), min(logged_at), max(logged_at) FROM monitoring.online_predictions").fetchone()
+            "SELECT count(*), min(logged_at), max(logged_at) FROM monitoring.online_predictions"
+        ).fetchone()
         by_endpoint = con.execute(
-            "SELECT endpoint, count(*) FROM monitoring.online_predictions GROUP BY 1 ORDER BY 1").fetchall()
-    return MaterializeResult(metadata={
-        "dagster/row_count": total, "rows_added": added, "first_logged_at": str(first), "last_logged_at": str(last),
-        **{f"answers_{endpoint.replace('/', '_')}": n for endpoint, n in by_endpoint},
-    })
+            "SELECT endpoint, count(*) FROM monitoring.online_predictions GROUP BY 1 ORDER BY 1"
+        ).fetchall()
+    return MaterializeResult(
+        metadata={
+            "dagster/row_count": total,
+            "rows_added": added,
+            "first_logged_at": str(first),
+            "last_logged_at": str(last),
+            **{f"answers_{endpoint.replace('/', '_')}": n for endpoint, n in by_endpoint},
+        }
+    )

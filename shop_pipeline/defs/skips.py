@@ -50,6 +50,7 @@ def skips_when_data_is_short(compute: Callable) -> Callable:
     Every other exception passes through untouched: a real error stays a failure with its traceback.
     """
     if inspect.isgeneratorfunction(compute):
+
         @functools.wraps(compute)
         def skipping_generator(*args, **kwargs):
             try:

@@ -110,8 +110,9 @@ def clean_events(context: AssetExecutionContext, warehouse: Warehouse, quality: 
             counts = file_counts(con, stale)
             rows_per_day, failing = screen_staged(con, stale, thresholds, has_catalog)
             suite = staging_events_suites(thresholds, check_catalog=has_catalog)
-            outcome = audit_screened(con, STAGED_BATCH, stale, suite, thresholds["validation_batch_rows"],
-                                     rows_per_day, failing)
+            outcome = audit_screened(
+                con, STAGED_BATCH, stale, suite, thresholds["validation_batch_rows"], rows_per_day, failing
+            )
         else:  # nothing changed: the published counts still answer for conservation
             validation_started = time.perf_counter()
             counts = published_file_counts(con, days)
@@ -149,23 +150,34 @@ def clean_events(context: AssetExecutionContext, warehouse: Warehouse, quality: 
     for key in context.partition_keys:
         month = month_days(key)
         rows, late, first, last = clean.get(key, (0, 0, None, None))
-        context.add_asset_metadata({
-            "dagster/row_count": rows,
-            "days_staged": len(staged.intersection(month)),
-            "days_unchanged": len(month) - len(staged.intersection(month)),
-            "late_events": late,
-            "duplicates_dropped": duplicates.get(key, (0,))[0],
-            "first_event_time": str(first),
-            "last_event_time": str(last),
-            "files": MetadataValue.md(markdown_table(_of_partition(files, "partition_date", key))),
-        }, asset_key="clean_events", partition_key=key)
-        context.add_asset_metadata({
-            "dagster/row_count": quarantined.get(key, (0,))[0],
-            "reasons": MetadataValue.md(markdown_table(_of_partition(reasons, "month", key).drop(columns="month"))),
-        }, asset_key="quarantined_events", partition_key=key)
+        context.add_asset_metadata(
+            {
+                "dagster/row_count": rows,
+                "days_staged": len(staged.intersection(month)),
+                "days_unchanged": len(month) - len(staged.intersection(month)),
+                "late_events": late,
+                "duplicates_dropped": duplicates.get(key, (0,))[0],
+                "first_event_time": str(first),
+                "last_event_time": str(last),
+                "files": MetadataValue.md(markdown_table(_of_partition(files, "partition_date", key))),
+            },
+            asset_key="clean_events",
+            partition_key=key,
+        )
+        context.add_asset_metadata(
+            {
+                "dagster/row_count": quarantined.get(key, (0,))[0],
+                "reasons": MetadataValue.md(markdown_table(_of_partition(reasons, "month", key).drop(columns="month"))),
+            },
+            asset_key="quarantined_events",
+            partition_key=key,
+        )
     # what holds for the whole run (every partition's event shows it)
-    run = {"run_partitions": len(context.partition_keys), "run_seconds": round(seconds, 2),
-           "run_validation_seconds": round(validation_seconds, 2)}
+    run = {
+        "run_partitions": len(context.partition_keys),
+        "run_seconds": round(seconds, 2),
+        "run_validation_seconds": round(validation_seconds, 2),
+    }
     yield MaterializeResult(asset_key="clean_events", metadata=run)
     yield MaterializeResult(asset_key="quarantined_events", metadata=run)
 

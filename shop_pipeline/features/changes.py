@@ -109,8 +109,10 @@ def write_changes(
                 f"(SELECT {key_list} FROM changed_rows UNION ALL SELECT * FROM removed_keys) AS k "
                 f"WHERE {_match('t', 'k', keys)}"
             )
-            con.execute(f"INSERT INTO {table} BY NAME SELECT n.* FROM new_rows AS n SEMI JOIN changed_rows AS c "
-                        f"ON {_match('n', 'c', keys)}")
+            con.execute(
+                f"INSERT INTO {table} BY NAME SELECT n.* FROM new_rows AS n SEMI JOIN changed_rows AS c "
+                f"ON {_match('n', 'c', keys)}"
+            )
             if aging_columns:
                 moved = " OR ".join(f"t.{c} IS DISTINCT FROM n.{c}" for c in aging_columns)
                 con.execute(
@@ -119,8 +121,10 @@ def write_changes(
                 )
             if scope is not None and scope.kept_aging:
                 moved = " OR ".join(f"{c} IS DISTINCT FROM {v}" for c, v in scope.kept_aging.items())
-                update = (f"UPDATE {table} SET {', '.join(f'{c} = {v}' for c, v in scope.kept_aging.items())} "
-                          f"WHERE NOT ({scope.predicate}) AND ({moved})")
+                update = (
+                    f"UPDATE {table} SET {', '.join(f'{c} = {v}' for c, v in scope.kept_aging.items())} "
+                    f"WHERE NOT ({scope.predicate}) AND ({moved})"
+                )
                 con.execute(update, _used(update, scope.params))
             if scope is not None:  # the rows the query did not compute are part of the table too
                 total = con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]

@@ -88,7 +88,9 @@ def interactions_frame(
 
 
 def write_interactions(
-    con: duckdb.DuckDBPyConnection, as_of: dt.date, weights: InteractionWeights = DEFAULT_WEIGHTS,
+    con: duckdb.DuckDBPyConnection,
+    as_of: dt.date,
+    weights: InteractionWeights = DEFAULT_WEIGHTS,
     own_transaction: bool = True,
 ) -> TableWrite:
     """Make features.interactions the pairs as of `as_of` (changes.write_changes: `weight` and
@@ -99,14 +101,21 @@ def write_interactions(
     check_as_of(con, as_of)
     with transaction(con) if own_transaction else contextlib.nullcontext():
         return write_changes(
-            con, INTERACTIONS_TABLE, ddl.replace_script(INTERACTIONS_TABLE), sql.load("interactions"),
+            con,
+            INTERACTIONS_TABLE,
+            ddl.replace_script(INTERACTIONS_TABLE),
+            sql.load("interactions"),
             interactions_params(as_of, weights),
-            ("customer_id", "product_id"), INTERACTIONS, aging_columns=INTERACTIONS_AGING,
+            ("customer_id", "product_id"),
+            INTERACTIONS,
+            aging_columns=INTERACTIONS_AGING,
         )
 
 
 def build_interactions(
-    con: duckdb.DuckDBPyConnection, as_of: dt.date, weights: InteractionWeights = DEFAULT_WEIGHTS,
+    con: duckdb.DuckDBPyConnection,
+    as_of: dt.date,
+    weights: InteractionWeights = DEFAULT_WEIGHTS,
     own_transaction: bool = True,
 ) -> int:
     """write_interactions, returning the table's row count."""

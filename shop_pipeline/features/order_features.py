@@ -98,7 +98,9 @@ def order_features_frame(
 
 
 def write_order_features(
-    con: duckdb.DuckDBPyConnection, as_of: dt.date, own_transaction: bool = True,
+    con: duckdb.DuckDBPyConnection,
+    as_of: dt.date,
+    own_transaction: bool = True,
     expensive_ratio: float = EXPENSIVE_RATIO,
 ) -> TableWrite:
     """Make features.order_features the orders as of `as_of` (changes.write_changes: a row is
@@ -115,18 +117,30 @@ def write_order_features(
     with transaction(con) if own_transaction else contextlib.nullcontext():
         since = changed_since(con, ORDER_FEATURES_TABLE, ORDER_FEATURES, as_of, build)
         params = _params(as_of, expensive_ratio, since)
-        scope = None if since is None else Scope(
-            "order_time >= $since", {"since": since, "as_of": as_of}, {"as_of": "CAST($as_of AS DATE)"})
+        scope = (
+            None
+            if since is None
+            else Scope("order_time >= $since", {"since": since, "as_of": as_of}, {"as_of": "CAST($as_of AS DATE)"})
+        )
         written = write_changes(
-            con, ORDER_FEATURES_TABLE, ddl.replace_script(ORDER_FEATURES_TABLE), query, params,
-            ("customer_id", "order_id"), ORDER_FEATURES, aging_columns=("as_of",), scope=scope,
+            con,
+            ORDER_FEATURES_TABLE,
+            ddl.replace_script(ORDER_FEATURES_TABLE),
+            query,
+            params,
+            ("customer_id", "order_id"),
+            ORDER_FEATURES,
+            aging_columns=("as_of",),
+            scope=scope,
         )
         record_build(con, ORDER_FEATURES_TABLE, as_of, build, written.rows)
         return written
 
 
 def build_order_features(
-    con: duckdb.DuckDBPyConnection, as_of: dt.date, own_transaction: bool = True,
+    con: duckdb.DuckDBPyConnection,
+    as_of: dt.date,
+    own_transaction: bool = True,
     expensive_ratio: float = EXPENSIVE_RATIO,
 ) -> int:
     """write_order_features, returning the table's row count."""

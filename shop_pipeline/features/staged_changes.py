@@ -30,17 +30,23 @@ from shop_pipeline.sql import ddl
 from shop_pipeline.warehouse.connection import table_columns
 
 
-def changed_since(con: duckdb.DuckDBPyConnection, table: str, columns: tuple[str, ...], as_of: dt.date,
-                  parameters: dict) -> dt.datetime | None:
+def changed_since(
+    con: duckdb.DuckDBPyConnection, table: str, columns: tuple[str, ...], as_of: dt.date, parameters: dict
+) -> dt.datetime | None:
     """The earliest instant from which rows of `table` may differ from its last build; None:
     every row may (never built this way, missing or not with `columns`, built with other
     parameters, for a later as_of (a cut-off moved back: rows after it must go), or rows were
     added or removed since)."""
     con.execute(sql.load("staged_fingerprints"), {"as_of": as_of})
-    last = con.execute("SELECT as_of, parameters, table_rows FROM features.table_builds WHERE table_name = ?",
-                       [table]).fetchone()
-    if (last is None or last[0] > as_of or json.loads(last[1]) != _plain(parameters)
-            or table_columns(con, table) != list(columns)):
+    last = con.execute(
+        "SELECT as_of, parameters, table_rows FROM features.table_builds WHERE table_name = ?", [table]
+    ).fetchone()
+    if (
+        last is None
+        or last[0] > as_of
+        or json.loads(last[1]) != _plain(parameters)
+        or table_columns(con, table) != list(columns)
+    ):
         return None
     if con.execute(f"SELECT count(*) FROM {table}").fetchone()[0] != last[2]:
         return None  # rows added or removed since the build, not by a build: compute them all again
@@ -51,8 +57,10 @@ def changed_since(con: duckdb.DuckDBPyConnection, table: str, columns: tuple[str
 
 def record_build(con: duckdb.DuckDBPyConnection, table: str, as_of: dt.date, parameters: dict, rows: int) -> None:
     """Remember what `table` now reflects, `rows` rows (in the write's transaction, after changed_since)."""
-    con.execute("INSERT OR REPLACE INTO features.table_builds (table_name, as_of, parameters, table_rows) "
-                "VALUES (?, ?, ?, ?)", [table, as_of, json.dumps(_plain(parameters), sort_keys=True), rows])
+    con.execute(
+        "INSERT OR REPLACE INTO features.table_builds (table_name, as_of, parameters, table_rows) VALUES (?, ?, ?, ?)",
+        [table, as_of, json.dumps(_plain(parameters), sort_keys=True), rows],
+    )
     con.execute("DELETE FROM features.built_partitions WHERE table_name = ?", [table])
     con.execute("INSERT INTO features.built_partitions SELECT ?, * FROM temp.staged_fingerprints", [table])
 
@@ -67,8 +75,9 @@ def unchanged_inputs(con: duckdb.DuckDBPyConnection, table: str, inputs_key: str
     still has the rows it left; None otherwise (compute it)."""
     if not table_columns(con, "features.table_inputs") or not table_columns(con, table):
         return None
-    recorded = con.execute("SELECT table_rows FROM features.table_inputs WHERE table_name = ? AND inputs_key = ?",
-                           [table, inputs_key]).fetchone()
+    recorded = con.execute(
+        "SELECT table_rows FROM features.table_inputs WHERE table_name = ? AND inputs_key = ?", [table, inputs_key]
+    ).fetchone()
     if recorded is None:
         return None
     return recorded[0] if con.execute(f"SELECT count(*) FROM {table}").fetchone()[0] == recorded[0] else None
@@ -86,19 +95,26 @@ def _plain(parameters: dict) -> dict:
     return json.loads(json.dumps(parameters, sort_keys=True, default=str))
 
 
-def table_fingerprint(con: duckdb.DuckDBPyConnection, table: str, columns: tuple[str, ...] = (), where: str = "",
-                      params: dict | None = None) -> str:
+def table_fingerprint(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    columns: tuple[str, ...] = (),
+    where: str = "",
+    params: dict | None = None,
+) -> str:
     """`rows:xor-of-row-hashes` of `table` (a project constant): of `columns`, or of whole rows,
     filtered by `where` (SQL over its columns and `params`); "missing" for a table that does not
     exist. For a build's or a training's inputs: another value means the table changed."""
     schema, name = table.split(".")
-    if not con.execute("SELECT 1 FROM duckdb_tables() WHERE schema_name = ? AND table_name = ?",
-                       [schema, name]).fetchone():
+    if not con.execute(
+        "SELECT 1 FROM duckdb_tables() WHERE schema_name = ? AND table_name = ?", [schema, name]
+    ).fetchone():
         return "missing"
     hashed = f"hash({', '.join(columns)})" if columns else "hash(t)"
     rows, digest = con.execute(
         f"SELECT count(*), coalesce(bit_xor({hashed}), 0) FROM {table} AS t {'WHERE ' + where if where else ''}",
-        params or {}).fetchone()
+        params or {},
+    ).fetchone()
     return f"{rows}:{digest}"
 
 

@@ -110,6 +110,7 @@ def _replace(con: duckdb.DuckDBPyConnection, table: str, name: str, params: dict
 
 # -- product_daily_sales -------------------------------------------------------------------
 
+
 def _product_daily_sales_params(as_of: dt.date, first_day: dt.date | None) -> dict:
     return {"as_of": as_of, "cutoff": cutoff_for(as_of), "first_day": first_day}
 
@@ -126,7 +127,10 @@ def product_daily_sales_frame(
     """
     check_as_of(con, as_of)
     return _frame(
-        con, "product_daily_sales", _product_daily_sales_params(as_of, first_day), PRODUCT_DAILY_SALES,
+        con,
+        "product_daily_sales",
+        _product_daily_sales_params(as_of, first_day),
+        PRODUCT_DAILY_SALES,
         PRODUCT_DAILY_SALES_NULLABLE,
     )
 
@@ -156,13 +160,23 @@ def write_product_daily_sales(
     table_ddl = ddl.replace_script(table)
     keys = ("product_id", "day")
     with transaction(con) if own_transaction else contextlib.nullcontext():
-        build = {"query": query_fingerprint(query),
-                 **{name: table_fingerprint(con, name, columns) for name, columns in _PRODUCT_DAILY_SALES_INPUTS.items()}}
+        build = {
+            "query": query_fingerprint(query),
+            **{name: table_fingerprint(con, name, columns) for name, columns in _PRODUCT_DAILY_SALES_INPUTS.items()},
+        }
         since = changed_since(con, table, PRODUCT_DAILY_SALES, as_of, build)
         first_day = None if since is None else since.date()
         scope = None if first_day is None else Scope("day >= $first_day", {"first_day": first_day}, {})
-        written = write_changes(con, table, table_ddl, query, _product_daily_sales_params(as_of, first_day), keys,
-                                PRODUCT_DAILY_SALES, scope=scope)
+        written = write_changes(
+            con,
+            table,
+            table_ddl,
+            query,
+            _product_daily_sales_params(as_of, first_day),
+            keys,
+            PRODUCT_DAILY_SALES,
+            scope=scope,
+        )
         if scope is not None and _relabelled_products(con):
             written = _then_every_day(con, written, table_ddl, query, _product_daily_sales_params(as_of, None), keys)
         record_build(con, table, as_of, build, written.rows)
@@ -180,19 +194,26 @@ _PRODUCT_DAILY_SALES_INPUTS = {
 def _relabelled_products(con: duckdb.DuckDBPyConnection) -> bool:
     """Whether a product's days carry two categories or brands: its latest one moved, and the
     days before the recomputed ones still carry the old one (and the old category's ad spend)."""
-    return con.execute(
-        f"SELECT count(*) FROM (SELECT product_id FROM {PRODUCT_DAILY_SALES_TABLE} GROUP BY product_id "
-        "HAVING count(DISTINCT {'category': category, 'brand': brand}) > 1)").fetchone()[0] > 0
+    return (
+        con.execute(
+            f"SELECT count(*) FROM (SELECT product_id FROM {PRODUCT_DAILY_SALES_TABLE} GROUP BY product_id "
+            "HAVING count(DISTINCT {'category': category, 'brand': brand}) > 1)"
+        ).fetchone()[0]
+        > 0
+    )
 
 
-def _then_every_day(con: duckdb.DuckDBPyConnection, first: TableWrite, table_ddl: str, query: str, params: dict,
-                    keys: tuple[str, ...]) -> TableWrite:
+def _then_every_day(
+    con: duckdb.DuckDBPyConnection, first: TableWrite, table_ddl: str, query: str, params: dict, keys: tuple[str, ...]
+) -> TableWrite:
     """Write every day after a write of some days; the written keys are those of both writes."""
     con.execute(f"CREATE OR REPLACE TEMP TABLE first_written AS SELECT * FROM temp.{first.written_keys}")
     try:
         whole = write_changes(con, PRODUCT_DAILY_SALES_TABLE, table_ddl, query, params, keys, PRODUCT_DAILY_SALES)
-        con.execute(f"INSERT INTO temp.{whole.written_keys} "
-                    f"SELECT * FROM temp.first_written EXCEPT SELECT * FROM temp.{whole.written_keys}")
+        con.execute(
+            f"INSERT INTO temp.{whole.written_keys} "
+            f"SELECT * FROM temp.first_written EXCEPT SELECT * FROM temp.{whole.written_keys}"
+        )
     finally:
         con.execute("DROP TABLE IF EXISTS temp.first_written")
     written = con.execute(f"SELECT count(*) FROM temp.{whole.written_keys}").fetchone()[0]
@@ -200,7 +221,10 @@ def _then_every_day(con: duckdb.DuckDBPyConnection, first: TableWrite, table_ddl
 
 
 def read_product_daily_sales(
-    con: duckdb.DuckDBPyConnection, as_of: dt.date, first_day: dt.date, columns: tuple[str, ...] = PRODUCT_DAILY_SALES,
+    con: duckdb.DuckDBPyConnection,
+    as_of: dt.date,
+    first_day: dt.date,
+    columns: tuple[str, ...] = PRODUCT_DAILY_SALES,
 ) -> pd.DataFrame:
     """The published features.product_daily_sales rows from `first_day` on, as product_daily_sales_frame
     returns them (only `columns`, in that order); ValueError when the table is not the grid as of
@@ -223,6 +247,7 @@ def read_product_daily_sales(
 
 # -- customer_features ---------------------------------------------------------------------
 
+
 def _customer_features_params(as_of: dt.date) -> dict:
     return {"as_of": as_of, "cutoff": cutoff_for(as_of), "no_event_days": NO_EVENT_DAYS}
 
@@ -244,23 +269,30 @@ def build_customer_features(con: duckdb.DuckDBPyConnection, as_of: dt.date, own_
     return write_customer_features(con, as_of, own_transaction).rows
 
 
-def write_customer_features(
-    con: duckdb.DuckDBPyConnection, as_of: dt.date, own_transaction: bool = True
-) -> TableWrite:
+def write_customer_features(con: duckdb.DuckDBPyConnection, as_of: dt.date, own_transaction: bool = True) -> TableWrite:
     """Make features.customer_features the features as of `as_of` (changes.write_changes; every
     row carries the new as_of and recency, so a new cut-off rewrites them all)."""
     check_as_of(con, as_of)
     with transaction(con) if own_transaction else contextlib.nullcontext():
         return write_changes(
-            con, CUSTOMER_FEATURES_TABLE, ddl.replace_script(CUSTOMER_FEATURES_TABLE), sql.load("customer_features"),
-            _customer_features_params(as_of), ("customer_id",), CUSTOMER_FEATURES,
+            con,
+            CUSTOMER_FEATURES_TABLE,
+            ddl.replace_script(CUSTOMER_FEATURES_TABLE),
+            sql.load("customer_features"),
+            _customer_features_params(as_of),
+            ("customer_id",),
+            CUSTOMER_FEATURES,
         )
 
 
 # -- customer_labels -----------------------------------------------------------------------
 
+
 def _customer_labels_params(
-    con: duckdb.DuckDBPyConnection, as_of: dt.date, horizon_days: int, allow_incomplete: bool,
+    con: duckdb.DuckDBPyConnection,
+    as_of: dt.date,
+    horizon_days: int,
+    allow_incomplete: bool,
     known_by: dt.date | None = None,
 ) -> dict:
     check_as_of(con, as_of)
@@ -285,7 +317,10 @@ def _customer_labels_params(
 
 
 def customer_labels_frame(
-    con: duckdb.DuckDBPyConnection, as_of: dt.date, horizon_days: int, allow_incomplete: bool = False,
+    con: duckdb.DuckDBPyConnection,
+    as_of: dt.date,
+    horizon_days: int,
+    allow_incomplete: bool = False,
     known_by: dt.date | None = None,
 ) -> pd.DataFrame:
     """Labels over [cutoff_for(as_of), + horizon_days) for every customer of customer_features_frame(as_of).
@@ -310,13 +345,27 @@ def build_customer_labels(
 # -- future product days -------------------------------------------------------------------
 
 FUTURE_PRODUCT_DAYS = (
-    "product_id", "day", "category", "brand", "list_price", "promo_discount_pct", "is_promo",
-    "shown_price", "day_of_week", "day_of_year", "month", "is_weekend", "ad_spend",
+    "product_id",
+    "day",
+    "category",
+    "brand",
+    "list_price",
+    "promo_discount_pct",
+    "is_promo",
+    "shown_price",
+    "day_of_week",
+    "day_of_year",
+    "month",
+    "is_weekend",
+    "ad_spend",
 )
 
 
 def future_product_days_frame(
-    con: duckdb.DuckDBPyConnection, as_of: dt.date, horizon_days: int, ad_spend_known_through: dt.date | None = None,
+    con: duckdb.DuckDBPyConnection,
+    as_of: dt.date,
+    horizon_days: int,
+    ad_spend_known_through: dt.date | None = None,
 ) -> pd.DataFrame:
     """Each product of the as_of grid x each of the `horizon_days` days after as_of, known in advance.
 
@@ -331,8 +380,12 @@ def future_product_days_frame(
     """
     check_as_of(con, as_of)
     horizon_days = _check_horizon(horizon_days)
-    params = {"as_of": as_of, "cutoff": cutoff_for(as_of), "horizon_days": horizon_days,
-              "ad_spend_known_through": ad_spend_known_through}
+    params = {
+        "as_of": as_of,
+        "cutoff": cutoff_for(as_of),
+        "horizon_days": horizon_days,
+        "ad_spend_known_through": ad_spend_known_through,
+    }
     return _frame(con, "future_product_days", params, FUTURE_PRODUCT_DAYS)
 
 
@@ -343,7 +396,9 @@ def ad_spend_planned_days(con: duckdb.DuckDBPyConnection, as_of: dt.date) -> int
 
 
 def future_frames_as_known_at(
-    con: duckdb.DuckDBPyConnection, as_of: dt.date, horizon_days: int,
+    con: duckdb.DuckDBPyConnection,
+    as_of: dt.date,
+    horizon_days: int,
 ) -> Callable[[dt.date], pd.DataFrame]:
     """origin -> future_product_days_frame(origin) as a forecast made on that earlier origin would
     have been given it, for the backtest: events, prices and promotions as of the origin, and

@@ -27,14 +27,32 @@ class DriftMeasurement:
 
     def to_json(self) -> dict:
         """A JSON-safe copy (a PSI that could not be measured is null), read back by from_json."""
-        return {"rows": [{"feature": r.feature, "psi": None if math.isnan(r.psi) else r.psi,
-                          "reference_rows": r.reference_rows, "current_rows": r.current_rows} for r in self.rows],
-                "reference_window": self.reference_window, "current_window": self.current_window, "notes": self.notes}
+        return {
+            "rows": [
+                {
+                    "feature": r.feature,
+                    "psi": None if math.isnan(r.psi) else r.psi,
+                    "reference_rows": r.reference_rows,
+                    "current_rows": r.current_rows,
+                }
+                for r in self.rows
+            ],
+            "reference_window": self.reference_window,
+            "current_window": self.current_window,
+            "notes": self.notes,
+        }
 
     @classmethod
     def from_json(cls, data: dict) -> DriftMeasurement:
-        rows = [FeatureDrift(r["feature"], math.nan if r["psi"] is None else float(r["psi"]), int(r["reference_rows"]),
-                             int(r["current_rows"])) for r in data["rows"]]
+        rows = [
+            FeatureDrift(
+                r["feature"],
+                math.nan if r["psi"] is None else float(r["psi"]),
+                int(r["reference_rows"]),
+                int(r["current_rows"]),
+            )
+            for r in data["rows"]
+        ]
         return cls(rows, data["reference_window"], data["current_window"], list(data["notes"]))
 
 

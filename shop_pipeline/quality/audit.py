@@ -109,19 +109,25 @@ def _share(part: int, whole: int) -> float:
     return 1.0 if whole == 0 else part / whole
 
 
-def screen_raw(con: duckdb.DuckDBPyConnection, days: list[dt.date], thresholds: dict[str, Any]
-               ) -> tuple[list[tuple[dt.date, int]], list[dt.date]]:
+def screen_raw(
+    con: duckdb.DuckDBPyConnection, days: list[dt.date], thresholds: dict[str, Any]
+) -> tuple[list[tuple[dt.date, int]], list[dt.date]]:
     """Rows per day of the raw batch (sources/native.py's batch tables), and the days whose rows
     do not pass the raw rows suite's rules."""
     t = thresholds["raw_suite"]
     values = batch_values(("event_id", "user_id", "product_id", "event_type", "price", "event_time"))
     rows = con.execute(
         _RAW_SCREEN.format(values=values),
-        {"days": days, "event_types": list(EVENT_TYPES), "number_pattern": NUMBER_PATTERN,
-         "iso_pattern": ISO_TIMESTAMP_PATTERN},
+        {
+            "days": days,
+            "event_types": list(EVENT_TYPES),
+            "number_pattern": NUMBER_PATTERN,
+            "iso_pattern": ISO_TIMESTAMP_PATTERN,
+        },
     ).fetchall()
     failing = [
-        day for day, n, keys, et_n, et_ok, price_n, price_ok, time_n, time_ok in rows
+        day
+        for day, n, keys, et_n, et_ok, price_n, price_ok, time_n, time_ok in rows
         if _share(keys, n) < t["key_not_null_mostly"]
         or _share(et_ok, et_n) < t["event_type_known_mostly"]
         or _share(price_ok, price_n) < t["price_numeric_mostly"]
@@ -130,20 +136,31 @@ def screen_raw(con: duckdb.DuckDBPyConnection, days: list[dt.date], thresholds: 
     return [(r[0], r[1]) for r in rows], failing
 
 
-def screen_staged(con: duckdb.DuckDBPyConnection, days: list[dt.date], thresholds: dict[str, Any],
-                  check_catalog: bool) -> tuple[list[tuple[dt.date, int]], list[dt.date]]:
+def screen_staged(
+    con: duckdb.DuckDBPyConnection, days: list[dt.date], thresholds: dict[str, Any], check_catalog: bool
+) -> tuple[list[tuple[dt.date, int]], list[dt.date]]:
     """Rows per day of staged_clean, and the days whose rows do not pass the staging rows suite's rules."""
     rules = thresholds["staging_rules"]
     t = thresholds["staging_suite"]
     rows = con.execute(
         _STAGED_SCREEN,
-        {"days": days, "event_types": list(EVENT_TYPES), "max_price": float(rules["max_price"]),
-         "max_quantity": int(rules["max_quantity"]), "min_hours": -24.0 * int(rules["max_lateness_days"]),
-         "max_hours": 24.0 + int(rules["future_tolerance_minutes"]) / 60.0},
+        {
+            "days": days,
+            "event_types": list(EVENT_TYPES),
+            "max_price": float(rules["max_price"]),
+            "max_quantity": int(rules["max_quantity"]),
+            "min_hours": -24.0 * int(rules["max_lateness_days"]),
+            "max_hours": 24.0 + int(rules["future_tolerance_minutes"]) / 60.0,
+        },
     ).fetchall()
     failing = {
-        day for day, n, present, et_ok, price_ok, quantity_ok, window_ok, catalog_ok in rows
-        if present < n or et_ok < n or price_ok < n or quantity_ok < n or window_ok < n
+        day
+        for day, n, present, et_ok, price_ok, quantity_ok, window_ok, catalog_ok in rows
+        if present < n
+        or et_ok < n
+        or price_ok < n
+        or quantity_ok < n
+        or window_ok < n
         or (check_catalog and _share(catalog_ok, n) < t["product_in_catalog_mostly"])
     }
     failing |= {r[0] for r in con.execute(_DUPLICATED_ID_DAYS, {"days": days}).fetchall()}
@@ -151,16 +168,21 @@ def screen_staged(con: duckdb.DuckDBPyConnection, days: list[dt.date], threshold
 
 
 def audit_screened(
-    con: duckdb.DuckDBPyConnection, query: str, days: list[dt.date], suites: TableSuites, max_rows: int,
-    rows_per_day: list[tuple[dt.date, int]], failing_days: list[dt.date], sample_query: str | None = None,
+    con: duckdb.DuckDBPyConnection,
+    query: str,
+    days: list[dt.date],
+    suites: TableSuites,
+    max_rows: int,
+    rows_per_day: list[tuple[dt.date, int]],
+    failing_days: list[dt.date],
+    sample_query: str | None = None,
 ) -> SuiteOutcome:
     """GX on what the aggregates leave to it: the schema suite on a sample of whole rows, the rows
     suite on every row of the failing days. The outcome counts every screened row."""
     outcome = SuiteOutcome(suite=suites.name)
     if not rows_per_day:
         return outcome
-    sample = con.execute(
-        f"SELECT * FROM ({sample_query or query}) LIMIT {SAMPLE_ROWS}", {"days": days}).df()
+    sample = con.execute(f"SELECT * FROM ({sample_query or query}) LIMIT {SAMPLE_ROWS}", {"days": days}).df()
     validate_frame(sample, suites.schema, f"sample of {len(sample)} rows", outcome, count_rows=False)
     outcome.rows = sum(n for _, n in rows_per_day)
     outcome.batches = len(rows_per_day)

@@ -119,9 +119,17 @@ def expect_no_leakage(suite, gxe) -> None:
     suite.add_expectation(gxe.ExpectColumnValuesToBeInSet(column="as_of_matches", value_set=[True]))
 
 
-def validate_written(con: duckdb.DuckDBPyConnection, table: str, audit_of_scope, params: dict, suite,
-                     max_rows: int, written_keys: str | None, key_columns: tuple[str, ...],
-                     rules: str) -> SuiteOutcome:
+def validate_written(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    audit_of_scope,
+    params: dict,
+    suite,
+    max_rows: int,
+    written_keys: str | None,
+    key_columns: tuple[str, ...],
+    rules: str,
+) -> SuiteOutcome:
     """Run `suite` on the audit query `audit_of_scope(scope)` of `table`, max_rows rows per batch.
 
     Without `written_keys` the scope is every row. With it (the temporary key table of a
@@ -171,8 +179,9 @@ def _screened(con, suite, rows: int, key_columns: tuple[str, ...], max_rows: int
     screened = breaking_rows(con, suite, "temp.audit_rows")
     keys = ", ".join(key_columns)
     sample = con.execute(f"SELECT * FROM temp.audit_rows ORDER BY hash({keys}), {keys} LIMIT {SAMPLE_ROWS}").df()
-    validate_frame(sample, suite, f"sample of {len(sample)} rows (all {rows} screened in DuckDB)", outcome,
-                   count_rows=False)
+    validate_frame(
+        sample, suite, f"sample of {len(sample)} rows (all {rows} screened in DuckDB)", outcome, count_rows=False
+    )
     outcome.batches, outcome.rows = 1, rows
     broken = breaking_count(con, screened)
     if broken:
@@ -184,13 +193,28 @@ def _screened(con, suite, rows: int, key_columns: tuple[str, ...], max_rows: int
     return outcome
 
 
-def validate_leakage_written(con: duckdb.DuckDBPyConnection, table: str, time_column: str,
-                             key_columns: tuple[str, ...], suite, as_of: dt.date, max_rows: int,
-                             written_keys: str | None, rules: str = LEAKAGE_RULES) -> SuiteOutcome:
+def validate_leakage_written(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    time_column: str,
+    key_columns: tuple[str, ...],
+    suite,
+    as_of: dt.date,
+    max_rows: int,
+    written_keys: str | None,
+    rules: str = LEAKAGE_RULES,
+) -> SuiteOutcome:
     """validate_written on a table audited by leakage_audit(time_column, key_columns)."""
     return validate_written(
-        con, table, lambda scope: leakage_audit(time_column, key_columns, scope),
-        {"as_of": as_of, "cutoff": cutoff_for(as_of)}, suite, max_rows, written_keys, key_columns, rules,
+        con,
+        table,
+        lambda scope: leakage_audit(time_column, key_columns, scope),
+        {"as_of": as_of, "cutoff": cutoff_for(as_of)},
+        suite,
+        max_rows,
+        written_keys,
+        key_columns,
+        rules,
     )
 
 
@@ -219,9 +243,24 @@ def product_daily_sales_suite(as_of: dt.date):
         if column not in PRODUCT_DAILY_SALES_NULLABLE:
             suite.add_expectation(gxe.ExpectColumnValuesToNotBeNull(column=column))
     suite.add_expectation(gxe.ExpectCompoundColumnsToBeUnique(column_list=["product_id", "day"]))
-    for column in ("units", "revenue", "views", "carts", "purchases", "orders", "shown_price", "list_price", "ad_spend",
-                   "avg_paid_price", "ref_price_28d", "units_lag_1", "units_lag_7", "units_lag_14",
-                   "units_rolling_mean_7", "units_rolling_mean_28"):
+    for column in (
+        "units",
+        "revenue",
+        "views",
+        "carts",
+        "purchases",
+        "orders",
+        "shown_price",
+        "list_price",
+        "ad_spend",
+        "avg_paid_price",
+        "ref_price_28d",
+        "units_lag_1",
+        "units_lag_7",
+        "units_lag_14",
+        "units_rolling_mean_7",
+        "units_rolling_mean_28",
+    ):
         suite.add_expectation(gxe.ExpectColumnValuesToBeBetween(column=column, min_value=0))
     for column in ("conversion", "promo_discount_pct"):
         suite.add_expectation(gxe.ExpectColumnValuesToBeBetween(column=column, min_value=0, max_value=1))
@@ -244,10 +283,27 @@ def customer_features_suite(as_of: dt.date):
     suite = SuiteDraft(f"customer_features.v{SUITE_VERSION}")
     expect_table_contract(suite, gxe, CUSTOMER_FEATURES, CUSTOMER_FEATURES_NULLABLE, CUSTOMER_FEATURES_AUDIT_COLUMNS)
     suite.add_expectation(gxe.ExpectColumnValuesToBeUnique(column="customer_id"))
-    for column in ("tenure_days", "recency_days", "frequency", "monetary", "avg_order_value", "sessions", "views",
-                   "carts", "purchases", "view_to_cart_rate", "cart_to_purchase_rate", "category_diversity",
-                   "days_since_last_view", "days_since_last_cart", "mean_interpurchase_days",
-                   "orders_last_30d", "orders_last_90d", "spend_last_30d", "spend_last_90d"):
+    for column in (
+        "tenure_days",
+        "recency_days",
+        "frequency",
+        "monetary",
+        "avg_order_value",
+        "sessions",
+        "views",
+        "carts",
+        "purchases",
+        "view_to_cart_rate",
+        "cart_to_purchase_rate",
+        "category_diversity",
+        "days_since_last_view",
+        "days_since_last_cart",
+        "mean_interpurchase_days",
+        "orders_last_30d",
+        "orders_last_90d",
+        "spend_last_30d",
+        "spend_last_90d",
+    ):
         suite.add_expectation(gxe.ExpectColumnValuesToBeBetween(column=column, min_value=0))
     suite.add_expectation(
         gxe.ExpectColumnPairValuesAToBeGreaterThanB(column_A="tenure_days", column_B="recency_days", or_equal=True)
@@ -259,7 +315,9 @@ def customer_features_suite(as_of: dt.date):
         gxe.ExpectColumnPairValuesAToBeGreaterThanB(column_A="purchases", column_B="frequency", or_equal=True)
     )
     suite.add_expectation(
-        gxe.ExpectColumnPairValuesAToBeGreaterThanB(column_A="orders_last_90d", column_B="orders_last_30d", or_equal=True)
+        gxe.ExpectColumnPairValuesAToBeGreaterThanB(
+            column_A="orders_last_90d", column_B="orders_last_30d", or_equal=True
+        )
     )
     suite.add_expectation(
         gxe.ExpectColumnPairValuesAToBeGreaterThanB(column_A="frequency", column_B="orders_last_90d", or_equal=True)
@@ -275,9 +333,7 @@ def product_daily_sales_audit_frame(
     return con.execute(PRODUCT_DAILY_SALES_AUDIT.format(table=table, scope=ALL_ROWS), {"as_of": as_of}).df()
 
 
-def customer_features_audit_frame(
-    con: duckdb.DuckDBPyConnection, as_of: dt.date, table: str = CUSTOMER_FEATURES_TABLE
-):
+def customer_features_audit_frame(con: duckdb.DuckDBPyConnection, as_of: dt.date, table: str = CUSTOMER_FEATURES_TABLE):
     params = {"as_of": as_of, "cutoff": cutoff_for(as_of)}
     return con.execute(leakage_audit(*CUSTOMER_FEATURES_AUDIT).format(table=table), params).df()
 
@@ -296,8 +352,14 @@ def validate_product_daily_sales(
     (or never): then every row is. The audit is recorded in features.table_audits.
     """
     return validate_written(
-        con, table, lambda scope: PRODUCT_DAILY_SALES_AUDIT.replace("{scope}", scope), {"as_of": as_of},
-        product_daily_sales_suite(as_of), max_rows, written_keys, PRODUCT_DAILY_SALES_KEYS,
+        con,
+        table,
+        lambda scope: PRODUCT_DAILY_SALES_AUDIT.replace("{scope}", scope),
+        {"as_of": as_of},
+        product_daily_sales_suite(as_of),
+        max_rows,
+        written_keys,
+        PRODUCT_DAILY_SALES_KEYS,
         PRODUCT_DAILY_SALES_GRID_RULES,
     )
 
@@ -311,5 +373,6 @@ def validate_customer_features(
 ) -> SuiteOutcome:
     """Run customer_features_suite(as_of) on `table` (features.customer_features); every row
     ages with the cut-off, so a daily write writes (and this audits) them all."""
-    return validate_leakage_written(con, table, *CUSTOMER_FEATURES_AUDIT, customer_features_suite(as_of), as_of,
-                                    max_rows, written_keys)
+    return validate_leakage_written(
+        con, table, *CUSTOMER_FEATURES_AUDIT, customer_features_suite(as_of), as_of, max_rows, written_keys
+    )

@@ -30,16 +30,34 @@ def interactions_suite(as_of: dt.date):
         for column in ("views", "carts", "purchases", "orders"):
             suite.add_expectation(gxe.ExpectColumnValuesToBeBetween(column=column, min_value=0))
         suite.add_expectation(gxe.ExpectColumnValuesToBeBetween(column="weight", min_value=0, strict_min=True))
-        suite.add_expectation(gxe.ExpectColumnPairValuesAToBeGreaterThanB(
-            column_A="last_interaction", column_B="first_interaction", or_equal=True))
+        suite.add_expectation(
+            gxe.ExpectColumnPairValuesAToBeGreaterThanB(
+                column_A="last_interaction", column_B="first_interaction", or_equal=True
+            )
+        )
 
-    return leakage_audited_suite(f"interactions.v{SUITE_VERSION}", as_of, INTERACTIONS, INTERACTIONS_NULLABLE,
-                                 KEY_COLUMNS, rules)
+    return leakage_audited_suite(
+        f"interactions.v{SUITE_VERSION}", as_of, INTERACTIONS, INTERACTIONS_NULLABLE, KEY_COLUMNS, rules
+    )
 
 
-def validate_interactions(con: duckdb.DuckDBPyConnection, as_of: dt.date, table: str = INTERACTIONS_TABLE,
-                          max_rows: int = DEFAULT_MAX_ROWS, written_keys: str | None = None) -> SuiteOutcome:
+def validate_interactions(
+    con: duckdb.DuckDBPyConnection,
+    as_of: dt.date,
+    table: str = INTERACTIONS_TABLE,
+    max_rows: int = DEFAULT_MAX_ROWS,
+    written_keys: str | None = None,
+) -> SuiteOutcome:
     """Run interactions_suite(as_of) on `table` (features.interactions); with `written_keys` (a TableWrite's)
     only the rows written and any row breaking a rule the new cut-off can break (feature_suites.validate_written)."""
-    return validate_leakage_written(con, table, "last_interaction", KEY_COLUMNS, interactions_suite(as_of), as_of, max_rows,
-                                    written_keys, AGING_RULES)
+    return validate_leakage_written(
+        con,
+        table,
+        "last_interaction",
+        KEY_COLUMNS,
+        interactions_suite(as_of),
+        as_of,
+        max_rows,
+        written_keys,
+        AGING_RULES,
+    )

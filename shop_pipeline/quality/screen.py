@@ -27,8 +27,10 @@ _FLOAT_TYPES = {"FLOAT", "DOUBLE", "REAL"}
 
 
 def screenable(suite) -> bool:
-    return all(e.expectation_type in ROW_RULES | FRAME_RULES and getattr(e, "mostly", 1) in (None, 1, 1.0)
-               for e in suite.expectations)
+    return all(
+        e.expectation_type in ROW_RULES | FRAME_RULES and getattr(e, "mostly", 1) in (None, 1, 1.0)
+        for e in suite.expectations
+    )
 
 
 @dataclass(frozen=True)
@@ -74,8 +76,10 @@ def breaking_rows(con: duckdb.DuckDBPyConnection, suite, table: str) -> Screened
             a, b = kwargs["column_A"], kwargs["column_B"]
             compare = ">=" if kwargs.get("or_equal") else ">"
             # GX skips a row only when both values are missing; one missing value compares false
-            predicates.append(f"NOT ({missing(a)} AND {missing(b)}) AND "
-                              f"({missing(a)} OR {missing(b)} OR NOT ({_quoted(a)} {compare} {_quoted(b)}))")
+            predicates.append(
+                f"NOT ({missing(a)} AND {missing(b)}) AND "
+                f"({missing(a)} OR {missing(b)} OR NOT ({_quoted(a)} {compare} {_quoted(b)}))"
+            )
         elif kind in ("expect_column_values_to_be_unique", "expect_compound_columns_to_be_unique"):
             columns = [kwargs["column"]] if "column" in kwargs else list(kwargs["column_list"])
             window = f"__repeats_{i}"
@@ -111,4 +115,5 @@ def breaking_frame(con: duckdb.DuckDBPyConnection, screened: Screened, columns: 
     selected = ", ".join(_quoted(c) for c in columns)
     return con.execute(
         f"SELECT {selected} FROM {screened.relation} WHERE {any_rule} ORDER BY {order_by} LIMIT {int(limit)}",
-        screened.params).df()
+        screened.params,
+    ).df()

@@ -49,21 +49,29 @@ def raw_events_suites(thresholds: dict[str, Any]) -> TableSuites:
     schema.add_expectation(gxe.ExpectTableColumnsToMatchSet(column_set=list(RAW_COLUMNS), exact_match=True))
     schema.add_expectation(gxe.ExpectColumnValuesToBeInTypeList(column="line", type_list=["int64", "int32"]))
     for column in EVENT_COLUMNS:
-        schema.add_expectation(gxe.ExpectColumnValuesToBeInTypeList(column=column, type_list=["object", "str", "string"]))
+        schema.add_expectation(
+            gxe.ExpectColumnValuesToBeInTypeList(column=column, type_list=["object", "str", "string"])
+        )
 
     rows = SuiteDraft(f"raw_events.v{SUITE_VERSION}")
     for key in ("event_id", "user_id", "product_id"):
         rows.add_expectation(gxe.ExpectColumnValuesToNotBeNull(column=key, mostly=t["key_not_null_mostly"]))
     rows.add_expectation(
-        gxe.ExpectColumnValuesToBeInSet(column="event_type", value_set=list(EVENT_TYPES), mostly=t["event_type_known_mostly"])
+        gxe.ExpectColumnValuesToBeInSet(
+            column="event_type", value_set=list(EVENT_TYPES), mostly=t["event_type_known_mostly"]
+        )
     )
     rows.add_expectation(
         gxe.ExpectColumnValuesToMatchRegex(column="price", regex=NUMBER_PATTERN, mostly=t["price_numeric_mostly"])
     )
     rows.add_expectation(
-        gxe.ExpectColumnValuesToMatchRegex(column="event_time", regex=ISO_TIMESTAMP_PATTERN, mostly=t["event_time_iso_mostly"])
+        gxe.ExpectColumnValuesToMatchRegex(
+            column="event_time", regex=ISO_TIMESTAMP_PATTERN, mostly=t["event_time_iso_mostly"]
+        )
     )
-    return TableSuites(schema.build(), rows.build(), ("event_id", "user_id", "product_id", "event_type", "price", "event_time"))
+    return TableSuites(
+        schema.build(), rows.build(), ("event_id", "user_id", "product_id", "event_type", "price", "event_time")
+    )
 
 
 def staging_events_suites(thresholds: dict[str, Any], check_catalog: bool) -> TableSuites:
@@ -87,8 +95,12 @@ def staging_events_suites(thresholds: dict[str, Any], check_catalog: bool) -> Ta
     for column in ("event_id", "event_time", "event_type", "user_id", "product_id", "price", "quantity"):
         rows.add_expectation(gxe.ExpectColumnValuesToNotBeNull(column=column))
     rows.add_expectation(gxe.ExpectColumnValuesToBeInSet(column="event_type", value_set=list(EVENT_TYPES)))
-    rows.add_expectation(gxe.ExpectColumnValuesToBeBetween(column="price", min_value=0, max_value=float(rules["max_price"])))
-    rows.add_expectation(gxe.ExpectColumnValuesToBeBetween(column="quantity", min_value=1, max_value=int(rules["max_quantity"])))
+    rows.add_expectation(
+        gxe.ExpectColumnValuesToBeBetween(column="price", min_value=0, max_value=float(rules["max_price"]))
+    )
+    rows.add_expectation(
+        gxe.ExpectColumnValuesToBeBetween(column="quantity", min_value=1, max_value=int(rules["max_quantity"]))
+    )
     # The event time lies inside its partition's window (allowing late events and clock skew).
     rows.add_expectation(
         gxe.ExpectColumnValuesToBeBetween(
@@ -100,8 +112,19 @@ def staging_events_suites(thresholds: dict[str, Any], check_catalog: bool) -> Ta
     )
     if check_catalog:
         rows.add_expectation(
-            gxe.ExpectColumnValuesToBeInSet(column="product_in_catalog", value_set=[True], mostly=t["product_in_catalog_mostly"])
+            gxe.ExpectColumnValuesToBeInSet(
+                column="product_in_catalog", value_set=[True], mostly=t["product_in_catalog_mostly"]
+            )
         )
-    row_columns = ("event_id", "event_time", "event_type", "user_id", "product_id", "price", "quantity",
-                   "hours_after_partition_start", "product_in_catalog")
+    row_columns = (
+        "event_id",
+        "event_time",
+        "event_type",
+        "user_id",
+        "product_id",
+        "price",
+        "quantity",
+        "hours_after_partition_start",
+        "product_in_catalog",
+    )
     return TableSuites(schema.build(), rows.build(), row_columns)

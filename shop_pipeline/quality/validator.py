@@ -47,7 +47,11 @@ class SuiteOutcome:
             "|---|---|---|---|---|---|",
         ]
         for f in self.failures[:limit]:
-            examples = ", ".join(repr(e) for e in f.examples[:5]) if f.examples else (repr(f.observed) if f.observed is not None else "")
+            examples = (
+                ", ".join(repr(e) for e in f.examples[:5])
+                if f.examples
+                else (repr(f.observed) if f.observed is not None else "")
+            )
             pct = "" if f.unexpected_percent is None else f"{f.unexpected_percent:.3f}"
             lines.append(
                 f"| {f.batch} | {f.expectation} | {f.column or ''} | {f.unexpected_count if f.unexpected_count is not None else ''} | {pct} | {examples.replace('|', '/')} |"

@@ -59,7 +59,8 @@ TOO_LARGE = "the body is over the limit (64 KiB by default), or its Content-Leng
 NOT_JSON = "the body is not UTF-8 text, so not JSON"
 NO_SNAPSHOT = "no serving snapshot is loaded yet (see /readyz)"
 UNAUTHORISED = {
-    "model": Problem, "description": "no `Authorization: Bearer <token>` header, or a wrong token",
+    "model": Problem,
+    "description": "no `Authorization: Bearer <token>` header, or a wrong token",
     "headers": {"WWW-Authenticate": {"description": "`Bearer`", "schema": {"type": "string"}}},
 }
 
@@ -118,8 +119,13 @@ async def _no_receive() -> dict:
     return {"type": "http.disconnect"}
 
 
-def create_app(serving_root: str | Path, token: str | None = None, watch_seconds: float = 1.0,
-               max_body_bytes: int = MAX_BODY_BYTES, prediction_log: PredictionLog | None = None) -> FastAPI:
+def create_app(
+    serving_root: str | Path,
+    token: str | None = None,
+    watch_seconds: float = 1.0,
+    max_body_bytes: int = MAX_BODY_BYTES,
+    prediction_log: PredictionLog | None = None,
+) -> FastAPI:
     """The API over the snapshots published under `serving_root` (<shop home>/serving).
 
     With `token`, every /v1 request needs `Authorization: Bearer <token>`.
@@ -145,14 +151,19 @@ def create_app(serving_root: str | Path, token: str | None = None, watch_seconds
     app.state.store = store
     # The document declares bearer security (and 401) only when a token is configured: a server
     # without one answers without an Authorization header, and its document says so.
-    bearer = HTTPBearer(auto_error=False, scheme_name="bearer",
-                        description="the token given to `shop-pipeline serve` (--token-file or "
-                                    "$SHOP_PIPELINE_SERVE_TOKEN)")
+    bearer = HTTPBearer(
+        auto_error=False,
+        scheme_name="bearer",
+        description="the token given to `shop-pipeline serve` (--token-file or $SHOP_PIPELINE_SERVE_TOKEN)",
+    )
 
     def authorised(credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> None:
         if credentials is None or not hmac.compare_digest(credentials.credentials.encode(), token.encode()):
-            raise HTTPException(status_code=401, detail="missing or wrong bearer token (Authorization: Bearer <token>)",
-                                headers={"WWW-Authenticate": "Bearer"})
+            raise HTTPException(
+                status_code=401,
+                detail="missing or wrong bearer token (Authorization: Bearer <token>)",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
 
     guard = [Depends(authorised)] if token is not None else []
 
@@ -166,8 +177,11 @@ def create_app(serving_root: str | Path, token: str | None = None, watch_seconds
     def snapshot() -> Snapshot:
         current = store.current
         if current is None:
-            raise HTTPException(status_code=503, detail="no serving snapshot is loaded yet: run the pipeline "
-                                "(shop-pipeline run) so that the scoring stage publishes one")
+            raise HTTPException(
+                status_code=503,
+                detail="no serving snapshot is loaded yet: run the pipeline "
+                "(shop-pipeline run) so that the scoring stage publishes one",
+            )
         return current
 
     @app.exception_handler(RequestValidationError)
@@ -194,138 +208,241 @@ def create_app(serving_root: str | Path, token: str | None = None, watch_seconds
     async def unexpected(_: Request, exc: Exception) -> JSONResponse:
         request_id = uuid.uuid4().hex[:12]
         log.exception("request %s failed", request_id, exc_info=exc)
-        return JSONResponse({"detail": f"internal error (request id {request_id}; see the server log)"},
-                            status_code=500)
+        return JSONResponse(
+            {"detail": f"internal error (request id {request_id}; see the server log)"}, status_code=500
+        )
 
     @app.get("/healthz", response_model=Health, responses=_problems({413: TOO_LARGE}), tags=["operations"])
     async def healthz() -> Health:
         """The process is up (it may not have a snapshot yet: see /readyz)."""
         return Health(status="ok")
 
-    @app.get("/readyz", response_model=Health, tags=["operations"], responses={
-        **_problems({413: TOO_LARGE}), 503: {"model": Health, "description": "no snapshot is loaded yet"}})
+    @app.get(
+        "/readyz",
+        response_model=Health,
+        tags=["operations"],
+        responses={**_problems({413: TOO_LARGE}), 503: {"model": Health, "description": "no snapshot is loaded yet"}},
+    )
     async def readyz():
         """Ready once a snapshot is loaded."""
         current = store.current
         if current is None:
-            return JSONResponse(Health(status="not_ready", detail=store.last_error or "no snapshot published yet")
-                                .model_dump(), status_code=503)
+            return JSONResponse(
+                Health(status="not_ready", detail=store.last_error or "no snapshot published yet").model_dump(),
+                status_code=503,
+            )
         return Health(status="ready", snapshot_id=current.snapshot_id, detail=store.last_error)
 
-    @app.get("/v1/models", response_model=ModelsResponse, responses=errors({}), tags=["models"],
-             dependencies=guard)
+    @app.get("/v1/models", response_model=ModelsResponse, responses=errors({}), tags=["models"], dependencies=guard)
     async def models() -> ModelsResponse:
         """The champions the snapshot's scores came from."""
         current = snapshot()
-        return ModelsResponse(snapshot_id=current.snapshot_id, published_at=current.manifest.get("published_at"),
-                              as_of=current.as_of, models=[ChampionModel(**m) for m in current.models])
+        return ModelsResponse(
+            snapshot_id=current.snapshot_id,
+            published_at=current.manifest.get("published_at"),
+            as_of=current.as_of,
+            models=[ChampionModel(**m) for m in current.models],
+        )
 
-    @app.get("/v1/customers/{customer_id}/recommendations", response_model=RecommendationsResponse,
-             tags=["customers"], dependencies=guard, responses=errors({
-                 404: "no such path: the customer id contains a `/` (or is `.` / `..`)",
-                 422: "customer_id or k out of range"}))
-    async def recommendations(customer_id: str = CUSTOMER_ID,
-                        k: int = Query(10, ge=1, le=MAX_K, description="how many products")) -> RecommendationsResponse:
+    @app.get(
+        "/v1/customers/{customer_id}/recommendations",
+        response_model=RecommendationsResponse,
+        tags=["customers"],
+        dependencies=guard,
+        responses=errors(
+            {
+                404: "no such path: the customer id contains a `/` (or is `.` / `..`)",
+                422: "customer_id or k out of range",
+            }
+        ),
+    )
+    async def recommendations(
+        customer_id: str = CUSTOMER_ID, k: int = Query(10, ge=1, le=MAX_K, description="how many products")
+    ) -> RecommendationsResponse:
         """The customer's published top-k list; an unknown or cold customer gets the popular list and the reason."""
         current = snapshot()
         items, version = current.recommendations(customer_id, k)
         if items:
             return RecommendationsResponse(
-                customer_id=customer_id, source="personalised", items=[RecommendedProduct(**vars(i)) for i in items],
-                model_version=version, as_of=current.as_of, snapshot_id=current.snapshot_id)
-        reason = ("customer has no interaction before the cut-off (unknown or new): the most popular products"
-                  if customer_id not in current.scores else
-                  "customer has no published list (outside the recommendation window): the most popular products")
+                customer_id=customer_id,
+                source="personalised",
+                items=[RecommendedProduct(**vars(i)) for i in items],
+                model_version=version,
+                as_of=current.as_of,
+                snapshot_id=current.snapshot_id,
+            )
+        reason = (
+            "customer has no interaction before the cut-off (unknown or new): the most popular products"
+            if customer_id not in current.scores
+            else "customer has no published list (outside the recommendation window): the most popular products"
+        )
         return RecommendationsResponse(
-            customer_id=customer_id, source="fallback", reason=reason,
+            customer_id=customer_id,
+            source="fallback",
+            reason=reason,
             items=[RecommendedProduct(**vars(i)) for i in current.fallback[:k]],
-            model_version=current.recommendation_version(), as_of=current.as_of, snapshot_id=current.snapshot_id)
+            model_version=current.recommendation_version(),
+            as_of=current.as_of,
+            snapshot_id=current.snapshot_id,
+        )
 
-    @app.get("/v1/customers/{customer_id}/scores", response_model=CustomerScores, tags=["customers"],
-             dependencies=guard, responses=errors({
-                 404: "the customer has no scores (no event of theirs before the last run's cut-off), or no such "
-                      "path (the customer id contains a `/`)",
-                 422: "customer_id out of range"}))
+    @app.get(
+        "/v1/customers/{customer_id}/scores",
+        response_model=CustomerScores,
+        tags=["customers"],
+        dependencies=guard,
+        responses=errors(
+            {
+                404: "the customer has no scores (no event of theirs before the last run's cut-off), or no such "
+                "path (the customer id contains a `/`)",
+                422: "customer_id out of range",
+            }
+        ),
+    )
     async def scores(customer_id: str = CUSTOMER_ID) -> CustomerScores:
         """Purchase propensity, churn risk, expected orders and spend, and segment of a known customer."""
         current = snapshot()
         row = current.scores.get(customer_id)
         if row is None:
-            raise HTTPException(status_code=404, detail=f"customer {customer_id!r} has no scores: no event of theirs "
-                                "reached the last run's cut-off")
+            raise HTTPException(
+                status_code=404,
+                detail=f"customer {customer_id!r} has no scores: no event of theirs reached the last run's cut-off",
+            )
         p, churn, orders, spend, segment, version, as_of = row
-        return CustomerScores(customer_id=customer_id, p_purchase=p, churn_risk=churn, expected_orders=orders,
-                              expected_spend=spend, segment=segment, model_version=version,
-                              as_of=as_of,
-                              snapshot_id=current.snapshot_id)
+        return CustomerScores(
+            customer_id=customer_id,
+            p_purchase=p,
+            churn_risk=churn,
+            expected_orders=orders,
+            expected_spend=spend,
+            segment=segment,
+            model_version=version,
+            as_of=as_of,
+            snapshot_id=current.snapshot_id,
+        )
 
-    @app.post("/v1/orders/risk", response_model=OrderRiskResponse, tags=["orders"], dependencies=guard,
-              responses=errors({
-                  400: NOT_JSON,
-                  422: "the body is not the JSON of an OrderRiskRequest: a field out of range, malformed JSON, "
-                       "session facts (session_views, session_carts, first_cart_at) without a session_id (the "
-                       "schema's anyOf), or a time on 0001-01-01 or 9999-12-31 (its pattern)",
-                  503: f"{NO_SNAPSHOT}, or the snapshot has no order-risk champion"}))
+    @app.post(
+        "/v1/orders/risk",
+        response_model=OrderRiskResponse,
+        tags=["orders"],
+        dependencies=guard,
+        responses=errors(
+            {
+                400: NOT_JSON,
+                422: "the body is not the JSON of an OrderRiskRequest: a field out of range, malformed JSON, "
+                "session facts (session_views, session_carts, first_cart_at) without a session_id (the "
+                "schema's anyOf), or a time on 0001-01-01 or 9999-12-31 (its pattern)",
+                503: f"{NO_SNAPSHOT}, or the snapshot has no order-risk champion",
+            }
+        ),
+    )
     def order_risk(order: OrderRiskRequest) -> OrderRiskResponse:
         """Risk of a new order: its features from the customer's history up to the last run plus the order
         itself (the definitions of features.order_features), scored by the order-risk champion."""
         current = snapshot()
         scorer = current.order_risk
         if scorer is None:
-            raise HTTPException(status_code=503, detail="this snapshot has no order-risk champion (order risk was "
-                                "not scored in the last run)")
+            raise HTTPException(
+                status_code=503,
+                detail="this snapshot has no order-risk champion (order risk was not scored in the last run)",
+            )
         online = OnlineOrder(
-            customer_id=order.customer_id, order_id=order.order_id, order_time=_utc(order.order_time),
+            customer_id=order.customer_id,
+            order_id=order.order_id,
+            order_time=_utc(order.order_time),
             session_id=order.session_id,
             session_started_at=_utc(order.session_started_at) if order.session_started_at else None,
-            session_views=order.session_views, session_carts=order.session_carts,
+            session_views=order.session_views,
+            session_carts=order.session_carts,
             first_cart_at=_utc(order.first_cart_at) if order.first_cart_at else None,
-            lines=tuple(OrderLine(i.product_id, i.category, float(i.price), int(i.quantity)) for i in order.items))
-        if online.session_id is None and (order.session_started_at or order.session_views or order.session_carts
-                                          or order.first_cart_at):
-            raise HTTPException(status_code=422, detail="session_started_at, session_views, session_carts and "
-                                "first_cart_at need a session_id")
+            lines=tuple(OrderLine(i.product_id, i.category, float(i.price), int(i.quantity)) for i in order.items),
+        )
+        if online.session_id is None and (
+            order.session_started_at or order.session_views or order.session_carts or order.first_cart_at
+        ):
+            raise HTTPException(
+                status_code=422,
+                detail="session_started_at, session_views, session_carts and first_cart_at need a session_id",
+            )
         answer = scorer.score(online)
-        response = OrderRiskResponse(order_id=order.order_id, customer_id=order.customer_id,
-                                     risk_score=answer.risk_score, flagged=answer.flagged, threshold=answer.threshold,
-                                     top_features=answer.top_features, known_customer=answer.known_customer,
-                                     model_version=scorer.version, snapshot_id=current.snapshot_id)
-        predictions.append("orders/risk", scorer.version, current.snapshot_id, order.model_dump(mode="json"),
-                           response.model_dump(mode="json"))
+        response = OrderRiskResponse(
+            order_id=order.order_id,
+            customer_id=order.customer_id,
+            risk_score=answer.risk_score,
+            flagged=answer.flagged,
+            threshold=answer.threshold,
+            top_features=answer.top_features,
+            known_customer=answer.known_customer,
+            model_version=scorer.version,
+            snapshot_id=current.snapshot_id,
+        )
+        predictions.append(
+            "orders/risk",
+            scorer.version,
+            current.snapshot_id,
+            order.model_dump(mode="json"),
+            response.model_dump(mode="json"),
+        )
         return response
 
-    @app.post("/v1/demand/predict", response_model=DemandResponse, tags=["demand"], dependencies=guard,
-              responses=errors({
-                  400: NOT_JSON,
-                  404: "the product is not in the forecast (no sales history or catalog price up to the cut-off)",
-                  422: DEMAND_422,
-                  503: f"{NO_SNAPSHOT}, or the snapshot has no demand forecast champion"}))
+    @app.post(
+        "/v1/demand/predict",
+        response_model=DemandResponse,
+        tags=["demand"],
+        dependencies=guard,
+        responses=errors(
+            {
+                400: NOT_JSON,
+                404: "the product is not in the forecast (no sales history or catalog price up to the cut-off)",
+                422: DEMAND_422,
+                503: f"{NO_SNAPSHOT}, or the snapshot has no demand forecast champion",
+            }
+        ),
+    )
     def demand(request: DemandRequest) -> DemandResponse:
         """p10 / p50 / p90 units of a product on days after the cut-off, from the forecast champion; with a
         price or promotion, what the model expects then (default: the batch forecast's assumptions)."""
         current = snapshot()
         predictor = current.demand
         if predictor is None:
-            raise HTTPException(status_code=503, detail="this snapshot has no demand forecast champion (demand was "
-                                "not forecast in the last run)")
+            raise HTTPException(
+                status_code=503,
+                detail="this snapshot has no demand forecast champion (demand was not forecast in the last run)",
+            )
         try:
             days = predictor.predict(request.product_id, request.days, request.price, request.promotion_pct)
         except UnknownProduct:
-            raise HTTPException(status_code=404, detail=f"product {request.product_id!r} is not in the forecast: "
-                                "it has no sales history or catalog price up to the cut-off") from None
+            raise HTTPException(
+                status_code=404,
+                detail=f"product {request.product_id!r} is not in the forecast: "
+                "it has no sales history or catalog price up to the cut-off",
+            ) from None
         except DayOutsideHorizon as exc:
-            raise HTTPException(status_code=422, detail=(
-                f"days: {exc.args[0]} is outside the forecast horizon: ask for days from "
-                f"{predictor.as_of + dt.timedelta(days=1)} to {predictor.last_day}")) from None
+            raise HTTPException(
+                status_code=422,
+                detail=(
+                    f"days: {exc.args[0]} is outside the forecast horizon: ask for days from "
+                    f"{predictor.as_of + dt.timedelta(days=1)} to {predictor.last_day}"
+                ),
+            ) from None
         except ValueError as exc:
             raise HTTPException(status_code=422, detail=str(exc)) from None
         response = DemandResponse(
-            product_id=request.product_id, days=[DayDemand(**vars(d)) for d in days],
+            product_id=request.product_id,
+            days=[DayDemand(**vars(d)) for d in days],
             what_if=request.price is not None or request.promotion_pct is not None,
-            model_version=predictor.version, candidate=predictor.candidate, as_of=predictor.as_of.isoformat(),
-            snapshot_id=current.snapshot_id)
-        predictions.append("demand/predict", predictor.version, current.snapshot_id, request.model_dump(mode="json"),
-                           response.model_dump(mode="json"))
+            model_version=predictor.version,
+            candidate=predictor.candidate,
+            as_of=predictor.as_of.isoformat(),
+            snapshot_id=current.snapshot_id,
+        )
+        predictions.append(
+            "demand/predict",
+            predictor.version,
+            current.snapshot_id,
+            request.model_dump(mode="json"),
+            response.model_dump(mode="json"),
+        )
         return response
 
     openapi_cache: dict[str | None, dict] = {}
@@ -349,9 +466,11 @@ def create_app(serving_root: str | Path, token: str | None = None, watch_seconds
     return app
 
 
-DEMAND_422 = ("the body is not the JSON of a DemandRequest (a field out of range, malformed JSON), a day outside "
-              "the forecast horizon (after the snapshot's as_of, up to as_of + horizon: the `days` enum of this "
-              "document lists them), or a promotion without a price on a day whose planned promotion is 100%")
+DEMAND_422 = (
+    "the body is not the JSON of a DemandRequest (a field out of range, malformed JSON), a day outside "
+    "the forecast horizon (after the snapshot's as_of, up to as_of + horizon: the `days` enum of this "
+    "document lists them), or a promotion without a price on a day whose planned promotion is 100%"
+)
 
 
 def _describe_snapshot(document: dict, current: Snapshot) -> None:
@@ -375,4 +494,6 @@ def _describe_snapshot(document: dict, current: Snapshot) -> None:
     operation["responses"]["422"]["description"] = f"{DEMAND_422}; now: {days[0]} to {days[-1]}"
     if predictor.example_product is not None:
         operation["requestBody"]["content"]["application/json"]["example"] = {
-            "product_id": predictor.example_product, "days": days[:2]}
+            "product_id": predictor.example_product,
+            "days": days[:2],
+        }

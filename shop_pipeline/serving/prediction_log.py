@@ -59,12 +59,21 @@ class PredictionLog:
 
     def append(self, endpoint: str, model_version: str, snapshot_id: str, request: dict, response: dict) -> str:
         request_id = uuid.uuid4().hex
-        line = json.dumps({
-            "request_id": request_id, "endpoint": endpoint, "model_version": model_version,
-            "snapshot_id": snapshot_id,
-            "logged_at": dt.datetime.now(dt.UTC).replace(tzinfo=None).isoformat(),
-            "request": request, "response": response,
-        }, separators=(",", ":")) + "\n"
+        line = (
+            json.dumps(
+                {
+                    "request_id": request_id,
+                    "endpoint": endpoint,
+                    "model_version": model_version,
+                    "snapshot_id": snapshot_id,
+                    "logged_at": dt.datetime.now(dt.UTC).replace(tzinfo=None).isoformat(),
+                    "request": request,
+                    "response": response,
+                },
+                separators=(",", ":"),
+            )
+            + "\n"
+        )
         with self._lock:
             if self._handle is None or self._written >= self.max_file_bytes:
                 if self._handle is not None:
@@ -82,8 +91,9 @@ class PredictionLog:
                 self._handle = None
 
 
-def ingest_prediction_logs(con: duckdb.DuckDBPyConnection, folder: str | os.PathLike,
-                           now: dt.datetime | None = None) -> int:
+def ingest_prediction_logs(
+    con: duckdb.DuckDBPyConnection, folder: str | os.PathLike, now: dt.datetime | None = None
+) -> int:
     """Add the logged answers not in monitoring.online_predictions yet; how many were added."""
     ddl.create(con, ONLINE_PREDICTIONS_TABLE)
     from shop_pipeline.sources.native import glob_escaped

@@ -35,8 +35,12 @@ def _json_number(value: object) -> object:
 Number = Annotated[float, BeforeValidator(_json_number)]
 Count = Annotated[int, BeforeValidator(_json_number)]
 INSIDE_THE_CALENDAR = "^(?!0001-01-01|9999-12-31)"
-Time = Annotated[datetime, BeforeValidator(_iso_text), AfterValidator(_inside_the_calendar),
-                 WithJsonSchema({"type": "string", "format": "date-time", "pattern": INSIDE_THE_CALENDAR})]
+Time = Annotated[
+    datetime,
+    BeforeValidator(_iso_text),
+    AfterValidator(_inside_the_calendar),
+    WithJsonSchema({"type": "string", "format": "date-time", "pattern": INSIDE_THE_CALENDAR}),
+]
 Day = Annotated[date, BeforeValidator(_iso_text)]
 
 
@@ -96,7 +100,9 @@ class Health(BaseModel):
 class Problem(BaseModel):
     """The body of every 4xx (and of a 500): what was wrong and what to change."""
 
-    model_config = ConfigDict(json_schema_extra={"examples": [{"detail": "query.k: Input should be greater than or equal to 1"}]})
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"detail": "query.k: Input should be greater than or equal to 1"}]}
+    )
 
     detail: str = Field(description="one message; a validation error names the field(s): `<field>: <problem>; ...`")
 
@@ -111,11 +117,21 @@ class OrderItem(BaseModel):
 class OrderRiskRequest(BaseModel):
     # The session facts need a session: either a session_id, or no session start, views, carts or
     # first cart (else 422).
-    model_config = ConfigDict(json_schema_extra={"anyOf": [
-        {"required": ["session_id"], "properties": {"session_id": {"type": "string"}}},
-        {"properties": {"session_started_at": {"type": "null"}, "session_views": {"const": 0},
-                        "session_carts": {"const": 0}, "first_cart_at": {"type": "null"}}},
-    ]})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "anyOf": [
+                {"required": ["session_id"], "properties": {"session_id": {"type": "string"}}},
+                {
+                    "properties": {
+                        "session_started_at": {"type": "null"},
+                        "session_views": {"const": 0},
+                        "session_carts": {"const": 0},
+                        "first_cart_at": {"type": "null"},
+                    }
+                },
+            ]
+        }
+    )
 
     customer_id: str = Field(min_length=1, max_length=200)
     order_id: str = Field(min_length=1, max_length=200)
@@ -143,10 +159,12 @@ class OrderRiskResponse(BaseModel):
 class DemandRequest(BaseModel):
     product_id: str = Field(min_length=1, max_length=200)
     days: list[Day] = Field(min_length=1, max_length=92, description="days after the cut-off, within the horizon")
-    price: Annotated[float, Field(gt=0, le=1_000_000, allow_inf_nan=False), BeforeValidator(_json_number)] | None = Field(
-        None, description="the price shown on those days (default: the batch forecast's assumption)")
-    promotion_pct: Annotated[float, Field(ge=0, lt=100, allow_inf_nan=False), BeforeValidator(_json_number)] | None = Field(
-        None, description="discount in percent on those days (default: the planned one)")
+    price: Annotated[float, Field(gt=0, le=1_000_000, allow_inf_nan=False), BeforeValidator(_json_number)] | None = (
+        Field(None, description="the price shown on those days (default: the batch forecast's assumption)")
+    )
+    promotion_pct: Annotated[float, Field(ge=0, lt=100, allow_inf_nan=False), BeforeValidator(_json_number)] | None = (
+        Field(None, description="discount in percent on those days (default: the planned one)")
+    )
 
 
 class DayDemand(BaseModel):

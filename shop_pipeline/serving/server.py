@@ -41,7 +41,8 @@ def check_settings(host: str, token: str | None) -> None:
     if not is_loopback(host) and token is None:
         raise ServeConfigError(
             f"binding {host} exposes the API beyond this machine: give a bearer token with --token-file "
-            f"or ${TOKEN_ENV} (or bind {DEFAULT_HOST})")
+            f"or ${TOKEN_ENV} (or bind {DEFAULT_HOST})"
+        )
 
 
 ROOT_ENV = "SHOP_PIPELINE_SERVE_ROOT"
@@ -54,8 +55,14 @@ def app_from_environment():
     return create_app(os.environ[ROOT_ENV], token=os.environ.get(TOKEN_ENV) or None)
 
 
-def serve(home: str | os.PathLike, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
-          token_file: str | os.PathLike | None = None, log_level: str = "warning", workers: int = 1) -> None:
+def serve(
+    home: str | os.PathLike,
+    host: str = DEFAULT_HOST,
+    port: int = DEFAULT_PORT,
+    token_file: str | os.PathLike | None = None,
+    log_level: str = "warning",
+    workers: int = 1,
+) -> None:
     """Serve until stopped. With several workers (processes: order risk is CPU-bound Python, one
     process uses one core) each loads the snapshot and swaps on its own."""
     import uvicorn
@@ -75,8 +82,14 @@ def serve(home: str | os.PathLike, host: str = DEFAULT_HOST, port: int = DEFAULT
         os.environ[ROOT_ENV] = str(root)
         if token is not None:
             os.environ[TOKEN_ENV] = token
-        uvicorn.run("shop_pipeline.serving.server:app_from_environment", factory=True, host=host, port=port,
-                    workers=workers, log_level=log_level, access_log=False)
+        uvicorn.run(
+            "shop_pipeline.serving.server:app_from_environment",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level=log_level,
+            access_log=False,
+        )
         return
     uvicorn.run(create_app(root, token=token), host=host, port=port, log_level=log_level, access_log=False)
-

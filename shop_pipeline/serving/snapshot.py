@@ -50,11 +50,16 @@ FALLBACK_DAYS = 30
 # Every score table, what the per-model exports read (the tables their scores were computed from) and
 # the staged events (the fallback list, online order history); and the champions as the snapshot lists
 # them (_CHAMPIONS): the registry's other rows change every run.
-SNAPSHOT_INPUTS = {table: "" for table in sorted({
-    *(spec.score_table for spec in MODELS),
-    *(table for spec in MODELS if spec.snapshot_export for table in spec.scoring_inputs),
-    "staging.events",
-})}
+SNAPSHOT_INPUTS = {
+    table: ""
+    for table in sorted(
+        {
+            *(spec.score_table for spec in MODELS),
+            *(table for spec in MODELS if spec.snapshot_export for table in spec.scoring_inputs),
+            "staging.events",
+        }
+    )
+}
 SNAPSHOT_CODE = ("serving", "features", "sql", "ml")
 FALLBACK_SIZE = 50
 
@@ -90,7 +95,9 @@ ORDER BY rank
 LIMIT $size
 """
 
-_NO_FALLBACK = "SELECT NULL::INTEGER AS rank, NULL::VARCHAR AS product_id, NULL::DOUBLE AS score, NULL::VARCHAR AS reason LIMIT 0"
+_NO_FALLBACK = (
+    "SELECT NULL::INTEGER AS rank, NULL::VARCHAR AS product_id, NULL::DOUBLE AS score, NULL::VARCHAR AS reason LIMIT 0"
+)
 
 _CHAMPIONS = """
 SELECT r.model_name, r.version, r.trained_at, r.promoted_at, r.as_of, r.train_start, r.train_end,
@@ -130,27 +137,39 @@ def current_snapshot_dir(root: str | os.PathLike) -> Path | None:
     return path
 
 
-def publish_if_changed(con: duckdb.DuckDBPyConnection, root: str | os.PathLike,
-                       models_dir: str | os.PathLike) -> PublishedSnapshot:
+def publish_if_changed(
+    con: duckdb.DuckDBPyConnection, root: str | os.PathLike, models_dir: str | os.PathLike
+) -> PublishedSnapshot:
     """publish_snapshot, unless the current snapshot was made from the same inputs (SNAPSHOT_INPUTS'
     fingerprints and the code): then that snapshot, marked reused."""
     from shop_pipeline.ml.common.lifecycle import inputs_key
 
     champions = con.execute(_CHAMPIONS).fetchall() if table_columns(con, "ml.model_registry") else []
-    key, _ = inputs_key(con, tables=SNAPSHOT_INPUTS, settings={"fallback_days": FALLBACK_DAYS,
-                        "fallback_size": FALLBACK_SIZE, "champions": champions}, as_of=None, code=SNAPSHOT_CODE)
+    key, _ = inputs_key(
+        con,
+        tables=SNAPSHOT_INPUTS,
+        settings={"fallback_days": FALLBACK_DAYS, "fallback_size": FALLBACK_SIZE, "champions": champions},
+        as_of=None,
+        code=SNAPSHOT_CODE,
+    )
     current = current_snapshot_dir(root)
     if current is not None:
         manifest = json.loads((current / MANIFEST).read_text())
         if manifest.get("inputs_key") == key:
             as_of = dt.date.fromisoformat(manifest["as_of"][:10]) if manifest.get("as_of") else None
-            return PublishedSnapshot(snapshot_id=manifest["snapshot_id"], path=current, rows=manifest["rows"],
-                                     as_of=as_of, reused=True)
+            return PublishedSnapshot(
+                snapshot_id=manifest["snapshot_id"], path=current, rows=manifest["rows"], as_of=as_of, reused=True
+            )
     return publish_snapshot(con, root, models_dir, inputs_key=key)
 
 
-def publish_snapshot(con: duckdb.DuckDBPyConnection, root: str | os.PathLike, models_dir: str | os.PathLike,
-                     now: dt.datetime | None = None, inputs_key: str | None = None) -> PublishedSnapshot:
+def publish_snapshot(
+    con: duckdb.DuckDBPyConnection,
+    root: str | os.PathLike,
+    models_dir: str | os.PathLike,
+    now: dt.datetime | None = None,
+    inputs_key: str | None = None,
+) -> PublishedSnapshot:
     """Copy the serving tables out of the warehouse into a new snapshot folder and make it current
     (`inputs_key`, recorded in the manifest, lets publish_if_changed reuse it)."""
     root = Path(root)
@@ -165,8 +184,9 @@ def publish_snapshot(con: duckdb.DuckDBPyConnection, root: str | os.PathLike, mo
         as_of = None
         for name, (table, query) in _TABLES.items():
             # a model that never scored (skipped): its endpoints answer 404 / the fallback
-            rows[name] = write_parquet(con, query if table_columns(con, table) else _empty(name),
-                                       building / f"{name}.parquet")
+            rows[name] = write_parquet(
+                con, query if table_columns(con, table) else _empty(name), building / f"{name}.parquet"
+            )
             if rows[name] and as_of is None:
                 as_of = con.execute(f"SELECT any_value(as_of) FROM {table}").fetchone()[0]
         params = {"as_of": as_of, "days": FALLBACK_DAYS, "size": FALLBACK_SIZE, "all_history": False}
@@ -175,18 +195,34 @@ def publish_snapshot(con: duckdb.DuckDBPyConnection, root: str | os.PathLike, mo
         else:  # the window's buyers, else (nobody bought in it) all history's
             rows["fallback"] = write_parquet(con, _FALLBACK, building / "fallback.parquet", params)
             if not rows["fallback"]:
-                rows["fallback"] = write_parquet(con, _FALLBACK, building / "fallback.parquet",
-                                                 {**params, "all_history": True})
+                rows["fallback"] = write_parquet(
+                    con, _FALLBACK, building / "fallback.parquet", {**params, "all_history": True}
+                )
         champions = con.execute(_CHAMPIONS).fetchall() if table_columns(con, "ml.model_registry") else []
         known = {spec.name for spec in MODELS}
         models = [  # the champion of each model (by name, as the API lists them)
-            {"model_name": m, "version": v, "trained_at": _iso(t), "promoted_at": _iso(p), "as_of": _iso(a),
-             "train_start": _iso(s), "train_end": _iso(e), "validated": bool(ok)}
-            for m, v, t, p, a, s, e, ok in champions if m in known
+            {
+                "model_name": m,
+                "version": v,
+                "trained_at": _iso(t),
+                "promoted_at": _iso(p),
+                "as_of": _iso(a),
+                "train_start": _iso(s),
+                "train_end": _iso(e),
+                "validated": bool(ok),
+            }
+            for m, v, t, p, a, s, e, ok in champions
+            if m in known
         ]
         (building / "models.json").write_text(json.dumps(models, indent=2))
-        manifest = {"snapshot_id": snapshot_id, "published_at": _iso(now), "as_of": _iso(as_of),
-                    "rows": rows, "models": len(models), "inputs_key": inputs_key}
+        manifest = {
+            "snapshot_id": snapshot_id,
+            "published_at": _iso(now),
+            "as_of": _iso(as_of),
+            "rows": rows,
+            "models": len(models),
+            "inputs_key": inputs_key,
+        }
         for spec in MODELS:  # what each model's online predictor needs (when the model was scored)
             part = spec.snapshot_export(con, building, Path(models_dir)) if spec.snapshot_export else None
             if part is not None:
@@ -205,12 +241,16 @@ def publish_snapshot(con: duckdb.DuckDBPyConnection, root: str | os.PathLike, mo
 
 def _empty(name: str) -> str:
     if name == "customer_scores":
-        return ("SELECT NULL::VARCHAR AS customer_id, NULL::DOUBLE AS p_purchase, NULL::DOUBLE AS churn_risk, "
-                "NULL::DOUBLE AS expected_orders, NULL::DOUBLE AS expected_spend, NULL::VARCHAR AS segment, "
-                "NULL::VARCHAR AS model_version, NULL::DATE AS as_of LIMIT 0")
-    return ("SELECT NULL::VARCHAR AS customer_id, NULL::INTEGER AS rank, NULL::VARCHAR AS product_id, "
-            "NULL::DOUBLE AS score, NULL::VARCHAR AS reason, NULL::VARCHAR AS model_version, "
-            "NULL::DATE AS as_of LIMIT 0")
+        return (
+            "SELECT NULL::VARCHAR AS customer_id, NULL::DOUBLE AS p_purchase, NULL::DOUBLE AS churn_risk, "
+            "NULL::DOUBLE AS expected_orders, NULL::DOUBLE AS expected_spend, NULL::VARCHAR AS segment, "
+            "NULL::VARCHAR AS model_version, NULL::DATE AS as_of LIMIT 0"
+        )
+    return (
+        "SELECT NULL::VARCHAR AS customer_id, NULL::INTEGER AS rank, NULL::VARCHAR AS product_id, "
+        "NULL::DOUBLE AS score, NULL::VARCHAR AS reason, NULL::VARCHAR AS model_version, "
+        "NULL::DATE AS as_of LIMIT 0"
+    )
 
 
 def _iso(value) -> str | None:
@@ -233,8 +273,9 @@ def _point_current(root: Path, snapshot_id: str) -> None:
 
 def _prune(folders: Path, keep: str) -> None:
     """Keep the newest KEEP_SNAPSHOTS folders (a server may still be loading the previous one)."""
-    published = sorted((p for p in folders.iterdir() if p.is_dir() and not p.name.startswith(".")),
-                       key=lambda p: p.name)
+    published = sorted(
+        (p for p in folders.iterdir() if p.is_dir() and not p.name.startswith(".")), key=lambda p: p.name
+    )
     for old in published[:-KEEP_SNAPSHOTS]:
         if old.name != keep:
             shutil.rmtree(old, ignore_errors=True)

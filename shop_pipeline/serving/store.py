@@ -66,8 +66,18 @@ class Snapshot:
         scores_frame["as_of"] = pd.to_datetime(scores_frame["as_of"]).dt.strftime("%Y-%m-%d")
         scores = {
             row[0]: row[1:]
-            for row in scores_frame[["customer_id", "p_purchase", "churn_risk", "expected_orders", "expected_spend",
-                                     "segment", "model_version", "as_of"]].itertuples(index=False, name=None)
+            for row in scores_frame[
+                [
+                    "customer_id",
+                    "p_purchase",
+                    "churn_risk",
+                    "expected_orders",
+                    "expected_spend",
+                    "segment",
+                    "model_version",
+                    "as_of",
+                ]
+            ].itertuples(index=False, name=None)
         }
         recs = pd.read_parquet(path / "recommendations.parquet")
         customers = recs["customer_id"].to_numpy()
@@ -79,17 +89,31 @@ class Snapshot:
         else:
             index = {}
         fallback_frame = pd.read_parquet(path / "fallback.parquet")
-        fallback = [Recommendation(int(r), str(p), float(s), str(reason))
-                    for r, p, s, reason in fallback_frame[["rank", "product_id", "score", "reason"]]
-                    .itertuples(index=False, name=None)]
+        fallback = [
+            Recommendation(int(r), str(p), float(s), str(reason))
+            for r, p, s, reason in fallback_frame[["rank", "product_id", "score", "reason"]].itertuples(
+                index=False, name=None
+            )
+        ]
         return cls(
-            snapshot_id=manifest["snapshot_id"], path=path, manifest=manifest,
-            models=json.loads((path / "models.json").read_text()), scores=scores, fallback=fallback,
-            _rec_customers=index, _rec_rank=recs["rank"].to_numpy(), _rec_product=recs["product_id"].to_numpy(),
-            _rec_score=recs["score"].to_numpy(), _rec_reason=recs["reason"].to_numpy(),
-            _rec_version=recs["model_version"].to_numpy(), as_of=manifest.get("as_of"),
-            online={spec.name: spec.online(path, manifest[spec.name])
-                    for spec in MODELS if spec.online is not None and spec.name in manifest},
+            snapshot_id=manifest["snapshot_id"],
+            path=path,
+            manifest=manifest,
+            models=json.loads((path / "models.json").read_text()),
+            scores=scores,
+            fallback=fallback,
+            _rec_customers=index,
+            _rec_rank=recs["rank"].to_numpy(),
+            _rec_product=recs["product_id"].to_numpy(),
+            _rec_score=recs["score"].to_numpy(),
+            _rec_reason=recs["reason"].to_numpy(),
+            _rec_version=recs["model_version"].to_numpy(),
+            as_of=manifest.get("as_of"),
+            online={
+                spec.name: spec.online(path, manifest[spec.name])
+                for spec in MODELS
+                if spec.online is not None and spec.name in manifest
+            },
         )
 
     def recommendations(self, customer_id: str, k: int) -> tuple[list[Recommendation], str | None]:
@@ -99,9 +123,18 @@ class Snapshot:
             return [], None
         start, end = span
         end = min(end, start + k)
-        return ([Recommendation(int(self._rec_rank[i]), str(self._rec_product[i]), float(self._rec_score[i]),
-                                str(self._rec_reason[i])) for i in range(start, end)],
-                str(self._rec_version[start]))
+        return (
+            [
+                Recommendation(
+                    int(self._rec_rank[i]),
+                    str(self._rec_product[i]),
+                    float(self._rec_score[i]),
+                    str(self._rec_reason[i]),
+                )
+                for i in range(start, end)
+            ],
+            str(self._rec_version[start]),
+        )
 
     def recommendation_version(self) -> str | None:
         return str(self._rec_version[0]) if len(self._rec_version) else None

@@ -85,8 +85,7 @@ def safe_stem(path: Path) -> str:
 # the header's order: $columns): a line with too many or too few fields is an error that
 # DuckDB reports with its line number, never a silently shifted row.
 CSV_READ = (
-    "read_csv($path, columns = $columns, header = true, auto_detect = false, "
-    "delim = ',', quote = '\"', escape = '\"')"
+    "read_csv($path, columns = $columns, header = true, auto_detect = false, delim = ',', quote = '\"', escape = '\"')"
 )
 
 

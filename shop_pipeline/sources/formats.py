@@ -8,13 +8,16 @@ from __future__ import annotations
 from shop_pipeline.sources import cdnow, generic, online_retail, rees46, retailrocket
 from shop_pipeline.sources.adapter import Adapter, ImportFailed
 
-ADAPTERS: dict[str, Adapter] = {adapter.name: adapter for adapter in (
-    rees46.ADAPTER,
-    cdnow.ADAPTER,
-    online_retail.ADAPTER,
-    retailrocket.ADAPTER,
-    generic.ADAPTER,
-)}
+ADAPTERS: dict[str, Adapter] = {
+    adapter.name: adapter
+    for adapter in (
+        rees46.ADAPTER,
+        cdnow.ADAPTER,
+        online_retail.ADAPTER,
+        retailrocket.ADAPTER,
+        generic.ADAPTER,
+    )
+}
 
 
 def adapter_for(name: str) -> Adapter:

@@ -114,8 +114,10 @@ def _time_sql(raw: str, formats: list[str] | None) -> str:
     for fmt in formats:
         if fmt in ("epoch_ms", "epoch_s"):
             scale = 1000 if fmt == "epoch_ms" else 1000000
-            parts.append(f"CASE WHEN regexp_full_match({raw}, '[0-9]{{1,15}}') "
-                         f"THEN CAST(make_timestamp(CAST({raw} AS BIGINT) * {scale}) AS TIMESTAMPTZ) END")
+            parts.append(
+                f"CASE WHEN regexp_full_match({raw}, '[0-9]{{1,15}}') "
+                f"THEN CAST(make_timestamp(CAST({raw} AS BIGINT) * {scale}) AS TIMESTAMPTZ) END"
+            )
         else:
             literal = "'" + str(fmt).replace("'", "''") + "'"
             parts.append(f"CAST(try_strptime({raw}, {literal}) AS TIMESTAMPTZ)")
@@ -132,8 +134,7 @@ def convert(con: duckdb.DuckDBPyConnection, path: Path, stem: str, mapping: dict
     missing = [f"{k} -> {v!r}" for k, v in columns.items() if v not in found]
     if missing:
         raise ImportFailed(
-            f"{path}: the mapping names columns the file has not got: {', '.join(missing)} "
-            f"(found: {', '.join(found)})"
+            f"{path}: the mapping names columns the file has not got: {', '.join(missing)} (found: {', '.join(found)})"
         )
 
     def value(canonical: str) -> str:
@@ -146,9 +147,7 @@ def convert(con: duckdb.DuckDBPyConnection, path: Path, stem: str, mapping: dict
     event_type = value("event_type")
     values = mapping["event_type_values"]
     if values:
-        cases = " ".join(
-            f"WHEN '{k.replace(chr(39), chr(39) * 2)}' THEN '{v}'" for k, v in values.items()
-        )
+        cases = " ".join(f"WHEN '{k.replace(chr(39), chr(39) * 2)}' THEN '{v}'" for k, v in values.items())
         event_type = f"CASE {event_type} {cases} ELSE {event_type} END"
     try:
         _convert(con, path, stem, relation, line_sql, found, mapping, event_type, value)
@@ -190,8 +189,9 @@ def _first_bad_json_line(path: Path) -> tuple[int, str] | None:
     return None
 
 
-def _convert(con, path: Path, stem: str, relation: str, line_sql: str, found: list[str], mapping: dict,
-             event_type: str, value) -> None:
+def _convert(
+    con, path: Path, stem: str, relation: str, line_sql: str, found: list[str], mapping: dict, event_type: str, value
+) -> None:
     is_csv = path.suffix.lower() == ".csv"  # only a text file can repeat its header line
     repeated = repeated_header_sql(found) if is_csv else "false"
     raw = raw_record_sql(found) if is_csv else "NULL"
@@ -206,16 +206,16 @@ def _convert(con, path: Path, stem: str, relation: str, line_sql: str, found: li
         ),
         mapped AS (
             SELECT line, {repeated} AS repeated_header, {raw} AS raw_record,
-                   {value('event_time')} AS raw_time,
+                   {value("event_time")} AS raw_time,
                    {event_type} AS event_type,
-                   {value('user_id')} AS user_id, {value('session_id')} AS session_id,
-                   {value('product_id')} AS product_id, {value('category')} AS category,
-                   {value('brand')} AS brand, {value('price')} AS price, {quantity} AS quantity,
+                   {value("user_id")} AS user_id, {value("session_id")} AS session_id,
+                   {value("product_id")} AS product_id, {value("category")} AS category,
+                   {value("brand")} AS brand, {value("price")} AS price, {quantity} AS quantity,
                    {order} AS order_id
             FROM src
         ),
         typed AS (
-            SELECT *, {_time_sql('raw_time', mapping['time_format'])} AS ts FROM mapped
+            SELECT *, {_time_sql("raw_time", mapping["time_format"])} AS ts FROM mapped
         )
         SELECT
             line,

@@ -71,14 +71,19 @@ def _write_parts(
     con: duckdb.DuckDBPyConnection, fmt: str, path: Path, stem: str, landing: Path
 ) -> tuple[list[tuple[Path, Path]], int, int]:
     """Write the day files and the rejects file of one source as .part files."""
-    total, days_known = con.execute("SELECT count(*), count(day) FROM converted WHERE reject_reason IS NULL").fetchall()[0]
+    total, days_known = con.execute(
+        "SELECT count(*), count(day) FROM converted WHERE reject_reason IS NULL"
+    ).fetchall()[0]
     if total and not days_known:
         raise ImportFailed(f"{path}: no row has a parseable time: is it really a {fmt} file?")
     first_day = con.execute("SELECT min(day) FROM converted").fetchall()[0][0]
-    days = [r[0] for r in con.execute(
-        "SELECT DISTINCT coalesce(day, $first) AS d FROM converted WHERE reject_reason IS NULL ORDER BY d",
-        {"first": first_day},
-    ).fetchall()]
+    days = [
+        r[0]
+        for r in con.execute(
+            "SELECT DISTINCT coalesce(day, $first) AS d FROM converted WHERE reject_reason IS NULL ORDER BY d",
+            {"first": first_day},
+        ).fetchall()
+    ]
     columns = ", ".join(f"CAST({c} AS VARCHAR) AS {c}" for c in EVENT_COLUMNS)
     events = landing / "events"
     events.mkdir(parents=True, exist_ok=True)
@@ -141,8 +146,10 @@ def import_files(
         if not source.is_file():
             raise ImportFailed(f"{source}: no such file")
         if not adapter.reads_excel and _is_zip(source):
-            raise ImportFailed(f"{source}: an Excel workbook (or another zip file) is not a {fmt} file: "
-                               "only --format online_retail reads Excel; export the sheet to CSV")
+            raise ImportFailed(
+                f"{source}: an Excel workbook (or another zip file) is not a {fmt} file: "
+                "only --format online_retail reads Excel; export the sheet to CSV"
+            )
     reports: list[FileReport] = []
     pending: list[tuple[Path, Path]] = []
     con = duckdb.connect()
@@ -160,7 +167,9 @@ def import_files(
             _check_converted(con, source)
             parts, rows, rejects = _write_parts(con, fmt, source, stem, landing)
             pending += parts
-            reports.append(FileReport(source=source, rows=rows, written=[f for _, f in parts], rejects=rejects, notes=notes))
+            reports.append(
+                FileReport(source=source, rows=rows, written=[f for _, f in parts], rejects=rejects, notes=notes)
+            )
         _publish(pending, reports)
     except BaseException:
         for part, _ in pending:
@@ -227,5 +236,7 @@ def _record_first_partition(paths, reports: list[FileReport]) -> None:
     if record_partitions_start(paths, min(days)):
         print(f"first partition: {min(days)} (recorded in the shop home from the imported data)")
     elif min(days).isoformat() < partitions_start():
-        print(f"the data starts on {min(days)}, before the shop's first partition {partitions_start()}: its files "
-              f"dated earlier will be refused; set SHOP_PIPELINE_PARTITIONS_START={min(days)} to move it back")
+        print(
+            f"the data starts on {min(days)}, before the shop's first partition {partitions_start()}: its files "
+            f"dated earlier will be refused; set SHOP_PIPELINE_PARTITIONS_START={min(days)} to move it back"
+        )

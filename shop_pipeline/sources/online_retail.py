@@ -147,8 +147,8 @@ def _load_csv(con: duckdb.DuckDBPyConnection, path: Path) -> None:
         INSERT INTO or_rows
         WITH src AS (SELECT row_number() OVER () AS line, * FROM {CSV_READ})
         SELECT line, NULL, CAST(line AS VARCHAR), 'line ' || (line + 1),
-               {c['invoice']}, {c['stock_code']}, {c['quantity']}, {c['invoice_date']}, {c['price']},
-               {c['customer']}, {repeated_header_sql(found)}, {raw_record_sql(found)}
+               {c["invoice"]}, {c["stock_code"]}, {c["quantity"]}, {c["invoice_date"]}, {c["price"]},
+               {c["customer"]}, {repeated_header_sql(found)}, {raw_record_sql(found)}
         FROM src
         """,
         {**csv_params(path, found), "header": found},
@@ -209,8 +209,11 @@ def _write_sheet(writer, path: Path, sheet: str, rows) -> tuple[int, int]:
         raw = ",".join(c or "" for c in cells).rstrip(",")
         writer.writerow([sheet, number, *values, "1" if repeated else "0", raw])
     if positions is None and titles:
-        raise ImportFailed(f"{path}: sheet {sheet!r}: no header row (a row with the columns "
-                           + ", ".join("/".join(s) for s in REQUIRED.values()) + ")")
+        raise ImportFailed(
+            f"{path}: sheet {sheet!r}: no header row (a row with the columns "
+            + ", ".join("/".join(s) for s in REQUIRED.values())
+            + ")"
+        )
     return (0 if positions is None else 1), titles
 
 

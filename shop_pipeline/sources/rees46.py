@@ -32,8 +32,17 @@ from shop_pipeline.sources.adapter import (
 )
 
 NAME = "rees46"
-COLUMNS = ("event_time", "event_type", "product_id", "category_id", "category_code", "brand", "price",
-           "user_id", "user_session")
+COLUMNS = (
+    "event_time",
+    "event_type",
+    "product_id",
+    "category_id",
+    "category_code",
+    "brand",
+    "price",
+    "user_id",
+    "user_session",
+)
 
 
 def convert(con: duckdb.DuckDBPyConnection, path: Path, stem: str) -> dict[str, int]:
@@ -48,7 +57,7 @@ def convert(con: duckdb.DuckDBPyConnection, path: Path, stem: str) -> dict[str, 
             FROM {CSV_READ}
         ),
         typed AS (
-            SELECT *, try_cast({c['event_time']} AS TIMESTAMPTZ) AS ts,
+            SELECT *, try_cast({c["event_time"]} AS TIMESTAMPTZ) AS ts,
                    {repeated_header_sql(found)} AS repeated_header
             FROM src
         )
@@ -56,17 +65,17 @@ def convert(con: duckdb.DuckDBPyConnection, path: Path, stem: str) -> dict[str, 
             line,
             CAST(ts AT TIME ZONE 'UTC' AS DATE) AS day,
             CASE WHEN repeated_header THEN {raw_record_sql(found)} ELSE $prefix || line END AS event_id,
-            CASE WHEN ts IS NULL THEN {c['event_time']} ELSE strftime(ts AT TIME ZONE 'UTC', {ISO_UTC}) END
+            CASE WHEN ts IS NULL THEN {c["event_time"]} ELSE strftime(ts AT TIME ZONE 'UTC', {ISO_UTC}) END
                 AS event_time,
-            {c['event_type']} AS event_type,
-            {c['user_id']} AS user_id,
-            {c['user_session']} AS session_id,
-            {c['product_id']} AS product_id,
-            coalesce({c['category_code']}, {c['category_id']}) AS category,
-            {c['brand']} AS brand,
-            {c['price']} AS price,
+            {c["event_type"]} AS event_type,
+            {c["user_id"]} AS user_id,
+            {c["user_session"]} AS session_id,
+            {c["product_id"]} AS product_id,
+            coalesce({c["category_code"]}, {c["category_id"]}) AS category,
+            {c["brand"]} AS brand,
+            {c["price"]} AS price,
             '1' AS quantity,
-            CASE WHEN {c['event_type']} = 'purchase' THEN {c['user_session']} END AS order_id,
+            CASE WHEN {c["event_type"]} = 'purchase' THEN {c["user_session"]} END AS order_id,
             CASE WHEN repeated_header THEN 'repeated header line' END AS reject_reason
         FROM typed
         """,

@@ -45,6 +45,7 @@ from shop_pipeline.sources.adapter import (
 NAME = "retailrocket"
 COLUMNS = ("timestamp", "visitorid", "event", "itemid", "transactionid")
 
+
 def prepare(con: duckdb.DuckDBPyConnection, paths: list[Path]) -> list[Path]:
     """Load the side files among `paths` into temp tables; return the events files."""
     by_kind: dict[str, list[tuple[Path, list[str]]]] = {"events": [], "properties": [], "tree": []}
@@ -53,11 +54,15 @@ def prepare(con: duckdb.DuckDBPyConnection, paths: list[Path]) -> list[Path]:
         by_kind[items.kind(found)].append((path, found))
     side = [p for k in ("properties", "tree") for p, _ in by_kind[k]]
     if side and not by_kind["events"]:
-        raise ImportFailed("item-properties / category-tree files given without a RetailRocket events file: "
-                           + ", ".join(map(str, side)))
+        raise ImportFailed(
+            "item-properties / category-tree files given without a RetailRocket events file: "
+            + ", ".join(map(str, side))
+        )
     if by_kind["tree"] and not by_kind["properties"]:
-        raise ImportFailed(f"{by_kind['tree'][0][0]}: a category tree needs the item-properties files "
-                           "(the events have no category of their own)")
+        raise ImportFailed(
+            f"{by_kind['tree'][0][0]}: a category tree needs the item-properties files "
+            "(the events have no category of their own)"
+        )
     if len(by_kind["tree"]) > 1:
         raise ImportFailed("more than one category-tree file: " + ", ".join(str(p) for p, _ in by_kind["tree"]))
     items.load_properties(con, by_kind["properties"])
@@ -88,9 +93,9 @@ def convert(con: duckdb.DuckDBPyConnection, path: Path, stem: str) -> dict[str, 
         ),
         typed AS (
             SELECT *,
-                   CASE WHEN regexp_full_match({c['timestamp']}, '{items.EPOCH_MS}')
-                        THEN make_timestamp(CAST({c['timestamp']} AS BIGINT) * 1000) END AS ts,
-                   {c['itemid']} AS item_key,
+                   CASE WHEN regexp_full_match({c["timestamp"]}, '{items.EPOCH_MS}')
+                        THEN make_timestamp(CAST({c["timestamp"]} AS BIGINT) * 1000) END AS ts,
+                   {c["itemid"]} AS item_key,
                    {repeated_header_sql(found)} AS repeated_header
             FROM src
         ),
@@ -108,17 +113,17 @@ def convert(con: duckdb.DuckDBPyConnection, path: Path, stem: str) -> dict[str, 
             line,
             CAST(ts AS DATE) AS day,
             CASE WHEN repeated_header THEN {raw_record_sql(found)} ELSE $prefix || line END AS event_id,
-            coalesce(strftime(ts, {ISO_UTC}), {c['timestamp']}) AS event_time,
-            CASE {c['event']} WHEN 'view' THEN 'view' WHEN 'addtocart' THEN 'cart'
-                 WHEN 'transaction' THEN 'purchase' ELSE {c['event']} END AS event_type,
-            {c['visitorid']} AS user_id,
+            coalesce(strftime(ts, {ISO_UTC}), {c["timestamp"]}) AS event_time,
+            CASE {c["event"]} WHEN 'view' THEN 'view' WHEN 'addtocart' THEN 'cart'
+                 WHEN 'transaction' THEN 'purchase' ELSE {c["event"]} END AS event_type,
+            {c["visitorid"]} AS user_id,
             CAST(NULL AS VARCHAR) AS session_id,
-            {c['itemid']} AS product_id,
+            {c["itemid"]} AS product_id,
             coalesce(tree.path, as_of.categoryid) AS category,
             CAST(NULL AS VARCHAR) AS brand,
             coalesce(item_price, '0') AS price,
             '1' AS quantity,
-            CASE WHEN {c['event']} = 'transaction' THEN {c['transactionid']} END AS order_id,
+            CASE WHEN {c["event"]} = 'transaction' THEN {c["transactionid"]} END AS order_id,
             CASE WHEN repeated_header THEN 'repeated header line' END AS reject_reason,
             tree.path IS NULL AND as_of.categoryid IS NOT NULL AS not_in_tree,
             item_price IS NOT NULL AS priced

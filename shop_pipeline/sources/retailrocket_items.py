@@ -48,8 +48,9 @@ def kind(found: list[str]) -> str:
 
 
 def load_properties(con: duckdb.DuckDBPyConnection, files: list[tuple[Path, list[str]]]) -> None:
-    con.execute("CREATE OR REPLACE TEMP TABLE rr_properties (itemid VARCHAR, ts TIMESTAMP, property VARCHAR, "
-                "value VARCHAR)")
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE rr_properties (itemid VARCHAR, ts TIMESTAMP, property VARCHAR, value VARCHAR)"
+    )
     for path, found in files:
         cols = require_columns(path, found, "retailrocket item-properties", {c: (c,) for c in PROPERTY_COLUMNS})
         c = {k: f"nullif(trim({quote_ident(v)}), '')" for k, v in cols.items()}
@@ -64,8 +65,8 @@ def load_properties(con: duckdb.DuckDBPyConnection, files: list[tuple[Path, list
                 _raise_bad_timestamp(con, path, found, c, wanted, bad)
             con.execute(
                 f"""INSERT INTO rr_properties
-                    SELECT {c['itemid']}, make_timestamp(CAST({c['timestamp']} AS BIGINT) * 1000),
-                           {c['property']}, {c['value']}
+                    SELECT {c["itemid"]}, make_timestamp(CAST({c["timestamp"]} AS BIGINT) * 1000),
+                           {c["property"]}, {c["value"]}
                     FROM {CSV_READ} WHERE {wanted}""",
                 csv_params(path, found),
             )
@@ -87,7 +88,7 @@ def load_properties(con: duckdb.DuckDBPyConnection, files: list[tuple[Path, list
 
 def _raise_bad_timestamp(con, path: Path, found: list[str], c: dict[str, str], wanted: str, bad: int) -> None:
     line, value = con.execute(
-        f"""SELECT line, ts FROM (SELECT row_number() OVER () AS line, {c['timestamp']} AS ts, * FROM {CSV_READ})
+        f"""SELECT line, ts FROM (SELECT row_number() OVER () AS line, {c["timestamp"]} AS ts, * FROM {CSV_READ})
             WHERE {wanted} AND NOT coalesce(regexp_full_match(ts, '{EPOCH_MS}'), false) ORDER BY line LIMIT 1""",
         csv_params(path, found),
     ).fetchall()[0]
@@ -121,9 +122,10 @@ def load_tree(con: duckdb.DuckDBPyConnection, path: Path, found: list[str]) -> d
         parents[category] = parent
         line_of.setdefault(category, line)
     paths, unknown = category_paths(parents, path, line_of)
-    con.execute("CREATE OR REPLACE TEMP TABLE rr_category_path AS "
-                "SELECT unnest($ids) AS categoryid, unnest($paths) AS path",
-                {"ids": list(paths), "paths": list(paths.values())})
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE rr_category_path AS SELECT unnest($ids) AS categoryid, unnest($paths) AS path",
+        {"ids": list(paths), "paths": list(paths.values())},
+    )
     return {"tree_unknown_parents": len(unknown)}
 
 
@@ -138,7 +140,7 @@ def category_paths(
         node: str | None = start
         while node is not None and node not in paths:
             if node in chain:
-                cycle = [*chain[chain.index(node):], node]
+                cycle = [*chain[chain.index(node) :], node]
                 first = min(cycle[:-1], key=lambda n: (line_of or {}).get(n, 0))
                 where = f"line {line_of[first]}: " if line_of else ""
                 raise ImportFailed(f"{path}: {where}column parentid: categories {' -> '.join(cycle)} form a cycle")

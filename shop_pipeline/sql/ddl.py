@@ -31,9 +31,19 @@ FOLDER = "tables"
 # ingestion and staging, and the feature builds' records. The others are created by their
 # writers, so "the table does not exist" keeps meaning "never written".
 ON_CONNECT = (
-    "raw.ingested_files", "raw.events", "raw.rejected_lines", "raw.products", "raw.ad_spend", "raw.promotions",
-    "staging.events", "staging.quarantined_events", "staging.duplicate_events", "staging.staged_days",
-    "features.table_audits", "features.table_builds", "features.built_partitions",
+    "raw.ingested_files",
+    "raw.events",
+    "raw.rejected_lines",
+    "raw.products",
+    "raw.ad_spend",
+    "raw.promotions",
+    "staging.events",
+    "staging.quarantined_events",
+    "staging.duplicate_events",
+    "staging.staged_days",
+    "features.table_audits",
+    "features.table_builds",
+    "features.built_partitions",
 )
 
 _CREATE = re.compile(r"^CREATE TABLE IF NOT EXISTS ", flags=re.MULTILINE)
@@ -43,7 +53,7 @@ _INCLUDED: dict[str, Path] = {}  # table -> a DDL file outside sql/tables/ (incl
 @dataclass(frozen=True)
 class Column:
     name: str
-    type: str          # as DuckDB names it: VARCHAR, DOUBLE[], JSON ...
+    type: str  # as DuckDB names it: VARCHAR, DOUBLE[], JSON ...
     nullable: bool
     description: str
 
@@ -144,18 +154,21 @@ def _catalog() -> tuple[dict[str, tuple[Column, ...]], dict[str, tuple[str, ...]
         con.execute(create_script(*tables()))
         rows = con.execute(
             "SELECT schema_name || '.' || table_name, column_name, data_type, is_nullable FROM duckdb_columns() "
-            "WHERE NOT internal ORDER BY schema_name, table_name, column_index").fetchall()
+            "WHERE NOT internal ORDER BY schema_name, table_name, column_index"
+        ).fetchall()
         keys = con.execute(
             "SELECT schema_name || '.' || table_name, constraint_column_names FROM duckdb_constraints() "
-            "WHERE constraint_type = 'PRIMARY KEY'").fetchall()
+            "WHERE constraint_type = 'PRIMARY KEY'"
+        ).fetchall()
     found: dict[str, list[tuple[str, str, bool]]] = {}
     for table, name, type_, nullable in rows:
         found.setdefault(table, []).append((name, type_, nullable))
     catalog = {}
     for table in tables():
         described = _descriptions(statement(table), {name for name, _, _ in found[table]})
-        catalog[table] = tuple(Column(name, type_, nullable, described.get(name, ""))
-                               for name, type_, nullable in found[table])
+        catalog[table] = tuple(
+            Column(name, type_, nullable, described.get(name, "")) for name, type_, nullable in found[table]
+        )
     return catalog, {table: tuple(names) for table, names in keys}
 
 

@@ -31,8 +31,12 @@ def machine_memory_limit() -> str:
     return f"{max(256, min(MAX_MEMORY_LIMIT_MIB, total // 4 // 1024**2))}MB"
 
 
-def prepare_session(con: duckdb.DuckDBPyConnection, temp_directory: Path | None = None,
-                    memory_limit: str | None = None, threads: int | None = None) -> None:
+def prepare_session(
+    con: duckdb.DuckDBPyConnection,
+    temp_directory: Path | None = None,
+    memory_limit: str | None = None,
+    threads: int | None = None,
+) -> None:
     """UTC timestamps, bounded memory and the machine's cores for every session.
 
     Timestamps without an offset are read as UTC, whatever the machine's time zone (set after

@@ -39,9 +39,7 @@ class EventBatch:
             return EventBatch.empty()
         if len(batches) == 1:
             return batches[0]
-        return EventBatch(
-            **{f.name: np.concatenate([getattr(b, f.name) for b in batches]) for f in fields(EventBatch)}
-        )
+        return EventBatch(**{f.name: np.concatenate([getattr(b, f.name) for b in batches]) for f in fields(EventBatch)})
 
     def sorted_by_time(self) -> EventBatch:
         return self.take(np.lexsort((self.event_id, self.time_ms)))

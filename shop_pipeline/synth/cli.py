@@ -32,7 +32,9 @@ def add_generate_arguments(parser: argparse.ArgumentParser) -> argparse.Argument
     parser.add_argument("--events", type=_positive_int, default=200_000, help="number of events (default 200000)")
     parser.add_argument("--days", type=_positive_int, default=90, help="number of daily files (default 90)")
     parser.add_argument("--seed", type=int, default=42, help="random seed; same seed, same bytes (default 42)")
-    parser.add_argument("--start", type=_date, default=dt.date(2025, 1, 1), help="first day, YYYY-MM-DD (default 2025-01-01)")
+    parser.add_argument(
+        "--start", type=_date, default=dt.date(2025, 1, 1), help="first day, YYYY-MM-DD (default 2025-01-01)"
+    )
     parser.add_argument("--format", choices=FORMATS, default="csv", help="event file format (default csv)")
     parser.add_argument(
         "--defects", choices=DEFECT_MODES, default="default", help="plant data defects (default) or none"

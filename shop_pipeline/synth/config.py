@@ -103,8 +103,7 @@ class GeneratorConfig:
         return {
             name: float(self.defect_rates.get(name, 0.0))
             for name in LINE_DEFECTS
-            if not (self.format == "parquet" and name in TEXT_ONLY_DEFECTS)
-            and self.defect_rates.get(name, 0.0) > 0
+            if not (self.format == "parquet" and name in TEXT_ONLY_DEFECTS) and self.defect_rates.get(name, 0.0) > 0
         }
 
     def to_dict(self) -> dict[str, Any]:

@@ -87,8 +87,13 @@ def _with_offset(time_ms: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return to_bytes(np.strings.add(np.strings.slice(local, 0, 23), suffix))
 
 
-def _plant_field_defect(name: str, cols: Columns, r: np.ndarray, time_ms: np.ndarray, rng: np.random.Generator,
-                        ) -> None:
+def _plant_field_defect(
+    name: str,
+    cols: Columns,
+    r: np.ndarray,
+    time_ms: np.ndarray,
+    rng: np.random.Generator,
+) -> None:
     """Spoil field `name` of rows `r` in place (the rng draws as many values as rows, in FIELD_DEFECTS order)."""
     if name == "missing_user_id":
         cols["user_id"][r] = b""

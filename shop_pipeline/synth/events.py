@@ -43,7 +43,9 @@ def daily_targets(world: World, config: GeneratorConfig) -> np.ndarray:
     spend = world.ad_spend.sum(axis=1)
     weights = np.array(
         [
-            WEEKDAY_FACTORS[world.day(d).weekday()] * yearly_factor(world.day(d)) * (0.85 + 0.15 * spend[d] / spend.mean())
+            WEEKDAY_FACTORS[world.day(d).weekday()]
+            * yearly_factor(world.day(d))
+            * (0.85 + 0.15 * spend[d] / spend.mean())
             for d in range(config.days)
         ]
     )
@@ -122,8 +124,11 @@ class DaySimulator:
         if w.product_taste is not None:
             taste_cs = np.cumsum(weight[self.taste_order])
             taste_base = np.where(self.taste_lo > 0, taste_cs[np.maximum(self.taste_lo - 1, 0)], 0.0)
-            tastes = {"taste_cs": taste_cs, "taste_base": taste_base,
-                      "taste_total": taste_cs[np.maximum(self.taste_hi - 1, 0)] - taste_base}
+            tastes = {
+                "taste_cs": taste_cs,
+                "taste_base": taste_base,
+                "taste_total": taste_cs[np.maximum(self.taste_hi - 1, 0)] - taste_base,
+            }
         return DayContext(
             day=d,
             price=price,
@@ -154,8 +159,9 @@ class DaySimulator:
         return self.taste_order[pos]
 
     # ------------------------------------------------------------------ sessions
-    def _sessions(self, ctx: DayContext, n: int, rng: np.random.Generator,
-                  taste_rng: np.random.Generator | None = None) -> tuple[EventBatch, np.ndarray]:
+    def _sessions(
+        self, ctx: DayContext, n: int, rng: np.random.Generator, taste_rng: np.random.Generator | None = None
+    ) -> tuple[EventBatch, np.ndarray]:
         """n legitimate sessions (session = local number 0..n-1); returns events and events per session."""
         w = self.world
         user = searchsorted_weighted(ctx.user_cs, rng.random(n))
@@ -239,8 +245,9 @@ class DaySimulator:
         )
         return batch, np.bincount(sess, minlength=n)
 
-    def legit_day(self, ctx: DayContext, rng: np.random.Generator,
-                  taste_rng: np.random.Generator | None = None) -> EventBatch:
+    def legit_day(
+        self, ctx: DayContext, rng: np.random.Generator, taste_rng: np.random.Generator | None = None
+    ) -> EventBatch:
         """Sessions until the day's target number of events is reached (times relative to the day)."""
         target = int(self.targets[ctx.day])
         parts: list[EventBatch] = []

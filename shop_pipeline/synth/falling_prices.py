@@ -77,11 +77,20 @@ def generate_falling_price_shop(cfg: FallingPriceConfig = FallingPriceConfig()) 
     outlier = rng.random(n) < cfg.outlier_share
     price = np.where(outlier, np.round(prices[p_line, d_line] * cfg.outlier_factor, 2), prices[p_line, d_line])
     seconds = rng.integers(8 * 3600, 20 * 3600, n)
-    at = (pd.to_datetime(np.array(days, dtype="datetime64[D]")[d_line]) + pd.to_timedelta(seconds, unit="s"))
-    lines = pd.DataFrame({
-        "at": at, "StockCode": product_ids[p_line], "Quantity": quantity, "Price": price,
-        "Customer ID": [f"{12000 + c}.0" for c in rng.integers(0, cfg.customers, n)],
-    }).sort_values(["at", "StockCode"], kind="stable").reset_index(drop=True)
+    at = pd.to_datetime(np.array(days, dtype="datetime64[D]")[d_line]) + pd.to_timedelta(seconds, unit="s")
+    lines = (
+        pd.DataFrame(
+            {
+                "at": at,
+                "StockCode": product_ids[p_line],
+                "Quantity": quantity,
+                "Price": price,
+                "Customer ID": [f"{12000 + c}.0" for c in rng.integers(0, cfg.customers, n)],
+            }
+        )
+        .sort_values(["at", "StockCode"], kind="stable")
+        .reset_index(drop=True)
+    )
     lines.insert(0, "Invoice", [f"{500000 + i}" for i in range(len(lines))])
     lines["Description"] = ""
     lines["InvoiceDate"] = lines["at"].dt.strftime("%Y-%m-%d %H:%M:%S")
@@ -89,12 +98,14 @@ def generate_falling_price_shop(cfg: FallingPriceConfig = FallingPriceConfig()) 
 
     units = np.zeros((cfg.products, cfg.days), dtype=np.int64)
     np.add.at(units, (p_line, d_line), quantity)
-    daily = pd.DataFrame({
-        "product_id": np.repeat(product_ids, cfg.days),
-        "day": np.tile(np.array(days, dtype="datetime64[D]"), cfg.products),
-        "units": units.ravel(),
-        "price": prices.ravel(),
-    })
+    daily = pd.DataFrame(
+        {
+            "product_id": np.repeat(product_ids, cfg.days),
+            "day": np.tile(np.array(days, dtype="datetime64[D]"), cfg.products),
+            "units": units.ravel(),
+            "price": prices.ravel(),
+        }
+    )
     return lines[list(INVOICE_COLUMNS)], daily
 
 

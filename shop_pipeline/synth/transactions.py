@@ -31,15 +31,15 @@ class TransactionShopConfig:
     customers: int = 5000
     history_days: int = 364
     future_days: int = 273
-    acquisition_days: int = 84          # CDNOW's cohort was acquired over 12 weeks
+    acquisition_days: int = 84  # CDNOW's cohort was acquired over 12 weeks
     start: dt.date = dt.date(2024, 1, 1)
     r: float = 0.55
-    alpha: float = 4.0                  # mean rate r / alpha ~ 0.14 orders a week
+    alpha: float = 4.0  # mean rate r / alpha ~ 0.14 orders a week
     s: float = 0.6
-    beta: float = 12.0                  # mean lifetime ~ beta / (s - 1): heavy-tailed, many stay
+    beta: float = 12.0  # mean lifetime ~ beta / (s - 1): heavy-tailed, many stay
     p: float = 6.0
     q: float = 4.0
-    gamma: float = 15.0                 # mean order value p * gamma / (q - 1) = 30
+    gamma: float = 15.0  # mean order value p * gamma / (q - 1) = 30
     seed: int = 0
 
     @property
@@ -58,12 +58,12 @@ def generate_orders(config: TransactionShopConfig) -> tuple[pd.DataFrame, pd.Dat
     first_day = rng.integers(0, c.acquisition_days, n)
     lam = rng.gamma(c.r, 1.0 / c.alpha, n)
     mu = rng.gamma(c.s, 1.0 / c.beta, n)
-    life = rng.exponential(1.0 / np.maximum(mu, 1e-12))          # weeks alive after acquisition
+    life = rng.exponential(1.0 / np.maximum(mu, 1e-12))  # weeks alive after acquisition
     nu = rng.gamma(c.q, 1.0 / c.gamma, n)
     end_week = (c.history_days + c.future_days) / 7.0
     rows_customer, rows_week = [], []
     for i in range(n):
-        start_week = first_day[i] / 7.0 + rng.random() / 7.0      # a time of day on the first day
+        start_week = first_day[i] / 7.0 + rng.random() / 7.0  # a time of day on the first day
         times = [start_week]
         stop = min(start_week + life[i], end_week)
         t = start_week
@@ -80,18 +80,28 @@ def generate_orders(config: TransactionShopConfig) -> tuple[pd.DataFrame, pd.Dat
     amounts = np.maximum(amounts, 0.01)
     base = pd.Timestamp(c.start)
     order_time = base + pd.to_timedelta(np.round(weeks * 7 * 86400), unit="s")
-    orders = pd.DataFrame({
-        "customer_id": [f"t{i:06d}" for i in who],
-        "order_time": order_time,
-        "amount": amounts,
-    }).sort_values(["order_time", "customer_id"], kind="stable").reset_index(drop=True)
+    orders = (
+        pd.DataFrame(
+            {
+                "customer_id": [f"t{i:06d}" for i in who],
+                "order_time": order_time,
+                "amount": amounts,
+            }
+        )
+        .sort_values(["order_time", "customer_id"], kind="stable")
+        .reset_index(drop=True)
+    )
     orders.insert(1, "order_id", [f"to{k:08d}" for k in range(len(orders))])
-    customers = pd.DataFrame({
-        "customer_id": [f"t{i:06d}" for i in range(n)],
-        "first_day": [c.start + dt.timedelta(days=int(d)) for d in first_day],
-        "purchase_rate": lam, "dropout_rate": mu, "death_time": life,
-        "mean_order_value": c.p / nu,
-    })
+    customers = pd.DataFrame(
+        {
+            "customer_id": [f"t{i:06d}" for i in range(n)],
+            "first_day": [c.start + dt.timedelta(days=int(d)) for d in first_day],
+            "purchase_rate": lam,
+            "dropout_rate": mu,
+            "death_time": life,
+            "mean_order_value": c.p / nu,
+        }
+    )
     return orders, customers
 
 
@@ -100,24 +110,26 @@ def staging_events(orders: pd.DataFrame, ingested_at: dt.datetime | None = None)
     as price, landed on its own day): what a transaction-log adapter would stage."""
     at = pd.Timestamp(ingested_at or dt.datetime(2000, 1, 1))
     times = pd.to_datetime(orders["order_time"])
-    return pd.DataFrame({
-        "partition_date": times.dt.date,
-        "event_id": "e" + orders["order_id"].str[2:],
-        "event_time": times,
-        "event_type": "purchase",
-        "user_id": orders["customer_id"],
-        "session_id": None,
-        "product_id": "p0",
-        "category": None,
-        "brand": None,
-        "price": orders["amount"].astype(float),
-        "quantity": 1,
-        "order_id": orders["order_id"],
-        "is_late": False,
-        "source_file": "transactions.csv",
-        "line": np.arange(2, len(orders) + 2),
-        "ingested_at": at,
-    })
+    return pd.DataFrame(
+        {
+            "partition_date": times.dt.date,
+            "event_id": "e" + orders["order_id"].str[2:],
+            "event_time": times,
+            "event_type": "purchase",
+            "user_id": orders["customer_id"],
+            "session_id": None,
+            "product_id": "p0",
+            "category": None,
+            "brand": None,
+            "price": orders["amount"].astype(float),
+            "quantity": 1,
+            "order_id": orders["order_id"],
+            "is_late": False,
+            "source_file": "transactions.csv",
+            "line": np.arange(2, len(orders) + 2),
+            "ingested_at": at,
+        }
+    )
 
 
 def future_orders(orders: pd.DataFrame, as_of: dt.date, horizon_days: int) -> pd.DataFrame:

@@ -32,14 +32,55 @@ CATEGORY_SPECS: tuple[tuple[str, float, float, tuple[str, ...]], ...] = (
     ("kitchen", 3.5, 0.8, ("blender", "knife set", "frying pan", "kettle", "coffee maker")),
     ("health", 2.8, 0.6, ("vitamins", "thermometer", "first aid kit", "massager", "scale")),
 )
-_BRAND_HEADS = ("Nor", "Alt", "Ves", "Kal", "Bri", "Zen", "Oro", "Lum", "Tav", "Qui", "Ral", "Sol", "Mer", "Dax", "Fen", "Hal")
+_BRAND_HEADS = (
+    "Nor",
+    "Alt",
+    "Ves",
+    "Kal",
+    "Bri",
+    "Zen",
+    "Oro",
+    "Lum",
+    "Tav",
+    "Qui",
+    "Ral",
+    "Sol",
+    "Mer",
+    "Dax",
+    "Fen",
+    "Hal",
+)
 _BRAND_TAILS = ("vik", "era", "tro", "ona", "ix", "ano", "ford", "ly", "mark", "ssa", "wood", "on", "ique", "ara")
 _ADJECTIVES = ("classic", "pro", "eco", "mini", "plus", "smart", "deluxe", "essential", "ultra", "compact")
 
 # share of the day's traffic in each UTC hour: quiet at night, peaking in the evening
 HOUR_WEIGHTS = np.array(
-    [0.30, 0.20, 0.15, 0.12, 0.12, 0.20, 0.40, 0.70, 0.90, 1.00, 1.05, 1.10,
-     1.15, 1.10, 1.05, 1.05, 1.10, 1.20, 1.35, 1.50, 1.55, 1.40, 1.00, 0.60]
+    [
+        0.30,
+        0.20,
+        0.15,
+        0.12,
+        0.12,
+        0.20,
+        0.40,
+        0.70,
+        0.90,
+        1.00,
+        1.05,
+        1.10,
+        1.15,
+        1.10,
+        1.05,
+        1.05,
+        1.10,
+        1.20,
+        1.35,
+        1.50,
+        1.55,
+        1.40,
+        1.00,
+        0.60,
+    ]
 )
 WEEKDAY_FACTORS = np.array([0.92, 0.90, 0.92, 0.96, 1.05, 1.22, 1.16])  # Monday .. Sunday
 NEVER = 10**9  # churn day of users who never churn
@@ -152,7 +193,7 @@ def build_world(config: GeneratorConfig, rng: np.random.Generator) -> World:
         rng.integers(0, days, size=n_products),
     )
     ranks = rng.permutation(n_products) + 1
-    popularity = ranks ** -1.05 * rng.lognormal(0.0, 0.3, size=n_products)
+    popularity = ranks**-1.05 * rng.lognormal(0.0, 0.3, size=n_products)
     width = max(6, len(str(n_products)))
     product_ids = np.array([f"p{i:0{width}d}" for i in range(1, n_products + 1)])
     nouns = [s[3] for s in specs]

@@ -146,8 +146,9 @@ def write_chargebacks(
     generated day are not known yet and are left out (as they would be in a real shop).
     Rows are sorted by (reported_on, order_id). Returns the number of rows written.
     """
-    delays = 1 + np.minimum(np.floor(rng.exponential(CHARGEBACK_MEAN_DELAY_DAYS, size=len(order_ids))),
-                            CHARGEBACK_MAX_DELAY_DAYS - 1).astype(np.int64)
+    delays = 1 + np.minimum(
+        np.floor(rng.exponential(CHARGEBACK_MEAN_DELAY_DAYS, size=len(order_ids))), CHARGEBACK_MAX_DELAY_DAYS - 1
+    ).astype(np.int64)
     order_days = np.asarray(order_times_ms, dtype=np.int64) // 86_400_000
     reported = [dt.date(1970, 1, 1) + dt.timedelta(days=int(d + k)) for d, k in zip(order_days, delays)]
     rows = sorted((day.isoformat(), order) for order, day in zip(order_ids, reported) if day <= last_day)

@@ -57,12 +57,18 @@ class SideFile:
     optional: tuple[str, ...] = ()  # may be empty (NULL); every other column must have a value
 
 
-CATALOG = SideFile("raw.products", {"product_id": _text, "name": _text, "category": _text, "brand": _text,
-                                    "base_price": _number, "launched_on": _day},
-                   key=("product_id",), optional=("name", "category", "brand", "base_price", "launched_on"))
+CATALOG = SideFile(
+    "raw.products",
+    {"product_id": _text, "name": _text, "category": _text, "brand": _text, "base_price": _number, "launched_on": _day},
+    key=("product_id",),
+    optional=("name", "category", "brand", "base_price", "launched_on"),
+)
 AD_SPEND = SideFile("raw.ad_spend", {"date": _day, "category": _text, "ad_spend": _number}, key=("date", "category"))
-PROMOTIONS = SideFile("raw.promotions", {"product_id": _text, "start_date": _day, "end_date": _day,
-                                         "discount_pct": _number}, key=("product_id", "start_date"))
+PROMOTIONS = SideFile(
+    "raw.promotions",
+    {"product_id": _text, "start_date": _day, "end_date": _day, "discount_pct": _number},
+    key=("product_id", "start_date"),
+)
 
 
 @dataclass
@@ -106,7 +112,9 @@ def read_side_file(path: Path, spec: SideFile, name: str) -> tuple[pd.DataFrame,
                     if first_values == values:
                         rejects.append((line, f"repeats line {first_line} ({_describe(spec, key)})", raw))
                     else:
-                        conflicts.append(f"line {line} gives {_describe(spec, key)} other values than line {first_line}")
+                        conflicts.append(
+                            f"line {line} gives {_describe(spec, key)} other values than line {first_line}"
+                        )
                     continue
                 first_line_of[key] = (line, values)
                 rows.append(values)
@@ -114,8 +122,11 @@ def read_side_file(path: Path, spec: SideFile, name: str) -> tuple[pd.DataFrame,
             raise SideFileError(f"{name} line {reader.line_num}: not valid CSV ({exc})") from exc
     if conflicts:
         more = f" (and {len(conflicts) - EXAMPLES} more)" if len(conflicts) > EXAMPLES else ""
-        raise SideFileError(f"{name}: conflicting lines, nothing loaded (the last good {spec.table} stays): "
-                            + "; ".join(conflicts[:EXAMPLES]) + more)
+        raise SideFileError(
+            f"{name}: conflicting lines, nothing loaded (the last good {spec.table} stays): "
+            + "; ".join(conflicts[:EXAMPLES])
+            + more
+        )
     return pd.DataFrame(rows, columns=list(spec.columns)), rejects
 
 

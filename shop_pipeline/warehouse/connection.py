@@ -18,8 +18,9 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
 
 
 @contextlib.contextmanager
-def connect(path: Path | str, read_only: bool = False, *, memory_limit: str | None = None,
-            threads: int | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
+def connect(
+    path: Path | str, read_only: bool = False, *, memory_limit: str | None = None, threads: int | None = None
+) -> Iterator[duckdb.DuckDBPyConnection]:
     """A session on the warehouse file, prepared (prepare_session: memory_limit and threads as there)."""
     if not read_only:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -36,9 +37,14 @@ def connect(path: Path | str, read_only: bool = False, *, memory_limit: str | No
 def table_columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
     """The columns of `table` ("schema.name") in order; empty when it does not exist."""
     schema, name = table.split(".")
-    return [row[0] for row in con.execute(
-        "SELECT column_name FROM duckdb_columns() WHERE schema_name = ? AND table_name = ? "
-        "AND database_name = current_database() ORDER BY column_index", [schema, name]).fetchall()]
+    return [
+        row[0]
+        for row in con.execute(
+            "SELECT column_name FROM duckdb_columns() WHERE schema_name = ? AND table_name = ? "
+            "AND database_name = current_database() ORDER BY column_index",
+            [schema, name],
+        ).fetchall()
+    ]
 
 
 @contextlib.contextmanager

@@ -43,7 +43,8 @@ from shop_pipeline.warehouse.connection import transaction, unordered_inserts
 
 _BATCH_DDL = sql.load("batch_views").format(
     rows=BATCH_ROWS.format(where="TRUE", csv="batch_csv"),
-    sample=BATCH_ROWS.format(where="TRUE", csv="(SELECT * FROM batch_csv LIMIT 1000)"))
+    sample=BATCH_ROWS.format(where="TRUE", csv="(SELECT * FROM batch_csv LIMIT 1000)"),
+)
 
 _RECORDED = """
 SELECT path, partition_date, size_bytes, modified_ns, sha256, status, duplicate_of, rows_read, error, ingested_at
@@ -94,11 +95,15 @@ class BatchReport:
 def out_of_range_reason(day: dt.date, valid_days: tuple[dt.date, dt.date]) -> str | None:
     first, last = valid_days
     if day > last:
-        return (f"dated {day.isoformat()}, after tomorrow ({last.isoformat()}, UTC): not ingested; "
-                "name the file with the day its events belong to")
+        return (
+            f"dated {day.isoformat()}, after tomorrow ({last.isoformat()}, UTC): not ingested; "
+            "name the file with the day its events belong to"
+        )
     if day < first:
-        return (f"dated {day.isoformat()}, before the first partition day {first.isoformat()}: not ingested; "
-                "set SHOP_PIPELINE_PARTITIONS_START earlier or name the file with its real day")
+        return (
+            f"dated {day.isoformat()}, before the first partition day {first.isoformat()}: not ingested; "
+            "set SHOP_PIPELINE_PARTITIONS_START earlier or name the file with its real day"
+        )
     return None
 
 
@@ -133,18 +138,33 @@ def load_batch(  # noqa: C901 - the exactly-once rounds below share their state 
     recorded = {(r[0], r[1]): r[2:] for r in con.execute(_RECORDED).fetchall()}
     records: list[dict] = []
 
-    def record(landed: LandedFile, status: str, fp: Fingerprint | None = None, modified_ns: int | None = None,
-               **values) -> FileOutcome:
+    def record(
+        landed: LandedFile, status: str, fp: Fingerprint | None = None, modified_ns: int | None = None, **values
+    ) -> FileOutcome:
         row = {
-            "path": landed.relative, "partition_date": landed.day, "file_format": landed.file_format,
-            "size_bytes": fp.size_bytes if fp else None, "sha256": fp.sha256 if fp else None,
-            "modified_ns": modified_ns, "status": status, "duplicate_of": None, "rows_read": None,
-            "rows_duplicate": None, "error": None, "ingested_at": now,
+            "path": landed.relative,
+            "partition_date": landed.day,
+            "file_format": landed.file_format,
+            "size_bytes": fp.size_bytes if fp else None,
+            "sha256": fp.sha256 if fp else None,
+            "modified_ns": modified_ns,
+            "status": status,
+            "duplicate_of": None,
+            "rows_read": None,
+            "rows_duplicate": None,
+            "error": None,
+            "ingested_at": now,
         }
         row.update(values)
         records.append(row)
-        outcome = FileOutcome(path=landed.relative, day=landed.day, status=status, rows_read=row["rows_read"],
-                              error=row["error"], duplicate_of=row["duplicate_of"])
+        outcome = FileOutcome(
+            path=landed.relative,
+            day=landed.day,
+            status=status,
+            rows_read=row["rows_read"],
+            error=row["error"],
+            duplicate_of=row["duplicate_of"],
+        )
         report.files.append(outcome)
         return outcome
 
@@ -178,8 +198,10 @@ def load_batch(  # noqa: C901 - the exactly-once rounds below share their state 
         if known and known[2] == fp.sha256 and known[1] is not None:
             # same bytes, touched: keep the verdict, remember the new time
             report.files.append(_unchanged(landed, known))
-            con.execute("UPDATE raw.ingested_files SET modified_ns = $m WHERE path = $p AND partition_date = $d",
-                        {"m": modified_ns, "p": landed.relative, "d": landed.day})
+            con.execute(
+                "UPDATE raw.ingested_files SET modified_ns = $m WHERE path = $p AND partition_date = $d",
+                {"m": modified_ns, "p": landed.relative, "d": landed.day},
+            )
             continue
         replaced.add((landed.relative, landed.day))
         fresh.append((landed, modified_ns, fp))
@@ -203,12 +225,28 @@ def load_batch(  # noqa: C901 - the exactly-once rounds below share their state 
         for landed, modified_ns, fp in pending:
             ingested_at = first_seen.get((landed.relative, fp.sha256), now)
             if landed.file_format is None:
-                record(landed, "failed", fp, modified_ns, ingested_at=ingested_at, error=(
-                    f"unsupported file type {landed.path.suffix or '(no extension)'!r}: expected .csv, .jsonl or .parquet"))
+                record(
+                    landed,
+                    "failed",
+                    fp,
+                    modified_ns,
+                    ingested_at=ingested_at,
+                    error=(
+                        f"unsupported file type {landed.path.suffix or '(no extension)'!r}: expected .csv, .jsonl or .parquet"
+                    ),
+                )
             elif fp.sha256 in known_sha:
                 rows = _count_without_reading(con, landed, fp)
-                record(landed, "duplicate_file", fp, modified_ns, ingested_at=ingested_at,
-                       duplicate_of=known_sha[fp.sha256], rows_read=rows, rows_duplicate=rows)
+                record(
+                    landed,
+                    "duplicate_file",
+                    fp,
+                    modified_ns,
+                    ingested_at=ingested_at,
+                    duplicate_of=known_sha[fp.sha256],
+                    rows_read=rows,
+                    rows_duplicate=rows,
+                )
             elif fp.sha256 in round_shas:
                 waiting.append((landed, modified_ns, fp))
             else:
@@ -216,8 +254,10 @@ def load_batch(  # noqa: C901 - the exactly-once rounds below share their state 
                 round_files.append((landed, modified_ns, fp, ingested_at))
         # 3. One read for the round (one multi-file read per CSV header).
         first_id = len(batch)
-        round_batch = [BatchFile(first_id + i, landed.path, landed.file_format, fp)
-                       for i, (landed, _, fp, _) in enumerate(round_files)]
+        round_batch = [
+            BatchFile(first_id + i, landed.path, landed.file_format, fp)
+            for i, (landed, _, fp, _) in enumerate(round_files)
+        ]
         if round_batch and before_read and not batch:
             before_read()
         outcomes.update(read_batch(con, round_batch) if round_batch else {})
@@ -235,8 +275,9 @@ def load_batch(  # noqa: C901 - the exactly-once rounds below share their state 
         pending = waiting
     if ids:
         con.executemany("INSERT INTO batch_file_ids VALUES (?, ?, ?, ?)", ids)
-    failed_ids = [item.file_id for item, (landed, *_) in zip(batch, to_read)
-                  if isinstance(outcomes[item.file_id], UnreadableFile)]
+    failed_ids = [
+        item.file_id for item, (landed, *_) in zip(batch, to_read) if isinstance(outcomes[item.file_id], UnreadableFile)
+    ]
     if failed_ids:  # a file that failed after part of it was read leaves nothing behind
         for table in ("batch_csv", "batch_lined", "batch_reject_rows"):
             con.execute(f"DELETE FROM {table} WHERE list_contains($ids, file_id)", {"ids": failed_ids})
@@ -262,8 +303,15 @@ def load_batch(  # noqa: C901 - the exactly-once rounds below share their state 
 
 def _unchanged(landed: LandedFile, known: tuple) -> FileOutcome:
     _, _, _, status, duplicate_of, rows_read, error, _ = known
-    return FileOutcome(path=landed.relative, day=landed.day, status=status, rows_read=rows_read, error=error,
-                       duplicate_of=duplicate_of, unchanged=True)
+    return FileOutcome(
+        path=landed.relative,
+        day=landed.day,
+        status=status,
+        rows_read=rows_read,
+        error=error,
+        duplicate_of=duplicate_of,
+        unchanged=True,
+    )
 
 
 def _count_without_reading(con, landed: LandedFile, fp) -> int | None:

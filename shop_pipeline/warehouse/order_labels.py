@@ -69,8 +69,7 @@ def label_files(labels_dir: Path) -> list[Path]:
     if not labels_dir.is_dir():
         return []
     return sorted(
-        p for p in labels_dir.iterdir()
-        if p.is_file() and p.suffix.lower() == ".csv" and not p.name.startswith(".")
+        p for p in labels_dir.iterdir() if p.is_file() and p.suffix.lower() == ".csv" and not p.name.startswith(".")
     )
 
 
@@ -95,8 +94,9 @@ def _header_positions(path: Path) -> tuple[dict[str, int] | None, int, str]:
     return {c: names.index(c) + 1 for c in LABEL_COLUMNS}, len(names), ""
 
 
-def _reject_file(con: duckdb.DuckDBPyConnection, source: str, line: int, record: str | None, code: str,
-                 reason: str) -> None:
+def _reject_file(
+    con: duckdb.DuckDBPyConnection, source: str, line: int, record: str | None, code: str, reason: str
+) -> None:
     con.execute(
         "INSERT INTO order_label_staged (source_file, line, raw_record, reason_code, reason) VALUES (?, ?, ?, ?, ?)",
         [source, line, record, code, reason],
@@ -109,16 +109,23 @@ def _stage_file(con: duckdb.DuckDBPyConnection, path: Path, source: str) -> None
     positions, field_count, problem = _header_positions(path)
     if positions is None:
         header = read_first_line(path).decode("utf-8", errors="replace").rstrip("\r\n")
-        _reject_file(con, source, 1, header or None, "bad_header",
-                     f"file skipped, {data_lines} data lines not loaded: {problem}")
+        _reject_file(
+            con, source, 1, header or None, "bad_header", f"file skipped, {data_lines} data lines not loaded: {problem}"
+        )
         return
     drop_reader_rejects(con)
     try:
         con.execute(sql.load("read_lines"), {"path": glob_escaped(path)})
         con.execute(sql.load("number_lines"), {"total_lines": total_lines})
     except duckdb.InvalidInputException as exc:  # e.g. LF and CRLF line endings mixed in one file
-        _reject_file(con, source, 0, None, "unreadable_file",
-                     f"file skipped, {data_lines} data lines not loaded: {str(exc).splitlines()[0]}")
+        _reject_file(
+            con,
+            source,
+            0,
+            None,
+            "unreadable_file",
+            f"file skipped, {data_lines} data lines not loaded: {str(exc).splitlines()[0]}",
+        )
         return
     params = {f"pos_{c}": p for c, p in positions.items()}
     con.execute(sql.load("order_label_rows"), {**params, "source_file": source, "field_count": field_count})
@@ -153,16 +160,23 @@ def load_order_labels(con: duckdb.DuckDBPyConnection, labels_dir: Path) -> Label
                 WHERE reason_code IS NOT NULL ORDER BY source_file, line"""
         )
     rows = con.execute(f"SELECT count(*) FROM {ORDER_LABELS_TABLE}").fetchall()[0][0]
-    reasons = Counter(dict(con.execute(
-        f"SELECT reason_code, count(*) FROM {ORDER_LABEL_REJECTS_TABLE} GROUP BY ALL ORDER BY ALL").fetchall()))
+    reasons = Counter(
+        dict(
+            con.execute(
+                f"SELECT reason_code, count(*) FROM {ORDER_LABEL_REJECTS_TABLE} GROUP BY ALL ORDER BY ALL"
+            ).fetchall()
+        )
+    )
     con.execute("DROP TABLE IF EXISTS order_label_staged")
     return LabelLoad(sources, int(rows), int(sum(reasons.values())), dict(sorted(reasons.items())))
 
 
 def labels_table_exists(con: duckdb.DuckDBPyConnection) -> bool:
-    return bool(con.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'raw' AND table_name = 'order_labels'"
-    ).fetchall()[0][0])
+    return bool(
+        con.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'raw' AND table_name = 'order_labels'"
+        ).fetchall()[0][0]
+    )
 
 
 def known_labels_frame(con: duckdb.DuckDBPyConnection, as_of: dt.date) -> pd.DataFrame:
@@ -170,8 +184,13 @@ def known_labels_frame(con: duckdb.DuckDBPyConnection, as_of: dt.date) -> pd.Dat
     reported_on datetime.date), its latest report on or before as_of (see sql/order_labels_known.sql).
     Empty when nothing was reported by then, or when raw.order_labels was never loaded."""
     if not labels_table_exists(con):
-        return pd.DataFrame({"order_id": pd.Series(dtype=object), "is_fraud": pd.Series(dtype="int8"),
-                             "reported_on": pd.Series(dtype=object)})
+        return pd.DataFrame(
+            {
+                "order_id": pd.Series(dtype=object),
+                "is_fraud": pd.Series(dtype="int8"),
+                "reported_on": pd.Series(dtype=object),
+            }
+        )
     frame = con.execute(sql.load("order_labels_known"), {"as_of": as_of}).df()
     frame["is_fraud"] = frame["is_fraud"].astype("int8")
     frame["reported_on"] = pd.to_datetime(frame["reported_on"]).dt.date

@@ -62,8 +62,13 @@ def landing_relative(path: str, landing: Path) -> str:
     return candidate.as_posix()
 
 
-_FILE_TABLES = ("raw.events", "raw.rejected_lines", "staging.events", "staging.quarantined_events",
-                "staging.duplicate_events")
+_FILE_TABLES = (
+    "raw.events",
+    "raw.rejected_lines",
+    "staging.events",
+    "staging.quarantined_events",
+    "staging.duplicate_events",
+)
 
 
 def _delete_rows_of(con: duckdb.DuckDBPyConnection, table: str, path: str) -> int:
@@ -71,30 +76,52 @@ def _delete_rows_of(con: duckdb.DuckDBPyConnection, table: str, path: str) -> in
     return con.execute(f"DELETE FROM {table} WHERE source_file = ?", [path]).fetchone()[0]
 
 
-def retract(con: duckdb.DuckDBPyConnection, path: str, log_file: Path | None = None,
-            now: dt.datetime | None = None) -> Retraction:
+def retract(
+    con: duckdb.DuckDBPyConnection, path: str, log_file: Path | None = None, now: dt.datetime | None = None
+) -> Retraction:
     now = now or dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    days = [d for (d,) in con.execute(
-        "SELECT DISTINCT partition_date FROM raw.ingested_files WHERE path = ? AND status = 'ingested' ORDER BY 1",
-        [path]).fetchall()]
+    days = [
+        d
+        for (d,) in con.execute(
+            "SELECT DISTINCT partition_date FROM raw.ingested_files WHERE path = ? AND status = 'ingested' ORDER BY 1",
+            [path],
+        ).fetchall()
+    ]
     if not days:
         known = con.execute("SELECT DISTINCT status FROM raw.ingested_files WHERE path = ?", [path]).fetchall()
         state = f"its status is {', '.join(s for (s,) in known)}" if known else "no landed file has that name"
         raise NotIngested(f"{path} has no ingested rows to retract ({state})")
     with transaction(con):
-        restage = sorted({*days, *(d for (d,) in con.execute(
-            "SELECT DISTINCT partition_date FROM staging.duplicate_events WHERE kept_source_file = ?", [path]).fetchall())})
+        restage = sorted(
+            {
+                *days,
+                *(
+                    d
+                    for (d,) in con.execute(
+                        "SELECT DISTINCT partition_date FROM staging.duplicate_events WHERE kept_source_file = ?",
+                        [path],
+                    ).fetchall()
+                ),
+            }
+        )
         removed = {table: _delete_rows_of(con, table, path) for table in _FILE_TABLES}
         con.execute(
             """UPDATE raw.ingested_files SET status = ?, error = ?, rows_clean = 0, rows_quarantined = 0,
                       rows_duplicate = 0 WHERE path = ?""",
-            [RETRACTED, f"retracted by shop-pipeline retract at {now:%Y-%m-%d %H:%M:%S} UTC", path])
+            [RETRACTED, f"retracted by shop-pipeline retract at {now:%Y-%m-%d %H:%M:%S} UTC", path],
+        )
         con.execute("DELETE FROM staging.staged_days WHERE list_contains(?, partition_date)", [restage])
     done = Retraction(
-        path=path, days=[d.isoformat() for d in days], raw_events=removed["raw.events"],
-        rejected_lines=removed["raw.rejected_lines"], clean_events=removed["staging.events"],
-        quarantined_events=removed["staging.quarantined_events"], duplicate_events=removed["staging.duplicate_events"],
-        days_to_restage=[d.isoformat() for d in restage], retracted_at=now.isoformat(), by=getpass.getuser(),
+        path=path,
+        days=[d.isoformat() for d in days],
+        raw_events=removed["raw.events"],
+        rejected_lines=removed["raw.rejected_lines"],
+        clean_events=removed["staging.events"],
+        quarantined_events=removed["staging.quarantined_events"],
+        duplicate_events=removed["staging.duplicate_events"],
+        days_to_restage=[d.isoformat() for d in restage],
+        retracted_at=now.isoformat(),
+        by=getpass.getuser(),
     )
     if log_file is not None:
         log_file.parent.mkdir(parents=True, exist_ok=True)

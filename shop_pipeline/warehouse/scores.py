@@ -29,8 +29,12 @@ def score_tables() -> tuple[str, ...]:
     return tuple(t for t in ddl.tables() if t.startswith(SCORE_SCHEMA + ".") and t != SCORE_BUILDS_TABLE)
 
 
-def replace_scores(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame, inputs_key: str | None = None,
-                   ) -> int:
+def replace_scores(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    frame: pd.DataFrame,
+    inputs_key: str | None = None,
+) -> int:
     """Replace `table` (one of score_tables()) with `frame`, matched by column name; record
     `inputs_key` (or forget the last one) in the same transaction."""
     if table not in score_tables():
@@ -44,8 +48,9 @@ def replace_scores(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFra
             ddl.create(con, SCORE_BUILDS_TABLE)
             con.execute("DELETE FROM scoring.score_builds WHERE table_name = ?", [table])
             if inputs_key is not None:
-                con.execute("INSERT INTO scoring.score_builds VALUES (?, ?, ?, now()::TIMESTAMP)",
-                            [table, inputs_key, rows])
+                con.execute(
+                    "INSERT INTO scoring.score_builds VALUES (?, ?, ?, now()::TIMESTAMP)", [table, inputs_key, rows]
+                )
     finally:
         con.unregister("new_scores")
     return rows
@@ -56,8 +61,9 @@ def unchanged_scores(con: duckdb.DuckDBPyConnection, table: str, inputs_key: str
     rows (the scores would come out the same: nothing to compute); None otherwise."""
     if not table_columns(con, "scoring.score_builds"):
         return None
-    recorded = con.execute("SELECT table_rows FROM scoring.score_builds WHERE table_name = ? AND inputs_key = ?",
-                           [table, inputs_key]).fetchone()
+    recorded = con.execute(
+        "SELECT table_rows FROM scoring.score_builds WHERE table_name = ? AND inputs_key = ?", [table, inputs_key]
+    ).fetchone()
     if recorded is None or not table_columns(con, table):
         return None
     rows = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]

@@ -131,9 +131,12 @@ FROM raw.ingested_files
 GROUP BY partition_date
 """
 
-_STALE_DAYS = """
+_STALE_DAYS = (
+    """
 WITH current AS (
-    SELECT * FROM (""" + _DAY_FINGERPRINTS + """) WHERE list_contains($days, partition_date)
+    SELECT * FROM ("""
+    + _DAY_FINGERPRINTS
+    + """) WHERE list_contains($days, partition_date)
 ),
 changed AS (
     SELECT c.partition_date FROM current AS c
@@ -150,10 +153,13 @@ WHERE list_contains($days, d.partition_date)
   )
 ORDER BY 1
 """
+)
 
 
 def _salt(rules: StagingRules) -> str:
-    code = "".join(sql.load(name) for name in ("stage_files", "stage_events", "stage_events_others", "stage_duplicates"))
+    code = "".join(
+        sql.load(name) for name in ("stage_files", "stage_events", "stage_events_others", "stage_duplicates")
+    )
     return hashlib.sha256((json.dumps(asdict(rules), sort_keys=True) + code).encode()).hexdigest()[:16]
 
 

@@ -57,7 +57,8 @@ def run_requested(definitions, instance, evaluation, run_config=None):
     if not keys:
         return None
     return definitions.resolve_implicit_global_asset_job_def().execute_in_process(
-        asset_selection=keys, instance=instance, run_config=run_config or {}, raise_on_error=False)
+        asset_selection=keys, instance=instance, run_config=run_config or {}, raise_on_error=False
+    )
 
 
 def requested(definitions, evaluation) -> set[str]:
@@ -77,8 +78,13 @@ def query(paths, sql: str, params=None):
 
 def good_day(day: str, count: int = 50, prefix: str = "e") -> list[str]:
     return [
-        event_line(f"{prefix}{day}-{i}", when=f"{day}T{10 + i % 10:02d}:00:00.000Z", user=f"u{i % 7}",
-                   session=f"s{day}-{i % 9}", product=f"p{1 + i % 5}")
+        event_line(
+            f"{prefix}{day}-{i}",
+            when=f"{day}T{10 + i % 10:02d}:00:00.000Z",
+            user=f"u{i % 7}",
+            session=f"s{day}-{i % 9}",
+            product=f"p{1 + i % 5}",
+        )
         for i in range(count)
     ]
 

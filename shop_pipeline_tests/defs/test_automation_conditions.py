@@ -41,7 +41,8 @@ def materialize(instance, asset: str, partition: str | None = None) -> None:
 
 def check(instance, asset: str, name: str, passed: bool = True) -> None:
     instance.report_runless_asset_event(
-        AssetCheckEvaluation(asset_key=AssetKey(asset), check_name=name, passed=passed, metadata={}))
+        AssetCheckEvaluation(asset_key=AssetKey(asset), check_name=name, passed=passed, metadata={})
+    )
 
 
 def publish_clean_events(instance, month: str, suite_passed: bool = True) -> None:
@@ -60,8 +61,17 @@ def loaded_shop(definitions, instance):
         materialize(instance, "raw_events", month)
         check(instance, "raw_events", "raw_events_suite")
         publish_clean_events(instance, month)
-    for asset in ("raw_products", "raw_marketing", "order_labels", *sorted(FEATURES), *sorted(TRAINING),
-                  *sorted(CHAMPIONS), "feature_drift", *sorted(SCORES), "serving_snapshot"):
+    for asset in (
+        "raw_products",
+        "raw_marketing",
+        "order_labels",
+        *sorted(FEATURES),
+        *sorted(TRAINING),
+        *sorted(CHAMPIONS),
+        "feature_drift",
+        *sorted(SCORES),
+        "serving_snapshot",
+    ):
         materialize(instance, asset)
     for table in FEATURES:
         check(instance, table, f"{table}_suite")
@@ -151,8 +161,9 @@ def test_a_score_table_past_its_freshness_window_is_reported_stale(tmp_path):
     from dagster._daemon.freshness import FreshnessDaemon
 
     key = AssetKey("customer_scores")
-    target = ModuleTarget(module_name="shop_pipeline.definitions", attribute="defs", working_directory=None,
-                          location_name="shop_pipeline")
+    target = ModuleTarget(
+        module_name="shop_pipeline.definitions", attribute="defs", working_directory=None, location_name="shop_pipeline"
+    )
 
     def state_at(instance, context, when: dt.datetime) -> FreshnessState:
         with freeze_time(when):

@@ -31,14 +31,26 @@ FIRST, SECOND = "events/events_2025-01-02.csv", "events/events_2025-01-03.csv"
 
 
 def daemon_env(home: Path, shop) -> dict[str, str]:
-    return {**os.environ, "DAGSTER_HOME": str(home), HOME_ENV: str(shop.home), LANDING_INTERVAL_ENV: "2",
-            SETTLE_SECONDS_ENV: "0", "GX_ANALYTICS_ENABLED": "false", "DAGSTER_DISABLE_TELEMETRY": "1"}
+    return {
+        **os.environ,
+        "DAGSTER_HOME": str(home),
+        HOME_ENV: str(shop.home),
+        LANDING_INTERVAL_ENV: "2",
+        SETTLE_SECONDS_ENV: "0",
+        "GX_ANALYTICS_ENABLED": "false",
+        "DAGSTER_DISABLE_TELEMETRY": "1",
+    }
 
 
 def start_daemon(env: dict[str, str], log: Path) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "dagster._daemon", "run", "-m", "shop_pipeline.definitions"],
-        env=env, cwd=REPO_ROOT, stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True)
+        env=env,
+        cwd=REPO_ROOT,
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
 
 
 def kill_group(process: subprocess.Popen, sig: int) -> None:
@@ -48,8 +60,11 @@ def kill_group(process: subprocess.Popen, sig: int) -> None:
 
 
 def landing_state(instance: DagsterInstance):
-    states = [s for s in instance.all_instigator_state(instigator_type=InstigatorType.SENSOR)
-              if s.instigator_name == "landing_sensor"]
+    states = [
+        s
+        for s in instance.all_instigator_state(instigator_type=InstigatorType.SENSOR)
+        if s.instigator_name == "landing_sensor"
+    ]
     return states[0] if states else None
 
 
@@ -80,37 +95,56 @@ def test_a_killed_daemon_restarts_from_its_cursor_and_launches_no_file_twice(sho
     env = daemon_env(home, shop)
     log = tmp_path / "daemon.log"
     write_events(shop.landing, "events_2025-01-02.csv", good_day("2025-01-02"))
-    subprocess.run([sys.executable, "-m", "dagster", "sensor", "start", "landing_sensor", "-m",
-                    "shop_pipeline.definitions"], env=env, cwd=REPO_ROOT, check=True, capture_output=True, timeout=300)
+    subprocess.run(
+        [sys.executable, "-m", "dagster", "sensor", "start", "landing_sensor", "-m", "shop_pipeline.definitions"],
+        env=env,
+        cwd=REPO_ROOT,
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
 
     daemon = start_daemon(env, log)
     try:
         with DagsterInstance.from_config(str(home)) as instance:
             wait_for(lambda: runs_by_file(instance).get(FIRST), "run for the first file", daemon, log)
             first_file = {v.relative: v for v in landed_versions(shop.landing)}["events/events_2025-01-02.csv"]
-            wait_for(lambda: not LandingCursor.from_json(landing_state(instance).instigator_data.cursor)
-                     .is_new(first_file), "stored cursor holding the first file", daemon, log)
+            wait_for(
+                lambda: not LandingCursor.from_json(landing_state(instance).instigator_data.cursor).is_new(first_file),
+                "stored cursor holding the first file",
+                daemon,
+                log,
+            )
         kill_group(daemon, signal.SIGKILL)  # no clean shutdown: whatever was stored is all there is
 
         write_events(shop.landing, "events_2025-01-03.csv", good_day("2025-01-03"))
         daemon = start_daemon(env, log)
         restarted_at = time.time()
         with DagsterInstance.from_config(str(home)) as instance:
-            wait_for(lambda: runs_by_file(instance).get(SECOND), "run for the second file after the restart",
-                     daemon, log)
+            wait_for(
+                lambda: runs_by_file(instance).get(SECOND), "run for the second file after the restart", daemon, log
+            )
             state = landing_state(instance)
 
             def ticks_after_restart():
-                ticks = [t for t in instance.get_ticks(state.instigator_origin_id, state.selector_id)
-                         if t.timestamp >= restarted_at and t.status in (TickStatus.SUCCESS, TickStatus.SKIPPED)]
+                ticks = [
+                    t
+                    for t in instance.get_ticks(state.instigator_origin_id, state.selector_id)
+                    if t.timestamp >= restarted_at and t.status in (TickStatus.SUCCESS, TickStatus.SKIPPED)
+                ]
                 return ticks if len(ticks) >= 2 else None
 
             ticks = wait_for(ticks_after_restart, "second tick after the restart", daemon, log)
             runs = runs_by_file(instance)
             # one run per file, whatever the restart: the first file was not requested again
             assert {files: len(r) for files, r in runs.items()} == {FIRST: 1, SECOND: 1}
-            assert all(r.status == DagsterRunStatus.QUEUED and r.tags[TRIGGER_TAG] == "landing"
-                       and r.tags["dagster/partition"] == "2025-01-01" for file_runs in runs.values() for r in file_runs)
+            assert all(
+                r.status == DagsterRunStatus.QUEUED
+                and r.tags[TRIGGER_TAG] == "landing"
+                and r.tags["dagster/partition"] == "2025-01-01"
+                for file_runs in runs.values()
+                for r in file_runs
+            )
             requested = [key for t in ticks for key in t.run_keys]
             assert requested == [runs[SECOND][0].tags["dagster/run_key"]]
             assert any(t.status == TickStatus.SKIPPED and t.skip_reason == "no new files" for t in ticks)

@@ -35,7 +35,9 @@ CONFIG = modeling_run_config(forecast_horizon_days=7, propensity_horizon_days=14
 
 
 def with_margin(margin: float) -> dict:
-    return {"resources": {"modeling": {"config": {**CONFIG["resources"]["modeling"]["config"], "min_improvement": margin}}}}
+    return {
+        "resources": {"modeling": {"config": {**CONFIG["resources"]["modeling"]["config"], "min_improvement": margin}}}
+    }
 
 
 def rows(paths, sql):
@@ -50,15 +52,19 @@ def champions(paths) -> dict[str, str]:
 def assert_features_equal_a_whole_rebuild(paths, as_of: dt.date) -> None:
     fresh = paths.home / "rebuilt.duckdb"
     shutil.copy(paths.warehouse, fresh)
-    tables = {PRODUCT_DAILY_SALES_TABLE: (write_product_daily_sales, ["product_id", "day"]),
-              INTERACTIONS_TABLE: (write_interactions, ["customer_id", "product_id"]),
-              ORDER_FEATURES_TABLE: (write_order_features, ["customer_id", "order_id"])}
+    tables = {
+        PRODUCT_DAILY_SALES_TABLE: (write_product_daily_sales, ["product_id", "day"]),
+        INTERACTIONS_TABLE: (write_interactions, ["customer_id", "product_id"]),
+        ORDER_FEATURES_TABLE: (write_order_features, ["customer_id", "order_id"]),
+    }
     with connect(paths.warehouse) as daily, connect(fresh) as rebuilt:
         for table, (write, keys) in tables.items():
             rebuilt.execute(f"DROP TABLE {table}")
             assert write(rebuilt, as_of).whole_table
-            got, want = (con.execute(f"SELECT * FROM {table}").df().sort_values(keys).reset_index(drop=True)
-                         for con in (daily, rebuilt))
+            got, want = (
+                con.execute(f"SELECT * FROM {table}").df().sort_values(keys).reset_index(drop=True)
+                for con in (daily, rebuilt)
+            )
             pd.testing.assert_frame_equal(got, want, obj=table)
 
 
@@ -86,7 +92,10 @@ def test_a_landed_file_is_scored_and_the_retraining_run_follows_the_gate(loaded_
     before = champions(paths)
     assert {"demand_forecast", "propensity"} <= set(before)
     # trained up to the last loaded day: nothing to retrain on
-    assert "already covers the latest data" in retrain_sensor(build_sensor_context(instance=instance, resources=retraining)).skip_message
+    assert (
+        "already covers the latest data"
+        in retrain_sensor(build_sensor_context(instance=instance, resources=retraining)).skip_message
+    )
 
     # what the automation sensor has seen so far (a first evaluation requests nothing)
     watching = evaluate_automation_conditions(defs=definitions, instance=instance)
@@ -96,23 +105,36 @@ def test_a_landed_file_is_scored_and_the_retraining_run_follows_the_gate(loaded_
     for f in held.iterdir():
         target = shutil.copy(f, paths.events_landing / f.name)
         os.utime(target, (time.time() - 40, time.time() - 40))
-    tick = apply_partition_requests(instance, landing_sensor(
-        build_sensor_context(instance=instance, resources={"shop": ShopHome(home=str(paths.home))})))
+    tick = apply_partition_requests(
+        instance,
+        landing_sensor(build_sensor_context(instance=instance, resources={"shop": ShopHome(home=str(paths.home))})),
+    )
     [request] = tick.run_requests
     assert request.partition_key == "2025-02-01"  # the month of LAST_DAY: only its new file is read
     assert tick.dynamic_partitions_requests == []  # February has files already: it is a partition
     ingested = definitions.resolve_job_def("ingest_events").execute_in_process(
-        partition_key=request.partition_key, tags=request.tags, run_config=CONFIG, instance=instance)
+        partition_key=request.partition_key, tags=request.tags, run_config=CONFIG, instance=instance
+    )
     assert ingested.success
     # the automation sensor's next tick: the features, drift, scores and snapshot follow (no training)
     following = evaluate_automation_conditions(defs=definitions, instance=instance, cursor=watching.cursor)
     assert requested(definitions, following) == {
-        "product_daily_sales", "customer_features", "interactions", "order_features", "feature_drift",
-        "demand_forecasts", "customer_scores", "recommendations", "order_risk_scores", "serving_snapshot"}
+        "product_daily_sales",
+        "customer_features",
+        "interactions",
+        "order_features",
+        "feature_drift",
+        "demand_forecasts",
+        "customer_scores",
+        "recommendations",
+        "order_risk_scores",
+        "serving_snapshot",
+    }
     daily = run_requested(definitions, instance, following, run_config=CONFIG)
     assert daily.success
     assert rows(paths, "SELECT DISTINCT as_of::VARCHAR, model_version FROM scoring.customer_scores") == [
-        (LAST_DAY, before["propensity"])]
+        (LAST_DAY, before["propensity"])
+    ]
     # the daily run wrote the feature tables' changes, scored only the new orders, and left every
     # table as a whole rebuild as of that day would
     for asset in ("product_daily_sales", "interactions", "order_features"):
@@ -140,17 +162,22 @@ def test_a_landed_file_is_scored_and_the_retraining_run_follows_the_gate(loaded_
     # the refused attempt saw the new day: no loop of retraining on the same data
     facts = instance.get_latest_materialization_event(AssetKey("feature_drift")).asset_materialization.metadata
     assert {m["latest_as_of"] for m in facts[FACTS_KEY].value["models"]} == {LAST_DAY}
-    assert "already covers the latest data" in retrain_sensor(
-        build_sensor_context(instance=instance, cursor=fired.cursor, resources=retraining)).skip_message
-
+    assert (
+        "already covers the latest data"
+        in retrain_sensor(
+            build_sensor_context(instance=instance, cursor=fired.cursor, resources=retraining)
+        ).skip_message
+    )
 
     # the usual margin: whatever each gate decides is what the registry and the scores then show
     # (on this shop, seed 5: the new forecast version is promoted, the propensity one refused)
     decided = retrain_job.execute_in_process(tags=retrain.tags, run_config=CONFIG, instance=instance)
     assert decided.success
     after = champions(paths)
-    for model, asset, table in (("demand_forecast", "demand_forecast_champion", "scoring.demand_forecasts"),
-                                ("propensity", "propensity_champion", "scoring.customer_scores")):
+    for model, asset, table in (
+        ("demand_forecast", "demand_forecast_champion", "scoring.demand_forecasts"),
+        ("propensity", "propensity_champion", "scoring.customer_scores"),
+    ):
         gate = instance.get_latest_materialization_event(AssetKey(asset)).asset_materialization.metadata
         version = gate["model_version"].value
         assert after[model] == (version if gate["promoted"].value else before[model])

@@ -51,7 +51,8 @@ def test_new_files_launch_one_run_per_partition_and_the_same_files_none(shop):
         requests = sorted(first.run_requests, key=lambda r: r.partition_key)
         assert [r.partition_key for r in requests] == ["2025-01-01", "2025-02-01"]
         assert requests[0].tags[LANDING_FILES_TAG] == (
-            "events/events_2025-01-02.csv, events/events_2025-01-02_late.csv, events/events_2025-01-31.csv")
+            "events/events_2025-01-02.csv, events/events_2025-01-02_late.csv, events/events_2025-01-31.csv"
+        )
         assert requests[0].tags[TRIGGER_TAG] == "landing"
         assert len({r.run_key for r in requests}) == 2
         # the months with files are the partitions, added with the runs that need them
@@ -133,8 +134,9 @@ def test_a_file_that_fails_ingestion_is_launched_once_and_not_again(shop):
     with DagsterInstance.ephemeral() as instance:
         first = tick(shop, instance)
         [request] = first.run_requests
-        result = job.execute_in_process(partition_key=request.partition_key, tags=request.tags, instance=instance,
-                                        raise_on_error=False)
+        result = job.execute_in_process(
+            partition_key=request.partition_key, tags=request.tags, instance=instance, raise_on_error=False
+        )
         # the run goes on (other files would be ingested); the file is recorded as failed, and says so
         assert checks_by_name(result)["landed_files_readable"] is False
         [(status,)] = query(shop, "SELECT status FROM raw.ingested_files WHERE path LIKE '%partner%'")
@@ -149,8 +151,13 @@ def test_files_a_run_already_ingested_are_not_launched_again(shop):
     path = landed(shop, "events_2025-01-02.csv", good_day("2025-01-02"))
     with DagsterInstance.ephemeral() as instance:
         add_partitions(instance, [dt.date(2025, 1, 2)])
-        loaded = materialize(ASSETS, selection=["raw_events"], partition_key="2025-01-01",
-                             resources=default_resources(shop), instance=instance)
+        loaded = materialize(
+            ASSETS,
+            selection=["raw_events"],
+            partition_key="2025-01-01",
+            resources=default_resources(shop),
+            instance=instance,
+        )
         assert loaded.success
         first = tick(shop, instance)
         assert first.run_requests == []

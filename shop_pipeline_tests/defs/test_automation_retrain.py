@@ -64,8 +64,9 @@ def instance():
         yield instance
 
 
-def model(name="demand_forecast", new_events=10, trained_end=dt.date(2025, 3, 30), promoted_days_ago=2.0,
-          champion=True):
+def model(
+    name="demand_forecast", new_events=10, trained_end=dt.date(2025, 3, 30), promoted_days_ago=2.0, champion=True
+):
     return ModelFacts(
         model_name=name,
         champion_version="v1" if champion else None,
@@ -139,14 +140,23 @@ def test_no_champion_or_no_model_at_all_trains(instance):
 
 def test_the_thresholds_are_the_retraining_resources(instance):
     measured(instance, [model(new_events=500, promoted_days_ago=10)], psi={"product_day.units": 0.3})
-    assert tick(instance, retraining=Retraining(min_new_events=1000, max_psi=0.5, max_champion_age_days=30)
-                ).skip_message.startswith("no trigger: 500 new clean events < 1000")
-    assert launched(tick(instance, retraining=Retraining(min_new_events=400, max_psi=0.5))
-                    ).tags[RETRAIN_TRIGGERS_TAG] == "new_data"
-    assert launched(tick(instance, retraining=Retraining(min_new_events=1000, max_psi=0.2))
-                    ).tags[RETRAIN_TRIGGERS_TAG] == "drift"
-    assert launched(tick(instance, retraining=Retraining(min_new_events=1000, max_psi=0.5, max_champion_age_days=7))
-                    ).tags[RETRAIN_TRIGGERS_TAG] == "stale_champion"
+    assert tick(
+        instance, retraining=Retraining(min_new_events=1000, max_psi=0.5, max_champion_age_days=30)
+    ).skip_message.startswith("no trigger: 500 new clean events < 1000")
+    assert (
+        launched(tick(instance, retraining=Retraining(min_new_events=400, max_psi=0.5))).tags[RETRAIN_TRIGGERS_TAG]
+        == "new_data"
+    )
+    assert (
+        launched(tick(instance, retraining=Retraining(min_new_events=1000, max_psi=0.2))).tags[RETRAIN_TRIGGERS_TAG]
+        == "drift"
+    )
+    assert (
+        launched(tick(instance, retraining=Retraining(min_new_events=1000, max_psi=0.5, max_champion_age_days=7))).tags[
+            RETRAIN_TRIGGERS_TAG
+        ]
+        == "stale_champion"
+    )
     with pytest.raises(Exception, match="min_new_events must be >= 1"):
         tick(instance, retraining=Retraining(min_new_events=0))
 
@@ -203,14 +213,21 @@ def test_no_second_run_while_a_training_run_is_queued(tmp_path):
     home.mkdir()
     (home / "dagster.yaml").write_text("")
     env = {**os.environ, "DAGSTER_HOME": str(home), "SHOP_PIPELINE_HOME": str(tmp_path / "shop")}
-    subprocess.run([sys.executable, "-m", "dagster", "job", "launch", "-m", "shop_pipeline.definitions",
-                    "-j", "retrain_models"], env=env, cwd=tmp_path, check=True, capture_output=True, timeout=300)
+    subprocess.run(
+        [sys.executable, "-m", "dagster", "job", "launch", "-m", "shop_pipeline.definitions", "-j", "retrain_models"],
+        env=env,
+        cwd=tmp_path,
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
     with DagsterInstance.from_config(str(home)) as instance:
         [queued] = instance.get_runs()
         assert queued.status == DagsterRunStatus.QUEUED
         measured(instance, [model(new_events=5000)])
         assert tick(instance).skip_message == (
-            f"run {queued.run_id} of retrain_models is QUEUED: no second training run")
+            f"run {queued.run_id} of retrain_models is QUEUED: no second training run"
+        )
 
 
 # ---------------------------------------------------------------------------- failure alerts
@@ -234,20 +251,36 @@ def test_a_failed_run_becomes_a_webhook_call_without_touching_the_warehouse(shop
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         # scoring an empty warehouse fails: a real failed run
-        result = materialize(ASSETS, selection=["customer_scores"], resources=default_resources(shop),
-                             instance=instance, raise_on_error=False)
+        result = materialize(
+            ASSETS,
+            selection=["customer_scores"],
+            resources=default_resources(shop),
+            instance=instance,
+            raise_on_error=False,
+        )
         assert not result.success
         [record] = instance.get_records_for_run(result.run_id, of_type=DagsterEventType.RUN_FAILURE).records
         failure = record.event_log_entry.dagster_event
         context = build_run_status_sensor_context(
-            sensor_name="alert_on_run_failure", dagster_event=failure, dagster_instance=instance,
+            sensor_name="alert_on_run_failure",
+            dagster_event=failure,
+            dagster_instance=instance,
             dagster_run=instance.get_run_by_id(result.run_id),
         ).for_run_failure()
         # the warehouse is locked by another writer, as during a run: the alert does not care
         holder = subprocess.Popen(
-            [sys.executable, "-c", (f"import duckdb, sys; c = duckdb.connect({str(shop.warehouse)!r}); "
-                                    "print('ready', flush=True); sys.stdin.readline()")],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+            [
+                sys.executable,
+                "-c",
+                (
+                    f"import duckdb, sys; c = duckdb.connect({str(shop.warehouse)!r}); "
+                    "print('ready', flush=True); sys.stdin.readline()"
+                ),
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         try:
             assert holder.stdout.readline().strip() == "ready"
             alert_on_run_failure(context, alerting=Alerting(webhook_url=f"http://127.0.0.1:{server.server_port}/a"))
@@ -261,7 +294,9 @@ def test_a_failed_run_becomes_a_webhook_call_without_touching_the_warehouse(shop
     assert body["alert_id"] == f"run_failure:{result.run_id}" and body["kind"] == "run_failure"
     assert "no clean events have landed yet" in json.loads(body["details"])["failed_steps"]["customer_scores"]
     with connect(shop.warehouse) as con:  # nothing about alerts in the warehouse
-        assert con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = 'alerts'").fetchone()[0] == 0
+        assert (
+            con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = 'alerts'").fetchone()[0] == 0
+        )
 
 
 def test_the_webhook_comes_from_its_environment_variable_and_is_off_without_it(monkeypatch):
@@ -276,7 +311,12 @@ def test_the_webhook_comes_from_its_environment_variable_and_is_off_without_it(m
 def test_slack_and_teams_sensors_join_when_configured():
     names = lambda sensors: [sensor.name for sensor in sensors]  # noqa: E731
     assert names(integration_failure_sensors({})) == []
-    configured = integration_failure_sensors({SLACK_CHANNEL_ENV: "#shop-alerts", SLACK_TOKEN_ENV: "xoxb-test",
-                                  TEAMS_WEBHOOK_ENV: "https://example.invalid/teams"})
+    configured = integration_failure_sensors(
+        {
+            SLACK_CHANNEL_ENV: "#shop-alerts",
+            SLACK_TOKEN_ENV: "xoxb-test",
+            TEAMS_WEBHOOK_ENV: "https://example.invalid/teams",
+        }
+    )
     assert names(configured) == ["slack_on_run_failure", "teams_on_run_failure"]
     assert names(integration_failure_sensors({SLACK_CHANNEL_ENV: "#shop-alerts"})) == []  # no token

@@ -18,8 +18,9 @@ from shop_pipeline_tests.landing_fixtures import write_events
 def evaluate(schedule, when: dt.datetime, shop, instance):
     """One tick; the instance must be persistent (a schedule's context opens it from its reference, and
     closing the context closes that instance again, as the daemon does)."""
-    with build_schedule_context(instance=instance, scheduled_execution_time=when,
-                                resources={"shop": ShopHome(home=str(shop.home))}) as context:
+    with build_schedule_context(
+        instance=instance, scheduled_execution_time=when, resources={"shop": ShopHome(home=str(shop.home))}
+    ) as context:
         return schedule(context)
 
 
@@ -34,7 +35,10 @@ def test_the_schedule_runs_yesterdays_month_at_the_configured_hour_and_zone(shop
         request = evaluate(schedule, dt.datetime(2025, 3, 10, 4, 0, tzinfo=dt.UTC), shop, instance)
         assert request.partition_key == "2025-03-01"  # yesterday (2025-03-09 in UTC) is in March
         assert request.tags[TRIGGER_TAG] == "schedule"
-        assert evaluate(schedule, dt.datetime(2025, 3, 1, 4, 0, tzinfo=dt.UTC), shop, instance).partition_key == "2025-02-01"
+        assert (
+            evaluate(schedule, dt.datetime(2025, 3, 1, 4, 0, tzinfo=dt.UTC), shop, instance).partition_key
+            == "2025-02-01"
+        )
         # the months it ran became partitions (a schedule cannot hand Dagster partition requests)
         assert sorted(partitions(instance)) == ["2025-02-01", "2025-03-01"]
 
@@ -67,24 +71,42 @@ def test_the_ingest_job_runs_one_month_then_features_and_drift_follow_but_not_sc
         first = evaluate_automation_conditions(defs=definitions, instance=instance)
         assert first.total_requested == 0  # nothing is missing "newly": a new shop waits for data
         result = definitions.resolve_job_def("ingest_events").execute_in_process(
-            partition_key="2025-01-01", instance=instance)
+            partition_key="2025-01-01", instance=instance
+        )
         by_asset = {e.asset_key.to_user_string(): e.partition for e in result.get_asset_materialization_events()}
         # the month's partition of the partitioned assets, the whole of the unpartitioned ingestion assets
         assert {k: by_asset[k] for k in ("raw_events", "clean_events", "quarantined_events")} == dict.fromkeys(
-            ("raw_events", "clean_events", "quarantined_events"), "2025-01-01")
-        assert set(materialized(result)) == {"raw_events", "clean_events", "quarantined_events", "raw_products",
-                                             "raw_marketing", "order_labels"}
+            ("raw_events", "clean_events", "quarantined_events"), "2025-01-01"
+        )
+        assert set(materialized(result)) == {
+            "raw_events",
+            "clean_events",
+            "quarantined_events",
+            "raw_products",
+            "raw_marketing",
+            "order_labels",
+        }
         assert query(shop, "SELECT DISTINCT partition_date FROM staging.events ORDER BY 1") == [
-            (dt.date(2025, 1, 2),), (dt.date(2025, 1, 3),)]
+            (dt.date(2025, 1, 2),),
+            (dt.date(2025, 1, 3),),
+        ]
 
         # clean events published with their checks passed: the feature tables and drift follow; a new shop
         # has no champion, so no score table is requested (nothing trains either)
         after = evaluate_automation_conditions(defs=definitions, instance=instance, cursor=first.cursor)
-        assert requested(definitions, after) == {"product_daily_sales", "customer_features", "interactions",
-                                                 "order_features", "feature_drift"}
+        assert requested(definitions, after) == {
+            "product_daily_sales",
+            "customer_features",
+            "interactions",
+            "order_features",
+            "feature_drift",
+        }
         followed = run_requested(definitions, instance, after)
         assert followed.success
         drift = instance.get_latest_materialization_event(AssetKey("feature_drift")).asset_materialization
         assert drift.metadata[FACTS_KEY].value["models"] == []
         # and once they ran, nothing more is requested
-        assert evaluate_automation_conditions(defs=definitions, instance=instance, cursor=after.cursor).total_requested == 0
+        assert (
+            evaluate_automation_conditions(defs=definitions, instance=instance, cursor=after.cursor).total_requested
+            == 0
+        )

@@ -18,8 +18,10 @@ def test_a_failing_feature_suite_keeps_the_last_good_table(shop, monkeypatch):
         if name != "product_daily_sales":
             return text
         # the same rows, but p1 sells -5 units on the cut-off day
-        return ("SELECT * REPLACE (CASE WHEN product_id = 'p1' AND day = $as_of THEN -5 ELSE units END AS units) "
-                f"FROM ({text})")
+        return (
+            "SELECT * REPLACE (CASE WHEN product_id = 'p1' AND day = $as_of THEN -5 ELSE units END AS units) "
+            f"FROM ({text})"
+        )
 
     monkeypatch.setattr(sql, "load", load_with_a_bad_row)
     result = run_days(shop, "2025-01-02", "2025-01-03")

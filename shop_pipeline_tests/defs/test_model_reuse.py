@@ -21,10 +21,18 @@ from shop_pipeline.summary import format_summary, warehouse_summary
 from shop_pipeline.synth import GeneratorConfig, generate_shop
 from shop_pipeline.warehouse.connection import connect
 
-TRAINING = {"demand_forecast_model": "demand_forecast", "propensity_model": "propensity",
-            "recommendation_model": "recommendation", "order_risk_model": "order_risk"}
-SCORES = {"demand_forecasts": "scoring.demand_forecasts", "customer_scores": "scoring.customer_scores",
-          "recommendations": "scoring.recommendations", "order_risk_scores": "scoring.order_risk_scores"}
+TRAINING = {
+    "demand_forecast_model": "demand_forecast",
+    "propensity_model": "propensity",
+    "recommendation_model": "recommendation",
+    "order_risk_model": "order_risk",
+}
+SCORES = {
+    "demand_forecasts": "scoring.demand_forecasts",
+    "customer_scores": "scoring.customer_scores",
+    "recommendations": "scoring.recommendations",
+    "order_risk_scores": "scoring.order_risk_scores",
+}
 CONFIG = modeling_run_config(forecast_horizon_days=7, propensity_horizon_days=14)
 
 
@@ -116,11 +124,16 @@ def test_a_changed_feature_table_retrains_its_model_only(shop, tmp_path):
     paths, instance = own_copy(shop, tmp_path)
     before = versions(paths)
     with connect(paths.warehouse) as con:  # a feature value changed by hand, as a fixed query would
-        con.execute("UPDATE features.order_features SET amount = amount + 1 "
-                    "WHERE order_id = (SELECT min(order_id) FROM features.order_features)")
+        con.execute(
+            "UPDATE features.order_features SET amount = amount + 1 "
+            "WHERE order_id = (SELECT min(order_id) FROM features.order_features)"
+        )
     result = materialize(
-        ASSETS, selection=["order_risk_model", "order_risk_champion", "order_risk_scores", "propensity_model"],
-        resources=default_resources(paths), instance=instance, run_config=CONFIG,
+        ASSETS,
+        selection=["order_risk_model", "order_risk_champion", "order_risk_scores", "propensity_model"],
+        resources=default_resources(paths),
+        instance=instance,
+        run_config=CONFIG,
     )
     assert result.success
     assert versions(paths) == {**before, "order_risk": before["order_risk"] + 1}
@@ -135,15 +148,19 @@ def test_a_changed_hyper_parameter_retrains(shop, tmp_path):
     paths, instance = own_copy(shop, tmp_path)
     before = versions(paths)
     other_seed = {"resources": {"modeling": {"config": {**CONFIG["resources"]["modeling"]["config"], "seed": 7}}}}
-    result = materialize(ASSETS, selection=["propensity_model", "propensity_champion", "customer_scores"],
-                         resources=default_resources(paths), instance=instance, run_config=other_seed)
+    result = materialize(
+        ASSETS,
+        selection=["propensity_model", "propensity_champion", "customer_scores"],
+        resources=default_resources(paths),
+        instance=instance,
+        run_config=other_seed,
+    )
     assert result.success
     assert versions(paths)["propensity"] == before["propensity"] + 1
     trained = metadata(instance, "propensity_model")
     assert trained["reused_version"] is False and "setting seed" in trained["reason"]
     # the champion, whichever it is now, scored the customers
-    [(champion,)] = rows(paths, "SELECT version FROM ml.model_registry WHERE is_champion "
-                                "AND model_name = 'propensity'")
+    [(champion,)] = rows(paths, "SELECT version FROM ml.model_registry WHERE is_champion AND model_name = 'propensity'")
     assert rows(paths, "SELECT DISTINCT model_version FROM scoring.customer_scores") == [(champion,)]
 
 
@@ -167,8 +184,7 @@ def test_a_copied_shop_home_loads_and_reuses_its_own_models_not_the_originals(sh
             for model, _version in champions:
                 assert registry.load_model(con, model, models_dir=copy.models) is not None, model
             # a warehouse written before paths were relative: absolute paths into the original home
-            con.execute("UPDATE ml.model_registry SET artifact_path = ? || '/' || artifact_path",
-                        [str(paths.models)])
+            con.execute("UPDATE ml.model_registry SET artifact_path = ? || '/' || artifact_path", [str(paths.models)])
             for model, _version in champions:
                 registry.forget_loaded_models()
                 assert registry.load_model(con, model, models_dir=copy.models) is not None, model
@@ -178,8 +194,7 @@ def test_a_copied_shop_home_loads_and_reuses_its_own_models_not_the_originals(sh
         for asset in TRAINING:  # the copy's own artifacts are found, checked and reused
             assert metadata(instance, asset)["reused_version"] is True, asset
         assert not paths.models.exists()  # nothing was written into the original home
-        assert rows(copy, "SELECT model_name, version FROM ml.model_registry WHERE is_champion ORDER BY 1") \
-            == champions
+        assert rows(copy, "SELECT model_name, version FROM ml.model_registry WHERE is_champion ORDER BY 1") == champions
     finally:
         if not paths.models.exists():
             moved.rename(paths.models)

@@ -44,7 +44,9 @@ def metric(paths, model, candidate, name):
 
 def test_the_challengers_beat_their_baselines_and_become_champions(trained_shop):
     paths, _, _, outcome = trained_shop
-    assert metric(paths, "demand_forecast", "challenger", "wape") < metric(paths, "demand_forecast", "seasonal_naive", "wape")
+    assert metric(paths, "demand_forecast", "challenger", "wape") < metric(
+        paths, "demand_forecast", "seasonal_naive", "wape"
+    )
     assert metric(paths, "propensity", "hgb_calibrated", "roc_auc") > metric(paths, "propensity", "random", "roc_auc")
     assert ("propensity_champion:promotion_gate", True) in outcome.checks
     assert ("demand_forecast_champion:promotion_gate", True) in outcome.checks
@@ -84,11 +86,14 @@ def test_the_column_schemas_the_ui_shows_are_the_tables_the_run_created(trained_
     paths, _, _, _ = trained_shop
     graph = build_definitions(paths).resolve_asset_graph()
     with connect(paths.warehouse) as con:
+
         def created(table):
             schema, name = table.split(".")
             return con.execute(
                 "SELECT column_name, data_type, is_nullable = 'YES' FROM information_schema.columns "
-                "WHERE table_schema = ? AND table_name = ? ORDER BY ordinal_position", [schema, name]).fetchall()
+                "WHERE table_schema = ? AND table_name = ? ORDER BY ordinal_position",
+                [schema, name],
+            ).fetchall()
 
         shown_tables = set()
         for key in graph.get_all_asset_keys():
@@ -98,12 +103,19 @@ def test_the_column_schemas_the_ui_shows_are_the_tables_the_run_created(trained_
             tables = metadata["dagster/table_name"].split(", ")
             shown_tables |= set(tables)
             shown = [(c.name, c.type, c.constraints.nullable) for c in metadata["dagster/column_schema"].columns]
-            expected = [(f"{t}.{name}" if len(tables) > 1 else name, type_, nullable)
-                        for t in tables for name, type_, nullable in created(t)]
+            expected = [
+                (f"{t}.{name}" if len(tables) > 1 else name, type_, nullable)
+                for t in tables
+                for name, type_, nullable in created(t)
+            ]
             assert expected and shown == expected, key
-        in_warehouse = {f"{s}.{n}" for s, n in con.execute(
-            "SELECT table_schema, table_name FROM information_schema.tables "
-            "WHERE table_type = 'BASE TABLE' AND table_catalog = current_database()").fetchall()}
+        in_warehouse = {
+            f"{s}.{n}"
+            for s, n in con.execute(
+                "SELECT table_schema, table_name FROM information_schema.tables "
+                "WHERE table_type = 'BASE TABLE' AND table_catalog = current_database()"
+            ).fetchall()
+        }
         assert len(shown_tables) == 16 and shown_tables <= in_warehouse
         assert in_warehouse <= set(ddl.tables())
         for table in in_warehouse:
@@ -114,12 +126,16 @@ def test_running_again_on_the_same_data_keeps_the_champion_and_says_why(trained_
     # Issue 12: unchanged training inputs are not trained again (was: a second version, refused
     # by the gate against the champion); test_model_reuse.py covers reuse and retraining.
     paths, instance, config, _ = trained_shop
-    [(before,)] = rows(paths, "SELECT version FROM ml.model_registry WHERE is_champion AND model_name = 'demand_forecast'")
+    [(before,)] = rows(
+        paths, "SELECT version FROM ml.model_registry WHERE is_champion AND model_name = 'demand_forecast'"
+    )
     drift_before = instance.get_latest_materialization_event(AssetKey("feature_drift")).asset_materialization.metadata
     snapshot_before = instance.get_latest_materialization_event(AssetKey("serving_snapshot")).asset_materialization
     again = run_full_pipeline(paths, instance, config)
     assert again.success, again.error
-    [(after,)] = rows(paths, "SELECT version FROM ml.model_registry WHERE is_champion AND model_name = 'demand_forecast'")
+    [(after,)] = rows(
+        paths, "SELECT version FROM ml.model_registry WHERE is_champion AND model_name = 'demand_forecast'"
+    )
     assert after == before
     [(versions,)] = rows(paths, "SELECT count(*) FROM ml.model_registry WHERE model_name = 'demand_forecast'")
     assert versions == 1

@@ -12,8 +12,16 @@ def test_a_good_range_publishes_every_asset_and_passes_every_check(shop):
 
     assert result.success
     assert materialized(result) == {
-        "raw_products", "raw_marketing", "raw_events", "order_labels", "clean_events", "quarantined_events",
-        "product_daily_sales", "customer_features", "interactions", "order_features",
+        "raw_products",
+        "raw_marketing",
+        "raw_events",
+        "order_labels",
+        "clean_events",
+        "quarantined_events",
+        "product_daily_sales",
+        "customer_features",
+        "interactions",
+        "order_features",
     }
     assert checks_by_name(result) == {
         "raw_events_suite": True,
@@ -103,8 +111,10 @@ def test_a_range_run_records_each_months_own_facts(shop):
     result = run_days(shop, "2025-01-02", "2025-02-05")
 
     assert result.success
-    events = {(e.asset_key.to_user_string(), e.partition): e.materialization.metadata
-              for e in result.get_asset_materialization_events()}
+    events = {
+        (e.asset_key.to_user_string(), e.partition): e.materialization.metadata
+        for e in result.get_asset_materialization_events()
+    }
     assert {partition for asset, partition in events if asset == "raw_events"} == {"2025-01-01", "2025-02-01"}
 
     def value(asset, month, key):
@@ -112,16 +122,29 @@ def test_a_range_run_records_each_months_own_facts(shop):
 
     assert value("raw_events", "2025-01-01", "dagster/row_count") == 52
     assert value("raw_events", "2025-02-01", "dagster/row_count") == 25
-    assert (value("raw_events", "2025-01-01", "rejected_lines"), value("raw_events", "2025-02-01", "rejected_lines")) == (1, 0)
-    assert value("raw_events", "2025-01-01", "files_ingested") == 2 and value("raw_events", "2025-02-01", "files_ingested") == 1
+    assert (
+        value("raw_events", "2025-01-01", "rejected_lines"),
+        value("raw_events", "2025-02-01", "rejected_lines"),
+    ) == (1, 0)
+    assert (
+        value("raw_events", "2025-01-01", "files_ingested") == 2
+        and value("raw_events", "2025-02-01", "files_ingested") == 1
+    )
     assert "events_2025-02-05.csv" in value("raw_events", "2025-02-01", "files")
     assert "events_2025-02-05.csv" not in value("raw_events", "2025-01-01", "files")
     assert value("clean_events", "2025-01-01", "dagster/row_count") == 50
     assert value("clean_events", "2025-02-01", "dagster/row_count") == 25
-    assert (value("clean_events", "2025-01-01", "duplicates_dropped"), value("clean_events", "2025-02-01", "duplicates_dropped")) == (2, 0)
+    assert (
+        value("clean_events", "2025-01-01", "duplicates_dropped"),
+        value("clean_events", "2025-02-01", "duplicates_dropped"),
+    ) == (2, 0)
     assert value("clean_events", "2025-02-01", "first_event_time").startswith("2025-02-05")
-    assert (value("quarantined_events", "2025-01-01", "dagster/row_count"),
-            value("quarantined_events", "2025-02-01", "dagster/row_count")) == (1, 0)
+    assert (
+        value("quarantined_events", "2025-01-01", "dagster/row_count"),
+        value("quarantined_events", "2025-02-01", "dagster/row_count"),
+    ) == (1, 0)
     assert "malformed_line" in value("quarantined_events", "2025-01-01", "reasons")
     # what belongs to the run is named so, and is the same on every partition
-    assert value("raw_events", "2025-01-01", "run_partitions") == value("raw_events", "2025-02-01", "run_partitions") == 2
+    assert (
+        value("raw_events", "2025-01-01", "run_partitions") == value("raw_events", "2025-02-01", "run_partitions") == 2
+    )

@@ -31,7 +31,11 @@ def shop(tmp_path_factory):
     last = CONFIG.start + dt.timedelta(days=CONFIG.days - 1)
     add_partitions(instance, [CONFIG.start + dt.timedelta(days=i) for i in range(CONFIG.days)])  # the landed months
     result = materialize(
-        ASSETS, selection=TARGETS, resources=default_resources(paths), instance=instance, raise_on_error=False,
+        ASSETS,
+        selection=TARGETS,
+        resources=default_resources(paths),
+        instance=instance,
+        raise_on_error=False,
         tags={RANGE_START_TAG: partition_key(CONFIG.start), RANGE_END_TAG: partition_key(last)},
     )
     return paths, instance, result
@@ -63,7 +67,9 @@ def serving(paths, model):
 def test_both_gates_pass_and_every_check_passes(shop):
     _, _, result = shop
     assert result.success
-    failed = [(e.asset_key.to_user_string(), e.check_name) for e in result.get_asset_check_evaluations() if not e.passed]
+    failed = [
+        (e.asset_key.to_user_string(), e.check_name) for e in result.get_asset_check_evaluations() if not e.passed
+    ]
     assert failed == [("raw_events", "landed_files_readable")]  # the generator's planted schema-drift file (a warning)
 
 
@@ -132,13 +138,24 @@ def test_drift_covers_the_order_features_and_the_risk_score(shop):
 def test_the_alert_budget_is_run_configuration_that_retrains_the_risk_model(shop):
     """Last in this module: it registers another order-risk version (not promoted: no gate runs)."""
     paths, instance, _ = shop
-    [(default_budget,)] = rows(paths, """SELECT json_extract(parameters, '$.alert_budget')::DOUBLE
-                                         FROM ml.model_registry WHERE is_champion AND model_name = 'order_risk'""")
+    [(default_budget,)] = rows(
+        paths,
+        """SELECT json_extract(parameters, '$.alert_budget')::DOUBLE
+                                         FROM ml.model_registry WHERE is_champion AND model_name = 'order_risk'""",
+    )
     assert default_budget == 0.02
-    result = materialize(ASSETS, selection=["order_risk_model"], resources=default_resources(paths), instance=instance,
-                         run_config={"resources": {"modeling": {"config": {"order_risk_alert_budget": 0.05}}}})
+    result = materialize(
+        ASSETS,
+        selection=["order_risk_model"],
+        resources=default_resources(paths),
+        instance=instance,
+        run_config={"resources": {"modeling": {"config": {"order_risk_alert_budget": 0.05}}}},
+    )
     metadata = instance.get_latest_materialization_event(AssetKey("order_risk_model")).asset_materialization.metadata
     assert result.success and metadata["reused_version"].value is False  # a new budget is a new training key
-    [(budget,)] = rows(paths, f"""SELECT json_extract(parameters, '$.alert_budget')::DOUBLE FROM ml.model_registry
-                                  WHERE model_name = 'order_risk' AND version = '{metadata["model_version"].value}'""")
+    [(budget,)] = rows(
+        paths,
+        f"""SELECT json_extract(parameters, '$.alert_budget')::DOUBLE FROM ml.model_registry
+                                  WHERE model_name = 'order_risk' AND version = '{metadata["model_version"].value}'""",
+    )
     assert budget == 0.05

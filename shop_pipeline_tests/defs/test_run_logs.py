@@ -17,8 +17,10 @@ from shop_pipeline.defs.run_logs import RUN_LOGGERS, run_log_config
 days = DailyPartitionsDefinition(start_date="2025-01-01", end_date="2025-03-01")
 
 
-@asset(partitions_def=days, check_specs=[AssetCheckSpec("rows_known", asset="daily_rows"),
-                                         AssetCheckSpec("never_empty", asset="daily_rows")])
+@asset(
+    partitions_def=days,
+    check_specs=[AssetCheckSpec("rows_known", asset="daily_rows"), AssetCheckSpec("never_empty", asset="daily_rows")],
+)
 def daily_rows(context: AssetExecutionContext):
     yield AssetCheckResult(check_name="rows_known", passed=True)
     yield AssetCheckResult(check_name="never_empty", passed=False, severity=AssetCheckSeverity.WARN)

@@ -30,17 +30,28 @@ SCORE_TABLES = {
     "recommendation_model": "scoring.recommendations",
     "order_risk_model": "scoring.order_risk_scores",
 }
-DATA_TABLES = {"staging.events", "staging.quarantined_events", "features.product_daily_sales",
-               "features.customer_features", "features.interactions", "features.order_features"}
+DATA_TABLES = {
+    "staging.events",
+    "staging.quarantined_events",
+    "features.product_daily_sales",
+    "features.customer_features",
+    "features.interactions",
+    "features.order_features",
+}
 SKIPPED_LINE = re.compile(r"^skipped (\w+): (.+)$")
 
 
 def _tables(warehouse: Path) -> dict[str, int]:
     with connect(warehouse) as con:
-        names = [f"{s}.{t}" for s, t in con.execute(
-            "SELECT schema_name, table_name FROM duckdb_tables() WHERE schema_name IN ('staging', 'features', 'scoring')"
-        ).fetchall()]
-        return {name: con.execute(f"SELECT count(*) FROM {name}").fetchone()[0] for name in names}  # names from the catalog
+        names = [
+            f"{s}.{t}"
+            for s, t in con.execute(
+                "SELECT schema_name, table_name FROM duckdb_tables() WHERE schema_name IN ('staging', 'features', 'scoring')"
+            ).fetchall()
+        ]
+        return {
+            name: con.execute(f"SELECT count(*) FROM {name}").fetchone()[0] for name in names
+        }  # names from the catalog
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +108,9 @@ def test_a_real_error_in_a_model_is_still_a_failure_with_a_pointer_to_the_log(tm
     monkeypatch.setattr("shop_pipeline.ml.order_risk.train.run_order_risk_frames", broken)
     assert cli.main(["run", "--home", str(home)]) == cli.EXIT_FAILED == 1
     captured = capsys.readouterr()
-    assert "FAILED: " in captured.err and "order_risk_model: RuntimeError: the order features are corrupt" in captured.err
+    assert (
+        "FAILED: " in captured.err and "order_risk_model: RuntimeError: the order features are corrupt" in captured.err
+    )
     assert "skipped order_risk_model" not in captured.out
     log = home / "logs" / "dagster.log"
     assert f"traceback and details: {log}" in captured.err

@@ -61,8 +61,10 @@ def _failures(result) -> dict[str, str | None]:
 
 
 def test_a_model_without_enough_data_is_skipped_with_its_line_and_the_other_branches_are_written():
-    result = materialize([history, short_model, short_gate, bare_model, broken_model, short_model_scores,
-                          sibling_scores], raise_on_error=False)
+    result = materialize(
+        [history, short_model, short_gate, bare_model, broken_model, short_model_scores, sibling_scores],
+        raise_on_error=False,
+    )
     reasons = _failures(result)
     assert reasons == {
         "short_model": REASON,
@@ -134,14 +136,17 @@ def test_every_model_asset_wears_the_wrapper():
     graph = definitions.resolve_asset_graph()
     evaluation = {key for key in graph.get_all_asset_keys() if graph.get(key).group_name == "evaluation"}
     model_assets = {
-        key for key in graph.get_all_asset_keys()
+        key
+        for key in graph.get_all_asset_keys()
         if graph.get(key).group_name in ("training", "evaluation")
         or (graph.get(key).group_name == "scoring" and graph.get(key).parent_keys & evaluation)
     }
     assert {"demand_forecast_model", "propensity_champion", "order_risk_scores"} <= {
-        key.to_user_string() for key in model_assets}
-    unwrapped = sorted(
         key.to_user_string() for key in model_assets
+    }
+    unwrapped = sorted(
+        key.to_user_string()
+        for key in model_assets
         if not getattr(definitions.get_assets_def(key).op.compute_fn.decorated_fn, WRAPPED_MARK, False)
     )
     assert unwrapped == [], f"add @skips_when_data_is_short under @asset of: {', '.join(unwrapped)}"

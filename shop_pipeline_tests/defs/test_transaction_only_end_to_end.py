@@ -41,7 +41,9 @@ def write_invoices(generated_home, target) -> int:
             customer = "" if guest else f"{int(user.lstrip('u'))}.0"
             writer.writerow([order, product, "", quantity, at, price, customer, "United Kingdom"])
         order, product, quantity, at, price, user = purchases[-1]
-        writer.writerow([f"C{order}", product, "", f"-{quantity}", at, price, f"{int(user.lstrip('u'))}.0", "United Kingdom"])
+        writer.writerow(
+            [f"C{order}", product, "", f"-{quantity}", at, price, f"{int(user.lstrip('u'))}.0", "United Kingdom"]
+        )
     return len(purchases) + 1
 
 
@@ -70,17 +72,26 @@ def test_every_stage_runs_and_every_model_scores(transaction_shop):
     failed = [name for name, passed in outcome.checks if not passed]
     # no chargeback labels in an invoice file: the risk model cannot be measured (a warning, not a block)
     assert failed == ["order_risk_champion:promotion_gate"]
-    for table in ("features.product_daily_sales", "features.customer_features", "features.order_features",
-                  "features.interactions", "scoring.demand_forecasts", "scoring.customer_scores",
-                  "scoring.order_risk_scores", "scoring.recommendations"):
+    for table in (
+        "features.product_daily_sales",
+        "features.customer_features",
+        "features.order_features",
+        "features.interactions",
+        "scoring.demand_forecasts",
+        "scoring.customer_scores",
+        "scoring.order_risk_scores",
+        "scoring.recommendations",
+    ):
         [(count,)] = rows(paths, f"SELECT count(*) FROM {table}")
         assert count > 0, table
     champions = rows(paths, "SELECT model_name FROM ml.model_registry WHERE is_champion ORDER BY 1")
     assert champions == [("demand_forecast",), ("propensity",), ("recommendation",)]
     [(risk_versions,)] = rows(paths, "SELECT count(DISTINCT model_version) FROM scoring.order_risk_scores")
     [(unsupervised,)] = rows(
-        paths, "SELECT count(*) FROM ml.model_registry WHERE model_name = 'order_risk' "
-               "AND json_extract_string(parameters, '$.mode') = 'unsupervised'")
+        paths,
+        "SELECT count(*) FROM ml.model_registry WHERE model_name = 'order_risk' "
+        "AND json_extract_string(parameters, '$.mode') = 'unsupervised'",
+    )
     assert (risk_versions, unsupervised) == (1, 1)
 
 

@@ -53,12 +53,26 @@ def insert_events(con: duckdb.DuckDBPyConnection, events, partition_date: dt.dat
         category, brand = CATEGORY.get(product, (None, None))
         day = partition_date or time.date()
         rows.append(
-            (day, event_id, time, kind, user, session, product, category, brand, price, quantity, order,
-             time.date() < day, f"events/events_{day}.csv", line, INGESTED_AT)
+            (
+                day,
+                event_id,
+                time,
+                kind,
+                user,
+                session,
+                product,
+                category,
+                brand,
+                price,
+                quantity,
+                order,
+                time.date() < day,
+                f"events/events_{day}.csv",
+                line,
+                INGESTED_AT,
+            )
         )
-    con.executemany(
-        "INSERT INTO staging.events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows
-    )
+    con.executemany("INSERT INTO staging.events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
 
 
 def make_shop(path: Path, events=EVENTS, products=PRODUCTS, promotions=PROMOTIONS, ad_spend=AD_SPEND) -> Path:

@@ -103,15 +103,21 @@ def test_orders_are_recomputed_only_from_the_first_staged_event_that_changed(tmp
         write_order_features(con, built)
         fixed_at = con.execute(
             "SELECT min(event_time) FROM staging.events WHERE event_type = 'purchase' AND partition_date = $day",
-            {"day": built - dt.timedelta(days=8)}).fetchone()[0]
+            {"day": built - dt.timedelta(days=8)},
+        ).fetchone()[0]
         # a purchase of eleven days ago that lands with today's partition; an old purchase's price
         # fixed in place (a re-staged partition); an event of four days ago gone
         late_time = dt.datetime.combine(built - dt.timedelta(days=11), dt.time(12))
         insert_events(con, [("late1", late_time, "purchase", "u001", "s0001", "r001", 9.0, 1, "late-order")], today)
-        con.execute("UPDATE staging.events SET price = price + 1 WHERE event_time = $t AND event_type = 'purchase'",
-                    {"t": fixed_at})
-        con.execute("DELETE FROM staging.events WHERE event_id = (SELECT min(event_id) FROM staging.events "
-                    "WHERE partition_date = $day)", {"day": built - dt.timedelta(days=4)})
+        con.execute(
+            "UPDATE staging.events SET price = price + 1 WHERE event_time = $t AND event_type = 'purchase'",
+            {"t": fixed_at},
+        )
+        con.execute(
+            "DELETE FROM staging.events WHERE event_id = (SELECT min(event_id) FROM staging.events "
+            "WHERE partition_date = $day)",
+            {"day": built - dt.timedelta(days=4)},
+        )
         daily = write_order_features(con, today)
         times = dict(con.execute(f"SELECT order_id, order_time FROM {ORDER_FEATURES_TABLE}").fetchall())
         changed = {order for _, order in written(con, daily)}
@@ -130,7 +136,8 @@ def test_orders_are_recomputed_only_from_the_first_staged_event_that_changed(tmp
         got = table(con, ORDER_FEATURES_TABLE, keys)
     assert back.whole_table or back.deleted > 0
     pd.testing.assert_frame_equal(
-        got, rebuilt(path, tmp_path, ORDER_FEATURES_TABLE, write_order_features, RANDOM_DAYS[2], keys))
+        got, rebuilt(path, tmp_path, ORDER_FEATURES_TABLE, write_order_features, RANDOM_DAYS[2], keys)
+    )
 
 
 def _feature_run(con, name: str, write, as_of):
@@ -165,8 +172,9 @@ def test_rows_added_by_hand_are_noticed_and_the_next_run_computes_the_table_agai
         assert _feature_run(con, name, write, AS_OF) is not None
         built = table(con, name, keys)
         assert _feature_run(con, name, write, AS_OF) is None, "nothing changed: the table is kept"
-        con.execute(f"INSERT INTO {name} SELECT * REPLACE ('added-by-hand' AS {keys[0]}) "
-                    f"FROM {name} ORDER BY ALL LIMIT 1")
+        con.execute(
+            f"INSERT INTO {name} SELECT * REPLACE ('added-by-hand' AS {keys[0]}) FROM {name} ORDER BY ALL LIMIT 1"
+        )
         again = _feature_run(con, name, write, AS_OF)
         assert again is not None, "the added row is noticed: the table is computed again"
         assert again.deleted == 1
@@ -187,7 +195,8 @@ def test_product_days_are_recomputed_from_the_first_change_and_whole_when_labels
             got = table(con, fc.PRODUCT_DAILY_SALES_TABLE, keys)
             first_written = con.execute(f"SELECT min(day) FROM temp.{daily.written_keys}").fetchone()[0]
         pd.testing.assert_frame_equal(
-            got, rebuilt(path, tmp_path, fc.PRODUCT_DAILY_SALES_TABLE, ft.write_product_daily_sales, day, keys))
+            got, rebuilt(path, tmp_path, fc.PRODUCT_DAILY_SALES_TABLE, ft.write_product_daily_sales, day, keys)
+        )
         return daily, first_written
 
     with connect(path) as con:
@@ -196,17 +205,20 @@ def test_product_days_are_recomputed_from_the_first_change_and_whole_when_labels
     assert not daily.whole_table and first_written == RANDOM_DAYS[3]  # a new day: that day alone
     # a view of ten days ago landing late: the days from it on
     late = dt.datetime.combine(RANDOM_DAYS[4] - dt.timedelta(days=10), dt.time(9))
-    _, first_written = next_day_equals_rebuild(lambda con, day: insert_events(
-        con, [("late-view", late, "view", "u001", "s0001", "r001", 9.0, 1, None)], day))
+    _, first_written = next_day_equals_rebuild(
+        lambda con, day: insert_events(con, [("late-view", late, "view", "u001", "s0001", "r001", 9.0, 1, None)], day)
+    )
     assert first_written == late.date()
     # a catalog price, a promotion and the ad spend of an old product-day: every day
     with connect(path) as con:
         product, category, old_day = con.execute(
             f"SELECT product_id, category, day FROM {fc.PRODUCT_DAILY_SALES_TABLE} ORDER BY day, product_id LIMIT 1"
         ).fetchone()
-    for change in (f"INSERT INTO raw.products VALUES ('{product}', 'P', '{category}', 'b', 42.0, DATE '{old_day}')",
-                   f"INSERT INTO raw.promotions VALUES ('{product}', DATE '{old_day}', DATE '{old_day}', 0.2)",
-                   f"INSERT INTO raw.ad_spend VALUES (DATE '{old_day}', '{category}', 120.0)"):
+    for change in (
+        f"INSERT INTO raw.products VALUES ('{product}', 'P', '{category}', 'b', 42.0, DATE '{old_day}')",
+        f"INSERT INTO raw.promotions VALUES ('{product}', DATE '{old_day}', DATE '{old_day}', 0.2)",
+        f"INSERT INTO raw.ad_spend VALUES (DATE '{old_day}', '{category}', 120.0)",
+    ):
         _, first_written = next_day_equals_rebuild(lambda con, day, change=change: con.execute(change))
         assert first_written == old_day
     # the latest event of a product (not in the catalog) names another category: every day of it
@@ -214,11 +226,16 @@ def test_product_days_are_recomputed_from_the_first_change_and_whole_when_labels
     with connect(path) as con:
         [(relabelled, days_of_it)] = con.execute(
             f"SELECT product_id, count(*) FROM {fc.PRODUCT_DAILY_SALES_TABLE} WHERE product_id <> $catalogued "
-            "GROUP BY product_id ORDER BY count(*) DESC, product_id LIMIT 1", {"catalogued": product}).fetchall()
-    daily, _ = next_day_equals_rebuild(lambda con, day: con.execute(
-        "INSERT INTO staging.events SELECT * REPLACE ('relabel' AS event_id, $t AS event_time, 'c9' AS category, "
-        "$day AS partition_date) FROM staging.events WHERE product_id = $relabelled LIMIT 1",
-        {"t": dt.datetime.combine(day, dt.time(23, 59)), "day": day, "relabelled": relabelled}))
+            "GROUP BY product_id ORDER BY count(*) DESC, product_id LIMIT 1",
+            {"catalogued": product},
+        ).fetchall()
+    daily, _ = next_day_equals_rebuild(
+        lambda con, day: con.execute(
+            "INSERT INTO staging.events SELECT * REPLACE ('relabel' AS event_id, $t AS event_time, 'c9' AS category, "
+            "$day AS partition_date) FROM staging.events WHERE product_id = $relabelled LIMIT 1",
+            {"t": dt.datetime.combine(day, dt.time(23, 59)), "day": day, "relabelled": relabelled},
+        )
+    )
     assert daily.written > days_of_it  # every day of the relabelled product
 
 
@@ -250,11 +267,15 @@ def test_the_daily_audit_reads_written_rows_and_rows_off_the_grid(tmp_path):
         assert scoped.success and scoped.rows == 2  # the two rows of the 5th
 
         # a hole in the grid is on a row nobody wrote: the grid rules still see it
-        con.execute("DELETE FROM features.product_daily_sales WHERE product_id = 'pA' AND day = $d", {"d": D(2025, 1, 2)})
+        con.execute(
+            "DELETE FROM features.product_daily_sales WHERE product_id = 'pA' AND day = $d", {"d": D(2025, 1, 2)}
+        )
         holed = fs.validate_product_daily_sales(con, AS_OF, written_keys=daily.written_keys)
         con.execute("ROLLBACK")
     assert not holed.success
-    assert ("expect_column_values_to_be_between", "grid_gap_days") in {(f.expectation, f.column) for f in holed.failures}
+    assert ("expect_column_values_to_be_between", "grid_gap_days") in {
+        (f.expectation, f.column) for f in holed.failures
+    }
 
 
 def test_a_changed_suite_audits_every_row_again(tmp_path):
@@ -264,8 +285,9 @@ def test_a_changed_suite_audits_every_row_again(tmp_path):
         fs.record_audit(con, fc.PRODUCT_DAILY_SALES_TABLE, "product_daily_sales.v0", DAY_BEFORE)
         daily = ft.write_product_daily_sales(con, AS_OF)
         outcome = fs.validate_product_daily_sales(con, AS_OF, written_keys=daily.written_keys)
-        recorded = con.execute("SELECT suite, as_of FROM features.table_audits WHERE table_name = $t",
-                               {"t": fc.PRODUCT_DAILY_SALES_TABLE}).fetchall()
+        recorded = con.execute(
+            "SELECT suite, as_of FROM features.table_audits WHERE table_name = $t", {"t": fc.PRODUCT_DAILY_SALES_TABLE}
+        ).fetchall()
     assert outcome.rows == daily.rows == 8
     assert recorded == [(fs.product_daily_sales_suite(AS_OF).name, AS_OF)]
 

@@ -39,16 +39,24 @@ def test_audit_columns(built):
     with connect(built) as con:
         sales = fs.product_daily_sales_audit_frame(con, AS_OF)
         customers = fs.customer_features_audit_frame(con, AS_OF).set_index("customer_id")
-    assert (sales["days_after_as_of"] <= 0).all() and (sales["grid_gap_days"] == 0).all() and sales["grid_reaches_as_of"].all()
+    assert (
+        (sales["days_after_as_of"] <= 0).all()
+        and (sales["grid_gap_days"] == 0).all()
+        and sales["grid_reaches_as_of"].all()
+    )
     assert customers.loc["u3", "hours_before_cutoff"] == pytest.approx(16.0)  # last seen 2025-01-05 08:00
 
 
 def test_customer_suite_fails_on_leakage(built):
     with connect(built) as con:
         # a row that used an event at the cut-off, one that breaks ranges, one with a NULL
-        con.execute("UPDATE features.customer_features SET last_seen = $t WHERE customer_id = 'u1'", {"t": T(2025, 1, 6)})
+        con.execute(
+            "UPDATE features.customer_features SET last_seen = $t WHERE customer_id = 'u1'", {"t": T(2025, 1, 6)}
+        )
         con.execute("UPDATE features.customer_features SET recency_days = -1 WHERE customer_id = 'u2'")
-        con.execute("UPDATE features.customer_features SET mean_interpurchase_days = NULL, frequency = 7 WHERE customer_id = 'u3'")
+        con.execute(
+            "UPDATE features.customer_features SET mean_interpurchase_days = NULL, frequency = 7 WHERE customer_id = 'u3'"
+        )
         outcome = fs.validate_customer_features(con, AS_OF)
     got = failed(outcome)
     assert ("expect_column_values_to_be_between", "hours_before_cutoff") in got
@@ -65,11 +73,15 @@ def test_product_suite_fails_on_gaps_late_rows_duplicates_and_ranges(built):
         con.execute("CREATE TABLE features.planted AS SELECT * FROM features.product_daily_sales")
         con.execute("DELETE FROM features.planted WHERE product_id = 'pA' AND day = DATE '2025-01-03'")
         con.execute("DELETE FROM features.planted WHERE product_id = 'pB' AND day = DATE '2025-01-05'")
-        con.execute("UPDATE features.planted SET conversion = 1.5, units = -1 WHERE product_id = 'pA' AND day = DATE '2025-01-02'")
+        con.execute(
+            "UPDATE features.planted SET conversion = 1.5, units = -1 WHERE product_id = 'pA' AND day = DATE '2025-01-02'"
+        )
         con.execute("""INSERT INTO features.planted
                        SELECT * REPLACE (DATE '2025-01-06' AS day) FROM features.planted
                        WHERE product_id = 'pA' AND day = DATE '2025-01-05'""")
-        con.execute("INSERT INTO features.planted SELECT * FROM features.planted WHERE product_id = 'pB' AND day = DATE '2025-01-04'")
+        con.execute(
+            "INSERT INTO features.planted SELECT * FROM features.planted WHERE product_id = 'pB' AND day = DATE '2025-01-04'"
+        )
         outcome = fs.validate_product_daily_sales(con, AS_OF, table="features.planted")
     got = failed(outcome)
     columns = {column for _, column in got}
@@ -92,20 +104,25 @@ def test_a_suite_draft_keeps_its_expectations_in_order_and_refuses_a_duplicate()
     suite = draft.build(meta={"as_of": "2025-01-05"})
     assert suite.name == "draft.v1" and suite.meta["as_of"] == "2025-01-05"
     assert [(e.expectation_type, e.column) for e in suite.expectations] == [
-        ("expect_column_values_to_not_be_null", "a"), ("expect_column_values_to_be_between", "a"),
-        ("expect_column_values_to_not_be_null", "b")]
+        ("expect_column_values_to_not_be_null", "a"),
+        ("expect_column_values_to_be_between", "a"),
+        ("expect_column_values_to_not_be_null", "b"),
+    ]
 
 
 def _plant_customer_breaks(con):
     con.execute("UPDATE features.customer_features SET last_seen = $t WHERE customer_id = 'u1'", {"t": T(2025, 1, 6)})
     con.execute("UPDATE features.customer_features SET recency_days = -1 WHERE customer_id = 'u2'")
-    con.execute("UPDATE features.customer_features SET mean_interpurchase_days = NULL, frequency = 7 WHERE customer_id = 'u3'")
+    con.execute(
+        "UPDATE features.customer_features SET mean_interpurchase_days = NULL, frequency = 7 WHERE customer_id = 'u3'"
+    )
 
 
 @pytest.mark.parametrize("plant", [False, True])
 def test_the_duckdb_screen_fails_exactly_what_gx_on_every_row_fails(built, monkeypatch, plant):
     """Big tables are screened in DuckDB and GX validates a sample and the breaking rows: the
     verdict and the failed expectations are those of GX on every row."""
+
     def outcomes():
         with connect(built) as con:
             con.execute("BEGIN")

@@ -47,8 +47,12 @@ def test_counts_weights_and_times_by_hand(shop):
     assert sorted(pairs) == [("u1", "pA"), ("u1", "pB"), ("u2", "pA"), ("u3", "pA")]  # e11, e12 are after the cut-off
     u1a = pairs[("u1", "pA")]
     assert (u1a.views, u1a.carts, u1a.purchases, u1a.orders) == (1, 1, 2, 2)
-    expected = (decayed(1, T(2025, 1, 1, 10, 0)) + decayed(3, T(2025, 1, 1, 10, 5))
-                + decayed(5, T(2025, 1, 1, 10, 10)) + decayed(5, T(2025, 1, 4, 12, 10)))
+    expected = (
+        decayed(1, T(2025, 1, 1, 10, 0))
+        + decayed(3, T(2025, 1, 1, 10, 5))
+        + decayed(5, T(2025, 1, 1, 10, 10))
+        + decayed(5, T(2025, 1, 4, 12, 10))
+    )
     assert u1a.weight == pytest.approx(expected, rel=1e-9)
     assert u1a.first_interaction == T(2025, 1, 1, 10, 0) and u1a.last_purchase == T(2025, 1, 4, 12, 10)
     u3a = pairs[("u3", "pA")]
@@ -122,7 +126,10 @@ def test_held_out_window_pairs(shop):
         empty = window_frame(con, dt.date(2025, 1, 7), dt.date(2025, 1, 9))
         with pytest.raises(ValueError, match="before as_of"):
             window_frame(con, AS_OF, AS_OF)
-    assert [(r.customer_id, r.product_id, r.purchases) for r in window.itertuples()] == [("u1", "pA", 1), ("u2", "pB", 1)]
+    assert [(r.customer_id, r.product_id, r.purchases) for r in window.itertuples()] == [
+        ("u1", "pA", 1),
+        ("u2", "pB", 1),
+    ]
     assert empty.empty
 
 

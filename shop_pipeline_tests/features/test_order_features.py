@@ -65,8 +65,15 @@ def test_one_row_per_order_before_the_cut_off_in_time_order(con):
 def test_a_first_order_has_no_history(con):
     o1 = by_order(order_features_frame(con, AS_OF))["o1"]
     assert o1["is_first_order"] and o1["prev_orders"] == 0
-    for column in ("prev_mean_amount", "prev_std_amount", "amount_vs_customer_mean", "amount_zscore",
-                   "days_since_prev_order", "hour_order_share", "max_price_vs_category"):
+    for column in (
+        "prev_mean_amount",
+        "prev_std_amount",
+        "amount_vs_customer_mean",
+        "amount_zscore",
+        "days_since_prev_order",
+        "hour_order_share",
+        "max_price_vs_category",
+    ):
         assert math.isnan(o1[column]), column
     assert o1["expensive_item_share"] == 0.0  # no earlier day of the category to compare with
     assert o1["amount"] == 20.0 and o1["units"] == 2 and o1["items"] == 1
@@ -106,7 +113,9 @@ def test_history_bursts_new_categories_and_expensive_items(con):
     history = np.array([20.0, 20.0, 40.0])
     assert o5["prev_orders"] == 3
     assert o5["amount_zscore"] == pytest.approx((10.0 - history.mean()) / history.std(ddof=1))
-    assert o5["days_since_prev_order"] == pytest.approx((dt.timedelta(days=1, hours=2, minutes=30)) / dt.timedelta(days=1))
+    assert o5["days_since_prev_order"] == pytest.approx(
+        (dt.timedelta(days=1, hours=2, minutes=30)) / dt.timedelta(days=1)
+    )
     assert o5["account_age_days"] == pytest.approx(2 + 2 / 24)
     assert o5["customer_events_before"] == 7
 
@@ -166,19 +175,29 @@ def test_point_in_time_later_events_change_no_earlier_order(tmp_path):
     assert len(after) > len(before)
     unchanged = before[before["order_time"] < split].reset_index(drop=True)
     assert len(unchanged) > 100
-    pd.testing.assert_frame_equal(after[after["order_time"] < split].reset_index(drop=True), unchanged, check_exact=True)
+    pd.testing.assert_frame_equal(
+        after[after["order_time"] < split].reset_index(drop=True), unchanged, check_exact=True
+    )
     # and an earlier cut-off sees the same rows for its orders (only as_of differs)
-    common = unchanged[unchanged["order_day"] <= pd.Timestamp(earlier_as_of)].drop(columns="as_of").reset_index(drop=True)
+    common = (
+        unchanged[unchanged["order_day"] <= pd.Timestamp(earlier_as_of)].drop(columns="as_of").reset_index(drop=True)
+    )
     pd.testing.assert_frame_equal(at_earlier_cutoff.drop(columns="as_of"), common, check_exact=True)
 
 
 def test_a_purchase_line_without_price_is_quarantined_and_the_order_keeps_its_priced_lines(tmp_path):
     landing = tmp_path / "landing"
-    write_events(landing, "events_2025-01-02.csv", [
-        event_line("e1", "2025-01-02T10:00:00.000Z", "purchase", product="p1", price="10.00", quantity="2", order="o1"),
-        event_line("e2", "2025-01-02T10:00:00.000Z", "purchase", product="p2", price="", order="o1"),
-        event_line("e3", "2025-01-02T11:00:00.000Z", "purchase", user="u2", product="p2", price="", order="o2"),
-    ])
+    write_events(
+        landing,
+        "events_2025-01-02.csv",
+        [
+            event_line(
+                "e1", "2025-01-02T10:00:00.000Z", "purchase", product="p1", price="10.00", quantity="2", order="o1"
+            ),
+            event_line("e2", "2025-01-02T10:00:00.000Z", "purchase", product="p2", price="", order="o1"),
+            event_line("e3", "2025-01-02T11:00:00.000Z", "purchase", user="u2", product="p2", price="", order="o2"),
+        ],
+    )
     with connect(tmp_path / "shop.duckdb") as con:
         run_days(con, landing, [D(2025, 1, 2)])
         quarantined = con.execute("SELECT event_id, reason_code FROM staging.quarantined_events ORDER BY 1").fetchall()

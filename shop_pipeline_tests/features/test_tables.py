@@ -128,7 +128,12 @@ def test_customer_features_hand_computed(shop):
     assert u1["days_since_last_view"] == pytest.approx(days(CUTOFF - T(2025, 1, 4, 12, 0)))
     assert u1["days_since_last_cart"] == pytest.approx(days(CUTOFF - T(2025, 1, 1, 10, 5)))
     assert u1["mean_interpurchase_days"] == pytest.approx(days(T(2025, 1, 4, 12, 10) - T(2025, 1, 1, 10, 10)))
-    assert (u1["orders_last_30d"], u1["orders_last_90d"], u1["spend_last_30d"], u1["spend_last_90d"]) == (2, 2, 45.0, 45.0)
+    assert (u1["orders_last_30d"], u1["orders_last_90d"], u1["spend_last_30d"], u1["spend_last_90d"]) == (
+        2,
+        2,
+        45.0,
+        45.0,
+    )
 
     u2 = f.loc["u2"]
     assert (u2["frequency"], u2["monetary"]) == (1, 10.0)
@@ -162,11 +167,14 @@ def test_labels_window_strictly_after_the_cutoff(shop):
         labels = ft.customer_labels_frame(con, AS_OF, 2)
         one_day = ft.customer_labels_frame(con, AS_OF, 1)
         # purchases at the window's edges: just before the cut-off, at it, at its end
-        insert_events(con, [
-            ("edge1", T(2025, 1, 5, 23, 59, 59, 999000), "purchase", "u3", "s8", "pA", 7.0, 1, "o7"),
-            ("edge2", T(2025, 1, 6, 0, 0), "purchase", "u3", "s9", "pA", 3.0, 1, "o8"),
-            ("edge3", T(2025, 1, 7, 0, 0), "purchase", "u3", "s9", "pA", 100.0, 1, "o9"),
-        ])
+        insert_events(
+            con,
+            [
+                ("edge1", T(2025, 1, 5, 23, 59, 59, 999000), "purchase", "u3", "s8", "pA", 7.0, 1, "o7"),
+                ("edge2", T(2025, 1, 6, 0, 0), "purchase", "u3", "s9", "pA", 3.0, 1, "o8"),
+                ("edge3", T(2025, 1, 7, 0, 0), "purchase", "u3", "s9", "pA", 100.0, 1, "o9"),
+            ],
+        )
         edges = ft.customer_labels_frame(con, AS_OF, 1).set_index("customer_id")
         features = ft.customer_features_frame(con, AS_OF).set_index("customer_id")
     assert tuple(labels.columns) == CUSTOMER_LABELS
@@ -193,21 +201,43 @@ def test_labels_refuse_an_incomplete_window(shop):
 
 def _mutate_after_cutoff(con, cutoff: dt.datetime) -> None:
     """Everything at or after the cut-off changes; so does an event that lands after as_of."""
-    con.execute("UPDATE staging.events SET price = price * 7, quantity = quantity + 5 WHERE event_time >= $c", {"c": cutoff})
+    con.execute(
+        "UPDATE staging.events SET price = price * 7, quantity = quantity + 5 WHERE event_time >= $c", {"c": cutoff}
+    )
     con.execute("DELETE FROM staging.events WHERE event_id = 'e11'")
-    insert_events(con, [
-        ("n1", cutoff, "purchase", "u1", "s1", "pA", 99.0, 9, "n-o1"),               # exactly at the cut-off
-        ("n2", cutoff + dt.timedelta(hours=30), "purchase", "u9", "s9", "pZ", 1.0, 1, "n-o2"),  # a new customer and product
-        ("n3", cutoff + dt.timedelta(days=1), "view", "u2", "s2", "pB", 20.0, 1, None),
-    ])
+    insert_events(
+        con,
+        [
+            ("n1", cutoff, "purchase", "u1", "s1", "pA", 99.0, 9, "n-o1"),  # exactly at the cut-off
+            (
+                "n2",
+                cutoff + dt.timedelta(hours=30),
+                "purchase",
+                "u9",
+                "s9",
+                "pZ",
+                1.0,
+                1,
+                "n-o2",
+            ),  # a new customer and product
+            ("n3", cutoff + dt.timedelta(days=1), "view", "u2", "s2", "pB", 20.0, 1, None),
+        ],
+    )
     # clock skew: events at and just after the cut-off that landed in as_of's own partition
-    insert_events(con, [
-        ("skew1", cutoff, "purchase", "u1", "s4", "pB", 20.0, 2, "n-o4"),
-        ("skew2", cutoff + dt.timedelta(minutes=30), "view", "u4", "s10", "pA", 10.0, 1, None),
-    ], partition_date=cutoff.date() - dt.timedelta(days=1))
+    insert_events(
+        con,
+        [
+            ("skew1", cutoff, "purchase", "u1", "s4", "pB", 20.0, 2, "n-o4"),
+            ("skew2", cutoff + dt.timedelta(minutes=30), "view", "u4", "s10", "pA", 10.0, 1, None),
+        ],
+        partition_date=cutoff.date() - dt.timedelta(days=1),
+    )
     # a late event: it happened before the cut-off but landed the day after as_of
-    insert_events(con, [("late", cutoff - dt.timedelta(hours=2), "purchase", "u3", "s5", "pA", 10.0, 4, "n-o3")],
-                  partition_date=cutoff.date())
+    insert_events(
+        con,
+        [("late", cutoff - dt.timedelta(hours=2), "purchase", "u3", "s5", "pA", 10.0, 4, "n-o3")],
+        partition_date=cutoff.date(),
+    )
 
 
 def _frames(con, as_of):
@@ -226,16 +256,20 @@ def test_no_leakage_features_ignore_events_at_or_after_the_cutoff(shop):
         labels_before = ft.customer_labels_frame(con, as_of, 2)
         ft.build_product_daily_sales(con, as_of)
         ft.build_customer_features(con, as_of)
-        tables_before = {t: con.execute(f"SELECT * FROM {t} ORDER BY ALL").fetchall()
-                         for t in (fc.PRODUCT_DAILY_SALES_TABLE, fc.CUSTOMER_FEATURES_TABLE)}
+        tables_before = {
+            t: con.execute(f"SELECT * FROM {t} ORDER BY ALL").fetchall()
+            for t in (fc.PRODUCT_DAILY_SALES_TABLE, fc.CUSTOMER_FEATURES_TABLE)
+        }
 
         _mutate_after_cutoff(con, cutoff)
         after = _frames(con, as_of)
         labels_after = ft.customer_labels_frame(con, as_of, 2)
         ft.build_product_daily_sales(con, as_of)
         ft.build_customer_features(con, as_of)
-        tables_after = {t: con.execute(f"SELECT * FROM {t} ORDER BY ALL").fetchall()
-                        for t in (fc.PRODUCT_DAILY_SALES_TABLE, fc.CUSTOMER_FEATURES_TABLE)}
+        tables_after = {
+            t: con.execute(f"SELECT * FROM {t} ORDER BY ALL").fetchall()
+            for t in (fc.PRODUCT_DAILY_SALES_TABLE, fc.CUSTOMER_FEATURES_TABLE)
+        }
     for name in before:
         pd.testing.assert_frame_equal(before[name], after[name], check_exact=True)
         assert pd.util.hash_pandas_object(before[name]).tolist() == pd.util.hash_pandas_object(after[name]).tolist()
@@ -244,7 +278,10 @@ def test_no_leakage_features_ignore_events_at_or_after_the_cutoff(shop):
     assert not labels_before.equals(labels_after)
     after_by_customer = labels_after.set_index("customer_id")
     assert labels_after["customer_id"].tolist() == ["u1", "u2"]  # u9 and u3 arrive after the cut-off
-    assert (after_by_customer.loc["u1", "orders"], after_by_customer.loc["u1", "spend"]) == (2, 99.0 * 9 + 40.0)  # n1 and skew1, not e11
+    assert (after_by_customer.loc["u1", "orders"], after_by_customer.loc["u1", "spend"]) == (
+        2,
+        99.0 * 9 + 40.0,
+    )  # n1 and skew1, not e11
     assert labels_before.set_index("customer_id").loc["u1", "spend"] == 30.0
 
 
@@ -288,7 +325,9 @@ def test_grid_is_complete_and_lags_match_pandas(tmp_path):
         views = group[group.event_type == "view"].groupby("day").size().reindex(days_expected, fill_value=0)
         assert got["units"].tolist() == units.tolist()
         assert got["views"].tolist() == views.tolist()
-        revenue = (purchases.price * purchases.quantity).groupby(purchases["day"]).sum().reindex(days_expected, fill_value=0)
+        revenue = (
+            (purchases.price * purchases.quantity).groupby(purchases["day"]).sum().reindex(days_expected, fill_value=0)
+        )
         np.testing.assert_allclose(got["revenue"], revenue, rtol=1e-12)
         np.testing.assert_allclose(got["units_lag_1"], units.shift(1).astype(float))
         np.testing.assert_allclose(got["units_lag_7"], units.shift(7).astype(float))
@@ -342,7 +381,9 @@ def test_empty_promotions_and_ad_spend(tmp_path):
 
 def test_future_product_days(shop):
     with connect(shop) as con:
-        con.execute("INSERT INTO raw.ad_spend VALUES (DATE '2025-01-03', 'toys', 30.0), (DATE '2025-01-07', 'toys', 999.0)")
+        con.execute(
+            "INSERT INTO raw.ad_spend VALUES (DATE '2025-01-03', 'toys', 30.0), (DATE '2025-01-07', 'toys', 999.0)"
+        )
         con.execute("INSERT INTO raw.promotions VALUES ('pB', DATE '2025-01-07', DATE '2025-01-07', 0.25)")
         future = ft.future_product_days_frame(con, D(2025, 1, 3), 5)
     assert len(future) == 10  # pA and pB (launched 2025-01-03) x 5 days
@@ -356,7 +397,13 @@ def test_future_product_days(shop):
     assert b["ad_spend"].tolist() == pytest.approx([50.0 / 3] * 5)
     assert b["shown_price"].tolist() == [20.0, 20.0, 20.0, 15.0, 20.0]
     assert b["is_promo"].tolist() == [False, False, False, True, False]
-    assert a["day_of_week"].tolist() == [6, 7, 1, 2, 3] and a["is_weekend"].tolist() == [True, True, False, False, False]
+    assert a["day_of_week"].tolist() == [6, 7, 1, 2, 3] and a["is_weekend"].tolist() == [
+        True,
+        True,
+        False,
+        False,
+        False,
+    ]
 
 
 def test_as_of_before_the_data_is_an_error_and_after_it_zeros(tmp_path, shop):
@@ -368,7 +415,7 @@ def test_as_of_before_the_data_is_an_error_and_after_it_zeros(tmp_path, shop):
         customers = ft.customer_features_frame(con, D(2025, 1, 12))
     a = product_rows(late, "pA")
     assert a.index[-1] == D(2025, 1, 12) and len(a) == 12
-    assert (a.loc[D(2025, 1, 8):, ["units", "views"]] == 0).all().all()
+    assert (a.loc[D(2025, 1, 8) :, ["units", "views"]] == 0).all().all()
     assert len(customers) == 3
     with connect(tmp_path / "empty.duckdb") as con, pytest.raises(ValueError, match="no events have landed"):
         ft.customer_features_frame(con, AS_OF)

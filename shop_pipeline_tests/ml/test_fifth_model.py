@@ -57,14 +57,21 @@ print(json.dumps({
 def test_a_toy_fifth_model_runs_through_the_whole_pipeline(tmp_path):
     paths = ShopPaths.at(tmp_path / "shop").ensure()
     generate_shop(paths.home, GeneratorConfig(events=20_000, days=50, seed=5))
-    env = {**os.environ, "DAGSTER_HOME": str(tmp_path / "dagster_home"),
-           "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
-    done = subprocess.run([sys.executable, "-c", SCRIPT, str(paths.home)], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=900)
+    env = {
+        **os.environ,
+        "DAGSTER_HOME": str(tmp_path / "dagster_home"),
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", SCRIPT, str(paths.home)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=900
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     found = json.loads(done.stdout.strip().splitlines()[-1])
-    assert found["groups"] == {"toy_basket_value_model": "training", "toy_basket_value_champion": "evaluation",
-                               "toy_basket_values": "scoring"}
+    assert found["groups"] == {
+        "toy_basket_value_model": "training",
+        "toy_basket_value_champion": "evaluation",
+        "toy_basket_values": "scoring",
+    }
     assert "toy_basket_values" in found["snapshot_deps"]
     assert found["success"], found["error"]
     rows, versions = found["scored"]

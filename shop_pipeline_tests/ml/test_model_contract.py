@@ -44,7 +44,11 @@ def _shop(root, config: GeneratorConfig) -> ShopPaths:
     instance = DagsterInstance.ephemeral()
     add_partitions(instance, days)
     result = materialize(
-        ASSETS, selection=DATA, resources=default_resources(paths), instance=instance, raise_on_error=False,
+        ASSETS,
+        selection=DATA,
+        resources=default_resources(paths),
+        instance=instance,
+        raise_on_error=False,
         tags={RANGE_START_TAG: partition_key(days[0]), RANGE_END_TAG: partition_key(days[-1])},
     )
     assert result.success
@@ -71,11 +75,18 @@ def registered(shop):
             with connect(shop.warehouse) as con:
                 registry.ensure_registry_schema(con)
                 as_of = default_as_of(con)
-                training = training_inputs(con, spec.name, tables=dict(spec.training_inputs),
-                                           settings=spec.training_settings(SETTINGS), as_of=as_of,
-                                           models_dir=shop.models)
-                done[spec.name] = train_and_register(con, spec, as_of, SETTINGS, training=training,
-                                                     models_dir=shop.models), as_of
+                training = training_inputs(
+                    con,
+                    spec.name,
+                    tables=dict(spec.training_inputs),
+                    settings=spec.training_settings(SETTINGS),
+                    as_of=as_of,
+                    models_dir=shop.models,
+                )
+                done[spec.name] = (
+                    train_and_register(con, spec, as_of, SETTINGS, training=training, models_dir=shop.models),
+                    as_of,
+                )
         return done[spec.name]
 
     return get
@@ -138,8 +149,14 @@ def test_the_artifact_comes_back_by_hash_and_scores_the_same_rows_with_the_ddl_c
 def test_unchanged_inputs_reuse_the_registered_version(spec, registered, shop):
     registration, as_of = registered(spec)
     with connect(shop.warehouse) as con:
-        again = training_inputs(con, spec.name, tables=dict(spec.training_inputs),
-                                settings=spec.training_settings(SETTINGS), as_of=as_of, models_dir=shop.models)
+        again = training_inputs(
+            con,
+            spec.name,
+            tables=dict(spec.training_inputs),
+            settings=spec.training_settings(SETTINGS),
+            as_of=as_of,
+            models_dir=shop.models,
+        )
     assert again.reusable is not None and again.reusable.version == registration.trained.version
 
 
@@ -161,9 +178,12 @@ def test_not_enough_data_turns_the_training_asset_into_a_skip(spec, short_shop):
     def too_short(con, as_of, settings):
         raise NotEnoughData(f"{spec.name}: the shop is too short (contract test)")
 
-    result = materialize([training_asset(dataclasses.replace(spec, train=too_short))],
-                         resources=default_resources(short_shop), instance=DagsterInstance.ephemeral(),
-                         raise_on_error=False)
+    result = materialize(
+        [training_asset(dataclasses.replace(spec, train=too_short))],
+        resources=default_resources(short_shop),
+        instance=DagsterInstance.ephemeral(),
+        raise_on_error=False,
+    )
     assert not result.success
     [failure] = result.get_step_failure_events()
     assert not_enough_data_reason(failure) == f"{spec.name}: the shop is too short (contract test)"

@@ -26,7 +26,11 @@ def shop(tmp_path_factory):
     instance = DagsterInstance.ephemeral()
     add_partitions(instance, days)  # the landed months are the partitions
     result = materialize(
-        ASSETS, selection=TARGETS, resources=default_resources(paths), instance=instance, raise_on_error=False,
+        ASSETS,
+        selection=TARGETS,
+        resources=default_resources(paths),
+        instance=instance,
+        raise_on_error=False,
         tags={RANGE_START_TAG: partition_key(days[0]), RANGE_END_TAG: partition_key(days[-1])},
     )
     assert result.success

@@ -46,8 +46,9 @@ class _ThreadServer:
             raise ValueError(f"in-process test server: unsupported serve options {extra}")
         token = read_token(options.get("--token-file")) or (env or {}).get(TOKEN_ENV) or None
         app = create_app(serving_root(Path(home).resolve()), token=token)
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                                    access_log=False))
+        self.server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+        )
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.thread.start()
         self.returncode = None
@@ -69,15 +70,22 @@ class _ThreadServer:
 
 
 @contextlib.contextmanager
-def running_server(home: Path, *extra: str, env: dict | None = None, wait_ready: bool = True,
-                   ) -> Iterator[httpx.Client]:
+def running_server(
+    home: Path,
+    *extra: str,
+    env: dict | None = None,
+    wait_ready: bool = True,
+) -> Iterator[httpx.Client]:
     port = free_port()
     if os.environ.get(IN_PROCESS_ENV) == "in-process":
         process = _ThreadServer(home, port, extra, env)
     else:
         process = subprocess.Popen(
             [sys.executable, "-m", "shop_pipeline.cli", "serve", "--home", str(home), "--port", str(port), *extra],
-            env={**os.environ, **(env or {})}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            env={**os.environ, **(env or {})},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
     base = f"http://127.0.0.1:{port}"
     try:

@@ -27,21 +27,36 @@ def test_the_run_published_a_snapshot_the_server_loads(shop, api):
 
 
 def test_every_customers_scores_equal_the_batch_table(shop, api):
-    batch = table(shop, "SELECT customer_id, p_purchase, churn_risk, expected_orders, expected_spend, segment, "
-                        "model_version, CAST(as_of AS VARCHAR) FROM scoring.customer_scores")
+    batch = table(
+        shop,
+        "SELECT customer_id, p_purchase, churn_risk, expected_orders, expected_spend, segment, "
+        "model_version, CAST(as_of AS VARCHAR) FROM scoring.customer_scores",
+    )
     assert len(batch) > 100
     for customer_id, *values in batch:
         body = api.get(f"/v1/customers/{customer_id}/scores").json()
-        served = [body[k] for k in ("p_purchase", "churn_risk", "expected_orders", "expected_spend", "segment",
-                                    "model_version", "as_of")]
+        served = [
+            body[k]
+            for k in (
+                "p_purchase",
+                "churn_risk",
+                "expected_orders",
+                "expected_spend",
+                "segment",
+                "model_version",
+                "as_of",
+            )
+        ]
         assert served == values, customer_id
 
 
 def test_every_customers_recommendations_equal_the_batch_lists(shop, api):
     batch: dict[str, list] = {}
     for customer_id, rank, product_id, score, reason, version in table(
-            shop, "SELECT customer_id, rank, product_id, score, reason, model_version FROM scoring.recommendations "
-                  "ORDER BY customer_id, rank"):
+        shop,
+        "SELECT customer_id, rank, product_id, score, reason, model_version FROM scoring.recommendations "
+        "ORDER BY customer_id, rank",
+    ):
         batch.setdefault(customer_id, []).append((rank, product_id, score, reason, version))
     assert len(batch) > 100
     for customer_id, rows in batch.items():
@@ -77,8 +92,10 @@ def test_bad_input_is_a_4xx_with_a_message_never_a_500(api):
 
 def test_models_lists_the_champions_of_the_snapshot(shop, api):
     body = api.get("/v1/models").json()
-    champions = {name: version for name, version in table(
-        shop, "SELECT model_name, version FROM ml.model_registry WHERE is_champion")}
+    champions = {
+        name: version
+        for name, version in table(shop, "SELECT model_name, version FROM ml.model_registry WHERE is_champion")
+    }
     assert {m["model_name"]: m["version"] for m in body["models"]} == champions
     assert all(m["validated"] for m in body["models"])
 
@@ -136,27 +153,39 @@ TOKEN = "s3cret-token"
 def guarded(shop, tmp_path_factory):
     """The API with a bearer token, in process, and one request to every /v1 endpoint that it answers with 200."""
     customer_id = table(shop, "SELECT min(customer_id) FROM scoring.customer_scores")[0][0]
-    product_id, day = table(shop, "SELECT product_id, CAST(min(day) AS VARCHAR) FROM scoring.demand_forecasts "
-                                  "GROUP BY 1 ORDER BY 1 LIMIT 1")[0]
-    order = {"customer_id": customer_id, "order_id": "o-token", "order_time": "2031-01-01T10:00:00",
-             "items": [{"product_id": product_id, "price": 10.0, "quantity": 1}]}
-    requests = [("GET", "/v1/models", None), ("GET", f"/v1/customers/{customer_id}/recommendations", None),
-                ("GET", f"/v1/customers/{customer_id}/scores", None), ("POST", "/v1/orders/risk", order),
-                ("POST", "/v1/demand/predict", {"product_id": product_id, "days": [day]})]
+    product_id, day = table(
+        shop, "SELECT product_id, CAST(min(day) AS VARCHAR) FROM scoring.demand_forecasts GROUP BY 1 ORDER BY 1 LIMIT 1"
+    )[0]
+    order = {
+        "customer_id": customer_id,
+        "order_id": "o-token",
+        "order_time": "2031-01-01T10:00:00",
+        "items": [{"product_id": product_id, "price": 10.0, "quantity": 1}],
+    }
+    requests = [
+        ("GET", "/v1/models", None),
+        ("GET", f"/v1/customers/{customer_id}/recommendations", None),
+        ("GET", f"/v1/customers/{customer_id}/scores", None),
+        ("POST", "/v1/orders/risk", order),
+        ("POST", "/v1/demand/predict", {"product_id": product_id, "days": [day]}),
+    ]
     logs = PredictionLog(tmp_path_factory.mktemp("token-logs"))
     with app_client(serving_root(shop.home), token=TOKEN, prediction_log=logs) as client:
         yield client, requests
 
 
-@pytest.mark.parametrize("authorization, status", [
-    (None, 401),
-    (f"Bearer {TOKEN[:-1]}", 401),            # a prefix
-    (f"Bearer {TOKEN}x", 401),                # one character more
-    (f"Bearer {TOKEN[:-1]}m", 401),           # the same length, one character wrong
-    ("Bearer ", 401),
-    (f"Basic {TOKEN}", 401),                  # the token under another scheme
-    (f"Bearer {TOKEN}", 200),
-])
+@pytest.mark.parametrize(
+    "authorization, status",
+    [
+        (None, 401),
+        (f"Bearer {TOKEN[:-1]}", 401),  # a prefix
+        (f"Bearer {TOKEN}x", 401),  # one character more
+        (f"Bearer {TOKEN[:-1]}m", 401),  # the same length, one character wrong
+        ("Bearer ", 401),
+        (f"Basic {TOKEN}", 401),  # the token under another scheme
+        (f"Bearer {TOKEN}", 200),
+    ],
+)
 def test_every_v1_endpoint_accepts_the_exact_token_only(guarded, authorization, status):
     client, requests = guarded
     headers = {} if authorization is None else {"Authorization": authorization}
@@ -169,8 +198,13 @@ def test_every_v1_endpoint_accepts_the_exact_token_only(guarded, authorization, 
 
 
 def test_binding_beyond_loopback_without_a_token_is_refused(shop):
-    done = subprocess.run([sys.executable, "-m", "shop_pipeline.cli", "serve", "--home", str(shop.home), "--host", "0.0.0.0"],
-                          capture_output=True, text=True, timeout=60, env={"PATH": "/usr/bin:/bin"})
+    done = subprocess.run(
+        [sys.executable, "-m", "shop_pipeline.cli", "serve", "--home", str(shop.home), "--host", "0.0.0.0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": "/usr/bin:/bin"},
+    )
     assert done.returncode == 2
     assert "--token-file" in done.stderr
 
@@ -193,6 +227,9 @@ def test_the_run_summary_names_the_snapshot_the_api_serves(shop, api):
     from shop_pipeline.summary import format_summary, warehouse_summary
 
     current = api.get("/readyz").json()["snapshot_id"]
-    line = next(text for text in format_summary(warehouse_summary(shop.warehouse), [], 0.0).splitlines()
-                if text.startswith("serving:"))
+    line = next(
+        text
+        for text in format_summary(warehouse_summary(shop.warehouse), [], 0.0).splitlines()
+        if text.startswith("serving:")
+    )
     assert current in line and "order risk" in line and "demand" in line and "shop-pipeline serve" in line

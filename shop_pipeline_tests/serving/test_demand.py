@@ -12,8 +12,9 @@ from shop_pipeline_tests.serving.helpers import table
 def batch(shop):
     forecasts: dict[str, list] = {}
     for product, day, p10, p50, p90, version in table(
-            shop, "SELECT product_id, day, p10, p50, p90, model_version FROM scoring.demand_forecasts "
-                  "ORDER BY product_id, day"):
+        shop,
+        "SELECT product_id, day, p10, p50, p90, model_version FROM scoring.demand_forecasts ORDER BY product_id, day",
+    ):
         forecasts.setdefault(product, []).append((day, p10, p50, p90, version))
     return forecasts
 
@@ -22,12 +23,14 @@ def test_every_products_forecast_equals_the_batch_table(api, batch):
     assert len(batch) > 50
     different = []
     for product, rows in batch.items():
-        response = api.post("/v1/demand/predict", json={"product_id": product,
-                                                       "days": [d.isoformat() for d, *_ in rows]})
+        response = api.post(
+            "/v1/demand/predict", json={"product_id": product, "days": [d.isoformat() for d, *_ in rows]}
+        )
         assert response.status_code == 200, response.text
         body = response.json()
-        served = [(dt.date.fromisoformat(d["day"]), d["p10"], d["p50"], d["p90"], body["model_version"])
-                  for d in body["days"]]
+        served = [
+            (dt.date.fromisoformat(d["day"]), d["p10"], d["p50"], d["p90"], body["model_version"]) for d in body["days"]
+        ]
         if served != rows or body["what_if"]:
             different.append(product)
     assert different == []
@@ -48,13 +51,16 @@ def test_a_what_if_price_and_promotion_are_what_the_forecast_assumes(api, batch)
         assert 0 <= day_forecast["p10"] <= day_forecast["p50"] <= day_forecast["p90"]
 
 
-@pytest.mark.parametrize("change, status, message", [
-    ({"days": ["2099-01-01"]}, 422, "outside the forecast horizon"),
-    ({"days": []}, 422, "days"),
-    ({"price": -3}, 422, "price"),
-    ({"promotion_pct": 100}, 422, "promotion_pct"),
-    ({"product_id": "no-such-product"}, 404, "no-such-product"),
-])
+@pytest.mark.parametrize(
+    "change, status, message",
+    [
+        ({"days": ["2099-01-01"]}, 422, "outside the forecast horizon"),
+        ({"days": []}, 422, "days"),
+        ({"price": -3}, 422, "price"),
+        ({"promotion_pct": 100}, 422, "promotion_pct"),
+        ({"product_id": "no-such-product"}, 404, "no-such-product"),
+    ],
+)
 def test_bad_demand_requests_get_a_4xx_that_says_why(api, batch, change, status, message):
     product, rows = next(iter(batch.items()))
     body = {"product_id": product, "days": [rows[0][0].isoformat()], **change}

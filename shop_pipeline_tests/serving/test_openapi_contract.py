@@ -49,17 +49,41 @@ def served_home(shop, tmp_path_factory):
 
 def schemathesis(url: str, *options: str, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "schemathesis.cli", "--config-file", str(CONFIG), "run", url,
-         "--checks", "all", "--max-examples", str(EXAMPLES), "--generation-deterministic",
-         # one worker: the server has two cores at most here, and hypothesis' lambda descriptions are not
-         # thread-safe on Python 3.11 (a SystemError in ast.parse with two workers)
-         "--workers", "1", "--no-color", "--output-sanitize", "false", *options],
-        cwd=cwd, capture_output=True, text=True, timeout=300)
+        [
+            sys.executable,
+            "-m",
+            "schemathesis.cli",
+            "--config-file",
+            str(CONFIG),
+            "run",
+            url,
+            "--checks",
+            "all",
+            "--max-examples",
+            str(EXAMPLES),
+            "--generation-deterministic",
+            # one worker: the server has two cores at most here, and hypothesis' lambda descriptions are not
+            # thread-safe on Python 3.11 (a SystemError in ast.parse with two workers)
+            "--workers",
+            "1",
+            "--no-color",
+            "--output-sanitize",
+            "false",
+            *options,
+        ],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def operations(document: dict) -> dict[tuple[str, str], dict]:
-    return {(method.upper(), path): operation
-            for path, methods in document["paths"].items() for method, operation in methods.items()}
+    return {
+        (method.upper(), path): operation
+        for path, methods in document["paths"].items()
+        for method, operation in methods.items()
+    }
 
 
 def assert_documented(document: dict, method: str, path: str, response: httpx.Response, status: int) -> None:
@@ -77,11 +101,16 @@ def provoke_every_error(client: httpx.Client, document: dict, token: str | None)
     demand = operations(document)["POST", "/v1/demand/predict"]
     example = demand["requestBody"]["content"]["application/json"]["example"]  # the served snapshot's
     assert client.post("/v1/demand/predict", json=example).status_code == 200  # the example is true
-    customer = next(p["example"] for p in operations(document)["GET", SCORES]["parameters"]
-                    if p["name"] == "customer_id")
+    customer = next(
+        p["example"] for p in operations(document)["GET", SCORES]["parameters"] if p["name"] == "customer_id"
+    )
     assert client.get(f"/v1/customers/{customer}/scores").status_code == 200
-    order = {"customer_id": customer, "order_id": "o1", "order_time": "2025-03-02T10:00:00Z",
-             "items": [{"product_id": example["product_id"], "price": 10.0, "quantity": 1}]}
+    order = {
+        "customer_id": customer,
+        "order_id": "o1",
+        "order_time": "2025-03-02T10:00:00Z",
+        "items": [{"product_id": example["product_id"], "price": 10.0, "quantity": 1}],
+    }
     cases = [
         ("GET", SCORES, "/v1/customers/nobody-ever/scores", {}, 404),
         ("GET", SCORES, "/v1/customers/a%2Fb/scores", {}, 404),  # an id with a slash matches no path
@@ -97,8 +126,10 @@ def provoke_every_error(client: httpx.Client, document: dict, token: str | None)
         ("POST", "/v1/demand/predict", "/v1/demand/predict", {"json": {**example, "days": ["2099-01-01"]}}, 422),
         ("POST", "/v1/demand/predict", "/v1/demand/predict", {"json": {**example, "price": True}}, 422),
     ]
-    cases += [(method, path, path.replace("{customer_id}", customer), {"content": b"x" * (65 * 1024), "headers": JSON},
-               413) for method, path in operations(document)]
+    cases += [
+        (method, path, path.replace("{customer_id}", customer), {"content": b"x" * (65 * 1024), "headers": JSON}, 413)
+        for method, path in operations(document)
+    ]
     for method, path, url, options, status in cases:
         assert_documented(document, method, path, client.request(method, url, **options), status)
     if token is None:
@@ -126,8 +157,9 @@ def test_the_openapi_document_tells_the_truth(served_home, tmp_path, token):
         if token is not None:
             client.headers["Authorization"] = f"Bearer {token}"
         document = client.get("/openapi.json").json()
-        secured = {f"{method} {path}": operation.get("security")
-                   for (method, path), operation in operations(document).items()}
+        secured = {
+            f"{method} {path}": operation.get("security") for (method, path), operation in operations(document).items()
+        }
         if token is None:  # no token: no security scheme (so no Authorization header) and no 401
             assert "securitySchemes" not in document["components"]
             assert set(secured.values()) == {None}
@@ -135,7 +167,8 @@ def test_the_openapi_document_tells_the_truth(served_home, tmp_path, token):
             assert list(document["components"]["securitySchemes"]) == ["bearer"]
             assert document["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
             assert {name for name, security in secured.items() if security == [{"bearer": []}]} == {
-                name for name in secured if name.split()[1].startswith("/v1/")}
+                name for name in secured if name.split()[1].startswith("/v1/")
+            }
         assert {"HTTPValidationError", "ValidationError"}.isdisjoint(document["components"]["schemas"])
         provoke_every_error(client, document, token)
         done = schemathesis(f"{client.base_url}/openapi.json", *auth, cwd=tmp_path)
@@ -145,9 +178,15 @@ def test_the_openapi_document_tells_the_truth(served_home, tmp_path, token):
 
 
 def test_without_a_snapshot_every_v1_operation_answers_the_documented_503(tmp_path):
-    bodies = {"/v1/orders/risk": {"customer_id": "c1", "order_id": "o1", "order_time": "2025-03-02T10:00:00",
-                                  "items": [{"product_id": "p1", "price": 1.0, "quantity": 1}]},
-              "/v1/demand/predict": {"product_id": "p1", "days": ["2025-03-02"]}}
+    bodies = {
+        "/v1/orders/risk": {
+            "customer_id": "c1",
+            "order_id": "o1",
+            "order_time": "2025-03-02T10:00:00",
+            "items": [{"product_id": "p1", "price": 1.0, "quantity": 1}],
+        },
+        "/v1/demand/predict": {"product_id": "p1", "days": ["2025-03-02"]},
+    }
     empty = ShopPaths.at(tmp_path / "empty").ensure()
     with running_server(empty.home, wait_ready=False) as client:
         document = client.get("/openapi.json").json()

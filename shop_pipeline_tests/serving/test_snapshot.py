@@ -13,10 +13,13 @@ from shop_pipeline.warehouse.connection import connect
 from shop_pipeline_tests.serving.helpers import copied_shop
 
 
-@pytest.mark.parametrize("scores, model_name", [
-    ("scoring.order_risk_scores", "order_risk"),
-    ("scoring.demand_forecasts", "demand_forecast"),
-])
+@pytest.mark.parametrize(
+    "scores, model_name",
+    [
+        ("scoring.order_risk_scores", "order_risk"),
+        ("scoring.demand_forecasts", "demand_forecast"),
+    ],
+)
 def test_a_tampered_artifact_fails_the_publish_and_the_old_snapshot_stays_current(shop, tmp_path, scores, model_name):
     """An artifact whose bytes changed after registration must fail the pipeline's serving_snapshot step with
     a message that says so, not be published into a snapshot the server then refuses to load."""
@@ -25,8 +28,10 @@ def test_a_tampered_artifact_fails_the_publish_and_the_old_snapshot_stays_curren
     with connect(home.warehouse) as con:
         before = publish_if_changed(con, root, home.models).snapshot_id
         # the next run has something new to publish (else the current snapshot is kept and nothing is copied)
-        con.execute("UPDATE scoring.customer_scores SET segment = 'changed' "
-                    "WHERE customer_id = (SELECT min(customer_id) FROM scoring.customer_scores)")
+        con.execute(
+            "UPDATE scoring.customer_scores SET segment = 'changed' "
+            "WHERE customer_id = (SELECT min(customer_id) FROM scoring.customer_scores)"
+        )
         row, _ = scored_version(con, scores, model_name)
     artifact = registry.artifact_file(home.models, row.artifact_path)
     data = bytearray(artifact.read_bytes())
@@ -34,8 +39,12 @@ def test_a_tampered_artifact_fails_the_publish_and_the_old_snapshot_stays_curren
     artifact.write_bytes(bytes(data))
     folders = sorted(p.name for p in (root / "snapshots").iterdir())
 
-    result = materialize([serving_snapshot], resources=default_resources(home), instance=DagsterInstance.ephemeral(),
-                         raise_on_error=False)
+    result = materialize(
+        [serving_snapshot],
+        resources=default_resources(home),
+        instance=DagsterInstance.ephemeral(),
+        raise_on_error=False,
+    )
 
     assert not result.success
     failure = next(e for e in result.all_events if e.is_step_failure and e.step_key == "serving_snapshot")

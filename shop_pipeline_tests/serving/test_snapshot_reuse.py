@@ -16,8 +16,10 @@ def test_unchanged_inputs_keep_the_snapshot_and_a_changed_score_publishes_a_new_
         assert current_snapshot_dir(root).name == first.snapshot_id
         folders = sorted(p.name for p in (root / "snapshots").iterdir())
 
-        con.execute("UPDATE scoring.customer_scores SET segment = 'changed' "
-                    "WHERE customer_id = (SELECT min(customer_id) FROM scoring.customer_scores)")
+        con.execute(
+            "UPDATE scoring.customer_scores SET segment = 'changed' "
+            "WHERE customer_id = (SELECT min(customer_id) FROM scoring.customer_scores)"
+        )
         changed = publish_if_changed(con, root, home.models)
     assert not changed.reused and changed.snapshot_id != first.snapshot_id
     assert current_snapshot_dir(root).name == changed.snapshot_id
@@ -32,18 +34,25 @@ def test_a_new_champion_alone_publishes_a_snapshot_that_models_lists(shop, tmp_p
     with connect(home.warehouse) as con:
         kept = publish_if_changed(con, root, home.models)
         assert publish_if_changed(con, root, home.models).reused  # nothing changed yet: kept
-        model_name, old = con.execute("SELECT model_name, version FROM ml.model_registry WHERE is_champion "
-                                      "ORDER BY model_name LIMIT 1").fetchone()
+        model_name, old = con.execute(
+            "SELECT model_name, version FROM ml.model_registry WHERE is_champion ORDER BY model_name LIMIT 1"
+        ).fetchone()
         new = old + "-promoted"
         # a challenger (same artifact and evaluations, another version) becomes champion
-        con.execute("INSERT INTO ml.model_registry SELECT * REPLACE ($new AS version, true AS is_champion) "
-                    "FROM ml.model_registry WHERE model_name = $name AND version = $old",
-                    {"new": new, "name": model_name, "old": old})
-        con.execute("INSERT INTO ml.model_evaluations SELECT * REPLACE ($new AS version) "
-                    "FROM ml.model_evaluations WHERE model_name = $name AND version = $old",
-                    {"new": new, "name": model_name, "old": old})
-        con.execute("UPDATE ml.model_registry SET is_champion = false WHERE model_name = $name AND version = $old",
-                    {"name": model_name, "old": old})
+        con.execute(
+            "INSERT INTO ml.model_registry SELECT * REPLACE ($new AS version, true AS is_champion) "
+            "FROM ml.model_registry WHERE model_name = $name AND version = $old",
+            {"new": new, "name": model_name, "old": old},
+        )
+        con.execute(
+            "INSERT INTO ml.model_evaluations SELECT * REPLACE ($new AS version) "
+            "FROM ml.model_evaluations WHERE model_name = $name AND version = $old",
+            {"new": new, "name": model_name, "old": old},
+        )
+        con.execute(
+            "UPDATE ml.model_registry SET is_champion = false WHERE model_name = $name AND version = $old",
+            {"name": model_name, "old": old},
+        )
         promoted = publish_if_changed(con, root, home.models)
     assert not promoted.reused and promoted.snapshot_id != kept.snapshot_id
     with app_client(root, prediction_log=PredictionLog(tmp_path / "logs")) as client:

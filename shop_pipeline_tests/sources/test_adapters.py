@@ -41,9 +41,7 @@ def _ingest_and_stage(tmp_path: Path, landing: Path):
     with connect(tmp_path / "shop.duckdb") as con:
         report = run_days(con, landing, days)
         assert not report.failed
-        counts = con.execute(
-            "SELECT path, rows_read FROM raw.ingested_files ORDER BY path"
-        ).fetchall()
+        counts = con.execute("SELECT path, rows_read FROM raw.ingested_files ORDER BY path").fetchall()
         clean = {r[0] for r in con.execute("SELECT event_id FROM staging.events").fetchall()}
         quarantined = dict(con.execute("SELECT event_id, reason_code FROM staging.quarantined_events").fetchall())
         duplicates = con.execute("SELECT count(*) FROM staging.duplicate_events").fetchall()[0][0]
@@ -85,7 +83,8 @@ def test_rees46_conversion_lineage_and_staging(tmp_path):
     assert set(rows) == _ids("rees46", "rees46_events", [1, 2, 3, 4, 5, 7, 8, 9])
     rejects = _rejects(landing / "import_rejects" / "rees46_rees46_events.csv")
     assert [(r["line"], r["reason"], r["raw"]) for r in rejects] == [
-        ("6", "repeated header line", (FIXTURES / "rees46_events.csv").read_text().splitlines()[0])]
+        ("6", "repeated header line", (FIXTURES / "rees46_events.csv").read_text().splitlines()[0])
+    ]
     first = rows["rees46:rees46_events:1"]
     assert first["event_time"] == "2019-10-01T00:00:00Z"
     assert first["category"] == "2103807459595387724"  # no category_code: the id
@@ -123,12 +122,16 @@ def test_cdnow_headerless_log_conversion_rejects_and_staging(tmp_path):
     assert set(rows) == _ids("cdnow", "cdnow_master", [1, 2, 3, 5, 6, 7])
     r3 = rows["cdnow:cdnow_master:3"]
     assert (r3["user_id"], r3["event_time"], r3["event_type"], r3["product_id"]) == (
-        "00002", "1997-01-12T00:00:00Z", "purchase", "cdnow")
+        "00002",
+        "1997-01-12T00:00:00Z",
+        "purchase",
+        "cdnow",
+    )
     assert (r3["quantity"], r3["price"], r3["order_id"]) == ("5", "15.4", "00002-19970112-3")
     assert rows["cdnow:cdnow_master:6"]["event_time"] == "1997013x"
     rejects = (landing / "import_rejects" / "cdnow_cdnow_master.csv").read_text().splitlines()
     assert rejects[0] == "file,line,column,reason,raw"
-    assert ",8,line,\"expected 4 whitespace-separated fields, found 2\",00005 19970103" in rejects[1]
+    assert ',8,line,"expected 4 whitespace-separated fields, found 2",00005 19970103' in rejects[1]
 
     _, clean, quarantined = _ingest_and_stage(tmp_path, landing)
     assert clean == _ids("cdnow", "cdnow_master", [1, 2, 3, 5])
@@ -164,9 +167,17 @@ def test_online_retail_both_spellings_cancellations_and_guests(tmp_path):
     rows = _landing_rows(landing)
     first = rows["online_retail:online_retail_ii:1"]
     assert (first["user_id"], first["order_id"], first["session_id"], first["product_id"]) == (
-        "13085", "489434", "489434", "85048")
+        "13085",
+        "489434",
+        "489434",
+        "85048",
+    )
     assert (first["event_time"], first["price"], first["quantity"], first["event_type"]) == (
-        "2009-12-01T07:45:00Z", "6.95", "12", "purchase")
+        "2009-12-01T07:45:00Z",
+        "6.95",
+        "12",
+        "purchase",
+    )
     assert rows["online_retail:online_retail_ii:4"]["user_id"] == "guest:489436"
     uci = rows["online_retail:online_retail_uci:1"]
     assert (uci["event_time"], uci["price"], uci["user_id"]) == ("2010-12-01T08:26:00Z", "2.55", "17850")
@@ -176,7 +187,8 @@ def test_online_retail_both_spellings_cancellations_and_guests(tmp_path):
 
     _, clean, quarantined = _ingest_and_stage(tmp_path, landing)
     assert clean == _ids("online_retail", "online_retail_ii", [1, 2, 4]) | _ids(
-        "online_retail", "online_retail_uci", [1, 2, 4])
+        "online_retail", "online_retail_uci", [1, 2, 4]
+    )
     assert quarantined == {
         "online_retail:online_retail_ii:3": "invalid_quantity",  # cancellation
         "online_retail:online_retail_ii:5": "negative_price",  # bad-debt adjustment
@@ -233,8 +245,15 @@ def test_import_is_deterministic_and_reimport_adds_nothing(tmp_path, fmt, name):
         assert con.execute("SELECT count(*) FROM raw.events").fetchall()[0][0] == first
 
 
-@pytest.mark.parametrize(("fmt", "name"), [("rees46", "online_retail_ii.csv"), ("online_retail", "rees46_events.csv"),
-                                           ("retailrocket", "cdnow_master.txt"), ("cdnow", "rees46_events.csv")])
+@pytest.mark.parametrize(
+    ("fmt", "name"),
+    [
+        ("rees46", "online_retail_ii.csv"),
+        ("online_retail", "rees46_events.csv"),
+        ("retailrocket", "cdnow_master.txt"),
+        ("cdnow", "rees46_events.csv"),
+    ],
+)
 def test_wrong_format_flag_is_a_clear_error_and_writes_nothing(tmp_path, fmt, name):
     landing = tmp_path / "landing"
     with pytest.raises(ImportFailed) as caught:

@@ -36,26 +36,38 @@ def _workbook(path: Path, sheets: dict[str, list[list]]) -> Path:
 def _online_retail_ii(path: Path) -> Path:
     """Two sheets like the public workbook, with its awkward cases."""
     t = dt.datetime
-    return _workbook(path, {
-        "Year 2009-2010": [
-            ["Online Retail II, export"],  # row 1: a title row
-            [],  # row 2: blank
-            II_HEADER,  # row 3
-            [489434, 85048, "15CM CHRISTMAS GLASS BALL", 12, t(2009, 12, 1, 7, 45), 6.95, 13085.0, "United Kingdom"],
-            ["C489449", 22087, "PAPER BUNTING", -12, t(2009, 12, 1, 10, 33), 2.95, 16321.0, "Australia"],
-            [489436, 21755, "LOVE BUILDING BLOCK WORD", 3, t(2009, 12, 2, 9, 6), 5.45, None, "United Kingdom"],
-            [],  # row 7: an empty row, skipped
-            II_HEADER,  # row 8: the header again (two exports pasted together)
-            [538171, 22423, "REGENCY CAKESTAND", 2, t(2010, 12, 9, 20, 1), 12.75, 17530.0, "United Kingdom"],
-            [538172, 22424, "a date typed as text", 1, "13/45/2010 11:57", 1.0, 12583.0, "France"],
-        ],
-        "Year 2010-2011": [
-            [*UCI_HEADER[:3], "InvoiceDate", "Quantity", *UCI_HEADER[5:]],  # other spelling, other column order
-            [538171, 22423, "REGENCY CAKESTAND", t(2010, 12, 9, 20, 1), 2, 12.75, 17530.0, "United Kingdom"],
-            [581587, 22138, "BAKING SET", t(2011, 12, 9, 12, 50), 3, 4.95, 12680, "France"],
-        ],
-        "Empty": [],
-    })
+    return _workbook(
+        path,
+        {
+            "Year 2009-2010": [
+                ["Online Retail II, export"],  # row 1: a title row
+                [],  # row 2: blank
+                II_HEADER,  # row 3
+                [
+                    489434,
+                    85048,
+                    "15CM CHRISTMAS GLASS BALL",
+                    12,
+                    t(2009, 12, 1, 7, 45),
+                    6.95,
+                    13085.0,
+                    "United Kingdom",
+                ],
+                ["C489449", 22087, "PAPER BUNTING", -12, t(2009, 12, 1, 10, 33), 2.95, 16321.0, "Australia"],
+                [489436, 21755, "LOVE BUILDING BLOCK WORD", 3, t(2009, 12, 2, 9, 6), 5.45, None, "United Kingdom"],
+                [],  # row 7: an empty row, skipped
+                II_HEADER,  # row 8: the header again (two exports pasted together)
+                [538171, 22423, "REGENCY CAKESTAND", 2, t(2010, 12, 9, 20, 1), 12.75, 17530.0, "United Kingdom"],
+                [538172, 22424, "a date typed as text", 1, "13/45/2010 11:57", 1.0, 12583.0, "France"],
+            ],
+            "Year 2010-2011": [
+                [*UCI_HEADER[:3], "InvoiceDate", "Quantity", *UCI_HEADER[5:]],  # other spelling, other column order
+                [538171, 22423, "REGENCY CAKESTAND", t(2010, 12, 9, 20, 1), 2, 12.75, 17530.0, "United Kingdom"],
+                [581587, 22138, "BAKING SET", t(2011, 12, 9, 12, 50), 3, 4.95, 12680, "France"],
+            ],
+            "Empty": [],
+        },
+    )
 
 
 def test_workbook_every_sheet_title_rows_lineage_overlap_and_staging(tmp_path):
@@ -67,18 +79,25 @@ def test_workbook_every_sheet_title_rows_lineage_overlap_and_staging(tmp_path):
     rows = _landing_rows(landing)
     p = "online_retail:online_retail_II:"
     # lineage: file, sheet and Excel row
-    assert set(rows) == {p + "Year 2009-2010:" + str(n) for n in (4, 5, 6, 9, 10)} | {
-        p + "Year 2010-2011:3"}
+    assert set(rows) == {p + "Year 2009-2010:" + str(n) for n in (4, 5, 6, 9, 10)} | {p + "Year 2010-2011:3"}
     first = rows[p + "Year 2009-2010:4"]
     assert (first["event_time"], first["user_id"], first["order_id"], first["product_id"]) == (
-        "2009-12-01T07:45:00Z", "13085", "489434", "85048")
+        "2009-12-01T07:45:00Z",
+        "13085",
+        "489434",
+        "85048",
+    )
     assert (first["price"], first["quantity"]) == ("6.95", "12")
     assert rows[p + "Year 2009-2010:5"]["quantity"] == "-12"
     assert rows[p + "Year 2009-2010:6"]["user_id"] == "guest:489436"
     assert rows[p + "Year 2009-2010:10"]["event_time"] == "13/45/2010 11:57"
     late = rows[p + "Year 2010-2011:3"]  # the second sheet's own column order and spelling
     assert (late["event_time"], late["quantity"], late["price"], late["user_id"]) == (
-        "2011-12-09T12:50:00Z", "3", "4.95", "12680")
+        "2011-12-09T12:50:00Z",
+        "3",
+        "4.95",
+        "12680",
+    )
     rejects = _rejects(landing / "import_rejects" / "online_retail_online_retail_II.csv")
     assert [(r["line"], r["reason"]) for r in rejects] == [
         ("Year 2009-2010:8", "repeated header line"),
@@ -88,8 +107,10 @@ def test_workbook_every_sheet_title_rows_lineage_overlap_and_staging(tmp_path):
 
     _, clean, quarantined = _ingest_and_stage(tmp_path, landing)
     assert clean == {p + "Year 2009-2010:" + str(n) for n in (4, 6, 9)} | {p + "Year 2010-2011:3"}
-    assert quarantined == {p + "Year 2009-2010:5": "invalid_quantity",
-                           p + "Year 2009-2010:10": "unparseable_event_time"}
+    assert quarantined == {
+        p + "Year 2009-2010:5": "invalid_quantity",
+        p + "Year 2009-2010:10": "unparseable_event_time",
+    }
 
 
 def test_workbook_and_its_csv_export_give_the_same_events(tmp_path):
@@ -106,8 +127,7 @@ def test_workbook_and_its_csv_export_give_the_same_events(tmp_path):
     for line, row in from_csv.items():
         number = int(line.rsplit(":", 1)[1])
         other = from_excel[f"online_retail:online_retail_ii:Sheet1:{number + 1}"]
-        assert {k: v for k, v in row.items() if k != "event_id"} == {
-            k: v for k, v in other.items() if k != "event_id"}
+        assert {k: v for k, v in row.items() if k != "event_id"} == {k: v for k, v in other.items() if k != "event_id"}
 
 
 def _number(text: str):
@@ -135,15 +155,31 @@ def test_workbook_import_is_deterministic(tmp_path):
 @pytest.mark.parametrize(
     ("sheets", "message"),
     [
-        ({"Sales": [["Report", 2011], II_HEADER]},
-         "sheet 'Sales' row 1: not a online_retail file: missing columns Invoice/InvoiceNo"),
-        ({"Sales": [["Title"], [*II_HEADER[:6], "Country"]]},
-         "sheet 'Sales' row 2: not a online_retail file: missing columns Customer ID/CustomerID"),
-        ({"Good": [II_HEADER, [1, 2, "x", 1, dt.datetime(2010, 1, 1), 1.0, 5, "UK"]], "Notes": [["just a note"]]},
-         "sheet 'Notes': no header row"),
-        ({"Sheet": [II_HEADER, [1, 2, "x", 1, "13/1/2011 10:00", 1, 5, "UK"], [1, 3, "y", 1, "1/13/2011 10:00", 1, 5, "UK"]]},
-         ("column InvoiceDate mixes day/month/year (sheet 'Sheet' row 2: 13/1/2011 10:00) and month/day/year "
-          "(sheet 'Sheet' row 3: 1/13/2011 10:00)")),
+        (
+            {"Sales": [["Report", 2011], II_HEADER]},
+            "sheet 'Sales' row 1: not a online_retail file: missing columns Invoice/InvoiceNo",
+        ),
+        (
+            {"Sales": [["Title"], [*II_HEADER[:6], "Country"]]},
+            "sheet 'Sales' row 2: not a online_retail file: missing columns Customer ID/CustomerID",
+        ),
+        (
+            {"Good": [II_HEADER, [1, 2, "x", 1, dt.datetime(2010, 1, 1), 1.0, 5, "UK"]], "Notes": [["just a note"]]},
+            "sheet 'Notes': no header row",
+        ),
+        (
+            {
+                "Sheet": [
+                    II_HEADER,
+                    [1, 2, "x", 1, "13/1/2011 10:00", 1, 5, "UK"],
+                    [1, 3, "y", 1, "1/13/2011 10:00", 1, 5, "UK"],
+                ]
+            },
+            (
+                "column InvoiceDate mixes day/month/year (sheet 'Sheet' row 2: 13/1/2011 10:00) and month/day/year "
+                "(sheet 'Sheet' row 3: 1/13/2011 10:00)"
+            ),
+        ),
     ],
 )
 def test_a_bad_workbook_is_an_error_naming_file_sheet_and_row(tmp_path, sheets, message):
@@ -181,7 +217,9 @@ def test_cli_import_of_a_workbook(tmp_path, capsys, monkeypatch):
     source = _online_retail_ii(tmp_path / "online_retail_II.xlsx")
     assert main(["import", "--format", "online_retail", str(source), "--home", str(home)]) == 0
     out = capsys.readouterr().out
-    assert ("6 rows into 4 landing file(s), 2 unmappable line(s), cancellations: 1, guest_rows: 1, "
-            "overlap_rows: 1, sheets: 2, title_rows: 1") in out
+    assert (
+        "6 rows into 4 landing file(s), 2 unmappable line(s), cancellations: 1, guest_rows: 1, "
+        "overlap_rows: 1, sheets: 2, title_rows: 1"
+    ) in out
     assert main(["import", "--format", "rees46", str(source), "--home", str(home)]) == 1
     assert "an Excel workbook (or another zip file) is not a rees46 file" in capsys.readouterr().err

@@ -25,7 +25,11 @@ def test_purchases_log_with_constant_event_type_and_mixed_time_formats(tmp_path)
     assert set(rows) == _ids("generic", "generic_orders", range(1, 7))
     first = rows[p + "1"]
     assert (first["event_time"], first["event_type"], first["user_id"], first["product_id"]) == (
-        "2024-03-01T09:15:00Z", "purchase", "c1", "p-10")
+        "2024-03-01T09:15:00Z",
+        "purchase",
+        "c1",
+        "p-10",
+    )
     assert (first["price"], first["quantity"], first["order_id"]) == ("9.99", "2", "A-1")
     assert rows[p + "3"]["event_time"] == "2024-03-03T01:30:00Z"  # -02:00 offset -> next UTC day
     assert rows[p + "5"]["event_time"] == "31/02/2024 10:00"  # no such day: raw text kept
@@ -76,15 +80,32 @@ def test_generic_import_is_deterministic(tmp_path):
 @pytest.mark.parametrize(
     ("mapping", "message"),
     [
-        ({"columns": {"user_id": "customer", "product_id": "sku", "event_time": "when", "price": "unit_price"},
-          "constants": {"event_type": "purchase"}}, "generic_orders.csv: the mapping names columns the file has not got: "
-                                                   "event_time -> 'when'"),
-        ({"columns": {"user_id": "customer", "product_id": "sku", "event_time": "ordered_at"}},
-         "no column or constant for event_type, price"),
+        (
+            {
+                "columns": {"user_id": "customer", "product_id": "sku", "event_time": "when", "price": "unit_price"},
+                "constants": {"event_type": "purchase"},
+            },
+            "generic_orders.csv: the mapping names columns the file has not got: event_time -> 'when'",
+        ),
+        (
+            {"columns": {"user_id": "customer", "product_id": "sku", "event_time": "ordered_at"}},
+            "no column or constant for event_type, price",
+        ),
         ({"columns": {"user": "customer"}}, "user not canonical columns"),
         ({"colums": {}}, "unknown keys colums"),
-        ({"columns": {"user_id": "customer", "product_id": "sku", "event_time": "ordered_at", "price": "unit_price"},
-          "constants": {"event_type": "purchase"}, "event_type_values": {"x": "buy"}}, "buy not one of"),
+        (
+            {
+                "columns": {
+                    "user_id": "customer",
+                    "product_id": "sku",
+                    "event_time": "ordered_at",
+                    "price": "unit_price",
+                },
+                "constants": {"event_type": "purchase"},
+                "event_type_values": {"x": "buy"},
+            },
+            "buy not one of",
+        ),
     ],
 )
 def test_bad_mapping_is_a_clear_error_and_writes_nothing(tmp_path, mapping, message):
@@ -105,8 +126,18 @@ def test_mapping_only_with_generic(tmp_path):
 def test_cli_import_generic(tmp_path, capsys, monkeypatch):
     home = tmp_path / "shop"
     monkeypatch.setenv("SHOP_PIPELINE_HOME", str(home))  # --home sets it: restored after the test
-    code = main(["import", "--format", "generic", str(FIXTURES / "generic_orders.csv"),
-                 "--mapping", str(FIXTURES / "generic_orders.yaml"), "--home", str(home)])
+    code = main(
+        [
+            "import",
+            "--format",
+            "generic",
+            str(FIXTURES / "generic_orders.csv"),
+            "--mapping",
+            str(FIXTURES / "generic_orders.yaml"),
+            "--home",
+            str(home),
+        ]
+    )
     assert code == 0
     assert "6 rows into 3 landing file(s)" in capsys.readouterr().out
     assert (home / "landing" / "events" / "generic_generic_orders_2024-03-01.parquet").is_file()

@@ -48,8 +48,12 @@ def test_category_tree_gives_root_first_paths(tmp_path):
     landing = tmp_path / "landing"
     reports = import_files("retailrocket", [TREE, EVENTS, PROPERTIES], landing)
     assert [r.source.name for r in reports] == ["retailrocket_events.csv"]  # side files are not landed
-    assert reports[0].notes == {"with_category": 3, "with_price": 2, "category_not_in_tree": 1,
-                                "tree_unknown_parents": 1}
+    assert reports[0].notes == {
+        "with_category": 3,
+        "with_price": 2,
+        "category_not_in_tree": 1,
+        "tree_unknown_parents": 1,
+    }
     rows = _landing_rows(landing)
     assert rows[P + "1"]["category"] == "250/805/1173"
     assert rows[P + "2"]["category"] == "9999/491"  # parent 9999 is not in the tree: its ancestors are unknown
@@ -74,9 +78,15 @@ def test_category_paths_unit():
 @pytest.mark.parametrize(
     ("tree", "message"),
     [
-        ("categoryid,parentid\n1,\n2,3\n3,4\n4,2\n", "line 3: column parentid: categories 2 -> 3 -> 4 -> 2 form a cycle"),
+        (
+            "categoryid,parentid\n1,\n2,3\n3,4\n4,2\n",
+            "line 3: column parentid: categories 2 -> 3 -> 4 -> 2 form a cycle",
+        ),
         ("categoryid,parentid\n1,1\n", "line 2: column parentid: categories 1 -> 1 form a cycle"),
-        ("categoryid,parentid\n1,\n2,1\n2,5\n", "line 4: column parentid: category 2 has parent 5 here and 1 on line 3"),
+        (
+            "categoryid,parentid\n1,\n2,1\n2,5\n",
+            "line 4: column parentid: category 2 has parent 5 here and 1 on line 3",
+        ),
         ("categoryid,parentid\n1,\n,1\n", "line 3: column categoryid: empty"),
     ],
 )
@@ -105,8 +115,12 @@ def test_the_same_tree_row_twice_is_fine(tmp_path):
     ],
 )
 def test_side_files_without_what_they_need(tmp_path, names, message):
-    files = {"events": EVENTS, "properties": PROPERTIES, "tree": TREE,
-             "tree2": _write(tmp_path, "tree2.csv", TREE.read_text())}
+    files = {
+        "events": EVENTS,
+        "properties": PROPERTIES,
+        "tree": TREE,
+        "tree2": _write(tmp_path, "tree2.csv", TREE.read_text()),
+    }
     landing = tmp_path / "landing"
     with pytest.raises(ImportFailed, match=message):
         import_files("retailrocket", [files[n] for n in names], landing)
@@ -119,6 +133,7 @@ def test_a_property_timestamp_that_is_not_epoch_milliseconds_names_file_line_and
     landing = tmp_path / "landing"
     with pytest.raises(ImportFailed) as caught:
         import_files("retailrocket", [EVENTS, path], landing)
-    assert str(caught.value) == (f"{path}: line 9: column timestamp: '2015-06-07' is not epoch milliseconds "
-                                 "(1 categoryid/790 row(s) like it)")
+    assert str(caught.value) == (
+        f"{path}: line 9: column timestamp: '2015-06-07' is not epoch milliseconds (1 categoryid/790 row(s) like it)"
+    )
     assert _nothing_landed(landing)

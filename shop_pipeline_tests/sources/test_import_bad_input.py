@@ -30,8 +30,9 @@ def test_a_repeated_header_line_is_an_import_reject_and_the_other_lines_keep_the
     (clean_report,) = import_files(fmt, [FIXTURES / name], clean_landing, mapping)
     (report,) = import_files(fmt, [source], landing, mapping)
     assert (report.rows, report.rejects) == (clean_report.rows, 1)
-    assert [(r["line"], r["reason"], r["raw"]) for r in _rejects(landing / "import_rejects" / f"{fmt}_{source.stem}.csv")] == [
-        ("3", "repeated header line", lines[0].replace(";", ","))]
+    assert [
+        (r["line"], r["reason"], r["raw"]) for r in _rejects(landing / "import_rejects" / f"{fmt}_{source.stem}.csv")
+    ] == [("3", "repeated header line", lines[0].replace(";", ","))]
     stem = source.stem
     renumbered = {
         f"{fmt}:{stem}:{n if n < 3 else n + 1}": {k: v for k, v in row.items() if k not in ("event_id",)}
@@ -44,8 +45,9 @@ def test_a_repeated_header_line_is_an_import_reject_and_the_other_lines_keep_the
 def _online_retail(tmp_path: Path, dates: list[str]) -> Path:
     source = tmp_path / "invoices.csv"
     rows = [f"5{n},2{n},ITEM,1,{d},1.50,1234{n},United Kingdom" for n, d in enumerate(dates)]
-    source.write_text("\n".join(["Invoice,StockCode,Description,Quantity,InvoiceDate,Price,Customer ID,Country",
-                                 *rows]) + "\n")
+    source.write_text(
+        "\n".join(["Invoice,StockCode,Description,Quantity,InvoiceDate,Price,Customer ID,Country", *rows]) + "\n"
+    )
     return source
 
 
@@ -70,7 +72,8 @@ def test_online_retail_mixed_day_and_month_first_is_an_error_naming_lines_and_co
         import_files("online_retail", [FIXTURES / "online_retail_ii.csv", source], landing)
     assert str(caught.value) == (
         f"{source}: column InvoiceDate mixes day/month/year (line 3: 13/12/2010 09:00) and month/day/year "
-        "(line 4: 12/14/2010 10:00): export the dates in one format")
+        "(line 4: 12/14/2010 10:00): export the dates in one format"
+    )
     assert not landing.exists() or not [p for p in landing.rglob("*") if p.is_file()]
 
 
@@ -79,8 +82,11 @@ def test_online_retail_mixed_day_and_month_first_is_an_error_naming_lines_and_co
     [
         ("rees46", "event_time,event_type\n2019-10-01 00:00:00 UTC,view\n", "missing columns product_id"),
         ("retailrocket", "timestamp,visitorid,event,itemid\n1,2,view,3\n", "missing columns transactionid"),
-        ("online_retail", "Invoice,StockCode,Quantity,InvoiceDate,Price\n1,2,3,2010-12-01 08:00:00,1.0\n",
-         "missing columns Customer ID/CustomerID"),
+        (
+            "online_retail",
+            "Invoice,StockCode,Quantity,InvoiceDate,Price\n1,2,3,2010-12-01 08:00:00,1.0\n",
+            "missing columns Customer ID/CustomerID",
+        ),
         ("retailrocket", "", "empty file: no header line"),
     ],
 )
@@ -97,13 +103,27 @@ def test_unparseable_and_mixed_times_in_rees46_are_quarantined_with_the_raw_text
     source = tmp_path / "events.csv"
     header = (FIXTURES / "rees46_events.csv").read_text().splitlines()[0]
     rest = ",view,1,2,,b,1.00,7,s1"
-    source.write_text("\n".join([header, "2019-10-01 00:00:00 UTC" + rest, "2019-10-01T01:00:00+02:00" + rest,
-                                 "2019-10-01T05:00:00Z" + rest, "01/10/2019 06:00" + rest]) + "\n")
+    source.write_text(
+        "\n".join(
+            [
+                header,
+                "2019-10-01 00:00:00 UTC" + rest,
+                "2019-10-01T01:00:00+02:00" + rest,
+                "2019-10-01T05:00:00Z" + rest,
+                "01/10/2019 06:00" + rest,
+            ]
+        )
+        + "\n"
+    )
     landing = tmp_path / "home" / "landing"
     import_files("rees46", [source], landing)
     rows = _landing_rows(landing)
     assert [rows[f"rees46:events:{n}"]["event_time"] for n in (1, 2, 3, 4)] == [
-        "2019-10-01T00:00:00Z", "2019-09-30T23:00:00Z", "2019-10-01T05:00:00Z", "01/10/2019 06:00"]
+        "2019-10-01T00:00:00Z",
+        "2019-09-30T23:00:00Z",
+        "2019-10-01T05:00:00Z",
+        "01/10/2019 06:00",
+    ]
     _, clean, quarantined = _ingest_and_stage(tmp_path, landing)
     assert quarantined == {"rees46:events:4": "unparseable_event_time"} and len(clean) == 3
 
@@ -117,8 +137,10 @@ def test_generic_jsonl_error_names_the_bad_line_itself(tmp_path, bad_line, lines
     text[bad_line - 1] = '{"customer": oops'
     source = tmp_path / "events.jsonl"
     source.write_text("\n".join(text) + "\n")
-    mapping = {"columns": {"user_id": "customer", "product_id": "sku", "event_time": "ts", "price": "amount"},
-               "constants": {"event_type": "view"}}
+    mapping = {
+        "columns": {"user_id": "customer", "product_id": "sku", "event_time": "ts", "price": "amount"},
+        "constants": {"event_type": "view"},
+    }
     with pytest.raises(ImportFailed, match=rf"events\.jsonl: .*\bline {bad_line}: malformed JSON") as caught:
         import_files("generic", [source], tmp_path / "landing", mapping)
     assert f"line {bad_line + 1}" not in str(caught.value)

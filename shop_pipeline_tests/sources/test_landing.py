@@ -26,7 +26,8 @@ def test_day_from_name_valid(name, expected):
 
 
 @pytest.mark.parametrize(
-    "name", ["events_2025-13-45.csv", "events_2025-02-30.csv", "events_2023-02-29.csv", "events.csv", "20250102.csv", ""]
+    "name",
+    ["events_2025-13-45.csv", "events_2025-02-30.csv", "events_2023-02-29.csv", "events.csv", "20250102.csv", ""],
 )
 def test_day_from_name_invalid_or_absent(name):
     assert day_from_name(name) is None

@@ -234,11 +234,13 @@ def test_csv_quoted_line_break_in_a_batch_with_plain_files(con, tmp_path):
     from shop_pipeline.sources.native import BatchFile, read_batch, start_batch
 
     plain = _write(tmp_path, "p.csv", _csv(event_line("p1"), event_line("p2")))
-    multi = _write(tmp_path, "m.csv", _csv('m1,2025-01-02T10:00:00.000Z,view,u1,s1,p1,books,"a\nb",1,1,',
-                                           event_line("m2")))
+    multi = _write(
+        tmp_path, "m.csv", _csv('m1,2025-01-02T10:00:00.000Z,view,u1,s1,p1,books,"a\nb",1,1,', event_line("m2"))
+    )
     start_batch(con)
-    outcomes = read_batch(con, [BatchFile(1, plain, "csv", fingerprint(plain)),
-                                BatchFile(2, multi, "csv", fingerprint(multi))])
+    outcomes = read_batch(
+        con, [BatchFile(1, plain, "csv", fingerprint(plain)), BatchFile(2, multi, "csv", fingerprint(multi))]
+    )
     assert (outcomes[1].rows, outcomes[1].rejects, outcomes[1].continued) == (2, 0, 0)
     assert (outcomes[2].rows, outcomes[2].rejects, outcomes[2].continued) == (2, 0, 1)
     assert data_line_count("csv", fingerprint(multi), outcomes[2]) == 2

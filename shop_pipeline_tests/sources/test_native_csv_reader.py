@@ -36,11 +36,15 @@ def test_fast_path_matches_the_line_reader_on_wrong_field_counts_and_bad_utf8(tm
     assert fast.execute(ROWS).fetchall() == slow.execute(ROWS).fetchall()
     fast_rejects = [(line, code, reason) for line, _, code, reason in fast.execute(REJECTS).fetchall()]
     slow_rejects = [(line, code, reason) for line, _, code, reason in slow.execute(REJECTS).fetchall()]
-    assert fast_rejects == slow_rejects == [
-        (4, "malformed_line", "expected 11 fields, found 3"),
-        (8, "malformed_line", "expected 11 fields, found 12"),
-        (12, "invalid_encoding", "line is not valid UTF-8"),
-    ]
+    assert (
+        fast_rejects
+        == slow_rejects
+        == [
+            (4, "malformed_line", "expected 11 fields, found 3"),
+            (8, "malformed_line", "expected 11 fields, found 12"),
+            (12, "invalid_encoding", "line is not valid UTF-8"),
+        ]
+    )
 
 
 def test_fast_path_steps_aside_on_blank_lines(tmp_path):
@@ -79,8 +83,11 @@ def test_fast_path_steps_aside_on_a_line_break_inside_quotes(tmp_path):
     path.write_text("\n".join([HEADER, event_line("e1"), multi, event_line("e2"), "x,y"]) + "\n")
     used_fast, _, slow = read_both(path)
     assert not used_fast
-    assert [(r[0], r[1], r[8]) for r in slow.execute(ROWS).fetchall()] == [(1, "e1", "acme"), (2, "e9", "multi\nline"),
-                                                                          (4, "e2", "acme")]
+    assert [(r[0], r[1], r[8]) for r in slow.execute(ROWS).fetchall()] == [
+        (1, "e1", "acme"),
+        (2, "e9", "multi\nline"),
+        (4, "e2", "acme"),
+    ]
     assert [(r[0], r[2]) for r in slow.execute(REJECTS).fetchall()] == [(5, "malformed_line")]
 
 
@@ -94,21 +101,33 @@ def test_many_files_in_one_read_keep_their_own_line_numbers(tmp_path):
         lines = [event_line(f"e{index}-{i}") for i in range(6)]
         for offset, text in enumerate(bad):
             lines.insert(1 + 2 * offset, text)
-        path.write_bytes(("\n".join([HEADER, *lines]) + "\n").encode("utf-8", "surrogateescape")
-                         .replace(b"\\xff", b"\xff"))
+        path.write_bytes(
+            ("\n".join([HEADER, *lines]) + "\n").encode("utf-8", "surrogateescape").replace(b"\\xff", b"\xff")
+        )
         files.append(BatchFile(index, path, "csv", fingerprint(path)))
     con = duckdb.connect()
     start_batch(con)
     outcomes = read_batch(con, files)
     for item in files:
         lines = sorted(
-            [r[0] for r in con.execute(f"SELECT line FROM ({BATCH_ROWS.format(where='TRUE', csv='batch_csv')}) WHERE file_id = {item.file_id}").fetchall()]
-            + [r[0] for r in con.execute("SELECT line FROM batch_reject_rows WHERE file_id = ?", [item.file_id]).fetchall()]
+            [
+                r[0]
+                for r in con.execute(
+                    f"SELECT line FROM ({BATCH_ROWS.format(where='TRUE', csv='batch_csv')}) WHERE file_id = {item.file_id}"
+                ).fetchall()
+            ]
+            + [
+                r[0]
+                for r in con.execute("SELECT line FROM batch_reject_rows WHERE file_id = ?", [item.file_id]).fetchall()
+            ]
         )
         assert lines == list(range(1, item.fingerprint.line_count)), item.path.name
         assert outcomes[item.file_id].total == item.fingerprint.line_count - 1
-        got = dict(con.execute(
-            f"SELECT event_id, line FROM ({BATCH_ROWS.format(where='TRUE', csv='batch_csv')}) WHERE file_id = {item.file_id}").fetchall())
+        got = dict(
+            con.execute(
+                f"SELECT event_id, line FROM ({BATCH_ROWS.format(where='TRUE', csv='batch_csv')}) WHERE file_id = {item.file_id}"
+            ).fetchall()
+        )
         single = duckdb.connect()
         csv_reader.register_functions(single)
         batch.read_lines(single, item.path, item.fingerprint)

@@ -18,7 +18,9 @@ def columns_of(con, table: str) -> list[tuple[str, str, bool]]:
     schema, name = table.split(".")
     return con.execute(
         "SELECT column_name, data_type, is_nullable = 'YES' FROM information_schema.columns "
-        "WHERE table_schema = ? AND table_name = ? ORDER BY ordinal_position", [schema, name]).fetchall()
+        "WHERE table_schema = ? AND table_name = ? ORDER BY ordinal_position",
+        [schema, name],
+    ).fetchall()
 
 
 def test_every_table_has_a_file_whose_columns_have_a_type_and_a_comment():
@@ -59,13 +61,17 @@ ALTER TABLE s.t ADD COLUMN IF NOT EXISTS c DATE;
 
 def test_create_keeps_the_rows_and_brings_an_older_layout_up_to_date():
     with duckdb.connect() as con:
-        con.execute("CREATE SCHEMA ml; CREATE TABLE ml.model_registry (model_name VARCHAR NOT NULL, "
-                    "version VARCHAR NOT NULL, trained_at TIMESTAMP NOT NULL, train_start DATE, train_end DATE, "
-                    "as_of DATE, features JSON NOT NULL, parameters JSON NOT NULL, artifact_path VARCHAR NOT NULL, "
-                    "sha256 VARCHAR NOT NULL, is_champion BOOLEAN NOT NULL DEFAULT false, promoted_at TIMESTAMP, "
-                    "notes VARCHAR, PRIMARY KEY (model_name, version))")
-        con.execute("INSERT INTO ml.model_registry (model_name, version, trained_at, features, parameters, "
-                    "artifact_path, sha256) VALUES ('m', 'v1', now()::TIMESTAMP, '[]', '{}', 'm/v1.skops', 'x')")
+        con.execute(
+            "CREATE SCHEMA ml; CREATE TABLE ml.model_registry (model_name VARCHAR NOT NULL, "
+            "version VARCHAR NOT NULL, trained_at TIMESTAMP NOT NULL, train_start DATE, train_end DATE, "
+            "as_of DATE, features JSON NOT NULL, parameters JSON NOT NULL, artifact_path VARCHAR NOT NULL, "
+            "sha256 VARCHAR NOT NULL, is_champion BOOLEAN NOT NULL DEFAULT false, promoted_at TIMESTAMP, "
+            "notes VARCHAR, PRIMARY KEY (model_name, version))"
+        )
+        con.execute(
+            "INSERT INTO ml.model_registry (model_name, version, trained_at, features, parameters, "
+            "artifact_path, sha256) VALUES ('m', 'v1', now()::TIMESTAMP, '[]', '{}', 'm/v1.skops', 'x')"
+        )
         ddl.create(con, "ml.model_registry")
         ddl.create(con, "ml.model_registry")  # idempotent
         assert [c[0] for c in columns_of(con, "ml.model_registry")] == list(ddl.column_names("ml.model_registry"))
@@ -83,7 +89,8 @@ def test_replace_leaves_an_empty_table_of_the_file_inside_the_callers_transactio
         assert con.execute("SELECT * FROM scoring.customer_scores").fetchall() == [("c1", 1.0)]
         ddl.replace(con, "scoring.customer_scores")
         assert [c[0] for c in columns_of(con, "scoring.customer_scores")] == list(
-            ddl.column_names("scoring.customer_scores"))
+            ddl.column_names("scoring.customer_scores")
+        )
 
 
 def test_an_unknown_table_is_refused():
@@ -98,6 +105,5 @@ def test_the_package_data_ships_every_sql_file():
     files = [p.relative_to(PACKAGE).as_posix() for p in (PACKAGE / "sql").rglob("*.sql")]
     assert any(f.startswith("sql/tables/") for f in files)
     # fnmatch's * crosses "/", setuptools' does not: compare folder by folder
-    unshipped = [f for f in files if not any(
-        fnmatch.fnmatch(f, g) and f.count("/") == g.count("/") for g in globs)]
+    unshipped = [f for f in files if not any(fnmatch.fnmatch(f, g) and f.count("/") == g.count("/") for g in globs)]
     assert unshipped == []

@@ -10,7 +10,18 @@ from shop_pipeline.synth import DEFECT_OUTCOMES
 from shop_pipeline.synth.config import LINE_DEFECTS, TEXT_ONLY_DEFECTS
 from shop_pipeline_tests.synth.events_check import catalog, clean_problems, file_day, has_defect, read_rows
 
-CONTENT = ("event_time", "event_type", "user_id", "session_id", "product_id", "category", "brand", "price", "quantity", "order_id")
+CONTENT = (
+    "event_time",
+    "event_type",
+    "user_id",
+    "session_id",
+    "product_id",
+    "category",
+    "brand",
+    "price",
+    "quantity",
+    "order_id",
+)
 
 
 def _check_shop(shop):

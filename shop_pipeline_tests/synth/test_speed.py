@@ -14,5 +14,7 @@ def test_one_million_events_timing(tmp_path):
     started = time.perf_counter()
     summary = generate_shop(tmp_path, GeneratorConfig(events=1_000_000))
     seconds = time.perf_counter() - started
-    print(f"\n1M events over 90 days: {seconds:.1f} s ({summary.total_events:,} events); 10M ~ {10 * seconds / 60:.1f} min")
+    print(
+        f"\n1M events over 90 days: {seconds:.1f} s ({summary.total_events:,} events); 10M ~ {10 * seconds / 60:.1f} min"
+    )
     assert abs(summary.total_events - 1_000_000) < 30_000

@@ -49,12 +49,14 @@ def test_unchanged_files_are_not_read_again_and_unchanged_days_not_staged(con, l
 
 def test_a_day_holding_duplicates_of_a_changed_file_is_staged_again(con, landing):
     write_events(landing, "a_2025-01-01.csv", [event_line("e1", when="2025-01-01T10:00:00Z")])
-    write_events(landing, "b_2025-01-02.csv", [event_line("e5", user="u5"),
-                                                event_line("e1", when="2025-01-01T10:00:00Z")])  # a late copy
+    write_events(
+        landing, "b_2025-01-02.csv", [event_line("e5", user="u5"), event_line("e1", when="2025-01-01T10:00:00Z")]
+    )  # a late copy
     run_days(con, landing, [DAY1, DAY2])
     assert rows(con, "SELECT event_id, partition_date FROM staging.events ORDER BY 1") == [("e1", DAY1), ("e5", DAY2)]
     assert rows(con, "SELECT event_id, kept_source_file FROM staging.duplicate_events") == [
-        ("e1", "events/a_2025-01-01.csv")]
+        ("e1", "events/a_2025-01-01.csv")
+    ]
     write_events(landing, "a_2025-01-01.csv", [event_line("e9", when="2025-01-01T11:00:00Z", user="u9")])
     ingest.load_batch(con, files_for_days(landing, {DAY1, DAY2}), [DAY1, DAY2], NOW + dt.timedelta(hours=1))
     ingest.publish_batch(con)
@@ -62,7 +64,10 @@ def test_a_day_holding_duplicates_of_a_changed_file_is_staged_again(con, landing
     stage(con, [DAY1, DAY2])
     # the changed file no longer has e1: the late copy is now the first one
     assert rows(con, "SELECT event_id, partition_date FROM staging.events ORDER BY 1") == [
-        ("e1", DAY2), ("e5", DAY2), ("e9", DAY1)]
+        ("e1", DAY2),
+        ("e5", DAY2),
+        ("e9", DAY1),
+    ]
 
 
 def test_removing_a_landed_file_keeps_its_published_events(con, landing):
@@ -79,7 +84,8 @@ def test_removing_a_landed_file_keeps_its_published_events(con, landing):
     run_days(con, landing, [DAY2], now=NOW + dt.timedelta(days=1))
     assert sorted(r[0] for r in rows(con, "SELECT event_id FROM staging.events")) == ["e1", "e2", "e3"]
     assert ("events/a_2025-01-02.csv", "ingested", 1) in rows(
-        con, "SELECT path, status, rows_clean FROM raw.ingested_files")
+        con, "SELECT path, status, rows_clean FROM raw.ingested_files"
+    )
 
 
 def test_a_file_dated_after_tomorrow_fails_alone_with_a_readable_reason(con, landing):
@@ -94,14 +100,16 @@ def test_a_file_dated_after_tomorrow_fails_alone_with_a_readable_reason(con, lan
     errors = dict(rows(con, "SELECT path, error FROM raw.ingested_files WHERE status = 'failed'"))
     assert errors["events/events_2099-01-01.csv"].startswith("dated 2099-01-01, after tomorrow (2026-12-02")
     assert errors["events/events_2019-06-01.csv"].startswith(
-        "dated 2019-06-01, before the first partition day 2025-01-01")
+        "dated 2019-06-01, before the first partition day 2025-01-01"
+    )
     assert [f.path for f in report.ingested] == ["events/events_2025-01-02.csv"]
     assert rows(con, "SELECT event_id FROM staging.events") == [("e1",)]
     assert rows(con, "SELECT count(*) FROM raw.events") == [(1,)]
 
 
-@pytest.mark.parametrize("name", ["copy [1] 2025-01-02.csv", "star*2025-01-02.csv", "what? 2025-01-02.csv",
-                                  "[ab] 2025-01-02.csv"])
+@pytest.mark.parametrize(
+    "name", ["copy [1] 2025-01-02.csv", "star*2025-01-02.csv", "what? 2025-01-02.csv", "[ab] 2025-01-02.csv"]
+)
 def test_a_name_with_glob_characters_reads_only_that_file(con, landing, name):
     """DuckDB's readers expand [ ] * ? even in a parameter: names are escaped before they reach it."""
     write_events(landing, name, [event_line("mine")])
@@ -160,8 +168,11 @@ def test_an_unchanged_file_is_not_read_again_and_the_report_keeps_its_verdict(co
     """Cost follows the change: a file recorded with the same size and modification time is not
     even hashed, whatever its verdict, and the run's report still lists it with that verdict."""
     events = landing / "events"
-    original = write_events(landing, "a_2025-01-01.csv", [event_line("e1", when="2025-01-01T10:00:00Z"),
-                                                           event_line("e2", when="2025-01-01T11:00:00Z", user="u2")])
+    original = write_events(
+        landing,
+        "a_2025-01-01.csv",
+        [event_line("e1", when="2025-01-01T10:00:00Z"), event_line("e2", when="2025-01-01T11:00:00Z", user="u2")],
+    )
     copy = events / "copy_2025-01-01.csv"
     copy.write_bytes(original.read_bytes())
     os.utime(copy, ns=(original.stat().st_mtime_ns + 10**9,) * 2)  # arrived after the original
@@ -179,10 +190,20 @@ def test_an_unchanged_file_is_not_read_again_and_the_report_keeps_its_verdict(co
         ("events/a_2025-01-01.csv", "ingested", 2, None, None),
         ("events/copy_2025-01-01.csv", "duplicate_file", 2, "events/a_2025-01-01.csv", None),
         ("events/empty_2025-01-02.csv", "failed", None, None, empty_error),
-        ("events/notes_2025-01-02", "failed", None, None,
-         "unsupported file type '(no extension)': expected .csv, .jsonl or .parquet"),
-        ("events/sheet_2025-01-02.xlsx", "failed", None, None,
-         "unsupported file type '.xlsx': expected .csv, .jsonl or .parquet"),
+        (
+            "events/notes_2025-01-02",
+            "failed",
+            None,
+            None,
+            "unsupported file type '(no extension)': expected .csv, .jsonl or .parquet",
+        ),
+        (
+            "events/sheet_2025-01-02.xlsx",
+            "failed",
+            None,
+            None,
+            "unsupported file type '.xlsx': expected .csv, .jsonl or .parquet",
+        ),
     ]
     assert "empty" in empty_error
     manifest = rows(con, "SELECT * FROM raw.ingested_files ORDER BY path")
@@ -195,7 +216,9 @@ def test_an_unchanged_file_is_not_read_again_and_the_report_keeps_its_verdict(co
     assert hashed == ["b_2025-01-02.csv"]
     assert [f.path for f in second.changed] == ["events/b_2025-01-02.csv"]
     assert [o for o, f in zip(_outcomes(second), second.files) if f.unchanged] == outcomes
-    assert rows(con, "SELECT * FROM raw.ingested_files WHERE path <> 'events/b_2025-01-02.csv' ORDER BY path") == manifest
+    assert (
+        rows(con, "SELECT * FROM raw.ingested_files WHERE path <> 'events/b_2025-01-02.csv' ORDER BY path") == manifest
+    )
 
 
 def test_a_file_gone_before_it_is_read_fails_with_the_reason_and_the_others_go_through(con, landing):
@@ -233,9 +256,11 @@ def test_a_file_that_cannot_be_opened_fails_with_the_reason_and_is_read_once_it_
         ("events/locked_2025-01-02.csv", "failed", None, None, "cannot read file: Permission denied"),
         ("events/open_2025-01-02.csv", "ingested", 1, None, None),
     ]
-    assert rows(con, "SELECT status, error, modified_ns FROM raw.ingested_files WHERE path = $p",
-                {"p": "events/locked_2025-01-02.csv"}) == [
-        ("failed", "cannot read file: Permission denied", locked.stat().st_mtime_ns)]
+    assert rows(
+        con,
+        "SELECT status, error, modified_ns FROM raw.ingested_files WHERE path = $p",
+        {"p": "events/locked_2025-01-02.csv"},
+    ) == [("failed", "cannot read file: Permission denied", locked.stat().st_mtime_ns)]
     assert rows(con, "SELECT event_id FROM staging.events") == [("o1",)]
 
     monkeypatch.undo()  # the permissions are fixed; the file itself did not change
@@ -246,7 +271,8 @@ def test_a_file_that_cannot_be_opened_fails_with_the_reason_and_is_read_once_it_
 
 @pytest.mark.parametrize("what_became_of_the_file", ["rewritten", "unreadable"])
 def test_old_bytes_landed_again_under_a_new_name_keep_their_events_when_their_file_is_replaced(
-        con, landing, monkeypatch, what_became_of_the_file):
+    con, landing, monkeypatch, what_became_of_the_file
+):
     """Exactly once without loss: a file's old bytes, landed again under a new name in the batch
     that replaces the file, are not a duplicate of rows that batch removes: they are ingested."""
     first = write_events(landing, "x_2025-01-02.csv", [event_line("e1"), event_line("e2", user="u2")])
@@ -261,8 +287,9 @@ def test_old_bytes_landed_again_under_a_new_name_keep_their_events_when_their_fi
 
     run_days(con, landing, [DAY2], now=NOW + dt.timedelta(hours=1))
 
-    assert rows(con, "SELECT status, duplicate_of FROM raw.ingested_files WHERE path = 'events/x_old_2025-01-02.csv'") \
-        == [("ingested", None)]
+    assert rows(
+        con, "SELECT status, duplicate_of FROM raw.ingested_files WHERE path = 'events/x_old_2025-01-02.csv'"
+    ) == [("ingested", None)]
     expected = [("e1", "events/x_old_2025-01-02.csv"), ("e2", "events/x_old_2025-01-02.csv")]
     if what_became_of_the_file == "rewritten":
         expected.append(("e3", "events/x_2025-01-02.csv"))
@@ -286,8 +313,11 @@ def test_a_warehouse_recorded_without_modification_times_is_checked_once_and_sta
     report = run_days(con, landing, [DAY2], now=NOW + dt.timedelta(days=2))
 
     assert sorted(f.path for f in report.changed) == [
-        "events/a_2025-01-02.csv", "events/copy_2025-01-02.csv", "events/garbage_2025-01-02.csv",
-        "events/sheet_2025-01-02.xlsx"]
+        "events/a_2025-01-02.csv",
+        "events/copy_2025-01-02.csv",
+        "events/garbage_2025-01-02.csv",
+        "events/sheet_2025-01-02.xlsx",
+    ]
     assert snapshot(con) == before
     assert ingest.load_batch(con, files_for_days(landing, {DAY2}), [DAY2], NOW + dt.timedelta(days=3)).changed == []
 
@@ -315,10 +345,12 @@ def test_the_reason_for_a_file_outside_the_partitions_says_what_to_do_and_the_fi
     assert ingest.out_of_range_reason(last, valid) is None
     assert ingest.out_of_range_reason(dt.date(2025, 1, 4), valid) == (
         "dated 2025-01-04, after tomorrow (2025-01-03, UTC): not ingested; "
-        "name the file with the day its events belong to")
+        "name the file with the day its events belong to"
+    )
     assert ingest.out_of_range_reason(dt.date(2024, 12, 31), valid) == (
         "dated 2024-12-31, before the first partition day 2025-01-01: not ingested; "
-        "set SHOP_PIPELINE_PARTITIONS_START earlier or name the file with its real day")
+        "set SHOP_PIPELINE_PARTITIONS_START earlier or name the file with its real day"
+    )
 
 
 def test_a_touched_file_keeps_its_verdict_and_the_new_files_after_it_are_read(con, landing, monkeypatch):
@@ -334,7 +366,11 @@ def test_a_touched_file_keeps_its_verdict_and_the_new_files_after_it_are_read(co
     report = run_days(con, landing, [DAY2], now=NOW + dt.timedelta(hours=1))
 
     assert [(f.path, f.status, f.unchanged) for f in report.files] == [
-        ("events/a_2025-01-02.csv", "ingested", True), ("events/b_2025-01-02.csv", "ingested", False)]
+        ("events/a_2025-01-02.csv", "ingested", True),
+        ("events/b_2025-01-02.csv", "ingested", False),
+    ]
     assert rows(con, "SELECT path, modified_ns FROM raw.ingested_files ORDER BY 1") == [
-        ("events/a_2025-01-02.csv", later), ("events/b_2025-01-02.csv", later + 10**9)]
+        ("events/a_2025-01-02.csv", later),
+        ("events/b_2025-01-02.csv", later + 10**9),
+    ]
     assert rows(con, "SELECT event_id FROM staging.events ORDER BY 1") == [("e1",), ("e2",)]

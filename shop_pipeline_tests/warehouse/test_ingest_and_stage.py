@@ -235,20 +235,29 @@ def test_renamed_parquet_copy_is_a_duplicate_file_and_conserves(con, landing):
 
 def _parquet_events(path, event_ids):
     values = {c: ["x"] * len(event_ids) for c in EVENT_COLUMNS}
-    values.update(event_id=event_ids, user_id=event_ids, event_time=["2025-01-02T09:00:00Z"] * len(event_ids),
-                  event_type=["view"] * len(event_ids), price=["1.5"] * len(event_ids), quantity=["2"] * len(event_ids))
+    values.update(
+        event_id=event_ids,
+        user_id=event_ids,
+        event_time=["2025-01-02T09:00:00Z"] * len(event_ids),
+        event_type=["view"] * len(event_ids),
+        price=["1.5"] * len(event_ids),
+        quantity=["2"] * len(event_ids),
+    )
     values["order_id"] = [None] * len(event_ids)
     path.parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(pa.table(values), path)
     return path
 
 
-@pytest.mark.parametrize("copy_name, neighbour_name", [
-    ("copy [1] 2025-01-02.parquet", "copy 1 2025-01-02.parquet"),
-    ("[ab] 2025-01-02.parquet", "a 2025-01-02.parquet"),
-    ("star*2025-01-02.parquet", "star 2025-01-02.parquet"),
-    ("what? 2025-01-02.parquet", "what! 2025-01-02.parquet"),
-])
+@pytest.mark.parametrize(
+    "copy_name, neighbour_name",
+    [
+        ("copy [1] 2025-01-02.parquet", "copy 1 2025-01-02.parquet"),
+        ("[ab] 2025-01-02.parquet", "a 2025-01-02.parquet"),
+        ("star*2025-01-02.parquet", "star 2025-01-02.parquet"),
+        ("what? 2025-01-02.parquet", "what! 2025-01-02.parquet"),
+    ],
+)
 def test_a_resent_parquet_copy_with_glob_characters_counts_its_own_rows(con, landing, copy_name, neighbour_name):
     """A re-landed Parquet copy is a duplicate_file counted from its own footer: its rows read
     (all duplicates) are the original's, not those of a neighbour its name matches as a glob."""
@@ -274,8 +283,12 @@ def test_a_resent_text_file_counts_its_own_lines_as_duplicates(con, landing):
     events = landing / "events"
     header_only = write_events(landing, "h_2025-01-02.csv", [])
     shutil.copy(header_only, events / "h_copy_2025-01-02.csv")
-    lines = _write_bytes(landing, "j_2025-01-02.jsonl", b'{"event_id":"j1","event_time":"2025-01-02T01:00:00Z",'
-                         b'"event_type":"view","user_id":"u","product_id":"p","price":1}\n\n')
+    lines = _write_bytes(
+        landing,
+        "j_2025-01-02.jsonl",
+        b'{"event_id":"j1","event_time":"2025-01-02T01:00:00Z",'
+        b'"event_type":"view","user_id":"u","product_id":"p","price":1}\n\n',
+    )
     shutil.copy(lines, events / "j_copy_2025-01-02.jsonl")
     run_days(con, landing, [DAY2])
     files = _files(con)
@@ -408,8 +421,10 @@ def test_conservation_per_file(con, landing):
     _dup_days(landing)
     write_events(landing, "q_2025-01-02.csv", [event_line("q", price="-1"), "", "a,b", event_line("e3", user="u3")])
     _write_bytes(
-        landing, "j_2025-01-02.jsonl", b'{"event_id":"j1","event_time":"2025-01-02T01:00:00Z","event_type":"view",'
-        b'"user_id":"u","product_id":"p","price":1}\n\nnope\n'
+        landing,
+        "j_2025-01-02.jsonl",
+        b'{"event_id":"j1","event_time":"2025-01-02T01:00:00Z","event_type":"view",'
+        b'"user_id":"u","product_id":"p","price":1}\n\nnope\n',
     )
     run_days(con, landing, [DAY1, DAY2])
     counts = staging.file_counts(con, [DAY1, DAY2])
@@ -450,24 +465,54 @@ def test_the_manifest_keeps_the_counts_staging_recorded(con, landing):
 
     pd.testing.assert_frame_equal(published, staged, check_dtype=False)
     assert published["path"].tolist() == [
-        "events/shop_2025-01-01.csv", "events/again_2025-01-02.csv", "events/bad_2025-01-02.csv",
-        "events/q_2025-01-02.csv", "events/shop_2025-01-02.csv"]
+        "events/shop_2025-01-01.csv",
+        "events/again_2025-01-02.csv",
+        "events/bad_2025-01-02.csv",
+        "events/q_2025-01-02.csv",
+        "events/shop_2025-01-02.csv",
+    ]
     assert staging.conservation_breaks(published).empty
 
 
 def test_conservation_counts_missing_duplicates_as_none_and_an_unknown_read_count_as_a_break():
     """A file with no duplicates recorded conserves when its rows read are all clean or
     quarantined; a file whose rows read were never counted cannot be shown to conserve."""
-    counts = pd.DataFrame.from_records([
-        {"path": "events/no_dups.csv", "status": "ingested", "rows_read": 1, "rows_clean": 1,
-         "rows_quarantined": 0, "rows_duplicate": None},
-        {"path": "events/unknown.csv", "status": "ingested", "rows_read": None, "rows_clean": 1,
-         "rows_quarantined": 0, "rows_duplicate": 0},
-        {"path": "events/nothing_read.csv", "status": "ingested", "rows_read": None, "rows_clean": 0,
-         "rows_quarantined": 0, "rows_duplicate": None},
-        {"path": "events/failed.csv", "status": "failed", "rows_read": None, "rows_clean": 0,
-         "rows_quarantined": 0, "rows_duplicate": None},
-    ])
+    counts = pd.DataFrame.from_records(
+        [
+            {
+                "path": "events/no_dups.csv",
+                "status": "ingested",
+                "rows_read": 1,
+                "rows_clean": 1,
+                "rows_quarantined": 0,
+                "rows_duplicate": None,
+            },
+            {
+                "path": "events/unknown.csv",
+                "status": "ingested",
+                "rows_read": None,
+                "rows_clean": 1,
+                "rows_quarantined": 0,
+                "rows_duplicate": 0,
+            },
+            {
+                "path": "events/nothing_read.csv",
+                "status": "ingested",
+                "rows_read": None,
+                "rows_clean": 0,
+                "rows_quarantined": 0,
+                "rows_duplicate": None,
+            },
+            {
+                "path": "events/failed.csv",
+                "status": "failed",
+                "rows_read": None,
+                "rows_clean": 0,
+                "rows_quarantined": 0,
+                "rows_duplicate": None,
+            },
+        ]
+    )
     assert staging.conservation_breaks(counts)["path"].tolist() == ["events/unknown.csv", "events/nothing_read.csv"]
 
 

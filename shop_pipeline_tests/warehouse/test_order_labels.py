@@ -32,30 +32,44 @@ def rows(con, query: str):
 
 def test_every_data_line_is_a_label_or_a_reject_with_its_reason(tmp_path, con):
     labels = tmp_path / "landing" / "labels"
-    write(labels, "chargebacks_2025-01.csv", (
-        b"order_id,is_fraud,reported_on\n"
-        b"o1,1,2025-01-05\n"
-        b"\n"
-        b"o2,maybe,2025-01-06\n"
-        b"o3,1\n"
-        b'"o4",TRUE,2025-01-07\n'
-        b"o5,1,2025-01-0\xff8\n"
-        b",1,2025-01-08\n"
-        b"o6,,2025-01-08\n"
-        b"o7,0,\n"
-        b"o8,0,05/01/2025\n"
-        b"o9,false,2025-02-30\n"
-        b"o10,0,2025-01-09"  # no newline at the end
-    ))
+    write(
+        labels,
+        "chargebacks_2025-01.csv",
+        (
+            b"order_id,is_fraud,reported_on\n"
+            b"o1,1,2025-01-05\n"
+            b"\n"
+            b"o2,maybe,2025-01-06\n"
+            b"o3,1\n"
+            b'"o4",TRUE,2025-01-07\n'
+            b"o5,1,2025-01-0\xff8\n"
+            b",1,2025-01-08\n"
+            b"o6,,2025-01-08\n"
+            b"o7,0,\n"
+            b"o8,0,05/01/2025\n"
+            b"o9,false,2025-02-30\n"
+            b"o10,0,2025-01-09"  # no newline at the end
+        ),
+    )
     load = load_order_labels(con, labels)
     assert load.files == ["labels/chargebacks_2025-01.csv"]
     assert rows(con, "SELECT order_id, is_fraud, reported_on, line FROM raw.order_labels ORDER BY line") == [
-        ("o1", True, D(2025, 1, 5), 2), ("o4", True, D(2025, 1, 7), 6), ("o10", False, D(2025, 1, 9), 13)]
+        ("o1", True, D(2025, 1, 5), 2),
+        ("o4", True, D(2025, 1, 7), 6),
+        ("o10", False, D(2025, 1, 9), 13),
+    ]
     rejects = rows(con, "SELECT line, reason_code FROM raw.order_label_rejects ORDER BY line")
     assert rejects == [
-        (3, "blank_line"), (4, "invalid_is_fraud"), (5, "malformed_line"), (7, "invalid_encoding"),
-        (8, "missing_order_id"), (9, "missing_is_fraud"), (10, "missing_reported_on"),
-        (11, "unparseable_reported_on"), (12, "unparseable_reported_on")]
+        (3, "blank_line"),
+        (4, "invalid_is_fraud"),
+        (5, "malformed_line"),
+        (7, "invalid_encoding"),
+        (8, "missing_order_id"),
+        (9, "missing_is_fraud"),
+        (10, "missing_reported_on"),
+        (11, "unparseable_reported_on"),
+        (12, "unparseable_reported_on"),
+    ]
     # conservation: 12 data lines = 3 labels + 9 rejects, and every reject is readable
     assert load.rows + load.rejected == 12
     assert load.reasons["unparseable_reported_on"] == 2
@@ -74,14 +88,21 @@ def test_a_file_without_the_required_columns_is_rejected_whole_with_a_reason(tmp
     write(labels, ".hidden.csv", b"order_id,is_fraud,reported_on\no9,1,2025-01-05\n")
     write(labels, "notes.txt", b"not a labels file\n")
     load = load_order_labels(con, labels)
-    assert load.files == ["labels/a_truth.csv", "labels/b_empty.csv", "labels/c_extra_columns.csv",
-                          "labels/d_mixed_endings.csv"]
+    assert load.files == [
+        "labels/a_truth.csv",
+        "labels/b_empty.csv",
+        "labels/c_extra_columns.csv",
+        "labels/d_mixed_endings.csv",
+    ]
     assert rows(con, "SELECT order_id, is_fraud, source_file FROM raw.order_labels") == [
-        ("o1", True, "labels/c_extra_columns.csv")]
+        ("o1", True, "labels/c_extra_columns.csv")
+    ]
     rejects = rows(con, "SELECT source_file, line, reason_code, reason FROM raw.order_label_rejects ORDER BY 1")
     assert [(f, line, code) for f, line, code, _ in rejects] == [
-        ("labels/a_truth.csv", 1, "bad_header"), ("labels/b_empty.csv", 1, "bad_header"),
-        ("labels/d_mixed_endings.csv", 0, "unreadable_file")]
+        ("labels/a_truth.csv", 1, "bad_header"),
+        ("labels/b_empty.csv", 1, "bad_header"),
+        ("labels/d_mixed_endings.csv", 0, "unreadable_file"),
+    ]
     assert "2 data lines not loaded: missing columns reported_on" in rejects[0][3]
     assert "empty file" in rejects[1][3]
     assert "2 data lines not loaded" in rejects[2][3]
@@ -104,11 +125,17 @@ def test_the_tables_mirror_the_folder(tmp_path, con):
 def test_known_labels_use_only_reports_on_or_before_as_of_and_the_latest_report_wins(tmp_path, con):
     assert known_labels_frame(con, D(2025, 1, 31)).empty  # never loaded: no labels, no error
     labels = tmp_path / "landing" / "labels"
-    write(labels, "a.csv", (b"order_id,is_fraud,reported_on\n"
-                            b"o1,1,2025-01-05\n"      # chargeback ...
-                            b"o1,0,2025-01-20\n"      # ... later won by the shop
-                            b"o2,1,2025-01-10\n"
-                            b"o3,1,2025-02-01\n"))    # not known on 2025-01-31
+    write(
+        labels,
+        "a.csv",
+        (
+            b"order_id,is_fraud,reported_on\n"
+            b"o1,1,2025-01-05\n"  # chargeback ...
+            b"o1,0,2025-01-20\n"  # ... later won by the shop
+            b"o2,1,2025-01-10\n"
+            b"o3,1,2025-02-01\n"
+        ),
+    )  # not known on 2025-01-31
     write(labels, "b.csv", b"order_id,is_fraud,reported_on\no2,0,2025-01-10\n")  # same day, later file
     load_order_labels(con, labels)
     early = known_labels_frame(con, D(2025, 1, 10))

@@ -33,9 +33,12 @@ def test_retract_removes_the_files_rows_brings_back_its_duplicates_and_stays_ret
     # the next run: the retracted file (still landed) is not read again; a2 comes back from the other file
     run_days(con, landing, [DAY1, DAY2])
     assert rows(con, "SELECT event_id, source_file FROM staging.events ORDER BY 1") == [
-        ("a2", "events/events_2025-01-02.csv"), ("b1", "events/events_2025-01-02.csv")]
+        ("a2", "events/events_2025-01-02.csv"),
+        ("b1", "events/events_2025-01-02.csv"),
+    ]
     assert rows(con, "SELECT status FROM raw.ingested_files WHERE path = 'events/events_2025-01-01.csv'") == [
-        ("retracted",)]
+        ("retracted",)
+    ]
     with pytest.raises(NotIngested, match="its status is retracted"):
         retract(con, "events/events_2025-01-01.csv")
 
@@ -69,6 +72,7 @@ def test_retract_removes_every_kind_of_row_of_the_file_reports_each_count_and_ke
     """A wrong file leaves the warehouse whole: its clean rows, its quarantined rows, its dropped
     duplicates and its rejected lines, and the report says how many of each went. The other
     file's rows of every kind stay as they were."""
+
     def mixed(day, prefix):
         good = _day(day, [f"{prefix}1", f"{prefix}2", f"{prefix}3"])
         bad_price = event_line(f"{prefix}q", when=f"{day}T11:00:00Z", price="-1", user=f"u-{prefix}q")
@@ -80,14 +84,23 @@ def test_retract_removes_every_kind_of_row_of_the_file_reports_each_count_and_ke
     run_days(con, landing, [DAY2])
     before = _file_rows(con, wrong)
     assert {table: len(found) for table, found in before.items()} == {
-        "raw.events": 6, "raw.rejected_lines": 2, "staging.events": 3, "staging.quarantined_events": 3,
-        "staging.duplicate_events": 2}, "every kind of row is there to be removed"
+        "raw.events": 6,
+        "raw.rejected_lines": 2,
+        "staging.events": 3,
+        "staging.quarantined_events": 3,
+        "staging.duplicate_events": 2,
+    }, "every kind of row is there to be removed"
     others = _file_rows(con, kept)
 
     done = retract(con, wrong)
 
-    assert (done.raw_events, done.rejected_lines, done.clean_events, done.quarantined_events,
-            done.duplicate_events) == (6, 2, 3, 3, 2)
+    assert (
+        done.raw_events,
+        done.rejected_lines,
+        done.clean_events,
+        done.quarantined_events,
+        done.duplicate_events,
+    ) == (6, 2, 3, 3, 2)
     assert "3 quarantined and 2 duplicate rows" in done.describe()
     assert _file_rows(con, wrong) == {table: [] for table in _PER_FILE}
     assert _file_rows(con, kept) == others
@@ -108,8 +121,9 @@ def test_each_retraction_is_appended_to_the_log_with_its_days_time_and_who(con, 
     retract(con, "events/events_2025-01-02.csv", log_file=log, now=second_at)
 
     entries = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()]
-    assert [(e["path"], e["days"], e["raw_events"], e["days_to_restage"], e["retracted_at"], e["by"])
-            for e in entries] == [
+    assert [
+        (e["path"], e["days"], e["raw_events"], e["days_to_restage"], e["retracted_at"], e["by"]) for e in entries
+    ] == [
         ("events/events_2025-01-01.csv", ["2025-01-01"], 1, ["2025-01-01"], "2025-01-05T08:00:00", getpass.getuser()),
         ("events/events_2025-01-02.csv", ["2025-01-02"], 2, ["2025-01-02"], "2025-01-05T09:30:00", getpass.getuser()),
     ]
@@ -169,14 +183,19 @@ def test_nothing_to_retract_says_why_naming_every_verdict_the_file_got(con, land
     os.utime(undated, (day1_noon + 86_400, day1_noon + 86_400))
     run_days(con, landing, [DAY2])
     assert sorted(rows(con, "SELECT status FROM raw.ingested_files WHERE path = 'events/export.csv'")) == [
-        ("duplicate_file",), ("failed",)]
+        ("duplicate_file",),
+        ("failed",),
+    ]
 
     with pytest.raises(NotIngested) as refused:
         retract(con, "events/export.csv")
     message = str(refused.value)
     assert message.startswith("events/export.csv has no ingested rows to retract (its status is ")
-    assert sorted(message.removeprefix("events/export.csv has no ingested rows to retract (its status is ")
-                  .removesuffix(")").split(", ")) == ["duplicate_file", "failed"]
+    assert sorted(
+        message.removeprefix("events/export.csv has no ingested rows to retract (its status is ")
+        .removesuffix(")")
+        .split(", ")
+    ) == ["duplicate_file", "failed"]
     with pytest.raises(NotIngested) as unknown:
         retract(con, "events/nothing.csv")
     assert str(unknown.value) == "events/nothing.csv has no ingested rows to retract (no landed file has that name)"

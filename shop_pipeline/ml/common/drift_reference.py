@@ -25,15 +25,25 @@ from shop_pipeline.ml.common.psi import ReferenceBins, reference_bins
 from shop_pipeline.warehouse.connection import transaction
 
 
-def champion_reference(con: duckdb.DuckDBPyConnection, model_name: str, version: str, bins: int,
-                       columns: Sequence[str], sample: Callable[[], pd.DataFrame]) -> list[ReferenceBins]:
+def champion_reference(
+    con: duckdb.DuckDBPyConnection,
+    model_name: str,
+    version: str,
+    bins: int,
+    columns: Sequence[str],
+    sample: Callable[[], pd.DataFrame],
+) -> list[ReferenceBins]:
     """The stored reference of (model_name, version, bins) for `columns`; when it is missing, the
     reference binned from `sample()` (stored when every column has values)."""
     stored = con.execute(
         "SELECT feature, edges, shares, reference_rows FROM ml.drift_references "
-        "WHERE model_name = ? AND version = ? AND bins = ?", [model_name, version, bins]).fetchall()
-    by_feature = {f: ReferenceBins(f, np.asarray(e, dtype=np.float64), np.asarray(s, dtype=np.float64), int(n))
-                  for f, e, s, n in stored}
+        "WHERE model_name = ? AND version = ? AND bins = ?",
+        [model_name, version, bins],
+    ).fetchall()
+    by_feature = {
+        f: ReferenceBins(f, np.asarray(e, dtype=np.float64), np.asarray(s, dtype=np.float64), int(n))
+        for f, e, s, n in stored
+    }
     if all(c in by_feature for c in columns):
         return [by_feature[c] for c in columns]
     reference = reference_bins(sample(), columns, bins)
@@ -43,6 +53,9 @@ def champion_reference(con: duckdb.DuckDBPyConnection, model_name: str, version:
                 "INSERT OR REPLACE INTO ml.drift_references "
                 "(model_name, version, bins, feature, edges, shares, reference_rows, binned_at) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, now()::TIMESTAMP)",
-                [[model_name, version, bins, r.feature, r.edges.tolist(), r.shares.tolist(), r.rows]
-                 for r in reference])
+                [
+                    [model_name, version, bins, r.feature, r.edges.tolist(), r.shares.tolist(), r.rows]
+                    for r in reference
+                ],
+            )
     return reference

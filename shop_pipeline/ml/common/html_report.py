@@ -28,6 +28,7 @@ def markdown_table(frame, limit: int = 50) -> str:
     text = frame.head(limit).to_markdown(index=False)
     return text + (f"\n\n... {len(frame) - limit} more rows" if len(frame) > limit else "")
 
+
 _CSS = """
 body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;max-width:1100px;margin:2em auto;
 padding:0 1em;color:#222;line-height:1.45}
@@ -46,27 +47,30 @@ def markdown_to_html(md: str) -> str:
     return markdown.markdown(html.escape(md, quote=False), extensions=["tables", "fenced_code"])
 
 
-def render_html(title: str, sections: Sequence[Section],
-                generated_at: dt.datetime | None = None) -> str:
+def render_html(title: str, sections: Sequence[Section], generated_at: dt.datetime | None = None) -> str:
     when = (generated_at or dt.datetime.now(dt.UTC)).strftime("%Y-%m-%d %H:%M:%S UTC")
-    parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
-             f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>",
-             f"<h1>{html.escape(title)}</h1>", f'<p class="meta">generated {when}</p>']
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>",
+        f"<h1>{html.escape(title)}</h1>",
+        f'<p class="meta">generated {when}</p>',
+    ]
     for heading, text, png in sections:
         parts.append(f"<section><h2>{html.escape(heading)}</h2>")
         if text:
             parts.append(text if text.lstrip().startswith("<") else markdown_to_html(text))
         if png:
             b64 = base64.b64encode(png).decode("ascii")
-            parts.append(f'<img alt="{html.escape(heading, quote=True)}" '
-                         f'src="data:image/png;base64,{b64}">')
+            parts.append(f'<img alt="{html.escape(heading, quote=True)}" src="data:image/png;base64,{b64}">')
         parts.append("</section>")
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"
 
 
-def write_html_report(path: str | os.PathLike, title: str, sections: Sequence[Section],
-                      generated_at: dt.datetime | None = None) -> Path:
+def write_html_report(
+    path: str | os.PathLike, title: str, sections: Sequence[Section], generated_at: dt.datetime | None = None
+) -> Path:
     """Write the report atomically (temp file + rename): a reader never sees half a page.
 
     The file keeps mkstemp's owner-only mode: reports show customer data.

@@ -31,7 +31,7 @@ from shop_pipeline.ml.common.promotion import GateDecision, decide
 from shop_pipeline.ml.common.spec import ModelSettings, ModelSpec, TrainedVersion, TrainingRun
 
 CHAMPION_CANDIDATE = "champion"
-SERVING_PARAMETER = "serving_candidate"   # in a version's registry parameters
+SERVING_PARAMETER = "serving_candidate"  # in a version's registry parameters
 
 
 def serving_candidate(row: registry.RegistryRow, default: str) -> str:
@@ -50,7 +50,7 @@ def serving_candidate(row: registry.RegistryRow, default: str) -> str:
 # would produce again: it is reused instead. Any change -- a late event, a new label, another
 # seed, an edited query or model module, another scikit-learn -- gives another key: it trains.
 
-_PACKAGE = Path(__file__).resolve().parents[2]   # shop_pipeline/
+_PACKAGE = Path(__file__).resolve().parents[2]  # shop_pipeline/
 CODE_FOLDERS = ("ml", "features", "sql")
 LIBRARIES = ("scikit-learn", "numpy", "scipy", "pandas", "skops", "duckdb")
 
@@ -73,14 +73,22 @@ def code_version(folders: tuple[str, ...] = CODE_FOLDERS) -> str:
     return digest.hexdigest()
 
 
-def inputs_key(con: duckdb.DuckDBPyConnection, *, tables: dict[str, str], settings: dict[str, Any],
-               as_of: dt.date, code: tuple[str, ...] = CODE_FOLDERS) -> tuple[str, dict[str, Any]]:
+def inputs_key(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    tables: dict[str, str],
+    settings: dict[str, Any],
+    as_of: dt.date,
+    code: tuple[str, ...] = CODE_FOLDERS,
+) -> tuple[str, dict[str, Any]]:
     """SHA-256 of the fingerprints of `tables` (table -> filter with parameter $as_of, or ""),
     `settings`, `as_of` and the version of the code in the package folders `code`; and the
     parts it was made of."""
     inputs = {
-        "tables": {table: table_fingerprint(con, table, where=where, params={"as_of": as_of} if "$as_of" in where else None)
-                   for table, where in sorted(tables.items())},
+        "tables": {
+            table: table_fingerprint(con, table, where=where, params={"as_of": as_of} if "$as_of" in where else None)
+            for table, where in sorted(tables.items())
+        },
         "settings": json.loads(json.dumps({**settings, "as_of": as_of}, sort_keys=True, default=str)),
         "code": code_version(code),
     }
@@ -92,21 +100,33 @@ class TrainingInputs:
     """What a training reads, its key, and the registered version it may reuse."""
 
     key: str
-    inputs: dict[str, Any]          # input fingerprints, settings, code version
+    inputs: dict[str, Any]  # input fingerprints, settings, code version
     reusable: registry.RegistryRow | None
-    reason: str                     # why it reuses, or why it trains
+    reason: str  # why it reuses, or why it trains
 
 
-def training_inputs(con: duckdb.DuckDBPyConnection, model_name: str, *, tables: dict[str, str],
-                    settings: dict[str, Any], as_of: dt.date, models_dir: Path) -> TrainingInputs:
+def training_inputs(
+    con: duckdb.DuckDBPyConnection,
+    model_name: str,
+    *,
+    tables: dict[str, str],
+    settings: dict[str, Any],
+    as_of: dt.date,
+    models_dir: Path,
+) -> TrainingInputs:
     """The training key of `model_name` over `tables` (table -> filter over its rows with
     parameter $as_of, "" for every row) and `settings`, and the version that may be reused
     (its artifact still in `models_dir`, the models folder of the home in use)."""
     key, inputs = inputs_key(con, tables=tables, settings=settings, as_of=as_of)
     reusable = registry.find_reusable(con, model_name, key, models_dir=models_dir)
     if reusable is not None:
-        return TrainingInputs(key, inputs, reusable, f"training inputs unchanged since {reusable.version} "
-                              "(input tables, settings and code): reused, not trained again")
+        return TrainingInputs(
+            key,
+            inputs,
+            reusable,
+            f"training inputs unchanged since {reusable.version} "
+            "(input tables, settings and code): reused, not trained again",
+        )
     return TrainingInputs(key, inputs, None, _what_changed(registry.latest_trained(con, model_name), inputs))
 
 
@@ -116,10 +136,16 @@ def _what_changed(previous: registry.RegistryRow | None, inputs: dict[str, Any])
     before = previous.training_inputs
     if not before:
         return f"trained: {previous.version} records no training inputs"
-    changed = [table for table in sorted(set(inputs["tables"]) | set(before.get("tables", {})))
-               if inputs["tables"].get(table) != before.get("tables", {}).get(table)]
-    changed += [f"setting {name}" for name in sorted(set(inputs["settings"]) | set(before.get("settings", {})))
-                if inputs["settings"].get(name) != before.get("settings", {}).get(name)]
+    changed = [
+        table
+        for table in sorted(set(inputs["tables"]) | set(before.get("tables", {})))
+        if inputs["tables"].get(table) != before.get("tables", {}).get(table)
+    ]
+    changed += [
+        f"setting {name}"
+        for name in sorted(set(inputs["settings"]) | set(before.get("settings", {})))
+        if inputs["settings"].get(name) != before.get("settings", {}).get(name)
+    ]
     if inputs["code"] != before.get("code"):
         changed.append("code or library versions")
     what = ", ".join(changed) if changed else f"the artifact of {previous.version} is missing or changed"
@@ -158,10 +184,20 @@ def register_trained(
     version = registry.make_version(parameters, (window, as_of))
     path, sha = registry.save_model(artifact, models_dir, model_name, version)
     registry.register(
-        con, model_name=model_name, version=version, artifact_path=path, models_dir=models_dir, sha256=sha,
+        con,
+        model_name=model_name,
+        version=version,
+        artifact_path=path,
+        models_dir=models_dir,
+        sha256=sha,
         features=features,
-        parameters=parameters, train_start=train_start, train_end=train_end, as_of=as_of, notes=notes,
-        training_key=training.key if training else None, training_inputs=training.inputs if training else None,
+        parameters=parameters,
+        train_start=train_start,
+        train_end=train_end,
+        as_of=as_of,
+        notes=notes,
+        training_key=training.key if training else None,
+        training_inputs=training.inputs if training else None,
     )
     recorded = dict(metrics)
     if champion_metrics is not None:
@@ -216,8 +252,9 @@ def gate_and_promote(
         decision = GateDecision(False, decision.reasons, decision.table_markdown, decision.comparisons)
     current = registry.champion(con, model_name)
     if reused and current is not None and current.version == version:
-        decision.reasons.insert(0, f"KEEP: {version} is the champion and its training inputs are unchanged "
-                                   "(reused, not trained again)")
+        decision.reasons.insert(
+            0, f"KEEP: {version} is the champion and its training inputs are unchanged (reused, not trained again)"
+        )
         return GateDecision(False, decision.reasons, decision.table_markdown, decision.comparisons), current
     if decision.promote:
         registry.promote(con, model_name, version)
@@ -249,8 +286,12 @@ def champion_comparison(
     if current is None:
         return ChampionComparison(None, None, "no champion yet")
     if current.train_end is not None and current.train_end < window_start:
-        return ChampionComparison(current.version, measure(current), f"champion {current.version} measured on this window")
-    recorded = registry.evaluations(con, model_name, current.version).get(serving_candidate(current, champion_candidate))
+        return ChampionComparison(
+            current.version, measure(current), f"champion {current.version} measured on this window"
+        )
+    recorded = registry.evaluations(con, model_name, current.version).get(
+        serving_candidate(current, champion_candidate)
+    )
     return ChampionComparison(
         current.version,
         recorded,
@@ -264,12 +305,19 @@ class RegisteredRun:
     """A training run of `spec`, compared with the champion and registered."""
 
     run: TrainingRun
-    champion: ChampionComparison | None   # None: nothing was measured, no comparison
+    champion: ChampionComparison | None  # None: nothing was measured, no comparison
     trained: TrainedVersion
 
 
-def train_and_register(con: duckdb.DuckDBPyConnection, spec: ModelSpec, as_of: dt.date, settings: ModelSettings, *,
-                       training: TrainingInputs, models_dir: Path) -> RegisteredRun:
+def train_and_register(
+    con: duckdb.DuckDBPyConnection,
+    spec: ModelSpec,
+    as_of: dt.date,
+    settings: ModelSettings,
+    *,
+    training: TrainingInputs,
+    models_dir: Path,
+) -> RegisteredRun:
     """Every model's training, the same steps: train (spec.train: every candidate measured, the served one
     refit), measure the champion on the same held-out window (spec.evaluate_saved, when the run measured
     anything), save and register the version with every comparison (its training key from `training`)."""
@@ -277,8 +325,12 @@ def train_and_register(con: duckdb.DuckDBPyConnection, spec: ModelSpec, as_of: d
     champion = None
     if run.champion_window_start is not None:
         champion = champion_comparison(
-            con, spec.name, run.champion_window_start, spec.default_candidate,
-            lambda row: spec.evaluate_saved(run, spec.load(con, row, models_dir), row))
+            con,
+            spec.name,
+            run.champion_window_start,
+            spec.default_candidate,
+            lambda row: spec.evaluate_saved(run, spec.load(con, row, models_dir), row),
+        )
     trained = register_trained(
         con,
         models_dir=models_dir,

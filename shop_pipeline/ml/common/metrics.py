@@ -24,7 +24,6 @@ from sklearn import metrics as skm
 NAN = float("nan")
 
 
-
 def _arrays(*arrays) -> list[np.ndarray]:
     out = [np.asarray(a, dtype=float).ravel() for a in arrays]
     n = len(out[0])

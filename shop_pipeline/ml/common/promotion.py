@@ -26,11 +26,11 @@ from dataclasses import dataclass, field
 
 @dataclass(frozen=True)
 class Comparison:
-    role: str                 # "baseline" | "alternative" | "champion"
+    role: str  # "baseline" | "alternative" | "champion"
     name: str
     other: float | None
     challenger: float | None
-    required: float | None    # the value the challenger had to reach
+    required: float | None  # the value the challenger had to reach
     passed: bool
     reason: str
 
@@ -57,15 +57,25 @@ def _fmt(v: float | None) -> str:
     return "n/a" if v is None else f"{v:.4f}"
 
 
-def _compare(role: str, name: str, other: float | None, chal: float | None, metric: str,
-             higher_is_better: bool, margin: float, strict: bool = True) -> Comparison:
+def _compare(
+    role: str,
+    name: str,
+    other: float | None,
+    chal: float | None,
+    metric: str,
+    higher_is_better: bool,
+    margin: float,
+    strict: bool = True,
+) -> Comparison:
     label = f"{role} {name}"
     if chal is None:
-        return Comparison(role, name, other, chal, None, False,
-                          f"FAIL vs {label}: the challenger has no {metric} value")
+        return Comparison(
+            role, name, other, chal, None, False, f"FAIL vs {label}: the challenger has no {metric} value"
+        )
     if other is None:
-        return Comparison(role, name, other, chal, None, False,
-                          f"FAIL vs {label}: {name} has no {metric} value to compare with")
+        return Comparison(
+            role, name, other, chal, None, False, f"FAIL vs {label}: {name} has no {metric} value to compare with"
+        )
     slack = margin * abs(other)
     if higher_is_better:
         required = other + slack
@@ -83,23 +93,40 @@ def _compare(role: str, name: str, other: float | None, chal: float | None, metr
     return Comparison(role, name, other, chal, required, ok, reason)
 
 
-def decide(challenger_metrics: Mapping[str, float],
-           baseline_metrics: Mapping[str, Mapping[str, float]],
-           champion_metrics: Mapping[str, float] | None, metric: str,
-           higher_is_better: bool = True, min_improvement: float = 0.0,
-           champion_name: str = "champion",
-           alternatives: Mapping[str, Mapping[str, float]] | None = None) -> GateDecision:
+def decide(
+    challenger_metrics: Mapping[str, float],
+    baseline_metrics: Mapping[str, Mapping[str, float]],
+    champion_metrics: Mapping[str, float] | None,
+    metric: str,
+    higher_is_better: bool = True,
+    min_improvement: float = 0.0,
+    champion_name: str = "champion",
+    alternatives: Mapping[str, Mapping[str, float]] | None = None,
+) -> GateDecision:
     """Gate decision; see the module docstring. `min_improvement` is relative (0.01 = 1%)."""
     if min_improvement < 0 or math.isnan(min_improvement):
         raise ValueError(f"min_improvement must be >= 0, got {min_improvement}")
     chal = _value(challenger_metrics, metric)
-    comps = [_compare("baseline", name, _value(m, metric), chal, metric, higher_is_better,
-                      min_improvement) for name, m in baseline_metrics.items()]
-    comps += [_compare("alternative", name, _value(m, metric), chal, metric, higher_is_better, 0.0,
-                       strict=False) for name, m in (alternatives or {}).items()]
+    comps = [
+        _compare("baseline", name, _value(m, metric), chal, metric, higher_is_better, min_improvement)
+        for name, m in baseline_metrics.items()
+    ]
+    comps += [
+        _compare("alternative", name, _value(m, metric), chal, metric, higher_is_better, 0.0, strict=False)
+        for name, m in (alternatives or {}).items()
+    ]
     if champion_metrics is not None:
-        comps.append(_compare("champion", champion_name, _value(champion_metrics, metric), chal,
-                              metric, higher_is_better, min_improvement))
+        comps.append(
+            _compare(
+                "champion",
+                champion_name,
+                _value(champion_metrics, metric),
+                chal,
+                metric,
+                higher_is_better,
+                min_improvement,
+            )
+        )
     reasons = [c.reason for c in comps]
     if not comps:
         promote = False
@@ -109,27 +136,35 @@ def decide(challenger_metrics: Mapping[str, float],
     failed = [f"{c.role} {c.name}" for c in comps if not c.passed]
     if champion_metrics is None and comps:
         reasons.append("no current champion: first model, compared with the baselines only")
-    reasons.append(("PROMOTE: beats " + ", ".join(f"{c.role} {c.name}" for c in comps))
-                   if promote else
-                   ("REFUSE: does not beat " + ", ".join(failed) if failed else "REFUSE"))
-    return GateDecision(promote, reasons, _table(comps, metric, higher_is_better,
-                                                 min_improvement, chal, promote), comps)
+    reasons.append(
+        ("PROMOTE: beats " + ", ".join(f"{c.role} {c.name}" for c in comps))
+        if promote
+        else ("REFUSE: does not beat " + ", ".join(failed) if failed else "REFUSE")
+    )
+    return GateDecision(
+        promote, reasons, _table(comps, metric, higher_is_better, min_improvement, chal, promote), comps
+    )
 
 
-def _table(comps: list[Comparison], metric: str, higher: bool, margin: float,
-           chal: float | None, promote: bool) -> str:
-    lines = [f"**Promotion gate** on `{metric}` ({'higher' if higher else 'lower'} is better, "
-             f"margin {margin:.2%} relative): **{'PROMOTE' if promote else 'REFUSE'}**", "",
-             "| compared with | role | its value | challenger | required | result |",
-             "|---|---|---:|---:|---:|---|"]
+def _table(comps: list[Comparison], metric: str, higher: bool, margin: float, chal: float | None, promote: bool) -> str:
+    lines = [
+        f"**Promotion gate** on `{metric}` ({'higher' if higher else 'lower'} is better, "
+        f"margin {margin:.2%} relative): **{'PROMOTE' if promote else 'REFUSE'}**",
+        "",
+        "| compared with | role | its value | challenger | required | result |",
+        "|---|---|---:|---:|---:|---|",
+    ]
     for c in comps:
-        lines.append(f"| {c.name} | {c.role} | {_fmt(c.other)} | {_fmt(chal)} | "
-                     f"{_fmt(c.required)} | {'pass' if c.passed else 'FAIL'} |")
+        lines.append(
+            f"| {c.name} | {c.role} | {_fmt(c.other)} | {_fmt(chal)} | "
+            f"{_fmt(c.required)} | {'pass' if c.passed else 'FAIL'} |"
+        )
     return "\n".join(lines) + "\n"
 
 
-def select_serving(metrics: dict[str, dict[str, float]], servable: list[str], metric: str,
-                   higher_is_better: bool) -> str:
+def select_serving(
+    metrics: dict[str, dict[str, float]], servable: list[str], metric: str, higher_is_better: bool
+) -> str:
     """The servable candidate with the best `metric`; ties and NaNs go to the earlier (simpler) one.
 
     ValueError when no servable candidate has a value: there is nothing to serve.

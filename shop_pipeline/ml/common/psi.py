@@ -75,8 +75,9 @@ def psi_from_shares(reference_shares: np.ndarray, current_shares: np.ndarray) ->
     return float(np.sum((current - reference) * np.log(current / reference)))
 
 
-def psi(reference: Iterable[float] | np.ndarray, current: Iterable[float] | np.ndarray,
-        bins: int = DEFAULT_BINS) -> float:
+def psi(
+    reference: Iterable[float] | np.ndarray, current: Iterable[float] | np.ndarray, bins: int = DEFAULT_BINS
+) -> float:
     """PSI of `current` against `reference`, with bins at the reference's quantiles."""
     edges = quantile_edges(reference, bins)
     return psi_from_shares(bin_shares(reference, edges), bin_shares(current, edges))
@@ -107,9 +108,9 @@ class FeatureDrift:
 @dataclass(frozen=True)
 class ReferenceBins:
     feature: str
-    edges: np.ndarray    # inner edges (right-closed bins); empty when rows == 0
-    shares: np.ndarray   # share of the reference in each of len(edges) + 1 bins
-    rows: int            # reference values (NaN dropped)
+    edges: np.ndarray  # inner edges (right-closed bins); empty when rows == 0
+    shares: np.ndarray  # share of the reference in each of len(edges) + 1 bins
+    rows: int  # reference values (NaN dropped)
 
 
 def reference_bins(reference: pd.DataFrame, columns: Sequence[str], bins: int) -> list[ReferenceBins]:
@@ -136,8 +137,9 @@ def psi_against(reference: Sequence[ReferenceBins], current: pd.DataFrame) -> li
     return out
 
 
-def psi_by_column(reference: pd.DataFrame, current: pd.DataFrame, columns: Sequence[str],
-                  bins: int = DEFAULT_BINS) -> list[FeatureDrift]:
+def psi_by_column(
+    reference: pd.DataFrame, current: pd.DataFrame, columns: Sequence[str], bins: int = DEFAULT_BINS
+) -> list[FeatureDrift]:
     """PSI of each column; a column with no values on one side gets NaN (not measurable)."""
     return psi_against(reference_bins(reference, columns, bins), current)
 

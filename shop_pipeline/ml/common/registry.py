@@ -56,19 +56,34 @@ MODEL_NAME_TABLES = ("ml.model_registry", "ml.model_evaluations", "ml.drift_refe
 # (skops builds them without running their code paths beyond __setstate__), and plain numpy
 # value types. Anything else in a file (a pickle-able callable, another library) is refused.
 ALLOWED_TYPE_PREFIXES = ("sklearn.",)
-ALLOWED_TYPES = frozenset({
-    "numpy.dtype", "numpy.ndarray", "numpy.float64", "numpy.float32", "numpy.int64",
-    "numpy.int32", "numpy.int8", "numpy.bool_", "numpy.ufunc", "numpy.log1p",
-    "numpy.random._generator.Generator", "numpy.random.mtrand.RandomState",
-    "numpy.random._pcg64.PCG64", "numpy.random._mt19937.MT19937",
-    "builtins.slice", "builtins.frozenset",
-    # the forecaster's TransformedTargetRegressor(func=np.log1p, inverse_func=np.expm1) and
-    # scikit-learn's own partial(check_array, ...) helpers
-    "numpy.expm1", "functools.partial",
-    # the project's own BG/NBD estimator (four fitted numbers, no callables), and its path
-    # before the model packages (artifacts saved then name it so: MOVED_MODULES)
-    "shop_pipeline.ml.propensity.bgnbd.BetaGeoClassifier", "shop_pipeline.ml.bgnbd.BetaGeoClassifier",
-})
+ALLOWED_TYPES = frozenset(
+    {
+        "numpy.dtype",
+        "numpy.ndarray",
+        "numpy.float64",
+        "numpy.float32",
+        "numpy.int64",
+        "numpy.int32",
+        "numpy.int8",
+        "numpy.bool_",
+        "numpy.ufunc",
+        "numpy.log1p",
+        "numpy.random._generator.Generator",
+        "numpy.random.mtrand.RandomState",
+        "numpy.random._pcg64.PCG64",
+        "numpy.random._mt19937.MT19937",
+        "builtins.slice",
+        "builtins.frozenset",
+        # the forecaster's TransformedTargetRegressor(func=np.log1p, inverse_func=np.expm1) and
+        # scikit-learn's own partial(check_array, ...) helpers
+        "numpy.expm1",
+        "functools.partial",
+        # the project's own BG/NBD estimator (four fitted numbers, no callables), and its path
+        # before the model packages (artifacts saved then name it so: MOVED_MODULES)
+        "shop_pipeline.ml.propensity.bgnbd.BetaGeoClassifier",
+        "shop_pipeline.ml.bgnbd.BetaGeoClassifier",
+    }
+)
 # skops finds a type by the module written in the file: an artifact saved before a project
 # module moved names the old module, which is loaded as the new one.
 MOVED_MODULES = {"shop_pipeline.ml.bgnbd": "shop_pipeline.ml.propensity.bgnbd"}
@@ -121,8 +136,11 @@ def _json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, default=str)
 
 
-def make_version(parameters: dict[str, Any], window: Any, trained_at: dt.datetime | None = None,
-                 ) -> str:
+def make_version(
+    parameters: dict[str, Any],
+    window: Any,
+    trained_at: dt.datetime | None = None,
+) -> str:
     """Sortable, deterministic for the same parameters + data window + second:
     YYYYMMDDTHHMMSS-<first 8 hex of sha256(parameters, window)>."""
     trained_at = trained_at or utc_now()
@@ -180,8 +198,12 @@ def artifact_file(models_dir: str | os.PathLike, stored_path: str) -> Path:
     return Path(stored_path)
 
 
-def save_model(obj: Any, models_dir: str | os.PathLike, model_name: str, version: str,
-               ) -> tuple[Path, str]:
+def save_model(
+    obj: Any,
+    models_dir: str | os.PathLike,
+    model_name: str,
+    version: str,
+) -> tuple[Path, str]:
     """Write `obj` with skops to models_dir/model_name/version.skops (atomically: temp file +
     rename) and return (path, sha256). An existing file with other bytes is never replaced."""
     _check_name("model_name", model_name)
@@ -196,8 +218,7 @@ def save_model(obj: Any, models_dir: str | os.PathLike, model_name: str, version
     if path.exists():
         if file_sha256(path) == digest:
             return path, digest
-        raise FileExistsError(f"{path} already exists with different content; "
-                              f"versions are never overwritten")
+        raise FileExistsError(f"{path} already exists with different content; versions are never overwritten")
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{version}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
@@ -230,7 +251,8 @@ def load_artifact(path: str | os.PathLike, expected_sha256: str) -> Any:
     if actual != expected_sha256:
         raise ArtifactIntegrityError(
             f"refusing to load {path}: its SHA-256 is {actual} but the registry recorded "
-            f"{expected_sha256} (the file was changed or replaced after registration)")
+            f"{expected_sha256} (the file was changed or replaced after registration)"
+        )
     if actual in _LOADED:
         # the same verified bytes were loaded already in this process (a run's scoring and
         # drift steps use the same champion): parsing skops costs more than the model's use
@@ -241,8 +263,7 @@ def load_artifact(path: str | os.PathLike, expected_sha256: str) -> Any:
     untrusted = sio.get_untrusted_types(data=data)
     refused = sorted(t for t in untrusted if not _allowed(t))
     if refused:
-        raise UntrustedArtifactError(f"refusing to load {path}: types outside the allow-list: "
-                                     f"{refused}")
+        raise UntrustedArtifactError(f"refusing to load {path}: types outside the allow-list: {refused}")
     for old, new in MOVED_MODULES.items():
         if any(t.startswith(old + ".") for t in untrusted):
             sys.modules.setdefault(old, importlib.import_module(new))
@@ -266,29 +287,37 @@ def _row(values: tuple) -> RegistryRow:
     return RegistryRow(**d)
 
 
-def get_version(con: duckdb.DuckDBPyConnection, model_name: str, version: str,
-                ) -> RegistryRow | None:
-    r = con.execute(f"SELECT {', '.join(_COLUMNS)} FROM ml.model_registry "
-                    "WHERE model_name = ? AND version = ?", [model_name, version]).fetchone()
+def get_version(
+    con: duckdb.DuckDBPyConnection,
+    model_name: str,
+    version: str,
+) -> RegistryRow | None:
+    r = con.execute(
+        f"SELECT {', '.join(_COLUMNS)} FROM ml.model_registry WHERE model_name = ? AND version = ?",
+        [model_name, version],
+    ).fetchone()
     return None if r is None else _row(r)
 
 
 def versions(con: duckdb.DuckDBPyConnection, model_name: str) -> list[RegistryRow]:
-    rows = con.execute(f"SELECT {', '.join(_COLUMNS)} FROM ml.model_registry "
-                       "WHERE model_name = ? ORDER BY version", [model_name]).fetchall()
+    rows = con.execute(
+        f"SELECT {', '.join(_COLUMNS)} FROM ml.model_registry WHERE model_name = ? ORDER BY version", [model_name]
+    ).fetchall()
     return [_row(r) for r in rows]
 
 
 def champion(con: duckdb.DuckDBPyConnection, model_name: str) -> RegistryRow | None:
-    rows = con.execute(f"SELECT {', '.join(_COLUMNS)} FROM ml.model_registry "
-                       "WHERE model_name = ? AND is_champion", [model_name]).fetchall()
+    rows = con.execute(
+        f"SELECT {', '.join(_COLUMNS)} FROM ml.model_registry WHERE model_name = ? AND is_champion", [model_name]
+    ).fetchall()
     if len(rows) > 1:  # cannot happen through promote(); say so rather than pick one
         raise RuntimeError(f"{model_name} has {len(rows)} champions in ml.model_registry")
     return _row(rows[0]) if rows else None
 
 
-def load_model(con: duckdb.DuckDBPyConnection, model_name: str, version: str | None = None, *,
-               models_dir: str | os.PathLike) -> Any:
+def load_model(
+    con: duckdb.DuckDBPyConnection, model_name: str, version: str | None = None, *, models_dir: str | os.PathLike
+) -> Any:
     """The artifact of `version` (default: the champion) from `models_dir` (the models folder of
     the shop home in use), hash-checked against the registry."""
     row = champion(con, model_name) if version is None else get_version(con, model_name, version)
@@ -298,27 +327,54 @@ def load_model(con: duckdb.DuckDBPyConnection, model_name: str, version: str | N
     return load_artifact(artifact_file(models_dir, row.artifact_path), row.sha256)
 
 
-def register(con: duckdb.DuckDBPyConnection, *, model_name: str, version: str,
-             artifact_path: str | os.PathLike, models_dir: str | os.PathLike, sha256: str,
-             features: list[str],
-             parameters: dict[str, Any], train_start: Any = None, train_end: Any = None,
-             as_of: Any = None, trained_at: dt.datetime | None = None,
-             notes: str | None = None, training_key: str | None = None,
-             training_inputs: dict[str, Any] | None = None) -> RegistryRow:
+def register(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    model_name: str,
+    version: str,
+    artifact_path: str | os.PathLike,
+    models_dir: str | os.PathLike,
+    sha256: str,
+    features: list[str],
+    parameters: dict[str, Any],
+    train_start: Any = None,
+    train_end: Any = None,
+    as_of: Any = None,
+    trained_at: dt.datetime | None = None,
+    notes: str | None = None,
+    training_key: str | None = None,
+    training_inputs: dict[str, Any] | None = None,
+) -> RegistryRow:
     """Insert a (not yet champion) version. Registering the same version twice is an error.
 
     `artifact_path` is stored relative to `models_dir` (see `relative_artifact_path`).
     `training_key` identifies what the training read (see `find_reusable`)."""
-    values = [model_name, version, trained_at or utc_now(), train_start, train_end, as_of,
-              _json(list(features)), _json(parameters),
-              relative_artifact_path(artifact_path, models_dir), sha256, False, None,
-              notes, training_key, None if training_inputs is None else _json(training_inputs), None]
+    values = [
+        model_name,
+        version,
+        trained_at or utc_now(),
+        train_start,
+        train_end,
+        as_of,
+        _json(list(features)),
+        _json(parameters),
+        relative_artifact_path(artifact_path, models_dir),
+        sha256,
+        False,
+        None,
+        notes,
+        training_key,
+        None if training_inputs is None else _json(training_inputs),
+        None,
+    ]
     with transaction(con):
-        if con.execute("SELECT 1 FROM ml.model_registry WHERE model_name = ? AND version = ?",
-                       [model_name, version]).fetchone():
+        if con.execute(
+            "SELECT 1 FROM ml.model_registry WHERE model_name = ? AND version = ?", [model_name, version]
+        ).fetchone():
             raise ValueError(f"{model_name} version {version} is already registered")
-        con.execute(f"INSERT INTO ml.model_registry ({', '.join(_COLUMNS)}) "
-                    f"VALUES ({', '.join('?' * len(_COLUMNS))})", values)
+        con.execute(
+            f"INSERT INTO ml.model_registry ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})", values
+        )
     row = get_version(con, model_name, version)
     assert row is not None
     return row
@@ -326,19 +382,25 @@ def register(con: duckdb.DuckDBPyConnection, *, model_name: str, version: str,
 
 def latest_trained(con: duckdb.DuckDBPyConnection, model_name: str) -> RegistryRow | None:
     """The most recently trained version of `model_name` (None when there is none)."""
-    r = con.execute(f"SELECT {', '.join(_COLUMNS)} FROM ml.model_registry WHERE model_name = ? "
-                    "ORDER BY trained_at DESC, version DESC LIMIT 1", [model_name]).fetchone()
+    r = con.execute(
+        f"SELECT {', '.join(_COLUMNS)} FROM ml.model_registry WHERE model_name = ? "
+        "ORDER BY trained_at DESC, version DESC LIMIT 1",
+        [model_name],
+    ).fetchone()
     return None if r is None else _row(r)
 
 
-def find_reusable(con: duckdb.DuckDBPyConnection, model_name: str, training_key: str, *,
-                  models_dir: str | os.PathLike) -> RegistryRow | None:
+def find_reusable(
+    con: duckdb.DuckDBPyConnection, model_name: str, training_key: str, *, models_dir: str | os.PathLike
+) -> RegistryRow | None:
     """The newest version trained with `training_key` whose artifact is still in `models_dir`
     (the models folder of the home in use) with the SHA-256 the registry recorded (a missing or
     changed file is not reused: None)."""
-    rows = con.execute(f"SELECT {', '.join(_COLUMNS)} FROM ml.model_registry "
-                       "WHERE model_name = ? AND training_key = ? ORDER BY trained_at DESC, version DESC",
-                       [model_name, training_key]).fetchall()
+    rows = con.execute(
+        f"SELECT {', '.join(_COLUMNS)} FROM ml.model_registry "
+        "WHERE model_name = ? AND training_key = ? ORDER BY trained_at DESC, version DESC",
+        [model_name, training_key],
+    ).fetchall()
     for r in rows:
         row = _row(r)
         path = artifact_file(models_dir, row.artifact_path)
@@ -347,12 +409,13 @@ def find_reusable(con: duckdb.DuckDBPyConnection, model_name: str, training_key:
     return None
 
 
-def mark_reused(con: duckdb.DuckDBPyConnection, model_name: str, version: str,
-                at: dt.datetime | None = None) -> None:
+def mark_reused(con: duckdb.DuckDBPyConnection, model_name: str, version: str, at: dt.datetime | None = None) -> None:
     """Record that a run reused `version` instead of training anew."""
     with transaction(con):
-        con.execute("UPDATE ml.model_registry SET reused_at = ? WHERE model_name = ? AND version = ?",
-                    [at or utc_now(), model_name, version])
+        con.execute(
+            "UPDATE ml.model_registry SET reused_at = ? WHERE model_name = ? AND version = ?",
+            [at or utc_now(), model_name, version],
+        )
 
 
 def _number(value: Any) -> float | None:
@@ -363,50 +426,70 @@ def _number(value: Any) -> float | None:
     return v if v == v and v not in (float("inf"), float("-inf")) else None
 
 
-def record_evaluations(con: duckdb.DuckDBPyConnection, model_name: str, version: str,
-                       metrics: dict[str, dict[str, float]], window_start: Any = None,
-                       window_end: Any = None, evaluated_at: dt.datetime | None = None) -> int:
+def record_evaluations(
+    con: duckdb.DuckDBPyConnection,
+    model_name: str,
+    version: str,
+    metrics: dict[str, dict[str, float]],
+    window_start: Any = None,
+    window_end: Any = None,
+    evaluated_at: dt.datetime | None = None,
+) -> int:
     """Replace the evaluations of (model_name, version) with `metrics`
     (candidate -> metric -> value); NaN and infinities are stored as NULL. Returns the row count."""
     at = evaluated_at or utc_now()
-    rows = [[model_name, version, cand, metric, _number(value), window_start, window_end, at]
-            for cand, ms in metrics.items() for metric, value in ms.items()]
+    rows = [
+        [model_name, version, cand, metric, _number(value), window_start, window_end, at]
+        for cand, ms in metrics.items()
+        for metric, value in ms.items()
+    ]
     with transaction(con):
-        con.execute("DELETE FROM ml.model_evaluations WHERE model_name = ? AND version = ?",
-                    [model_name, version])
+        con.execute("DELETE FROM ml.model_evaluations WHERE model_name = ? AND version = ?", [model_name, version])
         if rows:
-            con.executemany("INSERT INTO ml.model_evaluations (model_name, version, candidate, "
-                            "metric, value, window_start, window_end, evaluated_at) "
-                            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+            con.executemany(
+                "INSERT INTO ml.model_evaluations (model_name, version, candidate, "
+                "metric, value, window_start, window_end, evaluated_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
     return len(rows)
 
 
-def evaluations(con: duckdb.DuckDBPyConnection, model_name: str, version: str,
-                ) -> dict[str, dict[str, float | None]]:
+def evaluations(
+    con: duckdb.DuckDBPyConnection,
+    model_name: str,
+    version: str,
+) -> dict[str, dict[str, float | None]]:
     out: dict[str, dict[str, float | None]] = {}
     for cand, metric, value in con.execute(
-            "SELECT candidate, metric, value FROM ml.model_evaluations "
-            "WHERE model_name = ? AND version = ? ORDER BY candidate, metric",
-            [model_name, version]).fetchall():
+        "SELECT candidate, metric, value FROM ml.model_evaluations "
+        "WHERE model_name = ? AND version = ? ORDER BY candidate, metric",
+        [model_name, version],
+    ).fetchall():
         out.setdefault(cand, {})[metric] = value
     return out
 
 
-def promote(con: duckdb.DuckDBPyConnection, model_name: str, version: str,
-            promoted_at: dt.datetime | None = None) -> RegistryRow:
+def promote(
+    con: duckdb.DuckDBPyConnection, model_name: str, version: str, promoted_at: dt.datetime | None = None
+) -> RegistryRow:
     """Make `version` the only champion of `model_name`, in one transaction: a reader sees the
     old champion or the new one, never none or two."""
     at = promoted_at or utc_now()
     with transaction(con):
-        if not con.execute("SELECT 1 FROM ml.model_registry WHERE model_name = ? AND version = ?",
-                           [model_name, version]).fetchone():
+        if not con.execute(
+            "SELECT 1 FROM ml.model_registry WHERE model_name = ? AND version = ?", [model_name, version]
+        ).fetchone():
             raise LookupError(f"{model_name} version {version} is not registered")
-        con.execute("UPDATE ml.model_registry SET is_champion = false "
-                    "WHERE model_name = ? AND is_champion AND version <> ?",
-                    [model_name, version])
-        con.execute("UPDATE ml.model_registry SET is_champion = true, promoted_at = ? "
-                    "WHERE model_name = ? AND version = ? AND NOT is_champion",
-                    [at, model_name, version])
+        con.execute(
+            "UPDATE ml.model_registry SET is_champion = false WHERE model_name = ? AND is_champion AND version <> ?",
+            [model_name, version],
+        )
+        con.execute(
+            "UPDATE ml.model_registry SET is_champion = true, promoted_at = ? "
+            "WHERE model_name = ? AND version = ? AND NOT is_champion",
+            [at, model_name, version],
+        )
     row = get_version(con, model_name, version)
     assert row is not None
     return row

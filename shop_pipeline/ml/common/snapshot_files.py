@@ -45,5 +45,6 @@ def copy_artifact(row, models_dir: Path, target: Path) -> None:
     """The registered artifact of `row` into the snapshot, refused when its bytes are not the registered ones."""
     shutil.copyfile(registry.artifact_file(models_dir, row.artifact_path), target)
     if registry.file_sha256(target) != row.sha256:
-        raise registry.ArtifactIntegrityError(f"{row.model_name} {row.version}: the artifact does not match the "
-                                              "SHA-256 the registry recorded")
+        raise registry.ArtifactIntegrityError(
+            f"{row.model_name} {row.version}: the artifact does not match the SHA-256 the registry recorded"
+        )

@@ -68,12 +68,12 @@ class ModelSettings(Protocol):
 class TrainingRun:
     """What every model's training returns: the version to register and how it was measured."""
 
-    serving_candidate: str                    # the servable candidate that measured best, refit as `fitted`
+    serving_candidate: str  # the servable candidate that measured best, refit as `fitted`
     fitted: Artifact
-    metrics: dict[str, dict[str, float]]      # candidate -> metric -> value on the held-out window
-    parameters: dict[str, Any]                # the version's registry parameters (serving_candidate is added)
+    metrics: dict[str, dict[str, float]]  # candidate -> metric -> value on the held-out window
+    parameters: dict[str, Any]  # the version's registry parameters (serving_candidate is added)
     features: list[str]
-    held_out: tuple[dt.date, dt.date]         # the evaluations' window (part of the version's hash)
+    held_out: tuple[dt.date, dt.date]  # the evaluations' window (part of the version's hash)
     train_start: dt.date | None
     train_end: dt.date | None
     notes: str = ""
@@ -81,8 +81,8 @@ class TrainingRun:
     # run's window (evaluate_saved), a later one by its own recorded metrics; None: nothing was
     # measured, no comparison
     champion_window_start: dt.date | None = None
-    mode: str | None = None                   # how the version was chosen, when a model has modes
-    warning: str | None = None                # one line for the run's log
+    mode: str | None = None  # how the version was chosen, when a model has modes
+    warning: str | None = None  # one line for the run's log
     details: Any = field(default=None, repr=False)  # the model's own run (for its report and evaluate_saved)
 
 
@@ -137,16 +137,16 @@ def _no_settings(settings: ModelSettings) -> dict[str, Any]:
 class ModelSpec:
     """Everything the pipeline needs to know about one model (module docstring)."""
 
-    name: str                       # the registry name: the package, and the prefix of the assets
-    title: str                      # for reports, e.g. "Demand forecast"
+    name: str  # the registry name: the package, and the prefix of the assets
+    title: str  # for reports, e.g. "Demand forecast"
     gate_metric: str
     higher_is_better: bool
     candidates: tuple[str, ...]
-    servable: tuple[str, ...]       # simpler first: a tie serves the simpler one
-    references: tuple[str, ...]     # not servable, but the served candidate must beat them
-    default_candidate: str          # what a version registered before the choice was recorded serves
+    servable: tuple[str, ...]  # simpler first: a tie serves the simpler one
+    references: tuple[str, ...]  # not servable, but the served candidate must beat them
+    default_candidate: str  # what a version registered before the choice was recorded serves
     reported_metrics: tuple[str, ...]  # the served candidate's metrics the training asset shows (charted)
-    artifact: type                  # the fitted model's class (Artifact)
+    artifact: type  # the fitted model's class (Artifact)
     training_inputs: Mapping[str, str]  # table -> row filter ("" all rows): the training key's tables
     train: Callable[[duckdb.DuckDBPyConnection, dt.date, ModelSettings], TrainingRun]
     evaluate_saved: Callable[[TrainingRun, Any, registry.RegistryRow], dict[str, float]]
@@ -167,7 +167,7 @@ class ModelSpec:
     drift_features: tuple[str, ...] = ()
     drift: Callable[[duckdb.DuckDBPyConnection, Loader, int, int, list[str]], DriftPart] | None = None
     snapshot_export: Callable[[duckdb.DuckDBPyConnection, os.PathLike, os.PathLike], dict | None] | None = None
-    online: type | None = None      # online predictor: online(snapshot folder, its manifest entry)
+    online: type | None = None  # online predictor: online(snapshot folder, its manifest entry)
     # the wiring: upstream assets by name, the assets' kinds and descriptions
     training_upstream: tuple[str, ...] = ()
     scoring_upstream: str = ""

@@ -33,10 +33,10 @@ from sklearn.linear_model import Ridge
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 
-MODEL_NAME = "demand_forecast"   # in the registry; the assets are demand_forecast_model, _champion
-CANDIDATES = ("seasonal_naive", "linear", "challenger")   # simpler first: a tie serves the simpler one
+MODEL_NAME = "demand_forecast"  # in the registry; the assets are demand_forecast_model, _champion
+CANDIDATES = ("seasonal_naive", "linear", "challenger")  # simpler first: a tie serves the simpler one
 BASELINES = ("seasonal_naive", "linear")
-GATE_METRIC = "wape"       # pooled over the backtest folds; lower is better
+GATE_METRIC = "wape"  # pooled over the backtest folds; lower is better
 HIGHER_IS_BETTER = False
 METRICS = ("wape", "mae", "rmse", "bias", "coverage_80")
 
@@ -44,13 +44,27 @@ LINEAR_NUMERIC = ("shown_price", "is_promo", "promo_discount_pct", "ad_spend", "
 LINEAR_CATEGORICAL = ("day_of_week",)
 CHALLENGER_CATEGORICAL = ("category",)
 CHALLENGER_NUMERIC = (
-    "horizon", "day_of_week", "is_weekend",
-    "units_lag_1", "units_lag_7", "units_lag_14",
-    "units_rolling_mean_7", "units_rolling_mean_28", "units_rolling_mean_91",
-    "views_rolling_mean_7", "carts_rolling_mean_7", "history_days",
-    "seasonal_naive", "same_weekday_mean_4w",
-    "shown_price", "price_vs_list", "discount_vs_ref", "is_promo", "promo_discount_pct",
-    "ad_spend", "ad_spend_ratio",
+    "horizon",
+    "day_of_week",
+    "is_weekend",
+    "units_lag_1",
+    "units_lag_7",
+    "units_lag_14",
+    "units_rolling_mean_7",
+    "units_rolling_mean_28",
+    "units_rolling_mean_91",
+    "views_rolling_mean_7",
+    "carts_rolling_mean_7",
+    "history_days",
+    "seasonal_naive",
+    "same_weekday_mean_4w",
+    "shown_price",
+    "price_vs_list",
+    "discount_vs_ref",
+    "is_promo",
+    "promo_discount_pct",
+    "ad_spend",
+    "ad_spend_ratio",
 )
 MIN_TRAIN_ROWS = 30
 INTERVAL = (0.1, 0.9)
@@ -77,10 +91,16 @@ DEFAULT_CONFIG = ForecastConfig()
 def linear_pipeline(cfg: ForecastConfig) -> Pipeline:
     pre = ColumnTransformer(
         [
-            ("num", Pipeline([
-                ("impute", SimpleImputer(strategy="median", keep_empty_features=True)),
-                ("scale", StandardScaler()),
-            ]), list(LINEAR_NUMERIC)),
+            (
+                "num",
+                Pipeline(
+                    [
+                        ("impute", SimpleImputer(strategy="median", keep_empty_features=True)),
+                        ("scale", StandardScaler()),
+                    ]
+                ),
+                list(LINEAR_NUMERIC),
+            ),
             ("weekday", OneHotEncoder(handle_unknown="ignore"), list(LINEAR_CATEGORICAL)),
         ]
     )
@@ -90,10 +110,16 @@ def linear_pipeline(cfg: ForecastConfig) -> Pipeline:
 def challenger_pipeline(cfg: ForecastConfig, seed: int) -> TransformedTargetRegressor:
     pre = ColumnTransformer(
         [
-            ("cat", OrdinalEncoder(
-                handle_unknown="use_encoded_value", unknown_value=np.nan,
-                encoded_missing_value=np.nan, max_categories=250,
-            ), list(CHALLENGER_CATEGORICAL)),
+            (
+                "cat",
+                OrdinalEncoder(
+                    handle_unknown="use_encoded_value",
+                    unknown_value=np.nan,
+                    encoded_missing_value=np.nan,
+                    max_categories=250,
+                ),
+                list(CHALLENGER_CATEGORICAL),
+            ),
             ("num", "passthrough", list(CHALLENGER_NUMERIC)),
         ]
     )
@@ -110,7 +136,9 @@ def challenger_pipeline(cfg: ForecastConfig, seed: int) -> TransformedTargetRegr
     )
     return TransformedTargetRegressor(
         regressor=Pipeline([("features", pre), ("model", model)]),
-        func=np.log1p, inverse_func=np.expm1, check_inverse=False,
+        func=np.log1p,
+        inverse_func=np.expm1,
+        check_inverse=False,
     )
 
 
@@ -172,9 +200,14 @@ class FittedForecaster:
             "interval_hi": np.asarray(self.interval_hi, dtype=np.float64),
             "interval_method": self.interval_method,
             "calibration_rows": int(self.calibration_rows),
-            "baseline_intervals": {name: {"edges": np.asarray(edges, dtype=np.float64), "lo": np.asarray(lo, dtype=np.float64),
-                                          "hi": np.asarray(hi, dtype=np.float64)}
-                                   for name, (edges, lo, hi) in self.baseline_intervals.items()},
+            "baseline_intervals": {
+                name: {
+                    "edges": np.asarray(edges, dtype=np.float64),
+                    "lo": np.asarray(lo, dtype=np.float64),
+                    "hi": np.asarray(hi, dtype=np.float64),
+                }
+                for name, (edges, lo, hi) in self.baseline_intervals.items()
+            },
         }
 
     @classmethod
@@ -196,13 +229,18 @@ class FittedForecaster:
             interval_method=artifact["interval_method"],
             calibration_rows=int(artifact["calibration_rows"]),
             # absent from artifacts saved before the baselines had intervals: they fall back to Poisson
-            baseline_intervals={name: (np.asarray(b["edges"]), np.asarray(b["lo"]), np.asarray(b["hi"]))
-                                for name, b in artifact.get("baseline_intervals", {}).items()},
+            baseline_intervals={
+                name: (np.asarray(b["edges"]), np.asarray(b["lo"]), np.asarray(b["hi"]))
+                for name, b in artifact.get("baseline_intervals", {}).items()
+            },
         )
 
 
-def residual_bins(predicted_log: np.ndarray, actual_log: np.ndarray, cfg: ForecastConfig,
-                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def residual_bins(
+    predicted_log: np.ndarray,
+    actual_log: np.ndarray,
+    cfg: ForecastConfig,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(edges, lo, hi): per-bin 10% / 90% quantiles of the residuals actual_log - predicted_log
     (log1p units), bins = quantiles of predicted_log."""
     f = predicted_log
@@ -216,12 +254,14 @@ def residual_bins(predicted_log: np.ndarray, actual_log: np.ndarray, cfg: Foreca
     return edges, np.minimum(lo, 0), np.maximum(hi, 0)
 
 
-def set_intervals(fitted: FittedForecaster, challenger, linear, X: pd.DataFrame, actual_log: np.ndarray,
-                  cfg: ForecastConfig) -> None:
+def set_intervals(
+    fitted: FittedForecaster, challenger, linear, X: pd.DataFrame, actual_log: np.ndarray, cfg: ForecastConfig
+) -> None:
     """The challenger's and the baselines' residual bins of their forecasts of X against
     actual_log = log1p(units)."""
     fitted.interval_edges, fitted.interval_lo, fitted.interval_hi = residual_bins(
-        np.log1p(challenger.predict(X).clip(0)), actual_log, cfg)
+        np.log1p(challenger.predict(X).clip(0)), actual_log, cfg
+    )
     fitted.baseline_intervals = {
         "linear": residual_bins(np.log1p(non_negative(linear.predict(X))), actual_log, cfg),
         "seasonal_naive": residual_bins(np.log1p(non_negative(X["seasonal_naive"].to_numpy())), actual_log, cfg),
@@ -238,8 +278,11 @@ def non_negative(a) -> np.ndarray:
     return np.maximum(np.where(np.isfinite(a), a, 0.0), 0.0)
 
 
-def predict_candidates(fitted: FittedForecaster, X: pd.DataFrame, candidates: tuple[str, ...] = CANDIDATES,
-             ) -> dict[str, dict[str, np.ndarray]]:
+def predict_candidates(
+    fitted: FittedForecaster,
+    X: pd.DataFrame,
+    candidates: tuple[str, ...] = CANDIDATES,
+) -> dict[str, dict[str, np.ndarray]]:
     """candidate -> {p10, p50, p90} for each of `candidates` (seasonal_naive always); baselines
     carry no interval (p10 = p90 = NaN)."""
     sn = non_negative(X["seasonal_naive"].to_numpy())

@@ -23,14 +23,32 @@ from shop_pipeline.ml.common.errors import NotEnoughData
 from shop_pipeline.ml.common.splits import as_date
 
 REQUIRED_HISTORY = (
-    "product_id", "day", "category", "units", "shown_price", "list_price",
-    "promo_discount_pct", "is_promo", "ad_spend",
+    "product_id",
+    "day",
+    "category",
+    "units",
+    "shown_price",
+    "list_price",
+    "promo_discount_pct",
+    "is_promo",
+    "ad_spend",
 )
 OPTIONAL_HISTORY = ("brand", "views", "carts")
 HISTORY_COLUMNS = (*REQUIRED_HISTORY, *OPTIONAL_HISTORY)  # all a forecast reads of the history
 FUTURE_COLUMNS = (
-    "product_id", "day", "category", "brand", "list_price", "promo_discount_pct", "is_promo",
-    "shown_price", "day_of_week", "day_of_year", "month", "is_weekend", "ad_spend",
+    "product_id",
+    "day",
+    "category",
+    "brand",
+    "list_price",
+    "promo_discount_pct",
+    "is_promo",
+    "shown_price",
+    "day_of_week",
+    "day_of_year",
+    "month",
+    "is_weekend",
+    "ad_spend",
 )
 # what the model needs of the target day (the rest of FUTURE_COLUMNS is accepted, unused)
 _TARGET_KNOWN = ("shown_price", "list_price", "promo_discount_pct", "is_promo", "ad_spend")
@@ -155,8 +173,9 @@ def window_mean(panel: Panel, name: str, product_rows: np.ndarray, origins: np.n
     return out
 
 
-def design_matrix(panel: Panel, product_rows: np.ndarray, origins: np.ndarray, horizons: np.ndarray,
-                  target_days: pd.DataFrame) -> pd.DataFrame:
+def design_matrix(
+    panel: Panel, product_rows: np.ndarray, origins: np.ndarray, horizons: np.ndarray, target_days: pd.DataFrame
+) -> pd.DataFrame:
     """Feature rows for (product row in the panel or -1, origin day index, horizon) and the target
     day's known-in-advance columns (`target_days`: category, day, shown_price, list_price, ...)."""
     p = np.asarray(product_rows, dtype=np.int64)
@@ -196,7 +215,9 @@ def design_matrix(panel: Panel, product_rows: np.ndarray, origins: np.ndarray, h
         X["price_vs_list"] = np.where(listp > 0, shown / listp, 1.0)
         X["discount_vs_ref"] = np.where(ref > 0, 1.0 - shown / ref, 0.0)
         X["is_promo"] = pd.to_numeric(target_days["is_promo"], errors="coerce").astype(float).to_numpy()
-        X["promo_discount_pct"] = pd.to_numeric(target_days["promo_discount_pct"], errors="coerce").astype(float).to_numpy()
+        X["promo_discount_pct"] = (
+            pd.to_numeric(target_days["promo_discount_pct"], errors="coerce").astype(float).to_numpy()
+        )
         ad = pd.to_numeric(target_days["ad_spend"], errors="coerce").to_numpy(dtype=float)
         ad_ref = window_mean(panel, "ad_spend", p, o, 28)
         X["ad_spend"] = ad

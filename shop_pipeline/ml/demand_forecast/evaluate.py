@@ -66,9 +66,7 @@ class BacktestResult:
 
     def metrics_long(self) -> pd.DataFrame:
         """candidate, fold, category, metric, value (one row per number)."""
-        return self.metrics.melt(
-            id_vars=["candidate", "fold", "category"], var_name="metric", value_name="value"
-        )
+        return self.metrics.melt(id_vars=["candidate", "fold", "category"], var_name="metric", value_name="value")
 
 
 def _metric_rows(pred: pd.DataFrame, fold_label: str) -> list[dict]:
@@ -77,17 +75,32 @@ def _metric_rows(pred: pd.DataFrame, fold_label: str) -> list[dict]:
         for cat, gg in [("ALL", g), *sorted(g.groupby("category"), key=lambda kv: kv[0])]:
             has_interval = gg["p10"].notna().all() and len(gg) > 0
             m = forecast_metrics(
-                gg["actual"], gg["p50"],
-                gg["p10"] if has_interval else None, gg["p90"] if has_interval else None,
+                gg["actual"],
+                gg["p50"],
+                gg["p10"] if has_interval else None,
+                gg["p90"] if has_interval else None,
             )
-            rows.append({"candidate": cand, "fold": fold_label, "category": cat, "n": len(gg),
-                         "units": float(gg["actual"].sum()), **m})
+            rows.append(
+                {
+                    "candidate": cand,
+                    "fold": fold_label,
+                    "category": cat,
+                    "n": len(gg),
+                    "units": float(gg["actual"].sum()),
+                    **m,
+                }
+            )
     return rows
 
 
 def backtest(
-    history: pd.DataFrame, folds: list[Fold], horizon_days: int = 14, seed: int = 0,
-    config: ForecastConfig = DEFAULT_CONFIG, *, future_at: FutureAt,
+    history: pd.DataFrame,
+    folds: list[Fold],
+    horizon_days: int = 14,
+    seed: int = 0,
+    config: ForecastConfig = DEFAULT_CONFIG,
+    *,
+    future_at: FutureAt,
 ) -> BacktestResult:
     """Each fold goes through the serving path from its origin (train_end): fit every candidate
     on the history up to the origin (fit_forecaster), build the future frame as serving would
@@ -125,24 +138,37 @@ def backtest(
         scored = known.merge(actuals, on=["product_id", "day"], how="inner", validate="one_to_one")
         scored = scored.rename(columns={"units": "actual"})
         for cand in CANDIDATES:
-            preds.append(scored.merge(forecasts[cand], on=["product_id", "day"], how="left", validate="one_to_one")
-                         .assign(candidate=cand))
+            preds.append(
+                scored.merge(forecasts[cand], on=["product_id", "day"], how="left", validate="one_to_one").assign(
+                    candidate=cand
+                )
+            )
     if not preds:
         raise NotEnoughData(f"demand forecast: no backtest fold fits the history ({', '.join(r for _, r in skipped)})")
     predictions = pd.concat(preds, ignore_index=True)
-    predictions = predictions[["fold", "train_end", "candidate", "product_id", "category", "day",
-                               "horizon", "actual", "p10", "p50", "p90"]]
+    predictions = predictions[
+        ["fold", "train_end", "candidate", "product_id", "category", "day", "horizon", "actual", "p10", "p50", "p90"]
+    ]
     rows = _metric_rows(predictions, "all")
     for k, g in predictions.groupby("fold"):
         rows += [r for r in _metric_rows(g, str(k)) if r["category"] == "ALL"]
     return BacktestResult(
-        folds=list(folds), predictions=predictions, metrics=pd.DataFrame(rows),
-        fit_seconds=fit_seconds, skipped_folds=skipped,
+        folds=list(folds),
+        predictions=predictions,
+        metrics=pd.DataFrame(rows),
+        fit_seconds=fit_seconds,
+        skipped_folds=skipped,
     )
 
 
-def backtest_saved_model(fitted: FittedForecaster, history: pd.DataFrame, folds: list[Fold], horizon_days: int,
-                         future_at: FutureAt, candidate: str = "challenger") -> dict[str, float]:
+def backtest_saved_model(
+    fitted: FittedForecaster,
+    history: pd.DataFrame,
+    folds: list[Fold],
+    horizon_days: int,
+    future_at: FutureAt,
+    candidate: str = "challenger",
+) -> dict[str, float]:
     """Pooled metrics of an already fitted forecaster's `candidate` (e.g. the champion's) on the backtest folds.
 
     Each fold forecasts from the history up to its train_end and the future frame serving would
@@ -158,8 +184,9 @@ def backtest_saved_model(fitted: FittedForecaster, history: pd.DataFrame, folds:
         if past.empty or test.empty:
             continue
         last_h = min(horizon_days, (fold.test_end - fold.train_end).days)
-        predicted = forecast(fitted, past, future_at(fold.train_end), as_of=fold.train_end,
-                             horizon_days=last_h, candidate=candidate)
+        predicted = forecast(
+            fitted, past, future_at(fold.train_end), as_of=fold.train_end, horizon_days=last_h, candidate=candidate
+        )
         actual = test[["product_id", "day", "units"]].assign(day=lambda f: pd.to_datetime(f["day"]).dt.date)
         predicted = predicted.assign(day=pd.to_datetime(predicted["day"]).dt.date)
         pieces.append(actual.merge(predicted, on=["product_id", "day"], how="inner"))
@@ -172,8 +199,14 @@ def backtest_saved_model(fitted: FittedForecaster, history: pd.DataFrame, folds:
 def evaluate_saved(run: TrainingRun, fitted: FittedForecaster, row: registry.RegistryRow) -> dict[str, float]:
     """A saved version (the champion) on the folds of this training run, with the candidate it serves."""
     measured = run.details
-    return backtest_saved_model(fitted, measured.history, measured.result.folds, measured.horizon_days,
-                                measured.future_at, candidate=serving_candidate(row, "challenger"))
+    return backtest_saved_model(
+        fitted,
+        measured.history,
+        measured.result.folds,
+        measured.horizon_days,
+        measured.future_at,
+        candidate=serving_candidate(row, "challenger"),
+    )
 
 
 # ---------------------------------------------------------------------------- drift
@@ -203,7 +236,13 @@ def drift(con: duckdb.DuckDBPyConnection, load: Loader, window_days: int, bins: 
         return con.execute(_PRODUCT_DAYS, {"first": first, "last": last}).df().add_prefix("product_day.")
 
     columns = [f"product_day.{c}" for c in DRIFT_FEATURES]
-    reference = champion_reference(con, MODEL_NAME, champion.version, bins, columns,
-                                   lambda: product_days(champion.train_start or champion.train_end, champion.train_end))
+    reference = champion_reference(
+        con,
+        MODEL_NAME,
+        champion.version,
+        bins,
+        columns,
+        lambda: product_days(champion.train_start or champion.train_end, champion.train_end),
+    )
     rows = psi_against(reference, product_days(first_current, last_day))
     return DriftPart(rows, f"{champion.train_start}..{champion.train_end}", f"{first_current}..{last_day}")

@@ -68,12 +68,20 @@ def fit_on_panel(panel: Panel, train_end: int, horizon: int, seed: int, cfg: For
     y = panel.m["units"][p, o + h] if len(triples) else np.zeros(0)
     window = (panel.day_at([0])[0].date(), panel.day_at([train_end])[0].date())
     fitted = FittedForecaster(
-        as_of=window[1], horizon_days=horizon, seed=seed, pipelines={}, fallback=False,
-        fallback_reason=None, training_rows=len(y), training_window=window, config=cfg,
+        as_of=window[1],
+        horizon_days=horizon,
+        seed=seed,
+        pipelines={},
+        fallback=False,
+        fallback_reason=None,
+        training_rows=len(y),
+        training_window=window,
+        config=cfg,
     )
     if len(y) < MIN_TRAIN_ROWS:
-        fitted.fallback, fitted.fallback_reason = True, (
-            f"only {len(y)} training examples (< {MIN_TRAIN_ROWS}): history too short for a model"
+        fitted.fallback, fitted.fallback_reason = (
+            True,
+            (f"only {len(y)} training examples (< {MIN_TRAIN_ROWS}): history too short for a model"),
         )
         return fitted
     if y.sum() <= 0:
@@ -92,8 +100,18 @@ def fit_on_panel(panel: Panel, train_end: int, horizon: int, seed: int, cfg: For
     return fitted
 
 
-def calibrate(fitted: FittedForecaster, panel: Panel, train_end: int, horizon: int, seed: int, cfg: ForecastConfig,
-              X: pd.DataFrame, y: np.ndarray, origins: np.ndarray, horizons: np.ndarray) -> None:
+def calibrate(
+    fitted: FittedForecaster,
+    panel: Panel,
+    train_end: int,
+    horizon: int,
+    seed: int,
+    cfg: ForecastConfig,
+    X: pd.DataFrame,
+    y: np.ndarray,
+    origins: np.ndarray,
+    horizons: np.ndarray,
+) -> None:
     """Split-conformal residuals from the calibration origin train_end - horizon: the models fitted
     on the training examples (X, y at origins + horizons) whose target day is on or before it,
     measured on every product x horizon from it."""
@@ -117,8 +135,14 @@ def calibrate(fitted: FittedForecaster, panel: Panel, train_end: int, horizon: i
     co = np.full(len(cp), c)
     X_before, y_before = X[before].reset_index(drop=True), y[before]
     cX = design_matrix(panel, cp, co, ch, known_target_days(panel, cp, c + ch))
-    set_intervals(fitted, fit_challenger(cfg, seed, X_before, y_before), linear_pipeline(cfg).fit(X_before, y_before),
-                   cX, np.log1p(units[cp, c + ch]), cfg)
+    set_intervals(
+        fitted,
+        fit_challenger(cfg, seed, X_before, y_before),
+        linear_pipeline(cfg).fit(X_before, y_before),
+        cX,
+        np.log1p(units[cp, c + ch]),
+        cfg,
+    )
     fitted.interval_method = "split-conformal residuals by predicted level"
     fitted.calibration_rows = len(cp)
 

@@ -43,14 +43,23 @@ def export_demand(con: duckdb.DuckDBPyConnection, folder: Path, models_dir: Path
     future = future_product_days_frame(con, as_of, int(horizon))
     history.to_parquet(folder / "demand_history.parquet", index=False)
     future.to_parquet(folder / "demand_future.parquet", index=False)
-    batch_rows = write_parquet(con, "SELECT product_id, day, p10, p50, p90 FROM scoring.demand_forecasts "
-                                    "WHERE model_version = $version ORDER BY product_id, day",
-                               folder / "demand_forecasts.parquet", {"version": scored_with.version})
-    return {"model_name": MODEL_NAME, "version": scored_with.version, "sha256": scored_with.sha256,
-            "candidate": serving_candidate(scored_with, "challenger"), "champion": scored_with.is_champion,
-            "as_of": as_of.isoformat(),
-            "horizon_days": int(horizon),
-            "rows": {"demand_history": len(history), "demand_future": len(future), "demand_forecasts": batch_rows}}
+    batch_rows = write_parquet(
+        con,
+        "SELECT product_id, day, p10, p50, p90 FROM scoring.demand_forecasts "
+        "WHERE model_version = $version ORDER BY product_id, day",
+        folder / "demand_forecasts.parquet",
+        {"version": scored_with.version},
+    )
+    return {
+        "model_name": MODEL_NAME,
+        "version": scored_with.version,
+        "sha256": scored_with.sha256,
+        "candidate": serving_candidate(scored_with, "challenger"),
+        "champion": scored_with.is_champion,
+        "as_of": as_of.isoformat(),
+        "horizon_days": int(horizon),
+        "rows": {"demand_history": len(history), "demand_future": len(future), "demand_forecasts": batch_rows},
+    }
 
 
 class UnknownProduct(LookupError):
@@ -77,19 +86,25 @@ class DemandPredictor:
         self.candidate = manifest["candidate"]
         self.as_of = dt.date.fromisoformat(manifest["as_of"])
         self.horizon_days = int(manifest["horizon_days"])
-        self.fitted = FittedForecaster.from_artifact(registry.load_artifact(folder / "demand_forecast.skops", manifest["sha256"]))
+        self.fitted = FittedForecaster.from_artifact(
+            registry.load_artifact(folder / "demand_forecast.skops", manifest["sha256"])
+        )
         history = pd.read_parquet(folder / "demand_history.parquet")
         self.origin = prepare_origin(history, self.as_of, self.horizon_days)
         future = pd.read_parquet(folder / "demand_future.parquet")
         future["day"] = pd.to_datetime(future["day"])
-        self._future = {product: rows.sort_values("day").reset_index(drop=True)
-                        for product, rows in future.groupby("product_id", sort=False)}
+        self._future = {
+            product: rows.sort_values("day").reset_index(drop=True)
+            for product, rows in future.groupby("product_id", sort=False)
+        }
         self._batch = {}
         if (folder / "demand_forecasts.parquet").is_file():  # snapshots of earlier versions: the model path only
             batch = pd.read_parquet(folder / "demand_forecasts.parquet")
             batch["day"] = pd.to_datetime(batch["day"])
-            self._batch = {product: rows.set_index("day")[["p10", "p50", "p90"]]
-                           for product, rows in batch.groupby("product_id", sort=False)}
+            self._batch = {
+                product: rows.set_index("day")[["p10", "p50", "p90"]]
+                for product, rows in batch.groupby("product_id", sort=False)
+            }
 
     @property
     def last_day(self) -> dt.date:
@@ -105,8 +120,14 @@ class DemandPredictor:
         """A product of the forecast (the smallest id), for the API document's example."""
         return min(self._future, default=None)
 
-    def predict(self, product_id: str, days: list[dt.date], price: float | None = None,
-                promotion_pct: float | None = None, from_model: bool = False) -> list[DayForecast]:
+    def predict(
+        self,
+        product_id: str,
+        days: list[dt.date],
+        price: float | None = None,
+        promotion_pct: float | None = None,
+        from_model: bool = False,
+    ) -> list[DayForecast]:
         """p10 / p50 / p90 per day; `price` (the price shown, after any promotion) and `promotion_pct`
         (0-100) replace the assumed ones on those days. With a promotion and no price, the price is
         the assumed regular price with that discount. Without either, the batch forecast's rows
@@ -122,16 +143,30 @@ class DemandPredictor:
         if price is None and promotion_pct is None and not from_model and stored is not None:
             known = stored.reindex(wanted["day"])
             if not known.isna().any().any():
-                return [DayForecast(day=d.date(), p10=float(a), p50=float(b), p90=float(c), shown_price=float(s),
-                                    promotion_pct=100.0 * float(0.0 if pd.isna(q) else q))
-                        for d, (a, b, c), s, q in zip(wanted["day"], known.itertuples(index=False, name=None),
-                                                       wanted["shown_price"], wanted["promo_discount_pct"])]
+                return [
+                    DayForecast(
+                        day=d.date(),
+                        p10=float(a),
+                        p50=float(b),
+                        p90=float(c),
+                        shown_price=float(s),
+                        promotion_pct=100.0 * float(0.0 if pd.isna(q) else q),
+                    )
+                    for d, (a, b, c), s, q in zip(
+                        wanted["day"],
+                        known.itertuples(index=False, name=None),
+                        wanted["shown_price"],
+                        wanted["promo_discount_pct"],
+                    )
+                ]
         if promotion_pct is not None:
             discount = float(promotion_pct) / 100.0  # the frame's promotions are fractions
             planned = wanted["promo_discount_pct"].fillna(0.0).to_numpy(np.float64)
             if price is None and (planned >= 1.0).any():
-                raise ValueError("a 100% promotion is planned on one of these days, so the regular price is "
-                                 "unknown: give the price as well")
+                raise ValueError(
+                    "a 100% promotion is planned on one of these days, so the regular price is "
+                    "unknown: give the price as well"
+                )
             regular = wanted["shown_price"].to_numpy(np.float64) / (1.0 - np.minimum(planned, 0.99))
             wanted["promo_discount_pct"] = discount
             wanted["is_promo"] = discount > 0
@@ -140,7 +175,18 @@ class DemandPredictor:
             wanted["shown_price"] = float(price)
         out = forecast_prepared(self.fitted, self.origin, wanted, candidate=self.candidate)
         # one product: both frames are in day order, row for row
-        return [DayForecast(day=d.date(), p10=float(a), p50=float(b), p90=float(c), shown_price=float(s),
-                            promotion_pct=100.0 * float(0.0 if pd.isna(q) else q))
-                for (d, a, b, c), s, q in zip(out[["day", "p10", "p50", "p90"]].itertuples(index=False, name=None),
-                                              wanted["shown_price"], wanted["promo_discount_pct"])]
+        return [
+            DayForecast(
+                day=d.date(),
+                p10=float(a),
+                p50=float(b),
+                p90=float(c),
+                shown_price=float(s),
+                promotion_pct=100.0 * float(0.0 if pd.isna(q) else q),
+            )
+            for (d, a, b, c), s, q in zip(
+                out[["day", "p10", "p50", "p90"]].itertuples(index=False, name=None),
+                wanted["shown_price"],
+                wanted["promo_discount_pct"],
+            )
+        ]

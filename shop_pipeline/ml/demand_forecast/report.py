@@ -24,8 +24,6 @@ from shop_pipeline.ml.demand_forecast.score import FUTURE_ASSUMPTIONS
 COLORS = {"seasonal_naive": "tab:orange", "linear": "tab:green", "challenger": "tab:blue"}
 
 
-
-
 def _fold(predictions: pd.DataFrame, fold: int | None) -> pd.DataFrame:
     if len(predictions) == 0:
         return predictions
@@ -48,8 +46,7 @@ def _panel(ax, g: pd.DataFrame, title: str) -> None:
     for cand, d in daily.groupby(level="candidate"):
         d = d.droplevel("candidate")
         actual = d["actual"]
-        ax.plot(d.index, d["p50"], label=cand, color=COLORS.get(cand), lw=1.2,
-                ls="-" if cand == "challenger" else "--")
+        ax.plot(d.index, d["p50"], label=cand, color=COLORS.get(cand), lw=1.2, ls="-" if cand == "challenger" else "--")
         if cand == "challenger" and d["p10"].notna().all():
             ax.fill_between(d.index, d["p10"], d["p90"], color=COLORS["challenger"], alpha=0.15, label="80% interval")
     if actual is not None:
@@ -72,7 +69,7 @@ def plot_top_products(predictions: pd.DataFrame, n: int = 6, fold: int | None = 
     fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3 * rows), squeeze=False, layout="constrained")
     for ax, pid in zip(axes.ravel(), top):
         _panel(ax, g[g["product_id"] == pid], f"{pid}")
-    for ax in axes.ravel()[len(top):]:
+    for ax in axes.ravel()[len(top) :]:
         ax.set_axis_off()
     axes[0, 0].legend(fontsize=7)
     fig.suptitle(f"forecast vs actual, top {len(top)} products (fold {g['fold'].iloc[0]})", fontsize=10)
@@ -84,13 +81,15 @@ def plot_categories(predictions: pd.DataFrame, fold: int | None = None, max_cate
     g = _fold(predictions, fold)
     if len(g) == 0:
         return _empty("forecast vs actual per category")
-    cats = g[g["candidate"] == g["candidate"].iloc[0]].groupby("category")["actual"].sum().nlargest(max_categories).index
+    cats = (
+        g[g["candidate"] == g["candidate"].iloc[0]].groupby("category")["actual"].sum().nlargest(max_categories).index
+    )
     cols = min(3, len(cats))
     rows = -(-len(cats) // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3 * rows), squeeze=False, layout="constrained")
     for ax, cat in zip(axes.ravel(), cats):
         _panel(ax, g[g["category"] == cat], str(cat))
-    for ax in axes.ravel()[len(cats):]:
+    for ax in axes.ravel()[len(cats) :]:
         ax.set_axis_off()
     axes[0, 0].legend(fontsize=7)
     fig.suptitle(f"forecast vs actual per category (fold {g['fold'].iloc[0]}; band = summed p10 / p90)", fontsize=10)
@@ -129,8 +128,12 @@ def training_report(run: TrainingRun, trained: TrainedVersion, as_of: dt.date, s
         "wape_by_horizon": plot_wape_by_horizon(result.predictions),
     }
     sections = [
-        ("Backtest", f"{len(result.folds)} folds, horizon {run.details.horizon_days} days; challenger WAPE "
-         f"{improvement:.1%} below seasonal-naive; this version serves **{serving}** (best WAPE).\n\n{table}", None),
+        (
+            "Backtest",
+            f"{len(result.folds)} folds, horizon {run.details.horizon_days} days; challenger WAPE "
+            f"{improvement:.1%} below seasonal-naive; this version serves **{serving}** (best WAPE).\n\n{table}",
+            None,
+        ),
         ("Per category", per_category, None),
         ("Forecast vs actual, top products", "", pngs["top_products"]),
         ("Forecast vs actual, per category", "", pngs["categories"]),

@@ -46,8 +46,12 @@ FUTURE_ASSUMPTIONS = (
 
 
 def forecast(
-    fitted: FittedForecaster, history: pd.DataFrame, future: pd.DataFrame, as_of=None,
-    horizon_days: int | None = None, candidate: str = "challenger",
+    fitted: FittedForecaster,
+    history: pd.DataFrame,
+    future: pd.DataFrame,
+    as_of=None,
+    horizon_days: int | None = None,
+    candidate: str = "challenger",
 ) -> pd.DataFrame:
     """DataFrame(product_id, day, p10, p50, p90) for the rows of `future` whose day is in
     (as_of, as_of + horizon_days]; other rows are ignored. Origin features come from
@@ -64,8 +68,9 @@ def forecast(
     return forecast_prepared(fitted, prepare_origin(history, as_of, horizon_days), future, candidate)
 
 
-def forecast_prepared(fitted: FittedForecaster, origin: PreparedOrigin, future: pd.DataFrame,
-                      candidate: str = "challenger") -> pd.DataFrame:
+def forecast_prepared(
+    fitted: FittedForecaster, origin: PreparedOrigin, future: pd.DataFrame, candidate: str = "challenger"
+) -> pd.DataFrame:
     """`forecast` from an origin prepared once (prepare_origin): the same numbers, without
     building the history's panel again."""
     if candidate not in CANDIDATES:
@@ -80,8 +85,9 @@ def forecast_prepared(fitted: FittedForecaster, origin: PreparedOrigin, future: 
     return out.sort_values(["product_id", "day"], kind="stable").reset_index(drop=True)
 
 
-def forecast_rows(fitted: FittedForecaster, panel: Panel, origin: pd.Timestamp, fut: pd.DataFrame,
-                   candidates: tuple[str, ...]) -> dict[str, pd.DataFrame]:
+def forecast_rows(
+    fitted: FittedForecaster, panel: Panel, origin: pd.Timestamp, fut: pd.DataFrame, candidates: tuple[str, ...]
+) -> dict[str, pd.DataFrame]:
     """candidate -> DataFrame(product_id, day, p10, p50, p90) for the rows of `fut` (future_rows),
     from the origin `origin` of `panel`: the one path of the served forecast and of the backtest."""
     index = panel.index  # a dict of every product: looked up per row, not turned into a Series per call
@@ -101,28 +107,39 @@ def forecast_rows(fitted: FittedForecaster, panel: Panel, origin: pd.Timestamp, 
         else:
             lo, hi = poisson_interval(p50)
             p10, p90 = np.minimum(lo, p50), np.maximum(hi, p50)
-        out[candidate] = pd.DataFrame({"product_id": fut["product_id"], "day": fut["day"],
-                                       "p10": p10, "p50": p50, "p90": p90})
+        out[candidate] = pd.DataFrame(
+            {"product_id": fut["product_id"], "day": fut["day"], "p10": p10, "p50": p50, "p90": p90}
+        )
     return out
 
 
-def score_table(con: duckdb.DuckDBPyConnection, fitted: FittedForecaster, row: registry.RegistryRow, as_of: dt.date,
-                settings: ModelSettings) -> pd.DataFrame:
+def score_table(
+    con: duckdb.DuckDBPyConnection,
+    fitted: FittedForecaster,
+    row: registry.RegistryRow,
+    as_of: dt.date,
+    settings: ModelSettings,
+) -> pd.DataFrame:
     """The rows of scoring.demand_forecasts: every product's p10 / p50 / p90 for the next
     forecast_horizon_days after as_of, by the candidate version `row` serves."""
     horizon = settings.forecast_horizon_days
     history = read_product_daily_sales(con, as_of, as_of - dt.timedelta(days=SERVING_HISTORY_DAYS), HISTORY_COLUMNS)
     future = future_product_days_frame(con, as_of, horizon)
-    forecasts = forecast(fitted, history, future, as_of=as_of, horizon_days=horizon,
-                         candidate=serving_candidate(row, "challenger"))
+    forecasts = forecast(
+        fitted, history, future, as_of=as_of, horizon_days=horizon, candidate=serving_candidate(row, "challenger")
+    )
     return forecasts.assign(model_version=row.version, as_of=as_of)
 
 
-def describe_scores(forecasts: pd.DataFrame, row: registry.RegistryRow, validated: bool,
-                    settings: ModelSettings) -> Shown:
+def describe_scores(
+    forecasts: pd.DataFrame, row: registry.RegistryRow, validated: bool, settings: ModelSettings
+) -> Shown:
     daily = forecasts.groupby("day")[["p10", "p50", "p90"]].sum().reset_index().round(1)
     return Shown(
-        values={"serving_candidate": serving_candidate(row, "challenger"), "future_assumptions": FUTURE_ASSUMPTIONS,
-                "units_next_days_p50": float(forecasts["p50"].sum())},
+        values={
+            "serving_candidate": serving_candidate(row, "challenger"),
+            "future_assumptions": FUTURE_ASSUMPTIONS,
+            "units_next_days_p50": float(forecasts["p50"].sum()),
+        },
         markdown={"daily_totals": markdown_table(daily)},
     )

@@ -56,8 +56,9 @@ def training_run(con: duckdb.DuckDBPyConnection, as_of: dt.date, settings: Model
     horizon, seed = settings.forecast_horizon_days, settings.seed
     history = training_history(con, as_of)
     first_day = min(history["day"])
-    folds = rolling_origin_folds(as_of, n_folds=BACKTEST_FOLDS, horizon_days=horizon, step_days=FOLD_STEP_DAYS,
-                                 first_day=first_day)
+    folds = rolling_origin_folds(
+        as_of, n_folds=BACKTEST_FOLDS, horizon_days=horizon, step_days=FOLD_STEP_DAYS, first_day=first_day
+    )
     # every fold forecasts the future frame serving would have built on its origin
     future_at = future_frames_as_known_at(con, as_of, horizon)
     result = backtest(history, folds, horizon_days=horizon, seed=seed, future_at=future_at)

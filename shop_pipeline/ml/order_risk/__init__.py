@@ -34,8 +34,11 @@ SPEC = ModelSpec(
     reported_metrics=REPORTED_METRICS,
     artifact=FittedOrderRisk,
     training_inputs={"features.order_features": "", "raw.order_labels": ""},
-    training_settings=lambda s: {"seed": s.seed, "alert_budget": s.order_risk_alert_budget,
-                                 "maturity_days": s.order_risk_label_maturity_days},
+    training_settings=lambda s: {
+        "seed": s.seed,
+        "alert_budget": s.order_risk_alert_budget,
+        "maturity_days": s.order_risk_label_maturity_days,
+    },
     train=train.training_run,
     evaluate_saved=evaluate.evaluate_saved,
     report=report.training_report,
@@ -59,8 +62,10 @@ SPEC = ModelSpec(
         "enough for their chargebacks to have arrived). The best servable one is refit, saved with skops and "
         "registered with every comparison. Without labels the isolation forest is trained but cannot be measured."
     ),
-    gate_description=("the order-risk model (without chargeback labels nothing can be measured: the check then fails "
-                      "as a warning that does not block, and scoring uses the unvalidated isolation forest, saying so)"),
+    gate_description=(
+        "the order-risk model (without chargeback labels nothing can be measured: the check then fails "
+        "as a warning that does not block, and scoring uses the unvalidated isolation forest, saying so)"
+    ),
     scoring_description=(
         "scoring.order_risk_scores: every order before the cut-off scored by the champion: risk_score (higher is "
         "riskier), flagged (within the alert budget), the top contributing features of flagged orders, "

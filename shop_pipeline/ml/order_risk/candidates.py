@@ -27,12 +27,12 @@ from sklearn.pipeline import Pipeline
 from shop_pipeline.ml.common.threads import threads_for
 from shop_pipeline.ml.order_risk.data import FEATURE_COLUMNS, feature_frame
 
-MODEL_NAME = "order_risk"   # in the registry; the assets are order_risk_model, order_risk_champion
+MODEL_NAME = "order_risk"  # in the registry; the assets are order_risk_model, order_risk_champion
 AMOUNT_ZSCORE = "amount_zscore"
 ISOLATION_FOREST = "isolation_forest"
 CHALLENGER = "hgb_classifier"
 CANDIDATES = (AMOUNT_ZSCORE, ISOLATION_FOREST, CHALLENGER)
-SERVABLE = (ISOLATION_FOREST, CHALLENGER)   # simpler first: a tie serves the simpler one
+SERVABLE = (ISOLATION_FOREST, CHALLENGER)  # simpler first: a tie serves the simpler one
 REFERENCES = (AMOUNT_ZSCORE,)
 GATE_METRIC = "pr_auc"
 HIGHER_IS_BETTER = True
@@ -76,15 +76,23 @@ def make_model(candidate: str, seed: int, n_rows: int, columns: tuple[str, ...] 
     """An unfitted Pipeline for `candidate` (isolation_forest or hgb_classifier)."""
     if candidate == ISOLATION_FOREST:
         prepare = ColumnTransformer(
-            [("numeric", SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True),
-              list(columns))])
+            [("numeric", SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True), list(columns))]
+        )
         forest = IsolationForest(n_estimators=200, max_samples="auto", contamination="auto", random_state=seed)
         return Pipeline([("columns", prepare), ("forest", forest)])
     if candidate == CHALLENGER:
         prepare = ColumnTransformer([("numeric", "passthrough", list(columns))])
         boost = HistGradientBoostingClassifier(
-            learning_rate=0.05, max_iter=300, max_leaf_nodes=15, min_samples_leaf=20, l2_regularization=1.0,
-            early_stopping=n_rows >= 2000, validation_fraction=0.2, n_iter_no_change=30, random_state=seed)
+            learning_rate=0.05,
+            max_iter=300,
+            max_leaf_nodes=15,
+            min_samples_leaf=20,
+            l2_regularization=1.0,
+            early_stopping=n_rows >= 2000,
+            validation_fraction=0.2,
+            n_iter_no_change=30,
+            random_state=seed,
+        )
         return Pipeline([("columns", prepare), ("boost", boost)])
     raise ValueError(f"unknown order-risk model {candidate!r}; expected one of {SERVABLE}")
 
@@ -93,8 +101,11 @@ def candidate_parameters(candidate: str, seed: int, n_rows: int = 0) -> dict[str
     """Plain hyper-parameters of a candidate (for the registry's parameters)."""
     if candidate == AMOUNT_ZSCORE:
         return {"candidate": candidate, "seed": seed}
-    params = {k: v for k, v in make_model(candidate, seed, n_rows).get_params(deep=True).items()
-              if isinstance(v, (int, float, str, bool, type(None)))}
+    params = {
+        k: v
+        for k, v in make_model(candidate, seed, n_rows).get_params(deep=True).items()
+        if isinstance(v, (int, float, str, bool, type(None)))
+    }
     return {"candidate": candidate, "seed": seed, "columns": list(FEATURE_COLUMNS), **params}
 
 
@@ -103,11 +114,11 @@ def model_scores(candidate: str, model: Pipeline, X: pd.DataFrame) -> np.ndarray
     out = np.empty(len(X))
     with threads_for(len(X)):
         for start in range(0, len(X), SCORE_BATCH_ROWS):
-            part = X.iloc[start:start + SCORE_BATCH_ROWS]
+            part = X.iloc[start : start + SCORE_BATCH_ROWS]
             if candidate == ISOLATION_FOREST:
-                out[start:start + len(part)] = -model.score_samples(part)
+                out[start : start + len(part)] = -model.score_samples(part)
             else:
-                out[start:start + len(part)] = model.predict_proba(part)[:, 1]
+                out[start : start + len(part)] = model.predict_proba(part)[:, 1]
     return np.nan_to_num(out, nan=0.0)
 
 
@@ -127,8 +138,10 @@ def class_problem(y: np.ndarray) -> str | None:
     neg = int(np.sum(y == 0))
     if min(pos, neg) >= MIN_CLASS_COUNT:
         return None
-    return (f"{pos} fraudulent and {neg} legitimate labelled orders; a supervised model needs at least "
-            f"{MIN_CLASS_COUNT} of each")
+    return (
+        f"{pos} fraudulent and {neg} legitimate labelled orders; a supervised model needs at least "
+        f"{MIN_CLASS_COUNT} of each"
+    )
 
 
 # ---------------------------------------------------------------------------- the fitted model
@@ -136,11 +149,11 @@ def class_problem(y: np.ndarray) -> str | None:
 
 @dataclass
 class FittedOrderRisk:
-    candidate: str                  # isolation_forest | hgb_classifier
+    candidate: str  # isolation_forest | hgb_classifier
     pipeline: Any
     columns: tuple[str, ...]
-    medians: np.ndarray             # training medians per column (the "typical value" of explanations)
-    threshold: float                # flagged when risk_score >= threshold
+    medians: np.ndarray  # training medians per column (the "typical value" of explanations)
+    threshold: float  # flagged when risk_score >= threshold
     alert_budget: float
     training_rows: int
     training_window: tuple[dt.date, dt.date]
@@ -151,14 +164,26 @@ class FittedOrderRisk:
     def to_artifact(self) -> dict[str, Any]:
         """Plain dict of scikit-learn objects, numbers, strings and arrays (what skops saves)."""
         return {
-            "candidate": self.candidate, "pipeline": self.pipeline, "columns": list(self.columns),
-            "medians": np.asarray(self.medians, dtype=np.float64), "threshold": float(self.threshold),
-            "alert_budget": float(self.alert_budget), "training_rows": int(self.training_rows),
+            "candidate": self.candidate,
+            "pipeline": self.pipeline,
+            "columns": list(self.columns),
+            "medians": np.asarray(self.medians, dtype=np.float64),
+            "threshold": float(self.threshold),
+            "alert_budget": float(self.alert_budget),
+            "training_rows": int(self.training_rows),
             "training_window": [d.isoformat() for d in self.training_window],
         }
 
     @classmethod
     def from_artifact(cls, art: dict[str, Any]) -> FittedOrderRisk:
         start, end = (dt.date.fromisoformat(d) for d in art["training_window"])
-        return cls(art["candidate"], art["pipeline"], tuple(art["columns"]), np.asarray(art["medians"]),
-                   float(art["threshold"]), float(art["alert_budget"]), int(art["training_rows"]), (start, end))
+        return cls(
+            art["candidate"],
+            art["pipeline"],
+            tuple(art["columns"]),
+            np.asarray(art["medians"]),
+            float(art["threshold"]),
+            float(art["alert_budget"]),
+            int(art["training_rows"]),
+            (start, end),
+        )

@@ -54,22 +54,25 @@ class RiskWindows:
     as_of: dt.date
     maturity_days: int
     eval_days: int
-    label_cutoff: dt.date        # L: the last order day with a label
+    label_cutoff: dt.date  # L: the last order day with a label
     eval_start: dt.date
-    train_end: dt.date           # eval_start - 1 day
+    train_end: dt.date  # eval_start - 1 day
 
     @property
     def eval_window(self) -> tuple[dt.date, dt.date]:
         return (self.eval_start, self.label_cutoff)
 
     def describe(self) -> str:
-        return (f"labels known by {self.as_of}, orders mature after {self.maturity_days} days: labelled orders up to "
-                f"{self.label_cutoff}; training orders up to {self.train_end}; evaluation orders "
-                f"{self.eval_start}..{self.label_cutoff}; later orders are scored only")
+        return (
+            f"labels known by {self.as_of}, orders mature after {self.maturity_days} days: labelled orders up to "
+            f"{self.label_cutoff}; training orders up to {self.train_end}; evaluation orders "
+            f"{self.eval_start}..{self.label_cutoff}; later orders are scored only"
+        )
 
 
-def plan_windows(as_of: Any, maturity_days: int = DEFAULT_MATURITY_DAYS,
-                 eval_days: int = DEFAULT_EVAL_DAYS) -> RiskWindows:
+def plan_windows(
+    as_of: Any, maturity_days: int = DEFAULT_MATURITY_DAYS, eval_days: int = DEFAULT_EVAL_DAYS
+) -> RiskWindows:
     """The windows of `as_of`; ValueError for a negative maturity or eval_days < 1."""
     as_of = as_date(as_of)
     if int(maturity_days) != maturity_days or maturity_days < 0:
@@ -78,8 +81,9 @@ def plan_windows(as_of: Any, maturity_days: int = DEFAULT_MATURITY_DAYS,
         raise ValueError(f"eval_days must be a whole number >= 1, got {eval_days!r}")
     label_cutoff = as_of - dt.timedelta(days=int(maturity_days))
     eval_start = label_cutoff - dt.timedelta(days=int(eval_days) - 1)
-    return RiskWindows(as_of, int(maturity_days), int(eval_days), label_cutoff, eval_start,
-                       eval_start - dt.timedelta(days=1))
+    return RiskWindows(
+        as_of, int(maturity_days), int(eval_days), label_cutoff, eval_start, eval_start - dt.timedelta(days=1)
+    )
 
 
 def order_days(features: pd.DataFrame) -> np.ndarray:
@@ -105,8 +109,9 @@ def window_masks(features: pd.DataFrame, y: np.ndarray, windows: RiskWindows) ->
     days = order_days(features)
     labelled = ~np.isnan(y)
     train = labelled & (days <= np.datetime64(windows.train_end, "D"))
-    evaluate = labelled & (days >= np.datetime64(windows.eval_start, "D")) & (
-        days <= np.datetime64(windows.label_cutoff, "D"))
+    evaluate = (
+        labelled & (days >= np.datetime64(windows.eval_start, "D")) & (days <= np.datetime64(windows.label_cutoff, "D"))
+    )
     return train, evaluate
 
 

@@ -43,7 +43,7 @@ class CandidateEvaluation:
     metrics: dict[str, float]
     fit_seconds: float
     test_scores: np.ndarray = field(repr=False)
-    model: Any = field(default=None, repr=False)    # fitted Pipeline / AmountZScore; None when not trained
+    model: Any = field(default=None, repr=False)  # fitted Pipeline / AmountZScore; None when not trained
     note: str = ""
 
 
@@ -54,8 +54,14 @@ def _unmeasured_metrics(n_eval: int, y_eval: np.ndarray, alert_budget: float) ->
     return out
 
 
-def evaluate_candidates(features: pd.DataFrame, y: np.ndarray, train: np.ndarray, evaluate: np.ndarray,
-                        alert_budget: float = DEFAULT_ALERT_BUDGET, seed: int = 0) -> dict[str, CandidateEvaluation]:
+def evaluate_candidates(
+    features: pd.DataFrame,
+    y: np.ndarray,
+    train: np.ndarray,
+    evaluate: np.ndarray,
+    alert_budget: float = DEFAULT_ALERT_BUDGET,
+    seed: int = 0,
+) -> dict[str, CandidateEvaluation]:
     """Fit every candidate on the training rows and measure it on the evaluation rows.
 
     `y` is label_orders(...) (1 / 0 / NaN), `train` / `evaluate` boolean masks (window_masks).
@@ -70,36 +76,48 @@ def evaluate_candidates(features: pd.DataFrame, y: np.ndarray, train: np.ndarray
     started = time.perf_counter()
     rule = AmountZScore.fit(train_frame)
     s = rule.score(eval_frame)
-    out[AMOUNT_ZSCORE] = CandidateEvaluation(AMOUNT_ZSCORE, risk_metrics(y_eval, s, alert_budget),
-                                             time.perf_counter() - started, s, rule)
+    out[AMOUNT_ZSCORE] = CandidateEvaluation(
+        AMOUNT_ZSCORE, risk_metrics(y_eval, s, alert_budget), time.perf_counter() - started, s, rule
+    )
 
     started = time.perf_counter()
     if len(X_train) == 0:
         out[ISOLATION_FOREST] = CandidateEvaluation(
-            ISOLATION_FOREST, _unmeasured_metrics(len(X_eval), y_eval, alert_budget), 0.0, np.zeros(len(X_eval)),
-            note="not trained: no order in the training window")
+            ISOLATION_FOREST,
+            _unmeasured_metrics(len(X_eval), y_eval, alert_budget),
+            0.0,
+            np.zeros(len(X_eval)),
+            note="not trained: no order in the training window",
+        )
     else:
         forest = fit_model(ISOLATION_FOREST, X_train, None, seed)
         s = model_scores(ISOLATION_FOREST, forest, X_eval)
-        out[ISOLATION_FOREST] = CandidateEvaluation(ISOLATION_FOREST, risk_metrics(y_eval, s, alert_budget),
-                                                    time.perf_counter() - started, s, forest)
+        out[ISOLATION_FOREST] = CandidateEvaluation(
+            ISOLATION_FOREST, risk_metrics(y_eval, s, alert_budget), time.perf_counter() - started, s, forest
+        )
 
     started = time.perf_counter()
     problem = class_problem(y_train)
     if problem:
         out[CHALLENGER] = CandidateEvaluation(
-            CHALLENGER, _unmeasured_metrics(len(X_eval), y_eval, alert_budget), 0.0, np.zeros(len(X_eval)),
-            note=f"not trained: training window has {problem}")
+            CHALLENGER,
+            _unmeasured_metrics(len(X_eval), y_eval, alert_budget),
+            0.0,
+            np.zeros(len(X_eval)),
+            note=f"not trained: training window has {problem}",
+        )
     else:
         boost = fit_model(CHALLENGER, X_train, y_train, seed)
         s = model_scores(CHALLENGER, boost, X_eval)
-        out[CHALLENGER] = CandidateEvaluation(CHALLENGER, risk_metrics(y_eval, s, alert_budget),
-                                              time.perf_counter() - started, s, boost)
+        out[CHALLENGER] = CandidateEvaluation(
+            CHALLENGER, risk_metrics(y_eval, s, alert_budget), time.perf_counter() - started, s, boost
+        )
     return out
 
 
-def evaluate_fitted(fitted: FittedOrderRisk, eval_frame: pd.DataFrame, eval_labels: np.ndarray,
-                    alert_budget: float | None = None) -> dict[str, float]:
+def evaluate_fitted(
+    fitted: FittedOrderRisk, eval_frame: pd.DataFrame, eval_labels: np.ndarray, alert_budget: float | None = None
+) -> dict[str, float]:
     """Metrics of an already fitted model (e.g. the champion loaded from the registry) on an
     evaluation window, for the gate's like-with-like comparison."""
     scores = fitted.scores(eval_frame) if len(eval_frame) else np.zeros(0)
@@ -121,8 +139,13 @@ def evaluate_saved(run: TrainingRun, fitted: FittedOrderRisk, row: registry.Regi
 DRIFT_FEATURES = ("amount", "items", "orders_last_24h", "account_age_days", "session_seconds")
 
 
-def order_drift(con: duckdb.DuckDBPyConnection, load: Loader, window_days: int = 7, bins: int = DEFAULT_BINS,
-                notes: list[str] | None = None) -> list[FeatureDrift]:
+def order_drift(
+    con: duckdb.DuckDBPyConnection,
+    load: Loader,
+    window_days: int = 7,
+    bins: int = DEFAULT_BINS,
+    notes: list[str] | None = None,
+) -> list[FeatureDrift]:
     """PSI of DRIFT_FEATURES (as order.<feature>) and of the champion's risk score (score.risk_score)."""
     notes = [] if notes is None else notes
     champion = registry.champion(con, MODEL_NAME)
@@ -142,8 +165,9 @@ def order_drift(con: duckdb.DuckDBPyConnection, load: Loader, window_days: int =
         return frame[list(DRIFT_FEATURES)].add_prefix("order.").assign(**{"score.risk_score": risk})
 
     columns = [f"order.{c}" for c in DRIFT_FEATURES] + ["score.risk_score"]
-    reference = champion_reference(con, MODEL_NAME, champion.version, bins, columns,
-                                   lambda: scored(orders[day <= champion.train_end]))
+    reference = champion_reference(
+        con, MODEL_NAME, champion.version, bins, columns, lambda: scored(orders[day <= champion.train_end])
+    )
     return psi_against(reference, scored(orders[day >= first_current]))
 
 

@@ -35,16 +35,21 @@ class OrderRiskScorer:
     def __init__(self, folder: Path, manifest: dict):
         self.version = manifest["version"]
         self.as_of = dt.date.fromisoformat(manifest["as_of"])
-        self.fitted = FittedOrderRisk.from_artifact(registry.load_artifact(folder / "order_risk.skops", manifest["sha256"]))
+        self.fitted = FittedOrderRisk.from_artifact(
+            registry.load_artifact(folder / "order_risk.skops", manifest["sha256"])
+        )
         self.history = OrderHistory(folder, float(manifest["expensive_ratio"]))
 
     def score(self, order: OnlineOrder) -> OrderRiskAnswer:
         scores, tops = explained_values(self.fitted, feature_row(self.history.features(order), self.fitted.columns))
         score, top = float(scores[0]), tops[0]
-        return OrderRiskAnswer(risk_score=score, flagged=score >= self.fitted.threshold,
-                               threshold=float(self.fitted.threshold),
-                               top_features=[part for part in top.split("; ") if part],
-                               known_customer=self.history.knows(order.customer_id))
+        return OrderRiskAnswer(
+            risk_score=score,
+            flagged=score >= self.fitted.threshold,
+            threshold=float(self.fitted.threshold),
+            top_features=[part for part in top.split("; ") if part],
+            known_customer=self.history.knows(order.customer_id),
+        )
 
 
 def export_order_risk(con: duckdb.DuckDBPyConnection, folder: Path, models_dir: Path) -> dict | None:
@@ -58,5 +63,12 @@ def export_order_risk(con: duckdb.DuckDBPyConnection, folder: Path, models_dir: 
     row, as_of = scored
     copy_artifact(row, models_dir, folder / "order_risk.skops")
     rows = export_history(con, folder, as_of)
-    return {"model_name": MODEL_NAME, "version": row.version, "sha256": row.sha256, "champion": row.is_champion,
-            "as_of": as_of.isoformat(), "expensive_ratio": EXPENSIVE_RATIO, "rows": rows}
+    return {
+        "model_name": MODEL_NAME,
+        "version": row.version,
+        "sha256": row.sha256,
+        "champion": row.is_champion,
+        "as_of": as_of.isoformat(),
+        "expensive_ratio": EXPENSIVE_RATIO,
+        "rows": rows,
+    }

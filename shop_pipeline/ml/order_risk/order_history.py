@@ -86,8 +86,10 @@ def export_history(con: duckdb.DuckDBPyConnection, folder: Path, as_of: dt.date)
     cutoff = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time())
     from shop_pipeline.ml.common.snapshot_files import write_parquet
 
-    return {name: write_parquet(con, query, folder / f"{name}.parquet", {"as_of": as_of, "cutoff": cutoff})
-            for name, query in HISTORY_QUERIES.items()}
+    return {
+        name: write_parquet(con, query, folder / f"{name}.parquet", {"as_of": as_of, "cutoff": cutoff})
+        for name, query in HISTORY_QUERIES.items()
+    }
 
 
 @dataclass(frozen=True)
@@ -102,34 +104,44 @@ class OrderLine:
 class OnlineOrder:
     customer_id: str
     order_id: str
-    order_time: dt.datetime            # UTC, naive
+    order_time: dt.datetime  # UTC, naive
     session_id: str | None
     lines: tuple[OrderLine, ...]
-    session_started_at: dt.datetime | None = None   # the session's first event (None: no session)
-    session_views: int = 0                          # views / carts of the session before the order
-    session_carts: int = 0                          # (since the session's previous order)
-    first_cart_at: dt.datetime | None = None        # the first of those carts
+    session_started_at: dt.datetime | None = None  # the session's first event (None: no session)
+    session_views: int = 0  # views / carts of the session before the order
+    session_carts: int = 0  # (since the session's previous order)
+    first_cart_at: dt.datetime | None = None  # the first of those carts
 
     @classmethod
     def from_row(cls, row) -> OnlineOrder:
         """An order from a row of ORDERS_AS_SENT (a pandas itertuples row)."""
+
         def at(value):
             return None if value is None or pd.isna(value) else pd.Timestamp(value).to_pydatetime()
 
         return cls(
-            customer_id=row.customer_id, order_id=row.order_id, order_time=at(row.order_time),
+            customer_id=row.customer_id,
+            order_id=row.order_id,
+            order_time=at(row.order_time),
             session_id=row.session_id,
             session_started_at=at(row.session_started_at) if row.session_id is not None else None,
-            session_views=int(row.session_views), session_carts=int(row.session_carts),
+            session_views=int(row.session_views),
+            session_carts=int(row.session_carts),
             first_cart_at=at(row.first_cart_at),
-            lines=tuple(OrderLine(i["product_id"], i["category"], float(i["price"]), int(i["quantity"]))
-                        for i in row.items))
+            lines=tuple(
+                OrderLine(i["product_id"], i["category"], float(i["price"]), int(i["quantity"])) for i in row.items
+            ),
+        )
 
     def to_request(self) -> dict:
         """The body of POST /v1/orders/risk for this order."""
         return {
-            "customer_id": self.customer_id, "order_id": self.order_id, "order_time": self.order_time.isoformat(),
-            "session_id": self.session_id, "session_views": self.session_views, "session_carts": self.session_carts,
+            "customer_id": self.customer_id,
+            "order_id": self.order_id,
+            "order_time": self.order_time.isoformat(),
+            "session_id": self.session_id,
+            "session_views": self.session_views,
+            "session_carts": self.session_carts,
             "session_started_at": self.session_started_at.isoformat() if self.session_started_at else None,
             "first_cart_at": self.first_cart_at.isoformat() if self.first_cart_at else None,
             "items": [vars(line) for line in self.lines],
@@ -181,8 +193,10 @@ class OrderHistory:
         hours = pd.read_parquet(folder / "risk_hours.parquet")
         days = np.sort(pd.to_datetime(hours["day"]).unique().to_numpy().astype("datetime64[D]"))
         grid = np.zeros((len(days), 24), dtype=np.int64)
-        grid[np.searchsorted(days, pd.to_datetime(hours["day"]).to_numpy().astype("datetime64[D]")),
-             hours["hour"].to_numpy()] = hours["n"].to_numpy()
+        grid[
+            np.searchsorted(days, pd.to_datetime(hours["day"]).to_numpy().astype("datetime64[D]")),
+            hours["hour"].to_numpy(),
+        ] = hours["n"].to_numpy()
         self._hour_days = days
         self._hour_cumulative = np.vstack([np.zeros((1, 24), dtype=np.int64), np.cumsum(grid, axis=0)])
 
@@ -209,13 +223,24 @@ class OrderHistory:
         amount = sum(amounts, Decimal(0))
         units = sum(line.quantity for line in lines)
         references = [self._reference_price(line.category, day) for line in lines]
-        expensive = sum((a for a, line, r in zip(amounts, lines, references)
-                         if r is not None and line.price >= self.expensive_ratio * r), Decimal(0))
+        expensive = sum(
+            (
+                a
+                for a, line, r in zip(amounts, lines, references)
+                if r is not None and line.price >= self.expensive_ratio * r
+            ),
+            Decimal(0),
+        )
         ratios = [line.price / r for line, r in zip(lines, references) if r is not None and r != 0]
         row: dict[str, object] = {
-            "order_id": order.order_id, "customer_id": order.customer_id, "order_time": order.order_time,
-            "order_day": order.order_time.date(), "session_id": order.session_id,
-            "amount": float(amount), "items": len(lines), "units": units,
+            "order_id": order.order_id,
+            "customer_id": order.customer_id,
+            "order_time": order.order_time,
+            "order_day": order.order_time.date(),
+            "session_id": order.session_id,
+            "amount": float(amount),
+            "items": len(lines),
+            "units": units,
             "distinct_products": len({line.product_id for line in lines}),
             "distinct_categories": len({line.category for line in lines if line.category is not None}),
             "max_item_price": max(line.price for line in lines),
@@ -230,7 +255,9 @@ class OrderHistory:
         row["session_carts"] = int(order.session_carts) if order.session_id is not None else 0
         row["cart_to_purchase_seconds"] = (
             (_ms(t) - _ms(_us(order.first_cart_at))) / 1000.0
-            if order.first_cart_at is not None and order.session_id is not None else None)
+            if order.first_cart_at is not None and order.session_id is not None
+            else None
+        )
         row["session_seconds"] = (_ms(t) - _ms(started)) / 1000.0
         row["order_hour"] = order.order_time.hour
         row["hour_order_share"] = self._hour_share(day, order.order_time.hour)
@@ -287,7 +314,7 @@ class OrderHistory:
         times = self._event_t[start:end]
         first_seen = min(int(times[0]) if len(times) else t, started, t)
         before = int(np.searchsorted(times, started, side="left"))
-        touched = {c for c in self._event_category[start:start + before] if c is not None}
+        touched = {c for c in self._event_category[start : start + before] if c is not None}
         ordered = {line.category for line in order.lines if line.category is not None}
         new = len(ordered - touched)
         return {

@@ -25,23 +25,35 @@ from shop_pipeline.ml.common.spec import ModelSettings, Report, Shown, TrainedVe
 from shop_pipeline.ml.order_risk.metrics import RISK_METRICS
 
 
-def pr_curves_png(y: np.ndarray, scores: Mapping[str, np.ndarray],
-                  title: str = "Precision-recall (held-out window)") -> bytes:
+def pr_curves_png(
+    y: np.ndarray, scores: Mapping[str, np.ndarray], title: str = "Precision-recall (held-out window)"
+) -> bytes:
     """One curve per candidate. A window without both classes has no curve: the plot says so
     instead (an empty evaluation window, or no fraud in it)."""
     y = np.asarray(y, dtype=float)
     fig, ax = plt.subplots(figsize=(6, 4.5))
     if len(y) == 0 or y.min() == y.max():
-        ax.text(0.5, 0.5, f"no precision-recall curve:\n{len(y)} labelled orders, {int(y.sum())} fraudulent",
-                ha="center", va="center", transform=ax.transAxes)
+        ax.text(
+            0.5,
+            0.5,
+            f"no precision-recall curve:\n{len(y)} labelled orders, {int(y.sum())} fraudulent",
+            ha="center",
+            va="center",
+            transform=ax.transAxes,
+        )
     else:
         for name, s in scores.items():
             precision, recall, _ = precision_recall_curve(y, np.asarray(s, dtype=float))
             ax.step(recall, precision, where="post", label=f"{name} (AP {pr_auc(y, s):.3f})")
         ax.axhline(y.mean(), color="grey", ls="--", lw=1, label=f"base rate {y.mean():.3%}")
         ax.legend(fontsize=8, loc="upper right")
-    ax.set(xlabel="recall (share of fraud found)", ylabel="precision (share of alerts that are fraud)",
-           title=title, xlim=(0, 1), ylim=(0, 1.02))
+    ax.set(
+        xlabel="recall (share of fraud found)",
+        ylabel="precision (share of alerts that are fraud)",
+        title=title,
+        xlim=(0, 1),
+        ylim=(0, 1.02),
+    )
     ax.grid(alpha=0.3)
     return figure_png(fig)
 
@@ -76,12 +88,19 @@ def training_report(run: TrainingRun, trained: TrainedVersion, as_of: dt.date, s
     table = metrics_table_markdown(trained.metrics)
     pngs = run_pngs(risk)
     sections = [
-        ("Comparison", f"{risk.note}\n\nThis version serves **{risk.serving_candidate}** ({risk.mode}).\n\n{table}", None),
+        (
+            "Comparison",
+            f"{risk.note}\n\nThis version serves **{risk.serving_candidate}** ({risk.mode}).\n\n{table}",
+            None,
+        ),
         ("Precision-recall on the held-out days", "", pngs["precision_recall"]),
     ]
     shown = Shown(
-        values={"held_out_window": f"{risk.windows.eval_window[0]} .. {risk.windows.eval_window[1]}",
-                "labelled_orders": risk.labelled_orders, "note": risk.note},
+        values={
+            "held_out_window": f"{risk.windows.eval_window[0]} .. {risk.windows.eval_window[1]}",
+            "labelled_orders": risk.labelled_orders,
+            "note": risk.note,
+        },
         markdown={"metrics": table, "precision_recall": png_markdown(pngs["precision_recall"], "precision-recall")},
     )
     return Report(f"Order risk {trained.version} (as of {as_of})", sections, shown)

@@ -57,8 +57,14 @@ from shop_pipeline.warehouse.order_labels import known_labels_frame
 MIN_THRESHOLD_ORDERS = 100
 
 
-def fit_final(features: pd.DataFrame, y: np.ndarray, candidate: str, windows: RiskWindows,
-              alert_budget: float = DEFAULT_ALERT_BUDGET, seed: int = 0) -> FittedOrderRisk:
+def fit_final(
+    features: pd.DataFrame,
+    y: np.ndarray,
+    candidate: str,
+    windows: RiskWindows,
+    alert_budget: float = DEFAULT_ALERT_BUDGET,
+    seed: int = 0,
+) -> FittedOrderRisk:
     """Refit `candidate` for scoring: the forest on every order, the classifier on every labelled
     order (NotEnoughData when their classes are too few); the threshold as in the module docstring."""
     if candidate not in SERVABLE:
@@ -73,23 +79,30 @@ def fit_final(features: pd.DataFrame, y: np.ndarray, candidate: str, windows: Ri
         if problem:
             raise NotEnoughData(f"order risk: cannot train {CHALLENGER}: {problem}")
     model = fit_model(candidate, X.loc[rows], y[rows] if candidate == CHALLENGER else None, seed)
-    unseen = order_days(features) > np.datetime64(windows.label_cutoff, "D")   # never labelled
+    unseen = order_days(features) > np.datetime64(windows.label_cutoff, "D")  # never labelled
     population = X.loc[unseen] if unseen.sum() >= MIN_THRESHOLD_ORDERS else X
     threshold = float(np.quantile(model_scores(candidate, model, population), 1.0 - alert_budget))
     days = order_days(features)[rows]
     medians = X.loc[rows].median(skipna=True).to_numpy(np.float64)
-    return FittedOrderRisk(candidate, model, FEATURE_COLUMNS, np.nan_to_num(medians, nan=0.0), threshold,
-                           float(alert_budget), int(rows.sum()),
-                           (pd.Timestamp(days.min()).date(), pd.Timestamp(days.max()).date()))
+    return FittedOrderRisk(
+        candidate,
+        model,
+        FEATURE_COLUMNS,
+        np.nan_to_num(medians, nan=0.0),
+        threshold,
+        float(alert_budget),
+        int(rows.sum()),
+        (pd.Timestamp(days.min()).date(), pd.Timestamp(days.max()).date()),
+    )
 
 
 @dataclass
 class RiskRun:
     windows: RiskWindows
-    mode: str                       # SUPERVISED | UNSUPERVISED
+    mode: str  # SUPERVISED | UNSUPERVISED
     note: str
     evaluations: dict[str, CandidateEvaluation]
-    serving_candidate: str          # the served candidate, refit as `fitted`
+    serving_candidate: str  # the served candidate, refit as `fitted`
     fitted: FittedOrderRisk
     alert_budget: float
     labelled_orders: int
@@ -98,9 +111,16 @@ class RiskRun:
     scoring_features: pd.DataFrame = field(repr=False)
 
 
-def run_order_risk_frames(features: pd.DataFrame, known_labels: pd.DataFrame, as_of: Any, *,
-                          maturity_days: int = DEFAULT_MATURITY_DAYS, eval_days: int = DEFAULT_EVAL_DAYS,
-                          alert_budget: float = DEFAULT_ALERT_BUDGET, seed: int = 0) -> RiskRun:
+def run_order_risk_frames(
+    features: pd.DataFrame,
+    known_labels: pd.DataFrame,
+    as_of: Any,
+    *,
+    maturity_days: int = DEFAULT_MATURITY_DAYS,
+    eval_days: int = DEFAULT_EVAL_DAYS,
+    alert_budget: float = DEFAULT_ALERT_BUDGET,
+    seed: int = 0,
+) -> RiskRun:
     """The whole model step on frames: order features as of `as_of` (ORDER_FEATURES columns) and
     the labels known by then (order_id, is_fraud). Scoring is left to the caller
     (score_orders(run.fitted, run.scoring_features, as_of, version)) so the version comes from
@@ -115,21 +135,36 @@ def run_order_risk_frames(features: pd.DataFrame, known_labels: pd.DataFrame, as
     train, evaluate = window_masks(features, y, windows)
     evals = evaluate_candidates(features, y, train, evaluate, alert_budget, seed)
     measured = {c: e.metrics for c, e in evals.items()}
-    counts = (f"{int((~np.isnan(y)).sum())} labelled orders ({int(np.nansum(y))} fraudulent), "
-              f"{int(train.sum())} in training, {int(evaluate.sum())} in evaluation")
+    counts = (
+        f"{int((~np.isnan(y)).sum())} labelled orders ({int(np.nansum(y))} fraudulent), "
+        f"{int(train.sum())} in training, {int(evaluate.sum())} in evaluation"
+    )
     notes = [windows.describe(), counts]
     notes += [f"{c}: {e.note}" for c, e in evals.items() if e.note]
     try:
         serving_candidate = select_serving(measured, list(SERVABLE), GATE_METRIC, HIGHER_IS_BETTER)
     except ValueError:
         serving_candidate = ISOLATION_FOREST
-        notes.append("NOTHING MEASURED: no candidate has a pr_auc (no labels known by the cut-off, an empty "
-                     "evaluation window, or a single class in it); serving the unsupervised isolation forest, "
-                     "unvalidated: the gate refuses it")
+        notes.append(
+            "NOTHING MEASURED: no candidate has a pr_auc (no labels known by the cut-off, an empty "
+            "evaluation window, or a single class in it); serving the unsupervised isolation forest, "
+            "unvalidated: the gate refuses it"
+        )
     fitted = fit_final(features, y, serving_candidate, windows, alert_budget, seed)
     mode = SUPERVISED if serving_candidate == CHALLENGER else UNSUPERVISED
-    return RiskRun(windows, mode, "; ".join(notes), evals, serving_candidate, fitted, float(alert_budget),
-                   int((~np.isnan(y)).sum()), y[evaluate], features.loc[evaluate].reset_index(drop=True), features)
+    return RiskRun(
+        windows,
+        mode,
+        "; ".join(notes),
+        evals,
+        serving_candidate,
+        fitted,
+        float(alert_budget),
+        int((~np.isnan(y)).sum()),
+        y[evaluate],
+        features.loc[evaluate].reset_index(drop=True),
+        features,
+    )
 
 
 def metrics_rows(run: RiskRun) -> dict[str, dict[str, float]]:
@@ -140,15 +175,23 @@ def metrics_rows(run: RiskRun) -> dict[str, dict[str, float]]:
 def training_run(con: Any, as_of: Any, settings: ModelSettings) -> TrainingRun:
     """run_order_risk_frames on features.order_features and the labels of raw.order_labels known by
     as_of, with the run's alert budget, label maturity and seed, as the version to register."""
-    run = run_order_risk_frames(read_order_features(con), known_labels_frame(con, as_of), as_of, seed=settings.seed,
-                                alert_budget=settings.order_risk_alert_budget,
-                                maturity_days=settings.order_risk_label_maturity_days)
+    run = run_order_risk_frames(
+        read_order_features(con),
+        known_labels_frame(con, as_of),
+        as_of,
+        seed=settings.seed,
+        alert_budget=settings.order_risk_alert_budget,
+        maturity_days=settings.order_risk_label_maturity_days,
+    )
     return TrainingRun(
         serving_candidate=run.serving_candidate,
         fitted=run.fitted,
         metrics=metrics_rows(run),
-        parameters={**candidate_parameters(run.serving_candidate, settings.seed), "alert_budget": run.alert_budget,
-                    "mode": run.mode},
+        parameters={
+            **candidate_parameters(run.serving_candidate, settings.seed),
+            "alert_budget": run.alert_budget,
+            "mode": run.mode,
+        },
         features=list(run.fitted.columns),
         held_out=run.windows.eval_window,
         train_start=None,

@@ -61,8 +61,10 @@ SPEC = ModelSpec(
         "total error %, buys-again AUC reported). Refit, saved with skops and registered in ml.model_registry "
         "with every comparison in ml.model_evaluations (the current champion included, on the same window)."
     ),
-    gate_description=(f"the propensity model ({', '.join(SERVABLE)} compete with a labelled training window, "
-                      f"{', '.join(PROBABILISTIC)} without one)"),
+    gate_description=(
+        f"the propensity model ({', '.join(SERVABLE)} compete with a labelled training window, "
+        f"{', '.join(PROBABILISTIC)} without one)"
+    ),
     scoring_description=(
         "scoring.customer_scores: every customer as of the cut-off scored by the champion (loaded only when its "
         "SHA-256 matches the registry): p_purchase, churn_risk = 1 - p, expected orders and spend over the horizon, "

@@ -45,13 +45,15 @@ def rfm_to_bgnbd(X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def log_likelihood(params: np.ndarray, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> np.ndarray:
     """Per-customer log-likelihood of (r, alpha, a, b)."""
     r, alpha, a, b = params
-    base = (gammaln(r + x) - gammaln(r) + r * np.log(alpha) - (r + x) * np.log(alpha + T)
-            + betaln(a, b + x) - betaln(a, b))
+    base = (
+        gammaln(r + x) - gammaln(r) + r * np.log(alpha) - (r + x) * np.log(alpha + T) + betaln(a, b + x) - betaln(a, b)
+    )
     repeat = x > 0
     term = np.full(len(x), -np.inf)
     xr = x[repeat]
-    term[repeat] = (np.log(a) - np.log(b + xr - 1.0)
-                    + (r + xr) * (np.log(alpha + T[repeat]) - np.log(alpha + t_x[repeat])))
+    term[repeat] = (
+        np.log(a) - np.log(b + xr - 1.0) + (r + xr) * (np.log(alpha + T[repeat]) - np.log(alpha + t_x[repeat]))
+    )
     return base + np.logaddexp(0.0, term)
 
 
@@ -60,8 +62,9 @@ def _alive_odds_log(params, x, t_x, T) -> np.ndarray:
     out = np.full(len(x), -np.inf)
     repeat = x > 0
     xr = x[repeat]
-    out[repeat] = (np.log(a) - np.log(b + xr - 1.0)
-                   + (r + xr) * (np.log(alpha + T[repeat]) - np.log(alpha + t_x[repeat])))
+    out[repeat] = (
+        np.log(a) - np.log(b + xr - 1.0) + (r + xr) * (np.log(alpha + T[repeat]) - np.log(alpha + t_x[repeat]))
+    )
     return out
 
 
@@ -114,7 +117,6 @@ class RepeatPurchaseClassifier(ClassifierMixin, BaseEstimator):
 
     def predict(self, X) -> np.ndarray:
         return (self.predict_proba(X)[:, 1] >= 0.5).astype(np.int8)
-
 
     def fit(self, X, y=None):
         """Maximum-likelihood parameters (L-BFGS-B on log-parameters); the labels are not used."""

@@ -39,37 +39,51 @@ from shop_pipeline.ml.propensity.data import ALL_NUMERIC_COLUMNS, RFM_COLUMNS, f
 from shop_pipeline.ml.propensity.gamma_gamma import GammaGamma, fit_gamma_gamma
 from shop_pipeline.ml.propensity.mbgnbd import ModifiedBetaGeoClassifier
 
-MODEL_NAME = "propensity"   # in the registry; the assets are propensity_model, propensity_champion
+MODEL_NAME = "propensity"  # in the registry; the assets are propensity_model, propensity_champion
 BASELINE = "logistic_rfm"
 CHALLENGER = "hgb_calibrated"
 RANDOM = "random"
 BGNBD = "bgnbd"
 MBGNBD = "mbgnbd"
 CANDIDATES = (BASELINE, BGNBD, MBGNBD, CHALLENGER, RANDOM)
-SERVABLE = (BASELINE, BGNBD, MBGNBD, CHALLENGER)   # simpler first: a tie serves the simpler one
-PROBABILISTIC = (BGNBD, MBGNBD)                    # fitted on the history, no labels
-SUPERVISED = (BASELINE, CHALLENGER)                # need a labelled training window
+SERVABLE = (BASELINE, BGNBD, MBGNBD, CHALLENGER)  # simpler first: a tie serves the simpler one
+PROBABILISTIC = (BGNBD, MBGNBD)  # fitted on the history, no labels
+SUPERVISED = (BASELINE, CHALLENGER)  # need a labelled training window
 GATE_METRIC = "roc_auc"
 HIGHER_IS_BETTER = True
-REPORTED_METRICS = ("roc_auc", "pr_auc", "brier", "lift_at_top_decile", "f1", "orders_mae", "orders_rmse",
-                    "orders_total_error_pct", "orders_buys_again_auc")
+REPORTED_METRICS = (
+    "roc_auc",
+    "pr_auc",
+    "brier",
+    "lift_at_top_decile",
+    "f1",
+    "orders_mae",
+    "orders_rmse",
+    "orders_total_error_pct",
+    "orders_buys_again_auc",
+)
 # registry parameters: the servable candidates that competed in a version (the supervised ones do
 # not when the history holds no labelled training window; the gate compares with those that did),
 # and the value model it serves
 COMPETED_PARAMETER = "competed_candidates"
 VALUE_PARAMETER = "value_candidate"
-CANDIDATE_COLUMNS = {BASELINE: RFM_COLUMNS, BGNBD: BGNBD_COLUMNS, MBGNBD: BGNBD_COLUMNS,
-                     CHALLENGER: ALL_NUMERIC_COLUMNS, RANDOM: ()}
+CANDIDATE_COLUMNS = {
+    BASELINE: RFM_COLUMNS,
+    BGNBD: BGNBD_COLUMNS,
+    MBGNBD: BGNBD_COLUMNS,
+    CHALLENGER: ALL_NUMERIC_COLUMNS,
+    RANDOM: (),
+}
 PROBABILISTIC_MODELS = {BGNBD: BetaGeoClassifier, MBGNBD: ModifiedBetaGeoClassifier}
 
 HURDLE = "hurdle"
 HISTORICAL_RATE = "historical_rate"
-VALUE_CANDIDATES = (BGNBD, MBGNBD, HURDLE)         # simpler first: a tie serves the simpler one
+VALUE_CANDIDATES = (BGNBD, MBGNBD, HURDLE)  # simpler first: a tie serves the simpler one
 VALUE_SELECTION_METRIC = "orders_rmse"
-VALUE_MIN_IMPROVEMENT = 0.01      # a more complex value model must cut the held-out RMSE by 1%
+VALUE_MIN_IMPROVEMENT = 0.01  # a more complex value model must cut the held-out RMSE by 1%
 MIN_BUYERS_FOR_ORDERS_MODEL = 30
 AOV_PRIOR_ORDERS = 2.0
-DEFAULT_THRESHOLD = 0.5           # decision threshold of a model fitted without labels
+DEFAULT_THRESHOLD = 0.5  # decision threshold of a model fitted without labels
 SCORE_BATCH_ROWS = 250_000
 
 
@@ -78,19 +92,27 @@ def make_classifier(candidate: str, seed: int, n_rows: int, horizon_days: int = 
     if candidate in PROBABILISTIC_MODELS:
         return PROBABILISTIC_MODELS[candidate](horizon_days=int(horizon_days))
     if candidate == BASELINE:
-        return Pipeline([
-            ("impute", SimpleImputer(strategy="median")),
-            ("log1p", FunctionTransformer(np.log1p, feature_names_out="one-to-one")),
-            ("scale", StandardScaler()),
-            ("logit", LogisticRegression(C=1.0, max_iter=1000)),
-        ])
+        return Pipeline(
+            [
+                ("impute", SimpleImputer(strategy="median")),
+                ("log1p", FunctionTransformer(np.log1p, feature_names_out="one-to-one")),
+                ("scale", StandardScaler()),
+                ("logit", LogisticRegression(C=1.0, max_iter=1000)),
+            ]
+        )
     if candidate == CHALLENGER:
         hgb = HistGradientBoostingClassifier(
-            learning_rate=0.1, max_iter=150, max_leaf_nodes=31, min_samples_leaf=40,
-            l2_regularization=1.0, early_stopping=n_rows >= 2000, validation_fraction=0.15,
-            n_iter_no_change=10, random_state=seed)
-        return CalibratedClassifierCV(hgb, method="isotonic" if n_rows >= 2000 else "sigmoid",
-                                      cv=3, ensemble=False)
+            learning_rate=0.1,
+            max_iter=150,
+            max_leaf_nodes=31,
+            min_samples_leaf=40,
+            l2_regularization=1.0,
+            early_stopping=n_rows >= 2000,
+            validation_fraction=0.15,
+            n_iter_no_change=10,
+            random_state=seed,
+        )
+        return CalibratedClassifierCV(hgb, method="isotonic" if n_rows >= 2000 else "sigmoid", cv=3, ensemble=False)
     raise ValueError(f"unknown propensity candidate {candidate!r}; expected one of {SERVABLE}")
 
 
@@ -98,10 +120,8 @@ def candidate_parameters(candidate: str, seed: int, n_rows: int) -> dict[str, An
     if candidate == RANDOM:
         return {"candidate": RANDOM, "seed": seed}
     est = make_classifier(candidate, seed, n_rows)
-    params = {k: v for k, v in est.get_params(deep=True).items()
-              if isinstance(v, (int, float, str, bool, type(None)))}
-    return {"candidate": candidate, "seed": seed, "columns": list(CANDIDATE_COLUMNS[candidate]),
-            **params}
+    params = {k: v for k, v in est.get_params(deep=True).items() if isinstance(v, (int, float, str, bool, type(None)))}
+    return {"candidate": candidate, "seed": seed, "columns": list(CANDIDATE_COLUMNS[candidate]), **params}
 
 
 def fit_probabilistic(candidate: str, features: pd.DataFrame, horizon_days: int) -> Any:
@@ -135,15 +155,20 @@ def fit_hurdle_orders(frame: pd.DataFrame, seed: int) -> Any:
     buyers = frame[frame["purchased"] == 1]
     target = np.clip(buyers["orders"].to_numpy(np.float64) - 1.0, 0.0, None)
     if len(buyers) >= MIN_BUYERS_FOR_ORDERS_MODEL and target.sum() > 0:
-        model = HistGradientBoostingRegressor(loss="poisson", learning_rate=0.1, max_iter=60,
-                                              max_leaf_nodes=15, min_samples_leaf=20,
-                                              early_stopping=False, random_state=seed)
+        model = HistGradientBoostingRegressor(
+            loss="poisson",
+            learning_rate=0.1,
+            max_iter=60,
+            max_leaf_nodes=15,
+            min_samples_leaf=20,
+            early_stopping=False,
+            random_state=seed,
+        )
         with threads_for(len(buyers)):
             model.fit(feature_matrix(buyers, ALL_NUMERIC_COLUMNS), target)
         return model
     model = DummyRegressor(strategy="constant", constant=float(target.mean()) if len(target) else 0.0)
-    model.fit(np.zeros((max(len(target), 1), len(ALL_NUMERIC_COLUMNS))),
-              target if len(target) else np.zeros(1))
+    model.fit(np.zeros((max(len(target), 1), len(ALL_NUMERIC_COLUMNS))), target if len(target) else np.zeros(1))
     return model
 
 
@@ -159,9 +184,9 @@ class ValueModel:
     """expected_orders (hurdle: p * (1 + orders_model(X)); bgnbd / mbgnbd: the model's
     conditional expectation) and the value per order (Gamma-Gamma, else shrunk average)."""
 
-    kind: str                            # HURDLE | BGNBD | MBGNBD
-    orders_model: Any                    # hurdle: regressor of orders - 1; else the fitted probabilistic model
-    mean_order_value: float              # history's mean value per order (the shrinkage target)
+    kind: str  # HURDLE | BGNBD | MBGNBD
+    orders_model: Any  # hurdle: regressor of orders - 1; else the fitted probabilistic model
+    mean_order_value: float  # history's mean value per order (the shrinkage target)
     gamma_gamma: GammaGamma | None = None
     prior_orders: float = AOV_PRIOR_ORDERS
 
@@ -170,18 +195,18 @@ class ValueModel:
             extra = np.asarray(self.orders_model.predict(X_all), dtype=np.float64)
         return 1.0 + np.clip(np.nan_to_num(extra, nan=0.0), 0.0, None)
 
-    def expected_orders(self, features: pd.DataFrame, p: np.ndarray,
-                        horizon_days: int | None = None) -> np.ndarray:
+    def expected_orders(self, features: pd.DataFrame, p: np.ndarray, horizon_days: int | None = None) -> np.ndarray:
         """Expected orders over `horizon_days` (default: the model's own horizon)."""
         out = np.empty(len(features))
         for start in range(0, len(features), SCORE_BATCH_ROWS):
-            part = features.iloc[start:start + SCORE_BATCH_ROWS]
+            part = features.iloc[start : start + SCORE_BATCH_ROWS]
             if self.kind == HURDLE:
-                got = p[start:start + SCORE_BATCH_ROWS] * self.orders_if_buying(
-                    feature_matrix(part, ALL_NUMERIC_COLUMNS))
+                got = p[start : start + SCORE_BATCH_ROWS] * self.orders_if_buying(
+                    feature_matrix(part, ALL_NUMERIC_COLUMNS)
+                )
             else:
                 got = self.orders_model.expected_purchases(feature_matrix(part, BGNBD_COLUMNS), horizon_days)
-            out[start:start + SCORE_BATCH_ROWS] = got
+            out[start : start + SCORE_BATCH_ROWS] = got
         return np.clip(np.nan_to_num(out, nan=0.0), 0.0, None)
 
     def value_per_order(self, frequency: np.ndarray, avg_order_value: np.ndarray) -> np.ndarray:
@@ -195,14 +220,22 @@ class ValueModel:
 def fit_spend_per_order(history: pd.DataFrame) -> tuple[float, GammaGamma | None]:
     """The spend-per-order part of a value model fitted on `history` (features at the cut-off):
     the history's mean order value (the shrinkage target) and Gamma-Gamma (None if untrusted)."""
-    gg = fit_gamma_gamma(history["frequency"].to_numpy(np.float64, na_value=np.nan),
-                         history["avg_order_value"].to_numpy(np.float64, na_value=np.nan))
+    gg = fit_gamma_gamma(
+        history["frequency"].to_numpy(np.float64, na_value=np.nan),
+        history["avg_order_value"].to_numpy(np.float64, na_value=np.nan),
+    )
     return history_mean_order_value(history), gg
 
 
-def fit_value_model(kind: str, history: pd.DataFrame, horizon_days: int, seed: int = 0,
-                    labelled: pd.DataFrame | None = None, probabilistic: Any = None,
-                    spend: tuple[float, GammaGamma | None] | None = None) -> ValueModel:
+def fit_value_model(
+    kind: str,
+    history: pd.DataFrame,
+    horizon_days: int,
+    seed: int = 0,
+    labelled: pd.DataFrame | None = None,
+    probabilistic: Any = None,
+    spend: tuple[float, GammaGamma | None] | None = None,
+) -> ValueModel:
     """Fit the value model `kind`: the spend per order on `history` (features at the cut-off)
     unless already fitted there (`spend`, from `fit_spend_per_order`); hurdle's orders model on
     `labelled` (`join_labels`), a probabilistic one on `history` unless an already fitted
@@ -212,8 +245,11 @@ def fit_value_model(kind: str, history: pd.DataFrame, horizon_days: int, seed: i
             raise ValueError("the hurdle value model needs a labelled window")
         orders_model = fit_hurdle_orders(labelled, seed)
     elif kind in PROBABILISTIC_MODELS:
-        orders_model = (at_horizon(probabilistic, horizon_days) if probabilistic is not None
-                        else fit_probabilistic(kind, history, horizon_days))
+        orders_model = (
+            at_horizon(probabilistic, horizon_days)
+            if probabilistic is not None
+            else fit_probabilistic(kind, history, horizon_days)
+        )
     else:
         raise ValueError(f"unknown value model {kind!r}; expected one of {VALUE_CANDIDATES}")
     mean_order_value, gg = fit_spend_per_order(history) if spend is None else spend
@@ -233,9 +269,9 @@ class FittedPropensity:
     classifier: Any
     columns: tuple[str, ...]
     value: ValueModel
-    segment_thresholds: tuple[float, float]    # (median, 80th percentile) of the final fit's p
+    segment_thresholds: tuple[float, float]  # (median, 80th percentile) of the final fit's p
     horizon_days: int
-    threshold: float                            # decision threshold (best F1 on training rows)
+    threshold: float  # decision threshold (best F1 on training rows)
 
     def to_artifact(self) -> dict[str, Any]:
         """Plain dict of scikit-learn objects, numbers, strings and numpy arrays (what skops
@@ -255,7 +291,8 @@ class FittedPropensity:
             "mean_order_value": float(self.value.mean_order_value),
             "prior_orders": float(self.value.prior_orders),
             "segment_thresholds": [float(x) for x in self.segment_thresholds],
-            "horizon_days": int(self.horizon_days), "threshold": float(self.threshold),
+            "horizon_days": int(self.horizon_days),
+            "threshold": float(self.threshold),
         }
 
     @classmethod
@@ -263,16 +300,28 @@ class FittedPropensity:
         """Also reads artifacts from before the value models (hurdle value, classifier object)."""
         horizon = int(art["horizon_days"])
         candidate = art["candidate"]
-        classifier = (PROBABILISTIC_MODELS[candidate].from_params(art["classifier_params"], horizon)
-                      if art.get("classifier_params") is not None else art["classifier"])
+        classifier = (
+            PROBABILISTIC_MODELS[candidate].from_params(art["classifier_params"], horizon)
+            if art.get("classifier_params") is not None
+            else art["classifier"]
+        )
         kind = art.get("value_kind", HURDLE)
-        orders_model = (PROBABILISTIC_MODELS[kind].from_params(art["orders_model_params"], horizon)
-                        if kind in PROBABILISTIC_MODELS else art["orders_model"])
+        orders_model = (
+            PROBABILISTIC_MODELS[kind].from_params(art["orders_model_params"], horizon)
+            if kind in PROBABILISTIC_MODELS
+            else art["orders_model"]
+        )
         gg = GammaGamma.from_array(art["gamma_gamma"]) if art.get("gamma_gamma") is not None else None
         value = ValueModel(kind, orders_model, float(art["mean_order_value"]), gg, float(art["prior_orders"]))
-        return cls(candidate, classifier, tuple(art["columns"]), value,
-                   tuple(float(x) for x in art["segment_thresholds"]),  # type: ignore[arg-type]
-                   horizon, float(art["threshold"]))
+        return cls(
+            candidate,
+            classifier,
+            tuple(art["columns"]),
+            value,
+            tuple(float(x) for x in art["segment_thresholds"]),  # type: ignore[arg-type]
+            horizon,
+            float(art["threshold"]),
+        )
 
 
 def competed_candidates(row: Any) -> list[str]:

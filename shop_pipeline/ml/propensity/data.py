@@ -31,8 +31,8 @@ RFM_COLUMNS = ("recency_days", "frequency", "monetary")
 NON_FEATURE_COLUMNS = ("customer_id", "as_of", "first_seen", "last_seen")
 ALL_NUMERIC_COLUMNS = tuple(c for c in CUSTOMER_FEATURES if c not in NON_FEATURE_COLUMNS)
 MIN_CLASS_COUNT = 5
-MIN_HISTORY_DAYS = 7              # features of a supervised training window: at least a week of data
-MIN_CALIBRATION_DAYS = 28         # a probabilistic model sees repeat purchases in four weeks or more
+MIN_HISTORY_DAYS = 7  # features of a supervised training window: at least a week of data
+MIN_CALIBRATION_DAYS = 28  # a probabilistic model sees repeat purchases in four weeks or more
 MIN_HOLDOUT_DAYS = 7
 # A supervised candidate competes when each labelled window (training and held-out) holds at
 # least these: 40 buyers are 10 per parameter of the baseline logistic regression (3 RFM
@@ -50,12 +50,12 @@ class SingleClassLabelsError(NotEnoughData):
 class WindowPlan:
     """Which cut-offs train, evaluate and score; see the module docstring."""
 
-    mode: str                      # "two_window" | "calibration_holdout"
-    as_of: dt.date                 # scoring cut-off (features at as_of)
-    horizon_days: int              # h: what the served model predicts
-    data_start: dt.date            # first day with events
-    train_cutoff: dt.date | None   # T1 (two_window only)
-    eval_cutoff: dt.date           # T2: end of the calibration, features of the held-out window
+    mode: str  # "two_window" | "calibration_holdout"
+    as_of: dt.date  # scoring cut-off (features at as_of)
+    horizon_days: int  # h: what the served model predicts
+    data_start: dt.date  # first day with events
+    train_cutoff: dt.date | None  # T1 (two_window only)
+    eval_cutoff: dt.date  # T2: end of the calibration, features of the held-out window
     note: str
 
     @property
@@ -97,25 +97,32 @@ def calibration_holdout_plan(as_of: Any, horizon_days: int, data_start: Any, why
     why the supervised candidates do not compete. NotEnoughData on too short a history."""
     as_of, data_start = as_date(as_of), as_date(data_start)
     h = int(horizon_days)
-    span = (as_of - data_start).days + 1          # days with data up to the cut-off
+    span = (as_of - data_start).days + 1  # days with data up to the cut-off
     holdout = h if span - h >= MIN_CALIBRATION_DAYS else span - max(MIN_CALIBRATION_DAYS, span // 2)
     if holdout < MIN_HOLDOUT_DAYS:
         raise NotEnoughData(
             f"customer propensity and value: need {MIN_CALIBRATION_DAYS + MIN_HOLDOUT_DAYS} days of history "
             f"before the cut-off ({MIN_CALIBRATION_DAYS} to calibrate, {MIN_HOLDOUT_DAYS} to hold out), "
-            f"have {span} ({data_start}..{as_of})")
+            f"have {span} ({data_start}..{as_of})"
+        )
     t2 = shift_days(as_of, -holdout)
-    shorter = (f"; the {h}-day horizon does not fit after {MIN_CALIBRATION_DAYS} days of calibration, so the "
-               f"held-out window is the last {holdout} days (the served model still predicts {h} days)"
-               if holdout < h else "")
-    note = (f"calibration / holdout: probabilistic models fitted on the history {data_start}..{t2}, held out "
-            f"{shift_days(t2, 1)}..{as_of}, refit on the whole history for scoring{shorter}; supervised "
-            f"candidates do not compete: {why}")
+    shorter = (
+        f"; the {h}-day horizon does not fit after {MIN_CALIBRATION_DAYS} days of calibration, so the "
+        f"held-out window is the last {holdout} days (the served model still predicts {h} days)"
+        if holdout < h
+        else ""
+    )
+    note = (
+        f"calibration / holdout: probabilistic models fitted on the history {data_start}..{t2}, held out "
+        f"{shift_days(t2, 1)}..{as_of}, refit on the whole history for scoring{shorter}; supervised "
+        f"candidates do not compete: {why}"
+    )
     return WindowPlan("calibration_holdout", as_of, h, data_start, None, t2, note)
 
 
-def plan_windows(as_of: Any, horizon_days: int, data_start: Any,
-                 min_history_days: int = MIN_HISTORY_DAYS) -> WindowPlan:
+def plan_windows(
+    as_of: Any, horizon_days: int, data_start: Any, min_history_days: int = MIN_HISTORY_DAYS
+) -> WindowPlan:
     """Choose the windows for `as_of` and `horizon_days` given the first day with data (by the
     dates only; `run_propensity` also checks that the training window holds enough customers)."""
     as_of, data_start = as_date(as_of), as_date(data_start)
@@ -128,13 +135,22 @@ def plan_windows(as_of: Any, horizon_days: int, data_start: Any,
     t1 = shift_days(as_of, -2 * h)
     earliest = shift_days(data_start, min_history_days - 1)
     if t1 >= earliest:
-        return WindowPlan("two_window", as_of, h, data_start, t1, t2,
-                          f"supervised train: features at {t1}, labels {shift_days(t1, 1)}..{t2}; probabilistic "
-                          f"calibration: history {data_start}..{t2}; held-out: features at {t2}, labels "
-                          f"{shift_days(t2, 1)}..{as_of}")
-    why = (f"a labelled {h}-day training window needs data from {shift_days(t1, 1 - min_history_days)} "
-           f"({min_history_days} days of features before {t1}, then {h} days of labels before the held-out "
-           f"window), data starts {data_start}")
+        return WindowPlan(
+            "two_window",
+            as_of,
+            h,
+            data_start,
+            t1,
+            t2,
+            f"supervised train: features at {t1}, labels {shift_days(t1, 1)}..{t2}; probabilistic "
+            f"calibration: history {data_start}..{t2}; held-out: features at {t2}, labels "
+            f"{shift_days(t2, 1)}..{as_of}",
+        )
+    why = (
+        f"a labelled {h}-day training window needs data from {shift_days(t1, 1 - min_history_days)} "
+        f"({min_history_days} days of features before {t1}, then {h} days of labels before the held-out "
+        f"window), data starts {data_start}"
+    )
     return calibration_holdout_plan(as_of, h, data_start, why)
 
 
@@ -169,20 +185,32 @@ def check_labels(y: np.ndarray, window: str) -> None:
     n, pos = len(y), int(np.sum(y == 1))
     neg = n - pos
     if min(pos, neg) < MIN_CLASS_COUNT:
-        what = ("nobody bought" if pos == 0 else "everybody bought" if neg == 0
-                else f"only {min(pos, neg)} {'buyers' if pos < neg else 'non-buyers'}")
+        what = (
+            "nobody bought"
+            if pos == 0
+            else "everybody bought"
+            if neg == 0
+            else f"only {min(pos, neg)} {'buyers' if pos < neg else 'non-buyers'}"
+        )
         raise SingleClassLabelsError(
             f"label window {window}: {what} ({pos} of {n} customers purchased); a propensity "
             f"model needs at least {MIN_CLASS_COUNT} customers of each class. Choose another "
-            f"as_of or horizon, or land more data")
+            f"as_of or horizon, or land more data"
+        )
 
 
 def supervised_shortfall(train: pd.DataFrame, held_out: pd.DataFrame) -> str | None:
     """Why the labelled windows are too thin for the supervised candidates, or None."""
     buyers_train, buyers_held = int(train["purchased"].sum()), int(held_out["purchased"].sum())
-    if len(train) < MIN_SUPERVISED_CUSTOMERS or buyers_train < MIN_SUPERVISED_BUYERS \
-            or buyers_held < MIN_SUPERVISED_BUYERS or len(train) - buyers_train < MIN_CLASS_COUNT:
-        return (f"the labelled training window holds {len(train)} customers and {buyers_train} buyers "
-                f"({buyers_held} buyers held out); supervised candidates need at least "
-                f"{MIN_SUPERVISED_CUSTOMERS} customers and {MIN_SUPERVISED_BUYERS} buyers in each window")
+    if (
+        len(train) < MIN_SUPERVISED_CUSTOMERS
+        or buyers_train < MIN_SUPERVISED_BUYERS
+        or buyers_held < MIN_SUPERVISED_BUYERS
+        or len(train) - buyers_train < MIN_CLASS_COUNT
+    ):
+        return (
+            f"the labelled training window holds {len(train)} customers and {buyers_train} buyers "
+            f"({buyers_held} buyers held out); supervised candidates need at least "
+            f"{MIN_SUPERVISED_CUSTOMERS} customers and {MIN_SUPERVISED_BUYERS} buyers in each window"
+        )
     return None

@@ -64,9 +64,9 @@ from shop_pipeline.ml.propensity.score import score_customers
 @dataclass
 class CandidateEvaluation:
     candidate: str
-    metrics: dict[str, float]           # roc_auc, pr_auc, brier, lift_at_top_decile, f1, threshold, ...
+    metrics: dict[str, float]  # roc_auc, pr_auc, brier, lift_at_top_decile, f1, threshold, ...
     fit_seconds: float
-    test_scores: np.ndarray = field(repr=False)   # p on the held-out rows (for plots)
+    test_scores: np.ndarray = field(repr=False)  # p on the held-out rows (for plots)
     model: Any = field(default=None, repr=False)  # fitted estimator (None for random)
 
 
@@ -90,11 +90,17 @@ def best_threshold(y: np.ndarray, p: np.ndarray) -> float:
     return float(best)
 
 
-def evaluate_candidates(train_X: pd.DataFrame | None, train_y: np.ndarray | pd.Series | None,
-                        test_X: pd.DataFrame, test_y: np.ndarray | pd.Series, seed: int = 0,
-                        candidates: tuple[str, ...] = CANDIDATES,
-                        train_window: str = "train", test_window: str = "held-out",
-                        horizon_days: int = 30) -> dict[str, CandidateEvaluation]:
+def evaluate_candidates(
+    train_X: pd.DataFrame | None,
+    train_y: np.ndarray | pd.Series | None,
+    test_X: pd.DataFrame,
+    test_y: np.ndarray | pd.Series,
+    seed: int = 0,
+    candidates: tuple[str, ...] = CANDIDATES,
+    train_window: str = "train",
+    test_window: str = "held-out",
+    horizon_days: int = 30,
+) -> dict[str, CandidateEvaluation]:
     """Fit every candidate and measure it on (test_X, test_y), the held-out window.
 
     X are customer-feature frames (CUSTOMER_FEATURES columns), y are 0/1 purchase labels over
@@ -125,14 +131,16 @@ def evaluate_candidates(train_X: pd.DataFrame | None, train_y: np.ndarray | pd.S
             with threads_for(len(ytr)):
                 model.fit(feature_matrix(train_X, cols), ytr)
         p_te = purchase_probability(model, feature_matrix(test_X, cols))
-        threshold = (best_threshold(ytr, purchase_probability(model, feature_matrix(train_X, cols)))
-                     if supervised else DEFAULT_THRESHOLD)
+        threshold = (
+            best_threshold(ytr, purchase_probability(model, feature_matrix(train_X, cols)))
+            if supervised
+            else DEFAULT_THRESHOLD
+        )
         secs = time.perf_counter() - t0
         out[cand] = CandidateEvaluation(cand, classification_metrics(yte, p_te, threshold), secs, p_te, model)
     if RANDOM in candidates:
         label_free = [out[c].test_scores for c in PROBABILISTIC if c in out]
-        prior = (float(ytr.mean()) if supervised else
-                 float(np.mean(label_free[0])) if label_free else 0.5)
+        prior = float(ytr.mean()) if supervised else float(np.mean(label_free[0])) if label_free else 0.5
         p_tr = random_scores(len(ytr), prior, seed) if supervised else None
         p_te = random_scores(len(yte), prior, seed + 1)
         threshold = best_threshold(ytr, p_tr) if supervised else DEFAULT_THRESHOLD
@@ -166,8 +174,7 @@ class ValueEvaluation:
         return self.metrics[HISTORICAL_RATE]["spend_mae"]
 
 
-def select_value(metrics: dict[str, dict[str, float]],
-                 min_improvement: float = VALUE_MIN_IMPROVEMENT) -> str:
+def select_value(metrics: dict[str, dict[str, float]], min_improvement: float = VALUE_MIN_IMPROVEMENT) -> str:
     """The value candidate to serve: going from the simplest (VALUE_CANDIDATES order), a more
     complex one takes over only when its VALUE_SELECTION_METRIC is lower than the current
     choice's by `min_improvement` (relative). Differences below that change sign from one
@@ -184,9 +191,14 @@ def select_value(metrics: dict[str, dict[str, float]],
     return best
 
 
-def evaluate_value(train: pd.DataFrame | None, test: pd.DataFrame, p_test: np.ndarray,
-                   horizon_days: int, seed: int = 0,
-                   probabilistic: dict[str, Any] | None = None) -> ValueEvaluation:
+def evaluate_value(
+    train: pd.DataFrame | None,
+    test: pd.DataFrame,
+    p_test: np.ndarray,
+    horizon_days: int,
+    seed: int = 0,
+    probabilistic: dict[str, Any] | None = None,
+) -> ValueEvaluation:
     """Count metrics of expected orders / spend over `horizon_days` on the held-out rows.
 
     `test` is the held-out frame (`join_labels`): its features are the calibration history of
@@ -195,28 +207,31 @@ def evaluate_value(train: pd.DataFrame | None, test: pd.DataFrame, p_test: np.nd
     held-out rows). `probabilistic`: already fitted models on the same history (refit otherwise).
     """
     probabilistic = probabilistic or {}
-    spend = fit_spend_per_order(test)           # one history: the same spend per order for every model
+    spend = fit_spend_per_order(test)  # one history: the same spend per order for every model
     models: dict[str, ValueModel] = {}
     if train is not None:
         models[HURDLE] = fit_value_model(HURDLE, test, horizon_days, seed, labelled=train, spend=spend)
     for cand in PROBABILISTIC:
-        models[cand] = fit_value_model(cand, test, horizon_days, seed, probabilistic=probabilistic.get(cand),
-                                       spend=spend)
+        models[cand] = fit_value_model(
+            cand, test, horizon_days, seed, probabilistic=probabilistic.get(cand), spend=spend
+        )
     y_orders = test["orders"].to_numpy(np.float64)
     y_spend = test["spend"].to_numpy(np.float64)
     freq = test["frequency"].to_numpy(np.float64, na_value=np.nan)
     aov = test["avg_order_value"].to_numpy(np.float64, na_value=np.nan)
-    per_order = next(iter(models.values())).value_per_order(freq, aov)   # the reference's too
+    per_order = next(iter(models.values())).value_per_order(freq, aov)  # the reference's too
     predictions = {name: vm.expected_orders(test, p_test, horizon_days) for name, vm in models.items()}
     predictions[HISTORICAL_RATE] = historical_rate_orders(test, horizon_days)
-    metrics = {name: {**count_metrics(y_orders, orders, "orders"),
-                      **count_metrics(y_spend, orders * per_order, "spend")}
-               for name, orders in predictions.items()}
+    metrics = {
+        name: {**count_metrics(y_orders, orders, "orders"), **count_metrics(y_spend, orders * per_order, "spend")}
+        for name, orders in predictions.items()
+    }
     return ValueEvaluation(metrics, select_value(metrics), predictions)
 
 
-def evaluate_fitted(fitted: FittedPropensity, test_frame: pd.DataFrame,
-                    horizon_days: int | None = None) -> dict[str, float]:
+def evaluate_fitted(
+    fitted: FittedPropensity, test_frame: pd.DataFrame, horizon_days: int | None = None
+) -> dict[str, float]:
     """Metrics of an already fitted model (e.g. the current champion, loaded from the registry)
     on a held-out frame (`join_labels`) of `horizon_days` (default: the model's horizon), with
     the model's own stored threshold, so that the gate compares champion and challenger on the
@@ -265,10 +280,10 @@ def drift(con: duckdb.DuckDBPyConnection, load: Loader, window_days: int, bins: 
 
     def scored(features: pd.DataFrame) -> pd.DataFrame:
         score = score_customers(fitted, features, champion.as_of, champion.version)["p_purchase"]
-        return features[list(DRIFT_FEATURES)].add_prefix("customer.").assign(
-            **{"score.p_purchase": score.to_numpy()})
+        return features[list(DRIFT_FEATURES)].add_prefix("customer.").assign(**{"score.p_purchase": score.to_numpy()})
 
     columns = [f"customer.{c}" for c in DRIFT_FEATURES] + ["score.p_purchase"]
-    reference = champion_reference(con, MODEL_NAME, champion.version, bins, columns,
-                                   lambda: scored(customer_features_frame(con, champion.as_of)))
+    reference = champion_reference(
+        con, MODEL_NAME, champion.version, bins, columns, lambda: scored(customer_features_frame(con, champion.as_of))
+    )
     return DriftPart(psi_against(reference, scored(current)))

@@ -28,15 +28,22 @@ import numpy as np
 from scipy.optimize import minimize
 from scipy.special import gammaln
 
-MIN_REPEAT_CUSTOMERS = 20   # customers with at least two orders: the within-customer spread
+MIN_REPEAT_CUSTOMERS = 20  # customers with at least two orders: the within-customer spread
 
 
 def log_likelihood(params: np.ndarray, x: np.ndarray, m: np.ndarray) -> np.ndarray:
     """Per-customer log-likelihood of (p, q, gamma) for x >= 1 orders of mean value m > 0."""
     p, q, g = params
     px = p * x
-    return (gammaln(px + q) - gammaln(px) - gammaln(q) + q * np.log(g) + (px - 1.0) * np.log(m)
-            + px * np.log(x) - (px + q) * np.log(g + m * x))
+    return (
+        gammaln(px + q)
+        - gammaln(px)
+        - gammaln(q)
+        + q * np.log(g)
+        + (px - 1.0) * np.log(m)
+        + px * np.log(x)
+        - (px + q) * np.log(g + m * x)
+    )
 
 
 @dataclass(frozen=True)
@@ -73,13 +80,12 @@ def fit_gamma_gamma(frequency: np.ndarray, avg_order_value: np.ndarray) -> Gamma
     x, m = x[keep], m[keep]
     if int(np.sum(x >= 2)) < MIN_REPEAT_CUSTOMERS:
         return None
-    scale = float(np.median(m))      # values in currency units: fit on a unit scale, rescale gamma
+    scale = float(np.median(m))  # values in currency units: fit on a unit scale, rescale gamma
 
     def negative(log_params):
         return -float(np.mean(log_likelihood(np.exp(log_params), x, m / scale)))
 
-    result = minimize(negative, np.log([2.0, 3.0, 2.0]), method="L-BFGS-B",
-                      bounds=[(-8, 8), (-8, 8), (-12, 12)])
+    result = minimize(negative, np.log([2.0, 3.0, 2.0]), method="L-BFGS-B", bounds=[(-8, 8), (-8, 8), (-12, 12)])
     p, q, g = np.exp(result.x)
     if not result.success or q <= 1.0 + 1e-6:
         return None

@@ -32,8 +32,13 @@ from scipy.special import betaln, gammaln, hyp2f1
 
 from shop_pipeline.ml.propensity.bgnbd import COLUMNS, RepeatPurchaseClassifier
 
-__all__ = ["COLUMNS", "ModifiedBetaGeoClassifier", "conditional_expected_purchases",
-           "log_likelihood", "probability_alive"]
+__all__ = [
+    "COLUMNS",
+    "ModifiedBetaGeoClassifier",
+    "conditional_expected_purchases",
+    "log_likelihood",
+    "probability_alive",
+]
 
 
 def _dead_odds_log(params: np.ndarray, x, t_x, T) -> np.ndarray:
@@ -45,8 +50,14 @@ def _dead_odds_log(params: np.ndarray, x, t_x, T) -> np.ndarray:
 def log_likelihood(params: np.ndarray, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> np.ndarray:
     """Per-customer log-likelihood of (r, alpha, a, b)."""
     r, alpha, a, b = params
-    base = (betaln(a, b + x + 1.0) - betaln(a, b) + gammaln(r + x) - gammaln(r)
-            + r * np.log(alpha) - (r + x) * np.log(alpha + T))
+    base = (
+        betaln(a, b + x + 1.0)
+        - betaln(a, b)
+        + gammaln(r + x)
+        - gammaln(r)
+        + r * np.log(alpha)
+        - (r + x) * np.log(alpha + T)
+    )
     return base + np.logaddexp(0.0, _dead_odds_log(params, x, t_x, T))
 
 

@@ -34,5 +34,5 @@ def count_metrics(actual, predicted, prefix: str = "orders") -> dict[str, float]
         f"{prefix}_mae": mae(y, f),
         f"{prefix}_rmse": rmse(y, f),
         f"{prefix}_total_error_pct": float((f.sum() - total) / total * 100.0) if total > 0 else float("nan"),
-        f"{prefix}_buys_again_auc": roc_auc((y > 0).astype(np.int8), f),   # nan for a single class
+        f"{prefix}_buys_again_auc": roc_auc((y > 0).astype(np.int8), f),  # nan for a single class
     }

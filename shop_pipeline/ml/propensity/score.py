@@ -26,8 +26,9 @@ NEW_CUSTOMER_DAYS = 30
 SCORE_COLUMNS = ddl.column_names("scoring.customer_scores")
 
 
-def assign_segments(p: np.ndarray, tenure_days: np.ndarray, frequency: np.ndarray,
-                    thresholds: tuple[float, float]) -> np.ndarray:
+def assign_segments(
+    p: np.ndarray, tenure_days: np.ndarray, frequency: np.ndarray, thresholds: tuple[float, float]
+) -> np.ndarray:
     q50, q80 = thresholds
     tenure = np.nan_to_num(tenure_days, nan=0.0)
     freq = np.nan_to_num(frequency, nan=0.0)
@@ -35,8 +36,7 @@ def assign_segments(p: np.ndarray, tenure_days: np.ndarray, frequency: np.ndarra
     return np.select(conds, list(SEGMENTS[:4]), default=SEGMENTS[4])
 
 
-def score_customers(fitted: FittedPropensity, features: pd.DataFrame, as_of: Any,
-                    model_version: str) -> pd.DataFrame:
+def score_customers(fitted: FittedPropensity, features: pd.DataFrame, as_of: Any, model_version: str) -> pd.DataFrame:
     """Score every customer of `features` (features at `as_of`); one row per customer,
     columns SCORE_COLUMNS, p_purchase in [0, 1], no NaN."""
     as_of = as_date(as_of)
@@ -44,23 +44,33 @@ def score_customers(fitted: FittedPropensity, features: pd.DataFrame, as_of: Any
     freq = features["frequency"].to_numpy(np.float64, na_value=np.nan)
     exp_orders = fitted.value.expected_orders(features, p)
     exp_spend = exp_orders * fitted.value.value_per_order(
-        freq, features["avg_order_value"].to_numpy(np.float64, na_value=np.nan))
-    segment = assign_segments(p, features["tenure_days"].to_numpy(np.float64, na_value=np.nan),
-                              freq, fitted.segment_thresholds)
-    return pd.DataFrame({
-        "customer_id": features["customer_id"].to_numpy(),
-        "p_purchase": p,
-        "churn_risk": 1.0 - p,
-        "expected_orders": np.nan_to_num(exp_orders, nan=0.0),
-        "expected_spend": np.nan_to_num(exp_spend, nan=0.0),
-        "segment": pd.Categorical(segment, categories=list(SEGMENTS)).astype(str),
-        "model_version": model_version,
-        "as_of": pd.Timestamp(as_of).date(),
-    }, columns=list(SCORE_COLUMNS))
+        freq, features["avg_order_value"].to_numpy(np.float64, na_value=np.nan)
+    )
+    segment = assign_segments(
+        p, features["tenure_days"].to_numpy(np.float64, na_value=np.nan), freq, fitted.segment_thresholds
+    )
+    return pd.DataFrame(
+        {
+            "customer_id": features["customer_id"].to_numpy(),
+            "p_purchase": p,
+            "churn_risk": 1.0 - p,
+            "expected_orders": np.nan_to_num(exp_orders, nan=0.0),
+            "expected_spend": np.nan_to_num(exp_spend, nan=0.0),
+            "segment": pd.Categorical(segment, categories=list(SEGMENTS)).astype(str),
+            "model_version": model_version,
+            "as_of": pd.Timestamp(as_of).date(),
+        },
+        columns=list(SCORE_COLUMNS),
+    )
 
 
-def score_table(con: duckdb.DuckDBPyConnection, fitted: FittedPropensity, row: registry.RegistryRow, as_of: Any,
-                settings: ModelSettings) -> pd.DataFrame:
+def score_table(
+    con: duckdb.DuckDBPyConnection,
+    fitted: FittedPropensity,
+    row: registry.RegistryRow,
+    as_of: Any,
+    settings: ModelSettings,
+) -> pd.DataFrame:
     """The rows of scoring.customer_scores: every customer of features.customer_features."""
     features = con.execute("SELECT * FROM features.customer_features").df()
     return score_customers(fitted, features, as_of, row.version)
@@ -69,7 +79,9 @@ def score_table(con: duckdb.DuckDBPyConnection, fitted: FittedPropensity, row: r
 def describe_scores(scores: pd.DataFrame, row: registry.RegistryRow, validated: bool, settings: ModelSettings) -> Shown:
     segments = scores.groupby("segment").agg(customers=("customer_id", "size"), mean_p=("p_purchase", "mean"))
     return Shown(
-        values={"mean_p_purchase": float(scores["p_purchase"].mean()),
-                "expected_spend_total": float(scores["expected_spend"].sum())},
+        values={
+            "mean_p_purchase": float(scores["p_purchase"].mean()),
+            "expected_spend_total": float(scores["expected_spend"].sum()),
+        },
         markdown={"segments": markdown_table(segments.reset_index().round(3))},
     )

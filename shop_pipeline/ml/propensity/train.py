@@ -54,9 +54,16 @@ from shop_pipeline.ml.propensity.evaluate import (
 )
 
 
-def fit_final(features: pd.DataFrame, labels: pd.DataFrame | None, candidate: str, horizon_days: int,
-              seed: int = 0, window: str = "final", value_candidate: str = HURDLE,
-              history: pd.DataFrame | None = None) -> FittedPropensity:
+def fit_final(
+    features: pd.DataFrame,
+    labels: pd.DataFrame | None,
+    candidate: str,
+    horizon_days: int,
+    seed: int = 0,
+    window: str = "final",
+    value_candidate: str = HURDLE,
+    history: pd.DataFrame | None = None,
+) -> FittedPropensity:
     """Refit `candidate` and the value model `value_candidate` for scoring.
 
     Supervised parts learn from `features` at a cut-off and `labels` over the horizon after it
@@ -82,10 +89,15 @@ def fit_final(features: pd.DataFrame, labels: pd.DataFrame | None, candidate: st
         p = purchase_probability(clf, X)
         threshold = best_threshold(y, p)
     q50, q80 = np.quantile(p, [0.5, 0.8])
-    value = fit_value_model(value_candidate, history, horizon_days, seed, labelled=frame,
-                            probabilistic=clf if value_candidate == candidate else None)
-    return FittedPropensity(candidate, clf, tuple(cols), value, (float(q50), float(q80)),
-                            int(horizon_days), threshold)
+    value = fit_value_model(
+        value_candidate,
+        history,
+        horizon_days,
+        seed,
+        labelled=frame,
+        probabilistic=clf if value_candidate == candidate else None,
+    )
+    return FittedPropensity(candidate, clf, tuple(cols), value, (float(q50), float(q80)), int(horizon_days), threshold)
 
 
 @dataclass
@@ -93,7 +105,7 @@ class PropensityRun:
     plan: WindowPlan
     evaluations: dict[str, CandidateEvaluation]
     value_evaluation: ValueEvaluation
-    serving_candidate: str          # the p_purchase candidate refit as the final model
+    serving_candidate: str  # the p_purchase candidate refit as the final model
     fitted: FittedPropensity
     test_labels: np.ndarray = field(repr=False)
     test_frame: pd.DataFrame = field(repr=False)
@@ -110,8 +122,9 @@ class PropensityRun:
         return [c for c in SERVABLE if c in self.evaluations]
 
 
-def run_propensity(con: Any, as_of: Any, horizon_days: int = 30, seed: int = 0,
-                   final_candidate: str | None = None) -> PropensityRun:
+def run_propensity(
+    con: Any, as_of: Any, horizon_days: int = 30, seed: int = 0, final_candidate: str | None = None
+) -> PropensityRun:
     """Build the windows from the warehouse (`plan_windows`; a training window too thin for the
     supervised candidates turns the plan into calibration / holdout), evaluate every candidate
     that may compete on the held-out window, choose p_purchase on ROC-AUC (the simpler one on a
@@ -121,15 +134,16 @@ def run_propensity(con: Any, as_of: Any, horizon_days: int = 30, seed: int = 0,
     from shop_pipeline.features.tables import customer_features_frame, customer_labels_frame, landed_range
 
     as_of = as_date(as_of)
-    scoring = customer_features_frame(con, as_of)   # raises when as_of is before any data
+    scoring = customer_features_frame(con, as_of)  # raises when as_of is before any data
     if len(scoring) == 0:
         raise NotEnoughData(f"customer propensity and value: no customers with events on or before {as_of}")
     h = int(horizon_days)
     plan = plan_windows(as_of, h, landed_range(con)[0])
 
     def labelled(cutoff: dt.date, days: int) -> pd.DataFrame:
-        return join_labels(customer_features_frame(con, cutoff),
-                           customer_labels_frame(con, cutoff, days, known_by=as_of))
+        return join_labels(
+            customer_features_frame(con, cutoff), customer_labels_frame(con, cutoff, days, known_by=as_of)
+        )
 
     train_frame = None
     eval_frame = labelled(plan.eval_cutoff, plan.eval_horizon_days)
@@ -142,24 +156,46 @@ def run_propensity(con: Any, as_of: Any, horizon_days: int = 30, seed: int = 0,
             if plan.eval_cutoff != shift_days(as_of, -h):
                 eval_frame = labelled(plan.eval_cutoff, plan.eval_horizon_days)
     ev_win = f"{plan.eval_label_window[0]}..{plan.eval_label_window[1]}"
-    tr_win = (f"{plan.train_label_window[0]}..{plan.train_label_window[1]}"
-              if plan.train_label_window else "none")
-    evals = evaluate_candidates(train_frame, None if train_frame is None else train_frame["purchased"],
-                                eval_frame, eval_frame["purchased"], seed, train_window=tr_win,
-                                test_window=ev_win, horizon_days=plan.eval_horizon_days)
+    tr_win = f"{plan.train_label_window[0]}..{plan.train_label_window[1]}" if plan.train_label_window else "none"
+    evals = evaluate_candidates(
+        train_frame,
+        None if train_frame is None else train_frame["purchased"],
+        eval_frame,
+        eval_frame["purchased"],
+        seed,
+        train_window=tr_win,
+        test_window=ev_win,
+        horizon_days=plan.eval_horizon_days,
+    )
     if final_candidate is None:
-        final_candidate = select_serving({c: e.metrics for c, e in evals.items()},
-                                         [c for c in SERVABLE if c in evals], GATE_METRIC,
-                                         higher_is_better=True)
-    value_eval = evaluate_value(train_frame, eval_frame, evals[final_candidate].test_scores,
-                                plan.eval_horizon_days, seed,
-                                probabilistic={c: evals[c].model for c in PROBABILISTIC if c in evals})
+        final_candidate = select_serving(
+            {c: e.metrics for c, e in evals.items()},
+            [c for c in SERVABLE if c in evals],
+            GATE_METRIC,
+            higher_is_better=True,
+        )
+    value_eval = evaluate_value(
+        train_frame,
+        eval_frame,
+        evals[final_candidate].test_scores,
+        plan.eval_horizon_days,
+        seed,
+        probabilistic={c: evals[c].model for c in PROBABILISTIC if c in evals},
+    )
     labels_t2 = eval_frame.loc[:, ["customer_id", "purchased", "orders", "spend"]]
-    fitted = fit_final(eval_frame.drop(columns=["purchased", "orders", "spend"]), labels_t2,
-                       final_candidate, h, seed, window=ev_win, value_candidate=value_eval.value_candidate,
-                       history=scoring)
-    return PropensityRun(plan, evals, value_eval, final_candidate, fitted,
-                         eval_frame["purchased"].to_numpy(np.int8), eval_frame, scoring)
+    fitted = fit_final(
+        eval_frame.drop(columns=["purchased", "orders", "spend"]),
+        labels_t2,
+        final_candidate,
+        h,
+        seed,
+        window=ev_win,
+        value_candidate=value_eval.value_candidate,
+        history=scoring,
+    )
+    return PropensityRun(
+        plan, evals, value_eval, final_candidate, fitted, eval_frame["purchased"].to_numpy(np.int8), eval_frame, scoring
+    )
 
 
 def metrics_rows(run: PropensityRun) -> dict[str, dict[str, float]]:

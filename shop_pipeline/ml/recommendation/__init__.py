@@ -57,8 +57,10 @@ SPEC = ModelSpec(
         "most-popular is registered unmeasured (mode 'unmeasured', the reason in one line): the gate cannot promote "
         "it, and scoring serves it marked unvalidated until a measured model becomes champion."
     ),
-    gate_description=("the recommender (a version trained where nothing could be measured is refused with a warning "
-                      "that does not block: scoring then serves it marked unvalidated)"),
+    gate_description=(
+        "the recommender (a version trained where nothing could be measured is refused with a warning "
+        "that does not block: scoring then serves it marked unvalidated)"
+    ),
     scoring_description=(
         "scoring.recommendations: the top 20 products for every customer with any view, cart or purchase before "
         "the cut-off, lapsed customers included (run configuration modeling.recommendation_recency_days=N keeps only "

@@ -51,10 +51,10 @@ ITEM_KNN = "item_knn"
 EASE = "ease"
 CANDIDATES = (MOST_POPULAR, CATEGORY_POPULARITY, ITEM_KNN, EASE)
 
-MODEL_NAME = "recommendation"   # in the registry; the assets are recommendation_model, _champion
+MODEL_NAME = "recommendation"  # in the registry; the assets are recommendation_model, _champion
 CHALLENGER_POOL = (CATEGORY_POPULARITY, EASE)
 BASELINES = (MOST_POPULAR, ITEM_KNN)
-SERVABLE = (MOST_POPULAR, CATEGORY_POPULARITY, ITEM_KNN, EASE)   # simpler first
+SERVABLE = (MOST_POPULAR, CATEGORY_POPULARITY, ITEM_KNN, EASE)  # simpler first
 GATE_METRIC = "ndcg_at_10"
 HIGHER_IS_BETTER = True
 FALLBACK_CANDIDATE = MOST_POPULAR
@@ -82,16 +82,16 @@ KNN_BLOCK_CELLS = 8_000_000
 @dataclass
 class RecommenderModel:
     candidate: str
-    item_ids: np.ndarray            # (I,) str: the model's item index
-    item_category: np.ndarray       # (I,) int codes into `categories`
-    categories: np.ndarray          # (C,) str
-    recommendable: np.ndarray       # (I,) bool: in the catalog
-    popularity: np.ndarray          # (I,) float64 >= 0
-    repeat_categories: np.ndarray   # (C,) bool
-    tie_break: np.ndarray           # (I,) float64 in [0, 1): seeded, orders equal scores
-    similarity: sparse.csr_matrix | None = None   # (I, I): row i = weights of i's neighbours
-    dense_items: np.ndarray | None = None         # (N,) item indices of the dense block
-    dense_weights: np.ndarray | None = None       # (N, N) float32
+    item_ids: np.ndarray  # (I,) str: the model's item index
+    item_category: np.ndarray  # (I,) int codes into `categories`
+    categories: np.ndarray  # (C,) str
+    recommendable: np.ndarray  # (I,) bool: in the catalog
+    popularity: np.ndarray  # (I,) float64 >= 0
+    repeat_categories: np.ndarray  # (C,) bool
+    tie_break: np.ndarray  # (I,) float64 in [0, 1): seeded, orders equal scores
+    similarity: sparse.csr_matrix | None = None  # (I, I): row i = weights of i's neighbours
+    dense_items: np.ndarray | None = None  # (N,) item indices of the dense block
+    dense_weights: np.ndarray | None = None  # (N, N) float32
     signal: str = "binary"
     category_fallback: bool = True
     parameters: dict[str, Any] = field(default_factory=dict)
@@ -137,7 +137,9 @@ class RecommenderModel:
             repeat_categories=np.asarray(artifact["repeat_categories"], dtype=bool),
             tie_break=np.asarray(artifact["tie_break"], dtype=np.float64),
             similarity=_from_csr(artifact["similarity"]),
-            dense_items=None if artifact["dense_items"] is None else np.asarray(artifact["dense_items"], dtype=np.int64),
+            dense_items=None
+            if artifact["dense_items"] is None
+            else np.asarray(artifact["dense_items"], dtype=np.int64),
             dense_weights=None if artifact["dense_weights"] is None else np.asarray(artifact["dense_weights"]),
             signal=artifact["signal"],
             category_fallback=bool(artifact["category_fallback"]),
@@ -158,8 +160,13 @@ def transform_signal(weights: sparse.csr_matrix, signal: str) -> sparse.csr_matr
     return out
 
 
-def repeat_categories(matrix: InteractionMatrix, categories: np.ndarray, item_category: np.ndarray,
-                      threshold: float = REPEAT_RATE_THRESHOLD, min_pairs: int = REPEAT_MIN_PAIRS) -> np.ndarray:
+def repeat_categories(
+    matrix: InteractionMatrix,
+    categories: np.ndarray,
+    item_category: np.ndarray,
+    threshold: float = REPEAT_RATE_THRESHOLD,
+    min_pairs: int = REPEAT_MIN_PAIRS,
+) -> np.ndarray:
     """(C,) bool: categories whose ordered pairs were ordered again at least `threshold` of the time."""
     orders = matrix.orders.tocoo()
     cats = item_category[orders.col]
@@ -241,8 +248,9 @@ def ease_weights(x: sparse.csr_matrix, items: np.ndarray, l2: float) -> np.ndarr
     return weights.astype(np.float32)
 
 
-def fit_candidate(candidate: str, matrix: InteractionMatrix, seed: int = 0,
-                  parameters: dict[str, Any] | None = None) -> RecommenderModel:
+def fit_candidate(
+    candidate: str, matrix: InteractionMatrix, seed: int = 0, parameters: dict[str, Any] | None = None
+) -> RecommenderModel:
     """Fit one of CANDIDATES on the training matrix (parameters default to DEFAULT_PARAMETERS).
 
     An empty matrix gives a model without items: it recommends nothing (see scoring)."""
@@ -270,12 +278,18 @@ def _csr(matrix: sparse.csr_matrix | None) -> dict[str, Any] | None:
     if matrix is None:
         return None
     m = sparse.csr_matrix(matrix)
-    return {"data": np.asarray(m.data, dtype=np.float32), "indices": np.asarray(m.indices, dtype=np.int32),
-            "indptr": np.asarray(m.indptr, dtype=np.int64), "shape": [int(m.shape[0]), int(m.shape[1])]}
+    return {
+        "data": np.asarray(m.data, dtype=np.float32),
+        "indices": np.asarray(m.indices, dtype=np.int32),
+        "indptr": np.asarray(m.indptr, dtype=np.int64),
+        "shape": [int(m.shape[0]), int(m.shape[1])],
+    }
 
 
 def _from_csr(value: dict[str, Any] | None) -> sparse.csr_matrix | None:
     if value is None:
         return None
-    return sparse.csr_matrix((np.asarray(value["data"]), np.asarray(value["indices"]), np.asarray(value["indptr"])),
-                             shape=tuple(int(v) for v in value["shape"]))
+    return sparse.csr_matrix(
+        (np.asarray(value["data"]), np.asarray(value["indices"]), np.asarray(value["indptr"])),
+        shape=tuple(int(v) for v in value["shape"]),
+    )

@@ -49,12 +49,12 @@ TARGET_EVENTS = ("purchase", "cart", "view")  # first one present in the test wi
 class InteractionMatrix:
     """Users x items interactions (rows: user_ids order, columns: item_ids order)."""
 
-    user_ids: np.ndarray            # (U,) str, sorted
-    item_ids: np.ndarray            # (I,) str, sorted
-    item_category: np.ndarray       # (I,) str, NO_CATEGORY when unknown
-    item_in_catalog: np.ndarray     # (I,) bool
-    weights: sparse.csr_matrix      # (U, I) float32, > 0 on each pair
-    orders: sparse.csr_matrix       # (U, I) int32, distinct orders (explicit zeros dropped)
+    user_ids: np.ndarray  # (U,) str, sorted
+    item_ids: np.ndarray  # (I,) str, sorted
+    item_category: np.ndarray  # (I,) str, NO_CATEGORY when unknown
+    item_in_catalog: np.ndarray  # (I,) bool
+    weights: sparse.csr_matrix  # (U, I) float32, > 0 on each pair
+    orders: sparse.csr_matrix  # (U, I) int32, distinct orders (explicit zeros dropped)
     user_last_interaction: np.ndarray  # (U,) datetime64[us]
     as_of: dt.date | None
 
@@ -69,9 +69,16 @@ class InteractionMatrix:
 
 def _empty_matrix(as_of: dt.date | None) -> InteractionMatrix:
     empty = sparse.csr_matrix((0, 0), dtype=np.float32)
-    return InteractionMatrix(np.array([], dtype=object), np.array([], dtype=object), np.array([], dtype=object),
-                             np.array([], dtype=bool), empty, sparse.csr_matrix((0, 0), dtype=np.int32),
-                             np.array([], dtype="datetime64[us]"), as_of)
+    return InteractionMatrix(
+        np.array([], dtype=object),
+        np.array([], dtype=object),
+        np.array([], dtype=object),
+        np.array([], dtype=bool),
+        empty,
+        sparse.csr_matrix((0, 0), dtype=np.int32),
+        np.array([], dtype="datetime64[us]"),
+        as_of,
+    )
 
 
 def _from_source(con: duckdb.DuckDBPyConnection, as_of: dt.date | None) -> InteractionMatrix:
@@ -101,7 +108,9 @@ def _from_source(con: duckdb.DuckDBPyConnection, as_of: dt.date | None) -> Inter
 
 
 def load_interactions(
-    con: duckdb.DuckDBPyConnection, as_of: dt.date | None = None, weights: InteractionWeights = DEFAULT_WEIGHTS,
+    con: duckdb.DuckDBPyConnection,
+    as_of: dt.date | None = None,
+    weights: InteractionWeights = DEFAULT_WEIGHTS,
 ) -> InteractionMatrix:
     """The interaction matrix as of `as_of`, computed from staging.events (sql/interactions.sql);
     as_of=None reads the built features.interactions table instead (its as_of is kept).
@@ -113,8 +122,10 @@ def load_interactions(
         found = con.execute("SELECT max(as_of) FROM recommend_source").fetchall()[0][0]
     else:
         check_as_of(con, as_of)
-        con.execute(f"CREATE OR REPLACE TEMP TABLE recommend_source AS {sql.load('interactions')}",
-                    interactions_params(as_of, weights))
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE recommend_source AS {sql.load('interactions')}",
+            interactions_params(as_of, weights),
+        )
         found = as_of
     try:
         return _from_source(con, found)
@@ -147,14 +158,27 @@ def matrix_from_frame(frame: pd.DataFrame, as_of: dt.date | None = None) -> Inte
     weights = sparse.csr_matrix((f["weight"].to_numpy(np.float32), (rows, cols)), shape=shape)
     orders = sparse.csr_matrix((f["orders"].to_numpy(np.int32), (rows, cols)), shape=shape)
     orders.eliminate_zeros()
-    items = pd.DataFrame({"i": cols, "category": f["category"].fillna(NO_CATEGORY).astype(str),
-                          "in_catalog": f["in_catalog"].astype(bool)}).groupby("i").agg(
-        category=("category", "min"), in_catalog=("in_catalog", "all"))
+    items = (
+        pd.DataFrame(
+            {
+                "i": cols,
+                "category": f["category"].fillna(NO_CATEGORY).astype(str),
+                "in_catalog": f["in_catalog"].astype(bool),
+            }
+        )
+        .groupby("i")
+        .agg(category=("category", "min"), in_catalog=("in_catalog", "all"))
+    )
     last = pd.Series(pd.to_datetime(f["last_interaction"]).to_numpy()).groupby(rows).max()
     return InteractionMatrix(
-        user_ids=user_ids.astype(object), item_ids=item_ids.astype(object),
-        item_category=items["category"].to_numpy(dtype=object), item_in_catalog=items["in_catalog"].to_numpy(bool),
-        weights=weights, orders=orders, user_last_interaction=last.to_numpy().astype("datetime64[us]"), as_of=as_of,
+        user_ids=user_ids.astype(object),
+        item_ids=item_ids.astype(object),
+        item_category=items["category"].to_numpy(dtype=object),
+        item_in_catalog=items["in_catalog"].to_numpy(bool),
+        weights=weights,
+        orders=orders,
+        user_last_interaction=last.to_numpy().astype("datetime64[us]"),
+        as_of=as_of,
     )
 
 
@@ -162,8 +186,9 @@ def customers_seen(matrix: InteractionMatrix, cutoff: dt.datetime, recency_days:
     """Row indices of the customers with an interaction before `cutoff`, and when `recency_days`
     is set, with their last one in the `recency_days` days before it (None: every customer,
     however long ago they were last seen)."""
-    if recency_days is not None and (isinstance(recency_days, bool) or int(recency_days) != recency_days
-                                     or recency_days < 1):
+    if recency_days is not None and (
+        isinstance(recency_days, bool) or int(recency_days) != recency_days or recency_days < 1
+    ):
         raise ValueError(f"recency_days must be a whole number of days >= 1 or None (all), got {recency_days!r}")
     before = matrix.user_last_interaction < np.datetime64(cutoff, "us")
     if recency_days is not None:
@@ -177,12 +202,12 @@ class TemporalSplit:
     split_day: dt.date
     test_days: int
     train: InteractionMatrix
-    target_event: str | None        # "purchase" | "cart" | "view" | None (empty window)
-    test_users: np.ndarray          # (T,) row indices into train of the evaluated customers
-    relevant: sparse.csr_matrix     # (T, I) bool: target products known at training time
-    n_relevant: np.ndarray          # (T,) all target products, new products included
-    unknown_users: int              # customers with a target event but no training interaction
-    unknown_item_pairs: int         # evaluated (customer, product) targets whose product is new
+    target_event: str | None  # "purchase" | "cart" | "view" | None (empty window)
+    test_users: np.ndarray  # (T,) row indices into train of the evaluated customers
+    relevant: sparse.csr_matrix  # (T, I) bool: target products known at training time
+    n_relevant: np.ndarray  # (T,) all target products, new products included
+    unknown_users: int  # customers with a target event but no training interaction
+    unknown_item_pairs: int  # evaluated (customer, product) targets whose product is new
 
 
 def choose_target_event(window: pd.DataFrame) -> str | None:
@@ -194,15 +219,22 @@ def choose_target_event(window: pd.DataFrame) -> str | None:
     return None
 
 
-def split_targets(train: InteractionMatrix, window: pd.DataFrame) -> tuple[
-        str | None, np.ndarray, sparse.csr_matrix, np.ndarray, int, int]:
+def split_targets(
+    train: InteractionMatrix, window: pd.DataFrame
+) -> tuple[str | None, np.ndarray, sparse.csr_matrix, np.ndarray, int, int]:
     """(target_event, test_users, relevant, n_relevant, unknown_users, unknown_item_pairs)
     of a held-out window frame (WINDOW_COLUMNS) against the training matrix."""
     target = choose_target_event(window)
     n_items = train.shape[1]
     if target is None:
-        return None, np.array([], dtype=np.int64), sparse.csr_matrix((0, n_items), dtype=bool), \
-            np.array([], dtype=np.int64), 0, 0
+        return (
+            None,
+            np.array([], dtype=np.int64),
+            sparse.csr_matrix((0, n_items), dtype=bool),
+            np.array([], dtype=np.int64),
+            0,
+            0,
+        )
     column = {"purchase": "purchases", "cart": "carts", "view": "views"}[target]
     pairs = window.loc[window[column] > 0, ["customer_id", "product_id"]]
     user_pos = pd.Index(train.user_ids).get_indexer(pairs["customer_id"])
@@ -213,13 +245,17 @@ def split_targets(train: InteractionMatrix, window: pd.DataFrame) -> tuple[
     test_users, row = np.unique(user_pos, return_inverse=True)
     n_relevant = np.bincount(row, minlength=len(test_users)).astype(np.int64)
     known_item = item_pos >= 0
-    relevant = sparse.csr_matrix((np.ones(int(known_item.sum()), dtype=bool), (row[known_item], item_pos[known_item])),
-                                 shape=(len(test_users), n_items))
+    relevant = sparse.csr_matrix(
+        (np.ones(int(known_item.sum()), dtype=bool), (row[known_item], item_pos[known_item])),
+        shape=(len(test_users), n_items),
+    )
     return target, test_users, relevant, n_relevant, unknown_users, int((~known_item).sum())
 
 
 def temporal_split(
-    con: duckdb.DuckDBPyConnection, as_of: dt.date, test_days: int = 14,
+    con: duckdb.DuckDBPyConnection,
+    as_of: dt.date,
+    test_days: int = 14,
     weights: InteractionWeights = DEFAULT_WEIGHTS,
 ) -> TemporalSplit:
     """Train on interactions as of as_of - test_days, test on the window after it (module docstring).
@@ -239,5 +275,6 @@ def temporal_split(
     train = load_interactions(con, split_day, weights)
     window = window_frame(con, split_day, as_of)
     target, users, relevant, n_relevant, unknown_users, unknown_items = split_targets(train, window)
-    return TemporalSplit(as_of, split_day, int(test_days), train, target, users, relevant, n_relevant,
-                         unknown_users, unknown_items)
+    return TemporalSplit(
+        as_of, split_day, int(test_days), train, target, users, relevant, n_relevant, unknown_users, unknown_items
+    )

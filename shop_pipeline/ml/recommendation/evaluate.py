@@ -23,8 +23,8 @@ KS = (10, 20)
 
 @dataclass
 class CandidateResult:
-    metrics: dict[str, float]          # ranking_metrics at KS, plus users / fit_seconds / score_seconds
-    recall_curve: np.ndarray           # recall@1 .. recall@TOP_K
+    metrics: dict[str, float]  # ranking_metrics at KS, plus users / fit_seconds / score_seconds
+    recall_curve: np.ndarray  # recall@1 .. recall@TOP_K
     model: RecommenderModel
 
 
@@ -35,15 +35,23 @@ class Evaluation:
 
     def summary(self) -> dict[str, Any]:
         s = self.split
-        return {"as_of": s.as_of.isoformat(), "split_day": s.split_day.isoformat(), "test_days": s.test_days,
-                "target_event": s.target_event, "evaluated_users": len(s.test_users),
-                "unknown_users": s.unknown_users, "unknown_item_pairs": s.unknown_item_pairs,
-                "train_users": int(s.train.shape[0]), "train_items": int(s.train.shape[1]),
-                "train_pairs": int(s.train.weights.nnz)}
+        return {
+            "as_of": s.as_of.isoformat(),
+            "split_day": s.split_day.isoformat(),
+            "test_days": s.test_days,
+            "target_event": s.target_event,
+            "evaluated_users": len(s.test_users),
+            "unknown_users": s.unknown_users,
+            "unknown_item_pairs": s.unknown_item_pairs,
+            "train_users": int(s.train.shape[0]),
+            "train_items": int(s.train.shape[1]),
+            "train_pairs": int(s.train.weights.nnz),
+        }
 
 
-def evaluate_model(model: RecommenderModel, split: TemporalSplit, k: int = TOP_K,
-                   ks: tuple[int, ...] = KS) -> tuple[dict[str, float], np.ndarray, TopK]:
+def evaluate_model(
+    model: RecommenderModel, split: TemporalSplit, k: int = TOP_K, ks: tuple[int, ...] = KS
+) -> tuple[dict[str, float], np.ndarray, TopK]:
     """Metrics of a fitted model on the split's evaluated users (history = the training matrix).
 
     Catalog coverage is over the model's recommendable items. No evaluated user: NaN metrics.
@@ -56,16 +64,24 @@ def evaluate_model(model: RecommenderModel, split: TemporalSplit, k: int = TOP_K
         pos = pd.Index(model.item_ids).get_indexer(split.train.item_ids)
         coo = relevant.tocoo()
         keep = pos[coo.col] >= 0
-        relevant = sparse.csr_matrix((coo.data[keep], (coo.row[keep], pos[coo.col[keep]])),
-                                     shape=(relevant.shape[0], len(model.item_ids)), dtype=bool)
+        relevant = sparse.csr_matrix(
+            (coo.data[keep], (coo.row[keep], pos[coo.col[keep]])),
+            shape=(relevant.shape[0], len(model.item_ids)),
+            dtype=bool,
+        )
     hits = hits_matrix(top.items, relevant)
     metrics = ranking_metrics(top.items, hits, split.n_relevant, int(model.recommendable.sum()), ks)
     curve = recall_curve(hits, split.n_relevant, k)
     return metrics, curve, top
 
 
-def evaluate_candidates(split: TemporalSplit, candidates: tuple[str, ...] = CANDIDATES, seed: int = 0,
-                        parameters: dict[str, dict[str, Any]] | None = None, k: int = TOP_K) -> Evaluation:
+def evaluate_candidates(
+    split: TemporalSplit,
+    candidates: tuple[str, ...] = CANDIDATES,
+    seed: int = 0,
+    parameters: dict[str, dict[str, Any]] | None = None,
+    k: int = TOP_K,
+) -> Evaluation:
     """Fit every candidate on split.train and measure it on the held-out window."""
     evaluation = Evaluation(split)
     for name in candidates:
@@ -82,8 +98,10 @@ def evaluate_candidates(split: TemporalSplit, candidates: tuple[str, ...] = CAND
 def registry_metrics(evaluation: Evaluation) -> dict[str, dict[str, float]]:
     """{candidate: {metric: value}} for lifecycle.register_trained, every candidate under its own
     name. Timings are left out (not quality)."""
-    return {name: {m: float(v) for m, v in r.metrics.items() if not m.endswith("_seconds")}
-            for name, r in evaluation.results.items()}
+    return {
+        name: {m: float(v) for m, v in r.metrics.items() if not m.endswith("_seconds")}
+        for name, r in evaluation.results.items()
+    }
 
 
 def recall_curves(evaluation: Evaluation) -> dict[str, np.ndarray]:

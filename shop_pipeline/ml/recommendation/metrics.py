@@ -40,7 +40,7 @@ def as_recommended(lists: Sequence[Sequence[int]], length: int | None = None) ->
     out = np.full((len(lists), width), -1, dtype=np.int64)
     for row, items in enumerate(lists):
         items = list(items)[:width]
-        out[row, :len(items)] = items
+        out[row, : len(items)] = items
     return out
 
 
@@ -126,8 +126,9 @@ def recall_curve(hits: np.ndarray, n_relevant: np.ndarray, max_k: int) -> np.nda
     return (np.cumsum(h, axis=1) / n[:, None]).mean(axis=0)
 
 
-def ranking_metrics(recommended: np.ndarray, hits: np.ndarray, n_relevant: np.ndarray, catalog_size: int,
-                    ks: Sequence[int] = DEFAULT_KS) -> dict[str, float]:
+def ranking_metrics(
+    recommended: np.ndarray, hits: np.ndarray, n_relevant: np.ndarray, catalog_size: int, ks: Sequence[int] = DEFAULT_KS
+) -> dict[str, float]:
     """{"ndcg_at_10": .., "recall_at_10": .., "precision_at_10": .., "hit_rate_at_10": ..,
     "coverage_at_10": .., (the same at each k), "users": U}."""
     out: dict[str, float] = {}

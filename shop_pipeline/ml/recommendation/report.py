@@ -24,8 +24,9 @@ from shop_pipeline.ml.recommendation.evaluate import KS, recall_curves
 from shop_pipeline.ml.recommendation.metrics import METRIC_NAMES
 
 
-def recall_curve_png(curves: Mapping[str, np.ndarray], title: str = "Recall@K on the held-out window",
-                     marks: tuple[int, ...] = (10, 20)) -> bytes:
+def recall_curve_png(
+    curves: Mapping[str, np.ndarray], title: str = "Recall@K on the held-out window", marks: tuple[int, ...] = (10, 20)
+) -> bytes:
     """PNG of each candidate's recall@1..len(curve) (e.g. evaluate.recall_curves(evaluation)).
 
     A candidate whose curve is all NaN (no evaluated user) is drawn as nothing but still named
@@ -43,8 +44,9 @@ def recall_curve_png(curves: Mapping[str, np.ndarray], title: str = "Recall@K on
     return figure_png(fig)
 
 
-def metrics_table_markdown(metrics: dict[str, dict[str, float]], ks: tuple[int, ...] = KS,
-                           reference: str = MOST_POPULAR) -> str:
+def metrics_table_markdown(
+    metrics: dict[str, dict[str, float]], ks: tuple[int, ...] = KS, reference: str = MOST_POPULAR
+) -> str:
     """Markdown: one row per candidate, NDCG / recall / precision / hit rate / coverage at each k,
     and NDCG@10 relative to `reference`."""
     names = [f"{m}_at_{k}" for k in ks for m in METRIC_NAMES]
@@ -67,17 +69,33 @@ def training_report(run: TrainingRun, trained: TrainedVersion, as_of: dt.date, s
     recommendation = run.details
     title = f"Recommendations {trained.version} (as of {as_of})"
     if recommendation.evaluation is None:
-        return Report(title, [(
-            "Not measured", f"{recommendation.unmeasured_reason}.\n\nThis version serves **{run.serving_candidate}** "
-            "unmeasured: the gate cannot promote it, and scoring serves it marked unvalidated while no measured model "
-            "is champion.", None)], Shown(values={"unmeasured_reason": recommendation.unmeasured_reason}))
+        return Report(
+            title,
+            [
+                (
+                    "Not measured",
+                    f"{recommendation.unmeasured_reason}.\n\nThis version serves **{run.serving_candidate}** "
+                    "unmeasured: the gate cannot promote it, and scoring serves it marked unvalidated while no measured model "
+                    "is champion.",
+                    None,
+                )
+            ],
+            Shown(values={"unmeasured_reason": recommendation.unmeasured_reason}),
+        )
     table = metrics_table_markdown(trained.metrics)
     png = recall_curve_png(recall_curves(recommendation.evaluation))
     summary = recommendation.evaluation.summary()
     sections = [
-        ("Held-out window", f"{summary['evaluated_users']} customers evaluated on their {summary['target_event']} "
-         f"events after {summary['split_day']}; this version serves **{run.serving_candidate}**.\n\n{table}", None),
+        (
+            "Held-out window",
+            f"{summary['evaluated_users']} customers evaluated on their {summary['target_event']} "
+            f"events after {summary['split_day']}; this version serves **{run.serving_candidate}**.\n\n{table}",
+            None,
+        ),
         ("Recall@K", "", png),
     ]
-    return Report(title, sections, Shown(markdown={"metrics": table, "recall_at_k": png_markdown(png, "recall@K")},
-                                         json={"held_out": summary}))
+    return Report(
+        title,
+        sections,
+        Shown(markdown={"metrics": table, "recall_at_k": png_markdown(png, "recall@K")}, json={"held_out": summary}),
+    )

@@ -55,13 +55,13 @@ from shop_pipeline.ml.recommendation.data import InteractionMatrix, customers_se
 from shop_pipeline.sql import ddl
 
 TOP_K = 20
-RECENCY_DAYS: int | None = None   # who gets lists: None = every customer with an interaction before the cut-off
+RECENCY_DAYS: int | None = None  # who gets lists: None = every customer with an interaction before the cut-off
 
-BLOCK_CELLS = 4_000_000      # cells of a block's dense arrays (float64: 32 MB each)
+BLOCK_CELLS = 4_000_000  # cells of a block's dense arrays (float64: 32 MB each)
 MAX_BLOCK_USERS = 2_000
 FALLBACK_PER_CATEGORY = 50
-CATEGORY_PRIOR = 20.0        # pseudo-weight of the shop's category mix in a user's preference
-POPULAR_WEIGHT = 1e-3        # overall popularity ranks below any category-preference score
+CATEGORY_PRIOR = 20.0  # pseudo-weight of the shop's category mix in a user's preference
+POPULAR_WEIGHT = 1e-3  # overall popularity ranks below any category-preference score
 REASON_MODEL, REASON_CATEGORY, REASON_POPULAR = 0, 1, 2
 REASONS = ("similar_items", "popular_in_category", "popular")
 OUTPUT_COLUMNS = ddl.column_names("scoring.recommendations")
@@ -71,10 +71,10 @@ OUTPUT_COLUMNS = ddl.column_names("scoring.recommendations")
 class TopK:
     """Top-k lists of `users` (row indices of the history matrix), in the model's item index."""
 
-    users: np.ndarray     # (U,)
-    items: np.ndarray     # (U, k) int64, -1 pads
-    scores: np.ndarray    # (U, k) float64 (NaN on padding)
-    reasons: np.ndarray   # (U, k) int8 (-1 on padding)
+    users: np.ndarray  # (U,)
+    items: np.ndarray  # (U, k) int64, -1 pads
+    scores: np.ndarray  # (U, k) float64 (NaN on padding)
+    reasons: np.ndarray  # (U, k) int8 (-1 on padding)
 
 
 def _column_map(history: InteractionMatrix, model: RecommenderModel) -> tuple[sparse.csr_matrix, sparse.csr_matrix]:
@@ -82,8 +82,9 @@ def _column_map(history: InteractionMatrix, model: RecommenderModel) -> tuple[sp
     pos = pd.Index(model.item_ids).get_indexer(history.item_ids)
     known = np.flatnonzero(pos >= 0)
     n_hist = len(history.item_ids)
-    items = sparse.csr_matrix((np.ones(len(known), np.float32), (known, pos[known])),
-                              shape=(n_hist, len(model.item_ids)))
+    items = sparse.csr_matrix(
+        (np.ones(len(known), np.float32), (known, pos[known])), shape=(n_hist, len(model.item_ids))
+    )
     cat = pd.Index(model.categories).get_indexer(history.item_category.astype(str))
     has = np.flatnonzero(cat >= 0)
     cats = sparse.csr_matrix((np.ones(len(has), np.float32), (has, cat[has])), shape=(n_hist, len(model.categories)))
@@ -94,11 +95,11 @@ def _column_map(history: InteractionMatrix, model: RecommenderModel) -> tuple[sp
 class _Fallback:
     """What the fallback needs, computed once per scoring run."""
 
-    popular: np.ndarray          # allowed items by overall popularity, best first
-    share: np.ndarray            # (I,) overall popularity share (0 when not recommendable)
+    popular: np.ndarray  # allowed items by overall popularity, best first
+    share: np.ndarray  # (I,) overall popularity share (0 when not recommendable)
     by_category: sparse.csr_matrix  # (C, I) P(item | category) over each category's top items
-    category_items: np.ndarray   # the items of by_category, sorted
-    category_share: np.ndarray   # (C,) the shop's category mix
+    category_items: np.ndarray  # the items of by_category, sorted
+    category_share: np.ndarray  # (C,) the shop's category mix
     prior: float
 
 
@@ -119,18 +120,26 @@ def _fallback(model: RecommenderModel) -> _Fallback:
             vals.append(pop[top] / pop[members].sum())
     n_cat, n_items = len(model.categories), len(model.item_ids)
     if rows:
-        by_category = sparse.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
-                                        shape=(n_cat, n_items))
+        by_category = sparse.csr_matrix(
+            (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n_cat, n_items)
+        )
     else:
         by_category = sparse.csr_matrix((n_cat, n_items), dtype=np.float64)
     category_share = np.bincount(model.item_category, weights=pop, minlength=n_cat)
     category_share = category_share / category_share.sum() if category_share.sum() > 0 else category_share
-    return _Fallback(popular, share, by_category, np.unique(by_category.indices), category_share,
-                     float(model.parameters.get("category_prior", CATEGORY_PRIOR)))
+    return _Fallback(
+        popular,
+        share,
+        by_category,
+        np.unique(by_category.indices),
+        category_share,
+        float(model.parameters.get("category_prior", CATEGORY_PRIOR)),
+    )
 
 
-def _ranked(rows: np.ndarray, items: np.ndarray, values: np.ndarray, tie_break: np.ndarray, b: int,
-            k: int) -> tuple[np.ndarray, np.ndarray]:
+def _ranked(
+    rows: np.ndarray, items: np.ndarray, values: np.ndarray, tie_break: np.ndarray, b: int, k: int
+) -> tuple[np.ndarray, np.ndarray]:
     """(b, k) items and values: per row the k largest of its (item, value) entries, equal values
     ordered by tie_break (-1 / NaN pad)."""
     order = np.lexsort((-tie_break[items], -values, rows))
@@ -171,7 +180,7 @@ def _dense_top(key: np.ndarray, columns: np.ndarray, tie_break: np.ndarray, k: i
     if width == 0:
         return np.full((b, k), -1, dtype=np.int64), np.full((b, k), np.nan)
     if width < n:
-        part = np.argpartition(-key, width, axis=1)[:, :width + 1]   # the top width, then the next one
+        part = np.argpartition(-key, width, axis=1)[:, : width + 1]  # the top width, then the next one
         after = np.take_along_axis(key, part[:, width:], axis=1)[:, 0]
         part = part[:, :width]
     else:
@@ -197,18 +206,20 @@ def _blocked(model: RecommenderModel, hist_bought: sparse.csr_matrix) -> sparse.
     """(b, I) 1 where the user may not get the item: bought outside a repeat category."""
     coo = hist_bought.tocoo()
     keep = ~model.repeat_categories[model.item_category[coo.col]]
-    return sparse.csr_matrix((np.ones(int(keep.sum()), np.float32), (coo.row[keep], coo.col[keep])),
-                             shape=hist_bought.shape)
+    return sparse.csr_matrix(
+        (np.ones(int(keep.sum()), np.float32), (coo.row[keep], coo.col[keep])), shape=hist_bought.shape
+    )
 
 
-def _model_top(model: RecommenderModel, x: sparse.csr_matrix, blocked: sparse.csr_matrix,
-               k: int) -> tuple[np.ndarray, np.ndarray]:
+def _model_top(
+    model: RecommenderModel, x: sparse.csr_matrix, blocked: sparse.csr_matrix, k: int
+) -> tuple[np.ndarray, np.ndarray]:
     b = x.shape[0]
     if model.similarity is not None:
         scores = sparse.csr_matrix(x @ model.similarity)
-        scores = scores - scores.multiply(blocked)              # drop what the user may not get
+        scores = scores - scores.multiply(blocked)  # drop what the user may not get
         scores = sparse.csr_matrix(scores @ sparse.diags(model.recommendable.astype(np.float32)))
-        scores.data[scores.data <= 0] = 0.0                      # cosine scores are > 0 where defined
+        scores.data[scores.data <= 0] = 0.0  # cosine scores are > 0 where defined
         scores.eliminate_zeros()
         return _sparse_top(scores, model.tie_break, k)
     if model.dense_weights is not None and len(model.dense_items):
@@ -223,8 +234,14 @@ def _model_top(model: RecommenderModel, x: sparse.csr_matrix, blocked: sparse.cs
     return np.full((b, k), -1, dtype=np.int64), np.full((b, k), np.nan)
 
 
-def _fallback_top(model: RecommenderModel, fb: _Fallback, hist_cat: sparse.csr_matrix, blocked: sparse.csr_matrix,
-                  taken: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _fallback_top(
+    model: RecommenderModel,
+    fb: _Fallback,
+    hist_cat: sparse.csr_matrix,
+    blocked: sparse.csr_matrix,
+    taken: np.ndarray,
+    k: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(b, k) fallback items, scores and reasons, over the category items and the popular head."""
     b = hist_cat.shape[0]
     taken_per_row = (taken >= 0).sum(axis=1)
@@ -260,8 +277,14 @@ def _fallback_top(model: RecommenderModel, fb: _Fallback, hist_cat: sparse.csr_m
     return items, values, reasons
 
 
-def _score_block(model: RecommenderModel, fb: _Fallback, hist_w: sparse.csr_matrix, hist_bought: sparse.csr_matrix,
-                 hist_cat: sparse.csr_matrix, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _score_block(
+    model: RecommenderModel,
+    fb: _Fallback,
+    hist_w: sparse.csr_matrix,
+    hist_bought: sparse.csr_matrix,
+    hist_cat: sparse.csr_matrix,
+    k: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     blocked = _blocked(model, hist_bought)
     if model.personalised:
         m_items, m_scores = _model_top(model, transform_signal(hist_w, model.signal), blocked, k)
@@ -274,33 +297,43 @@ def _score_block(model: RecommenderModel, fb: _Fallback, hist_w: sparse.csr_matr
     short = np.flatnonzero((m_items >= 0).sum(axis=1) < k)
     if len(short):
         f_items[short], f_scores[short], f_reasons[short] = _fallback_top(
-            model, fb, hist_cat[short], blocked[short], m_items[short], k)
+            model, fb, hist_cat[short], blocked[short], m_items[short], k
+        )
     items = np.concatenate([m_items, f_items], axis=1)
     values = np.concatenate([m_scores, f_scores], axis=1)
     reasons = np.concatenate([np.where(m_items >= 0, REASON_MODEL, -1).astype(np.int8), f_reasons], axis=1)
     first = np.argsort(items < 0, axis=1, kind="stable")[:, :k]  # valid entries first, order kept
     items = np.take_along_axis(items, first, axis=1)
-    return (items, np.where(items >= 0, np.take_along_axis(values, first, axis=1), np.nan),
-            np.where(items >= 0, np.take_along_axis(reasons, first, axis=1), -1).astype(np.int8))
+    return (
+        items,
+        np.where(items >= 0, np.take_along_axis(values, first, axis=1), np.nan),
+        np.where(items >= 0, np.take_along_axis(reasons, first, axis=1), -1).astype(np.int8),
+    )
 
 
 def block_size(model: RecommenderModel) -> int:
     """Users per block: MAX_BLOCK_USERS, fewer when a dense block row is wide."""
-    width = max(len(model.dense_items) if model.dense_items is not None else 0,
-                len(model.categories) * FALLBACK_PER_CATEGORY, 1)
+    width = max(
+        len(model.dense_items) if model.dense_items is not None else 0, len(model.categories) * FALLBACK_PER_CATEGORY, 1
+    )
     return int(max(1, min(MAX_BLOCK_USERS, BLOCK_CELLS // width)))
 
 
-def iter_top_k(model: RecommenderModel, history: InteractionMatrix, users: np.ndarray, k: int = 20,
-               block_users: int | None = None) -> Iterator[TopK]:
+def iter_top_k(
+    model: RecommenderModel, history: InteractionMatrix, users: np.ndarray, k: int = 20, block_users: int | None = None
+) -> Iterator[TopK]:
     """Top-k lists of `users` (row indices into `history`), one TopK per block of users."""
     users = np.asarray(users, dtype=np.int64)
     n_items = len(model.item_ids)
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k!r}")
     if n_items == 0 or len(users) == 0:
-        yield TopK(users, np.full((len(users), k), -1, np.int64), np.full((len(users), k), np.nan),
-                   np.full((len(users), k), -1, np.int8))
+        yield TopK(
+            users,
+            np.full((len(users), k), -1, np.int64),
+            np.full((len(users), k), np.nan),
+            np.full((len(users), k), -1, np.int8),
+        )
         return
     configure_threads()  # dense blocks multiply on BLAS threads
     item_map, cat_map = _column_map(history, model)
@@ -309,7 +342,7 @@ def iter_top_k(model: RecommenderModel, history: InteractionMatrix, users: np.nd
     bought = history.bought().astype(np.float32)
     step = block_users or block_size(model)
     for start in range(0, len(users), step):
-        rows = users[start:start + step]
+        rows = users[start : start + step]
         hist_w = sparse.csr_matrix(weights[rows] @ item_map)
         hist_bought = sparse.csr_matrix(bought[rows] @ item_map)
         hist_cat = sparse.csr_matrix(weights[rows] @ cat_map)
@@ -317,34 +350,46 @@ def iter_top_k(model: RecommenderModel, history: InteractionMatrix, users: np.nd
         yield TopK(rows, items, scores, reasons)
 
 
-def top_k(model: RecommenderModel, history: InteractionMatrix, users: np.ndarray, k: int = 20,
-          block_users: int | None = None) -> TopK:
+def top_k(
+    model: RecommenderModel, history: InteractionMatrix, users: np.ndarray, k: int = 20, block_users: int | None = None
+) -> TopK:
     """All blocks of iter_top_k concatenated."""
     parts = list(iter_top_k(model, history, users, k, block_users))
-    return TopK(np.concatenate([p.users for p in parts]), np.vstack([p.items for p in parts]),
-                np.vstack([p.scores for p in parts]), np.vstack([p.reasons for p in parts]))
+    return TopK(
+        np.concatenate([p.users for p in parts]),
+        np.vstack([p.items for p in parts]),
+        np.vstack([p.scores for p in parts]),
+        np.vstack([p.reasons for p in parts]),
+    )
 
 
-def to_frame(model: RecommenderModel, history: InteractionMatrix, top: TopK, model_version: str,
-             as_of: dt.date) -> pd.DataFrame:
+def to_frame(
+    model: RecommenderModel, history: InteractionMatrix, top: TopK, model_version: str, as_of: dt.date
+) -> pd.DataFrame:
     """The scoring.recommendations rows of `top` (OUTPUT_COLUMNS); padding rows dropped."""
     ok = top.items >= 0
     user_rows = np.repeat(top.users, top.items.shape[1]).reshape(top.items.shape)[ok]
     ranks = np.tile(np.arange(1, top.items.shape[1] + 1), (len(top.users), 1))[ok]
     reason_names = np.array(REASONS, dtype=object)
-    return pd.DataFrame({
-        "customer_id": history.user_ids[user_rows],
-        "rank": ranks.astype(np.int32),
-        "product_id": model.item_ids[top.items[ok]],
-        "score": top.scores[ok].astype(np.float64),
-        "reason": reason_names[top.reasons[ok]],
-        "model_version": model_version,
-        "as_of": as_of,
-    }, columns=list(OUTPUT_COLUMNS))
+    return pd.DataFrame(
+        {
+            "customer_id": history.user_ids[user_rows],
+            "rank": ranks.astype(np.int32),
+            "product_id": model.item_ids[top.items[ok]],
+            "score": top.scores[ok].astype(np.float64),
+            "reason": reason_names[top.reasons[ok]],
+            "model_version": model_version,
+            "as_of": as_of,
+        },
+        columns=list(OUTPUT_COLUMNS),
+    )
 
 
-def customers_to_score(history: InteractionMatrix, as_of: dt.date, recency_days: int | None = RECENCY_DAYS,
-                       ) -> np.ndarray:
+def customers_to_score(
+    history: InteractionMatrix,
+    as_of: dt.date,
+    recency_days: int | None = RECENCY_DAYS,
+) -> np.ndarray:
     """Row indices of the customers who get lists: any interaction before the cut-off of as_of,
     the last one within `recency_days` days of it when set (None: however long ago).
 
@@ -353,14 +398,22 @@ def customers_to_score(history: InteractionMatrix, as_of: dt.date, recency_days:
     if history.shape[0] == 0:
         return np.array([], dtype=np.int64)
     if history.as_of is not None and history.as_of > as_of:
-        raise ValueError(f"the interactions are as of {history.as_of}, after the scoring cut-off {as_of}: "
-                         "rebuild features.interactions for this as_of")
+        raise ValueError(
+            f"the interactions are as of {history.as_of}, after the scoring cut-off {as_of}: "
+            "rebuild features.interactions for this as_of"
+        )
     return customers_seen(history, cutoff_for(as_of), recency_days)
 
 
-def recommendations_frame(model: RecommenderModel, history: InteractionMatrix, as_of: dt.date, model_version: str,
-                          k: int = TOP_K, recency_days: int | None = RECENCY_DAYS, users: np.ndarray | None = None,
-                          ) -> pd.DataFrame:
+def recommendations_frame(
+    model: RecommenderModel,
+    history: InteractionMatrix,
+    as_of: dt.date,
+    model_version: str,
+    k: int = TOP_K,
+    recency_days: int | None = RECENCY_DAYS,
+    users: np.ndarray | None = None,
+) -> pd.DataFrame:
     """scoring.recommendations rows (OUTPUT_COLUMNS): top-k for every customer of
     customers_to_score (or `users`), rank 1 = best, computed in blocks (iter_top_k).
     Deterministic for the model's seed."""
@@ -368,17 +421,27 @@ def recommendations_frame(model: RecommenderModel, history: InteractionMatrix, a
     parts = [to_frame(model, history, part, model_version, as_of) for part in iter_top_k(model, history, rows, k)]
     parts = [p for p in parts if len(p)]
     if not parts:
-        return pd.DataFrame({c: pd.Series(dtype=t) for c, t in zip(
-            OUTPUT_COLUMNS, ("object", "int32", "object", "float64", "object", "object", "object"))})
+        return pd.DataFrame(
+            {
+                c: pd.Series(dtype=t)
+                for c, t in zip(OUTPUT_COLUMNS, ("object", "int32", "object", "float64", "object", "object", "object"))
+            }
+        )
     return pd.concat(parts, ignore_index=True)
 
 
-def score_table(con: duckdb.DuckDBPyConnection, model: RecommenderModel, row: registry.RegistryRow, as_of: dt.date,
-                settings: ModelSettings) -> pd.DataFrame:
+def score_table(
+    con: duckdb.DuckDBPyConnection,
+    model: RecommenderModel,
+    row: registry.RegistryRow,
+    as_of: dt.date,
+    settings: ModelSettings,
+) -> pd.DataFrame:
     """The rows of scoring.recommendations: the top TOP_K of every customer seen before the cut-off (within
     the run's recommendation_recency_days when set)."""
-    return recommendations_frame(model, load_interactions(con), as_of, row.version,
-                                 recency_days=settings.recommendation_recency_days)
+    return recommendations_frame(
+        model, load_interactions(con), as_of, row.version, recency_days=settings.recommendation_recency_days
+    )
 
 
 def _recency_label(recency_days: int | None) -> str:
@@ -393,8 +456,9 @@ def describe_scores(frame: pd.DataFrame, row: registry.RegistryRow, validated: b
     return Shown(
         values={
             "validated": validated,
-            "validation": "champion passed the gate" if validated else
-            f"UNVALIDATED: {unmeasured}; serving {row.parameters.get(SERVING_PARAMETER, FALLBACK_CANDIDATE)} "
+            "validation": "champion passed the gate"
+            if validated
+            else f"UNVALIDATED: {unmeasured}; serving {row.parameters.get(SERVING_PARAMETER, FALLBACK_CANDIDATE)} "
             "until a measured model becomes champion",
             "who": _recency_label(settings.recommendation_recency_days),
             "customers": int(frame["customer_id"].nunique()),

@@ -49,7 +49,7 @@ from shop_pipeline.ml.recommendation.evaluate import (
 from shop_pipeline.ml.recommendation.score import TOP_K
 
 TEST_DAYS = 14
-MIN_EVALUATED_CUSTOMERS = 10      # fewer customers to measure on: the unmeasured fallback serves
+MIN_EVALUATED_CUSTOMERS = 10  # fewer customers to measure on: the unmeasured fallback serves
 FEATURES = ["customer_id", "product_id", "weight", "category"]
 
 
@@ -62,8 +62,13 @@ TUNING_GRID: dict[str, list[dict[str, Any]]] = {
 }
 
 
-def tune_parameters(con: Any, as_of: dt.date, seed: int = 0, test_days: int = TEST_DAYS,
-                    grid: dict[str, list[dict[str, Any]]] | None = None) -> dict[str, dict[str, Any]]:
+def tune_parameters(
+    con: Any,
+    as_of: dt.date,
+    seed: int = 0,
+    test_days: int = TEST_DAYS,
+    grid: dict[str, list[dict[str, Any]]] | None = None,
+) -> dict[str, dict[str, Any]]:
     """{candidate: parameters} with the best GATE_METRIC on the validation split that ends where
     the test window starts (train before as_of - 2 x test_days, validate on the next test_days).
     Too little history for that split, or fewer than MIN_EVALUATED_CUSTOMERS evaluated customers
@@ -107,14 +112,16 @@ def choose_serving(metrics: dict[str, dict[str, float]]) -> str:
         return SERVABLE[0]
 
 
-def fit_final(matrix: InteractionMatrix, candidate: str, seed: int = 0,
-              parameters: dict[str, Any] | None = None) -> RecommenderModel:
+def fit_final(
+    matrix: InteractionMatrix, candidate: str, seed: int = 0, parameters: dict[str, Any] | None = None
+) -> RecommenderModel:
     """The candidate fitted on every interaction up to as_of (the model that is saved and scores)."""
     return fit_candidate(candidate, matrix, seed, parameters)
 
 
-def held_out_split(con: Any, as_of: dt.date, test_days: int = TEST_DAYS,
-                   min_evaluated: int = MIN_EVALUATED_CUSTOMERS) -> TemporalSplit:
+def held_out_split(
+    con: Any, as_of: dt.date, test_days: int = TEST_DAYS, min_evaluated: int = MIN_EVALUATED_CUSTOMERS
+) -> TemporalSplit:
     """temporal_split, refused with NotEnoughData (one line) when it cannot measure a model:
     no history before the held-out window, or fewer than `min_evaluated` customers to evaluate."""
     split = temporal_split(con, as_of, test_days)
@@ -123,12 +130,15 @@ def held_out_split(con: Any, as_of: dt.date, test_days: int = TEST_DAYS,
         return split
     window = f"{split.split_day + dt.timedelta(days=1)}..{as_of}"
     if split.target_event is None:
-        raise NotEnoughData(f"recommendations: no view, cart or purchase in the {test_days}-day held-out window "
-                            f"{window}: nothing to measure a model on")
+        raise NotEnoughData(
+            f"recommendations: no view, cart or purchase in the {test_days}-day held-out window "
+            f"{window}: nothing to measure a model on"
+        )
     raise NotEnoughData(
         f"recommendations: {evaluated} customer(s) with history before the {test_days}-day held-out window {window} "
         f"had a {split.target_event} in it ({split.unknown_users} more were new); a model is measured on at least "
-        f"{min_evaluated}")
+        f"{min_evaluated}"
+    )
 
 
 @dataclass
@@ -137,29 +147,38 @@ class RecommendationRun:
 
     serving_candidate: str
     model: RecommenderModel
-    metrics: dict[str, dict[str, float]]   # registry_metrics; unmeasured: the fallback with a NaN gate metric
-    evaluation: Evaluation | None = None    # None when unmeasured
-    unmeasured_reason: str | None = None    # the NotEnoughData line when nothing could be measured
+    metrics: dict[str, dict[str, float]]  # registry_metrics; unmeasured: the fallback with a NaN gate metric
+    evaluation: Evaluation | None = None  # None when unmeasured
+    unmeasured_reason: str | None = None  # the NotEnoughData line when nothing could be measured
 
     @property
     def mode(self) -> str:
         return UNMEASURED if self.evaluation is None else MEASURED
 
 
-def train(con: Any, as_of: dt.date, history: InteractionMatrix, seed: int = 0, test_days: int = TEST_DAYS,
-          min_evaluated: int = MIN_EVALUATED_CUSTOMERS) -> RecommendationRun:
+def train(
+    con: Any,
+    as_of: dt.date,
+    history: InteractionMatrix,
+    seed: int = 0,
+    test_days: int = TEST_DAYS,
+    min_evaluated: int = MIN_EVALUATED_CUSTOMERS,
+) -> RecommendationRun:
     """Tune, measure every candidate on the held-out window, refit the best on `history` (the
     interactions as of as_of); when held_out_split refuses, the unmeasured FALLBACK_CANDIDATE
     (module docstring). Raises NotEnoughData when `history` holds no interaction."""
     if history.weights.nnz == 0:
-        raise NotEnoughData(f"recommendations: no view, cart or purchase before the cut-off of {as_of}: "
-                            "nothing to recommend from")
+        raise NotEnoughData(
+            f"recommendations: no view, cart or purchase before the cut-off of {as_of}: nothing to recommend from"
+        )
     try:
         split = held_out_split(con, as_of, test_days, min_evaluated)
     except NotEnoughData as short:
         model = fit_final(history, FALLBACK_CANDIDATE, seed=seed)
         unmeasured = {GATE_METRIC: float("nan"), "users": 0.0}
-        return RecommendationRun(FALLBACK_CANDIDATE, model, {FALLBACK_CANDIDATE: unmeasured}, unmeasured_reason=str(short))
+        return RecommendationRun(
+            FALLBACK_CANDIDATE, model, {FALLBACK_CANDIDATE: unmeasured}, unmeasured_reason=str(short)
+        )
     tuned = tune_parameters(con, as_of, seed, test_days)  # on the window before the held-out one
     evaluation = evaluate_candidates(split, seed=seed, parameters=tuned)
     metrics = registry_metrics(evaluation)
@@ -171,18 +190,45 @@ def train(con: Any, as_of: dt.date, history: InteractionMatrix, seed: int = 0, t
 def training_run(con: Any, as_of: dt.date, settings: ModelSettings) -> TrainingRun:
     """`train` on features.interactions, as the version to register (measured, or the unmeasured fallback)."""
     run = train(con, as_of, load_interactions(con), seed=settings.seed)
-    parameters = {"candidate": run.serving_candidate, "seed": settings.seed, "test_days": TEST_DAYS, "top_k": TOP_K,
-                  **{str(k): v for k, v in run.model.parameters.items()},
-                  MODE_PARAMETER: run.mode, UNMEASURED_PARAMETER: run.unmeasured_reason or ""}
+    parameters = {
+        "candidate": run.serving_candidate,
+        "seed": settings.seed,
+        "test_days": TEST_DAYS,
+        "top_k": TOP_K,
+        **{str(k): v for k, v in run.model.parameters.items()},
+        MODE_PARAMETER: run.mode,
+        UNMEASURED_PARAMETER: run.unmeasured_reason or "",
+    }
     if run.evaluation is None:
-        return TrainingRun(run.serving_candidate, run.model, run.metrics, parameters, FEATURES, held_out=(as_of, as_of),
-                           train_start=None, train_end=as_of, notes=f"unmeasured: {run.unmeasured_reason}",
-                           mode=run.mode, warning=f"{run.unmeasured_reason}: serving {run.serving_candidate}, unmeasured",
-                           details=run)
+        return TrainingRun(
+            run.serving_candidate,
+            run.model,
+            run.metrics,
+            parameters,
+            FEATURES,
+            held_out=(as_of, as_of),
+            train_start=None,
+            train_end=as_of,
+            notes=f"unmeasured: {run.unmeasured_reason}",
+            mode=run.mode,
+            warning=f"{run.unmeasured_reason}: serving {run.serving_candidate}, unmeasured",
+            details=run,
+        )
     split = run.evaluation.split
-    return TrainingRun(run.serving_candidate, run.model, run.metrics, parameters, FEATURES, held_out=(split.split_day, as_of),
-                       train_start=None, train_end=as_of, notes=f"target {split.target_event}",
-                       champion_window_start=split.split_day, mode=run.mode, details=run)
+    return TrainingRun(
+        run.serving_candidate,
+        run.model,
+        run.metrics,
+        parameters,
+        FEATURES,
+        held_out=(split.split_day, as_of),
+        train_start=None,
+        train_end=as_of,
+        notes=f"target {split.target_event}",
+        champion_window_start=split.split_day,
+        mode=run.mode,
+        details=run,
+    )
 
 
 def registered_mode(row: Any) -> dict[str, Any]:

@@ -38,8 +38,19 @@ from shop_pipeline.sources.native.batch import (
 )
 from shop_pipeline.sources.native.csv_reader import csv_header_positions, read_csv_group
 
-__all__ = ["BATCH_ROWS", "BatchFile", "ReadCounts", "UnreadableFile", "batch_values", "data_line_count",
-           "drop_reader_rejects", "glob_escaped", "read_batch", "read_landed_file", "start_batch"]
+__all__ = [
+    "BATCH_ROWS",
+    "BatchFile",
+    "ReadCounts",
+    "UnreadableFile",
+    "batch_values",
+    "data_line_count",
+    "drop_reader_rejects",
+    "glob_escaped",
+    "read_batch",
+    "read_landed_file",
+    "start_batch",
+]
 
 
 @dataclass(frozen=True)
@@ -82,20 +93,25 @@ def read_batch(con: duckdb.DuckDBPyConnection, files: list[BatchFile]) -> dict[i
         for item in group:
             if item.file_id in slow:
                 outcomes[item.file_id] = _read_one_lined(con, item)
-    counted = dict(con.execute(
-        """SELECT file_id, sum(n) FROM (
+    counted = dict(
+        con.execute(
+            """SELECT file_id, sum(n) FROM (
                SELECT file_id, count(*) AS n FROM batch_csv GROUP BY 1
                UNION ALL SELECT file_id, count(*) FROM batch_lined GROUP BY 1) GROUP BY 1"""
-    ).fetchall())
+        ).fetchall()
+    )
     rejected = dict(con.execute("SELECT file_id, count(*) FROM batch_reject_rows GROUP BY 1").fetchall())
     for item in files:
         if item.file_id not in outcomes:
-            outcomes[item.file_id] = ReadCounts(rows=int(counted.get(item.file_id, 0)),
-                                                rejects=int(rejected.get(item.file_id, 0)))
+            outcomes[item.file_id] = ReadCounts(
+                rows=int(counted.get(item.file_id, 0)), rejects=int(rejected.get(item.file_id, 0))
+            )
         elif isinstance(outcomes[item.file_id], ReadCounts):
-            outcomes[item.file_id] = ReadCounts(rows=int(counted.get(item.file_id, 0)),
-                                                rejects=int(rejected.get(item.file_id, 0)),
-                                                continued=outcomes[item.file_id].continued)
+            outcomes[item.file_id] = ReadCounts(
+                rows=int(counted.get(item.file_id, 0)),
+                rejects=int(rejected.get(item.file_id, 0)),
+                continued=outcomes[item.file_id].continued,
+            )
     return outcomes
 
 
@@ -137,5 +153,4 @@ def batch_values(columns: tuple[str, ...] = EVENT_COLUMNS) -> str:
     for aggregates over the batch (columns are names of the contract, not input)."""
     assert set(columns) <= set(EVENT_COLUMNS)
     trimmed = ", ".join(f"nullif(trim({c}), '') AS {c}" for c in columns)
-    return (f"SELECT file_id, {trimmed} FROM batch_csv UNION ALL "
-            f"SELECT file_id, {', '.join(columns)} FROM batch_lined")
+    return f"SELECT file_id, {trimmed} FROM batch_csv UNION ALL SELECT file_id, {', '.join(columns)} FROM batch_lined"

@@ -24,7 +24,6 @@ class ReadCounts:
     rejects: int
     continued: int = 0  # CSV lines that continue a quoted value of the record before them
 
-
     @property
     def total(self) -> int:
         return self.rows + self.rejects
@@ -88,8 +87,11 @@ SELECT * FROM batch_lined WHERE {where}
 
 
 def landed_from_batch(con: duckdb.DuckDBPyConnection) -> None:
-    con.execute("CREATE OR REPLACE TEMP TABLE landed_rows AS SELECT * EXCLUDE (file_id) FROM ("
-                + BATCH_ROWS.format(where="TRUE", csv="batch_csv") + ") ORDER BY line")
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE landed_rows AS SELECT * EXCLUDE (file_id) FROM ("
+        + BATCH_ROWS.format(where="TRUE", csv="batch_csv")
+        + ") ORDER BY line"
+    )
     con.execute(
         "CREATE OR REPLACE TEMP TABLE landed_rejects AS "
         "SELECT line, raw_record, reason_code, reason FROM batch_reject_rows ORDER BY line"

@@ -118,12 +118,15 @@ def _join_quoted_newlines(con: duckdb.DuckDBPyConnection, field_count: int) -> i
     span at most MAX_RECORD_LINES lines and the csv module finds exactly `field_count`
     fields in them; otherwise the opening line stays alone (a malformed_line reject).
     """
-    odd = [row[0] for row in con.execute(
-        """SELECT physical_line FROM landed_numbered
+    odd = [
+        row[0]
+        for row in con.execute(
+            """SELECT physical_line FROM landed_numbered
            WHERE physical_line > 1 AND line_text IS NOT NULL
              AND (length(line_text) - length(replace(line_text, '"', ''))) % 2 = 1
            ORDER BY physical_line"""
-    ).fetchall()]
+        ).fetchall()
+    ]
     merges: list[tuple[int, int, str]] = []
     i = 0
     while i + 1 < len(odd):
@@ -144,10 +147,13 @@ def _join_quoted_newlines(con: duckdb.DuckDBPyConnection, field_count: int) -> i
         i += 1
     if not merges:
         return 0
-    con.executemany("UPDATE landed_numbered SET line_text = ? WHERE physical_line = ?",
-                    [[text, first] for first, _, text in merges])
-    con.executemany("DELETE FROM landed_numbered WHERE physical_line > ? AND physical_line <= ?",
-                    [[first, last] for first, last, _ in merges])
+    con.executemany(
+        "UPDATE landed_numbered SET line_text = ? WHERE physical_line = ?", [[text, first] for first, _, text in merges]
+    )
+    con.executemany(
+        "DELETE FROM landed_numbered WHERE physical_line > ? AND physical_line <= ?",
+        [[first, last] for first, last, _ in merges],
+    )
     return sum(last - first for first, last, _ in merges)
 
 
@@ -181,15 +187,20 @@ def _read_csv_fast_many(con: duckdb.DuckDBPyConnection, header: list[str], group
         raise
 
 
-def _read_csv_fast_group(con: duckdb.DuckDBPyConnection, header: list[str], group: list[BatchFile],
-                         k_offset: int) -> set[int]:
+def _read_csv_fast_group(
+    con: duckdb.DuckDBPyConnection, header: list[str], group: list[BatchFile], k_offset: int
+) -> set[int]:
     drop_reader_rejects(con)
     ids = [item.file_id for item in group]
     order = sorted(group, key=lambda item: item.file_id)  # file_index follows the list of paths
     con.execute(
         sql.load("read_csv_batch"),
-        {"paths": [glob_escaped(item.path) for item in order], "columns": {name: "VARCHAR" for name in header},
-         "k_offset": k_offset, "ids": [item.file_id for item in order]},
+        {
+            "paths": [glob_escaped(item.path) for item in order],
+            "columns": {name: "VARCHAR" for name in header},
+            "k_offset": k_offset,
+            "ids": [item.file_id for item in order],
+        },
     )
     con.execute(
         """CREATE OR REPLACE TEMP TABLE batch_csv_rejected AS
@@ -198,22 +209,30 @@ def _read_csv_fast_group(con: duckdb.DuckDBPyConnection, header: list[str], grou
            FROM landing_reject_errors WHERE line > 1 ORDER BY file_id, line""",
         {"ids": [item.file_id for item in order]},
     )
-    records = dict(con.execute(
-        "SELECT file_id, count(*) FROM batch_csv WHERE k > $k GROUP BY 1", {"k": k_offset}).fetchall())
+    records = dict(
+        con.execute("SELECT file_id, count(*) FROM batch_csv WHERE k > $k GROUP BY 1", {"k": k_offset}).fetchall()
+    )
     rejected = dict(con.execute("SELECT file_id, count(*) FROM batch_csv_rejected GROUP BY 1").fetchall())
     # a rejected line with an odd number of quotes may open a quoted value that holds line
     # breaks: the line-by-line path joins such records (_join_quoted_newlines)
-    unusual = {row[0] for row in con.execute(
-        """SELECT DISTINCT file_id FROM batch_csv_rejected WHERE error_type <> ALL($kinds)
+    unusual = {
+        row[0]
+        for row in con.execute(
+            """SELECT DISTINCT file_id FROM batch_csv_rejected WHERE error_type <> ALL($kinds)
            OR (length(csv_line) - length(replace(csv_line, '"', ''))) % 2 = 1""",
-        {"kinds": list(_FAST_PATH_REJECTS)}).fetchall()}
+            {"kinds": list(_FAST_PATH_REJECTS)},
+        ).fetchall()
+    }
     slow = {
-        item.file_id for item in order
+        item.file_id
+        for item in order
         if item.file_id in unusual
         or records.get(item.file_id, 0) + rejected.get(item.file_id, 0) != max(item.fingerprint.line_count - 1, 0)
     }
     if slow:
-        con.execute("DELETE FROM batch_csv WHERE k > $k AND list_contains($ids, file_id)", {"k": k_offset, "ids": list(slow)})
+        con.execute(
+            "DELETE FROM batch_csv WHERE k > $k AND list_contains($ids, file_id)", {"k": k_offset, "ids": list(slow)}
+        )
         con.execute("DELETE FROM batch_csv_rejected WHERE list_contains($ids, file_id)", {"ids": list(slow)})
     kept = [i for i in ids if i not in slow]
     if not kept:
@@ -253,7 +272,9 @@ def _reparse_quoted(con: duckdb.DuckDBPyConnection, header: list[str], k_offset:
     if not quoted and not quoted_rejects:
         return
     rows, rejects = [], []
-    candidates = [(f, line, text, True) for f, line, text in quoted] + [(f, line, text, False) for f, line, text in quoted_rejects]
+    candidates = [(f, line, text, True) for f, line, text in quoted] + [
+        (f, line, text, False) for f, line, text in quoted_rejects
+    ]
     for file_id, line, text, rebuilt in candidates:
         fields = _parse_quoted_csv_line(text)
         if rebuilt and fields is not None and len(fields) == len(header) - 1:
@@ -264,13 +285,17 @@ def _reparse_quoted(con: duckdb.DuckDBPyConnection, header: list[str], k_offset:
             values = dict(zip(header, fields))
             rows.append([file_id, line, *(_clean(values[c]) for c in EVENT_COLUMNS)])
         else:
-            reason = "unterminated quoted field" if fields is None else f"expected {len(header)} fields, found {len(fields)}"
+            reason = (
+                "unterminated quoted field" if fields is None else f"expected {len(header)} fields, found {len(fields)}"
+            )
             rejects.append([file_id, line, text, "malformed_line", reason])
     if quoted:
         con.execute("DELETE FROM batch_csv WHERE k IN (SELECT k FROM batch_quoted)")
     if quoted_rejects:
-        con.executemany("DELETE FROM batch_csv_rejected WHERE file_id = ? AND line = ?",
-                        [[f, line] for f, line, _ in quoted_rejects])
+        con.executemany(
+            "DELETE FROM batch_csv_rejected WHERE file_id = ? AND line = ?",
+            [[f, line] for f, line, _ in quoted_rejects],
+        )
     if rows:
         con.executemany(f"INSERT INTO batch_lined VALUES ({', '.join(['?'] * (2 + len(EVENT_COLUMNS)))})", rows)
     if rejects:

@@ -32,7 +32,7 @@ def test_a_champion_reference_is_binned_once_and_read_back(tmp_path):
         assert len(samples) == 1  # the second measurement read the stored bins
         assert psi_against(again, current) == psi_against(first, current)
         champion_reference(con, "m", "v2", 10, ["a", "b"], sample)  # a new champion: binned anew
-        champion_reference(con, "m", "v1", 5, ["a", "b"], sample)   # other bins: binned anew
+        champion_reference(con, "m", "v1", 5, ["a", "b"], sample)  # other bins: binned anew
         assert len(samples) == 3
         assert con.execute("SELECT count(*) FROM ml.drift_references").fetchone()[0] == 6
 

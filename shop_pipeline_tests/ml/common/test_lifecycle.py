@@ -53,9 +53,19 @@ def test_an_artifact_changed_to_same_size_bytes_is_not_reused_on_an_unchanged_ru
     first = lifecycle.training_inputs(con, NAME, tables={}, settings=SETTINGS, as_of=AS_OF, models_dir=models)
     assert first.reusable is None
     path, sha = registry.save_model(_artifact(seed=0), models, NAME, "v1")
-    registry.register(con, model_name=NAME, version="v1", artifact_path=path, models_dir=models, sha256=sha,
-                      features=["a", "b", "c"], parameters=SETTINGS, as_of=AS_OF,
-                      training_key=first.key, training_inputs=first.inputs)
+    registry.register(
+        con,
+        model_name=NAME,
+        version="v1",
+        artifact_path=path,
+        models_dir=models,
+        sha256=sha,
+        features=["a", "b", "c"],
+        parameters=SETTINGS,
+        as_of=AS_OF,
+        training_key=first.key,
+        training_inputs=first.inputs,
+    )
     again = lifecycle.training_inputs(con, NAME, tables={}, settings=SETTINGS, as_of=AS_OF, models_dir=models)
     assert again.key == first.key and again.reusable is not None and again.reusable.version == "v1"
 

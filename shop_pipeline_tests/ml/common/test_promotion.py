@@ -13,7 +13,10 @@ def test_beats_every_baseline_and_the_champion():
     d = decide({"roc_auc": 0.82}, BASELINES, {"roc_auc": 0.80}, "roc_auc", True, 0.01)
     assert d.promote
     assert [r.split(":")[0] for r in d.reasons[:3]] == [
-        "PASS vs baseline logistic_rfm", "PASS vs baseline random", "PASS vs champion champion"]
+        "PASS vs baseline logistic_rfm",
+        "PASS vs baseline random",
+        "PASS vs champion champion",
+    ]
     assert d.reasons[-1].startswith("PROMOTE")
     assert "**PROMOTE**" in d.table_markdown
     assert "| logistic_rfm | baseline | 0.7800 | 0.8200 | 0.7878 | pass |" in d.table_markdown
@@ -32,11 +35,12 @@ def test_champion_comparison_uses_the_relative_margin():
     champ = {"roc_auc": 0.80}
     # +1.25 % over the champion: enough for a 1 % margin, not for 2 %
     assert decide({"roc_auc": 0.81}, BASELINES, champ, "roc_auc", True, 0.01).promote
-    d = decide({"roc_auc": 0.81}, BASELINES, champ, "roc_auc", True, 0.02,
-               champion_name="20250301T000000-abcd1234")
+    d = decide({"roc_auc": 0.81}, BASELINES, champ, "roc_auc", True, 0.02, champion_name="20250301T000000-abcd1234")
     assert not d.promote
-    assert "FAIL vs champion 20250301T000000-abcd1234: roc_auc 0.8100 vs 0.8000 (+1.25%); " \
-           "needs higher by at least 2.00% (>= 0.8160)" in d.reasons
+    assert (
+        "FAIL vs champion 20250301T000000-abcd1234: roc_auc 0.8100 vs 0.8000 (+1.25%); "
+        "needs higher by at least 2.00% (>= 0.8160)" in d.reasons
+    )
     assert d.reasons[-1] == "REFUSE: does not beat champion 20250301T000000-abcd1234"
     # a tie is not a win, even with no margin
     assert not decide({"roc_auc": 0.80}, BASELINES, champ, "roc_auc", True, 0.0).promote

@@ -41,7 +41,7 @@ def con():
     c = duckdb.connect()
     c.execute("SET TimeZone = 'UTC'")
     ensure_registry_schema(c)
-    ensure_registry_schema(c)          # idempotent
+    ensure_registry_schema(c)  # idempotent
     yield c
     c.close()
 
@@ -55,26 +55,43 @@ def _model(seed: int = 0):
 
 def _register(con, tmp_path, version, seed=0, **kw):
     model, _ = _model(seed)
-    path, sha = save_model({"classifier": model, "columns": ["a", "b", "c"]}, tmp_path / "models",
-                             NAME, version)
-    return register(con, model_name=NAME, version=version, artifact_path=path,
-                      models_dir=tmp_path / "models", sha256=sha,
-                      features=["a", "b", "c"], parameters={"C": 1.0, "seed": seed},
-                      train_start=dt.date(2025, 1, 1), train_end=dt.date(2025, 3, 1),
-                      as_of=dt.date(2025, 3, 31), **kw)
+    path, sha = save_model({"classifier": model, "columns": ["a", "b", "c"]}, tmp_path / "models", NAME, version)
+    return register(
+        con,
+        model_name=NAME,
+        version=version,
+        artifact_path=path,
+        models_dir=tmp_path / "models",
+        sha256=sha,
+        features=["a", "b", "c"],
+        parameters={"C": 1.0, "seed": seed},
+        train_start=dt.date(2025, 1, 1),
+        train_end=dt.date(2025, 3, 1),
+        as_of=dt.date(2025, 3, 31),
+        **kw,
+    )
 
 
 def test_round_trip(con, tmp_path):
     model, X = _model()
-    v = make_version({"C": 1.0}, {"train": ["2025-01-01", "2025-03-01"]},
-                       dt.datetime(2025, 4, 1, 6, 30, 5))
+    v = make_version({"C": 1.0}, {"train": ["2025-01-01", "2025-03-01"]}, dt.datetime(2025, 4, 1, 6, 30, 5))
     assert v.startswith("20250401T063005-") and len(v) == len("20250401T063005-") + 8
     path, sha = save_model({"classifier": model, "columns": ["a", "b", "c"]}, tmp_path, NAME, v)
     assert path == tmp_path / NAME / f"{v}.skops" and sha == file_sha256(path)
-    row = register(con, model_name=NAME, version=v, artifact_path=path, models_dir=tmp_path, sha256=sha,
-                     features=["a", "b", "c"], parameters={"C": 1.0, "window": [1, 2]},
-                     train_start=dt.date(2025, 1, 1), train_end=dt.date(2025, 3, 1),
-                     as_of=dt.date(2025, 3, 31), notes="first")
+    row = register(
+        con,
+        model_name=NAME,
+        version=v,
+        artifact_path=path,
+        models_dir=tmp_path,
+        sha256=sha,
+        features=["a", "b", "c"],
+        parameters={"C": 1.0, "window": [1, 2]},
+        train_start=dt.date(2025, 1, 1),
+        train_end=dt.date(2025, 3, 1),
+        as_of=dt.date(2025, 3, 31),
+        notes="first",
+    )
     assert row.features == ["a", "b", "c"] and row.parameters == {"C": 1.0, "window": [1, 2]}
     assert row.train_end == dt.date(2025, 3, 1) and not row.is_champion and row.notes == "first"
     stored = con.execute("SELECT features, parameters FROM ml.model_registry").fetchone()
@@ -84,8 +101,16 @@ def test_round_trip(con, tmp_path):
     np.testing.assert_array_equal(back["classifier"].predict_proba(X), model.predict_proba(X))
     assert back["columns"] == ["a", "b", "c"]
     with pytest.raises(ValueError, match="already registered"):
-        register(con, model_name=NAME, version=v, artifact_path=path, models_dir=tmp_path, sha256=sha,
-                   features=[], parameters={})
+        register(
+            con,
+            model_name=NAME,
+            version=v,
+            artifact_path=path,
+            models_dir=tmp_path,
+            sha256=sha,
+            features=[],
+            parameters={},
+        )
 
 
 def test_versions_are_deterministic_and_sortable():
@@ -116,14 +141,17 @@ def test_a_loaded_artifact_is_parsed_once_but_its_bytes_are_checked_every_time(c
     data[len(data) // 2] ^= 0xFF
     artifact_file(tmp_path / "models", row.artifact_path).write_bytes(bytes(data))
     with pytest.raises(ArtifactIntegrityError):
-        load_model(con, NAME, row.version, models_dir=tmp_path / "models")  # loaded before, changed since: refused all the same
+        load_model(
+            con, NAME, row.version, models_dir=tmp_path / "models"
+        )  # loaded before, changed since: refused all the same
 
 
 def test_a_valid_but_different_artifact_is_refused(con, tmp_path):
     row = _register(con, tmp_path, "20250401T000000-aaaaaaaa")
     other, _ = _model(seed=5)
-    sio.dump({"classifier": other, "columns": ["a", "b", "c"]},
-             artifact_file(tmp_path / "models", row.artifact_path))  # swapped file
+    sio.dump(
+        {"classifier": other, "columns": ["a", "b", "c"]}, artifact_file(tmp_path / "models", row.artifact_path)
+    )  # swapped file
     with pytest.raises(ArtifactIntegrityError):
         load_model(con, NAME, row.version, models_dir=tmp_path / "models")
 
@@ -141,7 +169,8 @@ def test_types_outside_the_allow_list_are_refused(tmp_path):
 
 @pytest.mark.parametrize("module", ["sklearnevil", "sklearn_extra", "sklearnx.linear_model"])
 def test_a_type_from_a_module_merely_named_like_sklearn_is_refused_and_sklearn_still_loads(
-        tmp_path, monkeypatch, module):
+    tmp_path, monkeypatch, module
+):
     """The allow-list admits scikit-learn's own types, not any module whose name begins with
     'sklearn' (a package anyone can publish): an artifact naming one is refused before any of
     its code could run, while a real scikit-learn model in the same kind of file loads."""
@@ -183,13 +212,13 @@ def test_champion_switch(con, tmp_path):
     with pytest.raises(LookupError, match="no champion"):
         load_model(con, NAME, models_dir=tmp_path / "models")
     promote(con, NAME, a, promoted_at=dt.datetime(2025, 4, 1, 7))
-    promote(con, NAME, a)                                   # again: still the one champion
+    promote(con, NAME, a)  # again: still the one champion
     assert champion(con, NAME).version == a
     assert champion(con, NAME).promoted_at == dt.datetime(2025, 4, 1, 7)
     promote(con, NAME, b)
     flags = dict(con.execute("SELECT version, is_champion FROM ml.model_registry").fetchall())
     assert flags == {a: False, b: True}
-    assert load_model(con, NAME, models_dir=tmp_path / "models")["columns"] == ["a", "b", "c"]          # the champion's
+    assert load_model(con, NAME, models_dir=tmp_path / "models")["columns"] == ["a", "b", "c"]  # the champion's
     with pytest.raises(LookupError, match="not registered"):
         promote(con, NAME, "20990101T000000-nope0000")
     assert champion(con, NAME).version == b
@@ -224,11 +253,18 @@ def test_champion_switch_is_atomic(con, tmp_path):
 
 def test_evaluations_replace_and_keep_undefined_values_as_null(con, tmp_path):
     v = _register(con, tmp_path, "20250401T000000-aaaaaaaa").version
-    n = record_evaluations(con, NAME, v, {
-        "hgb_calibrated": {"roc_auc": 0.81, "brier": 0.12},
-        "logistic_rfm": {"roc_auc": 0.78, "brier": 0.13},
-        "random": {"roc_auc": float("nan"), "brier": math.inf}},
-        dt.date(2025, 3, 2), dt.date(2025, 3, 31))
+    n = record_evaluations(
+        con,
+        NAME,
+        v,
+        {
+            "hgb_calibrated": {"roc_auc": 0.81, "brier": 0.12},
+            "logistic_rfm": {"roc_auc": 0.78, "brier": 0.13},
+            "random": {"roc_auc": float("nan"), "brier": math.inf},
+        },
+        dt.date(2025, 3, 2),
+        dt.date(2025, 3, 31),
+    )
     assert n == 6
     ev = evaluations(con, NAME, v)
     assert ev["hgb_calibrated"]["roc_auc"] == 0.81 and ev["random"] == {"roc_auc": None, "brier": None}
@@ -243,12 +279,21 @@ def test_a_warehouse_written_under_the_old_model_names_keeps_its_versions_and_ch
     renames the rows, idempotently, and the artifacts load from where they were saved."""
     model, X = _model()
     path, sha = save_model({"classifier": model}, tmp_path, "purchase_propensity", "v1")
-    register(con, model_name="purchase_propensity", version="v1", artifact_path=path, models_dir=tmp_path,
-             sha256=sha, features=["a", "b", "c"], parameters={})
+    register(
+        con,
+        model_name="purchase_propensity",
+        version="v1",
+        artifact_path=path,
+        models_dir=tmp_path,
+        sha256=sha,
+        features=["a", "b", "c"],
+        parameters={},
+    )
     promote(con, "purchase_propensity", "v1")
     record_evaluations(con, "purchase_propensity", "v1", {"hgb_calibrated": {"roc_auc": 0.8}})
-    con.execute("INSERT INTO ml.drift_references VALUES ('product_recommendations', 'v1', 10, 'f', [1.0], "
-                "[0.5, 0.5], 3, now())")
+    con.execute(
+        "INSERT INTO ml.drift_references VALUES ('product_recommendations', 'v1', 10, 'f', [1.0], [0.5, 0.5], 3, now())"
+    )
     ensure_registry_schema(con)
     ensure_registry_schema(con)
     assert champion(con, "propensity").version == "v1" and champion(con, "purchase_propensity") is None
@@ -262,8 +307,17 @@ def test_values_with_quotes_are_parameters_not_sql(con, tmp_path):
     name = "o'brien\"; DROP TABLE ml.model_registry; --"
     model, _ = _model()
     path, sha = save_model(model, tmp_path, "quoted", "v1")
-    register(con, model_name=name, version="v1", artifact_path=path, models_dir=tmp_path, sha256=sha,
-               features=["it's"], parameters={"q": "'"}, notes="'; --")
+    register(
+        con,
+        model_name=name,
+        version="v1",
+        artifact_path=path,
+        models_dir=tmp_path,
+        sha256=sha,
+        features=["it's"],
+        parameters={"q": "'"},
+        notes="'; --",
+    )
     promote(con, name, "v1")
     assert champion(con, name).features == ["it's"]
     assert champion(con, name).notes == "'; --"
@@ -275,8 +329,17 @@ def test_a_copied_models_folder_loads_its_own_artifacts_and_old_absolute_paths_r
     original, copy = tmp_path / "home" / "models", tmp_path / "copy" / "models"
     model, _X = _model()
     path, sha = save_model({"classifier": model, "columns": ["a", "b", "c"]}, original, NAME, "v1")
-    row = register(con, model_name=NAME, version="v1", artifact_path=path, models_dir=original, sha256=sha,
-                     features=["a", "b", "c"], parameters={}, training_key="k")
+    row = register(
+        con,
+        model_name=NAME,
+        version="v1",
+        artifact_path=path,
+        models_dir=original,
+        sha256=sha,
+        features=["a", "b", "c"],
+        parameters={},
+        training_key="k",
+    )
     assert row.artifact_path == f"{NAME}/v1.skops"
     shutil.copytree(original, copy)
     shutil.rmtree(original)  # the original home's files are gone: the copy must not need them
@@ -289,7 +352,15 @@ def test_a_copied_models_folder_loads_its_own_artifacts_and_old_absolute_paths_r
     assert load_model(con, NAME, "v1", models_dir=copy)["columns"] == ["a", "b", "c"]
     assert find_reusable(con, NAME, "k", models_dir=copy).version == "v1"
     with pytest.raises(ValueError, match="not inside the models folder"):
-        register(con, model_name=NAME, version="v2", artifact_path=tmp_path / "elsewhere.skops",
-                   models_dir=copy, sha256=sha, features=[], parameters={})
+        register(
+            con,
+            model_name=NAME,
+            version="v2",
+            artifact_path=tmp_path / "elsewhere.skops",
+            models_dir=copy,
+            sha256=sha,
+            features=[],
+            parameters={},
+        )
     with pytest.raises(ValueError, match="leaves the models folder"):
         artifact_file(copy, "../../etc/passwd")

@@ -26,17 +26,38 @@ def con():
 
 def _register(con, models, version, obj=None, **kw):
     path, sha = registry.save_model(obj if obj is not None else {"version": version}, models, NAME, version)
-    return registry.register(con, model_name=NAME, version=version, artifact_path=path, models_dir=models,
-                             sha256=sha, features=["a"], parameters={}, **kw)
+    return registry.register(
+        con,
+        model_name=NAME,
+        version=version,
+        artifact_path=path,
+        models_dir=models,
+        sha256=sha,
+        features=["a"],
+        parameters={},
+        **kw,
+    )
 
 
 def test_a_registered_version_records_when_it_was_trained_and_what_it_read(con, tmp_path):
     before = registry.utc_now()
-    row = _register(con, tmp_path, "v1", train_start=dt.date(2025, 1, 1), train_end=dt.date(2025, 2, 1),
-                    as_of=dt.date(2025, 2, 2), training_key="k", training_inputs={"tables": {"t": "1:2"}})
+    row = _register(
+        con,
+        tmp_path,
+        "v1",
+        train_start=dt.date(2025, 1, 1),
+        train_end=dt.date(2025, 2, 1),
+        as_of=dt.date(2025, 2, 2),
+        training_key="k",
+        training_inputs={"tables": {"t": "1:2"}},
+    )
     assert before <= row.trained_at <= registry.utc_now() and row.trained_at.microsecond == 0
     assert row.trained_at.tzinfo is None
-    assert (row.train_start, row.train_end, row.as_of) == (dt.date(2025, 1, 1), dt.date(2025, 2, 1), dt.date(2025, 2, 2))
+    assert (row.train_start, row.train_end, row.as_of) == (
+        dt.date(2025, 1, 1),
+        dt.date(2025, 2, 1),
+        dt.date(2025, 2, 2),
+    )
     assert row.training_key == "k" and row.training_inputs == {"tables": {"t": "1:2"}}
     assert row.promoted_at is None and row.reused_at is None and row.notes is None
     at = dt.datetime(2025, 2, 3, 4, 5, 6)
@@ -51,7 +72,7 @@ def test_a_registered_version_records_when_it_was_trained_and_what_it_read(con, 
 def test_utc_now_is_utc_whatever_the_machine_time_zone(monkeypatch):
     import time
 
-    monkeypatch.setenv("TZ", "Asia/Kolkata")      # UTC+05:30, no daylight saving
+    monkeypatch.setenv("TZ", "Asia/Kolkata")  # UTC+05:30, no daylight saving
     time.tzset()
     try:
         now = registry.utc_now()
@@ -74,8 +95,10 @@ def test_a_version_name_names_its_parameters_and_window(tmp_path):
     v = registry.make_version({"C": 1}, ["2025-01-01", dt.date(2025, 3, 31)], at)
     import hashlib
     import json
-    expected = hashlib.sha256(json.dumps({"parameters": {"C": 1}, "window": ["2025-01-01", "2025-03-31"]},
-                                         sort_keys=True).encode()).hexdigest()[:8]
+
+    expected = hashlib.sha256(
+        json.dumps({"parameters": {"C": 1}, "window": ["2025-01-01", "2025-03-31"]}, sort_keys=True).encode()
+    ).hexdigest()[:8]
     assert v == f"20250401T063005-{expected}"
     before = registry.utc_now()
     stamp = dt.datetime.strptime(registry.make_version({}, None).split("-")[0], "%Y%m%dT%H%M%S")
@@ -83,17 +106,29 @@ def test_a_version_name_names_its_parameters_and_window(tmp_path):
 
 
 def test_file_sha256_reads_files_larger_than_one_chunk(tmp_path):
-    data = bytes(range(256)) * 8193   # > 2 MiB
+    data = bytes(range(256)) * 8193  # > 2 MiB
     path = tmp_path / "big"
     path.write_bytes(data)
     assert registry.file_sha256(path) == registry.sha256_bytes(data)
     import hashlib
+
     assert registry.sha256_bytes(b"abc") == hashlib.sha256(b"abc").hexdigest()
 
 
-@pytest.mark.parametrize("kind,value", [("model_name", ""), ("model_name", "a/b"), ("model_name", "a\\b"),
-                                        ("model_name", ".hidden"), ("version", "../v"), ("version", "v/1"),
-                                        ("version", ""), ("version", "v\\1"), ("version", ".v")])
+@pytest.mark.parametrize(
+    "kind,value",
+    [
+        ("model_name", ""),
+        ("model_name", "a/b"),
+        ("model_name", "a\\b"),
+        ("model_name", ".hidden"),
+        ("version", "../v"),
+        ("version", "v/1"),
+        ("version", ""),
+        ("version", "v\\1"),
+        ("version", ".v"),
+    ],
+)
 def test_names_that_would_leave_the_models_folder_are_refused(tmp_path, kind, value):
     names = {"model_name": NAME, "version": "v1", kind: value}
     with pytest.raises(ValueError, match=rf"^{kind} .* cannot be part of an artifact path"):
@@ -104,7 +139,7 @@ def test_names_that_would_leave_the_models_folder_are_refused(tmp_path, kind, va
 def test_saving_the_same_version_again_keeps_the_file_and_leaves_no_temporary_file(tmp_path, monkeypatch):
     import skops.io as sio
 
-    data = sio.dumps({"a": 1})   # skops writes object ids: fix the bytes, as a retried save of one object
+    data = sio.dumps({"a": 1})  # skops writes object ids: fix the bytes, as a retried save of one object
     monkeypatch.setattr(sio, "dumps", lambda obj: data)
     path, sha = registry.save_model({"a": 1}, tmp_path / "models", NAME, "v1")
     assert path.read_bytes() == data and sha == registry.sha256_bytes(data)
@@ -187,8 +222,16 @@ def test_two_champions_are_reported_not_guessed(con, tmp_path):
 def test_promoting_the_champion_again_keeps_when_it_was_promoted(con, tmp_path):
     _register(con, tmp_path, "v1")
     _register(con, tmp_path, "v2")
-    other = registry.register(con, model_name="order_risk", version="v1", artifact_path="order_risk/v1.skops",
-                              models_dir=tmp_path, sha256="x", features=[], parameters={})
+    other = registry.register(
+        con,
+        model_name="order_risk",
+        version="v1",
+        artifact_path="order_risk/v1.skops",
+        models_dir=tmp_path,
+        sha256="x",
+        features=[],
+        parameters={},
+    )
     registry.promote(con, "order_risk", other.version)
     before = registry.utc_now()
     row = registry.promote(con, NAME, "v1")
@@ -211,14 +254,28 @@ def test_evaluations_record_their_window_and_time_and_only_for_their_version(con
     _register(con, tmp_path, "v1")
     _register(con, tmp_path, "v2")
     at = dt.datetime(2025, 4, 1, 6)
-    assert registry.record_evaluations(con, NAME, "v1", {"hgb": {"auc": 0.8, "brier": "0.1"}, "random": {"auc": "x"}},
-                                       dt.date(2025, 3, 1), dt.date(2025, 3, 31), evaluated_at=at) == 3
+    assert (
+        registry.record_evaluations(
+            con,
+            NAME,
+            "v1",
+            {"hgb": {"auc": 0.8, "brier": "0.1"}, "random": {"auc": "x"}},
+            dt.date(2025, 3, 1),
+            dt.date(2025, 3, 31),
+            evaluated_at=at,
+        )
+        == 3
+    )
     registry.record_evaluations(con, NAME, "v2", {"hgb": {"auc": 0.7}})
-    rows = con.execute("SELECT candidate, metric, value, window_start, window_end, evaluated_at "
-                       "FROM ml.model_evaluations WHERE version = 'v1' ORDER BY candidate, metric").fetchall()
-    assert rows == [("hgb", "auc", 0.8, dt.date(2025, 3, 1), dt.date(2025, 3, 31), at),
-                    ("hgb", "brier", 0.1, dt.date(2025, 3, 1), dt.date(2025, 3, 31), at),
-                    ("random", "auc", None, dt.date(2025, 3, 1), dt.date(2025, 3, 31), at)]
+    rows = con.execute(
+        "SELECT candidate, metric, value, window_start, window_end, evaluated_at "
+        "FROM ml.model_evaluations WHERE version = 'v1' ORDER BY candidate, metric"
+    ).fetchall()
+    assert rows == [
+        ("hgb", "auc", 0.8, dt.date(2025, 3, 1), dt.date(2025, 3, 31), at),
+        ("hgb", "brier", 0.1, dt.date(2025, 3, 1), dt.date(2025, 3, 31), at),
+        ("random", "auc", None, dt.date(2025, 3, 1), dt.date(2025, 3, 31), at),
+    ]
     before = registry.utc_now()
     assert registry.record_evaluations(con, NAME, "v2", {}) == 0
     assert registry.evaluations(con, NAME, "v2") == {}
@@ -236,11 +293,13 @@ def math_inf():
 def test_loaded_artifacts_are_kept_for_the_most_recent_few_only(con, tmp_path):
     registry.forget_loaded_models()
     rows = [_register(con, tmp_path, f"v{i}") for i in range(registry.LOADED_MODELS_KEPT + 1)]
-    loaded = {row.version: registry.load_model(con, NAME, row.version, models_dir=tmp_path)
-              for row in rows[:registry.LOADED_MODELS_KEPT]}          # v0 .. v7: all kept
+    loaded = {
+        row.version: registry.load_model(con, NAME, row.version, models_dir=tmp_path)
+        for row in rows[: registry.LOADED_MODELS_KEPT]
+    }  # v0 .. v7: all kept
     assert all(registry.load_model(con, NAME, v, models_dir=tmp_path) is m for v, m in loaded.items())
-    assert registry.load_model(con, NAME, "v0", models_dir=tmp_path) is loaded["v0"]   # used last
-    registry.load_model(con, NAME, rows[-1].version, models_dir=tmp_path)               # one too many
+    assert registry.load_model(con, NAME, "v0", models_dir=tmp_path) is loaded["v0"]  # used last
+    registry.load_model(con, NAME, rows[-1].version, models_dir=tmp_path)  # one too many
     assert registry.load_model(con, NAME, "v0", models_dir=tmp_path) is loaded["v0"]
     # v1 was the least recently used: it was dropped, and is parsed again
     again = registry.load_model(con, NAME, "v1", models_dir=tmp_path)

@@ -23,8 +23,9 @@ def fill_derived(frame: pd.DataFrame) -> pd.DataFrame:
         f[f"units_lag_{k}"] = g.shift(k).fillna(0.0)
     shifted = g.shift(1)
     for w in (7, 28):
-        f[f"units_rolling_mean_{w}"] = shifted.groupby(f["product_id"]).transform(
-            lambda s, w=w: s.rolling(w, min_periods=1).mean()).fillna(0.0)
+        f[f"units_rolling_mean_{w}"] = (
+            shifted.groupby(f["product_id"]).transform(lambda s, w=w: s.rolling(w, min_periods=1).mean()).fillna(0.0)
+        )
     ref = f.groupby("product_id")["shown_price"].shift(1)
     f["ref_price_28d"] = ref.groupby(f["product_id"]).transform(lambda s: s.rolling(28, min_periods=1).mean())
     f["discount_vs_ref"] = np.where(f["ref_price_28d"] > 0, 1 - f["shown_price"] / f["ref_price_28d"], 0.0)
@@ -45,9 +46,20 @@ def weekly_history(n_products: int = 3, days: int = 42) -> pd.DataFrame:
         pattern = np.array([1, 2, 3, 4, 5, 8, 9]) * (i + 1)
         for d in range(days):
             day = START + pd.Timedelta(days=d)
-            rows.append({"product_id": f"p{i}", "day": day, "category": "c0", "brand": "b0",
-                         "units": float(pattern[day.dayofweek]), "shown_price": 10.0, "list_price": 10.0,
-                         "promo_discount_pct": 0.0, "is_promo": 0, "ad_spend": 100.0})
+            rows.append(
+                {
+                    "product_id": f"p{i}",
+                    "day": day,
+                    "category": "c0",
+                    "brand": "b0",
+                    "units": float(pattern[day.dayofweek]),
+                    "shown_price": 10.0,
+                    "list_price": 10.0,
+                    "promo_discount_pct": 0.0,
+                    "is_promo": 0,
+                    "ad_spend": 100.0,
+                }
+            )
     return fill_derived(pd.DataFrame(rows))
 
 
@@ -66,7 +78,7 @@ def effect_history(n_products: int = 60, days: int = 84, seed: int = 0, start_da
     for p in range(n_products):
         for _ in range(rng.integers(1, 4)):
             s = rng.integers(0, total - 5)
-            promo[s:s + rng.integers(3, 8), p] = rng.choice([0.2, 0.3, 0.5])
+            promo[s : s + rng.integers(3, 8), p] = rng.choice([0.2, 0.3, 0.5])
     rows = []
     for d in range(total):
         day = START + pd.Timedelta(days=start_day + d)
@@ -74,10 +86,20 @@ def effect_history(n_products: int = 60, days: int = 84, seed: int = 0, start_da
             c = int(cats[p][1:])
             shown = list_price[p] * (1 - promo[d, p])
             mu = level[p] * weekday[day.dayofweek] * (1 - promo[d, p]) ** -2.5 * (ad[d, c] / 150.0) ** 0.5
-            rows.append({"product_id": f"p{p:03d}", "day": day, "category": cats[p], "brand": "b",
-                         "units": float(rng.poisson(mu)), "shown_price": shown, "list_price": list_price[p],
-                         "promo_discount_pct": promo[d, p], "is_promo": int(promo[d, p] > 0),
-                         "ad_spend": ad[d, c]})
+            rows.append(
+                {
+                    "product_id": f"p{p:03d}",
+                    "day": day,
+                    "category": cats[p],
+                    "brand": "b",
+                    "units": float(rng.poisson(mu)),
+                    "shown_price": shown,
+                    "list_price": list_price[p],
+                    "promo_discount_pct": promo[d, p],
+                    "is_promo": int(promo[d, p] > 0),
+                    "ad_spend": ad[d, c],
+                }
+            )
     frame = fill_derived(pd.DataFrame(rows))
     last = START + pd.Timedelta(days=start_day + days - 1)
     history = frame[frame["day"] <= last].reset_index(drop=True)

@@ -98,13 +98,29 @@ def test_empty_history_is_a_clear_error():
 
 def _future_for(history, products, days, category="c0"):
     last = history["day"].max()
-    rows = [{"product_id": p, "day": last + pd.Timedelta(days=d), "category": category, "brand": "b",
-             "list_price": 10.0, "promo_discount_pct": 0.0, "is_promo": 0, "shown_price": 10.0,
-             "ad_spend": 100.0} for p in products for d in range(1, days + 1)]
+    rows = [
+        {
+            "product_id": p,
+            "day": last + pd.Timedelta(days=d),
+            "category": category,
+            "brand": "b",
+            "list_price": 10.0,
+            "promo_discount_pct": 0.0,
+            "is_promo": 0,
+            "shown_price": 10.0,
+            "ad_spend": 100.0,
+        }
+        for p in products
+        for d in range(1, days + 1)
+    ]
     f = pd.DataFrame(rows)
     day = pd.DatetimeIndex(f["day"])
-    return f.assign(day_of_week=day.dayofweek, day_of_year=day.dayofyear, month=day.month,
-                    is_weekend=(day.dayofweek >= 5).astype(int))
+    return f.assign(
+        day_of_week=day.dayofweek,
+        day_of_year=day.dayofyear,
+        month=day.month,
+        is_weekend=(day.dayofweek >= 5).astype(int),
+    )
 
 
 def test_one_day_of_history_falls_back_without_nan():
@@ -129,8 +145,13 @@ def test_category_without_sales_and_horizon_longer_than_history():
     assert (out["p10"] <= out["p50"]).all() and (out["p50"] <= out["p90"]).all()
     # a backtest whose folds do not fit the history says so
     with pytest.raises(NotEnoughData, match="no backtest fold fits"):
-        backtest(history, rolling_origin_folds(history["day"].max(), 3, 14, 7), 14, config=FAST,
-                   future_at=recorded_future(history))
+        backtest(
+            history,
+            rolling_origin_folds(history["day"].max(), 3, 14, 7),
+            14,
+            config=FAST,
+            future_at=recorded_future(history),
+        )
 
 
 def test_all_zero_history_falls_back_to_zero():
@@ -143,8 +164,12 @@ def test_all_zero_history_falls_back_to_zero():
 
 def test_plots_are_png(effect):
     _, _, result = effect
-    for png in (plot_top_products(result.predictions, n=4), plot_categories(result.predictions),
-                plot_wape_by_horizon(result.predictions), plot_top_products(result.predictions.iloc[:0])):
+    for png in (
+        plot_top_products(result.predictions, n=4),
+        plot_categories(result.predictions),
+        plot_wape_by_horizon(result.predictions),
+        plot_top_products(result.predictions.iloc[:0]),
+    ):
         assert png[:8] == b"\x89PNG\r\n\x1a\n"
     md = png_markdown(png, "forecast [top]")
     assert md.startswith("![forecast (top)](data:image/png;base64,")

@@ -47,20 +47,26 @@ def served(tmp_path_factory):
     config = modeling_run_config(forecast_horizon_days=HORIZON)
     data = run_full_pipeline(paths, instance, config, groups=["ingestion", "staging", "features"])
     assert data.success, data.error
-    run = materialize(model_assets(SPEC),
-                      resources=default_resources(paths), run_config=config, instance=instance)
+    run = materialize(model_assets(SPEC), resources=default_resources(paths), run_config=config, instance=instance)
     assert run.success
     with connect(paths.warehouse) as con:
         serving, version = con.execute(
             "SELECT json_extract_string(parameters, '$.serving_candidate'), version FROM ml.model_registry "
-            "WHERE model_name = 'demand_forecast' AND is_champion").fetchone()
-        backtest = dict(con.execute(
-            "SELECT metric, value FROM ml.model_evaluations WHERE model_name = 'demand_forecast' AND version = ? "
-            "AND candidate = ?", [version, serving]).fetchall())
+            "WHERE model_name = 'demand_forecast' AND is_champion"
+        ).fetchone()
+        backtest = dict(
+            con.execute(
+                "SELECT metric, value FROM ml.model_evaluations WHERE model_name = 'demand_forecast' AND version = ? "
+                "AND candidate = ?",
+                [version, serving],
+            ).fetchall()
+        )
         forecasts = con.execute("SELECT product_id, day, p10, p50, p90 FROM scoring.demand_forecasts").df()
         future = future_product_days_frame(con, CUTOFF, HORIZON)
         # what serving did before issue 14: the same model, the future priced at the highest price seen
-        fitted = FittedForecaster.from_artifact(registry.load_model(con, "demand_forecast", version, models_dir=paths.models))
+        fitted = FittedForecaster.from_artifact(
+            registry.load_model(con, "demand_forecast", version, models_dir=paths.models)
+        )
         history = read_product_daily_sales(con, CUTOFF, CUTOFF - dt.timedelta(days=120), HISTORY_COLUMNS)
     highest = future.assign(shown_price=future["list_price"] * (1.0 - future["promo_discount_pct"]))
     at_highest_price = forecast(fitted, history, highest, CUTOFF, HORIZON, candidate=serving)
@@ -70,7 +76,8 @@ def served(tmp_path_factory):
 def served_wape(forecasts: pd.DataFrame, truth: pd.DataFrame) -> float:
     truth = truth.assign(day=pd.to_datetime(truth["day"]))
     scored = forecasts.assign(day=pd.to_datetime(forecasts["day"])).merge(
-        truth, on=["product_id", "day"], how="inner", validate="one_to_one")
+        truth, on=["product_id", "day"], how="inner", validate="one_to_one"
+    )
     assert len(scored) == len(forecasts) == CONFIG.products * HORIZON
     return forecast_metrics(scored["units"], scored["p50"])["wape"]
 
@@ -78,7 +85,9 @@ def served_wape(forecasts: pd.DataFrame, truth: pd.DataFrame) -> float:
 def test_the_served_forecast_does_as_well_as_its_backtest_said(served):
     serving, backtest, forecasts, _, truth, _ = served
     days = pd.to_datetime(forecasts["day"])
-    assert days.min().date() == CUTOFF + dt.timedelta(days=1) and days.max().date() == CUTOFF + dt.timedelta(days=HORIZON)
+    assert days.min().date() == CUTOFF + dt.timedelta(days=1) and days.max().date() == CUTOFF + dt.timedelta(
+        days=HORIZON
+    )
     wape = served_wape(forecasts, truth)
     assert wape <= 1.25 * backtest["wape"] and backtest["wape"] <= 1.25 * wape, (serving, wape, backtest)
 

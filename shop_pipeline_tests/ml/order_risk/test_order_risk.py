@@ -90,12 +90,12 @@ def test_flags_follow_the_budget_and_explain_themselves(run, shop):
     assert list(scores.columns) == list(SCORE_COLUMNS) and len(scores) == len(features)
     assert scores["risk_score"].between(0, 1).all() and scores["order_id"].is_unique
     recent = pd.to_datetime(features["order_day"]).dt.date > run.windows.label_cutoff
-    assert 0.005 <= scores.loc[recent, "flagged"].mean() <= 0.06   # about the 2% budget on unseen orders
+    assert 0.005 <= scores.loc[recent, "flagged"].mean() <= 0.06  # about the 2% budget on unseen orders
     assert scores["top_features"].notna().tolist() == scores["flagged"].tolist()
     first = scores.loc[scores["flagged"], "top_features"].iloc[0]
     assert "=" in first and "(+" in first and first.split("=")[0] in FEATURE_COLUMNS
     flagged = scores[scores["flagged"]].merge(truth, on="order_id")
-    assert flagged["is_fraud"].mean() > 0.3   # most alerts are real fraud (base rate ~4%)
+    assert flagged["is_fraud"].mean() > 0.3  # most alerts are real fraud (base rate ~4%)
     assert (scores["as_of"] == as_of).all() and (scores["model_version"] == "v1").all()
 
 
@@ -129,10 +129,14 @@ def test_scores_are_deterministic_for_a_seed_and_survive_the_registry(run, shop,
     path, sha = registry.save_model(run.fitted.to_artifact(), tmp_path, MODEL_NAME, "v1")
     loaded = FittedOrderRisk.from_artifact(registry.load_artifact(path, sha))
     np.testing.assert_array_equal(loaded.scores(features), first)
-    assert (loaded.candidate, loaded.threshold, loaded.columns) == (run.fitted.candidate, run.fitted.threshold,
-                                                                    run.fitted.columns)
-    pd.testing.assert_frame_equal(score_orders(loaded, features, as_of, "v1"),
-                                  score_orders(run.fitted, features, as_of, "v1"))
+    assert (loaded.candidate, loaded.threshold, loaded.columns) == (
+        run.fitted.candidate,
+        run.fitted.threshold,
+        run.fitted.columns,
+    )
+    pd.testing.assert_frame_equal(
+        score_orders(loaded, features, as_of, "v1"), score_orders(run.fitted, features, as_of, "v1")
+    )
 
 
 def test_earlier_scores_are_lent_only_for_the_same_model_and_inputs(run, shop):
@@ -153,8 +157,16 @@ def test_earlier_scores_are_lent_only_for_the_same_model_and_inputs(run, shop):
 
 def test_a_saved_model_measured_again_gives_its_recorded_metrics(run):
     evaluated = run.evaluations[CHALLENGER]
-    at_eval = FittedOrderRisk(CHALLENGER, evaluated.model, FEATURE_COLUMNS, run.fitted.medians, 0.5,
-                                0.02, 0, (run.windows.eval_start, run.windows.label_cutoff))
+    at_eval = FittedOrderRisk(
+        CHALLENGER,
+        evaluated.model,
+        FEATURE_COLUMNS,
+        run.fitted.medians,
+        0.5,
+        0.02,
+        0,
+        (run.windows.eval_start, run.windows.label_cutoff),
+    )
     again = evaluate_fitted(at_eval, run.eval_frame, run.eval_labels)
     assert again == pytest.approx(evaluated.metrics, nan_ok=True)
 
@@ -168,7 +180,7 @@ def test_metrics_plots_and_table_for_the_registry_and_the_report(run):
     table = metrics_table_markdown(rows)
     assert table.count("\n") == 2 + len(CANDIDATES) and "| hgb_classifier |" in table
     assert run_pngs(run)["precision_recall"].startswith(b"\x89PNG")
-    assert pr_curves_png(np.zeros(0), {}).startswith(b"\x89PNG")   # nothing to draw: says so
+    assert pr_curves_png(np.zeros(0), {}).startswith(b"\x89PNG")  # nothing to draw: says so
 
 
 def test_no_labels_at_all_serves_the_forest_unmeasured_and_the_gate_refuses(shop):
@@ -186,7 +198,7 @@ def test_no_labels_at_all_serves_the_forest_unmeasured_and_the_gate_refuses(shop
 def test_only_one_class_in_the_labels(shop):
     features, _, as_of, _ = shop
     cleared = pd.DataFrame({"order_id": features["order_id"].iloc[:50], "is_fraud": np.zeros(50, dtype="int8")})
-    run = run_order_risk_frames(features, cleared, as_of, **OPTIONS)   # every mature order legitimate
+    run = run_order_risk_frames(features, cleared, as_of, **OPTIONS)  # every mature order legitimate
     m = metrics_rows(run)
     assert run.serving_candidate == ISOLATION_FOREST and "0 fraudulent" in run.evaluations[CHALLENGER].note
     assert math.isnan(m[ISOLATION_FOREST]["pr_auc"]) and math.isnan(m[ISOLATION_FOREST]["recall_at_budget"])
@@ -197,7 +209,7 @@ def test_an_empty_evaluation_window(shop):
     features, labels, as_of, _ = shop
     w = plan_windows(as_of, OPTIONS["maturity_days"], OPTIONS["eval_days"])
     days = pd.to_datetime(features["order_day"]).dt.date
-    gap = features[(days < w.eval_start) | (days > w.label_cutoff)]   # no order in the evaluation days
+    gap = features[(days < w.eval_start) | (days > w.label_cutoff)]  # no order in the evaluation days
     run = run_order_risk_frames(gap, labels, as_of, **OPTIONS)
     m = metrics_rows(run)
     assert len(run.eval_frame) == 0 and all(m[c]["n_orders"] == 0 for c in CANDIDATES)
@@ -213,8 +225,17 @@ def test_an_empty_evaluation_window(shop):
 def test_first_orders_and_missing_or_infinite_values_never_give_a_nan_score(run, shop):
     features, _, _, _ = shop
     odd = features.iloc[:20].copy()
-    odd[["prev_mean_amount", "prev_std_amount", "amount_zscore", "amount_vs_customer_mean",
-         "days_since_prev_order", "cart_to_purchase_seconds", "hour_order_share"]] = np.nan
+    odd[
+        [
+            "prev_mean_amount",
+            "prev_std_amount",
+            "amount_zscore",
+            "amount_vs_customer_mean",
+            "days_since_prev_order",
+            "cart_to_purchase_seconds",
+            "hour_order_share",
+        ]
+    ] = np.nan
     odd["is_first_order"] = True
     odd.loc[odd.index[:5], "amount"] = np.nan
     odd.loc[odd.index[5:10], "max_price_vs_category"] = np.inf
@@ -226,12 +247,19 @@ def test_first_orders_and_missing_or_infinite_values_never_give_a_nan_score(run,
 
 
 def test_labels_follow_maturity_and_reports():
-    frame = pd.DataFrame({"order_id": ["a", "b", "c", "d"],
-                          "order_day": pd.to_datetime(["2025-01-01", "2025-01-10", "2025-01-25", "2025-01-26"])})
+    frame = pd.DataFrame(
+        {
+            "order_id": ["a", "b", "c", "d"],
+            "order_day": pd.to_datetime(["2025-01-01", "2025-01-10", "2025-01-25", "2025-01-26"]),
+        }
+    )
     reports = pd.DataFrame({"order_id": ["a", "c", "x"], "is_fraud": [1, 1, 1]})
     w = plan_windows(dt.date(2025, 1, 31), maturity_days=7, eval_days=5)
-    assert (w.label_cutoff, w.eval_start, w.train_end) == (dt.date(2025, 1, 24), dt.date(2025, 1, 20),
-                                                          dt.date(2025, 1, 19))
+    assert (w.label_cutoff, w.eval_start, w.train_end) == (
+        dt.date(2025, 1, 24),
+        dt.date(2025, 1, 20),
+        dt.date(2025, 1, 19),
+    )
     y = label_orders(frame, reports, w)
     # a: mature fraud; b: mature, never reported -> legitimate; c: reported but not mature -> unused
     np.testing.assert_array_equal(y, [1.0, 0.0, np.nan, np.nan])

@@ -26,7 +26,9 @@ def test_a_one_time_buyer_has_no_repeat_term_in_the_likelihood():
     from scipy.special import betaln, gammaln
 
     expected = r * np.log(alpha) - r * np.log(alpha + 30.0) + betaln(a, b) - betaln(a, b) + gammaln(r) - gammaln(r)
-    assert log_likelihood(CDNOW_PARAMS, np.array([0.0]), np.array([0.0]), np.array([30.0]))[0] == pytest.approx(expected)
+    assert log_likelihood(CDNOW_PARAMS, np.array([0.0]), np.array([0.0]), np.array([30.0]))[0] == pytest.approx(
+        expected
+    )
 
 
 def simulate(params, customers, weeks, seed):
@@ -55,7 +57,7 @@ def test_fit_recovers_the_simulated_parameters_roughly_and_ranks_active_customer
     assert model.converged_
     x, t_x, T = rfm_to_bgnbd(X)
     fitted_ll = log_likelihood(model.params_, x, t_x, T).sum()
-    assert fitted_ll >= log_likelihood(truth, x, t_x, T).sum() - 1e-6   # the MLE is at least as likely
+    assert fitted_ll >= log_likelihood(truth, x, t_x, T).sum() - 1e-6  # the MLE is at least as likely
     assert model.params_[0] / model.params_[1] == pytest.approx(truth[0] / truth[1], rel=0.25)  # mean rate
     frequent_recent = np.array([[10, 3, 364]])
     lapsed = np.array([[10, 300, 364]])

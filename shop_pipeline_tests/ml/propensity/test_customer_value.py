@@ -75,8 +75,8 @@ def test_mbgnbd_recovers_its_parameters_and_predicts_the_future_of_simulated_cus
     model = ModifiedBetaGeoClassifier(horizon_days=26 * 7).fit(X)
     assert model.converged_
     r, alpha, a, b = model.params_
-    assert r / alpha == pytest.approx(truth[0] / truth[1], rel=0.15)       # mean purchase rate
-    assert a / (a + b) == pytest.approx(truth[2] / (truth[2] + truth[3]), rel=0.2)   # mean drop-out
+    assert r / alpha == pytest.approx(truth[0] / truth[1], rel=0.15)  # mean purchase rate
+    assert a / (a + b) == pytest.approx(truth[2] / (truth[2] + truth[3]), rel=0.2)  # mean drop-out
     expected = model.expected_purchases(X)
     assert expected.sum() == pytest.approx(future.sum(), rel=0.1)
     assert count_metrics(future, expected)["orders_buys_again_auc"] > 0.75
@@ -88,7 +88,7 @@ def test_mbgnbd_lets_one_time_buyers_drop_out_and_reduces_to_the_nbd_without_dro
     params = np.array([0.5, 5.0, 0.8, 2.5])
     x, t_x, T = np.array([0.0, 0.0]), np.array([0.0, 0.0]), np.array([10.0, 40.0])
     alive = probability_alive(params, x, t_x, T)
-    assert (alive < 1).all() and alive[1] < alive[0]        # BG/NBD would say 1 for both
+    assert (alive < 1).all() and alive[1] < alive[0]  # BG/NBD would say 1 for both
     # with (almost) no drop-out the expectation is the NBD posterior rate times the horizon
     no_drop = np.array([0.5, 5.0, 1e-8, 50.0])
     x, t_x, T = np.array([3.0]), np.array([20.0]), np.array([30.0])
@@ -131,13 +131,13 @@ def test_gamma_gamma_recovers_its_parameters_and_shrinks_towards_the_population_
 
 
 def test_gamma_gamma_closed_form_by_hand_and_refusals():
-    gg = GammaGamma(p=6.25, q=3.74, gamma=15.44)        # Fader & Hardie (2013), CDNOW
+    gg = GammaGamma(p=6.25, q=3.74, gamma=15.44)  # Fader & Hardie (2013), CDNOW
     value = gg.expected_order_value(np.array([3.0]), np.array([40.0]))[0]
     assert value == pytest.approx((15.44 + 40.0 * 3) * 6.25 / (6.25 * 3 + 3.74 - 1))
     assert GammaGamma.from_array(gg.to_array()) == gg
     assert np.isfinite(gg_log_likelihood(gg.to_array(), np.array([2.0]), np.array([35.0]))).all()
     few = np.ones(100)
-    assert fit_gamma_gamma(few, np.full(100, 30.0)) is None          # nobody ordered twice
+    assert fit_gamma_gamma(few, np.full(100, 30.0)) is None  # nobody ordered twice
 
 
 # ------------------------------------------------------------------ count metrics
@@ -168,8 +168,9 @@ def test_value_selection_keeps_the_simpler_model_unless_it_is_clearly_worse():
 
 
 def staged_shop(tmp_path, customers: int, history_days: int, horizon: int, seed: int = 4):
-    config = TransactionShopConfig(customers=customers, history_days=history_days,
-                                   future_days=max(horizon, 1), seed=seed)
+    config = TransactionShopConfig(
+        customers=customers, history_days=history_days, future_days=max(horizon, 1), seed=seed
+    )
     orders, _ = generate_orders(config)
     history = orders[orders["order_time"] < pd.Timestamp(config.as_of) + pd.Timedelta(days=1)]
     path = tmp_path / f"shop-{history_days}-{horizon}.duckdb"
@@ -186,8 +187,7 @@ def served_against_truth(run, config, orders, horizon):
     bgnbd = fit_probabilistic(BGNBD, run.scoring_features, horizon)
     reference = bgnbd.expected_purchases(feature_matrix(run.scoring_features, BGNBD_COLUMNS))
     ref = pd.DataFrame({"customer_id": run.scoring_features["customer_id"], "e": reference}).merge(truth)
-    return (count_metrics(both["orders"], both["expected_orders"]), count_metrics(ref["orders"], ref["e"]),
-            both)
+    return (count_metrics(both["orders"], both["expected_orders"]), count_metrics(ref["orders"], ref["e"]), both)
 
 
 def test_a_year_of_transactions_and_a_39_week_horizon_predicts_the_next_39_weeks(tmp_path):
@@ -232,5 +232,7 @@ def test_probabilistic_models_round_trip_through_the_registry(tmp_path):
     assert run.serving_candidate in PROBABILISTIC
     saved, sha = registry.save_model(run.fitted.to_artifact(), tmp_path / "models", "propensity", "v1")
     back = FittedPropensity.from_artifact(registry.load_artifact(saved, sha))
-    pd.testing.assert_frame_equal(score_customers(back, run.scoring_features, config.as_of, "v"),
-                                  score_customers(run.fitted, run.scoring_features, config.as_of, "v"))
+    pd.testing.assert_frame_equal(
+        score_customers(back, run.scoring_features, config.as_of, "v"),
+        score_customers(run.fitted, run.scoring_features, config.as_of, "v"),
+    )

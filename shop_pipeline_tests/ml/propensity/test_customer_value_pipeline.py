@@ -46,9 +46,13 @@ def staged_home(tmp_path, config: TransactionShopConfig) -> tuple[ShopPaths, pd.
 def test_a_39_week_horizon_on_a_year_of_transactions_is_served_by_a_probabilistic_champion(tmp_path):
     config = TransactionShopConfig(customers=1500, seed=6)
     paths, orders = staged_home(tmp_path, config)
-    result = materialize(ASSETS, selection=CUSTOMER_ASSETS, resources=default_resources(paths),
-                         instance=DagsterInstance.ephemeral(),
-                         run_config=modeling_run_config(as_of=config.as_of.isoformat(), propensity_horizon_days=273))
+    result = materialize(
+        ASSETS,
+        selection=CUSTOMER_ASSETS,
+        resources=default_resources(paths),
+        instance=DagsterInstance.ephemeral(),
+        run_config=modeling_run_config(as_of=config.as_of.isoformat(), propensity_horizon_days=273),
+    )
     assert result.success
     trained = result.asset_materializations_for_node("propensity_model")[0].metadata
     assert trained["window_mode"].value == "calibration_holdout"
@@ -60,7 +64,8 @@ def test_a_39_week_horizon_on_a_year_of_transactions_is_served_by_a_probabilisti
         [(serving, competed)] = con.execute(
             "SELECT json_extract_string(parameters, '$.serving_candidate'), "
             "json_extract(parameters, '$.competed_candidates')::VARCHAR "
-            "FROM ml.model_registry WHERE is_champion AND model_name = 'propensity'").fetchall()
+            "FROM ml.model_registry WHERE is_champion AND model_name = 'propensity'"
+        ).fetchall()
         scores = con.execute("SELECT customer_id, expected_orders FROM scoring.customer_scores").df()
     assert serving in PROBABILISTIC and "logistic_rfm" not in competed
     truth = future_orders(orders, config.as_of, 273)
@@ -72,9 +77,14 @@ def test_a_39_week_horizon_on_a_year_of_transactions_is_served_by_a_probabilisti
 def test_a_two_week_shop_skips_the_customer_models_with_one_line(tmp_path):
     config = TransactionShopConfig(customers=300, history_days=14, acquisition_days=7, seed=6)
     paths, _ = staged_home(tmp_path, config)
-    result = materialize(ASSETS, selection=CUSTOMER_ASSETS, resources=default_resources(paths),
-                         instance=DagsterInstance.ephemeral(), raise_on_error=False,
-                         run_config=modeling_run_config(as_of=config.as_of.isoformat(), propensity_horizon_days=30))
+    result = materialize(
+        ASSETS,
+        selection=CUSTOMER_ASSETS,
+        resources=default_resources(paths),
+        instance=DagsterInstance.ephemeral(),
+        raise_on_error=False,
+        run_config=modeling_run_config(as_of=config.as_of.isoformat(), propensity_horizon_days=30),
+    )
     assert not result.success
     [failure] = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
     reason = not_enough_data_reason(failure)

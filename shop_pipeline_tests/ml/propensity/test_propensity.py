@@ -46,8 +46,9 @@ from shop_pipeline.ml.propensity.train import fit_final, metrics_rows, run_prope
 AS_OF = dt.date(2025, 3, 31)
 
 
-def synthetic(n: int = 3000, seed: int = 0, as_of: dt.date = AS_OF, horizon: int = 30,
-              rate_shift: float = 0.0) -> tuple[pd.DataFrame, pd.DataFrame]:
+def synthetic(
+    n: int = 3000, seed: int = 0, as_of: dt.date = AS_OF, horizon: int = 30, rate_shift: float = 0.0
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Customer features + labels where recency really drives purchase (and frequency a bit)."""
     rng = np.random.default_rng(seed)
     recency = rng.exponential(40, n)
@@ -56,13 +57,20 @@ def synthetic(n: int = 3000, seed: int = 0, as_of: dt.date = AS_OF, horizon: int
     tenure = recency + rng.exponential(60, n)
     cols = {c: np.zeros(n) for c in CUSTOMER_FEATURES}
     cols.update(
-        customer_id=[f"c{seed}_{i}" for i in range(n)], as_of=as_of,
+        customer_id=[f"c{seed}_{i}" for i in range(n)],
+        as_of=as_of,
         first_seen=pd.Timestamp(as_of) - pd.to_timedelta(tenure, "D"),
         last_seen=pd.Timestamp(as_of) - pd.to_timedelta(recency, "D"),
-        tenure_days=tenure, recency_days=recency, frequency=freq, monetary=freq * aov,
+        tenure_days=tenure,
+        recency_days=recency,
+        frequency=freq,
+        monetary=freq * aov,
         avg_order_value=np.where(freq > 0, aov, np.nan),
-        sessions=freq * 2 + rng.poisson(3, n), views=rng.poisson(20, n), carts=rng.poisson(3, n),
-        purchases=freq, category_diversity=rng.integers(1, 6, n),
+        sessions=freq * 2 + rng.poisson(3, n),
+        views=rng.poisson(20, n),
+        carts=rng.poisson(3, n),
+        purchases=freq,
+        category_diversity=rng.integers(1, 6, n),
         days_since_last_view=np.minimum(recency, rng.exponential(20, n)),
         days_since_last_cart=np.full(n, 9999.0),
         mean_interpurchase_days=np.where(freq > 1, tenure / np.maximum(freq, 1), np.nan),
@@ -71,9 +79,16 @@ def synthetic(n: int = 3000, seed: int = 0, as_of: dt.date = AS_OF, horizon: int
     p = 1 / (1 + np.exp(-(1.2 + rate_shift - recency / 15 + 0.3 * freq)))
     y = rng.random(n) < p
     orders = np.where(y, 1 + rng.poisson(0.3 + 0.2 * freq), 0)
-    labels = pd.DataFrame({"customer_id": feats["customer_id"], "as_of": as_of,
-                           "horizon_days": horizon, "purchased": y, "orders": orders,
-                           "spend": orders * aov})
+    labels = pd.DataFrame(
+        {
+            "customer_id": feats["customer_id"],
+            "as_of": as_of,
+            "horizon_days": horizon,
+            "purchased": y,
+            "orders": orders,
+            "spend": orders * aov,
+        }
+    )
     return feats, labels
 
 
@@ -103,8 +118,8 @@ def test_two_windows_keep_every_label_before_the_scoring_cutoff():
     assert plan.train_cutoff == dt.date(2025, 1, 30) and plan.eval_cutoff == dt.date(2025, 3, 1)
     assert plan.train_label_window == (dt.date(2025, 1, 31), dt.date(2025, 3, 1))
     assert plan.eval_label_window == (dt.date(2025, 3, 2), AS_OF)
-    assert plan.train_label_window[1] <= plan.eval_cutoff    # train labels end at T2
-    assert plan.eval_label_window[1] <= plan.as_of           # nothing after the cut-off
+    assert plan.train_label_window[1] <= plan.eval_cutoff  # train labels end at T2
+    assert plan.eval_label_window[1] <= plan.as_of  # nothing after the cut-off
 
 
 def test_long_horizon_uses_the_calibration_holdout_set_up_without_supervised_candidates():
@@ -119,7 +134,7 @@ def test_long_horizon_uses_the_calibration_holdout_set_up_without_supervised_can
 def test_a_year_of_history_and_a_39_week_horizon_is_not_refused():
     plan = plan_windows(dt.date(2025, 12, 31), 273, dt.date(2025, 1, 1))
     assert plan.mode == "calibration_holdout"
-    assert plan.eval_cutoff == dt.date(2025, 4, 2)        # 92 days of calibration, 273 held out
+    assert plan.eval_cutoff == dt.date(2025, 4, 2)  # 92 days of calibration, 273 held out
     assert plan.eval_label_window[1] == plan.as_of
 
 
@@ -197,8 +212,7 @@ def test_unknown_candidate_and_missing_columns_are_clear(windows):
 
 def test_expected_orders_beat_the_historical_rate(windows, evaluated):
     (ftr, ltr), (fte, lte) = windows
-    ve = evaluate_value(join_labels(ftr, ltr), join_labels(fte, lte),
-                          evaluated[CHALLENGER].test_scores, 30, seed=7)
+    ve = evaluate_value(join_labels(ftr, ltr), join_labels(fte, lte), evaluated[CHALLENGER].test_scores, 30, seed=7)
     assert 0 < ve.orders_mae < ve.orders_mae_historical_rate
     assert 0 < ve.spend_mae < ve.spend_mae_historical_rate
 
@@ -214,7 +228,7 @@ def test_scores_shape_ranges_and_segments(windows, fitted):
     assert not s.isna().any().any()
     assert s["p_purchase"].between(0, 1).all()
     np.testing.assert_allclose(s["churn_risk"], 1 - s["p_purchase"])
-    assert (s["expected_orders"] >= s["p_purchase"] - 1e-12).all()   # hurdle: >= 1 order if buying
+    assert (s["expected_orders"] >= s["p_purchase"] - 1e-12).all()  # hurdle: >= 1 order if buying
     assert (s["expected_spend"] >= 0).all()
     assert set(s["segment"]) <= set(SEGMENTS) and len(set(s["segment"])) >= 4
     assert (s["model_version"] == "20250331T000000-abcdef12").all() and (s["as_of"] == AS_OF).all()
@@ -225,10 +239,20 @@ def test_scores_shape_ranges_and_segments(windows, fitted):
 def test_customers_with_one_event_get_finite_scores(fitted):
     # one view, never bought: most features 0, averages NULL, sentinels for views / carts
     row = {c: 0.0 for c in CUSTOMER_FEATURES}
-    row.update(customer_id="only-one-view", as_of=AS_OF, first_seen=pd.Timestamp(AS_OF),
-               last_seen=pd.Timestamp(AS_OF), tenure_days=0.5, recency_days=0.5, views=1,
-               sessions=1, category_diversity=1, avg_order_value=None,
-               mean_interpurchase_days=None, days_since_last_cart=9999.0)
+    row.update(
+        customer_id="only-one-view",
+        as_of=AS_OF,
+        first_seen=pd.Timestamp(AS_OF),
+        last_seen=pd.Timestamp(AS_OF),
+        tenure_days=0.5,
+        recency_days=0.5,
+        views=1,
+        sessions=1,
+        category_diversity=1,
+        avg_order_value=None,
+        mean_interpurchase_days=None,
+        days_since_last_cart=9999.0,
+    )
     one = pd.DataFrame([row])[list(CUSTOMER_FEATURES)]
     for model in (fitted, fit_final(*synthetic(800, seed=3), BASELINE, 30)):
         s = score_customers(model, one, AS_OF, "v")
@@ -240,8 +264,7 @@ def test_customers_with_one_event_get_finite_scores(fitted):
 def test_fitted_model_round_trips_through_a_plain_artifact(windows, fitted):
     _, (fte, _) = windows
     back = FittedPropensity.from_artifact(fitted.to_artifact())
-    pd.testing.assert_frame_equal(score_customers(back, fte, AS_OF, "v"),
-                                  score_customers(fitted, fte, AS_OF, "v"))
+    pd.testing.assert_frame_equal(score_customers(back, fte, AS_OF, "v"), score_customers(fitted, fte, AS_OF, "v"))
 
 
 # ------------------------------------------------------------------ whole run on a warehouse
@@ -283,7 +306,7 @@ def test_run_with_a_273_day_horizon_serves_a_probabilistic_model_from_calibratio
     calls = _fake_tables(monkeypatch, dt.date(2024, 3, 1), 273)
     run = run_propensity(None, AS_OF, 273, seed=1)
     assert run.plan.mode == "calibration_holdout"
-    assert set(run.evaluations) == {BGNBD, MBGNBD, RANDOM}          # no labelled window: no supervised
+    assert set(run.evaluations) == {BGNBD, MBGNBD, RANDOM}  # no labelled window: no supervised
     assert run.serving_candidate in PROBABILISTIC and run.value_candidate in PROBABILISTIC
     assert ("labels", AS_OF - dt.timedelta(days=273)) in calls and len(run.test_labels) == 2000
     assert all(day + dt.timedelta(days=273) <= AS_OF for kind, day in calls if kind == "labels")
@@ -299,10 +322,14 @@ def test_a_training_window_with_too_few_customers_leaves_the_probabilistic_model
 
     _fake_tables(monkeypatch, dt.date(2025, 1, 1), 30)
     few = MIN_SUPERVISED_CUSTOMERS - 20
-    monkeypatch.setattr(tables, "customer_features_frame",
-                        lambda con, day: synthetic(few, seed=day.toordinal() % 1000, as_of=day)[0])
-    monkeypatch.setattr(tables, "customer_labels_frame", lambda con, day, h, known_by=None: synthetic(
-        few, seed=day.toordinal() % 1000, as_of=day, horizon=h)[1])
+    monkeypatch.setattr(
+        tables, "customer_features_frame", lambda con, day: synthetic(few, seed=day.toordinal() % 1000, as_of=day)[0]
+    )
+    monkeypatch.setattr(
+        tables,
+        "customer_labels_frame",
+        lambda con, day, h, known_by=None: synthetic(few, seed=day.toordinal() % 1000, as_of=day, horizon=h)[1],
+    )
     run = run_propensity(None, AS_OF, 30, seed=1)
     assert run.plan.mode == "calibration_holdout" and run.plan.eval_cutoff == dt.date(2025, 3, 1)
     assert f"holds {few} customers" in run.plan.note
@@ -321,26 +348,37 @@ def test_plots_are_pngs_and_the_report_is_self_contained(tmp_path, windows, eval
     assert n.sum() == len(y) and np.all(np.abs(mp - oy) < 0.2)
     _share, lift = lift_curve(y, scores[CHALLENGER])
     assert lift[4] > 1.3 and abs(lift[-1] - 1.0) < 1e-9
-    imps = permutation_importances(evaluated[CHALLENGER].model,
-                                      feature_matrix(fte, ALL_NUMERIC_COLUMNS), y,
-                                      list(ALL_NUMERIC_COLUMNS), sample=1000, n_repeats=2)
+    imps = permutation_importances(
+        evaluated[CHALLENGER].model,
+        feature_matrix(fte, ALL_NUMERIC_COLUMNS),
+        y,
+        list(ALL_NUMERIC_COLUMNS),
+        sample=1000,
+        n_repeats=2,
+    )
     assert imps[0][0] == "recency_days"
     pngs = [calibration_png(y, scores), lift_png(y, scores), importance_png(imps)]
     assert all(p.startswith(b"\x89PNG\r\n\x1a\n") for p in pngs)
-    path = write_html_report(tmp_path / "reports" / "propensity.html", "Propensity <test>", [
-        ("Metrics", "| candidate | roc_auc |\n|---|---:|\n| <script>x</script> | 0.81 |", None),
-        ("Calibration", "", pngs[0]), ("Raw", "<p>kept as <em>html</em></p>", pngs[1])])
+    path = write_html_report(
+        tmp_path / "reports" / "propensity.html",
+        "Propensity <test>",
+        [
+            ("Metrics", "| candidate | roc_auc |\n|---|---:|\n| <script>x</script> | 0.81 |", None),
+            ("Calibration", "", pngs[0]),
+            ("Raw", "<p>kept as <em>html</em></p>", pngs[1]),
+        ],
+    )
     doc = path.read_text()
     assert doc.count('src="data:image/png;base64,') == 2
-    assert not re.search(r'(src|href)="(http|/|\.)', doc)           # nothing external
-    assert "&lt;script&gt;" in doc and "<script>" not in doc         # data text is escaped
+    assert not re.search(r'(src|href)="(http|/|\.)', doc)  # nothing external
+    assert "&lt;script&gt;" in doc and "<script>" not in doc  # data text is escaped
     assert ">0.81</td>" in doc and "<em>html</em>" in doc
     assert "Propensity &lt;test&gt;" in doc
 
 
 def test_a_fitted_champion_is_measured_on_the_same_held_out_frame(windows, fitted):
     (ftr, ltr), (fte, lte) = windows
-    old = fit_final(ftr, ltr, BASELINE, 30, seed=0)          # yesterday's champion
+    old = fit_final(ftr, ltr, BASELINE, 30, seed=0)  # yesterday's champion
     m = evaluate_fitted(old, join_labels(fte, lte))
     assert 0.75 < m["roc_auc"] <= 1 and m["threshold"] == old.threshold and m["orders_mae"] > 0
     assert m["n"] == len(fte)

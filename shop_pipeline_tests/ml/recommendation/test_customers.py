@@ -14,7 +14,7 @@ from shop_pipeline_tests.ml.recommendation.test_recommend import AS_OF, bought_p
 
 K = 5
 LAPSED = "u000"
-LONG_AGO = pd.Timestamp("2024-10-02 09:00")   # 180 days before the cut-off
+LONG_AGO = pd.Timestamp("2024-10-02 09:00")  # 180 days before the cut-off
 
 
 @pytest.fixture(scope="module")
@@ -31,10 +31,9 @@ def test_a_lapsed_customer_gets_a_personal_list_by_default_and_none_in_a_30_day_
     everyone = recommendations_frame(model, history, AS_OF, "v1", k=K)
     lapsed = everyone[everyone["customer_id"] == LAPSED]
     assert list(lapsed["rank"]) == list(range(1, K + 1))
-    assert lapsed["reason"].iloc[0] == "similar_items"   # from their own history, not the popular list
+    assert lapsed["reason"].iloc[0] == "similar_items"  # from their own history, not the popular list
     # the same list as scoring that customer alone: nothing about the window changes a list
-    alone = recommendations_frame(model, history, AS_OF, "v1", k=K,
-                                    users=np.flatnonzero(history.user_ids == LAPSED))
+    alone = recommendations_frame(model, history, AS_OF, "v1", k=K, users=np.flatnonzero(history.user_ids == LAPSED))
     assert list(alone["product_id"]) == list(lapsed["product_id"])
     recent = recommendations_frame(model, history, AS_OF, "v1", k=K, recency_days=30)
     assert LAPSED not in set(recent["customer_id"])
@@ -58,8 +57,17 @@ def test_a_customer_without_usable_history_gets_the_popular_fallback_with_its_re
     from, so they get the overall popular list, and the reason says so; the others keep theirs."""
     model = fit_candidate(EASE, history, seed=0)
     f = toy_frame()
-    newcomer = pd.DataFrame({"customer_id": ["new"], "product_id": ["zz-new"], "weight": [1.0], "orders": [0],
-                             "category": ["brand-new"], "in_catalog": [True], "last_interaction": [LONG_AGO]})
+    newcomer = pd.DataFrame(
+        {
+            "customer_id": ["new"],
+            "product_id": ["zz-new"],
+            "weight": [1.0],
+            "orders": [0],
+            "category": ["brand-new"],
+            "in_catalog": [True],
+            "last_interaction": [LONG_AGO],
+        }
+    )
     later = matrix_from_frame(pd.concat([f, newcomer], ignore_index=True), AS_OF)
     out = recommendations_frame(model, later, AS_OF, "v1", k=K)
     cold = out[out["customer_id"] == "new"]
@@ -71,8 +79,15 @@ def test_a_customer_without_usable_history_gets_the_popular_fallback_with_its_re
 
 def test_lists_are_shorter_than_k_only_when_the_catalog_is_smaller():
     """Three products in the catalog, one of them bought by u1: u1 gets two, u2 three."""
-    f = pd.DataFrame({"customer_id": ["u1", "u1", "u2", "u3"], "product_id": ["p1", "p2", "p1", "p3"],
-                      "weight": [5.0, 1.0, 1.0, 1.0], "orders": [1, 0, 0, 0], "category": ["c"] * 4})
+    f = pd.DataFrame(
+        {
+            "customer_id": ["u1", "u1", "u2", "u3"],
+            "product_id": ["p1", "p2", "p1", "p3"],
+            "weight": [5.0, 1.0, 1.0, 1.0],
+            "orders": [1, 0, 0, 0],
+            "category": ["c"] * 4,
+        }
+    )
     history = matrix_from_frame(f, AS_OF)
     for candidate in CANDIDATES:
         out = recommendations_frame(fit_candidate(candidate, history), history, AS_OF, "v1", k=K)

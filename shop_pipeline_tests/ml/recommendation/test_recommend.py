@@ -45,7 +45,9 @@ def toy_frame(seed: int = 3, users: int = 60, repeat_category: str | None = None
             cat = home if rng.random() < 0.8 else ("b" if home == "a" else "a")
             item = f"{cat}{min(int(rng.exponential(3)), 9)}"
             rows.append((f"u{u:03d}", item, f"c{cat}"))
-    f = pd.DataFrame(rows, columns=["customer_id", "product_id", "category"]).drop_duplicates(["customer_id", "product_id"])
+    f = pd.DataFrame(rows, columns=["customer_id", "product_id", "category"]).drop_duplicates(
+        ["customer_id", "product_id"]
+    )
     f["weight"] = 1.0 + rng.random(len(f))
     f["orders"] = (rng.random(len(f)) < 0.4).astype(int)
     if repeat_category:
@@ -76,8 +78,10 @@ def test_no_candidate_recommends_what_the_customer_already_bought(matrix, candid
     assert not (set(zip(out.customer_id, out.product_id)) & bought_pairs(matrix))
     assert len(out) == 5 * matrix.shape[0]
     assert list(out.columns) == list(OUTPUT_COLUMNS)
-    assert (out.groupby("customer_id")["rank"].apply(list) == pd.Series([[1, 2, 3, 4, 5]] * matrix.shape[0],
-            index=sorted(matrix.user_ids))).all()
+    assert (
+        out.groupby("customer_id")["rank"].apply(list)
+        == pd.Series([[1, 2, 3, 4, 5]] * matrix.shape[0], index=sorted(matrix.user_ids))
+    ).all()
     assert not out.duplicated(["customer_id", "product_id"]).any()
 
 
@@ -93,8 +97,18 @@ def test_a_repeat_category_is_recommended_again_and_decided_from_data():
 def test_cold_start_customers_get_popular_lists(matrix):
     """A customer whose only products the model never saw gets the overall popular items."""
     model = fit_candidate(EASE, matrix)
-    newcomer = matrix_from_frame(pd.DataFrame({"customer_id": ["new"], "product_id": ["zz-new"], "weight": [1.0],
-                                               "category": ["brand-new"], "last_interaction": [LAST]}), AS_OF)
+    newcomer = matrix_from_frame(
+        pd.DataFrame(
+            {
+                "customer_id": ["new"],
+                "product_id": ["zz-new"],
+                "weight": [1.0],
+                "category": ["brand-new"],
+                "last_interaction": [LAST],
+            }
+        ),
+        AS_OF,
+    )
     out = frame_for(model, newcomer)
     popular = model.item_ids[np.argsort(-model.popularity, kind="stable")][:5]
     assert list(out["product_id"]) == list(popular)
@@ -103,8 +117,18 @@ def test_cold_start_customers_get_popular_lists(matrix):
 
 def test_a_customer_who_only_viewed_gets_personal_recommendations(matrix):
     model = fit_candidate(ITEM_KNN, matrix)
-    viewer = matrix_from_frame(pd.DataFrame({"customer_id": ["v"], "product_id": ["a0"], "weight": [1.0],
-                                             "category": ["ca"], "last_interaction": [LAST]}), AS_OF)
+    viewer = matrix_from_frame(
+        pd.DataFrame(
+            {
+                "customer_id": ["v"],
+                "product_id": ["a0"],
+                "weight": [1.0],
+                "category": ["ca"],
+                "last_interaction": [LAST],
+            }
+        ),
+        AS_OF,
+    )
     out = frame_for(model, viewer)
     assert len(out) == 5 and out["reason"].iloc[0] == "similar_items"
     assert set(out["product_id"].str[0]) >= {"a"}  # neighbours of what they viewed
@@ -154,14 +178,17 @@ def test_artifact_round_trips_through_the_registry_without_an_allow_list_change(
     for candidate in ALL:
         model = fit_candidate(candidate, matrix, seed=2)
         path, sha = registry.save_model(model.to_artifact(), tmp_path, "recs", f"v-{candidate}")
-        loaded = RecommenderModel.from_artifact(registry.load_artifact(path, sha))  # refuses types outside the allow-list
+        loaded = RecommenderModel.from_artifact(
+            registry.load_artifact(path, sha)
+        )  # refuses types outside the allow-list
         pd.testing.assert_frame_equal(frame_for(model, matrix, users), frame_for(loaded, matrix, users))
 
 
 def split_of(train, window: pd.DataFrame) -> TemporalSplit:
     target, users, rel, n_rel, unknown_users, unknown_items = split_targets(train, window)
-    return TemporalSplit(AS_OF, AS_OF - dt.timedelta(days=14), 14, train, target, users, rel, n_rel,
-                         unknown_users, unknown_items)
+    return TemporalSplit(
+        AS_OF, AS_OF - dt.timedelta(days=14), 14, train, target, users, rel, n_rel, unknown_users, unknown_items
+    )
 
 
 def window(rows):
@@ -169,12 +196,17 @@ def window(rows):
 
 
 def test_users_and_products_first_seen_after_the_split(matrix):
-    split = split_of(matrix, window([
-        ("u001", "a1", 0, 0, 1),
-        ("u001", "new-product", 0, 0, 1),   # no model can recommend it: still relevant
-        ("u002", "b1", 3, 0, 0),            # a view, not the target once purchases exist
-        ("newcomer", "a0", 0, 0, 1),        # not evaluated: no training history
-    ]))
+    split = split_of(
+        matrix,
+        window(
+            [
+                ("u001", "a1", 0, 0, 1),
+                ("u001", "new-product", 0, 0, 1),  # no model can recommend it: still relevant
+                ("u002", "b1", 3, 0, 0),  # a view, not the target once purchases exist
+                ("newcomer", "a0", 0, 0, 1),  # not evaluated: no training history
+            ]
+        ),
+    )
     assert split.target_event == "purchase"
     assert list(matrix.user_ids[split.test_users]) == ["u001"]
     assert list(split.n_relevant) == [2] and split.relevant.nnz == 1
@@ -206,7 +238,9 @@ def test_metrics_shape_for_register_trained_and_the_markdown_table(matrix):
     assert set(metrics) == set(SERVABLE)
     assert metrics[chosen][GATE_METRIC] == max(m[GATE_METRIC] for m in metrics.values())
     assert all(isinstance(v, float) for m in metrics.values() for v in m.values())
-    assert {"ndcg_at_10", "recall_at_20", "precision_at_10", "hit_rate_at_20", "coverage_at_10"} <= set(metrics["item_knn"])
+    assert {"ndcg_at_10", "recall_at_20", "precision_at_10", "hit_rate_at_20", "coverage_at_10"} <= set(
+        metrics["item_knn"]
+    )
     table = metrics_table_markdown(metrics)
     assert table.count("\n") == len(metrics) + 1 and "ndcg_at_10" in table
 
@@ -242,13 +276,14 @@ def test_equal_scores_are_ordered_by_the_tie_break_also_at_the_last_place():
     rng = np.random.default_rng(5)
     for _ in range(300):
         b, n, k = rng.integers(1, 5), rng.integers(1, 25), rng.integers(1, 7)
-        key = rng.integers(0, 3, size=(b, n)).astype(float)   # few distinct scores: many ties
-        key[rng.random((b, n)) < 0.3] = -np.inf                 # not allowed
+        key = rng.integers(0, 3, size=(b, n)).astype(float)  # few distinct scores: many ties
+        key[rng.random((b, n)) < 0.3] = -np.inf  # not allowed
         columns, tie_break = rng.permutation(60)[:n], rng.random(60)
         items, scores = _dense_top(key, columns, tie_break, k)
         for r in range(b):
-            allowed = sorted((j for j in range(n) if np.isfinite(key[r, j])),
-                             key=lambda j: (-key[r, j], -tie_break[columns[j]]))[:k]
+            allowed = sorted(
+                (j for j in range(n) if np.isfinite(key[r, j])), key=lambda j: (-key[r, j], -tie_break[columns[j]])
+            )[:k]
             assert items[r].tolist() == [columns[j] for j in allowed] + [-1] * (k - len(allowed))
             np.testing.assert_array_equal(scores[r], [key[r, j] for j in allowed] + [np.nan] * (k - len(allowed)))
 
@@ -260,8 +295,8 @@ def test_the_sparse_top_k_keeps_the_tie_break_order_of_a_full_sort():
     rng = np.random.default_rng(7)
     for _ in range(300):
         b, n, k = rng.integers(1, 6), rng.integers(1, 30), rng.integers(1, 8)
-        dense = rng.integers(1, 4, size=(b, n)).astype(float)    # few distinct scores: many ties
-        dense[rng.random((b, n)) < 0.4] = 0.0                       # not stored
+        dense = rng.integers(1, 4, size=(b, n)).astype(float)  # few distinct scores: many ties
+        dense[rng.random((b, n)) < 0.4] = 0.0  # not stored
         tie_break = rng.random(n)
         items, scores = _sparse_top(sparse.csr_matrix(dense), tie_break, k)
         for r in range(b):

@@ -83,8 +83,11 @@ def short_run(tmp_path_factory):
     add_partitions(instance, [SHORT.start, LAST])  # the landed months are the partitions
     resources = {**default_resources(paths), "modeling": Modeling(recommendation_recency_days=RECENCY_DAYS)}
     result = materialize(
-        ASSETS, selection=AssetSelection.assets("recommendations").upstream().required_multi_asset_neighbors(),
-        resources=resources, instance=instance, raise_on_error=False,
+        ASSETS,
+        selection=AssetSelection.assets("recommendations").upstream().required_multi_asset_neighbors(),
+        resources=resources,
+        instance=instance,
+        raise_on_error=False,
         tags={RANGE_START_TAG: partition_key(SHORT.start), RANGE_END_TAG: partition_key(LAST)},
     )
     return paths, instance, result
@@ -96,8 +99,11 @@ def test_through_dagster_the_gate_warns_and_the_unvalidated_lists_are_written(sh
     trained = instance.get_latest_materialization_event(AssetKey("recommendation_model")).asset_materialization
     assert trained.metadata["mode"].value == UNMEASURED
     assert "held-out window" in trained.metadata["unmeasured_reason"].value
-    [gate] = [e for e in result.get_asset_check_evaluations() if e.check_name == "promotion_gate"
-              and e.asset_key == AssetKey("recommendation_champion")]
+    [gate] = [
+        e
+        for e in result.get_asset_check_evaluations()
+        if e.check_name == "promotion_gate" and e.asset_key == AssetKey("recommendation_champion")
+    ]
     assert not gate.passed and gate.severity == AssetCheckSeverity.WARN
     scored = instance.get_latest_materialization_event(AssetKey("recommendations")).asset_materialization
     assert scored.metadata["validated"].value is False
@@ -105,10 +111,12 @@ def test_through_dagster_the_gate_warns_and_the_unvalidated_lists_are_written(sh
     with connect(paths.warehouse) as con:
         recent = con.execute(
             "SELECT count(DISTINCT customer_id) FROM features.interactions WHERE last_interaction >= ?",
-            [dt.datetime.combine(LAST + dt.timedelta(days=1 - RECENCY_DAYS), dt.time())]).fetchall()[0][0]
+            [dt.datetime.combine(LAST + dt.timedelta(days=1 - RECENCY_DAYS), dt.time())],
+        ).fetchall()[0][0]
         everyone = con.execute("SELECT count(DISTINCT customer_id) FROM features.interactions").fetchall()[0][0]
-        lists = con.execute("SELECT customer_id, count(*), min(reason), max(reason) FROM scoring.recommendations "
-                            "GROUP BY customer_id").fetchall()
+        lists = con.execute(
+            "SELECT customer_id, count(*), min(reason), max(reason) FROM scoring.recommendations GROUP BY customer_id"
+        ).fetchall()
     # the configured window: only customers seen in its last days, each with the full popular list
     assert 0 < len(lists) == recent < everyone
     assert all(n == TOP_K and low == high == "popular" for _, n, low, high in lists)

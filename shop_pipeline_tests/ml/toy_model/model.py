@@ -66,16 +66,26 @@ def training_run(con: duckdb.DuckDBPyConnection, as_of: dt.date, settings: Model
     before, after = _buyers(customer_features_frame(con, cutoff)), _buyers(customer_features_frame(con, as_of))
     held_out = before[before["customer_id"].isin(after["customer_id"])]
     if len(held_out) < MIN_CUSTOMERS:
-        raise NotEnoughData(f"toy basket value: {len(held_out)} customers ordered before {cutoff} and again; "
-                            f"it needs {MIN_CUSTOMERS}")
+        raise NotEnoughData(
+            f"toy basket value: {len(held_out)} customers ordered before {cutoff} and again; it needs {MIN_CUSTOMERS}"
+        )
     mean = float(before["avg_order_value"].mean())
     metrics = {c: {GATE_METRIC: _mae(BasketValueModel(c, mean), held_out, after)} for c in CANDIDATES}
     serving = select_serving(metrics, list(CANDIDATES), GATE_METRIC, higher_is_better=False)
     fitted = BasketValueModel(serving, float(after["avg_order_value"].mean()))
-    return TrainingRun(serving, fitted, metrics, {"held_out_days": HELD_OUT_DAYS}, ["avg_order_value", "frequency"],
-                       held_out=(cutoff, as_of), train_start=None, train_end=as_of,
-                       notes=f"{len(held_out)} customers held out", champion_window_start=cutoff,
-                       details=(held_out, after))
+    return TrainingRun(
+        serving,
+        fitted,
+        metrics,
+        {"held_out_days": HELD_OUT_DAYS},
+        ["avg_order_value", "frequency"],
+        held_out=(cutoff, as_of),
+        train_start=None,
+        train_end=as_of,
+        notes=f"{len(held_out)} customers held out",
+        champion_window_start=cutoff,
+        details=(held_out, after),
+    )
 
 
 def evaluate_saved(run: TrainingRun, fitted: BasketValueModel, row: registry.RegistryRow) -> dict[str, float]:
@@ -85,15 +95,29 @@ def evaluate_saved(run: TrainingRun, fitted: BasketValueModel, row: registry.Reg
 
 def report(run: TrainingRun, trained: TrainedVersion, as_of: dt.date, settings: ModelSettings) -> Report:
     text = f"serves {run.serving_candidate}: MAE {run.metrics[run.serving_candidate][GATE_METRIC]:.2f}"
-    return Report(f"Toy basket value {trained.version} (as of {as_of})", [("Held out", text, None)],
-                  Shown(values={"held_out_days": HELD_OUT_DAYS}))
+    return Report(
+        f"Toy basket value {trained.version} (as of {as_of})",
+        [("Held out", text, None)],
+        Shown(values={"held_out_days": HELD_OUT_DAYS}),
+    )
 
 
-def score(con: duckdb.DuckDBPyConnection, fitted: BasketValueModel, row: registry.RegistryRow, as_of: dt.date,
-          settings: ModelSettings) -> pd.DataFrame:
+def score(
+    con: duckdb.DuckDBPyConnection,
+    fitted: BasketValueModel,
+    row: registry.RegistryRow,
+    as_of: dt.date,
+    settings: ModelSettings,
+) -> pd.DataFrame:
     features = con.execute("SELECT * FROM features.customer_features").df()
-    return pd.DataFrame({"customer_id": features["customer_id"], "expected_order_value": fitted.predict(features),
-                         "model_version": row.version, "as_of": as_of})
+    return pd.DataFrame(
+        {
+            "customer_id": features["customer_id"],
+            "expected_order_value": fitted.predict(features),
+            "model_version": row.version,
+            "as_of": as_of,
+        }
+    )
 
 
 def describe_scores(scores: pd.DataFrame, row: registry.RegistryRow, validated: bool, settings: ModelSettings) -> Shown:
