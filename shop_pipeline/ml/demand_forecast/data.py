@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from shop_pipeline.features.tables import FUTURE_PRODUCT_DAYS
 from shop_pipeline.ml.common.errors import NotEnoughData
 from shop_pipeline.ml.common.splits import as_date
 
@@ -35,21 +36,7 @@ REQUIRED_HISTORY = (
 )
 OPTIONAL_HISTORY = ("brand", "views", "carts")
 HISTORY_COLUMNS = (*REQUIRED_HISTORY, *OPTIONAL_HISTORY)  # all a forecast reads of the history
-FUTURE_COLUMNS = (
-    "product_id",
-    "day",
-    "category",
-    "brand",
-    "list_price",
-    "promo_discount_pct",
-    "is_promo",
-    "shown_price",
-    "day_of_week",
-    "day_of_year",
-    "month",
-    "is_weekend",
-    "ad_spend",
-)
+FUTURE_COLUMNS = FUTURE_PRODUCT_DAYS  # the columns of features.tables' future frame
 # what the model needs of the target day (the rest of FUTURE_COLUMNS is accepted, unused)
 _TARGET_KNOWN = ("shown_price", "list_price", "promo_discount_pct", "is_promo", "ad_spend")
 # history_days counts at most the longest window a feature reads: serving reads a trimmed
