@@ -39,7 +39,8 @@ GROUPS: dict[str, tuple[list[str], list[str]]] = {
     "runs": (
         ["shop_pipeline/instance.py", "shop_pipeline/defs/skips.py", "shop_pipeline/pipeline_run.py"],
         ["shop_pipeline_tests/test_instance.py", "shop_pipeline_tests/defs/test_skips.py",
-         "shop_pipeline_tests/test_cli.py"],
+         "shop_pipeline_tests/test_cli.py", "shop_pipeline_tests/test_pipeline_run.py",
+         "shop_pipeline_tests/test_instance_recovery.py", "shop_pipeline_tests/defs/test_skips_reasons.py"],
     ),
     "models": (
         ["shop_pipeline/ml/common/registry.py", "shop_pipeline/ml/common/lifecycle.py"],
