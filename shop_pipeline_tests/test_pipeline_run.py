@@ -4,6 +4,7 @@ which steps were skipped and why, what they did not write, partial vs failed, th
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import socket
 import sys
 import types
@@ -13,12 +14,14 @@ from dagster import (
     AssetCheckResult,
     AssetCheckSpec,
     AssetKey,
+    ConfigurableResource,
     DagsterInstance,
     Definitions,
     MaterializeResult,
     asset,
     define_asset_job,
     in_process_executor,
+    logger,
 )
 
 from shop_pipeline import pipeline_run
@@ -39,16 +42,26 @@ from shop_pipeline.pipeline_run import (
 from shop_pipeline.settings import PARTITIONS_START_ENV, ShopPaths
 from shop_pipeline.sources.landing import discover
 
+class Store(ConfigurableResource):
+    name: str
+
+
 REASON = "demand forecast: needs 28 days of history before the cut-off, has 14"
 
 
 def _definitions(model_fails: str | None = "short", snapshot_fails: bool = False, check_passes: bool = True):
     """A stand-in for shop_pipeline.definitions: history -> model -> model_scores -> model_report,
     history -> sibling (with a check), and the serving snapshot downstream of both branches."""
-    calls = {"snapshot": 0}
+    calls = {"snapshot": 0, "paths": [], "loggers": []}
+
+    @logger(config_schema={"tag": str})
+    def tagged(init_context):
+        calls["loggers"].append(init_context.logger_config["tag"])
+        return logging.Logger("tagged")
 
     @asset(group_name="ingestion")
-    def history():
+    def history(store: Store):
+        assert store.name == "the store"
         return 1
 
     @asset(deps=[history], group_name="training")
@@ -74,17 +87,27 @@ def _definitions(model_fails: str | None = "short", snapshot_fails: bool = False
         yield AssetCheckResult(check_name="rows", passed=check_passes)
 
     @asset(deps=[model_scores, sibling], group_name="serving")
-    def serving_snapshot():
+    def serving_snapshot(store: Store):
+        assert store.name == "the store"
         calls["snapshot"] += 1
         if snapshot_fails:
             raise RuntimeError("snapshot store full")
         return 5
 
     module = types.ModuleType("shop_pipeline.definitions")
-    module.build_definitions = lambda paths=None: Definitions(
-        assets=[history, model, model_scores, model_report, sibling, serving_snapshot],
-        jobs=[define_asset_job("full_pipeline", selection="*")], executor=in_process_executor)
+    def build_definitions(paths=None):
+        calls["paths"].append(paths)
+        return Definitions(
+            assets=[history, model, model_scores, model_report, sibling, serving_snapshot],
+            jobs=[define_asset_job("full_pipeline", selection="*")], executor=in_process_executor,
+            resources={"store": Store.configure_at_launch()}, loggers={"tagged": tagged})
+
+    module.build_definitions = build_definitions
     return module, calls
+
+
+RUN_CONFIG = {"resources": {"store": {"config": {"name": "the store"}}}}
+LOG_CONFIG = {"loggers": {"tagged": {"config": {"tag": "t"}}}}
 
 
 @pytest.fixture
@@ -101,7 +124,8 @@ def _run(shop, monkeypatch, groups=None, **kwargs):
     module, calls = _definitions(**kwargs)
     monkeypatch.setitem(sys.modules, "shop_pipeline.definitions", module)
     instance = DagsterInstance.ephemeral()
-    outcome = run_full_pipeline(shop, instance, groups=groups)
+    outcome = run_full_pipeline(shop, instance, RUN_CONFIG, groups=groups, log_config=LOG_CONFIG)
+    assert calls["paths"] == [shop]
     return outcome, instance, calls
 
 
@@ -112,6 +136,7 @@ def test_a_model_too_short_is_skipped_with_its_reason_and_what_it_did_not_write(
     # the snapshot of what was scored is published in a run of its own: not in not_written
     assert outcome.skipped == [SkippedModel("model", REASON, ("model_report", "model_scores"))]
     assert calls["snapshot"] == 1
+    assert set(calls["loggers"]) == {"t"}  # the run's loggers are configured (the snapshot's own run too)
     assert outcome.days == (dt.date(2025, 1, 2), dt.date(2025, 2, 3))
     assert outcome.checks == [("sibling:rows", True)]
     assert outcome.out_of_range == []
@@ -197,6 +222,14 @@ def test_the_landed_span_and_the_files_outside_it_are_described(shop):
     assert ", ".join(f"{f.relative} ({f.day})" for f in shown) in text
     assert days.out_of_range[5].relative not in text
 
+    six = LandedDays(None, None, days.out_of_range[:6], days.bounds)
+    assert describe_out_of_range(six).endswith(
+        f" and 1 more. Rename a misdated file, or set {PARTITIONS_START_ENV} to move the first partition back.")
     five = LandedDays(None, None, days.out_of_range[:5], days.bounds)
     assert five.span is None and " more" not in describe_out_of_range(five)
     assert len(discover(shop.landing)) == 9
+
+
+def test_every_window_argument_given_is_configured():
+    config = pipeline_run.window_run_config(forecast_horizon_days=7)
+    assert config == {"resources": {"window": {"config": {"forecast_horizon_days": 7}}}}

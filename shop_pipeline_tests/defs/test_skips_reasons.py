@@ -133,6 +133,7 @@ def test_only_the_exception_dagster_wrapped_counts():
     ("demand forecast: no class prefix", "demand forecast: no class prefix"),
     ("a sentence NotEnoughData: kept whole", "a sentence NotEnoughData: kept whole"),
     ("first line\nNotEnoughData: second", "first line"),
+    ("NotEnoughData: quoting NotEnoughData: inner", "quoting NotEnoughData: inner"),
     ("   ", ""),
     ("", ""),
 ])
