@@ -162,21 +162,23 @@ def test_without_a_readable_proc_alive_is_all_we_know(monkeypatch, broken):
 
 def test_recovery_leaves_other_hosts_runs_without_start_or_pid_and_finished_runs_alone(instance):
     dead = _dead_pid()
-    elsewhere = _run(instance, dead, time.time(), tags={HOST_TAG: "another-machine"})
+    # the dead runs first: runs come newest first, so every run left alone is met before them
     untagged = _run(instance, dead, time.time(), tags={})  # no host tag: this machine's
+    canceling = _run(instance, dead, time.time(), status=DagsterRunStatus.CANCELING, job_name="other_job")
+    starting = _run(instance, dead, time.time(), status=DagsterRunStatus.STARTING)
+    alive = _run(instance, os.getpid(), time.time())
+    elsewhere = _run(instance, dead, time.time(), tags={HOST_TAG: "another-machine"})
     no_start = _run(instance, dead, time.time(), start=False)
     no_pid = _run(instance, None, time.time())
     queued = _run(instance, dead, time.time(), status=DagsterRunStatus.NOT_STARTED)
-    canceling = _run(instance, dead, time.time(), status=DagsterRunStatus.CANCELING, job_name="other_job")
-    starting = _run(instance, dead, time.time(), status=DagsterRunStatus.STARTING)
 
     lines = recover_dead_runs(instance)
 
     status = {run.run_id: run.status for run in instance.get_runs()}
-    assert status[elsewhere] == status[no_start] == status[no_pid] == DagsterRunStatus.STARTED
+    assert status[elsewhere] == status[no_start] == status[no_pid] == status[alive] == DagsterRunStatus.STARTED
     assert status[queued] == DagsterRunStatus.NOT_STARTED
     assert status[untagged] == status[canceling] == status[starting] == DagsterRunStatus.FAILURE
-    assert _holders(instance) == {elsewhere, no_start, no_pid, queued}
+    assert _holders(instance) == {elsewhere, no_start, no_pid, queued, alive}
     assert sorted(lines) == sorted([
         f"run {untagged} of full_pipeline (pid {dead}) had died: marked failed, slots freed",
         f"run {canceling} of other_job (pid {dead}) had died: marked failed, slots freed",
@@ -187,6 +189,45 @@ def test_recovery_leaves_other_hosts_runs_without_start_or_pid_and_finished_runs
     assert failure[0].event_log_entry.dagster_event.message == (
         f"the run's process (pid {dead}) is gone (killed?): marked failed and its concurrency slots freed "
         "by shop-pipeline")
+
+
+def test_the_runs_process_is_the_pid_of_its_run_start_not_of_earlier_events(instance):
+    """The launcher's RUN_STARTING comes first, from another (live) process: only RUN_START counts."""
+    dead = _dead_pid()
+    run = instance.add_run(DagsterRun(job_name="full_pipeline", status=DagsterRunStatus.STARTED,
+                                      tags={HOST_TAG: socket.gethostname()}))
+    for event_type, pid in ((DagsterEventType.RUN_STARTING, os.getpid()), (DagsterEventType.RUN_START, dead)):
+        event = DagsterEvent(event_type_value=event_type.value, job_name="full_pipeline", pid=pid)
+        instance.store_event(EventLogEntry(error_info=None, level=20, user_message="", run_id=run.run_id,
+                                           timestamp=time.time(), dagster_event=event, job_name="full_pipeline"))
+    assert recover_dead_runs(instance) == [
+        f"run {run.run_id} of full_pipeline (pid {dead}) had died: marked failed, slots freed"]
+
+
+def test_one_second_between_the_process_start_and_the_run_start_is_allowed(monkeypatch):
+    monkeypatch.setattr(shop_instance, "_process_started_at", lambda pid: 100.0)
+    assert run_process_alive(1, 99.0)  # exactly one second
+    assert not run_process_alive(1, 98.5)
+    assert run_process_alive(1, 100.0)
+    monkeypatch.setattr(shop_instance, "_process_started_at", lambda pid: 101.5)
+    assert not run_process_alive(1, 100.0)
+
+
+def test_a_process_name_with_a_parenthesis_is_read_right(tmp_path):
+    """/proc/<pid>/stat puts the name in parentheses; a name may hold ') Z (' itself."""
+    tricky = tmp_path / "x) Z 1 (y"
+    tricky.symlink_to(sys.executable)
+    process = subprocess.Popen([str(tricky), "-c", "import time; time.sleep(30)"])
+    try:
+        deadline = time.time() + 10
+        while ") Z 1 (" not in Path(f"/proc/{process.pid}/stat").read_text() and time.time() < deadline:
+            time.sleep(0.02)
+        started = shop_instance._process_started_at(process.pid)
+        assert started is not None and abs(started - time.time()) < 60
+        assert run_process_alive(process.pid, time.time())
+    finally:
+        process.kill()
+        process.wait()
 
 
 def test_slots_of_finished_runs_are_freed_and_of_a_live_run_kept(instance):
