@@ -233,3 +233,20 @@ def test_the_landed_span_and_the_files_outside_it_are_described(shop):
 def test_every_window_argument_given_is_configured():
     config = pipeline_run.window_run_config(forecast_horizon_days=7)
     assert config == {"resources": {"window": {"config": {"forecast_horizon_days": 7}}}}
+
+
+@pytest.mark.parametrize("landed, recorded", [
+    (["events_2025-03-11.csv", "events_2025-03-12.csv"], dt.date(2025, 3, 11)),  # tomorrow is a partition day
+    (["events_2025-03-12.csv"], None),  # after tomorrow: not recorded as the first partition
+])
+def test_the_first_partition_is_recorded_from_the_plausible_days_only(tmp_path, monkeypatch, landed, recorded):
+    from shop_pipeline.settings import recorded_partitions_start
+
+    paths = ShopPaths.at(tmp_path / "fresh").ensure()
+    monkeypatch.setenv("SHOP_PIPELINE_HOME", str(paths.home))
+    monkeypatch.delenv(PARTITIONS_START_ENV, raising=False)
+    for name in landed:
+        (paths.events_landing / name).write_text("event_id,event_time\n")
+    days = landed_days(paths, today=dt.date(2025, 3, 10))
+    assert recorded_partitions_start(paths) == recorded
+    assert [f.day for f in days.out_of_range] == [dt.date(2025, 3, 12)]
