@@ -49,7 +49,8 @@ class Store(ConfigurableResource):
 REASON = "demand forecast: needs 28 days of history before the cut-off, has 14"
 
 
-def _definitions(model_fails: str | None = "short", snapshot_fails: bool = False, check_passes: bool = True):
+def _definitions(model_fails: str | None = "short", snapshot_fails: bool = False, check_passes: bool = True,
+                 sibling_fails: bool = False):
     """A stand-in for shop_pipeline.definitions: history -> model -> model_scores -> model_report,
     history -> sibling (with a check), and the serving snapshot downstream of both branches."""
     calls = {"snapshot": 0, "paths": [], "loggers": []}
@@ -83,6 +84,8 @@ def _definitions(model_fails: str | None = "short", snapshot_fails: bool = False
 
     @asset(deps=[history], group_name="scoring", check_specs=[AssetCheckSpec("rows", asset="sibling")])
     def sibling():
+        if sibling_fails:
+            raise RuntimeError("disk full")
         yield MaterializeResult()
         yield AssetCheckResult(check_name="rows", passed=check_passes)
 
@@ -115,7 +118,7 @@ def shop(tmp_path, monkeypatch):
     paths = ShopPaths.at(tmp_path / "shop").ensure()
     monkeypatch.setenv("SHOP_PIPELINE_HOME", str(paths.home))
     monkeypatch.setenv(PARTITIONS_START_ENV, "2025-01-01")
-    for name in ("events_2025-01-02.csv", "events_2025-02-03.csv"):
+    for name in ("events_2025-01-02.csv", "events_2025-02-03.csv", "events_2099-01-01.csv"):
         (paths.events_landing / name).write_text("event_id,event_time\n")
     return paths
 
@@ -139,7 +142,11 @@ def test_a_model_too_short_is_skipped_with_its_reason_and_what_it_did_not_write(
     assert set(calls["loggers"]) == {"t"}  # the run's loggers are configured (the snapshot's own run too)
     assert outcome.days == (dt.date(2025, 1, 2), dt.date(2025, 2, 3))
     assert outcome.checks == [("sibling:rows", True)]
-    assert outcome.out_of_range == []
+    assert [f.day for f in outcome.out_of_range] == [dt.date(2099, 1, 1)]
+    snapshot_runs = [r for r in instance.get_runs() if r.run_id != outcome.run_id]
+    assert len(snapshot_runs) == 1  # in the shop's instance, tagged with this machine
+    assert snapshot_runs[0].asset_selection == {AssetKey("serving_snapshot")}
+    assert snapshot_runs[0].tags[HOST_TAG] == socket.gethostname()
     run = instance.get_run_by_id(outcome.run_id)
     assert run is not None
     assert run.tags[pipeline_run.RANGE_START_TAG] == "2025-01-01"
@@ -169,6 +176,13 @@ def test_a_real_error_fails_the_run_and_names_the_step(shop, monkeypatch):
     assert calls["snapshot"] == 0
 
 
+def test_every_real_error_is_named(shop, monkeypatch):
+    outcome, _, _ = _run(shop, monkeypatch, model_fails="real", sibling_fails=True)
+    assert outcome.status == FAILED
+    assert sorted(outcome.error.split("; ")) == [
+        "model: RuntimeError: the model store is unreachable", "sibling: RuntimeError: disk full"]
+
+
 def test_a_clean_run_succeeds_with_its_checks(shop, monkeypatch):
     outcome, _, calls = _run(shop, monkeypatch, model_fails=None, check_passes=False)
     assert outcome.success is True and outcome.status == SUCCESS == "success"
@@ -180,7 +194,9 @@ def test_a_clean_run_succeeds_with_its_checks(shop, monkeypatch):
 def test_nothing_landed_is_no_run(tmp_path, monkeypatch):
     paths = ShopPaths.at(tmp_path / "empty").ensure()
     monkeypatch.setenv(PARTITIONS_START_ENV, "2025-01-01")
+    (paths.events_landing / "events_2099-01-01.csv").write_text("event_id,event_time\n")
     outcome = run_full_pipeline(paths, DagsterInstance.ephemeral())
+    assert [f.day for f in outcome.out_of_range] == [dt.date(2099, 1, 1)]
     assert outcome.days is None and outcome.run_id is None and outcome.success is False
     assert outcome.skipped == [] and outcome.error is None and outcome.checks == []
 
@@ -227,6 +243,7 @@ def test_the_landed_span_and_the_files_outside_it_are_described(shop):
         f" and 1 more. Rename a misdated file, or set {PARTITIONS_START_ENV} to move the first partition back.")
     five = LandedDays(None, None, days.out_of_range[:5], days.bounds)
     assert five.span is None and " more" not in describe_out_of_range(five)
+    assert "). Rename a misdated file" in describe_out_of_range(five)
     assert len(discover(shop.landing)) == 9
 
 
