@@ -57,7 +57,7 @@ def _definitions(model_fails: str | None = "short", snapshot_fails: bool = False
 
     @logger(config_schema={"tag": str})
     def tagged(init_context):
-        calls["loggers"].append(init_context.logger_config["tag"])
+        calls["loggers"].append((init_context.run_id, init_context.logger_config["tag"]))
         return logging.Logger("tagged")
 
     @asset(group_name="ingestion")
@@ -139,7 +139,6 @@ def test_a_model_too_short_is_skipped_with_its_reason_and_what_it_did_not_write(
     # the snapshot of what was scored is published in a run of its own: not in not_written
     assert outcome.skipped == [SkippedModel("model", REASON, ("model_report", "model_scores"))]
     assert calls["snapshot"] == 1
-    assert set(calls["loggers"]) == {"t"}  # the run's loggers are configured (the snapshot's own run too)
     assert outcome.days == (dt.date(2025, 1, 2), dt.date(2025, 2, 3))
     assert outcome.checks == [("sibling:rows", True)]
     assert [f.day for f in outcome.out_of_range] == [dt.date(2099, 1, 1)]
@@ -147,6 +146,9 @@ def test_a_model_too_short_is_skipped_with_its_reason_and_what_it_did_not_write(
     assert len(snapshot_runs) == 1  # in the shop's instance, tagged with this machine
     assert snapshot_runs[0].asset_selection == {AssetKey("serving_snapshot")}
     assert snapshot_runs[0].tags[HOST_TAG] == socket.gethostname()
+    # the run's loggers are configured, in the snapshot's own run too
+    assert {tag for _, tag in calls["loggers"]} == {"t"}
+    assert {run_id for run_id, _ in calls["loggers"]} == {outcome.run_id, snapshot_runs[0].run_id}
     run = instance.get_run_by_id(outcome.run_id)
     assert run is not None
     assert run.tags[pipeline_run.RANGE_START_TAG] == "2025-01-01"
@@ -166,6 +168,14 @@ def test_a_selection_without_the_snapshot_does_not_publish_it(shop, monkeypatch)
     assert outcome.status == PARTIAL
     assert outcome.skipped == [SkippedModel("model", REASON, ("model_report", "model_scores"))]
     assert calls["snapshot"] == 0
+
+
+def test_a_run_of_some_groups_materializes_only_them(shop, monkeypatch):
+    outcome, instance, calls = _run(shop, monkeypatch, groups=["ingestion", "scoring"], model_fails=None)
+    assert outcome.status == SUCCESS
+    assert calls["snapshot"] == 0
+    assert instance.get_run_by_id(outcome.run_id).asset_selection == {
+        AssetKey(name) for name in ("history", "model_scores", "model_report", "sibling")}
 
 
 def test_a_real_error_fails_the_run_and_names_the_step(shop, monkeypatch):
