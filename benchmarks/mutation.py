@@ -42,6 +42,9 @@ GROUPS: dict[str, tuple[list[str], list[str]]] = {
             "shop_pipeline_tests/test_instance.py",
             "shop_pipeline_tests/defs/test_skips.py",
             "shop_pipeline_tests/test_cli.py",
+            "shop_pipeline_tests/test_pipeline_run.py",
+            "shop_pipeline_tests/test_instance_recovery.py",
+            "shop_pipeline_tests/defs/test_skips_reasons.py",
         ],
     ),
     "models": (
