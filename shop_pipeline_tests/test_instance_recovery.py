@@ -265,15 +265,15 @@ def test_a_process_name_with_a_parenthesis_is_read_right(tmp_path):
 
 def test_slots_of_finished_runs_are_freed_and_of_a_live_run_kept(instance):
     live = _run(instance, os.getpid(), time.time())
-    done = _run(instance, os.getpid(), time.time(), status=DagsterRunStatus.SUCCESS)
-    failed = _run(instance, os.getpid(), time.time(), status=DagsterRunStatus.FAILURE)
+    _run(instance, os.getpid(), time.time(), status=DagsterRunStatus.SUCCESS)  # finished: its slot is freed
+    _run(instance, os.getpid(), time.time(), status=DagsterRunStatus.FAILURE)
     queued = _run(instance, os.getpid(), time.time(), status=DagsterRunStatus.NOT_STARTED)
     assert recover_dead_runs(instance) == []
     assert _holders(instance) == {live, queued}
 
 
 def test_recovery_without_global_concurrency_frees_nothing_more(instance, monkeypatch):
-    dead = _run(instance, _dead_pid(), time.time())
+    _run(instance, _dead_pid(), time.time())  # recovered: its own slot is freed
     done = _run(instance, os.getpid(), time.time(), status=DagsterRunStatus.SUCCESS)
     storage = type(instance.event_log_storage)
     monkeypatch.setattr(storage, "supports_global_concurrency_limits", property(lambda self: False))
