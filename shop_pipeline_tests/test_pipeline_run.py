@@ -272,9 +272,9 @@ def test_the_landed_span_and_the_files_outside_it_are_described(shop):
     assert len(discover(shop.landing)) == 9
 
 
-def test_every_window_argument_given_is_configured():
-    config = pipeline_run.window_run_config(forecast_horizon_days=7)
-    assert config == {"resources": {"window": {"config": {"forecast_horizon_days": 7}}}}
+def test_every_modeling_argument_given_is_configured():
+    config = pipeline_run.modeling_run_config(forecast_horizon_days=7)
+    assert config == {"resources": {"modeling": {"config": {"forecast_horizon_days": 7}}}}
 
 
 @pytest.mark.parametrize(
