@@ -12,19 +12,9 @@ from pathlib import Path
 
 import duckdb
 
-COLUMNS = [
-    "event_id",
-    "event_time",
-    "event_type",
-    "user_id",
-    "session_id",
-    "product_id",
-    "category",
-    "brand",
-    "price",
-    "quantity",
-    "order_id",
-]
+from shop_pipeline.contracts import EVENT_COLUMNS
+
+COLUMNS = list(EVENT_COLUMNS)  # the canonical clean event, as the pipeline reads it
 
 FLOOR_SQL = """
 CREATE OR REPLACE TABLE events AS

@@ -11,20 +11,9 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-COLUMNS = [
-    "event_id",
-    "event_time",
-    "event_type",
-    "user_id",
-    "session_id",
-    "product_id",
-    "category",
-    "brand",
-    "price",
-    "quantity",
-    "order_id",
-]
-EVENT_TYPES = ["view", "cart", "remove_from_cart", "purchase"]
+from shop_pipeline.contracts import EVENT_COLUMNS, EVENT_TYPES
+
+COLUMNS = list(EVENT_COLUMNS)  # the canonical clean event, as the pipeline reads it
 
 
 def frame(files: list[str]) -> pl.DataFrame:
@@ -52,7 +41,7 @@ def frame(files: list[str]) -> pl.DataFrame:
         pl.col("event_id").is_not_null()
         & pl.col("user_id").is_not_null()
         & pl.col("product_id").is_not_null()
-        & pl.col("event_type").is_in(EVENT_TYPES)
+        & pl.col("event_type").is_in(list(EVENT_TYPES))
         & (pl.col("event_time") >= start - pl.duration(days=3))
         & (pl.col("event_time") < start + pl.duration(days=1, minutes=60))
         & pl.col("price").is_between(0, 100_000)

@@ -25,20 +25,10 @@ from pathlib import Path
 
 from harness import load, run_timed
 
+from shop_pipeline.contracts import EVENT_COLUMNS
+
 HERE = Path(__file__).resolve().parent
-COLUMNS = [
-    "event_id",
-    "event_time",
-    "event_type",
-    "user_id",
-    "session_id",
-    "product_id",
-    "category",
-    "brand",
-    "price",
-    "quantity",
-    "order_id",
-]
+COLUMNS = list(EVENT_COLUMNS)  # the canonical clean event, as the pipeline reads it
 
 _TRIMMED = ", ".join(f"nullif(trim({c}), '') AS {c}" for c in COLUMNS)
 TYPED = f"""
