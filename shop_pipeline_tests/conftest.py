@@ -7,3 +7,6 @@ os.environ.setdefault("SHOP_PIPELINE_PARTITIONS_START", "2025-01-01")
 # One OpenMP thread per model fit: results are identical, and on a busy 2-core machine
 # oversubscribed gradient-boosting threads run many times slower.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+# The `instance` fixture of the crash-recovery tests (a real instance with the shop's dagster.yaml)
+pytest_plugins = ["shop_pipeline_tests.instance_helpers"]

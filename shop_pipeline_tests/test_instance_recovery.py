@@ -15,7 +15,6 @@ import pytest
 from dagster import (
     DagsterEvent,
     DagsterEventType,
-    DagsterInstance,
     DagsterRun,
     DagsterRunStatus,
     EventLogEntry,
@@ -31,51 +30,7 @@ from shop_pipeline.instance import (
     run_process_alive,
 )
 from shop_pipeline.settings import ShopPaths
-
-POOL = "duckdb"
-
-
-@pytest.fixture
-def instance(tmp_path):
-    (tmp_path / "dagster.yaml").write_text(DAGSTER_YAML)
-    with DagsterInstance.from_config(str(tmp_path)) as dagster_instance:
-        dagster_instance.event_log_storage.set_concurrency_slots(POOL, 10)
-        yield dagster_instance
-
-
-def _run(
-    instance,
-    pid: int | None,
-    started_at: float,
-    status=DagsterRunStatus.STARTED,
-    tags=None,
-    job_name="full_pipeline",
-    claim=True,
-    start=True,
-) -> str:
-    run = instance.add_run(
-        DagsterRun(job_name=job_name, status=status, tags={HOST_TAG: socket.gethostname()} if tags is None else tags)
-    )
-    if start:
-        event = DagsterEvent(event_type_value=DagsterEventType.RUN_START.value, job_name=job_name, pid=pid)
-        instance.store_event(
-            EventLogEntry(
-                error_info=None,
-                level=20,
-                user_message="",
-                run_id=run.run_id,
-                timestamp=started_at,
-                dagster_event=event,
-                job_name=job_name,
-            )
-        )
-    if claim:
-        instance.event_log_storage.claim_concurrency_slot(POOL, run.run_id, f"step_of_{run.run_id[:8]}")
-    return run.run_id
-
-
-def _holders(instance) -> set[str]:
-    return {slot.run_id for slot in instance.event_log_storage.get_concurrency_info(POOL).claimed_slots}
+from shop_pipeline_tests.instance_helpers import POOL, add_run, slot_holders
 
 
 def _dead_pid() -> int:
@@ -182,14 +137,14 @@ def test_without_a_readable_proc_alive_is_all_we_know(monkeypatch, broken):
 def test_recovery_leaves_other_hosts_runs_without_start_or_pid_and_finished_runs_alone(instance):
     dead = _dead_pid()
     # the dead runs first: runs come newest first, so every run left alone is met before them
-    untagged = _run(instance, dead, time.time(), tags={})  # no host tag: this machine's
-    canceling = _run(instance, dead, time.time(), status=DagsterRunStatus.CANCELING, job_name="other_job")
-    starting = _run(instance, dead, time.time(), status=DagsterRunStatus.STARTING)
-    alive = _run(instance, os.getpid(), time.time())
-    elsewhere = _run(instance, dead, time.time(), tags={HOST_TAG: "another-machine"})
-    no_start = _run(instance, dead, time.time(), start=False)
-    no_pid = _run(instance, None, time.time())
-    queued = _run(instance, dead, time.time(), status=DagsterRunStatus.NOT_STARTED)
+    untagged = add_run(instance, dead, time.time(), tags={})  # no host tag: this machine's
+    canceling = add_run(instance, dead, time.time(), status=DagsterRunStatus.CANCELING, job_name="other_job")
+    starting = add_run(instance, dead, time.time(), status=DagsterRunStatus.STARTING)
+    alive = add_run(instance, os.getpid(), time.time())
+    elsewhere = add_run(instance, dead, time.time(), tags={HOST_TAG: "another-machine"})
+    no_start = add_run(instance, dead, time.time(), start=False)
+    no_pid = add_run(instance, None, time.time())
+    queued = add_run(instance, dead, time.time(), status=DagsterRunStatus.NOT_STARTED)
 
     lines = recover_dead_runs(instance)
 
@@ -197,7 +152,7 @@ def test_recovery_leaves_other_hosts_runs_without_start_or_pid_and_finished_runs
     assert status[elsewhere] == status[no_start] == status[no_pid] == status[alive] == DagsterRunStatus.STARTED
     assert status[queued] == DagsterRunStatus.NOT_STARTED
     assert status[untagged] == status[canceling] == status[starting] == DagsterRunStatus.FAILURE
-    assert _holders(instance) == {elsewhere, no_start, no_pid, queued, alive}
+    assert slot_holders(instance) == {elsewhere, no_start, no_pid, queued, alive}
     assert sorted(lines) == sorted(
         [
             f"run {untagged} of full_pipeline (pid {dead}) had died: marked failed, slots freed",
@@ -264,28 +219,28 @@ def test_a_process_name_with_a_parenthesis_is_read_right(tmp_path):
 
 
 def test_slots_of_finished_runs_are_freed_and_of_a_live_run_kept(instance):
-    live = _run(instance, os.getpid(), time.time())
-    _run(instance, os.getpid(), time.time(), status=DagsterRunStatus.SUCCESS)  # finished: its slot is freed
-    _run(instance, os.getpid(), time.time(), status=DagsterRunStatus.FAILURE)
-    queued = _run(instance, os.getpid(), time.time(), status=DagsterRunStatus.NOT_STARTED)
+    live = add_run(instance, os.getpid(), time.time())
+    add_run(instance, os.getpid(), time.time(), status=DagsterRunStatus.SUCCESS)  # finished: its slot is freed
+    add_run(instance, os.getpid(), time.time(), status=DagsterRunStatus.FAILURE)
+    queued = add_run(instance, os.getpid(), time.time(), status=DagsterRunStatus.NOT_STARTED)
     assert recover_dead_runs(instance) == []
-    assert _holders(instance) == {live, queued}
+    assert slot_holders(instance) == {live, queued}
 
 
 def test_recovery_without_global_concurrency_frees_nothing_more(instance, monkeypatch):
-    _run(instance, _dead_pid(), time.time())  # recovered: its own slot is freed
-    done = _run(instance, os.getpid(), time.time(), status=DagsterRunStatus.SUCCESS)
+    add_run(instance, _dead_pid(), time.time())  # recovered: its own slot is freed
+    done = add_run(instance, os.getpid(), time.time(), status=DagsterRunStatus.SUCCESS)
     storage = type(instance.event_log_storage)
     monkeypatch.setattr(storage, "supports_global_concurrency_limits", property(lambda self: False))
     assert len(recover_dead_runs(instance)) == 1
-    assert _holders(instance) == {done}
+    assert slot_holders(instance) == {done}
     assert pool_holders(instance, POOL) == []
 
 
 def test_pool_holders_name_each_run_once(instance):
-    live = _run(instance, os.getpid(), time.time())
+    live = add_run(instance, os.getpid(), time.time())
     instance.event_log_storage.claim_concurrency_slot(POOL, live, "a_second_step")
-    done = _run(instance, os.getpid(), time.time(), status=DagsterRunStatus.SUCCESS, job_name="other_job")
+    done = add_run(instance, os.getpid(), time.time(), status=DagsterRunStatus.SUCCESS, job_name="other_job")
     assert pool_holders(instance, POOL) == sorted(
         [f"run {live} (full_pipeline, STARTED)", f"run {done} (other_job, SUCCESS)"]
     )
