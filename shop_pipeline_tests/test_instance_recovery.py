@@ -43,8 +43,11 @@ def _dead_pid() -> int:
 
 
 def test_the_shop_home_gets_a_dagster_yaml_with_one_duckdb_slot(tmp_path, monkeypatch):
-    monkeypatch.delenv("DAGSTER_HOME", raising=False)
-    monkeypatch.delenv("DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS", raising=False)
+    # set, then delete: monkeypatch then restores both variables as they were, also when they were
+    # absent (ensure_dagster_home sets them, and later tests' subprocesses must not inherit them)
+    for name in ("DAGSTER_HOME", "DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS"):
+        monkeypatch.setenv(name, "unset by the test")
+        monkeypatch.delenv(name)
     paths = ShopPaths.at(tmp_path / "shop")
     home = ensure_dagster_home(paths)
     assert home == Path(paths.dagster_home).resolve() and home.is_dir()
