@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 import pyarrow.dataset as pads
 import pytest
 
@@ -304,6 +305,41 @@ def test_unpartitioned_table_is_replaced_whole(lake_uri: str, con: duckdb.DuckDB
     assert [f for f in _files(table)] == [next(iter(_files(table)))]  # one data file, nothing aside
 
 
+def test_pandas_arrow_relation_and_parameters(lake_uri: str, con: duckdb.DuckDBPyConnection) -> None:
+    import datetime as dt
+
+    import pandas as pd
+
+    table = lake.lake_table(lake_uri, EVENTS)
+    frame = pd.DataFrame(
+        {
+            "event_id": ["a", "b", "c"],
+            "partition_date": [dt.date(2026, 1, 31), dt.date(2026, 2, 1), dt.date(2026, 2, 2)],
+            "price": [19.99, 0.1 + 0.2, 5e-324],
+            # an offset is normalised to UTC wall time; nanoseconds that would be lost refuse the write
+            "event_time": pd.to_datetime(["2026-01-31T23:30:00.000001+02:00"] * 3, format="ISO8601"),
+        }
+    )
+    assert lake.write_partitions(frame, table).months == ("2026-01", "2026-02")
+    assert _rows(con, table) == [
+        ("a", dt.date(2026, 1, 31), 19.99, dt.datetime(2026, 1, 31, 21, 30, 0, 1), "2026-01"),
+        ("b", dt.date(2026, 2, 1), 0.1 + 0.2, dt.datetime(2026, 1, 31, 21, 30, 0, 1), "2026-02"),
+        ("c", dt.date(2026, 2, 2), 5e-324, dt.datetime(2026, 1, 31, 21, 30, 0, 1), "2026-02"),
+    ]
+    with pytest.raises(pa.ArrowInvalid, match=r"truncated|would lose data"):
+        lake.write_partitions(frame.assign(event_time=frame.event_time + pd.Timedelta(1, "ns")), table)
+    assert len(_rows(con, table)) == 3 and _leftovers(table) == []
+
+    lake.write_partitions_from_duckdb(
+        con, _events({"2026-01": 9}) + " LIMIT ?", table, parameters=[4], months=["2026-01"]
+    )
+    assert _counts(con, table) == {"2026-01": 4, "2026-02": 2}
+    relation = con.sql(_events({"2026-02": 6}))
+    lake.write_partitions_from_duckdb(con, relation, table)
+    assert _counts(con, table) == {"2026-01": 4, "2026-02": 6}
+    assert not [v for v in con.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()]
+
+
 def test_same_write_twice_gives_the_same_content(lake_uri: str, con: duckdb.DuckDBPyConnection) -> None:
     table = lake.lake_table(lake_uri, EVENTS)
     query = _events({"2026-01": 300, "2026-02": 200})
@@ -445,7 +481,7 @@ def test_sigkill_during_a_partition_write_keeps_the_previous_partition(
     table = lake.lake_table(lake_uri, EVENTS)
     lake.write_partitions_from_duckdb(con, _events({"2026-01": 30, "2026-02": 20}), table)
     _, base = table.filesystem()
-    writer = _writer(tmp_path, lake_uri, rows=20_000_000)
+    writer = _writer(tmp_path, lake_uri, rows=5_000_000)  # ~12 s alone: killed long before its end
     deadline = time.monotonic() + 60
     try:
         while not any(p.is_dir() for p in Path(base, lake.WAP).glob("*")):  # its aside folder appears
