@@ -41,10 +41,11 @@ folder and each move is one atomic rename: a reader sees a month's old files or 
 never half of either; between the two renames of a swap (microseconds) a listing can miss
 that month (missing, never doubled: the old files leave before the new ones arrive), and a
 write of several months publishes them one after the other. An unpartitioned table's files
-are moved one by one, so during those renames a listing can see part of it; keep such
-tables to a few files (Spark's `coalesce`), and readers that must not see a publish in
-progress call `recover(table)` first (it waits for nothing, but finishes a dead writer's
-publish). On object storage a "rename" is a copy and a delete per object (see below).
+are moved one by one (old ones out, then new ones in), so during those renames a listing can
+see part of it: keep such tables to a few files (one per DuckDB write; `coalesce` in Spark).
+Nobody has to wait for a half-done publish: a dead writer's publish is finished by the next
+`recover(table)` (called by every write, and by readers when they open a table). On object
+storage a "rename" is a copy and a delete per object (see below).
 
 **Storage.** Files are listed, moved and deleted through `pyarrow.fs` (local, S3, GCS, HDFS
 from the URI), not through Hadoop's FileSystem in the Spark JVM: the DuckDB ingestion writer
@@ -373,6 +374,12 @@ def recover(table: LakeTable, *, only_dead_writers: bool = True) -> list[str]:
         else:
             _finish(table, journal.write_id)
         handled.append(journal.write_id)
+    if not only_dead_writers:  # a journal a killed writer was saving: no write of it went further
+        fs, base = table.filesystem()
+        for info in fs.get_file_info(pafs.FileSelector(f"{base}/{WAP}", allow_not_found=True)):
+            if info.type == pafs.FileType.File and info.base_name.endswith(".tmp"):
+                fs.delete_file(info.path)
+        _delete_if_empty(fs, f"{base}/{WAP}")
     return handled
 
 

@@ -439,6 +439,11 @@ def test_a_live_writer_is_left_alone_by_readers(lake_uri: str, con: duckdb.DuckD
     finally:
         live.kill()
     assert _leftovers(table) == []
+    # a journal a killed writer was still saving is cleared by the next write
+    Path(base, lake.WAP).mkdir()
+    Path(base, lake.WAP, "20260101T000000000000-0000cafe.json.1234abcd.tmp").write_text("{")
+    lake.write_partitions_from_duckdb(con, _events({"2026-01": 2}), table)
+    assert _leftovers(table) == []
 
 
 # --- a real kill ----------------------------------------------------------------------------
