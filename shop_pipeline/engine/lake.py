@@ -88,6 +88,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as pads
 import pyarrow.fs as pafs
+import pyarrow.parquet as pq
 
 from shop_pipeline.engine.layout import MONTH_COLUMN, TableLayout, layout, month_key
 
@@ -587,14 +588,16 @@ def _arrow_stager(rows: pa.Table, table: LakeTable) -> Callable[[str, str], None
 
     def stage(aside_uri: str, write_id: str) -> None:
         fs, path = _filesystem(aside_uri)
+        if not table.partitioned:  # one file, written even without rows: the schema stays readable
+            fs.create_dir(path, recursive=True)
+            pq.write_table(rows, f"{path}/part-{write_id}-0.parquet", filesystem=fs, coerce_timestamps="us")
+            return
         pads.write_dataset(
             rows,
             path,
             filesystem=fs,
             format="parquet",
-            partitioning=pads.partitioning(pa.schema([(MONTH_COLUMN, pa.string())]), flavor="hive")
-            if table.partitioned
-            else None,
+            partitioning=pads.partitioning(pa.schema([(MONTH_COLUMN, pa.string())]), flavor="hive"),
             basename_template=f"part-{write_id}-{{i}}.parquet",
             existing_data_behavior="error",
             file_options=pads.ParquetFileFormat().make_write_options(coerce_timestamps="us"),
