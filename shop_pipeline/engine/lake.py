@@ -162,6 +162,18 @@ def _is_local(fs: pafs.FileSystem) -> bool:
     return isinstance(fs, pafs.LocalFileSystem)
 
 
+def _renames(fs: pafs.FileSystem) -> bool:
+    """Whether a folder moves with one atomic rename (local; HDFS through Spark would too, but
+    pyarrow's HDFS move is not relied on). Elsewhere every file is moved on its own."""
+    return _is_local(fs)
+
+
+def _duckdb_writes_to(fs: pafs.FileSystem) -> bool:
+    """Whether DuckDB's COPY writes straight into the aside folder (else a local temporary
+    folder, copied there by pyarrow.fs)."""
+    return _is_local(fs)
+
+
 # --- SQL text for DuckDB ---------------------------------------------------------------------
 
 
@@ -322,7 +334,7 @@ def _swap_unit(table: LakeTable, write_id: str, unit: str, new: list[str]) -> No
     new_files = set(new)
     old = [f for f in _files(fs, place, top_level=not folder) if f not in new_files]
     clean_start = old and len(old) == len(_files(fs, place, top_level=not folder))
-    if folder and _is_local(fs) and clean_start and not _exists(fs, trashed):
+    if folder and _renames(fs) and clean_start and not _exists(fs, trashed):
         _move(fs, place, trashed)  # one atomic rename
     else:
         for name in old:
@@ -331,7 +343,7 @@ def _swap_unit(table: LakeTable, write_id: str, unit: str, new: list[str]) -> No
             _delete_if_empty(fs, place)
     _checkpoint("between_swap_renames")
     remaining = _files(fs, staged, top_level=not folder)
-    if folder and _is_local(fs) and remaining and not _exists(fs, place):
+    if folder and _renames(fs) and remaining and not _exists(fs, place):
         _move(fs, staged, place)  # one atomic rename
     else:
         for name in remaining:
@@ -643,7 +655,7 @@ def write_partitions_from_duckdb(
             selected.append(month)
             options += f", PARTITION_BY ({MONTH_COLUMN})"
         fs, path = _filesystem(aside_uri)
-        local = _is_local(fs)
+        local = _duckdb_writes_to(fs)
         target = path if local else tempfile.mkdtemp(prefix="lake-")
         try:
             if not table.partitioned:
@@ -655,6 +667,7 @@ def write_partitions_from_duckdb(
             copy = f"COPY (SELECT {', '.join(selected)} FROM {source} AS q) TO {target_sql} ({options})"
             con.execute(copy, parameters)
             if not local:
+                fs.create_dir(path, recursive=True)
                 pafs.copy_files(target, path, destination_filesystem=fs)
         finally:
             if not local:

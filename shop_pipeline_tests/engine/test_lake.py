@@ -125,6 +125,14 @@ def test_sql_string_quotes_what_duckdb_reads_back(con: duckdb.DuckDBPyConnection
     assert lake.reader_glob("/l/a[1]*", partitioned=True) == "/l/a[[]1[]][*]/event_month=*/*.parquet"
 
 
+def test_uris() -> None:
+    assert lake.spark_uri("s3://bucket/lake") == "s3a://bucket/lake"
+    assert lake.spark_uri("file:///data/o%27b%20lake") == "file:///data/o'b lake"  # Hadoop quotes it itself
+    assert lake.spark_uri("/data/lake") == "file:///data/lake"
+    assert lake.lake_table("file:///data/my%20lake", EVENTS).filesystem()[1] == "/data/my lake/staging/events"
+    assert lake.lake_table("gs://b/l/", SCORES).location == "gs://b/l/scoring/customer_scores"
+
+
 def test_months_are_normalised() -> None:
     import datetime as dt
 
@@ -237,7 +245,7 @@ def test_spark_writer_overwrites_only_its_months(lake_uri: str, con: duckdb.Duck
 # --- partition overwrite and write-audit-publish --------------------------------------------
 
 
-def test_rewrite_replaces_exactly_the_touched_months(lake_uri: str, con: duckdb.DuckDBPyConnection) -> None:
+def test_rewrite_replaces_exactly_the_touched_months(lake_uri: str, con: duckdb.DuckDBPyConnection, moves: str) -> None:
     table = lake.lake_table(lake_uri, EVENTS)
     lake.write_partitions_from_duckdb(con, _events({"2026-01": 30, "2026-02": 20, "2026-03": 10}), table)
     before = _files(table)
@@ -371,9 +379,19 @@ CRASHES = {
 }
 
 
+@pytest.fixture(params=["rename", "copy"])
+def moves(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """`rename`: month folders swap with one rename each (local); `copy`: what object storage
+    does, every file moved on its own and DuckDB's COPY written to a temporary folder first."""
+    if request.param == "copy":
+        monkeypatch.setattr(lake, "_renames", lambda fs: False)
+        monkeypatch.setattr(lake, "_duckdb_writes_to", lambda fs: False)
+    return request.param
+
+
 @pytest.mark.parametrize(("point", "after"), list(CRASHES))
 def test_recovery_after_a_crash_at_each_step(
-    lake_uri: str, con: duckdb.DuckDBPyConnection, monkeypatch: pytest.MonkeyPatch, point: str, after: int
+    lake_uri: str, con: duckdb.DuckDBPyConnection, monkeypatch: pytest.MonkeyPatch, point: str, after: int, moves: str
 ) -> None:
     table = lake.lake_table(lake_uri, EVENTS)
     lake.write_partitions_from_duckdb(con, _events({"2026-01": 30, "2026-02": 20, "2026-03": 10}), table)
@@ -405,7 +423,7 @@ def test_recovery_after_a_crash_at_each_step(
     ],
 )
 def test_unpartitioned_recovery_and_a_crash_during_recovery(
-    lake_uri: str, con: duckdb.DuckDBPyConnection, monkeypatch: pytest.MonkeyPatch, point: str, again: str
+    lake_uri: str, con: duckdb.DuckDBPyConnection, monkeypatch: pytest.MonkeyPatch, point: str, again: str, moves: str
 ) -> None:
     table = lake.lake_table(lake_uri, SCORES)
     lake.write_partitions_from_duckdb(con, "SELECT range AS id, range * 0.5 AS score FROM range(10)", table)
