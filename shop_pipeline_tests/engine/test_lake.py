@@ -228,8 +228,14 @@ def test_spark_writer_overwrites_only_its_months(lake_uri: str, con: duckdb.Duck
         "SELECT concat('new-', id) AS event_id, date'2026-02-03' AS partition_date, 1.25D AS price, "
         "timestamp_ntz'2026-02-03 04:05:06.000007' AS event_time FROM range(7)"
     )
-    result = lake.write_partitions(frame, table, months=["2026-02-01", "2026-03-01"])
+    seen = {}
+
+    def audit(staged: lake.StagedWrite) -> None:  # an audit in Spark, on what was written aside
+        seen[staged.months] = staged.spark_frame(spark).count()
+
+    result = lake.write_partitions(frame, table, months=["2026-02-01", "2026-03-01"], audit=audit)
     assert result.months == ("2026-02", "2026-03")
+    assert seen == {("2026-02",): 7}
     assert _counts(con, table) == {"2026-01": 30, "2026-02": 7}  # 2026-03 named without rows: emptied
     after = _files(table)
     kept = {f: t for f, t in before.items() if f.startswith(f"{MONTH_COLUMN}=2026-01/")}
