@@ -36,15 +36,15 @@ multi-file commit (that is what Delta Lake and Iceberg add, with a log that ever
 understand: pyarrow and DuckDB need extensions, and "any Parquet reader finds the table" would
 no longer hold). A `_current` pointer to versioned folders has the same cost: a plain reader
 globbing the folder sees every version. So the unit of visibility here is the swap of one
-unit, and the journal makes the swap recoverable. On a local or HDFS file system a month is a
-folder and each move is one atomic rename: a reader sees a month's old files or its new files,
+unit, and the journal makes the swap recoverable. On a local file system a month is a folder
+and each move is one atomic rename: a reader sees a month's old files or its new files,
 never half of either; between the two renames of a swap (microseconds) a listing can miss
 that month (missing, never doubled: the old files leave before the new ones arrive), and a
 write of several months publishes them one after the other. An unpartitioned table's files
 are moved one by one (old ones out, then new ones in), so during those renames a listing can
 see part of it: keep such tables to a few files (one per DuckDB write; `coalesce` in Spark).
 Nobody has to wait for a half-done publish: a dead writer's publish is finished by the next
-`recover(table)` (called by every write, and by readers when they open a table). On object
+`recover(table)` (called by every write; readers should call it when they open a table). On object
 storage a "rename" is a copy and a delete per object (see below).
 
 **Storage.** Files are listed, moved and deleted through `pyarrow.fs` (local, S3, GCS, HDFS
