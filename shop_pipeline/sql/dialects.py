@@ -159,6 +159,35 @@ def statements(text: str) -> list[str]:
     return [part.strip() for part in re.split(r";\s*\n", text) if part.strip()]
 
 
+_TEMP_VIEW = re.compile(r"\s*CREATE OR REPLACE TEMPORARY VIEW\s+(`?[A-Za-z_][A-Za-z0-9_]*`?)\s+AS\s+(.*)", re.DOTALL)
+
+
+def temp_view(statement: str) -> tuple[str, str] | None:
+    """(view name, query) of a `CREATE OR REPLACE TEMPORARY VIEW name AS query` statement, else None."""
+    found = _TEMP_VIEW.fullmatch(statement)
+    return (found.group(1).strip("`"), found.group(2)) if found else None
+
+
+def execute(spark, text: str, params: dict[str, Any] | None = None):
+    """Run the statements of a Spark text in order with `params` bound; the last one's DataFrame.
+
+    Spark refuses parameter markers in a view's definition, so a temp view is made from the
+    DataFrame of its query, parameters bound (`createOrReplaceTempView`), not by its CREATE
+    statement; every other statement goes to spark.sql with the parameters it names.
+    """
+    frame = None
+    for statement in statements(text):
+        args = spark_args({k: v for k, v in (params or {}).items() if re.search(rf"(?<![:\w]):{k}\b", statement)})
+        view = temp_view(statement)
+        if view is not None:
+            name, query = view
+            spark.sql(query, args=args).createOrReplaceTempView(name)
+            frame = None
+        else:
+            frame = spark.sql(statement, args=args)
+    return frame
+
+
 def fill(text: str, **fragments: str) -> str:
     """`text` with each `{name}` placeholder replaced by fragments[name]; other braces left alone."""
     missing = set(_PLACEHOLDER.findall(text)) - set(fragments)
@@ -303,10 +332,7 @@ def _anonymous(node: exp.Anonymous) -> exp.Expression:
         return _fn("xxhash64", *args)
     if name == "to_json" and len(args) == 1:
         # DuckDB writes NULL fields as null; Spark leaves them out unless told not to
-        options = exp.Map(
-            keys=exp.Array(expressions=[exp.Literal.string("ignoreNullFields")]),
-            values=exp.Array(expressions=[exp.Literal.string("false")]),
-        )
+        options = _fn("map", exp.Literal.string("ignoreNullFields"), exp.Literal.string("false"))
         return _fn("to_json", args[0], options)
     if name == "make_timestamp" and len(args) == 1:
         return _cast(_fn("timestamp_micros", args[0]), "TIMESTAMP_NTZ")
