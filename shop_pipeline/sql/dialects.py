@@ -155,11 +155,26 @@ def to_spark(text: str) -> str:
 
 
 def statements(text: str) -> list[str]:
-    """The statements of a Spark SQL text (spark.sql runs one at a time), placeholders filled first."""
-    return [part.strip() for part in re.split(r";\s*\n", text) if part.strip()]
+    """The statements of a Spark SQL text, in order (spark.sql runs one at a time): split at the
+    semicolons sqlglot's tokenizer finds, so none in a comment or a string splits it."""
+    from sqlglot.dialects.spark import Spark
+    from sqlglot.tokens import TokenType
+
+    cuts = [t.start for t in Spark().tokenize(text) if t.token_type == TokenType.SEMICOLON]
+    parts, start = [], 0
+    for cut in [*cuts, len(text)]:
+        parts.append(text[start:cut].strip())
+        start = cut + 1
+    return [part for part in parts if _has_code(part)]
 
 
-_TEMP_VIEW = re.compile(r"\s*CREATE OR REPLACE TEMPORARY VIEW\s+(`?[A-Za-z_][A-Za-z0-9_]*`?)\s+AS\s+(.*)", re.DOTALL)
+def _has_code(part: str) -> bool:
+    from sqlglot.dialects.spark import Spark
+
+    return bool(part) and bool(Spark().tokenize(part))
+
+
+_TEMP_VIEW = re.compile(r"(?:\s*--[^\n]*\n)*\s*CREATE OR REPLACE TEMPORARY VIEW\s+(`?[A-Za-z_][A-Za-z0-9_]*`?)\s+AS\s+(.*)", re.DOTALL)
 
 
 def temp_view(statement: str) -> tuple[str, str] | None:

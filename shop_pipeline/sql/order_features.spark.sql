@@ -1,7 +1,7 @@
 -- Spark override of order_features.sql (docs/cluster_sql.md): the same statement, but the
 -- customer's events before each order's start are counted with a running count over the
 -- customer's events and order starts in time order, where the DuckDB file uses an ASOF JOIN
--- (Spark SQL has none). Generated from the DuckDB file by sqlglot with that one CTE changed;
+-- (Spark SQL has none). Generated from the DuckDB file by sqlglot with that one CTE changed:
 -- keep the two in step (the EXPLAIN and parity tests in shop_pipeline_tests/engine/ run both).
 WITH events AS (
   SELECT
