@@ -330,6 +330,9 @@ def _node(node: exp.Expression) -> exp.Expression:
         return _fn("datediff", node.this, node.expression)
     if isinstance(node, (exp.Table, exp.Lateral)) and isinstance(node.this, exp.GenerateSeries):
         return _series(node)
+    if isinstance(node, exp.Window) and isinstance(node.parent, exp.Binary):
+        # `sum(x) OVER w - x`: Spark's parser reads `w - x` as one (invalid) identifier
+        return exp.Paren(this=node.copy())
     return node
 
 

@@ -46,7 +46,9 @@ WITH events AS (
   SELECT
     category,
     day,
-    CAST(SUM(price_sum) OVER earlier AS DOUBLE) / SUM(n) OVER earlier AS reference_price
+    CAST(SUM(price_sum) OVER earlier AS DOUBLE) / (
+      SUM(n) OVER earlier
+    ) AS reference_price
   FROM category_days
   WINDOW earlier AS (
     PARTITION BY category
@@ -96,9 +98,15 @@ WITH events AS (
     CAST(AVG(CAST(amount AS DOUBLE)) OVER previous AS DOUBLE) AS prev_mean_amount,
     STDDEV_SAMP(CAST(amount AS DOUBLE)) OVER previous AS prev_std_amount,
     MAX(order_time) OVER previous AS prev_order_time,
-    COUNT(*) OVER last_hour - 1 AS orders_last_1h,
-    COUNT(*) OVER last_day - 1 AS orders_last_24h,
-    CAST(SUM(amount) OVER last_day - amount AS DOUBLE) AS amount_last_24h
+    (
+      COUNT(*) OVER last_hour
+    ) - 1 AS orders_last_1h,
+    (
+      COUNT(*) OVER last_day
+    ) - 1 AS orders_last_24h,
+    CAST((
+      SUM(amount) OVER last_day
+    ) - amount AS DOUBLE) AS amount_last_24h
   FROM orders AS o
   WINDOW previous AS (
     PARTITION BY user_id

@@ -34,6 +34,9 @@ from shop_pipeline_tests.engine.local_spark import fresh_catalog, local_spark
 pytest.importorskip("pyspark")
 
 RELATIVE = 1e-9
+# Beside the relative tolerance: a difference of nearly equal numbers (discount_vs_ref = 1 - a / b)
+# is 0 on one engine and 2e-16 on the other when a DECIMAL -> DOUBLE cast differs in its last bit.
+ABSOLUTE = 1e-12
 LAKE_TABLES = ("raw.events", "raw.products", "raw.promotions", "raw.ad_spend", "staging.events")
 
 
@@ -66,12 +69,14 @@ def spark(shop, tmp_path_factory):
         for table in LAKE_TABLES:
             where = layout(table)
             target = where.location(str(lake))
+            (lake / where.schema).mkdir(exist_ok=True)
             if where.partition_column:
                 con.execute(
                     f"COPY (SELECT *, strftime({where.month_of}, '%Y-%m') AS {MONTH_COLUMN} FROM {table}) "
                     f"TO '{target}' (FORMAT parquet, PARTITION_BY ({MONTH_COLUMN}))"
                 )
             else:
+                (lake / where.schema / where.name).mkdir()
                 con.execute(f"COPY {table} TO '{target}/part-0.parquet' (FORMAT parquet)")
     session = local_spark()
     fresh_catalog(session, lake.as_uri())
@@ -110,7 +115,7 @@ def assert_same_rows(name: str, duck: pd.DataFrame, spark: pd.DataFrame, keys: l
         left, right = duck[column], spark[column]
         if pd.api.types.is_float_dtype(left) or pd.api.types.is_float_dtype(right):
             a, b = left.astype("float64").to_numpy(), right.astype("float64").to_numpy()
-            same = np.isclose(a, b, rtol=RELATIVE, atol=0.0) | (np.isnan(a) & np.isnan(b))
+            same = np.isclose(a, b, rtol=RELATIVE, atol=ABSOLUTE) | (np.isnan(a) & np.isnan(b))
         elif pd.api.types.is_datetime64_any_dtype(left) or pd.api.types.is_datetime64_any_dtype(right):
             a, b = pd.to_datetime(left).astype("datetime64[us]"), pd.to_datetime(right).astype("datetime64[us]")
             same = ((a == b) | (a.isna() & b.isna())).to_numpy()
@@ -205,7 +210,7 @@ def test_order_features(shop, spark, since):
     since_at = cutoff_for(shop[1][-5]) if since else None
     params = order_feature_params(as_of, EXPENSIVE_RATIO, since_at)
     duck, other = _duckdb(shop, "order_features", params), _spark(spark, "order_features", params)
-    assert len(duck) > 20
+    assert len(duck) > (5 if since else 20)
     assert_same_rows("order_features", duck, other, ["customer_id", "order_id"])
 
 
@@ -238,8 +243,8 @@ def test_staging(shop, spark, scope):
     dialects.execute(spark, dialects.fill(dialects.load("stage_events", "spark"), others=spark_others), params)
     dialects.execute(spark, dialects.load("stage_duplicates", "spark"))
     spark_rows = spark.table("staged_rows").toPandas()
-    assert duck_rows["reason_code"].notna().sum() > 5, "the generator planted no quarantined rows"
-    assert len(duck_duplicates) > 10, "the generator planted no duplicates"
+    assert duck_rows["reason_code"].notna().sum() > (5 if scope == "all_days" else 0), "no quarantined rows"
+    assert len(duck_duplicates) > (10 if scope == "all_days" else 0), "no duplicates"
     # the hashes are engine-specific (hash() vs xxhash64()): only their use is compared, through the duplicates
     assert_same_rows("staged_rows", duck_rows, spark_rows, ["arrival"], skip=("content_hash", "id_hash"))
     assert_same_rows(
