@@ -90,7 +90,9 @@ def columns_ddl(table: str) -> list[str]:
         comment = f" COMMENT {quote_string(column.description)}" if column.description else ""
         parts.append(f"{quote_identifier(column.name)} {spark_type(column.type)}{comment}")
     if layout(table).partition_column:
-        parts.append(f"{quote_identifier(MONTH_COLUMN)} STRING COMMENT 'partition: yyyy-MM of {layout(table).month_of}'")
+        parts.append(
+            f"{quote_identifier(MONTH_COLUMN)} STRING COMMENT 'partition: yyyy-MM of {layout(table).month_of}'"
+        )
     return parts
 
 

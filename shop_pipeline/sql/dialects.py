@@ -113,7 +113,9 @@ def names() -> tuple[str, ...]:
 def overrides() -> tuple[str, ...]:
     """The statements with a Spark override file (<name>.spark.sql), sorted."""
     folder = resources.files(sql.__name__)
-    return tuple(sorted(f.name.removesuffix(OVERRIDE_SUFFIX) for f in folder.iterdir() if f.name.endswith(OVERRIDE_SUFFIX)))
+    return tuple(
+        sorted(f.name.removesuffix(OVERRIDE_SUFFIX) for f in folder.iterdir() if f.name.endswith(OVERRIDE_SUFFIX))
+    )
 
 
 def load(name: str, engine: str = "duckdb") -> str:
@@ -174,7 +176,9 @@ def _has_code(part: str) -> bool:
     return bool(part) and bool(Spark().tokenize(part))
 
 
-_TEMP_VIEW = re.compile(r"(?:\s*--[^\n]*\n)*\s*CREATE OR REPLACE TEMPORARY VIEW\s+(`?[A-Za-z_][A-Za-z0-9_]*`?)\s+AS\s+(.*)", re.DOTALL)
+_TEMP_VIEW = re.compile(
+    r"(?:\s*--[^\n]*\n)*\s*CREATE OR REPLACE TEMPORARY VIEW\s+(`?[A-Za-z_][A-Za-z0-9_]*`?)\s+AS\s+(.*)", re.DOTALL
+)
 
 
 def temp_view(statement: str) -> tuple[str, str] | None:
@@ -224,7 +228,7 @@ def spark_args(params: dict[str, Any]) -> dict[str, Any]:
     wall time) becomes a TIMESTAMP_NTZ literal: bound as is, PySpark would read it in the driver's
     local time zone as a TIMESTAMP. Dates, numbers, strings, booleans and None bind as they are.
     """
-    from pyspark.sql import functions as F  # noqa: N812 (only callers on Spark import pyspark)
+    from pyspark.sql import functions as F
 
     args: dict[str, Any] = {}
     for key, value in params.items():
@@ -297,9 +301,31 @@ def _name(node: exp.Expression) -> str:
 
 
 def _node(node: exp.Expression) -> exp.Expression:
+    """The Spark form of one DuckDB node (its children already rewritten)."""
+    rewritten = _function(node)
+    return rewritten if rewritten is not node else _structure(node)
+
+
+def _structure(node: exp.Expression) -> exp.Expression:
+    """Tables, FROM items, arithmetic."""
     if isinstance(node, exp.Table) and node.args.get("db") is not None and node.db.lower() == "temp":
         node.set("db", None)
         return node
+    if isinstance(node, exp.Sub) and _is_date(node.this) and _is_date(node.expression):
+        return _fn("datediff", node.this, node.expression)
+    if isinstance(node, (exp.Table, exp.Lateral)) and isinstance(node.this, exp.GenerateSeries):
+        return _series(node)
+    if isinstance(node, exp.Window) and isinstance(node.parent, exp.Binary):
+        # `sum(x) OVER w - x`: Spark's parser reads `w - x` as one (invalid) identifier
+        return exp.Paren(this=node.copy())
+    if isinstance(node, exp.Div) and not _is_double(node.this):
+        # DuckDB divides DECIMAL (and integers) in DOUBLE; Spark keeps a DECIMAL rounded to 6 digits
+        node.set("this", _cast(node.this, "DOUBLE"))
+    return node
+
+
+def _function(node: exp.Expression) -> exp.Expression:
+    """Function calls sqlglot leaves unknown or wrong for Spark."""
     if isinstance(node, exp.UnixToTime) and node.args.get("scale") is not None:
         return _epoch(node)
     if isinstance(node, exp.Anonymous):
@@ -318,21 +344,9 @@ def _node(node: exp.Expression) -> exp.Expression:
     if isinstance(node, exp.ArgMax) and isinstance(node.expression, exp.Tuple):
         node.set("expression", exp.Struct(expressions=node.expression.expressions))
         return node
-    if isinstance(node, exp.Div):
-        # DuckDB divides DECIMAL (and integers) in DOUBLE; Spark keeps a DECIMAL rounded to 6 digits
-        if not _is_double(node.this):
-            node.set("this", _cast(node.this, "DOUBLE"))
-        return node
     if isinstance(node, exp.Avg) and not _is_double(node.this):
-        node.set("this", _cast(node.this, "DOUBLE"))
-        return node
-    if isinstance(node, exp.Sub) and _is_date(node.this) and _is_date(node.expression):
-        return _fn("datediff", node.this, node.expression)
-    if isinstance(node, (exp.Table, exp.Lateral)) and isinstance(node.this, exp.GenerateSeries):
-        return _series(node)
-    if isinstance(node, exp.Window) and isinstance(node.parent, exp.Binary):
-        # `sum(x) OVER w - x`: Spark's parser reads `w - x` as one (invalid) identifier
-        return exp.Paren(this=node.copy())
+        # DuckDB's avg of a DECIMAL is a DOUBLE, Spark's a DECIMAL
+        return exp.Avg(this=_cast(node.this, "DOUBLE"))
     return node
 
 

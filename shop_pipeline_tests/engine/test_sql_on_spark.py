@@ -62,7 +62,9 @@ SEQUENCES = {
     "recommend_items": ["@recommend_source"],
     "recommend_pairs": ["@recommend_source"],
 }
-SETUPS = {"@recommend_source": "CREATE OR REPLACE TEMPORARY VIEW recommend_source AS SELECT * FROM features.interactions"}
+SETUPS = {
+    "@recommend_source": "CREATE OR REPLACE TEMPORARY VIEW recommend_source AS SELECT * FROM features.interactions"
+}
 
 # Placeholders, filled as warehouse/staging.stage_days fills them (with the other partitions'
 # rows when there are some, else an empty query).
@@ -116,7 +118,7 @@ def _explain(spark, name: str, text: str) -> None:
                 spark.sql(query, args=args)  # raises the error EXPLAIN only mentions
             if view:  # made as the pipeline makes it; CACHE TABLE is only planned (no job on empty tables)
                 dialects.execute(spark, statement, {k: PARAMETERS[k] for k in _params(query)})
-        except Exception as error:  # noqa: BLE001 (the test reports Spark's error for the file)
+        except Exception as error:
             pytest.fail(f"sql/{name}.sql on Spark: {error}\n--- statement ---\n{statement}")
         if "Error occurred during query planning" in plan:
             pytest.fail(f"sql/{name}.sql on Spark: {plan}\n--- statement ---\n{statement}")
@@ -152,9 +154,13 @@ def test_statement_explains_on_spark(spark, name):
 @pytest.mark.parametrize("table", ddl.tables())
 def test_table_ddl_creates_on_spark(spark, tmp_path, table):
     statement = spark_catalog.create_statement(table, tmp_path.as_uri())
-    scratch = statement.replace(spark_catalog.table_name(table), f"`{layout(table).schema}`.`ddl_check_{layout(table).name}`", 1)
+    scratch = statement.replace(
+        spark_catalog.table_name(table), f"`{layout(table).schema}`.`ddl_check_{layout(table).name}`", 1
+    )
     spark.sql(scratch)
     created = spark.table(f"{layout(table).schema}.ddl_check_{layout(table).name}").schema
-    expected = [c.name for c in ddl.columns(table)] + ([layout(table).partition_column] if layout(table).partition_column else [])
+    expected = [c.name for c in ddl.columns(table)] + (
+        [layout(table).partition_column] if layout(table).partition_column else []
+    )
     assert [f.name for f in created.fields] == expected
     spark.sql(f"DROP TABLE `{layout(table).schema}`.`ddl_check_{layout(table).name}`")

@@ -126,7 +126,9 @@ def assert_same_rows(name: str, duck: pd.DataFrame, spark: pd.DataFrame, keys: l
             bad = np.flatnonzero(~same)[:3]
             problems.append(
                 f"{column}: {len(np.flatnonzero(~same))} rows differ, e.g. "
-                + "; ".join(f"{duck.loc[i, keys].tolist()}: duckdb={left.iloc[i]!r} spark={right.iloc[i]!r}" for i in bad)
+                + "; ".join(
+                    f"{duck.loc[i, keys].tolist()}: duckdb={left.iloc[i]!r} spark={right.iloc[i]!r}" for i in bad
+                )
             )
     assert not problems, f"{name} differs between DuckDB and Spark:\n" + "\n".join(problems)
 
