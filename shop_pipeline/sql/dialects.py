@@ -52,6 +52,7 @@ every partition look changed once (a full rebuild, never a missed one).
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import re
 from functools import cache
 from importlib import resources
@@ -89,6 +90,7 @@ DUCKDB_ONLY: dict[str, str] = {
 }
 
 OVERRIDE_SUFFIX = ".spark.sql"
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _SENTINEL = "__placeholder_{}__"
 _SENTINEL_QUERY = re.compile(r"SELECT\s+\*\s+FROM\s+__placeholder_([A-Za-z_][A-Za-z0-9_]*)__")
@@ -170,6 +172,20 @@ def statements(text: str) -> list[str]:
     return [part for part in parts if _has_code(part)]
 
 
+def parameters(text: str) -> tuple[str, ...]:
+    """The named parameter markers (`:name`) of a Spark SQL text, in order of first use (found by
+    sqlglot's tokenizer: none in a comment or a string)."""
+    from sqlglot.dialects.spark import Spark
+
+    tokens = Spark().tokenize(text)
+    found = [
+        b.text
+        for a, b in itertools.pairwise(tokens)
+        if a.token_type.name == "COLON" and b.start == a.end + 1 and _IDENTIFIER.fullmatch(b.text)
+    ]
+    return tuple(dict.fromkeys(found))
+
+
 def _has_code(part: str) -> bool:
     from sqlglot.dialects.spark import Spark
 
@@ -196,7 +212,8 @@ def execute(spark, text: str, params: dict[str, Any] | None = None):
     """
     frame = None
     for statement in statements(text):
-        args = spark_args({k: v for k, v in (params or {}).items() if re.search(rf"(?<![:\w]):{k}\b", statement)})
+        named = parameters(statement)
+        args = spark_args({k: v for k, v in (params or {}).items() if k in named})
         view = temp_view(statement)
         if view is not None:
             name, query = view

@@ -11,7 +11,6 @@ their caller splices in (FILLS).
 from __future__ import annotations
 
 import datetime as dt
-import re
 
 import pytest
 
@@ -84,14 +83,10 @@ def spark(tmp_path_factory):
 
 
 def _params(text: str) -> dict:
-    names = set(re.findall(r"(?<![:\w]):([A-Za-z_]\w*)", _without_strings(text)))
+    names = set(dialects.parameters(text))
     missing = names - set(PARAMETERS)
     assert not missing, f"no sample value for parameter(s) {sorted(missing)}: add them to PARAMETERS"
     return dialects.spark_args({name: PARAMETERS[name] for name in names})
-
-
-def _without_strings(text: str) -> str:
-    return re.sub(r"'(?:[^'\\]|\\.)*'", "''", text)
 
 
 def _spark_text(name: str, others: str | None = None) -> str:

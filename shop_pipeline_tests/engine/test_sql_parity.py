@@ -253,3 +253,18 @@ def test_staging(shop, spark, scope):
         "staged_duplicates_found", duck_duplicates, spark.table("staged_duplicates_found").toPandas(), ["arrival"]
     )
     assert_same_rows("staged_repeated_ids", duck_repeated, spark.table("staged_repeated_ids").toPandas(), ["event_id"])
+
+
+def test_a_stable_hash_for_samples_is_the_same_on_both_engines(shop, spark):
+    """hash() differs by engine (DuckDB's 64-bit hash, Spark's 32-bit Murmur3 or xxhash64), so a
+    sample or id that both engines must agree on needs another hash: the first 15 hex digits of
+    md5 of the id's text, as a BIGINT (docs/cluster_sql.md), written here in each dialect."""
+    warehouse, _ = shop
+    with connect(warehouse, read_only=True) as con:
+        duck = con.execute(
+            "SELECT DISTINCT user_id, CAST(('0x' || substr(md5(user_id), 1, 15)) AS BIGINT) AS h FROM staging.events"
+        ).df()
+    other = spark.sql(
+        "SELECT DISTINCT user_id, CAST(conv(substr(md5(user_id), 1, 15), 16, 10) AS BIGINT) AS h FROM staging.events"
+    ).toPandas()
+    assert_same_rows("stable hash", duck, other, ["user_id"])
