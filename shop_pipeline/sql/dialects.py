@@ -431,25 +431,38 @@ _FORMAT_CODES = {"%Y": "yyyy", "%m": "MM", "%d": "dd", "%H": "HH", "%M": "mm", "
 
 
 def _spark_format(duckdb_format: str) -> str:
-    """A strftime format as a Spark datetime pattern, literal text quoted."""
-    out, literal = [], []
+    """A strftime format as a Spark datetime pattern: codes mapped, runs of literal characters
+    quoted (plain separators left bare)."""
+    out: list[str] = []
+    literal: list[str] = []
+
+    def flush() -> None:
+        if literal:
+            out.append("'" + "".join(literal).replace("'", "''") + "'")
+            literal.clear()
+
     i = 0
     while i < len(duckdb_format):
         code = duckdb_format[i : i + 2]
         if code in _FORMAT_CODES:
-            if literal:
-                out.append("'" + "".join(literal).replace("'", "''") + "'")
-                literal = []
+            flush()
             out.append(_FORMAT_CODES[code])
             i += 2
-        elif code.startswith("%") and len(code) == 2 and code != "%%":
+            continue
+        if code.startswith("%") and code != "%%":
             raise NotOnSpark(f"strftime code {code} has no Spark pattern here")
+        char = "%" if code == "%%" else duckdb_format[i]
+        i += 2 if code == "%%" else 1
+        if char in _SEPARATORS:
+            flush()
+            out.append(char)
         else:
-            literal.append(duckdb_format[i])
-            i += 2 if code == "%%" else 1
-    if literal:
-        out.append("'" + "".join(literal).replace("'", "''") + "'")
+            literal.append(char)
+    flush()
     return "".join(out)
+
+
+_SEPARATORS = set("-:/ .,_")
 
 
 def _is_double(node: exp.Expression) -> bool:
