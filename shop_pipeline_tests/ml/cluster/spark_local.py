@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -10,6 +12,9 @@ def local_session(app_name: str) -> Iterator[Any]:
     """A module fixture's body: a local[2] session with a 512 MB driver, stopped afterwards."""
     from pyspark.sql import SparkSession
 
+    # the Python workers run this interpreter (its packages: shop_pipeline, scikit-learn, skops);
+    # PySpark reads the variable, not spark.pyspark.python, when it starts a session itself
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     session = (
         SparkSession.builder.master("local[2]")
         .appName(app_name)
