@@ -16,7 +16,10 @@ Everything that iterates models reads the spec, so adding a model is one package
                  and what the training asset shows
     scoring      spec.score(con, fitted, row, as_of, settings) -> the rows of `score_table` (its
                  columns are the DDL's, sql/tables/<score_table>.sql); `describe_scores` says
-                 what the score asset shows
+                 what the score asset shows; `score_rows(fitted, features, as_of, version)`, when
+                 a model's rows score independently, scores any chunk of its feature table's rows
+                 (the first of `scoring_inputs`) as `score` would: what a Spark task runs
+                 (ml/common/spark_scoring.py); None: the model scores on the driver
     drift        spec.drift(con, load, window_days, bins, notes) -> DriftPart: PSI of
                  `drift_features` (and its score) against the champion's training window
     serving      spec.snapshot_export(con, folder, models_dir) -> the manifest entry of what the
@@ -155,6 +158,9 @@ class ModelSpec:
     scoring_inputs: Mapping[str, str]
     score: Callable[[duckdb.DuckDBPyConnection, Any, registry.RegistryRow, dt.date, ModelSettings], pd.DataFrame]
     describe_scores: Callable[[pd.DataFrame, registry.RegistryRow, bool, ModelSettings], Shown]
+    # the rows of score_table for a chunk of feature rows (row-independent scoring, distributed in
+    # Spark mode: ml/common/spark_scoring.py); None: the model scores on the driver
+    score_rows: Callable[[Any, pd.DataFrame, dt.date, str], pd.DataFrame] | None = None
     training_settings: Callable[[ModelSettings], dict[str, Any]] = _no_settings
     scoring_settings: Callable[[ModelSettings], dict[str, Any]] = _no_settings
     kept_columns: tuple[str, ...] | None = None  # read back when the scores are kept (None: every column)

@@ -46,6 +46,7 @@ SPEC = ModelSpec(
     scoring_inputs={"features.order_features": ""},
     score=score.score_table,
     describe_scores=score.describe_scores,
+    score_rows=score.score_rows,
     kept_columns=SCORE_COLUMNS,
     unmeasured_mode=UNSUPERVISED,
     reused_shown=lambda row: {"mode": row.parameters.get("mode", "unknown")},

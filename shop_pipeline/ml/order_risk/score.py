@@ -151,6 +151,12 @@ def score_orders(
     return frame
 
 
+def score_rows(fitted: FittedOrderRisk, features: pd.DataFrame, as_of: Any, model_version: str) -> pd.DataFrame:
+    """score_orders of a chunk of features.order_features rows, each scored afresh (no `previous`: a lent
+    score is the score scoring anew gives); the chunk scorer of distributed scoring (ModelSpec.score_rows)."""
+    return score_orders(fitted, features, as_of, model_version)
+
+
 def score_table(
     con: duckdb.DuckDBPyConnection,
     fitted: FittedOrderRisk,

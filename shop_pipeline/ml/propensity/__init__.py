@@ -44,6 +44,7 @@ SPEC = ModelSpec(
     scoring_inputs={"features.customer_features": ""},
     score=score.score_table,
     describe_scores=score.describe_scores,
+    score_rows=score.score_customers,
     competing=competed_candidates,
     drift_features=evaluate.DRIFT_FEATURES,
     drift=evaluate.drift,
