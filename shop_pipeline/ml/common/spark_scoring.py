@@ -47,34 +47,10 @@ from typing import Any
 import pandas as pd
 
 from shop_pipeline.engine import lake
+from shop_pipeline.engine.spark_catalog import spark_type
 from shop_pipeline.ml.common import registry
 from shop_pipeline.ml.common.spec import ModelSpec
 from shop_pipeline.sql import ddl
-
-# DuckDB types of the DDL files -> Spark SQL types (the lake's Parquet types, read back identically)
-SPARK_TYPES = {
-    "VARCHAR": "string",
-    "DOUBLE": "double",
-    "FLOAT": "float",
-    "BIGINT": "bigint",
-    "INTEGER": "int",
-    "SMALLINT": "smallint",
-    "BOOLEAN": "boolean",
-    "DATE": "date",
-    "TIMESTAMP": "timestamp_ntz",
-    "UBIGINT": "decimal(20,0)",  # every unsigned 64-bit value, exactly (Spark has no unsigned types)
-    "JSON": "string",
-}
-
-
-def spark_type(duckdb_type: str) -> str:
-    """The Spark SQL type of a DuckDB type named as duckdb_columns() names it."""
-    kind = duckdb_type.upper()
-    if kind in SPARK_TYPES:
-        return SPARK_TYPES[kind]
-    if kind.startswith("DECIMAL"):
-        return kind.lower()
-    raise ValueError(f"no Spark type for the DuckDB type {duckdb_type}")
 
 
 def spark_schema(table: str) -> Any:
