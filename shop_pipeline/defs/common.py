@@ -16,6 +16,8 @@ from dagster import (
     MetadataValue,
 )
 
+from shop_pipeline.engine.settings import DUCKDB, engine_kind
+
 
 def partition_start(day: dt.date) -> dt.date:
     """The first day of the partition holding `day` (its month)."""
@@ -66,6 +68,17 @@ def add_partitions(instance, days) -> list[str]:
 DATA_PLATFORM = ["team:data-platform"]
 ML_TEAM = ["team:ml"]
 DUCKDB_POOL = "duckdb"  # DuckDB has one writer: every writing asset shares this pool (limit 1)
+SPARK_POOL_PREFIX = "spark/"
+
+
+def asset_pool(asset_name: str, engine: str | None = None) -> str:
+    """The concurrency pool of an asset that writes tables, by engine ($SHOP_PIPELINE_ENGINE when
+    the definitions load): with DuckDB every writer shares `duckdb` (one writer per file); with
+    Spark each asset has its own pool, `spark/<asset>`, so independent assets, and months of one
+    asset up to the pool's limit, are written at once (the instance's dagster.yaml: instance.py)."""
+    if engine_kind(engine) == DUCKDB:
+        return DUCKDB_POOL
+    return SPARK_POOL_PREFIX + asset_name
 
 
 # Declarative automation (evaluated by the `follow_new_data` sensor, defs/automation.py): a feature

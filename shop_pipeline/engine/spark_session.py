@@ -126,7 +126,12 @@ def open_session(
         runtime.update(extra)
     else:
         builder = SparkSession.builder.master(master_url(settings)).appName(app_name)
-        for key, value in {**driver_conf(settings), **extra}.items():
+        static = {**driver_conf(settings), **extra}
+        if "spark.pyspark.python" in static:
+            # a driver started from Python takes its executors' Python from this variable only
+            # (SparkContext.pythonExec); unset, they would run the first python3 on the PATH
+            os.environ.setdefault("PYSPARK_PYTHON", static["spark.pyspark.python"])
+        for key, value in static.items():
             builder = builder.config(key, value)
         runtime.update({key: value for key, value in extra.items() if key in runtime})
     session = builder.getOrCreate()
