@@ -56,12 +56,12 @@ def test_master_and_connect_urls_are_checked(monkeypatch):
     for good in ("spark://127.0.0.1:7077", "spark://a:7077,b:7077", "local", "local[2]", "local[*]", "yarn"):
         assert settings.spark_master(good) == good
     for wrong in ("spark://host", "local[two]", "mesos://x:5050", "127.0.0.1:7077"):
-        with pytest.raises(ValueError, match="SHOP_PIPELINE_SPARK_MASTER=.* is not a Spark master URL"):
+        with pytest.raises(ValueError, match=r"SHOP_PIPELINE_SPARK_MASTER=.* is not a Spark master URL"):
             settings.spark_master(wrong)
     monkeypatch.setenv(SPARK_REMOTE_ENV, "sc://spark.example.com:15002/;use_ssl=true;token=abc")
     assert settings.spark_remote().startswith("sc://spark.example.com:15002")
     for wrong in ("http://host:15002", "sc://", "spark://host:7077"):
-        with pytest.raises(ValueError, match="SPARK_REMOTE=.* is not a Spark Connect URL"):
+        with pytest.raises(ValueError, match=r"SPARK_REMOTE=.* is not a Spark Connect URL"):
             settings.spark_remote(wrong)
 
 

@@ -51,9 +51,7 @@ def test_a_job_runs_on_both_workers_with_the_engine_independent_settings(spark_c
                 {"id_sum": [int(frame["id"].sum())], "cwd": [os.getcwd()], "tz": [os.environ.get("TZ", "")]}
             )
 
-    result = (
-        spark.range(0, 1000, numPartitions=8).mapInPandas(where, "id_sum long, cwd string, tz string").toPandas()
-    )
+    result = spark.range(0, 1000, numPartitions=8).mapInPandas(where, "id_sum long, cwd string, tz string").toPandas()
     assert result["id_sum"].sum() == sum(range(1000))
     assert {worker_of_task(spark_cluster, cwd) for cwd in result["cwd"]} == {0, 1}
     # the master and each worker see the application's executors: two distinct workers
