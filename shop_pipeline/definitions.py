@@ -20,17 +20,14 @@ from dagster import (
     BetaWarning,
     CodeReferencesMetadataValue,
     Definitions,
-    ExecutorDefinition,
     LocalFileCodeReference,
     PreviewWarning,
-    in_process_executor,
     load_from_defs_folder,
-    multiprocess_executor,
 )
 
 from shop_pipeline.defs.automation import definitions_from_environment
+from shop_pipeline.defs.common import run_executor
 from shop_pipeline.defs.run_logs import RUN_LOGGERS
-from shop_pipeline.engine.settings import DUCKDB, engine_kind, parallel_steps
 from shop_pipeline.resources import default_resources
 from shop_pipeline.settings import ShopPaths
 
@@ -63,20 +60,6 @@ def folder_definitions() -> Definitions:
 
 # Every asset of the shop (with its checks).
 ASSETS = [linked_to_source(assets) for assets in folder_definitions().assets or []]
-
-
-def run_executor(engine: str | None = None) -> ExecutorDefinition:
-    """How a run executes its steps, by engine ($SHOP_PIPELINE_ENGINE when the definitions load).
-    DuckDB allows one writer: steps run in the run's own process, one at a time. Spark: each step
-    in its own process, up to $SHOP_PIPELINE_PARALLEL_STEPS at once (default: the machine's cores),
-    so independent assets proceed together while the cluster does the heavy work (each step's
-    process opens its own Spark session or Connect client); the pools bound each asset
-    (defs/common.py, asset_pool). On Kubernetes the deployment sets the k8s executor instead
-    (docs/cluster.md)."""
-    if engine_kind(engine) == DUCKDB:
-        return in_process_executor
-    steps = parallel_steps()
-    return multiprocess_executor.configured({"max_concurrent": steps or 0}) if steps else multiprocess_executor
 
 
 def build_definitions(paths: ShopPaths | None = None) -> Definitions:

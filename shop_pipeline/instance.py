@@ -5,7 +5,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from shop_pipeline.engine.settings import DAGSTER_PG_URL_ENV, DUCKDB, dagster_pg_url, engine_kind, parallel_steps
+from shop_pipeline.engine.settings import (
+    DAGSTER_PG_URL_ENV,
+    DUCKDB,
+    dagster_pg_url,
+    engine_kind,
+    parallel_steps,
+    sqlalchemy_pg_url,
+)
 from shop_pipeline.settings import ShopPaths
 
 # DuckDB has one writer: every asset in pool "duckdb" runs one at a time across runs.
@@ -51,12 +58,17 @@ def ensure_dagster_home(paths: ShopPaths) -> Path:
 
     The file follows the settings (Postgres or SQLite storage, the engine's pools) as long as it
     is one this module wrote; a dagster.yaml of the user's own is never touched. Switching to
-    Postgres starts an empty history there: the SQLite runs stay in the folder's storage/.
+    Postgres starts an empty history there: the SQLite runs stay in the folder's storage/. The
+    variable's URL gets its driver named (postgresql+psycopg2://) for this process and the
+    webserver and daemon it starts.
     """
     home = Path(os.environ.get("DAGSTER_HOME") or paths.dagster_home).resolve()
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
     wanted = dagster_yaml_from_environment()
+    url = dagster_pg_url()
+    if url is not None:
+        os.environ[DAGSTER_PG_URL_ENV] = sqlalchemy_pg_url(url)
     if not config.exists() or (is_generated(config.read_text()) and config.read_text() != wanted):
         config.write_text(wanted)
     os.environ["DAGSTER_HOME"] = str(home)

@@ -109,6 +109,9 @@ def spark_remote(value: str | None = None) -> str | None:
     return raw
 
 
+PG_SCHEMES = ("postgresql", "postgres", "postgresql+psycopg2", "postgresql+psycopg")
+
+
 def dagster_pg_url(value: str | None = None) -> str | None:
     """The Postgres database of the Dagster instance ($SHOP_PIPELINE_DAGSTER_PG_URL):
     postgresql://user:password@host:port/database; None (SQLite, the default) when unset."""
@@ -117,12 +120,19 @@ def dagster_pg_url(value: str | None = None) -> str | None:
         return None
     raw = raw.strip()
     parts = urlsplit(raw)
-    if parts.scheme not in ("postgresql", "postgres") or not parts.path.strip("/"):
+    if parts.scheme not in PG_SCHEMES or not parts.path.strip("/"):
         raise ValueError(
             f"{DAGSTER_PG_URL_ENV} is not a Postgres URL with a database: use "
             "postgresql://user:password@host:5432/dagster"  # the value is not shown: it may hold a password
         )
     return raw
+
+
+def sqlalchemy_pg_url(url: str) -> str:
+    """The URL with the driver dagster-postgres installs (psycopg2) named: SQLAlchemy 2.1 reads a
+    bare postgresql:// as psycopg 3, which is not installed."""
+    scheme, rest = url.split("://", 1)
+    return f"postgresql+psycopg2://{rest}" if scheme in ("postgresql", "postgres") else url
 
 
 def shuffle_partitions() -> int:

@@ -94,3 +94,11 @@ def test_the_settings_together_from_the_environment(monkeypatch, tmp_path):
         EngineSettings.from_env()
     with pytest.raises(ValueError, match="is not an engine"):
         EngineSettings(kind="pandas")
+
+
+def test_the_dagster_url_names_the_installed_driver():
+    # SQLAlchemy 2.1 reads a bare postgresql:// as psycopg 3; dagster-postgres installs psycopg2
+    assert settings.sqlalchemy_pg_url("postgresql://u:p@h:5432/d") == "postgresql+psycopg2://u:p@h:5432/d"
+    assert settings.sqlalchemy_pg_url("postgres://u@h/d") == "postgresql+psycopg2://u@h/d"
+    assert settings.sqlalchemy_pg_url("postgresql+psycopg://u@h/d") == "postgresql+psycopg://u@h/d"
+    assert settings.dagster_pg_url("postgresql+psycopg2://u@h/d") == "postgresql+psycopg2://u@h/d"
