@@ -8,6 +8,8 @@
   its own process group).
 - `cluster_spark`: a Spark session of this process on that cluster (engine/spark_session.py),
   with one executor per worker, shared by the tests that run jobs.
+- `spark_connect_server`: a Spark Connect server (Spark's SparkConnectServer from the same jars,
+  local[1]) on a free port of 127.0.0.1: the way in to a managed cluster; yields its sc:// URL.
 - `postgres_server`: a PostgreSQL 15 server initialised in a temporary folder, listening on
   127.0.0.1 at a free port (its unix socket in that folder), with a `dagster` database; yields
   its URL. As root (CI) the server runs as the `postgres` user (PostgreSQL refuses root).
@@ -107,6 +109,19 @@ def _stop_group(process: subprocess.Popen, grace: float = 5.0) -> None:
         os.killpg(process.pid, signal.SIGKILL)
     with contextlib.suppress(subprocess.TimeoutExpired):
         process.wait(grace)
+
+
+def _group_alive(pgid: int, wait: float = 10.0) -> bool:
+    """Whether any process of the group is still there after `wait` seconds (reaped ones are not)."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return False
+        if time.monotonic() > deadline:
+            return True
+        time.sleep(0.1)
 
 
 def _tail(path: Path, lines: int = 30) -> str:
@@ -237,11 +252,15 @@ class SparkCluster:
                 self.start_worker(worker.index)
 
     def stop(self) -> None:
+        """Stop every JVM (workers with their executors, then the master) and make sure none is left."""
         for worker in self.workers:
             if worker.process is not None:
                 _stop_group(worker.process)
         if self.master_process is not None:
             _stop_group(self.master_process)
+        left = [p.pid for p in self.processes() if _group_alive(p.pid)]
+        if left:
+            raise RuntimeError(f"Spark processes outlived the cluster (process groups {left})")
 
     def processes(self) -> list[subprocess.Popen]:
         return [p for p in [self.master_process, *(w.process for w in self.workers)] if p is not None]
@@ -346,6 +365,90 @@ def cluster_spark(spark_cluster):
         yield session
     finally:
         stop_session()
+
+
+@dataclass
+class ConnectServer:
+    """A Spark Connect server (the driver of its own local[1] application) on 127.0.0.1."""
+
+    port: int
+    process: subprocess.Popen
+    log: Path
+
+    @property
+    def url(self) -> str:
+        return f"sc://{HOST}:{self.port}"
+
+
+def start_connect_server(root: Path) -> ConnectServer:
+    """Spark's own SparkConnectServer class from the pyspark jars, as sbin/start-connect-server.sh
+    starts it, in local[1] mode (the cluster's cores belong to the cluster tests); returns once
+    its port accepts connections. The caller stops it (`_stop_group(server.process)`)."""
+    java = java_binary()
+    if java is None:
+        raise FileNotFoundError("java")
+    root.mkdir(parents=True, exist_ok=True)
+    home = spark_home()
+    port = free_port()
+    log = root / "connect.log"
+    command = [
+        java,
+        "-Xmx512m",
+        *JAVA_MODULE_OPTIONS,
+        "-Duser.timezone=UTC",
+        "-cp",
+        f"{home / 'jars'}/*",
+        "org.apache.spark.deploy.SparkSubmit",
+        "--class",
+        "org.apache.spark.sql.connect.service.SparkConnectServer",
+        "--master",
+        "local[1]",
+        "--conf",
+        f"spark.connect.grpc.binding.address={HOST}",
+        "--conf",
+        f"spark.connect.grpc.binding.port={port}",
+        "--conf",
+        f"spark.driver.host={HOST}",
+        "--conf",
+        "spark.ui.enabled=false",
+        "--conf",
+        f"spark.local.dir={root}",
+        "spark-internal",
+    ]
+    env = {
+        **os.environ,
+        "SPARK_HOME": str(home),
+        "SPARK_SCALA_VERSION": scala_version(home),
+        "SPARK_LOCAL_IP": HOST,
+        "PYSPARK_PYTHON": sys.executable,  # the server's Python UDFs (mapInPandas) run this interpreter
+    }
+    with log.open("ab") as out:
+        process = subprocess.Popen(
+            command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, start_new_session=True
+        )
+    server = ConnectServer(port, process, log)
+    deadline = time.monotonic() + START_TIMEOUT
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(f"the Spark Connect server exited with {process.returncode}:\n{_tail(log)}")
+        with contextlib.suppress(OSError), socket.create_connection((HOST, port), timeout=1):
+            return server
+        if time.monotonic() > deadline:
+            _stop_group(process)
+            raise TimeoutError(f"the Spark Connect server did not listen in {START_TIMEOUT:.0f} s:\n{_tail(log)}")
+        time.sleep(0.2)
+
+
+@pytest.fixture(scope="session")
+def spark_connect_server(tmp_path_factory):
+    """A Spark Connect server on 127.0.0.1 for the session: yields its `ConnectServer` (`.url`)."""
+    if java_binary() is None:
+        pytest.skip("no java on this machine (scripts/ensure_services.sh installs openjdk-17-jre-headless)")
+    server = start_connect_server(tmp_path_factory.mktemp("spark_connect"))
+    try:
+        yield server
+    finally:
+        _stop_group(server.process)
 
 
 # ------------------------------------------------------------------ PostgreSQL
