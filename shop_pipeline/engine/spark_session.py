@@ -114,10 +114,12 @@ def open_session(
 
     With a master URL or local mode this process runs the driver, and PySpark allows one per
     process: a session already open here is returned as is (stop it first to change master:
-    `stop_session`, or use `shared_session`, which does)."""
+    `stop_session`, or use `shared_session`, which does). A process uses Spark Connect or a driver
+    of its own, not both (PySpark's rule): a run's steps all follow the same settings."""
     from pyspark.sql import SparkSession
 
     settings = settings or EngineSettings.from_env()
+    _check_one_mode(settings)
     runtime = {**session_conf(settings)}
     extra = dict(conf or {})
     if settings.spark_remote:
@@ -138,6 +140,24 @@ def open_session(
     for key, value in runtime.items():
         session.conf.set(key, value)
     return session
+
+
+def _check_one_mode(settings: EngineSettings) -> None:
+    """PySpark runs one way per process: a driver of its own (classic) or a Spark Connect client,
+    fixed by the first session (Connect marks the process with SPARK_CONNECT_MODE_ENABLED and
+    PySpark's functions follow it). Mixing them fails here, saying so, instead of deep in PySpark."""
+    from pyspark import SparkContext
+
+    if settings.spark_remote and SparkContext._active_spark_context is not None:
+        raise RuntimeError(
+            "this process already runs a Spark driver (a master URL or local mode): PySpark cannot also open a "
+            f"Spark Connect session to {settings.spark_remote} in it; use one way into Spark per process"
+        )
+    if not settings.spark_remote and os.environ.get("SPARK_CONNECT_MODE_ENABLED"):
+        raise RuntimeError(
+            "this process has used Spark Connect: PySpark cannot start a driver of its own in it too; "
+            "use one way into Spark per process"
+        )
 
 
 @contextlib.contextmanager
