@@ -44,16 +44,18 @@ fi
 
 echo "installing ${missing[*]} for the Spark / Postgres tests"
 export DEBIAN_FRONTEND=noninteractive
-# The server's package would create and start a default cluster: the tests start their own, so
-# none is created (policy-rc.d keeps apt from starting services, createcluster.conf from making one).
+# The server's package would create (and start) a default cluster: the tests start their own, so
+# none is made (postgresql-common reads createcluster.conf; dpkg keeps this file as ours).
 if [[ " ${missing[*]} " == *" postgresql-15 "* ]] && [ ! -e /etc/postgresql-common/createcluster.conf ]; then
     $SUDO mkdir -p /etc/postgresql-common
     echo "create_main_cluster = false" | $SUDO tee /etc/postgresql-common/createcluster.conf >/dev/null
 fi
 # A fresh machine often has no package lists yet: refresh them only when the first try fails.
-if ! $SUDO apt-get install -y --no-install-recommends "${missing[@]}"; then
+apt_install=($SUDO apt-get install -y --no-install-recommends
+    -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold "${missing[@]}")
+if ! "${apt_install[@]}"; then
     $SUDO apt-get update
-    $SUDO apt-get install -y --no-install-recommends "${missing[@]}"
+    "${apt_install[@]}"
 fi
 if ! have_java || ! have_postgres; then
     echo "apt-get installed ${missing[*]} but java or initdb is still not found" >&2
