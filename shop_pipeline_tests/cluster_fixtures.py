@@ -354,17 +354,27 @@ def cluster_session_conf(cluster: SparkCluster) -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def cluster_spark(spark_cluster):
-    """This process's Spark session on the test cluster (stopped before the cluster is)."""
+def _cluster_driver(spark_cluster):
+    """The settings of this process's driver on the test cluster; the driver is stopped (before
+    the cluster) at the end of the session."""
     from shop_pipeline.engine.settings import SPARK, EngineSettings
-    from shop_pipeline.engine.spark_session import shared_session, stop_session
+    from shop_pipeline.engine.spark_session import stop_session
 
     settings = EngineSettings(kind=SPARK, spark_master=spark_cluster.master_url, spark_ui=False)
-    session = shared_session(settings, cluster_session_conf(spark_cluster))
     try:
-        yield session
+        yield settings, cluster_session_conf(spark_cluster)
     finally:
         stop_session()
+
+
+@pytest.fixture
+def cluster_spark(_cluster_driver):
+    """This process's Spark session on the test cluster: the process's shared session
+    (engine/spark_session.py), opened once and reopened only if a test in between switched the
+    shared session to another master."""
+    from shop_pipeline.engine.spark_session import shared_session
+
+    return shared_session(*_cluster_driver)
 
 
 @dataclass

@@ -158,6 +158,13 @@ def _check_one_mode(settings: EngineSettings) -> None:
             "this process has used Spark Connect: PySpark cannot start a driver of its own in it too; "
             "use one way into Spark per process"
         )
+    running = SparkContext._active_spark_context
+    if not settings.spark_remote and running is not None and running.master != master_url(settings):
+        # PySpark's getOrCreate would silently hand back the running driver, on the other master
+        raise RuntimeError(
+            f"a Spark driver on {running.master} already runs in this process, not on {master_url(settings)}: "
+            "stop it first (stop_session(), or use shared_session(), which switches)"
+        )
 
 
 @contextlib.contextmanager

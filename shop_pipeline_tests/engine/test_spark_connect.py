@@ -56,6 +56,9 @@ def test_a_session_over_spark_connect_gets_the_same_settings_and_runs_python(spa
     assert "has used Spark Connect" in refusal["refused"]
 
 
-def test_a_driver_process_refuses_a_connect_session(cluster_spark):
+def test_a_driver_process_refuses_a_connect_session_and_a_second_master(cluster_spark):
     with pytest.raises(RuntimeError, match="already runs a Spark driver"):
         open_session(EngineSettings(kind="spark", spark_remote="sc://127.0.0.1:15002"))
+    # PySpark would hand back the running driver on the cluster's master: refused instead
+    with pytest.raises(RuntimeError, match=r"a Spark driver on spark://127\.0\.0\.1:\d+ already runs"):
+        open_session(EngineSettings(kind="spark", spark_master="local[1]"))
