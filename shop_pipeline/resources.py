@@ -193,6 +193,16 @@ class Engine(ConfigurableResource):
     def is_spark(self) -> bool:
         return self.settings().kind != DUCKDB
 
+    def spark(self):
+        """This process's Spark session for these settings (engine/spark_session.py: opened on first
+        use, shared by the steps this process runs, stopped when it exits)."""
+        settings = self.settings()
+        if settings.kind == DUCKDB:
+            raise RuntimeError(f"the engine is duckdb: there is no Spark session (set {ENGINE_ENV}=spark)")
+        from shop_pipeline.engine.spark_session import shared_session
+
+        return shared_session(settings)
+
 
 def engine_from_environment(paths: ShopPaths) -> Engine:
     """The engine's fields from their variables where set; the lake defaults to the shop home's."""

@@ -63,6 +63,8 @@ def test_the_engine_resource_takes_its_fields_from_the_environment(paths, monkey
     # a wrong value fails when the resource is used, naming the variable
     with pytest.raises(ValueError, match="SHOP_PIPELINE_ENGINE='pandas' is not an engine"):
         Engine(kind="pandas").settings()
+    with pytest.raises(RuntimeError, match="the engine is duckdb: there is no Spark session"):
+        Engine().spark()
 
 
 def describe(resources: dict) -> dict:
