@@ -22,6 +22,7 @@ VARIABLES = (ENGINE_ENV, LAKE_ENV, SPARK_MASTER_ENV, SPARK_REMOTE_ENV, DAGSTER_P
 def clean_environment(monkeypatch, tmp_path):
     for name in VARIABLES:
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv(SPARK_UI_ENV, "0")
     monkeypatch.setenv(HOME_ENV, str(tmp_path / "shop"))
 
 
