@@ -48,6 +48,11 @@ echo "imports: lint-imports passed (layers, no cycles)"
 if ! bash scripts/ensure_chromium.sh && [ -n "${CI:-}" ]; then
     exit 1
 fi
+# Java and the PostgreSQL server for the scale-out tests (shop_pipeline_tests/cluster_fixtures.py
+# starts a real Spark cluster and a Postgres server from them): required in CI, optional elsewhere
+if ! bash scripts/ensure_services.sh && [ -n "${CI:-}" ]; then
+    exit 1
+fi
 set +e
 .venv/bin/python -m pytest "$@"
 code=$?

@@ -22,11 +22,11 @@ from dagster import (
     Definitions,
     LocalFileCodeReference,
     PreviewWarning,
-    in_process_executor,
     load_from_defs_folder,
 )
 
 from shop_pipeline.defs.automation import definitions_from_environment
+from shop_pipeline.defs.common import run_executor
 from shop_pipeline.defs.run_logs import RUN_LOGGERS
 from shop_pipeline.resources import default_resources
 from shop_pipeline.settings import ShopPaths
@@ -71,8 +71,7 @@ def build_definitions(paths: ShopPaths | None = None) -> Definitions:
             sensors=folder_definitions().sensors,
             resources=default_resources(paths),
             loggers=RUN_LOGGERS,
-            # DuckDB allows one writer: steps run in the run's own process, one at a time.
-            executor=in_process_executor,
+            executor=run_executor(),
         ),
         definitions_from_environment(),
     )

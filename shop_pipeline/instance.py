@@ -5,6 +5,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from shop_pipeline.engine.settings import (
+    DAGSTER_PG_URL_ENV,
+    DUCKDB,
+    dagster_pg_url,
+    engine_kind,
+    parallel_steps,
+    sqlalchemy_pg_url,
+)
 from shop_pipeline.settings import ShopPaths
 
 # DuckDB has one writer: every asset in pool "duckdb" runs one at a time across runs.
@@ -16,14 +24,53 @@ telemetry:
   enabled: false
 """
 
+# The first line of every other dagster.yaml this module writes: such a file (or one equal to
+# DAGSTER_YAML) is ours and follows the settings; any other file is the user's and left alone.
+GENERATED = "# written by shop-pipeline from SHOP_PIPELINE_ENGINE / SHOP_PIPELINE_DAGSTER_PG_URL (instance.py)\n"
+# Spark mode: each asset has its own pool (defs/common.py, asset_pool); this many steps of one asset
+# (months of a backfill, one run each) write at once unless $SHOP_PIPELINE_PARALLEL_STEPS says otherwise.
+DEFAULT_SPARK_POOL_LIMIT = 4
+
+
+def dagster_yaml(postgres: bool = False, engine: str = DUCKDB, pool_limit: int | None = None) -> str:
+    """The instance's dagster.yaml: SQLite storage in DAGSTER_HOME (the default, DAGSTER_YAML) or
+    dagster-postgres storage (runs, event logs, schedules and sensor ticks) in the database of
+    $SHOP_PIPELINE_DAGSTER_PG_URL, read by Dagster when the instance loads, so the password is
+    never written into the file; pools of one slot (DuckDB) or `pool_limit` per asset (Spark)."""
+    if not postgres and engine == DUCKDB:
+        return DAGSTER_YAML
+    limit = 1 if engine == DUCKDB else (pool_limit or DEFAULT_SPARK_POOL_LIMIT)
+    storage = f"storage:\n  postgres:\n    postgres_url:\n      env: {DAGSTER_PG_URL_ENV}\n" if postgres else ""
+    return f"{GENERATED}{storage}concurrency:\n  pools:\n    default_limit: {limit}\ntelemetry:\n  enabled: false\n"
+
+
+def dagster_yaml_from_environment() -> str:
+    """dagster_yaml for $SHOP_PIPELINE_DAGSTER_PG_URL, $SHOP_PIPELINE_ENGINE and $SHOP_PIPELINE_PARALLEL_STEPS."""
+    return dagster_yaml(dagster_pg_url() is not None, engine_kind(), parallel_steps())
+
+
+def is_generated(text: str) -> bool:
+    return text == DAGSTER_YAML or text.startswith(GENERATED)
+
 
 def ensure_dagster_home(paths: ShopPaths) -> Path:
-    """Point DAGSTER_HOME at a persistent folder with our dagster.yaml (unless already set)."""
+    """Point DAGSTER_HOME at a persistent folder with our dagster.yaml (unless already set).
+
+    The file follows the settings (Postgres or SQLite storage, the engine's pools) as long as it
+    is one this module wrote; a dagster.yaml of the user's own is never touched. Switching to
+    Postgres starts an empty history there: the SQLite runs stay in the folder's storage/. The
+    variable's URL gets its driver named (postgresql+psycopg2://) for this process and the
+    webserver and daemon it starts.
+    """
     home = Path(os.environ.get("DAGSTER_HOME") or paths.dagster_home).resolve()
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
-    if not config.exists():
-        config.write_text(DAGSTER_YAML)
+    wanted = dagster_yaml_from_environment()
+    url = dagster_pg_url()
+    if url is not None:
+        os.environ[DAGSTER_PG_URL_ENV] = sqlalchemy_pg_url(url)
+    if not config.exists() or (is_generated(config.read_text()) and config.read_text() != wanted):
+        config.write_text(wanted)
     os.environ["DAGSTER_HOME"] = str(home)
     # The webserver and daemon create the UI's runs: one planned event per asset for a range
     # (see definitions.py), inherited by `dagster dev` from this process.

@@ -21,6 +21,17 @@ from dagster import ConfigurableResource, EnvVar
 
 from shop_pipeline.alerts import WEBHOOK_ENV
 from shop_pipeline.automation_rules import RetrainPolicy
+from shop_pipeline.engine.settings import (
+    DUCKDB,
+    ENGINE_ENV,
+    LAKE_ENV,
+    SPARK_MASTER_ENV,
+    SPARK_REMOTE_ENV,
+    EngineSettings,
+    default_lake,
+    shuffle_partitions,
+    spark_ui,
+)
 from shop_pipeline.ml.common.threads import THREADS_ENV as MODEL_THREADS_ENV
 from shop_pipeline.ml.common.threads import use_threads
 from shop_pipeline.ml.order_risk.data import DEFAULT_MATURITY_DAYS
@@ -153,6 +164,58 @@ def alerting_from_environment() -> Alerting:
     return Alerting(**_given(webhook_url=env_text(WEBHOOK_ENV)))
 
 
+class Engine(ConfigurableResource):
+    """What computes the tables (docs/cluster.md). `kind`: duckdb (the default: one DuckDB file,
+    the `warehouse` resource) or spark ($SHOP_PIPELINE_ENGINE). In Spark mode the tables are
+    Parquet under `lake` ($SHOP_PIPELINE_LAKE; default file://<shop home>/lake), and Spark is
+    reached through Spark Connect at `spark_remote` ($SPARK_REMOTE, sc://host:15002) when set,
+    else the master URL `spark_master` ($SHOP_PIPELINE_SPARK_MASTER: spark://host:7077, yarn,
+    k8s://..., local[N]), else local[<cores>]. Asset pools and the run executor follow
+    $SHOP_PIPELINE_ENGINE when the definitions load: change the variable, not just this field."""
+
+    kind: str = DUCKDB
+    lake: str | None = None
+    spark_master: str | None = None
+    spark_remote: str | None = None
+
+    def settings(self) -> EngineSettings:
+        """The checked settings (a wrong kind, lake, master or remote fails here, naming it)."""
+        return EngineSettings(
+            kind=self.kind.strip().lower(),
+            lake=self.lake,
+            spark_master=self.spark_master or None,
+            spark_remote=self.spark_remote or None,
+            shuffle_partitions=shuffle_partitions(),
+            spark_ui=spark_ui(),
+        )
+
+    @property
+    def is_spark(self) -> bool:
+        return self.settings().kind != DUCKDB
+
+    def spark(self):
+        """This process's Spark session for these settings (engine/spark_session.py: opened on first
+        use, shared by the steps this process runs, stopped when it exits)."""
+        settings = self.settings()
+        if settings.kind == DUCKDB:
+            raise RuntimeError(f"the engine is duckdb: there is no Spark session (set {ENGINE_ENV}=spark)")
+        from shop_pipeline.engine.spark_session import shared_session
+
+        return shared_session(settings)
+
+
+def engine_from_environment(paths: ShopPaths) -> Engine:
+    """The engine's fields from their variables where set; the lake defaults to the shop home's."""
+    return Engine(
+        lake=env_text(LAKE_ENV) or default_lake(paths),
+        **_given(
+            kind=env_text(ENGINE_ENV),
+            spark_master=env_text(SPARK_MASTER_ENV),
+            spark_remote=env_text(SPARK_REMOTE_ENV),
+        ),
+    )
+
+
 def default_resources(paths: ShopPaths | None = None) -> dict[str, Any]:
     """Every resource of the definitions, its fields from the environment where a variable is set."""
     paths = paths or ShopPaths.from_env()
@@ -166,6 +229,7 @@ def default_resources(paths: ShopPaths | None = None) -> dict[str, Any]:
         "model_threads": ModelThreads(**_given(threads=env_int(MODEL_THREADS_ENV))),
         "retraining": retraining_from_environment(),
         "alerting": alerting_from_environment(),
+        "engine": engine_from_environment(paths),
     }
 
 

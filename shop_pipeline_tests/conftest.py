@@ -8,5 +8,10 @@ os.environ.setdefault("SHOP_PIPELINE_PARTITIONS_START", "2025-01-01")
 # oversubscribed gradient-boosting threads run many times slower.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-# The `instance` fixture of the crash-recovery tests (a real instance with the shop's dagster.yaml)
-pytest_plugins = ["shop_pipeline_tests.instance_helpers"]
+# No Spark web UI for the sessions tests open (engine/spark_session.py)
+os.environ.setdefault("SHOP_PIPELINE_SPARK_UI", "0")
+
+# The `instance` fixture of the crash-recovery tests (a real instance with the shop's dagster.yaml);
+# the real Spark cluster and PostgreSQL server of the scale-out tests (session-scoped, started
+# only by the tests that use them)
+pytest_plugins = ["shop_pipeline_tests.instance_helpers", "shop_pipeline_tests.cluster_fixtures"]

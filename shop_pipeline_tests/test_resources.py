@@ -112,6 +112,6 @@ def test_every_model_and_score_asset_sets_its_threads():
 
 
 def test_the_resources_page_lists_every_configurable_setting():
-    assert {"warehouse", "shop", "quality", "modeling", "model_threads", "retraining", "alerting"} <= set(
+    assert {"warehouse", "shop", "quality", "modeling", "model_threads", "retraining", "alerting", "engine"} <= set(
         defs.resources
     )

@@ -12,9 +12,14 @@ from dagster import (
     AutomationCondition,
     BackfillPolicy,
     DynamicPartitionsDefinition,
+    ExecutorDefinition,
     FreshnessPolicy,
     MetadataValue,
+    in_process_executor,
+    multiprocess_executor,
 )
+
+from shop_pipeline.engine.settings import DUCKDB, engine_kind, parallel_steps
 
 
 def partition_start(day: dt.date) -> dt.date:
@@ -66,6 +71,31 @@ def add_partitions(instance, days) -> list[str]:
 DATA_PLATFORM = ["team:data-platform"]
 ML_TEAM = ["team:ml"]
 DUCKDB_POOL = "duckdb"  # DuckDB has one writer: every writing asset shares this pool (limit 1)
+SPARK_POOL_PREFIX = "spark/"
+
+
+def asset_pool(asset_name: str, engine: str | None = None) -> str:
+    """The concurrency pool of an asset that writes tables, by engine ($SHOP_PIPELINE_ENGINE when
+    the definitions load): with DuckDB every writer shares `duckdb` (one writer per file); with
+    Spark each asset has its own pool, `spark/<asset>`, so independent assets, and months of one
+    asset up to the pool's limit, are written at once (the instance's dagster.yaml: instance.py)."""
+    if engine_kind(engine) == DUCKDB:
+        return DUCKDB_POOL
+    return SPARK_POOL_PREFIX + asset_name
+
+
+def run_executor(engine: str | None = None) -> ExecutorDefinition:
+    """How a run executes its steps, by engine ($SHOP_PIPELINE_ENGINE when the definitions load).
+    DuckDB allows one writer: steps run in the run's own process, one at a time. Spark: each step
+    in its own process, up to $SHOP_PIPELINE_PARALLEL_STEPS at once (default: the machine's cores),
+    so independent assets proceed together while the cluster does the heavy work (each step's
+    process opens its own Spark session or Connect client); the pools bound each asset
+    (asset_pool). On Kubernetes the deployment sets the k8s executor instead
+    (docs/cluster.md)."""
+    if engine_kind(engine) == DUCKDB:
+        return in_process_executor
+    steps = parallel_steps()
+    return multiprocess_executor.configured({"max_concurrent": steps}) if steps else multiprocess_executor
 
 
 # Declarative automation (evaluated by the `follow_new_data` sensor, defs/automation.py): a feature

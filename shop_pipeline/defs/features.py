@@ -16,7 +16,7 @@ from dagster import (
 
 from shop_pipeline import sql
 from shop_pipeline.defs import schemas
-from shop_pipeline.defs.common import DUCKDB_POOL, ML_TEAM, follows_new_data, suite_check_result
+from shop_pipeline.defs.common import ML_TEAM, asset_pool, follows_new_data, suite_check_result
 from shop_pipeline.features.columns import cutoff_for
 from shop_pipeline.features.interactions import write_interactions
 from shop_pipeline.features.order_features import write_order_features
@@ -86,7 +86,7 @@ def audited_feature_asset(
         group_name="features",
         kinds={"duckdb", "great_expectations"},
         owners=ML_TEAM,
-        pool=DUCKDB_POOL,
+        pool=asset_pool(name),
         deps=deps,
         description=description,
         metadata=schemas.table_metadata(table),

@@ -18,7 +18,7 @@ from dagster import (
 from shop_pipeline.defs import schemas
 from shop_pipeline.defs.common import (
     DATA_PLATFORM,
-    DUCKDB_POOL,
+    asset_pool,
     event_partitions,
     month_days,
     partition_days,
@@ -48,7 +48,7 @@ FILES_READABLE_CHECK = "landed_files_readable"
     group_name="ingestion",
     kinds={"duckdb", "csv"},
     owners=DATA_PLATFORM,
-    pool=DUCKDB_POOL,
+    pool=asset_pool("raw_products"),
     description="Product catalog (landing/catalog/products.csv) replaced whole in raw.products.",
     metadata=schemas.table_metadata("raw.products"),
 )
@@ -63,7 +63,7 @@ def raw_products(warehouse: Warehouse, shop: ShopHome) -> MaterializeResult:
     group_name="ingestion",
     kinds={"duckdb", "csv"},
     owners=DATA_PLATFORM,
-    pool=DUCKDB_POOL,
+    pool=asset_pool("raw_marketing"),
     description="Daily ad spend per category and product promotions (landing/marketing/) in raw.ad_spend and raw.promotions.",
     metadata=schemas.table_metadata("raw.ad_spend", "raw.promotions"),
 )
@@ -80,7 +80,7 @@ def raw_marketing(warehouse: Warehouse, shop: ShopHome) -> MaterializeResult:
     group_name="ingestion",
     kinds={"duckdb"},
     owners=DATA_PLATFORM,
-    pool=DUCKDB_POOL,
+    pool=asset_pool("order_labels"),
     description=(
         "raw.order_labels: chargeback / fraud reports from landing/labels/*.csv (order_id, is_fraud, reported_on), "
         "replaced whole from the files present, in one transaction; every line that is not a label is in "
@@ -111,7 +111,7 @@ def order_labels(context: AssetExecutionContext, warehouse: Warehouse, shop: Sho
     group_name="ingestion",
     kinds={"duckdb", "great_expectations"},
     owners=DATA_PLATFORM,
-    pool=DUCKDB_POOL,
+    pool=asset_pool("raw_events"),
     partitions_def=event_partitions,
     backfill_policy=single_run_backfill,
     description=(

@@ -20,7 +20,7 @@ from dagster import (
 )
 
 from shop_pipeline.defs import schemas
-from shop_pipeline.defs.common import DUCKDB_POOL, ML_TEAM, SCORE_FRESHNESS, scores_follow_new_data
+from shop_pipeline.defs.common import ML_TEAM, SCORE_FRESHNESS, asset_pool, scores_follow_new_data
 from shop_pipeline.defs.skips import skips_when_data_is_short  # the stages import it from here too
 from shop_pipeline.ml.common import registry
 from shop_pipeline.ml.common.html_report import write_html_report
@@ -174,7 +174,7 @@ def training_asset(spec: ModelSpec) -> AssetsDefinition:
         group_name="training",
         kinds={spec.kind, "duckdb"},
         owners=ML_TEAM,
-        pool=DUCKDB_POOL,
+        pool=asset_pool(spec.training_asset),
         deps=list(spec.training_upstream),
         description=spec.training_description,
     )(skips_when_data_is_short(_named(compute, spec.training_asset)))
@@ -271,7 +271,7 @@ def promotion_gate_asset(spec: ModelSpec) -> AssetsDefinition:
         group_name="evaluation",
         kinds={"duckdb"},
         owners=ML_TEAM,
-        pool=DUCKDB_POOL,
+        pool=asset_pool(spec.champion_asset),
         deps=[spec.training_asset],
         description=(
             f"The promotion gate of {spec.gate_description}: the version {spec.training_asset} registered becomes "
@@ -366,7 +366,7 @@ def score_table_asset(spec: ModelSpec) -> AssetsDefinition:
         group_name="scoring",
         kinds={"duckdb", spec.kind},
         owners=ML_TEAM,
-        pool=DUCKDB_POOL,
+        pool=asset_pool(spec.score_asset),
         deps=[spec.champion_asset, spec.scoring_upstream],
         automation_condition=scores_follow_new_data(spec.champion_asset),
         freshness_policy=SCORE_FRESHNESS,

@@ -13,7 +13,7 @@ from dagster import (
 )
 
 from shop_pipeline.automation_rules import ModelFacts, MonitoringFacts
-from shop_pipeline.defs.common import DUCKDB_POOL, ML_TEAM, follows_new_data
+from shop_pipeline.defs.common import ML_TEAM, asset_pool, follows_new_data
 from shop_pipeline.ml import drift
 from shop_pipeline.ml.common import psi, registry
 from shop_pipeline.ml.common.lifecycle import inputs_key
@@ -111,7 +111,7 @@ def model_facts(con) -> tuple[dt.date | None, list[ModelFacts]]:
     group_name="monitoring",
     kinds={"duckdb", "pandas"},
     owners=ML_TEAM,
-    pool=DUCKDB_POOL,
+    pool=asset_pool("feature_drift"),
     deps=[*DRIFT_UPSTREAM, *DRIFT_CHAMPIONS],
     # measured without champions too: the retraining trigger reads it to train the first ones
     automation_condition=follows_new_data(optional=DRIFT_CHAMPIONS),

@@ -3,7 +3,7 @@
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
 from shop_pipeline.defs import schemas
-from shop_pipeline.defs.common import DUCKDB_POOL, ML_TEAM, SCORE_FRESHNESS, follows_new_data
+from shop_pipeline.defs.common import ML_TEAM, SCORE_FRESHNESS, asset_pool, follows_new_data
 from shop_pipeline.ml.models import MODELS
 from shop_pipeline.resources import ShopHome, Warehouse
 from shop_pipeline.serving.prediction_log import ingest_prediction_logs
@@ -14,7 +14,7 @@ from shop_pipeline.serving.snapshot import publish_if_changed, serving_root
     group_name="scoring",
     kinds={"duckdb", "parquet"},
     owners=ML_TEAM,
-    pool=DUCKDB_POOL,
+    pool=asset_pool("serving_snapshot"),
     deps=[spec.score_asset for spec in MODELS],
     automation_condition=follows_new_data(),
     freshness_policy=SCORE_FRESHNESS,
@@ -45,7 +45,7 @@ def serving_snapshot(context: AssetExecutionContext, warehouse: Warehouse, shop:
     group_name="monitoring",
     kinds={"duckdb", "json"},
     owners=ML_TEAM,
-    pool=DUCKDB_POOL,
+    pool=asset_pool("online_predictions"),
     description=(
         "monitoring.online_predictions: every order-risk and demand answer `shop-pipeline serve` gave (request, "
         "response, model version, snapshot), read from the server's JSON Lines logs under <shop home>/serving/logs "

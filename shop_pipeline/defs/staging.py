@@ -18,7 +18,7 @@ from dagster import (
 from shop_pipeline.defs import schemas
 from shop_pipeline.defs.common import (
     DATA_PLATFORM,
-    DUCKDB_POOL,
+    asset_pool,
     event_partitions,
     month_days,
     partition_days,
@@ -88,7 +88,7 @@ STAGING_SUITE_NAME = f"staging_events.v{SUITE_VERSION}"
             description="Staging suite per day: event_id unique, prices and quantities in range, event time inside its partition, products in the catalog (DuckDB aggregates over every row; GX on a sample for columns and types, and on every row of a day that fails).",
         ),
     ],
-    pool=DUCKDB_POOL,
+    pool=asset_pool("clean_events"),
     backfill_policy=single_run_backfill,
     can_subset=False,
 )
