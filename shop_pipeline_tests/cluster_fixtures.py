@@ -367,6 +367,16 @@ def _cluster_driver(spark_cluster):
         stop_session()
 
 
+@pytest.fixture(scope="session")
+def spark(_cluster_driver):
+    """The one Spark session every test of the process uses: a driver on the test cluster (two
+    workers, so work really spreads). One session, because PySpark allows one driver per process;
+    a test that switches the shared session away (another master) restores it with cluster_spark."""
+    from shop_pipeline.engine.spark_session import shared_session
+
+    return shared_session(*_cluster_driver)
+
+
 @pytest.fixture
 def cluster_spark(_cluster_driver):
     """This process's Spark session on the test cluster: the process's shared session

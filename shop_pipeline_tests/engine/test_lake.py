@@ -58,25 +58,6 @@ def con() -> duckdb.DuckDBPyConnection:
     connection.close()
 
 
-@pytest.fixture(scope="module")
-def spark():
-    """One small local Spark session for this module (UTC, no UI)."""
-    from pyspark.sql import SparkSession
-
-    session = (
-        SparkSession.builder.master("local[1]")
-        .appName("test_lake")
-        .config("spark.ui.enabled", "false")
-        .config("spark.driver.memory", "512m")
-        .config("spark.sql.shuffle.partitions", "2")
-        .config("spark.sql.session.timeZone", "UTC")
-        .getOrCreate()
-    )
-    session.sparkContext.setLogLevel("ERROR")
-    yield session
-    session.stop()
-
-
 def _counts(con: duckdb.DuckDBPyConnection, table: lake.LakeTable) -> dict[str, int]:
     query = f"SELECT {MONTH_COLUMN}, count(*) FROM {lake.duckdb_source(table)} GROUP BY ALL ORDER BY 1"
     return dict(con.execute(query).fetchall())

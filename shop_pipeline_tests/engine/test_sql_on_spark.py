@@ -17,7 +17,7 @@ import pytest
 from shop_pipeline.engine import spark_catalog
 from shop_pipeline.engine.layout import layout
 from shop_pipeline.sql import ddl, dialects
-from shop_pipeline_tests.engine.local_spark import fresh_catalog, local_spark
+from shop_pipeline_tests.engine.spark_catalogs import fresh_catalog
 
 pytest.importorskip("pyspark")
 
@@ -76,8 +76,8 @@ SPARK_STATEMENTS = [name for name in dialects.names() if name not in dialects.DU
 
 
 @pytest.fixture(scope="module")
-def spark(tmp_path_factory):
-    session = local_spark()
+def spark(spark, tmp_path_factory):
+    session = spark
     fresh_catalog(session, tmp_path_factory.mktemp("lake").as_uri())
     return session
 

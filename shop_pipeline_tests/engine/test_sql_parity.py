@@ -29,7 +29,7 @@ from shop_pipeline.warehouse.catalog import load_catalog, load_marketing
 from shop_pipeline.warehouse.connection import connect
 from shop_pipeline.warehouse.ingest import load_batch, publish_batch
 from shop_pipeline.warehouse.staging import StagingRules, file_counts, publish_staging, stage_days
-from shop_pipeline_tests.engine.local_spark import fresh_catalog, local_spark
+from shop_pipeline_tests.engine.spark_catalogs import fresh_catalog
 
 pytest.importorskip("pyspark")
 
@@ -61,7 +61,7 @@ def shop(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def spark(shop, tmp_path_factory):
+def spark(spark, shop, tmp_path_factory):
     """A Spark session whose lake holds the shop's raw and staging tables (written by DuckDB)."""
     warehouse, _ = shop
     lake = tmp_path_factory.mktemp("lake")
@@ -78,7 +78,7 @@ def spark(shop, tmp_path_factory):
             else:
                 (lake / where.schema / where.name).mkdir()
                 con.execute(f"COPY {table} TO '{target}/part-0.parquet' (FORMAT parquet)")
-    session = local_spark()
+    session = spark
     fresh_catalog(session, lake.as_uri())
     for table in LAKE_TABLES:
         if layout(table).partition_column:

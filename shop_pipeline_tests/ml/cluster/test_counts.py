@@ -14,14 +14,8 @@ from shop_pipeline.ml.propensity import counts
 from shop_pipeline.ml.propensity.candidates import BGNBD, MBGNBD, fit_probabilistic, fit_spend_per_order
 from shop_pipeline.warehouse.connection import connect
 from shop_pipeline_tests.ml.cluster.shop import build_shop, copy_to_lake
-from shop_pipeline_tests.ml.cluster.spark_local import local_session
 
 HORIZON = 30
-
-
-@pytest.fixture(scope="module")
-def spark():
-    yield from local_session("test_counts")
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,6 @@ import pytest
 
 from shop_pipeline.ml.common import sampling
 from shop_pipeline.ml.common.sampling import HASH_SPACE, Sample, id_hash
-from shop_pipeline_tests.ml.cluster.spark_local import local_session
 
 TRICKY = [
     "",
@@ -30,11 +29,6 @@ TRICKY = [
     "e\u0301",  # decomposed: other bytes, another hash
 ]
 IDS = TRICKY + [f"u{i}" for i in range(300)]
-
-
-@pytest.fixture(scope="module")
-def spark():
-    yield from local_session("test_sampling")
 
 
 @pytest.fixture(scope="module")

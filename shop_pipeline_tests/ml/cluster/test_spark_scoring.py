@@ -19,14 +19,8 @@ from shop_pipeline.ml.common import registry, spark_scoring
 from shop_pipeline.ml.models import model
 from shop_pipeline.warehouse.connection import connect
 from shop_pipeline_tests.ml.cluster.shop import build_shop, copy_to_lake, register_models
-from shop_pipeline_tests.ml.cluster.spark_local import local_session
 
 KEYS = {"propensity": ["customer_id"], "order_risk": ["customer_id", "order_id"]}
-
-
-@pytest.fixture(scope="module")
-def spark():
-    yield from local_session("test_spark_scoring")
 
 
 @pytest.fixture(scope="module")
