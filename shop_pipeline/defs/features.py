@@ -27,7 +27,8 @@ from shop_pipeline.ml.common.lifecycle import inputs_key
 from shop_pipeline.quality.feature_suites import validate_customer_features, validate_product_daily_sales
 from shop_pipeline.quality.interactions_suite import validate_interactions
 from shop_pipeline.quality.order_feature_suite import validate_order_features
-from shop_pipeline.resources import Modeling, Quality, Warehouse
+from shop_pipeline.resources import Engine, Modeling, Quality, Warehouse
+from shop_pipeline.spark_mode.features import LakeFeatureWrite, build_feature_on_lake, lake_summary_connection
 
 # what a feature table's rows depend on besides the cut-off (the code of features/, sql/ and
 # quality/ and the thresholds are part of the key too): unchanged, the audited table is kept
@@ -57,6 +58,25 @@ def build_audited(
     if not outcome.success:
         raise Failure(description=f"{check_name} failed; the last good table stays")
     return written
+
+
+def lake_write_results(check_name: str, write: LakeFeatureWrite):
+    """The check result of a feature write on the lake; raises when its suite refused the rows (nothing
+    was published, the last good table stays)."""
+    if write.outcome is None:
+        yield AssetCheckResult(
+            check_name=check_name,
+            passed=True,
+            severity=AssetCheckSeverity.ERROR,
+            metadata={
+                "rows_validated": 0,
+                "result": "inputs unchanged since the last audited build: the table is kept",
+            },
+        )
+        return
+    yield suite_check_result(check_name, write.outcome)
+    if not write.published:
+        raise Failure(description=f"{check_name} failed; the last good table stays")
 
 
 def audited_feature_asset(
@@ -93,7 +113,16 @@ def audited_feature_asset(
         check_specs=[AssetCheckSpec(check_name, asset=name, blocking=True, description=check_description)],
         automation_condition=follows_new_data(),
     )
-    def feature_table(context: AssetExecutionContext, warehouse: Warehouse, modeling: Modeling, quality: Quality):
+    def feature_table(
+        context: AssetExecutionContext, warehouse: Warehouse, modeling: Modeling, quality: Quality, engine: Engine
+    ):
+        # the one dispatch point: the warehouse (DuckDB) or the lake (Spark) computes the table
+        if engine.is_spark:
+            yield from on_lake(engine, modeling, quality)
+        else:
+            yield from on_warehouse(warehouse, modeling, quality)
+
+    def on_warehouse(warehouse: Warehouse, modeling: Modeling, quality: Quality):
         with warehouse.connection() as con:
             as_of = modeling.resolve_as_of(con)
             thresholds = quality.thresholds()
@@ -130,6 +159,29 @@ def audited_feature_asset(
                 "rows_deleted": deleted,
                 "whole_table_written": whole,
                 "inputs_unchanged": kept is not None,
+                **summary,
+            }
+        )
+
+    def on_lake(engine: Engine, modeling: Modeling, quality: Quality):
+        lake = engine.settings().lake
+        with lake_summary_connection(lake, ["staging.events"]) as con:
+            as_of = modeling.resolve_as_of(con)
+        thresholds = quality.thresholds()
+        write = build_feature_on_lake(
+            engine.spark(), lake, name, as_of, validate, thresholds["validation_batch_rows"], {"thresholds": thresholds}
+        )
+        yield from lake_write_results(check_name, write)
+        with lake_summary_connection(lake, [table]) as con:
+            summary = summarize(con, as_of)
+        yield MaterializeResult(
+            metadata={
+                "dagster/row_count": write.rows,
+                "as_of": as_of.isoformat(),
+                "rows_written": write.written,
+                "whole_table_written": write.whole_table,
+                "months_written": ", ".join(write.months),
+                "inputs_unchanged": write.outcome is None,
                 **summary,
             }
         )

@@ -34,7 +34,9 @@ from shop_pipeline.ml.common.lifecycle import (
     training_inputs,
 )
 from shop_pipeline.ml.common.spec import ModelSpec, Shown
-from shop_pipeline.resources import Modeling, ModelThreads, ShopHome, Warehouse
+from shop_pipeline.resources import Engine, Modeling, ModelThreads, ShopHome, Warehouse
+from shop_pipeline.spark_mode.features import lake_summary_connection
+from shop_pipeline.spark_mode.scoring import score_on_lake
 from shop_pipeline.warehouse.scores import replace_scores, unchanged_scores
 
 PROMOTION_GATE_CHECK = "promotion_gate"
@@ -337,7 +339,34 @@ def score_table_asset(spec: ModelSpec) -> AssetsDefinition:
         modeling: Modeling,
         shop: ShopHome,
         model_threads: ModelThreads,
+        engine: Engine,
     ):
+        # the one dispatch point: the warehouse (DuckDB) or the lake (Spark) holds the scores
+        if engine.is_spark:
+            return on_lake(context, warehouse, modeling, shop, model_threads, engine)
+        return on_warehouse(context, warehouse, modeling, shop, model_threads)
+
+    def on_lake(context, warehouse: Warehouse, modeling: Modeling, shop: ShopHome, model_threads, engine: Engine):
+        model_threads.apply()
+        lake = engine.settings().lake
+        with lake_summary_connection(lake, ["staging.events"]) as lake_con:
+            as_of = modeling.resolve_as_of(lake_con)
+        with warehouse.connection() as con:  # the registry: training registers there
+            registry.ensure_registry_schema(con)
+            current, validated = serving_version(context, con, spec)
+        written, scores = score_on_lake(engine.spark(), lake, spec, current, as_of, shop.paths.models, modeling)
+        return MaterializeResult(
+            metadata={
+                "dagster/row_count": written.rows,
+                "model_version": current.version,
+                "as_of": as_of.isoformat(),
+                SCORES_REWRITTEN: True,
+                "scored_on_executors": written.distributed,
+                **shown_metadata(spec.describe_scores(scores, current, validated, modeling)),
+            }
+        )
+
+    def on_warehouse(context, warehouse: Warehouse, modeling: Modeling, shop: ShopHome, model_threads: ModelThreads):
         with model_step(warehouse, modeling, model_threads) as (con, as_of):
             current, validated = serving_version(context, con, spec)
             key = scoring_key(

@@ -193,13 +193,16 @@ def _key(settings: EngineSettings, conf: Mapping[str, str] | None) -> tuple:
 def shared_session(settings: EngineSettings | None = None, conf: Mapping[str, str] | None = None) -> SparkSession:
     """The process's session for these settings, opened on first use and kept (a run's steps in
     one process share it: starting a driver costs seconds). Asking with other settings stops the
-    old session first. `stop_session()` ends it; so does the process's exit."""
+    old session first; asking without `conf` (the Engine resource) takes the session opened for the
+    same settings with extra driver conf (the test cluster's executor sizes). `stop_session()` ends
+    it; so does the process's exit."""
     global _shared
     settings = settings or EngineSettings.from_env()
     key = _key(settings, conf)
     with _lock:
         if _shared is not None:
-            if _shared[0] == key and _alive(_shared[1]):
+            same = _shared[0] == key or (conf is None and _shared[0][: len(key)] == key)
+            if same and _alive(_shared[1]):
                 return _shared[1]
             _stop(_shared[1])
             _shared = None

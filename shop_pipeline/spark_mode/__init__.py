@@ -1,0 +1,1 @@
+"""The Spark engine's side of the pipeline's steps (docs/cluster.md)."""

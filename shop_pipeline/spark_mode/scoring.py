@@ -1,0 +1,57 @@
+"""The score tables in Spark mode (docs/cluster_models.md; no Dagster).
+
+- Models with a row-independent chunk scorer (`spec.score_rows`: propensity, order risk) score on the
+  executors: `spark_scoring.score_to_lake` over the lake's feature table, the registered skops artifact
+  checked by its SHA-256 in every task.
+- The others (demand forecast, recommendations) score on the driver, as docs/cluster_models.md says
+  why: `spec.score` on an in-memory DuckDB session whose tables are views over the lake
+  (engine/lake_views.py), the scores written to the lake with `lake.write_partitions` (a whole-table
+  swap).
+The registry row (the champion) is the caller's: training registers in the warehouse's registry.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from dataclasses import dataclass
+
+import duckdb
+
+from shop_pipeline.engine import lake as lakes
+from shop_pipeline.engine.lake_views import attach_lake
+from shop_pipeline.ml.common import registry, spark_scoring
+from shop_pipeline.ml.common.spec import ModelSpec
+
+
+@dataclass(frozen=True)
+class LakeScoreWrite:
+    table: str
+    rows: int
+    distributed: bool  # scored on the executors (mapInPandas), else on the driver
+    write: lakes.WriteResult
+
+
+def score_on_lake(
+    spark, lake: str, spec: ModelSpec, row: registry.RegistryRow, as_of: dt.date, models_dir: os.PathLike, modeling
+):
+    """Score champion `row` of `spec` as of `as_of` from the lake's features and replace the lake's score
+    table; returns (LakeScoreWrite, the scores as a pandas frame for the asset's description)."""
+    if spark_scoring.scorable(spec):
+        located = lakes.lake_table(lake, spark_scoring.features_table(spec))
+        features = spark.read.parquet(lakes.spark_uri(located.location))
+        if located.partitioned:
+            features = features.drop("event_month")
+        ref = spark_scoring.artifact_ref(row, models_dir)
+        written = spark_scoring.score_to_lake(spec, features, ref, as_of, lake)
+        scores = spark.read.parquet(lakes.spark_uri(lakes.lake_table(lake, spec.score_table).location)).toPandas()
+        return LakeScoreWrite(spec.score_table, written.rows, True, written.write), scores
+    with duckdb.connect() as con:
+        con.execute("SET TimeZone = 'UTC'")
+        attach_lake(con, lake)
+        fitted = spec.artifact.from_artifact(
+            registry.load_artifact(registry.artifact_file(models_dir, row.artifact_path), row.sha256)
+        )
+        scores = spec.score(con, fitted, row, as_of, modeling)
+    result = lakes.write_partitions(scores, lakes.lake_table(lake, spec.score_table))
+    return LakeScoreWrite(spec.score_table, len(scores), False, result), scores
