@@ -27,7 +27,7 @@ def _exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
     return bool(
         con.execute(
             "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?", [schema, name]
-        ).fetchone()[0]
+        ).fetchall()[0][0]
     )
 
 
@@ -49,7 +49,7 @@ def publish_raw_to_lake(con: duckdb.DuckDBPyConnection, lake: str, changed_days:
     if months:
         for table in MONTHLY_RAW:
             query = f"SELECT * FROM {table} WHERE strftime(partition_date, '%Y-%m') IN (SELECT unnest($months))"
-            expected = con.execute(f"SELECT count(*) FROM ({query})", {"months": months}).fetchone()[0]
+            expected = con.execute(f"SELECT count(*) FROM ({query})", {"months": months}).fetchall()[0][0]
 
             def audit(staged, expected=expected):
                 return staged.dataset().count_rows() == expected

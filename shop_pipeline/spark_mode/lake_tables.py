@@ -27,4 +27,6 @@ def use_lake(spark, lake: str, tables: Iterable[str]) -> None:
         if found is not None and found.rstrip("/").removeprefix("file:").lstrip("/") != expected.lstrip("/"):
             spark.sql(f"DROP TABLE IF EXISTS {table_name(table)}")
         register_tables(spark, lake, [table])
+        if layout(table).partition_column:  # month folders written since (or before) it was registered
+            spark.sql(f"ALTER TABLE {table_name(table)} RECOVER PARTITIONS")
         spark.catalog.refreshTable(table)
