@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from shop_pipeline.engine.lake import lake_table
 from shop_pipeline.engine.layout import layout
 from shop_pipeline.engine.spark_catalog import register_tables, table_name
 
@@ -26,6 +27,8 @@ def use_lake(spark, lake: str, tables: Iterable[str]) -> None:
         found = _location(spark, table)
         if found is not None and found.rstrip("/").removeprefix("file:").lstrip("/") != expected.lstrip("/"):
             spark.sql(f"DROP TABLE IF EXISTS {table_name(table)}")
+        fs, folder = lake_table(lake, table).filesystem()
+        fs.create_dir(folder, recursive=True)  # a table not written yet: empty, not missing
         register_tables(spark, lake, [table])
         if layout(table).partition_column:  # month folders written since (or before) it was registered
             spark.sql(f"ALTER TABLE {table_name(table)} RECOVER PARTITIONS")
