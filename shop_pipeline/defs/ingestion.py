@@ -30,9 +30,10 @@ from shop_pipeline.ml.common.html_report import markdown_table
 from shop_pipeline.quality.audit import RAW_BATCH, audit_screened, screen_raw
 from shop_pipeline.quality.suites import SUITE_VERSION, raw_events_suites
 from shop_pipeline.quality.validator import SuiteOutcome, warm_up
-from shop_pipeline.resources import Quality, ShopHome, Warehouse
+from shop_pipeline.resources import Engine, Quality, ShopHome, Warehouse
 from shop_pipeline.settings import partition_bounds
 from shop_pipeline.sources.landing import discover
+from shop_pipeline.spark_mode.steps import ingestion_steps
 from shop_pipeline.warehouse.catalog import load_catalog, load_marketing
 from shop_pipeline.warehouse.ingest import load_batch, out_of_range_reason, publish_batch
 from shop_pipeline.warehouse.order_labels import LABELS_SUBFOLDER, load_order_labels
@@ -136,7 +137,7 @@ def order_labels(context: AssetExecutionContext, warehouse: Warehouse, shop: Sho
         ),
     ],
 )
-def raw_events(context: AssetExecutionContext, warehouse: Warehouse, shop: ShopHome, quality: Quality):
+def raw_events(context: AssetExecutionContext, warehouse: Warehouse, shop: ShopHome, quality: Quality, engine: Engine):
     days = partition_days(context)
     run_days = set(days)
     valid_days = partition_bounds()
@@ -198,6 +199,8 @@ def raw_events(context: AssetExecutionContext, warehouse: Warehouse, shop: ShopH
             )
         if report.changed:
             publish_batch(con, days)
+            # Spark mode: the touched months to the lake (spark_mode/steps.py); DuckDB: nothing more
+            ingestion_steps(engine, con).after_publish(changed_days)
         published = _rows_per_partition(con, days)
     seconds = time.perf_counter() - started
     context.log.info(f"step timing raw_events: seconds={seconds:.2f} validation_seconds={validation_seconds:.2f}")

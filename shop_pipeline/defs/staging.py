@@ -27,23 +27,12 @@ from shop_pipeline.defs.common import (
     suite_check_result,
 )
 from shop_pipeline.ml.common.html_report import markdown_table
-from shop_pipeline.quality.audit import STAGED_BATCH, audit_screened, screen_staged
-from shop_pipeline.quality.suites import SUITE_VERSION, staging_events_suites
 from shop_pipeline.quality.thresholds import staging_rules
-from shop_pipeline.quality.validator import SuiteOutcome, warm_up
-from shop_pipeline.resources import Quality, Warehouse
-from shop_pipeline.warehouse.staging import (
-    conservation_breaks,
-    days_to_stage,
-    file_counts,
-    publish_staging,
-    published_file_counts,
-    stage_days,
-)
+from shop_pipeline.resources import Engine, Quality, Warehouse
+from shop_pipeline.spark_mode.steps import staging_steps
 
 CONSERVATION_CHECK = "conservation"
 STAGING_SUITE_CHECK = "staging_events_suite"
-STAGING_SUITE_NAME = f"staging_events.v{SUITE_VERSION}"
 
 
 @multi_asset(
@@ -92,33 +81,20 @@ STAGING_SUITE_NAME = f"staging_events.v{SUITE_VERSION}"
     backfill_policy=single_run_backfill,
     can_subset=False,
 )
-def clean_events(context: AssetExecutionContext, warehouse: Warehouse, quality: Quality):
+def clean_events(context: AssetExecutionContext, warehouse: Warehouse, quality: Quality, engine: Engine):
     days = partition_days(context)
     thresholds = quality.thresholds()
     rules = staging_rules(thresholds)
     started = time.perf_counter()
     with warehouse.connection() as con:
-        # only days whose landed files (or the rules) changed since they were staged
-        stale = days_to_stage(con, days, rules)
-        has_catalog = con.execute("SELECT count(*) > 0 FROM raw.products").fetchall()[0][0]
+        steps = staging_steps(engine, con)  # the engine's staging (spark_mode/steps.py)
+        has_catalog = steps.has_catalog()
         if not has_catalog:
             context.log.warning("no product catalog has landed: the staging suite skips the catalog rule")
-        if stale:
-            warm_up()  # GX's import overlaps the staging query
-            stage_days(con, stale, rules)
-            validation_started = time.perf_counter()
-            counts = file_counts(con, stale)
-            rows_per_day, failing = screen_staged(con, stale, thresholds, has_catalog)
-            suite = staging_events_suites(thresholds, check_catalog=has_catalog)
-            outcome = audit_screened(
-                con, STAGED_BATCH, stale, suite, thresholds["validation_batch_rows"], rows_per_day, failing
-            )
-        else:  # nothing changed: the published counts still answer for conservation
-            validation_started = time.perf_counter()
-            counts = published_file_counts(con, days)
-            outcome = SuiteOutcome(suite=STAGING_SUITE_NAME)
-        breaks = conservation_breaks(counts)
-        validation_seconds = time.perf_counter() - validation_started
+        audited = steps.stage_and_audit(days, thresholds, rules, has_catalog)
+        stale, counts, outcome = audited.stale, audited.counts, audited.outcome
+        breaks = audited.breaks
+        validation_seconds = audited.validation_seconds
         yield AssetCheckResult(
             check_name=CONSERVATION_CHECK,
             asset_key="clean_events",
@@ -137,13 +113,12 @@ def clean_events(context: AssetExecutionContext, warehouse: Warehouse, quality: 
                 description="staging audit failed (conservation or staging suite); nothing was published",
                 metadata={"conservation_breaks": len(breaks), "failed_expectations": len(outcome.failures)},
             )
-        if stale:
-            publish_staging(con, stale, counts)
-        clean = _per_month(con, CLEAN_PER_MONTH, days)
-        quarantined = _per_month(con, QUARANTINED_PER_MONTH, days)
-        duplicates = _per_month(con, DUPLICATES_PER_MONTH, days)
-        reasons = con.execute(REASONS, {"days": days}).df()
-        files = published_file_counts(con, days)
+        steps.publish(audited)
+        summary = steps.summary(days)
+        clean = {partition_key(m): v for m, v in summary.clean.items()}
+        quarantined = {partition_key(m): v for m, v in summary.quarantined.items()}
+        duplicates = {partition_key(m): v for m, v in summary.duplicates.items()}
+        reasons, files = summary.reasons, summary.files
     seconds = time.perf_counter() - started
     context.log.info(f"step timing clean_events: seconds={seconds:.2f} validation_seconds={validation_seconds:.2f}")
     staged = set(stale)
@@ -182,30 +157,7 @@ def clean_events(context: AssetExecutionContext, warehouse: Warehouse, quality: 
     yield MaterializeResult(asset_key="quarantined_events", metadata=run)
 
 
-# Per month (its first day) of $days: what the partition holds after the run.
-CLEAN_PER_MONTH = """
-SELECT CAST(date_trunc('month', partition_date) AS DATE), count(*), count(*) FILTER (WHERE is_late),
-       min(event_time), max(event_time)
-FROM staging.events WHERE list_contains($days, partition_date) GROUP BY 1"""
-QUARANTINED_PER_MONTH = """
-SELECT CAST(date_trunc('month', partition_date) AS DATE), count(*)
-FROM staging.quarantined_events WHERE list_contains($days, partition_date) GROUP BY 1"""
-DUPLICATES_PER_MONTH = """
-SELECT CAST(date_trunc('month', partition_date) AS DATE), count(*)
-FROM staging.duplicate_events WHERE list_contains($days, partition_date) GROUP BY 1"""
-REASONS = """
-SELECT CAST(date_trunc('month', partition_date) AS DATE) AS month, reason_code, count(*) AS rows,
-       any_value(source_file || ':' || line) AS example_line, any_value(reason) AS example_reason
-FROM staging.quarantined_events WHERE list_contains($days, partition_date)
-GROUP BY ALL ORDER BY month, rows DESC"""
-
-
 def _of_partition(frame, column: str, key: str):
     """The rows of `frame` whose date `column` falls in partition `key`."""
     keys = frame[column].map(lambda value: partition_key(pd.Timestamp(value).date()))
     return frame[keys == key]
-
-
-def _per_month(con, query: str, days) -> dict[str, tuple]:
-    """The query's rows by partition key (its first column, a month's first day)."""
-    return {partition_key(month): tuple(values) for month, *values in con.execute(query, {"days": days}).fetchall()}

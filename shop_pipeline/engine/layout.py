@@ -39,6 +39,7 @@ class TableLayout:
 
 _MONTHLY = {
     "raw.events": "partition_date",
+    "raw.rejected_lines": "partition_date",
     "staging.events": "partition_date",
     "staging.quarantined_events": "partition_date",
     "staging.duplicate_events": "partition_date",

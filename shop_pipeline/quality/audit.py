@@ -17,6 +17,7 @@ DuckDB (hours after the partition start, catalog membership), so grouping change
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Any
 
 import duckdb
@@ -56,7 +57,7 @@ GROUP BY 1
 """
 
 # Per day of the staged rows: the staging rows suite's predicates as counts.
-_STAGED_SCREEN = """
+STAGED_SCREEN = """
 SELECT s.partition_date,
        count(*) AS n,
        least(count(s.event_id), count(s.event_time), count(s.event_type), count(s.user_id), count(s.product_id),
@@ -77,7 +78,7 @@ GROUP BY 1
 # event_id unique among the clean rows: an id that occurs once among the staged days' valid rows
 # (sql/stage_duplicates.sql) cannot occur twice among the clean rows, so only the repeated ids
 # are counted.
-_DUPLICATED_ID_DAYS = """
+DUPLICATED_ID_DAYS = """
 WITH candidates AS (
     SELECT partition_date, event_id FROM staged_clean
     WHERE list_contains($days, partition_date) AND event_id IN (SELECT event_id FROM staged_repeated_ids)
@@ -140,19 +141,30 @@ def screen_staged(
     con: duckdb.DuckDBPyConnection, days: list[dt.date], thresholds: dict[str, Any], check_catalog: bool
 ) -> tuple[list[tuple[dt.date, int]], list[dt.date]]:
     """Rows per day of staged_clean, and the days whose rows do not pass the staging rows suite's rules."""
+    rows = con.execute(STAGED_SCREEN, staged_screen_params(days, thresholds)).fetchall()
+    duplicated = [r[0] for r in con.execute(DUPLICATED_ID_DAYS, {"days": days}).fetchall()]
+    return staged_verdict(rows, duplicated, thresholds, check_catalog)
+
+
+def staged_screen_params(days: list[dt.date], thresholds: dict[str, Any]) -> dict[str, Any]:
+    """The parameters of STAGED_SCREEN."""
     rules = thresholds["staging_rules"]
+    return {
+        "days": days,
+        "event_types": list(EVENT_TYPES),
+        "max_price": float(rules["max_price"]),
+        "max_quantity": int(rules["max_quantity"]),
+        "min_hours": -24.0 * int(rules["max_lateness_days"]),
+        "max_hours": 24.0 + int(rules["future_tolerance_minutes"]) / 60.0,
+    }
+
+
+def staged_verdict(
+    rows: list[tuple], duplicated_id_days: list[dt.date], thresholds: dict[str, Any], check_catalog: bool
+) -> tuple[list[tuple[dt.date, int]], list[dt.date]]:
+    """Rows per day and the failing days from STAGED_SCREEN's rows and DUPLICATED_ID_DAYS' days
+    (whichever engine ran them)."""
     t = thresholds["staging_suite"]
-    rows = con.execute(
-        _STAGED_SCREEN,
-        {
-            "days": days,
-            "event_types": list(EVENT_TYPES),
-            "max_price": float(rules["max_price"]),
-            "max_quantity": int(rules["max_quantity"]),
-            "min_hours": -24.0 * int(rules["max_lateness_days"]),
-            "max_hours": 24.0 + int(rules["future_tolerance_minutes"]) / 60.0,
-        },
-    ).fetchall()
     failing = {
         day
         for day, n, present, et_ok, price_ok, quantity_ok, window_ok, catalog_ok in rows
@@ -163,7 +175,7 @@ def screen_staged(
         or window_ok < n
         or (check_catalog and _share(catalog_ok, n) < t["product_in_catalog_mostly"])
     }
-    failing |= {r[0] for r in con.execute(_DUPLICATED_ID_DAYS, {"days": days}).fetchall()}
+    failing |= set(duplicated_id_days)
     return [(r[0], r[1]) for r in rows], sorted(failing)
 
 
@@ -179,10 +191,34 @@ def audit_screened(
 ) -> SuiteOutcome:
     """GX on what the aggregates leave to it: the schema suite on a sample of whole rows, the rows
     suite on every row of the failing days. The outcome counts every screened row."""
+    return audit_fetched(
+        lambda text, params: con.execute(text, params).df(),
+        query,
+        days,
+        suites,
+        max_rows,
+        rows_per_day,
+        failing_days,
+        sample_query,
+    )
+
+
+def audit_fetched(
+    fetch: Callable[[str, dict[str, Any]], Any],
+    query: str,
+    days: list[dt.date],
+    suites: TableSuites,
+    max_rows: int,
+    rows_per_day: list[tuple[dt.date, int]],
+    failing_days: list[dt.date],
+    sample_query: str | None = None,
+) -> SuiteOutcome:
+    """`audit_screened` with the rows fetched by `fetch(sql, params)` -> a pandas frame (DuckDB
+    SQL, which the Spark engine transpiles and runs)."""
     outcome = SuiteOutcome(suite=suites.name)
     if not rows_per_day:
         return outcome
-    sample = con.execute(f"SELECT * FROM ({sample_query or query}) LIMIT {SAMPLE_ROWS}", {"days": days}).df()
+    sample = fetch(f"SELECT * FROM ({sample_query or query}) LIMIT {SAMPLE_ROWS}", {"days": days})
     validate_frame(sample, suites.schema, f"sample of {len(sample)} rows", outcome, count_rows=False)
     outcome.rows = sum(n for _, n in rows_per_day)
     outcome.batches = len(rows_per_day)
@@ -190,7 +226,7 @@ def audit_screened(
     failing = set(failing_days)
     columns = ", ".join(suites.row_columns)  # constants of the suites module, not input
     for batch in day_batches([(d, n) for d, n in rows_per_day if d in failing], max_rows):
-        frame = con.execute(f"SELECT {columns} FROM ({query})", {"days": batch}).df()
+        frame = fetch(f"SELECT {columns} FROM ({query})", {"days": batch})
         name = batch[0].isoformat() if len(batch) == 1 else f"{batch[0]}..{batch[-1]}"
         before = outcome.rows, outcome.batches
         validate_frame(frame, suites.rows, name, outcome)

@@ -56,6 +56,13 @@ def stage_days(con: duckdb.DuckDBPyConnection, days: list[dt.date], rules: Stagi
     con.execute(_STAGED_CLEAN)
     con.execute(_STAGED_QUARANTINE, {"days": days})
     con.execute(_STAGED_DUPLICATES)
+    stage_fingerprints(con, days, rules)
+
+
+def stage_fingerprints(con: duckdb.DuckDBPyConnection, days: list[dt.date], rules: StagingRules) -> None:
+    """staged_day_fingerprints: what the staged rows of `days` follow from (the manifest's files,
+    the rules, the staging code), recorded by `record_staging`. Computed in the DuckDB file in
+    both engines: the manifest lives there, and the stored fingerprints are compared as text."""
     con.execute(
         "CREATE OR REPLACE TEMP TABLE staged_day_fingerprints AS "
         "SELECT * FROM (" + _DAY_FINGERPRINTS + ") WHERE list_contains($days, partition_date)",
@@ -92,8 +99,11 @@ SELECT partition_date, source_file, line, event_id, duplicate_kind, kept_source_
 FROM staged_duplicates_found
 """
 
-_FILE_COUNTS = """
-WITH counts AS (
+# The staged statements of stage_days beyond the sql/ files, in order (Spark mode runs them too).
+STAGED_STATEMENTS = (_STAGED_CLEAN, _STAGED_QUARANTINE, _STAGED_DUPLICATES)
+
+# Per (file, day) of the staged batch: its clean, quarantined and duplicate rows.
+STAGED_COUNTS = """
     SELECT source_file, partition_date,
            count(*) FILTER (WHERE kind = 'clean') AS rows_clean,
            count(*) FILTER (WHERE kind = 'quarantined') AS rows_quarantined,
@@ -108,7 +118,9 @@ WITH counts AS (
         SELECT source_file, partition_date, NULL, 'duplicate' FROM staged_duplicates
     )
     GROUP BY ALL
-)
+"""
+
+_COUNTS_BY_FILE = """
 SELECT f.path, f.partition_date, f.status, f.rows_read,
        CASE WHEN f.status = 'ingested' THEN coalesce(c.rows_clean, 0) ELSE 0 END AS rows_clean,
        CASE WHEN f.status = 'ingested' THEN coalesce(c.rows_quarantined, 0) ELSE 0 END AS rows_quarantined,
@@ -119,6 +131,8 @@ LEFT JOIN counts AS c ON c.source_file = f.path AND c.partition_date = f.partiti
 WHERE list_contains($days, f.partition_date)
 ORDER BY f.partition_date, f.path
 """
+
+_FILE_COUNTS = "\nWITH counts AS (" + STAGED_COUNTS + ")" + _COUNTS_BY_FILE
 
 # Per day: what its staged rows follow from (the landed files' paths, bytes and verdicts, when
 # they were first ingested, and $salt: the rules and the staging code).
@@ -163,6 +177,40 @@ def _salt(rules: StagingRules) -> str:
     return hashlib.sha256((json.dumps(asdict(rules), sort_keys=True) + code).encode()).hexdigest()[:16]
 
 
+# The changed part of _STALE_DAYS alone (Spark mode finds the days whose duplicates point at a
+# changed day's files on the lake, where its staging.duplicate_events is).
+_CHANGED_DAYS = (
+    """
+WITH current AS (
+    SELECT * FROM ("""
+    + _DAY_FINGERPRINTS
+    + """) WHERE list_contains($days, partition_date)
+)
+SELECT c.partition_date FROM current AS c
+LEFT JOIN staging.staged_days AS s USING (partition_date)
+WHERE s.fingerprint IS DISTINCT FROM c.fingerprint
+ORDER BY 1
+"""
+)
+
+
+def changed_days(con: duckdb.DuckDBPyConnection, days: list[dt.date], rules: StagingRules) -> list[dt.date]:
+    """The days of `days` whose landed files, rules or staging code changed since they were staged
+    (without the days holding duplicates of their files: see `days_to_stage`)."""
+    return [r[0] for r in con.execute(_CHANGED_DAYS, {"days": days, "salt": _salt(rules)}).fetchall()]
+
+
+def files_of_days(con: duckdb.DuckDBPyConnection, days: list[dt.date]) -> list[str]:
+    """The manifest's paths of the files of `days`."""
+    return [
+        r[0]
+        for r in con.execute(
+            "SELECT DISTINCT path FROM raw.ingested_files WHERE list_contains($days, partition_date) ORDER BY 1",
+            {"days": days},
+        ).fetchall()
+    ]
+
+
 def days_to_stage(con: duckdb.DuckDBPyConnection, days: list[dt.date], rules: StagingRules) -> list[dt.date]:
     """The days of `days` whose landed files, rules or staging code changed since they were staged."""
     return [r[0] for r in con.execute(_STALE_DAYS, {"days": days, "salt": _salt(rules)}).fetchall()]
@@ -171,6 +219,18 @@ def days_to_stage(con: duckdb.DuckDBPyConnection, days: list[dt.date], rules: St
 def file_counts(con: duckdb.DuckDBPyConnection, days: list[dt.date]) -> pd.DataFrame:
     """Per landed file of `days`: rows read and what became of them in the staged batch."""
     return con.execute(_FILE_COUNTS, {"days": days}).df()
+
+
+def file_counts_of(con: duckdb.DuckDBPyConnection, days: list[dt.date], staged_counts: pd.DataFrame) -> pd.DataFrame:
+    """`file_counts` from per-(file, day) counts computed elsewhere (STAGED_COUNTS run by Spark over
+    its staged views): the same join with the manifest, in the DuckDB file that holds it."""
+    con.register("staged_counts_frame", staged_counts)
+    try:
+        return con.execute(
+            "\nWITH counts AS (SELECT * FROM staged_counts_frame)" + _COUNTS_BY_FILE, {"days": days}
+        ).df()
+    finally:
+        con.unregister("staged_counts_frame")
 
 
 def published_file_counts(con: duckdb.DuckDBPyConnection, days: list[dt.date]) -> pd.DataFrame:
@@ -204,17 +264,29 @@ def publish_staging(con: duckdb.DuckDBPyConnection, days: list[dt.date], counts:
             # cost more than the write; the rows' order carries no meaning)
             order = "" if table == "staging.events" else " ORDER BY partition_date, source_file, line"
             con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM {staged}{order}")
-        con.register("staged_file_counts", counts)
-        con.execute(
-            """
-            UPDATE raw.ingested_files AS f
-            SET rows_clean = c.rows_clean, rows_quarantined = c.rows_quarantined,
-                rows_duplicate = c.rows_duplicate, first_event_time = c.first_event_time,
-                last_event_time = c.last_event_time
-            FROM staged_file_counts AS c
-            WHERE f.path = c.path AND f.partition_date = c.partition_date
-            """
-        )
-        con.unregister("staged_file_counts")
-        con.execute("DELETE FROM staging.staged_days WHERE list_contains($days, partition_date)", {"days": days})
-        con.execute("INSERT INTO staging.staged_days BY NAME SELECT * FROM staged_day_fingerprints")
+        _record(con, days, counts)
+
+
+def record_staging(con: duckdb.DuckDBPyConnection, days: list[dt.date], counts: pd.DataFrame) -> None:
+    """The manifest side of a publish, in one transaction: the files' counts in raw.ingested_files
+    and the days' fingerprints (staged_day_fingerprints) in staging.staged_days. Spark mode calls
+    it after its lake writes (the staged rows themselves live on the lake there)."""
+    with transaction(con):
+        _record(con, days, counts)
+
+
+def _record(con: duckdb.DuckDBPyConnection, days: list[dt.date], counts: pd.DataFrame) -> None:
+    con.register("staged_file_counts", counts)
+    con.execute(
+        """
+        UPDATE raw.ingested_files AS f
+        SET rows_clean = c.rows_clean, rows_quarantined = c.rows_quarantined,
+            rows_duplicate = c.rows_duplicate, first_event_time = c.first_event_time,
+            last_event_time = c.last_event_time
+        FROM staged_file_counts AS c
+        WHERE f.path = c.path AND f.partition_date = c.partition_date
+        """
+    )
+    con.unregister("staged_file_counts")
+    con.execute("DELETE FROM staging.staged_days WHERE list_contains($days, partition_date)", {"days": days})
+    con.execute("INSERT INTO staging.staged_days BY NAME SELECT * FROM staged_day_fingerprints")
