@@ -31,6 +31,10 @@ from shop_pipeline.warehouse.ingest import load_batch, publish_batch
 from shop_pipeline.warehouse.staging import StagingRules, file_counts, publish_staging, stage_days
 from shop_pipeline_tests.engine.spark_catalogs import fresh_catalog
 
+# Statement by statement on both engines: slow (minutes); the default suite runs the same SQL
+# through the assets in spark_mode/test_feature_parity.py. Run with -m slow.
+pytestmark = pytest.mark.slow
+
 pytest.importorskip("pyspark")
 
 RELATIVE = 1e-9

@@ -32,6 +32,10 @@ from shop_pipeline.warehouse.connection import connect
 from shop_pipeline.warehouse.staging import conservation_breaks, published_file_counts
 from shop_pipeline_tests.landing_fixtures import write_catalog
 
+# Ingestion and staging through Dagster on both engines, then a late file: about ten minutes on a
+# loaded 2-core machine, over the default suite's budget. Run with -m slow.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
+
 pytest.importorskip("pyspark")
 
 START = dt.date(2025, 1, 27)

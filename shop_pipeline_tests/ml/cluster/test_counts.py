@@ -15,6 +15,9 @@ from shop_pipeline.ml.propensity.candidates import BGNBD, MBGNBD, fit_probabilis
 from shop_pipeline.warehouse.connection import connect
 from shop_pipeline_tests.ml.cluster.shop import build_shop, copy_to_lake
 
+# a shop of its own built and copied onto the lake (minutes under load): run with -m slow
+pytestmark = pytest.mark.slow
+
 HORIZON = 30
 
 
