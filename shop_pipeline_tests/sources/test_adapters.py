@@ -308,6 +308,42 @@ def test_cli_import(tmp_path, capsys, monkeypatch):
     assert "not a rees46 file" in capsys.readouterr().err
 
 
+def test_cli_import_reports_each_file_and_records_the_first_partition_once(tmp_path, capsys, monkeypatch):
+    """One line per source file; the first import records the data's first day as the first partition,
+    a re-import says what was already there, and data older than the recorded start is named with the
+    setting that would move it back."""
+    from shop_pipeline.settings import PARTITIONS_START_ENV, ShopPaths, recorded_partitions_start
+
+    home = tmp_path / "shop"
+    monkeypatch.setenv("SHOP_PIPELINE_HOME", str(home))
+    monkeypatch.delenv(PARTITIONS_START_ENV, raising=False)
+    master, with_header = FIXTURES / "cdnow_master.txt", FIXTURES / "cdnow_with_header.txt"
+
+    assert main(["import", "--format", "cdnow", str(master), str(with_header), "--home", str(home)]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        f"{master}: 6 rows into 3 landing file(s), 1 unmappable line(s)",
+        f"{with_header}: 2 rows into 2 landing file(s), 0 unmappable line(s)",
+        "first partition: 1997-01-01 (recorded in the shop home from the imported data)",
+    ]
+    assert recorded_partitions_start(ShopPaths.at(home)).isoformat() == "1997-01-01"
+
+    # the same file again: nothing new (3 landing files and the rejects file), and the start is not moved
+    assert main(["import", "--format", "cdnow", str(master), "--home", str(home)]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        f"{master}: 6 rows into 3 landing file(s), 1 unmappable line(s) (4 already imported, unchanged)"
+    ]
+
+    earlier = tmp_path / "earlier.txt"
+    earlier.write_text("00001 19961231 2 10.00\n")
+    assert main(["import", "--format", "cdnow", str(earlier), "--home", str(home)]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        f"{earlier}: 1 rows into 1 landing file(s), 0 unmappable line(s)",
+        "the data starts on 1996-12-31, before the shop's first partition 1997-01-01: its files dated earlier "
+        "will be refused; set SHOP_PIPELINE_PARTITIONS_START=1996-12-31 to move it back",
+    ]
+    assert recorded_partitions_start(ShopPaths.at(home)).isoformat() == "1997-01-01"
+
+
 def test_a_line_with_too_many_fields_is_an_error_naming_file_and_line(tmp_path):
     source = tmp_path / "events.csv"
     lines = (FIXTURES / "rees46_events.csv").read_text().splitlines()
@@ -317,6 +353,9 @@ def test_a_line_with_too_many_fields_is_an_error_naming_file_and_line(tmp_path):
         import_files("rees46", [source], landing)
     message = str(caught.value)
     assert "events.csv" in message and "Line: 4" in message and "Expected Number of Columns: 9 Found: 10" in message
+    # one line: DuckDB's first three lines joined by spaces, without its advice on its own parser options
+    assert f"Line: 4 Original Line: {lines[3]},extra Expected Number of Columns: 9 Found: 10" in message
+    assert message.endswith("Found: 10") and "\n" not in message
     assert not landing.exists() or not [p for p in landing.rglob("*") if p.is_file()]
 
 
