@@ -141,3 +141,54 @@ def test_cli_import_generic(tmp_path, capsys, monkeypatch):
     assert code == 0
     assert "6 rows into 3 landing file(s)" in capsys.readouterr().out
     assert (home / "landing" / "events" / "generic_generic_orders_2024-03-01.parquet").is_file()
+
+
+GOOD_CLICK = b'{"u": "c1", "p": "p1", "t": "2024-03-01T08:00:00Z"}\n'
+CLICK_MAPPING = {
+    "columns": {"user_id": "u", "product_id": "p", "event_time": "t"},
+    "constants": {"event_type": "view", "price": "1"},
+}
+
+
+@pytest.mark.parametrize(
+    ("bad_line", "reason"),
+    [
+        (b'{"u": "\xff"}\n', "line 3: not valid UTF-8"),
+        (b'{"u": \n', "line 3: malformed JSON (Expecting value at character 8)"),
+    ],
+    ids=["not-utf8", "malformed"],
+)
+@pytest.mark.parametrize("suffix", [".jsonl", ".NDJSON"])
+def test_a_bad_json_lines_file_is_refused_naming_its_physical_line(tmp_path, bad_line, reason, suffix):
+    """The line a person opens in an editor (blank lines counted) and why, in the same words whatever
+    the case of the .jsonl / .ndjson extension; nothing is landed."""
+    source = tmp_path / f"clicks{suffix}"
+    source.write_bytes(GOOD_CLICK + b"\n" + bad_line)
+    landing = tmp_path / "landing"
+    with pytest.raises(ImportFailed) as caught:
+        import_files("generic", [source], landing, CLICK_MAPPING)
+    assert str(caught.value) == f"{source}: cannot read it: {reason}"
+    assert not landing.exists() or not [p for p in landing.rglob("*") if p.is_file()]
+
+
+def test_a_json_lines_line_that_is_not_an_object_is_named(tmp_path):
+    """When DuckDB refuses a JSON Lines file, the first line that is not a JSON object is named (a file
+    of objects only keeps DuckDB's own first line)."""
+    from shop_pipeline.sources.generic import _reader_error
+
+    error = duckdb.InvalidInputException('Malformed JSON in file "clicks.ndjson"\nmore detail')
+    source = tmp_path / "clicks.ndjson"
+    source.write_bytes(GOOD_CLICK + b"\n" + b"[1, 2]\n")
+    assert _reader_error(source, error) == "line 3: the JSON value is not an object"
+    source.write_bytes(GOOD_CLICK + b"\n" + GOOD_CLICK)
+    assert _reader_error(source, error) == 'Malformed JSON in file "clicks.ndjson"'
+
+
+def test_a_broken_parquet_file_gets_duckdbs_reason_even_under_a_json_name(tmp_path):
+    """Only JSON Lines files are searched for their bad line: a Parquet file whose name says JSON keeps
+    DuckDB's own reason."""
+    source = tmp_path / "JSON_export.parquet"
+    source.write_bytes(GOOD_CLICK * 3)
+    with pytest.raises(ImportFailed) as caught:
+        import_files("generic", [source], tmp_path / "landing", CLICK_MAPPING)
+    assert str(caught.value).startswith(f"{source}: cannot read it: Invalid Input Error: No magic bytes found")

@@ -246,6 +246,31 @@ def test_csv_quoted_line_break_in_a_batch_with_plain_files(con, tmp_path):
     assert data_line_count("csv", fingerprint(multi), outcomes[2]) == 2
 
 
+def test_batch_values_gives_every_row_of_both_readers_trimmed_with_empty_as_null(con, tmp_path):
+    """The raw audit aggregates over batch_values: one row per read row, whichever reader read its
+    file (the fast path's raw text is trimmed and an empty value is NULL, as the line reader gives it)."""
+    from shop_pipeline.sources.native import BatchFile, batch_values, read_batch, start_batch
+
+    plain = _write(tmp_path, "p.csv", _csv(event_line(" p1 ", user=" u1 ", order=" "), event_line("p2", price="")))
+    multi = _write(
+        tmp_path, "m.csv", _csv('m1,2025-01-02T10:00:00.000Z,view,u1,s1,p1,books,"a\nb",1,1,', event_line("m2"))
+    )
+    start_batch(con)
+    read_batch(con, [BatchFile(1, plain, "csv", fingerprint(plain)), BatchFile(2, multi, "csv", fingerprint(multi))])
+    query = f"SELECT * FROM ({batch_values(('event_id', 'user_id', 'brand', 'price', 'order_id'))}) ORDER BY 1, 2"
+    assert con.execute(query).fetchall() == [
+        (1, "p1", "u1", "acme", "10.00", None),
+        (1, "p2", "u1", "acme", None, None),
+        (2, "m1", "u1", "a\nb", "1", None),
+        (2, "m2", "u1", "acme", "10.00", None),
+    ]
+    every = con.execute(f"SELECT * FROM ({batch_values()}) ORDER BY 1, 2").fetchall()
+    assert [row[:2] for row in every] == [(1, "p1"), (1, "p2"), (2, "m1"), (2, "m2")]
+    assert all(len(row) == 1 + len(EVENT_COLUMNS) for row in every)
+    with pytest.raises(AssertionError):
+        batch_values(("event_id", "line"))  # only the contract's columns: names are spliced into SQL
+
+
 # --- JSON Lines ------------------------------------------------------------------------
 
 
