@@ -233,3 +233,94 @@ def test_the_run_summary_names_the_snapshot_the_api_serves(shop, api):
         if text.startswith("serving:")
     )
     assert current in line and "order risk" in line and "demand" in line and "shop-pipeline serve" in line
+
+
+def test_only_a_loopback_address_may_be_served_without_a_token():
+    from shop_pipeline.serving.server import ServeConfigError, check_settings
+
+    for host in ("127.0.0.1", "127.0.0.2", "::1", "localhost"):
+        check_settings(host, None)  # this machine only: no token needed
+    for host in ("0.0.0.0", "192.168.1.5", "::", "shop.example.com"):
+        with pytest.raises(ServeConfigError) as refused:
+            check_settings(host, None)
+        assert str(refused.value) == (
+            f"binding {host} exposes the API beyond this machine: give a bearer token with --token-file or "
+            "$SHOP_PIPELINE_SERVE_TOKEN (or bind 127.0.0.1)"
+        )
+        check_settings(host, "a-token")
+
+
+def test_the_token_comes_from_the_file_else_the_environment_trimmed(tmp_path, monkeypatch):
+    from shop_pipeline.serving.server import TOKEN_ENV, ServeConfigError, read_token
+
+    monkeypatch.setenv(TOKEN_ENV, "  from-env \n")
+    token_file = tmp_path / "token"
+    token_file.write_text("  from-file \n")
+    assert read_token(token_file) == "from-file"
+    assert read_token(None) == "from-env"
+    monkeypatch.setenv(TOKEN_ENV, "  ")
+    assert read_token(None) is None
+    monkeypatch.delenv(TOKEN_ENV)
+    assert read_token(None) is None
+    token_file.write_text(" \n")
+    with pytest.raises(ServeConfigError, match=f"token file {token_file} is empty"):
+        read_token(token_file)
+
+
+def test_serve_runs_the_app_of_the_home_on_the_given_address_with_its_token(tmp_path, monkeypatch):
+    """`shop-pipeline serve` as uvicorn receives it (uvicorn itself is not started): one process serves
+    the app it built; several workers each build it from the environment it leaves them."""
+    import os
+
+    import uvicorn
+
+    from shop_pipeline.serving import server
+
+    calls = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **options: calls.append((app, options)))
+    for name in ("OMP_NUM_THREADS", "SHOP_PIPELINE_THREADS", server.ROOT_ENV, server.TOKEN_ENV):
+        monkeypatch.setenv(name, "")  # recorded, so what serve() sets is undone after the test
+        monkeypatch.delenv(name)
+    home = ShopPaths.at(tmp_path / "shop").ensure()
+    token_file = tmp_path / "token"
+    token_file.write_text("s3cret\n")
+
+    with pytest.raises(server.ServeConfigError):
+        server.serve(home.home, host="0.0.0.0")
+    assert calls == []
+
+    server.serve(home.home, host="0.0.0.0", port=8123, token_file=token_file, log_level="info")
+    ((app, options),) = calls
+    assert options == {"host": "0.0.0.0", "port": 8123, "log_level": "info", "access_log": False}
+    assert app.state.store.root == serving_root(home.home)
+    assert (os.environ["OMP_NUM_THREADS"], os.environ["SHOP_PIPELINE_THREADS"]) == ("1", "1")
+    import warnings
+
+    with warnings.catch_warnings():  # Starlette's TestClient suggests httpx2, which is not a dependency
+        warnings.filterwarnings("ignore", message=".*httpx2.*")
+        from fastapi.testclient import TestClient
+
+    client = TestClient(app)  # no snapshot yet: 503 behind the token, 401 without it
+    assert client.get("/v1/models").status_code == 401
+    assert client.get("/v1/models", headers={"Authorization": "Bearer s3cret"}).status_code == 503
+
+    calls.clear()
+    monkeypatch.setenv("OMP_NUM_THREADS", "4")  # the environment may override the one-thread default
+    server.serve(home.home, port=8124, token_file=token_file, workers=3)
+    ((target, options),) = calls
+    assert target == "shop_pipeline.serving.server:app_from_environment"
+    assert options == {
+        "factory": True,
+        "host": "127.0.0.1",
+        "port": 8124,
+        "workers": 3,
+        "log_level": "warning",
+        "access_log": False,
+    }
+    assert os.environ["OMP_NUM_THREADS"] == "4"
+    assert (os.environ[server.ROOT_ENV], os.environ[server.TOKEN_ENV]) == (str(serving_root(home.home)), "s3cret")
+    worker_app = server.app_from_environment()
+    assert worker_app.state.store.root == serving_root(home.home)
+    worker = TestClient(worker_app)
+    assert worker.get("/v1/models").status_code == 401
+    assert worker.get("/v1/models", headers={"Authorization": "Bearer s3cret"}).status_code == 503
