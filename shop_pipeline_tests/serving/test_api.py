@@ -324,3 +324,41 @@ def test_serve_runs_the_app_of_the_home_on_the_given_address_with_its_token(tmp_
     worker = TestClient(worker_app)
     assert worker.get("/v1/models").status_code == 401
     assert worker.get("/v1/models", headers={"Authorization": "Bearer s3cret"}).status_code == 503
+
+
+def test_models_that_never_scored_answer_404_and_the_popular_list(shop, tmp_path):
+    """A shop whose propensity and recommendation models never scored (skipped) still publishes a
+    snapshot: scores are 404, recommendations the popular list with no model version."""
+    from shop_pipeline_tests.serving.helpers import copied_shop
+
+    home = copied_shop(shop, tmp_path / "copy")
+    root = serving_root(home.home)
+    with connect(home.warehouse) as con:
+        customer = con.execute("SELECT min(customer_id) FROM scoring.customer_scores").fetchone()[0]
+        con.execute("DROP TABLE scoring.customer_scores")
+        con.execute("DROP TABLE scoring.recommendations")
+        published = publish_snapshot(con, root, models_dir=home.models)
+    assert published.rows["customer_scores"] == published.rows["recommendations"] == 0
+    with app_client(root, prediction_log=PredictionLog(tmp_path / "logs")) as client:
+        assert client.get(f"/v1/customers/{customer}/scores").status_code == 404
+        body = client.get(f"/v1/customers/{customer}/recommendations", params={"k": 3}).json()
+        assert (body["source"], body["model_version"], len(body["items"])) == ("fallback", None, 3)
+        assert "no interaction before the cut-off" in body["reason"]
+
+
+def test_the_popular_list_names_the_recommenders_version_even_with_one_published_row(shop, tmp_path):
+    from shop_pipeline_tests.serving.helpers import copied_shop
+
+    home = copied_shop(shop, tmp_path / "copy")
+    root = serving_root(home.home)
+    with connect(home.warehouse) as con:
+        customer, version = con.execute(
+            "SELECT customer_id, model_version FROM scoring.recommendations ORDER BY customer_id, rank LIMIT 1"
+        ).fetchone()
+        con.execute("DELETE FROM scoring.recommendations WHERE customer_id <> ? OR rank <> 1", [customer])
+        publish_snapshot(con, root, models_dir=home.models)
+    with app_client(root, prediction_log=PredictionLog(tmp_path / "logs")) as client:
+        body = client.get("/v1/customers/nobody-ever/recommendations").json()
+        assert (body["source"], body["model_version"]) == ("fallback", version)
+        mine = client.get(f"/v1/customers/{customer}/recommendations").json()
+        assert (mine["source"], mine["model_version"], len(mine["items"])) == ("personalised", version, 1)
