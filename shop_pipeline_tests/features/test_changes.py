@@ -181,6 +181,22 @@ def test_rows_added_by_hand_are_noticed_and_the_next_run_computes_the_table_agai
         pd.testing.assert_frame_equal(table(con, name, keys), built)
 
 
+def test_a_dropped_feature_table_is_built_again_on_the_next_run(tmp_path):
+    """Its inputs are still recorded, but the table is gone (dropped by hand, a lost file): the next run
+    builds it again instead of failing on the missing table; so does a table with no record at all."""
+    name, write, keys = ft.PRODUCT_DAILY_SALES_TABLE, ft.write_product_daily_sales, ["product_id", "day"]
+    path = make_shop(tmp_path / "w.duckdb")
+    with connect(path) as con:
+        assert _feature_run(con, name, write, AS_OF) is not None
+        built = table(con, name, keys)
+        con.execute(f"DROP TABLE {name}")
+        assert _feature_run(con, name, write, AS_OF) is not None, "the table is gone: computed again"
+        pd.testing.assert_frame_equal(table(con, name, keys), built)
+        con.execute("DROP TABLE features.table_inputs")  # no record of any build: computed again
+        assert _feature_run(con, name, write, AS_OF) is not None
+        pd.testing.assert_frame_equal(table(con, name, keys), built)
+
+
 def test_product_days_are_recomputed_from_the_first_change_and_whole_when_labels_or_marketing_move(tmp_path):
     path = random_shop(tmp_path / "w.duckdb")
     keys = ["product_id", "day"]
