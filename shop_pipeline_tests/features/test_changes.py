@@ -197,6 +197,29 @@ def test_a_dropped_feature_table_is_built_again_on_the_next_run(tmp_path):
         pd.testing.assert_frame_equal(table(con, name, keys), built)
 
 
+def test_a_table_fingerprint_changes_with_the_columns_it_covers_only(tmp_path):
+    """A build's small inputs (catalog, promotions, ad spend) are fingerprinted by the columns the table
+    reads: renaming a product is no change for product_daily_sales, a new price is; whole rows by default;
+    a table that does not exist is "missing"."""
+    import duckdb
+
+    from shop_pipeline.features.staged_changes import table_fingerprint
+
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as con:
+        assert table_fingerprint(con, "raw.products") == "missing"
+        con.execute("CREATE SCHEMA raw")
+        con.execute("CREATE TABLE raw.products (product_id VARCHAR, name VARCHAR, base_price DOUBLE)")
+        con.execute("INSERT INTO raw.products VALUES ('p1', 'Pen', 1.5), ('p2', 'Ink', 3.0)")
+        read = ("product_id", "base_price")
+        before, whole = table_fingerprint(con, "raw.products", read), table_fingerprint(con, "raw.products")
+        assert before.startswith("2:") and whole.startswith("2:")
+        con.execute("UPDATE raw.products SET name = name || ' (renamed)'")
+        assert table_fingerprint(con, "raw.products", read) == before
+        assert table_fingerprint(con, "raw.products") != whole
+        con.execute("UPDATE raw.products SET base_price = 1.75 WHERE product_id = 'p1'")
+        assert table_fingerprint(con, "raw.products", read) != before
+
+
 def test_product_days_are_recomputed_from_the_first_change_and_whole_when_labels_or_marketing_move(tmp_path):
     path = random_shop(tmp_path / "w.duckdb")
     keys = ["product_id", "day"]
