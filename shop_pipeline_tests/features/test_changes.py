@@ -199,8 +199,8 @@ def test_a_dropped_feature_table_is_built_again_on_the_next_run(tmp_path):
 
 def test_a_table_fingerprint_changes_with_the_columns_it_covers_only(tmp_path):
     """A build's small inputs (catalog, promotions, ad spend) are fingerprinted by the columns the table
-    reads: renaming a product is no change for product_daily_sales, a new price is; whole rows by default;
-    a table that does not exist is "missing"."""
+    reads: renaming a product is no change for product_daily_sales, a new price is; whole rows by default,
+    or the rows a filter keeps; a table that does not exist is "missing"."""
     import duckdb
 
     from shop_pipeline.features.staged_changes import table_fingerprint
@@ -218,6 +218,11 @@ def test_a_table_fingerprint_changes_with_the_columns_it_covers_only(tmp_path):
         assert table_fingerprint(con, "raw.products") != whole
         con.execute("UPDATE raw.products SET base_price = 1.75 WHERE product_id = 'p1'")
         assert table_fingerprint(con, "raw.products", read) != before
+        # filtered (a training reads the rows before its cut-off): a change outside the filter is no change
+        dear = table_fingerprint(con, "raw.products", where="base_price > $limit", params={"limit": 2})
+        assert dear.startswith("1:")
+        con.execute("UPDATE raw.products SET base_price = 1.25 WHERE product_id = 'p1'")
+        assert table_fingerprint(con, "raw.products", where="base_price > $limit", params={"limit": 2}) == dear
 
 
 def test_product_days_are_recomputed_from_the_first_change_and_whole_when_labels_or_marketing_move(tmp_path):
