@@ -223,3 +223,23 @@ def test_cli_import_of_a_workbook(tmp_path, capsys, monkeypatch):
     ) in out
     assert main(["import", "--format", "rees46", str(source), "--home", str(home)]) == 1
     assert "an Excel workbook (or another zip file) is not a rees46 file" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (None, None),
+        ("", None),
+        ("  Lunch bag \n", "Lunch bag"),
+        (dt.datetime(2010, 12, 1, 8, 26, 5), "2010-12-01 08:26:05"),
+        (dt.date(2010, 12, 1), "2010-12-01"),
+        (dt.time(8, 26, 5), "08:26:05"),
+        (13085.0, "13085"),  # a customer id Excel stored as a number
+        (2.55, "2.55"),
+        (-3, "-3"),
+    ],
+)
+def test_cells_are_read_as_the_text_a_person_sees(value, text):
+    from shop_pipeline.sources.excel import cell_text
+
+    assert cell_text(value) == text

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import duckdb
@@ -351,6 +352,20 @@ def test_jsonl_unknown_key_in_any_case_refuses_the_file(con, tmp_path):
     path = _write(tmp_path, "a.jsonl", b'{"EVENT_ID": "e1", "Colour": "red"}\n')
     with pytest.raises(UnreadableFile, match="unexpected columns colour"):
         read_landed_file(con, path, "jsonl", fingerprint(path))
+
+
+def test_jsonl_schema_drift_names_every_missing_and_unexpected_key(con, tmp_path):
+    """As for a CSV header: the keys no line has, in contract order, and the unknown ones, sorted."""
+    path = _write(tmp_path, "a.jsonl", b'{"event_id": "e1", "Size": "L", "colour": "red", "price": "1"}\n')
+    missing = ", ".join(c for c in EVENT_COLUMNS if c not in ("event_id", "price"))
+    with pytest.raises(UnreadableFile) as refused:
+        read_landed_file(con, path, "jsonl", fingerprint(path))
+    assert str(refused.value) == f"schema mismatch: missing columns {missing}; unexpected columns colour, size"
+    every = dict.fromkeys(EVENT_COLUMNS, "x") | {"colour": "red"}
+    path = _write(tmp_path, "b.jsonl", (json.dumps(every) + "\n").encode())
+    with pytest.raises(UnreadableFile) as refused:
+        read_landed_file(con, path, "jsonl", fingerprint(path))
+    assert str(refused.value) == "schema mismatch: missing columns -; unexpected columns colour"
 
 
 def test_jsonl_empty_file_is_unreadable(con, tmp_path):
