@@ -270,3 +270,13 @@ def test_a_rejected_row_keeps_its_cells_as_text_without_the_trailing_empty_ones(
     assert [(r["line"], r["raw"]) for r in rejects] == [
         ("2011:2", "538171,22423,2,2010-12-09 20:01:00,12.75,,,GIFT BOX")
     ]
+
+
+def test_a_formula_cell_is_read_as_its_value_never_as_its_formula(tmp_path):
+    """Formulas give their cached value (what Excel shows); a workbook never calculated (written by a
+    program) has none, so the cell is empty rather than the text '=B2*2'."""
+    from shop_pipeline.sources.excel import sheets
+
+    source = _workbook(tmp_path / "book.xlsx", {"Sheet": [["a", "b"], [2, "=A2*2"]]})
+    [(name, rows)] = [(name, list(rows)) for name, rows in sheets(source)]
+    assert (name, rows) == ("Sheet", [(1, ["a", "b"]), (2, ["2", None])])

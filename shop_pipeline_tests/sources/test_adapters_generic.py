@@ -192,3 +192,25 @@ def test_a_broken_parquet_file_gets_duckdbs_reason_even_under_a_json_name(tmp_pa
     with pytest.raises(ImportFailed) as caught:
         import_files("generic", [source], tmp_path / "landing", CLICK_MAPPING)
     assert str(caught.value).startswith(f"{source}: cannot read it: Invalid Input Error: No magic bytes found")
+
+
+def test_a_bad_mapping_file_is_an_error_naming_the_file(tmp_path):
+    source = FIXTURES / "generic_orders.csv"
+    cases = {
+        "list.yaml": ("- columns\n", "expected a YAML mapping with a 'columns' section"),
+        "broken.yaml": ("columns: [\n", "cannot read it: "),
+        "unknown.yaml": (
+            "colums: {}\n",
+            "unknown keys colums (known: columns, constants, event_type_values, time_format)",
+        ),
+    }
+    for name, (text, reason) in cases.items():
+        mapping = tmp_path / name
+        mapping.write_text(text)
+        with pytest.raises(ImportFailed) as refused:
+            import_files("generic", [source], tmp_path / "landing", mapping)
+        prefix = f"mapping {mapping}: " if name != "unknown.yaml" else f"{mapping}: "
+        assert str(refused.value).startswith(prefix + reason), str(refused.value)
+    missing = tmp_path / "missing.yaml"
+    with pytest.raises(ImportFailed, match=f"^mapping {missing}: cannot read it: "):
+        import_files("generic", [source], tmp_path / "landing", missing)

@@ -370,8 +370,15 @@ def test_jsonl_schema_drift_names_every_missing_and_unexpected_key(con, tmp_path
 
 def test_jsonl_empty_file_is_unreadable(con, tmp_path):
     path = _write(tmp_path, "a.jsonl", b"")
-    with pytest.raises(UnreadableFile, match="empty"):
+    with pytest.raises(UnreadableFile, match=r"^empty file$"):
         read_landed_file(con, path, "jsonl", fingerprint(path))
+
+
+def test_jsonl_lines_are_records_one_to_one(con, tmp_path):
+    """No JSON Lines record spans lines: nothing is counted as a continued line."""
+    path = _write(tmp_path, "a.jsonl", b'{"event_id": "e1"}\n[1]\n{"event_id": "e3"}\n')
+    counts = read_landed_file(con, path, "jsonl", fingerprint(path))
+    assert (counts.rows, counts.rejects, counts.continued) == (2, 1, 0)
 
 
 # --- Parquet ---------------------------------------------------------------------------
