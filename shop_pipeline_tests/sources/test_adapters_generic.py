@@ -214,3 +214,42 @@ def test_a_bad_mapping_file_is_an_error_naming_the_file(tmp_path):
     missing = tmp_path / "missing.yaml"
     with pytest.raises(ImportFailed, match=f"^mapping {missing}: cannot read it: "):
         import_files("generic", [source], tmp_path / "landing", missing)
+
+
+@pytest.mark.parametrize(
+    ("time_format", "raw"),
+    [
+        ("epoch_s", "1709283600"),
+        ("epoch_ms", "1709283600000"),
+        ("%Y-%m-%d %H o'clock", "2024-03-01 09 o'clock"),  # a quote inside the format
+        (["%d/%m/%Y %H:%M", "epoch_s"], "1709283600"),  # the first format that parses
+    ],
+)
+def test_time_formats_epochs_and_quoted_patterns(tmp_path, time_format, raw):
+    source = tmp_path / "log.csv"
+    source.write_text(f"user,sku,when\nc1,p1,{raw}\n")
+    mapping = {
+        "columns": {"user_id": "user", "product_id": "sku", "event_time": "when"},
+        "constants": {"event_type": "purchase", "price": "5"},
+        "time_format": time_format,
+    }
+    landing, _ = _import(tmp_path, source, mapping)
+    assert _landing_rows(landing)["generic:log:1"]["event_time"] == "2024-03-01T09:00:00Z"
+
+
+def test_quantity_is_a_column_a_constant_or_one(tmp_path):
+    source = tmp_path / "log.csv"
+    source.write_text("user,sku,when,qty\nc1,p1,2024-03-01T09:00:00Z,3\n")
+    base = {
+        "columns": {"user_id": "user", "product_id": "sku", "event_time": "when"},
+        "constants": {"event_type": "purchase", "price": "5"},
+    }
+    with_column = {**base, "columns": {**base["columns"], "quantity": "qty"}}
+    with_constant = {**base, "constants": {**base["constants"], "quantity": "2"}}
+    for name, mapping, quantity in (
+        ("column", with_column, "3"),
+        ("constant", with_constant, "2"),
+        ("none", base, "1"),
+    ):
+        landing, _ = _import(tmp_path, source, mapping, home=name)
+        assert _landing_rows(landing)["generic:log:1"]["quantity"] == quantity, name
