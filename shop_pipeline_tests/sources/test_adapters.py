@@ -392,3 +392,36 @@ def test_retailrocket_item_properties_alone_is_an_error(tmp_path):
     with pytest.raises(ImportFailed, match="without a RetailRocket events file"):
         import_files("retailrocket", [FIXTURES / "retailrocket_item_properties.csv"], tmp_path / "landing")
     assert not (tmp_path / "landing").exists()
+
+
+def test_cdnow_edge_files_blank_first_line_empty_file_bad_bytes_short_first_line(tmp_path):
+    """A leading blank line is no header (the lines keep their physical numbers); an empty file imports
+    nothing; bytes that are not text, or a first line of two fields, are refused naming the line."""
+    src = tmp_path / "src"
+    src.mkdir()
+    blank = src / "blank.txt"
+    blank.write_text("\n00001 19970101 2 10.00\n00002 19970102 1 5.00\n")
+    landing = tmp_path / "blank" / "landing"
+    (report,) = import_files("cdnow", [blank], landing)
+    assert (report.rows, report.rejects) == (2, 0)
+    assert set(_landing_rows(landing)) == {"cdnow:blank:2", "cdnow:blank:3"}
+
+    empty = src / "empty.txt"
+    empty.write_text("")
+    (report,) = import_files("cdnow", [empty], tmp_path / "empty" / "landing")
+    assert (report.rows, report.rejects, report.written) == (0, 0, [])
+
+    bad = src / "bad.txt"
+    bad.write_bytes(b"00001 19970101 2 10.00\n\xff\xfe 19970102 1 5\n")
+    with pytest.raises(ImportFailed) as refused:
+        import_files("cdnow", [bad], tmp_path / "bad" / "landing")
+    assert str(refused.value) == f"{bad}: cannot read it as text: Invalid Input Error: CSV Error on Line: 2"
+
+    short = src / "short.txt"
+    short.write_text("00001 19970101\n00001 19970101 2 10.00\n")
+    with pytest.raises(ImportFailed) as refused:
+        import_files("cdnow", [short], tmp_path / "short" / "landing")
+    assert str(refused.value) == (
+        f"{short}: line 1: not a cdnow file: expected 4 whitespace-separated fields "
+        "`customer_id date quantity amount`, found 2"
+    )
