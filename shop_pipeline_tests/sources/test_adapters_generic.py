@@ -253,3 +253,12 @@ def test_quantity_is_a_column_a_constant_or_one(tmp_path):
     ):
         landing, _ = _import(tmp_path, source, mapping, home=name)
         assert _landing_rows(landing)["generic:log:1"]["quantity"] == quantity, name
+
+
+@pytest.mark.parametrize(("name", "shown"), [("orders.txt", ".txt"), ("orders", "(none)")])
+def test_an_unsupported_file_type_is_refused_naming_it(tmp_path, name, shown):
+    source = tmp_path / name
+    source.write_text("user,sku,when\nc1,p1,2024-03-01T09:00:00Z\n")
+    with pytest.raises(ImportFailed) as refused:
+        import_files("generic", [source], tmp_path / "landing", CLICK_MAPPING)
+    assert str(refused.value) == f"{source}: unsupported file type {shown}: use .csv, .parquet or .jsonl"
