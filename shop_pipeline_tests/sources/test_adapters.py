@@ -425,3 +425,29 @@ def test_cdnow_edge_files_blank_first_line_empty_file_bad_bytes_short_first_line
         f"{short}: line 1: not a cdnow file: expected 4 whitespace-separated fields "
         "`customer_id date quantity amount`, found 2"
     )
+
+
+def test_cdnow_checks_the_first_data_line_after_an_optional_header(tmp_path):
+    """The field-count check looks at the first data line: the one after a header (whatever the header
+    looks like), else the first line; it names that line."""
+    src = tmp_path / "src"
+    src.mkdir()
+    cases = {
+        "short_header.txt": ("customer date amount\n00001 19970101 2 10.00\n", None),
+        "bad_first.txt": ("00001 19970101 2\n00001 19970101 2 10.00\n", 1),
+        "header_bad_first.txt": ("customer_id date count amount\n00001 19970101 2\n00001 19970101 2 10.00\n", 2),
+    }
+    for name, (text, bad_line) in cases.items():
+        source = src / name
+        source.write_text(text)
+        landing = tmp_path / name / "landing"
+        if bad_line is None:
+            (report,) = import_files("cdnow", [source], landing)
+            assert (report.rows, report.rejects) == (1, 0)
+            continue
+        with pytest.raises(ImportFailed) as refused:
+            import_files("cdnow", [source], landing)
+        assert str(refused.value) == (
+            f"{source}: line {bad_line}: not a cdnow file: expected 4 whitespace-separated fields "
+            "`customer_id date quantity amount`, found 3"
+        )
