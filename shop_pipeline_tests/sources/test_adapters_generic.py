@@ -262,3 +262,43 @@ def test_an_unsupported_file_type_is_refused_naming_it(tmp_path, name, shown):
     with pytest.raises(ImportFailed) as refused:
         import_files("generic", [source], tmp_path / "landing", CLICK_MAPPING)
     assert str(refused.value) == f"{source}: unsupported file type {shown}: use .csv, .parquet or .jsonl"
+
+
+def test_every_optional_column_and_constant_lands_quotes_included(tmp_path):
+    source = tmp_path / "log.csv"
+    source.write_text(
+        "user,sku,when,visit,kind,maker,action\n"
+        "c1,p1,2024-03-01T09:00:00Z,s-9,kids' books,O'Brien,add'to'cart\n"
+        "c2,p2,2024-03-01T10:00:00Z,s-8,toys,Acme,buy\n"
+    )
+    mapping = {
+        "columns": {
+            "user_id": "user",
+            "product_id": "sku",
+            "event_time": "when",
+            "session_id": "visit",
+            "category": "kind",
+            "brand": "maker",
+            "event_type": "action",
+        },
+        "constants": {"price": "5", "order_id": "bulk 'A'"},
+        "event_type_values": {"add'to'cart": "cart", "buy": "purchase"},
+    }
+    landing, _ = _import(tmp_path, source, mapping)
+    rows = _landing_rows(landing)
+    first, second = rows["generic:log:1"], rows["generic:log:2"]
+    assert (first["session_id"], first["category"], first["brand"]) == ("s-9", "kids' books", "O'Brien")
+    assert (first["event_type"], second["event_type"]) == ("cart", "purchase")
+    assert (first["order_id"], second["order_id"]) == (None, "bulk 'A'")  # an order is a purchase's only
+
+
+def test_mapping_columns_the_file_has_not_got_are_all_named(tmp_path):
+    source = tmp_path / "log.csv"
+    source.write_text("user,sku,when\nc1,p1,2024-03-01T09:00:00Z\n")
+    mapping = {**CLICK_MAPPING, "columns": {"user_id": "customer", "product_id": "item", "event_time": "when"}}
+    with pytest.raises(ImportFailed) as refused:
+        import_files("generic", [source], tmp_path / "landing", mapping)
+    assert str(refused.value) == (
+        f"{source}: the mapping names columns the file has not got: user_id -> 'customer', product_id -> 'item' "
+        "(found: user, sku, when)"
+    )
