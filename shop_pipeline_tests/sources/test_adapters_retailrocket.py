@@ -97,6 +97,18 @@ def test_category_paths_unit():
             "line 4: column parentid: category 2 has parent 5 here and 1 on line 3",
         ),
         ("categoryid,parentid\n1,\n,1\n", "line 3: column categoryid: empty"),
+        (
+            "categoryid,parentid\n2,\n2,5\n",
+            "line 3: column parentid: category 2 has parent 5 here and (none) on line 2",
+        ),
+        (
+            "categoryid,parentid\n2,5\n2,\n",
+            "line 3: column parentid: category 2 has parent (none) here and 5 on line 2",
+        ),
+        (
+            "categoryid,parentid\n1,\n2,1,9\n",
+            "not a well-formed category-tree file: Invalid Input Error: CSV Error on Line: 3",
+        ),
     ],
 )
 def test_a_broken_tree_is_an_error_naming_file_line_and_column(tmp_path, tree, message):
