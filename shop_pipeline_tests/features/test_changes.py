@@ -181,6 +181,50 @@ def test_rows_added_by_hand_are_noticed_and_the_next_run_computes_the_table_agai
         pd.testing.assert_frame_equal(table(con, name, keys), built)
 
 
+def test_a_dropped_feature_table_is_built_again_on_the_next_run(tmp_path):
+    """Its inputs are still recorded, but the table is gone (dropped by hand, a lost file): the next run
+    builds it again instead of failing on the missing table; so does a table with no record at all."""
+    name, write, keys = ft.PRODUCT_DAILY_SALES_TABLE, ft.write_product_daily_sales, ["product_id", "day"]
+    path = make_shop(tmp_path / "w.duckdb")
+    with connect(path) as con:
+        assert _feature_run(con, name, write, AS_OF) is not None
+        built = table(con, name, keys)
+        con.execute(f"DROP TABLE {name}")
+        assert _feature_run(con, name, write, AS_OF) is not None, "the table is gone: computed again"
+        pd.testing.assert_frame_equal(table(con, name, keys), built)
+        con.execute("DROP TABLE features.table_inputs")  # no record of any build: computed again
+        assert _feature_run(con, name, write, AS_OF) is not None
+        pd.testing.assert_frame_equal(table(con, name, keys), built)
+
+
+def test_a_table_fingerprint_changes_with_the_columns_it_covers_only(tmp_path):
+    """A build's small inputs (catalog, promotions, ad spend) are fingerprinted by the columns the table
+    reads: renaming a product is no change for product_daily_sales, a new price is; whole rows by default,
+    or the rows a filter keeps; a table that does not exist is "missing"."""
+    import duckdb
+
+    from shop_pipeline.features.staged_changes import table_fingerprint
+
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as con:
+        assert table_fingerprint(con, "raw.products") == "missing"
+        con.execute("CREATE SCHEMA raw")
+        con.execute("CREATE TABLE raw.products (product_id VARCHAR, name VARCHAR, base_price DOUBLE)")
+        con.execute("INSERT INTO raw.products VALUES ('p1', 'Pen', 1.5), ('p2', 'Ink', 3.0)")
+        read = ("product_id", "base_price")
+        before, whole = table_fingerprint(con, "raw.products", read), table_fingerprint(con, "raw.products")
+        assert before.startswith("2:") and whole.startswith("2:")
+        con.execute("UPDATE raw.products SET name = name || ' (renamed)'")
+        assert table_fingerprint(con, "raw.products", read) == before
+        assert table_fingerprint(con, "raw.products") != whole
+        con.execute("UPDATE raw.products SET base_price = 1.75 WHERE product_id = 'p1'")
+        assert table_fingerprint(con, "raw.products", read) != before
+        # filtered (a training reads the rows before its cut-off): a change outside the filter is no change
+        dear = table_fingerprint(con, "raw.products", where="base_price > $limit", params={"limit": 2})
+        assert dear.startswith("1:")
+        con.execute("UPDATE raw.products SET base_price = 1.25 WHERE product_id = 'p1'")
+        assert table_fingerprint(con, "raw.products", where="base_price > $limit", params={"limit": 2}) == dear
+
+
 def test_product_days_are_recomputed_from_the_first_change_and_whole_when_labels_or_marketing_move(tmp_path):
     path = random_shop(tmp_path / "w.duckdb")
     keys = ["product_id", "day"]

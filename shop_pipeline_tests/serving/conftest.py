@@ -1,7 +1,17 @@
 """One generated shop run through Dagster up to the serving snapshot, and a server over it, shared by the
-serving tests (a real `shop-pipeline serve` process on a free 127.0.0.1 port)."""
+serving tests (a real `shop-pipeline serve` process on a free 127.0.0.1 port).
+
+With SHOP_PIPELINE_TEST_SHOP_CACHE=<folder> the shop is built once into that folder and every later
+session starts from a copy of it (benchmarks/mutation.py sets it for the serving group: each mutant runs
+in a fresh process, which would otherwise run the pipeline again, ~20 s per mutant). The cache is built
+by the unmutated code, so a mutant reached only while building the shop is not killed by the build
+there: the measured score can only be lower, never higher.
+"""
 
 import datetime as dt
+import os
+import shutil
+from pathlib import Path
 
 import pytest
 from dagster import AssetSelection, DagsterInstance, materialize
@@ -18,9 +28,27 @@ CONFIG = GeneratorConfig(events=40_000, days=60, seed=11)
 TARGETS = AssetSelection.assets("serving_snapshot").upstream().required_multi_asset_neighbors()
 
 
+CACHE_ENV = "SHOP_PIPELINE_TEST_SHOP_CACHE"
+
+
 @pytest.fixture(scope="package")
 def shop(tmp_path_factory):
-    paths = ShopPaths.at(tmp_path_factory.mktemp("serving-shop")).ensure()
+    cache = os.environ.get(CACHE_ENV)
+    if not cache:
+        return build_shop(tmp_path_factory.mktemp("serving-shop"))
+    built = Path(cache) / "serving-shop"
+    if not built.is_dir():
+        staged = Path(cache) / f"serving-shop.{os.getpid()}.tmp"
+        shutil.rmtree(staged, ignore_errors=True)
+        build_shop(staged)
+        staged.rename(built)  # whole or absent: a killed build leaves no half shop behind
+    copy = tmp_path_factory.mktemp("serving-shop") / "home"
+    shutil.copytree(built, copy, symlinks=True)
+    return ShopPaths.at(copy)
+
+
+def build_shop(home) -> ShopPaths:
+    paths = ShopPaths.at(home).ensure()
     generate_shop(paths.home, CONFIG)
     days = [CONFIG.start + dt.timedelta(days=i) for i in range(CONFIG.days)]
     instance = DagsterInstance.ephemeral()

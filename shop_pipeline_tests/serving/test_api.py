@@ -233,3 +233,132 @@ def test_the_run_summary_names_the_snapshot_the_api_serves(shop, api):
         if text.startswith("serving:")
     )
     assert current in line and "order risk" in line and "demand" in line and "shop-pipeline serve" in line
+
+
+def test_only_a_loopback_address_may_be_served_without_a_token():
+    from shop_pipeline.serving.server import ServeConfigError, check_settings
+
+    for host in ("127.0.0.1", "127.0.0.2", "::1", "localhost"):
+        check_settings(host, None)  # this machine only: no token needed
+    for host in ("0.0.0.0", "192.168.1.5", "::", "shop.example.com"):
+        with pytest.raises(ServeConfigError) as refused:
+            check_settings(host, None)
+        assert str(refused.value) == (
+            f"binding {host} exposes the API beyond this machine: give a bearer token with --token-file or "
+            "$SHOP_PIPELINE_SERVE_TOKEN (or bind 127.0.0.1)"
+        )
+        check_settings(host, "a-token")
+
+
+def test_the_token_comes_from_the_file_else_the_environment_trimmed(tmp_path, monkeypatch):
+    from shop_pipeline.serving.server import TOKEN_ENV, ServeConfigError, read_token
+
+    monkeypatch.setenv(TOKEN_ENV, "  from-env \n")
+    token_file = tmp_path / "token"
+    token_file.write_text("  from-file \n")
+    assert read_token(token_file) == "from-file"
+    assert read_token(None) == "from-env"
+    monkeypatch.setenv(TOKEN_ENV, "  ")
+    assert read_token(None) is None
+    monkeypatch.delenv(TOKEN_ENV)
+    assert read_token(None) is None
+    token_file.write_text(" \n")
+    with pytest.raises(ServeConfigError, match=f"token file {token_file} is empty"):
+        read_token(token_file)
+
+
+def test_serve_runs_the_app_of_the_home_on_the_given_address_with_its_token(tmp_path, monkeypatch):
+    """`shop-pipeline serve` as uvicorn receives it (uvicorn itself is not started): one process serves
+    the app it built; several workers each build it from the environment it leaves them."""
+    import os
+
+    import uvicorn
+
+    from shop_pipeline.serving import server
+
+    calls = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **options: calls.append((app, options)))
+    for name in ("OMP_NUM_THREADS", "SHOP_PIPELINE_THREADS", server.ROOT_ENV, server.TOKEN_ENV):
+        monkeypatch.setenv(name, "")  # recorded, so what serve() sets is undone after the test
+        monkeypatch.delenv(name)
+    home = ShopPaths.at(tmp_path / "shop").ensure()
+    token_file = tmp_path / "token"
+    token_file.write_text("s3cret\n")
+
+    with pytest.raises(server.ServeConfigError):
+        server.serve(home.home, host="0.0.0.0")
+    assert calls == []
+
+    server.serve(home.home, host="0.0.0.0", port=8123, token_file=token_file, log_level="info")
+    ((app, options),) = calls
+    assert options == {"host": "0.0.0.0", "port": 8123, "log_level": "info", "access_log": False}
+    assert app.state.store.root == serving_root(home.home)
+    assert (os.environ["OMP_NUM_THREADS"], os.environ["SHOP_PIPELINE_THREADS"]) == ("1", "1")
+    import warnings
+
+    with warnings.catch_warnings():  # Starlette's TestClient suggests httpx2, which is not a dependency
+        warnings.filterwarnings("ignore", message=".*httpx2.*")
+        from fastapi.testclient import TestClient
+
+    client = TestClient(app)  # no snapshot yet: 503 behind the token, 401 without it
+    assert client.get("/v1/models").status_code == 401
+    assert client.get("/v1/models", headers={"Authorization": "Bearer s3cret"}).status_code == 503
+
+    calls.clear()
+    monkeypatch.setenv("OMP_NUM_THREADS", "4")  # the environment may override the one-thread default
+    server.serve(home.home, port=8124, token_file=token_file, workers=3)
+    ((target, options),) = calls
+    assert target == "shop_pipeline.serving.server:app_from_environment"
+    assert options == {
+        "factory": True,
+        "host": "127.0.0.1",
+        "port": 8124,
+        "workers": 3,
+        "log_level": "warning",
+        "access_log": False,
+    }
+    assert os.environ["OMP_NUM_THREADS"] == "4"
+    assert (os.environ[server.ROOT_ENV], os.environ[server.TOKEN_ENV]) == (str(serving_root(home.home)), "s3cret")
+    worker_app = server.app_from_environment()
+    assert worker_app.state.store.root == serving_root(home.home)
+    worker = TestClient(worker_app)
+    assert worker.get("/v1/models").status_code == 401
+    assert worker.get("/v1/models", headers={"Authorization": "Bearer s3cret"}).status_code == 503
+
+
+def test_models_that_never_scored_answer_404_and_the_popular_list(shop, tmp_path):
+    """A shop whose propensity and recommendation models never scored (skipped) still publishes a
+    snapshot: scores are 404, recommendations the popular list with no model version."""
+    from shop_pipeline_tests.serving.helpers import copied_shop
+
+    home = copied_shop(shop, tmp_path / "copy")
+    root = serving_root(home.home)
+    with connect(home.warehouse) as con:
+        customer = con.execute("SELECT min(customer_id) FROM scoring.customer_scores").fetchone()[0]
+        con.execute("DROP TABLE scoring.customer_scores")
+        con.execute("DROP TABLE scoring.recommendations")
+        published = publish_snapshot(con, root, models_dir=home.models)
+    assert published.rows["customer_scores"] == published.rows["recommendations"] == 0
+    with app_client(root, prediction_log=PredictionLog(tmp_path / "logs")) as client:
+        assert client.get(f"/v1/customers/{customer}/scores").status_code == 404
+        body = client.get(f"/v1/customers/{customer}/recommendations", params={"k": 3}).json()
+        assert (body["source"], body["model_version"], len(body["items"])) == ("fallback", None, 3)
+        assert "no interaction before the cut-off" in body["reason"]
+
+
+def test_the_popular_list_names_the_recommenders_version_even_with_one_published_row(shop, tmp_path):
+    from shop_pipeline_tests.serving.helpers import copied_shop
+
+    home = copied_shop(shop, tmp_path / "copy")
+    root = serving_root(home.home)
+    with connect(home.warehouse) as con:
+        customer, version = con.execute(
+            "SELECT customer_id, model_version FROM scoring.recommendations ORDER BY customer_id, rank LIMIT 1"
+        ).fetchone()
+        con.execute("DELETE FROM scoring.recommendations WHERE customer_id <> ? OR rank <> 1", [customer])
+        publish_snapshot(con, root, models_dir=home.models)
+    with app_client(root, prediction_log=PredictionLog(tmp_path / "logs")) as client:
+        body = client.get("/v1/customers/nobody-ever/recommendations").json()
+        assert (body["source"], body["model_version"]) == ("fallback", version)
+        mine = client.get(f"/v1/customers/{customer}/recommendations").json()
+        assert (mine["source"], mine["model_version"], len(mine["items"])) == ("personalised", version, 1)

@@ -195,3 +195,34 @@ def test_without_a_snapshot_every_v1_operation_answers_the_documented_503(tmp_pa
             if path.startswith("/v1/"):
                 response = client.request(method, path.replace("{customer_id}", "c1"), json=bodies.get(path))
                 assert_documented(document, method, path, response, 503)
+
+
+def test_the_document_describes_what_the_served_snapshot_accepts(shop, api):
+    """A schema-valid request is one the server can answer: the forecast's days are the enum of a demand
+    request (and named in the 422's description), and the examples are a real product and customer."""
+    from shop_pipeline.serving.app import DEMAND_422
+    from shop_pipeline.serving.store import Snapshot
+    from shop_pipeline_tests.serving.helpers import table
+
+    predictor = Snapshot.load(current_snapshot_dir(serving_root(shop.home))).demand
+    days = [day.isoformat() for day in predictor.days]
+    assert len(days) == predictor.horizon_days > 2
+    document = api.get("/openapi.json").json()
+    item = document["components"]["schemas"]["DemandRequest"]["properties"]["days"]["items"]
+    assert item["enum"] == days
+    assert item["description"] == f"a day of the served snapshot's forecast horizon: {days[0]} to {days[-1]}"
+    operation = document["paths"]["/v1/demand/predict"]["post"]
+    assert operation["responses"]["422"]["description"] == f"{DEMAND_422}; now: {days[0]} to {days[-1]}"
+    product = table(shop, "SELECT min(product_id) FROM scoring.demand_forecasts")[0][0]
+    example = operation["requestBody"]["content"]["application/json"]["example"]
+    assert example == {"product_id": product, "days": days[:2]}
+    assert api.post("/v1/demand/predict", json=example).status_code == 200
+    customer = table(shop, "SELECT min(customer_id) FROM scoring.customer_scores")[0][0]
+    examples = [
+        (path, parameter.get("example"))
+        for path, operations in document["paths"].items()
+        for operation in operations.values()
+        for parameter in operation.get("parameters", ())
+        if parameter["name"] == "customer_id"
+    ]
+    assert sorted(examples) == sorted([(SCORES, customer), (RECOMMENDATIONS, customer)])

@@ -308,6 +308,42 @@ def test_cli_import(tmp_path, capsys, monkeypatch):
     assert "not a rees46 file" in capsys.readouterr().err
 
 
+def test_cli_import_reports_each_file_and_records_the_first_partition_once(tmp_path, capsys, monkeypatch):
+    """One line per source file; the first import records the data's first day as the first partition,
+    a re-import says what was already there, and data older than the recorded start is named with the
+    setting that would move it back."""
+    from shop_pipeline.settings import PARTITIONS_START_ENV, ShopPaths, recorded_partitions_start
+
+    home = tmp_path / "shop"
+    monkeypatch.setenv("SHOP_PIPELINE_HOME", str(home))
+    monkeypatch.delenv(PARTITIONS_START_ENV, raising=False)
+    master, with_header = FIXTURES / "cdnow_master.txt", FIXTURES / "cdnow_with_header.txt"
+
+    assert main(["import", "--format", "cdnow", str(master), str(with_header), "--home", str(home)]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        f"{master}: 6 rows into 3 landing file(s), 1 unmappable line(s)",
+        f"{with_header}: 2 rows into 2 landing file(s), 0 unmappable line(s)",
+        "first partition: 1997-01-01 (recorded in the shop home from the imported data)",
+    ]
+    assert recorded_partitions_start(ShopPaths.at(home)).isoformat() == "1997-01-01"
+
+    # the same file again: nothing new (3 landing files and the rejects file), and the start is not moved
+    assert main(["import", "--format", "cdnow", str(master), "--home", str(home)]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        f"{master}: 6 rows into 3 landing file(s), 1 unmappable line(s) (4 already imported, unchanged)"
+    ]
+
+    earlier = tmp_path / "earlier.txt"
+    earlier.write_text("00001 19961231 2 10.00\n")
+    assert main(["import", "--format", "cdnow", str(earlier), "--home", str(home)]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        f"{earlier}: 1 rows into 1 landing file(s), 0 unmappable line(s)",
+        "the data starts on 1996-12-31, before the shop's first partition 1997-01-01: its files dated earlier "
+        "will be refused; set SHOP_PIPELINE_PARTITIONS_START=1996-12-31 to move it back",
+    ]
+    assert recorded_partitions_start(ShopPaths.at(home)).isoformat() == "1997-01-01"
+
+
 def test_a_line_with_too_many_fields_is_an_error_naming_file_and_line(tmp_path):
     source = tmp_path / "events.csv"
     lines = (FIXTURES / "rees46_events.csv").read_text().splitlines()
@@ -317,6 +353,9 @@ def test_a_line_with_too_many_fields_is_an_error_naming_file_and_line(tmp_path):
         import_files("rees46", [source], landing)
     message = str(caught.value)
     assert "events.csv" in message and "Line: 4" in message and "Expected Number of Columns: 9 Found: 10" in message
+    # one line: DuckDB's first three lines joined by spaces, without its advice on its own parser options
+    assert f"Line: 4 Original Line: {lines[3]},extra Expected Number of Columns: 9 Found: 10" in message
+    assert message.endswith("Found: 10") and "\n" not in message
     assert not landing.exists() or not [p for p in landing.rglob("*") if p.is_file()]
 
 
@@ -353,3 +392,62 @@ def test_retailrocket_item_properties_alone_is_an_error(tmp_path):
     with pytest.raises(ImportFailed, match="without a RetailRocket events file"):
         import_files("retailrocket", [FIXTURES / "retailrocket_item_properties.csv"], tmp_path / "landing")
     assert not (tmp_path / "landing").exists()
+
+
+def test_cdnow_edge_files_blank_first_line_empty_file_bad_bytes_short_first_line(tmp_path):
+    """A leading blank line is no header (the lines keep their physical numbers); an empty file imports
+    nothing; bytes that are not text, or a first line of two fields, are refused naming the line."""
+    src = tmp_path / "src"
+    src.mkdir()
+    blank = src / "blank.txt"
+    blank.write_text("\n00001 19970101 2 10.00\n00002 19970102 1 5.00\n")
+    landing = tmp_path / "blank" / "landing"
+    (report,) = import_files("cdnow", [blank], landing)
+    assert (report.rows, report.rejects) == (2, 0)
+    assert set(_landing_rows(landing)) == {"cdnow:blank:2", "cdnow:blank:3"}
+
+    empty = src / "empty.txt"
+    empty.write_text("")
+    (report,) = import_files("cdnow", [empty], tmp_path / "empty" / "landing")
+    assert (report.rows, report.rejects, report.written) == (0, 0, [])
+
+    bad = src / "bad.txt"
+    bad.write_bytes(b"00001 19970101 2 10.00\n\xff\xfe 19970102 1 5\n")
+    with pytest.raises(ImportFailed) as refused:
+        import_files("cdnow", [bad], tmp_path / "bad" / "landing")
+    assert str(refused.value) == f"{bad}: cannot read it as text: Invalid Input Error: CSV Error on Line: 2"
+
+    short = src / "short.txt"
+    short.write_text("00001 19970101\n00001 19970101 2 10.00\n")
+    with pytest.raises(ImportFailed) as refused:
+        import_files("cdnow", [short], tmp_path / "short" / "landing")
+    assert str(refused.value) == (
+        f"{short}: line 1: not a cdnow file: expected 4 whitespace-separated fields "
+        "`customer_id date quantity amount`, found 2"
+    )
+
+
+def test_cdnow_checks_the_first_data_line_after_an_optional_header(tmp_path):
+    """The field-count check looks at the first data line: the one after a header (whatever the header
+    looks like), else the first line; it names that line."""
+    src = tmp_path / "src"
+    src.mkdir()
+    cases = {
+        "short_header.txt": ("customer date amount\n00001 19970101 2 10.00\n", None),
+        "bad_first.txt": ("00001 19970101 2\n00001 19970101 2 10.00\n", 1),
+        "header_bad_first.txt": ("customer_id date count amount\n00001 19970101 2\n00001 19970101 2 10.00\n", 2),
+    }
+    for name, (text, bad_line) in cases.items():
+        source = src / name
+        source.write_text(text)
+        landing = tmp_path / name / "landing"
+        if bad_line is None:
+            (report,) = import_files("cdnow", [source], landing)
+            assert (report.rows, report.rejects) == (1, 0)
+            continue
+        with pytest.raises(ImportFailed) as refused:
+            import_files("cdnow", [source], landing)
+        assert str(refused.value) == (
+            f"{source}: line {bad_line}: not a cdnow file: expected 4 whitespace-separated fields "
+            "`customer_id date quantity amount`, found 3"
+        )

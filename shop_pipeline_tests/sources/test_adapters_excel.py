@@ -165,7 +165,14 @@ def test_workbook_import_is_deterministic(tmp_path):
         ),
         (
             {"Good": [II_HEADER, [1, 2, "x", 1, dt.datetime(2010, 1, 1), 1.0, 5, "UK"]], "Notes": [["just a note"]]},
-            "sheet 'Notes': no header row",
+            "sheet 'Notes': no header row (a row with the columns Invoice/InvoiceNo, StockCode, Quantity, "
+            "InvoiceDate, Price/UnitPrice, Customer ID/CustomerID)",
+        ),
+        ({"Empty": [], "Blank": [[]]}, "the workbook has no sheet with rows"),
+        (
+            {"Sales": [[*II_HEADER[:2], None, *II_HEADER[2:6], "Country"]]},  # a blank header cell is no column
+            "missing columns Customer ID/CustomerID (found: Invoice, StockCode, Description, Quantity, InvoiceDate, "
+            "Price, Country)",
         ),
         (
             {
@@ -223,3 +230,53 @@ def test_cli_import_of_a_workbook(tmp_path, capsys, monkeypatch):
     ) in out
     assert main(["import", "--format", "rees46", str(source), "--home", str(home)]) == 1
     assert "an Excel workbook (or another zip file) is not a rees46 file" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (None, None),
+        ("", None),
+        ("  Lunch bag \n", "Lunch bag"),
+        (dt.datetime(2010, 12, 1, 8, 26, 5), "2010-12-01 08:26:05"),
+        (dt.date(2010, 12, 1), "2010-12-01"),
+        (dt.time(8, 26, 5), "08:26:05"),
+        (13085.0, "13085"),  # a customer id Excel stored as a number
+        (2.55, "2.55"),
+        (-3, "-3"),
+    ],
+)
+def test_cells_are_read_as_the_text_a_person_sees(value, text):
+    from shop_pipeline.sources.excel import cell_text
+
+    assert cell_text(value) == text
+
+
+def test_a_rejected_row_keeps_its_cells_as_text_without_the_trailing_empty_ones(tmp_path):
+    """The raw text of an overlapping row, as a person finds it in the sheet: every cell to the last
+    filled one, empty cells kept in place."""
+    t = dt.datetime
+    header = ["InvoiceNo", "StockCode", "Quantity", "InvoiceDate", "UnitPrice", "CustomerID", "Country", "Description"]
+    source = _workbook(
+        tmp_path / "book.xlsx",
+        {
+            "2010": [II_HEADER, [538171, 22423, "CAKESTAND", 2, t(2010, 12, 9, 20, 1), 12.75, 17530.0, "France"]],
+            "2011": [[*header, "Note"], [538171, 22423, 2, t(2010, 12, 9, 20, 1), 12.75, None, None, "GIFT BOX", None]],
+        },
+    )
+    landing = tmp_path / "landing"
+    import_files("online_retail", [source], landing)
+    rejects = _rejects(landing / "import_rejects" / "online_retail_book.csv")
+    assert [(r["line"], r["raw"]) for r in rejects] == [
+        ("2011:2", "538171,22423,2,2010-12-09 20:01:00,12.75,,,GIFT BOX")
+    ]
+
+
+def test_a_formula_cell_is_read_as_its_value_never_as_its_formula(tmp_path):
+    """Formulas give their cached value (what Excel shows); a workbook never calculated (written by a
+    program) has none, so the cell is empty rather than the text '=B2*2'."""
+    from shop_pipeline.sources.excel import sheets
+
+    source = _workbook(tmp_path / "book.xlsx", {"Sheet": [["a", "b"], [2, "=A2*2"]]})
+    [(name, rows)] = [(name, list(rows)) for name, rows in sheets(source)]
+    assert (name, rows) == ("Sheet", [(1, ["a", "b"]), (2, ["2", None])])

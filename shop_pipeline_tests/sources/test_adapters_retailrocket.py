@@ -73,6 +73,10 @@ def test_category_paths_unit():
     paths, unknown = category_paths({"1": None, "2": "1", "3": "2", "4": "9", "5": "4"})
     assert paths == {"1": "1", "2": "1/2", "3": "1/2/3", "4": "9/4", "5": "9/4/5"}
     assert unknown == {"9"}
+    # without a file the cycle is named in the tree's own words, with no line to point at
+    with pytest.raises(ImportFailed) as caught:
+        category_paths({"1": "2", "2": "1"})
+    assert str(caught.value) == "category tree: column parentid: categories 1 -> 2 -> 1 form a cycle"
 
 
 @pytest.mark.parametrize(
@@ -83,11 +87,28 @@ def test_category_paths_unit():
             "line 3: column parentid: categories 2 -> 3 -> 4 -> 2 form a cycle",
         ),
         ("categoryid,parentid\n1,1\n", "line 2: column parentid: categories 1 -> 1 form a cycle"),
+        # reached from outside the cycle at 2 (line 4): the line named is the cycle's first in the file
+        (
+            "categoryid,parentid\n1,2\n3,2\n2,3\n",
+            "line 3: column parentid: categories 2 -> 3 -> 2 form a cycle",
+        ),
         (
             "categoryid,parentid\n1,\n2,1\n2,5\n",
             "line 4: column parentid: category 2 has parent 5 here and 1 on line 3",
         ),
         ("categoryid,parentid\n1,\n,1\n", "line 3: column categoryid: empty"),
+        (
+            "categoryid,parentid\n2,\n2,5\n",
+            "line 3: column parentid: category 2 has parent 5 here and (none) on line 2",
+        ),
+        (
+            "categoryid,parentid\n2,5\n2,\n",
+            "line 3: column parentid: category 2 has parent (none) here and 5 on line 2",
+        ),
+        (
+            "categoryid,parentid\n1,\n2,1,9\n",
+            "not a well-formed category-tree file: Invalid Input Error: CSV Error on Line: 3",
+        ),
     ],
 )
 def test_a_broken_tree_is_an_error_naming_file_line_and_column(tmp_path, tree, message):

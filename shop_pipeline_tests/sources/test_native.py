@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import duckdb
@@ -246,6 +247,31 @@ def test_csv_quoted_line_break_in_a_batch_with_plain_files(con, tmp_path):
     assert data_line_count("csv", fingerprint(multi), outcomes[2]) == 2
 
 
+def test_batch_values_gives_every_row_of_both_readers_trimmed_with_empty_as_null(con, tmp_path):
+    """The raw audit aggregates over batch_values: one row per read row, whichever reader read its
+    file (the fast path's raw text is trimmed and an empty value is NULL, as the line reader gives it)."""
+    from shop_pipeline.sources.native import BatchFile, batch_values, read_batch, start_batch
+
+    plain = _write(tmp_path, "p.csv", _csv(event_line(" p1 ", user=" u1 ", order=" "), event_line("p2", price="")))
+    multi = _write(
+        tmp_path, "m.csv", _csv('m1,2025-01-02T10:00:00.000Z,view,u1,s1,p1,books,"a\nb",1,1,', event_line("m2"))
+    )
+    start_batch(con)
+    read_batch(con, [BatchFile(1, plain, "csv", fingerprint(plain)), BatchFile(2, multi, "csv", fingerprint(multi))])
+    query = f"SELECT * FROM ({batch_values(('event_id', 'user_id', 'brand', 'price', 'order_id'))}) ORDER BY 1, 2"
+    assert con.execute(query).fetchall() == [
+        (1, "p1", "u1", "acme", "10.00", None),
+        (1, "p2", "u1", "acme", None, None),
+        (2, "m1", "u1", "a\nb", "1", None),
+        (2, "m2", "u1", "acme", "10.00", None),
+    ]
+    every = con.execute(f"SELECT * FROM ({batch_values()}) ORDER BY 1, 2").fetchall()
+    assert [row[:2] for row in every] == [(1, "p1"), (1, "p2"), (2, "m1"), (2, "m2")]
+    assert all(len(row) == 1 + len(EVENT_COLUMNS) for row in every)
+    with pytest.raises(AssertionError):
+        batch_values(("event_id", "line"))  # only the contract's columns: names are spliced into SQL
+
+
 # --- JSON Lines ------------------------------------------------------------------------
 
 
@@ -328,10 +354,31 @@ def test_jsonl_unknown_key_in_any_case_refuses_the_file(con, tmp_path):
         read_landed_file(con, path, "jsonl", fingerprint(path))
 
 
+def test_jsonl_schema_drift_names_every_missing_and_unexpected_key(con, tmp_path):
+    """As for a CSV header: the keys no line has, in contract order, and the unknown ones, sorted."""
+    path = _write(tmp_path, "a.jsonl", b'{"event_id": "e1", "Size": "L", "colour": "red", "price": "1"}\n')
+    missing = ", ".join(c for c in EVENT_COLUMNS if c not in ("event_id", "price"))
+    with pytest.raises(UnreadableFile) as refused:
+        read_landed_file(con, path, "jsonl", fingerprint(path))
+    assert str(refused.value) == f"schema mismatch: missing columns {missing}; unexpected columns colour, size"
+    every = dict.fromkeys(EVENT_COLUMNS, "x") | {"colour": "red"}
+    path = _write(tmp_path, "b.jsonl", (json.dumps(every) + "\n").encode())
+    with pytest.raises(UnreadableFile) as refused:
+        read_landed_file(con, path, "jsonl", fingerprint(path))
+    assert str(refused.value) == "schema mismatch: missing columns -; unexpected columns colour"
+
+
 def test_jsonl_empty_file_is_unreadable(con, tmp_path):
     path = _write(tmp_path, "a.jsonl", b"")
-    with pytest.raises(UnreadableFile, match="empty"):
+    with pytest.raises(UnreadableFile, match=r"^empty file$"):
         read_landed_file(con, path, "jsonl", fingerprint(path))
+
+
+def test_jsonl_lines_are_records_one_to_one(con, tmp_path):
+    """No JSON Lines record spans lines: nothing is counted as a continued line."""
+    path = _write(tmp_path, "a.jsonl", b'{"event_id": "e1"}\n[1]\n{"event_id": "e3"}\n')
+    counts = read_landed_file(con, path, "jsonl", fingerprint(path))
+    assert (counts.rows, counts.rejects, counts.continued) == (2, 1, 0)
 
 
 # --- Parquet ---------------------------------------------------------------------------

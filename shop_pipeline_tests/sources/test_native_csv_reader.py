@@ -62,6 +62,8 @@ def test_fast_path_steps_aside_on_blank_lines(tmp_path):
         'e9,2025-01-02T00:00:00Z,view,u1,s1,p1,"books, used","the ""best"" shop",10,1,',
         'e9,2025-01-02T00:00:00Z,view,u1,s1,p1,"books",acme,10,1,',
         'e9,2025-01-02T00:00:00Z,view,u1,s1,p1,"a,b,c",acme,10,1,',
+        # values kept as the line reader keeps them: only spaces trimmed (a tab, an X at the edge stay)
+        'e9,2025-01-02T00:00:00Z,view,u1,s1,p1,"books", \tXerox X ,10,1,',
     ],
 )
 def test_quoted_lines_are_parsed_again_and_match_the_line_reader(tmp_path, bad_line):
