@@ -14,13 +14,13 @@ import pytest
 from shop_pipeline.engine.settings import EngineSettings
 from shop_pipeline.engine.spark_session import ENGINE_INDEPENDENT_CONF, open_session
 
+# starts a Spark Connect server JVM of its own (about a minute): run with -m slow
+pytestmark = pytest.mark.slow
+
 CLIENT = """
 import json, sys
 from shop_pipeline.engine.settings import EngineSettings
 from shop_pipeline.engine.spark_session import ENGINE_INDEPENDENT_CONF, spark_session
-
-# starts a Spark Connect server JVM of its own (about a minute): run with -m slow
-pytestmark = pytest.mark.slow
 
 settings = EngineSettings(kind="spark", spark_remote=sys.argv[1], shuffle_partitions=3)
 with spark_session(settings, {"spark.sql.shuffle.partitions": "2"}) as spark:
