@@ -112,7 +112,9 @@ def _meet(context: AssetExecutionContext, me: str, other: str) -> MaterializeRes
     import os
 
     folder = Path(os.environ[RENDEZVOUS_ENV])
-    (folder / me).write_text(str(os.getpid()))
+    # written aside, then renamed: the other step must never read a mark that exists but is empty
+    (folder / f".{me}").write_text(str(os.getpid()))
+    (folder / f".{me}").rename(folder / me)
     deadline = time.monotonic() + 120
     while not (folder / other).exists():
         if time.monotonic() > deadline:
