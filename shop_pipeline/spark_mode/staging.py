@@ -57,6 +57,7 @@ from shop_pipeline.warehouse.staging import (
     files_of_days,
     published_file_counts,
     record_staging,
+    stage_events_params,
     stage_fingerprints,
 )
 
@@ -113,14 +114,7 @@ def stage_on_spark(spark, days: list[dt.date], rules: StagingRules) -> None:
     dialects.execute(
         spark,
         dialects.fill(dialects.load("stage_events", "spark"), others=others),
-        {
-            "days": days,
-            "event_types": list(rules.event_types),
-            "max_lateness_days": rules.max_lateness_days,
-            "future_tolerance_minutes": rules.future_tolerance_minutes,
-            "max_price": rules.max_price,
-            "max_quantity": rules.max_quantity,
-        },
+        stage_events_params(days, rules),
     )
     dialects.execute(spark, dialects.load("stage_duplicates", "spark"))
     for statement in STAGED_STATEMENTS:

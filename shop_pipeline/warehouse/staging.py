@@ -34,6 +34,18 @@ class StagingRules:
     event_types: tuple[str, ...] = EVENT_TYPES
 
 
+def stage_events_params(days: list[dt.date], rules: StagingRules) -> dict:
+    """The parameters of sql/stage_events.sql, the same on both engines."""
+    return {
+        "days": days,
+        "event_types": list(rules.event_types),
+        "max_lateness_days": rules.max_lateness_days,
+        "future_tolerance_minutes": rules.future_tolerance_minutes,
+        "max_price": rules.max_price,
+        "max_quantity": rules.max_quantity,
+    }
+
+
 def stage_days(con: duckdb.DuckDBPyConnection, days: list[dt.date], rules: StagingRules) -> None:
     """Compute staged_rows for `days` (one pass over their raw rows) and the staged_* views and tables."""
     has_others = con.execute(
@@ -43,14 +55,7 @@ def stage_days(con: duckdb.DuckDBPyConnection, days: list[dt.date], rules: Stagi
     con.execute(sql.load("stage_files"))
     con.execute(
         sql.load("stage_events").replace("{others}", others),
-        {
-            "days": days,
-            "event_types": list(rules.event_types),
-            "max_lateness_days": rules.max_lateness_days,
-            "future_tolerance_minutes": rules.future_tolerance_minutes,
-            "max_price": rules.max_price,
-            "max_quantity": rules.max_quantity,
-        },
+        stage_events_params(days, rules),
     )
     con.execute(sql.load("stage_duplicates"))
     con.execute(_STAGED_CLEAN)
