@@ -27,35 +27,17 @@ if [ "${#missing[@]}" -eq 0 ]; then
     exit 0
 fi
 
-if [ "$(id -u)" -eq 0 ]; then
-    SUDO=""
-elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
-    SUDO="sudo -n"
-else
-    echo "missing for the Spark / Postgres tests: ${missing[*]}; installing needs root (no passwordless sudo here):" >&2
-    echo "  run 'sudo apt-get install -y ${missing[*]}' (those tests skip until then)" >&2
-    exit 1
-fi
-if ! command -v apt-get >/dev/null 2>&1; then
-    echo "missing for the Spark / Postgres tests: ${missing[*]}, and there is no apt-get on this machine:" >&2
-    echo "  install a Java 17 runtime and the PostgreSQL 15 server with the system's package manager" >&2
-    exit 1
-fi
-
-echo "installing ${missing[*]} for the Spark / Postgres tests"
-export DEBIAN_FRONTEND=noninteractive
+source "$(dirname "$0")/apt_packages.sh"
 # The server's package would create (and start) a default cluster: the tests start their own, so
 # none is made (postgresql-common reads createcluster.conf; dpkg keeps this file as ours).
 if [[ " ${missing[*]} " == *" postgresql-15 "* ]] && [ ! -e /etc/postgresql-common/createcluster.conf ]; then
-    $SUDO mkdir -p /etc/postgresql-common
-    echo "create_main_cluster = false" | $SUDO tee /etc/postgresql-common/createcluster.conf >/dev/null
+    mkdir -p /etc/postgresql-common 2>/dev/null || sudo -n mkdir -p /etc/postgresql-common || true
+    echo "create_main_cluster = false" | { tee /etc/postgresql-common/createcluster.conf 2>/dev/null || sudo -n tee /etc/postgresql-common/createcluster.conf; } >/dev/null || true
 fi
-# A fresh machine often has no package lists yet: refresh them only when the first try fails.
-apt_install=($SUDO apt-get install -y --no-install-recommends
-    -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold "${missing[@]}")
-if ! "${apt_install[@]}"; then
-    $SUDO apt-get update
-    "${apt_install[@]}"
+# dpkg keeps that file as ours rather than asking
+APT_EXTRA_OPTIONS=(--no-install-recommends -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold)
+if ! apt_packages "the Spark / Postgres tests (they skip until then)" "${missing[@]}"; then
+    exit 1
 fi
 if ! have_java || ! have_postgres; then
     echo "apt-get installed ${missing[*]} but java or initdb is still not found" >&2
