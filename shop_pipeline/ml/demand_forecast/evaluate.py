@@ -9,6 +9,7 @@ so a price assumption that hurts shows in the metric that picks the served candi
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import time
 from dataclasses import dataclass
@@ -28,19 +29,28 @@ from shop_pipeline.ml.common.splits import Fold
 from shop_pipeline.ml.demand_forecast.candidates import (
     CANDIDATES,
     DEFAULT_CONFIG,
+    SEGMENTED,
     MODEL_NAME,
     FittedForecaster,
     ForecastConfig,
 )
 from shop_pipeline.ml.demand_forecast.data import FutureAt, build_panel, check_history, future_rows
 from shop_pipeline.ml.demand_forecast.fitting import fit_on_panel
-from shop_pipeline.ml.demand_forecast.score import forecast, forecast_rows
+from shop_pipeline.ml.demand_forecast.score import forecast, forecast_arrays
+from shop_pipeline.ml.demand_forecast.statistical import SEGMENTS
+
+SINGLE = tuple(c for c in CANDIDATES if c != SEGMENTED)  # every candidate but the per-segment choice
+# a segment serves another candidate than the overall best only when that cuts the segment's absolute
+# error by this much, on at least this many backtest rows (a choice on a few rows is noise)
+SEGMENT_MIN_GAIN = 0.01
+SEGMENT_MIN_ROWS = 100
 
 
 @dataclass
 class BacktestResult:
-    """predictions: fold, train_end, candidate, product_id, category, day, horizon, actual,
-    p10, p50, p90 (every candidate as served: the baselines with their own interval).
+    """predictions: fold, train_end, candidate, product_id, category, segment, day, horizon, actual,
+    p10, p50, p90 (every candidate as served: the baselines with their own interval; segment = the
+    product's demand segment at the fold's origin). segment_choice: what by_segment serves per segment.
     metrics: candidate, fold ('all' = pooled over folds, else the fold number), category
     ('ALL' = every product), n, units, wape, mae, rmse, bias, coverage_80."""
 
@@ -49,6 +59,7 @@ class BacktestResult:
     metrics: pd.DataFrame
     fit_seconds: dict[str, float]
     skipped_folds: list[tuple[Fold, str]]
+    segment_choice: dict[str, str] = dataclasses.field(default_factory=dict)
 
     def overall(self) -> pd.DataFrame:
         """Pooled metrics per candidate (index: candidate)."""
@@ -63,6 +74,14 @@ class BacktestResult:
         """1 - WAPE(candidate) / WAPE(baseline): 0.15 means 15% below the baseline."""
         o = self.overall()
         return float(1.0 - o.loc[candidate, "wape"] / o.loc[baseline, "wape"])
+
+    def per_segment(self) -> pd.DataFrame:
+        """candidate x segment: rows, units, WAPE pooled over folds (segment at each fold's origin)."""
+        p = self.predictions
+        g = p.assign(err=(p["actual"] - p["p50"]).abs()).groupby(["segment", "candidate"], observed=True)
+        agg = g.agg(n=("err", "size"), units=("actual", "sum"), err=("err", "sum")).reset_index()
+        agg["wape"] = agg["err"] / agg["units"].where(agg["units"] > 0)
+        return agg.drop(columns="err")
 
     def metrics_long(self) -> pd.DataFrame:
         """candidate, fold, category, metric, value (one row per number)."""
@@ -128,26 +147,44 @@ def backtest(
         panel = build_panel(past)
         fitted = fit_on_panel(panel, panel.day_index(origin), horizon_days, seed, config)
         for name, secs in fitted.fit_seconds.items():
-            fit_seconds[name] += secs
+            fit_seconds[name] = fit_seconds.get(name, 0.0) + secs
         last_h = min(horizon_days, (pd.Timestamp(fold.test_end) - origin).days)
         fut = future_rows(future_at(fold.train_end), origin, last_h)
         start = time.perf_counter()
-        forecasts = forecast_rows(fitted, panel, origin, fut, CANDIDATES)
+        forecasts, segment = forecast_arrays(fitted, panel, origin, fut, SINGLE)
         fit_seconds["seasonal_naive"] += time.perf_counter() - start
-        known = fut[["product_id", "day", "category", "horizon"]].assign(fold=k, train_end=fold.train_end)
-        scored = known.merge(actuals, on=["product_id", "day"], how="inner", validate="one_to_one")
-        scored = scored.rename(columns={"units": "actual"})
-        for cand in CANDIDATES:
-            preds.append(
-                scored.merge(forecasts[cand], on=["product_id", "day"], how="left", validate="one_to_one").assign(
-                    candidate=cand
-                )
-            )
+        known = fut[["product_id", "day", "category", "horizon"]].assign(
+            fold=k, train_end=fold.train_end, segment=segment
+        )
+        # the rows with an actual (every candidate forecast every row of fut, in its order)
+        at = known.reset_index(drop=True).merge(
+            actuals, on=["product_id", "day"], how="left", validate="one_to_one", indicator=True
+        )
+        has = (at.pop("_merge") == "both").to_numpy()
+        scored = at[has].rename(columns={"units": "actual"}).reset_index(drop=True)
+        for cand in SINGLE:
+            preds.append(scored.assign(candidate=cand, **{q: forecasts[cand][q][has] for q in ("p10", "p50", "p90")}))
     if not preds:
         raise NotEnoughData(f"demand forecast: no backtest fold fits the history ({', '.join(r for _, r in skipped)})")
     predictions = pd.concat(preds, ignore_index=True)
+    choice = choose_by_segment(predictions)
+    chosen = predictions["candidate"].to_numpy() == predictions["segment"].map(choice).fillna(choice["*"]).to_numpy()
+    predictions = pd.concat([predictions, predictions[chosen].assign(candidate=SEGMENTED)], ignore_index=True)
     predictions = predictions[
-        ["fold", "train_end", "candidate", "product_id", "category", "day", "horizon", "actual", "p10", "p50", "p90"]
+        [
+            "fold",
+            "train_end",
+            "candidate",
+            "product_id",
+            "category",
+            "segment",
+            "day",
+            "horizon",
+            "actual",
+            "p10",
+            "p50",
+            "p90",
+        ]
     ]
     rows = _metric_rows(predictions, "all")
     for k, g in predictions.groupby("fold"):
@@ -158,7 +195,32 @@ def backtest(
         metrics=pd.DataFrame(rows),
         fit_seconds=fit_seconds,
         skipped_folds=skipped,
+        segment_choice=choice,
     )
+
+
+def choose_by_segment(predictions: pd.DataFrame) -> dict[str, str]:
+    """segment -> the candidate by_segment serves on it: the overall best (pooled WAPE; "*") unless
+    another candidate cuts the segment's absolute error by SEGMENT_MIN_GAIN on SEGMENT_MIN_ROWS rows or
+    more. The choice is made on the same backtest that measures it, like the choice of the served
+    candidate: a few labels (6 segments) chosen among a dozen candidates."""
+    err = (predictions["actual"] - predictions["p50"]).abs()
+    p = predictions.assign(err=err)
+    total = p.groupby("candidate", sort=False)["err"].sum()
+    order = [c for c in SINGLE if c in total.index]
+    best = min(order, key=lambda c: (total[c], order.index(c)))
+    by_segment = p.groupby(["segment", "candidate"], sort=False)["err"].agg(["sum", "size"])
+    choice = {"*": best}
+    for segment in SEGMENTS:
+        if segment not in by_segment.index.get_level_values(0):
+            continue
+        seg = by_segment.loc[segment]
+        if seg["size"].max() < SEGMENT_MIN_ROWS:
+            continue
+        candidate = min((c for c in order if c in seg.index), key=lambda c: (seg.loc[c, "sum"], order.index(c)))
+        if seg.loc[candidate, "sum"] < (1 - SEGMENT_MIN_GAIN) * seg.loc[best, "sum"]:
+            choice[segment] = candidate
+    return choice
 
 
 def backtest_saved_model(
