@@ -29,8 +29,8 @@ from shop_pipeline.ml.common.splits import Fold
 from shop_pipeline.ml.demand_forecast.candidates import (
     CANDIDATES,
     DEFAULT_CONFIG,
-    SEGMENTED,
     MODEL_NAME,
+    SEGMENTED,
     FittedForecaster,
     ForecastConfig,
 )

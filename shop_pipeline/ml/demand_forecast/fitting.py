@@ -31,9 +31,9 @@ from shop_pipeline.ml.demand_forecast.candidates import (
     ForecastConfig,
     fit_challenger,
     linear_pipeline,
+    residual_bins,
     set_intervals,
 )
-from shop_pipeline.ml.demand_forecast.candidates import residual_bins
 from shop_pipeline.ml.demand_forecast.data import Panel, build_panel, design_matrix, history_until, known_target_days
 from shop_pipeline.ml.demand_forecast.statistical import STAT_METHODS, forecast_methods
 
