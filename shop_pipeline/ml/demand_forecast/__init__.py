@@ -1,7 +1,8 @@
 """Demand forecast: units per product per day over the next 14 days, with an 80% interval.
 
 data: the product x day panel and feature rows; candidates: seasonal-naive, linear, boosted
-challenger and their intervals (fitting: how they are fitted); train: the training run (the
+challenger, by_segment and their intervals (fitting: how they are fitted); statistical: the per-series
+family (last value, window means, damped ETS, Croston, TSB, ADIDA) and the demand segments; train: the training run (the
 rolling-origin backtest, the choice, the final fit); evaluate: the backtest, a saved model on the
 same folds, drift; score: the served forecast; report: plots and the run's report; online: the
 serving snapshot's part and the online predictor.
@@ -63,7 +64,9 @@ SPEC = ModelSpec(
     kind="sklearn",
     training_description=(
         "Demand forecast per product and day: a rolling-origin backtest (3 folds over the last weeks before the "
-        "cut-off) of seasonal-naive, a linear regression baseline and a gradient-boosting challenger with an 80% "
+        "cut-off) of seasonal-naive, the statistical family (last value, 7 / 28 / 56-day means, damped-trend "
+        "exponential smoothing, Croston, TSB, ADIDA), a linear regression baseline, a gradient-boosting challenger "
+        "and by_segment (per demand segment, the candidate that forecast it best), each with an 80% "
         "interval, each fold forecasting the future frame serving would have built on its origin (last price seen, "
         "planned promotions, planned or recent ad spend); the model is refit up to the cut-off, saved with skops and "
         "registered with every comparison (the current champion included, on the same folds); it serves the "

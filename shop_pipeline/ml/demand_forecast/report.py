@@ -21,7 +21,8 @@ from shop_pipeline.ml.common.spec import ModelSettings, Report, Shown, TrainedVe
 from shop_pipeline.ml.demand_forecast.candidates import METRICS
 from shop_pipeline.ml.demand_forecast.score import FUTURE_ASSUMPTIONS
 
-COLORS = {"seasonal_naive": "tab:orange", "linear": "tab:green", "challenger": "tab:blue"}
+COLORS = {"seasonal_naive": "tab:orange", "linear": "tab:green", "challenger": "tab:blue", "by_segment": "tab:purple"}
+PLOTTED = tuple(COLORS)  # the candidates the forecast-vs-actual panels draw
 
 
 def _fold(predictions: pd.DataFrame, fold: int | None) -> pd.DataFrame:
@@ -41,6 +42,7 @@ def _empty(title: str) -> bytes:
 
 def _panel(ax, g: pd.DataFrame, title: str) -> None:
     """Actual vs every candidate's p50 (summed over rows per day), challenger interval shaded."""
+    g = g[g["candidate"].isin(PLOTTED)]  # a dozen lines would hide the actual
     daily = g.groupby(["candidate", "day"], sort=True)[["actual", "p10", "p50", "p90"]].sum(min_count=1)
     actual = None
     for cand, d in daily.groupby(level="candidate"):
@@ -122,6 +124,9 @@ def training_report(run: TrainingRun, trained: TrainedVersion, as_of: dt.date, s
     per_category = markdown_table(
         result.per_category()[["candidate", "category", "wape", "mae", "bias"]].round(4), limit=60
     )
+    segments = result.per_segment().pivot(index="candidate", columns="segment", values="wape").round(4)
+    per_segment = markdown_table(segments.reset_index())
+    choice = ", ".join(f"{k}: {v}" for k, v in result.segment_choice.items())
     pngs = {
         "top_products": plot_top_products(result.predictions),
         "categories": plot_categories(result.predictions),
@@ -134,6 +139,12 @@ def training_report(run: TrainingRun, trained: TrainedVersion, as_of: dt.date, s
             f"{improvement:.1%} below seasonal-naive; this version serves **{serving}** (best WAPE).\n\n{table}",
             None,
         ),
+        (
+            "Per demand segment",
+            f"WAPE per candidate and demand segment (ADI / CV2 at each fold's origin); by_segment serves {choice}."
+            f"\n\n{per_segment}",
+            None,
+        ),
         ("Per category", per_category, None),
         ("Forecast vs actual, top products", "", pngs["top_products"]),
         ("Forecast vs actual, per category", "", pngs["categories"]),
@@ -144,10 +155,12 @@ def training_report(run: TrainingRun, trained: TrainedVersion, as_of: dt.date, s
             "future_assumptions": FUTURE_ASSUMPTIONS + " (each backtest fold forecasts them as of its origin)",
             "folds": ", ".join(f"{f.test_start}..{f.test_end}" for f in result.folds),
             "wape_improvement_vs_seasonal_naive": float(improvement),
+            "segment_choice": choice,
         },
         markdown={
             "metrics": table,
             "per_category": per_category,
+            "per_segment": per_segment,
             "forecast_vs_actual": png_markdown(pngs["top_products"], "forecast vs actual"),
             "per_category_plot": png_markdown(pngs["categories"], "per category"),
         },
