@@ -44,13 +44,16 @@ SINGLE = tuple(c for c in CANDIDATES if c != SEGMENTED)  # every candidate but t
 # error by this much, on at least this many backtest rows (a choice on a few rows is noise)
 SEGMENT_MIN_GAIN = 0.01
 SEGMENT_MIN_ROWS = 100
+SEGMENT_PRIOR = "challenger"  # by_segment on a fold with no earlier outcome to choose on (the spec's default)
 
 
 @dataclass
 class BacktestResult:
     """predictions: fold, train_end, candidate, product_id, category, segment, day, horizon, actual,
     p10, p50, p90 (every candidate as served: the baselines with their own interval; segment = the
-    product's demand segment at the fold's origin). segment_choice: what by_segment serves per segment.
+    product's demand segment at the fold's origin; by_segment's rows of a fold are chosen on earlier
+    folds only, nested_by_segment). segment_choice: what the refit's by_segment serves per segment
+    (chosen on every fold); fold_segment_choice: what each fold's by_segment rows used.
     metrics: candidate, fold ('all' = pooled over folds, else the fold number), category
     ('ALL' = every product), n, units, wape, mae, rmse, bias, coverage_80."""
 
@@ -60,6 +63,8 @@ class BacktestResult:
     fit_seconds: dict[str, float]
     skipped_folds: list[tuple[Fold, str]]
     segment_choice: dict[str, str] = dataclasses.field(default_factory=dict)
+    # the choice by_segment's rows of each fold were forecast with (nested: made on earlier folds only)
+    fold_segment_choice: dict[int, dict[str, str]] = dataclasses.field(default_factory=dict)
 
     def overall(self) -> pd.DataFrame:
         """Pooled metrics per candidate (index: candidate)."""
@@ -167,9 +172,9 @@ def backtest(
     if not preds:
         raise NotEnoughData(f"demand forecast: no backtest fold fits the history ({', '.join(r for _, r in skipped)})")
     predictions = pd.concat(preds, ignore_index=True)
-    choice = choose_by_segment(predictions)
-    chosen = predictions["candidate"].to_numpy() == predictions["segment"].map(choice).fillna(choice["*"]).to_numpy()
-    predictions = pd.concat([predictions, predictions[chosen].assign(candidate=SEGMENTED)], ignore_index=True)
+    segmented, fold_choice = nested_by_segment(predictions)
+    choice = choose_by_segment(predictions)  # what the refit serves: chosen on every fold
+    predictions = pd.concat([predictions, segmented], ignore_index=True)
     predictions = predictions[
         [
             "fold",
@@ -196,14 +201,35 @@ def backtest(
         fit_seconds=fit_seconds,
         skipped_folds=skipped,
         segment_choice=choice,
+        fold_segment_choice=fold_choice,
     )
+
+
+def nested_by_segment(predictions: pd.DataFrame) -> tuple[pd.DataFrame, dict[int, dict[str, str]]]:
+    """(by_segment's rows, the choice each fold used): nested rolling origin, so that by_segment is
+    measured out of sample like every other candidate.
+
+    The rows of fold k are those of the candidate chosen per segment (choose_by_segment) on the rows
+    whose outcome was known at fold k's origin: the forecasts of earlier folds (earlier origins) for
+    days up to fold k's origin. Never on fold k's own rows, nor on a day after its origin. The first
+    fold (nothing known yet) serves the default candidate (SEGMENT_PRIOR) on every segment. The
+    choice the refit serves is made on every fold (`backtest`), like the choice of the served candidate."""
+    pieces, used = [], {}
+    origins = predictions.groupby("fold", sort=True)["train_end"].first()
+    for fold, origin in origins.items():
+        earlier = predictions[(predictions["fold"] < fold) & (predictions["day"] <= pd.Timestamp(origin))]
+        choice = choose_by_segment(earlier) if len(earlier) else {"*": SEGMENT_PRIOR}
+        g = predictions[predictions["fold"] == fold]
+        chosen = g["candidate"].to_numpy() == g["segment"].map(choice).fillna(choice["*"]).to_numpy()
+        pieces.append(g[chosen].assign(candidate=SEGMENTED))
+        used[int(fold)] = choice
+    return pd.concat(pieces, ignore_index=True), used
 
 
 def choose_by_segment(predictions: pd.DataFrame) -> dict[str, str]:
     """segment -> the candidate by_segment serves on it: the overall best (pooled WAPE; "*") unless
     another candidate cuts the segment's absolute error by SEGMENT_MIN_GAIN on SEGMENT_MIN_ROWS rows or
-    more. The choice is made on the same backtest that measures it, like the choice of the served
-    candidate: a few labels (6 segments) chosen among a dozen candidates."""
+    more. by_segment is measured on rows this choice has not seen (nested_by_segment)."""
     err = (predictions["actual"] - predictions["p50"]).abs()
     p = predictions.assign(err=err)
     total = p.groupby("candidate", sort=False)["err"].sum()

@@ -52,8 +52,9 @@ def metrics_by_candidate(result: BacktestResult) -> dict[str, dict[str, float]]:
 
 def training_run(con: duckdb.DuckDBPyConnection, as_of: dt.date, settings: ModelSettings) -> TrainingRun:
     """Backtest every candidate over BACKTEST_FOLDS folds before the cut-off, refit up to it, and serve the
-    candidate with the best pooled WAPE (a tie: the simpler one); by_segment's choice per demand segment
-    is made on the same backtest. NotEnoughData when no fold fits."""
+    candidate with the best pooled WAPE (a tie: the simpler one). by_segment is measured out of sample
+    (each fold's choice per demand segment made on earlier folds, evaluate.nested_by_segment); what the
+    refit's by_segment serves is chosen on every fold. NotEnoughData when no fold fits."""
     horizon, seed = settings.forecast_horizon_days, settings.seed
     history = training_history(con, as_of)
     first_day = min(history["day"])
@@ -64,7 +65,7 @@ def training_run(con: duckdb.DuckDBPyConnection, as_of: dt.date, settings: Model
     future_at = future_frames_as_known_at(con, as_of, horizon)
     result = backtest(history, folds, horizon_days=horizon, seed=seed, future_at=future_at)
     fitted = fit_forecaster(history, as_of=as_of, horizon_days=horizon, seed=seed)
-    fitted.segment_choice = dict(result.segment_choice)  # what by_segment serves, chosen on the backtest
+    fitted.segment_choice = dict(result.segment_choice)  # what by_segment serves, chosen on every fold
     metrics = metrics_by_candidate(result)
     serving = select_serving(metrics, list(CANDIDATES), GATE_METRIC, higher_is_better=HIGHER_IS_BETTER)
     return TrainingRun(

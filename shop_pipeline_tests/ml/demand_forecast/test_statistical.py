@@ -6,7 +6,12 @@ import pytest
 
 from shop_pipeline.ml.demand_forecast import statistical as st
 from shop_pipeline.ml.demand_forecast.data import build_panel
-from shop_pipeline.ml.demand_forecast.evaluate import SEGMENT_MIN_ROWS, choose_by_segment
+from shop_pipeline.ml.demand_forecast.evaluate import (
+    SEGMENT_MIN_ROWS,
+    SEGMENT_PRIOR,
+    choose_by_segment,
+    nested_by_segment,
+)
 
 NAN = np.nan
 
@@ -97,3 +102,49 @@ def test_by_segment_switches_only_where_another_candidate_is_clearly_better():
             )
     choice = choose_by_segment(pd.concat(rows, ignore_index=True))
     assert choice == {"*": "challenger", "lumpy": "croston"}
+
+
+def _fold_rows(fold: int, origin: str, errors: dict[str, float], days: int = 14) -> pd.DataFrame:
+    """SEGMENT_MIN_ROWS lumpy products x `days` days after `origin`, actual 10, p50 = 10 + error."""
+    n = SEGMENT_MIN_ROWS
+    day = pd.Timestamp(origin) + pd.to_timedelta(np.repeat(np.arange(1, days + 1), n), unit="D")
+    base = pd.DataFrame({"fold": fold, "train_end": pd.Timestamp(origin).date(), "segment": "lumpy", "day": day})
+    return pd.concat(
+        [base.assign(candidate=c, actual=10.0, p50=10.0 + e) for c, e in errors.items()], ignore_index=True
+    )
+
+
+def test_by_segment_is_measured_on_folds_its_choice_has_not_seen():
+    # croston wins the lumpy segment on fold 1 and the challenger on folds 2 and 3 (and pooled): a choice
+    # made on the folds it is scored on would take the winner of each fold and beat every candidate;
+    # chosen on earlier folds only, by_segment serves croston on folds 2 and 3, where it loses
+    predictions = pd.concat(
+        [
+            _fold_rows(1, "2025-03-01", {"challenger": 4.0, "croston": 1.0}),
+            _fold_rows(2, "2025-03-15", {"challenger": 1.0, "croston": 4.0}),
+            _fold_rows(3, "2025-03-29", {"challenger": 1.0, "croston": 4.0}),
+        ],
+        ignore_index=True,
+    )
+    rows, used = nested_by_segment(predictions)
+    assert used[1] == {"*": SEGMENT_PRIOR}  # nothing known at the first origin
+    assert used[2] == {"*": "croston"}  # fold 1 only: every day of it ends by fold 2's origin
+    assert used[3] == {"*": "croston"}  # fold 1 + fold 2 pooled: 4 + 1 vs 1 + 4, a tie goes to the earlier
+    err = rows.assign(e=(rows["actual"] - rows["p50"]).abs()).groupby("fold")["e"].mean()
+    assert err.tolist() == [4.0, 4.0, 4.0]
+    challenger = predictions[predictions["candidate"] == "challenger"]
+    assert (rows["actual"] - rows["p50"]).abs().sum() > (challenger["actual"] - challenger["p50"]).abs().sum()
+    # the refit's choice is made on every fold
+    assert choose_by_segment(predictions) == {"*": "challenger"}
+
+
+def test_by_segment_ignores_the_days_after_its_origin():
+    # fold 2's origin is 7 days into fold 1's window: only fold 1's first 7 days are known there;
+    # its last 7 days (where croston is better) must not move fold 2's choice
+    first = _fold_rows(1, "2025-03-01", {"challenger": 1.0, "croston": 2.0})
+    late = first["day"] > pd.Timestamp("2025-03-08")
+    first.loc[late & (first["candidate"] == "croston"), "p50"] = 10.0
+    first.loc[late & (first["candidate"] == "challenger"), "p50"] = 30.0
+    predictions = pd.concat([first, _fold_rows(2, "2025-03-08", {"challenger": 1.0, "croston": 2.0})])
+    _rows, used = nested_by_segment(predictions.reset_index(drop=True))
+    assert used[2] == {"*": "challenger"}
