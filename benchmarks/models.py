@@ -575,6 +575,7 @@ LAST_WEEKS = 8
 
 def _family_measure(home: Path, out: Path) -> None:
     """Runs in its own process: data stages, then the training run + served forecast at every origin."""
+    import dataclasses
     import datetime as dt
 
     import duckdb
@@ -626,16 +627,21 @@ def _family_measure(home: Path, out: Path) -> None:
                 "served": run.serving_candidate,
                 "backtest_wape": {c: m["wape"] for c, m in run.metrics.items()},
                 "segment_choice": run.fitted.segment_choice,
+                "level": run.fitted.level,
+                "total_wape_level": {c: m.get("total_wape_level") for c, m in run.metrics.items()},
             }
         )
         past = history[history["day"] <= pd.Timestamp(origin)]
         panel = build_panel(past.assign(product_id=past["product_id"].astype(str)))
         fut = future_rows(future_frames_as_known_at(con, as_of, FORECAST_HORIZON)(origin), pd.Timestamp(origin), 14)
-        arrays, segment = forecast_arrays(run.fitted, panel, pd.Timestamp(origin), fut, CANDIDATES)
+        # every candidate as it forecasts; the served one with its level calibration (if any)
+        raw = dataclasses.replace(run.fitted, level={})
+        arrays, segment = forecast_arrays(raw, panel, pd.Timestamp(origin), fut, CANDIDATES)
+        served, _ = forecast_arrays(run.fitted, panel, pd.Timestamp(origin), fut, (run.serving_candidate,))
+        arrays["served"] = served[run.serving_candidate]
         frame = fut[["product_id", "day"]].assign(segment=segment)
         for cand in (*CANDIDATES, "served"):
-            name = run.serving_candidate if cand == "served" else cand
-            rows.append(frame.assign(origin=origin, candidate=cand, p50=arrays[name]["p50"]))
+            rows.append(frame.assign(origin=origin, candidate=cand, p50=arrays[cand]["p50"]))
         # the shop's daily total: last value and 56-day mean at the origin
         before = daily[daily.index <= pd.Timestamp(origin)]
         days = pd.date_range(pd.Timestamp(origin) + pd.Timedelta(days=1), periods=FORECAST_HORIZON)
@@ -721,6 +727,7 @@ def family(args) -> None:
                     f"{r['products']:,}",
                     f"{r['daily_first_last_4w'][0]:,.0f} -> {r['daily_first_last_4w'][1]:,.0f}",
                     ", ".join(served),
+                    ", ".join(f"{run['level'].get(run['served'], 1.0):.2f}" for run in r["runs"]),
                     fmt(tw["served"]),
                     fmt(tw["total_last_value"]),
                     fmt(tw["total_mean_56"]),
@@ -765,6 +772,7 @@ def family(args) -> None:
                     "products",
                     "units/day, first -> last 4 weeks",
                     "served at the 4 origins",
+                    "level factor at the 4 origins",
                     "daily total WAPE: served",
                     "last value",
                     "56-day mean",

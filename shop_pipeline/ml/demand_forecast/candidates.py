@@ -14,6 +14,13 @@
     by_segment      per demand segment of the series at the origin (smooth / erratic / intermittent /
                     lumpy / no demand / no history, statistical.classify), the candidate with the best
                     backtest WAPE on that segment (evaluate.choose_by_segment); FittedForecaster.segment_choice.
+                    Measured out of sample: each backtest fold's choice is made on earlier folds
+                    (evaluate.nested_by_segment).
+
+Level calibration: the served candidate's p10 / p50 / p90 are multiplied by sum(actual) / sum(p50) of
+its backtest rows when that cuts the WAPE of the backtest's daily totals out of sample
+(evaluate.nested_level, FittedForecaster.level): a per-product-day WAPE choice leans to medians, whose
+sum runs below the shop's total on intermittent items.
 
 80% interval: split-conformal log1p residuals binned by predicted level (train.calibrate), for
 the baselines too, so a version that serves a baseline still has a measured interval; the
@@ -187,6 +194,9 @@ class FittedForecaster:
     baseline_intervals: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=dict)
     # by_segment: demand segment -> the candidate it serves ("*": any other segment), from the backtest
     segment_choice: dict[str, str] = field(default_factory=dict)
+    # level calibration: candidate -> the factor its p10 / p50 / p90 are multiplied by when served (the
+    # served candidate's, when it cut the backtest's daily-total WAPE out of sample; evaluate.nested_level)
+    level: dict[str, float] = field(default_factory=dict)
 
     @property
     def features(self) -> dict[str, list[str]]:
@@ -226,6 +236,7 @@ class FittedForecaster:
                 for name, (edges, lo, hi) in self.baseline_intervals.items()
             },
             "segment_choice": dict(self.segment_choice),
+            "level": {name: float(f) for name, f in self.level.items()},
         }
 
     @classmethod
@@ -252,6 +263,7 @@ class FittedForecaster:
                 for name, b in artifact.get("baseline_intervals", {}).items()
             },
             segment_choice=dict(artifact.get("segment_choice", {})),  # absent before by_segment existed
+            level={name: float(f) for name, f in artifact.get("level", {}).items()},  # absent before: none
         )
 
 

@@ -141,6 +141,9 @@ def forecast_arrays(
             q: np.select([chosen == c for c in out], [out[c][q] for c in out], default=np.nan)
             for q in ("p10", "p50", "p90")
         }
+    for candidate, factor in fitted.level.items():  # the level calibration of the served candidate
+        if candidate in out:
+            out[candidate] = {q: v * factor for q, v in out[candidate].items()}
     return out, segment
 
 

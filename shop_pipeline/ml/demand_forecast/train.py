@@ -24,6 +24,8 @@ from shop_pipeline.ml.demand_forecast.fitting import fit_forecaster
 
 BACKTEST_FOLDS = 3
 FOLD_STEP_DAYS = 7
+LEVEL_METRICS = ("total_wape", "total_wape_level", "wape_level")
+LEVEL_MIN_GAIN = 0.02  # a calibration that cuts the daily totals' WAPE by less is noise, not served
 
 
 @dataclass
@@ -46,8 +48,28 @@ def training_history(con: duckdb.DuckDBPyConnection, as_of: dt.date) -> pd.DataF
 
 
 def metrics_by_candidate(result: BacktestResult) -> dict[str, dict[str, float]]:
-    overall = result.overall()
-    return {candidate: {m: float(overall.loc[candidate, m]) for m in METRICS} for candidate in overall.index}
+    """METRICS of every candidate, with total_wape and total_wape_level (the WAPE of the daily totals,
+    raw and level-calibrated out of sample: evaluate.nested_level)."""
+    overall, level = result.overall(), result.level
+    return {
+        candidate: {
+            **{m: float(overall.loc[candidate, m]) for m in METRICS},
+            **({k: float(level.loc[candidate, k]) for k in LEVEL_METRICS} if candidate in level.index else {}),
+        }
+        for candidate in overall.index
+    }
+
+
+def served_level(result: BacktestResult, serving: str) -> dict[str, float]:
+    """{serving: factor} when the level calibration cut the served candidate's daily-total WAPE by
+    LEVEL_MIN_GAIN out of sample (evaluate.nested_level), else {} (served as forecast)."""
+    level = result.level
+    if serving not in level.index:
+        return {}
+    row = level.loc[serving]
+    if row["total_wape_level"] < (1 - LEVEL_MIN_GAIN) * row["total_wape"]:
+        return {serving: float(row["level_factor"])}
+    return {}
 
 
 def training_run(con: duckdb.DuckDBPyConnection, as_of: dt.date, settings: ModelSettings) -> TrainingRun:
@@ -68,6 +90,7 @@ def training_run(con: duckdb.DuckDBPyConnection, as_of: dt.date, settings: Model
     fitted.segment_choice = dict(result.segment_choice)  # what by_segment serves, chosen on every fold
     metrics = metrics_by_candidate(result)
     serving = select_serving(metrics, list(CANDIDATES), GATE_METRIC, higher_is_better=HIGHER_IS_BETTER)
+    fitted.level = served_level(result, serving)
     return TrainingRun(
         serving_candidate=serving,
         fitted=fitted,
@@ -77,6 +100,7 @@ def training_run(con: duckdb.DuckDBPyConnection, as_of: dt.date, settings: Model
             "horizon_days": horizon,
             "seed": seed,
             "segment_choice": ", ".join(f"{k}: {v}" for k, v in fitted.segment_choice.items()),
+            "level_factor": fitted.level.get(serving, 1.0),
         },
         features=fitted.features.get(serving, ["seasonal_naive"]),
         held_out=(result.folds[0].test_start, result.folds[-1].test_end),
