@@ -30,6 +30,7 @@ Each stage runs in its own process so that wall time and peak RSS are its own (o
 Usage: python benchmarks/models.py [--events 1000000] [--scale-events 10000000] [--days 90]
                                    [--workdir /tmp/shop-bench-models] [--skip-scale]
        python benchmarks/models.py --family [--family-events 150000] [--family-days 140] [--seeds 1 2 3]
+                                   [--profiles cohort default]
                                    (only the forecast family: --skip-quality --skip-scale implied)
 Prints Markdown tables (paste them into the README's benchmark section).
 """
@@ -679,7 +680,7 @@ def family(args) -> None:
         flush=True,
     )
     targets: list[tuple[str, bool]] = []
-    for profile in FAMILY_PROFILES:
+    for profile in args.profiles:
         results = {}
         for seed in args.seeds:
             home = args.workdir / f"family-{profile}-{seed}"
@@ -811,6 +812,7 @@ def main() -> None:
     parser.add_argument("--family-events", type=int, default=150_000)
     parser.add_argument("--family-days", type=int, default=140)
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
+    parser.add_argument("--profiles", nargs="+", choices=FAMILY_PROFILES, default=list(FAMILY_PROFILES))
     parser.add_argument("--family-measure", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure:
