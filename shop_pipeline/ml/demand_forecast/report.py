@@ -120,7 +120,15 @@ def training_report(run: TrainingRun, trained: TrainedVersion, as_of: dt.date, s
     result = run.details.result
     serving = run.serving_candidate
     improvement = result.wape_improvement("challenger", "seasonal_naive")
-    table = markdown_table(result.overall().reset_index()[["candidate", *METRICS]].round(4))
+    overall = result.overall().join(result.level) if len(result.level) else result.overall()
+    shown = [c for c in (*METRICS, "total_wape", "total_wape_level", "wape_level") if c in overall.columns]
+    table = markdown_table(overall.reset_index()[["candidate", *shown]].round(4))
+    factor = run.fitted.level.get(serving)
+    level = (
+        f"served level-calibrated: p50 x {factor:.3f} (it cut the daily totals' WAPE out of sample)"
+        if factor is not None
+        else "served as forecast (a level calibration did not cut the daily totals' WAPE out of sample)"
+    )
     per_category = markdown_table(
         result.per_category()[["candidate", "category", "wape", "mae", "bias"]].round(4), limit=60
     )
@@ -136,7 +144,9 @@ def training_report(run: TrainingRun, trained: TrainedVersion, as_of: dt.date, s
         (
             "Backtest",
             f"{len(result.folds)} folds, horizon {run.details.horizon_days} days; challenger WAPE "
-            f"{improvement:.1%} below seasonal-naive; this version serves **{serving}** (best WAPE).\n\n{table}",
+            f"{improvement:.1%} below seasonal-naive; this version serves **{serving}** (best WAPE), {level}; "
+            "total_wape = WAPE of the daily totals, total_wape_level / wape_level = with the level calibration "
+            f"learned on earlier folds.\n\n{table}",
             None,
         ),
         (
