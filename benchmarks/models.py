@@ -19,10 +19,12 @@ scoring time on the 10M-event shop.
 3. Forecast family (--family, issue 23). For each profile (cohort: a shop whose sales decay; default)
    and seed: generate a --family-events shop over --family-days days, run ingestion + staging +
    features, then at each origin of the last 8 weeks (every 14 days) the forecast's training run as the
-   pipeline runs it (backtest of every candidate, choice of the served one, by_segment's choice, final
-   fit) and its forecast of the next 14 days through the served path. Printed per profile and seed:
-   every candidate's pooled backtest WAPE at the last origin (the pipeline's own), the served
-   candidate, and over the last 8 weeks the product-day WAPE of every candidate and the served one,
+   pipeline runs it (backtest of every candidate, choice of the served one, by_segment's choice, the
+   level calibration, final fit) and its forecast of the next 14 days through the served path (every
+   candidate as it forecasts; "served" = the served candidate with its level calibration, if any).
+   Printed per profile and seed: every candidate's pooled backtest WAPE at the last origin (the
+   pipeline's own; by_segment's measured out of sample), the served candidate and its level factor,
+   and over the last 8 weeks the product-day WAPE of every candidate and the served one,
    the WAPE of the shop's daily total (served, last value and 56-day mean of the daily total), and the
    WAPE on the products whose demand is intermittent or lumpy at the origin.
 
