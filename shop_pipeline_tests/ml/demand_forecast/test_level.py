@@ -46,18 +46,31 @@ def test_the_level_is_served_only_when_it_cut_the_daily_totals_error():
     noisy = _rows(1.0)
     noisy["p50"] *= noisy["fold"].map({1: 1.1, 2: 0.9, 3: 1.1})
     predictions = pd.concat([_rows(0.5).assign(candidate="low"), noisy.assign(candidate="noisy")], ignore_index=True)
-    result = BacktestResult(
-        folds=[Fold(*[pd.Timestamp(o).date()] * 3) for o in ORIGINS],
-        predictions=predictions,
-        metrics=pd.DataFrame(),
-        fit_seconds={},
-        skipped_folds=[],
-        level=nested_level(predictions),
-    )
+    result = _result(predictions, simple_wape=0.9)
     assert served_level(result, "low") == {"low": pytest.approx(2.0)}
     assert result.level.loc["noisy", "total_wape_level"] > result.level.loc["noisy", "total_wape"]
     assert served_level(result, "noisy") == {}
     assert served_level(result, "absent") == {}
+
+
+def test_the_level_is_not_served_when_it_loses_to_a_simple_method_on_each_product():
+    predictions = _rows(0.5).assign(candidate="low")
+    # calibrated, "low" is 0.5 / 3 off on the product-days; a simple method that is 0.1 off wins there
+    assert served_level(_result(predictions, simple_wape=0.1), "low") == {}
+    assert served_level(_result(predictions, simple_wape=0.2), "low") == {"low": pytest.approx(2.0)}
+
+
+def _result(predictions: pd.DataFrame, simple_wape: float) -> BacktestResult:
+    """A backtest whose pooled metrics give last_value (a simple method) `simple_wape`."""
+    metrics = pd.DataFrame({"candidate": ["last_value"], "fold": "all", "category": "ALL", "wape": simple_wape})
+    return BacktestResult(
+        folds=[Fold(*[pd.Timestamp(o).date()] * 3) for o in ORIGINS],
+        predictions=predictions,
+        metrics=metrics,
+        fit_seconds={},
+        skipped_folds=[],
+        level=nested_level(predictions),
+    )
 
 
 def test_the_served_candidate_alone_is_scaled():
