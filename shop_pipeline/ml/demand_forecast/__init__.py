@@ -18,6 +18,9 @@ from shop_pipeline.ml.demand_forecast.candidates import (
     MODEL_NAME,
     FittedForecaster,
 )
+from shop_pipeline.sql import ddl
+
+SCORE_TABLE = "scoring.demand_forecasts"
 
 SPEC = ModelSpec(
     name=MODEL_NAME,
@@ -42,7 +45,7 @@ SPEC = ModelSpec(
     train=train.training_run,
     evaluate_saved=evaluate.evaluate_saved,
     report=report.training_report,
-    score_table="scoring.demand_forecasts",
+    score_table=SCORE_TABLE,
     scoring_inputs={
         "features.product_daily_sales": "",
         "staging.events": "",
@@ -50,10 +53,11 @@ SPEC = ModelSpec(
         "raw.promotions": "",
         "raw.ad_spend": "",
     },
-    scoring_settings=lambda s: {"horizon_days": s.forecast_horizon_days},
+    # the table's columns too: scores kept from a version of the table without `expected` are not the same
+    scoring_settings=lambda s: {"horizon_days": s.forecast_horizon_days, "columns": ddl.column_names(SCORE_TABLE)},
     score=score.score_table,
     describe_scores=score.describe_scores,
-    kept_columns=("day", "p10", "p50", "p90"),
+    kept_columns=("day", "p10", "p50", "p90", "expected"),
     drift_features=evaluate.DRIFT_FEATURES,
     drift=evaluate.drift,
     snapshot_export=online.export_demand,
@@ -75,6 +79,7 @@ SPEC = ModelSpec(
     gate_description="the demand forecast (backtest WAPE)",
     scoring_description=(
         "scoring.demand_forecasts: units per product for each of the next forecast_horizon_days after the cut-off, "
-        "p10 / p50 / p90 (80% interval), from the champion (loaded only when its SHA-256 matches the registry)."
+        "p10 / p50 / p90 (80% interval) and expected (p50 x the level factor learned on the backtest: the numbers "
+        "to sum for totals), from the champion (loaded only when its SHA-256 matches the registry)."
     ),
 )

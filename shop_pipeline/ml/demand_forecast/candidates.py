@@ -17,10 +17,10 @@
                     Measured out of sample: each backtest fold's choice is made on earlier folds
                     (evaluate.nested_by_segment).
 
-Level calibration: the served candidate's p10 / p50 / p90 are multiplied by sum(actual) / sum(p50) of
-its backtest rows when that cuts the WAPE of the backtest's daily totals out of sample
-(evaluate.nested_level, FittedForecaster.level): a per-product-day WAPE choice leans to medians, whose
-sum runs below the shop's total on intermittent items.
+Level calibration: the served forecast's `expected` (the units to sum for totals) is its p50 multiplied
+by sum(actual) / sum(p50) of its backtest rows when that cuts the WAPE of the backtest's daily totals
+out of sample (evaluate.nested_level, FittedForecaster.level): a per-product-day WAPE choice leans to
+medians, whose sum runs below the shop's total on intermittent items. p10 / p50 / p90 stay as forecast.
 
 80% interval: split-conformal log1p residuals binned by predicted level (train.calibrate), for
 the baselines too, so a version that serves a baseline still has a measured interval; the
@@ -194,8 +194,8 @@ class FittedForecaster:
     baseline_intervals: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=dict)
     # by_segment: demand segment -> the candidate it serves ("*": any other segment), from the backtest
     segment_choice: dict[str, str] = field(default_factory=dict)
-    # level calibration: candidate -> the factor its p10 / p50 / p90 are multiplied by when served (the
-    # served candidate's, when it cut the backtest's daily-total WAPE out of sample; evaluate.nested_level)
+    # level calibration: candidate -> the factor its p50 is multiplied by for `expected` (the served
+    # candidate's, when it cut the backtest's daily-total WAPE out of sample; evaluate.nested_level)
     level: dict[str, float] = field(default_factory=dict)
 
     @property

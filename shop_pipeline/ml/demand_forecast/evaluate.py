@@ -254,7 +254,7 @@ def nested_level(predictions: pd.DataFrame) -> pd.DataFrame:
 
     A forecast chosen on product-day WAPE leans towards the median of each product-day, which on
     intermittent items is below the mean: its daily totals run low, and the shop's total is what an
-    analyst plans with. The level calibration multiplies a candidate's p10 / p50 / p90 by the ratio of
+    analyst plans with. The level calibration multiplies a candidate's p50 (into `expected`) by the ratio of
     the units sold to the units it forecast on the backtest. Measured out of sample like by_segment
     (nested rolling origin): the rows of fold k are multiplied by the factor of the earlier folds' rows
     known at fold k's origin (1 on the first fold), so total_wape_level says what the calibration would

@@ -125,9 +125,10 @@ def training_report(run: TrainingRun, trained: TrainedVersion, as_of: dt.date, s
     table = markdown_table(overall.reset_index()[["candidate", *shown]].round(4))
     factor = run.fitted.level.get(serving)
     level = (
-        f"served level-calibrated: p50 x {factor:.3f} (it cut the daily totals' WAPE out of sample)"
+        f"its `expected` (the units to sum for totals) = p50 x {factor:.3f} (that cut the daily totals' WAPE out "
+        "of sample; p50 stays the median)"
         if factor is not None
-        else "served as forecast (a level calibration did not cut the daily totals' WAPE out of sample)"
+        else "its `expected` = p50 (a level calibration did not cut the daily totals' WAPE out of sample)"
     )
     per_category = markdown_table(
         result.per_category()[["candidate", "category", "wape", "mae", "bias"]].round(4), limit=60

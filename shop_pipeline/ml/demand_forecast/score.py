@@ -56,8 +56,9 @@ def forecast(
     horizon_days: int | None = None,
     candidate: str = "challenger",
 ) -> pd.DataFrame:
-    """DataFrame(product_id, day, p10, p50, p90) for the rows of `future` whose day is in
-    (as_of, as_of + horizon_days]; other rows are ignored. Origin features come from
+    """DataFrame(product_id, day, p10, p50, p90, expected) for the rows of `future` whose day is in
+    (as_of, as_of + horizon_days]; other rows are ignored. `expected` = p50 x the candidate's level
+    factor (FittedForecaster.level; 1 without one): the number to sum over products for totals. Origin features come from
     `history` on days <= as_of (default: the forecaster's as_of). `candidate` may name a
     baseline (a version may serve one when it forecast best); its interval is conformal like the
     challenger's (residuals from the same calibration origin), else (fallback mode) the Poisson 80%
@@ -80,7 +81,7 @@ def forecast_prepared(
         raise ValueError(f"unknown candidate {candidate!r}; one of {CANDIDATES}")
     fut = future_rows(future, origin.day, origin.horizon_days)
     if len(fut) == 0:
-        columns = ["product_id", "day", "p10", "p50", "p90"]
+        columns = ["product_id", "day", "p10", "p50", "p90", "expected"]
         return pd.DataFrame({c: pd.Series(dtype="float64") for c in columns}).astype(
             {"product_id": object, "day": "datetime64[ns]"}
         )
@@ -91,7 +92,7 @@ def forecast_prepared(
 def forecast_rows(
     fitted: FittedForecaster, panel: Panel, origin: pd.Timestamp, fut: pd.DataFrame, candidates: tuple[str, ...]
 ) -> dict[str, pd.DataFrame]:
-    """candidate -> DataFrame(product_id, day, p10, p50, p90) for the rows of `fut` (future_rows),
+    """candidate -> DataFrame(product_id, day, p10, p50, p90, expected) for the rows of `fut` (future_rows),
     from the origin `origin` of `panel`: the one path of the served forecast and of the backtest."""
     arrays, _segment = forecast_arrays(fitted, panel, origin, fut, candidates)
     return {
@@ -108,7 +109,10 @@ def segment_default(fitted: FittedForecaster) -> str:
 def forecast_arrays(
     fitted: FittedForecaster, panel: Panel, origin: pd.Timestamp, fut: pd.DataFrame, candidates: tuple[str, ...]
 ) -> tuple[dict[str, dict[str, np.ndarray]], np.ndarray]:
-    """({candidate: {p10, p50, p90}}, the demand segment of each row at the origin): forecast_rows' numbers."""
+    """({candidate: {p10, p50, p90, expected}}, the demand segment of each row at the origin): forecast_rows'
+    numbers. p10 / p50 / p90 are each product-day's quantiles as the candidate forecasts them; expected is
+    p50 x the candidate's level factor (FittedForecaster.level, 1 when it has none): a sum of medians runs
+    below the total on intermittent items, a sum of `expected` is calibrated to the units sold."""
     index = panel.index  # a dict of every product: looked up per row, not turned into a Series per call
     p = np.fromiter((index.get(product, -1) for product in fut["product_id"]), dtype=np.int64, count=len(fut))
     o = panel.day_index(origin)
@@ -141,9 +145,9 @@ def forecast_arrays(
             q: np.select([chosen == c for c in out], [out[c][q] for c in out], default=np.nan)
             for q in ("p10", "p50", "p90")
         }
-    for candidate, factor in fitted.level.items():  # the level calibration of the served candidate
-        if candidate in out:
-            out[candidate] = {q: v * factor for q, v in out[candidate].items()}
+    # the level calibration touches `expected` only: p50 stays each product-day's median forecast
+    for candidate in out:
+        out[candidate]["expected"] = out[candidate]["p50"] * fitted.level.get(candidate, 1.0)
     return out, segment
 
 
@@ -154,7 +158,7 @@ def score_table(
     as_of: dt.date,
     settings: ModelSettings,
 ) -> pd.DataFrame:
-    """The rows of scoring.demand_forecasts: every product's p10 / p50 / p90 for the next
+    """The rows of scoring.demand_forecasts: every product's p10 / p50 / p90 and expected for the next
     forecast_horizon_days after as_of, by the candidate version `row` serves."""
     horizon = settings.forecast_horizon_days
     history = read_product_daily_sales(con, as_of, as_of - dt.timedelta(days=SERVING_HISTORY_DAYS), HISTORY_COLUMNS)
@@ -168,12 +172,13 @@ def score_table(
 def describe_scores(
     forecasts: pd.DataFrame, row: registry.RegistryRow, validated: bool, settings: ModelSettings
 ) -> Shown:
-    daily = forecasts.groupby("day")[["p10", "p50", "p90"]].sum().reset_index().round(1)
+    daily = forecasts.groupby("day")[["p10", "p50", "p90", "expected"]].sum().reset_index().round(1)
     return Shown(
         values={
             "serving_candidate": serving_candidate(row, "challenger"),
             "future_assumptions": FUTURE_ASSUMPTIONS,
             "units_next_days_p50": float(forecasts["p50"].sum()),
+            "units_next_days_expected": float(forecasts["expected"].sum()),
         },
         markdown={"daily_totals": markdown_table(daily)},
     )

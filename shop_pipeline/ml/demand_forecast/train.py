@@ -21,13 +21,11 @@ from shop_pipeline.ml.demand_forecast.candidates import CANDIDATES, GATE_METRIC,
 from shop_pipeline.ml.demand_forecast.data import FutureAt
 from shop_pipeline.ml.demand_forecast.evaluate import BacktestResult, backtest
 from shop_pipeline.ml.demand_forecast.fitting import fit_forecaster
-from shop_pipeline.ml.demand_forecast.statistical import STAT_METHODS
 
 BACKTEST_FOLDS = 3
 FOLD_STEP_DAYS = 7
 LEVEL_METRICS = ("total_wape", "total_wape_level", "wape_level")
 LEVEL_MIN_GAIN = 0.02  # a calibration that cuts the daily totals' WAPE by less is noise, not served
-SIMPLE = ("seasonal_naive", *STAT_METHODS, "linear")  # the methods a calibrated forecast must still beat
 
 
 @dataclass
@@ -63,18 +61,15 @@ def metrics_by_candidate(result: BacktestResult) -> dict[str, dict[str, float]]:
 
 
 def served_level(result: BacktestResult, serving: str) -> dict[str, float]:
-    """{serving: factor} when the level calibration, measured out of sample (evaluate.nested_level),
-    cut the served candidate's daily-total WAPE by LEVEL_MIN_GAIN and left its product-day WAPE no worse
-    than every simple candidate's (SIMPLE: a calibrated forecast that loses to a spreadsheet method on
-    each product is not served); else {} (served as forecast)."""
+    """{serving: factor} when the level calibration, measured out of sample (evaluate.nested_level), cut
+    the served candidate's daily-total WAPE by LEVEL_MIN_GAIN; else {} (expected = p50). The factor
+    scales the forecast's `expected` column only: p50 stays the product-day median the candidate was
+    chosen for, so the calibration cannot cost product-day accuracy (score.forecast_arrays)."""
     level = result.level
     if serving not in level.index:
         return {}
     row = level.loc[serving]
-    overall = result.overall()
-    simple = [c for c in SIMPLE if c in overall.index]
-    best_simple = float(overall.loc[simple, "wape"].min()) if simple else float("inf")
-    if row["total_wape_level"] < (1 - LEVEL_MIN_GAIN) * row["total_wape"] and row["wape_level"] <= best_simple:
+    if row["total_wape_level"] < (1 - LEVEL_MIN_GAIN) * row["total_wape"]:
         return {serving: float(row["level_factor"])}
     return {}
 
