@@ -16,9 +16,28 @@ scoring time on the 10M-event shop.
    candidate on the held-out window + the final refit), forecast backtest + final fit,
    customers scored per second by score_customers and forecast rows per second.
 
+3. Forecast family (--family, issue 23). For each profile (cohort: a shop whose sales decay; default)
+   and seed: generate a --family-events shop over --family-days days, run ingestion + staging +
+   features, then at each origin of the last 8 weeks (every 14 days) the forecast's training run as the
+   pipeline runs it (backtest of every candidate, choice of the served one, by_segment's choice, the
+   level calibration, final fit) and its forecast of the next 14 days through the served path (every
+   candidate as it forecasts; "served" = the served candidate's p50 for the product-days and the sum of
+   its `expected` (p50 x its level factor) for the shop's daily total; "served_before" = p50 itself
+   scaled, as this branch served before the fix (when the level also kept the backtest's product-day
+   WAPE no worse than every simple method's); "served_main" = what main served before issue 23: the best
+   backtest WAPE of seasonal naive, linear and challenger).
+   Printed per profile and seed: every candidate's pooled backtest WAPE at the last origin (the
+   pipeline's own; by_segment's measured out of sample), the served candidate and its level factor,
+   and over the last 8 weeks the product-day WAPE of every candidate and the served ones,
+   the WAPE of the shop's daily total (served, last value and 56-day mean of the daily total), and the
+   WAPE on the products whose demand is intermittent or lumpy at the origin.
+
 Each stage runs in its own process so that wall time and peak RSS are its own (os.wait4).
 Usage: python benchmarks/models.py [--events 1000000] [--scale-events 10000000] [--days 90]
                                    [--workdir /tmp/shop-bench-models] [--skip-scale]
+       python benchmarks/models.py --family [--family-events 150000] [--family-days 140] [--seeds 1 2 3]
+                                   [--profiles cohort default] [--reuse-measured]
+                                   (only the forecast family: --skip-quality --skip-scale implied)
 Prints Markdown tables (paste them into the README's benchmark section).
 """
 
@@ -556,6 +575,281 @@ def scale(args) -> None:
     )
 
 
+# ------------------------------------------------------------------- forecast family (issue 23)
+FAMILY_PROFILES = ("cohort", "default")
+LAST_WEEKS = 8
+# the served forecast now, before the fix of the level calibration, and as main served it before issue 23
+SERVED_ROWS = ("served", "served_before", "served_main")
+MAIN_CANDIDATES = ("seasonal_naive", "linear", "challenger")
+
+
+def _family_measure(home: Path, out: Path) -> None:
+    """Runs in its own process: data stages, then the training run + served forecast at every origin."""
+    import datetime as dt
+
+    import duckdb
+    import numpy as np
+    import pandas as pd
+    from dagster import DagsterInstance
+
+    from shop_pipeline.features.tables import future_frames_as_known_at, product_daily_sales_frame
+    from shop_pipeline.ml.demand_forecast.candidates import CANDIDATES
+    from shop_pipeline.ml.demand_forecast.data import build_panel, future_rows
+    from shop_pipeline.ml.demand_forecast.score import forecast_arrays
+    from shop_pipeline.ml.demand_forecast.statistical import STAT_METHODS
+    from shop_pipeline.ml.demand_forecast.train import training_run
+    from shop_pipeline.pipeline_run import modeling_run_config, run_full_pipeline
+    from shop_pipeline.settings import ShopPaths
+
+    paths = ShopPaths.at(home).ensure()
+    t = time.perf_counter()
+    data = run_full_pipeline(
+        paths, DagsterInstance.ephemeral(), modeling_run_config(), groups=["ingestion", "staging", "features"]
+    )
+    assert data.success, data.error
+    result: dict = {"data_s": time.perf_counter() - t}
+    con = duckdb.connect(str(paths.warehouse), read_only=True)
+    con.execute("SET TimeZone = 'UTC'")
+    as_of = con.execute("SELECT max(partition_date) FROM staging.events").fetchone()[0]
+    history = product_daily_sales_frame(con, as_of)
+    history["day"] = pd.to_datetime(history["day"])
+    actual = history[["product_id", "day", "units"]]
+    daily = history.groupby("day")["units"].sum().sort_index()
+
+    class Settings:
+        seed = SEED
+        forecast_horizon_days = FORECAST_HORIZON
+        propensity_horizon_days = PROPENSITY_HORIZON
+        recommendation_recency_days = None
+        order_risk_alert_budget = 0.02
+        order_risk_label_maturity_days = 28
+
+    origins = [as_of - dt.timedelta(days=FORECAST_HORIZON * k) for k in range(LAST_WEEKS // 2, 0, -1)]
+    rows, runs = [], []
+    train_s = 0.0
+    for origin in origins:
+        t = time.perf_counter()
+        run = training_run(con, origin, Settings())
+        train_s += time.perf_counter() - t
+        runs.append(
+            {
+                "origin": origin.isoformat(),
+                "served": run.serving_candidate,
+                "backtest_wape": {c: m["wape"] for c, m in run.metrics.items()},
+                "segment_choice": run.fitted.segment_choice,
+                "level": run.fitted.level,
+                "total_wape_level": {c: m.get("total_wape_level") for c, m in run.metrics.items()},
+            }
+        )
+        past = history[history["day"] <= pd.Timestamp(origin)]
+        panel = build_panel(past.assign(product_id=past["product_id"].astype(str)))
+        fut = future_rows(future_frames_as_known_at(con, as_of, FORECAST_HORIZON)(origin), pd.Timestamp(origin), 14)
+        # every candidate as it forecasts; served: the served candidate's p50 (product-days) and its
+        # `expected` (p50 x its level factor: what the shop's total is summed from)
+        arrays, segment = forecast_arrays(run.fitted, panel, pd.Timestamp(origin), fut, CANDIDATES)
+        served = arrays[run.serving_candidate]
+        factor = run.fitted.level.get(run.serving_candidate, 1.0)
+        arrays["served"] = {"p50": served["p50"], "total": served["expected"]}
+        # before this fix (branch models-23 at 5b0c5fa): p50 itself scaled when the level also left the
+        # product-day WAPE no worse than every simple method's on the backtest
+        simple = [c for c in ("seasonal_naive", *STAT_METHODS, "linear") if c in run.metrics]
+        level = run.metrics[run.serving_candidate]
+        scaled_before = factor != 1.0 and level["wape_level"] <= min(run.metrics[c]["wape"] for c in simple)
+        before = served["p50"] * (factor if scaled_before else 1.0)
+        arrays["served_before"] = {"p50": before, "total": before}
+        # main (before issue 23): the best backtest WAPE of seasonal naive, linear and challenger, as forecast
+        on_main = min(MAIN_CANDIDATES, key=lambda c: run.metrics[c]["wape"])
+        arrays["served_main"] = {"p50": arrays[on_main]["p50"], "total": arrays[on_main]["p50"]}
+        runs[-1].update(served_main=on_main, level_before=factor if scaled_before else 1.0)
+        frame = fut[["product_id", "day"]].assign(segment=segment)
+        for cand in (*CANDIDATES, *SERVED_ROWS):
+            a = arrays[cand]
+            rows.append(frame.assign(origin=origin, candidate=cand, p50=a["p50"], total=a.get("total", a["p50"])))
+        # the shop's daily total: last value and 56-day mean at the origin
+        before = daily[daily.index <= pd.Timestamp(origin)]
+        days = pd.date_range(pd.Timestamp(origin) + pd.Timedelta(days=1), periods=FORECAST_HORIZON)
+        for name, value in (("last_value", before.iloc[-1]), ("mean_56", before.iloc[-56:].mean())):
+            rows.append(
+                pd.DataFrame(
+                    {"day": days, "candidate": f"total_{name}", "p50": value, "total": value, "origin": origin}
+                )
+            )
+    pred = pd.concat(rows, ignore_index=True)
+    products = pred[~pred["candidate"].str.startswith("total_")].merge(actual, on=["product_id", "day"], how="inner")
+
+    def wape(f: pd.DataFrame) -> float:
+        return float((f["units"] - f["p50"]).abs().sum() / max(f["units"].sum(), 1e-9))
+
+    result["product_wape"] = {c: wape(g) for c, g in products.groupby("candidate")}
+    # per origin and candidate: (sum of absolute errors, units), to pool any choice of candidate per origin
+    err = products.assign(err=(products["units"] - products["p50"]).abs())
+    result["product_error_by_origin"] = {
+        str(origin): {c: [float(e["err"].sum()), float(e["units"].sum())] for c, e in g.groupby("candidate")}
+        for origin, g in err.groupby("origin")
+    }
+    intermittent = products[products["segment"].isin(["intermittent", "lumpy"])]
+    result["intermittent_wape"] = {c: wape(g) for c, g in intermittent.groupby("candidate")}
+    result["intermittent_rows"] = int(len(intermittent) // (len(CANDIDATES) + len(SERVED_ROWS)))
+    # the shop's daily total: every candidate's p50 summed; served: its `expected` summed (served_p50: its
+    # p50 summed, what summing the medians would give)
+    summed = products.assign(p50=products["total"])
+    summed = pd.concat([summed, products[products["candidate"] == "served"].assign(candidate="served_p50")])
+    totals = summed.groupby(["candidate", "day"])[["units", "p50"]].sum().reset_index()
+    simple = pred[pred["candidate"].str.startswith("total_")].merge(
+        daily.rename("units").reset_index(), on="day", how="inner"
+    )
+    result["total_wape"] = {c: wape(g) for c, g in pd.concat([totals, simple]).groupby("candidate")}
+    result["runs"] = runs
+    result["train_s_per_origin"] = train_s / len(origins)
+    result["products"] = int(history["product_id"].nunique())
+    result["daily_first_last_4w"] = [float(daily.iloc[:28].mean()), float(daily.iloc[-28:].mean())]
+    del np
+    out.write_text(json.dumps(result, default=str))
+
+
+def family(args) -> None:
+    from shop_pipeline.ml.demand_forecast.candidates import CANDIDATES
+
+    print(
+        f"\n## Forecast family (issue 23): {args.family_events:,} events over {args.family_days} days, "
+        f"seeds {args.seeds}; the last {LAST_WEEKS} weeks = {LAST_WEEKS // 2} origins x {FORECAST_HORIZON} days\n",
+        flush=True,
+    )
+    targets: list[tuple[str, bool]] = []
+    for profile in args.profiles:
+        results = {}
+        for seed in args.seeds:
+            home = args.workdir / f"family-{profile}-{seed}"
+            if not has_landing(home):
+                shutil.rmtree(home, ignore_errors=True)
+                run_timed(
+                    [
+                        PYTHON, "-m", "shop_pipeline.synth", "--events", str(args.family_events), "--days",
+                        str(args.family_days), "--seed", str(seed), "--profile", profile, "--home", str(home),
+                    ]
+                )  # fmt: skip
+            if not args.reuse_measured:
+                for name in DERIVED_STATE:
+                    shutil.rmtree(home / name, ignore_errors=True)
+            out = args.workdir / f"family-{profile}-{seed}.json"
+            if not (args.reuse_measured and out.is_file()):
+                run_timed([PYTHON, str(Path(__file__).resolve()), "--family-measure", str(home), "--out", str(out)])
+            results[seed] = json.loads(out.read_text())
+        print(f"\n### --profile {profile} (`{load()}`)\n")
+        header = ["candidate"]
+        for seed in args.seeds:
+            header += [f"seed {seed}: backtest WAPE (last origin)", f"seed {seed}: WAPE last 8 weeks"]
+        lines = []
+        for cand in (*CANDIDATES, *SERVED_ROWS):
+            line = [cand]
+            for seed in args.seeds:
+                r = results[seed]
+                last = r["runs"][-1]
+                line += [
+                    fmt(last["backtest_wape"].get(cand))
+                    if cand not in SERVED_ROWS
+                    else last["served_main" if cand == "served_main" else "served"],
+                    fmt(r["product_wape"].get(cand)),
+                ]
+            lines.append(line)
+        print(table(header, lines))
+        print()
+        seg_lines = []
+        for seed in args.seeds:
+            r = results[seed]
+            tw, iw = r["total_wape"], r["intermittent_wape"]
+            served = [run["served"] for run in r["runs"]]
+            seg_lines.append(
+                [
+                    str(seed),
+                    f"{r['products']:,}",
+                    f"{r['daily_first_last_4w'][0]:,.0f} -> {r['daily_first_last_4w'][1]:,.0f}",
+                    ", ".join(served),
+                    ", ".join(f"{run['level'].get(run['served'], 1.0):.2f}" for run in r["runs"]),
+                    ", ".join(f"{run['level_before']:.2f}" for run in r["runs"]),
+                    fmt(tw["served"]),
+                    fmt(tw["served_p50"]),
+                    fmt(tw["served_before"]),
+                    fmt(tw["served_main"]),
+                    fmt(tw["total_last_value"]),
+                    fmt(tw["total_mean_56"]),
+                    f"{r['intermittent_rows']:,}",
+                    fmt(iw.get("served")),
+                    fmt(iw.get("croston")),
+                    fmt(iw.get("seasonal_naive")),
+                    f"{r['train_s_per_origin']:.1f}",
+                ]
+            )
+            if profile == "cohort":
+                best = min(tw["total_last_value"], tw["total_mean_56"])
+                targets.append(
+                    (
+                        f"cohort seed {seed}: served daily-total WAPE over the last 8 weeks {tw['served']:.4f} <= "
+                        f"best of last value / 56-day mean {best:.4f}",
+                        tw["served"] <= best,
+                    )
+                )
+            if iw.get("served") is not None:
+                ok = iw["served"] < iw["croston"] and iw["served"] < iw["seasonal_naive"]
+                targets.append(
+                    (
+                        f"{profile} seed {seed}: intermittent + lumpy items, served WAPE {iw['served']:.4f} below "
+                        f"Croston {iw['croston']:.4f} and seasonal naive {iw['seasonal_naive']:.4f}",
+                        ok,
+                    )
+                )
+            pw = r["product_wape"]
+            targets.append(
+                (
+                    f"{profile} seed {seed}: served product-day WAPE over the last 8 weeks {pw['served']:.4f} <= "
+                    f"main's served {pw['served_main']:.4f} (before this fix {pw['served_before']:.4f})",
+                    pw["served"] <= pw["served_main"],
+                )
+            )
+            last = r["runs"][-1]["backtest_wape"]
+            if profile == "default":
+                gain = 1 - last["challenger"] / last["seasonal_naive"]
+                targets.append(
+                    (
+                        f"default seed {seed}: challenger backtest WAPE {gain:.1%} below seasonal naive (>= 24%)",
+                        gain >= 0.24,
+                    )
+                )
+        print(
+            table(
+                [
+                    "seed",
+                    "products",
+                    "units/day, first -> last 4 weeks",
+                    "served at the 4 origins",
+                    "level factor (expected = p50 x it) at the 4 origins",
+                    "before: p50 x",
+                    "daily total WAPE: served (sum of expected)",
+                    "served, sum of p50",
+                    "before (p50 scaled)",
+                    "main",
+                    "last value",
+                    "56-day mean",
+                    "intermittent+lumpy product-days",
+                    "their WAPE: served",
+                    "Croston",
+                    "seasonal naive",
+                    "training run s / origin",
+                ],
+                seg_lines,
+            )
+        )
+        print(
+            "\nby_segment's choice at the last origin: "
+            + "; ".join(
+                f"seed {seed}: " + ", ".join(f"{k}={v}" for k, v in results[seed]["runs"][-1]["segment_choice"].items())
+                for seed in args.seeds
+            )
+        )
+    print("\n### Targets (forecast family)\n")
+    print(table(["target", "holds"], [[name, "yes" if ok else "NO"] for name, ok in targets]), flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=1_000_000)
@@ -567,14 +861,29 @@ def main() -> None:
     parser.add_argument("--measure", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--mode", choices=("quality", "scale"), help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--family", action="store_true", help="only the forecast family benchmark (issue 23)")
+    parser.add_argument("--family-events", type=int, default=150_000)
+    parser.add_argument("--family-days", type=int, default=140)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
+    parser.add_argument("--profiles", nargs="+", choices=FAMILY_PROFILES, default=list(FAMILY_PROFILES))
+    parser.add_argument("--family-measure", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--reuse-measured", action="store_true", help="--family: print the JSON a previous run measured, if any"
+    )
     args = parser.parse_args()
     if args.measure:
         _measure(args.measure, args.mode, args.out)
+        return
+    if args.family_measure:
+        _family_measure(args.family_measure, args.out)
         return
     args.workdir = args.workdir.resolve()
     args.workdir.mkdir(parents=True, exist_ok=True)
     print(f"machine: {os.cpu_count()} cores, python {sys.version.split()[0]}; {load()} at the start")
     print(f"command: python benchmarks/models.py {' '.join(sys.argv[1:])}".rstrip(), flush=True)
+    if args.family:
+        family(args)
+        return
     if not args.skip_quality:
         quality(args)
     if not args.skip_scale:

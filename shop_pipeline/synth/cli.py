@@ -8,7 +8,7 @@ import os
 import sys
 from pathlib import Path
 
-from shop_pipeline.synth.config import DEFECT_MODES, FORMATS, GeneratorConfig
+from shop_pipeline.synth.config import DEFECT_MODES, FORMATS, PROFILES, GeneratorConfig
 from shop_pipeline.synth.generate import generate_shop
 
 HOME_ENV = "SHOP_PIPELINE_HOME"
@@ -40,6 +40,20 @@ def add_generate_arguments(parser: argparse.ArgumentParser) -> argparse.Argument
         "--defects", choices=DEFECT_MODES, default="default", help="plant data defects (default) or none"
     )
     parser.add_argument(
+        "--profile",
+        choices=PROFILES,
+        default="default",
+        help="shop shape (default: default). grocery: staples bought again on personal cycles of 1-3 weeks, "
+        "in baskets, over a long-tail catalog (~40%% of the events); cohort: customers acquired before the "
+        "start or in its first 10%% of days, then only repeat buyers stay, so daily sales decay",
+    )
+    parser.add_argument(
+        "--products",
+        type=_positive_int,
+        default=None,
+        help="catalog size, at least 50 (default: events / 200, within 50..20000)",
+    )
+    parser.add_argument(
         "--home",
         type=Path,
         default=None,
@@ -56,6 +70,8 @@ def config_from_args(args: argparse.Namespace) -> GeneratorConfig:
         start=args.start,
         format=args.format,
         defects=args.defects,
+        profile=getattr(args, "profile", "default"),
+        products=getattr(args, "products", None),
     )
 
 

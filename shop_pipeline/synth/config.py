@@ -11,6 +11,7 @@ from shop_pipeline.contracts import EVENT_COLUMNS, EVENT_TYPES  # noqa: F401
 
 FORMATS = ("csv", "parquet", "jsonl")
 DEFECT_MODES = ("default", "none")
+PROFILES = ("default", "grocery", "cohort")  # shop shapes (synth/profiles.py)
 
 # Planted defect -> what a correct ingestion does with it.
 DEFECT_OUTCOMES: dict[str, str] = {
@@ -68,6 +69,8 @@ class GeneratorConfig:
     fraud_rate: float = 0.015  # share of orders that are fraudulent
     duplicate_next_file_share: float = 0.3  # share of duplicate_event copies put in the next file
     schema_drift_events: int = 100
+    profile: str = "default"  # shop shape: default, grocery (staples re-bought), cohort (early customers, decay)
+    products: int | None = None  # catalog size; None: events // 200 within [50, 20000]
 
     def __post_init__(self) -> None:
         if isinstance(self.start, str):
@@ -78,6 +81,10 @@ class GeneratorConfig:
             raise ValueError("days must be >= 1")
         if self.format not in FORMATS:
             raise ValueError(f"format must be one of {FORMATS}, got {self.format!r}")
+        if self.profile not in PROFILES:
+            raise ValueError(f"profile must be one of {PROFILES}, got {self.profile!r}")
+        if self.products is not None and self.products < 50:
+            raise ValueError("products must be >= 50")
         if self.defects not in DEFECT_MODES:
             raise ValueError(f"defects must be one of {DEFECT_MODES}, got {self.defects!r}")
         unknown = set(self.defect_rates) - set(LINE_DEFECTS)
@@ -109,4 +116,9 @@ class GeneratorConfig:
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["start"] = self.start.isoformat()
+        # a default shop's generation.json stays byte for byte what it was before profiles existed
+        if self.profile == "default":
+            del data["profile"]
+        if self.products is None:
+            del data["products"]
         return data

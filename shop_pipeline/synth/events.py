@@ -17,6 +17,7 @@ import numpy as np
 
 from shop_pipeline.synth.batch import CART, NO_ORDER, PURCHASE, REMOVE, VIEW, EventBatch
 from shop_pipeline.synth.config import GeneratorConfig
+from shop_pipeline.synth.profiles import rebuy_day
 from shop_pipeline.synth.world import HOUR_WEIGHTS, WEEKDAY_FACTORS, World, yearly_factor
 
 DAY_MS = 86_400_000
@@ -49,6 +50,8 @@ def daily_targets(world: World, config: GeneratorConfig) -> np.ndarray:
             for d in range(config.days)
         ]
     )
+    if world.activity is not None:  # cohort profile: the customers still there
+        weights = weights * world.activity / world.activity.mean()
     exact = config.events * weights / weights.sum()
     targets = np.floor(exact).astype(np.int64)
     remainder = config.events - int(targets.sum())
@@ -246,13 +249,29 @@ class DaySimulator:
         return batch, np.bincount(sess, minlength=n)
 
     def legit_day(
-        self, ctx: DayContext, rng: np.random.Generator, taste_rng: np.random.Generator | None = None
+        self,
+        ctx: DayContext,
+        rng: np.random.Generator,
+        taste_rng: np.random.Generator | None = None,
+        profile_rng: np.random.Generator | None = None,
     ) -> EventBatch:
-        """Sessions until the day's target number of events is reached (times relative to the day)."""
+        """Sessions until the day's target number of events is reached (times relative to the day);
+        on a grocery shop the regulars' re-buy baskets (from `profile_rng`) count towards it."""
         target = int(self.targets[ctx.day])
         parts: list[EventBatch] = []
         produced = 0
         sessions_so_far = 0
+        rebuy = EventBatch.empty()
+        if self.world.staples is not None and profile_rng is not None:  # grocery: the day's re-buy baskets first
+            rebuy = rebuy_day(
+                self.world,
+                self.world.staples,
+                ctx.day,
+                ctx.price,
+                lambda categories, r: self.sample_products(ctx, categories, r),
+                profile_rng,
+            )
+            target -= len(rebuy)
         while produced < target:
             need = target - produced
             n = int(need / self.mean_events_per_session * 1.1) + 8
@@ -267,6 +286,10 @@ class DaySimulator:
             sessions_so_far += kept_sessions
             produced += len(batch)
             parts.append(batch)
+        if len(rebuy):
+            rebuy.session += sessions_so_far
+            rebuy.order = np.where(rebuy.order >= 0, rebuy.order + sessions_so_far, NO_ORDER)
+            parts.append(rebuy)
         return EventBatch.concat(parts)
 
     # ------------------------------------------------------------------ ids

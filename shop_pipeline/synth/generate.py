@@ -20,6 +20,7 @@ from shop_pipeline.synth.config import DEFECT_OUTCOMES, EVENT_COLUMNS, FILE_DEFE
 from shop_pipeline.synth.defects import pick_file_defect_days, plan_line_defects, plant_day
 from shop_pipeline.synth.events import DAY_MS, DaySimulator, day_start_ms
 from shop_pipeline.synth.fraud import fraud_day
+from shop_pipeline.synth.profiles import shape_world
 from shop_pipeline.synth.render import render
 from shop_pipeline.synth.world import World, build_tastes, build_world
 from shop_pipeline.synth.writers import atomic_write_bytes, write_chargebacks, write_csv, write_events
@@ -116,12 +117,18 @@ def generate_shop(home: Path, config: GeneratorConfig) -> GenerationSummary:
     taste_world_seed, taste_days_seed = taste_seed.spawn(2)
     world = build_world(config, np.random.Generator(np.random.PCG64(world_seed)))
     build_tastes(world, np.random.Generator(np.random.PCG64(taste_world_seed)))
+    profile_days_seed = None
+    if config.profile != "default":  # a 6th child, spawned only for a profile: the default shop stays as it was
+        (profile_seed,) = root.spawn(1)
+        profile_world_seed, profile_days_seed = profile_seed.spawn(2)
+        shape_world(world, config, np.random.Generator(np.random.PCG64(profile_world_seed)))
     sim = DaySimulator(world, config)
     plan_rng = np.random.Generator(np.random.PCG64(plan_seed))
     plan = plan_line_defects(config, sim.targets, plan_rng)
     replay_day, drift_day = pick_file_defect_days(config, plan_rng)
     day_seeds = days_seed.spawn(config.days)
     taste_day_seeds = taste_days_seed.spawn(config.days)
+    profile_day_seeds = [] if profile_days_seed is None else profile_days_seed.spawn(config.days)
 
     landing_files = _write_side_files(world, landing)
     events_per_file: dict[str, int] = {}
@@ -140,7 +147,8 @@ def generate_shop(home: Path, config: GeneratorConfig) -> GenerationSummary:
         day = world.day(d)
         last_day = d == config.days - 1
         ctx = sim.context(d)
-        legit = sim.legit_day(ctx, rng, np.random.Generator(np.random.PCG64(taste_day_seeds[d])))
+        profile_rng = None if profile_days_seed is None else np.random.Generator(np.random.PCG64(profile_day_seeds[d]))
+        legit = sim.legit_day(ctx, rng, np.random.Generator(np.random.PCG64(taste_day_seeds[d])), profile_rng)
         n_orders = len(np.unique(legit.order[legit.order >= 0]))
         first_key = int(legit.session.max()) + 1 if len(legit) else 0
         fraud, patterns = fraud_day(sim, ctx, rng, n_orders, first_key)

@@ -124,6 +124,10 @@ class World:
     # keep coming back to (a style, a series, a brand line): what item-to-item recommenders learn
     product_taste: np.ndarray | None = None  # (P,) int
     user_taste: np.ndarray | None = None  # (U,) int, each customer's favourite taste
+    # profiles (synth/profiles.py): the grocery regulars' staples, and each day's activity weight of a
+    # cohort shop (its daily event targets follow the customers still there)
+    staples: object | None = None  # profiles.Staples
+    activity: np.ndarray | None = None  # (days,) float
 
     @property
     def n_categories(self) -> int:
@@ -171,7 +175,7 @@ def build_world(config: GeneratorConfig, rng: np.random.Generator) -> World:
     brand_weight = rng.pareto(1.5, size=len(brand_names)) + 0.2
 
     # products
-    n_products = int(min(max(n_events // 200, 50), 20_000))
+    n_products = int(min(max(n_events // 200, 50), 20_000)) if config.products is None else int(config.products)
     cat_share = rng.dirichlet(np.full(n_cat, 3.0))
     product_category = np.concatenate(
         [np.arange(n_cat).repeat(2), rng.choice(n_cat, size=n_products - 2 * n_cat, p=cat_share)]

@@ -1,7 +1,8 @@
 """Demand forecast: units per product per day over the next 14 days, with an 80% interval.
 
 data: the product x day panel and feature rows; candidates: seasonal-naive, linear, boosted
-challenger and their intervals (fitting: how they are fitted); train: the training run (the
+challenger, by_segment and their intervals (fitting: how they are fitted); statistical: the per-series
+family (last value, window means, damped ETS, Croston, TSB, ADIDA) and the demand segments; train: the training run (the
 rolling-origin backtest, the choice, the final fit); evaluate: the backtest, a saved model on the
 same folds, drift; score: the served forecast; report: plots and the run's report; online: the
 serving snapshot's part and the online predictor.
@@ -17,6 +18,9 @@ from shop_pipeline.ml.demand_forecast.candidates import (
     MODEL_NAME,
     FittedForecaster,
 )
+from shop_pipeline.sql import ddl
+
+SCORE_TABLE = "scoring.demand_forecasts"
 
 SPEC = ModelSpec(
     name=MODEL_NAME,
@@ -41,7 +45,7 @@ SPEC = ModelSpec(
     train=train.training_run,
     evaluate_saved=evaluate.evaluate_saved,
     report=report.training_report,
-    score_table="scoring.demand_forecasts",
+    score_table=SCORE_TABLE,
     scoring_inputs={
         "features.product_daily_sales": "",
         "staging.events": "",
@@ -49,10 +53,11 @@ SPEC = ModelSpec(
         "raw.promotions": "",
         "raw.ad_spend": "",
     },
-    scoring_settings=lambda s: {"horizon_days": s.forecast_horizon_days},
+    # the table's columns too: scores kept from a version of the table without `expected` are not the same
+    scoring_settings=lambda s: {"horizon_days": s.forecast_horizon_days, "columns": ddl.column_names(SCORE_TABLE)},
     score=score.score_table,
     describe_scores=score.describe_scores,
-    kept_columns=("day", "p10", "p50", "p90"),
+    kept_columns=("day", "p10", "p50", "p90", "expected"),
     drift_features=evaluate.DRIFT_FEATURES,
     drift=evaluate.drift,
     snapshot_export=online.export_demand,
@@ -63,7 +68,9 @@ SPEC = ModelSpec(
     kind="sklearn",
     training_description=(
         "Demand forecast per product and day: a rolling-origin backtest (3 folds over the last weeks before the "
-        "cut-off) of seasonal-naive, a linear regression baseline and a gradient-boosting challenger with an 80% "
+        "cut-off) of seasonal-naive, the statistical family (last value, 7 / 28 / 56-day means, damped-trend "
+        "exponential smoothing, Croston, TSB, ADIDA), a linear regression baseline, a gradient-boosting challenger "
+        "and by_segment (per demand segment, the candidate that forecast it best), each with an 80% "
         "interval, each fold forecasting the future frame serving would have built on its origin (last price seen, "
         "planned promotions, planned or recent ad spend); the model is refit up to the cut-off, saved with skops and "
         "registered with every comparison (the current champion included, on the same folds); it serves the "
@@ -72,6 +79,7 @@ SPEC = ModelSpec(
     gate_description="the demand forecast (backtest WAPE)",
     scoring_description=(
         "scoring.demand_forecasts: units per product for each of the next forecast_horizon_days after the cut-off, "
-        "p10 / p50 / p90 (80% interval), from the champion (loaded only when its SHA-256 matches the registry)."
+        "p10 / p50 / p90 (80% interval) and expected (p50 x the level factor learned on the backtest: the numbers "
+        "to sum for totals), from the champion (loaded only when its SHA-256 matches the registry)."
     ),
 )

@@ -2,6 +2,8 @@
 
     seasonal_naive  units on the last same weekday on or before the origin; a new product: its
                     91-day mean, else 0.
+    last_value, mean_7, mean_28, mean_56, ets_damped, croston, tsb, adida
+                    the statistical family, per series over the last 112 days (statistical.py).
     linear          baseline: imputed + scaled price, promotion, ad spend
                     and 7-day mean, one-hot weekday -> Ridge; clipped at 0.
     challenger      HistGradientBoostingRegressor on log1p(units) (TransformedTargetRegressor),
@@ -9,6 +11,16 @@
                     median (0 for most slow movers) and the mean (dominated by fast movers),
                     which suits WAPE on intermittent daily counts; quantile-loss models collapse
                     to 0 on such targets and were dropped.
+    by_segment      per demand segment of the series at the origin (smooth / erratic / intermittent /
+                    lumpy / no demand / no history, statistical.classify), the candidate with the best
+                    backtest WAPE on that segment (evaluate.choose_by_segment); FittedForecaster.segment_choice.
+                    Measured out of sample: each backtest fold's choice is made on earlier folds
+                    (evaluate.nested_by_segment).
+
+Level calibration: the served forecast's `expected` (the units to sum for totals) is its p50 multiplied
+by sum(actual) / sum(p50) of its backtest rows when that cuts the WAPE of the backtest's daily totals
+out of sample (evaluate.nested_level, FittedForecaster.level): a per-product-day WAPE choice leans to
+medians, whose sum runs below the shop's total on intermittent items. p10 / p50 / p90 stay as forecast.
 
 80% interval: split-conformal log1p residuals binned by predicted level (train.calibrate), for
 the baselines too, so a version that serves a baseline still has a measured interval; the
@@ -33,8 +45,13 @@ from sklearn.linear_model import Ridge
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 
+from shop_pipeline.ml.demand_forecast.statistical import STAT_METHODS, STAT_WINDOW
+
 MODEL_NAME = "demand_forecast"  # in the registry; the assets are demand_forecast_model, _champion
-CANDIDATES = ("seasonal_naive", "linear", "challenger")  # simpler first: a tie serves the simpler one
+SEGMENTED = "by_segment"
+MODEL_CANDIDATES = ("seasonal_naive", "linear", "challenger")  # what predict_candidates answers from X
+# simpler first: a tie serves the simpler one
+CANDIDATES = ("seasonal_naive", *STAT_METHODS, "linear", "challenger", SEGMENTED)
 BASELINES = ("seasonal_naive", "linear")
 GATE_METRIC = "wape"  # pooled over the backtest folds; lower is better
 HIGHER_IS_BETTER = False
@@ -175,13 +192,23 @@ class FittedForecaster:
     # the baselines' intervals, conformal the same way (same origin, same bins): candidate -> (edges,
     # lo, hi); without one (fallback mode, an artifact saved before they existed) the Poisson interval
     baseline_intervals: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=dict)
+    # by_segment: demand segment -> the candidate it serves ("*": any other segment), from the backtest
+    segment_choice: dict[str, str] = field(default_factory=dict)
+    # level calibration: candidate -> the factor its p50 is multiplied by for `expected` (the served
+    # candidate's, when it cut the backtest's daily-total WAPE out of sample; evaluate.nested_level)
+    level: dict[str, float] = field(default_factory=dict)
 
     @property
     def features(self) -> dict[str, list[str]]:
-        return {
+        statistical = [f"units_last_{STAT_WINDOW}_days"]
+        out = {
             "linear": [*LINEAR_NUMERIC, *LINEAR_CATEGORICAL],
             "challenger": [*CHALLENGER_CATEGORICAL, *CHALLENGER_NUMERIC],
+            **{name: statistical for name in STAT_METHODS},
         }
+        chosen = set(self.segment_choice.values())
+        out[SEGMENTED] = sorted({f for name in chosen for f in out.get(name, ["seasonal_naive"])}) or statistical
+        return out
 
     def to_artifact(self) -> dict[str, Any]:
         """Plain dict of scikit-learn objects, numbers, strings and arrays (what skops saves)."""
@@ -208,6 +235,8 @@ class FittedForecaster:
                 }
                 for name, (edges, lo, hi) in self.baseline_intervals.items()
             },
+            "segment_choice": dict(self.segment_choice),
+            "level": {name: float(f) for name, f in self.level.items()},
         }
 
     @classmethod
@@ -233,6 +262,8 @@ class FittedForecaster:
                 name: (np.asarray(b["edges"]), np.asarray(b["lo"]), np.asarray(b["hi"]))
                 for name, b in artifact.get("baseline_intervals", {}).items()
             },
+            segment_choice=dict(artifact.get("segment_choice", {})),  # absent before by_segment existed
+            level={name: float(f) for name, f in artifact.get("level", {}).items()},  # absent before: none
         )
 
 
@@ -262,10 +293,12 @@ def set_intervals(
     fitted.interval_edges, fitted.interval_lo, fitted.interval_hi = residual_bins(
         np.log1p(challenger.predict(X).clip(0)), actual_log, cfg
     )
-    fitted.baseline_intervals = {
-        "linear": residual_bins(np.log1p(non_negative(linear.predict(X))), actual_log, cfg),
-        "seasonal_naive": residual_bins(np.log1p(non_negative(X["seasonal_naive"].to_numpy())), actual_log, cfg),
-    }
+    fitted.baseline_intervals.update(
+        {
+            "linear": residual_bins(np.log1p(non_negative(linear.predict(X))), actual_log, cfg),
+            "seasonal_naive": residual_bins(np.log1p(non_negative(X["seasonal_naive"].to_numpy())), actual_log, cfg),
+        }
+    )
 
 
 def poisson_interval(mean: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -281,7 +314,7 @@ def non_negative(a) -> np.ndarray:
 def predict_candidates(
     fitted: FittedForecaster,
     X: pd.DataFrame,
-    candidates: tuple[str, ...] = CANDIDATES,
+    candidates: tuple[str, ...] = MODEL_CANDIDATES,
 ) -> dict[str, dict[str, np.ndarray]]:
     """candidate -> {p10, p50, p90} for each of `candidates` (seasonal_naive always); baselines
     carry no interval (p10 = p90 = NaN)."""

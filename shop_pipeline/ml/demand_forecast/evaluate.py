@@ -9,6 +9,7 @@ so a price assumption that hurts shows in the metric that picks the served candi
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import time
 from dataclasses import dataclass
@@ -29,18 +30,32 @@ from shop_pipeline.ml.demand_forecast.candidates import (
     CANDIDATES,
     DEFAULT_CONFIG,
     MODEL_NAME,
+    SEGMENTED,
     FittedForecaster,
     ForecastConfig,
 )
 from shop_pipeline.ml.demand_forecast.data import FutureAt, build_panel, check_history, future_rows
 from shop_pipeline.ml.demand_forecast.fitting import fit_on_panel
-from shop_pipeline.ml.demand_forecast.score import forecast, forecast_rows
+from shop_pipeline.ml.demand_forecast.score import forecast, forecast_arrays
+from shop_pipeline.ml.demand_forecast.statistical import SEGMENTS
+
+SINGLE = tuple(c for c in CANDIDATES if c != SEGMENTED)  # every candidate but the per-segment choice
+# a segment serves another candidate than the overall best only when that cuts the segment's absolute
+# error by this much, on at least this many backtest rows (a choice on a few rows is noise)
+SEGMENT_MIN_GAIN = 0.01
+SEGMENT_MIN_ROWS = 100
+SEGMENT_PRIOR = "challenger"  # by_segment on a fold with no earlier outcome to choose on (the spec's default)
+# level calibration (nested_level): a factor outside these bounds is not believed (too few units behind it)
+LEVEL_BOUNDS = (0.25, 4.0)
 
 
 @dataclass
 class BacktestResult:
-    """predictions: fold, train_end, candidate, product_id, category, day, horizon, actual,
-    p10, p50, p90 (every candidate as served: the baselines with their own interval).
+    """predictions: fold, train_end, candidate, product_id, category, segment, day, horizon, actual,
+    p10, p50, p90 (every candidate as served: the baselines with their own interval; segment = the
+    product's demand segment at the fold's origin; by_segment's rows of a fold are chosen on earlier
+    folds only, nested_by_segment). segment_choice: what the refit's by_segment serves per segment
+    (chosen on every fold); fold_segment_choice: what each fold's by_segment rows used.
     metrics: candidate, fold ('all' = pooled over folds, else the fold number), category
     ('ALL' = every product), n, units, wape, mae, rmse, bias, coverage_80."""
 
@@ -49,6 +64,14 @@ class BacktestResult:
     metrics: pd.DataFrame
     fit_seconds: dict[str, float]
     skipped_folds: list[tuple[Fold, str]]
+    segment_choice: dict[str, str] = dataclasses.field(default_factory=dict)
+    # the choice by_segment's rows of each fold were forecast with (nested: made on earlier folds only)
+    fold_segment_choice: dict[int, dict[str, str]] = dataclasses.field(default_factory=dict)
+    # per candidate: level_factor (sum of actuals / sum of p50 over every fold: what the refit would
+    # multiply by), total_wape (WAPE of the daily totals of its rows), total_wape_level (the same with
+    # each fold's rows multiplied by the factor learned on earlier folds, nested_level), wape_level (the
+    # product-day WAPE of those rows)
+    level: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)
 
     def overall(self) -> pd.DataFrame:
         """Pooled metrics per candidate (index: candidate)."""
@@ -63,6 +86,14 @@ class BacktestResult:
         """1 - WAPE(candidate) / WAPE(baseline): 0.15 means 15% below the baseline."""
         o = self.overall()
         return float(1.0 - o.loc[candidate, "wape"] / o.loc[baseline, "wape"])
+
+    def per_segment(self) -> pd.DataFrame:
+        """candidate x segment: rows, units, WAPE pooled over folds (segment at each fold's origin)."""
+        p = self.predictions
+        g = p.assign(err=(p["actual"] - p["p50"]).abs()).groupby(["segment", "candidate"], observed=True)
+        agg = g.agg(n=("err", "size"), units=("actual", "sum"), err=("err", "sum")).reset_index()
+        agg["wape"] = agg["err"] / agg["units"].where(agg["units"] > 0)
+        return agg.drop(columns="err")
 
     def metrics_long(self) -> pd.DataFrame:
         """candidate, fold, category, metric, value (one row per number)."""
@@ -128,26 +159,44 @@ def backtest(
         panel = build_panel(past)
         fitted = fit_on_panel(panel, panel.day_index(origin), horizon_days, seed, config)
         for name, secs in fitted.fit_seconds.items():
-            fit_seconds[name] += secs
+            fit_seconds[name] = fit_seconds.get(name, 0.0) + secs
         last_h = min(horizon_days, (pd.Timestamp(fold.test_end) - origin).days)
         fut = future_rows(future_at(fold.train_end), origin, last_h)
         start = time.perf_counter()
-        forecasts = forecast_rows(fitted, panel, origin, fut, CANDIDATES)
+        forecasts, segment = forecast_arrays(fitted, panel, origin, fut, SINGLE)
         fit_seconds["seasonal_naive"] += time.perf_counter() - start
-        known = fut[["product_id", "day", "category", "horizon"]].assign(fold=k, train_end=fold.train_end)
-        scored = known.merge(actuals, on=["product_id", "day"], how="inner", validate="one_to_one")
-        scored = scored.rename(columns={"units": "actual"})
-        for cand in CANDIDATES:
-            preds.append(
-                scored.merge(forecasts[cand], on=["product_id", "day"], how="left", validate="one_to_one").assign(
-                    candidate=cand
-                )
-            )
+        known = fut[["product_id", "day", "category", "horizon"]].assign(
+            fold=k, train_end=fold.train_end, segment=segment
+        )
+        # the rows with an actual (every candidate forecast every row of fut, in its order)
+        at = known.reset_index(drop=True).merge(
+            actuals, on=["product_id", "day"], how="left", validate="one_to_one", indicator=True
+        )
+        has = (at.pop("_merge") == "both").to_numpy()
+        scored = at[has].rename(columns={"units": "actual"}).reset_index(drop=True)
+        for cand in SINGLE:
+            preds.append(scored.assign(candidate=cand, **{q: forecasts[cand][q][has] for q in ("p10", "p50", "p90")}))
     if not preds:
         raise NotEnoughData(f"demand forecast: no backtest fold fits the history ({', '.join(r for _, r in skipped)})")
     predictions = pd.concat(preds, ignore_index=True)
+    segmented, fold_choice = nested_by_segment(predictions)
+    choice = choose_by_segment(predictions)  # what the refit serves: chosen on every fold
+    predictions = pd.concat([predictions, segmented], ignore_index=True)
     predictions = predictions[
-        ["fold", "train_end", "candidate", "product_id", "category", "day", "horizon", "actual", "p10", "p50", "p90"]
+        [
+            "fold",
+            "train_end",
+            "candidate",
+            "product_id",
+            "category",
+            "segment",
+            "day",
+            "horizon",
+            "actual",
+            "p10",
+            "p50",
+            "p90",
+        ]
     ]
     rows = _metric_rows(predictions, "all")
     for k, g in predictions.groupby("fold"):
@@ -158,7 +207,99 @@ def backtest(
         metrics=pd.DataFrame(rows),
         fit_seconds=fit_seconds,
         skipped_folds=skipped,
+        segment_choice=choice,
+        fold_segment_choice=fold_choice,
+        level=nested_level(predictions),
     )
+
+
+def nested_by_segment(predictions: pd.DataFrame) -> tuple[pd.DataFrame, dict[int, dict[str, str]]]:
+    """(by_segment's rows, the choice each fold used): nested rolling origin, so that by_segment is
+    measured out of sample like every other candidate.
+
+    The rows of fold k are those of the candidate chosen per segment (choose_by_segment) on the rows
+    whose outcome was known at fold k's origin: the forecasts of earlier folds (earlier origins) for
+    days up to fold k's origin. Never on fold k's own rows, nor on a day after its origin. The first
+    fold (nothing known yet) serves the default candidate (SEGMENT_PRIOR) on every segment. The
+    choice the refit serves is made on every fold (`backtest`), like the choice of the served candidate."""
+    pieces, used = [], {}
+    origins = predictions.groupby("fold", sort=True)["train_end"].first()
+    for fold, origin in origins.items():
+        earlier = predictions[(predictions["fold"] < fold) & (predictions["day"] <= pd.Timestamp(origin))]
+        choice = choose_by_segment(earlier) if len(earlier) else {"*": SEGMENT_PRIOR}
+        g = predictions[predictions["fold"] == fold]
+        chosen = g["candidate"].to_numpy() == g["segment"].map(choice).fillna(choice["*"]).to_numpy()
+        pieces.append(g[chosen].assign(candidate=SEGMENTED))
+        used[int(fold)] = choice
+    return pd.concat(pieces, ignore_index=True), used
+
+
+def level_factor(actual: float, p50: float) -> float:
+    """sum of actuals / sum of p50, within LEVEL_BOUNDS; 1 when nothing was forecast or sold."""
+    if not (p50 > 0 and actual > 0):
+        return 1.0
+    return float(min(max(actual / p50, LEVEL_BOUNDS[0]), LEVEL_BOUNDS[1]))
+
+
+def total_wape(rows: pd.DataFrame, p50: pd.Series | None = None) -> float:
+    """WAPE of the daily totals: the rows summed per fold and day (the shop's units that day as the
+    candidate forecast them from that fold's origin), pooled over folds."""
+    daily = rows.assign(p50=rows["p50"] if p50 is None else p50).groupby(["fold", "day"])[["actual", "p50"]].sum()
+    units = daily["actual"].sum()
+    return float((daily["actual"] - daily["p50"]).abs().sum() / units) if units > 0 else float("nan")
+
+
+def nested_level(predictions: pd.DataFrame) -> pd.DataFrame:
+    """Per candidate: level_factor, total_wape, total_wape_level (BacktestResult.level).
+
+    A forecast chosen on product-day WAPE leans towards the median of each product-day, which on
+    intermittent items is below the mean: its daily totals run low, and the shop's total is what an
+    analyst plans with. The level calibration multiplies a candidate's p50 (into `expected`) by the ratio of
+    the units sold to the units it forecast on the backtest. Measured out of sample like by_segment
+    (nested rolling origin): the rows of fold k are multiplied by the factor of the earlier folds' rows
+    known at fold k's origin (1 on the first fold), so total_wape_level says what the calibration would
+    have done on folds it had not seen."""
+    out = []
+    origins = predictions.groupby("fold", sort=True)["train_end"].first()
+    for candidate, rows in predictions.groupby("candidate", sort=False):
+        scaled = rows["p50"].copy()
+        for fold, origin in origins.items():
+            known = rows[(rows["fold"] < fold) & (rows["day"] <= pd.Timestamp(origin))]
+            in_fold = (rows["fold"] == fold).to_numpy()
+            scaled[in_fold] = rows["p50"][in_fold] * level_factor(known["actual"].sum(), known["p50"].sum())
+        out.append(
+            {
+                "candidate": candidate,
+                "level_factor": level_factor(rows["actual"].sum(), rows["p50"].sum()),
+                "total_wape": total_wape(rows),
+                "total_wape_level": total_wape(rows, scaled),
+                "wape_level": float((rows["actual"] - scaled).abs().sum() / max(rows["actual"].sum(), 1e-9)),
+            }
+        )
+    return pd.DataFrame(out).set_index("candidate")
+
+
+def choose_by_segment(predictions: pd.DataFrame) -> dict[str, str]:
+    """segment -> the candidate by_segment serves on it: the overall best (pooled WAPE; "*") unless
+    another candidate cuts the segment's absolute error by SEGMENT_MIN_GAIN on SEGMENT_MIN_ROWS rows or
+    more. by_segment is measured on rows this choice has not seen (nested_by_segment)."""
+    err = (predictions["actual"] - predictions["p50"]).abs()
+    p = predictions.assign(err=err)
+    total = p.groupby("candidate", sort=False)["err"].sum()
+    order = [c for c in SINGLE if c in total.index]
+    best = min(order, key=lambda c: (total[c], order.index(c)))
+    by_segment = p.groupby(["segment", "candidate"], sort=False)["err"].agg(["sum", "size"])
+    choice = {"*": best}
+    for segment in SEGMENTS:
+        if segment not in by_segment.index.get_level_values(0):
+            continue
+        seg = by_segment.loc[segment]
+        if seg["size"].max() < SEGMENT_MIN_ROWS:
+            continue
+        candidate = min((c for c in order if c in seg.index), key=lambda c: (seg.loc[c, "sum"], order.index(c)))
+        if seg.loc[candidate, "sum"] < (1 - SEGMENT_MIN_GAIN) * seg.loc[best, "sum"]:
+            choice[segment] = candidate
+    return choice
 
 
 def backtest_saved_model(

@@ -9,8 +9,11 @@ before the calibration origin (train_end - horizon); their residuals on every pr
 from that origin give the bins. Too little history for that origin: in-sample residuals (narrower;
 recorded in FittedForecaster.interval_method).
 
-Fallback mode (fewer than MIN_TRAIN_ROWS examples, or nothing sold): no model; every candidate
-forecasts the seasonal-naive value with the Poisson interval.
+Fallback mode (fewer than MIN_TRAIN_ROWS examples, or nothing sold): no model; the linear and boosted
+candidates forecast the seasonal-naive value with the Poisson interval.
+
+The statistical family (statistical.py) has nothing to fit; its intervals are calibrated the same way
+(its forecasts from the calibration origin against the units sold after it), in fallback mode too.
 """
 
 from __future__ import annotations
@@ -28,9 +31,11 @@ from shop_pipeline.ml.demand_forecast.candidates import (
     ForecastConfig,
     fit_challenger,
     linear_pipeline,
+    residual_bins,
     set_intervals,
 )
 from shop_pipeline.ml.demand_forecast.data import Panel, build_panel, design_matrix, history_until, known_target_days
+from shop_pipeline.ml.demand_forecast.statistical import STAT_METHODS, forecast_methods
 
 
 def training_triples(panel: Panel, train_end: int, horizon: int, cfg: ForecastConfig, seed: int) -> np.ndarray:
@@ -78,6 +83,9 @@ def fit_on_panel(panel: Panel, train_end: int, horizon: int, seed: int, cfg: For
         training_window=window,
         config=cfg,
     )
+    start = time.perf_counter()
+    calibrate_statistical(fitted, panel, train_end, horizon, seed, cfg)
+    fitted.fit_seconds["statistical"] = time.perf_counter() - start
     if len(y) < MIN_TRAIN_ROWS:
         fitted.fallback, fitted.fallback_reason = (
             True,
@@ -145,6 +153,32 @@ def calibrate(
     )
     fitted.interval_method = "split-conformal residuals by predicted level"
     fitted.calibration_rows = len(cp)
+
+
+def calibrate_statistical(
+    fitted: FittedForecaster, panel: Panel, train_end: int, horizon: int, seed: int, cfg: ForecastConfig
+) -> None:
+    """fitted.baseline_intervals of every statistical method: its residual bins from the calibration
+    origin train_end - horizon over every product x horizon with a row (none when that origin is
+    before the panel or fewer than MIN_TRAIN_ROWS rows: the Poisson interval then)."""
+    c = train_end - horizon
+    if c < 0:
+        return
+    units = panel.m["units"]
+    present = np.flatnonzero(~np.isnan(units[:, c]))
+    hs = np.arange(1, horizon + 1)
+    cp, ch = np.repeat(present, len(hs)), np.tile(hs, len(present))
+    keep = ~np.isnan(units[cp, c + ch])
+    cp, ch = cp[keep], ch[keep]
+    if len(cp) < MIN_TRAIN_ROWS:
+        return
+    if len(cp) > cfg.max_calibration_rows:
+        pick = np.sort(np.random.default_rng(seed + 2).choice(len(cp), cfg.max_calibration_rows, replace=False))
+        cp, ch = cp[pick], ch[pick]
+    predicted, _segment = forecast_methods(panel, cp, c, ch, STAT_METHODS)
+    actual_log = np.log1p(units[cp, c + ch])
+    for name, p50 in predicted.items():
+        fitted.baseline_intervals[name] = residual_bins(np.log1p(np.maximum(p50, 0.0)), actual_log, cfg)
 
 
 def fit_forecaster(

@@ -21,7 +21,8 @@ from shop_pipeline.ml.common.spec import ModelSettings, Report, Shown, TrainedVe
 from shop_pipeline.ml.demand_forecast.candidates import METRICS
 from shop_pipeline.ml.demand_forecast.score import FUTURE_ASSUMPTIONS
 
-COLORS = {"seasonal_naive": "tab:orange", "linear": "tab:green", "challenger": "tab:blue"}
+COLORS = {"seasonal_naive": "tab:orange", "linear": "tab:green", "challenger": "tab:blue", "by_segment": "tab:purple"}
+PLOTTED = tuple(COLORS)  # the candidates the forecast-vs-actual panels draw
 
 
 def _fold(predictions: pd.DataFrame, fold: int | None) -> pd.DataFrame:
@@ -41,6 +42,7 @@ def _empty(title: str) -> bytes:
 
 def _panel(ax, g: pd.DataFrame, title: str) -> None:
     """Actual vs every candidate's p50 (summed over rows per day), challenger interval shaded."""
+    g = g[g["candidate"].isin(PLOTTED)]  # a dozen lines would hide the actual
     daily = g.groupby(["candidate", "day"], sort=True)[["actual", "p10", "p50", "p90"]].sum(min_count=1)
     actual = None
     for cand, d in daily.groupby(level="candidate"):
@@ -118,10 +120,22 @@ def training_report(run: TrainingRun, trained: TrainedVersion, as_of: dt.date, s
     result = run.details.result
     serving = run.serving_candidate
     improvement = result.wape_improvement("challenger", "seasonal_naive")
-    table = markdown_table(result.overall().reset_index()[["candidate", *METRICS]].round(4))
+    overall = result.overall().join(result.level) if len(result.level) else result.overall()
+    shown = [c for c in (*METRICS, "total_wape", "total_wape_level", "wape_level") if c in overall.columns]
+    table = markdown_table(overall.reset_index()[["candidate", *shown]].round(4))
+    factor = run.fitted.level.get(serving)
+    level = (
+        f"its `expected` (the units to sum for totals) = p50 x {factor:.3f} (that cut the daily totals' WAPE out "
+        "of sample; p50 stays the median)"
+        if factor is not None
+        else "its `expected` = p50 (a level calibration did not cut the daily totals' WAPE out of sample)"
+    )
     per_category = markdown_table(
         result.per_category()[["candidate", "category", "wape", "mae", "bias"]].round(4), limit=60
     )
+    segments = result.per_segment().pivot(index="candidate", columns="segment", values="wape").round(4)
+    per_segment = markdown_table(segments.reset_index())
+    choice = ", ".join(f"{k}: {v}" for k, v in result.segment_choice.items())
     pngs = {
         "top_products": plot_top_products(result.predictions),
         "categories": plot_categories(result.predictions),
@@ -131,7 +145,15 @@ def training_report(run: TrainingRun, trained: TrainedVersion, as_of: dt.date, s
         (
             "Backtest",
             f"{len(result.folds)} folds, horizon {run.details.horizon_days} days; challenger WAPE "
-            f"{improvement:.1%} below seasonal-naive; this version serves **{serving}** (best WAPE).\n\n{table}",
+            f"{improvement:.1%} below seasonal-naive; this version serves **{serving}** (best WAPE), {level}; "
+            "total_wape = WAPE of the daily totals, total_wape_level / wape_level = with the level calibration "
+            f"learned on earlier folds.\n\n{table}",
+            None,
+        ),
+        (
+            "Per demand segment",
+            f"WAPE per candidate and demand segment (ADI / CV2 at each fold's origin); by_segment serves {choice}."
+            f"\n\n{per_segment}",
             None,
         ),
         ("Per category", per_category, None),
@@ -144,10 +166,12 @@ def training_report(run: TrainingRun, trained: TrainedVersion, as_of: dt.date, s
             "future_assumptions": FUTURE_ASSUMPTIONS + " (each backtest fold forecasts them as of its origin)",
             "folds": ", ".join(f"{f.test_start}..{f.test_end}" for f in result.folds),
             "wape_improvement_vs_seasonal_naive": float(improvement),
+            "segment_choice": choice,
         },
         markdown={
             "metrics": table,
             "per_category": per_category,
+            "per_segment": per_segment,
             "forecast_vs_actual": png_markdown(pngs["top_products"], "forecast vs actual"),
             "per_category_plot": png_markdown(pngs["categories"], "per category"),
         },

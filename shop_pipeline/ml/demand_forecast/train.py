@@ -24,6 +24,8 @@ from shop_pipeline.ml.demand_forecast.fitting import fit_forecaster
 
 BACKTEST_FOLDS = 3
 FOLD_STEP_DAYS = 7
+LEVEL_METRICS = ("total_wape", "total_wape_level", "wape_level")
+LEVEL_MIN_GAIN = 0.02  # a calibration that cuts the daily totals' WAPE by less is noise, not served
 
 
 @dataclass
@@ -46,13 +48,37 @@ def training_history(con: duckdb.DuckDBPyConnection, as_of: dt.date) -> pd.DataF
 
 
 def metrics_by_candidate(result: BacktestResult) -> dict[str, dict[str, float]]:
-    overall = result.overall()
-    return {candidate: {m: float(overall.loc[candidate, m]) for m in METRICS} for candidate in overall.index}
+    """METRICS of every candidate, with total_wape and total_wape_level (the WAPE of the daily totals,
+    raw and level-calibrated out of sample: evaluate.nested_level)."""
+    overall, level = result.overall(), result.level
+    return {
+        candidate: {
+            **{m: float(overall.loc[candidate, m]) for m in METRICS},
+            **({k: float(level.loc[candidate, k]) for k in LEVEL_METRICS} if candidate in level.index else {}),
+        }
+        for candidate in overall.index
+    }
+
+
+def served_level(result: BacktestResult, serving: str) -> dict[str, float]:
+    """{serving: factor} when the level calibration, measured out of sample (evaluate.nested_level), cut
+    the served candidate's daily-total WAPE by LEVEL_MIN_GAIN; else {} (expected = p50). The factor
+    scales the forecast's `expected` column only: p50 stays the product-day median the candidate was
+    chosen for, so the calibration cannot cost product-day accuracy (score.forecast_arrays)."""
+    level = result.level
+    if serving not in level.index:
+        return {}
+    row = level.loc[serving]
+    if row["total_wape_level"] < (1 - LEVEL_MIN_GAIN) * row["total_wape"]:
+        return {serving: float(row["level_factor"])}
+    return {}
 
 
 def training_run(con: duckdb.DuckDBPyConnection, as_of: dt.date, settings: ModelSettings) -> TrainingRun:
     """Backtest every candidate over BACKTEST_FOLDS folds before the cut-off, refit up to it, and serve the
-    candidate with the best pooled WAPE (a tie: the simpler one). NotEnoughData when no fold fits."""
+    candidate with the best pooled WAPE (a tie: the simpler one). by_segment is measured out of sample
+    (each fold's choice per demand segment made on earlier folds, evaluate.nested_by_segment); what the
+    refit's by_segment serves is chosen on every fold. NotEnoughData when no fold fits."""
     horizon, seed = settings.forecast_horizon_days, settings.seed
     history = training_history(con, as_of)
     first_day = min(history["day"])
@@ -63,13 +89,21 @@ def training_run(con: duckdb.DuckDBPyConnection, as_of: dt.date, settings: Model
     future_at = future_frames_as_known_at(con, as_of, horizon)
     result = backtest(history, folds, horizon_days=horizon, seed=seed, future_at=future_at)
     fitted = fit_forecaster(history, as_of=as_of, horizon_days=horizon, seed=seed)
+    fitted.segment_choice = dict(result.segment_choice)  # what by_segment serves, chosen on every fold
     metrics = metrics_by_candidate(result)
     serving = select_serving(metrics, list(CANDIDATES), GATE_METRIC, higher_is_better=HIGHER_IS_BETTER)
+    fitted.level = served_level(result, serving)
     return TrainingRun(
         serving_candidate=serving,
         fitted=fitted,
         metrics=metrics,
-        parameters={**vars(fitted.config), "horizon_days": horizon, "seed": seed},
+        parameters={
+            **vars(fitted.config),
+            "horizon_days": horizon,
+            "seed": seed,
+            "segment_choice": ", ".join(f"{k}: {v}" for k, v in fitted.segment_choice.items()),
+            "level_factor": fitted.level.get(serving, 1.0),
+        },
         features=fitted.features.get(serving, ["seasonal_naive"]),
         held_out=(result.folds[0].test_start, result.folds[-1].test_end),
         train_start=first_day,

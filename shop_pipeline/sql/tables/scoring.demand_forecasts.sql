@@ -6,6 +6,7 @@ CREATE TABLE IF NOT EXISTS scoring.demand_forecasts (
     p10 DOUBLE NOT NULL,                -- 10% quantile of the units sold
     p50 DOUBLE NOT NULL,                -- median forecast of the units sold
     p90 DOUBLE NOT NULL,                -- 90% quantile of the units sold
+    expected DOUBLE NOT NULL,           -- the units to sum for totals: p50 x the level factor learned on the backtest
     model_version VARCHAR NOT NULL,     -- the ml.model_registry version that forecast it
     as_of DATE NOT NULL,                -- the last day of data the forecast used
     PRIMARY KEY (product_id, day)

@@ -65,9 +65,10 @@ def test_forecast_output_shape_ranges_and_determinism(effect):
     fitted = fit_forecaster(history, as_of, 14, seed=3, config=FAST)
     assert not fitted.fallback and fitted.interval_method.startswith("split-conformal")
     out = forecast(fitted, history, future, as_of, 14)
-    assert list(out.columns) == ["product_id", "day", "p10", "p50", "p90"]
+    assert list(out.columns) == ["product_id", "day", "p10", "p50", "p90", "expected"]
     assert len(out) == history["product_id"].nunique() * 14
-    assert not out[["p10", "p50", "p90"]].isna().any().any()
+    assert not out[["p10", "p50", "p90", "expected"]].isna().any().any()
+    assert (out["expected"] == out["p50"]).all()  # no level calibration on a bare fit
     assert (out["p10"] >= 0).all() and (out["p10"] <= out["p50"]).all() and (out["p50"] <= out["p90"]).all()
     again = forecast(fit_forecaster(history, as_of, 14, seed=3, config=FAST), history, future, as_of, 14)
     pd.testing.assert_frame_equal(out, again)
