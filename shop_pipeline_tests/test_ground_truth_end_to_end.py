@@ -101,14 +101,10 @@ def test_the_cli_runs_the_demo_and_prints_a_summary(tmp_path):
         [
             str(shop_pipeline),
             "demo",
-            # the smallest shop every model trains on (test_kill_recovery.py runs the same one): the
-            # command and its summary are under test here, not the models
             "--events",
-            "20000",
+            "40000",
             "--days",
-            "40",
-            "--seed",
-            "11",
+            "60",
             "--home",
             str(tmp_path / "shop"),
             "--propensity-horizon-days",
@@ -127,7 +123,7 @@ def test_the_cli_runs_the_demo_and_prints_a_summary(tmp_path):
     # a person reads one line per step; Dagster's event stream goes to the shop's log file
     step_lines = [line.split() for line in completed.stdout.splitlines() if line.startswith("  ") and " s  " in line]
     assert {"raw_events", "clean_events", "demand_forecast_model", "recommendations"} <= {w[0] for w in step_lines}
-    # a run over several months prints each step's rows over all of them (40 days: 2 months)
+    # a run over several months prints each step's rows over all of them (60 days: 2-3 months)
     with connect(tmp_path / "shop" / "warehouse" / "shop.duckdb", read_only=True) as con:
         clean = con.execute("SELECT count(*) FROM staging.events").fetchone()[0]
         months = con.execute(
