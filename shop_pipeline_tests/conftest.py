@@ -13,5 +13,10 @@ os.environ.setdefault("SHOP_PIPELINE_SPARK_UI", "0")
 
 # The `instance` fixture of the crash-recovery tests (a real instance with the shop's dagster.yaml);
 # the real Spark cluster and PostgreSQL server of the scale-out tests (session-scoped, started
-# only by the tests that use them)
-pytest_plugins = ["shop_pipeline_tests.instance_helpers", "shop_pipeline_tests.cluster_fixtures"]
+# only by the tests that use them); the shop after a whole pipeline run, built once and copied by
+# the serving and model tests
+pytest_plugins = [
+    "shop_pipeline_tests.instance_helpers",
+    "shop_pipeline_tests.cluster_fixtures",
+    "shop_pipeline_tests.pipeline_shop",
+]

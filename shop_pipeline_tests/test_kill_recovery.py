@@ -98,7 +98,9 @@ def _tables(home: Path) -> dict:
 
 def test_a_kill_during_ingestion_and_then_during_training_is_recovered_by_the_next_run(tmp_path):
     killed, reference = tmp_path / "killed", tmp_path / "reference"
-    generate_shop(killed, GeneratorConfig(events=20_000, days=40, seed=11))
+    # the smallest shop on which every model trains (defs/test_automation_end_to_end.py's), so that the
+    # recovered run and the reference both finish with exit 0
+    generate_shop(killed, GeneratorConfig(events=12_000, days=42, seed=5))
     shutil.copytree(killed / "landing", reference / "landing")
 
     _kill_at_step(killed, "raw_events")

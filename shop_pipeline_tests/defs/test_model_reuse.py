@@ -4,8 +4,9 @@ A second run on the same data registers no new version, keeps the champions and 
 score table as it was (not even rewritten), and keeps the feature tables without computing them;
 a changed feature table or hyper-parameter trains.
 
-The shop is built and run once per module; each test works on its own copy of that home with a
-new instance, so the tests change nothing the others see and pass in any order.
+The shop after its first run is the session's shared one (shop_pipeline_tests/pipeline_shop.py); each
+test works on its own copy of that home with a new instance, so the tests change nothing the others see
+and pass in any order.
 """
 
 import shutil
@@ -14,12 +15,12 @@ import pytest
 from dagster import AssetKey, DagsterInstance, materialize
 
 from shop_pipeline.definitions import ASSETS
-from shop_pipeline.pipeline_run import modeling_run_config, run_full_pipeline
+from shop_pipeline.pipeline_run import run_full_pipeline
 from shop_pipeline.resources import default_resources
 from shop_pipeline.settings import ShopPaths
 from shop_pipeline.summary import format_summary, warehouse_summary
-from shop_pipeline.synth import GeneratorConfig, generate_shop
 from shop_pipeline.warehouse.connection import connect
+from shop_pipeline_tests.pipeline_shop import RUN_CONFIG
 
 TRAINING = {
     "demand_forecast_model": "demand_forecast",
@@ -33,28 +34,21 @@ SCORES = {
     "recommendations": "scoring.recommendations",
     "order_risk_scores": "scoring.order_risk_scores",
 }
-CONFIG = modeling_run_config(forecast_horizon_days=7, propensity_horizon_days=14)
+CONFIG = RUN_CONFIG  # the run configuration the shared shop's first run used
 
 
 @pytest.fixture(scope="module")
-def first_run(tmp_path_factory):
-    """The shop after its first run, and what the first run reported for each training asset."""
-    paths = ShopPaths.at(tmp_path_factory.mktemp("reuse-shop")).ensure()
-    generate_shop(paths.home, GeneratorConfig(events=40_000, days=60, seed=5))
-    instance = DagsterInstance.ephemeral()
-    first = run_full_pipeline(paths, instance, CONFIG)
-    assert first.success, first.error
-    return paths, {asset: metadata(instance, asset) for asset in TRAINING}
+def first_run(pipeline_shop):
+    """What the shared shop's first run reported for each training asset."""
+    return {asset: pipeline_shop.metadata[asset] for asset in TRAINING}
 
 
 @pytest.fixture
-def shop(first_run, tmp_path):
+def shop(pipeline_shop, tmp_path):
     """A copy of the first run's home (warehouse, models, landing files) with a new instance."""
     from shop_pipeline.ml.common import registry
 
-    original, _ = first_run
-    paths = ShopPaths.at(tmp_path / "shop")
-    shutil.copytree(original.home, paths.home)
+    paths = pipeline_shop.copy_to(tmp_path / "shop").paths
     registry.forget_loaded_models()
     return paths, DagsterInstance.ephemeral()
 
@@ -93,7 +87,7 @@ def test_a_second_run_on_unchanged_data_reuses_every_model_and_keeps_the_scores(
     before_versions, before_scores = versions(paths), score_tables(paths)
     champions = rows(paths, "SELECT model_name, version FROM ml.model_registry WHERE is_champion ORDER BY 1")
     assert set(before_versions) == set(TRAINING.values()) and set(before_versions.values()) == {1}
-    _, first_metadata = first_run
+    first_metadata = first_run
     for asset in TRAINING:
         assert first_metadata[asset]["reused_version"] is False
 

@@ -1,30 +1,33 @@
-"""The model stages end to end through Dagster on a small generated shop (about a minute)."""
+"""The model stages end to end through Dagster on a small generated shop.
+
+The shop after its first full run is the session's shared one (shop_pipeline_tests/pipeline_shop.py: a
+7-day forecast, a 14-day propensity horizon); each test reads or changes its own copy of it.
+"""
 
 import datetime as dt
 
 import pytest
-from dagster import AssetKey, DagsterInstance
+from dagster import AssetKey, AssetSelection, DagsterInstance, materialize
 
-from shop_pipeline.definitions import build_definitions
+from shop_pipeline.definitions import ASSETS, build_definitions
+from shop_pipeline.defs.common import add_partitions, partition_key
 from shop_pipeline.ml.common import registry
-from shop_pipeline.pipeline_run import modeling_run_config, run_full_pipeline
-from shop_pipeline.settings import ShopPaths
+from shop_pipeline.pipeline_run import RANGE_END_TAG, RANGE_START_TAG, modeling_run_config, run_full_pipeline
+from shop_pipeline.resources import default_resources
 from shop_pipeline.sql import ddl
-from shop_pipeline.synth import GeneratorConfig, generate_shop
 from shop_pipeline.warehouse.connection import connect
+from shop_pipeline_tests.pipeline_shop import CONFIG, RUN_CONFIG
+from shop_pipeline_tests.pipeline_shop import FORECAST_HORIZON_DAYS as HORIZON
 
-HORIZON = 7
+AS_OF_TARGETS = (
+    AssetSelection.assets("demand_forecasts", "customer_features").upstream().required_multi_asset_neighbors()
+)
 
 
 @pytest.fixture(scope="module")
-def trained_shop(tmp_path_factory):
-    paths = ShopPaths.at(tmp_path_factory.mktemp("model-shop")).ensure()
-    generate_shop(paths.home, GeneratorConfig(events=40_000, days=60, seed=11))
-    instance = DagsterInstance.ephemeral()
-    config = modeling_run_config(forecast_horizon_days=HORIZON, propensity_horizon_days=14)
-    first = run_full_pipeline(paths, instance, config)
-    assert first.success, first.error
-    return paths, instance, config, first
+def trained_shop(pipeline_shop, tmp_path_factory):
+    """A copy of the shared shop for the tests that only read it (one copy per module)."""
+    return pipeline_shop.copy_to(tmp_path_factory.mktemp("model-shop")).paths
 
 
 def rows(paths, sql, params=None):
@@ -42,14 +45,14 @@ def metric(paths, model, candidate, name):
     return value
 
 
-def test_the_challengers_beat_their_baselines_and_become_champions(trained_shop):
-    paths, _, _, outcome = trained_shop
+def test_the_challengers_beat_their_baselines_and_become_champions(pipeline_shop, trained_shop):
+    paths, checks = trained_shop, pipeline_shop.checks
     assert metric(paths, "demand_forecast", "challenger", "wape") < metric(
         paths, "demand_forecast", "seasonal_naive", "wape"
     )
     assert metric(paths, "propensity", "hgb_calibrated", "roc_auc") > metric(paths, "propensity", "random", "roc_auc")
-    assert ("propensity_champion:promotion_gate", True) in outcome.checks
-    assert ("demand_forecast_champion:promotion_gate", True) in outcome.checks
+    assert ("propensity_champion:promotion_gate", True) in checks
+    assert ("demand_forecast_champion:promotion_gate", True) in checks
     champions = rows(
         paths,
         "SELECT model_name FROM ml.model_registry WHERE is_champion "
@@ -59,7 +62,7 @@ def test_the_challengers_beat_their_baselines_and_become_champions(trained_shop)
 
 
 def test_score_tables_have_the_right_shape_and_ranges(trained_shop):
-    paths, _, _, _ = trained_shop
+    paths = trained_shop
     [(products,)] = rows(paths, "SELECT count(DISTINCT product_id) FROM features.product_daily_sales")
     [(n, days, bad_order, negative, first_day, as_of)] = rows(
         paths,
@@ -83,7 +86,7 @@ def test_score_tables_have_the_right_shape_and_ranges(trained_shop):
 def test_the_column_schemas_the_ui_shows_are_the_tables_the_run_created(trained_shop):
     # one source per table (sql/tables/): the definition-time schema of every table asset and
     # every table the run left in the warehouse are what DuckDB reports for that table
-    paths, _, _, _ = trained_shop
+    paths = trained_shop
     graph = build_definitions(paths).resolve_asset_graph()
     with connect(paths.warehouse) as con:
 
@@ -122,10 +125,16 @@ def test_the_column_schemas_the_ui_shows_are_the_tables_the_run_created(trained_
             assert created(table) == [(c.name, c.type, c.nullable) for c in ddl.columns(table)], table
 
 
-def test_running_again_on_the_same_data_keeps_the_champion_and_says_why(trained_shop):
+def test_running_again_on_the_same_data_keeps_the_champion_and_says_why(pipeline_shop, tmp_path):
     # Issue 12: unchanged training inputs are not trained again (was: a second version, refused
-    # by the gate against the champion); test_model_reuse.py covers reuse and retraining.
-    paths, instance, config, _ = trained_shop
+    # by the gate against the champion); test_model_reuse.py covers reuse and retraining. On its own
+    # copy of the shop and of the instance that holds the first run (drift reuse reads its history).
+    copy = pipeline_shop.copy_to(tmp_path / "again")
+    with copy.instance() as instance:
+        check_a_second_run_keeps_the_champion(copy.paths, instance, RUN_CONFIG)
+
+
+def check_a_second_run_keeps_the_champion(paths, instance, config):
     [(before,)] = rows(
         paths, "SELECT version FROM ml.model_registry WHERE is_champion AND model_name = 'demand_forecast'"
     )
@@ -158,7 +167,7 @@ def test_running_again_on_the_same_data_keeps_the_champion_and_says_why(trained_
 
 
 def test_a_tampered_champion_artifact_is_never_loaded(trained_shop):
-    paths, _, _, _ = trained_shop
+    paths = trained_shop
     with connect(paths.warehouse) as con:
         registry.ensure_registry_schema(con)
         row = registry.champion(con, "propensity")
@@ -172,15 +181,28 @@ def test_a_tampered_champion_artifact_is_never_loaded(trained_shop):
             artifact.write_bytes(original)
 
 
-def test_as_of_in_the_past_scores_from_that_cut_off(trained_shop, tmp_path):
-    import shutil
-
-    # on its own copy of the home: it trains other versions, and the tests run in any order
-    paths, instance = ShopPaths.at(tmp_path / "own-home"), DagsterInstance.ephemeral()
-    shutil.copytree(trained_shop[0].home, paths.home)
+def test_as_of_in_the_past_scores_from_that_cut_off(pipeline_shop, tmp_path):
+    # on its own copy of the shop: it trains other versions, and the tests run in any order. The forecast's
+    # path only (its features, model, gate and scores): the tables asserted here; every model reads its
+    # cut-off from the same Modeling resource, and the leakage audits of every feature table are the
+    # feature suites' (features/).
+    paths, instance = pipeline_shop.copy_to(tmp_path / "own").paths, DagsterInstance.ephemeral()
     config = modeling_run_config(as_of="2025-02-20", forecast_horizon_days=HORIZON, propensity_horizon_days=14)
-    outcome = run_full_pipeline(paths, instance, config)
-    assert outcome.success, outcome.error
+    days = [CONFIG.start + dt.timedelta(days=i) for i in range(CONFIG.days)]
+    add_partitions(instance, days)
+    result = materialize(
+        ASSETS,
+        selection=AS_OF_TARGETS,
+        resources=default_resources(paths),
+        instance=instance,
+        run_config=config,
+        raise_on_error=False,
+        tags={RANGE_START_TAG: partition_key(days[0]), RANGE_END_TAG: partition_key(days[-1])},
+    )
+    assert result.success
+    assert {"demand_forecast_model", "demand_forecasts", "customer_features"} <= {
+        e.asset_key.to_user_string() for e in result.get_asset_materialization_events()
+    }
     assert rows(paths, "SELECT max(day) FROM features.product_daily_sales") == [(dt.date(2025, 2, 20),)]
     assert rows(paths, "SELECT min(day), max(as_of) FROM scoring.demand_forecasts") == [
         (dt.date(2025, 2, 21), dt.date(2025, 2, 20))

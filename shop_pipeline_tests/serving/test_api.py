@@ -136,6 +136,10 @@ def test_a_new_snapshot_is_served_without_a_restart_or_a_failed_request(shop, ap
     assert published[-1] in seen and before not in published
 
 
+@pytest.mark.slow  # a server process of its own; the default suite guards the same through
+# test_openapi_contract.py's with-token run (a real `serve --token-file`: every /v1 operation refuses no
+# token, a wrong one and another scheme with the documented 401), test_every_v1_endpoint_accepts_the_exact_token_only
+# and test_the_token_comes_from_the_file_else_the_environment_trimmed
 def test_a_token_guards_every_v1_endpoint(shop, tmp_path):
     token_file = tmp_path / "token"
     token_file.write_text("s3cret-token\n")
