@@ -31,9 +31,11 @@ from collections.abc import Iterator
 
 import duckdb
 import pyarrow as pa
+import pyarrow.dataset as pads
+import pyarrow.fs as pafs
 
 from shop_pipeline.engine import lake as lakes
-from shop_pipeline.engine.lake_views import attach_lake, lake_fingerprint
+from shop_pipeline.engine.lake_views import lake_fingerprint
 from shop_pipeline.ml.common import registry
 from shop_pipeline.sql import ddl
 from shop_pipeline.sql.session import prepare_session
@@ -55,12 +57,35 @@ def _base(table: str) -> str:
 
 
 def read_lake_rows(lake_uri: str, table: str) -> pa.Table | None:
-    """The lake's rows of registry `table` with the DDL's columns (None: the lake has no such table)."""
+    """The lake's rows of registry `table` with the DDL's columns and types (None: the lake has no such
+    table). Read with pyarrow.fs, so a lake on object storage works as a local one."""
+    located = lakes.lake_table(lake_uri, table)
+    fs, base = located.filesystem()
+    if fs.get_file_info(base).type != pafs.FileType.Directory:
+        return None
+    lakes.recover(located)  # a dead writer's publish is finished (or rolled back) first
+    files = sorted(
+        info.path
+        for info in fs.get_file_info(pafs.FileSelector(base))
+        if info.type == pafs.FileType.File
+        and info.base_name.endswith(".parquet")
+        and not info.base_name.startswith(("_", "."))
+    )
     with duckdb.connect() as con:
         prepare_session(con)
-        if table not in attach_lake(con, lake_uri, [table]):
-            return None
-        return con.sql(f"SELECT {_columns(table)} FROM {table}").to_arrow_table()
+        if files:
+            rows = pads.dataset(files, filesystem=fs, format="parquet").to_table()
+            present = set(rows.column_names)
+            source = "lake_rows"
+            con.register(source, rows)
+        else:
+            present, source = set(), None
+        selected = ", ".join(
+            f"CAST({lakes.sql_identifier(c.name) if c.name in present else 'NULL'} AS {c.type}) AS "
+            f"{lakes.sql_identifier(c.name)}"
+            for c in ddl.columns(table)
+        )
+        return con.sql(f"SELECT {selected} FROM {source}" if source else f"SELECT {selected} LIMIT 0").to_arrow_table()
 
 
 def _load(con: duckdb.DuckDBPyConnection, lake_uri: str) -> None:
