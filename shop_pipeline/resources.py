@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -34,6 +35,7 @@ from shop_pipeline.engine.settings import (
 )
 from shop_pipeline.ml.common.threads import THREADS_ENV as MODEL_THREADS_ENV
 from shop_pipeline.ml.common.threads import use_threads
+from shop_pipeline.ml.common.training_data import TrainingSample
 from shop_pipeline.ml.order_risk.data import DEFAULT_MATURITY_DAYS
 from shop_pipeline.ml.order_risk.metrics import DEFAULT_ALERT_BUDGET
 from shop_pipeline.quality.thresholds import THRESHOLDS_ENV, load_thresholds
@@ -42,6 +44,11 @@ from shop_pipeline.sql.session import MEMORY_LIMIT_ENV, THREADS_ENV
 from shop_pipeline.warehouse.connection import connect
 
 MIN_NEW_EVENTS_ENV = "SHOP_PIPELINE_RETRAIN_MIN_NEW_EVENTS"
+TRAIN_SAMPLE_CUSTOMERS_ENV = "SHOP_PIPELINE_TRAIN_SAMPLE_CUSTOMERS"
+TRAIN_SAMPLE_FRACTION_ENV = "SHOP_PIPELINE_TRAIN_SAMPLE_FRACTION"
+MODELS_URI_ENV = "SHOP_PIPELINE_MODELS_URI"
+# Spark mode bounds what a training reads onto the driver even when no sample is set
+SPARK_DEFAULT_SAMPLE_CUSTOMERS = 200_000
 MAX_PSI_ENV = "SHOP_PIPELINE_RETRAIN_MAX_PSI"
 MAX_CHAMPION_AGE_ENV = "SHOP_PIPELINE_CHAMPION_MAX_AGE_DAYS"
 
@@ -171,12 +178,23 @@ class Engine(ConfigurableResource):
     reached through Spark Connect at `spark_remote` ($SPARK_REMOTE, sc://host:15002) when set,
     else the master URL `spark_master` ($SHOP_PIPELINE_SPARK_MASTER: spark://host:7077, yarn,
     k8s://..., local[N]), else local[<cores>]. Asset pools and the run executor follow
-    $SHOP_PIPELINE_ENGINE when the definitions load: change the variable, not just this field."""
+    $SHOP_PIPELINE_ENGINE when the definitions load: change the variable, not just this field.
+
+    Models (docs/cluster_models.md): the trainings of propensity, recommendation and order risk read
+    a deterministic sample of customers (the md5 hash of the id, the same in both engines): at most
+    `train_sample_customers` ($SHOP_PIPELINE_TRAIN_SAMPLE_CUSTOMERS) and / or about
+    `train_sample_fraction` ($SHOP_PIPELINE_TRAIN_SAMPLE_FRACTION) of them. Unset: every customer
+    with the duckdb engine, at most 200,000 in Spark mode. In Spark mode the registry is on the lake
+    (`<lake>/ml/`) and the artifacts under `models_uri` ($SHOP_PIPELINE_MODELS_URI; default
+    <lake>/_models), storage every executor reads."""
 
     kind: str = DUCKDB
     lake: str | None = None
     spark_master: str | None = None
     spark_remote: str | None = None
+    train_sample_customers: int | None = None
+    train_sample_fraction: float | None = None
+    models_uri: str | None = None
 
     def settings(self) -> EngineSettings:
         """The checked settings (a wrong kind, lake, master or remote fails here, naming it)."""
@@ -203,6 +221,19 @@ class Engine(ConfigurableResource):
 
         return shared_session(settings)
 
+    def training_sample(self) -> TrainingSample:
+        """The customers a sampled training reads (the class docstring)."""
+        customers = self.train_sample_customers
+        if customers is None and self.train_sample_fraction is None and self.is_spark:
+            customers = SPARK_DEFAULT_SAMPLE_CUSTOMERS
+        return TrainingSample(customers=customers, fraction=self.train_sample_fraction)
+
+    def models_location(self, paths: ShopPaths) -> Path | str:
+        """Where the artifacts are: the shop home's models folder (duckdb), the models URI (spark)."""
+        if not self.is_spark:
+            return paths.models
+        return (self.models_uri or f"{self.settings().lake.rstrip('/')}/_models").rstrip("/")
+
 
 def engine_from_environment(paths: ShopPaths) -> Engine:
     """The engine's fields from their variables where set; the lake defaults to the shop home's."""
@@ -212,6 +243,9 @@ def engine_from_environment(paths: ShopPaths) -> Engine:
             kind=env_text(ENGINE_ENV),
             spark_master=env_text(SPARK_MASTER_ENV),
             spark_remote=env_text(SPARK_REMOTE_ENV),
+            train_sample_customers=env_int(TRAIN_SAMPLE_CUSTOMERS_ENV),
+            train_sample_fraction=env_float(TRAIN_SAMPLE_FRACTION_ENV),
+            models_uri=env_text(MODELS_URI_ENV),
         ),
     )
 

@@ -67,6 +67,39 @@ def test_the_engine_resource_takes_its_fields_from_the_environment(paths, monkey
         Engine().spark()
 
 
+def test_the_training_sample_and_the_models_place_follow_the_engine(paths, monkeypatch):
+    from shop_pipeline.resources import (
+        MODELS_URI_ENV,
+        SPARK_DEFAULT_SAMPLE_CUSTOMERS,
+        TRAIN_SAMPLE_CUSTOMERS_ENV,
+        TRAIN_SAMPLE_FRACTION_ENV,
+    )
+
+    for name in (MODELS_URI_ENV, TRAIN_SAMPLE_CUSTOMERS_ENV, TRAIN_SAMPLE_FRACTION_ENV):
+        monkeypatch.delenv(name, raising=False)
+    duckdb_engine = default_resources(paths)["engine"]
+    assert not duckdb_engine.training_sample().bounded  # DuckDB: every customer, as before
+    assert duckdb_engine.models_location(paths) == paths.models
+    spark = Engine(kind="spark", lake="file:///lake")
+    assert spark.training_sample().customers == SPARK_DEFAULT_SAMPLE_CUSTOMERS  # bounded on a cluster
+    assert spark.models_location(paths) == "file:///lake/_models"  # storage every executor reads
+    monkeypatch.setenv(TRAIN_SAMPLE_CUSTOMERS_ENV, "5000")
+    monkeypatch.setenv(TRAIN_SAMPLE_FRACTION_ENV, "0.25")
+    monkeypatch.setenv(MODELS_URI_ENV, "s3://models/shop")
+    engine = default_resources(paths)["engine"]
+    assert (engine.train_sample_customers, engine.models_uri) == (
+        EnvVar.int(TRAIN_SAMPLE_CUSTOMERS_ENV),
+        EnvVar(MODELS_URI_ENV),
+    )
+    used = engine.process_config_and_initialize()
+    assert used.training_sample().settings() == {"sample_customers": 5000, "sample_fraction": 0.25}
+    assert used.models_location(paths) == paths.models  # the duckdb engine keeps the home's folder
+    spark_used = Engine(kind="spark", lake="file:///lake", models_uri="s3://models/shop/")
+    assert spark_used.models_location(paths) == "s3://models/shop"
+    with pytest.raises(ValueError, match="-1"):
+        Engine(train_sample_customers=-1).training_sample()
+
+
 def describe(resources: dict) -> dict:
     return {key: (type(value).__name__, value.model_dump()) for key, value in resources.items() if key != "engine"}
 

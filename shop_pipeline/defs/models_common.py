@@ -35,7 +35,7 @@ from shop_pipeline.ml.common.lifecycle import (
 )
 from shop_pipeline.ml.common.spec import ModelSpec, Shown
 from shop_pipeline.resources import Engine, Modeling, ModelThreads, ShopHome, Warehouse
-from shop_pipeline.spark_mode.features import lake_summary_connection
+from shop_pipeline.spark_mode.models import TrainingSession, lake_as_of, registry_session, training_session
 from shop_pipeline.spark_mode.scoring import score_on_lake
 from shop_pipeline.warehouse.scores import replace_scores, unchanged_scores
 
@@ -93,18 +93,23 @@ def _named(compute: Callable, name: str) -> Callable:
 # ---------------------------------------------------------------------------- training
 
 
-def prepare_training(context, con, spec: ModelSpec, modeling: Modeling, as_of, models_dir) -> TrainingInputs:
-    """The training key of this run and the registered version it may reuse (ml/common/lifecycle.py; its
-    artifact in `models_dir`, the shop home's models folder); logged."""
+def prepare_training(context, session: TrainingSession, spec: ModelSpec, modeling: Modeling) -> TrainingInputs:
+    """The training key of this run (what the session's training reads, the settings, the sample) and
+    the registered version it may reuse (ml/common/lifecycle.py; its artifact in the session's models
+    folder); logged."""
     training = training_inputs(
-        con,
+        session.registry,
         spec.name,
         tables=dict(spec.training_inputs),
-        settings=spec.training_settings(modeling),
-        as_of=as_of,
-        models_dir=models_dir,
+        settings={**spec.training_settings(modeling), **session.settings()},
+        as_of=session.as_of,
+        models_dir=session.models_dir,
+        data=session.data,
+        fingerprints=session.fingerprints,
     )
     context.log.info(f"{spec.name}: {training.reason}")
+    if session.sample.bounded:
+        context.log.info(f"{spec.name}: trained on a sample: {session.sample.describe()}")
     return training
 
 
@@ -145,12 +150,24 @@ def training_asset(spec: ModelSpec) -> AssetsDefinition:
         modeling: Modeling,
         shop: ShopHome,
         model_threads: ModelThreads,
+        engine: Engine,
     ):
-        with model_step(warehouse, modeling, model_threads) as (con, as_of):
-            training = prepare_training(context, con, spec, modeling, as_of, shop.paths.models)
+        model_threads.apply()
+        # the one dispatch point: the registry and the training rows are the warehouse's or the lake's
+        with training_session(engine, warehouse, spec, modeling, shop.paths) as session:
+            as_of = session.as_of
+            training = prepare_training(context, session, spec, modeling)
             if training.reusable is not None:
-                return reused_result(con, spec, training, reports=shop.paths.reports, as_of=as_of)
-            registered = train_and_register(con, spec, as_of, modeling, training=training, models_dir=shop.paths.models)
+                return reused_result(session.registry, spec, training, reports=shop.paths.reports, as_of=as_of)
+            registered = train_and_register(
+                session.registry,
+                spec,
+                as_of,
+                modeling,
+                training=training,
+                models_dir=session.models_dir,
+                data=session.data,
+            )
         run, champion, trained = registered.run, registered.champion, registered.trained
         if run.warning:
             context.log.warning(run.warning)
@@ -164,6 +181,7 @@ def training_asset(spec: ModelSpec) -> AssetsDefinition:
                 **({"mode": run.mode} if run.mode is not None else {}),
                 "as_of": as_of.isoformat(),
                 **training_metadata(training),
+                "training_sample": session.sample.describe(),
                 **({"champion_comparison": champion.note} if champion is not None else {}),
                 **shown_metadata(report.shown),
                 "report": MetadataValue.path(str(path)),
@@ -218,7 +236,7 @@ def gate_check_result(
     )
 
 
-def run_promotion_gate(context, warehouse, modeling, spec: ModelSpec):
+def run_promotion_gate(context, warehouse, modeling, spec: ModelSpec, engine: Engine | None = None):
     """The body of a `*_champion` asset: gate the version the training asset produced. spec.competing
     narrows spec.servable to the candidates that competed in that version (a version may measure fewer)."""
     trained = latest_metadata(context, spec.training_asset)
@@ -226,8 +244,7 @@ def run_promotion_gate(context, warehouse, modeling, spec: ModelSpec):
     if version is None:
         raise RuntimeError(f"{spec.training_asset}'s latest materialization records no model_version")
     unmeasured = spec.unmeasured_mode is not None and trained.get("mode") == spec.unmeasured_mode
-    with warehouse.connection() as con:
-        registry.ensure_registry_schema(con)
+    with registry_session(engine, warehouse) as con:  # the warehouse's registry, or the lake's
         servable = list(spec.servable)
         if spec.competing is not None:
             servable = spec.competing(registry.get_version(con, spec.name, version))
@@ -265,8 +282,8 @@ def promotion_gate_asset(spec: ModelSpec) -> AssetsDefinition:
     better = "higher" if spec.higher_is_better else "lower"
     beaten = f" and beats {', '.join(spec.references)}," if spec.references else ""
 
-    def compute(context: AssetExecutionContext, warehouse: Warehouse, modeling: Modeling):
-        yield from run_promotion_gate(context, warehouse, modeling, spec)
+    def compute(context: AssetExecutionContext, warehouse: Warehouse, modeling: Modeling, engine: Engine):
+        yield from run_promotion_gate(context, warehouse, modeling, spec, engine)
 
     return asset(
         name=spec.champion_asset,
@@ -349,12 +366,11 @@ def score_table_asset(spec: ModelSpec) -> AssetsDefinition:
     def on_lake(context, warehouse: Warehouse, modeling: Modeling, shop: ShopHome, model_threads, engine: Engine):
         model_threads.apply()
         lake = engine.settings().lake
-        with lake_summary_connection(lake, ["staging.events"]) as lake_con:
-            as_of = modeling.resolve_as_of(lake_con)
-        with warehouse.connection() as con:  # the registry: training registers there
-            registry.ensure_registry_schema(con)
+        as_of = lake_as_of(lake, modeling)
+        with registry_session(engine, warehouse) as con:  # the lake's registry: training registers there
             current, validated = serving_version(context, con, spec)
-        written, scores = score_on_lake(engine.spark(), lake, spec, current, as_of, shop.paths.models, modeling)
+        models_dir = engine.models_location(shop.paths)
+        written, scores = score_on_lake(engine.spark(), lake, spec, current, as_of, models_dir, modeling)
         return MaterializeResult(
             metadata={
                 "dagster/row_count": written.rows,

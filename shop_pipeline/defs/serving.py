@@ -5,7 +5,8 @@ from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, ass
 from shop_pipeline.defs import schemas
 from shop_pipeline.defs.common import ML_TEAM, SCORE_FRESHNESS, asset_pool, follows_new_data
 from shop_pipeline.ml.models import MODELS
-from shop_pipeline.resources import ShopHome, Warehouse
+from shop_pipeline.resources import Engine, ShopHome, Warehouse
+from shop_pipeline.serving.lake_snapshot import publish_from_lake_if_changed
 from shop_pipeline.serving.prediction_log import ingest_prediction_logs
 from shop_pipeline.serving.snapshot import publish_if_changed, serving_root
 
@@ -21,13 +22,20 @@ from shop_pipeline.serving.snapshot import publish_if_changed, serving_root
     description=(
         "The serving snapshot: customer scores, recommendation lists, the fallback list for unknown customers, "
         "the champions, the order-risk and demand champions with what their online answers read, copied out of the "
-        "warehouse into <shop home>/serving/snapshots/<id>/ and made current with one atomic rename, so "
+        "warehouse (Spark mode: the lake) into <shop home>/serving/snapshots/<id>/ and made current with one atomic rename, so "
         "`shop-pipeline serve` never opens the warehouse and swaps to it without a restart."
     ),
 )
-def serving_snapshot(context: AssetExecutionContext, warehouse: Warehouse, shop: ShopHome) -> MaterializeResult:
-    with warehouse.connection() as con:
-        published = publish_if_changed(con, serving_root(shop.paths.home), models_dir=shop.paths.models)
+def serving_snapshot(
+    context: AssetExecutionContext, warehouse: Warehouse, shop: ShopHome, engine: Engine
+) -> MaterializeResult:
+    root = serving_root(shop.paths.home)
+    # the one dispatch point: the tables and the registry are the warehouse's or the lake's
+    if engine.is_spark:
+        published = publish_from_lake_if_changed(engine.settings().lake, root, engine.models_location(shop.paths))
+    else:
+        with warehouse.connection() as con:
+            published = publish_if_changed(con, root, models_dir=shop.paths.models)
     done = "kept (its inputs are unchanged)" if published.reused else "published"
     context.log.info(f"serving snapshot {published.snapshot_id} {done}: {published.rows}")
     return MaterializeResult(

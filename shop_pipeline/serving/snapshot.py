@@ -35,6 +35,7 @@ from pathlib import Path
 
 import duckdb
 
+from shop_pipeline.ml.common import registry
 from shop_pipeline.ml.common.snapshot_files import write_parquet
 from shop_pipeline.ml.models import MODELS
 from shop_pipeline.warehouse.connection import table_columns
@@ -224,7 +225,11 @@ def publish_snapshot(
             "inputs_key": inputs_key,
         }
         for spec in MODELS:  # what each model's online predictor needs (when the model was scored)
-            part = spec.snapshot_export(con, building, Path(models_dir)) if spec.snapshot_export else None
+            part = (
+                spec.snapshot_export(con, building, models_dir if registry.is_uri(models_dir) else Path(models_dir))
+                if spec.snapshot_export
+                else None
+            )
             if part is not None:
                 rows.update(part.pop("rows"))
                 manifest[spec.name] = part

@@ -7,7 +7,8 @@
   why: `spec.score` on an in-memory DuckDB session whose tables are views over the lake
   (engine/lake_views.py), the scores written to the lake with `lake.write_partitions` (a whole-table
   swap).
-The registry row (the champion) is the caller's: training registers in the warehouse's registry.
+The registry row (the champion) is the caller's: in Spark mode it comes from the lake's registry
+(spark_mode/lake_registry.py), and `models_dir` is the models URI every executor reads.
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ def score_on_lake(
         con.execute("SET TimeZone = 'UTC'")
         attach_lake(con, lake)
         fitted = spec.artifact.from_artifact(
-            registry.load_artifact(registry.artifact_file(models_dir, row.artifact_path), row.sha256)
+            registry.load_artifact(registry.artifact_location(models_dir, row.artifact_path), row.sha256)
         )
         scores = spec.score(con, fitted, row, as_of, modeling)
     result = lakes.write_partitions(scores, lakes.lake_table(lake, spec.score_table))

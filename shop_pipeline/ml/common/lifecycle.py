@@ -80,13 +80,18 @@ def inputs_key(
     settings: dict[str, Any],
     as_of: dt.date,
     code: tuple[str, ...] = CODE_FOLDERS,
+    fingerprints: dict[str, str] | None = None,
 ) -> tuple[str, dict[str, Any]]:
     """SHA-256 of the fingerprints of `tables` (table -> filter with parameter $as_of, or ""),
     `settings`, `as_of` and the version of the code in the package folders `code`; and the
-    parts it was made of."""
+    parts it was made of. `fingerprints` gives a table's fingerprint instead of reading its rows
+    (a lake table read through a view: its published files)."""
+    given = fingerprints or {}
     inputs = {
         "tables": {
-            table: table_fingerprint(con, table, where=where, params={"as_of": as_of} if "$as_of" in where else None)
+            table: given[table]
+            if table in given
+            else table_fingerprint(con, table, where=where, params={"as_of": as_of} if "$as_of" in where else None)
             for table, where in sorted(tables.items())
         },
         "settings": json.loads(json.dumps({**settings, "as_of": as_of}, sort_keys=True, default=str)),
@@ -112,12 +117,18 @@ def training_inputs(
     tables: dict[str, str],
     settings: dict[str, Any],
     as_of: dt.date,
-    models_dir: Path,
+    models_dir: Path | str,
+    data: duckdb.DuckDBPyConnection | None = None,
+    fingerprints: dict[str, str] | None = None,
 ) -> TrainingInputs:
     """The training key of `model_name` over `tables` (table -> filter over its rows with
     parameter $as_of, "" for every row) and `settings`, and the version that may be reused
-    (its artifact still in `models_dir`, the models folder of the home in use)."""
-    key, inputs = inputs_key(con, tables=tables, settings=settings, as_of=as_of)
+    (its artifact still in `models_dir`, the models folder of the home in use). `con` holds the
+    registry; `data` what the training reads (default `con`: the warehouse; a training session
+    of a sample, ml/common/training_data.py), `fingerprints` as in inputs_key."""
+    key, inputs = inputs_key(
+        con if data is None else data, tables=tables, settings=settings, as_of=as_of, fingerprints=fingerprints
+    )
     reusable = registry.find_reusable(con, model_name, key, models_dir=models_dir)
     if reusable is not None:
         return TrainingInputs(
@@ -316,12 +327,14 @@ def train_and_register(
     settings: ModelSettings,
     *,
     training: TrainingInputs,
-    models_dir: Path,
+    models_dir: Path | str,
+    data: duckdb.DuckDBPyConnection | None = None,
 ) -> RegisteredRun:
     """Every model's training, the same steps: train (spec.train: every candidate measured, the served one
     refit), measure the champion on the same held-out window (spec.evaluate_saved, when the run measured
-    anything), save and register the version with every comparison (its training key from `training`)."""
-    run = spec.train(con, as_of, settings)
+    anything), save and register the version with every comparison (its training key from `training`).
+    `con` holds the registry, `data` what the training reads (default `con`)."""
+    run = spec.train(con if data is None else data, as_of, settings)
     champion = None
     if run.champion_window_start is not None:
         champion = champion_comparison(

@@ -10,6 +10,11 @@ Artifact paths are stored relative to the models folder ($SHOP_PIPELINE_HOME/mod
 `<model_name>/<version>.skops`, resolved against the models folder of the home in use
 (`artifact_file`), so a copied or restored home loads its own files, never the original's.
 
+The models folder is a local folder, or in Spark mode a URI every executor reads
+(`file:///...`, `s3://bucket/prefix`, ...: `is_uri`), reached through `pyarrow.fs`; the same
+guarantees hold there (written aside then moved into place, never overwritten with other bytes,
+the SHA-256 checked on every load).
+
 Artifacts are saved with skops (no code runs on load). Loading reads the file once, checks its
 SHA-256 against the registry (a mismatch is refused: `ArtifactIntegrityError`), then lets skops
 build only types on an explicit allow-list (anything else: `UntrustedArtifactError`).
@@ -168,6 +173,13 @@ def _check_name(kind: str, value: str) -> None:
 def relative_artifact_path(artifact_path: str | os.PathLike, models_dir: str | os.PathLike) -> str:
     """What the registry stores for `artifact_path`: its path relative to `models_dir`
     (`<model_name>/<version>.skops`, "/"-separated). A path outside `models_dir` is refused."""
+    if is_uri(models_dir):
+        prefix = str(models_dir).rstrip("/") + "/"
+        text = str(artifact_path)
+        if "://" in text:
+            if not text.startswith(prefix):
+                raise ValueError(f"artifact {artifact_path} is not inside the models URI {models_dir}")
+            artifact_path = text[len(prefix) :]
     path = Path(artifact_path)
     if path.is_absolute():
         try:
@@ -177,6 +189,49 @@ def relative_artifact_path(artifact_path: str | os.PathLike, models_dir: str | o
     if path.is_absolute() or ".." in path.parts or not path.parts:
         raise ValueError(f"artifact path {artifact_path!r} cannot be stored relative to {models_dir}")
     return path.as_posix()
+
+
+def is_uri(models_dir: str | os.PathLike) -> bool:
+    """Whether `models_dir` is a URI (`file:///...`, `s3://...`) rather than a local folder."""
+    return isinstance(models_dir, str) and "://" in models_dir
+
+
+def _uri_filesystem(uri: str):
+    import pyarrow.fs as pafs
+
+    return pafs.FileSystem.from_uri(uri)
+
+
+def artifact_location(models_dir: str | os.PathLike, stored_path: str) -> str | Path:
+    """`artifact_file` for a local models folder; for a models URI, the artifact's URI below it."""
+    if not is_uri(models_dir):
+        return artifact_file(models_dir, stored_path)
+    relative = artifact_file("/models", stored_path)
+    if not relative.is_relative_to("/models"):
+        raise ValueError(f"artifact path {stored_path!r} is not inside the models URI {models_dir}")
+    return f"{str(models_dir).rstrip('/')}/{relative.relative_to('/models').as_posix()}"
+
+
+def read_artifact_bytes(location: str | os.PathLike) -> bytes:
+    """The bytes of an artifact file: a local path, or a URI (pyarrow.fs)."""
+    if not is_uri(location):
+        return Path(location).read_bytes()
+    fs, path = _uri_filesystem(str(location))
+    with fs.open_input_stream(path) as source:
+        return source.read()
+
+
+def artifact_sha256(location: str | os.PathLike) -> str | None:
+    """The SHA-256 of an artifact file, None when there is no such file."""
+    if not is_uri(location):
+        path = Path(location)
+        return file_sha256(path) if path.is_file() else None
+    import pyarrow.fs as pafs
+
+    fs, path = _uri_filesystem(str(location))
+    if fs.get_file_info(path).type != pafs.FileType.File:
+        return None
+    return sha256_bytes(read_artifact_bytes(location))
 
 
 def artifact_file(models_dir: str | os.PathLike, stored_path: str) -> Path:
@@ -212,6 +267,8 @@ def save_model(
 
     data = sio.dumps(obj)
     digest = sha256_bytes(data)
+    if is_uri(models_dir):
+        return _save_to_uri(data, digest, str(models_dir), model_name, version)
     folder = Path(models_dir) / model_name
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{version}{ARTIFACT_SUFFIX}"
@@ -232,6 +289,37 @@ def save_model(
     return path, digest
 
 
+def _save_to_uri(data: bytes, digest: str, models_uri: str, model_name: str, version: str) -> tuple[str, str]:
+    """save_model below a models URI: written aside (a dot-file of its own name), then moved into
+    place; an existing file with other bytes is never replaced. Returns (its URI, sha256)."""
+    import uuid
+
+    import pyarrow.fs as pafs
+
+    target = f"{models_uri.rstrip('/')}/{model_name}/{version}{ARTIFACT_SUFFIX}"
+    fs, path = _uri_filesystem(target)
+    folder = path.rsplit("/", 1)[0]
+    existing = artifact_sha256(target)
+    if existing is not None:
+        if existing == digest:
+            return target, digest
+        raise FileExistsError(f"{target} already exists with different content; versions are never overwritten")
+    fs.create_dir(folder, recursive=True)
+    aside = f"{folder}/.{version}.{uuid.uuid4().hex}.tmp"
+    try:
+        with fs.open_output_stream(aside) as sink:
+            sink.write(data)
+        with fs.open_input_stream(aside) as written:
+            if sha256_bytes(written.read()) != digest:
+                raise ArtifactIntegrityError(f"{target}: the bytes written aside are not the bytes saved")
+        fs.move(aside, path)
+    except BaseException:
+        if fs.get_file_info(aside).type == pafs.FileType.File:
+            fs.delete_file(aside)
+        raise
+    return target, digest
+
+
 def _allowed(type_name: str) -> bool:
     return type_name in ALLOWED_TYPES or type_name.startswith(ALLOWED_TYPE_PREFIXES)
 
@@ -246,7 +334,7 @@ _LOADED: OrderedDict[str, Any] = OrderedDict()
 def load_artifact(path: str | os.PathLike, expected_sha256: str) -> Any:
     """Load a skops file only if its bytes hash to `expected_sha256` and every type it needs
     is on the allow-list. The bytes that are hashed are the bytes that are loaded."""
-    data = Path(path).read_bytes()
+    data = read_artifact_bytes(path)
     actual = sha256_bytes(data)
     if actual != expected_sha256:
         raise ArtifactIntegrityError(
@@ -324,7 +412,7 @@ def load_model(
     if row is None:
         what = "no champion" if version is None else f"no version {version}"
         raise LookupError(f"{model_name}: {what} in ml.model_registry")
-    return load_artifact(artifact_file(models_dir, row.artifact_path), row.sha256)
+    return load_artifact(artifact_location(models_dir, row.artifact_path), row.sha256)
 
 
 def register(
@@ -403,8 +491,7 @@ def find_reusable(
     ).fetchall()
     for r in rows:
         row = _row(r)
-        path = artifact_file(models_dir, row.artifact_path)
-        if path.is_file() and file_sha256(path) == row.sha256:
+        if artifact_sha256(artifact_location(models_dir, row.artifact_path)) == row.sha256:
             return row
     return None
 

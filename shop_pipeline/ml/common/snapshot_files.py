@@ -5,7 +5,6 @@ with, a registered artifact copied and checked (no Dagster).
 
 from __future__ import annotations
 
-import shutil
 import warnings
 from pathlib import Path
 
@@ -43,8 +42,9 @@ def scored_version(con: duckdb.DuckDBPyConnection, table: str, model_name: str):
 
 def copy_artifact(row, models_dir: Path, target: Path) -> None:
     """The registered artifact of `row` into the snapshot, refused when its bytes are not the registered ones."""
-    shutil.copyfile(registry.artifact_file(models_dir, row.artifact_path), target)
-    if registry.file_sha256(target) != row.sha256:
+    data = registry.read_artifact_bytes(registry.artifact_location(models_dir, row.artifact_path))
+    if registry.sha256_bytes(data) != row.sha256:
         raise registry.ArtifactIntegrityError(
             f"{row.model_name} {row.version}: the artifact does not match the SHA-256 the registry recorded"
         )
+    Path(target).write_bytes(data)

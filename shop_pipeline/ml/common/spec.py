@@ -182,6 +182,11 @@ class ModelSpec:
     training_description: str = ""
     gate_description: str = ""
     scoring_description: str = ""
+    # training on a cluster reads a deterministic sample of customers (ml/common/training_data.py); False:
+    # the training needs every customer (the demand forecast sums every customer's purchases)
+    sampled_by_customer: bool = False
+    # the training fits count-based models on the engine's per-customer counts (training_data.COUNTS_TABLE)
+    fits_counts: bool = False
     # the score table's DDL file when it is not in sql/tables/ (a model outside this package: a test's toy)
     score_ddl: Path | None = None
 

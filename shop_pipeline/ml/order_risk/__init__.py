@@ -39,6 +39,7 @@ SPEC = ModelSpec(
         "alert_budget": s.order_risk_alert_budget,
         "maturity_days": s.order_risk_label_maturity_days,
     },
+    sampled_by_customer=True,
     train=train.training_run,
     evaluate_saved=evaluate.evaluate_saved,
     report=report.training_report,

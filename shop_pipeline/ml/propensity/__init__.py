@@ -37,6 +37,8 @@ SPEC = ModelSpec(
     # features at earlier cut-offs and labels come from the staged events; unchanged, the version is reused
     training_inputs={"staging.events": "", "features.customer_features": ""},
     training_settings=lambda s: {"horizon_days": s.propensity_horizon_days, "seed": s.seed},
+    sampled_by_customer=True,
+    fits_counts=True,
     train=train.training_run,
     evaluate_saved=evaluate.evaluate_saved,
     report=report.training_report,

@@ -16,6 +16,7 @@ from shop_pipeline.ml.common.errors import NotEnoughData
 from shop_pipeline.ml.common.promotion import select_serving
 from shop_pipeline.ml.common.spec import ModelSettings, TrainingRun
 from shop_pipeline.ml.common.threads import threads_for
+from shop_pipeline.ml.common.training_data import session_counts
 from shop_pipeline.ml.propensity.candidates import (
     CANDIDATE_COLUMNS,
     COMPETED_PARAMETER,
@@ -33,6 +34,7 @@ from shop_pipeline.ml.propensity.candidates import (
     make_classifier,
     purchase_probability,
 )
+from shop_pipeline.ml.propensity.counts import COUNT_COLUMNS
 from shop_pipeline.ml.propensity.data import (
     WindowPlan,
     as_date,
@@ -100,6 +102,27 @@ def fit_final(
     return FittedPropensity(candidate, clf, tuple(cols), value, (float(q50), float(q80)), int(horizon_days), threshold)
 
 
+def with_engine_counts(scoring: pd.DataFrame, counts: pd.DataFrame | None) -> pd.DataFrame:
+    """The history the count-based parts fit on: the customer features at the cut-off, their purchase
+    counts replaced by the engine's (a training session's counts, ml/common/training_data.py; None:
+    the features as they are). Both are the same customers by the same rules: a customer missing on
+    either side is an error, never a silent refit on other rows."""
+    if counts is None:
+        return scoring
+    by_customer = counts.set_index("customer_id")
+    missing = set(scoring["customer_id"]).symmetric_difference(by_customer.index)
+    if missing:
+        raise ValueError(
+            f"the engine's counts and the customer features disagree on {len(missing)} customers "
+            f"(e.g. {sorted(missing)[:3]}): they must come from the same events and cut-off"
+        )
+    history = scoring.copy()
+    for column in COUNT_COLUMNS:
+        if column != "customer_id":
+            history[column] = by_customer.loc[history["customer_id"], column].to_numpy()
+    return history
+
+
 @dataclass
 class PropensityRun:
     plan: WindowPlan
@@ -137,6 +160,7 @@ def run_propensity(
     scoring = customer_features_frame(con, as_of)  # raises when as_of is before any data
     if len(scoring) == 0:
         raise NotEnoughData(f"customer propensity and value: no customers with events on or before {as_of}")
+    history = with_engine_counts(scoring, session_counts(con))
     h = int(horizon_days)
     plan = plan_windows(as_of, h, landed_range(con)[0])
 
@@ -191,7 +215,7 @@ def run_propensity(
         seed,
         window=ev_win,
         value_candidate=value_eval.value_candidate,
-        history=scoring,
+        history=history,
     )
     return PropensityRun(
         plan, evals, value_eval, final_candidate, fitted, eval_frame["purchased"].to_numpy(np.int8), eval_frame, scoring

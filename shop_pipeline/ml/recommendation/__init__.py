@@ -33,6 +33,7 @@ SPEC = ModelSpec(
     # the tuning and held-out windows are computed from the staged events; unchanged, the version is reused
     training_inputs={"staging.events": "", "features.interactions": "", "raw.products": ""},
     training_settings=lambda s: {"seed": s.seed},
+    sampled_by_customer=True,
     train=train.training_run,
     evaluate_saved=evaluate.evaluate_saved,
     report=report.training_report,
