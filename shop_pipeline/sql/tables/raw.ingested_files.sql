@@ -21,3 +21,5 @@ CREATE TABLE IF NOT EXISTS raw.ingested_files (
 );
 -- warehouses written before the modification time was recorded
 ALTER TABLE raw.ingested_files ADD COLUMN IF NOT EXISTS modified_ns BIGINT;
+-- rows of erased customers dropped at ingestion (their tombstones: warehouse/erase.py)
+ALTER TABLE raw.ingested_files ADD COLUMN IF NOT EXISTS rows_erased BIGINT;
