@@ -38,6 +38,7 @@ from shop_pipeline.settings import ShopPaths
 from shop_pipeline.sources.landing import discover
 from shop_pipeline.sources.landing_erase import leftover_staged, put_in_place, stage_rewrite
 from shop_pipeline.warehouse.connection import connect
+from shop_pipeline.warehouse.encryption import warehouse_key
 from shop_pipeline.warehouse.erase import (
     LandingRewrite,
     compact,
@@ -140,7 +141,7 @@ def forget(
             if folder.name != snapshot_id and folder.name != CURRENT_FILE:
                 shutil.rmtree(folder) if folder.is_dir() else folder.unlink()
     # 6. the warehouse file, rewritten whole
-    compact(paths.warehouse)
+    compact(paths.warehouse, warehouse_key())
     # 7. done: the audit log
     with connect(paths.warehouse) as con:
         mark_complete(con, request)

@@ -11,6 +11,7 @@ import duckdb
 from shop_pipeline.pseudonyms import install_macros, pseudonymiser_from_env
 from shop_pipeline.sql import ddl
 from shop_pipeline.sql.session import TEMP_FOLDER, prepare_session
+from shop_pipeline.warehouse.encryption import open_database, warehouse_key
 
 
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
@@ -23,12 +24,13 @@ def connect(
     path: Path | str, read_only: bool = False, *, memory_limit: str | None = None, threads: int | None = None
 ) -> Iterator[duckdb.DuckDBPyConnection]:
     """A session on the warehouse file, prepared (prepare_session: memory_limit and threads as there),
-    with the pseudonym macros of the configured key (a key setting that cannot be used fails here,
-    before the file is opened)."""
+    with the pseudonym macros of the configured key, decrypted with the warehouse key when one is set
+    (warehouse/encryption.py; a key setting that cannot be used fails here, before the file is opened)."""
     pseudonymiser = pseudonymiser_from_env()
+    key = warehouse_key()
     if not read_only:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(str(path), read_only=read_only)
+    con = open_database(path, read_only=read_only, key=key)
     try:
         prepare_session(con, None if read_only else Path(path).parent / TEMP_FOLDER, memory_limit, threads)
         install_macros(con, pseudonymiser)

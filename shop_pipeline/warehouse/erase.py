@@ -212,16 +212,22 @@ def request_id_of(tombstones: list[str]) -> str:
     return "erasure-" + hashlib.sha256(",".join(sorted(set(tombstones))).encode()).hexdigest()[:16]
 
 
-def compact(path: Path, encryption_key: str | None = None) -> None:
+def compact(path: Path, key: str | None = None, new_key: str | bool | None = True) -> None:
     """Rewrite the database at `path` into a fresh file and put it in place with one rename: deleted
     rows leave no bytes behind. Nothing else may hold the file open. A kill leaves the old file
-    (and a stray `.compacting` file, removed by the next compaction)."""
+    (and a stray `.compacting` file, removed by the next compaction). The database is read with
+    `key` and written with `new_key` (True: the same key; None: unencrypted), so the same rewrite
+    encrypts a warehouse or changes its key."""
+    from shop_pipeline.warehouse.encryption import attach_options, enable_writes
+
+    new_key = key if new_key is True else new_key
     fresh = path.with_name(f".{path.name}.compacting")
     fresh.unlink(missing_ok=True)
-    key = f", ENCRYPTION_KEY '{_sql_text(encryption_key)}'" if encryption_key else ""
     with duckdb.connect(":memory:") as con:
-        con.execute(f"ATTACH '{_sql_text(path)}' AS old_db (READ_ONLY{key})")
-        con.execute(f"ATTACH '{_sql_text(fresh)}' AS fresh_db ({key.lstrip(', ') or 'READ_ONLY false'})")
+        if new_key:
+            enable_writes(con)
+        con.execute(f"ATTACH '{_sql_text(path)}' AS old_db{attach_options(key, read_only=True)}")
+        con.execute(f"ATTACH '{_sql_text(fresh)}' AS fresh_db{attach_options(new_key, read_only=False)}")
         con.execute("COPY FROM DATABASE old_db TO fresh_db")
         con.execute("CHECKPOINT fresh_db")
         con.execute("DETACH fresh_db")
