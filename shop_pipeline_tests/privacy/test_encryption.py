@@ -81,9 +81,11 @@ def test_a_wrong_or_missing_key_is_one_clear_error_and_changes_nothing(tmp_path,
         with pytest.raises(WarehouseKeyError, match="wrong key"), connect(paths.warehouse, read_only=read_only):
             pass
     clean_env.delenv(WAREHOUSE_KEY_FILE_ENV)
-    with pytest.raises(WarehouseKeyError, match="is encrypted: set SHOP_PIPELINE_WAREHOUSE_KEY_FILE"):
-        with connect(paths.warehouse):
-            pass
+    with (
+        pytest.raises(WarehouseKeyError, match="is encrypted: set SHOP_PIPELINE_WAREHOUSE_KEY_FILE"),
+        connect(paths.warehouse),
+    ):
+        pass
     assert hashlib.sha256(paths.warehouse.read_bytes()).hexdigest() == before
     assert sorted(paths.warehouse.parent.iterdir()) == files
     # the command line says it in one line, without a traceback, before any work
