@@ -75,7 +75,7 @@ def test_the_api_takes_real_ids_and_logs_only_pseudonyms(pseudonymised_shop, key
     pseudonymiser = pseudonymiser_from_env({PSEUDONYM_KEY_FILE_ENV: str(key_file)})
     with duckdb.connect(str(pseudonymised_shop.warehouse), read_only=True) as con:
         scored = dict(con.execute("SELECT customer_id, p_purchase FROM scoring.customer_scores").fetchall())
-        product = con.execute("SELECT min(product_id) FROM scoring.order_risk_scores").fetchone()[0]
+        product = con.execute("SELECT min(product_id) FROM staging.events").fetchone()[0]
     real = sorted(i for i in landed_ids(pseudonymised_shop.landing) if i.startswith("u"))
     known = [cid for cid in real if pseudonymiser(cid) in scored][:5]
     assert known, "no landed customer was scored"
@@ -95,7 +95,7 @@ def test_the_api_takes_real_ids_and_logs_only_pseudonyms(pseudonymised_shop, key
             "session_id": "s-live-1",
             "order_id": "o-live-1",
             "order_time": "2031-01-01T10:00:00",
-            "items": [{"product_id": product or "p000001", "price": 10.0, "quantity": 1}],
+            "items": [{"product_id": product, "price": 10.0, "quantity": 1}],
         }
         risk = client.post("/v1/orders/risk", json=order)
     if risk.status_code == 200:  # the small shop may have no order-risk champion
@@ -146,3 +146,12 @@ def test_a_readable_key_file_stops_the_run_before_any_work(tmp_path):
     result = shop_command(tmp_path / "home", loose, "run", check=False)
     assert result.returncode == 2
     assert "chmod 600" in result.stderr and KEY not in result.stderr + result.stdout
+
+
+def test_what_the_command_line_writes_is_the_owners_only(pseudonymised_shop):
+    loose = [
+        (p.relative_to(pseudonymised_shop.home).as_posix(), oct(p.stat().st_mode & 0o777))
+        for p in [pseudonymised_shop.home, *pseudonymised_shop.home.rglob("*")]
+        if not p.is_symlink() and p.stat().st_mode & 0o077
+    ]
+    assert loose == []
