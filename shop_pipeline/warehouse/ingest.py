@@ -301,9 +301,25 @@ def load_batch(  # noqa: C901 - the exactly-once rounds below share their state 
         finally:
             con.unregister("batch_file_records")
     if ids:
+        _pseudonymise_batch(con)
         _drop_erased(con)
     report.files.sort(key=lambda f: (f.day, f.path))
     return report
+
+
+def _pseudonymise_batch(con: duckdb.DuckDBPyConnection) -> None:
+    """With a pseudonym key: each distinct customer and session id of the batch hashed once into
+    batch_pseudonyms, which the batch views look the ids up in (hashing every row, in every view
+    that reads the batch, would cost several times as much)."""
+    if con.execute("SELECT pseudonym_key() = 'clear'").fetchone()[0]:
+        return
+    con.execute(
+        f"""INSERT INTO batch_pseudonyms
+            SELECT id, pseudonym(id) FROM (
+                SELECT user_id AS id FROM ({batch_values(("user_id",))})
+                UNION SELECT session_id FROM ({batch_values(("session_id",))})
+            ) WHERE id IS NOT NULL"""
+    )
 
 
 def _drop_erased(con: duckdb.DuckDBPyConnection) -> None:
