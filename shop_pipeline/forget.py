@@ -27,6 +27,10 @@ import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import duckdb
+
+from shop_pipeline.features.staged_changes import table_fingerprint
+from shop_pipeline.ml.models import MODELS
 from shop_pipeline.serving.snapshot import (
     CURRENT_FILE,
     SNAPSHOTS_FOLDER,
@@ -37,7 +41,7 @@ from shop_pipeline.serving.snapshot import (
 from shop_pipeline.settings import ShopPaths
 from shop_pipeline.sources.landing import discover
 from shop_pipeline.sources.landing_erase import leftover_staged, put_in_place, stage_rewrite
-from shop_pipeline.warehouse.connection import connect
+from shop_pipeline.warehouse.connection import connect, table_columns
 from shop_pipeline.warehouse.encryption import warehouse_key
 from shop_pipeline.warehouse.erase import (
     LandingRewrite,
@@ -64,6 +68,7 @@ class ForgetReport:
     prediction_log_lines_removed: int
     snapshot_id: str | None
     warehouse_compacted: bool
+    models_to_retrain: list[str] = field(default_factory=list)  # champions whose training inputs changed
     status: str = "complete"
     notes: list[str] = field(default_factory=list)
 
@@ -76,10 +81,35 @@ class ForgetReport:
             f"prediction logs: {self.prediction_log_lines_removed:,} line(s) removed",
             f"serving snapshot: {'republished as ' + self.snapshot_id if self.snapshot_id else 'none published yet'}; "
             f"warehouse file rewritten: {'yes' if self.warehouse_compacted else 'no'}",
-            "models trained on their data are retrained by the next `shop-pipeline run` (their inputs changed)",
+            "models trained on their data, retrained by the next `shop-pipeline run` (their training inputs "
+            f"changed): {', '.join(self.models_to_retrain) or 'none'}",
             *self.notes,
         ]
         return "\n".join(lines)
+
+
+def models_to_retrain(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """The champions ("model version") whose training inputs, as their registry row recorded them, no
+    longer match the tables: the next run trains them again (ml/common/lifecycle.py reuses a
+    version only while its inputs are unchanged)."""
+    if not table_columns(con, "ml.model_registry"):
+        return []
+    stale = []
+    champions = con.execute(
+        "SELECT model_name, version, as_of, training_inputs FROM ml.model_registry WHERE is_champion ORDER BY 1"
+    ).fetchall()
+    specs = {spec.name: spec for spec in MODELS}
+    for name, version, as_of, recorded in champions:
+        spec = specs.get(name)
+        if spec is None or not recorded:
+            continue
+        tables = json.loads(recorded).get("tables", {})
+        for table, where in dict(spec.training_inputs).items():
+            params = {"as_of": as_of} if "$as_of" in where else None
+            if table in tables and table_fingerprint(con, table, where=where, params=params) != tables[table]:
+                stale.append(f"{name} {version}")
+                break
+    return stale
 
 
 def read_customers_file(path: str | Path) -> list[str]:
@@ -134,9 +164,11 @@ def forget(
             put_in_place(rewrite)
     # 5. the serving snapshot, from the erased tables; the older ones go
     snapshot_id = None
-    if current_snapshot_dir(root) is not None:
-        with connect(paths.warehouse) as con:
+    with connect(paths.warehouse) as con:
+        retrain = models_to_retrain(con)
+        if current_snapshot_dir(root) is not None:
             snapshot_id = publish_snapshot(con, root, paths.models, now=now).snapshot_id
+    if snapshot_id is not None:
         for folder in (root / SNAPSHOTS_FOLDER).iterdir():
             if folder.name != snapshot_id and folder.name != CURRENT_FILE:
                 shutil.rmtree(folder) if folder.is_dir() else folder.unlink()
@@ -156,6 +188,7 @@ def forget(
         prediction_log_lines_removed=log_lines,
         snapshot_id=snapshot_id,
         warehouse_compacted=True,
+        models_to_retrain=retrain,
     )
     if (paths.home / "lake").is_dir():
         report.notes.append(

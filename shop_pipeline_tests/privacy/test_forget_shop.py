@@ -42,6 +42,8 @@ def test_a_forgotten_customer_is_in_no_file_and_stays_forgotten(pseudonymised_sh
 
     result = shop_command(shop.home, key_file, "forget", "--customer", customer)
     assert customer not in result.stdout and pseudonymiser(customer) not in result.stdout
+    marked = result.stdout.split("retrained by the next")[1]
+    assert "propensity " in marked and "recommendation " in marked  # trained on their data: marked
 
     assert search_home(shop.home, needles, skip=("ground_truth",)) == []
     after = _scores(shop)
