@@ -45,6 +45,7 @@ from shop_pipeline.warehouse.connection import connect, table_columns
 from shop_pipeline.warehouse.encryption import warehouse_key
 from shop_pipeline.warehouse.erase import (
     LandingRewrite,
+    check_same_key,
     compact,
     erase_rows,
     mark_complete,
@@ -134,6 +135,7 @@ def forget(
     for stale in leftover_staged(paths.landing):
         stale.unlink(missing_ok=True)
     with connect(paths.warehouse) as con:
+        check_same_key(con)  # before any file is touched
         graves = tombstones_of(con, ids)
         stored = {con.execute("SELECT pseudonym(?)", [i]).fetchone()[0] for i in ids}
         request = request_id or request_id_of(graves)

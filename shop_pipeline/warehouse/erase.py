@@ -92,6 +92,7 @@ def erase_rows(
     """Remove the customers `clear_ids` from every table, record the rewrites and their tombstones
     (one transaction: all of it, or nothing)."""
     ddl.create(con, *PRIVACY_TABLES)
+    check_same_key(con)
     stored = [con.execute("SELECT pseudonym(?)", [i]).fetchone()[0] for i in clear_ids]
     graves = tombstones_of(con, clear_ids)
     result = ErasedRows(request_id=request_id, customers=len(clear_ids), landing_files=len(rewrites))
@@ -126,6 +127,22 @@ def erase_rows(
             },
         )
     return result
+
+
+def check_same_key(con: duckdb.DuckDBPyConnection) -> None:
+    """Refuse to erase under another pseudonym key than the warehouse's (or none): the customers'
+    rows would not be found, and their tombstones would not match later files."""
+    from shop_pipeline.pseudonyms import PrivacyKeyError
+
+    ddl.create(con, "privacy.key_fingerprints")
+    recorded = con.execute("SELECT fingerprint FROM privacy.key_fingerprints WHERE purpose = 'pseudonym'").fetchone()
+    current = con.execute("SELECT pseudonym_key()").fetchone()[0]
+    if recorded is not None and recorded[0] != current:
+        held = "clear customer ids" if recorded[0] == "clear" else f"ids pseudonymised with the key {recorded[0]}"
+        raise PrivacyKeyError(
+            f"the warehouse holds {held}, but the pseudonym key set is {current}: nothing was erased. "
+            "Run forget with the key the pipeline runs with (docs/privacy.md)"
+        )
 
 
 def _collect_keys(con: duckdb.DuckDBPyConnection, tables: dict[str, dict[str, str]]) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from shop_pipeline.forget import forget
-from shop_pipeline.pseudonyms import PSEUDONYM_KEY_ENV, PSEUDONYM_KEY_FILE_ENV, Pseudonymiser
+from shop_pipeline.pseudonyms import PSEUDONYM_KEY_ENV, PSEUDONYM_KEY_FILE_ENV, PrivacyKeyError, Pseudonymiser
 from shop_pipeline.settings import ShopPaths
 from shop_pipeline.warehouse.connection import connect
 from shop_pipeline_tests.landing_fixtures import event_line, write_events
@@ -97,6 +97,25 @@ def test_forget_removes_every_row_and_line_and_a_relanded_original_brings_nothin
         erased = dict(con.execute("SELECT path, rows_erased FROM raw.ingested_files WHERE rows_erased > 0").fetchall())
         assert erased == {"events/events_2025-01-01 (replay).csv": 3, "events/events_2025-01-02.csv": 1}
     assert search_home(paths.home, {_stored(mode, "alice"), _stored(mode, "sa1")}, skip=("landing",)) == []
+
+
+def test_forget_under_another_key_or_none_is_refused_and_touches_nothing(shop, monkeypatch):
+    paths, _, mode = shop
+    with connect(paths.warehouse) as con:
+        before = snapshot(con)
+    landed = {p: p.read_bytes() for p in paths.landing.rglob("*.csv")}
+    if mode == "pseudonymised":
+        monkeypatch.delenv(PSEUDONYM_KEY_ENV)
+    else:
+        monkeypatch.setenv(PSEUDONYM_KEY_ENV, KEY)
+    with pytest.raises(PrivacyKeyError, match="nothing was erased"):
+        forget(paths, ["alice"])
+    assert {p: p.read_bytes() for p in paths.landing.rglob("*.csv")} == landed
+    monkeypatch.delenv(PSEUDONYM_KEY_ENV, raising=False)
+    if mode == "pseudonymised":
+        monkeypatch.setenv(PSEUDONYM_KEY_ENV, KEY)
+    with connect(paths.warehouse) as con:
+        assert snapshot(con) == before
 
 
 def test_forget_again_changes_nothing(shop):
