@@ -140,8 +140,17 @@ def run_pipeline(paths: ShopPaths, args: argparse.Namespace | None = None) -> in
     """Materialize everything that has landed: all partitions, one in-process run."""
     from shop_pipeline.instance import ensure_dagster_home
     from shop_pipeline.pipeline_run import describe_out_of_range, landed_days, modeling_run_config
+    from shop_pipeline.pseudonyms import PrivacyKeyError, pseudonymiser_from_env
 
     started = time.perf_counter()
+    from shop_pipeline.warehouse.encryption import check_key
+
+    try:
+        pseudonymiser_from_env()  # a key setting that cannot be used is refused before any work
+        check_key(paths.warehouse)
+    except PrivacyKeyError as exc:
+        print(f"shop-pipeline run: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     verbose = bool(getattr(args, "verbose", False))
     log_file = paths.logs / "dagster.log"
     landed = landed_days(paths)
@@ -248,6 +257,48 @@ def run_retract(paths: ShopPaths, path: str) -> int:
     return 0
 
 
+def run_forget(paths: ShopPaths, args: argparse.Namespace) -> int:
+    """`shop-pipeline forget`: 0 and what was erased, or 1 and why nothing was (no id ever printed)."""
+    from shop_pipeline.forget import forget, read_customers_file
+    from shop_pipeline.pseudonyms import PrivacyKeyError
+
+    ids = list(args.customer or [])
+    try:
+        for name in args.customers_file or []:
+            ids += read_customers_file(name)
+        done = forget(paths, ids, request_id=args.request_id)
+    except (ValueError, OSError) as exc:  # PrivacyKeyError is a ValueError
+        kind = "key" if isinstance(exc, PrivacyKeyError) else "request"
+        print(f"shop-pipeline forget: nothing erased ({kind}): {exc}", file=sys.stderr)
+        return 1
+    print(done.describe())
+    return 0
+
+
+def run_encrypt_warehouse(paths: ShopPaths, key_file: str) -> int:
+    """`shop-pipeline encrypt-warehouse --key-file NEW`: the warehouse rewritten under the key in NEW
+    (read with $SHOP_PIPELINE_WAREHOUSE_KEY_FILE's key when set); 0, or 1 and why nothing changed."""
+    from shop_pipeline.pseudonyms import PrivacyKeyError, read_key_file
+    from shop_pipeline.warehouse.encryption import WAREHOUSE_KEY_FILE_ENV, check_key, warehouse_key
+    from shop_pipeline.warehouse.erase import compact
+
+    if not paths.warehouse.is_file():
+        print(f"shop-pipeline encrypt-warehouse: no warehouse at {paths.warehouse}", file=sys.stderr)
+        return 1
+    try:
+        check_key(paths.warehouse)
+        new_key = read_key_file(key_file, "--key-file").decode("utf-8")
+        compact(paths.warehouse, warehouse_key(), new_key)
+    except (PrivacyKeyError, OSError) as exc:
+        print(f"shop-pipeline encrypt-warehouse: nothing changed: {exc}", file=sys.stderr)
+        return 1
+    print(
+        f"the warehouse {paths.warehouse} is now encrypted with the key in {key_file}: "
+        f"set {WAREHOUSE_KEY_FILE_ENV}={key_file} for every command, the UI and the daemon"
+    )
+    return 0
+
+
 @contextlib.contextmanager
 def _signals_seen():
     """The SIGINT / SIGTERM numbers that arrived meanwhile, whatever handler Dagster installed.
@@ -315,6 +366,24 @@ def main(argv: list[str] | None = None) -> int:
     )
     retract.add_argument("--home", help=f"shop state folder (default ${HOME_ENV} or ./data)")
 
+    forget_ = commands.add_parser(
+        "forget",
+        help="erase customers from every layer: warehouse, landing files, snapshot, logs (docs/privacy.md)",
+    )
+    forget_.add_argument("--customer", action="append", metavar="ID", help="a customer id as landed (repeatable)")
+    forget_.add_argument("--customers-file", action="append", metavar="FILE", help="a file of customer ids, one a line")
+    forget_.add_argument(
+        "--request-id", help="the erasure request's id for the audit log (default: derived from the ids)"
+    )
+    forget_.add_argument("--home", help=f"shop state folder (default ${HOME_ENV} or ./data)")
+
+    encrypt = commands.add_parser(
+        "encrypt-warehouse",
+        help="rewrite the warehouse encrypted with a new key (or change its key; docs/privacy.md)",
+    )
+    encrypt.add_argument("--key-file", required=True, help="the new key's file (0600)")
+    encrypt.add_argument("--home", help=f"shop state folder (default ${HOME_ENV} or ./data)")
+
     ui = commands.add_parser("ui", help="start the Dagster UI and daemon (dagster dev) on this shop")
     ui.add_argument("--home", help=f"shop state folder (default ${HOME_ENV} or ./data)")
     ui.add_argument("--port", type=int, default=3000)
@@ -352,6 +421,10 @@ def main(argv: list[str] | None = None) -> int:
         return run_import(paths, args.format, args.paths, args.mapping)
     if args.command == "retract":
         return run_retract(paths, args.path)
+    if args.command == "forget":
+        return run_forget(paths, args)
+    if args.command == "encrypt-warehouse":
+        return run_encrypt_warehouse(paths, args.key_file)
     if args.command == "serve":
         from shop_pipeline.serving.server import ServeConfigError
         from shop_pipeline.serving.server import serve as start_server

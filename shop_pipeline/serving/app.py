@@ -30,6 +30,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from shop_pipeline.ml.demand_forecast.online import DayOutsideHorizon, UnknownProduct
 from shop_pipeline.ml.order_risk.order_history import OnlineOrder, OrderLine
+from shop_pipeline.pseudonyms import Pseudonymiser
 from shop_pipeline.serving.prediction_log import PredictionLog
 from shop_pipeline.serving.schemas import (
     ChampionModel,
@@ -125,11 +126,19 @@ def create_app(
     watch_seconds: float = 1.0,
     max_body_bytes: int = MAX_BODY_BYTES,
     prediction_log: PredictionLog | None = None,
+    pseudonymiser: Pseudonymiser | None = None,
 ) -> FastAPI:
     """The API over the snapshots published under `serving_root` (<shop home>/serving).
 
-    With `token`, every /v1 request needs `Authorization: Bearer <token>`.
+    With `token`, every /v1 request needs `Authorization: Bearer <token>`. With `pseudonymiser`
+    (the warehouse's pseudonym key, pseudonyms.py) callers still send real customer and session
+    ids: they are looked up, and logged, by their pseudonyms; answers echo the id sent.
     """
+
+    def stored(value: str | None) -> str | None:
+        """The id as the snapshot (and the prediction log) holds it."""
+        return pseudonymiser(value) if pseudonymiser is not None and value is not None else value
+
     store = SnapshotStore(serving_root)
     predictions = prediction_log or PredictionLog(Path(serving_root) / "logs")
 
@@ -261,7 +270,7 @@ def create_app(
     ) -> RecommendationsResponse:
         """The customer's published top-k list; an unknown or cold customer gets the popular list and the reason."""
         current = snapshot()
-        items, version = current.recommendations(customer_id, k)
+        items, version = current.recommendations(stored(customer_id), k)
         if items:
             return RecommendationsResponse(
                 customer_id=customer_id,
@@ -273,7 +282,7 @@ def create_app(
             )
         reason = (
             "customer has no interaction before the cut-off (unknown or new): the most popular products"
-            if customer_id not in current.scores
+            if stored(customer_id) not in current.scores
             else "customer has no published list (outside the recommendation window): the most popular products"
         )
         return RecommendationsResponse(
@@ -302,7 +311,7 @@ def create_app(
     async def scores(customer_id: str = CUSTOMER_ID) -> CustomerScores:
         """Purchase propensity, churn risk, expected orders and spend, and segment of a known customer."""
         current = snapshot()
-        row = current.scores.get(customer_id)
+        row = current.scores.get(stored(customer_id))
         if row is None:
             raise HTTPException(
                 status_code=404,
@@ -347,10 +356,10 @@ def create_app(
                 detail="this snapshot has no order-risk champion (order risk was not scored in the last run)",
             )
         online = OnlineOrder(
-            customer_id=order.customer_id,
+            customer_id=stored(order.customer_id),
             order_id=order.order_id,
             order_time=_utc(order.order_time),
-            session_id=order.session_id,
+            session_id=stored(order.session_id),
             session_started_at=_utc(order.session_started_at) if order.session_started_at else None,
             session_views=order.session_views,
             session_carts=order.session_carts,
@@ -376,13 +385,11 @@ def create_app(
             model_version=scorer.version,
             snapshot_id=current.snapshot_id,
         )
-        predictions.append(
-            "orders/risk",
-            scorer.version,
-            current.snapshot_id,
-            order.model_dump(mode="json"),
-            response.model_dump(mode="json"),
-        )
+        logged_request = order.model_dump(mode="json")
+        logged_request.update(customer_id=online.customer_id, session_id=online.session_id)
+        logged_response = response.model_dump(mode="json")
+        logged_response["customer_id"] = online.customer_id
+        predictions.append("orders/risk", scorer.version, current.snapshot_id, logged_request, logged_response)
         return response
 
     @app.post(
@@ -455,7 +462,7 @@ def create_app(
         if key not in openapi_cache:
             document = copy.deepcopy(FastAPI.openapi(app))
             if current is not None:
-                _describe_snapshot(document, current)
+                _describe_snapshot(document, current, example_customer=pseudonymiser is None)
             openapi_cache.clear()
             openapi_cache[key] = document
         return openapi_cache[key]
@@ -473,11 +480,12 @@ DEMAND_422 = (
 )
 
 
-def _describe_snapshot(document: dict, current: Snapshot) -> None:
+def _describe_snapshot(document: dict, current: Snapshot, example_customer: bool = True) -> None:
     """What the served snapshot accepts, in the document: a customer id with scores as the example of
     the customer paths, and the forecast's days as the enum of DemandRequest.days (with the 422's
-    description and an example request)."""
-    customer = min(current.scores, default=None)
+    description and an example request). Pseudonymised snapshots give no customer example: they hold
+    no id a caller could send."""
+    customer = min(current.scores, default=None) if example_customer else None
     for operations in document["paths"].values():
         for operation in operations.values():
             for parameter in operation.get("parameters", ()):

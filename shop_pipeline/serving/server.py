@@ -50,9 +50,12 @@ ROOT_ENV = "SHOP_PIPELINE_SERVE_ROOT"
 
 def app_from_environment():
     """The app of a worker process (uvicorn starts workers from an import string)."""
+    from shop_pipeline.pseudonyms import pseudonymiser_from_env
     from shop_pipeline.serving.app import create_app
 
-    return create_app(os.environ[ROOT_ENV], token=os.environ.get(TOKEN_ENV) or None)
+    return create_app(
+        os.environ[ROOT_ENV], token=os.environ.get(TOKEN_ENV) or None, pseudonymiser=pseudonymiser_from_env()
+    )
 
 
 def serve(
@@ -67,10 +70,15 @@ def serve(
     process uses one core) each loads the snapshot and swaps on its own."""
     import uvicorn
 
+    from shop_pipeline.pseudonyms import PrivacyKeyError, pseudonymiser_from_env
     from shop_pipeline.serving.app import create_app
     from shop_pipeline.serving.snapshot import serving_root
 
     token = read_token(token_file)
+    try:
+        pseudonymiser = pseudonymiser_from_env()  # the workers read it again: a bad key fails here first
+    except PrivacyKeyError as exc:
+        raise ServeConfigError(str(exc)) from None
     check_settings(host, token)
     root = serving_root(Path(home).resolve())
     # One request is a few rows: OpenMP threads would cost more to wake than they save, and
@@ -92,4 +100,10 @@ def serve(
             access_log=False,
         )
         return
-    uvicorn.run(create_app(root, token=token), host=host, port=port, log_level=log_level, access_log=False)
+    uvicorn.run(
+        create_app(root, token=token, pseudonymiser=pseudonymiser),
+        host=host,
+        port=port,
+        log_level=log_level,
+        access_log=False,
+    )

@@ -2,18 +2,29 @@
 -- layout of raw.ingested_files) and file ids, and views of the batch_* rows (sql/batch_tables.sql)
 -- with each file's partition and ingested_at. The two subqueries in braces are filled in by
 -- warehouse/ingest.py: sources/native.BATCH_ROWS over the whole batch and over a sample.
+-- With a pseudonym key (pseudonyms.py; pseudonym_key() is not 'clear') the ids are their pseudonyms,
+-- looked up in batch_pseudonyms (each distinct id of the batch hashed once, by warehouse/ingest.py),
+-- and a rejected line keeps no text (redacted()); without one, the ids and text as landed.
 CREATE OR REPLACE TEMP TABLE batch_files AS SELECT * FROM raw.ingested_files LIMIT 0;
 CREATE OR REPLACE TEMP TABLE batch_file_ids (
     file_id INTEGER, source_file VARCHAR, partition_date DATE, ingested_at TIMESTAMP
 );
+-- batch_erased: the batch's user ids with a tombstone (erased customers: their rows are dropped,
+-- counted per file in batch_files.rows_erased)
+CREATE OR REPLACE TEMP TABLE batch_erased (user_id VARCHAR);
+CREATE OR REPLACE TEMP TABLE batch_pseudonyms (clear VARCHAR, pseudonym VARCHAR);
 CREATE OR REPLACE TEMP VIEW batch_events AS
-SELECT i.partition_date, i.source_file, r.line, r.event_id, r.event_time, r.event_type, r.user_id, r.session_id,
+SELECT i.partition_date, i.source_file, r.line, r.event_id, r.event_time, r.event_type, CASE WHEN pseudonym_key() = 'clear' THEN r.user_id ELSE pu.pseudonym END AS user_id,
+       CASE WHEN pseudonym_key() = 'clear' THEN r.session_id ELSE ps.pseudonym END AS session_id,
        r.product_id, r.category, r.brand, r.price, r.quantity, r.order_id, i.ingested_at
-FROM ({rows}) AS r JOIN batch_file_ids AS i USING (file_id);
+FROM ({rows}) AS r JOIN batch_file_ids AS i USING (file_id) ANTI JOIN batch_erased AS x ON x.user_id = r.user_id
+LEFT JOIN batch_pseudonyms AS pu ON pu.clear = r.user_id LEFT JOIN batch_pseudonyms AS ps ON ps.clear = r.session_id;
 CREATE OR REPLACE TEMP VIEW batch_rejects AS
-SELECT i.partition_date, i.source_file, r.line, r.raw_record, r.reason_code, r.reason, i.ingested_at
+SELECT i.partition_date, i.source_file, r.line, redacted(r.raw_record) AS raw_record, r.reason_code, r.reason, i.ingested_at
 FROM batch_reject_rows AS r JOIN batch_file_ids AS i USING (file_id);
 CREATE OR REPLACE TEMP VIEW batch_events_sample AS
-SELECT i.partition_date, i.source_file, r.line, r.event_id, r.event_time, r.event_type, r.user_id, r.session_id,
+SELECT i.partition_date, i.source_file, r.line, r.event_id, r.event_time, r.event_type, CASE WHEN pseudonym_key() = 'clear' THEN r.user_id ELSE pu.pseudonym END AS user_id,
+       CASE WHEN pseudonym_key() = 'clear' THEN r.session_id ELSE ps.pseudonym END AS session_id,
        r.product_id, r.category, r.brand, r.price, r.quantity, r.order_id, i.ingested_at
-FROM ({sample}) AS r JOIN batch_file_ids AS i USING (file_id);
+FROM ({sample}) AS r JOIN batch_file_ids AS i USING (file_id) ANTI JOIN batch_erased AS x ON x.user_id = r.user_id
+LEFT JOIN batch_pseudonyms AS pu ON pu.clear = r.user_id LEFT JOIN batch_pseudonyms AS ps ON ps.clear = r.session_id;

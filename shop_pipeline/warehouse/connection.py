@@ -1,4 +1,4 @@
-"""Opening the warehouse: UTC sessions and the fixed DDL."""
+"""Opening the warehouse: UTC sessions, the fixed DDL and the pseudonym macros (pseudonyms.py)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,10 @@ from pathlib import Path
 
 import duckdb
 
+from shop_pipeline.pseudonyms import install_macros, pseudonymiser_from_env
 from shop_pipeline.sql import ddl
 from shop_pipeline.sql.session import TEMP_FOLDER, prepare_session
+from shop_pipeline.warehouse.encryption import open_database, warehouse_key
 
 
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
@@ -21,12 +23,17 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
 def connect(
     path: Path | str, read_only: bool = False, *, memory_limit: str | None = None, threads: int | None = None
 ) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A session on the warehouse file, prepared (prepare_session: memory_limit and threads as there)."""
+    """A session on the warehouse file, prepared (prepare_session: memory_limit and threads as there),
+    with the pseudonym macros of the configured key, decrypted with the warehouse key when one is set
+    (warehouse/encryption.py; a key setting that cannot be used fails here, before the file is opened)."""
+    pseudonymiser = pseudonymiser_from_env()
+    key = warehouse_key()
     if not read_only:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(str(path), read_only=read_only)
+    con = open_database(path, read_only=read_only, key=key)
     try:
         prepare_session(con, None if read_only else Path(path).parent / TEMP_FOLDER, memory_limit, threads)
+        install_macros(con, pseudonymiser)
         if not read_only:
             ensure_schema(con)
         yield con

@@ -28,12 +28,14 @@ from dataclasses import dataclass, field
 import duckdb
 
 from shop_pipeline import sql
+from shop_pipeline.pseudonyms import CLEAR, PSEUDONYM_KEY_ENV, PSEUDONYM_KEY_FILE_ENV, PrivacyKeyError
 from shop_pipeline.sources.landing import Fingerprint, LandedFile, fingerprint
 from shop_pipeline.sources.native import (
     BATCH_ROWS,
     BatchFile,
     ReadCounts,
     UnreadableFile,
+    batch_values,
     data_line_count,
     glob_escaped,
     read_batch,
@@ -132,6 +134,7 @@ def load_batch(  # noqa: C901 - the exactly-once rounds below share their state 
 
     `before_read` is called once before the first file is read (when any is).
     """
+    check_pseudonym_key(con, now)
     start_batch(con)
     con.execute(_BATCH_DDL)
     report = BatchReport(days=sorted(days))
@@ -297,8 +300,76 @@ def load_batch(  # noqa: C901 - the exactly-once rounds below share their state 
             )
         finally:
             con.unregister("batch_file_records")
+    if ids:
+        _pseudonymise_batch(con)
+        _drop_erased(con)
     report.files.sort(key=lambda f: (f.day, f.path))
     return report
+
+
+def _pseudonymise_batch(con: duckdb.DuckDBPyConnection) -> None:
+    """With a pseudonym key: each distinct customer and session id of the batch hashed once into
+    batch_pseudonyms, which the batch views look the ids up in (hashing every row, in every view
+    that reads the batch, would cost several times as much)."""
+    if con.execute("SELECT pseudonym_key() = 'clear'").fetchone()[0]:
+        return
+    con.execute(
+        f"""INSERT INTO batch_pseudonyms
+            SELECT id, pseudonym(id) FROM (
+                SELECT user_id AS id FROM ({batch_values(("user_id",))})
+                UNION SELECT session_id FROM ({batch_values(("session_id",))})
+            ) WHERE id IS NOT NULL"""
+    )
+
+
+def _drop_erased(con: duckdb.DuckDBPyConnection) -> None:
+    """The batch's rows of erased customers (a tombstone of their id) leave batch_events; each
+    file's count of them goes to rows_erased (conservation: read = clean + quarantined + duplicate
+    + erased). Only the batch's distinct ids are checked, and only when there are tombstones."""
+    if not con.execute("SELECT EXISTS (SELECT 1 FROM privacy.tombstones)").fetchone()[0]:
+        return
+    # a line that is no row keeps its file, line and reason, not a text naming them
+    con.execute(
+        r"""UPDATE batch_reject_rows SET raw_record = NULL
+            WHERE raw_record IS NOT NULL AND list_has_any(
+                list_transform(regexp_split_to_array(raw_record, '[,"{}\[\]\s]+'), lambda token: erased(token)),
+                (SELECT list(tombstone) FROM privacy.tombstones))"""
+    )
+    values = batch_values(("user_id",))
+    con.execute(
+        f"""INSERT INTO batch_erased
+            SELECT user_id FROM (SELECT DISTINCT user_id FROM ({values}) WHERE user_id IS NOT NULL)
+            WHERE erased(user_id) IN (SELECT tombstone FROM privacy.tombstones)"""
+    )
+    con.execute(
+        f"""UPDATE batch_files AS f SET rows_erased = c.erased
+            FROM (SELECT i.source_file, i.partition_date, count(*) AS erased
+                  FROM ({values}) AS v JOIN batch_erased USING (user_id) JOIN batch_file_ids AS i USING (file_id)
+                  GROUP BY ALL) AS c
+            WHERE f.path = c.source_file AND f.partition_date = c.partition_date"""
+    )
+
+
+def check_pseudonym_key(con: duckdb.DuckDBPyConnection, now: dt.datetime) -> None:
+    """Refuse a batch whose ids would not match the warehouse's: written with another pseudonym key,
+    or pseudonymised where the warehouse holds clear ids (or the other way round). The first batch
+    records the connection's key fingerprint (a warehouse with events and no record holds clear ids)."""
+    from shop_pipeline.sql import ddl
+
+    ddl.create(con, "privacy.key_fingerprints", "privacy.tombstones")
+    current = con.execute("SELECT pseudonym_key()").fetchone()[0]
+    recorded = con.execute("SELECT fingerprint FROM privacy.key_fingerprints WHERE purpose = 'pseudonym'").fetchone()
+    if recorded is None:
+        has_events = con.execute("SELECT EXISTS (SELECT 1 FROM raw.events)").fetchone()[0]
+        recorded = (CLEAR if has_events else current,)
+        con.execute("INSERT INTO privacy.key_fingerprints VALUES ('pseudonym', ?, ?)", [recorded[0], now])
+    if recorded[0] != current:
+        held = "clear customer ids" if recorded[0] == CLEAR else f"ids pseudonymised with the key {recorded[0]}"
+        given = "no pseudonym key is set" if current == CLEAR else f"the key set is {current}"
+        raise PrivacyKeyError(
+            f"the warehouse holds {held}, but {given} ({PSEUDONYM_KEY_FILE_ENV} / {PSEUDONYM_KEY_ENV}): "
+            'nothing was ingested. Set the key the warehouse was built with (docs/privacy.md, "Changing the key")'
+        )
 
 
 def _unchanged(landed: LandedFile, known: tuple) -> FileOutcome:

@@ -130,7 +130,7 @@ SELECT f.path, f.partition_date, f.status, f.rows_read,
        CASE WHEN f.status = 'ingested' THEN coalesce(c.rows_clean, 0) ELSE 0 END AS rows_clean,
        CASE WHEN f.status = 'ingested' THEN coalesce(c.rows_quarantined, 0) ELSE 0 END AS rows_quarantined,
        CASE WHEN f.status = 'ingested' THEN coalesce(c.rows_duplicate, 0) ELSE f.rows_duplicate END AS rows_duplicate,
-       c.first_event_time, c.last_event_time
+       coalesce(f.rows_erased, 0) AS rows_erased, c.first_event_time, c.last_event_time
 FROM raw.ingested_files AS f
 LEFT JOIN counts AS c ON c.source_file = f.path AND c.partition_date = f.partition_date
 WHERE list_contains($days, f.partition_date)
@@ -243,17 +243,19 @@ def published_file_counts(con: duckdb.DuckDBPyConnection, days: list[dt.date]) -
     return con.execute(
         """SELECT path, partition_date, status, rows_read,
                   coalesce(rows_clean, 0) AS rows_clean, coalesce(rows_quarantined, 0) AS rows_quarantined,
-                  rows_duplicate, first_event_time, last_event_time
+                  rows_duplicate, coalesce(rows_erased, 0) AS rows_erased, first_event_time, last_event_time
            FROM raw.ingested_files WHERE list_contains($days, partition_date) ORDER BY partition_date, path""",
         {"days": days},
     ).df()
 
 
 def conservation_breaks(counts: pd.DataFrame) -> pd.DataFrame:
-    """Files where rows read != clean + quarantined + duplicates (failed files read nothing; a
-    retracted file's rows were removed on purpose, see warehouse/retract.py)."""
+    """Files where rows read != clean + quarantined + duplicates + erased (failed files read nothing;
+    a retracted file's rows were removed on purpose, see warehouse/retract.py; erased: rows of
+    customers with a tombstone, dropped at ingestion, see warehouse/erase.py)."""
     readable = counts[~counts["status"].isin(["failed", "retracted"])]
-    total = readable["rows_clean"] + readable["rows_quarantined"] + readable["rows_duplicate"].fillna(0)
+    erased = readable["rows_erased"].fillna(0) if "rows_erased" in readable else 0
+    total = readable["rows_clean"] + readable["rows_quarantined"] + readable["rows_duplicate"].fillna(0) + erased
     return readable[readable["rows_read"].fillna(-1) != total]
 
 

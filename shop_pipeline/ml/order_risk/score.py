@@ -176,6 +176,7 @@ def score_table(
 
 
 def describe_scores(scores: pd.DataFrame, row: registry.RegistryRow, validated: bool, settings: ModelSettings) -> Shown:
+    # Run metadata keeps no customer id: Dagster's history is no place an erasure can reach.
     top = scores.sort_values("risk_score", ascending=False).head(10)
     return Shown(
         values={
@@ -187,5 +188,5 @@ def describe_scores(scores: pd.DataFrame, row: registry.RegistryRow, validated: 
             "flagged": int(scores["flagged"].sum()),
             "flagged_share": float(scores["flagged"].mean()) if len(scores) else 0.0,
         },
-        markdown={"riskiest_orders": markdown_table(top[["order_id", "customer_id", "risk_score", "top_features"]])},
+        markdown={"riskiest_orders": markdown_table(top[["order_id", "risk_score", "top_features"]])},
     )

@@ -17,7 +17,10 @@ CREATE TABLE IF NOT EXISTS raw.ingested_files (
     error VARCHAR,                      -- for failed: why, for a person
     ingested_at TIMESTAMP NOT NULL,     -- first time these bytes were ingested at this path (UTC)
     modified_ns BIGINT,                 -- the file's modification time when recorded: same size and time, not read again
+    rows_erased BIGINT,                 -- rows of erased customers dropped at ingestion (privacy.tombstones)
     PRIMARY KEY (path, partition_date)
 );
 -- warehouses written before the modification time was recorded
 ALTER TABLE raw.ingested_files ADD COLUMN IF NOT EXISTS modified_ns BIGINT;
+-- rows of erased customers dropped at ingestion (their tombstones: warehouse/erase.py)
+ALTER TABLE raw.ingested_files ADD COLUMN IF NOT EXISTS rows_erased BIGINT;

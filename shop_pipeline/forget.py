@@ -1,0 +1,205 @@
+"""`shop-pipeline forget`: erase customers from every layer of the shop (docs/privacy.md).
+
+In this order, each step safe to repeat, so that a re-run after a kill completes the erasure:
+  1. every landed event file holding one of their lines is rewritten beside itself without those
+     lines (staged, hidden: not a landed file);
+  2. one warehouse transaction removes their rows from every table, records the rewritten files
+     in the manifest (new bytes, fewer rows: not a new file version) and their tombstones;
+  3. the rewritten landing files replace the originals (one rename each);
+  4. the API's prediction logs are rewritten without the lines naming them;
+  5. the serving snapshot is published again from the erased tables, and every older snapshot
+     folder is removed;
+  6. the warehouse file is rewritten whole (compacted), so that no deleted row stays in its bytes;
+  7. the erasure is marked complete and appended to logs/erasures.jsonl (no id: counts only).
+A kill before 2 leaves the old state (staged rewrites are made again); after 2 the customers are
+gone from the tables and the re-run does what is left (its deletes find nothing; the request id is
+derived from the customers' tombstones, so it is the same request).
+
+Models trained on their data are retrained by the next run: their training inputs are
+fingerprinted by content (ml/common/lifecycle.py), and the erased rows changed them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import duckdb
+
+from shop_pipeline.features.staged_changes import table_fingerprint
+from shop_pipeline.ml.models import MODELS
+from shop_pipeline.serving.snapshot import (
+    CURRENT_FILE,
+    SNAPSHOTS_FOLDER,
+    current_snapshot_dir,
+    publish_snapshot,
+    serving_root,
+)
+from shop_pipeline.settings import ShopPaths
+from shop_pipeline.sources.landing import discover
+from shop_pipeline.sources.landing_erase import leftover_staged, put_in_place, stage_rewrite
+from shop_pipeline.warehouse.connection import connect, table_columns
+from shop_pipeline.warehouse.encryption import warehouse_key
+from shop_pipeline.warehouse.erase import (
+    LandingRewrite,
+    check_same_key,
+    compact,
+    erase_rows,
+    mark_complete,
+    request_id_of,
+    tombstones_of,
+)
+
+ERASURE_LOG = "erasures.jsonl"
+PREDICTION_LOGS = "logs"  # under the serving root
+
+
+@dataclass
+class ForgetReport:
+    request_id: str
+    erased_at: str
+    customers: int
+    already_erased: int
+    rows_removed: dict[str, int]
+    landing_files_rewritten: int
+    landing_lines_removed: int
+    prediction_log_lines_removed: int
+    snapshot_id: str | None
+    warehouse_compacted: bool
+    models_to_retrain: list[str] = field(default_factory=list)  # champions whose training inputs changed
+    status: str = "complete"
+    notes: list[str] = field(default_factory=list)
+
+    def describe(self) -> str:
+        tables = ", ".join(f"{t} {n:,}" for t, n in sorted(self.rows_removed.items())) or "none"
+        lines = [
+            f"erasure {self.request_id}: {self.customers} customer(s) "
+            f"({self.already_erased} erased before); rows removed: {tables}",
+            f"landing: {self.landing_files_rewritten} file(s) rewritten without {self.landing_lines_removed:,} line(s); "
+            f"prediction logs: {self.prediction_log_lines_removed:,} line(s) removed",
+            f"serving snapshot: {'republished as ' + self.snapshot_id if self.snapshot_id else 'none published yet'}; "
+            f"warehouse file rewritten: {'yes' if self.warehouse_compacted else 'no'}",
+            "models trained on their data, retrained by the next `shop-pipeline run` (their training inputs "
+            f"changed): {', '.join(self.models_to_retrain) or 'none'}",
+            *self.notes,
+        ]
+        return "\n".join(lines)
+
+
+def models_to_retrain(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """The champions ("model version") whose training inputs, as their registry row recorded them, no
+    longer match the tables: the next run trains them again (ml/common/lifecycle.py reuses a
+    version only while its inputs are unchanged)."""
+    if not table_columns(con, "ml.model_registry"):
+        return []
+    stale = []
+    champions = con.execute(
+        "SELECT model_name, version, as_of, training_inputs FROM ml.model_registry WHERE is_champion ORDER BY 1"
+    ).fetchall()
+    specs = {spec.name: spec for spec in MODELS}
+    for name, version, as_of, recorded in champions:
+        spec = specs.get(name)
+        if spec is None or not recorded:
+            continue
+        tables = json.loads(recorded).get("tables", {})
+        for table, where in dict(spec.training_inputs).items():
+            params = {"as_of": as_of} if "$as_of" in where else None
+            if table in tables and table_fingerprint(con, table, where=where, params=params) != tables[table]:
+                stale.append(f"{name} {version}")
+                break
+    return stale
+
+
+def read_customers_file(path: str | Path) -> list[str]:
+    """One customer id per line; blank lines and lines starting with # are skipped."""
+    return [
+        line.strip()
+        for line in Path(path).read_text(encoding="utf-8").splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+
+
+def forget(
+    paths: ShopPaths, customer_ids: list[str], request_id: str | None = None, now: dt.datetime | None = None
+) -> ForgetReport:
+    ids = sorted({i.strip() for i in customer_ids if i and i.strip()})
+    if not ids:
+        raise ValueError("no customer id given (--customer ID or --customers-file FILE)")
+    if not paths.warehouse.is_file():
+        raise FileNotFoundError(f"no warehouse at {paths.warehouse}: nothing to erase from")
+    now = now or dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    wanted = frozenset(ids)
+    for stale in leftover_staged(paths.landing):
+        stale.unlink(missing_ok=True)
+    with connect(paths.warehouse) as con:
+        check_same_key(con)  # before any file is touched
+        graves = tombstones_of(con, ids)
+        stored = {con.execute("SELECT pseudonym(?)", [i]).fetchone()[0] for i in ids}
+        request = request_id or request_id_of(graves)
+        # 1. the landing files, staged
+        staged = [s for landed in discover(paths.landing) if (s := stage_rewrite(landed.path, wanted, request))]
+        rewrites = [
+            LandingRewrite(
+                path=s.target.relative_to(paths.landing.resolve()).as_posix(),
+                removed_lines=s.removed_lines,
+                old_sha256=s.original.sha256,
+                new_sha256=s.rewritten.sha256,
+                new_size=s.rewritten.size_bytes,
+            )
+            for s in staged
+        ]
+        # 2. the tables, in one transaction
+        erased = erase_rows(con, ids, request, rewrites, now)
+    # 3. the landing files, in place
+    for rewrite in staged:
+        put_in_place(rewrite)
+    # 4. the prediction logs (they name pseudonyms, or the ids without a key)
+    root = serving_root(paths.home)
+    log_lines = 0
+    for log in sorted((root / PREDICTION_LOGS).glob("*.jsonl")) if (root / PREDICTION_LOGS).is_dir() else []:
+        rewrite = stage_rewrite(log, frozenset(stored | wanted), request)
+        if rewrite:
+            log_lines += len(rewrite.removed_lines)
+            put_in_place(rewrite)
+    # 5. the serving snapshot, from the erased tables; the older ones go
+    snapshot_id = None
+    with connect(paths.warehouse) as con:
+        retrain = models_to_retrain(con)
+        if current_snapshot_dir(root) is not None:
+            snapshot_id = publish_snapshot(con, root, paths.models, now=now).snapshot_id
+    if snapshot_id is not None:
+        for folder in (root / SNAPSHOTS_FOLDER).iterdir():
+            if folder.name != snapshot_id and folder.name != CURRENT_FILE:
+                shutil.rmtree(folder) if folder.is_dir() else folder.unlink()
+    # 6. the warehouse file, rewritten whole
+    compact(paths.warehouse, warehouse_key())
+    # 7. done: the audit log
+    with connect(paths.warehouse) as con:
+        mark_complete(con, request)
+    report = ForgetReport(
+        request_id=request,
+        erased_at=now.isoformat(),
+        customers=len(ids),
+        already_erased=erased.already_erased,
+        rows_removed=erased.rows,
+        landing_files_rewritten=len(staged),
+        landing_lines_removed=sum(len(s.removed_lines) for s in staged),
+        prediction_log_lines_removed=log_lines,
+        snapshot_id=snapshot_id,
+        warehouse_compacted=True,
+        models_to_retrain=retrain,
+    )
+    if (paths.home / "lake").is_dir():
+        report.notes.append(
+            "WARNING: this shop has a Spark lake (lake/): forget does not rewrite its partitions yet; "
+            "rebuild them with a Spark-mode run (docs/privacy.md)"
+        )
+    paths.logs.mkdir(parents=True, exist_ok=True)
+    with (paths.logs / ERASURE_LOG).open("a", encoding="utf-8") as handle:
+        entry = asdict(report)
+        entry.pop("notes")
+        handle.write(json.dumps(entry, sort_keys=True) + "\n")
+    return report
