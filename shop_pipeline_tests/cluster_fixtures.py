@@ -3,9 +3,11 @@
 - `spark_cluster`: a standalone Spark cluster on 127.0.0.1, a master and two workers (1 core,
   1 GiB each), every one its own JVM started from the pyspark package's jars with Spark's own
   launch classes (org.apache.spark.deploy.master.Master / worker.Worker). It yields a
-  `SparkCluster`: the master URL, the master's JSON status, and `kill_worker` / `start_worker`
-  for the fault tests (a killed worker's executors die with it: each worker is the leader of
-  its own process group).
+  `SparkCluster`: the master URL, the master's JSON status, and for the fault tests
+  `kill_worker` / `start_worker` / `ensure_workers` (a killed worker's executors die with it: each
+  worker is the leader of its own process group), `pause_worker` / `resume_worker` (SIGSTOP /
+  SIGCONT, to freeze a task in flight), `worker_ports` (to tie a driver's view of an executor,
+  `running_tasks`, to a worker) and `remove_worker` (a worker a test added for a driver of its own).
 - `cluster_spark`: a Spark session of this process on that cluster (engine/spark_session.py),
   with one executor per worker, shared by the tests that run jobs.
 - `spark_connect_server`: a Spark Connect server (Spark's SparkConnectServer from the same jars,
