@@ -3,9 +3,11 @@
 - `spark_cluster`: a standalone Spark cluster on 127.0.0.1, a master and two workers (1 core,
   1 GiB each), every one its own JVM started from the pyspark package's jars with Spark's own
   launch classes (org.apache.spark.deploy.master.Master / worker.Worker). It yields a
-  `SparkCluster`: the master URL, the master's JSON status, and `kill_worker` / `start_worker`
-  for the fault tests (a killed worker's executors die with it: each worker is the leader of
-  its own process group).
+  `SparkCluster`: the master URL, the master's JSON status, and for the fault tests
+  `kill_worker` / `start_worker` / `ensure_workers` (a killed worker's executors die with it: each
+  worker is the leader of its own process group), `pause_worker` / `resume_worker` (SIGSTOP /
+  SIGCONT, to freeze a task in flight), `worker_ports` (to tie a driver's view of an executor,
+  `running_tasks`, to a worker) and `remove_worker` (a worker a test added for a driver of its own).
 - `cluster_spark`: a Spark session of this process on that cluster (engine/spark_session.py),
   with one executor per worker, shared by the tests that run jobs.
 - `spark_connect_server`: a Spark Connect server (Spark's SparkConnectServer from the same jars,
@@ -245,6 +247,28 @@ class SparkCluster:
             time.sleep(0.2)
         return worker
 
+    def remove_worker(self, index: int) -> None:
+        """Stop the last worker, `index`, with its executors, and forget it: a worker a test added
+        for a driver of another process (the session's driver holds the first workers' cores)."""
+        if index != len(self.workers) - 1:
+            raise ValueError(f"only the last worker can be removed, not {index}")
+        worker = self.workers.pop()
+        if worker.process is not None:
+            _stop_group(worker.process)
+
+    def pause_worker(self, index: int) -> None:
+        """SIGSTOP worker `index` and its executors: a task running there can neither finish nor
+        report (the fault tests freeze a task in flight before they kill its machine)."""
+        os.killpg(self.workers[index].process.pid, signal.SIGSTOP)
+
+    def resume_worker(self, index: int) -> None:
+        os.killpg(self.workers[index].process.pid, signal.SIGCONT)
+
+    def worker_ports(self, index: int) -> set[int]:
+        """Every TCP port worker `index` and the executors it started listen on (their block managers
+        among them): how a driver's view of an executor is tied to a worker."""
+        return _listening_ports(_group_members(self.workers[index].process.pid))
+
     def ensure_workers(self) -> None:
         """Every worker running (a test that killed one leaves the next one whole)."""
         for worker in list(self.workers):
@@ -323,6 +347,53 @@ def start_cluster(root: Path, workers: int = 2) -> SparkCluster:
         raise
     cluster.startup_seconds = time.monotonic() - started
     return cluster
+
+
+def wait_for_executors(session, count: int, timeout: float = 120.0) -> None:
+    """Until the application of `session` has `count` executors (beside the driver)."""
+    deadline = time.monotonic() + timeout
+    while len(session.sparkContext.statusTracker().getExecutorInfos()) - 1 < count:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"fewer than {count} executors after {timeout:.0f} s")
+        time.sleep(0.2)
+
+
+def running_tasks(session, ports: set[int]) -> int:
+    """The tasks the driver of `session` counts in flight on the executors listening on `ports` (its
+    own view, from Spark's status tracker, which names an executor by its block manager's port)."""
+    return sum(
+        info.numRunningTasks for info in session.sparkContext.statusTracker().getExecutorInfos() if info.port in ports
+    )
+
+
+def _listening_ports(pids: set[int]) -> set[int]:
+    """The TCP ports the processes `pids` listen on (Linux /proc)."""
+    sockets = set()
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            for fd in os.listdir(f"/proc/{pid}/fd"):
+                with contextlib.suppress(OSError):
+                    target = os.readlink(f"/proc/{pid}/fd/{fd}")
+                    if target.startswith("socket:["):
+                        sockets.add(target[len("socket:[") : -1])
+    ports = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError), open(table) as lines:
+            for line in list(lines)[1:]:
+                fields = line.split()
+                if fields[3] == "0A" and fields[9] in sockets:  # 0A: LISTEN
+                    ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+    return ports
+
+
+def _group_members(pgid: int) -> set[int]:
+    members = set()
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            with contextlib.suppress(OSError, IndexError, ValueError), open(f"/proc/{entry}/stat") as stat:
+                if int(stat.read().rsplit(")", 1)[1].split()[2]) == pgid:
+                    members.add(int(entry))
+    return members
 
 
 @pytest.fixture(scope="session")

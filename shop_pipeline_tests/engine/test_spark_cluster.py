@@ -10,15 +10,7 @@ import pytest
 
 from shop_pipeline.engine.settings import EngineSettings
 from shop_pipeline.engine.spark_session import ENGINE_INDEPENDENT_CONF, driver_conf, master_url, session_conf
-
-
-def wait_for_executors(session, count: int, timeout: float = 120.0) -> None:
-    """Until the application has `count` executors (beside the driver)."""
-    deadline = time.monotonic() + timeout
-    while len(session.sparkContext.statusTracker().getExecutorInfos()) - 1 < count:
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"fewer than {count} executors after {timeout:.0f} s")
-        time.sleep(0.2)
+from shop_pipeline_tests.cluster_fixtures import wait_for_executors
 
 
 @pytest.fixture

@@ -17,7 +17,6 @@ a fixed set of requests the same from both snapshots.
 
 from __future__ import annotations
 
-import datetime as dt
 import urllib.parse
 from pathlib import Path
 
@@ -25,58 +24,25 @@ import pytest
 from dagster import DagsterInstance, materialize
 
 from shop_pipeline.defs.features import customer_features, interactions, order_features, product_daily_sales
-from shop_pipeline.engine.layout import MONTH_COLUMN, layout
 from shop_pipeline.resources import Engine, default_resources
 from shop_pipeline.settings import ShopPaths
-from shop_pipeline.sources.landing import discover
 from shop_pipeline.spark_mode.features import lake_summary_connection
-from shop_pipeline.synth import GeneratorConfig, generate_shop
-from shop_pipeline.warehouse.catalog import load_catalog, load_marketing
+from shop_pipeline.synth import GeneratorConfig
 from shop_pipeline.warehouse.connection import connect
-from shop_pipeline.warehouse.ingest import load_batch, publish_batch
-from shop_pipeline.warehouse.staging import StagingRules, file_counts, publish_staging, stage_days
 from shop_pipeline_tests.engine.test_sql_parity import assert_same_rows
+from shop_pipeline_tests.spark_mode.lake_shop import FEATURE_KEYS as KEYS
+from shop_pipeline_tests.spark_mode.lake_shop import staged_shop_on_lake
 
 pytest.importorskip("pyspark")
 
 ASSETS = [product_daily_sales, customer_features, interactions, order_features]
-KEYS = {
-    "features.product_daily_sales": ["product_id", "day"],
-    "features.customer_features": ["customer_id"],
-    "features.interactions": ["customer_id", "product_id"],
-    "features.order_features": ["customer_id", "order_id"],
-}
-LAKE_TABLES = ("raw.products", "raw.promotions", "raw.ad_spend", "staging.events")
 
 
 @pytest.fixture(scope="module")
 def shop(tmp_path_factory):
     """A staged shop's home (its warehouse) and a lake holding copies of its raw and staging tables."""
-    paths = ShopPaths.at(tmp_path_factory.mktemp("shop")).ensure()
-    generate_shop(paths.home, GeneratorConfig(events=3_000, days=40, seed=7))
-    landing = paths.home / "landing"
-    with connect(paths.warehouse) as con:
-        load_catalog(con, landing / "catalog" / "products.csv")
-        load_marketing(con, landing / "marketing" / "ad_spend.csv", landing / "marketing" / "promotions.csv")
-        files = discover(landing)
-        days = sorted({f.day for f in files})
-        load_batch(con, files, days, now=dt.datetime(2030, 1, 1))
-        publish_batch(con, days)
-        stage_days(con, days, StagingRules())
-        publish_staging(con, days, file_counts(con, days))
-        lake = tmp_path_factory.mktemp("lake")
-        for table in LAKE_TABLES:
-            where = layout(table)
-            target = where.location(str(lake))
-            (lake / where.schema).mkdir(exist_ok=True)
-            if where.partition_column:
-                con.execute(
-                    f"COPY (SELECT *, strftime({where.month_of}, '%Y-%m') AS {MONTH_COLUMN} FROM {table}) "
-                    f"TO '{target}' (FORMAT parquet, PARTITION_BY ({MONTH_COLUMN}))"
-                )
-            else:
-                (lake / where.schema / where.name).mkdir()
-                con.execute(f"COPY {table} TO '{target}/part-0.parquet' (FORMAT parquet)")
+    lake = tmp_path_factory.mktemp("lake")
+    paths = staged_shop_on_lake(tmp_path_factory.mktemp("shop"), lake, GeneratorConfig(events=3_000, days=40, seed=7))
     return paths, lake.as_uri()
 
 
