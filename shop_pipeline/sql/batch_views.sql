@@ -6,6 +6,10 @@ CREATE OR REPLACE TEMP TABLE batch_files AS SELECT * FROM raw.ingested_files LIM
 CREATE OR REPLACE TEMP TABLE batch_file_ids (
     file_id INTEGER, source_file VARCHAR, partition_date DATE, ingested_at TIMESTAMP
 );
+-- a copy recorded as duplicate_file that keeps the rows of its replaced original (warehouse/ingest.py)
+CREATE OR REPLACE TEMP TABLE batch_promotions (
+    original_path VARCHAR, original_date DATE, path VARCHAR, partition_date DATE
+);
 CREATE OR REPLACE TEMP VIEW batch_events AS
 SELECT i.partition_date, i.source_file, r.line, r.event_id, r.event_time, r.event_type, r.user_id, r.session_id,
        r.product_id, r.category, r.brand, r.price, r.quantity, r.order_id, i.ingested_at
