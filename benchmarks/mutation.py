@@ -14,9 +14,13 @@ continues where the first stopped and re-checks only the functions that changed.
 Tests that start a subprocess (the CLI) see the mutants too: PYTHONPATH points at the mutated
 copy, and mutmut's MUTANT_UNDER_TEST reaches the child through the environment. But mutmut
 learns which tests reach a function only in its own process, so the API tests' server runs in
-a thread of the test process here (SHOP_PIPELINE_TEST_SERVER=in-process). The serving tests' shop
+a thread of the test process here (SHOP_PIPELINE_TEST_SERVER=in-process).
+
+The "serving" group runs the serving tests that need no pipeline run: a tiny snapshot published
+from a few rows (shop_pipeline_tests/serving/tiny_shop.py) and the app in process, about a second
+a mutant. The online model modules ("online") need the generated shop's trained models: its shop
 (a pipeline run, ~20 s) is built once per invocation and copied for each mutant
-(SHOP_PIPELINE_TEST_SHOP_CACHE, shop_pipeline_tests/serving/conftest.py).
+(SHOP_PIPELINE_TEST_SHOP_CACHE, shop_pipeline_tests/serving/conftest.py), still ~30 s a mutant.
 
 Usage: python benchmarks/mutation.py [GROUP ...] [--children 2] [--mutants GLOB ...] [--survivors]
        (no GROUP: every group, in the order below); then benchmarks/mutation_score.py
