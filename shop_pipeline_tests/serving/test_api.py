@@ -292,7 +292,7 @@ def test_serve_runs_the_app_of_the_home_on_the_given_address_with_its_token(tmp_
     server.serve(home.home, host="0.0.0.0", port=8123, token_file=token_file, log_level="info")
     ((app, options),) = calls
     assert options == {"host": "0.0.0.0", "port": 8123, "log_level": "info", "access_log": False}
-    assert app.state.store.root == serving_root(home.home)
+    assert app.state.store.root == serving_root(home.home) == home.home / "serving"  # where the pipeline publishes
     assert (os.environ["OMP_NUM_THREADS"], os.environ["SHOP_PIPELINE_THREADS"]) == ("1", "1")
     import warnings
 
