@@ -494,6 +494,12 @@ def test_the_document_describes_the_running_server(tiny, published, tmp_path):
             "days": ["2031-04-01", "2031-04-02"],
         }
         assert sorted(demand["responses"]) == ["200", "400", "404", "413", "422", "503"]
+        store = open_client.app.state.store  # a snapshot whose models never scored a customer
+        store.current = dataclasses.replace(store.current, scores={}, snapshot_id="no-scores", online={})
+        bare = open_client.get("/openapi.json")
+        assert bare.status_code == 200
+        parameters = bare.json()["paths"]["/v1/customers/{customer_id}/scores"]["get"]["parameters"]
+        assert [p.get("example") for p in parameters if p["name"] == "customer_id"] == [None]
     with client_of(tiny, tmp_path, token=TOKEN) as guarded:
         document = guarded.get("/openapi.json").json()
         assert document["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"

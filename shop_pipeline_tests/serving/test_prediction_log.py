@@ -99,3 +99,24 @@ def test_a_request_id_logged_twice_in_one_read_is_added_once(tmp_path):
     (folder / "predictions-[copy]-4.jsonl").write_text(path.read_text())  # glob characters in a name are literal
     assert ingest_prediction_logs(con, folder, now=NOW) == 1
     assert con.execute("SELECT count(*) FROM monitoring.online_predictions").fetchone() == (1,)
+
+
+def test_ingested_at_is_utc_whatever_the_machines_time_zone(tmp_path, monkeypatch):
+    import time
+
+    monkeypatch.setenv("TZ", "America/Sao_Paulo")  # UTC-3, no daylight saving since 2019
+    time.tzset()
+    try:
+        con = duckdb.connect()
+        con.execute("CREATE SCHEMA monitoring")
+        log = PredictionLog(tmp_path / "logs")
+        answer(log, 0)
+        log.close()
+        before = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        assert ingest_prediction_logs(con, tmp_path / "logs") == 1
+        after = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        ((ingested_at,),) = con.execute("SELECT ingested_at FROM monitoring.online_predictions").fetchall()
+        assert before <= ingested_at <= after
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
