@@ -476,6 +476,8 @@ def test_the_document_describes_the_running_server(tiny, published, tmp_path):
         assert "401" not in document["paths"]["/v1/models"]["get"]["responses"]
         parameters = document["paths"]["/v1/customers/{customer_id}/scores"]["get"]["parameters"]
         assert [p["example"] for p in parameters if p["name"] == "customer_id"] == ["alice"]  # the smallest scored id
+        listed = document["paths"]["/v1/customers/{customer_id}/recommendations"]["get"]["parameters"]
+        assert [(p["name"], p.get("example")) for p in listed] == [("customer_id", "alice"), ("k", None)]
         days = document["components"]["schemas"]["DemandRequest"]["properties"]["days"]["items"]
         assert "enum" not in days  # no forecast in this snapshot
 
