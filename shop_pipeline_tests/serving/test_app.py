@@ -400,6 +400,14 @@ def test_an_invalid_order_names_every_field_at_fault(api):
         "detail": "order_time: Value error, should be an ISO-8601 string; "
         "items: List should have at least 1 item after validation, not 0"
     }
+    for change, detail in (
+        (
+            {"order_time": "0001-01-01T10:00:00"},
+            "order_time: Value error, should be after 0001-01-01 and before 9999-12-31",
+        ),
+        ({"items": [{**ORDER["items"][0], "price": "30"}]}, "items.0.price: Value error, should be a number"),
+    ):
+        assert api.post("/v1/orders/risk", json={**ORDER, **change}).json() == {"detail": detail}
     assert api.post("/v1/orders/risk", json=[1]).json() == {
         "detail": "request: Input should be a valid dictionary or object to extract fields from"
     }
@@ -507,3 +515,28 @@ def test_the_document_describes_the_running_server(tiny, published, tmp_path):
         assert document["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
         assert document["paths"]["/v1/models"]["get"]["responses"]["401"]["headers"]["WWW-Authenticate"]
         assert "401" not in document["paths"]["/healthz"]["get"]["responses"]
+
+
+def test_order_times_reach_the_model_in_utc_whatever_the_servers_time_zone(api, monkeypatch):
+    import time
+
+    monkeypatch.setenv("TZ", "America/Sao_Paulo")  # UTC-3: a naive time must not be taken as local
+    time.tzset()
+    try:
+        scorer = OrderRiskStandIn()
+        serve_predictors(api, order_risk=scorer)
+        naive = {
+            **ORDER,
+            "order_time": "2031-04-01T12:00:00",
+            "session_id": "s",
+            "first_cart_at": "2031-04-01T11:00:00",
+        }
+        assert api.post("/v1/orders/risk", json=naive).status_code == 200
+        assert api.post("/v1/orders/risk", json=ORDER).status_code == 200  # +02:00
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
+    assert [(o.order_time, o.first_cart_at) for o in scorer.orders] == [
+        (dt.datetime(2031, 4, 1, 12, 0), dt.datetime(2031, 4, 1, 11, 0)),
+        (dt.datetime(2031, 4, 1, 10, 0), None),
+    ]

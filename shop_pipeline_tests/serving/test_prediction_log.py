@@ -4,8 +4,11 @@ once, however often the logs are read, and nothing from a line a crash cut short
 import datetime as dt
 import json
 import os
+import re
+import time
 
 import duckdb
+import pytest
 
 from shop_pipeline.serving.prediction_log import PredictionLog, ingest_prediction_logs
 
@@ -24,12 +27,27 @@ def rows(con) -> list[tuple]:
     ).fetchall()
 
 
-def test_each_answer_is_one_whole_json_line_in_this_processs_file(tmp_path):
-    log = PredictionLog(tmp_path / "logs")
+def in_a_time_zone_west_of_utc(monkeypatch) -> None:
+    """The process's local time is UTC-3 (undone by monkeypatch, then time.tzset in the caller's finally)."""
+    monkeypatch.setenv("TZ", "America/Sao_Paulo")  # UTC-3, no daylight saving since 2019
+    time.tzset()
+
+
+@pytest.fixture
+def west_of_utc(monkeypatch):
+    in_a_time_zone_west_of_utc(monkeypatch)
+    yield
+    monkeypatch.delenv("TZ")
+    time.tzset()
+
+
+def test_each_answer_is_one_whole_json_line_in_this_processs_file(tmp_path, west_of_utc):
+    folder = tmp_path / "serving" / "logs"  # made with its parents on the first answer
+    log = PredictionLog(folder)
     ids = [answer(log, n) for n in range(3)]
     log.close()
-    (path,) = (tmp_path / "logs").iterdir()
-    assert path.name.startswith("predictions-") and path.name.endswith(f"-{os.getpid()}.jsonl")
+    (path,) = folder.iterdir()
+    assert re.fullmatch(rf"predictions-\d{{8}}T\d{{12}}-{os.getpid()}\.jsonl", path.name)  # UTC start, pid
     lines = [json.loads(line) for line in path.read_text().splitlines()]
     assert [line["request_id"] for line in lines] == ids and len(set(ids)) == 3
     assert lines[1] | {"logged_at": None} == {
@@ -54,6 +72,12 @@ def test_a_full_file_is_left_as_it_is_and_the_next_answer_starts_a_new_one(tmp_p
     log.close()
     files = sorted((tmp_path / "logs").iterdir())
     assert [len(path.read_text().splitlines()) for path in files] == [1, 1, 1]
+    line_bytes = files[0].stat().st_size
+    exact = PredictionLog(tmp_path / "exact", max_file_bytes=line_bytes)  # full after exactly one line
+    answer(exact, 0)
+    answer(exact, 0)
+    exact.close()
+    assert len(list((tmp_path / "exact").iterdir())) == 2
 
 
 def test_the_logs_reach_the_table_exactly_once_and_a_cut_line_is_skipped(tmp_path):
@@ -102,10 +126,7 @@ def test_a_request_id_logged_twice_in_one_read_is_added_once(tmp_path):
 
 
 def test_ingested_at_is_utc_whatever_the_machines_time_zone(tmp_path, monkeypatch):
-    import time
-
-    monkeypatch.setenv("TZ", "America/Sao_Paulo")  # UTC-3, no daylight saving since 2019
-    time.tzset()
+    in_a_time_zone_west_of_utc(monkeypatch)
     try:
         con = duckdb.connect()
         con.execute("CREATE SCHEMA monitoring")

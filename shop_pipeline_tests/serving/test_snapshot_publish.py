@@ -147,7 +147,7 @@ def test_without_staged_events_or_a_registry_the_snapshot_is_empty_not_refused(t
     with connect(tiny.warehouse) as con:
         con.execute("DROP TABLE staging.events")
         con.execute("DROP TABLE ml.model_registry")
-        published = publish_snapshot(con, tiny.serving, tiny.models)
+        published = publish_if_changed(con, tiny.serving, tiny.models)
     assert published.rows["fallback"] == 0
     loaded = Snapshot.load(published.path)
     assert loaded.fallback == [] and loaded.models == []
