@@ -48,6 +48,8 @@ def test_each_answer_is_one_whole_json_line_in_this_processs_file(tmp_path, west
     log.close()
     (path,) = folder.iterdir()
     assert re.fullmatch(rf"predictions-\d{{8}}T\d{{12}}-{os.getpid()}\.jsonl", path.name)  # UTC start, pid
+    started = dt.datetime.strptime(path.name.split("-")[1], "%Y%m%dT%H%M%S%f")
+    assert abs(started - dt.datetime.now(dt.UTC).replace(tzinfo=None)) < dt.timedelta(hours=1)
     lines = [json.loads(line) for line in path.read_text().splitlines()]
     assert [line["request_id"] for line in lines] == ids and len(set(ids)) == 3
     assert lines[1] | {"logged_at": None} == {
@@ -78,6 +80,11 @@ def test_a_full_file_is_left_as_it_is_and_the_next_answer_starts_a_new_one(tmp_p
     answer(exact, 0)
     exact.close()
     assert len(list((tmp_path / "exact").iterdir())) == 2
+    roomy = PredictionLog(tmp_path / "roomy", max_file_bytes=line_bytes + 1)  # room for a second line
+    for _ in range(3):
+        answer(roomy, 0)
+    roomy.close()
+    assert sorted(len(p.read_text().splitlines()) for p in (tmp_path / "roomy").iterdir()) == [1, 2]
 
 
 def test_the_logs_reach_the_table_exactly_once_and_a_cut_line_is_skipped(tmp_path):
