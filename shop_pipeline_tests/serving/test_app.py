@@ -267,6 +267,15 @@ def test_a_body_over_the_limit_is_refused_whether_declared_or_streamed(tiny, pub
             headers={"content-type": "application/json"},
         )
         assert streamed.status_code == 413 and "over 1000 bytes" in streamed.json()["detail"]
+        at_the_limit = json.dumps({**ORDER, "order_id": "o-" + "x" * (1000 - len(small) + 1)}).encode()
+        assert len(at_the_limit) == 1000
+        streamed_at_the_limit = client.post(
+            "/v1/orders/risk",
+            content=(at_the_limit[i : i + 100] for i in range(0, 1000, 100)),
+            headers={"content-type": "application/json"},
+        )
+        # read whole (no 413): refused by validation, for its too long order id
+        assert streamed_at_the_limit.status_code == 422 and "order_id" in streamed_at_the_limit.json()["detail"]
         not_a_number = client.post(
             "/v1/orders/risk", content=small, headers={"content-type": "application/json", "content-length": "12a"}
         )
@@ -484,6 +493,9 @@ def test_the_document_describes_the_running_server(tiny, published, tmp_path):
         assert "401" not in document["paths"]["/v1/models"]["get"]["responses"]
         parameters = document["paths"]["/v1/customers/{customer_id}/scores"]["get"]["parameters"]
         assert [p["example"] for p in parameters if p["name"] == "customer_id"] == ["alice"]  # the smallest scored id
+        scores_responses = document["paths"]["/v1/customers/{customer_id}/scores"]["get"]["responses"]
+        assert scores_responses["404"]["description"].startswith("the customer has no scores")
+        assert scores_responses["503"]["description"] == "no serving snapshot is loaded yet (see /readyz)"
         listed = document["paths"]["/v1/customers/{customer_id}/recommendations"]["get"]["parameters"]
         assert [(p["name"], p.get("example")) for p in listed] == [("customer_id", "alice"), ("k", None)]
         days = document["components"]["schemas"]["DemandRequest"]["properties"]["days"]["items"]

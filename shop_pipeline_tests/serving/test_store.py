@@ -105,3 +105,10 @@ def test_the_watcher_loads_at_start_and_swaps_to_a_published_snapshot_until_stop
     publish(tiny, 3)
     time.sleep(0.3)
     assert store.current.snapshot_id == second.snapshot_id  # a stopped watcher swaps no more
+
+
+def test_the_recommenders_version_is_known_from_a_single_published_row(tiny):
+    with connect(tiny.warehouse) as con:
+        con.execute("DELETE FROM scoring.recommendations WHERE NOT (customer_id = 'alice' AND rank = 1)")
+    loaded = Snapshot.load(publish(tiny).path)
+    assert loaded.recommendation_version() == RECS_VERSION

@@ -3,7 +3,7 @@ that takes none: refusals that name the file, the line and what is wrong."""
 
 import pytest
 
-from shop_pipeline.sources.adapter import ImportFailed, csv_header
+from shop_pipeline.sources.adapter import ImportFailed, csv_header, quote_ident
 from shop_pipeline.sources.formats import ADAPTERS, adapter_for
 
 
@@ -37,3 +37,8 @@ def test_a_mapping_given_to_a_format_that_takes_none_is_refused_naming_the_forma
             adapter_for(name).checked_mapping({"event_time": "ts"})
         assert str(refused.value) == f"the {name} format takes no mapping"
     assert "generic" in ADAPTERS
+
+
+def test_a_column_name_is_quoted_as_one_sql_identifier_whatever_it_holds():
+    assert quote_ident('say "hi"') == '"say ""hi"""'
+    assert quote_ident("plain") == '"plain"'
