@@ -14,11 +14,15 @@ continues where the first stopped and re-checks only the functions that changed.
 Tests that start a subprocess (the CLI) see the mutants too: PYTHONPATH points at the mutated
 copy, and mutmut's MUTANT_UNDER_TEST reaches the child through the environment. But mutmut
 learns which tests reach a function only in its own process, so the API tests' server runs in
-a thread of the test process here (SHOP_PIPELINE_TEST_SERVER=in-process). The serving tests' shop
-(a pipeline run, ~20 s) is built once per invocation and copied for each mutant
-(SHOP_PIPELINE_TEST_SHOP_CACHE, shop_pipeline_tests/serving/conftest.py).
+a thread of the test process here (SHOP_PIPELINE_TEST_SERVER=in-process).
 
-Usage: python benchmarks/mutation.py [GROUP ...] [--children 2] [--mutants GLOB] [--survivors]
+The "serving" group runs the serving tests that need no pipeline run: a tiny snapshot published
+from a few rows (shop_pipeline_tests/serving/tiny_shop.py) and the app in process, about a second
+a mutant. The online model modules ("online") need the generated shop's trained models: its shop
+(a pipeline run, ~20 s) is built once per invocation and copied for each mutant
+(SHOP_PIPELINE_TEST_SHOP_CACHE, shop_pipeline_tests/serving/conftest.py), still ~30 s a mutant.
+
+Usage: python benchmarks/mutation.py [GROUP ...] [--children 2] [--mutants GLOB ...] [--survivors]
        (no GROUP: every group, in the order below); then benchmarks/mutation_score.py
 """
 
@@ -66,8 +70,21 @@ GROUPS: dict[str, tuple[list[str], list[str]]] = {
         ["shop_pipeline_tests/features"],
     ),
     "serving": (
+        ["shop_pipeline/serving/*"],
         [
-            "shop_pipeline/serving/*",
+            # a tiny snapshot published straight from a few rows (tiny_shop.py) and the app in process:
+            # about a second a mutant, where the generated shop's tests cost ~30 s (the "online" group)
+            "shop_pipeline_tests/serving/test_snapshot_publish.py",
+            "shop_pipeline_tests/serving/test_store.py",
+            "shop_pipeline_tests/serving/test_app.py",
+            "shop_pipeline_tests/serving/test_prediction_log.py",
+            "shop_pipeline_tests/serving/test_api.py::test_only_a_loopback_address_may_be_served_without_a_token",
+            "shop_pipeline_tests/serving/test_api.py::test_the_token_comes_from_the_file_else_the_environment_trimmed",
+            "shop_pipeline_tests/serving/test_api.py::test_serve_runs_the_app_of_the_home_on_the_given_address_with_its_token",
+        ],
+    ),
+    "online": (
+        [
             "shop_pipeline/ml/demand_forecast/online.py",
             "shop_pipeline/ml/order_risk/online.py",
             "shop_pipeline/ml/order_risk/order_history.py",
@@ -173,7 +190,7 @@ def undetected_mutants(workdir: Path) -> list[str]:
     return names
 
 
-def run_group(group: str, children: int, mutant_glob: str | None, survivors: bool = False) -> int:
+def run_group(group: str, children: int, mutant_globs: list[str], survivors: bool = False) -> int:
     modules, tests = GROUPS[group]
     workdir = WORK / group
     workdir.mkdir(parents=True, exist_ok=True)
@@ -196,8 +213,7 @@ def run_group(group: str, children: int, mutant_glob: str | None, survivors: boo
         SHOP_PIPELINE_TEST_SHOP_CACHE=str(shop_cache),
     )
     command = [str(ROOT / ".venv" / "bin" / "mutmut"), "run", "--max-children", str(children)]
-    if mutant_glob:
-        command.append(mutant_glob)
+    command.extend(mutant_globs)
     if survivors:
         names = undetected_mutants(workdir)
         if not names:
@@ -212,7 +228,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("groups", nargs="*", help=f"groups to run (default: all): {', '.join(GROUPS)}")
     parser.add_argument("--children", type=int, default=2, help="mutants tested at once")
-    parser.add_argument("--mutants", help="only mutants whose name matches this glob (mutmut's syntax)")
+    parser.add_argument(
+        "--mutants",
+        action="append",
+        default=[],
+        help="only mutants whose name matches this glob (mutmut's syntax); repeat for several",
+    )
     parser.add_argument(
         "--survivors",
         action="store_true",

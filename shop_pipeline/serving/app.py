@@ -90,20 +90,29 @@ class BodyLimit:
         if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
             await _too_large(self.limit, send)
             return
-        seen = 0
+        seen, refused, started = 0, False, False
 
         async def limited() -> dict:
-            nonlocal seen
+            nonlocal seen, refused
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.limit:
+                    refused = True
                     raise _BodyTooLarge()
             return message
 
-        try:
-            await self.app(scope, limited, send)
-        except _BodyTooLarge:
+        async def unless_refused(message: dict) -> None:
+            # FastAPI turns any error while it reads the body (ours included) into its own 400 answer:
+            # once the body is refused, that answer is dropped and the 413 sent instead
+            nonlocal started
+            if not refused:
+                started = True
+                await send(message)
+
+        with contextlib.suppress(_BodyTooLarge):
+            await self.app(scope, limited, unless_refused)
+        if refused and not started:
             await _too_large(self.limit, send)
 
 

@@ -13,6 +13,10 @@ CREATE OR REPLACE TEMP TABLE batch_file_ids (
 -- counted per file in batch_files.rows_erased)
 CREATE OR REPLACE TEMP TABLE batch_erased (user_id VARCHAR);
 CREATE OR REPLACE TEMP TABLE batch_pseudonyms (clear VARCHAR, pseudonym VARCHAR);
+-- a copy recorded as duplicate_file that keeps the rows of its replaced original (warehouse/ingest.py)
+CREATE OR REPLACE TEMP TABLE batch_promotions (
+    original_path VARCHAR, original_date DATE, path VARCHAR, partition_date DATE
+);
 CREATE OR REPLACE TEMP VIEW batch_events AS
 SELECT i.partition_date, i.source_file, r.line, r.event_id, r.event_time, r.event_type, CASE WHEN pseudonym_key() = 'clear' THEN r.user_id ELSE pu.pseudonym END AS user_id,
        CASE WHEN pseudonym_key() = 'clear' THEN r.session_id ELSE ps.pseudonym END AS session_id,

@@ -10,7 +10,9 @@ its published rows stay. A file no longer in the landing folder keeps its publis
 too: removing a landed file never deletes events (delete them on purpose, with SQL).
 
 Exactly once: a file whose SHA-256 was already ingested (under any name, in another
-partition, or earlier in this batch) is recorded as `duplicate_file` and adds no rows.
+partition, or earlier in this batch) is recorded as `duplicate_file` and adds no rows. When the
+file first ingested with those bytes is rewritten or fails to read, a recorded copy inherits its
+rows (`_promote_orphaned_copies`): no event is lost.
 Re-loading the same files gives the same rows: ingested_at is kept from the first time the
 same bytes were ingested at the same path.
 
@@ -52,6 +54,22 @@ _RECORDED = """
 SELECT path, partition_date, size_bytes, modified_ns, sha256, status, duplicate_of, rows_read, error, ingested_at
 FROM raw.ingested_files
 """
+
+# what load_batch records of a file (the other columns of raw.ingested_files are staging's counts)
+_RECORD_COLUMNS = (
+    "path",
+    "partition_date",
+    "size_bytes",
+    "sha256",
+    "file_format",
+    "status",
+    "duplicate_of",
+    "rows_read",
+    "rows_duplicate",
+    "error",
+    "ingested_at",
+    "modified_ns",
+)
 
 _INGESTED_SHA = "SELECT path, partition_date, sha256 FROM raw.ingested_files WHERE status = 'ingested'"
 
@@ -276,6 +294,7 @@ def load_batch(  # noqa: C901 - the exactly-once rounds below share their state 
         batch += round_batch
         to_read += round_files
         pending = waiting
+    records += _promote_orphaned_copies(con, recorded, replaced, known_sha, report)
     if ids:
         con.executemany("INSERT INTO batch_file_ids VALUES (?, ?, ?, ?)", ids)
     failed_ids = [
@@ -372,6 +391,71 @@ def check_pseudonym_key(con: duckdb.DuckDBPyConnection, now: dt.datetime) -> Non
         )
 
 
+def _promote_orphaned_copies(
+    con: duckdb.DuckDBPyConnection,
+    recorded: dict[tuple[str, dt.date], tuple],
+    replaced: set[tuple[str, dt.date]],
+    known_sha: dict[str, str],
+    report: BatchReport,
+) -> list[dict]:
+    """The records that keep the events of a replaced file's old bytes when a copy of them is still recorded.
+
+    A copy recorded earlier as duplicate_file has no rows of its own: it points at the file first ingested
+    with those bytes. When that file is rewritten or fails to read, its rows go; if no other file ingested
+    the bytes, the copy (the first by path) becomes the ingested one: its rows are the replaced file's old
+    rows under the copy's name and day (the same bytes give the same lines), moved by publish_batch in the
+    same transaction (batch_promotions). Any other copy then points at it. Nothing is read again, and a copy
+    on a day outside the batch keeps the events too (its day is staged when it is next run).
+    """
+    promotions, records = [], []
+    for path, day in sorted(replaced):
+        known = recorded.get((path, day))
+        if known is None or known[3] != "ingested" or known[2] in known_sha:
+            continue  # nothing was ingested from it, or its old bytes are still ingested under another name
+        copies = sorted(
+            (p, d) for (p, d), other in recorded.items() if other[3] == "duplicate_file" and other[2] == known[2]
+        )
+        copies = [copy for copy in copies if copy not in replaced]
+        if not copies:
+            continue
+        heir = copies[0]
+        known_sha[known[2]] = heir[0]
+        promotions.append((path, day, *heir))
+        for copy in copies:
+            records.append(_re_recorded(con, copy, heir, rows_read=known[5]))
+    if promotions:
+        con.executemany("INSERT INTO batch_promotions VALUES (?, ?, ?, ?)", promotions)
+        rewritten = {(r["path"], r["partition_date"]): r for r in records}
+        report.files = [f for f in report.files if (f.path, f.day) not in rewritten]
+        report.files += [
+            FileOutcome(
+                path=r["path"],
+                day=r["partition_date"],
+                status=r["status"],
+                rows_read=r["rows_read"],
+                error=None,
+                duplicate_of=r["duplicate_of"],
+            )
+            for r in records
+        ]
+    return records
+
+
+def _re_recorded(con, copy: tuple[str, dt.date], heir: tuple[str, dt.date], rows_read: int | None) -> dict:
+    """The record of a copy after its original was replaced: the heir ingested, the others its duplicates."""
+    columns = list(_RECORD_COLUMNS)
+    row = con.execute(
+        f"SELECT {', '.join(columns)} FROM raw.ingested_files WHERE path = $p AND partition_date = $d",
+        {"p": copy[0], "d": copy[1]},
+    ).fetchone()
+    record = dict(zip(columns, row))
+    if copy == heir:
+        record.update(status="ingested", duplicate_of=None, rows_read=rows_read, rows_duplicate=None)
+    else:
+        record.update(duplicate_of=heir[0])
+    return record
+
+
 def _unchanged(landed: LandedFile, known: tuple) -> FileOutcome:
     _, _, _, status, duplicate_of, rows_read, error, _ = known
     return FileOutcome(
@@ -403,6 +487,15 @@ def publish_batch(con: duckdb.DuckDBPyConnection, days: list[dt.date] | None = N
     longer landed. `days` is accepted for callers that name the batch's days; it narrows nothing.
     """
     with transaction(con), unordered_inserts(con):
+        # a replaced file's old rows, kept under the name of its copy (_promote_orphaned_copies): taken
+        # before the batch's files (the copy among them) lose their rows, added after
+        for table, kept in (("raw.events", "promoted_events"), ("raw.rejected_lines", "promoted_rejects")):
+            con.execute(
+                f"CREATE OR REPLACE TEMP TABLE {kept} AS "
+                f"SELECT t.* REPLACE (p.path AS source_file, p.partition_date AS partition_date) "
+                f"FROM {table} AS t JOIN batch_promotions AS p "
+                "ON t.source_file = p.original_path AND t.partition_date = p.original_date"
+            )
         for table, key, batch in (
             ("raw.events", "source_file", "batch_events"),
             ("raw.rejected_lines", "source_file", "batch_rejects"),
@@ -413,3 +506,6 @@ def publish_batch(con: duckdb.DuckDBPyConnection, days: list[dt.date] | None = N
                 f"WHERE t.partition_date = b.partition_date AND t.{key} = b.path"
             )
             con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM {batch}")
+        for table, kept in (("raw.events", "promoted_events"), ("raw.rejected_lines", "promoted_rejects")):
+            con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM {kept}")
+            con.execute(f"DROP TABLE {kept}")

@@ -296,7 +296,7 @@ def test_serve_runs_the_app_of_the_home_on_the_given_address_with_its_token(tmp_
     server.serve(home.home, host="0.0.0.0", port=8123, token_file=token_file, log_level="info")
     ((app, options),) = calls
     assert options == {"host": "0.0.0.0", "port": 8123, "log_level": "info", "access_log": False}
-    assert app.state.store.root == serving_root(home.home)
+    assert app.state.store.root == serving_root(home.home) == home.home / "serving"  # where the pipeline publishes
     assert (os.environ["OMP_NUM_THREADS"], os.environ["SHOP_PIPELINE_THREADS"]) == ("1", "1")
     import warnings
 
@@ -308,16 +308,22 @@ def test_serve_runs_the_app_of_the_home_on_the_given_address_with_its_token(tmp_
     assert client.get("/v1/models").status_code == 401
     assert client.get("/v1/models", headers={"Authorization": "Bearer s3cret"}).status_code == 503
 
+    calls.clear()  # this machine only (the default address): no token needed
+    server.serve(home.home)
+    ((local_app, options),) = calls
+    assert options == {"host": "127.0.0.1", "port": 8000, "log_level": "warning", "access_log": False}
+    assert TestClient(local_app).get("/v1/models").status_code == 503  # no snapshot yet, and no 401
+
     calls.clear()
     monkeypatch.setenv("OMP_NUM_THREADS", "4")  # the environment may override the one-thread default
-    server.serve(home.home, port=8124, token_file=token_file, workers=3)
+    server.serve(home.home, port=8124, token_file=token_file, workers=2)  # two is already several processes
     ((target, options),) = calls
     assert target == "shop_pipeline.serving.server:app_from_environment"
     assert options == {
         "factory": True,
         "host": "127.0.0.1",
         "port": 8124,
-        "workers": 3,
+        "workers": 2,
         "log_level": "warning",
         "access_log": False,
     }

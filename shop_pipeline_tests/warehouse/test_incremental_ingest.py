@@ -13,7 +13,7 @@ from shop_pipeline.sources.landing import discover, files_for_days
 from shop_pipeline.warehouse import ingest, staging
 from shop_pipeline.warehouse.staging import StagingRules
 from shop_pipeline_tests.landing_fixtures import event_line, write_events
-from shop_pipeline_tests.warehouse.helpers import DAY1, DAY2, NOW, rows, run_days, snapshot, stage
+from shop_pipeline_tests.warehouse.helpers import DAY1, DAY2, DAY3, NOW, rows, run_days, snapshot, stage
 
 
 def test_unchanged_files_are_not_read_again_and_unchanged_days_not_staged(con, landing):
@@ -294,6 +294,91 @@ def test_old_bytes_landed_again_under_a_new_name_keep_their_events_when_their_fi
     if what_became_of_the_file == "rewritten":
         expected.append(("e3", "events/x_2025-01-02.csv"))
     assert rows(con, "SELECT event_id, source_file FROM staging.events ORDER BY 1") == expected
+
+
+@pytest.mark.parametrize("what_became_of_the_file", ["rewritten", "unreadable"])
+@pytest.mark.parametrize("copy_day, run", [(DAY2, [DAY2]), (DAY3, [DAY2, DAY3])])
+def test_a_copy_recorded_as_duplicate_keeps_the_events_when_its_original_is_replaced(
+    con, landing, monkeypatch, what_became_of_the_file, copy_day, run
+):
+    """A copy of a file's bytes landed earlier was recorded as duplicate_file (no rows of its own). When the
+    original is rewritten (or can no longer be read), its old rows go: the copy then holds the only landed
+    instance of those events and becomes the ingested one, so nothing is lost."""
+    first = write_events(landing, "x_2025-01-02.csv", [event_line("e1"), event_line("e2", user="u2")])
+    copy_name = f"events/x_copy_{copy_day.isoformat()}.csv"
+    (landing / copy_name).write_bytes(first.read_bytes())
+    run_days(con, landing, run)
+    assert rows(con, "SELECT status, duplicate_of FROM raw.ingested_files WHERE path = $p", {"p": copy_name}) == [
+        ("duplicate_file", "events/x_2025-01-02.csv")
+    ]
+    if what_became_of_the_file == "rewritten":
+        write_events(landing, "x_2025-01-02.csv", [event_line("e3", user="u3")])
+    else:
+        os.utime(first, ns=(first.stat().st_mtime_ns + 10**9,) * 2)
+        _hashed_paths(monkeypatch, unreadable={"x_2025-01-02.csv"})
+
+    report = run_days(con, landing, run, now=NOW + dt.timedelta(hours=1))
+
+    assert ("events/x_copy_" + copy_day.isoformat() + ".csv", copy_day, "ingested") in [
+        (f.path, f.day, f.status) for f in report.changed
+    ]
+    assert rows(
+        con, "SELECT status, duplicate_of, rows_read FROM raw.ingested_files WHERE path = $p", {"p": copy_name}
+    ) == [("ingested", None, 2)]
+    expected = [("e1", copy_name, copy_day), ("e2", copy_name, copy_day)]
+    if what_became_of_the_file == "rewritten":
+        expected.append(("e3", "events/x_2025-01-02.csv", DAY2))
+    assert rows(con, "SELECT event_id, source_file, partition_date FROM staging.events ORDER BY 1") == expected
+    assert rows(con, "SELECT event_id, source_file, partition_date FROM raw.events ORDER BY 1") == expected
+    # ingested_at stays the first time these bytes were ingested
+    assert rows(con, "SELECT DISTINCT ingested_at FROM raw.events WHERE source_file = $p", {"p": copy_name}) == [(NOW,)]
+    # and a run on unchanged files changes nothing more (an unreadable file is tried again each run)
+    if what_became_of_the_file == "rewritten":
+        before = snapshot(con)
+        run_days(con, landing, run, now=NOW + dt.timedelta(hours=2))
+        assert snapshot(con) == before
+
+
+def test_a_copy_on_a_day_outside_the_run_keeps_the_events_and_its_day_is_staged_when_next_run(con, landing):
+    first = write_events(landing, "x_2025-01-02.csv", [event_line("e1"), event_line("e2", user="u2")])
+    (landing / "events" / "x_copy_2025-01-03.csv").write_bytes(first.read_bytes())
+    run_days(con, landing, [DAY2, DAY3])
+    write_events(landing, "x_2025-01-02.csv", [event_line("e3", user="u3")])
+
+    run_days(con, landing, [DAY2], now=NOW + dt.timedelta(hours=1))  # the copy's day is not in this run
+
+    assert rows(con, "SELECT event_id, source_file, partition_date FROM raw.events ORDER BY 1") == [
+        ("e1", "events/x_copy_2025-01-03.csv", DAY3),
+        ("e2", "events/x_copy_2025-01-03.csv", DAY3),
+        ("e3", "events/x_2025-01-02.csv", DAY2),
+    ]
+    assert staging.days_to_stage(con, [DAY2, DAY3], StagingRules()) == [DAY3]
+    stage(con, [DAY3])
+    assert rows(con, "SELECT event_id, partition_date FROM staging.events ORDER BY 1") == [
+        ("e1", DAY3),
+        ("e2", DAY3),
+        ("e3", DAY2),
+    ]
+
+
+def test_of_several_recorded_copies_one_keeps_the_events_and_the_others_point_at_it(con, landing):
+    first = write_events(landing, "x_2025-01-02.csv", [event_line("e1")])
+    for name in ("y_copy_2025-01-02.csv", "w_copy_2025-01-02.csv"):
+        (landing / "events" / name).write_bytes(first.read_bytes())
+    run_days(con, landing, [DAY2])
+    write_events(landing, "x_2025-01-02.csv", [event_line("e3", user="u3")])
+
+    report = run_days(con, landing, [DAY2], now=NOW + dt.timedelta(hours=1))
+
+    assert sorted((f.path, f.status, f.duplicate_of) for f in report.changed) == [
+        ("events/w_copy_2025-01-02.csv", "ingested", None),
+        ("events/x_2025-01-02.csv", "ingested", None),
+        ("events/y_copy_2025-01-02.csv", "duplicate_file", "events/w_copy_2025-01-02.csv"),
+    ]
+    assert rows(con, "SELECT event_id, source_file FROM staging.events ORDER BY 1") == [
+        ("e1", "events/w_copy_2025-01-02.csv"),
+        ("e3", "events/x_2025-01-02.csv"),
+    ]
 
 
 def test_a_warehouse_recorded_without_modification_times_is_checked_once_and_stays_the_same(con, landing):
