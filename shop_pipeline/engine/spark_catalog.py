@@ -112,8 +112,9 @@ def create_statement(table: str, lake: str) -> str:
 def register_tables(spark, lake: str, tables: Iterable[str] | None = None) -> list[str]:
     """Create the databases and the external Parquet tables `tables` (default: every table with a
     DDL file) under `lake`; existing tables keep their data and get any column added since
-    (ALTER TABLE ADD COLUMNS), and partitioned ones discover month folders written directly to
-    the lake (RECOVER PARTITIONS). Returns the tables registered."""
+    (ALTER TABLE ADD COLUMNS). Partitioned ones, new or not, discover the month folders already on
+    the lake (RECOVER PARTITIONS): a table created over existing folders knows none of them, so a
+    new driver would read an existing lake as empty. Returns the tables registered."""
     names = list(tables) if tables is not None else list(ddl.tables())
     for schema in dict.fromkeys(t.split(".")[0] for t in names):
         spark.sql(f"CREATE DATABASE IF NOT EXISTS {quote_identifier(schema)}")
@@ -122,8 +123,8 @@ def register_tables(spark, lake: str, tables: Iterable[str] | None = None) -> li
         spark.sql(create_statement(table, lake))
         if existed:
             _add_missing_columns(spark, table)
-            if layout(table).partition_column:
-                spark.sql(f"ALTER TABLE {table_name(table)} RECOVER PARTITIONS")
+        if layout(table).partition_column:
+            spark.sql(f"ALTER TABLE {table_name(table)} RECOVER PARTITIONS")
     return names
 
 

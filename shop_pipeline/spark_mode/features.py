@@ -109,10 +109,8 @@ def point_catalog(spark, lake: str, tables) -> None:
     lake's, or miss month folders written since): dropping an external table keeps its files."""
     for table in tables:
         spark.sql(f"DROP TABLE IF EXISTS {table_name(table)}")
-    register_tables(spark, lake, tables)
+    register_tables(spark, lake, tables)  # recovers the month folders
     for table in tables:
-        if layout(table).partition_column:
-            spark.sql(f"ALTER TABLE {table_name(table)} RECOVER PARTITIONS")
         spark.catalog.refreshTable(table)
 
 
