@@ -20,7 +20,7 @@ The "serving" group runs the serving tests that need no pipeline run: a tiny sna
 from a few rows (shop_pipeline_tests/serving/tiny_shop.py) and the app in process, about a second
 a mutant. The online model modules ("online") need the generated shop's trained models: its shop
 (a pipeline run, ~20 s) is built once per invocation and copied for each mutant
-(SHOP_PIPELINE_TEST_SHOP_CACHE, shop_pipeline_tests/serving/conftest.py), still ~30 s a mutant.
+(SHOP_PIPELINE_TEST_SHOP_CACHE, shop_pipeline_tests/pipeline_shop.py), still ~30 s a mutant.
 
 Usage: python benchmarks/mutation.py [GROUP ...] [--children 2] [--mutants GLOB ...] [--survivors]
        (no GROUP: every group, in the order below); then benchmarks/mutation_score.py
