@@ -195,24 +195,33 @@ def _descendants(root: int) -> list[int]:
 # -- the engines -------------------------------------------------------------------------------
 
 
-def duckdb_features(shop) -> None:
+# Each step returns its seconds (the work alone) and the rows it produced per table, which main()
+# compares across engines: a step that read nothing would otherwise look fast.
+
+
+def duckdb_features(shop) -> tuple[float, dict[str, int]]:
     from shop_pipeline import sql
     from shop_pipeline.warehouse.connection import connect
 
     with connect(shop.warehouse) as con:
+        started = time.perf_counter()
         for name in FEATURE_STATEMENTS:
             con.execute(
                 f"CREATE OR REPLACE TEMP TABLE bench_{name} AS {sql.load(name)}", statement_params(name, shop.as_of)
             )
+        seconds = time.perf_counter() - started
+        return seconds, {n: con.execute(f"SELECT count(*) FROM bench_{n}").fetchone()[0] for n in FEATURE_STATEMENTS}
 
 
-def duckdb_scoring(shop) -> None:
+def duckdb_scoring(shop) -> tuple[float, dict[str, int]]:
     from shop_pipeline.ml.common import registry
     from shop_pipeline.ml.models import MODELS
     from shop_pipeline.warehouse.connection import connect
 
     specs = {spec.name: spec for spec in MODELS}
+    scored = {}
     with connect(shop.warehouse) as con:
+        started = time.perf_counter()
         for name, features_table in SCORED.items():
             spec = specs[name]
             row = registry.champion(con, name)
@@ -222,18 +231,27 @@ def duckdb_scoring(shop) -> None:
             con.register("bench_scores", scores)
             con.execute(f"CREATE OR REPLACE TEMP TABLE bench_{name}_scores AS SELECT * FROM bench_scores")
             con.unregister("bench_scores")
+            scored[name] = len(features)
+        return time.perf_counter() - started, scored
 
 
-def spark_features(spark, shop, lake_uri: str) -> None:
+def spark_features(spark, shop, lake_uri: str) -> tuple[float, dict[str, int]]:
     from shop_pipeline.engine import lake
     from shop_pipeline.sql import dialects
 
+    started = time.perf_counter()
     for name in FEATURE_STATEMENTS:
         frame = dialects.execute(spark, dialects.load(name, "spark"), statement_params(name, shop.as_of))
         lake.write_partitions(frame, lake.lake_table(lake_uri, FEATURE_TABLES[name]))
+    seconds = time.perf_counter() - started
+    counts = {}
+    for name in FEATURE_STATEMENTS:
+        spark.catalog.refreshTable(FEATURE_TABLES[name])
+        counts[name] = spark.table(FEATURE_TABLES[name]).count()
+    return seconds, counts
 
 
-def spark_scoring(spark, shop, lake_uri: str) -> None:
+def spark_scoring(spark, shop, lake_uri: str) -> tuple[float, dict[str, int]]:
     from shop_pipeline.ml.common import registry
     from shop_pipeline.ml.common.spark_scoring import artifact_ref, score_to_lake
     from shop_pipeline.ml.models import MODELS
@@ -242,10 +260,16 @@ def spark_scoring(spark, shop, lake_uri: str) -> None:
     specs = {spec.name: spec for spec in MODELS}
     with connect(shop.warehouse, read_only=True) as con:
         rows = {name: registry.champion(con, name) for name in SCORED}
+    scored = {}
+    started = time.perf_counter()
     for name, features_table in SCORED.items():
         spark.catalog.refreshTable(features_table)  # the feature step just rewrote it
         features = spark.table(features_table)
         score_to_lake(specs[name], features, artifact_ref(rows[name], shop.home / "models"), shop.as_of, lake_uri)
+    seconds = time.perf_counter() - started
+    for name, features_table in SCORED.items():
+        scored[name] = spark.table(features_table).count()
+    return seconds, scored
 
 
 class Cluster:
@@ -317,9 +341,7 @@ def measure(engine: str, shop, lake_uri: str, workdir: Path, worker_memory: str)
                     "scoring": lambda: spark_scoring(spark, shop, lake_uri),
                 }
             for step, run in steps.items():
-                started = time.perf_counter()
-                run()
-                result[step] = time.perf_counter() - started
+                result[step], result[f"{step} rows"] = run()
         finally:
             if cluster is not None:
                 cluster.stop()
@@ -367,6 +389,14 @@ def main() -> None:
         for process in busy:
             process.kill()
     print()
+    mismatched = False
+    for step in ("features", "scoring"):
+        for r in results:
+            print(f"rows {step} {r['engine']} repeat {r['repeat'] or 'warm-up'}: {r[f'{step} rows']}")
+        if len({tuple(sorted(r[f"{step} rows"].items())) for r in results}) > 1:
+            mismatched = True
+            print(f"ROWS DIFFER between engines in the {step} step: the timings above do not compare the same work")
+    print()
     header = [
         "engine",
         "repeat",
@@ -405,6 +435,8 @@ def main() -> None:
             verdict = "meets" if speedup >= 1.5 else "misses"
             print(f"{step}: two workers {speedup:.2f}x one worker (best of {args.repeats}; target 1.5x: {verdict})")
     print(f"# {load()}")
+    if mismatched:
+        sys.exit(1)
 
 
 if __name__ == "__main__":

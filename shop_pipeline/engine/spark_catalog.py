@@ -123,9 +123,19 @@ def register_tables(spark, lake: str, tables: Iterable[str] | None = None) -> li
         spark.sql(create_statement(table, lake))
         if existed:
             _add_missing_columns(spark, table)
-        if layout(table).partition_column:
+        if layout(table).partition_column and _folder_exists(lake, table):
             spark.sql(f"ALTER TABLE {table_name(table)} RECOVER PARTITIONS")
     return names
+
+
+def _folder_exists(lake: str, table: str) -> bool:
+    """Whether `table` has a folder on the lake yet (RECOVER PARTITIONS fails on a missing one)."""
+    from pyarrow import fs as pafs
+
+    from shop_pipeline.engine.lake import lake_table
+
+    filesystem, base = lake_table(lake, table).filesystem()
+    return filesystem.get_file_info(base).type == pafs.FileType.Directory
 
 
 def _add_missing_columns(spark, table: str) -> None:
