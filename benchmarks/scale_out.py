@@ -244,11 +244,18 @@ def spark_features(spark, shop, lake_uri: str) -> tuple[float, dict[str, int]]:
         frame = dialects.execute(spark, dialects.load(name, "spark"), statement_params(name, shop.as_of))
         lake.write_partitions(frame, lake.lake_table(lake_uri, FEATURE_TABLES[name]))
     seconds = time.perf_counter() - started
-    counts = {}
-    for name in FEATURE_STATEMENTS:
-        spark.catalog.refreshTable(FEATURE_TABLES[name])
-        counts[name] = spark.table(FEATURE_TABLES[name]).count()
-    return seconds, counts
+    refresh(spark, lake_uri, FEATURE_TABLES.values())
+    return seconds, {name: spark.table(FEATURE_TABLES[name]).count() for name in FEATURE_STATEMENTS}
+
+
+def refresh(spark, lake_uri: str, tables) -> None:
+    """The catalog sees what the feature step wrote: a monthly table registered before its first
+    write knows no month folder until they are recovered (as the feature assets' point_catalog does)."""
+    from shop_pipeline.engine.spark_catalog import register_tables
+
+    register_tables(spark, lake_uri, list(tables))
+    for name in tables:
+        spark.catalog.refreshTable(name)
 
 
 def spark_scoring(spark, shop, lake_uri: str) -> tuple[float, dict[str, int]]:
@@ -262,8 +269,8 @@ def spark_scoring(spark, shop, lake_uri: str) -> tuple[float, dict[str, int]]:
         rows = {name: registry.champion(con, name) for name in SCORED}
     scored = {}
     started = time.perf_counter()
+    refresh(spark, lake_uri, SCORED.values())  # the feature step just rewrote them
     for name, features_table in SCORED.items():
-        spark.catalog.refreshTable(features_table)  # the feature step just rewrote it
         features = spark.table(features_table)
         score_to_lake(specs[name], features, artifact_ref(rows[name], shop.home / "models"), shop.as_of, lake_uri)
     seconds = time.perf_counter() - started
