@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 
+import duckdb
 import numpy as np
 import pandas as pd
 import pytest
@@ -290,9 +291,18 @@ def _fake_tables(monkeypatch, first_day: dt.date, horizon: int):
     return calls
 
 
-def test_run_uses_two_time_windows_and_never_labels_past_as_of(monkeypatch):
+@pytest.fixture
+def con():
+    """A connection with no training session's tables: the tables the run reads are faked above, and
+    the engine's counts (ml/common/training_data.session_counts) are absent, as in DuckDB mode."""
+    connection = duckdb.connect()
+    yield connection
+    connection.close()
+
+
+def test_run_uses_two_time_windows_and_never_labels_past_as_of(monkeypatch, con):
     calls = _fake_tables(monkeypatch, dt.date(2025, 1, 1), 30)
-    run = run_propensity(None, AS_OF, 30, seed=1)
+    run = run_propensity(con, AS_OF, 30, seed=1)
     assert run.plan.mode == "two_window"
     assert ("labels", dt.date(2025, 1, 30)) in calls and ("labels", dt.date(2025, 3, 1)) in calls
     assert all(day + dt.timedelta(days=30) <= AS_OF for kind, day in calls if kind == "labels")
@@ -302,9 +312,9 @@ def test_run_uses_two_time_windows_and_never_labels_past_as_of(monkeypatch):
     assert "| hgb_calibrated |" in metrics_table_markdown(rows)
 
 
-def test_run_with_a_273_day_horizon_serves_a_probabilistic_model_from_calibration_data(monkeypatch):
+def test_run_with_a_273_day_horizon_serves_a_probabilistic_model_from_calibration_data(monkeypatch, con):
     calls = _fake_tables(monkeypatch, dt.date(2024, 3, 1), 273)
-    run = run_propensity(None, AS_OF, 273, seed=1)
+    run = run_propensity(con, AS_OF, 273, seed=1)
     assert run.plan.mode == "calibration_holdout"
     assert set(run.evaluations) == {BGNBD, MBGNBD, RANDOM}  # no labelled window: no supervised
     assert run.serving_candidate in PROBABILISTIC and run.value_candidate in PROBABILISTIC
@@ -317,7 +327,7 @@ def test_run_with_a_273_day_horizon_serves_a_probabilistic_model_from_calibratio
     assert {"value_bgnbd", "value_mbgnbd", "historical_rate"} <= set(rows) and "value_hurdle" not in rows
 
 
-def test_a_training_window_with_too_few_customers_leaves_the_probabilistic_models(monkeypatch):
+def test_a_training_window_with_too_few_customers_leaves_the_probabilistic_models(monkeypatch, con):
     from shop_pipeline.features import tables
 
     _fake_tables(monkeypatch, dt.date(2025, 1, 1), 30)
@@ -330,7 +340,7 @@ def test_a_training_window_with_too_few_customers_leaves_the_probabilistic_model
         "customer_labels_frame",
         lambda con, day, h, known_by=None: synthetic(few, seed=day.toordinal() % 1000, as_of=day, horizon=h)[1],
     )
-    run = run_propensity(None, AS_OF, 30, seed=1)
+    run = run_propensity(con, AS_OF, 30, seed=1)
     assert run.plan.mode == "calibration_holdout" and run.plan.eval_cutoff == dt.date(2025, 3, 1)
     assert f"holds {few} customers" in run.plan.note
     assert BASELINE not in run.evaluations and CHALLENGER not in run.evaluations
