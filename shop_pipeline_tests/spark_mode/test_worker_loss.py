@@ -104,17 +104,6 @@ class WorkerKiller(threading.Thread):
             time.sleep(0.01)
 
 
-def _failed_tasks(spark, group: str) -> int:
-    tracker = spark.sparkContext.statusTracker()
-    failed = 0
-    for job_id in tracker.getJobIdsForGroup(group):
-        job = tracker.getJobInfo(job_id)
-        for stage_id in job.stageIds if job else ():
-            stage = tracker.getStageInfo(stage_id)
-            failed += stage.numFailedTasks if stage else 0
-    return failed
-
-
 def _on_lake(lake: str) -> pd.DataFrame:
     with lake_summary_connection(lake, [TABLE]) as con:
         return con.execute(f"SELECT * FROM {TABLE}").df()
@@ -146,7 +135,9 @@ def test_a_worker_killed_during_a_feature_asset_changes_nothing_in_its_table(
     assert killer.error is None, killer.error
     assert killer.killed_with_running_tasks >= 1, "the run ended before a task ran on the worker to kill"
     assert spark_cluster.alive_worker_addresses() == {spark_cluster.workers[0].address}
-    assert _failed_tasks(spark, JOB_GROUP) >= 1  # the lost tasks, run again on the other executor
+    # Not asserted: a failed-task count. The status tracker shows a stage's latest attempt, which after
+    # the lost executor's resubmission may count 0 failures (seen in CI); the proof that tasks were lost
+    # is the kill landing while the driver counted a task in flight on that worker (above).
 
     expected = _in_warehouse(paths)
     assert len(expected) > 20
