@@ -129,17 +129,11 @@ def calibrate(
     if c < 0 or before.sum() < MIN_TRAIN_ROWS or y[before].sum() <= 0:
         fitted.interval_method = "in-sample residuals"
         return
-    present = np.flatnonzero(~np.isnan(units[:, c]))
-    hs = np.arange(1, horizon + 1)
-    cp, ch = np.repeat(present, len(hs)), np.tile(hs, len(present))
-    keep = ~np.isnan(units[cp, c + ch])
-    cp, ch = cp[keep], ch[keep]
-    if len(cp) < MIN_TRAIN_ROWS:
+    pairs = calibration_pairs(units, c, horizon, cfg.max_calibration_rows, seed + 1)
+    if pairs is None:
         fitted.interval_method = "in-sample residuals"
         return
-    if len(cp) > cfg.max_calibration_rows:
-        pick = np.sort(np.random.default_rng(seed + 1).choice(len(cp), cfg.max_calibration_rows, replace=False))
-        cp, ch = cp[pick], ch[pick]
+    cp, ch = pairs
     co = np.full(len(cp), c)
     X_before, y_before = X[before].reset_index(drop=True), y[before]
     cX = design_matrix(panel, cp, co, ch, known_target_days(panel, cp, c + ch))
@@ -155,6 +149,25 @@ def calibrate(
     fitted.calibration_rows = len(cp)
 
 
+def calibration_pairs(
+    units: np.ndarray, c: int, horizon: int, max_rows: int, sample_seed: int
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """The (product, horizon) pairs measured from the calibration origin `c`: every product with a
+    row at `c` and at `c + h`, a seeded sample of `max_rows` of them when there are more; None when
+    fewer than MIN_TRAIN_ROWS."""
+    present = np.flatnonzero(~np.isnan(units[:, c]))
+    hs = np.arange(1, horizon + 1)
+    cp, ch = np.repeat(present, len(hs)), np.tile(hs, len(present))
+    keep = ~np.isnan(units[cp, c + ch])
+    cp, ch = cp[keep], ch[keep]
+    if len(cp) < MIN_TRAIN_ROWS:
+        return None
+    if len(cp) > max_rows:
+        pick = np.sort(np.random.default_rng(sample_seed).choice(len(cp), max_rows, replace=False))
+        cp, ch = cp[pick], ch[pick]
+    return cp, ch
+
+
 def calibrate_statistical(
     fitted: FittedForecaster, panel: Panel, train_end: int, horizon: int, seed: int, cfg: ForecastConfig
 ) -> None:
@@ -165,16 +178,10 @@ def calibrate_statistical(
     if c < 0:
         return
     units = panel.m["units"]
-    present = np.flatnonzero(~np.isnan(units[:, c]))
-    hs = np.arange(1, horizon + 1)
-    cp, ch = np.repeat(present, len(hs)), np.tile(hs, len(present))
-    keep = ~np.isnan(units[cp, c + ch])
-    cp, ch = cp[keep], ch[keep]
-    if len(cp) < MIN_TRAIN_ROWS:
+    pairs = calibration_pairs(units, c, horizon, cfg.max_calibration_rows, seed + 2)
+    if pairs is None:
         return
-    if len(cp) > cfg.max_calibration_rows:
-        pick = np.sort(np.random.default_rng(seed + 2).choice(len(cp), cfg.max_calibration_rows, replace=False))
-        cp, ch = cp[pick], ch[pick]
+    cp, ch = pairs
     predicted, _segment = forecast_methods(panel, cp, c, ch, STAT_METHODS)
     actual_log = np.log1p(units[cp, c + ch])
     for name, p50 in predicted.items():
