@@ -17,19 +17,16 @@ import pandas as pd
 import pytest
 
 from shop_pipeline import sql
-from shop_pipeline.engine.layout import MONTH_COLUMN, layout
 from shop_pipeline.features.columns import NO_EVENT_DAYS, cutoff_for
 from shop_pipeline.features.interactions import interactions_params, window_params
 from shop_pipeline.features.order_features import EXPENSIVE_RATIO
 from shop_pipeline.features.order_features import _params as order_feature_params
-from shop_pipeline.sources.landing import discover
 from shop_pipeline.sql import dialects
-from shop_pipeline.synth import GeneratorConfig, generate_shop
-from shop_pipeline.warehouse.catalog import load_catalog, load_marketing
+from shop_pipeline.synth import GeneratorConfig
 from shop_pipeline.warehouse.connection import connect
-from shop_pipeline.warehouse.ingest import load_batch, publish_batch
-from shop_pipeline.warehouse.staging import StagingRules, file_counts, publish_staging, stage_days
+from shop_pipeline.warehouse.staging import StagingRules
 from shop_pipeline_tests.engine.spark_catalogs import fresh_catalog
+from shop_pipeline_tests.spark_mode.lake_shop import copy_to_lake, stage_shop
 
 # Statement by statement on both engines: slow (minutes); the default suite runs the same SQL
 # through the assets in spark_mode/test_feature_parity.py. Run with -m slow.
@@ -47,21 +44,10 @@ LAKE_TABLES = ("raw.events", "raw.products", "raw.promotions", "raw.ad_spend", "
 @pytest.fixture(scope="module")
 def shop(tmp_path_factory):
     """The DuckDB warehouse of a generated shop, ingested and staged; its days."""
-    home = tmp_path_factory.mktemp("shop")
-    generate_shop(home, GeneratorConfig(events=4_000, days=12, seed=5))
-    landing = home / "landing"
-    warehouse = home / "shop.duckdb"
-    with connect(warehouse) as con:
-        load_catalog(con, landing / "catalog" / "products.csv")
-        load_marketing(con, landing / "marketing" / "ad_spend.csv", landing / "marketing" / "promotions.csv")
-        files = discover(landing)
-        days = sorted({f.day for f in files})
-        load_batch(con, files, days, now=dt.datetime(2030, 1, 1))
-        publish_batch(con, days)
-        stage_days(con, days, StagingRules())
-        publish_staging(con, days, file_counts(con, days))
+    paths, days = stage_shop(tmp_path_factory.mktemp("shop"), GeneratorConfig(events=4_000, days=12, seed=5))
+    with connect(paths.warehouse, read_only=True) as con:
         assert con.execute("SELECT count(*) FROM staging.events").fetchall()[0][0] > 1000
-    return warehouse, days
+    return paths.warehouse, days
 
 
 @pytest.fixture(scope="module")
@@ -70,23 +56,10 @@ def spark(spark, shop, tmp_path_factory):
     warehouse, _ = shop
     lake = tmp_path_factory.mktemp("lake")
     with connect(warehouse) as con:
-        for table in LAKE_TABLES:
-            where = layout(table)
-            target = where.location(str(lake))
-            (lake / where.schema).mkdir(exist_ok=True)
-            if where.partition_column:
-                con.execute(
-                    f"COPY (SELECT *, strftime({where.month_of}, '%Y-%m') AS {MONTH_COLUMN} FROM {table}) "
-                    f"TO '{target}' (FORMAT parquet, PARTITION_BY ({MONTH_COLUMN}))"
-                )
-            else:
-                (lake / where.schema / where.name).mkdir()
-                con.execute(f"COPY {table} TO '{target}/part-0.parquet' (FORMAT parquet)")
+        copy_to_lake(con, lake, LAKE_TABLES)
     session = spark
-    fresh_catalog(session, lake.as_uri())
+    fresh_catalog(session, lake.as_uri())  # registers the tables with their month folders
     for table in LAKE_TABLES:
-        if layout(table).partition_column:
-            session.sql(f"ALTER TABLE {table} RECOVER PARTITIONS")
         session.catalog.refreshTable(table)
     return session
 

@@ -31,14 +31,11 @@ FEATURE_KEYS = {
 }
 
 
-def staged_shop_on_lake(home: Path, lake: Path, config: GeneratorConfig, before: dt.date | None = None) -> ShopPaths:
-    """Generate a shop in `home`, ingest and stage it into its warehouse, and copy the feature
-    assets' input tables to the lake folder `lake` (staging.events: only the days before `before`
-    when given; `publish_staged_days` lands the others later)."""
+def stage_shop(home: Path, config: GeneratorConfig) -> tuple[ShopPaths, list[dt.date]]:
+    """Generate a shop in `home` and ingest and stage all of it into its warehouse; its days."""
     paths = ShopPaths.at(home).ensure()
     generate_shop(paths.home, config)
     landing = paths.home / "landing"
-    lake.mkdir(parents=True, exist_ok=True)
     with connect(paths.warehouse) as con:
         load_catalog(con, landing / "catalog" / "products.csv")
         load_marketing(con, landing / "marketing" / "ad_spend.csv", landing / "marketing" / "promotions.csv")
@@ -48,19 +45,35 @@ def staged_shop_on_lake(home: Path, lake: Path, config: GeneratorConfig, before:
         publish_batch(con, days)
         stage_days(con, days, StagingRules())
         publish_staging(con, days, file_counts(con, days))
-        for table in FEATURE_INPUTS:
-            where = layout(table)
-            target = where.location(str(lake))
-            (lake / where.schema).mkdir(exist_ok=True)
-            if where.partition_column:
-                until = "" if before is None else f"WHERE partition_date < DATE '{before.isoformat()}'"
-                con.execute(
-                    f"COPY (SELECT *, strftime({where.month_of}, '%Y-%m') AS {MONTH_COLUMN} FROM {table} {until}) "
-                    f"TO '{target}' (FORMAT parquet, PARTITION_BY ({MONTH_COLUMN}))"
-                )
-            else:
-                (lake / where.schema / where.name).mkdir()
-                con.execute(f"COPY {table} TO '{target}/part-0.parquet' (FORMAT parquet)")
+    return paths, days
+
+
+def copy_to_lake(con, lake: Path, tables, before: dt.date | None = None) -> None:
+    """Copy `tables` of the warehouse `con` to the lake folder `lake` (Hive month folders for the
+    monthly ones; only the days before `before` when given)."""
+    lake.mkdir(parents=True, exist_ok=True)
+    for table in tables:
+        where = layout(table)
+        target = where.location(str(lake))
+        (lake / where.schema).mkdir(exist_ok=True)
+        if where.partition_column:
+            until = "" if before is None else f"WHERE partition_date < DATE '{before.isoformat()}'"
+            con.execute(
+                f"COPY (SELECT *, strftime({where.month_of}, '%Y-%m') AS {MONTH_COLUMN} FROM {table} {until}) "
+                f"TO '{target}' (FORMAT parquet, PARTITION_BY ({MONTH_COLUMN}))"
+            )
+        else:
+            (lake / where.schema / where.name).mkdir()
+            con.execute(f"COPY {table} TO '{target}/part-0.parquet' (FORMAT parquet)")
+
+
+def staged_shop_on_lake(home: Path, lake: Path, config: GeneratorConfig, before: dt.date | None = None) -> ShopPaths:
+    """Generate a shop in `home`, ingest and stage it into its warehouse, and copy the feature
+    assets' input tables to the lake folder `lake` (staging.events: only the days before `before`
+    when given; `publish_staged_days` lands the others later)."""
+    paths, _ = stage_shop(home, config)
+    with connect(paths.warehouse) as con:
+        copy_to_lake(con, lake, FEATURE_INPUTS, before)
     return paths
 
 
