@@ -7,6 +7,10 @@ import pytest
 from shop_pipeline.automation_rules import (
     FileVersion,
     LandingCursor,
+    ModelFacts,
+    MonitoringFacts,
+    RetrainPolicy,
+    retrain_triggers,
     scan_landing,
     yesterday_partition,
 )
@@ -113,3 +117,39 @@ def test_schedule_settings_from_the_environment(monkeypatch):
     monkeypatch.setenv(DAILY_HOUR_ENV, "25")
     with pytest.raises(ValueError, match="time of day"):
         ScheduleSettings.from_env()
+
+
+# -- retraining thresholds at their boundary values (retrain_triggers; the sensor's wiring is
+# defs/test_automation_retrain.py) ------------------------------------------------------------
+
+RETRAIN_NOW = dt.datetime(2025, 4, 1, 6, 0)
+POLICY = RetrainPolicy(min_new_events=1000, max_psi=0.25, max_champion_age_days=30)
+
+
+def retrain_codes(new_events=0, champion_age=dt.timedelta(days=1), psi=0.0):
+    model = ModelFacts(
+        model_name="demand_forecast",
+        champion_version="v1",
+        champion_promoted_at=RETRAIN_NOW - champion_age,
+        champion_train_end=dt.date(2025, 3, 30),
+        latest_version="v1",
+        latest_as_of=dt.date(2025, 3, 30),
+        new_clean_events=new_events,
+    )
+    facts = MonitoringFacts(RETRAIN_NOW, dt.date(2025, 3, 31), [model], {"product_day.units": psi})
+    return [trigger.code for trigger in retrain_triggers(facts, POLICY, RETRAIN_NOW)]
+
+
+def test_exactly_min_new_events_retrains_and_one_fewer_does_not():
+    assert retrain_codes(new_events=1000) == ["new_data"]
+    assert retrain_codes(new_events=999) == []
+
+
+def test_a_champion_exactly_max_age_old_is_kept_and_a_second_older_is_stale():
+    assert retrain_codes(champion_age=dt.timedelta(days=30)) == []
+    assert retrain_codes(champion_age=dt.timedelta(days=30, seconds=1)) == ["stale_champion"]
+
+
+def test_drift_exactly_at_max_psi_is_kept_and_just_above_retrains():
+    assert retrain_codes(psi=0.25) == []
+    assert retrain_codes(psi=0.2501) == ["drift"]
