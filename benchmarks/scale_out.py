@@ -282,11 +282,11 @@ def spark_scoring(spark, shop, lake_uri: str) -> tuple[float, dict[str, int]]:
 class Cluster:
     """A standalone cluster with `workers` workers of one core, and this process's driver on it."""
 
-    def __init__(self, root: Path, workers: int, worker_memory: str, shop, lake_uri: str) -> None:
+    def __init__(self, root: Path, workers: int, worker_memory: str, shop, lake_uri: str, pin: bool = True) -> None:
         from shop_pipeline_tests import cluster_fixtures
 
         cluster_fixtures.WORKER_MEMORY = worker_memory
-        self.cluster = cluster_fixtures.start_cluster(root, workers=workers)
+        self.cluster = cluster_fixtures.start_cluster(root, workers=workers, pin_workers=pin)
         self.conf = {
             **cluster_fixtures.cluster_session_conf(self.cluster),
             "spark.executor.memory": _executor_memory(worker_memory),
@@ -331,7 +331,18 @@ def busy_processes(count: int) -> list[subprocess.Popen]:
     ]
 
 
-def measure(engine: str, shop, lake_uri: str, workdir: Path, worker_memory: str) -> dict:
+def executor_cpus() -> list[str]:
+    """The CPUs each executor JVM of this benchmark may run on (Linux's Cpus_allowed_list)."""
+    found = []
+    for pid in _descendants(os.getpid()):
+        if _role(pid) == "executor JVM":
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("Cpus_allowed_list:"):
+                    found.append(line.split()[1])
+    return sorted(found)
+
+
+def measure(engine: str, shop, lake_uri: str, workdir: Path, worker_memory: str, pin: bool = True) -> dict:
     result = {"engine": engine}
     cluster = None
     with PeakMemory() as memory:
@@ -340,9 +351,10 @@ def measure(engine: str, shop, lake_uri: str, workdir: Path, worker_memory: str)
                 steps = {"features": lambda: duckdb_features(shop), "scoring": lambda: duckdb_scoring(shop)}
             else:
                 workers = int(engine.removeprefix("spark"))
-                cluster = Cluster(workdir / f"cluster-{engine}", workers, worker_memory, shop, lake_uri)
+                cluster = Cluster(workdir / f"cluster-{engine}", workers, worker_memory, shop, lake_uri, pin)
                 spark = cluster.session()
                 spark.range(workers * 4).repartition(workers * 4).count()  # every executor up before timing
+                result["executor cpus"] = executor_cpus()
                 steps = {
                     "features": lambda: spark_features(spark, shop, lake_uri),
                     "scoring": lambda: spark_scoring(spark, shop, lake_uri),
@@ -367,6 +379,12 @@ def main() -> None:
     parser.add_argument("--worker-memory", default="3g", help="memory each Spark worker offers its executor")
     parser.add_argument("--workdir", type=Path, default=None)
     parser.add_argument("--no-warmup", dest="warmup", action="store_false", help="skip the warm-up round")
+    parser.add_argument(
+        "--no-pin",
+        dest="pin",
+        action="store_false",
+        help="let each worker's JVM use every CPU (by default worker i runs on CPU i: a one-core machine)",
+    )
     args = parser.parse_args()
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     workdir = args.workdir or ROOT / "data" / "bench" / "scale_out" / f"e{args.events}-d{args.days}"
@@ -382,14 +400,15 @@ def main() -> None:
         for repeat in range(0 if args.warmup else 1, args.repeats + 1):
             order = args.engines if repeat % 2 else list(reversed(args.engines))
             for engine in order:  # interleaved: the machine's noise hits every engine alike
-                result = measure(engine, shop, lake_uri, workdir, args.worker_memory)
+                result = measure(engine, shop, lake_uri, workdir, args.worker_memory, args.pin)
                 result["repeat"] = repeat
                 results.append(result)
                 memory = ", ".join(f"{role} {mib:.0f}" for role, mib in sorted(result["memory"].items()))
                 print(
                     f"repeat {repeat or 'warm-up'} {engine}: features {result['features']:.1f} s "
                     f"({rows / result['features']:,.0f} rows/s), scoring {result['scoring']:.1f} s; "
-                    f"peak MiB: {memory}; load {result['load']:.2f}",
+                    f"peak MiB: {memory}; executors on CPUs {result.get('executor cpus', '-')}; "
+                    f"load {result['load']:.2f}",
                     flush=True,
                 )
     finally:

@@ -23,6 +23,7 @@ scripts/ensure_services.sh (run by scripts/test.sh) installs both.
 from __future__ import annotations
 
 import contextlib
+import functools
 import glob
 import json
 import os
@@ -161,6 +162,10 @@ class SparkCluster:
     master_process: subprocess.Popen | None = None
     workers: list[SparkWorker] = field(default_factory=list)
     startup_seconds: float = 0.0
+    # worker i (and the executors and Python workers it starts, which inherit it) runs on CPU
+    # worker_cpus[i] only: a worker of one core is then a one-core machine, whose JVM's garbage
+    # collector and compiler threads cannot borrow another core (scale_out.py's measurements)
+    worker_cpus: list[int] | None = None
 
     @property
     def master_url(self) -> str:
@@ -172,7 +177,9 @@ class SparkCluster:
 
     # -------------------------------------------------------------- processes
 
-    def _jvm(self, main_class: str, args: list[str], log: Path, heap: str = DAEMON_HEAP) -> subprocess.Popen:
+    def _jvm(
+        self, main_class: str, args: list[str], log: Path, heap: str = DAEMON_HEAP, cpu: int | None = None
+    ) -> subprocess.Popen:
         home = spark_home()
         env = {
             **os.environ,
@@ -186,7 +193,13 @@ class SparkCluster:
         with log.open("ab") as out:
             # its own process group: stopping it (or killing it) reaches the executors it started
             return subprocess.Popen(
-                command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, start_new_session=True
+                command,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=env,
+                start_new_session=True,
+                preexec_fn=None if cpu is None else functools.partial(os.sched_setaffinity, 0, {cpu}),
             )
 
     def start_master(self) -> None:
@@ -224,6 +237,7 @@ class SparkCluster:
                 str(worker.work_dir),
             ],
             worker.log,
+            cpu=None if self.worker_cpus is None else self.worker_cpus[index % len(self.worker_cpus)],
         )
         while len(self.workers) <= index:
             self.workers.append(worker)
@@ -327,9 +341,10 @@ class SparkCluster:
             time.sleep(0.2)
 
 
-def start_cluster(root: Path, workers: int = 2) -> SparkCluster:
-    """A master and `workers` workers on 127.0.0.1, every worker registered when it returns.
-    The caller stops it (`cluster.stop()`), also when this raises: it stops what it started."""
+def start_cluster(root: Path, workers: int = 2, pin_workers: bool = False) -> SparkCluster:
+    """A master and `workers` workers on 127.0.0.1, every worker registered when it returns;
+    `pin_workers` runs worker i on CPU i only (modulo this process's CPUs). The caller stops it
+    (`cluster.stop()`), also when this raises: it stops what it started."""
     java = java_binary()
     if java is None:
         raise FileNotFoundError("java")
@@ -337,6 +352,8 @@ def start_cluster(root: Path, workers: int = 2) -> SparkCluster:
     (root / "local").mkdir(exist_ok=True)
     started = time.monotonic()
     cluster = SparkCluster(root, java, free_port(), free_port())
+    if pin_workers:
+        cluster.worker_cpus = sorted(os.sched_getaffinity(0))
     try:
         cluster.start_master()
         for index in range(workers):  # all JVMs start at once; then wait for every one

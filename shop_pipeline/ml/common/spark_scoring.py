@@ -164,7 +164,17 @@ def score_frame(
             scores = score_rows(fitted, as_duckdb_frame(batch, input_types), as_of, version)
             yield as_score_rows(scores, table)
 
-    return features.mapInPandas(score_partition, spark_schema(table))
+    return spread(features).mapInPandas(score_partition, spark_schema(table))
+
+
+def spread(features: Any) -> Any:
+    """`features` dealt round-robin into the session's shuffle partitions
+    (`spark.sql.shuffle.partitions`, $SHOP_PIPELINE_SPARK_SHUFFLE_PARTITIONS): read as they lie, a
+    table of a few files of unequal size is scored by as many tasks, and the largest file's task
+    keeps one executor busy while the others wait; evenly dealt rows keep every executor busy to
+    the end (docs/benchmarks.md, "Scaling"). Rows score independently, so their order is free."""
+    partitions = int(features.sparkSession.conf.get("spark.sql.shuffle.partitions"))
+    return features.repartition(partitions)
 
 
 @dataclass(frozen=True)

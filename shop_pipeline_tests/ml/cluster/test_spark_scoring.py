@@ -35,10 +35,10 @@ def shop(tmp_path_factory):
 
 
 def _features(spark, lake_uri: str, table: str):
+    """The feature rows in one partition (as one file reads): scoring must spread them itself."""
     location = lake.lake_table(lake_uri, table).location
-    frame = spark.read.parquet(lake.spark_uri(location)).repartition(2)
-    sizes = frame.rdd.glom().map(len).collect()
-    assert len(sizes) == 2 and min(sizes) > 0  # two tasks score, each with rows
+    frame = spark.read.parquet(lake.spark_uri(location)).coalesce(1)
+    assert frame.rdd.getNumPartitions() == 1
     return frame
 
 
@@ -88,7 +88,8 @@ def test_distributed_scores_equal_the_duckdb_path(spark, shop, name):
     assert written.rows == len(expected)
     table = lake.lake_table(lake_uri, spec.score_table)
     parts = [p for p in Path(table.filesystem()[1]).iterdir() if p.name.endswith(".parquet")]
-    assert len(parts) == 2  # one file per task: both tasks scored rows
+    # one file per scoring task that had rows: the one partition was dealt over every task
+    assert len(parts) == int(spark.conf.get("spark.sql.shuffle.partitions")) > 1
     assert_same_scores(_lake_scores(lake_uri, spec.score_table), expected, KEYS[name])
     if name == "order_risk":
         assert expected["flagged"].any() and expected["top_features"].notna().any()
