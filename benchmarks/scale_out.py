@@ -172,6 +172,24 @@ class PeakMemory:
             self._stop.wait(0.2)
 
 
+def cpu_seconds_by_role() -> dict[str, float]:
+    """CPU seconds (user + system) each process role of this benchmark has used so far, summed
+    over its processes: around a step, the difference says how many cores the step's roles used
+    (an executor pinned to one core cannot use more than the step's wall time)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    used: dict[str, float] = {}
+    for pid in _descendants(os.getpid()):
+        role = _role(pid)
+        if role:
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            # utime and stime: the 14th and 15th fields of stat, the 12th and 13th after the command
+            used[role] = used.get(role, 0.0) + (int(fields[11]) + int(fields[12])) / ticks
+    return used
+
+
 def _descendants(root: int) -> list[int]:
     """`root` and every process below it (this benchmark's cluster, driver and workers; not
     another job's Spark on the same machine)."""
@@ -360,13 +378,20 @@ def measure(engine: str, shop, lake_uri: str, workdir: Path, worker_memory: str,
                     "scoring": lambda: spark_scoring(spark, shop, lake_uri),
                 }
             for step, run in steps.items():
+                before = cpu_seconds_by_role()
                 result[step], result[f"{step} rows"] = run()
+                after = cpu_seconds_by_role()
+                result[f"{step} cpu"] = {role: after[role] - before.get(role, 0.0) for role in after}
         finally:
             if cluster is not None:
                 cluster.stop()
     result["memory"] = dict(memory.peaks)
     result["load"] = os.getloadavg()[0]
     return result
+
+
+def _cpu_text(used: dict[str, float]) -> str:
+    return ", ".join(f"{role} {seconds:.0f}" for role, seconds in sorted(used.items()) if seconds >= 0.5) or "-"
 
 
 def main() -> None:
@@ -408,6 +433,8 @@ def main() -> None:
                     f"repeat {repeat or 'warm-up'} {engine}: features {result['features']:.1f} s "
                     f"({rows / result['features']:,.0f} rows/s), scoring {result['scoring']:.1f} s; "
                     f"peak MiB: {memory}; executors on CPUs {result.get('executor cpus', '-')}; "
+                    f"CPU s in features: {_cpu_text(result['features cpu'])}, in scoring: "
+                    f"{_cpu_text(result['scoring cpu'])}; "
                     f"load {result['load']:.2f}",
                     flush=True,
                 )
