@@ -113,6 +113,32 @@ def models_to_retrain(con: duckdb.DuckDBPyConnection) -> list[str]:
     return stale
 
 
+def rewrite_prediction_logs(paths: ShopPaths, stage) -> int:
+    """Every API prediction log rewritten by `stage(log)` (a StagedRewrite or None); lines removed."""
+    folder = serving_root(paths.home) / PREDICTION_LOGS
+    removed = 0
+    for log in sorted(folder.glob("*.jsonl")) if folder.is_dir() else []:
+        rewrite = stage(log)
+        if rewrite:
+            removed += len(rewrite.removed_lines)
+            put_in_place(rewrite)
+    return removed
+
+
+def republish_snapshot(paths: ShopPaths, now: dt.datetime) -> str | None:
+    """The serving snapshot published again from the tables as they are, every older one removed
+    (they hold what was removed); None when none was ever published."""
+    root = serving_root(paths.home)
+    if current_snapshot_dir(root) is None:
+        return None
+    with connect(paths.warehouse) as con:
+        snapshot_id = publish_snapshot(con, root, paths.models, now=now).snapshot_id
+    for folder in (root / SNAPSHOTS_FOLDER).iterdir():
+        if folder.name != snapshot_id and folder.name != CURRENT_FILE:
+            shutil.rmtree(folder) if folder.is_dir() else folder.unlink()
+    return snapshot_id
+
+
 def read_customers_file(path: str | Path) -> list[str]:
     """One customer id per line; blank lines and lines starting with # are skipped."""
     return [
@@ -157,23 +183,11 @@ def forget(
     for rewrite in staged:
         put_in_place(rewrite)
     # 4. the prediction logs (they name pseudonyms, or the ids without a key)
-    root = serving_root(paths.home)
-    log_lines = 0
-    for log in sorted((root / PREDICTION_LOGS).glob("*.jsonl")) if (root / PREDICTION_LOGS).is_dir() else []:
-        rewrite = stage_rewrite(log, frozenset(stored | wanted), request)
-        if rewrite:
-            log_lines += len(rewrite.removed_lines)
-            put_in_place(rewrite)
+    log_lines = rewrite_prediction_logs(paths, lambda log: stage_rewrite(log, frozenset(stored | wanted), request))
     # 5. the serving snapshot, from the erased tables; the older ones go
-    snapshot_id = None
     with connect(paths.warehouse) as con:
         retrain = models_to_retrain(con)
-        if current_snapshot_dir(root) is not None:
-            snapshot_id = publish_snapshot(con, root, paths.models, now=now).snapshot_id
-    if snapshot_id is not None:
-        for folder in (root / SNAPSHOTS_FOLDER).iterdir():
-            if folder.name != snapshot_id and folder.name != CURRENT_FILE:
-                shutil.rmtree(folder) if folder.is_dir() else folder.unlink()
+    snapshot_id = republish_snapshot(paths, now)
     # 6. the warehouse file, rewritten whole
     compact(paths.warehouse, warehouse_key())
     # 7. done: the audit log

@@ -110,7 +110,7 @@ def erase_rows(
             removed = _delete_from(con, table, columns)
             if removed:
                 result.rows[table] = removed
-        _record_rewrites(con, rewrites)
+        record_rewrites(con, rewrites)
         con.execute(
             "INSERT INTO privacy.tombstones SELECT DISTINCT unnest($t), $now, $request ON CONFLICT DO NOTHING",
             {"t": graves, "now": now, "request": request_id},
@@ -197,7 +197,7 @@ def _delete_from(con: duckdb.DuckDBPyConnection, table: str, columns: dict[str, 
     return con.execute(f"DELETE FROM {table} AS t WHERE {' OR '.join(conditions)}").fetchone()[0]
 
 
-def _record_rewrites(con: duckdb.DuckDBPyConnection, rewrites: list[LandingRewrite]) -> None:
+def record_rewrites(con: duckdb.DuckDBPyConnection, rewrites: list[LandingRewrite]) -> None:
     """The rewritten files' new bytes in the manifest, with as many fewer rows read as lines
     removed (only where the manifest still names the old bytes: a re-run changes nothing twice)."""
     for r in rewrites:
