@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -31,13 +30,7 @@ import duckdb
 
 from shop_pipeline.features.staged_changes import table_fingerprint
 from shop_pipeline.ml.models import MODELS
-from shop_pipeline.serving.snapshot import (
-    CURRENT_FILE,
-    SNAPSHOTS_FOLDER,
-    current_snapshot_dir,
-    publish_snapshot,
-    serving_root,
-)
+from shop_pipeline.serving.republish import republish_snapshot, rewrite_prediction_logs
 from shop_pipeline.settings import ShopPaths
 from shop_pipeline.sources.landing import discover
 from shop_pipeline.sources.landing_erase import leftover_staged, put_in_place, stage_rewrite
@@ -54,7 +47,6 @@ from shop_pipeline.warehouse.erase import (
 )
 
 ERASURE_LOG = "erasures.jsonl"
-PREDICTION_LOGS = "logs"  # under the serving root
 
 
 @dataclass
@@ -111,32 +103,6 @@ def models_to_retrain(con: duckdb.DuckDBPyConnection) -> list[str]:
                 stale.append(f"{name} {version}")
                 break
     return stale
-
-
-def rewrite_prediction_logs(paths: ShopPaths, stage) -> int:
-    """Every API prediction log rewritten by `stage(log)` (a StagedRewrite or None); lines removed."""
-    folder = serving_root(paths.home) / PREDICTION_LOGS
-    removed = 0
-    for log in sorted(folder.glob("*.jsonl")) if folder.is_dir() else []:
-        rewrite = stage(log)
-        if rewrite:
-            removed += len(rewrite.removed_lines)
-            put_in_place(rewrite)
-    return removed
-
-
-def republish_snapshot(paths: ShopPaths, now: dt.datetime) -> str | None:
-    """The serving snapshot published again from the tables as they are, every older one removed
-    (they hold what was removed); None when none was ever published."""
-    root = serving_root(paths.home)
-    if current_snapshot_dir(root) is None:
-        return None
-    with connect(paths.warehouse) as con:
-        snapshot_id = publish_snapshot(con, root, paths.models, now=now).snapshot_id
-    for folder in (root / SNAPSHOTS_FOLDER).iterdir():
-        if folder.name != snapshot_id and folder.name != CURRENT_FILE:
-            shutil.rmtree(folder) if folder.is_dir() else folder.unlink()
-    return snapshot_id
 
 
 def read_customers_file(path: str | Path) -> list[str]:

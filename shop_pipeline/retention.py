@@ -28,8 +28,8 @@ import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from shop_pipeline.forget import republish_snapshot, rewrite_prediction_logs
-from shop_pipeline.settings import ShopPaths
+from shop_pipeline.serving.republish import republish_snapshot, rewrite_prediction_logs
+from shop_pipeline.settings import RETENTION_DAYS_ENV, ShopPaths
 from shop_pipeline.sources.landing import discover
 from shop_pipeline.sources.landing_erase import (
     StagedRewrite,
@@ -44,7 +44,6 @@ from shop_pipeline.warehouse.erase import LandingRewrite, compact
 from shop_pipeline.warehouse.expire import expire_rows, expired_lines, mark_complete, purge_status, request_id_for
 
 RETENTION_LOG = "retention.jsonl"
-RETENTION_DAYS_ENV = "SHOP_PIPELINE_RETENTION_DAYS"
 
 
 @dataclass
