@@ -30,7 +30,7 @@ from shop_pipeline.serving.republish import PREDICTION_LOGS, republish_snapshot
 from shop_pipeline.serving.snapshot import serving_root
 from shop_pipeline.settings import ShopPaths
 from shop_pipeline.sources.landing import discover, fingerprint
-from shop_pipeline.sources.native import BatchFile, UnreadableFile, batch_values, read_batch, start_batch
+from shop_pipeline.sources.native import BatchFile, batch_values, read_batch, start_batch
 from shop_pipeline.warehouse.connection import connect
 from shop_pipeline.warehouse.encryption import warehouse_key
 from shop_pipeline.warehouse.erase import compact
@@ -80,10 +80,9 @@ def _landed_ids_query(con: duckdb.DuckDBPyConnection, paths: ShopPaths) -> str:
     start_batch(con)
     files = [landed for landed in discover(paths.landing) if landed.file_format]
     batch = [BatchFile(i, f.path, f.file_format, fingerprint(f.path)) for i, f in enumerate(files)]
-    outcomes = read_batch(con, batch) if batch else {}
-    unreadable = [f.relative for f, b in zip(files, batch) if isinstance(outcomes.get(b.file_id), UnreadableFile)]
-    if unreadable:
-        raise PrivacyKeyError(f"cannot read the landed file(s) {', '.join(unreadable[:5])}: nothing was changed")
+    # a file ingestion could not read left no row in the warehouse: what it yields maps nothing stored
+    if batch:
+        read_batch(con, batch)
     return f"SELECT user_id FROM ({batch_values(('user_id',))}) UNION SELECT session_id FROM ({batch_values(('session_id',))})"
 
 
