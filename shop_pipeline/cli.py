@@ -311,6 +311,19 @@ def run_rotate_pseudonym_key(paths: ShopPaths, args: argparse.Namespace) -> int:
     return 0
 
 
+def run_export_scores(paths: ShopPaths, args: argparse.Namespace) -> int:
+    """`shop-pipeline export-scores --out FILE`: 0 and how many rows, or 1 and why nothing was written."""
+    from shop_pipeline.reidentify import export_scores
+
+    try:
+        done = export_scores(paths, Path(args.out), args.min_churn_risk)
+    except (ValueError, OSError) as exc:  # PrivacyKeyError is a ValueError
+        print(f"shop-pipeline export-scores: nothing written: {exc}", file=sys.stderr)
+        return 1
+    print(done.describe())
+    return 0
+
+
 def run_encrypt_warehouse(paths: ShopPaths, key_file: str) -> int:
     """`shop-pipeline encrypt-warehouse --key-file NEW`: the warehouse rewritten under the key in NEW
     (read with $SHOP_PIPELINE_WAREHOUSE_KEY_FILE's key when set); 0, or 1 and why nothing changed."""
@@ -436,6 +449,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     rotate.add_argument("--home", help=f"shop state folder (default ${HOME_ENV} or ./data)")
 
+    export = commands.add_parser(
+        "export-scores",
+        help="customer scores with the real customer ids (re-identified through the encrypted lookup; docs/privacy.md)",
+    )
+    export.add_argument("--out", required=True, help="the CSV to write (owner-only), outside the shop home")
+    export.add_argument("--min-churn-risk", type=float, help="only customers with at least this churn risk (0..1)")
+    export.add_argument("--home", help=f"shop state folder (default ${HOME_ENV} or ./data)")
+
     encrypt = commands.add_parser(
         "encrypt-warehouse",
         help="rewrite the warehouse encrypted with a new key (or change its key; docs/privacy.md)",
@@ -484,6 +505,7 @@ def main(argv: list[str] | None = None) -> int:
         "forget": run_forget,
         "purge-expired": run_purge_expired,
         "rotate-pseudonym-key": run_rotate_pseudonym_key,
+        "export-scores": run_export_scores,
     }
     if args.command in privacy_commands:
         return privacy_commands[args.command](paths, args)

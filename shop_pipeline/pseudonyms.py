@@ -85,6 +85,31 @@ class Pseudonymiser:
         """What the warehouse records to know its key again: it reveals nothing of the key."""
         return "hmac:" + hmac.new(self._key, b"shop_pipeline key fingerprint", hashlib.sha256).hexdigest()[:16]
 
+    def seal(self, pseudonym: str, clear: str) -> bytes:
+        """The clear id encrypted for the re-identification lookup (reidentify.py): AES-256-GCM under
+        a key derived from this key (never the HMAC key itself), the pseudonym bound as associated
+        data so a sealed id cannot be moved to another row. A fresh 12-byte nonce precedes it."""
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+        nonce = os.urandom(12)
+        return nonce + AESGCM(self._lookup_key()).encrypt(nonce, clear.encode("utf-8"), pseudonym.encode("utf-8"))
+
+    def unseal(self, pseudonym: str, sealed: bytes) -> str:
+        """The clear id of `seal`; PrivacyKeyError under another key (or a sealed id moved to another row)."""
+        from cryptography.exceptions import InvalidTag
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+        try:
+            clear = AESGCM(self._lookup_key()).decrypt(bytes(sealed[:12]), bytes(sealed[12:]), pseudonym.encode())
+        except InvalidTag:
+            raise PrivacyKeyError(
+                "the re-identification lookup does not open with the pseudonym key set (another key?)"
+            ) from None
+        return clear.decode("utf-8")
+
+    def _lookup_key(self) -> bytes:
+        return hmac.new(self._key, b"shop_pipeline re-identification lookup", hashlib.sha256).digest()
+
     def sql_macro(self) -> str:
         """The body of the TEMP macro `pseudonym(x)`: the same value as __call__, computed by DuckDB
         (HMAC = H(key ^ opad || H(key ^ ipad || x)), the pads as blob literals of hex digits)."""

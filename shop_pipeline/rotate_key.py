@@ -38,6 +38,7 @@ from shop_pipeline.warehouse.rekey import (
     build_key_map,
     install_new_key,
     key_map,
+    lookup_ids,
     recorded_fingerprint,
     rekey_tables,
     replace_pseudonyms,
@@ -103,14 +104,17 @@ def rotate_pseudonym_key(
             held = "clear customer ids" if recorded in (None, CLEAR) else f"ids under the key {recorded}"
             raise PrivacyKeyError(f"the warehouse holds {held}, not ids under the key set ({old.fingerprint})")
         install_new_key(con, new)
-        # 1. old -> new for every landed id
-        build_key_map(con, _landed_ids_query(con, paths))
+        # 1. old -> new for every landed id, and every id of the re-identification lookup (a customer
+        # whose files left the landing folder); after a killed rotation the lookup is under the new key
+        sealed = lookup_ids(con, new if recorded == new.fingerprint else old)
+        con.execute("CREATE OR REPLACE TEMP TABLE lookup_ids AS SELECT unnest($ids::VARCHAR[]) AS id", {"ids": sealed})
+        build_key_map(con, _landed_ids_query(con, paths) + " UNION SELECT id FROM lookup_ids")
         # 2. the tables (skipped when a killed rotation committed them already)
         resumed = recorded == new.fingerprint
         if resumed:
             pseudonyms, rows, tombstones = len(key_map(con)), {}, 0
         else:
-            done = rekey_tables(con, new, erased_ids, now)
+            done = rekey_tables(con, old, new, erased_ids, now)
             pseudonyms, rows, tombstones = done.pseudonyms, done.rows, done.tombstones
         mapping = key_map(con)
     # 3. the prediction logs

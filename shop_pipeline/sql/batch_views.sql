@@ -17,6 +17,9 @@ CREATE OR REPLACE TEMP TABLE batch_pseudonyms (clear VARCHAR, pseudonym VARCHAR)
 -- rows of a file dated before it, or whose event_time is before it, are dropped (warehouse/expire.py),
 -- counted per file in batch_files.rows_erased; lines that are no row, by the file's day only
 CREATE OR REPLACE TEMP TABLE batch_retention (cutoff DATE);
+-- batch_lookup: the batch's new customers for the re-identification lookup (reidentify.customers),
+-- their ids sealed in Python (pseudonyms.py); empty without a pseudonym key
+CREATE OR REPLACE TEMP TABLE batch_lookup (customer_id VARCHAR, sealed_id BLOB, added_at TIMESTAMP);
 -- a copy recorded as duplicate_file that keeps the rows of its replaced original (warehouse/ingest.py)
 CREATE OR REPLACE TEMP TABLE batch_promotions (
     original_path VARCHAR, original_date DATE, path VARCHAR, partition_date DATE

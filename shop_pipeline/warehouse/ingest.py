@@ -324,6 +324,7 @@ def load_batch(  # noqa: C901 - the exactly-once rounds below share their state 
         _pseudonymise_batch(con)
         _drop_erased(con)
         _drop_expired(con)
+        _seal_new_customers(con, now)
     report.files.sort(key=lambda f: (f.day, f.path))
     return report
 
@@ -369,6 +370,39 @@ def _drop_erased(con: duckdb.DuckDBPyConnection) -> None:
                   GROUP BY ALL) AS c
             WHERE f.path = c.source_file AND f.partition_date = c.partition_date"""
     )
+
+
+def _seal_new_customers(con: duckdb.DuckDBPyConnection, now: dt.datetime) -> None:
+    """With a pseudonym key: the batch's customers not in the re-identification lookup yet (nor
+    erased), their clear ids sealed under the key (pseudonyms.py) into batch_lookup, which
+    publish_batch adds to reidentify.customers with the batch's rows."""
+    if con.execute("SELECT pseudonym_key() = 'clear'").fetchone()[0]:
+        return
+    from shop_pipeline.pseudonyms import pseudonymiser_from_env
+
+    pseudonymiser = pseudonymiser_from_env()
+    ddl.create(con, "reidentify.customers")
+    new = con.execute(
+        f"""SELECT p.clear, p.pseudonym FROM batch_pseudonyms AS p
+            WHERE p.clear IN (SELECT user_id FROM ({batch_values(("user_id",))}))
+              AND p.clear NOT IN (SELECT user_id FROM batch_erased)
+              AND p.pseudonym NOT IN (SELECT customer_id FROM reidentify.customers)"""
+    ).fetchall()
+    if not new:
+        return
+    import pyarrow as pa
+
+    sealed = pa.table(
+        {
+            "customer_id": pa.array([p for _, p in new], pa.string()),
+            "sealed_id": pa.array([pseudonymiser.seal(p, c) for c, p in new], pa.binary()),
+        }
+    )
+    con.register("sealed_frame", sealed)
+    try:
+        con.execute("INSERT INTO batch_lookup SELECT customer_id, sealed_id, $now FROM sealed_frame", {"now": now})
+    finally:
+        con.unregister("sealed_frame")
 
 
 def _drop_expired(con: duckdb.DuckDBPyConnection) -> None:
@@ -537,3 +571,6 @@ def publish_batch(con: duckdb.DuckDBPyConnection, days: list[dt.date] | None = N
         for table, kept in (("raw.events", "promoted_events"), ("raw.rejected_lines", "promoted_rejects")):
             con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM {kept}")
             con.execute(f"DROP TABLE {kept}")
+        if con.execute("SELECT EXISTS (SELECT 1 FROM batch_lookup)").fetchone()[0]:
+            ddl.create(con, "reidentify.customers")
+            con.execute("INSERT INTO reidentify.customers SELECT * FROM batch_lookup ON CONFLICT DO NOTHING")

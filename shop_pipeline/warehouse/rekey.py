@@ -73,13 +73,49 @@ def replace_pseudonyms(text: str | None, mapping: dict[str, str]) -> str | None:
     return _PSEUDONYM_TOKEN.sub(lambda m: mapping.get(m.group(0), m.group(0)), text)
 
 
-def rekey_tables(con: duckdb.DuckDBPyConnection, new: Pseudonymiser, erased_ids: list[str], now) -> Rekeyed:
+LOOKUP = "reidentify.customers"
+
+
+def lookup_ids(con: duckdb.DuckDBPyConnection, old: Pseudonymiser) -> list[str]:
+    """The clear ids sealed in the re-identification lookup (reidentify.py), opened with the old key."""
+    if LOOKUP not in _columns(con):
+        return []
+    return [old.unseal(p, s) for p, s in con.execute(f"SELECT customer_id, sealed_id FROM {LOOKUP}").fetchall()]
+
+
+def _reseal_lookup(con: duckdb.DuckDBPyConnection, old: Pseudonymiser, new: Pseudonymiser) -> int:
+    """The lookup under the new key: each id opened with the old key, sealed with the new one under its
+    new pseudonym (in the caller's transaction)."""
+    import pyarrow as pa
+
+    rows = con.execute(f"SELECT customer_id, sealed_id, added_at FROM {LOOKUP}").fetchall()
+    clear = [old.unseal(p, s) for p, s, _ in rows]
+    pseudonyms = [new(c) for c in clear]
+    frame = pa.table(
+        {
+            "customer_id": pa.array(pseudonyms, pa.string()),
+            "sealed_id": pa.array([new.seal(p, c) for p, c in zip(pseudonyms, clear, strict=True)], pa.binary()),
+            "added_at": pa.array([a for *_, a in rows], pa.timestamp("us")),
+        }
+    )
+    con.execute(f"DELETE FROM {LOOKUP}")
+    con.register("resealed_frame", frame)
+    try:
+        con.execute(f"INSERT INTO {LOOKUP} SELECT customer_id, sealed_id, added_at FROM resealed_frame")
+    finally:
+        con.unregister("resealed_frame")
+    return len(rows)
+
+
+def rekey_tables(
+    con: duckdb.DuckDBPyConnection, old: Pseudonymiser, new: Pseudonymiser, erased_ids: list[str], now
+) -> Rekeyed:
     """Map every stored pseudonym through key_map (build_key_map first), recompute the tombstones
     from `erased_ids` and record the new key (one transaction: all of it, or nothing)."""
     old_fingerprint = con.execute("SELECT pseudonym_key()").fetchone()[0]
     result = Rekeyed(old_fingerprint=old_fingerprint, new_fingerprint=new.fingerprint)
     tables = _columns(con)
-    id_columns = [(t, c) for t, cols in tables.items() for c in ID_COLUMNS if c in cols]
+    id_columns = [(t, c) for t, cols in tables.items() for c in ID_COLUMNS if c in cols and t != LOOKUP]
     text_columns = [
         (t, c, data_type)
         for t, cols in tables.items()
@@ -87,6 +123,8 @@ def rekey_tables(con: duckdb.DuckDBPyConnection, new: Pseudonymiser, erased_ids:
         if c not in ID_COLUMNS and (data_type in ("VARCHAR", "JSON"))
     ]
     _refuse_unmapped(con, id_columns, erased_ids)
+    if LOOKUP in tables:  # its sealed ids are re-sealed, never matched as text
+        text_columns = [(t, c, d) for t, c, d in text_columns if t != LOOKUP]
     mapping = key_map(con)
     result.pseudonyms = len(mapping)
     con.create_function(
@@ -98,6 +136,8 @@ def rekey_tables(con: duckdb.DuckDBPyConnection, new: Pseudonymiser, erased_ids:
     )
     try:
         with transaction(con):
+            if LOOKUP in tables:
+                result.rows[f"{LOOKUP}.sealed_id"] = _reseal_lookup(con, old, new)
             for table, column in id_columns:
                 rows = con.execute(
                     f"UPDATE {table} AS t SET {_quoted(column)} = m.new FROM key_map AS m "
