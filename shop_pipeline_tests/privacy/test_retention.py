@@ -70,6 +70,12 @@ def shop(request, tmp_path, monkeypatch):
     shutil.copytree(paths.landing, originals)
     with connect(paths.warehouse) as con:
         run_days(con, paths.landing, [DAY1, DAY2, DAY3])
+    logs = paths.home / "serving" / "logs"  # what the API answered, one line before the cut-off
+    logs.mkdir(parents=True)
+    (logs / "predictions-1.jsonl").write_text(
+        '{"request_id": "r1", "logged_at": "2025-01-01T12:00:00+00:00", "request": {"customer_id": "olga"}}\n'
+        '{"request_id": "r2", "logged_at": "2025-01-03T12:00:00+00:00", "request": {"customer_id": "carol"}}\n'
+    )
     return paths, originals, request.param
 
 
@@ -93,6 +99,8 @@ def test_the_purge_removes_exactly_the_expired_events_everywhere(shop):
 
     assert report.cutoff == "2025-01-02" and report.landing_files_removed == 1
     assert report.landing_files_rewritten == 1 and report.landing_lines_removed == 1  # e7, the late event
+    assert report.prediction_log_lines_removed == 1
+    assert "r2" in (paths.home / "serving" / "logs" / "predictions-1.jsonl").read_text()
     assert report.rows_removed["raw.events"] == 5  # e1 e2 e3 e4 of DAY1, e7
     assert report.rows_removed["raw.rejected_lines"] == 1
     assert not (paths.landing / "events" / "events_2025-01-01.csv").exists()
