@@ -382,11 +382,18 @@ def _seal_new_customers(con: duckdb.DuckDBPyConnection, now: dt.datetime) -> Non
 
     pseudonymiser = pseudonymiser_from_env()
     ddl.create(con, "reidentify.customers")
+    # the batch's customers with a row kept: after a retention purge only batch_events knows which
+    # (an old file landed again keeps none); else every customer of the batch but the erased ones
+    if con.execute("SELECT EXISTS (SELECT 1 FROM batch_retention)").fetchone()[0]:
+        kept = "p.pseudonym IN (SELECT user_id FROM batch_events)"
+    else:
+        kept = (
+            f"p.clear IN (SELECT user_id FROM ({batch_values(('user_id',))})) "
+            "AND p.clear NOT IN (SELECT user_id FROM batch_erased)"
+        )
     new = con.execute(
         f"""SELECT p.clear, p.pseudonym FROM batch_pseudonyms AS p
-            WHERE p.clear IN (SELECT user_id FROM ({batch_values(("user_id",))}))
-              AND p.clear NOT IN (SELECT user_id FROM batch_erased)
-              AND p.pseudonym NOT IN (SELECT customer_id FROM reidentify.customers)"""
+            WHERE {kept} AND p.pseudonym NOT IN (SELECT customer_id FROM reidentify.customers)"""
     ).fetchall()
     if not new:
         return
