@@ -29,10 +29,10 @@ from shop_pipeline.sql import ddl
 from shop_pipeline.warehouse.connection import transaction
 from shop_pipeline.warehouse.erase import (
     LandingRewrite,
-    _collect_keys,
-    _columns,
-    _delete_from,
+    collect_keys,
+    delete_rows_of,
     record_rewrites,
+    warehouse_tables,
 )
 
 EXPIRED = "expired"
@@ -105,7 +105,7 @@ def expire_rows(
     ddl.create(con, PURGES_TABLE)
     request_id = request_id_for(cutoff)
     result = ExpiredRows(request_id=request_id, cutoff=cutoff)
-    tables = _columns(con)
+    tables = warehouse_tables(con)
     params = {"cutoff": cutoff}
     with transaction(con):
         con.execute(
@@ -204,11 +204,11 @@ def _erase_customers_without_events(
     if not gone:
         return 0
     con.execute("DELETE FROM erase_lines")  # their lines went with the expired rows
-    _collect_keys(con, tables)
+    collect_keys(con, tables)
     for table, columns in tables.items():
         if table.startswith(("raw.", "staging.")):
             continue  # what is left there is not theirs
-        _count(result, table, _delete_from(con, table, columns))
+        _count(result, table, delete_rows_of(con, table, columns))
     return gone
 
 

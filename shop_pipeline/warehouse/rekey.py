@@ -23,7 +23,7 @@ from duckdb.sqltypes import VARCHAR
 from shop_pipeline.pseudonyms import PSEUDONYM_HEX_DIGITS, TOMBSTONE_PREFIX, PrivacyKeyError, Pseudonymiser
 from shop_pipeline.sql import ddl
 from shop_pipeline.warehouse.connection import transaction
-from shop_pipeline.warehouse.erase import _columns, _quoted
+from shop_pipeline.warehouse.erase import quoted_name, warehouse_tables
 
 ID_COLUMNS = ("user_id", "customer_id", "session_id")
 _PSEUDONYM_TOKEN = re.compile(rf"\b[0-9a-f]{{{PSEUDONYM_HEX_DIGITS}}}\b")
@@ -78,7 +78,7 @@ LOOKUP = "reidentify.customers"
 
 def lookup_ids(con: duckdb.DuckDBPyConnection, old: Pseudonymiser) -> list[str]:
     """The clear ids sealed in the re-identification lookup (reidentify.py), opened with the old key."""
-    if LOOKUP not in _columns(con):
+    if LOOKUP not in warehouse_tables(con):
         return []
     return [old.unseal(p, s) for p, s in con.execute(f"SELECT customer_id, sealed_id FROM {LOOKUP}").fetchall()]
 
@@ -114,7 +114,7 @@ def rekey_tables(
     from `erased_ids` and record the new key (one transaction: all of it, or nothing)."""
     old_fingerprint = con.execute("SELECT pseudonym_key()").fetchone()[0]
     result = Rekeyed(old_fingerprint=old_fingerprint, new_fingerprint=new.fingerprint)
-    tables = _columns(con)
+    tables = warehouse_tables(con)
     id_columns = [(t, c) for t, cols in tables.items() for c in ID_COLUMNS if c in cols and t != LOOKUP]
     text_columns = [
         (t, c, data_type)
@@ -140,13 +140,13 @@ def rekey_tables(
                 result.rows[f"{LOOKUP}.sealed_id"] = _reseal_lookup(con, old, new)
             for table, column in id_columns:
                 rows = con.execute(
-                    f"UPDATE {table} AS t SET {_quoted(column)} = m.new FROM key_map AS m "
-                    f"WHERE t.{_quoted(column)} = m.old"
+                    f"UPDATE {table} AS t SET {quoted_name(column)} = m.new FROM key_map AS m "
+                    f"WHERE t.{quoted_name(column)} = m.old"
                 ).fetchone()[0]
                 if rows:
                     result.rows[f"{table}.{column}"] = rows
             for table, column, data_type in text_columns:
-                quoted = _quoted(column)
+                quoted = quoted_name(column)
                 rows = con.execute(
                     f"UPDATE {table} SET {quoted} = CAST(rekeyed_text(CAST({quoted} AS VARCHAR)) AS {data_type}) "
                     f"WHERE regexp_matches(CAST({quoted} AS VARCHAR), $pattern) "
@@ -175,7 +175,7 @@ def rekey_tables(
 def _refuse_unmapped(con: duckdb.DuckDBPyConnection, id_columns: list[tuple[str, str]], erased_ids: list[str]) -> None:
     unmapped = 0
     for table, column in id_columns:
-        quoted = _quoted(column)
+        quoted = quoted_name(column)
         unmapped += con.execute(
             f"SELECT count(DISTINCT {quoted}) FROM {table} WHERE regexp_matches({quoted}, $pattern) "
             f"AND {quoted} NOT IN (SELECT old FROM key_map)",
