@@ -213,3 +213,19 @@ def test_a_killed_purge_leaves_the_old_or_the_purged_state_and_a_rerun_completes
     day2 = "events_2025-01-02.csv"
     assert (paths.landing / "events" / day2).read_bytes() == (reference.landing / "events" / day2).read_bytes()
     assert search_home(paths.home, {"olga", "lena", _stored(mode, "olga")}) == []
+
+
+def test_the_purge_command_needs_a_period_and_purges_by_todays_date(shop, monkeypatch, capsys):
+    from shop_pipeline.cli import main
+    from shop_pipeline.settings import RETENTION_DAYS_ENV
+
+    paths, _, _ = shop
+    monkeypatch.delenv(RETENTION_DAYS_ENV, raising=False)
+    assert main(["purge-expired", "--home", str(paths.home)]) == 1
+    assert "no retention period" in capsys.readouterr().err
+    monkeypatch.setenv(RETENTION_DAYS_ENV, "30")
+    assert main(["purge-expired", "--home", str(paths.home)]) == 0  # today minus 30 days: every 2025 event
+    assert "retention purge retention-" in capsys.readouterr().out
+    assert list((paths.landing / "events").iterdir()) == []
+    with connect(paths.warehouse) as con:
+        assert con.execute("SELECT count(*) FROM staging.events").fetchone()[0] == 0
