@@ -37,6 +37,23 @@ def yesterday_partition(scheduled_at: dt.datetime) -> dt.date:
     return scheduled_at.astimezone(dt.UTC).date() - dt.timedelta(days=1)
 
 
+def retention_due(retention_days: int | None, scheduled_at: dt.datetime, has_data: bool) -> tuple[dt.date | None, str]:
+    """Whether a tick of the retention schedule at `scheduled_at` purges: the cut-off (the first
+    UTC day kept) and why, or None and why not. One purge per cut-off day (the run key): the purge
+    is idempotent, and finds what expired wherever it is (a landed file, or rows whose file the
+    shop already removed), so the schedule does not look into the warehouse (a running write holds it)."""
+    if retention_days is None:
+        return None, "retention is off: set SHOP_PIPELINE_RETENTION_DAYS (the `retention` resource) to purge old events"
+    if retention_days < 1:
+        return None, f"retention_days={retention_days}: must be at least 1; nothing purged"
+    if not has_data:
+        return None, "no warehouse and no landed file yet: nothing to purge"
+    if scheduled_at.tzinfo is None:
+        scheduled_at = scheduled_at.replace(tzinfo=dt.UTC)
+    cutoff = scheduled_at.astimezone(dt.UTC).date() - dt.timedelta(days=retention_days)
+    return cutoff, f"events before {cutoff} ({retention_days} days before {scheduled_at:%Y-%m-%d %H:%M} UTC) expire"
+
+
 # ---------------------------------------------------------------------------- landing sensor
 
 

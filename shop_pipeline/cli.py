@@ -275,6 +275,55 @@ def run_forget(paths: ShopPaths, args: argparse.Namespace) -> int:
     return 0
 
 
+def run_purge_expired(paths: ShopPaths, args: argparse.Namespace) -> int:
+    """`shop-pipeline purge-expired`: 0 and what was purged, or 1 and why nothing was."""
+    from shop_pipeline.retention import purge_expired, retention_days_from_env
+    from shop_pipeline.settings import RETENTION_DAYS_ENV
+
+    try:
+        days = args.retention_days or retention_days_from_env()
+        if days is None:
+            raise ValueError(f"no retention period: give --retention-days N or set {RETENTION_DAYS_ENV}")
+        done = purge_expired(paths, days)
+    except (ValueError, OSError) as exc:
+        print(f"shop-pipeline purge-expired: nothing purged: {exc}", file=sys.stderr)
+        return 1
+    print(done.describe())
+    return 0
+
+
+def run_rotate_pseudonym_key(paths: ShopPaths, args: argparse.Namespace) -> int:
+    """`shop-pipeline rotate-pseudonym-key --new-key-file NEW`: 0 and what was re-keyed, or 1 and why
+    nothing was (no id and no key ever printed)."""
+    from shop_pipeline.forget import read_customers_file
+    from shop_pipeline.pseudonyms import PrivacyKeyError, Pseudonymiser, read_key_file
+    from shop_pipeline.rotate_key import rotate_pseudonym_key
+
+    try:
+        new = Pseudonymiser(read_key_file(args.new_key_file, "--new-key-file"))
+        erased = [i for name in args.erased_customers_file or [] for i in read_customers_file(name)]
+        done = rotate_pseudonym_key(paths, new, erased)
+    except (ValueError, OSError) as exc:  # PrivacyKeyError is a ValueError
+        kind = "key" if isinstance(exc, PrivacyKeyError) else "request"
+        print(f"shop-pipeline rotate-pseudonym-key: nothing changed ({kind}): {exc}", file=sys.stderr)
+        return 1
+    print(done.describe())
+    return 0
+
+
+def run_export_scores(paths: ShopPaths, args: argparse.Namespace) -> int:
+    """`shop-pipeline export-scores --out FILE`: 0 and how many rows, or 1 and why nothing was written."""
+    from shop_pipeline.reidentify import export_scores
+
+    try:
+        done = export_scores(paths, Path(args.out), args.min_churn_risk)
+    except (ValueError, OSError) as exc:  # PrivacyKeyError is a ValueError
+        print(f"shop-pipeline export-scores: nothing written: {exc}", file=sys.stderr)
+        return 1
+    print(done.describe())
+    return 0
+
+
 def run_encrypt_warehouse(paths: ShopPaths, key_file: str) -> int:
     """`shop-pipeline encrypt-warehouse --key-file NEW`: the warehouse rewritten under the key in NEW
     (read with $SHOP_PIPELINE_WAREHOUSE_KEY_FILE's key when set); 0, or 1 and why nothing changed."""
@@ -377,6 +426,37 @@ def main(argv: list[str] | None = None) -> int:
     )
     forget_.add_argument("--home", help=f"shop state folder (default ${HOME_ENV} or ./data)")
 
+    purge = commands.add_parser(
+        "purge-expired",
+        help="remove events older than the retention period from every layer (what retention_schedule runs; "
+        "docs/privacy.md)",
+    )
+    purge.add_argument(
+        "--retention-days", type=_positive_days, help="keep this many days (default $SHOP_PIPELINE_RETENTION_DAYS)"
+    )
+    purge.add_argument("--home", help=f"shop state folder (default ${HOME_ENV} or ./data)")
+
+    rotate = commands.add_parser(
+        "rotate-pseudonym-key",
+        help="re-pseudonymise every layer from the key set now to a new one (docs/privacy.md)",
+    )
+    rotate.add_argument("--new-key-file", required=True, help="the new pseudonym key's file (0600)")
+    rotate.add_argument(
+        "--erased-customers-file",
+        action="append",
+        metavar="FILE",
+        help="the ids of every erasure request so far, one a line (their tombstones are re-keyed from them)",
+    )
+    rotate.add_argument("--home", help=f"shop state folder (default ${HOME_ENV} or ./data)")
+
+    export = commands.add_parser(
+        "export-scores",
+        help="customer scores with the real customer ids (re-identified through the encrypted lookup; docs/privacy.md)",
+    )
+    export.add_argument("--out", required=True, help="the CSV to write (owner-only), outside the shop home")
+    export.add_argument("--min-churn-risk", type=float, help="only customers with at least this churn risk (0..1)")
+    export.add_argument("--home", help=f"shop state folder (default ${HOME_ENV} or ./data)")
+
     encrypt = commands.add_parser(
         "encrypt-warehouse",
         help="rewrite the warehouse encrypted with a new key (or change its key; docs/privacy.md)",
@@ -421,8 +501,14 @@ def main(argv: list[str] | None = None) -> int:
         return run_import(paths, args.format, args.paths, args.mapping)
     if args.command == "retract":
         return run_retract(paths, args.path)
-    if args.command == "forget":
-        return run_forget(paths, args)
+    privacy_commands = {
+        "forget": run_forget,
+        "purge-expired": run_purge_expired,
+        "rotate-pseudonym-key": run_rotate_pseudonym_key,
+        "export-scores": run_export_scores,
+    }
+    if args.command in privacy_commands:
+        return privacy_commands[args.command](paths, args)
     if args.command == "encrypt-warehouse":
         return run_encrypt_warehouse(paths, args.key_file)
     if args.command == "serve":

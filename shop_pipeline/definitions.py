@@ -69,6 +69,7 @@ def build_definitions(paths: ShopPaths | None = None) -> Definitions:
             asset_checks=folder_definitions().asset_checks,
             jobs=folder_definitions().jobs,
             sensors=folder_definitions().sensors,
+            schedules=folder_definitions().schedules,
             resources=default_resources(paths),
             loggers=RUN_LOGGERS,
             executor=run_executor(),

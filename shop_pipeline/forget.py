@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -31,13 +30,7 @@ import duckdb
 
 from shop_pipeline.features.staged_changes import table_fingerprint
 from shop_pipeline.ml.models import MODELS
-from shop_pipeline.serving.snapshot import (
-    CURRENT_FILE,
-    SNAPSHOTS_FOLDER,
-    current_snapshot_dir,
-    publish_snapshot,
-    serving_root,
-)
+from shop_pipeline.serving.republish import republish_snapshot, rewrite_prediction_logs
 from shop_pipeline.settings import ShopPaths
 from shop_pipeline.sources.landing import discover
 from shop_pipeline.sources.landing_erase import leftover_staged, put_in_place, stage_rewrite
@@ -54,7 +47,6 @@ from shop_pipeline.warehouse.erase import (
 )
 
 ERASURE_LOG = "erasures.jsonl"
-PREDICTION_LOGS = "logs"  # under the serving root
 
 
 @dataclass
@@ -157,23 +149,11 @@ def forget(
     for rewrite in staged:
         put_in_place(rewrite)
     # 4. the prediction logs (they name pseudonyms, or the ids without a key)
-    root = serving_root(paths.home)
-    log_lines = 0
-    for log in sorted((root / PREDICTION_LOGS).glob("*.jsonl")) if (root / PREDICTION_LOGS).is_dir() else []:
-        rewrite = stage_rewrite(log, frozenset(stored | wanted), request)
-        if rewrite:
-            log_lines += len(rewrite.removed_lines)
-            put_in_place(rewrite)
+    log_lines = rewrite_prediction_logs(paths, lambda log: stage_rewrite(log, frozenset(stored | wanted), request))
     # 5. the serving snapshot, from the erased tables; the older ones go
-    snapshot_id = None
     with connect(paths.warehouse) as con:
         retrain = models_to_retrain(con)
-        if current_snapshot_dir(root) is not None:
-            snapshot_id = publish_snapshot(con, root, paths.models, now=now).snapshot_id
-    if snapshot_id is not None:
-        for folder in (root / SNAPSHOTS_FOLDER).iterdir():
-            if folder.name != snapshot_id and folder.name != CURRENT_FILE:
-                shutil.rmtree(folder) if folder.is_dir() else folder.unlink()
+    snapshot_id = republish_snapshot(paths, now)
     # 6. the warehouse file, rewritten whole
     compact(paths.warehouse, warehouse_key())
     # 7. done: the audit log

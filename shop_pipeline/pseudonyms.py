@@ -64,10 +64,11 @@ def _checked(key: bytes, where: str) -> bytes:
 class Pseudonymiser:
     """HMAC-SHA256 pseudonyms under one key (its repr and str never show the key)."""
 
-    __slots__ = ("_key",)
+    __slots__ = ("_aead", "_key")
 
     def __init__(self, key: bytes):
         self._key = _checked(bytes(key), "the pseudonym key")
+        self._aead = None  # the lookup's AES-GCM, made on first use (seal / unseal)
 
     def __repr__(self) -> str:
         return f"Pseudonymiser(fingerprint={self.fingerprint})"
@@ -84,6 +85,32 @@ class Pseudonymiser:
     def fingerprint(self) -> str:
         """What the warehouse records to know its key again: it reveals nothing of the key."""
         return "hmac:" + hmac.new(self._key, b"shop_pipeline key fingerprint", hashlib.sha256).hexdigest()[:16]
+
+    def seal(self, pseudonym: str, clear: str) -> bytes:
+        """The clear id encrypted for the re-identification lookup (reidentify.py): AES-256-GCM under
+        a key derived from this key (never the HMAC key itself), the pseudonym bound as associated
+        data so a sealed id cannot be moved to another row. A fresh 12-byte nonce precedes it."""
+        nonce = os.urandom(12)
+        return nonce + self._lookup_cipher().encrypt(nonce, clear.encode("utf-8"), pseudonym.encode("utf-8"))
+
+    def unseal(self, pseudonym: str, sealed: bytes) -> str:
+        """The clear id of `seal`; PrivacyKeyError under another key (or a sealed id moved to another row)."""
+        from cryptography.exceptions import InvalidTag
+
+        try:
+            clear = self._lookup_cipher().decrypt(bytes(sealed[:12]), bytes(sealed[12:]), pseudonym.encode())
+        except InvalidTag:
+            raise PrivacyKeyError(
+                "the re-identification lookup does not open with the pseudonym key set (another key?)"
+            ) from None
+        return clear.decode("utf-8")
+
+    def _lookup_cipher(self):
+        if self._aead is None:
+            from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+            self._aead = AESGCM(hmac.new(self._key, b"shop_pipeline re-identification lookup", hashlib.sha256).digest())
+        return self._aead
 
     def sql_macro(self) -> str:
         """The body of the TEMP macro `pseudonym(x)`: the same value as __call__, computed by DuckDB

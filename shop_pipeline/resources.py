@@ -39,7 +39,7 @@ from shop_pipeline.ml.common.training_data import TrainingSample
 from shop_pipeline.ml.order_risk.data import DEFAULT_MATURITY_DAYS
 from shop_pipeline.ml.order_risk.metrics import DEFAULT_ALERT_BUDGET
 from shop_pipeline.quality.thresholds import THRESHOLDS_ENV, load_thresholds
-from shop_pipeline.settings import ShopPaths
+from shop_pipeline.settings import RETENTION_DAYS_ENV, ShopPaths
 from shop_pipeline.sql.session import MEMORY_LIMIT_ENV, THREADS_ENV
 from shop_pipeline.warehouse.connection import connect
 
@@ -158,6 +158,14 @@ def retraining_from_environment() -> Retraining:
     )
 
 
+class Retention(ConfigurableResource):
+    """How long events are kept: `retention_days` ($SHOP_PIPELINE_RETENTION_DAYS; unset: forever).
+    The retention_schedule then launches purge_expired_events once a day, which removes every
+    event before today minus that many days from every layer (retention.py, docs/privacy.md)."""
+
+    retention_days: int | None = None
+
+
 class Alerting(ConfigurableResource):
     """Where failed runs are announced: a webhook receiving each failure as a JSON POST
     ($SHOP_PIPELINE_ALERT_WEBHOOK; off when unset). Slack and Teams: see defs/automation.py."""
@@ -263,6 +271,7 @@ def default_resources(paths: ShopPaths | None = None) -> dict[str, Any]:
         "model_threads": ModelThreads(**_given(threads=env_int(MODEL_THREADS_ENV))),
         "retraining": retraining_from_environment(),
         "alerting": alerting_from_environment(),
+        "retention": Retention(**_given(retention_days=env_int(RETENTION_DAYS_ENV))),
         "engine": engine_from_environment(paths),
     }
 

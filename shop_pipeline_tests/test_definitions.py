@@ -33,6 +33,7 @@ EXPECTED_ASSETS = {
     "serving_snapshot": "scoring",
     "online_predictions": "monitoring",
     "feature_drift": "monitoring",
+    "expired_events": "privacy",
 }
 EXPECTED_CHECKS = {
     ("raw_events", "raw_events_suite", True),
@@ -115,6 +116,8 @@ def test_every_table_asset_declares_its_table_and_typed_schema_and_shares_the_du
 
 def test_jobs():
     assert defs.resolve_job_def("full_pipeline").partitions_def is not None
+    # the retention purge runs on its own, never inside a pipeline run
+    assert AssetKey("expired_events") not in defs.resolve_job_def("full_pipeline").asset_layer.executable_asset_keys
 
 
 def test_automation():
@@ -124,12 +127,14 @@ def test_automation():
         "full_pipeline",
         "ingest_events",
         "retrain_models",
+        "purge_expired_events",
     }
     # the ingest job takes its partitions from its assets; retraining is unpartitioned
     assert defs.resolve_job_def("ingest_events").partitions_def is not None
     assert defs.resolve_job_def("retrain_models").partitions_def is None
     assert {(s.name, s.job_name) for s in repository.schedule_defs} == {
         ("daily_partition_schedule", "ingest_events"),
+        ("retention_schedule", "purge_expired_events"),
     }
     assert {s.name: s.job_name if s.has_jobs else None for s in repository.sensor_defs} == {
         "landing_sensor": "ingest_events",

@@ -403,9 +403,10 @@ def integration_failure_sensors(environ=os.environ) -> list:
 
 
 # Every asset the shop needs, over any partition range in one run.
+# The retention purge (group privacy) runs on its own: its job and schedule are in defs/privacy.py.
 full_pipeline = define_asset_job(
     "full_pipeline",
-    selection=AssetSelection.all(),
+    selection=AssetSelection.all() - AssetSelection.groups("privacy"),
     description="Ingest, stage and validate the selected partitions (a range runs as one run).",
 )
 

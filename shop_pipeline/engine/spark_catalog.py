@@ -52,6 +52,7 @@ _TYPES = {
     exp.DataType.Type.BOOLEAN: "BOOLEAN",
     exp.DataType.Type.TIMESTAMP: "TIMESTAMP_NTZ",
     exp.DataType.Type.TIMESTAMPNTZ: "TIMESTAMP_NTZ",  # DuckDB TIMESTAMP: without a zone
+    exp.DataType.Type.VARBINARY: "BINARY",  # DuckDB BLOB (the sealed ids of reidentify.customers)
 }
 
 

@@ -13,6 +13,10 @@
       price: "0"
     event_type_values:    # optional: the file's event names -> view/cart/remove_from_cart/purchase
       addtocart: cart
+    personal:             # optional: the file's personal columns (email, phone, name, address,
+      email: pseudonymise #   IP ...) and what the import does with them: drop (never leaves the
+      phone: drop         #   source file) or pseudonymise (only its HMAC under the pseudonym key,
+      ip: drop            #   $SHOP_PIPELINE_PSEUDONYM_KEY_FILE, is landed), see docs/privacy.md
 
 Required: user_id, product_id and event_time as columns, event_type and price as a column or
 a constant. quantity defaults to '1'. A purchase without an order column gets one order per
@@ -47,7 +51,8 @@ NAME = "generic"
 MAPPABLE = tuple(c for c in EVENT_COLUMNS if c != "event_id")
 REQUIRED_COLUMNS = ("user_id", "product_id", "event_time")
 REQUIRED_EITHER = ("event_type", "price")
-KEYS = {"columns", "time_format", "constants", "event_type_values"}
+KEYS = {"columns", "time_format", "constants", "event_type_values", "personal"}
+PERSONAL_ACTIONS = ("drop", "pseudonymise")
 
 
 def load_mapping(path: Path | str) -> dict:
@@ -87,12 +92,36 @@ def validate_mapping(mapping: dict, where: str = "mapping") -> dict:
     time_format = mapping.get("time_format")
     if time_format is not None and not isinstance(time_format, (str, list)):
         raise ImportFailed(f"{where}: time_format must be a string or a list of strings")
+    personal = _checked_personal(mapping.get("personal") or {}, columns, where)
     return {
+        "personal": personal,
         "columns": {k: str(v) for k, v in columns.items()},
         "constants": {k: str(v) for k, v in constants.items()},
         "event_type_values": {str(k): str(v) for k, v in values.items()},
         "time_format": [time_format] if isinstance(time_format, str) else time_format,
     }
+
+
+def _checked_personal(personal, columns: dict, where: str) -> dict[str, str]:
+    """The `personal` section: file column -> drop | pseudonymise. A dropped column cannot feed a
+    canonical column (its values would land); a pseudonymised one lands only as its HMAC."""
+    if not isinstance(personal, dict):
+        raise ImportFailed(f"{where}: 'personal' must be a mapping of the file's columns to drop or pseudonymise")
+    bad = sorted(f"{k}: {v}" for k, v in personal.items() if v not in PERSONAL_ACTIONS)
+    if bad:
+        raise ImportFailed(
+            f"{where}: personal: {', '.join(bad)}: the action must be one of {', '.join(PERSONAL_ACTIONS)}"
+        )
+    leaking = sorted(
+        f"{canonical} <- {column}" for canonical, column in columns.items() if personal.get(column) == "drop"
+    )
+    if leaking:
+        raise ImportFailed(f"{where}: columns: {', '.join(leaking)}: a column declared personal: drop cannot be mapped")
+    return {str(k): str(v) for k, v in personal.items()}
+
+
+def pseudonymised_columns(mapping: dict) -> list[str]:
+    return sorted(c for c, action in mapping.get("personal", {}).items() if action == "pseudonymise")
 
 
 def _source_sql(path: Path) -> tuple[str, str]:
@@ -131,7 +160,9 @@ def convert(con: duckdb.DuckDBPyConnection, path: Path, stem: str, mapping: dict
     except duckdb.Error as exc:
         raise ImportFailed(f"{path}: cannot read it: {_reader_error(path, exc)}") from exc
     columns, constants = mapping["columns"], mapping["constants"]
+    personal = mapping.get("personal", {})
     missing = [f"{k} -> {v!r}" for k, v in columns.items() if v not in found]
+    missing += [f"personal: {c!r}" for c in personal if c not in found]
     if missing:
         raise ImportFailed(
             f"{path}: the mapping names columns the file has not got: {', '.join(missing)} (found: {', '.join(found)})"
@@ -139,7 +170,9 @@ def convert(con: duckdb.DuckDBPyConnection, path: Path, stem: str, mapping: dict
 
     def value(canonical: str) -> str:
         if canonical in columns:
-            return f"nullif(trim(CAST({quote_ident(columns[canonical])} AS VARCHAR)), '')"
+            text = f"nullif(trim(CAST({quote_ident(columns[canonical])} AS VARCHAR)), '')"
+            # the HMAC is computed in the import's own connection (pseudonyms.py); the value never lands
+            return f"pseudonym({text})" if personal.get(columns[canonical]) == "pseudonymise" else text
         if canonical in constants:
             return "'" + constants[canonical].replace("'", "''") + "'"
         return "CAST(NULL AS VARCHAR)"

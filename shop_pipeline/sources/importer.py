@@ -114,6 +114,27 @@ def _write_parts(
     return parts, total, rejects
 
 
+def _install_pseudonyms(con: duckdb.DuckDBPyConnection, mapping) -> None:
+    """The pseudonym(x) macro of the configured key, when the mapping pseudonymises a column
+    (sources/generic.py `personal`); without a key such a mapping is refused before any file is read."""
+    personal = mapping.get("personal") if isinstance(mapping, dict) else None
+    wanted = sorted(c for c, action in (personal or {}).items() if action == "pseudonymise")
+    if not wanted:
+        return
+    from shop_pipeline.pseudonyms import PSEUDONYM_KEY_FILE_ENV, PrivacyKeyError, install_macros, pseudonymiser_from_env
+
+    try:
+        pseudonymiser = pseudonymiser_from_env()
+    except PrivacyKeyError as exc:
+        raise ImportFailed(str(exc)) from None
+    if pseudonymiser is None:
+        raise ImportFailed(
+            f"the mapping declares {', '.join(wanted)} personal: pseudonymise, but no pseudonym key is set "
+            f"({PSEUDONYM_KEY_FILE_ENV}, docs/privacy.md): nothing was imported"
+        )
+    install_macros(con, pseudonymiser)
+
+
 def _is_zip(path: Path) -> bool:
     with path.open("rb") as handle:
         return handle.read(4) == b"PK\x03\x04"
@@ -155,6 +176,7 @@ def import_files(
     con = duckdb.connect()
     try:
         prepare_session(con)
+        _install_pseudonyms(con, mapping)
         sources = adapter.prepare_files(con, sources)  # side files (RetailRocket's item properties): loaded, not landed
         stems = [safe_stem(s) for s in sources]
         if len(set(stems)) != len(stems):

@@ -6,7 +6,8 @@ hidden file beside it (discovery ignores names starting with '.'); `put_in_place
 the landed file with it in one rename, keeping the original modification time (a file's day and
 arrival order may come from it). Kept lines keep their bytes. The removed data lines are returned
 1-based as ingestion numbers them (the line after a CSV header is line 1), so the warehouse can
-drop exactly those lines' rejects and quarantine rows too.
+drop exactly those lines' rejects and quarantine rows too. `stage_rewrite_lines` does the same for
+lines given by number (the retention purge's expired lines, retention.py).
 """
 
 from __future__ import annotations
@@ -61,15 +62,17 @@ def _json_fields(text: str) -> set[str]:
     return found
 
 
-def _text_lines(path: Path, ids: frozenset[str], fields, header: bool) -> tuple[bytes, list[int]]:
+def _text_lines(path: Path, drop, header: bool) -> tuple[bytes, list[int]]:
+    """The file's bytes without the data lines `drop(number, text)` selects (number 1-based, as
+    ingestion numbers them), and those numbers."""
     kept, removed = [], []
-    for number, raw in enumerate(path.read_bytes().splitlines(keepends=True)):
-        if header and number == 0:
+    for index, raw in enumerate(path.read_bytes().splitlines(keepends=True)):
+        if header and index == 0:
             kept.append(raw)
             continue
-        text = raw.decode("utf-8", errors="replace").rstrip("\r\n")
-        if fields(text) & ids:
-            removed.append(number if header else number + 1)
+        number = index if header else index + 1
+        if drop(number, raw.decode("utf-8", errors="replace").rstrip("\r\n")):
+            removed.append(number)
         else:
             kept.append(raw)
     return b"".join(kept), removed
@@ -80,14 +83,33 @@ def stage_rewrite(path: Path, ids: frozenset[str], tag: str) -> StagedRewrite | 
     file_format = SUPPORTED_SUFFIXES.get(path.suffix.lower())
     if file_format is None or not ids:
         return None
+    fields = _csv_fields if file_format == "csv" else _json_fields
+    return _stage(path, file_format, tag, lambda number, text: bool(fields(text) & ids), ("user_id", ids))
+
+
+def stage_rewrite_lines(path: Path, lines: frozenset[int], tag: str) -> StagedRewrite | None:
+    """The landed file `path` without its data lines (Parquet: rows) numbered `lines` (1-based, as
+    ingestion numbers them), staged beside it; None when it has none of them."""
+    file_format = SUPPORTED_SUFFIXES.get(path.suffix.lower())
+    if file_format is None or not lines:
+        return None
+    return _stage(path, file_format, tag, lambda number, text: number in lines, ("_row", lines))
+
+
+def stage_rewrite_text(path: Path, drop, tag: str) -> StagedRewrite | None:
+    """A text file (CSV with a header, else one record a line) without the lines `drop(number,
+    text)` selects, staged beside it; None when it selects none."""
+    file_format = "csv" if path.suffix.lower() == ".csv" else "jsonl"
+    return _stage(path, file_format, tag, drop, ("_row", frozenset()))
+
+
+def _stage(path: Path, file_format: str, tag: str, drop, parquet_rows: tuple[str, frozenset]) -> StagedRewrite | None:
     stat = path.stat()
     staged = path.with_name(f".{path.name}.{tag}.erasing")
     if file_format == "parquet":
-        removed = _parquet_without(path, ids, staged)
+        removed = _parquet_without(path, *parquet_rows, staged)
     else:
-        data, removed = _text_lines(
-            path, ids, _csv_fields if file_format == "csv" else _json_fields, header=file_format == "csv"
-        )
+        data, removed = _text_lines(path, drop, header=file_format == "csv")
         if removed:
             with open(staged, "wb") as handle:
                 handle.write(data)
@@ -107,18 +129,21 @@ def stage_rewrite(path: Path, ids: frozenset[str], tag: str) -> StagedRewrite | 
     )
 
 
-def _parquet_without(path: Path, ids: frozenset[str], staged: Path) -> list[int]:
+def _parquet_without(path: Path, column: str, values: frozenset, staged: Path) -> list[int]:
+    """Write the Parquet file without the rows whose `column` (user_id, or _row: the 1-based row
+    number) is one of `values`; the row numbers removed."""
     with duckdb.connect() as con:
         con.execute("SET threads = 1")  # row_number() in the file's order
         source = con.read_parquet(str(path)).query("landed", "SELECT *, row_number() OVER () AS _row FROM landed")
-        if "user_id" not in source.columns:
+        if column not in source.columns:
             return []
         con.register("landed_rows", source)
         removed = [
             r
             for (r,) in con.execute(
-                "SELECT _row FROM landed_rows WHERE CAST(user_id AS VARCHAR) IN (SELECT unnest($ids)) ORDER BY 1",
-                {"ids": sorted(ids)},
+                f"SELECT _row FROM landed_rows WHERE CAST({column} AS VARCHAR) IN "
+                "(SELECT CAST(unnest($values) AS VARCHAR)) ORDER BY 1",
+                {"values": sorted(values)},
             ).fetchall()
         ]
         if removed:

@@ -60,7 +60,7 @@ class ErasedRows:
         return sum(self.rows.values())
 
 
-def _columns(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, str]]:
+def warehouse_tables(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, str]]:
     """Every base table of the warehouse (but privacy.*): column -> type."""
     tables: dict[str, dict[str, str]] = {}
     for table, column, data_type in con.execute(
@@ -78,7 +78,7 @@ def tombstones_of(con: duckdb.DuckDBPyConnection, clear_ids: Iterable[str]) -> l
     return [con.execute("SELECT erased(?)", [i]).fetchone()[0] for i in clear_ids]
 
 
-def _quoted(name: str) -> str:
+def quoted_name(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
@@ -96,7 +96,7 @@ def erase_rows(
     stored = [con.execute("SELECT pseudonym(?)", [i]).fetchone()[0] for i in clear_ids]
     graves = tombstones_of(con, clear_ids)
     result = ErasedRows(request_id=request_id, customers=len(clear_ids), landing_files=len(rewrites))
-    tables = _columns(con)
+    tables = warehouse_tables(con)
     with transaction(con):
         result.already_erased = con.execute(
             "SELECT count(*) FROM privacy.tombstones WHERE list_contains($t, tombstone)", {"t": graves}
@@ -104,13 +104,13 @@ def erase_rows(
         con.execute(
             "CREATE OR REPLACE TEMP TABLE erase_customers AS SELECT DISTINCT unnest($ids) AS id", {"ids": stored}
         )
-        _collect_keys(con, tables)
+        collect_keys(con, tables)
         _collect_lines(con, rewrites)
         for table, columns in tables.items():
-            removed = _delete_from(con, table, columns)
+            removed = delete_rows_of(con, table, columns)
             if removed:
                 result.rows[table] = removed
-        _record_rewrites(con, rewrites)
+        record_rewrites(con, rewrites)
         con.execute(
             "INSERT INTO privacy.tombstones SELECT DISTINCT unnest($t), $now, $request ON CONFLICT DO NOTHING",
             {"t": graves, "now": now, "request": request_id},
@@ -145,14 +145,14 @@ def check_same_key(con: duckdb.DuckDBPyConnection) -> None:
         )
 
 
-def _collect_keys(con: duckdb.DuckDBPyConnection, tables: dict[str, dict[str, str]]) -> None:
+def collect_keys(con: duckdb.DuckDBPyConnection, tables: dict[str, dict[str, str]]) -> None:
     """Their sessions and orders: from every table that pairs a customer column with one."""
     sessions, orders = [], []
     for table, columns in tables.items():
         customer = next((c for c in CUSTOMER_COLUMNS if c in columns), None)
         if customer is None:
             continue
-        where = f"{_quoted(customer)} IN (SELECT id FROM erase_customers)"
+        where = f"{quoted_name(customer)} IN (SELECT id FROM erase_customers)"
         sessions += [f"SELECT session_id FROM {table} WHERE {where}" for c in SESSION_COLUMNS if c in columns]
         orders += [f"SELECT order_id FROM {table} WHERE {where}" for c in ORDER_COLUMNS if c in columns]
     for name, selects in (("erase_sessions", sessions), ("erase_orders", orders)):
@@ -171,9 +171,9 @@ def _collect_lines(con: duckdb.DuckDBPyConnection, rewrites: list[LandingRewrite
         con.executemany("INSERT INTO erase_lines VALUES (?, ?)", removed)
 
 
-def _delete_from(con: duckdb.DuckDBPyConnection, table: str, columns: dict[str, str]) -> int:
+def delete_rows_of(con: duckdb.DuckDBPyConnection, table: str, columns: dict[str, str]) -> int:
     conditions = [
-        f"{_quoted(c)} IN (SELECT id FROM {keys})"
+        f"{quoted_name(c)} IN (SELECT id FROM {keys})"
         for keys, names in (
             ("erase_customers", CUSTOMER_COLUMNS),
             ("erase_sessions", SESSION_COLUMNS),
@@ -189,7 +189,7 @@ def _delete_from(con: duckdb.DuckDBPyConnection, table: str, columns: dict[str, 
     for column, data_type in columns.items():
         if data_type == "JSON":
             conditions += [
-                f"json_extract_string({_quoted(column)}, '$.{key}') IN (SELECT id FROM {keys})"
+                f"json_extract_string({quoted_name(column)}, '$.{key}') IN (SELECT id FROM {keys})"
                 for key, keys in JSON_KEYS.items()
             ]
     if not conditions:
@@ -197,7 +197,7 @@ def _delete_from(con: duckdb.DuckDBPyConnection, table: str, columns: dict[str, 
     return con.execute(f"DELETE FROM {table} AS t WHERE {' OR '.join(conditions)}").fetchone()[0]
 
 
-def _record_rewrites(con: duckdb.DuckDBPyConnection, rewrites: list[LandingRewrite]) -> None:
+def record_rewrites(con: duckdb.DuckDBPyConnection, rewrites: list[LandingRewrite]) -> None:
     """The rewritten files' new bytes in the manifest, with as many fewer rows read as lines
     removed (only where the manifest still names the old bytes: a re-run changes nothing twice)."""
     for r in rewrites:

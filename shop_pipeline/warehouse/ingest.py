@@ -43,6 +43,7 @@ from shop_pipeline.sources.native import (
     read_batch,
     start_batch,
 )
+from shop_pipeline.sql import ddl
 from shop_pipeline.warehouse.connection import transaction, unordered_inserts
 
 _BATCH_DDL = sql.load("batch_views").format(
@@ -322,6 +323,8 @@ def load_batch(  # noqa: C901 - the exactly-once rounds below share their state 
     if ids:
         _pseudonymise_batch(con)
         _drop_erased(con)
+        _drop_expired(con)
+        _seal_new_customers(con, now)
     report.files.sort(key=lambda f: (f.day, f.path))
     return report
 
@@ -364,6 +367,72 @@ def _drop_erased(con: duckdb.DuckDBPyConnection) -> None:
         f"""UPDATE batch_files AS f SET rows_erased = c.erased
             FROM (SELECT i.source_file, i.partition_date, count(*) AS erased
                   FROM ({values}) AS v JOIN batch_erased USING (user_id) JOIN batch_file_ids AS i USING (file_id)
+                  GROUP BY ALL) AS c
+            WHERE f.path = c.source_file AND f.partition_date = c.partition_date"""
+    )
+
+
+def _seal_new_customers(con: duckdb.DuckDBPyConnection, now: dt.datetime) -> None:
+    """With a pseudonym key: the batch's customers not in the re-identification lookup yet (nor
+    erased), their clear ids sealed under the key (pseudonyms.py) into batch_lookup, which
+    publish_batch adds to reidentify.customers with the batch's rows."""
+    if con.execute("SELECT pseudonym_key() = 'clear'").fetchone()[0]:
+        return
+    from shop_pipeline.pseudonyms import pseudonymiser_from_env
+
+    pseudonymiser = pseudonymiser_from_env()
+    ddl.create(con, "reidentify.customers")
+    # the batch's customers with a row kept: after a retention purge only batch_events knows which
+    # (an old file landed again keeps none); else every customer of the batch but the erased ones
+    if con.execute("SELECT EXISTS (SELECT 1 FROM batch_retention)").fetchone()[0]:
+        kept = "p.pseudonym IN (SELECT user_id FROM batch_events)"
+    else:
+        kept = (
+            f"p.clear IN (SELECT user_id FROM ({batch_values(('user_id',))})) "
+            "AND p.clear NOT IN (SELECT user_id FROM batch_erased)"
+        )
+    new = con.execute(
+        f"""SELECT p.clear, p.pseudonym FROM batch_pseudonyms AS p
+            WHERE {kept} AND p.pseudonym NOT IN (SELECT customer_id FROM reidentify.customers)"""
+    ).fetchall()
+    if not new:
+        return
+    import pyarrow as pa
+
+    sealed = pa.table(
+        {
+            "customer_id": pa.array([p for _, p in new], pa.string()),
+            "sealed_id": pa.array([pseudonymiser.seal(p, c) for c, p in new], pa.binary()),
+        }
+    )
+    con.register("sealed_frame", sealed)
+    try:
+        con.execute("INSERT INTO batch_lookup SELECT customer_id, sealed_id, $now FROM sealed_frame", {"now": now})
+    finally:
+        con.unregister("sealed_frame")
+
+
+def _drop_expired(con: duckdb.DuckDBPyConnection) -> None:
+    """After a retention purge (warehouse/expire.py) the batch's rows of files dated before its
+    cut-off, or with an event_time before it, leave batch_events (and a file's unreadable lines
+    leave batch_rejects by its day): a re-landed or replayed old file brings nothing back. Each
+    file counts them in rows_erased with the erased customers' rows (a row both is counted once)."""
+    ddl.create(con, "privacy.retention_purges")
+    con.execute(
+        "INSERT INTO batch_retention SELECT max(cutoff) FROM privacy.retention_purges HAVING max(cutoff) IS NOT NULL"
+    )
+    if not con.execute("SELECT EXISTS (SELECT 1 FROM batch_retention)").fetchone()[0]:
+        return
+    values = batch_values(("event_time", "user_id"))
+    con.execute(
+        f"""UPDATE batch_files AS f SET rows_erased = coalesce(f.rows_erased, 0) + c.expired
+            FROM (SELECT i.source_file, i.partition_date, count(*) AS expired
+                  FROM (SELECT file_id, event_time, user_id FROM ({values})
+                        UNION ALL SELECT file_id, NULL, NULL FROM batch_reject_rows) AS v
+                  JOIN batch_file_ids AS i USING (file_id), batch_retention AS w
+                  WHERE (i.partition_date < w.cutoff
+                         OR make_timestamp(epoch_us(try_cast(v.event_time AS TIMESTAMPTZ))) < w.cutoff)
+                    AND (v.user_id IS NULL OR v.user_id NOT IN (SELECT user_id FROM batch_erased))
                   GROUP BY ALL) AS c
             WHERE f.path = c.source_file AND f.partition_date = c.partition_date"""
     )
@@ -509,3 +578,6 @@ def publish_batch(con: duckdb.DuckDBPyConnection, days: list[dt.date] | None = N
         for table, kept in (("raw.events", "promoted_events"), ("raw.rejected_lines", "promoted_rejects")):
             con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM {kept}")
             con.execute(f"DROP TABLE {kept}")
+        if con.execute("SELECT EXISTS (SELECT 1 FROM batch_lookup)").fetchone()[0]:
+            ddl.create(con, "reidentify.customers")
+            con.execute("INSERT INTO reidentify.customers SELECT * FROM batch_lookup ON CONFLICT DO NOTHING")

@@ -251,9 +251,10 @@ def published_file_counts(con: duckdb.DuckDBPyConnection, days: list[dt.date]) -
 
 def conservation_breaks(counts: pd.DataFrame) -> pd.DataFrame:
     """Files where rows read != clean + quarantined + duplicates + erased (failed files read nothing;
-    a retracted file's rows were removed on purpose, see warehouse/retract.py; erased: rows of
-    customers with a tombstone, dropped at ingestion, see warehouse/erase.py)."""
-    readable = counts[~counts["status"].isin(["failed", "retracted"])]
+    a retracted file's rows were removed on purpose, see warehouse/retract.py, and an expired one's
+    by the retention purge, warehouse/expire.py; erased: rows of customers with a tombstone, or
+    before the retention cut-off, dropped at ingestion, see warehouse/erase.py)."""
+    readable = counts[~counts["status"].isin(["failed", "retracted", "expired"])]
     erased = readable["rows_erased"].fillna(0) if "rows_erased" in readable else 0
     total = readable["rows_clean"] + readable["rows_quarantined"] + readable["rows_duplicate"].fillna(0) + erased
     return readable[readable["rows_read"].fillna(-1) != total]

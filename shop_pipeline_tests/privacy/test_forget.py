@@ -145,7 +145,7 @@ def killer(original):
     return kill
 
 module, name = {
-    "in_transaction": (erase_module, "_record_rewrites"),
+    "in_transaction": (erase_module, "record_rewrites"),
     "moving_landing_files": (forget_module, "put_in_place"),
     "compacting": (forget_module, "compact"),
 }[sys.argv[3]]

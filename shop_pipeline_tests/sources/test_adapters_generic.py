@@ -202,7 +202,7 @@ def test_a_bad_mapping_file_is_an_error_naming_the_file(tmp_path):
         "broken.yaml": ("columns: [\n", "cannot read it: "),
         "unknown.yaml": (
             "colums: {}\n",
-            "unknown keys colums (known: columns, constants, event_type_values, time_format)",
+            "unknown keys colums (known: columns, constants, event_type_values, personal, time_format)",
         ),
     }
     for name, (text, reason) in cases.items():
