@@ -27,7 +27,7 @@ from dagster import (
 )
 
 from shop_pipeline.automation_rules import retention_due
-from shop_pipeline.defs.common import DATA_PLATFORM, asset_pool
+from shop_pipeline.defs.common import DATA_PLATFORM, DUCKDB_POOL
 from shop_pipeline.resources import Retention, ShopHome
 from shop_pipeline.retention import purge_expired
 from shop_pipeline.sources.landing import discover
@@ -47,7 +47,9 @@ class ExpiredEventsConfig(Config):
     group_name=PRIVACY_GROUP,
     kinds={"duckdb"},
     owners=DATA_PLATFORM,
-    pool=asset_pool("expired_events"),
+    # the purge writes the DuckDB file (the manifest, the privacy log) in either engine: it queues
+    # behind the other writers of that file, never beside them in a per-asset Spark pool
+    pool=DUCKDB_POOL,
     description=(
         "The retention purge: every event before today minus retention_days ($SHOP_PIPELINE_RETENTION_DAYS) leaves "
         "raw, staging, quarantine, rejected lines, features, scores, the serving snapshot (republished), the "
