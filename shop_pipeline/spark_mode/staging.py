@@ -105,7 +105,9 @@ def stage_on_spark(spark, days: list[dt.date], rules: StagingRules) -> None:
     """warehouse/staging.stage_days (without the fingerprints) on Spark: the staged_* views."""
     from pyspark.sql import functions as F
 
-    for view in STAGED_VIEWS:
+    # the last run's views, dependents first: uncaching a view Spark still has cached views built
+    # on re-plans every one of them
+    for view in reversed(STAGED_VIEWS):
         if spark.catalog.tableExists(view):
             spark.catalog.uncacheTable(view)
     has_others = bool(spark.table("raw.events").where(~F.col("partition_date").isin(days)).limit(1).count())
