@@ -23,7 +23,7 @@ from typing import Any
 
 import duckdb
 
-from shop_pipeline.engine.lake import lake_table, write_partitions
+from shop_pipeline.engine.lake import LakeTable, StagedWrite, WriteResult, lake_table, write_partitions
 from shop_pipeline.engine.layout import month_key
 from shop_pipeline.quality.audit import (
     DUPLICATED_ID_DAYS,
@@ -125,6 +125,22 @@ def stage_on_spark(spark, days: list[dt.date], rules: StagingRules) -> None:
         spark.catalog.cacheTable(view)
 
 
+def write_staged(spark, view: str, table: LakeTable, months: list[str]) -> WriteResult:
+    """The staged view `view` to `table`, replacing `months`, audited by its row count.
+
+    The count is read back from the aside folder's Parquet footers (pyarrow), not by Spark: a view
+    without rows (a month with no duplicates, say) leaves no data file there, and Spark cannot read
+    a schema from no file (UNABLE_TO_INFER_SCHEMA), while the write itself is fine (it empties the
+    months)."""
+    frame = spark.table(view).select(*ddl.column_names(table.layout.table))
+    expected = frame.count()
+
+    def audit(staged: StagedWrite) -> bool:
+        return staged.dataset().count_rows() == expected
+
+    return write_partitions(frame, table, months=months, audit=audit)
+
+
 class SparkStaging:
     """Staging on Spark over the lake; the manifest in the DuckDB file `con`."""
 
@@ -183,13 +199,7 @@ class SparkStaging:
             return
         months = sorted({month_key(d) for d in audited.stale})
         for table, view in WRITES.items():
-            frame = self.spark.table(view).select(*ddl.column_names(table))
-            expected = frame.count()
-
-            def audit(staged, expected=expected):
-                return staged.spark_frame(self.spark).count() == expected
-
-            write_partitions(frame, lake_table(self.lake, table), months=months, audit=audit)
+            write_staged(self.spark, view, lake_table(self.lake, table), months)
         record_staging(self.con, audited.stale, audited.counts)
 
     def summary(self, days: list[dt.date]) -> StagingSummary:
