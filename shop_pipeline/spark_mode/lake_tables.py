@@ -29,7 +29,6 @@ def use_lake(spark, lake: str, tables: Iterable[str]) -> None:
             spark.sql(f"DROP TABLE IF EXISTS {table_name(table)}")
         fs, folder = lake_table(lake, table).filesystem()
         fs.create_dir(folder, recursive=True)  # a table not written yet: empty, not missing
+        # registers it, and (its folder exists now) recovers the month folders written since
         register_tables(spark, lake, [table])
-        if layout(table).partition_column:  # month folders written since (or before) it was registered
-            spark.sql(f"ALTER TABLE {table_name(table)} RECOVER PARTITIONS")
         spark.catalog.refreshTable(table)

@@ -23,7 +23,7 @@ from typing import Any
 
 import duckdb
 
-from shop_pipeline.engine.lake import lake_table, write_partitions
+from shop_pipeline.engine.lake import LakeTable, StagedWrite, WriteResult, lake_table, write_partitions
 from shop_pipeline.engine.layout import month_key
 from shop_pipeline.quality.audit import (
     DUPLICATED_ID_DAYS,
@@ -105,7 +105,9 @@ def stage_on_spark(spark, days: list[dt.date], rules: StagingRules) -> None:
     """warehouse/staging.stage_days (without the fingerprints) on Spark: the staged_* views."""
     from pyspark.sql import functions as F
 
-    for view in STAGED_VIEWS:
+    # the last run's views, dependents first: uncaching a view Spark still has cached views built
+    # on re-plans every one of them
+    for view in reversed(STAGED_VIEWS):
         if spark.catalog.tableExists(view):
             spark.catalog.uncacheTable(view)
     has_others = bool(spark.table("raw.events").where(~F.col("partition_date").isin(days)).limit(1).count())
@@ -121,6 +123,22 @@ def stage_on_spark(spark, days: list[dt.date], rules: StagingRules) -> None:
         run_sql(spark, statement, {"days": days})
     for view in ("staged_clean", "staged_quarantine", "staged_duplicates"):
         spark.catalog.cacheTable(view)
+
+
+def write_staged(spark, view: str, table: LakeTable, months: list[str]) -> WriteResult:
+    """The staged view `view` to `table`, replacing `months`, audited by its row count.
+
+    The count is read back from the aside folder's Parquet footers (pyarrow), not by Spark: a view
+    without rows (a month with no duplicates, say) leaves no data file there, and Spark cannot read
+    a schema from no file (UNABLE_TO_INFER_SCHEMA), while the write itself is fine (it empties the
+    months)."""
+    frame = spark.table(view).select(*ddl.column_names(table.layout.table))
+    expected = frame.count()
+
+    def audit(staged: StagedWrite) -> bool:
+        return staged.dataset().count_rows() == expected
+
+    return write_partitions(frame, table, months=months, audit=audit)
 
 
 class SparkStaging:
@@ -181,13 +199,7 @@ class SparkStaging:
             return
         months = sorted({month_key(d) for d in audited.stale})
         for table, view in WRITES.items():
-            frame = self.spark.table(view).select(*ddl.column_names(table))
-            expected = frame.count()
-
-            def audit(staged, expected=expected):
-                return staged.spark_frame(self.spark).count() == expected
-
-            write_partitions(frame, lake_table(self.lake, table), months=months, audit=audit)
+            write_staged(self.spark, view, lake_table(self.lake, table), months)
         record_staging(self.con, audited.stale, audited.counts)
 
     def summary(self, days: list[dt.date]) -> StagingSummary:
