@@ -552,3 +552,56 @@ def test_order_times_reach_the_model_in_utc_whatever_the_servers_time_zone(api, 
         (dt.datetime(2031, 4, 1, 12, 0), dt.datetime(2031, 4, 1, 11, 0)),
         (dt.datetime(2031, 4, 1, 10, 0), None),
     ]
+
+
+def test_a_pseudonymised_snapshot_is_asked_with_real_ids_and_never_shows_a_pseudonym(tiny, tmp_path):
+    """The snapshot of a pseudonymised warehouse holds pseudonyms only: callers send real ids, which
+    are looked up (and logged) by their pseudonyms; answers echo the id sent; the document names no
+    example customer (a pseudonym is no id a caller could send)."""
+    from shop_pipeline.pseudonyms import Pseudonymiser
+
+    pseudonym = Pseudonymiser(b"k" * 32)
+    with connect(tiny.warehouse) as con:
+        for table in ("scoring.customer_scores", "scoring.recommendations"):
+            for customer in ("alice", "bob", "carol"):
+                con.execute(
+                    f"UPDATE {table} SET customer_id = $pseudonym WHERE customer_id = $customer",
+                    {"pseudonym": pseudonym(customer), "customer": customer},
+                )
+        published = publish_snapshot(con, tiny.serving, tiny.models)
+    with client_of(tiny, tmp_path, pseudonymiser=pseudonym) as client:
+        scores = client.get("/v1/customers/alice/scores").json()
+        assert (scores["customer_id"], scores["p_purchase"], scores["snapshot_id"]) == (
+            "alice",
+            0.75,
+            published.snapshot_id,
+        )
+        assert client.get(f"/v1/customers/{pseudonym('alice')}/scores").status_code == 404
+        listed = client.get("/v1/customers/bob/recommendations").json()
+        assert (listed["customer_id"], listed["source"], [i["product_id"] for i in listed["items"]]) == (
+            "bob",
+            "personalised",
+            ["p-20", "p-21"],
+        )
+        carol = client.get("/v1/customers/carol/recommendations").json()  # scored, no list of her own
+        assert carol["source"] == "fallback" and carol["reason"].startswith("customer has no published list")
+
+        scorer = OrderRiskStandIn()
+        serve_predictors(client, order_risk=scorer)
+        answer = client.post("/v1/orders/risk", json={**ORDER, "session_id": "s-1", "session_views": 2})
+        assert answer.status_code == 200 and answer.json()["customer_id"] == "alice"
+        assert client.post("/v1/orders/risk", json={**ORDER, "order_id": "o-2"}).status_code == 200
+        assert [(o.customer_id, o.session_id) for o in scorer.orders] == [
+            (pseudonym("alice"), pseudonym("s-1")),
+            (pseudonym("alice"), None),
+        ]
+        (first, second) = logged(tmp_path)
+        assert (first["request"]["customer_id"], first["request"]["session_id"]) == (
+            pseudonym("alice"),
+            pseudonym("s-1"),
+        )
+        assert first["response"]["customer_id"] == pseudonym("alice") and second["request"]["session_id"] is None
+
+        document = client.get("/openapi.json").json()
+        parameters = document["paths"]["/v1/customers/{customer_id}/scores"]["get"]["parameters"]
+        assert [p.get("example") for p in parameters if p["name"] == "customer_id"] == [None]
