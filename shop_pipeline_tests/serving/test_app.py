@@ -1,6 +1,6 @@
 """The API in process (FastAPI's TestClient, no server or port) over a tiny published snapshot
 (tiny_shop.py; no pipeline run): answers, refusals and their messages, the token, the body limit, what is
-logged, and the OpenAPI document of the running server.
+logged, the OpenAPI document of the running server, and pseudonymised snapshots (also as `serve` starts them).
 
 The order-risk and demand endpoints are driven here by stand-ins for the model's online predictors
 (the interface of ml/order_risk/online.py and ml/demand_forecast/online.py), so these tests check what the
@@ -554,13 +554,8 @@ def test_order_times_reach_the_model_in_utc_whatever_the_servers_time_zone(api, 
     ]
 
 
-def test_a_pseudonymised_snapshot_is_asked_with_real_ids_and_never_shows_a_pseudonym(tiny, tmp_path):
-    """The snapshot of a pseudonymised warehouse holds pseudonyms only: callers send real ids, which
-    are looked up (and logged) by their pseudonyms; answers echo the id sent; the document names no
-    example customer (a pseudonym is no id a caller could send)."""
-    from shop_pipeline.pseudonyms import Pseudonymiser
-
-    pseudonym = Pseudonymiser(b"k" * 32)
+def pseudonymised_snapshot(tiny, pseudonym):
+    """The tiny shop's snapshot as a pseudonymised warehouse publishes it: customer ids are pseudonyms."""
     with connect(tiny.warehouse) as con:
         for table in ("scoring.customer_scores", "scoring.recommendations"):
             for customer in ("alice", "bob", "carol"):
@@ -568,7 +563,17 @@ def test_a_pseudonymised_snapshot_is_asked_with_real_ids_and_never_shows_a_pseud
                     f"UPDATE {table} SET customer_id = $pseudonym WHERE customer_id = $customer",
                     {"pseudonym": pseudonym(customer), "customer": customer},
                 )
-        published = publish_snapshot(con, tiny.serving, tiny.models)
+        return publish_snapshot(con, tiny.serving, tiny.models)
+
+
+def test_a_pseudonymised_snapshot_is_asked_with_real_ids_and_never_shows_a_pseudonym(tiny, tmp_path):
+    """The snapshot of a pseudonymised warehouse holds pseudonyms only: callers send real ids, which
+    are looked up (and logged) by their pseudonyms; answers echo the id sent; the document names no
+    example customer (a pseudonym is no id a caller could send)."""
+    from shop_pipeline.pseudonyms import Pseudonymiser
+
+    pseudonym = Pseudonymiser(b"k" * 32)
+    published = pseudonymised_snapshot(tiny, pseudonym)
     with client_of(tiny, tmp_path, pseudonymiser=pseudonym) as client:
         scores = client.get("/v1/customers/alice/scores").json()
         assert (scores["customer_id"], scores["p_purchase"], scores["snapshot_id"]) == (
@@ -605,3 +610,31 @@ def test_a_pseudonymised_snapshot_is_asked_with_real_ids_and_never_shows_a_pseud
         document = client.get("/openapi.json").json()
         parameters = document["paths"]["/v1/customers/{customer_id}/scores"]["get"]["parameters"]
         assert [p.get("example") for p in parameters if p["name"] == "customer_id"] == [None]
+
+
+def test_serve_and_its_workers_look_ids_up_under_the_configured_pseudonym_key(tiny, monkeypatch):
+    """`shop-pipeline serve` in a pseudonymised shop (uvicorn itself not started): the app it runs, and
+    the app each worker builds from the environment, take real ids; a bad key stops it before serving."""
+    import uvicorn
+
+    from shop_pipeline.pseudonyms import PSEUDONYM_KEY_ENV, PSEUDONYM_KEY_FILE_ENV, Pseudonymiser
+    from shop_pipeline.serving import server
+
+    key = "k" * 32
+    pseudonymised_snapshot(tiny, Pseudonymiser(key.encode()))
+    calls = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **options: calls.append(app))
+    for name in ("OMP_NUM_THREADS", "SHOP_PIPELINE_THREADS", server.ROOT_ENV, server.TOKEN_ENV, PSEUDONYM_KEY_FILE_ENV):
+        monkeypatch.setenv(name, "")  # recorded, so what serve() sets is undone after the test
+        monkeypatch.delenv(name)
+    monkeypatch.setenv(PSEUDONYM_KEY_ENV, "short")
+    with pytest.raises(server.ServeConfigError, match=f"{PSEUDONYM_KEY_ENV}: the key has 5 bytes, at least"):
+        server.serve(tiny.serving.parent)
+    assert calls == []
+
+    monkeypatch.setenv(PSEUDONYM_KEY_ENV, key)
+    server.serve(tiny.serving.parent)
+    monkeypatch.setenv(server.ROOT_ENV, str(tiny.serving))
+    for app in (*calls, server.app_from_environment()):
+        with TestClient(app) as client:
+            assert client.get("/v1/customers/alice/scores").json()["p_purchase"] == 0.75
