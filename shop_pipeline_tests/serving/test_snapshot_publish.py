@@ -127,6 +127,7 @@ def test_the_popular_list_holds_the_first_fifty_products(tiny):
 
 
 def test_without_scores_the_window_ends_on_the_last_staged_day_and_nothing_is_personalised(tiny):
+    scored = publish(tiny)
     with connect(tiny.warehouse) as con:
         con.execute("DROP TABLE scoring.customer_scores")
         con.execute("DROP TABLE scoring.recommendations")
@@ -146,6 +147,9 @@ def test_without_scores_the_window_ends_on_the_last_staged_day_and_nothing_is_pe
         ("p-4", 1.0),
     ]
     assert json.loads((published.path / "manifest.json").read_text())["as_of"] is None
+    for name in ("customer_scores.parquet", "recommendations.parquet"):  # empty, with the columns of a full one
+        empty, full = pq.read_schema(published.path / name), pq.read_schema(scored.path / name)
+        assert empty.remove_metadata() == full.remove_metadata(), name
 
 
 def test_without_staged_events_or_a_registry_the_snapshot_is_empty_not_refused(tiny):
