@@ -638,3 +638,42 @@ def test_serve_and_its_workers_look_ids_up_under_the_configured_pseudonym_key(ti
     for app in (*calls, server.app_from_environment()):
         with TestClient(app) as client:
             assert client.get("/v1/customers/alice/scores").json()["p_purchase"] == 0.75
+
+
+def test_a_body_streamed_in_chunks_is_counted_whole_against_the_limit(tiny, tmp_path):
+    """A server hands a chunked body over in pieces (TestClient sends it in one): the limit is on their sum."""
+    import asyncio
+
+    app = create_app(tiny.serving, max_body_bytes=1000, prediction_log=PredictionLog(tmp_path / "logs"))
+
+    def status_of(chunks: list[bytes]) -> int:
+        messages = [
+            {"type": "http.request", "body": chunk, "more_body": n < len(chunks) - 1} for n, chunk in enumerate(chunks)
+        ]
+        sent = []
+
+        async def receive() -> dict:
+            return messages.pop(0) if messages else {"type": "http.disconnect"}
+
+        async def send(message: dict) -> None:
+            sent.append(message)
+
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": "POST",
+            "scheme": "http",
+            "path": "/v1/orders/risk",
+            "raw_path": b"/v1/orders/risk",
+            "root_path": "",
+            "query_string": b"",
+            "headers": [(b"content-type", b"application/json")],  # no Content-Length: chunked
+            "client": ("127.0.0.1", 50000),
+            "server": ("testserver", 80),
+        }
+        asyncio.run(app(scope, receive, send))
+        return next(m["status"] for m in sent if m["type"] == "http.response.start")
+
+    assert status_of([b"x" * 100] * 11) == 413  # no piece over the limit, their sum is
+    assert status_of([b"x" * 100] * 10) == 422  # at the limit: read whole, then refused as not JSON
