@@ -677,3 +677,57 @@ def test_a_body_streamed_in_chunks_is_counted_whole_against_the_limit(tiny, tmp_
 
     assert status_of([b"x" * 100] * 11) == 413  # no piece over the limit, their sum is
     assert status_of([b"x" * 100] * 10) == 422  # at the limit: read whole, then refused as not JSON
+
+
+def test_without_a_log_given_answers_are_logged_where_the_pipeline_ingests_them(tiny, published):
+    import duckdb
+
+    from shop_pipeline.serving.prediction_log import ingest_prediction_logs
+
+    with TestClient(create_app(tiny.serving)) as client:  # as `serve` builds it: no PredictionLog given
+        serve_predictors(client, order_risk=OrderRiskStandIn())
+        assert client.post("/v1/orders/risk", json=ORDER).status_code == 200
+    con = duckdb.connect()
+    con.execute("CREATE SCHEMA monitoring")
+    # the folder the pipeline's online_predictions asset reads (defs/serving.py)
+    assert ingest_prediction_logs(con, tiny.serving / "logs", now=dt.datetime(2031, 4, 2)) == 1
+
+
+def test_the_document_names_the_api_and_its_version(api):
+    info = api.get("/openapi.json").json()["info"]
+    assert (info["title"], info["version"]) == ("shop_pipeline online API", "1")
+    assert info["description"].startswith("The champions of the last pipeline run")
+
+
+def test_the_body_limit_sends_one_answer_and_never_invents_one():
+    """BodyLimit around an app that answers before it reads the body (its answer stays the only one when
+    the body then runs over), and around one that answers nothing (no 413 is made up)."""
+    import asyncio
+
+    from shop_pipeline.serving.app import BodyLimit
+
+    async def answers_then_reads(scope, receive, send):
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+        while (await receive()).get("more_body"):
+            pass
+
+    async def answers_nothing(scope, receive, send):
+        return None
+
+    def starts(app) -> list[int]:
+        messages = [{"type": "http.request", "body": b"x" * 100, "more_body": True} for _ in range(20)]
+        sent = []
+
+        async def receive() -> dict:
+            return messages.pop(0)
+
+        async def send(message: dict) -> None:
+            sent.append(message)
+
+        scope = {"type": "http", "method": "POST", "path": "/", "headers": []}  # chunked: no Content-Length
+        asyncio.run(BodyLimit(app, limit=1000)(scope, receive, send))
+        return [m["status"] for m in sent if m["type"] == "http.response.start"]
+
+    assert starts(answers_then_reads) == [200]
+    assert starts(answers_nothing) == []
