@@ -524,7 +524,11 @@ def test_the_document_describes_the_running_server(tiny, published, tmp_path):
         assert [p.get("example") for p in parameters if p["name"] == "customer_id"] == [None]
     with client_of(tiny, tmp_path, token=TOKEN) as guarded:
         document = guarded.get("/openapi.json").json()
-        assert document["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
+        bearer = document["components"]["securitySchemes"]["bearer"]
+        assert bearer["scheme"] == "bearer"
+        assert bearer["description"] == (  # where a caller learns how the server got its token
+            "the token given to `shop-pipeline serve` (--token-file or $SHOP_PIPELINE_SERVE_TOKEN)"
+        )
         assert document["paths"]["/v1/models"]["get"]["responses"]["401"]["headers"]["WWW-Authenticate"]
         assert "401" not in document["paths"]["/healthz"]["get"]["responses"]
 
