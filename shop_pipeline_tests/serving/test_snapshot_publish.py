@@ -383,3 +383,19 @@ def test_a_change_of_the_serving_code_alone_publishes_anew(tiny, monkeypatch):
     release["serving"] = "v3"
     assert not lake_snapshot.publish_from_lake_if_changed(lake_uri, lake_root, tiny.models).reused
     assert current_snapshot_dir(lake_root).name != from_lake.snapshot_id
+
+
+def test_a_snapshot_is_stamped_in_utc_whatever_the_servers_time_zone(tiny, monkeypatch):
+    import time
+
+    monkeypatch.setenv("TZ", "America/Sao_Paulo")  # UTC-3: local time would be three hours behind
+    time.tzset()
+    try:
+        published = publish(tiny)
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
+    stamped = dt.datetime.fromisoformat(json.loads((published.path / "manifest.json").read_text())["published_at"])
+    utc_now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    assert abs(stamped - utc_now) < dt.timedelta(hours=1)
+    assert published.snapshot_id.startswith(stamped.strftime("%Y%m%dT%H%M%S"))
