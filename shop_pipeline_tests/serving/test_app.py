@@ -1,6 +1,6 @@
 """The API in process (FastAPI's TestClient, no server or port) over a tiny published snapshot
 (tiny_shop.py; no pipeline run): answers, refusals and their messages, the token, the body limit, what is
-logged, and the OpenAPI document of the running server.
+logged, the OpenAPI document of the running server, and pseudonymised snapshots (also as `serve` starts them).
 
 The order-risk and demand endpoints are driven here by stand-ins for the model's online predictors
 (the interface of ml/order_risk/online.py and ml/demand_forecast/online.py), so these tests check what the
@@ -106,6 +106,11 @@ ORDER = {
 }
 
 
+NO_SNAPSHOT_YET = (
+    "no serving snapshot is loaded yet: run the pipeline (shop-pipeline run) so that the scoring stage publishes one"
+)
+
+
 def test_ready_once_a_snapshot_is_loaded_and_until_then_every_v1_call_is_a_503(tiny, tmp_path):
     with client_of(tiny, tmp_path) as client:
         assert client.get("/healthz").json() == {"status": "ok", "snapshot_id": None, "detail": None}
@@ -114,7 +119,9 @@ def test_ready_once_a_snapshot_is_loaded_and_until_then_every_v1_call_is_a_503(t
         assert not_ready.json() == {"status": "not_ready", "snapshot_id": None, "detail": "no snapshot published yet"}
         for path in ("/v1/models", "/v1/customers/alice/scores", "/v1/customers/alice/recommendations"):
             response = client.get(path)
-            assert response.status_code == 503 and "shop-pipeline run" in response.json()["detail"], path
+            assert (response.status_code, response.json()) == (503, {"detail": NO_SNAPSHOT_YET}), path
+        document = client.get("/openapi.json")  # the document is served before any snapshot too
+        assert document.status_code == 200 and "/v1/models" in document.json()["paths"]
         (tiny.serving / "snapshots").mkdir(parents=True)
         (tiny.serving / "CURRENT").write_text("20310101T000000-gone\n")
         client.app.state.store.refresh()
@@ -524,7 +531,11 @@ def test_the_document_describes_the_running_server(tiny, published, tmp_path):
         assert [p.get("example") for p in parameters if p["name"] == "customer_id"] == [None]
     with client_of(tiny, tmp_path, token=TOKEN) as guarded:
         document = guarded.get("/openapi.json").json()
-        assert document["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
+        bearer = document["components"]["securitySchemes"]["bearer"]
+        assert bearer["scheme"] == "bearer"
+        assert bearer["description"] == (  # where a caller learns how the server got its token
+            "the token given to `shop-pipeline serve` (--token-file or $SHOP_PIPELINE_SERVE_TOKEN)"
+        )
         assert document["paths"]["/v1/models"]["get"]["responses"]["401"]["headers"]["WWW-Authenticate"]
         assert "401" not in document["paths"]["/healthz"]["get"]["responses"]
 
@@ -552,3 +563,182 @@ def test_order_times_reach_the_model_in_utc_whatever_the_servers_time_zone(api, 
         (dt.datetime(2031, 4, 1, 12, 0), dt.datetime(2031, 4, 1, 11, 0)),
         (dt.datetime(2031, 4, 1, 10, 0), None),
     ]
+
+
+def pseudonymised_snapshot(tiny, pseudonym):
+    """The tiny shop's snapshot as a pseudonymised warehouse publishes it: customer ids are pseudonyms."""
+    with connect(tiny.warehouse) as con:
+        for table in ("scoring.customer_scores", "scoring.recommendations"):
+            for customer in ("alice", "bob", "carol"):
+                con.execute(
+                    f"UPDATE {table} SET customer_id = $pseudonym WHERE customer_id = $customer",
+                    {"pseudonym": pseudonym(customer), "customer": customer},
+                )
+        return publish_snapshot(con, tiny.serving, tiny.models)
+
+
+def test_a_pseudonymised_snapshot_is_asked_with_real_ids_and_never_shows_a_pseudonym(tiny, tmp_path):
+    """The snapshot of a pseudonymised warehouse holds pseudonyms only: callers send real ids, which
+    are looked up (and logged) by their pseudonyms; answers echo the id sent; the document names no
+    example customer (a pseudonym is no id a caller could send)."""
+    from shop_pipeline.pseudonyms import Pseudonymiser
+
+    pseudonym = Pseudonymiser(b"k" * 32)
+    published = pseudonymised_snapshot(tiny, pseudonym)
+    with client_of(tiny, tmp_path, pseudonymiser=pseudonym) as client:
+        scores = client.get("/v1/customers/alice/scores").json()
+        assert (scores["customer_id"], scores["p_purchase"], scores["snapshot_id"]) == (
+            "alice",
+            0.75,
+            published.snapshot_id,
+        )
+        assert client.get(f"/v1/customers/{pseudonym('alice')}/scores").status_code == 404
+        listed = client.get("/v1/customers/bob/recommendations").json()
+        assert (listed["customer_id"], listed["source"], [i["product_id"] for i in listed["items"]]) == (
+            "bob",
+            "personalised",
+            ["p-20", "p-21"],
+        )
+        carol = client.get("/v1/customers/carol/recommendations").json()  # scored, no list of her own
+        assert carol["source"] == "fallback" and carol["reason"].startswith("customer has no published list")
+
+        scorer = OrderRiskStandIn()
+        serve_predictors(client, order_risk=scorer)
+        answer = client.post("/v1/orders/risk", json={**ORDER, "session_id": "s-1", "session_views": 2})
+        assert answer.status_code == 200 and answer.json()["customer_id"] == "alice"
+        assert client.post("/v1/orders/risk", json={**ORDER, "order_id": "o-2"}).status_code == 200
+        assert [(o.customer_id, o.session_id) for o in scorer.orders] == [
+            (pseudonym("alice"), pseudonym("s-1")),
+            (pseudonym("alice"), None),
+        ]
+        (first, second) = logged(tmp_path)
+        assert (first["request"]["customer_id"], first["request"]["session_id"]) == (
+            pseudonym("alice"),
+            pseudonym("s-1"),
+        )
+        assert first["response"]["customer_id"] == pseudonym("alice") and second["request"]["session_id"] is None
+
+        document = client.get("/openapi.json").json()
+        parameters = document["paths"]["/v1/customers/{customer_id}/scores"]["get"]["parameters"]
+        assert [p.get("example") for p in parameters if p["name"] == "customer_id"] == [None]
+
+
+def test_serve_and_its_workers_look_ids_up_under_the_configured_pseudonym_key(tiny, monkeypatch):
+    """`shop-pipeline serve` in a pseudonymised shop (uvicorn itself not started): the app it runs, and
+    the app each worker builds from the environment, take real ids; a bad key stops it before serving."""
+    import uvicorn
+
+    from shop_pipeline.pseudonyms import PSEUDONYM_KEY_ENV, PSEUDONYM_KEY_FILE_ENV, Pseudonymiser
+    from shop_pipeline.serving import server
+
+    key = "k" * 32
+    pseudonymised_snapshot(tiny, Pseudonymiser(key.encode()))
+    calls = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **options: calls.append(app))
+    for name in ("OMP_NUM_THREADS", "SHOP_PIPELINE_THREADS", server.ROOT_ENV, server.TOKEN_ENV, PSEUDONYM_KEY_FILE_ENV):
+        monkeypatch.setenv(name, "")  # recorded, so what serve() sets is undone after the test
+        monkeypatch.delenv(name)
+    monkeypatch.setenv(PSEUDONYM_KEY_ENV, "short")
+    with pytest.raises(server.ServeConfigError, match=f"{PSEUDONYM_KEY_ENV}: the key has 5 bytes, at least"):
+        server.serve(tiny.serving.parent)
+    assert calls == []
+
+    monkeypatch.setenv(PSEUDONYM_KEY_ENV, key)
+    server.serve(tiny.serving.parent)
+    monkeypatch.setenv(server.ROOT_ENV, str(tiny.serving))
+    for app in (*calls, server.app_from_environment()):
+        with TestClient(app) as client:
+            assert client.get("/v1/customers/alice/scores").json()["p_purchase"] == 0.75
+
+
+def test_a_body_streamed_in_chunks_is_counted_whole_against_the_limit(tiny, tmp_path):
+    """A server hands a chunked body over in pieces (TestClient sends it in one): the limit is on their sum."""
+    import asyncio
+
+    app = create_app(tiny.serving, max_body_bytes=1000, prediction_log=PredictionLog(tmp_path / "logs"))
+
+    def status_of(chunks: list[bytes]) -> int:
+        messages = [
+            {"type": "http.request", "body": chunk, "more_body": n < len(chunks) - 1} for n, chunk in enumerate(chunks)
+        ]
+        sent = []
+
+        async def receive() -> dict:
+            return messages.pop(0) if messages else {"type": "http.disconnect"}
+
+        async def send(message: dict) -> None:
+            sent.append(message)
+
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": "POST",
+            "scheme": "http",
+            "path": "/v1/orders/risk",
+            "raw_path": b"/v1/orders/risk",
+            "root_path": "",
+            "query_string": b"",
+            "headers": [(b"content-type", b"application/json")],  # no Content-Length: chunked
+            "client": ("127.0.0.1", 50000),
+            "server": ("testserver", 80),
+        }
+        asyncio.run(app(scope, receive, send))
+        return next(m["status"] for m in sent if m["type"] == "http.response.start")
+
+    assert status_of([b"x" * 100] * 11) == 413  # no piece over the limit, their sum is
+    assert status_of([b"x" * 100] * 10) == 422  # at the limit: read whole, then refused as not JSON
+
+
+def test_without_a_log_given_answers_are_logged_where_the_pipeline_ingests_them(tiny, published):
+    import duckdb
+
+    from shop_pipeline.serving.prediction_log import ingest_prediction_logs
+
+    with TestClient(create_app(tiny.serving)) as client:  # as `serve` builds it: no PredictionLog given
+        serve_predictors(client, order_risk=OrderRiskStandIn())
+        assert client.post("/v1/orders/risk", json=ORDER).status_code == 200
+    con = duckdb.connect()
+    con.execute("CREATE SCHEMA monitoring")
+    # the folder the pipeline's online_predictions asset reads (defs/serving.py)
+    assert ingest_prediction_logs(con, tiny.serving / "logs", now=dt.datetime(2031, 4, 2)) == 1
+
+
+def test_the_document_names_the_api_and_its_version(api):
+    info = api.get("/openapi.json").json()["info"]
+    assert (info["title"], info["version"]) == ("shop_pipeline online API", "1")
+    assert info["description"].startswith("The champions of the last pipeline run")
+
+
+def test_the_body_limit_sends_one_answer_and_never_invents_one():
+    """BodyLimit around an app that answers before it reads the body (its answer stays the only one when
+    the body then runs over), and around one that answers nothing (no 413 is made up)."""
+    import asyncio
+
+    from shop_pipeline.serving.app import BodyLimit
+
+    async def answers_then_reads(scope, receive, send):
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+        while (await receive()).get("more_body"):
+            pass
+
+    async def answers_nothing(scope, receive, send):
+        return None
+
+    def starts(app) -> list[int]:
+        messages = [{"type": "http.request", "body": b"x" * 100, "more_body": True} for _ in range(20)]
+        sent = []
+
+        async def receive() -> dict:
+            return messages.pop(0)
+
+        async def send(message: dict) -> None:
+            sent.append(message)
+
+        scope = {"type": "http", "method": "POST", "path": "/", "headers": []}  # chunked: no Content-Length
+        asyncio.run(BodyLimit(app, limit=1000)(scope, receive, send))
+        return [m["status"] for m in sent if m["type"] == "http.response.start"]
+
+    assert starts(answers_then_reads) == [200]
+    assert starts(answers_nothing) == []

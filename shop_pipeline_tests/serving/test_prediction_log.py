@@ -87,6 +87,19 @@ def test_a_full_file_is_left_as_it_is_and_the_next_answer_starts_a_new_one(tmp_p
     assert sorted(len(p.read_text().splitlines()) for p in (tmp_path / "roomy").iterdir()) == [1, 2]
 
 
+def test_a_closed_log_starts_a_new_file_on_the_next_answer(tmp_path):
+    """The app closes its log when the server stops; an app started again with the same log keeps logging."""
+    log = PredictionLog(tmp_path / "logs")
+    first = answer(log, 0)
+    log.close()
+    log.close()  # closing twice is harmless
+    time.sleep(0.001)  # the file name's start time moves on (microseconds)
+    second = answer(log, 1)
+    log.close()
+    files = sorted((tmp_path / "logs").iterdir())
+    assert [[json.loads(line)["request_id"] for line in path.open()] for path in files] == [[first], [second]]
+
+
 def test_the_logs_reach_the_table_exactly_once_and_a_cut_line_is_skipped(tmp_path):
     con = duckdb.connect()
     con.execute("CREATE SCHEMA monitoring")

@@ -1,12 +1,17 @@
 """Publishing the serving snapshot from a tiny warehouse (tiny_shop.py; no pipeline run): what it holds,
-the popular list, the champions it names, CURRENT, pruning, refusals, and reuse when nothing changed."""
+the popular list, the champions it names, CURRENT, pruning, refusals, and reuse when nothing changed; and
+the same snapshot published from the tiny warehouse's tables written onto a lake (serving/lake_snapshot.py,
+Spark mode), which test_lake_snapshot.py checks on a whole scored shop."""
 
 import datetime as dt
 import json
 
+import pyarrow.parquet as pq
 import pytest
 
+from shop_pipeline.engine import lake
 from shop_pipeline.ml.common.registry import ArtifactIntegrityError
+from shop_pipeline.serving import lake_snapshot
 from shop_pipeline.serving import snapshot as snapshots
 from shop_pipeline.serving.snapshot import (
     FALLBACK_SIZE,
@@ -17,7 +22,7 @@ from shop_pipeline.serving.snapshot import (
 )
 from shop_pipeline.serving.store import Snapshot
 from shop_pipeline.sql import ddl
-from shop_pipeline.warehouse.connection import connect
+from shop_pipeline.warehouse.connection import connect, table_columns
 from shop_pipeline_tests.serving.tiny_shop import (
     AS_OF,
     POPULAR_IN_WINDOW,
@@ -122,6 +127,7 @@ def test_the_popular_list_holds_the_first_fifty_products(tiny):
 
 
 def test_without_scores_the_window_ends_on_the_last_staged_day_and_nothing_is_personalised(tiny):
+    scored = publish(tiny)
     with connect(tiny.warehouse) as con:
         con.execute("DROP TABLE scoring.customer_scores")
         con.execute("DROP TABLE scoring.recommendations")
@@ -141,6 +147,9 @@ def test_without_scores_the_window_ends_on_the_last_staged_day_and_nothing_is_pe
         ("p-4", 1.0),
     ]
     assert json.loads((published.path / "manifest.json").read_text())["as_of"] is None
+    for name in ("customer_scores.parquet", "recommendations.parquet"):  # empty, with the columns of a full one
+        empty, full = pq.read_schema(published.path / name), pq.read_schema(scored.path / name)
+        assert empty.remove_metadata() == full.remove_metadata(), name
 
 
 def test_without_staged_events_or_a_registry_the_snapshot_is_empty_not_refused(tiny):
@@ -237,3 +246,156 @@ def test_a_reused_snapshot_without_a_cut_off_reports_none(tiny):
         first = publish_if_changed(con, tiny.serving, tiny.models)
         again = publish_if_changed(con, tiny.serving, tiny.models)
     assert first.as_of is None and again.reused and again.as_of is None
+
+
+# --- the same snapshot from the lake (Spark mode; serving/lake_snapshot.py) --------------------------
+
+
+def on_the_lake(tiny, tables=None) -> str:
+    """The tiny warehouse's tables (or `tables`) written onto a lake beside it, with the lake's own writer."""
+    lake_uri = (tiny.warehouse.parent / "lake").as_uri()
+    with connect(tiny.warehouse) as con:
+        for table in tables or [t for t in ddl.tables() if table_columns(con, t)]:
+            lake.write_partitions_from_duckdb(con, f"SELECT * FROM {table}", lake.lake_table(lake_uri, table))
+    return lake_uri
+
+
+def snapshot_files(folder) -> dict[str, object]:
+    """Every file of a snapshot by name: Parquet as its schema and rows, the manifest without its id
+    and inputs key, any other file as its bytes."""
+    files = {}
+    for path in sorted(folder.iterdir()):
+        if path.name == "manifest.json":
+            manifest = json.loads(path.read_text())
+            files[path.name] = {k: v for k, v in manifest.items() if k not in ("snapshot_id", "inputs_key")}
+        elif path.suffix == ".parquet":
+            table = pq.read_table(path)
+            files[path.name] = (table.schema.remove_metadata(), table.to_pylist())
+        else:
+            files[path.name] = path.read_bytes()
+    return files
+
+
+def test_the_snapshot_from_the_lake_equals_the_one_from_the_warehouse(tiny):
+    now = dt.datetime(2031, 4, 2, 6, 30, 5)
+    lake_uri = on_the_lake(tiny)
+    from_warehouse = publish(tiny, now=now)
+    from_lake = lake_snapshot.publish_snapshot_from_lake(
+        lake_uri, tiny.serving.parent / "lake-serving", tiny.models, now=now
+    )
+
+    assert (from_lake.rows, from_lake.as_of) == (from_warehouse.rows, AS_OF)
+    assert from_lake.snapshot_id.startswith("20310402T063005-") and not from_lake.reused
+    assert snapshot_files(from_lake.path) == snapshot_files(from_warehouse.path)
+    assert {m["model_name"]: m["version"] for m in Snapshot.load(from_lake.path).models} == {
+        "propensity": SCORES_VERSION,
+        "recommendation": RECS_VERSION,
+    }
+
+
+def test_the_registry_may_stay_in_a_duckdb_file_beside_the_lake(tmp_path):
+    tiny = tiny_shop(tmp_path / "o'shop")  # a quote in the registry file's path
+    lake_uri = on_the_lake(tiny)  # its registry too, which the registry file then overrides
+    with connect(tiny.warehouse) as con:
+        register(con, "propensity", "propensity-v2", champion=False, validated=True)
+        con.execute(
+            "UPDATE ml.model_registry SET is_champion = (version = 'propensity-v2') WHERE model_name = 'propensity'"
+        )
+    now = dt.datetime(2031, 4, 2, 6, 30, 5)
+    from_file = lake_snapshot.publish_snapshot_from_lake(
+        lake_uri, tmp_path / "serving", tiny.models, registry=tiny.warehouse, now=now
+    )
+    from_warehouse = publish(tiny, now=now)
+    assert snapshot_files(from_file.path) == snapshot_files(from_warehouse.path)
+    assert {m["model_name"]: m["version"] for m in Snapshot.load(from_file.path).models}[
+        "propensity"
+    ] == "propensity-v2"
+
+
+def test_a_registry_file_without_the_registry_tables_names_no_champion(tmp_path):
+    tiny = tiny_shop(tmp_path / "home")
+    lake_uri = on_the_lake(tiny)
+    empty_registry = tmp_path / "empty.duckdb"
+    with connect(empty_registry) as con:  # a DuckDB file with other tables only
+        ddl.create(con, "scoring.customer_scores")
+    published = lake_snapshot.publish_snapshot_from_lake(lake_uri, tiny.serving, tiny.models, registry=empty_registry)
+    assert Snapshot.load(published.path).models == []
+    assert published.rows["customer_scores"] == len(SCORES)  # the lake's tables are still read
+
+
+def test_an_unchanged_lake_reuses_the_snapshot_and_a_new_write_or_champion_publishes(tiny):
+    lake_uri = on_the_lake(tiny)
+    first = lake_snapshot.publish_from_lake_if_changed(lake_uri, tiny.serving, tiny.models)
+    again = lake_snapshot.publish_from_lake_if_changed(lake_uri, tiny.serving, tiny.models)
+    assert not first.reused and first.as_of == AS_OF
+    assert again == snapshots.PublishedSnapshot(first.snapshot_id, first.path, first.rows, AS_OF, reused=True)
+    assert json.loads((first.path / "manifest.json").read_text())["inputs_key"] == lake_snapshot.lake_inputs_key(
+        lake_uri
+    )
+
+    on_the_lake(tiny, ["scoring.customer_scores"])  # the same rows written again: new files
+    rewritten = lake_snapshot.publish_from_lake_if_changed(lake_uri, tiny.serving, tiny.models)
+    with connect(tiny.warehouse) as con:
+        register(con, "recommendation", "recommendation-v3", champion=False, validated=True)
+        con.execute(
+            "UPDATE ml.model_registry SET is_champion = (version = 'recommendation-v3') "
+            "WHERE model_name = 'recommendation'"
+        )
+    promoted = lake_snapshot.publish_from_lake_if_changed(lake_uri, tiny.serving, tiny.models, registry=tiny.warehouse)
+    assert not rewritten.reused and not promoted.reused
+    assert len({first.snapshot_id, rewritten.snapshot_id, promoted.snapshot_id}) == 3
+    versions = {m["model_name"]: m["version"] for m in Snapshot.load(promoted.path).models}
+    assert versions["recommendation"] == "recommendation-v3"
+
+
+def test_a_lake_snapshot_without_scores_is_reused_with_no_cut_off(tmp_path):
+    tiny = tiny_shop(tmp_path / "home")
+    lake_uri = on_the_lake(tiny, ["staging.events"])  # no score table, no registry on the lake
+    first = lake_snapshot.publish_from_lake_if_changed(lake_uri, tiny.serving, tiny.models)
+    again = lake_snapshot.publish_from_lake_if_changed(lake_uri, tiny.serving, tiny.models)
+    assert first.as_of is None and again.reused and again.as_of is None
+    assert Snapshot.load(again.path).models == []
+
+
+def test_a_change_of_the_serving_code_alone_publishes_anew(tiny, monkeypatch):
+    """The snapshot's files are written by serving/ (and read by the served code): a new version of
+    that code must not keep serving a snapshot the old one wrote, though no table changed."""
+    from shop_pipeline.ml.common import lifecycle
+
+    release = {"serving": "v1"}
+
+    def code_version(folders=lifecycle.CODE_FOLDERS):  # the code's fingerprint, with serving/ at `release`
+        return json.dumps([folders, release["serving"] if "serving" in folders else None])
+
+    monkeypatch.setattr(lifecycle, "code_version", code_version)
+    monkeypatch.setattr(lake_snapshot, "code_version", code_version)
+    lake_uri = on_the_lake(tiny)
+    with connect(tiny.warehouse) as con:
+        first = publish_if_changed(con, tiny.serving, tiny.models)
+        assert publish_if_changed(con, tiny.serving, tiny.models).reused
+        release["serving"] = "v2"
+        upgraded = publish_if_changed(con, tiny.serving, tiny.models)
+    assert not upgraded.reused and upgraded.snapshot_id != first.snapshot_id
+
+    lake_root = tiny.serving.parent / "lake-serving"
+    from_lake = lake_snapshot.publish_from_lake_if_changed(lake_uri, lake_root, tiny.models)
+    assert lake_snapshot.publish_from_lake_if_changed(lake_uri, lake_root, tiny.models).reused
+    release["serving"] = "v3"
+    assert not lake_snapshot.publish_from_lake_if_changed(lake_uri, lake_root, tiny.models).reused
+    assert current_snapshot_dir(lake_root).name != from_lake.snapshot_id
+
+
+def test_a_snapshot_is_stamped_in_utc_whatever_the_servers_time_zone(tiny, monkeypatch):
+    import time
+
+    monkeypatch.setenv("TZ", "America/Sao_Paulo")  # UTC-3: local time would be three hours behind
+    time.tzset()
+    try:
+        published = publish(tiny)
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
+    stamped = dt.datetime.fromisoformat(json.loads((published.path / "manifest.json").read_text())["published_at"])
+    utc_now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    assert abs(stamped - utc_now) < dt.timedelta(hours=1)
+    assert published.snapshot_id.startswith(stamped.strftime("%Y%m%dT%H%M%S"))

@@ -87,12 +87,34 @@ def test_a_snapshot_that_fails_to_load_leaves_the_old_one_serving_and_says_why(t
     assert store.refresh() is True and store.current.snapshot_id == fixed.snapshot_id and store.last_error is None
 
 
+def test_the_log_says_which_snapshot_is_served_and_why_one_is_not(tiny, caplog):
+    good = publish(tiny)
+    store = SnapshotStore(tiny.serving)
+    with caplog.at_level("INFO", logger="shop_pipeline.serving.store"):
+        store.refresh()
+        (tiny.serving / "CURRENT").write_text("20310101T000000-gone\n")
+        store.refresh()
+    loaded, refused = caplog.records
+    assert (loaded.levelname, loaded.getMessage()) == (
+        "INFO",
+        f"serving snapshot {good.snapshot_id} loaded ({good.rows})",
+    )
+    assert refused.levelname == "WARNING"
+    assert refused.getMessage() == f"serving snapshot not loaded: {store.last_error}"
+    assert "20310101T000000-gone" in refused.getMessage()
+
+
 def test_the_watcher_loads_at_start_and_swaps_to_a_published_snapshot_until_stopped(tiny):
+    import threading
+
     first = publish(tiny, 1)
+    SnapshotStore(tiny.serving).stop()  # a store never started stops without complaint (a server that failed to start)
     store = SnapshotStore(tiny.serving)
     store.start(interval_seconds=0.05)
     try:
         assert store.current.snapshot_id == first.snapshot_id  # loaded before start returns
+        (watcher,) = [t for t in threading.enumerate() if t.name == "snapshot-watcher"]  # named in thread dumps
+        assert watcher.daemon  # never keeps a stopping server's process alive
         second = publish(tiny, 2)
         for _ in range(400):
             if store.current.snapshot_id == second.snapshot_id:
