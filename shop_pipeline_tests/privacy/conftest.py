@@ -35,7 +35,7 @@ def shop_command(home: Path, key_file: Path | None, *argv: str, check: bool = Tr
     return result
 
 
-@pytest.fixture(scope="package")
+@pytest.fixture(scope="session")
 def key_file(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("keys") / "pseudonym.key"
     path.write_text(KEY + "\n")
@@ -43,9 +43,11 @@ def key_file(tmp_path_factory) -> Path:
     return path
 
 
-@pytest.fixture(scope="package")
+@pytest.fixture(scope="session")
 def pseudonymised_shop(tmp_path_factory, key_file) -> ShopPaths:
-    """Built once; tests that change it work on a copy (`copied`)."""
+    """Built once per session (not per package: pytest-randomly interleaves the packages' modules, and
+    a package fixture is built again each time the order comes back); tests that change it work on a
+    copy (`copied`)."""
     paths = ShopPaths.at(tmp_path_factory.mktemp("private-shop") / "home")
     shop_command(paths.home, key_file, "generate", "--events", "12000", "--days", "40", "--seed", "5")
     shop_command(paths.home, key_file, "run")
