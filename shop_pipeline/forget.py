@@ -23,13 +23,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
 
 from shop_pipeline.features.staged_changes import table_fingerprint
 from shop_pipeline.ml.models import MODELS
+from shop_pipeline.privacy_log import close_report
 from shop_pipeline.serving.republish import republish_snapshot, rewrite_prediction_logs
 from shop_pipeline.settings import ShopPaths
 from shop_pipeline.sources.landing import discover
@@ -172,14 +173,11 @@ def forget(
         warehouse_compacted=True,
         models_to_retrain=retrain,
     )
-    if (paths.home / "lake").is_dir():
-        report.notes.append(
-            "WARNING: this shop has a Spark lake (lake/): forget does not rewrite its partitions yet; "
-            "rebuild them with a Spark-mode run (docs/privacy.md)"
-        )
-    paths.logs.mkdir(parents=True, exist_ok=True)
-    with (paths.logs / ERASURE_LOG).open("a", encoding="utf-8") as handle:
-        entry = asdict(report)
-        entry.pop("notes")
-        handle.write(json.dumps(entry, sort_keys=True) + "\n")
+    close_report(
+        paths,
+        report,
+        ERASURE_LOG,
+        "WARNING: this shop has a Spark lake (lake/): forget does not rewrite its partitions yet; "
+        "rebuild them with a Spark-mode run (docs/privacy.md)",
+    )
     return report

@@ -25,9 +25,10 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from shop_pipeline.privacy_log import close_report
 from shop_pipeline.serving.republish import republish_snapshot, rewrite_prediction_logs
 from shop_pipeline.settings import RETENTION_DAYS_ENV, ShopPaths
 from shop_pipeline.sources.landing import discover
@@ -172,16 +173,13 @@ def purge_expired(paths: ShopPaths, retention_days: int, now: dt.datetime | None
         snapshot_id=snapshot_id,
         warehouse_compacted=changed,
     )
-    if (paths.home / "lake").is_dir():
-        report.notes.append(
-            "WARNING: this shop has a Spark lake (lake/): the purge does not rewrite its partitions yet; "
-            "rebuild them with a Spark-mode run (docs/privacy.md)"
-        )
-    paths.logs.mkdir(parents=True, exist_ok=True)
-    with (paths.logs / RETENTION_LOG).open("a", encoding="utf-8") as handle:
-        entry = asdict(report)
-        entry.pop("notes")
-        handle.write(json.dumps(entry, sort_keys=True) + "\n")
+    close_report(
+        paths,
+        report,
+        RETENTION_LOG,
+        "WARNING: this shop has a Spark lake (lake/): the purge does not rewrite its partitions yet; "
+        "rebuild them with a Spark-mode run (docs/privacy.md)",
+    )
     return report
 
 

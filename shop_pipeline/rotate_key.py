@@ -19,12 +19,12 @@ process (the UI, the daemon, `shop-pipeline serve`) and destroy the old one.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import duckdb
 
+from shop_pipeline.privacy_log import close_report
 from shop_pipeline.pseudonyms import CLEAR, PrivacyKeyError, Pseudonymiser, pseudonymiser_from_env
 from shop_pipeline.serving.republish import PREDICTION_LOGS, republish_snapshot
 from shop_pipeline.serving.snapshot import serving_root
@@ -136,13 +136,9 @@ def rotate_pseudonym_key(
         snapshot_id=snapshot_id,
         resumed=resumed,
     )
-    if (paths.home / "lake").is_dir():
-        report.notes.append("WARNING: this shop has a Spark lake (lake/): rebuild it with a Spark-mode run")
-    paths.logs.mkdir(parents=True, exist_ok=True)
-    with (paths.logs / ROTATION_LOG).open("a", encoding="utf-8") as handle:
-        entry = asdict(report)
-        entry.pop("notes")
-        handle.write(json.dumps(entry, sort_keys=True) + "\n")
+    close_report(
+        paths, report, ROTATION_LOG, "WARNING: this shop has a Spark lake (lake/): rebuild it with a Spark-mode run"
+    )
     return report
 
 
