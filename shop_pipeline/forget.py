@@ -134,16 +134,7 @@ def forget(
         request = request_id or request_id_of(graves)
         # 1. the landing files, staged
         staged = [s for landed in discover(paths.landing) if (s := stage_rewrite(landed.path, wanted, request))]
-        rewrites = [
-            LandingRewrite(
-                path=s.target.relative_to(paths.landing.resolve()).as_posix(),
-                removed_lines=s.removed_lines,
-                old_sha256=s.original.sha256,
-                new_sha256=s.rewritten.sha256,
-                new_size=s.rewritten.size_bytes,
-            )
-            for s in staged
-        ]
+        rewrites = [LandingRewrite.of(s, paths.landing) for s in staged]
         # 2. the tables, in one transaction
         erased = erase_rows(con, ids, request, rewrites, now)
     # 3. the landing files, in place

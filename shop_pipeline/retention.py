@@ -132,16 +132,7 @@ def purge_expired(paths: ShopPaths, retention_days: int, now: dt.datetime | None
                 if landed.day >= cutoff and wanted and (rewrite := stage_rewrite_lines(landed.path, wanted, request)):
                     staged.append(rewrite)
         old_files = [landed for landed in discover(paths.landing) if landed.day < cutoff]
-        rewrites = [
-            LandingRewrite(
-                path=s.target.relative_to(paths.landing.resolve()).as_posix(),
-                removed_lines=s.removed_lines,
-                old_sha256=s.original.sha256,
-                new_sha256=s.rewritten.sha256,
-                new_size=s.rewritten.size_bytes,
-            )
-            for s in staged
-        ]
+        rewrites = [LandingRewrite.of(s, paths.landing) for s in staged]
         # 2. the tables, in one transaction (a re-run finds nothing left to remove)
         expired = expire_rows(con, cutoff, retention_days, rewrites, len(old_files), now)
     # 3. the landing folder

@@ -46,6 +46,17 @@ class LandingRewrite:
     new_sha256: str
     new_size: int
 
+    @classmethod
+    def of(cls, staged, landing: Path) -> LandingRewrite:
+        """The manifest's view of a rewrite staged by sources/landing_erase.py (`StagedRewrite`)."""
+        return cls(
+            path=staged.target.relative_to(landing.resolve()).as_posix(),
+            removed_lines=staged.removed_lines,
+            old_sha256=staged.original.sha256,
+            new_sha256=staged.rewritten.sha256,
+            new_size=staged.rewritten.size_bytes,
+        )
+
 
 @dataclass
 class ErasedRows:
