@@ -44,6 +44,7 @@ from shop_pipeline.ml.propensity.candidates import (
     SUPERVISED,
     VALUE_CANDIDATES,
     VALUE_MIN_IMPROVEMENT,
+    VALUE_PROBABILISTIC,
     VALUE_SELECTION_METRIC,
     FittedPropensity,
     ValueModel,
@@ -175,10 +176,10 @@ class ValueEvaluation:
 
 
 def select_value(metrics: dict[str, dict[str, float]], min_improvement: float = VALUE_MIN_IMPROVEMENT) -> str:
-    """The value candidate to serve: going from the simplest (VALUE_CANDIDATES order), a more
-    complex one takes over only when its VALUE_SELECTION_METRIC is lower than the current
+    """The value candidate to serve: going in VALUE_CANDIDATES order (the preferred first), a
+    later one takes over only when its VALUE_SELECTION_METRIC is lower than the current
     choice's by `min_improvement` (relative). Differences below that change sign from one
-    window to the next (benchmarks/customer_value.py), so the simpler model keeps them."""
+    window to the next (benchmarks/customer_value.py), so the earlier model keeps them."""
     best, best_value = None, None
     for name in VALUE_CANDIDATES:
         value = metrics.get(name, {}).get(VALUE_SELECTION_METRIC)
@@ -211,7 +212,7 @@ def evaluate_value(
     models: dict[str, ValueModel] = {}
     if train is not None:
         models[HURDLE] = fit_value_model(HURDLE, test, horizon_days, seed, labelled=train, spend=spend)
-    for cand in PROBABILISTIC:
+    for cand in VALUE_PROBABILISTIC:
         models[cand] = fit_value_model(
             cand, test, horizon_days, seed, probabilistic=probabilistic.get(cand), spend=spend
         )

@@ -16,7 +16,7 @@ from dagster import DagsterInstance, materialize
 from shop_pipeline.definitions import ASSETS
 from shop_pipeline.defs.skips import not_enough_data_reason
 from shop_pipeline.features.tables import build_customer_features
-from shop_pipeline.ml.propensity.candidates import PROBABILISTIC
+from shop_pipeline.ml.propensity.candidates import PROBABILISTIC, VALUE_PROBABILISTIC
 from shop_pipeline.pipeline_run import modeling_run_config
 from shop_pipeline.resources import default_resources
 from shop_pipeline.settings import ShopPaths
@@ -57,7 +57,7 @@ def test_a_39_week_horizon_on_a_year_of_transactions_is_served_by_a_probabilisti
     trained = result.asset_materializations_for_node("propensity_model")[0].metadata
     assert trained["window_mode"].value == "calibration_holdout"
     assert trained["competed_candidates"].value == "bgnbd, mbgnbd"
-    assert trained["value_model"].value in PROBABILISTIC
+    assert trained["value_model"].value in VALUE_PROBABILISTIC
     gate = result.asset_materializations_for_node("propensity_champion")[0].metadata
     assert gate["promoted"].value is True
     with connect(paths.warehouse) as con:

@@ -21,6 +21,7 @@ from shop_pipeline.ml.propensity.candidates import (
     MBGNBD,
     PROBABILISTIC,
     RANDOM,
+    VALUE_PROBABILISTIC,
     FittedPropensity,
 )
 from shop_pipeline.ml.propensity.data import (
@@ -317,14 +318,14 @@ def test_run_with_a_273_day_horizon_serves_a_probabilistic_model_from_calibratio
     run = run_propensity(con, AS_OF, 273, seed=1)
     assert run.plan.mode == "calibration_holdout"
     assert set(run.evaluations) == {BGNBD, MBGNBD, RANDOM}  # no labelled window: no supervised
-    assert run.serving_candidate in PROBABILISTIC and run.value_candidate in PROBABILISTIC
+    assert run.serving_candidate in PROBABILISTIC and run.value_candidate in VALUE_PROBABILISTIC
     assert ("labels", AS_OF - dt.timedelta(days=273)) in calls and len(run.test_labels) == 2000
     assert all(day + dt.timedelta(days=273) <= AS_OF for kind, day in calls if kind == "labels")
     assert run.evaluations[run.serving_candidate].metrics["roc_auc"] > run.evaluations[RANDOM].metrics["roc_auc"]
     s = score_customers(run.fitted, run.scoring_features, AS_OF, "v")
     assert s["p_purchase"].between(0, 1).all() and not s.isna().any().any()
     rows = metrics_rows(run)
-    assert {"value_bgnbd", "value_mbgnbd", "historical_rate"} <= set(rows) and "value_hurdle" not in rows
+    assert {"value_bgnbd", "value_mbgnbd", "value_pnbd", "historical_rate"} <= set(rows) and "value_hurdle" not in rows
 
 
 def test_a_training_window_with_too_few_customers_leaves_the_probabilistic_models(monkeypatch, con):
