@@ -140,8 +140,44 @@ def test_the_duckdb_screen_fails_exactly_what_gx_on_every_row_fails(built, monke
         assert gx_alone.success is with_screen.success is (not plant)
         assert failed(gx_alone) == failed(with_screen)
         assert with_screen.batches == 1 and with_screen.rows == gx_alone.rows
+        assert with_screen.suite == gx_alone.suite  # the report names the suite it judged
         if plant:
             assert "breaking a rule" in with_screen.to_markdown()
+
+
+@pytest.mark.parametrize(
+    "rule, breaking",
+    [
+        # a share of breaking rows is allowed: the screen, which fails any breaking row, must not judge it
+        ("mostly", 600),
+        # a row rule the screen does not translate: only GX on every row counts all the rows breaking it
+        ("untranslated", 1500),
+    ],
+)
+def test_rules_the_screen_cannot_judge_exactly_are_judged_by_gx_on_every_row(tmp_path, monkeypatch, rule, breaking):
+    from shop_pipeline.quality.validator import SuiteDraft, expectations_module
+
+    gxe = expectations_module()
+    suite = SuiteDraft(f"big_{rule}")
+    if rule == "mostly":
+        suite.add_expectation(gxe.ExpectColumnValuesToBeBetween(column="a", min_value=0, max_value=1, mostly=0.5))
+    else:
+        suite.add_expectation(gxe.ExpectColumnValuesToBeNull(column="a"))
+    monkeypatch.setattr(fs, "SCREEN_ABOVE_ROWS", 0)  # the table counts as big
+    with connect(tmp_path / "big.duckdb") as con:
+        # 1500 rows, more than the screen's sample; `breaking` of them have a = 2
+        con.execute(
+            "CREATE TABLE t AS SELECT i AS k, CASE WHEN i < $breaking THEN 2.0 ELSE 0.5 END AS a FROM range(1500) r(i)",
+            {"breaking": breaking},
+        )
+        outcome = fs.validate_written(
+            con, "t", lambda scope: "SELECT * FROM {table}", {}, suite.build(), 100_000, None, ("k",), ""
+        )
+    if rule == "mostly":
+        assert outcome.success, outcome.to_markdown()  # 900 of 1500 in range: more than half
+    else:
+        [failure] = outcome.failures
+        assert failure.unexpected_count == 1500  # every row, not the sample's
 
 
 def test_the_screen_treats_missing_values_as_gx_does(tmp_path):
