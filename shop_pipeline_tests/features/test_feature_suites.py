@@ -180,6 +180,47 @@ def test_rules_the_screen_cannot_judge_exactly_are_judged_by_gx_on_every_row(tmp
         assert failure.unexpected_count == 1500  # every row, not the sample's
 
 
+def _big_table_outcome(con, suite, max_rows=100_000):
+    """validate_written on table t of 1500 rows (k, a), screened as a big table would be."""
+    con.execute("CREATE OR REPLACE TABLE t AS SELECT i AS k, 0.5 AS a FROM range(1500) r(i)")
+    return fs.validate_written(con, "t", lambda scope: "SELECT * FROM {table}", {}, suite, max_rows, None, ("k",), "")
+
+
+def test_a_screened_tables_frame_rule_failure_says_it_was_found_on_the_sample(tmp_path, monkeypatch):
+    from shop_pipeline.quality.validator import SuiteDraft, expectations_module
+
+    gxe = expectations_module()
+    suite = SuiteDraft("big_columns")
+    suite.add_expectation(gxe.ExpectTableColumnsToMatchSet(column_set=["k", "a", "b"], exact_match=True))
+    monkeypatch.setattr(fs, "SCREEN_ABOVE_ROWS", 0)
+    with connect(tmp_path / "big.duckdb") as con:
+        outcome = _big_table_outcome(con, suite.build())
+    [failure] = outcome.failures
+    assert failure.batch == "sample of 1000 rows (all 1500 screened in DuckDB)"
+
+
+def test_when_gx_passes_rows_the_screen_flagged_gx_judges_every_row(tmp_path, monkeypatch):
+    """A disagreement is never resolved in the screen's favour: rows the screen calls breaking but
+    GX passes send the whole table to GX, in frames of max_rows."""
+    from shop_pipeline.quality import screen
+    from shop_pipeline.quality.validator import SuiteDraft, expectations_module
+
+    gxe = expectations_module()
+    suite = SuiteDraft("big_range")
+    suite.add_expectation(gxe.ExpectColumnValuesToBeBetween(column="a", min_value=0, max_value=1))
+
+    def overeager(con, suite, table):  # a screen that wrongly flags every row
+        found = screen.breaking_rows(con, suite, table)
+        return screen.Screened(found.relation, [*found.predicates, "true"], found.params)
+
+    monkeypatch.setattr(fs, "breaking_rows", overeager)
+    monkeypatch.setattr(fs, "SCREEN_ABOVE_ROWS", 0)
+    with connect(tmp_path / "big.duckdb") as con:
+        outcome = _big_table_outcome(con, suite.build(), max_rows=1000)
+    assert outcome.success, outcome.to_markdown()
+    assert (outcome.batches, outcome.rows) == (2, 1500)  # GX's own frames, not the screen's one batch
+
+
 def test_the_screen_treats_missing_values_as_gx_does(tmp_path):
     """NULL and NaN are missing to GX: skipped by between / in-set / unique, a failure for not-null,
     and for A >= B a failure unless both are missing."""
