@@ -244,3 +244,16 @@ def test_the_screen_treats_missing_values_as_gx_does(tmp_path):
         frame = con.execute("SELECT * FROM t").df()
     by_gx = validate_frame(frame, built_suite, "all rows", SuiteOutcome(suite="missing_values"))
     assert [f.unexpected_count for f in by_gx.failures] == per_rule
+
+
+def test_the_screen_counts_missing_values_of_a_column_whose_name_holds_a_quote(tmp_path):
+    from shop_pipeline.quality.screen import breaking_counts, breaking_rows
+    from shop_pipeline.quality.validator import SuiteDraft, expectations_module
+
+    gxe = expectations_module()
+    suite = SuiteDraft("quoted")
+    suite.add_expectation(gxe.ExpectColumnValuesToNotBeNull(column='say "hi"'))
+    with connect(tmp_path / "q.duckdb") as con:
+        con.execute('CREATE TABLE t ("say ""hi""" VARCHAR, "say " VARCHAR)')
+        con.execute("INSERT INTO t VALUES ('a', NULL), (NULL, 'b'), (NULL, 'c')")
+        assert breaking_counts(con, breaking_rows(con, suite.build(), "t")) == [2]
