@@ -77,3 +77,14 @@ def test_the_manifest_side_of_a_spark_staging_equals_the_duckdb_engines(con, lan
     assert staging.changed_days(con, DAYS, rules) == [DAY1]
     # other rules change every day's fingerprint
     assert staging.changed_days(con, DAYS, StagingRules(max_price=5.0)) == DAYS
+
+
+def test_the_staging_parameters_are_named_as_the_spark_text_of_the_staging_sql_names_them():
+    # Spark binds a parameter only under the exact name its text uses (sql/dialects.execute), where
+    # DuckDB would forgive another letter case: every name must be given, and spelt the same
+    from shop_pipeline.sql import dialects
+
+    given = set(staging.stage_events_params([DAY1], StagingRules()))
+    for others in (dialects.load("stage_events_others", "spark"), "SELECT * FROM raw.events LIMIT 0"):
+        text = dialects.fill(dialects.load("stage_events", "spark"), others=others)
+        assert set(dialects.parameters(text)) == given
