@@ -88,3 +88,20 @@ def test_the_staging_parameters_are_named_as_the_spark_text_of_the_staging_sql_n
     for others in (dialects.load("stage_events_others", "spark"), "SELECT * FROM raw.events LIMIT 0"):
         text = dialects.fill(dialects.load("stage_events", "spark"), others=others)
         assert set(dialects.parameters(text)) == given
+
+
+def test_staging_a_day_again_on_the_spark_side_replaces_its_recorded_fingerprint(con, landing):
+    rules = StagingRules()
+    land_two_days(landing)
+    ingest_days(con, landing, DAYS)
+    for days in (DAYS, [DAY1]):  # the first staging, then DAY1's file changes and DAY1 is staged again
+        staging.stage_days(con, days, rules)
+        staging.record_staging(con, days, staging.file_counts(con, days))
+        assert staging.changed_days(con, DAYS, rules) == []
+        write_events(landing, "a_2025-01-01.csv", [event_line("e9", when="2025-01-01T11:00:00Z", user="u9")])
+        ingest.load_batch(con, files_for_days(landing, {DAY1}), [DAY1], NOW + dt.timedelta(hours=1))
+        ingest.publish_batch(con, [DAY1])
+    assert rows(con, "SELECT partition_date, count(*) FROM staging.staged_days GROUP BY 1 ORDER BY 1") == [
+        (DAY1, 1),
+        (DAY2, 1),
+    ]
