@@ -101,7 +101,12 @@ GROUPS: dict[str, tuple[list[str], list[str]]] = {
     ),
     "sources": (
         ["shop_pipeline/sources/*"],
-        ["shop_pipeline_tests/sources", "shop_pipeline_tests/warehouse"],
+        [
+            "shop_pipeline_tests/sources",
+            "shop_pipeline_tests/warehouse",
+            # sources/landing_erase.py (forget and the retention purge rewrite landed files): its unit tests
+            "shop_pipeline_tests/privacy/test_landing_erase.py",
+        ],
     ),
     "quality": (
         ["shop_pipeline/quality/*"],
