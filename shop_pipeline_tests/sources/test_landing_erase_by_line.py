@@ -22,12 +22,16 @@ def test_the_numbered_lines_go_from_csv_json_lines_and_parquet_and_nothing_else(
     put_in_place(stage_rewrite_lines(jsonl, frozenset({1}), "purge"))  # no header: the first line is 1
     assert jsonl.read_text() == '{"event_id": "e2"}\n'
 
-    parquet = tmp_path / "events_2025-01-02.parquet"
+    (tmp_path / "o'brien").mkdir()  # a quote in the landing folder's path
+    parquet = tmp_path / "o'brien" / "events_2025-01-02.parquet"
     duckdb.sql("SELECT * FROM (VALUES ('e1'), ('e2'), ('e3')) AS t(event_id)").write_parquet(str(parquet))
     rewrite = stage_rewrite_lines(parquet, frozenset({2}), "purge")
     assert rewrite.removed_lines == (2,)
     put_in_place(rewrite)
-    assert duckdb.sql(f"SELECT event_id FROM '{parquet}'").fetchall() == [("e1",), ("e3",)]
+    assert duckdb.sql("SELECT event_id FROM read_parquet($p)", params={"p": str(parquet)}).fetchall() == [
+        ("e1",),
+        ("e3",),
+    ]
 
     # nothing to remove: no rewrite and nothing staged
     assert stage_rewrite_lines(jsonl, frozenset(), "purge") is None
