@@ -114,10 +114,14 @@ def plan(job: spark_scoring.ScoringJob) -> spark_scoring.PlannedScores:
         )
         return spark_scoring.as_score_rows(rows, SCORE_TABLE)
 
+    # both sides dealt by block into the shuffle partitions first: the cogroup keeps that partitioning
+    # (an explicit repartition is not coalesced away by adaptive execution, so the blocks stay spread)
+    partitions = blocks // BLOCKS_PER_PARTITION
     scores = (
         history.withColumn("block", block)
+        .repartition(partitions, "block")
         .groupBy("block")
-        .cogroup(future.withColumn("block", block).groupBy("block"))
+        .cogroup(future.withColumn("block", block).repartition(partitions, "block").groupBy("block"))
         .applyInPandas(score_block, schema)
     )
     return spark_scoring.PlannedScores(scores, ("product_id", "day"), len(future_rows))
