@@ -50,15 +50,11 @@ BLOCKS_PER_PARTITION = 4  # blocks of products per shuffle partition: groups sta
 
 
 def shop_context_on_spark(history: Any, as_of: dt.date, horizon_days: int) -> ShopContext:
-    """The ShopContext of `history` (the Spark rows of the served history) from two aggregates."""
+    """The ShopContext of `history` (the Spark rows of the served history, which run to as_of) from two
+    aggregates."""
     from pyspark.sql import functions as F
 
     first, last = history.agg(F.min("day"), F.max("day")).first()
-    if last != as_of:
-        raise ValueError(
-            f"{PRODUCT_DAILY_SALES_TABLE} runs to {last}, not to as_of {as_of.isoformat()}: "
-            "materialize product_daily_sales first"
-        )
     days = DayRange(pd.Timestamp(first), pd.Timestamp(last))
     window = season_days(days, as_of)
     # units as the panel counts them: a NULL as 0 sold, a negative value as 0 (integers: exact sums)
@@ -88,8 +84,12 @@ def plan(job: spark_scoring.ScoringJob) -> spark_scoring.PlannedScores:
     spark, as_of = job.spark, job.as_of
     horizon = int(job.settings.forecast_horizon_days)
     table = spark_scoring.read_lake_table(spark, job.lake, PRODUCT_DAILY_SALES_TABLE)
-    if table.agg(F.max("day")).first()[0] != as_of:
-        shop_context_on_spark(table, as_of, horizon)  # raises the DuckDB path's error
+    built_to = table.agg(F.max("day")).first()[0]
+    if built_to != as_of:  # the DuckDB path's refusal (features.tables.read_product_daily_sales)
+        raise ValueError(
+            f"{PRODUCT_DAILY_SALES_TABLE} runs to {built_to}, not to as_of {as_of.isoformat()}: "
+            "materialize product_daily_sales first"
+        )
     first_day = as_of - dt.timedelta(days=SERVING_HISTORY_DAYS)
     history = table.where((F.col("day") >= F.lit(first_day)) & (F.col("day") <= F.lit(as_of))).select(*HISTORY_COLUMNS)
     context = shop_context_on_spark(history, as_of, horizon)

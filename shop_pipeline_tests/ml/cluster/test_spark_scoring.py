@@ -7,6 +7,7 @@ plans and equal the driver's rows too."""
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import decimal
 import shutil
 from pathlib import Path
@@ -296,3 +297,19 @@ def test_a_tampered_artifact_fails_every_planned_task_and_nothing_is_published(s
     assert not (folder / lake.WAP).exists()
     if before is not None:
         pd.testing.assert_frame_equal(_lake_scores(lake_uri, spec.score_table), before)
+
+
+def test_plans_refuse_features_built_for_another_cut_off(spark, shop, grouped):
+    """As on the driver: a product-day grid that does not run to the cut-off, interactions built after it."""
+    small, models_dir, _, lake_uri = shop
+    earlier = small.as_of - dt.timedelta(days=1)
+    for name, key, message in (
+        ("demand_forecast", "demand_forecast", "materialize product_daily_sales first"),
+        ("recommendation", "item_knn", "rebuild features.interactions"),
+    ):
+        row = grouped[key]
+        job = spark_scoring.ScoringJob(
+            spark, lake_uri, spark_scoring.artifact_ref(row, models_dir), row, earlier, SETTINGS
+        )
+        with pytest.raises(ValueError, match=message):
+            spark_scoring.grouped_to_lake(model(name), job)
