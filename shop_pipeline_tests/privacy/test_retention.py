@@ -13,6 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from shop_pipeline.features.interactions import build_interactions
+from shop_pipeline.features.order_features import build_order_features
+from shop_pipeline.features.tables import build_customer_features, build_product_daily_sales
 from shop_pipeline.pseudonyms import PSEUDONYM_KEY_ENV, PSEUDONYM_KEY_FILE_ENV, Pseudonymiser
 from shop_pipeline.retention import purge_expired, retention_cutoff
 from shop_pipeline.settings import ShopPaths
@@ -229,3 +232,33 @@ def test_the_purge_command_needs_a_period_and_purges_by_todays_date(shop, monkey
     assert list((paths.landing / "events").iterdir()) == []
     with connect(paths.warehouse) as con:
         assert con.execute("SELECT count(*) FROM staging.events").fetchone()[0] == 0
+
+
+FEATURE_TABLES = (
+    "features.customer_features",
+    "features.product_daily_sales",
+    "features.order_features",
+    "features.interactions",
+)
+
+
+def _features(paths: ShopPaths, as_of: dt.date) -> dict[str, list[tuple]]:
+    with connect(paths.warehouse) as con:
+        build_customer_features(con, as_of)
+        build_product_daily_sales(con, as_of)
+        build_order_features(con, as_of)
+        build_interactions(con, as_of)
+        return {table: con.execute(f"SELECT * FROM {table} ORDER BY ALL").fetchall() for table in FEATURE_TABLES}
+
+
+def test_features_after_the_purge_equal_those_of_a_shop_that_only_received_what_was_kept(shop, tmp_path):
+    paths, _, _ = shop
+    purge_expired(paths, RETENTION_DAYS, now=NOW)
+    # a shop that never had the expired events: the landing folder as the purge left it, loaded afresh
+    fresh = ShopPaths.at(tmp_path / "fresh").ensure()
+    shutil.copytree(paths.landing, fresh.landing, dirs_exist_ok=True)
+    with connect(fresh.warehouse) as con:
+        run_days(con, fresh.landing, [DAY2, DAY3])
+    purged, afresh = _features(paths, DAY3), _features(fresh, DAY3)
+    assert all(afresh[table] for table in ("features.customer_features", "features.interactions"))
+    assert purged == afresh

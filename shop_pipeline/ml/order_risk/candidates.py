@@ -7,6 +7,9 @@
                       IsolationForest; score = -score_samples.
     hgb_classifier    the challenger, supervised on chargeback labels: HistGradientBoosting
                       (NULLs handled natively); score = P(fraud).
+    mlp               the neural candidate, supervised on the same labels: a two-layer
+                      perceptron on median-imputed normal scores (ml/common/neural.py); score =
+                      P(fraud); served only when it wins.
 
 FittedOrderRisk is the served model with its flag threshold, saved as a registry artifact.
 """
@@ -24,6 +27,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier, IsolationForest
 from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
 
+from shop_pipeline.ml.common.neural import neural_classifier
 from shop_pipeline.ml.common.threads import threads_for
 from shop_pipeline.ml.order_risk.data import FEATURE_COLUMNS, feature_frame
 
@@ -31,8 +35,10 @@ MODEL_NAME = "order_risk"  # in the registry; the assets are order_risk_model, o
 AMOUNT_ZSCORE = "amount_zscore"
 ISOLATION_FOREST = "isolation_forest"
 CHALLENGER = "hgb_classifier"
-CANDIDATES = (AMOUNT_ZSCORE, ISOLATION_FOREST, CHALLENGER)
-SERVABLE = (ISOLATION_FOREST, CHALLENGER)  # simpler first: a tie serves the simpler one
+MLP = "mlp"
+CANDIDATES = (AMOUNT_ZSCORE, ISOLATION_FOREST, CHALLENGER, MLP)
+SERVABLE = (ISOLATION_FOREST, CHALLENGER, MLP)  # simpler first: a tie serves the simpler one
+LABEL_TRAINED = (CHALLENGER, MLP)  # need fraudulent and legitimate labelled orders
 REFERENCES = (AMOUNT_ZSCORE,)
 GATE_METRIC = "pr_auc"
 HIGHER_IS_BETTER = True
@@ -73,7 +79,7 @@ class AmountZScore:
 
 
 def make_model(candidate: str, seed: int, n_rows: int, columns: tuple[str, ...] = FEATURE_COLUMNS) -> Pipeline:
-    """An unfitted Pipeline for `candidate` (isolation_forest or hgb_classifier)."""
+    """An unfitted Pipeline for `candidate` (one of SERVABLE)."""
     if candidate == ISOLATION_FOREST:
         prepare = ColumnTransformer(
             [("numeric", SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True), list(columns))]
@@ -94,6 +100,9 @@ def make_model(candidate: str, seed: int, n_rows: int, columns: tuple[str, ...] 
             random_state=seed,
         )
         return Pipeline([("columns", prepare), ("boost", boost)])
+    if candidate == MLP:
+        prepare = ColumnTransformer([("numeric", "passthrough", list(columns))])
+        return Pipeline([("columns", prepare), ("mlp", neural_classifier(seed, n_rows))])
     raise ValueError(f"unknown order-risk model {candidate!r}; expected one of {SERVABLE}")
 
 
@@ -149,7 +158,7 @@ def class_problem(y: np.ndarray) -> str | None:
 
 @dataclass
 class FittedOrderRisk:
-    candidate: str  # isolation_forest | hgb_classifier
+    candidate: str  # one of SERVABLE
     pipeline: Any
     columns: tuple[str, ...]
     medians: np.ndarray  # training medians per column (the "typical value" of explanations)

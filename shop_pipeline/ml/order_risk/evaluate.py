@@ -24,8 +24,8 @@ from shop_pipeline.ml.common.psi import DEFAULT_BINS, FeatureDrift, psi_against
 from shop_pipeline.ml.common.spec import DriftPart, Loader, TrainingRun
 from shop_pipeline.ml.order_risk.candidates import (
     AMOUNT_ZSCORE,
-    CHALLENGER,
     ISOLATION_FOREST,
+    LABEL_TRAINED,
     MODEL_NAME,
     AmountZScore,
     FittedOrderRisk,
@@ -96,21 +96,22 @@ def evaluate_candidates(
             ISOLATION_FOREST, risk_metrics(y_eval, s, alert_budget), time.perf_counter() - started, s, forest
         )
 
-    started = time.perf_counter()
     problem = class_problem(y_train)
-    if problem:
-        out[CHALLENGER] = CandidateEvaluation(
-            CHALLENGER,
-            _unmeasured_metrics(len(X_eval), y_eval, alert_budget),
-            0.0,
-            np.zeros(len(X_eval)),
-            note=f"not trained: training window has {problem}",
-        )
-    else:
-        boost = fit_model(CHALLENGER, X_train, y_train, seed)
-        s = model_scores(CHALLENGER, boost, X_eval)
-        out[CHALLENGER] = CandidateEvaluation(
-            CHALLENGER, risk_metrics(y_eval, s, alert_budget), time.perf_counter() - started, s, boost
+    for candidate in LABEL_TRAINED:
+        started = time.perf_counter()
+        if problem:
+            out[candidate] = CandidateEvaluation(
+                candidate,
+                _unmeasured_metrics(len(X_eval), y_eval, alert_budget),
+                0.0,
+                np.zeros(len(X_eval)),
+                note=f"not trained: training window has {problem}",
+            )
+            continue
+        model = fit_model(candidate, X_train, y_train, seed)
+        s = model_scores(candidate, model, X_eval)
+        out[candidate] = CandidateEvaluation(
+            candidate, risk_metrics(y_eval, s, alert_budget), time.perf_counter() - started, s, model
         )
     return out
 

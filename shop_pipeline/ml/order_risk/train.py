@@ -26,10 +26,10 @@ from shop_pipeline.ml.common.errors import NotEnoughData
 from shop_pipeline.ml.common.promotion import select_serving
 from shop_pipeline.ml.common.spec import ModelSettings, TrainingRun
 from shop_pipeline.ml.order_risk.candidates import (
-    CHALLENGER,
     GATE_METRIC,
     HIGHER_IS_BETTER,
     ISOLATION_FOREST,
+    LABEL_TRAINED,
     SERVABLE,
     SUPERVISED,
     UNSUPERVISED,
@@ -73,12 +73,13 @@ def fit_final(
         raise NotEnoughData("order risk: no orders to fit a model on")
     X = feature_frame(features)
     labelled = ~np.isnan(y)
-    rows = labelled if candidate == CHALLENGER else np.ones(len(X), dtype=bool)
-    if candidate == CHALLENGER:
+    on_labels = candidate in LABEL_TRAINED
+    rows = labelled if on_labels else np.ones(len(X), dtype=bool)
+    if on_labels:
         problem = class_problem(y[labelled])
         if problem:
-            raise NotEnoughData(f"order risk: cannot train {CHALLENGER}: {problem}")
-    model = fit_model(candidate, X.loc[rows], y[rows] if candidate == CHALLENGER else None, seed)
+            raise NotEnoughData(f"order risk: cannot train {candidate}: {problem}")
+    model = fit_model(candidate, X.loc[rows], y[rows] if on_labels else None, seed)
     unseen = order_days(features) > np.datetime64(windows.label_cutoff, "D")  # never labelled
     population = X.loc[unseen] if unseen.sum() >= MIN_THRESHOLD_ORDERS else X
     threshold = float(np.quantile(model_scores(candidate, model, population), 1.0 - alert_budget))
@@ -151,7 +152,7 @@ def run_order_risk_frames(
             "unvalidated: the gate refuses it"
         )
     fitted = fit_final(features, y, serving_candidate, windows, alert_budget, seed)
-    mode = SUPERVISED if serving_candidate == CHALLENGER else UNSUPERVISED
+    mode = SUPERVISED if serving_candidate in LABEL_TRAINED else UNSUPERVISED
     return RiskRun(
         windows,
         mode,

@@ -14,13 +14,16 @@ alive through T, or dead at some tau in (t_x, T]:
     L = G(r+x)/G(r) alpha^r beta^s [ 1 / ((alpha+T)^(r+x) (beta+T)^s) + s I ]
     I = integral over (t_x, T] of (alpha+tau)^-(r+x) (beta+tau)^-(s+1) dtau
 
-I has a closed form in Gauss' hypergeometric function (with k = r+s+x, m = max(alpha, beta)):
+I has a closed form in Gauss' hypergeometric function (Fader, Hardie & Lee 2005), but scipy's
+`hyp2f1` slows a hundredfold where the fit often goes (a shop too young to show drop-outs drives s
+to 0 and beta up: a minute per fit of 20,000 customers). So I is integrated numerically, in
+v = log(min(alpha, beta) + tau), where each factor's log falls at most as fast as its exponent:
+64-point Gauss-Legendre over (t_x, T], cut where the integrand has fallen by e^-40 (the rest
+cannot reach 1e-17 of it). Against adaptive quadrature it agrees to 1e-12 relative over
+r, alpha, s, beta from e^-9 to e^11, up to 600 repeat purchases and ten years
+(shop_pipeline_tests/ml/propensity/test_pareto_nbd.py).
 
-    I = [ F(t_x) / (m+t_x)^k - F(T) / (m+T)^k ] / k
-    F(u) = 2F1(k, s+1; k+1; (alpha-beta)/(alpha+u))   when alpha >= beta
-    F(u) = 2F1(k, r+x; k+1; (beta-alpha)/(beta+u))    when alpha <  beta
-
-computed in logs (the two terms are far apart in size for long-lived customers). The
+The
 conditional expectation of purchases in the next t weeks:
 
     E[X(t) | x, t_x, T] = (r+x)(beta+T) / ((alpha+T)(s-1)) [1 - ((beta+T)/(beta+T+t))^(s-1)] P(alive)
@@ -29,16 +32,14 @@ conditional expectation of purchases in the next t weeks:
 (the bracket divided by s-1 taken to its limit log((beta+T+t)/(beta+T)) at s = 1).
 
 Fitting maximises the likelihood with L-BFGS-B on log-parameters, as the other two; customers
-with the same (x, t_x, T) are one weighted row, since each likelihood evaluation costs two
-hypergeometric functions per row. A row whose hypergeometric terms overflow has no finite
-likelihood: -inf, so those parameters count as impossible.
+with the same (x, t_x, T) are one weighted row.
 """
 
 from __future__ import annotations
 
 import numpy as np
 from scipy.optimize import minimize
-from scipy.special import gammaln, hyp2f1
+from scipy.special import digamma, gammaln
 
 from shop_pipeline.ml.propensity.bgnbd import COLUMNS, RepeatPurchaseClassifier, rfm_to_bgnbd
 
@@ -48,26 +49,49 @@ __all__ = [
     "conditional_expected_purchases",
     "log_dropout_integral",
     "log_likelihood",
+    "log_likelihood_and_gradient",
     "probability_alive",
 ]
 
 
+NODES, WEIGHTS = np.polynomial.legendre.leggauss(64)
+CUT_EFOLDS = 40.0
+
+
+def _dropout_nodes(params: np.ndarray, x, t_x, T):
+    """The quadrature of I: per customer, log(half-width), the nodes' tau and log integrand."""
+    r, alpha, s, beta = params
+    x, t_x, T = (np.atleast_1d(np.asarray(a, dtype=np.float64)) for a in (x, t_x, T))
+    a = r + x
+    low = min(alpha, beta)
+    v0, v1 = np.log(low + t_x), np.log(low + T)
+
+    def fall_rate(tau):  # -d/dv of the log integrand (v = log(low + tau)); monotone in tau
+        return a * (low + tau) / (alpha + tau) + (s + 1.0) * (low + tau) / (beta + tau) - 1.0
+
+    slowest = np.minimum(fall_rate(t_x), fall_rate(T))
+    v1 = np.where(slowest > 0, np.minimum(v1, v0 + CUT_EFOLDS / np.where(slowest > 0, slowest, 1.0)), v1)
+    half = (v1 - v0) / 2.0
+    v = ((v0 + v1) / 2.0)[:, None] + half[:, None] * NODES[None, :]
+    tau = np.exp(v) - low
+    log_f = v - a[:, None] * np.log(alpha + tau) - (s + 1.0) * np.log(beta + tau)
+    with np.errstate(divide="ignore"):
+        return np.log(half), tau, log_f
+
+
+def _weighted(log_half, log_f):
+    """log I and each node's share of it."""
+    top = log_f.max(axis=1, keepdims=True)
+    scaled = np.exp(log_f - top) * WEIGHTS
+    total = scaled.sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return log_half + top[:, 0] + np.log(total), scaled / total[:, None]
+
+
 def log_dropout_integral(params: np.ndarray, x, t_x, T) -> np.ndarray:
     """log of I, the integral over the dropout instant in (t_x, T] (-inf where t_x = T)."""
-    r, alpha, s, beta = params
-    k = r + s + x
-    if alpha >= beta:
-        top, second = alpha, s + 1.0
-    else:
-        top, second = beta, r + x
-    gap = abs(alpha - beta)
-    near, far = top + t_x, top + T
-    with np.errstate(all="ignore"):
-        log_near = np.log(hyp2f1(k, second, k + 1.0, gap / near)) - k * np.log(near)
-        log_far = np.log(hyp2f1(k, second, k + 1.0, gap / far)) - k * np.log(far)
-        # log(e^near - e^far) with near >= far: the later dropout window is the smaller term
-        difference = log_near + np.log(-np.expm1(np.minimum(log_far - log_near, 0.0)))
-    return difference - np.log(k)
+    log_half, _, log_f = _dropout_nodes(params, x, t_x, T)
+    return _weighted(log_half, log_f)[0]
 
 
 def _log_alive_term(params: np.ndarray, x, T) -> np.ndarray:
@@ -82,6 +106,39 @@ def log_likelihood(params: np.ndarray, x: np.ndarray, t_x: np.ndarray, T: np.nda
     with np.errstate(all="ignore"):
         out = base + np.logaddexp(_log_alive_term(params, x, T), np.log(s) + log_dropout_integral(params, x, t_x, T))
     return np.where(np.isfinite(out), out, -np.inf)
+
+
+def log_likelihood_and_gradient(params: np.ndarray, x, t_x, T) -> tuple[np.ndarray, np.ndarray]:
+    """Per-customer log-likelihood and its gradient in the log-parameters (rows x 4): the
+    derivatives of I are integrals of the same integrand times simple factors, so they come
+    from the same nodes."""
+    r, alpha, s, beta = params
+    log_half, tau, log_f = _dropout_nodes(params, x, t_x, T)
+    log_i, share = _weighted(log_half, log_f)
+    d_log_i = np.column_stack(
+        [
+            -(share * np.log(alpha + tau)).sum(axis=1),
+            -(share * (r + x)[:, None] / (alpha + tau)).sum(axis=1),
+            -(share * np.log(beta + tau)).sum(axis=1),
+            -(share * (s + 1.0) / (beta + tau)).sum(axis=1),
+        ]
+    )
+    alive = _log_alive_term(params, x, T)
+    dead = np.log(s) + log_i
+    d_alive = np.column_stack([-np.log(alpha + T), -(r + x) / (alpha + T), -np.log(beta + T), -s / (beta + T)])
+    d_dead = d_log_i + np.array([0.0, 0.0, 1.0 / s, 0.0])
+    with np.errstate(all="ignore"):
+        w_alive = np.where(np.isneginf(dead), 1.0, 1.0 / (1.0 + np.exp(dead - alive)))
+        d_base = np.column_stack(
+            [
+                digamma(r + x) - digamma(r) + np.log(alpha),
+                np.full_like(x, r / alpha),
+                np.full_like(x, np.log(beta)),
+                np.full_like(x, s / beta),
+            ]
+        )
+        gradient = (d_base + w_alive[:, None] * d_alive + (1.0 - w_alive)[:, None] * np.nan_to_num(d_dead)) * params
+    return log_likelihood(params, x, t_x, T), gradient
 
 
 def probability_alive(params: np.ndarray, x, t_x, T) -> np.ndarray:
@@ -120,12 +177,13 @@ class ParetoNBDClassifier(RepeatPurchaseClassifier):
         total = float(weights.sum())
 
         def negative(log_params):
-            return -float(np.dot(weights, self.likelihood(np.exp(log_params), x, t_x, T))) / total
+            value, gradient = log_likelihood_and_gradient(np.exp(log_params), x, t_x, T)
+            return -float(np.dot(weights, value)) / total, -(weights @ gradient) / total
 
         mean_age = max(float(np.average(T, weights=weights)), 1.0)
         start = np.log([1.0, mean_age, 1.0, mean_age])
         bounds = [(-10, 10), (-10, 12), (-10, 10), (-10, 12)]
-        result = minimize(negative, start, method="L-BFGS-B", bounds=bounds)
+        result = minimize(negative, start, jac=True, method="L-BFGS-B", bounds=bounds)
         self.params_ = np.exp(result.x)
         self.converged_ = bool(result.success)
         self.classes_ = np.array([0, 1])

@@ -18,7 +18,9 @@ from shop_pipeline.ml.order_risk.candidates import (
     CHALLENGER,
     GATE_METRIC,
     ISOLATION_FOREST,
+    MLP,
     MODEL_NAME,
+    SERVABLE,
     AmountZScore,
     FittedOrderRisk,
 )
@@ -267,3 +269,17 @@ def test_labels_follow_maturity_and_reports():
         plan_windows(dt.date(2025, 1, 31), 7, 0)
     with pytest.raises(ValueError, match="maturity_days"):
         plan_windows(dt.date(2025, 1, 31), -1, 5)
+
+
+def test_the_perceptron_competes_and_a_version_serving_it_survives_the_registry(run, shop, tmp_path):
+    features, labels, _, _ = shop
+    assert MLP in run.evaluations and MLP in metrics_rows(run)
+    assert run.evaluations[MLP].metrics[GATE_METRIC] > run.evaluations[AMOUNT_ZSCORE].metrics[GATE_METRIC]
+    best = max(SERVABLE, key=lambda c: run.evaluations[c].metrics[GATE_METRIC])
+    assert run.serving_candidate == best  # served only when it wins
+    y = label_orders(features.reset_index(drop=True), labels, run.windows)
+    fitted = fit_final(features.reset_index(drop=True), y, MLP, run.windows, OPTIONS["alert_budget"], 0)
+    path, sha = registry.save_model(fitted.to_artifact(), tmp_path, MODEL_NAME, "mlp")
+    loaded = FittedOrderRisk.from_artifact(registry.load_artifact(path, sha))
+    assert loaded.candidate == MLP
+    np.testing.assert_array_equal(loaded.scores(features), fitted.scores(features))

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy.integrate import quad
+from scipy.optimize import approx_fprime
 
 from shop_pipeline.ml.common import registry
 from shop_pipeline.ml.propensity.bgnbd import COLUMNS as BGNBD_COLUMNS
@@ -28,6 +29,7 @@ from shop_pipeline.ml.propensity.pnbd import (
     conditional_expected_purchases,
     log_dropout_integral,
     log_likelihood,
+    log_likelihood_and_gradient,
     probability_alive,
 )
 
@@ -159,3 +161,44 @@ def test_a_pareto_nbd_value_model_round_trips_through_the_registry(tmp_path):
     assert back.value.kind == PNBD and isinstance(back.value.orders_model, ParetoNBDClassifier)
     p = np.zeros(len(history))
     np.testing.assert_array_equal(back.value.expected_orders(history, p), value.expected_orders(history, p))
+
+
+def test_the_fit_follows_the_exact_gradient_of_the_likelihood():
+    x = np.array([0.0, 1.0, 5.0, 30.0, 2.0, 200.0])
+    T = np.array([10.0, 30.0, 52.0, 80.0, 40.0, 300.0])
+    t_x = np.array([0.0, 5.0, 50.0, 79.0, 40.0, 120.0])
+    rng = np.random.default_rng(4)
+    for _ in range(4):
+        log_params = rng.uniform(-2.0, 3.0, 4)
+        _, gradient = log_likelihood_and_gradient(np.exp(log_params), x, t_x, T)
+        for row in range(len(x)):
+            numeric = approx_fprime(log_params, lambda lp, row=row: log_likelihood(np.exp(lp), x, t_x, T)[row], 1e-7)
+            np.testing.assert_allclose(gradient[row], numeric, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("params", "x", "t_x", "T"),
+    [
+        ((0.197, 153.9, 1.80, 0.0924), 0.0, 0.0, 144.3),  # drop-out steep at the start: beta tiny
+        ((1.81, 0.176, 0.0126, 3704.5), 595.0, 136.9, 492.1),  # a heavy buyer over ten years
+        ((6.50, 35.6, 0.0283, 48332.0), 583.0, 163.0, 224.0),
+        ((0.23, 2.98, 1.8e-4, 2.08e4), 3.0, 2.0, 8.5),  # where the fit goes on a young shop
+    ],
+)
+def test_the_dropout_integral_holds_at_the_edges_of_the_parameter_space(params, x, t_x, T):
+    # reference: adaptive quadrature in the same variable, scaled by the integrand at t_x
+    r, alpha, s, beta = params
+    low = min(alpha, beta)
+    v0, v1 = np.log(low + t_x), np.log(low + T)
+    log_at = lambda v: v - (r + x) * np.log(alpha + np.exp(v) - low) - (s + 1) * np.log(beta + np.exp(v) - low)  # noqa: E731
+    ref, _ = quad(
+        lambda v: np.exp(log_at(v) - log_at(v0)),
+        v0,
+        v1,
+        epsabs=0,
+        epsrel=1e-13,
+        limit=2000,
+        points=[v0 + (v1 - v0) * f for f in (1e-4, 1e-3, 1e-2, 0.1)],
+    )
+    got = log_dropout_integral(np.array(params), np.array([x]), np.array([t_x]), np.array([T]))[0]
+    assert got - log_at(v0) == pytest.approx(np.log(ref), abs=1e-11)

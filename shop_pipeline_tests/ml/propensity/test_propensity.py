@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from shop_pipeline.features.columns import CUSTOMER_FEATURES
+from shop_pipeline.ml.common import registry
 from shop_pipeline.ml.common.errors import NotEnoughData
 from shop_pipeline.ml.common.html_report import write_html_report
 from shop_pipeline.ml.propensity.candidates import (
@@ -19,6 +20,7 @@ from shop_pipeline.ml.propensity.candidates import (
     CANDIDATES,
     CHALLENGER,
     MBGNBD,
+    MLP,
     PROBABILISTIC,
     RANDOM,
     VALUE_PROBABILISTIC,
@@ -393,3 +395,13 @@ def test_a_fitted_champion_is_measured_on_the_same_held_out_frame(windows, fitte
     m = evaluate_fitted(old, join_labels(fte, lte))
     assert 0.75 < m["roc_auc"] <= 1 and m["threshold"] == old.threshold and m["orders_mae"] > 0
     assert m["n"] == len(fte)
+
+
+def test_the_perceptron_competes_and_a_version_serving_it_survives_the_registry(windows, evaluated, tmp_path):
+    _, (fte, lte) = windows
+    assert evaluated[MLP].metrics["roc_auc"] > evaluated[RANDOM].metrics["roc_auc"] + 0.1
+    fitted = fit_final(fte, lte, MLP, horizon_days=30, seed=7)
+    saved, sha = registry.save_model(fitted.to_artifact(), tmp_path, "propensity", "mlp")
+    back = FittedPropensity.from_artifact(registry.load_artifact(saved, sha))
+    assert back.candidate == MLP
+    pd.testing.assert_frame_equal(score_customers(back, fte, AS_OF, "v"), score_customers(fitted, fte, AS_OF, "v"))
