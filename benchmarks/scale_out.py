@@ -4,16 +4,21 @@
                                    [--engines duckdb spark1 spark2] [--worker-memory 3g]
 
 One generated shop (cached under data/bench/scale_out/) is ingested and staged by the DuckDB
-pipeline code, its customer and order features built and two models registered (propensity:
-logistic RFM with BG/NBD and Gamma-Gamma; order risk: the isolation forest); its staging and
-feature tables are copied onto a lake. Then, interleaved, `--repeats` times each:
+pipeline code, its features built and four models registered (propensity: logistic RFM with BG/NBD
+and Gamma-Gamma; order risk: the isolation forest; the demand forecast's challenger; the item-kNN
+recommender); its staging and feature tables are copied onto a lake. Then, interleaved, `--repeats`
+times each:
 
 - duckdb: the feature statements of sql/ run in the warehouse (CREATE TEMP TABLE AS, the work of
-  the default engine's feature step) and the models score their whole tables on this process;
+  the default engine's feature step), the row models score their whole tables on this process
+  ("scoring"), and the forecast and the recommendations score as the score assets do
+  ("planned scoring": spec.score over the warehouse);
 - spark1 / spark2: a standalone cluster on 127.0.0.1 (the test fixture's: a master and 1 or 2
   workers of 1 core each, each its own JVM); the same statements transpiled (sql/dialects.py)
   run on Spark over the lake and are written back with the lake's write-audit-publish
-  (engine/lake.py); scoring runs distributed with mapInPandas (ml/common/spark_scoring.py).
+  (engine/lake.py); scoring runs distributed with mapInPandas (ml/common/spark_scoring.py), the
+  forecast by blocks of products and the recommendations by blocks of customers
+  (spark_scoring.grouped_to_lake).
 
 Printed: every repetition's seconds per step, rows/s (staged events per second), peak RSS per
 process role (this Python process, the driver JVM, the executors, Python workers), the load
@@ -47,6 +52,10 @@ FEATURE_TABLES = {
 }
 LAKE_INPUTS = ("staging.events", "raw.products", "raw.promotions", "raw.ad_spend", "raw.order_labels")
 SCORED = {"propensity": "features.customer_features", "order_risk": "features.order_features"}
+PLANNED = {"demand_forecast": "demand_forecast", "recommendation": "item_knn"}  # model -> registered key
+STEPS = ("features", "scoring", "planned scoring")
+# the models' settings for the planned step (the defaults of resources.Modeling)
+PLANNED_SETTINGS = {"forecast_horizon_days": 14, "recommendation_recency_days": None}
 
 
 # -- the shop ------------------------------------------------------------------------------
@@ -55,7 +64,13 @@ SCORED = {"propensity": "features.customer_features", "order_risk": "features.or
 def prepare(events: int, days: int, workdir: Path):
     """The shop (generated, staged, features built, models registered) and its lake; cached."""
     from shop_pipeline.synth import GeneratorConfig
-    from shop_pipeline_tests.ml.cluster.shop import SmallShop, build_shop, copy_to_lake, register_models
+    from shop_pipeline_tests.ml.cluster.shop import (
+        SmallShop,
+        build_shop,
+        copy_to_lake,
+        register_grouped_models,
+        register_models,
+    )
 
     done = workdir / "prepared"
     home = workdir / "shop"
@@ -80,7 +95,26 @@ def prepare(events: int, days: int, workdir: Path):
         dt.date.fromisoformat(as_of_text),
         [dt.date.fromisoformat(d) for d in days_text.split(",")],
     )
+    planned = workdir / "prepared-planned"  # a shop cached before the planned step gets its models once
+    if not planned.exists():
+        from shop_pipeline.warehouse.connection import connect
+
+        started = time.perf_counter()
+        register_grouped_models(shop, home / "models")
+        with connect(shop.warehouse) as con:
+            copy_to_lake(con, lake_uri, ["features.product_daily_sales", "features.interactions"])
+        planned.write_text("\n".join(f"{name} {key}" for name, key in PLANNED.items()) + "\n")
+        print(f"# forecast and recommender registered in {time.perf_counter() - started:.0f} s", flush=True)
     return shop, lake_uri
+
+
+def planned_rows(shop) -> dict:
+    """model -> its registered version for the planned step (the versions register_grouped_models wrote)."""
+    from shop_pipeline.ml.common import registry
+    from shop_pipeline.warehouse.connection import connect
+
+    with connect(shop.warehouse, read_only=True) as con:
+        return {name: registry.get_version(con, name, f"20300101T000000-{key}") for name, key in PLANNED.items()}
 
 
 def _exists(con, table: str) -> bool:
@@ -253,6 +287,41 @@ def duckdb_scoring(shop) -> tuple[float, dict[str, int]]:
         return time.perf_counter() - started, scored
 
 
+def duckdb_planned_scoring(shop) -> tuple[float, dict[str, int]]:
+    from types import SimpleNamespace
+
+    from shop_pipeline.ml.models import MODELS
+    from shop_pipeline.warehouse.connection import connect
+
+    specs = {spec.name: spec for spec in MODELS}
+    rows = planned_rows(shop)
+    scored = {}
+    with connect(shop.warehouse) as con:  # the recommendations' scoring makes a temporary table
+        started = time.perf_counter()
+        for name, row in rows.items():
+            spec = specs[name]
+            fitted = spec.load(con, row, shop.home / "models")
+            scored[name] = len(spec.score(con, fitted, row, shop.as_of, SimpleNamespace(**PLANNED_SETTINGS)))
+        return time.perf_counter() - started, scored
+
+
+def spark_planned_scoring(spark, shop, lake_uri: str) -> tuple[float, dict[str, int]]:
+    from types import SimpleNamespace
+
+    from shop_pipeline.ml.common.spark_scoring import ScoringJob, artifact_ref, grouped_to_lake
+    from shop_pipeline.ml.models import MODELS
+
+    specs = {spec.name: spec for spec in MODELS}
+    rows = planned_rows(shop)
+    scored = {}
+    started = time.perf_counter()
+    for name, row in rows.items():
+        ref = artifact_ref(row, shop.home / "models")
+        job = ScoringJob(spark, lake_uri, ref, row, shop.as_of, SimpleNamespace(**PLANNED_SETTINGS))
+        scored[name] = grouped_to_lake(specs[name], job).rows
+    return time.perf_counter() - started, scored
+
+
 def spark_features(spark, shop, lake_uri: str) -> tuple[float, dict[str, int]]:
     from shop_pipeline.engine import lake
     from shop_pipeline.sql import dialects
@@ -366,7 +435,11 @@ def measure(engine: str, shop, lake_uri: str, workdir: Path, worker_memory: str,
     with PeakMemory() as memory:
         try:
             if engine == "duckdb":
-                steps = {"features": lambda: duckdb_features(shop), "scoring": lambda: duckdb_scoring(shop)}
+                steps = {
+                    "features": lambda: duckdb_features(shop),
+                    "scoring": lambda: duckdb_scoring(shop),
+                    "planned scoring": lambda: duckdb_planned_scoring(shop),
+                }
             else:
                 workers = int(engine.removeprefix("spark"))
                 cluster = Cluster(workdir / f"cluster-{engine}", workers, worker_memory, shop, lake_uri, pin)
@@ -376,6 +449,7 @@ def measure(engine: str, shop, lake_uri: str, workdir: Path, worker_memory: str,
                 steps = {
                     "features": lambda: spark_features(spark, shop, lake_uri),
                     "scoring": lambda: spark_scoring(spark, shop, lake_uri),
+                    "planned scoring": lambda: spark_planned_scoring(spark, shop, lake_uri),
                 }
             for step, run in steps.items():
                 before = cpu_seconds_by_role()
@@ -431,10 +505,12 @@ def main() -> None:
                 memory = ", ".join(f"{role} {mib:.0f}" for role, mib in sorted(result["memory"].items()))
                 print(
                     f"repeat {repeat or 'warm-up'} {engine}: features {result['features']:.1f} s "
-                    f"({rows / result['features']:,.0f} rows/s), scoring {result['scoring']:.1f} s; "
+                    f"({rows / result['features']:,.0f} rows/s), scoring {result['scoring']:.1f} s, "
+                    f"planned scoring {result['planned scoring']:.1f} s; "
                     f"peak MiB: {memory}; executors on CPUs {result.get('executor cpus', '-')}; "
                     f"CPU s in features: {_cpu_text(result['features cpu'])}, in scoring: "
-                    f"{_cpu_text(result['scoring cpu'])}; "
+                    f"{_cpu_text(result['scoring cpu'])}, in planned scoring: "
+                    f"{_cpu_text(result['planned scoring cpu'])}; "
                     f"load {result['load']:.2f}",
                     flush=True,
                 )
@@ -443,7 +519,7 @@ def main() -> None:
             process.kill()
     print()
     mismatched = False
-    for step in ("features", "scoring"):
+    for step in STEPS:
         for r in results:
             print(f"rows {step} {r['engine']} repeat {r['repeat'] or 'warm-up'}: {r[f'{step} rows']}")
         if len({tuple(sorted(r[f"{step} rows"].items())) for r in results}) > 1:
@@ -456,6 +532,7 @@ def main() -> None:
         "features s",
         "features rows/s",
         "scoring s",
+        "planned scoring s",
         "load (1 min)",
         "peak RSS MiB by process",
     ]
@@ -469,6 +546,7 @@ def main() -> None:
                     f"{r['features']:.1f}",
                     f"{rows / r['features']:,.0f}",
                     f"{r['scoring']:.1f}",
+                    f"{r['planned scoring']:.1f}",
                     f"{r['load']:.2f}",
                     "; ".join(f"{k} {v:.0f}" for k, v in sorted(r["memory"].items())),
                 ]
@@ -479,11 +557,11 @@ def main() -> None:
     best = {
         (engine, step): min(r[step] for r in results if r["engine"] == engine and r["repeat"])
         for engine in args.engines
-        for step in ("features", "scoring")
+        for step in STEPS
     }
     if {"spark1", "spark2"} <= set(args.engines):
         print()
-        for step in ("features", "scoring"):
+        for step in STEPS:
             speedup = best[("spark1", step)] / best[("spark2", step)]
             verdict = "meets" if speedup >= 1.5 else "misses"
             print(f"{step}: two workers {speedup:.2f}x one worker (best of {args.repeats}; target 1.5x: {verdict})")

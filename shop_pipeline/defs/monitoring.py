@@ -18,7 +18,8 @@ from shop_pipeline.ml import drift
 from shop_pipeline.ml.common import psi, registry
 from shop_pipeline.ml.common.lifecycle import inputs_key
 from shop_pipeline.ml.models import MODELS
-from shop_pipeline.resources import ShopHome, Warehouse
+from shop_pipeline.resources import Engine, ShopHome, Warehouse
+from shop_pipeline.spark_mode.monitoring import monitoring_session
 
 # the assets whose update re-measures drift: the models' drift upstream (their feature tables) and champions
 DRIFT_UPSTREAM = tuple(name for spec in MODELS for name in spec.drift_upstream)
@@ -43,9 +44,10 @@ SELECT model_name, version, train_start, train_end, as_of FROM ml.model_registry
 """
 
 
-def drift_inputs_key(con, config: "DriftConfig") -> str:
+def drift_inputs_key(con, config: "DriftConfig", fingerprints: dict[str, str] | None = None) -> str:
     """The key of what a measurement reads: the feature tables, the references, the champions, the
-    configuration and the model code. Equal keys measure equal drift."""
+    configuration and the model code. Equal keys measure equal drift. `fingerprints`: of the tables
+    read as lake views (Spark mode), by their published files."""
     key, _ = inputs_key(
         con,
         tables=DRIFT_INPUTS,
@@ -56,6 +58,7 @@ def drift_inputs_key(con, config: "DriftConfig") -> str:
         },
         as_of=None,
         code=("ml", "features", "sql"),
+        fingerprints=fingerprints,
     )
     return key
 
@@ -123,17 +126,18 @@ def model_facts(con) -> tuple[dt.date | None, list[ModelFacts]]:
     ),
 )
 def feature_drift(
-    context: AssetExecutionContext, config: DriftConfig, warehouse: Warehouse, shop: ShopHome
+    context: AssetExecutionContext, config: DriftConfig, warehouse: Warehouse, shop: ShopHome, engine: Engine
 ) -> MaterializeResult:
-    with warehouse.connection() as con:
-        registry.ensure_registry_schema(con)
+    # the one dispatch point: the warehouse, or (Spark mode) the lake's tables and registry
+    with monitoring_session(engine, warehouse, shop.paths) as session:
+        con, fingerprints = session.con, session.fingerprints
         # unchanged features, references and champions measure the same drift: the last measurement
         # stands (and no champion is loaded)
-        key = drift_inputs_key(con, config)
+        key = drift_inputs_key(con, config, fingerprints)
         kept = _last_measurement(context, key)
-        measurement = kept or drift.measure_drift(con, config.window_days, config.bins, models_dir=shop.paths.models)
+        measurement = kept or drift.measure_drift(con, config.window_days, config.bins, models_dir=session.models_dir)
         if kept is None:  # measuring may have written the champions' references: the key of what it read
-            key = drift_inputs_key(con, config)
+            key = drift_inputs_key(con, config, fingerprints)
         latest_day, models = model_facts(con)
     facts = MonitoringFacts(registry.utc_now(), latest_day, models, measurement.measured)
     for note in measurement.notes:

@@ -7,7 +7,11 @@ from shop_pipeline.defs.common import ML_TEAM, SCORE_FRESHNESS, asset_pool, foll
 from shop_pipeline.ml.models import MODELS
 from shop_pipeline.resources import Engine, ShopHome, Warehouse
 from shop_pipeline.serving.lake_snapshot import publish_from_lake_if_changed
-from shop_pipeline.serving.prediction_log import ingest_prediction_logs
+from shop_pipeline.serving.prediction_log import (
+    ingest_prediction_logs,
+    ingest_prediction_logs_to_lake,
+    logged_answers,
+)
 from shop_pipeline.serving.snapshot import publish_if_changed, serving_root
 
 
@@ -57,25 +61,25 @@ def serving_snapshot(
     description=(
         "monitoring.online_predictions: every order-risk and demand answer `shop-pipeline serve` gave (request, "
         "response, model version, snapshot), read from the server's JSON Lines logs under <shop home>/serving/logs "
-        "exactly once (by request id), so drift and later chargeback labels can be joined with what was served."
+        "exactly once (by request id), so drift and later chargeback labels can be joined with what was served "
+        "(Spark mode: the lake's monitoring/online_predictions table, swapped whole when a line was added)."
     ),
     metadata=schemas.table_metadata("monitoring.online_predictions"),
 )
-def online_predictions(warehouse: Warehouse, shop: ShopHome) -> MaterializeResult:
-    with warehouse.connection() as con:
-        added = ingest_prediction_logs(con, serving_root(shop.paths.home) / "logs")
-        total, first, last = con.execute(
-            "SELECT count(*), min(logged_at), max(logged_at) FROM monitoring.online_predictions"
-        ).fetchone()
-        by_endpoint = con.execute(
-            "SELECT endpoint, count(*) FROM monitoring.online_predictions GROUP BY 1 ORDER BY 1"
-        ).fetchall()
+def online_predictions(warehouse: Warehouse, shop: ShopHome, engine: Engine) -> MaterializeResult:
+    logs = serving_root(shop.paths.home) / "logs"
+    # the one dispatch point: the table is the warehouse's or (Spark mode) the lake's
+    if engine.is_spark:
+        answers = ingest_prediction_logs_to_lake(engine.settings().lake, logs)
+    else:
+        with warehouse.connection() as con:
+            answers = logged_answers(con, ingest_prediction_logs(con, logs))
     return MaterializeResult(
         metadata={
-            "dagster/row_count": total,
-            "rows_added": added,
-            "first_logged_at": str(first),
-            "last_logged_at": str(last),
-            **{f"answers_{endpoint.replace('/', '_')}": n for endpoint, n in by_endpoint},
+            "dagster/row_count": answers.total,
+            "rows_added": answers.added,
+            "first_logged_at": str(answers.first_logged_at),
+            "last_logged_at": str(answers.last_logged_at),
+            **{f"answers_{endpoint.replace('/', '_')}": n for endpoint, n in answers.by_endpoint.items()},
         }
     )

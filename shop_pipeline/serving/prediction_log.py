@@ -14,6 +14,7 @@ import json
 import os
 import threading
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
@@ -104,3 +105,48 @@ def ingest_prediction_logs(
     now = now or dt.datetime.now(dt.UTC).replace(tzinfo=None)
     with transaction(con):
         return con.execute(_INGEST, {"files": files, "now": now}).fetchone()[0]  # INSERT's own count
+
+
+@dataclass(frozen=True)
+class LoggedAnswers:
+    """What monitoring.online_predictions holds after an ingestion (the asset's metadata)."""
+
+    added: int
+    total: int
+    first_logged_at: dt.datetime | None
+    last_logged_at: dt.datetime | None
+    by_endpoint: dict[str, int]
+
+
+def logged_answers(con: duckdb.DuckDBPyConnection, added: int) -> LoggedAnswers:
+    total, first, last = con.execute(
+        f"SELECT count(*), min(logged_at), max(logged_at) FROM {ONLINE_PREDICTIONS_TABLE}"
+    ).fetchone()
+    by_endpoint = con.execute(f"SELECT endpoint, count(*) FROM {ONLINE_PREDICTIONS_TABLE} GROUP BY 1 ORDER BY 1")
+    return LoggedAnswers(added, total, first, last, dict(by_endpoint.fetchall()))
+
+
+def ingest_prediction_logs_to_lake(
+    lake_uri: str, folder: str | os.PathLike, now: dt.datetime | None = None
+) -> LoggedAnswers:
+    """ingest_prediction_logs into the lake's `<lake>/monitoring/online_predictions/` (Spark mode): the
+    published rows are read into an in-memory table, the new lines added by the same statement, and the
+    table is swapped whole with the lake's write-audit-publish only when a line was added (a killed run
+    leaves the previous table; the next run adds the same lines again, exactly once by request id)."""
+    from shop_pipeline.engine import lake
+    from shop_pipeline.engine.lake_views import attach_lake
+    from shop_pipeline.sql.session import prepare_session
+
+    with duckdb.connect() as con:
+        prepare_session(con)
+        if attach_lake(con, lake_uri, [ONLINE_PREDICTIONS_TABLE]):
+            con.execute(f"CREATE TEMP TABLE published AS SELECT * FROM {ONLINE_PREDICTIONS_TABLE}")
+            con.execute(f"DROP VIEW {ONLINE_PREDICTIONS_TABLE}")
+            ddl.create(con, ONLINE_PREDICTIONS_TABLE)
+            con.execute(f"INSERT INTO {ONLINE_PREDICTIONS_TABLE} BY NAME SELECT * FROM published")
+        added = ingest_prediction_logs(con, folder, now)
+        if added:
+            lake.write_partitions_from_duckdb(
+                con, f"SELECT * FROM {ONLINE_PREDICTIONS_TABLE}", lake.lake_table(lake_uri, ONLINE_PREDICTIONS_TABLE)
+            )
+        return logged_answers(con, added)

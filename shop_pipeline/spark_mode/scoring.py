@@ -3,10 +3,12 @@
 - Models with a row-independent chunk scorer (`spec.score_rows`: propensity, order risk) score on the
   executors: `spark_scoring.score_to_lake` over the lake's feature table, the registered skops artifact
   checked by its SHA-256 in every task.
-- The others (demand forecast, recommendations) score on the driver, as docs/cluster_models.md says
-  why: `spec.score` on an in-memory DuckDB session whose tables are views over the lake
-  (engine/lake_views.py), the scores written to the lake with `lake.write_partitions` (a whole-table
-  swap).
+- Models with a cluster plan of their own (`spec.score_on_spark`: the demand forecast by blocks of
+  products, the recommendations by blocks of customers with their own history) score on the executors
+  too: `spark_scoring.grouped_to_lake`, the artifact checked in every task as well.
+- Any other model (none of the shipped ones) scores on the driver: `spec.score` on an in-memory DuckDB
+  session whose tables are views over the lake (engine/lake_views.py), the scores written to the lake
+  with `lake.write_partitions` (a whole-table swap).
 The registry row (the champion) is the caller's: in Spark mode it comes from the lake's registry
 (spark_mode/lake_registry.py), and `models_dir` is the models URI every executor reads.
 """
@@ -38,14 +40,15 @@ def score_on_lake(
 ):
     """Score champion `row` of `spec` as of `as_of` from the lake's features and replace the lake's score
     table; returns (LakeScoreWrite, the scores as a pandas frame for the asset's description)."""
-    if spark_scoring.scorable(spec):
-        located = lakes.lake_table(lake, spark_scoring.features_table(spec))
-        features = spark.read.parquet(lakes.spark_uri(located.location))
-        if located.partitioned:
-            features = features.drop("event_month")
+    if spark_scoring.distributed(spec):
         ref = spark_scoring.artifact_ref(row, models_dir)
-        written = spark_scoring.score_to_lake(spec, features, ref, as_of, lake)
-        scores = spark.read.parquet(lakes.spark_uri(lakes.lake_table(lake, spec.score_table).location)).toPandas()
+        if spark_scoring.scorable(spec):
+            features = spark_scoring.read_lake_table(spark, lake, spark_scoring.features_table(spec))
+            written = spark_scoring.score_to_lake(spec, features, ref, as_of, lake)
+        else:
+            job = spark_scoring.ScoringJob(spark, lake, ref, row, as_of, modeling)
+            written = spark_scoring.grouped_to_lake(spec, job)
+        scores = spark_scoring.read_lake_table(spark, lake, spec.score_table).toPandas()
         return LakeScoreWrite(spec.score_table, written.rows, True, written.write), scores
     with duckdb.connect() as con:
         con.execute("SET TimeZone = 'UTC'")

@@ -123,3 +123,41 @@ def test_an_unchanged_lake_reuses_the_snapshot_and_a_new_write_publishes(lake_sh
         )
     after = lake_snapshot.publish_from_lake_if_changed(lake_uri, root, models_dir)
     assert not after.reused and after.snapshot_id != first.snapshot_id
+
+
+def test_drift_measured_from_the_lake_equals_the_warehouse_and_its_references_reach_the_lake(lake_shop, tmp_path):
+    """Spark mode's monitoring reads the lake (spark_mode/monitoring.py): the same PSI as the warehouse's
+    measurement of the same data, and the references it records are published to the lake's registry."""
+    from shop_pipeline.features.tables import build_product_daily_sales
+    from shop_pipeline.ml.drift import measure_drift
+    from shop_pipeline.spark_mode.monitoring import lake_monitoring_session
+
+    shop, models_dir, lake_uri, _ = lake_shop
+    lake_copy, warehouse_copy = tmp_path / "lake", tmp_path / "warehouse.duckdb"
+    assert lake_uri == (shop.home / "lake").as_uri()
+    shutil.copytree(shop.home / "lake", lake_copy)
+    shutil.copyfile(shop.warehouse, warehouse_copy)
+    with connect(warehouse_copy) as con:  # the demand forecast's drift reads it (the module's shop lacks it)
+        build_product_daily_sales(con, shop.as_of)
+        copy_to_lake(con, lake_copy.as_uri(), ["features.product_daily_sales"])
+
+    with lake_monitoring_session(lake_copy.as_uri(), models_dir) as session:
+        assert session.fingerprints["features.customer_features"].split(":")[0] != "0"
+        [(references_before,)] = session.con.execute("SELECT count(*) FROM ml.drift_references").fetchall()
+        from_lake = measure_drift(session.con, 7, 10, models_dir=session.models_dir)
+    with connect(warehouse_copy) as con:
+        from_warehouse = measure_drift(con, 7, 10, models_dir=models_dir)
+
+    assert from_lake.measured and from_lake.measured.keys() == from_warehouse.measured.keys()
+    for name, value in from_warehouse.measured.items():
+        assert from_lake.measured[name] == pytest.approx(value, rel=1e-9, abs=1e-12), name
+    assert [(r.feature, r.reference_rows, r.current_rows) for r in from_lake.rows] == [
+        (r.feature, r.reference_rows, r.current_rows) for r in from_warehouse.rows
+    ]
+    assert (from_lake.reference_window, from_lake.current_window) == (
+        from_warehouse.reference_window,
+        from_warehouse.current_window,
+    )
+    with lake_monitoring_session(lake_copy.as_uri(), models_dir) as session:
+        [(references_after,)] = session.con.execute("SELECT count(*) FROM ml.drift_references").fetchall()
+    assert references_after > references_before  # the champions' references were published on the lake

@@ -161,3 +161,34 @@ def test_ingested_at_is_utc_whatever_the_machines_time_zone(tmp_path, monkeypatc
     finally:
         monkeypatch.delenv("TZ")
         time.tzset()
+
+
+def test_in_spark_mode_the_logs_reach_the_lakes_table_exactly_once(tmp_path):
+    """ingest_prediction_logs_to_lake: the same rows as the warehouse's ingestion, on the lake; a read
+    with nothing new leaves the published files as they are."""
+    from shop_pipeline.engine.lake_views import attach_lake, lake_fingerprint
+    from shop_pipeline.serving.prediction_log import ONLINE_PREDICTIONS_TABLE, ingest_prediction_logs_to_lake
+
+    lake_uri, folder = (tmp_path / "lake").as_uri(), tmp_path / "logs"
+    assert ingest_prediction_logs_to_lake(lake_uri, folder, now=NOW).total == 0  # no logs, no lake table yet
+    log = PredictionLog(folder)
+    ids = [answer(log, n) for n in range(2)]
+    log.close()
+
+    first = ingest_prediction_logs_to_lake(lake_uri, folder, now=NOW)
+    assert (first.added, first.total, first.by_endpoint) == (2, 2, {"orders/risk": 2})
+    published = lake_fingerprint(lake_uri, ONLINE_PREDICTIONS_TABLE)
+    again = ingest_prediction_logs_to_lake(lake_uri, folder, now=NOW + dt.timedelta(hours=1))
+    assert (again.added, again.total) == (0, 2)
+    assert lake_fingerprint(lake_uri, ONLINE_PREDICTIONS_TABLE) == published  # nothing rewritten
+
+    later = PredictionLog(folder)
+    new_id = answer(later, 2)
+    later.close()
+    assert ingest_prediction_logs_to_lake(lake_uri, folder, now=NOW + dt.timedelta(hours=2)).added == 1
+    with duckdb.connect() as con:
+        assert attach_lake(con, lake_uri, [ONLINE_PREDICTIONS_TABLE]) == [ONLINE_PREDICTIONS_TABLE]
+        got = rows(con)
+    assert [row[0] for row in got] == [*ids, new_id]
+    assert [row[4:6] for row in got] == [("o-0", 0.0), ("o-1", 0.1), ("o-2", 0.2)]  # JSON kept as JSON
+    assert [row[7] for row in got] == [NOW, NOW, NOW + dt.timedelta(hours=2)]  # first ingestion's time kept

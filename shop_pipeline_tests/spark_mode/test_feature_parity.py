@@ -239,8 +239,9 @@ def test_models_trained_on_the_same_sample_are_equal_on_both_engines(
         assert duck[training]["training_sample"] == on_spark[training]["training_sample"]
         assert str(SAMPLE_CUSTOMERS) in duck[training]["training_sample"]
     assert duck.keys() == on_spark.keys()  # the same assets materialized (the gates decided alike)
-    if "customer_scores" in on_spark:
-        assert on_spark["customer_scores"]["scored_on_executors"]
+    for scores in ("customer_scores", "recommendations"):  # row by row, or by the model's own plan
+        if scores in on_spark:
+            assert on_spark[scores]["scored_on_executors"], scores
 
     with connect(paths.warehouse, read_only=True) as con:
         duck_metrics = _metrics(con)

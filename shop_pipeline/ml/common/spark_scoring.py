@@ -24,8 +24,14 @@ How a model scores here:
 Which models score here: those whose rows are independent (`spec.score_rows` is set): propensity
 (`score_customers`: p_purchase, expected orders and spend, the segment from thresholds stored with
 the model) and order risk (`score_orders` without `previous`: every order is scored afresh; the
-DuckDB path lends an earlier score only when it equals what scoring anew gives). Demand forecast and
-recommendations score on the driver (docs/cluster_models.md says why).
+DuckDB path lends an earlier score only when it equals what scoring anew gives).
+
+Models whose rows depend on other rows of the same key (`spec.score_on_spark` is set) plan their own
+job: the demand forecast scores blocks of products (each product's days, with the panel's day range
+and the shop's weekday index computed once on the driver: ml/demand_forecast/spark_score.py), the
+recommendations score customers co-partitioned with their own interactions
+(ml/recommendation/spark_score.py). Every task still loads the artifact with `load_fitted` (SHA-256
+checked), and `grouped_to_lake` writes and audits the scores as `score_to_lake` does.
 
 Artifacts on shared storage: `ArtifactRef.uri` is a local path (a mount every worker has: NFS, a
 shared volume) or a URI `pyarrow.fs` opens (s3://, gs://, hdfs://); a task copies a remote file to a
@@ -132,8 +138,41 @@ def as_score_rows(scores: pd.DataFrame, table: str) -> pd.DataFrame:
 
 
 def scorable(spec: ModelSpec) -> bool:
-    """Whether `spec`'s rows are scored independently (distributed here), not on the driver."""
+    """Whether `spec`'s rows are scored independently (score_frame), not by a plan of its own."""
     return spec.score_rows is not None
+
+
+def distributed(spec: ModelSpec) -> bool:
+    """Whether `spec` scores on the executors (row by row, or by its own plan: spec.score_on_spark)."""
+    return scorable(spec) or spec.score_on_spark is not None
+
+
+def read_lake_table(spark: Any, lake_uri: str, table: str) -> Any:
+    """The Spark DataFrame of a lake table's rows (its DDL's columns; a monthly table's `event_month` left out)."""
+    located = lake.lake_table(lake_uri, table)
+    frame = spark.read.parquet(lake.spark_uri(located.location))
+    return frame.drop("event_month") if located.partitioned else frame
+
+
+@dataclass(frozen=True)
+class ScoringJob:
+    """What a model's own cluster plan (spec.score_on_spark) is given."""
+
+    spark: Any
+    lake: str
+    ref: ArtifactRef  # the registered artifact every task loads (load_fitted)
+    row: registry.RegistryRow  # the version scored (its parameters: the serving candidate)
+    as_of: dt.date
+    settings: Any  # the run's model settings (spec.ModelSettings)
+
+
+@dataclass(frozen=True)
+class PlannedScores:
+    """A model's plan: the lazy score rows (the score table's Spark schema) and what the audit checks."""
+
+    scores: Any
+    keys: tuple[str, ...]  # the table's key: one staged row per key
+    expected_rows: int | None = None  # None: as many as the plan gives (the key still unique)
 
 
 def features_table(spec: ModelSpec) -> str:
@@ -200,14 +239,37 @@ def score_to_lake(
     the artifact fails the write: raised as registry.ArtifactIntegrityError."""
     expected = features.count()
     scores = score_frame(spec, features, ref, as_of, check_on_driver=check_on_driver)
-    if files is not None:
-        scores = scores.repartition(int(files))
-    spark = features.sparkSession
+    return _publish(spec, PlannedScores(scores, (), expected), ref, lake_uri, files, unit="feature rows")
+
+
+def grouped_to_lake(
+    spec: ModelSpec, job: ScoringJob, *, check_on_driver: bool = True, files: int | None = None
+) -> LakeScores:
+    """Score with the model's own plan (`spec.score_on_spark(job)`) and replace `<lake>/scoring/<table>/`,
+    after an audit that the staged rows have one row per key (and as many rows as the plan expects, when
+    it says). A task that refused the artifact fails the write: raised as registry.ArtifactIntegrityError."""
+    if spec.score_on_spark is None:
+        raise ValueError(f"{spec.name} has no cluster plan (score_on_spark)")
+    if check_on_driver:
+        load_fitted(spec.artifact, job.ref)  # fail fast: a changed file never reaches the executors
+    return _publish(spec, spec.score_on_spark(job), job.ref, job.lake, files, unit="planned rows")
+
+
+def _publish(
+    spec: ModelSpec, planned: PlannedScores, ref: ArtifactRef, lake_uri: str, files: int | None, unit: str
+) -> LakeScores:
+    scores = planned.scores if files is None else planned.scores.repartition(int(files))
+    spark = scores.sparkSession
+    staged_rows: list[int] = []
 
     def audit(staged: lake.StagedWrite) -> None:
-        got = staged.spark_frame(spark).count()
-        if got != expected:
-            raise lake.AuditFailed(f"{spec.score_table}: {got} scores staged for {expected} feature rows")
+        rows = staged.spark_frame(spark)
+        got = rows.count()
+        staged_rows.append(got)
+        if planned.expected_rows is not None and got != planned.expected_rows:
+            raise lake.AuditFailed(f"{spec.score_table}: {got} scores staged for {planned.expected_rows} {unit}")
+        if planned.keys and rows.select(*planned.keys).distinct().count() != got:
+            raise lake.AuditFailed(f"{spec.score_table}: staged rows repeat a key ({', '.join(planned.keys)})")
 
     try:
         result = lake.write_partitions(scores, lake.lake_table(lake_uri, spec.score_table), audit=audit)
@@ -218,4 +280,4 @@ def score_to_lake(
                 f"the registry's SHA-256 {ref.sha256} (the file was changed or replaced after registration)"
             ) from error
         raise
-    return LakeScores(spec.score_table, expected, result)
+    return LakeScores(spec.score_table, staged_rows[-1] if staged_rows else 0, result)

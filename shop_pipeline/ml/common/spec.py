@@ -19,7 +19,9 @@ Everything that iterates models reads the spec, so adding a model is one package
                  what the score asset shows; `score_rows(fitted, features, as_of, version)`, when
                  a model's rows score independently, scores any chunk of its feature table's rows
                  (the first of `scoring_inputs`) as `score` would: what a Spark task runs
-                 (ml/common/spark_scoring.py); None: the model scores on the driver
+                 (ml/common/spark_scoring.py); `score_on_spark(job)`, when rows depend on other
+                 rows of one key (a product's days, a customer's history), plans that job
+                 instead; neither: the model scores on the driver
     drift        spec.drift(con, load, window_days, bins, notes) -> DriftPart: PSI of
                  `drift_features` (and its score) against the champion's training window
     serving      spec.snapshot_export(con, folder, models_dir) -> the manifest entry of what the
@@ -161,6 +163,10 @@ class ModelSpec:
     # the rows of score_table for a chunk of feature rows (row-independent scoring, distributed in
     # Spark mode: ml/common/spark_scoring.py); None: the model scores on the driver
     score_rows: Callable[[Any, pd.DataFrame, dt.date, str], pd.DataFrame] | None = None
+    # a model whose rows depend on other rows of one key plans its own cluster job instead:
+    # score_on_spark(spark_scoring.ScoringJob) -> spark_scoring.PlannedScores (every task loads the
+    # artifact SHA-256 checked); None with score_rows None: the model scores on the driver
+    score_on_spark: Callable[[Any], Any] | None = None
     training_settings: Callable[[ModelSettings], dict[str, Any]] = _no_settings
     scoring_settings: Callable[[ModelSettings], dict[str, Any]] = _no_settings
     kept_columns: tuple[str, ...] | None = None  # read back when the scores are kept (None: every column)

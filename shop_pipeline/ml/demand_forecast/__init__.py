@@ -9,7 +9,7 @@ serving snapshot's part and the online predictor.
 """
 
 from shop_pipeline.ml.common.spec import ModelSpec
-from shop_pipeline.ml.demand_forecast import evaluate, online, report, score, train
+from shop_pipeline.ml.demand_forecast import evaluate, online, report, score, spark_score, train
 from shop_pipeline.ml.demand_forecast.candidates import (
     CANDIDATES,
     GATE_METRIC,
@@ -56,6 +56,7 @@ SPEC = ModelSpec(
     # the table's columns too: scores kept from a version of the table without `expected` are not the same
     scoring_settings=lambda s: {"horizon_days": s.forecast_horizon_days, "columns": ddl.column_names(SCORE_TABLE)},
     score=score.score_table,
+    score_on_spark=spark_score.plan,
     describe_scores=score.describe_scores,
     kept_columns=("day", "p10", "p50", "p90", "expected"),
     drift_features=evaluate.DRIFT_FEATURES,

@@ -99,14 +99,42 @@ def history_until(history: pd.DataFrame, as_of, horizon_days: int) -> tuple[pd.D
     return h, origin
 
 
-def build_panel(history: pd.DataFrame) -> Panel:
+@dataclass(frozen=True)
+class DayRange:
+    """The days a panel spans, first to last inclusive. A product's features at an origin read only
+    its own rows and the range (a window or lag outside it is NaN), so a panel of some products built
+    with the range of every product's panel gives those products the same features."""
+
+    first: pd.Timestamp
+    last: pd.Timestamp
+
+    @classmethod
+    def of(cls, history: pd.DataFrame) -> DayRange:
+        """The range of a history's rows (`day` normalised, as check_history leaves it)."""
+        days = pd.to_datetime(history["day"])
+        return cls(pd.Timestamp(days.min()), pd.Timestamp(days.max()))
+
+    @property
+    def n_days(self) -> int:
+        return int((self.last - self.first).days) + 1
+
+
+def build_panel(history: pd.DataFrame, days: DayRange | None = None) -> Panel:
+    """The panel of `history` (checked) over `days` (None: the rows' own range, DayRange.of).
+    ValueError when a row lies outside `days`; a history without rows gives a panel without products."""
     h = history.sort_values(["product_id", "day"], kind="stable")
+    days = DayRange.of(h) if days is None else days
+    if len(h) and (h["day"].min() < days.first or h["day"].max() > days.last):
+        raise ValueError(
+            f"demand forecast: history rows from {h['day'].min().date()} to {h['day'].max().date()} lie outside "
+            f"the panel's days {days.first.date()}..{days.last.date()}"
+        )
     # the sorted distinct ids and each row's position among them (np.unique's answer, hashed: 10x faster)
     p_idx, uniques = pd.factorize(h["product_id"], sort=True)
     products = np.asarray(uniques, dtype=object)
-    day0 = h["day"].min()
+    day0 = days.first
     d_idx = ((h["day"] - day0).dt.days).to_numpy()
-    n_days = int(d_idx.max()) + 1
+    n_days = days.n_days
     m = {}
     for name in ("units", "views", "carts", *_TARGET_KNOWN):
         mat = np.full((len(products), n_days), np.nan)
@@ -235,12 +263,37 @@ class PreparedOrigin:
     panel: Panel
     day: pd.Timestamp  # the origin (the cut-off day)
     horizon_days: int
+    # the shop's weekday index at the origin (statistical.weekday_index of every product's panel), when
+    # the panel holds only some products (a block scored on a cluster); None: computed from the panel
+    season: np.ndarray | None = None
 
 
-def prepare_origin(history: pd.DataFrame, as_of, horizon_days: int) -> PreparedOrigin:
-    """The origin `as_of` of `history` (rows on days <= as_of count) for forecasts up to horizon_days ahead."""
-    h, origin = history_until(history, as_of, horizon_days)
-    return PreparedOrigin(panel=build_panel(h), day=origin, horizon_days=horizon_days)
+def prepare_origin(
+    history: pd.DataFrame, as_of, horizon_days: int, days: DayRange | None = None, season: np.ndarray | None = None
+) -> PreparedOrigin:
+    """The origin `as_of` of `history` (rows on days <= as_of count) for forecasts up to horizon_days ahead.
+
+    `days` and `season` (a block of products: ml/demand_forecast/blocks.py) are what the panel of every
+    product would give: its day range and the shop's weekday index at the origin; None: this history's
+    own (then the history must not be empty)."""
+    if days is not None and len(history) == 0:
+        h, origin = check_history_columns(history), pd.Timestamp(as_date(as_of))
+    else:
+        h, origin = history_until(history, as_of, horizon_days)
+    panel = build_panel(h, DayRange.of(h) if days is None else days)
+    return PreparedOrigin(panel=panel, day=origin, horizon_days=horizon_days, season=season)
+
+
+def check_history_columns(history: pd.DataFrame) -> pd.DataFrame:
+    """An empty history with the columns check_history gives (a block of products none of which has rows)."""
+    missing = [c for c in REQUIRED_HISTORY if c not in history.columns]
+    if missing:
+        raise ValueError(f"demand forecast: history lacks columns {missing}")
+    h = history.loc[:, [c for c in HISTORY_COLUMNS if c in history.columns]].copy()
+    h["day"] = pd.Series(pd.to_datetime(h["day"]), dtype="datetime64[ns]")
+    h["product_id"] = h["product_id"].astype(str)
+    h["category"] = h["category"].astype(str)
+    return h
 
 
 def future_rows(future: pd.DataFrame, origin: pd.Timestamp, horizon_days: int) -> pd.DataFrame:

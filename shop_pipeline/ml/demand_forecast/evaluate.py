@@ -34,7 +34,7 @@ from shop_pipeline.ml.demand_forecast.candidates import (
     FittedForecaster,
     ForecastConfig,
 )
-from shop_pipeline.ml.demand_forecast.data import FutureAt, build_panel, check_history, future_rows
+from shop_pipeline.ml.demand_forecast.data import DayRange, FutureAt, build_panel, check_history, future_rows
 from shop_pipeline.ml.demand_forecast.fitting import fit_on_panel
 from shop_pipeline.ml.demand_forecast.score import forecast, forecast_arrays
 from shop_pipeline.ml.demand_forecast.statistical import SEGMENTS
@@ -156,7 +156,7 @@ def backtest(
         if len(past) == 0 or origin >= last_day:
             skipped.append((fold, "no training day" if len(past) == 0 else "no test day in the history"))
             continue
-        panel = build_panel(past)
+        panel = build_panel(past, DayRange.of(past))
         fitted = fit_on_panel(panel, panel.day_index(origin), horizon_days, seed, config)
         for name, secs in fitted.fit_seconds.items():
             fit_seconds[name] = fit_seconds.get(name, 0.0) + secs

@@ -34,7 +34,14 @@ from shop_pipeline.ml.demand_forecast.candidates import (
     residual_bins,
     set_intervals,
 )
-from shop_pipeline.ml.demand_forecast.data import Panel, build_panel, design_matrix, history_until, known_target_days
+from shop_pipeline.ml.demand_forecast.data import (
+    DayRange,
+    Panel,
+    build_panel,
+    design_matrix,
+    history_until,
+    known_target_days,
+)
 from shop_pipeline.ml.demand_forecast.statistical import STAT_METHODS, forecast_methods
 
 
@@ -194,7 +201,7 @@ def fit_forecaster(
     """Fit the linear baseline and the challenger (p10 / p50 / p90) on days <= as_of
     (default: the last day of the history)."""
     h, origin = history_until(history, as_of, horizon_days)
-    panel = build_panel(h)
+    panel = build_panel(h, DayRange.of(h))
     fitted = fit_on_panel(panel, panel.day_index(origin), horizon_days, seed, config)
     fitted.as_of = origin.date()
     return fitted

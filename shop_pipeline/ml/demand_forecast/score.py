@@ -85,16 +85,22 @@ def forecast_prepared(
         return pd.DataFrame({c: pd.Series(dtype="float64") for c in columns}).astype(
             {"product_id": object, "day": "datetime64[ns]"}
         )
-    out = forecast_rows(fitted, origin.panel, origin.day, fut, (candidate,))[candidate]
+    out = forecast_rows(fitted, origin.panel, origin.day, fut, (candidate,), origin.season)[candidate]
     return out.sort_values(["product_id", "day"], kind="stable").reset_index(drop=True)
 
 
 def forecast_rows(
-    fitted: FittedForecaster, panel: Panel, origin: pd.Timestamp, fut: pd.DataFrame, candidates: tuple[str, ...]
+    fitted: FittedForecaster,
+    panel: Panel,
+    origin: pd.Timestamp,
+    fut: pd.DataFrame,
+    candidates: tuple[str, ...],
+    season: np.ndarray | None = None,
 ) -> dict[str, pd.DataFrame]:
     """candidate -> DataFrame(product_id, day, p10, p50, p90, expected) for the rows of `fut` (future_rows),
-    from the origin `origin` of `panel`: the one path of the served forecast and of the backtest."""
-    arrays, _segment = forecast_arrays(fitted, panel, origin, fut, candidates)
+    from the origin `origin` of `panel`: the one path of the served forecast and of the backtest
+    (`season`: PreparedOrigin.season)."""
+    arrays, _segment = forecast_arrays(fitted, panel, origin, fut, candidates, season)
     return {
         candidate: pd.DataFrame({"product_id": fut["product_id"], "day": fut["day"], **arrays[candidate]})
         for candidate in candidates
@@ -107,7 +113,12 @@ def segment_default(fitted: FittedForecaster) -> str:
 
 
 def forecast_arrays(
-    fitted: FittedForecaster, panel: Panel, origin: pd.Timestamp, fut: pd.DataFrame, candidates: tuple[str, ...]
+    fitted: FittedForecaster,
+    panel: Panel,
+    origin: pd.Timestamp,
+    fut: pd.DataFrame,
+    candidates: tuple[str, ...],
+    season: np.ndarray | None = None,
 ) -> tuple[dict[str, dict[str, np.ndarray]], np.ndarray]:
     """({candidate: {p10, p50, p90, expected}}, the demand segment of each row at the origin): forecast_rows'
     numbers. p10 / p50 / p90 are each product-day's quantiles as the candidate forecasts them; expected is
@@ -123,7 +134,9 @@ def forecast_arrays(
     X = design_matrix(panel, p, np.full(len(fut), o), horizons, fut)
     configure_threads()
     predicted = predict_candidates(fitted, X, tuple(c for c in MODEL_CANDIDATES if c in needed))
-    statistical, segment = forecast_methods(panel, p, o, horizons, tuple(c for c in STAT_METHODS if c in needed))
+    statistical, segment = forecast_methods(
+        panel, p, o, horizons, tuple(c for c in STAT_METHODS if c in needed), season
+    )
     # a product unknown at the origin: the seasonal-naive fallback (its 91-day mean, else 0), not 0
     for name, values in statistical.items():
         predicted[name] = {"p50": np.where(p >= 0, values, predicted["seasonal_naive"]["p50"])}

@@ -31,6 +31,7 @@ origin).
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
 from shop_pipeline.ml.demand_forecast.data import Panel
 
@@ -58,13 +59,22 @@ def window(panel: Panel, rows: np.ndarray, origin: int, width: int = STAT_WINDOW
     return out
 
 
-def weekday_index(panel: Panel, origin: int, width: int = 56) -> np.ndarray:
+SEASON_DAYS = 56  # the days up to the origin the shop's weekday index reads
+
+
+def weekday_index(panel: Panel, origin: int, width: int = SEASON_DAYS) -> np.ndarray:
     """(7,) the shop's units per weekday over the `width` days up to the origin, relative to their mean
     (Monday first); 1 where nothing sold."""
     lo = max(origin - width + 1, 0)
     units = np.nansum(panel.m["units"][:, lo : origin + 1], axis=0)
-    dow = panel.day_at(np.arange(lo, origin + 1)).dayofweek.to_numpy()
-    total = np.bincount(dow, weights=units, minlength=7)
+    return weekday_index_of(panel.day_at(np.arange(lo, origin + 1)), units)
+
+
+def weekday_index_of(days, units: np.ndarray) -> np.ndarray:
+    """weekday_index from the shop's units of each of `days` (every day of the window, 0 where nothing sold):
+    what a cluster computes once for every block of products (ml/demand_forecast/blocks.py)."""
+    dow = pd.DatetimeIndex(days).dayofweek.to_numpy()
+    total = np.bincount(dow, weights=np.asarray(units, dtype=float), minlength=7)
     count = np.bincount(dow, minlength=7)
     mean = np.where(count > 0, total / np.maximum(count, 1), np.nan)
     if not np.isfinite(mean).all() or np.nanmean(mean) <= 0:
@@ -200,17 +210,23 @@ def ets_damped(Y: np.ndarray, season: np.ndarray, dow: np.ndarray, horizons: np.
 
 
 def forecast_methods(
-    panel: Panel, rows: np.ndarray, origin: int, horizons: np.ndarray, methods: tuple[str, ...]
+    panel: Panel,
+    rows: np.ndarray,
+    origin: int,
+    horizons: np.ndarray,
+    methods: tuple[str, ...],
+    season: np.ndarray | None = None,
 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """({method: p50 of each row}, segment of each row) for rows (product row in the panel or -1) x
     horizons from the origin day index. A product unknown at the origin: 0 from every method, segment
-    no_history."""
+    no_history. `season`: the shop's weekday index at the origin when the panel holds only some of the
+    shop's products (None: weekday_index of this panel)."""
     rows = np.asarray(rows, dtype=np.int64)
     horizons = np.asarray(horizons, dtype=np.int64)
     products, inverse = np.unique(rows, return_inverse=True)
     known = products >= 0
-    Y = window(panel, np.where(known, products, 0), origin)
-    Y[~known] = np.nan
+    Y = np.full((len(products), STAT_WINDOW), np.nan)
+    Y[known] = window(panel, products[known], origin)
     segment = classify(Y)
     segment[~known] = "no_history"
     per_product: dict[str, np.ndarray] = {}
@@ -229,7 +245,7 @@ def forecast_methods(
     if "ets_damped" in methods:
         hs = np.unique(horizons)
         dow = panel.day_at(np.arange(origin - STAT_WINDOW + 1, origin + int(hs.max()) + 1)).dayofweek.to_numpy()
-        grid = ets_damped(Y, weekday_index(panel, origin), dow, hs)
+        grid = ets_damped(Y, weekday_index(panel, origin) if season is None else season, dow, hs)
         grid[~known] = 0.0
         out["ets_damped"] = grid[inverse, np.searchsorted(hs, horizons)]
     return out, segment[inverse]

@@ -6,7 +6,7 @@ at K); score: blocked top-k lists with fallbacks; report: plots, tables and the 
 """
 
 from shop_pipeline.ml.common.spec import ModelSpec
-from shop_pipeline.ml.recommendation import evaluate, report, score, train
+from shop_pipeline.ml.recommendation import evaluate, report, score, spark_score, train
 from shop_pipeline.ml.recommendation.candidates import (
     CANDIDATES,
     CATEGORY_POPULARITY,
@@ -41,6 +41,7 @@ SPEC = ModelSpec(
     scoring_inputs={"features.interactions": ""},
     scoring_settings=lambda s: {"recency_days": s.recommendation_recency_days},
     score=score.score_table,
+    score_on_spark=spark_score.plan,
     describe_scores=score.describe_scores,
     kept_columns=("customer_id", "product_id", "reason"),
     unmeasured_mode=UNMEASURED,

@@ -244,8 +244,12 @@ def _fallback_top(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(b, k) fallback items, scores and reasons, over the category items and the popular head."""
     b = hist_cat.shape[0]
-    taken_per_row = (taken >= 0).sum(axis=1)
-    head = k + int((np.diff(blocked.indptr) + taken_per_row).max(initial=0))
+    # a row's candidates: the category items and the first k + (what the row may not get) popular items,
+    # enough to fill its list. The columns are the block's union; the mask below keeps each row to its own
+    # head, so a list depends only on the customer and the model, never on who else is in the block (a
+    # cluster scores other blocks than the driver: ml/recommendation/spark_score.py)
+    row_head = k + np.diff(blocked.indptr) + (taken >= 0).sum(axis=1)
+    head = int(row_head.max(initial=k))
     columns = np.union1d(fb.category_items, fb.popular[:head]).astype(np.int64)
     if len(columns) == 0:
         return (np.full((b, k), -1, dtype=np.int64), np.full((b, k), np.nan), np.full((b, k), -1, dtype=np.int8))
@@ -260,6 +264,10 @@ def _fallback_top(
         by_category = np.zeros((b, len(columns)))
     score = by_category + POPULAR_WEIGHT * fb.share[columns][None, :]
     key = np.where(score > 0, score, -np.inf)
+    popular_rank = np.full(len(model.item_ids), len(model.item_ids), dtype=np.int64)
+    popular_rank[fb.popular] = np.arange(len(fb.popular))
+    beyond = ~np.isin(columns, fb.category_items)[None, :] & (popular_rank[columns][None, :] >= row_head[:, None])
+    key[beyond] = -np.inf
     position = np.full(len(model.item_ids), -1, dtype=np.int64)
     position[columns] = np.arange(len(columns))
     bl = blocked.tocoo()

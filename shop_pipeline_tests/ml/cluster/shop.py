@@ -98,3 +98,49 @@ def register_models(shop: SmallShop, models_dir: Path) -> dict[str, registry.Reg
             )
             rows[name] = registry.promote(con, name, version)
     return rows
+
+
+def register_grouped_models(shop: SmallShop, models_dir: Path) -> dict[str, registry.RegistryRow]:
+    """Build the shop's product_daily_sales and interactions, fit the demand forecast (its challenger and
+    the statistical family, on a small budget) and three recommenders (item-kNN, EASE, category popularity), save them with skops
+    and register them (keys: demand_forecast, item_knn, ease, category_popularity)."""
+    from shop_pipeline.features.interactions import build_interactions
+    from shop_pipeline.features.tables import build_product_daily_sales, read_product_daily_sales
+    from shop_pipeline.ml.demand_forecast.candidates import ForecastConfig
+    from shop_pipeline.ml.demand_forecast.fitting import fit_forecaster
+    from shop_pipeline.ml.recommendation.candidates import CATEGORY_POPULARITY, EASE, ITEM_KNN, fit_candidate
+    from shop_pipeline.ml.recommendation.data import load_interactions
+
+    rows = {}
+    with connect(shop.warehouse) as con:
+        registry.ensure_registry_schema(con)
+        build_product_daily_sales(con, shop.as_of)
+        build_interactions(con, shop.as_of)
+        history = read_product_daily_sales(con, shop.as_of, dt.date.min)
+        forecaster = fit_forecaster(
+            history, shop.as_of, HORIZON_DAYS, seed=0, config=ForecastConfig(max_iter=40, max_train_rows=20_000)
+        )
+        matrix = load_interactions(con)
+        fitted = {
+            "demand_forecast": (forecaster, "challenger", ["product_id"]),
+            ITEM_KNN: (fit_candidate(ITEM_KNN, matrix, seed=0), ITEM_KNN, []),
+            EASE: (fit_candidate(EASE, matrix, seed=0), EASE, []),
+            CATEGORY_POPULARITY: (fit_candidate(CATEGORY_POPULARITY, matrix, seed=0), CATEGORY_POPULARITY, []),
+        }
+        for key, (model, candidate, features) in fitted.items():
+            name = "demand_forecast" if key == "demand_forecast" else "recommendation"
+            version = f"20300101T000000-{key}"
+            path, sha = registry.save_model(model.to_artifact(), models_dir, name, version)
+            registry.register(
+                con,
+                model_name=name,
+                version=version,
+                artifact_path=path,
+                models_dir=models_dir,
+                sha256=sha,
+                features=features,
+                parameters={"serving_candidate": candidate},
+                as_of=shop.as_of,
+            )
+            rows[key] = registry.get_version(con, name, version)
+    return rows

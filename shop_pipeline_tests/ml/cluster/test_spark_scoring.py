@@ -1,12 +1,17 @@
 """Distributed batch scoring: mapInPandas tasks load the registered skops artifact (checked by its
 SHA-256 in every task) and score feature rows read from the lake exactly as the DuckDB path scores them;
-the scores replace the lake's score table; a tampered artifact fails the job."""
+the scores replace the lake's score table; a tampered artifact fails the job. The demand forecast (blocks
+of products) and the recommendations (blocks of customers with their own history) score through their own
+plans and equal the driver's rows too."""
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 import decimal
 import shutil
 from pathlib import Path
+from types import SimpleNamespace
 
 import duckdb
 import numpy as np
@@ -17,10 +22,26 @@ from shop_pipeline.engine import lake
 from shop_pipeline.engine.lake_views import attach_lake
 from shop_pipeline.ml.common import registry, spark_scoring
 from shop_pipeline.ml.models import model
+from shop_pipeline.spark_mode.scoring import score_on_lake
 from shop_pipeline.warehouse.connection import connect
-from shop_pipeline_tests.ml.cluster.shop import build_shop, copy_to_lake, register_models
+from shop_pipeline_tests.ml.cluster.shop import build_shop, copy_to_lake, register_grouped_models, register_models
 
-KEYS = {"propensity": ["customer_id"], "order_risk": ["customer_id", "order_id"]}
+KEYS = {
+    "propensity": ["customer_id"],
+    "order_risk": ["customer_id", "order_id"],
+    "demand_forecast": ["product_id", "day"],
+    "recommendation": ["customer_id", "rank"],
+}
+SETTINGS = SimpleNamespace(forecast_horizon_days=14, recommendation_recency_days=None)
+# what the forecast's and the recommendations' plans read from the lake
+GROUPED_INPUTS = [
+    "features.product_daily_sales",
+    "features.interactions",
+    "staging.events",
+    "raw.products",
+    "raw.promotions",
+    "raw.ad_spend",
+]
 
 
 @pytest.fixture(scope="module")
@@ -168,12 +189,14 @@ def test_the_output_schema_is_the_score_tables_ddl():
     assert rows["features_hash"][0] == decimal.Decimal(2**64 - 1)
 
 
-def test_models_without_a_chunk_scorer_score_on_the_driver():
+def test_models_without_a_chunk_scorer_plan_their_own_job():
     assert spark_scoring.scorable(model("propensity")) and spark_scoring.scorable(model("order_risk"))
     for name in ("demand_forecast", "recommendation"):
-        assert not spark_scoring.scorable(model(name))
+        assert not spark_scoring.scorable(model(name)) and spark_scoring.distributed(model(name))
         with pytest.raises(ValueError, match="scores on the driver"):
             spark_scoring.score_frame(model(name), None, None, None)
+    with pytest.raises(ValueError, match="no cluster plan"):
+        spark_scoring.grouped_to_lake(model("propensity"), None)
 
 
 def test_artifact_refs_on_shared_storage(shop):
@@ -185,3 +208,108 @@ def test_artifact_refs_on_shared_storage(shop):
     assert spark_scoring.artifact_ref(row, "file:///mnt/shared%20home/models").uri == (
         f"/mnt/shared home/models/propensity/{row.version}.skops"
     )
+
+
+# -- models that plan their own job: the demand forecast and the recommendations -------------------
+
+
+@pytest.fixture(scope="module")
+def grouped(shop):
+    """The forecast and two recommenders registered on the module's shop, their inputs on its lake."""
+    small, models_dir, _, lake_uri = shop
+    rows = register_grouped_models(small, models_dir)
+    with connect(small.warehouse) as con:
+        copy_to_lake(con, lake_uri, GROUPED_INPUTS)
+    return rows
+
+
+def _driver_scores(shop, name: str, row: registry.RegistryRow) -> pd.DataFrame:
+    small, models_dir, _, _ = shop
+    spec = model(name)
+    with connect(small.warehouse) as con:
+        return spec.score(con, spec.load(con, row, models_dir), row, small.as_of, SETTINGS)
+
+
+def _input_partitions(spark, lake_uri: str, table: str) -> int:
+    """The partitions the plan's input is read as (a file per month folder here): fewer than the tasks
+    that must score it, so the spread is the plan's own."""
+    location = lake.lake_table(lake_uri, table).location
+    partitions = spark.read.parquet(lake.spark_uri(location)).rdd.getNumPartitions()
+    assert partitions < int(spark.conf.get("spark.sql.shuffle.partitions"))
+    return partitions
+
+
+def _score_files(lake_uri: str, table: str) -> list[Path]:
+    folder = Path(lake.lake_table(lake_uri, table).filesystem()[1])
+    return [p for p in folder.iterdir() if p.name.endswith(".parquet")]
+
+
+@pytest.mark.parametrize(
+    ("name", "candidate"),
+    [
+        ("demand_forecast", "challenger"),
+        ("demand_forecast", "ets_damped"),  # reads the shop's weekday index
+        ("recommendation", "item_knn"),
+        ("recommendation", "ease"),
+        ("recommendation", "category_popularity"),
+    ],
+)
+def test_planned_scores_on_the_cluster_equal_the_driver(spark, shop, grouped, name, candidate):
+    small, models_dir, _, lake_uri = shop
+    spec = model(name)
+    key = "demand_forecast" if name == "demand_forecast" else candidate
+    row = dataclasses.replace(grouped[key], parameters={"serving_candidate": candidate})
+    read_as = _input_partitions(spark, lake_uri, spark_scoring.features_table(spec))
+
+    written, _ = score_on_lake(spark, lake_uri, spec, row, small.as_of, models_dir, SETTINGS)
+
+    expected = _driver_scores(shop, name, row)
+    assert written.distributed and written.rows == len(expected)
+    assert len(_score_files(lake_uri, spec.score_table)) > read_as  # more tasks scored than the input had partitions
+    assert_same_scores(_lake_scores(lake_uri, spec.score_table), expected, KEYS[name])
+    if name == "recommendation":
+        assert expected["customer_id"].nunique() > 100
+        if candidate == "category_popularity":  # the fallback's lists, each from its own candidates
+            assert "popular_in_category" in set(expected["reason"])
+
+
+@pytest.mark.parametrize("name", ["demand_forecast", "recommendation"])
+def test_a_tampered_artifact_fails_every_planned_task_and_nothing_is_published(spark, shop, grouped, tmp_path, name):
+    small, models_dir, _, lake_uri = shop
+    spec = model(name)
+    row = grouped["demand_forecast" if name == "demand_forecast" else "item_knn"]
+    ref = spark_scoring.artifact_ref(row, models_dir)
+    copy = tmp_path / "tampered.skops"
+    data = bytearray(Path(ref.uri).read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    copy.write_bytes(bytes(data))
+    tampered = spark_scoring.ArtifactRef(str(copy), ref.sha256, ref.version)
+    table = lake.lake_table(lake_uri, spec.score_table)
+    folder = Path(table.filesystem()[1])
+    before = _lake_scores(lake_uri, spec.score_table) if folder.exists() else None
+
+    job = spark_scoring.ScoringJob(spark, lake_uri, tampered, row, small.as_of, SETTINGS)
+    with pytest.raises(registry.ArtifactIntegrityError, match="an executor refused"):
+        spark_scoring.grouped_to_lake(spec, job, check_on_driver=False)
+    with pytest.raises(registry.ArtifactIntegrityError):
+        spark_scoring.grouped_to_lake(spec, job)  # the driver's own check, before any task
+
+    assert not (folder / lake.WAP).exists()
+    if before is not None:
+        pd.testing.assert_frame_equal(_lake_scores(lake_uri, spec.score_table), before)
+
+
+def test_plans_refuse_features_built_for_another_cut_off(spark, shop, grouped):
+    """As on the driver: a product-day grid that does not run to the cut-off, interactions built after it."""
+    small, models_dir, _, lake_uri = shop
+    earlier = small.as_of - dt.timedelta(days=1)
+    for name, key, message in (
+        ("demand_forecast", "demand_forecast", "materialize product_daily_sales first"),
+        ("recommendation", "item_knn", "rebuild features.interactions"),
+    ):
+        row = grouped[key]
+        job = spark_scoring.ScoringJob(
+            spark, lake_uri, spark_scoring.artifact_ref(row, models_dir), row, earlier, SETTINGS
+        )
+        with pytest.raises(ValueError, match=message):
+            spark_scoring.grouped_to_lake(model(name), job)
