@@ -85,6 +85,23 @@ def test_the_thresholds_file_is_the_quality_resources_field(paths, tmp_path, mon
     assert Quality().thresholds() == defaults  # the field is the only way in: no hidden read of the variable
 
 
+def test_a_thresholds_file_with_a_misspelt_key_is_refused_naming_the_keys_it_could_mean(paths, tmp_path):
+    # a typo must not silently leave the default in force: the message names the key and the known ones
+    override = tmp_path / "thresholds.yaml"
+    override.write_text(yaml.safe_dump({"staging_rules": {"max_quantiti": 5}}))
+    with pytest.raises(
+        ValueError,
+        match=r"^unknown threshold 'max_quantiti'; known: max_lateness_days, future_tolerance_minutes, "
+        r"max_price, max_quantity$",
+    ):
+        load_thresholds(override)
+    override.write_text(yaml.safe_dump({"staging_rule": {}}))
+    with pytest.raises(
+        ValueError, match=r"^unknown threshold 'staging_rule'; known: validation_batch_rows, staging_rules, "
+    ):
+        load_thresholds(override)
+
+
 def openmp_threads() -> set[int]:
     return {lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "openmp"}
 

@@ -140,8 +140,85 @@ def test_the_duckdb_screen_fails_exactly_what_gx_on_every_row_fails(built, monke
         assert gx_alone.success is with_screen.success is (not plant)
         assert failed(gx_alone) == failed(with_screen)
         assert with_screen.batches == 1 and with_screen.rows == gx_alone.rows
+        assert with_screen.suite == gx_alone.suite  # the report names the suite it judged
         if plant:
             assert "breaking a rule" in with_screen.to_markdown()
+
+
+@pytest.mark.parametrize(
+    "rule, breaking",
+    [
+        # a share of breaking rows is allowed: the screen, which fails any breaking row, must not judge it
+        ("mostly", 600),
+        # a row rule the screen does not translate: only GX on every row counts all the rows breaking it
+        ("untranslated", 1500),
+    ],
+)
+def test_rules_the_screen_cannot_judge_exactly_are_judged_by_gx_on_every_row(tmp_path, monkeypatch, rule, breaking):
+    from shop_pipeline.quality.validator import SuiteDraft, expectations_module
+
+    gxe = expectations_module()
+    suite = SuiteDraft(f"big_{rule}")
+    if rule == "mostly":
+        suite.add_expectation(gxe.ExpectColumnValuesToBeBetween(column="a", min_value=0, max_value=1, mostly=0.5))
+    else:
+        suite.add_expectation(gxe.ExpectColumnValuesToBeNull(column="a"))
+    monkeypatch.setattr(fs, "SCREEN_ABOVE_ROWS", 0)  # the table counts as big
+    with connect(tmp_path / "big.duckdb") as con:
+        # 1500 rows, more than the screen's sample; `breaking` of them have a = 2
+        con.execute(
+            "CREATE TABLE t AS SELECT i AS k, CASE WHEN i < $breaking THEN 2.0 ELSE 0.5 END AS a FROM range(1500) r(i)",
+            {"breaking": breaking},
+        )
+        outcome = fs.validate_written(
+            con, "t", lambda scope: "SELECT * FROM {table}", {}, suite.build(), 100_000, None, ("k",), ""
+        )
+    if rule == "mostly":
+        assert outcome.success, outcome.to_markdown()  # 900 of 1500 in range: more than half
+    else:
+        [failure] = outcome.failures
+        assert failure.unexpected_count == 1500  # every row, not the sample's
+
+
+def _big_table_outcome(con, suite, max_rows=100_000):
+    """validate_written on table t of 1500 rows (k, a), screened as a big table would be."""
+    con.execute("CREATE OR REPLACE TABLE t AS SELECT i AS k, 0.5 AS a FROM range(1500) r(i)")
+    return fs.validate_written(con, "t", lambda scope: "SELECT * FROM {table}", {}, suite, max_rows, None, ("k",), "")
+
+
+def test_a_screened_tables_frame_rule_failure_says_it_was_found_on_the_sample(tmp_path, monkeypatch):
+    from shop_pipeline.quality.validator import SuiteDraft, expectations_module
+
+    gxe = expectations_module()
+    suite = SuiteDraft("big_columns")
+    suite.add_expectation(gxe.ExpectTableColumnsToMatchSet(column_set=["k", "a", "b"], exact_match=True))
+    monkeypatch.setattr(fs, "SCREEN_ABOVE_ROWS", 0)
+    with connect(tmp_path / "big.duckdb") as con:
+        outcome = _big_table_outcome(con, suite.build())
+    [failure] = outcome.failures
+    assert failure.batch == "sample of 1000 rows (all 1500 screened in DuckDB)"
+
+
+def test_when_gx_passes_rows_the_screen_flagged_gx_judges_every_row(tmp_path, monkeypatch):
+    """A disagreement is never resolved in the screen's favour: rows the screen calls breaking but
+    GX passes send the whole table to GX, in frames of max_rows."""
+    from shop_pipeline.quality import screen
+    from shop_pipeline.quality.validator import SuiteDraft, expectations_module
+
+    gxe = expectations_module()
+    suite = SuiteDraft("big_range")
+    suite.add_expectation(gxe.ExpectColumnValuesToBeBetween(column="a", min_value=0, max_value=1))
+
+    def overeager(con, suite, table):  # a screen that wrongly flags every row
+        found = screen.breaking_rows(con, suite, table)
+        return screen.Screened(found.relation, [*found.predicates, "true"], found.params)
+
+    monkeypatch.setattr(fs, "breaking_rows", overeager)
+    monkeypatch.setattr(fs, "SCREEN_ABOVE_ROWS", 0)
+    with connect(tmp_path / "big.duckdb") as con:
+        outcome = _big_table_outcome(con, suite.build(), max_rows=1000)
+    assert outcome.success, outcome.to_markdown()
+    assert (outcome.batches, outcome.rows) == (2, 1500)  # GX's own frames, not the screen's one batch
 
 
 def test_the_screen_treats_missing_values_as_gx_does(tmp_path):
@@ -167,3 +244,16 @@ def test_the_screen_treats_missing_values_as_gx_does(tmp_path):
         frame = con.execute("SELECT * FROM t").df()
     by_gx = validate_frame(frame, built_suite, "all rows", SuiteOutcome(suite="missing_values"))
     assert [f.unexpected_count for f in by_gx.failures] == per_rule
+
+
+def test_the_screen_counts_missing_values_of_a_column_whose_name_holds_a_quote(tmp_path):
+    from shop_pipeline.quality.screen import breaking_counts, breaking_rows
+    from shop_pipeline.quality.validator import SuiteDraft, expectations_module
+
+    gxe = expectations_module()
+    suite = SuiteDraft("quoted")
+    suite.add_expectation(gxe.ExpectColumnValuesToNotBeNull(column='say "hi"'))
+    with connect(tmp_path / "q.duckdb") as con:
+        con.execute('CREATE TABLE t ("say ""hi""" VARCHAR, "say " VARCHAR)')
+        con.execute("INSERT INTO t VALUES ('a', NULL), (NULL, 'b'), (NULL, 'c')")
+        assert breaking_counts(con, breaking_rows(con, suite.build(), "t")) == [2]

@@ -47,3 +47,25 @@ def test_json_lines_match_nested_values_and_parquet_rows_match_user_id(tmp_path)
     assert rewrite.removed_lines == (2, 4)
     put_in_place(rewrite)
     assert duckdb.sql(f"SELECT event_id, user_id FROM '{parquet}'").fetchall() == [("e1", "bob"), ("e3", "carol")]
+
+
+def test_a_customer_is_found_in_a_quoted_field_a_broken_line_and_a_nested_list(tmp_path):
+    csv = tmp_path / "events_2025-01-01.csv"
+    lines = [
+        event_line("e1", user="bob"),
+        event_line("e2", user='"Ann Lee"'),  # an id with a space, quoted
+        # a field over csv's size limit (128 KiB): csv refuses the line, its tokens still name her
+        "e3,2025-01-01T10:00:00Z,view,zed,s1,p1," + "x" * 140_000 + ",acme,1,1,",
+    ]
+    csv.write_text("\n".join([HEADER, *lines]) + "\n")
+    assert stage_rewrite(csv, frozenset({"Ann Lee", "zed"}), "t").removed_lines == (2, 3)
+
+    jsonl = tmp_path / "answers.jsonl"
+    rows = [
+        '{"customer": "bob", "tags": ["x"]}',
+        '{"customer": "alice", "tags": ["x"]}',  # the id before a list
+        '{"customer": "alice", "broken"',  # not JSON: its tokens still name her
+        '{"request": [{"customer_id": "carol"}, "alice"]}',
+    ]
+    jsonl.write_text("\n".join(rows) + "\n")
+    assert stage_rewrite(jsonl, frozenset({"alice"}), "t").removed_lines == (2, 3, 4)

@@ -13,7 +13,7 @@ from shop_pipeline.sources.landing import discover, files_for_days
 from shop_pipeline.warehouse import ingest, staging
 from shop_pipeline.warehouse.staging import StagingRules
 from shop_pipeline_tests.landing_fixtures import event_line, write_events
-from shop_pipeline_tests.warehouse.helpers import DAY1, DAY2, DAY3, NOW, rows, run_days, snapshot, stage
+from shop_pipeline_tests.warehouse.helpers import DAY1, DAY2, DAY3, NOW, ingest_days, rows, run_days, snapshot, stage
 
 
 def test_unchanged_files_are_not_read_again_and_unchanged_days_not_staged(con, landing):
@@ -459,3 +459,21 @@ def test_a_touched_file_keeps_its_verdict_and_the_new_files_after_it_are_read(co
         ("events/b_2025-01-02.csv", later + 10**9),
     ]
     assert rows(con, "SELECT event_id FROM staging.events ORDER BY 1") == [("e1",), ("e2",)]
+
+
+def test_a_copy_that_becomes_the_ingested_one_counts_the_rows_it_holds_not_its_lines(con, landing):
+    """A duplicate file's rows are counted from its lines without reading it; once its original is
+    rewritten the copy is the ingested file, and the manifest must then hold the rows read from it
+    (here one fewer than its lines after the header: a quoted value spans two) and no duplicates."""
+    multiline = 'e2,2025-01-02T10:00:00.000Z,view,u2,s1,p1,"books\nand more",acme,10.00,1,'
+    first = write_events(landing, "x_2025-01-02.csv", [event_line("e1"), multiline])
+    copy_name = "events/x_copy_2025-01-02.csv"
+    (landing / copy_name).write_bytes(first.read_bytes())
+    run_days(con, landing, [DAY2])
+    write_events(landing, "x_2025-01-02.csv", [event_line("e3", user="u3")])
+
+    ingest_days(con, landing, [DAY2], now=NOW + dt.timedelta(hours=1))
+    manifest = "SELECT status, rows_read, rows_duplicate FROM raw.ingested_files WHERE path = $p"
+    assert rows(con, manifest, {"p": copy_name}) == [("ingested", 2, None)]
+    stage(con, [DAY2])  # rows read = clean + quarantined + duplicates, file by file
+    assert rows(con, manifest, {"p": copy_name}) == [("ingested", 2, 0)]
