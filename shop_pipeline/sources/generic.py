@@ -120,10 +120,6 @@ def _checked_personal(personal, columns: dict, where: str) -> dict[str, str]:
     return {str(k): str(v) for k, v in personal.items()}
 
 
-def pseudonymised_columns(mapping: dict) -> list[str]:
-    return sorted(c for c, action in mapping.get("personal", {}).items() if action == "pseudonymise")
-
-
 def _source_sql(path: Path) -> tuple[str, str]:
     """(relation, line expression) for the file, by its extension."""
     suffix = path.suffix.lower()
