@@ -1,6 +1,6 @@
 """The closing of a privacy operation (forget, the retention purge, a key rotation): a warning when the
-shop also has a Spark lake the operation does not rewrite (the key rotation; forget and the purge
-rewrite it), and one JSON line of its report in
+shop also has a Spark lake the operation does not rewrite (all three rewrite it now: spark_mode/;
+the warning stays for an operation that would not), and one JSON line of its report in
 the shop's logs folder (the audit trail docs/privacy.md describes: counts and ids of requests, never
 a clear customer id)."""
 

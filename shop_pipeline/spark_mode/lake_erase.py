@@ -173,21 +173,31 @@ def mark_doomed(frame, table: str, keys: _Keys, before: dt.date | None = None):
 def rewrite_without(spark, lake: str, table: str, marked) -> tuple[int, list[str]]:
     """Rewrite the units of `table` holding rows `marked` as `_doomed` without those rows, each
     audited per month; returns (rows removed, units rewritten). Nothing is written when none is doomed."""
+    return _rewrite_units(lake, table, marked, "_doomed", remove=True)
+
+
+def rewrite_changed(spark, lake: str, table: str, marked) -> tuple[int, list[str]]:
+    """Rewrite the units of `table` holding a row `marked` as `_changed` with the rows as they are in
+    `marked` (changed values, the same rows, audited per month); returns (rows changed, units)."""
+    return _rewrite_units(lake, table, marked, "_changed", remove=False)
+
+
+def _rewrite_units(lake: str, table: str, marked, flag: str, remove: bool) -> tuple[int, list[str]]:
     from pyspark.sql import functions as F
 
     located = lakes.lake_table(lake, table)
     unit = F.col(MONTH_COLUMN) if located.partitioned else F.lit(WHOLE_TABLE)
     counts = (
         marked.groupBy(unit.alias("_unit"))
-        .agg(F.count(F.lit(1)).alias("rows"), F.sum(F.col("_doomed").cast("long")).alias("doomed"))
-        .where(F.col("doomed") > 0)
+        .agg(F.count(F.lit(1)).alias("rows"), F.sum(F.col(flag).cast("long")).alias("flagged"))
+        .where(F.col("flagged") > 0)
         .collect()
     )
     if not counts:
         return 0, []
-    expected = {row["_unit"]: row["rows"] - row["doomed"] for row in counts}
+    expected = {row["_unit"]: row["rows"] - (row["flagged"] if remove else 0) for row in counts}
     units = sorted(expected)
-    kept = marked.where(~F.col("_doomed"))
+    kept = marked.where(~F.col(flag)) if remove else marked
     if located.partitioned:
         kept = kept.where(F.col(MONTH_COLUMN).isin(units))
     kept = kept.select(*ddl.column_names(table))
@@ -201,7 +211,7 @@ def rewrite_without(spark, lake: str, table: str, marked) -> tuple[int, list[str
         return {m: found.get(m, 0) for m in units} == expected and set(found) <= set(units)
 
     lakes.write_partitions(kept, located, months=units if located.partitioned else None, audit=audit)
-    return sum(row["doomed"] for row in counts), units
+    return sum(row["flagged"] for row in counts), units
 
 
 def erase_from_lake(
