@@ -3,6 +3,10 @@
 In this order, each step safe to repeat, so that a re-run after a kill completes the erasure:
   1. every landed event file holding one of their lines is rewritten beside itself without those
      lines (staged, hidden: not a landed file);
+  1b. with a Spark lake (Spark mode, or a home with a lake/ folder): every lake table's partitions
+     holding their rows are rewritten without them on Spark (spark_mode/lake_erase.py), each through
+     the lake's write-audit-publish; the keys (their pseudonyms, sessions, orders, landed lines) are
+     read from the warehouse first, which still holds them;
   2. one warehouse transaction removes their rows from every table, records the rewritten files
      in the manifest (new bytes, fewer rows: not a new file version) and their tombstones;
   3. the rewritten landing files replace the originals (one rename each);
@@ -11,7 +15,9 @@ In this order, each step safe to repeat, so that a re-run after a kill completes
      folder is removed;
   6. the warehouse file is rewritten whole (compacted), so that no deleted row stays in its bytes;
   7. the erasure is marked complete and appended to logs/erasures.jsonl (no id: counts only).
-A kill before 2 leaves the old state (staged rewrites are made again); after 2 the customers are
+A kill before 2 leaves the old state (staged rewrites are made again), except for lake partitions
+already rewritten (each is old or erased, never half: the re-run finds nothing left in them and
+rewrites the others); after 2 the customers are
 gone from the tables and the re-run does what is left (its deletes find nothing; the request id is
 derived from the customers' tombstones, so it is the same request).
 
@@ -28,6 +34,8 @@ from pathlib import Path
 
 import duckdb
 
+from shop_pipeline.engine.settings import SPARK, engine_kind, lake_models_uri, privacy_lake
+from shop_pipeline.engine.spark_session import lake_spark
 from shop_pipeline.features.staged_changes import table_fingerprint
 from shop_pipeline.ml.models import MODELS
 from shop_pipeline.privacy_log import close_report
@@ -35,6 +43,7 @@ from shop_pipeline.serving.republish import republish_snapshot, rewrite_predicti
 from shop_pipeline.settings import ShopPaths
 from shop_pipeline.sources.landing import discover
 from shop_pipeline.sources.landing_erase import leftover_staged, put_in_place, stage_rewrite
+from shop_pipeline.spark_mode.lake_erase import LakeErasure, erase_from_lake
 from shop_pipeline.warehouse.connection import connect, table_columns
 from shop_pipeline.warehouse.encryption import warehouse_key
 from shop_pipeline.warehouse.erase import (
@@ -42,6 +51,7 @@ from shop_pipeline.warehouse.erase import (
     check_same_key,
     compact,
     erase_rows,
+    erasure_keys,
     mark_complete,
     request_id_of,
     tombstones_of,
@@ -63,6 +73,8 @@ class ForgetReport:
     snapshot_id: str | None
     warehouse_compacted: bool
     models_to_retrain: list[str] = field(default_factory=list)  # champions whose training inputs changed
+    lake_rows_removed: dict[str, int] = field(default_factory=dict)  # Spark lake: table -> rows removed
+    lake_partitions_rewritten: dict[str, list[str]] = field(default_factory=dict)  # table -> months ("*": whole)
     status: str = "complete"
     notes: list[str] = field(default_factory=list)
 
@@ -75,11 +87,21 @@ class ForgetReport:
             f"prediction logs: {self.prediction_log_lines_removed:,} line(s) removed",
             f"serving snapshot: {'republished as ' + self.snapshot_id if self.snapshot_id else 'none published yet'}; "
             f"warehouse file rewritten: {'yes' if self.warehouse_compacted else 'no'}",
+            *self._lake_lines(),
             "models trained on their data, retrained by the next `shop-pipeline run` (their training inputs "
             f"changed): {', '.join(self.models_to_retrain) or 'none'}",
             *self.notes,
         ]
         return "\n".join(lines)
+
+    def _lake_lines(self) -> list[str]:
+        if not self.lake_rows_removed:
+            return []
+        tables = ", ".join(
+            f"{t} {n:,} ({len(self.lake_partitions_rewritten.get(t, []))} partition(s))"
+            for t, n in sorted(self.lake_rows_removed.items())
+        )
+        return [f"Spark lake: rows removed, only the partitions holding them rewritten: {tables}"]
 
 
 def models_to_retrain(con: duckdb.DuckDBPyConnection) -> list[str]:
@@ -116,8 +138,14 @@ def read_customers_file(path: str | Path) -> list[str]:
 
 
 def forget(
-    paths: ShopPaths, customer_ids: list[str], request_id: str | None = None, now: dt.datetime | None = None
+    paths: ShopPaths,
+    customer_ids: list[str],
+    request_id: str | None = None,
+    now: dt.datetime | None = None,
+    spark=None,
 ) -> ForgetReport:
+    """Erase `customer_ids` from every layer (module docstring). `spark`: the session that rewrites
+    the lake, when the shop has one (default: this process's session for the engine settings)."""
     ids = sorted({i.strip() for i in customer_ids if i and i.strip()})
     if not ids:
         raise ValueError("no customer id given (--customer ID or --customers-file FILE)")
@@ -135,6 +163,11 @@ def forget(
         # 1. the landing files, staged
         staged = [s for landed in discover(paths.landing) if (s := stage_rewrite(landed.path, wanted, request))]
         rewrites = [LandingRewrite.of(s, paths.landing) for s in staged]
+        # 1b. the lake's partitions holding them, while the warehouse still names their keys
+        lake = privacy_lake(paths)
+        on_lake = LakeErasure()
+        if lake is not None:
+            on_lake = erase_from_lake(spark or lake_spark(paths), lake, erasure_keys(con, ids, rewrites))
         # 2. the tables, in one transaction
         erased = erase_rows(con, ids, request, rewrites, now)
     # 3. the landing files, in place
@@ -145,7 +178,10 @@ def forget(
     # 5. the serving snapshot, from the erased tables; the older ones go
     with connect(paths.warehouse) as con:
         retrain = models_to_retrain(con)
-    snapshot_id = republish_snapshot(paths, now)
+    spark_mode = lake is not None and engine_kind() == SPARK  # the snapshot was published from the lake
+    snapshot_id = republish_snapshot(
+        paths, now, lake=lake if spark_mode else None, models_dir=lake_models_uri(lake) if spark_mode else None
+    )
     # 6. the warehouse file, rewritten whole
     compact(paths.warehouse, warehouse_key())
     # 7. done: the audit log
@@ -163,12 +199,8 @@ def forget(
         snapshot_id=snapshot_id,
         warehouse_compacted=True,
         models_to_retrain=retrain,
+        lake_rows_removed=on_lake.rows,
+        lake_partitions_rewritten=on_lake.partitions,
     )
-    close_report(
-        paths,
-        report,
-        ERASURE_LOG,
-        "WARNING: this shop has a Spark lake (lake/): forget does not rewrite its partitions yet; "
-        "rebuild them with a Spark-mode run (docs/privacy.md)",
-    )
+    close_report(paths, report, ERASURE_LOG, lake_warning=None)  # the lake was rewritten (1b)
     return report

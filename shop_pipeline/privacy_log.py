@@ -1,5 +1,6 @@
 """The closing of a privacy operation (forget, the retention purge, a key rotation): a warning when the
-shop also has a Spark lake the operation does not rewrite yet, and one JSON line of its report in
+shop also has a Spark lake the operation does not rewrite (all three rewrite it now: spark_mode/;
+the warning stays for an operation that would not), and one JSON line of its report in
 the shop's logs folder (the audit trail docs/privacy.md describes: counts and ids of requests, never
 a clear customer id)."""
 
@@ -12,10 +13,11 @@ from typing import Any
 from shop_pipeline.settings import ShopPaths
 
 
-def close_report(paths: ShopPaths, report: Any, log_name: str, lake_warning: str) -> None:
+def close_report(paths: ShopPaths, report: Any, log_name: str, lake_warning: str | None) -> None:
     """Append `report` (a dataclass with a `notes` list, which stays out of the log) to
-    logs/`log_name`; first add `lake_warning` to its notes when the home has a lake/ folder."""
-    if (paths.home / "lake").is_dir():
+    logs/`log_name`; first add `lake_warning` (None: the operation rewrote the lake) to its notes
+    when the home has a lake/ folder."""
+    if lake_warning is not None and (paths.home / "lake").is_dir():
         report.notes.append(lake_warning)
     paths.logs.mkdir(parents=True, exist_ok=True)
     with (paths.logs / log_name).open("a", encoding="utf-8") as handle:

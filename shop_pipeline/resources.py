@@ -26,6 +26,7 @@ from shop_pipeline.engine.settings import (
     DUCKDB,
     ENGINE_ENV,
     LAKE_ENV,
+    MODELS_URI_ENV,
     SPARK_MASTER_ENV,
     SPARK_REMOTE_ENV,
     EngineSettings,
@@ -46,7 +47,6 @@ from shop_pipeline.warehouse.connection import connect
 MIN_NEW_EVENTS_ENV = "SHOP_PIPELINE_RETRAIN_MIN_NEW_EVENTS"
 TRAIN_SAMPLE_CUSTOMERS_ENV = "SHOP_PIPELINE_TRAIN_SAMPLE_CUSTOMERS"
 TRAIN_SAMPLE_FRACTION_ENV = "SHOP_PIPELINE_TRAIN_SAMPLE_FRACTION"
-MODELS_URI_ENV = "SHOP_PIPELINE_MODELS_URI"
 # Spark mode bounds what a training reads onto the driver even when no sample is set
 SPARK_DEFAULT_SAMPLE_CUSTOMERS = 200_000
 MAX_PSI_ENV = "SHOP_PIPELINE_RETRAIN_MAX_PSI"

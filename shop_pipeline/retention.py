@@ -5,6 +5,11 @@ expires (warehouse/expire.py says which rows that is). In this order, each step 
 `forget` does it (forget.py):
   1. every landed event file dated on or after the cut-off that holds expired lines (late events)
      is rewritten beside itself without them (staged, hidden: not a landed file);
+  1b. with a Spark lake (Spark mode, or a home with a lake/ folder): every lake table loses its rows
+     dated before the cut-off and the expired late lines the warehouse names (months entirely
+     before the cut-off emptied, the boundary month rewritten, later months untouched), then the
+     customers left without events there, on Spark, through the lake's write-audit-publish
+     (spark_mode/lake_erase.py); a kill leaves each month old or purged, and the re-run finishes;
   2. one warehouse transaction removes the expired rows from every table, records the rewrites
      (not a new file version), the files dated before the cut-off as `expired`, and the purge;
   3. the rewritten files replace the landed ones; the landed files dated before the cut-off are
@@ -28,6 +33,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from shop_pipeline.engine.settings import SPARK, engine_kind, lake_models_uri, privacy_lake
+from shop_pipeline.engine.spark_session import lake_spark
 from shop_pipeline.privacy_log import close_report
 from shop_pipeline.serving.republish import republish_snapshot, rewrite_prediction_logs
 from shop_pipeline.settings import RETENTION_DAYS_ENV, ShopPaths
@@ -39,6 +46,7 @@ from shop_pipeline.sources.landing_erase import (
     stage_rewrite_lines,
     stage_rewrite_text,
 )
+from shop_pipeline.spark_mode.lake_erase import LakeErasure, purge_lake
 from shop_pipeline.warehouse.connection import connect
 from shop_pipeline.warehouse.encryption import warehouse_key
 from shop_pipeline.warehouse.erase import LandingRewrite, compact
@@ -61,11 +69,18 @@ class PurgeReport:
     prediction_log_lines_removed: int
     snapshot_id: str | None
     warehouse_compacted: bool
+    lake_rows_removed: dict[str, int] = field(default_factory=dict)  # Spark lake: table -> rows removed
+    lake_partitions_rewritten: dict[str, list[str]] = field(default_factory=dict)  # table -> months ("*": whole)
+    lake_customers_gone: int = 0
     status: str = "complete"
     notes: list[str] = field(default_factory=list)
 
     def describe(self) -> str:
         tables = ", ".join(f"{t} {n:,}" for t, n in sorted(self.rows_removed.items())) or "none"
+        lake = ", ".join(
+            f"{t} {n:,} ({len(self.lake_partitions_rewritten.get(t, []))} partition(s))"
+            for t, n in sorted(self.lake_rows_removed.items())
+        )
         return "\n".join(
             [
                 f"retention purge {self.request_id}: events before {self.cutoff} ({self.retention_days} days); "
@@ -75,6 +90,7 @@ class PurgeReport:
                 f"{self.prediction_log_lines_removed:,} line(s) removed",
                 f"serving snapshot: {'republished as ' + self.snapshot_id if self.snapshot_id else 'none published yet'}; "
                 f"warehouse file rewritten: {'yes' if self.warehouse_compacted else 'no (nothing removed)'}",
+                *([f"Spark lake: rows removed, only the partitions holding them rewritten: {lake}"] if lake else []),
                 "features, models and scores are recomputed from the remaining events by the next `shop-pipeline run`",
                 *self.notes,
             ]
@@ -113,7 +129,9 @@ def _logged_before(cutoff: dt.date):
     return drop
 
 
-def purge_expired(paths: ShopPaths, retention_days: int, now: dt.datetime | None = None) -> PurgeReport:
+def purge_expired(paths: ShopPaths, retention_days: int, now: dt.datetime | None = None, spark=None) -> PurgeReport:
+    """The purge (module docstring). `spark`: the session that rewrites the lake, when the shop has one
+    (default: this process's session for the engine settings)."""
     now = now or dt.datetime.now(dt.UTC).replace(tzinfo=None)
     cutoff = retention_cutoff(retention_days, now)
     if not paths.warehouse.is_file():
@@ -133,6 +151,12 @@ def purge_expired(paths: ShopPaths, retention_days: int, now: dt.datetime | None
                     staged.append(rewrite)
         old_files = [landed for landed in discover(paths.landing) if landed.day < cutoff]
         rewrites = [LandingRewrite.of(s, paths.landing) for s in staged]
+        # 1b. the lake, while the warehouse still names the late expired lines
+        lake = privacy_lake(paths)
+        on_lake, lake_gone = LakeErasure(), 0
+        if lake is not None:
+            late = [(path, line) for path, numbers in expired_lines(con, cutoff).items() for line in numbers]
+            on_lake, lake_gone = purge_lake(spark or lake_spark(paths), lake, cutoff, late)
         # 2. the tables, in one transaction (a re-run finds nothing left to remove)
         expired = expire_rows(con, cutoff, retention_days, rewrites, len(old_files), now)
     # 3. the landing folder
@@ -143,8 +167,13 @@ def purge_expired(paths: ShopPaths, retention_days: int, now: dt.datetime | None
     # 4. the prediction logs
     log_lines = rewrite_prediction_logs(paths, lambda log: stage_rewrite_text(log, _logged_before(cutoff), request))
     # 5. the serving snapshot; 6. the file, when anything was removed (now or by a killed run)
-    changed = bool(expired.rows or staged or old_files or log_lines or recorded == "rows_purged")
-    snapshot_id = republish_snapshot(paths, now) if changed else None
+    changed = bool(expired.rows or on_lake.rows or staged or old_files or log_lines or recorded == "rows_purged")
+    spark_mode = lake is not None and engine_kind() == SPARK  # the snapshot was published from the lake
+    snapshot_id = None
+    if changed:
+        snapshot_id = republish_snapshot(
+            paths, now, lake=lake if spark_mode else None, models_dir=lake_models_uri(lake) if spark_mode else None
+        )
     if changed:
         compact(paths.warehouse, warehouse_key())
     # 7. done
@@ -163,14 +192,11 @@ def purge_expired(paths: ShopPaths, retention_days: int, now: dt.datetime | None
         prediction_log_lines_removed=log_lines,
         snapshot_id=snapshot_id,
         warehouse_compacted=changed,
+        lake_rows_removed=on_lake.rows,
+        lake_partitions_rewritten=on_lake.partitions,
+        lake_customers_gone=lake_gone,
     )
-    close_report(
-        paths,
-        report,
-        RETENTION_LOG,
-        "WARNING: this shop has a Spark lake (lake/): the purge does not rewrite its partitions yet; "
-        "rebuild them with a Spark-mode run (docs/privacy.md)",
-    )
+    close_report(paths, report, RETENTION_LOG, lake_warning=None)  # the lake was purged (1b)
     return report
 
 

@@ -7,6 +7,10 @@ and the new one in `--new-key-file`. In this order:
      new pseudonyms paired (key_map; in the connection's memory only);
   2. one warehouse transaction rewrites every stored pseudonym, re-keys the tombstones (from the
      erasure requests' ids) and records the new key's fingerprint (warehouse/rekey.py);
+  2b. with a Spark lake (Spark mode, or a home with a lake/ folder): every old pseudonym in the lake's
+     tables is replaced on Spark, only the months holding one rewritten, each through the lake's
+     write-audit-publish (spark_mode/lake_rekey.py); a kill leaves each month old or re-keyed, and
+     the re-run (which finds the new key recorded) re-keys the months still holding old ones;
   3. the API's prediction logs are rewritten with the new pseudonyms (one rename per file);
   4. the serving snapshot is published again from the re-keyed tables, older snapshots removed;
   5. the warehouse file is rewritten whole, so no old pseudonym stays in its free blocks.
@@ -24,6 +28,8 @@ from dataclasses import dataclass, field
 
 import duckdb
 
+from shop_pipeline.engine.settings import SPARK, engine_kind, lake_models_uri, privacy_lake
+from shop_pipeline.engine.spark_session import lake_spark
 from shop_pipeline.privacy_log import close_report
 from shop_pipeline.pseudonyms import CLEAR, PrivacyKeyError, Pseudonymiser, pseudonymiser_from_env
 from shop_pipeline.serving.republish import PREDICTION_LOGS, republish_snapshot
@@ -31,6 +37,8 @@ from shop_pipeline.serving.snapshot import serving_root
 from shop_pipeline.settings import ShopPaths
 from shop_pipeline.sources.landing import discover, fingerprint
 from shop_pipeline.sources.native import BatchFile, batch_values, read_batch, start_batch
+from shop_pipeline.spark_mode.lake_erase import LakeErasure
+from shop_pipeline.spark_mode.lake_rekey import rekey_lake
 from shop_pipeline.warehouse.connection import connect
 from shop_pipeline.warehouse.encryption import warehouse_key
 from shop_pipeline.warehouse.erase import compact
@@ -58,6 +66,8 @@ class RotationReport:
     prediction_log_files_rewritten: int
     snapshot_id: str | None
     resumed: bool
+    lake_values_rekeyed: dict[str, int] = field(default_factory=dict)  # Spark lake: table -> rows changed
+    lake_partitions_rewritten: dict[str, list[str]] = field(default_factory=dict)  # table -> months ("*": whole)
     notes: list[str] = field(default_factory=list)
 
     def describe(self) -> str:
@@ -67,6 +77,11 @@ class RotationReport:
                 f"pseudonym key rotated {self.old_fingerprint} -> {self.new_fingerprint}"
                 f"{' (a killed rotation completed)' if self.resumed else ''}: {self.pseudonyms:,} pseudonyms, "
                 f"{rows:,} values in {len(self.rows_rewritten)} columns, {self.tombstones:,} tombstones",
+                *(
+                    [f"Spark lake: rows re-keyed (only the partitions holding them rewritten): {_lake_text(self)}"]
+                    if self.lake_values_rekeyed
+                    else []
+                ),
                 f"prediction logs rewritten: {self.prediction_log_files_rewritten}; serving snapshot: "
                 f"{'republished as ' + self.snapshot_id if self.snapshot_id else 'none published yet'}",
                 "now set the new key for every process (SHOP_PIPELINE_PSEUDONYM_KEY_FILE: the UI, the daemon, "
@@ -74,6 +89,13 @@ class RotationReport:
                 *self.notes,
             ]
         )
+
+
+def _lake_text(report: RotationReport) -> str:
+    return ", ".join(
+        f"{t} {n:,} ({len(report.lake_partitions_rewritten.get(t, []))} partition(s))"
+        for t, n in sorted(report.lake_values_rekeyed.items())
+    )
 
 
 def _landed_ids_query(con: duckdb.DuckDBPyConnection, paths: ShopPaths) -> str:
@@ -88,8 +110,10 @@ def _landed_ids_query(con: duckdb.DuckDBPyConnection, paths: ShopPaths) -> str:
 
 
 def rotate_pseudonym_key(
-    paths: ShopPaths, new: Pseudonymiser, erased_ids: list[str], now: dt.datetime | None = None
+    paths: ShopPaths, new: Pseudonymiser, erased_ids: list[str], now: dt.datetime | None = None, spark=None
 ) -> RotationReport:
+    """Rotate from the key set to `new` (module docstring). `spark`: the session that re-keys the lake,
+    when the shop has one (default: this process's session for the engine settings)."""
     now = now or dt.datetime.now(dt.UTC).replace(tzinfo=None)
     old = pseudonymiser_from_env()
     if old is None:
@@ -117,13 +141,19 @@ def rotate_pseudonym_key(
             done = rekey_tables(con, old, new, erased_ids, now)
             pseudonyms, rows, tombstones = done.pseudonyms, done.rows, done.tombstones
         mapping = key_map(con)
+    # 2b. the lake: after the warehouse committed, so a re-run (resumed) finishes what a kill left
+    lake = privacy_lake(paths)
+    on_lake = rekey_lake(spark or lake_spark(paths), lake, mapping) if lake is not None else LakeErasure()
     # 3. the prediction logs
     logs = 0
     folder = serving_root(paths.home) / PREDICTION_LOGS
     for log in sorted(folder.glob("*.jsonl")) if folder.is_dir() else []:
         logs += _rewrite(log, mapping)
     # 4. the snapshot; 5. the file
-    snapshot_id = republish_snapshot(paths, now)
+    spark_mode = lake is not None and engine_kind() == SPARK  # the snapshot was published from the lake
+    snapshot_id = republish_snapshot(
+        paths, now, lake=lake if spark_mode else None, models_dir=lake_models_uri(lake) if spark_mode else None
+    )
     compact(paths.warehouse, warehouse_key())
     report = RotationReport(
         rotated_at=now.isoformat(),
@@ -135,10 +165,10 @@ def rotate_pseudonym_key(
         prediction_log_files_rewritten=logs,
         snapshot_id=snapshot_id,
         resumed=resumed,
+        lake_values_rekeyed=on_lake.rows,
+        lake_partitions_rewritten=on_lake.partitions,
     )
-    close_report(
-        paths, report, ROTATION_LOG, "WARNING: this shop has a Spark lake (lake/): rebuild it with a Spark-mode run"
-    )
+    close_report(paths, report, ROTATION_LOG, lake_warning=None)  # the lake was re-keyed (2b)
     return report
 
 

@@ -19,6 +19,7 @@ from shop_pipeline.settings import ShopPaths, env_number
 
 ENGINE_ENV = "SHOP_PIPELINE_ENGINE"
 LAKE_ENV = "SHOP_PIPELINE_LAKE"
+MODELS_URI_ENV = "SHOP_PIPELINE_MODELS_URI"
 SPARK_MASTER_ENV = "SHOP_PIPELINE_SPARK_MASTER"
 SPARK_REMOTE_ENV = "SPARK_REMOTE"  # PySpark's own variable for Spark Connect
 DAGSTER_PG_URL_ENV = "SHOP_PIPELINE_DAGSTER_PG_URL"
@@ -60,6 +61,20 @@ def engine_kind(value: str | None = None) -> str:
 def default_lake(paths: ShopPaths) -> str:
     """The lake on one machine: `file://<shop home>/lake`."""
     return (paths.home / "lake").as_uri()
+
+
+def privacy_lake(paths: ShopPaths) -> str | None:
+    """The lake `forget` and the retention purge rewrite: the engine's lake in Spark mode, else the
+    shop home's `lake` folder when it exists (a shop that ran in Spark mode before); None without one."""
+    if engine_kind() == SPARK:
+        return lake_uri(paths=paths)
+    return default_lake(paths) if (paths.home / "lake").is_dir() else None
+
+
+def lake_models_uri(lake: str) -> str:
+    """Where Spark mode keeps the model artifacts: $SHOP_PIPELINE_MODELS_URI, else `<lake>/_models`
+    (the Engine resource's models location)."""
+    return (_env(MODELS_URI_ENV) or f"{lake.rstrip('/')}/_models").rstrip("/")
 
 
 def lake_uri(value: str | None = None, paths: ShopPaths | None = None) -> str:

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from shop_pipeline.engine.settings import EngineSettings
-from shop_pipeline.settings import available_cores
+from shop_pipeline.settings import ShopPaths, available_cores
 
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import SparkSession
@@ -209,6 +209,12 @@ def shared_session(settings: EngineSettings | None = None, conf: Mapping[str, st
         session = open_session(settings, conf)
         _shared = (key, session)
         return session
+
+
+def lake_spark(paths: ShopPaths) -> SparkSession:
+    """The shared session for the engine settings of the environment (what `forget` and the retention
+    purge rewrite the lake with when they are given none)."""
+    return shared_session(EngineSettings.from_env(paths))
 
 
 def stop_session() -> None:

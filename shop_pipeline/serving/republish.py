@@ -33,14 +33,23 @@ def rewrite_prediction_logs(paths: ShopPaths, stage) -> int:
     return removed
 
 
-def republish_snapshot(paths: ShopPaths, now: dt.datetime) -> str | None:
+def republish_snapshot(
+    paths: ShopPaths, now: dt.datetime, lake: str | None = None, models_dir: str | None = None
+) -> str | None:
     """The serving snapshot published again from the tables as they are, every older one removed
-    (they hold what was removed); None when none was ever published."""
+    (they hold what was removed); None when none was ever published. With `lake` (Spark mode) the
+    tables and the registry are the lake's and the artifacts under `models_dir`, as the
+    serving_snapshot asset publishes them there."""
     root = serving_root(paths.home)
     if current_snapshot_dir(root) is None:
         return None
-    with connect(paths.warehouse) as con:
-        snapshot_id = publish_snapshot(con, root, paths.models, now=now).snapshot_id
+    if lake is not None:
+        from shop_pipeline.serving.lake_snapshot import publish_snapshot_from_lake
+
+        snapshot_id = publish_snapshot_from_lake(lake, root, models_dir or paths.models, now=now).snapshot_id
+    else:
+        with connect(paths.warehouse) as con:
+            snapshot_id = publish_snapshot(con, root, paths.models, now=now).snapshot_id
     for folder in (root / SNAPSHOTS_FOLDER).iterdir():
         if folder.name != snapshot_id and folder.name != CURRENT_FILE:
             shutil.rmtree(folder) if folder.is_dir() else folder.unlink()

@@ -84,6 +84,47 @@ def warehouse_tables(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, str]
     return tables
 
 
+@dataclass(frozen=True)
+class ErasureKeys:
+    """Everything that names the customers being erased, as the warehouse holds it: their stored ids
+    (pseudonyms), their sessions and orders, and their landed lines (file, line number). What the
+    lake's tables are filtered by (spark_mode/lake_erase.py), read before the warehouse loses them."""
+
+    customers: tuple[str, ...]
+    sessions: tuple[str, ...]
+    orders: tuple[str, ...]
+    lines: tuple[tuple[str, int], ...]
+
+
+def erasure_keys(con: duckdb.DuckDBPyConnection, clear_ids: list[str], rewrites: list[LandingRewrite]) -> ErasureKeys:
+    """The keys of `clear_ids` as `erase_rows` finds them (the same temporary tables, in a
+    transaction rolled back: the warehouse is not changed)."""
+    stored = sorted({con.execute("SELECT pseudonym(?)", [i]).fetchone()[0] for i in clear_ids})
+    tables = warehouse_tables(con)
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE erase_customers AS SELECT DISTINCT unnest($ids) AS id", {"ids": stored}
+        )
+        collect_keys(con, tables)
+        _collect_lines(con, rewrites)
+
+        def ids(name: str) -> tuple[str, ...]:
+            return tuple(r[0] for r in con.execute(f"SELECT DISTINCT id FROM {name} ORDER BY 1").fetchall())
+
+        keys = ErasureKeys(
+            customers=tuple(stored),
+            sessions=ids("erase_sessions"),
+            orders=ids("erase_orders"),
+            lines=tuple(
+                (f, int(n)) for f, n in con.execute("SELECT DISTINCT * FROM erase_lines ORDER BY 1, 2").fetchall()
+            ),
+        )
+    finally:
+        con.execute("ROLLBACK")
+    return keys
+
+
 def tombstones_of(con: duckdb.DuckDBPyConnection, clear_ids: Iterable[str]) -> list[str]:
     """The tombstones of `clear_ids` (the connection's erased() macro: pseudonyms.py)."""
     return [con.execute("SELECT erased(?)", [i]).fetchone()[0] for i in clear_ids]

@@ -29,6 +29,9 @@ ID_COLUMNS = ("user_id", "customer_id", "session_id")
 _PSEUDONYM_TOKEN = re.compile(rf"\b[0-9a-f]{{{PSEUDONYM_HEX_DIGITS}}}\b")
 _PSEUDONYM_PATTERN = rf"^[0-9a-f]{{{PSEUDONYM_HEX_DIGITS}}}$"
 _PSEUDONYM_INSIDE = rf"\b[0-9a-f]{{{PSEUDONYM_HEX_DIGITS}}}\b"
+PSEUDONYM_INSIDE = (
+    _PSEUDONYM_INSIDE  # a text value holding a pseudonym (a regular expression DuckDB and Spark read alike)
+)
 
 
 @dataclass
