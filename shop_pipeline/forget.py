@@ -202,5 +202,5 @@ def forget(
         lake_rows_removed=on_lake.rows,
         lake_partitions_rewritten=on_lake.partitions,
     )
-    close_report(paths, report, ERASURE_LOG, lake_warning=None)  # the lake was rewritten (1b)
+    close_report(paths, report, ERASURE_LOG)
     return report

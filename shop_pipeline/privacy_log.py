@@ -1,8 +1,6 @@
-"""The closing of a privacy operation (forget, the retention purge, a key rotation): a warning when the
-shop also has a Spark lake the operation does not rewrite (all three rewrite it now: spark_mode/;
-the warning stays for an operation that would not), and one JSON line of its report in
-the shop's logs folder (the audit trail docs/privacy.md describes: counts and ids of requests, never
-a clear customer id)."""
+"""The closing of a privacy operation (forget, the retention purge, a key rotation): one JSON line of its
+report in the shop's logs folder (the audit trail docs/privacy.md describes: counts and ids of requests,
+never a clear customer id)."""
 
 from __future__ import annotations
 
@@ -13,12 +11,8 @@ from typing import Any
 from shop_pipeline.settings import ShopPaths
 
 
-def close_report(paths: ShopPaths, report: Any, log_name: str, lake_warning: str | None) -> None:
-    """Append `report` (a dataclass with a `notes` list, which stays out of the log) to
-    logs/`log_name`; first add `lake_warning` (None: the operation rewrote the lake) to its notes
-    when the home has a lake/ folder."""
-    if lake_warning is not None and (paths.home / "lake").is_dir():
-        report.notes.append(lake_warning)
+def close_report(paths: ShopPaths, report: Any, log_name: str) -> None:
+    """Append `report` (a dataclass with a `notes` list, which stays out of the log) to logs/`log_name`."""
     paths.logs.mkdir(parents=True, exist_ok=True)
     with (paths.logs / log_name).open("a", encoding="utf-8") as handle:
         entry = asdict(report)

@@ -196,7 +196,7 @@ def purge_expired(paths: ShopPaths, retention_days: int, now: dt.datetime | None
         lake_partitions_rewritten=on_lake.partitions,
         lake_customers_gone=lake_gone,
     )
-    close_report(paths, report, RETENTION_LOG, lake_warning=None)  # the lake was purged (1b)
+    close_report(paths, report, RETENTION_LOG)
     return report
 
 

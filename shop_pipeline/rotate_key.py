@@ -168,7 +168,7 @@ def rotate_pseudonym_key(
         lake_values_rekeyed=on_lake.rows,
         lake_partitions_rewritten=on_lake.partitions,
     )
-    close_report(paths, report, ROTATION_LOG, lake_warning=None)  # the lake was re-keyed (2b)
+    close_report(paths, report, ROTATION_LOG)
     return report
 
 
