@@ -148,6 +148,9 @@ sys.exit(3)  # never reached: the kill comes first
 """
 
 
+# slow (40 s): forget's kill-safety is guarded in the default suite by test_forget.py (DuckDB) and a lake
+# partition write's by spark_mode/test_killed_run.py
+@pytest.mark.slow
 def test_a_forget_killed_during_the_lake_rewrite_leaves_old_or_erased_partitions_and_the_rerun_completes(
     shop, spark, tmp_path
 ):

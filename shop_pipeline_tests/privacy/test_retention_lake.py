@@ -25,6 +25,8 @@ from shop_pipeline_tests.privacy.lake_helpers import (
 
 pytest.importorskip("pyspark")
 pytestmark = pytest.mark.timeout(2400)  # the shared shop's build, and JVMs on a busy 2-core machine
+# slow (-m slow): the purge's lake rewrite is the erasure's (test_forget_lake.py, in the default suite) with a date filter
+pytestmark = [pytestmark, pytest.mark.slow]
 
 CUTOFF = dt.date(2025, 2, 3)
 NOW = dt.datetime(2025, 2, 10, 6, 0)

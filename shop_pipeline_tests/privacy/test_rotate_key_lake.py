@@ -18,6 +18,8 @@ from shop_pipeline_tests.privacy.scan import landed_ids, search_home
 
 pytest.importorskip("pyspark")
 pytestmark = pytest.mark.timeout(2400)  # the shared shop's build, and JVMs on a busy 2-core machine
+# slow (-m slow): 37 s; the lake's write path it uses is guarded by test_forget_lake.py in the default suite
+pytestmark = [pytestmark, pytest.mark.slow]
 NEW_KEY = "5a4b3c2d1e0f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a0b9c8d7e6f5a4b"
 
 
