@@ -10,7 +10,6 @@ import pytest
 from shop_pipeline.ml.common import registry
 from shop_pipeline.ml.common.errors import NotEnoughData
 from shop_pipeline.ml.propensity.bgnbd import COLUMNS as BGNBD_COLUMNS
-from shop_pipeline.ml.propensity.bgnbd import DAYS_PER_UNIT
 from shop_pipeline.ml.propensity.candidates import (
     BGNBD,
     CANDIDATES,
@@ -41,18 +40,17 @@ from shop_pipeline.synth.transactions import (
     staging_events,
 )
 from shop_pipeline.warehouse.connection import connect
+from shop_pipeline_tests.ml.propensity.simulated import simulated_customers
 
 # ------------------------------------------------------------------ MBG/NBD
 
 
 def simulate_mbgnbd(params, customers, weeks, future_weeks, seed):
     """Customers from the MBG/NBD story (drop-out possible after every purchase, the first
-    included), all acquired at week 0: (frequency, recency_days, tenure_days) at `weeks`, and
-    each customer's purchases in the `future_weeks` after it."""
+    included), all acquired at week 0 (simulated.simulated_customers)."""
     r, alpha, a, b = params
-    rng = np.random.default_rng(seed)
-    rows, future = [], []
-    for _ in range(customers):
+
+    def purchase_times(rng):
         rate, drop = rng.gamma(r, 1.0 / alpha), rng.beta(a, b)
         times = [0.0]
         alive = rng.random() >= drop
@@ -63,10 +61,9 @@ def simulate_mbgnbd(params, customers, weeks, future_weeks, seed):
                 break
             times.append(t)
             alive = rng.random() >= drop
-        past = [w for w in times if w < weeks]
-        rows.append((len(past), (weeks - past[-1]) * DAYS_PER_UNIT, weeks * DAYS_PER_UNIT))
-        future.append(len(times) - len(past))
-    return np.array(rows, dtype=np.float64), np.array(future, dtype=np.float64)
+        return times
+
+    return simulated_customers(purchase_times, customers, weeks, future_weeks, seed)
 
 
 def test_mbgnbd_recovers_its_parameters_and_predicts_the_future_of_simulated_customers():

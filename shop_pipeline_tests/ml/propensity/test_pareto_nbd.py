@@ -12,7 +12,6 @@ from scipy.optimize import approx_fprime
 
 from shop_pipeline.ml.common import registry
 from shop_pipeline.ml.propensity.bgnbd import COLUMNS as BGNBD_COLUMNS
-from shop_pipeline.ml.propensity.bgnbd import DAYS_PER_UNIT
 from shop_pipeline.ml.propensity.candidates import (
     BGNBD,
     HURDLE,
@@ -32,6 +31,7 @@ from shop_pipeline.ml.propensity.pnbd import (
     log_likelihood_and_gradient,
     probability_alive,
 )
+from shop_pipeline_tests.ml.propensity.simulated import simulated_customers
 
 
 def dropout_integral_by_quadrature(params, x, t_x, T) -> float:
@@ -72,25 +72,20 @@ def test_likelihood_of_a_customer_without_repeat_purchases_by_hand():
 
 
 def simulate_pareto_nbd(params, customers, weeks, future_weeks, seed):
-    """Customers of the Pareto/NBD story, all acquired at week 0: (frequency, recency_days,
-    tenure_days) at `weeks` (frequency counts the first purchase at week 0, as the customer
-    features do) and each customer's purchases in the `future_weeks` after it."""
+    """Customers of the Pareto/NBD story, all acquired at week 0 (simulated.simulated_customers)."""
     r, alpha, s, beta = params
-    rng = np.random.default_rng(seed)
-    rows, future = [], []
-    for _ in range(customers):
+
+    def purchase_times(rng):
         rate, death = rng.gamma(r, 1.0 / alpha), rng.gamma(s, 1.0 / beta)
         lifetime = rng.exponential(1.0 / death)
         times, t = [0.0], 0.0
         while True:
             t += rng.exponential(1.0 / rate)
             if t >= min(lifetime, weeks + future_weeks):
-                break
+                return times
             times.append(t)
-        past = [w for w in times if w < weeks]
-        rows.append((len(past), (weeks - past[-1]) * DAYS_PER_UNIT, weeks * DAYS_PER_UNIT))
-        future.append(len(times) - len(past))
-    return np.array(rows, dtype=np.float64), np.array(future, dtype=np.float64)
+
+    return simulated_customers(purchase_times, customers, weeks, future_weeks, seed)
 
 
 def test_pareto_nbd_recovers_its_story_and_predicts_the_future_total():
