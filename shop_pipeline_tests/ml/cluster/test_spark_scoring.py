@@ -127,6 +127,13 @@ def _tampered(shop, name: str, folder: Path) -> spark_scoring.ArtifactRef:
     return spark_scoring.ArtifactRef(str(copy), ref.sha256, ref.version)
 
 
+def _left_aside(folder: Path) -> list[Path]:
+    """The files under the table's aside folder. Files only: when a job fails, a task attempt Spark was
+    still cancelling on the other executor can recreate its empty _temporary folders under the aside
+    folder after the write's cleanup (seen in CI, stop 31): debris without data, never read."""
+    return sorted(p for p in (folder / lake.WAP).rglob("*") if p.is_file())
+
+
 @pytest.mark.parametrize("check_on_driver", [True, False], ids=["driver", "executors"])
 def test_a_tampered_artifact_fails_the_job_and_the_published_scores_stay(spark, shop, tmp_path, check_on_driver):
     """On the driver's check, or (a file replaced after it) in every task: the integrity error, no write."""
@@ -150,7 +157,7 @@ def test_a_tampered_artifact_fails_the_job_and_the_published_scores_stay(spark, 
         assert "ArtifactIntegrityError" in str(raised.value.__cause__)
 
     folder = Path(table.filesystem()[1])
-    assert not (folder / lake.WAP).exists()  # nothing was left aside
+    assert _left_aside(folder) == []  # nothing was left aside
     if before is not None:
         pd.testing.assert_frame_equal(_lake_scores(lake_uri, spec.score_table), before)
 
@@ -294,7 +301,7 @@ def test_a_tampered_artifact_fails_every_planned_task_and_nothing_is_published(s
     with pytest.raises(registry.ArtifactIntegrityError):
         spark_scoring.grouped_to_lake(spec, job)  # the driver's own check, before any task
 
-    assert not (folder / lake.WAP).exists()
+    assert _left_aside(folder) == []
     if before is not None:
         pd.testing.assert_frame_equal(_lake_scores(lake_uri, spec.score_table), before)
 
