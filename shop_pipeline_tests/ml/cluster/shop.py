@@ -84,18 +84,7 @@ def register_models(shop: SmallShop, models_dir: Path) -> dict[str, registry.Reg
         )
         for name, fitted in {"propensity": propensity, "order_risk": risk}.items():
             version = f"20300101T000000-{name[:8]}"
-            path, sha = registry.save_model(fitted.to_artifact(), models_dir, name, version)
-            registry.register(
-                con,
-                model_name=name,
-                version=version,
-                artifact_path=path,
-                models_dir=models_dir,
-                sha256=sha,
-                features=list(fitted.columns),
-                parameters={"serving_candidate": fitted.candidate},
-                as_of=shop.as_of,
-            )
+            _save_and_register(con, models_dir, name, version, fitted, list(fitted.columns), fitted.candidate, shop)
             rows[name] = registry.promote(con, name, version)
     return rows
 
@@ -130,17 +119,22 @@ def register_grouped_models(shop: SmallShop, models_dir: Path) -> dict[str, regi
         for key, (model, candidate, features) in fitted.items():
             name = "demand_forecast" if key == "demand_forecast" else "recommendation"
             version = f"20300101T000000-{key}"
-            path, sha = registry.save_model(model.to_artifact(), models_dir, name, version)
-            registry.register(
-                con,
-                model_name=name,
-                version=version,
-                artifact_path=path,
-                models_dir=models_dir,
-                sha256=sha,
-                features=features,
-                parameters={"serving_candidate": candidate},
-                as_of=shop.as_of,
-            )
+            _save_and_register(con, models_dir, name, version, model, features, candidate, shop)
             rows[key] = registry.get_version(con, name, version)
     return rows
+
+
+def _save_and_register(con, models_dir: Path, name: str, version: str, model, features, candidate: str, shop) -> None:
+    """Save `model`'s artifact with skops and register it as `version` of `name`, serving `candidate`."""
+    path, sha = registry.save_model(model.to_artifact(), models_dir, name, version)
+    registry.register(
+        con,
+        model_name=name,
+        version=version,
+        artifact_path=path,
+        models_dir=models_dir,
+        sha256=sha,
+        features=features,
+        parameters={"serving_candidate": candidate},
+        as_of=shop.as_of,
+    )
