@@ -25,9 +25,9 @@ from typing import Any
 
 import duckdb
 
-from shop_pipeline.engine import lake as lakes
 from shop_pipeline.engine.lake_views import attach_lake, lake_fingerprint
 from shop_pipeline.ml.common import sampling
+from shop_pipeline.ml.common.spark_scoring import read_lake_table
 from shop_pipeline.ml.common.training_data import (
     CUSTOMER_COLUMNS,
     ORDER_LABELS,
@@ -46,13 +46,6 @@ from shop_pipeline.sql.session import prepare_session
 def _has_rows(lake: str, table: str) -> bool:
     found = lake_fingerprint(lake, table)
     return found != "missing" and not found.startswith("0:")
-
-
-def read_lake_table(spark, lake: str, table: str) -> Any:
-    """A lake table as a Spark DataFrame with the table's own columns (no `event_month`)."""
-    located = lakes.lake_table(lake, table)
-    frame = spark.read.parquet(lakes.spark_uri(located.location))
-    return frame.drop("event_month") if located.partitioned else frame
 
 
 def sampled_frame(frames: dict[str, Any], table: str, threshold: int) -> Any:
